@@ -1,0 +1,12 @@
+"""The ``vudo`` command line (thin: parse, call the core, render)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vudo`` console script."""
+    from vudo.cli.app import run_cli
+
+    return run_cli(sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,153 @@
+"""One error tree for all of vudo.
+
+Every failure a user can cause ends as a :class:`VudoError` subclass. Each class carries
+the process exit code the command line uses (DESIGN.md §4) and a short title the CLI and
+the TUI show. Third-party exceptions (wasmtime, nacl, tomlkit, sqlite3) are translated
+into this tree at one boundary each, close to where the library is called.
+
+Raise with a message that says what went wrong and, where one helps, a ``hint`` that says
+what to do about it::
+
+    raise ManifestError('unknown key "capabilites" (line 4)',
+                        hint='did you mean "capabilities"?')
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class VudoError(Exception):
+    """Base of every error vudo reports to a user."""
+
+    exit_code: ClassVar[int] = 1
+    title: ClassVar[str] = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+    def one_line(self) -> str:
+        """The single line the CLI prints: ``error: <message> (hint: <hint>)``."""
+        text = " ".join(self.message.split())
+        if self.hint:
+            return f"error: {text} (hint: {' '.join(self.hint.split())})"
+        return f"error: {text}"
+
+
+class UsageError(VudoError):
+    """The command line was used wrongly (bad flag, bad argument type)."""
+
+    exit_code = 2
+    title = "usage error"
+
+
+class InvalidInputError(VudoError):
+    """A manifest, module, grant or other input is malformed."""
+
+    exit_code = 3
+    title = "invalid input"
+
+
+class ManifestError(InvalidInputError):
+    """A Spirit manifest is malformed or fails validation."""
+
+    title = "invalid manifest"
+
+
+class ModuleError(InvalidInputError):
+    """A WebAssembly module is malformed, or does not fit the Spirit ABI."""
+
+    title = "invalid module"
+
+
+class VerificationError(VudoError):
+    """A signature, digest or trust check failed."""
+
+    exit_code = 4
+    title = "verification failed"
+
+
+class NotFoundError(VudoError):
+    """A file, package, function, key or installed Spirit does not exist."""
+
+    exit_code = 5
+    title = "not found"
+
+
+class DependencyConflictError(VudoError):
+    """Dependency requirements cannot all be satisfied."""
+
+    exit_code = 6
+    title = "dependency conflict"
+
+
+class BuildError(VudoError):
+    """Compiling a Spirit from source failed."""
+
+    exit_code = 7
+    title = "build failed"
+
+
+class RuntimeFailure(VudoError):
+    """Base for ways a running Spirit can stop abnormally."""
+
+    exit_code = 10
+    title = "run failed"
+
+
+class GuestTrap(RuntimeFailure):
+    """The guest trapped (unreachable, out-of-bounds access, stack overflow, ...)."""
+
+    exit_code = 10
+    title = "guest trapped"
+
+
+class FuelExhausted(RuntimeFailure):
+    """The run used up its fuel budget."""
+
+    exit_code = 11
+    title = "fuel exhausted"
+
+
+class TimeoutExceeded(RuntimeFailure):
+    """The run passed its wall-clock deadline."""
+
+    exit_code = 12
+    title = "timeout"
+
+
+class ResourceLimitExceeded(RuntimeFailure):
+    """A memory, table, instance, module-size or payload limit was hit."""
+
+    exit_code = 13
+    title = "resource limit exceeded"
+
+
+class TestsFailed(VudoError):
+    """One or more Spirit tests failed."""
+
+    __test__ = False  # not a pytest test class
+    exit_code = 14
+    title = "tests failed"
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "ok",
+    1: "error",
+    2: "usage",
+    3: "invalid manifest or input",
+    4: "signature or verification failed",
+    5: "not found",
+    6: "dependency conflict",
+    7: "build failed",
+    10: "guest trapped",
+    11: "fuel exhausted",
+    12: "timeout",
+    13: "resource limit exceeded",
+    14: "tests failed",
+}
