@@ -1,0 +1,37 @@
+"""The Spirit ABI's result codes (DESIGN.md §1).
+
+Host functions never raise into the guest for a bad argument: they return one of these
+negative codes. Host-side services (storage, ledger, network, grants) signal a failure by
+raising :class:`HostCallError` with the code to return; the host-function glue turns it
+into the guest's result and records the call.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+#: Import module name every Spirit imports its host functions from.
+HOST_MODULE = "vudo"
+
+
+class ErrorCode(IntEnum):
+    OK = 0
+    CAPABILITY_DENIED = -1
+    INVALID_MEMORY = -2
+    INVALID_PARAMETER = -3
+    STORAGE_ERROR = -4
+    NETWORK_ERROR = -5
+    CREDIT_ERROR = -6
+    BUFFER_TOO_SMALL = -7
+    INTERNAL_ERROR = -8
+    NOT_FOUND = -9
+    QUOTA_EXCEEDED = -10
+
+
+class HostCallError(Exception):
+    """Raised by a host-side service; the guest sees ``code`` as the call's result."""
+
+    def __init__(self, code: ErrorCode, detail: str = "") -> None:
+        super().__init__(f"{code.name}: {detail}" if detail else code.name)
+        self.code = code
+        self.detail = detail
