@@ -1,0 +1,252 @@
+"""Ed25519 key pairs: generate, save, load, fingerprint.
+
+A user's key pair lives in ``<home>/keys/`` (``private.key``, mode 0600, and
+``public.key``); both hold one line of hex: the 32-byte seed and the 32-byte public key.
+The public key in hex (64 chars) is what manifests name as ``author`` and what the store
+pins for trust on first use.
+
+This module is also the one place where PyNaCl's exceptions are translated into the vudo
+error tree (:func:`translate_nacl_error`); :mod:`vudo.pkg.signing` goes through it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.signing
+
+from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
+
+PRIVATE_KEY_FILE = "private.key"
+PUBLIC_KEY_FILE = "public.key"
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+# The translation table for every exception class PyNaCl defines. A test checks that it
+# covers all of ``nacl.exceptions``; an unknown subclass falls back to its closest listed
+# base through the MRO.
+_NACL_ERRORS: dict[type[BaseException], tuple[type[VudoError], str]] = {
+    nacl.exceptions.BadSignatureError: (VerificationError, "signature does not match"),
+    nacl.exceptions.InvalidkeyError: (InvalidInputError, "invalid key"),
+    nacl.exceptions.CryptPrefixError: (InvalidInputError, "invalid key prefix"),
+    nacl.exceptions.ValueError: (InvalidInputError, "invalid cryptographic input"),
+    nacl.exceptions.TypeError: (InvalidInputError, "invalid cryptographic input type"),
+    nacl.exceptions.AssertionError: (VudoError, "cryptographic self-check failed"),
+    nacl.exceptions.UnavailableError: (VudoError, "cryptographic primitive unavailable"),
+    nacl.exceptions.RuntimeError: (VudoError, "cryptographic runtime error"),
+    nacl.exceptions.CryptoError: (VudoError, "cryptographic error"),
+}
+
+
+def translate_nacl_error(exc: BaseException, context: str) -> VudoError:
+    """Map a PyNaCl exception to the vudo error a user should see.
+
+    ``context`` says what was being done ("verifying package signature"). Call this from
+    an ``except nacl.exceptions.CryptoError`` block and raise the result ``from`` it.
+    """
+    for cls in type(exc).__mro__:
+        if cls in _NACL_ERRORS:
+            err_cls, what = _NACL_ERRORS[cls]
+            detail = str(exc).strip()
+            message = f"{context}: {what}" + (f" ({detail})" if detail else "")
+            hint = (
+                "the data or the key was changed; get the package again from its source"
+                if err_cls is VerificationError
+                else None
+            )
+            return err_cls(message, hint=hint)
+    return VudoError(f"{context}: {exc}")
+
+
+@contextmanager
+def nacl_errors(context: str) -> Iterator[None]:
+    """Context manager form of :func:`translate_nacl_error` (the single nacl boundary)."""
+    try:
+        yield
+    except nacl.exceptions.CryptoError as exc:
+        raise translate_nacl_error(exc, context) from exc
+
+
+def fingerprint(public_hex: str) -> str:
+    """Short, human-comparable name of a public key: 16 hex of its SHA-256, in groups of 4."""
+    digest = hashlib.sha256(bytes.fromhex(public_hex)).hexdigest()[:16]
+    return ":".join(digest[i : i + 4] for i in range(0, 16, 4))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    """An Ed25519 signing key and its public half."""
+
+    signing_key: nacl.signing.SigningKey
+
+    @property
+    def public_bytes(self) -> bytes:
+        return bytes(self.signing_key.verify_key)
+
+    @property
+    def public_hex(self) -> str:
+        """The public key as 64 lowercase hex chars (the form manifests and the store use)."""
+        return self.public_bytes.hex()
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_hex)
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte detached Ed25519 signature of ``message``."""
+        with nacl_errors("signing"):
+            return bytes(self.signing_key.sign(message).signature)
+
+
+def generate_keypair(random: Callable[[int], bytes] = os.urandom) -> KeyPair:
+    """A fresh key pair from 32 bytes of ``random`` (tests pass a seeded source)."""
+    seed = random(32)
+    if len(seed) != 32:
+        raise InvalidInputError("key seed must be 32 bytes")
+    with nacl_errors("generating key"):
+        return KeyPair(nacl.signing.SigningKey(seed))
+
+
+def keypair_from_seed_hex(text: str, *, source: str = "key") -> KeyPair:
+    """Parse the one-line hex seed format of ``private.key``."""
+    value = text.strip()
+    if not _HEX64.fullmatch(value):
+        raise InvalidInputError(
+            f"{source} is not a vudo private key (expected 64 hex characters)",
+            hint="generate one with `vudo keys generate`",
+        )
+    with nacl_errors(f"loading {source}"):
+        return KeyPair(nacl.signing.SigningKey(bytes.fromhex(value)))
+
+
+def parse_public_key(text: str, *, source: str = "public key") -> str:
+    """Validate a 64-hex Ed25519 public key and return it lowercased."""
+    value = text.strip()
+    if not _HEX64.fullmatch(value):
+        raise InvalidInputError(
+            f"{source} is not an Ed25519 public key (expected 64 hex characters)",
+            hint="pass the 64-hex key shown by `vudo keys show`, or a public.key file",
+        )
+    if value.strip("0") == "":
+        raise InvalidInputError(f"{source} is the all-zero key", hint="use a real public key")
+    with nacl_errors(f"loading {source}"):
+        nacl.signing.VerifyKey(bytes.fromhex(value))
+    return value.lower()
+
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def save_keypair(kp: KeyPair, keys_dir: Path, *, overwrite: bool = False) -> Path:
+    """Write ``private.key`` (0600, atomically) and ``public.key`` into ``keys_dir``.
+
+    Refuses to replace a different existing private key unless ``overwrite``: losing a
+    key means losing the identity every package signed with it is pinned to.
+    """
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private = keys_dir / PRIVATE_KEY_FILE
+    if private.exists() and not overwrite:
+        existing = load_keypair(private)
+        if existing.public_hex != kp.public_hex:
+            raise InvalidInputError(
+                f"a different private key already exists at {private}",
+                hint="move it away first, or pass overwrite",
+            )
+    seed_hex = bytes(kp.signing_key).hex()
+    _write_atomic(private, (seed_hex + "\n").encode(), 0o600)
+    _write_atomic(keys_dir / PUBLIC_KEY_FILE, (kp.public_hex + "\n").encode(), 0o644)
+    return private
+
+
+def load_keypair(path: Path) -> KeyPair:
+    """Load a key pair from a keys directory or a ``private.key`` file.
+
+    Refuses a private key readable or writable by group or others, and a ``public.key``
+    beside it that does not belong to it.
+    """
+    file = path / PRIVATE_KEY_FILE if path.is_dir() else path
+    try:
+        st = file.stat()
+        if st.st_mode & 0o077:
+            raise InvalidInputError(
+                f"private key {file} is accessible by other users "
+                f"(mode {stat.S_IMODE(st.st_mode):04o})",
+                hint=f"chmod 600 {file}",
+            )
+        text = file.read_text(encoding="ascii")
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"no private key at {file}", hint="create one with `vudo keys generate`"
+        ) from None
+    except (UnicodeDecodeError, IsADirectoryError) as exc:
+        raise InvalidInputError(f"{file} is not a vudo private key ({exc})") from None
+    kp = keypair_from_seed_hex(text, source=str(file))
+    public = file.with_name(PUBLIC_KEY_FILE)
+    if public.is_file():
+        try:
+            pub_text = public.read_text(encoding="ascii")
+        except UnicodeDecodeError:
+            pub_text = ""
+        if pub_text.strip().lower() != kp.public_hex:
+            raise InvalidInputError(
+                f"{public} does not belong to {file}",
+                hint=f"delete {public}; it is rewritten from the private key by `vudo keys show`",
+            )
+    return kp
+
+
+def ensure_keypair(home: Path, random: Callable[[int], bytes] = os.urandom) -> KeyPair:
+    """The user's key pair under ``<home>/keys``, generated on first use."""
+    keys = home / "keys"
+    if (keys / PRIVATE_KEY_FILE).exists():
+        return load_keypair(keys)
+    kp = generate_keypair(random)
+    save_keypair(kp, keys)
+    return kp
+
+
+def load_public_key(value: str | Path) -> str:
+    """A public key from 64 hex chars, a ``public.key`` file, or a keys directory."""
+    if isinstance(value, str) and _HEX64.fullmatch(value.strip()):
+        return parse_public_key(value)
+    path = Path(value)
+    if path.is_dir():
+        path = path / PUBLIC_KEY_FILE
+    if not path.is_file():
+        raise InvalidInputError(
+            f"{value} is neither a 64-hex public key nor a public key file",
+            hint="pass the key shown by `vudo keys show`",
+        )
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError:
+        text = ""
+    return parse_public_key(text, source=str(path))
+
+
+def verify_signature(public_hex: str, message: bytes, signature: bytes, *, context: str) -> None:
+    """Check a detached Ed25519 signature; raise VerificationError if it does not hold."""
+    if len(signature) != 64 or signature == bytes(64):
+        raise VerificationError(
+            f"{context}: malformed or zero signature",
+            hint="the package was not signed properly; sign it again with `vudo sign`",
+        )
+    with nacl_errors(context):
+        nacl.signing.VerifyKey(bytes.fromhex(public_hex)).verify(message, signature)
