@@ -1,0 +1,530 @@
+"""Capability grants: who may let a Spirit do what, where, and until when (DESIGN.md §2).
+
+A :class:`Grant` says "granter lets grantee use capability C within scope S from
+``issued_at`` until ``expires_at``", signed by the granter's Ed25519 key over
+:meth:`Grant.canonical_bytes`. The sandbox builds one :class:`GrantChecker` per run:
+signatures, key formats, grantee and granter trust are checked **once**, at admission;
+:meth:`GrantChecker.check` then runs on every host call and does only a dict lookup and a
+few comparisons (time window, revocation, scope).
+
+Trust model: a grant is admitted only if its granter is one of ``trusted_granters`` (the
+keys the host trusts to hand out capabilities, e.g. the user's own key). A Spirit can
+therefore never sign its own way into a capability. ``unrestricted`` grants allow every
+capability, and are admitted only from a trusted granter like every other grant.
+
+Scopes (``Scope.parse`` / ``str(scope)`` round-trip):
+
+- ``global``: any target.
+- ``sandboxed``: only calls that name no outside target (``target is None``): the
+  Spirit's own storage namespace, its own account, its own log. Any named target
+  (a network address, a peer key) is denied.
+- ``peer:<64 hex>``: only the target equal to that Ed25519 public key (e.g. a credit
+  transfer destination, a cross-sandbox call).
+- ``domain:<host-pattern>:<port-pattern>``: network targets ``"host:port"`` (as normalised
+  by :func:`vudo.engine.network.normalize_address`). The host pattern is matched
+  case-insensitively with ``*`` (any run of characters) and ``?`` (one character), every
+  other character literal; the port pattern is ``*`` or one port number. Examples:
+  ``domain:127.0.0.1:*``, ``domain:*.example.com:443``, ``domain:[::1]:8080``.
+
+Every nacl exception is translated in :func:`_verify_signature` and :func:`issue_grant`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+import nacl.exceptions
+import nacl.signing
+
+from vudo.capabilities import Capability, parse_capability
+from vudo.errors import InvalidInputError
+
+__all__ = [
+    "CANONICAL_VERSION",
+    "Decision",
+    "Grant",
+    "GrantChecker",
+    "RevocationList",
+    "Scope",
+    "ScopeKind",
+    "issue_grant",
+]
+
+#: Domain separator and version tag that starts every canonical encoding. Bump it (and
+#: keep verifying the old one) if the field list ever changes.
+CANONICAL_VERSION: Final = "vudo.grant.v1"
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HOST_PATTERN = re.compile(r"\[[0-9a-f:.*?]+\]|[a-z0-9._*?-]+")
+_PORT_PATTERN = re.compile(r"\*|[0-9]{1,5}")
+_SIGNATURE_BYTES: Final = 64
+_ZERO_SIGNATURE: Final = bytes(_SIGNATURE_BYTES)
+_SCOPE_HINT: Final = 'use "global", "sandboxed", "peer:<64 hex>" or "domain:<host>:<port>"'
+
+
+def _check_key(value: object, what: str) -> str:
+    """Return a 64-hex Ed25519 public key in lower case, or raise InvalidInputError."""
+    if not isinstance(value, str) or not _HEX64.fullmatch(value.lower()):
+        raise InvalidInputError(
+            f"{what} must be a 64-hex-character Ed25519 public key, got {value!r}",
+            hint="keys are printed by `vudo` as 64 hex characters",
+        )
+    return value.lower()
+
+
+class ScopeKind(StrEnum):
+    GLOBAL = "global"
+    SANDBOXED = "sandboxed"
+    PEER = "peer"
+    DOMAIN = "domain"
+
+
+def _glob_to_regex(pattern: str) -> re.Pattern[str]:
+    parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.compile("".join(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where a grant applies. Build with :meth:`parse` or the ``global_``/... helpers."""
+
+    kind: ScopeKind
+    value: str | None = None
+    _host: re.Pattern[str] | None = field(default=None, compare=False, repr=False, hash=False)
+    _port: str | None = field(default=None, compare=False, repr=False, hash=False)
+
+    def __post_init__(self) -> None:
+        kind = ScopeKind(self.kind)
+        object.__setattr__(self, "kind", kind)
+        if kind in (ScopeKind.GLOBAL, ScopeKind.SANDBOXED):
+            if self.value is not None:
+                raise InvalidInputError(f'scope "{kind}" takes no value', hint=_SCOPE_HINT)
+        elif kind is ScopeKind.PEER:
+            object.__setattr__(self, "value", _check_key(self.value, "peer scope"))
+        else:
+            host, port = self._split_domain(self.value)
+            object.__setattr__(self, "value", f"{host}:{port}")
+            object.__setattr__(self, "_host", _glob_to_regex(host))
+            object.__setattr__(self, "_port", port)
+
+    @staticmethod
+    def _split_domain(value: object) -> tuple[str, str]:
+        if not isinstance(value, str):
+            raise InvalidInputError(
+                f"domain scope needs a pattern, got {value!r}", hint=_SCOPE_HINT
+            )
+        text = value.strip().lower()
+        host, sep, port = text.rpartition(":")
+        if (
+            not sep
+            or not _HOST_PATTERN.fullmatch(host)
+            or not _PORT_PATTERN.fullmatch(port)
+            or (port != "*" and int(port) > 65535)
+        ):
+            raise InvalidInputError(
+                f'domain scope pattern "{value}" is not "<host-pattern>:<port-pattern>"',
+                hint='e.g. "domain:127.0.0.1:*" or "domain:*.example.com:443"',
+            )
+        if port != "*":
+            port = str(int(port))
+        return host, port
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        """Parse ``global``, ``sandboxed``, ``peer:<key>`` or ``domain:<pattern>``."""
+        if not isinstance(text, str):
+            raise InvalidInputError(f"scope must be text, got {text!r}", hint=_SCOPE_HINT)
+        head, sep, rest = text.strip().partition(":")
+        kind = head.lower()
+        if not sep and kind in (ScopeKind.GLOBAL, ScopeKind.SANDBOXED):
+            return cls(ScopeKind(kind))
+        if sep and kind in (ScopeKind.PEER, ScopeKind.DOMAIN):
+            return cls(ScopeKind(kind), rest)
+        raise InvalidInputError(f'invalid grant scope "{text}"', hint=_SCOPE_HINT)
+
+    @classmethod
+    def global_(cls) -> Scope:
+        return cls(ScopeKind.GLOBAL)
+
+    @classmethod
+    def sandboxed(cls) -> Scope:
+        return cls(ScopeKind.SANDBOXED)
+
+    @classmethod
+    def peer(cls, key: str) -> Scope:
+        return cls(ScopeKind.PEER, key)
+
+    @classmethod
+    def domain(cls, pattern: str) -> Scope:
+        return cls(ScopeKind.DOMAIN, pattern)
+
+    def __str__(self) -> str:
+        return self.kind.value if self.value is None else f"{self.kind.value}:{self.value}"
+
+    def allows(self, target: str | None) -> bool:
+        """Whether a call naming ``target`` (None: no outside target) is within this scope.
+
+        Domain targets are ``"host:port"`` strings; peer targets are 64-hex keys.
+        """
+        kind = self.kind
+        if kind is ScopeKind.GLOBAL:
+            return True
+        if target is None:
+            return kind is ScopeKind.SANDBOXED
+        if kind is ScopeKind.PEER:
+            return target.lower() == self.value
+        if kind is ScopeKind.DOMAIN:
+            host, sep, port = target.lower().rpartition(":")
+            assert self._host is not None
+            return (
+                bool(sep)
+                and (self._port == "*" or port == self._port)
+                and self._host.fullmatch(host) is not None
+            )
+        return False
+
+
+def _field(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return struct.pack(">I", len(data)) + data
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A signed capability grant. Construct with :func:`issue_grant` or :meth:`from_dict`.
+
+    Constructing one directly validates the field formats but not the signature: the
+    signature is checked when a :class:`GrantChecker` admits the grant.
+    """
+
+    capability: Capability
+    scope: Scope
+    granter: str
+    grantee: str
+    issued_at: int
+    expires_at: int | None
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.capability, Capability):
+            object.__setattr__(self, "capability", parse_capability(str(self.capability)))
+        if not isinstance(self.scope, Scope):
+            raise InvalidInputError(f"grant scope must be a Scope, got {self.scope!r}")
+        object.__setattr__(self, "granter", _check_key(self.granter, "grant granter"))
+        object.__setattr__(self, "grantee", _check_key(self.grantee, "grant grantee"))
+        if type(self.issued_at) is not int or self.issued_at < 0:
+            raise InvalidInputError(
+                f"grant issued_at must be Unix seconds (a non-negative integer), "
+                f"got {self.issued_at!r}"
+            )
+        if self.expires_at is not None and (
+            type(self.expires_at) is not int or self.expires_at <= self.issued_at
+        ):
+            raise InvalidInputError(
+                f"grant expires_at must be an integer after issued_at ({self.issued_at}), "
+                f"got {self.expires_at!r}",
+                hint="leave it out for a grant that does not expire",
+            )
+        if not isinstance(self.signature, bytes) or len(self.signature) != _SIGNATURE_BYTES:
+            raise InvalidInputError(
+                f"grant signature must be {_SIGNATURE_BYTES} bytes",
+                hint="re-issue the grant with `issue_grant`",
+            )
+
+    def canonical_bytes(self) -> bytes:
+        """The exact bytes the granter signs: every field except the signature.
+
+        Encoding (version ``vudo.grant.v1``): seven fields, each a big-endian uint32 byte
+        length followed by UTF-8 text, in this order: the version tag
+        ``"vudo.grant.v1"``, capability name, ``str(scope)``, granter (lower-case hex),
+        grantee (lower-case hex), issued_at (decimal), expires_at (decimal, or the empty
+        string for "never"). Length prefixes make it unambiguous; every field has one
+        spelling, so equal grants encode to equal bytes.
+        """
+        return b"".join(
+            _field(text)
+            for text in (
+                CANONICAL_VERSION,
+                self.capability.value,
+                str(self.scope),
+                self.granter,
+                self.grantee,
+                str(self.issued_at),
+                "" if self.expires_at is None else str(self.expires_at),
+            )
+        )
+
+    @property
+    def grant_id(self) -> str:
+        """SHA-256 hex of :meth:`canonical_bytes`: what a :class:`RevocationList` holds."""
+        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_dict` reads it back."""
+        return {
+            "capability": self.capability.value,
+            "scope": str(self.scope),
+            "granter": self.granter,
+            "grantee": self.grantee,
+            "issued_at": self.issued_at,
+            "expires_at": self.expires_at,
+            "signature": self.signature.hex(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Grant:
+        """Validate and read a dict written by :meth:`to_dict` (InvalidInputError if bad)."""
+        if not isinstance(data, Mapping):
+            raise InvalidInputError(f"a grant must be a JSON object, got {type(data).__name__}")
+        fields = (
+            "capability",
+            "scope",
+            "granter",
+            "grantee",
+            "issued_at",
+            "expires_at",
+            "signature",
+        )
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise InvalidInputError(
+                f'unknown grant field "{unknown[0]}"', hint=f"fields are: {', '.join(fields)}"
+            )
+        missing = [name for name in fields if name not in data and name != "expires_at"]
+        if missing:
+            raise InvalidInputError(f'grant is missing field "{missing[0]}"')
+        capability = data["capability"]
+        if not isinstance(capability, str):
+            raise InvalidInputError(f"grant capability must be a name, got {capability!r}")
+        signature = data["signature"]
+        if not isinstance(signature, str):
+            raise InvalidInputError("grant signature must be a hex string")
+        try:
+            raw_signature = bytes.fromhex(signature)
+        except ValueError:
+            raise InvalidInputError("grant signature is not valid hex") from None
+        return cls(
+            capability=parse_capability(capability),
+            scope=Scope.parse(data["scope"]),
+            granter=data["granter"],
+            grantee=data["grantee"],
+            issued_at=data["issued_at"],
+            expires_at=data.get("expires_at"),
+            signature=raw_signature,
+        )
+
+
+def issue_grant(
+    signing_key: nacl.signing.SigningKey,
+    capability: Capability,
+    scope: Scope,
+    grantee: str,
+    *,
+    issued_at: int,
+    expires_at: int | None = None,
+) -> Grant:
+    """Sign a new grant with the granter's key; the granter is that key's public half."""
+    if not isinstance(signing_key, nacl.signing.SigningKey):
+        raise InvalidInputError("issue_grant needs a nacl.signing.SigningKey")
+    unsigned = Grant(
+        capability=capability,
+        scope=scope,
+        granter=bytes(signing_key.verify_key).hex(),
+        grantee=grantee,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        signature=_ZERO_SIGNATURE,
+    )
+    try:
+        signature = signing_key.sign(unsigned.canonical_bytes()).signature
+    except nacl.exceptions.CryptoError as exc:
+        raise InvalidInputError(f"cannot sign grant: {exc}") from None
+    return Grant(
+        capability=unsigned.capability,
+        scope=scope,
+        granter=unsigned.granter,
+        grantee=unsigned.grantee,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        signature=bytes(signature),
+    )
+
+
+def _verify_signature(grant: Grant) -> str | None:
+    """None if the granter signed this grant, else why not. The nacl boundary."""
+    if grant.signature == _ZERO_SIGNATURE:
+        return "zero signature"
+    try:
+        key = nacl.signing.VerifyKey(bytes.fromhex(grant.granter))
+        key.verify(grant.canonical_bytes(), grant.signature)
+    except nacl.exceptions.BadSignatureError:
+        return "signature does not match the granter's key (forged or altered)"
+    except nacl.exceptions.CryptoError as exc:
+        return f"signature cannot be checked: {exc}"
+    return None
+
+
+class RevocationList:
+    """Revoked grant ids; may change while sandboxes run (thread-safe).
+
+    Reads take no lock: the set is replaced, never mutated, on each change, so a
+    membership test on the hot path sees either the old or the new set.
+    """
+
+    __slots__ = ("_ids", "_lock")
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._ids: frozenset[str] = frozenset(self._id(i) for i in ids)
+
+    @staticmethod
+    def _id(item: Grant | str) -> str:
+        if isinstance(item, Grant):
+            return item.grant_id
+        if not isinstance(item, str) or not _HEX64.fullmatch(item.lower()):
+            raise InvalidInputError(f"a grant id is 64 hex characters, got {item!r}")
+        return item.lower()
+
+    def revoke(self, item: Grant | str) -> None:
+        gid = self._id(item)
+        with self._lock:
+            self._ids = self._ids | {gid}
+
+    def unrevoke(self, item: Grant | str) -> None:
+        gid = self._id(item)
+        with self._lock:
+            self._ids = self._ids - {gid}
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, Grant):
+            item = item.grant_id
+        return item in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def ids(self) -> frozenset[str]:
+        return self._ids
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to one capability check; ``reason`` is logged with the host call."""
+
+    allowed: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+class _Admitted:
+    """A grant that passed admission, flattened for the per-call check."""
+
+    __slots__ = ("allows", "expires_at", "grant", "grant_id", "issued_at", "scope")
+
+    def __init__(self, grant: Grant) -> None:
+        self.grant = grant
+        self.grant_id = grant.grant_id
+        self.issued_at = grant.issued_at
+        self.expires_at = grant.expires_at
+        self.scope = grant.scope
+        self.allows = grant.scope.allows
+
+
+_ALLOWED: Final = Decision(True, "granted")
+
+
+class GrantChecker:
+    """Admits grants once (signatures, keys, trust) and answers per-call checks cheaply.
+
+    ``clock`` returns the current time in **Unix seconds** (``time.time`` by default; a
+    nanosecond clock must be divided first). Rejected grants are kept in :attr:`rejected`
+    with their reason, which is also given when a call needing that capability is denied.
+    """
+
+    def __init__(
+        self,
+        grants: Iterable[Grant],
+        *,
+        grantee: str,
+        trusted_granters: Iterable[str],
+        revocations: RevocationList | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.grantee = _check_key(grantee, "grantee")
+        self.trusted_granters = frozenset(
+            _check_key(k, "trusted granter") for k in trusted_granters
+        )
+        self._revocations = revocations if revocations is not None else RevocationList()
+        self._clock = clock
+        admitted: list[_Admitted] = []
+        rejected: list[tuple[Grant, str]] = []
+        for grant in grants:
+            if not isinstance(grant, Grant):
+                raise InvalidInputError(f"expected a Grant, got {type(grant).__name__}")
+            reason = self._admission_problem(grant)
+            if reason is None:
+                admitted.append(_Admitted(grant))
+            else:
+                rejected.append((grant, reason))
+        self.admitted: tuple[Grant, ...] = tuple(a.grant for a in admitted)
+        self.rejected: tuple[tuple[Grant, str], ...] = tuple(rejected)
+        unrestricted = tuple(a for a in admitted if a.grant.capability is Capability.UNRESTRICTED)
+        self._by_cap: dict[Capability, tuple[_Admitted, ...]] = {}
+        for cap in Capability:
+            own = tuple(a for a in admitted if a.grant.capability is cap)
+            entries = own if cap is Capability.UNRESTRICTED else own + unrestricted
+            if entries:
+                self._by_cap[cap] = entries
+        self._rejected_reason: dict[Capability, str] = {}
+        for grant, reason in rejected:
+            self._rejected_reason[grant.capability] = reason
+
+    def _admission_problem(self, grant: Grant) -> str | None:
+        if grant.grantee != self.grantee:
+            return f"grant is for another key ({grant.grantee[:12]}...)"
+        if grant.granter not in self.trusted_granters:
+            return f"granter {grant.granter[:12]}... is not trusted"
+        problem = _verify_signature(grant)
+        if problem is not None:
+            return f"invalid grant signature: {problem}"
+        return None
+
+    def check(self, capability: Capability, target: str | None = None) -> Decision:
+        """Whether a host call needing ``capability`` on ``target`` may go ahead now."""
+        entries = self._by_cap.get(capability)
+        if entries is None:
+            return self._missing(capability)
+        now = self._clock()
+        revoked = self._revocations
+        problem = ""
+        for entry in entries:
+            expires = entry.expires_at
+            if expires is not None and now >= expires:
+                problem = f"grant for {capability} expired at {expires}"
+            elif now < entry.issued_at:
+                problem = f"grant for {capability} is not valid before {entry.issued_at}"
+            elif entry.grant_id in revoked:
+                problem = f"grant for {capability} was revoked"
+            elif not entry.allows(target):
+                problem = f"{target!r} is outside the grant's scope {entry.scope}"
+            else:
+                return _ALLOWED
+        return Decision(False, problem)
+
+    def _missing(self, capability: Capability) -> Decision:
+        reason = self._rejected_reason.get(capability) or self._rejected_reason.get(
+            Capability.UNRESTRICTED
+        )
+        if reason is not None:
+            return Decision(False, f"no valid grant for {capability}: {reason}")
+        return Decision(False, f"no grant for {capability}")
