@@ -1,0 +1,72 @@
+"""Printing for the command line: results on stdout, progress and notes on stderr.
+
+Kept apart from the handlers so every command renders the same way: ``--json`` prints one
+JSON document on stdout and nothing else there; human output is short lines; progress goes
+to stderr only when stderr is a terminal, so pipes and tests see clean output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def out(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+
+
+def note(line: str) -> None:
+    """A remark for the human (warnings, what happened); stderr so stdout stays data."""
+    sys.stderr.write(line + "\n")
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class ProgressLine:
+    """One overwritten status line on a terminal's stderr; silent when not a terminal."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = stderr_is_tty() if enabled is None else enabled
+        self._width = 0
+
+    def __call__(self, text: str) -> None:
+        if not self.enabled:
+            return
+        line = text[:120]
+        pad = max(0, self._width - len(line))
+        sys.stderr.write("\r" + line + " " * pad)
+        sys.stderr.flush()
+        self._width = len(line)
+
+    def clear(self) -> None:
+        if self.enabled and self._width:
+            sys.stderr.write("\r" + " " * self._width + "\r")
+            sys.stderr.flush()
+            self._width = 0
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
+    """Left-aligned columns, two spaces apart."""
+    cols = [list(header), *[list(r) for r in rows]]
+    widths = [max(len(r[i]) for r in cols) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cols]
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

@@ -1,0 +1,271 @@
+"""``vudo build``: compile a project's source to ``target/<name>.wasm``, really.
+
+WAT goes through ``wasmtime.wat2wasm``; C and Zig through the ``ziglang`` wheel (a
+dependency, so a fresh machine can build); Rust through cargo when the wasm32 target is
+installed. After compiling, the module's imports are checked against the manifest's
+capabilities, so a Spirit cannot quietly depend on a capability it never asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vudo.capabilities import ABI_IMPORTS, Capability
+from vudo.errors import BuildError
+from vudo.project.layout import Progress, Project, no_progress, open_project
+
+RUST_TARGET = "wasm32-unknown-unknown"
+
+
+class CompileError(BuildError):
+    """The compiler rejected the source; ``output`` holds its full diagnostics."""
+
+    def __init__(self, message: str, *, output: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.output = output
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleInfo:
+    """What a compiled module imports and exports (from wasmtime's own parser)."""
+
+    imports: tuple[tuple[str, str], ...]  # (module, name)
+    exports: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]  # (name, params, results)
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilityProblem:
+    """One mismatch between the module's imports and the manifest's capabilities."""
+
+    message: str
+    hint: str
+    error: bool  # False: a warning (declared but unused)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """A finished build."""
+
+    root: Path
+    name: str
+    language: str
+    wasm_path: Path
+    size: int
+    release: bool
+    seconds: float
+    info: ModuleInfo
+    warnings: tuple[CapabilityProblem, ...]
+
+
+def inspect_module(data: bytes) -> ModuleInfo:
+    """Imports and exported functions of a wasm binary; BuildError if it is not valid."""
+    import wasmtime
+
+    try:
+        module = wasmtime.Module(wasmtime.Engine(), data)
+    except wasmtime.WasmtimeError as err:
+        raise BuildError(
+            f"the compiler produced an invalid module: {str(err).splitlines()[0]}",
+            hint="check the compiler flags in your project",
+        ) from err
+    imports = tuple((imp.module, imp.name or "") for imp in module.imports)
+    exports = []
+    for exp in module.exports:
+        ty = exp.type
+        if isinstance(ty, wasmtime.FuncType):
+            exports.append(
+                (exp.name, tuple(str(p) for p in ty.params), tuple(str(r) for r in ty.results))
+            )
+    return ModuleInfo(imports, tuple(exports))
+
+
+def lint_capabilities(
+    imports: Iterable[tuple[str, str]], declared: Iterable[Capability]
+) -> list[CapabilityProblem]:
+    """Compare a module's host imports with the manifest's capabilities.
+
+    Errors: an import from outside the ``vudo`` module, an unknown host function, or a host
+    function whose capability is not declared. Warnings: a declared capability that no
+    import uses (the Spirit asks users for more than it needs).
+    """
+    wanted = set(declared)
+    used: set[Capability] = set()
+    problems: list[CapabilityProblem] = []
+    for module, name in imports:
+        if module != "vudo":
+            problems.append(CapabilityProblem(
+                f'the module imports "{module}"."{name}"; Spirits import only from "vudo"',
+                "remove the import, or use a vudo host function", True))
+            continue
+        if name not in ABI_IMPORTS:
+            problems.append(CapabilityProblem(
+                f'the module imports unknown host function "{name}"',
+                "see the Spirit ABI for the host_* functions", True))
+            continue
+        cap = ABI_IMPORTS[name]
+        if cap is None:
+            continue
+        used.add(cap)
+        if cap not in wanted:
+            problems.append(CapabilityProblem(
+                f'the module imports {name} but spirit.toml does not declare "{cap.value}"',
+                f'add "{cap.value}" to capabilities in spirit.toml, or stop importing {name}',
+                True))
+    for cap in sorted(wanted - used, key=lambda c: c.value):
+        problems.append(CapabilityProblem(
+            f'spirit.toml declares "{cap.value}" but the module imports no host function '
+            "that needs it",
+            f'remove "{cap.value}" so users are not asked for it', False))
+    return problems
+
+
+def _run_compiler(argv: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> str:
+    try:
+        proc = subprocess.run(
+            argv, cwd=cwd, env=env, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError as err:
+        raise BuildError(f"compiler not found: {argv[0]}", hint="install it and retry") from err
+    output = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0:
+        first = _first_error(output) or f"{Path(argv[0]).name} exited with {proc.returncode}"
+        raise CompileError(first, output=output, hint="fix the source and run `vudo build` again")
+    return output
+
+
+_DIAG = re.compile(r"^\S+:\d+:\d+: (?:fatal )?error: .*$", re.MULTILINE)
+
+
+def _first_error(output: str) -> str | None:
+    match = _DIAG.search(output)
+    if match:
+        return match.group(0)
+    for line in output.splitlines():
+        if "error" in line.lower():
+            return line.strip()
+    return None
+
+
+def _zig_env(root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("ZIG_LOCAL_CACHE_DIR", str(root / "target" / "zig-cache"))
+    return env
+
+
+def compile_wat(project: Project, out: Path) -> None:
+    import wasmtime
+
+    rel = project.source.relative_to(project.root)
+    text = project.source.read_text(encoding="utf-8")
+    try:
+        out.write_bytes(wasmtime.wat2wasm(text))
+    except wasmtime.WasmtimeError as err:
+        raw = str(err)
+        where = re.search(r"--> [^:\n]*:(\d+):(\d+)", raw)
+        what = raw.splitlines()[0].strip()
+        loc = f"{rel}:{where.group(1)}:{where.group(2)}" if where else str(rel)
+        raise CompileError(
+            f"{loc}: error: {what}", output=raw.replace("<anon>", str(rel)),
+            hint="fix the source and run `vudo build` again",
+        ) from err
+
+
+def compile_c(project: Project, out: Path, *, release: bool) -> None:
+    rel = project.source.relative_to(project.root)
+    opt = ["-O2", "-Wl,--strip-debug"] if release else ["-O1", "-g"]
+    _run_compiler(
+        [sys.executable, "-m", "ziglang", "cc", "--target=wasm32-freestanding", "-nostdlib",
+         "-Wl,--no-entry", "-Wl,--export-dynamic", *opt, "-o", str(out), str(rel)],
+        cwd=project.root, env=_zig_env(project.root),
+    )
+
+
+def compile_zig(project: Project, out: Path, *, release: bool) -> None:
+    rel = project.source.relative_to(project.root)
+    opt = ["-O", "ReleaseSmall"] if release else ["-O", "Debug"]
+    _run_compiler(
+        [sys.executable, "-m", "ziglang", "build-exe", "-target", "wasm32-freestanding",
+         "-fno-entry", "-rdynamic", *opt, f"-femit-bin={out}", str(rel)],
+        cwd=project.root, env=_zig_env(project.root),
+    )
+
+
+def rust_target_installed(rustc: str) -> bool:
+    """Whether the Rust toolchain has the wasm32 standard library."""
+    proc = subprocess.run([rustc, "--print", "sysroot"], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        return False
+    return (Path(proc.stdout.strip()) / "lib" / "rustlib" / RUST_TARGET).is_dir()
+
+
+def compile_rust(project: Project, out: Path, *, release: bool) -> None:
+    cargo = shutil.which("cargo")
+    rustc = shutil.which("rustc")
+    if cargo is None or rustc is None:
+        raise BuildError("Rust is not installed: cargo is not on PATH",
+                         hint="install Rust from https://rustup.rs, or use --template c|zig|wat")
+    if not rust_target_installed(rustc):
+        raise BuildError(f"the Rust {RUST_TARGET} target is not installed",
+                         hint=f"run `rustup target add {RUST_TARGET}`, then `vudo build` again")
+    argv = [cargo, "build", "--quiet", "--target", RUST_TARGET]
+    if release:
+        argv.append("--release")
+    _run_compiler(argv, cwd=project.root)
+    import tomllib
+
+    crate = tomllib.loads((project.root / "Cargo.toml").read_text("utf-8"))["package"]["name"]
+    built = (project.root / "target" / RUST_TARGET / ("release" if release else "debug")
+             / f"{crate.replace('-', '_')}.wasm")
+    if not built.is_file():
+        raise BuildError(f"cargo did not produce {built}",
+                         hint='Cargo.toml needs crate-type = ["cdylib"]')
+    shutil.copyfile(built, out)
+
+
+def build_project(
+    path: Path, *, release: bool = False, progress: Progress = no_progress
+) -> BuildResult:
+    """Compile the project at ``path``; BuildError (exit 7) when anything fails.
+
+    Capability errors (an import whose capability the manifest does not declare) fail the
+    build; declared-but-unused capabilities come back as warnings.
+    """
+    started = time.perf_counter()
+    project = open_project(path)
+    out = project.wasm_path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".wasm.tmp")
+    progress(f"compiling {project.source.relative_to(project.root)} ({project.language})")
+    try:
+        if project.language == "wat":
+            compile_wat(project, tmp)
+        elif project.language == "c":
+            compile_c(project, tmp, release=release)
+        elif project.language == "zig":
+            compile_zig(project, tmp, release=release)
+        else:
+            compile_rust(project, tmp, release=release)
+        data = tmp.read_bytes()
+        info = inspect_module(data)
+        progress("checking imports against capabilities")
+        problems = lint_capabilities(info.imports, project.manifest.capabilities)
+        errors = [p for p in problems if p.error]
+        if errors:
+            raise BuildError(errors[0].message, hint=errors[0].hint)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return BuildResult(
+        root=project.root, name=project.name, language=project.language, wasm_path=out,
+        size=len(data), release=release, seconds=time.perf_counter() - started, info=info,
+        warnings=tuple(p for p in problems if not p.error),
+    )

@@ -1,0 +1,124 @@
+"""``vudo new``: a project that builds, runs and passes its tests as created.
+
+Templates live in ``vudo/project/templates/<language>/`` as ordinary files with
+``{{name}}``-style placeholders, so they can be read and edited like any project.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from vudo.errors import InvalidInputError, UsageError, VudoError
+from vudo.project.layout import SOURCES
+
+TEMPLATES: tuple[str, ...] = ("wat", "c", "zig", "rust")
+
+_NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+MAX_NAME = 64
+
+
+@dataclass(frozen=True, slots=True)
+class NewProject:
+    """What ``new_project`` created."""
+
+    root: Path
+    name: str
+    template: str
+    author: str
+    files: tuple[Path, ...]
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it can name a Spirit, else raise InvalidInputError saying why."""
+    if not name:
+        raise InvalidInputError("a Spirit name cannot be empty", hint="e.g. `vudo new hello`")
+    if len(name) > MAX_NAME:
+        raise InvalidInputError(
+            f"Spirit name is {len(name)} characters long; at most {MAX_NAME} are allowed",
+            hint="choose a shorter name",
+        )
+    if not _NAME.match(name):
+        suggestion = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        if suggestion and not suggestion[0].isalpha():
+            suggestion = "spirit-" + suggestion
+        hint = (
+            "use lowercase letters, digits and single - or _ between them, starting with a letter"
+        )
+        if suggestion and _NAME.match(suggestion):
+            hint += f', e.g. "{suggestion}"'
+        raise InvalidInputError(f'invalid Spirit name "{name}"', hint=hint)
+    return name
+
+
+def _template_root(template: str) -> Traversable:
+    if template not in TEMPLATES:
+        raise UsageError(
+            f'unknown template "{template}"', hint="choose one of: " + ", ".join(TEMPLATES)
+        )
+    return resources.files("vudo.project").joinpath("templates", template)
+
+
+def _walk(node: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
+    out: list[tuple[str, Traversable]] = []
+    for child in sorted(node.iterdir(), key=lambda t: t.name):
+        rel = f"{prefix}{child.name}"
+        if child.is_dir():
+            if child.name != "__pycache__":
+                out.extend(_walk(child, rel + "/"))
+        else:
+            out.append((rel, child))
+    return out
+
+
+def render_template(text: str, values: dict[str, str]) -> str:
+    """Replace every ``{{key}}`` with its value (no other syntax: templates stay readable)."""
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", value)
+    return text
+
+
+def new_project(name: str, *, template: str = "wat", parent: Path, home: Path) -> NewProject:
+    """Create ``parent/name`` from a template.
+
+    The user's key pair under ``home/keys`` is created if there is none, and its public key
+    becomes the manifest's ``author``. Refuses to write into an existing path.
+    """
+    validate_name(name)
+    root_template = _template_root(template)
+    target = Path(parent) / name
+    if target.exists():
+        raise InvalidInputError(
+            f"{target} already exists", hint="choose another name, or --path another directory"
+        )
+    if not Path(parent).is_dir():
+        raise InvalidInputError(
+            f"{parent} is not a directory", hint="create it first, or pass another --path"
+        )
+    from vudo.pkg.keys import ensure_keypair
+
+    author = ensure_keypair(home).public_hex
+    values = {
+        "name": name,
+        "author": author,
+        "crate": name.replace("-", "_"),
+        "source": SOURCES[template],
+    }
+    written: list[Path] = []
+    try:
+        target.mkdir()
+        for rel, node in _walk(root_template):
+            dest = target / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(render_template(node.read_text(encoding="utf-8"), values), "utf-8")
+            written.append(dest)
+        (target / ".gitignore").write_text("target/\ndist/\n", encoding="utf-8")
+        written.append(target / ".gitignore")
+    except OSError as err:
+        raise VudoError(
+            f"cannot create {target}: {err.strerror}", hint="check permissions"
+        ) from err
+    return NewProject(target, name, template, author, tuple(written))
