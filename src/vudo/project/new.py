@@ -89,7 +89,7 @@ def new_project(name: str, *, template: str = "wat", parent: Path, home: Path) -
     """
     validate_name(name)
     root_template = _template_root(template)
-    target = Path(parent) / name
+    target = (Path(parent) / name).absolute()
     if target.exists():
         raise InvalidInputError(
             f"{target} already exists", hint="choose another name, or --path another directory"

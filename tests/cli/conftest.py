@@ -1,0 +1,78 @@
+"""Run ``vudo`` as users do: a real subprocess, with VUDO_HOME in a temp dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import vudo
+
+SRC = str(Path(vudo.__file__).resolve().parent.parent)
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    @property
+    def error_line(self) -> str:
+        lines = [ln for ln in self.stderr.splitlines() if ln.startswith("error: ")]
+        assert len(lines) == 1, self.stderr
+        return lines[0]
+
+
+Vudo = Callable[..., Result]
+
+
+@pytest.fixture(scope="session")
+def zig_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One zig cache for the whole session: the first C/Zig compile is the slow one."""
+    return tmp_path_factory.mktemp("zig-cache")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / ".vudo"  # HOME is tmp_path, so ~/.vudo is this too
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def env(home: Path, zig_cache: Path) -> dict[str, str]:
+    environ = dict(os.environ)
+    environ["VUDO_HOME"] = str(home)
+    environ["HOME"] = str(home.parent)
+    environ["ZIG_GLOBAL_CACHE_DIR"] = str(zig_cache)
+    environ["PYTHONPATH"] = SRC + os.pathsep + environ.get("PYTHONPATH", "")
+    environ.pop("NO_COLOR", None)
+    return environ
+
+
+@pytest.fixture
+def vudo_cli(env: dict[str, str], tmp_path: Path) -> Vudo:
+    """``vudo_cli("run", "x.wat", cwd=..., input=...)`` -> Result."""
+
+    def run(*argv: str, cwd: Path | None = None, input: str | None = None,
+            timeout: float = 120) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "vudo", *argv],
+            cwd=cwd or tmp_path, env=env, input=input if input is not None else "",
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
