@@ -1,0 +1,243 @@
+"""The Spirits' persistent key-value store (host_storage_read / write / delete).
+
+One SQLite file (WAL mode) holds every Spirit's keys in one table keyed by
+``(namespace, key)``. The engine passes the running Spirit's namespace on every call and
+never lets a guest choose it, so one Spirit never sees another's keys.
+
+Quotas (:class:`StorageQuota`) bound the key size, the value size and the total bytes
+(keys plus values) per namespace; going over raises ``HostCallError(QUOTA_EXCEEDED)`` and
+changes nothing. The per-namespace total is kept in a second table, updated in the same
+transaction as the write, so checking it costs one lookup.
+
+Thread safety: one connection guarded by a lock. Host calls come from the sandbox's run
+thread while the TUI may read from another; each operation is one short transaction.
+
+Every ``sqlite3`` exception is translated in :func:`_sqlite_errors`: into
+``HostCallError(STORAGE_ERROR)`` for host calls, into :class:`vudo.errors.VudoError` when
+the database cannot be opened.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from vudo.engine.abi import ErrorCode, HostCallError
+from vudo.errors import VudoError
+
+__all__ = ["KeyValueStore", "StorageQuota"]
+
+_MAX_NAMESPACE_CHARS: Final = 256
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    namespace TEXT NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage (
+    namespace TEXT PRIMARY KEY,
+    bytes INTEGER NOT NULL CHECK (bytes >= 0)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageQuota:
+    """Size limits; a write that would pass one fails with QUOTA_EXCEEDED."""
+
+    max_key_bytes: int = 1024
+    max_value_bytes: int = 1024 * 1024
+    max_namespace_bytes: int = 16 * 1024 * 1024
+
+
+@contextmanager
+def _sqlite_errors(action: str, *, opening: bool = False) -> Iterator[None]:
+    """The one place sqlite3 exceptions become vudo errors."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if opening:
+            raise VudoError(
+                f"cannot open the storage database: {exc}",
+                hint="check that the data directory exists and is writable",
+            ) from exc
+        raise HostCallError(ErrorCode.STORAGE_ERROR, f"{action} failed: {exc}") from exc
+
+
+def _check_namespace(namespace: str) -> None:
+    if not isinstance(namespace, str) or not namespace or len(namespace) > _MAX_NAMESPACE_CHARS:
+        raise HostCallError(
+            ErrorCode.INVALID_PARAMETER,
+            f"namespace must be 1..{_MAX_NAMESPACE_CHARS} characters, got {namespace!r}",
+        )
+
+
+class KeyValueStore:
+    """Persistent, namespaced key-value storage on SQLite. Close it (or use ``with``)."""
+
+    def __init__(
+        self, path: Path | str, *, quota: StorageQuota | None = None, busy_timeout: float = 5.0
+    ) -> None:
+        """Open or create the store; ``busy_timeout`` is how long (s) to wait for a lock."""
+        self.path = Path(path)
+        self.quota = quota if quota is not None else StorageQuota()
+        self._lock = threading.Lock()
+        self._closed = False
+        with _sqlite_errors("open", opening=True):
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+            except BaseException:
+                self._db.close()
+                raise
+
+    # -- resource ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the database; later calls raise STORAGE_ERROR. Safe to call twice."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> KeyValueStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _locked(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, _sqlite_errors(action):
+            if self._closed:
+                raise HostCallError(ErrorCode.STORAGE_ERROR, f"{action}: the store is closed")
+            yield self._db
+
+    def _check_key(self, key: bytes) -> None:
+        if not isinstance(key, bytes) or not key:
+            raise HostCallError(ErrorCode.INVALID_PARAMETER, "key must be non-empty bytes")
+        if len(key) > self.quota.max_key_bytes:
+            raise HostCallError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"key is {len(key)} bytes, the limit is {self.quota.max_key_bytes}",
+            )
+
+    # -- host calls ----------------------------------------------------------------------
+
+    def read(self, namespace: str, key: bytes) -> bytes | None:
+        """The value stored under ``key`` in ``namespace``, or None if absent."""
+        _check_namespace(namespace)
+        self._check_key(key)
+        with self._locked("read") as db:
+            row = db.execute(
+                "SELECT value FROM kv WHERE namespace = ? AND key = ?", (namespace, key)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def write(self, namespace: str, key: bytes, value: bytes) -> None:
+        """Store ``value`` under ``key``, replacing any old value, within the quotas."""
+        _check_namespace(namespace)
+        self._check_key(key)
+        if not isinstance(value, bytes):
+            raise HostCallError(ErrorCode.INVALID_PARAMETER, "value must be bytes")
+        quota = self.quota
+        if len(value) > quota.max_value_bytes:
+            raise HostCallError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"value is {len(value)} bytes, the limit is {quota.max_value_bytes}",
+            )
+        with self._locked("write") as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                old = db.execute(
+                    "SELECT length(value) FROM kv WHERE namespace = ? AND key = ?",
+                    (namespace, key),
+                ).fetchone()
+                used_row = db.execute(
+                    "SELECT bytes FROM usage WHERE namespace = ?", (namespace,)
+                ).fetchone()
+                used = 0 if used_row is None else int(used_row[0])
+                delta = len(value) - int(old[0]) if old is not None else len(key) + len(value)
+                if used + delta > quota.max_namespace_bytes:
+                    raise HostCallError(
+                        ErrorCode.QUOTA_EXCEEDED,
+                        f"namespace {namespace!r} would hold {used + delta} bytes, "
+                        f"the limit is {quota.max_namespace_bytes}",
+                    )
+                db.execute(
+                    "INSERT INTO kv (namespace, key, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+                    (namespace, key, value),
+                )
+                db.execute(
+                    "INSERT INTO usage (namespace, bytes) VALUES (?, ?) "
+                    "ON CONFLICT (namespace) DO UPDATE SET bytes = bytes + ?",
+                    (namespace, used + delta, delta),
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def delete(self, namespace: str, key: bytes) -> bool:
+        """Remove ``key``; True if it was there."""
+        _check_namespace(namespace)
+        self._check_key(key)
+        with self._locked("delete") as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(
+                    "DELETE FROM kv WHERE namespace = ? AND key = ? RETURNING length(value)",
+                    (namespace, key),
+                ).fetchone()
+                if row is not None:
+                    db.execute(
+                        "UPDATE usage SET bytes = bytes - ? WHERE namespace = ?",
+                        (len(key) + int(row[0]), namespace),
+                    )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return row is not None
+
+    # -- inspection (CLI, TUI) -------------------------------------------------------------
+
+    def keys(self, namespace: str) -> list[bytes]:
+        """Every key in ``namespace``, sorted bytewise."""
+        _check_namespace(namespace)
+        with self._locked("list keys") as db:
+            rows = db.execute(
+                "SELECT key FROM kv WHERE namespace = ? ORDER BY key", (namespace,)
+            ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def namespaces(self) -> list[str]:
+        """Every namespace holding at least one key, sorted."""
+        with self._locked("list namespaces") as db:
+            rows = db.execute("SELECT DISTINCT namespace FROM kv ORDER BY namespace").fetchall()
+        return [str(r[0]) for r in rows]
+
+    def used_bytes(self, namespace: str) -> int:
+        """Bytes (keys plus values) ``namespace`` holds, as counted for its quota."""
+        _check_namespace(namespace)
+        with self._locked("usage") as db:
+            row = db.execute("SELECT bytes FROM usage WHERE namespace = ?", (namespace,)).fetchone()
+        return 0 if row is None else int(row[0])
