@@ -1,0 +1,919 @@
+"""Spirit manifests: ``spirit.toml`` (or ``manifest.toml`` / ``manifest.json``).
+
+A manifest says what a Spirit is (name, version, author key), what it may do
+(capabilities), what it needs (dependencies) and what a run costs (pricing). It is read
+by every part of vudo, so parsing is strict and errors point at the line to fix: an
+unknown key is refused (never silently dropped) with a did-you-mean, a value of the
+wrong type names the field, the line and the expected type.
+
+TOML is parsed with tomlkit and JSON with the standard library; their exceptions are
+translated into :class:`ManifestError` here and nowhere else (:func:`_load_toml`,
+:func:`_load_json`).
+
+Format (DESIGN.md §3)::
+
+    name = "hello-spirit"                          # [a-z][a-z0-9_-]*, at most 64 chars
+    version = { major = 0, minor = 1, patch = 0 }  # or "0.1.0"; table may add pre/build
+    author = "<64 hex chars: Ed25519 public key>"
+    description = "A simple hello world Spirit"    # optional
+    license = "Apache-2.0"                         # optional
+    repository = "https://example.org/hello"       # optional
+    capabilities = ["sensor_time", "actuator_log"] # optional; never "unrestricted"
+
+    [dependencies]                                  # optional
+    b = "^1.0"
+    c = { path = "../c" }
+    d = { git = "https://example.org/d.git", rev = "v1.2.0" }
+    e = { version = "~2.1", registry = "community", optional = true }
+
+    [pricing]                                       # optional; see vudo.pkg.pricing
+    base_cost = 100
+    per_fuel_cost = 1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import Comment, Table, Whitespace
+
+from vudo.capabilities import Capability
+from vudo.errors import InvalidInputError, ManifestError, NotFoundError
+from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, parse_version
+
+__all__ = [
+    "DEPENDENCY_KEYS",
+    "MANIFEST_FILENAMES",
+    "PRICING_KEYS",
+    "TOP_LEVEL_KEYS",
+    "Dependency",
+    "Manifest",
+    "Pricing",
+    "canonical_manifest_bytes",
+    "find_manifest",
+    "format_manifest",
+    "load_manifest",
+    "manifest_from_dict",
+    "manifest_to_dict",
+    "parse_manifest",
+    "validate_name",
+]
+
+#: Looked up in this order by :func:`find_manifest`.
+MANIFEST_FILENAMES: tuple[str, ...] = ("spirit.toml", "manifest.toml", "manifest.json")
+
+#: Canonical order of the top-level keys (also the order ``vudo fmt`` writes).
+TOP_LEVEL_KEYS: tuple[str, ...] = ("name", "version", "author", "description", "license",
+                                   "repository", "capabilities", "dependencies", "pricing")
+VERSION_KEYS: tuple[str, ...] = ("major", "minor", "patch", "pre", "build")
+DEPENDENCY_KEYS: tuple[str, ...] = ("version", "path", "git", "rev", "registry", "optional")
+PRICING_KEYS: tuple[str, ...] = ("base_cost", "per_fuel_cost", "fuel_unit",
+                                 "per_host_call_cost", "per_byte_cost")
+_SECTIONS = ("dependencies", "pricing")
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_HEX64_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+_NAME_HINT = 'use lowercase letters, digits, "-" and "_", starting with a letter, at most 64'
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """What one run of the Spirit costs, in integer credits (see :mod:`vudo.pkg.pricing`).
+
+    ``per_fuel_cost`` is charged per ``fuel_unit`` units of fuel (default 1), so a
+    Spirit can price in e.g. credits per million fuel without fractions;
+    ``per_byte_cost`` applies to bytes in plus bytes out.
+    """
+
+    base_cost: int = 0
+    per_fuel_cost: int = 0
+    fuel_unit: int = 1
+    per_host_call_cost: int = 0
+    per_byte_cost: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {key: getattr(self, key) for key in PRICING_KEYS}
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """One entry of ``[dependencies]``.
+
+    Exactly one source applies: ``path`` (a directory, relative to the manifest's),
+    ``git`` (a repository URL, pinned to ``rev``), or a registry (``registry`` names
+    one; None means the default sources). ``requirement`` constrains the version from
+    any source (``*`` when a path or git dependency gives none). Optional dependencies
+    are only resolved when asked for.
+    """
+
+    name: str
+    requirement: Requirement = ANY
+    path: str | None = None
+    git: str | None = None
+    rev: str | None = None
+    registry: str | None = None
+    optional: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``"path"``, ``"git"`` or ``"registry"``."""
+        if self.path is not None:
+            return "path"
+        if self.git is not None:
+            return "git"
+        return "registry"
+
+    def to_value(self) -> str | dict[str, Any]:
+        """The manifest value: a bare requirement string when that says everything."""
+        if self.kind == "registry" and self.registry is None and not self.optional:
+            return str(self.requirement)
+        out: dict[str, Any] = {}
+        if self.kind == "registry" or not self.requirement.is_any:
+            out["version"] = str(self.requirement)
+        for key in ("path", "git", "rev", "registry"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.optional:
+            out["optional"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A validated Spirit manifest (build one with :func:`parse_manifest`)."""
+
+    name: str
+    version: Version
+    author: str
+    description: str = ""
+    license: str | None = None
+    repository: str | None = None
+    capabilities: tuple[Capability, ...] = ()
+    dependencies: tuple[Dependency, ...] = ()
+    pricing: Pricing | None = None
+
+    def dependency(self, name: str) -> Dependency | None:
+        for dep in self.dependencies:
+            if dep.name == name:
+                return dep
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return manifest_to_dict(self)
+
+    def to_toml(self) -> str:
+        """Canonical ``spirit.toml`` text (what ``vudo new`` writes; stable across runs)."""
+        return _render_sections(_sections_from_data(manifest_to_dict(self, version_table=True)))
+
+    def replace(self, **changes: Any) -> Manifest:
+        return dataclasses.replace(self, **changes)
+
+
+# ---------------------------------------------------------------- line locator
+
+
+def _scan_code(line: str) -> tuple[int, int, str | None]:
+    """Bracket balance of one TOML line outside strings, the column of a comment (or -1),
+    and the triple quote left open at the end of the line (if any)."""
+    depth = 0
+    i = 0
+    n = len(line)
+    while i < n:
+        ch = line[i]
+        if line.startswith('"""', i) or line.startswith("'''", i):
+            quote = line[i:i + 3]
+            end = line.find(quote, i + 3)
+            if end < 0:
+                return depth, -1, quote
+            i = end + 3
+            continue
+        if ch == '"':
+            i += 1
+            while i < n and line[i] != '"':
+                i += 2 if line[i] == "\\" else 1
+            i += 1
+            continue
+        if ch == "'":
+            end = line.find("'", i + 1)
+            i = n if end < 0 else end + 1
+            continue
+        if ch == "#":
+            return depth, i, None
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        i += 1
+    return depth, -1, None
+
+
+_BARE_OR_QUOTED = r'(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|\'[^\']*\')'
+_KEY_RE = re.compile(rf"^\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*=(.*)$")
+_HEADER_RE = re.compile(
+    rf"^\s*\[\[?\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*\]\]?\s*(?:#.*)?$")
+_INLINE_KEY_RE = re.compile(rf"[{{,]\s*({_BARE_OR_QUOTED})\s*=")
+
+
+def _split_key(text: str) -> tuple[str, ...]:
+    parts = re.findall(_BARE_OR_QUOTED, text)
+    return tuple(p[1:-1] if p[:1] in "\"'" else p for p in parts)
+
+
+class _Locator:
+    """Finds the line a key (or a string value) sits on, for error messages.
+
+    tomlkit keeps no line numbers on parsed items, so this scans the text once; it only
+    has to be right for well-formed input (malformed input fails earlier with the
+    parser's own position).
+    """
+
+    def __init__(self, text: str, filename: str, *, is_json: bool) -> None:
+        self.filename = filename
+        self.text = text
+        self.lines = text.splitlines()
+        self.is_json = is_json
+        self.positions: dict[tuple[str, ...], int] = {}
+        if not is_json:
+            self._scan_toml()
+
+    def _scan_toml(self) -> None:
+        header: tuple[str, ...] = ()
+        depth = 0
+        open_quote: str | None = None
+        for lineno, line in enumerate(self.lines, 1):
+            if open_quote is not None:
+                if line.count(open_quote) % 2 == 1:
+                    open_quote = None
+                continue
+            if depth > 0:
+                delta, _, open_quote = _scan_code(line)
+                depth += delta
+                continue
+            header_match = _HEADER_RE.match(line)
+            if header_match:
+                header = _split_key(header_match.group(1))
+                self.positions.setdefault(header, lineno)
+                continue
+            key_match = _KEY_RE.match(line)
+            if key_match:
+                path = header + _split_key(key_match.group(1))
+                for i in range(len(header) + 1, len(path) + 1):
+                    self.positions.setdefault(path[:i], lineno)
+                rest = key_match.group(2)
+                if rest.lstrip().startswith("{"):
+                    for sub in _INLINE_KEY_RE.finditer(rest):
+                        self.positions.setdefault(path + _split_key(sub.group(1)), lineno)
+                delta, _, open_quote = _scan_code(rest)
+                depth += delta
+
+    def _json_offset(self, path: tuple[str, ...]) -> int | None:
+        offset = 0
+        for key in path:
+            match = re.compile(rf"{re.escape(json.dumps(key))}\s*:").search(self.text, offset)
+            if match is None:
+                return None
+            offset = match.start()
+        return offset
+
+    def line(self, path: tuple[str, ...]) -> int | None:
+        if self.is_json:
+            offset = self._json_offset(path)
+            return None if offset is None else self.text.count("\n", 0, offset) + 1
+        for i in range(len(path), 0, -1):
+            if path[:i] in self.positions:
+                return self.positions[path[:i]]
+        return None
+
+    def value_line(self, path: tuple[str, ...], value: str) -> int | None:
+        """The line of string ``value`` at or after the line of ``path``."""
+        start = self.line(path)
+        if start is None:
+            return None
+        needles = (json.dumps(value), f"'{value}'")
+        for lineno in range(start, len(self.lines) + 1):
+            if any(n in self.lines[lineno - 1] for n in needles):
+                return lineno
+        return start
+
+    def where(self, path: tuple[str, ...] = (), *, value: str | None = None) -> str:
+        line = self.value_line(path, value) if value is not None else self.line(path)
+        return f"{self.filename}:{line}" if line is not None else self.filename
+
+
+# ---------------------------------------------------------------- parsing boundaries
+
+
+def _strip_position(message: str) -> str:
+    return re.sub(r"\s*at line \d+ col \d+\s*$", "", message).rstrip(".")
+
+
+def _load_toml(text: str, filename: str) -> tomlkit.TOMLDocument:
+    """Parse TOML; the one place tomlkit's exceptions become ManifestError."""
+    try:
+        return tomlkit.parse(text)
+    except TOMLKitError as exc:
+        line = getattr(exc, "line", None)
+        col = getattr(exc, "col", None)
+        where = f"{filename}:{line}:{col}" if line is not None else filename
+        raise ManifestError(f"malformed TOML at {where}: {_strip_position(str(exc))}",
+                            hint="check the TOML syntax on that line (quotes, brackets, "
+                                 "one `key = value` per line)") from None
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _load_json(text: str, filename: str) -> Any:
+    """Parse JSON; the one place json's exceptions become ManifestError."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"malformed JSON at {filename}:{exc.lineno}:{exc.colno}: {exc.msg}",
+                            hint="check the JSON syntax on that line (commas, quotes, "
+                                 "braces)") from None
+    except _DuplicateKey as exc:
+        raise ManifestError(f'key "{exc.key}" appears twice in {filename}',
+                            hint="keep one of them") from None
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (datetime, date, time)):
+        return "a date/time"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def validate_name(name: str, *, what: str = "name") -> str:
+    """Check a Spirit name; raise InvalidInputError suggesting a valid spelling."""
+    if _NAME_RE.match(name):
+        return name
+    fixed = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
+    fixed = re.sub(r"^[^a-z]+", "", fixed)[:64]
+    hint = _NAME_HINT + (f' (e.g. "{fixed}")' if fixed and _NAME_RE.match(fixed) else "")
+    raise InvalidInputError(f'invalid {what} "{name}"', hint=hint)
+
+
+class _Validator:
+    def __init__(self, locator: _Locator) -> None:
+        self.loc = locator
+
+    def fail(self, message: str, hint: str | None = None) -> ManifestError:
+        return ManifestError(message, hint=hint)
+
+    def _dotted(self, path: tuple[str, ...]) -> str:
+        return ".".join(path)
+
+    def wrong_type(self, path: tuple[str, ...], value: object, expected: str) -> ManifestError:
+        return self.fail(f'"{self._dotted(path)}" at {self.loc.where(path)} must be {expected}, '
+                         f"not {_type_name(value)}",
+                         hint=f"write {self._dotted(path)} as {expected}")
+
+    def check_keys(self, table: Mapping[str, Any], allowed: tuple[str, ...],
+                   path: tuple[str, ...]) -> None:
+        for key in table:
+            if key in allowed:
+                continue
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = (f'did you mean "{close[0]}"?' if close
+                    else "allowed keys here: " + ", ".join(allowed))
+            section = f" in [{self._dotted(path)}]" if path else ""
+            raise self.fail(f'unknown key "{key}"{section} at {self.loc.where((*path, key))}',
+                            hint=hint)
+
+    def string(self, data: Mapping[str, Any], key: str, path: tuple[str, ...] = ()) -> str:
+        value = data[key]
+        if not isinstance(value, str):
+            raise self.wrong_type((*path, key), value, "a string")
+        return value
+
+    def optional_string(self, data: Mapping[str, Any], key: str) -> str | None:
+        return self.string(data, key) if key in data else None
+
+    def non_negative_int(self, value: object, path: tuple[str, ...], minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.wrong_type(path, value, "an integer")
+        if value < minimum:
+            raise self.fail(f'"{self._dotted(path)}" at {self.loc.where(path)} must be at least '
+                            f"{minimum}, not {value}", hint=f"use a whole number >= {minimum}")
+        return value
+
+    def manifest(self, data: object) -> Manifest:
+        if not isinstance(data, dict):
+            raise self.fail(f"{self.loc.filename} must hold a table of keys, not "
+                            f"{_type_name(data)}", hint='start with name = "my-spirit"')
+        self.check_keys(data, TOP_LEVEL_KEYS, ())
+        for required in ("name", "version", "author"):
+            if required not in data:
+                hints = {
+                    "name": 'add name = "my-spirit"',
+                    "version": 'add version = "0.1.0"',
+                    "author": 'add author = "<your public key: ~/.vudo/keys/public.key>"',
+                }
+                raise self.fail(f'missing required key "{required}" in {self.loc.filename}',
+                                hint=hints[required])
+        name = self.string(data, "name")
+        try:
+            validate_name(name)
+        except InvalidInputError as exc:
+            raise self.fail(f'invalid name "{name}" at {self.loc.where(("name",))}',
+                            hint=exc.hint) from None
+        version = self.version(data["version"])
+        author = self.string(data, "author")
+        if not _HEX64_RE.match(author):
+            raise self.fail(f'invalid author at {self.loc.where(("author",))}: expected 64 hex '
+                            f"characters (an Ed25519 public key), got {len(author)} characters",
+                            hint="use the contents of ~/.vudo/keys/public.key")
+        description = self.string(data, "description") if "description" in data else ""
+        return Manifest(
+            name=name,
+            version=version,
+            author=author.lower(),
+            description=description,
+            license=self.optional_string(data, "license"),
+            repository=self.optional_string(data, "repository"),
+            capabilities=self.capabilities(data.get("capabilities", [])),
+            dependencies=self.dependencies(data.get("dependencies", {})),
+            pricing=self.pricing(data["pricing"]) if "pricing" in data else None,
+        )
+
+    def version(self, value: object) -> Version:
+        path = ("version",)
+        expected = 'a string like "1.2.3" or a { major, minor, patch } table'
+        if isinstance(value, str):
+            try:
+                return parse_version(value)
+            except InvalidInputError as exc:
+                raise self.fail(f'invalid version "{value}" at {self.loc.where(path)}',
+                                hint=exc.hint) from None
+        if not isinstance(value, dict):
+            raise self.wrong_type(path, value, expected)
+        self.check_keys(value, VERSION_KEYS, path)
+        numbers: list[int] = []
+        for key in ("major", "minor", "patch"):
+            if key not in value:
+                raise self.fail(f'version table at {self.loc.where(path)} is missing "{key}"',
+                                hint="write version = { major = 0, minor = 1, patch = 0 }")
+            numbers.append(self.non_negative_int(value[key], (*path, key)))
+        text = ".".join(str(n) for n in numbers)
+        for key, sep in (("pre", "-"), ("build", "+")):
+            if key in value:
+                text += sep + self.string(value, key, path)
+        try:
+            return parse_version(text)
+        except InvalidInputError as exc:
+            raise self.fail(f'invalid version {text} at {self.loc.where(path)}',
+                            hint=exc.hint) from None
+
+    def capabilities(self, value: object) -> tuple[Capability, ...]:
+        path = ("capabilities",)
+        if not isinstance(value, list):
+            raise self.wrong_type(path, value, 'an array of capability names')
+        seen: list[Capability] = []
+        names = [c.value for c in Capability if c.manifest_grantable]
+        for item in value:
+            if not isinstance(item, str):
+                raise self.fail(f"capabilities at {self.loc.where(path)} must be strings, "
+                                f"not {_type_name(item)}", hint=f"e.g. \"{names[0]}\"")
+            where = self.loc.where(path, value=item)
+            if item == Capability.UNRESTRICTED.value:
+                raise self.fail(f'capability "unrestricted" at {where} cannot be requested by a '
+                                "manifest",
+                                hint="it is reserved for system Spirits; list the specific "
+                                     "capabilities the Spirit needs")
+            try:
+                cap = Capability(item)
+            except ValueError:
+                close = difflib.get_close_matches(item, names, n=1, cutoff=0.5)
+                hint = (f'did you mean "{close[0]}"?' if close
+                        else "known capabilities: " + ", ".join(names))
+                raise self.fail(f'unknown capability "{item}" at {where}', hint=hint) from None
+            if cap in seen:
+                raise self.fail(f'capability "{item}" is listed twice at {where}',
+                                hint="remove the duplicate")
+            seen.append(cap)
+        return tuple(seen)
+
+    def dependencies(self, value: object) -> tuple[Dependency, ...]:
+        path = ("dependencies",)
+        if not isinstance(value, dict):
+            raise self.wrong_type(path, value, "a table")
+        deps = [self.dependency(name, spec) for name, spec in value.items()]
+        return tuple(sorted(deps, key=lambda d: d.name))
+
+    def dependency(self, name: str, spec: object) -> Dependency:
+        path = ("dependencies", name)
+        where = self.loc.where(path)
+        try:
+            validate_name(name, what="dependency name")
+        except InvalidInputError as exc:
+            raise self.fail(f'invalid dependency name "{name}" at {where}', hint=exc.hint) from None
+        if isinstance(spec, str):
+            return Dependency(name=name, requirement=self.requirement(spec, path))
+        if not isinstance(spec, dict):
+            raise self.wrong_type(path, spec, 'a version requirement string or a table')
+        self.check_keys(spec, DEPENDENCY_KEYS, path)
+        fields: dict[str, str | None] = {}
+        for key in ("path", "git", "rev", "registry"):
+            fields[key] = self.string(spec, key, path) if key in spec else None
+        optional = spec.get("optional", False)
+        if not isinstance(optional, bool):
+            raise self.wrong_type((*path, "optional"), optional, "true or false")
+        if fields["path"] is not None and fields["git"] is not None:
+            raise self.fail(f'dependency "{name}" at {where} has both path and git',
+                            hint="keep one source")
+        if fields["registry"] is not None and (fields["path"] or fields["git"]):
+            raise self.fail(f'dependency "{name}" at {where} has a registry and a path or git '
+                            "source", hint="keep one source")
+        if fields["git"] is not None and fields["rev"] is None:
+            raise self.fail(f'git dependency "{name}" at {where} has no rev',
+                            hint='pin it: add rev = "<commit, tag or branch>"')
+        if fields["rev"] is not None and fields["git"] is None:
+            raise self.fail(f'dependency "{name}" at {where} has a rev but no git URL',
+                            hint='add git = "<repository URL>" or remove rev')
+        if "version" in spec:
+            requirement = self.requirement(self.string(spec, "version", path), (*path, "version"))
+        elif fields["path"] is None and fields["git"] is None:
+            raise self.fail(f'dependency "{name}" at {where} needs a version, path or git',
+                            hint=f'e.g. {name} = "^1.0"')
+        else:
+            requirement = ANY
+        return Dependency(name=name, requirement=requirement, path=fields["path"],
+                          git=fields["git"], rev=fields["rev"], registry=fields["registry"],
+                          optional=optional)
+
+    def requirement(self, text: str, path: tuple[str, ...]) -> Requirement:
+        try:
+            return parse_requirement(text)
+        except InvalidInputError as exc:
+            raise self.fail(f'invalid version requirement "{text}" at {self.loc.where(path)}',
+                            hint=exc.hint) from None
+
+    def pricing(self, value: object) -> Pricing:
+        path = ("pricing",)
+        if not isinstance(value, dict):
+            raise self.wrong_type(path, value, "a table")
+        self.check_keys(value, PRICING_KEYS, path)
+        numbers = {key: self.non_negative_int(v, (*path, key), 1 if key == "fuel_unit" else 0)
+                   for key, v in value.items()}
+        return Pricing(**numbers)
+
+
+# ---------------------------------------------------------------- public API
+
+
+def _is_json(filename: str, text: str) -> bool:
+    if filename.endswith(".json"):
+        return True
+    if filename.endswith(".toml"):
+        return False
+    return text.lstrip().startswith("{")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _read_data(text: str, filename: str) -> tuple[Any, _Locator]:
+    json_input = _is_json(filename, text)
+    locator = _Locator(text, filename, is_json=json_input)
+    if json_input:
+        return _load_json(text, filename), locator
+    return _plain(_load_toml(text, filename).unwrap()), locator
+
+
+def parse_manifest(text: str, *, filename: str = "spirit.toml") -> Manifest:
+    """Parse and validate manifest text; ``filename`` picks TOML or JSON and is named in
+    errors (``spirit.toml:4``)."""
+    data, locator = _read_data(text, filename)
+    return _Validator(locator).manifest(data)
+
+
+def manifest_from_dict(data: Mapping[str, Any], *, filename: str = "<manifest>") -> Manifest:
+    """Validate an already-decoded manifest (e.g. the JSON a package or index stores)."""
+    text = json.dumps(data, indent=1, default=str)
+    return _Validator(_Locator(text, filename, is_json=True)).manifest(_plain(dict(data)))
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read and validate a manifest file (or the manifest in a directory)."""
+    path = Path(path)
+    if path.is_dir():
+        path = find_manifest(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFoundError(f"manifest {path} does not exist",
+                            hint="run `vudo new <name>` to create a Spirit project") from None
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path} is not UTF-8 text (byte {exc.start})",
+                            hint="save the manifest as UTF-8") from None
+    return parse_manifest(text, filename=str(path))
+
+
+def find_manifest(directory: Path) -> Path:
+    """The manifest file in ``directory`` (``spirit.toml`` first), or NotFoundError."""
+    directory = Path(directory)
+    for name in MANIFEST_FILENAMES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    raise NotFoundError(f"no spirit.toml in {directory}",
+                        hint="run `vudo new <name>` to create a Spirit project, or cd into one")
+
+
+def manifest_to_dict(manifest: Manifest, *, version_table: bool = False) -> dict[str, Any]:
+    """Plain data in canonical key order; optional fields are left out when unset.
+
+    ``version`` is a string unless ``version_table`` asks for the ``{major, minor,
+    patch}`` table form.
+    """
+    out: dict[str, Any] = {"name": manifest.name}
+    if version_table:
+        table: dict[str, Any] = {"major": manifest.version.major,
+                                 "minor": manifest.version.minor,
+                                 "patch": manifest.version.patch}
+        if manifest.version.prerelease:
+            table["pre"] = ".".join(manifest.version.prerelease)
+        if manifest.version.build:
+            table["build"] = ".".join(manifest.version.build)
+        out["version"] = table
+    else:
+        out["version"] = str(manifest.version)
+    out["author"] = manifest.author
+    if manifest.description:
+        out["description"] = manifest.description
+    if manifest.license is not None:
+        out["license"] = manifest.license
+    if manifest.repository is not None:
+        out["repository"] = manifest.repository
+    if manifest.capabilities:
+        out["capabilities"] = [c.value for c in manifest.capabilities]
+    if manifest.dependencies:
+        out["dependencies"] = {d.name: d.to_value() for d in manifest.dependencies}
+    if manifest.pricing is not None:
+        out["pricing"] = manifest.pricing.to_dict()
+    return out
+
+
+def canonical_manifest_bytes(manifest: Manifest) -> bytes:
+    """A stable encoding for signing: compact JSON with sorted keys, UTF-8.
+
+    Two manifests that parse to the same value give the same bytes, whatever their
+    formatting, comments or file type.
+    """
+    return json.dumps(manifest_to_dict(manifest), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+# ---------------------------------------------------------------- canonical formatting
+
+
+@dataclass(slots=True)
+class _Entry:
+    key: str
+    value: Any
+    comments: list[str] = field(default_factory=list)
+    inline_comment: str = ""
+
+
+@dataclass(slots=True)
+class _Section:
+    name: str  # "" for the top level
+    entries: list[_Entry] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)  # above the [header]
+    inline_comment: str = ""
+    trailing: list[str] = field(default_factory=list)  # after the last entry
+    present: bool = True
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _render_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+
+
+def _render_value(value: Any, order: tuple[str, ...] = ()) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return str(tomlkit.item(value).as_string())
+    if isinstance(value, list):
+        return "[" + ", ".join(_render_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        keys = sorted(value, key=lambda k: (order.index(k) if k in order else len(order), k))
+        return "{ " + ", ".join(f"{_render_key(k)} = {_render_value(value[k], order)}"
+                                for k in keys) + " }"
+    return str(tomlkit.item(value).as_string())
+
+
+def _entry_order(section: str, key: str) -> tuple[int, str]:
+    if section == "":
+        return (TOP_LEVEL_KEYS.index(key) if key in TOP_LEVEL_KEYS else len(TOP_LEVEL_KEYS), key)
+    if section == "pricing":
+        return (PRICING_KEYS.index(key) if key in PRICING_KEYS else len(PRICING_KEYS), key)
+    return (0, key)
+
+
+def _render_sections(sections: list[_Section], header: list[str] | None = None,
+                     footer: list[str] | None = None) -> str:
+    out: list[str] = []
+    if header:
+        out.extend(header)
+        out.append("")
+    value_order = {"": VERSION_KEYS, "dependencies": DEPENDENCY_KEYS}
+    for section in sections:
+        if not section.present:
+            continue
+        if section.name:
+            if out:
+                out.append("")
+            out.extend(section.comments)
+            line = f"[{section.name}]"
+            out.append(f"{line}  {section.inline_comment}" if section.inline_comment else line)
+        for entry in sorted(section.entries, key=lambda e: _entry_order(section.name, e.key)):
+            out.extend(entry.comments)
+            line = (f"{_render_key(entry.key)} = "
+                    f"{_render_value(entry.value, value_order.get(section.name, ()))}")
+            out.append(f"{line}  {entry.inline_comment}" if entry.inline_comment else line)
+        out.extend(section.trailing)
+    if footer:
+        out.append("")
+        out.extend(footer)
+    return "\n".join(out) + "\n"
+
+
+def _sections_from_data(data: Mapping[str, Any]) -> list[_Section]:
+    root = _Section("", [_Entry(k, v) for k, v in data.items() if k not in _SECTIONS])
+    sections = [root]
+    for name in _SECTIONS:
+        if name in data:
+            sections.append(_Section(name, [_Entry(k, v) for k, v in data[name].items()]))
+    return sections
+
+
+def _comments_inside(text: str) -> list[str]:
+    """Comment lines inside a multi-line value (arrays may carry them)."""
+    found: list[str] = []
+    for line in text.splitlines():
+        _, col, _ = _scan_code(line)
+        if col >= 0:
+            found.append(line[col:].rstrip())
+    return found
+
+
+def _split_at_blank(lines: list[tuple[str, bool]]) -> tuple[list[str], list[str]]:
+    """Split collected (comment, blank-line-marker) items at the last blank line."""
+    last_blank = max((i for i, (_, blank) in enumerate(lines) if blank), default=-1)
+    before = [text for text, blank in lines[:last_blank] if not blank] if last_blank >= 0 else []
+    after = [text for text, blank in lines[last_blank + 1:] if not blank]
+    return before, after
+
+
+def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_Entry],
+               pending: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Collect entries of one table body with the comments above them; return the comment
+    lines left after the last entry."""
+    for key, item in body:
+        if key is None:
+            if isinstance(item, Comment):
+                pending.append((item.as_string().strip(), False))
+            elif isinstance(item, Whitespace) and "\n" in item.as_string():
+                pending.extend([("", True)] * item.as_string().count("\n"))
+            continue
+        comments = [text for text, blank in pending if not blank]
+        pending = []
+        if isinstance(item, Table):
+            # [dependencies.c] sub-table: becomes an inline table, comments move above it
+            if item.trivia.comment:
+                comments.append(item.trivia.comment.strip())
+            inner: list[_Entry] = []
+            rest = _walk_body(item.value.body, inner, [])
+            for sub in inner:
+                comments.extend(sub.comments)
+                if sub.inline_comment:
+                    comments.append(sub.inline_comment)
+            comments.extend(text for text, blank in rest if not blank)
+            entries.append(_Entry(key.key, _plain(item.unwrap()), comments))
+            continue
+        comments.extend(_comments_inside(item.as_string()))
+        inline = item.trivia.comment.strip() if item.trivia.comment else ""
+        entries.append(_Entry(key.key, _plain(item.unwrap()), comments, inline))
+    return pending
+
+
+def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
+    """Canonical formatting for ``vudo fmt``: keys in canonical order (name, version,
+    author, description, license, repository, capabilities, then [dependencies] sorted
+    by name, then [pricing]), ``key = value`` spacing, one blank line before each table,
+    values written one way. Every comment is kept (a comment above a key moves with it;
+    comments inside a multi-line value move above its key). Idempotent.
+
+    The text must be a valid manifest (ManifestError otherwise). JSON manifests have no
+    comments: they come back as indented JSON in canonical order.
+    """
+    parse_manifest(text, filename=filename)
+    if _is_json(filename, text):
+        data = _load_json(text, filename)
+        ordered = {k: data[k] for k in sorted(data, key=lambda k: _entry_order("", k))}
+        return json.dumps(ordered, indent=2, ensure_ascii=False) + "\n"
+    doc = _load_toml(text, filename)
+    root = _Section("")
+    by_name: dict[str, _Section] = {name: _Section(name, present=False) for name in _SECTIONS}
+    pending: list[tuple[str, bool]] = []
+    header: list[str] = []
+    seen_entry = False
+    for key, item in doc.body:
+        if key is None:
+            if isinstance(item, Comment):
+                pending.append((item.as_string().strip(), False))
+            elif isinstance(item, Whitespace) and "\n" in item.as_string():
+                pending.extend([("", True)] * item.as_string().count("\n"))
+            continue
+        if not seen_entry:
+            header, after = _split_at_blank(pending)
+            pending = [(text, False) for text in after]
+            seen_entry = True
+        if isinstance(item, Table) and not item.is_super_table() and key.key in by_name:
+            section = by_name[key.key]
+            section.comments.extend(text for text, blank in pending if not blank)
+            if item.trivia.comment:
+                section.inline_comment = item.trivia.comment.strip()
+            section.present = True
+            rest = _walk_body(item.value.body, section.entries, [])
+            stay, carry = _split_at_blank(rest)
+            section.trailing.extend(stay)
+            pending = [(text, False) for text in carry]
+        elif isinstance(item, Table) and key.key in by_name:
+            # a super table: [dependencies.c] without [dependencies]
+            section = by_name[key.key]
+            section.present = True
+            rest = _walk_body(item.value.body, section.entries, pending)
+            stay, carry = _split_at_blank(rest)
+            section.trailing.extend(stay)
+            pending = [(text, False) for text in carry]
+        else:
+            comments = [text for text, blank in pending if not blank]
+            pending = []
+            comments.extend(_comments_inside(item.as_string()))
+            inline = item.trivia.comment.strip() if item.trivia.comment else ""
+            value = _plain(item.unwrap())
+            if key.key in by_name and isinstance(value, dict):
+                # dotted keys (pricing.base_cost = 1) or an inline table for a section
+                section = by_name[key.key]
+                section.present = True
+                section.comments.extend(comments)
+                for sub_key, sub_value in value.items():
+                    section.entries.append(_Entry(sub_key, sub_value, [], inline))
+                    inline = ""
+            else:
+                root.entries.append(_Entry(key.key, value, comments, inline))
+    footer = [text for text, blank in pending if not blank]
+    return _render_sections([root, *(by_name[name] for name in _SECTIONS)], header, footer)
