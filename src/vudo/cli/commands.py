@@ -10,11 +10,18 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vudo.cli.render import ProgressLine, emit_json, human_bytes, note, out
-from vudo.errors import NotFoundError, VudoError
+from vudo.errors import NotFoundError, TestsFailed, VudoError
 from vudo.home import vudo_home
+
+if TYPE_CHECKING:
+    from vudo.engine.events import Event
+    from vudo.engine.receipt import Receipt
 
 
 def _home() -> Path:
@@ -99,3 +106,148 @@ def cmd_tui(args: argparse.Namespace) -> int:
                             hint="use the headless commands (`vudo --help`)") from err
         raise
     return int(run_tui(Path(args.path)) or 0)
+
+
+# --------------------------------------------------------------------------- run / test
+
+
+def _receipt_lines(receipt: Receipt) -> list[str]:
+    calls = ", ".join(
+        f"{cap} {c.get('allowed', 0)} allowed" + (f" {c['denied']} denied" if c.get("denied")
+                                                  else "")
+        for cap, c in sorted(receipt.host_calls.items())
+    ) or "none"
+    lines = [
+        f"receipt   {receipt.module}.{receipt.function}: {receipt.outcome}"
+        + (f" ({receipt.error})" if receipt.error else ""),
+        f"  fuel        {receipt.fuel_used:,} of {receipt.fuel_budget:,}",
+        f"  wall time   {receipt.wall_time * 1000:.1f} ms",
+        f"  memory      {human_bytes(receipt.peak_memory)} peak",
+        f"  host calls  {calls}",
+        f"  bytes       {receipt.bytes_out:,} out, {receipt.bytes_in:,} in",
+        f"  digest      sha256:{receipt.digest[:16]}",
+    ]
+    if receipt.price is not None:
+        lines.append(f"  price       {receipt.price:,}")
+    return lines
+
+
+class _LiveView:
+    """Fuel and host calls on one stderr line while a long run goes on (TTY only)."""
+
+    def __init__(self, line: ProgressLine, clock: Callable[[], float] = time.monotonic) -> None:
+        self.line = line
+        self.clock = clock
+        self.started = clock()
+        self.last = 0.0
+        self.fuel = 0
+        self.budget = 0
+        self.calls = 0
+        self.denied = 0
+
+    def __call__(self, event: Event) -> None:
+        from vudo.engine.events import FuelSample, HostCall
+
+        if isinstance(event, FuelSample):
+            self.fuel, self.budget = event.used, event.budget
+        elif isinstance(event, HostCall):
+            self.calls += 1
+            self.denied += 0 if event.allowed else 1
+            self.fuel = max(self.fuel, 0)
+        now = self.clock()
+        if now - self.started < 0.5 or now - self.last < 0.1:
+            return
+        self.last = now
+        share = f" ({100 * self.fuel / self.budget:.0f}%)" if self.budget else ""
+        self.line(f"running {now - self.started:5.1f}s  fuel {self.fuel:,}{share}  "
+                  f"host calls {self.calls:,} ({self.denied} denied)")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vudo.project.runner import RunOptions, parse_size, resolve_target, run_spirit
+
+    home = _home()
+    bar = ProgressLine()
+    memory = parse_size(args.memory) if args.memory else None
+    options = RunOptions(
+        function=args.function, args=tuple(args.guest_args), fuel=args.fuel,
+        timeout=args.timeout, memory=memory, grant=tuple(args.grant), deny=tuple(args.deny),
+    )
+    try:
+        target = resolve_target(args.spirit, cwd=Path.cwd(), home=home, progress=bar)
+        live = _LiveView(bar) if bar.enabled else None
+        result = run_spirit(target, options, home=home, on_event=live)
+    finally:
+        bar.clear()
+    if result.not_granted and not args.json and not args.quiet:
+        note("note: not granted for this run: " + ", ".join(result.not_granted)
+             + " (its host calls return CAPABILITY_DENIED; pass --grant CAP to allow)")
+    if args.json:
+        emit_json({
+            "spirit": target.label, "kind": target.kind, "function": result.function,
+            "args": list(result.args), "results": result.receipt.to_dict()["results"],
+            "granted": [{"capability": c, "scope": s} for c, s in result.granted],
+            "not_granted": list(result.not_granted),
+            "receipt": result.receipt.to_dict(),
+            "error": None if result.error is None else {
+                "title": result.error.title, "message": result.error.message,
+                "exit_code": result.error.exit_code,
+            },
+        })
+    else:
+        if result.error is None:
+            shown = " ".join(str(v) for v in result.results) if result.results else "(none)"
+            out(f"result: {shown}" if not args.quiet else shown)
+        if not args.quiet:
+            for line in _receipt_lines(result.receipt):
+                out(line)
+    if result.error is not None:
+        raise result.error
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from vudo.project.testing import (
+        DEFAULT_TEST_FUEL,
+        DEFAULT_TEST_TIMEOUT,
+        TestCase,
+        run_tests,
+    )
+
+    bar = ProgressLine()
+
+    def show(case: TestCase) -> None:
+        bar.clear()
+        if args.json:
+            return
+        status = "PASS" if case.passed else "FAIL"
+        extra = f"  ({case.outcome}: {case.detail})" if not case.passed else ""
+        out(f"{status}  {case.name}  {case.fuel_used:,} fuel{extra}")
+
+    try:
+        report = run_tests(
+            Path(args.path), home=_home(), filter=args.filter,
+            fuel=args.fuel or DEFAULT_TEST_FUEL, timeout=args.timeout or DEFAULT_TEST_TIMEOUT,
+            progress=bar, on_case=show,
+        )
+    finally:
+        bar.clear()
+    if args.json:
+        emit_json({
+            "name": report.name, "passed": report.passed, "failed": report.failed,
+            "tests": [
+                {"name": c.name, "passed": c.passed, "outcome": c.outcome, "detail": c.detail,
+                 "results": list(c.results), "fuel_used": c.fuel_used,
+                 "seconds": round(c.seconds, 6), "logs": list(c.logs)}
+                for c in report.cases
+            ],
+        })
+    else:
+        if not report.cases:
+            note("note: no test_* functions found" + (f" matching {args.filter!r}"
+                                                       if args.filter else ""))
+        out(report.summary)
+    if report.failed:
+        raise TestsFailed(f"{report.summary} in {report.name}",
+                          hint="see the FAIL lines above")
+    return 0

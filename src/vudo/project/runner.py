@@ -1,0 +1,407 @@
+"""``vudo run``: find what to run, grant it what it may do, run it, report the receipt.
+
+A run target is a project directory (built first when stale), a ``.wasm``/``.wat`` file,
+a ``.spirit`` package (verified before anything runs), or the name of an installed
+Spirit. What the sandbox may do depends on where the Spirit came from:
+
+* a project: the capabilities its manifest declares (you wrote it);
+* an installed Spirit: the grants stored when you consented at install;
+* a loose module or package file: nothing unless you ``--grant`` it.
+
+``--grant``/``--deny`` adjust that for one run. Every grant is signed with the user's key
+(``~/.vudo/keys``) for the sandbox's identity, so the engine checks real signatures.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vudo.capabilities import Capability, parse_capability
+from vudo.errors import (
+    InvalidInputError,
+    NotFoundError,
+    RuntimeFailure,
+    UsageError,
+)
+from vudo.project.layout import Progress, no_progress
+
+if TYPE_CHECKING:
+    from vudo.engine import Engine
+    from vudo.engine.events import Event
+    from vudo.engine.grants import Grant
+    from vudo.engine.receipt import Receipt
+    from vudo.pkg.manifest import Manifest
+
+#: Host functions that need the persistent services (storage, ledger, network).
+_SERVICE_PREFIXES = ("host_storage_", "host_credit_", "host_network_")
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_UNITS = {
+    "": 1, "b": 1,
+    "k": 1024, "kib": 1024, "kb": 1000,
+    "m": 1024**2, "mib": 1024**2, "mb": 1000**2,
+    "g": 1024**3, "gib": 1024**3, "gb": 1000**3,
+}
+
+
+def parse_size(text: str) -> int:
+    """``64MiB``, ``512k``, ``1GB``, ``65536`` -> bytes (binary for K/M/G and KiB/MiB/GiB)."""
+    match = _SIZE.match(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise UsageError(f'invalid size "{text}"', hint="use a number with B, KiB, MiB or GiB")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+@dataclass(frozen=True, slots=True)
+class RunTarget:
+    """A resolved, loadable Spirit and what it is entitled to by default."""
+
+    kind: str  # "project" | "module" | "package" | "installed"
+    label: str
+    name: str
+    wasm: bytes
+    manifest: Manifest | None = None
+    default_capabilities: tuple[Capability, ...] = ()
+    stored_grants: tuple[Grant, ...] = ()
+    asked_capabilities: tuple[Capability, ...] = ()
+    signer: str | None = None
+    built: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Per-run settings (all optional): the CLI's flags and the TUI's run form."""
+
+    function: str | None = None
+    args: tuple[str, ...] = ()
+    fuel: int | None = None
+    timeout: float | None = None
+    memory: int | None = None
+    grant: tuple[str, ...] = ()  # "CAP" or "CAP=SCOPE"
+    deny: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The outcome: results (when it returned), the receipt, and what was granted."""
+
+    target: RunTarget
+    function: str
+    args: tuple[Any, ...]
+    results: tuple[Any, ...]
+    receipt: Receipt
+    granted: tuple[tuple[str, str], ...]  # (capability, scope)
+    not_granted: tuple[str, ...]  # asked for by the manifest but not granted this run
+    error: RuntimeFailure | None = field(default=None)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _looks_like_path(spec: str) -> bool:
+    return (
+        "/" in spec
+        or spec in (".", "..")
+        or spec.endswith((".wasm", ".wat", ".spirit"))
+    )
+
+
+def resolve_target(
+    spec: str, *, cwd: Path, home: Path, progress: Progress = no_progress, build: bool = True
+) -> RunTarget:
+    """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project)."""
+    path = (cwd / spec) if not Path(spec).is_absolute() else Path(spec)
+    if path.is_dir():
+        return project_target(path, progress=progress, build=build)
+    if path.is_file():
+        if path.suffix == ".spirit":
+            return package_target(path)
+        return RunTarget(kind="module", label=str(spec), name=_module_name(path),
+                         wasm=_module_bytes(path))
+    if _looks_like_path(spec):
+        raise NotFoundError(
+            f"no Spirit at {spec}",
+            hint="pass a project directory, a .wasm/.wat file, a .spirit package, "
+            "or the name of an installed Spirit (`vudo list`)",
+        )
+    return installed_target(spec, home=home)
+
+
+def _module_name(path: Path) -> str:
+    stem = re.sub(r"[^a-z0-9_-]+", "-", path.stem.lower()).strip("-")
+    return stem or "spirit"
+
+
+def _module_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if data.startswith(b"\0asm"):
+        return data
+    import wasmtime
+
+    try:
+        text = data.decode("utf-8")
+        return bytes(wasmtime.wat2wasm(text))
+    except UnicodeDecodeError:
+        raise InvalidInputError(
+            f"{path} is neither a wasm binary nor WAT text", hint="pass a .wasm or .wat file"
+        ) from None
+    except wasmtime.WasmtimeError as err:
+        first = str(err).strip().splitlines()[0]
+        where = re.search(r"--> [^:\n]*:(\d+):(\d+)", str(err))
+        loc = f"{path}:{where.group(1)}:{where.group(2)}: " if where else f"{path}: "
+        raise InvalidInputError(loc + first, hint="fix the WAT source") from None
+
+
+def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
+    from vudo.project.build import build_project
+    from vudo.project.layout import open_project
+
+    project = open_project(root)
+    built = False
+    if project.is_stale():
+        if not build:
+            raise NotFoundError(f"{project.name} is not built",
+                                hint=f"run `vudo build --path {root}`")
+        progress(f"building {project.name}")
+        build_project(root, progress=progress)
+        built = True
+    caps = tuple(project.manifest.capabilities)
+    return RunTarget(
+        kind="project", label=str(root), name=project.name, wasm=project.wasm_path.read_bytes(),
+        manifest=project.manifest, default_capabilities=caps, asked_capabilities=caps,
+        built=built,
+    )
+
+
+def package_target(path: Path) -> RunTarget:
+    """A ``.spirit`` file, verified; it runs with no capabilities unless granted."""
+    from vudo.pkg.signing import verify_package
+
+    verified = verify_package(path)
+    manifest = verified.manifest
+    return RunTarget(
+        kind="package", label=str(path), name=manifest.name, wasm=verified.module,
+        manifest=manifest, asked_capabilities=tuple(manifest.capabilities),
+        signer=verified.signer,
+    )
+
+
+def installed_target(spec: str, *, home: Path) -> RunTarget:
+    """An installed Spirit by ``name[@requirement]``, with the grants stored at install."""
+    from vudo.project.store import installed_spirit
+
+    spirit = installed_spirit(spec, home=home)
+    return RunTarget(
+        kind="installed", label=spec, name=spirit.manifest.name, wasm=spirit.module,
+        manifest=spirit.manifest, stored_grants=spirit.grants,
+        asked_capabilities=tuple(spirit.manifest.capabilities), signer=spirit.signer,
+    )
+
+
+# --------------------------------------------------------------------------- arguments
+
+_INT_RANGES = {"i32": 32, "i64": 64}
+
+
+def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> list[Any]:
+    """Convert the words after ``--`` to the function's wasm parameter types.
+
+    Integers accept decimal or 0x-hex and the signed or unsigned range (stored two's
+    complement); floats accept anything ``float()`` does. UsageError (exit 2) otherwise.
+    """
+    sig = f"{function}({', '.join(params)})"
+    if len(words) != len(params):
+        example = " ".join("1" if p.startswith("i") else "1.5" for p in params)
+        raise UsageError(
+            f"{sig} takes {len(params)} argument{'s' if len(params) != 1 else ''}, "
+            f"got {len(words)}",
+            hint=f"pass them after --, e.g. `vudo run -f {function} -- {example}`".replace(
+                " -- `", "`"),
+        )
+    values: list[Any] = []
+    for index, (ty, word) in enumerate(zip(params, words, strict=True), start=1):
+        if ty in _INT_RANGES:
+            bits = _INT_RANGES[ty]
+            try:
+                value = int(word, 0)
+            except ValueError:
+                raise UsageError(
+                    f'argument {index} of {sig} must be an integer ({ty}), got "{word}"',
+                    hint="pass a whole number like 42 or 0x2a",
+                ) from None
+            if not -(1 << (bits - 1)) <= value < (1 << bits):
+                raise UsageError(
+                    f"argument {index} of {sig} is out of range for {ty}: {word}",
+                    hint=f"{ty} holds -{1 << (bits - 1)} .. {(1 << bits) - 1}",
+                )
+            if value >= 1 << (bits - 1):
+                value -= 1 << bits
+            values.append(value)
+        elif ty in ("f32", "f64"):
+            try:
+                values.append(float(word))
+            except ValueError:
+                raise UsageError(
+                    f'argument {index} of {sig} must be a number ({ty}), got "{word}"',
+                    hint="pass a number like 1.5",
+                ) from None
+        else:
+            raise UsageError(
+                f"{sig} takes a {ty} parameter, which `vudo run` cannot pass",
+                hint="call a function with i32, i64, f32 or f64 parameters",
+            )
+    return values
+
+
+# --------------------------------------------------------------------------- grants
+
+
+def parse_grant_spec(text: str) -> tuple[Capability, str]:
+    """``CAP`` or ``CAP=SCOPE`` -> (capability, scope text; ``global`` by default)."""
+    name, _, scope = text.partition("=")
+    cap = parse_capability(name.strip())
+    if cap is Capability.UNRESTRICTED:
+        raise UsageError('"unrestricted" cannot be granted from the command line',
+                         hint="grant the specific capabilities the Spirit needs")
+    return cap, (scope.strip() or "global")
+
+
+def _sign_grants(
+    wanted: Sequence[tuple[Capability, str]], *, home: Path, identity: str | None,
+    now: int,
+) -> tuple[tuple[Grant, ...], str, str]:
+    """Sign one grant per capability with the user's key; returns grants, granter, grantee."""
+    from vudo.engine.grants import Scope, issue_grant
+    from vudo.pkg.keys import ensure_keypair
+
+    kp = ensure_keypair(home)
+    grantee = identity or kp.public_hex
+    grants = tuple(
+        issue_grant(kp.signing_key, cap, Scope.parse(scope), grantee, issued_at=now)
+        for cap, scope in wanted
+    )
+    return grants, kp.public_hex, grantee
+
+
+def plan_grants(
+    target: RunTarget, options: RunOptions
+) -> tuple[list[tuple[Capability, str]], list[str]]:
+    """Which (capability, scope) pairs this run gets, and which asked-for ones it does not."""
+    denied = {parse_capability(d.strip()) for d in options.deny}
+    wanted: dict[Capability, str] = {c: "global" for c in target.default_capabilities}
+    for spec in options.grant:
+        cap, scope = parse_grant_spec(spec)
+        wanted[cap] = scope
+    for cap in denied:
+        wanted.pop(cap, None)
+    plan = sorted(wanted.items(), key=lambda kv: kv[0].value)
+    stored = {g.capability for g in target.stored_grants if g.capability not in denied}
+    missing = [
+        c.value for c in target.asked_capabilities if c not in wanted and c not in stored
+    ]
+    return plan, missing
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_spirit(
+    target: RunTarget,
+    options: RunOptions = RunOptions(),
+    *,
+    home: Path,
+    on_event: Callable[[Event], None] | None = None,
+    clock: Callable[[], float] = time.time,
+    engine: Engine | None = None,
+    log_to_stderr: bool = True,
+) -> RunResult:
+    """Run one function of ``target`` in a fresh sandbox and return what happened.
+
+    A trap, timeout, exhausted fuel or tripped limit does not raise: it comes back as
+    ``RunResult.error`` with the receipt of the run so far. Bad input (unknown function,
+    wrong arguments, invalid module) raises before anything runs.
+    """
+    from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
+    from vudo.home import cache_dir, data_dir
+
+    own_engine = engine is None
+    eng = Engine(cache_dir=cache_dir(home)) if engine is None else engine
+    services = None
+    try:
+        module = eng.load(target.wasm, name=target.name)
+        function = options.function or module.entry_point()
+        exported = module.export(function)
+        args = convert_args(function, exported.params, options.args)
+
+        plan, missing = plan_grants(target, options)
+        now = int(clock())
+        grants: tuple[Grant, ...] = ()
+        trusted: tuple[str, ...] = ()
+        identity = "00" * 32
+        if plan or target.stored_grants:
+            signed, granter, identity = _sign_grants(plan, home=home, identity=None, now=now)
+            grants = signed
+            trusted = (granter,)
+            denied = {parse_capability(d.strip()) for d in options.deny}
+            for stored in target.stored_grants:
+                if stored.capability in denied or stored.grantee != identity:
+                    continue
+                grants += (stored,)
+                if stored.granter not in trusted:
+                    trusted += (stored.granter,)
+        if any(name.startswith(_SERVICE_PREFIXES) for name in module.imports):
+            from vudo.engine.services import HostServices
+
+            services = HostServices.open(data_dir(home))
+        limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
+        config_kwargs: dict[str, Any] = {
+            "limits": limits, "grants": grants, "trusted_granters": trusted,
+            "identity": identity, "namespace": target.name, "services": services,
+            "log_to_stderr": log_to_stderr,
+        }
+        if options.fuel is not None:
+            config_kwargs["fuel"] = options.fuel
+        if options.timeout is not None:
+            config_kwargs["timeout"] = options.timeout
+        config = SandboxConfig(**config_kwargs)
+        error: RuntimeFailure | None = None
+        results: tuple[Any, ...] = ()
+        with Sandbox(eng, module, config) as sandbox:
+            if on_event is not None:
+                sandbox.subscribe(on_event)
+            try:
+                sandbox.instantiate()
+                results = tuple(sandbox.call(function, args))
+            except RuntimeFailure as err:
+                error = err
+            receipt = sandbox.receipt()
+        receipt = _priced(receipt, target.manifest)
+        return RunResult(
+            target=target, function=function, args=tuple(args), results=results,
+            receipt=receipt, granted=tuple((c.value, s) for c, s in plan)
+            + tuple((g.capability.value, str(g.scope)) for g in grants[len(plan):]),
+            not_granted=tuple(missing), error=error,
+        )
+    finally:
+        if services is not None:
+            services.close()
+        if own_engine:
+            eng.close()
+
+
+def _priced(receipt: Receipt, manifest: Manifest | None) -> Receipt:
+    if manifest is None or manifest.pricing is None:
+        return receipt
+    from vudo.pkg.pricing import price
+
+    return receipt.with_price(price(
+        manifest.pricing, fuel_used=receipt.fuel_used, host_calls=receipt.host_calls,
+        bytes_in=receipt.bytes_in, bytes_out=receipt.bytes_out,
+    ))
