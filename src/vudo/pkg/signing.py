@@ -1,0 +1,297 @@
+"""Signing and verifying ``.spirit`` packages.
+
+The signature envelope (``signature.json``, the archive's last member) records the
+signer's public key, the SHA-256 of the manifest's canonical encoding, and the path, size
+and SHA-256 of every other member. Those fields, in a canonical JSON encoding, hash to the
+package *digest*; the Ed25519 signature is over a domain tag plus that digest. So any
+changed, added or removed byte in any member changes a file hash, the digest, or the
+member list, and :func:`verify_package` refuses the package (VerificationError, exit 4).
+
+Signing appends the envelope to a copy of the package written beside it and renames it
+over the original, so a crash leaves either the old or the new file. Each member is read
+once: hashing and copying share the same pass. Ed25519 is deterministic, so signing the
+same package with the same key twice gives the same bytes.
+
+A manifest whose ``author`` is not the signing key can be signed (a team member signs a
+colleague's package); the result says so (``author_matches``) and the CLI prints it.
+Install-time policy about that lives in :mod:`vudo.pkg.trust`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vudo.errors import ManifestError, VerificationError
+from vudo.pkg.archive import (
+    DEFAULT_LIMITS,
+    MODULE_NAME,
+    SIGNATURE_NAME,
+    ArchiveLimits,
+    PackageReader,
+    ZipWriter,
+    write_atomic_with,
+)
+from vudo.pkg.keys import KeyPair, verify_signature
+from vudo.pkg.manifest import Manifest, canonical_manifest_bytes, parse_manifest
+
+ENVELOPE_FORMAT = "vudo-spirit-signature/1"
+ALGORITHM = "ed25519"
+_DOMAIN = b"vudo-spirit-signature/1\x00"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX128 = re.compile(r"[0-9a-f]{128}")
+_ENVELOPE_KEYS = {"format", "algorithm", "signer", "manifest_sha256", "files", "digest",
+                  "signature"}
+
+
+@dataclass(frozen=True, slots=True)
+class FileDigest:
+    """One member as the signature covers it."""
+
+    path: str
+    size: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size}
+
+
+def _canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def package_digest(signer: str, manifest_sha256: str, files: tuple[FileDigest, ...]) -> str:
+    """The canonical digest the signature covers (SHA-256 hex)."""
+    statement = {
+        "algorithm": ALGORITHM,
+        "files": [f.to_dict() for f in files],
+        "format": ENVELOPE_FORMAT,
+        "manifest_sha256": manifest_sha256,
+        "signer": signer,
+    }
+    return hashlib.sha256(_canonical_json(statement)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The parsed ``signature.json``."""
+
+    signer: str
+    manifest_sha256: str
+    files: tuple[FileDigest, ...]
+    digest: str
+    signature: str
+
+    def to_bytes(self) -> bytes:
+        body = {
+            "algorithm": ALGORITHM,
+            "digest": self.digest,
+            "files": [f.to_dict() for f in self.files],
+            "format": ENVELOPE_FORMAT,
+            "manifest_sha256": self.manifest_sha256,
+            "signature": self.signature,
+            "signer": self.signer,
+        }
+        return (json.dumps(body, sort_keys=True, indent=2, ensure_ascii=True) + "\n").encode()
+
+    @classmethod
+    def parse(cls, data: bytes) -> Envelope:
+        """Strictly parse an envelope; anything unexpected is a VerificationError."""
+
+        def bad(what: str) -> VerificationError:
+            return VerificationError(
+                f"package signature envelope is malformed: {what}",
+                hint="the signature was damaged or forged; sign the package again with "
+                "`vudo sign`",
+            )
+
+        try:
+            body = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise bad(f"not JSON ({exc})") from None
+        if not isinstance(body, dict):
+            raise bad("not an object")
+        if set(body) != _ENVELOPE_KEYS:
+            raise bad(f"unexpected fields {sorted(set(body) ^ _ENVELOPE_KEYS)}")
+        if body["format"] != ENVELOPE_FORMAT:
+            raise bad(f"unknown format {body['format']!r}")
+        if body["algorithm"] != ALGORITHM:
+            raise bad(f"unsupported algorithm {body['algorithm']!r}")
+        for key in ("signer", "manifest_sha256", "digest"):
+            if not isinstance(body[key], str) or not _HEX64.fullmatch(body[key]):
+                raise bad(f"{key} is not 64 lowercase hex characters")
+        if not isinstance(body["signature"], str) or not _HEX128.fullmatch(body["signature"]):
+            raise bad("signature is not 128 lowercase hex characters (truncated?)")
+        if not isinstance(body["files"], list):
+            raise bad("files is not a list")
+        files: list[FileDigest] = []
+        for entry in body["files"]:
+            if (
+                not isinstance(entry, dict)
+                or set(entry) != {"path", "sha256", "size"}
+                or not isinstance(entry["path"], str)
+                or not isinstance(entry["size"], int)
+                or isinstance(entry["size"], bool)
+                or not isinstance(entry["sha256"], str)
+                or not _HEX64.fullmatch(entry["sha256"])
+            ):
+                raise bad(f"bad file entry {entry!r:.80}")
+            files.append(FileDigest(entry["path"], entry["size"], entry["sha256"]))
+        return cls(
+            signer=body["signer"],
+            manifest_sha256=body["manifest_sha256"],
+            files=tuple(files),
+            digest=body["digest"],
+            signature=body["signature"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignResult:
+    """What :func:`sign_package` did."""
+
+    path: Path
+    signer: str
+    digest: str
+    author: str
+    author_matches: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPackage:
+    """A package whose every byte the signature covers has been checked."""
+
+    path: Path
+    manifest: Manifest
+    manifest_bytes: bytes
+    module: bytes
+    assets: Mapping[str, bytes]
+    signer: str
+    digest: str
+    author_matches: bool
+    files: tuple[FileDigest, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def _parse_signed_manifest(data: bytes, name: str) -> Manifest:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ManifestError(f"{name} in the package is not UTF-8 text") from None
+    return parse_manifest(text, filename=name)
+
+
+def sign_package(
+    path: Path, keypair: KeyPair, limits: ArchiveLimits = DEFAULT_LIMITS
+) -> SignResult:
+    """Sign ``path`` in place (atomically), replacing any earlier signature."""
+    path = Path(path)
+    with PackageReader(path, limits) as reader:
+        manifest_member = reader.manifest_member
+        manifest_bytes = reader.read(manifest_member.name)
+        manifest = _parse_signed_manifest(manifest_bytes, manifest_member.name)
+        manifest_sha = hashlib.sha256(canonical_manifest_bytes(manifest)).hexdigest()
+        files: list[FileDigest] = []
+
+        def body(fd: int) -> None:
+            writer = ZipWriter(fd)
+            for m in reader.content_members:
+                h = hashlib.sha256()
+                writer.add_stream(m.name, reader.stream(m.name, h.update), m.size,
+                                  expect_crc=m.crc)
+                files.append(FileDigest(m.name, m.size, h.hexdigest()))
+            digest = package_digest(keypair.public_hex, manifest_sha, tuple(files))
+            signature = keypair.sign(_DOMAIN + bytes.fromhex(digest)).hex()
+            envelope = Envelope(keypair.public_hex, manifest_sha, tuple(files), digest,
+                                signature)
+            writer.add_bytes(SIGNATURE_NAME, envelope.to_bytes())
+            writer.finish()
+
+        write_atomic_with(path, body)
+    digest = package_digest(keypair.public_hex, manifest_sha, tuple(files))
+    return SignResult(path, keypair.public_hex, digest, manifest.author,
+                      manifest.author.lower() == keypair.public_hex)
+
+
+def verify_package(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> VerifiedPackage:
+    """Verify a signed package and return its checked contents.
+
+    Raises VerificationError if it is unsigned, if the envelope is malformed, truncated,
+    zeroed or forged, or if any member was changed, added or removed after signing.
+    """
+    path = Path(path)
+    with PackageReader(path, limits) as reader:
+        sig_member = reader.signature_member
+        if sig_member is None:
+            raise VerificationError(
+                f"{path.name} is not signed",
+                hint="sign it with `vudo sign` (or `vudo sign --key FILE`)",
+            )
+        envelope = Envelope.parse(reader.read(SIGNATURE_NAME))
+        contents: dict[str, bytes] = {}
+        actual: list[FileDigest] = []
+        for m in reader.content_members:
+            data, sha = reader.read_hashed(m.name)
+            contents[m.name] = data
+            actual.append(FileDigest(m.name, m.size, sha))
+        manifest_name = reader.manifest_member.name
+    signed = {f.path: f for f in envelope.files}
+    present = {f.path: f for f in actual}
+    for name in present:
+        if name not in signed:
+            raise VerificationError(
+                f"{path.name}: member {name!r} is not covered by the signature "
+                "(added after signing)",
+                hint="do not install this package; get it again from its author",
+            )
+    for name, expected in signed.items():
+        got = present.get(name)
+        if got is None:
+            raise VerificationError(
+                f"{path.name}: signed member {name!r} is missing (removed after signing)",
+                hint="do not install this package; get it again from its author",
+            )
+        if got != expected:
+            raise VerificationError(
+                f"{path.name}: member {name!r} was changed after signing "
+                "(SHA-256 does not match the signature)",
+                hint="do not install this package; get it again from its author",
+            )
+    if [f.path for f in envelope.files] != [f.path for f in actual]:
+        raise VerificationError(f"{path.name}: members are not in the signed order")
+    digest = package_digest(envelope.signer, envelope.manifest_sha256, tuple(actual))
+    if digest != envelope.digest:
+        raise VerificationError(
+            f"{path.name}: signature envelope digest does not match its contents",
+            hint="the envelope was edited; do not install this package",
+        )
+    verify_signature(envelope.signer, _DOMAIN + bytes.fromhex(digest),
+                     bytes.fromhex(envelope.signature),
+                     context=f"verifying the signature of {path.name}")
+    manifest = _parse_signed_manifest(contents[manifest_name], manifest_name)
+    if hashlib.sha256(canonical_manifest_bytes(manifest)).hexdigest() != envelope.manifest_sha256:
+        raise VerificationError(
+            f"{path.name}: the manifest does not match the signed manifest digest",
+            hint="the package was signed by a different vudo version or tampered with",
+        )
+    module = contents.pop(MODULE_NAME)
+    manifest_bytes = contents.pop(manifest_name)
+    return VerifiedPackage(
+        path=path,
+        manifest=manifest,
+        manifest_bytes=manifest_bytes,
+        module=module,
+        assets=contents,
+        signer=envelope.signer,
+        digest=digest,
+        author_matches=manifest.author.lower() == envelope.signer,
+        files=tuple(actual),
+    )

@@ -1,0 +1,190 @@
+"""Signing and verification on real packages: tamper, truncation, forgery, wrong keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vudo.errors import VerificationError
+from vudo.pkg.archive import SIGNATURE_NAME, PackageReader, ZipWriter, pack, write_atomic_with
+from vudo.pkg.keys import KeyPair, generate_keypair
+from vudo.pkg.signing import Envelope, sign_package, verify_package
+
+MODULE = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 16
+
+
+def keypair(byte: int) -> KeyPair:
+    return generate_keypair(lambda n: bytes([byte]) * n)
+
+
+def make_package(tmp: Path, *, author: str | None = None, name: str = "hello-spirit",
+                 version: str = "0.1.0", signer: KeyPair | None = None) -> Path:
+    signer = signer or keypair(1)
+    root = tmp / f"src-{name}-{version}"
+    (root / "static").mkdir(parents=True, exist_ok=True)
+    manifest = root / "spirit.toml"
+    manifest.write_text(
+        f'# my spirit\nname = "{name}"\nversion = "{version}"\n'
+        f'author = "{author or signer.public_hex}"\n'
+        'description = "A simple hello world Spirit"\n'
+        'capabilities = ["sensor_time", "actuator_log"]\n'
+    )
+    (root / "module.wasm").write_bytes(MODULE)
+    (root / "static" / "logo.txt").write_text("logo")
+    out = pack(manifest, root / "module.wasm", tmp / f"{name}-{version}.spirit",
+               assets=[root / "static"])
+    sign_package(out, signer)
+    return out
+
+
+def rewrite(path: Path, members: list[tuple[str, bytes]]) -> None:
+    """Write a canonical archive with exactly these members (a careful attacker's tool)."""
+
+    def body(fd: int) -> None:
+        writer = ZipWriter(fd)
+        for name, data in members:
+            writer.add_bytes(name, data)
+        writer.finish()
+
+    write_atomic_with(path, body)
+
+
+def members_of(path: Path) -> list[tuple[str, bytes]]:
+    with PackageReader(path) as reader:
+        return [(m.name, reader.read(m.name)) for m in reader.members]
+
+
+def test_sign_and_verify_round_trip(tmp_path: Path) -> None:
+    kp = keypair(1)
+    out = make_package(tmp_path, signer=kp)
+    verified = verify_package(out)
+    assert verified.signer == kp.public_hex
+    assert verified.author_matches
+    assert verified.module == MODULE
+    assert verified.manifest.name == "hello-spirit"
+    assert verified.assets == {"assets/static/logo.txt": b"logo"}
+    assert len(verified.digest) == 64
+    assert [f.path for f in verified.files] == [
+        "spirit.toml", "module.wasm", "assets/static/logo.txt"]
+
+
+def test_signing_is_deterministic_and_replaces_old_signature(tmp_path: Path) -> None:
+    a = make_package(tmp_path / "a")
+    b = make_package(tmp_path / "b")
+    assert a.read_bytes() == b.read_bytes()
+    result = sign_package(a, keypair(2))
+    assert not result.author_matches
+    assert result.author == keypair(1).public_hex
+    verified = verify_package(a)
+    assert verified.signer == keypair(2).public_hex
+    assert not verified.author_matches
+    assert [m for m, _ in members_of(a)].count(SIGNATURE_NAME) == 1
+
+
+def test_unsigned_package_is_refused(tmp_path: Path) -> None:
+    out = make_package(tmp_path)
+    rewrite(out, [(n, d) for n, d in members_of(out) if n != SIGNATURE_NAME])
+    with pytest.raises(VerificationError, match="not signed"):
+        verify_package(out)
+
+
+def test_flip_a_byte_in_every_member_is_refused(tmp_path: Path) -> None:
+    out = make_package(tmp_path)
+    original = members_of(out)
+    for index, (name, data) in enumerate(original):
+        for pos in sorted({0, len(data) // 2, len(data) - 1}):
+            tampered = bytearray(data)
+            tampered[pos] ^= 0x20
+            members = list(original)
+            members[index] = (name, bytes(tampered))
+            rewrite(out, members)
+            with pytest.raises(VerificationError):
+                verify_package(out)
+
+
+def test_raw_byte_flip_anywhere_in_the_file_is_refused(tmp_path: Path) -> None:
+    out = make_package(tmp_path)
+    original = out.read_bytes()
+    for pos in range(0, len(original), 7):
+        flipped = bytearray(original)
+        flipped[pos] ^= 0x04
+        out.write_bytes(bytes(flipped))
+        with pytest.raises(VerificationError):
+            verify_package(out)
+
+
+def test_added_member_is_refused(tmp_path: Path) -> None:
+    out = make_package(tmp_path)
+    members = members_of(out)
+    members.insert(-1, ("assets/static/zzz.txt", b"extra"))
+    rewrite(out, members)
+    with pytest.raises(VerificationError, match="not covered"):
+        verify_package(out)
+
+
+def test_removed_member_is_refused(tmp_path: Path) -> None:
+    out = make_package(tmp_path)
+    rewrite(out, [(n, d) for n, d in members_of(out) if n != "assets/static/logo.txt"])
+    with pytest.raises(VerificationError, match="missing"):
+        verify_package(out)
+
+
+def _edit_envelope(out: Path, edit: object) -> None:
+    members = members_of(out)
+    name, data = members[-1]
+    assert name == SIGNATURE_NAME
+    body = json.loads(data)
+    assert callable(edit)
+    edit(body)
+    members[-1] = (name, json.dumps(body).encode())
+    rewrite(out, members)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda b: b.update(signature=b["signature"][:100]), "truncated"),
+        (lambda b: b.update(signature=""), "truncated"),
+        (lambda b: b.update(signature="0" * 128), "zero"),
+        (lambda b: b.update(signature=("1" if b["signature"][0] != "1" else "2")
+                            + b["signature"][1:]), "signature"),
+        (lambda b: b.update(signer=keypair(9).public_hex), "signature"),
+        (lambda b: b.update(digest="0" * 64), "digest"),
+        (lambda b: b.pop("files"), "fields"),
+        (lambda b: b.update(extra=1), "fields"),
+        (lambda b: b.update(algorithm="rsa"), "algorithm"),
+        (lambda b: b["files"][1].update(size=1), "changed"),
+        (lambda b: b.update(manifest_sha256="1" * 64), "signature"),
+    ],
+)
+def test_envelope_forgery_is_refused(tmp_path: Path, edit: object, match: str) -> None:
+    out = make_package(tmp_path)
+    _edit_envelope(out, edit)
+    with pytest.raises(VerificationError, match=match):
+        verify_package(out)
+
+
+def test_wrong_key_resigned_envelope_still_verifies_as_that_signer(tmp_path: Path) -> None:
+    """Re-signing with an attacker key is detectable: the signer changes (trust catches it)."""
+    out = make_package(tmp_path)
+    sign_package(out, keypair(7))
+    assert verify_package(out).signer == keypair(7).public_hex
+
+
+def test_signature_truncated_in_the_file_is_refused(tmp_path: Path) -> None:
+    out = make_package(tmp_path)
+    out.write_bytes(out.read_bytes()[:-40])
+    with pytest.raises(VerificationError):
+        verify_package(out)
+    out.write_bytes(b"\x00" * 100)
+    with pytest.raises(VerificationError):
+        verify_package(out)
+
+
+def test_envelope_parse_rejects_non_json() -> None:
+    with pytest.raises(VerificationError):
+        Envelope.parse(b"\xff\xfe")
+    with pytest.raises(VerificationError):
+        Envelope.parse(b"[]")
