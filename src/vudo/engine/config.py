@@ -1,0 +1,113 @@
+"""Sandbox configuration values: lifecycle states, resource limits, run settings.
+
+These are plain frozen values with no wasmtime import, so the CLI and the TUI can build
+and show them without loading the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vudo.engine.grants import Grant
+    from vudo.engine.services import HostServices
+
+DEFAULT_FUEL = 1_000_000_000
+DEFAULT_TIMEOUT = 10.0
+MiB = 1024 * 1024
+
+
+class SandboxState(StrEnum):
+    """The sandbox lifecycle (DESIGN.md §2). ``Terminated`` is final."""
+
+    CREATED = "created"
+    INITIALIZING = "initializing"
+    READY = "ready"
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    FAILED = "failed"
+    TERMINATED = "terminated"
+
+
+S = SandboxState
+
+#: Every legal transition. Anything else raises :class:`IllegalTransition`.
+TRANSITIONS: dict[SandboxState, frozenset[SandboxState]] = {
+    S.CREATED: frozenset({S.INITIALIZING, S.TERMINATED}),
+    S.INITIALIZING: frozenset({S.READY, S.FAILED, S.TERMINATED}),
+    S.READY: frozenset({S.RUNNING, S.TERMINATED}),
+    S.RUNNING: frozenset({S.READY, S.SUSPENDED, S.FAILED, S.TERMINATED}),
+    S.SUSPENDED: frozenset({S.RUNNING, S.TERMINATED}),
+    S.FAILED: frozenset({S.TERMINATED}),
+    S.TERMINATED: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Resource limits one sandbox runs under. Every one is enforced by the engine.
+
+    The store-level limits (memory, table elements, instances, tables, memories) go to
+    wasmtime's store limiter: instantiation fails, or ``memory.grow`` returns -1, and
+    either way the run stops with ResourceLimitExceeded. ``module_size`` is checked before
+    compiling. The ``max_*`` payload limits bound a single host call: a guest that passes
+    more is stopped with ResourceLimitExceeded naming the limit (it is a runaway, not a
+    bad argument).
+    """
+
+    memory_bytes: int = 64 * MiB
+    table_elements: int = 10_000
+    instances: int = 1
+    tables: int = 1
+    memories: int = 1
+    module_size: int = 16 * MiB
+    max_log_bytes: int = 64 * 1024
+    max_random_bytes: int = 64 * 1024
+    max_storage_key: int = 1024
+    max_storage_value: int = 1 * MiB
+    max_network_payload: int = 1 * MiB
+
+    def __post_init__(self) -> None:
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"limit {name} must be a non-negative int, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    """How one sandbox runs: budget, limits, who it is, what it may do.
+
+    ``grants`` are signed :class:`vudo.engine.grants.Grant` values for ``identity`` (the
+    64-hex Ed25519 key the sandbox runs as, also its credit account); only grants signed by
+    one of ``trusted_granters`` count. ``services`` bundles storage, ledger, network,
+    clock and randomness; without it, time and random use the OS and storage, credit and
+    network calls return their service's error code. ``host_call_fuel`` and
+    ``host_byte_fuel`` price host calls in fuel (per call and per payload byte).
+    ``log_to_stderr`` copies guest logs to stderr (the CLI default; tests and the TUI turn
+    it off and subscribe to events instead).
+    """
+
+    fuel: int = DEFAULT_FUEL
+    limits: Limits = field(default_factory=Limits)
+    timeout: float | None = DEFAULT_TIMEOUT
+    grants: tuple[Grant, ...] = ()
+    trusted_granters: tuple[str, ...] = ()
+    identity: str = "00" * 32
+    namespace: str = "spirit"
+    services: HostServices | None = None
+    revocations: Any = None
+    host_call_fuel: int = 1_000
+    host_byte_fuel: int = 1
+    log_to_stderr: bool = True
+    min_log_level: int = 0
+    grant_clock: Callable[[], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fuel, int) or self.fuel <= 0:
+            raise ValueError(f"fuel must be a positive int, got {self.fuel!r}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"timeout must be positive seconds, got {self.timeout!r}")

@@ -1,0 +1,122 @@
+"""The sandbox event stream: what a sandbox did, as it happens.
+
+The CLI prints these, the TUI draws them, tests assert on them. Every lifecycle change is a
+:class:`StateChanged`, every host call (allowed or denied) a :class:`HostCall`, the live
+monitor emits a :class:`FuelSample` about every 10 ms while the guest runs, and each
+``host_log`` call a :class:`LogMessage`.
+
+Callbacks run on the thread that produced the event: the run thread for host calls and
+lifecycle changes, the monitor's epoch callback for fuel samples (which is also the run
+thread, inside wasm), or the thread that called ``suspend()``/``resume()``/``terminate()``.
+Subscribers must therefore be thread-safe and quick. A subscriber that raises breaks
+nothing: the exception is counted in :attr:`EventStream.errors` and swallowed, because a
+broken observer must never change what the guest sees.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from vudo.capabilities import Capability
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    """The sandbox moved from ``old`` to ``new`` (state values, e.g. ``"ready"``)."""
+
+    sandbox_id: str
+    old: str
+    new: str
+    at: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostCall:
+    """One host call: which function, the capability it needed, whether it was allowed.
+
+    ``args`` is a short human summary (never the full payload); ``result`` is what the
+    guest received (negative values are :class:`vudo.engine.abi.ErrorCode`); ``fuel`` is
+    what the call was charged.
+    """
+
+    sandbox_id: str
+    function: str
+    capability: Capability | None
+    allowed: bool
+    args: str
+    result: int
+    fuel: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FuelSample:
+    """A live reading of fuel used so far in the current run, out of ``budget``."""
+
+    sandbox_id: str
+    used: int
+    budget: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LogMessage:
+    """A message the guest logged with ``host_log`` (level 0 trace .. 4 error)."""
+
+    sandbox_id: str
+    level: int
+    message: str
+    at: float
+
+
+Event: TypeAlias = StateChanged | HostCall | FuelSample | LogMessage
+Subscriber: TypeAlias = Callable[[Event], None]
+
+LEVEL_NAMES: tuple[str, ...] = ("trace", "debug", "info", "warn", "error")
+
+
+class EventStream:
+    """A thread-safe list of subscribers with a cheap "anyone listening?" test.
+
+    The host-call fast path checks :attr:`active` before building an event object, so a
+    sandbox nobody watches pays nothing for events.
+    """
+
+    __slots__ = ("_lock", "_subscribers", "errors")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: tuple[Subscriber, ...] = ()
+        self.errors = 0
+
+    @property
+    def active(self) -> bool:
+        return bool(self._subscribers)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Add ``callback``; returns a function that removes it again (idempotent)."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, callback)
+
+        def unsubscribe() -> None:
+            self.unsubscribe(callback)
+
+        return unsubscribe
+
+    def unsubscribe(self, callback: Subscriber) -> None:
+        with self._lock:
+            subs = list(self._subscribers)
+            if callback in subs:
+                subs.remove(callback)
+            self._subscribers = tuple(subs)
+
+    def emit(self, event: Event) -> None:
+        for callback in self._subscribers:
+            try:
+                callback(event)
+            except Exception:
+                self.errors += 1

@@ -1,0 +1,685 @@
+"""The host functions of the Spirit ABI: glue between guest memory and the services.
+
+Every import in DESIGN.md §1 (plus the network handle calls in
+:mod:`vudo.engine.signatures`) is implemented here as a method of :class:`HostBridge`,
+one bridge per sandbox. Each call, in this order:
+
+1. charges fuel for the call (``host_call_fuel``), so even a denied call costs something;
+2. checks the capability with the sandbox's :class:`~vudo.engine.grants.GrantChecker`
+   (denied -> ``CAPABILITY_DENIED``);
+3. bounds-checks every guest pointer and length against the current linear memory
+   (out of range -> ``INVALID_MEMORY``; never an exception into the guest);
+4. enforces the per-call payload limit (over -> the run stops with ResourceLimitExceeded);
+5. charges fuel per payload byte (``host_byte_fuel``);
+6. calls the service, which signals failure with ``HostCallError(code)``;
+7. records the call: per-capability allowed/denied counters and bytes in/out (always),
+   a compact entry in the host-call log, and a :class:`~vudo.engine.events.HostCall`
+   event (only built when someone subscribes).
+
+Speed matters: a host call is on the guest's hot path. The bridge is linked with
+wasmtime's *unchecked* function API (raw ``wasmtime_val_raw_t`` arguments, no ``Val``
+marshalling), reads memory through a raw data pointer and ``ctypes.string_at``, and
+charges fuel with two direct FFI calls. See ``benches/engine.py`` for the numbers.
+
+A host function stops the guest (instead of returning a code) only when the *engine*
+must: fuel ran out while charging, a payload limit was hit, or the sandbox was terminated.
+It does so by returning a wasm trap tagged with :func:`vudo.engine.traps.stop_message`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
+
+import wasmtime
+from wasmtime import _bindings as ffi
+
+from vudo.capabilities import ABI_IMPORTS, Capability
+from vudo.engine.abi import HOST_MODULE, ErrorCode, HostCallError
+from vudo.engine.events import LEVEL_NAMES, EventStream, HostCall, LogMessage
+from vudo.engine.signatures import I64, IMPORT_SIGNATURES
+from vudo.engine.traps import stop_message
+
+if TYPE_CHECKING:
+    from vudo.engine.config import Limits
+
+_OK = int(ErrorCode.OK)
+_DENIED = int(ErrorCode.CAPABILITY_DENIED)
+_BAD_MEMORY = int(ErrorCode.INVALID_MEMORY)
+_BAD_PARAM = int(ErrorCode.INVALID_PARAMETER)
+_STORAGE_ERROR = int(ErrorCode.STORAGE_ERROR)
+_NETWORK_ERROR = int(ErrorCode.NETWORK_ERROR)
+_CREDIT_ERROR = int(ErrorCode.CREDIT_ERROR)
+_INTERNAL = int(ErrorCode.INTERNAL_ERROR)
+_NOT_FOUND = int(ErrorCode.NOT_FOUND)
+
+_U32 = 0xFFFFFFFF
+ACCOUNT_BYTES = 32
+
+# Private FFI prototypes with pointer-sized integer results (wasmtime-py's own wrappers
+# return ctypes pointers, which cost an allocation and an addressof per call).
+_dll: Any = ffi.__dict__["dll"]
+_memory_data = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
+    ("wasmtime_memory_data", _dll)
+)
+_memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p)(
+    ("wasmtime_memory_data_size", _dll)
+)
+_get_fuel = ctypes.CFUNCTYPE(
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64)
+)(("wasmtime_context_get_fuel", _dll))
+_set_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
+    ("wasmtime_context_set_fuel", _dll)
+)
+_trap_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)(
+    ("wasmtime_trap_new", _dll)
+)
+
+_NULL_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+
+
+class StopGuest(Exception):
+    """Raised inside a host function to stop the guest (fuel, limit, terminated)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def trap_address(kind: str, message: str) -> int:
+    """A fresh wasm trap carrying our stop tag, as the address a host callback returns."""
+    text = stop_message(kind, message)
+    return int(_trap_new(text, len(text)) or 0)
+
+
+class HostBridge:
+    """Per-sandbox state every host function needs, and the functions themselves.
+
+    The sandbox sets :attr:`context` and :attr:`memory_ref` after instantiation. The
+    ``counters`` dict maps capability name (``"none"`` for handle calls) to a two-item
+    list ``[allowed, denied]``; the receipt reads it.
+    """
+
+    def __init__(
+        self,
+        *,
+        sandbox_id: str,
+        checker: Any,
+        events: EventStream,
+        limits: Limits,
+        services: Any,
+        identity: str,
+        namespace: str,
+        host_call_fuel: int,
+        host_byte_fuel: int,
+        log_to_stderr: bool,
+        min_log_level: int,
+        clock_origin: float,
+        deadline: Callable[[], float | None],
+        network: Any = None,
+        stderr: TextIO | None = None,
+    ) -> None:
+        self.sandbox_id = sandbox_id
+        self.checker = checker
+        self.events = events
+        self.limits = limits
+        self.services = services
+        self.identity = identity
+        self.identity_bytes = bytes.fromhex(identity)
+        self.namespace = namespace
+        self.call_fuel = host_call_fuel
+        self.byte_fuel = host_byte_fuel
+        self.log_to_stderr = log_to_stderr
+        self.min_log_level = min_log_level
+        self.origin = clock_origin
+        self.deadline = deadline
+        self.network = network
+        self.stderr = stderr
+        self.context: int = 0
+        self.memory_ref: Any = None
+        self.counters: dict[str, list[int]] = {}
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.peak_memory = 0
+        self.log: deque[tuple[float, str, bool, int, int]] = deque(maxlen=1024)
+        self._fuel = ctypes.c_uint64(0)
+        self._fuel_ref = ctypes.byref(self._fuel)
+        self._callbacks: list[Any] = []
+        clock = getattr(services, "clock", None)
+        self.clock: Callable[[], int] = clock if clock is not None else time.time_ns
+        random = getattr(services, "random", None)
+        self.random: Callable[[int], bytes] = random if random is not None else os.urandom
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def link(self, linker: wasmtime.Linker, names: tuple[str, ...]) -> None:
+        """Define the imports the module uses in ``linker`` (unchecked, raw arguments)."""
+        module = HOST_MODULE.encode()
+        for name in dict.fromkeys(names):
+            params, results = IMPORT_SIGNATURES[name]
+            impl = getattr(self, name)
+            callback = self._raw_callback(impl, wide=results[0] == I64)
+            ty = wasmtime.FuncType(
+                [_valtype(p) for p in params], [_valtype(r) for r in results]
+            )
+            raw_name = name.encode()
+            err = ffi.wasmtime_linker_define_func_unchecked(
+                linker.ptr(), module, len(module), raw_name, len(raw_name), ty.ptr(),
+                callback, None, _NULL_FINALIZER,
+            )
+            if err:
+                raise wasmtime.WasmtimeError._from_ptr(err)
+            self._callbacks.append(callback)
+
+    def _raw_callback(self, impl: Callable[[Any], int], *, wide: bool) -> Any:
+        internal = self._internal_error
+
+        if wide:
+            def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
+                try:
+                    args[0].i64 = impl(args)
+                except StopGuest as stop:
+                    return trap_address(stop.kind, stop.message)
+                except Exception as exc:
+                    args[0].i64 = internal(impl, exc)
+                return 0
+        else:
+            def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
+                try:
+                    args[0].i32 = impl(args)
+                except StopGuest as stop:
+                    return trap_address(stop.kind, stop.message)
+                except Exception as exc:
+                    args[0].i32 = internal(impl, exc)
+                return 0
+
+        return ffi.wasmtime_func_unchecked_callback_t(raw)
+
+    def _internal_error(self, impl: Callable[[Any], int], exc: Exception) -> int:
+        """A bug or unexpected service failure: INTERNAL_ERROR to the guest, logged."""
+        name = getattr(impl, "__name__", "host call")
+        self.record(name, ABI_IMPORTS.get(name), True, f"internal error: {exc}", _INTERNAL, 0)
+        return _INTERNAL
+
+    def charge(self, amount: int) -> None:
+        """Take ``amount`` fuel from the guest's store; stop the guest if there is not enough."""
+        ctx = self.context
+        _get_fuel(ctx, self._fuel_ref)
+        left = self._fuel.value
+        if left < amount:
+            _set_fuel(ctx, 0)
+            raise StopGuest("fuel", "fuel exhausted in a host call")
+        _set_fuel(ctx, left - amount)
+
+    def check(self, capability: Capability, target: str | None = None) -> bool:
+        return bool(self.checker is not None and self.checker.check(capability, target).allowed)
+
+    def record(
+        self,
+        function: str,
+        capability: Capability | None,
+        allowed: bool,
+        args: str | Callable[[], str],
+        result: int,
+        fuel: int,
+    ) -> int:
+        """Count and log one host call; returns ``result`` for the caller's convenience."""
+        key = capability.value if capability is not None else "none"
+        counter = self.counters.get(key)
+        if counter is None:
+            counter = self.counters[key] = [0, 0]
+        counter[0 if allowed else 1] += 1
+        at = time.monotonic() - self.origin
+        self.log.append((at, function, allowed, result, fuel))
+        if self.events.active:
+            summary = args() if callable(args) else args
+            self.events.emit(
+                HostCall(self.sandbox_id, function, capability, allowed, summary, result, fuel, at)
+            )
+        return result
+
+    def memory_bounds(self) -> tuple[int, int]:
+        """(base address, size in bytes) of the guest's linear memory right now."""
+        ref = self.memory_ref
+        if ref is None:
+            return 0, 0
+        ctx = self.context
+        size = _memory_size(ctx, ref)
+        if size > self.peak_memory:
+            self.peak_memory = size
+        return int(_memory_data(ctx, ref) or 0), size
+
+    def read(self, ptr: int, length: int) -> bytes | None:
+        """Guest bytes [ptr, ptr+length), or None when out of range."""
+        ptr &= _U32
+        length &= _U32
+        base, size = self.memory_bounds()
+        if ptr + length > size or not base:
+            return None
+        return ctypes.string_at(base + ptr, length)
+
+    def writable(self, ptr: int, length: int) -> int | None:
+        """Host address of guest range [ptr, ptr+length), or None when out of range."""
+        ptr &= _U32
+        length &= _U32
+        base, size = self.memory_bounds()
+        if ptr + length > size or not base:
+            return None
+        return base + ptr
+
+    def payload_limit(self, length: int, limit: int, what: str) -> None:
+        if length > limit:
+            raise StopGuest("limit", f"{what} of {length} bytes is over the {limit}-byte limit")
+
+    def _service(self, name: str, code: int) -> Any:
+        service = getattr(self.services, name, None) if self.services is not None else None
+        if service is None:
+            raise HostCallError(ErrorCode(code), f"no {name} service configured")
+        return service
+
+    # -- time, random, log -------------------------------------------------------------
+
+    def host_time_now(self, args: Any) -> int:
+        cap = Capability.SENSOR_TIME
+        fuel = self.call_fuel
+        self.charge(fuel)
+        if self.checker is None or not self.checker.check(cap).allowed:
+            return self.record("host_time_now", cap, False, "", _DENIED, fuel)
+        return self.record("host_time_now", cap, True, "", int(self.clock()), fuel)
+
+    def host_random_bytes(self, args: Any) -> int:
+        cap = Capability.SENSOR_RANDOM
+        name = "host_random_bytes"
+        ptr = args[0].i32 & _U32
+        length = args[1].i32 & _U32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        if not self.check(cap):
+            return self.record(name, cap, False, f"len={length}", _DENIED, fuel)
+        self.payload_limit(length, self.limits.max_random_bytes, "random request")
+        address = self.writable(ptr, length)
+        if address is None:
+            return self.record(name, cap, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
+        extra = length * self.byte_fuel
+        self.charge(extra)
+        data = self.random(length)
+        ctypes.memmove(address, data, length)
+        self.bytes_in += length
+        return self.record(name, cap, True, f"len={length}", _OK, fuel + extra)
+
+    def host_log(self, args: Any) -> int:
+        cap = Capability.ACTUATOR_LOG
+        level = args[0].i32
+        ptr = args[1].i32 & _U32
+        length = args[2].i32 & _U32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        if self.checker is None or not self.checker.check(cap).allowed:
+            return self.record("host_log", cap, False, f"level={level} len={length}", _DENIED, fuel)
+        if level < 0 or level > 4:
+            return self.record(
+                "host_log", cap, True, f"level={level} len={length}", _BAD_PARAM, fuel
+            )
+        if length > self.limits.max_log_bytes:
+            self.payload_limit(length, self.limits.max_log_bytes, "log message")
+        raw = self.read(ptr, length)
+        if raw is None:
+            return self.record(
+                "host_log", cap, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel
+            )
+        extra = length * self.byte_fuel
+        self.charge(extra)
+        try:
+            message = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return self.record(
+                "host_log", cap, True, f"level={level} invalid UTF-8", _BAD_PARAM, fuel + extra
+            )
+        self.bytes_out += length
+        if level >= self.min_log_level:
+            at = time.monotonic() - self.origin
+            if self.events.active:
+                self.events.emit(LogMessage(self.sandbox_id, level, message, at))
+            if self.log_to_stderr:
+                stream = self.stderr if self.stderr is not None else sys.stderr
+                stream.write(f"[{LEVEL_NAMES[level]}] {message}\n")
+        return self.record(
+            "host_log", cap, True, lambda: f"level={level} len={length}", _OK, fuel + extra
+        )
+
+    # -- storage -----------------------------------------------------------------------
+
+    def _key(self, kptr: int, klen: int) -> bytes | None:
+        self.payload_limit(klen & _U32, self.limits.max_storage_key, "storage key")
+        return self.read(kptr, klen)
+
+    def host_storage_read(self, args: Any) -> int:
+        cap = Capability.STORAGE_READ
+        name = "host_storage_read"
+        kptr, klen, vptr, vcap = (args[i].i32 for i in range(4))
+        fuel = self.call_fuel
+        self.charge(fuel)
+        if not self.check(cap):
+            return self.record(name, cap, False, f"klen={klen & _U32}", _DENIED, fuel)
+        key = self._key(kptr, klen)
+        vcap &= _U32
+        if key is None or self.writable(vptr, vcap) is None:
+            return self.record(name, cap, True, f"klen={klen & _U32}", _BAD_MEMORY, fuel)
+        try:
+            value = self._service("storage", _STORAGE_ERROR).read(self.namespace, key)
+        except HostCallError as exc:
+            return self.record(name, cap, True, _summ_key(key), int(exc.code), fuel)
+        if value is None:
+            return self.record(name, cap, True, _summ_key(key), _NOT_FOUND, fuel)
+        copied = min(len(value), vcap)
+        extra = (len(key) + copied) * self.byte_fuel
+        self.charge(extra)
+        address = self.writable(vptr, copied)
+        if address is None:
+            return self.record(name, cap, True, _summ_key(key), _BAD_MEMORY, fuel)
+        ctypes.memmove(address, value, copied)
+        self.bytes_in += copied
+        self.bytes_out += len(key)
+        return self.record(name, cap, True, _summ_key(key), len(value), fuel + extra)
+
+    def host_storage_write(self, args: Any) -> int:
+        cap = Capability.STORAGE_WRITE
+        name = "host_storage_write"
+        kptr, klen, vptr, vlen = (args[i].i32 for i in range(4))
+        fuel = self.call_fuel
+        self.charge(fuel)
+        if not self.check(cap):
+            return self.record(name, cap, False, f"klen={klen & _U32}", _DENIED, fuel)
+        key = self._key(kptr, klen)
+        self.payload_limit(vlen & _U32, self.limits.max_storage_value, "storage value")
+        value = self.read(vptr, vlen)
+        if key is None or value is None:
+            return self.record(name, cap, True, f"klen={klen & _U32}", _BAD_MEMORY, fuel)
+        extra = (len(key) + len(value)) * self.byte_fuel
+        self.charge(extra)
+        try:
+            self._service("storage", _STORAGE_ERROR).write(self.namespace, key, value)
+        except HostCallError as exc:
+            return self.record(name, cap, True, _summ_key(key), int(exc.code), fuel + extra)
+        self.bytes_out += len(key) + len(value)
+        return self.record(
+            name, cap, True, lambda: f"{_summ_key(key)} len={len(value)}", _OK, fuel + extra
+        )
+
+    def host_storage_delete(self, args: Any) -> int:
+        cap = Capability.STORAGE_DELETE
+        name = "host_storage_delete"
+        kptr, klen = args[0].i32, args[1].i32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        if not self.check(cap):
+            return self.record(name, cap, False, f"klen={klen & _U32}", _DENIED, fuel)
+        key = self._key(kptr, klen)
+        if key is None:
+            return self.record(name, cap, True, f"klen={klen & _U32}", _BAD_MEMORY, fuel)
+        extra = len(key) * self.byte_fuel
+        self.charge(extra)
+        try:
+            deleted = self._service("storage", _STORAGE_ERROR).delete(self.namespace, key)
+        except HostCallError as exc:
+            return self.record(name, cap, True, _summ_key(key), int(exc.code), fuel + extra)
+        self.bytes_out += len(key)
+        return self.record(name, cap, True, _summ_key(key), 1 if deleted else 0, fuel + extra)
+
+    # -- credit ------------------------------------------------------------------------
+
+    def _account(self, ptr: int) -> bytes | None:
+        return self.read(ptr, ACCOUNT_BYTES)
+
+    def _credit(
+        self, name: str, target: str | None, action: Callable[[Any], int], summary: str
+    ) -> int:
+        cap = Capability.ACTUATOR_CREDIT
+        fuel = self.call_fuel
+        self.charge(fuel)
+        if not self.check(cap, target):
+            return self.record(name, cap, False, summary, _DENIED, fuel)
+        try:
+            ledger = self._service("ledger", _CREDIT_ERROR)
+            result = action(ledger)
+        except HostCallError as exc:
+            return self.record(name, cap, True, summary, int(exc.code), fuel)
+        return self.record(name, cap, True, summary, result, fuel)
+
+    def host_credit_balance(self, args: Any) -> int:
+        account = self._account(args[0].i32)
+        if account is None:
+            return self._bad_memory("host_credit_balance", Capability.ACTUATOR_CREDIT)
+        return self._credit(
+            "host_credit_balance", None, lambda ledger: int(ledger.balance(account)),
+            f"acct={account.hex()[:12]}",
+        )
+
+    def host_credit_available(self, args: Any) -> int:
+        account = self._account(args[0].i32)
+        if account is None:
+            return self._bad_memory("host_credit_available", Capability.ACTUATOR_CREDIT)
+        return self._credit(
+            "host_credit_available", None, lambda ledger: int(ledger.available(account)),
+            f"acct={account.hex()[:12]}",
+        )
+
+    def host_credit_transfer(self, args: Any) -> int:
+        source = self._account(args[0].i32)
+        dest = self._account(args[1].i32)
+        amount = args[2].i64
+        if source is None or dest is None:
+            return self._bad_memory("host_credit_transfer", Capability.ACTUATOR_CREDIT)
+
+        def transfer(ledger: Any) -> int:
+            if source != self.identity_bytes:
+                raise HostCallError(ErrorCode.CREDIT_ERROR, "not the sandbox's own account")
+            if amount <= 0:
+                raise HostCallError(ErrorCode.INVALID_PARAMETER, "amount must be positive")
+            ledger.transfer(source, dest, amount)
+            return _OK
+
+        return self._credit(
+            "host_credit_transfer", dest.hex(), transfer,
+            f"to={dest.hex()[:12]} amount={amount}",
+        )
+
+    def host_credit_reserve(self, args: Any) -> int:
+        account = self._account(args[0].i32)
+        amount = args[1].i64
+        if account is None:
+            return self._bad_memory("host_credit_reserve", Capability.ACTUATOR_CREDIT)
+
+        def reserve(ledger: Any) -> int:
+            if account != self.identity_bytes:
+                raise HostCallError(ErrorCode.CREDIT_ERROR, "not the sandbox's own account")
+            if amount <= 0:
+                raise HostCallError(ErrorCode.INVALID_PARAMETER, "amount must be positive")
+            return int(ledger.reserve(account, amount, self.identity))
+
+        return self._credit("host_credit_reserve", None, reserve, f"amount={amount}")
+
+    def host_credit_release(self, args: Any) -> int:
+        rid = args[0].i64
+
+        def release(ledger: Any) -> int:
+            ledger.release(rid, self.identity)
+            return _OK
+
+        return self._credit("host_credit_release", None, release, f"id={rid}")
+
+    def host_credit_consume(self, args: Any) -> int:
+        rid = args[0].i64
+
+        def consume(ledger: Any) -> int:
+            ledger.consume(rid, self.identity)
+            return _OK
+
+        return self._credit("host_credit_consume", None, consume, f"id={rid}")
+
+    def _bad_memory(self, name: str, cap: Capability) -> int:
+        fuel = self.call_fuel
+        self.charge(fuel)
+        allowed = self.check(cap)
+        return self.record(name, cap, allowed, "bad pointer", _BAD_MEMORY if allowed else _DENIED,
+                           fuel)
+
+    # -- network -----------------------------------------------------------------------
+
+    def _net(self) -> Any:
+        if self.network is None:
+            raise HostCallError(ErrorCode.NETWORK_ERROR, "no network service configured")
+        return self.network
+
+    def _net_deadline(self) -> float:
+        deadline = self.deadline()
+        return deadline if deadline is not None else time.monotonic() + 3600.0
+
+    def host_network_connect(self, args: Any) -> int:
+        cap = Capability.NETWORK_CONNECT
+        name = "host_network_connect"
+        aptr, alen = args[0].i32, args[1].i32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        if (alen & _U32) > 255:
+            return self.record(name, cap, False, f"alen={alen & _U32}", _BAD_PARAM, fuel)
+        raw = self.read(aptr, alen)
+        if raw is None:
+            return self.record(name, cap, self.check(cap), "bad pointer", _BAD_MEMORY, fuel)
+        try:
+            address = raw.decode("ascii")
+            normalize = _normalize_address()
+            target = normalize(address) if normalize is not None else address
+        except (UnicodeDecodeError, HostCallError, ValueError):
+            return self.record(name, cap, self.check(cap), repr(raw[:64]), _BAD_PARAM, fuel)
+        if not self.check(cap, target):
+            return self.record(name, cap, False, target, _DENIED, fuel)
+        try:
+            handle = int(self._net().connect(target, self._net_deadline()))
+        except HostCallError as exc:
+            return self.record(name, cap, True, target, int(exc.code), fuel)
+        return self.record(name, cap, True, target, handle, fuel)
+
+    def host_network_listen(self, args: Any) -> int:
+        cap = Capability.NETWORK_LISTEN
+        name = "host_network_listen"
+        port = args[0].i32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        if not 0 <= port <= 65535:
+            return self.record(name, cap, self.check(cap), f"port={port}", _BAD_PARAM, fuel)
+        if not self.check(cap, f"127.0.0.1:{port}"):
+            return self.record(name, cap, False, f"port={port}", _DENIED, fuel)
+        try:
+            handle = int(self._net().listen(port))
+        except HostCallError as exc:
+            return self.record(name, cap, True, f"port={port}", int(exc.code), fuel)
+        return self.record(name, cap, True, f"port={port}", handle, fuel)
+
+    def host_network_accept(self, args: Any) -> int:
+        name = "host_network_accept"
+        handle = args[0].i64
+        fuel = self.call_fuel
+        self.charge(fuel)
+        try:
+            conn = int(self._net().accept(handle, self._net_deadline()))
+        except HostCallError as exc:
+            return self.record(name, None, True, f"handle={handle}", int(exc.code), fuel)
+        return self.record(name, None, True, f"handle={handle}", conn, fuel)
+
+    def host_network_send(self, args: Any) -> int:
+        name = "host_network_send"
+        handle, ptr, length = args[0].i64, args[1].i32, args[2].i32 & _U32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        self.payload_limit(length, self.limits.max_network_payload, "network send")
+        data = self.read(ptr, length)
+        if data is None:
+            return self.record(name, None, True, f"handle={handle}", _BAD_MEMORY, fuel)
+        extra = length * self.byte_fuel
+        self.charge(extra)
+        try:
+            sent = int(self._net().send(handle, data, self._net_deadline()))
+        except HostCallError as exc:
+            return self.record(name, None, True, f"handle={handle}", int(exc.code), fuel + extra)
+        self.bytes_out += sent
+        return self.record(name, None, True, f"handle={handle} len={length}", sent, fuel + extra)
+
+    def host_network_recv(self, args: Any) -> int:
+        name = "host_network_recv"
+        handle, ptr, cap_bytes = args[0].i64, args[1].i32, args[2].i32 & _U32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        self.payload_limit(cap_bytes, self.limits.max_network_payload, "network receive")
+        if self.writable(ptr, cap_bytes) is None:
+            return self.record(name, None, True, f"handle={handle}", _BAD_MEMORY, fuel)
+        try:
+            data = self._net().recv(handle, cap_bytes, self._net_deadline())
+        except HostCallError as exc:
+            return self.record(name, None, True, f"handle={handle}", int(exc.code), fuel)
+        extra = len(data) * self.byte_fuel
+        self.charge(extra)
+        address = self.writable(ptr, len(data))
+        if address is None:
+            return self.record(name, None, True, f"handle={handle}", _BAD_MEMORY, fuel)
+        ctypes.memmove(address, data, len(data))
+        self.bytes_in += len(data)
+        return self.record(name, None, True, f"handle={handle}", len(data), fuel + extra)
+
+    def host_network_close(self, args: Any) -> int:
+        name = "host_network_close"
+        handle = args[0].i64
+        fuel = self.call_fuel
+        self.charge(fuel)
+        try:
+            self._net().close(handle)
+        except HostCallError as exc:
+            return self.record(name, None, True, f"handle={handle}", int(exc.code), fuel)
+        return self.record(name, None, True, f"handle={handle}", _OK, fuel)
+
+    def host_network_broadcast(self, args: Any) -> int:
+        cap = Capability.NETWORK_BROADCAST
+        name = "host_network_broadcast"
+        ptr, length = args[0].i32, args[1].i32 & _U32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        if not self.check(cap):
+            return self.record(name, cap, False, f"len={length}", _DENIED, fuel)
+        self.payload_limit(length, self.limits.max_network_payload, "broadcast message")
+        data = self.read(ptr, length)
+        if data is None:
+            return self.record(name, cap, True, f"len={length}", _BAD_MEMORY, fuel)
+        extra = length * self.byte_fuel
+        self.charge(extra)
+        try:
+            count = int(self._net().broadcast(data))
+        except HostCallError as exc:
+            return self.record(name, cap, True, f"len={length}", int(exc.code), fuel + extra)
+        self.bytes_out += length
+        return self.record(name, cap, True, f"len={length}", count, fuel + extra)
+
+
+def _summ_key(key: bytes) -> str:
+    text = key[:32].decode("utf-8", "replace")
+    return f"key={text!r}" + ("..." if len(key) > 32 else "")
+
+
+def _normalize_address() -> Callable[[str], str] | None:
+    try:
+        from vudo.engine.network import normalize_address
+    except ImportError:
+        return None
+    return normalize_address
+
+
+_VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
+
+
+def _valtype(name: str) -> wasmtime.ValType:
+    return _VALTYPES[name]()

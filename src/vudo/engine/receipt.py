@@ -1,0 +1,81 @@
+"""The receipt: what one run did, as a value and as JSON.
+
+A receipt is written for every call, whatever the outcome: a trap, a timeout or an
+exhausted budget still report the fuel used, wall time and host calls up to that point.
+``price`` is left ``None`` by the engine; the caller fills it from the manifest's
+[pricing] (``vudo.pkg.pricing``) with :meth:`Receipt.with_price`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+OUTCOMES = ("ok", "trap", "fuel exhausted", "timeout", "limit", "terminated")
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The record of one call into a sandbox.
+
+    ``host_calls`` maps a capability name (or ``"none"`` for calls that need none, such as
+    ``host_network_send``) to ``{"allowed": n, "denied": m}``. ``bytes_out`` counts payload
+    bytes the guest handed to the host (logs, writes, sends); ``bytes_in`` counts bytes the
+    host copied into guest memory (random bytes, reads, receives).
+    """
+
+    sandbox_id: str
+    module: str
+    digest: str
+    function: str
+    outcome: str
+    error: str | None
+    results: tuple[Any, ...]
+    fuel_budget: int
+    fuel_used: int
+    wall_time: float
+    peak_memory: int
+    host_calls: Mapping[str, Mapping[str, int]]
+    bytes_in: int
+    bytes_out: int
+    price: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+    def with_price(self, price: int) -> Receipt:
+        return dataclasses.replace(self, price=price)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sandbox_id": self.sandbox_id,
+            "module": self.module,
+            "digest": self.digest,
+            "function": self.function,
+            "outcome": self.outcome,
+            "error": self.error,
+            "results": [_json_value(v) for v in self.results],
+            "fuel_budget": self.fuel_budget,
+            "fuel_used": self.fuel_used,
+            "wall_time": self.wall_time,
+            "peak_memory": self.peak_memory,
+            "host_calls": {k: dict(v) for k, v in sorted(self.host_calls.items())},
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "price": self.price,
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+def _json_value(value: Any) -> Any:
+    """Results as JSON allows them: non-finite floats become their string names."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value

@@ -1,0 +1,579 @@
+"""The sandbox: one Spirit instance with its own store, fuel, limits, grants and monitor.
+
+Lifecycle (DESIGN.md §2; :data:`vudo.engine.config.TRANSITIONS` is the whole table)::
+
+    Created -> Initializing -> Ready -> Running -> Ready          (call returned)
+                          \\               |  \\-> Suspended -> Running   (pause/resume,
+                           \\-> Failed <----/                            out of fuel/refuel)
+    any -> Terminated (final)
+
+Every transition is a :class:`~vudo.engine.events.StateChanged` event; an illegal one
+raises :class:`IllegalTransition`. A trap, timeout or limit moves the sandbox to Failed;
+running out of fuel moves it to Suspended with memory and globals intact, so the owner can
+``refuel(n)`` and call again (the call restarts from the function's entry).
+
+The live monitor is the store's epoch-deadline callback. The engine's ticker bumps the
+epoch every ~10 ms; while the guest runs, each tick calls :meth:`Sandbox._on_epoch` on the
+run thread, which (1) stops the guest when the wall-clock deadline has passed or the
+sandbox was terminated, (2) emits a fuel sample, and (3) blocks, releasing the GIL, while
+the sandbox is paused by :meth:`suspend` from another thread, returning when
+:meth:`resume` is called. Time spent paused does not count against the timeout.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+import wasmtime
+from wasmtime import _bindings as ffi
+
+from vudo.engine.config import TRANSITIONS, SandboxConfig, SandboxState
+from vudo.engine.engine import Engine, SpiritModule
+from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
+from vudo.engine.host import HostBridge
+from vudo.engine.receipt import Receipt
+from vudo.engine.traps import Terminated, stop_message, translate
+from vudo.errors import (
+    FuelExhausted,
+    GuestTrap,
+    ResourceLimitExceeded,
+    TimeoutExceeded,
+    UsageError,
+    VudoError,
+)
+
+S = SandboxState
+_DLL: Any = ffi.__dict__["dll"]
+_ids = itertools.count(1)
+
+_EpochCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_uint64),
+    ctypes.POINTER(ctypes.c_uint8),
+)
+_set_epoch_callback = ctypes.CFUNCTYPE(
+    None, ctypes.c_void_p, _EpochCallback, ctypes.c_void_p, ctypes.c_void_p
+)(("wasmtime_store_epoch_deadline_callback", _DLL))
+_error_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error_new", _DLL))
+_get_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64))(
+    ("wasmtime_context_get_fuel", _DLL)
+)
+
+_OUTCOMES: dict[type[VudoError], str] = {
+    FuelExhausted: "fuel exhausted",
+    TimeoutExceeded: "timeout",
+    ResourceLimitExceeded: "limit",
+    Terminated: "terminated",
+    GuestTrap: "trap",
+}
+
+_INT_RANGES = {"i32": (-(2**31), 2**32 - 1), "i64": (-(2**63), 2**64 - 1)}
+
+
+class IllegalTransition(VudoError):
+    """A lifecycle operation that the sandbox's current state does not allow."""
+
+    title = "illegal state transition"
+
+
+class Sandbox:
+    """One running Spirit. Create, :meth:`instantiate`, :meth:`call`, read :meth:`receipt`.
+
+    Use it as a context manager (or call :meth:`close`): leaving terminates the sandbox and
+    frees its store and its network handles. ``sandbox_id`` defaults to
+    ``"<module name>-<n>"`` with a process-wide counter (deterministic for tests).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        module: SpiritModule,
+        config: SandboxConfig | None = None,
+        *,
+        sandbox_id: str | None = None,
+        stderr: TextIO | None = None,
+    ) -> None:
+        self.engine = engine
+        self.module = module
+        self.config = config = config if config is not None else SandboxConfig()
+        self.id = sandbox_id or f"{module.name}-{next(_ids)}"
+        limits = config.limits
+        if module.size > limits.module_size:
+            raise ResourceLimitExceeded(
+                f"module {module.name} is {module.size} bytes, over the "
+                f"{limits.module_size}-byte module size limit",
+                hint="raise the module size limit",
+            )
+        self.events = EventStream()
+        self._origin = time.monotonic()
+        self._lock = threading.RLock()
+        self._call_lock = threading.Lock()
+        self._gate = threading.Event()
+        self._gate.set()
+        self._state = S.CREATED
+        self._suspend_reason = ""
+        self._stop_request: str | None = None
+        self._deadline: float | None = None
+        self._budget = config.fuel
+        self._store: wasmtime.Store | None = None
+        self._instance: wasmtime.Instance | None = None
+        self._memory: wasmtime.Memory | None = None
+        self._funcs: dict[str, wasmtime.Func] = {}
+        self._epoch_cb: Any = None
+        self._running = False
+        self._wall = 0.0
+        self._last_function = ""
+        self._last_outcome = "ok"
+        self._last_error: str | None = None
+        self._last_results: tuple[Any, ...] = ()
+        self._used_at_close = 0
+        self._fuel_box = ctypes.c_uint64(0)
+        self._fuel_ref = ctypes.byref(self._fuel_box)
+        self.checker = _make_checker(config)
+        self.network = _make_network(config, self.id)
+        self.bridge = HostBridge(
+            sandbox_id=self.id,
+            checker=self.checker,
+            events=self.events,
+            limits=limits,
+            services=config.services,
+            identity=config.identity,
+            namespace=config.namespace,
+            host_call_fuel=config.host_call_fuel,
+            host_byte_fuel=config.host_byte_fuel,
+            log_to_stderr=config.log_to_stderr,
+            min_log_level=config.min_log_level,
+            clock_origin=self._origin,
+            deadline=lambda: self._deadline,
+            network=self.network,
+            stderr=stderr,
+        )
+
+    # -- state machine -----------------------------------------------------------------
+
+    @property
+    def state(self) -> SandboxState:
+        return self._state
+
+    def _transition(self, new: SandboxState, reason: str) -> None:
+        with self._lock:
+            old = self._state
+            if new not in TRANSITIONS[old]:
+                raise IllegalTransition(
+                    f"sandbox {self.id}: cannot go from {old} to {new} ({reason})",
+                    hint=f"from {old} the sandbox can go to "
+                    + (", ".join(sorted(TRANSITIONS[old])) or "nothing (final)"),
+                )
+            self._state = new
+        if self.events.active:
+            self.events.emit(
+                StateChanged(self.id, old.value, new.value, time.monotonic() - self._origin,
+                             reason)
+            )
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Receive every event from now on; returns the function that unsubscribes."""
+        return self.events.subscribe(callback)
+
+    # -- instantiate -------------------------------------------------------------------
+
+    def instantiate(self) -> None:
+        """Created -> Initializing -> Ready: build the store, link, run the start function.
+
+        A trap, timeout or limit during instantiation moves the sandbox to Failed and
+        raises the matching error.
+        """
+        self._transition(S.INITIALIZING, "instantiate")
+        engine = self.engine
+        limits = self.config.limits
+        store = wasmtime.Store(engine.wasm_engine)
+        store.set_limits(
+            memory_size=limits.memory_bytes,
+            table_elements=limits.table_elements,
+            instances=limits.instances,
+            tables=limits.tables,
+            memories=limits.memories,
+        )
+        store.set_fuel(self._budget)
+        self._store = store
+        self._epoch_cb = _EpochCallback(self._on_epoch)
+        _set_epoch_callback(_address(store.ptr()), self._epoch_cb, None, None)
+        linker = wasmtime.Linker(engine.wasm_engine)
+        self.bridge.link(linker, self.module.imports)
+        self.bridge.context = _address(store._context())
+        engine.ensure_ticker()
+        started = time.monotonic()
+        error: VudoError | None = None
+        self._begin()
+        try:
+            self._instance = linker.instantiate(store, self.module.wasm_module)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            error = translate(exc, during="instantiate")
+        finally:
+            self._end(started)
+        if error is None:
+            memory = self._export("memory")
+            if isinstance(memory, wasmtime.Memory):
+                self._memory = memory
+                self.bridge.memory_ref = ctypes.addressof(memory._memory)
+                self.bridge.memory_bounds()
+        self._last_function = "(instantiate)"
+        if error is not None:
+            self._finish_failed(error, "instantiate")
+            raise error
+        self._transition(S.READY, "instantiated")
+
+    def _export(self, name: str) -> Any:
+        assert self._store is not None and self._instance is not None
+        raw = name.encode()
+        item = ffi.wasmtime_extern_t()
+        found = ffi.wasmtime_instance_export_get(
+            self._store._context(), ctypes.byref(self._instance._instance), raw, len(raw),
+            ctypes.byref(item),
+        )
+        if not found:
+            return None
+        from wasmtime._extern import wrap_extern
+
+        return wrap_extern(item)
+
+    # -- calls ------------------------------------------------------------------------
+
+    def call(self, function: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Call an exported function; returns its results as a list.
+
+        Allowed from Ready, and from Suspended when the sandbox ran out of fuel (after
+        :meth:`refuel`). On a trap, timeout or limit the sandbox moves to Failed and the
+        error is raised; on fuel exhaustion it moves to Suspended and FuelExhausted is
+        raised. The receipt is updated either way.
+        """
+        export = self.module.export(function)
+        values = _coerce_args(function, export.params, args)
+        if not self._call_lock.acquire(blocking=False):
+            raise IllegalTransition(
+                f"sandbox {self.id} is already running a call",
+                hint="wait for it to return, or terminate the sandbox",
+            )
+        try:
+            with self._lock:
+                if self._state is S.SUSPENDED and self._suspend_reason == "paused":
+                    raise IllegalTransition(
+                        f"sandbox {self.id} is paused", hint="resume() it first"
+                    )
+                self._transition(S.RUNNING, f"call {function}")
+                self._suspend_reason = ""
+            func = self._funcs.get(function)
+            if func is None:
+                func = self._export(function)
+                self._funcs[function] = func
+            assert self._store is not None
+            self._last_function = function
+            started = time.monotonic()
+            error: VudoError | None = None
+            results: Any = None
+            self._begin()
+            try:
+                results = func(self._store, *values)
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+                error = translate(exc)
+            finally:
+                self._end(started)
+            if error is None:
+                self._wait_if_paused()
+                self._last_results = _as_tuple(results)
+                self._last_outcome, self._last_error = "ok", None
+                if self._state is S.TERMINATED:
+                    raise self._terminated_error()
+                self._transition(S.READY, f"{function} returned")
+                return list(self._last_results)
+            self._last_results = ()
+            self._finish_failed(error, function)
+            raise error
+        finally:
+            self._call_lock.release()
+
+    def _terminated_error(self) -> Terminated:
+        self._last_outcome = "terminated"
+        self._last_error = f"sandbox {self.id} was terminated"
+        return Terminated(self._last_error, hint="the sandbox was terminated during the call")
+
+    def _finish_failed(self, error: VudoError, where: str) -> None:
+        error = self._limit_cause(error)
+        cls = type(error)
+        self._last_outcome = next(
+            (name for klass, name in _OUTCOMES.items() if issubclass(cls, klass)), "trap"
+        )
+        self._last_error = error.message
+        if self._state is S.TERMINATED:
+            return
+        if isinstance(error, FuelExhausted):
+            self._suspend_reason = "out of fuel"
+            self._transition(S.SUSPENDED, f"out of fuel in {where}")
+        else:
+            self._transition(S.FAILED, f"{error.title} in {where}: {error.message}")
+
+    def _limit_cause(self, error: VudoError) -> VudoError:
+        """A trap or timeout with memory at its limit was most likely caused by the limit.
+
+        wasmtime's store limiter makes ``memory.grow`` return -1 at the limit (the wasm
+        way of saying "out of memory"); a guest that then traps or spins is reported as
+        ResourceLimitExceeded naming the limit, not as a bug in the guest.
+        """
+        if not isinstance(error, GuestTrap | TimeoutExceeded) or self._memory is None:
+            return error
+        limit = self.config.limits.memory_bytes
+        if self.bridge.peak_memory + 65536 > limit:
+            return ResourceLimitExceeded(
+                f"memory limit of {limit} bytes reached (memory.grow refused), then: "
+                f"{error.message}",
+                hint="raise the memory limit (--memory) or make the Spirit use less",
+            )
+        return error
+
+    def _begin(self) -> None:
+        config = self.config
+        self._deadline = time.monotonic() + config.timeout if config.timeout else None
+        self._running = True
+        assert self._store is not None
+        self._store.set_epoch_deadline(1)
+
+    def _end(self, started: float) -> None:
+        self._running = False
+        self._deadline = None
+        self._wall += time.monotonic() - started
+        if self._memory is not None:
+            self.bridge.memory_bounds()
+
+    def _wait_if_paused(self) -> None:
+        """A call that returns while paused delivers its result only after resume()."""
+        while not self._gate.is_set():
+            self._gate.wait()
+
+    # -- the live monitor (runs on the run thread, inside wasm) ------------------------
+
+    def _on_epoch(self, context: int, data: int, delta: Any, kind: Any) -> int:
+        try:
+            stop = self._stop_request
+            if stop is None and not self._gate.is_set():
+                paused_at = time.monotonic()
+                self._gate.wait()
+                if self._deadline is not None:
+                    self._deadline += time.monotonic() - paused_at
+                stop = self._stop_request
+            if stop is not None:
+                return int(_error_new(stop_message("terminated", stop)) or 0)
+            deadline = self._deadline
+            if deadline is not None and time.monotonic() > deadline:
+                return int(
+                    _error_new(
+                        stop_message("timeout", f"call passed its {self.config.timeout}s timeout")
+                    )
+                    or 0
+                )
+            if self._memory is not None:
+                self.bridge.memory_bounds()
+            if self.events.active:
+                _get_fuel(context, self._fuel_ref)
+                self.events.emit(
+                    FuelSample(self.id, self._budget - self._fuel_box.value, self._budget,
+                               time.monotonic() - self._origin)
+                )
+        except Exception:
+            self.events.errors += 1
+        delta[0] = 1
+        kind[0] = 0
+        return 0
+
+    # -- control from other threads --------------------------------------------------
+
+    def suspend(self) -> None:
+        """Pause the running call (from another thread); it stops within ~10 ms."""
+        with self._lock:
+            self._transition(S.SUSPENDED, "suspended")
+            self._suspend_reason = "paused"
+            self._gate.clear()
+
+    def resume(self) -> None:
+        """Continue a paused call. A sandbox out of fuel is resumed by refuel() + call()."""
+        with self._lock:
+            if self._state is S.SUSPENDED and self._suspend_reason == "out of fuel":
+                raise IllegalTransition(
+                    f"sandbox {self.id} is suspended because it ran out of fuel",
+                    hint="refuel(n), then call the function again",
+                )
+            self._transition(S.RUNNING, "resumed")
+            self._suspend_reason = ""
+            self._gate.set()
+
+    def refuel(self, amount: int) -> None:
+        """Add ``amount`` fuel to the budget (any state but Failed and Terminated)."""
+        if not isinstance(amount, int) or amount <= 0:
+            raise UsageError(f"refuel amount must be a positive integer, got {amount!r}")
+        with self._lock:
+            if self._state in (S.FAILED, S.TERMINATED):
+                raise IllegalTransition(f"cannot refuel a {self._state} sandbox")
+            self._budget += amount
+            if self._store is not None:
+                self._store.set_fuel(self._store.get_fuel() + amount)
+
+    def terminate(self, reason: str = "terminated") -> None:
+        """Any state -> Terminated (final). A running call stops within ~10 ms."""
+        with self._lock:
+            self._transition(S.TERMINATED, reason)
+            self._stop_request = reason
+            self._gate.set()
+            if not self._running:
+                self._last_outcome = "terminated" if self._last_function else self._last_outcome
+        if self.network is not None:
+            self.network.close_all()
+
+    def close(self) -> None:
+        """Terminate (if not yet) and release the store once no call is running."""
+        if self._state is not S.TERMINATED:
+            self.terminate("closed")
+        if not self._running and self._store is not None:
+            self._used_at_close = self.fuel_used
+            self._funcs.clear()
+            self._instance = None
+            self._memory = None
+            self.bridge.memory_ref = None
+            self._store = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reporting --------------------------------------------------------------------
+
+    @property
+    def fuel_budget(self) -> int:
+        return self._budget
+
+    @property
+    def fuel_used(self) -> int:
+        """Fuel used so far (instantiation and every call), also after a trap."""
+        store = self._store
+        if store is None:
+            return self._used_at_close
+        return self._budget - store.get_fuel()
+
+    @property
+    def fuel_remaining(self) -> int:
+        return self._budget - self.fuel_used
+
+    def host_calls(self) -> list[HostCall]:
+        """The recent host-call log (last 1024 calls), oldest first."""
+        return [
+            HostCall(self.id, name, _capability_of(name), allowed, "", result, fuel, at)
+            for at, name, allowed, result, fuel in self.bridge.log
+        ]
+
+    def read_memory(self, ptr: int, length: int) -> bytes:
+        data = self.bridge.read(ptr, length) if self._memory is not None else None
+        if data is None:
+            raise UsageError(f"memory range {ptr}+{length} is outside the guest's memory")
+        return data
+
+    def write_memory(self, ptr: int, data: bytes) -> None:
+        address = self.bridge.writable(ptr, len(data)) if self._memory is not None else None
+        if address is None:
+            raise UsageError(f"memory range {ptr}+{len(data)} is outside the guest's memory")
+        ctypes.memmove(address, data, len(data))
+
+    def receipt(self) -> Receipt:
+        """The receipt of this sandbox's run so far (cumulative over all calls)."""
+        return Receipt(
+            sandbox_id=self.id,
+            module=self.module.name,
+            digest=self.module.digest,
+            function=self._last_function,
+            outcome=self._last_outcome,
+            error=self._last_error,
+            results=self._last_results,
+            fuel_budget=self._budget,
+            fuel_used=self.fuel_used,
+            wall_time=self._wall,
+            peak_memory=self.bridge.peak_memory,
+            host_calls={k: {"allowed": v[0], "denied": v[1]}
+                        for k, v in self.bridge.counters.items()},
+            bytes_in=self.bridge.bytes_in,
+            bytes_out=self.bridge.bytes_out,
+        )
+
+
+def _address(pointer: Any) -> int:
+    return int(ctypes.cast(pointer, ctypes.c_void_p).value or 0)
+
+
+def _as_tuple(results: Any) -> tuple[Any, ...]:
+    if results is None:
+        return ()
+    if isinstance(results, list):
+        return tuple(results)
+    return (results,)
+
+
+def _coerce_args(function: str, params: tuple[str, ...], args: Sequence[Any]) -> list[Any]:
+    if len(args) != len(params):
+        raise UsageError(
+            f"{function} takes {len(params)} argument(s) ({', '.join(params) or 'none'}), "
+            f"got {len(args)}"
+        )
+    values: list[Any] = []
+    for index, (kind, value) in enumerate(zip(params, args, strict=True)):
+        if kind in _INT_RANGES:
+            low, high = _INT_RANGES[kind]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise UsageError(f"argument {index + 1} of {function} must be an {kind}, "
+                                 f"got {value!r}")
+            bits = 32 if kind == "i32" else 64
+            if value >= 2 ** (bits - 1):
+                value -= 2**bits
+            values.append(value)
+        elif kind in ("f32", "f64"):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise UsageError(f"argument {index + 1} of {function} must be an {kind}, "
+                                 f"got {value!r}")
+            values.append(float(value))
+        else:
+            raise UsageError(f"{function} takes a {kind} parameter, which vudo cannot pass")
+    return values
+
+
+def _capability_of(name: str) -> Any:
+    from vudo.capabilities import ABI_IMPORTS
+
+    return ABI_IMPORTS.get(name)
+
+
+def _make_checker(config: SandboxConfig) -> Any:
+    from vudo.engine.grants import GrantChecker
+
+    kwargs: dict[str, Any] = {
+        "grantee": config.identity,
+        "trusted_granters": config.trusted_granters,
+        "revocations": config.revocations,
+    }
+    if config.grant_clock is not None:
+        kwargs["clock"] = config.grant_clock
+    return GrantChecker(config.grants, **kwargs)
+
+
+def _make_network(config: SandboxConfig, owner: str) -> Any:
+    services = config.services
+    host = getattr(services, "network", None) if services is not None else None
+    if host is None:
+        return None
+    from vudo.engine.network import SandboxNetwork
+
+    return SandboxNetwork(host, owner)
+
