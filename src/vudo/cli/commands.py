@@ -251,3 +251,126 @@ def cmd_test(args: argparse.Namespace) -> int:
         raise TestsFailed(f"{report.summary} in {report.name}",
                           hint="see the FAIL lines above")
     return 0
+
+
+# --------------------------------------------------------------------------- pack / sign
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from vudo.project.packaging import pack_project
+
+    bar = ProgressLine()
+    try:
+        result = pack_project(Path(args.path), output=Path(args.output) if args.output else None,
+                              progress=bar)
+    finally:
+        bar.clear()
+    if args.json:
+        emit_json({"path": str(result.path), "name": result.name, "version": result.version,
+                   "size": result.size, "built": result.built, "assets": list(result.assets),
+                   "signed": False})
+        return 0
+    out(f"packed {result.path} ({human_bytes(result.size)}, unsigned)")
+    out("next:   vudo sign")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from vudo.project.packaging import newest_package, sign_project_package, verify
+
+    if args.verify:
+        target = Path(args.package) if args.package else newest_package(Path(args.path))
+        verified = verify(target)
+        if args.json:
+            emit_json({"path": str(target), "valid": True, "name": verified.manifest.name,
+                       "version": str(verified.manifest.version), "signer": verified.signer,
+                       "author": verified.manifest.author,
+                       "author_matches": verified.author_matches, "digest": verified.digest,
+                       "files": [f.to_dict() for f in verified.files]})
+            return 0
+        out(f"verified {target}: every file matches the signature")
+        out(f"signer  {verified.signer}")
+        if not verified.author_matches:
+            out(f"note: the manifest's author is {verified.manifest.author}, not the signer")
+        return 0
+    result = sign_project_package(
+        Path(args.package) if args.package else None, project_dir=Path(args.path),
+        home=_home(), key=Path(args.key) if args.key else None,
+    )
+    if args.json:
+        emit_json({"path": str(result.path), "signer": result.signer, "digest": result.digest,
+                   "author": result.author, "author_matches": result.author_matches})
+        return 0
+    out(f"signed {result.path}")
+    out(f"signer  {result.signer}")
+    out(f"digest  {result.digest}")
+    if not result.author_matches:
+        out(f"note: the manifest's author ({result.author}) is not the signing key; "
+            "the package records the real signer")
+    return 0
+
+
+# --------------------------------------------------------------------------- check / fmt / doc
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from vudo.errors import InvalidInputError
+    from vudo.project.workflow import check_project
+
+    bar = ProgressLine()
+    try:
+        report = check_project(Path(args.path), home=_home(), progress=bar)
+    finally:
+        bar.clear()
+    if args.json:
+        emit_json({"path": str(report.root), "name": report.name, "ok": report.ok,
+                   "checked": list(report.checked),
+                   "package": str(report.package) if report.package else None,
+                   "signer": report.signer,
+                   "problems": [{"area": p.area, "severity": p.severity, "message": p.message,
+                                 "hint": p.hint} for p in report.problems]})
+    else:
+        for p in report.problems:
+            hint = f" (hint: {p.hint})" if p.hint else ""
+            out(f"{p.severity}: [{p.area}] {p.message}{hint}")
+        checked = ", ".join(report.checked)
+        if report.ok:
+            out(f"ok: {report.name} ({checked}; {len(report.problems)} warning"
+                f"{'' if len(report.problems) == 1 else 's'})")
+    if not report.ok:
+        n = len(report.errors)
+        raise InvalidInputError(f"{n} problem{'s' if n != 1 else ''} found in {report.root}",
+                                hint=report.errors[0].hint or "see the lines above")
+    return 0
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from vudo.errors import InvalidInputError
+    from vudo.project.workflow import fmt_project
+
+    result = fmt_project(Path(args.path), check=args.check)
+    if args.check:
+        if result.changed:
+            raise InvalidInputError(f"{result.path} is not formatted", hint="run `vudo fmt`")
+        out(f"{result.path} is formatted")
+        return 0
+    out(f"formatted {result.path}" if result.changed else f"{result.path} already formatted")
+    return 0
+
+
+def cmd_doc(args: argparse.Namespace) -> int:
+    from vudo.project.workflow import doc_project
+
+    bar = ProgressLine()
+    try:
+        result = doc_project(Path(args.path), output=Path(args.output) if args.output else None,
+                             progress=bar)
+    finally:
+        bar.clear()
+    if args.json:
+        emit_json({"markdown": str(result.markdown), "html": str(result.html),
+                   "exports": list(result.exports)})
+        return 0
+    out(f"wrote {result.markdown}")
+    out(f"wrote {result.html}")
+    return 0

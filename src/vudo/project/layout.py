@@ -95,7 +95,7 @@ def detect_language(root: Path) -> tuple[str, Path] | None:
 
 def open_project(path: Path) -> Project:
     """Open the project at ``path``; NotFoundError with a hint when it is not one."""
-    root = Path(path)
+    root = Path(path).absolute()
     if not root.is_dir():
         raise NotFoundError(
             f"no Spirit project at {root}: not a directory",

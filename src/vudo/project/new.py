@@ -115,7 +115,7 @@ def new_project(name: str, *, template: str = "wat", parent: Path, home: Path) -
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(render_template(node.read_text(encoding="utf-8"), values), "utf-8")
             written.append(dest)
-        (target / ".gitignore").write_text("target/\ndist/\n", encoding="utf-8")
+        (target / ".gitignore").write_text("target/\ndist/\ndoc/\n", encoding="utf-8")
         written.append(target / ".gitignore")
     except OSError as err:
         raise VudoError(

@@ -399,9 +399,10 @@ def run_spirit(
 def _priced(receipt: Receipt, manifest: Manifest | None) -> Receipt:
     if manifest is None or manifest.pricing is None:
         return receipt
-    from vudo.pkg.pricing import price
+    from vudo.pkg.pricing import count_host_calls, price
 
     return receipt.with_price(price(
-        manifest.pricing, fuel_used=receipt.fuel_used, host_calls=receipt.host_calls,
+        manifest.pricing, fuel_used=receipt.fuel_used,
+        host_calls=count_host_calls(receipt.host_calls),
         bytes_in=receipt.bytes_in, bytes_out=receipt.bytes_out,
     ))

@@ -1,0 +1,90 @@
+"""``vudo pack``, ``vudo sign`` and ``vudo sign --verify`` for a project's packages.
+
+Packing builds first when the module is stale, so a package never carries an old module.
+Signing defaults to the newest package in ``dist/`` and the user's key in
+``~/.vudo/keys``; when the manifest's ``author`` is not the signing key the result says so
+(the signature records the real signer either way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vudo.errors import NotFoundError
+from vudo.project.layout import Progress, no_progress, open_project
+
+if TYPE_CHECKING:
+    from vudo.pkg.signing import SignResult, VerifiedPackage
+
+
+@dataclass(frozen=True, slots=True)
+class PackResult:
+    """A package written by :func:`pack_project`."""
+
+    path: Path
+    name: str
+    version: str
+    size: int
+    built: bool
+    assets: tuple[str, ...]
+
+
+def pack_project(
+    path: Path, *, output: Path | None = None, progress: Progress = no_progress
+) -> PackResult:
+    """Write ``dist/<name>-<version>.spirit`` (or ``output``), building first if stale."""
+    from vudo.pkg.archive import pack
+    from vudo.project.build import build_project
+
+    project = open_project(path)
+    built = False
+    if project.is_stale():
+        build_project(project.root, progress=progress)
+        built = True
+    assets_dir = project.root / "assets"
+    assets = sorted(p for p in assets_dir.iterdir()) if assets_dir.is_dir() else []
+    out = Path(output) if output is not None else project.package_path
+    progress(f"packing {out.name}")
+    written = pack(project.manifest_path, project.wasm_path, out, assets=assets)
+    return PackResult(
+        path=written, name=project.name, version=project.version,
+        size=written.stat().st_size, built=built, assets=tuple(p.name for p in assets),
+    )
+
+
+def newest_package(project_dir: Path) -> Path:
+    """The most recently written ``.spirit`` file in the project's ``dist/``."""
+    dist = Path(project_dir) / "dist"
+    candidates = sorted(dist.glob("*.spirit"), key=lambda p: p.stat().st_mtime_ns) \
+        if dist.is_dir() else []
+    if not candidates:
+        raise NotFoundError(
+            f"no package in {dist}", hint="run `vudo pack` first, or name the package"
+        )
+    return candidates[-1]
+
+
+def sign_project_package(
+    package: Path | None, *, project_dir: Path, home: Path, key: Path | None = None
+) -> SignResult:
+    """Sign ``package`` (default: newest in ``dist/``) with ``key`` or the user's key."""
+    from vudo.pkg.keys import ensure_keypair, load_keypair
+    from vudo.pkg.signing import sign_package
+
+    target = Path(package) if package is not None else newest_package(project_dir)
+    if not target.is_file():
+        raise NotFoundError(f"no package at {target}", hint="run `vudo pack` first")
+    keypair = load_keypair(Path(key).expanduser()) if key is not None else ensure_keypair(home)
+    return sign_package(target, keypair)
+
+
+def verify(package: Path) -> VerifiedPackage:
+    """Verify every byte of a signed package (VerificationError, exit 4, otherwise)."""
+    target = Path(package)
+    if not target.is_file():
+        raise NotFoundError(f"no package at {target}", hint="check the path")
+    from vudo.pkg.signing import verify_package
+
+    return verify_package(target)

@@ -1,0 +1,297 @@
+"""``vudo fmt``, ``vudo check`` and ``vudo doc``: keeping a project tidy and described.
+
+Each returns a value (what changed, every problem found, which files were written) and
+prints nothing, so the CLI and the TUI render the same result their own way.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vudo.errors import VudoError
+from vudo.project.layout import Progress, no_progress
+
+# --------------------------------------------------------------------------- fmt
+
+
+@dataclass(frozen=True, slots=True)
+class FmtResult:
+    """Whether the manifest was (or, with ``check``, would be) rewritten."""
+
+    path: Path
+    changed: bool
+    formatted: str
+
+
+def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
+    """Format the project's manifest canonically (comments kept); ``check`` only reports."""
+    from vudo.pkg.manifest import find_manifest, format_manifest
+
+    manifest_path = find_manifest(Path(path))
+    text = manifest_path.read_text(encoding="utf-8")
+    formatted = format_manifest(text, filename=str(manifest_path))
+    changed = formatted != text
+    if changed and not check:
+        manifest_path.write_text(formatted, encoding="utf-8")
+    return FmtResult(manifest_path, changed, formatted)
+
+
+# --------------------------------------------------------------------------- check
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding of ``vudo check``; errors fail the check, warnings do not."""
+
+    area: str  # manifest | format | dependencies | capabilities | package
+    severity: str  # "error" | "warning"
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    root: Path
+    name: str | None
+    problems: tuple[Problem, ...]
+    checked: tuple[str, ...]
+    package: Path | None
+    signer: str | None
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_project(
+    path: Path, *, home: Path, progress: Progress = no_progress
+) -> CheckReport:
+    """Lint everything checkable without running the Spirit; collects every problem.
+
+    Manifest validity and formatting, dependency resolution, the built module's imports
+    against the declared capabilities, and the signature of the packed package if there
+    is one. Missing optional things (not built, not packed) are warnings.
+    """
+    from vudo.pkg.manifest import find_manifest, format_manifest, load_manifest
+
+    root = Path(path).absolute()
+    problems: list[Problem] = []
+    checked: list[str] = []
+    manifest_path = find_manifest(root)
+    progress("checking manifest")
+    checked.append("manifest")
+    try:
+        manifest = load_manifest(manifest_path)
+    except VudoError as err:
+        problems.append(Problem("manifest", "error", err.message, err.hint))
+        return CheckReport(root, None, tuple(problems), tuple(checked), None, None)
+    text = manifest_path.read_text(encoding="utf-8")
+    if format_manifest(text, filename=str(manifest_path)) != text:
+        problems.append(Problem("format", "warning", f"{manifest_path.name} is not formatted",
+                                "run `vudo fmt`"))
+    if manifest.dependencies:
+        progress("resolving dependencies")
+        checked.append("dependencies")
+        problems.extend(_check_dependencies(root, home))
+    from vudo.project.build import inspect_module, lint_capabilities
+    from vudo.project.layout import open_project
+
+    wasm = root / "target" / f"{manifest.name}.wasm"
+    if wasm.is_file():
+        checked.append("capabilities")
+        try:
+            info = inspect_module(wasm.read_bytes())
+        except VudoError as err:
+            problems.append(Problem("capabilities", "error", err.message, err.hint))
+        else:
+            for p in lint_capabilities(info.imports, manifest.capabilities):
+                problems.append(Problem("capabilities", "error" if p.error else "warning",
+                                        p.message, p.hint))
+        try:
+            if open_project(root).is_stale():
+                problems.append(Problem("capabilities", "warning",
+                                        f"{wasm.name} is older than the source",
+                                        "run `vudo build`"))
+        except VudoError:
+            pass
+    else:
+        problems.append(Problem("capabilities", "warning", "the module is not built yet",
+                                "run `vudo build` so its imports can be checked"))
+    package = root / "dist" / f"{manifest.name}-{manifest.version}.spirit"
+    signer = None
+    if package.is_file():
+        checked.append("package")
+        progress("verifying package")
+        signer = _check_package(package, manifest.author, problems)
+    return CheckReport(root, manifest.name, tuple(problems), tuple(checked),
+                       package if package.is_file() else None, signer)
+
+
+def _check_package(package: Path, author: str, problems: list[Problem]) -> str | None:
+    from vudo.pkg.archive import PackageReader
+    from vudo.pkg.signing import verify_package
+
+    try:
+        with PackageReader(package) as reader:
+            signed = reader.signature_member is not None
+    except VudoError as err:
+        problems.append(Problem("package", "error", err.message, err.hint))
+        return None
+    if not signed:
+        problems.append(Problem("package", "warning", f"{package.name} is not signed",
+                                "run `vudo sign`"))
+        return None
+    try:
+        verified = verify_package(package)
+    except VudoError as err:
+        problems.append(Problem("package", "error", err.message, err.hint))
+        return None
+    if not verified.author_matches:
+        problems.append(Problem(
+            "package", "warning",
+            f"{package.name} is signed by {verified.signer[:16]}..., not by the manifest's "
+            f"author {author[:16]}...",
+            "fine if a team member signs; installers pin the real signer"))
+    return verified.signer
+
+
+def _check_dependencies(root: Path, home: Path) -> list[Problem]:
+    from vudo.project.store import resolve_project_dependencies
+
+    try:
+        resolve_project_dependencies(root, home=home)
+    except VudoError as err:
+        return [Problem("dependencies", "error", err.message, err.hint)]
+    return []
+
+
+# --------------------------------------------------------------------------- doc
+
+
+@dataclass(frozen=True, slots=True)
+class DocResult:
+    markdown: Path
+    html: Path
+    exports: tuple[str, ...]
+
+
+def doc_project(
+    path: Path, *, output: Path | None = None, progress: Progress = no_progress
+) -> DocResult:
+    """Write ``<name>.md`` and ``index.html`` describing the Spirit, into ``output``
+    (default ``doc/``): manifest facts, exported functions with their signatures, the
+    capabilities it asks for and what each allows, and the README. Builds first if stale.
+    """
+    from vudo.project.build import build_project, inspect_module
+    from vudo.project.layout import open_project
+
+    project = open_project(path)
+    if project.is_stale():
+        build_project(project.root, progress=progress)
+    info = inspect_module(project.wasm_path.read_bytes())
+    m = project.manifest
+    lines = [f"# {m.name} {m.version}", ""]
+    if m.description:
+        lines += [m.description, ""]
+    lines += ["| | |", "|---|---|", f"| author | `{m.author}` |"]
+    if m.license:
+        lines.append(f"| license | {m.license} |")
+    if m.repository:
+        lines.append(f"| repository | {m.repository} |")
+    lines.append(f"| module | `target/{m.name}.wasm` ({project.language}) |")
+    lines += ["", "## Functions", ""]
+    exported = []
+    for name, params, results in info.exports:
+        sig = f"{name}({', '.join(params)})" + (f" -> {', '.join(results)}" if results else "")
+        kind = " (test)" if name.startswith("test_") else ""
+        lines.append(f"- `{sig}`{kind}")
+        exported.append(sig)
+    if not info.exports:
+        lines.append("(none)")
+    lines += ["", "## Capabilities", ""]
+    if m.capabilities:
+        lines += [f"- `{c.value}`: {c.description}" for c in m.capabilities]
+    else:
+        lines.append("This Spirit asks for no capabilities.")
+    if m.dependencies:
+        lines += ["", "## Dependencies", ""]
+        lines += [f"- `{d.name}` {d.to_value()}" for d in m.dependencies]
+    if m.pricing is not None:
+        lines += ["", "## Pricing", ""]
+        lines += [f"- {k}: {v}" for k, v in m.pricing.to_dict().items()]
+    readme = project.root / "README.md"
+    if readme.is_file():
+        body = readme.read_text(encoding="utf-8").strip()
+        body = re.sub(r"^#", "##", body, flags=re.MULTILINE)
+        lines += ["", "## README", "", body]
+    markdown = "\n".join(lines).rstrip() + "\n"
+    out_dir = Path(output) if output is not None else project.root / "doc"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md_path = out_dir / f"{m.name}.md"
+    html_path = out_dir / "index.html"
+    md_path.write_text(markdown, encoding="utf-8")
+    html_path.write_text(markdown_to_html(markdown, title=f"{m.name} {m.version}"), "utf-8")
+    return DocResult(md_path, html_path, tuple(exported))
+
+
+def _inline(text: str) -> str:
+    escaped = html.escape(text, quote=False)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+
+
+def markdown_to_html(markdown: str, *, title: str) -> str:
+    """The Markdown subset ``vudo doc`` writes: headings, lists, tables, code, paragraphs."""
+    body: list[str] = []
+    lines = markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("```"):
+            block = []
+            i += 1
+            while i < len(lines) and not lines[i].startswith("```"):
+                block.append(lines[i])
+                i += 1
+            body.append("<pre><code>" + html.escape("\n".join(block)) + "</code></pre>")
+        elif m := re.match(r"^(#{1,6}) (.*)$", line):
+            level = len(m.group(1))
+            body.append(f"<h{level}>{_inline(m.group(2))}</h{level}>")
+        elif line.startswith("- "):
+            items = []
+            while i < len(lines) and lines[i].startswith("- "):
+                items.append(f"<li>{_inline(lines[i][2:])}</li>")
+                i += 1
+            body.append("<ul>" + "".join(items) + "</ul>")
+            continue
+        elif line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+                if not all(set(c) <= {"-", ":"} for c in cells):
+                    rows.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells)
+                                + "</tr>")
+                i += 1
+            body.append("<table>" + "".join(rows) + "</table>")
+            continue
+        elif line.strip():
+            para = [line]
+            while i + 1 < len(lines) and lines[i + 1].strip() and not re.match(
+                r"^(#|- |\||```)", lines[i + 1]
+            ):
+                i += 1
+                para.append(lines[i])
+            body.append(f"<p>{_inline(' '.join(para))}</p>")
+        i += 1
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
