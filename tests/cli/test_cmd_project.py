@@ -1,0 +1,267 @@
+"""build, pack, sign, check, fmt and doc through a real `vudo` subprocess."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Vudo = Callable[..., Any]
+
+
+@pytest.fixture
+def project(vudo_cli: Vudo, tmp_path: Path) -> Path:
+    r = vudo_cli("new", "demo")
+    assert r.code == 0, r.stderr
+    return tmp_path / "demo"
+
+
+def _rewrite(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+# ---------------------------------------------------------------- build
+
+
+def test_build_wat(vudo_cli: Vudo, project: Path) -> None:
+    r = vudo_cli("build", "--path", str(project))
+    assert r.code == 0, r.stderr
+    wasm = project / "target" / "demo.wasm"
+    assert wasm.read_bytes().startswith(b"\0asm")
+    assert f"built {wasm}" in r.stdout
+
+
+def test_build_json_shape(vudo_cli: Vudo, project: Path) -> None:
+    r = vudo_cli("build", "--json", cwd=project)
+    assert r.code == 0, r.stderr
+    data = r.json()
+    assert data["language"] == "wat" and data["size"] > 8
+    assert "vudo.host_log" in data["imports"]
+    add = next(e for e in data["exports"] if e["name"] == "add")
+    assert add == {"name": "add", "params": ["i32", "i32"], "results": ["i32"]}
+
+
+def test_build_missing_project_exits_5(vudo_cli: Vudo, tmp_path: Path) -> None:
+    r = vudo_cli("build", "--path", str(tmp_path / "nope"))
+    assert r.code == 5
+    assert "no Spirit project" in r.error_line and "hint:" in r.error_line
+    r = vudo_cli("build")  # tmp_path exists but has no spirit.toml
+    assert r.code == 5 and "spirit.toml" in r.error_line
+
+
+def test_build_wat_syntax_error_names_file_and_line(vudo_cli: Vudo, project: Path) -> None:
+    _rewrite(project / "src" / "main.wat", "(i32.add (local.get $a)", "(i32.plus (local.get $a)")
+    r = vudo_cli("build", cwd=project)
+    assert r.code == 7
+    assert re.search(r"error: src/main\.wat:\d+:\d+: error: ", r.error_line), r.stderr
+
+
+def test_build_undeclared_capability_names_import_and_capability(
+    vudo_cli: Vudo, project: Path
+) -> None:
+    _rewrite(project / "src" / "main.wat", "(memory (export",
+             '(import "vudo" "host_storage_write" (func (param i32 i32 i32 i32) (result i32)))\n'
+             "  (memory (export")
+    r = vudo_cli("build", cwd=project)
+    assert r.code == 7
+    assert "host_storage_write" in r.error_line and '"storage_write"' in r.error_line
+    assert not (project / "target" / "demo.wasm").exists()
+
+
+def test_build_warns_about_unused_capability(vudo_cli: Vudo, project: Path) -> None:
+    _rewrite(project / "spirit.toml", '["sensor_time", "actuator_log"]',
+             '["sensor_time", "actuator_log", "sensor_random"]')
+    r = vudo_cli("build", cwd=project)
+    assert r.code == 0
+    assert 'warning: spirit.toml declares "sensor_random"' in r.stderr
+
+
+def test_build_invalid_manifest_exits_3(vudo_cli: Vudo, project: Path) -> None:
+    _rewrite(project / "spirit.toml", "capabilities =", "capabilites =")
+    r = vudo_cli("build", cwd=project)
+    assert r.code == 3
+    assert "capabilites" in r.error_line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("template", ["c", "zig"])
+def test_build_c_and_zig_templates_build_run_and_test(
+    vudo_cli: Vudo, tmp_path: Path, template: str
+) -> None:
+    assert vudo_cli("new", "native", "--template", template).code == 0
+    root = tmp_path / "native"
+    r = vudo_cli("build", "--release", cwd=root)
+    assert r.code == 0, r.stderr
+    assert (root / "target" / "native.wasm").is_file()
+    assert not (root / ".zig-cache").exists()
+
+
+@pytest.mark.slow
+def test_build_c_compiler_error_shows_file_and_line(vudo_cli: Vudo, tmp_path: Path) -> None:
+    assert vudo_cli("new", "broken", "--template", "c").code == 0
+    root = tmp_path / "broken"
+    _rewrite(root / "src" / "main.c", "return a + b;", "return a + undefined_thing;")
+    r = vudo_cli("build", cwd=root)
+    assert r.code == 7
+    assert re.search(r"src/main\.c:\d+:\d+: error: .*undefined_thing", r.error_line), r.stderr
+    assert "undefined_thing" in r.stderr.split("error: src/")[0]  # full diagnostics first
+
+
+def test_build_rust_without_wasm_target_says_how_to_fix(
+    vudo_cli: Vudo, tmp_path: Path, env: dict[str, str]
+) -> None:
+    assert vudo_cli("new", "rusty", "--template", "rust").code == 0
+    root = tmp_path / "rusty"
+    assert (root / "Cargo.toml").is_file() and (root / "src" / "lib.rs").is_file()
+    # With no cargo on PATH the message says how to get Rust.
+    env["PATH"] = str(Path(shutil.which("python3") or "/usr/bin/python3").parent)
+    if shutil.which("cargo", path=env["PATH"]):
+        pytest.skip("cargo is in the same directory as python")
+    r = vudo_cli("build", cwd=root)
+    assert r.code == 7
+    assert "cargo is not on PATH" in r.error_line and "rustup" in r.error_line
+
+
+# ---------------------------------------------------------------- pack / sign
+
+
+def test_pack_sign_verify(vudo_cli: Vudo, project: Path, home: Path) -> None:
+    r = vudo_cli("pack", "--json", cwd=project)
+    assert r.code == 0, r.stderr
+    data = r.json()
+    package = project / "dist" / "demo-0.1.0.spirit"
+    assert Path(data["path"]) == package and data["built"] is True
+    assert data["version"] == "0.1.0"
+
+    r = vudo_cli("sign", "--json", cwd=project)
+    assert r.code == 0, r.stderr
+    signed = r.json()
+    public = (home / "keys" / "public.key").read_text().strip()
+    assert signed["signer"] == public and signed["author_matches"] is True
+
+    r = vudo_cli("sign", "--verify", str(package), "--json", cwd=project)
+    assert r.code == 0, r.stderr
+    assert r.json()["valid"] is True and r.json()["signer"] == public
+    r = vudo_cli("sign", "--verify", cwd=project)
+    assert r.code == 0 and "every file matches" in r.stdout
+
+
+def test_sign_with_another_key_says_author_differs(
+    vudo_cli: Vudo, project: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-home"
+    other.mkdir()
+    from vudo.pkg.keys import ensure_keypair
+
+    kp = ensure_keypair(other)
+    assert vudo_cli("pack", cwd=project).code == 0
+    r = vudo_cli("sign", "--key", str(other / "keys" / "private.key"), cwd=project)
+    assert r.code == 0, r.stderr
+    assert f"signer  {kp.public_hex}" in r.stdout
+    assert "is not the signing key" in r.stdout
+
+
+def test_tampered_package_fails_verification_exit_4(vudo_cli: Vudo, project: Path) -> None:
+    assert vudo_cli("pack", cwd=project).code == 0
+    assert vudo_cli("sign", cwd=project).code == 0
+    package = project / "dist" / "demo-0.1.0.spirit"
+    data = bytearray(package.read_bytes())
+    at = data.index(b"Hello from a vudo Spirit!")
+    data[at] = ord("J")
+    package.write_bytes(bytes(data))
+    r = vudo_cli("sign", "--verify", str(package))
+    assert r.code == 4
+    assert "hint:" in r.error_line
+    r = vudo_cli("check", cwd=project)
+    assert r.code == 3
+    assert "error: [package]" in r.stdout
+
+
+def test_sign_without_package_exits_5(vudo_cli: Vudo, project: Path) -> None:
+    r = vudo_cli("sign", cwd=project)
+    assert r.code == 5 and "vudo pack" in r.error_line
+    r = vudo_cli("sign", "--verify", "missing.spirit", cwd=project)
+    assert r.code == 5
+
+
+def test_unsigned_package_fails_verify_exit_4(vudo_cli: Vudo, project: Path) -> None:
+    assert vudo_cli("pack", cwd=project).code == 0
+    r = vudo_cli("sign", "--verify", cwd=project)
+    assert r.code == 4 and "not signed" in r.error_line
+
+
+def test_pack_missing_project_exits_5(vudo_cli: Vudo, tmp_path: Path) -> None:
+    r = vudo_cli("pack", "--path", str(tmp_path / "nothing"))
+    assert r.code == 5
+
+
+# ---------------------------------------------------------------- check / fmt / doc
+
+
+def test_check_clean_project(vudo_cli: Vudo, project: Path) -> None:
+    assert vudo_cli("build", cwd=project).code == 0
+    r = vudo_cli("check", "--json", cwd=project)
+    assert r.code == 0, r.stdout + r.stderr
+    data = r.json()
+    assert data["ok"] is True and data["problems"] == []
+    assert data["checked"] == ["manifest", "capabilities"]
+
+
+def test_check_lists_every_problem_and_exits_3(vudo_cli: Vudo, project: Path) -> None:
+    assert vudo_cli("build", cwd=project).code == 0
+    _rewrite(project / "spirit.toml", '["sensor_time", "actuator_log"]', '["sensor_random"]')
+    r = vudo_cli("check", cwd=project)
+    assert r.code == 3
+    assert r.stdout.count("error: [capabilities]") == 2  # host_time_now and host_log
+    assert "warning: [capabilities]" in r.stdout  # sensor_random unused
+    assert "2 problems found" in r.error_line
+
+
+def test_check_invalid_manifest(vudo_cli: Vudo, project: Path) -> None:
+    _rewrite(project / "spirit.toml", 'name = "demo"', 'name = "demo"\ncolour = "red"')
+    r = vudo_cli("check", "--json", cwd=project)
+    assert r.code == 3
+    problems = r.json()["problems"]
+    assert problems[0]["area"] == "manifest" and "colour" in problems[0]["message"]
+
+
+def test_fmt_rewrites_and_keeps_comments(vudo_cli: Vudo, project: Path) -> None:
+    manifest = project / "spirit.toml"
+    text = manifest.read_text()
+    messy = "# my spirit\n" + text.replace('name = "demo"', 'name="demo"   # the name')
+    manifest.write_text(messy)
+    r = vudo_cli("fmt", "--check", cwd=project)
+    assert r.code == 3 and "not formatted" in r.error_line
+    assert manifest.read_text() == messy
+    r = vudo_cli("fmt", cwd=project)
+    assert r.code == 0 and "formatted" in r.stdout
+    out = manifest.read_text()
+    assert "# my spirit" in out and "# the name" in out and 'name = "demo"' in out
+    assert vudo_cli("fmt", "--check", cwd=project).code == 0
+
+
+def test_fmt_missing_manifest_exits_5(vudo_cli: Vudo) -> None:
+    r = vudo_cli("fmt")
+    assert r.code == 5
+
+
+def test_doc_writes_markdown_and_html(vudo_cli: Vudo, project: Path, tmp_path: Path) -> None:
+    r = vudo_cli("doc", "-o", str(tmp_path / "site"), "--json", cwd=project)
+    assert r.code == 0, r.stderr
+    data = r.json()
+    assert "add(i32, i32) -> i32" in data["exports"]
+    md = Path(data["markdown"]).read_text()
+    assert "# demo 0.1.0" in md and "`actuator_log`: write log messages" in md
+    assert "## README" in md
+    page = Path(data["html"]).read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<code>add(i32, i32) -&gt; i32</code>" in page
+
+
+def test_doc_missing_project_exits_5(vudo_cli: Vudo, tmp_path: Path) -> None:
+    assert vudo_cli("doc", "--path", str(tmp_path / "x")).code == 5
