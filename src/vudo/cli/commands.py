@@ -179,9 +179,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run_spirit(target, options, home=home, on_event=live)
     finally:
         bar.clear()
-    if result.not_granted and not args.json and not args.quiet:
-        note("note: not granted for this run: " + ", ".join(result.not_granted)
-             + " (its host calls return CAPABILITY_DENIED; pass --grant CAP to allow)")
+    denied = sorted(cap for cap, c in result.receipt.host_calls.items() if c.get("denied"))
+    if denied and not args.json and not args.quiet:
+        note("note: host calls needing " + ", ".join(denied) + " were denied (not granted "
+             "for this run; pass --grant CAP to allow)")
     if args.json:
         emit_json({
             "spirit": target.label, "kind": target.kind, "function": result.function,
