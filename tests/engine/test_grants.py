@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 from typing import Any
 
+import nacl.exceptions
 import nacl.signing
 import pytest
 
@@ -18,9 +20,11 @@ from vudo.engine.grants import (
     RevocationList,
     Scope,
     ScopeKind,
+    _nacl_errors,
     issue_grant,
+    verify_grant,
 )
-from vudo.errors import InvalidInputError
+from vudo.errors import InvalidInputError, VerificationError, VudoError
 
 C = Capability
 
@@ -572,3 +576,38 @@ def test_revocation_list_validates_and_is_thread_safe(
     assert revocations.ids() == frozenset(ids)
     assert ids[7] in revocations
     assert grant(granter, spirit) not in revocations
+
+
+# --- the nacl boundary ------------------------------------------------------------------
+
+
+def _nacl_exception_classes() -> list[type[Exception]]:
+    return [
+        cls
+        for cls in vars(nacl.exceptions).values()
+        if inspect.isclass(cls) and issubclass(cls, nacl.exceptions.CryptoError)
+    ]
+
+
+def test_every_nacl_exception_is_translated() -> None:
+    classes = _nacl_exception_classes()
+    assert len(classes) >= 8
+    for cls in classes:
+        with pytest.raises(VudoError), _nacl_errors("act"):
+            raise cls("boom")
+
+
+def test_verify_grant_accepts_genuine_and_refuses_forged_or_zero(
+    granter: nacl.signing.SigningKey, spirit: str
+) -> None:
+    good = grant(granter, spirit)
+    verify_grant(good)
+    forged = Grant.from_dict({**good.to_dict(), "issued_at": 101})
+    with pytest.raises(VerificationError) as info:
+        verify_grant(forged)
+    assert "forged" in str(info.value) and info.value.hint
+    with pytest.raises(VerificationError):
+        verify_grant(Grant.from_dict({**good.to_dict(), "signature": "00" * 64}))
+    bad_point = Grant.from_dict({**good.to_dict(), "granter": "ff" * 32})
+    with pytest.raises((VerificationError, InvalidInputError)):
+        verify_grant(bad_point)

@@ -26,7 +26,9 @@ Scopes (``Scope.parse`` / ``str(scope)`` round-trip):
   other character literal; the port pattern is ``*`` or one port number. Examples:
   ``domain:127.0.0.1:*``, ``domain:*.example.com:443``, ``domain:[::1]:8080``.
 
-Every nacl exception is translated in :func:`_verify_signature` and :func:`issue_grant`.
+Every nacl exception is translated in :func:`_nacl_errors`: a signature that does not
+match becomes :class:`~vudo.errors.VerificationError`, any other nacl failure (a key that
+is not a valid curve point, ...) :class:`~vudo.errors.InvalidInputError`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -45,7 +48,7 @@ import nacl.exceptions
 import nacl.signing
 
 from vudo.capabilities import Capability, parse_capability
-from vudo.errors import InvalidInputError
+from vudo.errors import InvalidInputError, VerificationError, VudoError
 
 __all__ = [
     "CANONICAL_VERSION",
@@ -56,6 +59,7 @@ __all__ = [
     "Scope",
     "ScopeKind",
     "issue_grant",
+    "verify_grant",
 ]
 
 #: Domain separator and version tag that starts every canonical encoding. Bump it (and
@@ -343,10 +347,8 @@ def issue_grant(
         expires_at=expires_at,
         signature=_ZERO_SIGNATURE,
     )
-    try:
+    with _nacl_errors("sign grant"):
         signature = signing_key.sign(unsigned.canonical_bytes()).signature
-    except nacl.exceptions.CryptoError as exc:
-        raise InvalidInputError(f"cannot sign grant: {exc}") from None
     return Grant(
         capability=unsigned.capability,
         scope=scope,
@@ -358,18 +360,31 @@ def issue_grant(
     )
 
 
-def _verify_signature(grant: Grant) -> str | None:
-    """None if the granter signed this grant, else why not. The nacl boundary."""
-    if grant.signature == _ZERO_SIGNATURE:
-        return "zero signature"
+@contextmanager
+def _nacl_errors(action: str) -> Iterator[None]:
+    """The one place nacl exceptions become vudo errors."""
     try:
+        yield
+    except nacl.exceptions.BadSignatureError:
+        raise VerificationError(
+            f"{action}: signature does not match the granter's key (forged or altered)",
+            hint="re-issue the grant with the granter's key",
+        ) from None
+    except nacl.exceptions.CryptoError as exc:
+        raise InvalidInputError(f"{action}: {exc}") from None
+
+
+def verify_grant(grant: Grant) -> None:
+    """Raise VerificationError unless ``grant.granter`` signed exactly this grant.
+
+    A zero signature is refused outright; a granter key that is not a valid Ed25519 point
+    is InvalidInputError.
+    """
+    if grant.signature == _ZERO_SIGNATURE:
+        raise VerificationError("grant has a zero signature", hint="sign it with issue_grant")
+    with _nacl_errors("verify grant"):
         key = nacl.signing.VerifyKey(bytes.fromhex(grant.granter))
         key.verify(grant.canonical_bytes(), grant.signature)
-    except nacl.exceptions.BadSignatureError:
-        return "signature does not match the granter's key (forged or altered)"
-    except nacl.exceptions.CryptoError as exc:
-        return f"signature cannot be checked: {exc}"
-    return None
 
 
 class RevocationList:
@@ -494,9 +509,10 @@ class GrantChecker:
             return f"grant is for another key ({grant.grantee[:12]}...)"
         if grant.granter not in self.trusted_granters:
             return f"granter {grant.granter[:12]}... is not trusted"
-        problem = _verify_signature(grant)
-        if problem is not None:
-            return f"invalid grant signature: {problem}"
+        try:
+            verify_grant(grant)
+        except VudoError as exc:
+            return f"invalid grant signature: {exc}"
         return None
 
     def check(self, capability: Capability, target: str | None = None) -> Decision:
