@@ -123,6 +123,7 @@ class HostBridge:
         clock_origin: float,
         deadline: Callable[[], float | None],
         network: Any = None,
+        ledger: Any = None,
         stderr: TextIO | None = None,
     ) -> None:
         self.sandbox_id = sandbox_id
@@ -140,6 +141,7 @@ class HostBridge:
         self.origin = clock_origin
         self.deadline = deadline
         self.network = network
+        self.ledger = ledger
         self.stderr = stderr
         self.context: int = 0
         self.memory_ref: Any = None
@@ -445,9 +447,11 @@ class HostBridge:
         self.charge(fuel)
         if not self.check(cap, target):
             return self.record(name, cap, False, summary, _DENIED, fuel)
+        view = self.ledger
+        if view is None:
+            return self.record(name, cap, True, summary, _CREDIT_ERROR, fuel)
         try:
-            ledger = self._service("ledger", _CREDIT_ERROR)
-            result = action(ledger)
+            result = action(view)
         except HostCallError as exc:
             return self.record(name, cap, True, summary, int(exc.code), fuel)
         return self.record(name, cap, True, summary, result, fuel)
@@ -457,7 +461,7 @@ class HostBridge:
         if account is None:
             return self._bad_memory("host_credit_balance", Capability.ACTUATOR_CREDIT)
         return self._credit(
-            "host_credit_balance", None, lambda ledger: int(ledger.balance(account)),
+            "host_credit_balance", None, lambda view: int(view.balance(account)),
             f"acct={account.hex()[:12]}",
         )
 
@@ -466,7 +470,7 @@ class HostBridge:
         if account is None:
             return self._bad_memory("host_credit_available", Capability.ACTUATOR_CREDIT)
         return self._credit(
-            "host_credit_available", None, lambda ledger: int(ledger.available(account)),
+            "host_credit_available", None, lambda view: int(view.available(account)),
             f"acct={account.hex()[:12]}",
         )
 
@@ -477,17 +481,14 @@ class HostBridge:
         if source is None or dest is None:
             return self._bad_memory("host_credit_transfer", Capability.ACTUATOR_CREDIT)
 
-        def transfer(ledger: Any) -> int:
-            if source != self.identity_bytes:
-                raise HostCallError(ErrorCode.CREDIT_ERROR, "not the sandbox's own account")
-            if amount <= 0:
-                raise HostCallError(ErrorCode.INVALID_PARAMETER, "amount must be positive")
-            ledger.transfer(source, dest, amount)
+        def transfer(view: Any) -> int:
+            view.transfer(source, dest, amount)
             return _OK
 
+        # The scope is checked against the destination: a peer:<key> grant limits whom
+        # the Spirit may pay.
         return self._credit(
-            "host_credit_transfer", dest.hex(), transfer,
-            f"to={dest.hex()[:12]} amount={amount}",
+            "host_credit_transfer", dest.hex(), transfer, f"to={dest.hex()[:12]} amount={amount}"
         )
 
     def host_credit_reserve(self, args: Any) -> int:
@@ -495,21 +496,16 @@ class HostBridge:
         amount = args[1].i64
         if account is None:
             return self._bad_memory("host_credit_reserve", Capability.ACTUATOR_CREDIT)
-
-        def reserve(ledger: Any) -> int:
-            if account != self.identity_bytes:
-                raise HostCallError(ErrorCode.CREDIT_ERROR, "not the sandbox's own account")
-            if amount <= 0:
-                raise HostCallError(ErrorCode.INVALID_PARAMETER, "amount must be positive")
-            return int(ledger.reserve(account, amount, self.identity))
-
-        return self._credit("host_credit_reserve", None, reserve, f"amount={amount}")
+        return self._credit(
+            "host_credit_reserve", None, lambda view: int(view.reserve(account, amount)),
+            f"amount={amount}",
+        )
 
     def host_credit_release(self, args: Any) -> int:
         rid = args[0].i64
 
-        def release(ledger: Any) -> int:
-            ledger.release(rid, self.identity)
+        def release(view: Any) -> int:
+            view.release(rid)
             return _OK
 
         return self._credit("host_credit_release", None, release, f"id={rid}")
@@ -517,8 +513,8 @@ class HostBridge:
     def host_credit_consume(self, args: Any) -> int:
         rid = args[0].i64
 
-        def consume(ledger: Any) -> int:
-            ledger.consume(rid, self.identity)
+        def consume(view: Any) -> int:
+            view.consume(rid)
             return _OK
 
         return self._credit("host_credit_consume", None, consume, f"id={rid}")

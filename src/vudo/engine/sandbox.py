@@ -22,8 +22,10 @@ the sandbox is paused by :meth:`suspend` from another thread, returning when
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +34,7 @@ from typing import Any, TextIO
 import wasmtime
 from wasmtime import _bindings as ffi
 
+from vudo.engine.abi import HostCallError
 from vudo.engine.config import TRANSITIONS, SandboxConfig, SandboxState
 from vudo.engine.engine import Engine, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
@@ -138,6 +141,7 @@ class Sandbox:
         self._fuel_ref = ctypes.byref(self._fuel_box)
         self.checker = _make_checker(config)
         self.network = _make_network(config, self.id)
+        self.ledger = _make_ledger(config, self.id)
         self.bridge = HostBridge(
             sandbox_id=self.id,
             checker=self.checker,
@@ -153,6 +157,7 @@ class Sandbox:
             clock_origin=self._origin,
             deadline=lambda: self._deadline,
             network=self.network,
+            ledger=self.ledger,
             stderr=stderr,
         )
 
@@ -433,6 +438,9 @@ class Sandbox:
                 self._last_outcome = "terminated" if self._last_function else self._last_outcome
         if self.network is not None:
             self.network.close_all()
+        if self.ledger is not None:
+            with contextlib.suppress(HostCallError):
+                self.ledger.ledger.release_all(self.ledger.owner)
 
     def close(self) -> None:
         """Terminate (if not yet) and release the store once no call is running."""
@@ -573,7 +581,22 @@ def _make_network(config: SandboxConfig, owner: str) -> Any:
     host = getattr(services, "network", None) if services is not None else None
     if host is None:
         return None
-    from vudo.engine.network import SandboxNetwork
+    return host.sandbox(owner)
 
-    return SandboxNetwork(host, owner)
+
+def _make_ledger(config: SandboxConfig, sandbox_id: str) -> Any:
+    """This sandbox's view of the ledger: it spends only as ``identity``.
+
+    Reservations are owned by this sandbox alone (a fresh owner id per sandbox, so a
+    reservation can never be released or consumed by another sandbox, even one with the
+    same identity or a reused sandbox id in a later process).
+    """
+    services = config.services
+    ledger = getattr(services, "ledger", None) if services is not None else None
+    if ledger is None:
+        return None
+    from vudo.engine.ledger import LedgerView
+
+    owner = f"{sandbox_id}/{secrets.token_hex(8)}"
+    return LedgerView(ledger, bytes.fromhex(config.identity), owner)
 
