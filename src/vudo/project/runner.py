@@ -31,10 +31,11 @@ from vudo.errors import (
 from vudo.project.layout import Progress, no_progress
 
 if TYPE_CHECKING:
-    from vudo.engine import Engine
+    from vudo.engine import Engine, SandboxConfig, SpiritModule
     from vudo.engine.events import Event
     from vudo.engine.grants import Grant
     from vudo.engine.receipt import Receipt
+    from vudo.engine.services import HostServices
     from vudo.pkg.manifest import Manifest
 
 #: Host functions that need the persistent services (storage, ledger, network).
@@ -312,6 +313,79 @@ def plan_grants(
 # --------------------------------------------------------------------------- running
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedRun:
+    """Everything needed to create the sandbox for one run (see :func:`prepare_run`)."""
+
+    module: SpiritModule
+    function: str
+    args: tuple[Any, ...]
+    config: SandboxConfig
+    granted: tuple[tuple[str, str], ...]
+    not_granted: tuple[str, ...]
+
+
+def needs_services(module: SpiritModule) -> bool:
+    """Whether the module imports storage, credit or network host functions."""
+    return any(name.startswith(_SERVICE_PREFIXES) for name in module.imports)
+
+
+def prepare_run(
+    target: RunTarget,
+    options: RunOptions,
+    *,
+    engine: Engine,
+    home: Path,
+    services: HostServices | None = None,
+    log_to_stderr: bool = True,
+    clock: Callable[[], float] = time.time,
+) -> PreparedRun:
+    """Load the module, pick the function, convert the arguments and sign the grants.
+
+    For callers that drive the sandbox themselves (the TUI pauses and refuels it):
+    ``Sandbox(engine, prepared.module, prepared.config)``, then ``instantiate()`` and
+    ``call(prepared.function, list(prepared.args))``. Pass ``services`` (an open
+    :class:`HostServices`) when :func:`needs_services` says the module needs them.
+    Raises ModuleError, NotFoundError (unknown function) or UsageError (bad arguments).
+    """
+    from vudo.engine import Limits, SandboxConfig
+
+    module = engine.load(target.wasm, name=target.name)
+    function = options.function or module.entry_point()
+    exported = module.export(function)
+    args = convert_args(function, exported.params, options.args)
+    plan, missing = plan_grants(target, options)
+    grants: tuple[Grant, ...] = ()
+    trusted: tuple[str, ...] = ()
+    identity = "00" * 32
+    if plan or target.stored_grants:
+        grants, granter, identity = _sign_grants(plan, home=home, identity=None,
+                                                 now=int(clock()))
+        trusted = (granter,)
+        denied = {parse_capability(d.strip()) for d in options.deny}
+        for stored in target.stored_grants:
+            if stored.capability in denied or stored.grantee != identity:
+                continue
+            grants += (stored,)
+            if stored.granter not in trusted:
+                trusted += (stored.granter,)
+    limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
+    kwargs: dict[str, Any] = {
+        "limits": limits, "grants": grants, "trusted_granters": trusted,
+        "identity": identity, "namespace": target.name, "services": services,
+        "log_to_stderr": log_to_stderr,
+    }
+    if options.fuel is not None:
+        kwargs["fuel"] = options.fuel
+    if options.timeout is not None:
+        kwargs["timeout"] = options.timeout
+    granted = tuple((c.value, s) for c, s in plan) + tuple(
+        (g.capability.value, str(g.scope)) for g in grants[len(plan):]
+    )
+    return PreparedRun(module, function, tuple(args), SandboxConfig(**kwargs), granted,
+                       tuple(missing))
+
+
 def run_spirit(
     target: RunTarget,
     options: RunOptions = RunOptions(),
@@ -328,7 +402,7 @@ def run_spirit(
     ``RunResult.error`` with the receipt of the run so far. Bad input (unknown function,
     wrong arguments, invalid module) raises before anything runs.
     """
-    from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
+    from vudo.engine import Engine, Sandbox
     from vudo.home import cache_dir, data_dir
 
     own_engine = engine is None
@@ -336,58 +410,27 @@ def run_spirit(
     services = None
     try:
         module = eng.load(target.wasm, name=target.name)
-        function = options.function or module.entry_point()
-        exported = module.export(function)
-        args = convert_args(function, exported.params, options.args)
-
-        plan, missing = plan_grants(target, options)
-        now = int(clock())
-        grants: tuple[Grant, ...] = ()
-        trusted: tuple[str, ...] = ()
-        identity = "00" * 32
-        if plan or target.stored_grants:
-            signed, granter, identity = _sign_grants(plan, home=home, identity=None, now=now)
-            grants = signed
-            trusted = (granter,)
-            denied = {parse_capability(d.strip()) for d in options.deny}
-            for stored in target.stored_grants:
-                if stored.capability in denied or stored.grantee != identity:
-                    continue
-                grants += (stored,)
-                if stored.granter not in trusted:
-                    trusted += (stored.granter,)
-        if any(name.startswith(_SERVICE_PREFIXES) for name in module.imports):
+        if needs_services(module):
             from vudo.engine.services import HostServices
 
             services = HostServices.open(data_dir(home))
-        limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
-        config_kwargs: dict[str, Any] = {
-            "limits": limits, "grants": grants, "trusted_granters": trusted,
-            "identity": identity, "namespace": target.name, "services": services,
-            "log_to_stderr": log_to_stderr,
-        }
-        if options.fuel is not None:
-            config_kwargs["fuel"] = options.fuel
-        if options.timeout is not None:
-            config_kwargs["timeout"] = options.timeout
-        config = SandboxConfig(**config_kwargs)
+        prepared = prepare_run(target, options, engine=eng, home=home, services=services,
+                               log_to_stderr=log_to_stderr, clock=clock)
         error: RuntimeFailure | None = None
         results: tuple[Any, ...] = ()
-        with Sandbox(eng, module, config) as sandbox:
+        with Sandbox(eng, prepared.module, prepared.config) as sandbox:
             if on_event is not None:
                 sandbox.subscribe(on_event)
             try:
                 sandbox.instantiate()
-                results = tuple(sandbox.call(function, args))
+                results = tuple(sandbox.call(prepared.function, list(prepared.args)))
             except RuntimeFailure as err:
                 error = err
             receipt = sandbox.receipt()
-        receipt = _priced(receipt, target.manifest)
         return RunResult(
-            target=target, function=function, args=tuple(args), results=results,
-            receipt=receipt, granted=tuple((c.value, s) for c, s in plan)
-            + tuple((g.capability.value, str(g.scope)) for g in grants[len(plan):]),
-            not_granted=tuple(missing), error=error,
+            target=target, function=prepared.function, args=prepared.args, results=results,
+            receipt=priced(receipt, target.manifest), granted=prepared.granted,
+            not_granted=prepared.not_granted, error=error,
         )
     finally:
         if services is not None:
@@ -396,7 +439,8 @@ def run_spirit(
             eng.close()
 
 
-def _priced(receipt: Receipt, manifest: Manifest | None) -> Receipt:
+def priced(receipt: Receipt, manifest: Manifest | None) -> Receipt:
+    """The receipt with its price under the manifest's [pricing] (unchanged without one)."""
     if manifest is None or manifest.pricing is None:
         return receipt
     from vudo.pkg.pricing import count_host_calls, price
