@@ -130,6 +130,18 @@ class KeyValueStore:
                 raise HostCallError(ErrorCode.STORAGE_ERROR, f"{action}: the store is closed")
             yield self._db
 
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._locked(action) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
     def _check_key(self, key: bytes) -> None:
         if not isinstance(key, bytes) or not key:
             raise HostCallError(ErrorCode.INVALID_PARAMETER, "key must be non-empty bytes")
@@ -163,60 +175,48 @@ class KeyValueStore:
                 ErrorCode.QUOTA_EXCEEDED,
                 f"value is {len(value)} bytes, the limit is {quota.max_value_bytes}",
             )
-        with self._locked("write") as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                old = db.execute(
-                    "SELECT length(value) FROM kv WHERE namespace = ? AND key = ?",
-                    (namespace, key),
-                ).fetchone()
-                used_row = db.execute(
-                    "SELECT bytes FROM usage WHERE namespace = ?", (namespace,)
-                ).fetchone()
-                used = 0 if used_row is None else int(used_row[0])
-                delta = len(value) - int(old[0]) if old is not None else len(key) + len(value)
-                if used + delta > quota.max_namespace_bytes:
-                    raise HostCallError(
-                        ErrorCode.QUOTA_EXCEEDED,
-                        f"namespace {namespace!r} would hold {used + delta} bytes, "
-                        f"the limit is {quota.max_namespace_bytes}",
-                    )
-                db.execute(
-                    "INSERT INTO kv (namespace, key, value) VALUES (?, ?, ?) "
-                    "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
-                    (namespace, key, value),
+        with self._transaction("write") as db:
+            old = db.execute(
+                "SELECT length(value) FROM kv WHERE namespace = ? AND key = ?",
+                (namespace, key),
+            ).fetchone()
+            used_row = db.execute(
+                "SELECT bytes FROM usage WHERE namespace = ?", (namespace,)
+            ).fetchone()
+            used = 0 if used_row is None else int(used_row[0])
+            delta = len(value) - int(old[0]) if old is not None else len(key) + len(value)
+            if used + delta > quota.max_namespace_bytes:
+                raise HostCallError(
+                    ErrorCode.QUOTA_EXCEEDED,
+                    f"namespace {namespace!r} would hold {used + delta} bytes, "
+                    f"the limit is {quota.max_namespace_bytes}",
                 )
-                db.execute(
-                    "INSERT INTO usage (namespace, bytes) VALUES (?, ?) "
-                    "ON CONFLICT (namespace) DO UPDATE SET bytes = bytes + ?",
-                    (namespace, used + delta, delta),
-                )
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+            db.execute(
+                "INSERT INTO kv (namespace, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+                (namespace, key, value),
+            )
+            db.execute(
+                "INSERT INTO usage (namespace, bytes) VALUES (?, ?) "
+                "ON CONFLICT (namespace) DO UPDATE SET bytes = bytes + ?",
+                (namespace, used + delta, delta),
+            )
 
     def delete(self, namespace: str, key: bytes) -> bool:
         """Remove ``key``; True if it was there."""
         _check_namespace(namespace)
         self._check_key(key)
-        with self._locked("delete") as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute(
-                    "DELETE FROM kv WHERE namespace = ? AND key = ? RETURNING length(value)",
-                    (namespace, key),
-                ).fetchone()
-                if row is not None:
-                    db.execute(
-                        "UPDATE usage SET bytes = bytes - ? WHERE namespace = ?",
-                        (len(key) + int(row[0]), namespace),
-                    )
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        return row is not None
+        with self._transaction("delete") as db:
+            rows = db.execute(
+                "DELETE FROM kv WHERE namespace = ? AND key = ? RETURNING length(value)",
+                (namespace, key),
+            ).fetchall()
+            if rows:
+                db.execute(
+                    "UPDATE usage SET bytes = bytes - ? WHERE namespace = ?",
+                    (len(key) + int(rows[0][0]), namespace),
+                )
+        return bool(rows)
 
     # -- inspection (CLI, TUI) -------------------------------------------------------------
 
