@@ -165,7 +165,7 @@ def test_call_from_suspended_without_refuel_exhausts_again(make: Make) -> None:
 def test_infinite_loop_times_out(make: Make) -> None:
     sb = make(WAT, config(timeout=0.2))
     started = time.monotonic()
-    with pytest.raises(TimeoutExceeded, match="0.2s timeout") as info:
+    with pytest.raises(TimeoutExceeded, match=r"0\.2s timeout") as info:
         sb.call("spin")
     assert 0.15 < time.monotonic() - started < 2.0
     assert info.value.exit_code == 12

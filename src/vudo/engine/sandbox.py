@@ -231,8 +231,7 @@ class Sandbox:
                 self.bridge.memory_bounds()
         self._last_function = "(instantiate)"
         if error is not None:
-            self._finish_failed(error, "instantiate")
-            raise error
+            raise self._finish_failed(error, "instantiate")
         self._transition(S.READY, "instantiated")
 
     def _export(self, name: str) -> Any:
@@ -299,8 +298,7 @@ class Sandbox:
                 self._transition(S.READY, f"{function} returned")
                 return list(self._last_results)
             self._last_results = ()
-            self._finish_failed(error, function)
-            raise error
+            raise self._finish_failed(error, function)
         finally:
             self._call_lock.release()
 
@@ -309,7 +307,8 @@ class Sandbox:
         self._last_error = f"sandbox {self.id} was terminated"
         return Terminated(self._last_error, hint="the sandbox was terminated during the call")
 
-    def _finish_failed(self, error: VudoError, where: str) -> None:
+    def _finish_failed(self, error: VudoError, where: str) -> VudoError:
+        """Record a failed call or instantiation, move state; returns the error to raise."""
         error = self._limit_cause(error)
         cls = type(error)
         self._last_outcome = next(
@@ -317,12 +316,13 @@ class Sandbox:
         )
         self._last_error = error.message
         if self._state is S.TERMINATED:
-            return
+            return error
         if isinstance(error, FuelExhausted):
             self._suspend_reason = "out of fuel"
             self._transition(S.SUSPENDED, f"out of fuel in {where}")
         else:
             self._transition(S.FAILED, f"{error.title} in {where}: {error.message}")
+        return error
 
     def _limit_cause(self, error: VudoError) -> VudoError:
         """A trap or timeout with memory at its limit was most likely caused by the limit.
