@@ -146,6 +146,8 @@ def test_scope_parse_rejects_non_text() -> None:
         Scope.parse(42)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
         Scope(ScopeKind.DOMAIN, None)
+    with pytest.raises(InvalidInputError):
+        Scope("planet")  # type: ignore[arg-type]
 
 
 def test_global_scope_allows_everything() -> None:

@@ -106,7 +106,10 @@ class Scope:
     _port: str | None = field(default=None, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
-        kind = ScopeKind(self.kind)
+        try:
+            kind = ScopeKind(self.kind)
+        except ValueError:
+            raise InvalidInputError(f"unknown scope kind {self.kind!r}", hint=_SCOPE_HINT) from None
         object.__setattr__(self, "kind", kind)
         if kind in (ScopeKind.GLOBAL, ScopeKind.SANDBOXED):
             if self.value is not None:
