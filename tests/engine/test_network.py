@@ -437,3 +437,23 @@ def test_broadcast_size_limit_and_deadline(host: NetworkHost) -> None:
         assert a.broadcast(b"12345678", soon()) == 1
     finally:
         limited.close()
+
+
+def test_close_all_wakes_a_blocked_accept(host: NetworkHost) -> None:
+    net = host.sandbox("a")
+    listener = net.listen(0)
+    outcome: list[object] = []
+
+    def blocked() -> None:
+        try:
+            outcome.append(net.accept(listener, soon(10)))
+        except HostCallError as exc:
+            outcome.append(exc.code)
+
+    thread = threading.Thread(target=blocked)
+    thread.start()
+    time.sleep(0.1)
+    net.close_all()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert outcome == [ErrorCode.NETWORK_ERROR]
