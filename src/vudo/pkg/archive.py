@@ -436,8 +436,13 @@ class PackageReader:
         return data
 
     def read_hashed(self, name: str) -> tuple[bytes, str]:
-        """A member's bytes and their SHA-256 hex (one read, CRC-checked)."""
-        data = self.read(name)
+        """A member's bytes and their SHA-256 hex, for checking against a signed hash.
+
+        No CRC pass: the caller compares the SHA-256, which is strictly stronger, and a
+        CRC field edited in one header is caught by the local/central header comparison.
+        """
+        m = self.member(name)
+        data = self._pread(m.size, m.data_offset)
         return data, hashlib.sha256(data).hexdigest()
 
     def hash_member(self, name: str) -> str:

@@ -1,0 +1,1067 @@
+"""The local store of installed Spirits (``~/.vudo/registry/``).
+
+Layout::
+
+    registry/
+      index.sqlite3             the index: packages, capabilities, full-text search,
+                                signer pins, trusted keys, grants (WAL mode)
+      objects/sha256/<digest>.spirit   package files, named by the SHA-256 of their bytes
+      tmp/                      installs in progress and files being removed
+
+Why this shape: package files are immutable and content-addressed, so writing one is
+"write to tmp, fsync, rename" and can never half-replace another; all the mutable state
+is in SQLite, so one transaction makes an install visible or not at all. The order is:
+copy to ``tmp/`` (hashing in the same pass), verify the copy (what is verified is what is
+kept), then under the index's write lock rename the object into place and insert the
+rows. A process killed at any point leaves either nothing visible, or an orphaned file
+that :meth:`LocalStore.check` reports and :meth:`LocalStore.repair` removes. Several
+processes installing at once serialise only on the short write transaction (``BEGIN
+IMMEDIATE`` with a busy timeout), so nothing is lost.
+
+An index that was deleted or damaged while package files remain is detected on open
+(:class:`StoreDamagedError`, with the repair hint); :meth:`LocalStore.rebuild_index`
+rebuilds it by verifying every object file, salvaging pins, trusted keys and grants from
+the old index when it can still be read.
+
+sqlite3 exceptions are translated into the vudo error tree at one boundary
+(:func:`translate_sqlite_error`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import difflib
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Protocol
+
+from vudo.capabilities import Capability, parse_capability
+from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
+from vudo.pkg.archive import stream_file
+from vudo.pkg.keys import parse_public_key
+from vudo.pkg.manifest import Manifest, canonical_manifest_bytes, manifest_from_dict
+from vudo.pkg.signing import VerifiedPackage, verify_package
+from vudo.pkg.sources import Candidate, CandidateSource, candidate_from_manifest
+from vudo.pkg.trust import TrustDecision, TrustPolicy, decide
+from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, parse_version
+
+INDEX_NAME = "index.sqlite3"
+SCHEMA_VERSION = 1
+REPAIR_HINT = "run `vudo repair` (LocalStore.rebuild_index) to rebuild it from the package files"
+
+
+class StoreDamagedError(VudoError):
+    """The store's index is missing, unreadable or inconsistent with its files."""
+
+    title = "store damaged"
+
+
+class StoreBusyError(VudoError):
+    """Another process held the store's write lock for longer than the busy timeout."""
+
+    title = "store busy"
+
+
+# ------------------------------------------------------------------ sqlite boundary
+
+_SQLITE_ERRORS: dict[type[BaseException], tuple[type[VudoError], str]] = {
+    sqlite3.IntegrityError: (VudoError, "store index constraint failed"),
+    sqlite3.DataError: (VudoError, "store index rejected a value"),
+    sqlite3.OperationalError: (VudoError, "store index operation failed"),
+    sqlite3.InternalError: (StoreDamagedError, "SQLite internal error"),
+    sqlite3.ProgrammingError: (VudoError, "store index misused"),
+    sqlite3.NotSupportedError: (VudoError, "SQLite feature not supported"),
+    sqlite3.InterfaceError: (VudoError, "store index interface error"),
+    sqlite3.DatabaseError: (StoreDamagedError, "store index is damaged"),
+    sqlite3.Warning: (VudoError, "SQLite warning"),
+    sqlite3.Error: (VudoError, "SQLite error"),
+}
+_DAMAGE_WORDS = ("malformed", "not a database", "no such table", "no such column",
+                 "disk image", "corrupt")
+
+
+def translate_sqlite_error(exc: BaseException, context: str) -> VudoError:
+    """Map a sqlite3 exception to a vudo error (the single sqlite3 boundary)."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in lowered or "busy" in lowered):
+        return StoreBusyError(f"{context}: the store is busy ({text})",
+                              hint="another vudo process is using the store; try again")
+    if any(word in lowered for word in _DAMAGE_WORDS):
+        return StoreDamagedError(f"{context}: the store index is damaged ({text})",
+                                 hint=REPAIR_HINT)
+    for cls in type(exc).__mro__:
+        if cls in _SQLITE_ERRORS:
+            err_cls, what = _SQLITE_ERRORS[cls]
+            hint = REPAIR_HINT if err_cls is StoreDamagedError else None
+            return err_cls(f"{context}: {what} ({text})", hint=hint)
+    return VudoError(f"{context}: {text}")
+
+
+@contextlib.contextmanager
+def _sqlite_errors(context: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise translate_sqlite_error(exc, context) from exc
+
+
+# ------------------------------------------------------------------ schema
+
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE packages (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        major INTEGER NOT NULL, minor INTEGER NOT NULL, patch INTEGER NOT NULL,
+        prerelease TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        author TEXT NOT NULL,
+        description TEXT NOT NULL,
+        capabilities TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        installed_at REAL NOT NULL,
+        UNIQUE (name, version)
+    );
+    CREATE INDEX packages_digest ON packages (digest);
+    CREATE INDEX packages_author ON packages (author);
+    CREATE INDEX packages_signer ON packages (signer);
+    CREATE TABLE package_caps (
+        capability TEXT NOT NULL,
+        package_id INTEGER NOT NULL REFERENCES packages (id) ON DELETE CASCADE,
+        PRIMARY KEY (capability, package_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX package_caps_package ON package_caps (package_id);
+    CREATE VIRTUAL TABLE packages_fts USING fts5 (
+        name, description, content = 'packages', content_rowid = 'id', tokenize = 'trigram'
+    );
+    CREATE TRIGGER packages_ai AFTER INSERT ON packages BEGIN
+        INSERT INTO packages_fts (rowid, name, description)
+        VALUES (new.id, new.name, new.description);
+    END;
+    CREATE TRIGGER packages_ad AFTER DELETE ON packages BEGIN
+        INSERT INTO packages_fts (packages_fts, rowid, name, description)
+        VALUES ('delete', old.id, old.name, old.description);
+    END;
+    CREATE TABLE pins (name TEXT PRIMARY KEY, signer TEXT NOT NULL, pinned_at REAL NOT NULL);
+    CREATE TABLE trusted_keys (key TEXT PRIMARY KEY, note TEXT NOT NULL, added_at REAL NOT NULL);
+    CREATE TABLE grants (name TEXT PRIMARY KEY, grants TEXT NOT NULL, updated_at REAL NOT NULL);
+    """,
+)
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+_COLUMNS = ("id, name, version, digest, signer, author, description, capabilities, size, "
+            "installed_at")
+
+
+# ------------------------------------------------------------------ values
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledSpirit:
+    """One installed version of a Spirit, as the index records it."""
+
+    name: str
+    version: Version
+    digest: str
+    """SHA-256 hex of the .spirit file (also its object file name)."""
+    signer: str
+    author: str
+    description: str
+    capabilities: tuple[Capability, ...]
+    path: Path
+    size: int
+    installed_at: float
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": str(self.version),
+            "digest": self.digest,
+            "signer": self.signer,
+            "author": self.author,
+            "description": self.description,
+            "capabilities": [c.value for c in self.capabilities],
+            "path": str(self.path),
+            "size": self.size,
+            "installed_at": self.installed_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InstallResult:
+    """What :meth:`LocalStore.install` did."""
+
+    spirit: InstalledSpirit
+    already_installed: bool
+    author_matches: bool
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SpiritInfo:
+    """Everything the store knows about one installed version."""
+
+    spirit: InstalledSpirit
+    manifest: Manifest
+    versions: tuple[Version, ...]
+    grants: tuple[dict[str, Any], ...]
+    pinned_signer: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradePlan:
+    """A verified newer package ready to install, and how its capabilities differ."""
+
+    name: str
+    current: InstalledSpirit
+    package: Path
+    verified: VerifiedPackage
+    added_capabilities: tuple[Capability, ...]
+    removed_capabilities: tuple[Capability, ...]
+
+    @property
+    def version(self) -> Version:
+        return self.verified.manifest.version
+
+    @property
+    def widens(self) -> bool:
+        """Whether the new version asks for capabilities the current one did not."""
+        return bool(self.added_capabilities)
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeResult:
+    name: str
+    old: InstalledSpirit
+    new: InstalledSpirit
+    upgraded: bool
+    added_capabilities: tuple[Capability, ...] = ()
+    removed_capabilities: tuple[Capability, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """What :meth:`LocalStore.check` found (or :meth:`LocalStore.repair` fixed)."""
+
+    integrity: str
+    orphan_objects: tuple[Path, ...] = ()
+    stale_temp_files: tuple[Path, ...] = ()
+    missing_objects: tuple[str, ...] = ()
+    corrupt_objects: tuple[str, ...] = ()
+    packages: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return (self.integrity == "ok" and not self.orphan_objects
+                and not self.stale_temp_files and not self.missing_objects
+                and not self.corrupt_objects)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """A row to index: what install records after verifying a package (also used by
+    :meth:`LocalStore.rebuild_index` and by benchmarks that bulk-fill an index)."""
+
+    manifest: Manifest
+    digest: str
+    signer: str
+    size: int
+    installed_at: float = 0.0
+
+
+class PackageSource(CandidateSource, Protocol):
+    """A CandidateSource that can also hand over a package file (registries do)."""
+
+    def fetch(self, name: str, version: Version | str) -> Path:
+        ...
+
+
+@dataclass(slots=True)
+class _Row:
+    id: int
+    name: str
+    version: Version
+    digest: str
+    signer: str
+    author: str
+    description: str
+    capabilities: str
+    size: int
+    installed_at: float
+    rank: int = field(default=0)
+
+
+def _as_requirement(requirement: Requirement | str | None) -> Requirement:
+    if requirement is None:
+        return ANY
+    if isinstance(requirement, Requirement):
+        return requirement
+    return parse_requirement(requirement)
+
+
+def _hash_file_into(src: Path, dst_fd: int) -> tuple[str, int]:
+    """Copy ``src`` to ``dst_fd`` hashing it in the same pass; return (sha256, size)."""
+    h = hashlib.sha256()
+    try:
+        fd = os.open(src, os.O_RDONLY)
+    except FileNotFoundError:
+        raise NotFoundError(f"no package at {src}",
+                            hint="pass a .spirit file (build one with `vudo pack`)") from None
+    except IsADirectoryError:
+        raise InvalidInputError(f"{src} is a directory, not a .spirit package") from None
+    try:
+        size = os.fstat(fd).st_size
+        for chunk in stream_file(fd, 0, size, h.update):
+            view = chunk
+            while view:
+                view = view[os.write(dst_fd, view):]
+    finally:
+        os.close(fd)
+    return h.hexdigest(), size
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------ the store
+
+
+class LocalStore:
+    """The SQLite-indexed, content-addressed store of installed Spirits.
+
+    A resource: ``close()`` it or use it as a context manager. Safe to share between
+    threads (calls are serialised) and between processes (SQLite locking).
+    """
+
+    source_label: ClassVar[str] = "installed"
+
+    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time,
+                 busy_timeout: float = 30.0, _rebuilding: bool = False) -> None:
+        self.root = Path(root)
+        self.clock = clock
+        self.objects_dir = self.root / "objects" / "sha256"
+        self.tmp_dir = self.root / "tmp"
+        self.index_path = self.root / INDEX_NAME
+        self._lock = threading.RLock()
+        for d in (self.root, self.objects_dir, self.tmp_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self._conn: sqlite3.Connection | None = None
+        with _sqlite_errors(f"opening the store index {self.index_path}"):
+            conn = sqlite3.connect(self.index_path, timeout=busy_timeout,
+                                   isolation_level=None, check_same_thread=False)
+            self._conn = conn
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                self._migrate(allow_uninitialised_with_objects=_rebuilding)
+            except BaseException:
+                self.close()
+                raise
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise VudoError("the store is closed")
+        return self._conn
+
+    @contextlib.contextmanager
+    def _write(self, context: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE .. COMMIT), translated errors."""
+        with self._lock, _sqlite_errors(context):
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _read(self, context: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, _sqlite_errors(context):
+            yield self.conn
+
+    def _object_files(self) -> list[Path]:
+        return sorted(self.objects_dir.glob("*.spirit"))
+
+    def _migrate(self, *, allow_uninitialised_with_objects: bool) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            has_table = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+            ).fetchone()
+            current = 0
+            if has_table:
+                row = conn.execute("SELECT version FROM schema_version").fetchone()
+                if row is None:
+                    raise StoreDamagedError(
+                        f"store index {self.index_path} has no schema version",
+                        hint=REPAIR_HINT)
+                current = int(row[0])
+            elif not allow_uninitialised_with_objects:
+                objects = self._object_files()
+                if objects:
+                    raise StoreDamagedError(
+                        f"the store index {self.index_path} is missing or empty, but "
+                        f"{len(objects)} package file(s) are in the store",
+                        hint=REPAIR_HINT)
+            if current > SCHEMA_VERSION:
+                raise VudoError(
+                    f"the store index was written by a newer vudo (schema {current}, "
+                    f"this vudo knows {SCHEMA_VERSION})", hint="upgrade vudo")
+            if not has_table:
+                conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                conn.execute("INSERT INTO schema_version VALUES (0)")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _split_sql(_MIGRATIONS[version - 1]):
+                    conn.execute(statement)
+                conn.execute("UPDATE schema_version SET version = ?", (version,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def object_path(self, digest: str) -> Path:
+        return self.objects_dir / f"{digest}.spirit"
+
+    # -- rows -----------------------------------------------------------------------------
+
+    def _row(self, r: Sequence[Any]) -> _Row:
+        return _Row(id=r[0], name=r[1], version=parse_version(r[2]), digest=r[3], signer=r[4],
+                    author=r[5], description=r[6], capabilities=r[7], size=r[8],
+                    installed_at=r[9])
+
+    def _spirit(self, row: _Row) -> InstalledSpirit:
+        caps = tuple(Capability(c) for c in row.capabilities.split()) if row.capabilities else ()
+        return InstalledSpirit(name=row.name, version=row.version, digest=row.digest,
+                               signer=row.signer, author=row.author,
+                               description=row.description, capabilities=caps,
+                               path=self.object_path(row.digest), size=row.size,
+                               installed_at=row.installed_at)
+
+    def _rows_for(self, conn: sqlite3.Connection, name: str) -> list[_Row]:
+        cur = conn.execute(f"SELECT {_COLUMNS} FROM packages WHERE name = ?", (name,))
+        return [self._row(r) for r in cur.fetchall()]
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, entry: IndexEntry) -> int:
+        m = entry.manifest
+        caps = sorted({c.value for c in m.capabilities})
+        cur = conn.execute(
+            "INSERT INTO packages (name, version, major, minor, patch, prerelease, digest, "
+            "signer, author, description, capabilities, manifest, size, installed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (m.name, str(m.version), m.version.major, m.version.minor, m.version.patch,
+             ".".join(m.version.prerelease), entry.digest, entry.signer, m.author.lower(),
+             m.description, " ".join(caps), canonical_manifest_bytes(m).decode("utf-8"),
+             entry.size, entry.installed_at))
+        package_id = cur.lastrowid
+        assert package_id is not None
+        conn.executemany("INSERT INTO package_caps (capability, package_id) VALUES (?, ?)",
+                         [(c, package_id) for c in caps])
+        return package_id
+
+    def bulk_index(self, entries: Iterable[IndexEntry]) -> int:
+        """Index many entries in one transaction without package files.
+
+        For :meth:`rebuild_index` and for benchmarks that fill a large index quickly;
+        entries whose object file is absent show up in :meth:`check`.
+        """
+        count = 0
+        with self._write("indexing packages") as conn:
+            for entry in entries:
+                self._insert(conn, entry)
+                count += 1
+        return count
+
+    def _not_found(self, conn: sqlite3.Connection, name: str) -> NotFoundError:
+        names = [r[0] for r in conn.execute(
+            "SELECT DISTINCT name FROM packages WHERE name IN "
+            "(SELECT name FROM packages_fts WHERE packages_fts MATCH ?) LIMIT 200",
+            (_fts_phrase(name[:3]),)).fetchall()] if len(name) >= 3 else []
+        if not names:
+            names = [r[0] for r in conn.execute(
+                "SELECT DISTINCT name FROM packages LIMIT 5000").fetchall()]
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f'did you mean "{close[0]}"?' if close else "see `vudo list` or `vudo search`"
+        return NotFoundError(f'no installed Spirit named "{name}"', hint=hint)
+
+    # -- install ------------------------------------------------------------------------
+
+    def install(self, package: Path, *, policy: TrustPolicy | None = None) -> InstallResult:
+        """Verify ``package`` and add it to the store (atomic; idempotent if identical).
+
+        Raises VerificationError on a bad signature or a trust refusal, and
+        InvalidInputError when the same name and version is installed with other bytes.
+        """
+        policy = policy or TrustPolicy()
+        tmp = self.tmp_dir / f"install-{os.getpid()}-{uuid.uuid4().hex}.partial"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            try:
+                digest, size = _hash_file_into(Path(package), fd)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            verified = verify_package(tmp)
+            return self._commit_install(tmp, verified, digest, size, policy)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _commit_install(self, tmp: Path, verified: VerifiedPackage, digest: str, size: int,
+                        policy: TrustPolicy) -> InstallResult:
+        m = verified.manifest
+        with self._write(f"installing {m.name} {m.version}") as conn:
+            existing = conn.execute(
+                f"SELECT {_COLUMNS} FROM packages WHERE name = ? AND version = ?",
+                (m.name, str(m.version))).fetchone()
+            obj = self.object_path(digest)
+            if existing is not None:
+                row = self._row(existing)
+                if row.digest != digest:
+                    raise InvalidInputError(
+                        f"{m.name} {m.version} is already installed with different contents",
+                        hint=f"uninstall it first (`vudo uninstall {m.name}@{m.version}`), "
+                        "or publish the change as a new version")
+                if not obj.exists():
+                    os.replace(tmp, obj)
+                return InstallResult(self._spirit(row), already_installed=True,
+                                     author_matches=verified.author_matches)
+            pinned_row = conn.execute("SELECT signer FROM pins WHERE name = ?",
+                                      (m.name,)).fetchone()
+            trusted = {r[0] for r in conn.execute("SELECT key FROM trusted_keys")}
+            decision: TrustDecision = decide(
+                m.name, signer=verified.signer, author=m.author,
+                pinned=pinned_row[0] if pinned_row else None, trusted=trusted, policy=policy)
+            if not obj.exists():
+                os.replace(tmp, obj)
+                _fsync_dir(self.objects_dir)
+            now = self.clock()
+            package_id = self._insert(conn, IndexEntry(m, digest, verified.signer, size, now))
+            if decision.pin is not None:
+                conn.execute(
+                    "INSERT INTO pins (name, signer, pinned_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET signer = excluded.signer, "
+                    "pinned_at = excluded.pinned_at", (m.name, decision.pin, now))
+            row = self._row(conn.execute(f"SELECT {_COLUMNS} FROM packages WHERE id = ?",
+                                         (package_id,)).fetchone())
+        return InstallResult(self._spirit(row), already_installed=False,
+                             author_matches=verified.author_matches, notes=decision.notes)
+
+    # -- uninstall ----------------------------------------------------------------------
+
+    def uninstall(self, name: str, version: Version | str | None = None
+                  ) -> list[InstalledSpirit]:
+        """Remove one version, or every version (and the grants) when ``version`` is None.
+
+        The signer pin stays: reinstalling later still has to match it.
+        """
+        trash: list[Path] = []
+        with self._write(f"uninstalling {name}") as conn:
+            rows = self._rows_for(conn, name)
+            if not rows:
+                raise self._not_found(conn, name)
+            if version is not None:
+                wanted = parse_version(str(version))
+                rows = [r for r in rows if r.version == wanted]
+                if not rows:
+                    raise NotFoundError(
+                        f"{name} {wanted} is not installed",
+                        hint="installed: " + ", ".join(
+                            str(r.version) for r in self._rows_for(conn, name)))
+            removed = [self._spirit(r) for r in rows]
+            conn.executemany("DELETE FROM packages WHERE id = ?", [(r.id,) for r in rows])
+            if not conn.execute("SELECT 1 FROM packages WHERE name = ?", (name,)).fetchone():
+                conn.execute("DELETE FROM grants WHERE name = ?", (name,))
+            for r in rows:
+                still = conn.execute("SELECT 1 FROM packages WHERE digest = ?",
+                                     (r.digest,)).fetchone()
+                obj = self.object_path(r.digest)
+                if still is None and obj.exists():
+                    target = self.tmp_dir / f"remove-{os.getpid()}-{uuid.uuid4().hex}.spirit"
+                    os.replace(obj, target)
+                    trash.append(target)
+        for path in trash:
+            path.unlink(missing_ok=True)
+        return removed
+
+    # -- queries ------------------------------------------------------------------------
+
+    def get(self, name: str, requirement: Requirement | str | None = None) -> InstalledSpirit:
+        """The highest installed version of ``name`` that ``requirement`` allows."""
+        req = _as_requirement(requirement)
+        with self._read(f"looking up {name}") as conn:
+            rows = self._rows_for(conn, name)
+            if not rows:
+                raise self._not_found(conn, name)
+        best = req.select(r.version for r in rows)
+        if best is None:
+            versions = ", ".join(str(v) for v in sorted(r.version for r in rows))
+            raise NotFoundError(f"no installed version of {name} matches {req}",
+                                hint=f"installed: {versions}")
+        return self._spirit(next(r for r in rows if r.version == best))
+
+    def versions(self, name: str) -> list[InstalledSpirit]:
+        """Every installed version of ``name``, lowest first (empty if none)."""
+        with self._read(f"looking up {name}") as conn:
+            rows = self._rows_for(conn, name)
+        return [self._spirit(r) for r in sorted(rows, key=lambda r: r.version)]
+
+    def list(self) -> list[InstalledSpirit]:
+        """Every installed version, by name then version."""
+        with self._read("listing installed Spirits") as conn:
+            rows = [self._row(r) for r in conn.execute(
+                f"SELECT {_COLUMNS} FROM packages ORDER BY name").fetchall()]
+        rows.sort(key=lambda r: (r.name, r.version))
+        return [self._spirit(r) for r in rows]
+
+    def count(self) -> int:
+        with self._read("counting packages") as conn:
+            return int(conn.execute("SELECT count(*) FROM packages").fetchone()[0])
+
+    def manifest(self, name: str, version: Version | str) -> Manifest:
+        with self._read(f"reading the manifest of {name}") as conn:
+            row = conn.execute("SELECT manifest FROM packages WHERE name = ? AND version = ?",
+                               (name, str(version))).fetchone()
+        if row is None:
+            raise NotFoundError(f"{name} {version} is not installed")
+        return manifest_from_dict(json.loads(row[0]), filename=f"{name}@{version}")
+
+    def info(self, name: str, version: Version | str | None = None) -> SpiritInfo:
+        if version is None:
+            spirit = self.get(name)
+        else:
+            wanted = parse_version(str(version))
+            matches = [s for s in self.versions(name) if s.version == wanted]
+            if not matches:
+                self.get(name)  # raises did-you-mean for an unknown name
+                raise NotFoundError(f"{name} {wanted} is not installed",
+                                    hint="installed: " + ", ".join(
+                                        str(s.version) for s in self.versions(name)))
+            spirit = matches[0]
+        return SpiritInfo(spirit=spirit, manifest=self.manifest(name, spirit.version),
+                          versions=tuple(s.version for s in self.versions(name)),
+                          grants=tuple(self.grants_for(name)),
+                          pinned_signer=self.pinned_signer(name))
+
+    def search(self, query: str = "", *, capability: Capability | str | None = None,
+               author: str | None = None, requirement: Requirement | str | None = None,
+               limit: int | None = 100) -> builtins.list[InstalledSpirit]:
+        """Installed Spirits matching ``query``, best first, one (the highest matching
+        version) per name.
+
+        Ranking: exact name, then name prefix, then substring of the name, then a match
+        in the description only; ties by name. Filters: a capability the version asks
+        for, an author or signer key (or key prefix), and a version requirement.
+        Substring matching uses the FTS5 trigram index, so cost follows the number of
+        hits, not the size of the store.
+        """
+        q = query.strip().lower()
+        req = _as_requirement(requirement)
+        cap = (capability if isinstance(capability, Capability) or capability is None
+               else parse_capability(capability))
+        where: list[str] = []
+        params: dict[str, Any] = {"q": q, "n": len(q)}
+        if q and len(q) >= 3:
+            where.append("p.id IN (SELECT rowid FROM packages_fts WHERE packages_fts MATCH :fts)")
+            params["fts"] = _fts_phrase(q)
+        elif q:
+            where.append("(p.name LIKE :like ESCAPE '\\' OR p.description LIKE :like "
+                         "ESCAPE '\\')")
+            params["like"] = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace(
+                "_", "\\_") + "%"
+        if cap is not None:
+            where.append("p.id IN (SELECT package_id FROM package_caps WHERE capability = :cap)")
+            params["cap"] = cap.value
+        if author:
+            key = author.strip().lower()
+            where.append("(substr(p.author, 1, :alen) = :author OR "
+                         "substr(p.signer, 1, :alen) = :author)")
+            params["author"] = key
+            params["alen"] = len(key)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        rank = ("CASE WHEN p.name = :q THEN 0 WHEN substr(p.name, 1, :n) = :q THEN 1 "
+                "WHEN instr(p.name, :q) > 0 THEN 2 ELSE 3 END") if q else "0"
+        name_limit = "" if (limit is None or not req.is_any) else f"LIMIT {int(limit)}"
+        with self._read(f"searching for {query!r}") as conn:
+            ranked = conn.execute(
+                f"SELECT p.name, min({rank}) AS r FROM packages p {clause} "
+                f"GROUP BY p.name ORDER BY r, p.name {name_limit}", params).fetchall()
+            if not ranked:
+                return []
+            ranks = {name: r for name, r in ranked}
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS search_names (name TEXT PRIMARY KEY)")
+            conn.execute("DELETE FROM search_names")
+            conn.executemany("INSERT INTO search_names VALUES (?)", [(n,) for n in ranks])
+            rows = [self._row(r) for r in conn.execute(
+                f"SELECT {_COLUMNS.replace('id,', 'p.id,', 1)} FROM packages p "
+                f"{clause + ' AND' if clause else 'WHERE'} "
+                "p.name IN (SELECT name FROM search_names)", params).fetchall()]
+            conn.execute("DELETE FROM search_names")
+        best: dict[str, _Row] = {}
+        for row in rows:
+            if not req.matches(row.version):
+                continue
+            current = best.get(row.name)
+            if current is None or row.version > current.version:
+                best[row.name] = row
+        ordered = sorted(best.values(), key=lambda r: (ranks[r.name], r.name))
+        if limit is not None:
+            ordered = ordered[:limit]
+        return [self._spirit(r) for r in ordered]
+
+    # -- CandidateSource ----------------------------------------------------------------
+
+    def candidates(self, name: str) -> Iterable[Candidate]:
+        """Installed versions of ``name`` as resolver candidates (CandidateSource)."""
+        with self._read(f"listing versions of {name}") as conn:
+            rows = conn.execute(
+                "SELECT manifest, digest, signer FROM packages WHERE name = ?",
+                (name,)).fetchall()
+        out: list[Candidate] = []
+        for manifest_json, digest, signer in rows:
+            manifest = manifest_from_dict(json.loads(manifest_json), filename=name)
+            out.append(candidate_from_manifest(manifest, source=f"registry+{self.source_label}",
+                                               digest=digest, signer=signer,
+                                               location=None))
+        return out
+
+    def fetch(self, name: str, version: Version | str) -> Path:
+        """The object file of an installed version (so the store is a PackageSource)."""
+        wanted = parse_version(str(version))
+        for spirit in self.versions(name):
+            if spirit.version == wanted:
+                if not spirit.path.exists():
+                    raise StoreDamagedError(f"package file of {spirit.spec} is missing",
+                                            hint=REPAIR_HINT)
+                return spirit.path
+        raise NotFoundError(f"{name} {wanted} is not installed")
+
+    # -- upgrade ------------------------------------------------------------------------
+
+    def plan_upgrade(self, name: str, source: PackageSource,
+                     requirement: Requirement | str | None = None) -> UpgradePlan | None:
+        """The newest version of ``name`` in ``source`` that ``requirement`` allows and
+        that is newer than the installed one, fetched and verified; None if up to date.
+
+        The CLI shows the capability difference of the plan and asks for consent before
+        calling :meth:`install` on ``plan.package``.
+        """
+        current = self.get(name)
+        req = _as_requirement(requirement)
+        versions = [c.version for c in source.candidates(name)]
+        best = req.select(v for v in versions if v > current.version)
+        if best is None:
+            return None
+        package = source.fetch(name, best)
+        verified = verify_package(package)
+        if verified.manifest.name != name or verified.manifest.version != best:
+            raise VerificationError(
+                f"the registry served {verified.manifest.name} {verified.manifest.version} "
+                f"for {name} {best}", hint="the registry index is wrong or tampered with")
+        old_caps = set(current.capabilities)
+        new_caps = set(verified.manifest.capabilities)
+        return UpgradePlan(
+            name=name, current=current, package=package, verified=verified,
+            added_capabilities=tuple(sorted(new_caps - old_caps, key=str)),
+            removed_capabilities=tuple(sorted(old_caps - new_caps, key=str)))
+
+    def upgrade(self, name: str, source: PackageSource,
+                requirement: Requirement | str | None = None, *,
+                policy: TrustPolicy | None = None) -> UpgradeResult:
+        """Install the highest version ``requirement`` allows from ``source``."""
+        plan = self.plan_upgrade(name, source, requirement)
+        current = self.get(name)
+        if plan is None:
+            return UpgradeResult(name=name, old=current, new=current, upgraded=False)
+        result = self.install(plan.package, policy=policy)
+        return UpgradeResult(name=name, old=plan.current, new=result.spirit, upgraded=True,
+                             added_capabilities=plan.added_capabilities,
+                             removed_capabilities=plan.removed_capabilities,
+                             notes=result.notes)
+
+    # -- grants -------------------------------------------------------------------------
+
+    def save_grants(self, name: str, grants: Sequence[Mapping[str, Any]]) -> None:
+        """Store the grants made for an installed Spirit (opaque JSON objects)."""
+        try:
+            text = json.dumps([dict(g) for g in grants], sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"grants for {name} are not JSON: {exc}") from None
+        with self._write(f"saving grants for {name}") as conn:
+            if not conn.execute("SELECT 1 FROM packages WHERE name = ?", (name,)).fetchone():
+                raise self._not_found(conn, name)
+            conn.execute(
+                "INSERT INTO grants (name, grants, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET grants = excluded.grants, "
+                "updated_at = excluded.updated_at", (name, text, self.clock()))
+
+    def grants_for(self, name: str) -> builtins.list[dict[str, Any]]:
+        """The grants stored for ``name`` (empty if none)."""
+        with self._read(f"reading grants for {name}") as conn:
+            row = conn.execute("SELECT grants FROM grants WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return []
+        value = json.loads(row[0])
+        if not isinstance(value, list):
+            raise StoreDamagedError(f"grants for {name} are not a list", hint=REPAIR_HINT)
+        return [dict(g) for g in value]
+
+    # -- trust --------------------------------------------------------------------------
+
+    def trust_key(self, key: str, note: str = "") -> str:
+        """Trust ``key`` as a signer for any name (``vudo keys trust``)."""
+        key = parse_public_key(key)
+        with self._write("trusting a key") as conn:
+            conn.execute("INSERT INTO trusted_keys (key, note, added_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (key) DO UPDATE SET note = excluded.note",
+                         (key, note, self.clock()))
+        return key
+
+    def untrust_key(self, key: str) -> bool:
+        key = parse_public_key(key)
+        with self._write("untrusting a key") as conn:
+            return conn.execute("DELETE FROM trusted_keys WHERE key = ?", (key,)).rowcount > 0
+
+    def trusted_keys(self) -> builtins.list[str]:
+        with self._read("listing trusted keys") as conn:
+            return [r[0] for r in conn.execute("SELECT key FROM trusted_keys ORDER BY key")]
+
+    def pinned_signer(self, name: str) -> str | None:
+        with self._read(f"reading the pin of {name}") as conn:
+            row = conn.execute("SELECT signer FROM pins WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def pins(self) -> dict[str, str]:
+        with self._read("listing pins") as conn:
+            return dict(conn.execute("SELECT name, signer FROM pins ORDER BY name").fetchall())
+
+    def unpin(self, name: str) -> bool:
+        with self._write(f"unpinning {name}") as conn:
+            return conn.execute("DELETE FROM pins WHERE name = ?", (name,)).rowcount > 0
+
+    # -- health -------------------------------------------------------------------------
+
+    def check(self, *, deep: bool = False) -> CheckReport:
+        """Compare the index with the files. ``deep`` re-hashes every object file."""
+        with self._read("checking the store") as conn:
+            integrity = str(conn.execute("PRAGMA quick_check").fetchone()[0])
+            rows = conn.execute("SELECT name, version, digest FROM packages").fetchall()
+        digests = {d for _, _, d in rows}
+        files = {p.stem: p for p in self._object_files()}
+        orphans = tuple(p for stem, p in sorted(files.items()) if stem not in digests)
+        missing = tuple(f"{n}@{v}" for n, v, d in rows if d not in files)
+        corrupt: list[str] = []
+        if deep:
+            for n, v, d in rows:
+                path = files.get(d)
+                if path is not None and _sha256_file(path) != d:
+                    corrupt.append(f"{n}@{v}")
+        stale = tuple(p for p in sorted(self.tmp_dir.iterdir()) if self._is_stale(p))
+        return CheckReport(integrity=integrity, orphan_objects=orphans,
+                           stale_temp_files=stale, missing_objects=missing,
+                           corrupt_objects=tuple(corrupt), packages=len(rows))
+
+    @staticmethod
+    def _is_stale(path: Path) -> bool:
+        parts = path.name.split("-")
+        if len(parts) >= 3 and parts[1].isdigit():
+            return not _pid_alive(int(parts[1]))
+        return True
+
+    def repair(self) -> CheckReport:
+        """Remove orphaned objects and stale temp files, and drop index rows whose
+        package file is gone or damaged. Returns what was found before repairing."""
+        report = self.check(deep=True)
+        for path in (*report.orphan_objects, *report.stale_temp_files):
+            path.unlink(missing_ok=True)
+        broken = {*report.missing_objects, *report.corrupt_objects}
+        if broken:
+            with self._write("dropping broken index rows") as conn:
+                for spec in broken:
+                    n, _, v = spec.partition("@")
+                    conn.execute("DELETE FROM packages WHERE name = ? AND version = ?", (n, v))
+        return report
+
+    @classmethod
+    def rebuild_index(cls, root: Path, *, clock: Callable[[], float] = time.time
+                      ) -> tuple[LocalStore, int]:
+        """Rebuild a missing or damaged index from the object files.
+
+        The old index is moved aside (``index.sqlite3.damaged-<time>``); pins, trusted
+        keys and grants are copied from it when it can still be read. Every object is
+        verified before it is indexed; files that fail are moved aside too. Returns the
+        open store and how many packages were indexed.
+        """
+        root = Path(root)
+        index = root / INDEX_NAME
+        salvage = _salvage(index)
+        stamp = int(clock())
+        for suffix in ("", "-wal", "-shm"):
+            old = root / (INDEX_NAME + suffix)
+            if old.exists():
+                os.replace(old, root / f"{INDEX_NAME}{suffix}.damaged-{stamp}")
+        store = cls(root, clock=clock, _rebuilding=True)
+        try:
+            entries: list[IndexEntry] = []
+            for obj in store._object_files():
+                try:
+                    verified = verify_package(obj)
+                    digest = _sha256_file(obj)
+                except VudoError:
+                    os.replace(obj, root / f"{obj.name}.damaged")
+                    continue
+                if digest != obj.stem:
+                    os.replace(obj, root / f"{obj.name}.damaged")
+                    continue
+                entries.append(IndexEntry(verified.manifest, digest, verified.signer,
+                                          obj.stat().st_size, obj.stat().st_mtime))
+            entries.sort(key=lambda e: (e.manifest.name, e.manifest.version))
+            seen: set[tuple[str, str]] = set()
+            unique = []
+            for e in entries:
+                key = (e.manifest.name, str(e.manifest.version))
+                if key not in seen:
+                    seen.add(key)
+                    unique.append(e)
+            count = store.bulk_index(unique)
+            with store._write("restoring pins, trusted keys and grants") as conn:
+                pins = dict(salvage.get("pins", []))
+                for e in unique:
+                    pins.setdefault(e.manifest.name, e.signer)
+                conn.executemany("INSERT OR REPLACE INTO pins VALUES (?, ?, ?)",
+                                 [(n, s, clock()) for n, s in pins.items()])
+                conn.executemany("INSERT OR REPLACE INTO trusted_keys VALUES (?, ?, ?)",
+                                 salvage.get("trusted_keys", []))
+                names = {e.manifest.name for e in unique}
+                conn.executemany("INSERT OR REPLACE INTO grants VALUES (?, ?, ?)",
+                                 [g for g in salvage.get("grants", []) if g[0] in names])
+        except BaseException:
+            store.close()
+            raise
+        return store, count
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (trigger bodies contain ``;``)."""
+    statements: list[str] = []
+    buf = ""
+    for line in script.strip().splitlines():
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            statements.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        statements.append(buf.strip())
+    return statements
+
+
+def _fts_phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for chunk in stream_file(fd, 0, os.fstat(fd).st_size):
+            h.update(chunk)
+    finally:
+        os.close(fd)
+    return h.hexdigest()
+
+
+def _salvage(index: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Read what can still be read from a damaged index (best effort, read-only)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    if not index.exists():
+        return out
+    try:
+        conn = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return out
+    try:
+        for table, sql in (("pins", "SELECT name, signer FROM pins"),
+                           ("trusted_keys", "SELECT key, note, added_at FROM trusted_keys"),
+                           ("grants", "SELECT name, grants, updated_at FROM grants")):
+            with contextlib.suppress(sqlite3.Error):
+                out[table] = [tuple(r) for r in conn.execute(sql).fetchall()]
+    finally:
+        conn.close()
+    return out
+
+
+def open_store(home: Path, **kwargs: Any) -> LocalStore:
+    """The store under a vudo home (``<home>/registry``)."""
+    return LocalStore(Path(home) / "registry", **kwargs)
+
+
+__all__ = [
+    "INDEX_NAME",
+    "CheckReport",
+    "IndexEntry",
+    "InstallResult",
+    "InstalledSpirit",
+    "LocalStore",
+    "PackageSource",
+    "SpiritInfo",
+    "StoreBusyError",
+    "StoreDamagedError",
+    "UpgradePlan",
+    "UpgradeResult",
+    "open_store",
+    "translate_sqlite_error",
+]
