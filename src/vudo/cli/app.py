@@ -69,6 +69,11 @@ def _consent(p: argparse.ArgumentParser) -> None:
         default=[],
         help="deny this capability (repeatable); with --yes, grant all but these",
     )
+    p.add_argument(
+        "--trust-signer",
+        action="store_true",
+        help="accept (and pin) a signer other than the one this name was first installed with",
+    )
 
 
 def _cfg_new(p: argparse.ArgumentParser) -> None:
@@ -211,8 +216,9 @@ def _cfg_upgrade(p: argparse.ArgumentParser) -> None:
 
 
 def _cfg_keys(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", metavar="ACTION", choices=["generate", "list", "show"],
-                   help="generate | list | show")
+    p.add_argument("action", metavar="ACTION", choices=["generate", "list", "show", "trust"],
+                   help="generate | list | show | trust KEY")
+    p.add_argument("key", metavar="KEY", nargs="?", help="trust: a signer's 64-hex public key")
     p.add_argument("--force", action="store_true", help="generate: replace an existing key")
     _json(p)
 

@@ -10,18 +10,22 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from vudo.cli.render import ProgressLine, emit_json, human_bytes, note, out
-from vudo.errors import NotFoundError, TestsFailed, VudoError
+from vudo.capabilities import parse_capability
+from vudo.cli.render import ProgressLine, emit_json, human_bytes, note, out, table
+from vudo.errors import InvalidInputError, NotFoundError, TestsFailed, UsageError, VudoError
 from vudo.home import vudo_home
 
 if TYPE_CHECKING:
     from vudo.engine.events import Event
     from vudo.engine.receipt import Receipt
+    from vudo.pkg.store import InstalledSpirit
+    from vudo.project.store import ConsentDecision, ConsentRequest, SummonResult
 
 
 def _home() -> Path:
@@ -374,4 +378,281 @@ def cmd_doc(args: argparse.Namespace) -> int:
         return 0
     out(f"wrote {result.markdown}")
     out(f"wrote {result.html}")
+    return 0
+
+
+# --------------------------------------------------------------------------- consent
+
+
+def _show_request(request: ConsentRequest) -> None:
+    note(f"{request.name} {request.version}, signed by {request.signer[:16]}..., asks for:")
+    previous = set(request.previous or ())
+    for cap in request.capabilities:
+        mark = "+" if request.previous is not None and cap not in previous else " "
+        note(f" {mark} {cap.value:<20} {cap.description}")
+    for cap in request.removed:
+        note(f" - {cap.value:<20} (no longer asked for)")
+
+
+def _ask(question: str) -> str:
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    if not answer:
+        raise UsageError("no answer (end of input)", hint="pass --yes or --grant CAP")
+    return answer.strip().lower()
+
+
+def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecision:
+    """The user's decision: from the flags, else asked on the terminal, else refused."""
+    from vudo.project.store import ConsentDecision, decide_consent
+
+    decision = decide_consent(request, yes=args.yes, grant=args.grant, deny=args.deny)
+    if decision is not None:
+        return decision
+    _show_request(request)
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"{request.name} asks for {len(request.capabilities)} capabilities and stdin is "
+            "not a terminal to ask for consent",
+            hint="pass --yes to grant them all, or --grant CAP for each one you allow",
+        )
+    denied_now = {parse_capability(d) for d in args.deny}
+    answer = _ask("grant these? [y]es, [n]o (cancel), [c]hoose each: ")
+    if answer in ("y", "yes"):
+        granted = [(c, "global") for c in request.capabilities if c not in denied_now]
+    elif answer in ("c", "choose"):
+        granted = []
+        for cap in request.capabilities:
+            if cap not in denied_now and _ask(f"  grant {cap.value}? [y/N]: ") in ("y", "yes"):
+                granted.append((cap, "global"))
+    else:
+        raise VudoError(f"cancelled: {request.name} was not installed",
+                        hint="run again and answer y, or pass --grant CAP")
+    chosen = {c for c, _ in granted}
+    return ConsentDecision(tuple(granted),
+                           tuple(c for c in request.capabilities if c not in chosen))
+
+
+def _installed_dict(s: InstalledSpirit) -> dict[str, Any]:
+    return s.to_dict()
+
+
+def cmd_summon(args: argparse.Namespace) -> int:
+    from vudo.project.store import install_prepared, prepare_summon
+
+    home = _home()
+    bar = ProgressLine()
+    try:
+        prepared = prepare_summon(Path(args.source), home=home, progress=bar)
+    finally:
+        bar.clear()
+    decision = _consent(prepared.request, args)
+    result = install_prepared(prepared, decision, home=home, trust_signer=args.trust_signer)
+    return _render_install(result, args)
+
+
+def _render_install(result: SummonResult, args: argparse.Namespace) -> int:
+    if args.json:
+        emit_json({"installed": _installed_dict(result.spirit),
+                   "already_installed": result.already_installed,
+                   "granted": [{"capability": c, "scope": s} for c, s in result.granted],
+                   "denied": list(result.denied), "notes": list(result.notes)})
+        return 0
+    s = result.spirit
+    verb = "already installed" if result.already_installed else "installed"
+    out(f"{verb} {s.name} {s.version} (signer {s.signer[:16]}..., sha256:{s.digest[:16]})")
+    for note_line in result.notes:
+        out(f"note: {note_line}")
+    out("granted: " + (", ".join(c if sc == "global" else f"{c}={sc}"
+                                 for c, sc in result.granted) or "nothing"))
+    if result.denied:
+        out("denied:  " + ", ".join(result.denied))
+    out(f"run it:  vudo run {s.name}")
+    return 0
+
+
+# --------------------------------------------------------------------------- store queries
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from vudo.project.store import list_installed
+
+    spirits = list_installed(_home())
+    if args.json:
+        emit_json([_installed_dict(s) for s in spirits])
+        return 0
+    if not spirits:
+        out("no Spirits installed (install one with `vudo summon FILE.spirit`)")
+        return 0
+    for line in table(
+        [(s.name, str(s.version), ", ".join(c.value for c in s.capabilities) or "-",
+          s.signer[:16]) for s in spirits],
+        ("NAME", "VERSION", "CAPABILITIES", "SIGNER"),
+    ):
+        out(line)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from vudo.project.store import search_installed
+
+    found = search_installed(args.query, home=_home(), capability=args.capability,
+                             author=args.author)
+    if args.json:
+        emit_json([_installed_dict(s) for s in found])
+        return 0
+    if not found:
+        out(f"no installed Spirit matches {args.query!r}")
+        return 0
+    for line in table([(s.name, str(s.version), s.description) for s in found],
+                      ("NAME", "VERSION", "DESCRIPTION")):
+        out(line)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from vudo.project.store import grant_rows, info_installed
+
+    info = info_installed(args.name, home=_home())
+    s, m = info.spirit, info.manifest
+    grants = grant_rows(info.grants)
+    if args.json:
+        emit_json({**_installed_dict(s), "license": m.license, "repository": m.repository,
+                   "versions": [str(v) for v in info.versions],
+                   "pinned_signer": info.pinned_signer, "grants": grants,
+                   "dependencies": {d.name: d.to_value() for d in m.dependencies}})
+        return 0
+    out(f"{s.name} {s.version}")
+    if s.description:
+        out(f"  {s.description}")
+    out(f"author        {s.author}")
+    out(f"signer        {s.signer}" + ("" if s.signer == s.author else "  (not the author)"))
+    out(f"digest        sha256:{s.digest}")
+    out(f"versions      {', '.join(str(v) for v in info.versions)}")
+    out("capabilities  " + (", ".join(c.value for c in s.capabilities) or "none"))
+    for g in grants:
+        exp = g["expires_at"]
+        out(f"  granted     {g['capability']} ({g['scope']})"
+            + (f", expires {_when(exp)}" if exp else ""))
+    return 0
+
+
+def _when(seconds: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    from vudo.project.store import uninstall
+
+    removed = uninstall(args.name, home=_home())
+    if args.json:
+        emit_json({"removed": [_installed_dict(s) for s in removed]})
+        return 0
+    for s in removed:
+        out(f"uninstalled {s.name} {s.version}")
+    return 0
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    from vudo.project.store import grant_capability
+
+    grant = grant_capability(args.name, args.capability, home=_home(), scope=args.scope,
+                             expires=args.expires)
+    if args.json:
+        emit_json(grant.to_dict())
+        return 0
+    exp = f", expires {_when(grant.expires_at)}" if grant.expires_at else ""
+    out(f"granted {grant.capability.value} ({grant.scope}) to {args.name}{exp}")
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from vudo.project.store import revoke_capability
+
+    count = revoke_capability(args.name, args.capability, home=_home())
+    if args.json:
+        emit_json({"name": args.name, "capability": args.capability, "revoked": count})
+        return 0
+    out(f"revoked {args.capability} from {args.name}")
+    return 0
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from vudo.home import keys_dir
+    from vudo.pkg.keys import (
+        PRIVATE_KEY_FILE,
+        ensure_keypair,
+        generate_keypair,
+        load_keypair,
+        save_keypair,
+    )
+
+    home = _home()
+    keys = keys_dir(home)
+    if args.action == "generate":
+        if (keys / PRIVATE_KEY_FILE).exists() and not args.force:
+            raise InvalidInputError(f"a key already exists in {keys}",
+                                    hint="pass --force to replace it (packages you signed "
+                                    "stay signed by the old key)")
+        kp = generate_keypair()
+        save_keypair(kp, keys, overwrite=True)
+        info = {"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
+                "private_key": str(keys / PRIVATE_KEY_FILE)}
+        if args.json:
+            emit_json(info)
+        else:
+            out(f"generated {info['private_key']}")
+            out(f"public key   {kp.public_hex}")
+            out(f"fingerprint  {kp.fingerprint}")
+        return 0
+    if args.action == "show":
+        kp = load_keypair(keys) if (keys / PRIVATE_KEY_FILE).exists() else ensure_keypair(home)
+        if args.json:
+            emit_json({"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
+                       "private_key": str(keys / PRIVATE_KEY_FILE)})
+        else:
+            out(kp.public_hex)
+            out(f"fingerprint  {kp.fingerprint}")
+        return 0
+    from vudo.project.store import open_local_store
+
+    if args.action == "trust":
+        if not args.key:
+            raise UsageError("keys trust needs the signer's public key",
+                             hint="vudo keys trust <64 hex chars>")
+        with open_local_store(home) as store:
+            key = store.trust_key(args.key)
+        if args.json:
+            emit_json({"trusted": key})
+        else:
+            out(f"trusted signer {key}")
+        return 0
+    # list: the user's own key and the signer keys the store trusts or pins
+
+    rows: list[dict[str, str]] = []
+    if (keys / PRIVATE_KEY_FILE).exists():
+        kp = load_keypair(keys)
+        rows.append({"key": kp.public_hex, "role": "yours", "fingerprint": kp.fingerprint})
+    from vudo.pkg.keys import fingerprint
+
+    with open_local_store(home) as store:
+        for key in store.trusted_keys():
+            rows.append({"key": key, "role": "trusted", "fingerprint": fingerprint(key)})
+        for name, key in sorted(store.pins().items()):
+            rows.append({"key": key, "role": f"pinned for {name}",
+                         "fingerprint": fingerprint(key)})
+    if args.json:
+        emit_json(rows)
+        return 0
+    if not rows:
+        out("no keys (create yours with `vudo keys generate`)")
+    for line in table([(r["fingerprint"], r["role"], r["key"]) for r in rows],
+                      ("FINGERPRINT", "ROLE", "KEY")):
+        out(line)
     return 0

@@ -119,7 +119,7 @@ def resolve_target(
 ) -> RunTarget:
     """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project)."""
     path = (cwd / spec) if not Path(spec).is_absolute() else Path(spec)
-    if path.is_dir():
+    if path.is_dir() and (_looks_like_path(spec) or _has_manifest(path)):
         return project_target(path, progress=progress, build=build)
     if path.is_file():
         if path.suffix == ".spirit":
@@ -133,6 +133,10 @@ def resolve_target(
             "or the name of an installed Spirit (`vudo list`)",
         )
     return installed_target(spec, home=home)
+
+
+def _has_manifest(path: Path) -> bool:
+    return any((path / n).is_file() for n in ("spirit.toml", "manifest.toml", "manifest.json"))
 
 
 def _module_name(path: Path) -> str:

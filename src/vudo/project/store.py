@@ -1,0 +1,361 @@
+"""Installing Spirits and deciding what they may do: summon, consent, grants, queries.
+
+Consent is a value, not a prompt: :func:`consent_request` says what a Spirit asks for,
+:func:`decide_consent` turns the user's flags into a decision or says it must ask, and
+:func:`summon` installs and stores the grants the user agreed to, signed with their key.
+The CLI prompts on a terminal; the TUI shows a dialog; both call the same functions.
+
+Grants are issued by the user's key to the user's key (the identity installed Spirits run
+as) and stored per Spirit name in the local store; ``vudo run NAME`` loads exactly those.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vudo.capabilities import Capability, parse_capability
+from vudo.errors import InvalidInputError, NotFoundError, UsageError
+from vudo.project.layout import Progress, no_progress
+
+if TYPE_CHECKING:
+    from vudo.engine.grants import Grant
+    from vudo.pkg.manifest import Manifest
+    from vudo.pkg.store import InstalledSpirit, LocalStore, SpiritInfo
+    from vudo.pkg.trust import TrustPolicy
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``name@req`` -> (name, req); a bare name gives (name, None)."""
+    name, sep, req = spec.partition("@")
+    name = name.strip()
+    if not name:
+        raise UsageError(f'"{spec}" names no Spirit', hint="e.g. hello-spirit@^0.1")
+    return name, (req.strip() or None) if sep else None
+
+
+def open_local_store(home: Path) -> LocalStore:
+    from vudo.pkg.store import open_store
+
+    return open_store(home)
+
+
+def user_policy(home: Path, *, trust_signer: bool = False) -> TrustPolicy:
+    """The trust policy for installs by this user: their own key is trusted as a signer."""
+    from vudo.pkg.keys import ensure_keypair
+    from vudo.pkg.trust import TrustPolicy
+
+    own = ensure_keypair(home).public_hex
+    return TrustPolicy(trusted_keys=frozenset({own}), repin=trust_signer)
+
+
+# --------------------------------------------------------------------------- consent
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRequest:
+    """What a Spirit asks for, shown before it is installed or upgraded."""
+
+    name: str
+    version: str
+    signer: str
+    author: str
+    capabilities: tuple[Capability, ...]
+    previous: tuple[Capability, ...] | None = None  # installed version's, on upgrade
+
+    @property
+    def added(self) -> tuple[Capability, ...]:
+        if self.previous is None:
+            return self.capabilities
+        return tuple(c for c in self.capabilities if c not in self.previous)
+
+    @property
+    def removed(self) -> tuple[Capability, ...]:
+        if self.previous is None:
+            return ()
+        return tuple(c for c in self.previous if c not in self.capabilities)
+
+    @property
+    def widens(self) -> bool:
+        return bool(self.added)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentDecision:
+    """Which asked-for capabilities are granted (with scope) and which are denied."""
+
+    granted: tuple[tuple[Capability, str], ...]
+    denied: tuple[Capability, ...]
+
+
+def decide_consent(
+    request: ConsentRequest,
+    *,
+    yes: bool = False,
+    grant: Sequence[str] = (),
+    deny: Sequence[str] = (),
+) -> ConsentDecision | None:
+    """The decision the flags already make, or None when the user must be asked.
+
+    ``--yes`` grants everything asked for except ``--deny``; ``--grant`` lists exactly
+    what to grant (the rest is denied); asking for nothing needs no consent. A ``--grant``
+    of a capability the Spirit did not ask for is an error: consent is to its request.
+    """
+    from vudo.project.runner import parse_grant_spec
+
+    asked = request.capabilities
+    denied = {parse_capability(d.strip()) for d in deny}
+    chosen: dict[Capability, str] = {}
+    for spec in grant:
+        cap, scope = parse_grant_spec(spec)
+        if cap not in asked:
+            raise UsageError(
+                f'{request.name} does not ask for "{cap.value}"',
+                hint="it asks for: " + (", ".join(c.value for c in asked) or "nothing"),
+            )
+        chosen[cap] = scope
+    if not asked:
+        return ConsentDecision((), ())
+    if chosen:
+        granted = tuple((c, s) for c, s in chosen.items() if c not in denied)
+        return ConsentDecision(granted, tuple(c for c in asked if c not in dict(granted)))
+    if yes:
+        return ConsentDecision(tuple((c, "global") for c in asked if c not in denied),
+                               tuple(c for c in asked if c in denied))
+    return None
+
+
+def sign_grants(
+    decision: ConsentDecision, *, home: Path, clock: Callable[[], float] = time.time,
+    expires_at: int | None = None,
+) -> list[Grant]:
+    """Issue one signed grant per granted capability, from and to the user's key."""
+    from vudo.engine.grants import Scope, issue_grant
+    from vudo.pkg.keys import ensure_keypair
+
+    kp = ensure_keypair(home)
+    now = int(clock())
+    return [
+        issue_grant(kp.signing_key, cap, Scope.parse(scope), kp.public_hex, issued_at=now,
+                    expires_at=expires_at)
+        for cap, scope in decision.granted
+    ]
+
+
+# --------------------------------------------------------------------------- summon
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A verified package ready to install, and the consent it needs."""
+
+    package: Path
+    request: ConsentRequest
+    built_from: Path | None  # project directory it was packed from, if any
+
+
+@dataclass(frozen=True, slots=True)
+class SummonResult:
+    spirit: InstalledSpirit
+    already_installed: bool
+    granted: tuple[tuple[str, str], ...]
+    denied: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def prepare_summon(
+    source: Path, *, home: Path, progress: Progress = no_progress
+) -> Prepared:
+    """Verify a ``.spirit`` file (or pack and sign a project directory) before consent."""
+    from vudo.pkg.signing import verify_package
+
+    src = Path(source)
+    built_from = None
+    if src.is_dir():
+        from vudo.project.packaging import pack_project, sign_project_package
+
+        progress("packing the project")
+        packed = pack_project(src, progress=progress)
+        progress("signing with your key")
+        sign_project_package(packed.path, project_dir=src, home=home)
+        src, built_from = packed.path, Path(source)
+    elif not src.is_file():
+        raise NotFoundError(f"no package or project at {source}",
+                            hint="pass a .spirit file or a project directory")
+    verified = verify_package(src)
+    m = verified.manifest
+    return Prepared(src, ConsentRequest(m.name, str(m.version), verified.signer, m.author,
+                                        tuple(m.capabilities)), built_from)
+
+
+def install_prepared(
+    prepared: Prepared, decision: ConsentDecision, *, home: Path,
+    trust_signer: bool = False, clock: Callable[[], float] = time.time,
+) -> SummonResult:
+    """Install a prepared package and store the grants the user consented to."""
+    policy = user_policy(home, trust_signer=trust_signer)
+    grants = sign_grants(decision, home=home, clock=clock)
+    with open_local_store(home) as store:
+        result = store.install(prepared.package, policy=policy)
+        store.save_grants(result.spirit.name, [g.to_dict() for g in grants])
+    return SummonResult(
+        spirit=result.spirit, already_installed=result.already_installed,
+        granted=tuple((c.value, s) for c, s in decision.granted),
+        denied=tuple(c.value for c in decision.denied), notes=tuple(result.notes),
+    )
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def list_installed(home: Path) -> list[InstalledSpirit]:
+    with open_local_store(home) as store:
+        return store.list()
+
+
+def search_installed(
+    query: str, *, home: Path, capability: str | None = None, author: str | None = None
+) -> list[InstalledSpirit]:
+    cap = parse_capability(capability) if capability else None
+    with open_local_store(home) as store:
+        return store.search(query, capability=cap, author=author)
+
+
+def info_installed(spec: str, *, home: Path) -> SpiritInfo:
+    name, version = split_spec(spec)
+    with open_local_store(home) as store:
+        return store.info(name, version)
+
+
+def uninstall(spec: str, *, home: Path) -> list[InstalledSpirit]:
+    name, version = split_spec(spec)
+    with open_local_store(home) as store:
+        return store.uninstall(name, version)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSpirit:
+    """An installed Spirit, re-verified, with the grants stored for it."""
+
+    manifest: Manifest
+    module: bytes
+    signer: str
+    grants: tuple[Grant, ...]
+    installed: InstalledSpirit
+
+
+def installed_spirit(spec: str, *, home: Path) -> LoadedSpirit:
+    """Load ``name[@requirement]`` from the store; its package is verified again."""
+    from vudo.engine.grants import Grant
+    from vudo.pkg.signing import verify_package
+
+    name, req = split_spec(spec)
+    with open_local_store(home) as store:
+        spirit = store.get(name, req)
+        stored = store.grants_for(name)
+    verified = verify_package(spirit.path)
+    grants = tuple(Grant.from_dict(g) for g in stored)
+    return LoadedSpirit(verified.manifest, verified.module, verified.signer, grants, spirit)
+
+
+# --------------------------------------------------------------------------- grant/revoke
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_expiry(text: str, *, now: float) -> int:
+    """``30d``/``12h``/``15m``/``2w``, or an ISO date or date-time -> Unix seconds."""
+    match = _DURATION.match(text)
+    if match:
+        return int(now) + int(match.group(1)) * _SECONDS[match.group(2)]
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f'invalid expiry "{text}"',
+                         hint="use a duration like 30d, 12h, 15m, or a date like 2027-01-31") \
+            from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = int(when.timestamp())
+    if seconds <= now:
+        raise UsageError(f'expiry "{text}" is in the past', hint="pick a later time")
+    return seconds
+
+
+def grant_capability(
+    name: str, capability: str, *, home: Path, scope: str = "global",
+    expires: str | None = None, clock: Callable[[], float] = time.time,
+) -> Grant:
+    """Grant (or replace the grant of) one capability to an installed Spirit."""
+    from vudo.engine.grants import Grant
+    from vudo.project.runner import parse_grant_spec
+
+    cap, _ = parse_grant_spec(capability)
+    now = clock()
+    expires_at = parse_expiry(expires, now=now) if expires else None
+    with open_local_store(home) as store:
+        spirit = store.get(name)
+        if cap not in spirit.capabilities:
+            raise InvalidInputError(
+                f'{name} does not ask for "{cap.value}"',
+                hint="it asks for: " + (", ".join(c.value for c in spirit.capabilities)
+                                        or "nothing"),
+            )
+        [grant] = sign_grants(ConsentDecision(((cap, scope),), ()), home=home, clock=clock,
+                              expires_at=expires_at)
+        kept = [g for g in store.grants_for(name)
+                if Grant.from_dict(g).capability is not cap]
+        store.save_grants(name, [*kept, grant.to_dict()])
+    return grant
+
+
+def revoke_capability(name: str, capability: str, *, home: Path) -> int:
+    """Drop every stored grant of ``capability`` for ``name``; returns how many."""
+    from vudo.engine.grants import Grant
+
+    cap = parse_capability(capability)
+    with open_local_store(home) as store:
+        store.get(name)
+        current = store.grants_for(name)
+        kept = [g for g in current if Grant.from_dict(g).capability is not cap]
+        if len(kept) == len(current):
+            raise NotFoundError(f'{name} has no grant of "{cap.value}"',
+                                hint=f"see `vudo info {name}`")
+        store.save_grants(name, kept)
+    return len(current) - len(kept)
+
+
+def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored grants as display rows (capability, scope, expiry, granter)."""
+    rows = []
+    for g in grants:
+        expires = g.get("expires_at")
+        rows.append({
+            "capability": g.get("capability"), "scope": g.get("scope"),
+            "granter": g.get("granter"), "issued_at": g.get("issued_at"),
+            "expires_at": expires,
+        })
+    return rows
+
+
+def resolve_project_dependencies(root: Path, *, home: Path) -> Any:
+    """Resolve the project's dependencies against the local store (``vudo check``)."""
+    from vudo.pkg.manifest import load_manifest
+    from vudo.pkg.resolve import resolve
+
+    manifest = load_manifest(Path(root))
+    with open_local_store(home) as store:
+        sources: list[Any] = [store]
+        sources.extend(_configured_registries(home))
+        return resolve(manifest, sources, root_dir=Path(root))
+
+
+def _configured_registries(home: Path) -> list[Any]:
+    """The directory registry under the home, when one exists (remote ones need a URL)."""
+    return []
