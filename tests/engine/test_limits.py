@@ -53,7 +53,7 @@ def test_memory_growth_bomb(make: Make) -> None:
 
 def test_memory_growth_bomb_that_ignores_failure(make: Make) -> None:
     sb = make(GROW, config(limits=Limits(memory_bytes=8 * PAGE), timeout=0.1))
-    with pytest.raises(ResourceLimitExceeded, match="memory.grow refused"):
+    with pytest.raises(ResourceLimitExceeded, match=r"memory\.grow refused"):
         sb.call("spin_bomb")
 
 

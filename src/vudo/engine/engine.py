@@ -20,6 +20,7 @@ import os
 import tempfile
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
 from pathlib import Path
@@ -202,7 +203,14 @@ class Engine:
             ModuleCache(Path(cache_dir), self.fingerprint) if cache_dir is not None else None
         )
         self._compiled: dict[str, wasmtime.Module] = {}
+        # digest -> (module, imports, exports) of modules that passed validation
+        self._validated: dict[
+            str, tuple[wasmtime.Module, tuple[str, ...], tuple[ExportedFunc, ...]]
+        ] = {}
         self._lock = threading.Lock()
+        self._linker: wasmtime.Linker | None = None
+        self._pre: dict[str, wasmtime.InstancePre] = {}
+        self._checkers: dict[tuple[object, ...], object] = {}
         self._ticker: _Ticker | None = None
         self._finalizer: weakref.finalize[[], Engine] | None = None
         self.closed = False
@@ -247,9 +255,15 @@ class Engine:
                 hint="raise the module size limit or strip the module",
             )
         digest = hashlib.sha256(wasm).hexdigest()
-        module, cache = self._compile(wasm, digest)
-        imports = _validate_imports(module, name)
-        exports = _validate_exports(module, name)
+        known = self._validated.get(digest)
+        if known is not None:
+            module, imports, exports = known
+            cache = "memory"
+        else:
+            module, cache = self._compile(wasm, digest)
+            imports = _validate_imports(module, name)
+            exports = _validate_exports(module, name)
+            self._validated[digest] = (module, imports, exports)
         return SpiritModule(
             name=name,
             digest=digest,
@@ -327,9 +341,44 @@ class Engine:
         self._compiled[digest] = module
         return module, status
 
+    def instance_pre(self, module: SpiritModule) -> wasmtime.InstancePre:
+        """The module linked against the host functions, ready to instantiate cheaply."""
+        pre = self._pre.get(module.digest)
+        if pre is None:
+            with self._lock:
+                if self._linker is None:
+                    from vudo.engine.host import define_imports
+
+                    linker = wasmtime.Linker(self.wasm_engine)
+                    define_imports(linker)
+                    self._linker = linker
+                try:
+                    pre = self._linker.instantiate_pre(module.wasm_module)
+                except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+                    raise translate(exc, during="instantiate") from None
+                self._pre[module.digest] = pre
+        return pre
+
+    def checker(self, key: tuple[object, ...], build: Callable[[], object]) -> object:
+        """A grant checker shared by sandboxes with identical grant inputs.
+
+        Admission (Ed25519 verification of every grant) is the expensive part of a
+        checker; the per-call check reads the revocation list and the clock live, so
+        sharing one checker between sandboxes with the same grants, grantee, trusted
+        granters, revocation list object and clock changes no decision.
+        """
+        found = self._checkers.get(key)
+        if found is None:
+            if len(self._checkers) > 256:
+                self._checkers.clear()
+            found = self._checkers[key] = build()
+        return found
+
     def forget(self) -> None:
         """Drop the in-memory compiled modules (the disk cache stays); used by benchmarks."""
         self._compiled.clear()
+        self._validated.clear()
+        self._pre.clear()
 
 
 def _validate_imports(module: wasmtime.Module, name: str) -> tuple[str, ...]:

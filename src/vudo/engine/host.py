@@ -31,6 +31,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -152,7 +153,6 @@ class HostBridge:
         self.log: deque[tuple[float, str, bool, int, int]] = deque(maxlen=1024)
         self._fuel = ctypes.c_uint64(0)
         self._fuel_ref = ctypes.byref(self._fuel)
-        self._callbacks: list[Any] = []
         clock = getattr(services, "clock", None)
         self.clock: Callable[[], int] = clock if clock is not None else time.time_ns
         random = getattr(services, "random", None)
@@ -160,52 +160,8 @@ class HostBridge:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def link(self, linker: wasmtime.Linker, names: tuple[str, ...]) -> None:
-        """Define the imports the module uses in ``linker`` (unchecked, raw arguments)."""
-        module = HOST_MODULE.encode()
-        for name in dict.fromkeys(names):
-            params, results = IMPORT_SIGNATURES[name]
-            impl = getattr(self, name)
-            callback = self._raw_callback(impl, wide=results[0] == I64)
-            ty = wasmtime.FuncType(
-                [_valtype(p) for p in params], [_valtype(r) for r in results]
-            )
-            raw_name = name.encode()
-            err = ffi.wasmtime_linker_define_func_unchecked(
-                linker.ptr(), module, len(module), raw_name, len(raw_name), ty.ptr(),
-                callback, None, _NULL_FINALIZER,
-            )
-            if err:
-                raise wasmtime.WasmtimeError._from_ptr(err)
-            self._callbacks.append(callback)
-
-    def _raw_callback(self, impl: Callable[[Any], int], *, wide: bool) -> Any:
-        internal = self._internal_error
-
-        if wide:
-            def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
-                try:
-                    args[0].i64 = impl(args)
-                except StopGuest as stop:
-                    return trap_address(stop.kind, stop.message)
-                except Exception as exc:
-                    args[0].i64 = internal(impl, exc)
-                return 0
-        else:
-            def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
-                try:
-                    args[0].i32 = impl(args)
-                except StopGuest as stop:
-                    return trap_address(stop.kind, stop.message)
-                except Exception as exc:
-                    args[0].i32 = internal(impl, exc)
-                return 0
-
-        return ffi.wasmtime_func_unchecked_callback_t(raw)
-
-    def _internal_error(self, impl: Callable[[Any], int], exc: Exception) -> int:
+    def _internal_error(self, name: str, exc: Exception) -> int:
         """A bug or unexpected service failure: INTERNAL_ERROR to the guest, logged."""
-        name = getattr(impl, "__name__", "host call")
         self.record(name, ABI_IMPORTS.get(name), True, f"internal error: {exc}", _INTERNAL, 0)
         return _INTERNAL
 
@@ -679,3 +635,73 @@ _VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
 
 def _valtype(name: str) -> wasmtime.ValType:
     return _VALTYPES[name]()
+
+
+# -- linking ---------------------------------------------------------------------------
+#
+# The host functions are linked once per engine (and pre-instantiated once per module),
+# not once per sandbox: each import is one process-wide trampoline that finds the bridge
+# of the sandbox running on this thread. A thread runs at most one guest at a time (host
+# functions never re-enter a sandbox), and the sandbox sets ``_CURRENT.bridge`` around
+# every instantiation and call.
+
+_CURRENT = threading.local()
+
+
+def current_thread_state() -> threading.local:
+    """The per-thread slot the running sandbox puts its bridge (and itself) into."""
+    return _CURRENT
+
+
+def _trampoline(name: str, wide: bool) -> Any:
+    impl = getattr(HostBridge, name)
+    local = _CURRENT
+    no_bridge = f"{name} called outside a vudo sandbox call"
+
+    if wide:
+        def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
+            bridge = getattr(local, "bridge", None)
+            if bridge is None:
+                return trap_address("terminated", no_bridge)
+            try:
+                args[0].i64 = impl(bridge, args)
+            except StopGuest as stop:
+                return trap_address(stop.kind, stop.message)
+            except Exception as exc:
+                args[0].i64 = bridge._internal_error(name, exc)
+            return 0
+    else:
+        def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
+            bridge = getattr(local, "bridge", None)
+            if bridge is None:
+                return trap_address("terminated", no_bridge)
+            try:
+                args[0].i32 = impl(bridge, args)
+            except StopGuest as stop:
+                return trap_address(stop.kind, stop.message)
+            except Exception as exc:
+                args[0].i32 = bridge._internal_error(name, exc)
+            return 0
+
+    return ffi.wasmtime_func_unchecked_callback_t(raw)
+
+
+#: One C callback per import, alive for the life of the process (linkers point at them).
+TRAMPOLINES: dict[str, Any] = {
+    name: _trampoline(name, results[0] == I64)
+    for name, (_params, results) in IMPORT_SIGNATURES.items()
+}
+
+
+def define_imports(linker: wasmtime.Linker) -> None:
+    """Define every ABI import in ``linker`` (unchecked calls: raw arguments, no Val)."""
+    module = HOST_MODULE.encode()
+    for name, (params, results) in IMPORT_SIGNATURES.items():
+        ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
+        raw_name = name.encode()
+        err = ffi.wasmtime_linker_define_func_unchecked(
+            linker.ptr(), module, len(module), raw_name, len(raw_name), ty.ptr(),
+            TRAMPOLINES[name], None, _NULL_FINALIZER,
+        )
+        if err:
+            raise wasmtime.WasmtimeError._from_ptr(err)

@@ -38,7 +38,7 @@ from vudo.engine.abi import HostCallError
 from vudo.engine.config import TRANSITIONS, SandboxConfig, SandboxState
 from vudo.engine.engine import Engine, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
-from vudo.engine.host import HostBridge
+from vudo.engine.host import HostBridge, current_thread_state
 from vudo.engine.receipt import Receipt
 from vudo.engine.traps import Terminated, stop_message, translate
 from vudo.errors import (
@@ -78,6 +78,19 @@ _OUTCOMES: dict[type[VudoError], str] = {
 }
 
 _INT_RANGES = {"i32": (-(2**31), 2**32 - 1), "i64": (-(2**63), 2**64 - 1)}
+
+
+def _epoch(context: int, data: int, delta: Any, kind: Any) -> int:
+    """The one epoch-deadline callback: forwards to the sandbox running on this thread."""
+    sandbox = getattr(current_thread_state(), "sandbox", None)
+    if sandbox is None:
+        delta[0] = 1
+        kind[0] = 0
+        return 0
+    return int(sandbox._on_epoch(context, data, delta, kind))
+
+
+_EPOCH_TRAMPOLINE = _EpochCallback(_epoch)
 
 
 class IllegalTransition(VudoError):
@@ -129,7 +142,8 @@ class Sandbox:
         self._instance: wasmtime.Instance | None = None
         self._memory: wasmtime.Memory | None = None
         self._funcs: dict[str, wasmtime.Func] = {}
-        self._epoch_cb: Any = None
+        self._thread_state = current_thread_state()
+        self._outer: tuple[Any, Any] = (None, None)
         self._running = False
         self._wall = 0.0
         self._last_function = ""
@@ -139,7 +153,11 @@ class Sandbox:
         self._used_at_close = 0
         self._fuel_box = ctypes.c_uint64(0)
         self._fuel_ref = ctypes.byref(self._fuel_box)
-        self.checker = _make_checker(config)
+        self.checker = engine.checker(
+            (config.grants, config.identity, config.trusted_granters, config.revocations,
+             config.grant_clock),
+            lambda: _make_checker(config),
+        )
         self.network = _make_network(config, self.id)
         self.ledger = _make_ledger(config, self.id)
         self.bridge = HostBridge(
@@ -208,17 +226,18 @@ class Sandbox:
         )
         store.set_fuel(self._budget)
         self._store = store
-        self._epoch_cb = _EpochCallback(self._on_epoch)
-        _set_epoch_callback(_address(store.ptr()), self._epoch_cb, None, None)
-        linker = wasmtime.Linker(engine.wasm_engine)
-        self.bridge.link(linker, self.module.imports)
+        _set_epoch_callback(_address(store.ptr()), _EPOCH_TRAMPOLINE, None, None)
         self.bridge.context = _address(store._context())
         engine.ensure_ticker()
         started = time.monotonic()
         error: VudoError | None = None
+        try:
+            pre = engine.instance_pre(self.module)
+        except VudoError as exc:
+            raise self._finish_failed(exc, "instantiate") from None
         self._begin()
         try:
-            self._instance = linker.instantiate(store, self.module.wasm_module)
+            self._instance = pre.instantiate(store)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             error = translate(exc, during="instantiate")
         finally:
@@ -346,10 +365,17 @@ class Sandbox:
         config = self.config
         self._deadline = time.monotonic() + config.timeout if config.timeout else None
         self._running = True
+        state = self._thread_state
+        self._outer = (getattr(state, "bridge", None), getattr(state, "sandbox", None))
+        state.bridge = self.bridge
+        state.sandbox = self
         assert self._store is not None
         self._store.set_epoch_deadline(1)
 
     def _end(self, started: float) -> None:
+        # Restore whatever ran on this thread before (a subscriber may drive another
+        # sandbox from inside a host call of this one).
+        self._thread_state.bridge, self._thread_state.sandbox = self._outer
         self._running = False
         self._deadline = None
         self._wall += time.monotonic() - started

@@ -1,0 +1,192 @@
+"""Engine benchmarks against raw wasmtime-py, measured in one process on the same module.
+
+Run: ``python benches/engine.py``. Prints, each as "vudo vs raw" with the ratio:
+
+(a) warm start: module already compiled (cache), create sandbox, instantiate, first call
+    vs raw wasmtime-py Store + Linker + instantiate + call;
+(b) host-call round trip (host_log with capability check, fuel charge, bounds check,
+    UTF-8 check and host-call log) vs a bare wasmtime-py Python host function;
+(c) compute with fuel metering on vs off;
+(d) cold start (empty disk cache: compile) vs warm start (disk cache hit), fresh engine.
+
+No assertions: the numbers are for the report.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import nacl.signing
+import wasmtime
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from vudo.capabilities import Capability
+from vudo.engine import Engine, Sandbox, SandboxConfig
+from vudo.engine.grants import Scope, issue_grant
+
+WAT = """
+(module
+  (import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "hello from the guest")
+  (func (export "main") (result i32) (i32.const 42))
+  (func (export "logmany") (param $n i32) (result i32) (local $r i32)
+    (block $b (loop $l
+      (br_if $b (i32.eqz (local.get $n)))
+      (local.set $r (call $log (i32.const 2) (i32.const 0) (i32.const 20)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $r))
+  (func (export "compute") (param $n i32) (result i32) (local $acc i32)
+    (block $b (loop $l
+      (br_if $b (i32.eqz (local.get $n)))
+      (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const 31)) (local.get $n)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $acc))
+  %s
+)
+"""
+# Extra functions so compilation takes measurable time (for the cache comparison).
+FILLER = "\n".join(
+    f'(func (export "f{i}") (param i32) (result i32) '
+    f"(i32.add (i32.mul (local.get 0) (i32.const {i})) (i32.const {i * 7})))"
+    for i in range(300)
+)
+WASM = bytes(wasmtime.wat2wasm(WAT % ""))
+BIG_WASM = bytes(wasmtime.wat2wasm(WAT % FILLER))
+
+KEY = nacl.signing.SigningKey(bytes([9]) * 32)
+ME = nacl.signing.SigningKey(bytes([8]) * 32)
+ME_HEX = bytes(ME.verify_key).hex()
+GRANTS = (issue_grant(KEY, Capability.ACTUATOR_LOG, Scope.global_(), ME_HEX, issued_at=1),)
+CONFIG = SandboxConfig(grants=GRANTS, trusted_granters=(bytes(KEY.verify_key).hex(),),
+                       identity=ME_HEX, log_to_stderr=False)
+LOG_TYPE = wasmtime.FuncType([wasmtime.ValType.i32()] * 3, [wasmtime.ValType.i32()])
+
+
+def best(fn: Callable[[], object], repeat: int, number: int) -> float:
+    """Median over ``repeat`` rounds of the mean time of ``number`` calls, in seconds."""
+    rounds = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        rounds.append((time.perf_counter() - start) / number)
+    return statistics.median(rounds)
+
+
+def report(label: str, ours: float, raw: float, unit: str = "us",
+           names: tuple[str, str] = ("vudo", "raw")) -> None:
+    scale = 1e6 if unit == "us" else 1e3
+    print(f"{label:<44} {names[0]} {ours * scale:10.1f} {unit}   {names[1]} "
+          f"{raw * scale:10.1f} {unit}   ratio {ours / raw:5.2f}x")
+
+
+def main() -> None:
+    engine = Engine()
+    module = engine.load(WASM, name="bench")
+    raw_engine = wasmtime.Engine()
+    raw_module = wasmtime.Module(raw_engine, WASM)
+
+    # (a) warm start
+    def ours_start() -> None:
+        mod = engine.load(WASM, name="bench")
+        with Sandbox(engine, mod, CONFIG) as sb:
+            sb.instantiate()
+            sb.call("main")
+
+    def raw_start() -> None:
+        store = wasmtime.Store(raw_engine)
+        linker = wasmtime.Linker(raw_engine)
+        linker.define_func("vudo", "host_log", LOG_TYPE, lambda level, p, n: 0)
+        inst = linker.instantiate(store, raw_module)
+        func = inst.exports(store)["main"]
+        assert isinstance(func, wasmtime.Func)
+        func(store)
+
+    for fn in (ours_start, raw_start):
+        fn()
+    report("(a) warm start + first call", best(ours_start, 7, 200), best(raw_start, 7, 200))
+
+    # (b) host-call round trip
+    n = 20_000
+    sb = Sandbox(engine, module, CONFIG)
+    sb.instantiate()
+    ours_calls = best(lambda: sb.call("logmany", [n]), 5, 1) / n
+    assert sb.receipt().host_calls["actuator_log"]["allowed"] >= n
+
+    store = wasmtime.Store(raw_engine)
+    linker = wasmtime.Linker(raw_engine)
+    linker.define_func("vudo", "host_log", LOG_TYPE, lambda level, p, length: 0)
+    inst = linker.instantiate(store, raw_module)
+    logmany = inst.exports(store)["logmany"]
+    assert isinstance(logmany, wasmtime.Func)
+    bare = best(lambda: logmany(store, n), 5, 1) / n
+
+    store2 = wasmtime.Store(raw_engine)
+    linker2 = wasmtime.Linker(raw_engine)
+
+    def reading(caller: wasmtime.Caller, level: int, ptr: int, length: int) -> int:
+        memory = caller["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        memory.read(caller, ptr, ptr + length).decode()
+        return 0
+
+    linker2.define_func("vudo", "host_log", LOG_TYPE, reading, access_caller=True)
+    inst2 = linker2.instantiate(store2, raw_module)
+    logmany2 = inst2.exports(store2)["logmany"]
+    assert isinstance(logmany2, wasmtime.Func)
+    bare_read = best(lambda: logmany2(store2, n), 5, 1) / n
+    report("(b) host call: host_log round trip", ours_calls, bare,
+           names=("vudo", "bare fn"))
+    report("    vs bare fn that reads the message", ours_calls, bare_read,
+           names=("vudo", "bare+mem"))
+
+    # (c) compute, fuel on vs off
+    iters = 5_000_000
+    on = best(lambda: sb.call("compute", [iters]), 5, 1)
+    compute = inst.exports(store)["compute"]
+    assert isinstance(compute, wasmtime.Func)
+    off = best(lambda: compute(store, iters), 5, 1)
+    report(f"(c) compute {iters:,} iterations", on, off, unit="ms",
+           names=("fuel on", "fuel off"))
+    sb.close()
+
+    # (d) cold vs warm start with the disk cache, fresh engine each time
+    with tempfile.TemporaryDirectory() as tmp:
+        counter = iter(range(10_000))
+
+        def cold() -> None:
+            with Engine(cache_dir=Path(tmp) / f"c{next(counter)}") as eng:
+                mod = eng.load(BIG_WASM, name="bench")
+                assert mod.cache == "miss"
+                with Sandbox(eng, mod, CONFIG) as box:
+                    box.instantiate()
+                    box.call("main")
+
+        warm_dir = Path(tmp) / "warm"
+        with Engine(cache_dir=warm_dir) as eng:
+            eng.load(BIG_WASM)
+
+        def warm() -> None:
+            with Engine(cache_dir=warm_dir) as eng:
+                mod = eng.load(BIG_WASM, name="bench")
+                assert mod.cache == "hit"
+                with Sandbox(eng, mod, CONFIG) as box:
+                    box.instantiate()
+                    box.call("main")
+
+        report("(d) new engine + load + run (304 funcs)", best(cold, 3, 3),
+               best(warm, 3, 10), unit="ms", names=("cold", "warm"))
+    engine.close()
+
+
+if __name__ == "__main__":
+    main()
