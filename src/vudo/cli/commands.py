@@ -656,3 +656,91 @@ def cmd_keys(args: argparse.Namespace) -> int:
                       ("FINGERPRINT", "ROLE", "KEY")):
         out(line)
     return 0
+
+
+# --------------------------------------------------------------------------- registries
+
+
+def _consent_callback(args: argparse.Namespace) -> Callable[[ConsentRequest, bool],
+                                                             ConsentDecision]:
+    """--grant/--deny choose for the named Spirit; dependencies need --yes or a terminal."""
+
+    def consent(request: ConsentRequest, is_root: bool) -> ConsentDecision:
+        if is_root:
+            return _consent(request, args)
+        deps_args = argparse.Namespace(yes=args.yes, grant=[], deny=[])
+        return _consent(request, deps_args)
+
+    return consent
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from vudo.project.store import install
+
+    bar = ProgressLine()
+    try:
+        results = install(args.name, home=_home(), consent=_consent_callback(args),
+                          registries=args.registry, trust_signer=args.trust_signer,
+                          progress=bar)
+    finally:
+        bar.clear()
+    if args.json:
+        emit_json([{"installed": _installed_dict(r.spirit),
+                    "already_installed": r.already_installed,
+                    "granted": [{"capability": c, "scope": s} for c, s in r.granted],
+                    "denied": list(r.denied), "notes": list(r.notes)} for r in results])
+        return 0
+    for result in results:
+        _render_install(result, argparse.Namespace(json=False))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from vudo.project.store import publish
+
+    result = publish(Path(args.package) if args.package else None,
+                     project_dir=Path(args.path), home=_home(), registry=args.registry)
+    if args.json:
+        emit_json({"name": result.name, "version": result.version, "digest": result.digest,
+                   "signer": result.signer, "registry": result.registry,
+                   "path": str(result.path), "already_published": result.already_published})
+        return 0
+    verb = "already published" if result.already_published else "published"
+    out(f"{verb} {result.name} {result.version} to {result.registry}")
+    out(f"install it with: vudo install {result.name}@{result.version}")
+    return 0
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from vudo.project.store import upgrade
+
+    consent_args = argparse.Namespace(yes=args.yes, grant=[], deny=[])
+
+    def consent(request: ConsentRequest, _is_root: bool) -> ConsentDecision:
+        note(f"{request.name} {request.version} asks for more than the installed version:")
+        return _consent(request, consent_args)
+
+    bar = ProgressLine()
+    try:
+        outcomes = upgrade(args.name, home=_home(), consent=consent, registries=args.registry,
+                           progress=bar)
+    finally:
+        bar.clear()
+    if args.json:
+        emit_json([{"name": o.name, "old": o.old_version, "new": o.new_version,
+                    "upgraded": o.upgraded, "added": list(o.added), "removed": list(o.removed),
+                    "granted": [{"capability": c, "scope": s} for c, s in o.granted]}
+                   for o in outcomes])
+        return 0
+    if not outcomes:
+        out("no Spirits installed")
+    for o in outcomes:
+        if not o.upgraded:
+            out(f"{o.name} {o.old_version} is up to date")
+            continue
+        out(f"upgraded {o.name} {o.old_version} -> {o.new_version}")
+        if o.added:
+            out("  new capabilities:     " + ", ".join(o.added))
+        if o.removed:
+            out("  dropped capabilities: " + ", ".join(o.removed))
+    return 0

@@ -11,6 +11,7 @@ as) and stored per Spirit name in the local store; ``vudo run NAME`` loads exact
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -344,18 +345,217 @@ def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def resolve_project_dependencies(root: Path, *, home: Path) -> Any:
-    """Resolve the project's dependencies against the local store (``vudo check``)."""
+def resolve_project_dependencies(root: Path, *, home: Path,
+                                 registries: Sequence[str] = ()) -> Any:
+    """Resolve the project's dependencies against the installed Spirits and the
+    registries (``vudo check``); DependencyConflictError or NotFoundError if impossible."""
     from vudo.pkg.manifest import load_manifest
     from vudo.pkg.resolve import resolve
 
     manifest = load_manifest(Path(root))
-    with open_local_store(home) as store:
-        sources: list[Any] = [store]
-        sources.extend(_configured_registries(home))
-        return resolve(manifest, sources, root_dir=Path(root))
+    opened = open_registries(registries, home=home)
+    try:
+        with open_local_store(home) as store:
+            return resolve(manifest, [store, *opened], root_dir=Path(root))
+    finally:
+        for registry in opened:
+            registry.close()
 
 
-def _configured_registries(home: Path) -> list[Any]:
-    """The directory registry under the home, when one exists (remote ones need a URL)."""
-    return []
+# --------------------------------------------------------------------------- registries
+
+
+def open_registries(locations: Sequence[str], *, home: Path) -> list[Any]:
+    """The registries named by ``--registry`` (URL or path), or the default directory
+    registry under the home (created empty on first use) when none is named."""
+    from vudo.home import cache_dir
+    from vudo.pkg.registry import DirectoryRegistry, default_registry_path, open_registry
+
+    if not locations:
+        return [DirectoryRegistry(default_registry_path(home), create=True)]
+    opened: list[Any] = []
+    try:
+        for location in locations:
+            opened.append(open_registry(location, cache_dir=cache_dir(home) / "registries"))
+    except BaseException:
+        for registry in opened:
+            registry.close()
+        raise
+    return opened
+
+
+class _Registries:
+    """Several registries as one package source: every version of each, first one wins."""
+
+    def __init__(self, registries: Sequence[Any]) -> None:
+        self.registries = list(registries)
+
+    def candidates(self, name: str) -> list[Any]:
+        seen: set[Any] = set()
+        out = []
+        for registry in self.registries:
+            for candidate in registry.candidates(name):
+                if candidate.version not in seen:
+                    seen.add(candidate.version)
+                    out.append(candidate)
+        return out
+
+    def fetch(self, name: str, version: Any) -> Path:
+        for registry in self.registries:
+            if any(c.version == version for c in registry.candidates(name)):
+                return Path(registry.fetch(name, version))
+        raise NotFoundError(f"no registry has {name} {version}", hint="check --registry")
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOutcome:
+    name: str
+    version: str
+    digest: str
+    signer: str
+    registry: str
+    path: Path
+    already_published: bool
+
+
+def publish(
+    package: Path | None, *, project_dir: Path, home: Path, registry: str | None = None,
+    allow_new_signer: bool = False,
+) -> PublishOutcome:
+    """Publish a signed package (default: newest in ``dist/``) to a directory registry
+    (default: the one under the home). Verified before anything is written."""
+    from vudo.pkg.registry import DirectoryRegistry, default_registry_path, open_registry
+    from vudo.project.packaging import newest_package
+
+    target = Path(package) if package is not None else newest_package(project_dir)
+    if not target.is_file():
+        raise NotFoundError(f"no package at {target}", hint="run `vudo pack` and `vudo sign`")
+    if registry is None:
+        reg: Any = DirectoryRegistry(default_registry_path(home), create=True)
+    else:
+        reg = open_registry(registry, cache_dir=None) if "://" not in registry or \
+            registry.startswith("file://") else None
+        if reg is None:
+            raise UsageError(f"cannot publish to {registry}: HTTP registries are read-only",
+                             hint="publish to the directory your web server serves "
+                             "(--registry /path/to/dir)")
+    with reg:
+        result = reg.publish(target, allow_new_signer=allow_new_signer)
+    return PublishOutcome(result.name, str(result.version), result.digest, result.signer,
+                          str(reg.path), Path(result.path), result.already_published)
+
+
+Consent = Callable[[ConsentRequest, bool], ConsentDecision]
+"""Asked once per package to install: (request, is_the_named_one) -> decision."""
+
+
+def install(
+    spec: str, *, home: Path, consent: Consent, registries: Sequence[str] = (),
+    trust_signer: bool = False, progress: Progress = no_progress,
+    clock: Callable[[], float] = time.time,
+) -> list[SummonResult]:
+    """Resolve ``name[@req]`` and its dependencies in the registries and install them,
+    dependencies first. Every package is verified and consented to before any is
+    installed, so a refusal installs nothing. Already installed versions are skipped
+    (the named Spirit is reinstalled, which updates its grants)."""
+    from vudo.pkg.manifest import Dependency
+    from vudo.pkg.resolve import resolve
+    from vudo.pkg.signing import verify_package
+    from vudo.pkg.versions import parse_requirement
+
+    name, req = split_spec(spec)
+    dependency = Dependency(name, parse_requirement(req) if req else parse_requirement("*"))
+    opened = open_registries(registries, home=home)
+    try:
+        source = _Registries(opened)
+        progress(f"resolving {spec}")
+        resolution = resolve([dependency], source.registries)
+        plan: list[tuple[Prepared, ConsentDecision]] = []
+        with open_local_store(home) as store:
+            for candidate in resolution.values():
+                is_root = candidate.name == name
+                if not is_root and any(
+                    s.version == candidate.version for s in store.versions(candidate.name)
+                ):
+                    continue
+                progress(f"fetching {candidate.name} {candidate.version}")
+                path = source.fetch(candidate.name, candidate.version)
+                verified = verify_package(path)
+                m = verified.manifest
+                prepared = Prepared(path, ConsentRequest(
+                    m.name, str(m.version), verified.signer, m.author,
+                    tuple(m.capabilities)), None)
+                plan.append((prepared, consent(prepared.request, is_root)))
+        return [install_prepared(p, d, home=home, trust_signer=trust_signer, clock=clock)
+                for p, d in plan]
+    finally:
+        for registry in opened:
+            registry.close()
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeOutcome:
+    name: str
+    old_version: str
+    new_version: str
+    upgraded: bool
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    granted: tuple[tuple[str, str], ...]
+
+
+def upgrade(
+    name: str | None, *, home: Path, consent: Consent, registries: Sequence[str] = (),
+    trust_signer: bool = False, progress: Progress = no_progress,
+    clock: Callable[[], float] = time.time,
+) -> list[UpgradeOutcome]:
+    """Upgrade one installed Spirit (or all) to the newest version in the registries.
+
+    When the new version asks for capabilities the installed one did not, ``consent`` is
+    asked about the new ones (the request carries ``previous``); grants of capabilities
+    still asked for are kept, grants of dropped ones are removed.
+    """
+    from vudo.engine.grants import Grant
+
+    opened = open_registries(registries, home=home)
+    outcomes: list[UpgradeOutcome] = []
+    try:
+        source = _Registries(opened)
+        with open_local_store(home) as store:
+            names = [name] if name else sorted({s.name for s in store.list()})
+            for each in names:
+                progress(f"checking {each}")
+                plan = store.plan_upgrade(each, source)
+                current = store.get(each)
+                if plan is None:
+                    outcomes.append(UpgradeOutcome(each, str(current.version),
+                                                   str(current.version), False, (), (), ()))
+                    continue
+                new_caps = tuple(plan.verified.manifest.capabilities)
+                kept = [Grant.from_dict(g) for g in store.grants_for(each)]
+                kept = [g for g in kept if g.capability in new_caps]
+                new_grants: list[Grant] = []
+                if plan.widens:
+                    request = ConsentRequest(
+                        each, str(plan.version), plan.verified.signer,
+                        plan.verified.manifest.author, new_caps,
+                        previous=tuple(current.capabilities))
+                    narrowed = dataclasses.replace(request, capabilities=request.added,
+                                                   previous=None)
+                    decision = consent(request, True)
+                    decision = ConsentDecision(
+                        tuple((c, s) for c, s in decision.granted if c in narrowed.capabilities),
+                        decision.denied)
+                    new_grants = sign_grants(decision, home=home, clock=clock)
+                result = store.install(plan.package,
+                                       policy=user_policy(home, trust_signer=trust_signer))
+                store.save_grants(each, [g.to_dict() for g in [*kept, *new_grants]])
+                outcomes.append(UpgradeOutcome(
+                    each, str(current.version), str(result.spirit.version), True,
+                    tuple(c.value for c in plan.added_capabilities),
+                    tuple(c.value for c in plan.removed_capabilities),
+                    tuple((g.capability.value, str(g.scope)) for g in [*kept, *new_grants])))
+    finally:
+        for registry in opened:
+            registry.close()
+    return outcomes
