@@ -36,7 +36,7 @@ from wasmtime import _bindings as ffi
 
 from vudo.engine.abi import HostCallError
 from vudo.engine.config import TRANSITIONS, SandboxConfig, SandboxState
-from vudo.engine.engine import Engine, SpiritModule
+from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
 from vudo.engine.host import HostBridge, current_thread_state
 from vudo.engine.receipt import Receipt
@@ -141,7 +141,7 @@ class Sandbox:
         self._store: wasmtime.Store | None = None
         self._instance: wasmtime.Instance | None = None
         self._memory: wasmtime.Memory | None = None
-        self._funcs: dict[str, wasmtime.Func] = {}
+        self._funcs: dict[str, Callable[..., Any]] = {}
         self._thread_state = current_thread_state()
         self._outer: tuple[Any, Any] = (None, None)
         self._running = False
@@ -294,8 +294,7 @@ class Sandbox:
                 self._suspend_reason = ""
             func = self._funcs.get(function)
             if func is None:
-                func = self._export(function)
-                self._funcs[function] = func
+                func = self._funcs[function] = _fast_func(self._export(function), export)
             assert self._store is not None
             self._last_function = function
             started = time.monotonic()
@@ -542,6 +541,44 @@ class Sandbox:
             bytes_in=self.bridge.bytes_in,
             bytes_out=self.bridge.bytes_out,
         )
+
+
+_RAW_FIELDS = {"i32": "i32", "i64": "i64", "f32": "f32", "f64": "f64"}
+
+
+def _fast_func(func: wasmtime.Func, export: ExportedFunc) -> Callable[..., Any]:
+    """A caller for ``func`` that skips wasmtime-py's per-call type marshalling.
+
+    Calls go through ``wasmtime_func_call_unchecked`` with one preallocated raw value
+    buffer (the export's types are known from validation). Functions whose parameters or
+    results are not plain numbers fall back to ``Func.__call__``.
+    """
+    kinds = export.params + export.results
+    if not all(kind in _RAW_FIELDS for kind in kinds):
+        return func
+    params = tuple(_RAW_FIELDS[k] for k in export.params)
+    results = tuple(_RAW_FIELDS[k] for k in export.results)
+    buffer = (ffi.wasmtime_val_raw_t * max(len(params), len(results), 1))()
+    func_ref = ctypes.byref(func._func)
+    call_unchecked = ffi._wasmtime_func_call_unchecked
+    trap_type = ctypes.POINTER(ffi.wasm_trap_t)
+    size = len(buffer)
+
+    def call(store: wasmtime.Store, *values: Any) -> Any:
+        for index, field in enumerate(params):
+            setattr(buffer[index], field, values[index])
+        trap = trap_type()
+        error = call_unchecked(store._context(), func_ref, buffer, size, ctypes.byref(trap))
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
+        if trap:
+            raise wasmtime.Trap._from_ptr(trap)
+        out = [getattr(buffer[index], field) for index, field in enumerate(results)]
+        if not out:
+            return None
+        return out[0] if len(out) == 1 else out
+
+    return call
 
 
 def _address(pointer: Any) -> int:
