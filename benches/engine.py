@@ -14,6 +14,7 @@ No assertions: the numbers are for the report.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -48,6 +49,21 @@ WAT = """
       (br_if $b (i32.eqz (local.get $n)))
       (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const 31)) (local.get $n)))
       (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $acc))
+  (func $fib (export "fib") (param $n i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get $n) (i32.const 2))
+      (then (local.get $n))
+      (else (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
+                     (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
+  (func (export "sum") (param $n i32) (result i32) (local $i i32) (local $acc i32)
+    (block $b (loop $l
+      (br_if $b (i32.ge_u (local.get $i) (local.get $n)))
+      (i32.store (i32.and (i32.mul (local.get $i) (i32.const 4)) (i32.const 65532))
+                 (local.get $i))
+      (local.set $acc (i32.add (local.get $acc)
+        (i32.load (i32.and (i32.mul (local.get $i) (i32.const 8)) (i32.const 65532)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $l)))
     (local.get $acc))
   %s
@@ -117,7 +133,7 @@ def main() -> None:
 
     # (b) host-call round trip
     n = 20_000
-    sb = Sandbox(engine, module, CONFIG)
+    sb = Sandbox(engine, module, dataclasses.replace(CONFIG, fuel=10**15))
     sb.instantiate()
     ours_calls = best(lambda: sb.call("logmany", [n]), 5, 1) / n
     assert sb.receipt().host_calls["actuator_log"]["allowed"] >= n
@@ -155,8 +171,15 @@ def main() -> None:
     compute = inst.exports(store)["compute"]
     assert isinstance(compute, wasmtime.Func)
     off = best(lambda: compute(store, iters), 5, 1)
-    report(f"(c) compute {iters:,} iterations", on, off, unit="ms",
+    report(f"(c) compute: mul chain, {iters:,} iters", on, off, unit="ms",
            names=("fuel on", "fuel off"))
+    for label, name, arg in (("(c) compute: recursive fib(27)", "fib", 27),
+                             ("(c) compute: load/store loop, 5M iters", "sum", iters)):
+        raw_func = inst.exports(store)[name]
+        assert isinstance(raw_func, wasmtime.Func)
+        on = best(lambda name=name, arg=arg: sb.call(name, [arg]), 5, 1)
+        off = best(lambda raw_func=raw_func, arg=arg: raw_func(store, arg), 5, 1)
+        report(label, on, off, unit="ms", names=("fuel on", "fuel off"))
     sb.close()
 
     # (d) cold vs warm start with the disk cache, fresh engine each time
