@@ -432,13 +432,12 @@ def publish(
         raise NotFoundError(f"no package at {target}", hint="run `vudo pack` and `vudo sign`")
     if registry is None:
         reg: Any = DirectoryRegistry(default_registry_path(home), create=True)
+    elif registry.startswith(("http://", "https://")):
+        raise UsageError(f"cannot publish to {registry}: HTTP registries are read-only",
+                         hint="publish to the directory your web server serves "
+                         "(--registry /path/to/dir)")
     else:
-        reg = open_registry(registry, cache_dir=None) if "://" not in registry or \
-            registry.startswith("file://") else None
-        if reg is None:
-            raise UsageError(f"cannot publish to {registry}: HTTP registries are read-only",
-                             hint="publish to the directory your web server serves "
-                             "(--registry /path/to/dir)")
+        reg = open_registry(registry)
     with reg:
         result = reg.publish(target, allow_new_signer=allow_new_signer)
     return PublishOutcome(result.name, str(result.version), result.digest, result.signer,

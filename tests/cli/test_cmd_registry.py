@@ -1,0 +1,149 @@
+"""publish, install (with dependencies and consent) and upgrade, via subprocess."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Vudo = Callable[..., Any]
+
+RANDOM_IMPORT = '(import "vudo" "host_random_bytes" (func (param i32 i32) (result i32)))\n  '
+
+
+def _release(vudo_cli: Vudo, root: Path, *extra: str) -> Path:
+    for cmd in (["pack"], ["sign"], ["publish", *extra]):
+        r = vudo_cli(*cmd, cwd=root)
+        assert r.code == 0, (cmd, r.stderr)
+    return root
+
+
+@pytest.fixture
+def published(vudo_cli: Vudo, tmp_path: Path) -> Path:
+    assert vudo_cli("new", "lib").code == 0
+    return _release(vudo_cli, tmp_path / "lib")
+
+
+def test_publish_json_and_install_from_default_registry(
+    vudo_cli: Vudo, tmp_path: Path, home: Path
+) -> None:
+    assert vudo_cli("new", "lib").code == 0
+    root = tmp_path / "lib"
+    assert vudo_cli("pack", cwd=root).code == 0
+    assert vudo_cli("sign", cwd=root).code == 0
+    r = vudo_cli("publish", "--json", cwd=root)
+    assert r.code == 0, r.stderr
+    data = r.json()
+    assert data["name"] == "lib" and data["version"] == "0.1.0"
+    assert Path(data["registry"]) == home / "published"
+    assert data["already_published"] is False
+    assert vudo_cli("publish", "--json", cwd=root).json()["already_published"] is True
+
+    r = vudo_cli("install", "lib@^0.1", "--yes", "--json")
+    assert r.code == 0, r.stderr
+    [installed] = r.json()
+    assert installed["installed"]["name"] == "lib"
+    assert {g["capability"] for g in installed["granted"]} == {"sensor_time", "actuator_log"}
+    r = vudo_cli("run", "lib", "-q", cwd=home)
+    assert r.code == 0 and r.stdout.strip() == "25"
+
+
+def test_install_needs_consent_on_non_tty(vudo_cli: Vudo, published: Path) -> None:
+    r = vudo_cli("install", "lib")
+    assert r.code == 2 and "--yes" in r.error_line
+    assert vudo_cli("list", "--json").json() == []
+
+
+def test_install_unknown_name_exit_5(vudo_cli: Vudo, published: Path) -> None:
+    r = vudo_cli("install", "lbi", "--yes")
+    assert r.code == 5 and "lbi" in r.error_line
+
+
+def test_install_with_dependencies(vudo_cli: Vudo, tmp_path: Path, published: Path) -> None:
+    assert vudo_cli("new", "app").code == 0
+    app = tmp_path / "app"
+    manifest = app / "spirit.toml"
+    manifest.write_text(manifest.read_text() + '\n[dependencies]\nlib = "^0.1"\n')
+    assert vudo_cli("check", cwd=app).code == 0
+    _release(vudo_cli, app)
+    r = vudo_cli("install", "app", "--yes", "--json")
+    assert r.code == 0, r.stderr
+    assert [i["installed"]["name"] for i in r.json()] == ["lib", "app"]
+
+
+def test_dependency_conflict_exit_6(vudo_cli: Vudo, tmp_path: Path, published: Path) -> None:
+    assert vudo_cli("new", "app").code == 0
+    app = tmp_path / "app"
+    manifest = app / "spirit.toml"
+    manifest.write_text(manifest.read_text() + '\n[dependencies]\nlib = "^2.0"\n')
+    r = vudo_cli("check", "--json", cwd=app)
+    assert r.code == 3
+    assert any(p["area"] == "dependencies" for p in r.json()["problems"])
+    _release(vudo_cli, app)
+    r = vudo_cli("install", "app", "--yes")
+    assert r.code in (5, 6) and "lib" in r.error_line
+
+
+def test_registry_path_missing_exit_5(vudo_cli: Vudo, tmp_path: Path, published: Path) -> None:
+    r = vudo_cli("publish", "--registry", str(tmp_path / "missing"), cwd=published)
+    assert r.code == 5 and "does not exist" in r.error_line and "hint:" in r.error_line
+    r = vudo_cli("install", "lib", "--yes", "--registry", str(tmp_path / "missing"))
+    assert r.code == 5
+    r = vudo_cli("publish", "--registry", "ftp://example.invalid/x", cwd=published)
+    assert r.code == 3
+
+
+def test_publish_to_a_named_directory_and_install_from_it(
+    vudo_cli: Vudo, tmp_path: Path, published: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    r = vudo_cli("publish", "--registry", str(shared), cwd=published)
+    assert r.code == 0, r.stderr
+    assert (shared / "index" / "lib.json").is_file()
+    r = vudo_cli("install", "lib", "--registry", str(shared), "--grant", "actuator_log",
+                 "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()[0]["denied"] == ["sensor_time"]
+
+
+def test_publish_unsigned_exit_4(vudo_cli: Vudo, tmp_path: Path) -> None:
+    assert vudo_cli("new", "raw").code == 0
+    root = tmp_path / "raw"
+    assert vudo_cli("pack", cwd=root).code == 0
+    r = vudo_cli("publish", cwd=root)
+    assert r.code == 4 and "not signed" in r.error_line
+
+
+def test_upgrade_asks_again_when_capabilities_widen(
+    vudo_cli: Vudo, published: Path
+) -> None:
+    assert vudo_cli("install", "lib", "--yes").code == 0
+    r = vudo_cli("upgrade", "--json")
+    assert r.code == 0 and r.json()[0]["upgraded"] is False
+
+    manifest = published / "spirit.toml"
+    manifest.write_text(manifest.read_text().replace("patch = 0", "patch = 1").replace(
+        '"actuator_log"]', '"actuator_log", "sensor_random"]'))
+    src = published / "src" / "main.wat"
+    src.write_text(src.read_text().replace("(memory (export", RANDOM_IMPORT + "(memory (export"))
+    assert vudo_cli("build", cwd=published).code == 0
+    _release(vudo_cli, published)
+
+    r = vudo_cli("upgrade", "lib")
+    assert r.code == 2 and "not a terminal" in r.error_line
+    assert "+ sensor_random" in r.stderr
+    r = vudo_cli("upgrade", "lib", "--yes", "--json")
+    assert r.code == 0, r.stderr
+    [outcome] = r.json()
+    assert outcome["upgraded"] is True and outcome["new"] == "0.1.1"
+    assert outcome["added"] == ["sensor_random"]
+    assert {g["capability"] for g in outcome["granted"]} == {
+        "sensor_time", "actuator_log", "sensor_random"}
+
+
+def test_upgrade_unknown_name_exit_5(vudo_cli: Vudo) -> None:
+    r = vudo_cli("upgrade", "ghost")
+    assert r.code == 5
