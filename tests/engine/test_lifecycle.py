@@ -139,6 +139,7 @@ def test_fuel_exhaustion_suspends_then_refuel_continues(make: Make) -> None:
         sb.call("burn", [10_000_000])
     assert info.value.exit_code == 11
     assert sb.state is S.SUSPENDED
+    assert sb.suspend_reason == "out of fuel"
     assert sb.fuel_used == 200_000
     assert sb.receipt().outcome == "fuel exhausted"
     with pytest.raises(IllegalTransition, match="out of fuel"):
@@ -222,6 +223,7 @@ def test_suspend_and_resume_from_another_thread(make: Make) -> None:
     wait_for(lambda: len(samples) >= 2)
     sb.suspend()
     assert sb.state is S.SUSPENDED
+    assert sb.suspend_reason == "paused"
     time.sleep(0.05)
     count = len(samples)
     fuel = sb.fuel_used

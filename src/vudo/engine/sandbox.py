@@ -185,6 +185,12 @@ class Sandbox:
     def state(self) -> SandboxState:
         return self._state
 
+    @property
+    def suspend_reason(self) -> str:
+        """Why the sandbox is Suspended: ``"paused"`` (resume()) or ``"out of fuel"``
+        (refuel() then call again); empty in any other state."""
+        return self._suspend_reason if self._state is S.SUSPENDED else ""
+
     def _transition(self, new: SandboxState, reason: str) -> None:
         with self._lock:
             old = self._state
