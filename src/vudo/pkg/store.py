@@ -32,6 +32,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -480,7 +481,7 @@ class LocalStore:
     # -- rows -----------------------------------------------------------------------------
 
     def _row(self, r: Sequence[Any]) -> _Row:
-        return _Row(id=r[0], name=r[1], version=parse_version(r[2]), digest=r[3], signer=r[4],
+        return _Row(id=r[0], name=r[1], version=_cached_version(r[2]), digest=r[3], signer=r[4],
                     author=r[5], description=r[6], capabilities=r[7], size=r[8],
                     installed_at=r[9])
 
@@ -713,32 +714,37 @@ class LocalStore:
         req = _as_requirement(requirement)
         cap = (capability if isinstance(capability, Capability) or capability is None
                else parse_capability(capability))
-        where: list[str] = []
+        text: list[str] = []
+        filters: list[str] = []
         params: dict[str, Any] = {"q": q, "n": len(q)}
         if q and len(q) >= 3:
-            where.append("p.id IN (SELECT rowid FROM packages_fts WHERE packages_fts MATCH :fts)")
+            text.append("p.id IN (SELECT rowid FROM packages_fts WHERE packages_fts MATCH :fts)")
             params["fts"] = _fts_phrase(q)
         elif q:
-            where.append("(p.name LIKE :like ESCAPE '\\' OR p.description LIKE :like "
-                         "ESCAPE '\\')")
+            text.append("(p.name LIKE :like ESCAPE '\\' OR p.description LIKE :like "
+                        "ESCAPE '\\')")
             params["like"] = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace(
                 "_", "\\_") + "%"
         if cap is not None:
-            where.append("p.id IN (SELECT package_id FROM package_caps WHERE capability = :cap)")
+            # per-row probe of the (capability, package_id) key: cheap when a text query
+            # already narrowed the rows; without one SQLite still walks the cap's rows.
+            filters.append("EXISTS (SELECT 1 FROM package_caps c WHERE c.capability = :cap "
+                           "AND c.package_id = p.id)")
             params["cap"] = cap.value
         if author:
             key = author.strip().lower()
-            where.append("(substr(p.author, 1, :alen) = :author OR "
-                         "substr(p.signer, 1, :alen) = :author)")
+            filters.append("(substr(p.author, 1, :alen) = :author OR "
+                           "substr(p.signer, 1, :alen) = :author)")
             params["author"] = key
             params["alen"] = len(key)
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        where = " AND ".join([*text, *filters]) or "1"
         rank = ("CASE WHEN p.name = :q THEN 0 WHEN substr(p.name, 1, :n) = :q THEN 1 "
                 "WHEN instr(p.name, :q) > 0 THEN 2 ELSE 3 END") if q else "0"
         name_limit = "" if (limit is None or not req.is_any) else f"LIMIT {int(limit)}"
+        version_filter = " AND ".join(filters) or "1"
         with self._read(f"searching for {query!r}") as conn:
             ranked = conn.execute(
-                f"SELECT p.name, min({rank}) AS r FROM packages p {clause} "
+                f"SELECT p.name, min({rank}) AS r FROM packages p WHERE {where} "
                 f"GROUP BY p.name ORDER BY r, p.name {name_limit}", params).fetchall()
             if not ranked:
                 return []
@@ -746,13 +752,24 @@ class LocalStore:
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS search_names (name TEXT PRIMARY KEY)")
             conn.execute("DELETE FROM search_names")
             conn.executemany("INSERT INTO search_names VALUES (?)", [(n,) for n in ranks])
-            rows = [self._row(r) for r in conn.execute(
-                f"SELECT {_COLUMNS.replace('id,', 'p.id,', 1)} FROM packages p "
-                f"{clause + ' AND' if clause else 'WHERE'} "
-                "p.name IN (SELECT name FROM search_names)", params).fetchall()]
+            columns = _COLUMNS.replace("id,", "p.id,", 1)
+            if req.is_any:
+                # The highest release per name, chosen in SQL (a bare requirement never
+                # matches prereleases, so major/minor/patch order is the SemVer order).
+                raw = conn.execute(
+                    f"SELECT {_COLUMNS} FROM (SELECT {columns}, row_number() OVER ("
+                    "PARTITION BY p.name ORDER BY p.major DESC, p.minor DESC, p.patch DESC"
+                    ") AS k FROM packages p WHERE p.name IN (SELECT name FROM search_names) "
+                    f"AND p.prerelease = '' AND {version_filter}) WHERE k = 1",
+                    params).fetchall()
+            else:
+                raw = conn.execute(
+                    f"SELECT {columns} FROM packages p WHERE "
+                    f"p.name IN (SELECT name FROM search_names) AND {version_filter}",
+                    params).fetchall()
             conn.execute("DELETE FROM search_names")
         best: dict[str, _Row] = {}
-        for row in rows:
+        for row in (self._row(r) for r in raw):
             if not req.matches(row.version):
                 continue
             current = best.get(row.name)
@@ -993,6 +1010,12 @@ class LocalStore:
             store.close()
             raise
         return store, count
+
+
+@functools.lru_cache(maxsize=65536)
+def _cached_version(text: str) -> Version:
+    """Index rows repeat a few version strings many times; parse each once."""
+    return parse_version(text)
 
 
 def _split_sql(script: str) -> list[str]:
