@@ -262,3 +262,51 @@ def test_test_missing_project_exit_5(vudo_cli: Vudo, tmp_path: Path) -> None:
 def test_test_build_failure_exit_7(vudo_cli: Vudo, project: Path) -> None:
     (project / "src" / "main.wat").write_text("(module (oops))")
     assert vudo_cli("test", cwd=project).code == 7
+
+
+def test_ctrl_c_terminates_the_guest_and_exits_130(env: dict[str, str], loopy: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vudo", "run", str(loopy), "-f", "spin", "--timeout", "30",
+         "--fuel", "100000000000000"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(1.0)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert time.monotonic() - started < 5
+    assert proc.returncode == 130, err
+    assert "receipt   loopy.spin: terminated" in out
+    assert err.strip().splitlines()[-1].startswith("error: interrupted")
+    assert "Traceback" not in err
+
+
+def test_live_progress_on_a_terminal(env: dict[str, str], loopy: Path) -> None:
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "vudo", "run", str(loopy), "-f", "spin", "--timeout", "1",
+             "--fuel", "100000000000000"],
+            env=env, stdout=subprocess.PIPE, stderr=slave, text=True, timeout=30, check=False,
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 12
+    assert "running" in shown and "fuel" in shown and "host calls" in shown

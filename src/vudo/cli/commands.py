@@ -8,11 +8,14 @@ command pays only for its own dependencies (``vudo run`` never imports textual).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from vudo.engine.events import Event
     from vudo.engine.receipt import Receipt
     from vudo.pkg.store import InstalledSpirit
+    from vudo.project.runner import RunControl
     from vudo.project.store import ConsentDecision, ConsentRequest, SummonResult
 
 
@@ -168,7 +172,13 @@ class _LiveView:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vudo.project.runner import RunOptions, parse_size, resolve_target, run_spirit
+    from vudo.project.runner import (
+        RunControl,
+        RunOptions,
+        parse_size,
+        resolve_target,
+        run_spirit,
+    )
 
     home = _home()
     bar = ProgressLine()
@@ -177,10 +187,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         function=args.function, args=tuple(args.guest_args), fuel=args.fuel,
         timeout=args.timeout, memory=memory, grant=tuple(args.grant), deny=tuple(args.deny),
     )
+    control = RunControl()
     try:
         target = resolve_target(args.spirit, cwd=Path.cwd(), home=home, progress=bar)
         live = _LiveView(bar) if bar.enabled else None
-        result = run_spirit(target, options, home=home, on_event=live)
+        with _interrupts_terminate(control):
+            result = run_spirit(target, options, home=home, on_event=live, control=control)
     finally:
         bar.clear()
     denied = sorted(cap for cap, c in result.receipt.host_calls.items() if c.get("denied"))
@@ -206,9 +218,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.quiet:
             for line in _receipt_lines(result.receipt):
                 out(line)
+    if control.reason == "interrupted":
+        raise KeyboardInterrupt
     if result.error is not None:
         raise result.error
     return 0
+
+
+@contextlib.contextmanager
+def _interrupts_terminate(control: RunControl) -> Iterator[None]:
+    """While a guest runs, Ctrl-C terminates the sandbox (the guest is inside wasm, where
+    Python cannot raise KeyboardInterrupt); the receipt is still printed, then exit 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if not control.attached:
+            raise KeyboardInterrupt
+        control.terminate("interrupted")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def cmd_test(args: argparse.Namespace) -> int:

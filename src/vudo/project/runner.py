@@ -14,7 +14,9 @@ Spirit. What the sandbox may do depends on where the Spirit came from:
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from vudo.errors import (
     NotFoundError,
     RuntimeFailure,
     UsageError,
+    VudoError,
 )
 from vudo.project.layout import Progress, no_progress
 
@@ -317,6 +320,49 @@ def plan_grants(
 # --------------------------------------------------------------------------- running
 
 
+class RunControl:
+    """Stops a run in progress from another thread or a signal handler (Ctrl-C).
+
+    :func:`run_spirit` attaches its sandbox; :meth:`terminate` asks the engine to stop
+    the guest at its next epoch tick. The actual call into the sandbox happens on a
+    short-lived thread, so calling :meth:`terminate` from a signal handler can never
+    deadlock on a lock the interrupted thread holds.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sandbox: Any = None
+        self.reason: str | None = None
+
+    @property
+    def attached(self) -> bool:
+        return self._sandbox is not None
+
+    def attach(self, sandbox: Any) -> None:
+        with self._lock:
+            self._sandbox = sandbox
+            pending = self.reason
+        if pending is not None:
+            self.terminate(pending)
+
+    def detach(self) -> None:
+        with self._lock:
+            self._sandbox = None
+
+    def terminate(self, reason: str = "terminated") -> None:
+        self.reason = reason
+        threading.Thread(target=self._stop, args=(reason,), daemon=True).start()
+
+    def _stop(self, reason: str) -> None:
+        with self._lock:
+            sandbox = self._sandbox
+        if sandbox is None:
+            return
+        # Already finished or terminated: nothing left to stop.
+        with contextlib.suppress(VudoError):
+            sandbox.terminate(reason)
+
+
 @dataclass(frozen=True, slots=True)
 class PreparedRun:
     """Everything needed to create the sandbox for one run (see :func:`prepare_run`)."""
@@ -399,6 +445,7 @@ def run_spirit(
     clock: Callable[[], float] = time.time,
     engine: Engine | None = None,
     log_to_stderr: bool = True,
+    control: RunControl | None = None,
 ) -> RunResult:
     """Run one function of ``target`` in a fresh sandbox and return what happened.
 
@@ -425,11 +472,16 @@ def run_spirit(
         with Sandbox(eng, prepared.module, prepared.config) as sandbox:
             if on_event is not None:
                 sandbox.subscribe(on_event)
+            if control is not None:
+                control.attach(sandbox)
             try:
                 sandbox.instantiate()
                 results = tuple(sandbox.call(prepared.function, list(prepared.args)))
             except RuntimeFailure as err:
                 error = err
+            finally:
+                if control is not None:
+                    control.detach()
             receipt = sandbox.receipt()
         return RunResult(
             target=target, function=prepared.function, args=prepared.args, results=results,
