@@ -317,3 +317,22 @@ def test_memory_helpers(make: Make) -> None:
     assert sb.read_memory(100, 3) == b"abc"
     with pytest.raises(UsageError):
         sb.read_memory(65535, 2)
+
+
+def test_refuel_while_paused_applies_on_the_run_thread(make: Make) -> None:
+    sb = make(WAT, config(fuel=50_000_000, timeout=5.0))
+    seen: list[FuelSample] = []
+    sb.subscribe(lambda e: seen.append(e) if isinstance(e, FuelSample) else None)
+    thread, outcome = run_in_thread(sb, "spin_calls")
+    wait_for(lambda: len(seen) >= 2)
+    sb.suspend()
+    time.sleep(0.03)
+    live = sb.fuel_used  # read from this thread while the call is paused: the last sample
+    assert 0 < live <= 50_000_000
+    sb.refuel(25_000_000)
+    assert sb.fuel_budget == 75_000_000
+    sb.resume()
+    thread.join(5)
+    assert isinstance(outcome[0], FuelExhausted)
+    assert sb.fuel_used == 75_000_000
+    assert seen[-1].budget == 75_000_000

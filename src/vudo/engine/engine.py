@@ -310,11 +310,7 @@ class Engine:
         try:
             return bytes(wasmtime.wat2wasm(text))
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
-            raise ModuleError(
-                f"not a valid WebAssembly text module: {detail}",
-                hint="pass a .wasm file or valid .wat source",
-            ) from None
+            raise translate(exc, during="parse") from None
 
     def _compile(self, wasm: bytes, digest: str) -> tuple[wasmtime.Module, str]:
         module = self._compiled.get(digest)

@@ -68,6 +68,9 @@ _error_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error
 _get_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64))(
     ("wasmtime_context_get_fuel", _DLL)
 )
+_set_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
+    ("wasmtime_context_set_fuel", _DLL)
+)
 
 _OUTCOMES: dict[type[VudoError], str] = {
     FuelExhausted: "fuel exhausted",
@@ -151,6 +154,8 @@ class Sandbox:
         self._last_error: str | None = None
         self._last_results: tuple[Any, ...] = ()
         self._used_at_close = 0
+        self._pending_fuel = 0
+        self._live_used = 0
         self._fuel_box = ctypes.c_uint64(0)
         self._fuel_ref = ctypes.byref(self._fuel_box)
         self.checker = engine.checker(
@@ -369,6 +374,8 @@ class Sandbox:
     def _begin(self) -> None:
         config = self.config
         self._deadline = time.monotonic() + config.timeout if config.timeout else None
+        assert self._store is not None
+        self._live_used = self._budget - self._store.get_fuel()
         self._running = True
         state = self._thread_state
         self._outer = (getattr(state, "bridge", None), getattr(state, "sandbox", None))
@@ -381,7 +388,12 @@ class Sandbox:
         # Restore whatever ran on this thread before (a subscriber may drive another
         # sandbox from inside a host call of this one).
         self._thread_state.bridge, self._thread_state.sandbox = self._outer
-        self._running = False
+        store = self._store
+        with self._lock:
+            pending, self._pending_fuel = self._pending_fuel, 0
+            if store is not None and pending:
+                store.set_fuel(store.get_fuel() + pending)
+            self._running = False
         self._deadline = None
         self._wall += time.monotonic() - started
         if self._memory is not None:
@@ -415,11 +427,16 @@ class Sandbox:
                 )
             if self._memory is not None:
                 self.bridge.memory_bounds()
-            if self.events.active:
+            _get_fuel(context, self._fuel_ref)
+            if self._pending_fuel:
+                with self._lock:
+                    pending, self._pending_fuel = self._pending_fuel, 0
+                _set_fuel(context, self._fuel_box.value + pending)
                 _get_fuel(context, self._fuel_ref)
+            self._live_used = used = self._budget - self._fuel_box.value
+            if self.events.active:
                 self.events.emit(
-                    FuelSample(self.id, self._budget - self._fuel_box.value, self._budget,
-                               time.monotonic() - self._origin)
+                    FuelSample(self.id, used, self._budget, time.monotonic() - self._origin)
                 )
         except Exception:
             self.events.errors += 1
@@ -456,7 +473,11 @@ class Sandbox:
             if self._state in (S.FAILED, S.TERMINATED):
                 raise IllegalTransition(f"cannot refuel a {self._state} sandbox")
             self._budget += amount
-            if self._store is not None:
+            if self._running:
+                # The store belongs to the run thread while a call is in progress (even
+                # a paused one): the monitor adds this fuel there, at its next tick.
+                self._pending_fuel += amount
+            elif self._store is not None:
                 self._store.set_fuel(self._store.get_fuel() + amount)
 
     def terminate(self, reason: str = "terminated") -> None:
@@ -499,7 +520,15 @@ class Sandbox:
 
     @property
     def fuel_used(self) -> int:
-        """Fuel used so far (instantiation and every call), also after a trap."""
+        """Fuel used so far (instantiation and every call), also after a trap.
+
+        While a call runs this is the monitor's latest sample (the store belongs to the
+        run thread). wasmtime keeps the fuel counter of a loop that makes no calls in a
+        register, so for such a loop the sample, and the count after a timeout stops it,
+        lag behind what was really burnt; running out of fuel is always exact.
+        """
+        if self._running:
+            return self._live_used
         store = self._store
         if store is None:
             return self._used_at_close

@@ -154,9 +154,9 @@ def _cause(text: str) -> str:
 def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run") -> VudoError:
     """Map one wasmtime exception to the vudo error the user sees.
 
-    ``during`` is ``"compile"``, ``"instantiate"`` or ``"run"``; a non-trap WasmtimeError
-    while compiling is a ModuleError, while running it is a GuestTrap unless it carries one
-    of our stop tags or a store-limit message.
+    ``during`` is ``"parse"`` (WAT text), ``"compile"``, ``"instantiate"`` or ``"run"``;
+    a non-trap WasmtimeError while parsing or compiling is a ModuleError, while running it
+    is a GuestTrap unless it carries one of our stop tags or a store-limit message.
     """
     text = str(exc)
     stop = _STOP.search(text)
@@ -177,6 +177,9 @@ def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run
         return ResourceLimitExceeded(
             f"resource limit exceeded: {_cause(text)}", hint=_HINTS[ResourceLimitExceeded]
         )
+    if during == "parse":
+        return ModuleError(f"not a valid WebAssembly text module: {_first_line(text)}",
+                           hint="pass a .wasm file or valid .wat source")
     if during == "compile":
         return ModuleError(f"not a valid WebAssembly module: {_cause(text)}",
                            hint="check that the file is a .wasm or .wat Spirit")
