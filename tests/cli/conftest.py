@@ -43,6 +43,13 @@ def zig_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("zig-cache")
 
 
+@pytest.fixture(scope="session")
+def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Bytecode cache shared by every `vudo` subprocess (PYTHONDONTWRITEBYTECODE may be
+    set in the environment; compiling vudo from source on every call is slow)."""
+    return tmp_path_factory.mktemp("pycache")
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     path = tmp_path / ".vudo"  # HOME is tmp_path, so ~/.vudo is this too
@@ -51,8 +58,10 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def env(home: Path, zig_cache: Path) -> dict[str, str]:
+def env(home: Path, zig_cache: Path, pycache: Path) -> dict[str, str]:
     environ = dict(os.environ)
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    environ["PYTHONPYCACHEPREFIX"] = str(pycache)
     environ["VUDO_HOME"] = str(home)
     environ["HOME"] = str(home.parent)
     environ["ZIG_GLOBAL_CACHE_DIR"] = str(zig_cache)

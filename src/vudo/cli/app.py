@@ -311,8 +311,12 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole ``vudo`` parser (cheap: no command module is imported)."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``vudo`` parser (cheap: no command module is imported).
+
+    Every command is listed (for ``--help``), but only ``only``'s options are configured
+    when it is given: building all 22 option sets costs more than running a small Spirit.
+    """
     parser = _Parser(
         prog=PROG,
         description="Run untrusted WebAssembly Spirits in capability-checked, metered "
@@ -332,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=f"example:\n  {cmd.example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        cmd.configure(p)
+        if only is None or only == cmd.name:
+            cmd.configure(p)
     return parser
 
 
@@ -357,7 +362,9 @@ def split_guest_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 def run_cli(argv: Sequence[str]) -> int:
     """Parse ``argv``, run the command, render errors; returns the process exit code."""
     own, guest = split_guest_args(argv)
-    parser = build_parser()
+    names = {cmd.name for cmd in COMMANDS}
+    chosen = next((w for w in own if not w.startswith("-")), None)
+    parser = build_parser(chosen if chosen in names else None)
     try:
         args = parser.parse_args(own)
         if args.command is None:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -92,6 +89,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_dol(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+
     exe = shutil.which("dol")
     if exe is None:
         raise NotFoundError(
@@ -229,6 +229,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _interrupts_terminate(control: RunControl) -> Iterator[None]:
     """While a guest runs, Ctrl-C terminates the sandbox (the guest is inside wasm, where
     Python cannot raise KeyboardInterrupt); the receipt is still printed, then exit 130."""
+    import signal
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -7,7 +7,6 @@ to stderr only when stderr is a terminal, so pipes and tests see clean output.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +22,8 @@ def note(line: str) -> None:
 
 
 def emit_json(value: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")
 
 

@@ -1,0 +1,100 @@
+"""Process time of ``vudo run hello.wat`` against a bare wasmtime-py script.
+
+Both run the same module (examples/hello/src/main.wat) in a fresh Python process: the
+baseline imports wasmtime, compiles the WAT, links the two host functions as plain Python
+callables and calls ``main``; vudo does all of that plus argument parsing, the module
+cache, capability grants, fuel metering, the epoch monitor and the receipt. The ratio is
+what a user pays for the sandbox on every command-line run. Target: at most 1.5x.
+
+Run: ``.venv/bin/python benches/cli.py [--runs N]`` (VUDO_HOME is a temp dir).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HELLO = ROOT / "examples" / "hello" / "src" / "main.wat"
+
+BASELINE = """
+import time, wasmtime
+engine = wasmtime.Engine()
+store = wasmtime.Store(engine)
+module = wasmtime.Module(engine, open({path!r}).read())
+linker = wasmtime.Linker(engine)
+i64 = wasmtime.ValType.i64()
+i32 = wasmtime.ValType.i32()
+linker.define_func("vudo", "host_time_now", wasmtime.FuncType([], [i64]),
+                   lambda: time.time_ns())
+def host_log(caller, level, ptr, length):
+    memory = caller["memory"]
+    data = bytes(memory.read(caller, ptr, ptr + length))
+    print(data.decode())
+    return 0
+linker.define_func("vudo", "host_log", wasmtime.FuncType([i32, i32, i32], [i32]), host_log,
+                   access_caller=True)
+instance = linker.instantiate(store, module)
+print(instance.exports(store)["main"](store))
+"""
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ)
+        env["VUDO_HOME"] = str(Path(tmp) / "home")
+        # Bytecode caching on, as for an installed vudo (pip compiles site-packages, so
+        # the wasmtime baseline already has it); the cache goes to the temp dir.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+        src = str(ROOT / "src")
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+        baseline_argv = [sys.executable, "-c", BASELINE.format(path=str(HELLO))]
+        plain = [sys.executable, "-m", "vudo", "run", str(HELLO)]
+        granted = [*plain, "--grant", "actuator_log", "--grant", "sensor_time"]
+        # warm up: OS file cache, vudo's key pair and compiled-module cache
+        for argv in (baseline_argv, plain, granted):
+            timed(argv, env)
+        base: list[float] = []
+        ours: list[float] = []
+        ours_granted: list[float] = []
+        for _ in range(args.runs):  # interleaved so background load hits all alike
+            base.append(timed(baseline_argv, env))
+            ours.append(timed(plain, env))
+            ours_granted.append(timed(granted, env))
+        b = statistics.median(base)
+        v = statistics.median(ours)
+        g = statistics.median(ours_granted)
+        print(f"bare wasmtime-py script               median {b * 1000:7.1f} ms  (n={args.runs})")
+        print(f"vudo run hello.wat                    median {v * 1000:7.1f} ms  "
+              f"ratio {v / b:.2f}x  (target <= 1.5x)")
+        print(f"vudo run hello.wat --grant x2 (signed) median {g * 1000:7.1f} ms  "
+              f"ratio {g / b:.2f}x")
+        # where vudo's time goes: interpreter plus imports only
+        imports = [sys.executable, "-c", "import vudo.cli.app, vudo.cli.commands, "
+                   "vudo.project.runner, vudo.engine.sandbox, vudo.pkg.keys"]
+        imp = statistics.median(timed(imports, env) for _ in range(5))
+        bare = statistics.median(timed([sys.executable, "-c", "import wasmtime"], env)
+                                 for _ in range(5))
+        print(f"imports: vudo run path {imp * 1000:.1f} ms, wasmtime alone {bare * 1000:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
