@@ -98,6 +98,21 @@ def best(fn: Callable[[], object], repeat: int, number: int) -> float:
     return statistics.median(rounds)
 
 
+def paired(ours: Callable[[], object], raw: Callable[[], object], repeat: int,
+           number: int) -> tuple[float, float]:
+    """Like :func:`best` for two contenders, alternating rounds so load spikes on a shared
+    machine hit both alike."""
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(repeat):
+        for fn, out in ((ours, a), (raw, b)):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            out.append((time.perf_counter() - start) / number)
+    return statistics.median(a), statistics.median(b)
+
+
 def report(label: str, ours: float, raw: float, unit: str = "us",
            names: tuple[str, str] = ("vudo", "raw")) -> None:
     scale = 1e6 if unit == "us" else 1e3
@@ -129,14 +144,12 @@ def main() -> None:
 
     for fn in (ours_start, raw_start):
         fn()
-    report("(a) warm start + first call", best(ours_start, 7, 200), best(raw_start, 7, 200))
+    report("(a) warm start + first call", *paired(ours_start, raw_start, 21, 100))
 
     # (b) host-call round trip
     n = 20_000
     sb = Sandbox(engine, module, dataclasses.replace(CONFIG, fuel=10**15))
     sb.instantiate()
-    ours_calls = best(lambda: sb.call("logmany", [n]), 5, 1) / n
-    assert sb.receipt().host_calls["actuator_log"]["allowed"] >= n
 
     store = wasmtime.Store(raw_engine)
     linker = wasmtime.Linker(raw_engine)
@@ -144,7 +157,6 @@ def main() -> None:
     inst = linker.instantiate(store, raw_module)
     logmany = inst.exports(store)["logmany"]
     assert isinstance(logmany, wasmtime.Func)
-    bare = best(lambda: logmany(store, n), 5, 1) / n
 
     store2 = wasmtime.Store(raw_engine)
     linker2 = wasmtime.Linker(raw_engine)
@@ -159,26 +171,30 @@ def main() -> None:
     inst2 = linker2.instantiate(store2, raw_module)
     logmany2 = inst2.exports(store2)["logmany"]
     assert isinstance(logmany2, wasmtime.Func)
-    bare_read = best(lambda: logmany2(store2, n), 5, 1) / n
+    ours_calls, bare = paired(lambda: sb.call("logmany", [n]), lambda: logmany(store, n), 7, 1)
+    assert sb.receipt().host_calls["actuator_log"]["allowed"] >= n
+    ours_calls2, bare_read = paired(lambda: sb.call("logmany", [n]),
+                                    lambda: logmany2(store2, n), 7, 1)
+    ours_calls, bare, ours_calls2, bare_read = (x / n for x in (ours_calls, bare, ours_calls2,
+                                                                  bare_read))
     report("(b) host call: host_log round trip", ours_calls, bare,
            names=("vudo", "bare fn"))
-    report("    vs bare fn that reads the message", ours_calls, bare_read,
+    report("    vs bare fn that reads the message", ours_calls2, bare_read,
            names=("vudo", "bare+mem"))
 
     # (c) compute, fuel on vs off
     iters = 5_000_000
-    on = best(lambda: sb.call("compute", [iters]), 5, 1)
     compute = inst.exports(store)["compute"]
     assert isinstance(compute, wasmtime.Func)
-    off = best(lambda: compute(store, iters), 5, 1)
+    on, off = paired(lambda: sb.call("compute", [iters]), lambda: compute(store, iters), 7, 1)
     report(f"(c) compute: mul chain, {iters:,} iters", on, off, unit="ms",
            names=("fuel on", "fuel off"))
     for label, name, arg in (("(c) compute: recursive fib(27)", "fib", 27),
                              ("(c) compute: load/store loop, 5M iters", "sum", iters)):
         raw_func = inst.exports(store)[name]
         assert isinstance(raw_func, wasmtime.Func)
-        on = best(lambda name=name, arg=arg: sb.call(name, [arg]), 5, 1)
-        off = best(lambda raw_func=raw_func, arg=arg: raw_func(store, arg), 5, 1)
+        on, off = paired(lambda name=name, arg=arg: sb.call(name, [arg]),
+                         lambda raw_func=raw_func, arg=arg: raw_func(store, arg), 7, 1)
         report(label, on, off, unit="ms", names=("fuel on", "fuel off"))
     sb.close()
 
@@ -206,8 +222,8 @@ def main() -> None:
                     box.instantiate()
                     box.call("main")
 
-        report("(d) new engine + load + run (304 funcs)", best(cold, 3, 3),
-               best(warm, 3, 10), unit="ms", names=("cold", "warm"))
+        report("(d) new engine + load + run (304 funcs)", *paired(cold, warm, 5, 2),
+               unit="ms", names=("cold", "warm"))
     engine.close()
 
 

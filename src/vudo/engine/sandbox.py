@@ -264,6 +264,17 @@ class Sandbox:
             raise self._finish_failed(error, "instantiate")
         self._transition(S.READY, "instantiated")
 
+    def _export_raw(self, name: str) -> Any:
+        """The instance's export ``name`` as a raw ``wasmtime_extern_t`` (None if absent)."""
+        assert self._store is not None and self._instance is not None
+        raw = name.encode()
+        item = ffi.wasmtime_extern_t()
+        found = ffi._wasmtime_instance_export_get(
+            self._store._context(), ctypes.byref(self._instance._instance), raw, len(raw),
+            ctypes.byref(item),
+        )
+        return item if found else None
+
     def _export(self, name: str) -> Any:
         assert self._store is not None and self._instance is not None
         raw = name.encode()
@@ -305,7 +316,9 @@ class Sandbox:
                 self._suspend_reason = ""
             func = self._funcs.get(function)
             if func is None:
-                func = self._funcs[function] = _fast_func(self._export(function), export)
+                func = self._funcs[function] = _fast_func(
+                    self._export_raw(function), _plan(self.module, export)
+                )
             assert self._store is not None
             self._last_function = function
             started = time.monotonic()
@@ -581,23 +594,50 @@ class Sandbox:
 _RAW_FIELDS = {"i32": "i32", "i64": "i64", "f32": "f32", "f64": "f64"}
 
 
-def _fast_func(func: wasmtime.Func, export: ExportedFunc) -> Callable[..., Any]:
-    """A caller for ``func`` that skips wasmtime-py's per-call type marshalling.
+class _CallPlan:
+    """How to call one export through the unchecked API: raw value fields and buffer size.
+
+    Computed once per (module, function) and shared by every sandbox of the module.
+    """
+
+    __slots__ = ("buffer_type", "params", "results")
+
+    def __init__(self, export: ExportedFunc) -> None:
+        self.params = tuple(_RAW_FIELDS[k] for k in export.params)
+        self.results = tuple(_RAW_FIELDS[k] for k in export.results)
+        self.buffer_type = ffi.wasmtime_val_raw_t * max(len(self.params), len(self.results), 1)
+
+
+_PLANS: dict[tuple[str, str], _CallPlan | None] = {}
+_TRAP_POINTER = ctypes.POINTER(ffi.wasm_trap_t)
+_call_unchecked = ffi._wasmtime_func_call_unchecked
+
+
+def _plan(module: SpiritModule, export: ExportedFunc) -> _CallPlan | None:
+    key = (module.digest, export.name)
+    if key not in _PLANS:
+        numeric = all(k in _RAW_FIELDS for k in export.params + export.results)
+        _PLANS[key] = _CallPlan(export) if numeric else None
+    return _PLANS[key]
+
+
+def _fast_func(item: Any, plan: _CallPlan | None) -> Callable[..., Any]:
+    """A caller for the exported function ``item`` (a ``wasmtime_extern_t``).
 
     Calls go through ``wasmtime_func_call_unchecked`` with one preallocated raw value
-    buffer (the export's types are known from validation). Functions whose parameters or
-    results are not plain numbers fall back to ``Func.__call__``.
+    buffer (the export's types are known from validation), skipping wasmtime-py's per-call
+    type lookups and ``Val`` marshalling. Functions whose parameters or results are not
+    plain numbers (no plan) fall back to ``Func.__call__``.
     """
-    kinds = export.params + export.results
-    if not all(kind in _RAW_FIELDS for kind in kinds):
-        return func
-    params = tuple(_RAW_FIELDS[k] for k in export.params)
-    results = tuple(_RAW_FIELDS[k] for k in export.results)
-    buffer = (ffi.wasmtime_val_raw_t * max(len(params), len(results), 1))()
-    func_ref = ctypes.byref(func._func)
-    call_unchecked = ffi._wasmtime_func_call_unchecked
-    trap_type = ctypes.POINTER(ffi.wasm_trap_t)
+    if plan is None:
+        return wasmtime.Func._from_raw(item.of.func)
+    params = plan.params
+    results = plan.results
+    buffer = plan.buffer_type()
     size = len(buffer)
+    func_ref = ctypes.byref(item.of.func)
+    call_unchecked = _call_unchecked
+    trap_type = _TRAP_POINTER
 
     def call(store: wasmtime.Store, *values: Any) -> Any:
         for index, field in enumerate(params):
@@ -608,11 +648,14 @@ def _fast_func(func: wasmtime.Func, export: ExportedFunc) -> Callable[..., Any]:
             raise wasmtime.WasmtimeError._from_ptr(error)
         if trap:
             raise wasmtime.Trap._from_ptr(trap)
-        out = [getattr(buffer[index], field) for index, field in enumerate(results)]
-        if not out:
+        if not results:
             return None
-        return out[0] if len(out) == 1 else out
+        if len(results) == 1:
+            return getattr(buffer[0], results[0])
+        return [getattr(buffer[index], field) for index, field in enumerate(results)]
 
+    # keep the extern struct alive as long as the caller (func_ref points into it)
+    call.item = item  # type: ignore[attr-defined]
     return call
 
 
