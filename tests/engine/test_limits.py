@@ -109,3 +109,12 @@ def test_limits_validate() -> None:
 def test_host_keeps_working_after_every_failure(make: Make) -> None:
     sb = make(spirit('(func (export "main") (result i32) (i32.const 1))'))
     assert sb.call("main") == [1]
+
+
+def test_config_validates_identity_and_prices() -> None:
+    from vudo.engine import SandboxConfig
+
+    with pytest.raises(ValueError, match="identity"):
+        SandboxConfig(identity="nothex")
+    with pytest.raises(ValueError, match="host_call_fuel"):
+        config(host_call_fuel=-1)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from vudo.engine.grants import Grant
+    from vudo.engine.grants import Grant, RevocationList
     from vudo.engine.services import HostServices
 
 DEFAULT_FUEL = 1_000_000_000
@@ -88,7 +88,9 @@ class SandboxConfig:
     network calls return their service's error code. ``host_call_fuel`` and
     ``host_byte_fuel`` price host calls in fuel (per call and per payload byte).
     ``log_to_stderr`` copies guest logs to stderr (the CLI default; tests and the TUI turn
-    it off and subscribe to events instead).
+    it off and subscribe to events instead); messages below ``min_log_level`` are dropped.
+    ``revocations`` is read live on every check; ``grant_clock`` (Unix seconds, default
+    ``time.time``) decides grant expiry.
     """
 
     fuel: int = DEFAULT_FUEL
@@ -99,15 +101,30 @@ class SandboxConfig:
     identity: str = "00" * 32
     namespace: str = "spirit"
     services: HostServices | None = None
-    revocations: Any = None
+    revocations: RevocationList | None = None
     host_call_fuel: int = 1_000
     host_byte_fuel: int = 1
     log_to_stderr: bool = True
     min_log_level: int = 0
-    grant_clock: Callable[[], Any] | None = None
+    grant_clock: Callable[[], float] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.fuel, int) or self.fuel <= 0:
             raise ValueError(f"fuel must be a positive int, got {self.fuel!r}")
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"timeout must be positive seconds, got {self.timeout!r}")
+        if not _is_key(self.identity):
+            raise ValueError(f"identity must be a 64-hex Ed25519 public key, got {self.identity!r}")
+        for name in ("host_call_fuel", "host_byte_fuel"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+
+
+def _is_key(text: str) -> bool:
+    if not isinstance(text, str) or len(text) != 64:
+        return False
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return True

@@ -616,6 +616,8 @@ _call_unchecked = ffi._wasmtime_func_call_unchecked
 def _plan(module: SpiritModule, export: ExportedFunc) -> _CallPlan | None:
     key = (module.digest, export.name)
     if key not in _PLANS:
+        if len(_PLANS) > 4096:
+            _PLANS.clear()
         numeric = all(k in _RAW_FIELDS for k in export.params + export.results)
         _PLANS[key] = _CallPlan(export) if numeric else None
     return _PLANS[key]
