@@ -407,3 +407,14 @@ def test_fuel_runs_out_inside_a_host_call(sandbox: Callable[..., Sandbox]) -> No
     assert sb.state == "suspended"
     sb.refuel(100_000)
     assert call(sb, "host_time_now") == NOW
+
+
+def test_events_carry_the_reason_for_denials_and_errors(sandbox: Callable[..., Sandbox]) -> None:
+    sb = sandbox(C.STORAGE_WRITE)
+    events: list[object] = []
+    sb.subscribe(events.append)
+    call(sb, "host_time_now")
+    call(sb, "host_storage_write", 0, 1, 0, 5000)
+    calls = [e for e in events if isinstance(e, HostCall)]
+    assert calls[0].allowed is False and "no grant for sensor_time" in calls[0].args
+    assert calls[1].result == E.QUOTA_EXCEEDED and "the limit is 4096" in calls[1].args

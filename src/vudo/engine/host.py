@@ -151,6 +151,7 @@ class HostBridge:
         self.bytes_out = 0
         self.peak_memory = 0
         self.log: deque[tuple[float, str, bool, int, int]] = deque(maxlen=1024)
+        self.note = ""
         self._fuel = ctypes.c_uint64(0)
         self._fuel_ref = ctypes.byref(self._fuel)
         clock = getattr(services, "clock", None)
@@ -162,7 +163,8 @@ class HostBridge:
 
     def _internal_error(self, name: str, exc: Exception) -> int:
         """A bug or unexpected service failure: INTERNAL_ERROR to the guest, logged."""
-        self.record(name, ABI_IMPORTS.get(name), True, f"internal error: {exc}", _INTERNAL, 0)
+        self.note = f"internal error: {exc}"
+        self.record(name, ABI_IMPORTS.get(name), True, "", _INTERNAL, 0)
         return _INTERNAL
 
     def charge(self, amount: int) -> None:
@@ -176,7 +178,16 @@ class HostBridge:
         _set_fuel(ctx, left - amount)
 
     def check(self, capability: Capability, target: str | None = None) -> bool:
-        return bool(self.checker is not None and self.checker.check(capability, target).allowed)
+        """Ask the grant checker; a denial's reason goes into the next host-call event."""
+        checker = self.checker
+        if checker is None:
+            self.note = "no grant checker"
+            return False
+        decision = checker.check(capability, target)
+        if decision.allowed:
+            return True
+        self.note = decision.reason
+        return False
 
     def record(
         self,
@@ -195,8 +206,13 @@ class HostBridge:
         counter[0 if allowed else 1] += 1
         at = time.monotonic() - self.origin
         self.log.append((at, function, allowed, result, fuel))
+        note = self.note
+        if note:
+            self.note = ""
         if self.events.active:
             summary = args() if callable(args) else args
+            if note:
+                summary = f"{summary} ({note})" if summary else note
             self.events.emit(
                 HostCall(self.sandbox_id, function, capability, allowed, summary, result, fuel, at)
             )
@@ -247,7 +263,7 @@ class HostBridge:
         cap = Capability.SENSOR_TIME
         fuel = self.call_fuel
         self.charge(fuel)
-        if self.checker is None or not self.checker.check(cap).allowed:
+        if not self.check(cap):
             return self.record("host_time_now", cap, False, "", _DENIED, fuel)
         return self.record("host_time_now", cap, True, "", int(self.clock()), fuel)
 
@@ -278,7 +294,7 @@ class HostBridge:
         length = args[2].i32 & _U32
         fuel = self.call_fuel
         self.charge(fuel)
-        if self.checker is None or not self.checker.check(cap).allowed:
+        if not self.check(cap):
             return self.record("host_log", cap, False, f"level={level} len={length}", _DENIED, fuel)
         if level < 0 or level > 4:
             return self.record(
@@ -332,6 +348,7 @@ class HostBridge:
         try:
             value = self._service("storage", _STORAGE_ERROR).read(self.namespace, key)
         except HostCallError as exc:
+            self.note = exc.detail
             return self.record(name, cap, True, _summ_key(key), int(exc.code), fuel)
         if value is None:
             return self.record(name, cap, True, _summ_key(key), _NOT_FOUND, fuel)
@@ -364,6 +381,7 @@ class HostBridge:
         try:
             self._service("storage", _STORAGE_ERROR).write(self.namespace, key, value)
         except HostCallError as exc:
+            self.note = exc.detail
             return self.record(name, cap, True, _summ_key(key), int(exc.code), fuel + extra)
         self.bytes_out += len(key) + len(value)
         return self.record(
@@ -386,6 +404,7 @@ class HostBridge:
         try:
             deleted = self._service("storage", _STORAGE_ERROR).delete(self.namespace, key)
         except HostCallError as exc:
+            self.note = exc.detail
             return self.record(name, cap, True, _summ_key(key), int(exc.code), fuel + extra)
         self.bytes_out += len(key)
         return self.record(name, cap, True, _summ_key(key), 1 if deleted else 0, fuel + extra)
@@ -409,6 +428,7 @@ class HostBridge:
         try:
             result = action(view)
         except HostCallError as exc:
+            self.note = exc.detail
             return self.record(name, cap, True, summary, int(exc.code), fuel)
         return self.record(name, cap, True, summary, result, fuel)
 
@@ -515,6 +535,7 @@ class HostBridge:
         try:
             handle = int(self._net().connect(target, self._net_deadline()))
         except HostCallError as exc:
+            self.note = exc.detail
             return self.record(name, cap, True, target, int(exc.code), fuel)
         return self.record(name, cap, True, target, handle, fuel)
 
@@ -531,6 +552,7 @@ class HostBridge:
         try:
             handle = int(self._net().listen(port))
         except HostCallError as exc:
+            self.note = exc.detail
             return self.record(name, cap, True, f"port={port}", int(exc.code), fuel)
         return self.record(name, cap, True, f"port={port}", handle, fuel)
 
@@ -542,6 +564,7 @@ class HostBridge:
         try:
             conn = int(self._net().accept(handle, self._net_deadline()))
         except HostCallError as exc:
+            self.note = exc.detail
             return self.record(name, None, True, f"handle={handle}", int(exc.code), fuel)
         return self.record(name, None, True, f"handle={handle}", conn, fuel)
 
@@ -559,6 +582,7 @@ class HostBridge:
         try:
             sent = int(self._net().send(handle, data, self._net_deadline()))
         except HostCallError as exc:
+            self.note = exc.detail
             return self.record(name, None, True, f"handle={handle}", int(exc.code), fuel + extra)
         self.bytes_out += sent
         return self.record(name, None, True, f"handle={handle} len={length}", sent, fuel + extra)
@@ -574,6 +598,7 @@ class HostBridge:
         try:
             data = self._net().recv(handle, cap_bytes, self._net_deadline())
         except HostCallError as exc:
+            self.note = exc.detail
             return self.record(name, None, True, f"handle={handle}", int(exc.code), fuel)
         extra = len(data) * self.byte_fuel
         self.charge(extra)
@@ -592,6 +617,7 @@ class HostBridge:
         try:
             self._net().close(handle)
         except HostCallError as exc:
+            self.note = exc.detail
             return self.record(name, None, True, f"handle={handle}", int(exc.code), fuel)
         return self.record(name, None, True, f"handle={handle}", _OK, fuel)
 
@@ -612,6 +638,7 @@ class HostBridge:
         try:
             count = int(self._net().broadcast(data))
         except HostCallError as exc:
+            self.note = exc.detail
             return self.record(name, cap, True, f"len={length}", int(exc.code), fuel + extra)
         self.bytes_out += length
         return self.record(name, cap, True, f"len={length}", count, fuel + extra)
