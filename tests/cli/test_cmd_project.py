@@ -100,6 +100,14 @@ def test_build_c_and_zig_templates_build_run_and_test(
     assert r.code == 0, r.stderr
     assert (root / "target" / "native.wasm").is_file()
     assert not (root / ".zig-cache").exists()
+    r = vudo_cli("run", cwd=root)
+    assert r.code == 0, r.stderr
+    assert r.stdout.startswith("result: 25") and "Hello from a vudo Spirit!" in r.stderr
+    r = vudo_cli("run", "-f", "add", "-q", "--", "40", "2", cwd=root)
+    assert r.stdout.strip() == "42"
+    r = vudo_cli("test", cwd=root)
+    assert r.code == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "2 passed, 0 failed"
 
 
 @pytest.mark.slow
