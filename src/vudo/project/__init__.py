@@ -1,0 +1,53 @@
+"""The developer workflow: the functions ``vudo <command>`` and ``vudo tui`` both call.
+
+Every function takes explicit paths (``path``/``home``), returns a value and prints
+nothing; long work reports through ``progress: Callable[[str], None]``; clocks are
+parameters. Failures raise :class:`vudo.errors.VudoError` subclasses.
+
+Project (``vudo.project.layout``, ``.new``, ``.build``, ``.testing``, ``.workflow``)::
+
+    open_project(path) -> Project(root, manifest_path, manifest, language, source;
+                                  .name .version .wasm_path .package_path .is_stale())
+    new_project(name, *, template="wat", parent, home) -> NewProject
+    build_project(path, *, release=False, progress) -> BuildResult(wasm_path, size,
+                  info: ModuleInfo(imports, exports), warnings, seconds, ...)
+    run_tests(path, *, home, filter=None, fuel, timeout, progress, on_case, clock)
+        -> TestReport(name, cases: tuple[TestCase], .passed .failed .summary)
+    check_project(path, *, home, progress) -> CheckReport(problems: tuple[Problem(area,
+                  severity, message, hint)], .errors .ok, checked, package, signer)
+    fmt_project(path, *, check=False) -> FmtResult(path, changed, formatted)
+    doc_project(path, *, output=None, progress) -> DocResult(markdown, html, exports)
+
+Running (``vudo.project.runner``)::
+
+    resolve_target(spec, *, cwd, home, progress) -> RunTarget   # dir, .wasm/.wat,
+        .spirit (verified) or installed name[@req]; project_target(root, progress=, build=)
+    run_spirit(target, RunOptions(function, args: tuple[str], fuel, timeout, memory,
+               grant, deny), *, home, on_event, engine=None, control=None) -> RunResult(
+               function, args, results, receipt (priced), granted, not_granted, error)
+    prepare_run(target, options, *, engine, home, services=None) -> PreparedRun(module,
+               function, args, config, granted, not_granted)  # to drive a Sandbox
+               yourself: Sandbox(engine, p.module, p.config); instantiate(); call(...)
+    needs_services(module) -> bool; priced(receipt, manifest) -> Receipt
+    convert_args(function, params, words) -> list; RunControl().terminate(reason)
+
+Packages (``vudo.project.packaging``)::
+
+    pack_project(path, *, output=None, progress) -> PackResult(path, name, version, ...)
+    sign_project_package(package | None, *, project_dir, home, key=None) -> SignResult
+    newest_package(project_dir) -> Path;  verify(package) -> VerifiedPackage
+
+Store, consent and registries (``vudo.project.store``)::
+
+    prepare_summon(source, *, home, progress) -> Prepared(package, request, built_from)
+    ConsentRequest(name, version, signer, author, capabilities, previous)  # .added .widens
+    decide_consent(request, *, yes, grant, deny) -> ConsentDecision | None (must ask)
+    install_prepared(prepared, decision, *, home, trust_signer=False) -> SummonResult
+    install(spec, *, home, consent: (request, is_root) -> ConsentDecision, registries=())
+    upgrade(name | None, *, home, consent, registries=()) -> list[UpgradeOutcome]
+    publish(package | None, *, project_dir, home, registry=None) -> PublishOutcome
+    list_installed(home), search_installed(query, *, home, capability, author),
+    info_installed(spec, *, home), uninstall(spec, *, home),
+    grant_capability(name, cap, *, home, scope, expires), revoke_capability(name, cap, *,
+    home), installed_spirit(spec, *, home) -> LoadedSpirit(manifest, module, grants, ...)
+"""
