@@ -418,3 +418,9 @@ def test_events_carry_the_reason_for_denials_and_errors(sandbox: Callable[..., S
     calls = [e for e in events if isinstance(e, HostCall)]
     assert calls[0].allowed is False and "no grant for sensor_time" in calls[0].args
     assert calls[1].result == E.QUOTA_EXCEEDED and "the limit is 4096" in calls[1].args
+
+
+def test_network_recv_payload_limit(sandbox: Callable[..., Sandbox]) -> None:
+    sb = sandbox(limits=Limits(max_network_payload=100))
+    with pytest.raises(ResourceLimitExceeded, match="network receive of 4096 bytes"):
+        call(sb, "host_network_recv", 1, 0, 4096)

@@ -336,3 +336,22 @@ def test_refuel_while_paused_applies_on_the_run_thread(make: Make) -> None:
     assert isinstance(outcome[0], FuelExhausted)
     assert sb.fuel_used == 75_000_000
     assert seen[-1].budget == 75_000_000
+
+
+@pytest.mark.parametrize("setup", ["created", "ready", "failed", "out of fuel"])
+def test_terminate_from_every_resting_state(make: Make, setup: str) -> None:
+    sb = make(WAT, config(fuel=100_000), instantiate=False)
+    if setup != "created":
+        sb.instantiate()
+    if setup == "failed":
+        with pytest.raises(GuestTrap):
+            sb.call("trap")
+    if setup == "out of fuel":
+        with pytest.raises(FuelExhausted):
+            sb.call("burn", [10_000_000])
+    before = sb.state
+    events: list[Event] = []
+    sb.subscribe(events.append)
+    sb.terminate("done")
+    assert states(events) == [(before.value, "terminated")]
+    assert [e.reason for e in events if isinstance(e, StateChanged)] == ["done"]
