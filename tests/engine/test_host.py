@@ -424,3 +424,30 @@ def test_network_recv_payload_limit(sandbox: Callable[..., Sandbox]) -> None:
     sb = sandbox(limits=Limits(max_network_payload=100))
     with pytest.raises(ResourceLimitExceeded, match="network receive of 4096 bytes"):
         call(sb, "host_network_recv", 1, 0, 4096)
+
+
+def test_parallel_sandboxes_keep_their_own_host_state(
+        sandbox: Callable[..., Sandbox]) -> None:
+    boxes = [sandbox(C.SENSOR_RANDOM, C.ACTUATOR_LOG) for _ in range(3)]
+    errors: list[BaseException] = []
+
+    def work(sb: Sandbox, n: int) -> None:
+        try:
+            sb.write_memory(0, b"hello")
+            for _ in range(n):
+                assert call(sb, "host_log", 1, 0, 5) == 0
+                assert call(sb, "host_random_bytes", 64, 8) == 0
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(sb, 100 * (i + 1)))
+               for i, sb in enumerate(boxes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not errors
+    for i, sb in enumerate(boxes):
+        receipt = sb.receipt()
+        assert receipt.host_calls["actuator_log"]["allowed"] == 100 * (i + 1)
+        assert receipt.bytes_in == 8 * 100 * (i + 1)
