@@ -252,6 +252,8 @@ def test_fmt_rewrites_and_keeps_comments(vudo_cli: Vudo, project: Path) -> None:
     out = manifest.read_text()
     assert "# my spirit" in out and "# the name" in out and 'name = "demo"' in out
     assert vudo_cli("fmt", "--check", cwd=project).code == 0
+    assert vudo_cli("fmt", "--json", cwd=project).json() == {
+        "path": str(manifest), "changed": False, "written": False}
 
 
 def test_fmt_missing_manifest_exits_5(vudo_cli: Vudo) -> None:

@@ -74,16 +74,35 @@ def test_install_with_dependencies(vudo_cli: Vudo, tmp_path: Path, published: Pa
 
 
 def test_dependency_conflict_exit_6(vudo_cli: Vudo, tmp_path: Path, published: Path) -> None:
+    assert vudo_cli("new", "mid").code == 0
+    mid = tmp_path / "mid"
+    (mid / "spirit.toml").write_text((mid / "spirit.toml").read_text()
+                                     + '\n[dependencies]\nlib = ">=0.2"\n')
+    _release(vudo_cli, mid)
     assert vudo_cli("new", "app").code == 0
     app = tmp_path / "app"
-    manifest = app / "spirit.toml"
-    manifest.write_text(manifest.read_text() + '\n[dependencies]\nlib = "^2.0"\n')
+    (app / "spirit.toml").write_text((app / "spirit.toml").read_text()
+                                     + '\n[dependencies]\nlib = "^0.1"\nmid = "*"\n')
     r = vudo_cli("check", "--json", cwd=app)
     assert r.code == 3
-    assert any(p["area"] == "dependencies" for p in r.json()["problems"])
+    [problem] = [p for p in r.json()["problems"] if p["area"] == "dependencies"]
+    assert "lib" in problem["message"] and problem["severity"] == "error"
     _release(vudo_cli, app)
     r = vudo_cli("install", "app", "--yes")
-    assert r.code in (5, 6) and "lib" in r.error_line
+    assert r.code == 6
+    assert "app 0.1.0 needs lib ^0.1" in r.error_line and "mid 0.1.0 needs lib >=0.2" in \
+        r.error_line
+    assert vudo_cli("list", "--json").json() == []
+
+
+def test_missing_dependency_exit_5(vudo_cli: Vudo, tmp_path: Path, published: Path) -> None:
+    assert vudo_cli("new", "app").code == 0
+    app = tmp_path / "app"
+    (app / "spirit.toml").write_text((app / "spirit.toml").read_text()
+                                     + '\n[dependencies]\nghost = "^1"\n')
+    _release(vudo_cli, app)
+    r = vudo_cli("install", "app", "--yes")
+    assert r.code == 5 and "ghost" in r.error_line
 
 
 def test_registry_path_missing_exit_5(vudo_cli: Vudo, tmp_path: Path, published: Path) -> None:

@@ -184,3 +184,46 @@ def test_keys(vudo_cli: Vudo, home: Path) -> None:
     assert r.code == 2
     r = vudo_cli("keys", "rotate")
     assert r.code == 2
+
+
+def test_consent_cancelled_at_the_terminal_exits_1(env: dict[str, str], package: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    try:
+        os.write(master, b"n\n")
+        proc = subprocess.run([sys.executable, "-m", "vudo", "summon", str(package)], env=env,
+                              stdin=slave, capture_output=True, text=True, timeout=60,
+                              check=False)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 1, proc.stderr
+    assert "grant these?" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: cancelled: demo was not")
+
+
+def test_consent_choose_each_at_the_terminal(env: dict[str, str], package: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    try:
+        os.write(master, b"c\ny\nn\n")  # choose: sensor_time yes, actuator_log no
+        proc = subprocess.run([sys.executable, "-m", "vudo", "summon", str(package), "--json"],
+                              env=env, stdin=slave, capture_output=True, text=True, timeout=60,
+                              check=False)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    data = json.loads(proc.stdout)
+    assert data["granted"] == [{"capability": "sensor_time", "scope": "global"}]
+    assert data["denied"] == ["actuator_log"]

@@ -156,6 +156,7 @@ def _cfg_check(p: argparse.ArgumentParser) -> None:
 def _cfg_fmt(p: argparse.ArgumentParser) -> None:
     _path(p)
     p.add_argument("--check", action="store_true", help="only report; exit 3 if not formatted")
+    _json(p)
 
 
 def _cfg_doc(p: argparse.ArgumentParser) -> None:

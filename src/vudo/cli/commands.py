@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vudo.capabilities import parse_capability
-from vudo.cli.render import ProgressLine, emit_json, human_bytes, note, out, table
+from vudo.cli.render import (
+    ProgressLine,
+    emit_json,
+    human_bytes,
+    note,
+    out,
+    stderr_is_tty,
+    table,
+)
 from vudo.errors import InvalidInputError, NotFoundError, TestsFailed, UsageError, VudoError
 from vudo.home import vudo_home
 
@@ -390,12 +398,17 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     from vudo.project.workflow import fmt_project
 
     result = fmt_project(Path(args.path), check=args.check)
+    if args.json:
+        emit_json({"path": str(result.path), "changed": result.changed,
+                   "written": result.changed and not args.check})
     if args.check:
         if result.changed:
             raise InvalidInputError(f"{result.path} is not formatted", hint="run `vudo fmt`")
-        out(f"{result.path} is formatted")
+        if not args.json:
+            out(f"{result.path} is formatted")
         return 0
-    out(f"formatted {result.path}" if result.changed else f"{result.path} already formatted")
+    if not args.json:
+        out(f"formatted {result.path}" if result.changed else f"{result.path} already formatted")
     return 0
 
 
@@ -434,6 +447,8 @@ def _ask(question: str) -> str:
     sys.stderr.write(question)
     sys.stderr.flush()
     answer = sys.stdin.readline()
+    if not stderr_is_tty():
+        sys.stderr.write("\n")  # the terminal's echo of Enter is not in this stream
     if not answer:
         raise UsageError("no answer (end of input)", hint="pass --yes or --grant CAP")
     return answer.strip().lower()
