@@ -30,7 +30,7 @@ def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
     """Format the project's manifest canonically (comments kept); ``check`` only reports."""
     from vudo.pkg.manifest import find_manifest, format_manifest
 
-    manifest_path = find_manifest(Path(path))
+    manifest_path = find_manifest(Path(path).absolute())
     text = manifest_path.read_text(encoding="utf-8")
     formatted = format_manifest(text, filename=str(manifest_path))
     changed = formatted != text
