@@ -355,3 +355,32 @@ def test_terminate_from_every_resting_state(make: Make, setup: str) -> None:
     sb.terminate("done")
     assert states(events) == [(before.value, "terminated")]
     assert [e.reason for e in events if isinstance(e, StateChanged)] == ["done"]
+
+
+def test_out_of_fuel_in_the_start_function_fails(make: Make) -> None:
+    wat = spirit("(func $forever (loop $l (br $l))) (start $forever)")
+    sb = make(wat, config(fuel=10_000), instantiate=False)
+    with pytest.raises(FuelExhausted):
+        sb.instantiate()
+    assert sb.state is S.FAILED
+    assert sb.receipt().outcome == "fuel exhausted"
+    assert sb.fuel_used == 10_000
+
+
+def test_trap_while_paused_reports_after_resume(make: Make) -> None:
+    wat = spirit(
+        '(func $nop) (global $n (mut i32) (i32.const 0))'
+        '(func (export "work_then_trap") (loop $l (call $nop)'
+        "  (global.set $n (i32.add (global.get $n) (i32.const 1)))"
+        "  (br_if $l (i32.lt_u (global.get $n) (i32.const 30000000)))) unreachable)"
+    )
+    sb = make(wat, config(timeout=5.0))
+    thread, outcome = run_in_thread(sb, "work_then_trap")
+    wait_for(lambda: sb.state is S.RUNNING)
+    sb.suspend()
+    time.sleep(0.1)
+    assert not outcome, "the call reported while paused"
+    sb.resume()
+    thread.join(5)
+    assert isinstance(outcome[0], GuestTrap)
+    assert sb.state is S.FAILED

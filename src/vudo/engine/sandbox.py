@@ -262,7 +262,8 @@ class Sandbox:
         self._last_function = "(instantiate)"
         if error is not None:
             raise self._finish_failed(error, "instantiate")
-        self._transition(S.READY, "instantiated")
+        if not self._settle(S.READY, "instantiated"):
+            raise self._terminated_error()
 
     def _export_raw(self, name: str) -> Any:
         """The instance's export ``name`` as a raw ``wasmtime_extern_t`` (None if absent)."""
@@ -332,12 +333,10 @@ class Sandbox:
             finally:
                 self._end(started)
             if error is None:
-                self._wait_if_paused()
                 self._last_results = _as_tuple(results)
                 self._last_outcome, self._last_error = "ok", None
-                if self._state is S.TERMINATED:
+                if not self._settle(S.READY, f"{function} returned"):
                     raise self._terminated_error()
-                self._transition(S.READY, f"{function} returned")
                 return list(self._last_results)
             self._last_results = ()
             raise self._finish_failed(error, function)
@@ -357,13 +356,12 @@ class Sandbox:
             (name for klass, name in _OUTCOMES.items() if issubclass(cls, klass)), "trap"
         )
         self._last_error = error.message
-        if self._state is S.TERMINATED:
-            return error
-        if isinstance(error, FuelExhausted):
-            self._suspend_reason = "out of fuel"
-            self._transition(S.SUSPENDED, f"out of fuel in {where}")
+        if isinstance(error, FuelExhausted) and self._state is not S.INITIALIZING:
+            # Out of fuel in a call: resumable by refuel + call. (In the start function
+            # there is nothing to resume, so that fails like a trap.)
+            self._settle(S.SUSPENDED, f"out of fuel in {where}", suspend_reason="out of fuel")
         else:
-            self._transition(S.FAILED, f"{error.title} in {where}: {error.message}")
+            self._settle(S.FAILED, f"{error.title} in {where}: {error.message}")
         return error
 
     def _limit_cause(self, error: VudoError) -> VudoError:
@@ -412,10 +410,23 @@ class Sandbox:
         if self._memory is not None:
             self.bridge.memory_bounds()
 
-    def _wait_if_paused(self) -> None:
-        """A call that returns while paused delivers its result only after resume()."""
-        while not self._gate.is_set():
+    def _settle(self, new: SandboxState, reason: str, *, suspend_reason: str = "") -> bool:
+        """End a call or instantiation in state ``new``; False if it was terminated.
+
+        A call that finishes (returns, traps, runs out of fuel) while paused reports only
+        after resume(), so the pause is real to the caller too. The check and the
+        transition happen under the lock, so a suspend() racing with the end of the call
+        either lands before (and is waited out) or finds the sandbox no longer running.
+        """
+        while True:
             self._gate.wait()
+            with self._lock:
+                if self._state is S.TERMINATED:
+                    return False
+                if self._gate.is_set():
+                    self._transition(new, reason)
+                    self._suspend_reason = suspend_reason
+                    return True
 
     # -- the live monitor (runs on the run thread, inside wasm) ------------------------
 
