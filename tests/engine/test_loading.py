@@ -182,3 +182,13 @@ def test_cache_key_covers_version_and_config(tmp_path: Path) -> None:
 def test_imports_are_recorded(engine: Engine) -> None:
     module = engine.load(spirit("", IMPORTS["log"] + IMPORTS["time"]))
     assert module.imports == ("host_log", "host_time_now")
+
+
+def test_memory_cache_is_bounded() -> None:
+    from vudo.engine import engine as engine_module
+
+    with Engine() as eng:
+        for i in range(engine_module.MEMORY_CACHE_SIZE + 5):
+            eng.load(spirit(f'(func (export "f") (result i32) (i32.const {i}))'))
+        assert len(eng._compiled) == engine_module.MEMORY_CACHE_SIZE
+        assert len(eng._validated) == engine_module.MEMORY_CACHE_SIZE

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
 from pathlib import Path
+from typing import Any
 
 import wasmtime
 
@@ -264,6 +265,7 @@ class Engine:
             imports = _validate_imports(module, name)
             exports = _validate_exports(module, name)
             self._validated[digest] = (module, imports, exports)
+            _bound(self._validated)
         return SpiritModule(
             name=name,
             digest=digest,
@@ -322,6 +324,7 @@ class Engine:
             if module is not None:
                 self.cache.hits += 1
                 self._compiled[digest] = module
+                _bound(self._compiled)
                 return module, "hit"
             status = "recompiled" if corrupt else "miss"
             if corrupt:
@@ -335,6 +338,7 @@ class Engine:
         if self.cache is not None:
             self.cache.put(digest, module)
         self._compiled[digest] = module
+        _bound(self._compiled)
         return module, status
 
     def instance_pre(self, module: SpiritModule) -> wasmtime.InstancePre:
@@ -353,6 +357,7 @@ class Engine:
                 except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
                     raise translate(exc, during="instantiate") from None
                 self._pre[module.digest] = pre
+                _bound(self._pre)
         return pre
 
     def checker(self, key: tuple[object, ...], build: Callable[[], object]) -> object:
@@ -375,6 +380,17 @@ class Engine:
         self._compiled.clear()
         self._validated.clear()
         self._pre.clear()
+
+
+#: How many compiled modules an engine keeps in memory (a TUI session rebuilding a Spirit
+#: on every edit would otherwise keep every version). Sandboxes hold their own reference.
+MEMORY_CACHE_SIZE = 64
+
+
+def _bound(table: dict[str, Any]) -> None:
+    """Drop the oldest entries of an insertion-ordered cache beyond MEMORY_CACHE_SIZE."""
+    while len(table) > MEMORY_CACHE_SIZE:
+        del table[next(iter(table))]
 
 
 def _validate_imports(module: wasmtime.Module, name: str) -> tuple[str, ...]:

@@ -184,6 +184,9 @@ class Sandbox:
             stderr=stderr,
         )
 
+    def __repr__(self) -> str:
+        return f"<Sandbox {self.id} {self._state.value} fuel {self.fuel_used}/{self._budget}>"
+
     # -- state machine -----------------------------------------------------------------
 
     @property
