@@ -310,3 +310,14 @@ def test_live_progress_on_a_terminal(env: dict[str, str], loopy: Path) -> None:
     shown = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 12
     assert "running" in shown and "fuel" in shown and "host calls" in shown
+
+
+def test_run_builds_a_stale_project_and_shows_compiler_errors(
+    vudo_cli: Vudo, project: Path
+) -> None:
+    src = project / "src" / "main.wat"
+    src.write_text(src.read_text().replace("(i32.add", "(i32.plus"))
+    r = vudo_cli("run", cwd=project)
+    assert r.code == 7
+    assert "src/main.wat:" in r.error_line
+    assert "-->" in r.stderr  # the full diagnostic came first

@@ -380,6 +380,9 @@ def run_cli(argv: Sequence[str]) -> int:
         return handler(args)
     except VudoError as err:
         sys.stdout.flush()
+        details = getattr(err, "output", None)  # a compiler's full diagnostics
+        if isinstance(details, str) and details.strip():
+            sys.stderr.write(details.rstrip() + "\n")
         sys.stderr.write(err.one_line() + "\n")
         return err.exit_code
     except KeyboardInterrupt:

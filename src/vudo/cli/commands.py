@@ -62,15 +62,11 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from vudo.project.build import CompileError, build_project
+    from vudo.project.build import build_project
 
     bar = ProgressLine()
     try:
         result = build_project(Path(args.path), release=args.release, progress=bar)
-    except CompileError as err:
-        bar.clear()
-        note(err.output)
-        raise
     finally:
         bar.clear()
     for warning in result.warnings:

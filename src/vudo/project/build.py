@@ -260,7 +260,8 @@ def build_project(
         problems = lint_capabilities(info.imports, project.manifest.capabilities)
         errors = [p for p in problems if p.error]
         if errors:
-            raise BuildError(errors[0].message, hint=errors[0].hint)
+            more = f" (and {len(errors) - 1} more: see `vudo check`)" if len(errors) > 1 else ""
+            raise BuildError(errors[0].message + more, hint=errors[0].hint)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
