@@ -33,6 +33,7 @@ from typing import Any, TextIO
 
 import wasmtime
 from wasmtime import _bindings as ffi
+from wasmtime import _ffi as _wasmtime_ffi
 
 from vudo.engine.abi import HostCallError
 from vudo.engine.config import TRANSITIONS, SandboxConfig, SandboxState
@@ -51,6 +52,7 @@ from vudo.errors import (
 )
 
 S = SandboxState
+_EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 _DLL: Any = ffi.__dict__["dll"]
 _ids = itertools.count(1)
 
@@ -257,8 +259,9 @@ class Sandbox:
         finally:
             self._end(started)
         if error is None:
-            memory = self._export("memory")
-            if isinstance(memory, wasmtime.Memory):
+            item = self._export_raw("memory")
+            if item is not None and item.kind == _EXTERN_MEMORY:
+                memory = wasmtime.Memory._from_raw(item.of.memory)
                 self._memory = memory
                 self.bridge.memory_ref = ctypes.addressof(memory._memory)
                 self.bridge.memory_bounds()
@@ -278,20 +281,6 @@ class Sandbox:
             ctypes.byref(item),
         )
         return item if found else None
-
-    def _export(self, name: str) -> Any:
-        assert self._store is not None and self._instance is not None
-        raw = name.encode()
-        item = ffi.wasmtime_extern_t()
-        found = ffi.wasmtime_instance_export_get(
-            self._store._context(), ctypes.byref(self._instance._instance), raw, len(raw),
-            ctypes.byref(item),
-        )
-        if not found:
-            return None
-        from wasmtime._extern import wrap_extern
-
-        return wrap_extern(item)
 
     # -- calls ------------------------------------------------------------------------
 
@@ -388,8 +377,8 @@ class Sandbox:
     def _begin(self) -> None:
         config = self.config
         self._deadline = time.monotonic() + config.timeout if config.timeout else None
-        assert self._store is not None
-        self._live_used = self._budget - self._store.get_fuel()
+        _get_fuel(self.bridge.context, self._fuel_ref)
+        self._live_used = self._budget - self._fuel_box.value
         self._running = True
         state = self._thread_state
         self._outer = (getattr(state, "bridge", None), getattr(state, "sandbox", None))
@@ -422,7 +411,8 @@ class Sandbox:
         either lands before (and is waited out) or finds the sandbox no longer running.
         """
         while True:
-            self._gate.wait()
+            if not self._gate.is_set():
+                self._gate.wait()
             with self._lock:
                 if self._state is S.TERMINATED:
                     return False
