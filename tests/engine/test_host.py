@@ -451,3 +451,19 @@ def test_parallel_sandboxes_keep_their_own_host_state(
         receipt = sb.receipt()
         assert receipt.host_calls["actuator_log"]["allowed"] == 100 * (i + 1)
         assert receipt.bytes_in == 8 * 100 * (i + 1)
+
+
+def test_a_failing_service_is_internal_error_not_a_crash(make: Make, tmp_path: Path) -> None:
+    def broken_random(n: int) -> bytes:
+        raise RuntimeError("entropy pool on fire")
+
+    with HostServices.open(tmp_path / "d", random=broken_random) as svc:
+        sb = make(ALL, config(C.SENSOR_RANDOM, services=svc))
+        events: list[object] = []
+        sb.subscribe(events.append)
+        assert call(sb, "host_random_bytes", 0, 8) == E.INTERNAL_ERROR
+        assert sb.state == "ready"
+        calls = [e for e in events if isinstance(e, HostCall)]
+        assert calls[-1].result == E.INTERNAL_ERROR
+        assert "entropy pool on fire" in calls[-1].args
+        sb.close()
