@@ -384,3 +384,12 @@ def test_trap_while_paused_reports_after_resume(make: Make) -> None:
     thread.join(5)
     assert isinstance(outcome[0], GuestTrap)
     assert sb.state is S.FAILED
+
+
+def test_closing_an_idle_sandbox_keeps_the_last_outcome(make: Make) -> None:
+    sb = make(WAT)
+    assert sb.call("add", [1, 2]) == [3]
+    sb.close()
+    receipt = sb.receipt()
+    assert receipt.outcome == "ok" and receipt.results == (3,)
+    assert receipt.fuel_used > 0

@@ -498,13 +498,16 @@ class Sandbox:
                 self._store.set_fuel(self._store.get_fuel() + amount)
 
     def terminate(self, reason: str = "terminated") -> None:
-        """Any state -> Terminated (final). A running call stops within ~10 ms."""
+        """Any state -> Terminated (final). A running call stops within ~10 ms.
+
+        The call then raises :class:`~vudo.engine.traps.Terminated` and the receipt's
+        outcome is ``"terminated"``; terminating an idle sandbox keeps the outcome of its
+        last call. Network handles close and open credit reservations are released.
+        """
         with self._lock:
             self._transition(S.TERMINATED, reason)
             self._stop_request = reason
             self._gate.set()
-            if not self._running:
-                self._last_outcome = "terminated" if self._last_function else self._last_outcome
         if self.network is not None:
             self.network.close_all()
         if self.ledger is not None:
