@@ -413,12 +413,12 @@ def prepare_run(
                                                  now=int(clock()))
         trusted = (granter,)
         denied = {parse_capability(d.strip()) for d in options.deny}
+        # Stored grants count only if the user's key made them for the user's key: a
+        # grant some other key wrote into the store is ignored, never newly trusted.
         for stored in target.stored_grants:
             if stored.capability in denied or stored.grantee != identity:
                 continue
             grants += (stored,)
-            if stored.granter not in trusted:
-                trusted += (stored.granter,)
     limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
     kwargs: dict[str, Any] = {
         "limits": limits, "grants": grants, "trusted_granters": trusted,

@@ -308,8 +308,8 @@ def grant_capability(
                 hint="it asks for: " + (", ".join(c.value for c in spirit.capabilities)
                                         or "nothing"),
             )
-        [grant] = sign_grants(ConsentDecision(((cap, scope),), ()), home=home, clock=clock,
-                              expires_at=expires_at)
+        [grant] = sign_grants(ConsentDecision(((cap, scope),), ()), home=home,
+                              clock=lambda: now, expires_at=expires_at)
         kept = [g for g in store.grants_for(name)
                 if Grant.from_dict(g).capability is not cap]
         store.save_grants(name, [*kept, grant.to_dict()])
