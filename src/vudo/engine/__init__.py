@@ -12,6 +12,14 @@
             print(sb.call("main", [1, 2]))
             print(sb.receipt().to_json())
 
+Errors (all :class:`vudo.errors.VudoError`, each with its exit code): ``load`` raises
+ModuleError (exit 3) or ResourceLimitExceeded (13); ``instantiate``/``call`` raise
+GuestTrap (10), FuelExhausted (11, the sandbox is then Suspended: ``refuel`` and call
+again), TimeoutExceeded (12), ResourceLimitExceeded (13), :class:`Terminated` (10) or
+:class:`IllegalTransition` (1) for an operation the current state does not allow.
+``suspend``, ``resume``, ``terminate`` and ``refuel`` may be called from any thread while
+``call`` runs in another; event callbacks run on the thread that produced the event.
+
 Importing this package is light: the names below load their modules (and wasmtime) on
 first use.
 """

@@ -245,6 +245,10 @@ class Engine:
     def load(self, source: bytes | str | Path, *, name: str = "spirit") -> SpiritModule:
         """Compile and validate a Spirit: ``.wasm`` bytes, WAT text, or a path to either.
 
+        A ``str`` is WAT source text (pass a :class:`~pathlib.Path` for a file). Loading
+        the same bytes again is a dictionary lookup; with ``cache_dir`` a fresh engine
+        deserializes instead of compiling (``module.cache`` says which happened).
+
         Raises ModuleError naming the problem (not wasm, bad import, no ``memory`` export),
         ResourceLimitExceeded if it is bigger than ``max_module_size``, NotFoundError for a
         missing file.
