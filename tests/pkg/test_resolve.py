@@ -233,3 +233,36 @@ def test_locked_mode_detects_changed_digest() -> None:
                                                                             digest="aa")])))
     with pytest.raises(DependencyConflictError, match="digest aa -> bb"):
         resolve([dep("a")], MemorySource([cand("a", "1.0.0", digest="bb")]), locked=lock)
+
+
+def test_random_graph_resolution_satisfies_every_requirement() -> None:
+    # A seeded random graph that has a solution by construction: the newest version of
+    # each package, except every 7th package, whose newest version needs something that
+    # does not exist (the resolver must step back to the one before).
+    import random
+
+    rng = random.Random(3)
+    names = [f"p{i:03d}" for i in range(150)]
+    all_versions = [f"{1 + n // 4}.{n % 4}.0" for n in range(8)]
+    good = {name: all_versions[-2] if i % 7 == 0 else all_versions[-1]
+            for i, name in enumerate(names)}
+    src = MemorySource()
+    for i, name in enumerate(names):
+        later = names[i + 1:i + 25]
+        for version in all_versions:
+            deps = []
+            for target in rng.sample(later, min(3, len(later))):
+                v = Version(good[target])
+                deps.append(f"{target} " + rng.choice(
+                    [f"^{v.major}", f">={v}", f"~{v.major}.{v.minor}", f"={v}", "*"]))
+            if i % 7 == 0 and version == all_versions[-1] and later:
+                deps.append(f"{later[0]} ^9")
+            src.add(cand(name, version, *deps))
+    res = resolve([dep(n) for n in names[:10]], src)
+    assert len(res) > 100
+    position = {name: i for i, name in enumerate(res)}
+    for candidate in res.values():
+        for d in candidate.dependencies:
+            assert d.requirement.matches(res[d.name].version), (candidate, d)
+            assert position[d.name] < position[candidate.name]
+        assert str(candidate.version) == good[candidate.name]

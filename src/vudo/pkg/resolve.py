@@ -50,6 +50,8 @@ class _Req:
     dependency: Dependency
     parent: Candidate | None
     base: Path | None  # directory relative path dependencies are resolved against
+    checked: dict[int, bool] = field(default_factory=dict, compare=False, hash=False,
+                                     repr=False)  # id(candidate) -> satisfied
 
     @property
     def name(self) -> str:
@@ -187,12 +189,12 @@ class _Provider(AbstractProvider[_Req, Candidate, str]):
             self._registry_pool[key] = sorted(seen.values(), key=_version_key, reverse=True)
         return self._registry_pool[key]
 
-    def pool(self, reqs: Sequence[_Req]) -> list[Candidate]:
+    def pool(self, name: str, reqs: Sequence[_Req]) -> list[Candidate]:
         for req in reqs:
             if req.dependency.kind != "registry":
                 return [self.direct_candidate(req)]
         registry = next((r.dependency.registry for r in reqs if r.dependency.registry), None)
-        return self.registry_pool(reqs[0].name, registry)
+        return self.registry_pool(name, registry)
 
     # -- resolvelib interface ------------------------------------------------
 
@@ -227,7 +229,7 @@ class _Provider(AbstractProvider[_Req, Candidate, str]):
                      incompatibilities: Mapping[str, Iterator[Candidate]]) -> list[Candidate]:
         reqs = list(requirements[identifier])
         bad = {(c.version, c.source) for c in incompatibilities[identifier]}
-        matches = [c for c in self.pool(reqs)
+        matches = [c for c in self.pool(identifier, reqs)
                    if (c.version, c.source) not in bad
                    and all(self.is_satisfied_by(r, c) for r in reqs)]
         preferred = self.preferred.get(identifier)
@@ -236,6 +238,16 @@ class _Provider(AbstractProvider[_Req, Candidate, str]):
         return matches
 
     def is_satisfied_by(self, requirement: _Req, candidate: Candidate) -> bool:
+        # resolvelib re-checks every pin against every requirement each round (quadratic
+        # in the graph size); the answer never changes, so each requirement remembers it.
+        # Candidates live in the provider's pools for the whole resolution, so their ids
+        # are stable.
+        known = requirement.checked.get(id(candidate))
+        if known is None:
+            known = requirement.checked[id(candidate)] = self._satisfies(requirement, candidate)
+        return known
+
+    def _satisfies(self, requirement: _Req, candidate: Candidate) -> bool:
         dep = requirement.dependency
         if dep.kind != "registry":
             if candidate.source != self.source_label(requirement):
@@ -293,7 +305,7 @@ def _explain(exc: ResolutionImpossible[_Req, Candidate], provider: _Provider,
         reqs = reqs_by_name[name]
         text = ", ".join(lines)
         if all(r.dependency.kind == "registry" for r in reqs):
-            pool = provider.pool(reqs)
+            pool = provider.pool(name, reqs)
             if not pool:
                 missing.append(name)
                 parts.append(f"{text}, but no source has a package named {name}")
@@ -339,7 +351,7 @@ def resolve(root: Manifest | Iterable[Dependency],
             registries: Mapping[str, CandidateSource] | None = None,
             git: GitSource | None = None, root_dir: Path | None = None,
             with_optional: Collection[str] = (), locked: Lockfile | None = None,
-            prefer: Lockfile | None = None, max_rounds: int = 100_000) -> Resolution:
+            prefer: Lockfile | None = None, max_rounds: int = 20_000) -> Resolution:
     """Resolve ``root``'s dependencies (a manifest, or dependencies named directly, e.g.
     by ``vudo install``).
 
