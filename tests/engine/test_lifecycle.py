@@ -168,7 +168,7 @@ def test_infinite_loop_times_out(make: Make) -> None:
     started = time.monotonic()
     with pytest.raises(TimeoutExceeded, match=r"0\.2s timeout") as info:
         sb.call("spin")
-    assert 0.15 < time.monotonic() - started < 2.0
+    assert 0.15 < time.monotonic() - started < 5.0
     assert info.value.exit_code == 12
     assert sb.state is S.FAILED
     assert sb.receipt().outcome == "timeout"
@@ -182,7 +182,7 @@ def test_deep_recursion_is_a_trap(make: Make) -> None:
 
 
 def test_live_fuel_samples(make: Make) -> None:
-    sb = make(WAT, config(timeout=0.15))
+    sb = make(WAT, config(timeout=0.3))
     samples: list[FuelSample] = []
     sb.subscribe(lambda e: samples.append(e) if isinstance(e, FuelSample) else None)
     with pytest.raises(TimeoutExceeded):
