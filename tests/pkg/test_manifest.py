@@ -325,6 +325,17 @@ def test_malformed_json_names_line_and_column() -> None:
     assert "must hold a table of keys, not an array" in str(err)
 
 
+def test_every_tomlkit_error_is_translated() -> None:
+    # _load_toml catches TOMLKitError: that covers every exception tomlkit defines
+    import inspect
+
+    import tomlkit.exceptions as tk
+
+    classes = [c for c in vars(tk).values() if inspect.isclass(c) and issubclass(c, Exception)]
+    assert len(classes) > 10
+    assert all(issubclass(c, tk.TOMLKitError) for c in classes)
+
+
 def test_json_bool_is_not_an_integer() -> None:
     data = {"name": "x", "version": "1.0.0", "author": AUTHOR, "pricing": {"base_cost": True}}
     err = error_of(json.dumps(data), "manifest.json")

@@ -266,3 +266,25 @@ def test_random_graph_resolution_satisfies_every_requirement() -> None:
             assert d.requirement.matches(res[d.name].version), (candidate, d)
             assert position[d.name] < position[candidate.name]
         assert str(candidate.version) == good[candidate.name]
+
+
+def test_too_many_rounds_is_a_conflict_with_hint() -> None:
+    src = MemorySource([cand("a", "1.0.0", "b ^1"), cand("b", "1.0.0", "c ^1"),
+                        cand("c", "1.0.0")])
+    with pytest.raises(DependencyConflictError, match="gave up after 2 rounds") as info:
+        resolve([dep("a")], src, max_rounds=2)
+    assert info.value.hint
+
+
+def test_every_resolvelib_error_is_translated() -> None:
+    import resolvelib.resolvers as rr
+
+    from vudo.errors import VudoError
+
+    errors = [c for c in vars(rr).values()
+              if isinstance(c, type) and issubclass(c, Exception)]
+    # resolve() catches the two user-facing errors by name and the base class for the rest
+    assert {rr.ResolutionImpossible, rr.ResolutionTooDeep, rr.InconsistentCandidate} <= set(
+        errors)
+    assert all(issubclass(c, rr.ResolverException) for c in errors)
+    assert issubclass(DependencyConflictError, VudoError)

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from resolvelib import AbstractProvider, BaseReporter, Resolver
-from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
+from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep, ResolverException
 
-from vudo.errors import DependencyConflictError, InvalidInputError, NotFoundError
+from vudo.errors import DependencyConflictError, InvalidInputError, NotFoundError, VudoError
 from vudo.pkg.lockfile import Lockfile
 from vudo.pkg.manifest import Dependency, Manifest
 from vudo.pkg.sources import Candidate, CandidateSource, GitSource, PathSource
@@ -388,6 +388,9 @@ def resolve(root: Manifest | Iterable[Dependency],
             f"dependency resolution gave up after {max_rounds} rounds",
             hint="the requirements leave too many combinations to try; pin some versions "
                  "more tightly") from None
+    except ResolverException as exc:  # InconsistentCandidate: a provider bug, not user input
+        raise VudoError(f"the dependency resolver failed: {type(exc).__name__}: {exc}",
+                        hint="this is a bug in vudo; please report it") from exc
     edges = tuple(sorted(("" if parent is None else parent, child)
                          for parent, child in result.graph.iter_edges() if child is not None))
     resolution = Resolution(_install_order(result.mapping, edges), edges)
