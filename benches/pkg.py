@@ -171,7 +171,7 @@ def bench_throughput(tmp: Path) -> None:
     print(f"  baseline streaming hashlib.sha256 of the file: {b * 1000:7.1f} ms "
           f"({mb / b:7.0f} MB/s)")
     for label, t, what in (("pack", p, "read + CRC-32 + write"),
-                           ("sign", s, "read + SHA-256 + CRC-32 + write copy + rename"),
+                           ("sign", s, "read + SHA-256 + CRC-32, kernel copy, atomic rename"),
                            ("verify", v, "read into memory + SHA-256 + Ed25519")):
         print(f"  {label:<7} {t * 1000:7.1f} ms ({mb / t:7.0f} MB/s)  ratio {b / t:4.2f}"
               f"   [{what}]")
