@@ -467,3 +467,16 @@ def test_a_failing_service_is_internal_error_not_a_crash(make: Make, tmp_path: P
         assert calls[-1].result == E.INTERNAL_ERROR
         assert "entropy pool on fire" in calls[-1].args
         sb.close()
+
+
+def test_keyboard_interrupt_inside_a_host_call(make: Make, tmp_path: Path) -> None:
+    def interrupted_clock() -> int:
+        raise KeyboardInterrupt
+
+    with HostServices.open(tmp_path / "d", clock=interrupted_clock) as svc:
+        sb = make(ALL, config(C.SENSOR_TIME, services=svc))
+        with pytest.raises(KeyboardInterrupt):
+            call(sb, "host_time_now")
+        assert sb.state == "failed"
+        assert sb.receipt().outcome == "terminated"
+        sb.close()

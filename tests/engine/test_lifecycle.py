@@ -393,3 +393,17 @@ def test_closing_an_idle_sandbox_keeps_the_last_outcome(make: Make) -> None:
     receipt = sb.receipt()
     assert receipt.outcome == "ok" and receipt.results == (3,)
     assert receipt.fuel_used > 0
+
+
+def test_keyboard_interrupt_inside_the_monitor_stops_the_guest(make: Make) -> None:
+    sb = make(WAT, config(timeout=5.0))
+
+    def interrupt(event: Event) -> None:
+        if isinstance(event, FuelSample):
+            raise KeyboardInterrupt
+
+    sb.subscribe(interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        sb.call("spin")
+    assert sb.state is S.FAILED
+    assert sb.receipt().outcome == "terminated"

@@ -152,6 +152,9 @@ class HostBridge:
         self.peak_memory = 0
         self.log: deque[tuple[float, str, bool, int, int]] = deque(maxlen=1024)
         self.note = ""
+        #: A KeyboardInterrupt or SystemExit caught inside a C callback (where it cannot
+        #: propagate); the sandbox stops the guest and re-raises it when the call returns.
+        self.interrupt: BaseException | None = None
         self._fuel = ctypes.c_uint64(0)
         self._fuel_ref = ctypes.byref(self._fuel)
         clock = getattr(services, "clock", None)
@@ -696,6 +699,9 @@ def _trampoline(name: str, wide: bool) -> Any:
                 return trap_address(stop.kind, stop.message)
             except Exception as exc:
                 args[0].i64 = bridge._internal_error(name, exc)
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop, re-raise later
+                bridge.interrupt = exc
+                return trap_address("terminated", f"interrupted ({type(exc).__name__})")
             return 0
     else:
         def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
@@ -708,6 +714,9 @@ def _trampoline(name: str, wide: bool) -> Any:
                 return trap_address(stop.kind, stop.message)
             except Exception as exc:
                 args[0].i32 = bridge._internal_error(name, exc)
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop, re-raise later
+                bridge.interrupt = exc
+                return trap_address("terminated", f"interrupted ({type(exc).__name__})")
             return 0
 
     return ffi.wasmtime_func_unchecked_callback_t(raw)

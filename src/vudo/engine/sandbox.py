@@ -266,6 +266,7 @@ class Sandbox:
                 self.bridge.memory_ref = ctypes.addressof(memory._memory)
                 self.bridge.memory_bounds()
         self._last_function = "(instantiate)"
+        self._reraise_interrupt(error, "instantiate")
         if error is not None:
             raise self._finish_failed(error, "instantiate")
         if not self._settle(S.READY, "instantiated"):
@@ -324,6 +325,7 @@ class Sandbox:
                 error = translate(exc)
             finally:
                 self._end(started)
+            self._reraise_interrupt(error, function)
             if error is None:
                 self._last_results = _as_tuple(results)
                 self._last_outcome, self._last_error = "ok", None
@@ -334,6 +336,24 @@ class Sandbox:
             raise self._finish_failed(error, function)
         finally:
             self._call_lock.release()
+
+    def _reraise_interrupt(self, error: VudoError | None, where: str) -> None:
+        """Re-raise a KeyboardInterrupt/SystemExit that a C callback had to swallow.
+
+        The guest was stopped; the sandbox fails with outcome ``"terminated"`` so the
+        receipt is still right, then the interrupt continues up the caller's stack.
+        """
+        interrupt = self.bridge.interrupt
+        if interrupt is None:
+            return
+        self.bridge.interrupt = None
+        self._last_results = ()
+        self._finish_failed(
+            Terminated(f"interrupted ({type(interrupt).__name__})") if error is None
+            or not isinstance(error, Terminated) else error,
+            where,
+        )
+        raise interrupt
 
     def _terminated_error(self) -> Terminated:
         self._last_outcome = "terminated"
@@ -457,6 +477,10 @@ class Sandbox:
                 )
         except Exception:
             self.events.errors += 1
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop, re-raise later
+            self.bridge.interrupt = exc
+            message = f"interrupted ({type(exc).__name__})"
+            return int(_error_new(stop_message("terminated", message)) or 0)
         delta[0] = 1
         kind[0] = 0
         return 0
