@@ -130,3 +130,10 @@ def test_dol_hands_off_to_dol_on_path(vudo_cli: Vudo, env: dict[str, str], tmp_p
 def test_json_is_valid_json(vudo_cli: Vudo) -> None:
     r = vudo_cli("new", "jj", "--json")
     json.loads(r.stdout)
+
+
+def test_os_errors_are_one_line_exit_1(vudo_cli: Vudo, tmp_path: Path) -> None:
+    assert vudo_cli("new", "x").code == 0
+    r = vudo_cli("doc", "--path", "x", "-o", "/dev/null/docs")
+    assert r.code == 1
+    assert r.stderr.strip() == r.error_line and "/dev/null/docs" in r.error_line

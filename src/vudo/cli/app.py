@@ -393,3 +393,17 @@ def run_cli(argv: Sequence[str]) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as err:
+        where = f": {err.filename}" if err.filename else ""
+        line = VudoError(f"{err.strerror or err}{where}",
+                         hint="check the path and its permissions").one_line()
+        sys.stderr.write(line + "\n")
+        return 1
+    except Exception as err:
+        if os.environ.get("VUDO_DEBUG"):
+            raise
+        line = VudoError(f"internal error: {type(err).__name__}: {err}",
+                         hint="this is a bug in vudo; run again with VUDO_DEBUG=1 "
+                         "for the traceback and report it").one_line()
+        sys.stderr.write(line + "\n")
+        return 1
