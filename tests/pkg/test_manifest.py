@@ -422,3 +422,34 @@ def test_manifest_is_frozen() -> None:
     with pytest.raises(AttributeError):
         m.name = "y"  # type: ignore[misc]
     assert isinstance(m, Manifest)
+
+
+EDGE_CASES = [
+    f'name = "x"\nauthor = "{AUTHOR}"\n[version] # v\nmajor = 1 # m\nminor = 0\npatch = 0\n',
+    f'name = "x"\nversion = "1.0.0"\nauthor = "{AUTHOR}"\npricing.base_cost = 3 # dotted\n',
+    f'name = "x"\r\nversion = "1.0.0"\r\nauthor = "{AUTHOR}"\r\n# crlf\r\n',
+    f'name = "x"\nversion = "1.0.0"\nauthor = "{AUTHOR}"\n[dependencies]\n# nothing yet\n',
+    f'name = "x"\nversion = "1.0.0"\nauthor = "{AUTHOR}" # no newline at end',
+    f'# top\nname = "x"\nversion = "1.0.0"\nauthor = "{AUTHOR}"\n\n\n# footer\n',
+    f'name = "x"\nversion = "1.0.0"\nauthor = "{AUTHOR}"\ndescription = """multi\nline"""\n',
+    f"name = 'x'\nversion = \"1.0.0\"\nauthor = \"{AUTHOR}\"\n[dependencies]\n"
+    '"quoted-dep" = "1"\nb = {path="../b"}\n',
+]
+
+
+@pytest.mark.parametrize("text", EDGE_CASES)
+def test_format_edge_cases_keep_meaning_and_comments(text: str) -> None:
+    out = format_manifest(text)
+    assert format_manifest(out) == out
+    assert parse_manifest(out) == parse_manifest(text)
+    for line in text.splitlines():
+        if "#" in line:
+            assert line[line.index("#"):].strip() in out
+    assert "\r" not in out and out.endswith("\n")
+
+
+def test_format_keeps_end_comment_with_its_section() -> None:
+    out = format_manifest(EDGE_CASES[3])
+    assert out.endswith("[dependencies]\n# nothing yet\n")
+    out = format_manifest(EDGE_CASES[5])
+    assert out.startswith("# top\nname") and out.endswith('"\n\n# footer\n')

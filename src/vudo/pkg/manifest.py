@@ -870,6 +870,7 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
     pending: list[tuple[str, bool]] = []
     header: list[str] = []
     seen_entry = False
+    last = root
     for key, item in doc.body:
         if key is None:
             if isinstance(item, Comment):
@@ -890,7 +891,9 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
             rest = _walk_body(item.value.body, section.entries, [])
             stay, carry = _split_at_blank(rest)
             section.trailing.extend(stay)
-            pending = [(text, False) for text in carry]
+            blank = [("", True)] if any(b for _, b in rest) else []
+            pending = blank + [(text, False) for text in carry]
+            last = section
         elif isinstance(item, Table) and key.key in by_name:
             # a super table: [dependencies.c] without [dependencies]
             section = by_name[key.key]
@@ -898,7 +901,9 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
             rest = _walk_body(item.value.body, section.entries, pending)
             stay, carry = _split_at_blank(rest)
             section.trailing.extend(stay)
-            pending = [(text, False) for text in carry]
+            blank = [("", True)] if any(b for _, b in rest) else []
+            pending = blank + [(text, False) for text in carry]
+            last = section
         else:
             comments = [text for text, blank in pending if not blank]
             pending = []
@@ -915,5 +920,10 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
                     inline = ""
             else:
                 root.entries.append(_Entry(key.key, value, comments, inline))
+    # comments at the end of the file: right under the last entry they stay with its
+    # section; after a blank line they are a footer
     footer = [text for text, blank in pending if not blank]
+    if footer and not next(blank for text, blank in pending if blank or text):
+        last.trailing.extend(footer)
+        footer = []
     return _render_sections([root, *(by_name[name] for name in _SECTIONS)], header, footer)
