@@ -164,3 +164,10 @@ def test_git_repo_without_manifest(tmp_path: Path) -> None:
     git(empty, "commit", "-q", "-m", "x")
     with pytest.raises(NotFoundError, match=r"no spirit\.toml"):
         GitSource(tmp_path / "cache", environ=GIT_ENV).candidate(str(empty), "main")
+
+
+def test_git_tree_with_escaping_symlink_is_refused(tmp_path: Path, repo: Path) -> None:
+    (repo / "escape").symlink_to("/etc/passwd")
+    head = commit(repo, "1.3.0")
+    with pytest.raises(InvalidInputError, match="unsafe file"):
+        GitSource(tmp_path / "cache", environ=GIT_ENV).candidate(str(repo), head)

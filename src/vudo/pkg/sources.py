@@ -233,8 +233,14 @@ class GitSource:
                               commit], what=f"export {commit[:12]} of {url}")
             tmp = Path(tempfile.mkdtemp(prefix="tree-", dir=base))
             try:
-                with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-                    archive.extractall(tmp, filter="data")
+                try:
+                    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+                        archive.extractall(tmp, filter="data")
+                except tarfile.TarError as exc:  # e.g. a link pointing outside the tree
+                    raise InvalidInputError(
+                        f"git dependency {url} at {commit[:12]} has an unsafe file: {exc}",
+                        hint="vudo only uses repositories whose files stay inside the "
+                             "tree") from None
                 try:
                     tmp.rename(target)
                 except OSError:
