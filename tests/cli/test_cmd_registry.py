@@ -166,3 +166,18 @@ def test_upgrade_asks_again_when_capabilities_widen(
 def test_upgrade_unknown_name_exit_5(vudo_cli: Vudo) -> None:
     r = vudo_cli("upgrade", "ghost")
     assert r.code == 5
+
+
+def test_search_available_in_registries(vudo_cli: Vudo, published: Path) -> None:
+    r = vudo_cli("search", "li", "--available", "--json")
+    assert r.code == 0, r.stderr
+    [entry] = r.json()
+    assert entry["name"] == "lib" and entry["installed_version"] is None
+    assert entry["capabilities"] == ["sensor_time", "actuator_log"]
+    assert vudo_cli("search", "li").stdout.startswith("no installed Spirit")
+    assert vudo_cli("install", "lib", "--yes").code == 0
+    r = vudo_cli("search", "--available")
+    assert "lib" in r.stdout and "0.1.0" in r.stdout
+    assert vudo_cli("search", "zzz", "--available", "--json").json() == []
+    r = vudo_cli("search", "--available", "--capability", "storage_read", "--json")
+    assert r.json() == []

@@ -204,6 +204,10 @@ def _cfg_search(p: argparse.ArgumentParser) -> None:
     p.add_argument("query", metavar="QUERY", nargs="?", default="", help="words in name/text")
     p.add_argument("--capability", metavar="CAP", help="only Spirits asking for this capability")
     p.add_argument("--author", metavar="KEY", help="only Spirits by this author key (or prefix)")
+    p.add_argument("--available", action="store_true",
+                   help="search the registries instead of the installed Spirits")
+    p.add_argument("--registry", metavar="URL|PATH", action="append", default=[],
+                   help="with --available: registry to search (default: the one under ~/.vudo)")
     _json(p)
 
 
@@ -270,8 +274,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("uninstall", "remove an installed Spirit", "vudo uninstall hello-spirit@0.1.0",
             _cfg_name_version),
     Command("list", "list installed Spirits", "vudo list --json", _cfg_list),
-    Command("search", "search installed Spirits", "vudo search hello --capability actuator_log",
-            _cfg_search),
+    Command("search", "search installed Spirits (or --available ones in registries)",
+            "vudo search hello --capability actuator_log", _cfg_search),
     Command("info", "show an installed Spirit's manifest, signer and grants",
             "vudo info hello-spirit", _cfg_name_version),
     Command("upgrade", "upgrade installed Spirits, asking again if capabilities widen",

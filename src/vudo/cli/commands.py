@@ -542,8 +542,24 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from vudo.project.store import search_installed
+    from vudo.project.store import browse, search_installed
 
+    if args.available:
+        entries = browse(args.query, home=_home(), registries=args.registry,
+                         capability=args.capability)
+        if args.author:
+            entries = [e for e in entries if e.author.startswith(args.author.lower())
+                       or e.signer.startswith(args.author.lower())]
+        if args.json:
+            emit_json([e.to_dict() for e in entries])
+            return 0
+        if not entries:
+            out(f"no published Spirit matches {args.query!r}")
+            return 0
+        for line in table([(e.name, e.version, e.installed_version or "-", e.description)
+                           for e in entries], ("NAME", "LATEST", "INSTALLED", "DESCRIPTION")):
+            out(line)
+        return 0
     found = search_installed(args.query, home=_home(), capability=args.capability,
                              author=args.author)
     if args.json:

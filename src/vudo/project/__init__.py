@@ -46,6 +46,9 @@ Store, consent and registries (``vudo.project.store``)::
     install(spec, *, home, consent: (request, is_root) -> ConsentDecision, registries=())
     upgrade(name | None, *, home, consent, registries=()) -> list[UpgradeOutcome]
     publish(package | None, *, project_dir, home, registry=None) -> PublishOutcome
+    browse(query, *, home, registries=(), capability=None) -> list[BrowseEntry(name,
+           version, description, capabilities, signer, author, registry,
+           installed_version; .upgradable)]                # what registries offer
     list_installed(home), search_installed(query, *, home, capability, author),
     info_installed(spec, *, home), uninstall(spec, *, home),
     grant_capability(name, cap, *, home, scope, expires), revoke_capability(name, cap, *,

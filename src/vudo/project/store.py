@@ -558,3 +558,72 @@ def upgrade(
         for registry in opened:
             registry.close()
     return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class BrowseEntry:
+    """The newest published version of a Spirit, and whether (which) one is installed."""
+
+    name: str
+    version: str
+    description: str
+    capabilities: tuple[str, ...]
+    signer: str
+    author: str
+    registry: str
+    installed_version: str | None
+
+    @property
+    def upgradable(self) -> bool:
+        from vudo.pkg.versions import parse_version
+
+        return self.installed_version is not None and parse_version(
+            self.version) > parse_version(self.installed_version)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "version": self.version, "description": self.description,
+            "capabilities": list(self.capabilities), "signer": self.signer,
+            "author": self.author, "registry": self.registry,
+            "installed_version": self.installed_version, "upgradable": self.upgradable,
+        }
+
+
+def browse(
+    query: str = "", *, home: Path, registries: Sequence[str] = (),
+    capability: str | None = None,
+) -> list[BrowseEntry]:
+    """Spirits available in the registries whose name or description contains ``query``
+    (``vudo search --available`` and the TUI's registry browser), newest version each."""
+    from vudo.pkg.manifest import manifest_from_dict
+
+    cap = parse_capability(capability).value if capability else None
+    needle = query.strip().lower()
+    opened = open_registries(registries, home=home)
+    found: dict[str, BrowseEntry] = {}
+    try:
+        with open_local_store(home) as store:
+            installed = {s.name: str(s.version) for s in store.list()}
+        for registry in opened:
+            label = str(getattr(registry, "path", None) or getattr(registry, "url", ""))
+            for name in registry.names():
+                if name in found:
+                    continue
+                entries = registry.entries(name)
+                if not entries:
+                    continue
+                newest = max(entries, key=lambda e: e.version)
+                m = manifest_from_dict(newest.manifest, filename=f"{name}@{newest.version}")
+                caps = tuple(c.value for c in m.capabilities)
+                if needle and needle not in name.lower() and \
+                        needle not in m.description.lower():
+                    continue
+                if cap is not None and cap not in caps:
+                    continue
+                found[name] = BrowseEntry(name, str(newest.version), m.description, caps,
+                                          newest.signer, m.author, label,
+                                          installed.get(name))
+    finally:
+        for registry in opened:
+            registry.close()
+    return sorted(found.values(), key=lambda e: (not e.name.startswith(needle), e.name))
