@@ -258,3 +258,22 @@ def test_unzip_lists_package(tmp_path: Path) -> None:
     except FileNotFoundError:
         pytest.skip("unzip not installed")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_tar_with_hardlink_is_not_a_package(tmp_path: Path) -> None:
+    """Only the canonical ZIP layout is read: a tar (where hardlinks live) is refused."""
+    import io
+    import tarfile
+
+    bad = tmp_path / "evil.spirit"
+    with tarfile.open(bad, "w") as tar:
+        data = b'name = "x"\n'
+        info = tarfile.TarInfo("spirit.toml")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("module.wasm")
+        link.type = tarfile.LNKTYPE
+        link.linkname = "/etc/passwd"
+        tar.addfile(link)
+    with pytest.raises(VerificationError, match=r"not a valid \.spirit package"):
+        PackageReader(bad)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,11 +198,34 @@ def test_http_registry_detects_tampered_download(tmp_path: Path,
 
 
 def test_http_registry_unreachable(tmp_path: Path) -> None:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     remote = HttpRegistry(f"http://127.0.0.1:{port}/", cache_dir=tmp_path, timeout=2)
     with pytest.raises(VudoError, match="cannot reach"):
         list(remote.candidates("hello-spirit"))
+
+
+def test_urllib_error_translation_covers_each_kind() -> None:
+    import email.message
+    import http.client
+    import urllib.error
+
+    from vudo.pkg.registry import translate_urllib_error
+
+    headers = email.message.Message()
+    cases = [
+        (urllib.error.HTTPError("u", 404, "Not Found", headers, None), NotFoundError),
+        (urllib.error.HTTPError("u", 500, "Boom", headers, None), VudoError),
+        (urllib.error.URLError("refused"), VudoError),
+        (TimeoutError("timed out"), VudoError),
+        (http.client.RemoteDisconnected("gone"), VudoError),
+        (http.client.IncompleteRead(b"x"), VudoError),
+        (ConnectionResetError("reset"), VudoError),
+    ]
+    for exc, expected in cases:
+        err = translate_urllib_error(exc, "http://x/")
+        assert isinstance(err, expected), exc
+        assert err.hint
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()
