@@ -181,3 +181,35 @@ def test_search_available_in_registries(vudo_cli: Vudo, published: Path) -> None
     assert vudo_cli("search", "zzz", "--available", "--json").json() == []
     r = vudo_cli("search", "--available", "--capability", "storage_read", "--json")
     assert r.json() == []
+
+
+def test_install_from_an_http_registry(vudo_cli: Vudo, tmp_path: Path, published: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    assert vudo_cli("publish", "--registry", str(served), cwd=published).code == 0
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(served))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/"
+            r = vudo_cli("search", "--available", "--registry", url, "--json")
+            assert r.code == 0, r.stderr
+            assert [e["name"] for e in r.json()] == ["lib"]
+            r = vudo_cli("install", "lib", "--registry", url, "--yes", "--json")
+            assert r.code == 0, r.stderr
+            assert r.json()[0]["installed"]["name"] == "lib"
+            r = vudo_cli("publish", "--registry", url, cwd=published)
+            assert r.code == 2 and "read-only" in r.error_line
+        finally:
+            server.shutdown()
+            thread.join()
