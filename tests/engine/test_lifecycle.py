@@ -407,3 +407,22 @@ def test_keyboard_interrupt_inside_the_monitor_stops_the_guest(make: Make) -> No
         sb.call("spin")
     assert sb.state is S.FAILED
     assert sb.receipt().outcome == "terminated"
+
+
+def test_ctrl_c_on_the_main_thread_stops_the_guest(make: Make) -> None:
+    import os
+    import signal
+
+    assert threading.current_thread() is threading.main_thread()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    sb = make(WAT, config(timeout=5.0))
+    timer = threading.Timer(0.1, os.kill, args=(os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        sb.call("spin")
+    timer.join()
+    assert time.monotonic() - started < 3.0
+    assert sb.state is S.FAILED
+    assert sb.receipt().outcome == "terminated"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

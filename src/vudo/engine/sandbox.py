@@ -26,6 +26,7 @@ import contextlib
 import ctypes
 import itertools
 import secrets
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -251,6 +252,7 @@ class Sandbox:
             pre = engine.instance_pre(self.module)
         except VudoError as exc:
             raise self._finish_failed(exc, "instantiate") from None
+        previous = _catch_sigint(self.bridge)
         self._begin()
         try:
             self._instance = pre.instantiate(store)
@@ -258,6 +260,7 @@ class Sandbox:
             error = translate(exc, during="instantiate")
         finally:
             self._end(started)
+            _restore_sigint(previous, self.bridge, late=False)
         if error is None:
             item = self._export_raw("memory")
             if item is not None and item.kind == _EXTERN_MEMORY:
@@ -300,6 +303,7 @@ class Sandbox:
                 f"sandbox {self.id} is already running a call",
                 hint="wait for it to return, or terminate the sandbox",
             )
+        previous = _catch_sigint(self.bridge)
         try:
             with self._lock:
                 if self._state is S.SUSPENDED and self._suspend_reason == "paused":
@@ -336,6 +340,7 @@ class Sandbox:
             raise self._finish_failed(error, function)
         finally:
             self._call_lock.release()
+            _restore_sigint(previous, self.bridge)
 
     def _reraise_interrupt(self, error: VudoError | None, where: str) -> None:
         """Re-raise a KeyboardInterrupt/SystemExit that a C callback had to swallow.
@@ -445,6 +450,10 @@ class Sandbox:
 
     def _on_epoch(self, context: int, data: int, delta: Any, kind: Any) -> int:
         try:
+            interrupt = self.bridge.interrupt
+            if interrupt is not None:
+                message = f"interrupted ({type(interrupt).__name__})"
+                return int(_error_new(stop_message("terminated", message)) or 0)
             stop = self._stop_request
             if stop is None and not self._gate.is_set():
                 paused_at = time.monotonic()
@@ -690,6 +699,39 @@ def _fast_func(item: Any, plan: _CallPlan | None) -> Callable[..., Any]:
     # keep the extern struct alive as long as the caller (func_ref points into it)
     call.item = item  # type: ignore[attr-defined]
     return call
+
+
+def _catch_sigint(bridge: HostBridge) -> Any:
+    """While the main thread runs a guest, turn Ctrl-C into a clean stop.
+
+    Python runs signal handlers between bytecodes of the main thread, which inside a guest
+    means at the entry of our C callbacks (epoch monitor, host functions), where an
+    exception cannot propagate and would be lost. So, only when nobody installed their own
+    SIGINT handler, a flag-setting handler stands in for the call: the monitor stops the
+    guest at its next tick and the call re-raises KeyboardInterrupt. Returns the handler
+    to restore (None when nothing was installed).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return None
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        bridge.interrupt = KeyboardInterrupt()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    return signal.default_int_handler
+
+
+def _restore_sigint(previous: Any, bridge: HostBridge, *, late: bool = True) -> None:
+    if previous is None:
+        return
+    signal.signal(signal.SIGINT, previous)
+    interrupt = bridge.interrupt
+    if late and interrupt is not None:
+        # Ctrl-C landed after the guest had stopped: deliver it now, as Python would have.
+        bridge.interrupt = None
+        raise interrupt
 
 
 def _address(pointer: Any) -> int:
