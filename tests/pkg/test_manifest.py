@@ -388,6 +388,8 @@ def test_format_orders_keys_and_keeps_every_comment() -> None:
     assert keys == ["name", "version", "author", "capabilities", "alpha", "mid", "zeta",
                     "base_cost", "per_fuel_cost"]
     assert 'name = "hello"  # inline on name' in lines
+    assert '    "sensor_time",  # clock' in lines
+    assert lines[lines.index('    "sensor_time",  # clock') + 1] == "    # and logs"
     assert "version = { major = 0, minor = 1, patch = 0 }" in lines
     assert 'alpha = { version = "^2", optional = true }' in lines
     assert "[pricing]  # section comment" in lines

@@ -45,7 +45,7 @@ from typing import Any
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
-from tomlkit.items import Comment, Table, Whitespace
+from tomlkit.items import Array, Comment, Table, Whitespace
 
 from vudo.capabilities import Capability
 from vudo.errors import InvalidInputError, ManifestError, NotFoundError
@@ -717,6 +717,7 @@ class _Entry:
     value: Any
     comments: list[str] = field(default_factory=list)
     inline_comment: str = ""
+    rendered: str | None = None  # the value's text when it must keep comments inside
 
 
 @dataclass(slots=True)
@@ -780,8 +781,9 @@ def _render_sections(sections: list[_Section], header: list[str] | None = None,
             out.append(f"{line}  {section.inline_comment}" if section.inline_comment else line)
         for entry in sorted(section.entries, key=lambda e: _entry_order(section.name, e.key)):
             out.extend(entry.comments)
-            line = (f"{_render_key(entry.key)} = "
-                    f"{_render_value(entry.value, value_order.get(section.name, ()))}")
+            value = entry.rendered or _render_value(entry.value,
+                                                    value_order.get(section.name, ()))
+            line = f"{_render_key(entry.key)} = {value}"
             out.append(f"{line}  {entry.inline_comment}" if entry.inline_comment else line)
         out.extend(section.trailing)
     if footer:
@@ -807,6 +809,54 @@ def _comments_inside(text: str) -> list[str]:
         if col >= 0:
             found.append(line[col:].rstrip())
     return found
+
+
+def _render_commented_array(text: str) -> str | None:
+    """A multi-line array with comments inside, one element per line, each comment kept
+    beside the element it was written next to; None if the layout is too unusual (an
+    element spanning lines), in which case the comments move above the key instead."""
+    lines = text.splitlines()
+    if len(lines) < 2:
+        return None
+    out = ["["]
+    for index, line in enumerate(lines):
+        _, col, _ = _scan_code(line)
+        code = (line if col < 0 else line[:col]).strip()
+        comment = "" if col < 0 else line[col:].strip()
+        if index == 0:
+            if not code.startswith("["):
+                return None
+            code = code[1:]
+        if index == len(lines) - 1:
+            if not code.endswith("]"):
+                return None
+            code = code[:-1]
+        code = code.strip().rstrip(",").strip()
+        try:
+            elements = tomlkit.parse(f"x = [{code}]\n").unwrap()["x"] if code else []
+        except TOMLKitError:
+            return None
+        rendered = [f"    {_render_value(_plain(e))}," for e in elements]
+        if comment and rendered:
+            rendered[-1] += f"  {comment}"
+        elif comment:
+            rendered.append(f"    {comment}")
+        out.extend(rendered)
+    out.append("]")
+    return "\n".join(out)
+
+
+def _value_entry(key: str, item: Any, comments: list[str]) -> _Entry:
+    """An entry for a plain key = value item, keeping comments written inside it."""
+    text = item.as_string()
+    inside = _comments_inside(text)
+    rendered = None
+    if inside and isinstance(item, Array):
+        rendered = _render_commented_array(text)
+    if rendered is None:
+        comments = comments + inside
+    inline = item.trivia.comment.strip() if item.trivia.comment else ""
+    return _Entry(key, _plain(item.unwrap()), comments, inline, rendered)
 
 
 def _split_at_blank(lines: list[tuple[str, bool]]) -> tuple[list[str], list[str]]:
@@ -843,9 +893,7 @@ def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_Entry],
             comments.extend(text for text, blank in rest if not blank)
             entries.append(_Entry(key.key, _plain(item.unwrap()), comments))
             continue
-        comments.extend(_comments_inside(item.as_string()))
-        inline = item.trivia.comment.strip() if item.trivia.comment else ""
-        entries.append(_Entry(key.key, _plain(item.unwrap()), comments, inline))
+        entries.append(_value_entry(key.key, item, comments))
     return pending
 
 
@@ -854,7 +902,8 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
     author, description, license, repository, capabilities, then [dependencies] sorted
     by name, then [pricing]), ``key = value`` spacing, one blank line before each table,
     values written one way. Every comment is kept (a comment above a key moves with it;
-    comments inside a multi-line value move above its key). Idempotent.
+    a multi-line array keeps its comments beside their elements, one element per line;
+    other comments inside a value move above its key). Idempotent.
 
     The text must be a valid manifest (ManifestError otherwise). JSON manifests have no
     comments: they come back as indented JSON in canonical order.
@@ -907,9 +956,8 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
         else:
             comments = [text for text, blank in pending if not blank]
             pending = []
-            comments.extend(_comments_inside(item.as_string()))
-            inline = item.trivia.comment.strip() if item.trivia.comment else ""
-            value = _plain(item.unwrap())
+            entry = _value_entry(key.key, item, comments)
+            comments, inline, value = entry.comments, entry.inline_comment, entry.value
             if key.key in by_name and isinstance(value, dict):
                 # dotted keys (pricing.base_cost = 1) or an inline table for a section
                 section = by_name[key.key]
@@ -919,7 +967,7 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
                     section.entries.append(_Entry(sub_key, sub_value, [], inline))
                     inline = ""
             else:
-                root.entries.append(_Entry(key.key, value, comments, inline))
+                root.entries.append(entry)
     # comments at the end of the file: right under the last entry they stay with its
     # section; after a blank line they are a footer
     footer = [text for text, blank in pending if not blank]
