@@ -107,12 +107,35 @@ def test_flip_a_byte_in_every_member_is_refused(tmp_path: Path) -> None:
 def test_raw_byte_flip_anywhere_in_the_file_is_refused(tmp_path: Path) -> None:
     out = make_package(tmp_path)
     original = out.read_bytes()
-    for pos in range(0, len(original), 7):
+    for pos in range(0, len(original), 11):
         flipped = bytearray(original)
         flipped[pos] ^= 0x04
         out.write_bytes(bytes(flipped))
         with pytest.raises(VerificationError):
             verify_package(out)
+
+
+def test_every_byte_of_the_signature_envelope_is_covered(tmp_path: Path) -> None:
+    out = make_package(tmp_path)
+    original = out.read_bytes()
+    with PackageReader(out) as reader:
+        sig = reader.member(SIGNATURE_NAME)
+    for pos in range(sig.data_offset, sig.end):
+        flipped = bytearray(original)
+        flipped[pos] ^= 0x01
+        out.write_bytes(bytes(flipped))
+        with pytest.raises(VerificationError):
+            verify_package(out)
+
+
+def test_reformatted_envelope_is_refused(tmp_path: Path) -> None:
+    out = make_package(tmp_path)
+    members = members_of(out)
+    body = json.loads(members[-1][1])
+    members[-1] = (SIGNATURE_NAME, json.dumps(body, indent=4, sort_keys=True).encode())
+    rewrite(out, members)
+    with pytest.raises(VerificationError, match="canonical"):
+        verify_package(out)
 
 
 def test_added_member_is_refused(tmp_path: Path) -> None:
@@ -138,7 +161,8 @@ def _edit_envelope(out: Path, edit: object) -> None:
     body = json.loads(data)
     assert callable(edit)
     edit(body)
-    members[-1] = (name, json.dumps(body).encode())
+    # written canonically, as a careful forger would, so the specific check is reached
+    members[-1] = (name, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
     rewrite(out, members)
 
 

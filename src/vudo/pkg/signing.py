@@ -236,7 +236,14 @@ def verify_package(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> Verifi
                 f"{path.name} is not signed",
                 hint="sign it with `vudo sign` (or `vudo sign --key FILE`)",
             )
-        envelope = Envelope.parse(reader.read(SIGNATURE_NAME))
+        raw_envelope = reader.read(SIGNATURE_NAME)
+        envelope = Envelope.parse(raw_envelope)
+        if envelope.to_bytes() != raw_envelope:
+            # The envelope is not covered by its own signature: demand its one canonical
+            # encoding, so not even a whitespace change in the package goes unnoticed.
+            raise VerificationError(
+                f"{path.name}: signature envelope is not in canonical form (edited?)",
+                hint="do not install this package; get it again from its author")
         contents: dict[str, bytes] = {}
         actual: list[FileDigest] = []
         for m in reader.content_members:
