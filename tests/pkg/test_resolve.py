@@ -288,3 +288,20 @@ def test_every_resolvelib_error_is_translated() -> None:
         errors)
     assert all(issubclass(c, rr.ResolverException) for c in errors)
     assert issubclass(DependencyConflictError, VudoError)
+
+
+def test_path_dependency_also_satisfies_registry_requirements(tmp_path: Path) -> None:
+    write_spirit(tmp_path / "b", "b", "1.4.0")
+    src = MemorySource([cand("a", "1.0.0", "b ^1"), cand("b", "1.9.0")])
+    res = resolve([dep("a"), dep("b", path="b")], src, root_dir=tmp_path)
+    assert res["b"].source == "path+b" and res["b"].version == Version("1.4.0")
+
+
+def test_two_different_paths_for_one_name_conflict(tmp_path: Path) -> None:
+    write_spirit(tmp_path / "one", "b", "1.0.0")
+    write_spirit(tmp_path / "two", "b", "1.0.0")
+    write_spirit(tmp_path / "a", "a", "1.0.0", 'b = { path = "../two" }\n')
+    with pytest.raises(DependencyConflictError) as info:
+        resolve([dep("b", path="one"), dep("a", path="a")], root_dir=tmp_path)
+    assert "the request needs b from path one" in str(info.value)
+    assert "a 1.0.0 needs b from path ../two" in str(info.value)
