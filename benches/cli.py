@@ -45,6 +45,25 @@ print(instance.exports(store)["main"](store))
 """
 
 
+BREAKDOWN = """
+import time
+t0 = time.perf_counter()
+import io, contextlib, sys
+from vudo.cli.app import run_cli
+t1 = time.perf_counter()
+import vudo.cli.commands, vudo.project.runner
+t2 = time.perf_counter()
+import wasmtime
+t3 = time.perf_counter()
+import vudo.engine.sandbox, vudo.engine.engine, vudo.engine.grants
+t4 = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    run_cli(["run", {path!r}])
+t5 = time.perf_counter()
+print(*(f"{{1000 * x:.2f}}" for x in (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)))
+"""
+
+
 def timed(argv: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL,
@@ -86,13 +105,15 @@ def main() -> int:
               f"ratio {v / b:.2f}x  (target <= 1.5x)")
         print(f"vudo run hello.wat --grant x2 (signed) median {g * 1000:7.1f} ms  "
               f"ratio {g / b:.2f}x")
-        # where vudo's time goes: interpreter plus imports only
-        imports = [sys.executable, "-c", "import vudo.cli.app, vudo.cli.commands, "
-                   "vudo.project.runner, vudo.engine.sandbox, vudo.pkg.keys"]
-        imp = statistics.median(timed(imports, env) for _ in range(5))
-        bare = statistics.median(timed([sys.executable, "-c", "import wasmtime"], env)
-                                 for _ in range(5))
-        print(f"imports: vudo run path {imp * 1000:.1f} ms, wasmtime alone {bare * 1000:.1f} ms")
+        # where vudo's time goes, measured inside one warm process
+        breakdown = [sys.executable, "-c", BREAKDOWN.format(path=str(HELLO))]
+        rows = [subprocess.run(breakdown, env=env, check=True, capture_output=True,
+                               text=True).stdout.split() for _ in range(7)]
+        names = ["vudo.cli import", "project.runner", "wasmtime", "vudo.engine",
+                 "run (load, sandbox, call, receipt)"]
+        medians = [statistics.median(float(r[k]) for r in rows) for k in range(len(names))]
+        print("breakdown (ms): " + ", ".join(f"{n} {m:.1f}" for n, m in zip(names, medians,
+                                                                          strict=True)))
     return 0
 
 
