@@ -252,7 +252,7 @@ class Sandbox:
             pre = engine.instance_pre(self.module)
         except VudoError as exc:
             raise self._finish_failed(exc, "instantiate") from None
-        previous = _catch_sigint(self.bridge)
+        _catch_sigint()
         self._begin()
         try:
             self._instance = pre.instantiate(store)
@@ -260,7 +260,6 @@ class Sandbox:
             error = translate(exc, during="instantiate")
         finally:
             self._end(started)
-            _restore_sigint(previous, self.bridge, late=False)
         if error is None:
             item = self._export_raw("memory")
             if item is not None and item.kind == _EXTERN_MEMORY:
@@ -303,7 +302,7 @@ class Sandbox:
                 f"sandbox {self.id} is already running a call",
                 hint="wait for it to return, or terminate the sandbox",
             )
-        previous = _catch_sigint(self.bridge)
+        _catch_sigint()
         try:
             with self._lock:
                 if self._state is S.SUSPENDED and self._suspend_reason == "paused":
@@ -340,7 +339,6 @@ class Sandbox:
             raise self._finish_failed(error, function)
         finally:
             self._call_lock.release()
-            _restore_sigint(previous, self.bridge)
 
     def _reraise_interrupt(self, error: VudoError | None, where: str) -> None:
         """Re-raise a KeyboardInterrupt/SystemExit that a C callback had to swallow.
@@ -701,37 +699,31 @@ def _fast_func(item: Any, plan: _CallPlan | None) -> Callable[..., Any]:
     return call
 
 
-def _catch_sigint(bridge: HostBridge) -> Any:
-    """While the main thread runs a guest, turn Ctrl-C into a clean stop.
+def _on_sigint(signum: int, frame: Any) -> None:
+    """SIGINT while the main thread runs a guest: flag it; otherwise Python's default."""
+    bridge = getattr(current_thread_state(), "bridge", None)
+    if bridge is not None:
+        bridge.interrupt = KeyboardInterrupt()
+        return
+    signal.default_int_handler(signum, frame)
+
+
+def _catch_sigint() -> None:
+    """Make Ctrl-C on the main thread stop a running guest cleanly.
 
     Python runs signal handlers between bytecodes of the main thread, which inside a guest
     means at the entry of our C callbacks (epoch monitor, host functions), where an
-    exception cannot propagate and would be lost. So, only when nobody installed their own
-    SIGINT handler, a flag-setting handler stands in for the call: the monitor stops the
-    guest at its next tick and the call re-raises KeyboardInterrupt. Returns the handler
-    to restore (None when nothing was installed).
+    exception cannot propagate and would be lost. So when SIGINT still has Python's
+    default handler, :func:`_on_sigint` replaces it: outside a guest it behaves exactly
+    like the default (raises KeyboardInterrupt); inside one it flags the sandbox, the
+    monitor stops the guest at its next tick and the call re-raises KeyboardInterrupt.
+    A handler someone else installed (the CLI's) is left alone.
     """
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        return None
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        bridge.interrupt = KeyboardInterrupt()
-
-    signal.signal(signal.SIGINT, on_sigint)
-    return signal.default_int_handler
-
-
-def _restore_sigint(previous: Any, bridge: HostBridge, *, late: bool = True) -> None:
-    if previous is None:
-        return
-    signal.signal(signal.SIGINT, previous)
-    interrupt = bridge.interrupt
-    if late and interrupt is not None:
-        # Ctrl-C landed after the guest had stopped: deliver it now, as Python would have.
-        bridge.interrupt = None
-        raise interrupt
+    if (
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        and threading.current_thread() is threading.main_thread()
+    ):
+        signal.signal(signal.SIGINT, _on_sigint)
 
 
 def _address(pointer: Any) -> int:
