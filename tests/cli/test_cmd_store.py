@@ -163,6 +163,8 @@ def test_expired_grant_is_denied(vudo_cli: Vudo, package: Path) -> None:
 def test_keys(vudo_cli: Vudo, home: Path) -> None:
     r = vudo_cli("keys", "list")
     assert r.code == 0 and "no keys" in r.stdout
+    r = vudo_cli("keys", "show")
+    assert r.code == 5 and "vudo keys generate" in r.error_line
     r = vudo_cli("keys", "generate", "--json")
     assert r.code == 0
     first = r.json()["public_key"]

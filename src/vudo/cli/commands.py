@@ -199,6 +199,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = run_spirit(target, options, home=home, on_event=live, control=control)
     finally:
         bar.clear()
+    if target.built and not args.quiet:
+        note(f"built {target.label} first (its module was missing or older than the source)")
     denied = sorted(cap for cap, c in result.receipt.host_calls.items() if c.get("denied"))
     if denied and not args.json and not args.quiet:
         note("note: host calls needing " + ", ".join(denied) + " were denied (not granted "
@@ -650,7 +652,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from vudo.home import keys_dir
     from vudo.pkg.keys import (
         PRIVATE_KEY_FILE,
-        ensure_keypair,
         generate_keypair,
         load_keypair,
         save_keypair,
@@ -675,7 +676,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             out(f"fingerprint  {kp.fingerprint}")
         return 0
     if args.action == "show":
-        kp = load_keypair(keys) if (keys / PRIVATE_KEY_FILE).exists() else ensure_keypair(home)
+        kp = load_keypair(keys)  # NotFoundError with the `vudo keys generate` hint
         if args.json:
             emit_json({"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
                        "private_key": str(keys / PRIVATE_KEY_FILE)})
