@@ -192,3 +192,14 @@ def test_memory_cache_is_bounded() -> None:
             eng.load(spirit(f'(func (export "f") (result i32) (i32.const {i}))'))
         assert len(eng._compiled) == engine_module.MEMORY_CACHE_SIZE
         assert len(eng._validated) == engine_module.MEMORY_CACHE_SIZE
+
+
+def test_unwritable_cache_only_loses_the_cache(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    with Engine(cache_dir=blocker / "cache") as eng:
+        module = eng.load(ADD)
+        assert module.cache == "miss"
+        with Sandbox(eng, module, config()) as sb:
+            sb.instantiate()
+            assert sb.call("add", [1, 1]) == [2]
