@@ -361,3 +361,22 @@ def test_kill_9_during_install_leaves_store_consistent(tmp_path: Path) -> None:
     with LocalStore(root) as s:
         assert s.install(big).spirit.name == "big"
         assert s.check(deep=True).ok
+
+
+def test_schema_version_is_recorded_and_a_newer_one_refused(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    with LocalStore(root) as s:
+        assert s.conn.execute("SELECT version FROM schema_version").fetchone()[0] == (
+            store_module.SCHEMA_VERSION)
+        assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        s.conn.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(VudoError, match="newer vudo"):
+        LocalStore(root)
+
+
+def test_closed_store_refuses_use(tmp_path: Path) -> None:
+    s = LocalStore(tmp_path / "registry")
+    s.close()
+    s.close()
+    with pytest.raises(VudoError, match="closed"):
+        s.list()

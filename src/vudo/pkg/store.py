@@ -426,6 +426,13 @@ class LocalStore:
 
     def _migrate(self, *, allow_uninitialised_with_objects: bool) -> None:
         conn = self.conn
+        # Fast path without the write lock: an up-to-date index needs nothing, so a
+        # `vudo list` never waits behind another process's install.
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                        "AND name = 'schema_version'").fetchone():
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            if row is not None and int(row[0]) == SCHEMA_VERSION:
+                return
         conn.execute("BEGIN IMMEDIATE")
         try:
             has_table = conn.execute(
