@@ -67,6 +67,13 @@ def test_install_with_dependencies(vudo_cli: Vudo, tmp_path: Path, published: Pa
     manifest = app / "spirit.toml"
     manifest.write_text(manifest.read_text() + '\n[dependencies]\nlib = "^0.1"\n')
     assert vudo_cli("check", cwd=app).code == 0
+    r = vudo_cli("build", "--json", cwd=app)
+    assert r.code == 0, r.stderr
+    lock = Path(r.json()["lockfile"])
+    assert lock == app / "spirit.lock"
+    text = lock.read_text()
+    assert 'name = "lib"' in text and 'version = "0.1.0"' in text
+    assert "digest = " in text and "signer = " in text
     _release(vudo_cli, app)
     r = vudo_cli("install", "app", "--yes", "--json")
     assert r.code == 0, r.stderr
@@ -87,7 +94,10 @@ def test_dependency_conflict_exit_6(vudo_cli: Vudo, tmp_path: Path, published: P
     assert r.code == 3
     [problem] = [p for p in r.json()["problems"] if p["area"] == "dependencies"]
     assert "lib" in problem["message"] and problem["severity"] == "error"
-    _release(vudo_cli, app)
+    r = vudo_cli("build", cwd=app)
+    assert r.code == 6 and "lib" in r.error_line
+    assert not (app / "spirit.lock").exists()
+    _release(vudo_cli, app)  # pack builds the module; dependencies are not its job
     r = vudo_cli("install", "app", "--yes")
     assert r.code == 6
     assert "app 0.1.0 needs lib ^0.1" in r.error_line and "mid 0.1.0 needs lib >=0.2" in \

@@ -66,7 +66,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     bar = ProgressLine()
     try:
-        result = build_project(Path(args.path), release=args.release, progress=bar)
+        result = build_project(Path(args.path), release=args.release, progress=bar,
+                               home=_home())
     finally:
         bar.clear()
     for warning in result.warnings:
@@ -81,9 +82,12 @@ def cmd_build(args: argparse.Namespace) -> int:
                 for n, p, r in result.info.exports
             ],
             "warnings": [w.message for w in result.warnings],
+            "lockfile": str(result.lockfile) if result.lockfile else None,
         })
         return 0
     mode = "release" if result.release else "debug"
+    if result.lockfile is not None:
+        out(f"locked dependencies in {result.lockfile}")
     out(f"built {result.wasm_path} ({human_bytes(result.size)}, {result.language}, {mode}, "
         f"{result.seconds:.2f}s)")
     return 0

@@ -63,6 +63,7 @@ class BuildResult:
     seconds: float
     info: ModuleInfo
     warnings: tuple[CapabilityProblem, ...]
+    lockfile: Path | None = None
 
 
 def inspect_module(data: bytes) -> ModuleInfo:
@@ -232,15 +233,24 @@ def compile_rust(project: Project, out: Path, *, release: bool) -> None:
 
 
 def build_project(
-    path: Path, *, release: bool = False, progress: Progress = no_progress
+    path: Path, *, release: bool = False, progress: Progress = no_progress,
+    home: Path | None = None,
 ) -> BuildResult:
     """Compile the project at ``path``; BuildError (exit 7) when anything fails.
 
     Capability errors (an import whose capability the manifest does not declare) fail the
-    build; declared-but-unused capabilities come back as warnings.
+    build; declared-but-unused capabilities come back as warnings. With ``home``, a
+    project with dependencies has them resolved first and ``spirit.lock`` written
+    (DependencyConflictError, exit 6, when they cannot all be satisfied).
     """
     started = time.perf_counter()
     project = open_project(path)
+    lockfile = None
+    if home is not None and project.manifest.dependencies:
+        from vudo.project.store import lock_project
+
+        progress("resolving dependencies")
+        lockfile = lock_project(project.root, home=home)
     out = project.wasm_path
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".wasm.tmp")
@@ -268,5 +278,5 @@ def build_project(
     return BuildResult(
         root=project.root, name=project.name, language=project.language, wasm_path=out,
         size=len(data), release=release, seconds=time.perf_counter() - started, info=info,
-        warnings=tuple(p for p in problems if not p.error),
+        warnings=tuple(p for p in problems if not p.error), lockfile=lockfile,
     )

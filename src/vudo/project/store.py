@@ -348,18 +348,38 @@ def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def resolve_project_dependencies(root: Path, *, home: Path,
                                  registries: Sequence[str] = ()) -> Any:
     """Resolve the project's dependencies against the installed Spirits and the
-    registries (``vudo check``); DependencyConflictError or NotFoundError if impossible."""
+    registries (``vudo check``); DependencyConflictError or NotFoundError if impossible.
+    An existing ``spirit.lock`` is preferred, so a check does not drift from the lock."""
+    from vudo.pkg.lockfile import LOCK_FILENAME, read_lockfile
     from vudo.pkg.manifest import load_manifest
     from vudo.pkg.resolve import resolve
 
-    manifest = load_manifest(Path(root))
+    root = Path(root)
+    manifest = load_manifest(root)
+    lock_path = root / LOCK_FILENAME
+    prefer = read_lockfile(lock_path) if lock_path.is_file() else None
     opened = open_registries(registries, home=home)
     try:
         with open_local_store(home) as store:
-            return resolve(manifest, [store, *opened], root_dir=Path(root))
+            return resolve(manifest, [store, *opened], root_dir=root, prefer=prefer)
     finally:
         for registry in opened:
             registry.close()
+
+
+def lock_project(root: Path, *, home: Path, registries: Sequence[str] = ()) -> Path | None:
+    """Resolve the project's dependencies and write ``spirit.lock`` (versions, digests,
+    signer keys); None when the project has no dependencies (no lock is written)."""
+    from vudo.pkg.lockfile import LOCK_FILENAME, Lockfile, write_lockfile
+    from vudo.pkg.manifest import load_manifest
+
+    root = Path(root)
+    if not load_manifest(root).dependencies:
+        return None
+    resolution = resolve_project_dependencies(root, home=home, registries=registries)
+    path = root / LOCK_FILENAME
+    write_lockfile(path, Lockfile.from_resolution(resolution))
+    return path
 
 
 # --------------------------------------------------------------------------- registries
