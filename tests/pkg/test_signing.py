@@ -212,3 +212,25 @@ def test_envelope_parse_rejects_non_json() -> None:
         Envelope.parse(b"\xff\xfe")
     with pytest.raises(VerificationError):
         Envelope.parse(b"[]")
+
+
+def test_pack_and_sign_in_one_pass_equals_pack_then_sign(tmp_path: Path) -> None:
+    from vudo.pkg.signing import pack_and_sign
+
+    kp = keypair(3)
+    root = tmp_path / "proj"
+    (root / "static").mkdir(parents=True)
+    (root / "spirit.toml").write_text(
+        f'name = "one-pass"\nversion = "1.0.0"\nauthor = "{"a" * 64}"\n')
+    (root / "module.wasm").write_bytes(MODULE)
+    (root / "static" / "empty.txt").write_bytes(b"")
+    (root / "static" / "data.bin").write_bytes(bytes(range(200)))
+    two = pack(root / "spirit.toml", root / "module.wasm", tmp_path / "two.spirit",
+               assets=[root / "static"])
+    signed = sign_package(two, kp)
+    one = pack_and_sign(root / "spirit.toml", root / "module.wasm", tmp_path / "one.spirit",
+                        kp, assets=[root / "static"])
+    assert one.path.read_bytes() == two.read_bytes()
+    assert one.digest == signed.digest
+    assert not one.author_matches and one.author == "a" * 64
+    assert verify_package(one.path).assets["assets/static/empty.txt"] == b""

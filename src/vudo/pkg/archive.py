@@ -567,8 +567,11 @@ def write_package(
     module_path: Path,
     assets: Sequence[tuple[str, Path]],
     sink: Callable[[str, memoryview], None] | None = None,
+    trailer: Callable[[], tuple[str, bytes]] | None = None,
 ) -> Path:
-    """Write an unsigned archive; ``sink(name, chunk)`` sees the bytes of every member."""
+    """Write an archive; ``sink(name, chunk)`` sees the bytes of every member as they are
+    written, and ``trailer()`` may return one last member (the signature envelope) once
+    they all are, so a package can be packed and signed in a single pass."""
     if manifest_name not in MANIFEST_NAMES:
         raise InvalidInputError(f"manifest must be one of {', '.join(MANIFEST_NAMES)}")
 
@@ -587,6 +590,7 @@ def write_package(
                 hook: Callable[[memoryview], None] | None = None
                 if sink is not None:
                     member = name
+                    sink(member, memoryview(b""))  # announce empty members too
 
                     def hook(chunk: memoryview, member: str = member) -> None:
                         sink(member, chunk)
@@ -594,24 +598,29 @@ def write_package(
                 writer.add_stream(name, stream_file(src_fd, 0, size, hook), size)
             finally:
                 os.close(src_fd)
+        if trailer is not None:
+            name, data = trailer()
+            writer.add_bytes(name, data)
         writer.finish()
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic_with(out_path, body)
 
 
-def pack(
-    manifest_path: Path,
-    module_path: Path,
-    out_path: Path,
-    assets: Iterable[Path | tuple[str, Path]] = (),
-) -> Path:
-    """Pack an unsigned ``.spirit`` package (deterministic: same inputs, same bytes).
+@dataclass(frozen=True, slots=True)
+class PackInputs:
+    """Checked inputs of a pack: the manifest's file name and bytes, and the assets."""
 
-    The manifest is validated first, so a broken manifest never becomes a package.
-    ``assets`` are files (stored as ``assets/<name>``), directories (stored recursively
-    under ``assets/<dirname>/``) or ``(name, path)`` pairs.
-    """
+    manifest_name: str
+    manifest: bytes
+    module_path: Path
+    assets: tuple[tuple[str, Path], ...]
+
+
+def prepare_pack(
+    manifest_path: Path, module_path: Path, assets: Iterable[Path | tuple[str, Path]] = ()
+) -> PackInputs:
+    """Read and validate what :func:`pack` will write (the manifest must parse)."""
     from vudo.pkg.manifest import parse_manifest
 
     manifest_path = Path(manifest_path)
@@ -631,10 +640,25 @@ def pack(
     except UnicodeDecodeError:
         raise InvalidInputError(f"{manifest_path} is not UTF-8 text") from None
     parse_manifest(text, filename=str(manifest_path))
-    return write_package(
-        Path(out_path), manifest_path.name, manifest, Path(module_path),
-        _asset_entries(assets),
-    )
+    return PackInputs(manifest_path.name, manifest, Path(module_path),
+                      tuple(_asset_entries(assets)))
+
+
+def pack(
+    manifest_path: Path,
+    module_path: Path,
+    out_path: Path,
+    assets: Iterable[Path | tuple[str, Path]] = (),
+) -> Path:
+    """Pack an unsigned ``.spirit`` package (deterministic: same inputs, same bytes).
+
+    The manifest is validated first, so a broken manifest never becomes a package.
+    ``assets`` are files (stored as ``assets/<name>``), directories (stored recursively
+    under ``assets/<dirname>/``) or ``(name, path)`` pairs.
+    """
+    inputs = prepare_pack(manifest_path, module_path, assets)
+    return write_package(Path(out_path), inputs.manifest_name, inputs.manifest,
+                         inputs.module_path, inputs.assets)
 
 
 def extract(path: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[Path]:

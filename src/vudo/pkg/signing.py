@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,9 @@ from vudo.pkg.archive import (
     ArchiveLimits,
     PackageReader,
     ZipWriter,
+    prepare_pack,
     write_atomic_with,
+    write_package,
 )
 from vudo.pkg.keys import KeyPair, verify_signature
 from vudo.pkg.manifest import Manifest, canonical_manifest_bytes, parse_manifest
@@ -209,16 +211,58 @@ def sign_package(
                 sha = reader.hash_member(m.name)
                 writer.add_copy(m.name, reader.fd, m.data_offset, m.size, m.crc)
                 files.append(FileDigest(m.name, m.size, sha))
-            digest = package_digest(keypair.public_hex, manifest_sha, tuple(files))
-            signature = keypair.sign(_DOMAIN + bytes.fromhex(digest)).hex()
-            envelope = Envelope(keypair.public_hex, manifest_sha, tuple(files), digest,
-                                signature)
-            writer.add_bytes(SIGNATURE_NAME, envelope.to_bytes())
+            writer.add_bytes(SIGNATURE_NAME,
+                             _envelope(keypair, manifest_sha, tuple(files)).to_bytes())
             writer.finish()
 
         write_atomic_with(path, body)
     digest = package_digest(keypair.public_hex, manifest_sha, tuple(files))
     return SignResult(path, keypair.public_hex, digest, manifest.author,
+                      manifest.author.lower() == keypair.public_hex)
+
+
+def _envelope(keypair: KeyPair, manifest_sha: str, files: tuple[FileDigest, ...]) -> Envelope:
+    digest = package_digest(keypair.public_hex, manifest_sha, files)
+    signature = keypair.sign(_DOMAIN + bytes.fromhex(digest)).hex()
+    return Envelope(keypair.public_hex, manifest_sha, files, digest, signature)
+
+
+def pack_and_sign(
+    manifest_path: Path,
+    module_path: Path,
+    out_path: Path,
+    keypair: KeyPair,
+    assets: Iterable[Path | tuple[str, Path]] = (),
+) -> SignResult:
+    """:func:`~vudo.pkg.archive.pack` and :func:`sign_package` in one pass over the data.
+
+    Each member is hashed while it is written, and the envelope appended before the
+    archive is closed; the bytes are identical to packing and then signing.
+    """
+    inputs = prepare_pack(manifest_path, module_path, assets)
+    manifest = _parse_signed_manifest(inputs.manifest, inputs.manifest_name)
+    manifest_sha = hashlib.sha256(canonical_manifest_bytes(manifest)).hexdigest()
+    hashes: dict[str, Any] = {}
+    sizes: dict[str, int] = {}
+
+    def sink(name: str, chunk: memoryview) -> None:
+        h = hashes.get(name)
+        if h is None:
+            h = hashes[name] = hashlib.sha256()
+            sizes[name] = 0
+        h.update(chunk)
+        sizes[name] += len(chunk)
+
+    envelopes: list[Envelope] = []
+
+    def trailer() -> tuple[str, bytes]:
+        files = tuple(FileDigest(n, sizes[n], h.hexdigest()) for n, h in hashes.items())
+        envelopes.append(_envelope(keypair, manifest_sha, files))
+        return SIGNATURE_NAME, envelopes[0].to_bytes()
+
+    path = write_package(Path(out_path), inputs.manifest_name, inputs.manifest,
+                         inputs.module_path, inputs.assets, sink=sink, trailer=trailer)
+    return SignResult(path, keypair.public_hex, envelopes[0].digest, manifest.author,
                       manifest.author.lower() == keypair.public_hex)
 
 
