@@ -275,3 +275,22 @@ def test_doc_writes_markdown_and_html(vudo_cli: Vudo, project: Path, tmp_path: P
 
 def test_doc_missing_project_exits_5(vudo_cli: Vudo, tmp_path: Path) -> None:
     assert vudo_cli("doc", "--path", str(tmp_path / "x")).code == 5
+
+
+@pytest.mark.slow
+def test_build_rust_with_the_toolchain_on_path(vudo_cli: Vudo, tmp_path: Path) -> None:
+    from vudo.project.build import rust_target_installed
+
+    cargo, rustc = shutil.which("cargo"), shutil.which("rustc")
+    if cargo is None or rustc is None:
+        pytest.skip("no Rust toolchain on this machine (the no-cargo case is tested above)")
+    assert vudo_cli("new", "rusty", "--template", "rust").code == 0
+    r = vudo_cli("build", cwd=tmp_path / "rusty", timeout=600)
+    if rust_target_installed(rustc):
+        assert r.code == 0, r.stderr
+        r = vudo_cli("test", cwd=tmp_path / "rusty", timeout=600)
+        assert r.code == 0 and "2 passed, 0 failed" in r.stdout
+    else:
+        assert r.code == 7
+        assert "wasm32-unknown-unknown target is not installed" in r.error_line
+        assert "rustup target add wasm32-unknown-unknown" in r.error_line
