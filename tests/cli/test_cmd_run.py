@@ -321,3 +321,32 @@ def test_run_builds_a_stale_project_and_shows_compiler_errors(
     assert r.code == 7
     assert "src/main.wat:" in r.error_line
     assert "-->" in r.stderr  # the full diagnostic came first
+
+
+STORAGE = """(module
+  (import "vudo" "host_storage_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (import "vudo" "host_storage_read" (func $r (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "counter")
+  ;; read the 1-byte counter at key "counter" (0 when absent), add one, write it back
+  (func (export "main") (result i32)
+    (local $n i32)
+    (if (i32.gt_s (call $r (i32.const 0) (i32.const 7) (i32.const 16) (i32.const 1))
+                  (i32.const 0))
+      (then (local.set $n (i32.load8_u (i32.const 16)))))
+    (local.set $n (i32.add (local.get $n) (i32.const 1)))
+    (i32.store8 (i32.const 16) (local.get $n))
+    (drop (call $w (i32.const 0) (i32.const 7) (i32.const 16) (i32.const 1)))
+    (local.get $n)))
+"""
+
+
+def test_run_persists_storage_between_runs(vudo_cli: Vudo, project: Path) -> None:
+    (project / "src" / "main.wat").write_text(STORAGE)
+    manifest = project / "spirit.toml"
+    manifest.write_text(manifest.read_text().replace(
+        '["sensor_time", "actuator_log"]', '["storage_read", "storage_write"]'))
+    assert [vudo_cli("run", "-q", cwd=project).stdout.strip() for _ in range(3)] == [
+        "1", "2", "3"]
+    r = vudo_cli("run", "--deny", "storage_write", "--json", cwd=project)
+    assert r.json()["receipt"]["host_calls"]["storage_write"] == {"allowed": 0, "denied": 1}
