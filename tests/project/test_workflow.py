@@ -141,3 +141,19 @@ def test_decide_consent_rules() -> None:
                              previous=(Capability.SENSOR_TIME, Capability.ACTUATOR_LOG))
     assert upgrade.added == (Capability.SENSOR_RANDOM,) and upgrade.widens
     assert upgrade.removed == (Capability.ACTUATOR_LOG,)
+
+
+def test_missing_zig_toolchain_is_a_build_error(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from vudo.errors import BuildError
+
+    root = new_project("cee", template="c", parent=tmp_path, home=home).root
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ziglang" else real(name, *a))
+    with pytest.raises(BuildError) as info:
+        build_project(root)
+    assert "ziglang" in info.value.message and "pip install ziglang" in (info.value.hint or "")

@@ -155,6 +155,17 @@ def _first_error(output: str) -> str | None:
     return None
 
 
+def _require_ziglang() -> None:
+    """C and Zig need the ``ziglang`` wheel (a vudo dependency); say so if it is gone."""
+    import importlib.util
+
+    if importlib.util.find_spec("ziglang") is None:
+        raise BuildError(
+            "the Zig toolchain (Python package ziglang) is not installed",
+            hint="install it with `pip install ziglang` into vudo's environment",
+        )
+
+
 def _zig_env(root: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("ZIG_LOCAL_CACHE_DIR", str(root / "target" / "zig-cache"))
@@ -180,6 +191,7 @@ def compile_wat(project: Project, out: Path) -> None:
 
 
 def compile_c(project: Project, out: Path, *, release: bool) -> None:
+    _require_ziglang()
     rel = project.source.relative_to(project.root)
     opt = ["-O2", "-Wl,--strip-debug"] if release else ["-O1", "-g"]
     _run_compiler(
@@ -190,6 +202,7 @@ def compile_c(project: Project, out: Path, *, release: bool) -> None:
 
 
 def compile_zig(project: Project, out: Path, *, release: bool) -> None:
+    _require_ziglang()
     rel = project.source.relative_to(project.root)
     opt = ["-O", "ReleaseSmall"] if release else ["-O", "Debug"]
     _run_compiler(
