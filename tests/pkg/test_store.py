@@ -245,7 +245,7 @@ def test_rebuild_keeps_salvaged_grants_and_trust(tmp_path: Path) -> None:
         s.install(make_package(tmp_path))
         s.save_grants("hello-spirit", [{"capability": "sensor_time"}])
         s.trust_key(keypair(5).public_hex, "colleague")
-        s.conn.execute("DROP TABLE packages_fts")  # damage: search table gone
+        s.conn.execute("DROP TABLE spirits_fts")  # damage: search table gone
     with LocalStore(root) as s, pytest.raises(StoreDamagedError):
         s.search("hello")
     store, count = LocalStore.rebuild_index(root)
@@ -374,9 +374,48 @@ def test_schema_version_is_recorded_and_a_newer_one_refused(tmp_path: Path) -> N
         LocalStore(root)
 
 
+def test_migration_from_schema_1_builds_the_name_index(tmp_path: Path) -> None:
+    """A v1 index (one FTS row per version) is migrated in place to v2 on open."""
+    root = tmp_path / "registry"
+    root.mkdir()
+    conn = sqlite3.connect(root / "index.sqlite3")
+    try:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        for statement in store_module._split_sql(store_module._MIGRATIONS[0]):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO packages (name, version, major, minor, patch, prerelease, digest, "
+            "signer, author, description, capabilities, manifest, size, installed_at) VALUES "
+            "('old', '1.0.0', 1, 0, 0, '', 'd', 's', 'a', 'an old weather spirit', '', '{}', "
+            "1, 0), ('old', '2.0.0', 2, 0, 0, '', 'e', 's', 'a', 'the new weather spirit', "
+            "'', '{}', 1, 0)")
+        conn.commit()
+    finally:
+        conn.close()
+    with LocalStore(root) as s:
+        assert s.conn.execute("SELECT version FROM schema_version").fetchone()[0] == 2
+        assert s.conn.execute("SELECT description FROM spirits").fetchall() == [
+            ("the new weather spirit",)]
+        assert [x.spec for x in s.search("weather")] == ["old@2.0.0"]
+
+
 def test_closed_store_refuses_use(tmp_path: Path) -> None:
     s = LocalStore(tmp_path / "registry")
     s.close()
     s.close()
     with pytest.raises(VudoError, match="closed"):
         s.list()
+
+
+def test_search_uses_the_highest_versions_description(tmp_path: Path,
+                                                      store: LocalStore) -> None:
+    store.install(make_package(tmp_path, "forecast", "1.0.0", description="rain gauge"))
+    store.install(make_package(tmp_path, "forecast", "2.0.0", description="sun dial"))
+    assert [s.spec for s in store.search("sun")] == ["forecast@2.0.0"]
+    assert store.search("rain") == []
+    store.uninstall("forecast", "2.0.0")
+    assert [s.spec for s in store.search("rain")] == ["forecast@1.0.0"]
+    store.uninstall("forecast")
+    assert store.search("rain") == []
+    assert store.conn.execute("SELECT count(*) FROM spirits").fetchone()[0] == 0

@@ -3,8 +3,9 @@
 Layout::
 
     registry/
-      index.sqlite3             the index: packages, capabilities, full-text search,
-                                signer pins, trusted keys, grants (WAL mode)
+      index.sqlite3             the index: packages (one row per version), capabilities,
+                                spirits (one row per name, FTS5 trigram search), signer
+                                pins, trusted keys, grants; WAL mode, versioned schema
       objects/sha256/<digest>.spirit   package files, named by the SHA-256 of their bytes
       tmp/                      installs in progress and files being removed
 
@@ -57,7 +58,7 @@ from vudo.pkg.trust import TrustDecision, TrustPolicy, decide
 from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, parse_version
 
 INDEX_NAME = "index.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 REPAIR_HINT = "run `vudo repair` (LocalStore.rebuild_index) to rebuild it from the package files"
 
 
@@ -161,8 +162,43 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE trusted_keys (key TEXT PRIMARY KEY, note TEXT NOT NULL, added_at REAL NOT NULL);
     CREATE TABLE grants (name TEXT PRIMARY KEY, grants TEXT NOT NULL, updated_at REAL NOT NULL);
     """,
+    # v2: search one row per name (description of its highest version) instead of one
+    # per version, so search cost follows the number of names, not of versions.
+    """
+    DROP TRIGGER packages_ai;
+    DROP TRIGGER packages_ad;
+    DROP TABLE packages_fts;
+    CREATE TABLE spirits (name TEXT PRIMARY KEY, description TEXT NOT NULL);
+    CREATE VIRTUAL TABLE spirits_fts USING fts5 (
+        name, description, content = 'spirits', content_rowid = 'rowid', tokenize = 'trigram'
+    );
+    CREATE TRIGGER spirits_ai AFTER INSERT ON spirits BEGIN
+        INSERT INTO spirits_fts (rowid, name, description)
+        VALUES (new.rowid, new.name, new.description);
+    END;
+    CREATE TRIGGER spirits_ad AFTER DELETE ON spirits BEGIN
+        INSERT INTO spirits_fts (spirits_fts, rowid, name, description)
+        VALUES ('delete', old.rowid, old.name, old.description);
+    END;
+    CREATE TRIGGER spirits_au AFTER UPDATE ON spirits BEGIN
+        INSERT INTO spirits_fts (spirits_fts, rowid, name, description)
+        VALUES ('delete', old.rowid, old.name, old.description);
+        INSERT INTO spirits_fts (rowid, name, description)
+        VALUES (new.rowid, new.name, new.description);
+    END;
+    """ + "\n" + "REFRESH_ALL_SPIRITS",
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+# The description a name is searched by: that of its highest version (releases before
+# prereleases of the same major.minor.patch).
+_LATEST = ("SELECT name, description FROM (SELECT name, description, row_number() OVER ("
+           "PARTITION BY name ORDER BY major DESC, minor DESC, patch DESC, "
+           "(prerelease = '') DESC, installed_at DESC) AS k FROM packages {where}) "
+           "WHERE k = 1")
+_UPSERT_SPIRITS = ("INSERT INTO spirits (name, description) " + _LATEST + " "
+                   "ON CONFLICT (name) DO UPDATE SET description = excluded.description "
+                   "WHERE description != excluded.description")
 
 _COLUMNS = ("id, name, version, digest, signer, author, description, capabilities, size, "
             "installed_at")
@@ -462,7 +498,10 @@ class LocalStore:
                 conn.execute("INSERT INTO schema_version VALUES (0)")
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in _split_sql(_MIGRATIONS[version - 1]):
-                    conn.execute(statement)
+                    if statement == "REFRESH_ALL_SPIRITS":
+                        _refresh_spirits(conn, None)
+                    else:
+                        conn.execute(statement)
                 conn.execute("UPDATE schema_version SET version = ?", (version,))
         except BaseException:
             conn.execute("ROLLBACK")
@@ -530,19 +569,21 @@ class LocalStore:
         """
         count = 0
         with self._write("indexing packages") as conn:
+            names: set[str] = set()
             for entry in entries:
                 self._insert(conn, entry)
+                names.add(entry.manifest.name)
                 count += 1
+            _refresh_spirits(conn, names if len(names) < 1000 else None)
         return count
 
     def _not_found(self, conn: sqlite3.Connection, name: str) -> NotFoundError:
         names = [r[0] for r in conn.execute(
-            "SELECT DISTINCT name FROM packages WHERE name IN "
-            "(SELECT name FROM packages_fts WHERE packages_fts MATCH ?) LIMIT 200",
+            "SELECT name FROM spirits_fts WHERE spirits_fts MATCH ? LIMIT 500",
             (_fts_phrase(name[:3]),)).fetchall()] if len(name) >= 3 else []
         if not names:
             names = [r[0] for r in conn.execute(
-                "SELECT DISTINCT name FROM packages LIMIT 5000").fetchall()]
+                "SELECT name FROM spirits LIMIT 5000").fetchall()]
         close = difflib.get_close_matches(name, names, n=1)
         hint = f'did you mean "{close[0]}"?' if close else "see `vudo list` or `vudo search`"
         return NotFoundError(f'no installed Spirit named "{name}"', hint=hint)
@@ -599,6 +640,7 @@ class LocalStore:
                 _fsync_dir(self.objects_dir)
             now = self.clock()
             package_id = self._insert(conn, IndexEntry(m, digest, verified.signer, size, now))
+            _refresh_spirits(conn, {m.name})
             if decision.pin is not None:
                 conn.execute(
                     "INSERT INTO pins (name, signer, pinned_at) VALUES (?, ?, ?) "
@@ -632,6 +674,7 @@ class LocalStore:
                             str(r.version) for r in self._rows_for(conn, name)))
             removed = [self._spirit(r) for r in rows]
             conn.executemany("DELETE FROM packages WHERE id = ?", [(r.id,) for r in rows])
+            _refresh_spirits(conn, {name})
             if not conn.execute("SELECT 1 FROM packages WHERE name = ?", (name,)).fetchone():
                 conn.execute("DELETE FROM grants WHERE name = ?", (name,))
             for r in rows:
@@ -725,16 +768,14 @@ class LocalStore:
         filters: list[str] = []
         params: dict[str, Any] = {"q": q, "n": len(q)}
         if q and len(q) >= 3:
-            text.append("p.id IN (SELECT rowid FROM packages_fts WHERE packages_fts MATCH :fts)")
+            text.append("s.rowid IN (SELECT rowid FROM spirits_fts WHERE spirits_fts MATCH :fts)")
             params["fts"] = _fts_phrase(q)
         elif q:
-            text.append("(p.name LIKE :like ESCAPE '\\' OR p.description LIKE :like "
+            text.append("(s.name LIKE :like ESCAPE '\\' OR s.description LIKE :like "
                         "ESCAPE '\\')")
             params["like"] = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace(
                 "_", "\\_") + "%"
         if cap is not None:
-            # per-row probe of the (capability, package_id) key: cheap when a text query
-            # already narrowed the rows; without one SQLite still walks the cap's rows.
             filters.append("EXISTS (SELECT 1 FROM package_caps c WHERE c.capability = :cap "
                            "AND c.package_id = p.id)")
             params["cap"] = cap.value
@@ -744,15 +785,19 @@ class LocalStore:
                            "substr(p.signer, 1, :alen) = :author)")
             params["author"] = key
             params["alen"] = len(key)
-        where = " AND ".join([*text, *filters]) or "1"
-        rank = ("CASE WHEN p.name = :q THEN 0 WHEN substr(p.name, 1, :n) = :q THEN 1 "
-                "WHEN instr(p.name, :q) > 0 THEN 2 ELSE 3 END") if q else "0"
-        name_limit = "" if (limit is None or not req.is_any) else f"LIMIT {int(limit)}"
         version_filter = " AND ".join(filters) or "1"
+        where = " AND ".join([
+            *text,
+            *([f"EXISTS (SELECT 1 FROM packages p WHERE p.name = s.name AND {version_filter})"]
+              if filters else []),
+        ]) or "1"
+        rank = ("CASE WHEN s.name = :q THEN 0 WHEN substr(s.name, 1, :n) = :q THEN 1 "
+                "WHEN instr(s.name, :q) > 0 THEN 2 ELSE 3 END") if q else "0"
+        name_limit = "" if (limit is None or not req.is_any) else f"LIMIT {int(limit)}"
         with self._read(f"searching for {query!r}") as conn:
             ranked = conn.execute(
-                f"SELECT p.name, min({rank}) AS r FROM packages p WHERE {where} "
-                f"GROUP BY p.name ORDER BY r, p.name {name_limit}", params).fetchall()
+                f"SELECT s.name, {rank} AS r FROM spirits s WHERE {where} "
+                f"ORDER BY r, s.name {name_limit}", params).fetchall()
             if not ranked:
                 return []
             ranks = {name: r for name, r in ranked}
@@ -958,6 +1003,7 @@ class LocalStore:
                 for spec in broken:
                     n, _, v = spec.partition("@")
                     conn.execute("DELETE FROM packages WHERE name = ? AND version = ?", (n, v))
+                _refresh_spirits(conn, None)
         return report
 
     @classmethod
@@ -1017,6 +1063,18 @@ class LocalStore:
             store.close()
             raise
         return store, count
+
+
+def _refresh_spirits(conn: sqlite3.Connection, names: set[str] | None) -> None:
+    """Bring the per-name search rows in line with ``packages`` (all names if None)."""
+    if names is None:
+        conn.execute(_UPSERT_SPIRITS.format(where="WHERE true"))
+        conn.execute("DELETE FROM spirits WHERE name NOT IN (SELECT name FROM packages)")
+        return
+    for name in names:
+        conn.execute(_UPSERT_SPIRITS.format(where="WHERE name = ?"), (name,))
+        if not conn.execute("SELECT 1 FROM packages WHERE name = ?", (name,)).fetchone():
+            conn.execute("DELETE FROM spirits WHERE name = ?", (name,))
 
 
 @functools.lru_cache(maxsize=65536)
