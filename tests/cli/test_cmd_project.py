@@ -294,3 +294,13 @@ def test_build_rust_with_the_toolchain_on_path(vudo_cli: Vudo, tmp_path: Path) -
         assert r.code == 7
         assert "wasm32-unknown-unknown target is not installed" in r.error_line
         assert "rustup target add wasm32-unknown-unknown" in r.error_line
+
+
+def test_package_tampered_after_pack_is_refused_by_sign(vudo_cli: Vudo, project: Path) -> None:
+    assert vudo_cli("pack", cwd=project).code == 0
+    package = project / "dist" / "demo-0.1.0.spirit"
+    data = bytearray(package.read_bytes())
+    data[data.index(b"Hello from")] = ord("J")
+    package.write_bytes(bytes(data))
+    r = vudo_cli("sign", cwd=project)
+    assert r.code == 4 and "CRC" in r.error_line and "hint:" in r.error_line

@@ -56,7 +56,7 @@ def pack_project(
 
 def newest_package(project_dir: Path) -> Path:
     """The most recently written ``.spirit`` file in the project's ``dist/``."""
-    dist = Path(project_dir) / "dist"
+    dist = Path(project_dir).absolute() / "dist"
     candidates = sorted(dist.glob("*.spirit"), key=lambda p: p.stat().st_mtime_ns) \
         if dist.is_dir() else []
     if not candidates:
