@@ -169,6 +169,8 @@ def test_info_and_candidates(tmp_path: Path, store: LocalStore) -> None:
     assert [str(v) for v in info.versions] == ["1.0.0", "1.2.0"]
     assert info.pinned_signer == keypair(1).public_hex
     assert str(store.info("hello-spirit", "1.0.0").spirit.version) == "1.0.0"
+    assert str(store.info("hello-spirit", "~1.0").spirit.version) == "1.0.0"
+    assert str(store.info("hello-spirit", "^1").spirit.version) == "1.2.0"
     with pytest.raises(NotFoundError):
         store.info("hello-spirit", "3.0.0")
     cands = sorted(store.candidates("hello-spirit"), key=lambda c: c.version)

@@ -732,6 +732,10 @@ class LocalStore:
         return manifest_from_dict(json.loads(row[0]), filename=f"{name}@{version}")
 
     def info(self, name: str, version: Version | str | None = None) -> SpiritInfo:
+        """Details of one installed version: the highest, an exact version, or the
+        highest a requirement (``"^1"``) allows."""
+        if isinstance(version, str) and not _looks_like_version(version):
+            version = self.get(name, version).version
         if version is None:
             spirit = self.get(name)
         else:
@@ -1063,6 +1067,14 @@ class LocalStore:
             store.close()
             raise
         return store, count
+
+
+def _looks_like_version(text: str) -> bool:
+    try:
+        parse_version(text)
+    except InvalidInputError:
+        return False
+    return True
 
 
 def _refresh_spirits(conn: sqlite3.Connection, names: set[str] | None) -> None:
