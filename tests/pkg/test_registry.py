@@ -150,7 +150,8 @@ def served(tmp_path: Path) -> Iterator[tuple[DirectoryRegistry, str]]:
     reg = DirectoryRegistry(tmp_path / "served", create=True)
     handler = functools.partial(_QuietHandler, directory=str(reg.path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield reg, f"http://127.0.0.1:{server.server_address[1]}/"
