@@ -229,3 +229,19 @@ def test_consent_choose_each_at_the_terminal(env: dict[str, str], package: Path)
     data = json.loads(proc.stdout)
     assert data["granted"] == [{"capability": "sensor_time", "scope": "global"}]
     assert data["denied"] == ["actuator_log"]
+
+
+def test_repair_healthy_and_damaged_store(vudo_cli: Vudo, package: Path, home: Path) -> None:
+    assert vudo_cli("summon", str(package), "--yes").code == 0
+    r = vudo_cli("repair", "--json")
+    assert r.code == 0 and r.json()["rebuilt"] is False and r.json()["packages"] == 1
+    assert "healthy" in vudo_cli("repair").stdout
+    (home / "registry" / "index.sqlite3").write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (home / "registry" / f"index.sqlite3{suffix}").unlink(missing_ok=True)
+    r = vudo_cli("list")
+    assert r.code != 0 and "vudo repair" in r.error_line
+    r = vudo_cli("repair", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["rebuilt"] is True and r.json()["packages"] == 1
+    assert [s["name"] for s in vudo_cli("list", "--json").json()] == ["demo"]

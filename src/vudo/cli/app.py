@@ -280,6 +280,8 @@ COMMANDS: tuple[Command, ...] = (
             "vudo info hello-spirit", _cfg_name_version),
     Command("upgrade", "upgrade installed Spirits, asking again if capabilities widen",
             "vudo upgrade hello-spirit", _cfg_upgrade),
+    Command("repair", "check the local store deeply and fix what it can",
+            "vudo repair --json", _cfg_list),
     Command("check", "lint manifest, dependencies, capabilities and package signature",
             "vudo check --path hello-spirit", _cfg_check),
     Command("fmt", "format spirit.toml canonically (comments kept)", "vudo fmt --check",

@@ -812,3 +812,27 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
         if o.removed:
             out("  dropped capabilities: " + ", ".join(o.removed))
     return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from vudo.project.store import repair_store
+
+    outcome = repair_store(_home())
+    if args.json:
+        emit_json({"rebuilt": outcome.rebuilt, "packages": outcome.packages,
+                   "removed_orphans": outcome.removed_orphans,
+                   "removed_temp_files": outcome.removed_temp_files,
+                   "dropped": list(outcome.dropped_rows)})
+        return 0
+    if outcome.rebuilt:
+        out(f"rebuilt the store index from the package files ({outcome.packages} packages)")
+        return 0
+    fixed = outcome.removed_orphans + outcome.removed_temp_files + len(outcome.dropped_rows)
+    if not fixed:
+        out(f"the store is healthy ({outcome.packages} packages)")
+        return 0
+    out(f"removed {outcome.removed_orphans} orphaned package files and "
+        f"{outcome.removed_temp_files} stale temp files")
+    for row in outcome.dropped_rows:
+        out(f"dropped {row} (its package file was missing or damaged)")
+    return 0

@@ -647,3 +647,35 @@ def browse(
         for registry in opened:
             registry.close()
     return sorted(found.values(), key=lambda e: (not e.name.startswith(needle), e.name))
+
+
+@dataclass(frozen=True, slots=True)
+class RepairOutcome:
+    """What ``vudo repair`` found and did to the local store."""
+
+    rebuilt: bool  # the index was damaged and was rebuilt from the package files
+    packages: int
+    removed_orphans: int
+    removed_temp_files: int
+    dropped_rows: tuple[str, ...]  # name@version whose package file was missing or bad
+
+
+def repair_store(home: Path) -> RepairOutcome:
+    """Check the local store deeply and fix it: rebuild a damaged index from the package
+    files, remove orphaned objects and stale temp files, drop rows whose file is gone."""
+    from vudo.pkg.store import LocalStore, StoreDamagedError
+
+    root = Path(home) / "registry"
+    try:
+        store = open_local_store(home)
+    except StoreDamagedError:
+        store, count = LocalStore.rebuild_index(root)
+        with store:
+            return RepairOutcome(True, count, 0, 0, ())
+    with store:
+        report = store.check(deep=True)
+        if not report.ok:
+            store.repair()
+        return RepairOutcome(False, report.packages, len(report.orphan_objects),
+                             len(report.stale_temp_files),
+                             (*report.missing_objects, *report.corrupt_objects))
