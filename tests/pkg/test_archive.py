@@ -277,3 +277,19 @@ def test_tar_with_hardlink_is_not_a_package(tmp_path: Path) -> None:
         tar.addfile(link)
     with pytest.raises(VerificationError, match=r"not a valid \.spirit package"):
         PackageReader(bad)
+
+
+def test_fifo_and_directory_are_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.spirit"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        PackageReader(fifo)
+    with pytest.raises(InvalidInputError, match="directory"):
+        PackageReader(tmp_path)
+    with pytest.raises(NotFoundError):
+        PackageReader(tmp_path / "missing.spirit")
+    manifest, _ = write_project(tmp_path)
+    with pytest.raises(InvalidInputError):
+        pack(manifest, fifo, tmp_path / "x.spirit")

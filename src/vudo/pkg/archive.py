@@ -291,6 +291,22 @@ def stream_file(
         pos += got
 
 
+def open_regular(path: Path, *, what: str = "package", hint: str | None = None) -> int:
+    """Open an existing regular file read-only; refuse directories, FIFOs and devices
+    (a FIFO would block a read forever, a device could stream without end)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise NotFoundError(f"no {what} at {path}", hint=hint) from None
+    except IsADirectoryError:
+        raise InvalidInputError(f"{path} is a directory, not a {what} file") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InvalidInputError(f"{path} is not a regular file", hint=f"pass a {what} file")
+    os.set_blocking(fd, True)
+    return fd
+
+
 class PackageReader:
     """Strict reader of a ``.spirit`` archive (a resource: close it, or use ``with``).
 
@@ -300,14 +316,7 @@ class PackageReader:
     def __init__(self, path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> None:
         self.path = path
         self.limits = limits
-        try:
-            self._fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise NotFoundError(
-                f"no package at {path}", hint="build one with `vudo pack`"
-            ) from None
-        except IsADirectoryError:
-            raise InvalidInputError(f"{path} is a directory, not a .spirit package") from None
+        self._fd = open_regular(path, what=".spirit package", hint="build one with `vudo pack`")
         try:
             self.size = os.fstat(self._fd).st_size
             self.members: tuple[Member, ...] = self._parse()
@@ -581,10 +590,7 @@ def write_package(
         if sink is not None:
             sink(manifest_name, memoryview(manifest))
         for name, src in ((MODULE_NAME, module_path), *assets):
-            try:
-                src_fd = os.open(src, os.O_RDONLY)
-            except FileNotFoundError:
-                raise NotFoundError(f"no file {src}", hint="run `vudo build` first") from None
+            src_fd = open_regular(src, what="file", hint="run `vudo build` first")
             try:
                 size = os.fstat(src_fd).st_size
                 hook: Callable[[memoryview], None] | None = None

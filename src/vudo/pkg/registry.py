@@ -42,7 +42,7 @@ from types import TracebackType
 from typing import Any
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
-from vudo.pkg.archive import stream_file
+from vudo.pkg.archive import open_regular, stream_file
 from vudo.pkg.manifest import canonical_manifest_bytes, manifest_from_dict
 from vudo.pkg.signing import verify_package
 from vudo.pkg.sources import Candidate, candidate_from_manifest
@@ -436,11 +436,7 @@ def open_registry(location: str | Path, *, cache_dir: Path | None = None,
 
 def _copy_hashing(src: Path, dst: Path) -> tuple[str, int]:
     h = hashlib.sha256()
-    try:
-        fd = os.open(src, os.O_RDONLY)
-    except FileNotFoundError:
-        raise NotFoundError(f"no package at {src}", hint="run `vudo pack` and `vudo sign`") \
-            from None
+    fd = open_regular(src, what=".spirit package", hint="run `vudo pack` and `vudo sign`")
     try:
         size = os.fstat(fd).st_size
         out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

@@ -49,7 +49,7 @@ from typing import Any, ClassVar, Protocol
 
 from vudo.capabilities import Capability, parse_capability
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
-from vudo.pkg.archive import stream_file
+from vudo.pkg.archive import open_regular, stream_file
 from vudo.pkg.keys import parse_public_key
 from vudo.pkg.manifest import Manifest, canonical_manifest_bytes, manifest_from_dict
 from vudo.pkg.signing import VerifiedPackage, verify_package
@@ -358,13 +358,8 @@ def _as_requirement(requirement: Requirement | str | None) -> Requirement:
 def _hash_file_into(src: Path, dst_fd: int) -> tuple[str, int]:
     """Copy ``src`` to ``dst_fd`` hashing it in the same pass; return (sha256, size)."""
     h = hashlib.sha256()
-    try:
-        fd = os.open(src, os.O_RDONLY)
-    except FileNotFoundError:
-        raise NotFoundError(f"no package at {src}",
-                            hint="pass a .spirit file (build one with `vudo pack`)") from None
-    except IsADirectoryError:
-        raise InvalidInputError(f"{src} is a directory, not a .spirit package") from None
+    fd = open_regular(src, what=".spirit package",
+                      hint="pass a .spirit file (build one with `vudo pack`)")
     try:
         size = os.fstat(fd).st_size
         for chunk in stream_file(fd, 0, size, h.update):
