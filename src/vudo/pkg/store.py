@@ -59,7 +59,7 @@ from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, pars
 
 INDEX_NAME = "index.sqlite3"
 SCHEMA_VERSION = 2
-REPAIR_HINT = "run `vudo repair` (LocalStore.rebuild_index) to rebuild it from the package files"
+REPAIR_HINT = "run `vudo repair` to rebuild it from the package files"
 
 
 class StoreDamagedError(VudoError):
