@@ -1,0 +1,200 @@
+"""Modal screens: consent to capabilities, choose what to run, refuel.
+
+The consent screen asks what the CLI's install prompt asks (each capability the Spirit
+wants, with what it allows, and which of them widen an upgrade), and answers with the
+capabilities the user grants, or ``None`` when cancelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from vudo.capabilities import Capability
+from vudo.tui.registry import short_key
+from vudo.tui.rows import ConsentRequest
+
+DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 76; max-width: 100%; height: auto; max-height: 100%;
+    border: thick $primary; background: $surface; padding: 0 1;
+}}
+{name} .title {{ text-style: bold; width: 1fr; }}
+{name} .buttons {{ height: auto; align-horizontal: right; margin-top: 1; }}
+{name} Button {{ margin-left: 1; }}
+{name} Input {{ margin-bottom: 1; }}
+"""
+
+
+def capability_text(name: str) -> str:
+    try:
+        return Capability(name).description
+    except ValueError:
+        return "unknown capability"
+
+
+class ConsentScreen(ModalScreen[tuple[str, ...] | None]):
+    """Grant or deny each capability a Spirit asks for."""
+
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="ConsentScreen")
+        + """
+    ConsentScreen VerticalScroll { height: auto; max-height: 14; }
+    ConsentScreen Checkbox { height: 1; }
+    ConsentScreen .what { color: $text-muted; padding-left: 4; }
+    ConsentScreen .widen { color: $text-warning; }
+    """
+    )
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("y", "accept", "Accept"),
+    ]
+
+    def __init__(self, request: ConsentRequest) -> None:
+        super().__init__()
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        r = self.request
+        verb = "Upgrade" if r.action == "upgrade" else "Install"
+        with Vertical():
+            yield Label(f"{verb} {r.name} {r.version}?", classes="title")
+            trust = "trusted signer" if r.trusted else "signer NOT in your trusted keys"
+            yield Static(f"signed by {short_key(r.signer)} ({trust})")
+            if r.capabilities:
+                yield Static("It asks for these capabilities (uncheck to deny):")
+            else:
+                yield Static("It asks for no capabilities.")
+            with VerticalScroll():
+                for cap in r.capabilities:
+                    widens = r.previous is not None and cap not in r.previous
+                    label = Content(cap)
+                    if widens:
+                        label += Content("  (new in this version)").stylize("$text-warning")
+                    yield Checkbox(label, value=True, compact=True, id=f"cap-{cap}")
+                    yield Static(capability_text(cap), classes="what")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Accept", variant="primary", id="accept")
+
+    def granted(self) -> tuple[str, ...]:
+        caps = self.request.capabilities
+        return tuple(cap for cap in caps if self.query_one(f"#cap-{cap}", Checkbox).value)
+
+    @on(Button.Pressed, "#accept")
+    def action_accept(self) -> None:
+        self.dismiss(self.granted())
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    function: str
+    args: tuple[str, ...]
+    fuel: int
+
+
+class RunDialog(ModalScreen[RunRequest | None]):
+    """Choose the exported function, its arguments and the fuel budget."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="RunDialog")
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        functions: list[tuple[str, str]],
+        *,
+        default: str | None,
+        args: str = "",
+        fuel: int = 1_000_000_000,
+    ) -> None:
+        super().__init__()
+        self.functions = functions  # (name, signature)
+        self.default = default
+        self.args = args
+        self.fuel = fuel
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Run", classes="title")
+            options = [(f"{name} {sig}", name) for name, sig in self.functions]
+            yield Select(
+                options,
+                value=self.default if self.default is not None else Select.NULL,
+                allow_blank=self.default is None,
+                prompt="function",
+                id="run-function",
+            )
+            yield Input(self.args, placeholder="arguments, separated by spaces", id="run-args")
+            yield Input(str(self.fuel), placeholder="fuel", id="run-fuel", type="integer")
+            yield Static("", id="run-problem")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Run", variant="primary", id="run")
+
+    def on_mount(self) -> None:
+        self.query_one("#run-args", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#run")
+    def _submit(self) -> None:
+        select: Select[str] = self.query_one("#run-function", Select)
+        if select.value is Select.NULL:
+            self.query_one("#run-problem", Static).update("choose a function")
+            return
+        fuel_text = self.query_one("#run-fuel", Input).value.strip() or "0"
+        fuel = int(fuel_text) if fuel_text.lstrip("-").isdigit() else 0
+        if fuel <= 0:
+            self.query_one("#run-problem", Static).update("fuel must be a positive number")
+            return
+        args = tuple(self.query_one("#run-args", Input).value.split())
+        self.dismiss(RunRequest(str(select.value), args, fuel))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class RefuelDialog(ModalScreen[int | None]):
+    """Add fuel to a sandbox that ran out (or is paused)."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="RefuelDialog")
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, amount: int) -> None:
+        super().__init__()
+        self.amount = amount
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Refuel", classes="title")
+            yield Input(str(self.amount), type="integer", id="refuel-amount")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Refuel", variant="primary", id="refuel")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#refuel")
+    def _submit(self) -> None:
+        text = self.query_one("#refuel-amount", Input).value.strip()
+        amount = int(text) if text.isdigit() else 0
+        self.dismiss(amount if amount > 0 else None)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,99 @@
+"""The fuel gauge: used / budget as a bar, and the burn rate as a sparkline.
+
+Fed with ``(used, budget, at)`` readings (the engine's fuel samples). The burn rate is the
+fuel used per second between two readings; with ``show_rate=False`` the sparkline is left
+out of the picture so screenshots do not depend on the machine's speed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import ProgressBar, Sparkline, Static
+
+
+def human(n: float) -> str:
+    """1234567 -> '1.23M': short enough for an 80-column gauge."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{unit}"
+    return f"{n:.0f}"
+
+
+class FuelGauge(Vertical):
+    """Fuel used out of the budget, updating live while the Spirit runs."""
+
+    DEFAULT_CSS = """
+    FuelGauge { height: 1fr; border: round $primary-muted; }
+    FuelGauge #fuel-text { height: 1; }
+    FuelGauge ProgressBar { height: 1; }
+    FuelGauge ProgressBar Bar { width: 1fr; }
+    FuelGauge #rate-text { height: 1; color: $text-muted; }
+    FuelGauge Sparkline { height: 1fr; min-height: 1; }
+    """
+
+    RATE_POINTS = 120
+
+    def __init__(self, *, show_rate: bool = True, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.show_rate = show_rate
+        self.used = 0
+        self.budget = 0
+        self.rates: deque[float] = deque(maxlen=self.RATE_POINTS)
+        self._last: tuple[int, float] | None = None
+        self.border_title = "Fuel"
+
+    def compose(self) -> ComposeResult:
+        yield Static("no run yet", id="fuel-text")
+        yield ProgressBar(total=1, show_eta=False, show_percentage=True, id="fuel-bar")
+        yield Static("", id="rate-text")
+        yield Sparkline([], id="rate")
+
+    def reset(self, budget: int) -> None:
+        """A new run with ``budget`` fuel starts."""
+        self.used = 0
+        self.budget = budget
+        self.rates.clear()
+        self._last = None
+        self._refresh()
+
+    def sample(self, readings: list[tuple[int, int, float]]) -> None:
+        """Take a batch of ``(used, budget, at)`` readings, oldest first."""
+        if not readings:
+            return
+        for used, budget, at in readings:
+            if self._last is not None:
+                last_used, last_at = self._last
+                dt = at - last_at
+                if dt > 0 and used >= last_used:
+                    self.rates.append((used - last_used) / dt)
+            self._last = (used, at)
+            self.used = used
+            self.budget = budget
+        self._refresh()
+
+    def set_used(self, used: int, budget: int) -> None:
+        """The exact final figures (from the receipt), without a rate reading."""
+        self.used = used
+        self.budget = budget
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if not self.is_mounted:
+            return
+        budget = max(self.budget, 1)
+        text = f"{self.used:,} / {self.budget:,}" if self.budget else "no run yet"
+        self.query_one("#fuel-text", Static).update(text)
+        bar = self.query_one(ProgressBar)
+        bar.update(total=budget, progress=min(self.used, budget))
+        spark = self.query_one(Sparkline)
+        if self.show_rate and self.rates:
+            self.query_one("#rate-text", Static).update(
+                f"burn {human(self.rates[-1])}/s  peak {human(max(self.rates))}/s"
+            )
+            spark.data = list(self.rates)
+        else:
+            self.query_one("#rate-text", Static).update("")
+            spark.data = []

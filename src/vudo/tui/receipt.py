@@ -1,0 +1,110 @@
+"""The run receipt and the error banner: the end of a run, and what went wrong.
+
+Errors show the same title, message and hint as the CLI's ``error: ...`` line (they come
+from the same :class:`vudo.errors.VudoError`), so what a user reads does not depend on
+which face of vudo they use.
+"""
+
+from __future__ import annotations
+
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from vudo.errors import VudoError
+from vudo.tui.rows import ProblemRow, ReceiptRow
+
+
+def problem_from_error(error: BaseException) -> ProblemRow:
+    """The title, message and hint to show for any exception."""
+    if isinstance(error, VudoError):
+        return ProblemRow(type(error).title, error.message, error.hint)
+    return ProblemRow("internal error", f"{type(error).__name__}: {error}", None)
+
+
+def render_receipt(r: ReceiptRow, *, show_times: bool) -> Content:
+    def line(label: str, value: str, style: str = "") -> Content:
+        key = Content(f"{label:>12}  ").stylize("$text-muted")
+        val = Content(value).stylize(style) if style else Content(value)
+        return key + val
+
+    outcome_style = "bold $text-success" if r.outcome == "ok" else "bold $text-error"
+    lines = [
+        line("outcome", r.outcome, outcome_style),
+        line("function", f"{r.module}.{r.function}"),
+        line("results", ", ".join(str(v) for v in r.results) or "(none)"),
+    ]
+    if r.error:
+        lines.append(line("error", r.error, "$text-error"))
+    pct = 100.0 * r.fuel_used / r.fuel_budget if r.fuel_budget else 0.0
+    lines.append(line("fuel", f"{r.fuel_used:,} of {r.fuel_budget:,} ({pct:.2f}%)"))
+    lines.append(line("wall time", f"{r.wall_time * 1000:.1f} ms" if show_times else "·"))
+    lines.append(line("peak memory", f"{r.peak_memory:,} bytes"))
+    lines.append(line("bytes in/out", f"{r.bytes_in:,} / {r.bytes_out:,}"))
+    lines.append(line("price", "-" if r.price is None else f"{r.price:,} credits"))
+    if r.host_calls:
+        for cap, allowed, denied in r.host_calls:
+            lines.append(line(cap, f"{allowed} allowed, {denied} denied"))
+    else:
+        lines.append(line("host calls", "none"))
+    lines.append(line("digest", r.digest[:16]))
+    return Content("\n").join(lines)
+
+
+class ReceiptView(VerticalScroll):
+    """The receipt of the last finished run."""
+
+    DEFAULT_CSS = """
+    ReceiptView { height: 1fr; border: round $primary-muted; }
+    """
+
+    def __init__(self, *, show_times: bool = True, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.show_times = show_times
+        self.receipt: ReceiptRow | None = None
+        self.border_title = "Receipt"
+        self._body = Static("no receipt yet: run the Spirit (r)", id="receipt-body")
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield self._body
+
+    def show(self, receipt: ReceiptRow | None) -> None:
+        self.receipt = receipt
+        if receipt is None:
+            self._body.update("no receipt yet: run the Spirit (r)")
+        else:
+            self._body.update(render_receipt(receipt, show_times=self.show_times))
+
+
+class ErrorBanner(Static):
+    """The last error, above the footer; hidden when there is none."""
+
+    DEFAULT_CSS = """
+    ErrorBanner {
+        dock: bottom; height: auto; max-height: 6; display: none;
+        background: $error-muted; color: $text; padding: 0 1;
+        border-top: tall $error;
+    }
+    ErrorBanner.-shown { display: block; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.problem: ProblemRow | None = None
+
+    def show_problem(self, problem: ProblemRow | None) -> None:
+        self.problem = problem
+        if problem is None:
+            self.remove_class("-shown")
+            self.update("")
+            return
+        text = Content(f"error: {problem.title}").stylize("bold") + Content(
+            f" — {problem.message}"
+        )
+        for detail in problem.details[:3]:
+            text += Content(f"\n  {detail}")
+        if problem.hint:
+            text += Content(f"\nhint: {problem.hint}").stylize("italic")
+        text += Content("  (esc to dismiss)").stylize("$text-muted")
+        self.update(text)
+        self.add_class("-shown")
