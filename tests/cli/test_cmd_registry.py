@@ -74,6 +74,14 @@ def test_install_with_dependencies(vudo_cli: Vudo, tmp_path: Path, published: Pa
     text = lock.read_text()
     assert 'name = "lib"' in text and 'version = "0.1.0"' in text
     assert "digest = " in text and "signer = " in text
+    assert vudo_cli("build", "--locked", cwd=app).code == 0
+    lock.write_text(text.replace('digest = "', 'digest = "0'))  # a different package
+    r = vudo_cli("build", "--locked", cwd=app)
+    assert r.code == 6 and "out of date" in r.error_line and "--locked" in r.error_line
+    lock.unlink()
+    r = vudo_cli("build", "--locked", cwd=app)
+    assert r.code == 5 and "spirit.lock" in r.error_line
+    assert vudo_cli("build", cwd=app).code == 0 and lock.read_text() == text
     _release(vudo_cli, app)
     r = vudo_cli("install", "app", "--yes", "--json")
     assert r.code == 0, r.stderr
@@ -223,3 +231,23 @@ def test_install_from_an_http_registry(vudo_cli: Vudo, tmp_path: Path, published
         finally:
             server.shutdown()
             thread.join()
+
+
+def test_publish_by_another_signer_needs_allow_new_signer(
+    vudo_cli: Vudo, tmp_path: Path, published: Path
+) -> None:
+    from vudo.pkg.keys import ensure_keypair
+
+    other = tmp_path / "other"
+    other.mkdir()
+    ensure_keypair(other)
+    manifest = published / "spirit.toml"
+    manifest.write_text(manifest.read_text().replace("patch = 0", "patch = 1"))
+    assert vudo_cli("pack", cwd=published).code == 0
+    key = str(other / "keys" / "private.key")
+    assert vudo_cli("sign", "--key", key, cwd=published).code == 0
+    r = vudo_cli("publish", cwd=published)
+    assert r.code == 4 and "--allow-new-signer" in r.error_line
+    r = vudo_cli("publish", "--allow-new-signer", "--json", cwd=published)
+    assert r.code == 0, r.stderr
+    assert r.json()["version"] == "0.1.1"

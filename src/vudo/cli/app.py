@@ -97,6 +97,8 @@ def _cfg_new(p: argparse.ArgumentParser) -> None:
 def _cfg_build(p: argparse.ArgumentParser) -> None:
     _path(p)
     p.add_argument("--release", action="store_true", help="optimise for size and speed")
+    p.add_argument("--locked", action="store_true",
+                   help="require spirit.lock to be up to date (do not rewrite it)")
     _json(p)
 
 
@@ -188,6 +190,8 @@ def _cfg_publish(p: argparse.ArgumentParser) -> None:
     p.add_argument("package", metavar="PACKAGE", nargs="?", help="default: newest in dist/")
     _path(p)
     p.add_argument("--registry", metavar="URL|PATH", help="default: the one under ~/.vudo")
+    p.add_argument("--allow-new-signer", action="store_true",
+                   help="publish a name first published by another key")
     _json(p)
 
 

@@ -67,7 +67,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     bar = ProgressLine()
     try:
         result = build_project(Path(args.path), release=args.release, progress=bar,
-                               home=_home())
+                               home=_home(), locked=args.locked)
     finally:
         bar.clear()
     for warning in result.warnings:
@@ -767,7 +767,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from vudo.project.store import publish
 
     result = publish(Path(args.package) if args.package else None,
-                     project_dir=Path(args.path), home=_home(), registry=args.registry)
+                     project_dir=Path(args.path), home=_home(), registry=args.registry,
+                     allow_new_signer=args.allow_new_signer)
     if args.json:
         emit_json({"name": result.name, "version": result.version, "digest": result.digest,
                    "signer": result.signer, "registry": result.registry,

@@ -9,8 +9,8 @@ Project (``vudo.project.layout``, ``.new``, ``.build``, ``.testing``, ``.workflo
     open_project(path) -> Project(root, manifest_path, manifest, language, source;
                                   .name .version .wasm_path .package_path .is_stale())
     new_project(name, *, template="wat", parent, home) -> NewProject
-    build_project(path, *, release=False, progress, home=None) -> BuildResult(wasm_path,
-                  size, info: ModuleInfo(imports, exports), warnings, seconds, lockfile)
+    build_project(path, *, release=False, progress, home=None, locked=False) -> BuildResult(
+                  wasm_path, size, info: ModuleInfo(imports, exports), warnings, lockfile)
                   # with home: dependencies resolved and spirit.lock written first
     run_tests(path, *, home, filter=None, fuel, timeout, progress, on_case, clock)
         -> TestReport(name, cases: tuple[TestCase], .passed .failed .summary)
@@ -47,7 +47,8 @@ Store, consent and registries (``vudo.project.store``)::
     install(spec, *, home, consent: (request, is_root) -> ConsentDecision, registries=())
     upgrade(name | None, *, home, consent, registries=()) -> list[UpgradeOutcome]
     publish(package | None, *, project_dir, home, registry=None) -> PublishOutcome
-    lock_project(root, *, home) -> Path | None; resolve_project_dependencies(root, *, home)
+    lock_project(root, *, home, locked=False) -> Path | None; resolve_project_dependencies
+    repair_store(home) -> RepairOutcome
     browse(query, *, home, registries=(), capability=None) -> list[BrowseEntry(name,
            version, description, capabilities, signer, author, registry,
            installed_version; .upgradable)]                # what registries offer

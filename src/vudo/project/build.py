@@ -247,14 +247,15 @@ def compile_rust(project: Project, out: Path, *, release: bool) -> None:
 
 def build_project(
     path: Path, *, release: bool = False, progress: Progress = no_progress,
-    home: Path | None = None,
+    home: Path | None = None, locked: bool = False,
 ) -> BuildResult:
     """Compile the project at ``path``; BuildError (exit 7) when anything fails.
 
     Capability errors (an import whose capability the manifest does not declare) fail the
     build; declared-but-unused capabilities come back as warnings. With ``home``, a
     project with dependencies has them resolved first and ``spirit.lock`` written
-    (DependencyConflictError, exit 6, when they cannot all be satisfied).
+    (DependencyConflictError, exit 6, when they cannot all be satisfied; with ``locked``
+    when they would not reproduce the existing lock exactly).
     """
     started = time.perf_counter()
     project = open_project(path)
@@ -263,7 +264,7 @@ def build_project(
         from vudo.project.store import lock_project
 
         progress("resolving dependencies")
-        lockfile = lock_project(project.root, home=home)
+        lockfile = lock_project(project.root, home=home, locked=locked)
     out = project.wasm_path
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".wasm.tmp")

@@ -346,10 +346,11 @@ def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def resolve_project_dependencies(root: Path, *, home: Path,
-                                 registries: Sequence[str] = ()) -> Any:
+                                 registries: Sequence[str] = (), locked: bool = False) -> Any:
     """Resolve the project's dependencies against the installed Spirits and the
     registries (``vudo check``); DependencyConflictError or NotFoundError if impossible.
-    An existing ``spirit.lock`` is preferred, so a check does not drift from the lock."""
+    An existing ``spirit.lock`` is preferred, so a check does not drift from the lock;
+    with ``locked`` the resolution must reproduce it exactly (and it must exist)."""
     from vudo.pkg.lockfile import LOCK_FILENAME, read_lockfile
     from vudo.pkg.manifest import load_manifest
     from vudo.pkg.resolve import resolve
@@ -357,28 +358,34 @@ def resolve_project_dependencies(root: Path, *, home: Path,
     root = Path(root)
     manifest = load_manifest(root)
     lock_path = root / LOCK_FILENAME
-    prefer = read_lockfile(lock_path) if lock_path.is_file() else None
+    lock = read_lockfile(lock_path) if locked or lock_path.is_file() else None
     opened = open_registries(registries, home=home)
     try:
         with open_local_store(home) as store:
-            return resolve(manifest, [store, *opened], root_dir=root, prefer=prefer)
+            return resolve(manifest, [store, *opened], root_dir=root,
+                           locked=lock if locked else None, prefer=None if locked else lock)
     finally:
         for registry in opened:
             registry.close()
 
 
-def lock_project(root: Path, *, home: Path, registries: Sequence[str] = ()) -> Path | None:
+def lock_project(root: Path, *, home: Path, registries: Sequence[str] = (),
+                 locked: bool = False) -> Path | None:
     """Resolve the project's dependencies and write ``spirit.lock`` (versions, digests,
-    signer keys); None when the project has no dependencies (no lock is written)."""
+    signer keys); None when the project has no dependencies (no lock is written). With
+    ``locked``, the existing lock must already be exactly right (DependencyConflictError
+    otherwise) and is left as it is."""
     from vudo.pkg.lockfile import LOCK_FILENAME, Lockfile, write_lockfile
     from vudo.pkg.manifest import load_manifest
 
     root = Path(root)
     if not load_manifest(root).dependencies:
         return None
-    resolution = resolve_project_dependencies(root, home=home, registries=registries)
+    resolution = resolve_project_dependencies(root, home=home, registries=registries,
+                                              locked=locked)
     path = root / LOCK_FILENAME
-    write_lockfile(path, Lockfile.from_resolution(resolution))
+    if not locked:
+        write_lockfile(path, Lockfile.from_resolution(resolution))
     return path
 
 
