@@ -421,3 +421,30 @@ def test_search_uses_the_highest_versions_description(tmp_path: Path,
     store.uninstall("forecast")
     assert store.search("rain") == []
     assert store.conn.execute("SELECT count(*) FROM spirits").fetchone()[0] == 0
+
+
+def test_repair_rebuilds_an_index_damaged_after_open(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    with LocalStore(root) as s:
+        s.install(make_package(tmp_path))
+        s.save_grants("hello-spirit", [{"capability": "sensor_time"}])
+        s.conn.execute("DROP TABLE spirits_fts")
+        report = s.check()
+        assert not report.ok and "spirits_fts" in report.integrity
+        s.repair()
+        assert s.check(deep=True).ok
+        assert [x.name for x in s.search("hello")] == ["hello-spirit"]
+        assert s.grants_for("hello-spirit") == [{"capability": "sensor_time"}]
+
+
+def test_check_detects_a_desynchronised_search_index(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    with LocalStore(root) as s:
+        s.install(make_package(tmp_path))
+        # corrupt the external-content FTS index behind the triggers' back
+        s.conn.execute("INSERT INTO spirits_fts (spirits_fts, rowid, name, description) "
+                       "VALUES ('delete', 1, 'hello-spirit', 'wrong text')")
+        report = s.check()
+        assert not report.ok and "search index" in report.integrity
+        s.repair()
+        assert s.check().ok

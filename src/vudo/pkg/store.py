@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import difflib
 import functools
 import hashlib
@@ -189,6 +190,9 @@ _MIGRATIONS: tuple[str, ...] = (
     """ + "\n" + "REFRESH_ALL_SPIRITS",
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+_TABLES = ("schema_version", "packages", "package_caps", "spirits", "spirits_fts", "pins",
+           "trusted_keys", "grants")
 
 # The description a name is searched by: that of its highest version (releases before
 # prereleases of the same major.minor.patch).
@@ -967,7 +971,20 @@ class LocalStore:
         """Compare the index with the files. ``deep`` re-hashes every object file."""
         with self._read("checking the store") as conn:
             integrity = str(conn.execute("PRAGMA quick_check").fetchone()[0])
+            present = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            absent = sorted(set(_TABLES) - present)
+            if absent:
+                integrity = f"missing tables: {', '.join(absent)}"
             rows = conn.execute("SELECT name, version, digest FROM packages").fetchall()
+        if integrity == "ok":
+            try:
+                # the FTS index must agree with its content table
+                with self._read("checking the search index") as conn:
+                    conn.execute("INSERT INTO spirits_fts (spirits_fts, rank) "
+                                 "VALUES ('integrity-check', 1)")
+            except StoreDamagedError as exc:
+                integrity = f"search index: {exc.message}"
         digests = {d for _, _, d in rows}
         files = {p.stem: p for p in self._object_files()}
         orphans = tuple(p for stem, p in sorted(files.items()) if stem not in digests)
@@ -991,9 +1008,19 @@ class LocalStore:
         return True
 
     def repair(self) -> CheckReport:
-        """Remove orphaned objects and stale temp files, and drop index rows whose
-        package file is gone or damaged. Returns what was found before repairing."""
-        report = self.check(deep=True)
+        """Fix what :meth:`check` finds: rebuild a damaged index (in place, this store
+        then uses the new one), remove orphaned objects and stale temp files, and drop
+        index rows whose package file is gone or damaged. Returns what was found."""
+        try:
+            report = self.check(deep=True)
+        except StoreDamagedError as exc:
+            report = CheckReport(integrity=f"damaged: {exc.message}")
+        if report.integrity != "ok":
+            with self._lock:
+                self.close()
+                rebuilt, count = LocalStore.rebuild_index(self.root, clock=self.clock)
+                self._conn, rebuilt._conn = rebuilt._conn, None
+            return dataclasses.replace(report, packages=count)
         for path in (*report.orphan_objects, *report.stale_temp_files):
             path.unlink(missing_ok=True)
         broken = {*report.missing_objects, *report.corrupt_objects}
