@@ -556,7 +556,7 @@ def _asset_entries(assets: Iterable[Path | tuple[str, Path]]) -> list[tuple[str,
 
 def write_atomic_with(path: Path, body: Callable[[int], None]) -> Path:
     """Create ``path`` by calling ``body(fd)`` on a temp file beside it, then rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         body(fd)
