@@ -31,7 +31,7 @@ from vudo.tui.hostlog import HostCallLog
 from vudo.tui.lifecycle import LifecyclePane
 from vudo.tui.receipt import ErrorBanner, ReceiptView, problem_from_error
 from vudo.tui.registry import RegistryBrowser
-from vudo.tui.rows import CallRow, ProblemRow, RegistryEntry, Transition
+from vudo.tui.rows import CallRow, ConsentRequest, ProblemRow, RegistryEntry, Transition
 from vudo.tui.session import RunOutcome, Session
 
 VIEWS: tuple[tuple[str, str], ...] = (
@@ -130,6 +130,7 @@ class WorkbenchApp(App[int]):
         self.status_text = ""
         self.busy: str | None = None  # name of the running task (build, run, test, ...)
         self._watch_stop = threading.Event()
+        self._exiting = False
         self.reloads = 0
         self.flushes = 0
 
@@ -332,6 +333,7 @@ class WorkbenchApp(App[int]):
             default=default,
             args=" ".join(last.args) if last else "",
             fuel=last.fuel if last else self.session.default_fuel,
+            deny=" ".join(last.deny) if last else "",
         )
         self.push_screen(dialog, self._run_chosen)
 
@@ -451,13 +453,14 @@ class WorkbenchApp(App[int]):
         self._simple_task("test", "testing…", lambda: self.session.test(self._progress_from_thread))
 
     def action_pack(self) -> None:
-        self._simple_task("pack", "packing…", self.session.pack)
+        self._simple_task("pack", "packing…", lambda: self.session.pack(self._progress_from_thread))
 
     def action_sign(self) -> None:
-        self._simple_task("sign", "signing…", self.session.sign)
+        self._simple_task("sign", "signing…", lambda: self.session.sign(self._progress_from_thread))
 
     def action_check(self) -> None:
-        self._simple_task("check", "checking…", self.session.check)
+        self._simple_task("check", "checking…",
+                          lambda: self.session.check(self._progress_from_thread))
 
     def action_denied(self) -> None:
         log = self.query_one(HostCallLog)
@@ -489,34 +492,37 @@ class WorkbenchApp(App[int]):
 
     @on(RegistryBrowser.Act)
     def _registry_act(self, event: RegistryBrowser.Act) -> None:
-        entry = event.entry
-        if event.action == "uninstall":
-            self._registry_worker("uninstall", entry, ())
-            return
-        try:
-            request = self.session.consent_request(entry, event.action)
-        except Exception as exc:
-            self.show_error(exc)
-            return
+        if self._begin(event.action):
+            self.set_status(f"{event.action} {event.entry.name}…")
+            self._registry_worker(event.action, event.entry)
+
+    def ask_consent(self, request: ConsentRequest) -> tuple[str, ...] | None:
+        """From a worker thread: show the consent screen and wait for the answer."""
+        answered = threading.Event()
+        answer: list[tuple[str, ...] | None] = [None]
 
         def decided(granted: tuple[str, ...] | None) -> None:
-            if granted is None:
-                self.set_status(f"{event.action} of {entry.name} cancelled")
-                return
-            self._registry_worker(event.action, entry, granted)
+            answer[0] = granted
+            answered.set()
 
-        self.push_screen(ConsentScreen(request), decided)
+        self.call_from_thread(self.push_screen, ConsentScreen(request), decided)
+        while not answered.wait(0.1):
+            if self._exiting:
+                return None
+        return answer[0]
 
-    @work(thread=True, group="registry", name="registry")
-    def _registry_worker(self, action: str, entry: RegistryEntry, granted: tuple[str, ...]) -> None:
+    @work(thread=True, group="task", name="registry")
+    def _registry_worker(self, action: str, entry: RegistryEntry) -> None:
         try:
-            summary = self.session.registry_action(action, entry, granted)
+            summary = self.session.registry_action(action, entry, self.ask_consent)
         except Exception as exc:
-            self.call_from_thread(self.show_error, exc)
+            self.call_from_thread(self._fail, exc)
             return
         self.call_from_thread(self._registry_done, summary)
 
     def _registry_done(self, summary: str) -> None:
+        self._end()
+        self.action_dismiss_error()
         self.set_status(summary)
         self.search_registry(self.query_one(RegistryBrowser).query_text)
 
@@ -569,6 +575,7 @@ class WorkbenchApp(App[int]):
                                 lambda key=key: self.action_view(key))
 
     def on_unmount(self) -> None:
+        self._exiting = True
         self._watch_stop.set()
         self.session.close()
 

@@ -105,6 +105,7 @@ class RunRequest:
     function: str
     args: tuple[str, ...]
     fuel: int
+    deny: tuple[str, ...] = ()
 
 
 class RunDialog(ModalScreen[RunRequest | None]):
@@ -121,12 +122,14 @@ class RunDialog(ModalScreen[RunRequest | None]):
         default: str | None,
         args: str = "",
         fuel: int = 1_000_000_000,
+        deny: str = "",
     ) -> None:
         super().__init__()
         self.functions = functions  # (name, signature)
         self.default = default
         self.args = args
         self.fuel = fuel
+        self.deny = deny
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -141,6 +144,8 @@ class RunDialog(ModalScreen[RunRequest | None]):
             )
             yield Input(self.args, placeholder="arguments, separated by spaces", id="run-args")
             yield Input(str(self.fuel), placeholder="fuel", id="run-fuel", type="integer")
+            yield Input(self.deny, placeholder="capabilities to deny this run (like --deny)",
+                        id="run-deny")
             yield Static("", id="run-problem")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -162,7 +167,8 @@ class RunDialog(ModalScreen[RunRequest | None]):
             self.query_one("#run-problem", Static).update("fuel must be a positive number")
             return
         args = tuple(self.query_one("#run-args", Input).value.split())
-        self.dismiss(RunRequest(str(select.value), args, fuel))
+        deny = tuple(self.query_one("#run-deny", Input).value.replace(",", " ").split())
+        self.dismiss(RunRequest(str(select.value), args, fuel, deny))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

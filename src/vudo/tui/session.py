@@ -20,21 +20,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vudo.errors import FuelExhausted, RuntimeFailure, VudoError
+from vudo.errors import FuelExhausted, VudoError
 from vudo.tui.rows import ConsentRequest, ReceiptRow, RegistryEntry
 
 if TYPE_CHECKING:
     from vudo.engine import Engine, Sandbox
-    from vudo.engine.engine import SpiritModule
     from vudo.project.build import BuildResult
     from vudo.project.layout import Project
     from vudo.tui.dialogs import RunRequest
 
 Progress = Callable[[str], None]
 Sink = Callable[[Any], None]
+#: Shows the consent screen and blocks until answered: granted capability names, or None.
+Consent = Callable[[ConsentRequest], 'tuple[str, ...] | None']
 
 DEFAULT_FUEL = 1_000_000_000
 WATCH_IGNORED_DIRS = frozenset({"target", "dist", ".git", "__pycache__", ".zig-cache", "zig-cache"})
+
+
+class ConsentRefused(VudoError):
+    """The user cancelled the consent screen: nothing is installed."""
+
+    title = "cancelled"
 
 
 def _quiet(_line: str) -> None:
@@ -92,11 +99,11 @@ class Session:
         self._services: Any = None
         self._sandbox: Sandbox | None = None
         self._function: str | None = None
-        self._args: tuple[str, ...] = ()
         self._unsubscribe: Callable[[], None] | None = None
         self._lock = threading.Lock()
-        self._out_of_fuel = False
-        self._paused = False
+        self._target: Any = None
+        self._values: list[Any] = []
+        self.not_granted: tuple[str, ...] = ()
 
     # -- project -----------------------------------------------------------------------
 
@@ -119,17 +126,14 @@ class Session:
             self._engine = Engine(cache_dir(self.home))
         return self._engine
 
-    def module(self, progress: Progress = _quiet) -> SpiritModule:
-        """The built module, building first when the sources are newer."""
-        project = self.open_project()
-        if project.is_stale():
-            self.build(progress)
-        progress("loading module")
-        return self.engine.load(project.wasm_path, name=project.name)
-
     def functions(self, progress: Progress = _quiet) -> tuple[list[tuple[str, str]], str | None]:
-        """Exported functions as ``(name, signature)`` and the default entry point."""
-        module = self.module(progress)
+        """Exported functions as ``(name, signature)`` and the default entry point
+        (building first when the sources are newer than the module)."""
+        from vudo.project.runner import project_target
+
+        target = project_target(self.root, progress=progress, build=True)
+        progress("loading module")
+        module = self.engine.load(target.wasm, name=target.name)
         funcs = [(f.name, format_signature(f.params, f.results)) for f in module.exports]
         names = {name for name, _ in funcs}
         default = next((n for n in ("main", "_start") if n in names), None)
@@ -139,16 +143,22 @@ class Session:
 
     @property
     def live(self) -> bool:
-        """Whether a call is in progress (running or paused mid-call)."""
+        """Whether a call is in progress (running, or paused mid-call)."""
         sb = self._sandbox
-        if sb is None or self._out_of_fuel:
+        if sb is None:
             return False
-        return str(sb.state) in ("running", "suspended")
+        state = str(sb.state)
+        return state == "running" or (state == "suspended" and sb.suspend_reason == "paused")
 
     @property
     def can_refuel(self) -> bool:
         sb = self._sandbox
-        return sb is not None and str(sb.state) == "suspended"
+        return sb is not None and str(sb.state) in ("suspended", "ready")
+
+    @property
+    def out_of_fuel(self) -> bool:
+        sb = self._sandbox
+        return sb is not None and sb.suspend_reason == "out of fuel"
 
     def _services_for_run(self) -> Any:
         """One HostServices for the whole session, so storage survives reloads and reruns."""
@@ -160,29 +170,30 @@ class Session:
         return self._services
 
     def run(self, request: RunRequest, sink: Sink) -> RunOutcome:
-        """Build if needed, open a fresh sandbox and call ``request.function``."""
-        from vudo.project.run import project_sandbox_config
+        """Build if stale, open a fresh sandbox, call ``request.function``.
+
+        Uses ``vudo.project.runner.prepare_run`` (what ``vudo run`` uses): the manifest's
+        capabilities are granted, minus ``request.deny``, signed with the user's key.
+        """
+        from vudo.engine import Sandbox
+        from vudo.project.runner import RunOptions, needs_services, prepare_run, project_target
 
         self._close_sandbox()
-        project = self.open_project()
-        module = self.module()
-        config = project_sandbox_config(
-            project,
-            home=self.home,
-            fuel=request.fuel,
-            services=self._services_for_run(),
-            log_to_stderr=False,
-        )
-        from vudo.engine import Sandbox
-
-        sandbox = Sandbox(self.engine, module, config)
+        target = project_target(self.root, progress=_quiet, build=True)
+        self._target = target
+        module = self.engine.load(target.wasm, name=target.name)
+        services = self._services_for_run() if needs_services(module) else None
+        options = RunOptions(function=request.function, args=request.args, fuel=request.fuel,
+                             deny=request.deny)
+        prepared = prepare_run(target, options, engine=self.engine, home=self.home,
+                               services=services, log_to_stderr=False, clock=self.clock)
+        sandbox = Sandbox(self.engine, prepared.module, prepared.config)
         with self._lock:
             self._sandbox = sandbox
-            self._function = request.function
-            self._args = request.args
-            self._out_of_fuel = False
-            self._paused = False
+            self._function = prepared.function
+            self._values = list(prepared.args)
             self._unsubscribe = sandbox.subscribe(sink)
+        self.not_granted = prepared.not_granted
         try:
             sandbox.instantiate()
         except VudoError as exc:
@@ -196,69 +207,46 @@ class Session:
         return self._call()
 
     def _call(self) -> RunOutcome:
-        from vudo.project.run import convert_args
-
         sb = self._sandbox
         assert sb is not None and self._function is not None
-        self._out_of_fuel = False
         try:
-            export = sb.module.export(self._function) if hasattr(sb, "module") else None
-            args = list(self._args)
-            values = convert_args(export, args) if export is not None else args
-            sb.call(self._function, values)
+            sb.call(self._function, self._values)
         except FuelExhausted as exc:
-            self._out_of_fuel = True
             return RunOutcome(self._receipt(), exc, True)
-        except RuntimeFailure as exc:
-            return RunOutcome(self._receipt(), exc, False)
-        except VudoError as exc:
+        except VudoError as exc:  # trap, timeout, limit, terminated
             return RunOutcome(self._receipt(), exc, False)
         return RunOutcome(self._receipt(), None, False)
 
     def _receipt(self) -> ReceiptRow | None:
+        from vudo.project.runner import priced
+
         sb = self._sandbox
         if sb is None:
             return None
-        try:
-            receipt = sb.receipt()
-        except VudoError:
-            return None
-        project = None
-        with contextlib.suppress(VudoError):
-            project = self.open_project()
-        if project is not None and project.manifest.pricing is not None:
-            from vudo.pkg.pricing import price
-
-            calls = sum(sum(c.values()) for c in receipt.host_calls.values())
-            receipt = receipt.with_price(
-                price(project.manifest.pricing, fuel_used=receipt.fuel_used, host_calls=calls,
-                      bytes_in=receipt.bytes_in, bytes_out=receipt.bytes_out)
-            )
-        return receipt_row(receipt)
+        manifest = self._target.manifest if self._target is not None else None
+        return receipt_row(priced(sb.receipt(), manifest))
 
     def toggle_pause(self) -> str | None:
         """Suspend a running call or resume a paused one; the new state, or None."""
         sb = self._sandbox
-        if sb is None or self._out_of_fuel:
+        if sb is None:
             return None
         state = str(sb.state)
         if state == "running":
             sb.suspend()
-            self._paused = True
             return "suspended"
-        if state == "suspended":
+        if state == "suspended" and sb.suspend_reason == "paused":
             sb.resume()
-            self._paused = False
             return "running"
         return None
 
     def terminate(self) -> bool:
-        """Stop the current sandbox at once (from the UI thread); False if none is live."""
+        """Stop the current sandbox at once (from the UI thread); False if none is open."""
         sb = self._sandbox
         if sb is None or str(sb.state) == "terminated":
             return False
-        sb.terminate()
-        self._out_of_fuel = False
+        with contextlib.suppress(VudoError):  # it finished between the check and now
+            sb.terminate("stopped from the workbench")
         return True
 
     def refuel(self, amount: int) -> bool:
@@ -266,8 +254,9 @@ class Session:
         sb = self._sandbox
         if sb is None:
             raise VudoError("nothing to refuel", hint="run the Spirit first (r)")
+        again = self.out_of_fuel
         sb.refuel(amount)
-        return self._out_of_fuel
+        return again
 
     def _close_sandbox(self) -> None:
         with self._lock:
@@ -276,42 +265,54 @@ class Session:
         if unsub is not None:
             unsub()
         if sb is not None:
-            if str(sb.state) not in ("terminated",):
-                with contextlib.suppress(VudoError):
-                    sb.terminate()
             sb.close()
 
     # -- workflow commands ---------------------------------------------------------------
 
     def test(self, progress: Progress = _quiet) -> str:
+        """``vudo test``: every test_* export in its own sandbox; TestsFailed on failure."""
+        from vudo.errors import TestsFailed
         from vudo.project.testing import run_tests
 
-        report = run_tests(self.root, home=self.home, progress=progress)
-        return f"tests: {report.passed} passed, {report.failed} failed"
-
-    def pack(self) -> str:
-        from vudo.project.pack import pack_project
-
-        out = pack_project(self.root, home=self.home)
-        return f"packed {self._rel(out)}"
-
-    def sign(self) -> str:
-        from vudo.project.pack import sign_newest
-
-        out = sign_newest(self.root, home=self.home)
-        return f"signed {self._rel(out)}"
-
-    def check(self) -> str:
-        from vudo.project.check import check_project
-
-        problems = check_project(self.root, home=self.home)
-        if problems:
-            first = problems[0]
-            raise VudoError(
-                f"{len(problems)} problem(s): {first.message}",
-                hint=getattr(first, "hint", None),
+        report = run_tests(self.root, home=self.home, progress=progress, clock=self.clock)
+        if report.failed:
+            failed = [c for c in report.cases if not c.passed]
+            raise TestsFailed(
+                report.summary,
+                hint=f"{failed[0].name}: {failed[0].outcome} {failed[0].detail}".strip(),
             )
-        return "check: no problems"
+        return report.summary
+
+    def pack(self, progress: Progress = _quiet) -> str:
+        from vudo.project.packaging import pack_project
+
+        result = pack_project(self.root, progress=progress)
+        return f"packed {self._rel(result.path)} ({result.size:,} bytes)"
+
+    def sign(self, progress: Progress = _quiet) -> str:
+        from vudo.pkg.keys import fingerprint
+        from vudo.project.packaging import newest_package, sign_project_package
+
+        package = newest_package(self.root)
+        result = sign_project_package(package, project_dir=self.root, home=self.home)
+        signer = getattr(result, "signer", "")
+        by = f" by {fingerprint(signer)}" if signer else ""
+        return f"signed {self._rel(package)}{by}"
+
+    def check(self, progress: Progress = _quiet) -> str:
+        """``vudo check``: every problem; the first error is raised as InvalidInputError."""
+        from vudo.errors import InvalidInputError
+        from vudo.project.workflow import check_project
+
+        report = check_project(self.root, home=self.home, progress=progress)
+        errors = report.errors
+        if errors:
+            first = errors[0]
+            more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise InvalidInputError(f"{first.area}: {first.message}{more}", hint=first.hint)
+        warnings = [p for p in report.problems if p.severity != "error"]
+        note = f", {len(warnings)} warning(s): {warnings[0].message}" if warnings else ""
+        return f"check: {', '.join(report.checked)} ok{note}"
 
     def _rel(self, path: Path) -> str:
         try:
@@ -322,35 +323,71 @@ class Session:
     # -- registry ----------------------------------------------------------------------
 
     def search(self, query: str) -> list[RegistryEntry]:
-        from vudo.project.registry import registry_entries
+        """Registry Spirits matching ``query`` plus installed ones the registry lacks."""
+        from vudo.project.store import browse, search_installed, user_policy
 
-        return [RegistryEntry(**e) for e in registry_entries(self.home, query)]
+        trusted = user_policy(self.home).trusted_keys
+        installed: dict[str, list[Any]] = {}
+        for spirit in search_installed(query, home=self.home):
+            installed.setdefault(spirit.name, []).append(spirit)
+        entries: dict[str, RegistryEntry] = {}
+        for e in browse(query, home=self.home):
+            mine = installed.get(e.name, [])
+            entries[e.name] = RegistryEntry(
+                name=e.name, version=e.version, description=e.description,
+                installed=tuple(sorted(str(s.version) for s in mine)),
+                capabilities=tuple(e.capabilities), signer=e.signer,
+                trusted=e.signer in trusted, source=e.registry,
+            )
+        for name, spirits in installed.items():
+            if name in entries:
+                continue
+            newest = max(spirits, key=lambda s: s.version)
+            entries[name] = RegistryEntry(
+                name=name, version=str(newest.version), description=newest.description,
+                installed=tuple(sorted(str(s.version) for s in spirits)),
+                capabilities=tuple(c.value for c in newest.capabilities),
+                signer=newest.signer, trusted=newest.signer in trusted, source="",
+            )
+        return sorted(entries.values(), key=lambda e: e.name)
 
-    def consent_request(self, entry: RegistryEntry, action: str) -> ConsentRequest:
-        previous = None
-        if action == "upgrade" and entry.installed:
-            previous = entry.capabilities
-        return ConsentRequest(
-            name=entry.name,
-            version=entry.version,
-            signer=entry.signer,
-            trusted=entry.trusted,
-            capabilities=entry.capabilities,
-            previous=previous,
-            action=action,
-        )
+    def registry_action(self, action: str, entry: RegistryEntry, consent: Consent) -> str:
+        """install / uninstall / upgrade ``entry``; ``consent`` answers each request."""
+        from vudo.project import store
 
-    def registry_action(self, action: str, entry: RegistryEntry, granted: tuple[str, ...]) -> str:
-        from vudo.project import registry as reg
+        if action == "uninstall":
+            removed = store.uninstall(entry.name, home=self.home)
+            versions = ", ".join(str(s.version) for s in removed)
+            return f"uninstalled {entry.name} {versions}".strip()
+
+        def ask(request: Any, named: bool) -> Any:
+            row = ConsentRequest(
+                name=request.name, version=request.version, signer=request.signer,
+                trusted=request.signer in store.user_policy(self.home).trusted_keys,
+                capabilities=tuple(c.value for c in request.capabilities),
+                previous=None if request.previous is None
+                else tuple(c.value for c in request.previous),
+                action=action,
+            )
+            granted = consent(row)
+            if granted is None:
+                raise ConsentRefused(f"{action} of {request.name} cancelled",
+                                     hint="nothing was installed")
+            caps = request.capabilities
+            return store.ConsentDecision(
+                tuple((c, "global") for c in caps if c.value in granted),
+                tuple(c for c in caps if c.value not in granted),
+            )
 
         if action == "install":
-            reg.install(self.home, entry.source or entry.name, granted=granted)
-            return f"installed {entry.name} {entry.version}"
-        if action == "uninstall":
-            reg.uninstall(self.home, entry.name)
-            return f"uninstalled {entry.name}"
-        reg.upgrade(self.home, entry.name, granted=granted)
-        return f"upgraded {entry.name}"
+            results = store.install(entry.name, home=self.home, consent=ask, clock=self.clock)
+            names = ", ".join(f"{r.spirit.name} {r.spirit.version}" for r in results)
+            return f"installed {names}" if names else f"{entry.name} is already installed"
+        outcomes = store.upgrade(entry.name, home=self.home, consent=ask, clock=self.clock)
+        done = [o for o in outcomes if o.upgraded]
+        if not done:
+            return f"{entry.name} is up to date"
+        return ", ".join(f"upgraded {o.name} {o.old_version} → {o.new_version}" for o in done)
 
     # -- hot reload --------------------------------------------------------------------
 
