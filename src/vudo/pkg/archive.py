@@ -25,10 +25,12 @@ a 100 MB module never holds it twice in memory.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -223,31 +225,58 @@ class ZipWriter:
         self.entries.append(_Entry(raw, crc, size, start))
         return crc
 
-    def add_copy(self, name: str, src_fd: int, src_offset: int, size: int, crc: int) -> None:
+    def add_copy(self, name: str, src_fd: int, src_offset: int, size: int, crc: int,
+                 *, alongside: Callable[[], None] | None = None) -> None:
         """Copy ``size`` bytes of another file into a member, kernel-side when possible.
 
-        The caller has already hashed (and CRC-checked) those bytes; if the source changed
-        in between, the signed hashes no longer match and verification refuses the result.
+        ``alongside()`` runs in this thread while a helper thread does the copy (the
+        copy is a system call that releases the GIL), so hashing and copying a large
+        member overlap. The caller hashes (and CRC-checks) those same bytes; if the
+        source changed meanwhile, the signed hashes do not match the copy and
+        verification refuses the result: a race can only make a package invalid.
         """
         raw = name.encode("utf-8")
         self.entries.append(_Entry(raw, crc, size, self.position))
         self._write(_local_header(raw, crc, size))
-        done = 0
-        try:
-            while done < size:
-                n = os.copy_file_range(src_fd, self.fd, size - done, src_offset + done,
-                                       self.position + done)
-                if n <= 0:
-                    raise VerificationError("package file is truncated", hint="get it again")
-                done += n
-        except OSError:
-            # Filesystems without copy_file_range: copy through a buffer instead.
-            os.lseek(self.fd, self.position + done, os.SEEK_SET)
-            for chunk in stream_file(src_fd, src_offset + done, size - done):
-                view = chunk
-                while view:
-                    view = view[os.write(self.fd, view):]
-            done = size
+        start = self.position
+        failure: list[BaseException] = []
+
+        def copy() -> None:
+            done = 0
+            try:
+                try:
+                    while done < size:
+                        n = os.copy_file_range(src_fd, self.fd, size - done,
+                                               src_offset + done, start + done)
+                        if n <= 0:
+                            raise VerificationError("package file is truncated",
+                                                    hint="get it again")
+                        done += n
+                except OSError:
+                    # Filesystems without copy_file_range: copy through a buffer instead.
+                    pos = start + done
+                    for chunk in stream_file(src_fd, src_offset + done, size - done):
+                        view = chunk
+                        while view:
+                            written = os.pwrite(self.fd, view, pos)
+                            view = view[written:]
+                            pos += written
+            except BaseException as exc:
+                failure.append(exc)
+
+        if alongside is None or size < CHUNK:
+            copy()
+            if alongside is not None:
+                alongside()
+        else:
+            worker = threading.Thread(target=copy, name="vudo-copy", daemon=True)
+            worker.start()
+            try:
+                alongside()
+            finally:
+                worker.join()
+        if failure:
+            raise failure[0]
         self.position += size
         os.lseek(self.fd, self.position, os.SEEK_SET)
 
@@ -554,12 +583,21 @@ def _asset_entries(assets: Iterable[Path | tuple[str, Path]]) -> list[tuple[str,
     return sorted(entries)
 
 
-def write_atomic_with(path: Path, body: Callable[[int], None]) -> Path:
-    """Create ``path`` by calling ``body(fd)`` on a temp file beside it, then rename."""
+def write_atomic_with(path: Path, body: Callable[[int], None], *, size_hint: int = 0) -> Path:
+    """Create ``path`` by calling ``body(fd)`` on a temp file beside it, then rename.
+
+    ``size_hint`` bytes are allocated up front where the filesystem supports it: on
+    ext4, renaming a file full of delayed allocations over another forces a flush, which
+    cost more than the hashing when signing a 100 MB package in place.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
+        if size_hint > 0:
+            with contextlib.suppress(OSError):
+                os.posix_fallocate(fd, 0, size_hint)
         body(fd)
+        os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR))
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
@@ -610,7 +648,11 @@ def write_package(
         writer.finish()
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    return write_atomic_with(out_path, body)
+    hint = _LOCAL.size * (1 + len(assets)) + len(manifest) + len(manifest_name)
+    for name, src in ((MODULE_NAME, module_path), *assets):
+        with contextlib.suppress(OSError):
+            hint += _LOCAL.size + len(name.encode("utf-8")) + src.stat().st_size
+    return write_atomic_with(out_path, body, size_hint=hint)
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,16 +206,21 @@ def sign_package(
         def body(fd: int) -> None:
             writer = ZipWriter(fd)
             for m in reader.content_members:
-                # One streaming read to hash (and CRC-check) each member, then a
-                # kernel-side copy of the same bytes: no second pass through Python.
-                sha = reader.hash_member(m.name)
-                writer.add_copy(m.name, reader.fd, m.data_offset, m.size, m.crc)
-                files.append(FileDigest(m.name, m.size, sha))
+                # One streaming read hashes (and CRC-checks) each member while a
+                # kernel-side copy of the same bytes runs alongside.
+                shas: list[str] = []
+
+                def hash_it(name: str = m.name, out: list[str] = shas) -> None:
+                    out.append(reader.hash_member(name))
+
+                writer.add_copy(m.name, reader.fd, m.data_offset, m.size, m.crc,
+                                alongside=hash_it)
+                files.append(FileDigest(m.name, m.size, shas[0]))
             writer.add_bytes(SIGNATURE_NAME,
                              _envelope(keypair, manifest_sha, tuple(files)).to_bytes())
             writer.finish()
 
-        write_atomic_with(path, body)
+        write_atomic_with(path, body, size_hint=reader.content_members[-1].end)
     digest = package_digest(keypair.public_hex, manifest_sha, tuple(files))
     return SignResult(path, keypair.public_hex, digest, manifest.author,
                       manifest.author.lower() == keypair.public_hex)
