@@ -79,7 +79,8 @@ class Workbench(Screen[None]):
     Workbench #body { height: 1fr; }
     Workbench #project, Workbench #registry-view, Workbench #runcol { width: 1fr; }
     Workbench #project FileTree { width: 28; border: round $primary-muted; }
-    Workbench #monitor { height: 11; }
+    Workbench #monitor { height: 10; }
+    Workbench.-wide #receipt { height: 17; }
     Workbench #monitor LifecyclePane { width: 1fr; }
     Workbench #monitor FuelGauge { width: 1fr; }
     Workbench.-wide #monitor { height: 13; }

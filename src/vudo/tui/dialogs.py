@@ -35,6 +35,13 @@ DIALOG_CSS = """
 """
 
 
+def still(widget: Input, app: object) -> Input:
+    """Turn off cursor blink when the app asks for it (repeatable screenshots)."""
+    if not getattr(app, "cursor_blink", True):
+        widget.cursor_blink = False
+    return widget
+
+
 def capability_text(name: str) -> str:
     try:
         return Capability(name).description
@@ -142,10 +149,12 @@ class RunDialog(ModalScreen[RunRequest | None]):
                 prompt="function",
                 id="run-function",
             )
-            yield Input(self.args, placeholder="arguments, separated by spaces", id="run-args")
-            yield Input(str(self.fuel), placeholder="fuel", id="run-fuel", type="integer")
-            yield Input(self.deny, placeholder="capabilities to deny this run (like --deny)",
-                        id="run-deny")
+            yield still(Input(self.args, placeholder="arguments, separated by spaces",
+                              id="run-args"), self.app)
+            yield still(Input(str(self.fuel), placeholder="fuel", id="run-fuel",
+                              type="integer"), self.app)
+            yield still(Input(self.deny, placeholder="capabilities to deny this run (like --deny)",
+                              id="run-deny"), self.app)
             yield Static("", id="run-problem")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -189,7 +198,7 @@ class RefuelDialog(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Refuel", classes="title")
-            yield Input(str(self.amount), type="integer", id="refuel-amount")
+            yield still(Input(str(self.amount), type="integer", id="refuel-amount"), self.app)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Refuel", variant="primary", id="refuel")

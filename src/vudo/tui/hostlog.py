@@ -76,13 +76,13 @@ class HostCallLog(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column("#", key="n", width=6)
-        table.add_column("function", key="function", width=18)
-        table.add_column("capability", key="capability", width=15)
-        table.add_column("", key="verdict", width=7)
-        table.add_column("args", key="args", width=18)
-        table.add_column("result", key="result", width=14)
-        table.add_column("fuel", key="fuel", width=6)
+        table.add_column("#", key="n", width=4)
+        table.add_column("function", key="function", width=12)
+        table.add_column("capability", key="capability", width=13)
+        table.add_column("", key="verdict", width=6)
+        table.add_column("args", key="args", width=13)
+        table.add_column("result", key="result", width=9)
+        table.add_column("fuel", key="fuel", width=5)
         self._update_count()
 
     def matches(self, row: CallRow) -> bool:

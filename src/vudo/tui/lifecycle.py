@@ -65,9 +65,9 @@ def render_diagram(current: str | None) -> Content:
 
 
 def format_transition(t: Transition, *, show_times: bool) -> str:
-    when = f"+{t.at:7.3f}s" if show_times else "+   ·   "
-    reason = f"  {t.reason}" if t.reason else ""
-    return f"{when} {_label(t.old)} → {_label(t.new)}{reason}"
+    when = f"+{t.at:.3f}s" if show_times else "+·"
+    reason = f" ({t.reason})" if t.reason else ""
+    return f"{when} {_label(t.new)}{reason}"
 
 
 class LifecyclePane(Vertical):
@@ -77,7 +77,8 @@ class LifecyclePane(Vertical):
     LifecyclePane { height: 1fr; border: round $primary-muted; border-title-color: $text; }
     LifecyclePane #diagram { height: 5; }
     LifecyclePane #history { height: 1fr; min-height: 1; }
-    LifecyclePane #history-text { color: $text-muted; }
+    LifecyclePane #history-text { color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
+    LifecyclePane #history { scrollbar-size-vertical: 1; }
     """
 
     MAX_HISTORY = 500

@@ -80,8 +80,11 @@ class RegistryBrowser(Vertical):
         self.border_title = "Registry"
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="search Spirits (name, description)", compact=True,
-                    id="registry-search")
+        search = Input(placeholder="search Spirits (name, description)", compact=True,
+                       id="registry-search")
+        if not getattr(self.app, "cursor_blink", True):
+            search.cursor_blink = False
+        yield search
         table: DataTable[str] = DataTable(cursor_type="row", id="registry-table")
         yield table
         yield Static(render_detail(None), id="registry-detail")

@@ -1,0 +1,359 @@
+"""Behaviour of the workbench through the Pilot, on real projects, the real engine and
+real files in a temp dir."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import Input, Select
+from tui_helpers import make_app, settle, wait_until, write_project
+
+from vudo.tui.dialogs import RefuelDialog, RunDialog
+from vudo.tui.files import FileViewer
+from vudo.tui.fuel import FuelGauge
+from vudo.tui.hostlog import HostCallLog
+from vudo.tui.lifecycle import LifecyclePane
+from vudo.tui.receipt import ErrorBanner, ReceiptView
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def choose_run(pilot: Any, function: str, args: str = "", fuel: int | None = None,
+                     deny: str = "") -> None:
+    """Press r, fill the run dialog, submit."""
+    app = pilot.app
+    await pilot.press("r")
+    await wait_until(pilot, lambda: isinstance(app.screen, RunDialog))
+    dialog = app.screen
+    dialog.query_one("#run-function", Select).value = function
+    dialog.query_one("#run-args", Input).value = args
+    if fuel is not None:
+        dialog.query_one("#run-fuel", Input).value = str(fuel)
+    dialog.query_one("#run-deny", Input).value = deny
+    await pilot.pause()
+    dialog.query_one("#run-args", Input).focus()
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: not isinstance(app.screen, RunDialog))
+
+
+def test_opens_project_and_shows_source(project: Path, home: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            viewer = app.query_one(FileViewer)
+            assert viewer.path == project / "src" / "main.wat"
+            assert viewer.text is not None and "hello from the workbench" in viewer.text
+            assert app.problem is None
+            assert app.sub_title == "hello-spirit"
+
+    run(scenario())
+
+
+def test_build_then_run_main_shows_receipt_and_calls(project: Path, home: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("b")
+            await settle(pilot)
+            assert (project / "target" / "hello-spirit.wasm").is_file()
+            assert "built target/hello-spirit.wasm" in app.status_text
+            await choose_run(pilot, "main")
+            await settle(pilot)
+            receipt = app.query_one(ReceiptView).receipt
+            assert receipt is not None
+            assert receipt.outcome == "ok" and receipt.results == (42,)
+            log = app.query_one(HostCallLog)
+            assert log.total == 1 and log.denied == 0
+            assert [r.function for _, r in log.rows] == ["host_log"]
+            lifecycle = app.query_one(LifecyclePane)
+            assert lifecycle.state == "ready"
+            assert [t.new for t in lifecycle.history][-2:] == ["running", "ready"]
+            assert app.query_one(FuelGauge).used == receipt.fuel_used > 0
+
+    run(scenario())
+
+
+def test_run_with_arguments(project: Path, home: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "add", "2 40")
+            await settle(pilot)
+            receipt = app.query_one(ReceiptView).receipt
+            assert receipt is not None and receipt.results == (42,)
+            # wrong arguments: the CLI's usage error, shown, no crash
+            await choose_run(pilot, "add", "2")
+            await settle(pilot)
+            assert app.problem is not None
+            assert app.problem.title == "usage error"
+            assert "takes 2 arguments" in app.problem.message
+
+    run(scenario())
+
+
+def test_denied_capability_shows_in_log(project: Path, home: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "main", deny="actuator_log")
+            await settle(pilot)
+            log = app.query_one(HostCallLog)
+            assert log.total == 1 and log.denied == 1
+            _, row = log.rows[0]
+            assert not row.allowed and row.capability == "actuator_log" and row.result == -1
+            receipt = app.query_one(ReceiptView).receipt
+            assert receipt is not None
+            assert ("actuator_log", 0, 1) in receipt.host_calls
+            # the denied-only filter keeps it; the capability filter hides other ones
+            await pilot.press("d")
+            await pilot.pause()
+            table = log.query_one("#calls")
+            assert log.denied_only and table.row_count == 1  # type: ignore[attr-defined]
+            log.set_filter("storage_read")
+            await pilot.pause()
+            assert table.row_count == 0  # type: ignore[attr-defined]
+
+    run(scenario())
+
+
+def test_stop_interrupts_an_infinite_loop(project: Path, home: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "spin", fuel=10**15)
+            await wait_until(pilot, lambda: app.session.live)
+            await asyncio.sleep(0.1)
+            await pilot.press("x")
+            await wait_until(pilot, lambda: app.busy is None, timeout=5)
+            await settle(pilot)
+            receipt = app.query_one(ReceiptView).receipt
+            assert receipt is not None and receipt.outcome == "terminated"
+            assert app.query_one(LifecyclePane).state == "terminated"
+
+    run(scenario())
+
+
+def test_suspend_and_resume_a_live_run(project: Path, home: Path) -> None:
+    """chatty makes a host call per iteration, so progress is visible in the log."""
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "chatty", "2000000000", fuel=10**15)
+            log = app.query_one(HostCallLog)
+            await wait_until(pilot, lambda: app.session.live and log.total > 100)
+            await pilot.press("p")
+            await wait_until(pilot, lambda: app.query_one(LifecyclePane).state == "suspended")
+            await asyncio.sleep(0.1)
+            app.flush_events()
+            paused_at = log.total
+            await asyncio.sleep(0.2)
+            app.flush_events()
+            assert log.total == paused_at  # really paused: no host calls
+            await pilot.press("p")
+            await wait_until(pilot, lambda: app.query_one(LifecyclePane).state == "running")
+            await wait_until(pilot, lambda: log.total > paused_at + 100)
+            assert app.query_one(FuelGauge).used > 0
+            await pilot.press("x")
+            await wait_until(pilot, lambda: app.busy is None, timeout=5)
+            states = [t.new for t in app.query_one(LifecyclePane).history]
+            assert states[-4:] == ["running", "suspended", "running", "terminated"]
+            assert app.query_one(ReceiptView).receipt.outcome == "terminated"  # type: ignore[union-attr]
+
+    run(scenario())
+
+
+def test_out_of_fuel_then_refuel_continues(project: Path, home: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "chatty", "50", fuel=20_000)
+            await settle(pilot)
+            assert app.session.out_of_fuel
+            assert app.problem is not None and app.problem.title == "fuel exhausted"
+            assert app.query_one(LifecyclePane).state == "suspended"
+            await pilot.press("f")
+            await wait_until(pilot, lambda: isinstance(app.screen, RefuelDialog))
+            app.screen.query_one(Input).value = "10000000"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: app.busy is None and not app.session.out_of_fuel)
+            await settle(pilot)
+            receipt = app.query_one(ReceiptView).receipt
+            assert receipt is not None and receipt.outcome == "ok"
+            assert app.query_one(LifecyclePane).state == "ready"
+
+    run(scenario())
+
+
+def test_failing_build_is_shown_not_raised(project: Path, home: Path) -> None:
+    (project / "src" / "main.wat").write_text("(module (func $broken (i32.add))")
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("b")
+            await settle(pilot)
+            assert app.problem is not None and app.problem.title == "build failed"
+            banner = app.query_one(ErrorBanner)
+            assert banner.has_class("-shown")
+            # the app keeps working: fix the source and build again
+            write_project(project, author="ab" * 32)
+            await pilot.press("escape")
+            await pilot.press("b")
+            await settle(pilot)
+            assert app.problem is None and not banner.has_class("-shown")
+
+    run(scenario())
+
+
+def test_not_a_project_is_shown(tmp_path: Path, home: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    async def scenario() -> None:
+        app = make_app(empty, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert app.problem is not None and app.problem.title == "not found"
+            assert app.problem.hint
+            await pilot.press("r")
+            await settle(pilot)
+            assert app.problem is not None and app.busy is None
+
+    run(scenario())
+
+
+def test_trap_is_shown_with_receipt(project: Path, home: Path) -> None:
+    wat = '(module (memory (export "memory") 1) (func (export "main") unreachable))'
+    (project / "src" / "main.wat").write_text(wat)
+    (project / "spirit.toml").write_text(
+        (project / "spirit.toml").read_text().replace('["actuator_log"]', "[]")
+    )
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "main")
+            await settle(pilot)
+            assert app.problem is not None and app.problem.title == "guest trapped"
+            receipt = app.query_one(ReceiptView).receipt
+            assert receipt is not None and receipt.outcome == "trap"
+            assert app.query_one(LifecyclePane).state == "failed"
+
+    run(scenario())
+
+
+def test_unreadable_and_binary_files_are_notices(project: Path, home: Path) -> None:
+    (project / "blob.bin").write_bytes(b"\0\1\2" * 10)
+    secret = project / "secret.toml"
+    secret.write_text("x = 1")
+    secret.chmod(0)
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            viewer = app.query_one(FileViewer)
+            viewer.show(project / "blob.bin")
+            assert viewer.text is None
+            viewer.show(secret)
+            assert viewer.text is None or viewer.text == "x = 1"  # root can read anything
+            viewer.show(project / "missing.c")
+            assert viewer.text is None
+
+    run(scenario())
+
+
+def test_test_pack_sign_check_actions(project: Path, home: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("t")
+            await settle(pilot)
+            assert app.problem is None, app.problem
+            assert app.status_text == "1 passed, 0 failed"
+            await pilot.press("k")
+            await settle(pilot)
+            assert app.problem is None, app.problem
+            assert (project / "dist" / "hello-spirit-0.1.0.spirit").is_file()
+            assert app.status_text.startswith("packed dist/hello-spirit-0.1.0.spirit")
+            await pilot.press("g")
+            await settle(pilot)
+            assert app.problem is None, app.problem
+            assert app.status_text.startswith("signed dist/hello-spirit-0.1.0.spirit")
+            await pilot.press("c")
+            await settle(pilot)
+            assert app.problem is None, app.problem
+            assert app.status_text.startswith("check:")
+
+    run(scenario())
+
+
+def test_failing_spirit_test_is_an_error(project: Path, home: Path) -> None:
+    src = project / "src" / "main.wat"
+    src.write_text(src.read_text().replace("(i32.const 5))))", "(i32.const 6))))"))
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("t")
+            await settle(pilot)
+            assert app.problem is not None and app.problem.title == "tests failed"
+            assert "test_add" in (app.problem.hint or "")
+
+    run(scenario())
+
+
+def test_hot_reload_rebuilds_and_reruns_after_edit(project: Path, home: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "main")
+            await settle(pilot)
+            receipt = app.query_one(ReceiptView).receipt
+            assert receipt is not None and receipt.results == (42,)
+            await pilot.press("h")
+            assert app.hot_reload
+            await asyncio.sleep(0.5)  # let the watcher start
+            src = project / "src" / "main.wat"
+            src.write_text(src.read_text().replace("(i32.const 42)", "(i32.const 7)"))
+
+            def rerun_done() -> bool:
+                r = app.query_one(ReceiptView).receipt
+                return r is not None and r.results == (7,) and app.busy is None
+
+            await wait_until(pilot, rerun_done, timeout=15)
+            assert app.reloads >= 1
+            await pilot.press("h")
+            assert not app.hot_reload
+
+    run(scenario())
+
+
+def test_palette_lists_every_action(project: Path, home: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            titles = {c.title for c in app.get_system_commands(app.screen)}
+            for name in ("Build", "Run", "Pause", "Stop", "Refuel", "Test", "Pack", "Sign",
+                         "Check", "Reload"):
+                assert name in titles
+
+    run(scenario())
