@@ -37,11 +37,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 from vudo.engine.abi import ErrorCode, HostCallError
 from vudo.errors import VudoError
+from vudo.resources import Resource
 
 __all__ = ["MAX_AMOUNT", "CreditLedger", "LedgerView"]
 
@@ -112,7 +112,7 @@ def _short(account: bytes) -> str:
     return account.hex()[:12] + "..."
 
 
-class CreditLedger:
+class CreditLedger(Resource):
     """Persistent balances and reservations. Close it (or use ``with``)."""
 
     def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
@@ -138,17 +138,6 @@ class CreditLedger:
             if not self._closed:
                 self._closed = True
                 self._db.close()
-
-    def __enter__(self) -> CreditLedger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @contextmanager
     def _read(self, action: str) -> Iterator[sqlite3.Connection]:

@@ -49,6 +49,7 @@ from types import TracebackType
 from typing import Final
 
 from vudo.engine.abi import ErrorCode, HostCallError
+from vudo.resources import Resource
 
 __all__ = [
     "NetworkHost",
@@ -148,7 +149,7 @@ def _shutdown(sock: socket.socket) -> None:
     sock.close()
 
 
-class NetworkHost:
+class NetworkHost(Resource):
     """Process-wide network state: handle numbers and the broadcast registry."""
 
     def __init__(
@@ -212,17 +213,6 @@ class NetworkHost:
             sandboxes = list(self._sandboxes)
         for net in sandboxes:
             net.close_all()
-
-    def __enter__(self) -> NetworkHost:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class SandboxNetwork:

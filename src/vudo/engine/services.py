@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from vudo.engine.ledger import CreditLedger
 from vudo.engine.network import NetworkHost, NetworkLimits
 from vudo.engine.storage import KeyValueStore, StorageQuota
 from vudo.errors import VudoError
+from vudo.resources import Resource
 
 __all__ = ["LEDGER_FILE", "STORAGE_FILE", "HostServices"]
 
@@ -26,7 +26,7 @@ LEDGER_FILE = "ledger.sqlite"
 
 
 @dataclass(frozen=True, slots=True)
-class HostServices:
+class HostServices(Resource):
     """Storage, ledger, network host, clock (Unix ns) and randomness for host calls."""
 
     storage: KeyValueStore
@@ -78,14 +78,3 @@ class HostServices:
                 self.ledger.close()
             finally:
                 self.storage.close()
-
-    def __enter__(self) -> HostServices:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

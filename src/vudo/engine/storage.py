@@ -25,11 +25,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 from vudo.engine.abi import ErrorCode, HostCallError
 from vudo.errors import VudoError
+from vudo.resources import Resource
 
 __all__ = ["KeyValueStore", "StorageQuota"]
 
@@ -80,7 +80,7 @@ def _check_namespace(namespace: str) -> None:
         )
 
 
-class KeyValueStore:
+class KeyValueStore(Resource):
     """Persistent, namespaced key-value storage on SQLite. Close it (or use ``with``)."""
 
     def __init__(
@@ -111,17 +111,6 @@ class KeyValueStore:
             if not self._closed:
                 self._closed = True
                 self._db.close()
-
-    def __enter__(self) -> KeyValueStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @contextmanager
     def _locked(self, action: str) -> Iterator[sqlite3.Connection]:

@@ -38,7 +38,6 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
@@ -47,6 +46,7 @@ from vudo.pkg.manifest import canonical_manifest_bytes, manifest_from_dict
 from vudo.pkg.signing import verify_package
 from vudo.pkg.sources import Candidate, candidate_from_manifest
 from vudo.pkg.versions import Version, parse_version
+from vudo.resources import Resource
 
 REGISTRY_FORMAT = "vudo-registry/1"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -164,7 +164,7 @@ def _select(entries: list[RegistryEntry], name: str, version: Version | str,
                         hint=f"published versions: {listed}")
 
 
-class DirectoryRegistry:
+class DirectoryRegistry(Resource):
     """A registry in a local directory (the default one lives under ``~/.vudo``).
 
     ``create`` makes the directory on first use; otherwise a missing directory is a
@@ -182,13 +182,6 @@ class DirectoryRegistry:
 
     def close(self) -> None:
         """Nothing to release; present so every registry is used the same way."""
-
-    def __enter__(self) -> DirectoryRegistry:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -317,7 +310,7 @@ def translate_urllib_error(exc: BaseException, url: str) -> VudoError:
     return VudoError(f"registry request {url} failed: {exc}", hint="try again later")
 
 
-class HttpRegistry:
+class HttpRegistry(Resource):
     """A directory registry served over HTTP(S), read-only.
 
     Downloads go to ``cache_dir`` (named by digest, checked while streaming), so a
@@ -337,13 +330,6 @@ class HttpRegistry:
 
     def close(self) -> None:
         """Connections are per request; nothing stays open."""
-
-    def __enter__(self) -> HttpRegistry:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def _get(self, rel: str, limit: int) -> bytes:
         url = urllib.parse.urljoin(self.url, rel)

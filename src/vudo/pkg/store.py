@@ -45,7 +45,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, ClassVar, Protocol
 
 from vudo.capabilities import Capability, parse_capability
@@ -57,6 +56,7 @@ from vudo.pkg.signing import VerifiedPackage, verify_package
 from vudo.pkg.sources import Candidate, CandidateSource, candidate_from_manifest
 from vudo.pkg.trust import TrustDecision, TrustPolicy, decide
 from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, parse_version
+from vudo.resources import Resource
 
 INDEX_NAME = "index.sqlite3"
 SCHEMA_VERSION = 2
@@ -396,7 +396,7 @@ def _fsync_dir(path: Path) -> None:
 # ------------------------------------------------------------------ the store
 
 
-class LocalStore:
+class LocalStore(Resource):
     """The SQLite-indexed, content-addressed store of installed Spirits.
 
     A resource: ``close()`` it or use it as a context manager. Safe to share between
@@ -512,13 +512,6 @@ class LocalStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-
-    def __enter__(self) -> LocalStore:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def object_path(self, digest: str) -> Path:
         return self.objects_dir / f"{digest}.spirit"
