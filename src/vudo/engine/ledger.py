@@ -26,21 +26,19 @@ any account's balance is allowed.
 
 Errors are ``HostCallError``: non-positive or out-of-range amounts and malformed accounts
 are INVALID_PARAMETER; insufficient funds, wrong owner or account, unknown or closed
-reservations are CREDIT_ERROR; every ``sqlite3`` exception becomes STORAGE_ERROR in
-:func:`_sqlite_errors` (or a :class:`vudo.errors.VudoError` when opening fails).
+reservations are CREDIT_ERROR; every ``sqlite3`` exception becomes STORAGE_ERROR (or a
+:class:`vudo.errors.VudoError` when opening fails) in :mod:`vudo.engine.sqlite`, shared
+with the key-value store.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
 from vudo.engine.abi import ErrorCode, HostCallError
-from vudo.errors import VudoError
+from vudo.engine.sqlite import Database
 from vudo.resources import Resource
 
 __all__ = ["MAX_AMOUNT", "CreditLedger", "LedgerView"]
@@ -70,20 +68,6 @@ CREATE TABLE IF NOT EXISTS journal (
     reservation INTEGER
 );
 """
-
-
-@contextmanager
-def _sqlite_errors(action: str, *, opening: bool = False) -> Iterator[None]:
-    """The one place sqlite3 exceptions become vudo errors."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        if opening:
-            raise VudoError(
-                f"cannot open the credit ledger: {exc}",
-                hint="check that the data directory exists and is writable",
-            ) from exc
-        raise HostCallError(ErrorCode.STORAGE_ERROR, f"ledger {action} failed: {exc}") from exc
 
 
 def _check_account(account: bytes) -> bytes:
@@ -118,45 +102,19 @@ class CreditLedger(Resource):
     def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
         """Open or create the ledger; ``busy_timeout`` is how long (s) to wait for a lock."""
         self.path = Path(path)
-        self._lock = threading.Lock()
-        self._closed = False
-        with _sqlite_errors("open", opening=True):
-            self._db = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")
-                self._db.executescript(_SCHEMA)
-            except BaseException:
-                self._db.close()
-                raise
+        # FULL: a commit the caller saw must survive a power cut (it is money).
+        self._db = Database(
+            self.path,
+            schema=_SCHEMA,
+            title="the credit ledger",
+            prefix="ledger ",
+            synchronous="FULL",
+            busy_timeout=busy_timeout,
+        )
 
     def close(self) -> None:
         """Close the database; later calls raise STORAGE_ERROR. Safe to call twice."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._db.close()
-
-    @contextmanager
-    def _read(self, action: str) -> Iterator[sqlite3.Connection]:
-        with self._lock, _sqlite_errors(action):
-            if self._closed:
-                raise HostCallError(ErrorCode.STORAGE_ERROR, f"ledger {action}: it is closed")
-            yield self._db
-
-    @contextmanager
-    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
-        with self._read(action) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        self._db.close()
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -177,24 +135,24 @@ class CreditLedger(Resource):
     def balance(self, account: bytes) -> int:
         """The account's balance, reservations included (0 for an unknown account)."""
         _check_account(account)
-        with self._read("balance") as db:
+        with self._db.locked("balance") as db:
             return self._balance(db, account)
 
     def available(self, account: bytes) -> int:
         """Balance minus open reservations: what can still be transferred or reserved."""
         _check_account(account)
-        with self._read("available") as db:
+        with self._db.locked("available") as db:
             return self._balance(db, account) - self._reserved(db, account)
 
     def reserved(self, account: bytes) -> int:
         """The sum of the account's open reservations."""
         _check_account(account)
-        with self._read("reserved") as db:
+        with self._db.locked("reserved") as db:
             return self._reserved(db, account)
 
     def consumed_total(self) -> int:
         """All credit burned by :meth:`consume` so far."""
-        with self._read("consumed total") as db:
+        with self._db.locked("consumed total") as db:
             row = db.execute(
                 "SELECT COALESCE(SUM(amount), 0) FROM journal WHERE kind = 'consume'"
             ).fetchone()
@@ -202,7 +160,7 @@ class CreditLedger(Resource):
 
     def accounts(self) -> list[tuple[bytes, int]]:
         """Every account with its balance, for inspection (CLI, TUI)."""
-        with self._read("accounts") as db:
+        with self._db.locked("accounts") as db:
             rows = db.execute("SELECT account, balance FROM accounts ORDER BY account").fetchall()
         return [(bytes(a), int(b)) for a, b in rows]
 
@@ -234,7 +192,7 @@ class CreditLedger(Resource):
         """Create credit in ``account`` (host/admin only); returns the new balance."""
         _check_account(account)
         _check_amount(amount)
-        with self._transaction("deposit") as db:
+        with self._db.transaction("deposit") as db:
             new = self._balance(db, account) + amount
             if new > MAX_AMOUNT:
                 raise HostCallError(
@@ -249,7 +207,7 @@ class CreditLedger(Resource):
         _check_account(src)
         _check_account(dst)
         _check_amount(amount)
-        with self._transaction("transfer") as db:
+        with self._db.transaction("transfer") as db:
             available = self._balance(db, src) - self._reserved(db, src)
             if available < amount:
                 raise HostCallError(
@@ -272,7 +230,7 @@ class CreditLedger(Resource):
         _check_account(account)
         _check_amount(amount)
         _check_owner(owner)
-        with self._transaction("reserve") as db:
+        with self._db.transaction("reserve") as db:
             available = self._balance(db, account) - self._reserved(db, account)
             if available < amount:
                 raise HostCallError(
@@ -294,7 +252,7 @@ class CreditLedger(Resource):
             raise HostCallError(ErrorCode.INVALID_PARAMETER, "a reservation id is an integer")
         _check_owner(owner)
         action = "release" if state == "released" else "consume"
-        with self._transaction(action) as db:
+        with self._db.transaction(action) as db:
             row = db.execute(
                 "SELECT account, amount, owner, state FROM reservations WHERE id = ?", (rid,)
             ).fetchone()
@@ -322,7 +280,7 @@ class CreditLedger(Resource):
 
     def open_reservations(self, owner: str | None = None) -> list[tuple[int, bytes, int, str]]:
         """Open reservations ``(id, account, amount, owner)``, optionally of one owner."""
-        with self._read("reservations") as db:
+        with self._db.locked("reservations") as db:
             rows = db.execute(
                 "SELECT id, account, amount, owner FROM reservations "
                 "WHERE state = 'open' AND (? IS NULL OR owner = ?) ORDER BY id",

@@ -9,26 +9,19 @@ Quotas (:class:`StorageQuota`) bound the key size, the value size and the total 
 changes nothing. The per-namespace total is kept in a second table, updated in the same
 transaction as the write, so checking it costs one lookup.
 
-Thread safety: one connection guarded by a lock. Host calls come from the sandbox's run
-thread while the TUI may read from another; each operation is one short transaction.
-
-Every ``sqlite3`` exception is translated in :func:`_sqlite_errors`: into
-``HostCallError(STORAGE_ERROR)`` for host calls, into :class:`vudo.errors.VudoError` when
-the database cannot be opened.
+Thread safety, transactions and the translation of every ``sqlite3`` exception (into
+``HostCallError(STORAGE_ERROR)``, or a :class:`vudo.errors.VudoError` when the file cannot
+be opened) are :class:`vudo.engine.sqlite.Database`'s, shared with the credit ledger.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from vudo.engine.abi import ErrorCode, HostCallError
-from vudo.errors import VudoError
+from vudo.engine.sqlite import Database
 from vudo.resources import Resource
 
 __all__ = ["KeyValueStore", "StorageQuota"]
@@ -58,20 +51,6 @@ class StorageQuota:
     max_namespace_bytes: int = 16 * 1024 * 1024
 
 
-@contextmanager
-def _sqlite_errors(action: str, *, opening: bool = False) -> Iterator[None]:
-    """The one place sqlite3 exceptions become vudo errors."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        if opening:
-            raise VudoError(
-                f"cannot open the storage database: {exc}",
-                hint="check that the data directory exists and is writable",
-            ) from exc
-        raise HostCallError(ErrorCode.STORAGE_ERROR, f"{action} failed: {exc}") from exc
-
-
 def _check_namespace(namespace: str) -> None:
     if not isinstance(namespace, str) or not namespace or len(namespace) > _MAX_NAMESPACE_CHARS:
         raise HostCallError(
@@ -89,47 +68,15 @@ class KeyValueStore(Resource):
         """Open or create the store; ``busy_timeout`` is how long (s) to wait for a lock."""
         self.path = Path(path)
         self.quota = quota if quota is not None else StorageQuota()
-        self._lock = threading.Lock()
-        self._closed = False
-        with _sqlite_errors("open", opening=True):
-            self._db = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.executescript(_SCHEMA)
-            except BaseException:
-                self._db.close()
-                raise
+        self._db = Database(
+            self.path, schema=_SCHEMA, title="the storage database", busy_timeout=busy_timeout
+        )
 
     # -- resource ------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the database; later calls raise STORAGE_ERROR. Safe to call twice."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._db.close()
-
-    @contextmanager
-    def _locked(self, action: str) -> Iterator[sqlite3.Connection]:
-        with self._lock, _sqlite_errors(action):
-            if self._closed:
-                raise HostCallError(ErrorCode.STORAGE_ERROR, f"{action}: the store is closed")
-            yield self._db
-
-    @contextmanager
-    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
-        with self._locked(action) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        self._db.close()
 
     def _check_key(self, key: bytes) -> None:
         if not isinstance(key, bytes) or not key:
@@ -146,7 +93,7 @@ class KeyValueStore(Resource):
         """The value stored under ``key`` in ``namespace``, or None if absent."""
         _check_namespace(namespace)
         self._check_key(key)
-        with self._locked("read") as db:
+        with self._db.locked("read") as db:
             row = db.execute(
                 "SELECT value FROM kv WHERE namespace = ? AND key = ?", (namespace, key)
             ).fetchone()
@@ -164,7 +111,7 @@ class KeyValueStore(Resource):
                 ErrorCode.QUOTA_EXCEEDED,
                 f"value is {len(value)} bytes, the limit is {quota.max_value_bytes}",
             )
-        with self._transaction("write") as db:
+        with self._db.transaction("write") as db:
             old = db.execute(
                 "SELECT length(value) FROM kv WHERE namespace = ? AND key = ?",
                 (namespace, key),
@@ -195,7 +142,7 @@ class KeyValueStore(Resource):
         """Remove ``key``; True if it was there."""
         _check_namespace(namespace)
         self._check_key(key)
-        with self._transaction("delete") as db:
+        with self._db.transaction("delete") as db:
             rows = db.execute(
                 "DELETE FROM kv WHERE namespace = ? AND key = ? RETURNING length(value)",
                 (namespace, key),
@@ -212,7 +159,7 @@ class KeyValueStore(Resource):
     def keys(self, namespace: str) -> list[bytes]:
         """Every key in ``namespace``, sorted bytewise."""
         _check_namespace(namespace)
-        with self._locked("list keys") as db:
+        with self._db.locked("list keys") as db:
             rows = db.execute(
                 "SELECT key FROM kv WHERE namespace = ? ORDER BY key", (namespace,)
             ).fetchall()
@@ -220,13 +167,13 @@ class KeyValueStore(Resource):
 
     def namespaces(self) -> list[str]:
         """Every namespace holding at least one key, sorted."""
-        with self._locked("list namespaces") as db:
+        with self._db.locked("list namespaces") as db:
             rows = db.execute("SELECT DISTINCT namespace FROM kv ORDER BY namespace").fetchall()
         return [str(r[0]) for r in rows]
 
     def used_bytes(self, namespace: str) -> int:
         """Bytes (keys plus values) ``namespace`` holds, as counted for its quota."""
         _check_namespace(namespace)
-        with self._locked("usage") as db:
+        with self._db.locked("usage") as db:
             row = db.execute("SELECT bytes FROM usage WHERE namespace = ?", (namespace,)).fetchone()
         return 0 if row is None else int(row[0])
