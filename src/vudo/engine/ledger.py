@@ -188,17 +188,36 @@ class CreditLedger(Resource):
             (kind, src, dst, amount, reservation),
         )
 
+    @classmethod
+    def _add(cls, db: sqlite3.Connection, account: bytes, amount: int) -> int:
+        """Credit ``amount`` to ``account``; CREDIT_ERROR (nothing written) past MAX_AMOUNT."""
+        new = cls._balance(db, account) + amount
+        if new > MAX_AMOUNT:
+            raise HostCallError(
+                ErrorCode.CREDIT_ERROR, f"balance of {_short(account)} would overflow"
+            )
+        cls._set_balance(db, account, new)
+        return new
+
+    @classmethod
+    def _require_available(
+        cls, db: sqlite3.Connection, account: bytes, amount: int, purpose: str
+    ) -> None:
+        """CREDIT_ERROR unless ``account`` has ``amount`` not yet reserved (for ``purpose``)."""
+        available = cls._balance(db, account) - cls._reserved(db, account)
+        if available < amount:
+            raise HostCallError(
+                ErrorCode.CREDIT_ERROR,
+                f"insufficient funds: {_short(account)} has {available} available, "
+                f"{purpose} needs {amount}",
+            )
+
     def deposit(self, account: bytes, amount: int) -> int:
         """Create credit in ``account`` (host/admin only); returns the new balance."""
         _check_account(account)
         _check_amount(amount)
         with self._db.transaction("deposit") as db:
-            new = self._balance(db, account) + amount
-            if new > MAX_AMOUNT:
-                raise HostCallError(
-                    ErrorCode.CREDIT_ERROR, f"balance of {_short(account)} would overflow"
-                )
-            self._set_balance(db, account, new)
+            new = self._add(db, account, amount)
             self._journal(db, "deposit", None, account, amount)
         return new
 
@@ -208,21 +227,10 @@ class CreditLedger(Resource):
         _check_account(dst)
         _check_amount(amount)
         with self._db.transaction("transfer") as db:
-            available = self._balance(db, src) - self._reserved(db, src)
-            if available < amount:
-                raise HostCallError(
-                    ErrorCode.CREDIT_ERROR,
-                    f"insufficient funds: {_short(src)} has {available} available, "
-                    f"transfer needs {amount}",
-                )
+            self._require_available(db, src, amount, "transfer")
             if src != dst:
-                dst_new = self._balance(db, dst) + amount
-                if dst_new > MAX_AMOUNT:
-                    raise HostCallError(
-                        ErrorCode.CREDIT_ERROR, f"balance of {_short(dst)} would overflow"
-                    )
+                self._add(db, dst, amount)
                 self._set_balance(db, src, self._balance(db, src) - amount)
-                self._set_balance(db, dst, dst_new)
             self._journal(db, "transfer", src, dst, amount)
 
     def reserve(self, account: bytes, amount: int, owner: str) -> int:
@@ -231,13 +239,7 @@ class CreditLedger(Resource):
         _check_amount(amount)
         _check_owner(owner)
         with self._db.transaction("reserve") as db:
-            available = self._balance(db, account) - self._reserved(db, account)
-            if available < amount:
-                raise HostCallError(
-                    ErrorCode.CREDIT_ERROR,
-                    f"insufficient funds: {_short(account)} has {available} available, "
-                    f"reservation needs {amount}",
-                )
+            self._require_available(db, account, amount, "reservation")
             cursor = db.execute(
                 "INSERT INTO reservations (account, amount, owner, state) VALUES (?, ?, ?, 'open')",
                 (account, amount, owner),
