@@ -362,23 +362,24 @@ def _load_json(text: str, filename: str) -> Any:
 # ---------------------------------------------------------------- validation
 
 
+# What a value is called in "must be ..., not ..." messages. First match wins: bool
+# before int (a bool is an int).
+_TYPE_NAMES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a float"),
+    (str, "a string"),
+    (list, "an array"),
+    (dict, "a table"),
+    ((datetime, date, time), "a date/time"),
+    (type(None), "null"),
+)
+
+
 def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, (datetime, date, time)):
-        return "a date/time"
-    if value is None:
-        return "null"
+    for kinds, name in _TYPE_NAMES:
+        if isinstance(value, kinds):
+            return name
     return type(value).__name__
 
 
