@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import Input, Select
 from tui_helpers import make_app, settle, wait_until, write_project
 
@@ -124,6 +125,7 @@ def test_denied_capability_shows_in_log(project: Path, home: Path) -> None:
     run(scenario())
 
 
+@pytest.mark.slow
 def test_stop_interrupts_an_infinite_loop(project: Path, home: Path) -> None:
     async def scenario() -> None:
         app = make_app(project, home)
@@ -142,6 +144,7 @@ def test_stop_interrupts_an_infinite_loop(project: Path, home: Path) -> None:
     run(scenario())
 
 
+@pytest.mark.slow
 def test_suspend_and_resume_a_live_run(project: Path, home: Path) -> None:
     """chatty makes a host call per iteration, so progress is visible in the log."""
 

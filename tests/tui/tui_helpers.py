@@ -90,3 +90,49 @@ async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float =
         await asyncio.sleep(0.02)
         pilot.app.flush_events()
     await pilot.pause()
+
+
+KV_WAT = """\
+(module
+  (import "vudo" "host_storage_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "vudo" "host_storage_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "count")
+  (func (export "main") (result i32)
+    (drop (call $read (i32.const 0) (i32.const 5) (i32.const 16) (i32.const 4)))
+    (i32.store (i32.const 16) (i32.add (i32.load (i32.const 16)) (i32.const 1)))
+    (drop (call $write (i32.const 0) (i32.const 5) (i32.const 16) (i32.const 4)))
+    (i32.load (i32.const 16))))
+"""
+
+
+def publish_project(root: Path, home: Path) -> Path:
+    """Pack, sign (with the home's key) and publish a project to the home's registry."""
+    from vudo.project.packaging import pack_project, sign_project_package
+    from vudo.project.store import publish
+
+    packed = pack_project(root)
+    sign_project_package(packed.path, project_dir=root, home=home)
+    publish(packed.path, project_dir=root, home=home)
+    return packed.path
+
+
+def summon(package: Path, home: Path) -> None:
+    """Install a package with every capability it asks for (``vudo summon --yes``)."""
+    from vudo.project.store import decide_consent, install_prepared, prepare_summon
+
+    prepared = prepare_summon(package, home=home)
+    decision = decide_consent(prepared.request, yes=True)
+    assert decision is not None
+    install_prepared(prepared, decision, home=home, clock=fixed_clock)
+
+
+def stocked_registry(tmp_path: Path, home: Path, author: str) -> None:
+    """Two Spirits published to the home registry; the first one also installed."""
+    hello = write_project(tmp_path / "pub" / "hello-spirit", author=author)
+    kv = write_project(
+        tmp_path / "pub" / "kv-counter", author=author, wat=KV_WAT, name="kv-counter",
+        capabilities=("storage_read", "storage_write"),
+    )
+    summon(publish_project(hello, home), home)
+    publish_project(kv, home)

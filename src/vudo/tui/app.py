@@ -277,6 +277,8 @@ class WorkbenchApp(App[int]):
 
     def _fail(self, exc: BaseException) -> None:
         self.show_error(exc)
+        if self.busy is not None:
+            self.set_status(f"{self.busy} failed")
         self._end()
 
     def action_build(self) -> None:
@@ -289,15 +291,27 @@ class WorkbenchApp(App[int]):
         try:
             result = self.session.build(progress=self._progress_from_thread)
         except Exception as exc:
-            self.call_from_thread(self._fail, exc)
+            self._post(self._fail, exc)
             return
-        self.call_from_thread(self._built, result, then_run)
+        self._post(self._built, result, then_run)
+
+    def _post(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback`` on the UI thread from a worker; dropped once the app is closing
+        (a worker finishing during shutdown must not raise)."""
+        if self._exiting:
+            return
+        try:
+            self.call_from_thread(callback, *args)
+        except RuntimeError:
+            if not self._exiting:
+                raise
 
     def _progress_from_thread(self, line: str) -> None:
-        self.call_from_thread(self.set_status, line)
+        self._post(self.set_status, line)
 
     def _built(self, result: Any, then_run: bool) -> None:
         self.action_dismiss_error()
+        self.query_one(FileTree).reload_tree()
         warnings = "".join(f" · warning: {w.message}" for w in result.warnings[:1])
         self.set_status(f"built target/{result.wasm_path.name} ({result.size:,} bytes){warnings}")
         self._end()
@@ -319,9 +333,9 @@ class WorkbenchApp(App[int]):
         try:
             functions, default = self.session.functions(progress=self._progress_from_thread)
         except Exception as exc:
-            self.call_from_thread(self._fail, exc)
+            self._post(self._fail, exc)
             return
-        self.call_from_thread(self._ask_run, functions, default)
+        self._post(self._ask_run, functions, default)
 
     def _ask_run(self, functions: list[tuple[str, str]], default: str | None) -> None:
         self._end()
@@ -366,9 +380,9 @@ class WorkbenchApp(App[int]):
             else:
                 outcome = self.session.run(request, self.events.push)
         except Exception as exc:
-            self.call_from_thread(self._fail, exc)
+            self._post(self._fail, exc)
             return
-        self.call_from_thread(self._ran, outcome)
+        self._post(self._ran, outcome)
 
     def _ran(self, outcome: RunOutcome) -> None:
         self.flush_events()
@@ -441,12 +455,13 @@ class WorkbenchApp(App[int]):
         try:
             summary = fn()
         except Exception as exc:
-            self.call_from_thread(self._fail, exc)
+            self._post(self._fail, exc)
             return
-        self.call_from_thread(self._task_done, summary)
+        self._post(self._task_done, summary)
 
     def _task_done(self, summary: str) -> None:
         self._end()
+        self.query_one(FileTree).reload_tree()
         self.action_dismiss_error()
         self.set_status(summary)
 
@@ -482,9 +497,9 @@ class WorkbenchApp(App[int]):
         try:
             entries = self.session.search(query)
         except Exception as exc:
-            self.call_from_thread(self.show_error, exc)
+            self._post(self.show_error, exc)
             return
-        self.call_from_thread(self._show_results, query, entries)
+        self._post(self._show_results, query, entries)
 
     def _show_results(self, query: str, entries: list[RegistryEntry]) -> None:
         browser = self.query_one(RegistryBrowser)
@@ -506,7 +521,7 @@ class WorkbenchApp(App[int]):
             answer[0] = granted
             answered.set()
 
-        self.call_from_thread(self.push_screen, ConsentScreen(request), decided)
+        self._post(self.push_screen, ConsentScreen(request), decided)
         while not answered.wait(0.1):
             if self._exiting:
                 return None
@@ -517,9 +532,9 @@ class WorkbenchApp(App[int]):
         try:
             summary = self.session.registry_action(action, entry, self.ask_consent)
         except Exception as exc:
-            self.call_from_thread(self._fail, exc)
+            self._post(self._fail, exc)
             return
-        self.call_from_thread(self._registry_done, summary)
+        self._post(self._registry_done, summary)
 
     def _registry_done(self, summary: str) -> None:
         self._end()
@@ -547,9 +562,9 @@ class WorkbenchApp(App[int]):
             for changes in self.session.watch(stop):
                 if stop.is_set():
                     return
-                self.call_from_thread(self._source_changed, sorted(changes))
+                self._post(self._source_changed, sorted(changes))
         except Exception as exc:
-            self.call_from_thread(self.show_error, exc)
+            self._post(self.show_error, exc)
 
     def _source_changed(self, changed: list[str]) -> None:
         if not self.hot_reload:

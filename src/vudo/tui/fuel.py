@@ -11,7 +11,9 @@ from collections import deque
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import ProgressBar, Sparkline, Static
+from textual.content import Content
+from textual.widget import Widget
+from textual.widgets import Sparkline, Static
 
 
 def human(n: float) -> str:
@@ -22,14 +24,38 @@ def human(n: float) -> str:
     return f"{n:.0f}"
 
 
+class FuelBar(Widget):
+    """A plain used/budget bar: no animation, so a screenshot shows exactly the value."""
+
+    DEFAULT_CSS = "FuelBar { height: 1; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.used = 0
+        self.budget = 0
+
+    def set(self, used: int, budget: int) -> None:
+        self.used, self.budget = used, budget
+        self.refresh()
+
+    def render(self) -> Content:
+        width = max(self.size.width - 5, 1)
+        fraction = min(self.used / self.budget, 1.0) if self.budget else 0.0
+        filled = round(fraction * width)
+        style = "$error" if fraction >= 0.9 else "$warning" if fraction >= 0.6 else "$success"
+        return (
+            Content("█" * filled).stylize(style)
+            + Content("░" * (width - filled)).stylize("$text-muted")
+            + Content(f"{fraction * 100:4.0f}%")
+        )
+
+
 class FuelGauge(Vertical):
     """Fuel used out of the budget, updating live while the Spirit runs."""
 
     DEFAULT_CSS = """
     FuelGauge { height: 1fr; border: round $primary-muted; }
     FuelGauge #fuel-text { height: 1; }
-    FuelGauge ProgressBar { height: 1; }
-    FuelGauge ProgressBar Bar { width: 1fr; }
     FuelGauge #rate-text { height: 1; color: $text-muted; }
     FuelGauge Sparkline { height: 1fr; min-height: 1; }
     """
@@ -47,7 +73,7 @@ class FuelGauge(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("no run yet", id="fuel-text")
-        yield ProgressBar(total=1, show_eta=False, show_percentage=True, id="fuel-bar")
+        yield FuelBar(id="fuel-bar")
         yield Static("", id="rate-text")
         yield Sparkline([], id="rate")
 
@@ -86,8 +112,7 @@ class FuelGauge(Vertical):
         budget = max(self.budget, 1)
         text = f"{self.used:,} / {self.budget:,}" if self.budget else "no run yet"
         self.query_one("#fuel-text", Static).update(text)
-        bar = self.query_one(ProgressBar)
-        bar.update(total=budget, progress=min(self.used, budget))
+        self.query_one(FuelBar).set(min(self.used, budget), self.budget)
         spark = self.query_one(Sparkline)
         if self.show_rate and self.rates:
             self.query_one("#rate-text", Static).update(

@@ -23,11 +23,26 @@ from vudo.tui.rows import CallRow
 ALL = "all"
 
 
+SHORT_CODES: dict[ErrorCode, str] = {
+    ErrorCode.CAPABILITY_DENIED: "denied",
+    ErrorCode.INVALID_MEMORY: "bad mem",
+    ErrorCode.INVALID_PARAMETER: "bad arg",
+    ErrorCode.STORAGE_ERROR: "storage",
+    ErrorCode.NETWORK_ERROR: "network",
+    ErrorCode.CREDIT_ERROR: "credit",
+    ErrorCode.BUFFER_TOO_SMALL: "too small",
+    ErrorCode.INTERNAL_ERROR: "internal",
+    ErrorCode.NOT_FOUND: "not found",
+    ErrorCode.QUOTA_EXCEEDED: "quota",
+}
+
+
 def result_text(result: int) -> str:
+    """The guest's result; error codes get a short name (``-1 denied``)."""
     if result < 0:
         try:
-            return f"{result} {ErrorCode(result).name.lower()}"
-        except ValueError:
+            return f"{result} {SHORT_CODES[ErrorCode(result)]}"
+        except (ValueError, KeyError):
             return str(result)
     return str(result)
 
@@ -80,7 +95,7 @@ class HostCallLog(Vertical):
         table.add_column("function", key="function", width=12)
         table.add_column("capability", key="capability", width=13)
         table.add_column("", key="verdict", width=6)
-        table.add_column("args", key="args", width=13)
+        table.add_column("args", key="args", width=15)
         table.add_column("result", key="result", width=9)
         table.add_column("fuel", key="fuel", width=5)
         self._update_count()

@@ -81,7 +81,7 @@ class ErrorBanner(Static):
 
     DEFAULT_CSS = """
     ErrorBanner {
-        dock: bottom; height: auto; max-height: 6; display: none;
+        height: auto; max-height: 8; display: none;
         background: $error-muted; color: $text; padding: 0 1;
         border-top: tall $error;
     }

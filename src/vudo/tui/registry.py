@@ -91,11 +91,11 @@ class RegistryBrowser(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column("name", key="name", width=18)
-        table.add_column("latest", key="version", width=9)
-        table.add_column("installed", key="installed", width=12)
-        table.add_column("capabilities", key="caps", width=24)
-        table.add_column("signer", key="signer", width=14)
+        table.add_column("name", key="name", width=14)
+        table.add_column("latest", key="version", width=7)
+        table.add_column("installed", key="installed", width=9)
+        table.add_column("capabilities", key="caps", width=20)
+        table.add_column("signer", key="signer", width=15)
 
     @property
     def query_text(self) -> str:
