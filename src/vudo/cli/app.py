@@ -301,6 +301,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("tui", "open the interactive workbench", "vudo tui hello-spirit", _cfg_tui),
 )
 
+_NAMES = frozenset(cmd.name for cmd in COMMANDS)
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -325,8 +327,9 @@ def _positive_float(text: str) -> float:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The ``vudo`` parser (cheap: no command module is imported).
 
-    Every command is listed (for ``--help``), but only ``only``'s options are configured
-    when it is given: building all 22 option sets costs more than running a small Spirit.
+    With ``only`` (a command name) just that command's sub-parser is built, options and
+    all: building every sub-parser costs more than running a small Spirit. Without it
+    every command is listed (``vudo --help``, the "invalid choice" error), none configured.
     """
     parser = _Parser(
         prog=PROG,
@@ -340,6 +343,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for cmd in COMMANDS:
+        if only is not None and cmd.name != only:
+            continue
         p = sub.add_parser(
             cmd.name,
             help=cmd.help,
@@ -347,9 +352,23 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             epilog=f"example:\n  {cmd.example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if only is None or only == cmd.name:
+        if only is not None:
             cmd.configure(p)
     return parser
+
+
+def _chosen_command(words: Sequence[str]) -> str | None:
+    """The command ``words`` run, or None when the top-level parser has the say.
+
+    None for no command, an unknown one (the error lists every command) and top-level
+    help asked for before the command (``vudo --help run`` lists every command).
+    """
+    for word in words:
+        if word in ("-h", "--help"):
+            return None
+        if not word.startswith("-"):
+            return word if word in _NAMES else None
+    return None
 
 
 def _version() -> str:
@@ -373,9 +392,7 @@ def split_guest_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 def run_cli(argv: Sequence[str]) -> int:
     """Parse ``argv``, run the command, render errors; returns the process exit code."""
     own, guest = split_guest_args(argv)
-    names = {cmd.name for cmd in COMMANDS}
-    chosen = next((w for w in own if not w.startswith("-")), None)
-    parser = build_parser(chosen if chosen in names else None)
+    parser = build_parser(_chosen_command(own))
     try:
         args = parser.parse_args(own)
         if args.command is None:
