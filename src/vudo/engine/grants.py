@@ -42,13 +42,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
-
-import nacl.exceptions
-import nacl.signing
+from typing import TYPE_CHECKING, Any, Final
 
 from vudo.capabilities import Capability, parse_capability
 from vudo.errors import InvalidInputError, VerificationError, VudoError
+
+if TYPE_CHECKING:
+    import nacl.signing
 
 __all__ = [
     "CANONICAL_VERSION",
@@ -339,6 +339,8 @@ def issue_grant(
     expires_at: int | None = None,
 ) -> Grant:
     """Sign a new grant with the granter's key; the granter is that key's public half."""
+    import nacl.signing  # nacl loads only when a grant is signed or verified
+
     if not isinstance(signing_key, nacl.signing.SigningKey):
         raise InvalidInputError("issue_grant needs a nacl.signing.SigningKey")
     unsigned = Grant(
@@ -366,6 +368,8 @@ def issue_grant(
 @contextmanager
 def _nacl_errors(action: str) -> Iterator[None]:
     """The one place nacl exceptions become vudo errors."""
+    import nacl.exceptions  # a run without grants never loads nacl
+
     try:
         yield
     except nacl.exceptions.BadSignatureError:
@@ -385,6 +389,8 @@ def verify_grant(grant: Grant) -> None:
     """
     if grant.signature == _ZERO_SIGNATURE:
         raise VerificationError("grant has a zero signature", hint="sign it with issue_grant")
+    import nacl.signing
+
     with _nacl_errors("verify grant"):
         key = nacl.signing.VerifyKey(bytes.fromhex(grant.granter))
         key.verify(grant.canonical_bytes(), grant.signature)
