@@ -4,19 +4,22 @@ real files in a temp dir."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input, Select
-from tui_helpers import make_app, settle, wait_until, write_project
+from textual.widgets import Checkbox, Input, Select
+from tui_helpers import KV_WAT, make_app, settle, stocked_registry, wait_until, write_project
 
-from vudo.tui.dialogs import RefuelDialog, RunDialog
+from vudo.pkg.keys import KeyPair
+from vudo.tui.dialogs import ConsentScreen, RefuelDialog, RunDialog
 from vudo.tui.files import FileViewer
 from vudo.tui.fuel import FuelGauge
 from vudo.tui.hostlog import HostCallLog
 from vudo.tui.lifecycle import LifecyclePane
 from vudo.tui.receipt import ErrorBanner, ReceiptView
+from vudo.tui.registry import RegistryBrowser
 
 
 def run(coro: Any) -> Any:
@@ -360,3 +363,148 @@ def test_palette_lists_every_action(project: Path, home: Path) -> None:
                 assert name in titles
 
     run(scenario())
+
+
+async def open_registry_on(pilot: Any, name: str) -> RegistryBrowser:
+    app = pilot.app
+    await pilot.press("4")
+    await settle(pilot)
+    browser = app.query_one(RegistryBrowser)
+    table = browser.query_one("#registry-table")
+    table.focus()
+    names = [e.name for e in browser.entries]
+    table.move_cursor(row=names.index(name))  # type: ignore[attr-defined]
+    await pilot.pause()
+    return browser
+
+
+def test_registry_install_with_consent_then_uninstall(
+    tmp_path: Path, project: Path, home: Path, keypair: KeyPair
+) -> None:
+    stocked_registry(tmp_path, home, keypair.public_hex)
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            browser = await open_registry_on(pilot, "kv-counter")
+            # cancel first: nothing is installed
+            await pilot.press("i")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConsentScreen))
+            assert app.screen.request.capabilities == ("storage_read", "storage_write")
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.problem is not None and app.problem.title == "cancelled"
+            assert list_installed(home) == [("hello-spirit", "0.1.0")]
+            # accept, denying storage_write
+            await pilot.press("i")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConsentScreen))
+            app.screen.query_one("#cap-storage_write", Checkbox).value = False
+            await pilot.press("y")
+            await settle(pilot)
+            assert app.problem is None, app.problem
+            assert app.status_text == "installed kv-counter 0.1.0"
+            assert ("kv-counter", "0.1.0") in list_installed(home)
+            grants = stored_grants(home, "kv-counter")
+            assert grants == ["storage_read"]
+            kv = next(e for e in browser.entries if e.name == "kv-counter")
+            assert kv.installed == ("0.1.0",)
+            # uninstall needs no consent
+            await pilot.press("u")
+            await settle(pilot)
+            assert app.status_text.startswith("uninstalled kv-counter")
+            assert list_installed(home) == [("hello-spirit", "0.1.0")]
+
+    run(scenario())
+
+
+def test_registry_search_as_you_type(
+    tmp_path: Path, project: Path, home: Path, keypair: KeyPair
+) -> None:
+    stocked_registry(tmp_path, home, keypair.public_hex)
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("slash")
+            for key in "kv":
+                await pilot.press(key)
+            await settle(pilot)
+            browser = app.query_one(RegistryBrowser)
+            assert [e.name for e in browser.entries] == ["kv-counter"]
+            entry = browser.entries[0]
+            assert entry.trusted and entry.signer == keypair.public_hex
+            assert entry.capabilities == ("storage_read", "storage_write")
+
+    run(scenario())
+
+
+def test_flooding_spirit_keeps_the_ui_responsive(project: Path, home: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "chatty", "30000", fuel=10**12)
+            await wait_until(pilot, lambda: app.busy is None, timeout=30)
+            await settle(pilot)
+            log = app.query_one(HostCallLog)
+            assert log.total == 30000
+            table = log.query_one("#calls")
+            assert table.row_count <= HostCallLog.MAX_SHOWN  # type: ignore[attr-defined]
+            assert app.flushes < 30000 / 10  # batched, not one update per call
+            assert app.query_one(ReceiptView).receipt.results == (30000,)  # type: ignore[union-attr]
+
+    run(scenario())
+
+
+def test_hot_reload_keeps_storage_and_rechecks_capabilities(
+    tmp_path: Path, home: Path, keypair: KeyPair
+) -> None:
+    kv = write_project(tmp_path / "kv-counter", author=keypair.public_hex, wat=KV_WAT,
+                       name="kv-counter", capabilities=("storage_read", "storage_write"))
+
+    async def scenario() -> None:
+        app = make_app(kv, home, hot_reload=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "main")
+            await settle(pilot)
+            assert app.query_one(ReceiptView).receipt.results == (1,)  # type: ignore[union-attr]
+            await asyncio.sleep(0.5)
+            src = kv / "src" / "main.wat"
+            # a real change: count by 10 now; storage still holds 1 from the first run
+            src.write_text(src.read_text().replace("(i32.const 1)))", "(i32.const 10)))"))
+
+            def result_is(value: int) -> Callable[[], bool]:
+                def check() -> bool:
+                    r = app.query_one(ReceiptView).receipt
+                    return r is not None and r.results == (value,) and app.busy is None
+                return check
+
+            await wait_until(pilot, result_is(11), timeout=15)
+            # now import a host function whose capability the manifest does not declare
+            src.write_text(src.read_text().replace(
+                '(import "vudo" "host_storage_read"',
+                '(import "vudo" "host_storage_delete" (func $del (param i32 i32) (result i32)))'
+                '\n  (import "vudo" "host_storage_read"'))
+            await wait_until(pilot, lambda: app.problem is not None and app.busy is None,
+                             timeout=15)
+            assert app.problem is not None
+            assert app.problem.title == "build failed"
+            assert "storage_delete" in app.problem.message
+
+    run(scenario())
+
+
+def list_installed(home: Path) -> list[tuple[str, str]]:
+    from vudo.project.store import list_installed as installed
+
+    return sorted((s.name, str(s.version)) for s in installed(home))
+
+
+def stored_grants(home: Path, name: str) -> list[str]:
+    from vudo.project.store import open_local_store
+
+    with open_local_store(home) as store:
+        return sorted(g["capability"] for g in store.grants_for(name))
