@@ -43,7 +43,7 @@ from wasmtime import _bindings as ffi
 from vudo.capabilities import ABI_IMPORTS, Capability
 from vudo.engine.abi import HOST_MODULE, ErrorCode, HostCallError
 from vudo.engine.events import LEVEL_NAMES, EventStream, HostCall, LogMessage
-from vudo.engine.signatures import I64, IMPORT_SIGNATURES
+from vudo.engine.signatures import IMPORT_SIGNATURES
 from vudo.engine.traps import stop_message
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ _DENIED = int(ErrorCode.CAPABILITY_DENIED)
 _BAD_MEMORY = int(ErrorCode.INVALID_MEMORY)
 _BAD_PARAM = int(ErrorCode.INVALID_PARAMETER)
 _STORAGE_ERROR = int(ErrorCode.STORAGE_ERROR)
-_NETWORK_ERROR = int(ErrorCode.NETWORK_ERROR)
 _CREDIT_ERROR = int(ErrorCode.CREDIT_ERROR)
 _INTERNAL = int(ErrorCode.INTERNAL_ERROR)
 _NOT_FOUND = int(ErrorCode.NOT_FOUND)
@@ -221,6 +220,21 @@ class HostBridge:
             )
         return result
 
+    def refused(
+        self,
+        function: str,
+        capability: Capability | None,
+        args: str,
+        exc: HostCallError,
+        fuel: int,
+    ) -> int:
+        """Record a call the service refused; its error code is what the guest gets back.
+
+        The refusal's detail goes into the host-call event, so the log says why.
+        """
+        self.note = exc.detail
+        return self.record(function, capability, True, args, int(exc.code), fuel)
+
     def memory_bounds(self) -> tuple[int, int]:
         """(base address, size in bytes) of the guest's linear memory right now."""
         ref = self.memory_ref
@@ -351,8 +365,7 @@ class HostBridge:
         try:
             value = self._service("storage", _STORAGE_ERROR).read(self.namespace, key)
         except HostCallError as exc:
-            self.note = exc.detail
-            return self.record(name, cap, True, _summ_key(key), int(exc.code), fuel)
+            return self.refused(name, cap, _summ_key(key), exc, fuel)
         if value is None:
             return self.record(name, cap, True, _summ_key(key), _NOT_FOUND, fuel)
         copied = min(len(value), vcap)
@@ -384,8 +397,7 @@ class HostBridge:
         try:
             self._service("storage", _STORAGE_ERROR).write(self.namespace, key, value)
         except HostCallError as exc:
-            self.note = exc.detail
-            return self.record(name, cap, True, _summ_key(key), int(exc.code), fuel + extra)
+            return self.refused(name, cap, _summ_key(key), exc, fuel + extra)
         self.bytes_out += len(key) + len(value)
         return self.record(
             name, cap, True, lambda: f"{_summ_key(key)} len={len(value)}", _OK, fuel + extra
@@ -407,8 +419,7 @@ class HostBridge:
         try:
             deleted = self._service("storage", _STORAGE_ERROR).delete(self.namespace, key)
         except HostCallError as exc:
-            self.note = exc.detail
-            return self.record(name, cap, True, _summ_key(key), int(exc.code), fuel + extra)
+            return self.refused(name, cap, _summ_key(key), exc, fuel + extra)
         self.bytes_out += len(key)
         return self.record(name, cap, True, _summ_key(key), 1 if deleted else 0, fuel + extra)
 
@@ -431,8 +442,7 @@ class HostBridge:
         try:
             result = action(view)
         except HostCallError as exc:
-            self.note = exc.detail
-            return self.record(name, cap, True, summary, int(exc.code), fuel)
+            return self.refused(name, cap, summary, exc, fuel)
         return self.record(name, cap, True, summary, result, fuel)
 
     def host_credit_balance(self, args: Any) -> int:
@@ -538,8 +548,7 @@ class HostBridge:
         try:
             handle = int(self._net().connect(target, self._net_deadline()))
         except HostCallError as exc:
-            self.note = exc.detail
-            return self.record(name, cap, True, target, int(exc.code), fuel)
+            return self.refused(name, cap, target, exc, fuel)
         return self.record(name, cap, True, target, handle, fuel)
 
     def host_network_listen(self, args: Any) -> int:
@@ -555,8 +564,7 @@ class HostBridge:
         try:
             handle = int(self._net().listen(port))
         except HostCallError as exc:
-            self.note = exc.detail
-            return self.record(name, cap, True, f"port={port}", int(exc.code), fuel)
+            return self.refused(name, cap, f"port={port}", exc, fuel)
         return self.record(name, cap, True, f"port={port}", handle, fuel)
 
     def host_network_accept(self, args: Any) -> int:
@@ -567,8 +575,7 @@ class HostBridge:
         try:
             conn = int(self._net().accept(handle, self._net_deadline()))
         except HostCallError as exc:
-            self.note = exc.detail
-            return self.record(name, None, True, f"handle={handle}", int(exc.code), fuel)
+            return self.refused(name, None, f"handle={handle}", exc, fuel)
         return self.record(name, None, True, f"handle={handle}", conn, fuel)
 
     def host_network_send(self, args: Any) -> int:
@@ -585,8 +592,7 @@ class HostBridge:
         try:
             sent = int(self._net().send(handle, data, self._net_deadline()))
         except HostCallError as exc:
-            self.note = exc.detail
-            return self.record(name, None, True, f"handle={handle}", int(exc.code), fuel + extra)
+            return self.refused(name, None, f"handle={handle}", exc, fuel + extra)
         self.bytes_out += sent
         return self.record(name, None, True, f"handle={handle} len={length}", sent, fuel + extra)
 
@@ -601,8 +607,7 @@ class HostBridge:
         try:
             data = self._net().recv(handle, cap_bytes, self._net_deadline())
         except HostCallError as exc:
-            self.note = exc.detail
-            return self.record(name, None, True, f"handle={handle}", int(exc.code), fuel)
+            return self.refused(name, None, f"handle={handle}", exc, fuel)
         extra = len(data) * self.byte_fuel
         self.charge(extra)
         address = self.writable(ptr, len(data))
@@ -620,8 +625,7 @@ class HostBridge:
         try:
             self._net().close(handle)
         except HostCallError as exc:
-            self.note = exc.detail
-            return self.record(name, None, True, f"handle={handle}", int(exc.code), fuel)
+            return self.refused(name, None, f"handle={handle}", exc, fuel)
         return self.record(name, None, True, f"handle={handle}", _OK, fuel)
 
     def host_network_broadcast(self, args: Any) -> int:
@@ -641,8 +645,7 @@ class HostBridge:
         try:
             count = int(self._net().broadcast(data))
         except HostCallError as exc:
-            self.note = exc.detail
-            return self.record(name, cap, True, f"len={length}", int(exc.code), fuel + extra)
+            return self.refused(name, cap, f"len={length}", exc, fuel + extra)
         self.bytes_out += length
         return self.record(name, cap, True, f"len={length}", count, fuel + extra)
 
@@ -683,50 +686,34 @@ def current_thread_state() -> threading.local:
     return _CURRENT
 
 
-def _trampoline(name: str, wide: bool) -> Any:
+def _trampoline(name: str) -> Any:
     impl = getattr(HostBridge, name)
     local = _CURRENT
     no_bridge = f"{name} called outside a vudo sandbox call"
 
-    if wide:
-        def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
-            bridge = getattr(local, "bridge", None)
-            if bridge is None:
-                return trap_address("terminated", no_bridge)
-            try:
-                args[0].i64 = impl(bridge, args)
-            except StopGuest as stop:
-                return trap_address(stop.kind, stop.message)
-            except Exception as exc:
-                args[0].i64 = bridge._internal_error(name, exc)
-            except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop, re-raise later
-                bridge.interrupt = exc
-                return trap_address("terminated", f"interrupted ({type(exc).__name__})")
-            return 0
-    else:
-        def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
-            bridge = getattr(local, "bridge", None)
-            if bridge is None:
-                return trap_address("terminated", no_bridge)
-            try:
-                args[0].i32 = impl(bridge, args)
-            except StopGuest as stop:
-                return trap_address(stop.kind, stop.message)
-            except Exception as exc:
-                args[0].i32 = bridge._internal_error(name, exc)
-            except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop, re-raise later
-                bridge.interrupt = exc
-                return trap_address("terminated", f"interrupted ({type(exc).__name__})")
-            return 0
+    # Every import has one result, an i32 or an i64. Both are written as ``.i64``:
+    # wasmtime keeps raw values little-endian, so an i32 is the low half of the slot and
+    # the guest reads the same 32 bits (negative error codes included) either way.
+    def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
+        bridge = getattr(local, "bridge", None)
+        if bridge is None:
+            return trap_address("terminated", no_bridge)
+        try:
+            args[0].i64 = impl(bridge, args)
+        except StopGuest as stop:
+            return trap_address(stop.kind, stop.message)
+        except Exception as exc:
+            args[0].i64 = bridge._internal_error(name, exc)
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop, re-raise later
+            bridge.interrupt = exc
+            return trap_address("terminated", f"interrupted ({type(exc).__name__})")
+        return 0
 
     return ffi.wasmtime_func_unchecked_callback_t(raw)
 
 
 #: One C callback per import, alive for the life of the process (linkers point at them).
-TRAMPOLINES: dict[str, Any] = {
-    name: _trampoline(name, results[0] == I64)
-    for name, (_params, results) in IMPORT_SIGNATURES.items()
-}
+TRAMPOLINES: dict[str, Any] = {name: _trampoline(name) for name in IMPORT_SIGNATURES}
 
 
 def define_imports(linker: wasmtime.Linker) -> None:
