@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import threading
 import weakref
 from collections.abc import Callable
@@ -159,6 +158,8 @@ class ModuleCache:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    import tempfile  # only on a cache miss: a warm run never writes
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -9,7 +9,6 @@ exhausted budget still report the fuel used, wall time and host calls up to that
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,6 +70,8 @@ class Receipt:
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
+        import json  # the CLI's plain output never needs it
+
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import itertools
-import secrets
 import signal
 import threading
 import time
@@ -803,6 +802,8 @@ def _make_ledger(config: SandboxConfig, sandbox_id: str) -> Any:
     ledger = getattr(services, "ledger", None) if services is not None else None
     if ledger is None:
         return None
+    import secrets  # only runs with a ledger need an owner id
+
     from vudo.engine.ledger import LedgerView
 
     owner = f"{sandbox_id}/{secrets.token_hex(8)}"
