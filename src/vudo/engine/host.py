@@ -35,7 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import wasmtime
 from wasmtime import _bindings as ffi
@@ -445,23 +445,22 @@ class HostBridge:
             return self.refused(name, cap, summary, exc, fuel)
         return self.record(name, cap, True, summary, result, fuel)
 
-    def host_credit_balance(self, args: Any) -> int:
-        account = self._account(args[0].i32)
+    def _account_query(self, query: Literal["balance", "available"], ptr: int) -> int:
+        """``host_credit_<query>``: the ledger view's ``query`` of the account at ``ptr``."""
+        name = f"host_credit_{query}"
+        account = self._account(ptr)
         if account is None:
-            return self._bad_memory("host_credit_balance", Capability.ACTUATOR_CREDIT)
+            return self._bad_memory(name, Capability.ACTUATOR_CREDIT)
         return self._credit(
-            "host_credit_balance", None, lambda view: int(view.balance(account)),
+            name, None, lambda view: int(getattr(view, query)(account)),
             f"acct={account.hex()[:12]}",
         )
 
+    def host_credit_balance(self, args: Any) -> int:
+        return self._account_query("balance", args[0].i32)
+
     def host_credit_available(self, args: Any) -> int:
-        account = self._account(args[0].i32)
-        if account is None:
-            return self._bad_memory("host_credit_available", Capability.ACTUATOR_CREDIT)
-        return self._credit(
-            "host_credit_available", None, lambda view: int(view.available(account)),
-            f"acct={account.hex()[:12]}",
-        )
+        return self._account_query("available", args[0].i32)
 
     def host_credit_transfer(self, args: Any) -> int:
         source = self._account(args[0].i32)
@@ -490,23 +489,20 @@ class HostBridge:
             f"amount={amount}",
         )
 
-    def host_credit_release(self, args: Any) -> int:
-        rid = args[0].i64
+    def _close_reservation(self, how: Literal["release", "consume"], rid: int) -> int:
+        """``host_credit_<how>``: release or consume the sandbox's reservation ``rid``."""
 
-        def release(view: Any) -> int:
-            view.release(rid)
+        def close(view: Any) -> int:
+            getattr(view, how)(rid)
             return _OK
 
-        return self._credit("host_credit_release", None, release, f"id={rid}")
+        return self._credit(f"host_credit_{how}", None, close, f"id={rid}")
+
+    def host_credit_release(self, args: Any) -> int:
+        return self._close_reservation("release", args[0].i64)
 
     def host_credit_consume(self, args: Any) -> int:
-        rid = args[0].i64
-
-        def consume(view: Any) -> int:
-            view.consume(rid)
-            return _OK
-
-        return self._credit("host_credit_consume", None, consume, f"id={rid}")
+        return self._close_reservation("consume", args[0].i64)
 
     def _bad_memory(self, name: str, cap: Capability) -> int:
         fuel = self.call_fuel
