@@ -868,16 +868,22 @@ def _split_at_blank(lines: list[tuple[str, bool]]) -> tuple[list[str], list[str]
     return before, after
 
 
+def _keep_trivia(item: Any, pending: list[tuple[str, bool]]) -> None:
+    """Add a keyless body item to ``pending``: a comment as ``(text, False)``, each
+    blank line as ``("", True)``, so it can move with the entry that follows."""
+    if isinstance(item, Comment):
+        pending.append((item.as_string().strip(), False))
+    elif isinstance(item, Whitespace) and "\n" in item.as_string():
+        pending.extend([("", True)] * item.as_string().count("\n"))
+
+
 def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_Entry],
                pending: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """Collect entries of one table body with the comments above them; return the comment
     lines left after the last entry."""
     for key, item in body:
         if key is None:
-            if isinstance(item, Comment):
-                pending.append((item.as_string().strip(), False))
-            elif isinstance(item, Whitespace) and "\n" in item.as_string():
-                pending.extend([("", True)] * item.as_string().count("\n"))
+            _keep_trivia(item, pending)
             continue
         comments = [text for text, blank in pending if not blank]
         pending = []
@@ -923,10 +929,7 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
     last = root
     for key, item in doc.body:
         if key is None:
-            if isinstance(item, Comment):
-                pending.append((item.as_string().strip(), False))
-            elif isinstance(item, Whitespace) and "\n" in item.as_string():
-                pending.extend([("", True)] * item.as_string().count("\n"))
+            _keep_trivia(item, pending)
             continue
         if not seen_entry:
             header, after = _split_at_blank(pending)
