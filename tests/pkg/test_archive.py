@@ -11,7 +11,11 @@ import pytest
 
 from vudo.errors import InvalidInputError, ManifestError, NotFoundError, VerificationError
 from vudo.pkg.archive import (
+    CHUNK,
+    PIPELINE_MIN,
+    SPAN,
     ArchiveLimits,
+    HashedStream,
     PackageReader,
     extract,
     pack,
@@ -293,3 +297,49 @@ def test_fifo_and_directory_are_refused_without_blocking(tmp_path: Path) -> None
     manifest, _ = write_project(tmp_path)
     with pytest.raises(InvalidInputError):
         pack(manifest, fifo, tmp_path / "x.spirit")
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, PIPELINE_MIN - 1, PIPELINE_MIN,
+                                  2 * SPAN + CHUNK + 7])
+def test_hashed_stream_yields_and_hashes_every_byte_once(tmp_path: Path, size: int) -> None:
+    """Inline (small) and two-thread (large) paths, span boundaries, a partial last chunk."""
+    import hashlib
+    import os
+    import threading
+
+    data = os.urandom(size)
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"head" + data + b"tail")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with HashedStream(fd, 4, size) as stream:
+            seen = b"".join(bytes(chunk) for chunk in stream)
+            assert stream.hexdigest() == hashlib.sha256(data).hexdigest()
+    finally:
+        os.close(fd)
+    assert seen == data
+    assert not any(t.name == "vudo-sha256" for t in threading.enumerate())
+
+
+def test_hashed_stream_stops_its_thread_when_abandoned_and_refuses_truncation(
+        tmp_path: Path) -> None:
+    import os
+    import threading
+
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(3 * SPAN))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with HashedStream(fd, 0, 3 * SPAN) as stream:
+            chunks = iter(stream)
+            next(chunks)
+            with pytest.raises(RuntimeError):
+                stream.hexdigest()  # not read to the end: no digest of a prefix
+        assert not any(t.name == "vudo-sha256" for t in threading.enumerate())
+        with (HashedStream(fd, 0, 4 * SPAN) as stream,
+              pytest.raises(VerificationError, match="truncated")):
+            for _ in stream:
+                pass
+    finally:
+        os.close(fd)
+    assert not any(t.name == "vudo-sha256" for t in threading.enumerate())

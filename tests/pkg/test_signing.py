@@ -234,3 +234,45 @@ def test_pack_and_sign_in_one_pass_equals_pack_then_sign(tmp_path: Path) -> None
     assert one.digest == signed.digest
     assert not one.author_matches and one.author == "a" * 64
     assert verify_package(one.path).assets["assets/static/empty.txt"] == b""
+
+
+def test_large_module_round_trip_tamper_and_corrupt_source(tmp_path: Path) -> None:
+    """A module big enough for the two-thread pipeline: verify returns exactly its bytes,
+    a byte flipped deep inside it is refused, and signing a package whose module fails
+    its CRC is refused and leaves the file as it was (nothing half-written beside it)."""
+    import os
+
+    from vudo.pkg.archive import PIPELINE_MIN, SPAN
+    from vudo.pkg.signing import pack_and_sign
+
+    kp = keypair(4)
+    big = b"\x00asm\x01\x00\x00\x00" + os.urandom(max(PIPELINE_MIN, SPAN) + SPAN // 2)
+    root = tmp_path / "big"
+    root.mkdir()
+    (root / "spirit.toml").write_text(f'name = "big"\nversion = "1.0.0"\n'
+                                      f'author = "{kp.public_hex}"\n')
+    (root / "module.wasm").write_bytes(big)
+    one = pack_and_sign(root / "spirit.toml", root / "module.wasm", tmp_path / "one.spirit", kp)
+    two = pack(root / "spirit.toml", root / "module.wasm", tmp_path / "two.spirit")
+    sign_package(two, kp)
+    assert one.path.read_bytes() == two.read_bytes()
+    assert verify_package(two).module == big
+
+    with PackageReader(two) as reader:
+        module = reader.member("module.wasm")
+    for pos in (module.data_offset + SPAN + 3, module.end - 1):
+        flipped = bytearray(one.path.read_bytes())
+        flipped[pos] ^= 0x10
+        two.write_bytes(bytes(flipped))
+        with pytest.raises(VerificationError, match="changed after signing"):
+            verify_package(two)
+
+    unsigned = pack(root / "spirit.toml", root / "module.wasm", tmp_path / "u.spirit")
+    corrupt = bytearray(unsigned.read_bytes())
+    corrupt[module.data_offset + SPAN + 3] ^= 0x10
+    unsigned.write_bytes(bytes(corrupt))
+    with pytest.raises(VerificationError, match="CRC"):
+        sign_package(unsigned, kp)
+    assert unsigned.read_bytes() == bytes(corrupt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "big", "one.spirit", "two.spirit", "u.spirit"]

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
+import queue
 import stat
 import struct
 import threading
@@ -45,6 +47,8 @@ SIGNATURE_NAME = "signature.json"
 ASSETS_PREFIX = "assets/"
 
 CHUNK = 1 << 20
+SPAN = 8 * CHUNK
+PIPELINE_MIN = 4 * CHUNK
 
 _LOCAL_SIG = 0x04034B50
 _CENTRAL_SIG = 0x02014B50
@@ -225,61 +229,6 @@ class ZipWriter:
         self.entries.append(_Entry(raw, crc, size, start))
         return crc
 
-    def add_copy(self, name: str, src_fd: int, src_offset: int, size: int, crc: int,
-                 *, alongside: Callable[[], None] | None = None) -> None:
-        """Copy ``size`` bytes of another file into a member, kernel-side when possible.
-
-        ``alongside()`` runs in this thread while a helper thread does the copy (the
-        copy is a system call that releases the GIL), so hashing and copying a large
-        member overlap. The caller hashes (and CRC-checks) those same bytes; if the
-        source changed meanwhile, the signed hashes do not match the copy and
-        verification refuses the result: a race can only make a package invalid.
-        """
-        raw = name.encode("utf-8")
-        self.entries.append(_Entry(raw, crc, size, self.position))
-        self._write(_local_header(raw, crc, size))
-        start = self.position
-        failure: list[BaseException] = []
-
-        def copy() -> None:
-            done = 0
-            try:
-                try:
-                    while done < size:
-                        n = os.copy_file_range(src_fd, self.fd, size - done,
-                                               src_offset + done, start + done)
-                        if n <= 0:
-                            raise VerificationError("package file is truncated",
-                                                    hint="get it again")
-                        done += n
-                except OSError:
-                    # Filesystems without copy_file_range: copy through a buffer instead.
-                    pos = start + done
-                    for chunk in stream_file(src_fd, src_offset + done, size - done):
-                        view = chunk
-                        while view:
-                            written = os.pwrite(self.fd, view, pos)
-                            view = view[written:]
-                            pos += written
-            except BaseException as exc:
-                failure.append(exc)
-
-        if alongside is None or size < CHUNK:
-            copy()
-            if alongside is not None:
-                alongside()
-        else:
-            worker = threading.Thread(target=copy, name="vudo-copy", daemon=True)
-            worker.start()
-            try:
-                alongside()
-            finally:
-                worker.join()
-        if failure:
-            raise failure[0]
-        self.position += size
-        os.lseek(self.fd, self.position, os.SEEK_SET)
-
     def finish(self) -> None:
         if len(self.entries) > 0xFFFF:
             raise InvalidInputError("too many members for a package")
@@ -318,6 +267,108 @@ def stream_file(
         yield chunk
         remaining -= got
         pos += got
+
+
+class HashedStream:
+    """Read ``size`` bytes of ``fd`` from ``offset`` once, in order, into private buffers,
+    and SHA-256 them on a helper thread while the caller consumes the same chunks.
+
+    Why: SHA-256 is the slowest step of signing and verifying (about 1.5 GB/s, slower
+    than reading, CRC-32 or writing), and :mod:`hashlib` releases the GIL on large
+    buffers, so on a second core the hash runs beside whatever the caller does with each
+    chunk (CRC-32 and write it when signing, collect it when verifying). The hash and
+    the caller read the very same private bytes, so what is hashed is exactly what is
+    written or returned, even if the file changes underneath.
+
+    Chunks are read into one of two ``SPAN``-byte buffers; a full span goes to the
+    hasher (one GIL hand-over per span, not per chunk) while the other fills. Below
+    ``PIPELINE_MIN`` bytes everything runs in this thread: a thread costs more than it
+    saves there.
+
+    Iterate once; each chunk is valid until the next is requested; then call
+    :meth:`hexdigest`. A resource: ``close()`` (or ``with``) stops the helper thread
+    when the caller gives up early.
+    """
+
+    def __init__(self, fd: int, offset: int, size: int) -> None:
+        self._fd = fd
+        self._offset = offset
+        self._size = size
+        self._sha = hashlib.sha256()
+        self._finished = False
+        self._thread: threading.Thread | None = None
+        self._spans: list[memoryview] = []
+        self._free: list[threading.Semaphore] = []
+        self._work: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        self._failure: list[BaseException] = []
+
+    def __iter__(self) -> Iterator[memoryview]:
+        if self._size < PIPELINE_MIN:
+            yield from stream_file(self._fd, self._offset, self._size, self._sha.update)
+            self._finished = True
+            return
+        span_size = min(SPAN, self._size)
+        self._spans = [memoryview(bytearray(span_size)) for _ in range(2)]
+        self._free = [threading.Semaphore(1) for _ in range(2)]
+        self._thread = threading.Thread(target=self._hash, name="vudo-sha256", daemon=True)
+        self._thread.start()
+        pos, end, index = self._offset, self._offset + self._size, 0
+        while pos < end:
+            self._free[index].acquire()  # the hasher is done with this span
+            span = self._spans[index]
+            want = min(span_size, end - pos)
+            filled = 0
+            while filled < want:
+                got = os.preadv(self._fd, [span[filled : min(want, filled + CHUNK)]],
+                                pos + filled)
+                if got <= 0:
+                    raise VerificationError("package file is truncated", hint="get it again")
+                yield span[filled : filled + got]
+                filled += got
+            self._work.put((index, filled))
+            pos += filled
+            index ^= 1
+        self._finished = True
+
+    def _hash(self) -> None:
+        while (item := self._work.get()) is not None:
+            index, length = item
+            try:
+                if not self._failure:
+                    self._sha.update(self._spans[index][:length])
+            except BaseException as exc:  # MemoryError: reported by hexdigest()
+                self._failure.append(exc)
+            finally:
+                self._free[index].release()
+
+    def hexdigest(self) -> str:
+        """SHA-256 hex of every byte iterated over (after a complete iteration)."""
+        if not self._finished:
+            raise RuntimeError("HashedStream.hexdigest() before the stream was read")
+        self._stop()
+        if self._failure:
+            raise self._failure[0]
+        return self._sha.hexdigest()
+
+    def _stop(self) -> None:
+        if self._thread is not None:
+            self._work.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        self._stop()
+
+    def __enter__(self) -> HashedStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def open_regular(path: Path, *, what: str = "package", hint: str | None = None) -> int:
@@ -508,8 +559,15 @@ class PackageReader:
         CRC field edited in one header is caught by the local/central header comparison.
         """
         m = self.member(name)
-        data = self._pread(m.size, m.data_offset)
-        return data, hashlib.sha256(data).hexdigest()
+        # The chunks are collected while a helper thread hashes them (HashedStream), so
+        # the copy out of the page cache overlaps the hash; BytesIO.getvalue() hands
+        # its buffer over without another copy.
+        collected = io.BytesIO()
+        with HashedStream(self._fd, m.data_offset, m.size) as stream:
+            for chunk in stream:
+                collected.write(chunk)
+            sha = stream.hexdigest()
+        return collected.getvalue(), sha
 
     def hash_member(self, name: str) -> str:
         """SHA-256 hex of a member, streamed without holding it in memory."""
@@ -613,38 +671,33 @@ def write_package(
     manifest: bytes,
     module_path: Path,
     assets: Sequence[tuple[str, Path]],
-    sink: Callable[[str, memoryview], None] | None = None,
-    trailer: Callable[[], tuple[str, bytes]] | None = None,
+    trailer: Callable[[Sequence[tuple[str, int, str]]], tuple[str, bytes]] | None = None,
 ) -> Path:
-    """Write an archive; ``sink(name, chunk)`` sees the bytes of every member as they are
-    written, and ``trailer()`` may return one last member (the signature envelope) once
-    they all are, so a package can be packed and signed in a single pass."""
+    """Write an archive. With ``trailer``, every member is also SHA-256 hashed as it is
+    written (on a helper thread, see :class:`HashedStream`) and ``trailer(digests)``,
+    given ``(name, size, sha256 hex)`` of each member in order, returns one last member
+    (the signature envelope): a package is packed and signed in a single pass."""
     if manifest_name not in MANIFEST_NAMES:
         raise InvalidInputError(f"manifest must be one of {', '.join(MANIFEST_NAMES)}")
 
     def body(fd: int) -> None:
         writer = ZipWriter(fd)
         writer.add_bytes(manifest_name, manifest)
-        if sink is not None:
-            sink(manifest_name, memoryview(manifest))
+        digests = [(manifest_name, len(manifest), hashlib.sha256(manifest).hexdigest())]
         for name, src in ((MODULE_NAME, module_path), *assets):
             src_fd = open_regular(src, what="file", hint="run `vudo build` first")
             try:
                 size = os.fstat(src_fd).st_size
-                hook: Callable[[memoryview], None] | None = None
-                if sink is not None:
-                    member = name
-                    sink(member, memoryview(b""))  # announce empty members too
-
-                    def hook(chunk: memoryview, member: str = member) -> None:
-                        sink(member, chunk)
-
-                writer.add_stream(name, stream_file(src_fd, 0, size, hook), size)
+                if trailer is None:
+                    writer.add_stream(name, stream_file(src_fd, 0, size), size)
+                    continue
+                with HashedStream(src_fd, 0, size) as stream:
+                    writer.add_stream(name, stream, size)
+                    digests.append((name, size, stream.hexdigest()))
             finally:
                 os.close(src_fd)
         if trailer is not None:
-            name, data = trailer()
-            writer.add_bytes(name, data)
+            writer.add_bytes(*trailer(digests))
         writer.finish()
 
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,8 @@ member list, and :func:`verify_package` refuses the package (VerificationError, 
 
 Signing appends the envelope to a copy of the package written beside it and renames it
 over the original, so a crash leaves either the old or the new file. Each member is read
-once: hashing and copying share the same pass. Ed25519 is deterministic, so signing the
+once: hashing and copying share the same pass, on two threads
+(:class:`~vudo.pkg.archive.HashedStream`). Ed25519 is deterministic, so signing the
 same package with the same key twice gives the same bytes.
 
 A manifest whose ``author`` is not the signing key can be signed (a team member signs a
@@ -22,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from vudo.pkg.archive import (
     MODULE_NAME,
     SIGNATURE_NAME,
     ArchiveLimits,
+    HashedStream,
     PackageReader,
     ZipWriter,
     prepare_pack,
@@ -206,16 +208,11 @@ def sign_package(
         def body(fd: int) -> None:
             writer = ZipWriter(fd)
             for m in reader.content_members:
-                # One streaming read hashes (and CRC-checks) each member while a
-                # kernel-side copy of the same bytes runs alongside.
-                shas: list[str] = []
-
-                def hash_it(name: str = m.name, out: list[str] = shas) -> None:
-                    out.append(reader.hash_member(name))
-
-                writer.add_copy(m.name, reader.fd, m.data_offset, m.size, m.crc,
-                                alongside=hash_it)
-                files.append(FileDigest(m.name, m.size, shas[0]))
+                # One read per member: this thread CRC-checks and writes each chunk
+                # while a helper thread hashes the same private bytes.
+                with HashedStream(reader.fd, m.data_offset, m.size) as stream:
+                    writer.add_stream(m.name, stream, m.size, expect_crc=m.crc)
+                    files.append(FileDigest(m.name, m.size, stream.hexdigest()))
             writer.add_bytes(SIGNATURE_NAME,
                              _envelope(keypair, manifest_sha, tuple(files)).to_bytes())
             writer.finish()
@@ -247,26 +244,15 @@ def pack_and_sign(
     inputs = prepare_pack(manifest_path, module_path, assets)
     manifest = _parse_signed_manifest(inputs.manifest, inputs.manifest_name)
     manifest_sha = hashlib.sha256(canonical_manifest_bytes(manifest)).hexdigest()
-    hashes: dict[str, Any] = {}
-    sizes: dict[str, int] = {}
-
-    def sink(name: str, chunk: memoryview) -> None:
-        h = hashes.get(name)
-        if h is None:
-            h = hashes[name] = hashlib.sha256()
-            sizes[name] = 0
-        h.update(chunk)
-        sizes[name] += len(chunk)
-
     envelopes: list[Envelope] = []
 
-    def trailer() -> tuple[str, bytes]:
-        files = tuple(FileDigest(n, sizes[n], h.hexdigest()) for n, h in hashes.items())
+    def trailer(digests: Sequence[tuple[str, int, str]]) -> tuple[str, bytes]:
+        files = tuple(FileDigest(name, size, sha) for name, size, sha in digests)
         envelopes.append(_envelope(keypair, manifest_sha, files))
         return SIGNATURE_NAME, envelopes[0].to_bytes()
 
     path = write_package(Path(out_path), inputs.manifest_name, inputs.manifest,
-                         inputs.module_path, inputs.assets, sink=sink, trailer=trailer)
+                         inputs.module_path, inputs.assets, trailer=trailer)
     return SignResult(path, keypair.public_hex, envelopes[0].digest, manifest.author,
                       manifest.author.lower() == keypair.public_hex)
 
