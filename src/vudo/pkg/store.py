@@ -468,8 +468,7 @@ class LocalStore(Resource):
             row = conn.execute("SELECT version FROM schema_version").fetchone()
             if row is not None and int(row[0]) == SCHEMA_VERSION:
                 return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write(f"opening the store index {self.index_path}") as conn:
             has_table = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
             ).fetchone()
@@ -502,10 +501,6 @@ class LocalStore(Resource):
                     else:
                         conn.execute(statement)
                 conn.execute("UPDATE schema_version SET version = ?", (version,))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
