@@ -4,7 +4,9 @@ Run: ``python benches/pkg.py`` (about 1-2 minutes). Prints, for local stores of 
 10,000 and 100,000 Spirit versions, the median search latency of several queries and the
 median install latency of a real signed package; and the throughput of pack, sign and
 verify of a 100 MB module as a ratio of a plain streaming ``hashlib.sha256`` of the same
-file (measured in this process). Then runs PKG-META's ``benches/pkg_resolve.py`` if present.
+file (measured in this process, best of several interleaved runs), and of the two
+pack -> sign -> verify chains, whose ceiling is ~0.5 because verifying hashes again.
+Then runs PKG-META's ``benches/pkg_resolve.py`` if present.
 
 The big stores are filled through ``LocalStore.bulk_index`` (index rows only, no package
 files: installing 100,000 real packages would take minutes); the installs measured on
@@ -139,7 +141,7 @@ def stream_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def bench_throughput(tmp: Path) -> None:
+def bench_throughput(tmp: Path, runs: int = 7) -> None:
     size = 100 * 1024 * 1024
     kp = generate_keypair()
     src = tmp / "big"
@@ -149,41 +151,61 @@ def bench_throughput(tmp: Path) -> None:
     module = src / "module.wasm"
     module.write_bytes(b"\x00asm\x01\x00\x00\x00" + os.urandom(size - 8))
     out = tmp / "big.spirit"
-    base, t_pack, t_sign, t_verify, t_one = [], [], [], [], []
-    for _ in range(3):
-        t = time.perf_counter()
-        stream_sha256(module)
-        base.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        pack(src / "spirit.toml", module, out)
-        t_pack.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        sign_package(out, kp)
-        t_sign.append(time.perf_counter() - t)
-        t = time.perf_counter()
+
+    def verify() -> object:
         verified = verify_package(out)
-        t_verify.append(time.perf_counter() - t)
         assert len(verified.module) == size
-        del verified
-        t = time.perf_counter()
-        pack_and_sign(src / "spirit.toml", module, tmp / "one.spirit", kp)
-        t_one.append(time.perf_counter() - t)
-    b, p, s, v, one = (min(x) for x in (base, t_pack, t_sign, t_verify, t_one))
+        return verified  # freed after the clock stops, as a caller would later
+
+    ops: dict[str, tuple[Callable[[], object], str]] = {
+        "sha256": (lambda: stream_sha256(module), "baseline: 1 MiB reads + hashlib.sha256"),
+        "pack": (lambda: pack(src / "spirit.toml", module, out),
+                 "read + CRC-32 + write (no hash)"),
+        "sign": (lambda: sign_package(out, kp),
+                 "read once; SHA-256 on a 2nd thread beside CRC-32 check + write; rename"),
+        "verify": (verify, "read once into memory; SHA-256 on a 2nd thread; Ed25519"),
+        "pack_and_sign": (lambda: pack_and_sign(src / "spirit.toml", module,
+                                                tmp / "one.spirit", kp),
+                          "one pass: read; SHA-256 on a 2nd thread beside CRC-32 + write"),
+    }
+    wall: dict[str, list[float]] = {name: [] for name in ops}
+    cpu: dict[str, list[float]] = {name: [] for name in ops}
+    for _ in range(runs):  # interleaved, so a noisy moment hits every operation alike
+        for name, (fn, _what) in ops.items():
+            w, c = time.perf_counter(), time.process_time()
+            result = fn()
+            wall[name].append(time.perf_counter() - w)
+            cpu[name].append(time.process_time() - c)
+            del result
+    best = {name: min(times) for name, times in wall.items()}
+    base = best["sha256"]
     mb = size / 1e6
-    print("\npack+sign+verify of a 100 MB module (best of 3)")
-    print(f"  baseline streaming hashlib.sha256 of the file: {b * 1000:7.1f} ms "
-          f"({mb / b:7.0f} MB/s)")
-    for label, t, what in (("pack", p, "read + CRC-32 + write"),
-                           ("sign", s, "read + SHA-256 + CRC-32, kernel copy, atomic rename"),
-                           ("verify", v, "read into memory + SHA-256 + Ed25519")):
-        print(f"  {label:<7} {t * 1000:7.1f} ms ({mb / t:7.0f} MB/s)  ratio {b / t:4.2f}"
-              f"   [{what}]")
-    print(f"  {'pack_and_sign':<7} {one * 1000:7.1f} ms ({mb / one:7.0f} MB/s)  ratio "
-          f"{b / one:4.2f}   [one pass: read + SHA-256 + CRC-32 + write]")
-    total = p + s + v
-    print(f"  pack, sign, verify in sequence: {total * 1000:.1f} ms, ratio {b / total:.2f}; "
-          f"pack_and_sign + verify: {(one + v) * 1000:.1f} ms, ratio {b / (one + v):.2f} "
-          "(target 0.7)")
+    print(f"\npack / sign / verify of a 100 MB module: ratio = time of one streaming "
+          f"hashlib.sha256 pass over the same file / time of the operation (best of {runs}, "
+          "interleaved, this process; 1.0 = as fast as hashing it once)")
+    print(f"  {'operation':<14} {'wall ms':>8} {'MB/s':>6} {'cpu ms':>7} {'ratio':>6}")
+    for name, (_fn, what) in ops.items():
+        t = best[name]
+        print(f"  {name:<14} {t * 1000:8.1f} {mb / t:6.0f} {min(cpu[name]) * 1000:7.1f} "
+              f"{base / t:6.2f}   {what}")
+    hashing = ("sign", "verify", "pack_and_sign")
+    print("  target >= 0.7 for each operation that hashes the module: " + ", ".join(
+        f"{name} {base / best[name]:.2f} ({'met' if base / best[name] >= 0.7 else 'MISSED'})"
+        for name in hashing))
+    chain = best["pack"] + best["sign"] + best["verify"]
+    one = best["pack_and_sign"] + best["verify"]
+    # Ceilings: each hashing operation no faster than one hash pass (ratio 1.0).
+    chain_ceiling = base / (best["pack"] + 2 * base)
+    print("  chains end in verify, which must hash the module again (it cannot trust the "
+          "signer's hashes), so they cost at least two hash passes: ceiling ~0.5")
+    print(f"    pack -> sign -> verify     {chain * 1000:7.1f} ms  ratio {base / chain:.2f}  "
+          f"(ceiling {chain_ceiling:.2f}: it also packs, then re-reads the package to sign)")
+    print(f"    pack_and_sign -> verify    {one * 1000:7.1f} ms  ratio {base / one:.2f}  "
+          "(ceiling 0.50: the two hash passes and nothing more)")
+    load = os.getloadavg()[0]
+    print(f"  (cpu ms > wall ms: the second thread ran on the other core; load average "
+          f"{load:.1f} on {os.cpu_count()} cores: when the other core is busy the "
+          "two-thread ratios fall toward cpu-bound ones)")
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ SIGNATURE_NAME = "signature.json"
 ASSETS_PREFIX = "assets/"
 
 CHUNK = 1 << 20
-SPAN = 8 * CHUNK
+SPAN = 4 * CHUNK
 PIPELINE_MIN = 4 * CHUNK
 
 _LOCAL_SIG = 0x04034B50
@@ -281,9 +281,10 @@ class HashedStream:
     written or returned, even if the file changes underneath.
 
     Chunks are read into one of two ``SPAN``-byte buffers; a full span goes to the
-    hasher (one GIL hand-over per span, not per chunk) while the other fills. Below
-    ``PIPELINE_MIN`` bytes everything runs in this thread: a thread costs more than it
-    saves there.
+    hasher (one GIL hand-over per span, not per chunk) while the other fills. Spans
+    are small enough to still be in the CPU cache when the hasher reads them: 4 MiB
+    measured clearly faster than 8. Below ``PIPELINE_MIN`` bytes everything runs in
+    this thread: a thread costs more than it saves there.
 
     Iterate once; each chunk is valid until the next is requested; then call
     :meth:`hexdigest`. A resource: ``close()`` (or ``with``) stops the helper thread
