@@ -163,7 +163,7 @@ def bench_throughput(tmp: Path, runs: int = 7) -> None:
                  "read + CRC-32 + write (no hash)"),
         "sign": (lambda: sign_package(out, kp),
                  "read once; SHA-256 on a 2nd thread beside CRC-32 check + write; rename"),
-        "verify": (verify, "read once into memory; SHA-256 on a 2nd thread; Ed25519"),
+        "verify": (verify, "read once into memory + CRC-32; SHA-256 on a 2nd thread; Ed25519"),
         "pack_and_sign": (lambda: pack_and_sign(src / "spirit.toml", module,
                                                 tmp / "one.spirit", kp),
                           "one pass: read; SHA-256 on a 2nd thread beside CRC-32 + write"),

@@ -260,11 +260,19 @@ def test_large_module_round_trip_tamper_and_corrupt_source(tmp_path: Path) -> No
 
     with PackageReader(two) as reader:
         module = reader.member("module.wasm")
-    for pos in (module.data_offset + SPAN + 3, module.end - 1):
-        flipped = bytearray(one.path.read_bytes())
+    for pos in (SPAN + 3, len(big) - 1):
+        members = members_of(one.path)
+        assert members[1][0] == "module.wasm"
+        flipped = bytearray(members[1][1])
         flipped[pos] ^= 0x10
-        two.write_bytes(bytes(flipped))
+        members[1] = ("module.wasm", bytes(flipped))
+        rewrite(two, members)  # with a matching CRC, so the SHA-256 must catch it
         with pytest.raises(VerificationError, match="changed after signing"):
+            verify_package(two)
+        raw = bytearray(one.path.read_bytes())
+        raw[module.data_offset + pos] ^= 0x10
+        two.write_bytes(bytes(raw))
+        with pytest.raises(VerificationError, match="CRC"):
             verify_package(two)
 
     unsigned = pack(root / "spirit.toml", root / "module.wasm", tmp_path / "u.spirit")
@@ -276,3 +284,19 @@ def test_large_module_round_trip_tamper_and_corrupt_source(tmp_path: Path) -> No
     assert unsigned.read_bytes() == bytes(corrupt)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "big", "one.spirit", "two.spirit", "u.spirit"]
+
+
+def test_crc_edited_in_both_headers_is_refused(tmp_path: Path) -> None:
+    """The signature covers member data, not the headers' CRC fields, and a consistent
+    edit of both copies passes the header comparison: verify must check the data's CRC."""
+    import struct
+
+    out = make_package(tmp_path)
+    with PackageReader(out) as reader:
+        crc = reader.member("module.wasm").crc
+    original = out.read_bytes()
+    assert original.count(struct.pack("<I", crc)) == 2  # local and central header
+    out.write_bytes(original.replace(struct.pack("<I", crc),
+                                     struct.pack("<I", crc ^ 0x5A5A5A5A)))
+    with pytest.raises(VerificationError, match="CRC"):
+        verify_package(out)

@@ -554,20 +554,26 @@ class PackageReader:
         return data
 
     def read_hashed(self, name: str) -> tuple[bytes, str]:
-        """A member's bytes and their SHA-256 hex, for checking against a signed hash.
+        """A member's bytes and their SHA-256 hex, for checking against a signed hash;
+        the CRC-32 is checked too.
 
-        No CRC pass: the caller compares the SHA-256, which is strictly stronger, and a
-        CRC field edited in one header is caught by the local/central header comparison.
+        The signature covers member data, not the CRC fields in the headers; the header
+        comparison catches a CRC edited in one header but not in both, so only checking
+        the data against it keeps every byte of a signed package covered.
         """
         m = self.member(name)
-        # The chunks are collected while a helper thread hashes them (HashedStream), so
-        # the copy out of the page cache overlaps the hash; BytesIO.getvalue() hands
-        # its buffer over without another copy.
+        # The chunks are collected (and CRC-checked) while a helper thread hashes them
+        # (HashedStream), so the copy out of the page cache overlaps the hash;
+        # BytesIO.getvalue() hands its buffer over without another copy.
         collected = io.BytesIO()
+        crc = 0
         with HashedStream(self._fd, m.data_offset, m.size) as stream:
             for chunk in stream:
+                crc = zlib.crc32(chunk, crc)
                 collected.write(chunk)
             sha = stream.hexdigest()
+        if crc != m.crc:
+            raise _corrupt(self.path, f"{name} fails its CRC check")
         return collected.getvalue(), sha
 
     def hash_member(self, name: str) -> str:
