@@ -213,7 +213,7 @@ class WorkbenchApp(App[int]):
     def set_status(self, text: str) -> None:
         self.status_text = text
         reload = " · hot reload on" if self.hot_reload else ""
-        self.query_one("#status", Static).update(f"{text}{reload}")
+        self.query_one("#status", Static).update(f"{text}{reload}", layout=False)
 
     def show_error(self, error: BaseException | ProblemRow) -> None:
         problem = error if isinstance(error, ProblemRow) else problem_from_error(error)

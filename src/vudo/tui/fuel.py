@@ -111,14 +111,14 @@ class FuelGauge(Vertical):
             return
         budget = max(self.budget, 1)
         text = f"{self.used:,} / {self.budget:,}" if self.budget else "no run yet"
-        self.query_one("#fuel-text", Static).update(text)
+        self.query_one("#fuel-text", Static).update(text, layout=False)
         self.query_one(FuelBar).set(min(self.used, budget), self.budget)
         spark = self.query_one(Sparkline)
         if self.show_rate and self.rates:
             self.query_one("#rate-text", Static).update(
-                f"burn {human(self.rates[-1])}/s  peak {human(max(self.rates))}/s"
+                f"burn {human(self.rates[-1])}/s  peak {human(max(self.rates))}/s", layout=False
             )
             spark.data = list(self.rates)
         else:
-            self.query_one("#rate-text", Static).update("")
+            self.query_one("#rate-text", Static).update("", layout=False)
             spark.data = []

@@ -1,20 +1,25 @@
 """The host-call log: every host call, allowed or denied, filterable, keeping up with floods.
 
 Rows arrive in batches (the app drains the event buffer every ~50 ms), so a Spirit making
-ten thousand calls a second costs the UI twenty table updates a second, not ten thousand.
-The table shows at most :attr:`HostCallLog.MAX_SHOWN` rows (the newest); counts cover
-every call.
+ten thousand calls a second costs the UI twenty updates a second, not ten thousand. The
+rows are drawn with Textual's line API (:class:`CallTable`): each frame renders only the
+rows on screen, so the cost of a batch does not grow with the length of the log. The log
+keeps the newest :attr:`HostCallLog.MAX_KEPT` calls; the counts cover every call.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from typing import ClassVar
 
+from rich.segment import Segment
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.content import Content
-from textual.widgets import Checkbox, DataTable, Select, Static
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Checkbox, Select, Static
 
 from vudo.capabilities import Capability
 from vudo.engine.abi import ErrorCode
@@ -47,8 +52,106 @@ def result_text(result: int) -> str:
     return str(result)
 
 
+#: (heading, width, right-aligned) of each column; the widths add up to 75 cells.
+COLUMNS: tuple[tuple[str, int, bool], ...] = (
+    ("#", 6, True),
+    ("function", 14, False),
+    ("capability", 13, False),
+    ("", 6, False),
+    ("args", 15, False),
+    ("result", 10, False),
+    ("fuel", 5, True),
+)
+
+
+def _cell(text: str, width: int, right: bool) -> str:
+    text = text if len(text) <= width else text[: width - 1] + "…"
+    return text.rjust(width) if right else text.ljust(width)
+
+
+def header_text() -> str:
+    return " ".join(_cell(h, w, r) for h, w, r in COLUMNS)
+
+
+def row_cells(n: int, row: CallRow) -> list[str]:
+    values = (
+        str(n),
+        row.function.removeprefix("host_"),
+        row.capability or "-",
+        "allow" if row.allowed else "DENIED",
+        row.args,
+        result_text(row.result),
+        str(row.fuel),
+    )
+    return [_cell(v, w, r) for v, (_, w, r) in zip(values, COLUMNS, strict=True)]
+
+
+class CallTable(ScrollView, can_focus=True):
+    """Rows of host calls drawn on demand (only the visible ones), following the tail."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "calltable--allowed",
+        "calltable--denied",
+        "calltable--odd",
+    }
+    DEFAULT_CSS = """
+    CallTable { height: 1fr; }
+    CallTable > .calltable--allowed { color: $text-success; }
+    CallTable > .calltable--denied { color: $text-error; text-style: bold; }
+    CallTable > .calltable--odd { background: $boost; }
+    """
+
+    WIDTH = sum(w for _, w, _ in COLUMNS) + len(COLUMNS) - 1
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.items: list[tuple[int, CallRow]] = []
+
+    @property
+    def row_count(self) -> int:
+        return len(self.items)
+
+    def set_items(self, items: list[tuple[int, CallRow]]) -> None:
+        self.items = items
+        self._resize(follow=True)
+
+    def extend(self, items: list[tuple[int, CallRow]]) -> None:
+        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        self.items.extend(items)
+        self._resize(follow=follow)
+
+    def _resize(self, *, follow: bool) -> None:
+        self.virtual_size = Size(self.WIDTH, len(self.items))
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.size.width
+        base = self.rich_style
+        if index >= len(self.items):
+            return Strip.blank(width, base)
+        n, row = self.items[index]
+        style = base
+        if index % 2:
+            style = base + self.get_component_rich_style("calltable--odd")
+        verdict = self.get_component_rich_style(
+            "calltable--allowed" if row.allowed else "calltable--denied"
+        )
+        cells = row_cells(n, row)
+        segments: list[Segment] = []
+        for i, text in enumerate(cells):
+            if i:
+                segments.append(Segment(" ", style))
+            segments.append(Segment(text, style + verdict if i == 3 else style))
+        strip = Strip(segments, self.WIDTH)
+        return strip.crop_extend(scroll_x, scroll_x + width, style)
+
+
 class HostCallLog(Vertical):
-    """DataTable of host calls with a capability filter and a denied-only switch."""
+    """Host calls with a capability filter and a denied-only switch."""
 
     DEFAULT_CSS = """
     HostCallLog { height: 1fr; border: round $primary-muted; }
@@ -56,11 +159,9 @@ class HostCallLog(Vertical):
     HostCallLog #cap-filter { width: 28; }
     HostCallLog #denied-only { width: auto; }
     HostCallLog #log-count { width: 1fr; content-align: right middle; color: $text-muted; }
-    HostCallLog DataTable { height: 1fr; }
+    HostCallLog #calls-header { height: 1; color: $text-muted; text-style: bold; }
     """
 
-    MAX_SHOWN = 2000
-    KEEP_ON_TRIM = 1000
     MAX_KEPT = 100_000
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -84,21 +185,16 @@ class HostCallLog(Vertical):
             )
             yield Checkbox("denied only", compact=True, id="denied-only")
             yield Static("", id="log-count")
-        table: DataTable[str | Content] = DataTable(
-            cursor_type="row", zebra_stripes=True, id="calls"
-        )
-        yield table
+        yield Static(header_text(), id="calls-header")
+        yield CallTable(id="calls")
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_column("#", key="n", width=4)
-        table.add_column("function", key="function", width=12)
-        table.add_column("capability", key="capability", width=13)
-        table.add_column("", key="verdict", width=6)
-        table.add_column("args", key="args", width=15)
-        table.add_column("result", key="result", width=9)
-        table.add_column("fuel", key="fuel", width=5)
         self._update_count()
+
+    @property
+    def shown(self) -> int:
+        """How many rows the table holds under the current filter."""
+        return self.query_one(CallTable).row_count
 
     def matches(self, row: CallRow) -> bool:
         if self.denied_only and row.allowed:
@@ -111,7 +207,7 @@ class HostCallLog(Vertical):
         self.total = 0
         self.denied = 0
         if self.is_mounted:
-            self.query_one(DataTable).clear()
+            self.query_one(CallTable).set_items([])
             self._update_count()
 
     def add(self, batch: list[CallRow]) -> None:
@@ -125,49 +221,22 @@ class HostCallLog(Vertical):
         self.denied += sum(1 for row in batch if not row.allowed)
         if not self.is_mounted:
             return
-        table = self.query_one(DataTable)
+        table = self.query_one(CallTable)
         shown = [item for item in numbered if self.matches(item[1])]
-        if table.row_count + len(shown) > self.MAX_SHOWN:
-            self._rebuild()
-        else:
-            table.add_rows(self._cells(item) for item in shown)
-            if shown:
-                table.scroll_end(animate=False, immediate=False)
+        if shown:
+            table.extend(shown)
+            if table.row_count > self.MAX_KEPT:
+                del table.items[: table.row_count - self.MAX_KEPT]
+                table.set_items(table.items)
         self._update_count()
 
-    def _cells(self, item: tuple[int, CallRow]) -> list[str | Content]:
-        n, row = item
-        verdict = (
-            Content("allow").stylize("$text-success")
-            if row.allowed
-            else Content("DENIED").stylize("bold $text-error")
-        )
-        return [
-            str(n),
-            row.function.removeprefix("host_"),
-            row.capability or "-",
-            verdict,
-            row.args,
-            result_text(row.result),
-            str(row.fuel),
-        ]
-
     def _rebuild(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
-        shown: list[tuple[int, CallRow]] = []
-        for item in reversed(self.rows):
-            if self.matches(item[1]):
-                shown.append(item)
-                if len(shown) >= self.KEEP_ON_TRIM:
-                    break
-        shown.reverse()
-        table.add_rows(self._cells(item) for item in shown)
-        table.scroll_end(animate=False, immediate=False)
+        shown = [item for item in self.rows if self.matches(item[1])]
+        self.query_one(CallTable).set_items(shown)
 
     def _update_count(self) -> None:
         text = f"{self.total:,} calls · {self.denied:,} denied"
-        self.query_one("#log-count", Static).update(text)
+        self.query_one("#log-count", Static).update(text, layout=False)
 
     def set_filter(self, capability: str = ALL, *, denied_only: bool | None = None) -> None:
         """Show only one capability (or ``"all"``), optionally only denied calls."""
