@@ -19,8 +19,9 @@ members), then checks every header byte against the canonical encoding, so a fli
 byte anywhere outside member data is refused; member data is covered by CRC-32 here and
 by the SHA-256 list in the signature envelope.
 
-Member data is streamed in 1 MiB chunks (hash, CRC and write in one pass), so packing
-a 100 MB module never holds it twice in memory.
+Member data is streamed in 1 MiB chunks (CRC and write in one pass), so packing a 100 MB
+module never holds it twice in memory; where a member is also SHA-256 hashed (signing,
+verifying), :class:`HashedStream` runs the hash on a second thread over the same chunks.
 """
 
 from __future__ import annotations
@@ -576,26 +577,10 @@ class PackageReader:
             raise _corrupt(self.path, f"{name} fails its CRC check")
         return collected.getvalue(), sha
 
-    def hash_member(self, name: str) -> str:
-        """SHA-256 hex of a member, streamed without holding it in memory."""
-        m = self.member(name)
-        h = hashlib.sha256()
-        crc = 0
-        for chunk in stream_file(self._fd, m.data_offset, m.size):
-            h.update(chunk)
-            crc = zlib.crc32(chunk, crc)
-        if crc != m.crc:
-            raise _corrupt(self.path, f"{name} fails its CRC check")
-        return h.hexdigest()
-
     @property
     def fd(self) -> int:
-        """The open file descriptor (for kernel-side copies of member data)."""
+        """The open file descriptor (signing streams member data from it)."""
         return self._fd
-
-    def hash_and_check(self, name: str) -> str:
-        """SHA-256 hex of a member, streamed, and its CRC-32 checked (for signing)."""
-        return self.hash_member(name)
 
     def stream(
         self, name: str, sink: Callable[[memoryview], None] | None = None
