@@ -141,7 +141,7 @@ def stream_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def bench_throughput(tmp: Path, runs: int = 7) -> None:
+def bench_throughput(tmp: Path, runs: int = 12) -> None:
     size = 100 * 1024 * 1024
     kp = generate_keypair()
     src = tmp / "big"
