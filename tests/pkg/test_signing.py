@@ -256,7 +256,9 @@ def test_large_module_round_trip_tamper_and_corrupt_source(tmp_path: Path) -> No
     two = pack(root / "spirit.toml", root / "module.wasm", tmp_path / "two.spirit")
     sign_package(two, kp)
     assert one.path.read_bytes() == two.read_bytes()
-    assert verify_package(two).module == big
+    module_bytes = verify_package(two).module
+    assert type(module_bytes) is bytes  # callers (engine.load) take bytes, not a view
+    assert module_bytes == big
 
     with PackageReader(two) as reader:
         module = reader.member("module.wasm")
