@@ -11,20 +11,22 @@ thread, inside wasm), or the thread that called ``suspend()``/``resume()``/``ter
 Subscribers must therefore be thread-safe and quick. A subscriber that raises breaks
 nothing: the exception is counted in :attr:`EventStream.errors` and swallowed, because a
 broken observer must never change what the guest sees.
+
+The events are :class:`~typing.NamedTuple` records (immutable, slotted, compared by value):
+every ``vudo run`` imports this module, and a NamedTuple is several times cheaper to
+define than a frozen dataclass.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from vudo.capabilities import Capability
 
 
-@dataclass(frozen=True, slots=True)
-class StateChanged:
+class StateChanged(NamedTuple):
     """The sandbox moved from ``old`` to ``new`` (state values, e.g. ``"ready"``)."""
 
     sandbox_id: str
@@ -34,8 +36,7 @@ class StateChanged:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class HostCall:
+class HostCall(NamedTuple):
     """One host call: which function, the capability it needed, whether it was allowed.
 
     ``args`` is a short human summary (never the full payload); ``result`` is what the
@@ -53,8 +54,7 @@ class HostCall:
     at: float
 
 
-@dataclass(frozen=True, slots=True)
-class FuelSample:
+class FuelSample(NamedTuple):
     """A live reading of fuel used so far in the current run, out of ``budget``."""
 
     sandbox_id: str
@@ -63,8 +63,7 @@ class FuelSample:
     at: float
 
 
-@dataclass(frozen=True, slots=True)
-class LogMessage:
+class LogMessage(NamedTuple):
     """A message the guest logged with ``host_log`` (level 0 trace .. 4 error)."""
 
     sandbox_id: str
