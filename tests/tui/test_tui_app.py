@@ -506,3 +506,28 @@ def stored_grants(home: Path, name: str) -> list[str]:
 
     with open_local_store(home) as store:
         return sorted(g["capability"] for g in store.grants_for(name))
+
+
+@pytest.mark.slow
+def test_hot_reload_stops_a_live_run_and_starts_again(project: Path, home: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(project, home, hot_reload=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "chatty", "2000000000", fuel=10**15)
+            log = app.query_one(HostCallLog)
+            await wait_until(pilot, lambda: app.session.live and log.total > 100)
+            first = app.session._sandbox
+            src = project / "src" / "main.wat"
+            src.write_text(src.read_text().replace("(i32.const 42)", "(i32.const 43)"))
+            await wait_until(
+                pilot,
+                lambda: app.session._sandbox is not first and app.session.live,
+                timeout=15,
+            )
+            assert str(first.state) == "terminated"
+            assert app.reloads >= 1
+            await pilot.press("x")
+            await wait_until(pilot, lambda: app.busy is None, timeout=5)
+
+    run(scenario())

@@ -132,6 +132,7 @@ class WorkbenchApp(App[int]):
         self.busy: str | None = None  # name of the running task (build, run, test, ...)
         self._watch_stop = threading.Event()
         self._exiting = False
+        self._reload_pending = False
         self.reloads = 0
         self.flushes = 0
 
@@ -204,9 +205,14 @@ class WorkbenchApp(App[int]):
             self._apply_layout()
 
     def action_view(self, key: str) -> None:
+        """Switch views. Focus goes to the tab bar (always visible), so switching does not
+        move focus between panes and rebuild the footer on every key."""
         self.view = key
-        self.query_one(Tabs).active = f"tab-{key}"
+        tabs = self.query_one(Tabs)
+        tabs.active = f"tab-{key}"
         self._apply_layout()
+        if not isinstance(self.focused, Tabs) and self.screen is self.query_one(Tabs).screen:
+            tabs.focus()
 
     # -- status and errors -------------------------------------------------------------
 
@@ -571,12 +577,19 @@ class WorkbenchApp(App[int]):
             return
         self.reloads += 1
         self.set_status(f"changed: {', '.join(changed[:3])} · rebuilding")
+        self.query_one(FileTree).reload_tree()
+        if not self._reload_pending:
+            self._reload_pending = True
+            self._reload_when_idle()
+
+    def _reload_when_idle(self) -> None:
+        """Stop a live run, wait for the current task to end, then rebuild and rerun."""
         if self.session.live:
             self.session.terminate()
-        if self.busy is not None and self.busy != "run":
-            # a build or test is going: try again when it ends
-            self.set_timer(0.2, lambda: self._source_changed(changed))
+        if self.busy is not None:
+            self.set_timer(0.1, self._reload_when_idle)
             return
+        self._reload_pending = False
         if self._begin("build"):
             self._build_worker(then_run=self.last_request is not None)
 

@@ -1,0 +1,215 @@
+"""Each pane driven by plain data, in a one-widget app: no engine, no project."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.widget import Widget
+
+from vudo.errors import BuildError
+from vudo.tui.buffer import EventBuffer
+from vudo.tui.files import FileTree, FileViewer, language_for, read_for_view
+from vudo.tui.fuel import FuelGauge, human
+from vudo.tui.hostlog import HostCallLog, header_text, result_text, row_cells
+from vudo.tui.lifecycle import LifecyclePane, format_transition, render_diagram
+from vudo.tui.receipt import ErrorBanner, ReceiptView, problem_from_error, render_receipt
+from vudo.tui.registry import RegistryBrowser, short_key
+from vudo.tui.rows import CallRow, ReceiptRow, RegistryEntry, Transition
+
+
+class Host(App[None]):
+    def __init__(self, widget: Widget) -> None:
+        super().__init__()
+        self.widget = widget
+
+    def compose(self) -> ComposeResult:
+        yield self.widget
+
+
+def with_widget(widget: Widget, body: Any) -> None:
+    async def scenario() -> None:
+        async with Host(widget).run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            await body(pilot)
+
+    asyncio.run(scenario())
+
+
+def call(n: int, *, allowed: bool = True, cap: str = "actuator_log") -> CallRow:
+    return CallRow("host_log", cap, allowed, f"len={n}", 0 if allowed else -1, 1000)
+
+
+def test_event_buffer_is_thread_safe_and_bounded() -> None:
+    buf: EventBuffer[int] = EventBuffer(limit=50_000)
+
+    def producer(base: int) -> None:
+        for i in range(20_000):
+            buf.push(base + i)
+
+    threads = [threading.Thread(target=producer, args=(k * 100_000,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    drained: list[int] = []
+    while any(t.is_alive() for t in threads):
+        drained.extend(buf.drain())
+    for t in threads:
+        t.join()
+    drained.extend(buf.drain())
+    assert buf.pushed == 80_000
+    assert len(drained) + buf.dropped == 80_000
+    small: EventBuffer[int] = EventBuffer(limit=3)
+    for i in range(5):
+        small.push(i)
+    assert small.drain() == [2, 3, 4] and small.dropped == 2
+
+
+def test_host_call_log_counts_filters_and_trims() -> None:
+    log = HostCallLog()
+
+    async def body(pilot: Any) -> None:
+        log.add([call(i, allowed=i % 3 != 0) for i in range(30)])
+        log.add([call(1, cap="storage_read")])
+        await pilot.pause()
+        assert log.total == 31 and log.denied == 10 and log.shown == 31
+        log.set_filter("storage_read")
+        assert log.shown == 1
+        log.set_filter("all", denied_only=True)
+        assert log.shown == 10
+        log.add([call(99, allowed=False), call(100)])
+        assert log.shown == 11  # new rows obey the filter
+        log.clear()
+        assert log.total == 0 and log.shown == 0
+
+    with_widget(log, body)
+    assert result_text(-1) == "-1 denied" and result_text(-99) == "-99" and result_text(5) == "5"
+    cells = row_cells(7, call(3, allowed=False))
+    assert [c.strip() for c in cells] == ["7", "log", "actuator_log", "DENIED", "len=3",
+                                         "-1 denied", "1000"]
+    assert len(header_text()) == sum(len(c) for c in cells) + len(cells) - 1
+
+
+def test_lifecycle_lights_the_current_state() -> None:
+    pane = LifecyclePane(show_times=True)
+
+    async def body(pilot: Any) -> None:
+        pane.add([Transition("created", "initializing", 0.001, "instantiate"),
+                  Transition("initializing", "ready", 0.0042, "instantiated")])
+        assert pane.state == "ready" and len(pane.history) == 2
+        pane.reset()
+        assert pane.state is None and pane.history == []
+
+    with_widget(pane, body)
+    plain = render_diagram("running").plain
+    for name in ("Created", "Initializing", "Ready", "Running", "Suspended", "Failed",
+                 "Terminated"):
+        assert name in plain
+    lit = [s for s in render_diagram("running").spans if "on" in str(s.style)]
+    assert len(lit) == 1
+    t = Transition("ready", "running", 1.23456, "call main")
+    assert format_transition(t, show_times=True) == "+1.235s Running (call main)"
+    assert format_transition(t, show_times=False) == "+· Running (call main)"
+
+
+def test_fuel_gauge_rates_from_samples() -> None:
+    gauge = FuelGauge(show_rate=True)
+
+    async def body(pilot: Any) -> None:
+        gauge.reset(1_000_000)
+        gauge.sample([(0, 1_000_000, 0.0), (10_000, 1_000_000, 0.01),
+                      (30_000, 1_000_000, 0.02)])
+        assert gauge.used == 30_000
+        assert [round(r) for r in gauge.rates] == [1_000_000, 2_000_000]
+        gauge.set_used(500_000, 2_000_000)
+        assert (gauge.used, gauge.budget) == (500_000, 2_000_000)
+
+    with_widget(gauge, body)
+    assert human(1_234_567) == "1.23M" and human(999) == "999" and human(2e9) == "2.00G"
+
+
+def test_receipt_and_error_rendering() -> None:
+    receipt = ReceiptRow("hello", "ab" * 32, "main", "trap", "unreachable", (), 1000, 250,
+                         0.0123, 65536, (("actuator_log", 2, 1),), 4, 5, 12)
+    text = render_receipt(receipt, show_times=True).plain
+    assert "trap" in text and "unreachable" in text and "12.3 ms" in text
+    assert "2 allowed, 1 denied" in text and "12 credits" in text
+    assert "12.3 ms" not in render_receipt(receipt, show_times=False).plain
+    problem = problem_from_error(BuildError("it broke", hint="fix it"))
+    assert (problem.title, problem.message, problem.hint) == ("build failed", "it broke",
+                                                              "fix it")
+    assert problem_from_error(ValueError("x")).title == "internal error"
+    view, banner = ReceiptView(show_times=False), ErrorBanner()
+
+    async def body(pilot: Any) -> None:
+        view.show(receipt)
+        banner.show_problem(problem)
+        assert banner.has_class("-shown")
+        banner.show_problem(None)
+        assert not banner.has_class("-shown")
+
+    with_widget(view, body)
+    with_widget(banner, body)
+
+
+def test_registry_browser_keeps_selection_and_posts_actions() -> None:
+    browser = RegistryBrowser()
+    seen: list[tuple[str, str]] = []
+
+    class RegistryHost(Host):
+        def on_registry_browser_act(self, event: RegistryBrowser.Act) -> None:
+            seen.append((event.action, event.entry.name))
+
+    entries = [RegistryEntry("alpha", "1.0.0", signer="c" * 64, trusted=True),
+               RegistryEntry("beta", "0.2.0", installed=("0.1.0",), capabilities=("sensor_time",),
+                             signer="d" * 64)]
+
+    async def scenario() -> None:
+        async with RegistryHost(browser).run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            browser.show_results(entries)
+            table = browser.query_one("#registry-table")
+            table.focus()
+            await pilot.press("down")
+            assert browser.selected is not None and browser.selected.name == "beta"
+            browser.show_results(list(reversed(entries)))
+            assert browser.selected is not None and browser.selected.name == "beta"
+            await pilot.press("i", "u", "U")
+            await pilot.pause()
+
+    asyncio.run(scenario())
+    assert seen == [("install", "beta"), ("uninstall", "beta"), ("upgrade", "beta")]
+    assert short_key("e" * 64) == "eeeeeeee…eeee" and short_key("") == "-"
+
+
+def test_files_tree_and_viewer(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    (root / "src").mkdir(parents=True)
+    (root / ".git").mkdir()
+    (root / "src" / "main.zig").write_text("pub fn main() void {}\n")
+    (root / "spirit.toml").write_text('name = "x"\n')
+    (root / "big.wat").write_bytes(b"x" * (600 * 1024))
+    assert language_for(root / "src" / "main.zig") == "zig"
+    assert language_for(Path("a.rs")) == "rust" and language_for(Path("a.c")) == "c"
+    assert language_for(Path("a.wat")) == "wat" and language_for(Path("x.toml")) == "toml"
+    _title, text, notice = read_for_view(root / "big.wat", root)
+    assert text is None and notice is not None and "too large" in notice
+    tree, viewer = FileTree(root), FileViewer(root)
+
+    class Both(App[None]):
+        def compose(self) -> ComposeResult:
+            yield tree
+            yield viewer
+
+    async def scenario() -> None:
+        async with Both().run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            labels = [str(n.label) for n in tree.root.children]
+            assert labels == ["src/", "big.wat", "spirit.toml"]  # dirs first, .git hidden
+            viewer.show(root / "src" / "main.zig")
+            assert viewer.text == "pub fn main() void {}\n"
+            assert viewer.border_title == "src/main.zig"
+
+    asyncio.run(scenario())
