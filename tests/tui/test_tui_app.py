@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 from textual.widgets import Checkbox, Input, Select
-from tui_helpers import KV_WAT, make_app, settle, stocked_registry, wait_until, write_project
+from tui_helpers import (
+    KV_WAT,
+    make_app,
+    publish_project,
+    settle,
+    stocked_registry,
+    wait_until,
+    write_project,
+)
 
 from vudo.pkg.keys import KeyPair
 from vudo.tui.dialogs import ConsentScreen, RefuelDialog, RunDialog
@@ -529,5 +537,35 @@ def test_hot_reload_stops_a_live_run_and_starts_again(project: Path, home: Path)
             assert app.reloads >= 1
             await pilot.press("x")
             await wait_until(pilot, lambda: app.busy is None, timeout=5)
+
+    run(scenario())
+
+
+def test_registry_upgrade_asks_again_when_capabilities_widen(
+    tmp_path: Path, project: Path, home: Path, keypair: KeyPair
+) -> None:
+    stocked_registry(tmp_path, home, keypair.public_hex)
+    newer = write_project(tmp_path / "pub2" / "hello-spirit", author=keypair.public_hex,
+                          capabilities=("actuator_log", "sensor_time"))
+    manifest = newer / "spirit.toml"
+    manifest.write_text(manifest.read_text().replace("minor = 1", "minor = 2"))
+    publish_project(newer, home)
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            browser = await open_registry_on(pilot, "hello-spirit")
+            assert browser.selected is not None and browser.selected.version == "0.2.0"
+            await pilot.press("U")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConsentScreen))
+            request = app.screen.request
+            assert request.action == "upgrade" and request.previous == ("actuator_log",)
+            assert "sensor_time" in request.capabilities
+            await pilot.press("y")
+            await settle(pilot)
+            assert app.problem is None, app.problem
+            assert app.status_text == "upgraded hello-spirit 0.1.0 → 0.2.0"
+            assert ("hello-spirit", "0.2.0") in list_installed(home)
 
     run(scenario())

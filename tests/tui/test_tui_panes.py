@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
+from textual.highlight import highlight
 from textual.widget import Widget
 
 from vudo.errors import BuildError
 from vudo.tui.buffer import EventBuffer
-from vudo.tui.files import FileTree, FileViewer, language_for, read_for_view
+from vudo.tui.files import FileTree, FileViewer, language_for, numbered, read_for_view
 from vudo.tui.fuel import FuelGauge, human
 from vudo.tui.hostlog import HostCallLog, header_text, result_text, row_cells
 from vudo.tui.lifecycle import LifecyclePane, format_transition, render_diagram
@@ -196,6 +197,17 @@ def test_files_tree_and_viewer(tmp_path: Path) -> None:
     assert language_for(Path("a.wat")) == "wat" and language_for(Path("x.toml")) == "toml"
     _title, text, notice = read_for_view(root / "big.wat", root)
     assert text is None and notice is not None and "too large" in notice
+    samples = {
+        "wat": '(module (func (export "main") (result i32) (i32.const 1)))',
+        "c": "int main(void) { return 0; }",
+        "zig": "pub fn main() void {}",
+        "rust": "fn main() { let x = 1; }",
+        "toml": 'name = "x"\nversion = 1',
+    }
+    for language, code in samples.items():
+        content = numbered(highlight(code, language=language))
+        assert content.plain.startswith("1 ")
+        assert len(content.spans) > 2, language  # line number plus highlighted tokens
     tree, viewer = FileTree(root), FileViewer(root)
 
     class Both(App[None]):

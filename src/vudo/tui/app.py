@@ -233,7 +233,15 @@ class WorkbenchApp(App[int]):
     # -- the event pump ----------------------------------------------------------------
 
     def flush_events(self) -> None:
-        """Drain the buffer the run thread fills and update each pane once."""
+        """Drain the buffer the run thread fills and update each pane once.
+
+        Runs on a timer: a failure here is shown, never allowed to stop the app."""
+        try:
+            self._flush_events()
+        except Exception as exc:
+            self.show_error(exc)
+
+    def _flush_events(self) -> None:
         from vudo.engine.events import FuelSample, HostCall, LogMessage, StateChanged
 
         items = self.events.drain()

@@ -166,7 +166,10 @@ class Session:
             from vudo.engine.services import HostServices
             from vudo.home import data_dir
 
-            self._services = HostServices.open(data_dir(self.home))
+            clock = self.clock
+            self._services = HostServices.open(
+                data_dir(self.home), clock=lambda: int(clock() * 1_000_000_000)
+            )
         return self._services
 
     def run(self, request: RunRequest, sink: Sink) -> RunOutcome:
