@@ -26,10 +26,11 @@ import contextlib
 import ctypes
 import itertools
 import signal
+import string
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 import wasmtime
 from wasmtime import _bindings as ffi
@@ -50,6 +51,9 @@ from vudo.errors import (
     UsageError,
     VudoError,
 )
+
+if TYPE_CHECKING:
+    from vudo.capabilities import Capability
 
 S = SandboxState
 _EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
@@ -160,7 +164,7 @@ class Sandbox:
         self._live_used = 0
         self._fuel_box = ctypes.c_uint64(0)
         self._fuel_ref = ctypes.byref(self._fuel_box)
-        self.checker = engine.checker(
+        self.checker = _NO_GRANTS if _denies_everything(config) else engine.checker(
             (config.grants, config.identity, config.trusted_granters, config.revocations,
              config.grant_clock),
             lambda: _make_checker(config),
@@ -768,6 +772,41 @@ def _capability_of(name: str) -> Any:
     from vudo.capabilities import ABI_IMPORTS
 
     return ABI_IMPORTS.get(name)
+
+
+class _Denial(NamedTuple):
+    """What :class:`~vudo.engine.grants.Decision` says for a denied capability."""
+
+    allowed: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+class _NoGrants:
+    """The checker of a sandbox given no grants: every capability is denied.
+
+    It answers exactly as an empty :class:`~vudo.engine.grants.GrantChecker` does, so a
+    plain ``vudo run`` (no grants) never imports the grants module.
+    """
+
+    __slots__ = ()
+
+    def check(self, capability: Capability, target: str | None = None) -> _Denial:
+        return _Denial(False, f"no grant for {capability}")
+
+
+_NO_GRANTS = _NoGrants()
+
+
+def _denies_everything(config: SandboxConfig) -> bool:
+    """No grants, and no keys a GrantChecker would have to reject (it validates them)."""
+    return (
+        not config.grants
+        and not config.trusted_granters
+        and all(c in string.hexdigits for c in config.identity)
+    )
 
 
 def _make_checker(config: SandboxConfig) -> Any:
