@@ -31,7 +31,9 @@ DIALOG_CSS = """
 {name} .title {{ text-style: bold; width: 1fr; }}
 {name} .buttons {{ height: auto; align-horizontal: right; margin-top: 1; }}
 {name} Button {{ margin-left: 1; }}
-{name} Input {{ margin-bottom: 1; }}
+{name} .field {{ height: 1; margin-bottom: 1; }}
+{name} .field Label {{ width: 11; color: $text-muted; }}
+{name} .field Input, {name} .field Select {{ width: 1fr; }}
 """
 
 
@@ -142,19 +144,28 @@ class RunDialog(ModalScreen[RunRequest | None]):
         with Vertical():
             yield Label("Run", classes="title")
             options = [(f"{name} {sig}", name) for name, sig in self.functions]
-            yield Select(
-                options,
-                value=self.default if self.default is not None else Select.NULL,
-                allow_blank=self.default is None,
-                prompt="function",
-                id="run-function",
-            )
-            yield still(Input(self.args, placeholder="arguments, separated by spaces",
-                              id="run-args"), self.app)
-            yield still(Input(str(self.fuel), placeholder="fuel", id="run-fuel",
-                              type="integer"), self.app)
-            yield still(Input(self.deny, placeholder="capabilities to deny this run (like --deny)",
-                              id="run-deny"), self.app)
+            with Horizontal(classes="field"):
+                yield Label("function")
+                yield Select(
+                    options,
+                    value=self.default if self.default is not None else Select.NULL,
+                    allow_blank=self.default is None,
+                    prompt="choose a function",
+                    compact=True,
+                    id="run-function",
+                )
+            with Horizontal(classes="field"):
+                yield Label("arguments")
+                yield still(Input(self.args, placeholder="separated by spaces", compact=True,
+                                  id="run-args"), self.app)
+            with Horizontal(classes="field"):
+                yield Label("fuel")
+                yield still(Input(str(self.fuel), compact=True, id="run-fuel", type="integer"),
+                            self.app)
+            with Horizontal(classes="field"):
+                yield Label("deny")
+                yield still(Input(self.deny, placeholder="capabilities to deny (like --deny)",
+                                  compact=True, id="run-deny"), self.app)
             yield Static("", id="run-problem")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -198,7 +209,10 @@ class RefuelDialog(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Refuel", classes="title")
-            yield still(Input(str(self.amount), type="integer", id="refuel-amount"), self.app)
+            with Horizontal(classes="field"):
+                yield Label("add fuel")
+                yield still(Input(str(self.amount), type="integer", compact=True,
+                                  id="refuel-amount"), self.app)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Refuel", variant="primary", id="refuel")
