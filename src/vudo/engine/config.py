@@ -2,14 +2,18 @@
 
 These are plain frozen values with no wasmtime import, so the CLI and the TUI can build
 and show them without loading the engine.
+
+:class:`Limits` and :class:`SandboxConfig` are :class:`~typing.NamedTuple` records that
+check their fields when constructed, not frozen dataclasses: every ``vudo run`` builds
+both, and the ``dataclasses`` module alone (it imports ``inspect``) costs more to import
+than the guest takes to run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from vudo.engine.grants import Grant, RevocationList
@@ -46,18 +50,7 @@ TRANSITIONS: dict[SandboxState, frozenset[SandboxState]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Resource limits one sandbox runs under. Every one is enforced by the engine.
-
-    The store-level limits (memory, table elements, instances, tables, memories) go to
-    wasmtime's store limiter: instantiation fails, or ``memory.grow`` returns -1, and
-    either way the run stops with ResourceLimitExceeded. ``module_size`` is checked before
-    compiling. The ``max_*`` payload limits bound a single host call: a guest that passes
-    more is stopped with ResourceLimitExceeded naming the limit (it is a runaway, not a
-    bad argument).
-    """
-
+class _LimitFields(NamedTuple):
     memory_bytes: int = 64 * MiB
     table_elements: int = 10_000
     instances: int = 1
@@ -70,15 +63,48 @@ class Limits:
     max_storage_value: int = 1 * MiB
     max_network_payload: int = 1 * MiB
 
-    def __post_init__(self) -> None:
-        for name in self.__slots__:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"limit {name} must be a non-negative int, got {value!r}")
+
+class Limits(_LimitFields):
+    """Resource limits one sandbox runs under. Every one is enforced by the engine.
+
+    The store-level limits (memory, table elements, instances, tables, memories) go to
+    wasmtime's store limiter: instantiation fails, or ``memory.grow`` returns -1, and
+    either way the run stops with ResourceLimitExceeded. ``module_size`` is checked before
+    compiling. The ``max_*`` payload limits bound a single host call: a guest that passes
+    more is stopped with ResourceLimitExceeded naming the limit (it is a runaway, not a
+    bad argument).
+    """
+
+    __slots__ = ()
+
+    if not TYPE_CHECKING:  # type checkers see the fields' own typed constructor
+
+        def __new__(cls, *args: Any, **kwargs: Any) -> Limits:
+            limits = super().__new__(cls, *args, **kwargs)
+            for name, value in zip(limits._fields, limits, strict=True):
+                if not isinstance(value, int) or value < 0:
+                    raise ValueError(f"limit {name} must be a non-negative int, got {value!r}")
+            return limits
 
 
-@dataclass(frozen=True, slots=True)
-class SandboxConfig:
+class _ConfigFields(NamedTuple):
+    fuel: int = DEFAULT_FUEL
+    limits: Limits = Limits()
+    timeout: float | None = DEFAULT_TIMEOUT
+    grants: tuple[Grant, ...] = ()
+    trusted_granters: tuple[str, ...] = ()
+    identity: str = "00" * 32
+    namespace: str = "spirit"
+    services: HostServices | None = None
+    revocations: RevocationList | None = None
+    host_call_fuel: int = 1_000
+    host_byte_fuel: int = 1
+    log_to_stderr: bool = True
+    min_log_level: int = 0
+    grant_clock: Callable[[], float] | None = None
+
+
+class SandboxConfig(_ConfigFields):
     """How one sandbox runs: budget, limits, who it is, what it may do.
 
     ``grants`` are signed :class:`vudo.engine.grants.Grant` values for ``identity`` (the
@@ -93,31 +119,24 @@ class SandboxConfig:
     ``time.time``) decides grant expiry.
     """
 
-    fuel: int = DEFAULT_FUEL
-    limits: Limits = field(default_factory=Limits)
-    timeout: float | None = DEFAULT_TIMEOUT
-    grants: tuple[Grant, ...] = ()
-    trusted_granters: tuple[str, ...] = ()
-    identity: str = "00" * 32
-    namespace: str = "spirit"
-    services: HostServices | None = None
-    revocations: RevocationList | None = None
-    host_call_fuel: int = 1_000
-    host_byte_fuel: int = 1
-    log_to_stderr: bool = True
-    min_log_level: int = 0
-    grant_clock: Callable[[], float] | None = None
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.fuel, int) or self.fuel <= 0:
-            raise ValueError(f"fuel must be a positive int, got {self.fuel!r}")
-        if self.timeout is not None and self.timeout <= 0:
-            raise ValueError(f"timeout must be positive seconds, got {self.timeout!r}")
-        if not _is_key(self.identity):
-            raise ValueError(f"identity must be a 64-hex Ed25519 public key, got {self.identity!r}")
-        for name in ("host_call_fuel", "host_byte_fuel"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
+    if not TYPE_CHECKING:  # type checkers see the fields' own typed constructor
+
+        def __new__(cls, *args: Any, **kwargs: Any) -> SandboxConfig:
+            config = super().__new__(cls, *args, **kwargs)
+            if not isinstance(config.fuel, int) or config.fuel <= 0:
+                raise ValueError(f"fuel must be a positive int, got {config.fuel!r}")
+            if config.timeout is not None and config.timeout <= 0:
+                raise ValueError(f"timeout must be positive seconds, got {config.timeout!r}")
+            if not _is_key(config.identity):
+                raise ValueError(
+                    f"identity must be a 64-hex Ed25519 public key, got {config.identity!r}"
+                )
+            for name in ("host_call_fuel", "host_byte_fuel"):
+                if getattr(config, name) < 0:
+                    raise ValueError(f"{name} must not be negative")
+            return config
 
 
 def _is_key(text: str) -> bool:
