@@ -11,6 +11,7 @@ and leaves as one ``error: ... (hint: ...)`` line on stderr with the class's exi
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -333,8 +334,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     all: building every sub-parser costs more than running a small Spirit. Without it
     every command is listed (``vudo --help``, the "invalid choice" error), none configured.
     """
+    width = _help_width()
     parser = _Parser(
         prog=PROG,
+        formatter_class=functools.partial(argparse.HelpFormatter, width=width),
         description="Run untrusted WebAssembly Spirits in capability-checked, metered "
         "sandboxes, and manage them as signed packages.",
         epilog="exit codes: 0 ok, 1 error, 2 usage, 3 invalid input, 4 verification failed, "
@@ -352,11 +355,30 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             help=cmd.help,
             description=cmd.help[0].upper() + cmd.help[1:] + ".",
             epilog=f"example:\n  {cmd.example}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=functools.partial(argparse.RawDescriptionHelpFormatter,
+                                              width=width),
         )
         if only is not None:
             cmd.configure(p)
     return parser
+
+
+def _help_width() -> int:
+    """The help width argparse picks by default: ``shutil.get_terminal_size()`` columns - 2.
+
+    Worked out here and passed in because argparse otherwise imports shutil (and with it
+    zlib, bz2 and lzma, ~2 ms) to build every formatter, one per ``add_argument``.
+    """
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
 
 
 def _chosen_command(words: Sequence[str]) -> str | None:

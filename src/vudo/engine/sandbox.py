@@ -26,7 +26,6 @@ import contextlib
 import ctypes
 import itertools
 import signal
-import string
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -798,6 +797,7 @@ class _NoGrants:
 
 
 _NO_GRANTS = _NoGrants()
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 def _denies_everything(config: SandboxConfig) -> bool:
@@ -805,7 +805,7 @@ def _denies_everything(config: SandboxConfig) -> bool:
     return (
         not config.grants
         and not config.trusted_granters
-        and all(c in string.hexdigits for c in config.identity)
+        and all(c in _HEX_DIGITS for c in config.identity)
     )
 
 
