@@ -55,7 +55,7 @@ import vudo.cli.commands, vudo.project.runner
 t2 = time.perf_counter()
 import wasmtime
 t3 = time.perf_counter()
-import vudo.engine.sandbox, vudo.engine.engine, vudo.engine.grants
+import vudo.engine.sandbox, vudo.engine.engine  # (grants load only for runs with grants)
 t4 = time.perf_counter()
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
     run_cli(["run", {path!r}])
