@@ -64,6 +64,20 @@ print(*(f"{{1000 * x:.2f}}" for x in (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t
 """
 
 
+#: Modules that once cost a plain ``vudo run`` several ms each and are no longer needed on
+#: its path; the bench names any that creep back.
+HEAVY = ("dataclasses", "inspect", "nacl", "shutil", "tempfile", "json", "sqlite3",
+         "vudo.engine.grants", "vudo.pkg", "textual")
+
+IMPORTS = """
+import io, contextlib, sys
+from vudo.cli.app import run_cli
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    run_cli(["run", {path!r}])
+print(*sorted(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
 def timed(argv: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL,
@@ -114,6 +128,10 @@ def main() -> int:
         medians = [statistics.median(float(r[k]) for r in rows) for k in range(len(names))]
         print("breakdown (ms): " + ", ".join(f"{n} {m:.1f}" for n, m in zip(names, medians,
                                                                           strict=True)))
+        imports = [sys.executable, "-c", IMPORTS.format(path=str(HELLO), heavy=HEAVY)]
+        heavy = subprocess.run(imports, env=env, check=True, capture_output=True,
+                               text=True).stdout.split()
+        print("heavy modules a plain run imports: " + (", ".join(heavy) or "none"))
     return 0
 
 
