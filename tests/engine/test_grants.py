@@ -613,3 +613,14 @@ def test_verify_grant_accepts_genuine_and_refuses_forged_or_zero(
     bad_point = Grant.from_dict({**good.to_dict(), "granter": "ff" * 32})
     with pytest.raises((VerificationError, InvalidInputError)):
         verify_grant(bad_point)
+
+
+def test_the_sandbox_deny_all_checker_answers_like_an_empty_grant_checker() -> None:
+    """A sandbox with no grants skips the grants module; its answers must not differ."""
+    from vudo.engine.sandbox import _NO_GRANTS
+
+    empty = GrantChecker((), grantee="ab" * 32, trusted_granters=())
+    for capability in Capability:
+        for target in (None, "127.0.0.1:80"):
+            fast, real = _NO_GRANTS.check(capability, target), empty.check(capability, target)
+            assert (fast.allowed, fast.reason) == (real.allowed, real.reason)
