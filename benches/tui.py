@@ -157,6 +157,14 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
             original(screen, renderable)
 
         app._display = display  # type: ignore[method-assign]
+        layouts: list[float] = [0.0]
+        apply_layout = app._apply_layout
+
+        def timed_layout() -> None:
+            apply_layout()
+            layouts.append(time.perf_counter())
+
+        app._apply_layout = timed_layout  # type: ignore[method-assign]
         await pilot.pause()
         if spin is not None:
             await start_paced(pilot, spin)
@@ -173,12 +181,14 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
             app._driver.send_message(events.Key(key, key))  # type: ignore[union-attr]
             while app.view != views[key]:
                 await asyncio.sleep(0.0005)
-            while not frames or frames[-1] < started or app.view != views[key]:
+            changed_at = layouts[-1]
+            deadline = time.perf_counter() + 2.0
+            while not any(t >= changed_at for t in frames[-5:]):
+                if time.perf_counter() > deadline:
+                    raise RuntimeError("no frame after the view changed")
                 await asyncio.sleep(0.0005)
-            switched = time.perf_counter()
-            while frames[-1] < switched - 0.0005:
-                await asyncio.sleep(0.0005)
-            samples.append(frames[-1] - started)
+            first = next(t for t in frames[-5:] if t >= changed_at)
+            samples.append(first - started)
             await asyncio.sleep(0.02)
         app.flush_events()
         stats["calls_per_s"] = (log.total - start_calls) / (time.perf_counter() - start_time)
@@ -258,14 +268,15 @@ def main() -> int:
         print(f"calibration: spin={spin} gives {rate:,.0f} host calls/s headless")
 
         idle, _ = asyncio.run(measure_latency(root, home, None))
-        loaded, stats = asyncio.run(measure_latency(root, home, spin))
-        print(f"keypress-to-screen latency, idle app:   p50 {statistics.median(idle)*1e3:6.1f} ms"
+        print(f"keypress-to-screen latency, idle app:      p50 {statistics.median(idle)*1e3:6.1f} ms"
               f"  p95 {p95(idle)*1e3:6.1f} ms")
-        print(f"keypress-to-screen latency, under load: p50 "
-              f"{statistics.median(loaded)*1e3:6.1f} ms  p95 {p95(loaded)*1e3:6.1f} ms"
-              f"  (Spirit made {stats['calls_per_s']:,.0f} host calls/s meanwhile)")
-        print(f"  ratio loaded/idle p95: {p95(loaded) / p95(idle):.2f}x;"
-              f" target p95 < 50 ms: {'met' if p95(loaded) < 0.050 else 'NOT met'}")
+        for label, each in (("paced Spirit", spin), ("flooding Spirit", 0)):
+            loaded, stats = asyncio.run(measure_latency(root, home, each))
+            print(f"keypress-to-screen latency, {label + ':':16} p50 "
+                  f"{statistics.median(loaded)*1e3:6.1f} ms  p95 {p95(loaded)*1e3:6.1f} ms"
+                  f"  (it made {stats['calls_per_s']:,.0f} host calls/s meanwhile)")
+            print(f"  ratio to idle p95: {p95(loaded) / p95(idle):.2f}x;"
+                  f" target p95 < 50 ms: {'met' if p95(loaded) < 0.050 else 'NOT met'}")
 
         produced = engine_production_rate(root, home)
         pane = pane_throughput(root, home)
