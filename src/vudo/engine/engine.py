@@ -281,6 +281,15 @@ class Engine:
             cache = "memory"
         else:
             module, cache = self._compile(wasm, digest)
+            unsupported = _unsupported_signature(wasm)
+            if unsupported is not None:
+                where, what, valtype = unsupported
+                raise ModuleError(
+                    f"{name}: {where} {what} has a {valtype} parameter or result, "
+                    "which vudo cannot pass across the host boundary",
+                    hint="use i32, i64, f32 or f64 in imported and exported functions "
+                    "(SIMD and typed references can stay inside the module)",
+                )
             imports = _validate_imports(module, name)
             exports = _validate_exports(module, name)
             self._validated[digest] = (module, imports, exports)
@@ -465,3 +474,121 @@ def _validate_exports(module: wasmtime.Module, name: str) -> tuple[ExportedFunc,
             hint='add (export "memory") to the module\'s memory',
         )
     return tuple(funcs)
+
+
+# Value types the wasmtime C API can describe. Asking it for the type of a function whose
+# signature holds anything else (v128, typed references) aborts the whole process, so such
+# signatures are found by reading the binary first (_unsupported_signature).
+_C_API_VALTYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x70: "funcref",
+                   0x6F: "externref"}
+_VALTYPE_NAMES = {0x7B: "v128", 0x63: "(ref null ...)", 0x64: "(ref ...)"}
+
+
+class _Reader:
+    """Just enough of the wasm binary format to read type, import, function and export
+    sections; any surprise raises ValueError (the caller then leaves it to wasmtime)."""
+
+    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
+        self.data, self.pos = data, pos
+        self.end = len(data) if end is None else end
+
+    def byte(self) -> int:
+        if self.pos >= self.end:
+            raise ValueError("end of section")
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def uleb(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result
+            if shift > 70:
+                raise ValueError("LEB128 too long")
+
+    def skip(self, n: int) -> None:
+        if n > self.end - self.pos:
+            raise ValueError("past the end")
+        self.pos += n
+
+    def name(self) -> str:
+        n = self.uleb()
+        self.skip(n)
+        return self.data[self.pos - n : self.pos].decode("utf-8", "replace")
+
+    def valtype(self) -> int:
+        b = self.byte()
+        if b in (0x63, 0x64):
+            self.uleb()  # heap type (s33; its bytes read the same as an unsigned LEB)
+        return b
+
+    def limits(self) -> None:
+        flags = self.byte()
+        self.uleb()
+        if flags & 0x01:
+            self.uleb()
+        if flags & 0x08:
+            self.uleb()  # custom page size
+
+
+def _unsupported_signature(wasm: bytes) -> tuple[str, str, str] | None:
+    """(``import``/``export``, function name, type) for the first imported or exported
+    function whose signature uses a type the wasmtime C API cannot describe, else None."""
+    types: list[str | None] = []  # per type index: the unsupported type it uses, or None
+    func_types: list[int] = []  # per function index (imports first): its type index
+    imported: list[str] = []
+    try:
+        r = _Reader(wasm, 8)
+        while r.pos < len(wasm):
+            section, size = r.byte(), r.uleb()
+            body = _Reader(wasm, r.pos, r.pos + size)
+            r.skip(size)
+            if section == 1:
+                for _ in range(body.uleb()):
+                    if body.byte() != 0x60:
+                        raise ValueError("not a plain function type")
+                    bad: str | None = None
+                    for _ in range(2):
+                        for _ in range(body.uleb()):
+                            vt = body.valtype()
+                            if vt not in _C_API_VALTYPES and bad is None:
+                                bad = _VALTYPE_NAMES.get(vt, f"0x{vt:02x}")
+                    types.append(bad)
+            elif section == 2:
+                for _ in range(body.uleb()):
+                    module_name, field = body.name(), body.name()
+                    kind = body.byte()
+                    if kind == 0:
+                        func_types.append(body.uleb())
+                        imported.append(f'"{module_name}" "{field}"')
+                    elif kind == 1:
+                        body.valtype()
+                        body.limits()
+                    elif kind == 2:
+                        body.limits()
+                    elif kind == 3:
+                        body.valtype()
+                        body.byte()
+                    elif kind == 4:
+                        body.byte()
+                        body.uleb()
+                    else:
+                        raise ValueError("unknown import kind")
+                for index, field in enumerate(imported):
+                    if types[func_types[index]] is not None:
+                        return ("import", field, str(types[func_types[index]]))
+            elif section == 3:
+                func_types.extend(body.uleb() for _ in range(body.uleb()))
+            elif section == 7:
+                for _ in range(body.uleb()):
+                    field = body.name()
+                    kind, index = body.byte(), body.uleb()
+                    if kind == 0 and types[func_types[index]] is not None:
+                        return ("export", f'"{field}"', str(types[func_types[index]]))
+                return None
+    except (ValueError, IndexError):
+        return None
+    return None
