@@ -40,3 +40,12 @@ def test_v128_inside_the_module_still_runs(vudo_cli: Vudo, tmp_path: Path) -> No
     r = vudo_cli("run", str(path), "-q")
     assert r.code == 0, r.stderr
     assert r.stdout.strip() == "3"
+
+
+def test_reference_parameter_is_refused_before_counting_arguments(
+    vudo_cli: Vudo, tmp_path: Path
+) -> None:
+    path = _wat(tmp_path, "ref", '(func (export "main") (param externref))')
+    r = vudo_cli("run", str(path))
+    assert r.code == 2
+    assert "cannot pass" in r.error_line and "1.5" not in r.error_line

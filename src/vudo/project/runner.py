@@ -228,6 +228,12 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
     complement); floats accept anything ``float()`` does. UsageError (exit 2) otherwise.
     """
     sig = f"{function}({', '.join(params)})"
+    for ty in params:
+        if ty not in _INT_RANGES and ty not in ("f32", "f64"):
+            raise UsageError(
+                f"{sig} takes a parameter of type {ty}, which `vudo run` cannot pass",
+                hint="call a function with i32, i64, f32 or f64 parameters",
+            )
     if len(words) != len(params):
         example = " ".join("1" if p.startswith("i") else "1.5" for p in params)
         raise UsageError(
@@ -255,7 +261,7 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
             if value >= 1 << (bits - 1):
                 value -= 1 << bits
             values.append(value)
-        elif ty in ("f32", "f64"):
+        else:
             try:
                 values.append(float(word))
             except ValueError:
@@ -263,11 +269,6 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
                     f'argument {index} of {sig} must be a number ({ty}), got "{word}"',
                     hint="pass a number like 1.5",
                 ) from None
-        else:
-            raise UsageError(
-                f"{sig} takes a {ty} parameter, which `vudo run` cannot pass",
-                hint="call a function with i32, i64, f32 or f64 parameters",
-            )
     return values
 
 
