@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 Vudo = Callable[..., Any]
 
 
@@ -49,3 +51,31 @@ def test_reference_parameter_is_refused_before_counting_arguments(
     r = vudo_cli("run", str(path))
     assert r.code == 2
     assert "cannot pass" in r.error_line and "1.5" not in r.error_line
+
+
+@pytest.fixture
+def installed(vudo_cli: Vudo, tmp_path: Path) -> str:
+    assert vudo_cli("new", "demo").code == 0
+    root = tmp_path / "demo"
+    assert vudo_cli("pack", cwd=root).code == 0
+    assert vudo_cli("sign", cwd=root).code == 0
+    assert vudo_cli("summon", str(root / "dist" / "demo-0.1.0.spirit"), "--yes").code == 0
+    return "demo"
+
+
+@pytest.mark.parametrize("expires", ["99999999999d", "9999999999999w", "0d", "0s"])
+def test_grant_expiry_out_of_range_is_refused_and_stores_nothing(
+    vudo_cli: Vudo, installed: str, expires: str
+) -> None:
+    r = vudo_cli("grant", installed, "sensor_time", "--expires", expires)
+    assert r.code == 2, r.stderr
+    assert "expiry" in r.error_line and "(hint: " in r.error_line
+    info = vudo_cli("info", installed)  # used to crash on the stored year-273792727 grant
+    assert info.code == 0, info.stderr
+    assert "expires" not in info.stdout
+
+
+def test_grant_expiry_at_the_calendar_end_is_kept(vudo_cli: Vudo, installed: str) -> None:
+    r = vudo_cli("grant", installed, "sensor_time", "--expires", "9999-12-31T23:59:59")
+    assert r.code == 0, r.stderr
+    assert "9999-12-31 23:59 UTC" in vudo_cli("info", installed).stdout

@@ -610,7 +610,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _when(seconds: int) -> str:
     from datetime import UTC, datetime
 
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError, OSError):  # a stored time no calendar date can show
+        return f"at Unix time {seconds}"
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:

@@ -267,6 +267,7 @@ def installed_spirit(spec: str, *, home: Path) -> LoadedSpirit:
 # --------------------------------------------------------------------------- grant/revoke
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+MAX_EXPIRY = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can show
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -274,18 +275,25 @@ def parse_expiry(text: str, *, now: float) -> int:
     """``30d``/``12h``/``15m``/``2w``, or an ISO date or date-time -> Unix seconds."""
     match = _DURATION.match(text)
     if match:
-        return int(now) + int(match.group(1)) * _SECONDS[match.group(2)]
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f'invalid expiry "{text}"',
-                         hint="use a duration like 30d, 12h, 15m, or a date like 2027-01-31") \
-            from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    seconds = int(when.timestamp())
+        seconds = int(now) + int(match.group(1)) * _SECONDS[match.group(2)]
+    else:
+        try:
+            when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(
+                f'invalid expiry "{text}"',
+                hint="use a duration like 30d, 12h, 15m, or a date like 2027-01-31") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = int(when.timestamp())
     if seconds <= now:
-        raise UsageError(f'expiry "{text}" is in the past', hint="pick a later time")
+        raise UsageError(f'expiry "{text}" is in the past',
+                         hint="pick a later time, e.g. 30d")
+    if seconds > MAX_EXPIRY:
+        # Later than any date can show (or a grant can carry): a bigger duration would
+        # be stored and then break every command that prints the grant.
+        raise UsageError(f'expiry "{text}" is after 9999-12-31',
+                         hint="leave --expires out for a grant that does not expire")
     return seconds
 
 
