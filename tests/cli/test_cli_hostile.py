@@ -79,3 +79,28 @@ def test_grant_expiry_at_the_calendar_end_is_kept(vudo_cli: Vudo, installed: str
     r = vudo_cli("grant", installed, "sensor_time", "--expires", "9999-12-31T23:59:59")
     assert r.code == 0, r.stderr
     assert "9999-12-31 23:59 UTC" in vudo_cli("info", installed).stdout
+
+
+@pytest.mark.parametrize(("flag", "value"), [
+    ("--fuel", "99999999999999999999999999"),  # used to wrap: "fuel 99,999,984,... used"
+    ("--fuel", str(2**63)),
+    ("--timeout", "nan"),  # used to mean "never time out"
+    ("--timeout", "inf"),
+    ("--timeout", "-inf"),
+])
+def test_run_limits_out_of_range_are_usage_errors(
+    vudo_cli: Vudo, tmp_path: Path, flag: str, value: str
+) -> None:
+    path = _wat(tmp_path, "m", '(func (export "main") (result i32) i32.const 7)')
+    r = vudo_cli("run", str(path), flag, value)
+    assert r.code == 2, r.stdout + r.stderr
+    assert flag in r.error_line and "(hint: " in r.error_line
+    assert r.stdout == ""
+
+
+def test_run_fuel_at_the_counter_limit_runs(vudo_cli: Vudo, tmp_path: Path) -> None:
+    path = _wat(tmp_path, "m", '(func (export "main") (result i32) i32.const 7)')
+    r = vudo_cli("run", str(path), "--fuel", str(2**63 - 1), "--json")
+    assert r.code == 0, r.stderr
+    receipt = r.json()["receipt"]
+    assert receipt["fuel_budget"] == 2**63 - 1 and receipt["fuel_used"] < 100

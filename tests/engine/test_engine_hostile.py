@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-from engine_helpers import spirit
+from collections.abc import Callable
 
-from vudo.engine import Engine
-from vudo.errors import ModuleError
+import pytest
+from engine_helpers import config, spirit
+
+from vudo.engine import Engine, Sandbox
+from vudo.errors import ModuleError, UsageError
 
 
 @pytest.mark.parametrize(("body", "imports", "where"), [
@@ -27,3 +29,26 @@ def test_v128_and_references_inside_the_module_load(engine: Engine) -> None:
         '(func $i (param v128)) (table 1 funcref) '
         '(func (export "main") (param externref) (result funcref) ref.null func)'))
     assert module.export("main").params == ("anyref",)
+
+
+@pytest.mark.parametrize("fuel", [0, -1, 2**63, 10**26])
+def test_fuel_outside_the_i64_counter_is_refused(fuel: int) -> None:
+    with pytest.raises(ValueError, match="fuel must be a positive int"):
+        config(fuel=fuel)
+
+
+@pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan"), float("inf")])
+def test_timeout_must_be_positive_and_finite(timeout: float) -> None:
+    # NaN compares false both ways, so it used to mean "never time out".
+    with pytest.raises(ValueError, match="timeout must be positive, finite"):
+        config(timeout=timeout)
+
+
+def test_refuel_past_the_counter_is_refused_and_keeps_the_budget(
+    make: Callable[..., Sandbox],
+) -> None:
+    sb = make(spirit('(func (export "main"))'), config(fuel=2**63 - 10))
+    with pytest.raises(UsageError, match="past"):
+        sb.refuel(100)
+    sb.refuel(9)
+    assert sb.call("main") == []

@@ -314,7 +314,12 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if value > _MAX_INT:  # the engine's fuel counter is an i64 (vudo.engine.config.MAX_FUEL)
+        raise argparse.ArgumentTypeError(f"expected at most {_MAX_INT}, got {text!r}")
     return value
+
+
+_MAX_INT = 2**63 - 1
 
 
 def _positive_float(text: str) -> float:
@@ -322,8 +327,9 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if not 0 < value < float("inf"):  # rejects nan too: it would mean "never time out"
+        raise argparse.ArgumentTypeError(
+            f"expected a positive, finite number of seconds, got {text!r}")
     return value
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from vudo.engine.services import HostServices
 
 DEFAULT_FUEL = 1_000_000_000
+MAX_FUEL = 2**63 - 1  # wasmtime keeps fuel in an i64; more wraps around silently
 DEFAULT_TIMEOUT = 10.0
 MiB = 1024 * 1024
 
@@ -125,10 +126,13 @@ class SandboxConfig(_ConfigFields):
 
         def __new__(cls, *args: Any, **kwargs: Any) -> SandboxConfig:
             config = super().__new__(cls, *args, **kwargs)
-            if not isinstance(config.fuel, int) or config.fuel <= 0:
-                raise ValueError(f"fuel must be a positive int, got {config.fuel!r}")
-            if config.timeout is not None and config.timeout <= 0:
-                raise ValueError(f"timeout must be positive seconds, got {config.timeout!r}")
+            if not isinstance(config.fuel, int) or not 0 < config.fuel <= MAX_FUEL:
+                raise ValueError(f"fuel must be a positive int up to {MAX_FUEL}, "
+                                 f"got {config.fuel!r}")
+            # NaN compares false both ways: it would silently mean "no timeout".
+            if config.timeout is not None and not 0 < config.timeout < float("inf"):
+                raise ValueError(f"timeout must be positive, finite seconds, "
+                                 f"got {config.timeout!r}")
             if not _is_key(config.identity):
                 raise ValueError(
                     f"identity must be a 64-hex Ed25519 public key, got {config.identity!r}"

@@ -36,7 +36,7 @@ from wasmtime import _bindings as ffi
 from wasmtime import _ffi as _wasmtime_ffi
 
 from vudo.engine.abi import HostCallError
-from vudo.engine.config import TRANSITIONS, SandboxConfig, SandboxState
+from vudo.engine.config import MAX_FUEL, TRANSITIONS, SandboxConfig, SandboxState
 from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
 from vudo.engine.host import HostBridge, current_thread_state
@@ -522,6 +522,9 @@ class Sandbox:
         with self._lock:
             if self._state in (S.FAILED, S.TERMINATED):
                 raise IllegalTransition(f"cannot refuel a {self._state} sandbox")
+            if self._budget + amount > MAX_FUEL:
+                raise UsageError(f"refuel of {amount} would take the budget past {MAX_FUEL}",
+                                 hint="add less fuel")
             self._budget += amount
             if self._running:
                 # The store belongs to the run thread while a call is in progress (even
