@@ -182,8 +182,14 @@ def load_keypair(path: Path) -> KeyPair:
     beside it that does not belong to it.
     """
     file = path / PRIVATE_KEY_FILE if path.is_dir() else path
+    not_a_key = InvalidInputError(
+        f"{file} is not a vudo private key (expected one line of 64 hex characters)",
+        hint="restore it from a backup, or move it away and run `vudo keys generate`",
+    )
     try:
         st = file.stat()
+        if not stat.S_ISREG(st.st_mode):  # a directory, a fifo: chmod would not help
+            raise not_a_key
         if st.st_mode & 0o077:
             raise InvalidInputError(
                 f"private key {file} is accessible by other users "
@@ -195,8 +201,10 @@ def load_keypair(path: Path) -> KeyPair:
         raise NotFoundError(
             f"no private key at {file}", hint="create one with `vudo keys generate`"
         ) from None
-    except (UnicodeDecodeError, IsADirectoryError) as exc:
-        raise InvalidInputError(f"{file} is not a vudo private key ({exc})") from None
+    except UnicodeDecodeError:
+        raise not_a_key from None
+    if not _HEX64.fullmatch(text.strip()):
+        raise not_a_key
     kp = keypair_from_seed_hex(text, source=str(file))
     public = file.with_name(PUBLIC_KEY_FILE)
     if public.is_file():

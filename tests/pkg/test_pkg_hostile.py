@@ -1,0 +1,45 @@
+"""Hostile key files and manifests against the package core: a clear error with a hint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from vudo.errors import InvalidInputError
+from vudo.pkg.keys import PRIVATE_KEY_FILE, generate_keypair, load_keypair, save_keypair
+
+
+def _bad_key(keys: Path, make: str) -> None:
+    keys.mkdir(mode=0o700)
+    private = keys / PRIVATE_KEY_FILE
+    if make == "directory":
+        private.mkdir(mode=0o700)
+    elif make == "fifo":
+        os.mkfifo(private, 0o600)
+    else:
+        private.write_bytes({"binary": bytes(range(200, 232)), "empty": b"",
+                             "short": b"ab" * 31 + b"\n"}[make])
+        private.chmod(0o600)
+
+
+@pytest.mark.parametrize("make", ["directory", "fifo", "binary", "empty", "short"])
+def test_private_key_that_is_not_a_key_says_so(tmp_path: Path, make: str) -> None:
+    keys = tmp_path / "keys"
+    _bad_key(keys, make)
+    with pytest.raises(InvalidInputError) as info:
+        load_keypair(keys)  # a fifo must not block the read either
+    err = info.value
+    assert "is not a vudo private key" in err.message
+    assert "codec" not in err.message and "mode" not in err.message
+    assert err.hint and "vudo keys generate" in err.hint
+
+
+def test_good_key_still_loads_and_group_readable_is_refused(tmp_path: Path) -> None:
+    kp = generate_keypair()
+    path = save_keypair(kp, tmp_path / "keys")
+    assert load_keypair(tmp_path / "keys").public_hex == kp.public_hex
+    path.chmod(0o644)
+    with pytest.raises(InvalidInputError, match="accessible by other users"):
+        load_keypair(path)
