@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from vudo.errors import InvalidInputError
+from vudo.errors import InvalidInputError, ManifestError
 from vudo.pkg.keys import PRIVATE_KEY_FILE, generate_keypair, load_keypair, save_keypair
+from vudo.pkg.manifest import format_manifest, load_manifest, parse_manifest
 
 
 def _bad_key(keys: Path, make: str) -> None:
@@ -43,3 +44,24 @@ def test_good_key_still_loads_and_group_readable_is_refused(tmp_path: Path) -> N
     path.chmod(0o644)
     with pytest.raises(InvalidInputError, match="accessible by other users"):
         load_keypair(path)
+
+
+AUTHOR = "ab" * 32
+TOML = f'name = "demo"\nversion = "0.1.0"\nauthor = "{AUTHOR}"\n'
+JSON = f'{{"name": "demo", "version": "0.1.0", "author": "{AUTHOR}"}}'
+
+
+@pytest.mark.parametrize(("filename", "text"), [("spirit.toml", TOML),
+                                                ("manifest.json", JSON)])
+def test_manifest_with_a_utf8_bom_loads(tmp_path: Path, filename: str, text: str) -> None:
+    # Windows editors add one; it used to be 'malformed TOML at 1:0: Empty key'.
+    path = tmp_path / filename
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert load_manifest(path).name == "demo"
+    assert format_manifest("\ufeff" + text, filename=filename).startswith(("name", "{"))
+
+
+def test_toml_cut_short_says_end_of_file(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="unexpected end of file") as info:
+        parse_manifest("name = ")
+    assert "\\x00" not in info.value.message

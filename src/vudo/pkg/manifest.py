@@ -315,13 +315,21 @@ class _Locator:
 
 
 def _strip_position(message: str) -> str:
-    return re.sub(r"\s*at line \d+ col \d+\s*$", "", message).rstrip(".")
+    message = re.sub(r"\s*at line \d+ col \d+\s*$", "", message).rstrip(".")
+    # tomlkit reports running out of text as a NUL character it never saw.
+    return message.replace("Unexpected character: '\\x00'", "unexpected end of file")
+
+
+def _without_bom(text: str) -> str:
+    """``text`` without a leading UTF-8 byte order mark, which editors on Windows add
+    and neither TOML nor JSON allows (tomlkit calls it an "Empty key")."""
+    return text.removeprefix("\ufeff")
 
 
 def _load_toml(text: str, filename: str) -> tomlkit.TOMLDocument:
     """Parse TOML; the one place tomlkit's exceptions become ManifestError."""
     try:
-        return tomlkit.parse(text)
+        return tomlkit.parse(_without_bom(text))
     except TOMLKitError as exc:
         line = getattr(exc, "line", None)
         col = getattr(exc, "col", None)
@@ -349,7 +357,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _load_json(text: str, filename: str) -> Any:
     """Parse JSON; the one place json's exceptions become ManifestError."""
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        return json.loads(_without_bom(text), object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"malformed JSON at {filename}:{exc.lineno}:{exc.colno}: {exc.msg}",
                             hint="check the JSON syntax on that line (commas, quotes, "
