@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from engine_helpers import config, spirit
 
+from vudo.capabilities import Capability as C
 from vudo.engine import Engine, Sandbox
-from vudo.errors import ModuleError, UsageError
+from vudo.engine.abi import ErrorCode
+from vudo.engine.config import Limits
+from vudo.engine.services import HostServices
+from vudo.errors import ModuleError, ResourceLimitExceeded, UsageError
 
 
 @pytest.mark.parametrize(("body", "imports", "where"), [
@@ -52,3 +57,48 @@ def test_refuel_past_the_counter_is_refused_and_keeps_the_budget(
         sb.refuel(100)
     sb.refuel(9)
     assert sb.call("main") == []
+
+
+HOST = spirit(
+    '(func (export "log") (param i32 i32) (result i32) '
+    "(call $log (i32.const 2) (local.get 0) (local.get 1))) "
+    '(func (export "random") (param i32 i32) (result i32) '
+    "(call $random (local.get 0) (local.get 1))) "
+    '(func (export "write") (param i32 i32 i32 i32) (result i32) '
+    "(call $write (local.get 0) (local.get 1) (local.get 2) (local.get 3))) "
+    '(func (export "delete") (param i32 i32) (result i32) '
+    "(call $delete (local.get 0) (local.get 1)))",
+    '(import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32))) '
+    '(import "vudo" "host_random_bytes" (func $random (param i32 i32) (result i32))) '
+    '(import "vudo" "host_storage_write" (func $write (param i32 i32 i32 i32) (result i32))) '
+    '(import "vudo" "host_storage_delete" (func $delete (param i32 i32) (result i32)))',
+)
+
+
+@pytest.mark.parametrize(("function", "args"), [
+    ("log", [0, -1]),  # a length of -1 is 4 GiB once read as unsigned
+    ("log", [-1, 70_000]),
+    ("random", [0, -5]),
+    ("random", [65_000, 65_537]),
+    ("write", [0, -1, 0, 3]),
+    ("write", [0, 3, 100, -1]),
+    ("delete", [0, -1]),
+])
+def test_out_of_bounds_payload_is_invalid_memory_not_a_limit(
+    make: Callable[..., Sandbox], tmp_path: Path, function: str, args: list[int]
+) -> None:
+    # DESIGN §1: a bad pointer or length returns INVALID_MEMORY; the guest keeps running.
+    caps = (C.ACTUATOR_LOG, C.SENSOR_RANDOM, C.STORAGE_WRITE, C.STORAGE_DELETE)
+    with HostServices.open(tmp_path / "data") as services:
+        sb = make(HOST, config(*caps, services=services))
+        assert sb.call(function, args) == [int(ErrorCode.INVALID_MEMORY)]
+        assert sb.state == "ready"
+
+
+def test_in_bounds_payload_over_the_limit_still_stops_the_run(
+    make: Callable[..., Sandbox],
+) -> None:
+    sb = make(HOST, config(C.ACTUATOR_LOG, limits=Limits(max_log_bytes=16)))
+    with pytest.raises(ResourceLimitExceeded, match="log message of 17 bytes"):
+        sb.call("log", [0, 17])
+    assert sb.state == "failed"

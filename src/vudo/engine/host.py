@@ -9,7 +9,8 @@ one bridge per sandbox. Each call, in this order:
    (denied -> ``CAPABILITY_DENIED``);
 3. bounds-checks every guest pointer and length against the current linear memory
    (out of range -> ``INVALID_MEMORY``; never an exception into the guest);
-4. enforces the per-call payload limit (over -> the run stops with ResourceLimitExceeded);
+4. enforces the per-call payload limit on an in-bounds payload (over -> the run stops
+   with ResourceLimitExceeded);
 5. charges fuel per payload byte (``host_byte_fuel``);
 6. calls the service, which signals failure with ``HostCallError(code)``;
 7. records the call: per-capability allowed/denied counters and bytes in/out (always),
@@ -264,8 +265,14 @@ class HostBridge:
             return None
         return base + ptr
 
-    def payload_limit(self, length: int, limit: int, what: str) -> None:
-        if length > limit:
+    def payload_limit(self, ptr: int, length: int, limit: int, what: str) -> None:
+        """Stop the guest when the in-bounds payload [ptr, ptr+length) is over ``limit``.
+
+        A range outside guest memory is a bad argument, not a big payload: it is left to
+        the bounds check, which returns INVALID_MEMORY (a length of -1 is 4 GiB here).
+        """
+        length &= _U32
+        if length > limit and (ptr & _U32) + length <= self.memory_bounds()[1]:
             raise StopGuest("limit", f"{what} of {length} bytes is over the {limit}-byte limit")
 
     def _service(self, name: str, code: int) -> Any:
@@ -293,7 +300,7 @@ class HostBridge:
         self.charge(fuel)
         if not self.check(cap):
             return self.record(name, cap, False, f"len={length}", _DENIED, fuel)
-        self.payload_limit(length, self.limits.max_random_bytes, "random request")
+        self.payload_limit(ptr, length, self.limits.max_random_bytes, "random request")
         address = self.writable(ptr, length)
         if address is None:
             return self.record(name, cap, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
@@ -318,7 +325,7 @@ class HostBridge:
                 "host_log", cap, True, f"level={level} len={length}", _BAD_PARAM, fuel
             )
         if length > self.limits.max_log_bytes:
-            self.payload_limit(length, self.limits.max_log_bytes, "log message")
+            self.payload_limit(ptr, length, self.limits.max_log_bytes, "log message")
         raw = self.read(ptr, length)
         if raw is None:
             return self.record(
@@ -347,7 +354,7 @@ class HostBridge:
     # -- storage -----------------------------------------------------------------------
 
     def _key(self, kptr: int, klen: int) -> bytes | None:
-        self.payload_limit(klen & _U32, self.limits.max_storage_key, "storage key")
+        self.payload_limit(kptr, klen, self.limits.max_storage_key, "storage key")
         return self.read(kptr, klen)
 
     def host_storage_read(self, args: Any) -> int:
@@ -388,7 +395,7 @@ class HostBridge:
         if not self.check(cap):
             return self.record(name, cap, False, f"klen={klen & _U32}", _DENIED, fuel)
         key = self._key(kptr, klen)
-        self.payload_limit(vlen & _U32, self.limits.max_storage_value, "storage value")
+        self.payload_limit(vptr, vlen, self.limits.max_storage_value, "storage value")
         value = self.read(vptr, vlen)
         if key is None or value is None:
             return self.record(name, cap, True, f"klen={klen & _U32}", _BAD_MEMORY, fuel)
@@ -579,7 +586,7 @@ class HostBridge:
         handle, ptr, length = args[0].i64, args[1].i32, args[2].i32 & _U32
         fuel = self.call_fuel
         self.charge(fuel)
-        self.payload_limit(length, self.limits.max_network_payload, "network send")
+        self.payload_limit(ptr, length, self.limits.max_network_payload, "network send")
         data = self.read(ptr, length)
         if data is None:
             return self.record(name, None, True, f"handle={handle}", _BAD_MEMORY, fuel)
@@ -597,7 +604,7 @@ class HostBridge:
         handle, ptr, cap_bytes = args[0].i64, args[1].i32, args[2].i32 & _U32
         fuel = self.call_fuel
         self.charge(fuel)
-        self.payload_limit(cap_bytes, self.limits.max_network_payload, "network receive")
+        self.payload_limit(ptr, cap_bytes, self.limits.max_network_payload, "network receive")
         if self.writable(ptr, cap_bytes) is None:
             return self.record(name, None, True, f"handle={handle}", _BAD_MEMORY, fuel)
         try:
@@ -632,7 +639,7 @@ class HostBridge:
         self.charge(fuel)
         if not self.check(cap):
             return self.record(name, cap, False, f"len={length}", _DENIED, fuel)
-        self.payload_limit(length, self.limits.max_network_payload, "broadcast message")
+        self.payload_limit(ptr, length, self.limits.max_network_payload, "broadcast message")
         data = self.read(ptr, length)
         if data is None:
             return self.record(name, cap, True, f"len={length}", _BAD_MEMORY, fuel)
