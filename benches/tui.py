@@ -268,7 +268,8 @@ def main() -> int:
         print(f"calibration: spin={spin} gives {rate:,.0f} host calls/s headless")
 
         idle, _ = asyncio.run(measure_latency(root, home, None))
-        print(f"keypress-to-screen latency, idle app:      p50 {statistics.median(idle)*1e3:6.1f} ms"
+        print(f"keypress-to-screen latency, idle app:      p50 "
+              f"{statistics.median(idle)*1e3:6.1f} ms"
               f"  p95 {p95(idle)*1e3:6.1f} ms")
         for label, each in (("paced Spirit", spin), ("flooding Spirit", 0)):
             loaded, stats = asyncio.run(measure_latency(root, home, each))

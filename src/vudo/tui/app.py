@@ -133,6 +133,7 @@ class WorkbenchApp(App[int]):
         self._watch_stop = threading.Event()
         self._exiting = False
         self._reload_pending = False
+        self._last_log_shown = 0.0
         self.reloads = 0
         self.flushes = 0
 
@@ -268,7 +269,9 @@ class WorkbenchApp(App[int]):
             self.query_one(FuelGauge).sample(readings)
         if calls:
             self.query_one(HostCallLog).add(calls)
-        if last_log is not None:
+        now = time.monotonic()
+        if last_log is not None and now - self._last_log_shown >= 0.25:
+            self._last_log_shown = now  # a flooding Spirit repaints the status 4x a second
             self.set_status(f"spirit says: {last_log[:120]}")
 
     # -- files -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ out of the picture so screenshots do not depend on the machine's speed.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from textual.app import ComposeResult
@@ -57,7 +58,7 @@ class FuelGauge(Vertical):
     FuelGauge { height: 1fr; border: round $primary-muted; }
     FuelGauge #fuel-text { height: 1; }
     FuelGauge #rate-text { height: 1; color: $text-muted; }
-    FuelGauge Sparkline { height: 1fr; min-height: 1; }
+    FuelGauge Sparkline { height: 1fr; min-height: 1; max-height: 4; }
     """
 
     RATE_POINTS = 120
@@ -69,6 +70,7 @@ class FuelGauge(Vertical):
         self.budget = 0
         self.rates: deque[float] = deque(maxlen=self.RATE_POINTS)
         self._last: tuple[int, float] | None = None
+        self._drawn_rates = 0.0
         self.border_title = "Fuel"
 
     def compose(self) -> ComposeResult:
@@ -114,6 +116,10 @@ class FuelGauge(Vertical):
         self.query_one("#fuel-text", Static).update(text, layout=False)
         self.query_one(FuelBar).set(min(self.used, budget), self.budget)
         spark = self.query_one(Sparkline)
+        now = time.monotonic()
+        if self.show_rate and self.rates and now - self._drawn_rates < 0.2:
+            return  # the sparkline moves at most 5 times a second
+        self._drawn_rates = now
         if self.show_rate and self.rates:
             self.query_one("#rate-text", Static).update(
                 f"burn {human(self.rates[-1])}/s  peak {human(max(self.rates))}/s", layout=False

@@ -13,6 +13,7 @@ from collections import deque
 from typing import ClassVar
 
 from rich.segment import Segment
+from rich.style import Style
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -106,6 +107,26 @@ class CallTable(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.items: list[tuple[int, CallRow]] = []
+        self._styles: tuple[Style, Style, Style, Style] | None = None
+        self._lines: dict[int, Strip] = {}
+
+    def notify_style_update(self) -> None:
+        """The theme or CSS changed: recompute the row styles and drawn lines."""
+        super().notify_style_update()
+        self._styles = None
+        self._lines.clear()
+
+    def _row_styles(self) -> tuple[Style, Style, Style, Style]:
+        if self._styles is None:
+            base = self.rich_style
+            odd = base + self.get_component_rich_style("calltable--odd")
+            self._styles = (
+                base,
+                odd,
+                self.get_component_rich_style("calltable--allowed"),
+                self.get_component_rich_style("calltable--denied"),
+            )
+        return self._styles
 
     @property
     def row_count(self) -> int:
@@ -113,6 +134,7 @@ class CallTable(ScrollView, can_focus=True):
 
     def set_items(self, items: list[tuple[int, CallRow]]) -> None:
         self.items = items
+        self._lines.clear()
         self._resize(follow=True)
 
     def extend(self, items: list[tuple[int, CallRow]]) -> None:
@@ -121,7 +143,15 @@ class CallTable(ScrollView, can_focus=True):
         self._resize(follow=follow)
 
     def _resize(self, *, follow: bool) -> None:
-        self.virtual_size = Size(self.WIDTH, len(self.items))
+        """Grow the scrollable area. Once the scrollbar is showing, growing it needs no
+        layout of the screen (a full layout per 50 ms batch would cost more than the rows)."""
+        size = Size(self.WIDTH, len(self.items))
+        overflowing = self.virtual_size.height > self.size.height
+        if overflowing and size.height > self.size.height and self.show_vertical_scrollbar:
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
         if follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
@@ -130,23 +160,23 @@ class CallTable(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.size.width
-        base = self.rich_style
+        base, odd, allowed, denied = self._row_styles()
         if index >= len(self.items):
             return Strip.blank(width, base)
         n, row = self.items[index]
-        style = base
-        if index % 2:
-            style = base + self.get_component_rich_style("calltable--odd")
-        verdict = self.get_component_rich_style(
-            "calltable--allowed" if row.allowed else "calltable--denied"
-        )
-        cells = row_cells(n, row)
-        segments: list[Segment] = []
-        for i, text in enumerate(cells):
-            if i:
-                segments.append(Segment(" ", style))
-            segments.append(Segment(text, style + verdict if i == 3 else style))
-        strip = Strip(segments, self.WIDTH)
+        strip = self._lines.get(n)
+        style = odd if index % 2 else base
+        if strip is None:
+            segments: list[Segment] = []
+            for i, text in enumerate(row_cells(n, row)):
+                if i:
+                    segments.append(Segment(" ", style))
+                verdict = allowed if row.allowed else denied
+                segments.append(Segment(text, style + verdict if i == 3 else style))
+            strip = Strip(segments, self.WIDTH)
+            if len(self._lines) > 512:
+                self._lines.clear()
+            self._lines[n] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, style)
 
 
