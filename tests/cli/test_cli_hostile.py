@@ -104,3 +104,15 @@ def test_run_fuel_at_the_counter_limit_runs(vudo_cli: Vudo, tmp_path: Path) -> N
     assert r.code == 0, r.stderr
     receipt = r.json()["receipt"]
     assert receipt["fuel_budget"] == 2**63 - 1 and receipt["fuel_used"] < 100
+
+
+def test_pack_into_a_directory_writes_the_usual_name_there(
+    vudo_cli: Vudo, tmp_path: Path
+) -> None:
+    assert vudo_cli("new", "demo").code == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    r = vudo_cli("pack", "-o", str(out), cwd=tmp_path / "demo")
+    assert r.code == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["demo-0.1.0.spirit"]
+    assert not list(tmp_path.glob(".*partial"))

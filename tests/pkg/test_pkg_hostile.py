@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from vudo.errors import InvalidInputError, ManifestError
+from vudo.pkg.archive import write_atomic_with
 from vudo.pkg.keys import PRIVATE_KEY_FILE, generate_keypair, load_keypair, save_keypair
 from vudo.pkg.manifest import format_manifest, load_manifest, parse_manifest
 
@@ -65,3 +66,16 @@ def test_toml_cut_short_says_end_of_file(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="unexpected end of file") as info:
         parse_manifest("name = ")
     assert "\\x00" not in info.value.message
+
+
+def test_writing_a_package_over_a_directory_is_refused_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    # `vudo pack -o /tmp` used to write "/.tmp.<pid>.partial" beside it and leave it there.
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(InvalidInputError, match="is a directory") as info:
+        write_atomic_with(target, lambda fd: None)
+    assert info.value.hint
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert list(target.iterdir()) == []

@@ -640,6 +640,9 @@ def write_atomic_with(path: Path, body: Callable[[int], None], *, size_hint: int
     ext4, renaming a file full of delayed allocations over another forces a flush, which
     cost more than the hashing when signing a 100 MB package in place.
     """
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a directory, not a package file name",
+                                hint=f"name the file, e.g. {path / 'name-0.1.0.spirit'}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
@@ -648,12 +651,14 @@ def write_atomic_with(path: Path, body: Callable[[int], None], *, size_hint: int
                 os.posix_fallocate(fd, 0, size_hint)
         body(fd)
         os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR))
-    except BaseException:
         os.close(fd)
-        tmp.unlink(missing_ok=True)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        tmp.unlink(missing_ok=True)  # never leave a half-written .partial behind
         raise
-    os.close(fd)
-    os.replace(tmp, path)
     return path
 
 

@@ -46,6 +46,8 @@ def pack_project(
     assets_dir = project.root / "assets"
     assets = sorted(p for p in assets_dir.iterdir()) if assets_dir.is_dir() else []
     out = Path(output) if output is not None else project.package_path
+    if out.is_dir():  # `-o some/dir`: the usual file name, in that directory
+        out = out / project.package_path.name
     progress(f"packing {out.name}")
     written = pack(project.manifest_path, project.wasm_path, out, assets=assets)
     return PackResult(
