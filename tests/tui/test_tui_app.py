@@ -569,3 +569,23 @@ def test_registry_upgrade_asks_again_when_capabilities_widen(
             assert ("hello-spirit", "0.2.0") in list_installed(home)
 
     run(scenario())
+
+
+def test_missing_path_and_bad_manifest_are_shown(tmp_path: Path, home: Path) -> None:
+    broken = tmp_path / "broken"
+    (broken / "src").mkdir(parents=True)
+    (broken / "src" / "main.wat").write_text("(module)")
+    (broken / "spirit.toml").write_text('name = "x"\ncapabilites = []\n')
+
+    async def scenario(path: Path, title: str) -> None:
+        app = make_app(path, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert app.problem is not None and app.problem.title == title
+            for key in ("b", "t", "k", "c"):
+                await pilot.press(key)
+                await settle(pilot)
+                assert app.problem is not None and app.busy is None
+
+    run(scenario(tmp_path / "does-not-exist", "not found"))
+    run(scenario(broken, "invalid manifest"))
