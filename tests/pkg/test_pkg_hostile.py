@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from vudo.errors import InvalidInputError, ManifestError
 from vudo.pkg.archive import write_atomic_with
-from vudo.pkg.keys import PRIVATE_KEY_FILE, generate_keypair, load_keypair, save_keypair
+from vudo.pkg.keys import (
+    PRIVATE_KEY_FILE,
+    ensure_keypair,
+    generate_keypair,
+    load_keypair,
+    save_keypair,
+)
 from vudo.pkg.manifest import format_manifest, load_manifest, parse_manifest
 
 
@@ -79,3 +86,42 @@ def test_writing_a_package_over_a_directory_is_refused_and_leaves_nothing(
     assert info.value.hint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert list(target.iterdir()) == []
+
+
+def _first_runs_at_once(home: Path, count: int) -> list[str]:
+    barrier = threading.Barrier(count)
+    got: list[str] = []
+
+    def first_run() -> None:
+        barrier.wait()
+        got.append(ensure_keypair(home).public_hex)
+
+    threads = [threading.Thread(target=first_run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return got
+
+
+def test_concurrent_first_runs_agree_on_one_key(tmp_path: Path) -> None:
+    # Every process that found no key used to write its own: the last rename won, the
+    # others went on signing with a key that no longer existed, and public.key could end
+    # up belonging to another process's private.key (every later command then failed).
+    for trial in range(10):
+        home = tmp_path / str(trial)
+        got = _first_runs_at_once(home, 8)
+        assert len(got) == 8
+        assert set(got) == {load_keypair(home / "keys").public_hex}
+        assert sorted(p.name for p in (home / "keys").iterdir()) == [PRIVATE_KEY_FILE,
+                                                                     "public.key"]
+
+
+def test_generate_never_replaces_a_different_key_without_overwrite(tmp_path: Path) -> None:
+    first, second = generate_keypair(), generate_keypair()
+    save_keypair(first, tmp_path)
+    with pytest.raises(InvalidInputError, match="different private key"):
+        save_keypair(second, tmp_path)
+    assert load_keypair(tmp_path).public_hex == first.public_hex
+    save_keypair(second, tmp_path, overwrite=True)
+    assert load_keypair(tmp_path).public_hex == second.public_hex

@@ -162,17 +162,43 @@ def save_keypair(kp: KeyPair, keys_dir: Path, *, overwrite: bool = False) -> Pat
     """
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     private = keys_dir / PRIVATE_KEY_FILE
-    if private.exists() and not overwrite:
+    seed = (bytes(kp.signing_key).hex() + "\n").encode()
+    if overwrite:
+        _write_atomic(private, seed, 0o600)
+    elif not _create_exclusive(private, seed, 0o600):
+        # Already there, perhaps written a moment ago by a concurrent first run: keep it.
         existing = load_keypair(private)
         if existing.public_hex != kp.public_hex:
             raise InvalidInputError(
                 f"a different private key already exists at {private}",
                 hint="move it away first, or pass overwrite",
             )
-    seed_hex = bytes(kp.signing_key).hex()
-    _write_atomic(private, (seed_hex + "\n").encode(), 0o600)
     _write_atomic(keys_dir / PUBLIC_KEY_FILE, (kp.public_hex + "\n").encode(), 0o644)
     return private
+
+
+def _create_exclusive(path: Path, data: bytes, mode: int) -> bool:
+    """Create ``path`` holding ``data`` unless it exists; False if it already did.
+
+    Written to a temp file and hard-linked into place, so the file appears whole or not
+    at all and two processes creating it at once cannot both win (a rename would let
+    the second silently replace the first's key).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 def load_keypair(path: Path) -> KeyPair:
@@ -226,7 +252,12 @@ def ensure_keypair(home: Path, random: Callable[[int], bytes] = os.urandom) -> K
     if (keys / PRIVATE_KEY_FILE).exists():
         return load_keypair(keys)
     kp = generate_keypair(random)
-    save_keypair(kp, keys)
+    try:
+        save_keypair(kp, keys)
+    except InvalidInputError:
+        if not (keys / PRIVATE_KEY_FILE).is_file():
+            raise
+        return load_keypair(keys)  # a concurrent first run created it first: use that one
     return kp
 
 
