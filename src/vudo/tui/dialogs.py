@@ -92,6 +92,8 @@ class ConsentScreen(ModalScreen[tuple[str, ...] | None]):
                         label += Content("  (new in this version)").stylize("$text-warning")
                     yield Checkbox(label, value=True, compact=True, id=f"cap-{cap}")
                     yield Static(capability_text(cap), classes="what")
+            yield Static("y accept · esc cancel · space toggles the focused capability",
+                         classes="what")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Accept", variant="primary", id="accept")
