@@ -102,3 +102,22 @@ def test_in_bounds_payload_over_the_limit_still_stops_the_run(
     with pytest.raises(ResourceLimitExceeded, match="log message of 17 bytes"):
         sb.call("log", [0, 17])
     assert sb.state == "failed"
+
+
+def test_limit_hints_name_the_limit_that_was_hit(make: Callable[..., Sandbox]) -> None:
+    # Every limit used to say "raise the limit (e.g. --memory)", which helps only memory.
+    sb = make(HOST, config(C.ACTUATOR_LOG, limits=Limits(max_log_bytes=16)))
+    with pytest.raises(ResourceLimitExceeded) as payload:
+        sb.call("log", [0, 17])
+    assert payload.value.hint and "--memory" not in payload.value.hint
+    assert "split" in payload.value.hint
+    table = make(spirit("(table 20000 funcref)"), instantiate=False)
+    with pytest.raises(ResourceLimitExceeded, match="table") as tables:
+        table.instantiate()
+    assert tables.value.hint and "table" in tables.value.hint
+    assert "--memory" not in tables.value.hint
+    memory = make(spirit("", memory='(memory (export "memory") 2)'),
+                  config(limits=Limits(memory_bytes=65536)), instantiate=False)
+    with pytest.raises(ResourceLimitExceeded) as mem:
+        memory.instantiate()
+    assert mem.value.hint and "--memory" in mem.value.hint

@@ -129,6 +129,19 @@ _HINTS: dict[type[VudoError], str] = {
 }
 
 
+def _limit_hint(message: str) -> str:
+    """The hint for one limit: --memory helps only with linear memory."""
+    lowered = message.lower()
+    if "-byte limit" in lowered:  # a host call's payload (vudo.engine.host.payload_limit)
+        return ("one host call may carry at most that many bytes: split the data over "
+                "several calls")
+    if "table" in lowered:
+        return "declare smaller tables in the module (table elements are limited)"
+    if "instance" in lowered or "count of" in lowered or "maximum number" in lowered:
+        return "the module declares more instances, tables or memories than allowed"
+    return _HINTS[ResourceLimitExceeded]
+
+
 def stop_message(kind: str, message: str) -> bytes:
     """The error text that stops a guest and comes back as ``STOP_KINDS[kind]``."""
     if kind not in STOP_KINDS:
@@ -162,7 +175,9 @@ def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run
     stop = _STOP.search(text)
     if stop:
         cls: type[VudoError] = STOP_KINDS.get(stop.group(1), GuestTrap)
-        return cls(stop.group(2).strip(), hint=_HINTS.get(cls))
+        message = stop.group(2).strip()
+        return cls(message, hint=_limit_hint(message) if cls is ResourceLimitExceeded
+                   else _HINTS.get(cls))
     if isinstance(exc, wasmtime.Trap):
         code = exc.trap_code
         cls = TRAP_CODES.get(code, GuestTrap) if code is not None else GuestTrap
@@ -174,9 +189,9 @@ def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run
         return cls(f"{cls.title}: {detail}", hint=_HINTS.get(cls))
     lowered = text.lower()
     if any(hint in lowered for hint in _LIMIT_HINTS):
-        return ResourceLimitExceeded(
-            f"resource limit exceeded: {_cause(text)}", hint=_HINTS[ResourceLimitExceeded]
-        )
+        cause = _cause(text)
+        return ResourceLimitExceeded(f"resource limit exceeded: {cause}",
+                                     hint=_limit_hint(cause))
     if during == "parse":
         return ModuleError(f"not a valid WebAssembly text module: {_first_line(text)}",
                            hint="pass a .wasm file or valid .wat source")
