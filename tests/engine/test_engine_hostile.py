@@ -12,8 +12,10 @@ from vudo.capabilities import Capability as C
 from vudo.engine import Engine, Sandbox
 from vudo.engine.abi import ErrorCode
 from vudo.engine.config import Limits
+from vudo.engine.ledger import CreditLedger
 from vudo.engine.services import HostServices
-from vudo.errors import ModuleError, ResourceLimitExceeded, UsageError
+from vudo.engine.storage import KeyValueStore
+from vudo.errors import ModuleError, ResourceLimitExceeded, UsageError, VudoError
 
 
 @pytest.mark.parametrize(("body", "imports", "where"), [
@@ -121,3 +123,17 @@ def test_limit_hints_name_the_limit_that_was_hit(make: Callable[..., Sandbox]) -
     with pytest.raises(ResourceLimitExceeded) as mem:
         memory.instantiate()
     assert mem.value.hint and "--memory" in mem.value.hint
+
+
+@pytest.mark.parametrize("opener", [KeyValueStore, CreditLedger])
+def test_damaged_database_is_named_and_left_as_it_was(
+    tmp_path: Path, opener: Callable[[Path], object]
+) -> None:
+    path = tmp_path / "data.sqlite"
+    garbage = bytes(range(256)) * 12
+    path.write_bytes(garbage)
+    with pytest.raises(VudoError, match="is damaged") as info:
+        opener(path)
+    assert str(path) in info.value.message
+    assert info.value.hint and "writable" not in info.value.hint  # it was writable
+    assert path.read_bytes() == garbage  # never recreated over the user's data

@@ -29,16 +29,29 @@ from vudo.resources import Resource
 
 __all__ = ["Database"]
 
+_DAMAGED = ("not a database", "malformed", "corrupt")  # sqlite3's words for a bad file
+
 
 @contextmanager
-def _sqlite_errors(opening: str | None, failing: str) -> Iterator[None]:
-    """Translate sqlite3 exceptions: ``opening`` names what was being opened, if that."""
+def _sqlite_errors(
+    opening: str | None, failing: str, path: Path | None = None
+) -> Iterator[None]:
+    """Translate sqlite3 exceptions: ``opening`` names what was being opened (at
+    ``path``), if that."""
     try:
         yield
     except sqlite3.Error as exc:
         if opening is not None:
+            where = f" {path}" if path is not None else ""
+            if any(word in str(exc).lower() for word in _DAMAGED):
+                # Never recreated silently: it holds every Spirit's data (or credits).
+                raise VudoError(
+                    f"{opening}{where} is damaged: {exc}",
+                    hint="restore it from a backup, or move it aside to start empty "
+                    "(what it held is lost)",
+                ) from exc
             raise VudoError(
-                f"cannot open {opening}: {exc}",
+                f"cannot open {opening}{where}: {exc}",
                 hint="check that the data directory exists and is writable",
             ) from exc
         raise HostCallError(ErrorCode.STORAGE_ERROR, f"{failing} failed: {exc}") from exc
@@ -68,7 +81,7 @@ class Database(Resource):
         self.prefix = prefix
         self._lock = threading.Lock()
         self._closed = False
-        with _sqlite_errors(title, "open"):
+        with _sqlite_errors(title, "open", path):
             self._db = sqlite3.connect(
                 path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
