@@ -299,6 +299,8 @@ def test_test_pack_sign_check_actions(project: Path, home: Path) -> None:
             await settle(pilot)
             assert app.problem is None, app.problem
             assert app.status_text == "1 passed, 0 failed"
+            assert app.test_cases == [("test_add", True, "ok")]
+            assert app.query_one(ReceiptView).border_title == "Tests"
             await pilot.press("k")
             await settle(pilot)
             assert app.problem is None, app.problem
@@ -328,6 +330,7 @@ def test_failing_spirit_test_is_an_error(project: Path, home: Path) -> None:
             await settle(pilot)
             assert app.problem is not None and app.problem.title == "tests failed"
             assert "test_add" in (app.problem.hint or "")
+            assert [(n, ok) for n, ok, _ in app.test_cases] == [("test_add", False)]
 
     run(scenario())
 

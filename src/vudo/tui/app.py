@@ -127,6 +127,7 @@ class WorkbenchApp(App[int]):
         self.view = "project"
         self.wide = False
         self.last_request: RunRequest | None = None
+        self.test_cases: list[tuple[str, bool, str]] = []
         self.problem: ProblemRow | None = None
         self.status_text = ""
         self.busy: str | None = None  # name of the running task (build, run, test, ...)
@@ -483,7 +484,21 @@ class WorkbenchApp(App[int]):
         self.set_status(summary)
 
     def action_test(self) -> None:
-        self._simple_task("test", "testing…", lambda: self.session.test(self._progress_from_thread))
+        cases: list[tuple[str, bool, str]] = []
+        self.test_cases = cases
+
+        def on_case(name: str, passed: bool, detail: str) -> None:
+            cases.append((name, passed, detail))
+            self._post(self._show_tests, list(cases))
+
+        if not self.wide and self.busy is None:
+            self.action_view("receipt")
+        self._simple_task(
+            "test", "testing…", lambda: self.session.test(self._progress_from_thread, on_case)
+        )
+
+    def _show_tests(self, cases: list[tuple[str, bool, str]]) -> None:
+        self.query_one(ReceiptView).show_tests(cases)
 
     def action_pack(self) -> None:
         self._simple_task("pack", "packing…", lambda: self.session.pack(self._progress_from_thread))

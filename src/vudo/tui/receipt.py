@@ -68,12 +68,31 @@ class ReceiptView(VerticalScroll):
     def compose(self):  # type: ignore[no-untyped-def]
         yield self._body
 
+    def show_tests(self, cases: list[tuple[str, bool, str]]) -> None:
+        """Show test results (so far) in place of the receipt."""
+        self.border_title = "Tests"
+        self._body.update(render_tests(cases))
+
     def show(self, receipt: ReceiptRow | None) -> None:
+        self.border_title = "Receipt"
         self.receipt = receipt
         if receipt is None:
             self._body.update("no receipt yet: run the Spirit (r)")
         else:
             self._body.update(render_receipt(receipt, show_times=self.show_times))
+
+
+def render_tests(cases: list[tuple[str, bool, str]]) -> Content:
+    """One line per Spirit test, as ``vudo test`` prints them."""
+    lines = [Content("tests").stylize("bold")]
+    for name, passed, detail in cases:
+        mark = (
+            Content("  PASS ").stylize("bold $text-success")
+            if passed
+            else Content("  FAIL ").stylize("bold $text-error")
+        )
+        lines.append(mark + Content(name) + Content(f"  {detail}").stylize("$text-muted"))
+    return Content("\n").join(lines)
 
 
 class ErrorBanner(Static):

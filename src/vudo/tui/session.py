@@ -272,12 +272,22 @@ class Session:
 
     # -- workflow commands ---------------------------------------------------------------
 
-    def test(self, progress: Progress = _quiet) -> str:
-        """``vudo test``: every test_* export in its own sandbox; TestsFailed on failure."""
+    def test(
+        self, progress: Progress = _quiet, on_case: Callable[[str, bool, str], None] | None = None
+    ) -> str:
+        """``vudo test``: every test_* export in its own sandbox; TestsFailed on failure.
+
+        ``on_case(name, passed, detail)`` is called as each test finishes (worker thread)."""
         from vudo.errors import TestsFailed
         from vudo.project.testing import run_tests
 
-        report = run_tests(self.root, home=self.home, progress=progress, clock=self.clock)
+        def case_done(case: Any) -> None:
+            if on_case is not None:
+                detail = case.outcome if case.passed else f"{case.outcome} {case.detail}".strip()
+                on_case(case.name, case.passed, detail)
+
+        report = run_tests(self.root, home=self.home, progress=progress, on_case=case_done,
+                           clock=self.clock)
         if report.failed:
             failed = [c for c in report.cases if not c.passed]
             raise TestsFailed(
