@@ -116,3 +116,19 @@ def test_pack_into_a_directory_writes_the_usual_name_there(
     assert r.code == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["demo-0.1.0.spirit"]
     assert not list(tmp_path.glob(".*partial"))
+
+
+@pytest.mark.parametrize("argv", [("list",), ("keys", "show"), ("run", "m.wat"),
+                                  ("summon", "x.spirit", "--yes")])
+def test_vudo_home_that_is_a_file_is_named(
+    vudo_cli: Vudo, env: dict[str, str], tmp_path: Path, argv: tuple[str, ...]
+) -> None:
+    _wat(tmp_path, "m", '(func (export "main"))')
+    home = tmp_path / "home-file"
+    home.write_text("not a directory\n")
+    env["VUDO_HOME"] = str(home)
+    r = vudo_cli(*argv)
+    assert r.code == 1, r.stderr
+    assert f"the vudo home {home} is not a directory" in r.error_line
+    assert "VUDO_HOME" in r.error_line
+    assert home.read_text() == "not a directory\n"

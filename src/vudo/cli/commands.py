@@ -38,7 +38,12 @@ if TYPE_CHECKING:
 
 
 def _home() -> Path:
-    return vudo_home()
+    home = vudo_home()
+    if home.exists() and not home.is_dir():
+        # Otherwise each command fails its own way ("Not a directory: .../registry").
+        raise VudoError(f"the vudo home {home} is not a directory",
+                        hint="point VUDO_HOME at a directory, or unset it to use ~/.vudo")
+    return home
 
 
 # --------------------------------------------------------------------------- new / build
