@@ -132,3 +132,25 @@ def test_vudo_home_that_is_a_file_is_named(
     assert f"the vudo home {home} is not a directory" in r.error_line
     assert "VUDO_HOME" in r.error_line
     assert home.read_text() == "not a directory\n"
+
+
+@pytest.mark.parametrize("content", [b"", bytes(100), b"(module)"])
+def test_wasm_file_without_the_header_is_not_called_wat(
+    vudo_cli: Vudo, tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "m.wasm"
+    path.write_bytes(content)
+    r = vudo_cli("run", str(path))
+    assert r.code == 3
+    assert "is not a WebAssembly module" in r.error_line
+    assert "WAT" not in r.error_line
+
+
+def test_huge_module_file_is_refused_before_it_is_read(vudo_cli: Vudo, tmp_path: Path) -> None:
+    for name in ("big.wasm", "big.wat"):
+        path = tmp_path / name
+        with path.open("wb") as f:
+            f.truncate(200 * 1024 * 1024)  # sparse: costs no disk
+        r = vudo_cli("run", str(path))
+        assert r.code == 13, r.stderr
+        assert "over the" in r.error_line and "limit for a module file" in r.error_line

@@ -23,6 +23,7 @@ DEFAULT_FUEL = 1_000_000_000
 MAX_FUEL = 2**63 - 1  # wasmtime keeps fuel in an i64; more wraps around silently
 DEFAULT_TIMEOUT = 10.0
 MiB = 1024 * 1024
+DEFAULT_MAX_MODULE_SIZE = 16 * MiB
 
 
 class SandboxState(StrEnum):

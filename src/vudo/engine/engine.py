@@ -31,7 +31,7 @@ import wasmtime
 
 from vudo.capabilities import ABI_IMPORTS
 from vudo.engine.abi import HOST_MODULE
-from vudo.engine.config import MiB
+from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
 from vudo.engine.signatures import IMPORT_SIGNATURES, format_signature
 from vudo.engine.traps import translate
 from vudo.errors import ModuleError, NotFoundError, ResourceLimitExceeded
@@ -52,7 +52,6 @@ def _wasmtime_version() -> str:
 
 
 WASMTIME_VERSION = _wasmtime_version()
-DEFAULT_MAX_MODULE_SIZE = 16 * MiB
 EPOCH_INTERVAL = 0.010
 WASM_MAGIC = b"\0asm"
 

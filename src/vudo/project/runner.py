@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from vudo.capabilities import Capability, parse_capability
 from vudo.errors import (
     InvalidInputError,
+    ModuleError,
     NotFoundError,
+    ResourceLimitExceeded,
     RuntimeFailure,
     UsageError,
     VudoError,
@@ -151,9 +153,20 @@ def _module_name(path: Path) -> str:
 
 
 def _module_bytes(path: Path) -> bytes:
+    from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
+
+    # The engine's own checks, before reading: WAT may be ~4x its binary.
+    size, limit = path.stat().st_size, 4 * DEFAULT_MAX_MODULE_SIZE
+    if size > limit:
+        raise ResourceLimitExceeded(
+            f"{path} is {size} bytes, over the {limit}-byte limit for a module file",
+            hint="strip the module, or split the Spirit")
     data = path.read_bytes()
     if data.startswith(b"\0asm"):
         return data
+    if path.suffix == ".wasm":  # not WAT either: "fix the WAT source" would mislead
+        raise ModuleError(f"{path} is not a WebAssembly module (no \\0asm header)",
+                          hint="build the Spirit first, or pass its .wat source")
     import wasmtime
 
     try:
