@@ -82,7 +82,7 @@ def test_build_then_run_main_shows_receipt_and_calls(project: Path, home: Path) 
             assert receipt.outcome == "ok" and receipt.results == (42,)
             log = app.query_one(HostCallLog)
             assert log.total == 1 and log.denied == 0
-            assert [r.function for _, r in log.rows] == ["host_log"]
+            assert [log.row(i).function for i in range(len(log.rows))] == ["host_log"]
             lifecycle = app.query_one(LifecyclePane)
             assert lifecycle.state == "ready"
             assert [t.new for t in lifecycle.history][-2:] == ["running", "ready"]
@@ -119,7 +119,7 @@ def test_denied_capability_shows_in_log(project: Path, home: Path) -> None:
             await settle(pilot)
             log = app.query_one(HostCallLog)
             assert log.total == 1 and log.denied == 1
-            _, row = log.rows[0]
+            row = log.row(0)
             assert not row.allowed and row.capability == "actuator_log" and row.result == -1
             receipt = app.query_one(ReceiptView).receipt
             assert receipt is not None

@@ -225,3 +225,17 @@ def test_files_tree_and_viewer(tmp_path: Path) -> None:
             assert viewer.border_title == "src/main.zig"
 
     asyncio.run(scenario())
+
+
+def test_stored_calls_are_not_tracked_by_the_garbage_collector() -> None:
+    import gc
+
+    log = HostCallLog()
+
+    async def body(pilot: Any) -> None:
+        log.add([call(i) for i in range(100)])
+        gc.collect()
+        assert not any(gc.is_tracked(c) for c in log.rows)
+        assert log.row(-1) == call(99)
+
+    with_widget(log, body)

@@ -27,11 +27,11 @@ from vudo.tui.buffer import EventBuffer
 from vudo.tui.dialogs import ConsentScreen, RefuelDialog, RunDialog, RunRequest
 from vudo.tui.files import FileTree, FileViewer
 from vudo.tui.fuel import FuelGauge
-from vudo.tui.hostlog import HostCallLog
+from vudo.tui.hostlog import Call, HostCallLog
 from vudo.tui.lifecycle import LifecyclePane
 from vudo.tui.receipt import ErrorBanner, ReceiptView, problem_from_error
 from vudo.tui.registry import RegistryBrowser
-from vudo.tui.rows import CallRow, ConsentRequest, ProblemRow, RegistryEntry, Transition
+from vudo.tui.rows import ConsentRequest, ProblemRow, RegistryEntry, Transition
 from vudo.tui.session import RunOutcome, Session
 
 VIEWS: tuple[tuple[str, str], ...] = (
@@ -113,6 +113,7 @@ class WorkbenchApp(App[int]):
         hot_reload: bool = False,
         cursor_blink: bool = True,
         session: Session | None = None,
+        freeze_gc: bool = False,
     ) -> None:
         super().__init__()
         self.theme = "textual-dark"
@@ -121,6 +122,7 @@ class WorkbenchApp(App[int]):
         self.clock = clock
         self.show_times = show_times
         self.cursor_blink = cursor_blink
+        self.freeze_gc = freeze_gc
         self.session = session or Session(self.root_path, home=home, clock=clock)
         self.events: EventBuffer[Any] = EventBuffer()
         self.hot_reload = hot_reload
@@ -179,6 +181,18 @@ class WorkbenchApp(App[int]):
         self.search_registry("")
         if self.hot_reload:
             self._start_watching()
+        if self.freeze_gc:
+            self.call_after_refresh(self._freeze_gc)
+
+    def _freeze_gc(self) -> None:
+        """Move everything alive after start-up (textual, the widgets, wasmtime, modules)
+        out of the collector's reach: they live as long as the process, and leaving them
+        in makes every full collection during a host-call flood a long UI stall. For the
+        ``vudo tui`` process only (tests keep the default)."""
+        import gc
+
+        gc.collect()
+        gc.freeze()
 
     def on_resize(self) -> None:
         self._apply_layout()
@@ -243,33 +257,49 @@ class WorkbenchApp(App[int]):
         except Exception as exc:
             self.show_error(exc)
 
-    def _flush_events(self) -> None:
+    def engine_event(self, ev: Any) -> None:
+        """The sandbox subscriber (run thread): flatten the event into a tuple of plain
+        values and buffer it. Nothing else happens on the run thread; flat tuples are not
+        tracked by the garbage collector, so a flood waiting for the next flush does not
+        make full collections (which would freeze the UI) more frequent."""
         from vudo.engine.events import FuelSample, HostCall, LogMessage, StateChanged
 
+        kind = type(ev)
+        if kind is HostCall:
+            cap = ev.capability.value if ev.capability is not None else ""
+            self.events.push((0, ev.function, cap, ev.allowed, ev.args, ev.result, ev.fuel))
+        elif kind is FuelSample:
+            self.events.push(("fuel", ev.used, ev.budget, ev.at))
+        elif kind is StateChanged:
+            self.events.push(("state", ev.old, ev.new, ev.at, ev.reason))
+        elif kind is LogMessage:
+            self.events.push(("log", ev.message))
+
+    def _flush_events(self) -> None:
         items = self.events.drain()
         if not items:
             return
         self.flushes += 1
         transitions: list[Transition] = []
-        calls: list[CallRow] = []
+        calls: list[Call] = []
         readings: list[tuple[int, int, float]] = []
         last_log: str | None = None
-        for ev in items:
-            if isinstance(ev, HostCall):
-                cap = ev.capability.value if ev.capability is not None else ""
-                calls.append(CallRow(ev.function, cap, ev.allowed, ev.args, ev.result, ev.fuel))
-            elif isinstance(ev, FuelSample):
-                readings.append((ev.used, ev.budget, ev.at))
-            elif isinstance(ev, StateChanged):
-                transitions.append(Transition(ev.old, ev.new, ev.at, ev.reason))
-            elif isinstance(ev, LogMessage):
-                last_log = ev.message
+        for item in items:
+            tag = item[0]
+            if tag == 0:
+                calls.append(item)
+            elif tag == "fuel":
+                readings.append(item[1:])
+            elif tag == "state":
+                transitions.append(Transition(*item[1:]))
+            elif tag == "log":
+                last_log = item[1]
         if transitions:
             self.query_one(LifecyclePane).add(transitions)
         if readings:
             self.query_one(FuelGauge).sample(readings)
         if calls:
-            self.query_one(HostCallLog).add(calls)
+            self.query_one(HostCallLog).add_calls(calls)
         now = time.monotonic()
         if last_log is not None and now - self._last_log_shown >= 0.25:
             self._last_log_shown = now  # a flooding Spirit repaints the status 4x a second
@@ -394,9 +424,9 @@ class WorkbenchApp(App[int]):
     def _run_worker(self, request: RunRequest, again: bool) -> None:
         try:
             if again:
-                outcome = self.session.call_again(self.events.push)
+                outcome = self.session.call_again(self.engine_event)
             else:
-                outcome = self.session.run(request, self.events.push)
+                outcome = self.session.run(request, self.engine_event)
         except Exception as exc:
             self._post(self._fail, exc)
             return
@@ -639,6 +669,6 @@ def run_tui(path: Path, *, home: Path | None = None) -> int:
     """Open the workbench on the project at ``path``; returns the process exit code."""
     from vudo.home import vudo_home
 
-    app = WorkbenchApp(path.resolve(), home=home or vudo_home())
+    app = WorkbenchApp(path.resolve(), home=home or vudo_home(), freeze_gc=True)
     result = app.run()
     return int(result or 0)

@@ -74,15 +74,36 @@ def header_text() -> str:
     return " ".join(_cell(h, w, r) for h, w, r in COLUMNS)
 
 
+#: One stored call: (number, function, capability, allowed, args, result, fuel). A tuple of
+#: plain values, so the garbage collector stops tracking it: a log of 100,000 calls adds
+#: nothing to each collection (dataclass rows would make every full collection walk them all,
+#: tens of milliseconds of frozen UI during a flood).
+Call = tuple[int, str, str, bool, str, int, int]
+
+
+def as_call(n: int, row: CallRow) -> Call:
+    return (n, row.function, row.capability, row.allowed, row.args, row.result, row.fuel)
+
+
+def as_row(call: Call) -> CallRow:
+    _, function, capability, allowed, args, result, fuel = call
+    return CallRow(function, capability, allowed, args, result, fuel)
+
+
 def row_cells(n: int, row: CallRow) -> list[str]:
+    return call_cells(as_call(n, row))
+
+
+def call_cells(call: Call) -> list[str]:
+    n, function, capability, allowed, args, result, fuel = call
     values = (
         str(n),
-        row.function.removeprefix("host_"),
-        row.capability or "-",
-        "allow" if row.allowed else "DENIED",
-        row.args,
-        result_text(row.result),
-        str(row.fuel),
+        function.removeprefix("host_"),
+        capability or "-",
+        "allow" if allowed else "DENIED",
+        args,
+        result_text(result),
+        str(fuel),
     )
     return [_cell(v, w, r) for v, (_, w, r) in zip(values, COLUMNS, strict=True)]
 
@@ -106,7 +127,7 @@ class CallTable(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.items: list[tuple[int, CallRow]] = []
+        self.items: list[Call] = []
         self._styles: tuple[Style, Style, Style, Style] | None = None
         self._lines: dict[int, Strip] = {}
 
@@ -132,12 +153,12 @@ class CallTable(ScrollView, can_focus=True):
     def row_count(self) -> int:
         return len(self.items)
 
-    def set_items(self, items: list[tuple[int, CallRow]]) -> None:
+    def set_items(self, items: list[Call]) -> None:
         self.items = items
         self._lines.clear()
         self._resize(follow=True)
 
-    def extend(self, items: list[tuple[int, CallRow]]) -> None:
+    def extend(self, items: list[Call]) -> None:
         follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
         self.items.extend(items)
         self._resize(follow=follow)
@@ -163,15 +184,16 @@ class CallTable(ScrollView, can_focus=True):
         base, odd, allowed, denied = self._row_styles()
         if index >= len(self.items):
             return Strip.blank(width, base)
-        n, row = self.items[index]
+        call = self.items[index]
+        n, allowed_call = call[0], call[3]
         strip = self._lines.get(n)
         style = odd if index % 2 else base
         if strip is None:
             segments: list[Segment] = []
-            for i, text in enumerate(row_cells(n, row)):
+            for i, text in enumerate(call_cells(call)):
                 if i:
                     segments.append(Segment(" ", style))
-                verdict = allowed if row.allowed else denied
+                verdict = allowed if allowed_call else denied
                 segments.append(Segment(text, style + verdict if i == 3 else style))
             strip = Strip(segments, self.WIDTH)
             if len(self._lines) > 512:
@@ -196,7 +218,7 @@ class HostCallLog(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.rows: deque[tuple[int, CallRow]] = deque(maxlen=self.MAX_KEPT)
+        self.rows: deque[Call] = deque(maxlen=self.MAX_KEPT)
         self.total = 0
         self.denied = 0
         self.capability_filter: str = ALL
@@ -226,10 +248,14 @@ class HostCallLog(Vertical):
         """How many rows the table holds under the current filter."""
         return self.query_one(CallTable).row_count
 
-    def matches(self, row: CallRow) -> bool:
-        if self.denied_only and row.allowed:
+    def matches(self, call: Call) -> bool:
+        if self.denied_only and call[3]:
             return False
-        return self.capability_filter == ALL or row.capability == self.capability_filter
+        return self.capability_filter == ALL or call[2] == self.capability_filter
+
+    def row(self, index: int) -> CallRow:
+        """The ``index``-th kept call (negative counts from the newest)."""
+        return as_row(self.rows[index])
 
     def clear(self) -> None:
         """Start a fresh log (a new run)."""
@@ -241,18 +267,24 @@ class HostCallLog(Vertical):
             self._update_count()
 
     def add(self, batch: list[CallRow]) -> None:
-        """Append one batch of calls; the table is touched once per batch."""
+        """Append one batch of calls given as rows (see :meth:`add_calls`)."""
+        self.add_calls(
+            [(0, r.function, r.capability, r.allowed, r.args, r.result, r.fuel) for r in batch]
+        )
+
+    def add_calls(self, batch: list[Call]) -> None:
+        """Append one batch; numbers are assigned here. The table is touched once."""
         if not batch:
             return
         start = self.total
-        numbered = [(start + i + 1, row) for i, row in enumerate(batch)]
+        numbered: list[Call] = [(start + i + 1, *c[1:]) for i, c in enumerate(batch)]
         self.rows.extend(numbered)
         self.total += len(batch)
-        self.denied += sum(1 for row in batch if not row.allowed)
+        self.denied += sum(1 for c in batch if not c[3])
         if not self.is_mounted:
             return
         table = self.query_one(CallTable)
-        shown = [item for item in numbered if self.matches(item[1])]
+        shown = [c for c in numbered if self.matches(c)]
         if shown:
             table.extend(shown)
             if table.row_count > self.MAX_KEPT:
@@ -261,7 +293,7 @@ class HostCallLog(Vertical):
         self._update_count()
 
     def _rebuild(self) -> None:
-        shown = [item for item in self.rows if self.matches(item[1])]
+        shown = [c for c in self.rows if self.matches(c)]
         self.query_one(CallTable).set_items(shown)
 
     def _update_count(self) -> None:
