@@ -154,3 +154,29 @@ def test_huge_module_file_is_refused_before_it_is_read(vudo_cli: Vudo, tmp_path:
         r = vudo_cli("run", str(path))
         assert r.code == 13, r.stderr
         assert "over the" in r.error_line and "limit for a module file" in r.error_line
+
+
+@pytest.mark.parametrize(("command", "content", "needle"), [
+    ("fmt", b'name = "\xff"\n', "is not UTF-8"),  # was "internal error: UnicodeDecodeError"
+    ("fmt", b'name = "x"\ndescription = "' + b"x" * 1_100_000 + b'"\n', "manifest limit"),
+    ("check", b'name = "x"\ndescription = "' + b"x" * 1_100_000 + b'"\n', "manifest limit"),
+], ids=["fmt-not-utf8", "fmt-huge", "check-huge"])
+def test_fmt_and_check_refuse_unreadable_manifests_and_keep_them(
+    vudo_cli: Vudo, tmp_path: Path, command: str, content: bytes, needle: str
+) -> None:
+    (tmp_path / "spirit.toml").write_bytes(content)
+    r = vudo_cli(command)
+    assert r.code == 3, r.stderr
+    assert needle in r.stdout + r.stderr and "(hint: " in r.error_line
+    assert (tmp_path / "spirit.toml").read_bytes() == content
+
+
+def test_fmt_rewrites_the_manifest_in_one_step(vudo_cli: Vudo, tmp_path: Path) -> None:
+    assert vudo_cli("new", "demo").code == 0
+    manifest = tmp_path / "demo" / "spirit.toml"
+    manifest.write_text(manifest.read_text().replace('name = "demo"', 'name   =   "demo"'))
+    r = vudo_cli("fmt", cwd=tmp_path / "demo")
+    assert r.code == 0, r.stderr
+    assert manifest.read_text().startswith('name = "demo"\n')
+    assert sorted(p.name for p in manifest.parent.iterdir() if p.name.startswith(".")) == [
+        ".gitignore"]

@@ -125,3 +125,12 @@ def test_generate_never_replaces_a_different_key_without_overwrite(tmp_path: Pat
     assert load_keypair(tmp_path).public_hex == first.public_hex
     save_keypair(second, tmp_path, overwrite=True)
     assert load_keypair(tmp_path).public_hex == second.public_hex
+
+
+def test_oversized_manifest_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    # A 50 MB description took 18 s and 600 MB of memory to reject (or accept).
+    path = tmp_path / "spirit.toml"
+    path.write_text(TOML + 'description = "' + "x" * (2 * 1024 * 1024) + '"\n')
+    with pytest.raises(ManifestError, match="over the 1048576-byte manifest limit") as info:
+        load_manifest(path)
+    assert info.value.hint

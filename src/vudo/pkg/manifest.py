@@ -646,20 +646,34 @@ def manifest_from_dict(data: Mapping[str, Any], *, filename: str = "<manifest>")
     return _Validator(_Locator(text, filename, is_json=True)).manifest(_plain(dict(data)))
 
 
+#: The largest manifest file read (the same bound packages put on their manifest member).
+MAX_MANIFEST_BYTES = 1024 * 1024
+
+
 def load_manifest(path: Path) -> Manifest:
     """Read and validate a manifest file (or the manifest in a directory)."""
     path = Path(path)
     if path.is_dir():
         path = find_manifest(path)
+    return parse_manifest(read_manifest_text(path), filename=str(path))
+
+
+def read_manifest_text(path: Path) -> str:
+    """The text of manifest file ``path``: NotFoundError if absent, ManifestError if it
+    is not UTF-8 or is bigger than any manifest needs to be (checked before reading)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ManifestError(
+                f"{path} is {size} bytes, over the {MAX_MANIFEST_BYTES}-byte manifest limit",
+                hint="a manifest holds metadata only; move long text to README.md")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NotFoundError(f"manifest {path} does not exist",
                             hint="run `vudo new <name>` to create a Spirit project") from None
     except UnicodeDecodeError as exc:
         raise ManifestError(f"{path} is not UTF-8 text (byte {exc.start})",
                             hint="save the manifest as UTF-8") from None
-    return parse_manifest(text, filename=str(path))
 
 
 def find_manifest(directory: Path) -> Path:

@@ -7,6 +7,7 @@ prints nothing, so the CLI and the TUI render the same result their own way.
 from __future__ import annotations
 
 import html
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,15 +29,24 @@ class FmtResult:
 
 def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
     """Format the project's manifest canonically (comments kept); ``check`` only reports."""
-    from vudo.pkg.manifest import find_manifest, format_manifest
+    from vudo.pkg.archive import write_atomic_with
+    from vudo.pkg.manifest import find_manifest, format_manifest, read_manifest_text
 
     manifest_path = find_manifest(Path(path).absolute())
-    text = manifest_path.read_text(encoding="utf-8")
+    text = read_manifest_text(manifest_path)
     formatted = format_manifest(text, filename=str(manifest_path))
     changed = formatted != text
     if changed and not check:
-        manifest_path.write_text(formatted, encoding="utf-8")
+        # Replaced whole or not at all: an interrupted write must not cut the manifest.
+        data = formatted.encode("utf-8")
+        write_atomic_with(manifest_path, lambda fd: _write_all(fd, data))
     return FmtResult(manifest_path, changed, formatted)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 # --------------------------------------------------------------------------- check
@@ -79,7 +89,12 @@ def check_project(
     against the declared capabilities, and the signature of the packed package if there
     is one. Missing optional things (not built, not packed) are warnings.
     """
-    from vudo.pkg.manifest import find_manifest, format_manifest, load_manifest
+    from vudo.pkg.manifest import (
+        find_manifest,
+        format_manifest,
+        load_manifest,
+        read_manifest_text,
+    )
 
     root = Path(path).absolute()
     problems: list[Problem] = []
@@ -92,7 +107,7 @@ def check_project(
     except VudoError as err:
         problems.append(Problem("manifest", "error", err.message, err.hint))
         return CheckReport(root, None, tuple(problems), tuple(checked), None, None)
-    text = manifest_path.read_text(encoding="utf-8")
+    text = read_manifest_text(manifest_path)
     if format_manifest(text, filename=str(manifest_path)) != text:
         problems.append(Problem("format", "warning", f"{manifest_path.name} is not formatted",
                                 "run `vudo fmt`"))
