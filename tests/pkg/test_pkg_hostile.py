@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vudo.errors import InvalidInputError, ManifestError
+from vudo.errors import InvalidInputError, ManifestError, VerificationError
 from vudo.pkg.archive import write_atomic_with
 from vudo.pkg.keys import (
     PRIVATE_KEY_FILE,
@@ -18,6 +18,8 @@ from vudo.pkg.keys import (
     save_keypair,
 )
 from vudo.pkg.manifest import format_manifest, load_manifest, parse_manifest
+from vudo.pkg.registry import DirectoryRegistry
+from vudo.pkg.signing import Envelope
 
 
 def _bad_key(keys: Path, make: str) -> None:
@@ -134,3 +136,30 @@ def test_oversized_manifest_is_refused_before_it_is_parsed(tmp_path: Path) -> No
     with pytest.raises(ManifestError, match="over the 1048576-byte manifest limit") as info:
         load_manifest(path)
     assert info.value.hint
+
+
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_deeply_nested_signature_envelope_is_malformed_not_a_crash() -> None:
+    # json raised RecursionError, which nothing caught: a traceback for a forged package.
+    with pytest.raises(VerificationError, match="envelope is malformed"):
+        Envelope.parse(DEEP_JSON)
+
+
+def test_deeply_nested_manifest_json_is_a_manifest_error(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.json"
+    path.write_bytes(b'{"name": ' + DEEP_JSON + b"}")
+    with pytest.raises(ManifestError, match="nested too deeply"):
+        load_manifest(path)
+
+
+def test_deeply_nested_registry_index_is_a_damaged_registry(tmp_path: Path) -> None:
+    (tmp_path / "index").mkdir()
+    (tmp_path / "index" / "demo.json").write_bytes(DEEP_JSON)
+    (tmp_path / "index.json").write_bytes(DEEP_JSON)
+    with DirectoryRegistry(tmp_path) as registry:
+        with pytest.raises(VerificationError, match="malformed"):
+            registry.names()
+        with pytest.raises(VerificationError, match="malformed"):
+            registry.entries("demo")

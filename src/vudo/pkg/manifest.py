@@ -365,6 +365,9 @@ def _load_json(text: str, filename: str) -> Any:
     except _DuplicateKey as exc:
         raise ManifestError(f'key "{exc.key}" appears twice in {filename}',
                             hint="keep one of them") from None
+    except RecursionError:  # "[[[[..." deeper than the parser's stack
+        raise ManifestError(f"malformed JSON in {filename}: nested too deeply",
+                            hint="a manifest is a flat table of fields") from None
 
 
 # ---------------------------------------------------------------- validation

@@ -107,7 +107,7 @@ def _bad_index(where: str, what: str) -> VerificationError:
 def _parse_index(data: bytes, name: str, where: str) -> list[RegistryEntry]:
     try:
         body = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise _bad_index(where, f"not JSON ({exc})") from None
     if not isinstance(body, dict) or body.get("format") != REGISTRY_FORMAT:
         raise _bad_index(where, f"format is not {REGISTRY_FORMAT}")
@@ -211,7 +211,7 @@ class DirectoryRegistry(Resource):
             body = json.loads((self.path / "index.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
             return []
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise _bad_index(str(self.path / "index.json"), str(exc)) from None
         names = body.get("names") if isinstance(body, dict) else None
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -356,7 +356,7 @@ class HttpRegistry(Resource):
             body = json.loads(self._get("index.json", MAX_INDEX_BYTES))
         except NotFoundError:
             return []
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise _bad_index(self.url + "index.json", str(exc)) from None
         names = body.get("names") if isinstance(body, dict) else None
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):

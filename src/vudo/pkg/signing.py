@@ -116,7 +116,7 @@ class Envelope:
 
         try:
             body = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise bad(f"not JSON ({exc})") from None
         if not isinstance(body, dict):
             raise bad("not an object")
