@@ -453,7 +453,9 @@ class WorkbenchApp(App[int]):
         except Exception as exc:
             self.show_error(exc)
             return
-        if state is None:
+        if state is None and self.session.out_of_fuel:
+            self.notify("out of fuel: refuel (f) to continue", severity="information")
+        elif state is None:
             self.notify("nothing is running", severity="information")
         else:
             self.set_status(f"sandbox {state}")
