@@ -180,3 +180,25 @@ def test_fmt_rewrites_the_manifest_in_one_step(vudo_cli: Vudo, tmp_path: Path) -
     assert manifest.read_text().startswith('name = "demo"\n')
     assert sorted(p.name for p in manifest.parent.iterdir() if p.name.startswith(".")) == [
         ".gitignore"]
+
+
+@pytest.mark.parametrize("damage", ["not json", "[1, 2]", '{"a": 1}', "[" * 5000])
+def test_unreadable_stored_grants_are_reported_and_repaired(
+    vudo_cli: Vudo, installed: str, home: Path, damage: str
+) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(home / "registry" / "index.sqlite3")
+    with conn:
+        conn.execute("UPDATE grants SET grants = ? WHERE name = ?", (damage, installed))
+    conn.close()
+    r = vudo_cli("info", installed)  # was a JSONDecodeError traceback
+    assert r.code == 1
+    assert "grants of demo are unreadable" in r.error_line and "vudo repair" in r.error_line
+    repaired = vudo_cli("repair", "--json")
+    assert repaired.code == 0, repaired.stderr
+    assert repaired.json()["dropped_grants"] == [installed]  # was "the store is healthy"
+    info = vudo_cli("info", installed, "--json")
+    assert info.code == 0, info.stderr
+    assert info.json()["grants"] == []
+    assert vudo_cli("grant", installed, "sensor_time").code == 0

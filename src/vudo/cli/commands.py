@@ -831,12 +831,14 @@ def cmd_repair(args: argparse.Namespace) -> int:
         emit_json({"rebuilt": outcome.rebuilt, "packages": outcome.packages,
                    "removed_orphans": outcome.removed_orphans,
                    "removed_temp_files": outcome.removed_temp_files,
-                   "dropped": list(outcome.dropped_rows)})
+                   "dropped": list(outcome.dropped_rows),
+                   "dropped_grants": list(outcome.dropped_grants)})
         return 0
     if outcome.rebuilt:
         out(f"rebuilt the store index from the package files ({outcome.packages} packages)")
         return 0
-    fixed = outcome.removed_orphans + outcome.removed_temp_files + len(outcome.dropped_rows)
+    fixed = (outcome.removed_orphans + outcome.removed_temp_files + len(outcome.dropped_rows)
+             + len(outcome.dropped_grants))
     if not fixed:
         out(f"the store is healthy ({outcome.packages} packages)")
         return 0
@@ -844,4 +846,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
         f"{outcome.removed_temp_files} stale temp files")
     for row in outcome.dropped_rows:
         out(f"dropped {row} (its package file was missing or damaged)")
+    for name in outcome.dropped_grants:
+        out(f"dropped the unreadable grants of {name} (grant them again: "
+            f"`vudo grant {name} CAP`)")
     return 0

@@ -309,12 +309,13 @@ class CheckReport:
     missing_objects: tuple[str, ...] = ()
     corrupt_objects: tuple[str, ...] = ()
     packages: int = 0
+    damaged_grants: tuple[str, ...] = ()  # names whose stored grants cannot be read
 
     @property
     def ok(self) -> bool:
         return (self.integrity == "ok" and not self.orphan_objects
                 and not self.stale_temp_files and not self.missing_objects
-                and not self.corrupt_objects)
+                and not self.corrupt_objects and not self.damaged_grants)
 
 
 @dataclass(frozen=True, slots=True)
@@ -915,10 +916,11 @@ class LocalStore(Resource):
             row = conn.execute("SELECT grants FROM grants WHERE name = ?", (name,)).fetchone()
         if row is None:
             return []
-        value = json.loads(row[0])
-        if not isinstance(value, list):
-            raise StoreDamagedError(f"grants for {name} are not a list", hint=REPAIR_HINT)
-        return [dict(g) for g in value]
+        value = _parse_grants(row[0])
+        if value is None:
+            raise StoreDamagedError(f"the stored grants of {name} are unreadable",
+                                    hint="run `vudo repair` to drop them, then grant again")
+        return value
 
     # -- trust --------------------------------------------------------------------------
 
@@ -965,6 +967,9 @@ class LocalStore(Resource):
             if absent:
                 integrity = f"missing tables: {', '.join(absent)}"
             rows = conn.execute("SELECT name, version, digest FROM packages").fetchall()
+            damaged_grants = tuple(sorted(
+                name for name, raw in conn.execute("SELECT name, grants FROM grants")
+                if _parse_grants(raw) is None)) if "grants" in present else ()
         if integrity == "ok":
             try:
                 # the FTS index must agree with its content table
@@ -986,7 +991,8 @@ class LocalStore(Resource):
         stale = tuple(p for p in sorted(self.tmp_dir.iterdir()) if self._is_stale(p))
         return CheckReport(integrity=integrity, orphan_objects=orphans,
                            stale_temp_files=stale, missing_objects=missing,
-                           corrupt_objects=tuple(corrupt), packages=len(rows))
+                           corrupt_objects=tuple(corrupt), packages=len(rows),
+                           damaged_grants=damaged_grants)
 
     @staticmethod
     def _is_stale(path: Path) -> bool:
@@ -1011,6 +1017,11 @@ class LocalStore(Resource):
             return dataclasses.replace(report, packages=count)
         for path in (*report.orphan_objects, *report.stale_temp_files):
             path.unlink(missing_ok=True)
+        if report.damaged_grants:
+            # Unreadable consent cannot be trusted or recovered: drop it, ask again.
+            with self._write("dropping unreadable grants") as conn:
+                for name in report.damaged_grants:
+                    conn.execute("DELETE FROM grants WHERE name = ?", (name,))
         broken = {*report.missing_objects, *report.corrupt_objects}
         if broken:
             with self._write("dropping broken index rows") as conn:
@@ -1132,6 +1143,17 @@ def _sha256_file(path: Path) -> str:
     finally:
         os.close(fd)
     return h.hexdigest()
+
+
+def _parse_grants(text: Any) -> list[dict[str, Any]] | None:
+    """A stored grants value as a list of dicts, or None when it is not one."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if not isinstance(value, list) or not all(isinstance(g, dict) for g in value):
+        return None
+    return [dict(g) for g in value]
 
 
 def _salvage(index: Path) -> dict[str, list[tuple[Any, ...]]]:

@@ -673,6 +673,7 @@ class RepairOutcome:
     removed_orphans: int
     removed_temp_files: int
     dropped_rows: tuple[str, ...]  # name@version whose package file was missing or bad
+    dropped_grants: tuple[str, ...] = ()  # names whose stored grants were unreadable
 
 
 def repair_store(home: Path) -> RepairOutcome:
@@ -693,4 +694,5 @@ def repair_store(home: Path) -> RepairOutcome:
             store.repair()
         return RepairOutcome(False, report.packages, len(report.orphan_objects),
                              len(report.stale_temp_files),
-                             (*report.missing_objects, *report.corrupt_objects))
+                             (*report.missing_objects, *report.corrupt_objects),
+                             report.damaged_grants)
