@@ -202,3 +202,37 @@ def test_unreadable_stored_grants_are_reported_and_repaired(
     assert info.code == 0, info.stderr
     assert info.json()["grants"] == []
     assert vudo_cli("grant", installed, "sensor_time").code == 0
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("scope", "sandboxed"),  # widened after signing: the signature no longer holds
+    ("capability", "storage_write"),
+    ("signature", "00" * 64),
+    ("expires_at", "x"),  # info crashed: TypeError in the date formatting
+])
+def test_info_marks_forged_stored_grants_invalid(
+    vudo_cli: Vudo, installed: str, home: Path, field: str, value: object
+) -> None:
+    import json
+    import sqlite3
+
+    conn = sqlite3.connect(home / "registry" / "index.sqlite3")
+    with conn:
+        [raw] = conn.execute("SELECT grants FROM grants WHERE name = ?", (installed,)).fetchone()
+        grants = json.loads(raw)
+        forged = next(g for g in grants if g["capability"] == "sensor_time")
+        forged[field] = value
+        conn.execute("UPDATE grants SET grants = ? WHERE name = ?",
+                     (json.dumps(grants), installed))
+    conn.close()
+    info = vudo_cli("info", installed, "--json")
+    assert info.code == 0, info.stderr
+    rows = {g["capability"]: g for g in info.json()["grants"]}
+    assert rows["actuator_log"]["valid"] is True
+    bad = rows[forged["capability"]]
+    assert bad["valid"] is False and bad["problem"]
+    text = vudo_cli("info", installed)
+    assert text.code == 0, text.stderr
+    assert "INVALID, ignored" in text.stdout
+    run = vudo_cli("run", installed, "--json", cwd=home).json()  # the sandbox refuses it too
+    assert run["receipt"]["host_calls"]["sensor_time"] == {"allowed": 0, "denied": 1}

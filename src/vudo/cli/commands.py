@@ -608,7 +608,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     for g in grants:
         exp = g["expires_at"]
         out(f"  granted     {g['capability']} ({g['scope']})"
-            + (f", expires {_when(exp)}" if exp else ""))
+            + (f", expires {_when(exp)}" if exp else "")
+            + ("" if g["valid"] else f"  INVALID, ignored: {g['problem']}"))
     return 0
 
 

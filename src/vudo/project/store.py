@@ -14,14 +14,14 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vudo.capabilities import Capability, parse_capability
-from vudo.errors import InvalidInputError, NotFoundError, UsageError
+from vudo.errors import InvalidInputError, NotFoundError, UsageError, VudoError
 from vudo.project.layout import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -260,8 +260,18 @@ def installed_spirit(spec: str, *, home: Path) -> LoadedSpirit:
         spirit = store.get(name, req)
         stored = store.grants_for(name)
     verified = verify_package(spirit.path)
-    grants = tuple(Grant.from_dict(g) for g in stored)
+    grants = tuple(_readable_grants(stored, Grant))
     return LoadedSpirit(verified.manifest, verified.module, verified.signer, grants, spirit)
+
+
+def _readable_grants(stored: Iterable[dict[str, Any]], grant: type[Grant]) -> Iterator[Grant]:
+    """The stored grants that parse. A malformed one is skipped, as the sandbox skips a
+    forged one: it grants nothing either way, and `vudo info` shows it as INVALID."""
+    for data in stored:
+        try:
+            yield grant.from_dict(data)
+        except VudoError:
+            continue
 
 
 # --------------------------------------------------------------------------- grant/revoke
@@ -341,14 +351,24 @@ def revoke_capability(name: str, capability: str, *, home: Path) -> int:
 
 
 def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stored grants as display rows (capability, scope, expiry, granter)."""
+    """Stored grants as display rows (capability, scope, expiry, granter), each checked:
+    ``valid`` is False, with the reason in ``problem``, for a grant the sandbox would
+    refuse (malformed, or its signature does not hold), so it is never shown as given."""
+    from vudo.engine.grants import Grant, verify_grant
+
     rows = []
     for g in grants:
         expires = g.get("expires_at")
+        problem: str | None = None
+        try:
+            verify_grant(Grant.from_dict(g))
+        except VudoError as err:
+            problem = err.message
         rows.append({
             "capability": g.get("capability"), "scope": g.get("scope"),
             "granter": g.get("granter"), "issued_at": g.get("issued_at"),
-            "expires_at": expires,
+            "expires_at": expires if isinstance(expires, int) else None,
+            "valid": problem is None, "problem": problem,
         })
     return rows
 
