@@ -14,7 +14,6 @@ No assertions: the numbers are for the report.
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import sys
 import tempfile
@@ -148,7 +147,7 @@ def main() -> None:
 
     # (b) host-call round trip
     n = 20_000
-    sb = Sandbox(engine, module, dataclasses.replace(CONFIG, fuel=10**15))
+    sb = Sandbox(engine, module, CONFIG._replace(fuel=10**15))
     sb.instantiate()
 
     store = wasmtime.Store(raw_engine)
