@@ -17,6 +17,7 @@ from vudo.pkg.keys import (
     load_keypair,
     save_keypair,
 )
+from vudo.pkg.lockfile import read_lockfile, write_lockfile
 from vudo.pkg.manifest import format_manifest, load_manifest, parse_manifest
 from vudo.pkg.registry import DirectoryRegistry
 from vudo.pkg.signing import Envelope
@@ -163,3 +164,14 @@ def test_deeply_nested_registry_index_is_a_damaged_registry(tmp_path: Path) -> N
             registry.names()
         with pytest.raises(VerificationError, match="malformed"):
             registry.entries("demo")
+
+
+def test_lock_file_that_is_a_directory_is_named(tmp_path: Path) -> None:
+    # Reading said "Is a directory" (exit 1, generic hint); writing named the temp file.
+    path = tmp_path / "spirit.lock"
+    path.mkdir()
+    for action in (lambda: read_lockfile(path), lambda: write_lockfile(path, [])):
+        with pytest.raises(InvalidInputError, match=r"spirit\.lock is a directory") as info:
+            action()
+        assert info.value.hint
+    assert path.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["spirit.lock"]

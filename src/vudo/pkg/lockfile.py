@@ -187,7 +187,14 @@ def read_lockfile(path: Path) -> Lockfile:
                             hint="run without --locked to create it") from None
     except UnicodeDecodeError:
         raise _bad(str(path), "not UTF-8 text") from None
+    except IsADirectoryError:
+        raise _not_a_file(path) from None
     return parse_lockfile(text, filename=str(path))
+
+
+def _not_a_file(path: Path) -> InvalidInputError:
+    return InvalidInputError(f"{path} is a directory, not a lock file",
+                             hint=f"remove it; vudo writes {path.name} there")
 
 
 def write_lockfile(path: Path, lock: Lockfile | Iterable[LockedPackage]) -> None:
@@ -195,6 +202,8 @@ def write_lockfile(path: Path, lock: Lockfile | Iterable[LockedPackage]) -> None
     if not isinstance(lock, Lockfile):
         lock = Lockfile(tuple(lock))
     path = Path(path)
+    if path.is_dir():  # else the rename fails naming the temp file
+        raise _not_a_file(path)
     fd, tmp = tempfile.mkstemp(prefix=".spirit.lock.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
