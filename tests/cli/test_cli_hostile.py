@@ -236,3 +236,30 @@ def test_info_marks_forged_stored_grants_invalid(
     assert "INVALID, ignored" in text.stdout
     run = vudo_cli("run", installed, "--json", cwd=home).json()  # the sandbox refuses it too
     assert run["receipt"]["host_calls"]["sensor_time"] == {"allowed": 0, "denied": 1}
+
+
+NOT_UTF8 = b"\xffbad".decode("utf-8", "surrogateescape")  # argv bytes as Python keeps them
+
+
+@pytest.mark.parametrize("argv", [
+    ("info", NOT_UTF8), ("search", NOT_UTF8), ("uninstall", NOT_UTF8), ("run", NOT_UTF8),
+    ("grant", NOT_UTF8, "sensor_time"), ("search", "--author", NOT_UTF8),
+    ("upgrade", NOT_UTF8),
+])
+def test_non_utf8_argument_is_a_usage_error(
+    vudo_cli: Vudo, installed: str, argv: tuple[str, ...]
+) -> None:
+    # The store raised UnicodeEncodeError ("surrogates not allowed") as a traceback.
+    r = vudo_cli(*argv)
+    assert r.code == 2, r.stderr
+    assert '"\\xffbad" is not valid UTF-8 text' in r.error_line
+    assert "(hint: " in r.error_line
+
+
+def test_non_utf8_file_name_still_runs(vudo_cli: Vudo, tmp_path: Path) -> None:
+    path = tmp_path / f"{NOT_UTF8}.wat"
+    path.write_text('(module (memory (export "memory") 1) '
+                    '(func (export "main") (result i32) i32.const 7))')
+    r = vudo_cli("run", str(path), "-q")
+    assert r.code == 0, r.stderr
+    assert r.stdout.strip() == "7"

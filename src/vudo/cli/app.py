@@ -450,6 +450,18 @@ def run_cli(argv: Sequence[str]) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except UnicodeEncodeError as err:
+        if "surrogates" not in str(err.reason):
+            raise
+        # A word from argv, the environment or a file name that is not UTF-8 (Python
+        # keeps such bytes as lone surrogates), reaching something that needs UTF-8.
+        raw = os.fsencode(err.object)[:60] if isinstance(err.object, str) else b""
+        text = raw.decode("utf-8", "backslashreplace")
+        line = UsageError(f'"{text}" is not valid UTF-8 text',
+                          hint="names, keys and queries must be UTF-8; check the terminal "
+                          "or file name encoding").one_line()
+        sys.stderr.write(line + "\n")
+        return UsageError.exit_code
     except OSError as err:
         where = f": {err.filename}" if err.filename else ""
         line = VudoError(f"{err.strerror or err}{where}",
