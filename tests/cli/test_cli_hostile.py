@@ -263,3 +263,20 @@ def test_non_utf8_file_name_still_runs(vudo_cli: Vudo, tmp_path: Path) -> None:
     r = vudo_cli("run", str(path), "-q")
     assert r.code == 0, r.stderr
     assert r.stdout.strip() == "7"
+
+
+@pytest.mark.parametrize("size", ["18446744073709551616B", "99999999999999999999GiB"])
+def test_run_memory_size_too_large_is_a_usage_error(
+    vudo_cli: Vudo, tmp_path: Path, size: str
+) -> None:
+    path = _wat(tmp_path, "m", '(func (export "main"))')
+    r = vudo_cli("run", str(path), "--memory", size)
+    assert r.code == 2, r.stderr  # 2**64 wrapped to a 0-byte limit: exit 13
+    assert "too large" in r.error_line and "(hint: " in r.error_line
+
+
+def test_run_memory_at_the_wasm32_maximum_runs(vudo_cli: Vudo, tmp_path: Path) -> None:
+    path = _wat(tmp_path, "m", '(func (export "main") (result i32) i32.const 7)')
+    r = vudo_cli("run", str(path), "--memory", "4GiB", "-q")
+    assert r.code == 0, r.stderr
+    assert r.stdout.strip() == "7"

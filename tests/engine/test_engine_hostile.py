@@ -137,3 +137,10 @@ def test_damaged_database_is_named_and_left_as_it_was(
     assert str(path) in info.value.message
     assert info.value.hint and "writable" not in info.value.hint  # it was writable
     assert path.read_bytes() == garbage  # never recreated over the user's data
+
+
+@pytest.mark.parametrize("value", [-1, 2**63, 2**64])
+def test_limits_outside_the_i64_range_are_refused(value: int) -> None:
+    # 2**64 bytes of memory wrapped to 0 in wasmtime's limiter: nothing could run.
+    with pytest.raises(ValueError, match="must be an int from 0 to"):
+        Limits(memory_bytes=value)

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from vudo.engine.services import HostServices
 
 DEFAULT_FUEL = 1_000_000_000
-MAX_FUEL = 2**63 - 1  # wasmtime keeps fuel in an i64; more wraps around silently
+I64_MAX = 2**63 - 1  # wasmtime keeps fuel and store limits in i64s; more wraps silently
+MAX_FUEL = I64_MAX
 DEFAULT_TIMEOUT = 10.0
 MiB = 1024 * 1024
 DEFAULT_MAX_MODULE_SIZE = 16 * MiB
@@ -84,8 +85,10 @@ class Limits(_LimitFields):
         def __new__(cls, *args: Any, **kwargs: Any) -> Limits:
             limits = super().__new__(cls, *args, **kwargs)
             for name, value in zip(limits._fields, limits, strict=True):
-                if not isinstance(value, int) or value < 0:
-                    raise ValueError(f"limit {name} must be a non-negative int, got {value!r}")
+                # wasmtime's store limiter takes i64s: a bigger value wraps (2**64 -> 0).
+                if not isinstance(value, int) or not 0 <= value <= I64_MAX:
+                    raise ValueError(f"limit {name} must be an int from 0 to {I64_MAX}, "
+                                     f"got {value!r}")
             return limits
 
 

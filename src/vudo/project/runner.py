@@ -64,7 +64,14 @@ def parse_size(text: str) -> int:
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _UNITS:
         raise UsageError(f'invalid size "{text}"', hint="use a number with B, KiB, MiB or GiB")
-    return int(float(match.group(1)) * _UNITS[unit])
+    size = int(float(match.group(1)) * _UNITS[unit])
+    if size > _MAX_LIMIT:  # wasmtime's limiter takes an i64: 2**64 bytes would become 0
+        raise UsageError(f'size "{text}" is too large',
+                         hint="a wasm32 memory holds at most 4GiB; pass that or less")
+    return size
+
+
+_MAX_LIMIT = 2**63 - 1
 
 
 class RunTarget(NamedTuple):
