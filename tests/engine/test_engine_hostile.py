@@ -15,7 +15,13 @@ from vudo.engine.config import Limits
 from vudo.engine.ledger import CreditLedger
 from vudo.engine.services import HostServices
 from vudo.engine.storage import KeyValueStore
-from vudo.errors import ModuleError, ResourceLimitExceeded, UsageError, VudoError
+from vudo.errors import (
+    FuelExhausted,
+    ModuleError,
+    ResourceLimitExceeded,
+    UsageError,
+    VudoError,
+)
 
 
 @pytest.mark.parametrize(("body", "imports", "where"), [
@@ -144,3 +150,20 @@ def test_limits_outside_the_i64_range_are_refused(value: int) -> None:
     # 2**64 bytes of memory wrapped to 0 in wasmtime's limiter: nothing could run.
     with pytest.raises(ValueError, match="must be an int from 0 to"):
         Limits(memory_bytes=value)
+
+
+def test_fuel_burned_retrying_a_refused_memory_grow_says_so(
+    make: Callable[..., Sandbox],
+) -> None:
+    # With the default budget a grow-forever loop runs out of fuel long before its
+    # timeout, and the error said only "all fuel used".
+    bomb = spirit('(func (export "main") (loop (drop (memory.grow (i32.const 1))) br 0))')
+    sb = make(bomb, config(fuel=5_000_000, limits=Limits(memory_bytes=16 * 65536)))
+    with pytest.raises(FuelExhausted, match=r"after memory reached its limit of 1048576") as info:
+        sb.call("main")
+    assert info.value.hint and "memory.grow returns -1" in info.value.hint
+    assert sb.state == "suspended"  # still out of fuel, still resumable
+    spin = make(spirit('(func (export "main") (loop br 0))'), config(fuel=100_000))
+    with pytest.raises(FuelExhausted) as plain:
+        spin.call("main")
+    assert "memory" not in plain.value.message

@@ -388,9 +388,20 @@ class Sandbox:
         way of saying "out of memory"); a guest that then traps or spins is reported as
         ResourceLimitExceeded naming the limit, not as a bug in the guest.
         """
-        if not isinstance(error, GuestTrap | TimeoutExceeded) or self._memory is None:
+        if not isinstance(error, GuestTrap | TimeoutExceeded | FuelExhausted) or \
+                self._memory is None:
             return error
         limit = self.config.limits.memory_bytes
+        if isinstance(error, FuelExhausted):
+            # Still out of fuel (so still resumable), but say why it most likely burned.
+            if self.bridge.peak_memory + 65536 > limit:
+                return FuelExhausted(
+                    f"{error.message} after memory reached its limit of {limit} bytes "
+                    "(memory.grow refused)",
+                    hint="the Spirit likely kept retrying memory.grow; raise the memory "
+                    "limit (--memory) or make it stop when memory.grow returns -1",
+                )
+            return error
         if self.bridge.peak_memory + 65536 > limit:
             return ResourceLimitExceeded(
                 f"memory limit of {limit} bytes reached (memory.grow refused), then: "
