@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from engine_helpers import config, spirit
 
 from vudo.capabilities import Capability as C
-from vudo.engine import Engine, Sandbox
+from vudo.engine import Engine, LogMessage, Sandbox
 from vudo.engine.abi import ErrorCode
 from vudo.engine.config import Limits
 from vudo.engine.ledger import CreditLedger
@@ -167,3 +168,31 @@ def test_fuel_burned_retrying_a_refused_memory_grow_says_so(
     with pytest.raises(FuelExhausted) as plain:
         spin.call("main")
     assert "memory" not in plain.value.message
+
+
+def test_guest_log_cannot_drive_the_terminal(engine: Engine) -> None:
+    # The bytes went to stderr as sent: colours, a window title, and a second line that
+    # looked like vudo's own error.
+    text = b"hi\x1b[31mRED\x1b]0;pwned\x07\nerror: fake (hint: x)\r\x08\xc2\x9b2J\ttab"
+    wat = spirit(
+        '(func (export "main") (result i32) '
+        f"(call $log (i32.const 4) (i32.const 0) (i32.const {len(text)})))",
+        '(import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))',
+        memory='(memory (export "memory") 1) (data (i32.const 0) "'
+        + "".join(f"\\{b:02x}" for b in text) + '")',
+    )
+    sink = io.StringIO()
+    events: list[object] = []
+    with Sandbox(engine, engine.load(wat), config(C.ACTUATOR_LOG, log_to_stderr=True),
+                 stderr=sink) as sb:
+        sb.subscribe(events.append)
+        sb.instantiate()
+        assert sb.call("main") == [0]
+    written = sink.getvalue()
+    assert written.count("\n") == 1 and written.endswith("\n")
+    assert not any(ord(c) < 0x20 and c not in "\t\n" for c in written)
+    assert "\x9b" not in written and "\x7f" not in written
+    assert written == ("[error] hi\\x1b[31mRED\\x1b]0;pwned\\x07\\nerror: fake (hint: x)"
+                       "\\r\\x08\\x9b2J\ttab\n")
+    [log] = [e for e in events if isinstance(e, LogMessage)]
+    assert log.message == text.decode()  # subscribers get the text as sent

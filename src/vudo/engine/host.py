@@ -53,6 +53,12 @@ if TYPE_CHECKING:
 _OK = int(ErrorCode.OK)
 _DENIED = int(ErrorCode.CAPABILITY_DENIED)
 _BAD_MEMORY = int(ErrorCode.INVALID_MEMORY)
+
+# Guest text copied to a terminal goes through this table: a guest's escape sequences
+# must not recolour, retitle or clear the user's terminal, and a newline must not let it
+# print a line that looks like vudo's own ("error: ..."). Events keep the text as sent.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))
+            if c != 0x09} | {0x0A: "\\n", 0x0D: "\\r"}
 _BAD_PARAM = int(ErrorCode.INVALID_PARAMETER)
 _STORAGE_ERROR = int(ErrorCode.STORAGE_ERROR)
 _CREDIT_ERROR = int(ErrorCode.CREDIT_ERROR)
@@ -346,7 +352,7 @@ class HostBridge:
                 self.events.emit(LogMessage(self.sandbox_id, level, message, at))
             if self.log_to_stderr:
                 stream = self.stderr if self.stderr is not None else sys.stderr
-                stream.write(f"[{LEVEL_NAMES[level]}] {message}\n")
+                stream.write(f"[{LEVEL_NAMES[level]}] {message.translate(_ESCAPES)}\n")
         return self.record(
             "host_log", cap, True, lambda: f"level={level} len={length}", _OK, fuel + extra
         )
