@@ -16,6 +16,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+# Text vudo prints may come from a hostile module or package (export names, manifest
+# fields, trap messages): its control characters are shown escaped, so it cannot move the
+# cursor, recolour or retitle the terminal. Newline and tab are kept (callers that need
+# one line, like VudoError.one_line, collapse whitespace themselves).
+_TERMINAL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))
+                     if c not in (0x09, 0x0A)}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters other than newline and tab escaped (``\\x1b``)."""
+    return text.translate(_TERMINAL_ESCAPES)
+
 
 class VudoError(Exception):
     """Base of every error vudo reports to a user."""
@@ -33,9 +45,9 @@ class VudoError(Exception):
 
     def one_line(self) -> str:
         """The single line the CLI prints: ``error: <message> (hint: <hint>)``."""
-        text = " ".join(self.message.split())
+        text = printable(" ".join(self.message.split()))
         if self.hint:
-            return f"error: {text} (hint: {' '.join(self.hint.split())})"
+            return f"error: {text} (hint: {printable(' '.join(self.hint.split()))})"
         return f"error: {text}"
 
 

@@ -280,3 +280,27 @@ def test_run_memory_at_the_wasm32_maximum_runs(vudo_cli: Vudo, tmp_path: Path) -
     r = vudo_cli("run", str(path), "--memory", "4GiB", "-q")
     assert r.code == 0, r.stderr
     assert r.stdout.strip() == "7"
+
+
+def test_hostile_export_names_and_descriptions_print_escaped(
+    vudo_cli: Vudo, tmp_path: Path
+) -> None:
+    path = tmp_path / "esc.wat"
+    path.write_text('(module (memory (export "memory") 1) '
+                    '(func (export "m\\1b[31mred\\0aerror: x")))')
+    r = vudo_cli("run", str(path), "-f", "nope")
+    assert r.code == 5
+    assert "\x1b" not in r.stderr and "m\\x1b[31mred error: x" in r.error_line
+
+    assert vudo_cli("new", "demo").code == 0
+    root = tmp_path / "demo"
+    manifest = root / "spirit.toml"
+    manifest.write_text("\n".join(
+        'description = "one\\nerror: two"' if line.startswith("description") else line
+        for line in manifest.read_text().splitlines()) + "\n")
+    assert vudo_cli("pack", cwd=root).code == 0
+    assert vudo_cli("sign", cwd=root).code == 0
+    assert vudo_cli("summon", str(root / "dist" / "demo-0.1.0.spirit"), "--yes").code == 0
+    found = vudo_cli("search", "demo")
+    assert found.code == 0, found.stderr
+    assert found.stdout.splitlines()[1].split()[-3:] == ["one", "error:", "two"]  # one row

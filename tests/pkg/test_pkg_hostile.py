@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vudo.errors import InvalidInputError, ManifestError, VerificationError
+from vudo.errors import InvalidInputError, ManifestError, VerificationError, printable
 from vudo.pkg.archive import write_atomic_with
 from vudo.pkg.keys import (
     PRIVATE_KEY_FILE,
@@ -175,3 +175,19 @@ def test_lock_file_that_is_a_directory_is_named(tmp_path: Path) -> None:
             action()
         assert info.value.hint
     assert path.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["spirit.lock"]
+
+
+@pytest.mark.parametrize("char", ["\x1b", "\r", "\x07", "\x9b", "\x00", "\x7f"])
+def test_manifest_text_with_terminal_control_characters_is_refused(char: str) -> None:
+    # list/info/search print these fields: "\x1b]0;..." retitled the user's terminal.
+    text = TOML + f'description = "nice{char}[2J"\n'.replace(char, f"\\u{ord(char):04x}")
+    with pytest.raises(ManifestError, match=f"control character \\(U\\+{ord(char):04X}\\)"):
+        parse_manifest(text)
+    assert parse_manifest(TOML + 'description = "two\\nlines\\tand a tab"\n').description
+
+
+def test_printable_escapes_control_characters_but_not_newlines() -> None:
+    assert printable("a\x1b[31mb\x07\r\x9b\tc\nd") == "a\\x1b[31mb\\x07\\x0d\\x9b\tc\nd"
+    err = ManifestError("bad \x1b]0;title\x07 name\nsecond", hint="fix \x1b[2J it")
+    assert err.one_line() == ("error: bad \\x1b]0;title\\x07 name second "
+                              "(hint: fix \\x1b[2J it)")

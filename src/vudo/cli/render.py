@@ -11,14 +11,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from vudo.errors import printable
+
 
 def out(line: str = "") -> None:
-    sys.stdout.write(line + "\n")
+    sys.stdout.write(printable(line) + "\n")
 
 
 def note(line: str) -> None:
     """A remark for the human (warnings, what happened); stderr so stdout stays data."""
-    sys.stderr.write(line + "\n")
+    sys.stderr.write(printable(line) + "\n")
 
 
 def emit_json(value: Any) -> None:
@@ -58,8 +60,8 @@ class ProgressLine:
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
-    """Left-aligned columns, two spaces apart."""
-    cols = [list(header), *[list(r) for r in rows]]
+    """Left-aligned columns, two spaces apart; a cell is kept to one line."""
+    cols = [list(header), *[[" ".join(c.split()) for c in r] for r in rows]]
     widths = [max(len(r[i]) for r in cols) for i in range(len(header))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cols]
 

@@ -81,6 +81,7 @@ PRICING_KEYS: tuple[str, ...] = ("base_cost", "per_fuel_cost", "fuel_unit",
                                  "per_host_call_cost", "per_byte_cost")
 _SECTIONS = ("dependencies", "pricing")
 
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _HEX64_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _NAME_HINT = 'use lowercase letters, digits, "-" and "_", starting with a letter, at most 64'
@@ -435,6 +436,13 @@ class _Validator:
         value = data[key]
         if not isinstance(value, str):
             raise self.wrong_type((*path, key), value, "a string")
+        control = _CONTROL_RE.search(value)
+        if control:
+            # Shown in terminals by list/info/search: escape sequences and newlines in a
+            # published manifest could restyle the screen or fake vudo's own output.
+            raise self.fail(f'"{self._dotted((*path, key))}" at {self.loc.where((*path, key))} '
+                            f"contains a control character (U+{ord(control.group()):04X})",
+                            hint="use plain text (newlines and tabs are fine)")
         return value
 
     def optional_string(self, data: Mapping[str, Any], key: str) -> str | None:
