@@ -304,3 +304,40 @@ def test_hostile_export_names_and_descriptions_print_escaped(
     found = vudo_cli("search", "demo")
     assert found.code == 0, found.stderr
     assert found.stdout.splitlines()[1].split()[-3:] == ["one", "error:", "two"]  # one row
+
+
+MANY_CAPS = ["sensor_time", "actuator_log", "sensor_random", "storage_read", "storage_write",
+             "storage_delete", "network_connect", "network_listen"]
+
+
+def test_concurrent_grants_all_stay(
+    vudo_cli: Vudo, env: dict[str, str], tmp_path: Path
+) -> None:
+    # grant read the list, then wrote it back: of 7 grants at once, 3 to 5 survived.
+    import json
+    import subprocess
+    import sys
+
+    assert vudo_cli("new", "demo").code == 0
+    root = tmp_path / "demo"
+    manifest = root / "spirit.toml"
+    manifest.write_text("\n".join(
+        f"capabilities = {json.dumps(MANY_CAPS)}" if line.startswith("capabilities") else line
+        for line in manifest.read_text().splitlines()) + "\n")
+    assert vudo_cli("pack", cwd=root).code == 0
+    assert vudo_cli("sign", cwd=root).code == 0
+    package = str(root / "dist" / "demo-0.1.0.spirit")
+    assert vudo_cli("summon", package, "--grant", "sensor_time").code == 0
+    procs = [subprocess.Popen([sys.executable, "-m", "vudo", "grant", "demo", cap],
+                              env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for cap in MANY_CAPS[1:]]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    info = vudo_cli("info", "demo", "--json").json()
+    assert sorted(g["capability"] for g in info["grants"]) == sorted(MANY_CAPS)
+    assert vudo_cli("revoke", "demo", "storage_read").code == 0
+    info = vudo_cli("info", "demo", "--json").json()
+    assert sorted(g["capability"] for g in info["grants"]) == sorted(
+        c for c in MANY_CAPS if c != "storage_read")

@@ -910,6 +910,32 @@ class LocalStore(Resource):
                 "ON CONFLICT (name) DO UPDATE SET grants = excluded.grants, "
                 "updated_at = excluded.updated_at", (name, text, self.clock()))
 
+    def update_grants(
+        self, name: str,
+        change: Callable[[builtins.list[dict[str, Any]]], Sequence[Mapping[str, Any]]],
+    ) -> builtins.list[dict[str, Any]]:
+        """Replace ``name``'s grants with ``change(current)`` in one write transaction,
+        so two processes granting at once cannot lose each other's grant; returns the
+        stored list. ``change`` may raise to leave the grants as they were."""
+        with self._write(f"saving grants for {name}") as conn:
+            if not conn.execute("SELECT 1 FROM packages WHERE name = ?", (name,)).fetchone():
+                raise self._not_found(conn, name)
+            row = conn.execute("SELECT grants FROM grants WHERE name = ?", (name,)).fetchone()
+            current = [] if row is None else _parse_grants(row[0])
+            if current is None:
+                raise StoreDamagedError(f"the stored grants of {name} are unreadable",
+                                        hint="run `vudo repair` to drop them, then grant again")
+            try:
+                new = [dict(g) for g in change(current)]
+                text = json.dumps(new, sort_keys=True)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"grants for {name} are not JSON: {exc}") from None
+            conn.execute(
+                "INSERT INTO grants (name, grants, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET grants = excluded.grants, "
+                "updated_at = excluded.updated_at", (name, text, self.clock()))
+        return new
+
     def grants_for(self, name: str) -> builtins.list[dict[str, Any]]:
         """The grants stored for ``name`` (empty if none)."""
         with self._read(f"reading grants for {name}") as conn:

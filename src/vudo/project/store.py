@@ -312,7 +312,6 @@ def grant_capability(
     expires: str | None = None, clock: Callable[[], float] = time.time,
 ) -> Grant:
     """Grant (or replace the grant of) one capability to an installed Spirit."""
-    from vudo.engine.grants import Grant
     from vudo.project.runner import parse_grant_spec
 
     cap, _ = parse_grant_spec(capability)
@@ -328,26 +327,31 @@ def grant_capability(
             )
         [grant] = sign_grants(ConsentDecision(((cap, scope),), ()), home=home,
                               clock=lambda: now, expires_at=expires_at)
-        kept = [g for g in store.grants_for(name)
-                if Grant.from_dict(g).capability is not cap]
-        store.save_grants(name, [*kept, grant.to_dict()])
+        # Read, replace and write in one transaction: concurrent grants all stay.
+        store.update_grants(name, lambda current: [
+            *(g for g in current if g.get("capability") != cap.value), grant.to_dict()])
     return grant
 
 
 def revoke_capability(name: str, capability: str, *, home: Path) -> int:
     """Drop every stored grant of ``capability`` for ``name``; returns how many."""
-    from vudo.engine.grants import Grant
 
     cap = parse_capability(capability)
-    with open_local_store(home) as store:
-        store.get(name)
-        current = store.grants_for(name)
-        kept = [g for g in current if Grant.from_dict(g).capability is not cap]
-        if len(kept) == len(current):
+    dropped = 0
+
+    def without(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        nonlocal dropped
+        kept = [g for g in current if g.get("capability") != cap.value]
+        dropped = len(current) - len(kept)
+        if not dropped:  # raising leaves the stored grants untouched
             raise NotFoundError(f'{name} has no grant of "{cap.value}"',
                                 hint=f"see `vudo info {name}`")
-        store.save_grants(name, kept)
-    return len(current) - len(kept)
+        return kept
+
+    with open_local_store(home) as store:
+        store.get(name)
+        store.update_grants(name, without)
+    return dropped
 
 
 def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
