@@ -341,3 +341,17 @@ def test_concurrent_grants_all_stay(
     info = vudo_cli("info", "demo", "--json").json()
     assert sorted(g["capability"] for g in info["grants"]) == sorted(
         c for c in MANY_CAPS if c != "storage_read")
+
+
+@pytest.mark.parametrize("command", ["build", "run", "test"])
+def test_wat_source_that_is_not_utf8_is_a_build_error(
+    vudo_cli: Vudo, tmp_path: Path, command: str
+) -> None:
+    assert vudo_cli("new", "demo").code == 0
+    root = tmp_path / "demo"
+    (root / "src" / "main.wat").write_bytes(
+        b';; caf\xe9 in Latin-1\n(module (memory (export "memory") 1) (func (export "main")))')
+    r = vudo_cli(command, cwd=root)  # was a UnicodeDecodeError traceback
+    assert r.code == 7, r.stderr
+    assert "src/main.wat: error: not UTF-8 text (byte 7)" in r.error_line
+    assert "(hint: " in r.error_line

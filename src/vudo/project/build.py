@@ -176,7 +176,11 @@ def compile_wat(project: Project, out: Path) -> None:
     import wasmtime
 
     rel = project.source.relative_to(project.root)
-    text = project.source.read_text(encoding="utf-8")
+    try:
+        text = project.source.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise CompileError(f"{rel}: error: not UTF-8 text (byte {err.start})", output="",
+                           hint="save the source as UTF-8") from None
     try:
         out.write_bytes(wasmtime.wat2wasm(text))
     except wasmtime.WasmtimeError as err:
