@@ -355,3 +355,9 @@ def test_wat_source_that_is_not_utf8_is_a_build_error(
     assert r.code == 7, r.stderr
     assert "src/main.wat: error: not UTF-8 text (byte 6)" in r.error_line
     assert "(hint: " in r.error_line
+
+
+def test_keys_show_without_a_key_names_the_key_file(vudo_cli: Vudo, home: Path) -> None:
+    r = vudo_cli("keys", "show")  # said "no private key at <home>/keys", the directory
+    assert r.code == 5
+    assert f"no private key at {home / 'keys' / 'private.key'}" in r.error_line

@@ -689,7 +689,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             out(f"fingerprint  {kp.fingerprint}")
         return 0
     if args.action == "show":
-        kp = load_keypair(keys)  # NotFoundError with the `vudo keys generate` hint
+        kp = load_keypair(keys / PRIVATE_KEY_FILE)  # NotFoundError with a hint
         if args.json:
             emit_json({"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
                        "private_key": str(keys / PRIVATE_KEY_FILE)})
@@ -714,7 +714,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     rows: list[dict[str, str]] = []
     if (keys / PRIVATE_KEY_FILE).exists():
-        kp = load_keypair(keys)
+        kp = load_keypair(keys / PRIVATE_KEY_FILE)
         rows.append({"key": kp.public_hex, "role": "yours", "fingerprint": kp.fingerprint})
     from vudo.pkg.keys import fingerprint
 
