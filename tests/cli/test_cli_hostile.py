@@ -361,3 +361,20 @@ def test_keys_show_without_a_key_names_the_key_file(vudo_cli: Vudo, home: Path) 
     r = vudo_cli("keys", "show")  # said "no private key at <home>/keys", the directory
     assert r.code == 5
     assert f"no private key at {home / 'keys' / 'private.key'}" in r.error_line
+
+
+def test_json_output_stays_strict_json_for_non_finite_floats(
+    vudo_cli: Vudo, tmp_path: Path
+) -> None:
+    import json
+
+    path = _wat(tmp_path, "f", '(func (export "f") (param f64) (result f64) local.get 0)')
+    for word, shown in (("nan", "nan"), ("inf", "inf"), ("-inf", "-inf")):
+        r = vudo_cli("run", str(path), "-f", "f", "--json", "--", word)
+        assert r.code == 0, r.stderr
+
+        def refuse(token: str) -> None:
+            raise AssertionError(f"not JSON: {token}")  # json.loads accepts NaN by default
+
+        data = json.loads(r.stdout, parse_constant=refuse)
+        assert data["args"] == [shown] and data["results"] == [shown]

@@ -24,9 +24,24 @@ def note(line: str) -> None:
 
 
 def emit_json(value: Any) -> None:
+    """Print ``value`` as strict JSON: a guest can return NaN or infinity, which JSON has
+    no number for (``json`` would print ``NaN``, which jq and browsers reject), so
+    non-finite floats are written as the strings "nan", "inf" and "-inf", as receipts
+    write them (:meth:`vudo.engine.Receipt.to_dict`)."""
     import json
 
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(_finite(value), indent=2, sort_keys=False, default=str,
+                                allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and value - value != 0:  # nan or +-inf
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def stderr_is_tty() -> bool:
