@@ -378,3 +378,10 @@ def test_json_output_stays_strict_json_for_non_finite_floats(
 
         data = json.loads(r.stdout, parse_constant=refuse)
         assert data["args"] == [shown] and data["results"] == [shown]
+
+
+def test_run_a_manifest_path_runs_its_project(vudo_cli: Vudo, tmp_path: Path) -> None:
+    assert vudo_cli("new", "demo").code == 0
+    r = vudo_cli("run", "demo/spirit.toml", "-q")  # was read as WAT: "expected `(`"
+    assert r.code == 0, r.stderr
+    assert r.stdout.strip() == "25"

@@ -139,6 +139,9 @@ def resolve_target(
     if path.is_file():
         if path.suffix == ".spirit":
             return package_target(path)
+        if path.name in ("spirit.toml", "manifest.toml", "manifest.json"):
+            # The manifest names its project (it is not WAT, as the module reader says).
+            return project_target(path.parent, progress=progress, build=build)
         return RunTarget(kind="module", label=str(spec), name=_module_name(path),
                          wasm=_module_bytes(path))
     if _looks_like_path(spec):
