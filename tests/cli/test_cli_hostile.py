@@ -385,3 +385,17 @@ def test_run_a_manifest_path_runs_its_project(vudo_cli: Vudo, tmp_path: Path) ->
     r = vudo_cli("run", "demo/spirit.toml", "-q")  # was read as WAT: "expected `(`"
     assert r.code == 0, r.stderr
     assert r.stdout.strip() == "25"
+
+
+def test_wat_with_a_utf8_bom_runs_and_builds(vudo_cli: Vudo, tmp_path: Path) -> None:
+    wat = '(module (memory (export "memory") 1) (func (export "main") (result i32) i32.const 7))'
+    loose = tmp_path / "bom.wat"
+    loose.write_bytes(b"\xef\xbb\xbf" + wat.encode())
+    r = vudo_cli("run", str(loose), "-q")  # was "unexpected character '\u{feff}'"
+    assert r.code == 0, r.stderr
+    assert r.stdout.strip() == "7"
+    assert vudo_cli("new", "demo").code == 0
+    (tmp_path / "demo" / "src" / "main.wat").write_bytes(b"\xef\xbb\xbf" + wat.encode())
+    r = vudo_cli("run", "-q", cwd=tmp_path / "demo")
+    assert r.code == 0, r.stderr
+    assert r.stdout.strip() == "7"

@@ -196,3 +196,8 @@ def test_guest_log_cannot_drive_the_terminal(engine: Engine) -> None:
                        "\\r\\x08\\x9b2J\ttab\n")
     [log] = [e for e in events if isinstance(e, LogMessage)]
     assert log.message == text.decode()  # subscribers get the text as sent
+
+
+def test_wat_bytes_with_a_utf8_bom_load(engine: Engine) -> None:
+    module = engine.load(b"\xef\xbb\xbf" + spirit('(func (export "main"))').encode())
+    assert [f.name for f in module.exports] == ["main"]

@@ -330,7 +330,7 @@ class Engine:
                 hint="build the Spirit first, or pass its .wat source",
             )
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
         except UnicodeDecodeError:
             raise ModuleError(
                 "not a WebAssembly module: neither wasm binary nor UTF-8 WAT text",

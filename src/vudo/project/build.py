@@ -177,7 +177,7 @@ def compile_wat(project: Project, out: Path) -> None:
 
     rel = project.source.relative_to(project.root)
     try:
-        text = project.source.read_text(encoding="utf-8")
+        text = project.source.read_text(encoding="utf-8-sig")  # BOM: not WAT
     except UnicodeDecodeError as err:
         raise CompileError(f"{rel}: error: not UTF-8 text (byte {err.start})", output="",
                            hint="save the source as UTF-8") from None

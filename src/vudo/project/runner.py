@@ -180,7 +180,7 @@ def _module_bytes(path: Path) -> bytes:
     import wasmtime
 
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
         return bytes(wasmtime.wat2wasm(text))
     except UnicodeDecodeError:
         raise InvalidInputError(
