@@ -19,7 +19,7 @@ from vudo.pkg.keys import (
 )
 from vudo.pkg.lockfile import read_lockfile, write_lockfile
 from vudo.pkg.manifest import format_manifest, load_manifest, parse_manifest
-from vudo.pkg.registry import DirectoryRegistry
+from vudo.pkg.registry import DirectoryRegistry, open_registry
 from vudo.pkg.signing import Envelope
 
 
@@ -191,3 +191,18 @@ def test_printable_escapes_control_characters_but_not_newlines() -> None:
     err = ManifestError("bad \x1b]0;title\x07 name\nsecond", hint="fix \x1b[2J it")
     assert err.one_line() == ("error: bad \\x1b]0;title\\x07 name second "
                               "(hint: fix \\x1b[2J it)")
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://host:99999/", "http://host:abc/",
+                                 "http://a b/", "http://a\x07b/", "file://[::1"])
+def test_malformed_registry_url_is_invalid_input(tmp_path: Path, url: str) -> None:
+    # urlparse's ValueError ("Invalid IPv6 URL") escaped as a traceback.
+    with pytest.raises(InvalidInputError, match="invalid registry URL") as info:
+        open_registry(url, cache_dir=tmp_path)
+    assert info.value.hint
+
+
+def test_file_registry_url_with_a_space_still_opens(tmp_path: Path) -> None:
+    (tmp_path / "my reg").mkdir()
+    with open_registry(f"file://{tmp_path}/my reg") as registry:
+        assert registry.names() == []

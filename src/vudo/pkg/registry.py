@@ -318,7 +318,7 @@ class HttpRegistry(Resource):
     """
 
     def __init__(self, url: str, *, cache_dir: Path, timeout: float = 30.0) -> None:
-        parsed = urllib.parse.urlparse(url)
+        parsed = _parse_url(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise InvalidInputError(f"not an http(s) registry URL: {url}",
                                     hint="use http://host/path or a directory path")
@@ -404,6 +404,22 @@ class HttpRegistry(Resource):
 Registry = DirectoryRegistry | HttpRegistry
 
 
+def _parse_url(url: str) -> urllib.parse.ParseResult:
+    """``urlparse`` with its ValueErrors ("Invalid IPv6 URL", a port out of range, ...)
+    turned into InvalidInputError; the port is read here so a bad one fails now."""
+    try:
+        parsed = urllib.parse.urlparse(url)
+        parsed.port  # noqa: B018 -- raises ValueError for a port that is not 0..65535
+    except ValueError as exc:
+        raise InvalidInputError(f"invalid registry URL {url}: {exc}",
+                                hint="use http://host[:port]/path or a directory path") from None
+    if any(ord(c) < 0x20 or c == "\x7f" or (c == " " and parsed.scheme != "file")
+           for c in url):
+        raise InvalidInputError(f"invalid registry URL {url!r}: spaces or control characters",
+                                hint="percent-encode them (%20)")
+    return parsed
+
+
 def open_registry(location: str | Path, *, cache_dir: Path | None = None,
                   create: bool = False) -> Registry:
     """A registry from a URL (``http(s)://``, ``file://``) or a directory path."""
@@ -413,7 +429,7 @@ def open_registry(location: str | Path, *, cache_dir: Path | None = None,
             raise InvalidInputError("an HTTP registry needs a cache directory")
         return HttpRegistry(text, cache_dir=cache_dir)
     if text.startswith("file://"):
-        text = urllib.parse.unquote(urllib.parse.urlparse(text).path)
+        text = urllib.parse.unquote(_parse_url(text).path)
     elif "://" in text:
         raise InvalidInputError(f"unsupported registry URL {text}",
                                 hint="use http://, https://, file:// or a directory path")
