@@ -399,3 +399,26 @@ def test_wat_with_a_utf8_bom_runs_and_builds(vudo_cli: Vudo, tmp_path: Path) -> 
     r = vudo_cli("run", "-q", cwd=tmp_path / "demo")
     assert r.code == 0, r.stderr
     assert r.stdout.strip() == "7"
+
+
+@pytest.mark.parametrize("make", ["symlink", "dangling", "fifo"])
+def test_pack_refuses_odd_assets_with_a_hint(
+    vudo_cli: Vudo, tmp_path: Path, make: str
+) -> None:
+    import os
+
+    assert vudo_cli("new", "demo").code == 0
+    assets = tmp_path / "demo" / "assets"
+    assets.mkdir()
+    odd = assets / "odd"
+    if make == "symlink":
+        (tmp_path / "secret").write_text("not for the package")
+        odd.symlink_to(tmp_path / "secret")
+    elif make == "dangling":
+        odd.symlink_to(tmp_path / "nowhere")
+    else:
+        os.mkfifo(odd)
+    r = vudo_cli("pack", cwd=tmp_path / "demo")  # said only "is not a regular file"
+    assert r.code == 3, r.stderr
+    assert str(odd) in r.error_line and "(hint: " in r.error_line
+    assert not (tmp_path / "demo" / "dist" / "demo-0.1.0.spirit").exists()

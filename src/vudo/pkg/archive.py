@@ -625,11 +625,16 @@ def _asset_entries(assets: Iterable[Path | tuple[str, Path]]) -> list[tuple[str,
             entries.append((ASSETS_PREFIX + item.name, item))
     for name, src in entries:
         check_member_name(name)
-        if src.is_symlink() or not src.is_file():
-            raise InvalidInputError(f"asset {src} is not a regular file")
+        if src.is_symlink():
+            raise InvalidInputError(f"asset {src} is a symbolic link",
+                                    hint="copy the file in instead")
+        if not src.is_file():
+            raise InvalidInputError(f"asset {src} is not a regular file",
+                                    hint="assets are plain files (and folders of them)")
     names = [n for n, _ in entries]
     if len(set(names)) != len(names):
-        raise InvalidInputError("two assets have the same name in the package")
+        raise InvalidInputError("two assets have the same name in the package",
+                                hint="rename one of them")
     return sorted(entries)
 
 
