@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vudo.errors import InvalidInputError, ManifestError, VerificationError, printable
-from vudo.pkg.archive import write_atomic_with
+from vudo.pkg.archive import open_regular, prepare_pack, write_atomic_with
 from vudo.pkg.keys import (
     PRIVATE_KEY_FILE,
     ensure_keypair,
@@ -206,3 +206,15 @@ def test_file_registry_url_with_a_space_still_opens(tmp_path: Path) -> None:
     (tmp_path / "my reg").mkdir()
     with open_registry(f"file://{tmp_path}/my reg") as registry:
         assert registry.names() == []
+
+
+def test_package_errors_reachable_from_the_cli_carry_hints(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match=r"not a regular file|is a directory") as info:
+        open_regular(tmp_path)
+    assert info.value.hint
+    manifest = tmp_path / "spirit.toml"
+    manifest.write_bytes(b'name = "\xff"\n')
+    (tmp_path / "m.wasm").write_bytes(b"\0asm\1\0\0\0")
+    with pytest.raises(InvalidInputError, match="not UTF-8") as bad:
+        prepare_pack(manifest, tmp_path / "m.wasm")
+    assert bad.value.hint

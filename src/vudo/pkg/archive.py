@@ -381,7 +381,8 @@ def open_regular(path: Path, *, what: str = "package", hint: str | None = None) 
     except FileNotFoundError:
         raise NotFoundError(f"no {what} at {path}", hint=hint) from None
     except IsADirectoryError:
-        raise InvalidInputError(f"{path} is a directory, not a {what} file") from None
+        raise InvalidInputError(f"{path} is a directory, not a {what} file",
+                                hint=hint or "pass the file itself") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise InvalidInputError(f"{path} is not a regular file", hint=f"pass a {what} file")
@@ -737,11 +738,13 @@ def prepare_pack(
     except FileNotFoundError:
         raise NotFoundError(f"no manifest at {manifest_path}", hint="run `vudo new`") from None
     if len(manifest) > DEFAULT_LIMITS.max_manifest_size:
-        raise InvalidInputError(f"{manifest_path} is larger than 1 MiB")
+        raise InvalidInputError(f"{manifest_path} is larger than 1 MiB",
+                                hint="a manifest holds metadata only; move long text to README.md")
     try:
         text = manifest.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidInputError(f"{manifest_path} is not UTF-8 text") from None
+        raise InvalidInputError(f"{manifest_path} is not UTF-8 text",
+                                hint="save the manifest as UTF-8") from None
     parse_manifest(text, filename=str(manifest_path))
     return PackInputs(manifest_path.name, manifest, Path(module_path),
                       tuple(_asset_entries(assets)))
@@ -777,7 +780,9 @@ def extract(path: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> l
         for m in reader.members:
             target = (root / m.name).resolve()
             if root not in target.parents:
-                raise VerificationError(f"unsafe package member {m.name!r}: escapes {dest}")
+                raise VerificationError(f"unsafe package member {m.name!r}: escapes {dest}",
+                                        hint="refusing to extract this package; it was not "
+                                        "produced by `vudo pack`")
             target.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             try:

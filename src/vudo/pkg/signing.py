@@ -189,7 +189,8 @@ def _parse_signed_manifest(data: bytes, name: str) -> Manifest:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ManifestError(f"{name} in the package is not UTF-8 text") from None
+        raise ManifestError(f"{name} in the package is not UTF-8 text",
+                            hint="the package was not produced by `vudo pack`") from None
     return parse_manifest(text, filename=name)
 
 
@@ -309,7 +310,8 @@ def verify_package(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> Verifi
                 hint="do not install this package; get it again from its author",
             )
     if [f.path for f in envelope.files] != [f.path for f in actual]:
-        raise VerificationError(f"{path.name}: members are not in the signed order")
+        raise VerificationError(f"{path.name}: members are not in the signed order",
+                                hint="the package was changed after signing; get it again")
     digest = package_digest(envelope.signer, envelope.manifest_sha256, tuple(actual))
     if digest != envelope.digest:
         raise VerificationError(

@@ -716,7 +716,7 @@ class LocalStore(Resource):
             row = conn.execute("SELECT manifest FROM packages WHERE name = ? AND version = ?",
                                (name, str(version))).fetchone()
         if row is None:
-            raise NotFoundError(f"{name} {version} is not installed")
+            raise NotFoundError(f"{name} {version} is not installed", hint="see `vudo list`")
         return manifest_from_dict(json.loads(row[0]), filename=f"{name}@{version}")
 
     def info(self, name: str, version: Version | str | None = None) -> SpiritInfo:
@@ -849,7 +849,7 @@ class LocalStore(Resource):
                     raise StoreDamagedError(f"package file of {spirit.spec} is missing",
                                             hint=REPAIR_HINT)
                 return spirit.path
-        raise NotFoundError(f"{name} {wanted} is not installed")
+        raise NotFoundError(f"{name} {wanted} is not installed", hint="see `vudo list`")
 
     # -- upgrade ------------------------------------------------------------------------
 
