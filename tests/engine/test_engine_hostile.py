@@ -201,3 +201,23 @@ def test_guest_log_cannot_drive_the_terminal(engine: Engine) -> None:
 def test_wat_bytes_with_a_utf8_bom_load(engine: Engine) -> None:
     module = engine.load(b"\xef\xbb\xbf" + spirit('(func (export "main"))').encode())
     assert [f.name for f in module.exports] == ["main"]
+
+
+def test_shared_memory_is_an_unsupported_feature_not_a_guest_bug(
+    make: Callable[..., Sandbox],
+) -> None:
+    # Was GuestTrap (exit 10) "instantiation failed ... the Spirit has a bug".
+    sb = make(spirit('(func (export "main"))', memory='(memory (export "memory") 1 1 shared)'),
+              instantiate=False)
+    with pytest.raises(ModuleError, match="feature vudo does not enable") as info:
+        sb.instantiate()
+    assert info.value.hint and "shared memory" in info.value.hint
+
+
+def test_too_many_memories_names_the_count_once(make: Callable[..., Sandbox]) -> None:
+    sb = make(spirit('(func (export "main"))',
+                     memory='(memory 1) (memory (export "memory") 1)'), instantiate=False)
+    with pytest.raises(ResourceLimitExceeded) as info:
+        sb.instantiate()
+    assert info.value.message.count("resource limit exceeded") == 1
+    assert info.value.hint and "--memory" not in info.value.hint

@@ -137,7 +137,8 @@ def _limit_hint(message: str) -> str:
                 "several calls")
     if "table" in lowered:
         return "declare smaller tables in the module (table elements are limited)"
-    if "instance" in lowered or "count of" in lowered or "maximum number" in lowered:
+    if ("instance" in lowered or "count of" in lowered or "count too high" in lowered
+            or "maximum number" in lowered):
         return "the module declares more instances, tables or memories than allowed"
     return _HINTS[ResourceLimitExceeded]
 
@@ -190,6 +191,8 @@ def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run
     lowered = text.lower()
     if any(hint in lowered for hint in _LIMIT_HINTS):
         cause = _cause(text)
+        if cause.lower().startswith("resource limit exceeded: "):
+            cause = cause[len("resource limit exceeded: "):]
         return ResourceLimitExceeded(f"resource limit exceeded: {cause}",
                                      hint=_limit_hint(cause))
     if during == "parse":
@@ -198,6 +201,12 @@ def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run
     if during == "compile":
         return ModuleError(f"not a valid WebAssembly module: {_cause(text)}",
                            hint="check that the file is a .wasm or .wat Spirit")
+    if during == "instantiate" and "support is disabled" in text.lower():
+        # e.g. shared memory: the module needs a feature this engine leaves off; that is
+        # not a bug the Spirit hit while running.
+        return ModuleError(f"uses a WebAssembly feature vudo does not enable: {_cause(text)}",
+                           hint="build the Spirit without it (e.g. no threads or shared "
+                           "memory)")
     if during == "instantiate":
         return GuestTrap(f"instantiation failed: {_cause(text)}", hint=_HINTS[GuestTrap])
     return GuestTrap(f"guest trapped: {_cause(text)}", hint=_HINTS[GuestTrap])
