@@ -422,3 +422,28 @@ def test_pack_refuses_odd_assets_with_a_hint(
     assert r.code == 3, r.stderr
     assert str(odd) in r.error_line and "(hint: " in r.error_line
     assert not (tmp_path / "demo" / "dist" / "demo-0.1.0.spirit").exists()
+
+
+def test_git_dependency_resolves_from_the_command_line(
+    vudo_cli: Vudo, env: dict[str, str], tmp_path: Path
+) -> None:
+    # build/check said "no git cache was given to the resolver (hint: pass
+    # git=GitSource(cache_dir) to resolve())": an API message, and no way to use git deps.
+    import subprocess
+
+    assert vudo_cli("new", "lib").code == 0
+    git = ["git", "-c", "user.email=qa@example.com", "-c", "user.name=qa"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
+        subprocess.run([*git, *args], cwd=tmp_path / "lib", env=env, check=True)
+    assert vudo_cli("new", "app").code == 0
+    manifest = tmp_path / "app" / "spirit.toml"
+    manifest.write_text(manifest.read_text() + "\n[dependencies]\n"
+                        f'lib = {{ git = "file://{tmp_path / "lib"}", rev = "HEAD" }}\n')
+    r = vudo_cli("build", cwd=tmp_path / "app")
+    assert r.code == 0, r.stderr
+    assert f'source = "git+file://{tmp_path / "lib"}#' in (tmp_path / "app" / "spirit.lock"
+                                                          ).read_text()
+    manifest.write_text(manifest.read_text().replace('rev = "HEAD"', 'rev = "no-such-rev"'))
+    (tmp_path / "app" / "spirit.lock").unlink()
+    r = vudo_cli("build", cwd=tmp_path / "app")
+    assert r.code != 0 and "GitSource" not in r.stderr and "(hint: " in r.error_line

@@ -383,9 +383,11 @@ def resolve_project_dependencies(root: Path, *, home: Path,
     registries (``vudo check``); DependencyConflictError or NotFoundError if impossible.
     An existing ``spirit.lock`` is preferred, so a check does not drift from the lock;
     with ``locked`` the resolution must reproduce it exactly (and it must exist)."""
+    from vudo.home import cache_dir
     from vudo.pkg.lockfile import LOCK_FILENAME, read_lockfile
     from vudo.pkg.manifest import load_manifest
     from vudo.pkg.resolve import resolve
+    from vudo.pkg.sources import GitSource
 
     root = Path(root)
     manifest = load_manifest(root)
@@ -395,6 +397,7 @@ def resolve_project_dependencies(root: Path, *, home: Path,
     try:
         with open_local_store(home) as store:
             return resolve(manifest, [store, *opened], root_dir=root,
+                           git=GitSource(cache_dir(home) / "git"),
                            locked=lock if locked else None, prefer=None if locked else lock)
     finally:
         for registry in opened:
