@@ -447,3 +447,10 @@ def test_git_dependency_resolves_from_the_command_line(
     (tmp_path / "app" / "spirit.lock").unlink()
     r = vudo_cli("build", cwd=tmp_path / "app")
     assert r.code != 0 and "GitSource" not in r.stderr and "(hint: " in r.error_line
+
+
+@pytest.mark.parametrize("action", ["show", "list", "generate"])
+def test_keys_action_refuses_a_stray_key_argument(vudo_cli: Vudo, action: str) -> None:
+    r = vudo_cli("keys", action, "ab" * 32)  # show printed your own key as if it were this
+    assert r.code == 2
+    assert "takes no KEY argument" in r.error_line and "keys trust" in r.error_line

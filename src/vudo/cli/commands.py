@@ -670,6 +670,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
         save_keypair,
     )
 
+    if args.key is not None and args.action != "trust":
+        # `vudo keys show KEY` would otherwise show *your* key, as if it were KEY's.
+        raise UsageError(f"keys {args.action} takes no KEY argument (got {args.key!r})",
+                         hint="KEY is only for `vudo keys trust KEY`")
     home = _home()
     keys = keys_dir(home)
     if args.action == "generate":
