@@ -252,6 +252,8 @@ def test_test_failures_exit_14(vudo_cli: Vudo, project: Path) -> None:
     r = vudo_cli("test", "--fuel", "100000", cwd=project)
     assert r.code == 14
     assert r.stdout.strip().splitlines()[-1] == "1 passed, 3 failed"
+    spins = next(ln for ln in r.stdout.splitlines() if "test_spins" in ln)
+    assert spins.endswith("(fuel exhausted: all fuel used)"), spins  # said it twice
     assert "3 failed" in r.error_line
 
 

@@ -402,8 +402,9 @@ def test_host_calls_are_charged_per_call_and_per_byte(sandbox: Callable[..., San
 def test_fuel_runs_out_inside_a_host_call(sandbox: Callable[..., Sandbox]) -> None:
     sb = sandbox(C.SENSOR_TIME, fuel=100_000, host_call_fuel=60_000)
     assert call(sb, "host_time_now") == NOW
-    with pytest.raises(FuelExhausted, match="in a host call"):
+    with pytest.raises(FuelExhausted, match="in a host call") as info:
         call(sb, "host_time_now")
+    assert not info.value.message.startswith(FuelExhausted.title)  # shown after the title
     assert sb.state == "suspended"
     sb.refuel(100_000)
     assert call(sb, "host_time_now") == NOW

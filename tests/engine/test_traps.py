@@ -70,3 +70,21 @@ def test_real_trap_codes(engine: object) -> None:
         err = translate(info.value)
         assert isinstance(err, GuestTrap)
         assert "\n" not in err.message
+
+
+def test_budget_messages_do_not_repeat_the_title() -> None:
+    # `vudo test` shows "<outcome>: <message>" and the TUI "<title> — <message>": a message
+    # that began with its own title read "fuel exhausted: fuel exhausted: all fuel used".
+    cfg = wasmtime.Config()
+    cfg.consume_fuel = True
+    store = wasmtime.Store(wasmtime.Engine(cfg))
+    store.set_fuel(1_000)
+    module = wasmtime.Module(store.engine, '(module (func (export "f") (loop br 0)))')
+    func = wasmtime.Instance(store, module, []).exports(store)["f"]
+    assert isinstance(func, wasmtime.Func)
+    with pytest.raises(wasmtime.Trap) as info:
+        func(store)
+    err = translate(info.value)
+    assert isinstance(err, FuelExhausted)
+    assert err.message == "all fuel used"
+    assert not err.message.startswith(FuelExhausted.title)

@@ -183,7 +183,7 @@ class HostBridge:
         left = self._fuel.value
         if left < amount:
             _set_fuel(ctx, 0)
-            raise StopGuest("fuel", "fuel exhausted in a host call")
+            raise StopGuest("fuel", "fuel ran out in a host call")
         _set_fuel(ctx, left - amount)
 
     def check(self, capability: Capability, target: str | None = None) -> bool:

@@ -182,12 +182,13 @@ def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run
     if isinstance(exc, wasmtime.Trap):
         code = exc.trap_code
         cls = TRAP_CODES.get(code, GuestTrap) if code is not None else GuestTrap
-        detail = _cause(text)
+        # The outcome (the class title) is shown next to the message by `vudo test`,
+        # the receipt and the TUI, so the budget messages do not repeat it.
         if cls is FuelExhausted:
-            detail = "all fuel used"
-        elif cls is TimeoutExceeded:
-            detail = "interrupted"
-        return cls(f"{cls.title}: {detail}", hint=_HINTS.get(cls))
+            return cls("all fuel used", hint=_HINTS[cls])
+        if cls is TimeoutExceeded:
+            return cls("interrupted at its deadline", hint=_HINTS[cls])
+        return cls(f"{cls.title}: {_cause(text)}", hint=_HINTS.get(cls))
     lowered = text.lower()
     if any(hint in lowered for hint in _LIMIT_HINTS):
         cause = _cause(text)
