@@ -90,6 +90,12 @@ _trap_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)(
 _NULL_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 
 
+#: The receipt's ``host_calls`` key for the calls that need no capability of their own
+#: (host_network_accept/send/recv/close, see ABI_IMPORTS): no capability is named just
+#: "network", so the key cannot collide with one.
+NETWORK_HANDLE_CALLS = "network"
+
+
 class StopGuest(Exception):
     """Raised inside a host function to stop the guest (fuel, limit, terminated)."""
 
@@ -109,8 +115,9 @@ class HostBridge:
     """Per-sandbox state every host function needs, and the functions themselves.
 
     The sandbox sets :attr:`context` and :attr:`memory_ref` after instantiation. The
-    ``counters`` dict maps capability name (``"none"`` for handle calls) to a two-item
-    list ``[allowed, denied]``; the receipt reads it.
+    ``counters`` dict maps capability name (``"network"`` for the network handle calls,
+    which need no capability of their own) to a two-item list ``[allowed, denied]``; the
+    receipt reads it.
     """
 
     def __init__(
@@ -208,7 +215,7 @@ class HostBridge:
         fuel: int,
     ) -> int:
         """Count and log one host call; returns ``result`` for the caller's convenience."""
-        key = capability.value if capability is not None else "none"
+        key = capability.value if capability is not None else NETWORK_HANDLE_CALLS
         counter = self.counters.get(key)
         if counter is None:
             counter = self.counters[key] = [0, 0]

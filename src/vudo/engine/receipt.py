@@ -22,8 +22,9 @@ OUTCOMES = ("ok", "trap", "fuel exhausted", "timeout", "limit", "terminated")
 class Receipt(NamedTuple):
     """The record of one call into a sandbox.
 
-    ``host_calls`` maps a capability name (or ``"none"`` for calls that need none, such as
-    ``host_network_send``) to ``{"allowed": n, "denied": m}``. ``bytes_out`` counts payload
+    ``host_calls`` maps a capability name to ``{"allowed": n, "denied": m}``; the network
+    handle calls that need no capability of their own (``host_network_accept``, ``_send``,
+    ``_recv``, ``_close``) are counted under ``"network"``. ``bytes_out`` counts payload
     bytes the guest handed to the host (logs, writes, sends); ``bytes_in`` counts bytes the
     host copied into guest memory (random bytes, reads, receives).
     """
