@@ -75,6 +75,20 @@ def test_grant_expiry_out_of_range_is_refused_and_stores_nothing(
     assert "expires" not in info.stdout
 
 
+@pytest.mark.parametrize("words", [("--expires", "-5d"), ("--expires=-5d",),
+                                   ("--expires", "-1h"), ("--expires", "0d")])
+def test_grant_negative_or_zero_duration_is_a_usage_error(
+    vudo_cli: Vudo, installed: str, words: tuple[str, ...]
+) -> None:
+    # `--expires -5d` was read as an unknown option: "argument --expires: expected one
+    # argument", which did not say what was wrong with the value.
+    r = vudo_cli("grant", installed, "sensor_time", *words)
+    assert r.code == 2, r.stderr
+    assert "expected one argument" not in r.error_line
+    assert "positive duration" in r.error_line and "(hint: " in r.error_line
+    assert "expires" not in vudo_cli("info", installed).stdout
+
+
 def test_grant_expiry_at_the_calendar_end_is_kept(vudo_cli: Vudo, installed: str) -> None:
     r = vudo_cli("grant", installed, "sensor_time", "--expires", "9999-12-31T23:59:59")
     assert r.code == 0, r.stderr

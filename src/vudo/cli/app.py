@@ -419,9 +419,26 @@ def split_guest_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return words, []
 
 
+#: Options whose value may start with "-" (``--expires -5d``): argparse reads such a
+#: word as an option and fails with "expected one argument", so it is attached first.
+_SIGNED_VALUE_OPTIONS = ("--expires",)
+
+
+def attach_signed_values(words: Sequence[str]) -> list[str]:
+    """``--expires -5d`` -> ``--expires=-5d``, so the value's own check can explain it."""
+    out = list(words)
+    for i in range(len(out) - 2, -1, -1):
+        value = out[i + 1]
+        if out[i] in _SIGNED_VALUE_OPTIONS and len(value) > 1 and value[0] == "-" \
+                and value[1].isdigit():
+            out[i:i + 2] = [f"{out[i]}={value}"]
+    return out
+
+
 def run_cli(argv: Sequence[str]) -> int:
     """Parse ``argv``, run the command, render errors; returns the process exit code."""
     own, guest = split_guest_args(argv)
+    own = attach_signed_values(own)
     parser = build_parser(_chosen_command(own))
     try:
         args = parser.parse_args(own)

@@ -276,7 +276,7 @@ def _readable_grants(stored: Iterable[dict[str, Any]], grant: type[Grant]) -> It
 
 # --------------------------------------------------------------------------- grant/revoke
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_DURATION = re.compile(r"^\s*([-+]?\d+)\s*([smhdw])\s*$")
 MAX_EXPIRY = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can show
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -285,7 +285,12 @@ def parse_expiry(text: str, *, now: float) -> int:
     """``30d``/``12h``/``15m``/``2w``, or an ISO date or date-time -> Unix seconds."""
     match = _DURATION.match(text)
     if match:
-        seconds = int(now) + int(match.group(1)) * _SECONDS[match.group(2)]
+        amount = int(match.group(1))
+        if amount <= 0:
+            raise UsageError(f'expiry "{text.strip()}" is not a positive duration',
+                             hint="a grant expires after a positive duration such as 30d "
+                             "or 12h; leave --expires out for a grant that does not expire")
+        seconds = int(now) + amount * _SECONDS[match.group(2)]
     else:
         try:
             when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
