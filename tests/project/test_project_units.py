@@ -114,3 +114,19 @@ def test_markdown_to_html_escapes_and_structures(tmp_path: Path) -> None:
     assert "<tr><td>a</td><td>b</td></tr>" in page and "---" not in page
     assert "<pre><code>&lt;code&gt;</code></pre>" in page
     assert "<p>para line</p>" in page
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o664])
+def test_fmt_keeps_the_manifest_mode(tmp_path: Path, mode: int) -> None:
+    # fmt rewrote spirit.toml through a temp file created 0644, whatever the mode was.
+    import stat
+
+    from vudo.project.workflow import fmt_project
+
+    manifest = tmp_path / "spirit.toml"
+    manifest.write_text('name="demo"\nversion = "0.1.0"\nauthor = "' + "ab" * 32 + '"\n'
+                        'description = "d"\nlicense = "MIT"\ncapabilities = []\n')
+    manifest.chmod(mode)
+    assert fmt_project(tmp_path).changed
+    assert 'name = "demo"' in manifest.read_text()
+    assert stat.S_IMODE(manifest.stat().st_mode) == mode

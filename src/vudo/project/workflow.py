@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +39,15 @@ def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
     changed = formatted != text
     if changed and not check:
         # Replaced whole or not at all: an interrupted write must not cut the manifest.
+        # The temp file takes the manifest's mode (it is created 0644).
         data = formatted.encode("utf-8")
-        write_atomic_with(manifest_path, lambda fd: _write_all(fd, data))
+        mode = stat.S_IMODE(manifest_path.stat().st_mode)
+
+        def body(fd: int) -> None:
+            os.fchmod(fd, mode)
+            _write_all(fd, data)
+
+        write_atomic_with(manifest_path, body)
     return FmtResult(manifest_path, changed, formatted)
 
 
