@@ -38,9 +38,9 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError
+from vudo.resources import Resource
 
 MANIFEST_NAMES = ("spirit.toml", "manifest.toml", "manifest.json")
 MODULE_NAME = "module.wasm"
@@ -270,7 +270,7 @@ def stream_file(
         pos += got
 
 
-class HashedStream:
+class HashedStream(Resource):
     """Read ``size`` bytes of ``fd`` from ``offset`` once, in order, into private buffers,
     and SHA-256 them on a helper thread while the caller consumes the same chunks.
 
@@ -361,17 +361,6 @@ class HashedStream:
     def close(self) -> None:
         self._stop()
 
-    def __enter__(self) -> HashedStream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def open_regular(path: Path, *, what: str = "package", hint: str | None = None) -> int:
     """Open an existing regular file read-only; refuse directories, FIFOs and devices
@@ -390,7 +379,7 @@ def open_regular(path: Path, *, what: str = "package", hint: str | None = None) 
     return fd
 
 
-class PackageReader:
+class PackageReader(Resource):
     """Strict reader of a ``.spirit`` archive (a resource: close it, or use ``with``).
 
     Opening parses and validates the whole structure; member data is read on demand.
@@ -593,17 +582,6 @@ class PackageReader:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-    def __enter__(self) -> PackageReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _asset_entries(assets: Iterable[Path | tuple[str, Path]]) -> list[tuple[str, Path]]:
