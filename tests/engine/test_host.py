@@ -136,6 +136,33 @@ def test_log_levels_events_and_stderr(make: Make, engine: Engine) -> None:
         assert host[0].capability is C.ACTUATOR_LOG and host[0].args == "level=0 len=6"
 
 
+def test_host_calls_from_the_start_function_reach_guest_memory(
+    make: Make, services: HostServices
+) -> None:
+    # The memory export was bound only after instantiation, so a start function's host
+    # calls got INVALID_MEMORY: its log lines were lost, its random bytes never written.
+    wat = (
+        '(import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))\n'
+        '(import "vudo" "host_random_bytes" (func $random (param i32 i32) (result i32)))\n'
+        '(memory (export "memory") 1)\n'
+        '(data (i32.const 0) "starting up")\n'
+        '(global $rc (mut i32) (i32.const 99))\n'
+        '(func $init (global.set $rc (i32.or (call $log (i32.const 2) (i32.const 0) '
+        '(i32.const 11)) (call $random (i32.const 64) (i32.const 4)))))\n'
+        '(start $init)\n'
+        '(func (export "rc") (result i32) (global.get $rc))'
+    )
+    sb = make(f"(module {wat})", config(C.ACTUATOR_LOG, C.SENSOR_RANDOM, services=services),
+              instantiate=False)
+    events: list[object] = []
+    sb.subscribe(events.append)
+    sb.instantiate()
+    assert sb.call("rc") == [0]
+    assert [e.message for e in events if isinstance(e, LogMessage)] == ["starting up"]
+    assert sb.read_memory(64, 4) == bytes([0, 7, 14, 21])  # the fixture's random bytes
+    assert sb.receipt().bytes_in == 4 and sb.receipt().bytes_out == 11
+
+
 def test_log_bad_input(sandbox: Callable[..., Sandbox]) -> None:
     sb = sandbox(C.ACTUATOR_LOG)
     sb.write_memory(0, b"ok\xff\xfe")

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import wasmtime
 from wasmtime import _bindings as ffi
+from wasmtime import _ffi as _wasmtime_ffi
 
 from vudo.capabilities import ABI_IMPORTS, Capability
 from vudo.engine.abi import HOST_MODULE, ErrorCode, HostCallError
@@ -88,6 +89,7 @@ _trap_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)(
 )
 
 _NULL_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+_EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 
 
 #: The receipt's ``host_calls`` key for the calls that need no capability of their own
@@ -159,6 +161,7 @@ class HostBridge:
         self.stderr = stderr
         self.context: int = 0
         self.memory_ref: Any = None
+        self._caller_memory: Any = None  # keeps the extern bind_caller_memory points into
         self.counters: dict[str, list[int]] = {}
         self.bytes_in = 0
         self.bytes_out = 0
@@ -248,6 +251,19 @@ class HostBridge:
         """
         self.note = exc.detail
         return self.record(function, capability, True, args, int(exc.code), fuel)
+
+    def bind_caller_memory(self, caller: Any) -> None:
+        """Bind the calling instance's ``memory`` export before the sandbox does.
+
+        The sandbox binds memory once instantiation returns, but a start function runs
+        inside instantiation: its host calls look the export up through their caller
+        (only while nothing is bound, so later calls pay one ``is None`` test).
+        """
+        item: Any = ffi.wasmtime_extern_t()
+        if ffi._wasmtime_caller_export_get(caller, b"memory", 6, ctypes.byref(item)) \
+                and item.kind == _EXTERN_MEMORY:
+            self._caller_memory = item
+            self.memory_ref = ctypes.addressof(item.of.memory)
 
     def memory_bounds(self) -> tuple[int, int]:
         """(base address, size in bytes) of the guest's linear memory right now."""
@@ -715,6 +731,8 @@ def _trampoline(name: str) -> Any:
         if bridge is None:
             return trap_address("terminated", no_bridge)
         try:
+            if bridge.memory_ref is None:  # a start function: instantiation not done yet
+                bridge.bind_caller_memory(caller)
             args[0].i64 = impl(bridge, args)
         except StopGuest as stop:
             return trap_address(stop.kind, stop.message)
