@@ -270,6 +270,18 @@ def stream_file(
         pos += got
 
 
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex of a whole file, read in one streaming pass (store and registry checks)."""
+    h = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for chunk in stream_file(fd, 0, os.fstat(fd).st_size):
+            h.update(chunk)
+    finally:
+        os.close(fd)
+    return h.hexdigest()
+
+
 class HashedStream(Resource):
     """Read ``size`` bytes of ``fd`` from ``offset`` once, in order, into private buffers,
     and SHA-256 them on a helper thread while the caller consumes the same chunks.

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
-from vudo.pkg.archive import open_regular, stream_file
+from vudo.pkg.archive import open_regular, sha256_file, stream_file
 from vudo.pkg.manifest import canonical_manifest_bytes, manifest_from_dict
 from vudo.pkg.signing import verify_package
 from vudo.pkg.sources import Candidate, candidate_from_manifest
@@ -228,7 +228,7 @@ class DirectoryRegistry(Resource):
         if not path.is_file():
             raise NotFoundError(f"the registry lists {name} {entry.version} but "
                                 f"{path} is missing", hint="republish it")
-        if _sha256_file(path) != entry.digest:
+        if sha256_file(path) != entry.digest:
             raise VerificationError(
                 f"{path} does not match the digest in the registry index",
                 hint="the registry was modified; republish the package")
@@ -370,7 +370,7 @@ class HttpRegistry(Resource):
         """Download a published version (once) and check it against the index digest."""
         entry = _select(self.entries(name), name, version, self.url)
         target = self.cache_dir / f"{entry.digest}.spirit"
-        if target.is_file() and _sha256_file(target) == entry.digest:
+        if target.is_file() and sha256_file(target) == entry.digest:
             return target
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         url = urllib.parse.urljoin(self.url, entry.file)
@@ -453,17 +453,6 @@ def _copy_hashing(src: Path, dst: Path) -> tuple[str, int]:
     finally:
         os.close(fd)
     return h.hexdigest(), size
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        for chunk in stream_file(fd, 0, os.fstat(fd).st_size):
-            h.update(chunk)
-    finally:
-        os.close(fd)
-    return h.hexdigest()
 
 
 __all__ = [

@@ -49,7 +49,7 @@ from typing import Any, ClassVar, Protocol
 
 from vudo.capabilities import Capability, parse_capability
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
-from vudo.pkg.archive import open_regular, stream_file
+from vudo.pkg.archive import open_regular, sha256_file, stream_file
 from vudo.pkg.keys import parse_public_key
 from vudo.pkg.manifest import Manifest, canonical_manifest_bytes, manifest_from_dict
 from vudo.pkg.signing import VerifiedPackage, verify_package
@@ -1012,7 +1012,7 @@ class LocalStore(Resource):
         if deep:
             for n, v, d in rows:
                 path = files.get(d)
-                if path is not None and _sha256_file(path) != d:
+                if path is not None and sha256_file(path) != d:
                     corrupt.append(f"{n}@{v}")
         stale = tuple(p for p in sorted(self.tmp_dir.iterdir()) if self._is_stale(p))
         return CheckReport(integrity=integrity, orphan_objects=orphans,
@@ -1081,7 +1081,7 @@ class LocalStore(Resource):
             for obj in store._object_files():
                 try:
                     verified = verify_package(obj)
-                    digest = _sha256_file(obj)
+                    digest = sha256_file(obj)
                 except VudoError:
                     os.replace(obj, root / f"{obj.name}.damaged")
                     continue
@@ -1158,17 +1158,6 @@ def _split_sql(script: str) -> list[str]:
 
 def _fts_phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        for chunk in stream_file(fd, 0, os.fstat(fd).st_size):
-            h.update(chunk)
-    finally:
-        os.close(fd)
-    return h.hexdigest()
 
 
 def _parse_grants(text: Any) -> list[dict[str, Any]] | None:
