@@ -198,14 +198,17 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
     return samples, stats
 
 
-def inapp_rate(root: Path, home: Path, spin: int, seconds: float = 1.0) -> float:
-    """Host calls per second reaching the log while paced(spin) runs inside the app."""
+def inapp_rate(
+    root: Path, home: Path, spin: int, seconds: float = 1.0, *, freeze_gc: bool = True
+) -> float:
+    """Host calls per second reaching the log while paced(spin) runs inside the app
+    (spin 0: a flooding Spirit)."""
     from vudo.tui.app import WorkbenchApp
 
     result: dict[str, float] = {}
 
     async def run() -> None:
-        app = WorkbenchApp(root, home=home, freeze_gc=True)
+        app = WorkbenchApp(root, home=home, freeze_gc=freeze_gc)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
             await start_paced(pilot, spin)
@@ -275,28 +278,6 @@ def pane_throughput(root: Path, home: Path, events: int = 200_000) -> float:
     return result["rate"]
 
 
-def live_throughput(root: Path, home: Path, seconds: float = 3.0) -> float:
-    """Host calls per second reaching the log while a flooding Spirit runs in the app."""
-    from vudo.tui.app import WorkbenchApp
-
-    result: dict[str, float] = {}
-
-    async def run() -> None:
-        app = WorkbenchApp(root, home=home)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.pause()
-            await start_paced(pilot, 0)
-            log = app.query_one("#hostlog")
-            await asyncio.sleep(0.3)
-            start_calls, started = log.total, time.perf_counter()
-            await asyncio.sleep(seconds)
-            result["rate"] = (log.total - start_calls) / (time.perf_counter() - started)
-            await stop_run(app)
-
-    asyncio.run(run())
-    return result["rate"]
-
-
 def engine_production_rate(root: Path, home: Path) -> float:
     return headless_rate(root, home, 50_000, 0)
 
@@ -323,7 +304,7 @@ def main() -> int:
 
         produced = engine_production_rate(root, home)
         pane = pane_throughput(root, home)
-        live = live_throughput(root, home)
+        live = inapp_rate(root, home, 0, 3.0, freeze_gc=False)
         print(f"host-call log pane throughput: {pane:,.0f} events/s (buffer -> pane -> frame)")
         print(f"  engine production, flooding Spirit, no UI: {produced:,.0f} calls/s")
         print(f"  ratio pane/engine: {pane / produced:.2f}x"
