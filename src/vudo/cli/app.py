@@ -115,7 +115,8 @@ def _cfg_run(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--function", "-f", metavar="NAME", help="function to call (default: main)")
     p.add_argument("--fuel", metavar="N", type=_positive_int, help="fuel budget")
-    p.add_argument("--timeout", metavar="SECONDS", type=_positive_float, help="wall-clock limit")
+    p.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
+                   help="wall-clock limit (default 10); compiling is bounded by it too")
     p.add_argument("--memory", metavar="SIZE", help="linear memory limit, e.g. 64MiB")
     p.add_argument(
         "--grant",

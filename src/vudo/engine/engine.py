@@ -503,8 +503,9 @@ class Engine:
         argv = [sys.executable, "-I", compiler.__file__, str(self.max_wasm_stack),
                 str(self.compile_memory)]
         try:
-            child = subprocess.run(argv, input=wasm, capture_output=True, timeout=timeout,
-                                   check=False)
+            # a day is "no limit" (--timeout 1e308 would overflow the wait)
+            child = subprocess.run(argv, input=wasm, capture_output=True,
+                                   timeout=min(timeout, 86_400.0), check=False)
         except subprocess.TimeoutExpired:
             raise ResourceLimitExceeded(
                 f"{name}: compiling took longer than {timeout:g} s",

@@ -486,7 +486,8 @@ def run_spirit(
     eng = Engine(cache_dir=cache_dir(home)) if engine is None else engine
     services = None
     try:
-        module = eng.load(target.wasm, name=target.name)
+        # --timeout also bounds compiling (a cache miss of a big module)
+        module = eng.load(target.wasm, name=target.name, compile_timeout=options.timeout)
         if needs_services(module):
             from vudo.engine.services import HostServices
 
