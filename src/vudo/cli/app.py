@@ -256,6 +256,13 @@ def _cfg_dol(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs=argparse.REMAINDER, help="passed to `dol` unchanged")
 
 
+def _cfg_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", metavar="ACTION", nargs="?", choices=["show", "clear"],
+                   default="show", help="show (default): entries, size, location, bound | "
+                   "clear: remove every compiled module")
+    _json(p)
+
+
 def _cfg_tui(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH", nargs="?", default=".", help="project directory")
 
@@ -301,6 +308,8 @@ COMMANDS: tuple[Command, ...] = (
             _cfg_grant),
     Command("revoke", "revoke a capability from an installed Spirit",
             "vudo revoke chat network_connect", _cfg_revoke),
+    Command("cache", "show or clear the compiled-module cache (bounded, LRU)",
+            "vudo cache   |   vudo cache clear --json", _cfg_cache),
     Command("dol", "hand off to the DOL toolchain (`dol` on PATH)", "vudo dol build", _cfg_dol),
     Command("tui", "open the interactive workbench", "vudo tui hello-spirit", _cfg_tui),
 )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import threading
 import weakref
 from collections.abc import Callable
@@ -130,6 +131,8 @@ class CacheUsage(NamedTuple):
 DEFAULT_CACHE_BOUND = 256 * 1024 * 1024
 #: A leftover temporary file (a writer that was killed) older than this is removed.
 _STALE_TMP_SECONDS = 3600.0
+#: The names of the cache's own files: an entry's code and checksum, and their temp files.
+_CACHE_FILE = re.compile(r"[0-9a-f]{64}\.(cwasm|sha256)(\S*\.tmp)?")
 
 
 class ModuleCache:
@@ -191,28 +194,28 @@ class ModuleCache:
             return
 
     def _entries(self) -> list[tuple[float, int, Path]]:
-        """(last use, bytes of the pair, .cwasm path) of each entry; stale temp files and
-        checksums whose code is gone are removed on the way."""
+        """(last use, bytes of the pair, .cwasm path) of each entry; temporary files of
+        killed writers and checksums without code are removed once they are stale. Only
+        the cache's own files count: the directory may hold others (``git/``)."""
         entries: list[tuple[float, int, Path]] = []
         try:
-            listing = list(os.scandir(self.directory))
+            listing = [e for e in os.scandir(self.directory) if _CACHE_FILE.fullmatch(e.name)]
         except OSError:
             return entries
-        sums = {e.name[: -len(".sha256")]: e for e in listing if e.name.endswith(".sha256")}
+        sums = {e.name[:64]: e for e in listing if e.name.endswith(".sha256")}
         import time
 
         now = time.time()
         for entry in listing:
-            try:
+            with contextlib.suppress(OSError):
                 stat = entry.stat(follow_symlinks=False)
-                if entry.name.endswith(".tmp") and now - stat.st_mtime > _STALE_TMP_SECONDS:
-                    os.unlink(entry.path)
+                if entry.name.endswith(".tmp"):
+                    if now - stat.st_mtime > _STALE_TMP_SECONDS:
+                        os.unlink(entry.path)
                 elif entry.name.endswith(".cwasm") and entry.is_file(follow_symlinks=False):
-                    found = sums.pop(entry.name[: -len(".cwasm")], None)
+                    found = sums.pop(entry.name[:64], None)
                     size = stat.st_size + (found.stat().st_size if found else 0)
                     entries.append((stat.st_mtime, size, Path(entry.path)))
-            except OSError:
-                continue
         for orphan in sums.values():
             with contextlib.suppress(OSError):
                 if now - orphan.stat().st_mtime > _STALE_TMP_SECONDS:
@@ -247,16 +250,14 @@ class ModuleCache:
 
     def clear(self) -> int:
         """Remove every entry (and leftover temporary file); how many entries."""
-        entries = self._entries()
-        for _, _, path in entries:
-            with contextlib.suppress(OSError):
-                self._remove(path)
+        count = 0
         with contextlib.suppress(OSError):
             for entry in os.scandir(self.directory):
-                if entry.name.endswith((".tmp", ".sha256")):
+                if _CACHE_FILE.fullmatch(entry.name):
+                    count += entry.name.endswith(".cwasm")
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
-        return len(entries)
+        return count
 
     def stats(self) -> CacheStats:
         return CacheStats(self.hits, self.misses, self.recompiled)
