@@ -51,7 +51,12 @@ from vudo.capabilities import Capability, parse_capability
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
 from vudo.pkg.archive import open_regular, sha256_file, stream_file
 from vudo.pkg.keys import parse_public_key
-from vudo.pkg.manifest import Manifest, canonical_manifest_bytes, manifest_from_dict
+from vudo.pkg.manifest import (
+    Manifest,
+    canonical_manifest_bytes,
+    canonical_name,
+    manifest_from_dict,
+)
 from vudo.pkg.signing import VerifiedPackage, verify_package
 from vudo.pkg.sources import Candidate, CandidateSource, candidate_from_manifest
 from vudo.pkg.trust import TrustDecision, TrustPolicy, decide
@@ -59,7 +64,7 @@ from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, pars
 from vudo.resources import Resource
 
 INDEX_NAME = "index.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 REPAIR_HINT = "run `vudo repair` to rebuild it from the package files"
 
 
@@ -188,6 +193,15 @@ _MIGRATIONS: tuple[str, ...] = (
         VALUES (new.rowid, new.name, new.description);
     END;
     """ + "\n" + "REFRESH_ALL_SPIRITS",
+    # v3: names are unique without regard to case and to "-" vs "_" (my_x and My-X are
+    # one name): each row carries its canonical name (pkg.manifest.canonical_name, called
+    # from SQL as vudo_canonical_name), indexed for the check install makes. Not a UNIQUE
+    # index: an older store may already hold two such spellings, and must still open.
+    """
+    ALTER TABLE packages ADD COLUMN canonical TEXT NOT NULL DEFAULT '';
+    UPDATE packages SET canonical = vudo_canonical_name(name);
+    CREATE INDEX packages_canonical ON packages (canonical);
+    """,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -426,6 +440,8 @@ class LocalStore(Resource):
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
+                conn.create_function("vudo_canonical_name", 1, canonical_name,
+                                     deterministic=True)
                 self._migrate(allow_uninitialised_with_objects=_rebuilding)
             except BaseException:
                 self.close()
@@ -537,12 +553,12 @@ class LocalStore(Resource):
         caps = sorted({c.value for c in m.capabilities})
         cur = conn.execute(
             "INSERT INTO packages (name, version, major, minor, patch, prerelease, digest, "
-            "signer, author, description, capabilities, manifest, size, installed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "signer, author, description, capabilities, manifest, size, installed_at, "
+            "canonical) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (m.name, str(m.version), m.version.major, m.version.minor, m.version.patch,
              ".".join(m.version.prerelease), entry.digest, entry.signer, m.author.lower(),
              m.description, " ".join(caps), canonical_manifest_bytes(m).decode("utf-8"),
-             entry.size, entry.installed_at))
+             entry.size, entry.installed_at, canonical_name(m.name)))
         package_id = cur.lastrowid
         assert package_id is not None
         conn.executemany("INSERT INTO package_caps (capability, package_id) VALUES (?, ?)",
@@ -566,6 +582,11 @@ class LocalStore(Resource):
         return count
 
     def _not_found(self, conn: sqlite3.Connection, name: str) -> NotFoundError:
+        same = conn.execute("SELECT name FROM packages WHERE canonical = ? LIMIT 1",
+                            (canonical_name(name),)).fetchone()
+        if same is not None:
+            return NotFoundError(f'no installed Spirit named "{name}"',
+                                 hint=f'did you mean "{same[0]}"?')
         names = [r[0] for r in conn.execute(
             "SELECT name FROM spirits_fts WHERE spirits_fts MATCH ? LIMIT 500",
             (_fts_phrase(name[:3]),)).fetchall()] if len(name) >= 3 else []
@@ -617,6 +638,14 @@ class LocalStore(Resource):
                     os.replace(tmp, obj)
                 return InstallResult(self._spirit(row), already_installed=True,
                                      author_matches=verified.author_matches)
+            clash = conn.execute(
+                "SELECT name, signer FROM packages WHERE canonical = ? AND name != ? LIMIT 1",
+                (canonical_name(m.name), m.name)).fetchone()
+            if clash is not None:
+                raise InvalidInputError(
+                    f'cannot install "{m.name}": "{clash[0]}" (signed by {clash[1][:16]}...) '
+                    "is installed, and names are compared without regard to case and to - "
+                    "versus _", hint=f'uninstall "{clash[0]}" first if you mean to replace it')
             pinned_row = conn.execute("SELECT signer FROM pins WHERE name = ?",
                                       (m.name,)).fetchone()
             trusted = {r[0] for r in conn.execute("SELECT key FROM trusted_keys")}
