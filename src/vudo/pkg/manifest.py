@@ -415,7 +415,8 @@ def validate_name(name: str, *, what: str = "name") -> str:
         return name
     fixed = re.sub(r"[^a-z0-9_-]+", "-", name[:4 * MAX_NAME_CHARS].lower()).strip("-_")
     fixed = re.sub(r"^[^a-z]+", "", fixed)[:MAX_NAME_CHARS]
-    hint = _NAME_HINT + (f' (e.g. "{fixed}")' if fixed and _NAME_RE.fullmatch(fixed) else "")
+    hint = _NAME_HINT + (f' (e.g. "{fixed}")' if fixed and _NAME_RE.fullmatch(fixed)
+                         and len(name) <= MAX_NAME_CHARS else "")
     raise InvalidInputError(f'invalid {what} "{shown_name(name)}"', hint=hint)
 
 

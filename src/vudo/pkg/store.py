@@ -48,7 +48,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from vudo.capabilities import Capability, parse_capability
-from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
+from vudo.errors import (
+    DiskFullError,
+    InvalidInputError,
+    NotFoundError,
+    VerificationError,
+    VudoError,
+)
 from vudo.pkg.archive import open_regular, sha256_file, stream_file
 from vudo.pkg.keys import parse_public_key
 from vudo.pkg.manifest import (
@@ -56,6 +62,7 @@ from vudo.pkg.manifest import (
     canonical_manifest_bytes,
     canonical_name,
     manifest_from_dict,
+    validate_name,
 )
 from vudo.pkg.signing import VerifiedPackage, verify_package
 from vudo.pkg.sources import Candidate, CandidateSource, candidate_from_manifest
@@ -102,6 +109,9 @@ def translate_sqlite_error(exc: BaseException, context: str) -> VudoError:
     """Map a sqlite3 exception to a vudo error (the single sqlite3 boundary)."""
     text = str(exc)
     lowered = text.lower()
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in lowered:
+        return DiskFullError(f"{context}: the disk is full ({text})",
+                             hint="free some space and run it again; the store is unchanged")
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in lowered or "busy" in lowered):
         return StoreBusyError(f"{context}: the store is busy ({text})",
                               hint="another vudo process is using the store; try again")
@@ -581,7 +591,13 @@ class LocalStore(Resource):
             _refresh_spirits(conn, names if len(names) < 1000 else None)
         return count
 
-    def _not_found(self, conn: sqlite3.Connection, name: str) -> NotFoundError:
+    def _not_found(self, conn: sqlite3.Connection, name: str) -> VudoError:
+        """Why ``name`` was not found: a name no Spirit can have is invalid input (exit 3,
+        and a 100,000-character argument never reaches the fuzzy match below)."""
+        try:
+            validate_name(name, what="Spirit name")
+        except InvalidInputError as exc:
+            return exc
         same = conn.execute("SELECT name FROM packages WHERE canonical = ? LIMIT 1",
                             (canonical_name(name),)).fetchone()
         if same is not None:
@@ -781,7 +797,7 @@ class LocalStore(Resource):
         Substring matching uses the FTS5 trigram index, so cost follows the number of
         hits, not the size of the store.
         """
-        q = query.strip().lower()
+        q = check_query(query).strip().lower()
         req = _as_requirement(requirement)
         cap = (capability if isinstance(capability, Capability) or capability is None
                else parse_capability(capability))
@@ -1153,6 +1169,19 @@ def _looks_like_version(text: str) -> bool:
     return True
 
 
+#: Longest search query: far beyond any name (64) or useful phrase, short of a paste of a file.
+MAX_QUERY_CHARS = 256
+
+
+def check_query(query: str) -> str:
+    """``query`` if it can be searched for, else InvalidInputError (exit 3)."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidInputError(
+            f"the search query is {len(query)} characters long; at most {MAX_QUERY_CHARS} "
+            "are allowed", hint="search for a word of the name or description")
+    return query
+
+
 def _refresh_spirits(conn: sqlite3.Connection, names: set[str] | None) -> None:
     """Bring the per-name search rows in line with ``packages`` (all names if None)."""
     if names is None:
@@ -1227,6 +1256,7 @@ def open_store(home: Path, **kwargs: Any) -> LocalStore:
 
 __all__ = [
     "INDEX_NAME",
+    "MAX_QUERY_CHARS",
     "CheckReport",
     "IndexEntry",
     "InstallResult",
@@ -1238,6 +1268,7 @@ __all__ = [
     "StoreDamagedError",
     "UpgradePlan",
     "UpgradeResult",
+    "check_query",
     "open_store",
     "translate_sqlite_error",
 ]

@@ -12,7 +12,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from vudo.errors import InvalidInputError, UsageError, VudoError
+from vudo.errors import InvalidInputError, UsageError, from_os_error
 from vudo.pkg.manifest import MAX_NAME_CHARS
 from vudo.project.layout import SOURCES
 
@@ -121,7 +121,5 @@ def new_project(name: str, *, template: str = "wat", parent: Path, home: Path) -
         (target / ".gitignore").write_text("target/\ndist/\ndoc/\n", encoding="utf-8")
         written.append(target / ".gitignore")
     except OSError as err:
-        raise VudoError(
-            f"cannot create {target}: {err.strerror}", hint="check permissions"
-        ) from err
+        raise from_os_error(err, f"cannot create {target}") from err
     return NewProject(target, name, template, author, tuple(written))

@@ -663,9 +663,10 @@ def browse(
     """Spirits available in the registries whose name or description contains ``query``
     (``vudo search --available`` and the TUI's registry browser), newest version each."""
     from vudo.pkg.manifest import manifest_from_dict
+    from vudo.pkg.store import check_query
 
     cap = parse_capability(capability).value if capability else None
-    needle = query.strip().lower()
+    needle = check_query(query).strip().lower()
     opened = open_registries(registries, home=home)
     found: dict[str, BrowseEntry] = {}
     try:
