@@ -41,6 +41,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -431,31 +432,66 @@ class LocalStore(Resource):
     source_label: ClassVar[str] = "installed"
 
     def __init__(self, root: Path, *, clock: Callable[[], float] = time.time,
-                 busy_timeout: float = 30.0, _rebuilding: bool = False) -> None:
+                 busy_timeout: float = 30.0, read_only: bool = False,
+                 _rebuilding: bool = False) -> None:
+        """Open (creating or migrating) the store at ``root``.
+
+        ``read_only`` opens the index with SQLite's ``mode=ro`` (for commands that only
+        read: list, info, search), so they work on a store the user cannot write, e.g.
+        a read-only mount; writes then fail. An index that is missing or needs a schema
+        migration is opened for writing instead (see :func:`open_store`).
+        """
         self.root = Path(root)
         self.clock = clock
         self.objects_dir = self.root / "objects" / "sha256"
         self.tmp_dir = self.root / "tmp"
         self.index_path = self.root / INDEX_NAME
         self._lock = threading.RLock()
-        for d in (self.root, self.objects_dir, self.tmp_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            for d in (self.root, self.objects_dir, self.tmp_dir):
+                d.mkdir(parents=True, exist_ok=True)
         self._conn: sqlite3.Connection | None = None
         with _sqlite_errors(f"opening the store index {self.index_path}"):
-            conn = sqlite3.connect(self.index_path, timeout=busy_timeout,
-                                   isolation_level=None, check_same_thread=False)
+            conn = self._connect(busy_timeout)
             self._conn = conn
             try:
                 conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
+                if not read_only:  # (not query_only: search writes a TEMP table)
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
                 conn.create_function("vudo_canonical_name", 1, canonical_name,
                                      deterministic=True)
-                self._migrate(allow_uninitialised_with_objects=_rebuilding)
+                if read_only:
+                    if self._schema_version(conn) != SCHEMA_VERSION:
+                        raise _NeedsWrite
+                else:
+                    self._migrate(allow_uninitialised_with_objects=_rebuilding)
             except BaseException:
                 self.close()
                 raise
+
+    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        if not self.read_only:
+            return sqlite3.connect(self.index_path, timeout=busy_timeout,
+                                   isolation_level=None, check_same_thread=False)
+        uri = f"file:{urllib.parse.quote(str(self.index_path.absolute()))}?mode=ro"
+        if not (os.access(self.root, os.W_OK) and os.access(self.index_path, os.W_OK)):
+            # A WAL index needs its -shm file, which nobody can create in a directory that
+            # cannot be written (a read-only mount): nothing can change the index there
+            # either, so SQLite may read it as immutable.
+            uri += "&immutable=1"
+        return sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+
+    @staticmethod
+    def _schema_version(conn: sqlite3.Connection) -> int | None:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                            "AND name = 'schema_version'").fetchone():
+            return None
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        return None if row is None else int(row[0])
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -487,14 +523,10 @@ class LocalStore(Resource):
         return sorted(self.objects_dir.glob("*.spirit"))
 
     def _migrate(self, *, allow_uninitialised_with_objects: bool) -> None:
-        conn = self.conn
         # Fast path without the write lock: an up-to-date index needs nothing, so a
         # `vudo list` never waits behind another process's install.
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                        "AND name = 'schema_version'").fetchone():
-            row = conn.execute("SELECT version FROM schema_version").fetchone()
-            if row is not None and int(row[0]) == SCHEMA_VERSION:
-                return
+        if self._schema_version(self.conn) == SCHEMA_VERSION:
+            return
         with self._write(f"opening the store index {self.index_path}") as conn:
             has_table = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
@@ -1249,9 +1281,21 @@ def _salvage(index: Path) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-def open_store(home: Path, **kwargs: Any) -> LocalStore:
-    """The store under a vudo home (``<home>/registry``)."""
-    return LocalStore(Path(home) / "registry", **kwargs)
+class _NeedsWrite(Exception):
+    """A read-only open found an index it must create or migrate first."""
+
+
+def open_store(home: Path, *, read_only: bool = False, **kwargs: Any) -> LocalStore:
+    """The store under a vudo home (``<home>/registry``).
+
+    ``read_only`` (list, info, search) opens the index read-only when it exists and is
+    up to date, and as usual (creating or migrating it) otherwise.
+    """
+    root = Path(home) / "registry"
+    if read_only and (root / INDEX_NAME).is_file():
+        with contextlib.suppress(_NeedsWrite):
+            return LocalStore(root, read_only=True, **kwargs)
+    return LocalStore(root, **kwargs)
 
 
 __all__ = [
