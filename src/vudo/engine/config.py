@@ -103,7 +103,7 @@ class _ConfigFields(NamedTuple):
     grants: tuple[Grant, ...] = ()
     trusted_granters: tuple[str, ...] = ()
     identity: str = "00" * 32
-    namespace: str = "spirit"
+    namespace: str = ""
     services: HostServices | None = None
     revocations: RevocationList | None = None
     host_call_fuel: int = 1_000
@@ -116,9 +116,12 @@ class _ConfigFields(NamedTuple):
 class SandboxConfig(_ConfigFields):
     """How one sandbox runs: budget, limits, who it is, what it may do.
 
-    ``grants`` are signed :class:`vudo.engine.grants.Grant` values for ``identity`` (the
-    64-hex Ed25519 key the sandbox runs as, also its credit account); only grants signed by
-    one of ``trusted_granters`` count. ``services`` bundles storage, ledger, network,
+    ``identity`` is the 64-hex key the sandbox runs as (a
+    :class:`vudo.engine.identity.SpiritIdentity`'s key, or an Ed25519 key): the grantee of
+    its ``grants`` (signed :class:`vudo.engine.grants.Grant` values; only grants signed by
+    one of ``trusted_granters`` count), its credit account
+    (:func:`~vudo.engine.identity.credit_account` of it) and, unless ``namespace`` names
+    another, its storage namespace. ``services`` bundles storage, ledger, network,
     clock and randomness; without it, time and random use the OS and storage, credit and
     network calls return their service's error code. ``host_call_fuel`` and
     ``host_byte_fuel`` price host calls in fuel (per call and per payload byte).
