@@ -57,7 +57,8 @@ class Candidate:
     that signed it) are known for signed packages from a registry and None for path and
     git sources, which are unsigned source trees. ``location`` is the directory holding
     the package's manifest when there is one on disk; relative path dependencies of the
-    package are resolved against it.
+    package are resolved against it. ``yanked`` marks a version its publisher withdrew:
+    the resolver skips it unless a lock already names it.
     """
 
     name: str
@@ -67,6 +68,7 @@ class Candidate:
     digest: str | None = None
     signer: str | None = None
     location: Path | None = field(default=None, compare=False, repr=False)
+    yanked: bool = False
 
     def __str__(self) -> str:
         return f"{self.name} {self.version}"
