@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
-from vudo.errors import UsageError, VudoError, from_os_error
+from vudo.errors import UsageError, VudoError, from_os_error, printable
 
 PROG = "vudo"
 
@@ -468,7 +468,7 @@ def run_cli(argv: Sequence[str]) -> int:
         sys.stdout.flush()
         details = getattr(err, "output", None)  # a compiler's full diagnostics
         if isinstance(details, str) and details.strip():
-            sys.stderr.write(details.rstrip() + "\n")
+            sys.stderr.write(printable(details.rstrip()) + "\n")
         sys.stderr.write(err.one_line() + "\n")
         return err.exit_code
     except KeyboardInterrupt:

@@ -159,7 +159,7 @@ class FileViewer(VerticalScroll):
         static = self.query_one("#viewer-text", Static)
         if text is None:
             static.display = True
-            static.update(notice or "")
+            static.update(Content(notice or ""))  # may name a file: plain text
             return
         language = language_for(path)
         if tree_sitter_language(language):
