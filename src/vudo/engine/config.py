@@ -142,8 +142,8 @@ class SandboxConfig(_ConfigFields):
                                  f"got {config.fuel!r}")
             # NaN compares false both ways: it would silently mean "no timeout".
             if config.timeout is not None and not 0 < config.timeout <= MAX_TIMEOUT:
-                raise ValueError(f"timeout must be positive seconds up to {MAX_TIMEOUT}, "
-                                 f"got {config.timeout!r}")
+                raise ValueError(f"timeout must be positive, finite seconds up to "
+                                 f"{MAX_TIMEOUT}, got {config.timeout!r}")
             if not _is_key(config.identity):
                 raise ValueError(
                     f"identity must be a 64-hex Ed25519 public key, got {config.identity!r}"
