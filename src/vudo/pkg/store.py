@@ -1,8 +1,8 @@
-"""The local store of installed Spirits (``~/.vudo/registry/``).
+"""The local store of installed Spirits (``~/.vudo/store/``).
 
 Layout::
 
-    registry/
+    store/
       index.sqlite3             the index: packages (one row per version), capabilities,
                                 spirits (one row per name, FTS5 trigram search), signer
                                 pins, trusted keys, grants; WAL mode, versioned schema
@@ -49,6 +49,7 @@ from typing import Any, ClassVar, Protocol
 
 from vudo.capabilities import Capability, parse_capability
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
+from vudo.home import migrate_home, store_dir
 from vudo.pkg.archive import open_regular, sha256_file, stream_file
 from vudo.pkg.keys import parse_public_key
 from vudo.pkg.manifest import Manifest, canonical_manifest_bytes, manifest_from_dict
@@ -300,7 +301,7 @@ class UpgradeResult:
 
 
 @dataclass(frozen=True, slots=True)
-class CheckReport:
+class StoreCheckReport:
     """What :meth:`LocalStore.check` found (or :meth:`LocalStore.repair` fixed)."""
 
     integrity: str
@@ -983,7 +984,7 @@ class LocalStore(Resource):
 
     # -- health -------------------------------------------------------------------------
 
-    def check(self, *, deep: bool = False) -> CheckReport:
+    def check(self, *, deep: bool = False) -> StoreCheckReport:
         """Compare the index with the files. ``deep`` re-hashes every object file."""
         with self._read("checking the store") as conn:
             integrity = str(conn.execute("PRAGMA quick_check").fetchone()[0])
@@ -1015,7 +1016,7 @@ class LocalStore(Resource):
                 if path is not None and sha256_file(path) != d:
                     corrupt.append(f"{n}@{v}")
         stale = tuple(p for p in sorted(self.tmp_dir.iterdir()) if self._is_stale(p))
-        return CheckReport(integrity=integrity, orphan_objects=orphans,
+        return StoreCheckReport(integrity=integrity, orphan_objects=orphans,
                            stale_temp_files=stale, missing_objects=missing,
                            corrupt_objects=tuple(corrupt), packages=len(rows),
                            damaged_grants=damaged_grants)
@@ -1027,14 +1028,14 @@ class LocalStore(Resource):
             return not _pid_alive(int(parts[1]))
         return True
 
-    def repair(self) -> CheckReport:
+    def repair(self) -> StoreCheckReport:
         """Fix what :meth:`check` finds: rebuild a damaged index (in place, this store
         then uses the new one), remove orphaned objects and stale temp files, and drop
         index rows whose package file is gone or damaged. Returns what was found."""
         try:
             report = self.check(deep=True)
         except StoreDamagedError as exc:
-            report = CheckReport(integrity=f"damaged: {exc.message}")
+            report = StoreCheckReport(integrity=f"damaged: {exc.message}")
         if report.integrity != "ok":
             with self._lock:
                 self.close()
@@ -1192,13 +1193,13 @@ def _salvage(index: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def open_store(home: Path, **kwargs: Any) -> LocalStore:
-    """The store under a vudo home (``<home>/registry``)."""
-    return LocalStore(Path(home) / "registry", **kwargs)
+    """The store under a vudo home (``<home>/store``; an older home's is moved there)."""
+    migrate_home(home)
+    return LocalStore(store_dir(home), **kwargs)
 
 
 __all__ = [
     "INDEX_NAME",
-    "CheckReport",
     "IndexEntry",
     "InstallResult",
     "InstalledSpirit",
@@ -1206,6 +1207,7 @@ __all__ = [
     "PackageSource",
     "SpiritInfo",
     "StoreBusyError",
+    "StoreCheckReport",
     "StoreDamagedError",
     "UpgradePlan",
     "UpgradeResult",
