@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
-from vudo.errors import UsageError, VudoError
+from vudo.errors import UsageError, VudoError, from_os_error
 
 PROG = "vudo"
 
@@ -340,7 +340,9 @@ def _positive_float(text: str) -> float:
     if not 0 < value < float("inf"):  # rejects nan too: it would mean "never time out"
         raise argparse.ArgumentTypeError(
             f"expected a positive, finite number of seconds, got {text!r}")
-    return value
+    from vudo.engine.config import MAX_TIMEOUT
+
+    return min(value, MAX_TIMEOUT)  # 1e308 means "as long as vudo waits", not a crash
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -490,11 +492,9 @@ def run_cli(argv: Sequence[str]) -> int:
         sys.stderr.write(line + "\n")
         return UsageError.exit_code
     except OSError as err:
-        where = f": {err.filename}" if err.filename else ""
-        line = VudoError(f"{err.strerror or err}{where}",
-                         hint="check the path and its permissions").one_line()
-        sys.stderr.write(line + "\n")
-        return 1
+        translated = from_os_error(err)
+        sys.stderr.write(translated.one_line() + "\n")
+        return translated.exit_code
     except Exception as err:
         if os.environ.get("VUDO_DEBUG"):
             raise
