@@ -564,6 +564,8 @@ def test_scope_denial_names_the_grant_and_the_target(
         (["domain:example.com:443"], "example.com:443", "0.0.0.0", False),
         (["domain:example.com:443"], "example.com:443", "[::1]", False),
         (["domain:*:*"], "anything.example:1", "127.0.0.1", False),
+        (["domain:*:*"], "localhost:1", "127.0.0.1", False),  # only a localhost pattern
+        (["domain:*.localhost:*"], "localhost.evil.com:1", "127.0.0.1", False),
         # localhost names reach loopback only
         (["domain:localhost:*"], "localhost:8080", "127.0.0.1", True),
         (["domain:localhost:*"], "localhost:8080", "[::1]", True),

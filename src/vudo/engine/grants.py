@@ -41,11 +41,12 @@ Scopes (``Scope.parse`` / ``str(scope)`` round-trip):
   A name is checked twice (see :meth:`GrantChecker.check_resolved`): before it is
   resolved (so a Spirit without a grant cannot make the host look names up), and then
   every address it resolves to. A name grant reaches only *public* addresses
-  (``ipaddress`` ``is_global``); ``localhost`` and ``*.localhost`` names reach loopback
-  addresses only. To let a name reach a private or loopback address, grant that address
-  (range) too: the resolved address is then covered by the address grant. So a name whose
-  DNS answer points into your network (DNS rebinding) is denied, and the connection goes
-  to exactly the address that was checked.
+  (``ipaddress`` ``is_global``); a ``localhost`` or ``*.localhost`` pattern reaches
+  loopback addresses only (``*`` does not reach ``localhost``). To let a name reach a
+  private or loopback address, grant that address (range) too: the resolved address is
+  then covered by the address grant. An address grant alone never lets a *name* be looked
+  up. So a name whose DNS answer points into your network (DNS rebinding) is denied, and
+  the connection goes to exactly the address that was checked.
 
 Every nacl exception is translated in :func:`_nacl_errors`: a signature that does not
 match becomes :class:`~vudo.errors.VerificationError`, any other nacl failure (a key that
@@ -210,10 +211,11 @@ def _target_host(host: str) -> tuple[str, str] | None:
     return _NAME, host
 
 
-def _name_may_reach(name: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Whether a *name* grant may lead to ``address``: public addresses, or loopback for
-    the names that always mean this machine (RFC 6761 ``localhost``)."""
-    if name == "localhost" or name.endswith(".localhost"):
+def _name_may_reach(scope: Scope, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether a *name* grant may lead to ``address``: public addresses, or loopback when
+    the pattern names this machine (``localhost``, ``*.localhost``, RFC 6761)."""
+    host = str(scope.value).rpartition(":")[0]
+    if host == "localhost" or host.endswith(".localhost"):
         return address.is_loopback
     return address.is_global
 
@@ -731,20 +733,20 @@ class GrantChecker:
         entries = self._by_cap.get(capability)
         if entries is None:
             return self._missing(capability)
-        name, _, port = target.lower().rpartition(":")
+        port = target.rpartition(":")[2]
         resolved = f"{address}:{port}"
         ip = ipaddress.ip_address(address.strip("[]"))
-        by_name = _name_may_reach(name, ip)
         now = self._clock()
         problem = ""
         for entry in entries:
             problem = self._invalid(entry, now, capability)
             if problem:
                 continue
-            if entry.allows(resolved) or (by_name and entry.allows(target)):
+            named = entry.allows(target)
+            if entry.allows(resolved) or (named and _name_may_reach(entry.scope, ip)):
                 return _ALLOWED
             problem = f"{target!r} resolved to {address}, outside the grant's scope {entry.scope}"
-            if not by_name and entry.allows(target):
+            if named:
                 problem += " (a name grant reaches public addresses only: grant the address too)"
         return Decision(False, problem)
 

@@ -608,8 +608,8 @@ class Sandbox:
     def host_calls(self) -> list[HostCall]:
         """The recent host-call log (last 1024 calls), oldest first."""
         return [
-            HostCall(self.id, name, _capability_of(name), allowed, "", result, fuel, at)
-            for at, name, allowed, result, fuel in self.bridge.log
+            HostCall(self.id, name, _capability_of(name), allowed, "", result, fuel, at, reason)
+            for at, name, allowed, result, fuel, reason in self.bridge.log
         ]
 
     def read_memory(self, ptr: int, length: int) -> bytes:
