@@ -813,3 +813,62 @@ def test_the_sandbox_deny_all_checker_answers_like_an_empty_grant_checker() -> N
         for target in (None, "127.0.0.1:80"):
             fast, real = _NO_GRANTS.check(capability, target), empty.check(capability, target)
             assert (fast.allowed, fast.reason) == (real.allowed, real.reason)
+
+
+# --- live grants in a running sandbox ------------------------------------------------------
+
+UNTIL_DENIED = """
+(module
+  (import "vudo" "host_time_now" (func $now (result i64)))
+  (memory (export "memory") 1)
+  (func (export "until_denied") (result i64) (local $n i64)
+    (block $done (loop $again
+      (br_if $done (i64.eq (call $now) (i64.const -1)))
+      (local.set $n (i64.add (local.get $n) (i64.const 1)))
+      (br $again)))
+    (local.get $n)))
+"""
+
+
+def _run_until_denied(make: Any, cfg: Any) -> tuple[Any, threading.Thread, list[float]]:
+    """Start a sandbox looping on host_time_now in a thread; it returns once denied."""
+    sb = make(UNTIL_DENIED, cfg)
+    ended: list[float] = []
+
+    def run() -> None:
+        sb.call("until_denied")
+        ended.append(time.monotonic())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    time.sleep(0.2)
+    assert thread.is_alive() and not ended  # still allowed, looping
+    return sb, thread, ended
+
+
+def test_revocation_reaches_a_running_sandbox_within_a_second(make: Any) -> None:
+    from engine_helpers import config
+    from engine_helpers import grant as engine_grant
+
+    current = [engine_grant(C.SENSOR_TIME)]
+    sb, thread, ended = _run_until_denied(
+        make, config(*current, grant_refresh=lambda: tuple(current), timeout=10.0))
+    revoked_at = time.monotonic()
+    current.clear()
+    thread.join(5)
+    assert ended and ended[0] - revoked_at < 1.0
+    denied = [c for c in sb.host_calls() if not c.allowed]
+    assert len(denied) == 1 and denied[0].reason == "no grant for sensor_time"
+    assert sb.receipt().host_calls["sensor_time"]["denied"] == 1
+
+
+def test_expiry_reaches_a_running_sandbox(make: Any) -> None:
+    from engine_helpers import config
+    from engine_helpers import grant as engine_grant
+
+    expires = int(time.time()) + 1
+    sb, thread, ended = _run_until_denied(
+        make, config(engine_grant(C.SENSOR_TIME, expires_at=expires), timeout=10.0))
+    thread.join(5)
+    assert ended and time.time() - expires < 1.0
+    assert "expired" in sb.host_calls()[-1].reason
