@@ -70,6 +70,13 @@ def installed_spirit(spec: str, *, home: Path) -> LoadedSpirit:
     return LoadedSpirit(verified.manifest, verified.module, verified.signer, grants, spirit)
 
 
+def stored_grants(name: str, *, home: Path) -> tuple[Grant, ...]:
+    """The grants stored for installed Spirit ``name`` right now (none once uninstalled):
+    what a running sandbox re-reads so that `vudo revoke` reaches it."""
+    with open_store(home, read_only=True) as store:
+        return tuple(_readable_grants(store.grants_for(name)))
+
+
 def _readable_grants(stored: Iterable[dict[str, Any]]) -> Iterator[Grant]:
     """The stored grants that parse. A malformed one is skipped, as the sandbox skips a
     forged one: it grants nothing either way, and `vudo info` shows it as INVALID."""

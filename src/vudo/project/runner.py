@@ -22,7 +22,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -418,23 +418,34 @@ def prepare_run(
     grants: tuple[Grant, ...] = ()
     trusted: tuple[str, ...] = ()
     identity = "00" * 32
+    refresh: Callable[[], tuple[Grant, ...]] | None = None
     if plan or target.stored_grants:
         from vudo.project.grants import sign_grants  # lazy: nacl only when a run has grants
 
         grants, identity = sign_grants(plan, home=home, now=clock())
         trusted = (identity,)
         denied = {parse_capability(d.strip()) for d in options.deny}
-        # Stored grants count only if the user's key made them for the user's key: a
-        # grant some other key wrote into the store is ignored, never newly trusted.
-        for stored in target.stored_grants:
-            if stored.capability in denied or stored.grantee != identity:
-                continue
-            grants += (stored,)
+        given, grantee = grants, identity
+
+        def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
+            # Stored grants count only if the user's key made them for the user's key: a
+            # grant some other key wrote into the store is ignored, never newly trusted.
+            return given + tuple(g for g in stored
+                                 if g.capability not in denied and g.grantee == grantee)
+
+        grants = usable(target.stored_grants)
+        if target.kind == "installed":  # `vudo revoke` (another process) reaches the run
+            from vudo.project.installed import stored_grants  # lazy: sqlite3 only for NAME runs
+
+            def current() -> tuple[Grant, ...]:
+                return usable(stored_grants(target.name, home=home))
+
+            refresh = current
     limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
     kwargs: dict[str, Any] = {
         "limits": limits, "grants": grants, "trusted_granters": trusted,
         "identity": identity, "namespace": target.name, "services": services,
-        "log_to_stderr": log_to_stderr,
+        "log_to_stderr": log_to_stderr, "grant_refresh": refresh,
     }
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
