@@ -452,6 +452,10 @@ class Namer(Protocol):
         """A root, dependency or no-versions incompatibility as a clause."""
         ...
 
+    def failure(self) -> str:
+        """The conclusion: the root's requirements cannot all be met."""
+        ...
+
 
 def _statement(incompatibility: Incompatibility, namer: Namer) -> str:
     """What a derived incompatibility says, in words."""
@@ -459,7 +463,7 @@ def _statement(incompatibility: Incompatibility, namer: Namer) -> str:
         return namer.external(incompatibility)
     terms = incompatibility.terms
     if incompatibility.is_failure():
-        return "no solution exists"
+        return namer.failure()
     if len(terms) == 1:
         (term,) = terms
         if term.positive:
@@ -497,10 +501,12 @@ def explain(failure: Incompatibility, namer: Namer) -> list[str]:
         return node.causes is not None
 
     def write(node: Incompatibility, text: str, numbered: bool) -> None:
+        text = text.removesuffix(".")
         if numbered:
             numbers[id(node)] = len(numbers) + 1
             text += f" ({numbers[id(node)]})"
-        lines.append(text)
+        if text + "." not in lines:  # the same fact learned twice reads once
+            lines.append(text + ".")
 
     def ref(node: Incompatibility) -> str:
         text = _statement(node, namer)

@@ -439,6 +439,9 @@ class _Provider:
 
     root_label = "the request"
 
+    def failure(self) -> str:
+        return f"{self.root_label} cannot be satisfied"
+
     def external(self, incompatibility: Incompatibility) -> str:
         if incompatibility.kind == "root":
             return f"{self.root_label} is required"
@@ -448,6 +451,9 @@ class _Provider:
         dep, mask = _edge(incompatibility)
         parent = next((t for t in incompatibility.terms if t.positive), None)
         who = self.term(parent) if parent is not None else self.root_label
+        if parent is not None and parent.mask & (parent.mask - 1) and not who.startswith(
+                "every "):
+            who = "every " + who
         text = f"{who} depends on {_describe(dep)}"
         if mask:
             return text
@@ -526,8 +532,8 @@ def _explain(failure: Incompatibility,
     short = _short_form(failure, provider)
     if short is not None:
         return short
-    text = " ".join(explain(failure, provider))
-    return DependencyConflictError(text[:1].upper() + text[1:], hint=_HINT)
+    text = " ".join(line[:1].upper() + line[1:] for line in explain(failure, provider))
+    return DependencyConflictError(text, hint=_HINT)
 
 
 # ---------------------------------------------------------------------- results
