@@ -62,7 +62,8 @@ DESCRIPTIONS: dict[Capability, str] = {
 #: Every host import of the Spirit ABI (module "vudo") and the capability it needs
 #: (DESIGN.md §1). The handle operations (accept, send, recv, close) need none of their
 #: own: only a sandbox granted connect or listen can hold a handle, and a handle works only
-#: in the sandbox that opened it.
+#: in the sandbox that opened it. ``host_credit_account`` needs none either: it only tells
+#: the Spirit its own account number.
 ABI_IMPORTS: dict[str, Capability | None] = {
     "host_time_now": Capability.SENSOR_TIME,
     "host_random_bytes": Capability.SENSOR_RANDOM,
@@ -83,6 +84,7 @@ ABI_IMPORTS: dict[str, Capability | None] = {
     "host_credit_release": Capability.ACTUATOR_CREDIT,
     "host_credit_consume": Capability.ACTUATOR_CREDIT,
     "host_credit_available": Capability.ACTUATOR_CREDIT,
+    "host_credit_account": None,
 }
 
 

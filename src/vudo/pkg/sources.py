@@ -139,7 +139,7 @@ class PathSource:
         return (candidate,)
 
 
-_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+_FULL_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 class GitSource:
@@ -205,7 +205,7 @@ class GitSource:
                         raise
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-        elif not (_FULL_SHA.match(rev) and self._commit(repo, rev)):
+        elif not (_FULL_SHA.fullmatch(rev) and self._commit(repo, rev)):
             self._run(["--git-dir", str(repo), "fetch", "--quiet", "--prune", "--tags",
                        "origin", "+refs/heads/*:refs/heads/*"], what=f"fetch {url}")
         commit = self._commit(repo, rev)
