@@ -67,3 +67,25 @@ def test_a_log_line_and_an_export_name_are_not_markup(tmp_path: Path,
             await settle(pilot)
 
     asyncio.run(scenario())
+
+
+def test_a_file_name_in_the_viewer_title_is_not_markup(tmp_path: Path,
+                                                       keypair: KeyPair) -> None:
+    from vudo.tui.files import FileViewer
+
+    project = write_project(tmp_path / "named", author=keypair.public_hex, name="named")
+    hostile = project / "[@click=app.quit]x[bold red]y.txt"
+    hostile.write_text("text\n")
+
+    async def scenario() -> None:
+        app = make_app(project, tmp_path / "home")
+        async with app.run_test(size=(100, 24)) as pilot:
+            await settle(pilot)
+            viewer = app.query_one(FileViewer)
+            viewer.show(hostile)
+            await pilot.pause()
+            title: Any = viewer._border_title
+            assert title.plain == hostile.name, title.plain
+            assert not any("click" in str(s.style) for s in title.spans)
+
+    asyncio.run(scenario())

@@ -153,7 +153,7 @@ class FileViewer(VerticalScroll):
         self.path = path
         title, text, notice = read_for_view(path, self.root)
         self.text = text
-        self.border_title = title
+        self.border_title = Content(title)  # a file name: plain text, never markup
         for area in self.query(TextArea):
             area.remove()
         static = self.query_one("#viewer-text", Static)
