@@ -71,7 +71,7 @@ def test_a_log_line_and_an_export_name_are_not_markup(tmp_path: Path,
 
 def test_a_file_name_in_the_viewer_title_is_not_markup(tmp_path: Path,
                                                        keypair: KeyPair) -> None:
-    from vudo.tui.files import FileViewer
+    from vudo.tui.files import FileTree, FileViewer
 
     project = write_project(tmp_path / "named", author=keypair.public_hex, name="named")
     hostile = project / "[@click=app.quit]x[bold red]y.txt"
@@ -84,6 +84,9 @@ def test_a_file_name_in_the_viewer_title_is_not_markup(tmp_path: Path,
             viewer = app.query_one(FileViewer)
             viewer.show(hostile)
             await pilot.pause()
+            tree = app.query_one(FileTree)
+            labels = [n.label.plain for n in tree._walk(tree.root)]
+            assert hostile.name in labels, labels
             title: Any = viewer._border_title
             assert title.plain == hostile.name, title.plain
             assert not any("click" in str(s.style) for s in title.spans)

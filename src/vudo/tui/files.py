@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text, TextType
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -69,6 +70,11 @@ class FileTree(Tree[Path]):
         self.root_path = root
         self.show_root = True
         self.guide_depth = 2
+
+    def process_label(self, label: TextType) -> Text:
+        """File names are plain text (Tree reads a str label as markup, and a project
+        folder someone else made may name a file ``[@click=app.quit]x``)."""
+        return super().process_label(Text(label) if isinstance(label, str) else label)
 
     def on_mount(self) -> None:
         self.reload_tree()
