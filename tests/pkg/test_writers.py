@@ -72,3 +72,15 @@ def test_signing_a_symlinked_package_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="symbolic link"):
         sign_package(link, generate_keypair(lambda n: bytes([3]) * n))
     assert link.is_symlink()
+
+
+def test_a_full_disk_under_the_store_index_says_so() -> None:
+    import sqlite3
+
+    from vudo.errors import DiskFullError
+    from vudo.pkg.store import translate_sqlite_error
+
+    err = translate_sqlite_error(sqlite3.OperationalError("database or disk is full"),
+                                 "installing x 1.0.0")
+    assert isinstance(err, DiskFullError) and "disk is full" in err.message
+    assert err.hint and "free some space" in err.hint
