@@ -299,13 +299,20 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
 
 
 def parse_grant_spec(text: str) -> tuple[Capability, str]:
-    """``CAP`` or ``CAP=SCOPE`` -> (capability, scope text; ``global`` by default)."""
+    """``CAP`` or ``CAP=SCOPE`` -> (capability, scope text; ``global`` by default).
+
+    The scope is validated whole here (InvalidInputError, exit 3), so every command that
+    takes a grant (run, test, summon, grant) refuses a bad one the same way, before it
+    does anything.
+    """
+    from vudo.engine.grants import Scope
+
     name, _, scope = text.partition("=")
     cap = parse_capability(name.strip())
     if cap is Capability.UNRESTRICTED:
         raise UsageError('"unrestricted" cannot be granted from the command line',
                          hint="grant the specific capabilities the Spirit needs")
-    return cap, (scope.strip() or "global")
+    return cap, str(Scope.parse(scope.strip() or "global"))
 
 
 def _sign_grants(

@@ -322,13 +322,24 @@ def parse_expiry(text: str, *, now: float) -> int:
 
 
 def grant_capability(
-    name: str, capability: str, *, home: Path, scope: str = "global",
+    name: str, capability: str, *, home: Path, scope: str | None = None,
     expires: str | None = None, clock: Callable[[], float] = time.time,
 ) -> Grant:
-    """Grant (or replace the grant of) one capability to an installed Spirit."""
+    """Grant (or replace the grant of) one capability to an installed Spirit.
+
+    ``capability`` may carry its scope as ``CAP=SCOPE`` (as `run --grant` takes it);
+    ``scope`` None means ``global``. Both given and different is a UsageError.
+    """
     from vudo.project.runner import parse_grant_spec
 
-    cap, _ = parse_grant_spec(capability)
+    cap, written = parse_grant_spec(capability)
+    if scope is not None:
+        _, given = parse_grant_spec(f"{cap.value}={scope}")
+        if "=" in capability and given != written:
+            raise UsageError(f'"{capability}" and --scope {scope} name two different scopes',
+                             hint="give the scope once, after = or with --scope")
+        written = given
+    scope = written
     now = clock()
     expires_at = parse_expiry(expires, now=now) if expires else None
     with open_local_store(home) as store:
