@@ -267,9 +267,9 @@ def test_repair_healthy_and_damaged_store(vudo_cli: Vudo, package: Path, home: P
     r = vudo_cli("repair", "--json")
     assert r.code == 0 and r.json()["rebuilt"] is False and r.json()["packages"] == 1
     assert "healthy" in vudo_cli("repair").stdout
-    (home / "registry" / "index.sqlite3").write_bytes(b"this is not a database" * 100)
+    (home / "store" / "index.sqlite3").write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
-        (home / "registry" / f"index.sqlite3{suffix}").unlink(missing_ok=True)
+        (home / "store" / f"index.sqlite3{suffix}").unlink(missing_ok=True)
     r = vudo_cli("list")
     assert r.code != 0 and "vudo repair" in r.error_line
     r = vudo_cli("repair", "--json")

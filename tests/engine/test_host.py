@@ -16,9 +16,10 @@ import pytest
 from engine_helpers import GRANTER, IDENTITY, OTHER, config, grant
 
 from vudo.capabilities import Capability as C
-from vudo.engine import Engine, HostCall, LogMessage, Sandbox
+from vudo.engine import Engine, HostCall, LogMessage, Sandbox, SandboxConfig
 from vudo.engine.abi import ErrorCode as E
 from vudo.engine.config import Limits
+from vudo.engine.identity import credit_account
 from vudo.engine.services import HostServices
 from vudo.engine.signatures import IMPORT_SIGNATURES
 from vudo.engine.storage import StorageQuota
@@ -260,7 +261,7 @@ def test_huge_storage_payloads_are_limits(sandbox: Callable[..., Sandbox], limit
 
 # -- credit ----------------------------------------------------------------------------
 
-ME = bytes.fromhex(IDENTITY)
+ME = credit_account(IDENTITY)  # the sandbox spends from its identity's own account
 THEM = bytes.fromhex(OTHER)
 
 
@@ -309,6 +310,29 @@ def test_credit_denied_and_peer_scope(sandbox: Callable[..., Sandbox],
     peer.write_memory(32, THEM)
     assert call(peer, "host_credit_transfer", 0, 32, 5) == 0
     assert call(peer, "host_credit_transfer", 0, 0, 5) == E.CAPABILITY_DENIED
+
+
+def test_credit_account_needs_no_grant_and_is_the_spending_account(
+        sandbox: Callable[..., Sandbox], services: HostServices, make: Make) -> None:
+    services.ledger.deposit(ME, 40)
+    bare = sandbox()  # no grants at all: it may still learn its own account number
+    assert call(bare, "host_credit_account", 64) == 0
+    assert bare.read_memory(64, 32) == ME
+    assert bare.receipt().host_calls == {"credit": {"allowed": 1, "denied": 0}}
+    assert bare.receipt().bytes_in == 32
+    assert call(bare, "host_credit_account", 65535 - 31 + 1) == E.INVALID_MEMORY
+    assert call(bare, "host_credit_account", -1) == E.INVALID_MEMORY
+    assert bare.read_memory(65504, 32) == bytes(32)  # nothing half-written at the edge
+    # the account it learns is the one it can spend from
+    sb = sandbox(C.ACTUATOR_CREDIT)
+    assert call(sb, "host_credit_account", 0) == 0
+    sb.write_memory(32, THEM)
+    assert call(sb, "host_credit_transfer", 0, 32, 40) == 0
+    assert services.ledger.balance(ME) == 0
+    # another identity has another account; a sandbox without services still knows its own
+    other = make(ALL, SandboxConfig(identity=OTHER, log_to_stderr=False))
+    assert call(other, "host_credit_account", 0) == 0
+    assert other.read_memory(0, 32) == credit_account(OTHER) != ME
 
 
 # -- grants ----------------------------------------------------------------------------

@@ -68,7 +68,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from vudo.capabilities import Capability, parse_capability
-from vudo.errors import InvalidInputError, VerificationError, VudoError
+from vudo.errors import InvalidInputError, UsageError, VerificationError, VudoError
 
 if TYPE_CHECKING:
     import nacl.signing
@@ -82,6 +82,7 @@ __all__ = [
     "Scope",
     "ScopeKind",
     "issue_grant",
+    "parse_grant_spec",
     "verify_grant",
 ]
 
@@ -327,6 +328,19 @@ class Scope:
                 and self._host.fullmatch(found[1]) is not None
             )
         return False
+
+
+def parse_grant_spec(text: str) -> tuple[Capability, str]:
+    """``CAP`` or ``CAP=SCOPE`` (``--grant``, ``vudo grant``) -> (capability, scope text,
+    ``global`` by default). The scope is validated whole and normalised here, so every
+    command that takes one refuses a bad scope alike (InvalidInputError, exit 3) before it
+    does anything; ``unrestricted`` cannot be granted this way (UsageError)."""
+    name, _, scope = text.partition("=")
+    cap = parse_capability(name.strip())
+    if cap is Capability.UNRESTRICTED:
+        raise UsageError('"unrestricted" cannot be granted from the command line',
+                         hint="grant the specific capabilities the Spirit needs")
+    return cap, str(Scope.parse(scope.strip() or "global"))
 
 
 def _field(text: str) -> bytes:

@@ -45,6 +45,7 @@ from wasmtime import _ffi as _wasmtime_ffi
 from vudo.capabilities import ABI_IMPORTS, Capability
 from vudo.engine.abi import HOST_MODULE, ErrorCode, HostCallError
 from vudo.engine.events import LEVEL_NAMES, EventStream, HostCall, LogMessage
+from vudo.engine.identity import credit_account
 from vudo.engine.signatures import IMPORT_SIGNATURES
 from vudo.engine.traps import stop_message
 
@@ -96,6 +97,8 @@ _EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 #: (host_network_accept/send/recv/close, see ABI_IMPORTS): no capability is named just
 #: "network", so the key cannot collide with one.
 NETWORK_HANDLE_CALLS = "network"
+#: Likewise for ``host_credit_account``, the one credit call that needs no capability.
+CREDIT_ACCOUNT_CALLS = "credit"
 
 
 class StopGuest(Exception):
@@ -148,7 +151,6 @@ class HostBridge:
         self.limits = limits
         self.services = services
         self.identity = identity
-        self.identity_bytes = bytes.fromhex(identity)
         self.namespace = namespace
         self.call_fuel = host_call_fuel
         self.byte_fuel = host_byte_fuel
@@ -218,7 +220,8 @@ class HostBridge:
         fuel: int,
     ) -> int:
         """Count and log one host call; returns ``result`` for the caller's convenience."""
-        key = capability.value if capability is not None else NETWORK_HANDLE_CALLS
+        key = capability.value if capability is not None else (
+            CREDIT_ACCOUNT_CALLS if function == "host_credit_account" else NETWORK_HANDLE_CALLS)
         counter = self.counters.get(key)
         if counter is None:
             counter = self.counters[key] = [0, 0]
@@ -540,6 +543,21 @@ class HostBridge:
 
     def host_credit_consume(self, args: Any) -> int:
         return self._close_reservation("consume", args[0].i64)
+
+    def host_credit_account(self, args: Any) -> int:
+        """Write the sandbox's own 32-byte account (no capability: it is its own number)."""
+        name = "host_credit_account"
+        ptr = args[0].i32 & _U32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        address = self.writable(ptr, ACCOUNT_BYTES)
+        if address is None:
+            return self.record(name, None, True, f"ptr={ptr}", _BAD_MEMORY, fuel)
+        account = self.ledger.account if self.ledger is not None else credit_account(
+            self.identity)
+        ctypes.memmove(address, account, ACCOUNT_BYTES)
+        self.bytes_in += ACCOUNT_BYTES
+        return self.record(name, None, True, f"acct={account.hex()[:12]}", _OK, fuel)
 
     def _bad_memory(self, name: str, cap: Capability) -> int:
         fuel = self.call_fuel

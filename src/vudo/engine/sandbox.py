@@ -177,7 +177,7 @@ class Sandbox:
             limits=limits,
             services=config.services,
             identity=config.identity,
-            namespace=config.namespace,
+            namespace=config.namespace or config.identity,
             host_call_fuel=config.host_call_fuel,
             host_byte_fuel=config.host_byte_fuel,
             log_to_stderr=config.log_to_stderr,
@@ -848,7 +848,7 @@ def _make_network(config: SandboxConfig, owner: str) -> Any:
 
 
 def _make_ledger(config: SandboxConfig, sandbox_id: str) -> Any:
-    """This sandbox's view of the ledger: it spends only as ``identity``.
+    """This sandbox's view of the ledger: it spends only from its identity's own account.
 
     Reservations are owned by this sandbox alone (a fresh owner id per sandbox, so a
     reservation can never be released or consumed by another sandbox, even one with the
@@ -860,8 +860,9 @@ def _make_ledger(config: SandboxConfig, sandbox_id: str) -> Any:
         return None
     import secrets  # only runs with a ledger need an owner id
 
+    from vudo.engine.identity import credit_account
     from vudo.engine.ledger import LedgerView
 
     owner = f"{sandbox_id}/{secrets.token_hex(8)}"
-    return LedgerView(ledger, bytes.fromhex(config.identity), owner)
+    return LedgerView(ledger, credit_account(config.identity), owner)
 
