@@ -657,7 +657,7 @@ class GrantChecker:
         """Admit ``grants`` (new ones only are verified) and swap them in as the current set."""
         admitted: list[_Admitted] = []
         rejected: list[tuple[Grant, str]] = []
-        seen = self._seen
+        seen, kept = self._seen, {}  # keep only the current grants' answers: bounded
         for grant in grants:
             if not isinstance(grant, Grant):
                 raise InvalidInputError(f"expected a Grant, got {type(grant).__name__}")
@@ -665,7 +665,8 @@ class GrantChecker:
             known = seen.get(gid)
             if known is None:
                 problem = self._admission_problem(grant)
-                known = seen[gid] = _Admitted(grant) if problem is None else problem
+                known = _Admitted(grant) if problem is None else problem
+            kept[gid] = known
             if isinstance(known, _Admitted):
                 admitted.append(known)
             else:
@@ -680,6 +681,7 @@ class GrantChecker:
         rejected_reason: dict[Capability, str] = {}
         for grant, reason in rejected:
             rejected_reason[grant.capability] = reason
+        self._seen = kept
         self.admitted: tuple[Grant, ...] = tuple(a.grant for a in admitted)
         self.rejected: tuple[tuple[Grant, str], ...] = tuple(rejected)
         self._rejected_reason = rejected_reason
