@@ -126,6 +126,14 @@ def test_run_bad_grant_is_input_error(vudo_cli: Vudo, project: Path) -> None:
     assert r.code == 3 and 'did you mean "actuator_log"' in r.error_line
 
 
+@pytest.mark.parametrize("scope", ["domain:a..b:80", "domain:*.*:1", "domain:127.0.1:*",
+                                   "domain:[fe80::*]:*", "nonsense", "peer:abc"])
+def test_run_bad_grant_scope_is_input_error(vudo_cli: Vudo, project: Path, scope: str) -> None:
+    r = vudo_cli("run", "--grant", f"actuator_log={scope}", cwd=project)
+    assert r.code == 3, r.stderr
+    assert "scope" in r.error_line and "(hint: " in r.error_line
+
+
 def test_run_wasm_binary(vudo_cli: Vudo, project: Path) -> None:
     assert vudo_cli("build", cwd=project).code == 0
     r = vudo_cli("run", str(project / "target" / "demo.wasm"), "-q")

@@ -239,8 +239,9 @@ def _cfg_keys(p: argparse.ArgumentParser) -> None:
 def _cfg_grant(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", help="an installed Spirit")
     p.add_argument("capability", metavar="CAP", help="capability to grant")
-    p.add_argument("--scope", metavar="SCOPE", default="global",
-                   help="global, sandboxed, peer:<key> or domain:<pattern> (default: global)")
+    p.add_argument("--scope", metavar="SCOPE",
+                   help="global, sandboxed, peer:<key> or domain:<host>:<port>, where * is "
+                        "one DNS label or one IP octet (default: global; also CAP=SCOPE)")
     p.add_argument("--expires", metavar="WHEN",
                    help="expiry: an ISO date/time or a duration like 30d, 12h")
     _json(p)

@@ -68,7 +68,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from vudo.capabilities import Capability, parse_capability
-from vudo.errors import InvalidInputError, VerificationError, VudoError
+from vudo.errors import InvalidInputError, UsageError, VerificationError, VudoError
 
 if TYPE_CHECKING:
     import nacl.signing
@@ -82,6 +82,7 @@ __all__ = [
     "Scope",
     "ScopeKind",
     "issue_grant",
+    "parse_grant_spec",
     "verify_grant",
 ]
 
@@ -327,6 +328,19 @@ class Scope:
                 and self._host.fullmatch(found[1]) is not None
             )
         return False
+
+
+def parse_grant_spec(text: str) -> tuple[Capability, str]:
+    """``CAP`` or ``CAP=SCOPE`` (``--grant``, ``vudo grant``) -> (capability, scope text,
+    ``global`` by default). The scope is validated whole and normalised here, so every
+    command that takes one refuses a bad scope alike (InvalidInputError, exit 3) before it
+    does anything; ``unrestricted`` cannot be granted this way (UsageError)."""
+    name, _, scope = text.partition("=")
+    cap = parse_capability(name.strip())
+    if cap is Capability.UNRESTRICTED:
+        raise UsageError('"unrestricted" cannot be granted from the command line',
+                         hint="grant the specific capabilities the Spirit needs")
+    return cap, str(Scope.parse(scope.strip() or "global"))
 
 
 def _field(text: str) -> bytes:
@@ -643,7 +657,7 @@ class GrantChecker:
         """Admit ``grants`` (new ones only are verified) and swap them in as the current set."""
         admitted: list[_Admitted] = []
         rejected: list[tuple[Grant, str]] = []
-        seen = self._seen
+        seen, kept = self._seen, {}  # keep only the current grants' answers: bounded
         for grant in grants:
             if not isinstance(grant, Grant):
                 raise InvalidInputError(f"expected a Grant, got {type(grant).__name__}")
@@ -651,7 +665,8 @@ class GrantChecker:
             known = seen.get(gid)
             if known is None:
                 problem = self._admission_problem(grant)
-                known = seen[gid] = _Admitted(grant) if problem is None else problem
+                known = _Admitted(grant) if problem is None else problem
+            kept[gid] = known
             if isinstance(known, _Admitted):
                 admitted.append(known)
             else:
@@ -666,6 +681,7 @@ class GrantChecker:
         rejected_reason: dict[Capability, str] = {}
         for grant, reason in rejected:
             rejected_reason[grant.capability] = reason
+        self._seen = kept
         self.admitted: tuple[Grant, ...] = tuple(a.grant for a in admitted)
         self.rejected: tuple[tuple[Grant, str], ...] = tuple(rejected)
         self._rejected_reason = rejected_reason

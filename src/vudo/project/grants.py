@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vudo.capabilities import Capability, parse_capability, parse_grant_spec
-from vudo.engine.grants import Grant, Scope, issue_grant, verify_grant
+from vudo.capabilities import Capability, parse_capability
+from vudo.engine.grants import Grant, Scope, issue_grant, parse_grant_spec, verify_grant
 from vudo.errors import InvalidInputError, NotFoundError, UsageError, VudoError
 from vudo.pkg.keys import ensure_keypair
 
@@ -73,13 +73,24 @@ def parse_expiry(text: str, *, now: float) -> int:
 
 
 def grant_capability(
-    name: str, capability: str, *, home: Path, scope: str = "global",
+    name: str, capability: str, *, home: Path, scope: str | None = None,
     expires: str | None = None, clock: Callable[[], float] = time.time,
 ) -> Grant:
-    """Grant (or replace the grant of) one capability to an installed Spirit."""
+    """Grant (or replace the grant of) one capability to an installed Spirit.
+
+    ``capability`` may carry its scope as ``CAP=SCOPE`` (as `run --grant` takes it);
+    ``scope`` None means ``global``. Both given and different is a UsageError.
+    """
     from vudo.pkg.store import open_store  # lazy: runs import this module; no sqlite3 there
 
-    cap, _ = parse_grant_spec(capability)
+    cap, written = parse_grant_spec(capability)
+    if scope is not None:
+        _, given = parse_grant_spec(f"{cap.value}={scope}")
+        if "=" in capability and given != written:
+            raise UsageError(f'"{capability}" and --scope {scope} name two different scopes',
+                             hint="give the scope once, after = or with --scope")
+        written = given
+    scope = written
     now = clock()
     expires_at = parse_expiry(expires, now=now) if expires else None
     with open_store(home) as store:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import wasmtime
 
-from vudo.capabilities import Capability, parse_capability, parse_grant_spec
+from vudo.capabilities import Capability, parse_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
 from vudo.errors import (
@@ -318,6 +318,8 @@ def plan_grants(
     denied = {parse_capability(d.strip()) for d in options.deny}
     wanted: dict[Capability, str] = {c: "global" for c in target.default_capabilities}
     for spec in options.grant:
+        from vudo.engine.grants import parse_grant_spec  # lazy: a run without grants skips it
+
         cap, scope = parse_grant_spec(spec)
         wanted[cap] = scope
     for cap in denied:
