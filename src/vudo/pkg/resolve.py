@@ -202,6 +202,8 @@ class _Package:
         default_factory=list)
     """Each candidate's dependencies that apply, with their keys (filled on demand)."""
 
+    yanked: int = 0
+    """Yanked candidates (not locked): no requirement accepts them."""
     edges: dict[int, list[tuple[int, str, int, object]]] = field(default_factory=dict)
     """Each decided candidate's dependency edges, as given to the solver."""
 
@@ -264,11 +266,12 @@ class _Provider:
                 for registry in sorted(self.registries):
                     registry_entries += [(c, registry) for c in self.pool(name, registry)]
                 registry_entries.sort(key=lambda e: _precedence(e[0]), reverse=True)
+                entries += registry_entries
                 preferred = self.preferred.get(name)
-                entries += [(c, o) for c, o in registry_entries
-                            if not c.yanked or (c.version, c.source) == preferred]
                 package = _Package(name, [c for c, _ in entries], [o for _, o in entries],
                                    (1 << len(entries)) - 1)
+                package.yanked = sum(1 << i for i, (c, _) in enumerate(entries)
+                                     if c.yanked and (c.version, c.source) != preferred)
             self.packages[name] = package
         return package
 
@@ -352,6 +355,7 @@ class _Provider:
                 if (_within(fast, release) if fast is not None and release is not None
                         else requirement.matches(candidate.version)):
                     mask |= 1 << i
+            mask &= ~package.yanked
             package.masks[key] = mask
             package.labels.setdefault(mask, _describe(dep))
         return mask, package
@@ -516,7 +520,8 @@ def _short_form(failure: Incompatibility,
         if len(lines) == 1:
             shown_all = [c for c, o in zip(package.candidates, package.origins, strict=True)
                          if lines[0][1].kind != "registry" or o in ("", lines[0][1].registry)]
-            shown = ", ".join(str(c.version) for c in shown_all[:5])
+            shown = ", ".join(str(c.version) + (" (yanked)" if c.yanked else "")
+                              for c in shown_all[:5])
             more = f" and {len(shown_all) - 5} more" if len(shown_all) > 5 else ""
             text += f", but no version matches (available: {shown}{more})"
         parts.append(f"cannot resolve {name}: {text}")
@@ -692,7 +697,8 @@ def resolve(root: Manifest | Iterable[Dependency],
             masks.append((dep.name, provider.dependency_mask(dep, parent)[0]))
     ordered_edges = tuple(sorted(edges))
     resolution = Resolution(_install_order(mapping, ordered_edges), ordered_edges,
-                            tuple(wanted), _reasons(provider, chosen, masks), root_label)
+                            tuple(sorted(wanted, key=lambda w: (w.dependent, w.dependency))),
+                            _reasons(provider, chosen, masks), root_label)
     if locked is not None:
         changes = _lock_changes(locked, resolution)
         if changes:
