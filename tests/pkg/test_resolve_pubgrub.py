@@ -113,3 +113,21 @@ def test_resolution_says_who_wants_what_and_why_each_version() -> None:
                                "conflict")
     lock = Lockfile((LockedPackage("c", Version("1.0.0"), "registry+test"),))
     assert resolve([dep("b", "^1")], src, prefer=lock).reason("c") == "locked"
+
+
+def test_tree_and_paths() -> None:
+    from vudo.pkg.resolve import TreeRow
+
+    src = MemorySource([cand("app", "1.0.0", "lib ^1", "util ^1"),
+                        cand("lib", "1.0.0", "util ^1", "app ^1"), cand("util", "1.2.0")])
+    res = resolve([dep("app", "^1")], src)
+    assert res.tree() == (
+        TreeRow(1, "app", "app ^1", False),
+        TreeRow(2, "lib", "lib ^1", False),
+        TreeRow(3, "app", "app ^1", True),  # the cycle ends here
+        TreeRow(3, "util", "util ^1", False),
+        TreeRow(2, "util", "util ^1", True),
+    )
+    assert res.path_to("util") == ("", "app", "util")
+    assert res.path_to("lib") == ("", "app", "lib")
+    assert res.path_to("nothing") == ()
