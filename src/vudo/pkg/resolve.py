@@ -174,6 +174,10 @@ class Resolution(Mapping[str, Candidate]):
         """The requirements on ``name`` (who pulled it in, and how)."""
         return tuple(w for w in self.wanted if w.dependency == name)
 
+    def wanted_by_dependent(self, name: str) -> tuple[Wanted, ...]:
+        """The requirements ``name`` makes (``""`` for the root)."""
+        return tuple(w for w in self.wanted if w.dependent == name)
+
     def tree(self) -> tuple[TreeRow, ...]:
         """The graph as an indented tree from the root (children by name); a package
         seen before is listed again as ``repeat`` and not expanded (also ends cycles)."""
