@@ -159,6 +159,19 @@ def _cfg_check(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _cfg_tree(p: argparse.ArgumentParser) -> None:
+    _path(p)
+    p.add_argument("--registry", metavar="URL|PATH", action="append", default=[],
+                   help="registry to resolve against, besides the installed Spirits "
+                        "(default: the one under ~/.vudo)")
+    _json(p)
+
+
+def _cfg_why(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="a package in the resolved graph")
+    _cfg_tree(p)
+
+
 def _cfg_fmt(p: argparse.ArgumentParser) -> None:
     _path(p)
     p.add_argument("--check", action="store_true", help="only report; exit 3 if not formatted")
@@ -300,6 +313,10 @@ COMMANDS: tuple[Command, ...] = (
             "vudo repair --json", _cfg_list),
     Command("check", "lint manifest, dependencies, capabilities and package signature",
             "vudo check --path hello-spirit", _cfg_check),
+    Command("tree", "show the resolved dependency graph and why each version was chosen",
+            "vudo tree --path app   |   vudo tree --json", _cfg_tree),
+    Command("why", "show which requirements pulled a dependency in",
+            "vudo why lib   |   vudo why lib --path app --json", _cfg_why),
     Command("fmt", "format spirit.toml canonically (comments kept)", "vudo fmt --check",
             _cfg_fmt),
     Command("doc", "write Markdown and HTML documentation", "vudo doc -o site/", _cfg_doc),

@@ -401,6 +401,59 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolved(args: argparse.Namespace) -> Any:
+    from vudo.project.store import resolve_project_dependencies
+
+    return resolve_project_dependencies(Path(args.path), home=_home(),
+                                        registries=args.registry)
+
+
+def cmd_tree(args: argparse.Namespace) -> int:
+    res = _resolved(args)
+    if args.json:
+        emit_json({
+            "root": res.root,
+            "dependencies": [{"name": w.dependency, "requirement": w.requirement}
+                             for w in res.wanted_by_dependent("")],
+            "packages": [{"name": c.name, "version": str(c.version), "source": c.source,
+                          "reason": res.reason(c.name),
+                          "dependencies": [{"name": w.dependency, "requirement": w.requirement}
+                                           for w in res.wanted_by_dependent(c.name)]}
+                         for c in res.values()]})
+        return 0
+    out(res.root)
+    for row in res.tree():
+        c = res[row.name]
+        why = "shown above" if row.repeat else f"{row.requirement}; {res.reason(row.name)}"
+        out(f"{'  ' * row.depth}{c.name} {c.version} ({why})")
+    return 0
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    res = _resolved(args)
+    if args.name not in res:
+        raise NotFoundError(f'"{args.name}" is not a dependency of {res.root}',
+                            hint="`vudo tree` lists the packages it depends on")
+    chosen = res[args.name]
+
+    def label(name: str) -> str:
+        return res.root if name == "" else f"{name} {res[name].version}"
+
+    required_by = [{"dependent": label(w.dependent), "requirement": w.requirement,
+                    "path": [label(n) for n in res.path_to(w.dependent)]}
+                   for w in res.wanted_by(args.name)]
+    if args.json:
+        emit_json({"name": chosen.name, "version": str(chosen.version),
+                   "source": chosen.source, "reason": res.reason(chosen.name),
+                   "required_by": required_by})
+        return 0
+    out(f"{chosen.name} {chosen.version} ({res.reason(chosen.name)})")
+    for r in required_by:
+        via = f" (via {' > '.join(r['path'])})" if len(r["path"]) > 1 else ""
+        out(f"  {r['dependent']} needs {r['requirement']}{via}")
+    return 0
+
+
 def cmd_fmt(args: argparse.Namespace) -> int:
     from vudo.errors import InvalidInputError
     from vudo.project.workflow import fmt_project

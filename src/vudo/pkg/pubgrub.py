@@ -328,6 +328,8 @@ class _Solver:
 
     def _resolve_conflict(self, incompatibility: Incompatibility) -> Incompatibility:
         new = False
+        if self.deadline is not None and self.clock() > self.deadline:
+            raise SolveStopped("ran out of time", self.rounds, self._busiest())
         while True:
             for term in incompatibility.terms:
                 self.conflicts[term.package] = self.conflicts.get(term.package, 0) + 1
@@ -421,6 +423,8 @@ class _Solver:
                 if all(t.package == best or self._satisfies(t)
                        for t in incompatibility.terms):
                     clash |= versions
+                    self.conflicts[best] = self.conflicts.get(best, 0) + 1
+                    self.conflicts[name] = self.conflicts.get(name, 0) + 1
             if not clash:
                 self.level += 1
                 self._assign(best, 1 << version, True, None)

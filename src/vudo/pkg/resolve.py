@@ -57,7 +57,7 @@ from vudo.pkg.pubgrub import (
 from vudo.pkg.sources import Candidate, CandidateSource, GitSource, PathSource
 from vudo.pkg.versions import Requirement, Version
 
-__all__ = ["Resolution", "Wanted", "resolve"]
+__all__ = ["Resolution", "TreeRow", "Wanted", "resolve"]
 
 _HINT = ("relax one of these requirements, or pick versions of the packages that need it "
          "which agree")
@@ -128,6 +128,17 @@ class Wanted:
 
 
 @dataclass(frozen=True, slots=True)
+class TreeRow:
+    """One line of :meth:`Resolution.tree`: ``name`` at ``depth`` (1 under the root),
+    required as ``requirement`` by the row above it; ``repeat`` when shown before."""
+
+    depth: int
+    name: str
+    requirement: str
+    repeat: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Resolution(Mapping[str, Candidate]):
     """The chosen candidates, name -> Candidate, iterated in install order (every package
     after its dependencies; ties broken by name so the order is stable)."""
@@ -162,6 +173,48 @@ class Resolution(Mapping[str, Candidate]):
     def wanted_by(self, name: str) -> tuple[Wanted, ...]:
         """The requirements on ``name`` (who pulled it in, and how)."""
         return tuple(w for w in self.wanted if w.dependency == name)
+
+    def wanted_by_dependent(self, name: str) -> tuple[Wanted, ...]:
+        """The requirements ``name`` makes (``""`` for the root)."""
+        return tuple(w for w in self.wanted if w.dependent == name)
+
+    def tree(self) -> tuple[TreeRow, ...]:
+        """The graph as an indented tree from the root (children by name); a package
+        seen before is listed again as ``repeat`` and not expanded (also ends cycles)."""
+        rows: list[TreeRow] = []
+        expanded: set[str] = set()
+        by_parent: dict[str, list[Wanted]] = {}
+        for w in self.wanted:
+            by_parent.setdefault(w.dependent, []).append(w)
+        stack: list[tuple[int, Wanted]] = [
+            (1, w) for w in sorted(by_parent.get("", ()), key=lambda w: w.dependency,
+                                   reverse=True)]
+        while stack:
+            depth, w = stack.pop()
+            repeat = w.dependency in expanded
+            rows.append(TreeRow(depth, w.dependency, w.requirement, repeat))
+            if not repeat:
+                expanded.add(w.dependency)
+                stack.extend((depth + 1, child) for child in sorted(
+                    by_parent.get(w.dependency, ()), key=lambda c: c.dependency, reverse=True))
+        return tuple(rows)
+
+    def path_to(self, name: str) -> tuple[str, ...]:
+        """A shortest chain of names from the root to ``name`` (``("", "a", name)``), or
+        () when it is not in the resolution."""
+        parents: dict[str, str] = {"": ""}
+        queue = [""]
+        for current in queue:
+            if current == name:
+                chain = [current]
+                while chain[-1] != "":
+                    chain.append(parents[chain[-1]])
+                return tuple(reversed(chain))
+            for child in self.dependencies_of(current):
+                if child not in parents:
+                    parents[child] = current
+                    queue.append(child)
+        return ()
 
     def reason(self, name: str) -> str:
         """Why ``name`` is at its version (newest that fits, locked, or what ruled out
@@ -202,6 +255,8 @@ class _Package:
         default_factory=list)
     """Each candidate's dependencies that apply, with their keys (filled on demand)."""
 
+    yanked: int = 0
+    """Yanked candidates (not locked): no requirement accepts them."""
     edges: dict[int, list[tuple[int, str, int, object]]] = field(default_factory=dict)
     """Each decided candidate's dependency edges, as given to the solver."""
 
@@ -264,11 +319,12 @@ class _Provider:
                 for registry in sorted(self.registries):
                     registry_entries += [(c, registry) for c in self.pool(name, registry)]
                 registry_entries.sort(key=lambda e: _precedence(e[0]), reverse=True)
+                entries += registry_entries
                 preferred = self.preferred.get(name)
-                entries += [(c, o) for c, o in registry_entries
-                            if not c.yanked or (c.version, c.source) == preferred]
                 package = _Package(name, [c for c, _ in entries], [o for _, o in entries],
                                    (1 << len(entries)) - 1)
+                package.yanked = sum(1 << i for i, (c, _) in enumerate(entries)
+                                     if c.yanked and (c.version, c.source) != preferred)
             self.packages[name] = package
         return package
 
@@ -352,6 +408,7 @@ class _Provider:
                 if (_within(fast, release) if fast is not None and release is not None
                         else requirement.matches(candidate.version)):
                     mask |= 1 << i
+            mask &= ~package.yanked
             package.masks[key] = mask
             package.labels.setdefault(mask, _describe(dep))
         return mask, package
@@ -481,6 +538,7 @@ def _short_form(failure: Incompatibility,
     in the derivation comes from one exact version (or the root); else None."""
     edges: list[tuple[str, str, Dependency]] = []  # (who, target, dep)
     parents: set[str] = set()
+    involved: dict[str, Candidate] = {}  # who -> the exact version named
     for leaf in leaves(failure):
         if leaf.kind == "root":
             continue
@@ -490,18 +548,27 @@ def _short_form(failure: Incompatibility,
         parent = next((t for t in leaf.terms if t.positive), None)
         if parent is None:
             who = provider.root_label
+            involved[who] = provider.root
         elif parent.mask & (parent.mask - 1) == 0:
             parents.add(parent.package)
             who = provider.term(parent)
+            involved[who] = provider.package(parent.package).candidates[
+                parent.mask.bit_length() - 1]
         else:
             return None
         edges.append((who, dep.name, dep))
     targets: dict[str, list[tuple[str, Dependency]]] = {}
-    for who, target, dep in edges:
+    for _, target, _ in edges:
         if target not in parents:
-            lines = targets.setdefault(target, [])
-            if all(line[0] != who or line[1] != dep for line in lines):
-                lines.append((who, dep))
+            targets.setdefault(target, [])
+    # every requirement the versions involved make on a target, not only the one that
+    # ended the search ("app 0.1.0 needs lib ^0.1, mid 0.1.0 needs lib >=0.2")
+    for who, candidate in involved.items():
+        edges += [(who, d.name, d) for d in provider.active(candidate) if d.name in targets]
+    for who, target, dep in edges:
+        lines = targets.get(target)
+        if lines is not None and all(line[0] != who or line[1] != dep for line in lines):
+            lines.append((who, dep))
     if not targets:
         return None
     parts: list[str] = []
@@ -516,7 +583,8 @@ def _short_form(failure: Incompatibility,
         if len(lines) == 1:
             shown_all = [c for c, o in zip(package.candidates, package.origins, strict=True)
                          if lines[0][1].kind != "registry" or o in ("", lines[0][1].registry)]
-            shown = ", ".join(str(c.version) for c in shown_all[:5])
+            shown = ", ".join(str(c.version) + (" (yanked)" if c.yanked else "")
+                              for c in shown_all[:5])
             more = f" and {len(shown_all) - 5} more" if len(shown_all) > 5 else ""
             text += f", but no version matches (available: {shown}{more})"
         parts.append(f"cannot resolve {name}: {text}")
@@ -692,7 +760,8 @@ def resolve(root: Manifest | Iterable[Dependency],
             masks.append((dep.name, provider.dependency_mask(dep, parent)[0]))
     ordered_edges = tuple(sorted(edges))
     resolution = Resolution(_install_order(mapping, ordered_edges), ordered_edges,
-                            tuple(wanted), _reasons(provider, chosen, masks), root_label)
+                            tuple(sorted(wanted, key=lambda w: (w.dependent, w.dependency))),
+                            _reasons(provider, chosen, masks), root_label)
     if locked is not None:
         changes = _lock_changes(locked, resolution)
         if changes:
