@@ -205,7 +205,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         target = resolve_target(args.spirit, cwd=Path.cwd(), home=home, progress=bar)
         live = _LiveView(bar) if bar.enabled else None
         with _interrupts_terminate(control):
-            result = run_spirit(target, options, home=home, on_event=live, control=control)
+            result = run_spirit(target, options, home=home, on_event=live, control=control,
+                                notice=note)
     finally:
         bar.clear()
     if target.built and not args.quiet:
@@ -216,7 +217,9 @@ def cmd_run(args: argparse.Namespace) -> int:
              "for this run; pass --grant CAP to allow)")
     if args.json:
         emit_json({
-            "spirit": target.label, "kind": target.kind, "function": result.function,
+            "spirit": target.label, "kind": target.kind,
+            "identity": {"kind": result.identity.kind, "key": result.identity.key},
+            "function": result.function,
             "args": list(result.args), "results": result.receipt.to_dict()["results"],
             "granted": [{"capability": c, "scope": s} for c, s in result.granted],
             "not_granted": list(result.not_granted),

@@ -9,7 +9,12 @@ Spirit. What the sandbox may do depends on where the Spirit came from:
 * a loose module or package file: nothing unless you ``--grant`` it.
 
 ``--grant``/``--deny`` adjust that for one run. Every grant is signed with the user's key
-(``~/.vudo/keys``) for the sandbox's identity, so the engine checks real signatures.
+(``~/.vudo/keys``) for the run's identity, so the engine checks real signatures.
+
+Every run has exactly one :class:`~vudo.engine.identity.SpiritIdentity` (DESIGN.md §2), and
+its storage namespace, credit account and the grantee of its grants all derive from it: an
+installed Spirit or a ``.spirit`` file is (signer, name), a project is its real path, a loose
+module is its digest. A name the Spirit chose (manifest name, file stem) decides nothing.
 
 The values here are :class:`~typing.NamedTuple` records rather than frozen dataclasses:
 they are just as immutable and slotted, but several times cheaper to define, and this
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
     from vudo.engine import Engine, SandboxConfig, SpiritModule
     from vudo.engine.events import Event
     from vudo.engine.grants import Grant
+    from vudo.engine.identity import SpiritIdentity
     from vudo.engine.receipt import Receipt
     from vudo.engine.services import HostServices
     from vudo.pkg.manifest import Manifest
@@ -87,6 +93,7 @@ class RunTarget(NamedTuple):
     asked_capabilities: tuple[Capability, ...] = ()
     signer: str | None = None
     built: bool = False
+    identity: SpiritIdentity | None = None  # None: the module's digest (see run_identity)
 
 
 class RunOptions(NamedTuple):
@@ -117,6 +124,11 @@ class RunResult(NamedTuple):
     error: RuntimeFailure | None = None
 
     @property
+    def identity(self) -> SpiritIdentity:
+        """Who the run was: its storage, account and grants all belong to this identity."""
+        return run_identity(self.target)
+
+    @property
     def ok(self) -> bool:
         return self.error is None
 
@@ -142,8 +154,9 @@ def resolve_target(
         if path.name in ("spirit.toml", "manifest.toml", "manifest.json"):
             # The manifest names its project (it is not WAT, as the module reader says).
             return project_target(path.parent, progress=progress, build=build)
-        return RunTarget(kind="module", label=str(spec), name=_module_name(path),
-                         wasm=_module_bytes(path))
+        wasm = _module_bytes(path)
+        return RunTarget(kind="module", label=str(spec), name=_module_name(path), wasm=wasm,
+                         identity=_identity().module(wasm))
     if _looks_like_path(spec):
         raise NotFoundError(
             f"no Spirit at {spec}",
@@ -151,6 +164,17 @@ def resolve_target(
             "or the name of an installed Spirit (`vudo list`)",
         )
     return installed_target(spec, home=home)
+
+
+def _identity() -> type[SpiritIdentity]:
+    from vudo.engine.identity import SpiritIdentity
+
+    return SpiritIdentity
+
+
+def run_identity(target: RunTarget) -> SpiritIdentity:
+    """The identity ``target`` runs as: its own, else (a hand-made target) its module's."""
+    return target.identity if target.identity is not None else _identity().module(target.wasm)
 
 
 def _has_manifest(path: Path) -> bool:
@@ -210,7 +234,7 @@ def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
     return RunTarget(
         kind="project", label=str(root), name=project.name, wasm=project.wasm_path.read_bytes(),
         manifest=project.manifest, default_capabilities=caps, asked_capabilities=caps,
-        built=built,
+        built=built, identity=_identity().project(root),
     )
 
 
@@ -223,7 +247,7 @@ def package_target(path: Path) -> RunTarget:
     return RunTarget(
         kind="package", label=str(path), name=manifest.name, wasm=verified.module,
         manifest=manifest, asked_capabilities=tuple(manifest.capabilities),
-        signer=verified.signer,
+        signer=verified.signer, identity=_identity().installed(verified.signer, manifest.name),
     )
 
 
@@ -236,6 +260,7 @@ def installed_target(spec: str, *, home: Path) -> RunTarget:
         kind="installed", label=spec, name=spirit.manifest.name, wasm=spirit.module,
         manifest=spirit.manifest, stored_grants=spirit.grants,
         asked_capabilities=tuple(spirit.manifest.capabilities), signer=spirit.signer,
+        identity=_identity().installed(spirit.signer, spirit.manifest.name),
     )
 
 
@@ -309,20 +334,35 @@ def parse_grant_spec(text: str) -> tuple[Capability, str]:
 
 
 def _sign_grants(
-    wanted: Sequence[tuple[Capability, str]], *, home: Path, identity: str | None,
-    now: int,
-) -> tuple[tuple[Grant, ...], str, str]:
-    """Sign one grant per capability with the user's key; returns grants, granter, grantee."""
+    wanted: Sequence[tuple[Capability, str]], stored: Sequence[Grant], *, home: Path,
+    identity: str, now: int,
+) -> tuple[tuple[Grant, ...], str]:
+    """Sign one grant per capability with the user's key for ``identity``, then add the
+    ``stored`` grants the user's key made; returns the grants and the granter.
+
+    A stored grant counts only if the user's key made it (one some other key wrote into
+    the store is ignored, never newly trusted) for this identity. One made for the user's
+    own key (installs before identities) is re-signed for ``identity`` with the same scope
+    and expiry: it is the same consent, given to the Spirit it was stored for.
+    """
     from vudo.engine.grants import Scope, issue_grant
     from vudo.pkg.keys import ensure_keypair
 
     kp = ensure_keypair(home)
-    grantee = identity or kp.public_hex
+    own = kp.public_hex
     grants = tuple(
-        issue_grant(kp.signing_key, cap, Scope.parse(scope), grantee, issued_at=now)
+        issue_grant(kp.signing_key, cap, Scope.parse(scope), identity, issued_at=now)
         for cap, scope in wanted
     )
-    return grants, kp.public_hex, grantee
+    for grant in stored:
+        if grant.granter != own:
+            continue
+        if grant.grantee == identity:
+            grants += (grant,)
+        elif grant.grantee == own:
+            grants += (issue_grant(kp.signing_key, grant.capability, grant.scope, identity,
+                                   issued_at=grant.issued_at, expires_at=grant.expires_at),)
+    return grants, own
 
 
 def plan_grants(
@@ -415,8 +455,11 @@ def prepare_run(
     services: HostServices | None = None,
     log_to_stderr: bool = True,
     clock: Callable[[], float] = time.time,
+    notice: Callable[[str], None] = no_progress,
 ) -> PreparedRun:
     """Load the module, pick the function, convert the arguments and sign the grants.
+
+    ``notice`` gets one-off messages for the user (storage moved to the run's identity).
 
     For callers that drive the sandbox themselves (the TUI pauses and refuels it):
     ``Sandbox(engine, prepared.module, prepared.config)``, then ``instantiate()`` and
@@ -431,24 +474,21 @@ def prepare_run(
     exported = module.export(function)
     args = convert_args(function, exported.params, options.args)
     plan, missing = plan_grants(target, options)
+    identity = run_identity(target)
     grants: tuple[Grant, ...] = ()
     trusted: tuple[str, ...] = ()
-    identity = "00" * 32
     if plan or target.stored_grants:
-        grants, granter, identity = _sign_grants(plan, home=home, identity=None,
-                                                 now=int(clock()))
-        trusted = (granter,)
         denied = {parse_capability(d.strip()) for d in options.deny}
-        # Stored grants count only if the user's key made them for the user's key: a
-        # grant some other key wrote into the store is ignored, never newly trusted.
-        for stored in target.stored_grants:
-            if stored.capability in denied or stored.grantee != identity:
-                continue
-            grants += (stored,)
+        stored = [g for g in target.stored_grants if g.capability not in denied]
+        grants, granter = _sign_grants(plan, stored, home=home, identity=identity.key,
+                                       now=int(clock()))
+        trusted = (granter,)
+    if services is not None:
+        migrate_storage(target, identity, services, home=home, notice=notice)
     limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
     kwargs: dict[str, Any] = {
         "limits": limits, "grants": grants, "trusted_granters": trusted,
-        "identity": identity, "namespace": target.name, "services": services,
+        "identity": identity.key, "namespace": identity.namespace, "services": services,
         "log_to_stderr": log_to_stderr,
     }
     if options.fuel is not None:
@@ -462,6 +502,40 @@ def prepare_run(
                        tuple(missing))
 
 
+def migrate_storage(
+    target: RunTarget, identity: SpiritIdentity, services: HostServices, *, home: Path,
+    notice: Callable[[str], None] = no_progress,
+) -> int:
+    """Move storage an older vudo kept under a Spirit's name to the identity it belonged to.
+
+    Storage used to be namespaced by the manifest name or file stem. The keys under a name
+    go to the installed Spirit of that name (its (signer, name) identity) when it runs; to
+    a project of that name only when no Spirit of the name is installed. Loose modules get
+    nothing (anyone could name a file after a Spirit). Says so once, via ``notice``;
+    returns how many keys moved.
+    """
+    old = target.name
+    if target.kind not in ("installed", "project") or old == identity.namespace:
+        return 0
+    storage = services.storage
+    if not storage.keys(old):
+        return 0
+    if target.kind == "project" and _is_installed(old, home):
+        return 0
+    moved = storage.move_namespace(old, identity.namespace)
+    if moved:
+        notice(f"note: moved {moved} storage key{'s' if moved != 1 else ''} kept under the "
+               f"name {old!r} to {identity.describe()}")
+    return moved
+
+
+def _is_installed(name: str, home: Path) -> bool:
+    from vudo.project.store import open_local_store
+
+    with open_local_store(home) as store:
+        return bool(store.versions(name))
+
+
 def run_spirit(
     target: RunTarget,
     options: RunOptions = _NO_OPTIONS,
@@ -472,6 +546,7 @@ def run_spirit(
     engine: Engine | None = None,
     log_to_stderr: bool = True,
     control: RunControl | None = None,
+    notice: Callable[[str], None] = no_progress,
 ) -> RunResult:
     """Run one function of ``target`` in a fresh sandbox and return what happened.
 
@@ -492,7 +567,7 @@ def run_spirit(
 
             services = HostServices.open(data_dir(home))
         prepared = prepare_run(target, options, engine=eng, home=home, services=services,
-                               log_to_stderr=log_to_stderr, clock=clock)
+                               log_to_stderr=log_to_stderr, clock=clock, notice=notice)
         error: RuntimeFailure | None = None
         results: tuple[Any, ...] = ()
         with Sandbox(eng, prepared.module, prepared.config) as sandbox:
