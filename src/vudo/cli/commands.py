@@ -831,6 +831,32 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from vudo.engine.engine import ModuleCache
+    from vudo.home import cache_dir
+
+    cache = ModuleCache(cache_dir(_home()), fingerprint="")
+    usage = cache.usage()
+    if args.action == "clear":
+        removed = cache.clear()
+        if args.json:
+            emit_json({"removed": removed, "bytes": usage.bytes,
+                       "location": str(usage.location)})
+        else:
+            out(f"removed {removed} compiled modules ({human_bytes(usage.bytes)}) "
+                f"from {usage.location}")
+        return 0
+    if args.json:
+        emit_json({"entries": usage.entries, "bytes": usage.bytes,
+                   "location": str(usage.location), "bound": usage.bound})
+        return 0
+    out(f"module cache  {usage.location}")
+    out(f"entries       {usage.entries}")
+    out(f"size          {human_bytes(usage.bytes)} of {human_bytes(usage.bound)} "
+        "(least recently used modules are evicted beyond it)")
+    return 0
+
+
 def cmd_repair(args: argparse.Namespace) -> int:
     from vudo.project.store import repair_store
 

@@ -23,6 +23,10 @@ DEFAULT_FUEL = 1_000_000_000
 I64_MAX = 2**63 - 1  # wasmtime keeps fuel and store limits in i64s; more wraps silently
 MAX_FUEL = I64_MAX
 DEFAULT_TIMEOUT = 10.0
+#: The longest wall-clock timeout (a year). Longer values on the command line mean this
+#: (clamped where they are parsed); beyond it a socket timeout derived from the deadline
+#: overflows the C timeval and network calls failed with an internal error.
+MAX_TIMEOUT = 365 * 24 * 3600.0
 MiB = 1024 * 1024
 DEFAULT_MAX_MODULE_SIZE = 16 * MiB
 
@@ -137,8 +141,8 @@ class SandboxConfig(_ConfigFields):
                 raise ValueError(f"fuel must be a positive int up to {MAX_FUEL}, "
                                  f"got {config.fuel!r}")
             # NaN compares false both ways: it would silently mean "no timeout".
-            if config.timeout is not None and not 0 < config.timeout < float("inf"):
-                raise ValueError(f"timeout must be positive, finite seconds, "
+            if config.timeout is not None and not 0 < config.timeout <= MAX_TIMEOUT:
+                raise ValueError(f"timeout must be positive seconds up to {MAX_TIMEOUT}, "
                                  f"got {config.timeout!r}")
             if not _is_key(config.identity):
                 raise ValueError(

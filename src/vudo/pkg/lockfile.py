@@ -32,6 +32,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
 from vudo.errors import InvalidInputError, NotFoundError
+from vudo.pkg.archive import refuse_non_regular
 from vudo.pkg.versions import Version, parse_version
 
 if TYPE_CHECKING:
@@ -202,8 +203,7 @@ def write_lockfile(path: Path, lock: Lockfile | Iterable[LockedPackage]) -> None
     if not isinstance(lock, Lockfile):
         lock = Lockfile(tuple(lock))
     path = Path(path)
-    if path.is_dir():  # else the rename fails naming the temp file
-        raise _not_a_file(path)
+    refuse_non_regular(path, what="lock file", hint=f"remove it; vudo writes {path.name} there")
     fd, tmp = tempfile.mkstemp(prefix=".spirit.lock.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:

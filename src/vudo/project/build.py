@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vudo.capabilities import ABI_IMPORTS, Capability
-from vudo.errors import BuildError
+from vudo.errors import BuildError, ModuleError
 from vudo.project.layout import Progress, Project, no_progress, open_project
 
 RUST_TARGET = "wasm32-unknown-unknown"
@@ -35,7 +35,7 @@ class CompileError(BuildError):
 
 @dataclass(frozen=True, slots=True)
 class ModuleInfo:
-    """What a compiled module imports and exports (from wasmtime's own parser)."""
+    """What a compiled module imports and exports (read by vudo.engine.binary.scan)."""
 
     imports: tuple[tuple[str, str], ...]  # (module, name)
     exports: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]  # (name, params, results)
@@ -67,25 +67,25 @@ class BuildResult:
 
 
 def inspect_module(data: bytes) -> ModuleInfo:
-    """Imports and exported functions of a wasm binary; BuildError if it is not valid."""
-    import wasmtime
+    """Imports and exported functions of a wasm binary, read through the engine's loader
+    guard without compiling (the two steps of :func:`vudo.engine.engine.describe`).
+    BuildError if the compiler produced an invalid module; ModuleError if it has a
+    boundary type or an encoding vudo cannot run."""
+    from vudo.engine.binary import scan
+    from vudo.engine.engine import validate
 
     try:
-        module = wasmtime.Module(wasmtime.Engine(), data)
-    except wasmtime.WasmtimeError as err:
+        validate(data)
+    except ModuleError as err:
         raise BuildError(
-            f"the compiler produced an invalid module: {str(err).splitlines()[0]}",
+            f"the compiler produced an invalid module: {err.message}",
             hint="check the compiler flags in your project",
         ) from err
-    imports = tuple((imp.module, imp.name or "") for imp in module.imports)
-    exports = []
-    for exp in module.exports:
-        ty = exp.type
-        if isinstance(ty, wasmtime.FuncType):
-            exports.append(
-                (exp.name, tuple(str(p) for p in ty.params), tuple(str(r) for r in ty.results))
-            )
-    return ModuleInfo(imports, tuple(exports))
+    shape = scan(data, "the module")
+    imports = tuple((imp.module, imp.name) for imp in shape.imports)
+    exports = tuple((exp.name, exp.params, exp.results)
+                    for exp in shape.exports if exp.kind == "func")
+    return ModuleInfo(imports, exports)
 
 
 def lint_capabilities(

@@ -70,7 +70,11 @@ def parse_size(text: str) -> int:
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _UNITS:
         raise UsageError(f'invalid size "{text}"', hint="use a number with B, KiB, MiB or GiB")
-    size = int(float(match.group(1)) * _UNITS[unit])
+    exact = float(match.group(1)) * _UNITS[unit]
+    if exact != int(exact):
+        raise UsageError(f'size "{text}" is not a whole number of bytes',
+                         hint="a size without a unit is in bytes: write e.g. 512MiB or 1GiB")
+    size = int(exact)
     if size > _MAX_LIMIT:  # wasmtime's limiter takes an i64: 2**64 bytes would become 0
         raise UsageError(f'size "{text}" is too large',
                          hint="a wasm32 memory holds at most 4GiB; pass that or less")
@@ -146,9 +150,18 @@ def resolve_target(
 ) -> RunTarget:
     """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project)."""
     path = (cwd / spec) if not Path(spec).is_absolute() else Path(spec)
-    if path.is_dir() and (_looks_like_path(spec) or _has_manifest(path)):
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as exc:  # ENAMETOOLONG and the like: no such path can exist
+        from vudo.pkg.manifest import shown_name, validate_name
+
+        if not _looks_like_path(spec):
+            validate_name(spec, what="Spirit name")
+        raise InvalidInputError(f'"{shown_name(spec)}" is not a usable path: {exc.strerror}',
+                                hint="pass a shorter path") from None
+    if is_dir and (_looks_like_path(spec) or _has_manifest(path)):
         return project_target(path, progress=progress, build=build)
-    if path.is_file():
+    if is_file:
         if path.suffix == ".spirit":
             return package_target(path)
         if path.name in ("spirit.toml", "manifest.toml", "manifest.json"):
@@ -561,7 +574,8 @@ def run_spirit(
     eng = Engine(cache_dir=cache_dir(home)) if engine is None else engine
     services = None
     try:
-        module = eng.load(target.wasm, name=target.name)
+        # --timeout also bounds compiling (a cache miss of a big module)
+        module = eng.load(target.wasm, name=target.name, compile_timeout=options.timeout)
         if needs_services(module):
             from vudo.engine.services import HostServices
 

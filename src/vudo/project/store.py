@@ -40,10 +40,12 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return name, (req.strip() or None) if sep else None
 
 
-def open_local_store(home: Path) -> LocalStore:
+def open_local_store(home: Path, *, read_only: bool = False) -> LocalStore:
+    """The user's store; ``read_only`` for commands that only read (they then work on a
+    store the user cannot write, e.g. a read-only mount)."""
     from vudo.pkg.store import open_store
 
-    return open_store(home)
+    return open_store(home, read_only=read_only)
 
 
 def user_policy(home: Path, *, trust_signer: bool = False) -> TrustPolicy:
@@ -215,7 +217,7 @@ def install_prepared(
 
 
 def list_installed(home: Path) -> list[InstalledSpirit]:
-    with open_local_store(home) as store:
+    with open_local_store(home, read_only=True) as store:
         return store.list()
 
 
@@ -223,13 +225,13 @@ def search_installed(
     query: str, *, home: Path, capability: str | None = None, author: str | None = None
 ) -> list[InstalledSpirit]:
     cap = parse_capability(capability) if capability else None
-    with open_local_store(home) as store:
+    with open_local_store(home, read_only=True) as store:
         return store.search(query, capability=cap, author=author)
 
 
 def info_installed(spec: str, *, home: Path) -> SpiritInfo:
     name, version = split_spec(spec)
-    with open_local_store(home) as store:
+    with open_local_store(home, read_only=True) as store:
         return store.info(name, version)
 
 
@@ -663,13 +665,14 @@ def browse(
     """Spirits available in the registries whose name or description contains ``query``
     (``vudo search --available`` and the TUI's registry browser), newest version each."""
     from vudo.pkg.manifest import manifest_from_dict
+    from vudo.pkg.store import check_query
 
     cap = parse_capability(capability).value if capability else None
-    needle = query.strip().lower()
+    needle = check_query(query).strip().lower()
     opened = open_registries(registries, home=home)
     found: dict[str, BrowseEntry] = {}
     try:
-        with open_local_store(home) as store:
+        with open_local_store(home, read_only=True) as store:
             installed = {s.name: str(s.version) for s in store.list()}
         for registry in opened:
             label = str(getattr(registry, "path", None) or getattr(registry, "url", ""))

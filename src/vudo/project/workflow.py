@@ -6,6 +6,7 @@ prints nothing, so the CLI and the TUI render the same result their own way.
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
@@ -47,7 +48,7 @@ def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
             os.fchmod(fd, mode)
             _write_all(fd, data)
 
-        write_atomic_with(manifest_path, body)
+        write_atomic_with(manifest_path, body, what="manifest")
     return FmtResult(manifest_path, changed, formatted)
 
 
@@ -212,6 +213,7 @@ def doc_project(
     (default ``doc/``): manifest facts, exported functions with their signatures, the
     capabilities it asks for and what each allows, and the README. Builds first if stale.
     """
+    from vudo.pkg.archive import write_atomic_with
     from vudo.project.build import build_project, inspect_module
     from vudo.project.layout import open_project
 
@@ -259,8 +261,10 @@ def doc_project(
     out_dir.mkdir(parents=True, exist_ok=True)
     md_path = out_dir / f"{m.name}.md"
     html_path = out_dir / "index.html"
-    md_path.write_text(markdown, encoding="utf-8")
-    html_path.write_text(markdown_to_html(markdown, title=f"{m.name} {m.version}"), "utf-8")
+    page = markdown_to_html(markdown, title=f"{m.name} {m.version}")
+    for target, text in ((md_path, markdown), (html_path, page)):
+        write_atomic_with(target, functools.partial(_write_all, data=text.encode("utf-8")),
+                          what="documentation file")
     return DocResult(md_path, html_path, tuple(exported))
 
 
