@@ -263,6 +263,12 @@ def _cfg_cache(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _cfg_credit(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.credit import configure
+
+    configure(p)
+
+
 def _cfg_tui(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH", nargs="?", default=".", help="project directory")
 
@@ -308,6 +314,10 @@ COMMANDS: tuple[Command, ...] = (
             _cfg_grant),
     Command("revoke", "revoke a capability from an installed Spirit",
             "vudo revoke chat network_connect", _cfg_revoke),
+    Command("credit", "show Spirits' credit accounts and open reservations; fund a Spirit",
+            "vudo credit balance wallet   |   vudo credit deposit 1000   |   "
+            "vudo credit fund ./my-project 250   |   vudo credit history wallet --json",
+            _cfg_credit),
     Command("cache", "show or clear the compiled-module cache (bounded, LRU)",
             "vudo cache   |   vudo cache clear --json", _cfg_cache),
     Command("dol", "hand off to the DOL toolchain (`dol` on PATH)", "vudo dol build", _cfg_dol),

@@ -661,6 +661,12 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_credit(args: argparse.Namespace) -> int:
+    from vudo.cli.credit import run
+
+    return run(args)
+
+
 # --------------------------------------------------------------------------- keys
 
 
@@ -858,11 +864,17 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from vudo.project.credit import release_dead_runs
     from vudo.project.store import repair_store
 
     outcome = repair_store(_home())
+    freed = release_dead_runs(home=_home())
+    for r in freed:
+        note(f"released reservation #{r.id} ({r.amount:,} credits) of a run that ended "
+             f"(pid {r.pid or '?'})")
     if args.json:
         emit_json({"rebuilt": outcome.rebuilt, "packages": outcome.packages,
+                   "released_reservations": [r.id for r in freed],
                    "removed_orphans": outcome.removed_orphans,
                    "removed_temp_files": outcome.removed_temp_files,
                    "dropped": list(outcome.dropped_rows),
