@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from vudo.errors import InvalidInputError, UsageError
+
 
 class Capability(StrEnum):
     """The 15 capability types (DESIGN.md §2)."""
@@ -93,10 +95,19 @@ def parse_capability(name: str) -> Capability:
     try:
         return Capability(name)
     except ValueError:
-        import difflib
-
-        from vudo.errors import InvalidInputError
+        import difflib  # lazy: only for the did-you-mean hint
 
         close = difflib.get_close_matches(name, [c.value for c in Capability], n=1)
         hint = f'did you mean "{close[0]}"?' if close else "see `vudo doc` for the 15 names"
         raise InvalidInputError(f'unknown capability "{name}"', hint=hint) from None
+
+
+def parse_grant_spec(text: str) -> tuple[Capability, str]:
+    """``CAP`` or ``CAP=SCOPE`` (``--grant``) -> (capability, scope text; ``global`` by
+    default). ``unrestricted`` cannot be granted this way."""
+    name, _, scope = text.partition("=")
+    cap = parse_capability(name.strip())
+    if cap is Capability.UNRESTRICTED:
+        raise UsageError('"unrestricted" cannot be granted from the command line',
+                         hint="grant the specific capabilities the Spirit needs")
+    return cap, (scope.strip() or "global")

@@ -144,3 +144,36 @@ def test_scan_agrees_with_wasmtime_on_describable_modules() -> None:
     assert ours == theirs
     assert [e.kind for e in shape.exports] == ["memory", "global", "table", "func"]
     assert shape.imports[0][:3] == ("vudo", "host_log", "func")
+
+
+LOG_SIG = "(param i32 i32 i32) (result i32)"
+
+
+@pytest.mark.parametrize("types", [
+    f"(rec (type $t (sub (func {LOG_SIG}))))",  # not final
+    f"(rec (type $t (func {LOG_SIG})) (type $s (struct)))",  # shares a rec group
+    f"(type $b (sub (func {LOG_SIG}))) (type $t (sub final $b (func {LOG_SIG})))",  # a subtype
+])
+def test_import_with_a_distinct_function_type_is_a_module_error(
+    engine: Engine, types: str
+) -> None:
+    # It used to fail at instantiation as "guest trapped" (exit 10): types incompatible.
+    with pytest.raises(ModuleError, match="non-final or recursive") as info:
+        engine.load(f'(module {types} (import "vudo" "host_log" (func (type $t))) {MEM})')
+    assert "(i32, i32, i32) -> (i32)" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("types", [
+    f"(rec (type $t (func {LOG_SIG})))",
+    f"(type $t (sub final (func {LOG_SIG})))",
+])
+def test_import_with_an_equivalent_plain_type_links(engine: Engine, types: str) -> None:
+    from engine_helpers import config
+
+    from vudo.engine import Sandbox
+
+    module = engine.load(f'(module {types} (import "vudo" "host_log" (func (type $t))) {MEM} '
+                         '(func (export "main")))')
+    with Sandbox(engine, module, config()) as sb:
+        sb.instantiate()
+        assert sb.call("main") == []

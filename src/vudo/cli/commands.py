@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     from vudo.engine.events import Event
     from vudo.engine.receipt import Receipt
     from vudo.pkg.store import InstalledSpirit
+    from vudo.project.consent import ConsentDecision, ConsentRequest
+    from vudo.project.installing import SummonResult
     from vudo.project.runner import RunControl
-    from vudo.project.store import ConsentDecision, ConsentRequest, SummonResult
 
 
 def _home() -> Path:
@@ -466,7 +467,7 @@ def _ask(question: str) -> str:
 
 def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecision:
     """The user's decision: from the flags, else asked on the terminal, else refused."""
-    from vudo.project.store import ConsentDecision, decide_consent
+    from vudo.project.consent import ConsentDecision, decide_consent
 
     decision = decide_consent(request, yes=args.yes, grant=args.grant, deny=args.deny)
     if decision is not None:
@@ -500,7 +501,7 @@ def _installed_dict(s: InstalledSpirit) -> dict[str, Any]:
 
 
 def cmd_summon(args: argparse.Namespace) -> int:
-    from vudo.project.store import install_prepared, prepare_summon
+    from vudo.project.installing import install_prepared, prepare_summon
 
     home = _home()
     bar = ProgressLine()
@@ -537,7 +538,7 @@ def _render_install(result: SummonResult, args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from vudo.project.store import list_installed
+    from vudo.project.installed import list_installed
 
     spirits = list_installed(_home())
     if args.json:
@@ -556,7 +557,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from vudo.project.store import browse, search_installed
+    from vudo.project.installed import search_installed
+    from vudo.project.registries import browse
 
     if args.available:
         entries = browse(args.query, home=_home(), registries=args.registry,
@@ -589,7 +591,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from vudo.project.store import grant_rows, info_installed
+    from vudo.project.grants import grant_rows
+    from vudo.project.installed import info_installed
 
     info = info_installed(args.name, home=_home())
     s, m = info.spirit, info.manifest
@@ -626,7 +629,7 @@ def _when(seconds: int) -> str:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    from vudo.project.store import uninstall
+    from vudo.project.installing import uninstall
 
     removed = uninstall(args.name, home=_home())
     if args.json:
@@ -638,7 +641,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
-    from vudo.project.store import grant_capability
+    from vudo.project.grants import grant_capability
 
     grant = grant_capability(args.name, args.capability, home=_home(), scope=args.scope,
                              expires=args.expires)
@@ -651,7 +654,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    from vudo.project.store import revoke_capability
+    from vudo.project.grants import revoke_capability
 
     count = revoke_capability(args.name, args.capability, home=_home())
     if args.json:
@@ -710,13 +713,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
             out(kp.public_hex)
             out(f"fingerprint  {kp.fingerprint}")
         return 0
-    from vudo.project.store import open_local_store
+    from vudo.pkg.store import open_store
 
     if args.action == "trust":
         if not args.key:
             raise UsageError("keys trust needs the signer's public key",
                              hint="vudo keys trust <64 hex chars>")
-        with open_local_store(home) as store:
+        with open_store(home) as store:
             key = store.trust_key(args.key)
         if args.json:
             emit_json({"trusted": key})
@@ -731,7 +734,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
         rows.append({"key": kp.public_hex, "role": "yours", "fingerprint": kp.fingerprint})
     from vudo.pkg.keys import fingerprint
 
-    with open_local_store(home) as store:
+    with open_store(home) as store:
         for key in store.trusted_keys():
             rows.append({"key": key, "role": "trusted", "fingerprint": fingerprint(key)})
         for name, key in sorted(store.pins().items()):
@@ -765,7 +768,7 @@ def _consent_callback(args: argparse.Namespace) -> Callable[[ConsentRequest, boo
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from vudo.project.store import install
+    from vudo.project.installing import install
 
     bar = ProgressLine()
     try:
@@ -786,7 +789,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from vudo.project.store import publish
+    from vudo.project.packaging import publish
 
     result = publish(Path(args.package) if args.package else None,
                      project_dir=Path(args.path), home=_home(), registry=args.registry,
@@ -803,7 +806,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    from vudo.project.store import upgrade
+    from vudo.project.installing import upgrade
 
     consent_args = argparse.Namespace(yes=args.yes, grant=[], deny=[])
 
@@ -865,7 +868,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     from vudo.project.credit import release_dead_runs
-    from vudo.project.store import repair_store
+    from vudo.project.repair import repair_store
 
     outcome = repair_store(_home())
     freed = release_dead_runs(home=_home())

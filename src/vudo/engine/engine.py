@@ -627,6 +627,12 @@ def _validate_imports(shape: ModuleShape, name: str) -> tuple[str, ...]:
                 hint="import it as a function",
             )
         got = (imp.params, imp.results)
+        if not imp.plain:
+            raise ModuleError(
+                f"{name}: {where} is declared with a non-final or recursive (rec group) "
+                "type, which no host function has",
+                hint=f"declare it as a plain function type {format_signature(*expected)}",
+            )
         if got != expected:
             raise ModuleError(
                 f"{name}: {where} has signature {format_signature(*got)}, "

@@ -168,7 +168,7 @@ class HostBridge:
         self.bytes_in = 0
         self.bytes_out = 0
         self.peak_memory = 0
-        self.log: deque[tuple[float, str, bool, int, int]] = deque(maxlen=1024)
+        self.log: deque[tuple[float, str, bool, int, int, str]] = deque(maxlen=1024)
         self.note = ""
         #: A KeyboardInterrupt or SystemExit caught inside a C callback (where it cannot
         #: propagate); the sandbox stops the guest and re-raises it when the call returns.
@@ -227,16 +227,17 @@ class HostBridge:
             counter = self.counters[key] = [0, 0]
         counter[0 if allowed else 1] += 1
         at = time.monotonic() - self.origin
-        self.log.append((at, function, allowed, result, fuel))
         note = self.note
         if note:
             self.note = ""
+        self.log.append((at, function, allowed, result, fuel, note))
         if self.events.active:
             summary = args() if callable(args) else args
             if note:
                 summary = f"{summary} ({note})" if summary else note
             self.events.emit(
-                HostCall(self.sandbox_id, function, capability, allowed, summary, result, fuel, at)
+                HostCall(self.sandbox_id, function, capability, allowed, summary, result, fuel,
+                         at, note)
             )
         return result
 
@@ -593,11 +594,20 @@ class HostBridge:
             target = normalize(address) if normalize is not None else address
         except (UnicodeDecodeError, HostCallError, ValueError):
             return self.record(name, cap, self.check(cap), repr(raw[:64]), _BAD_PARAM, fuel)
-        if not self.check(cap, target):
+        if not self.check(cap, target):  # before any DNS lookup: a lookup leaks data too
             return self.record(name, cap, False, target, _DENIED, fuel)
+        checker = self.checker
+
+        def admit(address: str) -> tuple[bool, str]:
+            decision = checker.check_resolved(cap, target, address)
+            return decision.allowed, decision.reason
+
         try:
-            handle = int(self._net().connect(target, self._net_deadline()))
+            handle = int(self._net().connect(target, self._net_deadline(), admit))
         except HostCallError as exc:
+            if exc.code is ErrorCode.CAPABILITY_DENIED:  # no resolved address is covered
+                self.note = exc.detail
+                return self.record(name, cap, False, target, _DENIED, fuel)
             return self.refused(name, cap, target, exc, fuel)
         return self.record(name, cap, True, target, handle, fuel)
 

@@ -20,6 +20,7 @@ sources. The root is the package ``""`` with the single version ``0``.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -162,14 +163,13 @@ class _Assignment:
 
 @dataclass(slots=True)
 class _State:
-    """One package's assignments, and their running intersections."""
+    """One package's assignments, their running intersections, and the current one."""
 
     assignments: list[_Assignment] = field(default_factory=list)
     cumulative: list[tuple[int, bool]] = field(default_factory=list)
+    mask: int = 0  # the current intersection; "anything" (negative, empty) at first
+    positive: bool = False
     decided: int | None = None  # the chosen bit, when decided
-
-    def current(self) -> tuple[int, bool]:
-        return self.cumulative[-1] if self.cumulative else (0, False)
 
 
 class _Solver:
@@ -184,55 +184,60 @@ class _Solver:
         self.states: dict[str, _State] = {}
         self.trail: list[_Assignment] = []
         self.level = 0
-        self.pending: dict[str, None] = {}  # positive, undecided (insertion ordered)
+        self.pending: dict[str, None] = {}  # positive and undecided
         self.conflicts: dict[str, int] = {}
+        self.seen: dict[str, int] = {}  # package -> discovery order
+        self.saved: dict[str, int] = {}  # package -> last decided version (phase saving)
+        self.heap: list[tuple[int, int, str]] = []  # (candidates left, seen, package)
+        self.edges: dict[tuple[str, int, str, int], Incompatibility] = {}
 
     # -- partial solution -----------------------------------------------------
 
-    def _state(self, package: str) -> _State:
-        state = self.states.get(package)
-        if state is None:
-            state = self.states[package] = _State()
-        return state
-
     def _assign(self, package: str, mask: int, positive: bool,
                 cause: Incompatibility | None) -> None:
-        state = self._state(package)
-        old_mask, old_pos = state.current()
+        state = self.states[package]
         assignment = _Assignment(package, mask, positive, self.level, len(self.trail), cause)
         self.trail.append(assignment)
         state.assignments.append(assignment)
-        new = _intersect(old_mask, old_pos, mask, positive) if state.cumulative else (
-            mask, positive)
-        state.cumulative.append(new)
+        if state.cumulative:
+            mask, positive = _intersect(state.mask, state.positive, mask, positive)
+        state.cumulative.append((mask, positive))
+        state.mask, state.positive = mask, positive
         if cause is None:
             state.decided = (mask & -mask).bit_length() - 1
             self.pending.pop(package, None)
-        elif new[1] and state.decided is None:
+        elif positive and state.decided is None:
             self.pending[package] = None
+            if package not in self.seen:
+                self.seen[package] = len(self.seen)
+            heapq.heappush(self.heap, (mask.bit_count(), self.seen[package], package))
 
     def _backtrack(self, level: int) -> None:
         touched: set[str] = set()
-        while self.trail and self.trail[-1].level > level:
-            assignment = self.trail.pop()
+        trail = self.trail
+        while trail and trail[-1].level > level:
+            assignment = trail.pop()
             state = self.states[assignment.package]
             state.assignments.pop()
             state.cumulative.pop()
-            if assignment.cause is None:
+            if assignment.cause is None and state.decided is not None:
+                self.saved[assignment.package] = state.decided
                 state.decided = None
             touched.add(assignment.package)
         self.level = level
         for package in touched:
             state = self.states[package]
-            if state.current()[1] and state.cumulative and state.decided is None:
+            state.mask, state.positive = (state.cumulative[-1] if state.cumulative
+                                          else (0, False))
+            if state.positive and state.decided is None:
                 self.pending[package] = None
+                heapq.heappush(self.heap, (state.mask.bit_count(), self.seen[package], package))
             else:
                 self.pending.pop(package, None)
 
     def _satisfies(self, term: Term) -> bool:
-        state = self.states.get(term.package)
-        mask, positive = state.current() if state is not None else (0, False)
-        return _subset(mask, positive, term.mask, term.positive)
+        state = self.states[term.package]
+        return _subset(state.mask, state.positive, term.mask, term.positive)
 
     def _satisfier(self, term: Term) -> _Assignment:
         """The earliest assignment after which ``term`` holds."""
@@ -247,6 +252,8 @@ class _Solver:
 
     def add(self, incompatibility: Incompatibility) -> None:
         for term in incompatibility.terms:
+            if term.package not in self.states:
+                self.states[term.package] = _State()
             self.incompatibilities.setdefault(term.package, []).append(incompatibility)
 
     def solve(self) -> dict[str, int]:
@@ -260,34 +267,61 @@ class _Solver:
 
     def _propagate(self, package: str) -> None:
         changed = [package]
+        states = self.states
+        incompatibilities = self.incompatibilities
         while changed:
             current = changed.pop()
-            for incompatibility in reversed(self.incompatibilities.get(current, [])):
-                result = self._propagate_one(incompatibility)
-                if result is _CONFLICT:
-                    root_cause = self._resolve_conflict(incompatibility)
-                    changed.clear()
-                    derived = self._propagate_one(root_cause)
-                    assert isinstance(derived, str), "a learned clause must propagate"
-                    changed.append(derived)
-                    break
-                if isinstance(result, str):
-                    changed.append(result)
+            for incompatibility in reversed(incompatibilities[current]):
+                # the relation of the partial solution to each term, inlined (hot loop)
+                unsatisfied: Term | None = None
+                for term in incompatibility.terms:
+                    state = states[term.package]
+                    mask = state.mask
+                    other = term.mask
+                    if term.positive:
+                        if state.positive:
+                            if not mask & ~other:
+                                continue  # satisfied
+                            if not mask & other:
+                                break  # contradicted
+                        elif not other & ~mask:
+                            break  # contradicted
+                    elif state.positive:
+                        if not mask & other:
+                            continue
+                        if not mask & ~other:
+                            break
+                    elif not other & ~mask:
+                        continue
+                    if unsatisfied is not None:
+                        break  # two terms undecided: nothing to learn yet
+                    unsatisfied = term
+                else:
+                    if unsatisfied is None:
+                        root_cause = self._resolve_conflict(incompatibility)
+                        changed.clear()
+                        derived = self._propagate_one(root_cause)
+                        assert derived is not None, "a learned clause must propagate"
+                        changed.append(derived)
+                        break
+                    self._assign(unsatisfied.package, unsatisfied.mask,
+                                 not unsatisfied.positive, incompatibility)
+                    changed.append(unsatisfied.package)
 
-    def _propagate_one(self, incompatibility: Incompatibility) -> str | object | None:
+    def _propagate_one(self, incompatibility: Incompatibility) -> str | None:
+        """Derive the one term left undecided, if exactly one is (after backjumping)."""
         unsatisfied: Term | None = None
         for term in incompatibility.terms:
-            state = self.states.get(term.package)
-            mask, positive = state.current() if state is not None else (0, False)
-            if _subset(mask, positive, term.mask, term.positive):
+            state = self.states[term.package]
+            if _subset(state.mask, state.positive, term.mask, term.positive):
                 continue
-            if _disjoint(mask, positive, term.mask, term.positive):
+            if _disjoint(state.mask, state.positive, term.mask, term.positive):
                 return None
             if unsatisfied is not None:
                 return None
             unsatisfied = term
         if unsatisfied is None:
-            return _CONFLICT
+            return None
         self._assign(unsatisfied.package, unsatisfied.mask, not unsatisfied.positive,
                      incompatibility)
         return unsatisfied.package
@@ -348,38 +382,52 @@ class _Solver:
         return list(self.pending)[:8]
 
     def _decide(self) -> str | None:
-        if not self.pending:
+        """Decide the most constrained pending package (fewest candidates left, then the
+        first seen), at its last decided version when still allowed (phase saving: a
+        backjump does not throw away choices that still fit), else the provider's pick.
+        Versions whose dependencies clash with the partial solution are ruled out here,
+        each by the incompatibility that says so, until one fits."""
+        heap = self.heap
+        states = self.states
+        while heap:
+            count, _, best = heap[0]
+            state = states[best]
+            if best in self.pending and state.mask.bit_count() == count:
+                break
+            heapq.heappop(heap)
+        else:
             return None
         self._check_bounds()
-        # most constrained first: fewest candidates left, then first seen
-        best = ""
-        fewest = -1
-        for package in self.pending:
-            count = self.states[package].current()[0].bit_count()
-            if fewest < 0 or count < fewest:
-                best, fewest = package, count
-                if count <= 1:
-                    break
-        allowed = self.states[best].current()[0]
-        version = self.provider.choose(best, allowed)
-        if version is None or not (allowed >> version) & 1:
-            self.add(Incompatibility.make([Term(best, allowed, True)], "no_versions"))
-            return best
-        conflict = False
-        for versions, name, mask, payload in self.provider.dependencies(best, version):
-            incompatibility = Incompatibility.make(
-                [Term(best, versions, True), Term(name, mask, False)], "dependency", payload)
-            self.add(incompatibility)
-            if not conflict:
-                conflict = all(t.package == best or self._satisfies(t)
-                               for t in incompatibility.terms)
-        if not conflict:
-            self.level += 1
-            self._assign(best, 1 << version, True, None)
-        return best
-
-
-_CONFLICT = object()
+        allowed = state.mask
+        saved = self.saved.get(best)
+        while True:
+            if saved is not None and (allowed >> saved) & 1:
+                version: int | None = saved
+                saved = None
+            else:
+                version = self.provider.choose(best, allowed)
+            if version is None or not (allowed >> version) & 1:
+                self.add(Incompatibility.make([Term(best, allowed, True)], "no_versions"))
+                return best
+            clash = 0
+            for versions, name, mask, payload in self.provider.dependencies(best, version):
+                key = (best, versions, name, mask)
+                incompatibility = self.edges.get(key)  # known from an earlier try?
+                if incompatibility is None:
+                    incompatibility = self.edges[key] = Incompatibility.make(
+                        [Term(best, versions, True), Term(name, mask, False)], "dependency",
+                        payload)
+                    self.add(incompatibility)
+                if all(t.package == best or self._satisfies(t)
+                       for t in incompatibility.terms):
+                    clash |= versions
+            if not clash:
+                self.level += 1
+                self._assign(best, 1 << version, True, None)
+                return best
+            allowed &= ~clash
+            if not allowed:
+                return best  # propagation finds the conflict and learns from it
 
 
 def solve(provider: Provider, *, clock: Callable[[], float] | None = None,
@@ -404,6 +452,10 @@ class Namer(Protocol):
         """A root, dependency or no-versions incompatibility as a clause."""
         ...
 
+    def failure(self) -> str:
+        """The conclusion: the root's requirements cannot all be met."""
+        ...
+
 
 def _statement(incompatibility: Incompatibility, namer: Namer) -> str:
     """What a derived incompatibility says, in words."""
@@ -411,7 +463,7 @@ def _statement(incompatibility: Incompatibility, namer: Namer) -> str:
         return namer.external(incompatibility)
     terms = incompatibility.terms
     if incompatibility.is_failure():
-        return "no solution exists"
+        return namer.failure()
     if len(terms) == 1:
         (term,) = terms
         if term.positive:
@@ -449,10 +501,12 @@ def explain(failure: Incompatibility, namer: Namer) -> list[str]:
         return node.causes is not None
 
     def write(node: Incompatibility, text: str, numbered: bool) -> None:
+        text = text.removesuffix(".")
         if numbered:
             numbers[id(node)] = len(numbers) + 1
             text += f" ({numbers[id(node)]})"
-        lines.append(text)
+        if text + "." not in lines:  # the same fact learned twice reads once
+            lines.append(text + ".")
 
     def ref(node: Incompatibility) -> str:
         text = _statement(node, namer)

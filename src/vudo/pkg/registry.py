@@ -59,13 +59,8 @@ MAX_INDEX_BYTES = 64 * 1024 * 1024
 MAX_PACKAGE_BYTES = 1024 * 1024 * 1024
 
 
-def default_registry_path(home: Path) -> Path:
-    """The default directory registry of a vudo home (``~/.vudo/published``)."""
-    return Path(home) / "published"
-
-
 @dataclass(frozen=True, slots=True)
-class RegistryEntry:
+class PublishedVersion:
     """One published version as the index records it."""
 
     name: str
@@ -105,7 +100,7 @@ def _bad_index(where: str, what: str) -> VerificationError:
                              hint="the registry is damaged; republish or repair it")
 
 
-def _parse_index(data: bytes, name: str, where: str) -> list[RegistryEntry]:
+def _parse_index(data: bytes, name: str, where: str) -> list[PublishedVersion]:
     try:
         body = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -114,7 +109,7 @@ def _parse_index(data: bytes, name: str, where: str) -> list[RegistryEntry]:
         raise _bad_index(where, f"format is not {REGISTRY_FORMAT}")
     if body.get("name") != name or not isinstance(body.get("versions"), list):
         raise _bad_index(where, "wrong name or no versions list")
-    entries: list[RegistryEntry] = []
+    entries: list[PublishedVersion] = []
     for item in body["versions"]:
         if not isinstance(item, dict):
             raise _bad_index(where, "a version entry is not an object")
@@ -133,11 +128,11 @@ def _parse_index(data: bytes, name: str, where: str) -> list[RegistryEntry]:
         expected = f"packages/{name}/{name}-{version}.spirit"
         if file != expected:
             raise _bad_index(where, f"file of {version} is {file!r}, expected {expected!r}")
-        entries.append(RegistryEntry(name, version, digest, signer, size, file, manifest))
+        entries.append(PublishedVersion(name, version, digest, signer, size, file, manifest))
     return entries
 
 
-def _index_bytes(name: str, entries: Iterable[RegistryEntry]) -> bytes:
+def _index_bytes(name: str, entries: Iterable[PublishedVersion]) -> bytes:
     ordered = sorted(entries, key=lambda e: e.version)
     body = {"format": REGISTRY_FORMAT, "name": name,
             "versions": [e.to_dict() for e in ordered]}
@@ -154,8 +149,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _select(entries: list[RegistryEntry], name: str, version: Version | str,
-            where: str) -> RegistryEntry:
+def _select(entries: list[PublishedVersion], name: str, version: Version | str,
+            where: str) -> PublishedVersion:
     wanted = parse_version(str(version))
     for e in entries:
         if e.version == wanted:
@@ -198,7 +193,7 @@ class DirectoryRegistry(Resource):
     def _index_path(self, name: str) -> Path:
         return self.path / "index" / f"{_check_name(name)}.json"
 
-    def entries(self, name: str) -> list[RegistryEntry]:
+    def entries(self, name: str) -> list[PublishedVersion]:
         """Every published version of ``name`` (empty if none), lowest first."""
         path = self._index_path(name)
         try:
@@ -280,7 +275,7 @@ class DirectoryRegistry(Resource):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
                 manifest = json.loads(canonical_manifest_bytes(m))
-                entry = RegistryEntry(name, m.version, digest, verified.signer, size, rel,
+                entry = PublishedVersion(name, m.version, digest, verified.signer, size, rel,
                                       manifest)
                 _write_atomic(self._index_path(name), _index_bytes(name, [*entries, entry]))
                 names = sorted({*self.names(), name})
@@ -351,7 +346,7 @@ class HttpRegistry(Resource):
                                     hint="refusing oversized registry responses")
         return data
 
-    def entries(self, name: str) -> list[RegistryEntry]:
+    def entries(self, name: str) -> list[PublishedVersion]:
         rel = f"index/{_check_name(name)}.json"
         try:
             data = self._get(rel, MAX_INDEX_BYTES)
@@ -468,9 +463,8 @@ __all__ = [
     "DirectoryRegistry",
     "HttpRegistry",
     "PublishResult",
+    "PublishedVersion",
     "Registry",
-    "RegistryEntry",
-    "default_registry_path",
     "open_registry",
     "translate_urllib_error",
 ]

@@ -55,7 +55,7 @@ from vudo.pkg.pubgrub import (
     solve,
 )
 from vudo.pkg.sources import Candidate, CandidateSource, GitSource, PathSource
-from vudo.pkg.versions import Version
+from vudo.pkg.versions import Requirement, Version
 
 __all__ = ["Resolution", "Wanted", "resolve"]
 
@@ -77,10 +77,44 @@ def _describe(dep: Dependency) -> str:
     return f"{dep.name} {dep.requirement} {where}"
 
 
-def _release(c: Candidate) -> Version:
+def _precedence(c: Candidate) -> tuple[object, ...]:
     """SemVer precedence (build metadata ignored)."""
-    key: Version = c.version.truncate("prerelease")
+    key: tuple[object, ...] = c.version.precedence_key[:4]
     return key
+
+
+_Bounds = tuple[tuple[str, tuple[int, int, int]], ...]
+
+
+def _bounds(requirement: Requirement) -> _Bounds | None:
+    """The requirement's comparators on plain ``(major, minor, patch)`` tuples, for
+    matching release versions fast; None when a comparator names a prerelease."""
+    out = []
+    for comparator in requirement.comparators:
+        v = comparator.version
+        if v.prerelease:
+            return None
+        out.append((comparator.op, (v.major, v.minor, v.patch)))
+    return tuple(out)
+
+
+def _within(bounds: _Bounds, v: tuple[int, int, int]) -> bool:
+    for op, b in bounds:
+        if op == ">=":
+            if v < b:
+                return False
+        elif op == "<":
+            if v >= b:
+                return False
+        elif op == ">":
+            if v <= b:
+                return False
+        elif op == "<=":
+            if v > b:
+                return False
+        elif v != b:
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +174,10 @@ class Resolution(Mapping[str, Candidate]):
 
 def _dep_key(dep: Dependency, location: Path | None) -> tuple[object, ...]:
     """Identity of a dependency edge across a package's versions (cheap to hash)."""
-    return (dep.name, dep.requirement.terms, dep.requirement.prerelease_releases, dep.path,
-            dep.git, dep.rev, dep.registry, location if dep.kind == "path" else None)
+    if dep.path is None and dep.git is None:
+        return (dep.name, dep.requirement.terms, dep.registry)
+    return (dep.name, dep.requirement.terms, dep.path, dep.git, dep.rev,
+            location if dep.kind == "path" else None)
 
 
 class _Restart(Exception):
@@ -160,6 +196,20 @@ class _Package:
     masks: dict[tuple[object, ...], int] = field(default_factory=dict)
     shared: dict[tuple[object, ...], int] | None = None  # dep key -> versions having it
     labels: dict[int, str] = field(default_factory=dict)  # mask -> requirement text
+    releases: list[tuple[int, int, int] | None] = field(default_factory=list)
+    """(major, minor, patch) of each candidate; None for a prerelease."""
+    active: list[list[tuple[Dependency, tuple[object, ...]]] | None] = field(
+        default_factory=list)
+    """Each candidate's dependencies that apply, with their keys (filled on demand)."""
+
+    edges: dict[int, list[tuple[int, str, int, object]]] = field(default_factory=dict)
+    """Each decided candidate's dependency edges, as given to the solver."""
+
+    def __post_init__(self) -> None:
+        self.releases = [None if c.version.prerelease else
+                         (c.version.major, c.version.minor, c.version.patch)
+                         for c in self.candidates]
+        self.active = [None] * len(self.candidates)
 
 
 class _Provider:
@@ -183,6 +233,7 @@ class _Provider:
         self.pools = pools  # (name, registry) -> candidates (kept across restarts)
         self.packages: dict[str, _Package] = {}
         self._label_cache: dict[tuple[object, ...], str] = {}
+        self._bounds: dict[Requirement, tuple[_Bounds | None]] = {}
 
     # -- candidates -------------------------------------------------------------
 
@@ -197,7 +248,7 @@ class _Provider:
                 for candidate in source.candidates(name):
                     if candidate.name == name and candidate.version not in seen:
                         seen[candidate.version] = candidate
-            found = self.pools[key] = sorted(seen.values(), key=_release, reverse=True)
+            found = self.pools[key] = sorted(seen.values(), key=_precedence, reverse=True)
         return found
 
     def package(self, name: str) -> _Package:
@@ -212,7 +263,7 @@ class _Provider:
                     (c, None) for c in self.pool(name, None)]
                 for registry in sorted(self.registries):
                     registry_entries += [(c, registry) for c in self.pool(name, registry)]
-                registry_entries.sort(key=lambda e: _release(e[0]), reverse=True)
+                registry_entries.sort(key=lambda e: _precedence(e[0]), reverse=True)
                 preferred = self.preferred.get(name)
                 entries += [(c, o) for c, o in registry_entries
                             if not c.yanked or (c.version, c.source) == preferred]
@@ -284,15 +335,22 @@ class _Provider:
         if mask is None:
             mask = 0
             requirement = dep.requirement
-            for i, (candidate, origin) in enumerate(zip(package.candidates, package.origins,
-                                                        strict=True)):
+            bounds = self._bounds.get(requirement)
+            if bounds is None:
+                bounds = self._bounds[requirement] = (_bounds(requirement),)
+            fast = bounds[0]
+            for i, (candidate, origin, release) in enumerate(zip(
+                    package.candidates, package.origins, package.releases, strict=True)):
                 if source is not None:
-                    ok = candidate.source == source and (
-                        requirement.is_any or requirement.matches(candidate.version))
-                else:
-                    ok = (origin == "" or origin == dep.registry) and requirement.matches(
-                        candidate.version)
-                if ok:
+                    if candidate.source != source:
+                        continue
+                    if requirement.is_any:
+                        mask |= 1 << i
+                        continue
+                elif origin != "" and origin != dep.registry:
+                    continue
+                if (_within(fast, release) if fast is not None and release is not None
+                        else requirement.matches(candidate.version)):
                     mask |= 1 << i
             package.masks[key] = mask
             package.labels.setdefault(mask, _describe(dep))
@@ -303,6 +361,14 @@ class _Provider:
         deps = (self.root_dependencies if candidate is self.root
                 else candidate.dependencies)
         return [d for d in deps if not d.optional or d.name in self.with_optional]
+
+    def _active(self, package: _Package, i: int) -> list[tuple[Dependency, tuple[object, ...]]]:
+        found = package.active[i]
+        if found is None:
+            candidate = package.candidates[i]
+            found = package.active[i] = [(d, _dep_key(d, candidate.location))
+                                         for d in self.active(candidate)]
+        return found
 
     # -- the solver's questions -------------------------------------------------
 
@@ -322,21 +388,24 @@ class _Provider:
 
     def dependencies(self, name: str, version: int) -> list[tuple[int, str, int, object]]:
         package = self.package(name)
+        known = package.edges.get(version)
+        if known is not None:
+            return known
         candidate = package.candidates[version]
         if package.shared is None:
             shared: dict[tuple[object, ...], int] = {}
-            for i, other in enumerate(package.candidates):
-                for dep in self.active(other):
-                    k = _dep_key(dep, other.location)
+            for i in range(len(package.candidates)):
+                for _, k in self._active(package, i):
                     shared[k] = shared.get(k, 0) | (1 << i)
             package.shared = shared
         out: list[tuple[int, str, int, object]] = []
-        for dep in self.active(candidate):
+        for dep, k in self._active(package, version):
             mask, _ = self.dependency_mask(dep, candidate)
-            versions = package.shared[_dep_key(dep, candidate.location)]
+            versions = package.shared[k]
             if dep.kind != "registry":
                 versions = 1 << version  # relative to this candidate's own location
             out.append((versions, dep.name, mask, (dep, mask)))
+        package.edges[version] = out
         return out
 
     # -- words --------------------------------------------------------------------
@@ -370,6 +439,9 @@ class _Provider:
 
     root_label = "the request"
 
+    def failure(self) -> str:
+        return f"{self.root_label} cannot be satisfied"
+
     def external(self, incompatibility: Incompatibility) -> str:
         if incompatibility.kind == "root":
             return f"{self.root_label} is required"
@@ -379,6 +451,9 @@ class _Provider:
         dep, mask = _edge(incompatibility)
         parent = next((t for t in incompatibility.terms if t.positive), None)
         who = self.term(parent) if parent is not None else self.root_label
+        if parent is not None and parent.mask & (parent.mask - 1) and not who.startswith(
+                "every "):
+            who = "every " + who
         text = f"{who} depends on {_describe(dep)}"
         if mask:
             return text
@@ -457,8 +532,8 @@ def _explain(failure: Incompatibility,
     short = _short_form(failure, provider)
     if short is not None:
         return short
-    text = " ".join(explain(failure, provider))
-    return DependencyConflictError(text[:1].upper() + text[1:], hint=_HINT)
+    text = " ".join(line[:1].upper() + line[1:] for line in explain(failure, provider))
+    return DependencyConflictError(text, hint=_HINT)
 
 
 # ---------------------------------------------------------------------- results

@@ -1,8 +1,8 @@
-"""The local store of installed Spirits (``~/.vudo/registry/``).
+"""The local store of installed Spirits (``~/.vudo/store/``).
 
 Layout::
 
-    registry/
+    store/
       index.sqlite3             the index: packages (one row per version), capabilities,
                                 spirits (one row per name, FTS5 trigram search), signer
                                 pins, trusted keys, grants; WAL mode, versioned schema
@@ -56,6 +56,7 @@ from vudo.errors import (
     VerificationError,
     VudoError,
 )
+from vudo.home import migrate_home, store_dir
 from vudo.pkg.archive import open_regular, sha256_file, stream_file
 from vudo.pkg.keys import parse_public_key
 from vudo.pkg.manifest import (
@@ -325,7 +326,7 @@ class UpgradeResult:
 
 
 @dataclass(frozen=True, slots=True)
-class CheckReport:
+class StoreCheckReport:
     """What :meth:`LocalStore.check` found (or :meth:`LocalStore.repair` fixed)."""
 
     integrity: str
@@ -1060,7 +1061,7 @@ class LocalStore(Resource):
 
     # -- health -------------------------------------------------------------------------
 
-    def check(self, *, deep: bool = False) -> CheckReport:
+    def check(self, *, deep: bool = False) -> StoreCheckReport:
         """Compare the index with the files. ``deep`` re-hashes every object file."""
         with self._read("checking the store") as conn:
             integrity = str(conn.execute("PRAGMA quick_check").fetchone()[0])
@@ -1092,7 +1093,7 @@ class LocalStore(Resource):
                 if path is not None and sha256_file(path) != d:
                     corrupt.append(f"{n}@{v}")
         stale = tuple(p for p in sorted(self.tmp_dir.iterdir()) if self._is_stale(p))
-        return CheckReport(integrity=integrity, orphan_objects=orphans,
+        return StoreCheckReport(integrity=integrity, orphan_objects=orphans,
                            stale_temp_files=stale, missing_objects=missing,
                            corrupt_objects=tuple(corrupt), packages=len(rows),
                            damaged_grants=damaged_grants)
@@ -1104,14 +1105,14 @@ class LocalStore(Resource):
             return not _pid_alive(int(parts[1]))
         return True
 
-    def repair(self) -> CheckReport:
+    def repair(self) -> StoreCheckReport:
         """Fix what :meth:`check` finds: rebuild a damaged index (in place, this store
         then uses the new one), remove orphaned objects and stale temp files, and drop
         index rows whose package file is gone or damaged. Returns what was found."""
         try:
             report = self.check(deep=True)
         except StoreDamagedError as exc:
-            report = CheckReport(integrity=f"damaged: {exc.message}")
+            report = StoreCheckReport(integrity=f"damaged: {exc.message}")
         if report.integrity != "ok":
             with self._lock:
                 self.close()
@@ -1286,12 +1287,13 @@ class _NeedsWrite(Exception):
 
 
 def open_store(home: Path, *, read_only: bool = False, **kwargs: Any) -> LocalStore:
-    """The store under a vudo home (``<home>/registry``).
+    """The store under a vudo home (``<home>/store``; an older home's is moved there).
 
     ``read_only`` (list, info, search) opens the index read-only when it exists and is
     up to date, and as usual (creating or migrating it) otherwise.
     """
-    root = Path(home) / "registry"
+    migrate_home(home)
+    root = store_dir(home)
     if read_only and (root / INDEX_NAME).is_file():
         with contextlib.suppress(_NeedsWrite):
             return LocalStore(root, read_only=True, **kwargs)
@@ -1301,7 +1303,6 @@ def open_store(home: Path, *, read_only: bool = False, **kwargs: Any) -> LocalSt
 __all__ = [
     "INDEX_NAME",
     "MAX_QUERY_CHARS",
-    "CheckReport",
     "IndexEntry",
     "InstallResult",
     "InstalledSpirit",
@@ -1309,6 +1310,7 @@ __all__ = [
     "PackageSource",
     "SpiritInfo",
     "StoreBusyError",
+    "StoreCheckReport",
     "StoreDamagedError",
     "UpgradePlan",
     "UpgradeResult",

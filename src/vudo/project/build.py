@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import wasmtime
+
 from vudo.capabilities import ABI_IMPORTS, Capability
 from vudo.errors import BuildError, ModuleError
 from vudo.project.layout import Progress, Project, no_progress, open_project
@@ -157,7 +159,7 @@ def _first_error(output: str) -> str | None:
 
 def _require_ziglang() -> None:
     """C and Zig need the ``ziglang`` wheel (a vudo dependency); say so if it is gone."""
-    import importlib.util
+    import importlib.util  # lazy: only for Zig projects
 
     if importlib.util.find_spec("ziglang") is None:
         raise BuildError(
@@ -173,8 +175,6 @@ def _zig_env(root: Path) -> dict[str, str]:
 
 
 def compile_wat(project: Project, out: Path) -> None:
-    import wasmtime
-
     rel = project.source.relative_to(project.root)
     try:
         text = project.source.read_text(encoding="utf-8-sig")  # BOM: not WAT
@@ -238,7 +238,7 @@ def compile_rust(project: Project, out: Path, *, release: bool) -> None:
     if release:
         argv.append("--release")
     _run_compiler(argv, cwd=project.root)
-    import tomllib
+    import tomllib  # lazy: only for Rust projects
 
     crate = tomllib.loads((project.root / "Cargo.toml").read_text("utf-8"))["package"]["name"]
     built = (project.root / "target" / RUST_TARGET / ("release" if release else "debug")
@@ -265,7 +265,8 @@ def build_project(
     project = open_project(path)
     lockfile = None
     if home is not None and project.manifest.dependencies:
-        from vudo.project.store import lock_project
+        # lazy: resolvelib and tomlkit only for a project with dependencies
+        from vudo.project.dependencies import lock_project
 
         progress("resolving dependencies")
         lockfile = lock_project(project.root, home=home, locked=locked)

@@ -106,9 +106,9 @@ def subject(spec: str | None, *, cwd: Path, home: Path) -> tuple[str, SpiritIden
         raise NotFoundError(f"no Spirit project or module at {spec}",
                             hint="name a project directory, a .wasm/.wat file, or an "
                             "installed Spirit (`vudo list`)")
-    from vudo.project.store import open_local_store
+    from vudo.pkg.store import open_store
 
-    with open_local_store(home, read_only=True) as store:
+    with open_store(home, read_only=True) as store:
         spirit = store.get(spec)
     return spec, SpiritIdentity.installed(spirit.signer, spirit.name)
 

@@ -27,11 +27,15 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from vudo.capabilities import Capability, parse_capability
+import wasmtime
+
+from vudo.capabilities import Capability, parse_capability, parse_grant_spec
+from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
+from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
 from vudo.errors import (
     InvalidInputError,
     ModuleError,
@@ -41,10 +45,11 @@ from vudo.errors import (
     UsageError,
     VudoError,
 )
-from vudo.project.layout import Progress, no_progress
+from vudo.home import cache_dir, data_dir
+from vudo.project.layout import Progress, no_progress, open_project
 
 if TYPE_CHECKING:
-    from vudo.engine import Engine, SandboxConfig, SpiritModule
+    from vudo.engine import SpiritModule
     from vudo.engine.events import Event
     from vudo.engine.grants import Grant
     from vudo.engine.identity import SpiritIdentity
@@ -200,8 +205,6 @@ def _module_name(path: Path) -> str:
 
 
 def _module_bytes(path: Path) -> bytes:
-    from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
-
     # The engine's own checks, before reading: WAT may be ~4x its binary.
     size, limit = path.stat().st_size, 4 * DEFAULT_MAX_MODULE_SIZE
     if size > limit:
@@ -214,8 +217,6 @@ def _module_bytes(path: Path) -> bytes:
     if path.suffix == ".wasm":  # not WAT either: "fix the WAT source" would mislead
         raise ModuleError(f"{path} is not a WebAssembly module (no \\0asm header)",
                           hint="build the Spirit first, or pass its .wat source")
-    import wasmtime
-
     try:
         text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
         return bytes(wasmtime.wat2wasm(text))
@@ -231,15 +232,14 @@ def _module_bytes(path: Path) -> bytes:
 
 
 def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
-    from vudo.project.build import build_project
-    from vudo.project.layout import open_project
-
     project = open_project(root)
     built = False
     if project.is_stale():
         if not build:
             raise NotFoundError(f"{project.name} is not built",
                                 hint=f"run `vudo build --path {root}`")
+        from vudo.project.build import build_project  # lazy: only when it must build
+
         progress(f"building {project.name}")
         build_project(root, progress=progress)
         built = True
@@ -253,7 +253,7 @@ def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
 
 def package_target(path: Path) -> RunTarget:
     """A ``.spirit`` file, verified; it runs with no capabilities unless granted."""
-    from vudo.pkg.signing import verify_package
+    from vudo.pkg.signing import verify_package  # lazy: nacl only for .spirit runs
 
     verified = verify_package(path)
     manifest = verified.manifest
@@ -266,7 +266,7 @@ def package_target(path: Path) -> RunTarget:
 
 def installed_target(spec: str, *, home: Path) -> RunTarget:
     """An installed Spirit by ``name[@requirement]``, with the grants stored at install."""
-    from vudo.project.store import installed_spirit
+    from vudo.project.installed import installed_spirit  # lazy: sqlite3 only for NAME runs
 
     spirit = installed_spirit(spec, home=home)
     return RunTarget(
@@ -334,48 +334,6 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
 
 
 # --------------------------------------------------------------------------- grants
-
-
-def parse_grant_spec(text: str) -> tuple[Capability, str]:
-    """``CAP`` or ``CAP=SCOPE`` -> (capability, scope text; ``global`` by default)."""
-    name, _, scope = text.partition("=")
-    cap = parse_capability(name.strip())
-    if cap is Capability.UNRESTRICTED:
-        raise UsageError('"unrestricted" cannot be granted from the command line',
-                         hint="grant the specific capabilities the Spirit needs")
-    return cap, (scope.strip() or "global")
-
-
-def _sign_grants(
-    wanted: Sequence[tuple[Capability, str]], stored: Sequence[Grant], *, home: Path,
-    identity: str, now: int,
-) -> tuple[tuple[Grant, ...], str]:
-    """Sign one grant per capability with the user's key for ``identity``, then add the
-    ``stored`` grants the user's key made; returns the grants and the granter.
-
-    A stored grant counts only if the user's key made it (one some other key wrote into
-    the store is ignored, never newly trusted) for this identity. One made for the user's
-    own key (installs before identities) is re-signed for ``identity`` with the same scope
-    and expiry: it is the same consent, given to the Spirit it was stored for.
-    """
-    from vudo.engine.grants import Scope, issue_grant
-    from vudo.pkg.keys import ensure_keypair
-
-    kp = ensure_keypair(home)
-    own = kp.public_hex
-    grants = tuple(
-        issue_grant(kp.signing_key, cap, Scope.parse(scope), identity, issued_at=now)
-        for cap, scope in wanted
-    )
-    for grant in stored:
-        if grant.granter != own:
-            continue
-        if grant.grantee == identity:
-            grants += (grant,)
-        elif grant.grantee == own:
-            grants += (issue_grant(kp.signing_key, grant.capability, grant.scope, identity,
-                                   issued_at=grant.issued_at, expires_at=grant.expires_at),)
-    return grants, own
 
 
 def plan_grants(
@@ -480,8 +438,6 @@ def prepare_run(
     :class:`HostServices`) when :func:`needs_services` says the module needs them.
     Raises ModuleError, NotFoundError (unknown function) or UsageError (bad arguments).
     """
-    from vudo.engine import Limits, SandboxConfig
-
     module = engine.load(target.wasm, name=target.name)
     function = options.function or module.entry_point()
     exported = module.export(function)
@@ -490,19 +446,34 @@ def prepare_run(
     identity = run_identity(target)
     grants: tuple[Grant, ...] = ()
     trusted: tuple[str, ...] = ()
+    refresh: Callable[[], tuple[Grant, ...]] | None = None
     if plan or target.stored_grants:
-        denied = {parse_capability(d.strip()) for d in options.deny}
-        stored = [g for g in target.stored_grants if g.capability not in denied]
-        grants, granter = _sign_grants(plan, stored, home=home, identity=identity.key,
-                                       now=int(clock()))
+        from vudo.project.grants import sign_grants, usable_grants  # lazy: nacl only with grants
+
+        grants, granter = sign_grants(plan, home=home, now=clock(), grantee=identity.key)
         trusted = (granter,)
+        denied = {parse_capability(d.strip()) for d in options.deny}
+        given = grants
+
+        def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
+            return given + usable_grants((g for g in stored if g.capability not in denied),
+                                         home=home, grantee=identity.key)
+
+        grants = usable(target.stored_grants)
+        if target.kind == "installed":  # `vudo revoke` (another process) reaches the run
+            from vudo.project.installed import stored_grants  # lazy: sqlite3 only for NAME runs
+
+            def current() -> tuple[Grant, ...]:
+                return usable(stored_grants(target.name, home=home))
+
+            refresh = current
     if services is not None:
         migrate_storage(target, identity, services, home=home, notice=notice)
     limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
     kwargs: dict[str, Any] = {
         "limits": limits, "grants": grants, "trusted_granters": trusted,
         "identity": identity.key, "namespace": identity.namespace, "services": services,
-        "log_to_stderr": log_to_stderr,
+        "log_to_stderr": log_to_stderr, "grant_refresh": refresh,
     }
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
@@ -543,9 +514,9 @@ def migrate_storage(
 
 
 def _is_installed(name: str, home: Path) -> bool:
-    from vudo.project.store import open_local_store
+    from vudo.pkg.store import open_store
 
-    with open_local_store(home) as store:
+    with open_store(home, read_only=True) as store:
         return bool(store.versions(name))
 
 
@@ -567,9 +538,6 @@ def run_spirit(
     ``RunResult.error`` with the receipt of the run so far. Bad input (unknown function,
     wrong arguments, invalid module) raises before anything runs.
     """
-    from vudo.engine import Engine, Sandbox
-    from vudo.home import cache_dir, data_dir
-
     own_engine = engine is None
     eng = Engine(cache_dir=cache_dir(home)) if engine is None else engine
     services = None
@@ -577,7 +545,7 @@ def run_spirit(
         # --timeout also bounds compiling (a cache miss of a big module)
         module = eng.load(target.wasm, name=target.name, compile_timeout=options.timeout)
         if needs_services(module):
-            from vudo.engine.services import HostServices
+            from vudo.engine.services import HostServices  # lazy: sqlite3 only when used
 
             services = HostServices.open(data_dir(home))
         prepared = prepare_run(target, options, engine=eng, home=home, services=services,
@@ -614,7 +582,7 @@ def priced(receipt: Receipt, manifest: Manifest | None) -> Receipt:
     """The receipt with its price under the manifest's [pricing] (unchanged without one)."""
     if manifest is None or manifest.pricing is None:
         return receipt
-    from vudo.pkg.pricing import count_host_calls, price
+    from vudo.pkg.pricing import count_host_calls, price  # lazy: only with [pricing]
 
     return receipt.with_price(price(
         manifest.pricing, fuel_used=receipt.fuel_used,
