@@ -136,3 +136,22 @@ def test_storage_kept_under_an_installed_name_moves_to_its_identity_once(
     assert "moved 1 storage key kept under the name 'wallet' to installed wallet" in r.stderr
     r = vudo_cli("run", "wallet", "-q", cwd=installed_wallet)
     assert r.stdout.strip() == "9" and "moved" not in r.stderr
+
+
+def test_a_bare_name_means_the_installed_spirit_even_beside_a_folder_of_that_name(
+        vudo_cli: Vudo, installed_wallet: Path) -> None:
+    make_wallet(vudo_cli, installed_wallet)  # a `wallet/` project right here
+    r = vudo_cli("run", "wallet", "--json", cwd=installed_wallet)
+    assert r.code == 0, r.stderr
+    assert r.json()["kind"] == "installed" and r.json()["results"] == [3]
+    for spec in ("./wallet", "wallet/"):
+        r = vudo_cli("run", spec, "--json", cwd=installed_wallet)
+        assert r.code == 0, r.stderr
+        assert r.json()["kind"] == "project", spec
+    assert vudo_cli("uninstall", "wallet").code == 0
+    r = vudo_cli("run", "wallet", cwd=installed_wallet)
+    assert r.code == 5
+    assert 'no Spirit named "wallet" is installed' in r.error_line
+    assert "`vudo run ./wallet`" in r.error_line
+    r = vudo_cli("run", "nothing-here", cwd=installed_wallet)
+    assert r.code == 5 and "./nothing-here" not in r.error_line

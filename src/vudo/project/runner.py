@@ -153,7 +153,11 @@ def _looks_like_path(spec: str) -> bool:
 def resolve_target(
     spec: str, *, cwd: Path, home: Path, progress: Progress = no_progress, build: bool = True
 ) -> RunTarget:
-    """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project)."""
+    """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project).
+
+    A bare name (no ``/``, not ``.``/``..``, no .wasm/.wat/.spirit suffix) is an installed
+    Spirit; anything else is a path (DESIGN.md §2).
+    """
     path = (cwd / spec) if not Path(spec).is_absolute() else Path(spec)
     try:
         is_dir, is_file = path.is_dir(), path.is_file()
@@ -164,7 +168,19 @@ def resolve_target(
             validate_name(spec, what="Spirit name")
         raise InvalidInputError(f'"{shown_name(spec)}" is not a usable path: {exc.strerror}',
                                 hint="pass a shorter path") from None
-    if is_dir and (_looks_like_path(spec) or _has_manifest(path)):
+    if not _looks_like_path(spec):
+        # A bare name means the installed Spirit, never a folder that happens to be here
+        # (a `wallet/` checkout must not stand in for the installed `wallet`).
+        try:
+            return installed_target(spec, home=home)
+        except NotFoundError:
+            if not (is_dir or is_file):
+                raise
+        what = "project" if is_dir and _has_manifest(path) else "folder" if is_dir else "file"
+        raise NotFoundError(f'no Spirit named "{spec}" is installed',
+                            hint=f"to run the {what} {spec} here, name it as a path: "
+                            f"`vudo run ./{spec}`")
+    if is_dir:
         return project_target(path, progress=progress, build=build)
     if is_file:
         if path.suffix == ".spirit":
@@ -175,13 +191,11 @@ def resolve_target(
         wasm = _module_bytes(path)
         return RunTarget(kind="module", label=str(spec), name=_module_name(path), wasm=wasm,
                          identity=_identity().module(wasm))
-    if _looks_like_path(spec):
-        raise NotFoundError(
-            f"no Spirit at {spec}",
-            hint="pass a project directory, a .wasm/.wat file, a .spirit package, "
-            "or the name of an installed Spirit (`vudo list`)",
-        )
-    return installed_target(spec, home=home)
+    raise NotFoundError(
+        f"no Spirit at {spec}",
+        hint="pass a project directory, a .wasm/.wat file, a .spirit package, "
+        "or the name of an installed Spirit (`vudo list`)",
+    )
 
 
 def _identity() -> type[SpiritIdentity]:
