@@ -55,7 +55,7 @@ def test_run_the_bundled_example(vudo_cli: Vudo, tmp_path: Path) -> None:
     example = tmp_path / "hello"
     shutil.copytree(REPO / "examples" / "hello", example,
                     ignore=shutil.ignore_patterns("target", "dist", "doc"))
-    r = vudo_cli("run", "./hello", "--fuel", "1000000")
+    r = vudo_cli("run", "./hello", "--fuel", "1000000", "--yes")  # a copy: not vudo's own
     assert r.code == 0, r.stderr
     assert "result: 25" in r.stdout and "price" in r.stdout
 

@@ -151,12 +151,14 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def resolve_target(
-    spec: str, *, cwd: Path, home: Path, progress: Progress = no_progress, build: bool = True
+    spec: str, *, cwd: Path, home: Path, progress: Progress = no_progress, build: bool = True,
+    trust: Callable[[Path], None] | None = None,
 ) -> RunTarget:
     """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project).
 
     A bare name (no ``/``, not ``.``/``..``, no .wasm/.wat/.spirit suffix) is an installed
-    Spirit; anything else is a path (DESIGN.md §2).
+    Spirit; anything else is a path (DESIGN.md §2). ``trust`` is called with a project's
+    root before it is built or run (:mod:`vudo.project.workspace`); it raises to refuse.
     """
     path = (cwd / spec) if not Path(spec).is_absolute() else Path(spec)
     try:
@@ -181,13 +183,13 @@ def resolve_target(
                             hint=f"to run the {what} {spec} here, name it as a path: "
                             f"`vudo run ./{spec}`")
     if is_dir:
-        return project_target(path, progress=progress, build=build)
+        return project_target(path, progress=progress, build=build, trust=trust)
     if is_file:
         if path.suffix == ".spirit":
             return package_target(path)
         if path.name in ("spirit.toml", "manifest.toml", "manifest.json"):
             # The manifest names its project (it is not WAT, as the module reader says).
-            return project_target(path.parent, progress=progress, build=build)
+            return project_target(path.parent, progress=progress, build=build, trust=trust)
         wasm = _module_bytes(path)
         return RunTarget(kind="module", label=str(spec), name=_module_name(path), wasm=wasm,
                          identity=_identity().module(wasm))
@@ -245,8 +247,11 @@ def _module_bytes(path: Path) -> bytes:
         raise InvalidInputError(loc + first, hint="fix the WAT source") from None
 
 
-def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
+def project_target(root: Path, *, progress: Progress, build: bool,
+                   trust: Callable[[Path], None] | None = None) -> RunTarget:
     project = open_project(root)
+    if trust is not None:
+        trust(project.root)  # before anything of it is built or run
     built = False
     if project.is_stale():
         if not build:
