@@ -102,6 +102,7 @@ def _cfg_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--release", action="store_true", help="optimise for size and speed")
     p.add_argument("--locked", action="store_true",
                    help="require spirit.lock to be up to date (do not rewrite it)")
+    _trust_yes(p)
     _json(p)
 
 
@@ -129,6 +130,7 @@ def _cfg_run(p: argparse.ArgumentParser) -> None:
         "--deny", metavar="CAP", action="append", default=[], help="withhold a capability"
     )
     p.add_argument("--quiet", "-q", action="store_true", help="print only the results")
+    _trust_yes(p)
     _json(p)
 
 
@@ -137,6 +139,7 @@ def _cfg_test(p: argparse.ArgumentParser) -> None:
     p.add_argument("filter", metavar="FILTER", nargs="?", help="run only tests containing this")
     p.add_argument("--fuel", metavar="N", type=_positive_int, help="fuel budget per test")
     p.add_argument("--timeout", metavar="SECONDS", type=_positive_float, help="time per test")
+    _trust_yes(p)
     _json(p)
 
 
@@ -277,8 +280,33 @@ def _cfg_cache(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _cfg_credit(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.credit import configure
+
+    configure(p)
+
+
 def _cfg_tui(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH", nargs="?", default=".", help="project directory")
+    _trust_yes(p)
+
+
+def _trust_yes(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.trust import add_yes
+
+    add_yes(p)
+
+
+def _cfg_trust(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.trust import configure_trust
+
+    configure_trust(p)
+
+
+def _cfg_untrust(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.trust import configure_untrust
+
+    configure_untrust(p)
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -326,6 +354,14 @@ COMMANDS: tuple[Command, ...] = (
             _cfg_grant),
     Command("revoke", "revoke a capability from an installed Spirit",
             "vudo revoke chat network_connect", _cfg_revoke),
+    Command("credit", "show Spirits' credit accounts and open reservations; fund a Spirit",
+            "vudo credit balance wallet   |   vudo credit deposit 1000   |   "
+            "vudo credit fund ./my-project 250   |   vudo credit history wallet --json",
+            _cfg_credit),
+    Command("trust", "trust a project folder to build and run (or --list the trusted ones)",
+            "vudo trust ./downloaded-spirit   |   vudo trust --list --json", _cfg_trust),
+    Command("untrust", "forget that a project folder is trusted",
+            "vudo untrust ./downloaded-spirit", _cfg_untrust),
     Command("cache", "show or clear the compiled-module cache (bounded, LRU)",
             "vudo cache   |   vudo cache clear --json", _cfg_cache),
     Command("dol", "hand off to the DOL toolchain (`dol` on PATH)", "vudo dol build", _cfg_dol),

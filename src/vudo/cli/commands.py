@@ -68,8 +68,10 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from vudo.cli.trust import ensure_trusted
     from vudo.project.build import build_project
 
+    ensure_trusted(Path(args.path), yes=args.yes)
     bar = ProgressLine()
     try:
         result = build_project(Path(args.path), release=args.release, progress=bar,
@@ -127,6 +129,11 @@ def cmd_tui(args: argparse.Namespace) -> int:
             raise VudoError("the TUI is not part of this vudo build",
                             hint="use the headless commands (`vudo --help`)") from err
         raise
+    from vudo.cli.trust import ensure_trusted
+    from vudo.pkg.manifest import MANIFEST_FILENAMES
+
+    if any((Path(args.path) / n).is_file() for n in MANIFEST_FILENAMES):
+        ensure_trusted(Path(args.path), yes=args.yes)  # a project: ask before it is built
     return int(run_tui(Path(args.path)) or 0)
 
 
@@ -203,10 +210,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     control = RunControl()
     try:
-        target = resolve_target(args.spirit, cwd=Path.cwd(), home=home, progress=bar)
+        from vudo.cli.trust import gate
+
+        target = resolve_target(args.spirit, cwd=Path.cwd(), home=home, progress=bar,
+                                trust=gate(args.yes))
         live = _LiveView(bar) if bar.enabled else None
         with _interrupts_terminate(control):
-            result = run_spirit(target, options, home=home, on_event=live, control=control)
+            result = run_spirit(target, options, home=home, on_event=live, control=control,
+                                notice=note)
     finally:
         bar.clear()
     if target.built and not args.quiet:
@@ -217,7 +228,9 @@ def cmd_run(args: argparse.Namespace) -> int:
              "for this run; pass --grant CAP to allow)")
     if args.json:
         emit_json({
-            "spirit": target.label, "kind": target.kind, "function": result.function,
+            "spirit": target.label, "kind": target.kind,
+            "identity": {"kind": result.identity.kind, "key": result.identity.key},
+            "function": result.function,
             "args": list(result.args), "results": result.receipt.to_dict()["results"],
             "granted": [{"capability": c, "scope": s} for c, s in result.granted],
             "not_granted": list(result.not_granted),
@@ -264,6 +277,7 @@ def _interrupts_terminate(control: RunControl) -> Iterator[None]:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from vudo.cli.trust import ensure_trusted
     from vudo.project.testing import (
         DEFAULT_TEST_FUEL,
         DEFAULT_TEST_TIMEOUT,
@@ -271,6 +285,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         run_tests,
     )
 
+    ensure_trusted(Path(args.path), yes=args.yes)
     bar = ProgressLine()
 
     def show(case: TestCase) -> None:
@@ -714,6 +729,24 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_credit(args: argparse.Namespace) -> int:
+    from vudo.cli.credit import run
+
+    return run(args)
+
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    from vudo.cli.trust import run_trust
+
+    return run_trust(args)
+
+
+def cmd_untrust(args: argparse.Namespace) -> int:
+    from vudo.cli.trust import run_untrust
+
+    return run_untrust(args)
+
+
 # --------------------------------------------------------------------------- keys
 
 
@@ -911,11 +944,17 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from vudo.project.credit import release_dead_runs
     from vudo.project.repair import repair_store
 
     outcome = repair_store(_home())
+    freed = release_dead_runs(home=_home())
+    for r in freed:
+        note(f"released reservation #{r.id} ({r.amount:,} credits) of a run that ended "
+             f"(pid {r.pid or '?'})")
     if args.json:
         emit_json({"rebuilt": outcome.rebuilt, "packages": outcome.packages,
+                   "released_reservations": [r.id for r in freed],
                    "removed_orphans": outcome.removed_orphans,
                    "removed_temp_files": outcome.removed_temp_files,
                    "dropped": list(outcome.dropped_rows),

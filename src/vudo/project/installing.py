@@ -23,7 +23,7 @@ from vudo.pkg.store import InstalledSpirit, open_store
 from vudo.pkg.trust import TrustPolicy
 from vudo.pkg.versions import parse_requirement
 from vudo.project.consent import Consent, ConsentDecision, ConsentRequest
-from vudo.project.grants import sign_grants
+from vudo.project.grants import installed_grantee, sign_grants
 from vudo.project.installed import split_spec
 from vudo.project.layout import Progress, no_progress
 from vudo.project.packaging import pack_project, sign_project_package
@@ -84,9 +84,11 @@ def install_prepared(
 ) -> SummonResult:
     """Install a prepared package and store the grants the user consented to."""
     policy = user_policy(home, trust_signer=trust_signer)
-    grants, _ = sign_grants(decision.granted, home=home, now=clock())
     with open_store(home) as store:
         result = store.install(prepared.package, policy=policy)
+        grants, _ = sign_grants(decision.granted, home=home, now=clock(),
+                                grantee=installed_grantee(result.spirit.signer,
+                                                          result.spirit.name))
         store.save_grants(result.spirit.name, [g.to_dict() for g in grants])
     return SummonResult(
         spirit=result.spirit, already_installed=result.already_installed,
@@ -179,7 +181,8 @@ def upgrade(
                     decision = consent(request, True)
                     new_grants, _ = sign_grants(
                         ((c, s) for c, s in decision.granted if c in narrowed.capabilities),
-                        home=home, now=clock())
+                        home=home, now=clock(),
+                        grantee=installed_grantee(plan.verified.signer, each))
                 result = store.install(plan.package,
                                        policy=user_policy(home, trust_signer=trust_signer))
                 store.save_grants(each, [g.to_dict() for g in [*kept, *new_grants]])

@@ -9,7 +9,12 @@ Spirit. What the sandbox may do depends on where the Spirit came from:
 * a loose module or package file: nothing unless you ``--grant`` it.
 
 ``--grant``/``--deny`` adjust that for one run. Every grant is signed with the user's key
-(``~/.vudo/keys``) for the sandbox's identity, so the engine checks real signatures.
+(``~/.vudo/keys``) for the run's identity, so the engine checks real signatures.
+
+Every run has exactly one :class:`~vudo.engine.identity.SpiritIdentity` (DESIGN.md §2), and
+its storage namespace, credit account and the grantee of its grants all derive from it: an
+installed Spirit or a ``.spirit`` file is (signer, name), a project is its real path, a loose
+module is its digest. A name the Spirit chose (manifest name, file stem) decides nothing.
 
 The values here are :class:`~typing.NamedTuple` records rather than frozen dataclasses:
 they are just as immutable and slotted, but several times cheaper to define, and this
@@ -47,6 +52,7 @@ if TYPE_CHECKING:
     from vudo.engine import SpiritModule
     from vudo.engine.events import Event
     from vudo.engine.grants import Grant
+    from vudo.engine.identity import SpiritIdentity
     from vudo.engine.receipt import Receipt
     from vudo.engine.services import HostServices
     from vudo.pkg.manifest import Manifest
@@ -96,6 +102,7 @@ class RunTarget(NamedTuple):
     asked_capabilities: tuple[Capability, ...] = ()
     signer: str | None = None
     built: bool = False
+    identity: SpiritIdentity | None = None  # None: the module's digest (see run_identity)
 
 
 class RunOptions(NamedTuple):
@@ -126,6 +133,11 @@ class RunResult(NamedTuple):
     error: RuntimeFailure | None = None
 
     @property
+    def identity(self) -> SpiritIdentity:
+        """Who the run was: its storage, account and grants all belong to this identity."""
+        return run_identity(self.target)
+
+    @property
     def ok(self) -> bool:
         return self.error is None
 
@@ -139,9 +151,15 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def resolve_target(
-    spec: str, *, cwd: Path, home: Path, progress: Progress = no_progress, build: bool = True
+    spec: str, *, cwd: Path, home: Path, progress: Progress = no_progress, build: bool = True,
+    trust: Callable[[Path], None] | None = None,
 ) -> RunTarget:
-    """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project)."""
+    """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project).
+
+    A bare name (no ``/``, not ``.``/``..``, no .wasm/.wat/.spirit suffix) is an installed
+    Spirit; anything else is a path (DESIGN.md §2). ``trust`` is called with a project's
+    root before it is built or run (:mod:`vudo.project.workspace`); it raises to refuse.
+    """
     path = (cwd / spec) if not Path(spec).is_absolute() else Path(spec)
     try:
         is_dir, is_file = path.is_dir(), path.is_file()
@@ -152,23 +170,45 @@ def resolve_target(
             validate_name(spec, what="Spirit name")
         raise InvalidInputError(f'"{shown_name(spec)}" is not a usable path: {exc.strerror}',
                                 hint="pass a shorter path") from None
-    if is_dir and (_looks_like_path(spec) or _has_manifest(path)):
-        return project_target(path, progress=progress, build=build)
+    if not _looks_like_path(spec):
+        # A bare name means the installed Spirit, never a folder that happens to be here
+        # (a `wallet/` checkout must not stand in for the installed `wallet`).
+        try:
+            return installed_target(spec, home=home)
+        except NotFoundError:
+            if not (is_dir or is_file):
+                raise
+        what = "project" if is_dir and _has_manifest(path) else "folder" if is_dir else "file"
+        raise NotFoundError(f'no Spirit named "{spec}" is installed',
+                            hint=f"to run the {what} {spec} here, name it as a path: "
+                            f"`vudo run ./{spec}`")
+    if is_dir:
+        return project_target(path, progress=progress, build=build, trust=trust)
     if is_file:
         if path.suffix == ".spirit":
             return package_target(path)
         if path.name in ("spirit.toml", "manifest.toml", "manifest.json"):
             # The manifest names its project (it is not WAT, as the module reader says).
-            return project_target(path.parent, progress=progress, build=build)
-        return RunTarget(kind="module", label=str(spec), name=_module_name(path),
-                         wasm=_module_bytes(path))
-    if _looks_like_path(spec):
-        raise NotFoundError(
-            f"no Spirit at {spec}",
-            hint="pass a project directory, a .wasm/.wat file, a .spirit package, "
-            "or the name of an installed Spirit (`vudo list`)",
-        )
-    return installed_target(spec, home=home)
+            return project_target(path.parent, progress=progress, build=build, trust=trust)
+        wasm = _module_bytes(path)
+        return RunTarget(kind="module", label=str(spec), name=_module_name(path), wasm=wasm,
+                         identity=_identity().module(wasm))
+    raise NotFoundError(
+        f"no Spirit at {spec}",
+        hint="pass a project directory, a .wasm/.wat file, a .spirit package, "
+        "or the name of an installed Spirit (`vudo list`)",
+    )
+
+
+def _identity() -> type[SpiritIdentity]:
+    from vudo.engine.identity import SpiritIdentity
+
+    return SpiritIdentity
+
+
+def run_identity(target: RunTarget) -> SpiritIdentity:
+    """The identity ``target`` runs as: its own, else (a hand-made target) its module's."""
+    return target.identity if target.identity is not None else _identity().module(target.wasm)
 
 
 def _has_manifest(path: Path) -> bool:
@@ -207,8 +247,11 @@ def _module_bytes(path: Path) -> bytes:
         raise InvalidInputError(loc + first, hint="fix the WAT source") from None
 
 
-def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
+def project_target(root: Path, *, progress: Progress, build: bool,
+                   trust: Callable[[Path], None] | None = None) -> RunTarget:
     project = open_project(root)
+    if trust is not None:
+        trust(project.root)  # before anything of it is built or run
     built = False
     if project.is_stale():
         if not build:
@@ -223,7 +266,7 @@ def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
     return RunTarget(
         kind="project", label=str(root), name=project.name, wasm=project.wasm_path.read_bytes(),
         manifest=project.manifest, default_capabilities=caps, asked_capabilities=caps,
-        built=built,
+        built=built, identity=_identity().project(root),
     )
 
 
@@ -236,7 +279,7 @@ def package_target(path: Path) -> RunTarget:
     return RunTarget(
         kind="package", label=str(path), name=manifest.name, wasm=verified.module,
         manifest=manifest, asked_capabilities=tuple(manifest.capabilities),
-        signer=verified.signer,
+        signer=verified.signer, identity=_identity().installed(verified.signer, manifest.name),
     )
 
 
@@ -249,6 +292,7 @@ def installed_target(spec: str, *, home: Path) -> RunTarget:
         kind="installed", label=spec, name=spirit.manifest.name, wasm=spirit.module,
         manifest=spirit.manifest, stored_grants=spirit.grants,
         asked_capabilities=tuple(spirit.manifest.capabilities), signer=spirit.signer,
+        identity=_identity().installed(spirit.signer, spirit.manifest.name),
     )
 
 
@@ -403,8 +447,11 @@ def prepare_run(
     services: HostServices | None = None,
     log_to_stderr: bool = True,
     clock: Callable[[], float] = time.time,
+    notice: Callable[[str], None] = no_progress,
 ) -> PreparedRun:
     """Load the module, pick the function, convert the arguments and sign the grants.
+
+    ``notice`` gets one-off messages for the user (storage moved to the run's identity).
 
     For callers that drive the sandbox themselves (the TUI pauses and refuels it):
     ``Sandbox(engine, prepared.module, prepared.config)``, then ``instantiate()`` and
@@ -417,23 +464,21 @@ def prepare_run(
     exported = module.export(function)
     args = convert_args(function, exported.params, options.args)
     plan, missing = plan_grants(target, options)
+    identity = run_identity(target)
     grants: tuple[Grant, ...] = ()
     trusted: tuple[str, ...] = ()
-    identity = "00" * 32
     refresh: Callable[[], tuple[Grant, ...]] | None = None
     if plan or target.stored_grants:
-        from vudo.project.grants import sign_grants  # lazy: nacl only when a run has grants
+        from vudo.project.grants import sign_grants, usable_grants  # lazy: nacl only with grants
 
-        grants, identity = sign_grants(plan, home=home, now=clock())
-        trusted = (identity,)
+        grants, granter = sign_grants(plan, home=home, now=clock(), grantee=identity.key)
+        trusted = (granter,)
         denied = {parse_capability(d.strip()) for d in options.deny}
-        given, grantee = grants, identity
+        given = grants
 
         def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
-            # Stored grants count only if the user's key made them for the user's key: a
-            # grant some other key wrote into the store is ignored, never newly trusted.
-            return given + tuple(g for g in stored
-                                 if g.capability not in denied and g.grantee == grantee)
+            return given + usable_grants((g for g in stored if g.capability not in denied),
+                                         home=home, grantee=identity.key)
 
         grants = usable(target.stored_grants)
         if target.kind == "installed":  # `vudo revoke` (another process) reaches the run
@@ -443,10 +488,12 @@ def prepare_run(
                 return usable(stored_grants(target.name, home=home))
 
             refresh = current
+    if services is not None:
+        migrate_storage(target, identity, services, home=home, notice=notice)
     limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
     kwargs: dict[str, Any] = {
         "limits": limits, "grants": grants, "trusted_granters": trusted,
-        "identity": identity, "namespace": target.name, "services": services,
+        "identity": identity.key, "namespace": identity.namespace, "services": services,
         "log_to_stderr": log_to_stderr, "grant_refresh": refresh,
     }
     if options.fuel is not None:
@@ -460,6 +507,40 @@ def prepare_run(
                        tuple(missing))
 
 
+def migrate_storage(
+    target: RunTarget, identity: SpiritIdentity, services: HostServices, *, home: Path,
+    notice: Callable[[str], None] = no_progress,
+) -> int:
+    """Move storage an older vudo kept under a Spirit's name to the identity it belonged to.
+
+    Storage used to be namespaced by the manifest name or file stem. The keys under a name
+    go to the installed Spirit of that name (its (signer, name) identity) when it runs; to
+    a project of that name only when no Spirit of the name is installed. Loose modules get
+    nothing (anyone could name a file after a Spirit). Says so once, via ``notice``;
+    returns how many keys moved.
+    """
+    old = target.name
+    if target.kind not in ("installed", "project") or old == identity.namespace:
+        return 0
+    storage = services.storage
+    if not storage.keys(old):
+        return 0
+    if target.kind == "project" and _is_installed(old, home):
+        return 0
+    moved = storage.move_namespace(old, identity.namespace)
+    if moved:
+        notice(f"note: moved {moved} storage key{'s' if moved != 1 else ''} kept under the "
+               f"name {old!r} to {identity.describe()}")
+    return moved
+
+
+def _is_installed(name: str, home: Path) -> bool:
+    from vudo.pkg.store import open_store
+
+    with open_store(home, read_only=True) as store:
+        return bool(store.versions(name))
+
+
 def run_spirit(
     target: RunTarget,
     options: RunOptions = _NO_OPTIONS,
@@ -470,6 +551,7 @@ def run_spirit(
     engine: Engine | None = None,
     log_to_stderr: bool = True,
     control: RunControl | None = None,
+    notice: Callable[[str], None] = no_progress,
 ) -> RunResult:
     """Run one function of ``target`` in a fresh sandbox and return what happened.
 
@@ -488,7 +570,7 @@ def run_spirit(
 
             services = HostServices.open(data_dir(home))
         prepared = prepare_run(target, options, engine=eng, home=home, services=services,
-                               log_to_stderr=log_to_stderr, clock=clock)
+                               log_to_stderr=log_to_stderr, clock=clock, notice=notice)
         error: RuntimeFailure | None = None
         results: tuple[Any, ...] = ()
         with Sandbox(eng, prepared.module, prepared.config) as sandbox:
