@@ -245,7 +245,8 @@ def test_fmt_rewrites_and_keeps_comments(vudo_cli: Vudo, project: Path) -> None:
     messy = "# my spirit\n" + text.replace('name = "demo"', 'name="demo"   # the name')
     manifest.write_text(messy)
     r = vudo_cli("fmt", "--check", cwd=project)
-    assert r.code == 3 and "not formatted" in r.error_line
+    assert r.code == 1 and "not formatted" in r.error_line
+    assert r.stdout.startswith("--- spirit.toml (current)\n+++ spirit.toml (formatted)\n")
     assert manifest.read_text() == messy
     r = vudo_cli("fmt", cwd=project)
     assert r.code == 0 and "formatted" in r.stdout

@@ -97,7 +97,7 @@ def test_list_search_info(vudo_cli: Vudo, package: Path) -> None:
         == "demo"
     assert vudo_cli("search", "--capability", "storage_read", "--json").json() == []
     r = vudo_cli("search", "--capability", "telepathy")
-    assert r.code == 3 and "unknown capability" in r.error_line
+    assert r.code == 2 and "unknown capability" in r.error_line
 
     r = vudo_cli("info", "demo")
     assert r.code == 0 and "granted     actuator_log (global)" in r.stdout

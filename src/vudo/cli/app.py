@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
-from vudo.errors import UsageError, VudoError
+from vudo.errors import Interrupted, UsageError, VudoError
 
 PROG = "vudo"
 
@@ -27,8 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         err = UsageError(message, hint=f"see `{self.prog} --help`")
-        sys.stderr.write(err.one_line() + "\n")
-        sys.exit(err.exit_code)
+        sys.exit(report_error(err))
 
 
 class Command(NamedTuple):
@@ -44,39 +43,66 @@ class Command(NamedTuple):
     configure: Callable[[argparse.ArgumentParser], None]
 
 
+# One function per flag group: a flag that means the same thing in two commands is
+# defined once, here, so its spelling, metavar and help cannot drift apart.
+
+
 def _json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    p.add_argument("--json", action="store_true",
+                   help="print machine-readable JSON on stdout (on failure too)")
 
 
-def _path(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--path", metavar="DIR", default=".", help="the Spirit project directory (default: .)"
-    )
+def _verbosity(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``-q``/``-v``, accepted before or after the command (``vudo -q run``, ``vudo run -q``).
+
+    The sub-command's copies default to SUPPRESS so they never undo the top-level flag.
+    """
+    default: object = False if top else argparse.SUPPRESS
+    p.add_argument("--quiet", "-q", action="store_true", default=default,
+                   help="print only results: no notes, receipts or progress")
+    p.add_argument("--verbose", "-v", action="store_true", default=default,
+                   help="print more detail (run: every host call on stderr)")
+
+
+def _project(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
+    """The project a command works on: ``--path DIR`` everywhere (default: .).
+
+    ``run`` and ``tui`` also take it as their positional word (``vudo run DIR``); there
+    ``--path`` defaults to None so the two spellings can be told apart.
+    """
+    p.add_argument("--path", metavar="DIR", default=None if positional else ".",
+                   help="the Spirit project directory (default: .)")
+
+
+def _limits(p: argparse.ArgumentParser, *, per: str = "run") -> None:
+    p.add_argument("--fuel", metavar="N", type=_positive_int, help=f"fuel budget per {per}")
+    p.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
+                   help=f"wall-clock limit per {per}")
+    p.add_argument("--memory", metavar="SIZE", help="linear memory limit, e.g. 64MiB")
+
+
+def _grants(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grant", metavar="CAP[=SCOPE]", action="append", default=[],
+                   help="grant this capability (repeatable; SCOPE e.g. domain:127.0.0.1:*)")
+    p.add_argument("--deny", metavar="CAP", action="append", default=[],
+                   help="withhold this capability (repeatable)")
 
 
 def _consent(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--yes", "-y", action="store_true", help="grant every capability the Spirit asks for"
     )
-    p.add_argument(
-        "--grant",
-        metavar="CAP[=SCOPE]",
-        action="append",
-        default=[],
-        help="grant this capability (repeatable); the others asked for are denied",
-    )
-    p.add_argument(
-        "--deny",
-        metavar="CAP",
-        action="append",
-        default=[],
-        help="deny this capability (repeatable); with --yes, grant all but these",
-    )
+    _grants(p)
     p.add_argument(
         "--trust-signer",
         action="store_true",
         help="accept (and pin) a signer other than the one this name was first installed with",
     )
+
+
+def _registries(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--registry", metavar="NAME|URL|PATH", action="append", default=[],
+                   help="registry to use (repeatable; default: the one under ~/.vudo)")
 
 
 def _cfg_new(p: argparse.ArgumentParser) -> None:
@@ -98,7 +124,7 @@ def _cfg_new(p: argparse.ArgumentParser) -> None:
 
 
 def _cfg_build(p: argparse.ArgumentParser) -> None:
-    _path(p)
+    _project(p)
     p.add_argument("--release", action="store_true", help="optimise for size and speed")
     p.add_argument("--locked", action="store_true",
                    help="require spirit.lock to be up to date (do not rewrite it)")
@@ -110,62 +136,52 @@ def _cfg_run(p: argparse.ArgumentParser) -> None:
         "spirit",
         metavar="SPIRIT",
         nargs="?",
-        default=".",
+        default=None,
         help="project dir (default .), .wasm/.wat file, .spirit package or installed NAME[@REQ]",
     )
+    _project(p, positional=True)
     p.add_argument("--function", "-f", metavar="NAME", help="function to call (default: main)")
-    p.add_argument("--fuel", metavar="N", type=_positive_int, help="fuel budget")
-    p.add_argument("--timeout", metavar="SECONDS", type=_positive_float, help="wall-clock limit")
-    p.add_argument("--memory", metavar="SIZE", help="linear memory limit, e.g. 64MiB")
-    p.add_argument(
-        "--grant",
-        metavar="CAP[=SCOPE]",
-        action="append",
-        default=[],
-        help="grant a capability for this run (repeatable)",
-    )
-    p.add_argument(
-        "--deny", metavar="CAP", action="append", default=[], help="withhold a capability"
-    )
-    p.add_argument("--quiet", "-q", action="store_true", help="print only the results")
+    _limits(p)
+    _grants(p)
     _json(p)
 
 
 def _cfg_test(p: argparse.ArgumentParser) -> None:
-    _path(p)
+    _project(p)
     p.add_argument("filter", metavar="FILTER", nargs="?", help="run only tests containing this")
-    p.add_argument("--fuel", metavar="N", type=_positive_int, help="fuel budget per test")
-    p.add_argument("--timeout", metavar="SECONDS", type=_positive_float, help="time per test")
+    _limits(p, per="test")
+    _grants(p)
     _json(p)
 
 
 def _cfg_pack(p: argparse.ArgumentParser) -> None:
-    _path(p)
+    _project(p)
     p.add_argument("--output", "-o", metavar="FILE", help="where to write the .spirit package")
     _json(p)
 
 
 def _cfg_sign(p: argparse.ArgumentParser) -> None:
     p.add_argument("package", metavar="PACKAGE", nargs="?", help="default: newest in dist/")
-    _path(p)
+    _project(p)
     p.add_argument("--key", metavar="FILE", help="private key (default ~/.vudo/keys/private.key)")
     p.add_argument("--verify", action="store_true", help="verify the package instead")
     _json(p)
 
 
 def _cfg_check(p: argparse.ArgumentParser) -> None:
-    _path(p)
+    _project(p)
     _json(p)
 
 
 def _cfg_fmt(p: argparse.ArgumentParser) -> None:
-    _path(p)
-    p.add_argument("--check", action="store_true", help="only report; exit 3 if not formatted")
+    _project(p)
+    p.add_argument("--check", action="store_true",
+                   help="only report: print the diff and exit 1 if not formatted")
     _json(p)
 
 
 def _cfg_doc(p: argparse.ArgumentParser) -> None:
-    _path(p)
+    _project(p)
     p.add_argument("--output", "-o", metavar="DIR", help="output directory (default: doc/)")
     _json(p)
 
@@ -178,21 +194,15 @@ def _cfg_summon(p: argparse.ArgumentParser) -> None:
 
 def _cfg_install(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME[@REQ]", help="e.g. hello-spirit@^0.1")
-    p.add_argument(
-        "--registry",
-        metavar="URL|PATH",
-        action="append",
-        default=[],
-        help="registry to install from (default: the one under ~/.vudo)",
-    )
+    _registries(p)
     _consent(p)
     _json(p)
 
 
 def _cfg_publish(p: argparse.ArgumentParser) -> None:
     p.add_argument("package", metavar="PACKAGE", nargs="?", help="default: newest in dist/")
-    _path(p)
-    p.add_argument("--registry", metavar="URL|PATH", help="default: the one under ~/.vudo")
+    _project(p)
+    _registries(p)
     p.add_argument("--allow-new-signer", action="store_true",
                    help="publish a name first published by another key")
     _json(p)
@@ -213,16 +223,13 @@ def _cfg_search(p: argparse.ArgumentParser) -> None:
     p.add_argument("--author", metavar="KEY", help="only Spirits by this author key (or prefix)")
     p.add_argument("--available", action="store_true",
                    help="search the registries instead of the installed Spirits")
-    p.add_argument("--registry", metavar="URL|PATH", action="append", default=[],
-                   help="with --available: registry to search (default: the one under ~/.vudo)")
+    _registries(p)
     _json(p)
 
 
 def _cfg_upgrade(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", nargs="?", help="default: every installed Spirit")
-    p.add_argument(
-        "--registry", metavar="URL|PATH", action="append", default=[], help="where to look"
-    )
+    _registries(p)
     p.add_argument("--yes", "-y", action="store_true", help="accept widened capabilities")
     _json(p)
 
@@ -256,7 +263,9 @@ def _cfg_dol(p: argparse.ArgumentParser) -> None:
 
 
 def _cfg_tui(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="PATH", nargs="?", default=".", help="project directory")
+    p.add_argument("spirit", metavar="PATH", nargs="?", default=None,
+                   help="project directory (default: .)")
+    _project(p, positional=True)
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -352,6 +361,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "VUDO_HOME moves ~/.vudo. Run `vudo COMMAND --help` for details and an example.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _verbosity(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for cmd in COMMANDS:
         if only is not None and cmd.name != only:
@@ -366,6 +376,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         )
         if only is not None:
             cmd.configure(p)
+            if cmd.name != "dol":  # dol's words all go to the toolchain
+                _verbosity(p)
     return parser
 
 
@@ -435,33 +447,56 @@ def attach_signed_values(words: Sequence[str]) -> list[str]:
     return out
 
 
+#: Whether this process was asked for JSON (``--json`` among vudo's own words): then a
+#: failure is also written to stdout as ``{"error": {...}}`` (DESIGN.md §4), whichever
+#: command failed and however (argparse, a VudoError, an OS error, a bug).
+_json_mode = False
+
+
+def report_error(err: VudoError) -> int:
+    """Print ``err`` as its one ``error:`` line (and as JSON in JSON mode); its exit code."""
+    sys.stdout.flush()
+    if _json_mode:
+        from vudo.cli.render import emit_error_json
+
+        emit_error_json(err)
+    details = getattr(err, "output", None)  # a compiler's full diagnostics
+    if isinstance(details, str) and details.strip():
+        sys.stderr.write(details.rstrip() + "\n")
+    sys.stderr.write(err.one_line() + "\n")
+    return err.exit_code
+
+
 def run_cli(argv: Sequence[str]) -> int:
     """Parse ``argv``, run the command, render errors; returns the process exit code."""
+    global _json_mode
     own, guest = split_guest_args(argv)
     own = attach_signed_values(own)
+    _json_mode = "--json" in own
     parser = build_parser(_chosen_command(own))
     try:
         args = parser.parse_args(own)
         if args.command is None:
+            if _json_mode:
+                raise UsageError("no command given", hint=f"see `{PROG} --help`")
             parser.print_help()
             return 2
         args.guest_args = guest
         from vudo.cli import commands
+        from vudo.cli.render import set_quiet
+
+        set_quiet(args.quiet)
 
         handler: Callable[[argparse.Namespace], int] = getattr(
             commands, "cmd_" + args.command.replace("-", "_")
         )
         return handler(args)
     except VudoError as err:
-        sys.stdout.flush()
-        details = getattr(err, "output", None)  # a compiler's full diagnostics
-        if isinstance(details, str) and details.strip():
-            sys.stderr.write(details.rstrip() + "\n")
-        sys.stderr.write(err.one_line() + "\n")
-        return err.exit_code
+        return report_error(err)
     except KeyboardInterrupt:
-        sys.stderr.write("\nerror: interrupted (hint: run the command again to finish)\n")
-        return 130
+        sys.stderr.write("\n")
+        return report_error(Interrupted("interrupted",
+                                        hint="run the command again to finish"))
     except BrokenPipeError:
         # stdout closed early (e.g. `vudo list | head`): not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -474,22 +509,19 @@ def run_cli(argv: Sequence[str]) -> int:
         # keeps such bytes as lone surrogates), reaching something that needs UTF-8.
         raw = os.fsencode(err.object)[:60] if isinstance(err.object, str) else b""
         text = raw.decode("utf-8", "backslashreplace")
-        line = UsageError(f'"{text}" is not valid UTF-8 text',
-                          hint="names, keys and queries must be UTF-8; check the terminal "
-                          "or file name encoding").one_line()
-        sys.stderr.write(line + "\n")
-        return UsageError.exit_code
+        return report_error(UsageError(
+            f'"{text}" is not valid UTF-8 text',
+            hint="names, keys and queries must be UTF-8; check the terminal or file name "
+            "encoding"))
     except OSError as err:
         where = f": {err.filename}" if err.filename else ""
-        line = VudoError(f"{err.strerror or err}{where}",
-                         hint="check the path and its permissions").one_line()
-        sys.stderr.write(line + "\n")
-        return 1
+        return report_error(VudoError(f"{err.strerror or err}{where}",
+                                      hint="check the path and its permissions"))
     except Exception as err:
         if os.environ.get("VUDO_DEBUG"):
             raise
-        line = VudoError(f"internal error: {type(err).__name__}: {err}",
-                         hint="this is a bug in vudo; run again with VUDO_DEBUG=1 "
-                         "for the traceback and report it").one_line()
-        sys.stderr.write(line + "\n")
-        return 1
+        return report_error(VudoError(
+            f"internal error: {type(err).__name__}: {err}",
+            hint="this is a bug in vudo; run again with VUDO_DEBUG=1 for the traceback and "
+            "report it"))
+

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,21 +21,30 @@ from vudo.capabilities import parse_capability
 from vudo.cli.render import (
     ProgressLine,
     emit_json,
+    error_json,
     human_bytes,
     note,
     out,
     stderr_is_tty,
     table,
 )
-from vudo.errors import InvalidInputError, NotFoundError, TestsFailed, UsageError, VudoError
+from vudo.errors import (
+    InvalidInputError,
+    NotFoundError,
+    TestsFailed,
+    UsageError,
+    VudoError,
+    printable,
+)
 from vudo.home import vudo_home
 
 if TYPE_CHECKING:
     from vudo.engine.events import Event
     from vudo.engine.receipt import Receipt
     from vudo.pkg.store import InstalledSpirit
-    from vudo.project.runner import RunControl
+    from vudo.project.runner import RunControl, RunOptions, RunTarget
     from vudo.project.store import ConsentDecision, ConsentRequest, SummonResult
+    from vudo.project.workflow import FmtResult
 
 
 def _home() -> Path:
@@ -126,7 +136,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
             raise VudoError("the TUI is not part of this vudo build",
                             hint="use the headless commands (`vudo --help`)") from err
         raise
-    return int(run_tui(Path(args.path)) or 0)
+    return int(run_tui(Path(_target_word(args))) or 0)
 
 
 # --------------------------------------------------------------------------- run / test
@@ -153,18 +163,23 @@ def _receipt_lines(receipt: Receipt) -> list[str]:
     return lines
 
 
-class _LiveView:
-    """Fuel and host calls on one stderr line while a long run goes on (TTY only)."""
+class _HostCallWatch:
+    """Watches a run's events: fuel and host calls on one stderr line while a long run goes
+    on (TTY only), each host call on stderr with ``-v``, and the denied calls, to say
+    afterwards what would have allowed each one."""
 
-    def __init__(self, line: ProgressLine, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, line: ProgressLine | None, *, verbose: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.line = line
+        self.verbose = verbose
         self.clock = clock
         self.started = clock()
         self.last = 0.0
         self.fuel = 0
         self.budget = 0
         self.calls = 0
-        self.denied = 0
+        self.denied: list[tuple[str, str | None, str]] = []  # function, capability, detail
+        self.denied_count = 0
 
     def __call__(self, event: Event) -> None:
         from vudo.engine.events import FuelSample, HostCall
@@ -173,47 +188,143 @@ class _LiveView:
             self.fuel, self.budget = event.used, event.budget
         elif isinstance(event, HostCall):
             self.calls += 1
-            self.denied += 0 if event.allowed else 1
-            self.fuel = max(self.fuel, 0)
+            cap = event.capability.value if event.capability is not None else None
+            detail = getattr(event, "reason", None) or event.args
+            if not event.allowed:
+                self.denied_count += 1
+                if len(self.denied) < _MAX_DENIALS_KEPT:  # a guest can make millions
+                    self.denied.append((event.function, cap, detail[:200]))
+            if self.verbose:
+                if self.line is not None:
+                    self.line.clear()
+                note(f"host call  {event.function}({event.args}) -> {event.result}  "
+                     f"{'allowed' if event.allowed else 'DENIED'}"
+                     + (f" [{cap}]" if cap else ""))
+        if self.line is None:
+            return
         now = self.clock()
         if now - self.started < 0.5 or now - self.last < 0.1:
             return
         self.last = now
         share = f" ({100 * self.fuel / self.budget:.0f}%)" if self.budget else ""
         self.line(f"running {now - self.started:5.1f}s  fuel {self.fuel:,}{share}  "
-                  f"host calls {self.calls:,} ({self.denied} denied)")
+                  f"host calls {self.calls:,} ({self.denied_count} denied)")
+
+    def denial_notes(self, target: RunTarget,
+                     granted: Sequence[tuple[str, str]]) -> list[str]:
+        """For each capability denied in this run: what was denied, and what allows it."""
+        scopes = dict(granted)
+        first: dict[str, tuple[str, str]] = {}
+        for function, cap, detail in self.denied:
+            if cap is not None and cap not in first:
+                first[cap] = (function, detail)
+        if not first:
+            return []
+        lines = ["note: host calls needing " + ", ".join(sorted(first)) + " were denied"]
+        for cap, (function, detail) in sorted(first.items()):
+            lines.append(f"  {function}" + (f" ({detail})" if detail else "")
+                         + f"; to allow it: {_how_to_allow(target, cap, scopes.get(cap), detail)}")
+        return lines
+
+
+_MAX_DENIALS_KEPT = 100
+
+#: The engine's reason for a call outside a grant's scope (vudo.engine.grants).
+_OUT_OF_SCOPE = re.compile(r"'(?P<target>[^'\n]{1,200})' is outside the grant's scope "
+                           r"(?P<scope>[^\s)]{1,200})")
+
+
+def _how_to_allow(target: RunTarget, cap: str, scope: str | None, detail: str) -> str:
+    """The exact command or manifest line that would let ``cap`` through next time."""
+    outside = _OUT_OF_SCOPE.search(detail)
+    wanted = ""
+    if outside is not None:
+        host_port = outside.group("target")
+        wanted = f"domain:{host_port}" if cap.startswith("network_") else ""
+    prefix = ""
+    if scope is not None and scope != "global":
+        where = f" does not cover {outside.group('target')}" if outside else " did not cover it"
+        prefix = f"the grant's scope {scope}{where}; "
+    scope_flag = f" --scope '{wanted}'" if wanted else ""
+    if target.kind == "installed":
+        return prefix + f"vudo grant {target.name} {cap}{scope_flag}"
+    if target.kind == "project" and target.manifest is not None \
+            and cap not in {c.value for c in target.asked_capabilities}:
+        listed = ", ".join(f'"{c.value}"' for c in target.asked_capabilities)
+        line = f"capabilities = [{listed + ', ' if listed else ''}\"{cap}\"]"
+        return prefix + f"declare it in the project's manifest: {line}"
+    return prefix + f"pass --grant {cap}" + (f"={wanted}" if wanted else "")
+
+
+def _target_word(args: argparse.Namespace) -> str:
+    """The run/tui target: the positional word or ``--path`` (one of them, default .)."""
+    if args.spirit is not None and args.path is not None:
+        raise UsageError(f"both {args.spirit!r} and --path {args.path!r} name the Spirit",
+                         hint="pass one of them")
+    return str(args.spirit if args.spirit is not None else args.path or ".")
+
+
+def _run_options(args: argparse.Namespace, *, function: str | None,
+                 words: tuple[str, ...] = ()) -> RunOptions:
+    """The run limits and grants ``run`` and ``test`` share (--fuel/--timeout/--memory,
+    --grant/--deny); a malformed capability or scope is a usage error, as in every command."""
+    from vudo.project.runner import RunOptions, parse_size
+
+    _check_grant_words(args.grant, args.deny)
+    return RunOptions(
+        function=function, args=words, fuel=args.fuel, timeout=args.timeout,
+        memory=parse_size(args.memory) if args.memory else None,
+        grant=tuple(args.grant), deny=tuple(args.deny),
+    )
+
+
+def _check_grant_words(grant: Sequence[str], deny: Sequence[str] = ()) -> None:
+    """``--grant CAP[=SCOPE]``/``--deny CAP`` words checked up front: a word typed on the
+    command line that does not parse is a usage error (exit 2) in every command, while
+    the same mistake inside a manifest or package stays invalid input (exit 3)."""
+    if not grant and not deny:
+        return
+    with _typed_by_user():
+        from vudo.project.runner import parse_grant_spec
+
+        for word in deny:
+            parse_capability(word.strip())
+        scopes = [parse_grant_spec(word)[1] for word in grant]
+        if any(scope != "global" for scope in scopes):
+            from vudo.engine.grants import Scope  # only when a scope needs checking
+
+            for scope in scopes:
+                Scope.parse(scope)
+
+
+@contextlib.contextmanager
+def _typed_by_user() -> Iterator[None]:
+    """Within: an invalid value is one the user typed, so a usage error (exit 2)."""
+    try:
+        yield
+    except InvalidInputError as err:
+        raise UsageError(err.message, hint=err.hint) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vudo.project.runner import (
-        RunControl,
-        RunOptions,
-        parse_size,
-        resolve_target,
-        run_spirit,
-    )
+    from vudo.project.runner import RunControl, resolve_target, run_spirit
 
     home = _home()
     bar = ProgressLine()
-    memory = parse_size(args.memory) if args.memory else None
-    options = RunOptions(
-        function=args.function, args=tuple(args.guest_args), fuel=args.fuel,
-        timeout=args.timeout, memory=memory, grant=tuple(args.grant), deny=tuple(args.deny),
-    )
+    options = _run_options(args, function=args.function, words=tuple(args.guest_args))
     control = RunControl()
+    watch = _HostCallWatch(bar if bar.enabled else None, verbose=args.verbose and not args.json)
     try:
-        target = resolve_target(args.spirit, cwd=Path.cwd(), home=home, progress=bar)
-        live = _LiveView(bar) if bar.enabled else None
+        target = resolve_target(_target_word(args), cwd=Path.cwd(), home=home, progress=bar)
         with _interrupts_terminate(control):
-            result = run_spirit(target, options, home=home, on_event=live, control=control)
+            result = run_spirit(target, options, home=home, on_event=watch, control=control)
     finally:
         bar.clear()
-    if target.built and not args.quiet:
+    if target.built:
         note(f"built {target.label} first (its module was missing or older than the source)")
-    denied = sorted(cap for cap, c in result.receipt.host_calls.items() if c.get("denied"))
-    if denied and not args.json and not args.quiet:
-        note("note: host calls needing " + ", ".join(denied) + " were denied (not granted "
-             "for this run; pass --grant CAP to allow)")
+    if not args.json:
+        for line in watch.denial_notes(target, result.granted):
+            note(line)
     if args.json:
         emit_json({
             "spirit": target.label, "kind": target.kind, "function": result.function,
@@ -221,10 +332,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "granted": [{"capability": c, "scope": s} for c, s in result.granted],
             "not_granted": list(result.not_granted),
             "receipt": result.receipt.to_dict(),
-            "error": None if result.error is None else {
-                "title": result.error.title, "message": result.error.message,
-                "exit_code": result.error.exit_code,
-            },
+            "error": None if result.error is None else error_json(result.error),
         })
     else:
         if result.error is None:
@@ -283,11 +391,13 @@ def cmd_test(args: argparse.Namespace) -> int:
     try:
         report = run_tests(
             Path(args.path), home=_home(), filter=args.filter,
-            fuel=args.fuel or DEFAULT_TEST_FUEL, timeout=args.timeout or DEFAULT_TEST_TIMEOUT,
-            progress=bar, on_case=show,
+            fuel=DEFAULT_TEST_FUEL, timeout=DEFAULT_TEST_TIMEOUT, progress=bar, on_case=show,
+            options=_run_options(args, function=None),
         )
     finally:
         bar.clear()
+    error = TestsFailed(f"{report.summary} in {report.name}",
+                        hint="see the FAIL lines above") if report.failed else None
     if args.json:
         emit_json({
             "name": report.name, "passed": report.passed, "failed": report.failed,
@@ -297,15 +407,14 @@ def cmd_test(args: argparse.Namespace) -> int:
                  "seconds": round(c.seconds, 6), "logs": list(c.logs)}
                 for c in report.cases
             ],
-        })
+        }, error=error)
     else:
         if not report.cases:
             note("note: no test_* functions found" + (f" matching {args.filter!r}"
                                                        if args.filter else ""))
         out(report.summary)
-    if report.failed:
-        raise TestsFailed(f"{report.summary} in {report.name}",
-                          hint="see the FAIL lines above")
+    if error is not None:
+        raise error
     return 0
 
 
@@ -370,7 +479,6 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from vudo.errors import InvalidInputError
     from vudo.project.workflow import check_project
 
     bar = ProgressLine()
@@ -378,13 +486,18 @@ def cmd_check(args: argparse.Namespace) -> int:
         report = check_project(Path(args.path), home=_home(), progress=bar)
     finally:
         bar.clear()
+    error = None
+    if not report.ok:
+        n = len(report.errors)
+        error = InvalidInputError(f"{n} problem{'s' if n != 1 else ''} found in {report.root}",
+                                  hint=report.errors[0].hint or "see the lines above")
     if args.json:
         emit_json({"path": str(report.root), "name": report.name, "ok": report.ok,
                    "checked": list(report.checked),
                    "package": str(report.package) if report.package else None,
                    "signer": report.signer,
                    "problems": [{"area": p.area, "severity": p.severity, "message": p.message,
-                                 "hint": p.hint} for p in report.problems]})
+                                 "hint": p.hint} for p in report.problems]}, error=error)
     else:
         for p in report.problems:
             hint = f" (hint: {p.hint})" if p.hint else ""
@@ -393,30 +506,45 @@ def cmd_check(args: argparse.Namespace) -> int:
         if report.ok:
             out(f"ok: {report.name} ({checked}; {len(report.problems)} warning"
                 f"{'' if len(report.problems) == 1 else 's'})")
-    if not report.ok:
-        n = len(report.errors)
-        raise InvalidInputError(f"{n} problem{'s' if n != 1 else ''} found in {report.root}",
-                                hint=report.errors[0].hint or "see the lines above")
+    if error is not None:
+        raise error
     return 0
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
-    from vudo.errors import InvalidInputError
     from vudo.project.workflow import fmt_project
 
     result = fmt_project(Path(args.path), check=args.check)
+    error = None
+    if args.check and result.changed:
+        # Exit 1, as `ruff format --check` and `gofmt -l` do: not an invalid input, just
+        # a file that would change (the diff says how).
+        error = VudoError(f"{result.path} is not formatted", hint="run `vudo fmt`")
     if args.json:
         emit_json({"path": str(result.path), "changed": result.changed,
-                   "written": result.changed and not args.check})
-    if args.check:
-        if result.changed:
-            raise InvalidInputError(f"{result.path} is not formatted", hint="run `vudo fmt`")
-        if not args.json:
-            out(f"{result.path} is formatted")
-        return 0
-    if not args.json:
+                   "written": result.changed and not args.check}
+                  | ({"diff": _manifest_diff(result)} if error is not None else {}),
+                  error=error)
+    elif error is not None:
+        sys.stdout.write(printable(_manifest_diff(result)))
+    elif args.check:
+        out(f"{result.path} is formatted")
+    else:
         out(f"formatted {result.path}" if result.changed else f"{result.path} already formatted")
+    if error is not None:
+        raise error
     return 0
+
+
+def _manifest_diff(result: FmtResult) -> str:
+    """A unified diff from the manifest as it is to how ``vudo fmt`` would write it."""
+    import difflib
+
+    before = result.path.read_text(encoding="utf-8").splitlines(keepends=True)
+    after = result.formatted.splitlines(keepends=True)
+    name = result.path.name
+    return "".join(difflib.unified_diff(before, after, f"{name} (current)",
+                                        f"{name} (formatted)"))
 
 
 def cmd_doc(args: argparse.Namespace) -> int:
@@ -499,6 +627,7 @@ def _installed_dict(s: InstalledSpirit) -> dict[str, Any]:
 def cmd_summon(args: argparse.Namespace) -> int:
     from vudo.project.store import install_prepared, prepare_summon
 
+    _check_grant_words(args.grant, args.deny)
     home = _home()
     bar = ProgressLine()
     try:
@@ -555,6 +684,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from vudo.project.store import browse, search_installed
 
+    if args.capability is not None:
+        with _typed_by_user():
+            parse_capability(args.capability)
     if args.available:
         entries = browse(args.query, home=_home(), registries=args.registry,
                          capability=args.capability)
@@ -637,6 +769,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 def cmd_grant(args: argparse.Namespace) -> int:
     from vudo.project.store import grant_capability
 
+    _check_grant_words([f"{args.capability}={args.scope}"])
     grant = grant_capability(args.name, args.capability, home=_home(), scope=args.scope,
                              expires=args.expires)
     if args.json:
@@ -650,6 +783,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
 def cmd_revoke(args: argparse.Namespace) -> int:
     from vudo.project.store import revoke_capability
 
+    _check_grant_words([], [args.capability])
     count = revoke_capability(args.name, args.capability, home=_home())
     if args.json:
         emit_json({"name": args.name, "capability": args.capability, "revoked": count})
@@ -758,6 +892,7 @@ def _consent_callback(args: argparse.Namespace) -> Callable[[ConsentRequest, boo
 def cmd_install(args: argparse.Namespace) -> int:
     from vudo.project.store import install
 
+    _check_grant_words(args.grant, args.deny)
     bar = ProgressLine()
     try:
         results = install(args.name, home=_home(), consent=_consent_callback(args),
@@ -779,8 +914,12 @@ def cmd_install(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from vudo.project.store import publish
 
+    if len(args.registry) > 1:
+        raise UsageError("publish goes to one registry at a time",
+                         hint="run `vudo publish` once per --registry")
     result = publish(Path(args.package) if args.package else None,
-                     project_dir=Path(args.path), home=_home(), registry=args.registry,
+                     project_dir=Path(args.path), home=_home(),
+                     registry=args.registry[0] if args.registry else None,
                      allow_new_signer=args.allow_new_signer)
     if args.json:
         emit_json({"name": result.name, "version": result.version, "digest": result.digest,

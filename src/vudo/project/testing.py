@@ -12,9 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vudo.project.layout import Progress, no_progress
+
+if TYPE_CHECKING:
+    from vudo.project.runner import RunOptions
 
 DEFAULT_TEST_FUEL = 100_000_000
 DEFAULT_TEST_TIMEOUT = 5.0
@@ -68,14 +71,22 @@ def run_tests(
     progress: Progress = no_progress,
     on_case: Callable[[TestCase], None] | None = None,
     clock: Callable[[], float] = time.time,
+    options: RunOptions | None = None,
 ) -> TestReport:
-    """Build the project at ``path``, then run its ``test_*`` exports one sandbox each."""
+    """Build the project at ``path``, then run its ``test_*`` exports one sandbox each.
+
+    ``options`` carries what ``vudo run`` would take besides the function (memory limit,
+    ``--grant``/``--deny``); its fuel and timeout, when set, override ``fuel``/``timeout``.
+    """
     from vudo.engine import Engine
     from vudo.engine.events import Event, LogMessage
     from vudo.errors import VudoError
     from vudo.home import cache_dir
     from vudo.project.build import build_project
     from vudo.project.runner import RunOptions, project_target, run_spirit
+
+    base = options or RunOptions()
+    base = base._replace(fuel=base.fuel or fuel, timeout=base.timeout or timeout)
 
     progress("building")
     build_project(path, progress=progress)
@@ -102,7 +113,7 @@ def run_tests(
             else:
                 try:
                     result = run_spirit(
-                        target, RunOptions(function=func.name, fuel=fuel, timeout=timeout),
+                        target, base._replace(function=func.name, args=()),
                         home=home, on_event=collect, clock=clock, engine=engine,
                         log_to_stderr=False,
                     )
