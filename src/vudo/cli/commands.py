@@ -98,11 +98,16 @@ def cmd_build(args: argparse.Namespace) -> int:
             ],
             "warnings": [w.message for w in result.warnings],
             "lockfile": str(result.lockfile) if result.lockfile else None,
+            "up_to_date": result.up_to_date,
         })
         return 0
     mode = "release" if result.release else "debug"
     if result.lockfile is not None:
         out(f"locked dependencies in {result.lockfile}")
+    if result.up_to_date:
+        out(f"{result.wasm_path} is up to date ({mode}; nothing changed since it was built, "
+            f"checked in {result.seconds * 1000:.0f} ms)")
+        return 0
     out(f"built {result.wasm_path} ({human_bytes(result.size)}, {result.language}, {mode}, "
         f"{result.seconds:.2f}s)")
     return 0
@@ -129,6 +134,15 @@ def cmd_dol(args: argparse.Namespace) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    path = Path(_target_word(args))
+    if not path.is_dir():
+        raise NotFoundError(f"no project directory at {path}",
+                            hint="pass a Spirit project: `vudo tui --path DIR` "
+                            "(create one with `vudo new NAME`)")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("vudo tui needs a terminal (stdin or stdout is not one)",
+                         hint="run it in a terminal; in scripts use the headless commands "
+                         "(`vudo run`, `vudo test`, `vudo build`)")
     try:
         from vudo.tui.app import run_tui
     except ModuleNotFoundError as err:
@@ -136,7 +150,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
             raise VudoError("the TUI is not part of this vudo build",
                             hint="use the headless commands (`vudo --help`)") from err
         raise
-    return int(run_tui(Path(_target_word(args))) or 0)
+    return int(run_tui(path) or 0)
 
 
 # --------------------------------------------------------------------------- run / test

@@ -64,28 +64,38 @@ class BuildResult:
     info: ModuleInfo
     warnings: tuple[CapabilityProblem, ...]
     lockfile: Path | None = None
+    up_to_date: bool = False  # nothing changed since the last build: nothing was compiled
 
 
-def inspect_module(data: bytes) -> ModuleInfo:
-    """Imports and exported functions of a wasm binary; BuildError if it is not valid."""
-    import wasmtime
+def inspect_module(data: bytes, *, home: Path | None = None,
+                   source: str | None = None) -> ModuleInfo:
+    """Imports and exported functions of a wasm binary, read by the engine's own loader.
 
-    try:
-        module = wasmtime.Module(wasmtime.Engine(), data)
-    except wasmtime.WasmtimeError as err:
-        raise BuildError(
-            f"the compiler produced an invalid module: {str(err).splitlines()[0]}",
-            hint="check the compiler flags in your project",
-        ) from err
-    imports = tuple((imp.module, imp.name or "") for imp in module.imports)
-    exports = []
-    for exp in module.exports:
-        ty = exp.type
-        if isinstance(ty, wasmtime.FuncType):
-            exports.append(
-                (exp.name, tuple(str(p) for p in ty.params), tuple(str(r) for r in ty.results))
-            )
-    return ModuleInfo(imports, tuple(exports))
+    The module passes exactly the checks ``vudo run`` makes (host import names and
+    signatures from the ABI table, the ``memory`` export, value types the host boundary
+    can carry), so a module that builds also loads. BuildError (exit 7) otherwise, naming
+    ``source`` (the file it was built from) and keeping the engine's message. With
+    ``home``, the compiled module lands in the module cache the next run reads.
+    """
+    from vudo.engine import Engine
+    from vudo.engine.abi import HOST_MODULE
+    from vudo.errors import ModuleError
+    from vudo.home import cache_dir
+
+    with Engine(cache_dir=cache_dir(home) if home is not None else None) as engine:
+        try:
+            module = engine.load(data, name=source or "module")
+        except ModuleError as err:
+            where = f"{source}: " if source else ""
+            message = err.message
+            if source and message.startswith(f"{source}: "):
+                where = ""  # the engine named it already
+            invalid = message.startswith("not a valid WebAssembly")
+            raise BuildError(where + message,
+                             hint="fix the source and run `vudo build` again" if invalid
+                             else err.hint) from None
+    return ModuleInfo(tuple((HOST_MODULE, name) for name in module.imports),
+                      tuple((f.name, f.params, f.results) for f in module.exports))
 
 
 def lint_capabilities(
@@ -179,7 +189,7 @@ def compile_wat(project: Project, out: Path) -> None:
     try:
         text = project.source.read_text(encoding="utf-8-sig")  # BOM: not WAT
     except UnicodeDecodeError as err:
-        raise CompileError(f"{rel}: error: not UTF-8 text (byte {err.start})", output="",
+        raise CompileError(f"{rel}: not UTF-8 text (byte {err.start})", output="",
                            hint="save the source as UTF-8") from None
     try:
         out.write_bytes(wasmtime.wat2wasm(text))
@@ -189,7 +199,7 @@ def compile_wat(project: Project, out: Path) -> None:
         what = raw.splitlines()[0].strip()
         loc = f"{rel}:{where.group(1)}:{where.group(2)}" if where else str(rel)
         raise CompileError(
-            f"{loc}: error: {what}", output=raw.replace("<anon>", str(rel)),
+            f"{loc}: {what}", output=raw.replace("<anon>", str(rel)),
             hint="fix the source and run `vudo build` again",
         ) from err
 
@@ -260,6 +270,11 @@ def build_project(
     project with dependencies has them resolved first and ``spirit.lock`` written
     (DependencyConflictError, exit 6, when they cannot all be satisfied; with ``locked``
     when they would not reproduce the existing lock exactly).
+
+    Incremental: when the inputs (sources, manifest, lock, toolchain, profile, vudo
+    version) and the output are what the last build of this profile recorded, nothing is
+    compiled and the result says ``up_to_date``. Debug builds write
+    ``target/<name>.wasm``, release builds ``target/release/<name>.wasm``.
     """
     started = time.perf_counter()
     project = open_project(path)
@@ -269,8 +284,20 @@ def build_project(
 
         progress("resolving dependencies")
         lockfile = lock_project(project.root, home=home, locked=locked)
-    out = project.wasm_path
+    out = project.wasm_path if not release else project.root / "target" / "release" / \
+        f"{project.name}.wasm"
+    stamp_path = out.with_name(out.name + ".build.json")
+    inputs = _input_digest(project, release=release)
+    previous = _read_stamp(stamp_path, out, inputs)
+    if previous is not None:
+        info, warnings, size = previous
+        return BuildResult(
+            root=project.root, name=project.name, language=project.language, wasm_path=out,
+            size=size, release=release, seconds=time.perf_counter() - started, info=info,
+            warnings=warnings, lockfile=lockfile, up_to_date=True,
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
+    stamp_path.unlink(missing_ok=True)
     tmp = out.with_suffix(".wasm.tmp")
     progress(f"compiling {project.source.relative_to(project.root)} ({project.language})")
     try:
@@ -283,7 +310,8 @@ def build_project(
         else:
             compile_rust(project, tmp, release=release)
         data = tmp.read_bytes()
-        info = inspect_module(data)
+        info = inspect_module(data, home=home,
+                              source=str(project.source.relative_to(project.root)))
         progress("checking imports against capabilities")
         problems = lint_capabilities(info.imports, project.manifest.capabilities)
         errors = [p for p in problems if p.error]
@@ -293,8 +321,91 @@ def build_project(
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+    warnings = tuple(p for p in problems if not p.error)
+    _write_stamp(stamp_path, inputs, data, info, warnings)
     return BuildResult(
         root=project.root, name=project.name, language=project.language, wasm_path=out,
         size=len(data), release=release, seconds=time.perf_counter() - started, info=info,
-        warnings=tuple(p for p in problems if not p.error), lockfile=lockfile,
+        warnings=warnings, lockfile=lockfile,
     )
+
+
+def _toolchain(language: str) -> str:
+    """Which compiler builds ``language``: its location and install time (a new version
+    is a new install), found without importing or running it."""
+    import importlib.util
+
+    if language == "rust":
+        exe = shutil.which("rustc")
+        where = Path(exe) if exe else None
+    else:
+        spec = importlib.util.find_spec("wasmtime" if language == "wat" else "ziglang")
+        where = Path(spec.origin).parent if spec is not None and spec.origin else None
+    if where is None:
+        return f"{language}:none"
+    try:
+        return f"{language}:{where}:{where.stat().st_mtime_ns}"
+    except OSError:
+        return f"{language}:{where}:gone"
+
+
+def _input_digest(project: Project, *, release: bool) -> str:
+    """One digest of everything a build's output depends on."""
+    import hashlib
+
+    from vudo import __version__
+
+    h = hashlib.sha256()
+    for part in (f"vudo {__version__}", f"profile {'release' if release else 'debug'}",
+                 _toolchain(project.language)):
+        h.update(part.encode() + b"\0")
+    root = project.root
+    files = [project.manifest_path, root / "Cargo.toml", root / "spirit.lock",
+             *sorted((root / "src").rglob("*"))]
+    for file in files:
+        if file.is_file():
+            h.update(str(file.relative_to(root)).encode() + b"\0")
+            h.update(hashlib.sha256(file.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _read_stamp(
+    stamp_path: Path, out: Path, inputs: str,
+) -> tuple[ModuleInfo, tuple[CapabilityProblem, ...], int] | None:
+    """What the last build recorded, if it built these inputs into the file still there."""
+    import hashlib
+    import json
+
+    try:
+        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+        data = out.read_bytes()
+        if stamp["inputs"] != inputs or stamp["wasm_sha256"] != hashlib.sha256(data).hexdigest():
+            return None
+        info = ModuleInfo(tuple((str(m), str(n)) for m, n in stamp["imports"]),
+                          tuple((str(n), tuple(p), tuple(r)) for n, p, r in stamp["exports"]))
+        warnings = tuple(CapabilityProblem(str(m), str(h), False) for m, h in stamp["warnings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no stamp, a damaged one, or no output: build
+    return info, warnings, len(data)
+
+
+def _write_stamp(stamp_path: Path, inputs: str, data: bytes, info: ModuleInfo,
+                 warnings: tuple[CapabilityProblem, ...]) -> None:
+    import hashlib
+    import json
+
+    from vudo.pkg.archive import write_atomic_with
+
+    text = json.dumps({
+        "inputs": inputs, "wasm_sha256": hashlib.sha256(data).hexdigest(),
+        "imports": [list(i) for i in info.imports],
+        "exports": [[n, list(p), list(r)] for n, p, r in info.exports],
+        "warnings": [[w.message, w.hint] for w in warnings],
+    }).encode()
+
+    def body(fd: int) -> None:
+        view = memoryview(text)
+        while view:
+            view = view[os.write(fd, view):]
+
+    write_atomic_with(stamp_path, body)
