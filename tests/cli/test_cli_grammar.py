@@ -123,7 +123,7 @@ def test_test_takes_the_grants_and_limits_run_takes(vudo_cli: Vudo, project: Pat
     src.write_text(src.read_text().replace(
         '(func (export "test_add")',
         '(func (export "test_clock") (result i32)\n'
-        '    (i32.wrap_i64 (i64.lt_s (call $time_now) (i64.const 0))))\n'
+        '    (i64.lt_s (call $time_now) (i64.const 0)))\n'
         '  (func (export "test_add")', 1))
     assert "test_clock" in src.read_text()
     r = vudo_cli("test", "clock", "--json", cwd=project)
@@ -136,7 +136,7 @@ def test_test_takes_the_grants_and_limits_run_takes(vudo_cli: Vudo, project: Pat
     assert r.code == 2 and 'did you mean "sensor_time"' in r.error_line
     r = vudo_cli("test", "--memory", "lots", cwd=project)
     assert r.code == 2 and 'invalid size "lots"' in r.error_line
-    r = vudo_cli("test", "--memory", "64KiB", "--fuel", "50", "--json", cwd=project)
+    r = vudo_cli("test", "--memory", "64KiB", "--fuel", "1", "--json", cwd=project)
     assert r.code == 14
     assert {t["outcome"] for t in r.json()["tests"]} == {"fuel exhausted"}
 
@@ -165,24 +165,30 @@ def test_a_bad_value_on_the_command_line_is_exit_2_everywhere(
 
 def test_a_denied_call_says_what_would_allow_it(vudo_cli: Vudo, project: Path,
                                                 tmp_path: Path) -> None:
+    # a project: the capability is declared, this run withheld it
+    r = vudo_cli("run", "--deny", "sensor_time", cwd=project)
+    assert r.code == 0, r.stderr
+    assert "note: host calls needing sensor_time were denied" in r.stderr
+    assert "host_time_now (no grant for sensor_time); to allow it: run without --deny " \
+        "sensor_time" in r.stderr
+    # a project whose manifest lost it: the build names the exact manifest line
     manifest = project / "spirit.toml"
     manifest.write_text(manifest.read_text().replace(
         'capabilities = ["sensor_time", "actuator_log"]', 'capabilities = ["actuator_log"]'))
     r = vudo_cli("run", cwd=project)
-    assert r.code == 0, r.stderr
-    assert "were denied" in r.stderr
-    assert 'declare it in the project\'s manifest: capabilities = ["actuator_log", ' \
-        '"sensor_time"]' in r.stderr
+    assert r.code == 7
+    assert 'capabilities = ["actuator_log", "sensor_time"]' in r.error_line
+    # a loose module: --grant
     wat = tmp_path / "loose.wat"
     wat.write_text((project / "src" / "main.wat").read_text())
     r = vudo_cli("run", str(wat))
     assert "to allow it: pass --grant sensor_time" in r.stderr
-    assert vudo_cli("summon", str(project), "--grant", "actuator_log").code == 0
+    # an installed Spirit: the exact `vudo grant`
     manifest.write_text(manifest.read_text().replace(
-        'capabilities = ["actuator_log"]', 'capabilities = ["actuator_log", "sensor_time"]'))
+        'capabilities = ["actuator_log"]', 'capabilities = ["sensor_time", "actuator_log"]'))
     assert vudo_cli("summon", str(project), "--grant", "actuator_log").code == 0
-    r = vudo_cli("run", "demo")
-    assert "to allow it: vudo grant demo sensor_time" in r.stderr, r.stderr
+    r = vudo_cli("run", "demo", cwd=project)  # (beside the project, "demo" is the project)
+    assert "to allow it: vudo grant demo sensor_time\n" in r.stderr, r.stderr
 
 
 NET = """(module

@@ -224,8 +224,8 @@ class _HostCallWatch:
         self.line(f"running {now - self.started:5.1f}s  fuel {self.fuel:,}{share}  "
                   f"host calls {self.calls:,} ({self.denied_count} denied)")
 
-    def denial_notes(self, target: RunTarget,
-                     granted: Sequence[tuple[str, str]]) -> list[str]:
+    def denial_notes(self, target: RunTarget, granted: Sequence[tuple[str, str]],
+                     withheld: Sequence[str] = ()) -> list[str]:
         """For each capability denied in this run: what was denied, and what allows it."""
         scopes = dict(granted)
         first: dict[str, tuple[str, str]] = {}
@@ -237,7 +237,8 @@ class _HostCallWatch:
         lines = ["note: host calls needing " + ", ".join(sorted(first)) + " were denied"]
         for cap, (function, detail) in sorted(first.items()):
             lines.append(f"  {function}" + (f" ({detail})" if detail else "")
-                         + f"; to allow it: {_how_to_allow(target, cap, scopes.get(cap), detail)}")
+                         + "; to allow it: "
+                         + _how_to_allow(target, cap, scopes.get(cap), detail, withheld))
         return lines
 
 
@@ -248,8 +249,11 @@ _OUT_OF_SCOPE = re.compile(r"'(?P<target>[^'\n]{1,200})' is outside the grant's 
                            r"(?P<scope>[^\s)]{1,200})")
 
 
-def _how_to_allow(target: RunTarget, cap: str, scope: str | None, detail: str) -> str:
+def _how_to_allow(target: RunTarget, cap: str, scope: str | None, detail: str,
+                  withheld: Sequence[str] = ()) -> str:
     """The exact command or manifest line that would let ``cap`` through next time."""
+    if cap in {w.strip() for w in withheld}:
+        return f"run without --deny {cap}"
     outside = _OUT_OF_SCOPE.search(detail)
     wanted = ""
     if outside is not None:
@@ -337,7 +341,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if target.built:
         note(f"built {target.label} first (its module was missing or older than the source)")
     if not args.json:
-        for line in watch.denial_notes(target, result.granted):
+        for line in watch.denial_notes(target, result.granted, args.deny):
             note(line)
     if args.json:
         emit_json({

@@ -107,7 +107,9 @@ def lint_capabilities(
     function whose capability is not declared. Warnings: a declared capability that no
     import uses (the Spirit asks users for more than it needs).
     """
+    declared = tuple(declared)
     wanted = set(declared)
+    listed = ", ".join(f'"{c.value}"' for c in declared)
     used: set[Capability] = set()
     problems: list[CapabilityProblem] = []
     for module, name in imports:
@@ -128,8 +130,8 @@ def lint_capabilities(
         if cap not in wanted:
             problems.append(CapabilityProblem(
                 f'the module imports {name} but spirit.toml does not declare "{cap.value}"',
-                f'add "{cap.value}" to capabilities in spirit.toml, or stop importing {name}',
-                True))
+                f'declare it in spirit.toml: capabilities = [{listed}{", " if listed else ""}'
+                f'"{cap.value}"], or stop importing {name}', True))
     for cap in sorted(wanted - used, key=lambda c: c.value):
         problems.append(CapabilityProblem(
             f'spirit.toml declares "{cap.value}" but the module imports no host function '
