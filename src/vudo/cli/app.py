@@ -259,7 +259,13 @@ def _cfg_revoke(p: argparse.ArgumentParser) -> None:
 
 
 def _cfg_dol(p: argparse.ArgumentParser) -> None:
-    p.add_argument("args", nargs=argparse.REMAINDER, help="passed to `dol` unchanged")
+    p.add_argument("args", metavar="ARGS", nargs="*",
+                   help="passed to `dol` unchanged (options too: `vudo dol --version`)")
+
+
+def _cfg_capabilities(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="CAP", nargs="?", help="show only this capability")
+    _json(p)
 
 
 def _cfg_tui(p: argparse.ArgumentParser) -> None:
@@ -309,6 +315,8 @@ COMMANDS: tuple[Command, ...] = (
             _cfg_grant),
     Command("revoke", "revoke a capability from an installed Spirit",
             "vudo revoke chat network_connect", _cfg_revoke),
+    Command("capabilities", "list the capabilities, what each allows and the calls needing it",
+            "vudo capabilities network_connect", _cfg_capabilities),
     Command("dol", "hand off to the DOL toolchain (`dol` on PATH)", "vudo dol build", _cfg_dol),
     Command("tui", "open the interactive workbench", "vudo tui hello-spirit", _cfg_tui),
 )
@@ -422,9 +430,13 @@ def _version() -> str:
 def split_guest_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """Split ``vudo run ... -- ARGS``: the words after the first ``--`` go to the guest.
 
-    Done before argparse so guest words like ``-5`` are never read as options.
+    Done before argparse so guest words like ``-5`` are never read as options. Every word
+    after ``dol`` goes to the DOL toolchain the same way (``vudo dol --version``), except a
+    lone ``--help``, which is vudo's help for ``dol``.
     """
     words = list(argv)
+    if words[:1] == ["dol"] and words[1:] not in (["--help"], ["-h"]):
+        return words[:1], words[1:]
     if words[:1] == ["run"] and "--" in words:
         cut = words.index("--")
         return words[:cut], words[cut + 1 :]

@@ -127,10 +127,54 @@ def cmd_dol(args: argparse.Namespace) -> int:
             hint="install the DOL toolchain with `cargo install dol` "
             "(https://github.com/univrs/dol), then run `vudo dol` again",
         )
-    words = list(args.args)
+    words = list(args.guest_args)  # every word after `dol`, options included
     if words[:1] == ["--"]:
         words = words[1:]
-    return subprocess.call([exe, *words])
+    try:
+        return subprocess.call([exe, *words])
+    except OSError as err:
+        raise VudoError(f"could not start the DOL toolchain at {exe}: {err.strerror or err}",
+                        hint="reinstall it with `cargo install dol`") from None
+
+
+# --------------------------------------------------------------------------- capabilities
+
+
+def cmd_capabilities(args: argparse.Namespace) -> int:
+    from vudo.capabilities import ABI_IMPORTS, Capability
+
+    if args.name is not None:
+        with _typed_by_user():
+            chosen = [parse_capability(args.name)]
+    else:
+        chosen = list(Capability)
+    rows = [(cap, [name for name, needs in ABI_IMPORTS.items() if needs is cap],
+             list(_SCOPES.get(cap.value, ("global", "sandboxed")))) for cap in chosen]
+    if args.json:
+        emit_json([{"name": cap.value, "allows": cap.description, "host_calls": calls,
+                    "scopes": scopes, "manifest": cap.manifest_grantable}
+                   for cap, calls, scopes in rows])
+        return 0
+    width = max(len(cap.value) for cap in chosen) + 2
+    for cap, calls, scopes in rows:
+        out(f"{cap.value:<{width}}{cap.description}")
+        out(" " * width + "calls: " + (", ".join(calls) or "none yet") + "; scopes: "
+            + ", ".join(scopes) + ("" if cap.manifest_grantable
+                                   else "; never asked for by a manifest"))
+    if args.name is None:
+        out("grant one: `vudo grant NAME CAP [--scope SCOPE]`, or `vudo run --grant CAP[=SCOPE]`;"
+            " ask for one: capabilities = [...] in spirit.toml")
+    return 0
+
+
+#: The scopes each capability's calls can be narrowed to (vudo.engine.grants checks them
+#: on every call): a call with an outside target (an address, a payee) matches a domain or
+#: peer scope; one without matches "sandboxed". Every capability takes "global".
+_SCOPES: dict[str, tuple[str, ...]] = {
+    "network_connect": ("global", "domain:<host>:<port>"),
+    "network_listen": ("global", "domain:127.0.0.1:<port>"),
+    "actuator_credit": ("global", "sandboxed", "peer:<key> (transfers to that account)"),
+}
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -397,6 +441,10 @@ def cmd_test(args: argparse.Namespace) -> int:
     )
 
     bar = ProgressLine()
+    width = [0]
+
+    def plan(names: list[str]) -> None:
+        width[0] = max((len(n) for n in names), default=0)
 
     def show(case: TestCase) -> None:
         bar.clear()
@@ -404,13 +452,14 @@ def cmd_test(args: argparse.Namespace) -> int:
             return
         status = "PASS" if case.passed else "FAIL"
         extra = f"  ({case.outcome}: {case.detail})" if not case.passed else ""
-        out(f"{status}  {case.name}  {case.fuel_used:,} fuel{extra}")
+        out(f"{status}  {case.name:<{width[0]}}  {case.fuel_used:>13,} fuel  "
+            f"{_duration(case.seconds):>9}{extra}")
 
     try:
         report = run_tests(
             Path(args.path), home=_home(), filter=args.filter,
             fuel=DEFAULT_TEST_FUEL, timeout=DEFAULT_TEST_TIMEOUT, progress=bar, on_case=show,
-            options=_run_options(args, function=None),
+            options=_run_options(args, function=None), on_plan=plan,
         )
     finally:
         bar.clear()
@@ -434,6 +483,11 @@ def cmd_test(args: argparse.Namespace) -> int:
     if error is not None:
         raise error
     return 0
+
+
+def _duration(seconds: float) -> str:
+    """``0.8 ms``, ``12.3 ms``, ``1.25 s``: a test's wall time, in the unit that reads best."""
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 # --------------------------------------------------------------------------- pack / sign

@@ -72,11 +72,14 @@ def run_tests(
     on_case: Callable[[TestCase], None] | None = None,
     clock: Callable[[], float] = time.time,
     options: RunOptions | None = None,
+    on_plan: Callable[[list[str]], None] | None = None,
 ) -> TestReport:
     """Build the project at ``path``, then run its ``test_*`` exports one sandbox each.
 
     ``options`` carries what ``vudo run`` would take besides the function (memory limit,
     ``--grant``/``--deny``); its fuel and timeout, when set, override ``fuel``/``timeout``.
+    ``on_plan`` hears the names of the tests about to run (to lay out columns), ``on_case``
+    each outcome as it comes.
     """
     from vudo.engine import Engine
     from vudo.engine.events import Event, LogMessage
@@ -97,6 +100,8 @@ def run_tests(
         tests = [f for f in module.exports if f.name.startswith("test_")]
         if filter:
             tests = [f for f in tests if filter in f.name]
+        if on_plan is not None:
+            on_plan([f.name for f in tests])
         for func in tests:
             progress(f"running {func.name}")
             logs: list[str] = []
