@@ -310,8 +310,7 @@ def _how_to_allow(target: RunTarget, cap: str, scope: str | None, detail: str,
     scope_flag = f" --scope '{wanted}'" if wanted else ""
     if target.kind == "installed":
         return prefix + f"vudo grant {target.name} {cap}{scope_flag}"
-    if target.kind == "project" and target.manifest is not None \
-            and cap not in {c.value for c in target.asked_capabilities}:
+    if target.kind == "project" and cap not in {c.value for c in target.asked_capabilities}:
         listed = ", ".join(f'"{c.value}"' for c in target.asked_capabilities)
         line = f"capabilities = [{listed + ', ' if listed else ''}\"{cap}\"]"
         return prefix + f"declare it in the project's manifest: {line}"

@@ -20,7 +20,18 @@ from pathlib import Path
 
 from vudo.capabilities import ABI_IMPORTS, Capability
 from vudo.errors import BuildError
-from vudo.project.layout import Progress, Project, no_progress, open_project
+from vudo.project.layout import (
+    BuildStamp,
+    Progress,
+    Project,
+    current_build,
+    input_digest,
+    no_progress,
+    open_project,
+    stamp_path,
+    wasm_path,
+    write_stamp,
+)
 
 RUST_TARGET = "wasm32-unknown-unknown"
 
@@ -286,20 +297,19 @@ def build_project(
 
         progress("resolving dependencies")
         lockfile = lock_project(project.root, home=home, locked=locked)
-    out = project.wasm_path if not release else project.root / "target" / "release" / \
-        f"{project.name}.wasm"
-    stamp_path = out.with_name(out.name + ".build.json")
-    inputs = _input_digest(project, release=release)
-    previous = _read_stamp(stamp_path, out, inputs)
+    out = wasm_path(project.root, project.name, release=release)
+    previous = current_build(project.root, release=release)
     if previous is not None:
-        info, warnings, size = previous
         return BuildResult(
             root=project.root, name=project.name, language=project.language, wasm_path=out,
-            size=size, release=release, seconds=time.perf_counter() - started, info=info,
-            warnings=warnings, lockfile=lockfile, up_to_date=True,
+            size=len(previous.data), release=release, seconds=time.perf_counter() - started,
+            info=ModuleInfo(previous.imports, previous.exports),
+            warnings=tuple(CapabilityProblem(m, h, False) for m, h in previous.warnings),
+            lockfile=lockfile, up_to_date=True,
         )
+    inputs = input_digest(project.root, release=release)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stamp_path.unlink(missing_ok=True)
+    stamp_path(project.root, release=release).unlink(missing_ok=True)
     tmp = out.with_suffix(".wasm.tmp")
     progress(f"compiling {project.source.relative_to(project.root)} ({project.language})")
     try:
@@ -324,90 +334,14 @@ def build_project(
     finally:
         tmp.unlink(missing_ok=True)
     warnings = tuple(p for p in problems if not p.error)
-    _write_stamp(stamp_path, inputs, data, info, warnings)
+    if inputs is not None:
+        m = project.manifest
+        write_stamp(project.root, BuildStamp(
+            inputs, project.name, out, data, tuple(c.value for c in m.capabilities),
+            m.pricing.to_dict() if m.pricing is not None else None, info.imports,
+            info.exports, tuple((w.message, w.hint) for w in warnings)), release=release)
     return BuildResult(
         root=project.root, name=project.name, language=project.language, wasm_path=out,
         size=len(data), release=release, seconds=time.perf_counter() - started, info=info,
         warnings=warnings, lockfile=lockfile,
     )
-
-
-def _toolchain(language: str) -> str:
-    """Which compiler builds ``language``: its location and install time (a new version
-    is a new install), found without importing or running it."""
-    import importlib.util
-
-    if language == "rust":
-        exe = shutil.which("rustc")
-        where = Path(exe) if exe else None
-    else:
-        spec = importlib.util.find_spec("wasmtime" if language == "wat" else "ziglang")
-        where = Path(spec.origin).parent if spec is not None and spec.origin else None
-    if where is None:
-        return f"{language}:none"
-    try:
-        return f"{language}:{where}:{where.stat().st_mtime_ns}"
-    except OSError:
-        return f"{language}:{where}:gone"
-
-
-def _input_digest(project: Project, *, release: bool) -> str:
-    """One digest of everything a build's output depends on."""
-    import hashlib
-
-    from vudo import __version__
-
-    h = hashlib.sha256()
-    for part in (f"vudo {__version__}", f"profile {'release' if release else 'debug'}",
-                 _toolchain(project.language)):
-        h.update(part.encode() + b"\0")
-    root = project.root
-    files = [project.manifest_path, root / "Cargo.toml", root / "spirit.lock",
-             *sorted((root / "src").rglob("*"))]
-    for file in files:
-        if file.is_file():
-            h.update(str(file.relative_to(root)).encode() + b"\0")
-            h.update(hashlib.sha256(file.read_bytes()).digest())
-    return h.hexdigest()
-
-
-def _read_stamp(
-    stamp_path: Path, out: Path, inputs: str,
-) -> tuple[ModuleInfo, tuple[CapabilityProblem, ...], int] | None:
-    """What the last build recorded, if it built these inputs into the file still there."""
-    import hashlib
-    import json
-
-    try:
-        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
-        data = out.read_bytes()
-        if stamp["inputs"] != inputs or stamp["wasm_sha256"] != hashlib.sha256(data).hexdigest():
-            return None
-        info = ModuleInfo(tuple((str(m), str(n)) for m, n in stamp["imports"]),
-                          tuple((str(n), tuple(p), tuple(r)) for n, p, r in stamp["exports"]))
-        warnings = tuple(CapabilityProblem(str(m), str(h), False) for m, h in stamp["warnings"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # no stamp, a damaged one, or no output: build
-    return info, warnings, len(data)
-
-
-def _write_stamp(stamp_path: Path, inputs: str, data: bytes, info: ModuleInfo,
-                 warnings: tuple[CapabilityProblem, ...]) -> None:
-    import hashlib
-    import json
-
-    from vudo.pkg.archive import write_atomic_with
-
-    text = json.dumps({
-        "inputs": inputs, "wasm_sha256": hashlib.sha256(data).hexdigest(),
-        "imports": [list(i) for i in info.imports],
-        "exports": [[n, list(p), list(r)] for n, p, r in info.exports],
-        "warnings": [[w.message, w.hint] for w in warnings],
-    }).encode()
-
-    def body(fd: int) -> None:
-        view = memoryview(text)
-        while view:
-            view = view[os.write(fd, view):]
-
-    write_atomic_with(stamp_path, body)

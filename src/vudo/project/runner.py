@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from vudo.engine.grants import Grant
     from vudo.engine.receipt import Receipt
     from vudo.engine.services import HostServices
-    from vudo.pkg.manifest import Manifest
+    from vudo.pkg.manifest import Manifest, Pricing
 
 #: Host functions that need the persistent services (storage, ledger, network).
 _SERVICE_PREFIXES = ("host_storage_", "host_credit_", "host_network_")
@@ -87,6 +87,7 @@ class RunTarget(NamedTuple):
     asked_capabilities: tuple[Capability, ...] = ()
     signer: str | None = None
     built: bool = False
+    pricing: Pricing | None = None  # what a run costs (the manifest's [pricing])
 
 
 class RunOptions(NamedTuple):
@@ -194,23 +195,40 @@ def _module_bytes(path: Path) -> bytes:
 
 
 def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
-    from vudo.project.build import build_project
-    from vudo.project.layout import open_project
+    """A project, built first when its inputs changed since the last build.
 
-    project = open_project(root)
+    What the build checked (the manifest's name, capabilities and pricing) comes from its
+    stamp, so an up-to-date project runs without parsing its manifest: that parse (and
+    tomlkit, semantic_version) would cost more than the run itself.
+    """
+    from vudo.project.layout import current_build
+
+    stamp = current_build(root)
     built = False
-    if project.is_stale():
+    if stamp is None:
+        from vudo.project.build import build_project
+        from vudo.project.layout import open_project
+
+        project = open_project(root)
         if not build:
             raise NotFoundError(f"{project.name} is not built",
                                 hint=f"run `vudo build --path {root}`")
         progress(f"building {project.name}")
         build_project(root, progress=progress)
         built = True
-    caps = tuple(project.manifest.capabilities)
+        stamp = current_build(root)
+        if stamp is None:  # changed again while it built
+            raise NotFoundError(f"{project.name} changed while it was built",
+                                hint="run the command again")
+    caps = tuple(Capability(c) for c in stamp.capabilities)
+    pricing = None
+    if stamp.pricing is not None:
+        from vudo.pkg.manifest import Pricing
+
+        pricing = Pricing(**stamp.pricing)
     return RunTarget(
-        kind="project", label=str(root), name=project.name, wasm=project.wasm_path.read_bytes(),
-        manifest=project.manifest, default_capabilities=caps, asked_capabilities=caps,
-        built=built,
+        kind="project", label=str(root), name=stamp.name, wasm=stamp.data,
+        default_capabilities=caps, asked_capabilities=caps, built=built, pricing=pricing,
     )
 
 
@@ -223,7 +241,7 @@ def package_target(path: Path) -> RunTarget:
     return RunTarget(
         kind="package", label=str(path), name=manifest.name, wasm=verified.module,
         manifest=manifest, asked_capabilities=tuple(manifest.capabilities),
-        signer=verified.signer,
+        signer=verified.signer, pricing=manifest.pricing,
     )
 
 
@@ -236,6 +254,7 @@ def installed_target(spec: str, *, home: Path) -> RunTarget:
         kind="installed", label=spec, name=spirit.manifest.name, wasm=spirit.module,
         manifest=spirit.manifest, stored_grants=spirit.grants,
         asked_capabilities=tuple(spirit.manifest.capabilities), signer=spirit.signer,
+        pricing=spirit.manifest.pricing,
     )
 
 
@@ -511,7 +530,7 @@ def run_spirit(
             receipt = sandbox.receipt()
         return RunResult(
             target=target, function=prepared.function, args=prepared.args, results=results,
-            receipt=priced(receipt, target.manifest), granted=prepared.granted,
+            receipt=priced(receipt, target.pricing), granted=prepared.granted,
             not_granted=prepared.not_granted, error=error,
         )
     finally:
@@ -521,14 +540,14 @@ def run_spirit(
             eng.close()
 
 
-def priced(receipt: Receipt, manifest: Manifest | None) -> Receipt:
+def priced(receipt: Receipt, pricing: Pricing | None) -> Receipt:
     """The receipt with its price under the manifest's [pricing] (unchanged without one)."""
-    if manifest is None or manifest.pricing is None:
+    if pricing is None:
         return receipt
     from vudo.pkg.pricing import count_host_calls, price
 
     return receipt.with_price(price(
-        manifest.pricing, fuel_used=receipt.fuel_used,
+        pricing, fuel_used=receipt.fuel_used,
         host_calls=count_host_calls(receipt.host_calls),
         bytes_in=receipt.bytes_in, bytes_out=receipt.bytes_out,
     ))
