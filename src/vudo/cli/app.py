@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
-from vudo.errors import Interrupted, UsageError, VudoError
+from vudo.errors import Interrupted, UsageError, VudoError, from_os_error
 
 PROG = "vudo"
 
@@ -77,7 +77,7 @@ def _project(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
 def _limits(p: argparse.ArgumentParser, *, per: str = "run") -> None:
     p.add_argument("--fuel", metavar="N", type=_positive_int, help=f"fuel budget per {per}")
     p.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
-                   help=f"wall-clock limit per {per}")
+                   help=f"wall-clock limit per {per}; compiling is bounded by it too")
     p.add_argument("--memory", metavar="SIZE", help="linear memory limit, e.g. 64MiB")
 
 
@@ -268,6 +268,13 @@ def _cfg_capabilities(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _cfg_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", metavar="ACTION", nargs="?", choices=["show", "clear"],
+                   default="show", help="show (default): entries, size, location, bound | "
+                   "clear: remove every compiled module")
+    _json(p)
+
+
 def _cfg_tui(p: argparse.ArgumentParser) -> None:
     p.add_argument("spirit", metavar="PATH", nargs="?", default=None,
                    help="project directory (default: .)")
@@ -317,6 +324,8 @@ COMMANDS: tuple[Command, ...] = (
             "vudo revoke chat network_connect", _cfg_revoke),
     Command("capabilities", "list the capabilities, what each allows and the calls needing it",
             "vudo capabilities network_connect", _cfg_capabilities),
+    Command("cache", "show or clear the compiled-module cache (bounded, LRU)",
+            "vudo cache   |   vudo cache clear --json", _cfg_cache),
     Command("dol", "hand off to the DOL toolchain (`dol` on PATH)", "vudo dol build", _cfg_dol),
     Command("tui", "open the interactive workbench", "vudo tui hello-spirit", _cfg_tui),
 )
@@ -347,7 +356,9 @@ def _positive_float(text: str) -> float:
     if not 0 < value < float("inf"):  # rejects nan too: it would mean "never time out"
         raise argparse.ArgumentTypeError(
             f"expected a positive, finite number of seconds, got {text!r}")
-    return value
+    from vudo.engine.config import MAX_TIMEOUT
+
+    return min(value, MAX_TIMEOUT)  # 1e308 means "as long as vudo waits", not a crash
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -526,9 +537,7 @@ def run_cli(argv: Sequence[str]) -> int:
             hint="names, keys and queries must be UTF-8; check the terminal or file name "
             "encoding"))
     except OSError as err:
-        where = f": {err.filename}" if err.filename else ""
-        return report_error(VudoError(f"{err.strerror or err}{where}",
-                                      hint="check the path and its permissions"))
+        return report_error(from_os_error(err))
     except Exception as err:
         if os.environ.get("VUDO_DEBUG"):
             raise

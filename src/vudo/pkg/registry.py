@@ -42,26 +42,25 @@ from typing import Any
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
 from vudo.pkg.archive import open_regular, sha256_file, stream_file
-from vudo.pkg.manifest import canonical_manifest_bytes, manifest_from_dict
+from vudo.pkg.manifest import (
+    canonical_manifest_bytes,
+    canonical_name,
+    manifest_from_dict,
+    validate_name,
+)
 from vudo.pkg.signing import verify_package
 from vudo.pkg.sources import Candidate, candidate_from_manifest
 from vudo.pkg.versions import Version, parse_version
 from vudo.resources import Resource
 
 REGISTRY_FORMAT = "vudo-registry/1"
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")  # always fullmatch
 MAX_INDEX_BYTES = 64 * 1024 * 1024
 MAX_PACKAGE_BYTES = 1024 * 1024 * 1024
 
 
-def default_registry_path(home: Path) -> Path:
-    """The default directory registry of a vudo home (``~/.vudo/published``)."""
-    return Path(home) / "published"
-
-
 @dataclass(frozen=True, slots=True)
-class RegistryEntry:
+class PublishedVersion:
     """One published version as the index records it."""
 
     name: str
@@ -93,10 +92,7 @@ class PublishResult:
 
 
 def _check_name(name: str) -> str:
-    if not _NAME_RE.match(name):
-        raise InvalidInputError(f'invalid Spirit name "{name}"',
-                                hint='names are lowercase letters, digits, "-" and "_"')
-    return name
+    return validate_name(name, what="Spirit name")
 
 
 def _bad_index(where: str, what: str) -> VerificationError:
@@ -104,7 +100,7 @@ def _bad_index(where: str, what: str) -> VerificationError:
                              hint="the registry is damaged; republish or repair it")
 
 
-def _parse_index(data: bytes, name: str, where: str) -> list[RegistryEntry]:
+def _parse_index(data: bytes, name: str, where: str) -> list[PublishedVersion]:
     try:
         body = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -113,7 +109,7 @@ def _parse_index(data: bytes, name: str, where: str) -> list[RegistryEntry]:
         raise _bad_index(where, f"format is not {REGISTRY_FORMAT}")
     if body.get("name") != name or not isinstance(body.get("versions"), list):
         raise _bad_index(where, "wrong name or no versions list")
-    entries: list[RegistryEntry] = []
+    entries: list[PublishedVersion] = []
     for item in body["versions"]:
         if not isinstance(item, dict):
             raise _bad_index(where, "a version entry is not an object")
@@ -125,18 +121,18 @@ def _parse_index(data: bytes, name: str, where: str) -> list[RegistryEntry]:
             raise _bad_index(where, f"entry lacks {exc}") from None
         except InvalidInputError as exc:
             raise _bad_index(where, exc.message) from None
-        if not (isinstance(digest, str) and _HEX64.match(digest) and isinstance(signer, str)
-                and _HEX64.match(signer) and isinstance(size, int) and isinstance(file, str)
+        if not (isinstance(digest, str) and _HEX64.fullmatch(digest) and isinstance(signer, str)
+                and _HEX64.fullmatch(signer) and isinstance(size, int) and isinstance(file, str)
                 and isinstance(manifest, dict)):
             raise _bad_index(where, f"bad entry for {version}")
         expected = f"packages/{name}/{name}-{version}.spirit"
         if file != expected:
             raise _bad_index(where, f"file of {version} is {file!r}, expected {expected!r}")
-        entries.append(RegistryEntry(name, version, digest, signer, size, file, manifest))
+        entries.append(PublishedVersion(name, version, digest, signer, size, file, manifest))
     return entries
 
 
-def _index_bytes(name: str, entries: Iterable[RegistryEntry]) -> bytes:
+def _index_bytes(name: str, entries: Iterable[PublishedVersion]) -> bytes:
     ordered = sorted(entries, key=lambda e: e.version)
     body = {"format": REGISTRY_FORMAT, "name": name,
             "versions": [e.to_dict() for e in ordered]}
@@ -153,8 +149,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _select(entries: list[RegistryEntry], name: str, version: Version | str,
-            where: str) -> RegistryEntry:
+def _select(entries: list[PublishedVersion], name: str, version: Version | str,
+            where: str) -> PublishedVersion:
     wanted = parse_version(str(version))
     for e in entries:
         if e.version == wanted:
@@ -197,7 +193,7 @@ class DirectoryRegistry(Resource):
     def _index_path(self, name: str) -> Path:
         return self.path / "index" / f"{_check_name(name)}.json"
 
-    def entries(self, name: str) -> list[RegistryEntry]:
+    def entries(self, name: str) -> list[PublishedVersion]:
         """Every published version of ``name`` (empty if none), lowest first."""
         path = self._index_path(name)
         try:
@@ -251,6 +247,13 @@ class DirectoryRegistry(Resource):
             m = verified.manifest
             name = _check_name(m.name)
             with self._locked():
+                taken = [n for n in self.names()
+                         if n != name and canonical_name(n) == canonical_name(name)]
+                if taken:
+                    raise InvalidInputError(
+                        f'cannot publish "{name}": "{taken[0]}" is already published, and '
+                        "names are compared without regard to case and to - versus _",
+                        hint=f'publish as "{taken[0]}" if it is yours, or choose another name')
                 entries = self.entries(name)
                 for e in entries:
                     if e.version == m.version:
@@ -272,7 +275,7 @@ class DirectoryRegistry(Resource):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
                 manifest = json.loads(canonical_manifest_bytes(m))
-                entry = RegistryEntry(name, m.version, digest, verified.signer, size, rel,
+                entry = PublishedVersion(name, m.version, digest, verified.signer, size, rel,
                                       manifest)
                 _write_atomic(self._index_path(name), _index_bytes(name, [*entries, entry]))
                 names = sorted({*self.names(), name})
@@ -343,7 +346,7 @@ class HttpRegistry(Resource):
                                     hint="refusing oversized registry responses")
         return data
 
-    def entries(self, name: str) -> list[RegistryEntry]:
+    def entries(self, name: str) -> list[PublishedVersion]:
         rel = f"index/{_check_name(name)}.json"
         try:
             data = self._get(rel, MAX_INDEX_BYTES)
@@ -460,9 +463,8 @@ __all__ = [
     "DirectoryRegistry",
     "HttpRegistry",
     "PublishResult",
+    "PublishedVersion",
     "Registry",
-    "RegistryEntry",
-    "default_registry_path",
     "open_registry",
     "translate_urllib_error",
 ]

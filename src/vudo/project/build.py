@@ -18,8 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import wasmtime
+
 from vudo.capabilities import ABI_IMPORTS, Capability
-from vudo.errors import BuildError
+from vudo.errors import BuildError, ModuleError
 from vudo.project.layout import (
     BuildStamp,
     Progress,
@@ -46,7 +48,7 @@ class CompileError(BuildError):
 
 @dataclass(frozen=True, slots=True)
 class ModuleInfo:
-    """What a compiled module imports and exports (from wasmtime's own parser)."""
+    """What a compiled module imports and exports (read by vudo.engine.binary.scan)."""
 
     imports: tuple[tuple[str, str], ...]  # (module, name)
     exports: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]  # (name, params, results)
@@ -78,35 +80,25 @@ class BuildResult:
     up_to_date: bool = False  # nothing changed since the last build: nothing was compiled
 
 
-def inspect_module(data: bytes, *, home: Path | None = None,
-                   source: str | None = None) -> ModuleInfo:
-    """Imports and exported functions of a wasm binary, read by the engine's own loader.
+def inspect_module(data: bytes, *, source: str | None = None) -> ModuleInfo:
+    """Imports and exported functions of a wasm binary, through the checks
+    ``Engine.load`` makes (:func:`vudo.engine.engine.check_module`: validation, the
+    boundary-type guard, host import names and signatures from the ABI table), without
+    compiling: a module that builds also loads. BuildError (exit 7) otherwise, naming
+    ``source`` (the file it was built from) and keeping the engine's message."""
+    from vudo.engine.engine import check_module
 
-    The module passes exactly the checks ``vudo run`` makes (host import names and
-    signatures from the ABI table, the ``memory`` export, value types the host boundary
-    can carry), so a module that builds also loads. BuildError (exit 7) otherwise, naming
-    ``source`` (the file it was built from) and keeping the engine's message. With
-    ``home``, the compiled module lands in the module cache the next run reads.
-    """
-    from vudo.engine import Engine
-    from vudo.engine.abi import HOST_MODULE
-    from vudo.errors import ModuleError
-    from vudo.home import cache_dir
-
-    with Engine(cache_dir=cache_dir(home) if home is not None else None) as engine:
-        try:
-            module = engine.load(data, name=source or "module")
-        except ModuleError as err:
-            where = f"{source}: " if source else ""
-            message = err.message
-            if source and message.startswith(f"{source}: "):
-                where = ""  # the engine named it already
-            invalid = message.startswith("not a valid WebAssembly")
-            raise BuildError(where + message,
-                             hint="fix the source and run `vudo build` again" if invalid
-                             else err.hint) from None
-    return ModuleInfo(tuple((HOST_MODULE, name) for name in module.imports),
-                      tuple((f.name, f.params, f.results) for f in module.exports))
+    try:
+        shape, _, exports = check_module(data, source or "the module")
+    except ModuleError as err:
+        message = err.message
+        where = f"{source}: " if source and not message.startswith(f"{source}: ") else ""
+        invalid = message.startswith("not a valid WebAssembly")
+        raise BuildError(where + message,
+                         hint="fix the source and run `vudo build` again" if invalid
+                         else err.hint) from None
+    return ModuleInfo(tuple((imp.module, imp.name) for imp in shape.imports),
+                      tuple((f.name, f.params, f.results) for f in exports))
 
 
 def lint_capabilities(
@@ -180,7 +172,7 @@ def _first_error(output: str) -> str | None:
 
 def _require_ziglang() -> None:
     """C and Zig need the ``ziglang`` wheel (a vudo dependency); say so if it is gone."""
-    import importlib.util
+    import importlib.util  # lazy: only for Zig projects
 
     if importlib.util.find_spec("ziglang") is None:
         raise BuildError(
@@ -196,8 +188,6 @@ def _zig_env(root: Path) -> dict[str, str]:
 
 
 def compile_wat(project: Project, out: Path) -> None:
-    import wasmtime
-
     rel = project.source.relative_to(project.root)
     try:
         text = project.source.read_text(encoding="utf-8-sig")  # BOM: not WAT
@@ -261,7 +251,7 @@ def compile_rust(project: Project, out: Path, *, release: bool) -> None:
     if release:
         argv.append("--release")
     _run_compiler(argv, cwd=project.root)
-    import tomllib
+    import tomllib  # lazy: only for Rust projects
 
     crate = tomllib.loads((project.root / "Cargo.toml").read_text("utf-8"))["package"]["name"]
     built = (project.root / "target" / RUST_TARGET / ("release" if release else "debug")
@@ -293,7 +283,8 @@ def build_project(
     project = open_project(path)
     lockfile = None
     if home is not None and project.manifest.dependencies:
-        from vudo.project.store import lock_project
+        # lazy: resolvelib and tomlkit only for a project with dependencies
+        from vudo.project.dependencies import lock_project
 
         progress("resolving dependencies")
         lockfile = lock_project(project.root, home=home, locked=locked)
@@ -322,8 +313,7 @@ def build_project(
         else:
             compile_rust(project, tmp, release=release)
         data = tmp.read_bytes()
-        info = inspect_module(data, home=home,
-                              source=str(project.source.relative_to(project.root)))
+        info = inspect_module(data, source=str(project.source.relative_to(project.root)))
         progress("checking imports against capabilities")
         problems = lint_capabilities(info.imports, project.manifest.capabilities)
         errors = [p for p in problems if p.error]

@@ -12,12 +12,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from vudo.engine import Engine
+from vudo.engine.events import Event, LogMessage
+from vudo.errors import VudoError
+from vudo.home import cache_dir
+from vudo.project.build import build_project
 from vudo.project.layout import Progress, no_progress
-
-if TYPE_CHECKING:
-    from vudo.project.runner import RunOptions
+from vudo.project.runner import RunOptions, project_target, run_spirit
 
 DEFAULT_TEST_FUEL = 100_000_000
 DEFAULT_TEST_TIMEOUT = 5.0
@@ -81,13 +84,6 @@ def run_tests(
     ``on_plan`` hears the names of the tests about to run (to lay out columns), ``on_case``
     each outcome as it comes.
     """
-    from vudo.engine import Engine
-    from vudo.engine.events import Event, LogMessage
-    from vudo.errors import VudoError
-    from vudo.home import cache_dir
-    from vudo.project.build import build_project
-    from vudo.project.runner import RunOptions, project_target, run_spirit
-
     base = options or RunOptions()
     base = base._replace(fuel=base.fuel or fuel, timeout=base.timeout or timeout)
 
