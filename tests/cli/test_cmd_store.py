@@ -184,8 +184,9 @@ def test_keys(vudo_cli: Vudo, home: Path) -> None:
     assert listed[0] == {"key": second, "role": "yours", "fingerprint": listed[0]["fingerprint"]}
     r = vudo_cli("keys", "trust")
     assert r.code == 2
-    r = vudo_cli("keys", "rotate")
+    r = vudo_cli("keys", "frobnicate")
     assert r.code == 2
+    assert vudo_cli("keys", "rotate").code == 0  # (was not a command)
 
 
 def test_consent_cancelled_at_the_terminal_exits_1(env: dict[str, str], package: Path) -> None:

@@ -235,10 +235,17 @@ def _cfg_upgrade(p: argparse.ArgumentParser) -> None:
 
 
 def _cfg_keys(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", metavar="ACTION", choices=["generate", "list", "show", "trust"],
-                   help="generate | list | show | trust KEY")
-    p.add_argument("key", metavar="KEY", nargs="?", help="trust: a signer's 64-hex public key")
-    p.add_argument("--force", action="store_true", help="generate: replace an existing key")
+    p.add_argument("action", metavar="ACTION",
+                   choices=["generate", "list", "show", "trust", "untrust", "rotate", "export",
+                            "import"],
+                   help="generate | list | show | trust KEY | untrust KEY | rotate | "
+                   "export [-o FILE] | import FILE")
+    p.add_argument("key", metavar="KEY", nargs="?",
+                   help="trust/untrust: a signer's 64-hex public key; import: a key file")
+    p.add_argument("--force", action="store_true",
+                   help="generate: replace an existing key (as rotate does)")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="export: write the private key here (mode 0600) instead of stdout")
     _json(p)
 
 
@@ -316,7 +323,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("fmt", "format spirit.toml canonically (comments kept)", "vudo fmt --check",
             _cfg_fmt),
     Command("doc", "write Markdown and HTML documentation", "vudo doc -o site/", _cfg_doc),
-    Command("keys", "generate, list or show your signing keys", "vudo keys show", _cfg_keys),
+    Command("keys", "generate, show, rotate, export or import your key; trust signers",
+            "vudo keys rotate   |   vudo keys trust <64 hex>", _cfg_keys),
     Command("grant", "grant a capability to an installed Spirit",
             "vudo grant chat network_connect --scope 'domain:127.0.0.1:*' --expires 30d",
             _cfg_grant),

@@ -41,6 +41,7 @@ from vudo.home import vudo_home
 if TYPE_CHECKING:
     from vudo.engine.events import Event
     from vudo.engine.receipt import Receipt
+    from vudo.pkg.keys import KeyPair
     from vudo.pkg.store import InstalledSpirit
     from vudo.project.consent import ConsentDecision, ConsentRequest
     from vudo.project.installing import SummonResult
@@ -871,34 +872,31 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from vudo.home import keys_dir
-    from vudo.pkg.keys import (
-        PRIVATE_KEY_FILE,
-        generate_keypair,
-        load_keypair,
-        save_keypair,
-    )
+    from vudo.pkg.keys import PRIVATE_KEY_FILE, load_keypair
 
-    if args.key is not None and args.action != "trust":
+    if args.key is not None and args.action not in ("trust", "untrust", "import"):
         # `vudo keys show KEY` would otherwise show *your* key, as if it were KEY's.
         raise UsageError(f"keys {args.action} takes no KEY argument (got {args.key!r})",
-                         hint="KEY is only for `vudo keys trust KEY`")
+                         hint="KEY is only for `vudo keys trust KEY`, `untrust KEY` and "
+                         "`import FILE`")
+    if args.output is not None and args.action != "export":
+        raise UsageError(f"keys {args.action} takes no --output", hint="it is for `keys export`")
     home = _home()
     keys = keys_dir(home)
+    exists = (keys / PRIVATE_KEY_FILE).exists()
+    if args.action == "generate" and exists and not args.force:
+        raise InvalidInputError(
+            f"a key already exists in {keys}",
+            hint="`vudo keys rotate` (or generate --force) replaces it: your grants are "
+            "re-signed by the new key and the old key is kept as a backup")
+    if args.action in ("rotate", "import") or (args.action == "generate" and exists):
+        return _replace_key(args, home)
     if args.action == "generate":
-        if (keys / PRIVATE_KEY_FILE).exists() and not args.force:
-            raise InvalidInputError(f"a key already exists in {keys}",
-                                    hint="pass --force to replace it (packages you signed "
-                                    "stay signed by the old key)")
+        from vudo.pkg.keys import generate_keypair, save_keypair
+
         kp = generate_keypair()
-        save_keypair(kp, keys, overwrite=True)
-        info = {"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
-                "private_key": str(keys / PRIVATE_KEY_FILE)}
-        if args.json:
-            emit_json(info)
-        else:
-            out(f"generated {info['private_key']}")
-            out(f"public key   {kp.public_hex}")
-            out(f"fingerprint  {kp.fingerprint}")
+        save_keypair(kp, keys)
+        _show_key("generated", kp.public_hex, kp.fingerprint, keys / PRIVATE_KEY_FILE, args)
         return 0
     if args.action == "show":
         kp = load_keypair(keys / PRIVATE_KEY_FILE)  # NotFoundError with a hint
@@ -909,6 +907,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
             out(kp.public_hex)
             out(f"fingerprint  {kp.fingerprint}")
         return 0
+    if args.action == "export":
+        return _export_key(args, load_keypair(keys / PRIVATE_KEY_FILE))
     from vudo.pkg.store import open_store
 
     if args.action == "trust":
@@ -921,6 +921,24 @@ def cmd_keys(args: argparse.Namespace) -> int:
             emit_json({"trusted": key})
         else:
             out(f"trusted signer {key}")
+        return 0
+    if args.action == "untrust":
+        from vudo.pkg.keys import parse_public_key
+
+        if not args.key:
+            raise UsageError("keys untrust needs the signer's public key",
+                             hint="vudo keys untrust <64 hex chars> (`vudo keys list` shows "
+                             "the trusted ones)")
+        with _typed_by_user():
+            key = parse_public_key(args.key)
+        with open_store(home) as store:
+            if not store.untrust_key(key):
+                raise NotFoundError(f"{key} is not a trusted signer",
+                                    hint="`vudo keys list` shows the trusted ones")
+        if args.json:
+            emit_json({"untrusted": key})
+        else:
+            out(f"no longer trusted: signer {key} (Spirits pinned to it stay installed)")
         return 0
     # list: the user's own key and the signer keys the store trusts or pins
 
@@ -944,6 +962,98 @@ def cmd_keys(args: argparse.Namespace) -> int:
     for line in table([(r["fingerprint"], r["role"], r["key"]) for r in rows],
                       ("FINGERPRINT", "ROLE", "KEY")):
         out(line)
+    return 0
+
+
+def _show_key(verb: str, public: str, fp: str, private: Path,
+              args: argparse.Namespace, extra: dict[str, Any] | None = None) -> None:
+    info: dict[str, Any] = {"public_key": public, "fingerprint": fp,
+                            "private_key": str(private), **(extra or {})}
+    if args.json:
+        emit_json(info)
+        return
+    out(f"{verb} {private}")
+    out(f"public key   {public}")
+    out(f"fingerprint  {fp}")
+
+
+def _replace_key(args: argparse.Namespace, home: Path) -> int:
+    """rotate, import over an existing key, generate --force: one rotation."""
+    from vudo.home import keys_dir
+    from vudo.pkg.keys import (
+        PRIVATE_KEY_FILE,
+        fingerprint,
+        keypair_from_seed_hex,
+        load_keypair,
+        save_keypair,
+    )
+    from vudo.project.grants import rotate_key
+
+    keys = keys_dir(home)
+    new = None
+    if args.action == "import":
+        if not args.key:
+            raise UsageError("keys import needs the key file",
+                             hint="vudo keys import FILE (written by `vudo keys export -o FILE`)")
+        source = Path(args.key)
+        try:
+            if source.stat().st_size > 1024:
+                raise InvalidInputError(f"{source} is not a vudo private key (too big)",
+                                        hint="pass the file `vudo keys export -o` wrote")
+            text = source.read_text(encoding="ascii")
+        except FileNotFoundError:
+            raise NotFoundError(f"no key file at {source}", hint="check the path") from None
+        except UnicodeDecodeError:
+            text = ""
+        new = keypair_from_seed_hex(text, source=str(source))
+        if not (keys / PRIVATE_KEY_FILE).exists():
+            save_keypair(new, keys)
+            _show_key("imported", new.public_hex, new.fingerprint, keys / PRIVATE_KEY_FILE, args)
+            return 0
+    rotation = rotate_key(home, new)
+    count = sum(rotation.resigned.values())
+    if args.json:
+        _show_key("rotated", rotation.new, fingerprint(rotation.new), keys / PRIVATE_KEY_FILE,
+                  args, {"old_public_key": rotation.old, "backup": str(rotation.backup),
+                         "resigned": rotation.resigned})
+        return 0
+    _show_key("imported" if args.action == "import" else "rotated to", rotation.new,
+              fingerprint(rotation.new), keys / PRIVATE_KEY_FILE, args)
+    out(f"old key      {rotation.old} (kept in {rotation.backup})")
+    out(f"re-signed    {count} grant{'s' if count != 1 else ''} of "
+        f"{len(rotation.resigned)} installed Spirit{'s' if len(rotation.resigned) != 1 else ''}")
+    load_keypair(keys)  # the new key reads back
+    return 0
+
+
+def _export_key(args: argparse.Namespace, kp: KeyPair) -> int:
+    """The private key's one-line hex seed (the format of ``keys/private.key``)."""
+    import os
+
+    seed = bytes(kp.signing_key).hex()
+    if args.output is not None:
+        target = Path(args.output)
+        try:  # created exclusively, 0600 from the start: never over another file
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise InvalidInputError(f"{target} already exists",
+                                    hint="pick a new file name; an export never overwrites"
+                                    ) from None
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(seed + "\n")
+        if args.json:
+            emit_json({"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
+                       "file": str(target)})
+        else:
+            out(f"exported your private key to {target} (mode 0600)")
+            out(f"import it elsewhere with `vudo keys import {target}`")
+        return 0
+    note("note: this is your private key; anyone who has it can sign as you")
+    if args.json:
+        emit_json({"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
+                   "private_key_hex": seed})
+    else:
+        out(seed)
     return 0
 
 

@@ -31,9 +31,15 @@ from vudo.project.registries import RegistrySet, open_registries
 
 
 def user_policy(home: Path, *, trust_signer: bool = False) -> TrustPolicy:
-    """The trust policy for installs by this user: their own key is trusted as a signer."""
+    """The trust policy for installs by this user: their own key is trusted as a signer.
+
+    ``trust_signer`` (``--trust-signer``) is what the refusals' hints promise: accept this
+    package's signer for this install, whether the manifest names another author or the
+    name was pinned to another key, and pin it.
+    """
     own = ensure_keypair(home).public_hex
-    return TrustPolicy(trusted_keys=frozenset({own}), repin=trust_signer)
+    return TrustPolicy(trusted_keys=frozenset({own}), repin=trust_signer,
+                       allow_author_mismatch=trust_signer)
 
 
 @dataclass(frozen=True, slots=True)
