@@ -75,3 +75,33 @@ def test_tui_outside_a_terminal_is_one_line(vudo_cli: Vudo, project: Path) -> No
     assert "needs a terminal" in r.error_line and "vudo run" in r.error_line
     r = vudo_cli("tui", "nowhere", cwd=project)
     assert r.code == 5 and "no project directory at nowhere" in r.error_line
+
+
+def test_info_and_verify_inspect_a_package_before_install(vudo_cli: Vudo,
+                                                          project: Path) -> None:
+    assert vudo_cli("pack", cwd=project).code == 0
+    assert vudo_cli("sign", cwd=project).code == 0
+    package = project / "dist" / "demo-0.1.0.spirit"
+    r = vudo_cli("info", str(package))
+    assert r.code == 0, r.stderr
+    assert r.stdout.startswith(f"demo 0.1.0  (package {package}: signature valid, "
+                               "not installed)\n")
+    assert "capabilities  sensor_time, actuator_log" in r.stdout
+    assert re.search(r"^  module\.wasm +\d+ B +sha256:[0-9a-f]{12}$", r.stdout, re.M), r.stdout
+    data = vudo_cli("info", str(package), "--json").json()
+    assert data["valid"] is True and data["installed_versions"] == []
+    assert {f["path"] for f in data["files"]} >= {"module.wasm"}
+    r = vudo_cli("verify", str(package))
+    assert r.code == 0 and r.stdout.startswith(f"verified {package}: every file matches")
+    assert vudo_cli("verify", str(package), "--json").json() == \
+        vudo_cli("sign", "--verify", str(package), "--json").json()  # the same check
+    assert vudo_cli("summon", str(package), "--yes").code == 0
+    assert vudo_cli("info", str(package), "--json").json()["installed_versions"] == ["0.1.0"]
+    # a flipped byte: both refuse with exit 4 and show nothing of the manifest
+    data_bytes = bytearray(package.read_bytes())
+    data_bytes[len(data_bytes) // 2] ^= 0xFF
+    tampered = project / "tampered.spirit"
+    tampered.write_bytes(bytes(data_bytes))
+    for argv in (("info", str(tampered)), ("verify", str(tampered))):
+        r = vudo_cli(*argv)
+        assert r.code in (3, 4) and r.stdout == "", (argv, r.stderr)

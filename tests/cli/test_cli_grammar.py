@@ -46,6 +46,7 @@ FAILING: dict[str, tuple[tuple[str, ...], int]] = {
     "revoke": (("no-such-spirit", "sensor_time"), 5),
     "capabilities": (("telepathy",), 2),
     "cache": (("bogus",), 2),
+    "verify": (("nowhere.spirit",), 5),
 }
 
 

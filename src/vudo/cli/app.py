@@ -213,6 +213,17 @@ def _cfg_name_version(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _cfg_info(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME[@VERSION]|FILE.spirit",
+                   help="an installed Spirit, or a package file to inspect before installing")
+    _json(p)
+
+
+def _cfg_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("package", metavar="FILE.spirit", help="the package to verify")
+    _json(p)
+
+
 def _cfg_list(p: argparse.ArgumentParser) -> None:
     _json(p)
 
@@ -312,8 +323,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("list", "list installed Spirits", "vudo list --json", _cfg_list),
     Command("search", "search installed Spirits (or --available ones in registries)",
             "vudo search hello --capability actuator_log", _cfg_search),
-    Command("info", "show an installed Spirit's manifest, signer and grants",
-            "vudo info hello-spirit", _cfg_name_version),
+    Command("info", "show an installed Spirit (or a .spirit file): manifest, signer, grants",
+            "vudo info hello-spirit   |   vudo info dist/hello-spirit-0.1.0.spirit",
+            _cfg_info),
+    Command("verify", "check a package's signature and every file's digest",
+            "vudo verify dist/hello-spirit-0.1.0.spirit", _cfg_verify),
     Command("upgrade", "upgrade installed Spirits, asking again if capabilities widen",
             "vudo upgrade hello-spirit", _cfg_upgrade),
     Command("repair", "check the local store deeply and fix what it can",

@@ -514,23 +514,11 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    from vudo.project.packaging import newest_package, sign_project_package, verify
+    from vudo.project.packaging import newest_package, sign_project_package
 
     if args.verify:
         target = Path(args.package) if args.package else newest_package(Path(args.path))
-        verified = verify(target)
-        if args.json:
-            emit_json({"path": str(target), "valid": True, "name": verified.manifest.name,
-                       "version": str(verified.manifest.version), "signer": verified.signer,
-                       "author": verified.manifest.author,
-                       "author_matches": verified.author_matches, "digest": verified.digest,
-                       "files": [f.to_dict() for f in verified.files]})
-            return 0
-        out(f"verified {target}: every file matches the signature")
-        out(f"signer  {verified.signer}")
-        if not verified.author_matches:
-            out(f"note: the manifest's author is {verified.manifest.author}, not the signer")
-        return 0
+        return _show_package(target, args, full=False)
     result = sign_project_package(
         Path(args.package) if args.package else None, project_dir=Path(args.path),
         home=_home(), key=Path(args.key) if args.key else None,
@@ -791,10 +779,67 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    return _show_package(Path(args.package), args, full=False)
+
+
+def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
+    """A package file, verified before anything is shown (`verify`, `sign --verify`, and
+    `info FILE.spirit` with ``full``: manifest, files and whether it is installed)."""
+    from vudo.display import digest, human_bytes
+    from vudo.project.packaging import verify
+
+    verified = verify(target)
+    m = verified.manifest
+    facts: dict[str, Any] = {
+        "path": str(target), "valid": True, "name": m.name, "version": str(m.version),
+        "signer": verified.signer, "author": m.author,
+        "author_matches": verified.author_matches, "digest": verified.digest,
+        "files": [f.to_dict() for f in verified.files]}
+    installed: list[str] = []
+    if full:
+        from vudo.project.installed import list_installed
+
+        installed = [str(s.version) for s in list_installed(_home()) if s.name == m.name]
+        facts.update({"description": m.description, "license": m.license,
+                      "repository": m.repository,
+                      "capabilities": [c.value for c in m.capabilities],
+                      "dependencies": {d.name: d.to_value() for d in m.dependencies},
+                      "installed_versions": installed})
+    if args.json:
+        emit_json(facts)
+        return 0
+    if not full:
+        out(f"verified {target}: every file matches the signature")
+        out(f"signer  {verified.signer}")
+        if not verified.author_matches:
+            out(f"note: the manifest's author is {m.author}, not the signer")
+        return 0
+    out(f"{m.name} {m.version}  (package {target}: signature valid, "
+        + (f"installed: {', '.join(installed)})" if installed else "not installed)"))
+    if m.description:
+        out(f"  {m.description}")
+    out(f"author        {m.author}")
+    out(f"signer        {verified.signer}" + ("" if verified.author_matches
+                                              else "  (not the author)"))
+    out(f"digest        {digest(verified.digest)}")
+    out("capabilities  " + (", ".join(c.value for c in m.capabilities) or "none"))
+    if m.dependencies:
+        out("dependencies  " + ", ".join(f"{d.name} {d.to_value()}" for d in m.dependencies))
+    out("files")
+    for line in table([(f.path, human_bytes(f.size), digest(f.sha256, short=True))
+                       for f in verified.files], ("  PATH", "SIZE", "SHA-256")):
+        out(line if line.startswith("  ") else "  " + line)
+    out(f"install it:   vudo summon {target}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from vudo.project.grants import grant_rows
     from vudo.project.installed import info_installed
 
+    if args.name.endswith(".spirit") or "/" in args.name:
+        return _show_package(Path(args.name), args, full=True)
     info = info_installed(args.name, home=_home())
     s, m = info.spirit, info.manifest
     grants = grant_rows(info.grants)
