@@ -242,6 +242,9 @@ def _cfg_upgrade(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", nargs="?", help="default: every installed Spirit")
     _registries(p)
     p.add_argument("--yes", "-y", action="store_true", help="accept widened capabilities")
+    p.add_argument("--prune", action="store_true",
+                   help="then remove the versions the newest supersedes (unless a Spirit "
+                   "still needs one)")
     _json(p)
 
 

@@ -875,11 +875,15 @@ def _when(seconds: int) -> str:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    from vudo.project.installing import uninstall
+    from vudo.project.installing import uninstall, uninstall_warnings
 
+    warnings = uninstall_warnings(args.name, home=_home())
     removed = uninstall(args.name, home=_home())
+    for line in warnings:
+        note(f"warning: {line}; it will not run until that is installed again")
     if args.json:
-        emit_json({"removed": [_installed_dict(s) for s in removed]})
+        emit_json({"removed": [_installed_dict(s) for s in removed],
+                   "broken_dependents": warnings})
         return 0
     for s in removed:
         out(f"uninstalled {s.name} {s.version}")
@@ -1176,10 +1180,19 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
                            progress=bar)
     finally:
         bar.clear()
+    pruned: list[InstalledSpirit] = []
+    kept: list[str] = []
+    if args.prune:
+        from vudo.project.installing import prune
+
+        pruned, kept = prune(args.name, home=_home())
+    for line in kept:
+        note(f"note: {line}")
     if args.json:
         emit_json([{"name": o.name, "old": o.old_version, "new": o.new_version,
                     "upgraded": o.upgraded, "added": list(o.added), "removed": list(o.removed),
-                    "granted": [{"capability": c, "scope": s} for c, s in o.granted]}
+                    "granted": [{"capability": c, "scope": s} for c, s in o.granted],
+                    "pruned": [str(p.version) for p in pruned if p.name == o.name]}
                    for o in outcomes])
         return 0
     if not outcomes:
@@ -1193,6 +1206,8 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
             out("  new capabilities:     " + ", ".join(o.added))
         if o.removed:
             out("  dropped capabilities: " + ", ".join(o.removed))
+    for p in pruned:
+        out(f"pruned {p.name} {p.version} (superseded)")
     return 0
 
 
