@@ -98,5 +98,5 @@ def parse_capability(name: str) -> Capability:
         import difflib  # lazy: only for the did-you-mean hint
 
         close = difflib.get_close_matches(name, [c.value for c in Capability], n=1)
-        hint = f'did you mean "{close[0]}"?' if close else "see `vudo doc` for the 15 names"
+        hint = f'did you mean "{close[0]}"?' if close else "`vudo capabilities` lists them"
         raise InvalidInputError(f'unknown capability "{name}"', hint=hint) from None

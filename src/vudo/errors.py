@@ -190,6 +190,13 @@ class TestsFailed(VudoError):
     title = "tests failed"
 
 
+class Interrupted(VudoError):
+    """The user pressed Ctrl-C: exit 130, as a shell reports a death by SIGINT."""
+
+    exit_code = 130
+    title = "interrupted"
+
+
 EXIT_CODES: dict[int, str] = {
     0: "ok",
     1: "error",
@@ -204,4 +211,5 @@ EXIT_CODES: dict[int, str] = {
     12: "timeout",
     13: "resource limit exceeded",
     14: "tests failed",
+    130: "interrupted",
 }

@@ -122,9 +122,11 @@ def test_run_deny_withholds_a_declared_capability(vudo_cli: Vudo, project: Path)
     assert data["not_granted"] == ["actuator_log"]
 
 
-def test_run_bad_grant_is_input_error(vudo_cli: Vudo, project: Path) -> None:
+def test_run_bad_grant_is_a_usage_error(vudo_cli: Vudo, project: Path) -> None:
+    # A word typed on the command line that does not parse is a usage error (2) in every
+    # command; the same name in a manifest is invalid input (3).
     r = vudo_cli("run", "--grant", "actuator_lgo", cwd=project)
-    assert r.code == 3 and 'did you mean "actuator_log"' in r.error_line
+    assert r.code == 2 and 'did you mean "actuator_log"' in r.error_line
 
 
 @pytest.mark.parametrize("scope", ["domain:a..b:80", "domain:*.*:1", "domain:127.0.1:*",

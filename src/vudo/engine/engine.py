@@ -599,6 +599,17 @@ def describe(wasm: bytes, name: str = "spirit") -> ModuleShape:
     return scan(wasm, name)
 
 
+def check_module(
+    wasm: bytes, name: str = "spirit"
+) -> tuple[ModuleShape, tuple[str, ...], tuple[ExportedFunc, ...]]:
+    """Everything ``Engine.load`` checks short of compiling: :func:`describe`, then the
+    host imports against the ABI table (names and signatures). For ``vudo build`` and
+    ``vudo check``, so a module they pass is one ``vudo run`` loads. Raises ModuleError.
+    """
+    shape = describe(wasm, name)
+    return shape, _validate_imports(shape, name), _validate_exports(shape)
+
+
 _VALIDATOR: list[wasmtime.Engine] = []
 
 

@@ -15,12 +15,15 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from vudo.capabilities import Capability, parse_capability
 from vudo.engine.grants import Grant, Scope, issue_grant, parse_grant_spec, verify_grant
 from vudo.errors import InvalidInputError, NotFoundError, UsageError, VudoError
 from vudo.pkg.keys import ensure_keypair
+
+if TYPE_CHECKING:
+    from vudo.pkg.keys import KeyPair
 
 
 def sign_grants(
@@ -196,3 +199,78 @@ def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             "valid": problem is None, "problem": problem,
         })
     return rows
+
+
+class KeyRotation(NamedTuple):
+    """What :func:`rotate_key` did: the key before and after, where the old one was kept,
+    and how many stored grants of each installed Spirit were re-signed."""
+
+    old: str
+    new: str
+    backup: Path
+    resigned: dict[str, int]
+
+
+def _backup_dir(keys: Path) -> Path:
+    return keys / "backups"
+
+
+def rotate_key(home: Path, new: KeyPair | None = None, *,
+               clock: Callable[[], float] = time.time) -> KeyRotation:
+    """Replace the user's key with ``new`` (a fresh one by default) without voiding what
+    the old one granted.
+
+    The old key is kept under ``keys/backups/<fingerprint>/`` first; then every stored
+    grant the old key (or an earlier, backed-up key of this user) made is re-issued by the
+    new key to the new key, with the same capability, scope and expiry, in the store's
+    write transaction; only then does the new key replace ``keys/private.key``. A grant
+    someone else's key wrote into the store is left as it is (it was never honoured, and
+    re-signing it would launder it). Packages signed with the old key stay verifiable;
+    installs signed with the new key are accepted as the user's own.
+    """
+    from vudo.home import keys_dir
+    from vudo.pkg.keys import PRIVATE_KEY_FILE, generate_keypair, load_keypair, save_keypair
+    from vudo.pkg.store import open_store
+
+    keys = keys_dir(home)
+    if not (keys / PRIVATE_KEY_FILE).exists():
+        raise NotFoundError(f"no key to rotate in {keys}",
+                            hint="create your first key with `vudo keys generate`")
+    old = load_keypair(keys)
+    new = new or generate_keypair()
+    if new.public_hex == old.public_hex:
+        raise InvalidInputError("that is already your key", hint="`vudo keys show` shows it")
+    backup = _backup_dir(keys) / old.fingerprint.replace(":", "")
+    save_keypair(old, backup)  # an existing identical backup is kept as is
+    mine = {old.public_hex}
+    for kept in sorted(_backup_dir(keys).glob("*/" + PRIVATE_KEY_FILE)):
+        mine.add(load_keypair(kept).public_hex)
+    now = int(clock())
+    resigned: dict[str, int] = {}
+
+    def resign(name: str) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+        def change(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            for stored in current:
+                try:
+                    grant = Grant.from_dict(stored)
+                except VudoError:
+                    out.append(stored)  # unreadable: `vudo repair` reports it
+                    continue
+                if grant.granter not in mine:
+                    out.append(stored)
+                    continue
+                out.append(issue_grant(new.signing_key, grant.capability, grant.scope,
+                                       new.public_hex, issued_at=now,
+                                       expires_at=grant.expires_at).to_dict())
+                resigned[name] = resigned.get(name, 0) + 1
+            return out
+
+        return change
+
+    with open_store(home) as store:
+        for name in sorted({s.name for s in store.list()}):
+            if store.grants_for(name):
+                store.update_grants(name, resign(name))
+    save_keypair(new, keys, overwrite=True)
+    return KeyRotation(old.public_hex, new.public_hex, backup, resigned)

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from vudo.engine.identity import SpiritIdentity
     from vudo.engine.receipt import Receipt
     from vudo.engine.services import HostServices
-    from vudo.pkg.manifest import Manifest
+    from vudo.pkg.manifest import Manifest, Pricing
 
 #: Host functions that need the persistent services (storage, ledger, network).
 _SERVICE_PREFIXES = ("host_storage_", "host_credit_", "host_network_")
@@ -103,6 +103,7 @@ class RunTarget(NamedTuple):
     signer: str | None = None
     built: bool = False
     identity: SpiritIdentity | None = None  # None: the module's digest (see run_identity)
+    pricing: Pricing | None = None  # what a run costs (the manifest's [pricing])
 
 
 class RunOptions(NamedTuple):
@@ -249,11 +250,21 @@ def _module_bytes(path: Path) -> bytes:
 
 def project_target(root: Path, *, progress: Progress, build: bool,
                    trust: Callable[[Path], None] | None = None) -> RunTarget:
-    project = open_project(root)
+    """A project, built first when its inputs changed since the last build; ``trust``
+    (the workspace-trust gate) sees the folder before anything of it is built or run.
+
+    What the build checked (the manifest's name, capabilities and pricing) comes from its
+    stamp, so an up-to-date project runs without parsing its manifest: that parse (and
+    tomlkit, semantic_version) would cost more than the run itself.
+    """
+    from vudo.project.layout import current_build
+
     if trust is not None:
-        trust(project.root)  # before anything of it is built or run
+        trust(Path(root).resolve())
+    stamp = current_build(root)
     built = False
-    if project.is_stale():
+    if stamp is None:
+        project = open_project(root)
         if not build:
             raise NotFoundError(f"{project.name} is not built",
                                 hint=f"run `vudo build --path {root}`")
@@ -262,11 +273,20 @@ def project_target(root: Path, *, progress: Progress, build: bool,
         progress(f"building {project.name}")
         build_project(root, progress=progress)
         built = True
-    caps = tuple(project.manifest.capabilities)
+        stamp = current_build(root)
+        if stamp is None:  # changed again while it built
+            raise NotFoundError(f"{project.name} changed while it was built",
+                                hint="run the command again")
+    caps = tuple(Capability(c) for c in stamp.capabilities)
+    pricing = None
+    if stamp.pricing is not None:
+        from vudo.pkg.manifest import Pricing
+
+        pricing = Pricing(**stamp.pricing)
     return RunTarget(
-        kind="project", label=str(root), name=project.name, wasm=project.wasm_path.read_bytes(),
-        manifest=project.manifest, default_capabilities=caps, asked_capabilities=caps,
-        built=built, identity=_identity().project(root),
+        kind="project", label=str(root), name=stamp.name, wasm=stamp.data,
+        default_capabilities=caps, asked_capabilities=caps, built=built, pricing=pricing,
+        identity=_identity().project(root),
     )
 
 
@@ -279,7 +299,8 @@ def package_target(path: Path) -> RunTarget:
     return RunTarget(
         kind="package", label=str(path), name=manifest.name, wasm=verified.module,
         manifest=manifest, asked_capabilities=tuple(manifest.capabilities),
-        signer=verified.signer, identity=_identity().installed(verified.signer, manifest.name),
+        signer=verified.signer, pricing=manifest.pricing,
+        identity=_identity().installed(verified.signer, manifest.name),
     )
 
 
@@ -292,6 +313,7 @@ def installed_target(spec: str, *, home: Path) -> RunTarget:
         kind="installed", label=spec, name=spirit.manifest.name, wasm=spirit.module,
         manifest=spirit.manifest, stored_grants=spirit.grants,
         asked_capabilities=tuple(spirit.manifest.capabilities), signer=spirit.signer,
+        pricing=spirit.manifest.pricing,
         identity=_identity().installed(spirit.signer, spirit.manifest.name),
     )
 
@@ -589,7 +611,7 @@ def run_spirit(
             receipt = sandbox.receipt()
         return RunResult(
             target=target, function=prepared.function, args=prepared.args, results=results,
-            receipt=priced(receipt, target.manifest), granted=prepared.granted,
+            receipt=priced(receipt, target.pricing), granted=prepared.granted,
             not_granted=prepared.not_granted, error=error,
         )
     finally:
@@ -599,14 +621,14 @@ def run_spirit(
             eng.close()
 
 
-def priced(receipt: Receipt, manifest: Manifest | None) -> Receipt:
+def priced(receipt: Receipt, pricing: Pricing | None) -> Receipt:
     """The receipt with its price under the manifest's [pricing] (unchanged without one)."""
-    if manifest is None or manifest.pricing is None:
+    if pricing is None:
         return receipt
     from vudo.pkg.pricing import count_host_calls, price  # lazy: only with [pricing]
 
     return receipt.with_price(price(
-        manifest.pricing, fuel_used=receipt.fuel_used,
+        pricing, fuel_used=receipt.fuel_used,
         host_calls=count_host_calls(receipt.host_calls),
         bytes_in=receipt.bytes_in, bytes_out=receipt.bytes_out,
     ))

@@ -226,8 +226,8 @@ class Session:
         sb = self._sandbox
         if sb is None:
             return None
-        manifest = self._target.manifest if self._target is not None else None
-        return receipt_row(priced(sb.receipt(), manifest))
+        pricing = self._target.pricing if self._target is not None else None
+        return receipt_row(priced(sb.receipt(), pricing))
 
     def toggle_pause(self) -> str | None:
         """Suspend a running call or resume a paused one; the new state, or None."""
