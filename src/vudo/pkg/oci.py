@@ -514,9 +514,13 @@ class OciClient(Resource):
                 request = self._http.build_request(method, url, headers=hdrs, content=content)
                 resp = self._http.send(request, stream=True)
             except httpx.TransportError as exc:
-                retryable = isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError |
-                                       httpx.ReadError | httpx.WriteError |
-                                       httpx.PoolTimeout | httpx.ConnectTimeout)
+                # A request that never reached the server is safe to repeat; one that
+                # broke part-way is repeated only if it is idempotent (an upload session
+                # is gone after a broken PATCH or PUT: upload_blob starts a new one).
+                retryable = isinstance(exc, httpx.ConnectError | httpx.PoolTimeout |
+                                       httpx.ConnectTimeout) or (
+                    method in ("GET", "HEAD") and isinstance(
+                        exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError))
                 if retryable and attempt < self.retries:
                     self.sleep(self._retry_delay(None, attempt))
                     attempt += 1
