@@ -192,9 +192,56 @@ def _cfg_install(p: argparse.ArgumentParser) -> None:
 def _cfg_publish(p: argparse.ArgumentParser) -> None:
     p.add_argument("package", metavar="PACKAGE", nargs="?", help="default: newest in dist/")
     _path(p)
-    p.add_argument("--registry", metavar="URL|PATH", help="default: the one under ~/.vudo")
+    p.add_argument("--registry", metavar="NAME|URL|PATH",
+                   help="default: the configured default, else the one under ~/.vudo")
     p.add_argument("--allow-new-signer", action="store_true",
                    help="publish a name first published by another key")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check and show what would be pushed; push nothing")
+    _json(p)
+
+
+def _cfg_info(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME[@VERSION]")
+    p.add_argument("--available", action="store_true",
+                   help="describe the Spirit as a registry holds it (before installing)")
+    p.add_argument("--registry", metavar="NAME|URL|PATH",
+                   help="with --available: the registry to ask (default: the default one)")
+    _json(p)
+
+
+def _cfg_registry(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", metavar="ACTION", choices=["add", "list", "remove"],
+                   help="add NAME URL | list | remove NAME")
+    p.add_argument("name", metavar="NAME", nargs="?", help="a short name for the registry")
+    p.add_argument("url", metavar="URL", nargs="?",
+                   help="oci://HOST[:PORT]/NAMESPACE, https://..., file://... or a directory")
+    p.add_argument("--default", action="store_true",
+                   help="add: use it when --registry is not given")
+    p.add_argument("--ca-file", metavar="PEM", help="add: trust this private CA for it")
+    _json(p)
+
+
+def _cfg_login(p: argparse.ArgumentParser) -> None:
+    p.add_argument("registry", metavar="REGISTRY", help="a configured name, oci:// URL or host")
+    p.add_argument("--username", "-u", metavar="USER", help="user name (with --password-stdin)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--token-stdin", action="store_true",
+                   help="read a registry token from stdin instead of a password")
+    p.add_argument("--ca-file", metavar="PEM", help="trust this private CA")
+    _json(p)
+
+
+def _cfg_logout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("registry", metavar="REGISTRY", help="a configured name, oci:// URL or host")
+    _json(p)
+
+
+def _cfg_yank(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME@VERSION", help="the published version to yank")
+    p.add_argument("--undo", action="store_true", help="un-yank it")
+    p.add_argument("--registry", metavar="NAME|URL",
+                   help="default: the configured default registry")
     _json(p)
 
 
@@ -273,7 +320,7 @@ COMMANDS: tuple[Command, ...] = (
             "vudo sign --key ~/.vudo/keys/private.key   |   vudo sign --verify dist/x.spirit",
             _cfg_sign),
     Command("publish", "push a signed package to a registry",
-            "vudo publish dist/hello-spirit-0.1.0.spirit --registry /srv/vudo", _cfg_publish),
+            "vudo publish dist/hello-spirit-0.1.0.spirit --registry team", _cfg_publish),
     Command("summon", "install a .spirit package or a project directory",
             "vudo summon ./dist/hello-spirit-0.1.0.spirit --yes", _cfg_summon),
     Command("install", "resolve and install a Spirit and its dependencies from registries",
@@ -283,10 +330,19 @@ COMMANDS: tuple[Command, ...] = (
     Command("list", "list installed Spirits", "vudo list --json", _cfg_list),
     Command("search", "search installed Spirits (or --available ones in registries)",
             "vudo search hello --capability actuator_log", _cfg_search),
-    Command("info", "show an installed Spirit's manifest, signer and grants",
-            "vudo info hello-spirit", _cfg_name_version),
+    Command("info", "show an installed Spirit's manifest, signer and grants (or --available)",
+            "vudo info hello-spirit", _cfg_info),
     Command("upgrade", "upgrade installed Spirits, asking again if capabilities widen",
             "vudo upgrade hello-spirit", _cfg_upgrade),
+    Command("yank", "mark a published version so resolution skips it (--undo to revert)",
+            "vudo yank hello-spirit@0.1.0 --registry team", _cfg_yank),
+    Command("registry", "add, list or remove named registries (~/.vudo/config.toml)",
+            "vudo registry add team oci://ghcr.io/my-org --default", _cfg_registry),
+    Command("login", "store credentials for an OCI registry (~/.vudo/credentials.toml)",
+            "echo \"$PASSWORD\" | vudo login team --username me --password-stdin",
+            _cfg_login),
+    Command("logout", "forget the stored credentials for a registry", "vudo logout team",
+            _cfg_logout),
     Command("repair", "check the local store deeply and fix what it can",
             "vudo repair --json", _cfg_list),
     Command("check", "lint manifest, dependencies, capabilities and package signature",

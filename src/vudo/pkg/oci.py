@@ -558,6 +558,10 @@ class OciClient(Resource):
 
     # -- reading
 
+    def ping(self) -> None:
+        """``GET /v2/``: that this is a registry and the credentials are accepted."""
+        self.send("GET", self._url(""), scope="", what=f"login to {self.location.netloc}")
+
     def get_manifest(self, repo: str, reference: str, *,
                      accept: str = MANIFEST_MEDIA_TYPE) -> Manifest:
         """The manifest ``repo:reference`` (tag or digest), bounded and digest-checked."""

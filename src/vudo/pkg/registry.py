@@ -43,7 +43,7 @@ from typing import Any
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
 from vudo.pkg.archive import open_regular, sha256_file, stream_file
-from vudo.pkg.manifest import canonical_manifest_bytes, manifest_from_dict
+from vudo.pkg.manifest import Manifest, canonical_manifest_bytes, manifest_from_dict
 from vudo.pkg.signing import verify_package
 from vudo.pkg.sources import Candidate, candidate_from_manifest
 from vudo.pkg.versions import Version, parse_version
@@ -99,6 +99,16 @@ def _check_name(name: str) -> str:
         raise InvalidInputError(f'invalid Spirit name "{name}"',
                                 hint='names are lowercase letters, digits, "-" and "_"')
     return name
+
+
+def check_publishable(manifest: Manifest) -> None:
+    """Cargo's rule: a package with ``path`` dependencies cannot be published (nobody
+    else has those directories)."""
+    paths = [d.name for d in manifest.dependencies if d.path is not None]
+    if paths:
+        raise InvalidInputError(
+            f"{manifest.name} has path dependencies ({', '.join(paths)}), which nobody else "
+            "can install", hint="publish those first and depend on them by version")
 
 
 def _bad_index(where: str, what: str) -> VerificationError:
@@ -236,8 +246,10 @@ class DirectoryRegistry(Resource):
                 hint="the registry was modified; republish the package")
         return path
 
-    def publish(self, package: Path, *, allow_new_signer: bool = False) -> PublishResult:
-        """Verify ``package`` and add it to the registry.
+    def publish(self, package: Path, *, allow_new_signer: bool = False,
+                dry_run: bool = False) -> PublishResult:
+        """Verify ``package`` and add it to the registry (with ``dry_run``, only check
+        that it could be).
 
         Publishing the same bytes again is a no-op; other bytes under a published version
         are refused (versions are immutable), as is a name already published by another
@@ -252,6 +264,7 @@ class DirectoryRegistry(Resource):
             verified = verify_package(tmp)
             m = verified.manifest
             name = _check_name(m.name)
+            check_publishable(m)
             with self._locked():
                 entries = self.entries(name)
                 for e in entries:
@@ -271,6 +284,9 @@ class DirectoryRegistry(Resource):
                         "owner changed keys")
                 rel = f"packages/{name}/{name}-{m.version}.spirit"
                 target = self.path / rel
+                if dry_run:
+                    return PublishResult(name, m.version, digest, verified.signer, target,
+                                         already_published=False)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
                 manifest = json.loads(canonical_manifest_bytes(m))
@@ -675,11 +691,7 @@ class OciRegistry(Resource):
         verified = verify_package(package)
         m = verified.manifest
         name = _check_name(m.name)
-        paths = [d.name for d in m.dependencies if d.path is not None]
-        if paths:
-            raise InvalidInputError(
-                f"{name} has path dependencies ({', '.join(paths)}), which nobody else can "
-                "install", hint="publish those first and depend on them by version")
+        check_publishable(m)
         annotations = {
             ANN_TITLE: name, ANN_VERSION: str(m.version),
             ANN_DESCRIPTION: m.description,

@@ -196,13 +196,14 @@ def prepare_summon(
 
 def install_prepared(
     prepared: Prepared, decision: ConsentDecision, *, home: Path,
-    trust_signer: bool = False, clock: Callable[[], float] = time.time,
+    trust_signer: bool = False, clock: Callable[[], float] = time.time, registry: str = "",
 ) -> SummonResult:
-    """Install a prepared package and store the grants the user consented to."""
+    """Install a prepared package and store the grants the user consented to;
+    ``registry`` is remembered as where it came from (for ``vudo upgrade``)."""
     policy = user_policy(home, trust_signer=trust_signer)
     grants = sign_grants(decision, home=home, clock=clock)
     with open_local_store(home) as store:
-        result = store.install(prepared.package, policy=policy)
+        result = store.install(prepared.package, policy=policy, registry=registry)
         store.save_grants(result.spirit.name, [g.to_dict() for g in grants])
     return SummonResult(
         spirit=result.spirit, already_installed=result.already_installed,
@@ -432,23 +433,34 @@ def lock_project(root: Path, *, home: Path, registries: Sequence[str] = (),
 # --------------------------------------------------------------------------- registries
 
 
-def open_registries(locations: Sequence[str], *, home: Path) -> list[Any]:
-    """The registries named by ``--registry`` (URL or path), or the default directory
-    registry under the home (created empty on first use) when none is named."""
-    from vudo.home import cache_dir
-    from vudo.pkg.registry import DirectoryRegistry, default_registry_path, open_registry
+def open_registries(locations: Sequence[str], *, home: Path,
+                    progress: Progress = no_progress) -> list[Any]:
+    """The registries named by ``--registry`` (configured names, URLs or paths), or the
+    default one (``vudo registry add --default``, else the directory registry under the
+    home, created empty on first use) when none is named."""
+    from vudo.project.remote import open_spec
 
     if not locations:
-        return [DirectoryRegistry(default_registry_path(home), create=True)]
+        return [open_spec(None, home=home, progress=progress, label="downloading")]
     opened: list[Any] = []
     try:
         for location in locations:
-            opened.append(open_registry(location, cache_dir=cache_dir(home) / "registries"))
+            opened.append(open_spec(location, home=home, progress=progress,
+                                    label="downloading"))
     except BaseException:
         for registry in opened:
             registry.close()
         raise
     return opened
+
+
+def _named_registries(home: Path, progress: Progress) -> dict[str, Any]:
+    """Every configured registry by name, for dependencies that say ``registry = "NAME"``."""
+    from vudo.pkg.config import load_config
+    from vudo.project.remote import open_named
+
+    return {r.name: open_named(r, home=home, progress=progress, label="downloading")
+            for r in load_config(home).registries}
 
 
 class _Registries:
@@ -468,9 +480,13 @@ class _Registries:
         return out
 
     def fetch(self, name: str, version: Any) -> Path:
+        return self.fetch_from(name, version)[0]
+
+    def fetch_from(self, name: str, version: Any) -> tuple[Path, Any]:
+        """The package file and the registry it came from."""
         for registry in self.registries:
             if any(c.version == version for c in registry.candidates(name)):
-                return Path(registry.fetch(name, version))
+                return Path(registry.fetch(name, version)), registry
         raise NotFoundError(f"no registry has {name} {version}", hint="check --registry")
 
 
@@ -487,28 +503,29 @@ class PublishOutcome:
 
 def publish(
     package: Path | None, *, project_dir: Path, home: Path, registry: str | None = None,
-    allow_new_signer: bool = False,
+    allow_new_signer: bool = False, dry_run: bool = False, progress: Progress = no_progress,
 ) -> PublishOutcome:
-    """Publish a signed package (default: newest in ``dist/``) to a directory registry
-    (default: the one under the home). Verified before anything is written."""
-    from vudo.pkg.registry import DirectoryRegistry, default_registry_path, open_registry
+    """Publish a signed package (default: newest in ``dist/``) to a registry: the one
+    ``registry`` names (configured name, URL or path), else the configured default, else
+    the directory registry under the home. Verified before anything is written; with
+    ``dry_run`` nothing is."""
+    from vudo.pkg.registry import HttpRegistry
     from vudo.project.packaging import newest_package
+    from vudo.project.remote import open_spec, registry_label
 
     target = Path(package) if package is not None else newest_package(project_dir)
     if not target.is_file():
         raise NotFoundError(f"no package at {target}", hint="run `vudo pack` and `vudo sign`")
-    if registry is None:
-        reg: Any = DirectoryRegistry(default_registry_path(home), create=True)
-    elif registry.startswith(("http://", "https://")):
-        raise UsageError(f"cannot publish to {registry}: HTTP registries are read-only",
-                         hint="publish to the directory your web server serves "
-                         "(--registry /path/to/dir)")
-    else:
-        reg = open_registry(registry)
+    reg = open_spec(registry, home=home, progress=progress, label="uploading")
     with reg:
-        result = reg.publish(target, allow_new_signer=allow_new_signer)
+        if isinstance(reg, HttpRegistry):
+            raise UsageError(f"cannot publish to {reg.url}: HTTP registries are read-only",
+                             hint="publish to the directory your web server serves "
+                             "(--registry /path/to/dir), or to an oci:// registry")
+        result = reg.publish(target, allow_new_signer=allow_new_signer, dry_run=dry_run)
+        label = registry_label(reg)
     return PublishOutcome(result.name, str(result.version), result.digest, result.signer,
-                          str(reg.path), Path(result.path), result.already_published)
+                          label, Path(result.path), result.already_published)
 
 
 Consent = Callable[[ConsentRequest, bool], ConsentDecision]
@@ -524,19 +541,24 @@ def install(
     dependencies first. Every package is verified and consented to before any is
     installed, so a refusal installs nothing. Already installed versions are skipped
     (the named Spirit is reinstalled, which updates its grants)."""
+    from vudo.home import cache_dir
     from vudo.pkg.manifest import Dependency
     from vudo.pkg.resolve import resolve
     from vudo.pkg.signing import verify_package
+    from vudo.pkg.sources import GitSource
     from vudo.pkg.versions import parse_requirement
+    from vudo.project.remote import registry_label
 
     name, req = split_spec(spec)
     dependency = Dependency(name, parse_requirement(req) if req else parse_requirement("*"))
-    opened = open_registries(registries, home=home)
+    opened = open_registries(registries, home=home, progress=progress)
+    named = _named_registries(home, progress)
     try:
         source = _Registries(opened)
         progress(f"resolving {spec}")
-        resolution = resolve([dependency], source.registries)
-        plan: list[tuple[Prepared, ConsentDecision]] = []
+        resolution = resolve([dependency], source.registries, registries=named,
+                             git=GitSource(cache_dir(home) / "git"))
+        plan: list[tuple[Prepared, ConsentDecision, str]] = []
         with open_local_store(home) as store:
             for candidate in resolution.values():
                 is_root = candidate.name == name
@@ -545,17 +567,27 @@ def install(
                 ):
                     continue
                 progress(f"fetching {candidate.name} {candidate.version}")
-                path = source.fetch(candidate.name, candidate.version)
-                verified = verify_package(path)
-                m = verified.manifest
-                prepared = Prepared(path, ConsentRequest(
-                    m.name, str(m.version), verified.signer, m.author,
-                    tuple(m.capabilities)), None)
-                plan.append((prepared, consent(prepared.request, is_root)))
-        return [install_prepared(p, d, home=home, trust_signer=trust_signer, clock=clock)
-                for p, d in plan]
+                if candidate.source.startswith("git+") and candidate.location is not None:
+                    # A git dependency is a source tree: built, packed and signed here,
+                    # with the user's key, like `vudo summon DIR`.
+                    prepared = prepare_summon(candidate.location, home=home,
+                                              progress=progress)
+                    origin = ""
+                else:
+                    pool = [r for r in named.values() if r.label == candidate.source]
+                    path, reg = _Registries(pool or opened).fetch_from(
+                        candidate.name, candidate.version)
+                    verified = verify_package(path)
+                    m = verified.manifest
+                    prepared = Prepared(path, ConsentRequest(
+                        m.name, str(m.version), verified.signer, m.author,
+                        tuple(m.capabilities)), None)
+                    origin = registry_label(reg)
+                plan.append((prepared, consent(prepared.request, is_root), origin))
+        return [install_prepared(p, d, home=home, trust_signer=trust_signer, clock=clock,
+                                 registry=origin) for p, d, origin in plan]
     finally:
-        for registry in opened:
+        for registry in [*opened, *named.values()]:
             registry.close()
 
 
@@ -582,15 +614,24 @@ def upgrade(
     still asked for are kept, grants of dropped ones are removed.
     """
     from vudo.engine.grants import Grant
+    from vudo.project.remote import open_spec, registry_label
 
-    opened = open_registries(registries, home=home)
+    opened = open_registries(registries, home=home, progress=progress)
+    origins: dict[str, Any] = {}  # without --registry: where each Spirit came from
     outcomes: list[UpgradeOutcome] = []
     try:
-        source = _Registries(opened)
+        default_source = _Registries(opened)
         with open_local_store(home) as store:
             names = [name] if name else sorted({s.name for s in store.list()})
             for each in names:
                 progress(f"checking {each}")
+                origin = None if registries else store.origin(each)
+                source = default_source
+                if origin:
+                    if origin not in origins:
+                        origins[origin] = open_spec(origin, home=home, progress=progress,
+                                                    label="downloading")
+                    source = _Registries([origins[origin]])
                 plan = store.plan_upgrade(each, source)
                 current = store.get(each)
                 if plan is None:
@@ -614,7 +655,8 @@ def upgrade(
                         decision.denied)
                     new_grants = sign_grants(decision, home=home, clock=clock)
                 result = store.install(plan.package,
-                                       policy=user_policy(home, trust_signer=trust_signer))
+                                       policy=user_policy(home, trust_signer=trust_signer),
+                                       registry=registry_label(source.registries[0]))
                 store.save_grants(each, [g.to_dict() for g in [*kept, *new_grants]])
                 outcomes.append(UpgradeOutcome(
                     each, str(current.version), str(result.spirit.version), True,
@@ -622,7 +664,7 @@ def upgrade(
                     tuple(c.value for c in plan.removed_capabilities),
                     tuple((g.capability.value, str(g.scope)) for g in [*kept, *new_grants])))
     finally:
-        for registry in opened:
+        for registry in [*opened, *origins.values()]:
             registry.close()
     return outcomes
 
@@ -663,6 +705,7 @@ def browse(
     """Spirits available in the registries whose name or description contains ``query``
     (``vudo search --available`` and the TUI's registry browser), newest version each."""
     from vudo.pkg.manifest import manifest_from_dict
+    from vudo.project.remote import registry_label
 
     cap = parse_capability(capability).value if capability else None
     needle = query.strip().lower()
@@ -672,7 +715,7 @@ def browse(
         with open_local_store(home) as store:
             installed = {s.name: str(s.version) for s in store.list()}
         for registry in opened:
-            label = str(getattr(registry, "path", None) or getattr(registry, "url", ""))
+            label = registry_label(registry)
             for name in registry.names():
                 if name in found:
                     continue
