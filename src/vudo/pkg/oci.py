@@ -28,6 +28,7 @@ import json
 import os
 import re
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
@@ -385,16 +386,30 @@ class OciClient(Resource):
                 raise InvalidInputError(f"CA file {ca_file} is not a PEM certificate "
                                         f"({type(exc).__name__})",
                                         hint="pass a PEM file with --ca-file") from None
-        self._http = httpx.Client(
-            verify=verify, follow_redirects=True, max_redirects=5,
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            headers={"User-Agent": "vudo"}, trust_env=False)
+        self._verify = verify
+        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
         self._scheme: str | None = None  # "basic" or "bearer" once challenged
         self._tokens: dict[str, str] = {}
         self._bearer_params: dict[str, str] = {}
 
+    @property
+    def _http(self) -> httpx.Client:
+        """The pooled client, made on first use: loading the CA store costs ~150 ms, which
+        a search answered from the cache never pays."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    verify=self._verify, follow_redirects=True, max_redirects=5,
+                    timeout=self._timeout, headers={"User-Agent": "vudo"}, trust_env=False)
+            return self._client
+
     def close(self) -> None:
-        self._http.close()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     # -- names and urls
 
@@ -420,19 +435,24 @@ class OciClient(Resource):
             return f"Bearer {self.credentials.token}"
         return None
 
-    def _authenticate(self, resp: httpx.Response, scope: str, what: str) -> bool:
-        """React to a 401: learn the scheme, fetch a token; False if nothing new to try."""
+    def _authenticate(self, resp: httpx.Response, scope: str, what: str,
+                      sent: str | None) -> bool:
+        """React to a 401 to a request that carried ``sent`` (an Authorization value or
+        None): learn the scheme, fetch a token; False when there is nothing new to try.
+        Threads share the client, so another may have authenticated meanwhile."""
         scheme, params = parse_challenge(resp.headers.get("www-authenticate", ""))
         if scheme == "basic":
-            if self._scheme == "basic" or self.credentials.basic() is None:
+            basic = self.credentials.basic()
+            if basic is None or sent == basic:
                 return False
             self._scheme = "basic"
             return True
         if scheme == "bearer" and params.get("realm"):
-            if self._scheme == "bearer" and scope in self._tokens:
-                return False
             self._scheme = "bearer"
             self._bearer_params = params
+            current = self._tokens.get(scope)
+            if current is not None and sent != f"Bearer {current}":
+                return True
             self._tokens[scope] = self._fetch_token(params, scope, what)
             return True
         return False
@@ -531,7 +551,7 @@ class OciClient(Resource):
             if resp.status_code == 401 and auth_tries < 2:
                 resp.close()
                 auth_tries += 1
-                if self._authenticate(resp, scope, what):
+                if self._authenticate(resp, scope, what, auth):
                     continue
                 raise status_error(401, what, authenticated=auth is not None or
                                    self._scheme is not None)
@@ -622,7 +642,6 @@ class OciClient(Resource):
                         while view:
                             view = view[os.write(fd, view):]
                         progress(done, desc.size)
-                    os.fsync(fd)
                 finally:
                     os.close(fd)
             finally:

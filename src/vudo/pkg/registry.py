@@ -85,6 +85,38 @@ class RegistryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class SpiritSummary:
+    """A name's newest (not yanked) version, as ``search --available`` lists it."""
+
+    name: str
+    version: str
+    description: str
+    capabilities: tuple[str, ...]
+    signer: str
+    author: str
+
+
+def summarize(name: str, entries: Iterable[RegistryEntry]) -> SpiritSummary | None:
+    """The summary of ``name`` from its version entries (None when all are yanked)."""
+    live = [e for e in entries if not e.yanked]
+    if not live:
+        return None
+    newest = max(live, key=lambda e: e.version)
+    m = manifest_from_dict(newest.manifest, filename=f"{name}@{newest.version}")
+    return SpiritSummary(name, str(newest.version), m.description,
+                         tuple(c.value for c in m.capabilities), newest.signer, m.author)
+
+
+def summaries(registry: Registry) -> list[SpiritSummary]:
+    """Every Spirit a registry holds, newest version each (an OCI registry answers from
+    its cache; the others read their index)."""
+    if isinstance(registry, OciRegistry):
+        return registry.summaries()
+    found = (summarize(name, registry.entries(name)) for name in registry.names())
+    return [s for s in found if s is not None]
+
+
+@dataclass(frozen=True, slots=True)
 class PublishResult:
     name: str
     version: Version
@@ -591,11 +623,33 @@ class OciRegistry(Resource):
         self._dirty = True
         return entry
 
+    def summaries(self) -> list[SpiritSummary]:
+        """Every Spirit here, newest version each, from the cache while it is fresh (the
+        summary is worked out once per refresh of a name, not on every search)."""
+        out: list[SpiritSummary] = []
+        for name in self.names():
+            entry = self._repo_entry(name, fresh=False)
+            cached = entry.get("summary")
+            if not (isinstance(cached, dict) and cached.get("name") == name):
+                made = summarize(name, self.entries(name))
+                cached = {"name": name, "none": True} if made is None else {
+                    "name": name, "version": made.version, "description": made.description,
+                    "capabilities": list(made.capabilities), "signer": made.signer,
+                    "author": made.author}
+                self._load_cache()["repos"][name]["summary"] = cached
+                self._dirty = True
+            if not cached.get("none"):
+                out.append(SpiritSummary(name, str(cached["version"]),
+                                         str(cached["description"]),
+                                         tuple(str(c) for c in cached["capabilities"]),
+                                         str(cached["signer"]), str(cached["author"])))
+        return out
+
     def _repo_entry(self, name: str, *, fresh: bool) -> dict[str, Any]:
         entry = self._load_cache()["repos"].get(name)
         if fresh or not isinstance(entry, dict) or not self._fresh(entry.get("at")):
             entry = self._fetch_repo(name)
-        return dict(entry)
+        return entry  # type: ignore[no-any-return]
 
     def entries(self, name: str, *, fresh: bool = False) -> list[RegistryEntry]:
         """Every vudo version of ``name`` here, lowest first (yanked ones flagged);
@@ -865,7 +919,9 @@ __all__ = [
     "PublishResult",
     "Registry",
     "RegistryEntry",
+    "SpiritSummary",
     "default_registry_path",
     "open_registry",
+    "summaries",
     "translate_urllib_error",
 ]

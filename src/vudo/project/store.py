@@ -704,7 +704,7 @@ def browse(
 ) -> list[BrowseEntry]:
     """Spirits available in the registries whose name or description contains ``query``
     (``vudo search --available`` and the TUI's registry browser), newest version each."""
-    from vudo.pkg.manifest import manifest_from_dict
+    from vudo.pkg.registry import summaries
     from vudo.project.remote import registry_label
 
     cap = parse_capability(capability).value if capability else None
@@ -716,23 +716,18 @@ def browse(
             installed = {s.name: str(s.version) for s in store.list()}
         for registry in opened:
             label = registry_label(registry)
-            for name in registry.names():
+            for summary in summaries(registry):
+                name = summary.name
                 if name in found:
                     continue
-                entries = registry.entries(name)
-                if not entries:
-                    continue
-                newest = max(entries, key=lambda e: e.version)
-                m = manifest_from_dict(newest.manifest, filename=f"{name}@{newest.version}")
-                caps = tuple(c.value for c in m.capabilities)
                 if needle and needle not in name.lower() and \
-                        needle not in m.description.lower():
+                        needle not in summary.description.lower():
                     continue
-                if cap is not None and cap not in caps:
+                if cap is not None and cap not in summary.capabilities:
                     continue
-                found[name] = BrowseEntry(name, str(newest.version), m.description, caps,
-                                          newest.signer, m.author, label,
-                                          installed.get(name))
+                found[name] = BrowseEntry(name, summary.version, summary.description,
+                                          summary.capabilities, summary.signer,
+                                          summary.author, label, installed.get(name))
     finally:
         for registry in opened:
             registry.close()
