@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from oci_helpers import CutProxy, OciServer, start_registry
+from oci_helpers import CutProxy, OciServer, TokenFront, start_registry
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +35,11 @@ def cut_proxy(oci_server: OciServer) -> Iterator[CutProxy]:
     proxy = CutProxy(oci_server.port)
     yield proxy
     proxy.close()
+
+
+@pytest.fixture
+def token_front(oci_server: OciServer) -> Iterator[TokenFront]:
+    """The session registry behind a Bearer-token front (the Docker token protocol)."""
+    front = TokenFront(oci_server)
+    yield front
+    front.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from test_registry import keypair, make_package
 
-from oci_helpers import REGISTRY_PASSWORD, REGISTRY_USER, CutProxy, OciServer
+from oci_helpers import REGISTRY_PASSWORD, REGISTRY_USER, CutProxy, OciServer, TokenFront
 from vudo.errors import InvalidInputError, NotFoundError, RegistryError, VerificationError
 from vudo.pkg.config import (
     add_registry,
@@ -525,3 +525,49 @@ def test_open_registry_knows_oci(tmp_path: Path) -> None:
     reg.close()
     with pytest.raises(InvalidInputError):
         open_registry("oci://127.0.0.1:1/ns")
+
+
+def test_bearer_token_challenge_with_password_and_with_refresh_token(
+        token_front: TokenFront, oci_ns: str, tmp_path: Path) -> None:
+    pkg = make_package(tmp_path, "tokened", "1.0.0")
+    with OciRegistry(token_front.url(oci_ns), cache_dir=tmp_path / "t1",
+                     credentials=creds(), sleep=no_sleep) as reg:
+        reg.publish(pkg)
+    assert f"repository:{oci_ns}/tokened:pull,push" in token_front.token_requests
+    with OciRegistry(token_front.url(oci_ns), cache_dir=tmp_path / "t2",
+                     credentials=Credentials(token=token_front.refresh_token),
+                     sleep=no_sleep) as reg:
+        assert reg.fetch("tokened", "1.0.0").read_bytes() == pkg.read_bytes()
+    with OciRegistry(token_front.url(oci_ns), cache_dir=tmp_path / "t3",
+                     credentials=Credentials(REGISTRY_USER, "bad-Pa55-QQQ"),
+                     sleep=no_sleep) as reg, pytest.raises(RegistryError) as info:
+        reg.fetch("tokened", "1.0.0")
+    assert "token request" in info.value.one_line()
+    assert "bad-Pa55-QQQ" not in info.value.one_line()
+
+
+def test_tls_is_verified_off_loopback_and_a_private_ca_is_accepted(tmp_path: Path) -> None:
+    from oci_helpers import non_loopback_ipv4, self_signed, start_registry
+
+    ip = non_loopback_ipv4()
+    if ip is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to serve TLS on")
+    cert, key = self_signed(tmp_path, ip)
+    server = start_registry(tmp_path / "tls", host=ip, tls=(cert, key))
+    try:
+        url = f"oci://{server.host}/ns"
+        assert parse_oci_url(url).base.startswith("https://")
+        with OciRegistry(url, cache_dir=tmp_path / "c", credentials=creds(), sleep=no_sleep,
+                         retries=0) as reg, pytest.raises(RegistryError) as info:
+            reg.names()
+        assert "TLS verification failed" in info.value.one_line()
+        assert "--ca-file" in info.value.one_line()
+        pkg = make_package(tmp_path, "secure", "1.0.0")
+        with OciRegistry(url, cache_dir=tmp_path / "c", credentials=creds(),
+                         ca_file=cert) as reg:
+            reg.publish(pkg)
+            assert reg.fetch("secure", "1.0.0").read_bytes() == pkg.read_bytes()
+        with pytest.raises(InvalidInputError, match="not a PEM"):
+            OciClient(parse_oci_url(url), ca_file=pkg)
+    finally:
+        server.stop()
