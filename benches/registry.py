@@ -163,7 +163,7 @@ def main() -> int:
             home.mkdir()
             save_keypair(KEY, home / "keys")
             save_credentials(home, server.host, creds)
-            from vudo.project.store import browse
+            from vudo.project.registries import browse
 
             started = time.perf_counter()
             found = browse("", home=home, registries=[server.url("many")])

@@ -14,6 +14,7 @@ what to do about it::
 
 from __future__ import annotations
 
+import errno
 from typing import ClassVar
 
 # Text vudo prints may come from a hostile module or package (export names, manifest
@@ -49,6 +50,27 @@ class VudoError(Exception):
         if self.hint:
             return f"error: {text} (hint: {printable(' '.join(self.hint.split()))})"
         return f"error: {text}"
+
+
+class DiskFullError(VudoError):
+    """A write failed because the disk (or the user's quota) is full."""
+
+    title = "disk full"
+
+
+def from_os_error(err: OSError, doing: str = "") -> VudoError:
+    """The one translation of an OSError into this tree (the CLI's last boundary, and
+    code that says what it was doing). A full disk or quota says so, with what to do:
+    "No space left on device (hint: check the path and its permissions)" misled."""
+    where = f" ({err.filename})" if err.filename else ""
+    prefix = f"{doing}: " if doing else ""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "the disk is full" if err.errno == errno.ENOSPC else "the disk quota is used up"
+        return DiskFullError(f"{prefix}{what}{where}",
+                             hint="free some space (or raise the quota) and run it again; "
+                             "nothing half-written was kept")
+    return VudoError(f"{prefix}{err.strerror or err}{where}",
+                     hint="check the path and its permissions")
 
 
 class UsageError(VudoError):

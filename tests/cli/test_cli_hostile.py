@@ -202,7 +202,7 @@ def test_unreadable_stored_grants_are_reported_and_repaired(
 ) -> None:
     import sqlite3
 
-    conn = sqlite3.connect(home / "registry" / "index.sqlite3")
+    conn = sqlite3.connect(home / "store" / "index.sqlite3")
     with conn:
         conn.execute("UPDATE grants SET grants = ? WHERE name = ?", (damage, installed))
     conn.close()
@@ -230,7 +230,7 @@ def test_info_marks_forged_stored_grants_invalid(
     import json
     import sqlite3
 
-    conn = sqlite3.connect(home / "registry" / "index.sqlite3")
+    conn = sqlite3.connect(home / "store" / "index.sqlite3")
     with conn:
         [raw] = conn.execute("SELECT grants FROM grants WHERE name = ?", (installed,)).fetchone()
         grants = json.loads(raw)

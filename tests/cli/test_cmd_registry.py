@@ -37,7 +37,7 @@ def test_publish_json_and_install_from_default_registry(
     assert r.code == 0, r.stderr
     data = r.json()
     assert data["name"] == "lib" and data["version"] == "0.1.0"
-    assert Path(data["registry"]) == home / "published"
+    assert Path(data["registry"]) == home / "registries" / "local"
     assert data["already_published"] is False
     assert vudo_cli("publish", "--json", cwd=root).json()["already_published"] is True
 

@@ -236,12 +236,85 @@ def test_repair_healthy_and_damaged_store(vudo_cli: Vudo, package: Path, home: P
     r = vudo_cli("repair", "--json")
     assert r.code == 0 and r.json()["rebuilt"] is False and r.json()["packages"] == 1
     assert "healthy" in vudo_cli("repair").stdout
-    (home / "registry" / "index.sqlite3").write_bytes(b"this is not a database" * 100)
+    (home / "store" / "index.sqlite3").write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
-        (home / "registry" / f"index.sqlite3{suffix}").unlink(missing_ok=True)
+        (home / "store" / f"index.sqlite3{suffix}").unlink(missing_ok=True)
     r = vudo_cli("list")
     assert r.code != 0 and "vudo repair" in r.error_line
     r = vudo_cli("repair", "--json")
     assert r.code == 0, r.stderr
     assert r.json()["rebuilt"] is True and r.json()["packages"] == 1
     assert [s["name"] for s in vudo_cli("list", "--json").json()] == ["demo"]
+
+
+LOOP_UNTIL_DENIED = """
+(module
+  (import "vudo" "host_time_now" (func $now (result i64)))
+  (import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "looping")
+  (data (i32.const 16) "denied")
+  (func (export "main") (result i64) (local $n i64)
+    (drop (call $log (i32.const 2) (i32.const 0) (i32.const 7)))
+    (block $done (loop $again
+      (br_if $done (i64.eq (call $now) (i64.const -1)))
+      (local.set $n (i64.add (local.get $n) (i64.const 1)))
+      (br $again)))
+    (drop (call $log (i32.const 2) (i32.const 16) (i32.const 6)))
+    (local.get $n)))
+"""
+
+
+def test_revoke_reaches_a_running_spirit_within_a_second(
+    vudo_cli: Vudo, tmp_path: Path, env: dict[str, str]
+) -> None:
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    assert vudo_cli("new", "looper").code == 0
+    root = tmp_path / "looper"
+    (root / "src" / "main.wat").write_text(LOOP_UNTIL_DENIED)
+    for step in (["pack"], ["sign"]):
+        assert vudo_cli(*step, cwd=root).code == 0
+    assert vudo_cli("summon", str(root / "dist" / "looper-0.1.0.spirit"), "--yes").code == 0
+
+    lines: list[tuple[float, str]] = []
+    looping = threading.Event()
+    with subprocess.Popen(
+        [sys.executable, "-m", "vudo", "run", "looper", "--timeout", "60",
+         "--fuel", str(10**15), "--json"],
+        cwd=root / "dist", env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        stderr = proc.stderr
+
+        def read() -> None:
+            for line in stderr:
+                lines.append((time.monotonic(), line))
+                if "looping" in line:
+                    looping.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            assert looping.wait(60), lines
+            time.sleep(0.3)  # well inside the loop
+            r = vudo_cli("revoke", "looper", "sensor_time")
+            revoked = time.monotonic()
+            assert r.code == 0, r.stderr
+            out = proc.stdout.read()
+            proc.wait(30)
+        finally:
+            proc.kill()
+            reader.join(5)
+    [denied_at] = [at for at, line in lines if "denied" in line]
+    assert denied_at - revoked < 1.0
+    assert proc.returncode == 0
+    import json
+
+    result = json.loads(out)
+    assert result["results"][0] > 0  # it made allowed calls before the revocation
+    assert result["receipt"]["host_calls"]["sensor_time"]["denied"] == 1

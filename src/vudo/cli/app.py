@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
-from vudo.errors import UsageError, VudoError
+from vudo.errors import UsageError, VudoError, from_os_error
 
 PROG = "vudo"
 
@@ -115,7 +115,8 @@ def _cfg_run(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--function", "-f", metavar="NAME", help="function to call (default: main)")
     p.add_argument("--fuel", metavar="N", type=_positive_int, help="fuel budget")
-    p.add_argument("--timeout", metavar="SECONDS", type=_positive_float, help="wall-clock limit")
+    p.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
+                   help="wall-clock limit (default 10); compiling is bounded by it too")
     p.add_argument("--memory", metavar="SIZE", help="linear memory limit, e.g. 64MiB")
     p.add_argument(
         "--grant",
@@ -302,6 +303,13 @@ def _cfg_dol(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs=argparse.REMAINDER, help="passed to `dol` unchanged")
 
 
+def _cfg_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", metavar="ACTION", nargs="?", choices=["show", "clear"],
+                   default="show", help="show (default): entries, size, location, bound | "
+                   "clear: remove every compiled module")
+    _json(p)
+
+
 def _cfg_tui(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH", nargs="?", default=".", help="project directory")
 
@@ -356,6 +364,8 @@ COMMANDS: tuple[Command, ...] = (
             _cfg_grant),
     Command("revoke", "revoke a capability from an installed Spirit",
             "vudo revoke chat network_connect", _cfg_revoke),
+    Command("cache", "show or clear the compiled-module cache (bounded, LRU)",
+            "vudo cache   |   vudo cache clear --json", _cfg_cache),
     Command("dol", "hand off to the DOL toolchain (`dol` on PATH)", "vudo dol build", _cfg_dol),
     Command("tui", "open the interactive workbench", "vudo tui hello-spirit", _cfg_tui),
 )
@@ -386,7 +396,9 @@ def _positive_float(text: str) -> float:
     if not 0 < value < float("inf"):  # rejects nan too: it would mean "never time out"
         raise argparse.ArgumentTypeError(
             f"expected a positive, finite number of seconds, got {text!r}")
-    return value
+    from vudo.engine.config import MAX_TIMEOUT
+
+    return min(value, MAX_TIMEOUT)  # 1e308 means "as long as vudo waits", not a crash
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -536,11 +548,9 @@ def run_cli(argv: Sequence[str]) -> int:
         sys.stderr.write(line + "\n")
         return UsageError.exit_code
     except OSError as err:
-        where = f": {err.filename}" if err.filename else ""
-        line = VudoError(f"{err.strerror or err}{where}",
-                         hint="check the path and its permissions").one_line()
-        sys.stderr.write(line + "\n")
-        return 1
+        translated = from_os_error(err)
+        sys.stderr.write(translated.one_line() + "\n")
+        return translated.exit_code
     except Exception as err:
         if os.environ.get("VUDO_DEBUG"):
             raise

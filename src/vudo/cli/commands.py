@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     from vudo.engine.events import Event
     from vudo.engine.receipt import Receipt
     from vudo.pkg.store import InstalledSpirit
+    from vudo.project.consent import ConsentDecision, ConsentRequest
+    from vudo.project.installing import SummonResult
     from vudo.project.runner import RunControl
-    from vudo.project.store import ConsentDecision, ConsentRequest, SummonResult
 
 
 def _home() -> Path:
@@ -463,7 +464,7 @@ def _ask(question: str) -> str:
 
 def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecision:
     """The user's decision: from the flags, else asked on the terminal, else refused."""
-    from vudo.project.store import ConsentDecision, decide_consent
+    from vudo.project.consent import ConsentDecision, decide_consent
 
     decision = decide_consent(request, yes=args.yes, grant=args.grant, deny=args.deny)
     if decision is not None:
@@ -497,7 +498,7 @@ def _installed_dict(s: InstalledSpirit) -> dict[str, Any]:
 
 
 def cmd_summon(args: argparse.Namespace) -> int:
-    from vudo.project.store import install_prepared, prepare_summon
+    from vudo.project.installing import install_prepared, prepare_summon
 
     home = _home()
     bar = ProgressLine()
@@ -534,7 +535,7 @@ def _render_install(result: SummonResult, args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from vudo.project.store import list_installed
+    from vudo.project.installed import list_installed
 
     spirits = list_installed(_home())
     if args.json:
@@ -553,7 +554,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from vudo.project.store import browse, search_installed
+    from vudo.project.installed import search_installed
+    from vudo.project.registries import browse
 
     if args.available:
         entries = browse(args.query, home=_home(), registries=args.registry,
@@ -587,8 +589,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _info_available(args: argparse.Namespace) -> int:
     from vudo.pkg.manifest import manifest_from_dict
+    from vudo.project.installed import split_spec
     from vudo.project.remote import info_available
-    from vudo.project.store import split_spec
 
     name, version = split_spec(args.name)
     info = info_available(name, home=_home(), registry=args.registry)
@@ -629,7 +631,8 @@ def _info_available(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from vudo.project.store import grant_rows, info_installed
+    from vudo.project.grants import grant_rows
+    from vudo.project.installed import info_installed
 
     if args.available:
         return _info_available(args)
@@ -671,7 +674,7 @@ def _when(seconds: int) -> str:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    from vudo.project.store import uninstall
+    from vudo.project.installing import uninstall
 
     removed = uninstall(args.name, home=_home())
     if args.json:
@@ -683,7 +686,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
-    from vudo.project.store import grant_capability
+    from vudo.project.grants import grant_capability
 
     grant = grant_capability(args.name, args.capability, home=_home(), scope=args.scope,
                              expires=args.expires)
@@ -696,7 +699,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    from vudo.project.store import revoke_capability
+    from vudo.project.grants import revoke_capability
 
     count = revoke_capability(args.name, args.capability, home=_home())
     if args.json:
@@ -749,13 +752,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
             out(kp.public_hex)
             out(f"fingerprint  {kp.fingerprint}")
         return 0
-    from vudo.project.store import open_local_store
+    from vudo.pkg.store import open_store
 
     if args.action == "trust":
         if not args.key:
             raise UsageError("keys trust needs the signer's public key",
                              hint="vudo keys trust <64 hex chars>")
-        with open_local_store(home) as store:
+        with open_store(home) as store:
             key = store.trust_key(args.key)
         if args.json:
             emit_json({"trusted": key})
@@ -770,7 +773,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
         rows.append({"key": kp.public_hex, "role": "yours", "fingerprint": kp.fingerprint})
     from vudo.pkg.keys import fingerprint
 
-    with open_local_store(home) as store:
+    with open_store(home) as store:
         for key in store.trusted_keys():
             rows.append({"key": key, "role": "trusted", "fingerprint": fingerprint(key)})
         for name, key in sorted(store.pins().items()):
@@ -804,7 +807,7 @@ def _consent_callback(args: argparse.Namespace) -> Callable[[ConsentRequest, boo
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from vudo.project.store import install
+    from vudo.project.installing import install
 
     bar = ProgressLine()
     try:
@@ -825,7 +828,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from vudo.project.store import publish
+    from vudo.project.packaging import publish
 
     bar = ProgressLine()
     try:
@@ -966,7 +969,7 @@ def cmd_logout(args: argparse.Namespace) -> int:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    from vudo.project.store import upgrade
+    from vudo.project.installing import upgrade
 
     consent_args = argparse.Namespace(yes=args.yes, grant=[], deny=[])
 
@@ -1000,8 +1003,34 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from vudo.engine.engine import ModuleCache
+    from vudo.home import cache_dir
+
+    cache = ModuleCache(cache_dir(_home()), fingerprint="")
+    usage = cache.usage()
+    if args.action == "clear":
+        removed = cache.clear()
+        if args.json:
+            emit_json({"removed": removed, "bytes": usage.bytes,
+                       "location": str(usage.location)})
+        else:
+            out(f"removed {removed} compiled modules ({human_bytes(usage.bytes)}) "
+                f"from {usage.location}")
+        return 0
+    if args.json:
+        emit_json({"entries": usage.entries, "bytes": usage.bytes,
+                   "location": str(usage.location), "bound": usage.bound})
+        return 0
+    out(f"module cache  {usage.location}")
+    out(f"entries       {usage.entries}")
+    out(f"size          {human_bytes(usage.bytes)} of {human_bytes(usage.bound)} "
+        "(least recently used modules are evicted beyond it)")
+    return 0
+
+
 def cmd_repair(args: argparse.Namespace) -> int:
-    from vudo.project.store import repair_store
+    from vudo.project.repair import repair_store
 
     outcome = repair_store(_home())
     if args.json:

@@ -24,7 +24,8 @@ class Receipt(NamedTuple):
 
     ``host_calls`` maps a capability name to ``{"allowed": n, "denied": m}``; the network
     handle calls that need no capability of their own (``host_network_accept``, ``_send``,
-    ``_recv``, ``_close``) are counted under ``"network"``. ``bytes_out`` counts payload
+    ``_recv``, ``_close``) are counted under ``"network"``, and ``host_credit_account``
+    (which needs none either) under ``"credit"``. ``bytes_out`` counts payload
     bytes the guest handed to the host (logs, writes, sends); ``bytes_in`` counts bytes the
     host copied into guest memory (random bytes, reads, receives).
     """

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError
+from vudo.pkg.manifest import parse_manifest
 from vudo.resources import Resource
 
 MANIFEST_NAMES = ("spirit.toml", "manifest.toml", "manifest.json")
@@ -391,6 +392,29 @@ def open_regular(path: Path, *, what: str = "package", hint: str | None = None) 
     return fd
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"),
+          (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def refuse_non_regular(path: Path, *, what: str = "file", hint: str | None = None) -> None:
+    """Raise InvalidInputError unless ``path`` is absent or a regular file.
+
+    Every writer of a user-named path calls this first (``vudo pack -o``, sign, fmt, doc,
+    the lock file, key files): renaming over a symlink or device, or writing through a
+    FIFO, is never what the user asked for. The link itself is examined, not its target.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    raise InvalidInputError(f"{path} is {kind}, not a {what}; vudo does not replace it",
+                            hint=hint or f"remove it, or write the {what} somewhere else")
+
+
 class PackageReader(Resource):
     """Strict reader of a ``.spirit`` archive (a resource: close it, or use ``with``).
 
@@ -629,16 +653,17 @@ def _asset_entries(assets: Iterable[Path | tuple[str, Path]]) -> list[tuple[str,
     return sorted(entries)
 
 
-def write_atomic_with(path: Path, body: Callable[[int], None], *, size_hint: int = 0) -> Path:
+def write_atomic_with(path: Path, body: Callable[[int], None], *, size_hint: int = 0,
+                      what: str = "package file") -> Path:
     """Create ``path`` by calling ``body(fd)`` on a temp file beside it, then rename.
 
     ``size_hint`` bytes are allocated up front where the filesystem supports it: on
     ext4, renaming a file full of delayed allocations over another forces a flush, which
     cost more than the hashing when signing a 100 MB package in place.
     """
-    if path.is_dir():
-        raise InvalidInputError(f"{path} is a directory, not a package file name",
-                                hint=f"name the file, e.g. {path / 'name-0.1.0.spirit'}")
+    named_dir = what == "package file" and path.is_dir() and not path.is_symlink()
+    refuse_non_regular(path, what=what, hint=(
+        f"name the file, e.g. {path / 'name-0.1.0.spirit'}" if named_dir else None))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
@@ -715,8 +740,6 @@ def prepare_pack(
     manifest_path: Path, module_path: Path, assets: Iterable[Path | tuple[str, Path]] = ()
 ) -> PackInputs:
     """Read and validate what :func:`pack` will write (the manifest must parse)."""
-    from vudo.pkg.manifest import parse_manifest
-
     manifest_path = Path(manifest_path)
     if manifest_path.name not in MANIFEST_NAMES:
         raise InvalidInputError(

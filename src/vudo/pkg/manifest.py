@@ -82,8 +82,10 @@ PRICING_KEYS: tuple[str, ...] = ("base_cost", "per_fuel_cost", "fuel_unit",
 _SECTIONS = ("dependencies", "pricing")
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-_HEX64_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")  # always fullmatch: "$" lets "\n" through
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
+#: Longest Spirit name; longer input is shown cut in messages, not echoed whole.
+MAX_NAME_CHARS = 64
 _NAME_HINT = 'use lowercase letters, digits, "-" and "_", starting with a letter, at most 64'
 
 
@@ -395,14 +397,34 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def validate_name(name: str, *, what: str = "name") -> str:
-    """Check a Spirit name; raise InvalidInputError suggesting a valid spelling."""
-    if _NAME_RE.match(name):
+def shown_name(name: str) -> str:
+    """``name`` as an error message may quote it: cut to a screenful when it is far too
+    long (a 100,000-character argument is not echoed back whole)."""
+    if len(name) <= MAX_NAME_CHARS + 16:
         return name
-    fixed = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
-    fixed = re.sub(r"^[^a-z]+", "", fixed)[:64]
-    hint = _NAME_HINT + (f' (e.g. "{fixed}")' if fixed and _NAME_RE.match(fixed) else "")
-    raise InvalidInputError(f'invalid {what} "{name}"', hint=hint)
+    return f"{name[:MAX_NAME_CHARS]}... ({len(name)} characters)"
+
+
+def validate_name(name: str, *, what: str = "name") -> str:
+    """Check a Spirit name; raise InvalidInputError suggesting a valid spelling.
+
+    The whole string must match (``re.fullmatch``): ASCII lowercase letters, digits, "-"
+    and "_", starting with a letter, at most 64 characters.
+    """
+    if _NAME_RE.fullmatch(name):
+        return name
+    fixed = re.sub(r"[^a-z0-9_-]+", "-", name[:4 * MAX_NAME_CHARS].lower()).strip("-_")
+    fixed = re.sub(r"^[^a-z]+", "", fixed)[:MAX_NAME_CHARS]
+    hint = _NAME_HINT + (f' (e.g. "{fixed}")' if fixed and _NAME_RE.fullmatch(fixed)
+                         and len(name) <= MAX_NAME_CHARS else "")
+    raise InvalidInputError(f'invalid {what} "{shown_name(name)}"', hint=hint)
+
+
+def canonical_name(name: str) -> str:
+    """The form two Spirit names are compared in: without regard to case and to "-" vs
+    "_" (as crates.io does), so ``my_x`` and ``My-X`` are one name and cannot belong to
+    two signers. The store indexes it; registries check it on publish."""
+    return name.lower().replace("_", "-")
 
 
 class _Validator:
@@ -474,19 +496,21 @@ class _Validator:
         try:
             validate_name(name)
         except InvalidInputError as exc:
-            raise self.fail(f'invalid name "{name}" at {self.loc.where(("name",))}',
+            raise self.fail(f'invalid name "{shown_name(name)}" at {self.loc.where(("name",))}',
                             hint=exc.hint) from None
         version = self.version(data["version"])
         author = self.string(data, "author")
-        if not _HEX64_RE.match(author):
-            raise self.fail(f'invalid author at {self.loc.where(("author",))}: expected 64 hex '
-                            f"characters (an Ed25519 public key), got {len(author)} characters",
+        if not _HEX64_RE.fullmatch(author):
+            got = (f"{len(author)} characters" if len(author) != 64
+                   else "other characters than 0-9 and a-f")
+            raise self.fail(f'invalid author at {self.loc.where(("author",))}: expected 64 '
+                            f"lowercase hex characters (an Ed25519 public key), got {got}",
                             hint="use the contents of ~/.vudo/keys/public.key")
         description = self.string(data, "description") if "description" in data else ""
         return Manifest(
             name=name,
             version=version,
-            author=author.lower(),
+            author=author,
             description=description,
             license=self.optional_string(data, "license"),
             repository=self.optional_string(data, "repository"),
@@ -764,11 +788,11 @@ class _Section:
     present: bool = True
 
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _render_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
 
 
 def _render_value(value: Any, order: tuple[str, ...] = ()) -> str:

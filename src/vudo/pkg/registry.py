@@ -43,26 +43,26 @@ from typing import Any
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
 from vudo.pkg.archive import open_regular, sha256_file, stream_file
-from vudo.pkg.manifest import Manifest, canonical_manifest_bytes, manifest_from_dict
+from vudo.pkg.manifest import (
+    Manifest,
+    canonical_manifest_bytes,
+    canonical_name,
+    manifest_from_dict,
+    validate_name,
+)
 from vudo.pkg.signing import verify_package
 from vudo.pkg.sources import Candidate, candidate_from_manifest
 from vudo.pkg.versions import Version, parse_version
 from vudo.resources import Resource
 
 REGISTRY_FORMAT = "vudo-registry/1"
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")  # always fullmatch
 MAX_INDEX_BYTES = 64 * 1024 * 1024
 MAX_PACKAGE_BYTES = 1024 * 1024 * 1024
 
 
-def default_registry_path(home: Path) -> Path:
-    """The default directory registry of a vudo home (``~/.vudo/published``)."""
-    return Path(home) / "published"
-
-
 @dataclass(frozen=True, slots=True)
-class RegistryEntry:
+class PublishedVersion:
     """One published version as the index records it."""
 
     name: str
@@ -96,7 +96,7 @@ class SpiritSummary:
     author: str
 
 
-def summarize(name: str, entries: Iterable[RegistryEntry]) -> SpiritSummary | None:
+def summarize(name: str, entries: Iterable[PublishedVersion]) -> SpiritSummary | None:
     """The summary of ``name`` from its version entries (None when all are yanked)."""
     live = [e for e in entries if not e.yanked]
     if not live:
@@ -127,10 +127,7 @@ class PublishResult:
 
 
 def _check_name(name: str) -> str:
-    if not _NAME_RE.match(name):
-        raise InvalidInputError(f'invalid Spirit name "{name}"',
-                                hint='names are lowercase letters, digits, "-" and "_"')
-    return name
+    return validate_name(name, what="Spirit name")
 
 
 def check_publishable(manifest: Manifest) -> None:
@@ -148,7 +145,7 @@ def _bad_index(where: str, what: str) -> VerificationError:
                              hint="the registry is damaged; republish or repair it")
 
 
-def _parse_index(data: bytes, name: str, where: str) -> list[RegistryEntry]:
+def _parse_index(data: bytes, name: str, where: str) -> list[PublishedVersion]:
     try:
         body = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -157,7 +154,7 @@ def _parse_index(data: bytes, name: str, where: str) -> list[RegistryEntry]:
         raise _bad_index(where, f"format is not {REGISTRY_FORMAT}")
     if body.get("name") != name or not isinstance(body.get("versions"), list):
         raise _bad_index(where, "wrong name or no versions list")
-    entries: list[RegistryEntry] = []
+    entries: list[PublishedVersion] = []
     for item in body["versions"]:
         if not isinstance(item, dict):
             raise _bad_index(where, "a version entry is not an object")
@@ -169,18 +166,18 @@ def _parse_index(data: bytes, name: str, where: str) -> list[RegistryEntry]:
             raise _bad_index(where, f"entry lacks {exc}") from None
         except InvalidInputError as exc:
             raise _bad_index(where, exc.message) from None
-        if not (isinstance(digest, str) and _HEX64.match(digest) and isinstance(signer, str)
-                and _HEX64.match(signer) and isinstance(size, int) and isinstance(file, str)
+        if not (isinstance(digest, str) and _HEX64.fullmatch(digest) and isinstance(signer, str)
+                and _HEX64.fullmatch(signer) and isinstance(size, int) and isinstance(file, str)
                 and isinstance(manifest, dict)):
             raise _bad_index(where, f"bad entry for {version}")
         expected = f"packages/{name}/{name}-{version}.spirit"
         if file != expected:
             raise _bad_index(where, f"file of {version} is {file!r}, expected {expected!r}")
-        entries.append(RegistryEntry(name, version, digest, signer, size, file, manifest))
+        entries.append(PublishedVersion(name, version, digest, signer, size, file, manifest))
     return entries
 
 
-def _index_bytes(name: str, entries: Iterable[RegistryEntry]) -> bytes:
+def _index_bytes(name: str, entries: Iterable[PublishedVersion]) -> bytes:
     ordered = sorted(entries, key=lambda e: e.version)
     body = {"format": REGISTRY_FORMAT, "name": name,
             "versions": [e.to_dict() for e in ordered]}
@@ -197,8 +194,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _select(entries: list[RegistryEntry], name: str, version: Version | str,
-            where: str) -> RegistryEntry:
+def _select(entries: list[PublishedVersion], name: str, version: Version | str,
+            where: str) -> PublishedVersion:
     wanted = parse_version(str(version))
     for e in entries:
         if e.version == wanted:
@@ -241,7 +238,7 @@ class DirectoryRegistry(Resource):
     def _index_path(self, name: str) -> Path:
         return self.path / "index" / f"{_check_name(name)}.json"
 
-    def entries(self, name: str) -> list[RegistryEntry]:
+    def entries(self, name: str) -> list[PublishedVersion]:
         """Every published version of ``name`` (empty if none), lowest first."""
         path = self._index_path(name)
         try:
@@ -298,6 +295,13 @@ class DirectoryRegistry(Resource):
             name = _check_name(m.name)
             check_publishable(m)
             with self._locked():
+                taken = [n for n in self.names()
+                         if n != name and canonical_name(n) == canonical_name(name)]
+                if taken:
+                    raise InvalidInputError(
+                        f'cannot publish "{name}": "{taken[0]}" is already published, and '
+                        "names are compared without regard to case and to - versus _",
+                        hint=f'publish as "{taken[0]}" if it is yours, or choose another name')
                 entries = self.entries(name)
                 for e in entries:
                     if e.version == m.version:
@@ -322,7 +326,7 @@ class DirectoryRegistry(Resource):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
                 manifest = json.loads(canonical_manifest_bytes(m))
-                entry = RegistryEntry(name, m.version, digest, verified.signer, size, rel,
+                entry = PublishedVersion(name, m.version, digest, verified.signer, size, rel,
                                       manifest)
                 _write_atomic(self._index_path(name), _index_bytes(name, [*entries, entry]))
                 names = sorted({*self.names(), name})
@@ -393,7 +397,7 @@ class HttpRegistry(Resource):
                                     hint="refusing oversized registry responses")
         return data
 
-    def entries(self, name: str) -> list[RegistryEntry]:
+    def entries(self, name: str) -> list[PublishedVersion]:
         rel = f"index/{_check_name(name)}.json"
         try:
             data = self._get(rel, MAX_INDEX_BYTES)
@@ -576,8 +580,7 @@ class OciRegistry(Resource):
             return [str(n) for n in catalog["names"]]
         prefix = f"{self.location.namespace}/" if self.location.namespace else ""
         names = sorted({r[len(prefix):] for r in self.client.catalog()
-                        if r.startswith(prefix) and _NAME_RE.match(r[len(prefix):])
-                        and "/" not in r[len(prefix):]})
+                        if r.startswith(prefix) and _is_name(r[len(prefix):])})
         cache["catalog"] = {"at": self.clock(), "names": names}
         self._dirty = True
         self._warm(names)
@@ -651,12 +654,12 @@ class OciRegistry(Resource):
             entry = self._fetch_repo(name)
         return entry  # type: ignore[no-any-return]
 
-    def entries(self, name: str, *, fresh: bool = False) -> list[RegistryEntry]:
+    def entries(self, name: str, *, fresh: bool = False) -> list[PublishedVersion]:
         """Every vudo version of ``name`` here, lowest first (yanked ones flagged);
         tags that are not vudo artifacts are left out."""
         entry = self._repo_entry(name, fresh=fresh)
         tags = set(entry.get("tags") or [])
-        out: list[RegistryEntry] = []
+        out: list[PublishedVersion] = []
         for tag, m in (entry.get("manifests") or {}).items():
             version = tag_version(tag)
             record = self._entry(name, version, m) if version is not None else None
@@ -665,7 +668,7 @@ class OciRegistry(Resource):
                     record, yanked=f"{YANK_TAG_PREFIX}{tag}" in tags))
         return sorted(out, key=lambda e: e.version)
 
-    def _entry(self, name: str, version: Version, m: Any) -> RegistryEntry | None:
+    def _entry(self, name: str, version: Version, m: Any) -> PublishedVersion | None:
         if not isinstance(m, dict) or m.get("artifact_type") != SPIRIT_ARTIFACT_TYPE:
             return None
         ann = m.get("annotations") or {}
@@ -679,12 +682,12 @@ class OciRegistry(Resource):
             manifest = json.loads(ann.get(ANN_MANIFEST, ""))
         except (ValueError, RecursionError):
             return None
-        if not (digest.startswith("sha256:") and _HEX64.match(digest[7:])
-                and isinstance(signer, str) and _HEX64.match(signer)
+        if not (digest.startswith("sha256:") and _HEX64.fullmatch(digest[7:])
+                and isinstance(signer, str) and _HEX64.fullmatch(signer)
                 and isinstance(manifest, dict) and manifest.get("name") == name
                 and ann.get(ANN_TITLE) == name and ann.get(ANN_VERSION) == str(version)):
             return None
-        return RegistryEntry(name, version, digest[7:], signer, int(layers[0].get("size", 0)),
+        return PublishedVersion(name, version, digest[7:], signer, int(layers[0].get("size", 0)),
                              f"{self.location.netloc}/{self._repo(name)}:{version_tag(version)}",
                              manifest)
 
@@ -846,6 +849,14 @@ class OciRegistry(Resource):
         return True
 
 
+def _is_name(text: str) -> bool:
+    try:
+        validate_name(text)
+    except InvalidInputError:
+        return False
+    return True
+
+
 def _quiet(done: int, total: int) -> None:
     """No progress report."""
 
@@ -917,10 +928,9 @@ __all__ = [
     "OciRegistry",
     "PublishPlan",
     "PublishResult",
+    "PublishedVersion",
     "Registry",
-    "RegistryEntry",
     "SpiritSummary",
-    "default_registry_path",
     "open_registry",
     "summaries",
     "translate_urllib_error",

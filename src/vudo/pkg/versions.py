@@ -52,13 +52,13 @@ _REQUIREMENT_HINT = (
 _IDENT = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
 _NUM = r"0|[1-9][0-9]*"
 _PARTIAL = re.compile(
-    rf"^(?P<major>{_NUM}|\*|x|X)"
+    rf"(?P<major>{_NUM}|\*|x|X)"
     rf"(?:\.(?P<minor>{_NUM}|\*|x|X))?"
     rf"(?:\.(?P<patch>{_NUM}|\*|x|X))?"
     rf"(?:-(?P<pre>{_IDENT}))?"
-    rf"(?:\+(?P<build>{_IDENT}))?$"
+    rf"(?:\+(?P<build>{_IDENT}))?"
 )
-_TERM = re.compile(r"^(?P<op>\^|~|>=|<=|>|<|=)?\s*(?P<version>\S+)$")
+_TERM = re.compile(r"(?P<op>\^|~|>=|<=|>|<|=)?\s*(?P<version>\S+)")  # used with fullmatch
 
 
 def parse_version(text: str) -> Version:
@@ -125,7 +125,7 @@ def _v(major: int, minor: int, patch: int) -> Version:
 
 
 def _parse_partial(text: str, original: str) -> _Partial:
-    match = _PARTIAL.match(text)
+    match = _PARTIAL.fullmatch(text)
     if match is None:
         raise InvalidInputError(f'invalid version requirement "{original}"',
                                 hint=_REQUIREMENT_HINT)
@@ -264,7 +264,7 @@ def parse_requirement(text: str) -> Requirement:
         if not term:
             raise InvalidInputError(f'invalid version requirement "{text}": empty term',
                                     hint=_REQUIREMENT_HINT)
-        match = _TERM.match(term)
+        match = _TERM.fullmatch(term)
         if match is None:
             raise InvalidInputError(f'invalid version requirement "{text}"',
                                     hint=_REQUIREMENT_HINT)

@@ -18,8 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import wasmtime
+
 from vudo.capabilities import ABI_IMPORTS, Capability
-from vudo.errors import BuildError
+from vudo.errors import BuildError, ModuleError
 from vudo.project.layout import Progress, Project, no_progress, open_project
 
 RUST_TARGET = "wasm32-unknown-unknown"
@@ -35,7 +37,7 @@ class CompileError(BuildError):
 
 @dataclass(frozen=True, slots=True)
 class ModuleInfo:
-    """What a compiled module imports and exports (from wasmtime's own parser)."""
+    """What a compiled module imports and exports (read by vudo.engine.binary.scan)."""
 
     imports: tuple[tuple[str, str], ...]  # (module, name)
     exports: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]  # (name, params, results)
@@ -67,25 +69,25 @@ class BuildResult:
 
 
 def inspect_module(data: bytes) -> ModuleInfo:
-    """Imports and exported functions of a wasm binary; BuildError if it is not valid."""
-    import wasmtime
+    """Imports and exported functions of a wasm binary, read through the engine's loader
+    guard without compiling (the two steps of :func:`vudo.engine.engine.describe`).
+    BuildError if the compiler produced an invalid module; ModuleError if it has a
+    boundary type or an encoding vudo cannot run."""
+    from vudo.engine.binary import scan
+    from vudo.engine.engine import validate
 
     try:
-        module = wasmtime.Module(wasmtime.Engine(), data)
-    except wasmtime.WasmtimeError as err:
+        validate(data)
+    except ModuleError as err:
         raise BuildError(
-            f"the compiler produced an invalid module: {str(err).splitlines()[0]}",
+            f"the compiler produced an invalid module: {err.message}",
             hint="check the compiler flags in your project",
         ) from err
-    imports = tuple((imp.module, imp.name or "") for imp in module.imports)
-    exports = []
-    for exp in module.exports:
-        ty = exp.type
-        if isinstance(ty, wasmtime.FuncType):
-            exports.append(
-                (exp.name, tuple(str(p) for p in ty.params), tuple(str(r) for r in ty.results))
-            )
-    return ModuleInfo(imports, tuple(exports))
+    shape = scan(data, "the module")
+    imports = tuple((imp.module, imp.name) for imp in shape.imports)
+    exports = tuple((exp.name, exp.params, exp.results)
+                    for exp in shape.exports if exp.kind == "func")
+    return ModuleInfo(imports, exports)
 
 
 def lint_capabilities(
@@ -157,7 +159,7 @@ def _first_error(output: str) -> str | None:
 
 def _require_ziglang() -> None:
     """C and Zig need the ``ziglang`` wheel (a vudo dependency); say so if it is gone."""
-    import importlib.util
+    import importlib.util  # lazy: only for Zig projects
 
     if importlib.util.find_spec("ziglang") is None:
         raise BuildError(
@@ -173,8 +175,6 @@ def _zig_env(root: Path) -> dict[str, str]:
 
 
 def compile_wat(project: Project, out: Path) -> None:
-    import wasmtime
-
     rel = project.source.relative_to(project.root)
     try:
         text = project.source.read_text(encoding="utf-8-sig")  # BOM: not WAT
@@ -238,7 +238,7 @@ def compile_rust(project: Project, out: Path, *, release: bool) -> None:
     if release:
         argv.append("--release")
     _run_compiler(argv, cwd=project.root)
-    import tomllib
+    import tomllib  # lazy: only for Rust projects
 
     crate = tomllib.loads((project.root / "Cargo.toml").read_text("utf-8"))["package"]["name"]
     built = (project.root / "target" / RUST_TARGET / ("release" if release else "debug")
@@ -265,7 +265,8 @@ def build_project(
     project = open_project(path)
     lockfile = None
     if home is not None and project.manifest.dependencies:
-        from vudo.project.store import lock_project
+        # lazy: resolvelib and tomlkit only for a project with dependencies
+        from vudo.project.dependencies import lock_project
 
         progress("resolving dependencies")
         lockfile = lock_project(project.root, home=home, locked=locked)

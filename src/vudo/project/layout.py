@@ -103,7 +103,7 @@ def open_project(path: Path) -> Project:
             f"no Spirit project at {root}: not a directory",
             hint="pass --path DIR, or create one with `vudo new NAME`",
         )
-    from vudo.pkg.manifest import find_manifest, load_manifest
+    from vudo.pkg.manifest import find_manifest, load_manifest  # lazy: not for .wat runs
 
     manifest_path = find_manifest(root)
     manifest = load_manifest(manifest_path)

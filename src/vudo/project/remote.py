@@ -20,7 +20,7 @@ from vudo.project.layout import Progress, no_progress
 
 if TYPE_CHECKING:
     from vudo.pkg.config import NamedRegistry
-    from vudo.pkg.registry import Registry, RegistryEntry
+    from vudo.pkg.registry import PublishedVersion, Registry
 
 
 def transfer_progress(progress: Progress, label: str, *,
@@ -73,29 +73,19 @@ def open_named(entry: NamedRegistry, *, home: Path, progress: Progress = no_prog
                          **options)
 
 
-def default_entry(home: Path) -> NamedRegistry:
-    """The configured default registry, or the built-in directory one."""
-    from vudo.pkg.config import NamedRegistry, default_registry
-    from vudo.pkg.registry import default_registry_path
-
-    return default_registry(home) or NamedRegistry("", str(default_registry_path(home)))
-
-
 def open_spec(spec: str | None, *, home: Path, progress: Progress = no_progress,
               label: str = "transferring") -> Registry:
-    """``--registry`` as given (name, URL or path), or the default when None."""
-    from vudo.pkg.config import lookup_registry
+    """``--registry`` as given (name, URL or path), or the default when None: the
+    configured one, else the built-in directory registry."""
+    from vudo.pkg.config import default_registry, lookup_registry
+    from vudo.project.registries import local_registry
 
     if spec is None:
-        entry = default_entry(home)
-        return open_named(entry, home=home, progress=progress, label=label,
-                          create=not entry.url.startswith(("oci://", "http://", "https://")))
+        entry = default_registry(home)
+        if entry is None:
+            return local_registry(home)
+        return open_named(entry, home=home, progress=progress, label=label)
     return open_named(lookup_registry(home, spec), home=home, progress=progress, label=label)
-
-
-def registry_label(registry: Any) -> str:
-    """What to call a registry in output: its URL or directory."""
-    return str(getattr(registry, "url", None) or getattr(registry, "path", ""))
 
 
 # --------------------------------------------------------------------------- login
@@ -138,7 +128,8 @@ def logout(registry: str, *, home: Path) -> tuple[str, bool]:
 def yank(spec: str, *, home: Path, registry: str | None = None, undo: bool = False) -> bool:
     """Mark ``NAME@VERSION`` yanked (or not, with ``undo``) in an OCI registry."""
     from vudo.pkg.registry import OciRegistry
-    from vudo.project.store import split_spec
+    from vudo.project.installed import split_spec
+    from vudo.project.registries import registry_label
 
     name, version = split_spec(spec)
     if version is None:
@@ -157,19 +148,21 @@ class RemoteInfo:
 
     name: str
     registry: str
-    versions: tuple[RegistryEntry, ...]
+    versions: tuple[PublishedVersion, ...]
 
     @property
-    def newest(self) -> RegistryEntry:
+    def newest(self) -> PublishedVersion:
         live = [e for e in self.versions if not e.yanked] or list(self.versions)
         return max(live, key=lambda e: e.version)
 
 
 def info_available(name: str, *, home: Path, registry: str | None = None) -> RemoteInfo:
     """``vudo info NAME --available``: every version a registry holds, with yanks."""
-    from vudo.pkg.registry import OciRegistry, _check_name
+    from vudo.pkg.manifest import validate_name
+    from vudo.pkg.registry import OciRegistry
+    from vudo.project.registries import registry_label
 
-    _check_name(name)
+    validate_name(name, what="Spirit name")
     with open_spec(registry, home=home) as reg:
         entries = reg.entries(name, fresh=True) if isinstance(reg, OciRegistry) else \
             reg.entries(name)
@@ -181,13 +174,11 @@ def info_available(name: str, *, home: Path, registry: str | None = None) -> Rem
 
 __all__ = [
     "RemoteInfo",
-    "default_entry",
     "info_available",
     "login",
     "logout",
     "open_named",
     "open_spec",
-    "registry_label",
     "transfer_progress",
     "yank",
 ]

@@ -22,11 +22,15 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from vudo.capabilities import Capability, parse_capability
+import wasmtime
+
+from vudo.capabilities import Capability, parse_capability, parse_grant_spec
+from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
+from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
 from vudo.errors import (
     InvalidInputError,
     ModuleError,
@@ -36,10 +40,11 @@ from vudo.errors import (
     UsageError,
     VudoError,
 )
-from vudo.project.layout import Progress, no_progress
+from vudo.home import cache_dir, data_dir
+from vudo.project.layout import Progress, no_progress, open_project
 
 if TYPE_CHECKING:
-    from vudo.engine import Engine, SandboxConfig, SpiritModule
+    from vudo.engine import SpiritModule
     from vudo.engine.events import Event
     from vudo.engine.grants import Grant
     from vudo.engine.receipt import Receipt
@@ -64,7 +69,11 @@ def parse_size(text: str) -> int:
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _UNITS:
         raise UsageError(f'invalid size "{text}"', hint="use a number with B, KiB, MiB or GiB")
-    size = int(float(match.group(1)) * _UNITS[unit])
+    exact = float(match.group(1)) * _UNITS[unit]
+    if exact != int(exact):
+        raise UsageError(f'size "{text}" is not a whole number of bytes',
+                         hint="a size without a unit is in bytes: write e.g. 512MiB or 1GiB")
+    size = int(exact)
     if size > _MAX_LIMIT:  # wasmtime's limiter takes an i64: 2**64 bytes would become 0
         raise UsageError(f'size "{text}" is too large',
                          hint="a wasm32 memory holds at most 4GiB; pass that or less")
@@ -134,9 +143,18 @@ def resolve_target(
 ) -> RunTarget:
     """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project)."""
     path = (cwd / spec) if not Path(spec).is_absolute() else Path(spec)
-    if path.is_dir() and (_looks_like_path(spec) or _has_manifest(path)):
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as exc:  # ENAMETOOLONG and the like: no such path can exist
+        from vudo.pkg.manifest import shown_name, validate_name
+
+        if not _looks_like_path(spec):
+            validate_name(spec, what="Spirit name")
+        raise InvalidInputError(f'"{shown_name(spec)}" is not a usable path: {exc.strerror}',
+                                hint="pass a shorter path") from None
+    if is_dir and (_looks_like_path(spec) or _has_manifest(path)):
         return project_target(path, progress=progress, build=build)
-    if path.is_file():
+    if is_file:
         if path.suffix == ".spirit":
             return package_target(path)
         if path.name in ("spirit.toml", "manifest.toml", "manifest.json"):
@@ -163,8 +181,6 @@ def _module_name(path: Path) -> str:
 
 
 def _module_bytes(path: Path) -> bytes:
-    from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
-
     # The engine's own checks, before reading: WAT may be ~4x its binary.
     size, limit = path.stat().st_size, 4 * DEFAULT_MAX_MODULE_SIZE
     if size > limit:
@@ -177,8 +193,6 @@ def _module_bytes(path: Path) -> bytes:
     if path.suffix == ".wasm":  # not WAT either: "fix the WAT source" would mislead
         raise ModuleError(f"{path} is not a WebAssembly module (no \\0asm header)",
                           hint="build the Spirit first, or pass its .wat source")
-    import wasmtime
-
     try:
         text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
         return bytes(wasmtime.wat2wasm(text))
@@ -194,15 +208,14 @@ def _module_bytes(path: Path) -> bytes:
 
 
 def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
-    from vudo.project.build import build_project
-    from vudo.project.layout import open_project
-
     project = open_project(root)
     built = False
     if project.is_stale():
         if not build:
             raise NotFoundError(f"{project.name} is not built",
                                 hint=f"run `vudo build --path {root}`")
+        from vudo.project.build import build_project  # lazy: only when it must build
+
         progress(f"building {project.name}")
         build_project(root, progress=progress)
         built = True
@@ -216,7 +229,7 @@ def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
 
 def package_target(path: Path) -> RunTarget:
     """A ``.spirit`` file, verified; it runs with no capabilities unless granted."""
-    from vudo.pkg.signing import verify_package
+    from vudo.pkg.signing import verify_package  # lazy: nacl only for .spirit runs
 
     verified = verify_package(path)
     manifest = verified.manifest
@@ -229,7 +242,7 @@ def package_target(path: Path) -> RunTarget:
 
 def installed_target(spec: str, *, home: Path) -> RunTarget:
     """An installed Spirit by ``name[@requirement]``, with the grants stored at install."""
-    from vudo.project.store import installed_spirit
+    from vudo.project.installed import installed_spirit  # lazy: sqlite3 only for NAME runs
 
     spirit = installed_spirit(spec, home=home)
     return RunTarget(
@@ -296,33 +309,6 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
 
 
 # --------------------------------------------------------------------------- grants
-
-
-def parse_grant_spec(text: str) -> tuple[Capability, str]:
-    """``CAP`` or ``CAP=SCOPE`` -> (capability, scope text; ``global`` by default)."""
-    name, _, scope = text.partition("=")
-    cap = parse_capability(name.strip())
-    if cap is Capability.UNRESTRICTED:
-        raise UsageError('"unrestricted" cannot be granted from the command line',
-                         hint="grant the specific capabilities the Spirit needs")
-    return cap, (scope.strip() or "global")
-
-
-def _sign_grants(
-    wanted: Sequence[tuple[Capability, str]], *, home: Path, identity: str | None,
-    now: int,
-) -> tuple[tuple[Grant, ...], str, str]:
-    """Sign one grant per capability with the user's key; returns grants, granter, grantee."""
-    from vudo.engine.grants import Scope, issue_grant
-    from vudo.pkg.keys import ensure_keypair
-
-    kp = ensure_keypair(home)
-    grantee = identity or kp.public_hex
-    grants = tuple(
-        issue_grant(kp.signing_key, cap, Scope.parse(scope), grantee, issued_at=now)
-        for cap, scope in wanted
-    )
-    return grants, kp.public_hex, grantee
 
 
 def plan_grants(
@@ -424,8 +410,6 @@ def prepare_run(
     :class:`HostServices`) when :func:`needs_services` says the module needs them.
     Raises ModuleError, NotFoundError (unknown function) or UsageError (bad arguments).
     """
-    from vudo.engine import Limits, SandboxConfig
-
     module = engine.load(target.wasm, name=target.name)
     function = options.function or module.entry_point()
     exported = module.export(function)
@@ -434,22 +418,34 @@ def prepare_run(
     grants: tuple[Grant, ...] = ()
     trusted: tuple[str, ...] = ()
     identity = "00" * 32
+    refresh: Callable[[], tuple[Grant, ...]] | None = None
     if plan or target.stored_grants:
-        grants, granter, identity = _sign_grants(plan, home=home, identity=None,
-                                                 now=int(clock()))
-        trusted = (granter,)
+        from vudo.project.grants import sign_grants  # lazy: nacl only when a run has grants
+
+        grants, identity = sign_grants(plan, home=home, now=clock())
+        trusted = (identity,)
         denied = {parse_capability(d.strip()) for d in options.deny}
-        # Stored grants count only if the user's key made them for the user's key: a
-        # grant some other key wrote into the store is ignored, never newly trusted.
-        for stored in target.stored_grants:
-            if stored.capability in denied or stored.grantee != identity:
-                continue
-            grants += (stored,)
+        given, grantee = grants, identity
+
+        def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
+            # Stored grants count only if the user's key made them for the user's key: a
+            # grant some other key wrote into the store is ignored, never newly trusted.
+            return given + tuple(g for g in stored
+                                 if g.capability not in denied and g.grantee == grantee)
+
+        grants = usable(target.stored_grants)
+        if target.kind == "installed":  # `vudo revoke` (another process) reaches the run
+            from vudo.project.installed import stored_grants  # lazy: sqlite3 only for NAME runs
+
+            def current() -> tuple[Grant, ...]:
+                return usable(stored_grants(target.name, home=home))
+
+            refresh = current
     limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
     kwargs: dict[str, Any] = {
         "limits": limits, "grants": grants, "trusted_granters": trusted,
         "identity": identity, "namespace": target.name, "services": services,
-        "log_to_stderr": log_to_stderr,
+        "log_to_stderr": log_to_stderr, "grant_refresh": refresh,
     }
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
@@ -479,16 +475,14 @@ def run_spirit(
     ``RunResult.error`` with the receipt of the run so far. Bad input (unknown function,
     wrong arguments, invalid module) raises before anything runs.
     """
-    from vudo.engine import Engine, Sandbox
-    from vudo.home import cache_dir, data_dir
-
     own_engine = engine is None
     eng = Engine(cache_dir=cache_dir(home)) if engine is None else engine
     services = None
     try:
-        module = eng.load(target.wasm, name=target.name)
+        # --timeout also bounds compiling (a cache miss of a big module)
+        module = eng.load(target.wasm, name=target.name, compile_timeout=options.timeout)
         if needs_services(module):
-            from vudo.engine.services import HostServices
+            from vudo.engine.services import HostServices  # lazy: sqlite3 only when used
 
             services = HostServices.open(data_dir(home))
         prepared = prepare_run(target, options, engine=eng, home=home, services=services,
@@ -525,7 +519,7 @@ def priced(receipt: Receipt, manifest: Manifest | None) -> Receipt:
     """The receipt with its price under the manifest's [pricing] (unchanged without one)."""
     if manifest is None or manifest.pricing is None:
         return receipt
-    from vudo.pkg.pricing import count_host_calls, price
+    from vudo.pkg.pricing import count_host_calls, price  # lazy: only with [pricing]
 
     return receipt.with_price(price(
         manifest.pricing, fuel_used=receipt.fuel_used,

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vudo.engine import Engine
+from vudo.engine.events import Event, LogMessage
+from vudo.errors import VudoError
+from vudo.home import cache_dir
+from vudo.project.build import build_project
 from vudo.project.layout import Progress, no_progress
+from vudo.project.runner import RunOptions, project_target, run_spirit
 
 DEFAULT_TEST_FUEL = 100_000_000
 DEFAULT_TEST_TIMEOUT = 5.0
@@ -70,13 +76,6 @@ def run_tests(
     clock: Callable[[], float] = time.time,
 ) -> TestReport:
     """Build the project at ``path``, then run its ``test_*`` exports one sandbox each."""
-    from vudo.engine import Engine
-    from vudo.engine.events import Event, LogMessage
-    from vudo.errors import VudoError
-    from vudo.home import cache_dir
-    from vudo.project.build import build_project
-    from vudo.project.runner import RunOptions, project_target, run_spirit
-
     progress("building")
     build_project(path, progress=progress)
     target = project_target(Path(path), progress=progress, build=False)

@@ -31,7 +31,7 @@ from vudo.tui.hostlog import Call, HostCallLog
 from vudo.tui.lifecycle import LifecyclePane
 from vudo.tui.receipt import ErrorBanner, ReceiptView, problem_from_error
 from vudo.tui.registry import RegistryBrowser
-from vudo.tui.rows import ConsentRequest, ProblemRow, RegistryEntry, Transition
+from vudo.tui.rows import ConsentRow, ProblemRow, RegistryEntry, Transition
 from vudo.tui.session import RunOutcome, Session
 
 VIEWS: tuple[tuple[str, str], ...] = (
@@ -576,7 +576,7 @@ class WorkbenchApp(App[int]):
             self.set_status(f"{event.action} {event.entry.name}…")
             self._registry_worker(event.action, event.entry)
 
-    def ask_consent(self, request: ConsentRequest) -> tuple[str, ...] | None:
+    def ask_consent(self, request: ConsentRow) -> tuple[str, ...] | None:
         """From a worker thread: show the consent screen and wait for the answer."""
         answered = threading.Event()
         answer: list[tuple[str, ...] | None] = [None]

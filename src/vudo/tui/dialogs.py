@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from vudo.capabilities import Capability
 from vudo.tui.registry import short_key
-from vudo.tui.rows import ConsentRequest
+from vudo.tui.rows import ConsentRow
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -69,7 +69,7 @@ class ConsentScreen(ModalScreen[tuple[str, ...] | None]):
         Binding("y", "accept", "Accept"),
     ]
 
-    def __init__(self, request: ConsentRequest) -> None:
+    def __init__(self, request: ConsentRow) -> None:
         super().__init__()
         self.request = request
 
