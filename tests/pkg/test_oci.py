@@ -177,12 +177,19 @@ def test_yank_hides_a_version_from_resolution_and_undo_restores_it(
     assert not registry.yank("yk", "1.1.0")  # already yanked
     entries = registry.entries("yk", fresh=True)
     assert [(str(e.version), e.yanked) for e in entries] == [("1.0.0", False), ("1.1.0", True)]
-    assert [str(c.version) for c in registry.candidates("yk")] == ["1.0.0"]
+    assert [(str(c.version), c.yanked) for c in registry.candidates("yk")] == [
+        ("1.0.0", False), ("1.1.0", True)]
+    from vudo.pkg.manifest import Dependency
+    from vudo.pkg.resolve import resolve
+    from vudo.pkg.versions import parse_requirement
+
+    picked = resolve([Dependency("yk", parse_requirement("*"))], [registry])
+    assert str(picked["yk"].version) == "1.0.0"  # the resolver skips the yanked one
     # a yanked version can still be fetched by exact version (a lock that names it)
     assert registry.fetch("yk", "1.1.0").is_file()
     assert registry.yank("yk", "1.1.0", undo=True)
     assert not registry.yank("yk", "1.1.0", undo=True)
-    assert [str(c.version) for c in registry.candidates("yk")] == ["1.0.0", "1.1.0"]
+    assert not any(c.yanked for c in registry.candidates("yk"))
     with pytest.raises(NotFoundError):
         registry.yank("yk", "9.9.9")
 

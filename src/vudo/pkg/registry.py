@@ -692,9 +692,10 @@ class OciRegistry(Resource):
                              manifest)
 
     def candidates(self, name: str) -> Iterable[Candidate]:
-        """Versions the resolver may pick: fresh tags, yanked versions left out."""
-        return [e.candidate(self.label) for e in self.entries(name, fresh=True)
-                if not e.yanked]
+        """Every version here from fresh tags; yanked ones are flagged, and the resolver
+        skips them unless a lock names them."""
+        return [dataclasses.replace(e.candidate(self.label), yanked=e.yanked)
+                for e in self.entries(name, fresh=True)]
 
     def fetch(self, name: str, version: Version | str, *, yanked_ok: bool = True) -> Path:
         """Download version ``version`` of ``name`` (once) into the cache: the tag's
@@ -745,7 +746,14 @@ class OciRegistry(Resource):
 
     def plan(self, package: Path) -> tuple[PublishPlan, Any]:
         """Verify ``package`` and say what publishing it pushes (nothing is sent)."""
-        verified = verify_package(package)
+        from concurrent.futures import ThreadPoolExecutor
+
+        # The layer digest and the signature check each read the whole package: on two
+        # threads (hashlib and file reads release the GIL) the second read is nearly free.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            hashing = pool.submit(sha256_file, Path(package))
+            verified = verify_package(package)
+            digest = hashing.result()
         m = verified.manifest
         name = _check_name(m.name)
         check_publishable(m)
@@ -756,7 +764,6 @@ class OciRegistry(Resource):
             ANN_SIGNER: verified.signer,
             ANN_MANIFEST: canonical_manifest_bytes(m).decode(),
         }
-        digest = sha256_file(Path(package))
         ref = f"{self.location.netloc}/{self._repo(name)}:{version_tag(m.version)}"
         return (PublishPlan(name, m.version, ref, digest, Path(package).stat().st_size,
                             verified.signer, annotations), verified)
