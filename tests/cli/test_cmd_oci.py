@@ -206,3 +206,37 @@ def test_docker_config_credentials_are_used(vudo_cli: Vudo, home: Path, tmp_path
     r = _release(vudo_cli, tmp_path / "dk", "--registry", oci_server.url(oci_ns))
     assert r.code == 0, r.stderr
     assert REGISTRY_PASSWORD not in r.stdout + r.stderr
+
+
+def test_an_altered_blob_installs_nothing(vudo_cli: Vudo, vudo_second: Vudo, tmp_path: Path,
+                                          oci_server: OciServer, oci_ns: str) -> None:
+    _setup(vudo_cli, oci_server, oci_ns)
+    assert vudo_cli("new", "tampered").code == 0
+    r = _release(vudo_cli, tmp_path / "tampered", "--json")
+    assert r.code == 0, r.stderr
+    digest = r.json()["digest"]
+    [data] = oci_server.storage.rglob(f"blobs/sha256/{digest[:2]}/{digest}/data")
+    original = data.read_bytes()
+    data.write_bytes(original[:-50] + bytes(b ^ 0x55 for b in original[-50:]))
+    try:
+        _setup(vudo_second, oci_server, oci_ns)
+        r = vudo_second("install", "tampered", "--yes")
+        assert r.code == 4 and "does not match its digest" in r.error_line, r.stderr
+        assert vudo_second("list", "--json").json() == []
+    finally:
+        data.write_bytes(original)
+
+
+def test_transfer_progress_shows_only_after_a_second() -> None:
+    from vudo.project.remote import transfer_progress
+
+    now = [0.0]
+    lines: list[str] = []
+    report = transfer_progress(lines.append, "uploading", clock=lambda: now[0])
+    report(0, 100)
+    now[0] = 0.5
+    report(40, 100)
+    assert lines == []  # a short transfer shows nothing
+    now[0] = 2.0
+    report(50, 100)
+    assert len(lines) == 1 and lines[0].startswith("uploading [") and " 50%" in lines[0]

@@ -578,3 +578,12 @@ def test_tls_is_verified_off_loopback_and_a_private_ca_is_accepted(tmp_path: Pat
             OciClient(parse_oci_url(url), ca_file=pkg)
     finally:
         server.stop()
+
+
+def test_a_redirect_to_plain_http_elsewhere_is_refused(
+        scripted: Callable[..., tuple[str, object]], tmp_path: Path) -> None:
+    url, _ = scripted(lambda h: _reply(h, 307, b"", {
+        "Location": "http://registry.example.com/v2/ns/x/manifests/1.0.0"}))
+    with OciRegistry(url, cache_dir=tmp_path / "c", sleep=no_sleep) as reg, \
+            pytest.raises(RegistryError, match="refusing plain HTTP"):
+        reg.fetch("x", "1.0.0")

@@ -402,7 +402,8 @@ class OciClient(Resource):
             if self._client is None:
                 self._client = httpx.Client(
                     verify=self._verify, follow_redirects=True, max_redirects=5,
-                    timeout=self._timeout, headers={"User-Agent": "vudo"}, trust_env=False)
+                    timeout=self._timeout, headers={"User-Agent": "vudo"}, trust_env=False,
+                    event_hooks={"request": [_plain_http_only_to_loopback]})
             return self._client
 
     def close(self) -> None:
@@ -826,6 +827,14 @@ class OciClient(Resource):
                          scope=f"repository:{repo}:pull,push,delete", what=what,
                          ok=(202, 200, 204))
         resp.close()
+
+
+def _plain_http_only_to_loopback(request: httpx.Request) -> None:
+    """Every request, redirects included: plain HTTP goes to loopback hosts only (a
+    redirect from https to http elsewhere would send the next request in the clear)."""
+    if request.url.scheme != "https" and not is_loopback(request.url.host):
+        raise RegistryError(f"refusing plain HTTP to {printable(request.url.host)[:100]}",
+                            hint="registries off this machine must use https")
 
 
 def _with_query(url: str, **params: str) -> str:
