@@ -133,6 +133,13 @@ class NotFoundError(VudoError):
     title = "not found"
 
 
+class RegistryError(VudoError):
+    """A remote registry refused a request, failed, or could not be reached."""
+
+    exit_code = 1
+    title = "registry error"
+
+
 class DependencyConflictError(VudoError):
     """Dependency requirements cannot all be satisfied."""
 

@@ -105,6 +105,12 @@ def _registries(p: argparse.ArgumentParser) -> None:
                    help="registry to use (repeatable; default: the one under ~/.vudo)")
 
 
+def _registry(p: argparse.ArgumentParser, *, what: str = "") -> None:
+    """One registry (publish, yank, info --available): a configured name, URL or path."""
+    p.add_argument("--registry", metavar="NAME|URL|PATH",
+                   help=f"{what}default: the configured default, else the one under ~/.vudo")
+
+
 def _cfg_new(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", help="the Spirit's name (lowercase, digits, -)")
     p.add_argument(
@@ -218,20 +224,59 @@ def _cfg_install(p: argparse.ArgumentParser) -> None:
 def _cfg_publish(p: argparse.ArgumentParser) -> None:
     p.add_argument("package", metavar="PACKAGE", nargs="?", help="default: newest in dist/")
     _project(p)
-    _registries(p)
+    _registry(p)
     p.add_argument("--allow-new-signer", action="store_true",
                    help="publish a name first published by another key")
-    _json(p)
-
-
-def _cfg_name_version(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME[@VERSION]")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check and show what would be pushed; push nothing")
     _json(p)
 
 
 def _cfg_info(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME[@VERSION]|FILE.spirit",
                    help="an installed Spirit, or a package file to inspect before installing")
+    p.add_argument("--available", action="store_true",
+                   help="describe the Spirit as a registry holds it (before installing)")
+    _registry(p, what="with --available: the registry to ask; ")
+    _json(p)
+
+
+def _cfg_registry(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", metavar="ACTION", choices=["add", "list", "remove"],
+                   help="add NAME URL | list | remove NAME")
+    p.add_argument("name", metavar="NAME", nargs="?", help="a short name for the registry")
+    p.add_argument("url", metavar="URL", nargs="?",
+                   help="oci://HOST[:PORT]/NAMESPACE, https://..., file://... or a directory")
+    p.add_argument("--default", action="store_true",
+                   help="add: use it when --registry is not given")
+    p.add_argument("--ca-file", metavar="PEM", help="add: trust this private CA for it")
+    _json(p)
+
+
+def _cfg_login(p: argparse.ArgumentParser) -> None:
+    p.add_argument("registry", metavar="REGISTRY", help="a configured name, oci:// URL or host")
+    p.add_argument("--username", "-u", metavar="USER", help="user name (with --password-stdin)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--token-stdin", action="store_true",
+                   help="read a registry token from stdin instead of a password")
+    p.add_argument("--ca-file", metavar="PEM", help="trust this private CA")
+    _json(p)
+
+
+def _cfg_logout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("registry", metavar="REGISTRY", help="a configured name, oci:// URL or host")
+    _json(p)
+
+
+def _cfg_yank(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME@VERSION", help="the published version to yank")
+    p.add_argument("--undo", action="store_true", help="un-yank it")
+    _registry(p)
+    _json(p)
+
+
+def _cfg_name_version(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME[@VERSION]")
     _json(p)
 
 
@@ -358,7 +403,7 @@ COMMANDS: tuple[Command, ...] = (
             "vudo sign --key ~/.vudo/keys/private.key   |   vudo sign --verify dist/x.spirit",
             _cfg_sign),
     Command("publish", "push a signed package to a registry",
-            "vudo publish dist/hello-spirit-0.1.0.spirit --registry /srv/vudo", _cfg_publish),
+            "vudo publish dist/hello-spirit-0.1.0.spirit --registry team", _cfg_publish),
     Command("summon", "install a .spirit package or a project directory",
             "vudo summon ./dist/hello-spirit-0.1.0.spirit --yes", _cfg_summon),
     Command("install", "resolve and install a Spirit and its dependencies from registries",
@@ -368,13 +413,23 @@ COMMANDS: tuple[Command, ...] = (
     Command("list", "list installed Spirits", "vudo list --json", _cfg_list),
     Command("search", "search installed Spirits (or --available ones in registries)",
             "vudo search hello --capability actuator_log", _cfg_search),
-    Command("info", "show an installed Spirit (or a .spirit file): manifest, signer, grants",
-            "vudo info hello-spirit   |   vudo info dist/hello-spirit-0.1.0.spirit",
-            _cfg_info),
+    Command("info", "show an installed Spirit, a .spirit file, or (--available) a Spirit in a "
+            "registry: manifest, signer, grants",
+            "vudo info hello-spirit   |   vudo info dist/hello-spirit-0.1.0.spirit   |   "
+            "vudo info hello-spirit --available", _cfg_info),
     Command("verify", "check a package's signature and every file's digest",
             "vudo verify dist/hello-spirit-0.1.0.spirit", _cfg_verify),
     Command("upgrade", "upgrade installed Spirits, asking again if capabilities widen",
             "vudo upgrade hello-spirit", _cfg_upgrade),
+    Command("yank", "mark a published version so resolution skips it (--undo to revert)",
+            "vudo yank hello-spirit@0.1.0 --registry team", _cfg_yank),
+    Command("registry", "add, list or remove named registries (~/.vudo/config.toml)",
+            "vudo registry add team oci://ghcr.io/my-org --default", _cfg_registry),
+    Command("login", "store credentials for an OCI registry (~/.vudo/credentials.toml)",
+            "echo \"$PASSWORD\" | vudo login team --username me --password-stdin",
+            _cfg_login),
+    Command("logout", "forget the stored credentials for a registry", "vudo logout team",
+            _cfg_logout),
     Command("repair", "check the local store deeply and fix what it can",
             "vudo repair --json", _cfg_list),
     Command("check", "lint manifest, dependencies, capabilities and package signature",
