@@ -434,6 +434,154 @@ def prepare_run(
                        tuple(missing))
 
 
+class RunHandle:
+    """One Spirit in a fresh sandbox, prepared as ``vudo run`` prepares it, for a face to
+    drive: :meth:`start`, :meth:`call_again` (after a refuel), :meth:`toggle_pause`,
+    :meth:`refuel`, :meth:`stop`, and observe (``on_event`` gets every engine event).
+    ``vudo run`` (:func:`run_spirit`) and the TUI's session both run Spirits through it.
+
+    ``engine``: None opens one on the home's cache (closed with the handle). ``services``:
+    None opens the home's host services if the module imports them (closed with the
+    handle); a callable is asked for them instead, and the caller keeps them. A trap,
+    timeout, exhausted fuel or tripped limit comes back as ``RunResult.error``; bad input
+    (unknown function, wrong arguments, invalid module) raises from the constructor.
+    A resource: :meth:`close` it, or use it as a context manager.
+    """
+
+    def __init__(
+        self,
+        target: RunTarget,
+        options: RunOptions = _NO_OPTIONS,
+        *,
+        home: Path,
+        engine: Engine | None = None,
+        services: Callable[[], HostServices] | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        log_to_stderr: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.target = target
+        self._own_engine = engine is None
+        self.engine = Engine(cache_dir=cache_dir(home)) if engine is None else engine
+        self._own_services: HostServices | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        try:
+            module = self.engine.load(target.wasm, name=target.name)
+            opened: HostServices | None = None
+            if needs_services(module):
+                if services is not None:
+                    opened = services()
+                else:
+                    from vudo.engine.services import HostServices  # lazy: sqlite3 if used
+
+                    opened = self._own_services = HostServices.open(data_dir(home))
+            self.prepared = prepare_run(target, options, engine=self.engine, home=home,
+                                        services=opened, log_to_stderr=log_to_stderr,
+                                        clock=clock)
+            self.sandbox = Sandbox(self.engine, self.prepared.module, self.prepared.config)
+            if on_event is not None:
+                self._unsubscribe = self.sandbox.subscribe(on_event)
+        except BaseException:
+            self._release()
+            raise
+
+    def __enter__(self) -> RunHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        sandbox = getattr(self, "sandbox", None)
+        if sandbox is not None:
+            sandbox.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._own_services is not None:
+            self._own_services.close()
+            self._own_services = None
+        if self._own_engine:
+            self._own_engine = False
+            self.engine.close()
+
+    # -- running ---------------------------------------------------------------------
+
+    def start(self) -> RunResult:
+        """Instantiate the Spirit (its start function runs) and call the function."""
+        try:
+            self.sandbox.instantiate()
+        except RuntimeFailure as err:
+            return self._result((), err)
+        return self.call_again()
+
+    def call_again(self) -> RunResult:
+        """Call the function (again, in the same sandbox: after a refuel, say)."""
+        try:
+            results = tuple(self.sandbox.call(self.prepared.function,
+                                              list(self.prepared.args)))
+        except RuntimeFailure as err:
+            return self._result((), err)
+        return self._result(results, None)
+
+    def _result(self, results: tuple[Any, ...], error: RuntimeFailure | None) -> RunResult:
+        return RunResult(
+            target=self.target, function=self.prepared.function, args=self.prepared.args,
+            results=results, receipt=self.receipt(), granted=self.prepared.granted,
+            not_granted=self.prepared.not_granted, error=error,
+        )
+
+    def receipt(self) -> Receipt:
+        """The receipt so far, priced under the manifest's [pricing]."""
+        return priced(self.sandbox.receipt(), self.target.manifest)
+
+    # -- control (safe from another thread while a call runs) ------------------------
+
+    @property
+    def live(self) -> bool:
+        """Whether a call is in progress (running, or paused mid-call)."""
+        state = str(self.sandbox.state)
+        return state == "running" or (
+            state == "suspended" and self.sandbox.suspend_reason == "paused")
+
+    @property
+    def out_of_fuel(self) -> bool:
+        """Suspended because the fuel ran out: refuel, then :meth:`call_again`."""
+        return self.sandbox.suspend_reason == "out of fuel"
+
+    @property
+    def can_refuel(self) -> bool:
+        return str(self.sandbox.state) in ("suspended", "ready")
+
+    def toggle_pause(self) -> str | None:
+        """Suspend a running call or resume a paused one; the new state, or None."""
+        state = str(self.sandbox.state)
+        if state == "running":
+            self.sandbox.suspend()
+            return "suspended"
+        if state == "suspended" and self.sandbox.suspend_reason == "paused":
+            self.sandbox.resume()
+            return "running"
+        return None
+
+    def refuel(self, amount: int) -> bool:
+        """Add fuel; True when the caller should :meth:`call_again` (it had run out)."""
+        again = self.out_of_fuel
+        self.sandbox.refuel(amount)
+        return again
+
+    def stop(self, reason: str = "terminated") -> bool:
+        """Stop the sandbox at once; False if it already ended."""
+        if str(self.sandbox.state) == "terminated":
+            return False
+        with contextlib.suppress(VudoError):  # it finished between the check and now
+            self.sandbox.terminate(reason)
+        return True
+
+
 def run_spirit(
     target: RunTarget,
     options: RunOptions = _NO_OPTIONS,
@@ -451,43 +599,15 @@ def run_spirit(
     ``RunResult.error`` with the receipt of the run so far. Bad input (unknown function,
     wrong arguments, invalid module) raises before anything runs.
     """
-    own_engine = engine is None
-    eng = Engine(cache_dir=cache_dir(home)) if engine is None else engine
-    services = None
-    try:
-        module = eng.load(target.wasm, name=target.name)
-        if needs_services(module):
-            from vudo.engine.services import HostServices  # lazy: sqlite3 only when used
-
-            services = HostServices.open(data_dir(home))
-        prepared = prepare_run(target, options, engine=eng, home=home, services=services,
-                               log_to_stderr=log_to_stderr, clock=clock)
-        error: RuntimeFailure | None = None
-        results: tuple[Any, ...] = ()
-        with Sandbox(eng, prepared.module, prepared.config) as sandbox:
-            if on_event is not None:
-                sandbox.subscribe(on_event)
-            if control is not None:
-                control.attach(sandbox)
-            try:
-                sandbox.instantiate()
-                results = tuple(sandbox.call(prepared.function, list(prepared.args)))
-            except RuntimeFailure as err:
-                error = err
-            finally:
-                if control is not None:
-                    control.detach()
-            receipt = sandbox.receipt()
-        return RunResult(
-            target=target, function=prepared.function, args=prepared.args, results=results,
-            receipt=priced(receipt, target.manifest), granted=prepared.granted,
-            not_granted=prepared.not_granted, error=error,
-        )
-    finally:
-        if services is not None:
-            services.close()
-        if own_engine:
-            eng.close()
+    with RunHandle(target, options, home=home, engine=engine, on_event=on_event,
+                   log_to_stderr=log_to_stderr, clock=clock) as handle:
+        if control is None:
+            return handle.start()
+        control.attach(handle.sandbox)
+        try:
+            return handle.start()
+        finally:
+            control.detach()
 
 
 def priced(receipt: Receipt, manifest: Manifest | None) -> Receipt:
