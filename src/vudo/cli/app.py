@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
+from vudo.engine.config import parse_fuel
 from vudo.errors import UsageError, VudoError
 
 PROG = "vudo"
@@ -114,7 +115,7 @@ def _cfg_run(p: argparse.ArgumentParser) -> None:
         help="project dir (default .), .wasm/.wat file, .spirit package or installed NAME[@REQ]",
     )
     p.add_argument("--function", "-f", metavar="NAME", help="function to call (default: main)")
-    p.add_argument("--fuel", metavar="N", type=_positive_int, help="fuel budget")
+    p.add_argument("--fuel", metavar="N", type=_fuel, help="fuel budget")
     p.add_argument("--timeout", metavar="SECONDS", type=_positive_float, help="wall-clock limit")
     p.add_argument("--memory", metavar="SIZE", help="linear memory limit, e.g. 64MiB")
     p.add_argument(
@@ -134,7 +135,7 @@ def _cfg_run(p: argparse.ArgumentParser) -> None:
 def _cfg_test(p: argparse.ArgumentParser) -> None:
     _path(p)
     p.add_argument("filter", metavar="FILTER", nargs="?", help="run only tests containing this")
-    p.add_argument("--fuel", metavar="N", type=_positive_int, help="fuel budget per test")
+    p.add_argument("--fuel", metavar="N", type=_fuel, help="fuel budget per test")
     p.add_argument("--timeout", metavar="SECONDS", type=_positive_float, help="time per test")
     _json(p)
 
@@ -307,19 +308,11 @@ COMMANDS: tuple[Command, ...] = (
 _NAMES = frozenset(cmd.name for cmd in COMMANDS)
 
 
-def _positive_int(text: str) -> int:
+def _fuel(text: str) -> int:
     try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    if value > _MAX_INT:  # the engine's fuel counter is an i64 (vudo.engine.config.MAX_FUEL)
-        raise argparse.ArgumentTypeError(f"expected at most {_MAX_INT}, got {text!r}")
-    return value
-
-
-_MAX_INT = 2**63 - 1
+        return parse_fuel(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _positive_float(text: str) -> float:

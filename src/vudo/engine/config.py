@@ -27,6 +27,21 @@ MiB = 1024 * 1024
 DEFAULT_MAX_MODULE_SIZE = 16 * MiB
 
 
+def parse_fuel(text: str) -> int:
+    """A fuel amount as a user types it (``--fuel``, the TUI's run and refuel forms): a
+    whole number from 1 to :data:`MAX_FUEL`, ``_`` separators allowed. ValueError, with a
+    message to show, otherwise."""
+    try:
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"expected a positive number, got {text!r}")
+    if value > MAX_FUEL:
+        raise ValueError(f"expected at most {MAX_FUEL}, got {text!r}")
+    return value
+
+
 class SandboxState(StrEnum):
     """The sandbox lifecycle (DESIGN.md §2). ``Terminated`` is final."""
 

@@ -38,13 +38,14 @@ from pathlib import Path
 from typing import Final
 
 from vudo.engine.abi import ErrorCode, HostCallError
+from vudo.engine.config import I64_MAX
 from vudo.engine.sqlite import Database
 from vudo.resources import Resource
 
 __all__ = ["MAX_AMOUNT", "CreditLedger", "LedgerView"]
 
 #: The largest amount or balance: an i64, the ABI's amount type.
-MAX_AMOUNT: Final = 2**63 - 1
+MAX_AMOUNT: Final = I64_MAX
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (

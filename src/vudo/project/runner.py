@@ -30,7 +30,7 @@ import wasmtime
 
 from vudo.capabilities import Capability, parse_capability, parse_grant_spec
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
-from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
+from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, I64_MAX
 from vudo.errors import (
     InvalidInputError,
     ModuleError,
@@ -70,13 +70,11 @@ def parse_size(text: str) -> int:
     if match is None or unit not in _UNITS:
         raise UsageError(f'invalid size "{text}"', hint="use a number with B, KiB, MiB or GiB")
     size = int(float(match.group(1)) * _UNITS[unit])
-    if size > _MAX_LIMIT:  # wasmtime's limiter takes an i64: 2**64 bytes would become 0
+    if size > I64_MAX:  # wasmtime's limiter takes an i64: 2**64 bytes would become 0
         raise UsageError(f'size "{text}" is too large',
                          hint="a wasm32 memory holds at most 4GiB; pass that or less")
     return size
 
-
-_MAX_LIMIT = 2**63 - 1
 
 
 class RunTarget(NamedTuple):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vudo.engine.config import DEFAULT_FUEL
 from vudo.errors import FuelExhausted, VudoError
 from vudo.tui.rows import ConsentRow, ReceiptRow, RegistryEntry
 
@@ -35,7 +36,6 @@ Sink = Callable[[Any], None]
 #: Shows the consent screen and blocks until answered: granted capability names, or None.
 Consent = Callable[[ConsentRow], 'tuple[str, ...] | None']
 
-DEFAULT_FUEL = 1_000_000_000
 WATCH_IGNORED_DIRS = frozenset({"target", "dist", ".git", "__pycache__", ".zig-cache", "zig-cache"})
 
 
