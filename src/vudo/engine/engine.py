@@ -20,7 +20,6 @@ module, and a NamedTuple is several times cheaper to define than a frozen datacl
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -34,7 +33,8 @@ from vudo.engine.abi import HOST_MODULE
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
 from vudo.engine.signatures import IMPORT_SIGNATURES, format_signature
 from vudo.engine.traps import translate
-from vudo.errors import ModuleError, NotFoundError, ResourceLimitExceeded
+from vudo.errors import InvalidInputError, ModuleError, NotFoundError, ResourceLimitExceeded
+from vudo.files import write_atomic
 
 
 def _wasmtime_version() -> str:
@@ -147,26 +147,13 @@ class ModuleCache:
         code_path, sum_path = self.paths(digest)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _atomic_write(code_path, code)
-            _atomic_write(sum_path, hashlib.sha256(code).hexdigest().encode())
-        except OSError:
+            write_atomic(code_path, code)
+            write_atomic(sum_path, hashlib.sha256(code).hexdigest().encode())
+        except (OSError, InvalidInputError):  # InvalidInputError: a directory in the way
             return
 
     def stats(self) -> CacheStats:
         return CacheStats(self.hits, self.misses, self.recompiled)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    import tempfile  # only on a cache miss: a warm run never writes
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Ticker:

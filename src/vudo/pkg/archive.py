@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError
+from vudo.files import write_atomic_with
 from vudo.pkg.manifest import parse_manifest
 from vudo.resources import Resource
 
@@ -630,35 +631,6 @@ def _asset_entries(assets: Iterable[Path | tuple[str, Path]]) -> list[tuple[str,
     return sorted(entries)
 
 
-def write_atomic_with(path: Path, body: Callable[[int], None], *, size_hint: int = 0) -> Path:
-    """Create ``path`` by calling ``body(fd)`` on a temp file beside it, then rename.
-
-    ``size_hint`` bytes are allocated up front where the filesystem supports it: on
-    ext4, renaming a file full of delayed allocations over another forces a flush, which
-    cost more than the hashing when signing a 100 MB package in place.
-    """
-    if path.is_dir():
-        raise InvalidInputError(f"{path} is a directory, not a package file name",
-                                hint=f"name the file, e.g. {path / 'name-0.1.0.spirit'}")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.partial")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        if size_hint > 0:
-            with contextlib.suppress(OSError):
-                os.posix_fallocate(fd, 0, size_hint)
-        body(fd)
-        os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR))
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        tmp.unlink(missing_ok=True)  # never leave a half-written .partial behind
-        raise
-    return path
-
-
 def write_package(
     out_path: Path,
     manifest_name: str,
@@ -699,7 +671,8 @@ def write_package(
     for name, src in ((MODULE_NAME, module_path), *assets):
         with contextlib.suppress(OSError):
             hint += _LOCAL.size + len(name.encode("utf-8")) + src.stat().st_size
-    return write_atomic_with(out_path, body, size_hint=hint)
+    return write_atomic_with(out_path, body, size_hint=hint, what="package file name",
+                             hint=f"name the file, e.g. {out_path / 'name-0.1.0.spirit'}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from vudo.errors import ManifestError, VerificationError
+from vudo.files import write_atomic_with
 from vudo.pkg.archive import (
     DEFAULT_LIMITS,
     MODULE_NAME,
@@ -38,7 +39,6 @@ from vudo.pkg.archive import (
     PackageReader,
     ZipWriter,
     prepare_pack,
-    write_atomic_with,
     write_package,
 )
 from vudo.pkg.keys import KeyPair, verify_signature

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vudo.errors import VudoError
-from vudo.pkg.archive import PackageReader, write_atomic_with
+from vudo.files import write_all, write_atomic_with
+from vudo.pkg.archive import PackageReader
 from vudo.pkg.manifest import find_manifest, format_manifest, load_manifest, read_manifest_text
 from vudo.pkg.signing import verify_package
 from vudo.project.layout import Progress, no_progress, open_project
@@ -45,16 +46,10 @@ def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
 
         def body(fd: int) -> None:
             os.fchmod(fd, mode)
-            _write_all(fd, data)
+            write_all(fd, data)
 
         write_atomic_with(manifest_path, body)
     return FmtResult(manifest_path, changed, formatted)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 # --------------------------------------------------------------------------- check
