@@ -15,12 +15,13 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from vudo.engine.abi import I64_MAX
+
 if TYPE_CHECKING:
     from vudo.engine.grants import Grant, RevocationList
     from vudo.engine.services import HostServices
 
 DEFAULT_FUEL = 1_000_000_000
-I64_MAX = 2**63 - 1  # wasmtime keeps fuel and store limits in i64s; more wraps silently
 MAX_FUEL = I64_MAX
 DEFAULT_TIMEOUT = 10.0
 MiB = 1024 * 1024

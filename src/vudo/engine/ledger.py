@@ -37,8 +37,7 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
-from vudo.engine.abi import ErrorCode, HostCallError
-from vudo.engine.config import I64_MAX
+from vudo.engine.abi import I64_MAX, ErrorCode, HostCallError
 from vudo.engine.sqlite import Database
 from vudo.resources import Resource
 

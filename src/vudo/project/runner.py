@@ -30,7 +30,8 @@ import wasmtime
 
 from vudo.capabilities import Capability, parse_capability, parse_grant_spec
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
-from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, I64_MAX
+from vudo.engine.abi import I64_MAX
+from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
 from vudo.errors import (
     InvalidInputError,
     ModuleError,
