@@ -148,7 +148,6 @@ class HostBridge:
         self.limits = limits
         self.services = services
         self.identity = identity
-        self.identity_bytes = bytes.fromhex(identity)
         self.namespace = namespace
         self.call_fuel = host_call_fuel
         self.byte_fuel = host_byte_fuel
