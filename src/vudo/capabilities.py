@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from vudo.errors import InvalidInputError, UsageError
+from vudo.errors import InvalidInputError
 
 
 class Capability(StrEnum):
@@ -64,7 +64,8 @@ DESCRIPTIONS: dict[Capability, str] = {
 #: Every host import of the Spirit ABI (module "vudo") and the capability it needs
 #: (DESIGN.md §1). The handle operations (accept, send, recv, close) need none of their
 #: own: only a sandbox granted connect or listen can hold a handle, and a handle works only
-#: in the sandbox that opened it.
+#: in the sandbox that opened it. ``host_credit_account`` needs none either: it only tells
+#: the Spirit its own account number.
 ABI_IMPORTS: dict[str, Capability | None] = {
     "host_time_now": Capability.SENSOR_TIME,
     "host_random_bytes": Capability.SENSOR_RANDOM,
@@ -85,6 +86,7 @@ ABI_IMPORTS: dict[str, Capability | None] = {
     "host_credit_release": Capability.ACTUATOR_CREDIT,
     "host_credit_consume": Capability.ACTUATOR_CREDIT,
     "host_credit_available": Capability.ACTUATOR_CREDIT,
+    "host_credit_account": None,
 }
 
 
@@ -96,16 +98,5 @@ def parse_capability(name: str) -> Capability:
         import difflib  # lazy: only for the did-you-mean hint
 
         close = difflib.get_close_matches(name, [c.value for c in Capability], n=1)
-        hint = f'did you mean "{close[0]}"?' if close else "see `vudo doc` for the 15 names"
+        hint = f'did you mean "{close[0]}"?' if close else "`vudo capabilities` lists them"
         raise InvalidInputError(f'unknown capability "{name}"', hint=hint) from None
-
-
-def parse_grant_spec(text: str) -> tuple[Capability, str]:
-    """``CAP`` or ``CAP=SCOPE`` (``--grant``) -> (capability, scope text; ``global`` by
-    default). ``unrestricted`` cannot be granted this way."""
-    name, _, scope = text.partition("=")
-    cap = parse_capability(name.strip())
-    if cap is Capability.UNRESTRICTED:
-        raise UsageError('"unrestricted" cannot be granted from the command line',
-                         hint="grant the specific capabilities the Spirit needs")
-    return cap, (scope.strip() or "global")

@@ -9,12 +9,35 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from vudo.errors import InvalidInputError
 
-__all__ = ["write_atomic", "write_atomic_with"]
+__all__ = ["refuse_non_regular", "write_all", "write_atomic", "write_atomic_with"]
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"),
+          (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def refuse_non_regular(path: Path, *, what: str = "file", hint: str | None = None) -> None:
+    """Raise InvalidInputError unless ``path`` is absent or a regular file.
+
+    Every writer of a user-named path calls this first (``vudo pack -o``, sign, fmt, doc,
+    the lock file, key files): renaming over a symlink or device, or writing through a
+    FIFO, is never what the user asked for. The link itself is examined, not its target.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    raise InvalidInputError(f"{path} is {kind}, not a {what}; vudo does not replace it",
+                            hint=hint or f"remove it, or write the {what} somewhere else")
 
 
 def write_atomic_with(
@@ -28,12 +51,11 @@ def write_atomic_with(
     that must survive a power cut). ``size_hint`` bytes are allocated up front where the
     filesystem supports it: on ext4, renaming a file full of delayed allocations over
     another forces a flush, which cost more than the hashing when signing a 100 MB
-    package in place. A directory at ``path`` is an InvalidInputError naming ``what``.
+    package in place. Anything but a regular file at ``path`` (a directory, a symlink, a
+    FIFO) is refused first (:func:`refuse_non_regular`, naming ``what``).
     """
     path = Path(path)
-    if path.is_dir():  # else the rename fails naming the temp file, or leaves it behind
-        raise InvalidInputError(f"{path} is a directory, not a {what}",
-                                hint=hint or f"name the file, e.g. {path / 'name'}")
+    refuse_non_regular(path, what=what, hint=hint)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:

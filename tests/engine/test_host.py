@@ -7,6 +7,7 @@ a test can pass any pointer or length straight through from Python.
 from __future__ import annotations
 
 import io
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,9 +16,10 @@ import pytest
 from engine_helpers import GRANTER, IDENTITY, OTHER, config, grant
 
 from vudo.capabilities import Capability as C
-from vudo.engine import Engine, HostCall, LogMessage, Sandbox
+from vudo.engine import Engine, HostCall, LogMessage, Sandbox, SandboxConfig
 from vudo.engine.abi import ErrorCode as E
 from vudo.engine.config import Limits
+from vudo.engine.identity import credit_account
 from vudo.engine.services import HostServices
 from vudo.engine.signatures import IMPORT_SIGNATURES
 from vudo.engine.storage import StorageQuota
@@ -259,7 +261,7 @@ def test_huge_storage_payloads_are_limits(sandbox: Callable[..., Sandbox], limit
 
 # -- credit ----------------------------------------------------------------------------
 
-ME = bytes.fromhex(IDENTITY)
+ME = credit_account(IDENTITY)  # the sandbox spends from its identity's own account
 THEM = bytes.fromhex(OTHER)
 
 
@@ -308,6 +310,29 @@ def test_credit_denied_and_peer_scope(sandbox: Callable[..., Sandbox],
     peer.write_memory(32, THEM)
     assert call(peer, "host_credit_transfer", 0, 32, 5) == 0
     assert call(peer, "host_credit_transfer", 0, 0, 5) == E.CAPABILITY_DENIED
+
+
+def test_credit_account_needs_no_grant_and_is_the_spending_account(
+        sandbox: Callable[..., Sandbox], services: HostServices, make: Make) -> None:
+    services.ledger.deposit(ME, 40)
+    bare = sandbox()  # no grants at all: it may still learn its own account number
+    assert call(bare, "host_credit_account", 64) == 0
+    assert bare.read_memory(64, 32) == ME
+    assert bare.receipt().host_calls == {"credit": {"allowed": 1, "denied": 0}}
+    assert bare.receipt().bytes_in == 32
+    assert call(bare, "host_credit_account", 65535 - 31 + 1) == E.INVALID_MEMORY
+    assert call(bare, "host_credit_account", -1) == E.INVALID_MEMORY
+    assert bare.read_memory(65504, 32) == bytes(32)  # nothing half-written at the edge
+    # the account it learns is the one it can spend from
+    sb = sandbox(C.ACTUATOR_CREDIT)
+    assert call(sb, "host_credit_account", 0) == 0
+    sb.write_memory(32, THEM)
+    assert call(sb, "host_credit_transfer", 0, 32, 40) == 0
+    assert services.ledger.balance(ME) == 0
+    # another identity has another account; a sandbox without services still knows its own
+    other = make(ALL, SandboxConfig(identity=OTHER, log_to_stderr=False))
+    assert call(other, "host_credit_account", 0) == 0
+    assert other.read_memory(0, 32) == credit_account(OTHER) != ME
 
 
 # -- grants ----------------------------------------------------------------------------
@@ -378,6 +403,78 @@ def test_network_scope_and_denials(sandbox: Callable[..., Sandbox]) -> None:
     sb.write_memory(0, b"hi")
     assert call(sb, "host_network_broadcast", 0, 2) == E.CAPABILITY_DENIED
     assert call(sb, "host_network_listen", 70000) == E.INVALID_PARAMETER
+
+
+@pytest.fixture
+def loopback_listener() -> Iterator[socket.socket]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock
+
+
+def _connect(sb: Sandbox, address: str) -> int:
+    sb.write_memory(0, address.encode())
+    return call(sb, "host_network_connect", 0, len(address))
+
+
+@pytest.mark.parametrize("spelling", ["127.0.0.1", "127.1", "2130706433", "0x7f.1",
+                                      "0177.0.0.1", "[::ffff:127.0.0.1]"])
+def test_connect_is_checked_by_the_address_it_becomes(
+    sandbox: Callable[..., Sandbox], loopback_listener: socket.socket, spelling: str
+) -> None:
+    port = loopback_listener.getsockname()[1]
+    allowed = sandbox(grant(C.NETWORK_CONNECT, "domain:127.0.0.*:*"))
+    assert _connect(allowed, f"{spelling}:{port}") > 0
+    denied = sandbox(grant(C.NETWORK_CONNECT, "domain:127.0.0.2:*"))
+    events: list[object] = []
+    denied.subscribe(events.append)
+    assert _connect(denied, f"{spelling}:{port}") == E.CAPABILITY_DENIED
+    [event] = [e for e in events if isinstance(e, HostCall)]
+    assert event.allowed is False
+    assert "127.0.0.1" in event.reason and "domain:127.0.0.2:*" in event.reason
+    assert last_call(denied).allowed is False
+    assert last_call(denied).reason == event.reason
+    assert denied.receipt().host_calls["network_connect"] == {"allowed": 0, "denied": 1}
+
+
+@pytest.mark.parametrize("spelling", ["localhost", "2130706433", "0x7f.1", "127.0.0.1"])
+def test_a_name_grant_never_reaches_this_machine(
+    sandbox: Callable[..., Sandbox], loopback_listener: socket.socket, spelling: str
+) -> None:
+    """`*` (any name) lets a Spirit connect to names on the internet, not to localhost,
+    nor to an address dressed up as a name; an address never matches a name pattern."""
+    port = loopback_listener.getsockname()[1]
+    sb = sandbox(grant(C.NETWORK_CONNECT, "domain:*:*"))
+    events: list[object] = []
+    sb.subscribe(events.append)
+    assert _connect(sb, f"{spelling}:{port}") == E.CAPABILITY_DENIED
+    [event] = [e for e in events if isinstance(e, HostCall)]
+    assert "domain:*:*" in event.reason
+    loopback_listener.settimeout(0.1)
+    with pytest.raises(TimeoutError):
+        loopback_listener.accept()
+
+
+def test_a_localhost_grant_reaches_loopback(
+    sandbox: Callable[..., Sandbox], loopback_listener: socket.socket
+) -> None:
+    port = loopback_listener.getsockname()[1]
+    sb = sandbox(grant(C.NETWORK_CONNECT, f"domain:localhost:{port}"))
+    assert _connect(sb, f"localhost:{port}") > 0
+    assert _connect(sb, f"127.0.0.1:{port}") == E.CAPABILITY_DENIED  # an address, not the name
+    assert "outside the grant's scope" in last_call(sb).reason
+    by_address = sandbox(grant(C.NETWORK_CONNECT, "domain:127.0.0.*:*"))
+    assert _connect(by_address, f"localhost:{port}") == E.CAPABILITY_DENIED  # a name
+
+
+def test_a_denied_name_is_never_looked_up(sandbox: Callable[..., Sandbox]) -> None:
+    """No grant covers the name: it is refused before any DNS query (a DNS lookup is
+    itself a way out for data)."""
+    sb = sandbox(grant(C.NETWORK_CONNECT, "domain:*.example.com:443"))
+    assert _connect(sb, "secret-data.attacker.invalid:443") == E.CAPABILITY_DENIED
+    assert "outside the grant's scope domain:*.example.com:443" in last_call(sb).reason
+    assert _connect(sb, "a.b.example.com:443") == E.CAPABILITY_DENIED
 
 
 def test_network_without_service(make: Make) -> None:

@@ -248,8 +248,10 @@ def test_bad_author(author: str) -> None:
     assert err.hint is not None and "public.key" in err.hint
 
 
-def test_author_is_normalised_to_lowercase() -> None:
-    assert parse_manifest(minimal().replace(AUTHOR, AUTHOR.upper())).author == AUTHOR
+def test_author_must_be_lowercase() -> None:
+    # Issue 8: author keys are exactly 64 lowercase hex (one spelling per key).
+    err = error_of(minimal().replace(AUTHOR, AUTHOR.upper()))
+    assert "other characters than 0-9 and a-f" in str(err)
 
 
 @pytest.mark.parametrize("version", ["1.0", "v1.0.0", "1.0.0.0", "one"])

@@ -396,7 +396,8 @@ def test_migration_from_schema_1_builds_the_name_index(tmp_path: Path) -> None:
     finally:
         conn.close()
     with LocalStore(root) as s:
-        assert s.conn.execute("SELECT version FROM schema_version").fetchone()[0] == 2
+        assert s.conn.execute("SELECT version FROM schema_version").fetchone()[0] == (
+            store_module.SCHEMA_VERSION)
         assert s.conn.execute("SELECT description FROM spirits").fetchall() == [
             ("the new weather spirit",)]
         assert [x.spec for x in s.search("weather")] == ["old@2.0.0"]

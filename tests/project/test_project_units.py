@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from vudo.capabilities import Capability, parse_grant_spec
+from vudo.capabilities import Capability
 from vudo.engine.config import parse_fuel
+from vudo.engine.grants import parse_grant_spec
 from vudo.errors import InvalidInputError, UsageError
 from vudo.project.build import lint_capabilities
 from vudo.project.new import render_template, validate_name

@@ -11,7 +11,7 @@ than the guest takes to run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 DEFAULT_FUEL = 1_000_000_000
 MAX_FUEL = I64_MAX
 DEFAULT_TIMEOUT = 10.0
+#: The longest wall-clock timeout (a year). Longer values on the command line mean this
+#: (clamped where they are parsed); beyond it a socket timeout derived from the deadline
+#: overflows the C timeval and network calls failed with an internal error.
+MAX_TIMEOUT = 365 * 24 * 3600.0
 MiB = 1024 * 1024
 DEFAULT_MAX_MODULE_SIZE = 16 * MiB
 
@@ -115,7 +119,7 @@ class _ConfigFields(NamedTuple):
     grants: tuple[Grant, ...] = ()
     trusted_granters: tuple[str, ...] = ()
     identity: str = "00" * 32
-    namespace: str = "spirit"
+    namespace: str = ""
     services: HostServices | None = None
     revocations: RevocationList | None = None
     host_call_fuel: int = 1_000
@@ -123,21 +127,29 @@ class _ConfigFields(NamedTuple):
     log_to_stderr: bool = True
     min_log_level: int = 0
     grant_clock: Callable[[], float] | None = None
+    grant_refresh: Callable[[], Iterable[Grant]] | None = None
 
 
 class SandboxConfig(_ConfigFields):
     """How one sandbox runs: budget, limits, who it is, what it may do.
 
-    ``grants`` are signed :class:`vudo.engine.grants.Grant` values for ``identity`` (the
-    64-hex Ed25519 key the sandbox runs as, also its credit account); only grants signed by
-    one of ``trusted_granters`` count. ``services`` bundles storage, ledger, network,
+    ``identity`` is the 64-hex key the sandbox runs as (a
+    :class:`vudo.engine.identity.SpiritIdentity`'s key, or an Ed25519 key): the grantee of
+    its ``grants`` (signed :class:`vudo.engine.grants.Grant` values; only grants signed by
+    one of ``trusted_granters`` count), its credit account
+    (:func:`~vudo.engine.identity.credit_account` of it) and, unless ``namespace`` names
+    another, its storage namespace. ``services`` bundles storage, ledger, network,
     clock and randomness; without it, time and random use the OS and storage, credit and
     network calls return their service's error code. ``host_call_fuel`` and
     ``host_byte_fuel`` price host calls in fuel (per call and per payload byte).
     ``log_to_stderr`` copies guest logs to stderr (the CLI default; tests and the TUI turn
     it off and subscribe to events instead); messages below ``min_log_level`` are dropped.
     ``revocations`` is read live on every check; ``grant_clock`` (Unix seconds, default
-    ``time.time``) decides grant expiry.
+    ``time.time``) decides grant expiry, on every check. ``grant_refresh``, when given,
+    returns the sandbox's complete current grants (the project layer reads them from the
+    store, so `vudo revoke` in another process reaches a running sandbox): the checker
+    polls it at most every half second on the host-call path and swaps the answer in
+    (see :class:`vudo.engine.grants.GrantChecker`); ``grants`` is the answer at start.
     """
 
     __slots__ = ()
@@ -150,9 +162,9 @@ class SandboxConfig(_ConfigFields):
                 raise ValueError(f"fuel must be a positive int up to {MAX_FUEL}, "
                                  f"got {config.fuel!r}")
             # NaN compares false both ways: it would silently mean "no timeout".
-            if config.timeout is not None and not 0 < config.timeout < float("inf"):
-                raise ValueError(f"timeout must be positive, finite seconds, "
-                                 f"got {config.timeout!r}")
+            if config.timeout is not None and not 0 < config.timeout <= MAX_TIMEOUT:
+                raise ValueError(f"timeout must be positive, finite seconds up to "
+                                 f"{MAX_TIMEOUT}, got {config.timeout!r}")
             if not _is_key(config.identity):
                 raise ValueError(
                     f"identity must be a 64-hex Ed25519 public key, got {config.identity!r}"

@@ -19,7 +19,10 @@ module, and a NamedTuple is several times cheaper to define than a frozen datacl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import re
 import threading
 import weakref
 from collections.abc import Callable
@@ -30,11 +33,12 @@ import wasmtime
 
 from vudo.capabilities import ABI_IMPORTS
 from vudo.engine.abi import HOST_MODULE
-from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
+from vudo.engine.binary import ModuleShape, scan
+from vudo.engine.compiler import engine_config
+from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, DEFAULT_TIMEOUT
 from vudo.engine.signatures import IMPORT_SIGNATURES, format_signature
 from vudo.engine.traps import translate
-from vudo.errors import InvalidInputError, ModuleError, NotFoundError, ResourceLimitExceeded
-from vudo.files import write_atomic
+from vudo.errors import ModuleError, NotFoundError, ResourceLimitExceeded
 
 
 def _wasmtime_version() -> str:
@@ -54,6 +58,15 @@ def _wasmtime_version() -> str:
 WASMTIME_VERSION = _wasmtime_version()
 EPOCH_INTERVAL = 0.010
 WASM_MAGIC = b"\0asm"
+#: A module with at most this many functions and code bytes compiles in-process; a bigger
+#: one compiles in a child process within the compile budget (about 0.15 s to start).
+#: Compile time is not linear in code size: 2,700 nested loops (8 KiB) took 1.4 s and
+#: 40,000 nested blocks (280 KiB) 168 s, so only a module too small to hide such a shape
+#: (4 KiB: under 0.4 s measured on a loaded machine) stays in-process.
+IN_PROCESS_FUNCTIONS = 1_000
+IN_PROCESS_CODE_BYTES = 4 * 1024
+#: Address space the compiling child may use.
+DEFAULT_COMPILE_MEMORY = 2 * 1024 * 1024 * 1024
 
 
 class ExportedFunc(NamedTuple):
@@ -108,12 +121,37 @@ class CacheStats(NamedTuple):
     recompiled: int
 
 
-class ModuleCache:
-    """Compiled modules on disk: ``<key>.cwasm`` plus ``<key>.sha256`` beside it."""
+class CacheUsage(NamedTuple):
+    """What the disk cache holds: entries, their bytes, where, and the size bound."""
 
-    def __init__(self, directory: Path, fingerprint: str) -> None:
+    entries: int
+    bytes: int
+    location: Path
+    bound: int
+
+
+#: The disk cache's default size bound; least recently used entries go first beyond it.
+DEFAULT_CACHE_BOUND = 256 * 1024 * 1024
+#: A leftover temporary file (a writer that was killed) older than this is removed.
+_STALE_TMP_SECONDS = 3600.0
+#: The names of the cache's own files: an entry's code and checksum, and their temp files.
+_CACHE_FILE = re.compile(r"[0-9a-f]{64}\.(cwasm|sha256)(\S*\.tmp)?")
+
+
+class ModuleCache:
+    """Compiled modules on disk: ``<key>.cwasm`` plus ``<key>.sha256`` beside it.
+
+    The cache holds at most ``bound`` bytes: each hit refreshes its entry's modification
+    time, and each store evicts the least recently used entries beyond the bound (an entry
+    bigger than the bound is not stored at all). Several processes may share the
+    directory; eviction tolerates entries vanishing under it.
+    """
+
+    def __init__(self, directory: Path, fingerprint: str,
+                 bound: int = DEFAULT_CACHE_BOUND) -> None:
         self.directory = directory
         self.fingerprint = fingerprint
+        self.bound = bound
         self.hits = 0
         self.misses = 0
         self.recompiled = 0
@@ -137,23 +175,108 @@ class ModuleCache:
         if hashlib.sha256(code).hexdigest() != expected:
             return None, True
         try:
-            return wasmtime.Module.deserialize(engine, code), False
+            module = wasmtime.Module.deserialize(engine, code)
         except (wasmtime.WasmtimeError, wasmtime.Trap):
             return None, True
+        with contextlib.suppress(OSError):
+            os.utime(code_path)  # most recently used: evicted last
+        return module, False
 
-    def put(self, digest: str, module: wasmtime.Module) -> None:
-        """Store atomically (temp file + rename); a failing disk only loses the cache."""
-        code = bytes(module.serialize())
+    def put(self, digest: str, code: bytes) -> None:
+        """Store serialized code atomically (temp file + rename), then evict beyond the
+        bound; a failing disk only loses the cache."""
+        if len(code) > self.bound:
+            return
         code_path, sum_path = self.paths(digest)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            write_atomic(code_path, code)
-            write_atomic(sum_path, hashlib.sha256(code).hexdigest().encode())
-        except (OSError, InvalidInputError):  # InvalidInputError: a directory in the way
+            _atomic_write(sum_path, hashlib.sha256(code).hexdigest().encode())
+            _atomic_write(code_path, code)
+            self.evict(keep=code_path)
+        except OSError:
             return
+
+    def _entries(self) -> list[tuple[float, int, Path]]:
+        """(last use, bytes of the pair, .cwasm path) of each entry; temporary files of
+        killed writers and checksums without code are removed once they are stale. Only
+        the cache's own files count: the directory may hold others (``git/``)."""
+        entries: list[tuple[float, int, Path]] = []
+        try:
+            listing = [e for e in os.scandir(self.directory) if _CACHE_FILE.fullmatch(e.name)]
+        except OSError:
+            return entries
+        sums = {e.name[:64]: e for e in listing if e.name.endswith(".sha256")}
+        import time
+
+        now = time.time()
+        for entry in listing:
+            with contextlib.suppress(OSError):
+                stat = entry.stat(follow_symlinks=False)
+                if entry.name.endswith(".tmp"):
+                    if now - stat.st_mtime > _STALE_TMP_SECONDS:
+                        os.unlink(entry.path)
+                elif entry.name.endswith(".cwasm") and entry.is_file(follow_symlinks=False):
+                    found = sums.pop(entry.name[:64], None)
+                    size = stat.st_size + (found.stat().st_size if found else 0)
+                    entries.append((stat.st_mtime, size, Path(entry.path)))
+        for orphan in sums.values():
+            with contextlib.suppress(OSError):
+                if now - orphan.stat().st_mtime > _STALE_TMP_SECONDS:
+                    os.unlink(orphan.path)
+        return entries
+
+    def evict(self, keep: Path | None = None) -> int:
+        """Remove least recently used entries until the cache fits its bound; how many."""
+        entries = sorted(self._entries())
+        total = sum(size for _, size, _ in entries)
+        removed = 0
+        for _, size, path in entries:
+            if total <= self.bound:
+                break
+            if path == keep:
+                continue
+            self._remove(path)
+            total -= size
+            removed += 1
+        return removed
+
+    @staticmethod
+    def _remove(code_path: Path) -> None:
+        code_path.unlink(missing_ok=True)
+        code_path.with_suffix(".sha256").unlink(missing_ok=True)
+
+    def usage(self) -> CacheUsage:
+        """How many entries and bytes the cache holds, where, and its bound."""
+        entries = self._entries()
+        return CacheUsage(len(entries), sum(size for _, size, _ in entries),
+                          self.directory, self.bound)
+
+    def clear(self) -> int:
+        """Remove every entry (and leftover temporary file); how many entries."""
+        count = 0
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.directory):
+                if _CACHE_FILE.fullmatch(entry.name):
+                    count += entry.name.endswith(".cwasm")
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+        return count
 
     def stats(self) -> CacheStats:
         return CacheStats(self.hits, self.misses, self.recompiled)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    import tempfile  # only on a cache miss: a warm run never writes
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class _Ticker:
@@ -192,17 +315,20 @@ class Engine:
         max_module_size: int = DEFAULT_MAX_MODULE_SIZE,
         epoch_interval: float = EPOCH_INTERVAL,
         max_wasm_stack: int = 512 * 1024,
+        compile_timeout: float = DEFAULT_TIMEOUT,
+        compile_memory: int = DEFAULT_COMPILE_MEMORY,
+        cache_bound: int = DEFAULT_CACHE_BOUND,
     ) -> None:
-        config = wasmtime.Config()
-        config.consume_fuel = True
-        config.epoch_interruption = True
-        config.max_wasm_stack = max_wasm_stack
+        self.max_wasm_stack = max_wasm_stack
         self.fingerprint = f"fuel=1;epoch=1;stack={max_wasm_stack}"
-        self.wasm_engine = wasmtime.Engine(config)
+        self.wasm_engine = wasmtime.Engine(engine_config(max_wasm_stack))
         self.max_module_size = max_module_size
         self.epoch_interval = epoch_interval
+        self.compile_timeout = compile_timeout
+        self.compile_memory = compile_memory
         self.cache: ModuleCache | None = (
-            ModuleCache(Path(cache_dir), self.fingerprint) if cache_dir is not None else None
+            ModuleCache(Path(cache_dir), self.fingerprint, cache_bound)
+            if cache_dir is not None else None
         )
         self._compiled: dict[str, wasmtime.Module] = {}
         # digest -> (module, imports, exports) of modules that passed validation
@@ -243,16 +369,23 @@ class Engine:
 
     # -- loading -----------------------------------------------------------------------
 
-    def load(self, source: bytes | str | Path, *, name: str = "spirit") -> SpiritModule:
+    def load(self, source: bytes | str | Path, *, name: str = "spirit",
+             compile_timeout: float | None = None) -> SpiritModule:
         """Compile and validate a Spirit: ``.wasm`` bytes, WAT text, or a path to either.
 
         A ``str`` is WAT source text (pass a :class:`~pathlib.Path` for a file). Loading
         the same bytes again is a dictionary lookup; with ``cache_dir`` a fresh engine
         deserializes instead of compiling (``module.cache`` says which happened).
 
-        Raises ModuleError naming the problem (not wasm, bad import, no ``memory`` export),
-        ResourceLimitExceeded if it is bigger than ``max_module_size``, NotFoundError for a
-        missing file.
+        Compiling is bounded: a module with more than :data:`IN_PROCESS_FUNCTIONS`
+        functions or :data:`IN_PROCESS_CODE_BYTES` of code is compiled in a child process
+        with ``compile_memory`` bytes of address space and ``compile_timeout`` seconds
+        (default: the engine's, itself defaulting to the run timeout's default).
+
+        Raises ModuleError naming the problem (not wasm, bad import, a boundary type the
+        engine cannot describe, an encoding it does not understand), ResourceLimitExceeded
+        if it is bigger than ``max_module_size`` or compiling it exceeds the budget,
+        NotFoundError for a missing file.
         """
         wasm = self._wasm_bytes(source)
         if len(wasm) > self.max_module_size:
@@ -266,18 +399,12 @@ class Engine:
             module, imports, exports = known
             cache = "memory"
         else:
-            module, cache = self._compile(wasm, digest)
-            unsupported = _unsupported_signature(wasm)
-            if unsupported is not None:
-                where, what, valtype = unsupported
-                raise ModuleError(
-                    f"{name}: {where} {what} has a {valtype} parameter or result, "
-                    "which vudo cannot pass across the host boundary",
-                    hint="use i32, i64, f32 or f64 in imported and exported functions "
-                    "(SIMD and typed references can stay inside the module)",
-                )
-            imports = _validate_imports(module, name)
-            exports = _validate_exports(module, name)
+            timeout = self.compile_timeout if compile_timeout is None else compile_timeout
+            module, cache, shape = self._compile(wasm, digest, name, timeout)
+            if shape is None:
+                shape = scan(wasm, name)
+            imports = _validate_imports(shape, name)
+            exports = _validate_exports(shape)
             self._validated[digest] = (module, imports, exports)
             _bound(self._validated)
         return SpiritModule(
@@ -328,10 +455,17 @@ class Engine:
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
             raise translate(exc, during="parse") from None
 
-    def _compile(self, wasm: bytes, digest: str) -> tuple[wasmtime.Module, str]:
+    def _compile(
+        self, wasm: bytes, digest: str, name: str, timeout: float
+    ) -> tuple[wasmtime.Module, str, ModuleShape | None]:
+        """The compiled module, where it came from, and its shape when it was read here.
+
+        A module is validated and scanned (:func:`vudo.engine.binary.scan`) before it is
+        compiled; one from the memory or disk cache passed both when it was compiled.
+        """
         module = self._compiled.get(digest)
         if module is not None:
-            return module, "memory"
+            return module, "memory", None
         status = "off"
         if self.cache is not None:
             module, corrupt = self.cache.get(self.wasm_engine, digest)
@@ -339,21 +473,58 @@ class Engine:
                 self.cache.hits += 1
                 self._compiled[digest] = module
                 _bound(self._compiled)
-                return module, "hit"
+                return module, "hit", None
             status = "recompiled" if corrupt else "miss"
             if corrupt:
                 self.cache.recompiled += 1
             else:
                 self.cache.misses += 1
+        shape = describe(wasm, name)
+        small = (shape.functions <= IN_PROCESS_FUNCTIONS
+                 and shape.code_bytes <= IN_PROCESS_CODE_BYTES)
+        code: bytes | None = None
         try:
-            module = wasmtime.Module(self.wasm_engine, wasm)
+            if small:
+                module = wasmtime.Module(self.wasm_engine, wasm)
+            else:
+                code = self._compile_in_child(wasm, name, timeout)
+                module = wasmtime.Module.deserialize(self.wasm_engine, code)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
             raise translate(exc, during="compile") from None
         if self.cache is not None:
-            self.cache.put(digest, module)
+            self.cache.put(digest, code if code is not None else bytes(module.serialize()))
         self._compiled[digest] = module
         _bound(self._compiled)
-        return module, status
+        return module, status, shape
+
+    def _compile_in_child(self, wasm: bytes, name: str, timeout: float) -> bytes:
+        """Serialized code compiled by a child process within the compile budget."""
+        import subprocess
+        import sys
+
+        from vudo.engine import compiler
+
+        argv = [sys.executable, "-I", compiler.__file__, str(self.max_wasm_stack),
+                str(self.compile_memory)]
+        try:
+            # a day is "no limit" (--timeout 1e308 would overflow the wait)
+            child = subprocess.run(argv, input=wasm, capture_output=True,
+                                   timeout=min(timeout, 86_400.0), check=False)
+        except subprocess.TimeoutExpired:
+            raise ResourceLimitExceeded(
+                f"{name}: compiling took longer than {timeout:g} s",
+                hint="the module is too big to compile in time; raise --timeout (it also "
+                "bounds compiling) or split the Spirit",
+            ) from None
+        if child.returncode == 0:
+            return child.stdout
+        if child.returncode == 3:
+            raise translate(wasmtime.WasmtimeError(child.stderr.decode("utf-8", "replace")),
+                            during="compile")
+        raise ResourceLimitExceeded(
+            f"{name}: compiling needs more than {self.compile_memory} bytes of memory",
+            hint="the module is too big to compile; split the Spirit or strip it",
+        )
 
     def instance_pre(self, module: SpiritModule) -> wasmtime.InstancePre:
         """The module linked against the host functions, ready to instantiate cheaply."""
@@ -401,28 +572,75 @@ def _bound(table: dict[str, Any]) -> None:
         del table[next(iter(table))]
 
 
-def _validate_imports(module: wasmtime.Module, name: str) -> tuple[str, ...]:
+def validate(wasm: bytes) -> None:
+    """wasmtime's validation of a wasm binary (linear time, no code generation);
+    ModuleError naming what is wrong."""
+    try:
+        wasmtime.Module.validate(_validator(), wasm)
+    except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+        raise translate(exc, during="compile") from None
+
+
+def describe(wasm: bytes, name: str = "spirit") -> ModuleShape:
+    """Validate a wasm binary and read its shape, without compiling it.
+
+    The one guard every loader path goes through (``Engine.load``; ``vudo build``,
+    ``vudo check`` and ``vudo doc`` through ``vudo.project.build.inspect_module``):
+    :func:`validate`, then :func:`vudo.engine.binary.scan` reads the imports and exports,
+    failing closed on anything the engine could not describe safely. Raises ModuleError.
+    """
+    validate(wasm)
+    return scan(wasm, name)
+
+
+def check_module(
+    wasm: bytes, name: str = "spirit"
+) -> tuple[ModuleShape, tuple[str, ...], tuple[ExportedFunc, ...]]:
+    """Everything ``Engine.load`` checks short of compiling: :func:`describe`, then the
+    host imports against the ABI table (names and signatures). For ``vudo build`` and
+    ``vudo check``, so a module they pass is one ``vudo run`` loads. Raises ModuleError.
+    """
+    shape = describe(wasm, name)
+    return shape, _validate_imports(shape, name), _validate_exports(shape)
+
+
+_VALIDATOR: list[wasmtime.Engine] = []
+
+
+def _validator() -> wasmtime.Engine:
+    """An engine with vudo's configuration, shared by every validation in this process."""
+    if not _VALIDATOR:
+        _VALIDATOR.append(wasmtime.Engine(engine_config(512 * 1024)))
+    return _VALIDATOR[0]
+
+
+def _validate_imports(shape: ModuleShape, name: str) -> tuple[str, ...]:
     names: list[str] = []
-    for imp in module.imports:
+    for imp in shape.imports:
         where = f'import "{imp.module}" "{imp.name}"'
         if imp.module != HOST_MODULE:
             raise ModuleError(
                 f'{name}: {where} is not from module "{HOST_MODULE}"',
                 hint=f'Spirits import host functions only from "{HOST_MODULE}"',
             )
-        if imp.name is None or imp.name not in ABI_IMPORTS:
+        if imp.name not in ABI_IMPORTS:
             raise ModuleError(
                 f"{name}: unknown host function {where}",
                 hint="see DESIGN.md §1 for the host functions a Spirit may import",
             )
-        ty = imp.type
         expected = IMPORT_SIGNATURES[imp.name]
-        if not isinstance(ty, wasmtime.FuncType):
+        if imp.kind != "func":
             raise ModuleError(
                 f"{name}: {where} must be a function {format_signature(*expected)}",
                 hint="import it as a function",
             )
-        got = (tuple(str(p) for p in ty.params), tuple(str(r) for r in ty.results))
+        got = (imp.params, imp.results)
+        if not imp.plain:
+            raise ModuleError(
+                f"{name}: {where} is declared with a non-final or recursive (rec group) "
+                "type, which no host function has",
+                hint=f"declare it as a plain function type {format_signature(*expected)}",
+            )
         if got != expected:
             raise ModuleError(
                 f"{name}: {where} has signature {format_signature(*got)}, "
@@ -433,142 +651,8 @@ def _validate_imports(module: wasmtime.Module, name: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _validate_exports(module: wasmtime.Module, name: str) -> tuple[ExportedFunc, ...]:
-    funcs: list[ExportedFunc] = []
-    has_memory = False
-    for exp in module.exports:
-        ty = exp.type
-        if isinstance(ty, wasmtime.FuncType):
-            funcs.append(
-                ExportedFunc(
-                    exp.name,
-                    tuple(str(p) for p in ty.params),
-                    tuple(str(r) for r in ty.results),
-                )
-            )
-        elif exp.name == "memory" and isinstance(ty, wasmtime.MemoryType):
-            has_memory = True
-    if not has_memory:
-        raise ModuleError(
-            f'{name}: does not export its linear memory as "memory"',
-            hint='add (export "memory") to the module\'s memory',
-        )
-    return tuple(funcs)
-
-
-# Value types the wasmtime C API can describe. Asking it for the type of a function whose
-# signature holds anything else (v128, typed references) aborts the whole process, so such
-# signatures are found by reading the binary first (_unsupported_signature).
-_C_API_VALTYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x70: "funcref",
-                   0x6F: "externref"}
-_VALTYPE_NAMES = {0x7B: "v128", 0x63: "(ref null ...)", 0x64: "(ref ...)"}
-
-
-class _Reader:
-    """Just enough of the wasm binary format to read type, import, function and export
-    sections; any surprise raises ValueError (the caller then leaves it to wasmtime)."""
-
-    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
-        self.data, self.pos = data, pos
-        self.end = len(data) if end is None else end
-
-    def byte(self) -> int:
-        if self.pos >= self.end:
-            raise ValueError("end of section")
-        self.pos += 1
-        return self.data[self.pos - 1]
-
-    def uleb(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result
-            if shift > 70:
-                raise ValueError("LEB128 too long")
-
-    def skip(self, n: int) -> None:
-        if n > self.end - self.pos:
-            raise ValueError("past the end")
-        self.pos += n
-
-    def name(self) -> str:
-        n = self.uleb()
-        self.skip(n)
-        return self.data[self.pos - n : self.pos].decode("utf-8", "replace")
-
-    def valtype(self) -> int:
-        b = self.byte()
-        if b in (0x63, 0x64):
-            self.uleb()  # heap type (s33; its bytes read the same as an unsigned LEB)
-        return b
-
-    def limits(self) -> None:
-        flags = self.byte()
-        self.uleb()
-        if flags & 0x01:
-            self.uleb()
-        if flags & 0x08:
-            self.uleb()  # custom page size
-
-
-def _unsupported_signature(wasm: bytes) -> tuple[str, str, str] | None:
-    """(``import``/``export``, function name, type) for the first imported or exported
-    function whose signature uses a type the wasmtime C API cannot describe, else None."""
-    types: list[str | None] = []  # per type index: the unsupported type it uses, or None
-    func_types: list[int] = []  # per function index (imports first): its type index
-    imported: list[str] = []
-    try:
-        r = _Reader(wasm, 8)
-        while r.pos < len(wasm):
-            section, size = r.byte(), r.uleb()
-            body = _Reader(wasm, r.pos, r.pos + size)
-            r.skip(size)
-            if section == 1:
-                for _ in range(body.uleb()):
-                    if body.byte() != 0x60:
-                        raise ValueError("not a plain function type")
-                    bad: str | None = None
-                    for _ in range(2):
-                        for _ in range(body.uleb()):
-                            vt = body.valtype()
-                            if vt not in _C_API_VALTYPES and bad is None:
-                                bad = _VALTYPE_NAMES.get(vt, f"0x{vt:02x}")
-                    types.append(bad)
-            elif section == 2:
-                for _ in range(body.uleb()):
-                    module_name, field = body.name(), body.name()
-                    kind = body.byte()
-                    if kind == 0:
-                        func_types.append(body.uleb())
-                        imported.append(f'"{module_name}" "{field}"')
-                    elif kind == 1:
-                        body.valtype()
-                        body.limits()
-                    elif kind == 2:
-                        body.limits()
-                    elif kind == 3:
-                        body.valtype()
-                        body.byte()
-                    elif kind == 4:
-                        body.byte()
-                        body.uleb()
-                    else:
-                        raise ValueError("unknown import kind")
-                for index, field in enumerate(imported):
-                    if types[func_types[index]] is not None:
-                        return ("import", field, str(types[func_types[index]]))
-            elif section == 3:
-                func_types.extend(body.uleb() for _ in range(body.uleb()))
-            elif section == 7:
-                for _ in range(body.uleb()):
-                    field = body.name()
-                    kind, index = body.byte(), body.uleb()
-                    if kind == 0 and types[func_types[index]] is not None:
-                        return ("export", f'"{field}"', str(types[func_types[index]]))
-                return None
-    except (ValueError, IndexError):
-        return None
-    return None
+def _validate_exports(shape: ModuleShape) -> tuple[ExportedFunc, ...]:
+    """The exported functions. A module need not export memory (DESIGN.md §1): pure
+    compute needs none, and a host call given a pointer then returns INVALID_MEMORY."""
+    return tuple(ExportedFunc(exp.name, exp.params, exp.results)
+                 for exp in shape.exports if exp.kind == "func")

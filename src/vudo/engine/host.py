@@ -45,8 +45,10 @@ from wasmtime import _ffi as _wasmtime_ffi
 from vudo.capabilities import ABI_IMPORTS, Capability
 from vudo.engine.abi import HOST_MODULE, ErrorCode, HostCallError
 from vudo.engine.events import LEVEL_NAMES, EventStream, HostCall, LogMessage
+from vudo.engine.identity import credit_account
 from vudo.engine.signatures import IMPORT_SIGNATURES
 from vudo.engine.traps import stop_message
+from vudo.errors import printable
 
 if TYPE_CHECKING:
     from vudo.engine.config import Limits
@@ -55,11 +57,6 @@ _OK = int(ErrorCode.OK)
 _DENIED = int(ErrorCode.CAPABILITY_DENIED)
 _BAD_MEMORY = int(ErrorCode.INVALID_MEMORY)
 
-# Guest text copied to a terminal goes through this table: a guest's escape sequences
-# must not recolour, retitle or clear the user's terminal, and a newline must not let it
-# print a line that looks like vudo's own ("error: ..."). Events keep the text as sent.
-_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))
-            if c != 0x09} | {0x0A: "\\n", 0x0D: "\\r"}
 _BAD_PARAM = int(ErrorCode.INVALID_PARAMETER)
 _STORAGE_ERROR = int(ErrorCode.STORAGE_ERROR)
 _CREDIT_ERROR = int(ErrorCode.CREDIT_ERROR)
@@ -96,6 +93,8 @@ _EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 #: (host_network_accept/send/recv/close, see ABI_IMPORTS): no capability is named just
 #: "network", so the key cannot collide with one.
 NETWORK_HANDLE_CALLS = "network"
+#: Likewise for ``host_credit_account``, the one credit call that needs no capability.
+CREDIT_ACCOUNT_CALLS = "credit"
 
 
 class StopGuest(Exception):
@@ -165,7 +164,7 @@ class HostBridge:
         self.bytes_in = 0
         self.bytes_out = 0
         self.peak_memory = 0
-        self.log: deque[tuple[float, str, bool, int, int]] = deque(maxlen=1024)
+        self.log: deque[tuple[float, str, bool, int, int, str]] = deque(maxlen=1024)
         self.note = ""
         #: A KeyboardInterrupt or SystemExit caught inside a C callback (where it cannot
         #: propagate); the sandbox stops the guest and re-raises it when the call returns.
@@ -217,22 +216,24 @@ class HostBridge:
         fuel: int,
     ) -> int:
         """Count and log one host call; returns ``result`` for the caller's convenience."""
-        key = capability.value if capability is not None else NETWORK_HANDLE_CALLS
+        key = capability.value if capability is not None else (
+            CREDIT_ACCOUNT_CALLS if function == "host_credit_account" else NETWORK_HANDLE_CALLS)
         counter = self.counters.get(key)
         if counter is None:
             counter = self.counters[key] = [0, 0]
         counter[0 if allowed else 1] += 1
         at = time.monotonic() - self.origin
-        self.log.append((at, function, allowed, result, fuel))
         note = self.note
         if note:
             self.note = ""
+        self.log.append((at, function, allowed, result, fuel, note))
         if self.events.active:
             summary = args() if callable(args) else args
             if note:
                 summary = f"{summary} ({note})" if summary else note
             self.events.emit(
-                HostCall(self.sandbox_id, function, capability, allowed, summary, result, fuel, at)
+                HostCall(self.sandbox_id, function, capability, allowed, summary, result, fuel,
+                         at, note)
             )
         return result
 
@@ -374,7 +375,12 @@ class HostBridge:
                 self.events.emit(LogMessage(self.sandbox_id, level, message, at))
             if self.log_to_stderr:
                 stream = self.stderr if self.stderr is not None else sys.stderr
-                stream.write(f"[{LEVEL_NAMES[level]}] {message.translate(_ESCAPES)}\n")
+                # Escaped (vudo.errors.printable), and one line: a guest's escape
+                # sequences must not recolour, retitle or clear the terminal, and a
+                # newline must not print a line that looks like vudo's own ("error: ...").
+                # Events keep the text as sent.
+                line = printable(message.replace("\n", "\\n").replace("\r", "\\r"))
+                stream.write(f"[{LEVEL_NAMES[level]}] {line}\n")
         return self.record(
             "host_log", cap, True, lambda: f"level={level} len={length}", _OK, fuel + extra
         )
@@ -539,6 +545,21 @@ class HostBridge:
     def host_credit_consume(self, args: Any) -> int:
         return self._close_reservation("consume", args[0].i64)
 
+    def host_credit_account(self, args: Any) -> int:
+        """Write the sandbox's own 32-byte account (no capability: it is its own number)."""
+        name = "host_credit_account"
+        ptr = args[0].i32 & _U32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        address = self.writable(ptr, ACCOUNT_BYTES)
+        if address is None:
+            return self.record(name, None, True, f"ptr={ptr}", _BAD_MEMORY, fuel)
+        account = self.ledger.account if self.ledger is not None else credit_account(
+            self.identity)
+        ctypes.memmove(address, account, ACCOUNT_BYTES)
+        self.bytes_in += ACCOUNT_BYTES
+        return self.record(name, None, True, f"acct={account.hex()[:12]}", _OK, fuel)
+
     def _bad_memory(self, name: str, cap: Capability) -> int:
         fuel = self.call_fuel
         self.charge(fuel)
@@ -574,11 +595,20 @@ class HostBridge:
             target = normalize(address) if normalize is not None else address
         except (UnicodeDecodeError, HostCallError, ValueError):
             return self.record(name, cap, self.check(cap), repr(raw[:64]), _BAD_PARAM, fuel)
-        if not self.check(cap, target):
+        if not self.check(cap, target):  # before any DNS lookup: a lookup leaks data too
             return self.record(name, cap, False, target, _DENIED, fuel)
+        checker = self.checker
+
+        def admit(address: str) -> tuple[bool, str]:
+            decision = checker.check_resolved(cap, target, address)
+            return decision.allowed, decision.reason
+
         try:
-            handle = int(self._net().connect(target, self._net_deadline()))
+            handle = int(self._net().connect(target, self._net_deadline(), admit))
         except HostCallError as exc:
+            if exc.code is ErrorCode.CAPABILITY_DENIED:  # no resolved address is covered
+                self.note = exc.detail
+                return self.record(name, cap, False, target, _DENIED, fuel)
             return self.refused(name, cap, target, exc, fuel)
         return self.record(name, cap, True, target, handle, fuel)
 

@@ -22,7 +22,8 @@ class Receipt(NamedTuple):
 
     ``host_calls`` maps a capability name to ``{"allowed": n, "denied": m}``; the network
     handle calls that need no capability of their own (``host_network_accept``, ``_send``,
-    ``_recv``, ``_close``) are counted under ``"network"``. ``bytes_out`` counts payload
+    ``_recv``, ``_close``) are counted under ``"network"``, and ``host_credit_account``
+    (which needs none either) under ``"credit"``. ``bytes_out`` counts payload
     bytes the guest handed to the host (logs, writes, sends); ``bytes_in`` counts bytes the
     host copied into guest memory (random bytes, reads, receives).
     """
@@ -76,7 +77,10 @@ class Receipt(NamedTuple):
 
 
 def _json_value(value: Any) -> Any:
-    """Results as JSON allows them: non-finite floats become their string names."""
+    """Results as JSON allows them: non-finite floats become their string names, a
+    non-null reference its kind (``"funcref"``; a null reference is null)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    return value
+    if value is None or isinstance(value, int | float | str):
+        return value
+    return "funcref" if type(value).__name__ == "Func" else "externref"

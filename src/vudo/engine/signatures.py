@@ -44,6 +44,7 @@ IMPORT_SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "host_credit_release": ((I64,), (I32,)),
     "host_credit_consume": ((I64,), (I32,)),
     "host_credit_available": ((I32,), (I64,)),
+    "host_credit_account": ((I32,), (I32,)),
 }
 
 

@@ -631,6 +631,13 @@ def _asset_entries(assets: Iterable[Path | tuple[str, Path]]) -> list[tuple[str,
     return sorted(entries)
 
 
+def package_path_hint(path: Path) -> str | None:
+    """For a directory named where a package goes (``vudo pack -o dist``): name a file."""
+    if path.is_dir() and not path.is_symlink():
+        return f"name the file, e.g. {path / 'name-0.1.0.spirit'}"
+    return None
+
+
 def write_package(
     out_path: Path,
     manifest_name: str,
@@ -671,8 +678,8 @@ def write_package(
     for name, src in ((MODULE_NAME, module_path), *assets):
         with contextlib.suppress(OSError):
             hint += _LOCAL.size + len(name.encode("utf-8")) + src.stat().st_size
-    return write_atomic_with(out_path, body, size_hint=hint, what="package file name",
-                             hint=f"name the file, e.g. {out_path / 'name-0.1.0.spirit'}")
+    return write_atomic_with(out_path, body, size_hint=hint, what="package file",
+                             hint=package_path_hint(out_path))
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,11 @@ by every part of vudo, so parsing is strict and errors point at the line to fix:
 unknown key is refused (never silently dropped) with a did-you-mean, a value of the
 wrong type names the field, the line and the expected type.
 
-TOML is parsed with tomlkit and JSON with the standard library; their exceptions are
-translated into :class:`ManifestError` here and nowhere else (:func:`_load_toml`,
-:func:`_load_json`).
+TOML is parsed with the standard library's tomllib (tomlkit, which ``vudo fmt`` needs to
+keep comments, costs several times as much to import, and reading a manifest is on the
+``vudo run`` path); a text tomllib refuses is parsed again by tomlkit, whose messages
+name the line and column. JSON uses the standard library. Their exceptions are translated
+into :class:`ManifestError` here and nowhere else (:func:`_load_toml`, :func:`_load_json`).
 
 Format (DESIGN.md §3)::
 
@@ -34,22 +36,22 @@ Format (DESIGN.md §3)::
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
-
-import tomlkit
-from tomlkit.exceptions import TOMLKitError
-from tomlkit.items import Array, Comment, Table, Whitespace
+from typing import TYPE_CHECKING, Any
 
 from vudo.capabilities import Capability
 from vudo.errors import InvalidInputError, ManifestError, NotFoundError
-from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, parse_version
+from vudo.pkg.versions import ANY, Requirement, parse_requirement, parse_version
+
+if TYPE_CHECKING:
+    import tomlkit
+
+    from vudo.pkg.versions import Version
 
 __all__ = [
     "DEPENDENCY_KEYS",
@@ -82,8 +84,10 @@ PRICING_KEYS: tuple[str, ...] = ("base_cost", "per_fuel_cost", "fuel_unit",
 _SECTIONS = ("dependencies", "pricing")
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-_HEX64_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")  # always fullmatch: "$" lets "\n" through
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
+#: Longest Spirit name; longer input is shown cut in messages, not echoed whole.
+MAX_NAME_CHARS = 64
 _NAME_HINT = 'use lowercase letters, digits, "-" and "_", starting with a letter, at most 64'
 
 
@@ -327,8 +331,25 @@ def _without_bom(text: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _load_toml(text: str, filename: str) -> tomlkit.TOMLDocument:
-    """Parse TOML; the one place tomlkit's exceptions become ManifestError."""
+def _load_toml(text: str, filename: str) -> dict[str, Any]:
+    """Parse TOML into plain values; the one place the TOML parsers' exceptions become
+    ManifestError. tomllib first (cheap to import); what it refuses, tomlkit parses
+    again for a message with the line and column (and, should the two parsers ever
+    disagree, tomlkit's reading wins, as it always did)."""
+    import tomllib
+
+    try:
+        return tomllib.loads(_without_bom(text))
+    except tomllib.TOMLDecodeError:
+        pass
+    return _plain(_load_toml_document(text, filename).unwrap())  # type: ignore[no-any-return]
+
+
+def _load_toml_document(text: str, filename: str) -> tomlkit.TOMLDocument:
+    """Parse TOML with tomlkit (its comments and layout kept, for ``vudo fmt``)."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     try:
         return tomlkit.parse(_without_bom(text))
     except TOMLKitError as exc:
@@ -395,14 +416,34 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def validate_name(name: str, *, what: str = "name") -> str:
-    """Check a Spirit name; raise InvalidInputError suggesting a valid spelling."""
-    if _NAME_RE.match(name):
+def shown_name(name: str) -> str:
+    """``name`` as an error message may quote it: cut to a screenful when it is far too
+    long (a 100,000-character argument is not echoed back whole)."""
+    if len(name) <= MAX_NAME_CHARS + 16:
         return name
-    fixed = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
-    fixed = re.sub(r"^[^a-z]+", "", fixed)[:64]
-    hint = _NAME_HINT + (f' (e.g. "{fixed}")' if fixed and _NAME_RE.match(fixed) else "")
-    raise InvalidInputError(f'invalid {what} "{name}"', hint=hint)
+    return f"{name[:MAX_NAME_CHARS]}... ({len(name)} characters)"
+
+
+def validate_name(name: str, *, what: str = "name") -> str:
+    """Check a Spirit name; raise InvalidInputError suggesting a valid spelling.
+
+    The whole string must match (``re.fullmatch``): ASCII lowercase letters, digits, "-"
+    and "_", starting with a letter, at most 64 characters.
+    """
+    if _NAME_RE.fullmatch(name):
+        return name
+    fixed = re.sub(r"[^a-z0-9_-]+", "-", name[:4 * MAX_NAME_CHARS].lower()).strip("-_")
+    fixed = re.sub(r"^[^a-z]+", "", fixed)[:MAX_NAME_CHARS]
+    hint = _NAME_HINT + (f' (e.g. "{fixed}")' if fixed and _NAME_RE.fullmatch(fixed)
+                         and len(name) <= MAX_NAME_CHARS else "")
+    raise InvalidInputError(f'invalid {what} "{shown_name(name)}"', hint=hint)
+
+
+def canonical_name(name: str) -> str:
+    """The form two Spirit names are compared in: without regard to case and to "-" vs
+    "_" (as crates.io does), so ``my_x`` and ``My-X`` are one name and cannot belong to
+    two signers. The store indexes it; registries check it on publish."""
+    return name.lower().replace("_", "-")
 
 
 class _Validator:
@@ -425,6 +466,8 @@ class _Validator:
         for key in table:
             if key in allowed:
                 continue
+            import difflib
+
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             hint = (f'did you mean "{close[0]}"?' if close
                     else "allowed keys here: " + ", ".join(allowed))
@@ -474,19 +517,21 @@ class _Validator:
         try:
             validate_name(name)
         except InvalidInputError as exc:
-            raise self.fail(f'invalid name "{name}" at {self.loc.where(("name",))}',
+            raise self.fail(f'invalid name "{shown_name(name)}" at {self.loc.where(("name",))}',
                             hint=exc.hint) from None
         version = self.version(data["version"])
         author = self.string(data, "author")
-        if not _HEX64_RE.match(author):
-            raise self.fail(f'invalid author at {self.loc.where(("author",))}: expected 64 hex '
-                            f"characters (an Ed25519 public key), got {len(author)} characters",
+        if not _HEX64_RE.fullmatch(author):
+            got = (f"{len(author)} characters" if len(author) != 64
+                   else "other characters than 0-9 and a-f")
+            raise self.fail(f'invalid author at {self.loc.where(("author",))}: expected 64 '
+                            f"lowercase hex characters (an Ed25519 public key), got {got}",
                             hint="use the contents of ~/.vudo/keys/public.key")
         description = self.string(data, "description") if "description" in data else ""
         return Manifest(
             name=name,
             version=version,
-            author=author.lower(),
+            author=author,
             description=description,
             license=self.optional_string(data, "license"),
             repository=self.optional_string(data, "repository"),
@@ -542,6 +587,8 @@ class _Validator:
             try:
                 cap = Capability(item)
             except ValueError:
+                import difflib
+
                 close = difflib.get_close_matches(item, names, n=1, cutoff=0.5)
                 hint = (f'did you mean "{close[0]}"?' if close
                         else "known capabilities: " + ", ".join(names))
@@ -641,7 +688,7 @@ def _read_data(text: str, filename: str) -> tuple[Any, _Locator]:
     locator = _Locator(text, filename, is_json=json_input)
     if json_input:
         return _load_json(text, filename), locator
-    return _plain(_load_toml(text, filename).unwrap()), locator
+    return _load_toml(text, filename), locator
 
 
 def parse_manifest(text: str, *, filename: str = "spirit.toml") -> Manifest:
@@ -764,14 +811,16 @@ class _Section:
     present: bool = True
 
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _render_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
 
 
 def _render_value(value: Any, order: tuple[str, ...] = ()) -> str:
+    import tomlkit
+
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -849,6 +898,9 @@ def _render_commented_array(text: str) -> str | None:
     """A multi-line array with comments inside, one element per line, each comment kept
     beside the element it was written next to; None if the layout is too unusual (an
     element spanning lines), in which case the comments move above the key instead."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     lines = text.splitlines()
     if len(lines) < 2:
         return None
@@ -882,6 +934,8 @@ def _render_commented_array(text: str) -> str | None:
 
 def _value_entry(key: str, item: Any, comments: list[str]) -> _Entry:
     """An entry for a plain key = value item, keeping comments written inside it."""
+    from tomlkit.items import Array
+
     text = item.as_string()
     inside = _comments_inside(text)
     rendered = None
@@ -904,6 +958,8 @@ def _split_at_blank(lines: list[tuple[str, bool]]) -> tuple[list[str], list[str]
 def _keep_trivia(item: Any, pending: list[tuple[str, bool]]) -> None:
     """Add a keyless body item to ``pending``: a comment as ``(text, False)``, each
     blank line as ``("", True)``, so it can move with the entry that follows."""
+    from tomlkit.items import Comment, Whitespace
+
     if isinstance(item, Comment):
         pending.append((item.as_string().strip(), False))
     elif isinstance(item, Whitespace) and "\n" in item.as_string():
@@ -914,6 +970,8 @@ def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_Entry],
                pending: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """Collect entries of one table body with the comments above them; return the comment
     lines left after the last entry."""
+    from tomlkit.items import Table
+
     for key, item in body:
         if key is None:
             _keep_trivia(item, pending)
@@ -953,7 +1011,9 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
         data = _load_json(text, filename)
         ordered = {k: data[k] for k in sorted(data, key=lambda k: _entry_order("", k))}
         return json.dumps(ordered, indent=2, ensure_ascii=False) + "\n"
-    doc = _load_toml(text, filename)
+    from tomlkit.items import Table
+
+    doc = _load_toml_document(text, filename)
     root = _Section("")
     by_name: dict[str, _Section] = {name: _Section(name, present=False) for name in _SECTIONS}
     pending: list[tuple[str, bool]] = []

@@ -43,15 +43,19 @@ from typing import Any
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
 from vudo.files import write_atomic
 from vudo.pkg.archive import open_regular, sha256_file, stream_file
-from vudo.pkg.manifest import canonical_manifest_bytes, manifest_from_dict
+from vudo.pkg.manifest import (
+    canonical_manifest_bytes,
+    canonical_name,
+    manifest_from_dict,
+    validate_name,
+)
 from vudo.pkg.signing import verify_package
 from vudo.pkg.sources import Candidate, candidate_from_manifest
 from vudo.pkg.versions import Version, parse_version
 from vudo.resources import Resource
 
 REGISTRY_FORMAT = "vudo-registry/1"
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")  # always fullmatch
 MAX_INDEX_BYTES = 64 * 1024 * 1024
 MAX_PACKAGE_BYTES = 1024 * 1024 * 1024
 
@@ -89,10 +93,7 @@ class PublishResult:
 
 
 def _check_name(name: str) -> str:
-    if not _NAME_RE.match(name):
-        raise InvalidInputError(f'invalid Spirit name "{name}"',
-                                hint='names are lowercase letters, digits, "-" and "_"')
-    return name
+    return validate_name(name, what="Spirit name")
 
 
 def _bad_index(where: str, what: str) -> VerificationError:
@@ -121,8 +122,8 @@ def _parse_index(data: bytes, name: str, where: str) -> list[PublishedVersion]:
             raise _bad_index(where, f"entry lacks {exc}") from None
         except InvalidInputError as exc:
             raise _bad_index(where, exc.message) from None
-        if not (isinstance(digest, str) and _HEX64.match(digest) and isinstance(signer, str)
-                and _HEX64.match(signer) and isinstance(size, int) and isinstance(file, str)
+        if not (isinstance(digest, str) and _HEX64.fullmatch(digest) and isinstance(signer, str)
+                and _HEX64.fullmatch(signer) and isinstance(size, int) and isinstance(file, str)
                 and isinstance(manifest, dict)):
             raise _bad_index(where, f"bad entry for {version}")
         expected = f"packages/{name}/{name}-{version}.spirit"
@@ -237,6 +238,13 @@ class DirectoryRegistry(Resource):
             m = verified.manifest
             name = _check_name(m.name)
             with self._locked():
+                taken = [n for n in self.names()
+                         if n != name and canonical_name(n) == canonical_name(name)]
+                if taken:
+                    raise InvalidInputError(
+                        f'cannot publish "{name}": "{taken[0]}" is already published, and '
+                        "names are compared without regard to case and to - versus _",
+                        hint=f'publish as "{taken[0]}" if it is yours, or choose another name')
                 entries = self.entries(name)
                 for e in entries:
                     if e.version == m.version:

@@ -218,7 +218,8 @@ def sign_package(
                              _envelope(keypair, manifest_sha, tuple(files)).to_bytes())
             writer.finish()
 
-        write_atomic_with(path, body, size_hint=reader.content_members[-1].end)
+        write_atomic_with(path, body, size_hint=reader.content_members[-1].end,
+                          what="package file")
     digest = package_digest(keypair.public_hex, manifest_sha, tuple(files))
     return SignResult(path, keypair.public_hex, digest, manifest.author,
                       manifest.author.lower() == keypair.public_hex)

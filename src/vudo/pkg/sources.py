@@ -57,7 +57,8 @@ class Candidate:
     that signed it) are known for signed packages from a registry and None for path and
     git sources, which are unsigned source trees. ``location`` is the directory holding
     the package's manifest when there is one on disk; relative path dependencies of the
-    package are resolved against it.
+    package are resolved against it. ``yanked`` marks a version its publisher withdrew:
+    the resolver skips it unless a lock already names it.
     """
 
     name: str
@@ -67,6 +68,7 @@ class Candidate:
     digest: str | None = None
     signer: str | None = None
     location: Path | None = field(default=None, compare=False, repr=False)
+    yanked: bool = False
 
     def __str__(self) -> str:
         return f"{self.name} {self.version}"
@@ -137,7 +139,7 @@ class PathSource:
         return (candidate,)
 
 
-_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+_FULL_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 class GitSource:
@@ -203,7 +205,7 @@ class GitSource:
                         raise
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-        elif not (_FULL_SHA.match(rev) and self._commit(repo, rev)):
+        elif not (_FULL_SHA.fullmatch(rev) and self._commit(repo, rev)):
             self._run(["--git-dir", str(repo), "fetch", "--quiet", "--prune", "--tags",
                        "origin", "+refs/heads/*:refs/heads/*"], what=f"fetch {url}")
         commit = self._commit(repo, rev)

@@ -41,6 +41,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,11 +49,23 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from vudo.capabilities import Capability, parse_capability
-from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
+from vudo.errors import (
+    DiskFullError,
+    InvalidInputError,
+    NotFoundError,
+    VerificationError,
+    VudoError,
+)
 from vudo.home import migrate_home, store_dir
 from vudo.pkg.archive import open_regular, sha256_file, stream_file
 from vudo.pkg.keys import parse_public_key
-from vudo.pkg.manifest import Manifest, canonical_manifest_bytes, manifest_from_dict
+from vudo.pkg.manifest import (
+    Manifest,
+    canonical_manifest_bytes,
+    canonical_name,
+    manifest_from_dict,
+    validate_name,
+)
 from vudo.pkg.signing import VerifiedPackage, verify_package
 from vudo.pkg.sources import Candidate, CandidateSource, candidate_from_manifest
 from vudo.pkg.trust import TrustDecision, TrustPolicy, decide
@@ -60,7 +73,7 @@ from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, pars
 from vudo.resources import Resource
 
 INDEX_NAME = "index.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 REPAIR_HINT = "run `vudo repair` to rebuild it from the package files"
 
 
@@ -98,6 +111,9 @@ def translate_sqlite_error(exc: BaseException, context: str) -> VudoError:
     """Map a sqlite3 exception to a vudo error (the single sqlite3 boundary)."""
     text = str(exc)
     lowered = text.lower()
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in lowered:
+        return DiskFullError(f"{context}: the disk is full ({text})",
+                             hint="free some space and run it again; the store is unchanged")
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in lowered or "busy" in lowered):
         return StoreBusyError(f"{context}: the store is busy ({text})",
                               hint="another vudo process is using the store; try again")
@@ -189,6 +205,15 @@ _MIGRATIONS: tuple[str, ...] = (
         VALUES (new.rowid, new.name, new.description);
     END;
     """ + "\n" + "REFRESH_ALL_SPIRITS",
+    # v3: names are unique without regard to case and to "-" vs "_" (my_x and My-X are
+    # one name): each row carries its canonical name (pkg.manifest.canonical_name, called
+    # from SQL as vudo_canonical_name), indexed for the check install makes. Not a UNIQUE
+    # index: an older store may already hold two such spellings, and must still open.
+    """
+    ALTER TABLE packages ADD COLUMN canonical TEXT NOT NULL DEFAULT '';
+    UPDATE packages SET canonical = vudo_canonical_name(name);
+    CREATE INDEX packages_canonical ON packages (canonical);
+    """,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -408,29 +433,66 @@ class LocalStore(Resource):
     source_label: ClassVar[str] = "installed"
 
     def __init__(self, root: Path, *, clock: Callable[[], float] = time.time,
-                 busy_timeout: float = 30.0, _rebuilding: bool = False) -> None:
+                 busy_timeout: float = 30.0, read_only: bool = False,
+                 _rebuilding: bool = False) -> None:
+        """Open (creating or migrating) the store at ``root``.
+
+        ``read_only`` opens the index with SQLite's ``mode=ro`` (for commands that only
+        read: list, info, search), so they work on a store the user cannot write, e.g.
+        a read-only mount; writes then fail. An index that is missing or needs a schema
+        migration is opened for writing instead (see :func:`open_store`).
+        """
         self.root = Path(root)
         self.clock = clock
         self.objects_dir = self.root / "objects" / "sha256"
         self.tmp_dir = self.root / "tmp"
         self.index_path = self.root / INDEX_NAME
         self._lock = threading.RLock()
-        for d in (self.root, self.objects_dir, self.tmp_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            for d in (self.root, self.objects_dir, self.tmp_dir):
+                d.mkdir(parents=True, exist_ok=True)
         self._conn: sqlite3.Connection | None = None
         with _sqlite_errors(f"opening the store index {self.index_path}"):
-            conn = sqlite3.connect(self.index_path, timeout=busy_timeout,
-                                   isolation_level=None, check_same_thread=False)
+            conn = self._connect(busy_timeout)
             self._conn = conn
             try:
                 conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
+                if not read_only:  # (not query_only: search writes a TEMP table)
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
-                self._migrate(allow_uninitialised_with_objects=_rebuilding)
+                conn.create_function("vudo_canonical_name", 1, canonical_name,
+                                     deterministic=True)
+                if read_only:
+                    if self._schema_version(conn) != SCHEMA_VERSION:
+                        raise _NeedsWrite
+                else:
+                    self._migrate(allow_uninitialised_with_objects=_rebuilding)
             except BaseException:
                 self.close()
                 raise
+
+    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        if not self.read_only:
+            return sqlite3.connect(self.index_path, timeout=busy_timeout,
+                                   isolation_level=None, check_same_thread=False)
+        uri = f"file:{urllib.parse.quote(str(self.index_path.absolute()))}?mode=ro"
+        if not (os.access(self.root, os.W_OK) and os.access(self.index_path, os.W_OK)):
+            # A WAL index needs its -shm file, which nobody can create in a directory that
+            # cannot be written (a read-only mount): nothing can change the index there
+            # either, so SQLite may read it as immutable.
+            uri += "&immutable=1"
+        return sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+
+    @staticmethod
+    def _schema_version(conn: sqlite3.Connection) -> int | None:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                            "AND name = 'schema_version'").fetchone():
+            return None
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        return None if row is None else int(row[0])
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -462,14 +524,10 @@ class LocalStore(Resource):
         return sorted(self.objects_dir.glob("*.spirit"))
 
     def _migrate(self, *, allow_uninitialised_with_objects: bool) -> None:
-        conn = self.conn
         # Fast path without the write lock: an up-to-date index needs nothing, so a
         # `vudo list` never waits behind another process's install.
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                        "AND name = 'schema_version'").fetchone():
-            row = conn.execute("SELECT version FROM schema_version").fetchone()
-            if row is not None and int(row[0]) == SCHEMA_VERSION:
-                return
+        if self._schema_version(self.conn) == SCHEMA_VERSION:
+            return
         with self._write(f"opening the store index {self.index_path}") as conn:
             has_table = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
@@ -538,12 +596,12 @@ class LocalStore(Resource):
         caps = sorted({c.value for c in m.capabilities})
         cur = conn.execute(
             "INSERT INTO packages (name, version, major, minor, patch, prerelease, digest, "
-            "signer, author, description, capabilities, manifest, size, installed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "signer, author, description, capabilities, manifest, size, installed_at, "
+            "canonical) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (m.name, str(m.version), m.version.major, m.version.minor, m.version.patch,
              ".".join(m.version.prerelease), entry.digest, entry.signer, m.author.lower(),
              m.description, " ".join(caps), canonical_manifest_bytes(m).decode("utf-8"),
-             entry.size, entry.installed_at))
+             entry.size, entry.installed_at, canonical_name(m.name)))
         package_id = cur.lastrowid
         assert package_id is not None
         conn.executemany("INSERT INTO package_caps (capability, package_id) VALUES (?, ?)",
@@ -566,7 +624,18 @@ class LocalStore(Resource):
             _refresh_spirits(conn, names if len(names) < 1000 else None)
         return count
 
-    def _not_found(self, conn: sqlite3.Connection, name: str) -> NotFoundError:
+    def _not_found(self, conn: sqlite3.Connection, name: str) -> VudoError:
+        """Why ``name`` was not found: a name no Spirit can have is invalid input (exit 3,
+        and a 100,000-character argument never reaches the fuzzy match below)."""
+        try:
+            validate_name(name, what="Spirit name")
+        except InvalidInputError as exc:
+            return exc
+        same = conn.execute("SELECT name FROM packages WHERE canonical = ? LIMIT 1",
+                            (canonical_name(name),)).fetchone()
+        if same is not None:
+            return NotFoundError(f'no installed Spirit named "{name}"',
+                                 hint=f'did you mean "{same[0]}"?')
         names = [r[0] for r in conn.execute(
             "SELECT name FROM spirits_fts WHERE spirits_fts MATCH ? LIMIT 500",
             (_fts_phrase(name[:3]),)).fetchall()] if len(name) >= 3 else []
@@ -618,6 +687,14 @@ class LocalStore(Resource):
                     os.replace(tmp, obj)
                 return InstallResult(self._spirit(row), already_installed=True,
                                      author_matches=verified.author_matches)
+            clash = conn.execute(
+                "SELECT name, signer FROM packages WHERE canonical = ? AND name != ? LIMIT 1",
+                (canonical_name(m.name), m.name)).fetchone()
+            if clash is not None:
+                raise InvalidInputError(
+                    f'cannot install "{m.name}": "{clash[0]}" (signed by {clash[1][:16]}...) '
+                    "is installed, and names are compared without regard to case and to - "
+                    "versus _", hint=f'uninstall "{clash[0]}" first if you mean to replace it')
             pinned_row = conn.execute("SELECT signer FROM pins WHERE name = ?",
                                       (m.name,)).fetchone()
             trusted = {r[0] for r in conn.execute("SELECT key FROM trusted_keys")}
@@ -753,7 +830,7 @@ class LocalStore(Resource):
         Substring matching uses the FTS5 trigram index, so cost follows the number of
         hits, not the size of the store.
         """
-        q = query.strip().lower()
+        q = check_query(query).strip().lower()
         req = _as_requirement(requirement)
         cap = (capability if isinstance(capability, Capability) or capability is None
                else parse_capability(capability))
@@ -1125,6 +1202,19 @@ def _looks_like_version(text: str) -> bool:
     return True
 
 
+#: Longest search query: far beyond any name (64) or useful phrase, short of a paste of a file.
+MAX_QUERY_CHARS = 256
+
+
+def check_query(query: str) -> str:
+    """``query`` if it can be searched for, else InvalidInputError (exit 3)."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidInputError(
+            f"the search query is {len(query)} characters long; at most {MAX_QUERY_CHARS} "
+            "are allowed", hint="search for a word of the name or description")
+    return query
+
+
 def _refresh_spirits(conn: sqlite3.Connection, names: set[str] | None) -> None:
     """Bring the per-name search rows in line with ``packages`` (all names if None)."""
     if names is None:
@@ -1192,14 +1282,27 @@ def _salvage(index: Path) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-def open_store(home: Path, **kwargs: Any) -> LocalStore:
-    """The store under a vudo home (``<home>/store``; an older home's is moved there)."""
+class _NeedsWrite(Exception):
+    """A read-only open found an index it must create or migrate first."""
+
+
+def open_store(home: Path, *, read_only: bool = False, **kwargs: Any) -> LocalStore:
+    """The store under a vudo home (``<home>/store``; an older home's is moved there).
+
+    ``read_only`` (list, info, search) opens the index read-only when it exists and is
+    up to date, and as usual (creating or migrating it) otherwise.
+    """
     migrate_home(home)
-    return LocalStore(store_dir(home), **kwargs)
+    root = store_dir(home)
+    if read_only and (root / INDEX_NAME).is_file():
+        with contextlib.suppress(_NeedsWrite):
+            return LocalStore(root, read_only=True, **kwargs)
+    return LocalStore(root, **kwargs)
 
 
 __all__ = [
     "INDEX_NAME",
+    "MAX_QUERY_CHARS",
     "IndexEntry",
     "InstallResult",
     "InstalledSpirit",
@@ -1211,6 +1314,7 @@ __all__ = [
     "StoreDamagedError",
     "UpgradePlan",
     "UpgradeResult",
+    "check_query",
     "open_store",
     "translate_sqlite_error",
 ]

@@ -29,7 +29,8 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 
 
 def list_installed(home: Path) -> list[InstalledSpirit]:
-    with open_store(home) as store:
+    """Read-only (these commands work on a store the user cannot write)."""
+    with open_store(home, read_only=True) as store:
         return store.list()
 
 
@@ -37,13 +38,13 @@ def search_installed(
     query: str, *, home: Path, capability: str | None = None, author: str | None = None
 ) -> list[InstalledSpirit]:
     cap = parse_capability(capability) if capability else None
-    with open_store(home) as store:
+    with open_store(home, read_only=True) as store:
         return store.search(query, capability=cap, author=author)
 
 
 def info_installed(spec: str, *, home: Path) -> SpiritInfo:
     name, version = split_spec(spec)
-    with open_store(home) as store:
+    with open_store(home, read_only=True) as store:
         return store.info(name, version)
 
 
@@ -67,6 +68,13 @@ def installed_spirit(spec: str, *, home: Path) -> LoadedSpirit:
     verified = verify_package(spirit.path)
     grants = tuple(_readable_grants(stored))
     return LoadedSpirit(verified.manifest, verified.module, verified.signer, grants, spirit)
+
+
+def stored_grants(name: str, *, home: Path) -> tuple[Grant, ...]:
+    """The grants stored for installed Spirit ``name`` right now (none once uninstalled):
+    what a running sandbox re-reads so that `vudo revoke` reaches it."""
+    with open_store(home, read_only=True) as store:
+        return tuple(_readable_grants(store.grants_for(name)))
 
 
 def _readable_grants(stored: Iterable[dict[str, Any]]) -> Iterator[Grant]:

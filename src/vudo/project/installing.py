@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vudo.engine.grants import Grant
 from vudo.errors import NotFoundError
@@ -19,21 +20,30 @@ from vudo.pkg.keys import ensure_keypair
 from vudo.pkg.manifest import Dependency
 from vudo.pkg.resolve import resolve
 from vudo.pkg.signing import verify_package
-from vudo.pkg.store import InstalledSpirit, open_store
+from vudo.pkg.store import InstalledSpirit, LocalStore, open_store
 from vudo.pkg.trust import TrustPolicy
 from vudo.pkg.versions import parse_requirement
 from vudo.project.consent import Consent, ConsentDecision, ConsentRequest
-from vudo.project.grants import sign_grants
+from vudo.project.grants import installed_grantee, sign_grants
 from vudo.project.installed import split_spec
 from vudo.project.layout import Progress, no_progress
 from vudo.project.packaging import pack_project, sign_project_package
 from vudo.project.registries import RegistrySet, open_registries
 
+if TYPE_CHECKING:
+    from vudo.pkg.versions import Version
+
 
 def user_policy(home: Path, *, trust_signer: bool = False) -> TrustPolicy:
-    """The trust policy for installs by this user: their own key is trusted as a signer."""
+    """The trust policy for installs by this user: their own key is trusted as a signer.
+
+    ``trust_signer`` (``--trust-signer``) is what the refusals' hints promise: accept this
+    package's signer for this install, whether the manifest names another author or the
+    name was pinned to another key, and pin it.
+    """
     own = ensure_keypair(home).public_hex
-    return TrustPolicy(trusted_keys=frozenset({own}), repin=trust_signer)
+    return TrustPolicy(trusted_keys=frozenset({own}), repin=trust_signer,
+                       allow_author_mismatch=trust_signer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +94,11 @@ def install_prepared(
 ) -> SummonResult:
     """Install a prepared package and store the grants the user consented to."""
     policy = user_policy(home, trust_signer=trust_signer)
-    grants, _ = sign_grants(decision.granted, home=home, now=clock())
     with open_store(home) as store:
         result = store.install(prepared.package, policy=policy)
+        grants, _ = sign_grants(decision.granted, home=home, now=clock(),
+                                grantee=installed_grantee(result.spirit.signer,
+                                                          result.spirit.name))
         store.save_grants(result.spirit.name, [g.to_dict() for g in grants])
     return SummonResult(
         spirit=result.spirit, already_installed=result.already_installed,
@@ -179,7 +191,8 @@ def upgrade(
                     decision = consent(request, True)
                     new_grants, _ = sign_grants(
                         ((c, s) for c, s in decision.granted if c in narrowed.capabilities),
-                        home=home, now=clock())
+                        home=home, now=clock(),
+                        grantee=installed_grantee(plan.verified.signer, each))
                 result = store.install(plan.package,
                                        policy=user_policy(home, trust_signer=trust_signer))
                 store.save_grants(each, [g.to_dict() for g in [*kept, *new_grants]])
@@ -198,3 +211,53 @@ def uninstall(spec: str, *, home: Path) -> list[InstalledSpirit]:
     name, version = split_spec(spec)
     with open_store(home) as store:
         return store.uninstall(name, version)
+
+
+def dependents(store: LocalStore, name: str, removing: Iterable[Version]) -> list[str]:
+    """Installed Spirits whose dependency on ``name`` only the versions in ``removing``
+    satisfy (what removing them would break), as ``"app 1.0.0 needs name ^1.2"``."""
+    removing = set(removing)
+    remaining = [s.version for s in store.list() if s.name == name
+                 and s.version not in removing]
+    found: list[str] = []
+    for other in store.list():
+        if other.name == name:
+            continue
+        dep = store.manifest(other.name, other.version).dependency(name)
+        if dep is None or dep.optional:
+            continue
+        if any(dep.requirement.matches(v) for v in removing) and not any(
+                dep.requirement.matches(v) for v in remaining):
+            found.append(f"{other.name} {other.version} needs {name} {dep.requirement}")
+    return found
+
+
+def uninstall_warnings(spec: str, *, home: Path) -> list[str]:
+    """What ``uninstall(spec)`` would leave without a dependency it needs (asked before
+    removing, so the command can say so; nothing is refused)."""
+    name, version = split_spec(spec)
+    with open_store(home, read_only=True) as store:
+        versions = [s.version for s in store.list() if s.name == name
+                    and (version is None or str(s.version) == version)]
+        return dependents(store, name, versions)
+
+
+def prune(name: str | None, *, home: Path) -> tuple[list[InstalledSpirit], list[str]]:
+    """Remove every installed version older than the newest of its name (``name``, or
+    all), except one an installed Spirit still needs; returns what was removed and what
+    was kept for whom."""
+    removed: list[InstalledSpirit] = []
+    kept: list[str] = []
+    with open_store(home) as store:
+        by_name: dict[str, list[InstalledSpirit]] = {}
+        for s in store.list():
+            by_name.setdefault(s.name, []).append(s)
+        for each in ([name] if name else sorted(by_name)):
+            versions = sorted(by_name.get(each, []), key=lambda s: s.version)
+            for old in versions[:-1]:
+                needed = dependents(store, each, [old.version])
+                if needed:
+                    kept.extend(f"kept {each} {old.version}: {why}" for why in needed)
+                    continue
+                removed.extend(store.uninstall(each, old.version))
+    return removed, kept

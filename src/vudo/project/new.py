@@ -12,14 +12,16 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from vudo.errors import InvalidInputError, UsageError, VudoError
+from vudo.errors import InvalidInputError, UsageError, from_os_error
 from vudo.pkg.keys import ensure_keypair
+from vudo.pkg.manifest import MAX_NAME_CHARS
 from vudo.project.layout import SOURCES
 
 TEMPLATES: tuple[str, ...] = ("wat", "c", "zig", "rust")
 
-_NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
-MAX_NAME = 64
+# Stricter than a package name (pkg.manifest.validate_name): a new project also gets no
+# doubled or trailing "-"/"_". Always fullmatch ("$" lets a trailing newline through).
+_NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,19 +39,20 @@ def validate_name(name: str) -> str:
     """Return ``name`` if it can name a Spirit, else raise InvalidInputError saying why."""
     if not name:
         raise InvalidInputError("a Spirit name cannot be empty", hint="e.g. `vudo new hello`")
-    if len(name) > MAX_NAME:
+    if len(name) > MAX_NAME_CHARS:
         raise InvalidInputError(
-            f"Spirit name is {len(name)} characters long; at most {MAX_NAME} are allowed",
+            f'Spirit name "{name[:MAX_NAME_CHARS]}..." is {len(name)} characters long; at most '
+            f"{MAX_NAME_CHARS} are allowed",
             hint="choose a shorter name",
         )
-    if not _NAME.match(name):
-        suggestion = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if not _NAME.fullmatch(name):
+        suggestion = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:MAX_NAME_CHARS]
         if suggestion and not suggestion[0].isalpha():
             suggestion = "spirit-" + suggestion
         hint = (
             "use lowercase letters, digits and single - or _ between them, starting with a letter"
         )
-        if suggestion and _NAME.match(suggestion):
+        if suggestion and _NAME.fullmatch(suggestion):
             hint += f', e.g. "{suggestion}"'
         raise InvalidInputError(f'invalid Spirit name "{name}"', hint=hint)
     return name
@@ -118,7 +121,8 @@ def new_project(name: str, *, template: str = "wat", parent: Path, home: Path) -
         (target / ".gitignore").write_text("target/\ndist/\ndoc/\n", encoding="utf-8")
         written.append(target / ".gitignore")
     except OSError as err:
-        raise VudoError(
-            f"cannot create {target}: {err.strerror}", hint="check permissions"
-        ) from err
+        raise from_os_error(err, f"cannot create {target}") from err
+    from vudo.project.workspace import remember_created  # lazy: only `vudo new` records
+
+    remember_created(target, home=home)  # made here by the user: trusted to build and run
     return NewProject(target, name, template, author, tuple(written))

@@ -19,7 +19,7 @@ from vudo.home import cache_dir, local_registry_dir, migrate_home
 from vudo.pkg.manifest import manifest_from_dict
 from vudo.pkg.registry import DirectoryRegistry, Registry, open_registry
 from vudo.pkg.sources import Candidate
-from vudo.pkg.store import open_store
+from vudo.pkg.store import check_query, open_store
 from vudo.pkg.versions import Version, parse_version
 
 
@@ -104,11 +104,11 @@ def browse(
     """Spirits available in the registries whose name or description contains ``query``
     (``vudo search --available`` and the TUI's registry browser), newest version each."""
     cap = parse_capability(capability).value if capability else None
-    needle = query.strip().lower()
+    needle = check_query(query).strip().lower()
     opened = open_registries(registries, home=home)
     found: dict[str, BrowseEntry] = {}
     try:
-        with open_store(home) as store:
+        with open_store(home, read_only=True) as store:
             installed = {s.name: str(s.version) for s in store.list()}
         for registry in opened:
             label = str(getattr(registry, "path", None) or getattr(registry, "url", ""))

@@ -6,6 +6,7 @@ prints nothing, so the CLI and the TUI render the same result their own way.
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
@@ -48,7 +49,7 @@ def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
             os.fchmod(fd, mode)
             write_all(fd, data)
 
-        write_atomic_with(manifest_path, body)
+        write_atomic_with(manifest_path, body, what="manifest")
     return FmtResult(manifest_path, changed, formatted)
 
 
@@ -242,8 +243,10 @@ def doc_project(
     out_dir.mkdir(parents=True, exist_ok=True)
     md_path = out_dir / f"{m.name}.md"
     html_path = out_dir / "index.html"
-    md_path.write_text(markdown, encoding="utf-8")
-    html_path.write_text(markdown_to_html(markdown, title=f"{m.name} {m.version}"), "utf-8")
+    page = markdown_to_html(markdown, title=f"{m.name} {m.version}")
+    for target, text in ((md_path, markdown), (html_path, page)):
+        write_atomic_with(target, functools.partial(write_all, data=text.encode("utf-8")),
+                          what="documentation file")
     return DocResult(md_path, html_path, tuple(exported))
 
 

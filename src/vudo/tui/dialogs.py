@@ -78,9 +78,9 @@ class ConsentScreen(ModalScreen[tuple[str, ...] | None]):
         r = self.request
         verb = "Upgrade" if r.action == "upgrade" else "Install"
         with Vertical():
-            yield Label(f"{verb} {r.name} {r.version}?", classes="title")
+            yield Label(Content(f"{verb} {r.name} {r.version}?"), classes="title")
             trust = "trusted signer" if r.trusted else "signer NOT in your trusted keys"
-            yield Static(f"signed by {short_key(r.signer)} ({trust})")
+            yield Static(Content(f"signed by {short_key(r.signer)} ({trust})"))
             if r.capabilities:
                 yield Static("It asks for these capabilities (uncheck to deny):")
             else:
@@ -146,7 +146,8 @@ class RunDialog(ModalScreen[RunRequest | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Run", classes="title")
-            options = [(f"{name} {sig}", name) for name, sig in self.functions]
+            # Export names come from the module: plain text, never markup.
+            options = [(Content(f"{name} {sig}"), name) for name, sig in self.functions]
             with Horizontal(classes="field"):
                 yield Label("function")
                 yield Select(
