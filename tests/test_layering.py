@@ -13,6 +13,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -171,3 +174,27 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_cycle_finder_finds_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert [sorted(c) for c in _strongly_connected(graph) if len(c) > 1] == [["a", "b", "c"]]
+
+
+RUN_PATH_PROBE = """
+import contextlib, io, sys
+from vudo.cli.app import run_cli
+for _ in range(2):  # the first run may compile and write the module cache
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert run_cli(["run", sys.argv[1]]) == 0
+print(" ".join(m for m in ("dataclasses", "inspect", "tomlkit", "sqlite3", "textual")
+               if m in sys.modules))
+"""
+
+
+def test_a_plain_run_keeps_dataclasses_out(tmp_path: Path) -> None:
+    """The value-style exception (see the vudo package docstring): a `vudo run` of a
+    module imports no dataclasses (nor the other heavy modules its path once paid for)."""
+    wat = tmp_path / "seven.wat"
+    wat.write_text('(module (func (export "main") (result i32) (i32.const 7)))')
+    env = dict(os.environ, VUDO_HOME=str(tmp_path / "home"),
+               PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", RUN_PATH_PROBE, str(wat)], env=env,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == []
