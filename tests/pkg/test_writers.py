@@ -11,7 +11,7 @@ import pytest
 from test_store import make_package
 
 from vudo.errors import InvalidInputError
-from vudo.pkg.archive import refuse_non_regular
+from vudo.files import refuse_non_regular
 from vudo.pkg.keys import generate_keypair
 from vudo.pkg.lockfile import Lockfile, write_lockfile
 from vudo.pkg.signing import sign_package

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
+from vudo.engine.config import parse_fuel
 from vudo.errors import Interrupted, UsageError, VudoError, from_os_error, printable
 
 PROG = "vudo"
@@ -75,7 +76,7 @@ def _project(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
 
 
 def _limits(p: argparse.ArgumentParser, *, per: str = "run") -> None:
-    p.add_argument("--fuel", metavar="N", type=_positive_int, help=f"fuel budget per {per}")
+    p.add_argument("--fuel", metavar="N", type=_fuel, help=f"fuel budget per {per}")
     p.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
                    help=f"wall-clock limit per {per}; compiling is bounded by it too")
     p.add_argument("--memory", metavar="SIZE", help="linear memory limit, e.g. 64MiB")
@@ -467,19 +468,11 @@ COMMANDS: tuple[Command, ...] = (
 _NAMES = frozenset(cmd.name for cmd in COMMANDS)
 
 
-def _positive_int(text: str) -> int:
+def _fuel(text: str) -> int:
     try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    if value > _MAX_INT:  # the engine's fuel counter is an i64 (vudo.engine.config.MAX_FUEL)
-        raise argparse.ArgumentTypeError(f"expected at most {_MAX_INT}, got {text!r}")
-    return value
-
-
-_MAX_INT = 2**63 - 1
+        return parse_fuel(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _positive_float(text: str) -> float:

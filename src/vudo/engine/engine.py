@@ -560,12 +560,6 @@ class Engine:
             found = self._checkers[key] = build()
         return found
 
-    def forget(self) -> None:
-        """Drop the in-memory compiled modules (the disk cache stays); used by benchmarks."""
-        self._compiled.clear()
-        self._validated.clear()
-        self._pre.clear()
-
 
 #: How many compiled modules an engine keeps in memory (a TUI session rebuilding a Spirit
 #: on every edit would otherwise keep every version). Sandboxes hold their own reference.

@@ -16,8 +16,6 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-OUTCOMES = ("ok", "trap", "fuel exhausted", "timeout", "limit", "terminated")
-
 
 class Receipt(NamedTuple):
     """The record of one call into a sandbox.

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
+from vudo.files import write_atomic
 from vudo.pkg.archive import open_regular, sha256_file, stream_file
 from vudo.pkg.manifest import (
     Manifest,
@@ -184,16 +185,6 @@ def _index_bytes(name: str, entries: Iterable[PublishedVersion]) -> bytes:
     return (json.dumps(body, indent=1, sort_keys=True) + "\n").encode()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _select(entries: list[PublishedVersion], name: str, version: Version | str,
             where: str) -> PublishedVersion:
     wanted = parse_version(str(version))
@@ -328,9 +319,11 @@ class DirectoryRegistry(Resource):
                 manifest = json.loads(canonical_manifest_bytes(m))
                 entry = PublishedVersion(name, m.version, digest, verified.signer, size, rel,
                                       manifest)
-                _write_atomic(self._index_path(name), _index_bytes(name, [*entries, entry]))
+                index = self._index_path(name)
+                index.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(index, _index_bytes(name, [*entries, entry]), fsync=True)
                 names = sorted({*self.names(), name})
-                _write_atomic(self.path / "index.json", (json.dumps(
+                write_atomic(self.path / "index.json", (json.dumps(
                     {"format": REGISTRY_FORMAT, "names": names}, indent=1) + "\n").encode())
             return PublishResult(name, m.version, digest, verified.signer, target,
                                  already_published=False)

@@ -22,9 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from vudo.engine.abi import ErrorCode, HostCallError
 from vudo.engine.identity import SpiritIdentity, credit_account
 from vudo.engine.ledger import MAX_AMOUNT, CreditLedger, Movement, Reservation, fund_message
+from vudo.engine.services import LEDGER_FILE
 from vudo.errors import NotFoundError, UsageError, VudoError
+from vudo.home import data_dir
+from vudo.pkg.keys import ensure_keypair
+from vudo.pkg.store import open_store
 
 __all__ = ["CreditStatus", "balance", "deposit", "fund", "history", "open_ledger",
            "open_reservations", "parse_amount", "release_dead_runs", "subject"]
@@ -67,8 +72,6 @@ def parse_amount(text: str) -> int:
 @contextmanager
 def open_ledger(home: Path) -> Iterator[CreditLedger]:
     """The user's ledger (``<home>/data/ledger.sqlite``), dead runs' reservations released."""
-    from vudo.engine.services import LEDGER_FILE
-    from vudo.home import data_dir
 
     folder = data_dir(home)
     try:
@@ -81,7 +84,6 @@ def open_ledger(home: Path) -> Iterator[CreditLedger]:
 
 
 def _user(home: Path) -> tuple[str, SpiritIdentity]:
-    from vudo.pkg.keys import ensure_keypair
 
     return "you", SpiritIdentity.of_key(ensure_keypair(home).public_hex)
 
@@ -91,6 +93,7 @@ def subject(spec: str | None, *, cwd: Path, home: Path) -> tuple[str, SpiritIden
     a bare name an installed Spirit (a bare name never means a folder)."""
     if spec is None:
         return _user(home)
+    # lazy: the runner imports wasmtime, which a credit account needs only for a file
     from vudo.project.runner import _looks_like_path, _module_bytes
 
     if _looks_like_path(spec):
@@ -106,7 +109,6 @@ def subject(spec: str | None, *, cwd: Path, home: Path) -> tuple[str, SpiritIden
         raise NotFoundError(f"no Spirit project or module at {spec}",
                             hint="name a project directory, a .wasm/.wat file, or an "
                             "installed Spirit (`vudo list`)")
-    from vudo.pkg.store import open_store
 
     with open_store(home, read_only=True) as store:
         spirit = store.get(spec)
@@ -135,7 +137,6 @@ def deposit(amount: int, *, home: Path) -> CreditStatus:
 def fund(spec: str, amount: int, *, cwd: Path, home: Path,
          clock: Callable[[], float] = time.time) -> CreditStatus:
     """Move ``amount`` from the user's account to ``spec``'s, signed with the user's key."""
-    from vudo.pkg.keys import ensure_keypair
 
     label, identity = subject(spec, cwd=cwd, home=home)
     kp = ensure_keypair(home)
@@ -167,8 +168,6 @@ def open_reservations(*, home: Path) -> list[Reservation]:
 
 def release_dead_runs(*, home: Path) -> list[Reservation]:
     """``vudo repair``: release what runs killed with ``kill -9`` still held; returns them."""
-    from vudo.engine.services import LEDGER_FILE
-    from vudo.home import data_dir
 
     if not (data_dir(home) / LEDGER_FILE).exists():
         return []
@@ -178,7 +177,6 @@ def release_dead_runs(*, home: Path) -> list[Reservation]:
 
 def _credit_errors(action: Callable[[], object]) -> None:
     """Ledger refusals (insufficient funds, overflow) as a one-line error with a hint."""
-    from vudo.engine.abi import ErrorCode, HostCallError
 
     try:
         action()

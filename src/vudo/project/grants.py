@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from vudo.capabilities import Capability, parse_capability
 from vudo.engine.grants import Grant, Scope, issue_grant, parse_grant_spec, verify_grant
 from vudo.errors import InvalidInputError, NotFoundError, UsageError, VudoError
-from vudo.pkg.keys import ensure_keypair
+from vudo.home import keys_dir
+from vudo.pkg.keys import (
+    PRIVATE_KEY_FILE,
+    ensure_keypair,
+    generate_keypair,
+    load_keypair,
+    save_keypair,
+)
 
 if TYPE_CHECKING:
     from vudo.pkg.keys import KeyPair
@@ -44,7 +51,7 @@ def sign_grants(
 
 def installed_grantee(signer: str, name: str) -> str:
     """The grantee of an installed Spirit's grants: its (signer, name) identity's key."""
-    from vudo.engine.identity import SpiritIdentity
+    from vudo.engine.identity import SpiritIdentity  # lazy: nacl only when one is issued
 
     return SpiritIdentity.installed(signer, name).key
 
@@ -228,9 +235,7 @@ def rotate_key(home: Path, new: KeyPair | None = None, *,
     re-signing it would launder it). Packages signed with the old key stay verifiable;
     installs signed with the new key are accepted as the user's own.
     """
-    from vudo.home import keys_dir
-    from vudo.pkg.keys import PRIVATE_KEY_FILE, generate_keypair, load_keypair, save_keypair
-    from vudo.pkg.store import open_store
+    from vudo.pkg.store import open_store  # lazy: runs import this module; no sqlite3 there
 
     keys = keys_dir(home)
     if not (keys / PRIVATE_KEY_FILE).exists():

@@ -35,6 +35,7 @@ import wasmtime
 
 from vudo.capabilities import Capability, parse_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
+from vudo.engine.abi import I64_MAX
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
 from vudo.errors import (
     InvalidInputError,
@@ -80,13 +81,11 @@ def parse_size(text: str) -> int:
         raise UsageError(f'size "{text}" is not a whole number of bytes',
                          hint="a size without a unit is in bytes: write e.g. 512MiB or 1GiB")
     size = int(exact)
-    if size > _MAX_LIMIT:  # wasmtime's limiter takes an i64: 2**64 bytes would become 0
+    if size > I64_MAX:  # wasmtime's limiter takes an i64: 2**64 bytes would become 0
         raise UsageError(f'size "{text}" is too large',
                          hint="a wasm32 memory holds at most 4GiB; pass that or less")
     return size
 
-
-_MAX_LIMIT = 2**63 - 1
 
 
 class RunTarget(NamedTuple):
@@ -165,7 +164,7 @@ def resolve_target(
     try:
         is_dir, is_file = path.is_dir(), path.is_file()
     except OSError as exc:  # ENAMETOOLONG and the like: no such path can exist
-        from vudo.pkg.manifest import shown_name, validate_name
+        from vudo.pkg.manifest import shown_name, validate_name  # lazy: error path only
 
         if not _looks_like_path(spec):
             validate_name(spec, what="Spirit name")
@@ -202,7 +201,7 @@ def resolve_target(
 
 
 def _identity() -> type[SpiritIdentity]:
-    from vudo.engine.identity import SpiritIdentity
+    from vudo.engine.identity import SpiritIdentity  # lazy: nacl only when one is made
 
     return SpiritIdentity
 
@@ -257,7 +256,7 @@ def project_target(root: Path, *, progress: Progress, build: bool,
     stamp, so an up-to-date project runs without parsing its manifest: that parse (and
     tomlkit, semantic_version) would cost more than the run itself.
     """
-    from vudo.project.layout import current_build
+    from vudo.project.layout import current_build  # lazy: only for project runs
 
     if trust is not None:
         trust(Path(root).resolve())
@@ -280,7 +279,7 @@ def project_target(root: Path, *, progress: Progress, build: bool,
     caps = tuple(Capability(c) for c in stamp.capabilities)
     pricing = None
     if stamp.pricing is not None:
-        from vudo.pkg.manifest import Pricing
+        from vudo.pkg.manifest import Pricing  # lazy: tomlkit only with [pricing]
 
         pricing = Pricing(**stamp.pricing)
     return RunTarget(
@@ -557,10 +556,161 @@ def migrate_storage(
 
 
 def _is_installed(name: str, home: Path) -> bool:
-    from vudo.pkg.store import open_store
+    from vudo.pkg.store import open_store  # lazy: sqlite3 only for NAME runs
 
     with open_store(home, read_only=True) as store:
         return bool(store.versions(name))
+
+
+class RunHandle:
+    """One Spirit in a fresh sandbox, prepared as ``vudo run`` prepares it, for a face to
+    drive: :meth:`start`, :meth:`call_again` (after a refuel), :meth:`toggle_pause`,
+    :meth:`refuel`, :meth:`stop`, and observe (``on_event`` gets every engine event).
+    ``vudo run`` (:func:`run_spirit`) and the TUI's session both run Spirits through it.
+
+    ``engine``: None opens one on the home's cache (closed with the handle). ``services``:
+    None opens the home's host services if the module imports them (closed with the
+    handle); a callable is asked for them instead, and the caller keeps them. A trap,
+    timeout, exhausted fuel or tripped limit comes back as ``RunResult.error``; bad input
+    (unknown function, wrong arguments, invalid module) raises from the constructor.
+    A resource: :meth:`close` it, or use it as a context manager.
+    """
+
+    def __init__(
+        self,
+        target: RunTarget,
+        options: RunOptions = _NO_OPTIONS,
+        *,
+        home: Path,
+        engine: Engine | None = None,
+        services: Callable[[], HostServices] | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        log_to_stderr: bool = True,
+        clock: Callable[[], float] = time.time,
+        notice: Callable[[str], None] = no_progress,
+    ) -> None:
+        self.target = target
+        self._own_engine = engine is None
+        self.engine = Engine(cache_dir=cache_dir(home)) if engine is None else engine
+        self._own_services: HostServices | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        try:
+            # --timeout also bounds compiling (a cache miss of a big module)
+            module = self.engine.load(target.wasm, name=target.name,
+                                      compile_timeout=options.timeout)
+            opened: HostServices | None = None
+            if needs_services(module):
+                if services is not None:
+                    opened = services()
+                else:
+                    from vudo.engine.services import HostServices  # lazy: sqlite3 if used
+
+                    opened = self._own_services = HostServices.open(data_dir(home))
+            self.prepared = prepare_run(target, options, engine=self.engine, home=home,
+                                        services=opened, log_to_stderr=log_to_stderr,
+                                        clock=clock, notice=notice)
+            self.sandbox = Sandbox(self.engine, self.prepared.module, self.prepared.config)
+            if on_event is not None:
+                self._unsubscribe = self.sandbox.subscribe(on_event)
+        except BaseException:
+            self._release()
+            raise
+
+    def __enter__(self) -> RunHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        sandbox = getattr(self, "sandbox", None)
+        if sandbox is not None:
+            sandbox.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._own_services is not None:
+            self._own_services.close()
+            self._own_services = None
+        if self._own_engine:
+            self._own_engine = False
+            self.engine.close()
+
+    # -- running ---------------------------------------------------------------------
+
+    def start(self) -> RunResult:
+        """Instantiate the Spirit (its start function runs) and call the function."""
+        try:
+            self.sandbox.instantiate()
+        except RuntimeFailure as err:
+            return self._result((), err)
+        return self.call_again()
+
+    def call_again(self) -> RunResult:
+        """Call the function (again, in the same sandbox: after a refuel, say)."""
+        try:
+            results = tuple(self.sandbox.call(self.prepared.function,
+                                              list(self.prepared.args)))
+        except RuntimeFailure as err:
+            return self._result((), err)
+        return self._result(results, None)
+
+    def _result(self, results: tuple[Any, ...], error: RuntimeFailure | None) -> RunResult:
+        return RunResult(
+            target=self.target, function=self.prepared.function, args=self.prepared.args,
+            results=results, receipt=self.receipt(), granted=self.prepared.granted,
+            not_granted=self.prepared.not_granted, error=error,
+        )
+
+    def receipt(self) -> Receipt:
+        """The receipt so far, priced under the manifest's [pricing]."""
+        return priced(self.sandbox.receipt(), self.target.pricing)
+
+    # -- control (safe from another thread while a call runs) ------------------------
+
+    @property
+    def live(self) -> bool:
+        """Whether a call is in progress (running, or paused mid-call)."""
+        state = str(self.sandbox.state)
+        return state == "running" or (
+            state == "suspended" and self.sandbox.suspend_reason == "paused")
+
+    @property
+    def out_of_fuel(self) -> bool:
+        """Suspended because the fuel ran out: refuel, then :meth:`call_again`."""
+        return self.sandbox.suspend_reason == "out of fuel"
+
+    @property
+    def can_refuel(self) -> bool:
+        return str(self.sandbox.state) in ("suspended", "ready")
+
+    def toggle_pause(self) -> str | None:
+        """Suspend a running call or resume a paused one; the new state, or None."""
+        state = str(self.sandbox.state)
+        if state == "running":
+            self.sandbox.suspend()
+            return "suspended"
+        if state == "suspended" and self.sandbox.suspend_reason == "paused":
+            self.sandbox.resume()
+            return "running"
+        return None
+
+    def refuel(self, amount: int) -> bool:
+        """Add fuel; True when the caller should :meth:`call_again` (it had run out)."""
+        again = self.out_of_fuel
+        self.sandbox.refuel(amount)
+        return again
+
+    def stop(self, reason: str = "terminated") -> bool:
+        """Stop the sandbox at once; False if it already ended."""
+        if str(self.sandbox.state) == "terminated":
+            return False
+        with contextlib.suppress(VudoError):  # it finished between the check and now
+            self.sandbox.terminate(reason)
+        return True
 
 
 def run_spirit(
@@ -581,44 +731,15 @@ def run_spirit(
     ``RunResult.error`` with the receipt of the run so far. Bad input (unknown function,
     wrong arguments, invalid module) raises before anything runs.
     """
-    own_engine = engine is None
-    eng = Engine(cache_dir=cache_dir(home)) if engine is None else engine
-    services = None
-    try:
-        # --timeout also bounds compiling (a cache miss of a big module)
-        module = eng.load(target.wasm, name=target.name, compile_timeout=options.timeout)
-        if needs_services(module):
-            from vudo.engine.services import HostServices  # lazy: sqlite3 only when used
-
-            services = HostServices.open(data_dir(home))
-        prepared = prepare_run(target, options, engine=eng, home=home, services=services,
-                               log_to_stderr=log_to_stderr, clock=clock, notice=notice)
-        error: RuntimeFailure | None = None
-        results: tuple[Any, ...] = ()
-        with Sandbox(eng, prepared.module, prepared.config) as sandbox:
-            if on_event is not None:
-                sandbox.subscribe(on_event)
-            if control is not None:
-                control.attach(sandbox)
-            try:
-                sandbox.instantiate()
-                results = tuple(sandbox.call(prepared.function, list(prepared.args)))
-            except RuntimeFailure as err:
-                error = err
-            finally:
-                if control is not None:
-                    control.detach()
-            receipt = sandbox.receipt()
-        return RunResult(
-            target=target, function=prepared.function, args=prepared.args, results=results,
-            receipt=priced(receipt, target.pricing), granted=prepared.granted,
-            not_granted=prepared.not_granted, error=error,
-        )
-    finally:
-        if services is not None:
-            services.close()
-        if own_engine:
-            eng.close()
+    with RunHandle(target, options, home=home, engine=engine, on_event=on_event,
+                   log_to_stderr=log_to_stderr, clock=clock, notice=notice) as handle:
+        if control is None:
+            return handle.start()
+        control.attach(handle.sandbox)
+        try:
+            return handle.start()
+        finally:
+            control.detach()
 
 
 def priced(receipt: Receipt, pricing: Pricing | None) -> Receipt:

@@ -36,6 +36,8 @@ import vudo
 from vudo.capabilities import Capability, parse_capability
 from vudo.errors import InvalidInputError, NotFoundError, VudoError
 from vudo.home import trusted_file
+from vudo.pkg.keys import ensure_keypair
+from vudo.project.layout import open_project
 
 __all__ = ["TrustRequest", "TrustedFolder", "bundled_roots", "check_trust", "remember_created",
            "trust", "trusted_folders", "untrust"]
@@ -173,8 +175,6 @@ def remember_created(root: Path, *, home: Path) -> None:
 
 def trust(root: Path, *, home: Path) -> TrustedFolder:
     """Trust the project at ``root`` with the capabilities its manifest asks for now."""
-    from vudo.project.layout import open_project
-
     project = open_project(root)
     return _record(home, project.root, tuple(project.manifest.capabilities), CONSENT)
 
@@ -194,8 +194,6 @@ def untrust(root: Path, *, home: Path) -> TrustedFolder:
 
 def check_trust(root: Path, *, home: Path) -> TrustRequest | None:
     """None when the project at ``root`` may be built and run; else what to ask the user."""
-    from vudo.project.layout import open_project
-
     project = open_project(root)
     real = _real(project.root)
     if any(real.is_relative_to(b) for b in bundled_roots()):
@@ -207,9 +205,6 @@ def check_trust(root: Path, *, home: Path) -> TrustRequest | None:
             if folder.reason == CREATED or set(caps) <= set(folder.capabilities):
                 return None
             previous = folder.capabilities
-    if previous is None:
-        from vudo.pkg.keys import ensure_keypair
-
-        if project.manifest.author == ensure_keypair(home).public_hex:
-            return None
+    if previous is None and project.manifest.author == ensure_keypair(home).public_hex:
+        return None
     return TrustRequest(real, project.name, project.language, caps, previous)

@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from vudo.capabilities import Capability
+from vudo.engine.config import DEFAULT_FUEL, parse_fuel
 from vudo.tui.registry import short_key
 from vudo.tui.rows import ConsentRow
 
@@ -132,7 +133,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         *,
         default: str | None,
         args: str = "",
-        fuel: int = 1_000_000_000,
+        fuel: int = DEFAULT_FUEL,
         deny: str = "",
     ) -> None:
         super().__init__()
@@ -184,9 +185,9 @@ class RunDialog(ModalScreen[RunRequest | None]):
         if select.value is Select.NULL:
             self.query_one("#run-problem", Static).update("choose a function")
             return
-        fuel_text = self.query_one("#run-fuel", Input).value.strip() or "0"
-        fuel = int(fuel_text) if fuel_text.lstrip("-").isdigit() else 0
-        if fuel <= 0:
+        try:
+            fuel = parse_fuel(self.query_one("#run-fuel", Input).value)
+        except ValueError:
             self.query_one("#run-problem", Static).update("fuel must be a positive number")
             return
         args = tuple(self.query_one("#run-args", Input).value.split())
@@ -223,9 +224,10 @@ class RefuelDialog(ModalScreen[int | None]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#refuel")
     def _submit(self) -> None:
-        text = self.query_one("#refuel-amount", Input).value.strip()
-        amount = int(text) if text.isdigit() else 0
-        self.dismiss(amount if amount > 0 else None)
+        try:
+            self.dismiss(parse_fuel(self.query_one("#refuel-amount", Input).value))
+        except ValueError:
+            self.dismiss(None)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -120,8 +120,6 @@ class ErrorBanner(Static):
         text = Content(f"error: {problem.title}").stylize("bold") + Content(
             f" — {problem.message}"
         )
-        for detail in problem.details[:3]:
-            text += Content(f"\n  {detail}")
         if problem.hint:
             text += Content(f"\nhint: {problem.hint}").stylize("italic")
         text += Content("  (esc to dismiss)").stylize("$text-muted")

@@ -6,7 +6,7 @@ every pane can be driven (and tested) with values alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,4 +89,3 @@ class ProblemRow:
     title: str
     message: str
     hint: str | None = None
-    details: tuple[str, ...] = field(default=())
