@@ -61,5 +61,7 @@ def test_a_full_disk_is_translated_once_with_a_hint() -> None:
         assert isinstance(err, DiskFullError) and err.exit_code == 1
         assert "writing the package" in err.message and "/x/y" in err.message
         assert err.hint and "free some space" in err.hint
+    long = from_os_error(OSError(errno.ENAMETOOLONG, "File name too long", "a" * 100_000))
+    assert long.exit_code == 3 and len(long.one_line()) < 400
     other = from_os_error(PermissionError(errno.EACCES, "Permission denied", "/z"))
     assert type(other) is VudoError and "Permission denied (/z)" in other.message

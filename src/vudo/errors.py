@@ -15,6 +15,7 @@ what to do about it::
 from __future__ import annotations
 
 import errno
+import os
 import re
 import unicodedata
 from typing import ClassVar
@@ -82,8 +83,14 @@ def from_os_error(err: OSError, doing: str = "") -> VudoError:
     """The one translation of an OSError into this tree (the CLI's last boundary, and
     code that says what it was doing). A full disk or quota says so, with what to do:
     "No space left on device (hint: check the path and its permissions)" misled."""
-    where = f" ({err.filename})" if err.filename else ""
+    name = os.fsdecode(err.filename) if err.filename is not None else ""
+    if len(name) > 240:  # a path argument of 100,000 characters is not echoed back whole
+        name = f"{name[:200]}... ({len(name)} characters)"
+    where = f" ({name})" if name else ""
     prefix = f"{doing}: " if doing else ""
+    if err.errno == errno.ENAMETOOLONG:
+        return InvalidInputError(f"{prefix}the path is too long{where}",
+                                 hint="pass a shorter path or name")
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         what = "the disk is full" if err.errno == errno.ENOSPC else "the disk quota is used up"
         return DiskFullError(f"{prefix}{what}{where}",

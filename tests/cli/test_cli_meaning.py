@@ -56,6 +56,7 @@ def installed(vudo_cli: Vudo, project: Path) -> str:
     ("run", HUGE), ("install", HUGE), ("info", HUGE), ("uninstall", HUGE),
     ("grant", HUGE, "sensor_time"), ("revoke", HUGE, "sensor_time"), ("new", HUGE),
     ("search", HUGE), ("search", "--available", HUGE), ("run", "./" + HUGE),
+    ("upgrade", HUGE), ("publish", HUGE), ("grant", "demo", HUGE),
 ])
 def test_a_100000_character_name_is_invalid_input(vudo_cli: Vudo,
                                                   argv: tuple[str, ...]) -> None:
