@@ -58,8 +58,9 @@ class RunOutcome:
     suspended: bool
 
 
-def receipt_row(receipt: Any) -> ReceiptRow:
-    """The engine's ``Receipt`` as the plain row the receipt pane draws."""
+def receipt_row(receipt: Any, balance: int | None = None) -> ReceiptRow:
+    """The engine's ``Receipt`` as the plain row the receipt pane draws (with the Spirit's
+    credit ``balance`` when known)."""
     calls = tuple(
         (str(cap), int(c.get("allowed", 0)), int(c.get("denied", 0)))
         for cap, c in sorted(receipt.host_calls.items())
@@ -79,7 +80,21 @@ def receipt_row(receipt: Any) -> ReceiptRow:
         bytes_in=receipt.bytes_in,
         bytes_out=receipt.bytes_out,
         price=receipt.price,
+        balance=balance,
     )
+
+
+def _balance(sandbox: Any) -> int | None:
+    """The sandbox's own account balance, if its run has the ledger open (else None)."""
+    from vudo.engine.abi import HostCallError
+
+    view = sandbox.ledger
+    if view is None:
+        return None
+    try:
+        return int(view.balance(view.account))
+    except HostCallError:  # the ledger closed under it: no balance to show
+        return None
 
 
 def format_signature(params: tuple[str, ...], results: tuple[str, ...]) -> str:
@@ -227,7 +242,7 @@ class Session:
         if sb is None:
             return None
         manifest = self._target.manifest if self._target is not None else None
-        return receipt_row(priced(sb.receipt(), manifest))
+        return receipt_row(priced(sb.receipt(), manifest), _balance(sb))
 
     def toggle_pause(self) -> str | None:
         """Suspend a running call or resume a paused one; the new state, or None."""
