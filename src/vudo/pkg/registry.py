@@ -535,7 +535,7 @@ class OciRegistry(Resource):
     def close(self) -> None:
         try:
             if self._dirty and self._cache is not None:
-                _write_atomic(self._cache_path, json.dumps(self._cache).encode())
+                write_atomic(self._cache_path, json.dumps(self._cache).encode())
                 self._dirty = False
         finally:
             self.client.close()

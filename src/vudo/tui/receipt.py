@@ -42,6 +42,8 @@ def render_receipt(r: ReceiptRow, *, show_times: bool) -> Content:
     lines.append(line("peak memory", f"{r.peak_memory:,} bytes"))
     lines.append(line("bytes in/out", f"{r.bytes_in:,} / {r.bytes_out:,}"))
     lines.append(line("price", "-" if r.price is None else f"{r.price:,} credits"))
+    if r.balance is not None:
+        lines.append(line("balance", f"{r.balance:,} credits (its own account)"))
     if r.host_calls:
         for cap, allowed, denied in r.host_calls:
             lines.append(line(cap, f"{allowed} allowed, {denied} denied"))

@@ -49,6 +49,8 @@ class ReceiptRow:
     bytes_in: int
     bytes_out: int
     price: int | None
+    #: The running Spirit's own credit balance, when its run has the ledger open.
+    balance: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

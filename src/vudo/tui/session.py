@@ -59,8 +59,9 @@ class RunOutcome:
     suspended: bool
 
 
-def receipt_row(receipt: Any) -> ReceiptRow:
-    """The engine's ``Receipt`` as the plain row the receipt pane draws."""
+def receipt_row(receipt: Any, balance: int | None = None) -> ReceiptRow:
+    """The engine's ``Receipt`` as the plain row the receipt pane draws (with the Spirit's
+    credit ``balance`` when known)."""
     calls = tuple(
         (str(cap), int(c.get("allowed", 0)), int(c.get("denied", 0)))
         for cap, c in sorted(receipt.host_calls.items())
@@ -80,7 +81,21 @@ def receipt_row(receipt: Any) -> ReceiptRow:
         bytes_in=receipt.bytes_in,
         bytes_out=receipt.bytes_out,
         price=receipt.price,
+        balance=balance,
     )
+
+
+def _balance(sandbox: Any) -> int | None:
+    """The sandbox's own account balance, if its run has the ledger open (else None)."""
+    from vudo.engine.abi import HostCallError
+
+    view = sandbox.ledger
+    if view is None:
+        return None
+    try:
+        return int(view.balance(view.account))
+    except HostCallError:  # the ledger closed under it: no balance to show
+        return None
 
 
 def format_signature(params: tuple[str, ...], results: tuple[str, ...]) -> str:
@@ -194,7 +209,7 @@ class Session:
         try:
             return self._outcome(handle.start())
         except VudoError as exc:  # e.g. a call the sandbox's state does not allow
-            return RunOutcome(receipt_row(handle.receipt()), exc, False)
+            return RunOutcome(self._row(handle.receipt()), exc, False)
 
     def call_again(self, sink: Sink) -> RunOutcome:
         """Call the same function again in the same sandbox (after a refuel)."""
@@ -204,13 +219,17 @@ class Session:
         try:
             return self._outcome(handle.call_again())
         except VudoError as exc:
-            return RunOutcome(receipt_row(handle.receipt()), exc, False)
+            return RunOutcome(self._row(handle.receipt()), exc, False)
 
-    @staticmethod
-    def _outcome(result: RunResult) -> RunOutcome:
+    def _outcome(self, result: RunResult) -> RunOutcome:
         # Out of fuel, the sandbox is suspended, not ended: refuel, then call again.
         suspended = isinstance(result.error, FuelExhausted)
-        return RunOutcome(receipt_row(result.receipt), result.error, suspended)
+        return RunOutcome(self._row(result.receipt), result.error, suspended)
+
+    def _row(self, receipt: Any) -> ReceiptRow:
+        """A receipt row with the running Spirit's own credit balance, when known."""
+        sb = self._sandbox
+        return receipt_row(receipt, None if sb is None else _balance(sb))
 
     def toggle_pause(self) -> str | None:
         """Suspend a running call or resume a paused one; the new state, or None."""
