@@ -35,6 +35,8 @@ only the one candidate at that place.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -96,6 +98,29 @@ def _bounds(requirement: Requirement) -> _Bounds | None:
             return None
         out.append((comparator.op, (v.major, v.minor, v.patch)))
     return tuple(out)
+
+
+def _range_mask(bounds: _Bounds, ascending: list[tuple[int, int, int]]) -> int:
+    """The bits of the versions within ``bounds``, by bisection: bit ``i`` is
+    ``ascending[n - 1 - i]`` (candidates are newest first), and a conjunction of
+    comparators is one contiguous range."""
+    n = len(ascending)
+    lo, hi = 0, n
+    for op, b in bounds:
+        if op == ">=":
+            lo = max(lo, bisect.bisect_left(ascending, b))
+        elif op == ">":
+            lo = max(lo, bisect.bisect_right(ascending, b))
+        elif op == "<":
+            hi = min(hi, bisect.bisect_left(ascending, b))
+        elif op == "<=":
+            hi = min(hi, bisect.bisect_right(ascending, b))
+        else:
+            lo = max(lo, bisect.bisect_left(ascending, b))
+            hi = min(hi, bisect.bisect_right(ascending, b))
+    if hi <= lo:
+        return 0
+    return ((1 << (n - lo)) - 1) & ~((1 << (n - hi)) - 1)
 
 
 def _within(bounds: _Bounds, v: tuple[int, int, int]) -> bool:
@@ -226,9 +251,8 @@ class Resolution(Mapping[str, Candidate]):
 
 
 def _dep_key(dep: Dependency, location: Path | None) -> tuple[object, ...]:
-    """Identity of a dependency edge across a package's versions (cheap to hash)."""
-    if dep.path is None and dep.git is None:
-        return (dep.name, dep.requirement.terms, dep.registry)
+    """Identity of a path or git dependency edge across a package's versions (a
+    registry one is ``(name, requirement.terms, registry)``, built inline: hot)."""
     return (dep.name, dep.requirement.terms, dep.path, dep.git, dep.rev,
             location if dep.kind == "path" else None)
 
@@ -249,6 +273,9 @@ class _Package:
     masks: dict[tuple[object, ...], int] = field(default_factory=dict)
     shared: dict[tuple[object, ...], int] | None = None  # dep key -> versions having it
     labels: dict[int, str] = field(default_factory=dict)  # mask -> requirement text
+    ascending: list[tuple[int, int, int]] | None = None
+    """The versions oldest first, when all are distinct releases from the default
+    sources (then a requirement's candidates are found by bisection)."""
     releases: list[tuple[int, int, int] | None] = field(default_factory=list)
     """(major, minor, patch) of each candidate; None for a prerelease."""
     active: list[list[tuple[Dependency, tuple[object, ...]]] | None] = field(
@@ -265,6 +292,10 @@ class _Package:
                          (c.version.major, c.version.minor, c.version.patch)
                          for c in self.candidates]
         self.active = [None] * len(self.candidates)
+        ascending = [r for r in reversed(self.releases) if r is not None]
+        if (len(ascending) == len(self.candidates) and all(o is None for o in self.origins)
+                and all(a < b for a, b in itertools.pairwise(ascending))):
+            self.ascending = ascending
 
 
 class _Provider:
@@ -288,7 +319,7 @@ class _Provider:
         self.pools = pools  # (name, registry) -> candidates (kept across restarts)
         self.packages: dict[str, _Package] = {}
         self._label_cache: dict[tuple[object, ...], str] = {}
-        self._bounds: dict[Requirement, tuple[_Bounds | None]] = {}
+        self._bounds: dict[tuple[object, ...], tuple[_Bounds | None]] = {}
 
     # -- candidates -------------------------------------------------------------
 
@@ -318,7 +349,8 @@ class _Provider:
                     (c, None) for c in self.pool(name, None)]
                 for registry in sorted(self.registries):
                     registry_entries += [(c, registry) for c in self.pool(name, registry)]
-                registry_entries.sort(key=lambda e: _precedence(e[0]), reverse=True)
+                if self.registries:
+                    registry_entries.sort(key=lambda e: _precedence(e[0]), reverse=True)
                 entries += registry_entries
                 preferred = self.preferred.get(name)
                 package = _Package(name, [c for c, _ in entries], [o for _, o in entries],
@@ -391,27 +423,39 @@ class _Provider:
         if mask is None:
             mask = 0
             requirement = dep.requirement
-            bounds = self._bounds.get(requirement)
+            bounds_key = key[:2]
+            bounds = self._bounds.get(bounds_key)
             if bounds is None:
-                bounds = self._bounds[requirement] = (_bounds(requirement),)
+                bounds = self._bounds[bounds_key] = (_bounds(requirement),)
             fast = bounds[0]
-            for i, (candidate, origin, release) in enumerate(zip(
-                    package.candidates, package.origins, package.releases, strict=True)):
-                if source is not None:
-                    if candidate.source != source:
-                        continue
-                    if requirement.is_any:
-                        mask |= 1 << i
-                        continue
-                elif origin != "" and origin != dep.registry:
-                    continue
-                if (_within(fast, release) if fast is not None and release is not None
-                        else requirement.matches(candidate.version)):
-                    mask |= 1 << i
+            if fast is not None and source is None and package.ascending is not None:
+                mask = _range_mask(fast, package.ascending)
+            else:
+                mask = self._scan_mask(package, requirement, fast, source, dep.registry)
             mask &= ~package.yanked
             package.masks[key] = mask
             package.labels.setdefault(mask, _describe(dep))
         return mask, package
+
+    @staticmethod
+    def _scan_mask(package: _Package, requirement: Requirement, fast: _Bounds | None,
+                   source: str | None, registry: str | None) -> int:
+        """The accepted candidates, one by one (path/git, prereleases, named registries)."""
+        mask = 0
+        for i, (candidate, origin, release) in enumerate(zip(
+                package.candidates, package.origins, package.releases, strict=True)):
+            if source is not None:
+                if candidate.source != source:
+                    continue
+                if requirement.is_any:
+                    mask |= 1 << i
+                    continue
+            elif origin != "" and origin != registry:
+                continue
+            if (_within(fast, release) if fast is not None and release is not None
+                    else requirement.matches(candidate.version)):
+                mask |= 1 << i
+        return mask
 
     def active(self, candidate: Candidate) -> list[Dependency]:
         """The dependencies that apply (optional ones only when asked for)."""
@@ -423,8 +467,10 @@ class _Provider:
         found = package.active[i]
         if found is None:
             candidate = package.candidates[i]
-            found = package.active[i] = [(d, _dep_key(d, candidate.location))
-                                         for d in self.active(candidate)]
+            found = package.active[i] = [
+                (d, (d.name, d.requirement.terms, d.registry)
+                 if d.path is None and d.git is None else _dep_key(d, candidate.location))
+                for d in self.active(candidate)]
         return found
 
     # -- the solver's questions -------------------------------------------------
