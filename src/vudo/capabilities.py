@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from vudo.errors import InvalidInputError
+
 
 class Capability(StrEnum):
     """The 15 capability types (DESIGN.md §2)."""
@@ -93,10 +95,8 @@ def parse_capability(name: str) -> Capability:
     try:
         return Capability(name)
     except ValueError:
-        import difflib
-
-        from vudo.errors import InvalidInputError
+        import difflib  # lazy: only for the did-you-mean hint
 
         close = difflib.get_close_matches(name, [c.value for c in Capability], n=1)
-        hint = f'did you mean "{close[0]}"?' if close else "see `vudo doc` for the 15 names"
+        hint = f'did you mean "{close[0]}"?' if close else "`vudo capabilities` lists them"
         raise InvalidInputError(f'unknown capability "{name}"', hint=hint) from None

@@ -202,7 +202,7 @@ def test_unreadable_stored_grants_are_reported_and_repaired(
 ) -> None:
     import sqlite3
 
-    conn = sqlite3.connect(home / "registry" / "index.sqlite3")
+    conn = sqlite3.connect(home / "store" / "index.sqlite3")
     with conn:
         conn.execute("UPDATE grants SET grants = ? WHERE name = ?", (damage, installed))
     conn.close()
@@ -230,7 +230,7 @@ def test_info_marks_forged_stored_grants_invalid(
     import json
     import sqlite3
 
-    conn = sqlite3.connect(home / "registry" / "index.sqlite3")
+    conn = sqlite3.connect(home / "store" / "index.sqlite3")
     with conn:
         [raw] = conn.execute("SELECT grants FROM grants WHERE name = ?", (installed,)).fetchone()
         grants = json.loads(raw)
@@ -367,7 +367,7 @@ def test_wat_source_that_is_not_utf8_is_a_build_error(
         b';; caf\xe9 in Latin-1\n(module (memory (export "memory") 1) (func (export "main")))')
     r = vudo_cli(command, cwd=root)  # was a UnicodeDecodeError traceback
     assert r.code == 7, r.stderr
-    assert "src/main.wat: error: not UTF-8 text (byte 6)" in r.error_line
+    assert "error: src/main.wat: not UTF-8 text (byte 6)" in r.error_line
     assert "(hint: " in r.error_line
 
 

@@ -97,7 +97,7 @@ def test_list_search_info(vudo_cli: Vudo, package: Path) -> None:
         == "demo"
     assert vudo_cli("search", "--capability", "storage_read", "--json").json() == []
     r = vudo_cli("search", "--capability", "telepathy")
-    assert r.code == 3 and "unknown capability" in r.error_line
+    assert r.code == 2 and "unknown capability" in r.error_line
 
     r = vudo_cli("info", "demo")
     assert r.code == 0 and "granted     actuator_log (global)" in r.stdout
@@ -148,6 +148,37 @@ def test_grant_and_revoke(vudo_cli: Vudo, package: Path) -> None:
     assert r.code == 2 and "in the past" in r.error_line
 
 
+@pytest.mark.parametrize("scope", ["domain:a..b:80", "domain:*.*:1", "nonsense"])
+def test_a_bad_scope_is_input_error_everywhere(
+    vudo_cli: Vudo, package: Path, scope: str
+) -> None:
+    """`grant --scope`, `grant CAP=SCOPE` and `summon --grant CAP=SCOPE` agree with
+    `run --grant CAP=SCOPE`: exit 3, one line, nothing stored or installed."""
+    r = vudo_cli("summon", str(package), "--grant", f"actuator_log={scope}")
+    assert r.code == 3 and "(hint: " in r.error_line, r.stderr
+    assert vudo_cli("list", "--json").json() == []
+    assert vudo_cli("grant", "nosuch", "sensor_time", "--scope", scope).code == 3
+    assert vudo_cli("summon", str(package), "--grant", "actuator_log").code == 0
+    for argv in (["sensor_time", "--scope", scope], [f"sensor_time={scope}"]):
+        r = vudo_cli("grant", "demo", *argv)
+        assert r.code == 3 and "scope" in r.error_line and "(hint: " in r.error_line, argv
+    grants = vudo_cli("info", "demo", "--json").json()["grants"]
+    assert [g["capability"] for g in grants] == ["actuator_log"]
+
+
+def test_grant_takes_the_scope_written_after_the_capability(
+    vudo_cli: Vudo, package: Path
+) -> None:
+    assert vudo_cli("summon", str(package), "--grant", "actuator_log").code == 0
+    r = vudo_cli("grant", "demo", "sensor_time=domain:127.0.0.*:*", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["scope"] == "domain:127.0.0.*:*"  # it was silently granted "global"
+    r = vudo_cli("grant", "demo", "sensor_time=sandboxed", "--scope", "global")
+    assert r.code == 2 and "--scope" in r.error_line
+    r = vudo_cli("grant", "demo", "sensor_time=sandboxed", "--scope", "sandboxed", "--json")
+    assert r.code == 0 and r.json()["scope"] == "sandboxed"
+
+
 @pytest.mark.slow
 def test_expired_grant_is_denied(vudo_cli: Vudo, package: Path) -> None:
     assert vudo_cli("summon", str(package), "--grant", "actuator_log").code == 0
@@ -184,8 +215,9 @@ def test_keys(vudo_cli: Vudo, home: Path) -> None:
     assert listed[0] == {"key": second, "role": "yours", "fingerprint": listed[0]["fingerprint"]}
     r = vudo_cli("keys", "trust")
     assert r.code == 2
-    r = vudo_cli("keys", "rotate")
+    r = vudo_cli("keys", "frobnicate")
     assert r.code == 2
+    assert vudo_cli("keys", "rotate").code == 0  # (was not a command)
 
 
 def test_consent_cancelled_at_the_terminal_exits_1(env: dict[str, str], package: Path) -> None:
@@ -236,12 +268,85 @@ def test_repair_healthy_and_damaged_store(vudo_cli: Vudo, package: Path, home: P
     r = vudo_cli("repair", "--json")
     assert r.code == 0 and r.json()["rebuilt"] is False and r.json()["packages"] == 1
     assert "healthy" in vudo_cli("repair").stdout
-    (home / "registry" / "index.sqlite3").write_bytes(b"this is not a database" * 100)
+    (home / "store" / "index.sqlite3").write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
-        (home / "registry" / f"index.sqlite3{suffix}").unlink(missing_ok=True)
+        (home / "store" / f"index.sqlite3{suffix}").unlink(missing_ok=True)
     r = vudo_cli("list")
     assert r.code != 0 and "vudo repair" in r.error_line
     r = vudo_cli("repair", "--json")
     assert r.code == 0, r.stderr
     assert r.json()["rebuilt"] is True and r.json()["packages"] == 1
     assert [s["name"] for s in vudo_cli("list", "--json").json()] == ["demo"]
+
+
+LOOP_UNTIL_DENIED = """
+(module
+  (import "vudo" "host_time_now" (func $now (result i64)))
+  (import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "looping")
+  (data (i32.const 16) "denied")
+  (func (export "main") (result i64) (local $n i64)
+    (drop (call $log (i32.const 2) (i32.const 0) (i32.const 7)))
+    (block $done (loop $again
+      (br_if $done (i64.eq (call $now) (i64.const -1)))
+      (local.set $n (i64.add (local.get $n) (i64.const 1)))
+      (br $again)))
+    (drop (call $log (i32.const 2) (i32.const 16) (i32.const 6)))
+    (local.get $n)))
+"""
+
+
+def test_revoke_reaches_a_running_spirit_within_a_second(
+    vudo_cli: Vudo, tmp_path: Path, env: dict[str, str]
+) -> None:
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    assert vudo_cli("new", "looper").code == 0
+    root = tmp_path / "looper"
+    (root / "src" / "main.wat").write_text(LOOP_UNTIL_DENIED)
+    for step in (["pack"], ["sign"]):
+        assert vudo_cli(*step, cwd=root).code == 0
+    assert vudo_cli("summon", str(root / "dist" / "looper-0.1.0.spirit"), "--yes").code == 0
+
+    lines: list[tuple[float, str]] = []
+    looping = threading.Event()
+    with subprocess.Popen(
+        [sys.executable, "-m", "vudo", "run", "looper", "--timeout", "60",
+         "--fuel", str(10**15), "--json"],
+        cwd=root / "dist", env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        stderr = proc.stderr
+
+        def read() -> None:
+            for line in stderr:
+                lines.append((time.monotonic(), line))
+                if "looping" in line:
+                    looping.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            assert looping.wait(60), lines
+            time.sleep(0.3)  # well inside the loop
+            r = vudo_cli("revoke", "looper", "sensor_time")
+            revoked = time.monotonic()
+            assert r.code == 0, r.stderr
+            out = proc.stdout.read()
+            proc.wait(30)
+        finally:
+            proc.kill()
+            reader.join(5)
+    [denied_at] = [at for at, line in lines if "denied" in line]
+    assert denied_at - revoked < 1.0
+    assert proc.returncode == 0
+    import json
+
+    result = json.loads(out)
+    assert result["results"][0] > 0  # it made allowed calls before the revocation
+    assert result["receipt"]["host_calls"]["sensor_time"]["denied"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import threading
+import time
 from typing import Any
 
 import nacl.exceptions
@@ -133,6 +134,26 @@ def test_scope_parse_normalises_case_and_port() -> None:
         "domain:exa mple.com:80",
         "domain:a/b:80",
         "net:127.0.0.1:*",
+        "domain:a..b:80",
+        "domain:.example.com:80",
+        "domain:example.com.:80",
+        "domain:127.0.0.256:*",
+        "domain:127.0.1:*",
+        "domain:1.2.3.4.5:*",
+        "domain:127.000.0.1:*",
+        "domain:*.*:*",
+        "domain:1**.0.0.1:*",
+        "domain:" + "a" * 64 + ".com:1",
+        "domain:" + "a." * 127 + "com:1",
+        "domain:[::1%eth0]:*",
+        "domain:[fe80::*]:*",
+        "domain:[fe80:*:*]:*",
+        "domain:[::ffff:127.0.0.1]:*",
+        "domain:[zz::1]:1",
+        "domain:[]:1",
+        "domain:[::1:1",
+        "domain:[1:2:3:4:5:6:7:8:9]:1",
+        "domain:127.0.0.1\n:*",
     ],
 )
 def test_scope_parse_rejects_bad_text_clearly(text: str) -> None:
@@ -183,7 +204,7 @@ def test_peer_scope_allows_only_that_key() -> None:
         ("127.0.0.1:8080", "127.0.0.1:8081", False),
         ("127.0.0.1:8080", "127.0.0.1:80", False),
         ("*.example.com:443", "api.example.com:443", True),
-        ("*.example.com:443", "a.b.example.com:443", True),
+        ("*.example.com:443", "a.b.example.com:443", False),  # `*` is one label, no dot
         ("*.example.com:443", "API.Example.COM:443", True),
         ("*.example.com:443", "example.com:443", False),
         ("*.example.com:443", "api.example.com:80", False),
@@ -196,6 +217,29 @@ def test_peer_scope_allows_only_that_key() -> None:
         ("[::1]:8080", "[::2]:8080", False),
         ("*:*", "anything.at.all:1", True),
         ("127.0.0.1:*", "127.0.0.1", False),
+        ("api-*.example.com:*", "api-v2.example.com:1", True),
+        ("api-*.example.com:*", "api-v2.x.example.com:1", False),
+        ("*.*.example.com:*", "a.b.example.com:1", True),
+        ("127.0.0.*:*", "127.0.0.1:80", True),
+        ("127.0.0.*:*", "127.0.0.255:80", True),
+        ("127.0.0.*:*", "127.0.1.1:80", False),
+        ("127.*.*.1:*", "127.9.8.1:80", True),
+        ("*.*.*.*:*", "10.1.2.3:22", True),
+        # an address pattern matches addresses, never a host name by its text
+        ("127.0.0.*:*", "127.0.0.evil:80", False),
+        ("127.0.0.*:*", "127.0.0.1.nip.io:80", False),
+        ("10.*.*.*:*", "10.0.0.example:80", False),
+        ("127.0.0.1:*", "localhost:80", False),
+        ("[::1]:*", "localhost:80", False),
+        # and a name pattern matches names, never an address literal
+        ("*:*", "127.0.0.1:80", False),
+        ("*:*", "[::1]:80", False),
+        ("[0:0::1]:80", "[::1]:80", True),
+        ("[fe80:*:*:*:*:*:*:*]:*", "[fe80::1]:1", True),
+        ("[fe80:*:*:*:*:*:*:*]:*", "[fe81::1]:1", False),
+        ("[2001:db8:*:*:*:*:*:1]:*", "[2001:db8:5::1]:1", True),
+        ("[2001:db8:*:*:*:*:*:1]:*", "[2001:db8:5::2]:1", False),
+        ("[::1]:*", "127.0.0.1:1", False),
     ],
 )
 def test_domain_scope_matches_host_and_port(pattern: str, target: str, allowed: bool) -> None:
@@ -497,6 +541,74 @@ def test_wrong_scope_is_denied(granter: nacl.signing.SigningKey, spirit: str) ->
     assert not ch.check(C.NETWORK_CONNECT, None).allowed
 
 
+def test_scope_denial_names_the_grant_and_the_target(
+    granter: nacl.signing.SigningKey, spirit: str
+) -> None:
+    ch = checker(granter, spirit, grant(granter, spirit, C.NETWORK_CONNECT, "domain:10.*.*.*:443"))
+    decision = ch.check(C.NETWORK_CONNECT, "10.0.0.example:443")
+    assert not decision.allowed
+    assert "10.0.0.example:443" in decision.reason and "domain:10.*.*.*:443" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("scopes", "name", "address", "allowed"),
+    [
+        # a name grant reaches the public addresses its name resolves to
+        (["domain:example.com:443"], "example.com:443", "93.184.216.34", True),
+        (["domain:example.com:443"], "example.com:443", "[2606:2800:220:1::1]", True),
+        # ... never loopback, private, link-local or unspecified ones (DNS rebinding)
+        (["domain:example.com:443"], "example.com:443", "127.0.0.1", False),
+        (["domain:example.com:443"], "example.com:443", "10.0.0.5", False),
+        (["domain:example.com:443"], "example.com:443", "192.168.1.1", False),
+        (["domain:example.com:443"], "example.com:443", "169.254.169.254", False),
+        (["domain:example.com:443"], "example.com:443", "0.0.0.0", False),
+        (["domain:example.com:443"], "example.com:443", "[::1]", False),
+        (["domain:*:*"], "anything.example:1", "127.0.0.1", False),
+        (["domain:*:*"], "localhost:1", "127.0.0.1", False),  # only a localhost pattern
+        (["domain:*.localhost:*"], "localhost.evil.com:1", "127.0.0.1", False),
+        # localhost names reach loopback only
+        (["domain:localhost:*"], "localhost:8080", "127.0.0.1", True),
+        (["domain:localhost:*"], "localhost:8080", "[::1]", True),
+        (["domain:*.localhost:*"], "app.localhost:1", "127.0.0.2", True),
+        (["domain:localhost:*"], "localhost:8080", "10.0.0.1", False),
+        (["domain:localhost:*"], "localhost:8080", "93.184.216.34", False),
+        # an address grant covers a name that resolves into its range
+        (["domain:nas.lan:445", "domain:192.168.1.*:445"], "nas.lan:445", "192.168.1.10", True),
+        (["domain:nas.lan:445", "domain:192.168.1.*:445"], "nas.lan:445", "192.168.2.10", False),
+        (["domain:nas.lan:445", "domain:192.168.1.*:80"], "nas.lan:445", "192.168.1.10", False),
+        (["domain:127.0.0.1:*"], "localhost:80", "127.0.0.1", True),
+        (["domain:127.0.0.2:*"], "localhost:80", "127.0.0.1", False),
+        (["global"], "localhost:80", "127.0.0.1", True),
+        (["sandboxed"], "localhost:80", "127.0.0.1", False),
+    ],
+)
+def test_resolved_address_is_checked_against_the_grants(
+    granter: nacl.signing.SigningKey, spirit: str, scopes: list[str], name: str, address: str,
+    allowed: bool,
+) -> None:
+    ch = checker(granter, spirit, *(grant(granter, spirit, C.NETWORK_CONNECT, s) for s in scopes))
+    decision = ch.check_resolved(C.NETWORK_CONNECT, name, address)
+    assert decision.allowed is allowed, decision.reason
+    if not allowed:
+        assert name in decision.reason and address in decision.reason
+
+
+def test_resolved_check_skips_expired_and_revoked_grants(
+    granter: nacl.signing.SigningKey, spirit: str
+) -> None:
+    revocations = RevocationList()
+    g = grant(granter, spirit, C.NETWORK_CONNECT, "domain:127.0.0.*:*", expires_at=2000)
+    ch = checker(granter, spirit, g, revocations=revocations)
+    assert ch.check_resolved(C.NETWORK_CONNECT, "localhost:1", "127.0.0.1").allowed
+    revocations.revoke(g)
+    decision = ch.check_resolved(C.NETWORK_CONNECT, "localhost:1", "127.0.0.1")
+    assert not decision.allowed and "revoked" in decision.reason
+    expired = checker(granter, spirit, g, now=3000)
+    assert not expired.check_resolved(C.NETWORK_CONNECT, "localhost:1", "127.0.0.1").allowed
+    assert not checker(granter, spirit).check_resolved(
+        C.NETWORK_CONNECT, "localhost:1", "127.0.0.1").allowed
+
+
 def test_any_matching_grant_allows(granter: nacl.signing.SigningKey, spirit: str) -> None:
     ch = checker(
         granter,
@@ -555,6 +667,83 @@ def test_checker_rejects_bad_keys_and_non_grants(spirit: str) -> None:
         GrantChecker([], grantee=spirit, trusted_granters=["nope"])
     with pytest.raises(InvalidInputError):
         GrantChecker([{"capability": "x"}], grantee=spirit, trusted_granters=[])  # type: ignore[list-item]
+
+
+def _refreshing(granter: nacl.signing.SigningKey, spirit: str, source: Any,
+                interval: float = 0.0, clock: Clock | None = None) -> GrantChecker:
+    return GrantChecker(source(), grantee=spirit, trusted_granters=(hexkey(granter),),
+                        clock=clock or Clock(1000), refresh=source, refresh_interval=interval)
+
+
+def test_refresh_source_revokes_and_grants_live(
+    granter: nacl.signing.SigningKey, spirit: str
+) -> None:
+    current = [grant(granter, spirit, C.STORAGE_READ), grant(granter, spirit, C.SENSOR_TIME)]
+    ch = _refreshing(granter, spirit, lambda: list(current))
+    assert ch.check(C.STORAGE_READ).allowed and ch.check(C.SENSOR_TIME).allowed
+    del current[0]  # revoked: the source no longer has it
+    decision = ch.check(C.STORAGE_READ)
+    assert not decision.allowed and decision.reason == "no grant for storage_read"
+    assert ch.check(C.SENSOR_TIME).allowed
+    current.append(grant(granter, spirit, C.STORAGE_WRITE))  # granted while running
+    assert ch.check(C.STORAGE_WRITE).allowed
+    forged = Grant.from_dict({**grant(granter, spirit, C.STORAGE_DELETE).to_dict(),
+                              "signature": "11" * 64})
+    current.append(forged)
+    decision = ch.check(C.STORAGE_DELETE)
+    assert not decision.allowed and "signature" in decision.reason
+    assert [g for g, _ in ch.rejected] == [forged]
+    assert set(ch.admitted) == set(current[:-1])
+
+
+def test_refresh_polls_at_most_once_per_interval(
+    granter: nacl.signing.SigningKey, spirit: str
+) -> None:
+    polls = []
+    current = [grant(granter, spirit, C.SENSOR_TIME)]
+
+    def source() -> list[Grant]:
+        polls.append(1)
+        return list(current)
+
+    ch = _refreshing(granter, spirit, source, interval=0.3)
+    start = len(polls)
+    current.clear()
+    assert ch.check(C.SENSOR_TIME).allowed  # not yet: the last poll is recent
+    for _ in range(1000):
+        ch.check(C.SENSOR_TIME)
+    assert len(polls) - start <= 1
+    time.sleep(0.35)
+    assert not ch.check(C.SENSOR_TIME).allowed
+
+
+def test_refresh_source_failure_fails_closed_until_it_recovers(
+    granter: nacl.signing.SigningKey, spirit: str
+) -> None:
+    broken = [False]
+    g = grant(granter, spirit, C.SENSOR_TIME)
+
+    def source() -> list[Grant]:
+        if broken[0]:
+            raise OSError("database is locked")
+        return [g]
+
+    ch = _refreshing(granter, spirit, source)
+    assert ch.check(C.SENSOR_TIME).allowed
+    broken[0] = True
+    decision = ch.check(C.SENSOR_TIME)
+    assert not decision.allowed and "database is locked" in decision.reason
+    broken[0] = False
+    assert ch.check(C.SENSOR_TIME).allowed
+
+
+def test_expiry_takes_effect_between_calls(granter: nacl.signing.SigningKey, spirit: str) -> None:
+    clock = Clock(1000)
+    ch = GrantChecker([grant(granter, spirit, C.SENSOR_TIME, expires_at=1001)], grantee=spirit,
+                      trusted_granters=(hexkey(granter),), clock=clock)
+    assert ch.check(C.SENSOR_TIME).allowed
+    clock.now = 1001
+    assert "expired" in ch.check(C.SENSOR_TIME).reason
 
 
 def test_revocation_list_validates_and_is_thread_safe(
@@ -624,3 +813,62 @@ def test_the_sandbox_deny_all_checker_answers_like_an_empty_grant_checker() -> N
         for target in (None, "127.0.0.1:80"):
             fast, real = _NO_GRANTS.check(capability, target), empty.check(capability, target)
             assert (fast.allowed, fast.reason) == (real.allowed, real.reason)
+
+
+# --- live grants in a running sandbox ------------------------------------------------------
+
+UNTIL_DENIED = """
+(module
+  (import "vudo" "host_time_now" (func $now (result i64)))
+  (memory (export "memory") 1)
+  (func (export "until_denied") (result i64) (local $n i64)
+    (block $done (loop $again
+      (br_if $done (i64.eq (call $now) (i64.const -1)))
+      (local.set $n (i64.add (local.get $n) (i64.const 1)))
+      (br $again)))
+    (local.get $n)))
+"""
+
+
+def _run_until_denied(make: Any, cfg: Any) -> tuple[Any, threading.Thread, list[float]]:
+    """Start a sandbox looping on host_time_now in a thread; it returns once denied."""
+    sb = make(UNTIL_DENIED, cfg)
+    ended: list[float] = []
+
+    def run() -> None:
+        sb.call("until_denied")
+        ended.append(time.monotonic())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    time.sleep(0.2)
+    assert thread.is_alive() and not ended  # still allowed, looping
+    return sb, thread, ended
+
+
+def test_revocation_reaches_a_running_sandbox_within_a_second(make: Any) -> None:
+    from engine_helpers import config
+    from engine_helpers import grant as engine_grant
+
+    current = [engine_grant(C.SENSOR_TIME)]
+    sb, thread, ended = _run_until_denied(
+        make, config(*current, grant_refresh=lambda: tuple(current), timeout=10.0))
+    revoked_at = time.monotonic()
+    current.clear()
+    thread.join(5)
+    assert ended and ended[0] - revoked_at < 1.0
+    denied = [c for c in sb.host_calls() if not c.allowed]
+    assert len(denied) == 1 and denied[0].reason == "no grant for sensor_time"
+    assert sb.receipt().host_calls["sensor_time"]["denied"] == 1
+
+
+def test_expiry_reaches_a_running_sandbox(make: Any) -> None:
+    from engine_helpers import config
+    from engine_helpers import grant as engine_grant
+
+    expires = int(time.time()) + 1
+    sb, thread, ended = _run_until_denied(
+        make, config(engine_grant(C.SENSOR_TIME, expires_at=expires), timeout=10.0))
+    thread.join(5)
+    assert ended and time.time() - expires < 1.0
+    assert "expired" in sb.host_calls()[-1].reason

@@ -7,6 +7,7 @@ a test can pass any pointer or length straight through from Python.
 from __future__ import annotations
 
 import io
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -402,6 +403,78 @@ def test_network_scope_and_denials(sandbox: Callable[..., Sandbox]) -> None:
     sb.write_memory(0, b"hi")
     assert call(sb, "host_network_broadcast", 0, 2) == E.CAPABILITY_DENIED
     assert call(sb, "host_network_listen", 70000) == E.INVALID_PARAMETER
+
+
+@pytest.fixture
+def loopback_listener() -> Iterator[socket.socket]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock
+
+
+def _connect(sb: Sandbox, address: str) -> int:
+    sb.write_memory(0, address.encode())
+    return call(sb, "host_network_connect", 0, len(address))
+
+
+@pytest.mark.parametrize("spelling", ["127.0.0.1", "127.1", "2130706433", "0x7f.1",
+                                      "0177.0.0.1", "[::ffff:127.0.0.1]"])
+def test_connect_is_checked_by_the_address_it_becomes(
+    sandbox: Callable[..., Sandbox], loopback_listener: socket.socket, spelling: str
+) -> None:
+    port = loopback_listener.getsockname()[1]
+    allowed = sandbox(grant(C.NETWORK_CONNECT, "domain:127.0.0.*:*"))
+    assert _connect(allowed, f"{spelling}:{port}") > 0
+    denied = sandbox(grant(C.NETWORK_CONNECT, "domain:127.0.0.2:*"))
+    events: list[object] = []
+    denied.subscribe(events.append)
+    assert _connect(denied, f"{spelling}:{port}") == E.CAPABILITY_DENIED
+    [event] = [e for e in events if isinstance(e, HostCall)]
+    assert event.allowed is False
+    assert "127.0.0.1" in event.reason and "domain:127.0.0.2:*" in event.reason
+    assert last_call(denied).allowed is False
+    assert last_call(denied).reason == event.reason
+    assert denied.receipt().host_calls["network_connect"] == {"allowed": 0, "denied": 1}
+
+
+@pytest.mark.parametrize("spelling", ["localhost", "2130706433", "0x7f.1", "127.0.0.1"])
+def test_a_name_grant_never_reaches_this_machine(
+    sandbox: Callable[..., Sandbox], loopback_listener: socket.socket, spelling: str
+) -> None:
+    """`*` (any name) lets a Spirit connect to names on the internet, not to localhost,
+    nor to an address dressed up as a name; an address never matches a name pattern."""
+    port = loopback_listener.getsockname()[1]
+    sb = sandbox(grant(C.NETWORK_CONNECT, "domain:*:*"))
+    events: list[object] = []
+    sb.subscribe(events.append)
+    assert _connect(sb, f"{spelling}:{port}") == E.CAPABILITY_DENIED
+    [event] = [e for e in events if isinstance(e, HostCall)]
+    assert "domain:*:*" in event.reason
+    loopback_listener.settimeout(0.1)
+    with pytest.raises(TimeoutError):
+        loopback_listener.accept()
+
+
+def test_a_localhost_grant_reaches_loopback(
+    sandbox: Callable[..., Sandbox], loopback_listener: socket.socket
+) -> None:
+    port = loopback_listener.getsockname()[1]
+    sb = sandbox(grant(C.NETWORK_CONNECT, f"domain:localhost:{port}"))
+    assert _connect(sb, f"localhost:{port}") > 0
+    assert _connect(sb, f"127.0.0.1:{port}") == E.CAPABILITY_DENIED  # an address, not the name
+    assert "outside the grant's scope" in last_call(sb).reason
+    by_address = sandbox(grant(C.NETWORK_CONNECT, "domain:127.0.0.*:*"))
+    assert _connect(by_address, f"localhost:{port}") == E.CAPABILITY_DENIED  # a name
+
+
+def test_a_denied_name_is_never_looked_up(sandbox: Callable[..., Sandbox]) -> None:
+    """No grant covers the name: it is refused before any DNS query (a DNS lookup is
+    itself a way out for data)."""
+    sb = sandbox(grant(C.NETWORK_CONNECT, "domain:*.example.com:443"))
+    assert _connect(sb, "secret-data.attacker.invalid:443") == E.CAPABILITY_DENIED
+    assert "outside the grant's scope domain:*.example.com:443" in last_call(sb).reason
+    assert _connect(sb, "a.b.example.com:443") == E.CAPABILITY_DENIED
 
 
 def test_network_without_service(make: Make) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import wasmtime
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import vudo
 from vudo.engine import Engine
@@ -144,3 +146,77 @@ def test_scan_agrees_with_wasmtime_on_describable_modules() -> None:
     assert ours == theirs
     assert [e.kind for e in shape.exports] == ["memory", "global", "table", "func"]
     assert shape.imports[0][:3] == ("vudo", "host_log", "func")
+
+
+LOG_SIG = "(param i32 i32 i32) (result i32)"
+
+
+@pytest.mark.parametrize("types", [
+    f"(rec (type $t (sub (func {LOG_SIG}))))",  # not final
+    f"(rec (type $t (func {LOG_SIG})) (type $s (struct)))",  # shares a rec group
+    f"(type $b (sub (func {LOG_SIG}))) (type $t (sub final $b (func {LOG_SIG})))",  # a subtype
+])
+def test_import_with_a_distinct_function_type_is_a_module_error(
+    engine: Engine, types: str
+) -> None:
+    # It used to fail at instantiation as "guest trapped" (exit 10): types incompatible.
+    with pytest.raises(ModuleError, match="non-final or recursive") as info:
+        engine.load(f'(module {types} (import "vudo" "host_log" (func (type $t))) {MEM})')
+    assert "(i32, i32, i32) -> (i32)" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("types", [
+    f"(rec (type $t (func {LOG_SIG})))",
+    f"(type $t (sub final (func {LOG_SIG})))",
+])
+def test_import_with_an_equivalent_plain_type_links(engine: Engine, types: str) -> None:
+    from engine_helpers import config
+
+    from vudo.engine import Sandbox
+
+    module = engine.load(f'(module {types} (import "vudo" "host_log" (func (type $t))) {MEM} '
+                         '(func (export "main")))')
+    with Sandbox(engine, module, config()) as sb:
+        sb.instantiate()
+        assert sb.call("main") == []
+
+
+RICH = wasmtime.wat2wasm(
+    '(module (rec (type $t (sub (func (param i32) (result i64)))) (type $s (struct (field i8))))'
+    '(type $a (array (mut (ref null $s))))'
+    '(import "vudo" "host_log" (func (param i32 i32 i32) (result i32)))'
+    '(import "x" "g" (global i32)) (import "x" "t" (table 1 funcref)) (import "x" "m" (memory 1))'
+    '(tag $e (param i32)) (global $v (mut v128) (v128.const i64x2 1 2))'
+    '(global (export "k") i64 (i64.add (i64.const 1) (i64.const 2)))'
+    '(table $tt 2 (ref null $t) (ref.null $t)) (func $f (export "f") (type $t) (i64.const 1))'
+    '(export "e" (tag $e)) (export "mem" (memory 0)) (elem declare func $f))')
+
+
+@settings(max_examples=200, derandomize=True, deadline=None, database=None)
+@given(st.lists(st.tuples(st.integers(0, len(RICH) - 1), st.integers(0, 255)),
+                min_size=1, max_size=4))
+def test_scanner_on_mutated_bytes_raises_only_module_errors(
+    edits: list[tuple[int, int]]
+) -> None:
+    # scan() runs on validated modules; even so, damaged input must never escape as
+    # IndexError, RecursionError or a wrong guess: a shape or a ModuleError.
+    data = bytearray(RICH)
+    for where, value in edits:
+        data[where] = value
+    try:
+        shape = scan(bytes(data), "m")
+    except ModuleError:
+        return
+    assert all(isinstance(e.name, str) for e in (*shape.imports, *shape.exports))
+
+
+def test_scanner_reads_every_kind_of_import_and_export() -> None:
+    shape = scan(RICH, "m")
+    assert [(i.module, i.name, i.kind) for i in shape.imports] == [
+        ("vudo", "host_log", "func"), ("x", "g", "global"), ("x", "t", "table"),
+        ("x", "m", "memory")]
+    assert [(e.name, e.kind, e.params, e.results) for e in shape.exports] == [
+        ("k", "global", (), ("i64",)), ("f", "func", ("i32",), ("i64",)),
+        ("e", "tag", ("i32",), ()), ("mem", "memory", (), ())]
+    assert shape.functions == 1 and shape.code_bytes > 0
+    assert not shape.exports[1].plain  # a non-final type in a rec group

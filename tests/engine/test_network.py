@@ -63,6 +63,16 @@ def pair(a: SandboxNetwork, b: SandboxNetwork) -> tuple[int, int, int]:
         ("[0:0:0:0:0:0:0:1]:8080", "[::1]:8080"),
         ("localhost:65535", "localhost:65535"),
         ("host:080", "host:80"),
+        # every numeric spelling the C library reads is the address it stands for
+        ("127.1:80", "127.0.0.1:80"),
+        ("2130706433:80", "127.0.0.1:80"),
+        ("0x7f.1:80", "127.0.0.1:80"),
+        ("0x7f000001:80", "127.0.0.1:80"),
+        ("0177.0.0.1:80", "127.0.0.1:80"),
+        ("127.0.1:80", "127.0.0.1:80"),
+        ("[::ffff:127.0.0.1]:80", "127.0.0.1:80"),
+        ("[::ffff:7f00:1]:80", "127.0.0.1:80"),
+        ("99999999999:80", "99999999999:80"),  # no address: left a name
     ],
 )
 def test_normalize_address(address: str, normal: str) -> None:
@@ -93,6 +103,7 @@ def test_normalize_address(address: str, normal: str) -> None:
         "exämple.com:80",
         "127.0.0.1:١٢",
         "a" * 300 + ":80",
+        "[fe80::1%eth0]:80",
     ],
 )
 def test_bad_addresses_are_invalid_parameter(address: str) -> None:
@@ -172,6 +183,66 @@ def test_connect_to_a_closed_port_is_network_error(host: NetworkHost) -> None:
     err = fails(ErrorCode.NETWORK_ERROR, lambda: net.connect(f"127.0.0.1:{port}", soon()))
     assert "refused" in err.detail.lower()
     assert net.open_handles == 0
+
+
+class Admit:
+    """An admission rule for connect: allows the addresses in ``allowed``, records asks."""
+
+    def __init__(self, *allowed: str) -> None:
+        self.allowed = allowed
+        self.asked: list[str] = []
+
+    def __call__(self, address: str) -> tuple[bool, str]:
+        self.asked.append(address)
+        ok = address in self.allowed
+        return ok, "" if ok else f"{address} is not allowed"
+
+
+@pytest.fixture
+def raw_listener() -> Iterator[socket.socket]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(4)
+        sock.settimeout(2)
+        yield sock
+
+
+@pytest.mark.parametrize("host_text", ["localhost", "127.1", "2130706433", "0x7f.1", "127.0.0.1"])
+def test_connect_goes_to_exactly_an_admitted_address(
+    host: NetworkHost, raw_listener: socket.socket, host_text: str
+) -> None:
+    port = raw_listener.getsockname()[1]
+    net = host.sandbox("a")
+    admit = Admit("127.0.0.1")
+    handle = net.connect(normalize_address(f"{host_text}:{port}"), soon(), admit=admit)
+    conn, peer = raw_listener.accept()
+    conn.close()
+    assert handle > 0 and peer[0] == "127.0.0.1"
+    assert "127.0.0.1" in admit.asked
+    assert set(admit.asked) <= {"127.0.0.1", "[::1]"}
+
+
+@pytest.mark.parametrize("host_text", ["localhost", "127.1", "2130706433", "0x7f.1"])
+def test_connect_refuses_when_no_resolved_address_is_admitted(
+    host: NetworkHost, raw_listener: socket.socket, host_text: str
+) -> None:
+    port = raw_listener.getsockname()[1]
+    net = host.sandbox("a")
+    admit = Admit("127.0.0.2")
+    err = fails(ErrorCode.CAPABILITY_DENIED,
+                lambda: net.connect(normalize_address(f"{host_text}:{port}"), soon(), admit=admit))
+    assert "127.0.0.1 is not allowed" in err.detail
+    assert net.open_handles == 0
+    raw_listener.settimeout(0.1)
+    with pytest.raises(TimeoutError):  # nothing ever connected
+        raw_listener.accept()
+
+
+def test_connect_to_an_unresolvable_name_is_network_error(host: NetworkHost) -> None:
+    net = host.sandbox("a")
+    err = fails(ErrorCode.NETWORK_ERROR,
+                lambda: net.connect("no-such-host.invalid:80", soon(), admit=Admit()))
+    assert "resolve" in err.detail
 
 
 def test_connect_bad_address_is_invalid_parameter(host: NetworkHost) -> None:

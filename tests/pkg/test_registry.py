@@ -12,14 +12,10 @@ from pathlib import Path
 import pytest
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
+from vudo.home import local_registry_dir
 from vudo.pkg.archive import pack
 from vudo.pkg.keys import KeyPair, generate_keypair
-from vudo.pkg.registry import (
-    DirectoryRegistry,
-    HttpRegistry,
-    default_registry_path,
-    open_registry,
-)
+from vudo.pkg.registry import DirectoryRegistry, HttpRegistry, open_registry
 from vudo.pkg.signing import sign_package
 from vudo.pkg.store import LocalStore
 from vudo.pkg.versions import parse_requirement
@@ -110,7 +106,7 @@ def test_missing_registry_and_bad_urls(tmp_path: Path) -> None:
         open_registry("ftp://example.com/reg")
     with pytest.raises(InvalidInputError):
         open_registry("http://127.0.0.1:1/")
-    assert default_registry_path(tmp_path) == tmp_path / "published"
+    assert local_registry_dir(tmp_path) == tmp_path / "registries" / "local"
 
 
 def test_corrupt_index_is_reported(tmp_path: Path) -> None:

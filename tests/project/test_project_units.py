@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from vudo.capabilities import Capability
+from vudo.engine.grants import parse_grant_spec
 from vudo.errors import InvalidInputError, UsageError
 from vudo.project.build import lint_capabilities
 from vudo.project.new import render_template, validate_name
-from vudo.project.runner import convert_args, parse_grant_spec, parse_size
+from vudo.project.runner import convert_args, parse_size
 from vudo.project.workflow import markdown_to_html
 
 

@@ -11,6 +11,9 @@ import pytest
 from vudo.capabilities import Capability
 from vudo.errors import NotFoundError, UsageError
 from vudo.project.build import build_project
+from vudo.project.consent import ConsentRequest, decide_consent
+from vudo.project.installed import installed_spirit, list_installed
+from vudo.project.installing import install_prepared, prepare_summon
 from vudo.project.layout import open_project
 from vudo.project.new import new_project
 from vudo.project.packaging import pack_project, sign_project_package, verify
@@ -20,14 +23,6 @@ from vudo.project.runner import (
     project_target,
     resolve_target,
     run_spirit,
-)
-from vudo.project.store import (
-    ConsentRequest,
-    decide_consent,
-    install_prepared,
-    installed_spirit,
-    list_installed,
-    prepare_summon,
 )
 from vudo.project.testing import run_tests
 from vudo.project.workflow import check_project, doc_project, fmt_project

@@ -507,15 +507,15 @@ def test_hot_reload_keeps_storage_and_rechecks_capabilities(
 
 
 def list_installed(home: Path) -> list[tuple[str, str]]:
-    from vudo.project.store import list_installed as installed
+    from vudo.project.installed import list_installed as installed
 
     return sorted((s.name, str(s.version)) for s in installed(home))
 
 
 def stored_grants(home: Path, name: str) -> list[str]:
-    from vudo.project.store import open_local_store
+    from vudo.pkg.store import open_store
 
-    with open_local_store(home) as store:
+    with open_store(home) as store:
         return sorted(g["capability"] for g in store.grants_for(name))
 
 

@@ -108,8 +108,7 @@ KV_WAT = """\
 
 def publish_project(root: Path, home: Path) -> Path:
     """Pack, sign (with the home's key) and publish a project to the home's registry."""
-    from vudo.project.packaging import pack_project, sign_project_package
-    from vudo.project.store import publish
+    from vudo.project.packaging import pack_project, publish, sign_project_package
 
     packed = pack_project(root)
     sign_project_package(packed.path, project_dir=root, home=home)
@@ -119,7 +118,8 @@ def publish_project(root: Path, home: Path) -> Path:
 
 def summon(package: Path, home: Path) -> None:
     """Install a package with every capability it asks for (``vudo summon --yes``)."""
-    from vudo.project.store import decide_consent, install_prepared, prepare_summon
+    from vudo.project.consent import decide_consent
+    from vudo.project.installing import install_prepared, prepare_summon
 
     prepared = prepare_summon(package, home=home)
     decision = decide_consent(prepared.request, yes=True)

@@ -55,6 +55,9 @@ class Extern(NamedTuple):
     kind: str
     params: tuple[str, ...]
     results: tuple[str, ...]
+    #: False for a function type that is not final or shares a ``rec`` group: a distinct
+    #: type from the plain ``(func ...)`` of the same signature (imports must match it)
+    plain: bool = True
 
 
 class ModuleShape(NamedTuple):
@@ -212,21 +215,32 @@ def _field(r: _Reader) -> None:
         raise _Unsupported("field mutability")
 
 
-def _subtype(r: _Reader) -> _FuncSig | None:
+def _subtype(r: _Reader) -> tuple[_FuncSig | None, bool]:
+    """One subtype: its function signature (None for struct/array), and whether it is
+    final with no supertype, i.e. the same type as a plain composite type."""
     b = r.data[r.pos] if r.pos < r.end else -1
+    plain = True
     if b in (0x50, 0x4F):  # sub, sub final
         r.byte()
-        for _ in range(r.uleb()):
+        supertypes = r.uleb()
+        for _ in range(supertypes):
             r.uleb()
-    return _composite(r)
+        plain = b == 0x4F and supertypes == 0
+    return _composite(r), plain
 
 
 def _types(r: _Reader) -> list[_FuncSig | None]:
-    types: list[_FuncSig | None] = []
+    return [sig for sig, _ in _typedefs(r)]
+
+
+def _typedefs(r: _Reader) -> list[tuple[_FuncSig | None, bool]]:
+    types: list[tuple[_FuncSig | None, bool]] = []
     for _ in range(r.uleb()):
         if r.pos < r.end and r.data[r.pos] == 0x4E:  # rec group
             r.byte()
-            types.extend(_subtype(r) for _ in range(r.uleb()))
+            group = [_subtype(r) for _ in range(r.uleb())]
+            alone = len(group) == 1
+            types.extend((sig, plain and alone) for sig, plain in group)
         else:
             types.append(_subtype(r))
     return types
@@ -275,6 +289,7 @@ def _scan(wasm: bytes) -> ModuleShape:
     if wasm[:8] != b"\0asm\x01\0\0\0":
         raise _Unsupported("not a core module of version 1")
     types: list[_FuncSig | None] = []
+    plain: list[bool] = []
     funcs: list[int] = []  # per function index (imports first): its type index
     globals_: list[str] = []
     tables: list[str] = []
@@ -290,14 +305,15 @@ def _scan(wasm: bytes) -> ModuleShape:
         body = _Reader(wasm, r.pos, r.pos + size)
         r.skip(size)
         if section == 1:
-            types = _types(body)
+            defs = _typedefs(body)
+            types, plain = [sig for sig, _ in defs], [p for _, p in defs]
         elif section == 2:
             for _ in range(body.uleb()):
                 module, field, kind = body.name(), body.name(), body.byte()
                 if kind == 0:
                     funcs.append(body.uleb())
                     sig = _signature(types, funcs[-1])
-                    imports.append(Extern(module, field, "func", *sig))
+                    imports.append(Extern(module, field, "func", *sig, plain[funcs[-1]]))
                 elif kind == 1:
                     tables.append(body.valtype())
                     body.limits(table=True)
@@ -353,7 +369,8 @@ def _scan(wasm: bytes) -> ModuleShape:
         if index >= counts.get(kind, index + 1):
             raise _Unsupported(f"export index {index}")
         if kind == 0:
-            exports.append(Extern("", field, "func", *_signature(types, funcs[index])))
+            sig = _signature(types, funcs[index])
+            exports.append(Extern("", field, "func", *sig, plain[funcs[index]]))
         elif kind == 4:
             exports.append(Extern("", field, "tag", _signature(types, tags[index])[0], ()))
         elif kind == 2:

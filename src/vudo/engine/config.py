@@ -11,7 +11,7 @@ than the guest takes to run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -111,6 +111,7 @@ class _ConfigFields(NamedTuple):
     log_to_stderr: bool = True
     min_log_level: int = 0
     grant_clock: Callable[[], float] | None = None
+    grant_refresh: Callable[[], Iterable[Grant]] | None = None
 
 
 class SandboxConfig(_ConfigFields):
@@ -128,7 +129,11 @@ class SandboxConfig(_ConfigFields):
     ``log_to_stderr`` copies guest logs to stderr (the CLI default; tests and the TUI turn
     it off and subscribe to events instead); messages below ``min_log_level`` are dropped.
     ``revocations`` is read live on every check; ``grant_clock`` (Unix seconds, default
-    ``time.time``) decides grant expiry.
+    ``time.time``) decides grant expiry, on every check. ``grant_refresh``, when given,
+    returns the sandbox's complete current grants (the project layer reads them from the
+    store, so `vudo revoke` in another process reaches a running sandbox): the checker
+    polls it at most every half second on the host-call path and swaps the answer in
+    (see :class:`vudo.engine.grants.GrantChecker`); ``grants`` is the answer at start.
     """
 
     __slots__ = ()
@@ -142,8 +147,8 @@ class SandboxConfig(_ConfigFields):
                                  f"got {config.fuel!r}")
             # NaN compares false both ways: it would silently mean "no timeout".
             if config.timeout is not None and not 0 < config.timeout <= MAX_TIMEOUT:
-                raise ValueError(f"timeout must be positive seconds up to {MAX_TIMEOUT}, "
-                                 f"got {config.timeout!r}")
+                raise ValueError(f"timeout must be positive, finite seconds up to "
+                                 f"{MAX_TIMEOUT}, got {config.timeout!r}")
             if not _is_key(config.identity):
                 raise ValueError(
                     f"identity must be a 64-hex Ed25519 public key, got {config.identity!r}"

@@ -41,7 +41,10 @@ class HostCall(NamedTuple):
 
     ``args`` is a short human summary (never the full payload); ``result`` is what the
     guest received (negative values are :class:`vudo.engine.abi.ErrorCode`); ``fuel`` is
-    what the call was charged.
+    what the call was charged. ``reason`` says why a call was denied or refused (for a
+    scope mismatch it names both the target and the grant's scope, e.g. ``'localhost:80'
+    resolved to 127.0.0.1, outside the grant's scope domain:*:*``), "" otherwise; the
+    event's ``args`` also ends with it in parentheses, for renderers that show one column.
     """
 
     sandbox_id: str
@@ -52,6 +55,7 @@ class HostCall(NamedTuple):
     result: int
     fuel: int
     at: float
+    reason: str = ""
 
 
 class FuelSample(NamedTuple):

@@ -21,10 +21,32 @@ Scopes (``Scope.parse`` / ``str(scope)`` round-trip):
 - ``peer:<64 hex>``: only the target equal to that Ed25519 public key (e.g. a credit
   transfer destination, a cross-sandbox call).
 - ``domain:<host-pattern>:<port-pattern>``: network targets ``"host:port"`` (as normalised
-  by :func:`vudo.engine.network.normalize_address`). The host pattern is matched
-  case-insensitively with ``*`` (any run of characters) and ``?`` (one character), every
-  other character literal; the port pattern is ``*`` or one port number. Examples:
-  ``domain:127.0.0.1:*``, ``domain:*.example.com:443``, ``domain:[::1]:8080``.
+  by :func:`vudo.engine.network.normalize_address`, which turns every numeric spelling the
+  C library accepts, ``127.1``, ``2130706433``, ``0x7f.1``, into the address it stands for).
+  The port pattern is ``*`` or one port number. The host pattern is one of three kinds,
+  validated whole when the scope is parsed:
+
+  * an **IPv4 pattern**, four dot-separated octets, each a number (0-255, no leading
+    zero), ``*`` (any one octet) or digits with ``?`` (one digit): ``127.0.0.*``;
+  * an **IPv6 pattern** in brackets: one address in any spelling (``[::1]``), or all eight
+    groups written out, each a hex group or ``*`` (``[fe80:*:*:*:*:*:*:*]``);
+  * a **name pattern**, DNS labels where ``*`` matches any run of characters *within one
+    label* and ``?`` one character, never a dot: ``*.example.com`` matches
+    ``api.example.com`` but not ``a.b.example.com`` or ``example.com``. A bare ``*`` is
+    the one pattern that matches every name.
+
+  Address patterns match addresses only, name patterns names only: ``127.0.0.*`` never
+  matches a host *named* ``127.0.0.evil``, and ``*`` never matches ``10.0.0.1``.
+
+  A name is checked twice (see :meth:`GrantChecker.check_resolved`): before it is
+  resolved (so a Spirit without a grant cannot make the host look names up), and then
+  every address it resolves to. A name grant reaches only *public* addresses
+  (``ipaddress`` ``is_global``); a ``localhost`` or ``*.localhost`` pattern reaches
+  loopback addresses only (``*`` does not reach ``localhost``). To let a name reach a
+  private or loopback address, grant that address (range) too: the resolved address is
+  then covered by the address grant. An address grant alone never lets a *name* be looked
+  up. So a name whose DNS answer points into your network (DNS rebinding) is denied, and
+  the connection goes to exactly the address that was checked.
 
 Every nacl exception is translated in :func:`_nacl_errors`: a signature that does not
 match becomes :class:`~vudo.errors.VerificationError`, any other nacl failure (a key that
@@ -34,6 +56,7 @@ is not a valid curve point, ...) :class:`~vudo.errors.InvalidInputError`.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import struct
 import threading
@@ -45,7 +68,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from vudo.capabilities import Capability, parse_capability
-from vudo.errors import InvalidInputError, VerificationError, VudoError
+from vudo.errors import InvalidInputError, UsageError, VerificationError, VudoError
 
 if TYPE_CHECKING:
     import nacl.signing
@@ -59,6 +82,7 @@ __all__ = [
     "Scope",
     "ScopeKind",
     "issue_grant",
+    "parse_grant_spec",
     "verify_grant",
 ]
 
@@ -67,8 +91,16 @@ __all__ = [
 CANONICAL_VERSION: Final = "vudo.grant.v1"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_HOST_PATTERN = re.compile(r"\[[0-9a-f:.*?]+\]|[a-z0-9._*?-]+")
 _PORT_PATTERN = re.compile(r"\*|[0-9]{1,5}")
+_LABEL_PATTERN = re.compile(r"[a-z0-9_*?-]{1,63}")
+_NUMERIC_LABEL = re.compile(r"[0-9*?]+")
+_OCTET_PATTERN = re.compile(r"\*|[0-9?]{1,3}")
+_GROUP_PATTERN = re.compile(r"\*|[0-9a-f]{1,4}")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_TEXT = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")  # canonical dotted quads only
+_IPV4_LIKE = re.compile(r"[0-9.]+")
+_DOMAIN_HINT: Final = ('e.g. "domain:127.0.0.*:*", "domain:[::1]:8080" or '
+                       '"domain:*.example.com:443" (`*` is one label or one octet)')
 _SIGNATURE_BYTES: Final = 64
 _ZERO_SIGNATURE: Final = bytes(_SIGNATURE_BYTES)
 _SCOPE_HINT: Final = 'use "global", "sandboxed", "peer:<64 hex>" or "domain:<host>:<port>"'
@@ -91,9 +123,102 @@ class ScopeKind(StrEnum):
     DOMAIN = "domain"
 
 
-def _glob_to_regex(pattern: str) -> re.Pattern[str]:
-    parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.compile("".join(parts))
+#: What a domain host pattern (and a target host) is: a name, an IPv4 or an IPv6 address.
+_NAME, _IPV4, _IPV6 = "name", "ipv4", "ipv6"
+
+
+def _bad_domain(value: str, why: str) -> InvalidInputError:
+    return InvalidInputError(f'domain scope pattern "{value}": {why}', hint=_DOMAIN_HINT)
+
+
+def _name_regex(host: str, value: str) -> str:
+    if host == "*":
+        return ".+"  # the one pattern that matches every name, dots included
+    labels = host.split(".")
+    if len(host) > 253 or not all(_LABEL_PATTERN.fullmatch(label) for label in labels):
+        raise _bad_domain(value, f'"{host}" is not a host name pattern (labels of letters, '
+                                 "digits, - and _, at most 63 each, joined by single dots)")
+    return r"\.".join(
+        "".join("[^.]*" if ch == "*" else "[^.]" if ch == "?" else re.escape(ch)
+                for ch in label)
+        for label in labels
+    )
+
+
+def _ipv4_regex(host: str, value: str) -> str:
+    octets = host.split(".")
+    if len(octets) != 4 or not all(_OCTET_PATTERN.fullmatch(o) for o in octets):
+        raise _bad_domain(value, f'"{host}" is not an IPv4 pattern (four octets, each a '
+                                 "number, * or digits with ?) nor a host name")
+    parts = []
+    for octet in octets:
+        if octet == "*":
+            parts.append("[0-9]{1,3}")
+        elif "?" in octet:
+            parts.append(octet.replace("?", "[0-9]"))
+        elif int(octet) > 255 or (octet != "0" and octet.startswith("0")):
+            raise _bad_domain(value, f'octet "{octet}" is not a number from 0 to 255 '
+                                     "written without leading zeros")
+        else:
+            parts.append(octet)
+    return r"\.".join(parts)
+
+
+def _ipv6_regex(inner: str, value: str) -> str:
+    """A regex over the *exploded* form (eight 4-digit groups) of an IPv6 address."""
+    if "*" in inner:
+        groups = inner.split(":")
+        if len(groups) != 8 or not all(_GROUP_PATTERN.fullmatch(g) for g in groups):
+            raise _bad_domain(value, "an IPv6 pattern with * writes all eight groups "
+                                     "(no ::), each a hex group or *")
+        return ":".join("[0-9a-f]{4}" if g == "*" else g.zfill(4) for g in groups)
+    try:
+        if "%" in inner:
+            raise ValueError
+        address = ipaddress.IPv6Address(inner)
+    except ValueError:
+        raise _bad_domain(value, f'"[{inner}]" is not an IPv6 address (no zone ids)') from None
+    if address.ipv4_mapped is not None:
+        raise _bad_domain(value, f"[{inner}] is an IPv4 address: write it as "
+                                 f"{address.ipv4_mapped}")
+    return re.escape(address.exploded)
+
+
+def _domain_host(host: str, value: str) -> tuple[str, re.Pattern[str]]:
+    """Classify and compile a domain host pattern: (kind, regex over canonical targets)."""
+    if host.startswith("[") and host.endswith("]") and len(host) > 2:
+        return _IPV6, re.compile(_ipv6_regex(host[1:-1], value))
+    if host != "*" and all(_NUMERIC_LABEL.fullmatch(label) for label in host.split(".")):
+        return _IPV4, re.compile(_ipv4_regex(host, value))
+    return _NAME, re.compile(_name_regex(host, value))
+
+
+def _target_host(host: str) -> tuple[str, str] | None:
+    """(kind, text to match) of a target host, or None when it is not a canonical one.
+
+    IPv4 targets must be written canonically (``normalize_address`` does that), IPv6
+    ones are matched in their exploded form; anything else is a name.
+    """
+    if host.startswith("["):
+        try:
+            address = ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return None
+        return _IPV6, address.exploded
+    if _IPV4_TEXT.fullmatch(host):
+        return _IPV4, host
+    if _IPV4_LIKE.fullmatch(host):  # 127.1, 0127.0.0.1: not canonical, matches nothing
+        return None
+    return _NAME, host
+
+
+def _name_may_reach(scope: Scope, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether a *name* grant may lead to ``address``: public addresses, or loopback when
+    the pattern names this machine (``localhost``, ``*.localhost``, RFC 6761)."""
+    host = str(scope.value).rpartition(":")[0]
+    if host == "localhost" or host.endswith(".localhost"):
+        return address.is_loopback
+    return address.is_global
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +229,7 @@ class Scope:
     value: str | None = None
     _host: re.Pattern[str] | None = field(default=None, compare=False, repr=False, hash=False)
     _port: str | None = field(default=None, compare=False, repr=False, hash=False)
+    _family: str | None = field(default=None, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
         try:
@@ -118,9 +244,11 @@ class Scope:
             object.__setattr__(self, "value", _check_key(self.value, "peer scope"))
         else:
             host, port = self._split_domain(self.value)
+            family, regex = _domain_host(host, str(self.value))
             object.__setattr__(self, "value", f"{host}:{port}")
-            object.__setattr__(self, "_host", _glob_to_regex(host))
+            object.__setattr__(self, "_host", regex)
             object.__setattr__(self, "_port", port)
+            object.__setattr__(self, "_family", family)
 
     @staticmethod
     def _split_domain(value: object) -> tuple[str, str]:
@@ -132,7 +260,7 @@ class Scope:
         host, sep, port = text.rpartition(":")
         if (
             not sep
-            or not _HOST_PATTERN.fullmatch(host)
+            or not host
             or not _PORT_PATTERN.fullmatch(port)
             or (port != "*" and int(port) > 65535)
         ):
@@ -190,13 +318,29 @@ class Scope:
             return target.lower() == self.value
         if kind is ScopeKind.DOMAIN:
             host, sep, port = target.lower().rpartition(":")
+            if not sep or (self._port != "*" and port != self._port):
+                return False
+            found = _target_host(host)
             assert self._host is not None
             return (
-                bool(sep)
-                and (self._port == "*" or port == self._port)
-                and self._host.fullmatch(host) is not None
+                found is not None
+                and found[0] == self._family
+                and self._host.fullmatch(found[1]) is not None
             )
         return False
+
+
+def parse_grant_spec(text: str) -> tuple[Capability, str]:
+    """``CAP`` or ``CAP=SCOPE`` (``--grant``, ``vudo grant``) -> (capability, scope text,
+    ``global`` by default). The scope is validated whole and normalised here, so every
+    command that takes one refuses a bad scope alike (InvalidInputError, exit 3) before it
+    does anything; ``unrestricted`` cannot be granted this way (UsageError)."""
+    name, _, scope = text.partition("=")
+    cap = parse_capability(name.strip())
+    if cap is Capability.UNRESTRICTED:
+        raise UsageError('"unrestricted" cannot be granted from the command line',
+                         hint="grant the specific capabilities the Spirit needs")
+    return cap, str(Scope.parse(scope.strip() or "global"))
 
 
 def _field(text: str) -> bytes:
@@ -473,6 +617,15 @@ class GrantChecker:
     ``clock`` returns the current time in **Unix seconds** (``time.time`` by default; a
     nanosecond clock must be divided first). Rejected grants are kept in :attr:`rejected`
     with their reason, which is also given when a call needing that capability is denied.
+
+    Live grants: ``refresh``, when given, returns the grantee's *complete* current grants
+    (revoked ones gone, new ones added); :meth:`check` calls it at most once per
+    ``refresh_interval`` seconds (one monotonic-clock compare per check otherwise) and
+    swaps the result in, so a revocation reaches a running sandbox within about that
+    interval. A grant seen before is not verified again (admission is cached by grant id).
+    If ``refresh`` raises, the checker fails closed: every capability is denied, naming
+    the failure, until a later refresh succeeds. Expiry needs no refresh: every check
+    compares the clock with the grant's window.
     """
 
     def __init__(
@@ -483,6 +636,8 @@ class GrantChecker:
         trusted_granters: Iterable[str],
         revocations: RevocationList | None = None,
         clock: Callable[[], float] = time.time,
+        refresh: Callable[[], Iterable[Grant]] | None = None,
+        refresh_interval: float = 0.5,
     ) -> None:
         self.grantee = _check_key(grantee, "grantee")
         self.trusted_granters = frozenset(
@@ -490,28 +645,65 @@ class GrantChecker:
         )
         self._revocations = revocations if revocations is not None else RevocationList()
         self._clock = clock
+        self._seen: dict[str, _Admitted | str] = {}  # grant id -> admitted, or why not
+        self._refresh = refresh
+        self._interval = refresh_interval
+        self._next_poll = time.monotonic() + refresh_interval
+        self._poll_lock = threading.Lock()
+        self._failure: str | None = None
+        self._install(grants)
+
+    def _install(self, grants: Iterable[Grant]) -> None:
+        """Admit ``grants`` (new ones only are verified) and swap them in as the current set."""
         admitted: list[_Admitted] = []
         rejected: list[tuple[Grant, str]] = []
+        seen, kept = self._seen, {}  # keep only the current grants' answers: bounded
         for grant in grants:
             if not isinstance(grant, Grant):
                 raise InvalidInputError(f"expected a Grant, got {type(grant).__name__}")
-            reason = self._admission_problem(grant)
-            if reason is None:
-                admitted.append(_Admitted(grant))
+            gid = grant.grant_id
+            known = seen.get(gid)
+            if known is None:
+                problem = self._admission_problem(grant)
+                known = _Admitted(grant) if problem is None else problem
+            kept[gid] = known
+            if isinstance(known, _Admitted):
+                admitted.append(known)
             else:
-                rejected.append((grant, reason))
-        self.admitted: tuple[Grant, ...] = tuple(a.grant for a in admitted)
-        self.rejected: tuple[tuple[Grant, str], ...] = tuple(rejected)
+                rejected.append((grant, known))
         unrestricted = tuple(a for a in admitted if a.grant.capability is Capability.UNRESTRICTED)
-        self._by_cap: dict[Capability, tuple[_Admitted, ...]] = {}
+        by_cap: dict[Capability, tuple[_Admitted, ...]] = {}
         for cap in Capability:
             own = tuple(a for a in admitted if a.grant.capability is cap)
             entries = own if cap is Capability.UNRESTRICTED else own + unrestricted
             if entries:
-                self._by_cap[cap] = entries
-        self._rejected_reason: dict[Capability, str] = {}
+                by_cap[cap] = entries
+        rejected_reason: dict[Capability, str] = {}
         for grant, reason in rejected:
-            self._rejected_reason[grant.capability] = reason
+            rejected_reason[grant.capability] = reason
+        self._seen = kept
+        self.admitted: tuple[Grant, ...] = tuple(a.grant for a in admitted)
+        self.rejected: tuple[tuple[Grant, str], ...] = tuple(rejected)
+        self._rejected_reason = rejected_reason
+        self._by_cap = by_cap  # last: a concurrent check sees the old set or the new one
+
+    def _poll(self) -> None:
+        """Re-read the grants from ``refresh`` (one thread at a time; others go on)."""
+        if not self._poll_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_poll = time.monotonic() + self._interval
+            assert self._refresh is not None
+            try:
+                grants = tuple(self._refresh())
+                self._install(grants)
+            except Exception as exc:  # fail closed: an unreadable source grants nothing
+                self._failure = f"the current grants could not be read ({exc})"
+                self._install(())
+            else:
+                self._failure = None
+        finally:
+            self._poll_lock.release()
 
     def _admission_problem(self, grant: Grant) -> str | None:
         if grant.grantee != self.grantee:
@@ -525,28 +717,69 @@ class GrantChecker:
         return None
 
     def check(self, capability: Capability, target: str | None = None) -> Decision:
-        """Whether a host call needing ``capability`` on ``target`` may go ahead now."""
+        """Whether a host call needing ``capability`` on ``target`` may go ahead now.
+
+        For a network name this is the first of two checks: the connection must then pass
+        :meth:`check_resolved` for the address the name resolved to.
+        """
+        if self._refresh is not None and time.monotonic() >= self._next_poll:
+            self._poll()
         entries = self._by_cap.get(capability)
         if entries is None:
             return self._missing(capability)
         now = self._clock()
-        revoked = self._revocations
         problem = ""
         for entry in entries:
-            expires = entry.expires_at
-            if expires is not None and now >= expires:
-                problem = f"grant for {capability} expired at {expires}"
-            elif now < entry.issued_at:
-                problem = f"grant for {capability} is not valid before {entry.issued_at}"
-            elif entry.grant_id in revoked:
-                problem = f"grant for {capability} was revoked"
-            elif not entry.allows(target):
+            problem = self._invalid(entry, now, capability)
+            if not problem:
+                if entry.allows(target):
+                    return _ALLOWED
                 problem = f"{target!r} is outside the grant's scope {entry.scope}"
-            else:
-                return _ALLOWED
         return Decision(False, problem)
 
+    def check_resolved(self, capability: Capability, target: str, address: str) -> Decision:
+        """Whether a connection to ``target`` (``"name:port"``, which passed :meth:`check`)
+        may go to ``address``, one address the name resolved to (``"1.2.3.4"`` or
+        ``"[::1]"``, canonical).
+
+        Allowed by a ``global`` grant, by an address grant covering ``address:port``, or
+        by a name grant covering ``target`` when the name may reach that address (a
+        public one; loopback for ``localhost`` names).
+        """
+        entries = self._by_cap.get(capability)
+        if entries is None:
+            return self._missing(capability)
+        port = target.rpartition(":")[2]
+        resolved = f"{address}:{port}"
+        ip = ipaddress.ip_address(address.strip("[]"))
+        now = self._clock()
+        problem = ""
+        for entry in entries:
+            problem = self._invalid(entry, now, capability)
+            if problem:
+                continue
+            named = entry.allows(target)
+            if entry.allows(resolved) or (named and _name_may_reach(entry.scope, ip)):
+                return _ALLOWED
+            problem = f"{target!r} resolved to {address}, outside the grant's scope {entry.scope}"
+            if named:
+                problem += " (a name grant reaches public addresses only: grant the address too)"
+        return Decision(False, problem)
+
+    def _invalid(self, entry: _Admitted, now: float, capability: Capability) -> str:
+        """Why an admitted grant does not count right now ("" when it does)."""
+        expires = entry.expires_at
+        if expires is not None and now >= expires:
+            return f"grant for {capability} expired at {expires}"
+        if now < entry.issued_at:
+            return f"grant for {capability} is not valid before {entry.issued_at}"
+        if entry.grant_id in self._revocations:
+            return f"grant for {capability} was revoked"
+        return ""
+
     def _missing(self, capability: Capability) -> Decision:
+        if self._failure is not None:
+            return Decision(False, f"no grant for {capability}: {self._failure}")
         reason = self._rejected_reason.get(capability) or self._rejected_reason.get(
             Capability.UNRESTRICTED
         )

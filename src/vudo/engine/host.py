@@ -48,6 +48,7 @@ from vudo.engine.events import LEVEL_NAMES, EventStream, HostCall, LogMessage
 from vudo.engine.identity import credit_account
 from vudo.engine.signatures import IMPORT_SIGNATURES
 from vudo.engine.traps import stop_message
+from vudo.errors import printable
 
 if TYPE_CHECKING:
     from vudo.engine.config import Limits
@@ -56,11 +57,6 @@ _OK = int(ErrorCode.OK)
 _DENIED = int(ErrorCode.CAPABILITY_DENIED)
 _BAD_MEMORY = int(ErrorCode.INVALID_MEMORY)
 
-# Guest text copied to a terminal goes through this table: a guest's escape sequences
-# must not recolour, retitle or clear the user's terminal, and a newline must not let it
-# print a line that looks like vudo's own ("error: ..."). Events keep the text as sent.
-_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))
-            if c != 0x09} | {0x0A: "\\n", 0x0D: "\\r"}
 _BAD_PARAM = int(ErrorCode.INVALID_PARAMETER)
 _STORAGE_ERROR = int(ErrorCode.STORAGE_ERROR)
 _CREDIT_ERROR = int(ErrorCode.CREDIT_ERROR)
@@ -168,7 +164,7 @@ class HostBridge:
         self.bytes_in = 0
         self.bytes_out = 0
         self.peak_memory = 0
-        self.log: deque[tuple[float, str, bool, int, int]] = deque(maxlen=1024)
+        self.log: deque[tuple[float, str, bool, int, int, str]] = deque(maxlen=1024)
         self.note = ""
         #: A KeyboardInterrupt or SystemExit caught inside a C callback (where it cannot
         #: propagate); the sandbox stops the guest and re-raises it when the call returns.
@@ -227,16 +223,17 @@ class HostBridge:
             counter = self.counters[key] = [0, 0]
         counter[0 if allowed else 1] += 1
         at = time.monotonic() - self.origin
-        self.log.append((at, function, allowed, result, fuel))
         note = self.note
         if note:
             self.note = ""
+        self.log.append((at, function, allowed, result, fuel, note))
         if self.events.active:
             summary = args() if callable(args) else args
             if note:
                 summary = f"{summary} ({note})" if summary else note
             self.events.emit(
-                HostCall(self.sandbox_id, function, capability, allowed, summary, result, fuel, at)
+                HostCall(self.sandbox_id, function, capability, allowed, summary, result, fuel,
+                         at, note)
             )
         return result
 
@@ -378,7 +375,12 @@ class HostBridge:
                 self.events.emit(LogMessage(self.sandbox_id, level, message, at))
             if self.log_to_stderr:
                 stream = self.stderr if self.stderr is not None else sys.stderr
-                stream.write(f"[{LEVEL_NAMES[level]}] {message.translate(_ESCAPES)}\n")
+                # Escaped (vudo.errors.printable), and one line: a guest's escape
+                # sequences must not recolour, retitle or clear the terminal, and a
+                # newline must not print a line that looks like vudo's own ("error: ...").
+                # Events keep the text as sent.
+                line = printable(message.replace("\n", "\\n").replace("\r", "\\r"))
+                stream.write(f"[{LEVEL_NAMES[level]}] {line}\n")
         return self.record(
             "host_log", cap, True, lambda: f"level={level} len={length}", _OK, fuel + extra
         )
@@ -593,11 +595,20 @@ class HostBridge:
             target = normalize(address) if normalize is not None else address
         except (UnicodeDecodeError, HostCallError, ValueError):
             return self.record(name, cap, self.check(cap), repr(raw[:64]), _BAD_PARAM, fuel)
-        if not self.check(cap, target):
+        if not self.check(cap, target):  # before any DNS lookup: a lookup leaks data too
             return self.record(name, cap, False, target, _DENIED, fuel)
+        checker = self.checker
+
+        def admit(address: str) -> tuple[bool, str]:
+            decision = checker.check_resolved(cap, target, address)
+            return decision.allowed, decision.reason
+
         try:
-            handle = int(self._net().connect(target, self._net_deadline()))
+            handle = int(self._net().connect(target, self._net_deadline(), admit))
         except HostCallError as exc:
+            if exc.code is ErrorCode.CAPABILITY_DENIED:  # no resolved address is covered
+                self.note = exc.detail
+                return self.record(name, cap, False, target, _DENIED, fuel)
             return self.refused(name, cap, target, exc, fuel)
         return self.record(name, cap, True, target, handle, fuel)
 

@@ -252,7 +252,8 @@ class CreditLedger(Resource):
         )
         try:
             self._upgrade()
-            self.release_dead_runs()
+            #: What opening released (reservations of runs that died), for ``vudo repair``.
+            self.released_on_open = self.release_dead_runs()
         except BaseException:
             self._db.close()
             raise

@@ -7,8 +7,13 @@ keeps the registry of listening sandboxes that ``broadcast`` delivers to.
 run's deadline (a :func:`time.monotonic` value).
 
 Who may connect where is not decided here: the caller checks ``network_connect`` with
-:class:`vudo.engine.grants.GrantChecker` on the target :func:`normalize_address` returns,
-then calls :meth:`SandboxNetwork.connect` with that same normalised address.
+:class:`vudo.engine.grants.GrantChecker` on the target :func:`normalize_address` returns
+(every numeric spelling of an address, ``127.1``, ``2130706433``, ``0x7f.1``, is already
+the address it stands for there), then calls :meth:`SandboxNetwork.connect` with that
+same target and an ``admit`` rule. ``connect`` resolves the name **once**, asks ``admit``
+about every address it resolved to, and connects to exactly an admitted address (no
+second lookup, so a DNS answer that changes between the check and the connection, DNS
+rebinding, cannot redirect it). No address admitted: CAPABILITY_DENIED with the reason.
 
 Semantics:
 
@@ -42,7 +47,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -62,13 +67,21 @@ __all__ = [
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*")
 _MAX_ADDRESS: Final = 261  # "[" + 45-char IPv6 + "]" ... or a 253-char name, ":" and 5 digits
+_MAX_RESOLVED: Final = 16  # addresses of one name tried at most
+
+#: ``admit(address) -> (allowed, reason)`` for one resolved address (``"1.2.3.4"`` or
+#: ``"[::1]"``); the host builds it from :meth:`GrantChecker.check_resolved`.
+Admit = Callable[[str], tuple[bool, str]]
 
 
 def parse_address(address: str) -> tuple[str, int]:
     """Split ``"host:port"`` into a normalised host and a port (1..65535).
 
     Hosts are lower-cased DNS names or IPv4 addresses, or IPv6 addresses in brackets
-    (``"[::1]:80"``); a trailing dot is dropped. Anything else is INVALID_PARAMETER.
+    (``"[::1]:80"``); a trailing dot is dropped. A host the C library reads as an IPv4
+    address (``127.1``, ``2130706433``, ``0x7f.1``, ``0177.0.0.1``) and an IPv4-mapped
+    IPv6 address come back as the dotted quad they stand for, IPv6 compressed. Zone ids
+    and anything else are INVALID_PARAMETER.
     """
     if not isinstance(address, str) or not 0 < len(address) <= _MAX_ADDRESS:
         raise HostCallError(ErrorCode.INVALID_PARAMETER, f"bad address {address!r}")
@@ -81,17 +94,23 @@ def parse_address(address: str) -> tuple[str, int]:
     host = host.lower()
     if host.startswith("[") and host.endswith("]"):
         try:
+            if "%" in host:
+                raise ValueError("zone id")
             ip6 = ipaddress.IPv6Address(host[1:-1])
         except ValueError:
             raise HostCallError(
                 ErrorCode.INVALID_PARAMETER, f"bad IPv6 address in {address!r}"
             ) from None
-        return f"[{ip6.compressed}]", port
+        mapped = ip6.ipv4_mapped
+        return (str(mapped) if mapped is not None else f"[{ip6.compressed}]"), port
     if host.endswith("."):
         host = host[:-1]
     if not host.isascii() or not _HOSTNAME.fullmatch(host):
         raise HostCallError(ErrorCode.INVALID_PARAMETER, f"bad host name in {address!r}")
-    return host, port
+    try:  # the numeric spellings getaddrinfo would read as an address, without DNS
+        return str(ipaddress.IPv4Address(socket.inet_aton(host))), port
+    except OSError:
+        return host, port
 
 
 def normalize_address(address: str) -> str:
@@ -121,6 +140,43 @@ def _remaining(deadline: float, action: str) -> float:
     if left <= 0:
         raise HostCallError(ErrorCode.NETWORK_ERROR, f"{action}: timed out (deadline passed)")
     return left
+
+
+def _resolve(host: str, port: int, action: str) -> list[tuple[int, tuple[object, ...], str]]:
+    """The addresses of ``host`` as (family, sockaddr, canonical text), one lookup.
+
+    ``host`` comes from :func:`parse_address`: an address is used as it is (no DNS), a
+    name is resolved with ``getaddrinfo``. IPv4-mapped IPv6 answers become the IPv4
+    address they reach; duplicates go; at most ``_MAX_RESOLVED`` are kept.
+    """
+    if host.startswith("["):
+        text = host[1:-1]
+        return [(socket.AF_INET6, (text, port, 0, 0), host)]
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        pass
+    else:
+        return [(socket.AF_INET, (host, port), host)]
+    with _socket_errors(action):
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    found: list[tuple[int, tuple[object, ...], str]] = []
+    for family, _, _, _, sockaddr in infos:
+        if family == socket.AF_INET:
+            ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv4Address(sockaddr[0])
+        elif family == socket.AF_INET6:
+            ip = ipaddress.IPv6Address(str(sockaddr[0]).partition("%")[0])
+            if ip.ipv4_mapped is not None:
+                family, ip = socket.AF_INET, ip.ipv4_mapped
+                sockaddr = (str(ip), port)
+        else:
+            continue
+        text = str(ip) if ip.version == 4 else f"[{ip.compressed}]"
+        if all(text != seen for _, _, seen in found):
+            found.append((family, tuple(sockaddr), text))
+    if not found:
+        raise HostCallError(ErrorCode.NETWORK_ERROR, f"{action}: no IPv4 or IPv6 address")
+    return found[:_MAX_RESOLVED]
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,16 +341,43 @@ class SandboxNetwork:
 
     # -- calls -------------------------------------------------------------------------
 
-    def connect(self, address: str, deadline: float) -> int:
-        """Open a TCP connection to ``"host:port"``; returns its handle."""
+    def connect(self, address: str, deadline: float, admit: Admit | None = None) -> int:
+        """Open a TCP connection to ``"host:port"``; returns its handle.
+
+        The host is resolved once; each address is put to ``admit`` (None: every one is
+        admitted) and the connection goes to exactly an admitted one, in resolver order.
+        """
         host, port = parse_address(address)
         self._check_room()
-        left = _remaining(deadline, f"connect to {address}")
-        if host.startswith("["):
-            host = host[1:-1]
-        with _socket_errors(f"connect to {address}"):
-            sock = socket.create_connection((host, port), timeout=left)
-        return self._add(sock, "connection")
+        action = f"connect to {address}"
+        _remaining(deadline, action)
+        candidates = _resolve(host, port, action)
+        if admit is not None:
+            refusals: list[str] = []
+            admitted = []
+            for candidate in candidates:
+                allowed, reason = admit(candidate[2])
+                if allowed:
+                    admitted.append(candidate)
+                elif reason not in refusals:
+                    refusals.append(reason)
+            if not admitted:
+                raise HostCallError(ErrorCode.CAPABILITY_DENIED, "; ".join(refusals))
+            candidates = admitted
+        failure: HostCallError | None = None
+        for family, sockaddr, _ in candidates:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                with _socket_errors(action):
+                    sock.settimeout(_remaining(deadline, action))
+                    sock.connect(sockaddr)
+            except HostCallError as exc:
+                sock.close()
+                failure = exc
+                continue
+            return self._add(sock, "connection")
+        assert failure is not None
+        raise failure
 
     def listen(self, port: int) -> int:
         """Listen on ``bind_host:port`` (0: any free port); returns the listener handle."""

@@ -165,7 +165,7 @@ class Sandbox:
         self._fuel_ref = ctypes.byref(self._fuel_box)
         self.checker = _NO_GRANTS if _denies_everything(config) else engine.checker(
             (config.grants, config.identity, config.trusted_granters, config.revocations,
-             config.grant_clock),
+             config.grant_clock, config.grant_refresh),
             lambda: _make_checker(config),
         )
         self.network = _make_network(config, self.id)
@@ -332,7 +332,7 @@ class Sandbox:
                 self._end(started)
             self._reraise_interrupt(error, function)
             if error is None:
-                self._last_results = _as_tuple(results)
+                self._last_results = _as_tuple(results, len(export.results))
                 self._last_outcome, self._last_error = "ok", None
                 if not self._settle(S.READY, f"{function} returned"):
                     raise self._terminated_error()
@@ -608,8 +608,8 @@ class Sandbox:
     def host_calls(self) -> list[HostCall]:
         """The recent host-call log (last 1024 calls), oldest first."""
         return [
-            HostCall(self.id, name, _capability_of(name), allowed, "", result, fuel, at)
-            for at, name, allowed, result, fuel in self.bridge.log
+            HostCall(self.id, name, _capability_of(name), allowed, "", result, fuel, at, reason)
+            for at, name, allowed, result, fuel, reason in self.bridge.log
         ]
 
     def read_memory(self, ptr: int, length: int) -> bytes:
@@ -746,10 +746,12 @@ def _address(pointer: Any) -> int:
     return int(ctypes.cast(pointer, ctypes.c_void_p).value or 0)
 
 
-def _as_tuple(results: Any) -> tuple[Any, ...]:
-    if results is None:
+def _as_tuple(results: Any, count: int) -> tuple[Any, ...]:
+    """wasmtime's return value as a tuple of ``count`` results (a single null reference
+    comes back as None, which is a result, not "no results")."""
+    if count == 0:
         return ()
-    if isinstance(results, list):
+    if count > 1 and isinstance(results, list):
         return tuple(results)
     return (results,)
 
@@ -819,6 +821,7 @@ def _denies_everything(config: SandboxConfig) -> bool:
     return (
         not config.grants
         and not config.trusted_granters
+        and config.grant_refresh is None
         and all(c in _HEX_DIGITS for c in config.identity)
     )
 
@@ -833,6 +836,8 @@ def _make_checker(config: SandboxConfig) -> Any:
     }
     if config.grant_clock is not None:
         kwargs["clock"] = config.grant_clock
+    if config.grant_refresh is not None:
+        kwargs["refresh"] = config.grant_refresh
     return GrantChecker(config.grants, **kwargs)
 
 

@@ -159,10 +159,19 @@ def _first_line(text: str) -> str:
 
 
 def _cause(text: str) -> str:
-    """wasmtime puts the real reason after "Caused by:"; fall back to the first line."""
+    """wasmtime puts the real reason after "Caused by:"; fall back to the first line.
+
+    A numbered chain ("0: WebAssembly translation error", "1: Invalid input ... type
+    mismatch") ends with the innermost, most specific cause: that one is kept.
+    """
     if "Caused by:" in text:
-        return _first_line(text.split("Caused by:", 1)[1])
+        causes = text.split("Caused by:", 1)[1]
+        chain = _CHAIN.findall(causes)
+        return chain[-1].strip() if chain else _first_line(causes)
     return _first_line(text)
+
+
+_CHAIN = re.compile(r"^\s*\d+: (.+)$", re.MULTILINE)
 
 
 def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run") -> VudoError:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError
+from vudo.pkg.manifest import parse_manifest
 from vudo.resources import Resource
 
 MANIFEST_NAMES = ("spirit.toml", "manifest.toml", "manifest.json")
@@ -739,8 +740,6 @@ def prepare_pack(
     manifest_path: Path, module_path: Path, assets: Iterable[Path | tuple[str, Path]] = ()
 ) -> PackInputs:
     """Read and validate what :func:`pack` will write (the manifest must parse)."""
-    from vudo.pkg.manifest import parse_manifest
-
     manifest_path = Path(manifest_path)
     if manifest_path.name not in MANIFEST_NAMES:
         raise InvalidInputError(

@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
@@ -36,7 +36,17 @@ from vudo.pkg.archive import refuse_non_regular
 from vudo.pkg.versions import Version, parse_version
 
 if TYPE_CHECKING:
-    from vudo.pkg.resolve import Resolution
+    from vudo.pkg.sources import Candidate
+
+
+class _Resolved(Protocol):
+    """What :meth:`Lockfile.from_resolution` reads of a resolution (vudo.pkg.resolve's
+    ``Resolution``; named structurally so this module does not import the resolver,
+    which imports it)."""
+
+    def values(self) -> Iterable[Candidate]: ...
+
+    def dependencies_of(self, name: str) -> tuple[str, ...]: ...
 
 __all__ = ["LOCK_FILENAME", "LOCK_VERSION", "LockedPackage", "Lockfile", "parse_lockfile",
            "read_lockfile", "write_lockfile"]
@@ -84,7 +94,7 @@ class Lockfile:
         object.__setattr__(self, "packages", tuple(sorted(self.packages, key=_sort_key)))
 
     @classmethod
-    def from_resolution(cls, resolution: Resolution) -> Lockfile:
+    def from_resolution(cls, resolution: _Resolved) -> Lockfile:
         return cls(tuple(
             LockedPackage(name=c.name, version=c.version, source=c.source, digest=c.digest,
                           signer=c.signer, dependencies=resolution.dependencies_of(c.name))

@@ -1,8 +1,8 @@
-"""The local store of installed Spirits (``~/.vudo/registry/``).
+"""The local store of installed Spirits (``~/.vudo/store/``).
 
 Layout::
 
-    registry/
+    store/
       index.sqlite3             the index: packages (one row per version), capabilities,
                                 spirits (one row per name, FTS5 trigram search), signer
                                 pins, trusted keys, grants; WAL mode, versioned schema
@@ -56,6 +56,7 @@ from vudo.errors import (
     VerificationError,
     VudoError,
 )
+from vudo.home import migrate_home, store_dir
 from vudo.pkg.archive import open_regular, sha256_file, stream_file
 from vudo.pkg.keys import parse_public_key
 from vudo.pkg.manifest import (
@@ -72,7 +73,7 @@ from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, pars
 from vudo.resources import Resource
 
 INDEX_NAME = "index.sqlite3"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 REPAIR_HINT = "run `vudo repair` to rebuild it from the package files"
 
 
@@ -213,6 +214,11 @@ _MIGRATIONS: tuple[str, ...] = (
     UPDATE packages SET canonical = vudo_canonical_name(name);
     CREATE INDEX packages_canonical ON packages (canonical);
     """,
+    # v4: the registry each version was installed from ('' when installed from a file or
+    # project), so `vudo upgrade` asks the registry a Spirit came from.
+    """
+    ALTER TABLE packages ADD COLUMN registry TEXT NOT NULL DEFAULT '';
+    """,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -325,7 +331,7 @@ class UpgradeResult:
 
 
 @dataclass(frozen=True, slots=True)
-class CheckReport:
+class StoreCheckReport:
     """What :meth:`LocalStore.check` found (or :meth:`LocalStore.repair` fixed)."""
 
     integrity: str
@@ -647,8 +653,10 @@ class LocalStore(Resource):
 
     # -- install ------------------------------------------------------------------------
 
-    def install(self, package: Path, *, policy: TrustPolicy | None = None) -> InstallResult:
+    def install(self, package: Path, *, policy: TrustPolicy | None = None,
+                registry: str = "") -> InstallResult:
         """Verify ``package`` and add it to the store (atomic; idempotent if identical).
+        ``registry`` (a registry URL) is remembered as where this version came from.
 
         Raises VerificationError on a bad signature or a trust refusal, and
         InvalidInputError when the same name and version is installed with other bytes.
@@ -663,14 +671,17 @@ class LocalStore(Resource):
             finally:
                 os.close(fd)
             verified = verify_package(tmp)
-            return self._commit_install(tmp, verified, digest, size, policy)
+            return self._commit_install(tmp, verified, digest, size, policy, registry)
         finally:
             tmp.unlink(missing_ok=True)
 
     def _commit_install(self, tmp: Path, verified: VerifiedPackage, digest: str, size: int,
-                        policy: TrustPolicy) -> InstallResult:
+                        policy: TrustPolicy, registry: str = "") -> InstallResult:
         m = verified.manifest
         with self._write(f"installing {m.name} {m.version}") as conn:
+            if registry:
+                conn.execute("UPDATE packages SET registry = ? WHERE name = ? AND version = ? "
+                             "AND digest = ?", (registry, m.name, str(m.version), digest))
             existing = conn.execute(
                 f"SELECT {_COLUMNS} FROM packages WHERE name = ? AND version = ?",
                 (m.name, str(m.version))).fetchone()
@@ -705,6 +716,9 @@ class LocalStore(Resource):
                 _fsync_dir(self.objects_dir)
             now = self.clock()
             package_id = self._insert(conn, IndexEntry(m, digest, verified.signer, size, now))
+            if registry:
+                conn.execute("UPDATE packages SET registry = ? WHERE id = ?",
+                             (registry, package_id))
             _refresh_spirits(conn, {m.name})
             if decision.pin is not None:
                 conn.execute(
@@ -769,6 +783,17 @@ class LocalStore(Resource):
             raise NotFoundError(f"no installed version of {name} matches {req}",
                                 hint=f"installed: {versions}")
         return self._spirit(next(r for r in rows if r.version == best))
+
+    def origin(self, name: str) -> str | None:
+        """The registry the highest installed version of ``name`` came from (None when it
+        was installed from a file or project, or is not installed)."""
+        with self._read(f"looking up {name}") as conn:
+            rows = conn.execute("SELECT version, registry FROM packages WHERE name = ?",
+                                (name,)).fetchall()
+        if not rows:
+            return None
+        best = max(rows, key=lambda r: _cached_version(r[0]))
+        return str(best[1]) or None
 
     def versions(self, name: str) -> list[InstalledSpirit]:
         """Every installed version of ``name``, lowest first (empty if none)."""
@@ -1060,7 +1085,7 @@ class LocalStore(Resource):
 
     # -- health -------------------------------------------------------------------------
 
-    def check(self, *, deep: bool = False) -> CheckReport:
+    def check(self, *, deep: bool = False) -> StoreCheckReport:
         """Compare the index with the files. ``deep`` re-hashes every object file."""
         with self._read("checking the store") as conn:
             integrity = str(conn.execute("PRAGMA quick_check").fetchone()[0])
@@ -1092,7 +1117,7 @@ class LocalStore(Resource):
                 if path is not None and sha256_file(path) != d:
                     corrupt.append(f"{n}@{v}")
         stale = tuple(p for p in sorted(self.tmp_dir.iterdir()) if self._is_stale(p))
-        return CheckReport(integrity=integrity, orphan_objects=orphans,
+        return StoreCheckReport(integrity=integrity, orphan_objects=orphans,
                            stale_temp_files=stale, missing_objects=missing,
                            corrupt_objects=tuple(corrupt), packages=len(rows),
                            damaged_grants=damaged_grants)
@@ -1104,14 +1129,14 @@ class LocalStore(Resource):
             return not _pid_alive(int(parts[1]))
         return True
 
-    def repair(self) -> CheckReport:
+    def repair(self) -> StoreCheckReport:
         """Fix what :meth:`check` finds: rebuild a damaged index (in place, this store
         then uses the new one), remove orphaned objects and stale temp files, and drop
         index rows whose package file is gone or damaged. Returns what was found."""
         try:
             report = self.check(deep=True)
         except StoreDamagedError as exc:
-            report = CheckReport(integrity=f"damaged: {exc.message}")
+            report = StoreCheckReport(integrity=f"damaged: {exc.message}")
         if report.integrity != "ok":
             with self._lock:
                 self.close()
@@ -1286,12 +1311,13 @@ class _NeedsWrite(Exception):
 
 
 def open_store(home: Path, *, read_only: bool = False, **kwargs: Any) -> LocalStore:
-    """The store under a vudo home (``<home>/registry``).
+    """The store under a vudo home (``<home>/store``; an older home's is moved there).
 
     ``read_only`` (list, info, search) opens the index read-only when it exists and is
     up to date, and as usual (creating or migrating it) otherwise.
     """
-    root = Path(home) / "registry"
+    migrate_home(home)
+    root = store_dir(home)
     if read_only and (root / INDEX_NAME).is_file():
         with contextlib.suppress(_NeedsWrite):
             return LocalStore(root, read_only=True, **kwargs)
@@ -1301,7 +1327,6 @@ def open_store(home: Path, *, read_only: bool = False, **kwargs: Any) -> LocalSt
 __all__ = [
     "INDEX_NAME",
     "MAX_QUERY_CHARS",
-    "CheckReport",
     "IndexEntry",
     "InstallResult",
     "InstalledSpirit",
@@ -1309,6 +1334,7 @@ __all__ = [
     "PackageSource",
     "SpiritInfo",
     "StoreBusyError",
+    "StoreCheckReport",
     "StoreDamagedError",
     "UpgradePlan",
     "UpgradeResult",

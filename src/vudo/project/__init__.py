@@ -29,7 +29,7 @@ Running (``vudo.project.runner``)::
     prepare_run(target, options, *, engine, home, services=None) -> PreparedRun(module,
                function, args, config, granted, not_granted)  # to drive a Sandbox
                yourself: Sandbox(engine, p.module, p.config); instantiate(); call(...)
-    needs_services(module) -> bool; priced(receipt, manifest) -> Receipt
+    needs_services(module) -> bool; priced(receipt, pricing) -> Receipt
     convert_args(function, params, words) -> list; RunControl().terminate(reason)
 
 Packages (``vudo.project.packaging``)::
@@ -37,23 +37,47 @@ Packages (``vudo.project.packaging``)::
     pack_project(path, *, output=None, progress) -> PackResult(path, name, version, ...)
     sign_project_package(package | None, *, project_dir, home, key=None) -> SignResult
     newest_package(project_dir) -> Path;  verify(package) -> VerifiedPackage
+    publish(package | None, *, project_dir, home, registry=None) -> PublishOutcome
 
-Store, consent and registries (``vudo.project.store``)::
+Installing (``vudo.project.installing``; consent in ``.consent``)::
 
-    prepare_summon(source, *, home, progress) -> Prepared(package, request, built_from)
     ConsentRequest(name, version, signer, author, capabilities, previous)  # .added .widens
     decide_consent(request, *, yes, grant, deny) -> ConsentDecision | None (must ask)
+    prepare_summon(source, *, home, progress) -> Prepared(package, request, built_from)
     install_prepared(prepared, decision, *, home, trust_signer=False) -> SummonResult
     install(spec, *, home, consent: (request, is_root) -> ConsentDecision, registries=())
     upgrade(name | None, *, home, consent, registries=()) -> list[UpgradeOutcome]
-    publish(package | None, *, project_dir, home, registry=None) -> PublishOutcome
-    lock_project(root, *, home, locked=False) -> Path | None; resolve_project_dependencies
-    repair_store(home) -> RepairOutcome
+    uninstall(spec, *, home) -> list[InstalledSpirit]; user_policy(home) -> TrustPolicy
+
+What is installed (``vudo.project.installed``)::
+
+    list_installed(home), search_installed(query, *, home, capability, author),
+    info_installed(spec, *, home), installed_spirit(spec, *, home) -> LoadedSpirit(
+    manifest, module, signer, grants, installed); split_spec("name@req")
+
+Grants (``vudo.project.grants``)::
+
+    grant_capability(name, cap, *, home, scope, expires), revoke_capability(name, cap, *,
+    home), grant_rows(stored) -> display rows; sign_grants(pairs, *, home, now) ->
+    (grants, user key); parse_expiry(text, *, now)
+
+Dependencies (``vudo.project.dependencies``)::
+
+    resolve_project_dependencies(root, *, home, registries=(), locked=False) -> Resolution
+    lock_project(root, *, home, locked=False) -> Path | None   # writes spirit.lock
+
+Registries (``vudo.project.registries``)::
+
+    open_registries(locations, *, home) -> list[Registry]; local_registry(home)
     browse(query, *, home, registries=(), capability=None) -> list[BrowseEntry(name,
            version, description, capabilities, signer, author, registry,
            installed_version; .upgradable)]                # what registries offer
-    list_installed(home), search_installed(query, *, home, capability, author),
-    info_installed(spec, *, home), uninstall(spec, *, home),
-    grant_capability(name, cap, *, home, scope, expires), revoke_capability(name, cap, *,
-    home), installed_spirit(spec, *, home) -> LoadedSpirit(manifest, module, grants, ...)
+
+Repair (``vudo.project.repair``)::
+
+    repair_store(home) -> RepairOutcome
+
+Layers, lowest first (a module imports only from the ones before it): layout; installed,
+grants, consent; registries; dependencies; build; packaging; installing, repair; runner;
+testing, workflow, new.
 """

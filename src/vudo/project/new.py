@@ -13,6 +13,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from vudo.errors import InvalidInputError, UsageError, from_os_error
+from vudo.pkg.keys import ensure_keypair
 from vudo.pkg.manifest import MAX_NAME_CHARS
 from vudo.project.layout import SOURCES
 
@@ -101,7 +102,6 @@ def new_project(name: str, *, template: str = "wat", parent: Path, home: Path) -
         raise InvalidInputError(
             f"{parent} is not a directory", hint="create it first, or pass another --path"
         )
-    from vudo.pkg.keys import ensure_keypair
 
     author = ensure_keypair(home).public_hex
     values = {
@@ -122,4 +122,7 @@ def new_project(name: str, *, template: str = "wat", parent: Path, home: Path) -
         written.append(target / ".gitignore")
     except OSError as err:
         raise from_os_error(err, f"cannot create {target}") from err
+    from vudo.project.workspace import remember_created  # lazy: only `vudo new` records
+
+    remember_created(target, home=home)  # made here by the user: trusted to build and run
     return NewProject(target, name, template, author, tuple(written))

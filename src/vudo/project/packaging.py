@@ -1,22 +1,25 @@
-"""``vudo pack``, ``vudo sign`` and ``vudo sign --verify`` for a project's packages.
+"""``vudo pack``, ``vudo sign``, ``vudo sign --verify`` and ``vudo publish`` for a
+project's packages.
 
 Packing builds first when the module is stale, so a package never carries an old module.
 Signing defaults to the newest package in ``dist/`` and the user's key in
 ``~/.vudo/keys``; when the manifest's ``author`` is not the signing key the result says so
-(the signature records the real signer either way).
+(the signature records the real signer either way). Publishing verifies the package and
+adds it to a directory registry (default: the built-in one under the home).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from vudo.errors import NotFoundError
+from vudo.errors import NotFoundError, UsageError
+from vudo.pkg.archive import pack
+from vudo.pkg.keys import ensure_keypair, load_keypair
+from vudo.pkg.registry import HttpRegistry
+from vudo.pkg.signing import SignResult, VerifiedPackage, sign_package, verify_package
+from vudo.project.build import build_project
 from vudo.project.layout import Progress, no_progress, open_project
-
-if TYPE_CHECKING:
-    from vudo.pkg.signing import SignResult, VerifiedPackage
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +38,6 @@ def pack_project(
     path: Path, *, output: Path | None = None, progress: Progress = no_progress
 ) -> PackResult:
     """Write ``dist/<name>-<version>.spirit`` (or ``output``), building first if stale."""
-    from vudo.pkg.archive import pack
-    from vudo.project.build import build_project
-
     project = open_project(path)
     built = False
     if project.is_stale():
@@ -72,9 +72,6 @@ def sign_project_package(
     package: Path | None, *, project_dir: Path, home: Path, key: Path | None = None
 ) -> SignResult:
     """Sign ``package`` (default: newest in ``dist/``) with ``key`` or the user's key."""
-    from vudo.pkg.keys import ensure_keypair, load_keypair
-    from vudo.pkg.signing import sign_package
-
     target = Path(package) if package is not None else newest_package(project_dir)
     if not target.is_file():
         raise NotFoundError(f"no package at {target}", hint="run `vudo pack` first")
@@ -87,6 +84,41 @@ def verify(package: Path) -> VerifiedPackage:
     target = Path(package)
     if not target.is_file():
         raise NotFoundError(f"no package at {target}", hint="check the path")
-    from vudo.pkg.signing import verify_package
-
     return verify_package(target)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOutcome:
+    name: str
+    version: str
+    digest: str
+    signer: str
+    registry: str
+    path: Path
+    already_published: bool
+
+
+def publish(
+    package: Path | None, *, project_dir: Path, home: Path, registry: str | None = None,
+    allow_new_signer: bool = False, dry_run: bool = False, progress: Progress = no_progress,
+) -> PublishOutcome:
+    """Publish a signed package (default: newest in ``dist/``) to a registry: the one
+    ``registry`` names (configured name, URL or path), else the configured default, else
+    the built-in directory registry under the home. Verified before anything is written;
+    with ``dry_run`` nothing is."""
+    from vudo.project.registries import registry_label
+    from vudo.project.remote import open_spec
+
+    target = Path(package) if package is not None else newest_package(project_dir)
+    if not target.is_file():
+        raise NotFoundError(f"no package at {target}", hint="run `vudo pack` and `vudo sign`")
+    reg = open_spec(registry, home=home, progress=progress, label="uploading")
+    with reg:
+        if isinstance(reg, HttpRegistry):
+            raise UsageError(f"cannot publish to {reg.url}: HTTP registries are read-only",
+                             hint="publish to the directory your web server serves "
+                             "(--registry /path/to/dir), or to an oci:// registry")
+        result = reg.publish(target, allow_new_signer=allow_new_signer, dry_run=dry_run)
+        label = registry_label(reg)
+    return PublishOutcome(result.name, str(result.version), result.digest, result.signer,
+                          label, Path(result.path), result.already_published)

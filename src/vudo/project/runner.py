@@ -9,7 +9,12 @@ Spirit. What the sandbox may do depends on where the Spirit came from:
 * a loose module or package file: nothing unless you ``--grant`` it.
 
 ``--grant``/``--deny`` adjust that for one run. Every grant is signed with the user's key
-(``~/.vudo/keys``) for the sandbox's identity, so the engine checks real signatures.
+(``~/.vudo/keys``) for the run's identity, so the engine checks real signatures.
+
+Every run has exactly one :class:`~vudo.engine.identity.SpiritIdentity` (DESIGN.md §2), and
+its storage namespace, credit account and the grantee of its grants all derive from it: an
+installed Spirit or a ``.spirit`` file is (signer, name), a project is its real path, a loose
+module is its digest. A name the Spirit chose (manifest name, file stem) decides nothing.
 
 The values here are :class:`~typing.NamedTuple` records rather than frozen dataclasses:
 they are just as immutable and slotted, but several times cheaper to define, and this
@@ -22,11 +27,15 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import wasmtime
+
 from vudo.capabilities import Capability, parse_capability
+from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
+from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
 from vudo.errors import (
     InvalidInputError,
     ModuleError,
@@ -36,15 +45,17 @@ from vudo.errors import (
     UsageError,
     VudoError,
 )
-from vudo.project.layout import Progress, no_progress
+from vudo.home import cache_dir, data_dir
+from vudo.project.layout import Progress, no_progress, open_project
 
 if TYPE_CHECKING:
-    from vudo.engine import Engine, SandboxConfig, SpiritModule
+    from vudo.engine import SpiritModule
     from vudo.engine.events import Event
     from vudo.engine.grants import Grant
+    from vudo.engine.identity import SpiritIdentity
     from vudo.engine.receipt import Receipt
     from vudo.engine.services import HostServices
-    from vudo.pkg.manifest import Manifest
+    from vudo.pkg.manifest import Manifest, Pricing
 
 #: Host functions that need the persistent services (storage, ledger, network).
 _SERVICE_PREFIXES = ("host_storage_", "host_credit_", "host_network_")
@@ -91,6 +102,8 @@ class RunTarget(NamedTuple):
     asked_capabilities: tuple[Capability, ...] = ()
     signer: str | None = None
     built: bool = False
+    identity: SpiritIdentity | None = None  # None: the module's digest (see run_identity)
+    pricing: Pricing | None = None  # what a run costs (the manifest's [pricing])
 
 
 class RunOptions(NamedTuple):
@@ -121,6 +134,11 @@ class RunResult(NamedTuple):
     error: RuntimeFailure | None = None
 
     @property
+    def identity(self) -> SpiritIdentity:
+        """Who the run was: its storage, account and grants all belong to this identity."""
+        return run_identity(self.target)
+
+    @property
     def ok(self) -> bool:
         return self.error is None
 
@@ -134,9 +152,15 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def resolve_target(
-    spec: str, *, cwd: Path, home: Path, progress: Progress = no_progress, build: bool = True
+    spec: str, *, cwd: Path, home: Path, progress: Progress = no_progress, build: bool = True,
+    trust: Callable[[Path], None] | None = None,
 ) -> RunTarget:
-    """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project)."""
+    """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project).
+
+    A bare name (no ``/``, not ``.``/``..``, no .wasm/.wat/.spirit suffix) is an installed
+    Spirit; anything else is a path (DESIGN.md §2). ``trust`` is called with a project's
+    root before it is built or run (:mod:`vudo.project.workspace`); it raises to refuse.
+    """
     path = (cwd / spec) if not Path(spec).is_absolute() else Path(spec)
     try:
         is_dir, is_file = path.is_dir(), path.is_file()
@@ -147,23 +171,45 @@ def resolve_target(
             validate_name(spec, what="Spirit name")
         raise InvalidInputError(f'"{shown_name(spec)}" is not a usable path: {exc.strerror}',
                                 hint="pass a shorter path") from None
-    if is_dir and (_looks_like_path(spec) or _has_manifest(path)):
-        return project_target(path, progress=progress, build=build)
+    if not _looks_like_path(spec):
+        # A bare name means the installed Spirit, never a folder that happens to be here
+        # (a `wallet/` checkout must not stand in for the installed `wallet`).
+        try:
+            return installed_target(spec, home=home)
+        except NotFoundError:
+            if not (is_dir or is_file):
+                raise
+        what = "project" if is_dir and _has_manifest(path) else "folder" if is_dir else "file"
+        raise NotFoundError(f'no Spirit named "{spec}" is installed',
+                            hint=f"to run the {what} {spec} here, name it as a path: "
+                            f"`vudo run ./{spec}`")
+    if is_dir:
+        return project_target(path, progress=progress, build=build, trust=trust)
     if is_file:
         if path.suffix == ".spirit":
             return package_target(path)
         if path.name in ("spirit.toml", "manifest.toml", "manifest.json"):
             # The manifest names its project (it is not WAT, as the module reader says).
-            return project_target(path.parent, progress=progress, build=build)
-        return RunTarget(kind="module", label=str(spec), name=_module_name(path),
-                         wasm=_module_bytes(path))
-    if _looks_like_path(spec):
-        raise NotFoundError(
-            f"no Spirit at {spec}",
-            hint="pass a project directory, a .wasm/.wat file, a .spirit package, "
-            "or the name of an installed Spirit (`vudo list`)",
-        )
-    return installed_target(spec, home=home)
+            return project_target(path.parent, progress=progress, build=build, trust=trust)
+        wasm = _module_bytes(path)
+        return RunTarget(kind="module", label=str(spec), name=_module_name(path), wasm=wasm,
+                         identity=_identity().module(wasm))
+    raise NotFoundError(
+        f"no Spirit at {spec}",
+        hint="pass a project directory, a .wasm/.wat file, a .spirit package, "
+        "or the name of an installed Spirit (`vudo list`)",
+    )
+
+
+def _identity() -> type[SpiritIdentity]:
+    from vudo.engine.identity import SpiritIdentity
+
+    return SpiritIdentity
+
+
+def run_identity(target: RunTarget) -> SpiritIdentity:
+    """The identity ``target`` runs as: its own, else (a hand-made target) its module's."""
+    return target.identity if target.identity is not None else _identity().module(target.wasm)
 
 
 def _has_manifest(path: Path) -> bool:
@@ -176,8 +222,6 @@ def _module_name(path: Path) -> str:
 
 
 def _module_bytes(path: Path) -> bytes:
-    from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
-
     # The engine's own checks, before reading: WAT may be ~4x its binary.
     size, limit = path.stat().st_size, 4 * DEFAULT_MAX_MODULE_SIZE
     if size > limit:
@@ -190,8 +234,6 @@ def _module_bytes(path: Path) -> bytes:
     if path.suffix == ".wasm":  # not WAT either: "fix the WAT source" would mislead
         raise ModuleError(f"{path} is not a WebAssembly module (no \\0asm header)",
                           hint="build the Spirit first, or pass its .wat source")
-    import wasmtime
-
     try:
         text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
         return bytes(wasmtime.wat2wasm(text))
@@ -206,49 +248,73 @@ def _module_bytes(path: Path) -> bytes:
         raise InvalidInputError(loc + first, hint="fix the WAT source") from None
 
 
-def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
-    from vudo.project.build import build_project
-    from vudo.project.layout import open_project
+def project_target(root: Path, *, progress: Progress, build: bool,
+                   trust: Callable[[Path], None] | None = None) -> RunTarget:
+    """A project, built first when its inputs changed since the last build; ``trust``
+    (the workspace-trust gate) sees the folder before anything of it is built or run.
 
-    project = open_project(root)
+    What the build checked (the manifest's name, capabilities and pricing) comes from its
+    stamp, so an up-to-date project runs without parsing its manifest: that parse (and
+    tomlkit, semantic_version) would cost more than the run itself.
+    """
+    from vudo.project.layout import current_build
+
+    if trust is not None:
+        trust(Path(root).resolve())
+    stamp = current_build(root)
     built = False
-    if project.is_stale():
+    if stamp is None:
+        project = open_project(root)
         if not build:
             raise NotFoundError(f"{project.name} is not built",
                                 hint=f"run `vudo build --path {root}`")
+        from vudo.project.build import build_project  # lazy: only when it must build
+
         progress(f"building {project.name}")
         build_project(root, progress=progress)
         built = True
-    caps = tuple(project.manifest.capabilities)
+        stamp = current_build(root)
+        if stamp is None:  # changed again while it built
+            raise NotFoundError(f"{project.name} changed while it was built",
+                                hint="run the command again")
+    caps = tuple(Capability(c) for c in stamp.capabilities)
+    pricing = None
+    if stamp.pricing is not None:
+        from vudo.pkg.manifest import Pricing
+
+        pricing = Pricing(**stamp.pricing)
     return RunTarget(
-        kind="project", label=str(root), name=project.name, wasm=project.wasm_path.read_bytes(),
-        manifest=project.manifest, default_capabilities=caps, asked_capabilities=caps,
-        built=built,
+        kind="project", label=str(root), name=stamp.name, wasm=stamp.data,
+        default_capabilities=caps, asked_capabilities=caps, built=built, pricing=pricing,
+        identity=_identity().project(root),
     )
 
 
 def package_target(path: Path) -> RunTarget:
     """A ``.spirit`` file, verified; it runs with no capabilities unless granted."""
-    from vudo.pkg.signing import verify_package
+    from vudo.pkg.signing import verify_package  # lazy: nacl only for .spirit runs
 
     verified = verify_package(path)
     manifest = verified.manifest
     return RunTarget(
         kind="package", label=str(path), name=manifest.name, wasm=verified.module,
         manifest=manifest, asked_capabilities=tuple(manifest.capabilities),
-        signer=verified.signer,
+        signer=verified.signer, pricing=manifest.pricing,
+        identity=_identity().installed(verified.signer, manifest.name),
     )
 
 
 def installed_target(spec: str, *, home: Path) -> RunTarget:
     """An installed Spirit by ``name[@requirement]``, with the grants stored at install."""
-    from vudo.project.store import installed_spirit
+    from vudo.project.installed import installed_spirit  # lazy: sqlite3 only for NAME runs
 
     spirit = installed_spirit(spec, home=home)
     return RunTarget(
         kind="installed", label=spec, name=spirit.manifest.name, wasm=spirit.module,
         manifest=spirit.manifest, stored_grants=spirit.grants,
         asked_capabilities=tuple(spirit.manifest.capabilities), signer=spirit.signer,
+        pricing=spirit.manifest.pricing,
+        identity=_identity().installed(spirit.signer, spirit.manifest.name),
     )
 
 
@@ -311,33 +377,6 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
 # --------------------------------------------------------------------------- grants
 
 
-def parse_grant_spec(text: str) -> tuple[Capability, str]:
-    """``CAP`` or ``CAP=SCOPE`` -> (capability, scope text; ``global`` by default)."""
-    name, _, scope = text.partition("=")
-    cap = parse_capability(name.strip())
-    if cap is Capability.UNRESTRICTED:
-        raise UsageError('"unrestricted" cannot be granted from the command line',
-                         hint="grant the specific capabilities the Spirit needs")
-    return cap, (scope.strip() or "global")
-
-
-def _sign_grants(
-    wanted: Sequence[tuple[Capability, str]], *, home: Path, identity: str | None,
-    now: int,
-) -> tuple[tuple[Grant, ...], str, str]:
-    """Sign one grant per capability with the user's key; returns grants, granter, grantee."""
-    from vudo.engine.grants import Scope, issue_grant
-    from vudo.pkg.keys import ensure_keypair
-
-    kp = ensure_keypair(home)
-    grantee = identity or kp.public_hex
-    grants = tuple(
-        issue_grant(kp.signing_key, cap, Scope.parse(scope), grantee, issued_at=now)
-        for cap, scope in wanted
-    )
-    return grants, kp.public_hex, grantee
-
-
 def plan_grants(
     target: RunTarget, options: RunOptions
 ) -> tuple[list[tuple[Capability, str]], list[str]]:
@@ -345,6 +384,8 @@ def plan_grants(
     denied = {parse_capability(d.strip()) for d in options.deny}
     wanted: dict[Capability, str] = {c: "global" for c in target.default_capabilities}
     for spec in options.grant:
+        from vudo.engine.grants import parse_grant_spec  # lazy: a run without grants skips it
+
         cap, scope = parse_grant_spec(spec)
         wanted[cap] = scope
     for cap in denied:
@@ -428,8 +469,11 @@ def prepare_run(
     services: HostServices | None = None,
     log_to_stderr: bool = True,
     clock: Callable[[], float] = time.time,
+    notice: Callable[[str], None] = no_progress,
 ) -> PreparedRun:
     """Load the module, pick the function, convert the arguments and sign the grants.
+
+    ``notice`` gets one-off messages for the user (storage moved to the run's identity).
 
     For callers that drive the sandbox themselves (the TUI pauses and refuels it):
     ``Sandbox(engine, prepared.module, prepared.config)``, then ``instantiate()`` and
@@ -437,32 +481,42 @@ def prepare_run(
     :class:`HostServices`) when :func:`needs_services` says the module needs them.
     Raises ModuleError, NotFoundError (unknown function) or UsageError (bad arguments).
     """
-    from vudo.engine import Limits, SandboxConfig
-
     module = engine.load(target.wasm, name=target.name)
     function = options.function or module.entry_point()
     exported = module.export(function)
     args = convert_args(function, exported.params, options.args)
     plan, missing = plan_grants(target, options)
+    identity = run_identity(target)
     grants: tuple[Grant, ...] = ()
     trusted: tuple[str, ...] = ()
-    identity = "00" * 32
+    refresh: Callable[[], tuple[Grant, ...]] | None = None
     if plan or target.stored_grants:
-        grants, granter, identity = _sign_grants(plan, home=home, identity=None,
-                                                 now=int(clock()))
+        from vudo.project.grants import sign_grants, usable_grants  # lazy: nacl only with grants
+
+        grants, granter = sign_grants(plan, home=home, now=clock(), grantee=identity.key)
         trusted = (granter,)
         denied = {parse_capability(d.strip()) for d in options.deny}
-        # Stored grants count only if the user's key made them for the user's key: a
-        # grant some other key wrote into the store is ignored, never newly trusted.
-        for stored in target.stored_grants:
-            if stored.capability in denied or stored.grantee != identity:
-                continue
-            grants += (stored,)
+        given = grants
+
+        def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
+            return given + usable_grants((g for g in stored if g.capability not in denied),
+                                         home=home, grantee=identity.key)
+
+        grants = usable(target.stored_grants)
+        if target.kind == "installed":  # `vudo revoke` (another process) reaches the run
+            from vudo.project.installed import stored_grants  # lazy: sqlite3 only for NAME runs
+
+            def current() -> tuple[Grant, ...]:
+                return usable(stored_grants(target.name, home=home))
+
+            refresh = current
+    if services is not None:
+        migrate_storage(target, identity, services, home=home, notice=notice)
     limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
     kwargs: dict[str, Any] = {
         "limits": limits, "grants": grants, "trusted_granters": trusted,
-        "identity": identity, "namespace": target.name, "services": services,
-        "log_to_stderr": log_to_stderr,
+        "identity": identity.key, "namespace": identity.namespace, "services": services,
+        "log_to_stderr": log_to_stderr, "grant_refresh": refresh,
     }
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
@@ -475,6 +529,40 @@ def prepare_run(
                        tuple(missing))
 
 
+def migrate_storage(
+    target: RunTarget, identity: SpiritIdentity, services: HostServices, *, home: Path,
+    notice: Callable[[str], None] = no_progress,
+) -> int:
+    """Move storage an older vudo kept under a Spirit's name to the identity it belonged to.
+
+    Storage used to be namespaced by the manifest name or file stem. The keys under a name
+    go to the installed Spirit of that name (its (signer, name) identity) when it runs; to
+    a project of that name only when no Spirit of the name is installed. Loose modules get
+    nothing (anyone could name a file after a Spirit). Says so once, via ``notice``;
+    returns how many keys moved.
+    """
+    old = target.name
+    if target.kind not in ("installed", "project") or old == identity.namespace:
+        return 0
+    storage = services.storage
+    if not storage.keys(old):
+        return 0
+    if target.kind == "project" and _is_installed(old, home):
+        return 0
+    moved = storage.move_namespace(old, identity.namespace)
+    if moved:
+        notice(f"note: moved {moved} storage key{'s' if moved != 1 else ''} kept under the "
+               f"name {old!r} to {identity.describe()}")
+    return moved
+
+
+def _is_installed(name: str, home: Path) -> bool:
+    from vudo.pkg.store import open_store
+
+    with open_store(home, read_only=True) as store:
+        return bool(store.versions(name))
+
+
 def run_spirit(
     target: RunTarget,
     options: RunOptions = _NO_OPTIONS,
@@ -485,6 +573,7 @@ def run_spirit(
     engine: Engine | None = None,
     log_to_stderr: bool = True,
     control: RunControl | None = None,
+    notice: Callable[[str], None] = no_progress,
 ) -> RunResult:
     """Run one function of ``target`` in a fresh sandbox and return what happened.
 
@@ -492,9 +581,6 @@ def run_spirit(
     ``RunResult.error`` with the receipt of the run so far. Bad input (unknown function,
     wrong arguments, invalid module) raises before anything runs.
     """
-    from vudo.engine import Engine, Sandbox
-    from vudo.home import cache_dir, data_dir
-
     own_engine = engine is None
     eng = Engine(cache_dir=cache_dir(home)) if engine is None else engine
     services = None
@@ -502,11 +588,11 @@ def run_spirit(
         # --timeout also bounds compiling (a cache miss of a big module)
         module = eng.load(target.wasm, name=target.name, compile_timeout=options.timeout)
         if needs_services(module):
-            from vudo.engine.services import HostServices
+            from vudo.engine.services import HostServices  # lazy: sqlite3 only when used
 
             services = HostServices.open(data_dir(home))
         prepared = prepare_run(target, options, engine=eng, home=home, services=services,
-                               log_to_stderr=log_to_stderr, clock=clock)
+                               log_to_stderr=log_to_stderr, clock=clock, notice=notice)
         error: RuntimeFailure | None = None
         results: tuple[Any, ...] = ()
         with Sandbox(eng, prepared.module, prepared.config) as sandbox:
@@ -525,7 +611,7 @@ def run_spirit(
             receipt = sandbox.receipt()
         return RunResult(
             target=target, function=prepared.function, args=prepared.args, results=results,
-            receipt=priced(receipt, target.manifest), granted=prepared.granted,
+            receipt=priced(receipt, target.pricing), granted=prepared.granted,
             not_granted=prepared.not_granted, error=error,
         )
     finally:
@@ -535,14 +621,14 @@ def run_spirit(
             eng.close()
 
 
-def priced(receipt: Receipt, manifest: Manifest | None) -> Receipt:
+def priced(receipt: Receipt, pricing: Pricing | None) -> Receipt:
     """The receipt with its price under the manifest's [pricing] (unchanged without one)."""
-    if manifest is None or manifest.pricing is None:
+    if pricing is None:
         return receipt
-    from vudo.pkg.pricing import count_host_calls, price
+    from vudo.pkg.pricing import count_host_calls, price  # lazy: only with [pricing]
 
     return receipt.with_price(price(
-        manifest.pricing, fuel_used=receipt.fuel_used,
+        pricing, fuel_used=receipt.fuel_used,
         host_calls=count_host_calls(receipt.host_calls),
         bytes_in=receipt.bytes_in, bytes_out=receipt.bytes_out,
     ))

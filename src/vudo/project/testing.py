@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vudo.engine import Engine
+from vudo.engine.events import Event, LogMessage
+from vudo.errors import VudoError
+from vudo.home import cache_dir
+from vudo.project.build import build_project
 from vudo.project.layout import Progress, no_progress
+from vudo.project.runner import RunOptions, project_target, run_spirit
 
 DEFAULT_TEST_FUEL = 100_000_000
 DEFAULT_TEST_TIMEOUT = 5.0
@@ -68,14 +74,18 @@ def run_tests(
     progress: Progress = no_progress,
     on_case: Callable[[TestCase], None] | None = None,
     clock: Callable[[], float] = time.time,
+    options: RunOptions | None = None,
+    on_plan: Callable[[list[str]], None] | None = None,
 ) -> TestReport:
-    """Build the project at ``path``, then run its ``test_*`` exports one sandbox each."""
-    from vudo.engine import Engine
-    from vudo.engine.events import Event, LogMessage
-    from vudo.errors import VudoError
-    from vudo.home import cache_dir
-    from vudo.project.build import build_project
-    from vudo.project.runner import RunOptions, project_target, run_spirit
+    """Build the project at ``path``, then run its ``test_*`` exports one sandbox each.
+
+    ``options`` carries what ``vudo run`` would take besides the function (memory limit,
+    ``--grant``/``--deny``); its fuel and timeout, when set, override ``fuel``/``timeout``.
+    ``on_plan`` hears the names of the tests about to run (to lay out columns), ``on_case``
+    each outcome as it comes.
+    """
+    base = options or RunOptions()
+    base = base._replace(fuel=base.fuel or fuel, timeout=base.timeout or timeout)
 
     progress("building")
     build_project(path, progress=progress)
@@ -86,6 +96,8 @@ def run_tests(
         tests = [f for f in module.exports if f.name.startswith("test_")]
         if filter:
             tests = [f for f in tests if filter in f.name]
+        if on_plan is not None:
+            on_plan([f.name for f in tests])
         for func in tests:
             progress(f"running {func.name}")
             logs: list[str] = []
@@ -102,7 +114,7 @@ def run_tests(
             else:
                 try:
                     result = run_spirit(
-                        target, RunOptions(function=func.name, fuel=fuel, timeout=timeout),
+                        target, base._replace(function=func.name, args=()),
                         home=home, on_event=collect, clock=clock, engine=engine,
                         log_to_stderr=False,
                     )

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vudo.errors import VudoError
-from vudo.project.layout import Progress, no_progress
+from vudo.pkg.archive import PackageReader, write_atomic_with
+from vudo.pkg.manifest import find_manifest, format_manifest, load_manifest, read_manifest_text
+from vudo.pkg.signing import verify_package
+from vudo.project.layout import Progress, no_progress, open_project
 
 # --------------------------------------------------------------------------- fmt
 
@@ -31,9 +34,6 @@ class FmtResult:
 
 def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
     """Format the project's manifest canonically (comments kept); ``check`` only reports."""
-    from vudo.pkg.archive import write_atomic_with
-    from vudo.pkg.manifest import find_manifest, format_manifest, read_manifest_text
-
     manifest_path = find_manifest(Path(path).absolute())
     text = read_manifest_text(manifest_path)
     formatted = format_manifest(text, filename=str(manifest_path))
@@ -98,13 +98,6 @@ def check_project(
     against the declared capabilities, and the signature of the packed package if there
     is one. Missing optional things (not built, not packed) are warnings.
     """
-    from vudo.pkg.manifest import (
-        find_manifest,
-        format_manifest,
-        load_manifest,
-        read_manifest_text,
-    )
-
     root = Path(path).absolute()
     problems: list[Problem] = []
     checked: list[str] = []
@@ -124,8 +117,7 @@ def check_project(
         progress("resolving dependencies")
         checked.append("dependencies")
         problems.extend(_check_dependencies(root, home))
-    from vudo.project.build import inspect_module, lint_capabilities
-    from vudo.project.layout import open_project
+    from vudo.project.build import inspect_module, lint_capabilities  # lazy: not in fmt
 
     wasm = root / "target" / f"{manifest.name}.wasm"
     if wasm.is_file():
@@ -159,9 +151,6 @@ def check_project(
 
 
 def _check_package(package: Path, author: str, problems: list[Problem]) -> str | None:
-    from vudo.pkg.archive import PackageReader
-    from vudo.pkg.signing import verify_package
-
     try:
         with PackageReader(package) as reader:
             signed = reader.signature_member is not None
@@ -187,7 +176,7 @@ def _check_package(package: Path, author: str, problems: list[Problem]) -> str |
 
 
 def _check_dependencies(root: Path, home: Path) -> list[Problem]:
-    from vudo.project.store import resolve_project_dependencies
+    from vudo.project.dependencies import resolve_project_dependencies  # lazy: resolvelib
 
     try:
         resolve_project_dependencies(root, home=home)
@@ -213,9 +202,7 @@ def doc_project(
     (default ``doc/``): manifest facts, exported functions with their signatures, the
     capabilities it asks for and what each allows, and the README. Builds first if stale.
     """
-    from vudo.pkg.archive import write_atomic_with
-    from vudo.project.build import build_project, inspect_module
-    from vudo.project.layout import open_project
+    from vudo.project.build import build_project, inspect_module  # lazy: not in fmt
 
     project = open_project(path)
     if project.is_stale():

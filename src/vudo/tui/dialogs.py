@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from vudo.capabilities import Capability
 from vudo.tui.registry import short_key
-from vudo.tui.rows import ConsentRequest
+from vudo.tui.rows import ConsentRow
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -69,7 +69,7 @@ class ConsentScreen(ModalScreen[tuple[str, ...] | None]):
         Binding("y", "accept", "Accept"),
     ]
 
-    def __init__(self, request: ConsentRequest) -> None:
+    def __init__(self, request: ConsentRow) -> None:
         super().__init__()
         self.request = request
 
@@ -77,9 +77,9 @@ class ConsentScreen(ModalScreen[tuple[str, ...] | None]):
         r = self.request
         verb = "Upgrade" if r.action == "upgrade" else "Install"
         with Vertical():
-            yield Label(f"{verb} {r.name} {r.version}?", classes="title")
+            yield Label(Content(f"{verb} {r.name} {r.version}?"), classes="title")
             trust = "trusted signer" if r.trusted else "signer NOT in your trusted keys"
-            yield Static(f"signed by {short_key(r.signer)} ({trust})")
+            yield Static(Content(f"signed by {short_key(r.signer)} ({trust})"))
             if r.capabilities:
                 yield Static("It asks for these capabilities (uncheck to deny):")
             else:
@@ -145,7 +145,8 @@ class RunDialog(ModalScreen[RunRequest | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Run", classes="title")
-            options = [(f"{name} {sig}", name) for name, sig in self.functions]
+            # Export names come from the module: plain text, never markup.
+            options = [(Content(f"{name} {sig}"), name) for name, sig in self.functions]
             with Horizontal(classes="field"):
                 yield Label("function")
                 yield Select(

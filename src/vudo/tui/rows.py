@@ -66,7 +66,7 @@ class RegistryEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class ConsentRequest:
+class ConsentRow:
     """What an install or upgrade asks for, shown on the consent screen.
 
     ``previous`` holds the capabilities an upgrade's installed version already had, so the

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vudo.errors import FuelExhausted, VudoError
-from vudo.tui.rows import ConsentRequest, ReceiptRow, RegistryEntry
+from vudo.tui.rows import ConsentRow, ReceiptRow, RegistryEntry
 
 if TYPE_CHECKING:
     from vudo.engine import Engine, Sandbox
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 Sink = Callable[[Any], None]
 #: Shows the consent screen and blocks until answered: granted capability names, or None.
-Consent = Callable[[ConsentRequest], 'tuple[str, ...] | None']
+Consent = Callable[[ConsentRow], 'tuple[str, ...] | None']
 
 DEFAULT_FUEL = 1_000_000_000
 WATCH_IGNORED_DIRS = frozenset({"target", "dist", ".git", "__pycache__", ".zig-cache", "zig-cache"})
@@ -226,8 +226,8 @@ class Session:
         sb = self._sandbox
         if sb is None:
             return None
-        manifest = self._target.manifest if self._target is not None else None
-        return receipt_row(priced(sb.receipt(), manifest))
+        pricing = self._target.pricing if self._target is not None else None
+        return receipt_row(priced(sb.receipt(), pricing))
 
     def toggle_pause(self) -> str | None:
         """Suspend a running call or resume a paused one; the new state, or None."""
@@ -337,7 +337,9 @@ class Session:
 
     def search(self, query: str) -> list[RegistryEntry]:
         """Registry Spirits matching ``query`` plus installed ones the registry lacks."""
-        from vudo.project.store import browse, search_installed, user_policy
+        from vudo.project.installed import search_installed
+        from vudo.project.installing import user_policy
+        from vudo.project.registries import browse
 
         trusted = user_policy(self.home).trusted_keys
         installed: dict[str, list[Any]] = {}
@@ -366,17 +368,18 @@ class Session:
 
     def registry_action(self, action: str, entry: RegistryEntry, consent: Consent) -> str:
         """install / uninstall / upgrade ``entry``; ``consent`` answers each request."""
-        from vudo.project import store
+        from vudo.project import installing
+        from vudo.project.consent import ConsentDecision
 
         if action == "uninstall":
-            removed = store.uninstall(entry.name, home=self.home)
+            removed = installing.uninstall(entry.name, home=self.home)
             versions = ", ".join(str(s.version) for s in removed)
             return f"uninstalled {entry.name} {versions}".strip()
 
         def ask(request: Any, named: bool) -> Any:
-            row = ConsentRequest(
+            row = ConsentRow(
                 name=request.name, version=request.version, signer=request.signer,
-                trusted=request.signer in store.user_policy(self.home).trusted_keys,
+                trusted=request.signer in installing.user_policy(self.home).trusted_keys,
                 capabilities=tuple(c.value for c in request.capabilities),
                 previous=None if request.previous is None
                 else tuple(c.value for c in request.previous),
@@ -387,16 +390,16 @@ class Session:
                 raise ConsentRefused(f"{action} of {request.name} cancelled",
                                      hint="nothing was installed")
             caps = request.capabilities
-            return store.ConsentDecision(
+            return ConsentDecision(
                 tuple((c, "global") for c in caps if c.value in granted),
                 tuple(c for c in caps if c.value not in granted),
             )
 
         if action == "install":
-            results = store.install(entry.name, home=self.home, consent=ask, clock=self.clock)
+            results = installing.install(entry.name, home=self.home, consent=ask, clock=self.clock)
             names = ", ".join(f"{r.spirit.name} {r.spirit.version}" for r in results)
             return f"installed {names}" if names else f"{entry.name} is already installed"
-        outcomes = store.upgrade(entry.name, home=self.home, consent=ask, clock=self.clock)
+        outcomes = installing.upgrade(entry.name, home=self.home, consent=ask, clock=self.clock)
         done = [o for o in outcomes if o.upgraded]
         if not done:
             return f"{entry.name} is up to date"

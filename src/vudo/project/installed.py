@@ -1,0 +1,87 @@
+"""What is installed: list, search, inspect and load Spirits from the local store.
+
+``vudo list``, ``vudo search``, ``vudo info`` and ``vudo run NAME`` read the store
+through these; installing and removing is :mod:`vudo.project.installing`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vudo.capabilities import parse_capability
+from vudo.engine.grants import Grant
+from vudo.errors import UsageError, VudoError
+from vudo.pkg.manifest import Manifest
+from vudo.pkg.signing import verify_package
+from vudo.pkg.store import InstalledSpirit, SpiritInfo, open_store
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``name@req`` -> (name, req); a bare name gives (name, None)."""
+    name, sep, req = spec.partition("@")
+    name = name.strip()
+    if not name:
+        raise UsageError(f'"{spec}" names no Spirit', hint="e.g. hello-spirit@^0.1")
+    return name, (req.strip() or None) if sep else None
+
+
+def list_installed(home: Path) -> list[InstalledSpirit]:
+    """Read-only (these commands work on a store the user cannot write)."""
+    with open_store(home, read_only=True) as store:
+        return store.list()
+
+
+def search_installed(
+    query: str, *, home: Path, capability: str | None = None, author: str | None = None
+) -> list[InstalledSpirit]:
+    cap = parse_capability(capability) if capability else None
+    with open_store(home, read_only=True) as store:
+        return store.search(query, capability=cap, author=author)
+
+
+def info_installed(spec: str, *, home: Path) -> SpiritInfo:
+    name, version = split_spec(spec)
+    with open_store(home, read_only=True) as store:
+        return store.info(name, version)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSpirit:
+    """An installed Spirit, re-verified, with the grants stored for it."""
+
+    manifest: Manifest
+    module: bytes
+    signer: str
+    grants: tuple[Grant, ...]
+    installed: InstalledSpirit
+
+
+def installed_spirit(spec: str, *, home: Path) -> LoadedSpirit:
+    """Load ``name[@requirement]`` from the store; its package is verified again."""
+    name, req = split_spec(spec)
+    with open_store(home) as store:
+        spirit = store.get(name, req)
+        stored = store.grants_for(name)
+    verified = verify_package(spirit.path)
+    grants = tuple(_readable_grants(stored))
+    return LoadedSpirit(verified.manifest, verified.module, verified.signer, grants, spirit)
+
+
+def stored_grants(name: str, *, home: Path) -> tuple[Grant, ...]:
+    """The grants stored for installed Spirit ``name`` right now (none once uninstalled):
+    what a running sandbox re-reads so that `vudo revoke` reaches it."""
+    with open_store(home, read_only=True) as store:
+        return tuple(_readable_grants(store.grants_for(name)))
+
+
+def _readable_grants(stored: Iterable[dict[str, Any]]) -> Iterator[Grant]:
+    """The stored grants that parse. A malformed one is skipped, as the sandbox skips a
+    forged one: it grants nothing either way, and `vudo info` shows it as INVALID."""
+    for data in stored:
+        try:
+            yield Grant.from_dict(data)
+        except VudoError:
+            continue

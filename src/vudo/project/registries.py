@@ -1,0 +1,154 @@
+"""Registries: where Spirits are published and found (``--registry``, ``vudo search
+--available``, the TUI's registry browser).
+
+A registry is a directory, an HTTP(S) URL or an ``oci://`` registry, or the name of one in
+``config.toml``; with none named, the configured default is used, else the built-in
+directory registry under the home (``<home>/registries/local``), created on first use.
+Publishing to one is :func:`vudo.project.packaging.publish`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vudo.capabilities import parse_capability
+from vudo.errors import NotFoundError
+from vudo.home import local_registry_dir, migrate_home
+from vudo.pkg.registry import DirectoryRegistry, Registry, summaries
+from vudo.pkg.sources import Candidate
+from vudo.pkg.store import check_query, open_store
+from vudo.pkg.versions import Version, parse_version
+from vudo.project.layout import Progress, no_progress
+
+
+def registry_label(registry: Registry) -> str:
+    """What to call a registry in output: its URL or directory."""
+    return str(getattr(registry, "url", None) or getattr(registry, "path", ""))
+
+
+def local_registry(home: Path) -> DirectoryRegistry:
+    """The built-in directory registry of ``home`` (created empty on first use)."""
+    migrate_home(home)
+    return DirectoryRegistry(local_registry_dir(home), create=True)
+
+
+def open_registries(locations: Sequence[str], *, home: Path,
+                    progress: Progress = no_progress) -> list[Registry]:
+    """The registries named by ``--registry`` (configured names, URLs or paths), or the
+    default one (``vudo registry add --default``, else the built-in directory registry
+    under the home, created empty on first use) when none is named."""
+    from vudo.project.remote import open_spec
+
+    if not locations:
+        return [open_spec(None, home=home, progress=progress, label="downloading")]
+    opened: list[Registry] = []
+    try:
+        for location in locations:
+            opened.append(open_spec(location, home=home, progress=progress,
+                                    label="downloading"))
+    except BaseException:
+        for registry in opened:
+            registry.close()
+        raise
+    return opened
+
+
+def named_registries(home: Path, progress: Progress = no_progress) -> dict[str, Registry]:
+    """Every configured registry by name, for dependencies that say ``registry = "NAME"``."""
+    from vudo.pkg.config import load_config
+    from vudo.project.remote import open_named
+
+    return {r.name: open_named(r, home=home, progress=progress, label="downloading")
+            for r in load_config(home).registries}
+
+
+class RegistrySet:
+    """Several registries as one package source: every version of each, first one wins."""
+
+    def __init__(self, registries: Sequence[Registry]) -> None:
+        self.registries = list(registries)
+
+    def candidates(self, name: str) -> list[Candidate]:
+        seen: set[Version] = set()
+        out = []
+        for registry in self.registries:
+            for candidate in registry.candidates(name):
+                if candidate.version not in seen:
+                    seen.add(candidate.version)
+                    out.append(candidate)
+        return out
+
+    def fetch(self, name: str, version: Version | str) -> Path:
+        return self.fetch_from(name, version)[0]
+
+    def fetch_from(self, name: str, version: Version | str) -> tuple[Path, Registry]:
+        """The package file and the registry it came from."""
+        if isinstance(version, str):
+            version = parse_version(version)
+        for registry in self.registries:
+            if any(c.version == version for c in registry.candidates(name)):
+                return Path(registry.fetch(name, version)), registry
+        raise NotFoundError(f"no registry has {name} {version}", hint="check --registry")
+
+
+@dataclass(frozen=True, slots=True)
+class BrowseEntry:
+    """The newest published version of a Spirit, and whether (which) one is installed."""
+
+    name: str
+    version: str
+    description: str
+    capabilities: tuple[str, ...]
+    signer: str
+    author: str
+    registry: str
+    installed_version: str | None
+
+    @property
+    def upgradable(self) -> bool:
+        return self.installed_version is not None and parse_version(
+            self.version) > parse_version(self.installed_version)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "version": self.version, "description": self.description,
+            "capabilities": list(self.capabilities), "signer": self.signer,
+            "author": self.author, "registry": self.registry,
+            "installed_version": self.installed_version, "upgradable": self.upgradable,
+        }
+
+
+def browse(
+    query: str = "", *, home: Path, registries: Sequence[str] = (),
+    capability: str | None = None,
+) -> list[BrowseEntry]:
+    """Spirits available in the registries whose name or description contains ``query``
+    (``vudo search --available`` and the TUI's registry browser), newest version each."""
+    cap = parse_capability(capability).value if capability else None
+    needle = check_query(query).strip().lower()
+    opened = open_registries(registries, home=home)
+    found: dict[str, BrowseEntry] = {}
+    try:
+        with open_store(home, read_only=True) as store:
+            installed = {s.name: str(s.version) for s in store.list()}
+        for registry in opened:
+            label = registry_label(registry)
+            for summary in summaries(registry):
+                name = summary.name
+                if name in found:
+                    continue
+                if needle and needle not in name.lower() and \
+                        needle not in summary.description.lower():
+                    continue
+                if cap is not None and cap not in summary.capabilities:
+                    continue
+                found[name] = BrowseEntry(name, summary.version, summary.description,
+                                          summary.capabilities, summary.signer,
+                                          summary.author, label, installed.get(name))
+    finally:
+        for registry in opened:
+            registry.close()
+    return sorted(found.values(), key=lambda e: (not e.name.startswith(needle), e.name))

@@ -1,0 +1,40 @@
+"""``vudo repair``: check the local store deeply and fix what can be fixed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vudo.home import store_dir
+from vudo.pkg.store import LocalStore, StoreDamagedError, open_store
+
+
+@dataclass(frozen=True, slots=True)
+class RepairOutcome:
+    """What ``vudo repair`` found and did to the local store."""
+
+    rebuilt: bool  # the index was damaged and was rebuilt from the package files
+    packages: int
+    removed_orphans: int
+    removed_temp_files: int
+    dropped_rows: tuple[str, ...]  # name@version whose package file was missing or bad
+    dropped_grants: tuple[str, ...] = ()  # names whose stored grants were unreadable
+
+
+def repair_store(home: Path) -> RepairOutcome:
+    """Check the local store deeply and fix it: rebuild a damaged index from the package
+    files, remove orphaned objects and stale temp files, drop rows whose file is gone."""
+    try:
+        store = open_store(home)  # moves an older home's store first
+    except StoreDamagedError:
+        store, count = LocalStore.rebuild_index(store_dir(home))
+        with store:
+            return RepairOutcome(True, count, 0, 0, ())
+    with store:
+        report = store.check(deep=True)
+        if not report.ok:
+            store.repair()
+        return RepairOutcome(False, report.packages, len(report.orphan_objects),
+                             len(report.stale_temp_files),
+                             (*report.missing_objects, *report.corrupt_objects),
+                             report.damaged_grants)
