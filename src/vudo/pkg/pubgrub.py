@@ -126,8 +126,13 @@ class Provider(Protocol):
         ...
 
     def dependencies(self, package: str, version: int) -> Iterable[tuple[int, str, int, object]]:
-        """The dependencies of candidate ``version`` of ``package`` as ``(versions of
-        package that share it, dependency name, allowed mask of it, payload)``."""
+        """The dependencies of candidate ``version`` of ``package`` as ``(1 << version,
+        dependency name, allowed mask of it, payload)``."""
+        ...
+
+    def widen(self, package: str, version: int, payload: object) -> int:
+        """Every version of ``package`` with the same dependency as ``version`` has
+        (``payload``): asked when it clashes, so all of them are ruled out at once."""
         ...
 
 
@@ -434,6 +439,13 @@ class _Solver:
                     self.add(incompatibility)
                 if all(t.package == best or self._satisfies(t)
                        for t in incompatibility.terms):
+                    wider = self.provider.widen(best, version, payload)
+                    if wider != versions and incompatibility.terms[-1].package != best:
+                        incompatibility = Incompatibility.make(
+                            [Term(best, wider, True), *incompatibility.terms[1:]],
+                            "dependency", payload)
+                        self.add(incompatibility)
+                        versions = wider
                     clash |= versions
                     self.conflicts[best] = self.conflicts.get(best, 0) + 1
                     self.conflicts[name] = self.conflicts.get(name, 0) + 1

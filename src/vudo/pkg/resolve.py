@@ -80,9 +80,11 @@ def _describe(dep: Dependency) -> str:
 
 
 def _precedence(c: Candidate) -> tuple[object, ...]:
-    """SemVer precedence (build metadata ignored)."""
-    key: tuple[object, ...] = c.version.precedence_key[:4]
-    return key
+    """SemVer precedence (build metadata ignored); cheap for releases, the common case."""
+    v = c.version
+    if not v.prerelease:
+        return (v.major, v.minor, v.patch, 1, ())
+    return (v.major, v.minor, v.patch, 0, v.precedence_key[3])
 
 
 _Bounds = tuple[tuple[str, tuple[int, int, int]], ...]
@@ -329,11 +331,13 @@ class _Provider:
         found = self.pools.get(key)
         if found is None:
             sources = self.sources if registry is None else (self.registries[registry],)
-            seen: dict[Version, Candidate] = {}
+            seen: dict[tuple[object, ...], Candidate] = {}
             for source in sources:
                 for candidate in source.candidates(name):
-                    if candidate.name == name and candidate.version not in seen:
-                        seen[candidate.version] = candidate
+                    v = candidate.version
+                    same = (v.major, v.minor, v.patch, v.prerelease, v.build)
+                    if candidate.name == name and same not in seen:
+                        seen[same] = candidate
             found = self.pools[key] = sorted(seen.values(), key=_precedence, reverse=True)
         return found
 
@@ -495,21 +499,27 @@ class _Provider:
         if known is not None:
             return known
         candidate = package.candidates[version]
-        if package.shared is None:
+        out: list[tuple[int, str, int, object]] = []
+        for dep, _ in self._active(package, version):
+            mask, _ = self.dependency_mask(dep, candidate)
+            out.append((1 << version, dep.name, mask, (dep, mask)))
+        package.edges[version] = out
+        return out
+
+    def widen(self, name: str, version: int, payload: object) -> int:
+        package = self.package(name)
+        assert isinstance(payload, tuple)
+        dep: object = payload[0]
+        assert isinstance(dep, Dependency)
+        if dep.kind != "registry":
+            return 1 << version  # relative to this candidate's own location
+        if package.shared is None:  # built on the first clash only: it reads every version
             shared: dict[tuple[object, ...], int] = {}
             for i in range(len(package.candidates)):
                 for _, k in self._active(package, i):
                     shared[k] = shared.get(k, 0) | (1 << i)
             package.shared = shared
-        out: list[tuple[int, str, int, object]] = []
-        for dep, k in self._active(package, version):
-            mask, _ = self.dependency_mask(dep, candidate)
-            versions = package.shared[k]
-            if dep.kind != "registry":
-                versions = 1 << version  # relative to this candidate's own location
-            out.append((versions, dep.name, mask, (dep, mask)))
-        package.edges[version] = out
-        return out
+        return package.shared[(dep.name, dep.requirement.terms, dep.registry)]
 
     # -- words --------------------------------------------------------------------
 
@@ -585,6 +595,7 @@ def _short_form(failure: Incompatibility,
     edges: list[tuple[str, str, Dependency]] = []  # (who, target, dep)
     parents: set[str] = set()
     involved: dict[str, Candidate] = {}  # who -> the exact version named
+    seen: dict[str, int] = {}  # package -> the one version of it the leaves name
     for leaf in leaves(failure):
         if leaf.kind == "root":
             continue
@@ -596,6 +607,8 @@ def _short_form(failure: Incompatibility,
             who = provider.root_label
             involved[who] = provider.root
         elif parent.mask & (parent.mask - 1) == 0:
+            if seen.setdefault(parent.package, parent.mask) != parent.mask:
+                return None  # several versions were tried: the chain explains it better
             parents.add(parent.package)
             who = provider.term(parent)
             involved[who] = provider.package(parent.package).candidates[
