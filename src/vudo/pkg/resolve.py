@@ -252,13 +252,6 @@ class Resolution(Mapping[str, Candidate]):
 # ---------------------------------------------------------------------- the provider
 
 
-def _dep_key(dep: Dependency, location: Path | None) -> tuple[object, ...]:
-    """Identity of a path or git dependency edge across a package's versions (a
-    registry one is ``(name, requirement.terms, registry)``, built inline: hot)."""
-    return (dep.name, dep.requirement.terms, dep.path, dep.git, dep.rev,
-            location if dep.kind == "path" else None)
-
-
 class _Restart(Exception):
     """A path or git candidate turned up for a package whose candidate list is already
     fixed: solve again with it in the list from the start."""
@@ -273,16 +266,15 @@ class _Package:
     origins: list[str | None]  # "" direct (path/git), None default sources, else registry
     full: int
     masks: dict[tuple[object, ...], int] = field(default_factory=dict)
-    shared: dict[tuple[object, ...], int] | None = None  # dep key -> versions having it
-    labels: dict[int, str] = field(default_factory=dict)  # mask -> requirement text
+    labels: dict[int, Dependency] = field(default_factory=dict)  # mask -> the first
+    # dependency that asked for exactly these candidates (how a term reads)
     ascending: list[tuple[int, int, int]] | None = None
     """The versions oldest first, when all are distinct releases from the default
     sources (then a requirement's candidates are found by bisection)."""
     releases: list[tuple[int, int, int] | None] = field(default_factory=list)
     """(major, minor, patch) of each candidate; None for a prerelease."""
-    active: list[list[tuple[Dependency, tuple[object, ...]]] | None] = field(
-        default_factory=list)
-    """Each candidate's dependencies that apply, with their keys (filled on demand)."""
+    active: list[list[Dependency] | None] = field(default_factory=list)
+    """Each candidate's dependencies that apply (filled on demand)."""
 
     yanked: int = 0
     """Yanked candidates (not locked): no requirement accepts them."""
@@ -438,7 +430,7 @@ class _Provider:
                 mask = self._scan_mask(package, requirement, fast, source, dep.registry)
             mask &= ~package.yanked
             package.masks[key] = mask
-            package.labels.setdefault(mask, _describe(dep))
+            package.labels.setdefault(mask, dep)
         return mask, package
 
     @staticmethod
@@ -467,14 +459,10 @@ class _Provider:
                 else candidate.dependencies)
         return [d for d in deps if not d.optional or d.name in self.with_optional]
 
-    def _active(self, package: _Package, i: int) -> list[tuple[Dependency, tuple[object, ...]]]:
+    def _active(self, package: _Package, i: int) -> list[Dependency]:
         found = package.active[i]
         if found is None:
-            candidate = package.candidates[i]
-            found = package.active[i] = [
-                (d, (d.name, d.requirement.terms, d.registry)
-                 if d.path is None and d.git is None else _dep_key(d, candidate.location))
-                for d in self.active(candidate)]
+            found = package.active[i] = self.active(package.candidates[i])
         return found
 
     # -- the solver's questions -------------------------------------------------
@@ -500,7 +488,7 @@ class _Provider:
             return known
         candidate = package.candidates[version]
         out: list[tuple[int, str, int, object]] = []
-        for dep, _ in self._active(package, version):
+        for dep in self._active(package, version):
             mask, _ = self.dependency_mask(dep, candidate)
             out.append((1 << version, dep.name, mask, (dep, mask)))
         package.edges[version] = out
@@ -511,15 +499,19 @@ class _Provider:
         assert isinstance(payload, tuple)
         dep: object = payload[0]
         assert isinstance(dep, Dependency)
+        mask = 1 << version
         if dep.kind != "registry":
-            return 1 << version  # relative to this candidate's own location
-        if package.shared is None:  # built on the first clash only: it reads every version
-            shared: dict[tuple[object, ...], int] = {}
-            for i in range(len(package.candidates)):
-                for _, k in self._active(package, i):
-                    shared[k] = shared.get(k, 0) | (1 << i)
-            package.shared = shared
-        return package.shared[(dep.name, dep.requirement.terms, dep.registry)]
+            return mask  # relative to this candidate's own location
+        name, terms, registry = dep.name, dep.requirement.terms, dep.registry
+        optional_ok = name in self.with_optional
+        for i, candidate in enumerate(package.candidates):
+            for d in candidate.dependencies:
+                if (d.name == name and d.requirement.terms == terms and d.registry == registry
+                        and d.path is None and d.git is None
+                        and (not d.optional or optional_ok)):
+                    mask |= 1 << i
+                    break
+        return mask
 
     # -- words --------------------------------------------------------------------
 
@@ -534,7 +526,7 @@ class _Provider:
             return f"every version of {term.package}"
         label = package.labels.get(mask)
         if label is not None:
-            return label
+            return _describe(label)
         runs: list[str] = []
         i = 0
         bits = mask
