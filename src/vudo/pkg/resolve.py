@@ -35,6 +35,8 @@ only the one candidate at that place.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -78,9 +80,11 @@ def _describe(dep: Dependency) -> str:
 
 
 def _precedence(c: Candidate) -> tuple[object, ...]:
-    """SemVer precedence (build metadata ignored)."""
-    key: tuple[object, ...] = c.version.precedence_key[:4]
-    return key
+    """SemVer precedence (build metadata ignored); cheap for releases, the common case."""
+    v = c.version
+    if not v.prerelease:
+        return (v.major, v.minor, v.patch, 1, ())
+    return (v.major, v.minor, v.patch, 0, v.precedence_key[3])
 
 
 _Bounds = tuple[tuple[str, tuple[int, int, int]], ...]
@@ -96,6 +100,29 @@ def _bounds(requirement: Requirement) -> _Bounds | None:
             return None
         out.append((comparator.op, (v.major, v.minor, v.patch)))
     return tuple(out)
+
+
+def _range_mask(bounds: _Bounds, ascending: list[tuple[int, int, int]]) -> int:
+    """The bits of the versions within ``bounds``, by bisection: bit ``i`` is
+    ``ascending[n - 1 - i]`` (candidates are newest first), and a conjunction of
+    comparators is one contiguous range."""
+    n = len(ascending)
+    lo, hi = 0, n
+    for op, b in bounds:
+        if op == ">=":
+            lo = max(lo, bisect.bisect_left(ascending, b))
+        elif op == ">":
+            lo = max(lo, bisect.bisect_right(ascending, b))
+        elif op == "<":
+            hi = min(hi, bisect.bisect_left(ascending, b))
+        elif op == "<=":
+            hi = min(hi, bisect.bisect_right(ascending, b))
+        else:
+            lo = max(lo, bisect.bisect_left(ascending, b))
+            hi = min(hi, bisect.bisect_right(ascending, b))
+    if hi <= lo:
+        return 0
+    return ((1 << (n - lo)) - 1) & ~((1 << (n - hi)) - 1)
 
 
 def _within(bounds: _Bounds, v: tuple[int, int, int]) -> bool:
@@ -225,14 +252,6 @@ class Resolution(Mapping[str, Candidate]):
 # ---------------------------------------------------------------------- the provider
 
 
-def _dep_key(dep: Dependency, location: Path | None) -> tuple[object, ...]:
-    """Identity of a dependency edge across a package's versions (cheap to hash)."""
-    if dep.path is None and dep.git is None:
-        return (dep.name, dep.requirement.terms, dep.registry)
-    return (dep.name, dep.requirement.terms, dep.path, dep.git, dep.rev,
-            location if dep.kind == "path" else None)
-
-
 class _Restart(Exception):
     """A path or git candidate turned up for a package whose candidate list is already
     fixed: solve again with it in the list from the start."""
@@ -247,13 +266,15 @@ class _Package:
     origins: list[str | None]  # "" direct (path/git), None default sources, else registry
     full: int
     masks: dict[tuple[object, ...], int] = field(default_factory=dict)
-    shared: dict[tuple[object, ...], int] | None = None  # dep key -> versions having it
-    labels: dict[int, str] = field(default_factory=dict)  # mask -> requirement text
+    labels: dict[int, Dependency] = field(default_factory=dict)  # mask -> the first
+    # dependency that asked for exactly these candidates (how a term reads)
+    ascending: list[tuple[int, int, int]] | None = None
+    """The versions oldest first, when all are distinct releases from the default
+    sources (then a requirement's candidates are found by bisection)."""
     releases: list[tuple[int, int, int] | None] = field(default_factory=list)
     """(major, minor, patch) of each candidate; None for a prerelease."""
-    active: list[list[tuple[Dependency, tuple[object, ...]]] | None] = field(
-        default_factory=list)
-    """Each candidate's dependencies that apply, with their keys (filled on demand)."""
+    active: list[list[Dependency] | None] = field(default_factory=list)
+    """Each candidate's dependencies that apply (filled on demand)."""
 
     yanked: int = 0
     """Yanked candidates (not locked): no requirement accepts them."""
@@ -265,6 +286,10 @@ class _Package:
                          (c.version.major, c.version.minor, c.version.patch)
                          for c in self.candidates]
         self.active = [None] * len(self.candidates)
+        ascending = [r for r in reversed(self.releases) if r is not None]
+        if (len(ascending) == len(self.candidates) and all(o is None for o in self.origins)
+                and all(a < b for a, b in itertools.pairwise(ascending))):
+            self.ascending = ascending
 
 
 class _Provider:
@@ -288,7 +313,7 @@ class _Provider:
         self.pools = pools  # (name, registry) -> candidates (kept across restarts)
         self.packages: dict[str, _Package] = {}
         self._label_cache: dict[tuple[object, ...], str] = {}
-        self._bounds: dict[Requirement, tuple[_Bounds | None]] = {}
+        self._bounds: dict[tuple[object, ...], tuple[_Bounds | None]] = {}
 
     # -- candidates -------------------------------------------------------------
 
@@ -298,11 +323,13 @@ class _Provider:
         found = self.pools.get(key)
         if found is None:
             sources = self.sources if registry is None else (self.registries[registry],)
-            seen: dict[Version, Candidate] = {}
+            seen: dict[tuple[object, ...], Candidate] = {}
             for source in sources:
                 for candidate in source.candidates(name):
-                    if candidate.name == name and candidate.version not in seen:
-                        seen[candidate.version] = candidate
+                    v = candidate.version
+                    same = (v.major, v.minor, v.patch, v.prerelease, v.build)
+                    if candidate.name == name and same not in seen:
+                        seen[same] = candidate
             found = self.pools[key] = sorted(seen.values(), key=_precedence, reverse=True)
         return found
 
@@ -318,7 +345,8 @@ class _Provider:
                     (c, None) for c in self.pool(name, None)]
                 for registry in sorted(self.registries):
                     registry_entries += [(c, registry) for c in self.pool(name, registry)]
-                registry_entries.sort(key=lambda e: _precedence(e[0]), reverse=True)
+                if self.registries:
+                    registry_entries.sort(key=lambda e: _precedence(e[0]), reverse=True)
                 entries += registry_entries
                 preferred = self.preferred.get(name)
                 package = _Package(name, [c for c, _ in entries], [o for _, o in entries],
@@ -391,27 +419,39 @@ class _Provider:
         if mask is None:
             mask = 0
             requirement = dep.requirement
-            bounds = self._bounds.get(requirement)
+            bounds_key = key[:2]
+            bounds = self._bounds.get(bounds_key)
             if bounds is None:
-                bounds = self._bounds[requirement] = (_bounds(requirement),)
+                bounds = self._bounds[bounds_key] = (_bounds(requirement),)
             fast = bounds[0]
-            for i, (candidate, origin, release) in enumerate(zip(
-                    package.candidates, package.origins, package.releases, strict=True)):
-                if source is not None:
-                    if candidate.source != source:
-                        continue
-                    if requirement.is_any:
-                        mask |= 1 << i
-                        continue
-                elif origin != "" and origin != dep.registry:
-                    continue
-                if (_within(fast, release) if fast is not None and release is not None
-                        else requirement.matches(candidate.version)):
-                    mask |= 1 << i
+            if fast is not None and source is None and package.ascending is not None:
+                mask = _range_mask(fast, package.ascending)
+            else:
+                mask = self._scan_mask(package, requirement, fast, source, dep.registry)
             mask &= ~package.yanked
             package.masks[key] = mask
-            package.labels.setdefault(mask, _describe(dep))
+            package.labels.setdefault(mask, dep)
         return mask, package
+
+    @staticmethod
+    def _scan_mask(package: _Package, requirement: Requirement, fast: _Bounds | None,
+                   source: str | None, registry: str | None) -> int:
+        """The accepted candidates, one by one (path/git, prereleases, named registries)."""
+        mask = 0
+        for i, (candidate, origin, release) in enumerate(zip(
+                package.candidates, package.origins, package.releases, strict=True)):
+            if source is not None:
+                if candidate.source != source:
+                    continue
+                if requirement.is_any:
+                    mask |= 1 << i
+                    continue
+            elif origin != "" and origin != registry:
+                continue
+            if (_within(fast, release) if fast is not None and release is not None
+                    else requirement.matches(candidate.version)):
+                mask |= 1 << i
+        return mask
 
     def active(self, candidate: Candidate) -> list[Dependency]:
         """The dependencies that apply (optional ones only when asked for)."""
@@ -419,12 +459,10 @@ class _Provider:
                 else candidate.dependencies)
         return [d for d in deps if not d.optional or d.name in self.with_optional]
 
-    def _active(self, package: _Package, i: int) -> list[tuple[Dependency, tuple[object, ...]]]:
+    def _active(self, package: _Package, i: int) -> list[Dependency]:
         found = package.active[i]
         if found is None:
-            candidate = package.candidates[i]
-            found = package.active[i] = [(d, _dep_key(d, candidate.location))
-                                         for d in self.active(candidate)]
+            found = package.active[i] = self.active(package.candidates[i])
         return found
 
     # -- the solver's questions -------------------------------------------------
@@ -449,21 +487,31 @@ class _Provider:
         if known is not None:
             return known
         candidate = package.candidates[version]
-        if package.shared is None:
-            shared: dict[tuple[object, ...], int] = {}
-            for i in range(len(package.candidates)):
-                for _, k in self._active(package, i):
-                    shared[k] = shared.get(k, 0) | (1 << i)
-            package.shared = shared
         out: list[tuple[int, str, int, object]] = []
-        for dep, k in self._active(package, version):
+        for dep in self._active(package, version):
             mask, _ = self.dependency_mask(dep, candidate)
-            versions = package.shared[k]
-            if dep.kind != "registry":
-                versions = 1 << version  # relative to this candidate's own location
-            out.append((versions, dep.name, mask, (dep, mask)))
+            out.append((1 << version, dep.name, mask, (dep, mask)))
         package.edges[version] = out
         return out
+
+    def widen(self, name: str, version: int, payload: object) -> int:
+        package = self.package(name)
+        assert isinstance(payload, tuple)
+        dep: object = payload[0]
+        assert isinstance(dep, Dependency)
+        mask = 1 << version
+        if dep.kind != "registry":
+            return mask  # relative to this candidate's own location
+        name, terms, registry = dep.name, dep.requirement.terms, dep.registry
+        optional_ok = name in self.with_optional
+        for i, candidate in enumerate(package.candidates):
+            for d in candidate.dependencies:
+                if (d.name == name and d.requirement.terms == terms and d.registry == registry
+                        and d.path is None and d.git is None
+                        and (not d.optional or optional_ok)):
+                    mask |= 1 << i
+                    break
+        return mask
 
     # -- words --------------------------------------------------------------------
 
@@ -478,7 +526,7 @@ class _Provider:
             return f"every version of {term.package}"
         label = package.labels.get(mask)
         if label is not None:
-            return label
+            return _describe(label)
         runs: list[str] = []
         i = 0
         bits = mask
@@ -539,6 +587,7 @@ def _short_form(failure: Incompatibility,
     edges: list[tuple[str, str, Dependency]] = []  # (who, target, dep)
     parents: set[str] = set()
     involved: dict[str, Candidate] = {}  # who -> the exact version named
+    seen: dict[str, int] = {}  # package -> the one version of it the leaves name
     for leaf in leaves(failure):
         if leaf.kind == "root":
             continue
@@ -550,6 +599,8 @@ def _short_form(failure: Incompatibility,
             who = provider.root_label
             involved[who] = provider.root
         elif parent.mask & (parent.mask - 1) == 0:
+            if seen.setdefault(parent.package, parent.mask) != parent.mask:
+                return None  # several versions were tried: the chain explains it better
             parents.add(parent.package)
             who = provider.term(parent)
             involved[who] = provider.package(parent.package).candidates[
