@@ -370,3 +370,20 @@ def test_build_wat_type_error_keeps_wasmtimes_message(vudo_cli: Vudo, project: P
     assert r.error_line.startswith("error: src/main.wat: ")
     assert "type mismatch" in r.error_line and "wasm[0]::function" not in r.error_line
     assert "compiler flags" not in r.error_line and r.error_line.count("error:") == 1
+
+
+def test_fmt_keeps_a_leading_comment_at_the_top(vudo_cli: Vudo, project: Path) -> None:
+    manifest = project / "spirit.toml"
+    lines = manifest.read_text().splitlines()
+    name = next(ln for ln in lines if ln.startswith("name ="))
+    rest = [ln for ln in lines if ln != name]
+    # the first key (version) moves below name; the file's comment must not move with it
+    manifest.write_text("# demo: a Spirit that says hello\n" + "\n".join(rest) + "\n"
+                        + name + "\n")
+    r = vudo_cli("fmt", "--check", cwd=project)
+    assert r.code == 1 and "+name = " in r.stdout
+    assert vudo_cli("fmt", cwd=project).code == 0
+    out = manifest.read_text().splitlines()
+    assert out[0] == "# demo: a Spirit that says hello"
+    assert next(ln for ln in out if ln and not ln.startswith("#")) == name
+    assert vudo_cli("fmt", "--check", cwd=project).code == 0

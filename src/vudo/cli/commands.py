@@ -28,6 +28,7 @@ from vudo.cli.render import (
     stderr_is_tty,
     table,
 )
+from vudo.display import digest as show_digest
 from vudo.errors import (
     InvalidInputError,
     NotFoundError,
@@ -223,7 +224,7 @@ def _receipt_lines(receipt: Receipt) -> list[str]:
         f"  memory      {human_bytes(receipt.peak_memory)} peak",
         f"  host calls  {calls}",
         f"  bytes       {receipt.bytes_out:,} out, {receipt.bytes_in:,} in",
-        f"  digest      sha256:{receipt.digest[:16]}",
+        f"  digest      {show_digest(receipt.digest, short=True)}",
     ]
     if receipt.price is not None:
         lines.append(f"  price       {receipt.price:,}")
@@ -541,7 +542,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
         return 0
     out(f"signed {result.path}")
     out(f"signer  {result.signer}")
-    out(f"digest  {result.digest}")
+    out(f"digest  {show_digest(result.digest)}")
     if not result.author_matches:
         out(f"note: the manifest's author ({result.author}) is not the signing key; "
             "the package records the real signer")
@@ -774,7 +775,8 @@ def _render_install(result: SummonResult, args: argparse.Namespace) -> int:
         return 0
     s = result.spirit
     verb = "already installed" if result.already_installed else "installed"
-    out(f"{verb} {s.name} {s.version} (signer {s.signer[:16]}..., sha256:{s.digest[:16]})")
+    out(f"{verb} {s.name} {s.version} (signer {s.signer[:16]}..., "
+        f"{show_digest(s.digest, short=True)})")
     for note_line in result.notes:
         out(f"note: {note_line}")
     out("granted: " + (", ".join(c if sc == "global" else f"{c}={sc}"
@@ -851,7 +853,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
     """A package file, verified before anything is shown (`verify`, `sign --verify`, and
     `info FILE.spirit` with ``full``: manifest, files and whether it is installed)."""
-    from vudo.display import digest, human_bytes
     from vudo.project.packaging import verify
 
     verified = verify(target)
@@ -887,12 +888,12 @@ def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
     out(f"author        {m.author}")
     out(f"signer        {verified.signer}" + ("" if verified.author_matches
                                               else "  (not the author)"))
-    out(f"digest        {digest(verified.digest)}")
+    out(f"digest        {show_digest(verified.digest)}")
     out("capabilities  " + (", ".join(c.value for c in m.capabilities) or "none"))
     if m.dependencies:
         out("dependencies  " + ", ".join(f"{d.name} {d.to_value()}" for d in m.dependencies))
     out("files")
-    for line in table([(f.path, human_bytes(f.size), digest(f.sha256, short=True))
+    for line in table([(f.path, human_bytes(f.size), show_digest(f.sha256, short=True))
                        for f in verified.files], ("  PATH", "SIZE", "SHA-256")):
         out(line if line.startswith("  ") else "  " + line)
     out(f"install it:   vudo summon {target}")
@@ -968,7 +969,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         out(f"  {s.description}")
     out(f"author        {s.author}")
     out(f"signer        {s.signer}" + ("" if s.signer == s.author else "  (not the author)"))
-    out(f"digest        sha256:{s.digest}")
+    out(f"digest        {show_digest(s.digest)}")
     out(f"versions      {', '.join(str(v) for v in info.versions)}")
     out("capabilities  " + (", ".join(c.value for c in s.capabilities) or "none"))
     for g in grants:
@@ -979,13 +980,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _when(seconds: int) -> str:
-    from datetime import UTC, datetime
-
-    try:
-        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    except (OverflowError, ValueError, OSError):  # a stored time no calendar date can show
-        return f"at Unix time {seconds}"
+def _when(iso: str) -> str:
+    """An ISO 8601 time (:func:`vudo.display.iso_time`) as people read it."""
+    return f"{iso[:10]} {iso[11:16]} UTC" if len(iso) == 20 else f"at Unix time {iso}"
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
@@ -1005,15 +1002,16 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
-    from vudo.project.grants import grant_capability
+    from vudo.project.grants import grant_capability, grant_rows
 
     _check_grant_words([f"{args.capability}={args.scope}"])
     grant = grant_capability(args.name, args.capability, home=_home(), scope=args.scope,
                              expires=args.expires)
+    [row] = grant_rows([grant.to_dict()])
     if args.json:
-        emit_json(grant.to_dict())
+        emit_json(row)
         return 0
-    exp = f", expires {_when(grant.expires_at)}" if grant.expires_at else ""
+    exp = f", expires {_when(row['expires_at'])}" if row["expires_at"] else ""
     out(f"granted {grant.capability.value} ({grant.scope}) to {args.name}{exp}")
     return 0
 

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from vudo.capabilities import Capability, parse_capability
+from vudo.display import iso_time
 from vudo.errors import (
     DiskFullError,
     InvalidInputError,
@@ -273,7 +274,7 @@ class InstalledSpirit:
             "capabilities": [c.value for c in self.capabilities],
             "path": str(self.path),
             "size": self.size,
-            "installed_at": self.installed_at,
+            "installed_at": iso_time(self.installed_at),  # JSON times are ISO 8601
         }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from vudo.capabilities import Capability, parse_capability
+from vudo.display import iso_time
 from vudo.engine.grants import Grant, Scope, issue_grant, parse_grant_spec, verify_grant
 from vudo.errors import InvalidInputError, NotFoundError, UsageError, VudoError
 from vudo.home import keys_dir
@@ -193,7 +194,7 @@ def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     refuse (malformed, or its signature does not hold), so it is never shown as given."""
     rows = []
     for g in grants:
-        expires = g.get("expires_at")
+        expires, issued = g.get("expires_at"), g.get("issued_at")
         problem: str | None = None
         try:
             verify_grant(Grant.from_dict(g))
@@ -201,8 +202,11 @@ def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             problem = err.message
         rows.append({
             "capability": g.get("capability"), "scope": g.get("scope"),
-            "granter": g.get("granter"), "issued_at": g.get("issued_at"),
-            "expires_at": expires if isinstance(expires, int) else None,
+            "granter": g.get("granter"),
+            # times as ISO 8601, as every JSON output shows them (the grant signs Unix
+            # seconds; a stored value that is not one shows as no time)
+            "issued_at": iso_time(issued) if isinstance(issued, int) else None,
+            "expires_at": iso_time(expires) if isinstance(expires, int) else None,
             "valid": problem is None, "problem": problem,
         })
     return rows

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from vudo.display import digest, human_bytes
 from vudo.errors import VudoError
 from vudo.tui.rows import ProblemRow, ReceiptRow
 
@@ -39,7 +40,7 @@ def render_receipt(r: ReceiptRow, *, show_times: bool) -> Content:
     pct = 100.0 * r.fuel_used / r.fuel_budget if r.fuel_budget else 0.0
     lines.append(line("fuel", f"{r.fuel_used:,} of {r.fuel_budget:,} ({pct:.2f}%)"))
     lines.append(line("wall time", f"{r.wall_time * 1000:.1f} ms" if show_times else "·"))
-    lines.append(line("peak memory", f"{r.peak_memory:,} bytes"))
+    lines.append(line("peak memory", human_bytes(r.peak_memory)))
     lines.append(line("bytes in/out", f"{r.bytes_in:,} / {r.bytes_out:,}"))
     lines.append(line("price", "-" if r.price is None else f"{r.price:,} credits"))
     if r.balance is not None:
@@ -49,7 +50,7 @@ def render_receipt(r: ReceiptRow, *, show_times: bool) -> Content:
             lines.append(line(cap, f"{allowed} allowed, {denied} denied"))
     else:
         lines.append(line("host calls", "none"))
-    lines.append(line("digest", r.digest[:16]))
+    lines.append(line("digest", digest(r.digest, short=True)))
     return Content("\n").join(lines)
 
 
