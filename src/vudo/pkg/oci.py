@@ -34,9 +34,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from vudo.errors import (
     InvalidInputError,
@@ -47,6 +45,17 @@ from vudo.errors import (
     printable,
 )
 from vudo.resources import Resource
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def _load_httpx() -> None:
+    """Import httpx (~150 ms) when the first request is made, not with this module: a
+    search answered from the cache, or parsing a URL, never needs it. The functions that
+    name httpx run only once a client exists (or an httpx exception is in flight)."""
+    global httpx
+    import httpx
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
@@ -387,7 +396,7 @@ class OciClient(Resource):
                                         f"({type(exc).__name__})",
                                         hint="pass a PEM file with --ca-file") from None
         self._verify = verify
-        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self._timeouts = (connect_timeout, read_timeout)
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
         self._scheme: str | None = None  # "basic" or "bearer" once challenged
@@ -400,9 +409,11 @@ class OciClient(Resource):
         a search answered from the cache never pays."""
         with self._client_lock:
             if self._client is None:
+                _load_httpx()
                 self._client = httpx.Client(
                     verify=self._verify, follow_redirects=True, max_redirects=5,
-                    timeout=self._timeout, headers={"User-Agent": "vudo"}, trust_env=False,
+                    timeout=httpx.Timeout(self._timeouts[1], connect=self._timeouts[0]),
+                    headers={"User-Agent": "vudo"}, trust_env=False,
                     event_hooks={"request": [_plain_http_only_to_loopback]})
             return self._client
 

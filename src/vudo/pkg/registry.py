@@ -516,7 +516,7 @@ class OciRegistry(Resource):
                  clock: Any = None, progress: Any = None, **client_options: Any) -> None:
         import time
 
-        from vudo.pkg.oci import OciClient, parse_oci_url
+        from vudo.pkg.oci import parse_oci_url
 
         self.location = parse_oci_url(url)
         self.url = self.location.url
@@ -525,20 +525,54 @@ class OciRegistry(Resource):
         self.fresh_seconds = fresh_seconds
         self.clock = clock or time.time
         self.progress = progress
-        self.client = OciClient(self.location, credentials=credentials, ca_file=ca_file,
-                                **client_options)
+        self._client_options = {"credentials": credentials, "ca_file": ca_file,
+                                **client_options}
+        self._client: Any = None
         key = hashlib.sha256(self.url.encode()).hexdigest()[:24]
         self._cache_path = self.cache_dir / f"oci-{key}.json"
+        self._summary_path = self.cache_dir / f"oci-{key}-summary.json"
         self._cache: dict[str, Any] | None = None
         self._dirty = False
+        self._summary: dict[str, Any] | None = None
+
+    @property
+    def client(self) -> Any:
+        """The protocol client (:class:`vudo.pkg.oci.OciClient`), made on first use."""
+        if self._client is None:
+            from vudo.pkg.oci import OciClient
+
+            self._client = OciClient(self.location, **self._client_options)
+        return self._client
 
     def close(self) -> None:
         try:
             if self._dirty and self._cache is not None:
                 write_atomic(self._cache_path, json.dumps(self._cache).encode())
                 self._dirty = False
+            if self._summary is not None:
+                _write_atomic(self._summary_path, json.dumps(self._summary).encode())
+                self._summary = None
         finally:
-            self.client.close()
+            if self._client is not None:
+                self._client.close()
+
+    def _forget_summary(self) -> None:
+        """After a publish or yank here: the next search reads the registry again."""
+        self._summary = None
+        self._summary_path.unlink(missing_ok=True)
+
+    def _cached_summaries(self) -> list[SpiritSummary] | None:
+        try:
+            if self._summary_path.stat().st_size > MAX_CACHE_BYTES:
+                return None
+            body = json.loads(self._summary_path.read_bytes())
+            if body.get("url") != self.url or not self._fresh(body.get("at")):
+                return None
+            return [SpiritSummary(str(i["name"]), str(i["version"]), str(i["description"]),
+                                  tuple(str(c) for c in i["capabilities"]), str(i["signer"]),
+                                  str(i["author"])) for i in body["items"]]
+        except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
+            return None
 
     # -- the cache
 
@@ -620,25 +654,21 @@ class OciRegistry(Resource):
         return entry
 
     def summaries(self) -> list[SpiritSummary]:
-        """Every Spirit here, newest version each, from the cache while it is fresh (the
-        summary is worked out once per refresh of a name, not on every search)."""
+        """Every Spirit here, newest version each: from a small summary file while it is
+        fresh (a warm search reads only that), else worked out from the catalog, tags and
+        annotations (cached as well)."""
+        cached = self._cached_summaries()
+        if cached is not None:
+            return cached
         out: list[SpiritSummary] = []
         for name in self.names():
-            entry = self._repo_entry(name, fresh=False)
-            cached = entry.get("summary")
-            if not (isinstance(cached, dict) and cached.get("name") == name):
-                made = summarize(name, self.entries(name))
-                cached = {"name": name, "none": True} if made is None else {
-                    "name": name, "version": made.version, "description": made.description,
-                    "capabilities": list(made.capabilities), "signer": made.signer,
-                    "author": made.author}
-                self._load_cache()["repos"][name]["summary"] = cached
-                self._dirty = True
-            if not cached.get("none"):
-                out.append(SpiritSummary(name, str(cached["version"]),
-                                         str(cached["description"]),
-                                         tuple(str(c) for c in cached["capabilities"]),
-                                         str(cached["signer"]), str(cached["author"])))
+            made = summarize(name, self.entries(name))
+            if made is not None:
+                out.append(made)
+        self._summary = {"url": self.url, "at": self.clock(), "items": [
+            {"name": m.name, "version": m.version, "description": m.description,
+             "capabilities": list(m.capabilities), "signer": m.signer, "author": m.author}
+            for m in out]}
         return out
 
     def _repo_entry(self, name: str, *, fresh: bool) -> dict[str, Any]:
@@ -807,6 +837,7 @@ class OciRegistry(Resource):
             self.client.put_manifest(repo, tag, raw)
             self._load_cache()["repos"].pop(plan.name, None)
             self._dirty = True
+            self._forget_summary()
         del verified
         return PublishResult(plan.name, plan.version, plan.digest, plan.signer, package,
                              already_published=False)
@@ -827,6 +858,7 @@ class OciRegistry(Resource):
         yank_tag = f"{YANK_TAG_PREFIX}{tag}"
         self._load_cache()["repos"].pop(name, None)
         self._dirty = True
+        self._forget_summary()
         if undo:
             digest = self.client.manifest_digest(repo, yank_tag)
             if digest is None:
