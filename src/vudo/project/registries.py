@@ -16,23 +16,13 @@ from typing import Any
 
 from vudo.capabilities import parse_capability
 from vudo.errors import NotFoundError
-from vudo.home import local_registry_dir, migrate_home
-from vudo.pkg.registry import DirectoryRegistry, Registry, summaries
+from vudo.pkg.config import load_config
+from vudo.pkg.registry import Registry, summaries
 from vudo.pkg.sources import Candidate
 from vudo.pkg.store import check_query, open_store
 from vudo.pkg.versions import Version, parse_version
 from vudo.project.layout import Progress, no_progress
-
-
-def registry_label(registry: Registry) -> str:
-    """What to call a registry in output: its URL or directory."""
-    return str(getattr(registry, "url", None) or getattr(registry, "path", ""))
-
-
-def local_registry(home: Path) -> DirectoryRegistry:
-    """The built-in directory registry of ``home`` (created empty on first use)."""
-    migrate_home(home)
-    return DirectoryRegistry(local_registry_dir(home), create=True)
+from vudo.project.remote import open_named, open_spec, registry_label
 
 
 def open_registries(locations: Sequence[str], *, home: Path,
@@ -40,8 +30,6 @@ def open_registries(locations: Sequence[str], *, home: Path,
     """The registries named by ``--registry`` (configured names, URLs or paths), or the
     default one (``vudo registry add --default``, else the built-in directory registry
     under the home, created empty on first use) when none is named."""
-    from vudo.project.remote import open_spec
-
     if not locations:
         return [open_spec(None, home=home, progress=progress, label="downloading")]
     opened: list[Registry] = []
@@ -58,9 +46,6 @@ def open_registries(locations: Sequence[str], *, home: Path,
 
 def named_registries(home: Path, progress: Progress = no_progress) -> dict[str, Registry]:
     """Every configured registry by name, for dependencies that say ``registry = "NAME"``."""
-    from vudo.pkg.config import load_config
-    from vudo.project.remote import open_named
-
     return {r.name: open_named(r, home=home, progress=progress, label="downloading")
             for r in load_config(home).registries}
 

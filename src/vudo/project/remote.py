@@ -16,6 +16,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vudo.errors import NotFoundError, UsageError
+from vudo.home import cache_dir, local_registry_dir, migrate_home
+from vudo.pkg.config import (
+    credentials_for,
+    default_registry,
+    docker_config_path,
+    load_config,
+    lookup_registry,
+    registry_host,
+    remove_credentials,
+    save_credentials,
+)
+from vudo.pkg.manifest import validate_name
+from vudo.pkg.registry import DirectoryRegistry, OciRegistry, open_registry
+from vudo.project.installed import split_spec
 from vudo.project.layout import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -47,9 +61,18 @@ def transfer_progress(progress: Progress, label: str, *,
     return report
 
 
-def _docker_config() -> Path:
-    from vudo.pkg.config import docker_config_path
+def registry_label(registry: Registry) -> str:
+    """What to call a registry in output: its URL or directory."""
+    return str(getattr(registry, "url", None) or getattr(registry, "path", ""))
 
+
+def local_registry(home: Path) -> DirectoryRegistry:
+    """The built-in directory registry of ``home`` (created empty on first use)."""
+    migrate_home(home)
+    return DirectoryRegistry(local_registry_dir(home), create=True)
+
+
+def _docker_config() -> Path:
     return docker_config_path()
 
 
@@ -57,13 +80,9 @@ def open_named(entry: NamedRegistry, *, home: Path, progress: Progress = no_prog
                create: bool = False, label: str = "transferring") -> Registry:
     """Open a registry entry (from config, or a bare URL/path) with what it needs:
     credentials and CA for OCI, the HTTP cache directory."""
-    from vudo.home import cache_dir
-    from vudo.pkg.registry import open_registry
-
     options: dict[str, Any] = {}
     if entry.url.startswith("oci://"):
-        from vudo.pkg.config import credentials_for
-        from vudo.pkg.oci import parse_oci_url
+        from vudo.pkg.oci import parse_oci_url  # lazy: ssl and http only for oci://
 
         host = parse_oci_url(entry.url).netloc
         options = {"credentials": credentials_for(home, host, docker_config=_docker_config()),
@@ -77,9 +96,6 @@ def open_spec(spec: str | None, *, home: Path, progress: Progress = no_progress,
               label: str = "transferring") -> Registry:
     """``--registry`` as given (name, URL or path), or the default when None: the
     configured one, else the built-in directory registry."""
-    from vudo.pkg.config import default_registry, lookup_registry
-    from vudo.project.registries import local_registry
-
     if spec is None:
         entry = default_registry(home)
         if entry is None:
@@ -96,8 +112,7 @@ def login(registry: str, *, home: Path, username: str | None = None,
           ca_file: Path | None = None) -> str:
     """Check the credentials against the registry, then store them (mode 0600) under its
     host; returns the host. Nothing is stored when the registry refuses them."""
-    from vudo.pkg.config import load_config, registry_host, save_credentials
-    from vudo.pkg.oci import Credentials, OciClient, parse_oci_url
+    from vudo.pkg.oci import Credentials, OciClient, parse_oci_url  # lazy: ssl, http
 
     if token is None and (username is None or password is None):
         raise UsageError("login needs --username with --password-stdin, or --token-stdin",
@@ -116,8 +131,6 @@ def login(registry: str, *, home: Path, username: str | None = None,
 
 
 def logout(registry: str, *, home: Path) -> tuple[str, bool]:
-    from vudo.pkg.config import registry_host, remove_credentials
-
     host = registry_host(registry, home=home)
     return host, remove_credentials(home, host)
 
@@ -127,10 +140,6 @@ def logout(registry: str, *, home: Path) -> tuple[str, bool]:
 
 def yank(spec: str, *, home: Path, registry: str | None = None, undo: bool = False) -> bool:
     """Mark ``NAME@VERSION`` yanked (or not, with ``undo``) in an OCI registry."""
-    from vudo.pkg.registry import OciRegistry
-    from vudo.project.installed import split_spec
-    from vudo.project.registries import registry_label
-
     name, version = split_spec(spec)
     if version is None:
         raise UsageError(f"yank needs an exact version: {name}@VERSION",
@@ -158,10 +167,6 @@ class RemoteInfo:
 
 def info_available(name: str, *, home: Path, registry: str | None = None) -> RemoteInfo:
     """``vudo info NAME --available``: every version a registry holds, with yanks."""
-    from vudo.pkg.manifest import validate_name
-    from vudo.pkg.registry import OciRegistry
-    from vudo.project.registries import registry_label
-
     validate_name(name, what="Spirit name")
     with open_spec(registry, home=home) as reg:
         entries = reg.entries(name, fresh=True) if isinstance(reg, OciRegistry) else \
