@@ -98,5 +98,6 @@ def parse_capability(name: str) -> Capability:
         import difflib  # lazy: only for the did-you-mean hint
 
         close = difflib.get_close_matches(name, [c.value for c in Capability], n=1)
-        hint = f'did you mean "{close[0]}"?' if close else "see `vudo doc` for the 15 names"
-        raise InvalidInputError(f'unknown capability "{name}"', hint=hint) from None
+        hint = f'did you mean "{close[0]}"?' if close else "`vudo capabilities` lists them"
+        shown = name if len(name) <= 80 else f"{name[:64]}... ({len(name)} characters)"
+        raise InvalidInputError(f'unknown capability "{shown}"', hint=hint) from None

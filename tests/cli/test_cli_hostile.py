@@ -367,7 +367,7 @@ def test_wat_source_that_is_not_utf8_is_a_build_error(
         b';; caf\xe9 in Latin-1\n(module (memory (export "memory") 1) (func (export "main")))')
     r = vudo_cli(command, cwd=root)  # was a UnicodeDecodeError traceback
     assert r.code == 7, r.stderr
-    assert "src/main.wat: error: not UTF-8 text (byte 6)" in r.error_line
+    assert "error: src/main.wat: not UTF-8 text (byte 6)" in r.error_line
     assert "(hint: " in r.error_line
 
 

@@ -59,7 +59,8 @@ def test_build_wat_syntax_error_names_file_and_line(vudo_cli: Vudo, project: Pat
     _rewrite(project / "src" / "main.wat", "(i32.add (local.get $a)", "(i32.plus (local.get $a)")
     r = vudo_cli("build", cwd=project)
     assert r.code == 7
-    assert re.search(r"error: src/main\.wat:\d+:\d+: error: ", r.error_line), r.stderr
+    assert re.search(r"^error: src/main\.wat:\d+:\d+: ", r.error_line), r.stderr
+    assert r.error_line.count("error:") == 1  # it said "error: src/main.wat:1:2: error: "
 
 
 def test_build_undeclared_capability_names_import_and_capability(
@@ -245,7 +246,8 @@ def test_fmt_rewrites_and_keeps_comments(vudo_cli: Vudo, project: Path) -> None:
     messy = "# my spirit\n" + text.replace('name = "demo"', 'name="demo"   # the name')
     manifest.write_text(messy)
     r = vudo_cli("fmt", "--check", cwd=project)
-    assert r.code == 3 and "not formatted" in r.error_line
+    assert r.code == 1 and "not formatted" in r.error_line
+    assert r.stdout.startswith("--- spirit.toml (current)\n+++ spirit.toml (formatted)\n")
     assert manifest.read_text() == messy
     r = vudo_cli("fmt", cwd=project)
     assert r.code == 0 and "formatted" in r.stdout
@@ -304,3 +306,84 @@ def test_package_tampered_after_pack_is_refused_by_sign(vudo_cli: Vudo, project:
     package.write_bytes(bytes(data))
     r = vudo_cli("sign", cwd=project)
     assert r.code == 4 and "CRC" in r.error_line and "hint:" in r.error_line
+
+
+# ---------------------------------------------------------------- build: the edges
+
+
+def test_build_is_incremental_and_release_is_its_own_file(vudo_cli: Vudo, project: Path) -> None:
+    assert vudo_cli("build", cwd=project).code == 0
+    debug = project / "target" / "demo.wasm"
+    built_at = debug.stat().st_mtime_ns
+    r = vudo_cli("build", "--json", cwd=project)
+    assert r.code == 0 and r.json()["up_to_date"] is True
+    assert "vudo.host_log" in r.json()["imports"]  # the same facts, without compiling
+    r = vudo_cli("build", cwd=project)
+    assert re.fullmatch(rf"{re.escape(str(debug))} is up to date \(debug; nothing changed "
+                        r"since it was built, checked in \d+ ms\)\n", r.stdout), r.stdout
+    assert debug.stat().st_mtime_ns == built_at
+    r = vudo_cli("build", "--release", "--json", cwd=project)
+    assert r.code == 0 and r.json()["up_to_date"] is False  # the profile is an input
+    release = project / "target" / "release" / "demo.wasm"
+    assert r.json()["wasm"] == str(release) and release.is_file()
+    assert debug.stat().st_mtime_ns == built_at  # the debug build was not overwritten
+    assert vudo_cli("build", "--release", "--json", cwd=project).json()["up_to_date"] is True
+    # any input changes: the manifest, a source, or the output itself
+    _rewrite(project / "spirit.toml", 'description = "', 'description = "Changed. ')
+    assert vudo_cli("build", "--json", cwd=project).json()["up_to_date"] is False
+    (project / "src" / "extra.txt").write_text("x")
+    assert vudo_cli("build", "--json", cwd=project).json()["up_to_date"] is False
+    debug.write_bytes(debug.read_bytes() + b"\0")
+    assert vudo_cli("build", "--json", cwd=project).json()["up_to_date"] is False
+    assert vudo_cli("run", "-q", cwd=project).stdout == "25\n"
+
+
+WRONG_SIGNATURE = '(import "vudo" "host_time_now" (func $time_now (result i32)))'
+
+
+def test_build_and_check_reject_a_host_import_with_the_wrong_signature(
+    vudo_cli: Vudo, project: Path
+) -> None:
+    _rewrite(project / "src" / "main.wat",
+             '(import "vudo" "host_time_now" (func $time_now (result i64)))', WRONG_SIGNATURE)
+    r = vudo_cli("build", cwd=project)
+    assert r.code == 7, r.stderr  # it built, and then `vudo run` failed
+    assert r.error_line == ('error: src/main.wat: import "vudo" "host_time_now" has signature '
+                            "() -> (i32), expected () -> (i64) (hint: fix the import's "
+                            "declared type)")
+    assert not (project / "target" / "demo.wasm").exists()
+    # a module built elsewhere with the wrong signature: check says so too
+    (project / "target").mkdir(exist_ok=True)
+    import wasmtime
+
+    (project / "target" / "demo.wasm").write_bytes(
+        wasmtime.wat2wasm((project / "src" / "main.wat").read_text()))
+    r = vudo_cli("check", cwd=project)
+    assert r.code == 3
+    assert "error: [capabilities]" in r.stdout and "host_time_now" in r.stdout
+
+
+def test_build_wat_type_error_keeps_wasmtimes_message(vudo_cli: Vudo, project: Path) -> None:
+    _rewrite(project / "src" / "main.wat", "(i32.const 25))", "(i64.const 25))")
+    r = vudo_cli("build", cwd=project)
+    assert r.code == 7
+    assert r.error_line.startswith("error: src/main.wat: ")
+    assert "type mismatch" in r.error_line and "wasm[0]::function" not in r.error_line
+    assert "compiler flags" not in r.error_line and r.error_line.count("error:") == 1
+
+
+def test_fmt_keeps_a_leading_comment_at_the_top(vudo_cli: Vudo, project: Path) -> None:
+    manifest = project / "spirit.toml"
+    lines = manifest.read_text().splitlines()
+    name = next(ln for ln in lines if ln.startswith("name ="))
+    rest = [ln for ln in lines if ln != name]
+    # the first key (version) moves below name; the file's comment must not move with it
+    manifest.write_text("# demo: a Spirit that says hello\n" + "\n".join(rest) + "\n"
+                        + name + "\n")
+    r = vudo_cli("fmt", "--check", cwd=project)
+    assert r.code == 1 and "+name = " in r.stdout
+    assert vudo_cli("fmt", cwd=project).code == 0
+    out = manifest.read_text().splitlines()
+    assert out[0] == "# demo: a Spirit that says hello"
+    assert next(ln for ln in out if ln and not ln.startswith("#")) == name
+    assert vudo_cli("fmt", "--check", cwd=project).code == 0

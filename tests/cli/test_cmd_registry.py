@@ -251,3 +251,50 @@ def test_publish_by_another_signer_needs_allow_new_signer(
     r = vudo_cli("publish", "--allow-new-signer", "--json", cwd=published)
     assert r.code == 0, r.stderr
     assert r.json()["version"] == "0.1.1"
+
+
+def _bump(vudo_cli: Vudo, root: Path, patch: int) -> None:
+    manifest = root / "spirit.toml"
+    manifest.write_text(manifest.read_text().replace("patch = 0", f"patch = {patch}"))
+    _release(vudo_cli, root)
+
+
+def test_upgrade_prune_removes_superseded_versions(
+    vudo_cli: Vudo, published: Path, tmp_path: Path
+) -> None:
+    assert vudo_cli("install", "lib", "--yes").code == 0
+    _bump(vudo_cli, published, 1)
+    r = vudo_cli("upgrade", "lib", "--json")  # without --prune both versions stay
+    assert r.code == 0 and r.json()[0]["pruned"] == []
+    assert [s["version"] for s in vudo_cli("list", "--json").json()] == ["0.1.0", "0.1.1"]
+    # an app that needs exactly the old one keeps it from being pruned
+    assert vudo_cli("new", "app").code == 0
+    app = tmp_path / "app"
+    (app / "spirit.toml").write_text((app / "spirit.toml").read_text()
+                                     + '\n[dependencies]\nlib = "=0.1.0"\n')
+    _release(vudo_cli, app)
+    assert vudo_cli("install", "app", "--yes").code == 0
+    r = vudo_cli("upgrade", "lib", "--prune")
+    assert r.code == 0, r.stderr
+    assert "kept lib 0.1.0: app 0.1.0 needs lib =0.1.0" in r.stderr
+    assert vudo_cli("uninstall", "app").code == 0
+    r = vudo_cli("upgrade", "--prune")
+    assert r.code == 0 and "pruned lib 0.1.0 (superseded)" in r.stdout
+    assert [(s["name"], s["version"]) for s in vudo_cli("list", "--json").json()] == [
+        ("lib", "0.1.1")]
+
+
+def test_uninstall_warns_about_dependents(vudo_cli: Vudo, published: Path,
+                                          tmp_path: Path) -> None:
+    assert vudo_cli("new", "app").code == 0
+    app = tmp_path / "app"
+    (app / "spirit.toml").write_text((app / "spirit.toml").read_text()
+                                     + '\n[dependencies]\nlib = "^0.1"\n')
+    _release(vudo_cli, app)
+    assert vudo_cli("install", "app", "--yes").code == 0
+    r = vudo_cli("uninstall", "lib", "--json")
+    assert r.code == 0
+    assert r.json()["broken_dependents"] == ["app 0.1.0 needs lib ^0.1"]
+    assert "warning: app 0.1.0 needs lib ^0.1; it will not run until" in r.stderr
+    r = vudo_cli("uninstall", "app")  # nothing depends on app
+    assert r.code == 0 and "warning" not in r.stderr

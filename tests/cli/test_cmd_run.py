@@ -55,7 +55,7 @@ def test_run_the_bundled_example(vudo_cli: Vudo, tmp_path: Path) -> None:
     example = tmp_path / "hello"
     shutil.copytree(REPO / "examples" / "hello", example,
                     ignore=shutil.ignore_patterns("target", "dist", "doc"))
-    r = vudo_cli("run", "hello", "--fuel", "1000000")
+    r = vudo_cli("run", "./hello", "--fuel", "1000000", "--yes")  # a copy: not vudo's own
     assert r.code == 0, r.stderr
     assert "result: 25" in r.stdout and "price" in r.stdout
 
@@ -64,9 +64,10 @@ def test_run_json_shape(vudo_cli: Vudo, project: Path) -> None:
     r = vudo_cli("run", str(project), "--json")
     assert r.code == 0, r.stderr
     data = r.json()
-    assert set(data) == {"spirit", "kind", "function", "args", "results", "granted",
-                         "not_granted", "receipt", "error"}
+    assert set(data) == {"spirit", "kind", "identity", "function", "args", "results",
+                         "granted", "not_granted", "receipt", "error"}
     assert data["kind"] == "project" and data["results"] == [25] and data["error"] is None
+    assert data["identity"]["kind"] == "project" and len(data["identity"]["key"]) == 64
     assert {"capability": "actuator_log", "scope": "global"} in data["granted"]
     receipt = data["receipt"]
     assert receipt["outcome"] == "ok" and receipt["fuel_used"] > 0
@@ -121,9 +122,11 @@ def test_run_deny_withholds_a_declared_capability(vudo_cli: Vudo, project: Path)
     assert data["not_granted"] == ["actuator_log"]
 
 
-def test_run_bad_grant_is_input_error(vudo_cli: Vudo, project: Path) -> None:
+def test_run_bad_grant_is_a_usage_error(vudo_cli: Vudo, project: Path) -> None:
+    # A word typed on the command line that does not parse is a usage error (2) in every
+    # command; the same name in a manifest is invalid input (3).
     r = vudo_cli("run", "--grant", "actuator_lgo", cwd=project)
-    assert r.code == 3 and 'did you mean "actuator_log"' in r.error_line
+    assert r.code == 2 and 'did you mean "actuator_log"' in r.error_line
 
 
 @pytest.mark.parametrize("scope", ["domain:a..b:80", "domain:*.*:1", "domain:127.0.1:*",

@@ -97,7 +97,7 @@ def test_list_search_info(vudo_cli: Vudo, package: Path) -> None:
         == "demo"
     assert vudo_cli("search", "--capability", "storage_read", "--json").json() == []
     r = vudo_cli("search", "--capability", "telepathy")
-    assert r.code == 3 and "unknown capability" in r.error_line
+    assert r.code == 2 and "unknown capability" in r.error_line
 
     r = vudo_cli("info", "demo")
     assert r.code == 0 and "granted     actuator_log (global)" in r.stdout
@@ -215,8 +215,9 @@ def test_keys(vudo_cli: Vudo, home: Path) -> None:
     assert listed[0] == {"key": second, "role": "yours", "fingerprint": listed[0]["fingerprint"]}
     r = vudo_cli("keys", "trust")
     assert r.code == 2
-    r = vudo_cli("keys", "rotate")
+    r = vudo_cli("keys", "frobnicate")
     assert r.code == 2
+    assert vudo_cli("keys", "rotate").code == 0  # (was not a command)
 
 
 def test_consent_cancelled_at_the_terminal_exits_1(env: dict[str, str], package: Path) -> None:
@@ -349,3 +350,22 @@ def test_revoke_reaches_a_running_spirit_within_a_second(
     result = json.loads(out)
     assert result["results"][0] > 0  # it made allowed calls before the revocation
     assert result["receipt"]["host_calls"]["sensor_time"]["denied"] == 1
+
+
+def test_a_home_in_the_old_layout_is_moved_and_keeps_working(
+        vudo_cli: Vudo, package: Path, home: Path) -> None:
+    """An older vudo kept the store in registry/ and the built-in registry in published/:
+    the first command moves them, and what was installed and granted is still there."""
+    assert vudo_cli("summon", str(package), "--yes").code == 0
+    assert vudo_cli("publish", str(package)).code == 0
+    (home / "store").rename(home / "registry")
+    (home / "registries" / "local").rename(home / "published")
+    (home / "registries").rmdir()
+    r = vudo_cli("info", "demo", "--json")
+    assert r.code == 0, r.stderr
+    assert sorted(g["capability"] for g in r.json()["grants"]) == ["actuator_log", "sensor_time"]
+    assert not (home / "registry").exists() and (home / "store").is_dir()
+    r = vudo_cli("search", "--available", "--json")
+    assert r.code == 0, r.stderr
+    assert [e["name"] for e in r.json()] == ["demo"]
+    assert not (home / "published").exists() and (home / "registries" / "local").is_dir()

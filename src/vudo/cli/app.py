@@ -17,7 +17,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
-from vudo.errors import UsageError, VudoError, from_os_error
+from vudo.engine.config import parse_fuel
+from vudo.errors import Interrupted, UsageError, VudoError, from_os_error, printable
 
 PROG = "vudo"
 
@@ -27,8 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         err = UsageError(message, hint=f"see `{self.prog} --help`")
-        sys.stderr.write(err.one_line() + "\n")
-        sys.exit(err.exit_code)
+        sys.exit(report_error(err))
 
 
 class Command(NamedTuple):
@@ -44,39 +44,72 @@ class Command(NamedTuple):
     configure: Callable[[argparse.ArgumentParser], None]
 
 
+# One function per flag group: a flag that means the same thing in two commands is
+# defined once, here, so its spelling, metavar and help cannot drift apart.
+
+
 def _json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    p.add_argument("--json", action="store_true",
+                   help="print machine-readable JSON on stdout (on failure too)")
 
 
-def _path(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--path", metavar="DIR", default=".", help="the Spirit project directory (default: .)"
-    )
+def _verbosity(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``-q``/``-v``, accepted before or after the command (``vudo -q run``, ``vudo run -q``).
+
+    The sub-command's copies default to SUPPRESS so they never undo the top-level flag.
+    """
+    default: object = False if top else argparse.SUPPRESS
+    p.add_argument("--quiet", "-q", action="store_true", default=default,
+                   help="print only results: no notes, receipts or progress")
+    p.add_argument("--verbose", "-v", action="store_true", default=default,
+                   help="print more detail (run: every host call on stderr)")
+
+
+def _project(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
+    """The project a command works on: ``--path DIR`` everywhere (default: .).
+
+    ``run`` and ``tui`` also take it as their positional word (``vudo run DIR``); there
+    ``--path`` defaults to None so the two spellings can be told apart.
+    """
+    p.add_argument("--path", metavar="DIR", default=None if positional else ".",
+                   help="the Spirit project directory (default: .)")
+
+
+def _limits(p: argparse.ArgumentParser, *, per: str = "run") -> None:
+    p.add_argument("--fuel", metavar="N", type=_fuel, help=f"fuel budget per {per}")
+    p.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
+                   help=f"wall-clock limit per {per}; compiling is bounded by it too")
+    p.add_argument("--memory", metavar="SIZE", help="linear memory limit, e.g. 64MiB")
+
+
+def _grants(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grant", metavar="CAP[=SCOPE]", action="append", default=[],
+                   help="grant this capability (repeatable; SCOPE e.g. domain:127.0.0.1:*)")
+    p.add_argument("--deny", metavar="CAP", action="append", default=[],
+                   help="withhold this capability (repeatable)")
 
 
 def _consent(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--yes", "-y", action="store_true", help="grant every capability the Spirit asks for"
     )
-    p.add_argument(
-        "--grant",
-        metavar="CAP[=SCOPE]",
-        action="append",
-        default=[],
-        help="grant this capability (repeatable); the others asked for are denied",
-    )
-    p.add_argument(
-        "--deny",
-        metavar="CAP",
-        action="append",
-        default=[],
-        help="deny this capability (repeatable); with --yes, grant all but these",
-    )
+    _grants(p)
     p.add_argument(
         "--trust-signer",
         action="store_true",
         help="accept (and pin) a signer other than the one this name was first installed with",
     )
+
+
+def _registries(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--registry", metavar="NAME|URL|PATH", action="append", default=[],
+                   help="registry to use (repeatable; default: the one under ~/.vudo)")
+
+
+def _registry(p: argparse.ArgumentParser, *, what: str = "") -> None:
+    """One registry (publish, yank, info --available): a configured name, URL or path."""
+    p.add_argument("--registry", metavar="NAME|URL|PATH",
+                   help=f"{what}default: the configured default, else the one under ~/.vudo")
 
 
 def _cfg_new(p: argparse.ArgumentParser) -> None:
@@ -98,10 +131,11 @@ def _cfg_new(p: argparse.ArgumentParser) -> None:
 
 
 def _cfg_build(p: argparse.ArgumentParser) -> None:
-    _path(p)
+    _project(p)
     p.add_argument("--release", action="store_true", help="optimise for size and speed")
     p.add_argument("--locked", action="store_true",
                    help="require spirit.lock to be up to date (do not rewrite it)")
+    _trust_yes(p)
     _json(p)
 
 
@@ -110,63 +144,67 @@ def _cfg_run(p: argparse.ArgumentParser) -> None:
         "spirit",
         metavar="SPIRIT",
         nargs="?",
-        default=".",
+        default=None,
         help="project dir (default .), .wasm/.wat file, .spirit package or installed NAME[@REQ]",
     )
+    _project(p, positional=True)
     p.add_argument("--function", "-f", metavar="NAME", help="function to call (default: main)")
-    p.add_argument("--fuel", metavar="N", type=_positive_int, help="fuel budget")
-    p.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
-                   help="wall-clock limit (default 10); compiling is bounded by it too")
-    p.add_argument("--memory", metavar="SIZE", help="linear memory limit, e.g. 64MiB")
-    p.add_argument(
-        "--grant",
-        metavar="CAP[=SCOPE]",
-        action="append",
-        default=[],
-        help="grant a capability for this run (repeatable)",
-    )
-    p.add_argument(
-        "--deny", metavar="CAP", action="append", default=[], help="withhold a capability"
-    )
-    p.add_argument("--quiet", "-q", action="store_true", help="print only the results")
+    _limits(p)
+    _grants(p)
+    _trust_yes(p)
     _json(p)
 
 
 def _cfg_test(p: argparse.ArgumentParser) -> None:
-    _path(p)
+    _project(p)
     p.add_argument("filter", metavar="FILTER", nargs="?", help="run only tests containing this")
-    p.add_argument("--fuel", metavar="N", type=_positive_int, help="fuel budget per test")
-    p.add_argument("--timeout", metavar="SECONDS", type=_positive_float, help="time per test")
+    _limits(p, per="test")
+    _grants(p)
+    _trust_yes(p)
     _json(p)
 
 
 def _cfg_pack(p: argparse.ArgumentParser) -> None:
-    _path(p)
+    _project(p)
     p.add_argument("--output", "-o", metavar="FILE", help="where to write the .spirit package")
     _json(p)
 
 
 def _cfg_sign(p: argparse.ArgumentParser) -> None:
     p.add_argument("package", metavar="PACKAGE", nargs="?", help="default: newest in dist/")
-    _path(p)
+    _project(p)
     p.add_argument("--key", metavar="FILE", help="private key (default ~/.vudo/keys/private.key)")
     p.add_argument("--verify", action="store_true", help="verify the package instead")
     _json(p)
 
 
 def _cfg_check(p: argparse.ArgumentParser) -> None:
-    _path(p)
+    _project(p)
     _json(p)
 
 
+def _cfg_tree(p: argparse.ArgumentParser) -> None:
+    _project(p)
+    p.add_argument("--registry", metavar="URL|PATH", action="append", default=[],
+                   help="registry to resolve against, besides the installed Spirits "
+                        "(default: the one under ~/.vudo)")
+    _json(p)
+
+
+def _cfg_why(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="a package in the resolved graph")
+    _cfg_tree(p)
+
+
 def _cfg_fmt(p: argparse.ArgumentParser) -> None:
-    _path(p)
-    p.add_argument("--check", action="store_true", help="only report; exit 3 if not formatted")
+    _project(p)
+    p.add_argument("--check", action="store_true",
+                   help="only report: print the diff and exit 1 if not formatted")
     _json(p)
 
 
 def _cfg_doc(p: argparse.ArgumentParser) -> None:
-    _path(p)
+    _project(p)
     p.add_argument("--output", "-o", metavar="DIR", help="output directory (default: doc/)")
     _json(p)
 
@@ -179,28 +217,72 @@ def _cfg_summon(p: argparse.ArgumentParser) -> None:
 
 def _cfg_install(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME[@REQ]", help="e.g. hello-spirit@^0.1")
-    p.add_argument(
-        "--registry",
-        metavar="URL|PATH",
-        action="append",
-        default=[],
-        help="registry to install from (default: the one under ~/.vudo)",
-    )
+    _registries(p)
     _consent(p)
     _json(p)
 
 
 def _cfg_publish(p: argparse.ArgumentParser) -> None:
     p.add_argument("package", metavar="PACKAGE", nargs="?", help="default: newest in dist/")
-    _path(p)
-    p.add_argument("--registry", metavar="URL|PATH", help="default: the one under ~/.vudo")
+    _project(p)
+    _registry(p)
     p.add_argument("--allow-new-signer", action="store_true",
                    help="publish a name first published by another key")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check and show what would be pushed; push nothing")
+    _json(p)
+
+
+def _cfg_info(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME[@VERSION]|FILE.spirit",
+                   help="an installed Spirit, or a package file to inspect before installing")
+    p.add_argument("--available", action="store_true",
+                   help="describe the Spirit as a registry holds it (before installing)")
+    _registry(p, what="with --available: the registry to ask; ")
+    _json(p)
+
+
+def _cfg_registry(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", metavar="ACTION", choices=["add", "list", "remove"],
+                   help="add NAME URL | list | remove NAME")
+    p.add_argument("name", metavar="NAME", nargs="?", help="a short name for the registry")
+    p.add_argument("url", metavar="URL", nargs="?",
+                   help="oci://HOST[:PORT]/NAMESPACE, https://..., file://... or a directory")
+    p.add_argument("--default", action="store_true",
+                   help="add: use it when --registry is not given")
+    p.add_argument("--ca-file", metavar="PEM", help="add: trust this private CA for it")
+    _json(p)
+
+
+def _cfg_login(p: argparse.ArgumentParser) -> None:
+    p.add_argument("registry", metavar="REGISTRY", help="a configured name, oci:// URL or host")
+    p.add_argument("--username", "-u", metavar="USER", help="user name (with --password-stdin)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--token-stdin", action="store_true",
+                   help="read a registry token from stdin instead of a password")
+    p.add_argument("--ca-file", metavar="PEM", help="trust this private CA")
+    _json(p)
+
+
+def _cfg_logout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("registry", metavar="REGISTRY", help="a configured name, oci:// URL or host")
+    _json(p)
+
+
+def _cfg_yank(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME@VERSION", help="the published version to yank")
+    p.add_argument("--undo", action="store_true", help="un-yank it")
+    _registry(p)
     _json(p)
 
 
 def _cfg_name_version(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME[@VERSION]")
+    _json(p)
+
+
+def _cfg_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("package", metavar="FILE.spirit", help="the package to verify")
     _json(p)
 
 
@@ -214,25 +296,32 @@ def _cfg_search(p: argparse.ArgumentParser) -> None:
     p.add_argument("--author", metavar="KEY", help="only Spirits by this author key (or prefix)")
     p.add_argument("--available", action="store_true",
                    help="search the registries instead of the installed Spirits")
-    p.add_argument("--registry", metavar="URL|PATH", action="append", default=[],
-                   help="with --available: registry to search (default: the one under ~/.vudo)")
+    _registries(p)
     _json(p)
 
 
 def _cfg_upgrade(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", nargs="?", help="default: every installed Spirit")
-    p.add_argument(
-        "--registry", metavar="URL|PATH", action="append", default=[], help="where to look"
-    )
+    _registries(p)
     p.add_argument("--yes", "-y", action="store_true", help="accept widened capabilities")
+    p.add_argument("--prune", action="store_true",
+                   help="then remove the versions the newest supersedes (unless a Spirit "
+                   "still needs one)")
     _json(p)
 
 
 def _cfg_keys(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", metavar="ACTION", choices=["generate", "list", "show", "trust"],
-                   help="generate | list | show | trust KEY")
-    p.add_argument("key", metavar="KEY", nargs="?", help="trust: a signer's 64-hex public key")
-    p.add_argument("--force", action="store_true", help="generate: replace an existing key")
+    p.add_argument("action", metavar="ACTION",
+                   choices=["generate", "list", "show", "trust", "untrust", "rotate", "export",
+                            "import"],
+                   help="generate | list | show | trust KEY | untrust KEY | rotate | "
+                   "export [-o FILE] | import FILE")
+    p.add_argument("key", metavar="KEY", nargs="?",
+                   help="trust/untrust: a signer's 64-hex public key; import: a key file")
+    p.add_argument("--force", action="store_true",
+                   help="generate: replace an existing key (as rotate does)")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="export: write the private key here (mode 0600) instead of stdout")
     _json(p)
 
 
@@ -254,7 +343,13 @@ def _cfg_revoke(p: argparse.ArgumentParser) -> None:
 
 
 def _cfg_dol(p: argparse.ArgumentParser) -> None:
-    p.add_argument("args", nargs=argparse.REMAINDER, help="passed to `dol` unchanged")
+    p.add_argument("args", metavar="ARGS", nargs="*",
+                   help="passed to `dol` unchanged (options too: `vudo dol --version`)")
+
+
+def _cfg_capabilities(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="CAP", nargs="?", help="show only this capability")
+    _json(p)
 
 
 def _cfg_cache(p: argparse.ArgumentParser) -> None:
@@ -264,8 +359,35 @@ def _cfg_cache(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _cfg_credit(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.credit import configure
+
+    configure(p)
+
+
 def _cfg_tui(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="PATH", nargs="?", default=".", help="project directory")
+    p.add_argument("spirit", metavar="PATH", nargs="?", default=None,
+                   help="project directory (default: .)")
+    _project(p, positional=True)
+    _trust_yes(p)
+
+
+def _trust_yes(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.trust import add_yes
+
+    add_yes(p)
+
+
+def _cfg_trust(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.trust import configure_trust
+
+    configure_trust(p)
+
+
+def _cfg_untrust(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.trust import configure_untrust
+
+    configure_untrust(p)
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -282,7 +404,7 @@ COMMANDS: tuple[Command, ...] = (
             "vudo sign --key ~/.vudo/keys/private.key   |   vudo sign --verify dist/x.spirit",
             _cfg_sign),
     Command("publish", "push a signed package to a registry",
-            "vudo publish dist/hello-spirit-0.1.0.spirit --registry /srv/vudo", _cfg_publish),
+            "vudo publish dist/hello-spirit-0.1.0.spirit --registry team", _cfg_publish),
     Command("summon", "install a .spirit package or a project directory",
             "vudo summon ./dist/hello-spirit-0.1.0.spirit --yes", _cfg_summon),
     Command("install", "resolve and install a Spirit and its dependencies from registries",
@@ -292,23 +414,51 @@ COMMANDS: tuple[Command, ...] = (
     Command("list", "list installed Spirits", "vudo list --json", _cfg_list),
     Command("search", "search installed Spirits (or --available ones in registries)",
             "vudo search hello --capability actuator_log", _cfg_search),
-    Command("info", "show an installed Spirit's manifest, signer and grants",
-            "vudo info hello-spirit", _cfg_name_version),
+    Command("info", "show an installed Spirit, a .spirit file, or (--available) a Spirit in a "
+            "registry: manifest, signer, grants",
+            "vudo info hello-spirit   |   vudo info dist/hello-spirit-0.1.0.spirit   |   "
+            "vudo info hello-spirit --available", _cfg_info),
+    Command("verify", "check a package's signature and every file's digest",
+            "vudo verify dist/hello-spirit-0.1.0.spirit", _cfg_verify),
     Command("upgrade", "upgrade installed Spirits, asking again if capabilities widen",
             "vudo upgrade hello-spirit", _cfg_upgrade),
+    Command("yank", "mark a published version so resolution skips it (--undo to revert)",
+            "vudo yank hello-spirit@0.1.0 --registry team", _cfg_yank),
+    Command("registry", "add, list or remove named registries (~/.vudo/config.toml)",
+            "vudo registry add team oci://ghcr.io/my-org --default", _cfg_registry),
+    Command("login", "store credentials for an OCI registry (~/.vudo/credentials.toml)",
+            "echo \"$PASSWORD\" | vudo login team --username me --password-stdin",
+            _cfg_login),
+    Command("logout", "forget the stored credentials for a registry", "vudo logout team",
+            _cfg_logout),
     Command("repair", "check the local store deeply and fix what it can",
             "vudo repair --json", _cfg_list),
     Command("check", "lint manifest, dependencies, capabilities and package signature",
             "vudo check --path hello-spirit", _cfg_check),
+    Command("tree", "show the resolved dependency graph and why each version was chosen",
+            "vudo tree --path app   |   vudo tree --json", _cfg_tree),
+    Command("why", "show which requirements pulled a dependency in",
+            "vudo why lib   |   vudo why lib --path app --json", _cfg_why),
     Command("fmt", "format spirit.toml canonically (comments kept)", "vudo fmt --check",
             _cfg_fmt),
     Command("doc", "write Markdown and HTML documentation", "vudo doc -o site/", _cfg_doc),
-    Command("keys", "generate, list or show your signing keys", "vudo keys show", _cfg_keys),
+    Command("keys", "generate, show, rotate, export or import your key; trust signers",
+            "vudo keys rotate   |   vudo keys trust <64 hex>", _cfg_keys),
     Command("grant", "grant a capability to an installed Spirit",
             "vudo grant chat network_connect --scope 'domain:127.0.0.1:*' --expires 30d",
             _cfg_grant),
     Command("revoke", "revoke a capability from an installed Spirit",
             "vudo revoke chat network_connect", _cfg_revoke),
+    Command("credit", "show Spirits' credit accounts and open reservations; fund a Spirit",
+            "vudo credit balance wallet   |   vudo credit deposit 1000   |   "
+            "vudo credit fund ./my-project 250   |   vudo credit history wallet --json",
+            _cfg_credit),
+    Command("trust", "trust a project folder to build and run (or --list the trusted ones)",
+            "vudo trust ./downloaded-spirit   |   vudo trust --list --json", _cfg_trust),
+    Command("untrust", "forget that a project folder is trusted",
+            "vudo untrust ./downloaded-spirit", _cfg_untrust),
+    Command("capabilities", "list the capabilities, what each allows and the calls needing it",
+            "vudo capabilities network_connect", _cfg_capabilities),
     Command("cache", "show or clear the compiled-module cache (bounded, LRU)",
             "vudo cache   |   vudo cache clear --json", _cfg_cache),
     Command("dol", "hand off to the DOL toolchain (`dol` on PATH)", "vudo dol build", _cfg_dol),
@@ -318,19 +468,11 @@ COMMANDS: tuple[Command, ...] = (
 _NAMES = frozenset(cmd.name for cmd in COMMANDS)
 
 
-def _positive_int(text: str) -> int:
+def _fuel(text: str) -> int:
     try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    if value > _MAX_INT:  # the engine's fuel counter is an i64 (vudo.engine.config.MAX_FUEL)
-        raise argparse.ArgumentTypeError(f"expected at most {_MAX_INT}, got {text!r}")
-    return value
-
-
-_MAX_INT = 2**63 - 1
+        return parse_fuel(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _positive_float(text: str) -> float:
@@ -365,6 +507,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "VUDO_HOME moves ~/.vudo. Run `vudo COMMAND --help` for details and an example.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _verbosity(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for cmd in COMMANDS:
         if only is not None and cmd.name != only:
@@ -379,6 +522,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         )
         if only is not None:
             cmd.configure(p)
+            if cmd.name != "dol":  # dol's words all go to the toolchain
+                _verbosity(p)
     return parser
 
 
@@ -423,9 +568,13 @@ def _version() -> str:
 def split_guest_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """Split ``vudo run ... -- ARGS``: the words after the first ``--`` go to the guest.
 
-    Done before argparse so guest words like ``-5`` are never read as options.
+    Done before argparse so guest words like ``-5`` are never read as options. Every word
+    after ``dol`` goes to the DOL toolchain the same way (``vudo dol --version``), except a
+    lone ``--help``, which is vudo's help for ``dol``.
     """
     words = list(argv)
+    if words[:1] == ["dol"] and words[1:] not in (["--help"], ["-h"]):
+        return words[:1], words[1:]
     if words[:1] == ["run"] and "--" in words:
         cut = words.index("--")
         return words[:cut], words[cut + 1 :]
@@ -448,33 +597,56 @@ def attach_signed_values(words: Sequence[str]) -> list[str]:
     return out
 
 
+#: Whether this process was asked for JSON (``--json`` among vudo's own words): then a
+#: failure is also written to stdout as ``{"error": {...}}`` (DESIGN.md §4), whichever
+#: command failed and however (argparse, a VudoError, an OS error, a bug).
+_json_mode = False
+
+
+def report_error(err: VudoError) -> int:
+    """Print ``err`` as its one ``error:`` line (and as JSON in JSON mode); its exit code."""
+    sys.stdout.flush()
+    if _json_mode:
+        from vudo.cli.render import emit_error_json
+
+        emit_error_json(err)
+    details = getattr(err, "output", None)  # a compiler's full diagnostics
+    if isinstance(details, str) and details.strip():
+        sys.stderr.write(printable(details.rstrip()) + "\n")
+    sys.stderr.write(err.one_line() + "\n")
+    return err.exit_code
+
+
 def run_cli(argv: Sequence[str]) -> int:
     """Parse ``argv``, run the command, render errors; returns the process exit code."""
+    global _json_mode
     own, guest = split_guest_args(argv)
     own = attach_signed_values(own)
+    _json_mode = "--json" in own
     parser = build_parser(_chosen_command(own))
     try:
         args = parser.parse_args(own)
         if args.command is None:
+            if _json_mode:
+                raise UsageError("no command given", hint=f"see `{PROG} --help`")
             parser.print_help()
             return 2
         args.guest_args = guest
         from vudo.cli import commands
+        from vudo.cli.render import set_quiet
+
+        set_quiet(args.quiet)
 
         handler: Callable[[argparse.Namespace], int] = getattr(
             commands, "cmd_" + args.command.replace("-", "_")
         )
         return handler(args)
     except VudoError as err:
-        sys.stdout.flush()
-        details = getattr(err, "output", None)  # a compiler's full diagnostics
-        if isinstance(details, str) and details.strip():
-            sys.stderr.write(details.rstrip() + "\n")
-        sys.stderr.write(err.one_line() + "\n")
-        return err.exit_code
+        return report_error(err)
     except KeyboardInterrupt:
-        sys.stderr.write("\nerror: interrupted (hint: run the command again to finish)\n")
-        return 130
+        sys.stderr.write("\n")
+        return report_error(Interrupted("interrupted",
+                                        hint="run the command again to finish"))
     except BrokenPipeError:
         # stdout closed early (e.g. `vudo list | head`): not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -487,20 +659,17 @@ def run_cli(argv: Sequence[str]) -> int:
         # keeps such bytes as lone surrogates), reaching something that needs UTF-8.
         raw = os.fsencode(err.object)[:60] if isinstance(err.object, str) else b""
         text = raw.decode("utf-8", "backslashreplace")
-        line = UsageError(f'"{text}" is not valid UTF-8 text',
-                          hint="names, keys and queries must be UTF-8; check the terminal "
-                          "or file name encoding").one_line()
-        sys.stderr.write(line + "\n")
-        return UsageError.exit_code
+        return report_error(UsageError(
+            f'"{text}" is not valid UTF-8 text',
+            hint="names, keys and queries must be UTF-8; check the terminal or file name "
+            "encoding"))
     except OSError as err:
-        translated = from_os_error(err)
-        sys.stderr.write(translated.one_line() + "\n")
-        return translated.exit_code
+        return report_error(from_os_error(err))
     except Exception as err:
         if os.environ.get("VUDO_DEBUG"):
             raise
-        line = VudoError(f"internal error: {type(err).__name__}: {err}",
-                         hint="this is a bug in vudo; run again with VUDO_DEBUG=1 "
-                         "for the traceback and report it").one_line()
-        sys.stderr.write(line + "\n")
-        return 1
+        return report_error(VudoError(
+            f"internal error: {type(err).__name__}: {err}",
+            hint="this is a bug in vudo; run again with VUDO_DEBUG=1 for the traceback and "
+            "report it"))
+

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,22 +21,33 @@ from vudo.capabilities import parse_capability
 from vudo.cli.render import (
     ProgressLine,
     emit_json,
+    error_json,
     human_bytes,
     note,
     out,
     stderr_is_tty,
     table,
 )
-from vudo.errors import InvalidInputError, NotFoundError, TestsFailed, UsageError, VudoError
+from vudo.display import digest as show_digest
+from vudo.errors import (
+    InvalidInputError,
+    NotFoundError,
+    TestsFailed,
+    UsageError,
+    VudoError,
+    printable,
+)
 from vudo.home import vudo_home
 
 if TYPE_CHECKING:
     from vudo.engine.events import Event
     from vudo.engine.receipt import Receipt
+    from vudo.pkg.keys import KeyPair
     from vudo.pkg.store import InstalledSpirit
     from vudo.project.consent import ConsentDecision, ConsentRequest
     from vudo.project.installing import SummonResult
-    from vudo.project.runner import RunControl
+    from vudo.project.runner import RunControl, RunOptions, RunTarget
+    from vudo.project.workflow import FmtResult
 
 
 def _home() -> Path:
@@ -68,8 +80,10 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from vudo.cli.trust import ensure_trusted
     from vudo.project.build import build_project
 
+    ensure_trusted(Path(args.path), yes=args.yes)
     bar = ProgressLine()
     try:
         result = build_project(Path(args.path), release=args.release, progress=bar,
@@ -89,11 +103,16 @@ def cmd_build(args: argparse.Namespace) -> int:
             ],
             "warnings": [w.message for w in result.warnings],
             "lockfile": str(result.lockfile) if result.lockfile else None,
+            "up_to_date": result.up_to_date,
         })
         return 0
     mode = "release" if result.release else "debug"
     if result.lockfile is not None:
         out(f"locked dependencies in {result.lockfile}")
+    if result.up_to_date:
+        out(f"{result.wasm_path} is up to date ({mode}; nothing changed since it was built, "
+            f"checked in {result.seconds * 1000:.0f} ms)")
+        return 0
     out(f"built {result.wasm_path} ({human_bytes(result.size)}, {result.language}, {mode}, "
         f"{result.seconds:.2f}s)")
     return 0
@@ -113,13 +132,66 @@ def cmd_dol(args: argparse.Namespace) -> int:
             hint="install the DOL toolchain with `cargo install dol` "
             "(https://github.com/univrs/dol), then run `vudo dol` again",
         )
-    words = list(args.args)
+    words = list(args.guest_args)  # every word after `dol`, options included
     if words[:1] == ["--"]:
         words = words[1:]
-    return subprocess.call([exe, *words])
+    try:
+        return subprocess.call([exe, *words])
+    except OSError as err:
+        raise VudoError(f"could not start the DOL toolchain at {exe}: {err.strerror or err}",
+                        hint="reinstall it with `cargo install dol`") from None
+
+
+# --------------------------------------------------------------------------- capabilities
+
+
+def cmd_capabilities(args: argparse.Namespace) -> int:
+    from vudo.capabilities import ABI_IMPORTS, Capability
+
+    if args.name is not None:
+        with _typed_by_user():
+            chosen = [parse_capability(args.name)]
+    else:
+        chosen = list(Capability)
+    rows = [(cap, [name for name, needs in ABI_IMPORTS.items() if needs is cap],
+             list(_SCOPES.get(cap.value, ("global", "sandboxed")))) for cap in chosen]
+    if args.json:
+        emit_json([{"name": cap.value, "allows": cap.description, "host_calls": calls,
+                    "scopes": scopes, "manifest": cap.manifest_grantable}
+                   for cap, calls, scopes in rows])
+        return 0
+    width = max(len(cap.value) for cap in chosen) + 2
+    for cap, calls, scopes in rows:
+        out(f"{cap.value:<{width}}{cap.description}")
+        out(" " * width + "calls: " + (", ".join(calls) or "none yet") + "; scopes: "
+            + ", ".join(scopes) + ("" if cap.manifest_grantable
+                                   else "; never asked for by a manifest"))
+    if args.name is None:
+        out("grant one: `vudo grant NAME CAP [--scope SCOPE]`, or `vudo run --grant CAP[=SCOPE]`;"
+            " ask for one: capabilities = [...] in spirit.toml")
+    return 0
+
+
+#: The scopes each capability's calls can be narrowed to (vudo.engine.grants checks them
+#: on every call): a call with an outside target (an address, a payee) matches a domain or
+#: peer scope; one without matches "sandboxed". Every capability takes "global".
+_SCOPES: dict[str, tuple[str, ...]] = {
+    "network_connect": ("global", "domain:<host>:<port>"),
+    "network_listen": ("global", "domain:127.0.0.1:<port>"),
+    "actuator_credit": ("global", "sandboxed", "peer:<key> (transfers to that account)"),
+}
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    path = Path(_target_word(args))
+    if not path.is_dir():
+        raise NotFoundError(f"no project directory at {path}",
+                            hint="pass a Spirit project: `vudo tui --path DIR` "
+                            "(create one with `vudo new NAME`)")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("vudo tui needs a terminal (stdin or stdout is not one)",
+                         hint="run it in a terminal; in scripts use the headless commands "
+                         "(`vudo run`, `vudo test`, `vudo build`)")
     try:
         from vudo.tui.app import run_tui
     except ModuleNotFoundError as err:
@@ -127,7 +199,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
             raise VudoError("the TUI is not part of this vudo build",
                             hint="use the headless commands (`vudo --help`)") from err
         raise
-    return int(run_tui(Path(args.path)) or 0)
+    from vudo.cli.trust import ensure_trusted
+    from vudo.pkg.manifest import MANIFEST_FILENAMES
+
+    if any((path / n).is_file() for n in MANIFEST_FILENAMES):
+        ensure_trusted(path, yes=args.yes)  # a project: ask before it is built
+    return int(run_tui(path) or 0)
 
 
 # --------------------------------------------------------------------------- run / test
@@ -147,25 +224,30 @@ def _receipt_lines(receipt: Receipt) -> list[str]:
         f"  memory      {human_bytes(receipt.peak_memory)} peak",
         f"  host calls  {calls}",
         f"  bytes       {receipt.bytes_out:,} out, {receipt.bytes_in:,} in",
-        f"  digest      sha256:{receipt.digest[:16]}",
+        f"  digest      {show_digest(receipt.digest, short=True)}",
     ]
     if receipt.price is not None:
         lines.append(f"  price       {receipt.price:,}")
     return lines
 
 
-class _LiveView:
-    """Fuel and host calls on one stderr line while a long run goes on (TTY only)."""
+class _HostCallWatch:
+    """Watches a run's events: fuel and host calls on one stderr line while a long run goes
+    on (TTY only), each host call on stderr with ``-v``, and the denied calls, to say
+    afterwards what would have allowed each one."""
 
-    def __init__(self, line: ProgressLine, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, line: ProgressLine | None, *, verbose: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.line = line
+        self.verbose = verbose
         self.clock = clock
         self.started = clock()
         self.last = 0.0
         self.fuel = 0
         self.budget = 0
         self.calls = 0
-        self.denied = 0
+        self.denied: list[tuple[str, str | None, str]] = []  # function, capability, detail
+        self.denied_count = 0
 
     def __call__(self, event: Event) -> None:
         from vudo.engine.events import FuelSample, HostCall
@@ -174,58 +256,157 @@ class _LiveView:
             self.fuel, self.budget = event.used, event.budget
         elif isinstance(event, HostCall):
             self.calls += 1
-            self.denied += 0 if event.allowed else 1
-            self.fuel = max(self.fuel, 0)
+            cap = event.capability.value if event.capability is not None else None
+            detail = getattr(event, "reason", None) or event.args
+            if not event.allowed:
+                self.denied_count += 1
+                if len(self.denied) < _MAX_DENIALS_KEPT:  # a guest can make millions
+                    self.denied.append((event.function, cap, detail[:200]))
+            if self.verbose:
+                if self.line is not None:
+                    self.line.clear()
+                note(f"host call  {event.function}({event.args}) -> {event.result}  "
+                     f"{'allowed' if event.allowed else 'DENIED'}"
+                     + (f" [{cap}]" if cap else ""))
+        if self.line is None:
+            return
         now = self.clock()
         if now - self.started < 0.5 or now - self.last < 0.1:
             return
         self.last = now
         share = f" ({100 * self.fuel / self.budget:.0f}%)" if self.budget else ""
         self.line(f"running {now - self.started:5.1f}s  fuel {self.fuel:,}{share}  "
-                  f"host calls {self.calls:,} ({self.denied} denied)")
+                  f"host calls {self.calls:,} ({self.denied_count} denied)")
+
+    def denial_notes(self, target: RunTarget, granted: Sequence[tuple[str, str]],
+                     withheld: Sequence[str] = ()) -> list[str]:
+        """For each capability denied in this run: what was denied, and what allows it."""
+        scopes = dict(granted)
+        first: dict[str, tuple[str, str]] = {}
+        for function, cap, detail in self.denied:
+            if cap is not None and cap not in first:
+                first[cap] = (function, detail)
+        if not first:
+            return []
+        lines = ["note: host calls needing " + ", ".join(sorted(first)) + " were denied"]
+        for cap, (function, detail) in sorted(first.items()):
+            lines.append(f"  {function}" + (f" ({detail})" if detail else "")
+                         + "; to allow it: "
+                         + _how_to_allow(target, cap, scopes.get(cap), detail, withheld))
+        return lines
+
+
+_MAX_DENIALS_KEPT = 100
+
+#: The engine's reason for a call outside a grant's scope (vudo.engine.grants).
+_OUT_OF_SCOPE = re.compile(r"'(?P<target>[^'\n]{1,200})' is outside the grant's scope "
+                           r"(?P<scope>[^\s)]{1,200})")
+
+
+def _how_to_allow(target: RunTarget, cap: str, scope: str | None, detail: str,
+                  withheld: Sequence[str] = ()) -> str:
+    """The exact command or manifest line that would let ``cap`` through next time."""
+    if cap in {w.strip() for w in withheld}:
+        return f"run without --deny {cap}"
+    outside = _OUT_OF_SCOPE.search(detail)
+    wanted = ""
+    if outside is not None:
+        host_port = outside.group("target")
+        wanted = f"domain:{host_port}" if cap.startswith("network_") else ""
+    prefix = ""
+    if scope is not None and scope != "global":
+        where = f" does not cover {outside.group('target')}" if outside else " did not cover it"
+        prefix = f"the grant's scope {scope}{where}; "
+    scope_flag = f" --scope '{wanted}'" if wanted else ""
+    if target.kind == "installed":
+        return prefix + f"vudo grant {target.name} {cap}{scope_flag}"
+    if target.kind == "project" and cap not in {c.value for c in target.asked_capabilities}:
+        listed = ", ".join(f'"{c.value}"' for c in target.asked_capabilities)
+        line = f"capabilities = [{listed + ', ' if listed else ''}\"{cap}\"]"
+        return prefix + f"declare it in the project's manifest: {line}"
+    return prefix + f"pass --grant {cap}" + (f"={wanted}" if wanted else "")
+
+
+def _target_word(args: argparse.Namespace) -> str:
+    """The run/tui target: the positional word or ``--path`` (one of them, default .)."""
+    if args.spirit is not None and args.path is not None:
+        raise UsageError(f"both {args.spirit!r} and --path {args.path!r} name the Spirit",
+                         hint="pass one of them")
+    return str(args.spirit if args.spirit is not None else args.path or ".")
+
+
+def _run_options(args: argparse.Namespace, *, function: str | None,
+                 words: tuple[str, ...] = ()) -> RunOptions:
+    """The run limits and grants ``run`` and ``test`` share (--fuel/--timeout/--memory,
+    --grant/--deny); a malformed capability or scope is a usage error, as in every command."""
+    from vudo.project.runner import RunOptions, parse_size
+
+    _check_grant_words(args.grant, args.deny)
+    return RunOptions(
+        function=function, args=words, fuel=args.fuel, timeout=args.timeout,
+        memory=parse_size(args.memory) if args.memory else None,
+        grant=tuple(args.grant), deny=tuple(args.deny),
+    )
+
+
+def _check_grant_words(grant: Sequence[str], deny: Sequence[str] = ()) -> None:
+    """``--grant CAP[=SCOPE]``/``--deny CAP`` words checked up front: a word typed on the
+    command line that does not parse is a usage error (exit 2) in every command, while
+    the same mistake inside a manifest or package stays invalid input (exit 3)."""
+    if not grant and not deny:
+        return
+    with _typed_by_user():
+        for word in deny:
+            parse_capability(word.strip())
+        if grant:
+            from vudo.engine.grants import parse_grant_spec  # lazy: only with --grant
+
+            for word in grant:
+                parse_grant_spec(word)  # the scope is validated whole too
+
+
+@contextlib.contextmanager
+def _typed_by_user() -> Iterator[None]:
+    """Within: an invalid value is one the user typed, so a usage error (exit 2)."""
+    try:
+        yield
+    except InvalidInputError as err:
+        raise UsageError(err.message, hint=err.hint) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vudo.project.runner import (
-        RunControl,
-        RunOptions,
-        parse_size,
-        resolve_target,
-        run_spirit,
-    )
+    from vudo.project.runner import RunControl, resolve_target, run_spirit
 
     home = _home()
     bar = ProgressLine()
-    memory = parse_size(args.memory) if args.memory else None
-    options = RunOptions(
-        function=args.function, args=tuple(args.guest_args), fuel=args.fuel,
-        timeout=args.timeout, memory=memory, grant=tuple(args.grant), deny=tuple(args.deny),
-    )
+    options = _run_options(args, function=args.function, words=tuple(args.guest_args))
     control = RunControl()
+    watch = _HostCallWatch(bar if bar.enabled else None, verbose=args.verbose and not args.json)
     try:
-        target = resolve_target(args.spirit, cwd=Path.cwd(), home=home, progress=bar)
-        live = _LiveView(bar) if bar.enabled else None
+        from vudo.cli.trust import gate
+
+        target = resolve_target(_target_word(args), cwd=Path.cwd(), home=home, progress=bar,
+                                trust=gate(args.yes))
         with _interrupts_terminate(control):
-            result = run_spirit(target, options, home=home, on_event=live, control=control)
+            result = run_spirit(target, options, home=home, on_event=watch, control=control,
+                                notice=note)
     finally:
         bar.clear()
-    if target.built and not args.quiet:
+    if target.built:
         note(f"built {target.label} first (its module was missing or older than the source)")
-    denied = sorted(cap for cap, c in result.receipt.host_calls.items() if c.get("denied"))
-    if denied and not args.json and not args.quiet:
-        note("note: host calls needing " + ", ".join(denied) + " were denied (not granted "
-             "for this run; pass --grant CAP to allow)")
+    if not args.json:
+        for line in watch.denial_notes(target, result.granted, args.deny):
+            note(line)
     if args.json:
         emit_json({
-            "spirit": target.label, "kind": target.kind, "function": result.function,
+            "spirit": target.label, "kind": target.kind,
+            "identity": {"kind": result.identity.kind, "key": result.identity.key},
+            "function": result.function,
             "args": list(result.args), "results": result.receipt.to_dict()["results"],
             "granted": [{"capability": c, "scope": s} for c, s in result.granted],
             "not_granted": list(result.not_granted),
             "receipt": result.receipt.to_dict(),
-            "error": None if result.error is None else {
-                "title": result.error.title, "message": result.error.message,
-                "exit_code": result.error.exit_code,
-            },
+            "error": None if result.error is None else error_json(result.error),
         })
     else:
         if result.error is None:
@@ -264,6 +445,7 @@ def _interrupts_terminate(control: RunControl) -> Iterator[None]:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from vudo.cli.trust import ensure_trusted
     from vudo.project.testing import (
         DEFAULT_TEST_FUEL,
         DEFAULT_TEST_TIMEOUT,
@@ -271,7 +453,12 @@ def cmd_test(args: argparse.Namespace) -> int:
         run_tests,
     )
 
+    ensure_trusted(Path(args.path), yes=args.yes)
     bar = ProgressLine()
+    width = [0]
+
+    def plan(names: list[str]) -> None:
+        width[0] = max((len(n) for n in names), default=0)
 
     def show(case: TestCase) -> None:
         bar.clear()
@@ -279,16 +466,19 @@ def cmd_test(args: argparse.Namespace) -> int:
             return
         status = "PASS" if case.passed else "FAIL"
         extra = f"  ({case.outcome}: {case.detail})" if not case.passed else ""
-        out(f"{status}  {case.name}  {case.fuel_used:,} fuel{extra}")
+        out(f"{status}  {case.name:<{width[0]}}  {case.fuel_used:>13,} fuel  "
+            f"{_duration(case.seconds):>9}{extra}")
 
     try:
         report = run_tests(
             Path(args.path), home=_home(), filter=args.filter,
-            fuel=args.fuel or DEFAULT_TEST_FUEL, timeout=args.timeout or DEFAULT_TEST_TIMEOUT,
-            progress=bar, on_case=show,
+            fuel=DEFAULT_TEST_FUEL, timeout=DEFAULT_TEST_TIMEOUT, progress=bar, on_case=show,
+            options=_run_options(args, function=None), on_plan=plan,
         )
     finally:
         bar.clear()
+    error = TestsFailed(f"{report.summary} in {report.name}",
+                        hint="see the FAIL lines above") if report.failed else None
     if args.json:
         emit_json({
             "name": report.name, "passed": report.passed, "failed": report.failed,
@@ -298,16 +488,20 @@ def cmd_test(args: argparse.Namespace) -> int:
                  "seconds": round(c.seconds, 6), "logs": list(c.logs)}
                 for c in report.cases
             ],
-        })
+        }, error=error)
     else:
         if not report.cases:
             note("note: no test_* functions found" + (f" matching {args.filter!r}"
                                                        if args.filter else ""))
         out(report.summary)
-    if report.failed:
-        raise TestsFailed(f"{report.summary} in {report.name}",
-                          hint="see the FAIL lines above")
+    if error is not None:
+        raise error
     return 0
+
+
+def _duration(seconds: float) -> str:
+    """``0.8 ms``, ``12.3 ms``, ``1.25 s``: a test's wall time, in the unit that reads best."""
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 # --------------------------------------------------------------------------- pack / sign
@@ -333,23 +527,11 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    from vudo.project.packaging import newest_package, sign_project_package, verify
+    from vudo.project.packaging import newest_package, sign_project_package
 
     if args.verify:
         target = Path(args.package) if args.package else newest_package(Path(args.path))
-        verified = verify(target)
-        if args.json:
-            emit_json({"path": str(target), "valid": True, "name": verified.manifest.name,
-                       "version": str(verified.manifest.version), "signer": verified.signer,
-                       "author": verified.manifest.author,
-                       "author_matches": verified.author_matches, "digest": verified.digest,
-                       "files": [f.to_dict() for f in verified.files]})
-            return 0
-        out(f"verified {target}: every file matches the signature")
-        out(f"signer  {verified.signer}")
-        if not verified.author_matches:
-            out(f"note: the manifest's author is {verified.manifest.author}, not the signer")
-        return 0
+        return _show_package(target, args, full=False)
     result = sign_project_package(
         Path(args.package) if args.package else None, project_dir=Path(args.path),
         home=_home(), key=Path(args.key) if args.key else None,
@@ -360,7 +542,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
         return 0
     out(f"signed {result.path}")
     out(f"signer  {result.signer}")
-    out(f"digest  {result.digest}")
+    out(f"digest  {show_digest(result.digest)}")
     if not result.author_matches:
         out(f"note: the manifest's author ({result.author}) is not the signing key; "
             "the package records the real signer")
@@ -371,7 +553,6 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from vudo.errors import InvalidInputError
     from vudo.project.workflow import check_project
 
     bar = ProgressLine()
@@ -379,13 +560,18 @@ def cmd_check(args: argparse.Namespace) -> int:
         report = check_project(Path(args.path), home=_home(), progress=bar)
     finally:
         bar.clear()
+    error = None
+    if not report.ok:
+        n = len(report.errors)
+        error = InvalidInputError(f"{n} problem{'s' if n != 1 else ''} found in {report.root}",
+                                  hint=report.errors[0].hint or "see the lines above")
     if args.json:
         emit_json({"path": str(report.root), "name": report.name, "ok": report.ok,
                    "checked": list(report.checked),
                    "package": str(report.package) if report.package else None,
                    "signer": report.signer,
                    "problems": [{"area": p.area, "severity": p.severity, "message": p.message,
-                                 "hint": p.hint} for p in report.problems]})
+                                 "hint": p.hint} for p in report.problems]}, error=error)
     else:
         for p in report.problems:
             hint = f" (hint: {p.hint})" if p.hint else ""
@@ -394,30 +580,98 @@ def cmd_check(args: argparse.Namespace) -> int:
         if report.ok:
             out(f"ok: {report.name} ({checked}; {len(report.problems)} warning"
                 f"{'' if len(report.problems) == 1 else 's'})")
-    if not report.ok:
-        n = len(report.errors)
-        raise InvalidInputError(f"{n} problem{'s' if n != 1 else ''} found in {report.root}",
-                                hint=report.errors[0].hint or "see the lines above")
+    if error is not None:
+        raise error
+    return 0
+
+
+def _resolved(args: argparse.Namespace) -> Any:
+    from vudo.project.dependencies import resolve_project_dependencies
+
+    return resolve_project_dependencies(Path(args.path), home=_home(),
+                                        registries=args.registry)
+
+
+def cmd_tree(args: argparse.Namespace) -> int:
+    res = _resolved(args)
+    if args.json:
+        emit_json({
+            "root": res.root,
+            "dependencies": [{"name": w.dependency, "requirement": w.requirement}
+                             for w in res.wanted_by_dependent("")],
+            "packages": [{"name": c.name, "version": str(c.version), "source": c.source,
+                          "reason": res.reason(c.name),
+                          "dependencies": [{"name": w.dependency, "requirement": w.requirement}
+                                           for w in res.wanted_by_dependent(c.name)]}
+                         for c in res.values()]})
+        return 0
+    out(res.root)
+    for row in res.tree():
+        c = res[row.name]
+        why = "shown above" if row.repeat else f"{row.requirement}; {res.reason(row.name)}"
+        out(f"{'  ' * row.depth}{c.name} {c.version} ({why})")
+    return 0
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    res = _resolved(args)
+    if args.name not in res:
+        raise NotFoundError(f'"{args.name}" is not a dependency of {res.root}',
+                            hint="`vudo tree` lists the packages it depends on")
+    chosen = res[args.name]
+
+    def label(name: str) -> str:
+        return res.root if name == "" else f"{name} {res[name].version}"
+
+    required_by = [{"dependent": label(w.dependent), "requirement": w.requirement,
+                    "path": [label(n) for n in res.path_to(w.dependent)]}
+                   for w in res.wanted_by(args.name)]
+    if args.json:
+        emit_json({"name": chosen.name, "version": str(chosen.version),
+                   "source": chosen.source, "reason": res.reason(chosen.name),
+                   "required_by": required_by})
+        return 0
+    out(f"{chosen.name} {chosen.version} ({res.reason(chosen.name)})")
+    for r in required_by:
+        via = f" (via {' > '.join(r['path'])})" if len(r["path"]) > 1 else ""
+        out(f"  {r['dependent']} needs {r['requirement']}{via}")
     return 0
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
-    from vudo.errors import InvalidInputError
     from vudo.project.workflow import fmt_project
 
     result = fmt_project(Path(args.path), check=args.check)
+    error = None
+    if args.check and result.changed:
+        # Exit 1, as `ruff format --check` and `gofmt -l` do: not an invalid input, just
+        # a file that would change (the diff says how).
+        error = VudoError(f"{result.path} is not formatted", hint="run `vudo fmt`")
     if args.json:
         emit_json({"path": str(result.path), "changed": result.changed,
-                   "written": result.changed and not args.check})
-    if args.check:
-        if result.changed:
-            raise InvalidInputError(f"{result.path} is not formatted", hint="run `vudo fmt`")
-        if not args.json:
-            out(f"{result.path} is formatted")
-        return 0
-    if not args.json:
+                   "written": result.changed and not args.check}
+                  | ({"diff": _manifest_diff(result)} if error is not None else {}),
+                  error=error)
+    elif error is not None:
+        sys.stdout.write(printable(_manifest_diff(result)))
+    elif args.check:
+        out(f"{result.path} is formatted")
+    else:
         out(f"formatted {result.path}" if result.changed else f"{result.path} already formatted")
+    if error is not None:
+        raise error
     return 0
+
+
+def _manifest_diff(result: FmtResult) -> str:
+    """A unified diff from the manifest as it is to how ``vudo fmt`` would write it."""
+    import difflib
+
+    before = result.path.read_text(encoding="utf-8").splitlines(keepends=True)
+    after = result.formatted.splitlines(keepends=True)
+    name = result.path.name
+    return "".join(difflib.unified_diff(before, after, f"{name} (current)",
+                                        f"{name} (formatted)"))
 
 
 def cmd_doc(args: argparse.Namespace) -> int:
@@ -500,6 +754,7 @@ def _installed_dict(s: InstalledSpirit) -> dict[str, Any]:
 def cmd_summon(args: argparse.Namespace) -> int:
     from vudo.project.installing import install_prepared, prepare_summon
 
+    _check_grant_words(args.grant, args.deny)
     home = _home()
     bar = ProgressLine()
     try:
@@ -520,7 +775,8 @@ def _render_install(result: SummonResult, args: argparse.Namespace) -> int:
         return 0
     s = result.spirit
     verb = "already installed" if result.already_installed else "installed"
-    out(f"{verb} {s.name} {s.version} (signer {s.signer[:16]}..., sha256:{s.digest[:16]})")
+    out(f"{verb} {s.name} {s.version} (signer {s.signer[:16]}..., "
+        f"{show_digest(s.digest, short=True)})")
     for note_line in result.notes:
         out(f"note: {note_line}")
     out("granted: " + (", ".join(c if sc == "global" else f"{c}={sc}"
@@ -557,6 +813,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     from vudo.project.installed import search_installed
     from vudo.project.registries import browse
 
+    if args.capability is not None:
+        with _typed_by_user():
+            parse_capability(args.capability)
     if args.available:
         entries = browse(args.query, home=_home(), registries=args.registry,
                          capability=args.capability)
@@ -587,10 +846,115 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    return _show_package(Path(args.package), args, full=False)
+
+
+def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
+    """A package file, verified before anything is shown (`verify`, `sign --verify`, and
+    `info FILE.spirit` with ``full``: manifest, files and whether it is installed)."""
+    from vudo.project.packaging import verify
+
+    verified = verify(target)
+    m = verified.manifest
+    facts: dict[str, Any] = {
+        "path": str(target), "valid": True, "name": m.name, "version": str(m.version),
+        "signer": verified.signer, "author": m.author,
+        "author_matches": verified.author_matches, "digest": verified.digest,
+        "files": [f.to_dict() for f in verified.files]}
+    installed: list[str] = []
+    if full:
+        from vudo.project.installed import list_installed
+
+        installed = [str(s.version) for s in list_installed(_home()) if s.name == m.name]
+        facts.update({"description": m.description, "license": m.license,
+                      "repository": m.repository,
+                      "capabilities": [c.value for c in m.capabilities],
+                      "dependencies": {d.name: d.to_value() for d in m.dependencies},
+                      "installed_versions": installed})
+    if args.json:
+        emit_json(facts)
+        return 0
+    if not full:
+        out(f"verified {target}: every file matches the signature")
+        out(f"signer  {verified.signer}")
+        if not verified.author_matches:
+            out(f"note: the manifest's author is {m.author}, not the signer")
+        return 0
+    out(f"{m.name} {m.version}  (package {target}: signature valid, "
+        + (f"installed: {', '.join(installed)})" if installed else "not installed)"))
+    if m.description:
+        out(f"  {m.description}")
+    out(f"author        {m.author}")
+    out(f"signer        {verified.signer}" + ("" if verified.author_matches
+                                              else "  (not the author)"))
+    out(f"digest        {show_digest(verified.digest)}")
+    out("capabilities  " + (", ".join(c.value for c in m.capabilities) or "none"))
+    if m.dependencies:
+        out("dependencies  " + ", ".join(f"{d.name} {d.to_value()}" for d in m.dependencies))
+    out("files")
+    for line in table([(f.path, human_bytes(f.size), show_digest(f.sha256, short=True))
+                       for f in verified.files], ("  PATH", "SIZE", "SHA-256")):
+        out(line if line.startswith("  ") else "  " + line)
+    out(f"install it:   vudo summon {target}")
+    return 0
+
+
+def _info_available(args: argparse.Namespace) -> int:
+    from vudo.display import digest
+    from vudo.pkg.manifest import manifest_from_dict
+    from vudo.project.installed import split_spec
+    from vudo.project.remote import info_available
+
+    name, version = split_spec(args.name)
+    info = info_available(name, home=_home(), registry=args.registry)
+    shown = info.newest
+    if version is not None:
+        from vudo.pkg.versions import parse_version
+
+        wanted = parse_version(version)
+        shown = next((e for e in info.versions if e.version == wanted), None) or shown
+        if shown.version != wanted:
+            raise NotFoundError(f"{name} {wanted} is not in the registry {info.registry}",
+                                hint="published: " + ", ".join(
+                                    str(e.version) for e in info.versions))
+    m = manifest_from_dict(shown.manifest, filename=f"{name}@{shown.version}")
+    versions = [{"version": str(e.version), "yanked": e.yanked, "digest": e.digest}
+                for e in info.versions]
+    if args.json:
+        emit_json({"name": name, "version": str(shown.version), "registry": info.registry,
+                   "description": m.description, "author": m.author, "signer": shown.signer,
+                   "digest": shown.digest, "size": shown.size,
+                   "capabilities": [c.value for c in m.capabilities],
+                   "dependencies": {d.name: d.to_value() for d in m.dependencies},
+                   "versions": versions})
+        return 0
+    out(f"{name} {shown.version}  (in {info.registry}, not installed)")
+    if m.description:
+        out(f"  {m.description}")
+    out(f"author        {m.author}")
+    out(f"signer        {shown.signer}" + ("" if shown.signer == m.author else
+                                           "  (not the author)"))
+    out(f"digest        {digest(shown.digest)}  ({human_bytes(shown.size)})")
+    out("versions      " + ", ".join(f"{v['version']}{' (yanked)' if v['yanked'] else ''}"
+                                     for v in versions))
+    out("capabilities  " + (", ".join(c.value for c in m.capabilities) or "none"))
+    if m.dependencies:
+        out("depends on    " + ", ".join(f"{d.name} {d.requirement}" for d in m.dependencies))
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from vudo.project.grants import grant_rows
     from vudo.project.installed import info_installed
 
+    if args.available:
+        return _info_available(args)
+    if args.registry:
+        raise UsageError("--registry goes with --available",
+                         hint=f"vudo info {args.name} --available --registry NAME|URL")
+    if args.name.endswith(".spirit") or "/" in args.name:
+        return _show_package(Path(args.name), args, full=True)
     info = info_installed(args.name, home=_home())
     s, m = info.spirit, info.manifest
     grants = grant_rows(info.grants)
@@ -605,7 +969,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         out(f"  {s.description}")
     out(f"author        {s.author}")
     out(f"signer        {s.signer}" + ("" if s.signer == s.author else "  (not the author)"))
-    out(f"digest        sha256:{s.digest}")
+    out(f"digest        {show_digest(s.digest)}")
     out(f"versions      {', '.join(str(v) for v in info.versions)}")
     out("capabilities  " + (", ".join(c.value for c in s.capabilities) or "none"))
     for g in grants:
@@ -616,21 +980,21 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _when(seconds: int) -> str:
-    from datetime import UTC, datetime
-
-    try:
-        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    except (OverflowError, ValueError, OSError):  # a stored time no calendar date can show
-        return f"at Unix time {seconds}"
+def _when(iso: str) -> str:
+    """An ISO 8601 time (:func:`vudo.display.iso_time`) as people read it."""
+    return f"{iso[:10]} {iso[11:16]} UTC" if len(iso) == 20 else f"at Unix time {iso}"
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    from vudo.project.installing import uninstall
+    from vudo.project.installing import uninstall, uninstall_warnings
 
+    warnings = uninstall_warnings(args.name, home=_home())
     removed = uninstall(args.name, home=_home())
+    for line in warnings:
+        note(f"warning: {line}; it will not run until that is installed again")
     if args.json:
-        emit_json({"removed": [_installed_dict(s) for s in removed]})
+        emit_json({"removed": [_installed_dict(s) for s in removed],
+                   "broken_dependents": warnings})
         return 0
     for s in removed:
         out(f"uninstalled {s.name} {s.version}")
@@ -638,14 +1002,16 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
-    from vudo.project.grants import grant_capability
+    from vudo.project.grants import grant_capability, grant_rows
 
+    _check_grant_words([f"{args.capability}={args.scope}"])
     grant = grant_capability(args.name, args.capability, home=_home(), scope=args.scope,
                              expires=args.expires)
+    [row] = grant_rows([grant.to_dict()])
     if args.json:
-        emit_json(grant.to_dict())
+        emit_json(row)
         return 0
-    exp = f", expires {_when(grant.expires_at)}" if grant.expires_at else ""
+    exp = f", expires {_when(row['expires_at'])}" if row["expires_at"] else ""
     out(f"granted {grant.capability.value} ({grant.scope}) to {args.name}{exp}")
     return 0
 
@@ -653,6 +1019,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
 def cmd_revoke(args: argparse.Namespace) -> int:
     from vudo.project.grants import revoke_capability
 
+    _check_grant_words([], [args.capability])
     count = revoke_capability(args.name, args.capability, home=_home())
     if args.json:
         emit_json({"name": args.name, "capability": args.capability, "revoked": count})
@@ -661,39 +1028,54 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_credit(args: argparse.Namespace) -> int:
+    from vudo.cli.credit import run
+
+    return run(args)
+
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    from vudo.cli.trust import run_trust
+
+    return run_trust(args)
+
+
+def cmd_untrust(args: argparse.Namespace) -> int:
+    from vudo.cli.trust import run_untrust
+
+    return run_untrust(args)
+
+
 # --------------------------------------------------------------------------- keys
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from vudo.home import keys_dir
-    from vudo.pkg.keys import (
-        PRIVATE_KEY_FILE,
-        generate_keypair,
-        load_keypair,
-        save_keypair,
-    )
+    from vudo.pkg.keys import PRIVATE_KEY_FILE, load_keypair
 
-    if args.key is not None and args.action != "trust":
+    if args.key is not None and args.action not in ("trust", "untrust", "import"):
         # `vudo keys show KEY` would otherwise show *your* key, as if it were KEY's.
         raise UsageError(f"keys {args.action} takes no KEY argument (got {args.key!r})",
-                         hint="KEY is only for `vudo keys trust KEY`")
+                         hint="KEY is only for `vudo keys trust KEY`, `untrust KEY` and "
+                         "`import FILE`")
+    if args.output is not None and args.action != "export":
+        raise UsageError(f"keys {args.action} takes no --output", hint="it is for `keys export`")
     home = _home()
     keys = keys_dir(home)
+    exists = (keys / PRIVATE_KEY_FILE).exists()
+    if args.action == "generate" and exists and not args.force:
+        raise InvalidInputError(
+            f"a key already exists in {keys}",
+            hint="`vudo keys rotate` (or generate --force) replaces it: your grants are "
+            "re-signed by the new key and the old key is kept as a backup")
+    if args.action in ("rotate", "import") or (args.action == "generate" and exists):
+        return _replace_key(args, home)
     if args.action == "generate":
-        if (keys / PRIVATE_KEY_FILE).exists() and not args.force:
-            raise InvalidInputError(f"a key already exists in {keys}",
-                                    hint="pass --force to replace it (packages you signed "
-                                    "stay signed by the old key)")
+        from vudo.pkg.keys import generate_keypair, save_keypair
+
         kp = generate_keypair()
-        save_keypair(kp, keys, overwrite=True)
-        info = {"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
-                "private_key": str(keys / PRIVATE_KEY_FILE)}
-        if args.json:
-            emit_json(info)
-        else:
-            out(f"generated {info['private_key']}")
-            out(f"public key   {kp.public_hex}")
-            out(f"fingerprint  {kp.fingerprint}")
+        save_keypair(kp, keys)
+        _show_key("generated", kp.public_hex, kp.fingerprint, keys / PRIVATE_KEY_FILE, args)
         return 0
     if args.action == "show":
         kp = load_keypair(keys / PRIVATE_KEY_FILE)  # NotFoundError with a hint
@@ -704,6 +1086,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
             out(kp.public_hex)
             out(f"fingerprint  {kp.fingerprint}")
         return 0
+    if args.action == "export":
+        return _export_key(args, load_keypair(keys / PRIVATE_KEY_FILE))
     from vudo.pkg.store import open_store
 
     if args.action == "trust":
@@ -716,6 +1100,24 @@ def cmd_keys(args: argparse.Namespace) -> int:
             emit_json({"trusted": key})
         else:
             out(f"trusted signer {key}")
+        return 0
+    if args.action == "untrust":
+        from vudo.pkg.keys import parse_public_key
+
+        if not args.key:
+            raise UsageError("keys untrust needs the signer's public key",
+                             hint="vudo keys untrust <64 hex chars> (`vudo keys list` shows "
+                             "the trusted ones)")
+        with _typed_by_user():
+            key = parse_public_key(args.key)
+        with open_store(home) as store:
+            if not store.untrust_key(key):
+                raise NotFoundError(f"{key} is not a trusted signer",
+                                    hint="`vudo keys list` shows the trusted ones")
+        if args.json:
+            emit_json({"untrusted": key})
+        else:
+            out(f"no longer trusted: signer {key} (Spirits pinned to it stay installed)")
         return 0
     # list: the user's own key and the signer keys the store trusts or pins
 
@@ -742,6 +1144,98 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_key(verb: str, public: str, fp: str, private: Path,
+              args: argparse.Namespace, extra: dict[str, Any] | None = None) -> None:
+    info: dict[str, Any] = {"public_key": public, "fingerprint": fp,
+                            "private_key": str(private), **(extra or {})}
+    if args.json:
+        emit_json(info)
+        return
+    out(f"{verb} {private}")
+    out(f"public key   {public}")
+    out(f"fingerprint  {fp}")
+
+
+def _replace_key(args: argparse.Namespace, home: Path) -> int:
+    """rotate, import over an existing key, generate --force: one rotation."""
+    from vudo.home import keys_dir
+    from vudo.pkg.keys import (
+        PRIVATE_KEY_FILE,
+        fingerprint,
+        keypair_from_seed_hex,
+        load_keypair,
+        save_keypair,
+    )
+    from vudo.project.grants import rotate_key
+
+    keys = keys_dir(home)
+    new = None
+    if args.action == "import":
+        if not args.key:
+            raise UsageError("keys import needs the key file",
+                             hint="vudo keys import FILE (written by `vudo keys export -o FILE`)")
+        source = Path(args.key)
+        try:
+            if source.stat().st_size > 1024:
+                raise InvalidInputError(f"{source} is not a vudo private key (too big)",
+                                        hint="pass the file `vudo keys export -o` wrote")
+            text = source.read_text(encoding="ascii")
+        except FileNotFoundError:
+            raise NotFoundError(f"no key file at {source}", hint="check the path") from None
+        except UnicodeDecodeError:
+            text = ""
+        new = keypair_from_seed_hex(text, source=str(source))
+        if not (keys / PRIVATE_KEY_FILE).exists():
+            save_keypair(new, keys)
+            _show_key("imported", new.public_hex, new.fingerprint, keys / PRIVATE_KEY_FILE, args)
+            return 0
+    rotation = rotate_key(home, new)
+    count = sum(rotation.resigned.values())
+    if args.json:
+        _show_key("rotated", rotation.new, fingerprint(rotation.new), keys / PRIVATE_KEY_FILE,
+                  args, {"old_public_key": rotation.old, "backup": str(rotation.backup),
+                         "resigned": rotation.resigned})
+        return 0
+    _show_key("imported" if args.action == "import" else "rotated to", rotation.new,
+              fingerprint(rotation.new), keys / PRIVATE_KEY_FILE, args)
+    out(f"old key      {rotation.old} (kept in {rotation.backup})")
+    out(f"re-signed    {count} grant{'s' if count != 1 else ''} of "
+        f"{len(rotation.resigned)} installed Spirit{'s' if len(rotation.resigned) != 1 else ''}")
+    load_keypair(keys)  # the new key reads back
+    return 0
+
+
+def _export_key(args: argparse.Namespace, kp: KeyPair) -> int:
+    """The private key's one-line hex seed (the format of ``keys/private.key``)."""
+    import os
+
+    seed = bytes(kp.signing_key).hex()
+    if args.output is not None:
+        target = Path(args.output)
+        try:  # created exclusively, 0600 from the start: never over another file
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise InvalidInputError(f"{target} already exists",
+                                    hint="pick a new file name; an export never overwrites"
+                                    ) from None
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(seed + "\n")
+        if args.json:
+            emit_json({"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
+                       "file": str(target)})
+        else:
+            out(f"exported your private key to {target} (mode 0600)")
+            out(f"import it elsewhere with `vudo keys import {target}`")
+        return 0
+    note("note: this is your private key; anyone who has it can sign as you")
+    if args.json:
+        emit_json({"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
+                   "private_key_hex": seed})
+    else:
+        out(seed)
+    return 0
+
+
 # --------------------------------------------------------------------------- registries
 
 
@@ -761,6 +1255,7 @@ def _consent_callback(args: argparse.Namespace) -> Callable[[ConsentRequest, boo
 def cmd_install(args: argparse.Namespace) -> int:
     from vudo.project.installing import install
 
+    _check_grant_words(args.grant, args.deny)
     bar = ProgressLine()
     try:
         results = install(args.name, home=_home(), consent=_consent_callback(args),
@@ -782,17 +1277,141 @@ def cmd_install(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from vudo.project.packaging import publish
 
-    result = publish(Path(args.package) if args.package else None,
-                     project_dir=Path(args.path), home=_home(), registry=args.registry,
-                     allow_new_signer=args.allow_new_signer)
+    bar = ProgressLine()
+    try:
+        result = publish(Path(args.package) if args.package else None,
+                         project_dir=Path(args.path), home=_home(), registry=args.registry,
+                         allow_new_signer=args.allow_new_signer, dry_run=args.dry_run,
+                         progress=bar)
+    finally:
+        bar.clear()
     if args.json:
         emit_json({"name": result.name, "version": result.version, "digest": result.digest,
                    "signer": result.signer, "registry": result.registry,
-                   "path": str(result.path), "already_published": result.already_published})
+                   "path": str(result.path), "already_published": result.already_published,
+                   "dry_run": args.dry_run})
+        return 0
+    if args.dry_run:
+        out(f"would publish {result.name} {result.version} to {result.registry}")
+        out(f"  package  {result.path}  sha256:{result.digest}")
+        out(f"  signer   {result.signer}")
+        out("nothing was pushed (--dry-run)")
         return 0
     verb = "already published" if result.already_published else "published"
     out(f"{verb} {result.name} {result.version} to {result.registry}")
     out(f"install it with: vudo install {result.name}@{result.version}")
+    return 0
+
+
+def cmd_yank(args: argparse.Namespace) -> int:
+    from vudo.project.remote import yank
+
+    changed = yank(args.name, home=_home(), registry=args.registry, undo=args.undo)
+    if args.json:
+        emit_json({"spirit": args.name, "yanked": not args.undo, "changed": changed})
+        return 0
+    if args.undo:
+        out(f"un-yanked {args.name}" if changed else f"{args.name} was not yanked")
+    else:
+        out(f"yanked {args.name} (installs skip it unless a lock names it)" if changed
+            else f"{args.name} was already yanked")
+    return 0
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    from vudo.pkg.config import add_registry, load_config, remove_registry
+
+    home = _home()
+    if args.action == "list":
+        if args.name or args.url or args.default or args.ca_file:
+            raise UsageError("registry list takes no arguments",
+                             hint="`vudo registry list [--json]`")
+        config = load_config(home)
+        rows = [{"name": r.name, "url": r.url, "default": r.name == config.default,
+                 "ca_file": str(r.ca_file) if r.ca_file else None}
+                for r in config.registries]
+        if args.json:
+            emit_json(rows)
+            return 0
+        if not rows:
+            out("no registries configured; the default is the directory registry under "
+                f"{home} (add one with `vudo registry add NAME URL --default`)")
+            return 0
+        for line in table([(str(r["name"]), str(r["url"]), "default" if r["default"] else "")
+                           for r in rows], ("NAME", "URL", "")):
+            out(line)
+        return 0
+    if not args.name:
+        raise UsageError(f"registry {args.action} needs a NAME",
+                         hint="e.g. vudo registry add team oci://ghcr.io/my-org")
+    if args.action == "add":
+        if not args.url:
+            raise UsageError("registry add needs NAME and URL",
+                             hint="e.g. vudo registry add team oci://ghcr.io/my-org")
+        entry = add_registry(home, args.name, args.url, default=args.default,
+                             ca_file=Path(args.ca_file) if args.ca_file else None)
+        if args.json:
+            emit_json({"name": entry.name, "url": entry.url, "default": args.default})
+        else:
+            out(f"added registry {entry.name} {entry.url}" +
+                (" (default)" if args.default else ""))
+        return 0
+    if args.url or args.default or args.ca_file:
+        raise UsageError("registry remove takes only NAME", hint="vudo registry remove NAME")
+    entry = remove_registry(home, args.name)
+    if args.json:
+        emit_json({"name": entry.name, "url": entry.url, "removed": True})
+    else:
+        out(f"removed registry {entry.name} ({entry.url})")
+    return 0
+
+
+def _read_secret(what: str) -> str:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError(f"--{what}-stdin reads the {what} from standard input",
+                         hint=f"pipe it in: echo \"$SECRET\" | vudo login ... --{what}-stdin")
+    text = sys.stdin.read(64 * 1024 + 1)
+    secret = text[:-1] if text.endswith("\n") else text
+    secret = secret[:-1] if secret.endswith("\r") else secret
+    if not secret or len(secret) > 64 * 1024 or "\n" in secret:
+        raise UsageError(f"standard input holds no usable {what} (empty, several lines or "
+                         "over 64 KiB)", hint=f"pipe exactly one {what} line")
+    return secret
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from vudo.project.remote import login
+
+    if args.password_stdin == args.token_stdin:
+        raise UsageError("login needs exactly one of --password-stdin and --token-stdin",
+                         hint="echo \"$PASSWORD\" | vudo login REGISTRY --username U "
+                         "--password-stdin")
+    if args.password_stdin and not args.username:
+        raise UsageError("--password-stdin needs --username", hint="vudo login REGISTRY "
+                         "--username U --password-stdin")
+    if args.token_stdin and args.username:
+        raise UsageError("--token-stdin takes no --username",
+                         hint="vudo login REGISTRY --token-stdin")
+    secret = _read_secret("password" if args.password_stdin else "token")
+    host = login(args.registry, home=_home(), username=args.username,
+                 password=secret if args.password_stdin else None,
+                 token=secret if args.token_stdin else None,
+                 ca_file=Path(args.ca_file) if args.ca_file else None)
+    if args.json:
+        emit_json({"registry": host, "logged_in": True, "username": args.username})
+    else:
+        out(f"logged in to {host}" + (f" as {args.username}" if args.username else ""))
+    return 0
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from vudo.project.remote import logout
+
+    host, removed = logout(args.registry, home=_home())
+    if args.json:
+        emit_json({"registry": host, "removed": removed})
+    else:
+        out(f"logged out of {host}" if removed else f"no stored credentials for {host}")
     return 0
 
 
@@ -811,10 +1430,19 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
                            progress=bar)
     finally:
         bar.clear()
+    pruned: list[InstalledSpirit] = []
+    kept: list[str] = []
+    if args.prune:
+        from vudo.project.installing import prune
+
+        pruned, kept = prune(args.name, home=_home())
+    for line in kept:
+        note(f"note: {line}")
     if args.json:
         emit_json([{"name": o.name, "old": o.old_version, "new": o.new_version,
                     "upgraded": o.upgraded, "added": list(o.added), "removed": list(o.removed),
-                    "granted": [{"capability": c, "scope": s} for c, s in o.granted]}
+                    "granted": [{"capability": c, "scope": s} for c, s in o.granted],
+                    "pruned": [str(p.version) for p in pruned if p.name == o.name]}
                    for o in outcomes])
         return 0
     if not outcomes:
@@ -828,6 +1456,8 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
             out("  new capabilities:     " + ", ".join(o.added))
         if o.removed:
             out("  dropped capabilities: " + ", ".join(o.removed))
+    for p in pruned:
+        out(f"pruned {p.name} {p.version} (superseded)")
     return 0
 
 
@@ -858,11 +1488,17 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from vudo.project.credit import release_dead_runs
     from vudo.project.repair import repair_store
 
     outcome = repair_store(_home())
+    freed = release_dead_runs(home=_home())
+    for r in freed:
+        note(f"released reservation #{r.id} ({r.amount:,} credits) of a run that ended "
+             f"(pid {r.pid or '?'})")
     if args.json:
         emit_json({"rebuilt": outcome.rebuilt, "packages": outcome.packages,
+                   "released_reservations": [r.id for r in freed],
                    "removed_orphans": outcome.removed_orphans,
                    "removed_temp_files": outcome.removed_temp_files,
                    "dropped": list(outcome.dropped_rows),

@@ -11,7 +11,19 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from vudo.errors import printable
+from vudo.display import human_bytes
+from vudo.errors import VudoError, printable
+
+__all__ = ["ProgressLine", "emit_error_json", "emit_json", "error_json", "human_bytes", "note",
+           "out", "set_quiet", "stderr_is_tty", "table"]
+
+#: Per-process output state: ``-q`` (no notes or progress) and whether a JSON document
+#: already went to stdout (a failure after it is carried inside it, not printed twice).
+_state = {"quiet": False, "json_written": False}
+
+
+def set_quiet(quiet: bool) -> None:
+    _state["quiet"] = quiet
 
 
 def out(line: str = "") -> None:
@@ -19,19 +31,38 @@ def out(line: str = "") -> None:
 
 
 def note(line: str) -> None:
-    """A remark for the human (warnings, what happened); stderr so stdout stays data."""
+    """A remark for the human (warnings, what happened); stderr so stdout stays data.
+
+    ``-q`` silences it."""
+    if _state["quiet"]:
+        return
     sys.stderr.write(printable(line) + "\n")
 
 
-def emit_json(value: Any) -> None:
+def emit_json(value: Any, *, error: VudoError | None = None) -> None:
     """Print ``value`` as strict JSON: a guest can return NaN or infinity, which JSON has
     no number for (``json`` would print ``NaN``, which jq and browsers reject), so
     non-finite floats are written as the strings "nan", "inf" and "-inf", as receipts
     write them (:meth:`vudo.engine.Receipt.to_dict`)."""
     import json
 
+    if error is not None:  # a result that is also a failure (tests failed, check found...)
+        value = {**value, "error": error_json(error)}
+    _state["json_written"] = True
     sys.stdout.write(json.dumps(_finite(value), indent=2, sort_keys=False, default=str,
                                 allow_nan=False) + "\n")
+
+
+def error_json(err: VudoError) -> dict[str, Any]:
+    """An error's JSON form (DESIGN.md §4): title, message, hint, exit_code."""
+    return {"title": err.title, "message": err.message, "hint": err.hint,
+            "exit_code": err.exit_code}
+
+
+def emit_error_json(err: VudoError) -> None:
+    """``{"error": {...}}`` on stdout, unless the command's own document carried it."""
+    if not _state["json_written"]:
+        emit_json({"error": error_json(err)})
 
 
 def _finite(value: Any) -> Any:
@@ -55,13 +86,14 @@ class ProgressLine:
     """One overwritten status line on a terminal's stderr; silent when not a terminal."""
 
     def __init__(self, enabled: bool | None = None) -> None:
-        self.enabled = stderr_is_tty() if enabled is None else enabled
+        self.enabled = (stderr_is_tty() and not _state["quiet"]) if enabled is None \
+            else enabled
         self._width = 0
 
     def __call__(self, text: str) -> None:
         if not self.enabled:
             return
-        line = text[:120]
+        line = printable(" ".join(text.split()))[:120]
         pad = max(0, self._width - len(line))
         sys.stderr.write("\r" + line + " " * pad)
         sys.stderr.flush()
@@ -79,12 +111,3 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
     cols = [list(header), *[[" ".join(c.split()) for c in r] for r in rows]]
     widths = [max(len(r[i]) for r in cols) for i in range(len(header))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cols]
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"

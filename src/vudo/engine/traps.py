@@ -15,8 +15,6 @@ the kind back into the right error class with our message, not wasmtime's backtr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import wasmtime
 
@@ -159,10 +157,19 @@ def _first_line(text: str) -> str:
 
 
 def _cause(text: str) -> str:
-    """wasmtime puts the real reason after "Caused by:"; fall back to the first line."""
+    """wasmtime puts the real reason after "Caused by:"; fall back to the first line.
+
+    A numbered chain ("0: WebAssembly translation error", "1: Invalid input ... type
+    mismatch") ends with the innermost, most specific cause: that one is kept.
+    """
     if "Caused by:" in text:
-        return _first_line(text.split("Caused by:", 1)[1])
+        causes = text.split("Caused by:", 1)[1]
+        chain = _CHAIN.findall(causes)
+        return chain[-1].strip() if chain else _first_line(causes)
     return _first_line(text)
+
+
+_CHAIN = re.compile(r"^\s*\d+: (.+)$", re.MULTILINE)
 
 
 def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run") -> VudoError:
@@ -211,12 +218,3 @@ def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run
     if during == "instantiate":
         return GuestTrap(f"instantiation failed: {_cause(text)}", hint=_HINTS[GuestTrap])
     return GuestTrap(f"guest trapped: {_cause(text)}", hint=_HINTS[GuestTrap])
-
-
-@contextmanager
-def wasmtime_errors(during: str = "run") -> Iterator[None]:
-    """Re-raise wasmtime's exceptions inside the block as vudo errors."""
-    try:
-        yield
-    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-        raise translate(exc, during=during) from None

@@ -6,9 +6,11 @@ by every part of vudo, so parsing is strict and errors point at the line to fix:
 unknown key is refused (never silently dropped) with a did-you-mean, a value of the
 wrong type names the field, the line and the expected type.
 
-TOML is parsed with tomlkit and JSON with the standard library; their exceptions are
-translated into :class:`ManifestError` here and nowhere else (:func:`_load_toml`,
-:func:`_load_json`).
+TOML is parsed with the standard library's tomllib (tomlkit, which ``vudo fmt`` needs to
+keep comments, costs several times as much to import, and reading a manifest is on the
+``vudo run`` path); a text tomllib refuses is parsed again by tomlkit, whose messages
+name the line and column. JSON uses the standard library. Their exceptions are translated
+into :class:`ManifestError` here and nowhere else (:func:`_load_toml`, :func:`_load_json`).
 
 Format (DESIGN.md §3)::
 
@@ -34,22 +36,22 @@ Format (DESIGN.md §3)::
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
-
-import tomlkit
-from tomlkit.exceptions import TOMLKitError
-from tomlkit.items import Array, Comment, Table, Whitespace
+from typing import TYPE_CHECKING, Any
 
 from vudo.capabilities import Capability
 from vudo.errors import InvalidInputError, ManifestError, NotFoundError
-from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, parse_version
+from vudo.pkg.versions import ANY, Requirement, parse_requirement, parse_version
+
+if TYPE_CHECKING:
+    import tomlkit
+
+    from vudo.pkg.versions import Version
 
 __all__ = [
     "DEPENDENCY_KEYS",
@@ -329,8 +331,25 @@ def _without_bom(text: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _load_toml(text: str, filename: str) -> tomlkit.TOMLDocument:
-    """Parse TOML; the one place tomlkit's exceptions become ManifestError."""
+def _load_toml(text: str, filename: str) -> dict[str, Any]:
+    """Parse TOML into plain values; the one place the TOML parsers' exceptions become
+    ManifestError. tomllib first (cheap to import); what it refuses, tomlkit parses
+    again for a message with the line and column (and, should the two parsers ever
+    disagree, tomlkit's reading wins, as it always did)."""
+    import tomllib
+
+    try:
+        return tomllib.loads(_without_bom(text))
+    except tomllib.TOMLDecodeError:
+        pass
+    return _plain(_load_toml_document(text, filename).unwrap())  # type: ignore[no-any-return]
+
+
+def _load_toml_document(text: str, filename: str) -> tomlkit.TOMLDocument:
+    """Parse TOML with tomlkit (its comments and layout kept, for ``vudo fmt``)."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     try:
         return tomlkit.parse(_without_bom(text))
     except TOMLKitError as exc:
@@ -447,6 +466,8 @@ class _Validator:
         for key in table:
             if key in allowed:
                 continue
+            import difflib
+
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             hint = (f'did you mean "{close[0]}"?' if close
                     else "allowed keys here: " + ", ".join(allowed))
@@ -566,6 +587,8 @@ class _Validator:
             try:
                 cap = Capability(item)
             except ValueError:
+                import difflib
+
                 close = difflib.get_close_matches(item, names, n=1, cutoff=0.5)
                 hint = (f'did you mean "{close[0]}"?' if close
                         else "known capabilities: " + ", ".join(names))
@@ -665,7 +688,7 @@ def _read_data(text: str, filename: str) -> tuple[Any, _Locator]:
     locator = _Locator(text, filename, is_json=json_input)
     if json_input:
         return _load_json(text, filename), locator
-    return _plain(_load_toml(text, filename).unwrap()), locator
+    return _load_toml(text, filename), locator
 
 
 def parse_manifest(text: str, *, filename: str = "spirit.toml") -> Manifest:
@@ -770,7 +793,7 @@ def canonical_manifest_bytes(manifest: Manifest) -> bytes:
 
 
 @dataclass(slots=True)
-class _Entry:
+class _TomlEntry:
     key: str
     value: Any
     comments: list[str] = field(default_factory=list)
@@ -781,7 +804,7 @@ class _Entry:
 @dataclass(slots=True)
 class _Section:
     name: str  # "" for the top level
-    entries: list[_Entry] = field(default_factory=list)
+    entries: list[_TomlEntry] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)  # above the [header]
     inline_comment: str = ""
     trailing: list[str] = field(default_factory=list)  # after the last entry
@@ -796,6 +819,8 @@ def _render_key(key: str) -> str:
 
 
 def _render_value(value: Any, order: tuple[str, ...] = ()) -> str:
+    import tomlkit
+
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -851,11 +876,11 @@ def _render_sections(sections: list[_Section], header: list[str] | None = None,
 
 
 def _sections_from_data(data: Mapping[str, Any]) -> list[_Section]:
-    root = _Section("", [_Entry(k, v) for k, v in data.items() if k not in _SECTIONS])
+    root = _Section("", [_TomlEntry(k, v) for k, v in data.items() if k not in _SECTIONS])
     sections = [root]
     for name in _SECTIONS:
         if name in data:
-            sections.append(_Section(name, [_Entry(k, v) for k, v in data[name].items()]))
+            sections.append(_Section(name, [_TomlEntry(k, v) for k, v in data[name].items()]))
     return sections
 
 
@@ -873,6 +898,9 @@ def _render_commented_array(text: str) -> str | None:
     """A multi-line array with comments inside, one element per line, each comment kept
     beside the element it was written next to; None if the layout is too unusual (an
     element spanning lines), in which case the comments move above the key instead."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     lines = text.splitlines()
     if len(lines) < 2:
         return None
@@ -904,8 +932,10 @@ def _render_commented_array(text: str) -> str | None:
     return "\n".join(out)
 
 
-def _value_entry(key: str, item: Any, comments: list[str]) -> _Entry:
+def _value_entry(key: str, item: Any, comments: list[str]) -> _TomlEntry:
     """An entry for a plain key = value item, keeping comments written inside it."""
+    from tomlkit.items import Array
+
     text = item.as_string()
     inside = _comments_inside(text)
     rendered = None
@@ -914,7 +944,7 @@ def _value_entry(key: str, item: Any, comments: list[str]) -> _Entry:
     if rendered is None:
         comments = comments + inside
     inline = item.trivia.comment.strip() if item.trivia.comment else ""
-    return _Entry(key, _plain(item.unwrap()), comments, inline, rendered)
+    return _TomlEntry(key, _plain(item.unwrap()), comments, inline, rendered)
 
 
 def _split_at_blank(lines: list[tuple[str, bool]]) -> tuple[list[str], list[str]]:
@@ -928,16 +958,20 @@ def _split_at_blank(lines: list[tuple[str, bool]]) -> tuple[list[str], list[str]
 def _keep_trivia(item: Any, pending: list[tuple[str, bool]]) -> None:
     """Add a keyless body item to ``pending``: a comment as ``(text, False)``, each
     blank line as ``("", True)``, so it can move with the entry that follows."""
+    from tomlkit.items import Comment, Whitespace
+
     if isinstance(item, Comment):
         pending.append((item.as_string().strip(), False))
     elif isinstance(item, Whitespace) and "\n" in item.as_string():
         pending.extend([("", True)] * item.as_string().count("\n"))
 
 
-def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_Entry],
+def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_TomlEntry],
                pending: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """Collect entries of one table body with the comments above them; return the comment
     lines left after the last entry."""
+    from tomlkit.items import Table
+
     for key, item in body:
         if key is None:
             _keep_trivia(item, pending)
@@ -948,17 +982,28 @@ def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_Entry],
             # [dependencies.c] sub-table: becomes an inline table, comments move above it
             if item.trivia.comment:
                 comments.append(item.trivia.comment.strip())
-            inner: list[_Entry] = []
+            inner: list[_TomlEntry] = []
             rest = _walk_body(item.value.body, inner, [])
             for sub in inner:
                 comments.extend(sub.comments)
                 if sub.inline_comment:
                     comments.append(sub.inline_comment)
             comments.extend(text for text, blank in rest if not blank)
-            entries.append(_Entry(key.key, _plain(item.unwrap()), comments))
+            entries.append(_TomlEntry(key.key, _plain(item.unwrap()), comments))
             continue
         entries.append(_value_entry(key.key, item, comments))
     return pending
+
+
+def _first_key(doc: Any) -> str | None:
+    """The key ``vudo fmt`` writes first: the first top-level key in canonical order, or
+    the first table when there are none."""
+    keys: list[str] = [str(k.key) for k, _ in doc.body if k is not None]
+    plain = [k for k in keys if k not in _SECTIONS]
+    if plain:
+        return min(plain, key=lambda k: _entry_order("", k))
+    tables = [k for k in _SECTIONS if k in keys]
+    return tables[0] if tables else None
 
 
 def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
@@ -977,7 +1022,9 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
         data = _load_json(text, filename)
         ordered = {k: data[k] for k in sorted(data, key=lambda k: _entry_order("", k))}
         return json.dumps(ordered, indent=2, ensure_ascii=False) + "\n"
-    doc = _load_toml(text, filename)
+    from tomlkit.items import Table
+
+    doc = _load_toml_document(text, filename)
     root = _Section("")
     by_name: dict[str, _Section] = {name: _Section(name, present=False) for name in _SECTIONS}
     pending: list[tuple[str, bool]] = []
@@ -990,6 +1037,10 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
             continue
         if not seen_entry:
             header, after = _split_at_blank(pending)
+            if key.key != _first_key(doc):
+                # The file's first key moves (e.g. version above name): the comments at
+                # the top of the file stay there, as its header.
+                header, after = header + after, []
             pending = [(text, False) for text in after]
             seen_entry = True
         if isinstance(item, Table) and not item.is_super_table() and key.key in by_name:
@@ -1025,7 +1076,7 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
                 section.present = True
                 section.comments.extend(comments)
                 for sub_key, sub_value in value.items():
-                    section.entries.append(_Entry(sub_key, sub_value, [], inline))
+                    section.entries.append(_TomlEntry(sub_key, sub_value, [], inline))
                     inline = ""
             else:
                 root.entries.append(entry)

@@ -31,10 +31,26 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from semantic_version import Version
+from typing import TYPE_CHECKING, Any
 
 from vudo.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from semantic_version import Version
+else:
+    def __getattr__(name: str) -> Any:
+        # semantic_version is imported on first use, not with this module: it imports
+        # importlib.metadata (several ms), and reading a project on the `vudo run` path
+        # needs no Version objects (vudo.project.layout reads its last build's facts).
+        if name == "Version":
+            return _version_class()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _version_class() -> Any:
+    from semantic_version import Version
+
+    return Version
 
 __all__ = [
     "Comparator",
@@ -75,7 +91,7 @@ def parse_version(text: str) -> Version:
         raise InvalidInputError(f'invalid version "{text}"',
                                 hint=f'drop the leading "v": "{candidate[1:]}"')
     try:
-        return Version(candidate)
+        return _version_class()(candidate)
     except ValueError as exc:
         raise InvalidInputError(f'invalid version "{text}": {exc}', hint=_VERSION_HINT) from None
 
@@ -83,7 +99,7 @@ def parse_version(text: str) -> Version:
 def _release(version: Version) -> Version:
     """The version without build metadata (what SemVer 2 compares)."""
     if version.build:
-        return Version(major=version.major, minor=version.minor, patch=version.patch,
+        return _version_class()(major=version.major, minor=version.minor, patch=version.patch,
                        prerelease=version.prerelease)
     return version
 
@@ -116,12 +132,13 @@ class _Partial:
     pre: tuple[str, ...]
 
     def full(self) -> Version:
-        return Version(major=self.major or 0, minor=self.minor or 0, patch=self.patch or 0,
+        return _version_class()(major=self.major or 0, minor=self.minor or 0,
+                                patch=self.patch or 0,
                        prerelease=self.pre or None)
 
 
 def _v(major: int, minor: int, patch: int) -> Version:
-    return Version(major=major, minor=minor, patch=patch)
+    return _version_class()(major=major, minor=minor, patch=patch)
 
 
 def _parse_partial(text: str, original: str) -> _Partial:

@@ -21,8 +21,20 @@ from pathlib import Path
 import wasmtime
 
 from vudo.capabilities import ABI_IMPORTS, Capability
+from vudo.engine.engine import check_module
 from vudo.errors import BuildError, ModuleError
-from vudo.project.layout import Progress, Project, no_progress, open_project
+from vudo.project.layout import (
+    BuildStamp,
+    Progress,
+    Project,
+    current_build,
+    input_digest,
+    no_progress,
+    open_project,
+    stamp_path,
+    wasm_path,
+    write_stamp,
+)
 
 RUST_TARGET = "wasm32-unknown-unknown"
 
@@ -66,28 +78,26 @@ class BuildResult:
     info: ModuleInfo
     warnings: tuple[CapabilityProblem, ...]
     lockfile: Path | None = None
+    up_to_date: bool = False  # nothing changed since the last build: nothing was compiled
 
 
-def inspect_module(data: bytes) -> ModuleInfo:
-    """Imports and exported functions of a wasm binary, read through the engine's loader
-    guard without compiling (the two steps of :func:`vudo.engine.engine.describe`).
-    BuildError if the compiler produced an invalid module; ModuleError if it has a
-    boundary type or an encoding vudo cannot run."""
-    from vudo.engine.binary import scan
-    from vudo.engine.engine import validate
-
+def inspect_module(data: bytes, *, source: str | None = None) -> ModuleInfo:
+    """Imports and exported functions of a wasm binary, through the checks
+    ``Engine.load`` makes (:func:`vudo.engine.engine.check_module`: validation, the
+    boundary-type guard, host import names and signatures from the ABI table), without
+    compiling: a module that builds also loads. BuildError (exit 7) otherwise, naming
+    ``source`` (the file it was built from) and keeping the engine's message."""
     try:
-        validate(data)
+        shape, _, exports = check_module(data, source or "the module")
     except ModuleError as err:
-        raise BuildError(
-            f"the compiler produced an invalid module: {err.message}",
-            hint="check the compiler flags in your project",
-        ) from err
-    shape = scan(data, "the module")
-    imports = tuple((imp.module, imp.name) for imp in shape.imports)
-    exports = tuple((exp.name, exp.params, exp.results)
-                    for exp in shape.exports if exp.kind == "func")
-    return ModuleInfo(imports, exports)
+        message = err.message
+        where = f"{source}: " if source and not message.startswith(f"{source}: ") else ""
+        invalid = message.startswith("not a valid WebAssembly")
+        raise BuildError(where + message,
+                         hint="fix the source and run `vudo build` again" if invalid
+                         else err.hint) from None
+    return ModuleInfo(tuple((imp.module, imp.name) for imp in shape.imports),
+                      tuple((f.name, f.params, f.results) for f in exports))
 
 
 def lint_capabilities(
@@ -99,7 +109,9 @@ def lint_capabilities(
     function whose capability is not declared. Warnings: a declared capability that no
     import uses (the Spirit asks users for more than it needs).
     """
+    declared = tuple(declared)
     wanted = set(declared)
+    listed = ", ".join(f'"{c.value}"' for c in declared)
     used: set[Capability] = set()
     problems: list[CapabilityProblem] = []
     for module, name in imports:
@@ -120,8 +132,8 @@ def lint_capabilities(
         if cap not in wanted:
             problems.append(CapabilityProblem(
                 f'the module imports {name} but spirit.toml does not declare "{cap.value}"',
-                f'add "{cap.value}" to capabilities in spirit.toml, or stop importing {name}',
-                True))
+                f'declare it in spirit.toml: capabilities = [{listed}{", " if listed else ""}'
+                f'"{cap.value}"], or stop importing {name}', True))
     for cap in sorted(wanted - used, key=lambda c: c.value):
         problems.append(CapabilityProblem(
             f'spirit.toml declares "{cap.value}" but the module imports no host function '
@@ -179,7 +191,7 @@ def compile_wat(project: Project, out: Path) -> None:
     try:
         text = project.source.read_text(encoding="utf-8-sig")  # BOM: not WAT
     except UnicodeDecodeError as err:
-        raise CompileError(f"{rel}: error: not UTF-8 text (byte {err.start})", output="",
+        raise CompileError(f"{rel}: not UTF-8 text (byte {err.start})", output="",
                            hint="save the source as UTF-8") from None
     try:
         out.write_bytes(wasmtime.wat2wasm(text))
@@ -189,7 +201,7 @@ def compile_wat(project: Project, out: Path) -> None:
         what = raw.splitlines()[0].strip()
         loc = f"{rel}:{where.group(1)}:{where.group(2)}" if where else str(rel)
         raise CompileError(
-            f"{loc}: error: {what}", output=raw.replace("<anon>", str(rel)),
+            f"{loc}: {what}", output=raw.replace("<anon>", str(rel)),
             hint="fix the source and run `vudo build` again",
         ) from err
 
@@ -260,6 +272,11 @@ def build_project(
     project with dependencies has them resolved first and ``spirit.lock`` written
     (DependencyConflictError, exit 6, when they cannot all be satisfied; with ``locked``
     when they would not reproduce the existing lock exactly).
+
+    Incremental: when the inputs (sources, manifest, lock, toolchain, profile, vudo
+    version) and the output are what the last build of this profile recorded, nothing is
+    compiled and the result says ``up_to_date``. Debug builds write
+    ``target/<name>.wasm``, release builds ``target/release/<name>.wasm``.
     """
     started = time.perf_counter()
     project = open_project(path)
@@ -270,8 +287,19 @@ def build_project(
 
         progress("resolving dependencies")
         lockfile = lock_project(project.root, home=home, locked=locked)
-    out = project.wasm_path
+    out = wasm_path(project.root, project.name, release=release)
+    previous = current_build(project.root, release=release)
+    if previous is not None:
+        return BuildResult(
+            root=project.root, name=project.name, language=project.language, wasm_path=out,
+            size=len(previous.data), release=release, seconds=time.perf_counter() - started,
+            info=ModuleInfo(previous.imports, previous.exports),
+            warnings=tuple(CapabilityProblem(m, h, False) for m, h in previous.warnings),
+            lockfile=lockfile, up_to_date=True,
+        )
+    inputs = input_digest(project.root, release=release)
     out.parent.mkdir(parents=True, exist_ok=True)
+    stamp_path(project.root, release=release).unlink(missing_ok=True)
     tmp = out.with_suffix(".wasm.tmp")
     progress(f"compiling {project.source.relative_to(project.root)} ({project.language})")
     try:
@@ -284,7 +312,7 @@ def build_project(
         else:
             compile_rust(project, tmp, release=release)
         data = tmp.read_bytes()
-        info = inspect_module(data)
+        info = inspect_module(data, source=str(project.source.relative_to(project.root)))
         progress("checking imports against capabilities")
         problems = lint_capabilities(info.imports, project.manifest.capabilities)
         errors = [p for p in problems if p.error]
@@ -294,8 +322,15 @@ def build_project(
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+    warnings = tuple(p for p in problems if not p.error)
+    if inputs is not None:
+        m = project.manifest
+        write_stamp(project.root, BuildStamp(
+            inputs, project.name, out, data, tuple(c.value for c in m.capabilities),
+            m.pricing.to_dict() if m.pricing is not None else None, info.imports,
+            info.exports, tuple((w.message, w.hint) for w in warnings)), release=release)
     return BuildResult(
         root=project.root, name=project.name, language=project.language, wasm_path=out,
         size=len(data), release=release, seconds=time.perf_counter() - started, info=info,
-        warnings=tuple(p for p in problems if not p.error), lockfile=lockfile,
+        warnings=warnings, lockfile=lockfile,
     )

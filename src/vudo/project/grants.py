@@ -1,9 +1,11 @@
 """``vudo grant`` and ``vudo revoke``: what an installed Spirit may do.
 
-Grants are issued by the user's key to the user's key (the identity installed Spirits run
-as) and stored per Spirit name in the local store; ``vudo run NAME`` loads exactly those.
+Grants are issued by the user's key to the identity the Spirit runs as (an installed
+Spirit's is its (signer, name) :class:`~vudo.engine.identity.SpiritIdentity`) and stored per
+Spirit name in the local store; ``vudo run NAME`` loads exactly those.
 :func:`sign_grants` is the one place grants are signed for the user: at install, on
-upgrade, by ``vudo grant``, and for the grants of one run.
+upgrade, by ``vudo grant``, and for the grants of one run; :func:`usable_grants` is the one
+place stored grants are admitted to a run.
 """
 
 from __future__ import annotations
@@ -13,27 +15,82 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from vudo.capabilities import Capability, parse_capability
+from vudo.display import iso_time
 from vudo.engine.grants import Grant, Scope, issue_grant, parse_grant_spec, verify_grant
 from vudo.errors import InvalidInputError, NotFoundError, UsageError, VudoError
-from vudo.pkg.keys import ensure_keypair
+from vudo.home import keys_dir
+from vudo.pkg.keys import (
+    PRIVATE_KEY_FILE,
+    ensure_keypair,
+    generate_keypair,
+    load_keypair,
+    save_keypair,
+)
+
+if TYPE_CHECKING:
+    from vudo.pkg.keys import KeyPair
 
 
 def sign_grants(
-    granted: Iterable[tuple[Capability, str]], *, home: Path, now: float,
+    granted: Iterable[tuple[Capability, str]], *, home: Path, now: float, grantee: str,
     expires_at: int | None = None,
 ) -> tuple[tuple[Grant, ...], str]:
-    """One signed grant per (capability, scope), from and to the user's key; returns the
-    grants and that key (the granter to trust, and the identity to run as)."""
+    """One signed grant per (capability, scope), from the user's key to ``grantee`` (the
+    identity key of the Spirit that runs with them); returns the grants and the user's key
+    (the granter to trust)."""
     kp = ensure_keypair(home)
     grants = tuple(
-        issue_grant(kp.signing_key, cap, Scope.parse(scope), kp.public_hex,
+        issue_grant(kp.signing_key, cap, Scope.parse(scope), grantee,
                     issued_at=int(now), expires_at=expires_at)
         for cap, scope in granted
     )
     return grants, kp.public_hex
+
+
+def installed_grantee(signer: str, name: str) -> str:
+    """The grantee of an installed Spirit's grants: its (signer, name) identity's key."""
+    from vudo.engine.identity import SpiritIdentity  # lazy: nacl only when one is issued
+
+    return SpiritIdentity.installed(signer, name).key
+
+
+def usable_grants(stored: Iterable[Grant], *, home: Path, grantee: str) -> tuple[Grant, ...]:
+    """The stored grants a run as ``grantee`` may use.
+
+    Only grants the user's key made count: one some other key wrote into the store is
+    ignored, never newly trusted. Those made for ``grantee`` count as they are; those made
+    for the user's own key (stored before Spirits had identities, when every Spirit ran as
+    the user) are the same consent and are re-signed for ``grantee`` with the same scope,
+    issue time and expiry. Grants for any other identity are ignored.
+    """
+    kp = None
+    usable: list[Grant] = []
+    for grant in stored:
+        if grant.grantee == grantee:
+            if kp is None:
+                kp = ensure_keypair(home)
+            if grant.granter == kp.public_hex:
+                usable.append(grant)
+            continue
+        if kp is None:
+            kp = ensure_keypair(home)
+        if grant.granter == kp.public_hex and grant.grantee == kp.public_hex \
+                and _verifies(grant):
+            usable.append(issue_grant(kp.signing_key, grant.capability, grant.scope, grantee,
+                                      issued_at=grant.issued_at, expires_at=grant.expires_at))
+    return tuple(usable)
+
+
+def _verifies(grant: Grant) -> bool:
+    """Whether the user's key really signed ``grant`` (before it is re-signed)."""
+    try:
+        verify_grant(grant)
+    except VudoError:
+        return False
+    return True
 
 
 _DURATION = re.compile(r"^\s*([-+]?\d+)\s*([smhdw])\s*$")
@@ -101,7 +158,8 @@ def grant_capability(
                 hint="it asks for: " + (", ".join(c.value for c in spirit.capabilities)
                                         or "nothing"),
             )
-        [grant], _ = sign_grants([(cap, scope)], home=home, now=now, expires_at=expires_at)
+        [grant], _ = sign_grants([(cap, scope)], home=home, now=now, expires_at=expires_at,
+                                 grantee=installed_grantee(spirit.signer, spirit.name))
         # Read, replace and write in one transaction: concurrent grants all stay.
         store.update_grants(name, lambda current: [
             *(g for g in current if g.get("capability") != cap.value), grant.to_dict()])
@@ -136,7 +194,7 @@ def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     refuse (malformed, or its signature does not hold), so it is never shown as given."""
     rows = []
     for g in grants:
-        expires = g.get("expires_at")
+        expires, issued = g.get("expires_at"), g.get("issued_at")
         problem: str | None = None
         try:
             verify_grant(Grant.from_dict(g))
@@ -144,8 +202,84 @@ def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             problem = err.message
         rows.append({
             "capability": g.get("capability"), "scope": g.get("scope"),
-            "granter": g.get("granter"), "issued_at": g.get("issued_at"),
-            "expires_at": expires if isinstance(expires, int) else None,
+            "granter": g.get("granter"),
+            # times as ISO 8601, as every JSON output shows them (the grant signs Unix
+            # seconds; a stored value that is not one shows as no time)
+            "issued_at": iso_time(issued) if isinstance(issued, int) else None,
+            "expires_at": iso_time(expires) if isinstance(expires, int) else None,
             "valid": problem is None, "problem": problem,
         })
     return rows
+
+
+class KeyRotation(NamedTuple):
+    """What :func:`rotate_key` did: the key before and after, where the old one was kept,
+    and how many stored grants of each installed Spirit were re-signed."""
+
+    old: str
+    new: str
+    backup: Path
+    resigned: dict[str, int]
+
+
+def _backup_dir(keys: Path) -> Path:
+    return keys / "backups"
+
+
+def rotate_key(home: Path, new: KeyPair | None = None, *,
+               clock: Callable[[], float] = time.time) -> KeyRotation:
+    """Replace the user's key with ``new`` (a fresh one by default) without voiding what
+    the old one granted.
+
+    The old key is kept under ``keys/backups/<fingerprint>/`` first; then every stored
+    grant the old key (or an earlier, backed-up key of this user) made is re-issued by the
+    new key to the new key, with the same capability, scope and expiry, in the store's
+    write transaction; only then does the new key replace ``keys/private.key``. A grant
+    someone else's key wrote into the store is left as it is (it was never honoured, and
+    re-signing it would launder it). Packages signed with the old key stay verifiable;
+    installs signed with the new key are accepted as the user's own.
+    """
+    from vudo.pkg.store import open_store  # lazy: runs import this module; no sqlite3 there
+
+    keys = keys_dir(home)
+    if not (keys / PRIVATE_KEY_FILE).exists():
+        raise NotFoundError(f"no key to rotate in {keys}",
+                            hint="create your first key with `vudo keys generate`")
+    old = load_keypair(keys)
+    new = new or generate_keypair()
+    if new.public_hex == old.public_hex:
+        raise InvalidInputError("that is already your key", hint="`vudo keys show` shows it")
+    backup = _backup_dir(keys) / old.fingerprint.replace(":", "")
+    save_keypair(old, backup)  # an existing identical backup is kept as is
+    mine = {old.public_hex}
+    for kept in sorted(_backup_dir(keys).glob("*/" + PRIVATE_KEY_FILE)):
+        mine.add(load_keypair(kept).public_hex)
+    now = int(clock())
+    resigned: dict[str, int] = {}
+
+    def resign(name: str) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+        def change(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            for stored in current:
+                try:
+                    grant = Grant.from_dict(stored)
+                except VudoError:
+                    out.append(stored)  # unreadable: `vudo repair` reports it
+                    continue
+                if grant.granter not in mine:
+                    out.append(stored)
+                    continue
+                out.append(issue_grant(new.signing_key, grant.capability, grant.scope,
+                                       new.public_hex, issued_at=now,
+                                       expires_at=grant.expires_at).to_dict())
+                resigned[name] = resigned.get(name, 0) + 1
+            return out
+
+        return change
+
+    with open_store(home) as store:
+        for name in sorted({s.name for s in store.list()}):
+            if store.grants_for(name):
+                store.update_grants(name, resign(name))
+    save_keypair(new, keys, overwrite=True)
+    return KeyRotation(old.public_hex, new.public_hex, backup, resigned)

@@ -5,7 +5,8 @@ language decides how ``vudo build`` compiles it::
 
     my-spirit/spirit.toml
     my-spirit/src/main.wat | src/main.c | src/main.zig | src/lib.rs (+ Cargo.toml)
-    my-spirit/target/<name>.wasm            (build output)
+    my-spirit/target/<name>.wasm            (build output; --release: target/release/)
+    my-spirit/target/.vudo-build-debug.json (what that build read and found: BuildStamp)
     my-spirit/dist/<name>-<version>.spirit  (vudo pack)
 
 Every workflow function takes the project directory explicitly; none reads the cwd.
@@ -74,16 +75,131 @@ class Project(NamedTuple):
         return self.dist_dir / f"{self.name}-{self.version}.spirit"
 
     def is_stale(self) -> bool:
-        """Whether the built module is missing or older than the source or manifest."""
-        try:
-            built = self.wasm_path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return True
-        inputs = [self.manifest_path, *sorted((self.root / "src").rglob("*"))]
-        cargo = self.root / "Cargo.toml"
-        if cargo.exists():
-            inputs.append(cargo)
-        return any(p.is_file() and p.stat().st_mtime_ns > built for p in inputs)
+        """Whether the debug module is missing or was built from other inputs than the
+        sources, manifest and toolchain there now (see :func:`current_build`)."""
+        return current_build(self.root) is None
+
+
+class BuildStamp(NamedTuple):
+    """What the last build of one profile recorded: the digest of its inputs and the
+    facts it checked (the manifest's name, capabilities and pricing; the module's
+    imports, exports and warnings). While the inputs are unchanged these facts stand, so
+    ``vudo build`` has nothing to do and ``vudo run DIR`` reads no manifest at all."""
+
+    inputs: str
+    name: str
+    wasm: Path
+    data: bytes
+    capabilities: tuple[str, ...]
+    pricing: dict[str, int] | None
+    imports: tuple[tuple[str, str], ...]
+    exports: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]
+    warnings: tuple[tuple[str, str], ...]
+
+
+def stamp_path(root: Path, *, release: bool = False) -> Path:
+    return root / "target" / f".vudo-build-{'release' if release else 'debug'}.json"
+
+
+def wasm_path(root: Path, name: str, *, release: bool = False) -> Path:
+    """Where a build of the profile writes the module (debug and release apart)."""
+    return root / "target" / ("release" if release else "") / f"{name}.wasm"
+
+
+def _toolchain(language: str) -> str:
+    """Which compiler builds ``language``: its location and install time (a new version
+    is a new install), found without importing or running it."""
+    import importlib.util
+
+    if language == "rust":
+        import shutil
+
+        exe = shutil.which("rustc")
+        where = Path(exe) if exe else None
+    else:
+        spec = importlib.util.find_spec("wasmtime" if language == "wat" else "ziglang")
+        where = Path(spec.origin).parent if spec is not None and spec.origin else None
+    if where is None:
+        return f"{language}:none"
+    try:
+        return f"{language}:{where}:{where.stat().st_mtime_ns}"
+    except OSError:
+        return f"{language}:{where}:gone"
+
+
+def input_digest(root: Path, *, release: bool = False) -> str | None:
+    """One digest of everything a build's output depends on: the sources, manifest,
+    lock, toolchain, profile and vudo version; None when ``root`` is no project."""
+    import hashlib  # lazy: the digest is taken only when a build is checked
+
+    from vudo import __version__  # lazy: as above
+    from vudo.pkg.manifest import MANIFEST_FILENAMES  # lazy: not for .wat runs
+
+    manifest = next((root / n for n in MANIFEST_FILENAMES if (root / n).is_file()), None)
+    found = detect_language(root)
+    if manifest is None or found is None:
+        return None
+    h = hashlib.sha256()
+    for part in (f"vudo {__version__}", f"profile {'release' if release else 'debug'}",
+                 _toolchain(found[0])):
+        h.update(part.encode() + b"\0")
+    for file in [manifest, root / "Cargo.toml", root / "spirit.lock",
+                 *sorted((root / "src").rglob("*"))]:
+        if file.is_file():
+            h.update(str(file.relative_to(root)).encode() + b"\0")
+            h.update(hashlib.sha256(file.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def current_build(root: Path, *, release: bool = False) -> BuildStamp | None:
+    """The last build of this profile, if its inputs are unchanged and its module is
+    still the one it wrote; None otherwise (then build)."""
+    import hashlib
+    import json
+
+    root = Path(root).absolute()
+    try:
+        stamp = json.loads(stamp_path(root, release=release).read_text(encoding="utf-8"))
+        if stamp["inputs"] != input_digest(root, release=release):
+            return None
+        wasm = wasm_path(root, stamp["name"], release=release)
+        data = wasm.read_bytes()
+        if stamp["wasm_sha256"] != hashlib.sha256(data).hexdigest():
+            return None
+        return BuildStamp(
+            stamp["inputs"], str(stamp["name"]), wasm, data,
+            tuple(str(c) for c in stamp["capabilities"]),
+            {str(k): int(v) for k, v in stamp["pricing"].items()} if stamp["pricing"] else None,
+            tuple((str(m), str(n)) for m, n in stamp["imports"]),
+            tuple((str(n), tuple(p), tuple(r)) for n, p, r in stamp["exports"]),
+            tuple((str(m), str(h)) for m, h in stamp["warnings"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # no stamp, a damaged one, or no module: build
+
+
+def write_stamp(root: Path, stamp: BuildStamp, *, release: bool = False) -> None:
+    """Record a finished build (atomically: a torn stamp would only mean a rebuild)."""
+    import hashlib
+    import json
+    import os
+
+    from vudo.files import write_atomic_with  # lazy: only a build writes the stamp
+
+    text = json.dumps({
+        "inputs": stamp.inputs, "name": stamp.name,
+        "wasm_sha256": hashlib.sha256(stamp.data).hexdigest(),
+        "capabilities": list(stamp.capabilities), "pricing": stamp.pricing,
+        "imports": [list(i) for i in stamp.imports],
+        "exports": [[n, list(p), list(r)] for n, p, r in stamp.exports],
+        "warnings": [list(w) for w in stamp.warnings],
+    }).encode()
+
+    def body(fd: int) -> None:
+        view = memoryview(text)
+        while view:
+            view = view[os.write(fd, view):]
+
+    write_atomic_with(stamp_path(root, release=release), body)
 
 
 def detect_language(root: Path) -> tuple[str, Path] | None:

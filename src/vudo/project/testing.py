@@ -74,8 +74,19 @@ def run_tests(
     progress: Progress = no_progress,
     on_case: Callable[[TestCase], None] | None = None,
     clock: Callable[[], float] = time.time,
+    options: RunOptions | None = None,
+    on_plan: Callable[[list[str]], None] | None = None,
 ) -> TestReport:
-    """Build the project at ``path``, then run its ``test_*`` exports one sandbox each."""
+    """Build the project at ``path``, then run its ``test_*`` exports one sandbox each.
+
+    ``options`` carries what ``vudo run`` would take besides the function (memory limit,
+    ``--grant``/``--deny``); its fuel and timeout, when set, override ``fuel``/``timeout``.
+    ``on_plan`` hears the names of the tests about to run (to lay out columns), ``on_case``
+    each outcome as it comes.
+    """
+    base = options or RunOptions()
+    base = base._replace(fuel=base.fuel or fuel, timeout=base.timeout or timeout)
+
     progress("building")
     build_project(path, progress=progress)
     target = project_target(Path(path), progress=progress, build=False)
@@ -85,6 +96,8 @@ def run_tests(
         tests = [f for f in module.exports if f.name.startswith("test_")]
         if filter:
             tests = [f for f in tests if filter in f.name]
+        if on_plan is not None:
+            on_plan([f.name for f in tests])
         for func in tests:
             progress(f"running {func.name}")
             logs: list[str] = []
@@ -101,7 +114,7 @@ def run_tests(
             else:
                 try:
                     result = run_spirit(
-                        target, RunOptions(function=func.name, fuel=fuel, timeout=timeout),
+                        target, base._replace(function=func.name, args=()),
                         home=home, on_event=collect, clock=clock, engine=engine,
                         log_to_stderr=False,
                     )

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from vudo.display import digest, human_bytes
 from vudo.errors import VudoError
 from vudo.tui.rows import ProblemRow, ReceiptRow
 
@@ -39,15 +40,17 @@ def render_receipt(r: ReceiptRow, *, show_times: bool) -> Content:
     pct = 100.0 * r.fuel_used / r.fuel_budget if r.fuel_budget else 0.0
     lines.append(line("fuel", f"{r.fuel_used:,} of {r.fuel_budget:,} ({pct:.2f}%)"))
     lines.append(line("wall time", f"{r.wall_time * 1000:.1f} ms" if show_times else "·"))
-    lines.append(line("peak memory", f"{r.peak_memory:,} bytes"))
+    lines.append(line("peak memory", human_bytes(r.peak_memory)))
     lines.append(line("bytes in/out", f"{r.bytes_in:,} / {r.bytes_out:,}"))
     lines.append(line("price", "-" if r.price is None else f"{r.price:,} credits"))
+    if r.balance is not None:
+        lines.append(line("balance", f"{r.balance:,} credits (its own account)"))
     if r.host_calls:
         for cap, allowed, denied in r.host_calls:
             lines.append(line(cap, f"{allowed} allowed, {denied} denied"))
     else:
         lines.append(line("host calls", "none"))
-    lines.append(line("digest", r.digest[:16]))
+    lines.append(line("digest", digest(r.digest, short=True)))
     return Content("\n").join(lines)
 
 
@@ -120,8 +123,6 @@ class ErrorBanner(Static):
         text = Content(f"error: {problem.title}").stylize("bold") + Content(
             f" — {problem.message}"
         )
-        for detail in problem.details[:3]:
-            text += Content(f"\n  {detail}")
         if problem.hint:
             text += Content(f"\nhint: {problem.hint}").stylize("italic")
         text += Content("  (esc to dismiss)").stylize("$text-muted")
