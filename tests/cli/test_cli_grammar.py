@@ -39,6 +39,8 @@ FAILING: dict[str, tuple[tuple[str, ...], int]] = {
     "upgrade": (("no-such-spirit",), 5),
     "repair": (("extra-word",), 2),
     "check": (("--path", "nowhere"), 5),
+    "tree": (("--path", "nowhere"), 5),
+    "why": (("lib", "--path", "nowhere"), 5),
     "fmt": (("--path", "nowhere"), 5),
     "doc": (("--path", "nowhere"), 5),
     "keys": (("show",), 5),
