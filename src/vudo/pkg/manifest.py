@@ -998,7 +998,7 @@ def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_Entry],
 def _first_key(doc: Any) -> str | None:
     """The key ``vudo fmt`` writes first: the first top-level key in canonical order, or
     the first table when there are none."""
-    keys = [k.key for k, _ in doc.body if k is not None]
+    keys = [str(k.key) for k, _ in doc.body if k is not None]
     plain = [k for k in keys if k not in _SECTIONS]
     if plain:
         return min(plain, key=lambda k: _entry_order("", k))
@@ -1037,10 +1037,10 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
             continue
         if not seen_entry:
             header, after = _split_at_blank(pending)
-            if key.key != _first_key(doc):
+            if not header and key.key != _first_key(doc):
                 # The file's first key moves (e.g. version above name): the comments at
                 # the top of the file stay there, as its header.
-                header, after = header + after, []
+                header, after = after, []
             pending = [(text, False) for text in after]
             seen_entry = True
         if isinstance(item, Table) and not item.is_super_table() and key.key in by_name:
