@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from vudo.errors import InvalidInputError, UsageError
+from vudo.errors import InvalidInputError
 
 
 class Capability(StrEnum):
@@ -99,15 +99,5 @@ def parse_capability(name: str) -> Capability:
 
         close = difflib.get_close_matches(name, [c.value for c in Capability], n=1)
         hint = f'did you mean "{close[0]}"?' if close else "`vudo capabilities` lists them"
-        raise InvalidInputError(f'unknown capability "{name}"', hint=hint) from None
-
-
-def parse_grant_spec(text: str) -> tuple[Capability, str]:
-    """``CAP`` or ``CAP=SCOPE`` (``--grant``) -> (capability, scope text; ``global`` by
-    default). ``unrestricted`` cannot be granted this way."""
-    name, _, scope = text.partition("=")
-    cap = parse_capability(name.strip())
-    if cap is Capability.UNRESTRICTED:
-        raise UsageError('"unrestricted" cannot be granted from the command line',
-                         hint="grant the specific capabilities the Spirit needs")
-    return cap, (scope.strip() or "global")
+        shown = name if len(name) <= 80 else f"{name[:64]}... ({len(name)} characters)"
+        raise InvalidInputError(f'unknown capability "{shown}"', hint=hint) from None

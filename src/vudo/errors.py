@@ -15,19 +15,40 @@ what to do about it::
 from __future__ import annotations
 
 import errno
+import os
+import re
+import unicodedata
 from typing import ClassVar
 
 # Text vudo prints may come from a hostile module or package (export names, manifest
-# fields, trap messages): its control characters are shown escaped, so it cannot move the
-# cursor, recolour or retitle the terminal. Newline and tab are kept (callers that need
-# one line, like VudoError.one_line, collapse whitespace themselves).
-_TERMINAL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))
-                     if c not in (0x09, 0x0A)}
+# fields, log lines, registry names): its control characters are shown escaped, so it
+# cannot move the cursor, recolour or retitle the terminal, and so are the invisible
+# format characters (bidi overrides and isolates, zero-width characters, BOM, tags), so
+# it cannot reorder or hide what the user reads. Newline and tab are kept (callers that
+# need one line, like VudoError.one_line, collapse whitespace themselves).
+_SUSPECT = re.compile(r"[^\t\n\x20-\x7e]")  # fast path: plain ASCII needs no lookup
+_ASCII_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c not in (0x09, 0x0A)}
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if unicodedata.category(char) not in _HIDDEN_CATEGORIES:
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def printable(text: str) -> str:
-    """``text`` with control characters other than newline and tab escaped (``\\x1b``)."""
-    return text.translate(_TERMINAL_ESCAPES)
+    """``text`` with control characters other than newline and tab, and invisible format
+    characters (bidi overrides U+202A-202E and U+2066-2069, zero-width U+200B-200F,
+    U+2060, U+FEFF, unassigned and private-use code points, line and paragraph
+    separators) escaped as ``\\x1b`` / ``\\u202e``: the one terminal escaper."""
+    if text.isascii():
+        return text.translate(_ASCII_ESCAPES)
+    return _SUSPECT.sub(_escape, text)
 
 
 class VudoError(Exception):
@@ -62,8 +83,14 @@ def from_os_error(err: OSError, doing: str = "") -> VudoError:
     """The one translation of an OSError into this tree (the CLI's last boundary, and
     code that says what it was doing). A full disk or quota says so, with what to do:
     "No space left on device (hint: check the path and its permissions)" misled."""
-    where = f" ({err.filename})" if err.filename else ""
+    name = os.fsdecode(err.filename) if err.filename is not None else ""
+    if len(name) > 240:  # a path argument of 100,000 characters is not echoed back whole
+        name = f"{name[:200]}... ({len(name)} characters)"
+    where = f" ({name})" if name else ""
     prefix = f"{doing}: " if doing else ""
+    if err.errno == errno.ENAMETOOLONG:
+        return InvalidInputError(f"{prefix}the path is too long{where}",
+                                 hint="pass a shorter path or name")
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         what = "the disk is full" if err.errno == errno.ENOSPC else "the disk quota is used up"
         return DiskFullError(f"{prefix}{what}{where}",
@@ -111,6 +138,13 @@ class NotFoundError(VudoError):
 
     exit_code = 5
     title = "not found"
+
+
+class RegistryError(VudoError):
+    """A remote registry refused a request, failed, or could not be reached."""
+
+    exit_code = 1
+    title = "registry error"
 
 
 class DependencyConflictError(VudoError):

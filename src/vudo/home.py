@@ -48,6 +48,11 @@ def cache_dir(home: Path) -> Path:
     return Path(home) / "cache"
 
 
+def trusted_file(home: Path) -> Path:
+    """Project folders the user trusts to build and run (``vudo trust``)."""
+    return home / "trusted.toml"
+
+
 def data_dir(home: Path) -> Path:
     """Spirit storage and the credit ledger."""
     return Path(home) / "data"

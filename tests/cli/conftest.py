@@ -71,18 +71,35 @@ def env(home: Path, zig_cache: Path, pycache: Path) -> dict[str, str]:
     return environ
 
 
-@pytest.fixture
-def vudo_cli(env: dict[str, str], tmp_path: Path) -> Vudo:
-    """``vudo_cli("run", "x.wat", cwd=..., input=...)`` -> Result."""
+def runner(env: dict[str, str], cwd: Path) -> Vudo:
+    """``run("run", "x.wat", cwd=..., input=...)`` -> Result, in ``env``."""
 
     def run(*argv: str, cwd: Path | None = None, input: str | None = None,
             timeout: float = 120) -> Result:
         proc = subprocess.run(
             [sys.executable, "-m", "vudo", *argv],
-            cwd=cwd or tmp_path, env=env, input=input if input is not None else "",
+            cwd=cwd or default_cwd, env=env, input=input if input is not None else "",
             capture_output=True, text=True, timeout=timeout, check=False,
         )
         assert "Traceback" not in proc.stderr, proc.stderr
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
+    default_cwd = cwd
     return run
+
+
+@pytest.fixture
+def vudo_cli(env: dict[str, str], tmp_path: Path) -> Vudo:
+    """``vudo_cli("run", "x.wat", cwd=..., input=...)`` -> Result."""
+    return runner(env, tmp_path)
+
+
+@pytest.fixture
+def vudo_second(env: dict[str, str], tmp_path: Path) -> Vudo:
+    """``vudo`` as a second user: its own HOME and VUDO_HOME (``tmp_path/user2``)."""
+    other = dict(env)
+    home2 = tmp_path / "user2" / ".vudo"
+    home2.mkdir(parents=True)
+    other["HOME"] = str(home2.parent)
+    other["VUDO_HOME"] = str(home2)
+    return runner(other, tmp_path)

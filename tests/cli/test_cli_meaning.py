@@ -56,6 +56,7 @@ def installed(vudo_cli: Vudo, project: Path) -> str:
     ("run", HUGE), ("install", HUGE), ("info", HUGE), ("uninstall", HUGE),
     ("grant", HUGE, "sensor_time"), ("revoke", HUGE, "sensor_time"), ("new", HUGE),
     ("search", HUGE), ("search", "--available", HUGE), ("run", "./" + HUGE),
+    ("upgrade", HUGE), ("publish", HUGE), ("grant", "demo", HUGE),
 ])
 def test_a_100000_character_name_is_invalid_input(vudo_cli: Vudo,
                                                   argv: tuple[str, ...]) -> None:
@@ -171,3 +172,30 @@ def test_list_info_search_work_on_a_read_only_store(vudo_cli: Vudo, installed: s
         refused = vudo_cli("uninstall", installed)
         assert refused.code != 0 and "Traceback" not in refused.stderr
     assert installed in vudo_cli("list").stdout
+
+
+def test_package_and_guest_text_reach_the_terminal_escaped(vudo_cli: Vudo, project: Path,
+                                                           tmp_path: Path) -> None:
+    manifest = project / "spirit.toml"
+    text = manifest.read_text()
+    start = text.index("description = ")
+    end = text.index("\n", start)
+    manifest.write_text(text[:start] + 'description = "safe\u202etxt.exe\u200b"' + text[end:])
+    assert vudo_cli("pack", cwd=project).code == 0
+    assert vudo_cli("sign", cwd=project).code == 0
+    assert vudo_cli("summon", str(project / "dist" / "demo-0.1.0.spirit"), "--yes").code == 0
+    for argv in (("info", "demo"), ("search", "safe"), ("list",)):
+        r = vudo_cli(*argv)
+        assert r.code == 0, r.stderr
+        assert "\u202e" not in r.stdout and "\u200b" not in r.stdout
+    assert "safe\\u202etxt.exe\\u200b" in vudo_cli("info", "demo").stdout
+    path = tmp_path / "log.wat"
+    message = "ok\u202eevil\u2066".encode()
+    path.write_text(
+        '(module (import "vudo" "host_log" (func $l (param i32 i32 i32) (result i32))) '
+        '(memory (export "memory") 1) (data (i32.const 0) "'
+        + "".join(f"\\{b:02x}" for b in message) + '") (func (export "main") '
+        f"(drop (call $l (i32.const 2) (i32.const 0) (i32.const {len(message)})))))")
+    r = vudo_cli("run", str(path), "--grant", "actuator_log")
+    assert r.code == 0, r.stderr
+    assert "ok\\u202eevil\\u2066" in r.stderr and "\u202e" not in r.stderr

@@ -55,7 +55,7 @@ def test_run_the_bundled_example(vudo_cli: Vudo, tmp_path: Path) -> None:
     example = tmp_path / "hello"
     shutil.copytree(REPO / "examples" / "hello", example,
                     ignore=shutil.ignore_patterns("target", "dist", "doc"))
-    r = vudo_cli("run", "hello", "--fuel", "1000000")
+    r = vudo_cli("run", "./hello", "--fuel", "1000000", "--yes")  # a copy: not vudo's own
     assert r.code == 0, r.stderr
     assert "result: 25" in r.stdout and "price" in r.stdout
 
@@ -64,9 +64,10 @@ def test_run_json_shape(vudo_cli: Vudo, project: Path) -> None:
     r = vudo_cli("run", str(project), "--json")
     assert r.code == 0, r.stderr
     data = r.json()
-    assert set(data) == {"spirit", "kind", "function", "args", "results", "granted",
-                         "not_granted", "receipt", "error"}
+    assert set(data) == {"spirit", "kind", "identity", "function", "args", "results",
+                         "granted", "not_granted", "receipt", "error"}
     assert data["kind"] == "project" and data["results"] == [25] and data["error"] is None
+    assert data["identity"]["kind"] == "project" and len(data["identity"]["key"]) == 64
     assert {"capability": "actuator_log", "scope": "global"} in data["granted"]
     receipt = data["receipt"]
     assert receipt["outcome"] == "ok" and receipt["fuel_used"] > 0
@@ -126,6 +127,14 @@ def test_run_bad_grant_is_a_usage_error(vudo_cli: Vudo, project: Path) -> None:
     # command; the same name in a manifest is invalid input (3).
     r = vudo_cli("run", "--grant", "actuator_lgo", cwd=project)
     assert r.code == 2 and 'did you mean "actuator_log"' in r.error_line
+
+
+@pytest.mark.parametrize("scope", ["domain:a..b:80", "domain:*.*:1", "domain:127.0.1:*",
+                                   "domain:[fe80::*]:*", "nonsense", "peer:abc"])
+def test_run_bad_grant_scope_is_input_error(vudo_cli: Vudo, project: Path, scope: str) -> None:
+    r = vudo_cli("run", "--grant", f"actuator_log={scope}", cwd=project)
+    assert r.code == 3, r.stderr
+    assert "scope" in r.error_line and "(hint: " in r.error_line
 
 
 def test_run_wasm_binary(vudo_cli: Vudo, project: Path) -> None:

@@ -148,6 +148,37 @@ def test_grant_and_revoke(vudo_cli: Vudo, package: Path) -> None:
     assert r.code == 2 and "in the past" in r.error_line
 
 
+@pytest.mark.parametrize("scope", ["domain:a..b:80", "domain:*.*:1", "nonsense"])
+def test_a_bad_scope_is_input_error_everywhere(
+    vudo_cli: Vudo, package: Path, scope: str
+) -> None:
+    """`grant --scope`, `grant CAP=SCOPE` and `summon --grant CAP=SCOPE` agree with
+    `run --grant CAP=SCOPE`: exit 3, one line, nothing stored or installed."""
+    r = vudo_cli("summon", str(package), "--grant", f"actuator_log={scope}")
+    assert r.code == 3 and "(hint: " in r.error_line, r.stderr
+    assert vudo_cli("list", "--json").json() == []
+    assert vudo_cli("grant", "nosuch", "sensor_time", "--scope", scope).code == 3
+    assert vudo_cli("summon", str(package), "--grant", "actuator_log").code == 0
+    for argv in (["sensor_time", "--scope", scope], [f"sensor_time={scope}"]):
+        r = vudo_cli("grant", "demo", *argv)
+        assert r.code == 3 and "scope" in r.error_line and "(hint: " in r.error_line, argv
+    grants = vudo_cli("info", "demo", "--json").json()["grants"]
+    assert [g["capability"] for g in grants] == ["actuator_log"]
+
+
+def test_grant_takes_the_scope_written_after_the_capability(
+    vudo_cli: Vudo, package: Path
+) -> None:
+    assert vudo_cli("summon", str(package), "--grant", "actuator_log").code == 0
+    r = vudo_cli("grant", "demo", "sensor_time=domain:127.0.0.*:*", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["scope"] == "domain:127.0.0.*:*"  # it was silently granted "global"
+    r = vudo_cli("grant", "demo", "sensor_time=sandboxed", "--scope", "global")
+    assert r.code == 2 and "--scope" in r.error_line
+    r = vudo_cli("grant", "demo", "sensor_time=sandboxed", "--scope", "sandboxed", "--json")
+    assert r.code == 0 and r.json()["scope"] == "sandboxed"
+
+
 @pytest.mark.slow
 def test_expired_grant_is_denied(vudo_cli: Vudo, package: Path) -> None:
     assert vudo_cli("summon", str(package), "--grant", "actuator_log").code == 0
@@ -319,3 +350,22 @@ def test_revoke_reaches_a_running_spirit_within_a_second(
     result = json.loads(out)
     assert result["results"][0] > 0  # it made allowed calls before the revocation
     assert result["receipt"]["host_calls"]["sensor_time"]["denied"] == 1
+
+
+def test_a_home_in_the_old_layout_is_moved_and_keeps_working(
+        vudo_cli: Vudo, package: Path, home: Path) -> None:
+    """An older vudo kept the store in registry/ and the built-in registry in published/:
+    the first command moves them, and what was installed and granted is still there."""
+    assert vudo_cli("summon", str(package), "--yes").code == 0
+    assert vudo_cli("publish", str(package)).code == 0
+    (home / "store").rename(home / "registry")
+    (home / "registries" / "local").rename(home / "published")
+    (home / "registries").rmdir()
+    r = vudo_cli("info", "demo", "--json")
+    assert r.code == 0, r.stderr
+    assert sorted(g["capability"] for g in r.json()["grants"]) == ["actuator_log", "sensor_time"]
+    assert not (home / "registry").exists() and (home / "store").is_dir()
+    r = vudo_cli("search", "--available", "--json")
+    assert r.code == 0, r.stderr
+    assert [e["name"] for e in r.json()] == ["demo"]
+    assert not (home / "published").exists() and (home / "registries" / "local").is_dir()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from oci_helpers import REGISTRY_PASSWORD, REGISTRY_USER, OciServer
+
 SEED_MANIFEST = """name = "hello-spirit"
 version = { major = 0, minor = 1, patch = 0 }
 author = "%s"
@@ -55,7 +57,8 @@ def sh(command: str, *, cwd: Path, env: dict[str, str], tty_input: str | None = 
     return proc
 
 
-def test_seed_flow(shell_env: dict[str, str], tmp_path: Path, home: Path) -> None:
+def test_seed_flow(shell_env: dict[str, str], tmp_path: Path, home: Path,
+                   oci_server: OciServer, oci_ns: str) -> None:
     env = shell_env
     sh("vudo new hello-spirit", cwd=tmp_path, env=env)
     project = tmp_path / "hello-spirit"
@@ -97,3 +100,27 @@ def test_seed_flow(shell_env: dict[str, str], tmp_path: Path, home: Path) -> Non
     # and the installed Spirit runs with the grants made at install
     r = sh("vudo run hello-spirit --json", cwd=tmp_path, env=env)
     assert '"results": [\n    25\n  ]' in r.stdout and '"denied": 1' not in r.stdout
+
+    # shared beyond this machine: publish to the team's OCI registry (the configured
+    # default, logged in) ...
+    url = oci_server.url(oci_ns)
+    sh(f"vudo registry add team {url} --default", cwd=project, env=env)
+    sh(f"printf '%s\\n' '{REGISTRY_PASSWORD}' | vudo login team --username {REGISTRY_USER} "
+       "--password-stdin", cwd=project, env=env)
+    r = sh("vudo publish", cwd=project, env=env)
+    assert f"published hello-spirit 0.1.0 to {url}" in r.stdout
+
+    # ... and a second user, on a fresh home, installs it by name and runs it
+    home2 = tmp_path / "user2" / ".vudo"
+    home2.mkdir(parents=True)
+    env2 = {**env, "HOME": str(home2.parent), "VUDO_HOME": str(home2)}
+    sh(f"vudo registry add team {url} --default", cwd=home2.parent, env=env2)
+    sh(f"printf '%s\\n' '{REGISTRY_PASSWORD}' | vudo login team --username {REGISTRY_USER} "
+       "--password-stdin", cwd=home2.parent, env=env2)
+    # (the seed manifest's author is not the signer: the second user trusts the
+    # publisher's key, as the install error would tell them to)
+    sh(f"vudo keys trust {public}", cwd=home2.parent, env=env2)
+    r = sh("vudo install hello-spirit --yes", cwd=home2.parent, env=env2)
+    assert "installed hello-spirit 0.1.0" in r.stdout
+    r = sh("vudo run hello-spirit --json", cwd=home2.parent, env=env2)
+    assert '"results": [\n    25\n  ]' in r.stdout

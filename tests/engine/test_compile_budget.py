@@ -84,7 +84,8 @@ def test_the_load_timeout_overrides_the_engine_default() -> None:
 
 def test_compiling_past_the_memory_budget_is_a_resource_limit() -> None:
     # 96 MiB is enough for the child to compile a small module, not 20,000 functions
-    with Engine(compile_memory=96 * 1024 * 1024) as engine, pytest.raises(
+    # (a generous deadline: on a loaded machine the child may be slow to reach the limit)
+    with Engine(compile_memory=96 * 1024 * 1024, compile_timeout=120) as engine, pytest.raises(
             ResourceLimitExceeded, match="needs more than 100663296 bytes"):
         engine.load(tiny_functions(20_000), name="fat")
 
@@ -106,3 +107,24 @@ def test_vudo_run_timeout_bounds_compiling(tmp_path: Path) -> None:
         env={"PYTHONPATH": SRC, "VUDO_HOME": str(tmp_path / "home"), "HOME": str(tmp_path)})
     assert run.returncode == 13, run.stderr
     assert "compiling took longer than 0.05 s" in run.stderr and "(hint: " in run.stderr
+
+
+def nested_loops(depth: int) -> bytes:
+    """One function of ``depth`` nested loops (3 bytes each): compile time grows with the
+    square of the depth (2,700 deep, 8 KiB: 1.4 s), so size alone does not bound it."""
+    body = (b"\x00" + b"\x03\x40" * depth + b"\x20\x00\x0d" + _uleb(depth - 1)
+            + b"\x0b" * depth + b"\x20\x00\x0b")
+    return (b"\0asm\1\0\0\0" + _section(1, b"\x01\x60\x01\x7f\x01\x7f")
+            + _section(3, b"\x01\x00") + _section(7, b"\x01\x04main\x00\x00")
+            + _section(10, b"\x01" + _uleb(len(body)) + body))
+
+
+def test_a_small_but_slow_to_compile_module_is_bounded_too() -> None:
+    import time
+
+    wasm = nested_loops(8_000)  # 24 KiB; compiling it in-process took over 10 s
+    started = time.monotonic()
+    with Engine(compile_timeout=0.5) as engine, pytest.raises(
+            ResourceLimitExceeded, match="compiling took longer"):
+        engine.load(wasm, name="deep")
+    assert time.monotonic() - started < 5.0

@@ -141,6 +141,7 @@ def test_scope_parse_normalises_case_and_port() -> None:
         "domain:127.0.1:*",
         "domain:1.2.3.4.5:*",
         "domain:127.000.0.1:*",
+        "domain:127.0.0.0?:*",
         "domain:*.*:*",
         "domain:1**.0.0.1:*",
         "domain:" + "a" * 64 + ".com:1",
@@ -225,6 +226,13 @@ def test_peer_scope_allows_only_that_key() -> None:
         ("127.0.0.*:*", "127.0.1.1:80", False),
         ("127.*.*.1:*", "127.9.8.1:80", True),
         ("*.*.*.*:*", "10.1.2.3:22", True),
+        ("127.0.0.??:*", "127.0.0.42:1", True),
+        ("127.0.0.??:*", "127.0.0.7:1", False),
+        # a spelling never normalised (leading zeros, octal, short forms) matches nothing
+        ("127.0.0.*:*", "127.0.0.01:80", False),
+        ("127.0.0.??:*", "127.0.0.01:80", False),
+        ("*:*", "127.1:80", False),
+        ("*:*", "2130706433:80", False),
         # an address pattern matches addresses, never a host name by its text
         ("127.0.0.*:*", "127.0.0.evil:80", False),
         ("127.0.0.*:*", "127.0.0.1.nip.io:80", False),

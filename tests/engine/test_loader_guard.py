@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import wasmtime
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import vudo
 from vudo.engine import Engine
@@ -177,3 +179,44 @@ def test_import_with_an_equivalent_plain_type_links(engine: Engine, types: str) 
     with Sandbox(engine, module, config()) as sb:
         sb.instantiate()
         assert sb.call("main") == []
+
+
+RICH = wasmtime.wat2wasm(
+    '(module (rec (type $t (sub (func (param i32) (result i64)))) (type $s (struct (field i8))))'
+    '(type $a (array (mut (ref null $s))))'
+    '(import "vudo" "host_log" (func (param i32 i32 i32) (result i32)))'
+    '(import "x" "g" (global i32)) (import "x" "t" (table 1 funcref)) (import "x" "m" (memory 1))'
+    '(tag $e (param i32)) (global $v (mut v128) (v128.const i64x2 1 2))'
+    '(global (export "k") i64 (i64.add (i64.const 1) (i64.const 2)))'
+    '(table $tt 2 (ref null $t) (ref.null $t)) (func $f (export "f") (type $t) (i64.const 1))'
+    '(export "e" (tag $e)) (export "mem" (memory 0)) (elem declare func $f))')
+
+
+@settings(max_examples=200, derandomize=True, deadline=None, database=None)
+@given(st.lists(st.tuples(st.integers(0, len(RICH) - 1), st.integers(0, 255)),
+                min_size=1, max_size=4))
+def test_scanner_on_mutated_bytes_raises_only_module_errors(
+    edits: list[tuple[int, int]]
+) -> None:
+    # scan() runs on validated modules; even so, damaged input must never escape as
+    # IndexError, RecursionError or a wrong guess: a shape or a ModuleError.
+    data = bytearray(RICH)
+    for where, value in edits:
+        data[where] = value
+    try:
+        shape = scan(bytes(data), "m")
+    except ModuleError:
+        return
+    assert all(isinstance(e.name, str) for e in (*shape.imports, *shape.exports))
+
+
+def test_scanner_reads_every_kind_of_import_and_export() -> None:
+    shape = scan(RICH, "m")
+    assert [(i.module, i.name, i.kind) for i in shape.imports] == [
+        ("vudo", "host_log", "func"), ("x", "g", "global"), ("x", "t", "table"),
+        ("x", "m", "memory")]
+    assert [(e.name, e.kind, e.params, e.results) for e in shape.exports] == [
+        ("k", "global", (), ("i64",)), ("f", "func", ("i32",), ("i64",)),
+        ("e", "tag", ("i32",), ()), ("mem", "memory", (), ())]
+    assert shape.functions == 1 and shape.code_bytes > 0
+    assert not shape.exports[1].plain  # a non-final type in a rec group

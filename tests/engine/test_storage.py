@@ -234,3 +234,18 @@ def test_two_stores_on_one_file_see_each_other(tmp_path: Path) -> None:
         assert b.read("n", b"k") == b"1"
         b.write("n", b"k2", b"22")
         assert a.used_bytes("n") == len(b"k") + 1 + len(b"k2") + 2
+
+
+def test_move_namespace_moves_keys_and_usage_keeping_newer_values(tmp_path: Path) -> None:
+    with KeyValueStore(tmp_path / "s.sqlite") as store:
+        store.write("wallet", b"a", b"1")
+        store.write("wallet", b"bb", b"22")
+        store.write("id", b"bb", b"new")
+        store.write("other", b"a", b"x")
+        assert store.move_namespace("wallet", "id") == 1
+        assert store.keys("wallet") == [] and store.used_bytes("wallet") == 0
+        assert store.read("id", b"a") == b"1" and store.read("id", b"bb") == b"new"
+        assert store.used_bytes("id") == 2 + 5
+        assert store.read("other", b"a") == b"x"
+        assert store.move_namespace("wallet", "id") == 0
+        assert store.move_namespace("id", "id") == 0

@@ -120,3 +120,16 @@ def test_registry_refuses_publishing_a_name_taken_in_another_spelling(tmp_path: 
     assert registry.names() == ["my-x"]
     with pytest.raises(InvalidInputError):
         registry.entries("my-x\n")
+
+
+def test_registry_index_digests_and_signers_match_whole_strings(tmp_path: Path) -> None:
+    from vudo.errors import VerificationError
+
+    registry = DirectoryRegistry(tmp_path / "reg", create=True)
+    registry.publish(make_package(tmp_path, "my-x", signer=keypair(1)))
+    index = tmp_path / "reg" / "index" / "my-x.json"
+    text = index.read_text()
+    digest = registry.entries("my-x")[0].digest
+    index.write_text(text.replace(f'"{digest}"', f'"{digest}\\n"'))
+    with pytest.raises(VerificationError, match="malformed"):
+        registry.entries("my-x")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from vudo.errors import InvalidInputError, ManifestError, VerificationError, printable
-from vudo.pkg.archive import open_regular, prepare_pack, write_atomic_with
+from vudo.files import write_atomic_with
+from vudo.pkg.archive import open_regular, prepare_pack
 from vudo.pkg.keys import (
     PRIVATE_KEY_FILE,
     ensure_keypair,

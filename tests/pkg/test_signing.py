@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from vudo.errors import VerificationError
-from vudo.pkg.archive import SIGNATURE_NAME, PackageReader, ZipWriter, pack, write_atomic_with
+from vudo.files import write_atomic_with
+from vudo.pkg.archive import SIGNATURE_NAME, PackageReader, ZipWriter, pack
 from vudo.pkg.keys import KeyPair, generate_keypair
 from vudo.pkg.signing import Envelope, sign_package, verify_package
 

@@ -401,6 +401,7 @@ def test_migration_from_schema_1_builds_the_name_index(tmp_path: Path) -> None:
         assert s.conn.execute("SELECT description FROM spirits").fetchall() == [
             ("the new weather spirit",)]
         assert [x.spec for x in s.search("weather")] == ["old@2.0.0"]
+        assert s.origin("old") is None  # v3: rows from before know no registry
 
 
 def test_closed_store_refuses_use(tmp_path: Path) -> None:
@@ -449,3 +450,14 @@ def test_check_detects_a_desynchronised_search_index(tmp_path: Path) -> None:
         assert not report.ok and "search index" in report.integrity
         s.repair()
         assert s.check().ok
+
+
+def test_install_remembers_the_registry_a_spirit_came_from(tmp_path: Path) -> None:
+    from test_registry import make_package
+
+    with LocalStore(tmp_path / "registry") as s:
+        s.install(make_package(tmp_path, "origin-a", "1.0.0"))
+        assert s.origin("origin-a") is None
+        s.install(make_package(tmp_path, "origin-a", "1.1.0"), registry="oci://h:1/ns")
+        assert s.origin("origin-a") == "oci://h:1/ns"
+        assert s.origin("not-installed") is None

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from vudo.capabilities import Capability, parse_grant_spec
+from vudo.capabilities import Capability
+from vudo.engine.config import parse_fuel
+from vudo.engine.grants import parse_grant_spec
 from vudo.errors import InvalidInputError, UsageError
 from vudo.project.build import lint_capabilities
 from vudo.project.new import render_template, validate_name
@@ -130,3 +132,17 @@ def test_fmt_keeps_the_manifest_mode(tmp_path: Path, mode: int) -> None:
     assert fmt_project(tmp_path).changed
     assert 'name = "demo"' in manifest.read_text()
     assert stat.S_IMODE(manifest.stat().st_mode) == mode
+
+
+@pytest.mark.parametrize("text,value", [("1", 1), ("1_000_000", 1_000_000), (" 42 ", 42),
+                                        (str(2**63 - 1), 2**63 - 1)])
+def test_parse_fuel(text: str, value: int) -> None:
+    assert parse_fuel(text) == value
+
+
+@pytest.mark.parametrize("text,message", [("", "whole number"), ("1e9", "whole number"),
+                                          ("0", "positive"), ("-5", "positive"),
+                                          (str(2**63), "at most")])
+def test_parse_fuel_rejects(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_fuel(text)

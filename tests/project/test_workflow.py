@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vudo.capabilities import Capability
-from vudo.errors import NotFoundError, UsageError
+from vudo.errors import FuelExhausted, NotFoundError, UsageError
 from vudo.project.build import build_project
 from vudo.project.consent import ConsentRequest, decide_consent
 from vudo.project.installed import installed_spirit, list_installed
@@ -19,7 +19,9 @@ from vudo.project.new import new_project
 from vudo.project.packaging import pack_project, sign_project_package, verify
 from vudo.project.runner import (
     RunControl,
+    RunHandle,
     RunOptions,
+    RunResult,
     project_target,
     resolve_target,
     run_spirit,
@@ -152,3 +154,65 @@ def test_missing_zig_toolchain_is_a_build_error(
     with pytest.raises(BuildError) as info:
         build_project(root)
     assert "ziglang" in info.value.message and "pip install ziglang" in (info.value.hint or "")
+
+
+COUNT_WAT = """(module (memory (export "memory") 1)
+  (func (export "count") (param $n i32) (result i32) (local $i i32)
+    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $i))
+  (func (export "spin") (loop $l (br $l))))"""
+
+
+def test_run_handle_out_of_fuel_suspends_then_refuel_and_call_again(
+        tmp_path: Path, home: Path) -> None:
+    path = tmp_path / "count.wat"
+    path.write_text(COUNT_WAT)
+    target = resolve_target(str(path), cwd=tmp_path, home=home)
+    events: list[object] = []
+    with RunHandle(target, RunOptions(function="count", args=("100000",), fuel=1000),
+                   home=home, on_event=events.append, log_to_stderr=False) as handle:
+        first = handle.start()
+        assert isinstance(first.error, FuelExhausted) and first.results == ()
+        assert handle.out_of_fuel and handle.can_refuel and not handle.live
+        assert first.receipt.fuel_used > 0
+        assert handle.refuel(10**9) is True  # it had run out: call again
+        again = handle.call_again()
+        assert again.ok and again.results == (100000,)
+        assert again.receipt.outcome == "ok"
+        assert events  # observed through on_event
+        assert handle.stop("done") is True
+        assert handle.stop("again") is False  # already terminated
+
+
+def test_run_handle_pause_resume_and_stop_from_another_thread(
+        tmp_path: Path, home: Path) -> None:
+    path = tmp_path / "count.wat"
+    path.write_text(COUNT_WAT)
+    target = resolve_target(str(path), cwd=tmp_path, home=home)
+    with RunHandle(target, RunOptions(function="spin", fuel=10**15, timeout=60),
+                   home=home, log_to_stderr=False) as handle:
+        assert handle.toggle_pause() is None  # nothing running yet
+        results: list[object] = []
+        worker = threading.Thread(target=lambda: results.append(handle.start()))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while not handle.live:
+            assert time.monotonic() < deadline, "the call never started"
+            time.sleep(0.01)
+        assert handle.toggle_pause() == "suspended"
+        assert handle.live  # paused mid-call still counts as live
+        assert handle.toggle_pause() == "running"
+        assert handle.stop("stopped by the test") is True
+        worker.join(timeout=30)
+        [result] = results
+        assert isinstance(result, RunResult) and not result.ok
+        assert result.receipt.outcome == "terminated"
+
+
+def test_run_handle_bad_function_raises_and_releases(tmp_path: Path, home: Path) -> None:
+    path = tmp_path / "count.wat"
+    path.write_text(COUNT_WAT)
+    target = resolve_target(str(path), cwd=tmp_path, home=home)
+    with pytest.raises(NotFoundError):
+        RunHandle(target, RunOptions(function="nope"), home=home, log_to_stderr=False)

@@ -592,3 +592,44 @@ def test_missing_path_and_bad_manifest_are_shown(tmp_path: Path, home: Path) -> 
 
     run(scenario(tmp_path / "does-not-exist", "not found"))
     run(scenario(broken, "invalid manifest"))
+
+
+CREDIT_WAT = """\
+(module
+  (import "vudo" "host_credit_account" (func $acct (param i32) (result i32)))
+  (import "vudo" "host_credit_balance" (func $balance (param i32) (result i64)))
+  (memory (export "memory") 1)
+  (func (export "main") (result i64)
+    (drop (call $acct (i32.const 0)))
+    (call $balance (i32.const 0))))
+"""
+
+
+def test_receipt_shows_the_running_spirits_own_balance(
+    tmp_path: Path, home: Path, keypair: KeyPair
+) -> None:
+    from vudo.engine.identity import SpiritIdentity
+    from vudo.engine.ledger import CreditLedger
+    from vudo.home import data_dir
+    from vudo.tui.receipt import render_receipt
+
+    wallet = write_project(tmp_path / "wallet", author=keypair.public_hex, wat=CREDIT_WAT,
+                           name="wallet", capabilities=("actuator_credit",))
+    data_dir(home).mkdir(parents=True, exist_ok=True)
+    with CreditLedger(data_dir(home) / "ledger.sqlite") as ledger:
+        ledger.deposit(SpiritIdentity.project(wallet).account, 1234)
+        ledger.deposit(SpiritIdentity.of_key(keypair.public_hex).account, 99)  # not its own
+
+    async def scenario() -> None:
+        app = make_app(wallet, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "main")
+            await settle(pilot)
+            receipt = app.query_one(ReceiptView).receipt
+            assert receipt is not None and receipt.results == (1234,)
+            assert receipt.balance == 1234
+            assert "1,234 credits (its own account)" in render_receipt(
+                receipt, show_times=False).plain
+
+    run(scenario())

@@ -17,7 +17,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
-from vudo.errors import Interrupted, UsageError, VudoError, from_os_error
+from vudo.engine.config import parse_fuel
+from vudo.errors import Interrupted, UsageError, VudoError, from_os_error, printable
 
 PROG = "vudo"
 
@@ -75,7 +76,7 @@ def _project(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
 
 
 def _limits(p: argparse.ArgumentParser, *, per: str = "run") -> None:
-    p.add_argument("--fuel", metavar="N", type=_positive_int, help=f"fuel budget per {per}")
+    p.add_argument("--fuel", metavar="N", type=_fuel, help=f"fuel budget per {per}")
     p.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
                    help=f"wall-clock limit per {per}; compiling is bounded by it too")
     p.add_argument("--memory", metavar="SIZE", help="linear memory limit, e.g. 64MiB")
@@ -105,6 +106,12 @@ def _registries(p: argparse.ArgumentParser) -> None:
                    help="registry to use (repeatable; default: the one under ~/.vudo)")
 
 
+def _registry(p: argparse.ArgumentParser, *, what: str = "") -> None:
+    """One registry (publish, yank, info --available): a configured name, URL or path."""
+    p.add_argument("--registry", metavar="NAME|URL|PATH",
+                   help=f"{what}default: the configured default, else the one under ~/.vudo")
+
+
 def _cfg_new(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", help="the Spirit's name (lowercase, digits, -)")
     p.add_argument(
@@ -128,6 +135,7 @@ def _cfg_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--release", action="store_true", help="optimise for size and speed")
     p.add_argument("--locked", action="store_true",
                    help="require spirit.lock to be up to date (do not rewrite it)")
+    _trust_yes(p)
     _json(p)
 
 
@@ -143,6 +151,7 @@ def _cfg_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--function", "-f", metavar="NAME", help="function to call (default: main)")
     _limits(p)
     _grants(p)
+    _trust_yes(p)
     _json(p)
 
 
@@ -151,6 +160,7 @@ def _cfg_test(p: argparse.ArgumentParser) -> None:
     p.add_argument("filter", metavar="FILTER", nargs="?", help="run only tests containing this")
     _limits(p, per="test")
     _grants(p)
+    _trust_yes(p)
     _json(p)
 
 
@@ -171,6 +181,19 @@ def _cfg_sign(p: argparse.ArgumentParser) -> None:
 def _cfg_check(p: argparse.ArgumentParser) -> None:
     _project(p)
     _json(p)
+
+
+def _cfg_tree(p: argparse.ArgumentParser) -> None:
+    _project(p)
+    p.add_argument("--registry", metavar="URL|PATH", action="append", default=[],
+                   help="registry to resolve against, besides the installed Spirits "
+                        "(default: the one under ~/.vudo)")
+    _json(p)
+
+
+def _cfg_why(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="a package in the resolved graph")
+    _cfg_tree(p)
 
 
 def _cfg_fmt(p: argparse.ArgumentParser) -> None:
@@ -202,20 +225,59 @@ def _cfg_install(p: argparse.ArgumentParser) -> None:
 def _cfg_publish(p: argparse.ArgumentParser) -> None:
     p.add_argument("package", metavar="PACKAGE", nargs="?", help="default: newest in dist/")
     _project(p)
-    _registries(p)
+    _registry(p)
     p.add_argument("--allow-new-signer", action="store_true",
                    help="publish a name first published by another key")
-    _json(p)
-
-
-def _cfg_name_version(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME[@VERSION]")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check and show what would be pushed; push nothing")
     _json(p)
 
 
 def _cfg_info(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME[@VERSION]|FILE.spirit",
                    help="an installed Spirit, or a package file to inspect before installing")
+    p.add_argument("--available", action="store_true",
+                   help="describe the Spirit as a registry holds it (before installing)")
+    _registry(p, what="with --available: the registry to ask; ")
+    _json(p)
+
+
+def _cfg_registry(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", metavar="ACTION", choices=["add", "list", "remove"],
+                   help="add NAME URL | list | remove NAME")
+    p.add_argument("name", metavar="NAME", nargs="?", help="a short name for the registry")
+    p.add_argument("url", metavar="URL", nargs="?",
+                   help="oci://HOST[:PORT]/NAMESPACE, https://..., file://... or a directory")
+    p.add_argument("--default", action="store_true",
+                   help="add: use it when --registry is not given")
+    p.add_argument("--ca-file", metavar="PEM", help="add: trust this private CA for it")
+    _json(p)
+
+
+def _cfg_login(p: argparse.ArgumentParser) -> None:
+    p.add_argument("registry", metavar="REGISTRY", help="a configured name, oci:// URL or host")
+    p.add_argument("--username", "-u", metavar="USER", help="user name (with --password-stdin)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--token-stdin", action="store_true",
+                   help="read a registry token from stdin instead of a password")
+    p.add_argument("--ca-file", metavar="PEM", help="trust this private CA")
+    _json(p)
+
+
+def _cfg_logout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("registry", metavar="REGISTRY", help="a configured name, oci:// URL or host")
+    _json(p)
+
+
+def _cfg_yank(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME@VERSION", help="the published version to yank")
+    p.add_argument("--undo", action="store_true", help="un-yank it")
+    _registry(p)
+    _json(p)
+
+
+def _cfg_name_version(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME[@VERSION]")
     _json(p)
 
 
@@ -266,8 +328,9 @@ def _cfg_keys(p: argparse.ArgumentParser) -> None:
 def _cfg_grant(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", help="an installed Spirit")
     p.add_argument("capability", metavar="CAP", help="capability to grant")
-    p.add_argument("--scope", metavar="SCOPE", default="global",
-                   help="global, sandboxed, peer:<key> or domain:<pattern> (default: global)")
+    p.add_argument("--scope", metavar="SCOPE",
+                   help="global, sandboxed, peer:<key> or domain:<host>:<port>, where * is "
+                        "one DNS label or one IP octet (default: global; also CAP=SCOPE)")
     p.add_argument("--expires", metavar="WHEN",
                    help="expiry: an ISO date/time or a duration like 30d, 12h")
     _json(p)
@@ -296,10 +359,35 @@ def _cfg_cache(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _cfg_credit(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.credit import configure
+
+    configure(p)
+
+
 def _cfg_tui(p: argparse.ArgumentParser) -> None:
     p.add_argument("spirit", metavar="PATH", nargs="?", default=None,
                    help="project directory (default: .)")
     _project(p, positional=True)
+    _trust_yes(p)
+
+
+def _trust_yes(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.trust import add_yes
+
+    add_yes(p)
+
+
+def _cfg_trust(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.trust import configure_trust
+
+    configure_trust(p)
+
+
+def _cfg_untrust(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.trust import configure_untrust
+
+    configure_untrust(p)
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -316,7 +404,7 @@ COMMANDS: tuple[Command, ...] = (
             "vudo sign --key ~/.vudo/keys/private.key   |   vudo sign --verify dist/x.spirit",
             _cfg_sign),
     Command("publish", "push a signed package to a registry",
-            "vudo publish dist/hello-spirit-0.1.0.spirit --registry /srv/vudo", _cfg_publish),
+            "vudo publish dist/hello-spirit-0.1.0.spirit --registry team", _cfg_publish),
     Command("summon", "install a .spirit package or a project directory",
             "vudo summon ./dist/hello-spirit-0.1.0.spirit --yes", _cfg_summon),
     Command("install", "resolve and install a Spirit and its dependencies from registries",
@@ -326,17 +414,31 @@ COMMANDS: tuple[Command, ...] = (
     Command("list", "list installed Spirits", "vudo list --json", _cfg_list),
     Command("search", "search installed Spirits (or --available ones in registries)",
             "vudo search hello --capability actuator_log", _cfg_search),
-    Command("info", "show an installed Spirit (or a .spirit file): manifest, signer, grants",
-            "vudo info hello-spirit   |   vudo info dist/hello-spirit-0.1.0.spirit",
-            _cfg_info),
+    Command("info", "show an installed Spirit, a .spirit file, or (--available) a Spirit in a "
+            "registry: manifest, signer, grants",
+            "vudo info hello-spirit   |   vudo info dist/hello-spirit-0.1.0.spirit   |   "
+            "vudo info hello-spirit --available", _cfg_info),
     Command("verify", "check a package's signature and every file's digest",
             "vudo verify dist/hello-spirit-0.1.0.spirit", _cfg_verify),
     Command("upgrade", "upgrade installed Spirits, asking again if capabilities widen",
             "vudo upgrade hello-spirit", _cfg_upgrade),
+    Command("yank", "mark a published version so resolution skips it (--undo to revert)",
+            "vudo yank hello-spirit@0.1.0 --registry team", _cfg_yank),
+    Command("registry", "add, list or remove named registries (~/.vudo/config.toml)",
+            "vudo registry add team oci://ghcr.io/my-org --default", _cfg_registry),
+    Command("login", "store credentials for an OCI registry (~/.vudo/credentials.toml)",
+            "echo \"$PASSWORD\" | vudo login team --username me --password-stdin",
+            _cfg_login),
+    Command("logout", "forget the stored credentials for a registry", "vudo logout team",
+            _cfg_logout),
     Command("repair", "check the local store deeply and fix what it can",
             "vudo repair --json", _cfg_list),
     Command("check", "lint manifest, dependencies, capabilities and package signature",
             "vudo check --path hello-spirit", _cfg_check),
+    Command("tree", "show the resolved dependency graph and why each version was chosen",
+            "vudo tree --path app   |   vudo tree --json", _cfg_tree),
+    Command("why", "show which requirements pulled a dependency in",
+            "vudo why lib   |   vudo why lib --path app --json", _cfg_why),
     Command("fmt", "format spirit.toml canonically (comments kept)", "vudo fmt --check",
             _cfg_fmt),
     Command("doc", "write Markdown and HTML documentation", "vudo doc -o site/", _cfg_doc),
@@ -347,6 +449,14 @@ COMMANDS: tuple[Command, ...] = (
             _cfg_grant),
     Command("revoke", "revoke a capability from an installed Spirit",
             "vudo revoke chat network_connect", _cfg_revoke),
+    Command("credit", "show Spirits' credit accounts and open reservations; fund a Spirit",
+            "vudo credit balance wallet   |   vudo credit deposit 1000   |   "
+            "vudo credit fund ./my-project 250   |   vudo credit history wallet --json",
+            _cfg_credit),
+    Command("trust", "trust a project folder to build and run (or --list the trusted ones)",
+            "vudo trust ./downloaded-spirit   |   vudo trust --list --json", _cfg_trust),
+    Command("untrust", "forget that a project folder is trusted",
+            "vudo untrust ./downloaded-spirit", _cfg_untrust),
     Command("capabilities", "list the capabilities, what each allows and the calls needing it",
             "vudo capabilities network_connect", _cfg_capabilities),
     Command("cache", "show or clear the compiled-module cache (bounded, LRU)",
@@ -358,19 +468,11 @@ COMMANDS: tuple[Command, ...] = (
 _NAMES = frozenset(cmd.name for cmd in COMMANDS)
 
 
-def _positive_int(text: str) -> int:
+def _fuel(text: str) -> int:
     try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    if value > _MAX_INT:  # the engine's fuel counter is an i64 (vudo.engine.config.MAX_FUEL)
-        raise argparse.ArgumentTypeError(f"expected at most {_MAX_INT}, got {text!r}")
-    return value
-
-
-_MAX_INT = 2**63 - 1
+        return parse_fuel(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _positive_float(text: str) -> float:
@@ -510,7 +612,7 @@ def report_error(err: VudoError) -> int:
         emit_error_json(err)
     details = getattr(err, "output", None)  # a compiler's full diagnostics
     if isinstance(details, str) and details.strip():
-        sys.stderr.write(details.rstrip() + "\n")
+        sys.stderr.write(printable(details.rstrip()) + "\n")
     sys.stderr.write(err.one_line() + "\n")
     return err.exit_code
 

@@ -80,8 +80,10 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from vudo.cli.trust import ensure_trusted
     from vudo.project.build import build_project
 
+    ensure_trusted(Path(args.path), yes=args.yes)
     bar = ProgressLine()
     try:
         result = build_project(Path(args.path), release=args.release, progress=bar,
@@ -197,6 +199,11 @@ def cmd_tui(args: argparse.Namespace) -> int:
             raise VudoError("the TUI is not part of this vudo build",
                             hint="use the headless commands (`vudo --help`)") from err
         raise
+    from vudo.cli.trust import ensure_trusted
+    from vudo.pkg.manifest import MANIFEST_FILENAMES
+
+    if any((path / n).is_file() for n in MANIFEST_FILENAMES):
+        ensure_trusted(path, yes=args.yes)  # a project: ask before it is built
     return int(run_tui(path) or 0)
 
 
@@ -349,16 +356,13 @@ def _check_grant_words(grant: Sequence[str], deny: Sequence[str] = ()) -> None:
     if not grant and not deny:
         return
     with _typed_by_user():
-        from vudo.capabilities import parse_grant_spec
-
         for word in deny:
             parse_capability(word.strip())
-        scopes = [parse_grant_spec(word)[1] for word in grant]
-        if any(scope != "global" for scope in scopes):
-            from vudo.engine.grants import Scope  # only when a scope needs checking
+        if grant:
+            from vudo.engine.grants import parse_grant_spec  # lazy: only with --grant
 
-            for scope in scopes:
-                Scope.parse(scope)
+            for word in grant:
+                parse_grant_spec(word)  # the scope is validated whole too
 
 
 @contextlib.contextmanager
@@ -379,9 +383,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     control = RunControl()
     watch = _HostCallWatch(bar if bar.enabled else None, verbose=args.verbose and not args.json)
     try:
-        target = resolve_target(_target_word(args), cwd=Path.cwd(), home=home, progress=bar)
+        from vudo.cli.trust import gate
+
+        target = resolve_target(_target_word(args), cwd=Path.cwd(), home=home, progress=bar,
+                                trust=gate(args.yes))
         with _interrupts_terminate(control):
-            result = run_spirit(target, options, home=home, on_event=watch, control=control)
+            result = run_spirit(target, options, home=home, on_event=watch, control=control,
+                                notice=note)
     finally:
         bar.clear()
     if target.built:
@@ -391,7 +399,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             note(line)
     if args.json:
         emit_json({
-            "spirit": target.label, "kind": target.kind, "function": result.function,
+            "spirit": target.label, "kind": target.kind,
+            "identity": {"kind": result.identity.kind, "key": result.identity.key},
+            "function": result.function,
             "args": list(result.args), "results": result.receipt.to_dict()["results"],
             "granted": [{"capability": c, "scope": s} for c, s in result.granted],
             "not_granted": list(result.not_granted),
@@ -435,6 +445,7 @@ def _interrupts_terminate(control: RunControl) -> Iterator[None]:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from vudo.cli.trust import ensure_trusted
     from vudo.project.testing import (
         DEFAULT_TEST_FUEL,
         DEFAULT_TEST_TIMEOUT,
@@ -442,6 +453,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         run_tests,
     )
 
+    ensure_trusted(Path(args.path), yes=args.yes)
     bar = ProgressLine()
     width = [0]
 
@@ -570,6 +582,59 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"{'' if len(report.problems) == 1 else 's'})")
     if error is not None:
         raise error
+    return 0
+
+
+def _resolved(args: argparse.Namespace) -> Any:
+    from vudo.project.dependencies import resolve_project_dependencies
+
+    return resolve_project_dependencies(Path(args.path), home=_home(),
+                                        registries=args.registry)
+
+
+def cmd_tree(args: argparse.Namespace) -> int:
+    res = _resolved(args)
+    if args.json:
+        emit_json({
+            "root": res.root,
+            "dependencies": [{"name": w.dependency, "requirement": w.requirement}
+                             for w in res.wanted_by_dependent("")],
+            "packages": [{"name": c.name, "version": str(c.version), "source": c.source,
+                          "reason": res.reason(c.name),
+                          "dependencies": [{"name": w.dependency, "requirement": w.requirement}
+                                           for w in res.wanted_by_dependent(c.name)]}
+                         for c in res.values()]})
+        return 0
+    out(res.root)
+    for row in res.tree():
+        c = res[row.name]
+        why = "shown above" if row.repeat else f"{row.requirement}; {res.reason(row.name)}"
+        out(f"{'  ' * row.depth}{c.name} {c.version} ({why})")
+    return 0
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    res = _resolved(args)
+    if args.name not in res:
+        raise NotFoundError(f'"{args.name}" is not a dependency of {res.root}',
+                            hint="`vudo tree` lists the packages it depends on")
+    chosen = res[args.name]
+
+    def label(name: str) -> str:
+        return res.root if name == "" else f"{name} {res[name].version}"
+
+    required_by = [{"dependent": label(w.dependent), "requirement": w.requirement,
+                    "path": [label(n) for n in res.path_to(w.dependent)]}
+                   for w in res.wanted_by(args.name)]
+    if args.json:
+        emit_json({"name": chosen.name, "version": str(chosen.version),
+                   "source": chosen.source, "reason": res.reason(chosen.name),
+                   "required_by": required_by})
+        return 0
+    out(f"{chosen.name} {chosen.version} ({res.reason(chosen.name)})")
+    for r in required_by:
+        via = f" (via {' > '.join(r['path'])})" if len(r["path"]) > 1 else ""
+        out(f"  {r['dependent']} needs {r['requirement']}{via}")
     return 0
 
 
@@ -835,10 +900,59 @@ def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
     return 0
 
 
+def _info_available(args: argparse.Namespace) -> int:
+    from vudo.display import digest
+    from vudo.pkg.manifest import manifest_from_dict
+    from vudo.project.installed import split_spec
+    from vudo.project.remote import info_available
+
+    name, version = split_spec(args.name)
+    info = info_available(name, home=_home(), registry=args.registry)
+    shown = info.newest
+    if version is not None:
+        from vudo.pkg.versions import parse_version
+
+        wanted = parse_version(version)
+        shown = next((e for e in info.versions if e.version == wanted), None) or shown
+        if shown.version != wanted:
+            raise NotFoundError(f"{name} {wanted} is not in the registry {info.registry}",
+                                hint="published: " + ", ".join(
+                                    str(e.version) for e in info.versions))
+    m = manifest_from_dict(shown.manifest, filename=f"{name}@{shown.version}")
+    versions = [{"version": str(e.version), "yanked": e.yanked, "digest": e.digest}
+                for e in info.versions]
+    if args.json:
+        emit_json({"name": name, "version": str(shown.version), "registry": info.registry,
+                   "description": m.description, "author": m.author, "signer": shown.signer,
+                   "digest": shown.digest, "size": shown.size,
+                   "capabilities": [c.value for c in m.capabilities],
+                   "dependencies": {d.name: d.to_value() for d in m.dependencies},
+                   "versions": versions})
+        return 0
+    out(f"{name} {shown.version}  (in {info.registry}, not installed)")
+    if m.description:
+        out(f"  {m.description}")
+    out(f"author        {m.author}")
+    out(f"signer        {shown.signer}" + ("" if shown.signer == m.author else
+                                           "  (not the author)"))
+    out(f"digest        {digest(shown.digest)}  ({human_bytes(shown.size)})")
+    out("versions      " + ", ".join(f"{v['version']}{' (yanked)' if v['yanked'] else ''}"
+                                     for v in versions))
+    out("capabilities  " + (", ".join(c.value for c in m.capabilities) or "none"))
+    if m.dependencies:
+        out("depends on    " + ", ".join(f"{d.name} {d.requirement}" for d in m.dependencies))
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from vudo.project.grants import grant_rows
     from vudo.project.installed import info_installed
 
+    if args.available:
+        return _info_available(args)
+    if args.registry:
+        raise UsageError("--registry goes with --available",
+                         hint=f"vudo info {args.name} --available --registry NAME|URL")
     if args.name.endswith(".spirit") or "/" in args.name:
         return _show_package(Path(args.name), args, full=True)
     info = info_installed(args.name, home=_home())
@@ -912,6 +1026,24 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         return 0
     out(f"revoked {args.capability} from {args.name}")
     return 0
+
+
+def cmd_credit(args: argparse.Namespace) -> int:
+    from vudo.cli.credit import run
+
+    return run(args)
+
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    from vudo.cli.trust import run_trust
+
+    return run_trust(args)
+
+
+def cmd_untrust(args: argparse.Namespace) -> int:
+    from vudo.cli.trust import run_untrust
+
+    return run_untrust(args)
 
 
 # --------------------------------------------------------------------------- keys
@@ -1145,21 +1277,141 @@ def cmd_install(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from vudo.project.packaging import publish
 
-    if len(args.registry) > 1:
-        raise UsageError("publish goes to one registry at a time",
-                         hint="run `vudo publish` once per --registry")
-    result = publish(Path(args.package) if args.package else None,
-                     project_dir=Path(args.path), home=_home(),
-                     registry=args.registry[0] if args.registry else None,
-                     allow_new_signer=args.allow_new_signer)
+    bar = ProgressLine()
+    try:
+        result = publish(Path(args.package) if args.package else None,
+                         project_dir=Path(args.path), home=_home(), registry=args.registry,
+                         allow_new_signer=args.allow_new_signer, dry_run=args.dry_run,
+                         progress=bar)
+    finally:
+        bar.clear()
     if args.json:
         emit_json({"name": result.name, "version": result.version, "digest": result.digest,
                    "signer": result.signer, "registry": result.registry,
-                   "path": str(result.path), "already_published": result.already_published})
+                   "path": str(result.path), "already_published": result.already_published,
+                   "dry_run": args.dry_run})
+        return 0
+    if args.dry_run:
+        out(f"would publish {result.name} {result.version} to {result.registry}")
+        out(f"  package  {result.path}  sha256:{result.digest}")
+        out(f"  signer   {result.signer}")
+        out("nothing was pushed (--dry-run)")
         return 0
     verb = "already published" if result.already_published else "published"
     out(f"{verb} {result.name} {result.version} to {result.registry}")
     out(f"install it with: vudo install {result.name}@{result.version}")
+    return 0
+
+
+def cmd_yank(args: argparse.Namespace) -> int:
+    from vudo.project.remote import yank
+
+    changed = yank(args.name, home=_home(), registry=args.registry, undo=args.undo)
+    if args.json:
+        emit_json({"spirit": args.name, "yanked": not args.undo, "changed": changed})
+        return 0
+    if args.undo:
+        out(f"un-yanked {args.name}" if changed else f"{args.name} was not yanked")
+    else:
+        out(f"yanked {args.name} (installs skip it unless a lock names it)" if changed
+            else f"{args.name} was already yanked")
+    return 0
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    from vudo.pkg.config import add_registry, load_config, remove_registry
+
+    home = _home()
+    if args.action == "list":
+        if args.name or args.url or args.default or args.ca_file:
+            raise UsageError("registry list takes no arguments",
+                             hint="`vudo registry list [--json]`")
+        config = load_config(home)
+        rows = [{"name": r.name, "url": r.url, "default": r.name == config.default,
+                 "ca_file": str(r.ca_file) if r.ca_file else None}
+                for r in config.registries]
+        if args.json:
+            emit_json(rows)
+            return 0
+        if not rows:
+            out("no registries configured; the default is the directory registry under "
+                f"{home} (add one with `vudo registry add NAME URL --default`)")
+            return 0
+        for line in table([(str(r["name"]), str(r["url"]), "default" if r["default"] else "")
+                           for r in rows], ("NAME", "URL", "")):
+            out(line)
+        return 0
+    if not args.name:
+        raise UsageError(f"registry {args.action} needs a NAME",
+                         hint="e.g. vudo registry add team oci://ghcr.io/my-org")
+    if args.action == "add":
+        if not args.url:
+            raise UsageError("registry add needs NAME and URL",
+                             hint="e.g. vudo registry add team oci://ghcr.io/my-org")
+        entry = add_registry(home, args.name, args.url, default=args.default,
+                             ca_file=Path(args.ca_file) if args.ca_file else None)
+        if args.json:
+            emit_json({"name": entry.name, "url": entry.url, "default": args.default})
+        else:
+            out(f"added registry {entry.name} {entry.url}" +
+                (" (default)" if args.default else ""))
+        return 0
+    if args.url or args.default or args.ca_file:
+        raise UsageError("registry remove takes only NAME", hint="vudo registry remove NAME")
+    entry = remove_registry(home, args.name)
+    if args.json:
+        emit_json({"name": entry.name, "url": entry.url, "removed": True})
+    else:
+        out(f"removed registry {entry.name} ({entry.url})")
+    return 0
+
+
+def _read_secret(what: str) -> str:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError(f"--{what}-stdin reads the {what} from standard input",
+                         hint=f"pipe it in: echo \"$SECRET\" | vudo login ... --{what}-stdin")
+    text = sys.stdin.read(64 * 1024 + 1)
+    secret = text[:-1] if text.endswith("\n") else text
+    secret = secret[:-1] if secret.endswith("\r") else secret
+    if not secret or len(secret) > 64 * 1024 or "\n" in secret:
+        raise UsageError(f"standard input holds no usable {what} (empty, several lines or "
+                         "over 64 KiB)", hint=f"pipe exactly one {what} line")
+    return secret
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from vudo.project.remote import login
+
+    if args.password_stdin == args.token_stdin:
+        raise UsageError("login needs exactly one of --password-stdin and --token-stdin",
+                         hint="echo \"$PASSWORD\" | vudo login REGISTRY --username U "
+                         "--password-stdin")
+    if args.password_stdin and not args.username:
+        raise UsageError("--password-stdin needs --username", hint="vudo login REGISTRY "
+                         "--username U --password-stdin")
+    if args.token_stdin and args.username:
+        raise UsageError("--token-stdin takes no --username",
+                         hint="vudo login REGISTRY --token-stdin")
+    secret = _read_secret("password" if args.password_stdin else "token")
+    host = login(args.registry, home=_home(), username=args.username,
+                 password=secret if args.password_stdin else None,
+                 token=secret if args.token_stdin else None,
+                 ca_file=Path(args.ca_file) if args.ca_file else None)
+    if args.json:
+        emit_json({"registry": host, "logged_in": True, "username": args.username})
+    else:
+        out(f"logged in to {host}" + (f" as {args.username}" if args.username else ""))
+    return 0
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from vudo.project.remote import logout
+
+    host, removed = logout(args.registry, home=_home())
+    if args.json:
+        emit_json({"registry": host, "removed": removed})
+    else:
+        out(f"logged out of {host}" if removed else f"no stored credentials for {host}")
     return 0
 
 
@@ -1236,11 +1488,17 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from vudo.project.credit import release_dead_runs
     from vudo.project.repair import repair_store
 
     outcome = repair_store(_home())
+    freed = release_dead_runs(home=_home())
+    for r in freed:
+        note(f"released reservation #{r.id} ({r.amount:,} credits) of a run that ended "
+             f"(pid {r.pid or '?'})")
     if args.json:
         emit_json({"rebuilt": outcome.rebuilt, "packages": outcome.packages,
+                   "released_reservations": [r.id for r in freed],
                    "removed_orphans": outcome.removed_orphans,
                    "removed_temp_files": outcome.removed_temp_files,
                    "dropped": list(outcome.dropped_rows),

@@ -93,7 +93,7 @@ class ProgressLine:
     def __call__(self, text: str) -> None:
         if not self.enabled:
             return
-        line = text[:120]
+        line = printable(" ".join(text.split()))[:120]
         pad = max(0, self._width - len(line))
         sys.stderr.write("\r" + line + " " * pad)
         sys.stderr.flush()

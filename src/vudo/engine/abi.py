@@ -13,6 +13,10 @@ from enum import IntEnum
 #: Import module name every Spirit imports its host functions from.
 HOST_MODULE = "vudo"
 
+#: The largest i64: wasmtime keeps fuel and store limits in i64s (more wraps silently),
+#: and credit amounts cross the ABI as i64s. The one spelling of 2**63 - 1.
+I64_MAX = 2**63 - 1
+
 
 class ErrorCode(IntEnum):
     OK = 0

@@ -369,7 +369,8 @@ def _scan(wasm: bytes) -> ModuleShape:
         if index >= counts.get(kind, index + 1):
             raise _Unsupported(f"export index {index}")
         if kind == 0:
-            exports.append(Extern("", field, "func", *_signature(types, funcs[index])))
+            sig = _signature(types, funcs[index])
+            exports.append(Extern("", field, "func", *sig, plain[funcs[index]]))
         elif kind == 4:
             exports.append(Extern("", field, "tag", _signature(types, tags[index])[0], ()))
         elif kind == 2:

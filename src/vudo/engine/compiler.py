@@ -2,7 +2,8 @@
 modules too big to compile in the engine's own process.
 
 Compiling cannot be interrupted inside a process, and its time and memory grow with the
-module (200,000 tiny functions: minutes and gigabytes). So the engine compiles a big
+module, faster than linearly for some shapes (200,000 tiny functions: minutes and
+gigabytes; 40,000 nested blocks in 280 KiB: 168 s). So the engine compiles a big
 module by running this file as a script in a child process, with ``RLIMIT_AS`` as the
 memory budget and a wall-clock deadline; the child writes the serialized artifact to
 stdout and the engine deserializes it (and stores it in the module cache). The script

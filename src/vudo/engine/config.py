@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from vudo.engine.abi import I64_MAX
+
 if TYPE_CHECKING:
     from vudo.engine.grants import Grant, RevocationList
     from vudo.engine.services import HostServices
 
 DEFAULT_FUEL = 1_000_000_000
-I64_MAX = 2**63 - 1  # wasmtime keeps fuel and store limits in i64s; more wraps silently
 MAX_FUEL = I64_MAX
 DEFAULT_TIMEOUT = 10.0
 #: The longest wall-clock timeout (a year). Longer values on the command line mean this
@@ -29,6 +30,21 @@ DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 365 * 24 * 3600.0
 MiB = 1024 * 1024
 DEFAULT_MAX_MODULE_SIZE = 16 * MiB
+
+
+def parse_fuel(text: str) -> int:
+    """A fuel amount as a user types it (``--fuel``, the TUI's run and refuel forms): a
+    whole number from 1 to :data:`MAX_FUEL`, ``_`` separators allowed. ValueError, with a
+    message to show, otherwise."""
+    try:
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"expected a positive number, got {text!r}")
+    if value > MAX_FUEL:
+        raise ValueError(f"expected at most {MAX_FUEL}, got {text!r}")
+    return value
 
 
 class SandboxState(StrEnum):
@@ -147,8 +163,8 @@ class SandboxConfig(_ConfigFields):
                                  f"got {config.fuel!r}")
             # NaN compares false both ways: it would silently mean "no timeout".
             if config.timeout is not None and not 0 < config.timeout <= MAX_TIMEOUT:
-                raise ValueError(f"timeout must be positive seconds up to {MAX_TIMEOUT}, "
-                                 f"got {config.timeout!r}")
+                raise ValueError(f"timeout must be positive, finite seconds up to "
+                                 f"{MAX_TIMEOUT}, got {config.timeout!r}")
             if not _is_key(config.identity):
                 raise ValueError(
                     f"identity must be a 64-hex Ed25519 public key, got {config.identity!r}"

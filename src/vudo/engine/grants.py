@@ -68,7 +68,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from vudo.capabilities import Capability, parse_capability
-from vudo.errors import InvalidInputError, VerificationError, VudoError
+from vudo.errors import InvalidInputError, UsageError, VerificationError, VudoError
 
 if TYPE_CHECKING:
     import nacl.signing
@@ -82,6 +82,7 @@ __all__ = [
     "Scope",
     "ScopeKind",
     "issue_grant",
+    "parse_grant_spec",
     "verify_grant",
 ]
 
@@ -96,7 +97,6 @@ _NUMERIC_LABEL = re.compile(r"[0-9*?]+")
 _OCTET_PATTERN = re.compile(r"\*|[0-9?]{1,3}")
 _GROUP_PATTERN = re.compile(r"\*|[0-9a-f]{1,4}")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4_TEXT = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")  # canonical dotted quads only
 _IPV4_LIKE = re.compile(r"[0-9.]+")
 _DOMAIN_HINT: Final = ('e.g. "domain:127.0.0.*:*", "domain:[::1]:8080" or '
                        '"domain:*.example.com:443" (`*` is one label or one octet)')
@@ -149,12 +149,18 @@ def _ipv4_regex(host: str, value: str) -> str:
     if len(octets) != 4 or not all(_OCTET_PATTERN.fullmatch(o) for o in octets):
         raise _bad_domain(value, f'"{host}" is not an IPv4 pattern (four octets, each a '
                                  "number, * or digits with ?) nor a host name")
+    # The regex matches canonical dotted quads only (no leading zeros), so a match alone
+    # says the target is an IPv4 address in range.
     parts = []
     for octet in octets:
         if octet == "*":
-            parts.append("[0-9]{1,3}")
+            parts.append(_OCTET)
         elif "?" in octet:
-            parts.append(octet.replace("?", "[0-9]"))
+            if len(octet) > 1 and octet[0] == "0":
+                raise _bad_domain(value, f'octet "{octet}" has a leading zero')
+            lead, rest = octet[0], octet[1:]
+            first = "[1-9]" if lead == "?" and rest else "[0-9]" if lead == "?" else lead
+            parts.append(first + rest.replace("?", "[0-9]"))
         elif int(octet) > 255 or (octet != "0" and octet.startswith("0")):
             raise _bad_domain(value, f'octet "{octet}" is not a number from 0 to 255 '
                                      "written without leading zeros")
@@ -190,25 +196,6 @@ def _domain_host(host: str, value: str) -> tuple[str, re.Pattern[str]]:
     if host != "*" and all(_NUMERIC_LABEL.fullmatch(label) for label in host.split(".")):
         return _IPV4, re.compile(_ipv4_regex(host, value))
     return _NAME, re.compile(_name_regex(host, value))
-
-
-def _target_host(host: str) -> tuple[str, str] | None:
-    """(kind, text to match) of a target host, or None when it is not a canonical one.
-
-    IPv4 targets must be written canonically (``normalize_address`` does that), IPv6
-    ones are matched in their exploded form; anything else is a name.
-    """
-    if host.startswith("["):
-        try:
-            address = ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            return None
-        return _IPV6, address.exploded
-    if _IPV4_TEXT.fullmatch(host):
-        return _IPV4, host
-    if _IPV4_LIKE.fullmatch(host):  # 127.1, 0127.0.0.1: not canonical, matches nothing
-        return None
-    return _NAME, host
 
 
 def _name_may_reach(scope: Scope, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -319,14 +306,36 @@ class Scope:
             host, sep, port = target.lower().rpartition(":")
             if not sep or (self._port != "*" and port != self._port):
                 return False
-            found = _target_host(host)
+            family = self._family
             assert self._host is not None
-            return (
-                found is not None
-                and found[0] == self._family
-                and self._host.fullmatch(found[1]) is not None
-            )
+            if family is _IPV6:
+                if not host.startswith("["):
+                    return False
+                try:
+                    host = ipaddress.IPv6Address(host[1:-1]).exploded
+                except ValueError:
+                    return False
+                return self._host.fullmatch(host) is not None
+            if self._host.fullmatch(host) is None:
+                return False
+            # An IPv4 pattern's regex matches canonical dotted quads only; a name pattern
+            # must not match an address (its regex could: the bare ``*`` matches anything).
+            # Digits and dots alone are an address, or a spelling of one never normalised.
+            return family is _IPV4 or not (host[:1] == "[" or _IPV4_LIKE.fullmatch(host))
         return False
+
+
+def parse_grant_spec(text: str) -> tuple[Capability, str]:
+    """``CAP`` or ``CAP=SCOPE`` (``--grant``, ``vudo grant``) -> (capability, scope text,
+    ``global`` by default). The scope is validated whole and normalised here, so every
+    command that takes one refuses a bad scope alike (InvalidInputError, exit 3) before it
+    does anything; ``unrestricted`` cannot be granted this way (UsageError)."""
+    name, _, scope = text.partition("=")
+    cap = parse_capability(name.strip())
+    if cap is Capability.UNRESTRICTED:
+        raise UsageError('"unrestricted" cannot be granted from the command line',
+                         hint="grant the specific capabilities the Spirit needs")
+    return cap, str(Scope.parse(scope.strip() or "global"))
 
 
 def _field(text: str) -> bytes:
@@ -643,7 +652,7 @@ class GrantChecker:
         """Admit ``grants`` (new ones only are verified) and swap them in as the current set."""
         admitted: list[_Admitted] = []
         rejected: list[tuple[Grant, str]] = []
-        seen = self._seen
+        seen, kept = self._seen, {}  # keep only the current grants' answers: bounded
         for grant in grants:
             if not isinstance(grant, Grant):
                 raise InvalidInputError(f"expected a Grant, got {type(grant).__name__}")
@@ -651,7 +660,8 @@ class GrantChecker:
             known = seen.get(gid)
             if known is None:
                 problem = self._admission_problem(grant)
-                known = seen[gid] = _Admitted(grant) if problem is None else problem
+                known = _Admitted(grant) if problem is None else problem
+            kept[gid] = known
             if isinstance(known, _Admitted):
                 admitted.append(known)
             else:
@@ -666,6 +676,7 @@ class GrantChecker:
         rejected_reason: dict[Capability, str] = {}
         for grant, reason in rejected:
             rejected_reason[grant.capability] = reason
+        self._seen = kept
         self.admitted: tuple[Grant, ...] = tuple(a.grant for a in admitted)
         self.rejected: tuple[tuple[Grant, str], ...] = tuple(rejected)
         self._rejected_reason = rejected_reason

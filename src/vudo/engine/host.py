@@ -48,6 +48,7 @@ from vudo.engine.events import LEVEL_NAMES, EventStream, HostCall, LogMessage
 from vudo.engine.identity import credit_account
 from vudo.engine.signatures import IMPORT_SIGNATURES
 from vudo.engine.traps import stop_message
+from vudo.errors import printable
 
 if TYPE_CHECKING:
     from vudo.engine.config import Limits
@@ -56,11 +57,6 @@ _OK = int(ErrorCode.OK)
 _DENIED = int(ErrorCode.CAPABILITY_DENIED)
 _BAD_MEMORY = int(ErrorCode.INVALID_MEMORY)
 
-# Guest text copied to a terminal goes through this table: a guest's escape sequences
-# must not recolour, retitle or clear the user's terminal, and a newline must not let it
-# print a line that looks like vudo's own ("error: ..."). Events keep the text as sent.
-_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))
-            if c != 0x09} | {0x0A: "\\n", 0x0D: "\\r"}
 _BAD_PARAM = int(ErrorCode.INVALID_PARAMETER)
 _STORAGE_ERROR = int(ErrorCode.STORAGE_ERROR)
 _CREDIT_ERROR = int(ErrorCode.CREDIT_ERROR)
@@ -379,7 +375,12 @@ class HostBridge:
                 self.events.emit(LogMessage(self.sandbox_id, level, message, at))
             if self.log_to_stderr:
                 stream = self.stderr if self.stderr is not None else sys.stderr
-                stream.write(f"[{LEVEL_NAMES[level]}] {message.translate(_ESCAPES)}\n")
+                # Escaped (vudo.errors.printable), and one line: a guest's escape
+                # sequences must not recolour, retitle or clear the terminal, and a
+                # newline must not print a line that looks like vudo's own ("error: ...").
+                # Events keep the text as sent.
+                line = printable(message.replace("\n", "\\n").replace("\r", "\\r"))
+                stream.write(f"[{LEVEL_NAMES[level]}] {line}\n")
         return self.record(
             "host_log", cap, True, lambda: f"level={level} len={length}", _OK, fuel + extra
         )

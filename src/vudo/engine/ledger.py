@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from vudo.engine.abi import ErrorCode, HostCallError
+from vudo.engine.abi import I64_MAX, ErrorCode, HostCallError
 from vudo.engine.identity import credit_account
 from vudo.engine.sqlite import Database
 from vudo.resources import Resource
@@ -65,7 +65,7 @@ __all__ = ["MAX_AMOUNT", "CreditLedger", "LedgerView", "Movement", "Reservation"
            "fund_message"]
 
 #: The largest amount or balance: an i64, the ABI's amount type.
-MAX_AMOUNT: Final = 2**63 - 1
+MAX_AMOUNT: Final = I64_MAX
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -252,7 +252,8 @@ class CreditLedger(Resource):
         )
         try:
             self._upgrade()
-            self.release_dead_runs()
+            #: What opening released (reservations of runs that died), for ``vudo repair``.
+            self.released_on_open = self.release_dead_runs()
         except BaseException:
             self._db.close()
             raise

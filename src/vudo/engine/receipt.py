@@ -16,8 +16,6 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-OUTCOMES = ("ok", "trap", "fuel exhausted", "timeout", "limit", "terminated")
-
 
 class Receipt(NamedTuple):
     """The record of one call into a sandbox.
@@ -79,7 +77,10 @@ class Receipt(NamedTuple):
 
 
 def _json_value(value: Any) -> Any:
-    """Results as JSON allows them: non-finite floats become their string names."""
+    """Results as JSON allows them: non-finite floats become their string names, a
+    non-null reference its kind (``"funcref"``; a null reference is null)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    return value
+    if value is None or isinstance(value, int | float | str):
+        return value
+    return "funcref" if type(value).__name__ == "Func" else "externref"

@@ -332,7 +332,7 @@ class Sandbox:
                 self._end(started)
             self._reraise_interrupt(error, function)
             if error is None:
-                self._last_results = _as_tuple(results)
+                self._last_results = _as_tuple(results, len(export.results))
                 self._last_outcome, self._last_error = "ok", None
                 if not self._settle(S.READY, f"{function} returned"):
                     raise self._terminated_error()
@@ -746,10 +746,12 @@ def _address(pointer: Any) -> int:
     return int(ctypes.cast(pointer, ctypes.c_void_p).value or 0)
 
 
-def _as_tuple(results: Any) -> tuple[Any, ...]:
-    if results is None:
+def _as_tuple(results: Any, count: int) -> tuple[Any, ...]:
+    """wasmtime's return value as a tuple of ``count`` results (a single null reference
+    comes back as None, which is a result, not "no results")."""
+    if count == 0:
         return ()
-    if isinstance(results, list):
+    if count > 1 and isinstance(results, list):
         return tuple(results)
     return (results,)
 

@@ -154,6 +154,30 @@ class KeyValueStore(Resource):
                 )
         return bool(rows)
 
+    def move_namespace(self, old: str, new: str) -> int:
+        """Move every key of ``old`` into ``new`` (one transaction); returns how many moved.
+
+        A key ``new`` already holds keeps its value there (it is newer); the old copy is
+        dropped. For migrating storage an older vudo kept under a Spirit's name.
+        """
+        _check_namespace(old)
+        _check_namespace(new)
+        if old == new:
+            return 0
+        with self._db.transaction("move namespace") as db:
+            moved = db.execute(
+                "INSERT OR IGNORE INTO kv (namespace, key, value) "
+                "SELECT ?, key, value FROM kv WHERE namespace = ?", (new, old)
+            ).rowcount
+            db.execute("DELETE FROM kv WHERE namespace = ?", (old,))
+            db.execute("DELETE FROM usage WHERE namespace IN (?, ?)", (old, new))
+            db.execute(
+                "INSERT INTO usage (namespace, bytes) SELECT namespace, "
+                "SUM(length(key) + length(value)) FROM kv WHERE namespace = ? "
+                "GROUP BY namespace", (new,)
+            )
+        return int(moved)
+
     # -- inspection (CLI, TUI) -------------------------------------------------------------
 
     def keys(self, namespace: str) -> list[bytes]:

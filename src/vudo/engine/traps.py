@@ -15,8 +15,6 @@ the kind back into the right error class with our message, not wasmtime's backtr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import wasmtime
 
@@ -220,12 +218,3 @@ def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run
     if during == "instantiate":
         return GuestTrap(f"instantiation failed: {_cause(text)}", hint=_HINTS[GuestTrap])
     return GuestTrap(f"guest trapped: {_cause(text)}", hint=_HINTS[GuestTrap])
-
-
-@contextmanager
-def wasmtime_errors(during: str = "run") -> Iterator[None]:
-    """Re-raise wasmtime's exceptions inside the block as vudo errors."""
-    try:
-        yield
-    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-        raise translate(exc, during=during) from None

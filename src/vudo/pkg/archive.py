@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError
+from vudo.files import write_atomic_with
 from vudo.pkg.manifest import parse_manifest
 from vudo.resources import Resource
 
@@ -392,29 +393,6 @@ def open_regular(path: Path, *, what: str = "package", hint: str | None = None) 
     return fd
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"),
-          (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
-def refuse_non_regular(path: Path, *, what: str = "file", hint: str | None = None) -> None:
-    """Raise InvalidInputError unless ``path`` is absent or a regular file.
-
-    Every writer of a user-named path calls this first (``vudo pack -o``, sign, fmt, doc,
-    the lock file, key files): renaming over a symlink or device, or writing through a
-    FIFO, is never what the user asked for. The link itself is examined, not its target.
-    """
-    try:
-        mode = os.lstat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    if stat.S_ISREG(mode):
-        return
-    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-    raise InvalidInputError(f"{path} is {kind}, not a {what}; vudo does not replace it",
-                            hint=hint or f"remove it, or write the {what} somewhere else")
-
-
 class PackageReader(Resource):
     """Strict reader of a ``.spirit`` archive (a resource: close it, or use ``with``).
 
@@ -653,34 +631,11 @@ def _asset_entries(assets: Iterable[Path | tuple[str, Path]]) -> list[tuple[str,
     return sorted(entries)
 
 
-def write_atomic_with(path: Path, body: Callable[[int], None], *, size_hint: int = 0,
-                      what: str = "package file") -> Path:
-    """Create ``path`` by calling ``body(fd)`` on a temp file beside it, then rename.
-
-    ``size_hint`` bytes are allocated up front where the filesystem supports it: on
-    ext4, renaming a file full of delayed allocations over another forces a flush, which
-    cost more than the hashing when signing a 100 MB package in place.
-    """
-    named_dir = what == "package file" and path.is_dir() and not path.is_symlink()
-    refuse_non_regular(path, what=what, hint=(
-        f"name the file, e.g. {path / 'name-0.1.0.spirit'}" if named_dir else None))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.partial")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        if size_hint > 0:
-            with contextlib.suppress(OSError):
-                os.posix_fallocate(fd, 0, size_hint)
-        body(fd)
-        os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR))
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        tmp.unlink(missing_ok=True)  # never leave a half-written .partial behind
-        raise
-    return path
+def package_path_hint(path: Path) -> str | None:
+    """For a directory named where a package goes (``vudo pack -o dist``): name a file."""
+    if path.is_dir() and not path.is_symlink():
+        return f"name the file, e.g. {path / 'name-0.1.0.spirit'}"
+    return None
 
 
 def write_package(
@@ -723,7 +678,8 @@ def write_package(
     for name, src in ((MODULE_NAME, module_path), *assets):
         with contextlib.suppress(OSError):
             hint += _LOCAL.size + len(name.encode("utf-8")) + src.stat().st_size
-    return write_atomic_with(out_path, body, size_hint=hint)
+    return write_atomic_with(out_path, body, size_hint=hint, what="package file",
+                             hint=package_path_hint(out_path))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ import nacl.exceptions
 import nacl.signing
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
+from vudo.files import write_atomic
 
 PRIVATE_KEY_FILE = "private.key"
 PUBLIC_KEY_FILE = "public.key"
@@ -142,18 +143,6 @@ def parse_public_key(text: str, *, source: str = "public key") -> str:
     return value.lower()
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 def save_keypair(kp: KeyPair, keys_dir: Path, *, overwrite: bool = False) -> Path:
     """Write ``private.key`` (0600, atomically) and ``public.key`` into ``keys_dir``.
 
@@ -164,7 +153,7 @@ def save_keypair(kp: KeyPair, keys_dir: Path, *, overwrite: bool = False) -> Pat
     private = keys_dir / PRIVATE_KEY_FILE
     seed = (bytes(kp.signing_key).hex() + "\n").encode()
     if overwrite:
-        _write_atomic(private, seed, 0o600)
+        write_atomic(private, seed, mode=0o600, fsync=True)
     elif not _create_exclusive(private, seed, 0o600):
         # Already there, perhaps written a moment ago by a concurrent first run: keep it.
         existing = load_keypair(private)
@@ -173,7 +162,7 @@ def save_keypair(kp: KeyPair, keys_dir: Path, *, overwrite: bool = False) -> Pat
                 f"a different private key already exists at {private}",
                 hint="move it away first, or pass overwrite",
             )
-    _write_atomic(keys_dir / PUBLIC_KEY_FILE, (kp.public_hex + "\n").encode(), 0o644)
+    write_atomic(keys_dir / PUBLIC_KEY_FILE, (kp.public_hex + "\n").encode(), fsync=True)
     return private
 
 

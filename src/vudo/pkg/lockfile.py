@@ -21,8 +21,6 @@ than 1), is an :class:`InvalidInputError`; tomlkit's exceptions are translated h
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
 from vudo.errors import InvalidInputError, NotFoundError
-from vudo.pkg.archive import refuse_non_regular
+from vudo.files import write_atomic
 from vudo.pkg.versions import Version, parse_version
 
 if TYPE_CHECKING:
@@ -213,12 +211,5 @@ def write_lockfile(path: Path, lock: Lockfile | Iterable[LockedPackage]) -> None
     if not isinstance(lock, Lockfile):
         lock = Lockfile(tuple(lock))
     path = Path(path)
-    refuse_non_regular(path, what="lock file", hint=f"remove it; vudo writes {path.name} there")
-    fd, tmp = tempfile.mkstemp(prefix=".spirit.lock.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(lock.dumps())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lock.dumps().encode("utf-8"), what="lock file",
+                 hint=f"remove it; vudo writes {path.name} there")

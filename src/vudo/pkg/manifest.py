@@ -793,7 +793,7 @@ def canonical_manifest_bytes(manifest: Manifest) -> bytes:
 
 
 @dataclass(slots=True)
-class _Entry:
+class _TomlEntry:
     key: str
     value: Any
     comments: list[str] = field(default_factory=list)
@@ -804,7 +804,7 @@ class _Entry:
 @dataclass(slots=True)
 class _Section:
     name: str  # "" for the top level
-    entries: list[_Entry] = field(default_factory=list)
+    entries: list[_TomlEntry] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)  # above the [header]
     inline_comment: str = ""
     trailing: list[str] = field(default_factory=list)  # after the last entry
@@ -876,11 +876,11 @@ def _render_sections(sections: list[_Section], header: list[str] | None = None,
 
 
 def _sections_from_data(data: Mapping[str, Any]) -> list[_Section]:
-    root = _Section("", [_Entry(k, v) for k, v in data.items() if k not in _SECTIONS])
+    root = _Section("", [_TomlEntry(k, v) for k, v in data.items() if k not in _SECTIONS])
     sections = [root]
     for name in _SECTIONS:
         if name in data:
-            sections.append(_Section(name, [_Entry(k, v) for k, v in data[name].items()]))
+            sections.append(_Section(name, [_TomlEntry(k, v) for k, v in data[name].items()]))
     return sections
 
 
@@ -932,7 +932,7 @@ def _render_commented_array(text: str) -> str | None:
     return "\n".join(out)
 
 
-def _value_entry(key: str, item: Any, comments: list[str]) -> _Entry:
+def _value_entry(key: str, item: Any, comments: list[str]) -> _TomlEntry:
     """An entry for a plain key = value item, keeping comments written inside it."""
     from tomlkit.items import Array
 
@@ -944,7 +944,7 @@ def _value_entry(key: str, item: Any, comments: list[str]) -> _Entry:
     if rendered is None:
         comments = comments + inside
     inline = item.trivia.comment.strip() if item.trivia.comment else ""
-    return _Entry(key, _plain(item.unwrap()), comments, inline, rendered)
+    return _TomlEntry(key, _plain(item.unwrap()), comments, inline, rendered)
 
 
 def _split_at_blank(lines: list[tuple[str, bool]]) -> tuple[list[str], list[str]]:
@@ -966,7 +966,7 @@ def _keep_trivia(item: Any, pending: list[tuple[str, bool]]) -> None:
         pending.extend([("", True)] * item.as_string().count("\n"))
 
 
-def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_Entry],
+def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_TomlEntry],
                pending: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """Collect entries of one table body with the comments above them; return the comment
     lines left after the last entry."""
@@ -982,14 +982,14 @@ def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_Entry],
             # [dependencies.c] sub-table: becomes an inline table, comments move above it
             if item.trivia.comment:
                 comments.append(item.trivia.comment.strip())
-            inner: list[_Entry] = []
+            inner: list[_TomlEntry] = []
             rest = _walk_body(item.value.body, inner, [])
             for sub in inner:
                 comments.extend(sub.comments)
                 if sub.inline_comment:
                     comments.append(sub.inline_comment)
             comments.extend(text for text, blank in rest if not blank)
-            entries.append(_Entry(key.key, _plain(item.unwrap()), comments))
+            entries.append(_TomlEntry(key.key, _plain(item.unwrap()), comments))
             continue
         entries.append(_value_entry(key.key, item, comments))
     return pending
@@ -998,7 +998,7 @@ def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_Entry],
 def _first_key(doc: Any) -> str | None:
     """The key ``vudo fmt`` writes first: the first top-level key in canonical order, or
     the first table when there are none."""
-    keys = [str(k.key) for k, _ in doc.body if k is not None]
+    keys: list[str] = [str(k.key) for k, _ in doc.body if k is not None]
     plain = [k for k in keys if k not in _SECTIONS]
     if plain:
         return min(plain, key=lambda k: _entry_order("", k))
@@ -1076,7 +1076,7 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
                 section.present = True
                 section.comments.extend(comments)
                 for sub_key, sub_value in value.items():
-                    section.entries.append(_Entry(sub_key, sub_value, [], inline))
+                    section.entries.append(_TomlEntry(sub_key, sub_value, [], inline))
                     inline = ""
             else:
                 root.entries.append(entry)

@@ -126,8 +126,13 @@ class Provider(Protocol):
         ...
 
     def dependencies(self, package: str, version: int) -> Iterable[tuple[int, str, int, object]]:
-        """The dependencies of candidate ``version`` of ``package`` as ``(versions of
-        package that share it, dependency name, allowed mask of it, payload)``."""
+        """The dependencies of candidate ``version`` of ``package`` as ``(1 << version,
+        dependency name, allowed mask of it, payload)``."""
+        ...
+
+    def widen(self, package: str, version: int, payload: object) -> int:
+        """Every version of ``package`` with the same dependency as ``version`` has
+        (``payload``): asked when it clashes, so all of them are ruled out at once."""
         ...
 
 
@@ -328,6 +333,8 @@ class _Solver:
 
     def _resolve_conflict(self, incompatibility: Incompatibility) -> Incompatibility:
         new = False
+        if self.deadline is not None and self.clock() > self.deadline:
+            raise SolveStopped("ran out of time", self.rounds, self._busiest())
         while True:
             for term in incompatibility.terms:
                 self.conflicts[term.package] = self.conflicts.get(term.package, 0) + 1
@@ -355,7 +362,13 @@ class _Solver:
                     previous_level = max(previous_level, satisfier.level)
             assert recent is not None and recent_term is not None
             if previous_level < recent.level or recent.cause is None:
-                self._backtrack(previous_level)
+                # Backtrack chronologically (one level below the satisfier's) rather
+                # than to previous_level: the learned incompatibility still propagates
+                # (every other term was satisfied at or below previous_level), and the
+                # decisions in between, which had nothing to do with the conflict, stay.
+                # Backjumping threw them away and re-made them (2,000 packages: 5x the
+                # decisions, growing with the graph).
+                self._backtrack(recent.level - 1)
                 if new:
                     self.add(incompatibility)
                 return incompatibility
@@ -414,13 +427,28 @@ class _Solver:
                 key = (best, versions, name, mask)
                 incompatibility = self.edges.get(key)  # known from an earlier try?
                 if incompatibility is None:
-                    incompatibility = self.edges[key] = Incompatibility.make(
-                        [Term(best, versions, True), Term(name, mask, False)], "dependency",
-                        payload)
+                    if name == best or not mask:
+                        incompatibility = Incompatibility.make(
+                            [Term(best, versions, True), Term(name, mask, False)],
+                            "dependency", payload)
+                    else:  # the common case, without make()'s merging
+                        incompatibility = Incompatibility(
+                            (Term(best, versions, True), Term(name, mask, False)),
+                            "dependency", payload)
+                    self.edges[key] = incompatibility
                     self.add(incompatibility)
                 if all(t.package == best or self._satisfies(t)
                        for t in incompatibility.terms):
+                    wider = self.provider.widen(best, version, payload)
+                    if wider != versions and incompatibility.terms[-1].package != best:
+                        incompatibility = Incompatibility.make(
+                            [Term(best, wider, True), *incompatibility.terms[1:]],
+                            "dependency", payload)
+                        self.add(incompatibility)
+                        versions = wider
                     clash |= versions
+                    self.conflicts[best] = self.conflicts.get(best, 0) + 1
+                    self.conflicts[name] = self.conflicts.get(name, 0) + 1
             if not clash:
                 self.level += 1
                 self._assign(best, 1 << version, True, None)

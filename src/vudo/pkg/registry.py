@@ -24,6 +24,7 @@ a registry is a transport, not an authority.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import http.client
@@ -41,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
+from vudo.files import write_atomic
 from vudo.pkg.archive import open_regular, sha256_file, stream_file
 from vudo.pkg.manifest import (
+    Manifest,
     canonical_manifest_bytes,
     canonical_name,
     manifest_from_dict,
@@ -70,6 +73,7 @@ class PublishedVersion:
     size: int
     file: str
     manifest: dict[str, Any]
+    yanked: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": str(self.version), "digest": self.digest, "signer": self.signer,
@@ -79,6 +83,38 @@ class PublishedVersion:
         manifest = manifest_from_dict(self.manifest, filename=f"{self.name}@{self.version}")
         return candidate_from_manifest(manifest, source=source, digest=self.digest,
                                        signer=self.signer)
+
+
+@dataclass(frozen=True, slots=True)
+class SpiritSummary:
+    """A name's newest (not yanked) version, as ``search --available`` lists it."""
+
+    name: str
+    version: str
+    description: str
+    capabilities: tuple[str, ...]
+    signer: str
+    author: str
+
+
+def summarize(name: str, entries: Iterable[PublishedVersion]) -> SpiritSummary | None:
+    """The summary of ``name`` from its version entries (None when all are yanked)."""
+    live = [e for e in entries if not e.yanked]
+    if not live:
+        return None
+    newest = max(live, key=lambda e: e.version)
+    m = manifest_from_dict(newest.manifest, filename=f"{name}@{newest.version}")
+    return SpiritSummary(name, str(newest.version), m.description,
+                         tuple(c.value for c in m.capabilities), newest.signer, m.author)
+
+
+def summaries(registry: Registry) -> list[SpiritSummary]:
+    """Every Spirit a registry holds, newest version each (an OCI registry answers from
+    its cache; the others read their index)."""
+    if isinstance(registry, OciRegistry):
+        return registry.summaries()
+    found = (summarize(name, registry.entries(name)) for name in registry.names())
+    return [s for s in found if s is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +129,16 @@ class PublishResult:
 
 def _check_name(name: str) -> str:
     return validate_name(name, what="Spirit name")
+
+
+def check_publishable(manifest: Manifest) -> None:
+    """Cargo's rule: a package with ``path`` dependencies cannot be published (nobody
+    else has those directories)."""
+    paths = [d.name for d in manifest.dependencies if d.path is not None]
+    if paths:
+        raise InvalidInputError(
+            f"{manifest.name} has path dependencies ({', '.join(paths)}), which nobody else "
+            "can install", hint="publish those first and depend on them by version")
 
 
 def _bad_index(where: str, what: str) -> VerificationError:
@@ -137,16 +183,6 @@ def _index_bytes(name: str, entries: Iterable[PublishedVersion]) -> bytes:
     body = {"format": REGISTRY_FORMAT, "name": name,
             "versions": [e.to_dict() for e in ordered]}
     return (json.dumps(body, indent=1, sort_keys=True) + "\n").encode()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _select(entries: list[PublishedVersion], name: str, version: Version | str,
@@ -230,8 +266,10 @@ class DirectoryRegistry(Resource):
                 hint="the registry was modified; republish the package")
         return path
 
-    def publish(self, package: Path, *, allow_new_signer: bool = False) -> PublishResult:
-        """Verify ``package`` and add it to the registry.
+    def publish(self, package: Path, *, allow_new_signer: bool = False,
+                dry_run: bool = False) -> PublishResult:
+        """Verify ``package`` and add it to the registry (with ``dry_run``, only check
+        that it could be).
 
         Publishing the same bytes again is a no-op; other bytes under a published version
         are refused (versions are immutable), as is a name already published by another
@@ -246,6 +284,7 @@ class DirectoryRegistry(Resource):
             verified = verify_package(tmp)
             m = verified.manifest
             name = _check_name(m.name)
+            check_publishable(m)
             with self._locked():
                 taken = [n for n in self.names()
                          if n != name and canonical_name(n) == canonical_name(name)]
@@ -272,14 +311,19 @@ class DirectoryRegistry(Resource):
                         "owner changed keys")
                 rel = f"packages/{name}/{name}-{m.version}.spirit"
                 target = self.path / rel
+                if dry_run:
+                    return PublishResult(name, m.version, digest, verified.signer, target,
+                                         already_published=False)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
                 manifest = json.loads(canonical_manifest_bytes(m))
                 entry = PublishedVersion(name, m.version, digest, verified.signer, size, rel,
                                       manifest)
-                _write_atomic(self._index_path(name), _index_bytes(name, [*entries, entry]))
+                index = self._index_path(name)
+                index.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(index, _index_bytes(name, [*entries, entry]), fsync=True)
                 names = sorted({*self.names(), name})
-                _write_atomic(self.path / "index.json", (json.dumps(
+                write_atomic(self.path / "index.json", (json.dumps(
                     {"format": REGISTRY_FORMAT, "names": names}, indent=1) + "\n").encode())
             return PublishResult(name, m.version, digest, verified.signer, target,
                                  already_published=False)
@@ -404,7 +448,452 @@ class HttpRegistry(Resource):
         return target
 
 
-Registry = DirectoryRegistry | HttpRegistry
+# ------------------------------------------------------------------ OCI
+
+SPIRIT_ARTIFACT_TYPE = "application/vnd.vudo.spirit.v1"
+SPIRIT_LAYER_TYPE = "application/vnd.vudo.spirit.package.v1"
+YANK_ARTIFACT_TYPE = "application/vnd.vudo.spirit.yank.v1"
+YANK_TAG_PREFIX = "yanked-"
+ANN_TITLE = "org.opencontainers.image.title"
+ANN_VERSION = "org.opencontainers.image.version"
+ANN_DESCRIPTION = "org.opencontainers.image.description"
+ANN_CAPABILITIES = "dev.vudo.spirit.capabilities"
+ANN_SIGNER = "dev.vudo.spirit.signer"
+ANN_MANIFEST = "dev.vudo.spirit.manifest"
+CACHE_FRESH_SECONDS = 300.0
+MAX_CACHE_BYTES = 256 * 1024 * 1024
+
+
+def version_tag(version: Version) -> str:
+    """The OCI tag of a version: ``+`` (build metadata) is not allowed in tags, so ``_``."""
+    return str(version).replace("+", "_")
+
+
+def tag_version(tag: str) -> Version | None:
+    try:
+        return parse_version(tag.replace("_", "+"))
+    except InvalidInputError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishPlan:
+    """What ``vudo publish`` pushes (or, with ``--dry-run``, would push)."""
+
+    name: str
+    version: Version
+    reference: str  # HOST/NAMESPACE/NAME:TAG
+    digest: str  # of the package (the layer)
+    size: int
+    signer: str
+    annotations: dict[str, str]
+
+
+class OciRegistry(Resource):
+    """A registry speaking the OCI distribution spec (``oci://HOST[:PORT]/NAMESPACE``).
+
+    Spirit ``NAME`` version ``V`` is the artifact ``NAMESPACE/NAME:V`` (artifactType
+    :data:`SPIRIT_ARTIFACT_TYPE`, the empty config, one :data:`SPIRIT_LAYER_TYPE` layer
+    holding the ``.spirit`` file), with annotations carrying name, version, description,
+    capabilities, signer and the canonical manifest (so resolution reads dependencies
+    without downloading packages).
+
+    Yanking follows a tag convention that works on any registry, CNCF Distribution
+    included (no referrers API needed): version ``V`` is yanked while the tag
+    ``yanked-V`` exists in the Spirit's repository. That tag points at a small manifest
+    (artifactType :data:`YANK_ARTIFACT_TYPE`) whose ``subject`` is the version's
+    manifest, so registries with the referrers API also show it as a referrer. Un-yanking
+    deletes that manifest. One tag list therefore says which versions exist and which are
+    yanked.
+
+    What ``search --available`` and the resolver read (catalog, tags, each tag's
+    annotations) is cached in ``cache_dir`` as JSON: tag lists and the catalog for
+    ``fresh_seconds``, a tag's manifest until the tag moves (versions are immutable).
+    """
+
+    def __init__(self, url: str, *, cache_dir: Path, credentials: Any = None,
+                 ca_file: Path | None = None, fresh_seconds: float = CACHE_FRESH_SECONDS,
+                 clock: Any = None, progress: Any = None, **client_options: Any) -> None:
+        import time
+
+        from vudo.pkg.oci import parse_oci_url
+
+        self.location = parse_oci_url(url)
+        self.url = self.location.url
+        self.label = f"registry+{self.url}"
+        self.cache_dir = Path(cache_dir)
+        self.fresh_seconds = fresh_seconds
+        self.clock = clock or time.time
+        self.progress = progress
+        self._client_options = {"credentials": credentials, "ca_file": ca_file,
+                                **client_options}
+        self._client: Any = None
+        key = hashlib.sha256(self.url.encode()).hexdigest()[:24]
+        self._cache_path = self.cache_dir / f"oci-{key}.json"
+        self._summary_path = self.cache_dir / f"oci-{key}-summary.json"
+        self._cache: dict[str, Any] | None = None
+        self._dirty = False
+        self._summary: dict[str, Any] | None = None
+
+    @property
+    def client(self) -> Any:
+        """The protocol client (:class:`vudo.pkg.oci.OciClient`), made on first use."""
+        if self._client is None:
+            from vudo.pkg.oci import OciClient
+
+            self._client = OciClient(self.location, **self._client_options)
+        return self._client
+
+    def close(self) -> None:
+        try:
+            if self._dirty and self._cache is not None:
+                write_atomic(self._cache_path, json.dumps(self._cache).encode())
+                self._dirty = False
+            if self._summary is not None:
+                _write_atomic(self._summary_path, json.dumps(self._summary).encode())
+                self._summary = None
+        finally:
+            if self._client is not None:
+                self._client.close()
+
+    def _forget_summary(self) -> None:
+        """After a publish or yank here: the next search reads the registry again."""
+        self._summary = None
+        self._summary_path.unlink(missing_ok=True)
+
+    def _cached_summaries(self) -> list[SpiritSummary] | None:
+        try:
+            if self._summary_path.stat().st_size > MAX_CACHE_BYTES:
+                return None
+            body = json.loads(self._summary_path.read_bytes())
+            if body.get("url") != self.url or not self._fresh(body.get("at")):
+                return None
+            return [SpiritSummary(str(i["name"]), str(i["version"]), str(i["description"]),
+                                  tuple(str(c) for c in i["capabilities"]), str(i["signer"]),
+                                  str(i["author"])) for i in body["items"]]
+        except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
+            return None
+
+    # -- the cache
+
+    def _load_cache(self) -> dict[str, Any]:
+        if self._cache is None:
+            cache: Any = None
+            try:
+                if self._cache_path.stat().st_size <= MAX_CACHE_BYTES:
+                    cache = json.loads(self._cache_path.read_bytes())
+            except (OSError, ValueError, RecursionError):
+                cache = None
+            if not (isinstance(cache, dict) and cache.get("url") == self.url
+                    and isinstance(cache.get("repos"), dict)):
+                cache = {"url": self.url, "catalog": None, "repos": {}}
+            self._cache = cache
+        return self._cache
+
+    def _fresh(self, stamp: Any) -> bool:
+        return isinstance(stamp, int | float) and 0 <= self.clock() - stamp < self.fresh_seconds
+
+    def _repo(self, name: str) -> str:
+        return self.location.repository(_check_name(name))
+
+    # -- reading
+
+    def names(self) -> list[str]:
+        """Every Spirit name in the namespace (the catalog, cached)."""
+        cache = self._load_cache()
+        catalog = cache.get("catalog")
+        if isinstance(catalog, dict) and self._fresh(catalog.get("at")) and \
+                isinstance(catalog.get("names"), list):
+            return [str(n) for n in catalog["names"]]
+        prefix = f"{self.location.namespace}/" if self.location.namespace else ""
+        names = sorted({r[len(prefix):] for r in self.client.catalog()
+                        if r.startswith(prefix) and _is_name(r[len(prefix):])})
+        cache["catalog"] = {"at": self.clock(), "names": names}
+        self._dirty = True
+        self._warm(names)
+        return names
+
+    def _warm(self, names: list[str]) -> None:
+        """Refresh stale names' tags and manifests a few at a time (a cold search of a
+        large registry is one round trip per name and tag; in parallel, not in series)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        stale = [n for n in names if not self._fresh(
+            self._load_cache()["repos"].get(n, {}).get("at"))]
+        if len(stale) < 2:
+            return
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for future in [pool.submit(self._fetch_repo, n) for n in stale]:
+                future.result()
+
+    def _fetch_repo(self, name: str) -> dict[str, Any]:
+        """Fetch the tags of ``name`` and any manifest not cached under the same tag."""
+        cache = self._load_cache()
+        old = cache["repos"].get(name)
+        old_manifests = old.get("manifests", {}) if isinstance(old, dict) else {}
+        repo = self._repo(name)
+        tags = self.client.list_tags(repo)
+        manifests: dict[str, Any] = {}
+        for tag in tags:
+            if tag.startswith(YANK_TAG_PREFIX) or tag_version(tag) is None:
+                continue
+            cached = old_manifests.get(tag) if isinstance(old_manifests, dict) else None
+            if isinstance(cached, dict):
+                manifests[tag] = cached
+                continue
+            try:
+                m = self.client.get_manifest(repo, tag)
+            except NotFoundError:
+                continue  # deleted between the listing and now
+            manifests[tag] = {"digest": m.digest, "annotations": dict(m.annotations),
+                              "artifact_type": m.artifact_type,
+                              "layers": [d.to_dict() for d in m.layers]}
+        entry = {"at": self.clock(), "tags": tags, "manifests": manifests}
+        cache["repos"][name] = entry
+        self._dirty = True
+        return entry
+
+    def summaries(self) -> list[SpiritSummary]:
+        """Every Spirit here, newest version each: from a small summary file while it is
+        fresh (a warm search reads only that), else worked out from the catalog, tags and
+        annotations (cached as well)."""
+        cached = self._cached_summaries()
+        if cached is not None:
+            return cached
+        out: list[SpiritSummary] = []
+        for name in self.names():
+            made = summarize(name, self.entries(name))
+            if made is not None:
+                out.append(made)
+        self._summary = {"url": self.url, "at": self.clock(), "items": [
+            {"name": m.name, "version": m.version, "description": m.description,
+             "capabilities": list(m.capabilities), "signer": m.signer, "author": m.author}
+            for m in out]}
+        return out
+
+    def _repo_entry(self, name: str, *, fresh: bool) -> dict[str, Any]:
+        entry = self._load_cache()["repos"].get(name)
+        if fresh or not isinstance(entry, dict) or not self._fresh(entry.get("at")):
+            entry = self._fetch_repo(name)
+        return entry  # type: ignore[no-any-return]
+
+    def entries(self, name: str, *, fresh: bool = False) -> list[PublishedVersion]:
+        """Every vudo version of ``name`` here, lowest first (yanked ones flagged);
+        tags that are not vudo artifacts are left out."""
+        entry = self._repo_entry(name, fresh=fresh)
+        tags = set(entry.get("tags") or [])
+        out: list[PublishedVersion] = []
+        for tag, m in (entry.get("manifests") or {}).items():
+            version = tag_version(tag)
+            record = self._entry(name, version, m) if version is not None else None
+            if record is not None:
+                out.append(dataclasses.replace(
+                    record, yanked=f"{YANK_TAG_PREFIX}{tag}" in tags))
+        return sorted(out, key=lambda e: e.version)
+
+    def _entry(self, name: str, version: Version, m: Any) -> PublishedVersion | None:
+        if not isinstance(m, dict) or m.get("artifact_type") != SPIRIT_ARTIFACT_TYPE:
+            return None
+        ann = m.get("annotations") or {}
+        layers = m.get("layers") or []
+        if len(layers) != 1 or not isinstance(layers[0], dict) or \
+                layers[0].get("mediaType") != SPIRIT_LAYER_TYPE:
+            return None
+        digest = str(layers[0].get("digest", ""))
+        signer = ann.get(ANN_SIGNER, "")
+        try:
+            manifest = json.loads(ann.get(ANN_MANIFEST, ""))
+        except (ValueError, RecursionError):
+            return None
+        if not (digest.startswith("sha256:") and _HEX64.fullmatch(digest[7:])
+                and isinstance(signer, str) and _HEX64.fullmatch(signer)
+                and isinstance(manifest, dict) and manifest.get("name") == name
+                and ann.get(ANN_TITLE) == name and ann.get(ANN_VERSION) == str(version)):
+            return None
+        return PublishedVersion(name, version, digest[7:], signer, int(layers[0].get("size", 0)),
+                             f"{self.location.netloc}/{self._repo(name)}:{version_tag(version)}",
+                             manifest)
+
+    def candidates(self, name: str) -> Iterable[Candidate]:
+        """Every version here from fresh tags; yanked ones are flagged, and the resolver
+        skips them unless a lock names them."""
+        return [dataclasses.replace(e.candidate(self.label), yanked=e.yanked)
+                for e in self.entries(name, fresh=True)]
+
+    def fetch(self, name: str, version: Version | str, *, yanked_ok: bool = True) -> Path:
+        """Download version ``version`` of ``name`` (once) into the cache: the tag's
+        manifest must be a vudo artifact, the layer must match its digest and the package
+        its signature and name before the path is returned."""
+        from vudo.pkg.oci import parse_manifest
+
+        wanted = parse_version(str(version))
+        repo = self._repo(name)
+        tag = version_tag(wanted)
+        ref = f"{self.location.netloc}/{repo}:{tag}"
+        m = self.client.get_manifest(repo, tag)
+        m = parse_manifest(m.raw, m.digest, ref, max_layer=MAX_PACKAGE_BYTES)
+        if m.artifact_type != SPIRIT_ARTIFACT_TYPE:
+            raise VerificationError(
+                f"{ref} is not a vudo Spirit (artifactType "
+                f"{str(m.artifact_type)[:80]!r})",
+                hint="the repository holds another kind of artifact; check the name")
+        if len(m.layers) != 1 or m.layers[0].media_type != SPIRIT_LAYER_TYPE:
+            raise VerificationError(
+                f"{ref} does not hold one {SPIRIT_LAYER_TYPE} layer",
+                hint="the artifact was not pushed by vudo; refusing it")
+        layer = m.layers[0]
+        digest = layer.digest[7:]
+        target = self.cache_dir / f"{digest}.spirit"
+        if target.is_file() and sha256_file(target) == digest:
+            self._check_package(target, name, wanted, ref)
+            return target
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache_dir / f".{digest}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
+        try:
+            self.client.fetch_blob(repo, layer, tmp, progress=self.progress or _quiet)
+            self._check_package(tmp, name, wanted, ref)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+
+    @staticmethod
+    def _check_package(path: Path, name: str, version: Version, ref: str) -> None:
+        verified = verify_package(path)
+        if verified.manifest.name != name or verified.manifest.version != version:
+            raise VerificationError(
+                f"{ref} holds {verified.manifest.name} {verified.manifest.version}",
+                hint="the registry serves another package under this tag; refusing it")
+
+    # -- writing
+
+    def plan(self, package: Path) -> tuple[PublishPlan, Any]:
+        """Verify ``package`` and say what publishing it pushes (nothing is sent)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        # The layer digest and the signature check each read the whole package: on two
+        # threads (hashlib and file reads release the GIL) the second read is nearly free.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            hashing = pool.submit(sha256_file, Path(package))
+            verified = verify_package(package)
+            digest = hashing.result()
+        m = verified.manifest
+        name = _check_name(m.name)
+        check_publishable(m)
+        annotations = {
+            ANN_TITLE: name, ANN_VERSION: str(m.version),
+            ANN_DESCRIPTION: m.description,
+            ANN_CAPABILITIES: ",".join(c.value for c in m.capabilities),
+            ANN_SIGNER: verified.signer,
+            ANN_MANIFEST: canonical_manifest_bytes(m).decode(),
+        }
+        ref = f"{self.location.netloc}/{self._repo(name)}:{version_tag(m.version)}"
+        return (PublishPlan(name, m.version, ref, digest, Path(package).stat().st_size,
+                            verified.signer, annotations), verified)
+
+    def publish(self, package: Path, *, allow_new_signer: bool = False,
+                dry_run: bool = False) -> PublishResult:
+        """Push a signed package as an OCI artifact. Versions are immutable: the same
+        bytes again are a no-op, other bytes are refused; a name published by another
+        signer is refused unless ``allow_new_signer``."""
+        from vudo.pkg.oci import (
+            EMPTY_BLOB,
+            EMPTY_DIGEST,
+            Descriptor,
+            build_manifest,
+            bytes_reader,
+            file_reader,
+        )
+
+        package = Path(package)
+        plan, verified = self.plan(package)
+        repo = self._repo(plan.name)
+        tag = version_tag(plan.version)
+        layer = Descriptor(SPIRIT_LAYER_TYPE, "sha256:" + plan.digest, plan.size,
+                           {ANN_TITLE: f"{plan.name}-{plan.version}.spirit"})
+        raw = build_manifest(artifact_type=SPIRIT_ARTIFACT_TYPE, layers=[layer],
+                             annotations=plan.annotations)
+        manifest_digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        existing = self.client.manifest_digest(repo, tag)
+        if existing is not None:
+            if existing != manifest_digest:
+                raise InvalidInputError(
+                    f"{plan.name} {plan.version} is already published with different "
+                    "contents", hint="published versions are immutable; bump the version "
+                    "in spirit.toml and publish again")
+            return PublishResult(plan.name, plan.version, plan.digest, plan.signer,
+                                 package, already_published=True)
+        others = {e.signer for e in self.entries(plan.name, fresh=True)}
+        if others and plan.signer not in others and not allow_new_signer:
+            raise VerificationError(
+                f"{plan.name} is published in this registry by another key",
+                hint="publish under a new name, or pass --allow-new-signer if the owner "
+                "changed keys")
+        if not dry_run:
+            self.client.upload_blob(repo, EMPTY_DIGEST, len(EMPTY_BLOB),
+                                    bytes_reader(EMPTY_BLOB))
+            self.client.upload_blob(repo, layer.digest, layer.size, file_reader(package),
+                                    progress=self.progress or _quiet)
+            self.client.put_manifest(repo, tag, raw)
+            self._load_cache()["repos"].pop(plan.name, None)
+            self._dirty = True
+            self._forget_summary()
+        del verified
+        return PublishResult(plan.name, plan.version, plan.digest, plan.signer, package,
+                             already_published=False)
+
+    def yank(self, name: str, version: Version | str, *, undo: bool = False) -> bool:
+        """Mark (or unmark) a published version as yanked; False if it already was (not)."""
+        from vudo.pkg.oci import EMPTY_DIGEST, Descriptor, build_manifest
+
+        wanted = parse_version(str(version))
+        entries = self.entries(name, fresh=True)
+        entry = next((e for e in entries if e.version == wanted), None)
+        if entry is None:
+            listed = ", ".join(str(e.version) for e in entries) or "none"
+            raise NotFoundError(f"{name} {wanted} is not in the registry {self.url}",
+                                hint=f"published versions: {listed}")
+        repo = self._repo(name)
+        tag = version_tag(wanted)
+        yank_tag = f"{YANK_TAG_PREFIX}{tag}"
+        self._load_cache()["repos"].pop(name, None)
+        self._dirty = True
+        self._forget_summary()
+        if undo:
+            digest = self.client.manifest_digest(repo, yank_tag)
+            if digest is None:
+                return False
+            self.client.delete_manifest(repo, digest)
+            return True
+        if entry.yanked:
+            return False
+        subject_digest = self.client.manifest_digest(repo, tag)
+        subject = self.client.get_manifest(repo, tag)
+        if subject_digest is None:
+            raise NotFoundError(f"{name} {wanted} vanished from {self.url}", hint="try again")
+        raw = build_manifest(
+            artifact_type=YANK_ARTIFACT_TYPE,
+            layers=[Descriptor("application/vnd.oci.empty.v1+json", EMPTY_DIGEST, 2)],
+            annotations={ANN_TITLE: name, ANN_VERSION: str(wanted), "dev.vudo.yanked": "true"},
+            subject=Descriptor("application/vnd.oci.image.manifest.v1+json", subject.digest,
+                               len(subject.raw)))
+        self.client.put_manifest(repo, yank_tag, raw)
+        return True
+
+
+def _is_name(text: str) -> bool:
+    try:
+        validate_name(text)
+    except InvalidInputError:
+        return False
+    return True
+
+
+def _quiet(done: int, total: int) -> None:
+    """No progress report."""
+
+
+Registry = DirectoryRegistry | HttpRegistry | OciRegistry
 
 
 def _parse_url(url: str) -> urllib.parse.ParseResult:
@@ -424,9 +913,14 @@ def _parse_url(url: str) -> urllib.parse.ParseResult:
 
 
 def open_registry(location: str | Path, *, cache_dir: Path | None = None,
-                  create: bool = False) -> Registry:
-    """A registry from a URL (``http(s)://``, ``file://``) or a directory path."""
+                  create: bool = False, **oci_options: Any) -> Registry:
+    """A registry from a URL (``oci://``, ``http(s)://``, ``file://``) or a directory
+    path; ``oci_options`` (credentials, ca_file, progress, ...) go to :class:`OciRegistry`."""
     text = str(location)
+    if text.startswith("oci://"):
+        if cache_dir is None:
+            raise InvalidInputError("an OCI registry needs a cache directory")
+        return OciRegistry(text, cache_dir=cache_dir, **oci_options)
     if text.startswith(("http://", "https://")):
         if cache_dir is None:
             raise InvalidInputError("an HTTP registry needs a cache directory")
@@ -435,7 +929,8 @@ def open_registry(location: str | Path, *, cache_dir: Path | None = None,
         text = urllib.parse.unquote(_parse_url(text).path)
     elif "://" in text:
         raise InvalidInputError(f"unsupported registry URL {text}",
-                                hint="use http://, https://, file:// or a directory path")
+                                hint="use oci://, http://, https://, file:// or a "
+                                "directory path")
     return DirectoryRegistry(Path(text).expanduser(), create=create)
 
 
@@ -462,9 +957,13 @@ __all__ = [
     "REGISTRY_FORMAT",
     "DirectoryRegistry",
     "HttpRegistry",
+    "OciRegistry",
+    "PublishPlan",
     "PublishResult",
     "PublishedVersion",
     "Registry",
+    "SpiritSummary",
     "open_registry",
+    "summaries",
     "translate_urllib_error",
 ]

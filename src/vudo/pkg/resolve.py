@@ -35,6 +35,8 @@ only the one candidate at that place.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -57,7 +59,7 @@ from vudo.pkg.pubgrub import (
 from vudo.pkg.sources import Candidate, CandidateSource, GitSource, PathSource
 from vudo.pkg.versions import Requirement, Version
 
-__all__ = ["Resolution", "Wanted", "resolve"]
+__all__ = ["Resolution", "TreeRow", "Wanted", "resolve"]
 
 _HINT = ("relax one of these requirements, or pick versions of the packages that need it "
          "which agree")
@@ -78,9 +80,11 @@ def _describe(dep: Dependency) -> str:
 
 
 def _precedence(c: Candidate) -> tuple[object, ...]:
-    """SemVer precedence (build metadata ignored)."""
-    key: tuple[object, ...] = c.version.precedence_key[:4]
-    return key
+    """SemVer precedence (build metadata ignored); cheap for releases, the common case."""
+    v = c.version
+    if not v.prerelease:
+        return (v.major, v.minor, v.patch, 1, ())
+    return (v.major, v.minor, v.patch, 0, v.precedence_key[3])
 
 
 _Bounds = tuple[tuple[str, tuple[int, int, int]], ...]
@@ -96,6 +100,29 @@ def _bounds(requirement: Requirement) -> _Bounds | None:
             return None
         out.append((comparator.op, (v.major, v.minor, v.patch)))
     return tuple(out)
+
+
+def _range_mask(bounds: _Bounds, ascending: list[tuple[int, int, int]]) -> int:
+    """The bits of the versions within ``bounds``, by bisection: bit ``i`` is
+    ``ascending[n - 1 - i]`` (candidates are newest first), and a conjunction of
+    comparators is one contiguous range."""
+    n = len(ascending)
+    lo, hi = 0, n
+    for op, b in bounds:
+        if op == ">=":
+            lo = max(lo, bisect.bisect_left(ascending, b))
+        elif op == ">":
+            lo = max(lo, bisect.bisect_right(ascending, b))
+        elif op == "<":
+            hi = min(hi, bisect.bisect_left(ascending, b))
+        elif op == "<=":
+            hi = min(hi, bisect.bisect_right(ascending, b))
+        else:
+            lo = max(lo, bisect.bisect_left(ascending, b))
+            hi = min(hi, bisect.bisect_right(ascending, b))
+    if hi <= lo:
+        return 0
+    return ((1 << (n - lo)) - 1) & ~((1 << (n - hi)) - 1)
 
 
 def _within(bounds: _Bounds, v: tuple[int, int, int]) -> bool:
@@ -125,6 +152,17 @@ class Wanted:
     dependent: str
     dependency: str
     requirement: str
+
+
+@dataclass(frozen=True, slots=True)
+class TreeRow:
+    """One line of :meth:`Resolution.tree`: ``name`` at ``depth`` (1 under the root),
+    required as ``requirement`` by the row above it; ``repeat`` when shown before."""
+
+    depth: int
+    name: str
+    requirement: str
+    repeat: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +201,48 @@ class Resolution(Mapping[str, Candidate]):
         """The requirements on ``name`` (who pulled it in, and how)."""
         return tuple(w for w in self.wanted if w.dependency == name)
 
+    def wanted_by_dependent(self, name: str) -> tuple[Wanted, ...]:
+        """The requirements ``name`` makes (``""`` for the root)."""
+        return tuple(w for w in self.wanted if w.dependent == name)
+
+    def tree(self) -> tuple[TreeRow, ...]:
+        """The graph as an indented tree from the root (children by name); a package
+        seen before is listed again as ``repeat`` and not expanded (also ends cycles)."""
+        rows: list[TreeRow] = []
+        expanded: set[str] = set()
+        by_parent: dict[str, list[Wanted]] = {}
+        for w in self.wanted:
+            by_parent.setdefault(w.dependent, []).append(w)
+        stack: list[tuple[int, Wanted]] = [
+            (1, w) for w in sorted(by_parent.get("", ()), key=lambda w: w.dependency,
+                                   reverse=True)]
+        while stack:
+            depth, w = stack.pop()
+            repeat = w.dependency in expanded
+            rows.append(TreeRow(depth, w.dependency, w.requirement, repeat))
+            if not repeat:
+                expanded.add(w.dependency)
+                stack.extend((depth + 1, child) for child in sorted(
+                    by_parent.get(w.dependency, ()), key=lambda c: c.dependency, reverse=True))
+        return tuple(rows)
+
+    def path_to(self, name: str) -> tuple[str, ...]:
+        """A shortest chain of names from the root to ``name`` (``("", "a", name)``), or
+        () when it is not in the resolution."""
+        parents: dict[str, str] = {"": ""}
+        queue = [""]
+        for current in queue:
+            if current == name:
+                chain = [current]
+                while chain[-1] != "":
+                    chain.append(parents[chain[-1]])
+                return tuple(reversed(chain))
+            for child in self.dependencies_of(current):
+                if child not in parents:
+                    parents[child] = current
+                    queue.append(child)
+        return ()
+
     def reason(self, name: str) -> str:
         """Why ``name`` is at its version (newest that fits, locked, or what ruled out
         the newer ones)."""
@@ -170,14 +250,6 @@ class Resolution(Mapping[str, Candidate]):
 
 
 # ---------------------------------------------------------------------- the provider
-
-
-def _dep_key(dep: Dependency, location: Path | None) -> tuple[object, ...]:
-    """Identity of a dependency edge across a package's versions (cheap to hash)."""
-    if dep.path is None and dep.git is None:
-        return (dep.name, dep.requirement.terms, dep.registry)
-    return (dep.name, dep.requirement.terms, dep.path, dep.git, dep.rev,
-            location if dep.kind == "path" else None)
 
 
 class _Restart(Exception):
@@ -194,14 +266,18 @@ class _Package:
     origins: list[str | None]  # "" direct (path/git), None default sources, else registry
     full: int
     masks: dict[tuple[object, ...], int] = field(default_factory=dict)
-    shared: dict[tuple[object, ...], int] | None = None  # dep key -> versions having it
-    labels: dict[int, str] = field(default_factory=dict)  # mask -> requirement text
+    labels: dict[int, Dependency] = field(default_factory=dict)  # mask -> the first
+    # dependency that asked for exactly these candidates (how a term reads)
+    ascending: list[tuple[int, int, int]] | None = None
+    """The versions oldest first, when all are distinct releases from the default
+    sources (then a requirement's candidates are found by bisection)."""
     releases: list[tuple[int, int, int] | None] = field(default_factory=list)
     """(major, minor, patch) of each candidate; None for a prerelease."""
-    active: list[list[tuple[Dependency, tuple[object, ...]]] | None] = field(
-        default_factory=list)
-    """Each candidate's dependencies that apply, with their keys (filled on demand)."""
+    active: list[list[Dependency] | None] = field(default_factory=list)
+    """Each candidate's dependencies that apply (filled on demand)."""
 
+    yanked: int = 0
+    """Yanked candidates (not locked): no requirement accepts them."""
     edges: dict[int, list[tuple[int, str, int, object]]] = field(default_factory=dict)
     """Each decided candidate's dependency edges, as given to the solver."""
 
@@ -210,6 +286,10 @@ class _Package:
                          (c.version.major, c.version.minor, c.version.patch)
                          for c in self.candidates]
         self.active = [None] * len(self.candidates)
+        ascending = [r for r in reversed(self.releases) if r is not None]
+        if (len(ascending) == len(self.candidates) and all(o is None for o in self.origins)
+                and all(a < b for a, b in itertools.pairwise(ascending))):
+            self.ascending = ascending
 
 
 class _Provider:
@@ -233,7 +313,7 @@ class _Provider:
         self.pools = pools  # (name, registry) -> candidates (kept across restarts)
         self.packages: dict[str, _Package] = {}
         self._label_cache: dict[tuple[object, ...], str] = {}
-        self._bounds: dict[Requirement, tuple[_Bounds | None]] = {}
+        self._bounds: dict[tuple[object, ...], tuple[_Bounds | None]] = {}
 
     # -- candidates -------------------------------------------------------------
 
@@ -243,11 +323,13 @@ class _Provider:
         found = self.pools.get(key)
         if found is None:
             sources = self.sources if registry is None else (self.registries[registry],)
-            seen: dict[Version, Candidate] = {}
+            seen: dict[tuple[object, ...], Candidate] = {}
             for source in sources:
                 for candidate in source.candidates(name):
-                    if candidate.name == name and candidate.version not in seen:
-                        seen[candidate.version] = candidate
+                    v = candidate.version
+                    same = (v.major, v.minor, v.patch, v.prerelease, v.build)
+                    if candidate.name == name and same not in seen:
+                        seen[same] = candidate
             found = self.pools[key] = sorted(seen.values(), key=_precedence, reverse=True)
         return found
 
@@ -263,12 +345,14 @@ class _Provider:
                     (c, None) for c in self.pool(name, None)]
                 for registry in sorted(self.registries):
                     registry_entries += [(c, registry) for c in self.pool(name, registry)]
-                registry_entries.sort(key=lambda e: _precedence(e[0]), reverse=True)
+                if self.registries:
+                    registry_entries.sort(key=lambda e: _precedence(e[0]), reverse=True)
+                entries += registry_entries
                 preferred = self.preferred.get(name)
-                entries += [(c, o) for c, o in registry_entries
-                            if not c.yanked or (c.version, c.source) == preferred]
                 package = _Package(name, [c for c, _ in entries], [o for _, o in entries],
                                    (1 << len(entries)) - 1)
+                package.yanked = sum(1 << i for i, (c, _) in enumerate(entries)
+                                     if c.yanked and (c.version, c.source) != preferred)
             self.packages[name] = package
         return package
 
@@ -335,26 +419,39 @@ class _Provider:
         if mask is None:
             mask = 0
             requirement = dep.requirement
-            bounds = self._bounds.get(requirement)
+            bounds_key = key[:2]
+            bounds = self._bounds.get(bounds_key)
             if bounds is None:
-                bounds = self._bounds[requirement] = (_bounds(requirement),)
+                bounds = self._bounds[bounds_key] = (_bounds(requirement),)
             fast = bounds[0]
-            for i, (candidate, origin, release) in enumerate(zip(
-                    package.candidates, package.origins, package.releases, strict=True)):
-                if source is not None:
-                    if candidate.source != source:
-                        continue
-                    if requirement.is_any:
-                        mask |= 1 << i
-                        continue
-                elif origin != "" and origin != dep.registry:
-                    continue
-                if (_within(fast, release) if fast is not None and release is not None
-                        else requirement.matches(candidate.version)):
-                    mask |= 1 << i
+            if fast is not None and source is None and package.ascending is not None:
+                mask = _range_mask(fast, package.ascending)
+            else:
+                mask = self._scan_mask(package, requirement, fast, source, dep.registry)
+            mask &= ~package.yanked
             package.masks[key] = mask
-            package.labels.setdefault(mask, _describe(dep))
+            package.labels.setdefault(mask, dep)
         return mask, package
+
+    @staticmethod
+    def _scan_mask(package: _Package, requirement: Requirement, fast: _Bounds | None,
+                   source: str | None, registry: str | None) -> int:
+        """The accepted candidates, one by one (path/git, prereleases, named registries)."""
+        mask = 0
+        for i, (candidate, origin, release) in enumerate(zip(
+                package.candidates, package.origins, package.releases, strict=True)):
+            if source is not None:
+                if candidate.source != source:
+                    continue
+                if requirement.is_any:
+                    mask |= 1 << i
+                    continue
+            elif origin != "" and origin != registry:
+                continue
+            if (_within(fast, release) if fast is not None and release is not None
+                    else requirement.matches(candidate.version)):
+                mask |= 1 << i
+        return mask
 
     def active(self, candidate: Candidate) -> list[Dependency]:
         """The dependencies that apply (optional ones only when asked for)."""
@@ -362,12 +459,10 @@ class _Provider:
                 else candidate.dependencies)
         return [d for d in deps if not d.optional or d.name in self.with_optional]
 
-    def _active(self, package: _Package, i: int) -> list[tuple[Dependency, tuple[object, ...]]]:
+    def _active(self, package: _Package, i: int) -> list[Dependency]:
         found = package.active[i]
         if found is None:
-            candidate = package.candidates[i]
-            found = package.active[i] = [(d, _dep_key(d, candidate.location))
-                                         for d in self.active(candidate)]
+            found = package.active[i] = self.active(package.candidates[i])
         return found
 
     # -- the solver's questions -------------------------------------------------
@@ -392,21 +487,31 @@ class _Provider:
         if known is not None:
             return known
         candidate = package.candidates[version]
-        if package.shared is None:
-            shared: dict[tuple[object, ...], int] = {}
-            for i in range(len(package.candidates)):
-                for _, k in self._active(package, i):
-                    shared[k] = shared.get(k, 0) | (1 << i)
-            package.shared = shared
         out: list[tuple[int, str, int, object]] = []
-        for dep, k in self._active(package, version):
+        for dep in self._active(package, version):
             mask, _ = self.dependency_mask(dep, candidate)
-            versions = package.shared[k]
-            if dep.kind != "registry":
-                versions = 1 << version  # relative to this candidate's own location
-            out.append((versions, dep.name, mask, (dep, mask)))
+            out.append((1 << version, dep.name, mask, (dep, mask)))
         package.edges[version] = out
         return out
+
+    def widen(self, name: str, version: int, payload: object) -> int:
+        package = self.package(name)
+        assert isinstance(payload, tuple)
+        dep: object = payload[0]
+        assert isinstance(dep, Dependency)
+        mask = 1 << version
+        if dep.kind != "registry":
+            return mask  # relative to this candidate's own location
+        name, terms, registry = dep.name, dep.requirement.terms, dep.registry
+        optional_ok = name in self.with_optional
+        for i, candidate in enumerate(package.candidates):
+            for d in candidate.dependencies:
+                if (d.name == name and d.requirement.terms == terms and d.registry == registry
+                        and d.path is None and d.git is None
+                        and (not d.optional or optional_ok)):
+                    mask |= 1 << i
+                    break
+        return mask
 
     # -- words --------------------------------------------------------------------
 
@@ -421,7 +526,7 @@ class _Provider:
             return f"every version of {term.package}"
         label = package.labels.get(mask)
         if label is not None:
-            return label
+            return _describe(label)
         runs: list[str] = []
         i = 0
         bits = mask
@@ -481,6 +586,8 @@ def _short_form(failure: Incompatibility,
     in the derivation comes from one exact version (or the root); else None."""
     edges: list[tuple[str, str, Dependency]] = []  # (who, target, dep)
     parents: set[str] = set()
+    involved: dict[str, Candidate] = {}  # who -> the exact version named
+    seen: dict[str, int] = {}  # package -> the one version of it the leaves name
     for leaf in leaves(failure):
         if leaf.kind == "root":
             continue
@@ -490,18 +597,29 @@ def _short_form(failure: Incompatibility,
         parent = next((t for t in leaf.terms if t.positive), None)
         if parent is None:
             who = provider.root_label
+            involved[who] = provider.root
         elif parent.mask & (parent.mask - 1) == 0:
+            if seen.setdefault(parent.package, parent.mask) != parent.mask:
+                return None  # several versions were tried: the chain explains it better
             parents.add(parent.package)
             who = provider.term(parent)
+            involved[who] = provider.package(parent.package).candidates[
+                parent.mask.bit_length() - 1]
         else:
             return None
         edges.append((who, dep.name, dep))
     targets: dict[str, list[tuple[str, Dependency]]] = {}
-    for who, target, dep in edges:
+    for _, target, _ in edges:
         if target not in parents:
-            lines = targets.setdefault(target, [])
-            if all(line[0] != who or line[1] != dep for line in lines):
-                lines.append((who, dep))
+            targets.setdefault(target, [])
+    # every requirement the versions involved make on a target, not only the one that
+    # ended the search ("app 0.1.0 needs lib ^0.1, mid 0.1.0 needs lib >=0.2")
+    for who, candidate in involved.items():
+        edges += [(who, d.name, d) for d in provider.active(candidate) if d.name in targets]
+    for who, target, dep in edges:
+        lines = targets.get(target)
+        if lines is not None and all(line[0] != who or line[1] != dep for line in lines):
+            lines.append((who, dep))
     if not targets:
         return None
     parts: list[str] = []
@@ -516,7 +634,8 @@ def _short_form(failure: Incompatibility,
         if len(lines) == 1:
             shown_all = [c for c, o in zip(package.candidates, package.origins, strict=True)
                          if lines[0][1].kind != "registry" or o in ("", lines[0][1].registry)]
-            shown = ", ".join(str(c.version) for c in shown_all[:5])
+            shown = ", ".join(str(c.version) + (" (yanked)" if c.yanked else "")
+                              for c in shown_all[:5])
             more = f" and {len(shown_all) - 5} more" if len(shown_all) > 5 else ""
             text += f", but no version matches (available: {shown}{more})"
         parts.append(f"cannot resolve {name}: {text}")
@@ -692,7 +811,8 @@ def resolve(root: Manifest | Iterable[Dependency],
             masks.append((dep.name, provider.dependency_mask(dep, parent)[0]))
     ordered_edges = tuple(sorted(edges))
     resolution = Resolution(_install_order(mapping, ordered_edges), ordered_edges,
-                            tuple(wanted), _reasons(provider, chosen, masks), root_label)
+                            tuple(sorted(wanted, key=lambda w: (w.dependent, w.dependency))),
+                            _reasons(provider, chosen, masks), root_label)
     if locked is not None:
         changes = _lock_changes(locked, resolution)
         if changes:

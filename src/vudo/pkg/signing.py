@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from vudo.errors import ManifestError, VerificationError
+from vudo.files import write_atomic_with
 from vudo.pkg.archive import (
     DEFAULT_LIMITS,
     MODULE_NAME,
@@ -38,7 +39,6 @@ from vudo.pkg.archive import (
     PackageReader,
     ZipWriter,
     prepare_pack,
-    write_atomic_with,
     write_package,
 )
 from vudo.pkg.keys import KeyPair, verify_signature
@@ -218,7 +218,8 @@ def sign_package(
                              _envelope(keypair, manifest_sha, tuple(files)).to_bytes())
             writer.finish()
 
-        write_atomic_with(path, body, size_hint=reader.content_members[-1].end)
+        write_atomic_with(path, body, size_hint=reader.content_members[-1].end,
+                          what="package file")
     digest = package_digest(keypair.public_hex, manifest_sha, tuple(files))
     return SignResult(path, keypair.public_hex, digest, manifest.author,
                       manifest.author.lower() == keypair.public_hex)

@@ -74,7 +74,7 @@ from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, pars
 from vudo.resources import Resource
 
 INDEX_NAME = "index.sqlite3"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 REPAIR_HINT = "run `vudo repair` to rebuild it from the package files"
 
 
@@ -214,6 +214,11 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE packages ADD COLUMN canonical TEXT NOT NULL DEFAULT '';
     UPDATE packages SET canonical = vudo_canonical_name(name);
     CREATE INDEX packages_canonical ON packages (canonical);
+    """,
+    # v4: the registry each version was installed from ('' when installed from a file or
+    # project), so `vudo upgrade` asks the registry a Spirit came from.
+    """
+    ALTER TABLE packages ADD COLUMN registry TEXT NOT NULL DEFAULT '';
     """,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
@@ -649,8 +654,10 @@ class LocalStore(Resource):
 
     # -- install ------------------------------------------------------------------------
 
-    def install(self, package: Path, *, policy: TrustPolicy | None = None) -> InstallResult:
+    def install(self, package: Path, *, policy: TrustPolicy | None = None,
+                registry: str = "") -> InstallResult:
         """Verify ``package`` and add it to the store (atomic; idempotent if identical).
+        ``registry`` (a registry URL) is remembered as where this version came from.
 
         Raises VerificationError on a bad signature or a trust refusal, and
         InvalidInputError when the same name and version is installed with other bytes.
@@ -665,14 +672,17 @@ class LocalStore(Resource):
             finally:
                 os.close(fd)
             verified = verify_package(tmp)
-            return self._commit_install(tmp, verified, digest, size, policy)
+            return self._commit_install(tmp, verified, digest, size, policy, registry)
         finally:
             tmp.unlink(missing_ok=True)
 
     def _commit_install(self, tmp: Path, verified: VerifiedPackage, digest: str, size: int,
-                        policy: TrustPolicy) -> InstallResult:
+                        policy: TrustPolicy, registry: str = "") -> InstallResult:
         m = verified.manifest
         with self._write(f"installing {m.name} {m.version}") as conn:
+            if registry:
+                conn.execute("UPDATE packages SET registry = ? WHERE name = ? AND version = ? "
+                             "AND digest = ?", (registry, m.name, str(m.version), digest))
             existing = conn.execute(
                 f"SELECT {_COLUMNS} FROM packages WHERE name = ? AND version = ?",
                 (m.name, str(m.version))).fetchone()
@@ -707,6 +717,9 @@ class LocalStore(Resource):
                 _fsync_dir(self.objects_dir)
             now = self.clock()
             package_id = self._insert(conn, IndexEntry(m, digest, verified.signer, size, now))
+            if registry:
+                conn.execute("UPDATE packages SET registry = ? WHERE id = ?",
+                             (registry, package_id))
             _refresh_spirits(conn, {m.name})
             if decision.pin is not None:
                 conn.execute(
@@ -771,6 +784,17 @@ class LocalStore(Resource):
             raise NotFoundError(f"no installed version of {name} matches {req}",
                                 hint=f"installed: {versions}")
         return self._spirit(next(r for r in rows if r.version == best))
+
+    def origin(self, name: str) -> str | None:
+        """The registry the highest installed version of ``name`` came from (None when it
+        was installed from a file or project, or is not installed)."""
+        with self._read(f"looking up {name}") as conn:
+            rows = conn.execute("SELECT version, registry FROM packages WHERE name = ?",
+                                (name,)).fetchall()
+        if not rows:
+            return None
+        best = max(rows, key=lambda r: _cached_version(r[0]))
+        return str(best[1]) or None
 
     def versions(self, name: str) -> list[InstalledSpirit]:
         """Every installed version of ``name``, lowest first (empty if none)."""

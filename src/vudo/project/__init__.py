@@ -31,6 +31,9 @@ Running (``vudo.project.runner``)::
                yourself: Sandbox(engine, p.module, p.config); instantiate(); call(...)
     needs_services(module) -> bool; priced(receipt, pricing) -> Receipt
     convert_args(function, params, words) -> list; RunControl().terminate(reason)
+    RunHandle(target, options, *, home, engine=None, services=None, on_event=None)
+        .start() .call_again() -> RunResult; .toggle_pause() .refuel(n) .stop(reason)
+        .live .out_of_fuel .can_refuel .receipt() .close()  # what the TUI drives
 
 Packages (``vudo.project.packaging``)::
 
@@ -77,7 +80,10 @@ Repair (``vudo.project.repair``)::
 
     repair_store(home) -> RepairOutcome
 
-Layers, lowest first (a module imports only from the ones before it): layout; installed,
-grants, consent; registries; dependencies; build; packaging; installing, repair; runner;
-testing, workflow, new.
+Credit (``vudo.project.credit``: deposit, fund, history) and workspace trust
+(``vudo.project.workspace``: check_trust, trust, untrust) have their own modules.
+
+Layers, lowest first (a module imports only from the ones before it): layout, workspace;
+installed, grants, consent; registries; dependencies; build; packaging; installing, repair;
+runner; credit, testing, workflow, new. ``tests/test_layering.py`` checks there is no cycle.
 """

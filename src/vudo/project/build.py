@@ -21,6 +21,7 @@ from pathlib import Path
 import wasmtime
 
 from vudo.capabilities import ABI_IMPORTS, Capability
+from vudo.engine.engine import check_module
 from vudo.errors import BuildError, ModuleError
 from vudo.project.layout import (
     BuildStamp,
@@ -86,8 +87,6 @@ def inspect_module(data: bytes, *, source: str | None = None) -> ModuleInfo:
     boundary-type guard, host import names and signatures from the ABI table), without
     compiling: a module that builds also loads. BuildError (exit 7) otherwise, naming
     ``source`` (the file it was built from) and keeping the engine's message."""
-    from vudo.engine.engine import check_module
-
     try:
         shape, _, exports = check_module(data, source or "the module")
     except ModuleError as err:

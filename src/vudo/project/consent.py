@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from vudo.capabilities import Capability, parse_capability, parse_grant_spec
+from vudo.capabilities import Capability, parse_capability
 from vudo.errors import UsageError
 
 
@@ -72,6 +72,8 @@ def decide_consent(
     denied = {parse_capability(d.strip()) for d in deny}
     chosen: dict[Capability, str] = {}
     for spec in grant:
+        from vudo.engine.grants import parse_grant_spec  # lazy: only with --grant
+
         cap, scope = parse_grant_spec(spec)
         if cap not in asked:
             raise UsageError(

@@ -1,9 +1,11 @@
 """``vudo grant`` and ``vudo revoke``: what an installed Spirit may do.
 
-Grants are issued by the user's key to the user's key (the identity installed Spirits run
-as) and stored per Spirit name in the local store; ``vudo run NAME`` loads exactly those.
+Grants are issued by the user's key to the identity the Spirit runs as (an installed
+Spirit's is its (signer, name) :class:`~vudo.engine.identity.SpiritIdentity`) and stored per
+Spirit name in the local store; ``vudo run NAME`` loads exactly those.
 :func:`sign_grants` is the one place grants are signed for the user: at install, on
-upgrade, by ``vudo grant``, and for the grants of one run.
+upgrade, by ``vudo grant``, and for the grants of one run; :func:`usable_grants` is the one
+place stored grants are admitted to a run.
 """
 
 from __future__ import annotations
@@ -15,29 +17,80 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from vudo.capabilities import Capability, parse_capability, parse_grant_spec
+from vudo.capabilities import Capability, parse_capability
 from vudo.display import iso_time
-from vudo.engine.grants import Grant, Scope, issue_grant, verify_grant
+from vudo.engine.grants import Grant, Scope, issue_grant, parse_grant_spec, verify_grant
 from vudo.errors import InvalidInputError, NotFoundError, UsageError, VudoError
-from vudo.pkg.keys import ensure_keypair
+from vudo.home import keys_dir
+from vudo.pkg.keys import (
+    PRIVATE_KEY_FILE,
+    ensure_keypair,
+    generate_keypair,
+    load_keypair,
+    save_keypair,
+)
 
 if TYPE_CHECKING:
     from vudo.pkg.keys import KeyPair
 
 
 def sign_grants(
-    granted: Iterable[tuple[Capability, str]], *, home: Path, now: float,
+    granted: Iterable[tuple[Capability, str]], *, home: Path, now: float, grantee: str,
     expires_at: int | None = None,
 ) -> tuple[tuple[Grant, ...], str]:
-    """One signed grant per (capability, scope), from and to the user's key; returns the
-    grants and that key (the granter to trust, and the identity to run as)."""
+    """One signed grant per (capability, scope), from the user's key to ``grantee`` (the
+    identity key of the Spirit that runs with them); returns the grants and the user's key
+    (the granter to trust)."""
     kp = ensure_keypair(home)
     grants = tuple(
-        issue_grant(kp.signing_key, cap, Scope.parse(scope), kp.public_hex,
+        issue_grant(kp.signing_key, cap, Scope.parse(scope), grantee,
                     issued_at=int(now), expires_at=expires_at)
         for cap, scope in granted
     )
     return grants, kp.public_hex
+
+
+def installed_grantee(signer: str, name: str) -> str:
+    """The grantee of an installed Spirit's grants: its (signer, name) identity's key."""
+    from vudo.engine.identity import SpiritIdentity  # lazy: nacl only when one is issued
+
+    return SpiritIdentity.installed(signer, name).key
+
+
+def usable_grants(stored: Iterable[Grant], *, home: Path, grantee: str) -> tuple[Grant, ...]:
+    """The stored grants a run as ``grantee`` may use.
+
+    Only grants the user's key made count: one some other key wrote into the store is
+    ignored, never newly trusted. Those made for ``grantee`` count as they are; those made
+    for the user's own key (stored before Spirits had identities, when every Spirit ran as
+    the user) are the same consent and are re-signed for ``grantee`` with the same scope,
+    issue time and expiry. Grants for any other identity are ignored.
+    """
+    kp = None
+    usable: list[Grant] = []
+    for grant in stored:
+        if grant.grantee == grantee:
+            if kp is None:
+                kp = ensure_keypair(home)
+            if grant.granter == kp.public_hex:
+                usable.append(grant)
+            continue
+        if kp is None:
+            kp = ensure_keypair(home)
+        if grant.granter == kp.public_hex and grant.grantee == kp.public_hex \
+                and _verifies(grant):
+            usable.append(issue_grant(kp.signing_key, grant.capability, grant.scope, grantee,
+                                      issued_at=grant.issued_at, expires_at=grant.expires_at))
+    return tuple(usable)
+
+
+def _verifies(grant: Grant) -> bool:
+    """Whether the user's key really signed ``grant`` (before it is re-signed)."""
+    try:
+        verify_grant(grant)
+    except VudoError:
+        return False
+    return True
 
 
 _DURATION = re.compile(r"^\s*([-+]?\d+)\s*([smhdw])\s*$")
@@ -77,13 +130,24 @@ def parse_expiry(text: str, *, now: float) -> int:
 
 
 def grant_capability(
-    name: str, capability: str, *, home: Path, scope: str = "global",
+    name: str, capability: str, *, home: Path, scope: str | None = None,
     expires: str | None = None, clock: Callable[[], float] = time.time,
 ) -> Grant:
-    """Grant (or replace the grant of) one capability to an installed Spirit."""
+    """Grant (or replace the grant of) one capability to an installed Spirit.
+
+    ``capability`` may carry its scope as ``CAP=SCOPE`` (as `run --grant` takes it);
+    ``scope`` None means ``global``. Both given and different is a UsageError.
+    """
     from vudo.pkg.store import open_store  # lazy: runs import this module; no sqlite3 there
 
-    cap, _ = parse_grant_spec(capability)
+    cap, written = parse_grant_spec(capability)
+    if scope is not None:
+        _, given = parse_grant_spec(f"{cap.value}={scope}")
+        if "=" in capability and given != written:
+            raise UsageError(f'"{capability}" and --scope {scope} name two different scopes',
+                             hint="give the scope once, after = or with --scope")
+        written = given
+    scope = written
     now = clock()
     expires_at = parse_expiry(expires, now=now) if expires else None
     with open_store(home) as store:
@@ -94,7 +158,8 @@ def grant_capability(
                 hint="it asks for: " + (", ".join(c.value for c in spirit.capabilities)
                                         or "nothing"),
             )
-        [grant], _ = sign_grants([(cap, scope)], home=home, now=now, expires_at=expires_at)
+        [grant], _ = sign_grants([(cap, scope)], home=home, now=now, expires_at=expires_at,
+                                 grantee=installed_grantee(spirit.signer, spirit.name))
         # Read, replace and write in one transaction: concurrent grants all stay.
         store.update_grants(name, lambda current: [
             *(g for g in current if g.get("capability") != cap.value), grant.to_dict()])
@@ -174,9 +239,7 @@ def rotate_key(home: Path, new: KeyPair | None = None, *,
     re-signing it would launder it). Packages signed with the old key stay verifiable;
     installs signed with the new key are accepted as the user's own.
     """
-    from vudo.home import keys_dir
-    from vudo.pkg.keys import PRIVATE_KEY_FILE, generate_keypair, load_keypair, save_keypair
-    from vudo.pkg.store import open_store
+    from vudo.pkg.store import open_store  # lazy: runs import this module; no sqlite3 there
 
     keys = keys_dir(home)
     if not (keys / PRIVATE_KEY_FILE).exists():

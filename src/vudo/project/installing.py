@@ -16,19 +16,28 @@ from typing import TYPE_CHECKING
 
 from vudo.engine.grants import Grant
 from vudo.errors import NotFoundError
+from vudo.home import cache_dir
 from vudo.pkg.keys import ensure_keypair
 from vudo.pkg.manifest import Dependency
+from vudo.pkg.registry import Registry
 from vudo.pkg.resolve import resolve
 from vudo.pkg.signing import verify_package
+from vudo.pkg.sources import GitSource
 from vudo.pkg.store import InstalledSpirit, LocalStore, open_store
 from vudo.pkg.trust import TrustPolicy
 from vudo.pkg.versions import parse_requirement
 from vudo.project.consent import Consent, ConsentDecision, ConsentRequest
-from vudo.project.grants import sign_grants
+from vudo.project.grants import installed_grantee, sign_grants
 from vudo.project.installed import split_spec
 from vudo.project.layout import Progress, no_progress
 from vudo.project.packaging import pack_project, sign_project_package
-from vudo.project.registries import RegistrySet, open_registries
+from vudo.project.registries import (
+    RegistrySet,
+    named_registries,
+    open_registries,
+    registry_label,
+)
+from vudo.project.remote import open_spec
 
 if TYPE_CHECKING:
     from vudo.pkg.versions import Version
@@ -90,13 +99,16 @@ def prepare_summon(
 
 def install_prepared(
     prepared: Prepared, decision: ConsentDecision, *, home: Path,
-    trust_signer: bool = False, clock: Callable[[], float] = time.time,
+    trust_signer: bool = False, clock: Callable[[], float] = time.time, registry: str = "",
 ) -> SummonResult:
-    """Install a prepared package and store the grants the user consented to."""
+    """Install a prepared package and store the grants the user consented to;
+    ``registry`` is remembered as where it came from (for ``vudo upgrade``)."""
     policy = user_policy(home, trust_signer=trust_signer)
-    grants, _ = sign_grants(decision.granted, home=home, now=clock())
     with open_store(home) as store:
-        result = store.install(prepared.package, policy=policy)
+        result = store.install(prepared.package, policy=policy, registry=registry)
+        grants, _ = sign_grants(decision.granted, home=home, now=clock(),
+                                grantee=installed_grantee(result.spirit.signer,
+                                                          result.spirit.name))
         store.save_grants(result.spirit.name, [g.to_dict() for g in grants])
     return SummonResult(
         spirit=result.spirit, already_installed=result.already_installed,
@@ -116,12 +128,14 @@ def install(
     (the named Spirit is reinstalled, which updates its grants)."""
     name, req = split_spec(spec)
     dependency = Dependency(name, parse_requirement(req) if req else parse_requirement("*"))
-    opened = open_registries(registries, home=home)
+    opened = open_registries(registries, home=home, progress=progress)
+    named = named_registries(home, progress)
     try:
         source = RegistrySet(opened)
         progress(f"resolving {spec}")
-        resolution = resolve([dependency], source.registries)
-        plan: list[tuple[Prepared, ConsentDecision]] = []
+        resolution = resolve([dependency], source.registries, registries=named,
+                             git=GitSource(cache_dir(home) / "git"))
+        plan: list[tuple[Prepared, ConsentDecision, str]] = []
         with open_store(home) as store:
             for candidate in resolution.values():
                 is_root = candidate.name == name
@@ -130,12 +144,22 @@ def install(
                 ):
                     continue
                 progress(f"fetching {candidate.name} {candidate.version}")
-                prepared = _prepared(source.fetch(candidate.name, candidate.version))
-                plan.append((prepared, consent(prepared.request, is_root)))
-        return [install_prepared(p, d, home=home, trust_signer=trust_signer, clock=clock)
-                for p, d in plan]
+                origin = ""
+                if candidate.source.startswith("git+") and candidate.location is not None:
+                    # A git dependency is a source tree: packed and signed here with the
+                    # user's key, as `vudo summon DIR` does.
+                    prepared = prepare_summon(candidate.location, home=home, progress=progress)
+                else:
+                    pool = [r for r in named.values() if r.label == candidate.source]
+                    path, registry = RegistrySet(pool or opened).fetch_from(
+                        candidate.name, candidate.version)
+                    prepared = _prepared(path)
+                    origin = registry_label(registry)
+                plan.append((prepared, consent(prepared.request, is_root), origin))
+        return [install_prepared(p, d, home=home, trust_signer=trust_signer, clock=clock,
+                                 registry=origin) for p, d, origin in plan]
     finally:
-        for registry in opened:
+        for registry in [*opened, *named.values()]:
             registry.close()
 
 
@@ -161,14 +185,22 @@ def upgrade(
     asked about the new ones (the request carries ``previous``); grants of capabilities
     still asked for are kept, grants of dropped ones are removed.
     """
-    opened = open_registries(registries, home=home)
+    opened = open_registries(registries, home=home, progress=progress)
+    origins: dict[str, Registry] = {}  # without --registry: where each Spirit came from
     outcomes: list[UpgradeOutcome] = []
     try:
-        source = RegistrySet(opened)
+        default_source = RegistrySet(opened)
         with open_store(home) as store:
             names = [name] if name else sorted({s.name for s in store.list()})
             for each in names:
                 progress(f"checking {each}")
+                origin = None if registries else store.origin(each)
+                source = default_source
+                if origin:
+                    if origin not in origins:
+                        origins[origin] = open_spec(origin, home=home, progress=progress,
+                                                    label="downloading")
+                    source = RegistrySet([origins[origin]])
                 plan = store.plan_upgrade(each, source)
                 current = store.get(each)
                 if plan is None:
@@ -189,9 +221,11 @@ def upgrade(
                     decision = consent(request, True)
                     new_grants, _ = sign_grants(
                         ((c, s) for c, s in decision.granted if c in narrowed.capabilities),
-                        home=home, now=clock())
+                        home=home, now=clock(),
+                        grantee=installed_grantee(plan.verified.signer, each))
                 result = store.install(plan.package,
-                                       policy=user_policy(home, trust_signer=trust_signer))
+                                       policy=user_policy(home, trust_signer=trust_signer),
+                                       registry=registry_label(source.registries[0]))
                 store.save_grants(each, [g.to_dict() for g in [*kept, *new_grants]])
                 outcomes.append(UpgradeOutcome(
                     each, str(current.version), str(result.spirit.version), True,
@@ -199,7 +233,7 @@ def upgrade(
                     tuple(c.value for c in plan.removed_capabilities),
                     tuple((g.capability.value, str(g.scope)) for g in [*kept, *new_grants])))
     finally:
-        for registry in opened:
+        for registry in [*opened, *origins.values()]:
             registry.close()
     return outcomes
 

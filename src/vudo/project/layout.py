@@ -130,10 +130,10 @@ def _toolchain(language: str) -> str:
 def input_digest(root: Path, *, release: bool = False) -> str | None:
     """One digest of everything a build's output depends on: the sources, manifest,
     lock, toolchain, profile and vudo version; None when ``root`` is no project."""
-    import hashlib
+    import hashlib  # lazy: the digest is taken only when a build is checked
 
-    from vudo import __version__
-    from vudo.pkg.manifest import MANIFEST_FILENAMES
+    from vudo import __version__  # lazy: as above
+    from vudo.pkg.manifest import MANIFEST_FILENAMES  # lazy: not for .wat runs
 
     manifest = next((root / n for n in MANIFEST_FILENAMES if (root / n).is_file()), None)
     found = detect_language(root)
@@ -183,7 +183,7 @@ def write_stamp(root: Path, stamp: BuildStamp, *, release: bool = False) -> None
     import json
     import os
 
-    from vudo.pkg.archive import write_atomic_with
+    from vudo.files import write_atomic_with  # lazy: only a build writes the stamp
 
     text = json.dumps({
         "inputs": stamp.inputs, "name": stamp.name,

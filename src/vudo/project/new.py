@@ -122,4 +122,7 @@ def new_project(name: str, *, template: str = "wat", parent: Path, home: Path) -
         written.append(target / ".gitignore")
     except OSError as err:
         raise from_os_error(err, f"cannot create {target}") from err
+    from vudo.project.workspace import remember_created  # lazy: only `vudo new` records
+
+    remember_created(target, home=home)  # made here by the user: trusted to build and run
     return NewProject(target, name, template, author, tuple(written))

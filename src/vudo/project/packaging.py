@@ -16,11 +16,10 @@ from pathlib import Path
 from vudo.errors import NotFoundError, UsageError
 from vudo.pkg.archive import pack
 from vudo.pkg.keys import ensure_keypair, load_keypair
-from vudo.pkg.registry import DirectoryRegistry, open_registry
+from vudo.pkg.registry import HttpRegistry
 from vudo.pkg.signing import SignResult, VerifiedPackage, sign_package, verify_package
 from vudo.project.build import build_project
 from vudo.project.layout import Progress, no_progress, open_project
-from vudo.project.registries import local_registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,23 +100,25 @@ class PublishOutcome:
 
 def publish(
     package: Path | None, *, project_dir: Path, home: Path, registry: str | None = None,
-    allow_new_signer: bool = False,
+    allow_new_signer: bool = False, dry_run: bool = False, progress: Progress = no_progress,
 ) -> PublishOutcome:
-    """Publish a signed package (default: newest in ``dist/``) to a directory registry
-    (default: the built-in one under the home). Verified before anything is written."""
+    """Publish a signed package (default: newest in ``dist/``) to a registry: the one
+    ``registry`` names (configured name, URL or path), else the configured default, else
+    the built-in directory registry under the home. Verified before anything is written;
+    with ``dry_run`` nothing is."""
+    from vudo.project.registries import registry_label
+    from vudo.project.remote import open_spec
+
     target = Path(package) if package is not None else newest_package(project_dir)
     if not target.is_file():
         raise NotFoundError(f"no package at {target}", hint="run `vudo pack` and `vudo sign`")
-    if registry is not None and registry.startswith(("http://", "https://")):
-        raise UsageError(f"cannot publish to {registry}: HTTP registries are read-only",
-                         hint="publish to the directory your web server serves "
-                         "(--registry /path/to/dir)")
-    reg = local_registry(home) if registry is None else open_registry(registry)
-    if not isinstance(reg, DirectoryRegistry):  # open_registry opens HTTP only for URLs
-        reg.close()
-        raise UsageError(f"cannot publish to {registry}: not a directory registry",
-                         hint="pass the registry's directory (--registry /path/to/dir)")
+    reg = open_spec(registry, home=home, progress=progress, label="uploading")
     with reg:
-        result = reg.publish(target, allow_new_signer=allow_new_signer)
+        if isinstance(reg, HttpRegistry):
+            raise UsageError(f"cannot publish to {reg.url}: HTTP registries are read-only",
+                             hint="publish to the directory your web server serves "
+                             "(--registry /path/to/dir), or to an oci:// registry")
+        result = reg.publish(target, allow_new_signer=allow_new_signer, dry_run=dry_run)
+        label = registry_label(reg)
     return PublishOutcome(result.name, str(result.version), result.digest, result.signer,
-                          str(reg.path), Path(result.path), result.already_published)
+                          label, Path(result.path), result.already_published)

@@ -1,8 +1,9 @@
 """Registries: where Spirits are published and found (``--registry``, ``vudo search
 --available``, the TUI's registry browser).
 
-A registry is a directory or an HTTP(S) URL; with none named, the built-in directory
-registry under the home (``<home>/registries/local``) is used, created on first use.
+A registry is a directory, an HTTP(S) URL or an ``oci://`` registry, or the name of one in
+``config.toml``; with none named, the configured default is used, else the built-in
+directory registry under the home (``<home>/registries/local``), created on first use.
 Publishing to one is :func:`vudo.project.packaging.publish`.
 """
 
@@ -15,12 +16,17 @@ from typing import Any
 
 from vudo.capabilities import parse_capability
 from vudo.errors import NotFoundError
-from vudo.home import cache_dir, local_registry_dir, migrate_home
-from vudo.pkg.manifest import manifest_from_dict
-from vudo.pkg.registry import DirectoryRegistry, Registry, open_registry
+from vudo.home import local_registry_dir, migrate_home
+from vudo.pkg.registry import DirectoryRegistry, Registry, summaries
 from vudo.pkg.sources import Candidate
 from vudo.pkg.store import check_query, open_store
 from vudo.pkg.versions import Version, parse_version
+from vudo.project.layout import Progress, no_progress
+
+
+def registry_label(registry: Registry) -> str:
+    """What to call a registry in output: its URL or directory."""
+    return str(getattr(registry, "url", None) or getattr(registry, "path", ""))
 
 
 def local_registry(home: Path) -> DirectoryRegistry:
@@ -29,20 +35,34 @@ def local_registry(home: Path) -> DirectoryRegistry:
     return DirectoryRegistry(local_registry_dir(home), create=True)
 
 
-def open_registries(locations: Sequence[str], *, home: Path) -> list[Registry]:
-    """The registries named by ``--registry`` (URL or path), or the built-in directory
-    registry under the home when none is named."""
+def open_registries(locations: Sequence[str], *, home: Path,
+                    progress: Progress = no_progress) -> list[Registry]:
+    """The registries named by ``--registry`` (configured names, URLs or paths), or the
+    default one (``vudo registry add --default``, else the built-in directory registry
+    under the home, created empty on first use) when none is named."""
+    from vudo.project.remote import open_spec
+
     if not locations:
-        return [local_registry(home)]
+        return [open_spec(None, home=home, progress=progress, label="downloading")]
     opened: list[Registry] = []
     try:
         for location in locations:
-            opened.append(open_registry(location, cache_dir=cache_dir(home) / "registries"))
+            opened.append(open_spec(location, home=home, progress=progress,
+                                    label="downloading"))
     except BaseException:
         for registry in opened:
             registry.close()
         raise
     return opened
+
+
+def named_registries(home: Path, progress: Progress = no_progress) -> dict[str, Registry]:
+    """Every configured registry by name, for dependencies that say ``registry = "NAME"``."""
+    from vudo.pkg.config import load_config
+    from vudo.project.remote import open_named
+
+    return {r.name: open_named(r, home=home, progress=progress, label="downloading")
+            for r in load_config(home).registries}
 
 
 class RegistrySet:
@@ -62,11 +82,15 @@ class RegistrySet:
         return out
 
     def fetch(self, name: str, version: Version | str) -> Path:
+        return self.fetch_from(name, version)[0]
+
+    def fetch_from(self, name: str, version: Version | str) -> tuple[Path, Registry]:
+        """The package file and the registry it came from."""
         if isinstance(version, str):
             version = parse_version(version)
         for registry in self.registries:
             if any(c.version == version for c in registry.candidates(name)):
-                return Path(registry.fetch(name, version))
+                return Path(registry.fetch(name, version)), registry
         raise NotFoundError(f"no registry has {name} {version}", hint="check --registry")
 
 
@@ -111,24 +135,19 @@ def browse(
         with open_store(home, read_only=True) as store:
             installed = {s.name: str(s.version) for s in store.list()}
         for registry in opened:
-            label = str(getattr(registry, "path", None) or getattr(registry, "url", ""))
-            for name in registry.names():
+            label = registry_label(registry)
+            for summary in summaries(registry):
+                name = summary.name
                 if name in found:
                     continue
-                entries = registry.entries(name)
-                if not entries:
-                    continue
-                newest = max(entries, key=lambda e: e.version)
-                m = manifest_from_dict(newest.manifest, filename=f"{name}@{newest.version}")
-                caps = tuple(c.value for c in m.capabilities)
                 if needle and needle not in name.lower() and \
-                        needle not in m.description.lower():
+                        needle not in summary.description.lower():
                     continue
-                if cap is not None and cap not in caps:
+                if cap is not None and cap not in summary.capabilities:
                     continue
-                found[name] = BrowseEntry(name, str(newest.version), m.description, caps,
-                                          newest.signer, m.author, label,
-                                          installed.get(name))
+                found[name] = BrowseEntry(name, summary.version, summary.description,
+                                          summary.capabilities, summary.signer,
+                                          summary.author, label, installed.get(name))
     finally:
         for registry in opened:
             registry.close()

@@ -9,7 +9,12 @@ Spirit. What the sandbox may do depends on where the Spirit came from:
 * a loose module or package file: nothing unless you ``--grant`` it.
 
 ``--grant``/``--deny`` adjust that for one run. Every grant is signed with the user's key
-(``~/.vudo/keys``) for the sandbox's identity, so the engine checks real signatures.
+(``~/.vudo/keys``) for the run's identity, so the engine checks real signatures.
+
+Every run has exactly one :class:`~vudo.engine.identity.SpiritIdentity` (DESIGN.md §2), and
+its storage namespace, credit account and the grantee of its grants all derive from it: an
+installed Spirit or a ``.spirit`` file is (signer, name), a project is its real path, a loose
+module is its digest. A name the Spirit chose (manifest name, file stem) decides nothing.
 
 The values here are :class:`~typing.NamedTuple` records rather than frozen dataclasses:
 they are just as immutable and slotted, but several times cheaper to define, and this
@@ -28,8 +33,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import wasmtime
 
-from vudo.capabilities import Capability, parse_capability, parse_grant_spec
+from vudo.capabilities import Capability, parse_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
+from vudo.engine.abi import I64_MAX
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
 from vudo.errors import (
     InvalidInputError,
@@ -47,6 +53,7 @@ if TYPE_CHECKING:
     from vudo.engine import SpiritModule
     from vudo.engine.events import Event
     from vudo.engine.grants import Grant
+    from vudo.engine.identity import SpiritIdentity
     from vudo.engine.receipt import Receipt
     from vudo.engine.services import HostServices
     from vudo.pkg.manifest import Manifest, Pricing
@@ -74,13 +81,11 @@ def parse_size(text: str) -> int:
         raise UsageError(f'size "{text}" is not a whole number of bytes',
                          hint="a size without a unit is in bytes: write e.g. 512MiB or 1GiB")
     size = int(exact)
-    if size > _MAX_LIMIT:  # wasmtime's limiter takes an i64: 2**64 bytes would become 0
+    if size > I64_MAX:  # wasmtime's limiter takes an i64: 2**64 bytes would become 0
         raise UsageError(f'size "{text}" is too large',
                          hint="a wasm32 memory holds at most 4GiB; pass that or less")
     return size
 
-
-_MAX_LIMIT = 2**63 - 1
 
 
 class RunTarget(NamedTuple):
@@ -96,6 +101,7 @@ class RunTarget(NamedTuple):
     asked_capabilities: tuple[Capability, ...] = ()
     signer: str | None = None
     built: bool = False
+    identity: SpiritIdentity | None = None  # None: the module's digest (see run_identity)
     pricing: Pricing | None = None  # what a run costs (the manifest's [pricing])
 
 
@@ -127,6 +133,11 @@ class RunResult(NamedTuple):
     error: RuntimeFailure | None = None
 
     @property
+    def identity(self) -> SpiritIdentity:
+        """Who the run was: its storage, account and grants all belong to this identity."""
+        return run_identity(self.target)
+
+    @property
     def ok(self) -> bool:
         return self.error is None
 
@@ -140,36 +151,64 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def resolve_target(
-    spec: str, *, cwd: Path, home: Path, progress: Progress = no_progress, build: bool = True
+    spec: str, *, cwd: Path, home: Path, progress: Progress = no_progress, build: bool = True,
+    trust: Callable[[Path], None] | None = None,
 ) -> RunTarget:
-    """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project)."""
+    """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project).
+
+    A bare name (no ``/``, not ``.``/``..``, no .wasm/.wat/.spirit suffix) is an installed
+    Spirit; anything else is a path (DESIGN.md §2). ``trust`` is called with a project's
+    root before it is built or run (:mod:`vudo.project.workspace`); it raises to refuse.
+    """
     path = (cwd / spec) if not Path(spec).is_absolute() else Path(spec)
     try:
         is_dir, is_file = path.is_dir(), path.is_file()
     except OSError as exc:  # ENAMETOOLONG and the like: no such path can exist
-        from vudo.pkg.manifest import shown_name, validate_name
+        from vudo.pkg.manifest import shown_name, validate_name  # lazy: error path only
 
         if not _looks_like_path(spec):
             validate_name(spec, what="Spirit name")
         raise InvalidInputError(f'"{shown_name(spec)}" is not a usable path: {exc.strerror}',
                                 hint="pass a shorter path") from None
-    if is_dir and (_looks_like_path(spec) or _has_manifest(path)):
-        return project_target(path, progress=progress, build=build)
+    if not _looks_like_path(spec):
+        # A bare name means the installed Spirit, never a folder that happens to be here
+        # (a `wallet/` checkout must not stand in for the installed `wallet`).
+        try:
+            return installed_target(spec, home=home)
+        except NotFoundError:
+            if not (is_dir or is_file):
+                raise
+        what = "project" if is_dir and _has_manifest(path) else "folder" if is_dir else "file"
+        raise NotFoundError(f'no Spirit named "{spec}" is installed',
+                            hint=f"to run the {what} {spec} here, name it as a path: "
+                            f"`vudo run ./{spec}`")
+    if is_dir:
+        return project_target(path, progress=progress, build=build, trust=trust)
     if is_file:
         if path.suffix == ".spirit":
             return package_target(path)
         if path.name in ("spirit.toml", "manifest.toml", "manifest.json"):
             # The manifest names its project (it is not WAT, as the module reader says).
-            return project_target(path.parent, progress=progress, build=build)
-        return RunTarget(kind="module", label=str(spec), name=_module_name(path),
-                         wasm=_module_bytes(path))
-    if _looks_like_path(spec):
-        raise NotFoundError(
-            f"no Spirit at {spec}",
-            hint="pass a project directory, a .wasm/.wat file, a .spirit package, "
-            "or the name of an installed Spirit (`vudo list`)",
-        )
-    return installed_target(spec, home=home)
+            return project_target(path.parent, progress=progress, build=build, trust=trust)
+        wasm = _module_bytes(path)
+        return RunTarget(kind="module", label=str(spec), name=_module_name(path), wasm=wasm,
+                         identity=_identity().module(wasm))
+    raise NotFoundError(
+        f"no Spirit at {spec}",
+        hint="pass a project directory, a .wasm/.wat file, a .spirit package, "
+        "or the name of an installed Spirit (`vudo list`)",
+    )
+
+
+def _identity() -> type[SpiritIdentity]:
+    from vudo.engine.identity import SpiritIdentity  # lazy: nacl only when one is made
+
+    return SpiritIdentity
+
+
+def run_identity(target: RunTarget) -> SpiritIdentity:
+    """The identity ``target`` runs as: its own, else (a hand-made target) its module's."""
+    return target.identity if target.identity is not None else _identity().module(target.wasm)
 
 
 def _has_manifest(path: Path) -> bool:
@@ -208,15 +247,19 @@ def _module_bytes(path: Path) -> bytes:
         raise InvalidInputError(loc + first, hint="fix the WAT source") from None
 
 
-def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
-    """A project, built first when its inputs changed since the last build.
+def project_target(root: Path, *, progress: Progress, build: bool,
+                   trust: Callable[[Path], None] | None = None) -> RunTarget:
+    """A project, built first when its inputs changed since the last build; ``trust``
+    (the workspace-trust gate) sees the folder before anything of it is built or run.
 
     What the build checked (the manifest's name, capabilities and pricing) comes from its
     stamp, so an up-to-date project runs without parsing its manifest: that parse (and
     tomlkit, semantic_version) would cost more than the run itself.
     """
-    from vudo.project.layout import current_build
+    from vudo.project.layout import current_build  # lazy: only for project runs
 
+    if trust is not None:
+        trust(Path(root).resolve())
     stamp = current_build(root)
     built = False
     if stamp is None:
@@ -236,12 +279,13 @@ def project_target(root: Path, *, progress: Progress, build: bool) -> RunTarget:
     caps = tuple(Capability(c) for c in stamp.capabilities)
     pricing = None
     if stamp.pricing is not None:
-        from vudo.pkg.manifest import Pricing
+        from vudo.pkg.manifest import Pricing  # lazy: tomlkit only with [pricing]
 
         pricing = Pricing(**stamp.pricing)
     return RunTarget(
         kind="project", label=str(root), name=stamp.name, wasm=stamp.data,
         default_capabilities=caps, asked_capabilities=caps, built=built, pricing=pricing,
+        identity=_identity().project(root),
     )
 
 
@@ -255,6 +299,7 @@ def package_target(path: Path) -> RunTarget:
         kind="package", label=str(path), name=manifest.name, wasm=verified.module,
         manifest=manifest, asked_capabilities=tuple(manifest.capabilities),
         signer=verified.signer, pricing=manifest.pricing,
+        identity=_identity().installed(verified.signer, manifest.name),
     )
 
 
@@ -268,6 +313,7 @@ def installed_target(spec: str, *, home: Path) -> RunTarget:
         manifest=spirit.manifest, stored_grants=spirit.grants,
         asked_capabilities=tuple(spirit.manifest.capabilities), signer=spirit.signer,
         pricing=spirit.manifest.pricing,
+        identity=_identity().installed(spirit.signer, spirit.manifest.name),
     )
 
 
@@ -337,6 +383,8 @@ def plan_grants(
     denied = {parse_capability(d.strip()) for d in options.deny}
     wanted: dict[Capability, str] = {c: "global" for c in target.default_capabilities}
     for spec in options.grant:
+        from vudo.engine.grants import parse_grant_spec  # lazy: a run without grants skips it
+
         cap, scope = parse_grant_spec(spec)
         wanted[cap] = scope
     for cap in denied:
@@ -420,8 +468,11 @@ def prepare_run(
     services: HostServices | None = None,
     log_to_stderr: bool = True,
     clock: Callable[[], float] = time.time,
+    notice: Callable[[str], None] = no_progress,
 ) -> PreparedRun:
     """Load the module, pick the function, convert the arguments and sign the grants.
+
+    ``notice`` gets one-off messages for the user (storage moved to the run's identity).
 
     For callers that drive the sandbox themselves (the TUI pauses and refuels it):
     ``Sandbox(engine, prepared.module, prepared.config)``, then ``instantiate()`` and
@@ -434,23 +485,21 @@ def prepare_run(
     exported = module.export(function)
     args = convert_args(function, exported.params, options.args)
     plan, missing = plan_grants(target, options)
+    identity = run_identity(target)
     grants: tuple[Grant, ...] = ()
     trusted: tuple[str, ...] = ()
-    identity = "00" * 32
     refresh: Callable[[], tuple[Grant, ...]] | None = None
     if plan or target.stored_grants:
-        from vudo.project.grants import sign_grants  # lazy: nacl only when a run has grants
+        from vudo.project.grants import sign_grants, usable_grants  # lazy: nacl only with grants
 
-        grants, identity = sign_grants(plan, home=home, now=clock())
-        trusted = (identity,)
+        grants, granter = sign_grants(plan, home=home, now=clock(), grantee=identity.key)
+        trusted = (granter,)
         denied = {parse_capability(d.strip()) for d in options.deny}
-        given, grantee = grants, identity
+        given = grants
 
         def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
-            # Stored grants count only if the user's key made them for the user's key: a
-            # grant some other key wrote into the store is ignored, never newly trusted.
-            return given + tuple(g for g in stored
-                                 if g.capability not in denied and g.grantee == grantee)
+            return given + usable_grants((g for g in stored if g.capability not in denied),
+                                         home=home, grantee=identity.key)
 
         grants = usable(target.stored_grants)
         if target.kind == "installed":  # `vudo revoke` (another process) reaches the run
@@ -460,10 +509,12 @@ def prepare_run(
                 return usable(stored_grants(target.name, home=home))
 
             refresh = current
+    if services is not None:
+        migrate_storage(target, identity, services, home=home, notice=notice)
     limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
     kwargs: dict[str, Any] = {
         "limits": limits, "grants": grants, "trusted_granters": trusted,
-        "identity": identity, "namespace": target.name, "services": services,
+        "identity": identity.key, "namespace": identity.namespace, "services": services,
         "log_to_stderr": log_to_stderr, "grant_refresh": refresh,
     }
     if options.fuel is not None:
@@ -477,6 +528,191 @@ def prepare_run(
                        tuple(missing))
 
 
+def migrate_storage(
+    target: RunTarget, identity: SpiritIdentity, services: HostServices, *, home: Path,
+    notice: Callable[[str], None] = no_progress,
+) -> int:
+    """Move storage an older vudo kept under a Spirit's name to the identity it belonged to.
+
+    Storage used to be namespaced by the manifest name or file stem. The keys under a name
+    go to the installed Spirit of that name (its (signer, name) identity) when it runs; to
+    a project of that name only when no Spirit of the name is installed. Loose modules get
+    nothing (anyone could name a file after a Spirit). Says so once, via ``notice``;
+    returns how many keys moved.
+    """
+    old = target.name
+    if target.kind not in ("installed", "project") or old == identity.namespace:
+        return 0
+    storage = services.storage
+    if not storage.keys(old):
+        return 0
+    if target.kind == "project" and _is_installed(old, home):
+        return 0
+    moved = storage.move_namespace(old, identity.namespace)
+    if moved:
+        notice(f"note: moved {moved} storage key{'s' if moved != 1 else ''} kept under the "
+               f"name {old!r} to {identity.describe()}")
+    return moved
+
+
+def _is_installed(name: str, home: Path) -> bool:
+    from vudo.pkg.store import open_store  # lazy: sqlite3 only for NAME runs
+
+    with open_store(home, read_only=True) as store:
+        return bool(store.versions(name))
+
+
+class RunHandle:
+    """One Spirit in a fresh sandbox, prepared as ``vudo run`` prepares it, for a face to
+    drive: :meth:`start`, :meth:`call_again` (after a refuel), :meth:`toggle_pause`,
+    :meth:`refuel`, :meth:`stop`, and observe (``on_event`` gets every engine event).
+    ``vudo run`` (:func:`run_spirit`) and the TUI's session both run Spirits through it.
+
+    ``engine``: None opens one on the home's cache (closed with the handle). ``services``:
+    None opens the home's host services if the module imports them (closed with the
+    handle); a callable is asked for them instead, and the caller keeps them. A trap,
+    timeout, exhausted fuel or tripped limit comes back as ``RunResult.error``; bad input
+    (unknown function, wrong arguments, invalid module) raises from the constructor.
+    A resource: :meth:`close` it, or use it as a context manager.
+    """
+
+    def __init__(
+        self,
+        target: RunTarget,
+        options: RunOptions = _NO_OPTIONS,
+        *,
+        home: Path,
+        engine: Engine | None = None,
+        services: Callable[[], HostServices] | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        log_to_stderr: bool = True,
+        clock: Callable[[], float] = time.time,
+        notice: Callable[[str], None] = no_progress,
+    ) -> None:
+        self.target = target
+        self._own_engine = engine is None
+        self.engine = Engine(cache_dir=cache_dir(home)) if engine is None else engine
+        self._own_services: HostServices | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        try:
+            # --timeout also bounds compiling (a cache miss of a big module)
+            module = self.engine.load(target.wasm, name=target.name,
+                                      compile_timeout=options.timeout)
+            opened: HostServices | None = None
+            if needs_services(module):
+                if services is not None:
+                    opened = services()
+                else:
+                    from vudo.engine.services import HostServices  # lazy: sqlite3 if used
+
+                    opened = self._own_services = HostServices.open(data_dir(home))
+            self.prepared = prepare_run(target, options, engine=self.engine, home=home,
+                                        services=opened, log_to_stderr=log_to_stderr,
+                                        clock=clock, notice=notice)
+            self.sandbox = Sandbox(self.engine, self.prepared.module, self.prepared.config)
+            if on_event is not None:
+                self._unsubscribe = self.sandbox.subscribe(on_event)
+        except BaseException:
+            self._release()
+            raise
+
+    def __enter__(self) -> RunHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        sandbox = getattr(self, "sandbox", None)
+        if sandbox is not None:
+            sandbox.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._own_services is not None:
+            self._own_services.close()
+            self._own_services = None
+        if self._own_engine:
+            self._own_engine = False
+            self.engine.close()
+
+    # -- running ---------------------------------------------------------------------
+
+    def start(self) -> RunResult:
+        """Instantiate the Spirit (its start function runs) and call the function."""
+        try:
+            self.sandbox.instantiate()
+        except RuntimeFailure as err:
+            return self._result((), err)
+        return self.call_again()
+
+    def call_again(self) -> RunResult:
+        """Call the function (again, in the same sandbox: after a refuel, say)."""
+        try:
+            results = tuple(self.sandbox.call(self.prepared.function,
+                                              list(self.prepared.args)))
+        except RuntimeFailure as err:
+            return self._result((), err)
+        return self._result(results, None)
+
+    def _result(self, results: tuple[Any, ...], error: RuntimeFailure | None) -> RunResult:
+        return RunResult(
+            target=self.target, function=self.prepared.function, args=self.prepared.args,
+            results=results, receipt=self.receipt(), granted=self.prepared.granted,
+            not_granted=self.prepared.not_granted, error=error,
+        )
+
+    def receipt(self) -> Receipt:
+        """The receipt so far, priced under the manifest's [pricing]."""
+        return priced(self.sandbox.receipt(), self.target.pricing)
+
+    # -- control (safe from another thread while a call runs) ------------------------
+
+    @property
+    def live(self) -> bool:
+        """Whether a call is in progress (running, or paused mid-call)."""
+        state = str(self.sandbox.state)
+        return state == "running" or (
+            state == "suspended" and self.sandbox.suspend_reason == "paused")
+
+    @property
+    def out_of_fuel(self) -> bool:
+        """Suspended because the fuel ran out: refuel, then :meth:`call_again`."""
+        return self.sandbox.suspend_reason == "out of fuel"
+
+    @property
+    def can_refuel(self) -> bool:
+        return str(self.sandbox.state) in ("suspended", "ready")
+
+    def toggle_pause(self) -> str | None:
+        """Suspend a running call or resume a paused one; the new state, or None."""
+        state = str(self.sandbox.state)
+        if state == "running":
+            self.sandbox.suspend()
+            return "suspended"
+        if state == "suspended" and self.sandbox.suspend_reason == "paused":
+            self.sandbox.resume()
+            return "running"
+        return None
+
+    def refuel(self, amount: int) -> bool:
+        """Add fuel; True when the caller should :meth:`call_again` (it had run out)."""
+        again = self.out_of_fuel
+        self.sandbox.refuel(amount)
+        return again
+
+    def stop(self, reason: str = "terminated") -> bool:
+        """Stop the sandbox at once; False if it already ended."""
+        if str(self.sandbox.state) == "terminated":
+            return False
+        with contextlib.suppress(VudoError):  # it finished between the check and now
+            self.sandbox.terminate(reason)
+        return True
+
+
 def run_spirit(
     target: RunTarget,
     options: RunOptions = _NO_OPTIONS,
@@ -487,6 +723,7 @@ def run_spirit(
     engine: Engine | None = None,
     log_to_stderr: bool = True,
     control: RunControl | None = None,
+    notice: Callable[[str], None] = no_progress,
 ) -> RunResult:
     """Run one function of ``target`` in a fresh sandbox and return what happened.
 
@@ -494,44 +731,15 @@ def run_spirit(
     ``RunResult.error`` with the receipt of the run so far. Bad input (unknown function,
     wrong arguments, invalid module) raises before anything runs.
     """
-    own_engine = engine is None
-    eng = Engine(cache_dir=cache_dir(home)) if engine is None else engine
-    services = None
-    try:
-        # --timeout also bounds compiling (a cache miss of a big module)
-        module = eng.load(target.wasm, name=target.name, compile_timeout=options.timeout)
-        if needs_services(module):
-            from vudo.engine.services import HostServices  # lazy: sqlite3 only when used
-
-            services = HostServices.open(data_dir(home))
-        prepared = prepare_run(target, options, engine=eng, home=home, services=services,
-                               log_to_stderr=log_to_stderr, clock=clock)
-        error: RuntimeFailure | None = None
-        results: tuple[Any, ...] = ()
-        with Sandbox(eng, prepared.module, prepared.config) as sandbox:
-            if on_event is not None:
-                sandbox.subscribe(on_event)
-            if control is not None:
-                control.attach(sandbox)
-            try:
-                sandbox.instantiate()
-                results = tuple(sandbox.call(prepared.function, list(prepared.args)))
-            except RuntimeFailure as err:
-                error = err
-            finally:
-                if control is not None:
-                    control.detach()
-            receipt = sandbox.receipt()
-        return RunResult(
-            target=target, function=prepared.function, args=prepared.args, results=results,
-            receipt=priced(receipt, target.pricing), granted=prepared.granted,
-            not_granted=prepared.not_granted, error=error,
-        )
-    finally:
-        if services is not None:
-            services.close()
-        if own_engine:
-            eng.close()
+    with RunHandle(target, options, home=home, engine=engine, on_event=on_event,
+                   log_to_stderr=log_to_stderr, clock=clock, notice=notice) as handle:
+        if control is None:
+            return handle.start()
+        control.attach(handle.sandbox)
+        try:
+            return handle.start()
+        finally:
+            control.detach()
 
 
 def priced(receipt: Receipt, pricing: Pricing | None) -> Receipt:

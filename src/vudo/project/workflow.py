@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vudo.errors import VudoError
-from vudo.pkg.archive import PackageReader, write_atomic_with
+from vudo.files import write_all, write_atomic_with
+from vudo.pkg.archive import PackageReader
 from vudo.pkg.manifest import find_manifest, format_manifest, load_manifest, read_manifest_text
 from vudo.pkg.signing import verify_package
 from vudo.project.layout import Progress, no_progress, open_project
@@ -46,16 +47,10 @@ def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
 
         def body(fd: int) -> None:
             os.fchmod(fd, mode)
-            _write_all(fd, data)
+            write_all(fd, data)
 
         write_atomic_with(manifest_path, body, what="manifest")
     return FmtResult(manifest_path, changed, formatted)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 # --------------------------------------------------------------------------- check
@@ -250,7 +245,7 @@ def doc_project(
     html_path = out_dir / "index.html"
     page = markdown_to_html(markdown, title=f"{m.name} {m.version}")
     for target, text in ((md_path, markdown), (html_path, page)):
-        write_atomic_with(target, functools.partial(_write_all, data=text.encode("utf-8")),
+        write_atomic_with(target, functools.partial(write_all, data=text.encode("utf-8")),
                           what="documentation file")
     return DocResult(md_path, html_path, tuple(exported))
 

@@ -20,9 +20,11 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, Tab, Tabs
 
+from vudo.errors import printable
 from vudo.tui.buffer import EventBuffer
 from vudo.tui.dialogs import ConsentScreen, RefuelDialog, RunDialog, RunRequest
 from vudo.tui.files import FileTree, FileViewer
@@ -233,9 +235,12 @@ class WorkbenchApp(App[int]):
     # -- status and errors -------------------------------------------------------------
 
     def set_status(self, text: str) -> None:
+        """Show ``text`` as plain text: it may carry a Spirit's log line or a package's
+        words, and a str given to a Static is Textual markup (``[@click=...]`` would
+        plant a clickable action, ``[bold red]`` restyle the line)."""
         self.status_text = text
         reload = " · hot reload on" if self.hot_reload else ""
-        self.query_one("#status", Static).update(f"{text}{reload}", layout=False)
+        self.query_one("#status", Static).update(Content(f"{text}{reload}"), layout=False)
 
     def show_error(self, error: BaseException | ProblemRow) -> None:
         problem = error if isinstance(error, ProblemRow) else problem_from_error(error)
@@ -303,7 +308,7 @@ class WorkbenchApp(App[int]):
         now = time.monotonic()
         if last_log is not None and now - self._last_log_shown >= 0.25:
             self._last_log_shown = now  # a flooding Spirit repaints the status 4x a second
-            self.set_status(f"spirit says: {last_log[:120]}")
+            self.set_status(f"spirit says: {printable(' '.join(last_log[:120].split()))}")
 
     # -- files -------------------------------------------------------------------------
 

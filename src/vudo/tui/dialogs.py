@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from vudo.capabilities import Capability
+from vudo.engine.config import DEFAULT_FUEL, parse_fuel
 from vudo.tui.registry import short_key
 from vudo.tui.rows import ConsentRow
 
@@ -77,9 +78,9 @@ class ConsentScreen(ModalScreen[tuple[str, ...] | None]):
         r = self.request
         verb = "Upgrade" if r.action == "upgrade" else "Install"
         with Vertical():
-            yield Label(f"{verb} {r.name} {r.version}?", classes="title")
+            yield Label(Content(f"{verb} {r.name} {r.version}?"), classes="title")
             trust = "trusted signer" if r.trusted else "signer NOT in your trusted keys"
-            yield Static(f"signed by {short_key(r.signer)} ({trust})")
+            yield Static(Content(f"signed by {short_key(r.signer)} ({trust})"))
             if r.capabilities:
                 yield Static("It asks for these capabilities (uncheck to deny):")
             else:
@@ -132,7 +133,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         *,
         default: str | None,
         args: str = "",
-        fuel: int = 1_000_000_000,
+        fuel: int = DEFAULT_FUEL,
         deny: str = "",
     ) -> None:
         super().__init__()
@@ -145,7 +146,8 @@ class RunDialog(ModalScreen[RunRequest | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Run", classes="title")
-            options = [(f"{name} {sig}", name) for name, sig in self.functions]
+            # Export names come from the module: plain text, never markup.
+            options = [(Content(f"{name} {sig}"), name) for name, sig in self.functions]
             with Horizontal(classes="field"):
                 yield Label("function")
                 yield Select(
@@ -183,9 +185,9 @@ class RunDialog(ModalScreen[RunRequest | None]):
         if select.value is Select.NULL:
             self.query_one("#run-problem", Static).update("choose a function")
             return
-        fuel_text = self.query_one("#run-fuel", Input).value.strip() or "0"
-        fuel = int(fuel_text) if fuel_text.lstrip("-").isdigit() else 0
-        if fuel <= 0:
+        try:
+            fuel = parse_fuel(self.query_one("#run-fuel", Input).value)
+        except ValueError:
             self.query_one("#run-problem", Static).update("fuel must be a positive number")
             return
         args = tuple(self.query_one("#run-args", Input).value.split())
@@ -222,9 +224,10 @@ class RefuelDialog(ModalScreen[int | None]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#refuel")
     def _submit(self) -> None:
-        text = self.query_one("#refuel-amount", Input).value.strip()
-        amount = int(text) if text.isdigit() else 0
-        self.dismiss(amount if amount > 0 else None)
+        try:
+            self.dismiss(parse_fuel(self.query_one("#refuel-amount", Input).value))
+        except ValueError:
+            self.dismiss(None)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text, TextType
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -69,6 +70,11 @@ class FileTree(Tree[Path]):
         self.root_path = root
         self.show_root = True
         self.guide_depth = 2
+
+    def process_label(self, label: TextType) -> Text:
+        """File names are plain text (Tree reads a str label as markup, and a project
+        folder someone else made may name a file ``[@click=app.quit]x``)."""
+        return super().process_label(Text(label) if isinstance(label, str) else label)
 
     def on_mount(self) -> None:
         self.reload_tree()
@@ -153,13 +159,13 @@ class FileViewer(VerticalScroll):
         self.path = path
         title, text, notice = read_for_view(path, self.root)
         self.text = text
-        self.border_title = title
+        self.border_title = Content(title)  # a file name: plain text, never markup
         for area in self.query(TextArea):
             area.remove()
         static = self.query_one("#viewer-text", Static)
         if text is None:
             static.display = True
-            static.update(notice or "")
+            static.update(Content(notice or ""))  # may name a file: plain text
             return
         language = language_for(path)
         if tree_sitter_language(language):

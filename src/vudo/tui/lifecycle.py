@@ -14,16 +14,6 @@ from textual.widgets import Static
 
 from vudo.tui.rows import Transition
 
-STATES: tuple[str, ...] = (
-    "created",
-    "initializing",
-    "ready",
-    "running",
-    "suspended",
-    "failed",
-    "terminated",
-)
-
 # The diagram, one template per line; {state} marks are replaced by styled names.
 _DIAGRAM: tuple[str, ...] = (
     "{created} ─▶ {initializing} ─▶ {ready}",

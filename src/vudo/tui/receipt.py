@@ -43,6 +43,8 @@ def render_receipt(r: ReceiptRow, *, show_times: bool) -> Content:
     lines.append(line("peak memory", human_bytes(r.peak_memory)))
     lines.append(line("bytes in/out", f"{r.bytes_in:,} / {r.bytes_out:,}"))
     lines.append(line("price", "-" if r.price is None else f"{r.price:,} credits"))
+    if r.balance is not None:
+        lines.append(line("balance", f"{r.balance:,} credits (its own account)"))
     if r.host_calls:
         for cap, allowed, denied in r.host_calls:
             lines.append(line(cap, f"{allowed} allowed, {denied} denied"))
@@ -121,8 +123,6 @@ class ErrorBanner(Static):
         text = Content(f"error: {problem.title}").stylize("bold") + Content(
             f" — {problem.message}"
         )
-        for detail in problem.details[:3]:
-            text += Content(f"\n  {detail}")
         if problem.hint:
             text += Content(f"\nhint: {problem.hint}").stylize("italic")
         text += Content("  (esc to dismiss)").stylize("$text-muted")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -115,13 +116,13 @@ class RegistryBrowser(Vertical):
         table = self.query_one(DataTable)
         table.clear()
         for e in self.entries:
-            table.add_row(
+            table.add_row(*(Text(cell, no_wrap=True, end="") for cell in (  # str is markup
                 e.name,
                 e.version,
                 ", ".join(e.installed) or "-",
                 ", ".join(e.capabilities) or "-",
                 short_key(e.signer) + (" ✓" if e.trusted else ""),
-            )
+            )))
         if previous is not None:
             for i, e in enumerate(self.entries):
                 if e.name == previous.name:

@@ -6,7 +6,7 @@ every pane can be driven (and tested) with values alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,8 @@ class ReceiptRow:
     bytes_in: int
     bytes_out: int
     price: int | None
+    #: The running Spirit's own credit balance, when its run has the ledger open.
+    balance: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,4 +91,3 @@ class ProblemRow:
     title: str
     message: str
     hint: str | None = None
-    details: tuple[str, ...] = field(default=())

@@ -12,7 +12,6 @@ engine's sandbox supports (suspend/resume/terminate are safe from another thread
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,13 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vudo.engine.config import DEFAULT_FUEL
 from vudo.errors import FuelExhausted, VudoError
 from vudo.tui.rows import ConsentRow, ReceiptRow, RegistryEntry
 
 if TYPE_CHECKING:
     from vudo.engine import Engine, Sandbox
+    from vudo.engine.services import HostServices
     from vudo.project.build import BuildResult
     from vudo.project.layout import Project
+    from vudo.project.runner import RunHandle, RunResult
     from vudo.tui.dialogs import RunRequest
 
 Progress = Callable[[str], None]
@@ -34,7 +36,6 @@ Sink = Callable[[Any], None]
 #: Shows the consent screen and blocks until answered: granted capability names, or None.
 Consent = Callable[[ConsentRow], 'tuple[str, ...] | None']
 
-DEFAULT_FUEL = 1_000_000_000
 WATCH_IGNORED_DIRS = frozenset({"target", "dist", ".git", "__pycache__", ".zig-cache", "zig-cache"})
 
 
@@ -58,8 +59,9 @@ class RunOutcome:
     suspended: bool
 
 
-def receipt_row(receipt: Any) -> ReceiptRow:
-    """The engine's ``Receipt`` as the plain row the receipt pane draws."""
+def receipt_row(receipt: Any, balance: int | None = None) -> ReceiptRow:
+    """The engine's ``Receipt`` as the plain row the receipt pane draws (with the Spirit's
+    credit ``balance`` when known)."""
     calls = tuple(
         (str(cap), int(c.get("allowed", 0)), int(c.get("denied", 0)))
         for cap, c in sorted(receipt.host_calls.items())
@@ -79,7 +81,21 @@ def receipt_row(receipt: Any) -> ReceiptRow:
         bytes_in=receipt.bytes_in,
         bytes_out=receipt.bytes_out,
         price=receipt.price,
+        balance=balance,
     )
+
+
+def _balance(sandbox: Any) -> int | None:
+    """The sandbox's own account balance, if its run has the ledger open (else None)."""
+    from vudo.engine.abi import HostCallError
+
+    view = sandbox.ledger
+    if view is None:
+        return None
+    try:
+        return int(view.balance(view.account))
+    except HostCallError:  # the ledger closed under it: no balance to show
+        return None
 
 
 def format_signature(params: tuple[str, ...], results: tuple[str, ...]) -> str:
@@ -96,13 +112,9 @@ class Session:
         self.home = Path(home)
         self.clock = clock
         self._engine: Engine | None = None
-        self._services: Any = None
-        self._sandbox: Sandbox | None = None
-        self._function: str | None = None
-        self._unsubscribe: Callable[[], None] | None = None
+        self._services: HostServices | None = None
+        self._handle: RunHandle | None = None
         self._lock = threading.Lock()
-        self._target: Any = None
-        self._values: list[Any] = []
         self.not_granted: tuple[str, ...] = ()
 
     # -- project -----------------------------------------------------------------------
@@ -142,25 +154,28 @@ class Session:
     # -- running -----------------------------------------------------------------------
 
     @property
+    def _sandbox(self) -> Sandbox | None:
+        """The current run's sandbox, if any (the hot-reload test watches it change)."""
+        handle = self._handle
+        return None if handle is None else handle.sandbox
+
+    @property
     def live(self) -> bool:
         """Whether a call is in progress (running, or paused mid-call)."""
-        sb = self._sandbox
-        if sb is None:
-            return False
-        state = str(sb.state)
-        return state == "running" or (state == "suspended" and sb.suspend_reason == "paused")
+        handle = self._handle
+        return handle is not None and handle.live
 
     @property
     def can_refuel(self) -> bool:
-        sb = self._sandbox
-        return sb is not None and str(sb.state) in ("suspended", "ready")
+        handle = self._handle
+        return handle is not None and handle.can_refuel
 
     @property
     def out_of_fuel(self) -> bool:
-        sb = self._sandbox
-        return sb is not None and sb.suspend_reason == "out of fuel"
+        handle = self._handle
+        return handle is not None and handle.out_of_fuel
 
-    def _services_for_run(self) -> Any:
+    def _services_for_run(self) -> HostServices:
         """One HostServices for the whole session, so storage survives reloads and reruns."""
         if self._services is None:
             from vudo.engine.services import HostServices
@@ -175,100 +190,69 @@ class Session:
     def run(self, request: RunRequest, sink: Sink) -> RunOutcome:
         """Build if stale, open a fresh sandbox, call ``request.function``.
 
-        Uses ``vudo.project.runner.prepare_run`` (what ``vudo run`` uses): the manifest's
-        capabilities are granted, minus ``request.deny``, signed with the user's key.
+        Runs through ``vudo.project.runner.RunHandle`` (what ``vudo run`` uses): the
+        manifest's capabilities are granted, minus ``request.deny``, signed with the
+        user's key; the session's engine and host services are shared between runs.
         """
-        from vudo.engine import Sandbox
-        from vudo.project.runner import RunOptions, needs_services, prepare_run, project_target
+        from vudo.project.runner import RunHandle, RunOptions, project_target
 
         self._close_sandbox()
         target = project_target(self.root, progress=_quiet, build=True)
-        self._target = target
-        module = self.engine.load(target.wasm, name=target.name)
-        services = self._services_for_run() if needs_services(module) else None
         options = RunOptions(function=request.function, args=request.args, fuel=request.fuel,
                              deny=request.deny)
-        prepared = prepare_run(target, options, engine=self.engine, home=self.home,
-                               services=services, log_to_stderr=False, clock=self.clock)
-        sandbox = Sandbox(self.engine, prepared.module, prepared.config)
+        handle = RunHandle(target, options, home=self.home, engine=self.engine,
+                           services=self._services_for_run, on_event=sink,
+                           log_to_stderr=False, clock=self.clock)
         with self._lock:
-            self._sandbox = sandbox
-            self._function = prepared.function
-            self._values = list(prepared.args)
-            self._unsubscribe = sandbox.subscribe(sink)
-        self.not_granted = prepared.not_granted
+            self._handle = handle
+        self.not_granted = handle.prepared.not_granted
         try:
-            sandbox.instantiate()
-        except VudoError as exc:
-            return RunOutcome(self._receipt(), exc, False)
-        return self._call()
+            return self._outcome(handle.start())
+        except VudoError as exc:  # e.g. a call the sandbox's state does not allow
+            return RunOutcome(self._row(handle.receipt()), exc, False)
 
     def call_again(self, sink: Sink) -> RunOutcome:
         """Call the same function again in the same sandbox (after a refuel)."""
-        if self._sandbox is None or self._function is None:
+        handle = self._handle
+        if handle is None:
             raise VudoError("nothing to continue", hint="run the Spirit first (r)")
-        return self._call()
-
-    def _call(self) -> RunOutcome:
-        sb = self._sandbox
-        assert sb is not None and self._function is not None
         try:
-            sb.call(self._function, self._values)
-        except FuelExhausted as exc:
-            return RunOutcome(self._receipt(), exc, True)
-        except VudoError as exc:  # trap, timeout, limit, terminated
-            return RunOutcome(self._receipt(), exc, False)
-        return RunOutcome(self._receipt(), None, False)
+            return self._outcome(handle.call_again())
+        except VudoError as exc:
+            return RunOutcome(self._row(handle.receipt()), exc, False)
 
-    def _receipt(self) -> ReceiptRow | None:
-        from vudo.project.runner import priced
+    def _outcome(self, result: RunResult) -> RunOutcome:
+        # Out of fuel, the sandbox is suspended, not ended: refuel, then call again.
+        suspended = isinstance(result.error, FuelExhausted)
+        return RunOutcome(self._row(result.receipt), result.error, suspended)
 
+    def _row(self, receipt: Any) -> ReceiptRow:
+        """A receipt row with the running Spirit's own credit balance, when known."""
         sb = self._sandbox
-        if sb is None:
-            return None
-        pricing = self._target.pricing if self._target is not None else None
-        return receipt_row(priced(sb.receipt(), pricing))
+        return receipt_row(receipt, None if sb is None else _balance(sb))
 
     def toggle_pause(self) -> str | None:
         """Suspend a running call or resume a paused one; the new state, or None."""
-        sb = self._sandbox
-        if sb is None:
-            return None
-        state = str(sb.state)
-        if state == "running":
-            sb.suspend()
-            return "suspended"
-        if state == "suspended" and sb.suspend_reason == "paused":
-            sb.resume()
-            return "running"
-        return None
+        handle = self._handle
+        return None if handle is None else handle.toggle_pause()
 
     def terminate(self) -> bool:
         """Stop the current sandbox at once (from the UI thread); False if none is open."""
-        sb = self._sandbox
-        if sb is None or str(sb.state) == "terminated":
-            return False
-        with contextlib.suppress(VudoError):  # it finished between the check and now
-            sb.terminate("stopped from the workbench")
-        return True
+        handle = self._handle
+        return handle is not None and handle.stop("stopped from the workbench")
 
     def refuel(self, amount: int) -> bool:
         """Add fuel; True when the caller should call the function again (it ran out)."""
-        sb = self._sandbox
-        if sb is None:
+        handle = self._handle
+        if handle is None:
             raise VudoError("nothing to refuel", hint="run the Spirit first (r)")
-        again = self.out_of_fuel
-        sb.refuel(amount)
-        return again
+        return handle.refuel(amount)
 
     def _close_sandbox(self) -> None:
         with self._lock:
-            sb, self._sandbox = self._sandbox, None
-            unsub, self._unsubscribe = self._unsubscribe, None
-        if unsub is not None:
-            unsub()
-        if sb is not None:
-            sb.close()
+            handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()
 
     # -- workflow commands ---------------------------------------------------------------
 
