@@ -550,7 +550,7 @@ class OciRegistry(Resource):
                 write_atomic(self._cache_path, json.dumps(self._cache).encode())
                 self._dirty = False
             if self._summary is not None:
-                _write_atomic(self._summary_path, json.dumps(self._summary).encode())
+                write_atomic(self._summary_path, json.dumps(self._summary).encode())
                 self._summary = None
         finally:
             if self._client is not None:
