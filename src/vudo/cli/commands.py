@@ -811,12 +811,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from vudo.project.installed import search_installed
-    from vudo.project.registries import browse
 
     if args.capability is not None:
         with _typed_by_user():
             parse_capability(args.capability)
     if args.available:
+        from vudo.project.registries import browse  # http and OCI clients: only for this
+
         entries = browse(args.query, home=_home(), registries=args.registry,
                          capability=args.capability)
         if args.author:
