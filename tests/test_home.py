@@ -18,8 +18,7 @@ from vudo.pkg.keys import generate_keypair
 from vudo.pkg.registry import DirectoryRegistry
 from vudo.pkg.signing import sign_package
 from vudo.pkg.store import LocalStore, open_store
-from vudo.project.registries import browse
-from vudo.project.remote import local_registry
+from vudo.project.registries import browse, local_registry
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 MODULE = b"\x00asm\x01\x00\x00\x00"
@@ -93,7 +92,7 @@ RACER = """
 import sys, time
 from pathlib import Path
 from vudo.pkg.store import open_store
-from vudo.project.remote import local_registry
+from vudo.project.registries import local_registry
 home, start = Path(sys.argv[1]), float(sys.argv[2])
 while time.time() < start:
     pass

@@ -53,8 +53,6 @@ FAILING: dict[str, tuple[tuple[str, ...], int]] = {
     "registry": (("remove", "no-such-registry"), 5),
     "login": (("no-such-registry", "--password-stdin"), 2),
     "logout": (("no-such-registry",), 5),
-    "tree": (("--path", "nowhere"), 5),
-    "why": (("lib", "--path", "nowhere"), 5),
     "credit": (("bogus",), 2),
     "trust": (("nowhere",), 5),
     "untrust": (("nowhere",), 5),

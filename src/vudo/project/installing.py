@@ -31,8 +31,13 @@ from vudo.project.grants import installed_grantee, sign_grants
 from vudo.project.installed import split_spec
 from vudo.project.layout import Progress, no_progress
 from vudo.project.packaging import pack_project, sign_project_package
-from vudo.project.registries import RegistrySet, named_registries, open_registries
-from vudo.project.remote import open_spec, registry_label
+from vudo.project.registries import (
+    RegistrySet,
+    named_registries,
+    open_registries,
+    open_spec,
+    registry_label,
+)
 
 if TYPE_CHECKING:
     from vudo.pkg.versions import Version

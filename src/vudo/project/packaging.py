@@ -20,7 +20,7 @@ from vudo.pkg.registry import HttpRegistry
 from vudo.pkg.signing import SignResult, VerifiedPackage, sign_package, verify_package
 from vudo.project.build import build_project
 from vudo.project.layout import Progress, no_progress, open_project
-from vudo.project.remote import open_spec, registry_label
+from vudo.project.registries import open_spec, registry_label
 
 
 @dataclass(frozen=True, slots=True)
