@@ -1004,7 +1004,8 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 def cmd_grant(args: argparse.Namespace) -> int:
     from vudo.project.grants import grant_capability, grant_rows
 
-    _check_grant_words([f"{args.capability}={args.scope}"])
+    # (without --scope the word is CAP alone: "CAP=None" was read as a scope named None)
+    _check_grant_words([f"{args.capability}={args.scope}" if args.scope else args.capability])
     grant = grant_capability(args.name, args.capability, home=_home(), scope=args.scope,
                              expires=args.expires)
     [row] = grant_rows([grant.to_dict()])
