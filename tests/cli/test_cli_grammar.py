@@ -39,6 +39,8 @@ FAILING: dict[str, tuple[tuple[str, ...], int]] = {
     "upgrade": (("no-such-spirit",), 5),
     "repair": (("extra-word",), 2),
     "check": (("--path", "nowhere"), 5),
+    "tree": (("--path", "nowhere"), 5),
+    "why": (("lib", "--path", "nowhere"), 5),
     "fmt": (("--path", "nowhere"), 5),
     "doc": (("--path", "nowhere"), 5),
     "keys": (("show",), 5),
@@ -47,6 +49,13 @@ FAILING: dict[str, tuple[tuple[str, ...], int]] = {
     "capabilities": (("telepathy",), 2),
     "cache": (("bogus",), 2),
     "verify": (("nowhere.spirit",), 5),
+    "yank": (("no-such-spirit@0.1.0", "--registry", "nowhere"), 5),
+    "registry": (("remove", "no-such-registry"), 5),
+    "login": (("no-such-registry", "--password-stdin"), 2),
+    "logout": (("no-such-registry",), 5),
+    "credit": (("bogus",), 2),
+    "trust": (("nowhere",), 5),
+    "untrust": (("nowhere",), 5),
 }
 
 

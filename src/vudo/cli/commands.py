@@ -332,7 +332,12 @@ def _target_word(args: argparse.Namespace) -> str:
     if args.spirit is not None and args.path is not None:
         raise UsageError(f"both {args.spirit!r} and --path {args.path!r} name the Spirit",
                          hint="pass one of them")
-    return str(args.spirit if args.spirit is not None else args.path or ".")
+    if args.spirit is not None:
+        return str(args.spirit)
+    path = str(args.path or ".")
+    # --path names a directory, never an installed Spirit: give it a path's form
+    # (a bare word like "demo" is an installed name to `vudo run`).
+    return path if Path(path).is_absolute() or path.startswith(".") else f"./{path}"
 
 
 def _run_options(args: argparse.Namespace, *, function: str | None,
@@ -811,12 +816,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from vudo.project.installed import search_installed
-    from vudo.project.registries import browse
 
     if args.capability is not None:
         with _typed_by_user():
             parse_capability(args.capability)
     if args.available:
+        from vudo.project.registries import browse  # http and OCI clients: only for this
+
         entries = browse(args.query, home=_home(), registries=args.registry,
                          capability=args.capability)
         if args.author:

@@ -1037,10 +1037,10 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
             continue
         if not seen_entry:
             header, after = _split_at_blank(pending)
-            if key.key != _first_key(doc):
+            if not header and key.key != _first_key(doc):
                 # The file's first key moves (e.g. version above name): the comments at
                 # the top of the file stay there, as its header.
-                header, after = header + after, []
+                header, after = after, []
             pending = [(text, False) for text in after]
             seen_entry = True
         if isinstance(item, Table) and not item.is_super_table() and key.key in by_name:

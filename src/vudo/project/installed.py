@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vudo.capabilities import parse_capability
-from vudo.engine.grants import Grant
 from vudo.errors import UsageError, VudoError
-from vudo.pkg.manifest import Manifest
-from vudo.pkg.signing import verify_package
 from vudo.pkg.store import InstalledSpirit, SpiritInfo, open_store
+
+if TYPE_CHECKING:  # list, search and info need neither nacl nor the grants module
+    from vudo.engine.grants import Grant
+    from vudo.pkg.manifest import Manifest
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -65,6 +66,8 @@ def installed_spirit(spec: str, *, home: Path) -> LoadedSpirit:
     with open_store(home) as store:
         spirit = store.get(name, req)
         stored = store.grants_for(name)
+    from vudo.pkg.signing import verify_package  # lazy: nacl only when loading a Spirit
+
     verified = verify_package(spirit.path)
     grants = tuple(_readable_grants(stored))
     return LoadedSpirit(verified.manifest, verified.module, verified.signer, grants, spirit)
@@ -80,6 +83,8 @@ def stored_grants(name: str, *, home: Path) -> tuple[Grant, ...]:
 def _readable_grants(stored: Iterable[dict[str, Any]]) -> Iterator[Grant]:
     """The stored grants that parse. A malformed one is skipped, as the sandbox skips a
     forged one: it grants nothing either way, and `vudo info` shows it as INVALID."""
+    from vudo.engine.grants import Grant  # lazy: list/search/info never parse grants
+
     for data in stored:
         try:
             yield Grant.from_dict(data)
