@@ -1010,8 +1010,10 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 def cmd_grant(args: argparse.Namespace) -> int:
     from vudo.project.grants import grant_capability, grant_rows
 
-    _check_grant_words([args.capability if args.scope is None
-                        else f"{args.capability}={args.scope}"])
+    words = [args.capability]  # CAP or CAP=SCOPE; --scope is checked as CAP=SCOPE too
+    if args.scope is not None:
+        words.append(f"{args.capability.partition('=')[0]}={args.scope}")
+    _check_grant_words(words)
     grant = grant_capability(args.name, args.capability, home=_home(), scope=args.scope,
                              expires=args.expires)
     [row] = grant_rows([grant.to_dict()])
