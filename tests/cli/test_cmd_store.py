@@ -149,19 +149,20 @@ def test_grant_and_revoke(vudo_cli: Vudo, package: Path) -> None:
 
 
 @pytest.mark.parametrize("scope", ["domain:a..b:80", "domain:*.*:1", "nonsense"])
-def test_a_bad_scope_is_input_error_everywhere(
+def test_a_bad_scope_is_a_usage_error_everywhere(
     vudo_cli: Vudo, package: Path, scope: str
 ) -> None:
     """`grant --scope`, `grant CAP=SCOPE` and `summon --grant CAP=SCOPE` agree with
-    `run --grant CAP=SCOPE`: exit 3, one line, nothing stored or installed."""
+    `run --grant CAP=SCOPE`: exit 2 (a malformed word typed on the command line, as
+    everywhere), one line, nothing stored or installed."""
     r = vudo_cli("summon", str(package), "--grant", f"actuator_log={scope}")
-    assert r.code == 3 and "(hint: " in r.error_line, r.stderr
+    assert r.code == 2 and "(hint: " in r.error_line, r.stderr
     assert vudo_cli("list", "--json").json() == []
-    assert vudo_cli("grant", "nosuch", "sensor_time", "--scope", scope).code == 3
+    assert vudo_cli("grant", "nosuch", "sensor_time", "--scope", scope).code == 2
     assert vudo_cli("summon", str(package), "--grant", "actuator_log").code == 0
     for argv in (["sensor_time", "--scope", scope], [f"sensor_time={scope}"]):
         r = vudo_cli("grant", "demo", *argv)
-        assert r.code == 3 and "scope" in r.error_line and "(hint: " in r.error_line, argv
+        assert r.code == 2 and "scope" in r.error_line and "(hint: " in r.error_line, argv
     grants = vudo_cli("info", "demo", "--json").json()["grants"]
     assert [g["capability"] for g in grants] == ["actuator_log"]
 

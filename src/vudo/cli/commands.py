@@ -1010,8 +1010,8 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 def cmd_grant(args: argparse.Namespace) -> int:
     from vudo.project.grants import grant_capability, grant_rows
 
-    _check_grant_words([args.capability if args.scope is None
-                        else f"{args.capability}={args.scope}"])
+    both = args.scope is not None and "=" not in args.capability
+    _check_grant_words([f"{args.capability}={args.scope}" if both else args.capability])
     grant = grant_capability(args.name, args.capability, home=_home(), scope=args.scope,
                              expires=args.expires)
     [row] = grant_rows([grant.to_dict()])
