@@ -99,7 +99,7 @@ def test_build_c_and_zig_templates_build_run_and_test(
     root = tmp_path / "native"
     r = vudo_cli("build", "--release", cwd=root)
     assert r.code == 0, r.stderr
-    assert (root / "target" / "native.wasm").is_file()
+    assert (root / "target" / "release" / "native.wasm").is_file()  # debug: target/
     assert not (root / ".zig-cache").exists()
     r = vudo_cli("run", cwd=root)
     assert r.code == 0, r.stderr
