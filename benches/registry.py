@@ -109,6 +109,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 MB package, 100 Spirits")
     parser.add_argument("--runs", type=int, default=3, help="transfers timed (best of)")
+    parser.add_argument("--only", choices=["transfers", "search"],
+                        help="run one half of the benchmark")
     args = parser.parse_args()
     megabytes = 10 if args.quick else 100
     spirits = 100 if args.quick else 1000
@@ -124,7 +126,7 @@ def main() -> int:
             # ---------------------------------------------------------- push and pull
             print(f"push / pull of a {megabytes} MB package (best of {args.runs})")
             vudo_push, vudo_pull, raw_push, raw_pull = [], [], [], []
-            for run in range(args.runs):
+            for run in range(args.runs if args.only != "search" else 0):
                 pkg = make_package(work / "big", "big", f"1.0.{run}", megabytes << 20)
                 digest = "sha256:" + hashlib.sha256(pkg.read_bytes()).hexdigest()
                 raw_push.append(bare_push(base, f"bare/b{run}", pkg, auth))
@@ -143,13 +145,15 @@ def main() -> int:
                 pkg.unlink()
             size_mb = megabytes * 1.048576
             for label, vudo_t, raw_t in (("push", vudo_push, raw_push),
-                                         ("pull", vudo_pull, raw_pull)):
+                                         ("pull", vudo_pull, raw_pull)) if vudo_push else ():
                 v, r = min(vudo_t), min(raw_t)
                 print(f"  {label}: vudo {v * 1000:7.0f} ms ({size_mb / v:6.0f} MB/s)   bare "
                       f"httpx {r * 1000:7.0f} ms ({size_mb / r:6.0f} MB/s)   ratio "
                       f"{r / v:.2f} (target >= 0.7)")
 
             # ---------------------------------------------------------- search
+            if args.only == "transfers":
+                return 0
             print(f"search --available over {spirits} Spirits")
             small = [make_package(work / "small", f"s{i:04d}", "1.0.0", 0)
                      for i in range(spirits)]

@@ -56,7 +56,7 @@ def installed(vudo_cli: Vudo, project: Path) -> str:
     ("run", HUGE), ("install", HUGE), ("info", HUGE), ("uninstall", HUGE),
     ("grant", HUGE, "sensor_time"), ("revoke", HUGE, "sensor_time"), ("new", HUGE),
     ("search", HUGE), ("search", "--available", HUGE), ("run", "./" + HUGE),
-    ("upgrade", HUGE), ("publish", HUGE), ("grant", "demo", HUGE),
+    ("upgrade", HUGE), ("publish", HUGE),
 ])
 def test_a_100000_character_name_is_invalid_input(vudo_cli: Vudo,
                                                   argv: tuple[str, ...]) -> None:
@@ -199,3 +199,10 @@ def test_package_and_guest_text_reach_the_terminal_escaped(vudo_cli: Vudo, proje
     r = vudo_cli("run", str(path), "--grant", "actuator_log")
     assert r.code == 0, r.stderr
     assert "ok\\u202eevil\\u2066" in r.stderr and "\u202e" not in r.stderr
+
+
+def test_grant_without_a_scope_is_global(vudo_cli: Vudo, installed: str) -> None:
+    # `CAP` alone was checked as "CAP=None", an invalid scope named None (exit 2).
+    r = vudo_cli("grant", installed, "sensor_time")
+    assert r.code == 0, r.stderr
+    assert "granted sensor_time (global)" in r.stdout

@@ -228,7 +228,7 @@ def test_an_altered_blob_installs_nothing(vudo_cli: Vudo, vudo_second: Vudo, tmp
 
 
 def test_transfer_progress_shows_only_after_a_second() -> None:
-    from vudo.project.remote import transfer_progress
+    from vudo.project.registries import transfer_progress
 
     now = [0.0]
     lines: list[str] = []

@@ -61,7 +61,8 @@ def test_tree_and_why(vudo_cli: Vudo, tmp_path: Path) -> None:
     assert r.code == 5
     assert r.error_line == ('error: "nope\\x1b[31m" is not a dependency of app 0.1.0 '
                             "(hint: `vudo tree` lists the packages it depends on)")
-    assert vudo_cli("why", "nope", "--json", cwd=app).code == 5
+    r = vudo_cli("why", "nope", "--json", cwd=app)
+    assert r.code == 5 and r.json()["error"]["exit_code"] == 5
 
     r = vudo_cli("tree", "--help")
     assert r.code == 0 and "vudo tree --json" in r.stdout
@@ -76,4 +77,5 @@ def test_tree_on_a_conflict_explains_it(vudo_cli: Vudo, tmp_path: Path) -> None:
     assert r.code == 6
     assert r.error_line.startswith("error: cannot resolve lib: ")
     assert "mid 0.1.0 needs lib >=0.2" in r.error_line
-    assert vudo_cli("why", "lib", "--json", cwd=app).code == 6
+    r = vudo_cli("why", "lib", "--json", cwd=app)
+    assert r.code == 6 and "mid 0.1.0 needs lib >=0.2" in r.json()["error"]["message"]

@@ -108,7 +108,8 @@ def test_migration_to_v3_fills_the_canonical_column(tmp_path: Path) -> None:
     with LocalStore(root) as s:
         assert s.conn.execute("SELECT DISTINCT canonical FROM packages").fetchall() == [
             ("my-x",)]
-        assert s.conn.execute("SELECT version FROM schema_version").fetchone()[0] == 3
+        assert s.conn.execute("SELECT version FROM schema_version").fetchone()[0] == (
+            store_module.SCHEMA_VERSION)  # v3, then v4 (the registry column)
 
 
 def test_registry_refuses_publishing_a_name_taken_in_another_spelling(tmp_path: Path) -> None:

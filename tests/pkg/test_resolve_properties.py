@@ -83,7 +83,7 @@ def reachable(graph: Graph, root: list[tuple[str, str]]) -> set[str]:
     return seen
 
 
-@settings(max_examples=150, derandomize=True, deadline=None,
+@settings(max_examples=120, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(graphs, roots)
 def test_resolver_agrees_with_exhaustive_search(graph: Graph,

@@ -53,8 +53,8 @@ def test_a_log_line_and_an_export_name_are_not_markup(tmp_path: Path,
             select.value = "main"
             await pilot.pause()
             await pilot.press("enter")
-            await wait_until(pilot, lambda: not isinstance(app.screen, RunDialog))
-            await wait_until(pilot, lambda: "spirit says" in app.status_text)
+            await wait_until(pilot, lambda: not isinstance(app.screen, RunDialog), timeout=30)
+            await wait_until(pilot, lambda: "spirit says" in app.status_text, timeout=30)
             status = app.query_one("#status", Static)
             plain, styles = _plain(status)
             assert PAYLOAD in plain, plain  # shown as written, brackets and all

@@ -103,7 +103,8 @@ def _consent(p: argparse.ArgumentParser) -> None:
 
 def _registries(p: argparse.ArgumentParser) -> None:
     p.add_argument("--registry", metavar="NAME|URL|PATH", action="append", default=[],
-                   help="registry to use (repeatable; default: the one under ~/.vudo)")
+                   help="registry to use (repeatable; default: the configured default, else "
+                   "the one under ~/.vudo; upgrade: the one each Spirit came from)")
 
 
 def _registry(p: argparse.ArgumentParser, *, what: str = "") -> None:
@@ -185,9 +186,9 @@ def _cfg_check(p: argparse.ArgumentParser) -> None:
 
 def _cfg_tree(p: argparse.ArgumentParser) -> None:
     _project(p)
-    p.add_argument("--registry", metavar="URL|PATH", action="append", default=[],
+    p.add_argument("--registry", metavar="NAME|URL|PATH", action="append", default=[],
                    help="registry to resolve against, besides the installed Spirits "
-                        "(default: the one under ~/.vudo)")
+                        "(default: the configured default, else the one under ~/.vudo)")
     _json(p)
 
 

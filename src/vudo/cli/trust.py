@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vudo.cli.render import emit_json, note, out, stderr_is_tty
-from vudo.errors import UsageError, VudoError
+from vudo.errors import UsageError, VudoError, printable
 from vudo.home import vudo_home
 
 
@@ -29,6 +29,11 @@ def gate(yes: bool) -> Callable[[Path], None]:
     return check
 
 
+def _say(line: str) -> None:
+    """Part of the question: shown even with -q (which silences only remarks)."""
+    sys.stderr.write(printable(line) + "\n")
+
+
 def ensure_trusted(root: Path, *, yes: bool) -> None:
     """Return if ``root`` is trusted (or the user trusts it now); raise otherwise."""
     from vudo.project.workspace import check_trust, trust
@@ -38,17 +43,17 @@ def ensure_trusted(root: Path, *, yes: bool) -> None:
     if request is None:
         return
     if request.previous is None:
-        note(f"{request.root} is a project you have not trusted yet ({request.name}).")
+        _say(f"{request.root} is a project you have not trusted yet ({request.name}).")
     else:
-        note(f"{request.root} now asks for more than you trusted it with.")
-    note(f"  {request.build_warning()}")
+        _say(f"{request.root} now asks for more than you trusted it with.")
+    _say(f"  {request.build_warning()}")
     if request.capabilities:
-        note("  running it grants what its manifest asks for:")
+        _say("  running it grants what its manifest asks for:")
         added = set(request.added) if request.previous is not None else set()
         for cap in request.capabilities:
-            note(f"  {'+' if cap in added else ' '} {cap.value:<20} {cap.description}")
+            _say(f"  {'+' if cap in added else ' '} {cap.value:<20} {cap.description}")
     else:
-        note("  its manifest asks for no capabilities")
+        _say("  its manifest asks for no capabilities")
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(

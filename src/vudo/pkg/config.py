@@ -22,18 +22,15 @@ import binascii
 import json
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import tomlkit
 import tomlkit.exceptions
 
 from vudo.errors import InvalidInputError, NotFoundError, UsageError
-
-if TYPE_CHECKING:  # vudo.pkg.oci imports httpx (150 ms): only when a registry is used
-    from vudo.pkg.oci import Credentials
+from vudo.files import write_atomic
+from vudo.pkg.oci import Credentials, parse_oci_url
 
 CONFIG_FILE = "config.toml"
 CREDENTIALS_FILE = "credentials.toml"
@@ -76,17 +73,7 @@ def _read_toml(path: Path, what: str) -> dict[str, object]:
 
 def _write_private(path: Path, text: str, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, text.encode("utf-8"), mode=mode, fsync=True, what=path.name)
 
 
 def check_registry_name(name: str) -> str:
@@ -142,7 +129,6 @@ def _save_config(home: Path, config: RegistryConfig) -> None:
 
 def validate_registry_url(url: str) -> str:
     """A URL ``vudo registry add`` accepts (oci://, http(s)://, file:// or a path)."""
-    from vudo.pkg.oci import parse_oci_url
     from vudo.pkg.registry import _parse_url
 
     if url.startswith("oci://"):
@@ -210,7 +196,6 @@ def default_registry(home: Path) -> NamedRegistry | None:
 
 def registry_host(spec: str, *, home: Path) -> str:
     """The ``host[:port]`` credentials are stored under, from a name, oci:// URL or host."""
-    from vudo.pkg.oci import parse_oci_url
 
     if "://" not in spec and "/" not in spec and not _REGISTRY_NAME.fullmatch(spec):
         return parse_oci_url(f"oci://{spec}").netloc  # a bare host[:port]
@@ -252,7 +237,6 @@ def remove_credentials(home: Path, host: str) -> bool:
 
 
 def _docker_credentials(host: str, docker_config: Path | None) -> Credentials | None:
-    from vudo.pkg.oci import Credentials
 
     if docker_config is None:
         return None
@@ -287,7 +271,6 @@ def _docker_credentials(host: str, docker_config: Path | None) -> Credentials | 
 def credentials_for(home: Path, host: str, *,
                     docker_config: Path | None = None) -> Credentials | None:
     """vudo's stored credentials for ``host``, else Docker's, else None (anonymous)."""
-    from vudo.pkg.oci import Credentials
 
     body = _read_toml(Path(home) / CREDENTIALS_FILE, "credentials file")
     hosts = body.get("hosts", {})

@@ -65,7 +65,10 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_JSON_DEPTH = 32
 MAX_TOKEN_BYTES = 1024 * 1024
 MAX_LIST_PAGES = 1000
-DEFAULT_CHUNK = 16 * 1024 * 1024
+# Blobs up to this size go in one streamed PUT; larger ones in PATCH chunks of this size
+# (every request is a round trip and, on htpasswd registries, a bcrypt check; a retry
+# starts a new session either way, so smaller chunks would buy nothing).
+DEFAULT_CHUNK = 128 * 1024 * 1024
 
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _REPO_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"

@@ -546,6 +546,8 @@ class OciRegistry(Resource):
 
     def close(self) -> None:
         try:
+            if (self._dirty and self._cache is not None) or self._summary is not None:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
             if self._dirty and self._cache is not None:
                 write_atomic(self._cache_path, json.dumps(self._cache).encode())
                 self._dirty = False

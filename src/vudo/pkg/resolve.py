@@ -15,10 +15,16 @@ requirement involved comes from one exact version) keep the short form::
 
     cannot resolve b: a 1.2.0 needs b ^2, c 0.4.0 needs b <2
 
-and the others get PubGrub's chain of causes::
+and the others get PubGrub's chain of causes, on one line::
 
-    because every version of b depends on c <1 and app 1.0.0 depends on b ^2, app 1.0.0
-    requires c <1. and because app 1.0.0 depends on c ^1, app 1.0.0 cannot be used.
+    Because every b ^2 depends on c <1 and app 1.0.0 depends on b ^2, c 0.5.0 is
+    required. And because app 1.0.0 depends on c ^1, app 1.0.0 cannot be satisfied.
+
+Why PubGrub and not resolvelib (the resolver pip uses, which this module used before):
+measured by ``benches/pkg_resolve.py`` on the same seeded graphs, resolvelib with the best
+provider we could write for it (most constrained first, cached candidate lists, memoised
+checks) re-checks every pinned package each round and re-explores dead ends it has
+already met; PubGrub learns each conflict once. See the bench for the numbers.
 
 Versions a source marks ``yanked`` are skipped unless locked; prereleases match only a
 requirement that names one (:mod:`vudo.pkg.versions`). Optional dependencies are left out

@@ -66,7 +66,7 @@ def installed_spirit(spec: str, *, home: Path) -> LoadedSpirit:
     with open_store(home) as store:
         spirit = store.get(name, req)
         stored = store.grants_for(name)
-    from vudo.pkg.signing import verify_package
+    from vudo.pkg.signing import verify_package  # lazy: nacl only when loading a Spirit
 
     verified = verify_package(spirit.path)
     grants = tuple(_readable_grants(stored))
@@ -83,7 +83,7 @@ def stored_grants(name: str, *, home: Path) -> tuple[Grant, ...]:
 def _readable_grants(stored: Iterable[dict[str, Any]]) -> Iterator[Grant]:
     """The stored grants that parse. A malformed one is skipped, as the sandbox skips a
     forged one: it grants nothing either way, and `vudo info` shows it as INVALID."""
-    from vudo.engine.grants import Grant
+    from vudo.engine.grants import Grant  # lazy: list/search/info never parse grants
 
     for data in stored:
         try:

@@ -35,9 +35,9 @@ from vudo.project.registries import (
     RegistrySet,
     named_registries,
     open_registries,
+    open_spec,
     registry_label,
 )
-from vudo.project.remote import open_spec
 
 if TYPE_CHECKING:
     from vudo.pkg.versions import Version

@@ -20,6 +20,7 @@ from vudo.pkg.registry import HttpRegistry
 from vudo.pkg.signing import SignResult, VerifiedPackage, sign_package, verify_package
 from vudo.project.build import build_project
 from vudo.project.layout import Progress, no_progress, open_project
+from vudo.project.registries import open_spec, registry_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +107,6 @@ def publish(
     ``registry`` names (configured name, URL or path), else the configured default, else
     the built-in directory registry under the home. Verified before anything is written;
     with ``dry_run`` nothing is."""
-    from vudo.project.registries import registry_label
-    from vudo.project.remote import open_spec
-
     target = Path(package) if package is not None else newest_package(project_dir)
     if not target.is_file():
         raise NotFoundError(f"no package at {target}", hint="run `vudo pack` and `vudo sign`")

@@ -9,15 +9,25 @@ Publishing to one is :func:`vudo.project.packaging.publish`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vudo.capabilities import parse_capability
 from vudo.errors import NotFoundError
-from vudo.home import local_registry_dir, migrate_home
-from vudo.pkg.registry import DirectoryRegistry, Registry, summaries
+from vudo.home import cache_dir, local_registry_dir, migrate_home
+from vudo.pkg.config import (
+    NamedRegistry,
+    credentials_for,
+    default_registry,
+    docker_config_path,
+    load_config,
+    lookup_registry,
+)
+from vudo.pkg.oci import parse_oci_url
+from vudo.pkg.registry import DirectoryRegistry, Registry, open_registry, summaries
 from vudo.pkg.sources import Candidate
 from vudo.pkg.store import check_query, open_store
 from vudo.pkg.versions import Version, parse_version
@@ -35,13 +45,61 @@ def local_registry(home: Path) -> DirectoryRegistry:
     return DirectoryRegistry(local_registry_dir(home), create=True)
 
 
+def transfer_progress(progress: Progress, label: str, *,
+                      clock: Callable[[], float] = time.monotonic,
+                      after: float = 1.0) -> Callable[[int, int], None]:
+    """A byte-count callback that reports through ``progress`` once a transfer has run
+    longer than ``after`` seconds (short transfers show nothing)."""
+    started: list[float] = []
+
+    def report(done: int, total: int) -> None:
+        now = clock()
+        if not started:
+            started.append(now)
+        elapsed = now - started[0]
+        if elapsed < after or total <= 0:
+            return
+        width = 24
+        filled = min(width, done * width // total)
+        rate = done / elapsed / 1e6 if elapsed > 0 else 0.0
+        progress(f"{label} [{'#' * filled}{'.' * (width - filled)}] "
+                 f"{done * 100 // total:3d}%  {done / 1e6:.1f}/{total / 1e6:.1f} MB  "
+                 f"{rate:.1f} MB/s")
+
+    return report
+
+
+def open_named(entry: NamedRegistry, *, home: Path, progress: Progress = no_progress,
+               create: bool = False, label: str = "transferring") -> Registry:
+    """Open a registry entry (from config, or a bare URL/path) with what it needs:
+    credentials and CA for OCI, the HTTP cache directory."""
+    options: dict[str, Any] = {}
+    if entry.url.startswith("oci://"):
+        host = parse_oci_url(entry.url).netloc
+        options = {"credentials": credentials_for(home, host, docker_config=docker_config_path()),
+                   "ca_file": entry.ca_file,
+                   "progress": transfer_progress(progress, label)}
+    return open_registry(entry.url, cache_dir=cache_dir(home) / "registries", create=create,
+                         **options)
+
+
+def open_spec(spec: str | None, *, home: Path, progress: Progress = no_progress,
+              label: str = "transferring") -> Registry:
+    """``--registry`` as given (name, URL or path), or the default when None: the
+    configured one, else the built-in directory registry."""
+    if spec is None:
+        entry = default_registry(home)
+        if entry is None:
+            return local_registry(home)
+        return open_named(entry, home=home, progress=progress, label=label)
+    return open_named(lookup_registry(home, spec), home=home, progress=progress, label=label)
+
+
 def open_registries(locations: Sequence[str], *, home: Path,
                     progress: Progress = no_progress) -> list[Registry]:
     """The registries named by ``--registry`` (configured names, URLs or paths), or the
     default one (``vudo registry add --default``, else the built-in directory registry
     under the home, created empty on first use) when none is named."""
-    from vudo.project.remote import open_spec
-
     if not locations:
         return [open_spec(None, home=home, progress=progress, label="downloading")]
     opened: list[Registry] = []
@@ -58,9 +116,6 @@ def open_registries(locations: Sequence[str], *, home: Path,
 
 def named_registries(home: Path, progress: Progress = no_progress) -> dict[str, Registry]:
     """Every configured registry by name, for dependencies that say ``registry = "NAME"``."""
-    from vudo.pkg.config import load_config
-    from vudo.project.remote import open_named
-
     return {r.name: open_named(r, home=home, progress=progress, label="downloading")
             for r in load_config(home).registries}
 
