@@ -120,8 +120,11 @@ def main() -> int:
         shutil.copytree(HELLO.parent.parent, project,
                         ignore=shutil.ignore_patterns("target", "dist", "doc"))
         in_project = [sys.executable, "-m", "vudo", "run", str(project)]
-        # a store with the example installed, for `vudo search`
         vudo = [sys.executable, "-m", "vudo"]
+        # the copy is a folder the user did not write: trust it once, as the README says
+        subprocess.run([*vudo, "trust", str(project)], env=env, check=True,
+                       capture_output=True)
+        # a store with the example installed, for `vudo search`
         subprocess.run([*vudo, "summon", str(project), "--yes"], env=env, check=True,
                        capture_output=True)
         index = next(Path(env["VUDO_HOME"]).rglob("index.sqlite3"))

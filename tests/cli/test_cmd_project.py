@@ -99,7 +99,7 @@ def test_build_c_and_zig_templates_build_run_and_test(
     root = tmp_path / "native"
     r = vudo_cli("build", "--release", cwd=root)
     assert r.code == 0, r.stderr
-    assert (root / "target" / "native.wasm").is_file()
+    assert (root / "target" / "release" / "native.wasm").is_file()  # debug: target/
     assert not (root / ".zig-cache").exists()
     r = vudo_cli("run", cwd=root)
     assert r.code == 0, r.stderr
@@ -347,7 +347,7 @@ def test_build_and_check_reject_a_host_import_with_the_wrong_signature(
     _rewrite(project / "src" / "main.wat",
              '(import "vudo" "host_time_now" (func $time_now (result i64)))', WRONG_SIGNATURE)
     r = vudo_cli("build", cwd=project)
-    assert r.code == 7, r.stderr  # it built, and then `vudo run` failed
+    assert r.code == 3, r.stderr  # it built, and then `vudo run` failed (with exit 3)
     assert r.error_line == ('error: src/main.wat: import "vudo" "host_time_now" has signature '
                             "() -> (i32), expected () -> (i64) (hint: fix the import's "
                             "declared type)")

@@ -131,9 +131,9 @@ def test_run_bad_grant_is_a_usage_error(vudo_cli: Vudo, project: Path) -> None:
 
 @pytest.mark.parametrize("scope", ["domain:a..b:80", "domain:*.*:1", "domain:127.0.1:*",
                                    "domain:[fe80::*]:*", "nonsense", "peer:abc"])
-def test_run_bad_grant_scope_is_a_usage_error(
-    vudo_cli: Vudo, project: Path, scope: str
-) -> None:
+def test_run_bad_grant_scope_is_a_usage_error(vudo_cli: Vudo, project: Path,
+                                              scope: str) -> None:
+    # typed on the command line: exit 2, as every malformed --grant word (one grammar)
     r = vudo_cli("run", "--grant", f"actuator_log={scope}", cwd=project)
     assert r.code == 2, r.stderr
     assert "scope" in r.error_line and "(hint: " in r.error_line

@@ -153,8 +153,8 @@ def test_a_bad_scope_is_a_usage_error_everywhere(
     vudo_cli: Vudo, package: Path, scope: str
 ) -> None:
     """`grant --scope`, `grant CAP=SCOPE` and `summon --grant CAP=SCOPE` agree with
-    `run --grant CAP=SCOPE`: a typed word, so exit 2, one line, nothing stored or
-    installed."""
+    `run --grant CAP=SCOPE`: exit 2 (a malformed word typed on the command line, as
+    everywhere), one line, nothing stored or installed."""
     r = vudo_cli("summon", str(package), "--grant", f"actuator_log={scope}")
     assert r.code == 2 and "(hint: " in r.error_line, r.stderr
     assert vudo_cli("list", "--json").json() == []

@@ -85,17 +85,20 @@ def inspect_module(data: bytes, *, source: str | None = None) -> ModuleInfo:
     """Imports and exported functions of a wasm binary, through the checks
     ``Engine.load`` makes (:func:`vudo.engine.engine.check_module`: validation, the
     boundary-type guard, host import names and signatures from the ABI table), without
-    compiling: a module that builds also loads. BuildError (exit 7) otherwise, naming
+    compiling: a module that builds also loads. Otherwise BuildError (exit 7) when the
+    binary is not valid wasm, ModuleError (exit 3) when it does not fit the ABI, naming
     ``source`` (the file it was built from) and keeping the engine's message."""
     try:
         shape, _, exports = check_module(data, source or "the module")
     except ModuleError as err:
         message = err.message
         where = f"{source}: " if source and not message.startswith(f"{source}: ") else ""
-        invalid = message.startswith("not a valid WebAssembly")
-        raise BuildError(where + message,
-                         hint="fix the source and run `vudo build` again" if invalid
-                         else err.hint) from None
+        if message.startswith("not a valid WebAssembly"):  # the source does not compile
+            raise BuildError(where + message,
+                             hint="fix the source and run `vudo build` again") from None
+        # valid wasm that does not fit the Spirit ABI (an import's signature, a boundary
+        # type): invalid input, exactly as `vudo run` would say (exit 3)
+        raise ModuleError(where + message, hint=err.hint) from None
     return ModuleInfo(tuple((imp.module, imp.name) for imp in shape.imports),
                       tuple((f.name, f.params, f.results) for f in exports))
 
