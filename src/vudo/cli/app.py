@@ -428,7 +428,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("registry", "add, list or remove named registries (~/.vudo/config.toml)",
             "vudo registry add team oci://ghcr.io/my-org --default", _cfg_registry),
     Command("login", "store credentials for an OCI registry (~/.vudo/credentials.toml)",
-            "echo \"$PASSWORD\" | vudo login team --username me --password-stdin",
+            "vudo login team --username me --password-stdin < password.txt",
             _cfg_login),
     Command("logout", "forget the stored credentials for a registry", "vudo logout team",
             _cfg_logout),
