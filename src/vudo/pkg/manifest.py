@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from vudo.capabilities import Capability
 from vudo.errors import InvalidInputError, ManifestError, NotFoundError
+from vudo.pkg.pricing import PRICING_KEYS, Pricing
 from vudo.pkg.versions import ANY, Requirement, parse_requirement, parse_version
 
 if TYPE_CHECKING:
@@ -79,8 +80,6 @@ TOP_LEVEL_KEYS: tuple[str, ...] = ("name", "version", "author", "description", "
                                    "repository", "capabilities", "dependencies", "pricing")
 VERSION_KEYS: tuple[str, ...] = ("major", "minor", "patch", "pre", "build")
 DEPENDENCY_KEYS: tuple[str, ...] = ("version", "path", "git", "rev", "registry", "optional")
-PRICING_KEYS: tuple[str, ...] = ("base_cost", "per_fuel_cost", "fuel_unit",
-                                 "per_host_call_cost", "per_byte_cost")
 _SECTIONS = ("dependencies", "pricing")
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
@@ -89,25 +88,6 @@ _HEX64_RE = re.compile(r"[0-9a-f]{64}")
 #: Longest Spirit name; longer input is shown cut in messages, not echoed whole.
 MAX_NAME_CHARS = 64
 _NAME_HINT = 'use lowercase letters, digits, "-" and "_", starting with a letter, at most 64'
-
-
-@dataclass(frozen=True, slots=True)
-class Pricing:
-    """What one run of the Spirit costs, in integer credits (see :mod:`vudo.pkg.pricing`).
-
-    ``per_fuel_cost`` is charged per ``fuel_unit`` units of fuel (default 1), so a
-    Spirit can price in e.g. credits per million fuel without fractions;
-    ``per_byte_cost`` applies to bytes in plus bytes out.
-    """
-
-    base_cost: int = 0
-    per_fuel_cost: int = 0
-    fuel_unit: int = 1
-    per_host_call_cost: int = 0
-    per_byte_cost: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        return {key: getattr(self, key) for key in PRICING_KEYS}
 
 
 @dataclass(frozen=True, slots=True)

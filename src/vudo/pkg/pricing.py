@@ -18,11 +18,34 @@ a receipt's per-capability table. A Spirit without ``[pricing]`` is free (price 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from vudo.errors import InvalidInputError
-from vudo.pkg.manifest import Pricing
 
-__all__ = ["count_host_calls", "price"]
+__all__ = ["PRICING_KEYS", "Pricing", "count_host_calls", "price"]
+
+PRICING_KEYS: tuple[str, ...] = ("base_cost", "per_fuel_cost", "fuel_unit",
+                                 "per_host_call_cost", "per_byte_cost")
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """What one run of the Spirit costs, in integer credits (the manifest's ``[pricing]``).
+
+    ``per_fuel_cost`` is charged per ``fuel_unit`` units of fuel (default 1), so a
+    Spirit can price in e.g. credits per million fuel without fractions;
+    ``per_byte_cost`` applies to bytes in plus bytes out.
+    """
+
+    base_cost: int = 0
+    per_fuel_cost: int = 0
+    fuel_unit: int = 1
+    per_host_call_cost: int = 0
+    per_byte_cost: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {key: getattr(self, key) for key in PRICING_KEYS}
+
 
 
 def _check(name: str, value: int) -> int:

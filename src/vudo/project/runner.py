@@ -56,7 +56,8 @@ if TYPE_CHECKING:
     from vudo.engine.identity import SpiritIdentity
     from vudo.engine.receipt import Receipt
     from vudo.engine.services import HostServices
-    from vudo.pkg.manifest import Manifest, Pricing
+    from vudo.pkg.manifest import Manifest
+    from vudo.pkg.pricing import Pricing
 
 #: Host functions that need the persistent services (storage, ledger, network).
 _SERVICE_PREFIXES = ("host_storage_", "host_credit_", "host_network_")
@@ -279,7 +280,7 @@ def project_target(root: Path, *, progress: Progress, build: bool,
     caps = tuple(Capability(c) for c in stamp.capabilities)
     pricing = None
     if stamp.pricing is not None:
-        from vudo.pkg.manifest import Pricing  # lazy: tomlkit only with [pricing]
+        from vudo.pkg.pricing import Pricing  # lazy: only with [pricing]
 
         pricing = Pricing(**stamp.pricing)
     return RunTarget(

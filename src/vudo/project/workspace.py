@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import time
 import tomllib
 from collections.abc import Iterator
@@ -35,9 +34,9 @@ from pathlib import Path
 import vudo
 from vudo.capabilities import Capability, parse_capability
 from vudo.errors import InvalidInputError, NotFoundError, VudoError
+from vudo.files import write_atomic
 from vudo.home import trusted_file
-from vudo.pkg.keys import ensure_keypair
-from vudo.project.layout import open_project
+from vudo.project.layout import current_build, open_project
 
 __all__ = ["TrustRequest", "TrustedFolder", "bundled_roots", "check_trust", "remember_created",
            "trust", "trusted_folders", "untrust"]
@@ -145,9 +144,7 @@ def _write(path: Path, folders: list[TrustedFolder]) -> None:
                   "capabilities = [" + ", ".join(json.dumps(c.value)
                                                  for c in f.capabilities) + "]",
                   f"reason = {json.dumps(f.reason)}", f"trusted_at = {f.trusted_at}", ""]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, "\n".join(lines).encode("utf-8"), what="trust file")
 
 
 def _record(home: Path, root: Path, caps: tuple[Capability, ...], reason: str) -> TrustedFolder:
@@ -193,18 +190,34 @@ def untrust(root: Path, *, home: Path) -> TrustedFolder:
 
 
 def check_trust(root: Path, *, home: Path) -> TrustRequest | None:
-    """None when the project at ``root`` may be built and run; else what to ask the user."""
-    project = open_project(root)
-    real = _real(project.root)
+    """None when the project at ``root`` may be built and run; else what to ask the user.
+
+    A folder already trusted is answered without parsing its manifest when its last build
+    stands (the build stamp records the capabilities the manifest declared): this check
+    runs before every ``vudo run DIR``, so it must cost next to nothing.
+    """
+    real = _real(root)
+    if real.is_file():  # a manifest path names its project
+        real = real.parent
     if any(real.is_relative_to(b) for b in bundled_roots()):
         return None
+    remembered = [f for f in trusted_folders(home) if f.path == real]
+    if any(f.reason == CREATED for f in remembered):
+        return None
+    stamp = current_build(real) if remembered else None
+    if stamp is not None and any(set(stamp.capabilities) <= {c.value for c in f.capabilities}
+                                 for f in remembered):
+        return None
+    project = open_project(root)
     caps = tuple(project.manifest.capabilities)
     previous: tuple[Capability, ...] | None = None
-    for folder in trusted_folders(home):
-        if folder.path == real:
-            if folder.reason == CREATED or set(caps) <= set(folder.capabilities):
-                return None
-            previous = folder.capabilities
-    if previous is None and project.manifest.author == ensure_keypair(home).public_hex:
-        return None
+    for folder in remembered:
+        if set(caps) <= set(folder.capabilities):
+            return None
+        previous = folder.capabilities
+    if previous is None:
+        from vudo.pkg.keys import ensure_keypair  # lazy: nacl only for an unknown folder
+
+        if project.manifest.author == ensure_keypair(home).public_hex:
+            return None
     return TrustRequest(real, project.name, project.language, caps, previous)
