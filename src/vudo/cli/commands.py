@@ -200,7 +200,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
                             hint="use the headless commands (`vudo --help`)") from err
         raise
     from vudo.cli.trust import ensure_trusted
-    from vudo.pkg.manifest import MANIFEST_FILENAMES
+    from vudo.pkg import MANIFEST_FILENAMES
 
     if any((path / n).is_file() for n in MANIFEST_FILENAMES):
         ensure_trusted(path, yes=args.yes)  # a project: ask before it is built

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from vudo.capabilities import Capability
 from vudo.errors import InvalidInputError, ManifestError, NotFoundError
+from vudo.pkg import MANIFEST_FILENAMES
 from vudo.pkg.pricing import PRICING_KEYS, Pricing
 from vudo.pkg.versions import ANY, Requirement, parse_requirement, parse_version
 
@@ -73,7 +74,6 @@ __all__ = [
 ]
 
 #: Looked up in this order by :func:`find_manifest`.
-MANIFEST_FILENAMES: tuple[str, ...] = ("spirit.toml", "manifest.toml", "manifest.json")
 
 #: Canonical order of the top-level keys (also the order ``vudo fmt`` writes).
 TOP_LEVEL_KEYS: tuple[str, ...] = ("name", "version", "author", "description", "license",

@@ -133,7 +133,7 @@ def input_digest(root: Path, *, release: bool = False) -> str | None:
     import hashlib  # lazy: the digest is taken only when a build is checked
 
     from vudo import __version__  # lazy: as above
-    from vudo.pkg.manifest import MANIFEST_FILENAMES  # lazy: not for .wat runs
+    from vudo.pkg import MANIFEST_FILENAMES  # lazy: not for .wat runs
 
     manifest = next((root / n for n in MANIFEST_FILENAMES if (root / n).is_file()), None)
     found = detect_language(root)
