@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Select, Static
+from textual.widgets import Input, Select, Static
 from tui_helpers import make_app, settle, wait_until, write_project
 
 from vudo.pkg.keys import KeyPair
@@ -51,6 +51,10 @@ def test_a_log_line_and_an_export_name_are_not_markup(tmp_path: Path,
             assert plain.startswith(EXPORT), plain  # the export's name, not markup
             assert not any("click" in s for s in styles), styles
             select.value = "main"
+            # Fuel enough to spin until the test stops it: out of fuel, the status would
+            # move on before it is read (an idle machine burns 10^9 units in well under a
+            # second).
+            app.screen.query_one("#run-fuel", Input).value = str(10**15)
             await pilot.pause()
             await pilot.press("enter")
             await wait_until(pilot, lambda: not isinstance(app.screen, RunDialog), timeout=30)
