@@ -874,7 +874,7 @@ def test_expiry_reaches_a_running_sandbox(make: Any) -> None:
     from engine_helpers import config
     from engine_helpers import grant as engine_grant
 
-    expires = int(time.time()) + 1
+    expires = int(time.time()) + 2  # whole seconds: at least 1 s away, so the run starts allowed
     sb, thread, ended = _run_until_denied(
         make, config(engine_grant(C.SENSOR_TIME, expires_at=expires), timeout=10.0))
     thread.join(5)
