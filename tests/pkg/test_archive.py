@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 import subprocess
 import zipfile
@@ -257,10 +258,8 @@ def test_write_package_refuses_unknown_manifest_name(tmp_path: Path) -> None:
 def test_unzip_lists_package(tmp_path: Path) -> None:
     manifest, wasm = write_project(tmp_path)
     out = pack(manifest, wasm, tmp_path / "p.spirit")
-    try:
-        result = subprocess.run(["unzip", "-t", str(out)], capture_output=True, text=True)
-    except FileNotFoundError:
-        pytest.skip("unzip not installed")
+    assert shutil.which("unzip"), "needs unzip: bash .ci/run installs it"
+    result = subprocess.run(["unzip", "-t", str(out)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
