@@ -78,8 +78,9 @@ async def settle(pilot: Any, *, skip: tuple[str, ...] = ("watch",)) -> None:
         if workers:
             await app.workers.wait_for_complete(workers)
         await pilot.pause()
-    app.flush_events()
-    await pilot.pause()
+    for _ in range(2):  # a batch pushed while the first flush was drawing lands in the second
+        app.flush_events()
+        await pilot.pause()
 
 
 async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
