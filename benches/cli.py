@@ -80,9 +80,22 @@ print(*(f"{{1000 * x:.2f}}" for x in (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t
 
 #: Modules that once cost a plain ``vudo run`` several ms each and are no longer needed on
 #: its path; the bench names any that creep back.
-HEAVY = ("dataclasses", "inspect", "nacl", "shutil", "tempfile", "json", "sqlite3",
-         "vudo.engine.grants", "vudo.pkg", "textual", "tomlkit", "semantic_version",
-         "importlib.metadata", "vudo.project.build")
+HEAVY = (
+    "dataclasses",
+    "inspect",
+    "nacl",
+    "shutil",
+    "tempfile",
+    "json",
+    "sqlite3",
+    "vudo.engine.grants",
+    "vudo.pkg",
+    "textual",
+    "tomlkit",
+    "semantic_version",
+    "importlib.metadata",
+    "vudo.project.build",
+)
 
 IMPORTS = """
 import io, contextlib, sys
@@ -95,8 +108,7 @@ print(*sorted(m for m in {heavy!r} if m in sys.modules))
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
@@ -117,21 +129,27 @@ def main() -> int:
         plain = [sys.executable, "-m", "vudo", "run", str(HELLO)]
         granted = [*plain, "--grant", "actuator_log", "--grant", "sensor_time"]
         project = Path(tmp) / "hello"
-        shutil.copytree(HELLO.parent.parent, project,
-                        ignore=shutil.ignore_patterns("target", "dist", "doc"))
+        shutil.copytree(
+            HELLO.parent.parent, project, ignore=shutil.ignore_patterns("target", "dist", "doc")
+        )
         in_project = [sys.executable, "-m", "vudo", "run", str(project)]
         vudo = [sys.executable, "-m", "vudo"]
         # the copy is a folder the user did not write: trust it once, as the README says
-        subprocess.run([*vudo, "trust", str(project)], env=env, check=True,
-                       capture_output=True)
+        subprocess.run([*vudo, "trust", str(project)], env=env, check=True, capture_output=True)
         # a store with the example installed, for `vudo search`
-        subprocess.run([*vudo, "summon", str(project), "--yes"], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [*vudo, "summon", str(project), "--yes"], env=env, check=True, capture_output=True
+        )
         index = next(Path(env["VUDO_HOME"]).rglob("index.sqlite3"))
         sqlite_argv = [sys.executable, "-c", SQLITE_BASELINE.format(path=str(index))]
-        runs = {"base": baseline_argv, "wat": plain, "granted": granted,
-                "project": in_project, "sqlite": sqlite_argv,
-                "search": [*vudo, "search", "hello"]}
+        runs = {
+            "base": baseline_argv,
+            "wat": plain,
+            "granted": granted,
+            "project": in_project,
+            "sqlite": sqlite_argv,
+            "search": [*vudo, "search", "hello"],
+        }
         # warm up: OS file cache, vudo's key pair, the build and the compiled-module cache
         for argv in runs.values():
             timed(argv, env)
@@ -142,28 +160,48 @@ def main() -> int:
         med = {k: statistics.median(v) for k, v in times.items()}
         b, q = med["base"], med["sqlite"]
         print(f"bare wasmtime-py script               median {b * 1000:7.1f} ms  (n={args.runs})")
-        print(f"vudo run hello.wat                    median {med['wat'] * 1000:7.1f} ms  "
-              f"ratio {med['wat'] / b:.2f}x  (target <= 1.5x)")
-        print(f"vudo run hello.wat --grant x2 (signed) median {med['granted'] * 1000:7.1f} ms  "
-              f"ratio {med['granted'] / b:.2f}x")
-        print(f"vudo run <project dir> (quick start)  median {med['project'] * 1000:7.1f} ms  "
-              f"ratio {med['project'] / b:.2f}x  (target <= 1.5x)")
+        print(
+            f"vudo run hello.wat                    median {med['wat'] * 1000:7.1f} ms  "
+            f"ratio {med['wat'] / b:.2f}x  (target <= 1.5x)"
+        )
+        print(
+            f"vudo run hello.wat --grant x2 (signed) median {med['granted'] * 1000:7.1f} ms  "
+            f"ratio {med['granted'] / b:.2f}x"
+        )
+        print(
+            f"vudo run <project dir> (quick start)  median {med['project'] * 1000:7.1f} ms  "
+            f"ratio {med['project'] / b:.2f}x  (target <= 1.5x)"
+        )
         print(f"bare sqlite3 query process            median {q * 1000:7.1f} ms")
-        print(f"vudo search hello                     median {med['search'] * 1000:7.1f} ms  "
-              f"ratio {med['search'] / q:.2f}x  (target <= 2x)")
+        print(
+            f"vudo search hello                     median {med['search'] * 1000:7.1f} ms  "
+            f"ratio {med['search'] / q:.2f}x  (target <= 2x)"
+        )
         # where vudo's time goes, measured inside one warm process
         breakdown = [sys.executable, "-c", BREAKDOWN.format(path=str(HELLO))]
-        rows = [subprocess.run(breakdown, env=env, check=True, capture_output=True,
-                               text=True).stdout.split() for _ in range(7)]
-        names = ["vudo.cli import", "project.runner", "wasmtime", "vudo.engine",
-                 "run (load, sandbox, call, receipt)"]
+        rows = [
+            subprocess.run(
+                breakdown, env=env, check=True, capture_output=True, text=True
+            ).stdout.split()
+            for _ in range(7)
+        ]
+        names = [
+            "vudo.cli import",
+            "project.runner",
+            "wasmtime",
+            "vudo.engine",
+            "run (load, sandbox, call, receipt)",
+        ]
         medians = [statistics.median(float(r[k]) for r in rows) for k in range(len(names))]
-        print("breakdown (ms): " + ", ".join(f"{n} {m:.1f}" for n, m in zip(names, medians,
-                                                                          strict=True)))
+        print(
+            "breakdown (ms): "
+            + ", ".join(f"{n} {m:.1f}" for n, m in zip(names, medians, strict=True))
+        )
         for label, target in (("a plain run", HELLO), ("a project run", project)):
             imports = [sys.executable, "-c", IMPORTS.format(path=str(target), heavy=HEAVY)]
-            heavy = subprocess.run(imports, env=env, check=True, capture_output=True,
-                                   text=True).stdout.split()
+            heavy = subprocess.run(
+                imports, env=env, check=True, capture_output=True, text=True
+            ).stdout.split()
             print(f"heavy modules {label} imports: " + (", ".join(heavy) or "none"))
     return 0
 

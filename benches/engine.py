@@ -83,8 +83,12 @@ KEY = nacl.signing.SigningKey(bytes([9]) * 32)
 ME = nacl.signing.SigningKey(bytes([8]) * 32)
 ME_HEX = bytes(ME.verify_key).hex()
 GRANTS = (issue_grant(KEY, Capability.ACTUATOR_LOG, Scope.global_(), ME_HEX, issued_at=1),)
-CONFIG = SandboxConfig(grants=GRANTS, trusted_granters=(bytes(KEY.verify_key).hex(),),
-                       identity=ME_HEX, log_to_stderr=False)
+CONFIG = SandboxConfig(
+    grants=GRANTS,
+    trusted_granters=(bytes(KEY.verify_key).hex(),),
+    identity=ME_HEX,
+    log_to_stderr=False,
+)
 LOG_TYPE = wasmtime.FuncType([wasmtime.ValType.i32()] * 3, [wasmtime.ValType.i32()])
 
 
@@ -99,8 +103,9 @@ def best(fn: Callable[[], object], repeat: int, number: int) -> float:
     return statistics.median(rounds)
 
 
-def paired(ours: Callable[[], object], raw: Callable[[], object], repeat: int,
-           number: int) -> tuple[float, float]:
+def paired(
+    ours: Callable[[], object], raw: Callable[[], object], repeat: int, number: int
+) -> tuple[float, float]:
     """Like :func:`best` for two contenders, alternating rounds so load spikes on a shared
     machine hit both alike."""
     a: list[float] = []
@@ -114,11 +119,14 @@ def paired(ours: Callable[[], object], raw: Callable[[], object], repeat: int,
     return statistics.median(a), statistics.median(b)
 
 
-def report(label: str, ours: float, raw: float, unit: str = "us",
-           names: tuple[str, str] = ("vudo", "raw")) -> None:
+def report(
+    label: str, ours: float, raw: float, unit: str = "us", names: tuple[str, str] = ("vudo", "raw")
+) -> None:
     scale = 1e6 if unit == "us" else 1e3
-    print(f"{label:<44} {names[0]} {ours * scale:10.1f} {unit}   {names[1]} "
-          f"{raw * scale:10.1f} {unit}   ratio {ours / raw:5.2f}x")
+    print(
+        f"{label:<44} {names[0]} {ours * scale:10.1f} {unit}   {names[1]} "
+        f"{raw * scale:10.1f} {unit}   ratio {ours / raw:5.2f}x"
+    )
 
 
 def main() -> None:
@@ -174,28 +182,41 @@ def main() -> None:
     assert isinstance(logmany2, wasmtime.Func)
     ours_calls, bare = paired(lambda: sb.call("logmany", [n]), lambda: logmany(store, n), 7, 1)
     assert sb.receipt().host_calls["actuator_log"]["allowed"] >= n
-    ours_calls2, bare_read = paired(lambda: sb.call("logmany", [n]),
-                                    lambda: logmany2(store2, n), 7, 1)
-    ours_calls, bare, ours_calls2, bare_read = (x / n for x in (ours_calls, bare, ours_calls2,
-                                                                  bare_read))
-    report("(b) host call: host_log round trip", ours_calls, bare,
-           names=("vudo", "bare fn"))
-    report("    vs bare fn that reads the message", ours_calls2, bare_read,
-           names=("vudo", "bare+mem"))
+    ours_calls2, bare_read = paired(
+        lambda: sb.call("logmany", [n]), lambda: logmany2(store2, n), 7, 1
+    )
+    ours_calls, bare, ours_calls2, bare_read = (
+        x / n for x in (ours_calls, bare, ours_calls2, bare_read)
+    )
+    report("(b) host call: host_log round trip", ours_calls, bare, names=("vudo", "bare fn"))
+    report(
+        "    vs bare fn that reads the message", ours_calls2, bare_read, names=("vudo", "bare+mem")
+    )
 
     # (c) compute, fuel on vs off
     iters = 5_000_000
     compute = inst.exports(store)["compute"]
     assert isinstance(compute, wasmtime.Func)
     on, off = paired(lambda: sb.call("compute", [iters]), lambda: compute(store, iters), 7, 1)
-    report(f"(c) compute: mul chain, {iters:,} iters", on, off, unit="ms",
-           names=("fuel on", "fuel off"))
-    for label, name, arg in (("(c) compute: recursive fib(27)", "fib", 27),
-                             ("(c) compute: load/store loop, 5M iters", "sum", iters)):
+    report(
+        f"(c) compute: mul chain, {iters:,} iters",
+        on,
+        off,
+        unit="ms",
+        names=("fuel on", "fuel off"),
+    )
+    for label, name, arg in (
+        ("(c) compute: recursive fib(27)", "fib", 27),
+        ("(c) compute: load/store loop, 5M iters", "sum", iters),
+    ):
         raw_func = inst.exports(store)[name]
         assert isinstance(raw_func, wasmtime.Func)
-        on, off = paired(lambda name=name, arg=arg: sb.call(name, [arg]),
-                         lambda raw_func=raw_func, arg=arg: raw_func(store, arg), 7, 1)
+        on, off = paired(
+            lambda name=name, arg=arg: sb.call(name, [arg]),
+            lambda raw_func=raw_func, arg=arg: raw_func(store, arg),
+            7,
+            1,
+        )
         report(label, on, off, unit="ms", names=("fuel on", "fuel off"))
     sb.close()
 
@@ -223,8 +244,12 @@ def main() -> None:
                     box.instantiate()
                     box.call("main")
 
-        report("(d) new engine + load + run (304 funcs)", *paired(cold, warm, 5, 2),
-               unit="ms", names=("cold", "warm"))
+        report(
+            "(d) new engine + load + run (304 funcs)",
+            *paired(cold, warm, 5, 2),
+            unit="ms",
+            names=("cold", "warm"),
+        )
     engine.close()
 
 

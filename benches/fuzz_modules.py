@@ -36,8 +36,13 @@ from vudo.engine.binary import _Reader, _types, scan  # noqa: E402  (after the p
 from vudo.errors import EXIT_CODES, VudoError  # noqa: E402
 
 DOCUMENTED = frozenset(EXIT_CODES)
-RUNNABLE = ["--enable-sign-ext", "--enable-mutable-globals", "--enable-nontrapping-float-to-int",
-            "--enable-bulk-memory", "--enable-multivalue"]
+RUNNABLE = [
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-bulk-memory",
+    "--enable-multivalue",
+]
 #: Feature sets, used in turn. The first has everything (threads too: shared memory is
 #: refused at instantiation) and keeps the fuzzing imports (refused by the import check).
 #: binaryen 108 (Debian 12) writes reference types and GC in their pre-standard encoding,
@@ -101,9 +106,15 @@ def _uleb(n: int) -> bytes:
 
 
 #: The zero value of each value type the stubs return, as a constant instruction.
-_ZERO_CONST = {"i32": b"\x41\x00", "i64": b"\x42\x00", "f32": b"\x43" + bytes(4),
-               "f64": b"\x44" + bytes(8), "v128": b"\xfd\x0c" + bytes(16),
-               "funcref": b"\xd0\x70", "anyref": b"\xd0\x6f"}
+_ZERO_CONST = {
+    "i32": b"\x41\x00",
+    "i64": b"\x42\x00",
+    "f32": b"\x43" + bytes(4),
+    "f64": b"\x44" + bytes(8),
+    "v128": b"\xfd\x0c" + bytes(16),
+    "funcref": b"\xd0\x70",
+    "anyref": b"\xd0\x6f",
+}
 
 
 def stub_imports(wasm: bytes) -> bytes:
@@ -117,7 +128,7 @@ def stub_imports(wasm: bytes) -> bytes:
         r = _Reader(wasm, 8, len(wasm))
         while r.pos < r.end:
             sid, size = r.byte(), r.uleb()
-            sections.append((sid, wasm[r.pos:r.pos + size]))
+            sections.append((sid, wasm[r.pos : r.pos + size]))
             r.skip(size)
         by_id = {sid: body for sid, body in sections if sid}
         sigs = _types(_Reader(by_id[1], 0, len(by_id[1]))) if 1 in by_id else []
@@ -141,11 +152,11 @@ def stub_imports(wasm: bytes) -> bytes:
         funcs = by_id.get(3, b"\x00")
         fr = _Reader(funcs, 0, len(funcs))
         defined = fr.uleb()
-        new_funcs = _uleb(len(stubs) + defined) + b"".join(map(_uleb, stubs)) + funcs[fr.pos:]
+        new_funcs = _uleb(len(stubs) + defined) + b"".join(map(_uleb, stubs)) + funcs[fr.pos :]
         code_sec = by_id.get(10, b"\x00")
         cr = _Reader(code_sec, 0, len(code_sec))
         cr.uleb()
-        new_code = _uleb(len(stubs) + defined) + b"".join(bodies) + code_sec[cr.pos:]
+        new_code = _uleb(len(stubs) + defined) + b"".join(bodies) + code_sec[cr.pos :]
         out = bytearray(wasm[:8])
         for sid, body in sections:
             if sid == 2:
@@ -167,12 +178,30 @@ def stub_imports(wasm: bytes) -> bytes:
 def run(wasm: Path, argv: list[str], home: Path) -> tuple[int, str]:
     env = dict(os.environ, PYTHONPATH=str(SRC), VUDO_HOME=str(home), HOME=str(home.parent))
     env.pop("VUDO_DEBUG", None)
-    own, guest = (argv[: argv.index("--")], argv[argv.index("--"):]) if "--" in argv \
-        else (argv, [])
+    own, guest = (
+        (argv[: argv.index("--")], argv[argv.index("--") :]) if "--" in argv else (argv, [])
+    )
     child = subprocess.run(
-        [sys.executable, "-m", "vudo", "run", str(wasm), "--fuel", "20000000",
-         "--timeout", "5", *own, *guest],
-        capture_output=True, text=True, errors="replace", timeout=120, check=False, env=env)
+        [
+            sys.executable,
+            "-m",
+            "vudo",
+            "run",
+            str(wasm),
+            "--fuel",
+            "20000000",
+            "--timeout",
+            "5",
+            *own,
+            *guest,
+        ],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=120,
+        check=False,
+        env=env,
+    )
     return child.returncode, child.stderr
 
 
@@ -190,16 +219,21 @@ def fuzz(count: int, seed: int, workdir: Path) -> Iterator[Outcome]:
 
 def bad(outcome: Outcome) -> bool:
     """Killed by a signal, an undocumented exit code, or a traceback."""
-    return (outcome.code < 0 or outcome.code not in DOCUMENTED
-            or "Traceback" in outcome.stderr or "internal error" in outcome.stderr)
+    return (
+        outcome.code < 0
+        or outcome.code not in DOCUMENTED
+        or "Traceback" in outcome.stderr
+        or "internal error" in outcome.stderr
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200, help="modules to generate")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", type=Path, default=Path("fuzz-failures"),
-                        help="where to copy modules that failed")
+    parser.add_argument(
+        "--keep", type=Path, default=Path("fuzz-failures"), help="where to copy modules that failed"
+    )
     args = parser.parse_args()
     if shutil.which("wasm-opt") is None:
         print("wasm-opt not found: apt-get install binaryen", file=sys.stderr)
@@ -213,8 +247,10 @@ def main() -> int:
                 failures.append(outcome)
                 args.keep.mkdir(parents=True, exist_ok=True)
                 shutil.copy(outcome.wasm, args.keep / f"seed{args.seed}-{outcome.wasm.name}")
-                print(f"FAIL module {outcome.index} (exit {outcome.code}) "
-                      f"{' '.join(outcome.argv)}: {outcome.stderr.strip()[-300:]}")
+                print(
+                    f"FAIL module {outcome.index} (exit {outcome.code}) "
+                    f"{' '.join(outcome.argv)}: {outcome.stderr.strip()[-300:]}"
+                )
     tried = sum(histogram.values())
     print(f"tried {tried} modules (seed {args.seed}, {args.count} requested)")
     for code, n in sorted(histogram.items()):

@@ -37,10 +37,38 @@ from vudo.pkg.manifest import Manifest  # noqa: E402
 from vudo.pkg.signing import pack_and_sign, sign_package, verify_package  # noqa: E402
 from vudo.pkg.store import IndexEntry, LocalStore  # noqa: E402
 
-WORDS = ["telemetry", "weather", "ledger", "chat", "storage", "oracle", "clock", "dice",
-         "mirror", "router", "beacon", "vault", "counter", "timer", "echo", "relay",
-         "gossip", "market", "auction", "escrow", "lottery", "poll", "quorum", "cache",
-         "indexer", "crawler", "parser", "compiler", "renderer", "scheduler"]
+WORDS = [
+    "telemetry",
+    "weather",
+    "ledger",
+    "chat",
+    "storage",
+    "oracle",
+    "clock",
+    "dice",
+    "mirror",
+    "router",
+    "beacon",
+    "vault",
+    "counter",
+    "timer",
+    "echo",
+    "relay",
+    "gossip",
+    "market",
+    "auction",
+    "escrow",
+    "lottery",
+    "poll",
+    "quorum",
+    "cache",
+    "indexer",
+    "crawler",
+    "parser",
+    "compiler",
+    "renderer",
+    "scheduler",
+]
 CAPS = [c for c in Capability if c is not Capability.UNRESTRICTED]
 VERSIONS_PER_NAME = 10
 
@@ -60,11 +88,22 @@ def synthetic_entries(start: int, count: int, author: str) -> list[IndexEntry]:
         n, v = divmod(i, VERSIONS_PER_NAME)
         words = f"{WORDS[n % len(WORDS)]} {WORDS[(n * 7 + 3) % len(WORDS)]}"
         caps = (CAPS[n % len(CAPS)], CAPS[(n * 3 + 1) % len(CAPS)])
-        m = Manifest(name=f"spirit-{n:06d}", version=Version(major=1, minor=v, patch=0),
-                     author=author, description=f"Synthetic spirit {n}: {words} service",
-                     capabilities=caps)
-        entries.append(IndexEntry(m, digest=hashlib.sha256(f"{i}".encode()).hexdigest(),
-                                  signer=author, size=1000, installed_at=0.0))
+        m = Manifest(
+            name=f"spirit-{n:06d}",
+            version=Version(major=1, minor=v, patch=0),
+            author=author,
+            description=f"Synthetic spirit {n}: {words} service",
+            capabilities=caps,
+        )
+        entries.append(
+            IndexEntry(
+                m,
+                digest=hashlib.sha256(f"{i}".encode()).hexdigest(),
+                signer=author,
+                size=1000,
+                installed_at=0.0,
+            )
+        )
     return entries
 
 
@@ -74,7 +113,8 @@ def make_package(tmp: Path, name: str, version: str, kp: KeyPair, module: bytes)
     (root / "spirit.toml").write_text(
         f'name = "{name}"\nversion = "{version}"\nauthor = "{kp.public_hex}"\n'
         'description = "A real package installed during the benchmark"\n'
-        'capabilities = ["sensor_time", "actuator_log"]\n')
+        'capabilities = ["sensor_time", "actuator_log"]\n'
+    )
     (root / "module.wasm").write_bytes(module)
     out = pack(root / "spirit.toml", root / "module.wasm", root / f"{name}.spirit")
     sign_package(out, kp)
@@ -84,12 +124,17 @@ def make_package(tmp: Path, name: str, version: str, kp: KeyPair, module: bytes)
 def bench_store(tmp: Path) -> None:
     kp = generate_keypair()
     module = b"\x00asm\x01\x00\x00\x00" + os.urandom(16 * 1024)
-    packages = [make_package(tmp / "pkgs", f"bench-real-{i}", "1.0.0", kp, module)
-                for i in range(3 * 8)]
-    print("store latency (index bulk-filled with synthetic rows; installs are real packages,"
-          " 16 KiB module)")
-    header = (f"{'versions':>9} {'fill s':>7} {'exact':>7} {'prefix':>7} {'substr':>7} "
-              f"{'descr':>7} {'+cap':>7} {'broad':>7} {'get':>7} {'install':>8}  (ms, median)")
+    packages = [
+        make_package(tmp / "pkgs", f"bench-real-{i}", "1.0.0", kp, module) for i in range(3 * 8)
+    ]
+    print(
+        "store latency (index bulk-filled with synthetic rows; installs are real packages,"
+        " 16 KiB module)"
+    )
+    header = (
+        f"{'versions':>9} {'fill s':>7} {'exact':>7} {'prefix':>7} {'substr':>7} "
+        f"{'descr':>7} {'+cap':>7} {'broad':>7} {'get':>7} {'install':>8}  (ms, median)"
+    )
     print(header)
     results: dict[int, dict[str, float]] = {}
     with LocalStore(tmp / "store") as store:
@@ -111,7 +156,7 @@ def bench_store(tmp: Path) -> None:
                 "broad": median_ms(lambda: store.search("spirit", limit=20), 5),
                 "get": median_ms(lambda p=probe: store.get(p, "^1.3"), 50),
             }
-            batch = packages[size_index * 8:(size_index + 1) * 8]
+            batch = packages[size_index * 8 : (size_index + 1) * 8]
             installs = []
             for p in batch:
                 t = time.perf_counter()
@@ -119,16 +164,27 @@ def bench_store(tmp: Path) -> None:
                 installs.append(time.perf_counter() - t)
             row["install"] = statistics.median(installs) * 1000
             results[target] = row
-            print(f"{target:>9,} {fill:>7.1f} " + " ".join(
-                f"{row[k]:>7.2f}" for k in ("exact", "prefix", "substr", "descr", "+cap",
-                                            "broad", "get")) + f" {row['install']:>8.2f}")
+            print(
+                f"{target:>9,} {fill:>7.1f} "
+                + " ".join(
+                    f"{row[k]:>7.2f}"
+                    for k in ("exact", "prefix", "substr", "descr", "+cap", "broad", "get")
+                )
+                + f" {row['install']:>8.2f}"
+            )
     small, big = results[1_000], results[100_000]
-    print("growth 1,000 -> 100,000 versions (store grew 100x): " + ", ".join(
-        f"{k} {big[k] / small[k]:.1f}x" for k in ("exact", "prefix", "descr", "install")))
-    print(f"target: search at 100,000 under 50 ms -> exact {big['exact']:.2f} ms, "
-          f"description {big['descr']:.2f} ms "
-          f"({'met' if max(big['exact'], big['descr'], big['prefix']) < 50 else 'MISSED'}); "
-          f"'broad' = a query matching every row (top 20 of 10,000 names)")
+    print(
+        "growth 1,000 -> 100,000 versions (store grew 100x): "
+        + ", ".join(
+            f"{k} {big[k] / small[k]:.1f}x" for k in ("exact", "prefix", "descr", "install")
+        )
+    )
+    print(
+        f"target: search at 100,000 under 50 ms -> exact {big['exact']:.2f} ms, "
+        f"description {big['descr']:.2f} ms "
+        f"({'met' if max(big['exact'], big['descr'], big['prefix']) < 50 else 'MISSED'}); "
+        f"'broad' = a query matching every row (top 20 of 10,000 names)"
+    )
 
 
 def stream_sha256(path: Path) -> str:
@@ -147,7 +203,8 @@ def bench_throughput(tmp: Path, runs: int = 12) -> None:
     src = tmp / "big"
     src.mkdir()
     (src / "spirit.toml").write_text(
-        f'name = "big"\nversion = "1.0.0"\nauthor = "{kp.public_hex}"\n')
+        f'name = "big"\nversion = "1.0.0"\nauthor = "{kp.public_hex}"\n'
+    )
     module = src / "module.wasm"
     module.write_bytes(b"\x00asm\x01\x00\x00\x00" + os.urandom(size - 8))
     out = tmp / "big.spirit"
@@ -159,14 +216,16 @@ def bench_throughput(tmp: Path, runs: int = 12) -> None:
 
     ops: dict[str, tuple[Callable[[], object], str]] = {
         "sha256": (lambda: stream_sha256(module), "baseline: 1 MiB reads + hashlib.sha256"),
-        "pack": (lambda: pack(src / "spirit.toml", module, out),
-                 "read + CRC-32 + write (no hash)"),
-        "sign": (lambda: sign_package(out, kp),
-                 "read once; SHA-256 on a 2nd thread beside CRC-32 check + write; rename"),
+        "pack": (lambda: pack(src / "spirit.toml", module, out), "read + CRC-32 + write (no hash)"),
+        "sign": (
+            lambda: sign_package(out, kp),
+            "read once; SHA-256 on a 2nd thread beside CRC-32 check + write; rename",
+        ),
         "verify": (verify, "read once into memory + CRC-32; SHA-256 on a 2nd thread; Ed25519"),
-        "pack_and_sign": (lambda: pack_and_sign(src / "spirit.toml", module,
-                                                tmp / "one.spirit", kp),
-                          "one pass: read; SHA-256 on a 2nd thread beside CRC-32 + write"),
+        "pack_and_sign": (
+            lambda: pack_and_sign(src / "spirit.toml", module, tmp / "one.spirit", kp),
+            "one pass: read; SHA-256 on a 2nd thread beside CRC-32 + write",
+        ),
     }
     wall: dict[str, list[float]] = {name: [] for name in ops}
     cpu: dict[str, list[float]] = {name: [] for name in ops}
@@ -180,32 +239,48 @@ def bench_throughput(tmp: Path, runs: int = 12) -> None:
     best = {name: min(times) for name, times in wall.items()}
     base = best["sha256"]
     mb = size / 1e6
-    print(f"\npack / sign / verify of a 100 MB module: ratio = time of one streaming "
-          f"hashlib.sha256 pass over the same file / time of the operation (best of {runs}, "
-          "interleaved, this process; 1.0 = as fast as hashing it once)")
+    print(
+        f"\npack / sign / verify of a 100 MB module: ratio = time of one streaming "
+        f"hashlib.sha256 pass over the same file / time of the operation (best of {runs}, "
+        "interleaved, this process; 1.0 = as fast as hashing it once)"
+    )
     print(f"  {'operation':<14} {'wall ms':>8} {'MB/s':>6} {'cpu ms':>7} {'ratio':>6}")
     for name, (_fn, what) in ops.items():
         t = best[name]
-        print(f"  {name:<14} {t * 1000:8.1f} {mb / t:6.0f} {min(cpu[name]) * 1000:7.1f} "
-              f"{base / t:6.2f}   {what}")
+        print(
+            f"  {name:<14} {t * 1000:8.1f} {mb / t:6.0f} {min(cpu[name]) * 1000:7.1f} "
+            f"{base / t:6.2f}   {what}"
+        )
     hashing = ("sign", "verify", "pack_and_sign")
-    print("  target >= 0.7 for each operation that hashes the module: " + ", ".join(
-        f"{name} {base / best[name]:.2f} ({'met' if base / best[name] >= 0.7 else 'MISSED'})"
-        for name in hashing))
+    print(
+        "  target >= 0.7 for each operation that hashes the module: "
+        + ", ".join(
+            f"{name} {base / best[name]:.2f} ({'met' if base / best[name] >= 0.7 else 'MISSED'})"
+            for name in hashing
+        )
+    )
     chain = best["pack"] + best["sign"] + best["verify"]
     one = best["pack_and_sign"] + best["verify"]
     # Ceilings: each hashing operation no faster than one hash pass (ratio 1.0).
     chain_ceiling = base / (best["pack"] + 2 * base)
-    print("  chains end in verify, which must hash the module again (it cannot trust the "
-          "signer's hashes), so they cost at least two hash passes: ceiling ~0.5")
-    print(f"    pack -> sign -> verify     {chain * 1000:7.1f} ms  ratio {base / chain:.2f}  "
-          f"(ceiling {chain_ceiling:.2f}: it also packs, then re-reads the package to sign)")
-    print(f"    pack_and_sign -> verify    {one * 1000:7.1f} ms  ratio {base / one:.2f}  "
-          "(ceiling 0.50: the two hash passes and nothing more)")
+    print(
+        "  chains end in verify, which must hash the module again (it cannot trust the "
+        "signer's hashes), so they cost at least two hash passes: ceiling ~0.5"
+    )
+    print(
+        f"    pack -> sign -> verify     {chain * 1000:7.1f} ms  ratio {base / chain:.2f}  "
+        f"(ceiling {chain_ceiling:.2f}: it also packs, then re-reads the package to sign)"
+    )
+    print(
+        f"    pack_and_sign -> verify    {one * 1000:7.1f} ms  ratio {base / one:.2f}  "
+        "(ceiling 0.50: the two hash passes and nothing more)"
+    )
     load = os.getloadavg()[0]
-    print(f"  (cpu ms > wall ms: the second thread ran on the other core; load average "
-          f"{load:.1f} on {os.cpu_count()} cores: when the other core is busy the "
-          "two-thread ratios fall toward cpu-bound ones)")
+    print(
+        f"  (cpu ms > wall ms: the second thread ran on the other core; load average "
+        f"{load:.1f} on {os.cpu_count()} cores: when the other core is busy the "
+        "two-thread ratios fall toward cpu-bound ones)"
+    )
 
 
 def main() -> None:

@@ -54,27 +54,33 @@ def build_graph(packages: int, versions: int, seed: int = 7) -> MemorySource:
     per_major = max(1, versions // 2)
     reqs = [parse_requirement(t) for t in ("^1", "^2", ">=1.5, <2.5", "^1.2", "*")]
     impossible = parse_requirement("^9")
-    newest = Version(major=1 + (versions - 1) // per_major, minor=(versions - 1) % per_major,
-                     patch=0)
+    newest = Version(
+        major=1 + (versions - 1) // per_major, minor=(versions - 1) % per_major, patch=0
+    )
     exact_newest = parse_requirement(f"={newest}")
     source = MemorySource()
     for i, name in enumerate(names):
-        later = names[i + 1:i + 60]
+        later = names[i + 1 : i + 60]
         trap = i % 10 == 0 and bool(later)  # newest needs a version nobody has
         deep_trap = i % 10 == 5 and bool(later)  # newest needs a trap's newest
         deep_target = next((n for n in later if int(n[1:]) % 10 == 0), None)
         for n in range(versions):
             major, minor = 1 + n // per_major, n % per_major
-            deps = [Dependency(target, rng.choice(reqs))
-                    for target in rng.sample(later, min(3, len(later)))]
+            deps = [
+                Dependency(target, rng.choice(reqs))
+                for target in rng.sample(later, min(3, len(later)))
+            ]
             if n == versions - 1:
                 if trap:
                     deps.append(Dependency(later[0], impossible))
                 elif deep_trap and deep_target is not None:
                     deps = [d for d in deps if d.name != deep_target]
                     deps.append(Dependency(deep_target, exact_newest))
-            source.add(Candidate(name, Version(major=major, minor=minor, patch=0),
-                                 tuple(deps), "registry+bench"))
+            source.add(
+                Candidate(
+                    name, Version(major=major, minor=minor, patch=0), tuple(deps), "registry+bench"
+                )
+            )
     return source
 
 
@@ -98,8 +104,9 @@ def baseline(source: MemorySource) -> float:
 # ------------------------------------------------------------- resolvelib, for comparison
 
 
-def resolve_with_resolvelib(root: Sequence[Dependency], source: MemorySource,
-                            max_rounds: int = 200_000) -> dict[str, Candidate]:
+def resolve_with_resolvelib(
+    root: Sequence[Dependency], source: MemorySource, max_rounds: int = 200_000
+) -> dict[str, Candidate]:
     """The same graph through resolvelib with a provider tuned for it."""
     from resolvelib import AbstractProvider, BaseReporter, Resolver
 
@@ -113,8 +120,9 @@ def resolve_with_resolvelib(root: Sequence[Dependency], source: MemorySource,
         def pool(self, name: str) -> list[Candidate]:
             found = self.pools.get(name)
             if found is None:
-                found = self.pools[name] = sorted(source.candidates(name),
-                                                  key=lambda c: c.version, reverse=True)
+                found = self.pools[name] = sorted(
+                    source.candidates(name), key=lambda c: c.version, reverse=True
+                )
             return found
 
         def identify(self, requirement_or_candidate: Req | Candidate) -> str:
@@ -122,24 +130,35 @@ def resolve_with_resolvelib(root: Sequence[Dependency], source: MemorySource,
                 return requirement_or_candidate.name
             return requirement_or_candidate[0].name
 
-        def get_preference(self, identifier: str, resolutions: Mapping[str, Candidate],
-                           candidates: Mapping[str, Iterator[Candidate]],
-                           information: Mapping[str, Iterator[Any]],
-                           backtrack_causes: Sequence[Any]) -> Any:
+        def get_preference(
+            self,
+            identifier: str,
+            resolutions: Mapping[str, Candidate],
+            candidates: Mapping[str, Iterator[Candidate]],
+            information: Mapping[str, Iterator[Any]],
+            backtrack_causes: Sequence[Any],
+        ) -> Any:
             # most constrained first: how many candidates every requirement accepts
             reqs = [i.requirement for i in information[identifier]]
-            left = sum(1 for c in self.pool(identifier)
-                       if all(self.is_satisfied_by(r, c) for r in reqs))
+            left = sum(
+                1 for c in self.pool(identifier) if all(self.is_satisfied_by(r, c) for r in reqs)
+            )
             causes = any(c.requirement[0].name == identifier for c in backtrack_causes)
             return (not causes, left, identifier)
 
-        def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
-                         incompatibilities: Mapping[str, Iterator[Candidate]]
-                         ) -> list[Candidate]:
+        def find_matches(
+            self,
+            identifier: str,
+            requirements: Mapping[str, Iterator[Req]],
+            incompatibilities: Mapping[str, Iterator[Candidate]],
+        ) -> list[Candidate]:
             reqs = list(requirements[identifier])
             bad = {id(c) for c in incompatibilities[identifier]}
-            return [c for c in self.pool(identifier)
-                    if id(c) not in bad and all(self.is_satisfied_by(r, c) for r in reqs)]
+            return [
+                c
+                for c in self.pool(identifier)
+                if id(c) not in bad and all(self.is_satisfied_by(r, c) for r in reqs)
+            ]
 
         def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
             key = (id(requirement[0]), id(candidate))
@@ -165,8 +184,13 @@ def check(root: Sequence[Dependency], mapping: Mapping[str, Candidate]) -> None:
             assert dep.requirement.matches(mapping[dep.name].version), (candidate, dep)
 
 
-def run(packages: int = 1000, versions: int = 20, repeats: int = 3, seed: int = 7,
-        algorithm: str = "pubgrub") -> dict[str, Any]:
+def run(
+    packages: int = 1000,
+    versions: int = 20,
+    repeats: int = 3,
+    seed: int = 7,
+    algorithm: str = "pubgrub",
+) -> dict[str, Any]:
     source = build_graph(packages, versions, seed)
     root = root_of(packages)
     bases: list[float] = []
@@ -192,9 +216,18 @@ def run(packages: int = 1000, versions: int = 20, repeats: int = 3, seed: int = 
         resolved = len(mapping)
     best = min(times) if times else 0.0
     base = min(bases)
-    return {"packages": packages, "versions": versions, "seed": seed, "algorithm": algorithm,
-            "candidates": len(source), "resolved": resolved, "resolve_seconds": best,
-            "baseline_seconds": base, "ratio": best / base, "error": error}
+    return {
+        "packages": packages,
+        "versions": versions,
+        "seed": seed,
+        "algorithm": algorithm,
+        "candidates": len(source),
+        "resolved": resolved,
+        "resolve_seconds": best,
+        "baseline_seconds": base,
+        "ratio": best / base,
+        "error": error,
+    }
 
 
 def main() -> None:
@@ -210,15 +243,19 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"{args.algorithm}: {result['packages']} packages x {result['versions']} versions "
-          f"({result['candidates']} candidates, seed {args.seed}), {result['resolved']} "
-          f"resolved; baseline {result['baseline_seconds'] * 1000:.1f} ms")
+    print(
+        f"{args.algorithm}: {result['packages']} packages x {result['versions']} versions "
+        f"({result['candidates']} candidates, seed {args.seed}), {result['resolved']} "
+        f"resolved; baseline {result['baseline_seconds'] * 1000:.1f} ms"
+    )
     if result["error"] is not None:
         print(f"no solution: {result['error']}")
     else:
-        print(f"resolved {result['packages']} packages x {result['versions']} versions in "
-              f"{result['resolve_seconds'] * 1000:.0f} ms ({result['ratio']:.1f} x the time "
-              "to enumerate the candidates once)")
+        print(
+            f"resolved {result['packages']} packages x {result['versions']} versions in "
+            f"{result['resolve_seconds'] * 1000:.0f} ms ({result['ratio']:.1f} x the time "
+            "to enumerate the candidates once)"
+        )
 
 
 if __name__ == "__main__":

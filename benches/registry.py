@@ -55,7 +55,8 @@ def make_package(work: Path, name: str, version: str, module_bytes: int) -> Path
     words = " ".join(WORDS[(hash(name) + i) % len(WORDS)] for i in range(3))
     (root / "spirit.toml").write_text(
         f'name = "{name}"\nversion = "{version}"\nauthor = "{KEY.public_hex}"\n'
-        f'description = "a {words} Spirit"\ncapabilities = ["sensor_time"]\n')
+        f'description = "a {words} Spirit"\ncapabilities = ["sensor_time"]\n'
+    )
     module = root / "module.wasm"
     with open(module, "wb") as f:
         f.write(b"\x00asm\x01\x00\x00\x00")
@@ -88,9 +89,11 @@ def bare_push(base: str, repo: str, path: Path, auth: tuple[str, str]) -> float:
                 while chunk := f.read(1 << 20):
                     yield chunk
 
-        r = client.put(location.copy_merge_params({"digest": digest}), content=body(),
-                       headers={"Content-Length": str(size),
-                                "Content-Type": "application/octet-stream"})
+        r = client.put(
+            location.copy_merge_params({"digest": digest}),
+            content=body(),
+            headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+        )
         assert r.status_code == 201, r.text
         return time.perf_counter() - started
 
@@ -98,8 +101,7 @@ def bare_push(base: str, repo: str, path: Path, auth: tuple[str, str]) -> float:
 def bare_pull(base: str, repo: str, digest: str, dest: Path, auth: tuple[str, str]) -> float:
     with httpx.Client(auth=auth, timeout=60) as client:
         started = time.perf_counter()
-        with client.stream("GET", f"{base}/v2/{repo}/blobs/{digest}") as r, \
-                open(dest, "wb") as f:
+        with client.stream("GET", f"{base}/v2/{repo}/blobs/{digest}") as r, open(dest, "wb") as f:
             for chunk in r.iter_raw(1 << 20):
                 f.write(chunk)
         return time.perf_counter() - started
@@ -109,8 +111,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 MB package, 100 Spirits")
     parser.add_argument("--runs", type=int, default=3, help="transfers timed (best of)")
-    parser.add_argument("--only", choices=["transfers", "search"],
-                        help="run one half of the benchmark")
+    parser.add_argument(
+        "--only", choices=["transfers", "search"], help="run one half of the benchmark"
+    )
     args = parser.parse_args()
     megabytes = 10 if args.quick else 100
     spirits = 100 if args.quick else 1000
@@ -130,36 +133,42 @@ def main() -> int:
                 pkg = make_package(work / "big", "big", f"1.0.{run}", megabytes << 20)
                 digest = "sha256:" + hashlib.sha256(pkg.read_bytes()).hexdigest()
                 raw_push.append(bare_push(base, f"bare/b{run}", pkg, auth))
-                with OciRegistry(server.url("bench"), cache_dir=work / f"c{run}",
-                                 credentials=creds) as reg:
+                with OciRegistry(
+                    server.url("bench"), cache_dir=work / f"c{run}", credentials=creds
+                ) as reg:
                     started = time.perf_counter()
                     reg.publish(pkg)
                     vudo_push.append(time.perf_counter() - started)
                 raw_pull.append(bare_pull(base, "bench/big", digest, work / f"raw{run}", auth))
-                with OciRegistry(server.url("bench"), cache_dir=work / f"p{run}",
-                                 credentials=creds) as reg:
+                with OciRegistry(
+                    server.url("bench"), cache_dir=work / f"p{run}", credentials=creds
+                ) as reg:
                     started = time.perf_counter()
                     reg.fetch("big", f"1.0.{run}")
                     vudo_pull.append(time.perf_counter() - started)
                 (work / f"raw{run}").unlink()
                 pkg.unlink()
             size_mb = megabytes * 1.048576
-            for label, vudo_t, raw_t in (("push", vudo_push, raw_push),
-                                         ("pull", vudo_pull, raw_pull)) if vudo_push else ():
+            for label, vudo_t, raw_t in (
+                (("push", vudo_push, raw_push), ("pull", vudo_pull, raw_pull)) if vudo_push else ()
+            ):
                 v, r = min(vudo_t), min(raw_t)
-                print(f"  {label}: vudo {v * 1000:7.0f} ms ({size_mb / v:6.0f} MB/s)   bare "
-                      f"httpx {r * 1000:7.0f} ms ({size_mb / r:6.0f} MB/s)   ratio "
-                      f"{r / v:.2f} (target >= 0.7)")
+                print(
+                    f"  {label}: vudo {v * 1000:7.0f} ms ({size_mb / v:6.0f} MB/s)   bare "
+                    f"httpx {r * 1000:7.0f} ms ({size_mb / r:6.0f} MB/s)   ratio "
+                    f"{r / v:.2f} (target >= 0.7)"
+                )
 
             # ---------------------------------------------------------- search
             if args.only == "transfers":
                 return 0
             print(f"search --available over {spirits} Spirits")
-            small = [make_package(work / "small", f"s{i:04d}", "1.0.0", 0)
-                     for i in range(spirits)]
+            small = [make_package(work / "small", f"s{i:04d}", "1.0.0", 0) for i in range(spirits)]
             started = time.perf_counter()
-            with OciRegistry(server.url("many"), cache_dir=work / "pub",
-                             credentials=creds) as reg, ThreadPoolExecutor(8) as pool:
+            with (
+                OciRegistry(server.url("many"), cache_dir=work / "pub", credentials=creds) as reg,
+                ThreadPoolExecutor(8) as pool,
+            ):
                 list(pool.map(reg.publish, small))
             print(f"  (published {spirits} in {time.perf_counter() - started:.1f} s)")
 
@@ -178,20 +187,41 @@ def main() -> int:
                 started = time.perf_counter()
                 found = browse("weather", home=home, registries=[server.url("many")])
                 warm.append(time.perf_counter() - started)
-            print(f"  cold {cold * 1000:7.0f} ms   warm (cached) median "
-                  f"{statistics.median(warm) * 1000:6.1f} ms (target < 300 ms)")
-            env = {**os.environ, "VUDO_HOME": str(home), "HOME": str(work),
-                   "PYTHONPATH": str(ROOT / "src"), "PYTHONPYCACHEPREFIX": str(work / "pyc")}
+            print(
+                f"  cold {cold * 1000:7.0f} ms   warm (cached) median "
+                f"{statistics.median(warm) * 1000:6.1f} ms (target < 300 ms)"
+            )
+            env = {
+                **os.environ,
+                "VUDO_HOME": str(home),
+                "HOME": str(work),
+                "PYTHONPATH": str(ROOT / "src"),
+                "PYTHONPYCACHEPREFIX": str(work / "pyc"),
+            }
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             procs = []
             for _ in range(4):  # the first run compiles vudo's bytecode: not counted
                 started = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "vudo", "search", "--available",
-                                "weather", "--registry", server.url("many")], env=env,
-                               check=True, capture_output=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "vudo",
+                        "search",
+                        "--available",
+                        "weather",
+                        "--registry",
+                        server.url("many"),
+                    ],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
                 procs.append(time.perf_counter() - started)
-            print(f"  `vudo search --available weather` process, warm: median "
-                  f"{statistics.median(procs[1:]) * 1000:6.0f} ms")
+            print(
+                f"  `vudo search --available weather` process, warm: median "
+                f"{statistics.median(procs[1:]) * 1000:6.0f} ms"
+            )
         finally:
             server.stop()
     return 0

@@ -260,14 +260,22 @@ def pane_throughput(root: Path, home: Path, events: int = 200_000) -> float:
             app.action_view("run")
             await pilot.pause(0.5)
             calls = [
-                HostCall("bench-1", "host_log", Capability.ACTUATOR_LOG, i % 7 != 0,
-                         "level=0 len=5", 0 if i % 7 else -1, 1005, i * 1e-4)
+                HostCall(
+                    "bench-1",
+                    "host_log",
+                    Capability.ACTUATOR_LOG,
+                    i % 7 != 0,
+                    "level=0 len=5",
+                    0 if i % 7 else -1,
+                    1005,
+                    i * 1e-4,
+                )
                 for i in range(events)
             ]
             batch = 500
             started = time.perf_counter()
             for i in range(0, events, batch):
-                for ev in calls[i:i + batch]:
+                for ev in calls[i : i + batch]:
                     app.engine_event(ev)
                 app.flush_events()
                 app.screen._on_timer_update()  # draw the frame now
@@ -289,28 +297,38 @@ def main() -> int:
         print(f"calibration: spin={spin} gives {rate:,.0f} host calls/s headless")
 
         idle, _ = asyncio.run(measure_latency(root, home, None))
-        print(f"keypress-to-screen latency, idle app:      p50 "
-              f"{statistics.median(idle)*1e3:6.1f} ms"
-              f"  p95 {p95(idle)*1e3:6.1f} ms")
+        print(
+            f"keypress-to-screen latency, idle app:      p50 "
+            f"{statistics.median(idle) * 1e3:6.1f} ms"
+            f"  p95 {p95(idle) * 1e3:6.1f} ms"
+        )
         inapp_spin, inapp = calibrate_inapp(root, home, spin)
         print(f"in the app: spin={inapp_spin} gives {inapp:,.0f} host calls/s")
         for label, each in (("10k/s Spirit", inapp_spin), ("flooding Spirit", 0)):
             loaded, stats = asyncio.run(measure_latency(root, home, each))
-            print(f"keypress-to-screen latency, {label + ':':16} p50 "
-                  f"{statistics.median(loaded)*1e3:6.1f} ms  p95 {p95(loaded)*1e3:6.1f} ms"
-                  f"  (it made {stats['calls_per_s']:,.0f} host calls/s meanwhile)")
-            print(f"  ratio to idle p95: {p95(loaded) / p95(idle):.2f}x;"
-                  f" target p95 < 50 ms: {'met' if p95(loaded) < 0.050 else 'NOT met'}")
+            print(
+                f"keypress-to-screen latency, {label + ':':16} p50 "
+                f"{statistics.median(loaded) * 1e3:6.1f} ms  p95 {p95(loaded) * 1e3:6.1f} ms"
+                f"  (it made {stats['calls_per_s']:,.0f} host calls/s meanwhile)"
+            )
+            print(
+                f"  ratio to idle p95: {p95(loaded) / p95(idle):.2f}x;"
+                f" target p95 < 50 ms: {'met' if p95(loaded) < 0.050 else 'NOT met'}"
+            )
 
         produced = engine_production_rate(root, home)
         pane = pane_throughput(root, home)
         live = inapp_rate(root, home, 0, 3.0, freeze_gc=False)
         print(f"host-call log pane throughput: {pane:,.0f} events/s (buffer -> pane -> frame)")
         print(f"  engine production, flooding Spirit, no UI: {produced:,.0f} calls/s")
-        print(f"  ratio pane/engine: {pane / produced:.2f}x"
-              f" ({'keeps up' if pane >= produced else 'falls behind; the buffer bounds memory'})")
-        print(f"flooding Spirit inside the app: {live:,.0f} calls/s reach the log"
-              f" ({live / produced:.2f}x of headless: the UI thread shares the GIL)")
+        print(
+            f"  ratio pane/engine: {pane / produced:.2f}x"
+            f" ({'keeps up' if pane >= produced else 'falls behind; the buffer bounds memory'})"
+        )
+        print(
+            f"flooding Spirit inside the app: {live:,.0f} calls/s reach the log"
+            f" ({live / produced:.2f}x of headless: the UI thread shares the GIL)"
+        )
     return 0
 
 

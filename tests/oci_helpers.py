@@ -29,8 +29,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def _htpasswd(user: str, password: str) -> str:
     """A bcrypt htpasswd line (what Distribution's htpasswd auth accepts)."""
-    out = subprocess.run(["htpasswd", "-Bbn", user, password], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        ["htpasswd", "-Bbn", user, password], capture_output=True, text=True, check=True
+    )
     return out.stdout.strip() + "\n"
 
 
@@ -61,12 +62,15 @@ class OciServer:
             self.proc.wait()
 
 
-def start_registry(tmp: Path, *, auth: bool = True, host: str = "127.0.0.1",
-                   tls: tuple[Path, Path] | None = None) -> OciServer:
+def start_registry(
+    tmp: Path, *, auth: bool = True, host: str = "127.0.0.1", tls: tuple[Path, Path] | None = None
+) -> OciServer:
     """Start ``docker-registry`` on a free port of ``host``; ``tls`` is (cert, key)."""
     if shutil.which("docker-registry") is None:
-        pytest.fail("docker-registry is not installed (apt-get install docker-registry; "
-                    ".ci/run installs it)")
+        pytest.fail(
+            "docker-registry is not installed (apt-get install docker-registry; "
+            ".ci/run installs it)"
+        )
     port = free_port(host)
     storage = tmp / "storage"
     storage.mkdir(parents=True)
@@ -83,10 +87,12 @@ def start_registry(tmp: Path, *, auth: bool = True, host: str = "127.0.0.1",
         "  cache:\n    blobdescriptor: inmemory\n"
         f"http:\n  addr: {host}:{port}\n  secret: vudo-test-secret\n"
         + (f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n" if tls else "")
-        + auth_block)
+        + auth_block
+    )
     with open(tmp / "registry.log", "wb") as log:
-        proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -136,19 +142,26 @@ class CutProxy:
                 continue
             state = {"down": 0, "up": 0, "dead": False}
             for src, dst, way in ((client, upstream, "up"), (upstream, client, "down")):
-                threading.Thread(target=self._pump, args=(src, dst, way, state, client,
-                                                          upstream), daemon=True).start()
+                threading.Thread(
+                    target=self._pump, args=(src, dst, way, state, client, upstream), daemon=True
+                ).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, way: str,
-              state: dict[str, int | bool], client: socket.socket,
-              upstream: socket.socket) -> None:
+    def _pump(
+        self,
+        src: socket.socket,
+        dst: socket.socket,
+        way: str,
+        state: dict[str, int | bool],
+        client: socket.socket,
+        upstream: socket.socket,
+    ) -> None:
         try:
             while data := src.recv(65536):
                 limit = self.cut_after
                 if limit is not None and way == self.direction:
                     room = limit - int(state[way])
                     if len(data) >= room:
-                        dst.sendall(data[:max(room, 0)])
+                        dst.sendall(data[: max(room, 0)])
                         self.cuts += 1
                         raise OSError("cut")
                 state[way] = int(state[way]) + len(data)
@@ -188,8 +201,9 @@ class TokenFront:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def _send(self, status: int, body: bytes = b"",
-                      headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(status)
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
@@ -210,7 +224,8 @@ class TokenFront:
                     scope = (form.get("scope") or [""])[0]
                 else:
                     ok = self.headers.get("Authorization") == basic_header(
-                        upstream.username, upstream.password)
+                        upstream.username, upstream.password
+                    )
                     scope = (query.get("scope") or [""])[0]
                 front.token_requests.append(scope)
                 if not ok:
@@ -218,8 +233,9 @@ class TokenFront:
                     return
                 token = secrets.token_hex(16)
                 front.tokens[token] = scope
-                self._send(200, json.dumps({"token": token}).encode(),
-                           {"Content-Type": "application/json"})
+                self._send(
+                    200, json.dumps({"token": token}).encode(), {"Content-Type": "application/json"}
+                )
 
             def _any(self) -> None:
                 import http.client
@@ -228,27 +244,35 @@ class TokenFront:
                     self._token()
                     return
                 auth = self.headers.get("Authorization", "")
-                token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
+                token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
                 if token not in front.tokens:
                     if self.headers.get("Content-Length"):
                         self.rfile.read(int(self.headers["Content-Length"]))
                     realm = f"http://127.0.0.1:{front.port}/token"
-                    self._send(401, b"{}", {"WWW-Authenticate":
-                                            f'Bearer realm="{realm}",service="vudo-test"'})
+                    self._send(
+                        401,
+                        b"{}",
+                        {"WWW-Authenticate": f'Bearer realm="{realm}",service="vudo-test"'},
+                    )
                     return
                 body = None
                 if self.headers.get("Content-Length"):
                     body = self.rfile.read(int(self.headers["Content-Length"]))
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("authorization", "host", "connection")}
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("authorization", "host", "connection")
+                }
                 headers["Authorization"] = basic_header(upstream.username, upstream.password)
                 conn = http.client.HTTPConnection("127.0.0.1", upstream.port, timeout=30)
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
-                out = {k: v for k, v in resp.getheaders()
-                       if k.lower() not in ("content-length", "connection",
-                                            "transfer-encoding")}
+                out = {
+                    k: v
+                    for k, v in resp.getheaders()
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding")
+                }
                 conn.close()
                 self._send(resp.status, data, out)
 
@@ -273,8 +297,9 @@ def non_loopback_ipv4() -> str | None:
 
     candidates: list[str] = []
     with contextlib.suppress(OSError):
-        candidates += [str(a[4][0]) for a in socket.getaddrinfo(socket.gethostname(), None,
-                                                                 socket.AF_INET)]
+        candidates += [
+            str(a[4][0]) for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+        ]
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.connect(("192.0.2.1", 9))
         candidates.append(str(s.getsockname()[0]))
@@ -289,7 +314,26 @@ def non_loopback_ipv4() -> str | None:
 def self_signed(tmp: Path, ip: str) -> tuple[Path, Path]:
     """A self-signed certificate for ``ip`` (openssl), as (cert, key)."""
     cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=vudo-test",
-                    "-addext", f"subjectAltName=IP:{ip}"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=vudo-test",
+            "-addext",
+            f"subjectAltName=IP:{ip}",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key

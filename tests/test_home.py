@@ -31,7 +31,8 @@ def make_package(tmp: Path, name: str) -> Path:
     root.mkdir(parents=True)
     (root / "spirit.toml").write_text(
         f'name = "{name}"\nversion = "0.1.0"\nauthor = "{signer.public_hex}"\n'
-        'description = "d"\ncapabilities = ["sensor_time"]\n')
+        'description = "d"\ncapabilities = ["sensor_time"]\n'
+    )
     (root / "module.wasm").write_bytes(MODULE)
     out = pack(root / "spirit.toml", root / "module.wasm", root / f"{name}.spirit")
     sign_package(out, signer)
@@ -45,7 +46,8 @@ def old_home(tmp_path: Path) -> Path:
         store.install(make_package(tmp_path, "installed-one"))
         store.save_grants("installed-one", [])
     DirectoryRegistry(home / "published", create=True).publish(
-        make_package(tmp_path, "published-one"))
+        make_package(tmp_path, "published-one")
+    )
     return home
 
 
@@ -109,9 +111,16 @@ def test_concurrent_first_opens_of_an_old_home(tmp_path: Path) -> None:
     home = old_home(tmp_path)
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.time() + 2.0  # after every interpreter has started
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(home), str(start)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(6)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(home), str(start)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
     outputs = [p.communicate(timeout=60) for p in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
@@ -130,8 +139,7 @@ def test_old_store_that_is_a_file_is_not_moved(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("old", ["registry", "published"])
-def test_unmovable_old_directory_is_an_error_not_an_empty_store(
-        tmp_path: Path, old: str) -> None:
+def test_unmovable_old_directory_is_an_error_not_an_empty_store(tmp_path: Path, old: str) -> None:
     home = tmp_path / "home"
     (home / old).mkdir(parents=True)
     if old == "registry":  # store/ is a dangling symlink: the rename cannot replace it

@@ -22,8 +22,15 @@ from typing import NamedTuple
 import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src"
-CORE = ("vudo.engine", "vudo.pkg", "vudo.errors", "vudo.capabilities", "vudo.home",
-        "vudo.files", "vudo.resources")
+CORE = (
+    "vudo.engine",
+    "vudo.pkg",
+    "vudo.errors",
+    "vudo.capabilities",
+    "vudo.home",
+    "vudo.files",
+    "vudo.resources",
+)
 FACES = ("vudo.project", "vudo.cli", "vudo.tui")
 
 
@@ -68,8 +75,12 @@ def imports_of(name: str, path: Path) -> list[Import]:
                 for alias in child.names:
                     if alias.name.startswith("vudo"):
                         add(alias.name, child, in_function)
-            elif (isinstance(child, ast.ImportFrom) and child.module and child.level == 0
-                  and child.module.startswith("vudo")):
+            elif (
+                isinstance(child, ast.ImportFrom)
+                and child.module
+                and child.level == 0
+                and child.module.startswith("vudo")
+            ):
                 for alias in child.names:  # `from vudo.cli import commands`: a module
                     sub = f"{child.module}.{alias.name}"
                     add(sub if sub in MODULES else child.module, child, in_function)
@@ -101,11 +112,17 @@ def test_engine_and_pkg_never_import_each_other(a: str, b: str) -> None:
 
 
 def test_only_the_cli_imports_the_tui_and_lazily() -> None:
-    outside = [i for i in ALL if within(i.imported, "vudo.tui")
-               and not within(i.importer, ("vudo.tui", "vudo.cli"))]
+    outside = [
+        i
+        for i in ALL
+        if within(i.imported, "vudo.tui") and not within(i.importer, ("vudo.tui", "vudo.cli"))
+    ]
     assert outside == []
-    eager = [i for i in ALL if within(i.importer, "vudo.cli") and within(i.imported, "vudo.tui")
-             and not i.in_function]
+    eager = [
+        i
+        for i in ALL
+        if within(i.importer, "vudo.cli") and within(i.imported, "vudo.tui") and not i.in_function
+    ]
     assert eager == []
 
 
@@ -122,8 +139,11 @@ def test_no_import_cycles() -> None:
 
 
 def test_function_level_imports_in_project_say_why() -> None:
-    silent = [f"{i.importer}:{i.line} imports {i.imported}" for i in ALL
-              if within(i.importer, "vudo.project") and i.in_function and not i.lazy_reason]
+    silent = [
+        f"{i.importer}:{i.line} imports {i.imported}"
+        for i in ALL
+        if within(i.importer, "vudo.project") and i.in_function and not i.lazy_reason
+    ]
     assert silent == []
 
 
@@ -192,9 +212,18 @@ def test_a_plain_run_keeps_dataclasses_out(tmp_path: Path) -> None:
     module imports no dataclasses (nor the other heavy modules its path once paid for)."""
     wat = tmp_path / "seven.wat"
     wat.write_text('(module (func (export "main") (result i32) (i32.const 7)))')
-    env = dict(os.environ, VUDO_HOME=str(tmp_path / "home"),
-               PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", RUN_PATH_PROBE, str(wat)], env=env,
-                          capture_output=True, text=True, check=False, timeout=120)
+    env = dict(
+        os.environ,
+        VUDO_HOME=str(tmp_path / "home"),
+        PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_PATH_PROBE, str(wat)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == []

@@ -89,15 +89,19 @@ def from_os_error(err: OSError, doing: str = "") -> VudoError:
     where = f" ({name})" if name else ""
     prefix = f"{doing}: " if doing else ""
     if err.errno == errno.ENAMETOOLONG:
-        return InvalidInputError(f"{prefix}the path is too long{where}",
-                                 hint="pass a shorter path or name")
+        return InvalidInputError(
+            f"{prefix}the path is too long{where}", hint="pass a shorter path or name"
+        )
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         what = "the disk is full" if err.errno == errno.ENOSPC else "the disk quota is used up"
-        return DiskFullError(f"{prefix}{what}{where}",
-                             hint="free some space (or raise the quota) and run it again; "
-                             "nothing half-written was kept")
-    return VudoError(f"{prefix}{err.strerror or err}{where}",
-                     hint="check the path and its permissions")
+        return DiskFullError(
+            f"{prefix}{what}{where}",
+            hint="free some space (or raise the quota) and run it again; "
+            "nothing half-written was kept",
+        )
+    return VudoError(
+        f"{prefix}{err.strerror or err}{where}", hint="check the path and its permissions"
+    )
 
 
 class UsageError(VudoError):

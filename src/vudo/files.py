@@ -17,9 +17,14 @@ from vudo.errors import InvalidInputError
 
 __all__ = ["refuse_non_regular", "write_all", "write_atomic", "write_atomic_with"]
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"),
-          (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def refuse_non_regular(path: Path, *, what: str = "file", hint: str | None = None) -> None:
@@ -36,13 +41,21 @@ def refuse_non_regular(path: Path, *, what: str = "file", hint: str | None = Non
     if stat.S_ISREG(mode):
         return
     kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-    raise InvalidInputError(f"{path} is {kind}, not a {what}; vudo does not replace it",
-                            hint=hint or f"remove it, or write the {what} somewhere else")
+    raise InvalidInputError(
+        f"{path} is {kind}, not a {what}; vudo does not replace it",
+        hint=hint or f"remove it, or write the {what} somewhere else",
+    )
 
 
 def write_atomic_with(
-    path: Path, body: Callable[[int], None], *, mode: int = 0o644, size_hint: int = 0,
-    fsync: bool = False, what: str = "file", hint: str | None = None,
+    path: Path,
+    body: Callable[[int], None],
+    *,
+    mode: int = 0o644,
+    size_hint: int = 0,
+    fsync: bool = False,
+    what: str = "file",
+    hint: str | None = None,
 ) -> Path:
     """Create ``path`` by calling ``body(fd)`` on a temp file beside it, then rename.
 
@@ -82,11 +95,19 @@ def write_all(fd: int, data: bytes) -> None:
     """Write every byte of ``data`` to ``fd`` (``os.write`` may write fewer)."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, fsync: bool = False,
-                 what: str = "file", hint: str | None = None) -> Path:
+def write_atomic(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = 0o644,
+    fsync: bool = False,
+    what: str = "file",
+    hint: str | None = None,
+) -> Path:
     """Replace ``path`` with ``data`` atomically (see :func:`write_atomic_with`)."""
-    return write_atomic_with(path, lambda fd: write_all(fd, data), mode=mode, fsync=fsync,
-                             what=what, hint=hint)
+    return write_atomic_with(
+        path, lambda fd: write_all(fd, data), mode=mode, fsync=fsync, what=what, hint=hint
+    )

@@ -84,6 +84,7 @@ def migrate_home(home: Path) -> None:
         except OSError as err:
             if new.is_dir():  # ENOTEMPTY/EEXIST: another process got there first
                 continue
-            raise VudoError(f"cannot move {old} to {new} (the new home layout): "
-                            f"{err.strerror or err}",
-                            hint=f"move it by hand, or make {home} writable") from None
+            raise VudoError(
+                f"cannot move {old} to {new} (the new home layout): {err.strerror or err}",
+                hint=f"move it by hand, or make {home} writable",
+            ) from None

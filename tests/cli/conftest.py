@@ -74,12 +74,18 @@ def env(home: Path, zig_cache: Path, pycache: Path) -> dict[str, str]:
 def runner(env: dict[str, str], cwd: Path) -> Vudo:
     """``run("run", "x.wat", cwd=..., input=...)`` -> Result, in ``env``."""
 
-    def run(*argv: str, cwd: Path | None = None, input: str | None = None,
-            timeout: float = 120) -> Result:
+    def run(
+        *argv: str, cwd: Path | None = None, input: str | None = None, timeout: float = 120
+    ) -> Result:
         proc = subprocess.run(
             [sys.executable, "-m", "vudo", *argv],
-            cwd=cwd or default_cwd, env=env, input=input if input is not None else "",
-            capture_output=True, text=True, timeout=timeout, check=False,
+            cwd=cwd or default_cwd,
+            env=env,
+            input=input if input is not None else "",
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         assert "Traceback" not in proc.stderr, proc.stderr
         return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -28,17 +28,24 @@ def test_capabilities_lists_what_each_allows(vudo_cli: Vudo) -> None:
         assert re.search(rf"^{cap.value} +{re.escape(cap.description)}$", r.stdout, re.M), cap
     assert "calls: host_network_connect; scopes: global, domain:<host>:<port>" in r.stdout
     data = vudo_cli("capabilities", "sensor_time", "--json").json()
-    assert data == [{"name": "sensor_time", "allows": "read the current time",
-                     "host_calls": ["host_time_now"], "scopes": ["global", "sandboxed"],
-                     "manifest": True}]
+    assert data == [
+        {
+            "name": "sensor_time",
+            "allows": "read the current time",
+            "host_calls": ["host_time_now"],
+            "scopes": ["global", "sandboxed"],
+            "manifest": True,
+        }
+    ]
     r = vudo_cli("capabilities", "telepathy")
     assert r.code == 2 and "`vudo capabilities` lists them" in r.error_line
     r = vudo_cli("grant", "demo", "sensor_tmie")  # the hint that pointed at `vudo doc`
     assert r.code == 2 and 'did you mean "sensor_time"' in r.error_line
 
 
-def test_dol_passes_every_word_to_the_toolchain(vudo_cli: Vudo, env: dict[str, str],
-                                                tmp_path: Path) -> None:
+def test_dol_passes_every_word_to_the_toolchain(
+    vudo_cli: Vudo, env: dict[str, str], tmp_path: Path
+) -> None:
     r = vudo_cli("dol", "--version")
     assert r.code == 5
     assert "DOL is not available" in r.error_line and "cargo install dol" in r.error_line
@@ -77,15 +84,13 @@ def test_tui_outside_a_terminal_is_one_line(vudo_cli: Vudo, project: Path) -> No
     assert r.code == 5 and "no project directory at nowhere" in r.error_line
 
 
-def test_info_and_verify_inspect_a_package_before_install(vudo_cli: Vudo,
-                                                          project: Path) -> None:
+def test_info_and_verify_inspect_a_package_before_install(vudo_cli: Vudo, project: Path) -> None:
     assert vudo_cli("pack", cwd=project).code == 0
     assert vudo_cli("sign", cwd=project).code == 0
     package = project / "dist" / "demo-0.1.0.spirit"
     r = vudo_cli("info", str(package))
     assert r.code == 0, r.stderr
-    assert r.stdout.startswith(f"demo 0.1.0  (package {package}: signature valid, "
-                               "not installed)\n")
+    assert r.stdout.startswith(f"demo 0.1.0  (package {package}: signature valid, not installed)\n")
     assert "capabilities  sensor_time, actuator_log" in r.stdout
     assert re.search(r"^  module\.wasm +\d+ B +sha256:[0-9a-f]{12}$", r.stdout, re.M), r.stdout
     data = vudo_cli("info", str(package), "--json").json()
@@ -93,8 +98,10 @@ def test_info_and_verify_inspect_a_package_before_install(vudo_cli: Vudo,
     assert {f["path"] for f in data["files"]} >= {"module.wasm"}
     r = vudo_cli("verify", str(package))
     assert r.code == 0 and r.stdout.startswith(f"verified {package}: every file matches")
-    assert vudo_cli("verify", str(package), "--json").json() == \
-        vudo_cli("sign", "--verify", str(package), "--json").json()  # the same check
+    assert (
+        vudo_cli("verify", str(package), "--json").json()
+        == vudo_cli("sign", "--verify", str(package), "--json").json()
+    )  # the same check
     assert vudo_cli("summon", str(package), "--yes").code == 0
     assert vudo_cli("info", str(package), "--json").json()["installed_versions"] == ["0.1.0"]
     # a flipped byte: both refuse with exit 4 and show nothing of the manifest

@@ -86,16 +86,20 @@ def test_every_json_command_has_a_specific_failing_case() -> None:
     assert set(JSON_COMMANDS) <= set(FAILING), set(JSON_COMMANDS) - set(FAILING)
 
 
-@pytest.mark.parametrize(("group", "commands"), [
-    ({"--path"}, ["build", "run", "test", "pack", "check", "fmt", "doc", "tui", "sign",
-                  "publish"]),
-    ({"--fuel", "--timeout", "--memory", "--grant", "--deny"}, ["run", "test"]),
-    ({"--grant", "--deny", "--yes", "--trust-signer"}, ["summon", "install"]),
-    ({"--registry"}, ["install", "publish", "search", "upgrade"]),
-    ({"-q", "--quiet", "-v", "--verbose"}, [c.name for c in COMMANDS if c.name != "dol"]),
-])
-def test_flags_meaning_the_same_are_spelled_the_same(group: set[str],
-                                                      commands: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("group", "commands"),
+    [
+        (
+            {"--path"},
+            ["build", "run", "test", "pack", "check", "fmt", "doc", "tui", "sign", "publish"],
+        ),
+        ({"--fuel", "--timeout", "--memory", "--grant", "--deny"}, ["run", "test"]),
+        ({"--grant", "--deny", "--yes", "--trust-signer"}, ["summon", "install"]),
+        ({"--registry"}, ["install", "publish", "search", "upgrade"]),
+        ({"-q", "--quiet", "-v", "--verbose"}, [c.name for c in COMMANDS if c.name != "dol"]),
+    ],
+)
+def test_flags_meaning_the_same_are_spelled_the_same(group: set[str], commands: list[str]) -> None:
     for name in commands:
         assert group <= _options(name), (name, group - _options(name))
 
@@ -131,11 +135,15 @@ def test_quiet_and_verbose_are_global(vudo_cli: Vudo, project: Path) -> None:
 def test_test_takes_the_grants_and_limits_run_takes(vudo_cli: Vudo, project: Path) -> None:
     src = project / "src" / "main.wat"
     # a test that fails unless host_time_now is allowed (a denied call returns -1)
-    src.write_text(src.read_text().replace(
-        '(func (export "test_add")',
-        '(func (export "test_clock") (result i32)\n'
-        '    (i64.lt_s (call $time_now) (i64.const 0)))\n'
-        '  (func (export "test_add")', 1))
+    src.write_text(
+        src.read_text().replace(
+            '(func (export "test_add")',
+            '(func (export "test_clock") (result i32)\n'
+            "    (i64.lt_s (call $time_now) (i64.const 0)))\n"
+            '  (func (export "test_add")',
+            1,
+        )
+    )
     assert "test_clock" in src.read_text()
     r = vudo_cli("test", "clock", "--json", cwd=project)
     assert r.code == 0, r.stdout + r.stderr
@@ -152,19 +160,22 @@ def test_test_takes_the_grants_and_limits_run_takes(vudo_cli: Vudo, project: Pat
     assert {t["outcome"] for t in r.json()["tests"]} == {"fuel exhausted"}
 
 
-@pytest.mark.parametrize("argv", [
-    ("run", "x.wat", "--grant", "sensor_time=nowhere"),
-    ("run", "x.wat", "--deny", "telepathy"),
-    ("grant", "demo", "telepathy"),
-    ("grant", "demo", "sensor_time", "--scope", "nowhere"),
-    ("revoke", "demo", "telepathy"),
-    ("summon", "x.spirit", "--grant", "telepathy"),
-    ("install", "demo", "--grant", "sensor_time=nowhere"),
-    ("search", "--capability", "telepathy"),
-    ("grant", "demo", "sensor_time", "--expires", "someday"),
-    ("run", "x.wat", "--memory", "lots"),
-    ("run", "x.wat", "--fuel", "lots"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("run", "x.wat", "--grant", "sensor_time=nowhere"),
+        ("run", "x.wat", "--deny", "telepathy"),
+        ("grant", "demo", "telepathy"),
+        ("grant", "demo", "sensor_time", "--scope", "nowhere"),
+        ("revoke", "demo", "telepathy"),
+        ("summon", "x.spirit", "--grant", "telepathy"),
+        ("install", "demo", "--grant", "sensor_time=nowhere"),
+        ("search", "--capability", "telepathy"),
+        ("grant", "demo", "sensor_time", "--expires", "someday"),
+        ("run", "x.wat", "--memory", "lots"),
+        ("run", "x.wat", "--fuel", "lots"),
+    ],
+)
 def test_a_bad_value_on_the_command_line_is_exit_2_everywhere(
     vudo_cli: Vudo, tmp_path: Path, argv: tuple[str, ...]
 ) -> None:
@@ -174,18 +185,24 @@ def test_a_bad_value_on_the_command_line_is_exit_2_everywhere(
     assert "(hint: " in r.error_line
 
 
-def test_a_denied_call_says_what_would_allow_it(vudo_cli: Vudo, project: Path,
-                                                tmp_path: Path) -> None:
+def test_a_denied_call_says_what_would_allow_it(
+    vudo_cli: Vudo, project: Path, tmp_path: Path
+) -> None:
     # a project: the capability is declared, this run withheld it
     r = vudo_cli("run", "--deny", "sensor_time", cwd=project)
     assert r.code == 0, r.stderr
     assert "note: host calls needing sensor_time were denied" in r.stderr
-    assert "host_time_now (no grant for sensor_time); to allow it: run without --deny " \
+    assert (
+        "host_time_now (no grant for sensor_time); to allow it: run without --deny "
         "sensor_time" in r.stderr
+    )
     # a project whose manifest lost it: the build names the exact manifest line
     manifest = project / "spirit.toml"
-    manifest.write_text(manifest.read_text().replace(
-        'capabilities = ["sensor_time", "actuator_log"]', 'capabilities = ["actuator_log"]'))
+    manifest.write_text(
+        manifest.read_text().replace(
+            'capabilities = ["sensor_time", "actuator_log"]', 'capabilities = ["actuator_log"]'
+        )
+    )
     r = vudo_cli("run", cwd=project)
     assert r.code == 7
     assert 'capabilities = ["actuator_log", "sensor_time"]' in r.error_line
@@ -195,8 +212,11 @@ def test_a_denied_call_says_what_would_allow_it(vudo_cli: Vudo, project: Path,
     r = vudo_cli("run", str(wat))
     assert "to allow it: pass --grant sensor_time" in r.stderr
     # an installed Spirit: the exact `vudo grant`
-    manifest.write_text(manifest.read_text().replace(
-        'capabilities = ["actuator_log"]', 'capabilities = ["sensor_time", "actuator_log"]'))
+    manifest.write_text(
+        manifest.read_text().replace(
+            'capabilities = ["actuator_log"]', 'capabilities = ["sensor_time", "actuator_log"]'
+        )
+    )
     assert vudo_cli("summon", str(project), "--grant", "actuator_log").code == 0
     r = vudo_cli("run", "demo", cwd=project)  # (beside the project, "demo" is the project)
     assert "to allow it: vudo grant demo sensor_time\n" in r.stderr, r.stderr
@@ -210,8 +230,7 @@ NET = """(module
 """
 
 
-def test_a_scope_that_does_not_cover_the_target_is_named(vudo_cli: Vudo,
-                                                         tmp_path: Path) -> None:
+def test_a_scope_that_does_not_cover_the_target_is_named(vudo_cli: Vudo, tmp_path: Path) -> None:
     wat = tmp_path / "net.wat"
     wat.write_text(NET)
     r = vudo_cli("run", str(wat), "--grant", "network_connect=domain:example.com:*")

@@ -23,13 +23,19 @@ def test_v128_in_an_exported_or_imported_signature_is_invalid_input(
 ) -> None:
     # wasmtime's C API aborts the process when asked for such a signature's types.
     export = _wat(tmp_path, "simd", '(func (export "main") (param v128))')
-    result = _wat(tmp_path, "simdr", '(func (export "main") (result v128) '
-                  "(v128.const i32x4 1 2 3 4))")
+    result = _wat(
+        tmp_path, "simdr", '(func (export "main") (result v128) (v128.const i32x4 1 2 3 4))'
+    )
     imported = tmp_path / "simdi.wat"
-    imported.write_text('(module (import "vudo" "host_log" (func (param v128))) '
-                        '(memory (export "memory") 1) (func (export "main")))')
-    for path, where in ((export, 'export "main"'), (result, 'export "main"'),
-                        (imported, 'import "vudo" "host_log"')):
+    imported.write_text(
+        '(module (import "vudo" "host_log" (func (param v128))) '
+        '(memory (export "memory") 1) (func (export "main")))'
+    )
+    for path, where in (
+        (export, 'export "main"'),
+        (result, 'export "main"'),
+        (imported, 'import "vudo" "host_log"'),
+    ):
         r = vudo_cli("run", str(path))
         assert r.code == 3, r.stderr
         assert where in r.error_line and "v128" in r.error_line
@@ -37,8 +43,12 @@ def test_v128_in_an_exported_or_imported_signature_is_invalid_input(
 
 
 def test_v128_inside_the_module_still_runs(vudo_cli: Vudo, tmp_path: Path) -> None:
-    path = _wat(tmp_path, "inner", '(func $i (param v128)) (func (export "main") (result i32) '
-                "(v128.const i64x2 0 0) call $i i32.const 3)")
+    path = _wat(
+        tmp_path,
+        "inner",
+        '(func $i (param v128)) (func (export "main") (result i32) '
+        "(v128.const i64x2 0 0) call $i i32.const 3)",
+    )
     r = vudo_cli("run", str(path), "-q")
     assert r.code == 0, r.stderr
     assert r.stdout.strip() == "3"
@@ -75,8 +85,9 @@ def test_grant_expiry_out_of_range_is_refused_and_stores_nothing(
     assert "expires" not in info.stdout
 
 
-@pytest.mark.parametrize("words", [("--expires", "-5d"), ("--expires=-5d",),
-                                   ("--expires", "-1h"), ("--expires", "0d")])
+@pytest.mark.parametrize(
+    "words", [("--expires", "-5d"), ("--expires=-5d",), ("--expires", "-1h"), ("--expires", "0d")]
+)
 def test_grant_negative_or_zero_duration_is_a_usage_error(
     vudo_cli: Vudo, installed: str, words: tuple[str, ...]
 ) -> None:
@@ -95,13 +106,16 @@ def test_grant_expiry_at_the_calendar_end_is_kept(vudo_cli: Vudo, installed: str
     assert "9999-12-31 23:59 UTC" in vudo_cli("info", installed).stdout
 
 
-@pytest.mark.parametrize(("flag", "value"), [
-    ("--fuel", "99999999999999999999999999"),  # used to wrap: "fuel 99,999,984,... used"
-    ("--fuel", str(2**63)),
-    ("--timeout", "nan"),  # used to mean "never time out"
-    ("--timeout", "inf"),
-    ("--timeout", "-inf"),
-])
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--fuel", "99999999999999999999999999"),  # used to wrap: "fuel 99,999,984,... used"
+        ("--fuel", str(2**63)),
+        ("--timeout", "nan"),  # used to mean "never time out"
+        ("--timeout", "inf"),
+        ("--timeout", "-inf"),
+    ],
+)
 def test_run_limits_out_of_range_are_usage_errors(
     vudo_cli: Vudo, tmp_path: Path, flag: str, value: str
 ) -> None:
@@ -120,9 +134,7 @@ def test_run_fuel_at_the_counter_limit_runs(vudo_cli: Vudo, tmp_path: Path) -> N
     assert receipt["fuel_budget"] == 2**63 - 1 and receipt["fuel_used"] < 100
 
 
-def test_pack_into_a_directory_writes_the_usual_name_there(
-    vudo_cli: Vudo, tmp_path: Path
-) -> None:
+def test_pack_into_a_directory_writes_the_usual_name_there(vudo_cli: Vudo, tmp_path: Path) -> None:
     assert vudo_cli("new", "demo").code == 0
     out = tmp_path / "out"
     out.mkdir()
@@ -132,8 +144,9 @@ def test_pack_into_a_directory_writes_the_usual_name_there(
     assert not list(tmp_path.glob(".*partial"))
 
 
-@pytest.mark.parametrize("argv", [("list",), ("keys", "show"), ("run", "m.wat"),
-                                  ("summon", "x.spirit", "--yes")])
+@pytest.mark.parametrize(
+    "argv", [("list",), ("keys", "show"), ("run", "m.wat"), ("summon", "x.spirit", "--yes")]
+)
 def test_vudo_home_that_is_a_file_is_named(
     vudo_cli: Vudo, env: dict[str, str], tmp_path: Path, argv: tuple[str, ...]
 ) -> None:
@@ -170,11 +183,15 @@ def test_huge_module_file_is_refused_before_it_is_read(vudo_cli: Vudo, tmp_path:
         assert "over the" in r.error_line and "limit for a module file" in r.error_line
 
 
-@pytest.mark.parametrize(("command", "content", "needle"), [
-    ("fmt", b'name = "\xff"\n', "is not UTF-8"),  # was "internal error: UnicodeDecodeError"
-    ("fmt", b'name = "x"\ndescription = "' + b"x" * 1_100_000 + b'"\n', "manifest limit"),
-    ("check", b'name = "x"\ndescription = "' + b"x" * 1_100_000 + b'"\n', "manifest limit"),
-], ids=["fmt-not-utf8", "fmt-huge", "check-huge"])
+@pytest.mark.parametrize(
+    ("command", "content", "needle"),
+    [
+        ("fmt", b'name = "\xff"\n', "is not UTF-8"),  # was "internal error: UnicodeDecodeError"
+        ("fmt", b'name = "x"\ndescription = "' + b"x" * 1_100_000 + b'"\n', "manifest limit"),
+        ("check", b'name = "x"\ndescription = "' + b"x" * 1_100_000 + b'"\n', "manifest limit"),
+    ],
+    ids=["fmt-not-utf8", "fmt-huge", "check-huge"],
+)
 def test_fmt_and_check_refuse_unreadable_manifests_and_keep_them(
     vudo_cli: Vudo, tmp_path: Path, command: str, content: bytes, needle: str
 ) -> None:
@@ -193,7 +210,8 @@ def test_fmt_rewrites_the_manifest_in_one_step(vudo_cli: Vudo, tmp_path: Path) -
     assert r.code == 0, r.stderr
     assert manifest.read_text().startswith('name = "demo"\n')
     assert sorted(p.name for p in manifest.parent.iterdir() if p.name.startswith(".")) == [
-        ".gitignore"]
+        ".gitignore"
+    ]
 
 
 @pytest.mark.parametrize("damage", ["not json", "[1, 2]", '{"a": 1}', "[" * 5000])
@@ -218,12 +236,15 @@ def test_unreadable_stored_grants_are_reported_and_repaired(
     assert vudo_cli("grant", installed, "sensor_time").code == 0
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("scope", "sandboxed"),  # widened after signing: the signature no longer holds
-    ("capability", "storage_write"),
-    ("signature", "00" * 64),
-    ("expires_at", "x"),  # info crashed: TypeError in the date formatting
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("scope", "sandboxed"),  # widened after signing: the signature no longer holds
+        ("capability", "storage_write"),
+        ("signature", "00" * 64),
+        ("expires_at", "x"),  # info crashed: TypeError in the date formatting
+    ],
+)
 def test_info_marks_forged_stored_grants_invalid(
     vudo_cli: Vudo, installed: str, home: Path, field: str, value: object
 ) -> None:
@@ -236,8 +257,7 @@ def test_info_marks_forged_stored_grants_invalid(
         grants = json.loads(raw)
         forged = next(g for g in grants if g["capability"] == "sensor_time")
         forged[field] = value
-        conn.execute("UPDATE grants SET grants = ? WHERE name = ?",
-                     (json.dumps(grants), installed))
+        conn.execute("UPDATE grants SET grants = ? WHERE name = ?", (json.dumps(grants), installed))
     conn.close()
     info = vudo_cli("info", installed, "--json")
     assert info.code == 0, info.stderr
@@ -255,11 +275,18 @@ def test_info_marks_forged_stored_grants_invalid(
 NOT_UTF8 = b"\xffbad".decode("utf-8", "surrogateescape")  # argv bytes as Python keeps them
 
 
-@pytest.mark.parametrize("argv", [
-    ("info", NOT_UTF8), ("search", NOT_UTF8), ("uninstall", NOT_UTF8), ("run", NOT_UTF8),
-    ("grant", NOT_UTF8, "sensor_time"), ("search", "--author", NOT_UTF8),
-    ("upgrade", NOT_UTF8),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("info", NOT_UTF8),
+        ("search", NOT_UTF8),
+        ("uninstall", NOT_UTF8),
+        ("run", NOT_UTF8),
+        ("grant", NOT_UTF8, "sensor_time"),
+        ("search", "--author", NOT_UTF8),
+        ("upgrade", NOT_UTF8),
+    ],
+)
 def test_non_utf8_argument_is_a_usage_error(
     vudo_cli: Vudo, installed: str, argv: tuple[str, ...]
 ) -> None:
@@ -272,8 +299,9 @@ def test_non_utf8_argument_is_a_usage_error(
 
 def test_non_utf8_file_name_still_runs(vudo_cli: Vudo, tmp_path: Path) -> None:
     path = tmp_path / f"{NOT_UTF8}.wat"
-    path.write_text('(module (memory (export "memory") 1) '
-                    '(func (export "main") (result i32) i32.const 7))')
+    path.write_text(
+        '(module (memory (export "memory") 1) (func (export "main") (result i32) i32.const 7))'
+    )
     r = vudo_cli("run", str(path), "-q")
     assert r.code == 0, r.stderr
     assert r.stdout.strip() == "7"
@@ -300,8 +328,9 @@ def test_hostile_export_names_and_descriptions_print_escaped(
     vudo_cli: Vudo, tmp_path: Path
 ) -> None:
     path = tmp_path / "esc.wat"
-    path.write_text('(module (memory (export "memory") 1) '
-                    '(func (export "m\\1b[31mred\\0aerror: x")))')
+    path.write_text(
+        '(module (memory (export "memory") 1) (func (export "m\\1b[31mred\\0aerror: x")))'
+    )
     r = vudo_cli("run", str(path), "-f", "nope")
     assert r.code == 5
     assert "\x1b" not in r.stderr and "m\\x1b[31mred error: x" in r.error_line
@@ -309,9 +338,13 @@ def test_hostile_export_names_and_descriptions_print_escaped(
     assert vudo_cli("new", "demo").code == 0
     root = tmp_path / "demo"
     manifest = root / "spirit.toml"
-    manifest.write_text("\n".join(
-        'description = "one\\nerror: two"' if line.startswith("description") else line
-        for line in manifest.read_text().splitlines()) + "\n")
+    manifest.write_text(
+        "\n".join(
+            'description = "one\\nerror: two"' if line.startswith("description") else line
+            for line in manifest.read_text().splitlines()
+        )
+        + "\n"
+    )
     assert vudo_cli("pack", cwd=root).code == 0
     assert vudo_cli("sign", cwd=root).code == 0
     assert vudo_cli("summon", str(root / "dist" / "demo-0.1.0.spirit"), "--yes").code == 0
@@ -320,13 +353,19 @@ def test_hostile_export_names_and_descriptions_print_escaped(
     assert found.stdout.splitlines()[1].split()[-3:] == ["one", "error:", "two"]  # one row
 
 
-MANY_CAPS = ["sensor_time", "actuator_log", "sensor_random", "storage_read", "storage_write",
-             "storage_delete", "network_connect", "network_listen"]
+MANY_CAPS = [
+    "sensor_time",
+    "actuator_log",
+    "sensor_random",
+    "storage_read",
+    "storage_write",
+    "storage_delete",
+    "network_connect",
+    "network_listen",
+]
 
 
-def test_concurrent_grants_all_stay(
-    vudo_cli: Vudo, env: dict[str, str], tmp_path: Path
-) -> None:
+def test_concurrent_grants_all_stay(vudo_cli: Vudo, env: dict[str, str], tmp_path: Path) -> None:
     # grant read the list, then wrote it back: of 7 grants at once, 3 to 5 survived.
     import json
     import subprocess
@@ -335,17 +374,28 @@ def test_concurrent_grants_all_stay(
     assert vudo_cli("new", "demo").code == 0
     root = tmp_path / "demo"
     manifest = root / "spirit.toml"
-    manifest.write_text("\n".join(
-        f"capabilities = {json.dumps(MANY_CAPS)}" if line.startswith("capabilities") else line
-        for line in manifest.read_text().splitlines()) + "\n")
+    manifest.write_text(
+        "\n".join(
+            f"capabilities = {json.dumps(MANY_CAPS)}" if line.startswith("capabilities") else line
+            for line in manifest.read_text().splitlines()
+        )
+        + "\n"
+    )
     assert vudo_cli("pack", cwd=root).code == 0
     assert vudo_cli("sign", cwd=root).code == 0
     package = str(root / "dist" / "demo-0.1.0.spirit")
     assert vudo_cli("summon", package, "--grant", "sensor_time").code == 0
-    procs = [subprocess.Popen([sys.executable, "-m", "vudo", "grant", "demo", cap],
-                              env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-             for cap in MANY_CAPS[1:]]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "vudo", "grant", "demo", cap],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for cap in MANY_CAPS[1:]
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
@@ -354,7 +404,8 @@ def test_concurrent_grants_all_stay(
     assert vudo_cli("revoke", "demo", "storage_read").code == 0
     info = vudo_cli("info", "demo", "--json").json()
     assert sorted(g["capability"] for g in info["grants"]) == sorted(
-        c for c in MANY_CAPS if c != "storage_read")
+        c for c in MANY_CAPS if c != "storage_read"
+    )
 
 
 @pytest.mark.parametrize("command", ["build", "run", "test"])
@@ -364,7 +415,8 @@ def test_wat_source_that_is_not_utf8_is_a_build_error(
     assert vudo_cli("new", "demo").code == 0
     root = tmp_path / "demo"
     (root / "src" / "main.wat").write_bytes(
-        b';; caf\xe9 in Latin-1\n(module (memory (export "memory") 1) (func (export "main")))')
+        b';; caf\xe9 in Latin-1\n(module (memory (export "memory") 1) (func (export "main")))'
+    )
     r = vudo_cli(command, cwd=root)  # was a UnicodeDecodeError traceback
     assert r.code == 7, r.stderr
     assert "error: src/main.wat: not UTF-8 text (byte 6)" in r.error_line
@@ -416,9 +468,7 @@ def test_wat_with_a_utf8_bom_runs_and_builds(vudo_cli: Vudo, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("make", ["symlink", "dangling", "fifo"])
-def test_pack_refuses_odd_assets_with_a_hint(
-    vudo_cli: Vudo, tmp_path: Path, make: str
-) -> None:
+def test_pack_refuses_odd_assets_with_a_hint(vudo_cli: Vudo, tmp_path: Path, make: str) -> None:
     import os
 
     assert vudo_cli("new", "demo").code == 0
@@ -451,12 +501,16 @@ def test_git_dependency_resolves_from_the_command_line(
         subprocess.run([*git, *args], cwd=tmp_path / "lib", env=env, check=True)
     assert vudo_cli("new", "app").code == 0
     manifest = tmp_path / "app" / "spirit.toml"
-    manifest.write_text(manifest.read_text() + "\n[dependencies]\n"
-                        f'lib = {{ git = "file://{tmp_path / "lib"}", rev = "HEAD" }}\n')
+    manifest.write_text(
+        manifest.read_text() + "\n[dependencies]\n"
+        f'lib = {{ git = "file://{tmp_path / "lib"}", rev = "HEAD" }}\n'
+    )
     r = vudo_cli("build", cwd=tmp_path / "app")
     assert r.code == 0, r.stderr
-    assert f'source = "git+file://{tmp_path / "lib"}#' in (tmp_path / "app" / "spirit.lock"
-                                                          ).read_text()
+    assert (
+        f'source = "git+file://{tmp_path / "lib"}#'
+        in (tmp_path / "app" / "spirit.lock").read_text()
+    )
     manifest.write_text(manifest.read_text().replace('rev = "HEAD"', 'rev = "no-such-rev"'))
     (tmp_path / "app" / "spirit.lock").unlink()
     r = vudo_cli("build", cwd=tmp_path / "app")

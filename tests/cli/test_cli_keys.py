@@ -70,8 +70,9 @@ def test_rotate_without_a_key_says_how_to_make_one(vudo_cli: Vudo) -> None:
     assert r.code == 5 and "vudo keys generate" in r.error_line
 
 
-def test_export_and_import_move_a_key(vudo_cli: Vudo, env: dict[str, str],
-                                      tmp_path: Path, installed: Path) -> None:
+def test_export_and_import_move_a_key(
+    vudo_cli: Vudo, env: dict[str, str], tmp_path: Path, installed: Path
+) -> None:
     mine = vudo_cli("keys", "show", "--json").json()["public_key"]
     exported = tmp_path / "my.key"
     r = vudo_cli("keys", "export", "-o", str(exported))
@@ -119,8 +120,9 @@ def test_trust_and_untrust(vudo_cli: Vudo, env: dict[str, str], tmp_path: Path) 
     assert r.code == 2 and "(hint: " in r.error_line
 
 
-def _signed_by(vudo_cli: Vudo, env: dict[str, str], tmp_path: Path, who: str,
-               package: Path) -> Path:
+def _signed_by(
+    vudo_cli: Vudo, env: dict[str, str], tmp_path: Path, who: str, package: Path
+) -> Path:
     """``package`` signed by the key of another user ``who`` (a copy)."""
     with other_home(env, tmp_path / who) as home:
         if not (home / "keys" / "private.key").exists():
@@ -132,8 +134,9 @@ def _signed_by(vudo_cli: Vudo, env: dict[str, str], tmp_path: Path, who: str,
     return copy
 
 
-def test_trust_signer_does_what_its_hints_say(vudo_cli: Vudo, env: dict[str, str],
-                                              tmp_path: Path) -> None:
+def test_trust_signer_does_what_its_hints_say(
+    vudo_cli: Vudo, env: dict[str, str], tmp_path: Path
+) -> None:
     assert vudo_cli("new", "demo").code == 0
     assert vudo_cli("pack", cwd=tmp_path / "demo").code == 0
     package = tmp_path / "demo" / "dist" / "demo-0.1.0.spirit"
@@ -161,7 +164,8 @@ def test_trust_signer_does_what_its_hints_say(vudo_cli: Vudo, env: dict[str, str
     with other_home(env, tmp_path / "newcomer"):
         r = vudo_cli("install", "demo", "--registry", str(registry), "--yes")
         assert r.code == 4 and "--trust-signer" in r.error_line
-        r = vudo_cli("install", "demo", "--registry", str(registry), "--yes",
-                     "--trust-signer", "--json")
+        r = vudo_cli(
+            "install", "demo", "--registry", str(registry), "--yes", "--trust-signer", "--json"
+        )
         assert r.code == 0, r.stderr
         assert json.dumps(r.json()).count("pinned demo") == 1

@@ -28,8 +28,9 @@ def _wat(tmp_path: Path, name: str, body: str) -> Path:
 @contextlib.contextmanager
 def _mounted(args: list[str], target: Path) -> Iterator[None]:
     """``mount ARGS TARGET`` for the block, or skip where mounting is not allowed."""
-    proc = subprocess.run(["mount", *args, str(target)], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        ["mount", *args, str(target)], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount here ({proc.stderr.strip()})")
     try:
@@ -52,14 +53,24 @@ def installed(vudo_cli: Vudo, project: Path) -> str:
     return "demo"
 
 
-@pytest.mark.parametrize("argv", [
-    ("run", HUGE), ("install", HUGE), ("info", HUGE), ("uninstall", HUGE),
-    ("grant", HUGE, "sensor_time"), ("revoke", HUGE, "sensor_time"), ("new", HUGE),
-    ("search", HUGE), ("search", "--available", HUGE), ("run", "./" + HUGE),
-    ("upgrade", HUGE), ("publish", HUGE),
-])
-def test_a_100000_character_name_is_invalid_input(vudo_cli: Vudo,
-                                                  argv: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("run", HUGE),
+        ("install", HUGE),
+        ("info", HUGE),
+        ("uninstall", HUGE),
+        ("grant", HUGE, "sensor_time"),
+        ("revoke", HUGE, "sensor_time"),
+        ("new", HUGE),
+        ("search", HUGE),
+        ("search", "--available", HUGE),
+        ("run", "./" + HUGE),
+        ("upgrade", HUGE),
+        ("publish", HUGE),
+    ],
+)
+def test_a_100000_character_name_is_invalid_input(vudo_cli: Vudo, argv: tuple[str, ...]) -> None:
     r = vudo_cli(*argv)
     assert r.code == 3, r.stderr[:500]
     assert "(hint: " in r.error_line
@@ -73,16 +84,16 @@ def test_a_name_no_spirit_can_have_is_invalid_not_missing(vudo_cli: Vudo) -> Non
 
 
 @pytest.mark.parametrize("size", ["0.5", "1.5", "0.3k"])
-def test_a_fraction_of_a_byte_is_a_usage_error(vudo_cli: Vudo, tmp_path: Path,
-                                               size: str) -> None:
+def test_a_fraction_of_a_byte_is_a_usage_error(vudo_cli: Vudo, tmp_path: Path, size: str) -> None:
     path = _wat(tmp_path, "m", '(func (export "main") (result i32) i32.const 7)')
     r = vudo_cli("run", str(path), "--memory", size)
     assert r.code == 2, r.stderr
     assert "whole number of bytes" in r.error_line and "MiB" in r.error_line
 
 
-def test_a_huge_timeout_is_the_largest_timeout_in_network_calls(vudo_cli: Vudo,
-                                                                tmp_path: Path) -> None:
+def test_a_huge_timeout_is_the_largest_timeout_in_network_calls(
+    vudo_cli: Vudo, tmp_path: Path
+) -> None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
@@ -92,9 +103,17 @@ def test_a_huge_timeout_is_the_largest_timeout_in_network_calls(vudo_cli: Vudo,
             '(module (import "vudo" "host_network_connect" (func $c (param i32 i32) '
             '(result i64))) (memory (export "memory") 1) '
             f'(data (i32.const 0) "{address}") (func (export "main") (result i64) '
-            f"i32.const 0 i32.const {len(address)} call $c))")
-        r = vudo_cli("run", str(path), "--grant", "network_connect=domain:127.0.0.1:*",
-                     "--timeout", "1e308", "-q")
+            f"i32.const 0 i32.const {len(address)} call $c))"
+        )
+        r = vudo_cli(
+            "run",
+            str(path),
+            "--grant",
+            "network_connect=domain:127.0.0.1:*",
+            "--timeout",
+            "1e308",
+            "-q",
+        )
     assert r.code == 0, r.stderr
     assert int(r.stdout.strip()) >= 0, r.stdout  # a handle, not -8 INTERNAL_ERROR
 
@@ -125,8 +144,9 @@ def test_pack_output_refuses_to_replace_what_is_not_a_regular_file(
         assert target.is_symlink()
 
 
-def test_fmt_and_doc_refuse_to_write_through_a_symlink(vudo_cli: Vudo, project: Path,
-                                                       tmp_path: Path) -> None:
+def test_fmt_and_doc_refuse_to_write_through_a_symlink(
+    vudo_cli: Vudo, project: Path, tmp_path: Path
+) -> None:
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     doc = tmp_path / "doc"
@@ -146,8 +166,7 @@ def test_fmt_and_doc_refuse_to_write_through_a_symlink(vudo_cli: Vudo, project: 
     assert victim.read_text() == "keep me"
 
 
-def test_a_full_disk_says_the_disk_is_full(vudo_cli: Vudo, project: Path,
-                                           tmp_path: Path) -> None:
+def test_a_full_disk_says_the_disk_is_full(vudo_cli: Vudo, project: Path, tmp_path: Path) -> None:
     tiny = tmp_path / "tiny"
     tiny.mkdir()
     with _mounted(["-t", "tmpfs", "-o", "size=64k", "tmpfs"], tiny):
@@ -159,8 +178,9 @@ def test_a_full_disk_says_the_disk_is_full(vudo_cli: Vudo, project: Path,
         assert sorted(p.name for p in tiny.iterdir()) == ["filler"]  # no partial left
 
 
-def test_list_info_search_work_on_a_read_only_store(vudo_cli: Vudo, installed: str,
-                                                    home: Path) -> None:
+def test_list_info_search_work_on_a_read_only_store(
+    vudo_cli: Vudo, installed: str, home: Path
+) -> None:
     with _mounted(["--bind", "-o", "ro", str(home)], home):
         listed = vudo_cli("list")
         assert listed.code == 0, listed.stderr
@@ -174,8 +194,9 @@ def test_list_info_search_work_on_a_read_only_store(vudo_cli: Vudo, installed: s
     assert installed in vudo_cli("list").stdout
 
 
-def test_package_and_guest_text_reach_the_terminal_escaped(vudo_cli: Vudo, project: Path,
-                                                           tmp_path: Path) -> None:
+def test_package_and_guest_text_reach_the_terminal_escaped(
+    vudo_cli: Vudo, project: Path, tmp_path: Path
+) -> None:
     manifest = project / "spirit.toml"
     text = manifest.read_text()
     start = text.index("description = ")
@@ -194,8 +215,10 @@ def test_package_and_guest_text_reach_the_terminal_escaped(vudo_cli: Vudo, proje
     path.write_text(
         '(module (import "vudo" "host_log" (func $l (param i32 i32 i32) (result i32))) '
         '(memory (export "memory") 1) (data (i32.const 0) "'
-        + "".join(f"\\{b:02x}" for b in message) + '") (func (export "main") '
-        f"(drop (call $l (i32.const 2) (i32.const 0) (i32.const {len(message)})))))")
+        + "".join(f"\\{b:02x}" for b in message)
+        + '") (func (export "main") '
+        f"(drop (call $l (i32.const 2) (i32.const 0) (i32.const {len(message)})))))"
+    )
     r = vudo_cli("run", str(path), "--grant", "actuator_log")
     assert r.code == 0, r.stderr
     assert "ok\\u202eevil\\u2066" in r.stderr and "\u202e" not in r.stderr

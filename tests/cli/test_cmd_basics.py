@@ -56,8 +56,9 @@ def test_help_does_not_import_textual_or_wasmtime(env: dict[str, str]) -> None:
         "bad = [m for m in ('textual', 'wasmtime') if m in sys.modules]\n"
         "sys.stderr.write(repr(bad))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     assert proc.stderr == "[]"
 
 

@@ -20,8 +20,14 @@ Vudo = Callable[..., Any]
 def _setup(cli: Vudo, server: OciServer, ns: str) -> None:
     r = cli("registry", "add", "team", server.url(ns), "--default")
     assert r.code == 0, r.stderr
-    r = cli("login", "team", "--username", REGISTRY_USER, "--password-stdin",
-            input=REGISTRY_PASSWORD + "\n")
+    r = cli(
+        "login",
+        "team",
+        "--username",
+        REGISTRY_USER,
+        "--password-stdin",
+        input=REGISTRY_PASSWORD + "\n",
+    )
     assert r.code == 0, r.stderr
     assert REGISTRY_PASSWORD not in r.stdout + r.stderr
 
@@ -51,8 +57,13 @@ def test_registry_config_commands_and_bad_input(vudo_cli: Vudo, home: Path) -> N
     r = vudo_cli("registry", "add", "team", "oci://127.0.0.1:5000/other")
     assert r.code == 2 and "already configured" in r.error_line
 
-    for url in ("oci://host:99999/ns", "oci://ho st/ns", "oci://u:pw@host/ns", "gopher://x/y",
-                "oci://host/UPPER"):
+    for url in (
+        "oci://host:99999/ns",
+        "oci://ho st/ns",
+        "oci://u:pw@host/ns",
+        "gopher://x/y",
+        "oci://host/UPPER",
+    ):
         r = vudo_cli("registry", "add", "bad", url)
         assert r.code == 3, (url, r.stderr)
         assert "hint:" in r.error_line and "pw@" not in r.error_line.split("hint")[1]
@@ -69,11 +80,13 @@ def test_registry_config_commands_and_bad_input(vudo_cli: Vudo, home: Path) -> N
 
 
 def test_login_wrong_password_then_right_then_logout(
-        vudo_cli: Vudo, home: Path, oci_server: OciServer, oci_ns: str) -> None:
+    vudo_cli: Vudo, home: Path, oci_server: OciServer, oci_ns: str
+) -> None:
     assert vudo_cli("registry", "add", "team", oci_server.url(oci_ns)).code == 0
     wrong = "Wr0ng-pa55word-ZZZ"
-    r = vudo_cli("login", "team", "--username", REGISTRY_USER, "--password-stdin",
-                 input=wrong + "\n")
+    r = vudo_cli(
+        "login", "team", "--username", REGISTRY_USER, "--password-stdin", input=wrong + "\n"
+    )
     assert r.code == 1, r.stderr
     assert "authentication failed" in r.error_line and "hint:" in r.error_line
     assert wrong not in r.stdout + r.stderr
@@ -84,8 +97,14 @@ def test_login_wrong_password_then_right_then_logout(
     r = vudo_cli("login", "team", "--password-stdin", input="x\n")
     assert r.code == 2 and "--username" in r.error_line
 
-    r = vudo_cli("login", "team", "--username", REGISTRY_USER, "--password-stdin",
-                 input=REGISTRY_PASSWORD + "\n")
+    r = vudo_cli(
+        "login",
+        "team",
+        "--username",
+        REGISTRY_USER,
+        "--password-stdin",
+        input=REGISTRY_PASSWORD + "\n",
+    )
     assert r.code == 0 and f"logged in to {oci_server.host}" in r.stdout
     creds = home / "credentials.toml"
     assert stat.S_IMODE(os.stat(creds).st_mode) == 0o600
@@ -100,8 +119,13 @@ def test_login_wrong_password_then_right_then_logout(
 
 
 def test_publish_install_upgrade_yank_search_info(
-        vudo_cli: Vudo, vudo_second: Vudo, tmp_path: Path, home: Path, oci_server: OciServer,
-        oci_ns: str) -> None:
+    vudo_cli: Vudo,
+    vudo_second: Vudo,
+    tmp_path: Path,
+    home: Path,
+    oci_server: OciServer,
+    oci_ns: str,
+) -> None:
     _setup(vudo_cli, oci_server, oci_ns)
     assert vudo_cli("new", "lib").code == 0
     root = tmp_path / "lib"
@@ -121,8 +145,7 @@ def test_publish_install_upgrade_yank_search_info(
     assert [(e["name"], e["version"]) for e in r.json()] == [("lib", "0.1.0")]
     r = vudo_second("info", "lib", "--available", "--json")
     assert r.code == 0, r.stderr
-    assert r.json()["versions"] == [{"version": "0.1.0", "yanked": False,
-                                     "digest": data["digest"]}]
+    assert r.json()["versions"] == [{"version": "0.1.0", "yanked": False, "digest": data["digest"]}]
     r = vudo_second("install", "lib", "--yes", "--json")
     assert r.code == 0, r.stderr
     r = vudo_second("run", "lib", "-q")
@@ -145,7 +168,10 @@ def test_publish_install_upgrade_yank_search_info(
     assert r.code == 0 and "yanked lib@0.3.0" in r.stdout, r.stderr
     r = vudo_cli("info", "lib", "--available", "--json")
     assert [(v["version"], v["yanked"]) for v in r.json()["versions"]] == [
-        ("0.1.0", False), ("0.2.0", False), ("0.3.0", True)]
+        ("0.1.0", False),
+        ("0.2.0", False),
+        ("0.3.0", True),
+    ]
     assert r.json()["version"] == "0.2.0"
     r = vudo_cli("install", "lib", "--yes", "--json")
     assert r.code == 0, r.stderr
@@ -167,8 +193,9 @@ def test_publish_install_upgrade_yank_search_info(
     assert r.code == 3 and "immutable" in r.error_line
 
 
-def test_publish_refuses_path_dependencies(vudo_cli: Vudo, tmp_path: Path,
-                                           oci_server: OciServer, oci_ns: str) -> None:
+def test_publish_refuses_path_dependencies(
+    vudo_cli: Vudo, tmp_path: Path, oci_server: OciServer, oci_ns: str
+) -> None:
     _setup(vudo_cli, oci_server, oci_ns)
     assert vudo_cli("new", "dep").code == 0
     assert vudo_cli("new", "app").code == 0
@@ -179,8 +206,9 @@ def test_publish_refuses_path_dependencies(vudo_cli: Vudo, tmp_path: Path,
     assert r.code == 3 and "path dependencies" in r.error_line, r.stderr
 
 
-def test_unreachable_registry_and_not_found(vudo_cli: Vudo, tmp_path: Path,
-                                            oci_server: OciServer, oci_ns: str) -> None:
+def test_unreachable_registry_and_not_found(
+    vudo_cli: Vudo, tmp_path: Path, oci_server: OciServer, oci_ns: str
+) -> None:
     from oci_helpers import free_port
 
     dead = f"oci://127.0.0.1:{free_port()}/ns"
@@ -194,8 +222,9 @@ def test_unreachable_registry_and_not_found(vudo_cli: Vudo, tmp_path: Path,
     assert vudo_cli("list", "--json").json() == []
 
 
-def test_docker_config_credentials_are_used(vudo_cli: Vudo, home: Path, tmp_path: Path,
-                                            oci_server: OciServer, oci_ns: str) -> None:
+def test_docker_config_credentials_are_used(
+    vudo_cli: Vudo, home: Path, tmp_path: Path, oci_server: OciServer, oci_ns: str
+) -> None:
     import base64
 
     docker = home.parent / ".docker"
@@ -208,8 +237,9 @@ def test_docker_config_credentials_are_used(vudo_cli: Vudo, home: Path, tmp_path
     assert REGISTRY_PASSWORD not in r.stdout + r.stderr
 
 
-def test_an_altered_blob_installs_nothing(vudo_cli: Vudo, vudo_second: Vudo, tmp_path: Path,
-                                          oci_server: OciServer, oci_ns: str) -> None:
+def test_an_altered_blob_installs_nothing(
+    vudo_cli: Vudo, vudo_second: Vudo, tmp_path: Path, oci_server: OciServer, oci_ns: str
+) -> None:
     _setup(vudo_cli, oci_server, oci_ns)
     assert vudo_cli("new", "tampered").code == 0
     r = _release(vudo_cli, tmp_path / "tampered", "--json")

@@ -66,9 +66,12 @@ def test_build_wat_syntax_error_names_file_and_line(vudo_cli: Vudo, project: Pat
 def test_build_undeclared_capability_names_import_and_capability(
     vudo_cli: Vudo, project: Path
 ) -> None:
-    _rewrite(project / "src" / "main.wat", "(memory (export",
-             '(import "vudo" "host_storage_write" (func (param i32 i32 i32 i32) (result i32)))\n'
-             "  (memory (export")
+    _rewrite(
+        project / "src" / "main.wat",
+        "(memory (export",
+        '(import "vudo" "host_storage_write" (func (param i32 i32 i32 i32) (result i32)))\n'
+        "  (memory (export",
+    )
     r = vudo_cli("build", cwd=project)
     assert r.code == 7
     assert "host_storage_write" in r.error_line and '"storage_write"' in r.error_line
@@ -76,8 +79,11 @@ def test_build_undeclared_capability_names_import_and_capability(
 
 
 def test_build_warns_about_unused_capability(vudo_cli: Vudo, project: Path) -> None:
-    _rewrite(project / "spirit.toml", '["sensor_time", "actuator_log"]',
-             '["sensor_time", "actuator_log", "sensor_random"]')
+    _rewrite(
+        project / "spirit.toml",
+        '["sensor_time", "actuator_log"]',
+        '["sensor_time", "actuator_log", "sensor_random"]',
+    )
     r = vudo_cli("build", cwd=project)
     assert r.code == 0
     assert 'warning: spirit.toml declares "sensor_random"' in r.stderr
@@ -255,7 +261,10 @@ def test_fmt_rewrites_and_keeps_comments(vudo_cli: Vudo, project: Path) -> None:
     assert "# my spirit" in out and "# the name" in out and 'name = "demo"' in out
     assert vudo_cli("fmt", "--check", cwd=project).code == 0
     assert vudo_cli("fmt", "--json", cwd=project).json() == {
-        "path": str(manifest), "changed": False, "written": False}
+        "path": str(manifest),
+        "changed": False,
+        "written": False,
+    }
 
 
 def test_fmt_missing_manifest_exits_5(vudo_cli: Vudo) -> None:
@@ -319,8 +328,11 @@ def test_build_is_incremental_and_release_is_its_own_file(vudo_cli: Vudo, projec
     assert r.code == 0 and r.json()["up_to_date"] is True
     assert "vudo.host_log" in r.json()["imports"]  # the same facts, without compiling
     r = vudo_cli("build", cwd=project)
-    assert re.fullmatch(rf"{re.escape(str(debug))} is up to date \(debug; nothing changed "
-                        r"since it was built, checked in \d+ ms\)\n", r.stdout), r.stdout
+    assert re.fullmatch(
+        rf"{re.escape(str(debug))} is up to date \(debug; nothing changed "
+        r"since it was built, checked in \d+ ms\)\n",
+        r.stdout,
+    ), r.stdout
     assert debug.stat().st_mtime_ns == built_at
     r = vudo_cli("build", "--release", "--json", cwd=project)
     assert r.code == 0 and r.json()["up_to_date"] is False  # the profile is an input
@@ -344,20 +356,26 @@ WRONG_SIGNATURE = '(import "vudo" "host_time_now" (func $time_now (result i32)))
 def test_build_and_check_reject_a_host_import_with_the_wrong_signature(
     vudo_cli: Vudo, project: Path
 ) -> None:
-    _rewrite(project / "src" / "main.wat",
-             '(import "vudo" "host_time_now" (func $time_now (result i64)))', WRONG_SIGNATURE)
+    _rewrite(
+        project / "src" / "main.wat",
+        '(import "vudo" "host_time_now" (func $time_now (result i64)))',
+        WRONG_SIGNATURE,
+    )
     r = vudo_cli("build", cwd=project)
     assert r.code == 3, r.stderr  # it built, and then `vudo run` failed (with exit 3)
-    assert r.error_line == ('error: src/main.wat: import "vudo" "host_time_now" has signature '
-                            "() -> (i32), expected () -> (i64) (hint: fix the import's "
-                            "declared type)")
+    assert r.error_line == (
+        'error: src/main.wat: import "vudo" "host_time_now" has signature '
+        "() -> (i32), expected () -> (i64) (hint: fix the import's "
+        "declared type)"
+    )
     assert not (project / "target" / "demo.wasm").exists()
     # a module built elsewhere with the wrong signature: check says so too
     (project / "target").mkdir(exist_ok=True)
     import wasmtime
 
     (project / "target" / "demo.wasm").write_bytes(
-        wasmtime.wat2wasm((project / "src" / "main.wat").read_text()))
+        wasmtime.wat2wasm((project / "src" / "main.wat").read_text())
+    )
     r = vudo_cli("check", cwd=project)
     assert r.code == 3
     assert "error: [capabilities]" in r.stdout and "host_time_now" in r.stdout
@@ -378,8 +396,7 @@ def test_fmt_keeps_a_leading_comment_at_the_top(vudo_cli: Vudo, project: Path) -
     name = next(ln for ln in lines if ln.startswith("name ="))
     rest = [ln for ln in lines if ln != name]
     # the first key (version) moves below name; the file's comment must not move with it
-    manifest.write_text("# demo: a Spirit that says hello\n" + "\n".join(rest) + "\n"
-                        + name + "\n")
+    manifest.write_text("# demo: a Spirit that says hello\n" + "\n".join(rest) + "\n" + name + "\n")
     r = vudo_cli("fmt", "--check", cwd=project)
     assert r.code == 1 and "+name = " in r.stdout
     assert vudo_cli("fmt", cwd=project).code == 0

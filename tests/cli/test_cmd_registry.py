@@ -91,13 +91,15 @@ def test_install_with_dependencies(vudo_cli: Vudo, tmp_path: Path, published: Pa
 def test_dependency_conflict_exit_6(vudo_cli: Vudo, tmp_path: Path, published: Path) -> None:
     assert vudo_cli("new", "mid").code == 0
     mid = tmp_path / "mid"
-    (mid / "spirit.toml").write_text((mid / "spirit.toml").read_text()
-                                     + '\n[dependencies]\nlib = ">=0.2"\n')
+    (mid / "spirit.toml").write_text(
+        (mid / "spirit.toml").read_text() + '\n[dependencies]\nlib = ">=0.2"\n'
+    )
     _release(vudo_cli, mid)
     assert vudo_cli("new", "app").code == 0
     app = tmp_path / "app"
-    (app / "spirit.toml").write_text((app / "spirit.toml").read_text()
-                                     + '\n[dependencies]\nlib = "^0.1"\nmid = "*"\n')
+    (app / "spirit.toml").write_text(
+        (app / "spirit.toml").read_text() + '\n[dependencies]\nlib = "^0.1"\nmid = "*"\n'
+    )
     r = vudo_cli("check", "--json", cwd=app)
     assert r.code == 3
     [problem] = [p for p in r.json()["problems"] if p["area"] == "dependencies"]
@@ -108,16 +110,18 @@ def test_dependency_conflict_exit_6(vudo_cli: Vudo, tmp_path: Path, published: P
     _release(vudo_cli, app)  # pack builds the module; dependencies are not its job
     r = vudo_cli("install", "app", "--yes")
     assert r.code == 6
-    assert "app 0.1.0 needs lib ^0.1" in r.error_line and "mid 0.1.0 needs lib >=0.2" in \
-        r.error_line
+    assert (
+        "app 0.1.0 needs lib ^0.1" in r.error_line and "mid 0.1.0 needs lib >=0.2" in r.error_line
+    )
     assert vudo_cli("list", "--json").json() == []
 
 
 def test_missing_dependency_exit_5(vudo_cli: Vudo, tmp_path: Path, published: Path) -> None:
     assert vudo_cli("new", "app").code == 0
     app = tmp_path / "app"
-    (app / "spirit.toml").write_text((app / "spirit.toml").read_text()
-                                     + '\n[dependencies]\nghost = "^1"\n')
+    (app / "spirit.toml").write_text(
+        (app / "spirit.toml").read_text() + '\n[dependencies]\nghost = "^1"\n'
+    )
     _release(vudo_cli, app)
     r = vudo_cli("install", "app", "--yes")
     assert r.code == 5 and "ghost" in r.error_line
@@ -140,8 +144,7 @@ def test_publish_to_a_named_directory_and_install_from_it(
     r = vudo_cli("publish", "--registry", str(shared), cwd=published)
     assert r.code == 0, r.stderr
     assert (shared / "index" / "lib.json").is_file()
-    r = vudo_cli("install", "lib", "--registry", str(shared), "--grant", "actuator_log",
-                 "--json")
+    r = vudo_cli("install", "lib", "--registry", str(shared), "--grant", "actuator_log", "--json")
     assert r.code == 0, r.stderr
     assert r.json()[0]["denied"] == ["sensor_time"]
 
@@ -154,16 +157,17 @@ def test_publish_unsigned_exit_4(vudo_cli: Vudo, tmp_path: Path) -> None:
     assert r.code == 4 and "not signed" in r.error_line
 
 
-def test_upgrade_asks_again_when_capabilities_widen(
-    vudo_cli: Vudo, published: Path
-) -> None:
+def test_upgrade_asks_again_when_capabilities_widen(vudo_cli: Vudo, published: Path) -> None:
     assert vudo_cli("install", "lib", "--yes").code == 0
     r = vudo_cli("upgrade", "--json")
     assert r.code == 0 and r.json()[0]["upgraded"] is False
 
     manifest = published / "spirit.toml"
-    manifest.write_text(manifest.read_text().replace("patch = 0", "patch = 1").replace(
-        '"actuator_log"]', '"actuator_log", "sensor_random"]'))
+    manifest.write_text(
+        manifest.read_text()
+        .replace("patch = 0", "patch = 1")
+        .replace('"actuator_log"]', '"actuator_log", "sensor_random"]')
+    )
     src = published / "src" / "main.wat"
     src.write_text(src.read_text().replace("(memory (export", RANDOM_IMPORT + "(memory (export"))
     assert vudo_cli("build", cwd=published).code == 0
@@ -178,7 +182,10 @@ def test_upgrade_asks_again_when_capabilities_widen(
     assert outcome["upgraded"] is True and outcome["new"] == "0.1.1"
     assert outcome["added"] == ["sensor_random"]
     assert {g["capability"] for g in outcome["granted"]} == {
-        "sensor_time", "actuator_log", "sensor_random"}
+        "sensor_time",
+        "actuator_log",
+        "sensor_random",
+    }
 
 
 def test_upgrade_unknown_name_exit_5(vudo_cli: Vudo) -> None:
@@ -270,8 +277,9 @@ def test_upgrade_prune_removes_superseded_versions(
     # an app that needs exactly the old one keeps it from being pruned
     assert vudo_cli("new", "app").code == 0
     app = tmp_path / "app"
-    (app / "spirit.toml").write_text((app / "spirit.toml").read_text()
-                                     + '\n[dependencies]\nlib = "=0.1.0"\n')
+    (app / "spirit.toml").write_text(
+        (app / "spirit.toml").read_text() + '\n[dependencies]\nlib = "=0.1.0"\n'
+    )
     _release(vudo_cli, app)
     assert vudo_cli("install", "app", "--yes").code == 0
     r = vudo_cli("upgrade", "lib", "--prune")
@@ -281,15 +289,16 @@ def test_upgrade_prune_removes_superseded_versions(
     r = vudo_cli("upgrade", "--prune")
     assert r.code == 0 and "pruned lib 0.1.0 (superseded)" in r.stdout
     assert [(s["name"], s["version"]) for s in vudo_cli("list", "--json").json()] == [
-        ("lib", "0.1.1")]
+        ("lib", "0.1.1")
+    ]
 
 
-def test_uninstall_warns_about_dependents(vudo_cli: Vudo, published: Path,
-                                          tmp_path: Path) -> None:
+def test_uninstall_warns_about_dependents(vudo_cli: Vudo, published: Path, tmp_path: Path) -> None:
     assert vudo_cli("new", "app").code == 0
     app = tmp_path / "app"
-    (app / "spirit.toml").write_text((app / "spirit.toml").read_text()
-                                     + '\n[dependencies]\nlib = "^0.1"\n')
+    (app / "spirit.toml").write_text(
+        (app / "spirit.toml").read_text() + '\n[dependencies]\nlib = "^0.1"\n'
+    )
     _release(vudo_cli, app)
     assert vudo_cli("install", "app", "--yes").code == 0
     r = vudo_cli("uninstall", "lib", "--json")

@@ -53,8 +53,9 @@ def test_run_project_in_cwd_builds_and_grants_declared_capabilities(
 
 def test_run_the_bundled_example(vudo_cli: Vudo, tmp_path: Path) -> None:
     example = tmp_path / "hello"
-    shutil.copytree(REPO / "examples" / "hello", example,
-                    ignore=shutil.ignore_patterns("target", "dist", "doc"))
+    shutil.copytree(
+        REPO / "examples" / "hello", example, ignore=shutil.ignore_patterns("target", "dist", "doc")
+    )
     r = vudo_cli("run", "./hello", "--fuel", "1000000", "--yes")  # a copy: not vudo's own
     assert r.code == 0, r.stderr
     assert "result: 25" in r.stdout and "price" in r.stdout
@@ -64,8 +65,18 @@ def test_run_json_shape(vudo_cli: Vudo, project: Path) -> None:
     r = vudo_cli("run", str(project), "--json")
     assert r.code == 0, r.stderr
     data = r.json()
-    assert set(data) == {"spirit", "kind", "identity", "function", "args", "results",
-                         "granted", "not_granted", "receipt", "error"}
+    assert set(data) == {
+        "spirit",
+        "kind",
+        "identity",
+        "function",
+        "args",
+        "results",
+        "granted",
+        "not_granted",
+        "receipt",
+        "error",
+    }
     assert data["kind"] == "project" and data["results"] == [25] and data["error"] is None
     assert data["identity"]["kind"] == "project" and len(data["identity"]["key"]) == 64
     assert {"capability": "actuator_log", "scope": "global"} in data["granted"]
@@ -129,10 +140,18 @@ def test_run_bad_grant_is_a_usage_error(vudo_cli: Vudo, project: Path) -> None:
     assert r.code == 2 and 'did you mean "actuator_log"' in r.error_line
 
 
-@pytest.mark.parametrize("scope", ["domain:a..b:80", "domain:*.*:1", "domain:127.0.1:*",
-                                   "domain:[fe80::*]:*", "nonsense", "peer:abc"])
-def test_run_bad_grant_scope_is_a_usage_error(vudo_cli: Vudo, project: Path,
-                                              scope: str) -> None:
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "domain:a..b:80",
+        "domain:*.*:1",
+        "domain:127.0.1:*",
+        "domain:[fe80::*]:*",
+        "nonsense",
+        "peer:abc",
+    ],
+)
+def test_run_bad_grant_scope_is_a_usage_error(vudo_cli: Vudo, project: Path, scope: str) -> None:
     # typed on the command line: exit 2, as every malformed --grant word (one grammar)
     r = vudo_cli("run", "--grant", f"actuator_log={scope}", cwd=project)
     assert r.code == 2, r.stderr
@@ -184,7 +203,7 @@ def test_run_missing_target_exit_5(vudo_cli: Vudo, tmp_path: Path) -> None:
 
 def test_run_invalid_module_exit_3(vudo_cli: Vudo, tmp_path: Path) -> None:
     bad = tmp_path / "bad.wat"
-    bad.write_text("(module (func (export \"main\") (i32.bogus)))")
+    bad.write_text('(module (func (export "main") (i32.bogus)))')
     r = vudo_cli("run", str(bad))
     assert r.code == 3 and "bad.wat:1:" in r.error_line
     junk = tmp_path / "junk.wasm"
@@ -219,8 +238,9 @@ def test_run_does_not_import_textual(env: dict[str, str], loopy: Path) -> None:
         "sys.stderr.write(repr([m for m in sys.modules if m.split('.')[0] in "
         "('textual', 'rich')]))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.endswith("[]")
 
@@ -241,25 +261,39 @@ def test_test_filter_and_json(vudo_cli: Vudo, project: Path) -> None:
     data = r.json()
     assert data["passed"] == 1 and data["failed"] == 0
     assert [t["name"] for t in data["tests"]] == ["test_add"]
-    assert set(data["tests"][0]) == {"name", "passed", "outcome", "detail", "results",
-                                     "fuel_used", "seconds", "logs"}
+    assert set(data["tests"][0]) == {
+        "name",
+        "passed",
+        "outcome",
+        "detail",
+        "results",
+        "fuel_used",
+        "seconds",
+        "logs",
+    }
 
 
 def test_test_failures_exit_14(vudo_cli: Vudo, project: Path) -> None:
     src = project / "src" / "main.wat"
-    text = src.read_text().replace(
-        '(func (export "test_add")',
-        '(func (export "test_traps") unreachable)\n'
-        '  (func (export "test_spins") (loop $l (br $l)))\n'
-        '  (func (export "test_add")',
-    ).replace("(i32.const 3)) (i32.const 5)", "(i32.const 3)) (i32.const 6)")
+    text = (
+        src.read_text()
+        .replace(
+            '(func (export "test_add")',
+            '(func (export "test_traps") unreachable)\n'
+            '  (func (export "test_spins") (loop $l (br $l)))\n'
+            '  (func (export "test_add")',
+        )
+        .replace("(i32.const 3)) (i32.const 5)", "(i32.const 3)) (i32.const 6)")
+    )
     src.write_text(text)
     r = vudo_cli("test", "--json", cwd=project)
     assert r.code == 14
     by_name = {t["name"]: t for t in r.json()["tests"]}
     assert by_name["test_greeting_length"]["passed"] is True
-    assert by_name["test_add"]["outcome"] == "failed" and "returned -1" in by_name[
-        "test_add"]["detail"]
+    assert (
+        by_name["test_add"]["outcome"] == "failed"
+        and "returned -1" in by_name["test_add"]["detail"]
+    )
     assert by_name["test_traps"]["outcome"] == "trap"
     assert by_name["test_spins"]["outcome"] in ("fuel exhausted", "timeout")
     r = vudo_cli("test", "--fuel", "100000", cwd=project)
@@ -284,9 +318,23 @@ def test_ctrl_c_terminates_the_guest_and_exits_130(env: dict[str, str], loopy: P
     import time
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vudo", "run", str(loopy), "-f", "spin", "--timeout", "30",
-         "--fuel", "100000000000000"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "vudo",
+            "run",
+            str(loopy),
+            "-f",
+            "spin",
+            "--timeout",
+            "30",
+            "--fuel",
+            "100000000000000",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(1.0)
     started = time.monotonic()
@@ -306,9 +354,25 @@ def test_live_progress_on_a_terminal(env: dict[str, str], loopy: Path) -> None:
     master, slave = pty.openpty()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "vudo", "run", str(loopy), "-f", "spin", "--timeout", "1",
-             "--fuel", "100000000000000"],
-            env=env, stdout=subprocess.PIPE, stderr=slave, text=True, timeout=30, check=False,
+            [
+                sys.executable,
+                "-m",
+                "vudo",
+                "run",
+                str(loopy),
+                "-f",
+                "spin",
+                "--timeout",
+                "1",
+                "--fuel",
+                "100000000000000",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+            timeout=30,
+            check=False,
         )
         os.close(slave)
         chunks = []
@@ -359,9 +423,11 @@ STORAGE = """(module
 def test_run_persists_storage_between_runs(vudo_cli: Vudo, project: Path) -> None:
     (project / "src" / "main.wat").write_text(STORAGE)
     manifest = project / "spirit.toml"
-    manifest.write_text(manifest.read_text().replace(
-        '["sensor_time", "actuator_log"]', '["storage_read", "storage_write"]'))
-    assert [vudo_cli("run", "-q", cwd=project).stdout.strip() for _ in range(3)] == [
-        "1", "2", "3"]
+    manifest.write_text(
+        manifest.read_text().replace(
+            '["sensor_time", "actuator_log"]', '["storage_read", "storage_write"]'
+        )
+    )
+    assert [vudo_cli("run", "-q", cwd=project).stdout.strip() for _ in range(3)] == ["1", "2", "3"]
     r = vudo_cli("run", "--deny", "storage_write", "--json", cwd=project)
     assert r.json()["receipt"]["host_calls"]["storage_write"] == {"allowed": 0, "denied": 1}

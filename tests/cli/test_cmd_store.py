@@ -88,13 +88,19 @@ def test_list_search_info(vudo_cli: Vudo, package: Path) -> None:
     assert r.code == 0 and "demo" in r.stdout and "actuator_log" in r.stdout
     listed = vudo_cli("list", "--json").json()
     assert [s["name"] for s in listed] == ["demo"]
-    assert set(listed[0]) >= {"name", "version", "digest", "signer", "author",
-                              "capabilities", "description"}
+    assert set(listed[0]) >= {
+        "name",
+        "version",
+        "digest",
+        "signer",
+        "author",
+        "capabilities",
+        "description",
+    }
 
     assert "demo" in vudo_cli("search", "dem").stdout
     assert vudo_cli("search", "zzz").stdout.startswith("no installed Spirit matches")
-    assert vudo_cli("search", "--capability", "actuator_log", "--json").json()[0]["name"] \
-        == "demo"
+    assert vudo_cli("search", "--capability", "actuator_log", "--json").json()[0]["name"] == "demo"
     assert vudo_cli("search", "--capability", "storage_read", "--json").json() == []
     r = vudo_cli("search", "--capability", "telepathy")
     assert r.code == 2 and "unknown capability" in r.error_line
@@ -108,8 +114,13 @@ def test_list_search_info(vudo_cli: Vudo, package: Path) -> None:
 
 def test_unknown_installed_name_exit_5(vudo_cli: Vudo, package: Path) -> None:
     assert vudo_cli("summon", str(package), "--yes").code == 0
-    for argv in (["info", "dmeo"], ["run", "dmeo"], ["uninstall", "dmeo"],
-                 ["grant", "dmeo", "actuator_log"], ["revoke", "dmeo", "actuator_log"]):
+    for argv in (
+        ["info", "dmeo"],
+        ["run", "dmeo"],
+        ["uninstall", "dmeo"],
+        ["grant", "dmeo", "actuator_log"],
+        ["revoke", "dmeo", "actuator_log"],
+    ):
         r = vudo_cli(*argv)
         assert r.code == 5, argv
         assert "dmeo" in r.error_line and "hint:" in r.error_line
@@ -149,9 +160,7 @@ def test_grant_and_revoke(vudo_cli: Vudo, package: Path) -> None:
 
 
 @pytest.mark.parametrize("scope", ["domain:a..b:80", "domain:*.*:1", "nonsense"])
-def test_a_bad_scope_is_a_usage_error_everywhere(
-    vudo_cli: Vudo, package: Path, scope: str
-) -> None:
+def test_a_bad_scope_is_a_usage_error_everywhere(vudo_cli: Vudo, package: Path, scope: str) -> None:
     """`grant --scope`, `grant CAP=SCOPE` and `summon --grant CAP=SCOPE` agree with
     `run --grant CAP=SCOPE`: exit 2 (a malformed word typed on the command line, as
     everywhere), one line, nothing stored or installed."""
@@ -167,9 +176,7 @@ def test_a_bad_scope_is_a_usage_error_everywhere(
     assert [g["capability"] for g in grants] == ["actuator_log"]
 
 
-def test_grant_takes_the_scope_written_after_the_capability(
-    vudo_cli: Vudo, package: Path
-) -> None:
+def test_grant_takes_the_scope_written_after_the_capability(vudo_cli: Vudo, package: Path) -> None:
     assert vudo_cli("summon", str(package), "--grant", "actuator_log").code == 0
     r = vudo_cli("grant", "demo", "sensor_time=domain:127.0.0.*:*", "--json")
     assert r.code == 0, r.stderr
@@ -230,9 +237,15 @@ def test_consent_cancelled_at_the_terminal_exits_1(env: dict[str, str], package:
     master, slave = pty.openpty()
     try:
         os.write(master, b"n\n")
-        proc = subprocess.run([sys.executable, "-m", "vudo", "summon", str(package)], env=env,
-                              stdin=slave, capture_output=True, text=True, timeout=60,
-                              check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "vudo", "summon", str(package)],
+            env=env,
+            stdin=slave,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     finally:
         os.close(slave)
         os.close(master)
@@ -250,9 +263,15 @@ def test_consent_choose_each_at_the_terminal(env: dict[str, str], package: Path)
     master, slave = pty.openpty()
     try:
         os.write(master, b"c\ny\nn\n")  # choose: sensor_time yes, actuator_log no
-        proc = subprocess.run([sys.executable, "-m", "vudo", "summon", str(package), "--json"],
-                              env=env, stdin=slave, capture_output=True, text=True, timeout=60,
-                              check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "vudo", "summon", str(package), "--json"],
+            env=env,
+            stdin=slave,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     finally:
         os.close(slave)
         os.close(master)
@@ -316,10 +335,24 @@ def test_revoke_reaches_a_running_spirit_within_a_second(
     lines: list[tuple[float, str]] = []
     looping = threading.Event()
     with subprocess.Popen(
-        [sys.executable, "-m", "vudo", "run", "looper", "--timeout", "60",
-         "--fuel", str(10**15), "--json"],
-        cwd=root / "dist", env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "vudo",
+            "run",
+            "looper",
+            "--timeout",
+            "60",
+            "--fuel",
+            str(10**15),
+            "--json",
+        ],
+        cwd=root / "dist",
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         stderr = proc.stderr
@@ -354,7 +387,8 @@ def test_revoke_reaches_a_running_spirit_within_a_second(
 
 
 def test_a_home_in_the_old_layout_is_moved_and_keeps_working(
-        vudo_cli: Vudo, package: Path, home: Path) -> None:
+    vudo_cli: Vudo, package: Path, home: Path
+) -> None:
     """An older vudo kept the store in registry/ and the built-in registry in published/:
     the first command moves them, and what was installed and granted is still there."""
     assert vudo_cli("summon", str(package), "--yes").code == 0

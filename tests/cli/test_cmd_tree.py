@@ -39,10 +39,14 @@ def test_tree_and_why(vudo_cli: Vudo, tmp_path: Path) -> None:
     ]
     data = vudo_cli("tree", "--json", cwd=app).json()
     assert data["root"] == "app 0.1.0"
-    assert data["dependencies"] == [{"name": "lib", "requirement": "lib ^0.1"},
-                                    {"name": "mid", "requirement": "mid *"}]
-    assert [(p["name"], p["version"]) for p in data["packages"]] == [("lib", "0.1.0"),
-                                                                     ("mid", "0.1.0")]
+    assert data["dependencies"] == [
+        {"name": "lib", "requirement": "lib ^0.1"},
+        {"name": "mid", "requirement": "mid *"},
+    ]
+    assert [(p["name"], p["version"]) for p in data["packages"]] == [
+        ("lib", "0.1.0"),
+        ("mid", "0.1.0"),
+    ]
     assert data["packages"][1]["dependencies"] == [{"name": "lib", "requirement": "lib >=0.1"}]
 
     r = vudo_cli("why", "lib", cwd=app)
@@ -54,13 +58,18 @@ def test_tree_and_why(vudo_cli: Vudo, tmp_path: Path) -> None:
     ]
     data = vudo_cli("why", "lib", "--json", "--path", str(app)).json()
     assert data["name"] == "lib" and data["reason"] == "newest that fits every requirement"
-    assert data["required_by"][1] == {"dependent": "mid 0.1.0", "requirement": "lib >=0.1",
-                                      "path": ["app 0.1.0", "mid 0.1.0"]}
+    assert data["required_by"][1] == {
+        "dependent": "mid 0.1.0",
+        "requirement": "lib >=0.1",
+        "path": ["app 0.1.0", "mid 0.1.0"],
+    }
 
     r = vudo_cli("why", "nope\x1b[31m", cwd=app)
     assert r.code == 5
-    assert r.error_line == ('error: "nope\\x1b[31m" is not a dependency of app 0.1.0 '
-                            "(hint: `vudo tree` lists the packages it depends on)")
+    assert r.error_line == (
+        'error: "nope\\x1b[31m" is not a dependency of app 0.1.0 '
+        "(hint: `vudo tree` lists the packages it depends on)"
+    )
     r = vudo_cli("why", "nope", "--json", cwd=app)
     assert r.code == 5 and r.json()["error"]["exit_code"] == 5
 

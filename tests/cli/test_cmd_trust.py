@@ -27,23 +27,28 @@ MAIN = """(module
 """
 
 
-def foreign(where: Path, *, author: str = "00" * 32,
-            caps: str = '["sensor_time"]') -> Path:
+def foreign(where: Path, *, author: str = "00" * 32, caps: str = '["sensor_time"]') -> Path:
     """A project someone else wrote (as if cloned): not made by `vudo new` here."""
     root = where / "foreign"
     (root / "src").mkdir(parents=True, exist_ok=True)
     (root / "src" / "main.wat").write_text(MAIN)
     (root / "spirit.toml").write_text(
         f'name = "foreign"\nversion = "0.1.0"\nauthor = "{author}"\n'
-        f'description = "someone else\'s"\ncapabilities = {caps}\n')
+        f'description = "someone else\'s"\ncapabilities = {caps}\n'
+    )
     return root
 
 
 def test_an_untrusted_folder_is_neither_built_nor_run_without_consent(
-        vudo_cli: Vudo, tmp_path: Path) -> None:
+    vudo_cli: Vudo, tmp_path: Path
+) -> None:
     root = foreign(tmp_path)
-    for argv in (("run", "./foreign"), ("build", "--path", "foreign"),
-                 ("test", "--path", "foreign"), ("run", "foreign/spirit.toml")):
+    for argv in (
+        ("run", "./foreign"),
+        ("build", "--path", "foreign"),
+        ("test", "--path", "foreign"),
+        ("run", "foreign/spirit.toml"),
+    ):
         r = vudo_cli(*argv)
         assert r.code == 2, (argv, r.stderr)
         assert "is not a trusted folder" in r.error_line and "--yes" in r.error_line
@@ -63,14 +68,14 @@ def test_yes_trusts_remembers_and_a_wider_set_asks_again(vudo_cli: Vudo, tmp_pat
     [entry] = vudo_cli("trust", "--list", "--json").json()
     assert entry["path"] == str(root.resolve()) and entry["capabilities"] == ["sensor_time"]
     manifest = root / "spirit.toml"
-    manifest.write_text(manifest.read_text().replace(
-        '["sensor_time"]', '["sensor_time", "storage_read"]'))
+    manifest.write_text(
+        manifest.read_text().replace('["sensor_time"]', '["sensor_time", "storage_read"]')
+    )
     r = vudo_cli("run", "./foreign", "-q")
     assert r.code == 2 and "asks for more than you trusted" in r.stderr
     assert "+ storage_read" in r.stderr and "  sensor_time" in r.stderr
     # a narrower set is still covered by what was trusted
-    manifest.write_text(manifest.read_text().replace(
-        '["sensor_time", "storage_read"]', "[]"))
+    manifest.write_text(manifest.read_text().replace('["sensor_time", "storage_read"]', "[]"))
     r = vudo_cli("run", "./foreign", "-q")  # past the trust check, to the build's linter
     assert r.code == 7 and "trust" not in r.stderr and "sensor_time" in r.error_line
 
@@ -104,9 +109,16 @@ def test_asked_at_the_terminal_once(env: dict[str, str], tmp_path: Path) -> None
         master, slave = pty.openpty()
         try:
             os.write(master, answer)
-            return subprocess.run([sys.executable, "-m", "vudo", "run", "./foreign", "-q"],
-                                  env=env, cwd=tmp_path, stdin=slave, capture_output=True,
-                                  text=True, timeout=60, check=False)
+            return subprocess.run(
+                [sys.executable, "-m", "vudo", "run", "./foreign", "-q"],
+                env=env,
+                cwd=tmp_path,
+                stdin=slave,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
         finally:
             os.close(slave)
             os.close(master)
@@ -133,16 +145,21 @@ def test_what_is_trusted_without_asking(vudo_cli: Vudo, tmp_path: Path, home: Pa
     # a folder vudo new made, whatever its manifest says later
     assert vudo_cli("new", "made-here").code == 0
     manifest = tmp_path / "made-here" / "spirit.toml"
-    text = re.sub(r'author = "[0-9a-f]{64}"', 'author = "' + "00" * 32 + '"',
-                  manifest.read_text())
-    manifest.write_text(text.replace('["sensor_time", "actuator_log"]',
-                                     '["sensor_time", "actuator_log", "storage_read"]'))
+    text = re.sub(r'author = "[0-9a-f]{64}"', 'author = "' + "00" * 32 + '"', manifest.read_text())
+    manifest.write_text(
+        text.replace(
+            '["sensor_time", "actuator_log"]', '["sensor_time", "actuator_log", "storage_read"]'
+        )
+    )
     assert vudo_cli("run", "./made-here", "-q").code == 0
     assert vudo_cli("trust", "--list", "--json").json()[0]["reason"] == "created"
     assert (home / "trusted.toml").is_file()
     # a copy of a bundled example elsewhere is someone else's folder
-    shutil.copytree(REPO / "examples" / "hello", tmp_path / "hello",
-                    ignore=shutil.ignore_patterns("target", "dist", "doc"))
+    shutil.copytree(
+        REPO / "examples" / "hello",
+        tmp_path / "hello",
+        ignore=shutil.ignore_patterns("target", "dist", "doc"),
+    )
     assert vudo_cli("run", "./hello").code == 2
 
 
@@ -154,7 +171,8 @@ def test_the_bundled_examples_are_trusted_on_a_fresh_home(tmp_path: Path) -> Non
     assert REPO / "examples" in bundled_roots()
     assert check_trust(REPO / "examples" / "hello", home=tmp_path / "fresh") is None
     copy = tmp_path / "hello"
-    shutil.copytree(REPO / "examples" / "hello", copy,
-                    ignore=shutil.ignore_patterns("target", "dist", "doc"))
+    shutil.copytree(
+        REPO / "examples" / "hello", copy, ignore=shutil.ignore_patterns("target", "dist", "doc")
+    )
     request = check_trust(copy, home=tmp_path / "fresh")
     assert request is not None and request.name == "hello" and request.previous is None

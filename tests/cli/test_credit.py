@@ -38,7 +38,8 @@ SPENDER = """(module
 
 
 def test_deposit_fund_balance_history_and_a_run_spending_its_own_account(
-        vudo_cli: Vudo, tmp_path: Path) -> None:
+    vudo_cli: Vudo, tmp_path: Path
+) -> None:
     spender = tmp_path / "spender.wat"
     spender.write_text(SPENDER)
     r = vudo_cli("credit", "balance", "--json")
@@ -59,12 +60,18 @@ def test_deposit_fund_balance_history_and_a_run_spending_its_own_account(
     assert vudo_cli("credit", "balance", "--json").json()["balance"] == 900
     history = vudo_cli("credit", "history", "spender.wat", "--json").json()
     assert [(m["kind"], m["change"]) for m in history["movements"]] == [
-        ("fund", 100), ("reserve", 0), ("consume", -30), ("transfer", -5)]
+        ("fund", 100),
+        ("reserve", 0),
+        ("consume", -30),
+        ("transfer", -5),
+    ]
     assert history["movements"][0]["signed"] is True
     text = vudo_cli("credit", "history", "spender.wat").stdout
     assert "fund" in text and "+100" in text and "balance 65" in text
-    assert vudo_cli("credit", "history", "--limit", "1", "--json").json()["movements"][0][
-        "kind"] == "fund"  # the user's side of the funding
+    assert (
+        vudo_cli("credit", "history", "--limit", "1", "--json").json()["movements"][0]["kind"]
+        == "fund"
+    )  # the user's side of the funding
 
 
 def test_a_spirit_with_no_credit_cannot_spend_the_users(vudo_cli: Vudo, tmp_path: Path) -> None:
@@ -80,9 +87,11 @@ def test_credit_errors_are_one_line_with_hints(vudo_cli: Vudo, tmp_path: Path) -
     r = vudo_cli("credit", "fund", "spender.wat", "10")
     assert r.code == 1 and "insufficient funds" in r.error_line
     assert "vudo credit deposit" in r.error_line
-    for argv, words in [(("credit", "fund", "spender.wat"), "a NAME and an AMOUNT"),
-                        (("credit", "deposit"), "one AMOUNT"),
-                        (("credit", "balance", "a", "b"), "at most one NAME")]:
+    for argv, words in [
+        (("credit", "fund", "spender.wat"), "a NAME and an AMOUNT"),
+        (("credit", "deposit"), "one AMOUNT"),
+        (("credit", "balance", "a", "b"), "at most one NAME"),
+    ]:
         r = vudo_cli(*argv)
         assert r.code == 2 and words in r.error_line and "usage:" in r.error_line, argv
     for amount in ("0", "-5", "ten", "1.5", str(2**63)):
@@ -100,15 +109,31 @@ def test_credit_errors_are_one_line_with_hints(vudo_cli: Vudo, tmp_path: Path) -
 
 
 def test_a_killed_runs_reservation_is_listed_then_released(
-        vudo_cli: Vudo, tmp_path: Path, env: dict[str, str]) -> None:
+    vudo_cli: Vudo, tmp_path: Path, env: dict[str, str]
+) -> None:
     (tmp_path / "spender.wat").write_text(SPENDER)
     assert vudo_cli("credit", "deposit", "100").code == 0
     assert vudo_cli("credit", "fund", "spender.wat", "100").code == 0
     assert vudo_cli("credit").stdout.strip() == "no open reservations"
     child = subprocess.Popen(
-        [sys.executable, "-m", "vudo", "run", "spender.wat", "-f", "hold", "--grant",
-         "actuator_credit", "--timeout", "60"],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "vudo",
+            "run",
+            "spender.wat",
+            "-f",
+            "hold",
+            "--grant",
+            "actuator_credit",
+            "--timeout",
+            "60",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         held: list[Any] = []
         for _ in range(200):

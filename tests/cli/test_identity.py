@@ -54,8 +54,11 @@ def make_wallet(vudo_cli: Vudo, where: Path) -> Path:
     root = where / "wallet"
     (root / "src" / "main.wat").write_text(COUNTER)
     manifest = root / "spirit.toml"
-    manifest.write_text(manifest.read_text().replace(
-        '["sensor_time", "actuator_log"]', '["storage_read", "storage_write"]'))
+    manifest.write_text(
+        manifest.read_text().replace(
+            '["sensor_time", "actuator_log"]', '["storage_read", "storage_write"]'
+        )
+    )
     return root
 
 
@@ -71,13 +74,16 @@ def installed_wallet(vudo_cli: Vudo, tmp_path: Path) -> Path:
     assert r.code == 0, r.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    assert [vudo_cli("run", "wallet", "-q", cwd=elsewhere).stdout.strip()
-            for _ in range(2)] == ["1", "2"]
+    assert [vudo_cli("run", "wallet", "-q", cwd=elsewhere).stdout.strip() for _ in range(2)] == [
+        "1",
+        "2",
+    ]
     return elsewhere
 
 
 def test_a_file_named_wallet_cannot_read_the_installed_wallets_storage(
-        vudo_cli: Vudo, installed_wallet: Path) -> None:
+    vudo_cli: Vudo, installed_wallet: Path
+) -> None:
     thief = installed_wallet / "wallet.wat"
     thief.write_text(THIEF)
     r = vudo_cli("run", "wallet.wat", "--grant", "storage_read", "-q", cwd=installed_wallet)
@@ -88,7 +94,8 @@ def test_a_file_named_wallet_cannot_read_the_installed_wallets_storage(
 
 
 def test_a_project_named_wallet_is_not_the_installed_wallet(
-        vudo_cli: Vudo, installed_wallet: Path, tmp_path: Path) -> None:
+    vudo_cli: Vudo, installed_wallet: Path, tmp_path: Path
+) -> None:
     (tmp_path / "work").mkdir()
     project = make_wallet(vudo_cli, tmp_path / "work")
     r = vudo_cli("run", "-q", cwd=project)
@@ -102,22 +109,27 @@ def test_a_project_named_wallet_is_not_the_installed_wallet(
 
 
 def test_two_runs_of_one_file_share_storage_and_a_changed_file_does_not(
-        vudo_cli: Vudo, tmp_path: Path) -> None:
+    vudo_cli: Vudo, tmp_path: Path
+) -> None:
     counter = tmp_path / "counter.wat"
     counter.write_text(COUNTER)
     grants = ("--grant", "storage_read", "--grant", "storage_write", "-q")
-    assert [vudo_cli("run", "counter.wat", *grants).stdout.strip() for _ in range(2)] == [
-        "1", "2"]
+    assert [vudo_cli("run", "counter.wat", *grants).stdout.strip() for _ in range(2)] == ["1", "2"]
     copy = tmp_path / "other-name.wat"
     copy.write_text(COUNTER)  # the same module under another name: the same identity
     assert vudo_cli("run", "other-name.wat", *grants).stdout.strip() == "3"
-    counter.write_text(COUNTER.replace('(data (i32.const 0) "secret")',
-                                       '(data (i32.const 0) "secret") (global i32 i32.const 1)'))
+    counter.write_text(
+        COUNTER.replace(
+            '(data (i32.const 0) "secret")',
+            '(data (i32.const 0) "secret") (global i32 i32.const 1)',
+        )
+    )
     assert vudo_cli("run", "counter.wat", *grants).stdout.strip() == "1"
 
 
 def test_storage_kept_under_an_installed_name_moves_to_its_identity_once(
-        vudo_cli: Vudo, installed_wallet: Path, home: Path) -> None:
+    vudo_cli: Vudo, installed_wallet: Path, home: Path
+) -> None:
     # An older vudo kept storage under the bare name: put the counter back there.
     db = sqlite3.connect(home / "data" / "storage.sqlite")
     with db:
@@ -139,7 +151,8 @@ def test_storage_kept_under_an_installed_name_moves_to_its_identity_once(
 
 
 def test_a_bare_name_means_the_installed_spirit_even_beside_a_folder_of_that_name(
-        vudo_cli: Vudo, installed_wallet: Path) -> None:
+    vudo_cli: Vudo, installed_wallet: Path
+) -> None:
     make_wallet(vudo_cli, installed_wallet)  # a `wallet/` project right here
     r = vudo_cli("run", "wallet", "--json", cwd=installed_wallet)
     assert r.code == 0, r.stderr

@@ -16,9 +16,7 @@ REC_V128 = """(module
 """
 
 
-def test_build_check_and_doc_refuse_a_rec_group_v128_export(
-    vudo_cli: Vudo, tmp_path: Path
-) -> None:
+def test_build_check_and_doc_refuse_a_rec_group_v128_export(vudo_cli: Vudo, tmp_path: Path) -> None:
     assert vudo_cli("new", "proj", cwd=tmp_path).code == 0
     project = tmp_path / "proj"
     (project / "src" / "main.wat").write_text(REC_V128)

@@ -36,19 +36,35 @@ def shell_env(env: dict[str, str], tmp_path: Path, home: Path) -> dict[str, str]
     return env
 
 
-def sh(command: str, *, cwd: Path, env: dict[str, str], tty_input: str | None = None
-       ) -> subprocess.CompletedProcess[str]:
+def sh(
+    command: str, *, cwd: Path, env: dict[str, str], tty_input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     if tty_input is None:
-        proc = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL, timeout=120, check=False)
+        proc = subprocess.run(
+            ["bash", "-c", command],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            check=False,
+        )
     else:
         # A user at a terminal: stdin is a real pty with the answer typed ahead.
         master, slave = pty.openpty()
         try:
             os.write(master, tty_input.encode())
-            proc = subprocess.run(["bash", "-c", command], cwd=cwd, env=env,
-                                  capture_output=True, text=True, stdin=slave, timeout=120,
-                                  check=False)
+            proc = subprocess.run(
+                ["bash", "-c", command],
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                stdin=slave,
+                timeout=120,
+                check=False,
+            )
         finally:
             os.close(slave)
             os.close(master)
@@ -57,8 +73,9 @@ def sh(command: str, *, cwd: Path, env: dict[str, str], tty_input: str | None = 
     return proc
 
 
-def test_seed_flow(shell_env: dict[str, str], tmp_path: Path, home: Path,
-                   oci_server: OciServer, oci_ns: str) -> None:
+def test_seed_flow(
+    shell_env: dict[str, str], tmp_path: Path, home: Path, oci_server: OciServer, oci_ns: str
+) -> None:
     env = shell_env
     sh("vudo new hello-spirit", cwd=tmp_path, env=env)
     project = tmp_path / "hello-spirit"
@@ -84,8 +101,7 @@ def test_seed_flow(shell_env: dict[str, str], tmp_path: Path, home: Path,
     assert r.stdout.strip().splitlines()[-1].startswith("ok: hello-spirit")
     assert "not by the manifest's author" in r.stdout
 
-    r = sh("vudo summon ./dist/hello-spirit-0.1.0.spirit", cwd=project, env=env,
-           tty_input="y\n")
+    r = sh("vudo summon ./dist/hello-spirit-0.1.0.spirit", cwd=project, env=env, tty_input="y\n")
     assert "asks for" in r.stderr and "sensor_time" in r.stderr
     assert "installed hello-spirit 0.1.0" in r.stdout
     assert "granted: sensor_time, actuator_log" in r.stdout
@@ -105,8 +121,12 @@ def test_seed_flow(shell_env: dict[str, str], tmp_path: Path, home: Path,
     # default, logged in) ...
     url = oci_server.url(oci_ns)
     sh(f"vudo registry add team {url} --default", cwd=project, env=env)
-    sh(f"printf '%s\\n' '{REGISTRY_PASSWORD}' | vudo login team --username {REGISTRY_USER} "
-       "--password-stdin", cwd=project, env=env)
+    sh(
+        f"printf '%s\\n' '{REGISTRY_PASSWORD}' | vudo login team --username {REGISTRY_USER} "
+        "--password-stdin",
+        cwd=project,
+        env=env,
+    )
     r = sh("vudo publish", cwd=project, env=env)
     assert f"published hello-spirit 0.1.0 to {url}" in r.stdout
 
@@ -115,8 +135,12 @@ def test_seed_flow(shell_env: dict[str, str], tmp_path: Path, home: Path,
     home2.mkdir(parents=True)
     env2 = {**env, "HOME": str(home2.parent), "VUDO_HOME": str(home2)}
     sh(f"vudo registry add team {url} --default", cwd=home2.parent, env=env2)
-    sh(f"printf '%s\\n' '{REGISTRY_PASSWORD}' | vudo login team --username {REGISTRY_USER} "
-       "--password-stdin", cwd=home2.parent, env=env2)
+    sh(
+        f"printf '%s\\n' '{REGISTRY_PASSWORD}' | vudo login team --username {REGISTRY_USER} "
+        "--password-stdin",
+        cwd=home2.parent,
+        env=env2,
+    )
     # (the seed manifest's author is not the signer: the second user trusts the
     # publisher's key, as the install error would tell them to)
     sh(f"vudo keys trust {public}", cwd=home2.parent, env=env2)

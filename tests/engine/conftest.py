@@ -21,8 +21,9 @@ def make(engine: Engine) -> Iterator[Callable[..., Sandbox]]:
     """make(wat, config=None, instantiate=True) -> Sandbox, closed after the test."""
     made: list[Sandbox] = []
 
-    def factory(wat: str, cfg: SandboxConfig | None = None, *, instantiate: bool = True,
-                name: str = "t") -> Sandbox:
+    def factory(
+        wat: str, cfg: SandboxConfig | None = None, *, instantiate: bool = True, name: str = "t"
+    ) -> Sandbox:
         module = engine.load(wat, name=name)
         sb = Sandbox(engine, module, cfg if cfg is not None else config())
         made.append(sb)

@@ -18,11 +18,18 @@ OTHER_KEY = nacl.signing.SigningKey(bytes([3]) * 32)
 OTHER = bytes(OTHER_KEY.verify_key).hex()
 
 
-def grant(capability: Capability, scope: str = "global", *, expires_at: int | None = None,
-          issued_at: int = 1_000, grantee: str = IDENTITY,
-          key: nacl.signing.SigningKey = GRANTER) -> Grant:
-    return issue_grant(key, capability, Scope.parse(scope), grantee, issued_at=issued_at,
-                       expires_at=expires_at)
+def grant(
+    capability: Capability,
+    scope: str = "global",
+    *,
+    expires_at: int | None = None,
+    issued_at: int = 1_000,
+    grantee: str = IDENTITY,
+    key: nacl.signing.SigningKey = GRANTER,
+) -> Grant:
+    return issue_grant(
+        key, capability, Scope.parse(scope), grantee, issued_at=issued_at, expires_at=expires_at
+    )
 
 
 def config(*caps: Capability | Grant, **kwargs: Any) -> SandboxConfig:
@@ -30,8 +37,9 @@ def config(*caps: Capability | Grant, **kwargs: Any) -> SandboxConfig:
     grants = tuple(c if isinstance(c, Grant) else grant(c) for c in caps)
     kwargs.setdefault("log_to_stderr", False)
     kwargs.setdefault("timeout", 5.0)
-    return SandboxConfig(grants=grants, trusted_granters=(GRANTER_HEX,), identity=IDENTITY,
-                         **kwargs)
+    return SandboxConfig(
+        grants=grants, trusted_granters=(GRANTER_HEX,), identity=IDENTITY, **kwargs
+    )
 
 
 def spirit(body: str, imports: str = "", memory: str = '(memory (export "memory") 1)') -> str:
@@ -43,11 +51,8 @@ IMPORTS = {
     "time": '(import "vudo" "host_time_now" (func $now (result i64)))',
     "random": '(import "vudo" "host_random_bytes" (func $random (param i32 i32) (result i32)))',
     "log": '(import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))',
-    "read": '(import "vudo" "host_storage_read" '
-            '(func $read (param i32 i32 i32 i32) (result i32)))',
+    "read": '(import "vudo" "host_storage_read" (func $read (param i32 i32 i32 i32) (result i32)))',
     "write": '(import "vudo" "host_storage_write" '
-             '(func $write (param i32 i32 i32 i32) (result i32)))',
+    "(func $write (param i32 i32 i32 i32) (result i32)))",
     "delete": '(import "vudo" "host_storage_delete" (func $delete (param i32 i32) (result i32)))',
 }
-
-

@@ -19,10 +19,17 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, vudo.engine; from vudo.engine import Receipt, SandboxConfig, Limits; "
-            "print('wasmtime' in sys.modules, 'textual' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={"PYTHONPATH": str(SRC)}).stdout.split()
+    code = (
+        "import sys, vudo.engine; from vudo.engine import Receipt, SandboxConfig, Limits; "
+        "print('wasmtime' in sys.modules, 'textual' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(SRC)},
+    ).stdout.split()
     assert out == ["False", "False"]
 
 

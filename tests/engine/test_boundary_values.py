@@ -12,7 +12,7 @@ from vudo.engine import Engine, Sandbox
 
 
 def _call(engine: Engine, body: str) -> tuple[list[object], list[object]]:
-    module = engine.load(f'(module (elem declare func 0) {body})')
+    module = engine.load(f"(module (elem declare func 0) {body})")
     with Sandbox(engine, module, config()) as sb:
         sb.instantiate()
         results = sb.call("main")
@@ -25,7 +25,8 @@ def test_a_null_reference_result_is_a_result(engine: Engine) -> None:
 
 
 def test_a_function_reference_result_is_named_by_kind(engine: Engine) -> None:
-    results, shown = _call(engine, '(func (export "main") (result funcref i32) ref.func 0 '
-                           "i32.const 7)")
+    results, shown = _call(
+        engine, '(func (export "main") (result funcref i32) ref.func 0 i32.const 7)'
+    )
     assert len(results) == 2 and results[1] == 7
     assert shown == ["funcref", 7]

@@ -25,11 +25,18 @@ from vudo.errors import (
 )
 
 
-@pytest.mark.parametrize(("body", "imports", "where"), [
-    ('(func (export "f") (param i32 v128))', "", 'export "f"'),
-    ('(func (export "f") (result v128) (v128.const i32x4 0 0 0 0))', "", 'export "f"'),
-    ("", '(import "vudo" "host_time_now" (func (result v128)))', 'import "vudo" "host_time_now"'),
-])
+@pytest.mark.parametrize(
+    ("body", "imports", "where"),
+    [
+        ('(func (export "f") (param i32 v128))', "", 'export "f"'),
+        ('(func (export "f") (result v128) (v128.const i32x4 0 0 0 0))', "", 'export "f"'),
+        (
+            "",
+            '(import "vudo" "host_time_now" (func (result v128)))',
+            'import "vudo" "host_time_now"',
+        ),
+    ],
+)
 def test_v128_in_a_boundary_signature_is_a_module_error(
     engine: Engine, body: str, imports: str, where: str
 ) -> None:
@@ -39,9 +46,12 @@ def test_v128_in_a_boundary_signature_is_a_module_error(
 
 
 def test_v128_and_references_inside_the_module_load(engine: Engine) -> None:
-    module = engine.load(spirit(
-        '(func $i (param v128)) (table 1 funcref) '
-        '(func (export "main") (param externref) (result funcref) ref.null func)'))
+    module = engine.load(
+        spirit(
+            "(func $i (param v128)) (table 1 funcref) "
+            '(func (export "main") (param externref) (result funcref) ref.null func)'
+        )
+    )
     assert module.export("main").params == ("anyref",)
 
 
@@ -84,15 +94,18 @@ HOST = spirit(
 )
 
 
-@pytest.mark.parametrize(("function", "args"), [
-    ("log", [0, -1]),  # a length of -1 is 4 GiB once read as unsigned
-    ("log", [-1, 70_000]),
-    ("random", [0, -5]),
-    ("random", [65_000, 65_537]),
-    ("write", [0, -1, 0, 3]),
-    ("write", [0, 3, 100, -1]),
-    ("delete", [0, -1]),
-])
+@pytest.mark.parametrize(
+    ("function", "args"),
+    [
+        ("log", [0, -1]),  # a length of -1 is 4 GiB once read as unsigned
+        ("log", [-1, 70_000]),
+        ("random", [0, -5]),
+        ("random", [65_000, 65_537]),
+        ("write", [0, -1, 0, 3]),
+        ("write", [0, 3, 100, -1]),
+        ("delete", [0, -1]),
+    ],
+)
 def test_out_of_bounds_payload_is_invalid_memory_not_a_limit(
     make: Callable[..., Sandbox], tmp_path: Path, function: str, args: list[int]
 ) -> None:
@@ -125,8 +138,11 @@ def test_limit_hints_name_the_limit_that_was_hit(make: Callable[..., Sandbox]) -
         table.instantiate()
     assert tables.value.hint and "table" in tables.value.hint
     assert "--memory" not in tables.value.hint
-    memory = make(spirit("", memory='(memory (export "memory") 2)'),
-                  config(limits=Limits(memory_bytes=65536)), instantiate=False)
+    memory = make(
+        spirit("", memory='(memory (export "memory") 2)'),
+        config(limits=Limits(memory_bytes=65536)),
+        instantiate=False,
+    )
     with pytest.raises(ResourceLimitExceeded) as mem:
         memory.instantiate()
     assert mem.value.hint and "--memory" in mem.value.hint
@@ -179,12 +195,14 @@ def test_guest_log_cannot_drive_the_terminal(engine: Engine) -> None:
         f"(call $log (i32.const 4) (i32.const 0) (i32.const {len(text)})))",
         '(import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))',
         memory='(memory (export "memory") 1) (data (i32.const 0) "'
-        + "".join(f"\\{b:02x}" for b in text) + '")',
+        + "".join(f"\\{b:02x}" for b in text)
+        + '")',
     )
     sink = io.StringIO()
     events: list[object] = []
-    with Sandbox(engine, engine.load(wat), config(C.ACTUATOR_LOG, log_to_stderr=True),
-                 stderr=sink) as sb:
+    with Sandbox(
+        engine, engine.load(wat), config(C.ACTUATOR_LOG, log_to_stderr=True), stderr=sink
+    ) as sb:
         sb.subscribe(events.append)
         sb.instantiate()
         assert sb.call("main") == [0]
@@ -192,8 +210,9 @@ def test_guest_log_cannot_drive_the_terminal(engine: Engine) -> None:
     assert written.count("\n") == 1 and written.endswith("\n")
     assert not any(ord(c) < 0x20 and c not in "\t\n" for c in written)
     assert "\x9b" not in written and "\x7f" not in written
-    assert written == ("[error] hi\\x1b[31mRED\\x1b]0;pwned\\x07\\nerror: fake (hint: x)"
-                       "\\r\\x08\\x9b2J\ttab\n")
+    assert written == (
+        "[error] hi\\x1b[31mRED\\x1b]0;pwned\\x07\\nerror: fake (hint: x)\\r\\x08\\x9b2J\ttab\n"
+    )
     [log] = [e for e in events if isinstance(e, LogMessage)]
     assert log.message == text.decode()  # subscribers get the text as sent
 
@@ -207,16 +226,20 @@ def test_shared_memory_is_an_unsupported_feature_not_a_guest_bug(
     make: Callable[..., Sandbox],
 ) -> None:
     # Was GuestTrap (exit 10) "instantiation failed ... the Spirit has a bug".
-    sb = make(spirit('(func (export "main"))', memory='(memory (export "memory") 1 1 shared)'),
-              instantiate=False)
+    sb = make(
+        spirit('(func (export "main"))', memory='(memory (export "memory") 1 1 shared)'),
+        instantiate=False,
+    )
     with pytest.raises(ModuleError, match="feature vudo does not enable") as info:
         sb.instantiate()
     assert info.value.hint and "shared memory" in info.value.hint
 
 
 def test_too_many_memories_names_the_count_once(make: Callable[..., Sandbox]) -> None:
-    sb = make(spirit('(func (export "main"))',
-                     memory='(memory 1) (memory (export "memory") 1)'), instantiate=False)
+    sb = make(
+        spirit('(func (export "main"))', memory='(memory 1) (memory (export "memory") 1)'),
+        instantiate=False,
+    )
     with pytest.raises(ResourceLimitExceeded) as info:
         sb.instantiate()
     assert info.value.message.count("resource limit exceeded") == 1

@@ -44,7 +44,8 @@ def test_stubbed_imports_keep_function_indices() -> None:
         '(module (import "fuzzing-support" "log-i32" (func $log (param i32)))'
         '(import "x" "get" (func $get (result i64 f32)))'
         '(func (export "main") (result i32) (call $log (i32.const 1)) (drop (call $get)) '
-        "(drop) (i32.const 5)) (elem declare func $log))")
+        "(drop) (i32.const 5)) (elem declare func $log))"
+    )
     stubbed = tool.stub_imports(bytes(wasm))
     engine = wasmtime.Engine()
     module = wasmtime.Module(engine, stubbed)

@@ -591,7 +591,11 @@ def test_scope_denial_names_the_grant_and_the_target(
     ],
 )
 def test_resolved_address_is_checked_against_the_grants(
-    granter: nacl.signing.SigningKey, spirit: str, scopes: list[str], name: str, address: str,
+    granter: nacl.signing.SigningKey,
+    spirit: str,
+    scopes: list[str],
+    name: str,
+    address: str,
     allowed: bool,
 ) -> None:
     ch = checker(granter, spirit, *(grant(granter, spirit, C.NETWORK_CONNECT, s) for s in scopes))
@@ -613,8 +617,11 @@ def test_resolved_check_skips_expired_and_revoked_grants(
     assert not decision.allowed and "revoked" in decision.reason
     expired = checker(granter, spirit, g, now=3000)
     assert not expired.check_resolved(C.NETWORK_CONNECT, "localhost:1", "127.0.0.1").allowed
-    assert not checker(granter, spirit).check_resolved(
-        C.NETWORK_CONNECT, "localhost:1", "127.0.0.1").allowed
+    assert (
+        not checker(granter, spirit)
+        .check_resolved(C.NETWORK_CONNECT, "localhost:1", "127.0.0.1")
+        .allowed
+    )
 
 
 def test_any_matching_grant_allows(granter: nacl.signing.SigningKey, spirit: str) -> None:
@@ -677,10 +684,21 @@ def test_checker_rejects_bad_keys_and_non_grants(spirit: str) -> None:
         GrantChecker([{"capability": "x"}], grantee=spirit, trusted_granters=[])  # type: ignore[list-item]
 
 
-def _refreshing(granter: nacl.signing.SigningKey, spirit: str, source: Any,
-                interval: float = 0.0, clock: Clock | None = None) -> GrantChecker:
-    return GrantChecker(source(), grantee=spirit, trusted_granters=(hexkey(granter),),
-                        clock=clock or Clock(1000), refresh=source, refresh_interval=interval)
+def _refreshing(
+    granter: nacl.signing.SigningKey,
+    spirit: str,
+    source: Any,
+    interval: float = 0.0,
+    clock: Clock | None = None,
+) -> GrantChecker:
+    return GrantChecker(
+        source(),
+        grantee=spirit,
+        trusted_granters=(hexkey(granter),),
+        clock=clock or Clock(1000),
+        refresh=source,
+        refresh_interval=interval,
+    )
 
 
 def test_refresh_source_revokes_and_grants_live(
@@ -695,8 +713,9 @@ def test_refresh_source_revokes_and_grants_live(
     assert ch.check(C.SENSOR_TIME).allowed
     current.append(grant(granter, spirit, C.STORAGE_WRITE))  # granted while running
     assert ch.check(C.STORAGE_WRITE).allowed
-    forged = Grant.from_dict({**grant(granter, spirit, C.STORAGE_DELETE).to_dict(),
-                              "signature": "11" * 64})
+    forged = Grant.from_dict(
+        {**grant(granter, spirit, C.STORAGE_DELETE).to_dict(), "signature": "11" * 64}
+    )
     current.append(forged)
     decision = ch.check(C.STORAGE_DELETE)
     assert not decision.allowed and "signature" in decision.reason
@@ -747,8 +766,12 @@ def test_refresh_source_failure_fails_closed_until_it_recovers(
 
 def test_expiry_takes_effect_between_calls(granter: nacl.signing.SigningKey, spirit: str) -> None:
     clock = Clock(1000)
-    ch = GrantChecker([grant(granter, spirit, C.SENSOR_TIME, expires_at=1001)], grantee=spirit,
-                      trusted_granters=(hexkey(granter),), clock=clock)
+    ch = GrantChecker(
+        [grant(granter, spirit, C.SENSOR_TIME, expires_at=1001)],
+        grantee=spirit,
+        trusted_granters=(hexkey(granter),),
+        clock=clock,
+    )
     assert ch.check(C.SENSOR_TIME).allowed
     clock.now = 1001
     assert "expired" in ch.check(C.SENSOR_TIME).reason
@@ -860,7 +883,8 @@ def test_revocation_reaches_a_running_sandbox_within_a_second(make: Any) -> None
 
     current = [engine_grant(C.SENSOR_TIME)]
     sb, thread, ended = _run_until_denied(
-        make, config(*current, grant_refresh=lambda: tuple(current), timeout=10.0))
+        make, config(*current, grant_refresh=lambda: tuple(current), timeout=10.0)
+    )
     revoked_at = time.monotonic()
     current.clear()
     thread.join(5)
@@ -876,7 +900,8 @@ def test_expiry_reaches_a_running_sandbox(make: Any) -> None:
 
     expires = int(time.time()) + 2  # whole seconds: at least 1 s away, so the run starts allowed
     sb, thread, ended = _run_until_denied(
-        make, config(engine_grant(C.SENSOR_TIME, expires_at=expires), timeout=10.0))
+        make, config(engine_grant(C.SENSOR_TIME, expires_at=expires), timeout=10.0)
+    )
     thread.join(5)
     assert ended and time.time() - expires < 1.0
     assert "expired" in sb.host_calls()[-1].reason

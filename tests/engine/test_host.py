@@ -54,8 +54,12 @@ def services(tmp_path: Path) -> Iterator[HostServices]:
     def random(n: int) -> bytes:
         return bytes((next(counter) * 7) & 0xFF for _ in range(n))
 
-    with HostServices.open(tmp_path / "data", clock=lambda: NOW, random=random,
-                           storage_quota=StorageQuota(max_namespace_bytes=4096)) as svc:
+    with HostServices.open(
+        tmp_path / "data",
+        clock=lambda: NOW,
+        random=random,
+        storage_quota=StorageQuota(max_namespace_bytes=4096),
+    ) as svc:
         yield svc
 
 
@@ -121,8 +125,9 @@ def test_random_payload_limit(sandbox: Callable[..., Sandbox]) -> None:
 def test_log_levels_events_and_stderr(make: Make, engine: Engine) -> None:
     sink = io.StringIO()
     module = engine.load(ALL)
-    with Sandbox(engine, module, config(C.ACTUATOR_LOG, log_to_stderr=True, min_log_level=1),
-                 stderr=sink) as sb:
+    with Sandbox(
+        engine, module, config(C.ACTUATOR_LOG, log_to_stderr=True, min_log_level=1), stderr=sink
+    ) as sb:
         sb.instantiate()
         events: list[object] = []
         sb.subscribe(events.append)
@@ -133,7 +138,11 @@ def test_log_levels_events_and_stderr(make: Make, engine: Engine) -> None:
         assert [e.level for e in logs] == [1, 2, 3, 4]  # below min_log_level is dropped
         assert logs[0].message == "héllo"
         assert sink.getvalue().splitlines() == [
-            "[debug] héllo", "[info] héllo", "[warn] héllo", "[error] héllo"]
+            "[debug] héllo",
+            "[info] héllo",
+            "[warn] héllo",
+            "[error] héllo",
+        ]
         host = [e for e in events if isinstance(e, HostCall)]
         assert host[0].capability is C.ACTUATOR_LOG and host[0].args == "level=0 len=6"
 
@@ -148,14 +157,17 @@ def test_host_calls_from_the_start_function_reach_guest_memory(
         '(import "vudo" "host_random_bytes" (func $random (param i32 i32) (result i32)))\n'
         '(memory (export "memory") 1)\n'
         '(data (i32.const 0) "starting up")\n'
-        '(global $rc (mut i32) (i32.const 99))\n'
-        '(func $init (global.set $rc (i32.or (call $log (i32.const 2) (i32.const 0) '
-        '(i32.const 11)) (call $random (i32.const 64) (i32.const 4)))))\n'
-        '(start $init)\n'
+        "(global $rc (mut i32) (i32.const 99))\n"
+        "(func $init (global.set $rc (i32.or (call $log (i32.const 2) (i32.const 0) "
+        "(i32.const 11)) (call $random (i32.const 64) (i32.const 4)))))\n"
+        "(start $init)\n"
         '(func (export "rc") (result i32) (global.get $rc))'
     )
-    sb = make(f"(module {wat})", config(C.ACTUATOR_LOG, C.SENSOR_RANDOM, services=services),
-              instantiate=False)
+    sb = make(
+        f"(module {wat})",
+        config(C.ACTUATOR_LOG, C.SENSOR_RANDOM, services=services),
+        instantiate=False,
+    )
     events: list[object] = []
     sb.subscribe(events.append)
     sb.instantiate()
@@ -207,8 +219,7 @@ def test_storage_round_trip(sandbox: Callable[..., Sandbox]) -> None:
     assert receipt.bytes_out > 0 and receipt.bytes_in == 10
 
 
-def test_storage_is_namespaced(sandbox: Callable[..., Sandbox],
-                               services: HostServices) -> None:
+def test_storage_is_namespaced(sandbox: Callable[..., Sandbox], services: HostServices) -> None:
     a = sandbox(*RW, namespace="alpha")
     b = sandbox(*RW, namespace="beta")
     for sb in (a, b):
@@ -247,12 +258,16 @@ def test_storage_without_service(make: Make) -> None:
     assert call(sb, "host_storage_write", 0, 1, 0, 1) == E.STORAGE_ERROR
 
 
-@pytest.mark.parametrize(("limits", "args", "message"), [
-    (Limits(max_storage_key=16), (0, 17, 100, 4), "storage key of 17 bytes"),
-    (Limits(max_storage_value=1024), (0, 4, 100, 2048), "storage value of 2048 bytes"),
-])
-def test_huge_storage_payloads_are_limits(sandbox: Callable[..., Sandbox], limits: Limits,
-                                          args: tuple[int, ...], message: str) -> None:
+@pytest.mark.parametrize(
+    ("limits", "args", "message"),
+    [
+        (Limits(max_storage_key=16), (0, 17, 100, 4), "storage key of 17 bytes"),
+        (Limits(max_storage_value=1024), (0, 4, 100, 2048), "storage value of 2048 bytes"),
+    ],
+)
+def test_huge_storage_payloads_are_limits(
+    sandbox: Callable[..., Sandbox], limits: Limits, args: tuple[int, ...], message: str
+) -> None:
     sb = sandbox(*RW, limits=limits)
     with pytest.raises(ResourceLimitExceeded, match=message):
         call(sb, "host_storage_write", *args)
@@ -295,14 +310,20 @@ def test_credit_flow(sandbox: Callable[..., Sandbox], services: HostServices) ->
     assert services.ledger.available(ME) == 500
 
 
-def test_credit_denied_and_peer_scope(sandbox: Callable[..., Sandbox],
-                                      services: HostServices) -> None:
+def test_credit_denied_and_peer_scope(
+    sandbox: Callable[..., Sandbox], services: HostServices
+) -> None:
     services.ledger.deposit(ME, 100)
     none = sandbox()
     none.write_memory(0, ME)
-    for name, args in [("host_credit_balance", (0,)), ("host_credit_available", (0,)),
-                       ("host_credit_transfer", (0, 0, 1)), ("host_credit_reserve", (0, 1)),
-                       ("host_credit_release", (1,)), ("host_credit_consume", (1,))]:
+    for name, args in [
+        ("host_credit_balance", (0,)),
+        ("host_credit_available", (0,)),
+        ("host_credit_transfer", (0, 0, 1)),
+        ("host_credit_reserve", (0, 1)),
+        ("host_credit_release", (1,)),
+        ("host_credit_consume", (1,)),
+    ]:
         assert call(none, name, *args) == E.CAPABILITY_DENIED, name
     assert none.receipt().host_calls == {"actuator_credit": {"allowed": 0, "denied": 6}}
     peer = sandbox(grant(C.ACTUATOR_CREDIT, f"peer:{OTHER}"))
@@ -313,7 +334,8 @@ def test_credit_denied_and_peer_scope(sandbox: Callable[..., Sandbox],
 
 
 def test_credit_account_needs_no_grant_and_is_the_spending_account(
-        sandbox: Callable[..., Sandbox], services: HostServices, make: Make) -> None:
+    sandbox: Callable[..., Sandbox], services: HostServices, make: Make
+) -> None:
     services.ledger.deposit(ME, 40)
     bare = sandbox()  # no grants at all: it may still learn its own account number
     assert call(bare, "host_credit_account", 64) == 0
@@ -339,18 +361,23 @@ def test_credit_account_needs_no_grant_and_is_the_spending_account(
 
 
 def test_expired_revoked_forged_and_untrusted_grants_are_denied(
-        sandbox: Callable[..., Sandbox]) -> None:
+    sandbox: Callable[..., Sandbox],
+) -> None:
     from vudo.engine.grants import Grant, RevocationList
 
     expired = grant(C.SENSOR_TIME, issued_at=10, expires_at=20)
     assert call(sandbox(expired), "host_time_now") == E.CAPABILITY_DENIED
     good = grant(C.SENSOR_TIME)
-    assert call(sandbox(good, revocations=RevocationList([good])),
-                "host_time_now") == E.CAPABILITY_DENIED
-    forged = Grant(good.capability, good.scope, good.granter, good.grantee, good.issued_at,
-                   None, bytes(64))
+    assert (
+        call(sandbox(good, revocations=RevocationList([good])), "host_time_now")
+        == E.CAPABILITY_DENIED
+    )
+    forged = Grant(
+        good.capability, good.scope, good.granter, good.grantee, good.issued_at, None, bytes(64)
+    )
     assert call(sandbox(forged), "host_time_now") == E.CAPABILITY_DENIED
     from engine_helpers import OTHER_KEY
+
     untrusted = grant(C.SENSOR_TIME, key=OTHER_KEY)
     assert call(sandbox(untrusted), "host_time_now") == E.CAPABILITY_DENIED
     unrestricted = grant(C.UNRESTRICTED)
@@ -361,8 +388,7 @@ def test_expired_revoked_forged_and_untrusted_grants_are_denied(
 # -- network ---------------------------------------------------------------------------
 
 
-def test_network_listen_connect_accept_send_recv_close(
-        sandbox: Callable[..., Sandbox]) -> None:
+def test_network_listen_connect_accept_send_recv_close(sandbox: Callable[..., Sandbox]) -> None:
     sb = sandbox(C.NETWORK_LISTEN, grant(C.NETWORK_CONNECT, "domain:127.0.0.1:*"))
     listener = call(sb, "host_network_listen", 0)
     assert listener > 0
@@ -418,8 +444,9 @@ def _connect(sb: Sandbox, address: str) -> int:
     return call(sb, "host_network_connect", 0, len(address))
 
 
-@pytest.mark.parametrize("spelling", ["127.0.0.1", "127.1", "2130706433", "0x7f.1",
-                                      "0177.0.0.1", "[::ffff:127.0.0.1]"])
+@pytest.mark.parametrize(
+    "spelling", ["127.0.0.1", "127.1", "2130706433", "0x7f.1", "0177.0.0.1", "[::ffff:127.0.0.1]"]
+)
 def test_connect_is_checked_by_the_address_it_becomes(
     sandbox: Callable[..., Sandbox], loopback_listener: socket.socket, spelling: str
 ) -> None:
@@ -482,8 +509,7 @@ def test_network_without_service(make: Make) -> None:
     assert call(sb, "host_network_listen", 0) == E.NETWORK_ERROR
 
 
-def test_broadcast_reaches_the_other_listening_sandbox(
-        sandbox: Callable[..., Sandbox]) -> None:
+def test_broadcast_reaches_the_other_listening_sandbox(sandbox: Callable[..., Sandbox]) -> None:
     receiver = sandbox(C.NETWORK_LISTEN)
     sender = sandbox(C.NETWORK_BROADCAST)
     listener = call(receiver, "host_network_listen", 0)
@@ -554,8 +580,7 @@ def test_network_recv_payload_limit(sandbox: Callable[..., Sandbox]) -> None:
         call(sb, "host_network_recv", 1, 0, 4096)
 
 
-def test_parallel_sandboxes_keep_their_own_host_state(
-        sandbox: Callable[..., Sandbox]) -> None:
+def test_parallel_sandboxes_keep_their_own_host_state(sandbox: Callable[..., Sandbox]) -> None:
     boxes = [sandbox(C.SENSOR_RANDOM, C.ACTUATOR_LOG) for _ in range(3)]
     errors: list[BaseException] = []
 
@@ -568,8 +593,9 @@ def test_parallel_sandboxes_keep_their_own_host_state(
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(sb, 100 * (i + 1)))
-               for i, sb in enumerate(boxes)]
+    threads = [
+        threading.Thread(target=work, args=(sb, 100 * (i + 1))) for i, sb in enumerate(boxes)
+    ]
     for t in threads:
         t.start()
     for t in threads:

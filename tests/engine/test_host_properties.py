@@ -35,13 +35,15 @@ PAGE = 65536
 
 # Pointers and lengths near the edges of one page of memory, and anything at all.
 I32 = st.one_of(
-    st.sampled_from([0, 1, 8, 32, 64, PAGE - 32, PAGE - 1, PAGE, PAGE + 1, 2**31 - 1, -1,
-                     -(2**31)]),
+    st.sampled_from(
+        [0, 1, 8, 32, 64, PAGE - 32, PAGE - 1, PAGE, PAGE + 1, 2**31 - 1, -1, -(2**31)]
+    ),
     st.integers(0, PAGE),
     st.integers(-(2**31), 2**31 - 1),
 )
-I64 = st.one_of(st.sampled_from([0, 1, 2, -1, 2**63 - 1, -(2**63)]),
-                st.integers(-(2**63), 2**63 - 1))
+I64 = st.one_of(
+    st.sampled_from([0, 1, 2, -1, 2**63 - 1, -(2**63)]), st.integers(-(2**63), 2**63 - 1)
+)
 STRATEGY = {"i32": I32, "i64": I64}
 
 
@@ -50,19 +52,23 @@ def _forwarder(name: str) -> str:
     p, r = " ".join(params), " ".join(results)
     gets = " ".join(f"(local.get {i})" for i in range(len(params)))
     # Memory holds some plausible inputs: a loopback address, a 32-byte account, UTF-8.
-    return (f'(module (import "vudo" "{name}" (func $h (param {p}) (result {r}))) '
-            '(memory (export "memory") 1) '
-            '(data (i32.const 0) "127.0.0.1:9\\00hello\\ff\\fe") '
-            '(data (i32.const 64) "\\01\\02\\03\\04\\05\\06\\07\\08\\09\\0a\\0b\\0c\\0d'
-            '\\0e\\0f\\10\\11\\12\\13\\14\\15\\16\\17\\18\\19\\1a\\1b\\1c\\1d\\1e\\1f\\20") '
-            f'(func (export "call") (param {p}) (result {r}) {gets} call $h))')
+    return (
+        f'(module (import "vudo" "{name}" (func $h (param {p}) (result {r}))) '
+        '(memory (export "memory") 1) '
+        '(data (i32.const 0) "127.0.0.1:9\\00hello\\ff\\fe") '
+        '(data (i32.const 64) "\\01\\02\\03\\04\\05\\06\\07\\08\\09\\0a\\0b\\0c\\0d'
+        '\\0e\\0f\\10\\11\\12\\13\\14\\15\\16\\17\\18\\19\\1a\\1b\\1c\\1d\\1e\\1f\\20") '
+        f'(func (export "call") (param {p}) (result {r}) {gets} call $h))'
+    )
 
 
 def _grants() -> tuple[object, ...]:
-    scoped = {Capability.NETWORK_CONNECT, Capability.NETWORK_LISTEN,
-              Capability.NETWORK_BROADCAST}
-    return tuple(grant(c, "domain:127.0.0.1:*") if c in scoped else grant(c)
-                 for c in Capability if c is not Capability.UNRESTRICTED)
+    scoped = {Capability.NETWORK_CONNECT, Capability.NETWORK_LISTEN, Capability.NETWORK_BROADCAST}
+    return tuple(
+        grant(c, "domain:127.0.0.1:*") if c in scoped else grant(c)
+        for c in Capability
+        if c is not Capability.UNRESTRICTED
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +78,13 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostServices]
 
 
 # Small limits so that hypothesis reaches the payload limits too.
-LIMITS = Limits(max_log_bytes=256, max_random_bytes=256, max_storage_key=64,
-                max_storage_value=1024, max_network_payload=1024)
+LIMITS = Limits(
+    max_log_bytes=256,
+    max_random_bytes=256,
+    max_storage_key=64,
+    max_storage_value=1024,
+    max_network_payload=1024,
+)
 
 
 @pytest.mark.parametrize("granted", [True, False], ids=["granted", "denied"])
@@ -83,11 +94,20 @@ def test_host_function_returns_only_documented_results(
 ) -> None:
     params, _ = IMPORT_SIGNATURES[name]
     module = engine.load(_forwarder(name), name=name)
-    cfg = config(*_grants() if granted else (), services=services,  # type: ignore[arg-type]
-                 limits=LIMITS, timeout=5.0)
+    cfg = config(
+        *_grants() if granted else (),
+        services=services,  # type: ignore[arg-type]
+        limits=LIMITS,
+        timeout=5.0,
+    )
 
-    @settings(max_examples=10, derandomize=True, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=10,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
     @given(st.tuples(*(STRATEGY[p] for p in params)))
     def check(args: tuple[int, ...]) -> None:
         with Sandbox(engine, module, cfg) as sb:

@@ -294,8 +294,9 @@ time.sleep(60)
 
 
 def _child_holding_a_reservation(path: Path) -> tuple[subprocess.Popen[str], int]:
-    child = subprocess.Popen([sys.executable, "-c", _HOLD, str(path)], stdout=subprocess.PIPE,
-                             text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(path)], stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout is not None
     return child, int(child.stdout.readline())
 
@@ -324,7 +325,10 @@ def test_reservations_of_a_killed_run_are_released_on_the_next_open(tmp_path: Pa
     with CreditLedger(path) as led:
         assert led.open_reservations() == []
         assert [(m.kind, m.amount, m.note) for m in led.history(A)][-1] == (
-            "release", 30, f"run ended (pid {child.pid})")
+            "release",
+            30,
+            f"run ended (pid {child.pid})",
+        )
 
 
 def test_opening_the_ledger_releases_a_dead_runs_reservations(tmp_path: Path) -> None:
@@ -348,8 +352,7 @@ def test_this_processs_reservations_survive_a_reopen(ledger: CreditLedger, tmp_p
         assert again.release_dead_runs() == []
 
 
-def test_an_old_ledger_file_is_upgraded_and_its_runless_reservations_freed(
-        tmp_path: Path) -> None:
+def test_an_old_ledger_file_is_upgraded_and_its_runless_reservations_freed(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     raw = sqlite3.connect(path)
     raw.executescript("""
@@ -363,15 +366,19 @@ def test_an_old_ledger_file_is_upgraded_and_its_runless_reservations_freed(
             src BLOB, dst BLOB, amount INTEGER NOT NULL, reservation INTEGER);
     """)
     raw.execute("INSERT INTO accounts VALUES (?, 50)", (A,))
-    raw.execute("INSERT INTO reservations (account, amount, owner, state) "
-                "VALUES (?, 20, 'old', 'open')", (A,))
+    raw.execute(
+        "INSERT INTO reservations (account, amount, owner, state) VALUES (?, 20, 'old', 'open')",
+        (A,),
+    )
     raw.commit()
     raw.close()
     with CreditLedger(path, clock=lambda: 7.0) as led:
         assert led.balance(A) == 50 and led.available(A) == 50
         led.transfer(A, B, 5)
         assert [(m.kind, m.at, m.change) for m in led.history(A)] == [
-            ("release", 7.0, 0), ("transfer", 7.0, -5)]
+            ("release", 7.0, 0),
+            ("transfer", 7.0, -5),
+        ]
 
 
 def test_history_lists_an_accounts_movements_and_their_effect(tmp_path: Path) -> None:
@@ -389,21 +396,25 @@ def test_history_lists_an_accounts_movements_and_their_effect(tmp_path: Path) ->
         led.deposit(C, 9)
         moves = led.history(A)
         assert [(m.kind, m.amount, m.change) for m in moves] == [
-            ("deposit", 100, 100), ("transfer", 30, -30), ("transfer", 5, 5),
-            ("reserve", 10, 0), ("consume", 10, -10), ("reserve", 1, 0), ("release", 1, 0),
-            ("transfer", 2, 0)]
+            ("deposit", 100, 100),
+            ("transfer", 30, -30),
+            ("transfer", 5, 5),
+            ("reserve", 10, 0),
+            ("consume", 10, -10),
+            ("reserve", 1, 0),
+            ("release", 1, 0),
+            ("transfer", 2, 0),
+        ]
         assert sum(m.change for m in moves) == led.balance(A) == 65
         assert [m.at for m in moves[:2]] == [100.0, 101.0]
         assert moves[3].reservation == rid and not moves[0].signed
         assert [m.kind for m in led.history(A, limit=2)] == ["release", "transfer"]
-        assert [(m.kind, m.change) for m in led.history(B)] == [
-            ("transfer", 30), ("transfer", -5)]
+        assert [(m.kind, m.change) for m in led.history(B)] == [("transfer", 30), ("transfer", -5)]
         assert led.history(bytes([9]) * 32) == []
         fails(ErrorCode.INVALID_PARAMETER, lambda: led.history(b"short"))
 
 
-def test_fund_moves_credit_from_the_signers_account_only_when_signed(
-        ledger: CreditLedger) -> None:
+def test_fund_moves_credit_from_the_signers_account_only_when_signed(ledger: CreditLedger) -> None:
     key = nacl.signing.SigningKey(bytes([5]) * 32)
     signer = bytes(key.verify_key)
     mine = credit_account(signer)
@@ -432,17 +443,18 @@ def test_accounts_are_derived_per_identity() -> None:
 
     wallet = SpiritIdentity.installed("ab" * 32, "wallet")
     assert wallet == SpiritIdentity.installed("ab" * 32, "wallet")
-    others = [SpiritIdentity.installed("cd" * 32, "wallet"),
-              SpiritIdentity.installed("ab" * 32, "wallet2"),
-              SpiritIdentity.project(Path("/somewhere/wallet")),
-              SpiritIdentity.module(b"\0asm\1\0\0\0"),
-              SpiritIdentity.of_key("ab" * 32)]
+    others = [
+        SpiritIdentity.installed("cd" * 32, "wallet"),
+        SpiritIdentity.installed("ab" * 32, "wallet2"),
+        SpiritIdentity.project(Path("/somewhere/wallet")),
+        SpiritIdentity.module(b"\0asm\1\0\0\0"),
+        SpiritIdentity.of_key("ab" * 32),
+    ]
     keys = {wallet.key, *(o.key for o in others)}
     accounts = {wallet.account, *(o.account for o in others)}
     assert len(keys) == len(accounts) == 6
     assert all(len(a) == 32 for a in accounts)
-    assert wallet.account == credit_account(wallet.key) == credit_account(
-        bytes.fromhex(wallet.key))
+    assert wallet.account == credit_account(wallet.key) == credit_account(bytes.fromhex(wallet.key))
     assert wallet.account != bytes.fromhex(wallet.key)  # never the key itself
     assert SpiritIdentity.of_key("AB" * 32).account == credit_account("ab" * 32)
     with pytest.raises(ValueError):

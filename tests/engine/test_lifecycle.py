@@ -68,8 +68,11 @@ def test_happy_path_transitions_are_events(make: Make) -> None:
     sb.terminate()
     assert sb.state is S.TERMINATED
     assert states(events) == [
-        ("created", "initializing"), ("initializing", "ready"), ("ready", "running"),
-        ("running", "ready"), ("ready", "terminated"),
+        ("created", "initializing"),
+        ("initializing", "ready"),
+        ("ready", "running"),
+        ("running", "ready"),
+        ("ready", "terminated"),
     ]
     assert all(e.sandbox_id == sb.id for e in events if isinstance(e, StateChanged))
 
@@ -96,8 +99,12 @@ def test_illegal_transitions_raise(make: Make) -> None:
     with pytest.raises(IllegalTransition, match="from ready to suspended"):
         sb.suspend()
     sb.terminate()
-    for action in (sb.instantiate, sb.terminate, lambda: sb.call("add", [1, 2]),
-                   lambda: sb.refuel(5)):
+    for action in (
+        sb.instantiate,
+        sb.terminate,
+        lambda: sb.call("add", [1, 2]),
+        lambda: sb.refuel(5),
+    ):
         with pytest.raises(IllegalTransition):
             action()
     sb.close()  # close after terminate is fine
@@ -123,7 +130,7 @@ def test_trap_fails_and_still_reports_fuel(make: Make) -> None:
 
 
 def test_failed_state_after_instantiation_trap(make: Make) -> None:
-    sb = make(spirit('(func $boom unreachable) (start $boom)'), instantiate=False)
+    sb = make(spirit("(func $boom unreachable) (start $boom)"), instantiate=False)
     with pytest.raises(GuestTrap):
         sb.instantiate()
     assert sb.state is S.FAILED
@@ -217,8 +224,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
 def test_suspend_and_resume_from_another_thread(make: Make) -> None:
     sb = make(WAT, config(timeout=0.5))
     samples: list[float] = []
-    sb.subscribe(lambda e: samples.append(time.monotonic()) if isinstance(e, FuelSample)
-                 else None)
+    sb.subscribe(lambda e: samples.append(time.monotonic()) if isinstance(e, FuelSample) else None)
     thread, outcome = run_in_thread(sb, "spin_calls")
     wait_for(lambda: len(samples) >= 2)
     sb.suspend()
@@ -278,9 +284,11 @@ def test_argument_checking(make: Make) -> None:
 
 
 def test_receipt_json(make: Make) -> None:
-    wat = spirit('(data (i32.const 0) "hi") (func (export "main") (result i32) '
-                 "(call $log (i32.const 2) (i32.const 0) (i32.const 2)))",
-                 IMPORTS["log"] + IMPORTS["time"])
+    wat = spirit(
+        '(data (i32.const 0) "hi") (func (export "main") (result i32) '
+        "(call $log (i32.const 2) (i32.const 0) (i32.const 2)))",
+        IMPORTS["log"] + IMPORTS["time"],
+    )
     sb = make(wat, config(Capability.ACTUATOR_LOG))
     assert sb.call("main") == [0]
     receipt = sb.receipt()
@@ -369,7 +377,7 @@ def test_out_of_fuel_in_the_start_function_fails(make: Make) -> None:
 
 def test_trap_while_paused_reports_after_resume(make: Make) -> None:
     wat = spirit(
-        '(func $nop) (global $n (mut i32) (i32.const 0))'
+        "(func $nop) (global $n (mut i32) (i32.const 0))"
         '(func (export "work_then_trap") (loop $l (call $nop)'
         "  (global.set $n (i32.add (global.get $n) (i32.const 1)))"
         "  (br_if $l (i32.lt_u (global.get $n) (i32.const 30000000)))) unreachable)"

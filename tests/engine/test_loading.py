@@ -12,16 +12,21 @@ from vudo.engine import Engine, Limits, Sandbox
 from vudo.engine.engine import ModuleCache
 from vudo.errors import ModuleError, NotFoundError, ResourceLimitExceeded
 
-ADD = spirit('(func (export "add") (param i32 i32) (result i32) '
-             "(i32.add (local.get 0) (local.get 1)))")
+ADD = spirit(
+    '(func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))'
+)
 
 
 def test_load_wat_text_bytes_and_paths(engine: Engine, tmp_path: Path) -> None:
     wasm = wasmtime.wat2wasm(ADD)
     (tmp_path / "a.wat").write_text(ADD)
     (tmp_path / "a.wasm").write_bytes(bytes(wasm))
-    loaded = [engine.load(ADD), engine.load(bytes(wasm)), engine.load(tmp_path / "a.wat"),
-              engine.load(tmp_path / "a.wasm", name="a")]
+    loaded = [
+        engine.load(ADD),
+        engine.load(bytes(wasm)),
+        engine.load(tmp_path / "a.wat"),
+        engine.load(tmp_path / "a.wasm", name="a"),
+    ]
     assert len({m.digest for m in loaded}) == 1
     module = loaded[-1]
     assert module.name == "a"
@@ -32,8 +37,10 @@ def test_load_wat_text_bytes_and_paths(engine: Engine, tmp_path: Path) -> None:
 
 
 def test_exports_and_entry_point(engine: Engine) -> None:
-    module = engine.load(spirit('(func (export "_start")) (func (export "main") (result i32) '
-                                "(i32.const 7))"), name="m")
+    module = engine.load(
+        spirit('(func (export "_start")) (func (export "main") (result i32) (i32.const 7))'),
+        name="m",
+    )
     assert module.entry_point() == "main"
     assert engine.load(spirit('(func (export "_start"))')).entry_point() == "_start"
     with pytest.raises(NotFoundError, match="neither main nor _start"):
@@ -48,7 +55,7 @@ def test_exports_and_entry_point(engine: Engine) -> None:
     [
         (b"\0asm\x01\0\0\0\xff\xff", "not a valid WebAssembly module"),
         (b"\xff\xfe garbage \x00\x01", "neither wasm binary nor UTF-8 WAT"),
-        ("(module (func (export \"f\") (i32.add)))", "not a valid WebAssembly"),
+        ('(module (func (export "f") (i32.add)))', "not a valid WebAssembly"),
         ("(module", "not a valid WebAssembly text module"),
         ("hello world", "not a valid WebAssembly text module"),
     ],
@@ -76,16 +83,21 @@ def test_unknown_import_is_named(engine: Engine) -> None:
 
 
 def test_import_from_other_module_is_named(engine: Engine) -> None:
-    wat = spirit("", '(import "wasi_snapshot_preview1" "fd_write" '
-                     "(func (param i32 i32 i32 i32) (result i32)))")
+    wat = spirit(
+        "",
+        '(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))',
+    )
     with pytest.raises(ModuleError, match='"wasi_snapshot_preview1" "fd_write" is not from'):
         engine.load(wat)
 
 
 def test_wrong_import_signature(engine: Engine) -> None:
     wat = spirit("", '(import "vudo" "host_log" (func (param i32 i32) (result i32)))')
-    with pytest.raises(ModuleError, match=r"has signature \(i32, i32\) -> \(i32\), expected "
-                                          r"\(i32, i32, i32\) -> \(i32\)"):
+    with pytest.raises(
+        ModuleError,
+        match=r"has signature \(i32, i32\) -> \(i32\), expected "
+        r"\(i32, i32, i32\) -> \(i32\)",
+    ):
         engine.load(wat)
 
 

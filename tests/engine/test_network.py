@@ -229,8 +229,10 @@ def test_connect_refuses_when_no_resolved_address_is_admitted(
     port = raw_listener.getsockname()[1]
     net = host.sandbox("a")
     admit = Admit("127.0.0.2")
-    err = fails(ErrorCode.CAPABILITY_DENIED,
-                lambda: net.connect(normalize_address(f"{host_text}:{port}"), soon(), admit=admit))
+    err = fails(
+        ErrorCode.CAPABILITY_DENIED,
+        lambda: net.connect(normalize_address(f"{host_text}:{port}"), soon(), admit=admit),
+    )
     assert "127.0.0.1 is not allowed" in err.detail
     assert net.open_handles == 0
     raw_listener.settimeout(0.1)
@@ -240,8 +242,10 @@ def test_connect_refuses_when_no_resolved_address_is_admitted(
 
 def test_connect_to_an_unresolvable_name_is_network_error(host: NetworkHost) -> None:
     net = host.sandbox("a")
-    err = fails(ErrorCode.NETWORK_ERROR,
-                lambda: net.connect("no-such-host.invalid:80", soon(), admit=Admit()))
+    err = fails(
+        ErrorCode.NETWORK_ERROR,
+        lambda: net.connect("no-such-host.invalid:80", soon(), admit=Admit()),
+    )
     assert "resolve" in err.detail
 
 

@@ -31,8 +31,10 @@ def test_budget_codes_map_to_their_errors() -> None:
 @pytest.mark.parametrize("kind", sorted(STOP_KINDS))
 def test_stop_tags_round_trip_through_both_roots(kind: str) -> None:
     text = stop_message(kind, "why it stopped").decode()
-    for exc in (wasmtime.WasmtimeError(f"error while executing\n\nCaused by:\n    {text}\n"),
-                wasmtime.Trap(text)):
+    for exc in (
+        wasmtime.WasmtimeError(f"error while executing\n\nCaused by:\n    {text}\n"),
+        wasmtime.Trap(text),
+    ):
         err = translate(exc)
         assert type(err) is STOP_KINDS[kind]
         assert err.message == "why it stopped"
@@ -45,12 +47,13 @@ def test_unknown_stop_kind_is_refused() -> None:
 
 
 def test_plain_errors_by_phase() -> None:
-    assert isinstance(translate(wasmtime.WasmtimeError("bad magic"), during="compile"),
-                      ModuleError)
+    assert isinstance(translate(wasmtime.WasmtimeError("bad magic"), during="compile"), ModuleError)
     assert isinstance(translate(wasmtime.WasmtimeError("boom"), during="instantiate"), GuestTrap)
     assert isinstance(translate(wasmtime.WasmtimeError("boom")), GuestTrap)
-    limit = translate(wasmtime.WasmtimeError("memory minimum size of 10 pages exceeds memory "
-                                             "limits"), during="instantiate")
+    limit = translate(
+        wasmtime.WasmtimeError("memory minimum size of 10 pages exceeds memory limits"),
+        during="instantiate",
+    )
     assert isinstance(limit, ResourceLimitExceeded)
     assert Terminated.exit_code == 10
 
@@ -58,9 +61,12 @@ def test_plain_errors_by_phase() -> None:
 def test_real_trap_codes(engine: object) -> None:
     eng = wasmtime.Engine()
     store = wasmtime.Store(eng)
-    module = wasmtime.Module(eng, "(module (func (export \"f\") unreachable)"
-                                  "(func (export \"d\") (drop (i32.div_u (i32.const 1) "
-                                  "(i32.const 0)))))")
+    module = wasmtime.Module(
+        eng,
+        '(module (func (export "f") unreachable)'
+        '(func (export "d") (drop (i32.div_u (i32.const 1) '
+        "(i32.const 0)))))",
+    )
     inst = wasmtime.Instance(store, module, [])
     for name in ("f", "d"):
         func = inst.exports(store)[name]

@@ -72,18 +72,25 @@ def test_echo_arithmetic(engine: Engine) -> None:
         assert sb.call("add", [2**31 - 2, 1]) == [2**31 - 1]
 
 
-@pytest.mark.parametrize(("wat", "args", "out"), [
-    (HELLO_WORLD, ["--function", "greet"], [42]),
-    (ECHO, ["--function", "add", "--", "10", "32"], [42]),
-    (COUNTER, ["--function", "increment"], [1]),
-])
+@pytest.mark.parametrize(
+    ("wat", "args", "out"),
+    [
+        (HELLO_WORLD, ["--function", "greet"], [42]),
+        (ECHO, ["--function", "add", "--", "10", "32"], [42]),
+        (COUNTER, ["--function", "increment"], [1]),
+    ],
+)
 def test_vudo_run_runs_them(tmp_path: Path, wat: str, args: list[str], out: list[int]) -> None:
     path = tmp_path / "spirit.wat"
     path.write_text(wat)
-    run = subprocess.run([sys.executable, "-m", "vudo", "run", str(path), "--json", *args],
-                         capture_output=True, text=True, timeout=60, check=False,
-                         env={"PYTHONPATH": SRC, "VUDO_HOME": str(tmp_path / "home"),
-                              "HOME": str(tmp_path)})
+    run = subprocess.run(
+        [sys.executable, "-m", "vudo", "run", str(path), "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PYTHONPATH": SRC, "VUDO_HOME": str(tmp_path / "home"), "HOME": str(tmp_path)},
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["results"] == out
 
@@ -99,8 +106,14 @@ def _pointer_params(name: str) -> list[int]:
 
 
 # Host functions that take no guest pointer, so never answer INVALID_MEMORY.
-NO_POINTER = {"host_time_now", "host_network_listen", "host_network_accept",
-              "host_network_close", "host_credit_release", "host_credit_consume"}
+NO_POINTER = {
+    "host_time_now",
+    "host_network_listen",
+    "host_network_accept",
+    "host_network_close",
+    "host_credit_release",
+    "host_credit_consume",
+}
 
 
 @pytest.mark.parametrize("name", sorted(set(ABI_IMPORTS) - NO_POINTER))
@@ -108,12 +121,13 @@ def test_pointer_taking_host_call_without_memory_is_invalid_memory(
     engine: Engine, name: str
 ) -> None:
     params, results = IMPORT_SIGNATURES[name]
-    args = " ".join(f"({p}.const {a})" for p, a in zip(params, _pointer_params(name),
-                                                      strict=True))
+    args = " ".join(f"({p}.const {a})" for p, a in zip(params, _pointer_params(name), strict=True))
     ret = results[0]
-    wat = (f'(module (import "vudo" "{name}" (func $h (param {" ".join(params)}) '
-           f"(result {ret}))) "
-           f'(func (export "main") (result {ret}) {args} call $h))')
+    wat = (
+        f'(module (import "vudo" "{name}" (func $h (param {" ".join(params)}) '
+        f"(result {ret}))) "
+        f'(func (export "main") (result {ret}) {args} call $h))'
+    )
     caps = [c for c in Capability if c is not Capability.UNRESTRICTED]
     sb = Sandbox(engine, engine.load(wat), config(*caps))
     with sb:

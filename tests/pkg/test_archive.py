@@ -27,8 +27,9 @@ AUTHOR = "a" * 64
 MODULE = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 64
 
 
-def write_project(tmp: Path, *, name: str = "hello-spirit", version: str = "0.1.0",
-                  module: bytes = MODULE) -> tuple[Path, Path]:
+def write_project(
+    tmp: Path, *, name: str = "hello-spirit", version: str = "0.1.0", module: bytes = MODULE
+) -> tuple[Path, Path]:
     root = tmp / f"{name}-{version}"
     root.mkdir(parents=True, exist_ok=True)
     manifest = root / "spirit.toml"
@@ -57,8 +58,12 @@ def test_pack_is_deterministic(tmp_path: Path) -> None:
     assert one.read_bytes() == two.read_bytes()
     with PackageReader(one) as reader:
         names = [m.name for m in reader.members]
-        assert names == ["spirit.toml", "module.wasm", "assets/static/b.txt",
-                         "assets/static/sub/a.txt"]
+        assert names == [
+            "spirit.toml",
+            "module.wasm",
+            "assets/static/b.txt",
+            "assets/static/sub/a.txt",
+        ]
         assert reader.read("module.wasm") == MODULE
         assert reader.read("assets/static/sub/a.txt") == b"ay"
 
@@ -100,12 +105,18 @@ def test_extract_writes_only_under_dest(tmp_path: Path) -> None:
     out = pack(manifest, wasm, tmp_path / "p.spirit", assets=[("docs/readme.txt", manifest)])
     files = extract(out, tmp_path / "x")
     assert sorted(p.relative_to(tmp_path / "x").as_posix() for p in files) == [
-        "assets/docs/readme.txt", "module.wasm", "spirit.toml"]
+        "assets/docs/readme.txt",
+        "module.wasm",
+        "spirit.toml",
+    ]
     assert (tmp_path / "x" / "module.wasm").read_bytes() == MODULE
 
 
-def evil_zip(path: Path, members: list[tuple[zipfile.ZipInfo | str, bytes]],
-             compression: int = zipfile.ZIP_STORED) -> Path:
+def evil_zip(
+    path: Path,
+    members: list[tuple[zipfile.ZipInfo | str, bytes]],
+    compression: int = zipfile.ZIP_STORED,
+) -> Path:
     with zipfile.ZipFile(path, "w", compression) as zf:
         for info, data in members:
             zf.writestr(info, data)
@@ -113,7 +124,9 @@ def evil_zip(path: Path, members: list[tuple[zipfile.ZipInfo | str, bytes]],
 
 
 BASE: list[tuple[zipfile.ZipInfo | str, bytes]] = [
-    ("spirit.toml", b'name = "x"\n'), ("module.wasm", b"\x00asm")]
+    ("spirit.toml", b'name = "x"\n'),
+    ("module.wasm", b"\x00asm"),
+]
 
 
 @pytest.mark.parametrize(
@@ -170,8 +183,11 @@ def test_duplicate_members_are_refused(tmp_path: Path) -> None:
 
 def test_compressed_member_bomb_is_refused(tmp_path: Path) -> None:
     # 64 MiB of zeros deflates to ~64 KiB: a classic bomb. Refused without inflating.
-    bad = evil_zip(tmp_path / "bomb.spirit",
-                   [BASE[0], ("module.wasm", bytes(64 * 1024 * 1024))], zipfile.ZIP_DEFLATED)
+    bad = evil_zip(
+        tmp_path / "bomb.spirit",
+        [BASE[0], ("module.wasm", bytes(64 * 1024 * 1024))],
+        zipfile.ZIP_DEFLATED,
+    )
     assert bad.stat().st_size < 1024 * 1024
     with pytest.raises(VerificationError, match="compressed"):
         PackageReader(bad)
@@ -298,8 +314,9 @@ def test_fifo_and_directory_are_refused_without_blocking(tmp_path: Path) -> None
         pack(manifest, fifo, tmp_path / "x.spirit")
 
 
-@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, PIPELINE_MIN - 1, PIPELINE_MIN,
-                                  2 * SPAN + CHUNK + 7])
+@pytest.mark.parametrize(
+    "size", [0, 1, CHUNK - 1, PIPELINE_MIN - 1, PIPELINE_MIN, 2 * SPAN + CHUNK + 7]
+)
 def test_hashed_stream_yields_and_hashes_every_byte_once(tmp_path: Path, size: int) -> None:
     """Inline (small) and two-thread (large) paths, span boundaries, a partial last chunk."""
     import hashlib
@@ -321,7 +338,8 @@ def test_hashed_stream_yields_and_hashes_every_byte_once(tmp_path: Path, size: i
 
 
 def test_hashed_stream_stops_its_thread_when_abandoned_and_refuses_truncation(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     import os
     import threading
 
@@ -335,8 +353,10 @@ def test_hashed_stream_stops_its_thread_when_abandoned_and_refuses_truncation(
             with pytest.raises(RuntimeError):
                 stream.hexdigest()  # not read to the end: no digest of a prefix
         assert not any(t.name == "vudo-sha256" for t in threading.enumerate())
-        with (HashedStream(fd, 0, 4 * SPAN) as stream,
-              pytest.raises(VerificationError, match="truncated")):
+        with (
+            HashedStream(fd, 0, 4 * SPAN) as stream,
+            pytest.raises(VerificationError, match="truncated"),
+        ):
             for _ in stream:
                 pass
     finally:

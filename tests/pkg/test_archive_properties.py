@@ -27,8 +27,18 @@ from vudo.pkg.signing import sign_package, verify_package
 REFUSALS = (VerificationError, InvalidInputError)
 LOCAL_SIG = b"PK\x03\x04"
 CENTRAL_SIG = b"PK\x01\x02"
-HOSTILE_NAMES = (b"../evil", b"/tmp/evil", b"a/../../evil", b"assets/../../x", b"..",
-                 b"./module.wasm", b"assets\\..\\x", b"module.wasm\x00", b"", b"assets/")
+HOSTILE_NAMES = (
+    b"../evil",
+    b"/tmp/evil",
+    b"a/../../evil",
+    b"assets/../../x",
+    b"..",
+    b"./module.wasm",
+    b"assets\\..\\x",
+    b"module.wasm\x00",
+    b"",
+    b"assets/",
+)
 
 
 def _base(root: Path) -> bytes:
@@ -39,11 +49,16 @@ def _base(root: Path) -> bytes:
     (src / "assets").mkdir(parents=True)
     (src / "spirit.toml").write_text(
         f'name = "prop"\nversion = "1.0.0"\nauthor = "{signer.public_hex}"\n'
-        'description = "property test"\ncapabilities = ["sensor_time"]\n')
+        'description = "property test"\ncapabilities = ["sensor_time"]\n'
+    )
     (src / "module.wasm").write_bytes(b"\x00asm\x01\x00\x00\x00" + bytes(range(200)))
     (src / "assets" / "data.txt").write_bytes(b"hello " * 40)
-    out = pack(src / "spirit.toml", src / "module.wasm", root / "prop-1.0.0.spirit",
-               assets=[("assets/data.txt", src / "assets" / "data.txt")])
+    out = pack(
+        src / "spirit.toml",
+        src / "module.wasm",
+        root / "prop-1.0.0.spirit",
+        assets=[("assets/data.txt", src / "assets" / "data.txt")],
+    )
     sign_package(out, signer)
     verify_package(out)  # the base itself is good
     return out.read_bytes()
@@ -74,7 +89,7 @@ def _edit_header(data: bytes, pick: int, field: int, value: int, name: bytes) ->
     out = bytearray(data)
     if field == 0:  # replace the member name (same length, or a new length declared)
         new = name[:name_len].ljust(name_len, b"/") if value % 2 else name
-        out[offset + fixed:offset + fixed + name_len] = new
+        out[offset + fixed : offset + fixed + name_len] = new
         struct.pack_into("<H", out, name_len_at, len(new))
     else:  # overwrite one 16- or 32-bit field of the fixed header part
         at = offset + 4 + (value % (fixed - 6))
@@ -95,9 +110,11 @@ mutation = st.one_of(
     st.tuples(st.just("flip"), st.integers(0, 10**6), st.integers(1, 255)),
     st.tuples(st.just("truncate"), st.integers(0, 10**6), st.just(0)),
     st.tuples(st.just("insert"), st.integers(0, 10**6), st.binary(min_size=1, max_size=9)),
-    st.tuples(st.just("header"), st.integers(0, 50),
-              st.tuples(st.integers(0, 0xFFFF), st.integers(0, 100),
-                        st.sampled_from(HOSTILE_NAMES))),
+    st.tuples(
+        st.just("header"),
+        st.integers(0, 50),
+        st.tuples(st.integers(0, 0xFFFF), st.integers(0, 100), st.sampled_from(HOSTILE_NAMES)),
+    ),
     st.tuples(st.just("duplicate"), st.integers(0, 50), st.booleans()),
 )
 
@@ -106,9 +123,9 @@ def _mutate(data: bytes, kind: str, where: int, arg: object) -> bytes:
     if kind == "flip":
         at = where % len(data)
         assert isinstance(arg, int)
-        return data[:at] + bytes([data[at] ^ arg]) + data[at + 1:]
+        return data[:at] + bytes([data[at] ^ arg]) + data[at + 1 :]
     if kind == "truncate":
-        return data[:where % len(data)]
+        return data[: where % len(data)]
     if kind == "insert":
         at = where % (len(data) + 1)
         assert isinstance(arg, bytes)
@@ -125,9 +142,13 @@ def _tree(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-@settings(max_examples=100, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                 HealthCheck.too_slow])
+@settings(
+    max_examples=100,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(mutations=st.lists(mutation, min_size=1, max_size=3))
 def test_mutated_packages_are_refused_and_never_escape(
     base: bytes, tmp_path: Path, mutations: list[tuple[str, int, object]]
@@ -151,15 +172,27 @@ def test_mutated_packages_are_refused_and_never_escape(
         extract(package, dest)
     except REFUSALS as err:
         assert err.exit_code in (3, 4)
-    escaped = {p for p in _tree(work) if p not in ("p.spirit", "outside", "out")
-               and not p.startswith("out" + os.sep)}
+    escaped = {
+        p
+        for p in _tree(work)
+        if p not in ("p.spirit", "outside", "out") and not p.startswith("out" + os.sep)
+    }
     assert not escaped, f"extract wrote outside its target: {sorted(escaped)}"
     assert not any((work / "outside").iterdir())
     assert not (tmp_path / "evil").exists() and not Path("/tmp/evil").exists()
 
 
-@pytest.mark.parametrize("hostile", [b"../assets/d.txt", b"/tmp/evil/d.txt", b"assets/../../xx",
-                                     b"assets//data.tx", b"assets/./data.t", b"C:\\evil\\dd.txtx"])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        b"../assets/d.txt",
+        b"/tmp/evil/d.txt",
+        b"assets/../../xx",
+        b"assets//data.tx",
+        b"assets/./data.t",
+        b"C:\\evil\\dd.txtx",
+    ],
+)
 def test_a_consistently_renamed_member_is_refused_before_anything_is_written(
     base: bytes, tmp_path: Path, hostile: bytes
 ) -> None:

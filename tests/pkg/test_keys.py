@@ -63,9 +63,7 @@ def test_private_key_readable_by_others_is_refused(tmp_path: Path, mode: int) ->
     assert info.value.hint == f"chmod 600 {path}"
 
 
-@pytest.mark.parametrize(
-    "content", [b"", b"zz" * 32, b"ab" * 31, b"\xff\xfe garbage", b"ab" * 33]
-)
+@pytest.mark.parametrize("content", [b"", b"zz" * 32, b"ab" * 31, b"\xff\xfe garbage", b"ab" * 33])
 def test_malformed_private_key_is_invalid_input(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "private.key"
     path.write_bytes(content)

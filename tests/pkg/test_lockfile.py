@@ -24,11 +24,13 @@ SIGNER = "ee" * 32
 
 
 def sample() -> Lockfile:
-    return Lockfile((
-        LockedPackage("zeta", Version("2.0.0"), "registry+local", DIGEST, SIGNER),
-        LockedPackage("alpha", Version("1.0.0-rc.1"), "path+../alpha", dependencies=("zeta",)),
-        LockedPackage("mid", Version("0.3.1"), "git+https://example.org/mid.git#" + "a" * 40),
-    ))
+    return Lockfile(
+        (
+            LockedPackage("zeta", Version("2.0.0"), "registry+local", DIGEST, SIGNER),
+            LockedPackage("alpha", Version("1.0.0-rc.1"), "path+../alpha", dependencies=("zeta",)),
+            LockedPackage("mid", Version("0.3.1"), "git+https://example.org/mid.git#" + "a" * 40),
+        )
+    )
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -57,11 +59,19 @@ def test_empty_lock_round_trips() -> None:
 
 
 def test_from_resolution_records_digest_signer_and_graph(tmp_path: Path) -> None:
-    src = MemorySource([
-        Candidate("a", Version("1.0.0"), (Dependency("b", parse_requirement("^1")),),
-                  "registry+local", DIGEST, SIGNER),
-        Candidate("b", Version("1.1.0"), (), "registry+local", "11" * 32, SIGNER),
-    ])
+    src = MemorySource(
+        [
+            Candidate(
+                "a",
+                Version("1.0.0"),
+                (Dependency("b", parse_requirement("^1")),),
+                "registry+local",
+                DIGEST,
+                SIGNER,
+            ),
+            Candidate("b", Version("1.1.0"), (), "registry+local", "11" * 32, SIGNER),
+        ]
+    )
     res = resolve([Dependency("a", parse_requirement("^1"))], src)
     lock = Lockfile.from_resolution(res)
     a = lock.get("a")
@@ -71,23 +81,40 @@ def test_from_resolution_records_digest_signer_and_graph(tmp_path: Path) -> None
     assert not list(tmp_path.glob(".spirit.lock.*"))  # no temp file left behind
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("version = 1\n[[package]\n", "malformed TOML"),
-    ("version = 2\n", "format version 2"),
-    ("", "version must be 1"),
-    ('version = "1"\n', "version must be 1"),
-    ("version = 1\nextra = 3\n", 'unknown key "extra"'),
-    ("version = 1\npackage = 3\n", "array of tables"),
-    ('version = 1\n[[package]]\nversion = "1.0.0"\nsource = "x"\n', 'has no "name"'),
-    ('version = 1\n[[package]]\nname = "a"\nversion = "1.0"\nsource = "x"\n', "invalid version"),
-    ('version = 1\n[[package]]\nname = "a"\nversion = "1.0.0"\nsource = 5\n', "must be a string"),
-    ('version = 1\n[[package]]\nname = "a"\nversion = "1.0.0"\nsource = "x"\nwho = 1\n',
-     'unknown key "who"'),
-    ('version = 1\n[[package]]\nname = "a"\nversion = "1.0.0"\nsource = "x"\n'
-     "dependencies = [1]\n", "array of names"),
-    ('version = 1\n[[package]]\nname = "a"\nversion = "1.0.0"\nsource = "x"\n'
-     '[[package]]\nname = "a"\nversion = "1.0.1"\nsource = "x"\n', "locked twice"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version = 1\n[[package]\n", "malformed TOML"),
+        ("version = 2\n", "format version 2"),
+        ("", "version must be 1"),
+        ('version = "1"\n', "version must be 1"),
+        ("version = 1\nextra = 3\n", 'unknown key "extra"'),
+        ("version = 1\npackage = 3\n", "array of tables"),
+        ('version = 1\n[[package]]\nversion = "1.0.0"\nsource = "x"\n', 'has no "name"'),
+        (
+            'version = 1\n[[package]]\nname = "a"\nversion = "1.0"\nsource = "x"\n',
+            "invalid version",
+        ),
+        (
+            'version = 1\n[[package]]\nname = "a"\nversion = "1.0.0"\nsource = 5\n',
+            "must be a string",
+        ),
+        (
+            'version = 1\n[[package]]\nname = "a"\nversion = "1.0.0"\nsource = "x"\nwho = 1\n',
+            'unknown key "who"',
+        ),
+        (
+            'version = 1\n[[package]]\nname = "a"\nversion = "1.0.0"\nsource = "x"\n'
+            "dependencies = [1]\n",
+            "array of names",
+        ),
+        (
+            'version = 1\n[[package]]\nname = "a"\nversion = "1.0.0"\nsource = "x"\n'
+            '[[package]]\nname = "a"\nversion = "1.0.1"\nsource = "x"\n',
+            "locked twice",
+        ),
+    ],
+)
 def test_malformed_lock_is_invalid_input(text: str, message: str) -> None:
     with pytest.raises(InvalidInputError) as info:
         parse_lockfile(text)

@@ -73,15 +73,20 @@ def test_full_manifest_parses() -> None:
     assert b == Dependency("b", parse_requirement("^1.0"))
     assert (c.kind, c.path, c.requirement.is_any) == ("path", "../c", True)
     assert (d.kind, d.git, d.rev) == ("git", "https://example.org/d.git", "v1.2.0")
-    assert (e.kind, e.registry, e.optional, str(e.requirement)) == ("registry", "community",
-                                                                     True, "~2.1")
+    assert (e.kind, e.registry, e.optional, str(e.requirement)) == (
+        "registry",
+        "community",
+        True,
+        "~2.1",
+    )
     assert m.pricing == Pricing(base_cost=100, per_fuel_cost=1)
 
 
 def test_string_and_table_versions_agree() -> None:
     assert parse_manifest(minimal()).version == Version("1.0.0")
-    table = minimal().replace('"1.0.0"', '{ major = 1, minor = 0, patch = 0, pre = "rc.1", '
-                                         'build = "b7" }')
+    table = minimal().replace(
+        '"1.0.0"', '{ major = 1, minor = 0, patch = 0, pre = "rc.1", build = "b7" }'
+    )
     assert parse_manifest(table).version == Version("1.0.0-rc.1+b7")
 
 
@@ -90,7 +95,7 @@ def test_to_toml_round_trip() -> None:
     text = m.to_toml()
     assert parse_manifest(text) == m
     assert m.to_toml() == text
-    assert 'version = { major = 0, minor = 1, patch = 0 }' in text
+    assert "version = { major = 0, minor = 1, patch = 0 }" in text
 
 
 def test_prerelease_version_round_trips_through_toml() -> None:
@@ -151,8 +156,9 @@ def test_unknown_key_names_key_line_and_suggestion() -> None:
     err = error_of(text)
     assert str(err) == 'unknown key "capabilites" at spirit.toml:4'
     assert err.hint == 'did you mean "capabilities"?'
-    assert err.one_line() == ('error: unknown key "capabilites" at spirit.toml:4 '
-                              '(hint: did you mean "capabilities"?)')
+    assert err.one_line() == (
+        'error: unknown key "capabilites" at spirit.toml:4 (hint: did you mean "capabilities"?)'
+    )
 
 
 def test_unknown_key_in_section_and_in_dependency_table() -> None:
@@ -167,28 +173,34 @@ def test_unknown_key_in_section_and_in_dependency_table() -> None:
 
 
 def test_unknown_key_in_json_names_line() -> None:
-    text = ('{\n  "name": "x",\n  "version": "1.0.0",\n'
-            f'  "author": "{AUTHOR}",\n  "licence": "MIT"\n}}')
+    text = (
+        '{\n  "name": "x",\n  "version": "1.0.0",\n'
+        f'  "author": "{AUTHOR}",\n  "licence": "MIT"\n}}'
+    )
     err = error_of(text, "manifest.json")
     assert str(err) == 'unknown key "licence" at manifest.json:5'
     assert err.hint == 'did you mean "license"?'
 
 
-@pytest.mark.parametrize(("extra", "field", "line", "expected"), [
-    ({"description": "5"}, "description", 4, "a string"),
-    ({"license": "true"}, "license", 4, "a string"),
-    ({"capabilities": '"sensor_time"'}, "capabilities", 4, "an array"),
-    ({"dependencies": "3"}, "dependencies", 4, "a table"),
-    ({"pricing": '"free"'}, "pricing", 4, "a table"),
-])
-def test_wrong_types_name_field_line_and_expected(extra: dict[str, str], field: str, line: int,
-                                                   expected: str) -> None:
+@pytest.mark.parametrize(
+    ("extra", "field", "line", "expected"),
+    [
+        ({"description": "5"}, "description", 4, "a string"),
+        ({"license": "true"}, "license", 4, "a string"),
+        ({"capabilities": '"sensor_time"'}, "capabilities", 4, "an array"),
+        ({"dependencies": "3"}, "dependencies", 4, "a table"),
+        ({"pricing": '"free"'}, "pricing", 4, "a table"),
+    ],
+)
+def test_wrong_types_name_field_line_and_expected(
+    extra: dict[str, str], field: str, line: int, expected: str
+) -> None:
     err = error_of(minimal(**extra))
     assert f'"{field}" at spirit.toml:{line} must be {expected}' in str(err)
 
 
 def test_wrong_types_in_tables() -> None:
-    err = error_of(minimal() + "[pricing]\nbase_cost = \"100\"\n")
+    err = error_of(minimal() + '[pricing]\nbase_cost = "100"\n')
     assert str(err) == '"pricing.base_cost" at spirit.toml:5 must be an integer, not a string'
     err = error_of(minimal() + "[pricing]\nbase_cost = true\n")
     assert "must be an integer, not a boolean" in str(err)
@@ -220,14 +232,17 @@ def test_missing_required_keys() -> None:
         assert err.hint
 
 
-@pytest.mark.parametrize(("name", "suggestion"), [
-    ("Hello", "hello"),
-    ("hello world", "hello-world"),
-    ("1abc", "abc"),
-    ("", None),
-    ("a" * 65, None),
-    ("a.b", "a-b"),
-])
+@pytest.mark.parametrize(
+    ("name", "suggestion"),
+    [
+        ("Hello", "hello"),
+        ("hello world", "hello-world"),
+        ("1abc", "abc"),
+        ("", None),
+        ("a" * 65, None),
+        ("a.b", "a-b"),
+    ],
+)
 def test_bad_names(name: str, suggestion: str | None) -> None:
     err = error_of(minimal().replace('name = "x"', f'name = "{name}"'))
     assert str(err).startswith(f'invalid name "{name}" at spirit.toml:1')
@@ -284,13 +299,16 @@ def test_duplicate_capability_and_non_string() -> None:
     assert "must be strings" in str(error_of(minimal(capabilities="[1]")))
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ('{ path = "a", git = "b", rev = "c" }', "has both path and git"),
-    ('{ git = "https://x" }', "has no rev"),
-    ('{ rev = "abc", version = "1" }', "has a rev but no git URL"),
-    ('{ path = "a", registry = "r" }', "has a registry and a path"),
-    ("{ optional = true }", "needs a version, path or git"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ('{ path = "a", git = "b", rev = "c" }', "has both path and git"),
+        ('{ git = "https://x" }', "has no rev"),
+        ('{ rev = "abc", version = "1" }', "has a rev but no git URL"),
+        ('{ path = "a", registry = "r" }', "has a registry and a path"),
+        ("{ optional = true }", "needs a version, path or git"),
+    ],
+)
 def test_dependency_source_errors(spec: str, message: str) -> None:
     err = error_of(minimal() + f"[dependencies]\nb = {spec}\n")
     assert message in str(err)
@@ -310,7 +328,7 @@ def test_sub_table_dependency_and_dotted_keys() -> None:
 
 
 def test_malformed_toml_names_line_and_column() -> None:
-    err = error_of(minimal() + "capabilities = [\"a\"\nx = = 1\n")
+    err = error_of(minimal() + 'capabilities = ["a"\nx = = 1\n')
     assert str(err).startswith("malformed TOML at spirit.toml:")
     err = error_of('name = "x"\nname = "y"\n')
     assert str(err).startswith("malformed TOML at spirit.toml:2")
@@ -380,15 +398,24 @@ def test_format_orders_keys_and_keeps_every_comment() -> None:
     out = format_manifest(MESSY)
     for line in MESSY.splitlines():
         if "#" in line:
-            comment = line[line.index("#"):].strip()
+            comment = line[line.index("#") :].strip()
             assert comment in out, comment
     assert parse_manifest(out) == parse_manifest(MESSY)
     lines = out.splitlines()
     assert lines[0] == "# Project header comment."
     assert lines[1] == ""
     keys = [line.split(" = ")[0] for line in lines if " = " in line and not line.startswith("#")]
-    assert keys == ["name", "version", "author", "capabilities", "alpha", "mid", "zeta",
-                    "base_cost", "per_fuel_cost"]
+    assert keys == [
+        "name",
+        "version",
+        "author",
+        "capabilities",
+        "alpha",
+        "mid",
+        "zeta",
+        "base_cost",
+        "per_fuel_cost",
+    ]
     assert 'name = "hello"  # inline on name' in lines
     assert '    "sensor_time",  # clock' in lines
     assert lines[lines.index('    "sensor_time",  # clock') + 1] == "    # and logs"
@@ -436,7 +463,7 @@ EDGE_CASES = [
     f'name = "x"\nversion = "1.0.0"\nauthor = "{AUTHOR}" # no newline at end',
     f'# top\nname = "x"\nversion = "1.0.0"\nauthor = "{AUTHOR}"\n\n\n# footer\n',
     f'name = "x"\nversion = "1.0.0"\nauthor = "{AUTHOR}"\ndescription = """multi\nline"""\n',
-    f"name = 'x'\nversion = \"1.0.0\"\nauthor = \"{AUTHOR}\"\n[dependencies]\n"
+    f'name = \'x\'\nversion = "1.0.0"\nauthor = "{AUTHOR}"\n[dependencies]\n'
     '"quoted-dep" = "1"\nb = {path="../b"}\n',
 ]
 
@@ -448,7 +475,7 @@ def test_format_edge_cases_keep_meaning_and_comments(text: str) -> None:
     assert parse_manifest(out) == parse_manifest(text)
     for line in text.splitlines():
         if "#" in line:
-            assert line[line.index("#"):].strip() in out
+            assert line[line.index("#") :].strip() in out
     assert "\r" not in out and out.endswith("\n")
 
 

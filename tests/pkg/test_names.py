@@ -37,8 +37,9 @@ def test_a_trailing_newline_is_not_part_of_a_valid_name(name: str) -> None:
     with pytest.raises(InvalidInputError):
         validate_new_name(name)
     with pytest.raises(ManifestError):
-        parse_manifest(manifest(name.replace("\n", "\\n").replace("\r", "\\r")
-                                .replace("\x00", "\\u0000")))
+        parse_manifest(
+            manifest(name.replace("\n", "\\n").replace("\r", "\\r").replace("\x00", "\\u0000"))
+        )
 
 
 def test_a_huge_name_is_invalid_and_not_echoed_whole() -> None:
@@ -101,15 +102,16 @@ def test_migration_to_v3_fills_the_canonical_column(tmp_path: Path) -> None:
             "INSERT INTO packages (name, version, major, minor, patch, prerelease, digest, "
             "signer, author, description, capabilities, manifest, size, installed_at) VALUES "
             "('my_x', '1.0.0', 1, 0, 0, '', 'd', 's', 'a', '', '', '{}', 1, 0), "
-            "('My-X', '1.0.0', 1, 0, 0, '', 'e', 's', 'a', '', '', '{}', 1, 0)")
+            "('My-X', '1.0.0', 1, 0, 0, '', 'e', 's', 'a', '', '', '{}', 1, 0)"
+        )
         conn.commit()
     finally:
         conn.close()
     with LocalStore(root) as s:
-        assert s.conn.execute("SELECT DISTINCT canonical FROM packages").fetchall() == [
-            ("my-x",)]
+        assert s.conn.execute("SELECT DISTINCT canonical FROM packages").fetchall() == [("my-x",)]
         assert s.conn.execute("SELECT version FROM schema_version").fetchone()[0] == (
-            store_module.SCHEMA_VERSION)  # v3, then v4 (the registry column)
+            store_module.SCHEMA_VERSION
+        )  # v3, then v4 (the registry column)
 
 
 def test_registry_refuses_publishing_a_name_taken_in_another_spelling(tmp_path: Path) -> None:

@@ -51,25 +51,44 @@ def no_sleep(_: float) -> None:
 
 @pytest.fixture
 def registry(oci_server: OciServer, oci_ns: str, tmp_path: Path) -> Iterator[OciRegistry]:
-    reg = OciRegistry(oci_server.url(oci_ns), cache_dir=tmp_path / "cache-a",
-                      credentials=creds(), sleep=no_sleep)
+    reg = OciRegistry(
+        oci_server.url(oci_ns), cache_dir=tmp_path / "cache-a", credentials=creds(), sleep=no_sleep
+    )
     yield reg
     reg.close()
 
 
 def other_home(oci_server: OciServer, oci_ns: str, tmp_path: Path, **kw: object) -> OciRegistry:
-    return OciRegistry(oci_server.url(oci_ns), cache_dir=tmp_path / "cache-b",
-                       credentials=creds(), sleep=no_sleep, **kw)  # type: ignore[arg-type]
+    return OciRegistry(
+        oci_server.url(oci_ns),
+        cache_dir=tmp_path / "cache-b",
+        credentials=creds(),
+        sleep=no_sleep,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ URLs and parsing
 
 
-@pytest.mark.parametrize("url", [
-    "oci://", "oci:///ns", "oci://host:99999/ns", "oci://host:x/ns", "oci://ho st/ns",
-    "oci://user:pw@host/ns", "oci://host/Upper", "oci://host/ns?x=1", "oci://host/ns#f",
-    "oci://host/a//b", "oci://[::1/ns", "oci://host/ns\x1b[2J", "http://host/ns",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "oci://",
+        "oci:///ns",
+        "oci://host:99999/ns",
+        "oci://host:x/ns",
+        "oci://ho st/ns",
+        "oci://user:pw@host/ns",
+        "oci://host/Upper",
+        "oci://host/ns?x=1",
+        "oci://host/ns#f",
+        "oci://host/a//b",
+        "oci://[::1/ns",
+        "oci://host/ns\x1b[2J",
+        "http://host/ns",
+    ],
+)
 def test_malformed_oci_urls_are_invalid_input(url: str) -> None:
     with pytest.raises(InvalidInputError) as info:
         parse_oci_url(url)
@@ -90,10 +109,14 @@ def test_oci_url_parts_and_plain_http_only_on_loopback() -> None:
 
 def test_challenges_parse_and_secrets_stay_out_of_repr() -> None:
     scheme, params = parse_challenge(
-        'Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull"')
+        'Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull"'
+    )
     assert scheme == "bearer"
-    assert params == {"realm": "https://auth.example/token", "service": "reg",
-                      "scope": "repository:a/b:pull"}
+    assert params == {
+        "realm": "https://auth.example/token",
+        "service": "reg",
+        "scope": "repository:a/b:pull",
+    }
     assert parse_challenge('Basic realm="x"') == ("basic", {"realm": "x"})
     assert parse_challenge('Bearer realm="x" junk"') == ("", {})
     text = repr(Credentials("u", "hunter2")) + repr(Credentials(token="tok-123"))
@@ -112,7 +135,8 @@ def test_json_depth_bound() -> None:
 
 
 def test_publish_from_one_home_install_from_another(
-        registry: OciRegistry, oci_server: OciServer, oci_ns: str, tmp_path: Path) -> None:
+    registry: OciRegistry, oci_server: OciServer, oci_ns: str, tmp_path: Path
+) -> None:
     pkg = make_package(tmp_path, "hello-spirit", "1.0.0")
     result = registry.publish(pkg)
     assert not result.already_published
@@ -137,7 +161,8 @@ def test_publish_from_one_home_install_from_another(
     assert body["artifactType"] == "application/vnd.vudo.spirit.v1"
     assert body["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
     assert [lay["mediaType"] for lay in body["layers"]] == [
-        "application/vnd.vudo.spirit.package.v1"]
+        "application/vnd.vudo.spirit.package.v1"
+    ]
     ann = body["annotations"]
     assert ann["org.opencontainers.image.title"] == "hello-spirit"
     assert ann["org.opencontainers.image.version"] == "1.0.0"
@@ -145,22 +170,24 @@ def test_publish_from_one_home_install_from_another(
     assert ann["dev.vudo.spirit.signer"] == keypair(1).public_hex
 
 
-def test_versions_are_immutable_and_signers_pinned(registry: OciRegistry,
-                                                   tmp_path: Path) -> None:
+def test_versions_are_immutable_and_signers_pinned(registry: OciRegistry, tmp_path: Path) -> None:
     registry.publish(make_package(tmp_path, "imm", "1.0.0"))
     with pytest.raises(InvalidInputError, match="already published with different"):
         registry.publish(make_package(tmp_path, "imm", "1.0.0", module=b"changed"))
     with pytest.raises(VerificationError, match="another key"):
         registry.publish(make_package(tmp_path, "imm", "1.1.0", signer=keypair(2)))
-    registry.publish(make_package(tmp_path, "imm", "1.1.0", signer=keypair(2)),
-                     allow_new_signer=True)
+    registry.publish(
+        make_package(tmp_path, "imm", "1.1.0", signer=keypair(2)), allow_new_signer=True
+    )
     assert [str(e.version) for e in registry.entries("imm", fresh=True)] == ["1.0.0", "1.1.0"]
 
 
-def test_path_dependencies_refused_and_dry_run_pushes_nothing(registry: OciRegistry,
-                                                              tmp_path: Path) -> None:
-    pkg = make_package(tmp_path, "withpath", "1.0.0",
-                       deps='[dependencies]\nlib = { path = "../lib" }\n')
+def test_path_dependencies_refused_and_dry_run_pushes_nothing(
+    registry: OciRegistry, tmp_path: Path
+) -> None:
+    pkg = make_package(
+        tmp_path, "withpath", "1.0.0", deps='[dependencies]\nlib = { path = "../lib" }\n'
+    )
     with pytest.raises(InvalidInputError, match="path dependencies"):
         registry.publish(pkg)
     plain = make_package(tmp_path, "dry", "1.0.0")
@@ -170,7 +197,8 @@ def test_path_dependencies_refused_and_dry_run_pushes_nothing(registry: OciRegis
 
 
 def test_yank_hides_a_version_from_resolution_and_undo_restores_it(
-        registry: OciRegistry, tmp_path: Path) -> None:
+    registry: OciRegistry, tmp_path: Path
+) -> None:
     for v in ("1.0.0", "1.1.0"):
         registry.publish(make_package(tmp_path, "yk", v))
     assert registry.yank("yk", "1.1.0")
@@ -178,7 +206,9 @@ def test_yank_hides_a_version_from_resolution_and_undo_restores_it(
     entries = registry.entries("yk", fresh=True)
     assert [(str(e.version), e.yanked) for e in entries] == [("1.0.0", False), ("1.1.0", True)]
     assert [(str(c.version), c.yanked) for c in registry.candidates("yk")] == [
-        ("1.0.0", False), ("1.1.0", True)]
+        ("1.0.0", False),
+        ("1.1.0", True),
+    ]
     from vudo.pkg.manifest import Dependency
     from vudo.pkg.resolve import resolve
     from vudo.pkg.versions import parse_requirement
@@ -195,7 +225,8 @@ def test_yank_hides_a_version_from_resolution_and_undo_restores_it(
 
 
 def test_search_listing_is_cached_with_a_freshness_bound(
-        oci_server: OciServer, oci_ns: str, registry: OciRegistry, tmp_path: Path) -> None:
+    oci_server: OciServer, oci_ns: str, registry: OciRegistry, tmp_path: Path
+) -> None:
     registry.publish(make_package(tmp_path, "cached-a", "1.0.0"))
     now = [1000.0]
     reader = other_home(oci_server, oci_ns, tmp_path, clock=lambda: now[0])
@@ -217,20 +248,28 @@ def test_search_listing_is_cached_with_a_freshness_bound(
 
 
 def test_wrong_password_and_anonymous_are_refused_without_leaking(
-        oci_server: OciServer, oci_ns: str, tmp_path: Path) -> None:
-    bad = OciRegistry(oci_server.url(oci_ns), cache_dir=tmp_path / "c",
-                      credentials=Credentials(REGISTRY_USER, "wrong-Pa55-XYZ"), sleep=no_sleep)
+    oci_server: OciServer, oci_ns: str, tmp_path: Path
+) -> None:
+    bad = OciRegistry(
+        oci_server.url(oci_ns),
+        cache_dir=tmp_path / "c",
+        credentials=Credentials(REGISTRY_USER, "wrong-Pa55-XYZ"),
+        sleep=no_sleep,
+    )
     with bad, pytest.raises(RegistryError) as info:
         bad.publish(make_package(tmp_path, "nope", "1.0.0"))
     line = info.value.one_line()
     assert "401" in line and "wrong-Pa55-XYZ" not in line and "hint:" in line
-    with OciRegistry(oci_server.url(oci_ns), cache_dir=tmp_path / "c2") as anon, \
-            pytest.raises(RegistryError, match="authentication failed"):
+    with (
+        OciRegistry(oci_server.url(oci_ns), cache_dir=tmp_path / "c2") as anon,
+        pytest.raises(RegistryError, match="authentication failed"),
+    ):
         anon.names()
 
 
 def test_an_altered_blob_is_refused_and_nothing_is_cached(
-        registry: OciRegistry, oci_server: OciServer, oci_ns: str, tmp_path: Path) -> None:
+    registry: OciRegistry, oci_server: OciServer, oci_ns: str, tmp_path: Path
+) -> None:
     pkg = make_package(tmp_path, "altered", "1.0.0", module=b"original")
     registry.publish(pkg)
     digest = hashlib.sha256(pkg.read_bytes()).hexdigest()
@@ -242,19 +281,21 @@ def test_an_altered_blob_is_refused_and_nothing_is_cached(
         with other_home(oci_server, oci_ns, tmp_path) as reader:
             with pytest.raises(VerificationError, match="does not match its digest"):
                 reader.fetch("altered", "1.0.0")
-            assert not [p for p in reader.cache_dir.glob("*") if p.suffix in
-                        (".spirit", ".partial")]
+            assert not [
+                p for p in reader.cache_dir.glob("*") if p.suffix in (".spirit", ".partial")
+            ]
     finally:
         data.write_bytes(pkg.read_bytes())
 
 
 def test_registry_down_mid_pull_leaves_nothing(
-        registry: OciRegistry, oci_server: OciServer, oci_ns: str, cut_proxy: CutProxy,
-        tmp_path: Path) -> None:
+    registry: OciRegistry, oci_server: OciServer, oci_ns: str, cut_proxy: CutProxy, tmp_path: Path
+) -> None:
     registry.publish(make_package(tmp_path, "bigpull", "1.0.0", module=b"x" * 600_000))
     url = f"oci://127.0.0.1:{cut_proxy.port}/{oci_ns}"
-    with OciRegistry(url, cache_dir=tmp_path / "cache-cut", credentials=creds(),
-                     sleep=no_sleep, retries=1) as reader:
+    with OciRegistry(
+        url, cache_dir=tmp_path / "cache-cut", credentials=creds(), sleep=no_sleep, retries=1
+    ) as reader:
         reader.entries("bigpull")
         cut_proxy.cut_after = 200_000  # every later response dies part-way
         with pytest.raises(RegistryError) as info:
@@ -267,19 +308,20 @@ def test_registry_down_mid_pull_leaves_nothing(
 
 
 def test_an_interrupted_push_is_retried(
-        oci_server: OciServer, oci_ns: str, cut_proxy: CutProxy, tmp_path: Path) -> None:
+    oci_server: OciServer, oci_ns: str, cut_proxy: CutProxy, tmp_path: Path
+) -> None:
     url = f"oci://127.0.0.1:{cut_proxy.port}/{oci_ns}"
     pkg = make_package(tmp_path, "bigpush", "1.0.0", module=b"y" * 900_000)
     cut_proxy.direction = "up"
     cut_proxy.cut_after = 400_000
-    with OciRegistry(url, cache_dir=tmp_path / "cp", credentials=creds(), sleep=no_sleep,
-                     retries=0) as pusher:
+    with OciRegistry(
+        url, cache_dir=tmp_path / "cp", credentials=creds(), sleep=no_sleep, retries=0
+    ) as pusher:
         with pytest.raises(RegistryError):
             pusher.publish(pkg)
         assert pusher.entries("bigpush", fresh=True) == []  # no tag: nothing half-published
     cut_proxy.cut_after = None
-    with OciRegistry(url, cache_dir=tmp_path / "cp", credentials=creds(),
-                     sleep=no_sleep) as pusher:
+    with OciRegistry(url, cache_dir=tmp_path / "cp", credentials=creds(), sleep=no_sleep) as pusher:
         assert not pusher.publish(pkg).already_published
     # and within one publish, a cut upload starts a new session by itself
     pkg2 = make_package(tmp_path, "bigpush", "1.1.0", module=b"z" * 900_000)
@@ -289,8 +331,9 @@ def test_an_interrupted_push_is_retried(
     def uncut_after_first(_: float) -> None:
         cut_proxy.cut_after = None
 
-    with OciRegistry(url, cache_dir=tmp_path / "cp", credentials=creds(),
-                     sleep=uncut_after_first) as pusher:
+    with OciRegistry(
+        url, cache_dir=tmp_path / "cp", credentials=creds(), sleep=uncut_after_first
+    ) as pusher:
         assert not pusher.publish(pkg2).already_published
     assert cut_proxy.cuts > cuts_before
     with other_home(oci_server, oci_ns, tmp_path) as reader:
@@ -301,31 +344,41 @@ def test_chunked_upload_round_trips(oci_server: OciServer, oci_ns: str) -> None:
     data = bytes(range(256)) * 40
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     seen: list[tuple[int, int]] = []
-    with OciClient(parse_oci_url(oci_server.url(oci_ns)), credentials=creds(),
-                   chunk_size=1000) as client:
+    with OciClient(
+        parse_oci_url(oci_server.url(oci_ns)), credentials=creds(), chunk_size=1000
+    ) as client:
         repo = f"{oci_ns}/chunks"
-        assert client.upload_blob(repo, digest, len(data), bytes_reader(data),
-                                  progress=lambda d, t: seen.append((d, t)))
+        assert client.upload_blob(
+            repo, digest, len(data), bytes_reader(data), progress=lambda d, t: seen.append((d, t))
+        )
         assert not client.upload_blob(repo, digest, len(data), bytes_reader(data))  # HEAD
     assert seen[-1] == (len(data), len(data)) and len(seen) > 5
 
 
 def test_not_a_vudo_artifact_and_wrong_layer_type(
-        oci_server: OciServer, oci_ns: str, registry: OciRegistry) -> None:
+    oci_server: OciServer, oci_ns: str, registry: OciRegistry
+) -> None:
     from vudo.pkg.oci import EMPTY_DIGEST, Descriptor, build_manifest
 
     data = b"not a spirit"
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     with OciClient(registry.location, credentials=creds()) as client:
         for name, artifact, media in (
-                ("image", "application/vnd.example.thing", "application/octet-stream"),
-                ("badlayer", "application/vnd.vudo.spirit.v1", "application/x-tar")):
+            ("image", "application/vnd.example.thing", "application/octet-stream"),
+            ("badlayer", "application/vnd.vudo.spirit.v1", "application/x-tar"),
+        ):
             repo = f"{oci_ns}/{name}"
             client.upload_blob(repo, digest, len(data), bytes_reader(data))
             client.upload_blob(repo, EMPTY_DIGEST, 2, bytes_reader(b"{}"))
-            client.put_manifest(repo, "1.0.0", build_manifest(
-                artifact_type=artifact, layers=[Descriptor(media, digest, len(data))],
-                annotations={}))
+            client.put_manifest(
+                repo,
+                "1.0.0",
+                build_manifest(
+                    artifact_type=artifact,
+                    layers=[Descriptor(media, digest, len(data))],
+                    annotations={},
+                ),
+            )
     with pytest.raises(VerificationError, match="is not a vudo Spirit"):
         registry.fetch("image", "1.0.0")
     with pytest.raises(VerificationError, match="does not hold one"):
@@ -367,8 +420,9 @@ def scripted() -> Iterator[Callable[[Callable[[_Scripted], None]], tuple[str, ob
         srv.server_close()
 
 
-def _reply(h: _Scripted, status: int, body: bytes = b"", headers: dict[str, str] | None = None
-           ) -> None:
+def _reply(
+    h: _Scripted, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+) -> None:
     h.send_response(status)
     for k, v in (headers or {}).items():
         h.send_header(k, v)
@@ -378,18 +432,34 @@ def _reply(h: _Scripted, status: int, body: bytes = b"", headers: dict[str, str]
         h.wfile.write(body)
 
 
-@pytest.mark.parametrize(("status", "error", "words"), [
-    (401, RegistryError, "authentication failed"), (403, RegistryError, "access denied"),
-    (404, NotFoundError, "not found"), (429, RegistryError, "rate limited"),
-    (500, RegistryError, "registry error"),
-])
+@pytest.mark.parametrize(
+    ("status", "error", "words"),
+    [
+        (401, RegistryError, "authentication failed"),
+        (403, RegistryError, "access denied"),
+        (404, NotFoundError, "not found"),
+        (429, RegistryError, "rate limited"),
+        (500, RegistryError, "registry error"),
+    ],
+)
 def test_http_statuses_become_one_line_errors(
-        scripted: Callable[..., tuple[str, object]], tmp_path: Path, status: int,
-        error: type[Exception], words: str) -> None:
-    url, srv = scripted(lambda h: _reply(h, status, b"{}",
-                                         {"WWW-Authenticate": 'Basic realm="x"'}))
-    with OciRegistry(url, cache_dir=tmp_path / "c", credentials=Credentials("u", "pw-777"),
-                     sleep=no_sleep, retries=2) as reg, pytest.raises(error) as info:
+    scripted: Callable[..., tuple[str, object]],
+    tmp_path: Path,
+    status: int,
+    error: type[Exception],
+    words: str,
+) -> None:
+    url, srv = scripted(lambda h: _reply(h, status, b"{}", {"WWW-Authenticate": 'Basic realm="x"'}))
+    with (
+        OciRegistry(
+            url,
+            cache_dir=tmp_path / "c",
+            credentials=Credentials("u", "pw-777"),
+            sleep=no_sleep,
+            retries=2,
+        ) as reg,
+        pytest.raises(error) as info,
+    ):
         reg.fetch("x", "1.0.0")
     line = info.value.one_line()  # type: ignore[attr-defined]
     assert words in line and "hint:" in line and "pw-777" not in line
@@ -397,8 +467,9 @@ def test_http_statuses_become_one_line_errors(
         assert srv.hits == 3  # type: ignore[attr-defined]  # retried twice with backoff
 
 
-def test_retry_after_429_then_success(scripted: Callable[..., tuple[str, object]],
-                                      tmp_path: Path) -> None:
+def test_retry_after_429_then_success(
+    scripted: Callable[..., tuple[str, object]], tmp_path: Path
+) -> None:
     calls = [0]
     delays: list[float] = []
 
@@ -416,30 +487,41 @@ def test_retry_after_429_then_success(scripted: Callable[..., tuple[str, object]
 
 
 def test_oversized_and_deep_manifests_are_refused(
-        scripted: Callable[..., tuple[str, object]], tmp_path: Path) -> None:
+    scripted: Callable[..., tuple[str, object]], tmp_path: Path
+) -> None:
     big = b"{" + b" " * (4 * 1024 * 1024 + 10) + b"}"
     url, _ = scripted(lambda h: _reply(h, 200, big))
-    with OciRegistry(url, cache_dir=tmp_path / "c", sleep=no_sleep) as reg, \
-            pytest.raises(VerificationError, match="limit"):
+    with (
+        OciRegistry(url, cache_dir=tmp_path / "c", sleep=no_sleep) as reg,
+        pytest.raises(VerificationError, match="limit"),
+    ):
         reg.fetch("x", "1.0.0")
     deep = b"[" * 200 + b"]" * 200
     url, _ = scripted(lambda h: _reply(h, 200, deep))
-    with OciRegistry(url, cache_dir=tmp_path / "c", sleep=no_sleep) as reg, \
-            pytest.raises(VerificationError, match="nested"):
+    with (
+        OciRegistry(url, cache_dir=tmp_path / "c", sleep=no_sleep) as reg,
+        pytest.raises(VerificationError, match="nested"),
+    ):
         reg.fetch("x", "1.0.0")
 
 
 def test_oversized_layer_is_refused_before_download(
-        scripted: Callable[..., tuple[str, object]], tmp_path: Path) -> None:
+    scripted: Callable[..., tuple[str, object]], tmp_path: Path
+) -> None:
     from vudo.pkg.oci import Descriptor, build_manifest
 
     raw = build_manifest(
         artifact_type="application/vnd.vudo.spirit.v1",
-        layers=[Descriptor("application/vnd.vudo.spirit.package.v1", "sha256:" + "a" * 64,
-                           5 * 1024 ** 3)], annotations={})
+        layers=[
+            Descriptor("application/vnd.vudo.spirit.package.v1", "sha256:" + "a" * 64, 5 * 1024**3)
+        ],
+        annotations={},
+    )
     url, srv = scripted(lambda h: _reply(h, 200, raw))
-    with OciRegistry(url, cache_dir=tmp_path / "c", sleep=no_sleep) as reg, \
-            pytest.raises(VerificationError, match="over the"):
+    with (
+        OciRegistry(url, cache_dir=tmp_path / "c", sleep=no_sleep) as reg,
+        pytest.raises(VerificationError, match="over the"),
+    ):
         reg.fetch("x", "1.0.0")
     assert srv.hits == 1  # type: ignore[attr-defined]  # the blob was never asked for
 
@@ -470,9 +552,12 @@ def test_a_slow_drip_server_is_bounded_by_the_read_timeout(tmp_path: Path) -> No
     url = f"oci://127.0.0.1:{lsock.getsockname()[1]}/ns"
     started = time.monotonic()
     try:
-        with OciRegistry(url, cache_dir=tmp_path / "c", sleep=no_sleep, retries=0,
-                         read_timeout=0.5) as reg, pytest.raises(RegistryError,
-                                                                 match="timed out"):
+        with (
+            OciRegistry(
+                url, cache_dir=tmp_path / "c", sleep=no_sleep, retries=0, read_timeout=0.5
+            ) as reg,
+            pytest.raises(RegistryError, match="timed out"),
+        ):
             reg.fetch("x", "1.0.0")
     finally:
         stop.set()
@@ -518,8 +603,15 @@ def test_credentials_file_is_private_and_docker_config_is_a_fallback(tmp_path: P
     assert "pa55" not in (home / "config.toml").read_text()
     assert credentials_for(home, host) == Credentials("me", "pa55")
     docker = tmp_path / "docker.json"
-    docker.write_text(json.dumps({"auths": {"https://127.0.0.1:5000/v1/": {
-        "auth": base64.b64encode(b"dock:er-pw").decode()}}}))
+    docker.write_text(
+        json.dumps(
+            {
+                "auths": {
+                    "https://127.0.0.1:5000/v1/": {"auth": base64.b64encode(b"dock:er-pw").decode()}
+                }
+            }
+        )
+    )
     assert remove_credentials(home, host)
     assert not remove_credentials(home, host)
     assert credentials_for(home, host, docker_config=docker) == Credentials("dock", "er-pw")
@@ -535,19 +627,30 @@ def test_open_registry_knows_oci(tmp_path: Path) -> None:
 
 
 def test_bearer_token_challenge_with_password_and_with_refresh_token(
-        token_front: TokenFront, oci_ns: str, tmp_path: Path) -> None:
+    token_front: TokenFront, oci_ns: str, tmp_path: Path
+) -> None:
     pkg = make_package(tmp_path, "tokened", "1.0.0")
-    with OciRegistry(token_front.url(oci_ns), cache_dir=tmp_path / "t1",
-                     credentials=creds(), sleep=no_sleep) as reg:
+    with OciRegistry(
+        token_front.url(oci_ns), cache_dir=tmp_path / "t1", credentials=creds(), sleep=no_sleep
+    ) as reg:
         reg.publish(pkg)
     assert f"repository:{oci_ns}/tokened:pull,push" in token_front.token_requests
-    with OciRegistry(token_front.url(oci_ns), cache_dir=tmp_path / "t2",
-                     credentials=Credentials(token=token_front.refresh_token),
-                     sleep=no_sleep) as reg:
+    with OciRegistry(
+        token_front.url(oci_ns),
+        cache_dir=tmp_path / "t2",
+        credentials=Credentials(token=token_front.refresh_token),
+        sleep=no_sleep,
+    ) as reg:
         assert reg.fetch("tokened", "1.0.0").read_bytes() == pkg.read_bytes()
-    with OciRegistry(token_front.url(oci_ns), cache_dir=tmp_path / "t3",
-                     credentials=Credentials(REGISTRY_USER, "bad-Pa55-QQQ"),
-                     sleep=no_sleep) as reg, pytest.raises(RegistryError) as info:
+    with (
+        OciRegistry(
+            token_front.url(oci_ns),
+            cache_dir=tmp_path / "t3",
+            credentials=Credentials(REGISTRY_USER, "bad-Pa55-QQQ"),
+            sleep=no_sleep,
+        ) as reg,
+        pytest.raises(RegistryError) as info,
+    ):
         reg.fetch("tokened", "1.0.0")
     assert "token request" in info.value.one_line()
     assert "bad-Pa55-QQQ" not in info.value.one_line()
@@ -564,14 +667,17 @@ def test_tls_is_verified_off_loopback_and_a_private_ca_is_accepted(tmp_path: Pat
     try:
         url = f"oci://{server.host}/ns"
         assert parse_oci_url(url).base.startswith("https://")
-        with OciRegistry(url, cache_dir=tmp_path / "c", credentials=creds(), sleep=no_sleep,
-                         retries=0) as reg, pytest.raises(RegistryError) as info:
+        with (
+            OciRegistry(
+                url, cache_dir=tmp_path / "c", credentials=creds(), sleep=no_sleep, retries=0
+            ) as reg,
+            pytest.raises(RegistryError) as info,
+        ):
             reg.names()
         assert "TLS verification failed" in info.value.one_line()
         assert "--ca-file" in info.value.one_line()
         pkg = make_package(tmp_path, "secure", "1.0.0")
-        with OciRegistry(url, cache_dir=tmp_path / "c", credentials=creds(),
-                         ca_file=cert) as reg:
+        with OciRegistry(url, cache_dir=tmp_path / "c", credentials=creds(), ca_file=cert) as reg:
             reg.publish(pkg)
             assert reg.fetch("secure", "1.0.0").read_bytes() == pkg.read_bytes()
         with pytest.raises(InvalidInputError, match="not a PEM"):
@@ -581,9 +687,15 @@ def test_tls_is_verified_off_loopback_and_a_private_ca_is_accepted(tmp_path: Pat
 
 
 def test_a_redirect_to_plain_http_elsewhere_is_refused(
-        scripted: Callable[..., tuple[str, object]], tmp_path: Path) -> None:
-    url, _ = scripted(lambda h: _reply(h, 307, b"", {
-        "Location": "http://registry.example.com/v2/ns/x/manifests/1.0.0"}))
-    with OciRegistry(url, cache_dir=tmp_path / "c", sleep=no_sleep) as reg, \
-            pytest.raises(RegistryError, match="refusing plain HTTP"):
+    scripted: Callable[..., tuple[str, object]], tmp_path: Path
+) -> None:
+    url, _ = scripted(
+        lambda h: _reply(
+            h, 307, b"", {"Location": "http://registry.example.com/v2/ns/x/manifests/1.0.0"}
+        )
+    )
+    with (
+        OciRegistry(url, cache_dir=tmp_path / "c", sleep=no_sleep) as reg,
+        pytest.raises(RegistryError, match="refusing plain HTTP"),
+    ):
         reg.fetch("x", "1.0.0")

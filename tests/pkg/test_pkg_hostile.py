@@ -32,8 +32,9 @@ def _bad_key(keys: Path, make: str) -> None:
     elif make == "fifo":
         os.mkfifo(private, 0o600)
     else:
-        private.write_bytes({"binary": bytes(range(200, 232)), "empty": b"",
-                             "short": b"ab" * 31 + b"\n"}[make])
+        private.write_bytes(
+            {"binary": bytes(range(200, 232)), "empty": b"", "short": b"ab" * 31 + b"\n"}[make]
+        )
         private.chmod(0o600)
 
 
@@ -63,8 +64,7 @@ TOML = f'name = "demo"\nversion = "0.1.0"\nauthor = "{AUTHOR}"\n'
 JSON = f'{{"name": "demo", "version": "0.1.0", "author": "{AUTHOR}"}}'
 
 
-@pytest.mark.parametrize(("filename", "text"), [("spirit.toml", TOML),
-                                                ("manifest.json", JSON)])
+@pytest.mark.parametrize(("filename", "text"), [("spirit.toml", TOML), ("manifest.json", JSON)])
 def test_manifest_with_a_utf8_bom_loads(tmp_path: Path, filename: str, text: str) -> None:
     # Windows editors add one; it used to be 'malformed TOML at 1:0: Empty key'.
     path = tmp_path / filename
@@ -117,8 +117,7 @@ def test_concurrent_first_runs_agree_on_one_key(tmp_path: Path) -> None:
         got = _first_runs_at_once(home, 8)
         assert len(got) == 8
         assert set(got) == {load_keypair(home / "keys").public_hex}
-        assert sorted(p.name for p in (home / "keys").iterdir()) == [PRIVATE_KEY_FILE,
-                                                                     "public.key"]
+        assert sorted(p.name for p in (home / "keys").iterdir()) == [PRIVATE_KEY_FILE, "public.key"]
 
 
 def test_generate_never_replaces_a_different_key_without_overwrite(tmp_path: Path) -> None:
@@ -190,12 +189,20 @@ def test_manifest_text_with_terminal_control_characters_is_refused(char: str) ->
 def test_printable_escapes_control_characters_but_not_newlines() -> None:
     assert printable("a\x1b[31mb\x07\r\x9b\tc\nd") == "a\\x1b[31mb\\x07\\x0d\\x9b\tc\nd"
     err = ManifestError("bad \x1b]0;title\x07 name\nsecond", hint="fix \x1b[2J it")
-    assert err.one_line() == ("error: bad \\x1b]0;title\\x07 name second "
-                              "(hint: fix \\x1b[2J it)")
+    assert err.one_line() == ("error: bad \\x1b]0;title\\x07 name second (hint: fix \\x1b[2J it)")
 
 
-@pytest.mark.parametrize("url", ["http://[::1", "http://host:99999/", "http://host:abc/",
-                                 "http://a b/", "http://a\x07b/", "file://[::1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",
+        "http://host:99999/",
+        "http://host:abc/",
+        "http://a b/",
+        "http://a\x07b/",
+        "file://[::1",
+    ],
+)
 def test_malformed_registry_url_is_invalid_input(tmp_path: Path, url: str) -> None:
     # urlparse's ValueError ("Invalid IPv6 URL") escaped as a traceback.
     with pytest.raises(InvalidInputError, match="invalid registry URL") as info:

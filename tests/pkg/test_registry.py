@@ -25,14 +25,22 @@ def keypair(byte: int) -> KeyPair:
     return generate_keypair(lambda n: bytes([byte]) * n)
 
 
-def make_package(tmp: Path, name: str = "hello-spirit", version: str = "1.0.0", *,
-                 signer: KeyPair | None = None, deps: str = "", module: bytes = b"") -> Path:
+def make_package(
+    tmp: Path,
+    name: str = "hello-spirit",
+    version: str = "1.0.0",
+    *,
+    signer: KeyPair | None = None,
+    deps: str = "",
+    module: bytes = b"",
+) -> Path:
     signer = signer or keypair(1)
     root = tmp / "src" / f"{name}-{version}-{signer.public_hex[:6]}-{len(module)}"
     root.mkdir(parents=True, exist_ok=True)
     (root / "spirit.toml").write_text(
         f'name = "{name}"\nversion = "{version}"\nauthor = "{signer.public_hex}"\n'
-        f'capabilities = ["sensor_time"]\n{deps}')
+        f'capabilities = ["sensor_time"]\n{deps}'
+    )
     (root / "module.wasm").write_bytes(b"\x00asm\x01\x00\x00\x00" + module)
     out = pack(root / "spirit.toml", root / "module.wasm", root / f"{name}-{version}.spirit")
     sign_package(out, signer)
@@ -43,8 +51,7 @@ def test_publish_candidates_fetch(tmp_path: Path) -> None:
     reg = DirectoryRegistry(tmp_path / "reg", create=True)
     first = reg.publish(make_package(tmp_path, version="1.0.0"))
     assert not first.already_published
-    reg.publish(make_package(tmp_path, version="1.2.0",
-                             deps='[dependencies]\nother = "^0.3"\n'))
+    reg.publish(make_package(tmp_path, version="1.2.0", deps='[dependencies]\nother = "^0.3"\n'))
     assert reg.names() == ["hello-spirit"]
     cands = sorted(reg.candidates("hello-spirit"), key=lambda c: c.version)
     assert [str(c.version) for c in cands] == ["1.0.0", "1.2.0"]
@@ -73,7 +80,8 @@ def test_publish_refuses_unsigned_tampered_and_foreign_signer(tmp_path: Path) ->
     src = tmp_path / "u"
     src.mkdir()
     (src / "spirit.toml").write_text(
-        f'name = "x"\nversion = "1.0.0"\nauthor = "{keypair(1).public_hex}"\n')
+        f'name = "x"\nversion = "1.0.0"\nauthor = "{keypair(1).public_hex}"\n'
+    )
     (src / "module.wasm").write_bytes(b"\x00asm")
     unsigned = pack(src / "spirit.toml", src / "module.wasm", src / "x.spirit")
     with pytest.raises(VerificationError, match="not signed"):
@@ -146,8 +154,9 @@ def served(tmp_path: Path) -> Iterator[tuple[DirectoryRegistry, str]]:
     reg = DirectoryRegistry(tmp_path / "served", create=True)
     handler = functools.partial(_QuietHandler, directory=str(reg.path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield reg, f"http://127.0.0.1:{server.server_address[1]}/"
@@ -157,8 +166,9 @@ def served(tmp_path: Path) -> Iterator[tuple[DirectoryRegistry, str]]:
         thread.join()
 
 
-def test_http_registry_reads_a_served_directory(tmp_path: Path,
-                                               served: tuple[DirectoryRegistry, str]) -> None:
+def test_http_registry_reads_a_served_directory(
+    tmp_path: Path, served: tuple[DirectoryRegistry, str]
+) -> None:
     reg, url = served
     reg.publish(make_package(tmp_path, version="1.0.0"))
     reg.publish(make_package(tmp_path, version="1.5.0"))
@@ -167,7 +177,9 @@ def test_http_registry_reads_a_served_directory(tmp_path: Path,
     with remote:
         assert remote.names() == ["hello-spirit"]
         assert sorted(str(c.version) for c in remote.candidates("hello-spirit")) == [
-            "1.0.0", "1.5.0"]
+            "1.0.0",
+            "1.5.0",
+        ]
         assert list(remote.candidates("unknown")) == []
         path = remote.fetch("hello-spirit", "1.5.0")
         assert path.parent == tmp_path / "cache"
@@ -177,8 +189,9 @@ def test_http_registry_reads_a_served_directory(tmp_path: Path,
             assert store.install(path).spirit.spec == "hello-spirit@1.5.0"
 
 
-def test_http_registry_detects_tampered_download(tmp_path: Path,
-                                                 served: tuple[DirectoryRegistry, str]) -> None:
+def test_http_registry_detects_tampered_download(
+    tmp_path: Path, served: tuple[DirectoryRegistry, str]
+) -> None:
     reg, url = served
     reg.publish(make_package(tmp_path))
     served_file = reg.path / "packages" / "hello-spirit" / "hello-spirit-1.0.0.spirit"

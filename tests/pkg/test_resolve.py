@@ -20,8 +20,9 @@ def dep(name: str, req: str = "*", **kw: object) -> Dependency:
     return Dependency(name, parse_requirement(req), **kw)  # type: ignore[arg-type]
 
 
-def cand(name: str, version: str, *deps: str, source: str = "registry+test",
-         digest: str | None = None) -> Candidate:
+def cand(
+    name: str, version: str, *deps: str, source: str = "registry+test", digest: str | None = None
+) -> Candidate:
     parsed = []
     for text in deps:
         dep_name, _, req = text.partition(" ")
@@ -35,8 +36,15 @@ def versions(res: Resolution) -> dict[str, str]:
 
 
 def test_picks_highest_matching_versions() -> None:
-    src = MemorySource([cand("a", "1.0.0"), cand("a", "1.5.0"), cand("a", "2.0.0"),
-                        cand("b", "0.1.0", "a ^1"), cand("b", "0.2.0", "a ^1")])
+    src = MemorySource(
+        [
+            cand("a", "1.0.0"),
+            cand("a", "1.5.0"),
+            cand("a", "2.0.0"),
+            cand("b", "0.1.0", "a ^1"),
+            cand("b", "0.2.0", "a ^1"),
+        ]
+    )
     res = resolve([dep("b", "^0.1")], src)
     assert versions(res) == {"a": "1.5.0", "b": "0.1.0"}
     res = resolve([dep("b", "*")], src)
@@ -44,8 +52,13 @@ def test_picks_highest_matching_versions() -> None:
 
 
 def test_install_order_puts_dependencies_first() -> None:
-    src = MemorySource([cand("app", "1.0.0", "lib ^1", "util ^1"), cand("lib", "1.0.0", "util ^1"),
-                        cand("util", "1.0.0")])
+    src = MemorySource(
+        [
+            cand("app", "1.0.0", "lib ^1", "util ^1"),
+            cand("lib", "1.0.0", "util ^1"),
+            cand("util", "1.0.0"),
+        ]
+    )
     res = resolve([dep("app", "^1")], src)
     assert list(res) == ["util", "lib", "app"]
     assert res.dependencies_of("app") == ("lib", "util")
@@ -56,11 +69,17 @@ def test_install_order_puts_dependencies_first() -> None:
 
 def test_backtracks_past_newest_version_with_unsatisfiable_deps() -> None:
     # newest a (2.0) needs c ^2, which conflicts with b's c ^1: a 1.x must be chosen
-    src = MemorySource([
-        cand("a", "2.0.0", "c ^2"), cand("a", "1.9.0", "c ^1"), cand("a", "1.0.0", "c ^1"),
-        cand("b", "1.0.0", "c ^1"),
-        cand("c", "1.0.0"), cand("c", "1.3.0"), cand("c", "2.0.0"),
-    ])
+    src = MemorySource(
+        [
+            cand("a", "2.0.0", "c ^2"),
+            cand("a", "1.9.0", "c ^1"),
+            cand("a", "1.0.0", "c ^1"),
+            cand("b", "1.0.0", "c ^1"),
+            cand("c", "1.0.0"),
+            cand("c", "1.3.0"),
+            cand("c", "2.0.0"),
+        ]
+    )
     res = resolve([dep("b", "^1"), dep("a", "*")], src)
     assert versions(res) == {"a": "1.9.0", "b": "1.0.0", "c": "1.3.0"}
 
@@ -80,8 +99,14 @@ def test_deep_backtracking_chain() -> None:
 
 
 def test_conflict_message_names_who_needs_what() -> None:
-    src = MemorySource([cand("a", "1.2.0", "b ^2"), cand("c", "0.4.0", "b <2"),
-                        cand("b", "1.0.0"), cand("b", "2.1.0")])
+    src = MemorySource(
+        [
+            cand("a", "1.2.0", "b ^2"),
+            cand("c", "0.4.0", "b <2"),
+            cand("b", "1.0.0"),
+            cand("b", "2.1.0"),
+        ]
+    )
     with pytest.raises(DependencyConflictError) as info:
         resolve([dep("a", "=1.2.0"), dep("c", "=0.4.0")], src)
     message = str(info.value)
@@ -93,13 +118,16 @@ def test_conflict_message_names_who_needs_what() -> None:
 
 
 def test_conflict_with_root_manifest_names_the_root() -> None:
-    root = parse_manifest(f'name = "app"\nversion = "0.3.0"\nauthor = "{AUTHOR}"\n'
-                          '[dependencies]\nb = "^3"\n')
+    root = parse_manifest(
+        f'name = "app"\nversion = "0.3.0"\nauthor = "{AUTHOR}"\n[dependencies]\nb = "^3"\n'
+    )
     src = MemorySource([cand("b", v) for v in ("1.0.0", "2.0.0", "2.1.0")])
     with pytest.raises(DependencyConflictError) as info:
         resolve(root, src)
-    assert str(info.value) == ("cannot resolve b: app 0.3.0 needs b ^3, but no version "
-                               "matches (available: 2.1.0, 2.0.0, 1.0.0)")
+    assert str(info.value) == (
+        "cannot resolve b: app 0.3.0 needs b ^3, but no version "
+        "matches (available: 2.1.0, 2.0.0, 1.0.0)"
+    )
 
 
 def test_missing_package_is_not_found() -> None:
@@ -125,8 +153,9 @@ def test_optional_dependencies_skipped_unless_requested() -> None:
 
 def test_sources_are_searched_in_order_and_merged() -> None:
     first = MemorySource([cand("a", "1.0.0", source="registry+first")])
-    second = MemorySource([cand("a", "1.0.0", source="registry+second"),
-                           cand("a", "1.1.0", source="registry+second")])
+    second = MemorySource(
+        [cand("a", "1.0.0", source="registry+second"), cand("a", "1.1.0", source="registry+second")]
+    )
     res = resolve([dep("a", "=1.0.0")], [first, second])
     assert res["a"].source == "registry+first"
     assert resolve([dep("a")], [first, second])["a"].source == "registry+second"
@@ -135,8 +164,9 @@ def test_sources_are_searched_in_order_and_merged() -> None:
 def test_named_registry() -> None:
     default = MemorySource([cand("a", "1.0.0")])
     community = MemorySource([cand("a", "9.0.0", source="registry+community")])
-    res = resolve([dep("a", "*", registry="community")], default,
-                  registries={"community": community})
+    res = resolve(
+        [dep("a", "*", registry="community")], default, registries={"community": community}
+    )
     assert res["a"].version == Version("9.0.0")
     with pytest.raises(NotFoundError, match='unknown registry "other"'):
         resolve([dep("a", "*", registry="other")], default)
@@ -157,8 +187,7 @@ def write_spirit(directory: Path, name: str, version: str, deps: str = "") -> Pa
 
 
 def test_path_dependencies_nested_relative_to_each_manifest(tmp_path: Path) -> None:
-    app = write_spirit(tmp_path / "app", "app", "0.1.0",
-                       'b = { path = "../libs/b" }\nreg = "^1"\n')
+    app = write_spirit(tmp_path / "app", "app", "0.1.0", 'b = { path = "../libs/b" }\nreg = "^1"\n')
     write_spirit(tmp_path / "libs" / "b", "b", "0.2.0", 'c = { path = "../c", version = "^1" }\n')
     write_spirit(tmp_path / "libs" / "c", "c", "1.4.0")
     from vudo.pkg.manifest import load_manifest
@@ -195,8 +224,7 @@ def test_registry_package_with_path_dependency_is_refused() -> None:
 
 
 def lock_of(**pins: str) -> Lockfile:
-    return Lockfile(tuple(LockedPackage(n, Version(v), "registry+test")
-                          for n, v in pins.items()))
+    return Lockfile(tuple(LockedPackage(n, Version(v), "registry+test") for n, v in pins.items()))
 
 
 def test_prefer_keeps_locked_versions() -> None:
@@ -204,13 +232,18 @@ def test_prefer_keeps_locked_versions() -> None:
     assert versions(resolve([dep("a", "^1")], src)) == {"a": "1.1.0"}
     assert versions(resolve([dep("a", "^1")], src, prefer=lock_of(a="1.0.0"))) == {"a": "1.0.0"}
     # a lock that no longer fits the requirement is ignored
-    assert versions(resolve([dep("a", "^1.1")], src, prefer=lock_of(a="1.0.0"))) == {
-        "a": "1.1.0"}
+    assert versions(resolve([dep("a", "^1.1")], src, prefer=lock_of(a="1.0.0"))) == {"a": "1.1.0"}
 
 
 def test_locked_mode_reproduces_lock() -> None:
-    src = MemorySource([cand("a", "1.0.0", "b ^1"), cand("a", "1.1.0", "b ^1"),
-                        cand("b", "1.0.0"), cand("b", "1.2.0")])
+    src = MemorySource(
+        [
+            cand("a", "1.0.0", "b ^1"),
+            cand("a", "1.1.0", "b ^1"),
+            cand("b", "1.0.0"),
+            cand("b", "1.2.0"),
+        ]
+    )
     first = resolve([dep("a", "^1")], src, prefer=lock_of(a="1.0.0"))
     lock = Lockfile.from_resolution(first)
     again = resolve([dep("a", "^1")], src, locked=lock)
@@ -229,8 +262,9 @@ def test_locked_mode_refuses_changes() -> None:
 
 
 def test_locked_mode_detects_changed_digest() -> None:
-    lock = Lockfile.from_resolution(resolve([dep("a")], MemorySource([cand("a", "1.0.0",
-                                                                            digest="aa")])))
+    lock = Lockfile.from_resolution(
+        resolve([dep("a")], MemorySource([cand("a", "1.0.0", digest="aa")]))
+    )
     with pytest.raises(DependencyConflictError, match="digest aa -> bb"):
         resolve([dep("a")], MemorySource([cand("a", "1.0.0", digest="bb")]), locked=lock)
 
@@ -244,17 +278,20 @@ def test_random_graph_resolution_satisfies_every_requirement() -> None:
     rng = random.Random(3)
     names = [f"p{i:03d}" for i in range(150)]
     all_versions = [f"{1 + n // 4}.{n % 4}.0" for n in range(8)]
-    good = {name: all_versions[-2] if i % 7 == 0 else all_versions[-1]
-            for i, name in enumerate(names)}
+    good = {
+        name: all_versions[-2] if i % 7 == 0 else all_versions[-1] for i, name in enumerate(names)
+    }
     src = MemorySource()
     for i, name in enumerate(names):
-        later = names[i + 1:i + 25]
+        later = names[i + 1 : i + 25]
         for version in all_versions:
             deps = []
             for target in rng.sample(later, min(3, len(later))):
                 v = Version(good[target])
-                deps.append(f"{target} " + rng.choice(
-                    [f"^{v.major}", f">={v}", f"~{v.major}.{v.minor}", f"={v}", "*"]))
+                deps.append(
+                    f"{target} "
+                    + rng.choice([f"^{v.major}", f">={v}", f"~{v.major}.{v.minor}", f"={v}", "*"])
+                )
             if i % 7 == 0 and version == all_versions[-1] and later:
                 deps.append(f"{later[0]} ^9")
             src.add(cand(name, version, *deps))
@@ -269,8 +306,7 @@ def test_random_graph_resolution_satisfies_every_requirement() -> None:
 
 
 def test_too_many_rounds_is_a_conflict_with_hint() -> None:
-    src = MemorySource([cand("a", "1.0.0", "b ^1"), cand("b", "1.0.0", "c ^1"),
-                        cand("c", "1.0.0")])
+    src = MemorySource([cand("a", "1.0.0", "b ^1"), cand("b", "1.0.0", "c ^1"), cand("c", "1.0.0")])
     with pytest.raises(DependencyConflictError, match="gave up after 2 rounds") as info:
         resolve([dep("a")], src, max_rounds=2)
     assert info.value.hint
@@ -281,11 +317,9 @@ def test_every_resolvelib_error_is_translated() -> None:
 
     from vudo.errors import VudoError
 
-    errors = [c for c in vars(rr).values()
-              if isinstance(c, type) and issubclass(c, Exception)]
+    errors = [c for c in vars(rr).values() if isinstance(c, type) and issubclass(c, Exception)]
     # resolve() catches the two user-facing errors by name and the base class for the rest
-    assert {rr.ResolutionImpossible, rr.ResolutionTooDeep, rr.InconsistentCandidate} <= set(
-        errors)
+    assert {rr.ResolutionImpossible, rr.ResolutionTooDeep, rr.InconsistentCandidate} <= set(errors)
     assert all(issubclass(c, rr.ResolverException) for c in errors)
     assert issubclass(DependencyConflictError, VudoError)
 

@@ -27,12 +27,14 @@ REQUIREMENTS = ["^1", "^2", "=1.0.0", ">=1.1", "<1.1", "*", "*", "~2.1"]
 Graph = dict[str, dict[str, list[tuple[str, str]]]]  # name -> version -> [(dep, req)]
 
 edge = st.tuples(st.sampled_from(NAMES), st.sampled_from(REQUIREMENTS))
-package = st.dictionaries(st.sampled_from(VERSIONS),
-                          st.lists(edge, max_size=2, unique_by=lambda e: e[0]),
-                          min_size=1, max_size=4)
+package = st.dictionaries(
+    st.sampled_from(VERSIONS),
+    st.lists(edge, max_size=2, unique_by=lambda e: e[0]),
+    min_size=1,
+    max_size=4,
+)
 # pkge, when drawn, is often missing: a dependency on a package no source has
-graphs = st.fixed_dictionaries({name: package for name in NAMES[:4]},
-                               optional={NAMES[4]: package})
+graphs = st.fixed_dictionaries({name: package for name in NAMES[:4]}, optional={NAMES[4]: package})
 roots = st.lists(edge, min_size=1, max_size=3, unique_by=lambda e: e[0])
 
 
@@ -40,9 +42,14 @@ def source_of(graph: Graph) -> MemorySource:
     source = MemorySource()
     for name, versions in graph.items():
         for version, deps in versions.items():
-            source.add(Candidate(name, Version(version), tuple(
-                Dependency(d, parse_requirement(r)) for d, r in deps if d != name),
-                "registry+prop"))
+            source.add(
+                Candidate(
+                    name,
+                    Version(version),
+                    tuple(Dependency(d, parse_requirement(r)) for d, r in deps if d != name),
+                    "registry+prop",
+                )
+            )
     return source
 
 
@@ -64,8 +71,9 @@ def exhaustive(graph: Graph, root: list[tuple[str, str]]) -> bool:
 
         if not all(ok(d, r) for d, r in root):
             continue
-        if all(ok(d, r) for n, v in pick.items() if v is not None
-               for d, r in graph[n][v] if d != n):
+        if all(
+            ok(d, r) for n, v in pick.items() if v is not None for d, r in graph[n][v] if d != n
+        ):
             return True
     return False
 
@@ -83,11 +91,11 @@ def reachable(graph: Graph, root: list[tuple[str, str]]) -> set[str]:
     return seen
 
 
-@settings(max_examples=120, derandomize=True, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=120, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(graphs, roots)
-def test_resolver_agrees_with_exhaustive_search(graph: Graph,
-                                                root: list[tuple[str, str]]) -> None:
+def test_resolver_agrees_with_exhaustive_search(graph: Graph, root: list[tuple[str, str]]) -> None:
     deps = [Dependency(d, parse_requirement(r)) for d, r in root]
     try:
         res = resolve(deps, source_of(graph))

@@ -22,37 +22,60 @@ def dep(name: str, req: str = "*") -> Dependency:
 
 
 def cand(name: str, version: str, *deps: str, yanked: bool = False) -> Candidate:
-    return Candidate(name, Version(version),
-                     tuple(dep(*d.split(" ", 1)) for d in deps), "registry+test",
-                     yanked=yanked)
+    return Candidate(
+        name,
+        Version(version),
+        tuple(dep(*d.split(" ", 1)) for d in deps),
+        "registry+test",
+        yanked=yanked,
+    )
 
 
 def app(deps: str) -> object:
-    return parse_manifest(f'name = "app"\nversion = "1.0.0"\nauthor = "{AUTHOR}"\n'
-                          f"[dependencies]\n{deps}")
+    return parse_manifest(
+        f'name = "app"\nversion = "1.0.0"\nauthor = "{AUTHOR}"\n[dependencies]\n{deps}'
+    )
 
 
 def test_explains_a_conflict_one_level_down_as_a_chain_of_causes() -> None:
     # app needs b ^2 and c ^1, but every b 2.x needs c <1
-    src = MemorySource([cand("b", "2.0.0", "c <1"), cand("b", "2.1.0", "c <1"),
-                        cand("b", "1.0.0", "c ^1"), cand("c", "0.5.0"), cand("c", "1.0.0")])
+    src = MemorySource(
+        [
+            cand("b", "2.0.0", "c <1"),
+            cand("b", "2.1.0", "c <1"),
+            cand("b", "1.0.0", "c ^1"),
+            cand("c", "0.5.0"),
+            cand("c", "1.0.0"),
+        ]
+    )
     with pytest.raises(DependencyConflictError) as info:
         resolve(app('b = "^2"\nc = "^1"\n'), src)  # type: ignore[arg-type]
     message = info.value.message
-    assert message == ("Because every b ^2 depends on c <1 and app 1.0.0 depends on b ^2, "
-                       "c 0.5.0 is required. And because app 1.0.0 depends on c ^1, "
-                       "app 1.0.0 cannot be satisfied.")
+    assert message == (
+        "Because every b ^2 depends on c <1 and app 1.0.0 depends on b ^2, "
+        "c 0.5.0 is required. And because app 1.0.0 depends on c ^1, "
+        "app 1.0.0 cannot be satisfied."
+    )
     assert info.value.exit_code == 6 and info.value.hint
 
 
 def test_explanation_of_a_deep_conflict_names_only_the_packages_involved() -> None:
     # every a needs b; every b needs x; every x needs y 1.0.0, which needs a missing z ^3.
     # "noise" is required too but has nothing to do with it.
-    src = MemorySource([cand("a", "1.0.0", "b ^1"), cand("a", "2.0.0", "b ^2"),
-                        cand("b", "1.0.0", "x ^1"), cand("b", "2.0.0", "x ^2"),
-                        cand("x", "1.0.0", "y ^1"), cand("x", "2.0.0", "y ^1"),
-                        cand("y", "1.0.0", "z ^3"), cand("z", "1.0.0"),
-                        cand("noise", "1.0.0"), cand("noise", "2.0.0")])
+    src = MemorySource(
+        [
+            cand("a", "1.0.0", "b ^1"),
+            cand("a", "2.0.0", "b ^2"),
+            cand("b", "1.0.0", "x ^1"),
+            cand("b", "2.0.0", "x ^2"),
+            cand("x", "1.0.0", "y ^1"),
+            cand("x", "2.0.0", "y ^1"),
+            cand("y", "1.0.0", "z ^3"),
+            cand("z", "1.0.0"),
+            cand("noise", "1.0.0"),
+            cand("noise", "2.0.0"),
+        ]
+    )
     with pytest.raises(DependencyConflictError) as info:
         resolve([dep("noise"), dep("a")], src)
     message = info.value.message
@@ -87,8 +110,10 @@ def test_time_bound_names_the_packages_still_in_conflict() -> None:
     with pytest.raises(DependencyConflictError) as info:
         resolve([dep("q000")], chain(100), timeout=2.0, clock=lambda: float(next(ticks)))
     message = info.value.message
-    assert message.startswith("dependency resolution ran out of time (after 48 decisions; "
-                              "still in conflict: missing, q000, q001")
+    assert message.startswith(
+        "dependency resolution ran out of time (after 48 decisions; "
+        "still in conflict: missing, q000, q001"
+    )
     assert "more time" in info.value.hint
     assert info.value.exit_code == 6
 
@@ -100,17 +125,21 @@ def test_no_round_limit_by_default_on_a_long_chain() -> None:
 
 
 def test_resolution_says_who_wants_what_and_why_each_version() -> None:
-    src = MemorySource([
-        cand("a", "2.0.0", "c ^2"), cand("a", "1.9.0", "c ^1"),
-        cand("b", "1.0.0", "c ^1"),
-        cand("c", "1.0.0"), cand("c", "1.3.0"), cand("c", "2.0.0"),
-    ])
+    src = MemorySource(
+        [
+            cand("a", "2.0.0", "c ^2"),
+            cand("a", "1.9.0", "c ^1"),
+            cand("b", "1.0.0", "c ^1"),
+            cand("c", "1.0.0"),
+            cand("c", "1.3.0"),
+            cand("c", "2.0.0"),
+        ]
+    )
     res = resolve([dep("b", "^1"), dep("a", "*")], src)
     assert res.wanted_by("c") == (Wanted("a", "c", "c ^1"), Wanted("b", "c", "c ^1"))
     assert res.wanted_by("a") == (Wanted("", "a", "a *"),)
     assert res.reason("c") == "newest that fits every requirement"
-    assert res.reason("a") == ("newer 2.0.0 fit the requirements but their dependencies "
-                               "conflict")
+    assert res.reason("a") == ("newer 2.0.0 fit the requirements but their dependencies conflict")
     lock = Lockfile((LockedPackage("c", Version("1.0.0"), "registry+test"),))
     assert resolve([dep("b", "^1")], src, prefer=lock).reason("c") == "locked"
 
@@ -118,8 +147,13 @@ def test_resolution_says_who_wants_what_and_why_each_version() -> None:
 def test_tree_and_paths() -> None:
     from vudo.pkg.resolve import TreeRow
 
-    src = MemorySource([cand("app", "1.0.0", "lib ^1", "util ^1"),
-                        cand("lib", "1.0.0", "util ^1", "app ^1"), cand("util", "1.2.0")])
+    src = MemorySource(
+        [
+            cand("app", "1.0.0", "lib ^1", "util ^1"),
+            cand("lib", "1.0.0", "util ^1", "app ^1"),
+            cand("util", "1.2.0"),
+        ]
+    )
     res = resolve([dep("app", "^1")], src)
     assert res.tree() == (
         TreeRow(1, "app", "app ^1", False),

@@ -20,8 +20,14 @@ def keypair(byte: int) -> KeyPair:
     return generate_keypair(lambda n: bytes([byte]) * n)
 
 
-def make_package(tmp: Path, *, author: str | None = None, name: str = "hello-spirit",
-                 version: str = "0.1.0", signer: KeyPair | None = None) -> Path:
+def make_package(
+    tmp: Path,
+    *,
+    author: str | None = None,
+    name: str = "hello-spirit",
+    version: str = "0.1.0",
+    signer: KeyPair | None = None,
+) -> Path:
     signer = signer or keypair(1)
     root = tmp / f"src-{name}-{version}"
     (root / "static").mkdir(parents=True, exist_ok=True)
@@ -34,8 +40,9 @@ def make_package(tmp: Path, *, author: str | None = None, name: str = "hello-spi
     )
     (root / "module.wasm").write_bytes(MODULE)
     (root / "static" / "logo.txt").write_text("logo")
-    out = pack(manifest, root / "module.wasm", tmp / f"{name}-{version}.spirit",
-               assets=[root / "static"])
+    out = pack(
+        manifest, root / "module.wasm", tmp / f"{name}-{version}.spirit", assets=[root / "static"]
+    )
     sign_package(out, signer)
     return out
 
@@ -68,7 +75,10 @@ def test_sign_and_verify_round_trip(tmp_path: Path) -> None:
     assert verified.assets == {"assets/static/logo.txt": b"logo"}
     assert len(verified.digest) == 64
     assert [f.path for f in verified.files] == [
-        "spirit.toml", "module.wasm", "assets/static/logo.txt"]
+        "spirit.toml",
+        "module.wasm",
+        "assets/static/logo.txt",
+    ]
 
 
 def test_signing_is_deterministic_and_replaces_old_signature(tmp_path: Path) -> None:
@@ -173,8 +183,12 @@ def _edit_envelope(out: Path, edit: object) -> None:
         (lambda b: b.update(signature=b["signature"][:100]), "truncated"),
         (lambda b: b.update(signature=""), "truncated"),
         (lambda b: b.update(signature="0" * 128), "zero"),
-        (lambda b: b.update(signature=("1" if b["signature"][0] != "1" else "2")
-                            + b["signature"][1:]), "signature"),
+        (
+            lambda b: b.update(
+                signature=("1" if b["signature"][0] != "1" else "2") + b["signature"][1:]
+            ),
+            "signature",
+        ),
         (lambda b: b.update(signer=keypair(9).public_hex), "signature"),
         (lambda b: b.update(digest="0" * 64), "digest"),
         (lambda b: b.pop("files"), "fields"),
@@ -222,15 +236,25 @@ def test_pack_and_sign_in_one_pass_equals_pack_then_sign(tmp_path: Path) -> None
     root = tmp_path / "proj"
     (root / "static").mkdir(parents=True)
     (root / "spirit.toml").write_text(
-        f'name = "one-pass"\nversion = "1.0.0"\nauthor = "{"a" * 64}"\n')
+        f'name = "one-pass"\nversion = "1.0.0"\nauthor = "{"a" * 64}"\n'
+    )
     (root / "module.wasm").write_bytes(MODULE)
     (root / "static" / "empty.txt").write_bytes(b"")
     (root / "static" / "data.bin").write_bytes(bytes(range(200)))
-    two = pack(root / "spirit.toml", root / "module.wasm", tmp_path / "two.spirit",
-               assets=[root / "static"])
+    two = pack(
+        root / "spirit.toml",
+        root / "module.wasm",
+        tmp_path / "two.spirit",
+        assets=[root / "static"],
+    )
     signed = sign_package(two, kp)
-    one = pack_and_sign(root / "spirit.toml", root / "module.wasm", tmp_path / "one.spirit",
-                        kp, assets=[root / "static"])
+    one = pack_and_sign(
+        root / "spirit.toml",
+        root / "module.wasm",
+        tmp_path / "one.spirit",
+        kp,
+        assets=[root / "static"],
+    )
     assert one.path.read_bytes() == two.read_bytes()
     assert one.digest == signed.digest
     assert not one.author_matches and one.author == "a" * 64
@@ -250,8 +274,9 @@ def test_large_module_round_trip_tamper_and_corrupt_source(tmp_path: Path) -> No
     big = b"\x00asm\x01\x00\x00\x00" + os.urandom(max(PIPELINE_MIN, SPAN) + SPAN // 2)
     root = tmp_path / "big"
     root.mkdir()
-    (root / "spirit.toml").write_text(f'name = "big"\nversion = "1.0.0"\n'
-                                      f'author = "{kp.public_hex}"\n')
+    (root / "spirit.toml").write_text(
+        f'name = "big"\nversion = "1.0.0"\nauthor = "{kp.public_hex}"\n'
+    )
     (root / "module.wasm").write_bytes(big)
     one = pack_and_sign(root / "spirit.toml", root / "module.wasm", tmp_path / "one.spirit", kp)
     two = pack(root / "spirit.toml", root / "module.wasm", tmp_path / "two.spirit")
@@ -286,7 +311,11 @@ def test_large_module_round_trip_tamper_and_corrupt_source(tmp_path: Path) -> No
         sign_package(unsigned, kp)
     assert unsigned.read_bytes() == bytes(corrupt)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "big", "one.spirit", "two.spirit", "u.spirit"]
+        "big",
+        "one.spirit",
+        "two.spirit",
+        "u.spirit",
+    ]
 
 
 def test_crc_edited_in_both_headers_is_refused(tmp_path: Path) -> None:
@@ -299,7 +328,6 @@ def test_crc_edited_in_both_headers_is_refused(tmp_path: Path) -> None:
         crc = reader.member("module.wasm").crc
     original = out.read_bytes()
     assert original.count(struct.pack("<I", crc)) == 2  # local and central header
-    out.write_bytes(original.replace(struct.pack("<I", crc),
-                                     struct.pack("<I", crc ^ 0x5A5A5A5A)))
+    out.write_bytes(original.replace(struct.pack("<I", crc), struct.pack("<I", crc ^ 0x5A5A5A5A)))
     with pytest.raises(VerificationError, match="CRC"):
         verify_package(out)

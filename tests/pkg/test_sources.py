@@ -20,14 +20,17 @@ GIT_ENV = {
     **os.environ,
     "GIT_CONFIG_GLOBAL": os.devnull,
     "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.org",
 }
 
 
 def git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=repo, env=GIT_ENV, capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        ["git", *args], cwd=repo, env=GIT_ENV, capture_output=True, text=True, check=True
+    )
     return proc.stdout.strip()
 
 
@@ -97,8 +100,9 @@ def test_git_rev_by_tag_branch_and_commit(tmp_path: Path, repo: Path) -> None:
 
 def test_git_branch_follows_remote_but_commit_stays_pinned(tmp_path: Path, repo: Path) -> None:
     cache_dir = tmp_path / "cache"
-    assert GitSource(cache_dir, environ=GIT_ENV).candidate(str(repo), "main").version == \
-        Version("1.1.0")
+    assert GitSource(cache_dir, environ=GIT_ENV).candidate(str(repo), "main").version == Version(
+        "1.1.0"
+    )
     pinned = git(repo, "rev-parse", "HEAD")
     commit(repo, "1.2.0")
     fresh = GitSource(cache_dir, environ=GIT_ENV)  # same cache dir: mirror reused, fetched
@@ -134,8 +138,7 @@ def test_resolve_git_dependency_with_nested_path_dep(tmp_path: Path, repo: Path)
         resolve([git_dep(repo, "main")], git=cache, root_dir=tmp_path, locked=lock)
 
 
-def test_git_requirement_checked_against_checked_out_version(tmp_path: Path,
-                                                             repo: Path) -> None:
+def test_git_requirement_checked_against_checked_out_version(tmp_path: Path, repo: Path) -> None:
     from vudo.errors import DependencyConflictError
 
     cache = GitSource(tmp_path / "cache", environ=GIT_ENV)

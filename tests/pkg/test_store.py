@@ -29,17 +29,25 @@ def keypair(byte: int) -> KeyPair:
     return generate_keypair(lambda n: bytes([byte]) * n)
 
 
-def make_package(tmp: Path, name: str = "hello-spirit", version: str = "0.1.0", *,
-                 signer: KeyPair | None = None, description: str = "A simple Spirit",
-                 capabilities: tuple[str, ...] = ("sensor_time",), module: bytes = MODULE,
-                 author: str | None = None) -> Path:
+def make_package(
+    tmp: Path,
+    name: str = "hello-spirit",
+    version: str = "0.1.0",
+    *,
+    signer: KeyPair | None = None,
+    description: str = "A simple Spirit",
+    capabilities: tuple[str, ...] = ("sensor_time",),
+    module: bytes = MODULE,
+    author: str | None = None,
+) -> Path:
     signer = signer or keypair(1)
     root = tmp / "src" / f"{name}-{version}-{signer.public_hex[:6]}-{len(module)}"
     root.mkdir(parents=True, exist_ok=True)
     caps = ", ".join(f'"{c}"' for c in capabilities)
     (root / "spirit.toml").write_text(
         f'name = "{name}"\nversion = "{version}"\nauthor = "{author or signer.public_hex}"\n'
-        f'description = "{description}"\ncapabilities = [{caps}]\n')
+        f'description = "{description}"\ncapabilities = [{caps}]\n'
+    )
     (root / "module.wasm").write_bytes(module)
     out = pack(root / "spirit.toml", root / "module.wasm", root / f"{name}-{version}.spirit")
     sign_package(out, signer)
@@ -72,8 +80,9 @@ def test_install_get_list_uninstall(tmp_path: Path, store: LocalStore) -> None:
     assert store.check().ok
 
 
-def test_install_is_idempotent_and_refuses_different_bytes(tmp_path: Path,
-                                                           store: LocalStore) -> None:
+def test_install_is_idempotent_and_refuses_different_bytes(
+    tmp_path: Path, store: LocalStore
+) -> None:
     pkg = make_package(tmp_path)
     first = store.install(pkg)
     again = store.install(pkg)
@@ -84,8 +93,9 @@ def test_install_is_idempotent_and_refuses_different_bytes(tmp_path: Path,
     assert store.count() == 1
 
 
-def test_install_refuses_tampered_package_and_leaves_nothing(tmp_path: Path,
-                                                             store: LocalStore) -> None:
+def test_install_refuses_tampered_package_and_leaves_nothing(
+    tmp_path: Path, store: LocalStore
+) -> None:
     pkg = make_package(tmp_path)
     data = bytearray(pkg.read_bytes())
     data[200] ^= 1
@@ -112,7 +122,10 @@ def test_get_with_requirement_and_did_you_mean(tmp_path: Path, store: LocalStore
     assert info.value.hint == 'did you mean "hello-spirit"?'
     store.uninstall("hello-spirit", "0.2.0")
     assert [str(s.version) for s in store.versions("hello-spirit")] == [
-        "0.1.0", "1.0.0", "1.1.0-beta.1"]
+        "0.1.0",
+        "1.0.0",
+        "1.1.0-beta.1",
+    ]
     with pytest.raises(NotFoundError):
         store.uninstall("hello-spirit", "0.2.0")
 
@@ -120,17 +133,24 @@ def test_get_with_requirement_and_did_you_mean(tmp_path: Path, store: LocalStore
 def test_search_ranking_and_filters(tmp_path: Path, store: LocalStore) -> None:
     a, b = keypair(1), keypair(2)
     store.install(make_package(tmp_path, "say-hello", "1.0.0", signer=a))
-    store.install(make_package(tmp_path, "hello-world", "2.0.0", signer=b,
-                               capabilities=("actuator_log",)))
+    store.install(
+        make_package(tmp_path, "hello-world", "2.0.0", signer=b, capabilities=("actuator_log",))
+    )
     store.install(make_package(tmp_path, "hello", "0.3.0", signer=a))
     store.install(make_package(tmp_path, "hello", "0.4.0", signer=a))
-    store.install(make_package(tmp_path, "greeter", "1.0.0", signer=a,
-                               description="Says Hello to everyone"))
-    store.install(make_package(tmp_path, "unrelated", "1.0.0", signer=a,
-                               description="nothing to see"))
+    store.install(
+        make_package(tmp_path, "greeter", "1.0.0", signer=a, description="Says Hello to everyone")
+    )
+    store.install(
+        make_package(tmp_path, "unrelated", "1.0.0", signer=a, description="nothing to see")
+    )
     hits = store.search("hello")
     assert [s.spec for s in hits] == [
-        "hello@0.4.0", "hello-world@2.0.0", "say-hello@1.0.0", "greeter@1.0.0"]
+        "hello@0.4.0",
+        "hello-world@2.0.0",
+        "say-hello@1.0.0",
+        "greeter@1.0.0",
+    ]
     assert [s.name for s in store.search("HELLO")] == [s.name for s in hits]
     assert [s.name for s in store.search("hello", capability="actuator_log")] == ["hello-world"]
     assert [s.name for s in store.search("hello", author=b.public_hex[:12])] == ["hello-world"]
@@ -277,12 +297,23 @@ def test_check_and_repair_orphans_and_missing_objects(tmp_path: Path, store: Loc
 
 
 def test_sqlite_error_mapping_is_complete() -> None:
-    classes = [sqlite3.Error, sqlite3.Warning, sqlite3.InterfaceError, sqlite3.DatabaseError,
-               sqlite3.DataError, sqlite3.OperationalError, sqlite3.IntegrityError,
-               sqlite3.InternalError, sqlite3.ProgrammingError, sqlite3.NotSupportedError]
-    found = {c for c in vars(sqlite3).values()
-             if isinstance(c, type) and issubclass(c, BaseException)
-             and c.__module__ == "sqlite3"}
+    classes = [
+        sqlite3.Error,
+        sqlite3.Warning,
+        sqlite3.InterfaceError,
+        sqlite3.DatabaseError,
+        sqlite3.DataError,
+        sqlite3.OperationalError,
+        sqlite3.IntegrityError,
+        sqlite3.InternalError,
+        sqlite3.ProgrammingError,
+        sqlite3.NotSupportedError,
+    ]
+    found = {
+        c
+        for c in vars(sqlite3).values()
+        if isinstance(c, type) and issubclass(c, BaseException) and c.__module__ == "sqlite3"
+    }
     assert found <= set(classes) | {sqlite3.Warning}
     for cls in classes:
         assert cls in store_module._SQLITE_ERRORS
@@ -336,8 +367,11 @@ def test_kill_9_during_install_leaves_store_consistent(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(store_module.__file__).parents[2])}
     killed_at = []
     for delay in (0.0, 0.05, 0.15, 0.3, 0.6):
-        proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(root), str(big)],
-                                env=env, stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILL_SCRIPT, str(root), str(big)],
+            env=env,
+            stdout=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 20
         while not list((root / "tmp").glob("install-*")) and time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -369,7 +403,8 @@ def test_schema_version_is_recorded_and_a_newer_one_refused(tmp_path: Path) -> N
     root = tmp_path / "registry"
     with LocalStore(root) as s:
         assert s.conn.execute("SELECT version FROM schema_version").fetchone()[0] == (
-            store_module.SCHEMA_VERSION)
+            store_module.SCHEMA_VERSION
+        )
         assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         s.conn.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(VudoError, match="newer vudo"):
@@ -391,15 +426,18 @@ def test_migration_from_schema_1_builds_the_name_index(tmp_path: Path) -> None:
             "signer, author, description, capabilities, manifest, size, installed_at) VALUES "
             "('old', '1.0.0', 1, 0, 0, '', 'd', 's', 'a', 'an old weather spirit', '', '{}', "
             "1, 0), ('old', '2.0.0', 2, 0, 0, '', 'e', 's', 'a', 'the new weather spirit', "
-            "'', '{}', 1, 0)")
+            "'', '{}', 1, 0)"
+        )
         conn.commit()
     finally:
         conn.close()
     with LocalStore(root) as s:
         assert s.conn.execute("SELECT version FROM schema_version").fetchone()[0] == (
-            store_module.SCHEMA_VERSION)
+            store_module.SCHEMA_VERSION
+        )
         assert s.conn.execute("SELECT description FROM spirits").fetchall() == [
-            ("the new weather spirit",)]
+            ("the new weather spirit",)
+        ]
         assert [x.spec for x in s.search("weather")] == ["old@2.0.0"]
         assert s.origin("old") is None  # v3: rows from before know no registry
 
@@ -412,8 +450,7 @@ def test_closed_store_refuses_use(tmp_path: Path) -> None:
         s.list()
 
 
-def test_search_uses_the_highest_versions_description(tmp_path: Path,
-                                                      store: LocalStore) -> None:
+def test_search_uses_the_highest_versions_description(tmp_path: Path, store: LocalStore) -> None:
     store.install(make_package(tmp_path, "forecast", "1.0.0", description="rain gauge"))
     store.install(make_package(tmp_path, "forecast", "2.0.0", description="sun dial"))
     assert [s.spec for s in store.search("sun")] == ["forecast@2.0.0"]
@@ -444,8 +481,10 @@ def test_check_detects_a_desynchronised_search_index(tmp_path: Path) -> None:
     with LocalStore(root) as s:
         s.install(make_package(tmp_path))
         # corrupt the external-content FTS index behind the triggers' back
-        s.conn.execute("INSERT INTO spirits_fts (spirits_fts, rowid, name, description) "
-                       "VALUES ('delete', 1, 'hello-spirit', 'wrong text')")
+        s.conn.execute(
+            "INSERT INTO spirits_fts (spirits_fts, rowid, name, description) "
+            "VALUES ('delete', 1, 'hello-spirit', 'wrong text')"
+        )
         report = s.check()
         assert not report.ok and "search index" in report.integrity
         s.repair()

@@ -21,12 +21,14 @@ def keypair(byte: int) -> KeyPair:
 A, B, C = keypair(1).public_hex, keypair(2).public_hex, keypair(3).public_hex
 
 
-def make_package(tmp: Path, version: str, signer: KeyPair, author: str | None = None,
-                 name: str = "hello-spirit") -> Path:
+def make_package(
+    tmp: Path, version: str, signer: KeyPair, author: str | None = None, name: str = "hello-spirit"
+) -> Path:
     root = tmp / f"{name}-{version}-{signer.public_hex[:8]}-{(author or '')[:4]}"
     root.mkdir(parents=True)
     (root / "spirit.toml").write_text(
-        f'name = "{name}"\nversion = "{version}"\nauthor = "{author or signer.public_hex}"\n')
+        f'name = "{name}"\nversion = "{version}"\nauthor = "{author or signer.public_hex}"\n'
+    )
     (root / "module.wasm").write_bytes(b"\x00asm\x01\x00\x00\x00")
     out = pack(root / "spirit.toml", root / "module.wasm", root / "p.spirit")
     sign_package(out, signer)
@@ -53,8 +55,9 @@ def test_other_signer_is_refused_with_hint() -> None:
 def test_trusted_signer_is_accepted_without_repinning() -> None:
     d = decide("x", signer=B, author=B, pinned=A, trusted={B}, policy=TrustPolicy())
     assert d.pin is None
-    d = decide("x", signer=B, author=B, pinned=A, trusted=(),
-               policy=TrustPolicy.trusting(B.upper()))
+    d = decide(
+        "x", signer=B, author=B, pinned=A, trusted=(), policy=TrustPolicy.trusting(B.upper())
+    )
     assert d.pin is None
 
 
@@ -68,8 +71,14 @@ def test_author_mismatch_needs_a_trusted_signer() -> None:
         decide("x", signer=B, author=A, pinned=None, trusted=(), policy=TrustPolicy())
     d = decide("x", signer=B, author=A, pinned=None, trusted={B}, policy=TrustPolicy())
     assert d.pin == B and any("signed by" in n for n in d.notes)
-    d = decide("x", signer=B, author=A, pinned=None, trusted=(),
-               policy=TrustPolicy(allow_author_mismatch=True))
+    d = decide(
+        "x",
+        signer=B,
+        author=A,
+        pinned=None,
+        trusted=(),
+        policy=TrustPolicy(allow_author_mismatch=True),
+    )
     assert d.pin == B
 
 
@@ -94,8 +103,7 @@ def test_tofu_through_the_store(tmp_path: Path) -> None:
         with pytest.raises(VerificationError):
             store.install(make_package(tmp_path, "1.2.0", keypair(2)))
         # explicit re-pin
-        store.install(make_package(tmp_path, "1.3.0", keypair(3)),
-                      policy=TrustPolicy(repin=True))
+        store.install(make_package(tmp_path, "1.3.0", keypair(3)), policy=TrustPolicy(repin=True))
         assert store.pinned_signer("hello-spirit") == C
         assert store.unpin("hello-spirit")
         assert store.pins() == {}

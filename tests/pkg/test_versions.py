@@ -91,14 +91,23 @@ def test_requirement_matching(requirement: str, version: str, expected: bool) ->
 
 
 def test_prerelease_ordering_follows_semver2() -> None:
-    chain = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta",
-             "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0"]
+    chain = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+    ]
     parsed = [parse_version(v) for v in chain]
     assert parsed == sorted(reversed(parsed))
 
 
-@pytest.mark.parametrize("text", ["^1.2", ">=1.2, <2", "~0.3.1", "=1.0.0-rc.1", "*", "1.2.*",
-                                  "<=3", "1.2.3", ">1, <1.5"])
+@pytest.mark.parametrize(
+    "text", ["^1.2", ">=1.2, <2", "~0.3.1", "=1.0.0-rc.1", "*", "1.2.*", "<=3", "1.2.3", ">1, <1.5"]
+)
 def test_str_round_trip(text: str) -> None:
     req = parse_requirement(text)
     assert str(req) == text
@@ -115,12 +124,28 @@ def test_select_highest_match() -> None:
     assert parse_requirement("~1.4").select(versions) == Version("1.4.2")
     assert parse_requirement(">=3").select(versions) is None
     assert parse_requirement("^1.11.0-alpha").select(versions) == Version("1.11.0-beta")
-    assert parse_requirement("^1").filter(versions) == [Version(v) for v in
-                                                        ["1.10.0", "1.4.2", "1.0.0"]]
+    assert parse_requirement("^1").filter(versions) == [
+        Version(v) for v in ["1.10.0", "1.4.2", "1.0.0"]
+    ]
 
 
-@pytest.mark.parametrize("text", ["", "abc", "^", "1.2.3.4", ">>1", "^1.x.3", "01.2.3",
-                                  "1.2-beta", ">=1,", "1 || 2", ">*", "^1.2.3 4"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "abc",
+        "^",
+        "1.2.3.4",
+        ">>1",
+        "^1.x.3",
+        "01.2.3",
+        "1.2-beta",
+        ">=1,",
+        "1 || 2",
+        ">*",
+        "^1.2.3 4",
+    ],
+)
 def test_bad_requirements_raise_with_hint(text: str) -> None:
     with pytest.raises(InvalidInputError) as info:
         parse_requirement(text)
@@ -128,8 +153,9 @@ def test_bad_requirements_raise_with_hint(text: str) -> None:
     assert info.value.exit_code == 3
 
 
-@pytest.mark.parametrize("text", ["1.2", "1", "v1.2.3", "1.2.3.4", "01.2.3", "", "1.2.3-",
-                                  "latest"])
+@pytest.mark.parametrize(
+    "text", ["1.2", "1", "v1.2.3", "1.2.3.4", "01.2.3", "", "1.2.3-", "latest"]
+)
 def test_bad_versions_raise_with_hint(text: str) -> None:
     with pytest.raises(InvalidInputError) as info:
         parse_version(text)

@@ -44,16 +44,19 @@ def test_refuse_non_regular_names_what_it_found(tmp_path: Path, kind: str) -> No
     _make(target, kind, victim)
     with pytest.raises(InvalidInputError) as info:
         refuse_non_regular(target, what="lock file")
-    word = {"dangling symlink": "symbolic link", "symlink": "symbolic link",
-            "fifo": "FIFO", "device": "device"}.get(kind, kind)
+    word = {
+        "dangling symlink": "symbolic link",
+        "symlink": "symbolic link",
+        "fifo": "FIFO",
+        "device": "device",
+    }.get(kind, kind)
     assert word in info.value.message and info.value.hint
     refuse_non_regular(victim)  # a regular file is fine
     refuse_non_regular(tmp_path / "absent")  # so is nothing
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_lock_file_is_not_written_through_anything_but_a_file(tmp_path: Path,
-                                                              kind: str) -> None:
+def test_lock_file_is_not_written_through_anything_but_a_file(tmp_path: Path, kind: str) -> None:
     victim = tmp_path / "victim"
     victim.write_text("keep")
     lock = tmp_path / "spirit.lock"
@@ -80,7 +83,8 @@ def test_a_full_disk_under_the_store_index_says_so() -> None:
     from vudo.errors import DiskFullError
     from vudo.pkg.store import translate_sqlite_error
 
-    err = translate_sqlite_error(sqlite3.OperationalError("database or disk is full"),
-                                 "installing x 1.0.0")
+    err = translate_sqlite_error(
+        sqlite3.OperationalError("database or disk is full"), "installing x 1.0.0"
+    )
     assert isinstance(err, DiskFullError) and "disk is full" in err.message
     assert err.hint and "free some space" in err.hint

@@ -22,10 +22,15 @@ def test_usable_grants_keep_own_resign_legacy_and_drop_the_rest(tmp_path: Path) 
     assert wallet == SpiritIdentity.installed("ab" * 32, "wallet").key
     other_key = nacl.signing.SigningKey(bytes([9]) * 32)
 
-    def made(cap: C, grantee: str, key: nacl.signing.SigningKey = kp.signing_key,
-             expires_at: int | None = None) -> Grant:
-        return issue_grant(key, cap, Scope.parse("global"), grantee, issued_at=100,
-                           expires_at=expires_at)
+    def made(
+        cap: C,
+        grantee: str,
+        key: nacl.signing.SigningKey = kp.signing_key,
+        expires_at: int | None = None,
+    ) -> Grant:
+        return issue_grant(
+            key, cap, Scope.parse("global"), grantee, issued_at=100, expires_at=expires_at
+        )
 
     own = made(C.STORAGE_READ, wallet)
     legacy = made(C.SENSOR_TIME, me, expires_at=5_000_000_000)
@@ -33,8 +38,9 @@ def test_usable_grants_keep_own_resign_legacy_and_drop_the_rest(tmp_path: Path) 
     foreign_legacy = made(C.ACTUATOR_LOG, me, key=other_key)
     elsewhere = made(C.STORAGE_DELETE, installed_grantee("cd" * 32, "wallet"))
     forged = Grant(C.SENSOR_RANDOM, Scope.parse("global"), me, me, 100, None, bytes([1]) * 64)
-    usable = usable_grants([own, legacy, foreign, foreign_legacy, elsewhere, forged],
-                           home=home, grantee=wallet)
+    usable = usable_grants(
+        [own, legacy, foreign, foreign_legacy, elsewhere, forged], home=home, grantee=wallet
+    )
     assert [g.capability for g in usable] == [C.STORAGE_READ, C.SENSOR_TIME]
     assert usable[0] == own
     resigned = usable[1]

@@ -39,8 +39,14 @@ def test_render_template_replaces_only_known_placeholders() -> None:
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("64MiB", 64 << 20), ("512k", 512 << 10), ("1GB", 10**9), ("65536", 65536),
-     ("1.5 MiB", int(1.5 * (1 << 20))), ("2m", 2 << 20)],
+    [
+        ("64MiB", 64 << 20),
+        ("512k", 512 << 10),
+        ("1GB", 10**9),
+        ("65536", 65536),
+        ("1.5 MiB", int(1.5 * (1 << 20))),
+        ("2m", 2 << 20),
+    ],
 )
 def test_parse_size(text: str, size: int) -> None:
     assert parse_size(text) == size
@@ -54,7 +60,11 @@ def test_parse_size_rejects(text: str) -> None:
 
 def test_convert_args_types() -> None:
     assert convert_args("f", ("i32", "i64", "f32", "f64"), ["7", "0x10", "1.5", "-2"]) == [
-        7, 16, 1.5, -2.0]
+        7,
+        16,
+        1.5,
+        -2.0,
+    ]
 
 
 def test_convert_args_unsigned_wraps_to_signed() -> None:
@@ -81,7 +91,9 @@ def test_convert_args_errors_are_usage_errors_with_hints() -> None:
 def test_parse_grant_spec() -> None:
     assert parse_grant_spec("actuator_log") == (Capability.ACTUATOR_LOG, "global")
     assert parse_grant_spec("network_connect=domain:127.0.0.1:*") == (
-        Capability.NETWORK_CONNECT, "domain:127.0.0.1:*")
+        Capability.NETWORK_CONNECT,
+        "domain:127.0.0.1:*",
+    )
     with pytest.raises(InvalidInputError):
         parse_grant_spec("actuator_lgo")
     with pytest.raises(UsageError):
@@ -89,8 +101,10 @@ def test_parse_grant_spec() -> None:
 
 
 def test_lint_names_the_import_and_the_missing_capability() -> None:
-    problems = lint_capabilities([("vudo", "host_storage_write"), ("vudo", "host_log")],
-                                 [Capability.ACTUATOR_LOG, Capability.SENSOR_TIME])
+    problems = lint_capabilities(
+        [("vudo", "host_storage_write"), ("vudo", "host_log")],
+        [Capability.ACTUATOR_LOG, Capability.SENSOR_TIME],
+    )
     errors = [p for p in problems if p.error]
     warnings = [p for p in problems if not p.error]
     assert len(errors) == 1
@@ -109,8 +123,11 @@ def test_lint_handle_calls_need_no_capability() -> None:
 
 
 def test_markdown_to_html_escapes_and_structures(tmp_path: Path) -> None:
-    page = markdown_to_html("# T <x>\n\n- `a()` item\n\n| k | v |\n|---|---|\n| a | b |\n\n"
-                            "```\n<code>\n```\npara\nline", title="t")
+    page = markdown_to_html(
+        "# T <x>\n\n- `a()` item\n\n| k | v |\n|---|---|\n| a | b |\n\n"
+        "```\n<code>\n```\npara\nline",
+        title="t",
+    )
     assert "<h1>T &lt;x&gt;</h1>" in page
     assert "<li><code>a()</code> item</li>" in page
     assert "<tr><td>a</td><td>b</td></tr>" in page and "---" not in page
@@ -126,23 +143,33 @@ def test_fmt_keeps_the_manifest_mode(tmp_path: Path, mode: int) -> None:
     from vudo.project.workflow import fmt_project
 
     manifest = tmp_path / "spirit.toml"
-    manifest.write_text('name="demo"\nversion = "0.1.0"\nauthor = "' + "ab" * 32 + '"\n'
-                        'description = "d"\nlicense = "MIT"\ncapabilities = []\n')
+    manifest.write_text(
+        'name="demo"\nversion = "0.1.0"\nauthor = "' + "ab" * 32 + '"\n'
+        'description = "d"\nlicense = "MIT"\ncapabilities = []\n'
+    )
     manifest.chmod(mode)
     assert fmt_project(tmp_path).changed
     assert 'name = "demo"' in manifest.read_text()
     assert stat.S_IMODE(manifest.stat().st_mode) == mode
 
 
-@pytest.mark.parametrize("text,value", [("1", 1), ("1_000_000", 1_000_000), (" 42 ", 42),
-                                        (str(2**63 - 1), 2**63 - 1)])
+@pytest.mark.parametrize(
+    "text,value", [("1", 1), ("1_000_000", 1_000_000), (" 42 ", 42), (str(2**63 - 1), 2**63 - 1)]
+)
 def test_parse_fuel(text: str, value: int) -> None:
     assert parse_fuel(text) == value
 
 
-@pytest.mark.parametrize("text,message", [("", "whole number"), ("1e9", "whole number"),
-                                          ("0", "positive"), ("-5", "positive"),
-                                          (str(2**63), "at most")])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("", "whole number"),
+        ("1e9", "whole number"),
+        ("0", "positive"),
+        ("-5", "positive"),
+        (str(2**63), "at most"),
+    ],
+)
 def test_parse_fuel_rejects(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_fuel(text)

@@ -56,8 +56,13 @@ def test_run_spirit_returns_results_receipt_and_events(project: Path, home: Path
     target = project_target(project, progress=lambda _: None, build=True)
     assert target.kind == "project" and target.built
     events: list[object] = []
-    result = run_spirit(target, RunOptions(function="add", args=("2", "40")), home=home,
-                        on_event=events.append, log_to_stderr=False)
+    result = run_spirit(
+        target,
+        RunOptions(function="add", args=("2", "40")),
+        home=home,
+        on_event=events.append,
+        log_to_stderr=False,
+    )
     assert result.ok and result.results == (42,)
     assert result.receipt.outcome == "ok" and result.receipt.function == "add"
     assert any(type(e).__name__ == "StateChanged" for e in events)
@@ -68,16 +73,22 @@ def test_run_spirit_returns_results_receipt_and_events(project: Path, home: Path
 
 def test_run_control_terminates_a_running_guest(tmp_path: Path, home: Path) -> None:
     spin = tmp_path / "spin.wat"
-    spin.write_text('(module (memory (export "memory") 1) (func (export "main") '
-                    "(loop $l (br $l))))")
+    spin.write_text(
+        '(module (memory (export "memory") 1) (func (export "main") (loop $l (br $l))))'
+    )
     target = resolve_target(str(spin), cwd=tmp_path, home=home)
     control = RunControl()
     timer = threading.Timer(0.3, control.terminate, args=("stop",))
     timer.start()
     started = time.monotonic()
     try:
-        result = run_spirit(target, RunOptions(fuel=10**14, timeout=20), home=home,
-                            control=control, log_to_stderr=False)
+        result = run_spirit(
+            target,
+            RunOptions(fuel=10**14, timeout=20),
+            home=home,
+            control=control,
+            log_to_stderr=False,
+        )
     finally:
         timer.cancel()
     assert time.monotonic() - started < 5
@@ -124,8 +135,9 @@ def test_consent_and_install_through_values(project: Path, home: Path) -> None:
 
 
 def test_decide_consent_rules() -> None:
-    req = ConsentRequest("x", "1.0.0", "a" * 64, "a" * 64,
-                         (Capability.SENSOR_TIME, Capability.ACTUATOR_LOG))
+    req = ConsentRequest(
+        "x", "1.0.0", "a" * 64, "a" * 64, (Capability.SENSOR_TIME, Capability.ACTUATOR_LOG)
+    )
     yes = decide_consent(req, yes=True, deny=["sensor_time"])
     assert yes is not None
     assert yes.granted == ((Capability.ACTUATOR_LOG, "global"),)
@@ -133,9 +145,14 @@ def test_decide_consent_rules() -> None:
         decide_consent(req, grant=["storage_read"])
     nothing = ConsentRequest("x", "1.0.0", "a" * 64, "a" * 64, ())
     assert decide_consent(nothing) is not None
-    upgrade = ConsentRequest("x", "1.1.0", "a" * 64, "a" * 64,
-                             (Capability.SENSOR_TIME, Capability.SENSOR_RANDOM),
-                             previous=(Capability.SENSOR_TIME, Capability.ACTUATOR_LOG))
+    upgrade = ConsentRequest(
+        "x",
+        "1.1.0",
+        "a" * 64,
+        "a" * 64,
+        (Capability.SENSOR_TIME, Capability.SENSOR_RANDOM),
+        previous=(Capability.SENSOR_TIME, Capability.ACTUATOR_LOG),
+    )
     assert upgrade.added == (Capability.SENSOR_RANDOM,) and upgrade.widens
     assert upgrade.removed == (Capability.ACTUATOR_LOG,)
 
@@ -149,8 +166,9 @@ def test_missing_zig_toolchain_is_a_build_error(
 
     root = new_project("cee", template="c", parent=tmp_path, home=home).root
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "ziglang" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ziglang" else real(name, *a)
+    )
     with pytest.raises(BuildError) as info:
         build_project(root)
     assert "ziglang" in info.value.message and "pip install ziglang" in (info.value.hint or "")
@@ -165,13 +183,19 @@ COUNT_WAT = """(module (memory (export "memory") 1)
 
 
 def test_run_handle_out_of_fuel_suspends_then_refuel_and_call_again(
-        tmp_path: Path, home: Path) -> None:
+    tmp_path: Path, home: Path
+) -> None:
     path = tmp_path / "count.wat"
     path.write_text(COUNT_WAT)
     target = resolve_target(str(path), cwd=tmp_path, home=home)
     events: list[object] = []
-    with RunHandle(target, RunOptions(function="count", args=("100000",), fuel=1000),
-                   home=home, on_event=events.append, log_to_stderr=False) as handle:
+    with RunHandle(
+        target,
+        RunOptions(function="count", args=("100000",), fuel=1000),
+        home=home,
+        on_event=events.append,
+        log_to_stderr=False,
+    ) as handle:
         first = handle.start()
         assert isinstance(first.error, FuelExhausted) and first.results == ()
         assert handle.out_of_fuel and handle.can_refuel and not handle.live
@@ -185,13 +209,13 @@ def test_run_handle_out_of_fuel_suspends_then_refuel_and_call_again(
         assert handle.stop("again") is False  # already terminated
 
 
-def test_run_handle_pause_resume_and_stop_from_another_thread(
-        tmp_path: Path, home: Path) -> None:
+def test_run_handle_pause_resume_and_stop_from_another_thread(tmp_path: Path, home: Path) -> None:
     path = tmp_path / "count.wat"
     path.write_text(COUNT_WAT)
     target = resolve_target(str(path), cwd=tmp_path, home=home)
-    with RunHandle(target, RunOptions(function="spin", fuel=10**15, timeout=60),
-                   home=home, log_to_stderr=False) as handle:
+    with RunHandle(
+        target, RunOptions(function="spin", fuel=10**15, timeout=60), home=home, log_to_stderr=False
+    ) as handle:
         assert handle.toggle_pause() is None  # nothing running yet
         results: list[object] = []
         worker = threading.Thread(target=lambda: results.append(handle.start()))

@@ -66,5 +66,3 @@ def home(tmp_path: Path, keypair: KeyPair) -> Path:
 @pytest.fixture
 def project(tmp_path: Path, keypair: KeyPair) -> Path:
     return write_project(tmp_path / "hello-spirit", author=keypair.public_hex)
-
-

@@ -34,8 +34,9 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-async def choose_run(pilot: Any, function: str, args: str = "", fuel: int | None = None,
-                     deny: str = "") -> None:
+async def choose_run(
+    pilot: Any, function: str, args: str = "", fuel: int | None = None, deny: str = ""
+) -> None:
     """Press r, fill the run dialog, submit."""
     app = pilot.app
     await pilot.press("r")
@@ -368,8 +369,18 @@ def test_palette_lists_every_action(project: Path, home: Path) -> None:
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
             titles = {c.title for c in app.get_system_commands(app.screen)}
-            for name in ("Build", "Run", "Pause", "Stop", "Refuel", "Test", "Pack", "Sign",
-                         "Check", "Reload"):
+            for name in (
+                "Build",
+                "Run",
+                "Pause",
+                "Stop",
+                "Refuel",
+                "Test",
+                "Pack",
+                "Sign",
+                "Check",
+                "Reload",
+            ):
                 assert name in titles
 
     run(scenario())
@@ -470,8 +481,13 @@ def test_flooding_spirit_keeps_the_ui_responsive(project: Path, home: Path) -> N
 def test_hot_reload_keeps_storage_and_rechecks_capabilities(
     tmp_path: Path, home: Path, keypair: KeyPair
 ) -> None:
-    kv = write_project(tmp_path / "kv-counter", author=keypair.public_hex, wat=KV_WAT,
-                       name="kv-counter", capabilities=("storage_read", "storage_write"))
+    kv = write_project(
+        tmp_path / "kv-counter",
+        author=keypair.public_hex,
+        wat=KV_WAT,
+        name="kv-counter",
+        capabilities=("storage_read", "storage_write"),
+    )
 
     async def scenario() -> None:
         app = make_app(kv, home, hot_reload=True)
@@ -489,16 +505,21 @@ def test_hot_reload_keeps_storage_and_rechecks_capabilities(
                 def check() -> bool:
                     r = app.query_one(ReceiptView).receipt
                     return r is not None and r.results == (value,) and app.busy is None
+
                 return check
 
             await wait_until(pilot, result_is(11), timeout=15)
             # now import a host function whose capability the manifest does not declare
-            src.write_text(src.read_text().replace(
-                '(import "vudo" "host_storage_read"',
-                '(import "vudo" "host_storage_delete" (func $del (param i32 i32) (result i32)))'
-                '\n  (import "vudo" "host_storage_read"'))
-            await wait_until(pilot, lambda: app.problem is not None and app.busy is None,
-                             timeout=15)
+            src.write_text(
+                src.read_text().replace(
+                    '(import "vudo" "host_storage_read"',
+                    '(import "vudo" "host_storage_delete" (func $del (param i32 i32) (result i32)))'
+                    '\n  (import "vudo" "host_storage_read"',
+                )
+            )
+            await wait_until(
+                pilot, lambda: app.problem is not None and app.busy is None, timeout=15
+            )
             assert app.problem is not None
             assert app.problem.title == "build failed"
             assert "storage_delete" in app.problem.message
@@ -548,8 +569,11 @@ def test_registry_upgrade_asks_again_when_capabilities_widen(
     tmp_path: Path, project: Path, home: Path, keypair: KeyPair
 ) -> None:
     stocked_registry(tmp_path, home, keypair.public_hex)
-    newer = write_project(tmp_path / "pub2" / "hello-spirit", author=keypair.public_hex,
-                          capabilities=("actuator_log", "sensor_time"))
+    newer = write_project(
+        tmp_path / "pub2" / "hello-spirit",
+        author=keypair.public_hex,
+        capabilities=("actuator_log", "sensor_time"),
+    )
     manifest = newer / "spirit.toml"
     manifest.write_text(manifest.read_text().replace("minor = 1", "minor = 2"))
     publish_project(newer, home)
@@ -613,8 +637,13 @@ def test_receipt_shows_the_running_spirits_own_balance(
     from vudo.home import data_dir
     from vudo.tui.receipt import render_receipt
 
-    wallet = write_project(tmp_path / "wallet", author=keypair.public_hex, wat=CREDIT_WAT,
-                           name="wallet", capabilities=("actuator_credit",))
+    wallet = write_project(
+        tmp_path / "wallet",
+        author=keypair.public_hex,
+        wat=CREDIT_WAT,
+        name="wallet",
+        capabilities=("actuator_credit",),
+    )
     data_dir(home).mkdir(parents=True, exist_ok=True)
     with CreditLedger(data_dir(home) / "ledger.sqlite") as ledger:
         ledger.deposit(SpiritIdentity.project(wallet).account, 1234)
@@ -629,7 +658,8 @@ def test_receipt_shows_the_running_spirits_own_balance(
             receipt = app.query_one(ReceiptView).receipt
             assert receipt is not None and receipt.results == (1234,)
             assert receipt.balance == 1234
-            assert "1,234 credits (its own account)" in render_receipt(
-                receipt, show_times=False).plain
+            assert (
+                "1,234 credits (its own account)" in render_receipt(receipt, show_times=False).plain
+            )
 
     run(scenario())

@@ -88,8 +88,15 @@ def test_host_call_log_counts_filters_and_trims() -> None:
     with_widget(log, body)
     assert result_text(-1) == "-1 denied" and result_text(-99) == "-99" and result_text(5) == "5"
     cells = row_cells(7, call(3, allowed=False))
-    assert [c.strip() for c in cells] == ["7", "log", "actuator_log", "DENIED", "len=3",
-                                         "-1 denied", "1000"]
+    assert [c.strip() for c in cells] == [
+        "7",
+        "log",
+        "actuator_log",
+        "DENIED",
+        "len=3",
+        "-1 denied",
+        "1000",
+    ]
     assert len(header_text()) == sum(len(c) for c in cells) + len(cells) - 1
 
 
@@ -97,16 +104,27 @@ def test_lifecycle_lights_the_current_state() -> None:
     pane = LifecyclePane(show_times=True)
 
     async def body(pilot: Any) -> None:
-        pane.add([Transition("created", "initializing", 0.001, "instantiate"),
-                  Transition("initializing", "ready", 0.0042, "instantiated")])
+        pane.add(
+            [
+                Transition("created", "initializing", 0.001, "instantiate"),
+                Transition("initializing", "ready", 0.0042, "instantiated"),
+            ]
+        )
         assert pane.state == "ready" and len(pane.history) == 2
         pane.reset()
         assert pane.state is None and pane.history == []
 
     with_widget(pane, body)
     plain = render_diagram("running").plain
-    for name in ("Created", "Initializing", "Ready", "Running", "Suspended", "Failed",
-                 "Terminated"):
+    for name in (
+        "Created",
+        "Initializing",
+        "Ready",
+        "Running",
+        "Suspended",
+        "Failed",
+        "Terminated",
+    ):
         assert name in plain
     lit = [s for s in render_diagram("running").spans if "on" in str(s.style)]
     assert len(lit) == 1
@@ -120,8 +138,7 @@ def test_fuel_gauge_rates_from_samples() -> None:
 
     async def body(pilot: Any) -> None:
         gauge.reset(1_000_000)
-        gauge.sample([(0, 1_000_000, 0.0), (10_000, 1_000_000, 0.01),
-                      (30_000, 1_000_000, 0.02)])
+        gauge.sample([(0, 1_000_000, 0.0), (10_000, 1_000_000, 0.01), (30_000, 1_000_000, 0.02)])
         assert gauge.used == 30_000
         assert [round(r) for r in gauge.rates] == [1_000_000, 2_000_000]
         gauge.set_used(500_000, 2_000_000)
@@ -132,15 +149,28 @@ def test_fuel_gauge_rates_from_samples() -> None:
 
 
 def test_receipt_and_error_rendering() -> None:
-    receipt = ReceiptRow("hello", "ab" * 32, "main", "trap", "unreachable", (), 1000, 250,
-                         0.0123, 65536, (("actuator_log", 2, 1),), 4, 5, 12)
+    receipt = ReceiptRow(
+        "hello",
+        "ab" * 32,
+        "main",
+        "trap",
+        "unreachable",
+        (),
+        1000,
+        250,
+        0.0123,
+        65536,
+        (("actuator_log", 2, 1),),
+        4,
+        5,
+        12,
+    )
     text = render_receipt(receipt, show_times=True).plain
     assert "trap" in text and "unreachable" in text and "12.3 ms" in text
     assert "2 allowed, 1 denied" in text and "12 credits" in text
     assert "12.3 ms" not in render_receipt(receipt, show_times=False).plain
     problem = problem_from_error(BuildError("it broke", hint="fix it"))
-    assert (problem.title, problem.message, problem.hint) == ("build failed", "it broke",
-                                                              "fix it")
+    assert (problem.title, problem.message, problem.hint) == ("build failed", "it broke", "fix it")
     assert problem_from_error(ValueError("x")).title == "internal error"
     view, banner = ReceiptView(show_times=False), ErrorBanner()
 
@@ -163,9 +193,12 @@ def test_registry_browser_keeps_selection_and_posts_actions() -> None:
         def on_registry_browser_act(self, event: RegistryBrowser.Act) -> None:
             seen.append((event.action, event.entry.name))
 
-    entries = [RegistryEntry("alpha", "1.0.0", signer="c" * 64, trusted=True),
-               RegistryEntry("beta", "0.2.0", installed=("0.1.0",), capabilities=("sensor_time",),
-                             signer="d" * 64)]
+    entries = [
+        RegistryEntry("alpha", "1.0.0", signer="c" * 64, trusted=True),
+        RegistryEntry(
+            "beta", "0.2.0", installed=("0.1.0",), capabilities=("sensor_time",), signer="d" * 64
+        ),
+    ]
 
     async def scenario() -> None:
         async with RegistryHost(browser).run_test(size=(100, 30)) as pilot:

@@ -33,10 +33,10 @@ def _plain(widget: Static) -> tuple[str, list[str]]:
     return visual.plain, [str(span.style) for span in visual.spans]
 
 
-def test_a_log_line_and_an_export_name_are_not_markup(tmp_path: Path,
-                                                      keypair: KeyPair) -> None:
-    project = write_project(tmp_path / "markup", author=keypair.public_hex, wat=MARKUP_WAT,
-                            name="markup")
+def test_a_log_line_and_an_export_name_are_not_markup(tmp_path: Path, keypair: KeyPair) -> None:
+    project = write_project(
+        tmp_path / "markup", author=keypair.public_hex, wat=MARKUP_WAT, name="markup"
+    )
 
     async def scenario() -> None:
         app = make_app(project, tmp_path / "home")
@@ -73,8 +73,7 @@ def test_a_log_line_and_an_export_name_are_not_markup(tmp_path: Path,
     asyncio.run(scenario())
 
 
-def test_a_file_name_in_the_viewer_title_is_not_markup(tmp_path: Path,
-                                                       keypair: KeyPair) -> None:
+def test_a_file_name_in_the_viewer_title_is_not_markup(tmp_path: Path, keypair: KeyPair) -> None:
     from vudo.tui.files import FileTree, FileViewer
 
     project = write_project(tmp_path / "named", author=keypair.public_hex, name="named")

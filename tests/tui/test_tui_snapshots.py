@@ -64,7 +64,11 @@ def test_denied_call(snap_compare: Any, project: Path, home: Path, size: tuple[i
 
 @pytest.mark.parametrize("size", SIZES)
 def test_registry_browser(
-    snap_compare: Any, tmp_path: Path, project: Path, home: Path, keypair: KeyPair,
+    snap_compare: Any,
+    tmp_path: Path,
+    project: Path,
+    home: Path,
+    keypair: KeyPair,
     size: tuple[int, int],
 ) -> None:
     stocked_registry(tmp_path, home, keypair.public_hex)
@@ -81,7 +85,11 @@ def test_registry_browser(
 
 @pytest.mark.parametrize("size", SIZES)
 def test_consent_screen(
-    snap_compare: Any, tmp_path: Path, project: Path, home: Path, keypair: KeyPair,
+    snap_compare: Any,
+    tmp_path: Path,
+    project: Path,
+    home: Path,
+    keypair: KeyPair,
     size: tuple[int, int],
 ) -> None:
     stocked_registry(tmp_path, home, keypair.public_hex)

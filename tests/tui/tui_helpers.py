@@ -132,7 +132,10 @@ def stocked_registry(tmp_path: Path, home: Path, author: str) -> None:
     """Two Spirits published to the home registry; the first one also installed."""
     hello = write_project(tmp_path / "pub" / "hello-spirit", author=author)
     kv = write_project(
-        tmp_path / "pub" / "kv-counter", author=author, wat=KV_WAT, name="kv-counter",
+        tmp_path / "pub" / "kv-counter",
+        author=author,
+        wat=KV_WAT,
+        name="kv-counter",
         capabilities=("storage_read", "storage_write"),
     )
     summon(publish_project(hello, home), home)

@@ -49,8 +49,9 @@ class Command(NamedTuple):
 
 
 def _json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true",
-                   help="print machine-readable JSON on stdout (on failure too)")
+    p.add_argument(
+        "--json", action="store_true", help="print machine-readable JSON on stdout (on failure too)"
+    )
 
 
 def _verbosity(p: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -59,10 +60,20 @@ def _verbosity(p: argparse.ArgumentParser, *, top: bool = False) -> None:
     The sub-command's copies default to SUPPRESS so they never undo the top-level flag.
     """
     default: object = False if top else argparse.SUPPRESS
-    p.add_argument("--quiet", "-q", action="store_true", default=default,
-                   help="print only results: no notes, receipts or progress")
-    p.add_argument("--verbose", "-v", action="store_true", default=default,
-                   help="print more detail (run: every host call on stderr)")
+    p.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        default=default,
+        help="print only results: no notes, receipts or progress",
+    )
+    p.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        default=default,
+        help="print more detail (run: every host call on stderr)",
+    )
 
 
 def _project(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
@@ -71,22 +82,40 @@ def _project(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
     ``run`` and ``tui`` also take it as their positional word (``vudo run DIR``); there
     ``--path`` defaults to None so the two spellings can be told apart.
     """
-    p.add_argument("--path", metavar="DIR", default=None if positional else ".",
-                   help="the Spirit project directory (default: .)")
+    p.add_argument(
+        "--path",
+        metavar="DIR",
+        default=None if positional else ".",
+        help="the Spirit project directory (default: .)",
+    )
 
 
 def _limits(p: argparse.ArgumentParser, *, per: str = "run") -> None:
     p.add_argument("--fuel", metavar="N", type=_fuel, help=f"fuel budget per {per}")
-    p.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
-                   help=f"wall-clock limit per {per}; compiling is bounded by it too")
+    p.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        help=f"wall-clock limit per {per}; compiling is bounded by it too",
+    )
     p.add_argument("--memory", metavar="SIZE", help="linear memory limit, e.g. 64MiB")
 
 
 def _grants(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--grant", metavar="CAP[=SCOPE]", action="append", default=[],
-                   help="grant this capability (repeatable; SCOPE e.g. domain:127.0.0.1:*)")
-    p.add_argument("--deny", metavar="CAP", action="append", default=[],
-                   help="withhold this capability (repeatable)")
+    p.add_argument(
+        "--grant",
+        metavar="CAP[=SCOPE]",
+        action="append",
+        default=[],
+        help="grant this capability (repeatable; SCOPE e.g. domain:127.0.0.1:*)",
+    )
+    p.add_argument(
+        "--deny",
+        metavar="CAP",
+        action="append",
+        default=[],
+        help="withhold this capability (repeatable)",
+    )
 
 
 def _consent(p: argparse.ArgumentParser) -> None:
@@ -102,15 +131,23 @@ def _consent(p: argparse.ArgumentParser) -> None:
 
 
 def _registries(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--registry", metavar="NAME|URL|PATH", action="append", default=[],
-                   help="registry to use (repeatable; default: the configured default, else "
-                   "the one under ~/.vudo; upgrade: the one each Spirit came from)")
+    p.add_argument(
+        "--registry",
+        metavar="NAME|URL|PATH",
+        action="append",
+        default=[],
+        help="registry to use (repeatable; default: the configured default, else "
+        "the one under ~/.vudo; upgrade: the one each Spirit came from)",
+    )
 
 
 def _registry(p: argparse.ArgumentParser, *, what: str = "") -> None:
     """One registry (publish, yank, info --available): a configured name, URL or path."""
-    p.add_argument("--registry", metavar="NAME|URL|PATH",
-                   help=f"{what}default: the configured default, else the one under ~/.vudo")
+    p.add_argument(
+        "--registry",
+        metavar="NAME|URL|PATH",
+        help=f"{what}default: the configured default, else the one under ~/.vudo",
+    )
 
 
 def _cfg_new(p: argparse.ArgumentParser) -> None:
@@ -134,8 +171,11 @@ def _cfg_new(p: argparse.ArgumentParser) -> None:
 def _cfg_build(p: argparse.ArgumentParser) -> None:
     _project(p)
     p.add_argument("--release", action="store_true", help="optimise for size and speed")
-    p.add_argument("--locked", action="store_true",
-                   help="require spirit.lock to be up to date (do not rewrite it)")
+    p.add_argument(
+        "--locked",
+        action="store_true",
+        help="require spirit.lock to be up to date (do not rewrite it)",
+    )
     _trust_yes(p)
     _json(p)
 
@@ -186,9 +226,14 @@ def _cfg_check(p: argparse.ArgumentParser) -> None:
 
 def _cfg_tree(p: argparse.ArgumentParser) -> None:
     _project(p)
-    p.add_argument("--registry", metavar="NAME|URL|PATH", action="append", default=[],
-                   help="registry to resolve against, besides the installed Spirits "
-                        "(default: the configured default, else the one under ~/.vudo)")
+    p.add_argument(
+        "--registry",
+        metavar="NAME|URL|PATH",
+        action="append",
+        default=[],
+        help="registry to resolve against, besides the installed Spirits "
+        "(default: the configured default, else the one under ~/.vudo)",
+    )
     _json(p)
 
 
@@ -199,8 +244,11 @@ def _cfg_why(p: argparse.ArgumentParser) -> None:
 
 def _cfg_fmt(p: argparse.ArgumentParser) -> None:
     _project(p)
-    p.add_argument("--check", action="store_true",
-                   help="only report: print the diff and exit 1 if not formatted")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="only report: print the diff and exit 1 if not formatted",
+    )
     _json(p)
 
 
@@ -227,30 +275,49 @@ def _cfg_publish(p: argparse.ArgumentParser) -> None:
     p.add_argument("package", metavar="PACKAGE", nargs="?", help="default: newest in dist/")
     _project(p)
     _registry(p)
-    p.add_argument("--allow-new-signer", action="store_true",
-                   help="publish a name first published by another key")
-    p.add_argument("--dry-run", action="store_true",
-                   help="check and show what would be pushed; push nothing")
+    p.add_argument(
+        "--allow-new-signer",
+        action="store_true",
+        help="publish a name first published by another key",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="check and show what would be pushed; push nothing"
+    )
     _json(p)
 
 
 def _cfg_info(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME[@VERSION]|FILE.spirit",
-                   help="an installed Spirit, or a package file to inspect before installing")
-    p.add_argument("--available", action="store_true",
-                   help="describe the Spirit as a registry holds it (before installing)")
+    p.add_argument(
+        "name",
+        metavar="NAME[@VERSION]|FILE.spirit",
+        help="an installed Spirit, or a package file to inspect before installing",
+    )
+    p.add_argument(
+        "--available",
+        action="store_true",
+        help="describe the Spirit as a registry holds it (before installing)",
+    )
     _registry(p, what="with --available: the registry to ask; ")
     _json(p)
 
 
 def _cfg_registry(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", metavar="ACTION", choices=["add", "list", "remove"],
-                   help="add NAME URL | list | remove NAME")
+    p.add_argument(
+        "action",
+        metavar="ACTION",
+        choices=["add", "list", "remove"],
+        help="add NAME URL | list | remove NAME",
+    )
     p.add_argument("name", metavar="NAME", nargs="?", help="a short name for the registry")
-    p.add_argument("url", metavar="URL", nargs="?",
-                   help="oci://HOST[:PORT]/NAMESPACE, https://..., file://... or a directory")
-    p.add_argument("--default", action="store_true",
-                   help="add: use it when --registry is not given")
+    p.add_argument(
+        "url",
+        metavar="URL",
+        nargs="?",
+        help="oci://HOST[:PORT]/NAMESPACE, https://..., file://... or a directory",
+    )
+    p.add_argument(
+        "--default", action="store_true", help="add: use it when --registry is not given"
+    )
     p.add_argument("--ca-file", metavar="PEM", help="add: trust this private CA for it")
     _json(p)
 
@@ -259,8 +326,11 @@ def _cfg_login(p: argparse.ArgumentParser) -> None:
     p.add_argument("registry", metavar="REGISTRY", help="a configured name, oci:// URL or host")
     p.add_argument("--username", "-u", metavar="USER", help="user name (with --password-stdin)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    p.add_argument("--token-stdin", action="store_true",
-                   help="read a registry token from stdin instead of a password")
+    p.add_argument(
+        "--token-stdin",
+        action="store_true",
+        help="read a registry token from stdin instead of a password",
+    )
     p.add_argument("--ca-file", metavar="PEM", help="trust this private CA")
     _json(p)
 
@@ -295,8 +365,11 @@ def _cfg_search(p: argparse.ArgumentParser) -> None:
     p.add_argument("query", metavar="QUERY", nargs="?", default="", help="words in name/text")
     p.add_argument("--capability", metavar="CAP", help="only Spirits asking for this capability")
     p.add_argument("--author", metavar="KEY", help="only Spirits by this author key (or prefix)")
-    p.add_argument("--available", action="store_true",
-                   help="search the registries instead of the installed Spirits")
+    p.add_argument(
+        "--available",
+        action="store_true",
+        help="search the registries instead of the installed Spirits",
+    )
     _registries(p)
     _json(p)
 
@@ -305,35 +378,52 @@ def _cfg_upgrade(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", nargs="?", help="default: every installed Spirit")
     _registries(p)
     p.add_argument("--yes", "-y", action="store_true", help="accept widened capabilities")
-    p.add_argument("--prune", action="store_true",
-                   help="then remove the versions the newest supersedes (unless a Spirit "
-                   "still needs one)")
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="then remove the versions the newest supersedes (unless a Spirit still needs one)",
+    )
     _json(p)
 
 
 def _cfg_keys(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", metavar="ACTION",
-                   choices=["generate", "list", "show", "trust", "untrust", "rotate", "export",
-                            "import"],
-                   help="generate | list | show | trust KEY | untrust KEY | rotate | "
-                   "export [-o FILE] | import FILE")
-    p.add_argument("key", metavar="KEY", nargs="?",
-                   help="trust/untrust: a signer's 64-hex public key; import: a key file")
-    p.add_argument("--force", action="store_true",
-                   help="generate: replace an existing key (as rotate does)")
-    p.add_argument("--output", "-o", metavar="FILE",
-                   help="export: write the private key here (mode 0600) instead of stdout")
+    p.add_argument(
+        "action",
+        metavar="ACTION",
+        choices=["generate", "list", "show", "trust", "untrust", "rotate", "export", "import"],
+        help="generate | list | show | trust KEY | untrust KEY | rotate | "
+        "export [-o FILE] | import FILE",
+    )
+    p.add_argument(
+        "key",
+        metavar="KEY",
+        nargs="?",
+        help="trust/untrust: a signer's 64-hex public key; import: a key file",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="generate: replace an existing key (as rotate does)"
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="export: write the private key here (mode 0600) instead of stdout",
+    )
     _json(p)
 
 
 def _cfg_grant(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", help="an installed Spirit")
     p.add_argument("capability", metavar="CAP", help="capability to grant")
-    p.add_argument("--scope", metavar="SCOPE",
-                   help="global, sandboxed, peer:<key> or domain:<host>:<port>, where * is "
-                        "one DNS label or one IP octet (default: global; also CAP=SCOPE)")
-    p.add_argument("--expires", metavar="WHEN",
-                   help="expiry: an ISO date/time or a duration like 30d, 12h")
+    p.add_argument(
+        "--scope",
+        metavar="SCOPE",
+        help="global, sandboxed, peer:<key> or domain:<host>:<port>, where * is "
+        "one DNS label or one IP octet (default: global; also CAP=SCOPE)",
+    )
+    p.add_argument(
+        "--expires", metavar="WHEN", help="expiry: an ISO date/time or a duration like 30d, 12h"
+    )
     _json(p)
 
 
@@ -344,8 +434,12 @@ def _cfg_revoke(p: argparse.ArgumentParser) -> None:
 
 
 def _cfg_dol(p: argparse.ArgumentParser) -> None:
-    p.add_argument("args", metavar="ARGS", nargs="*",
-                   help="passed to `dol` unchanged (options too: `vudo dol --version`)")
+    p.add_argument(
+        "args",
+        metavar="ARGS",
+        nargs="*",
+        help="passed to `dol` unchanged (options too: `vudo dol --version`)",
+    )
 
 
 def _cfg_capabilities(p: argparse.ArgumentParser) -> None:
@@ -354,9 +448,14 @@ def _cfg_capabilities(p: argparse.ArgumentParser) -> None:
 
 
 def _cfg_cache(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", metavar="ACTION", nargs="?", choices=["show", "clear"],
-                   default="show", help="show (default): entries, size, location, bound | "
-                   "clear: remove every compiled module")
+    p.add_argument(
+        "action",
+        metavar="ACTION",
+        nargs="?",
+        choices=["show", "clear"],
+        default="show",
+        help="show (default): entries, size, location, bound | clear: remove every compiled module",
+    )
     _json(p)
 
 
@@ -367,8 +466,9 @@ def _cfg_credit(p: argparse.ArgumentParser) -> None:
 
 
 def _cfg_tui(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spirit", metavar="PATH", nargs="?", default=None,
-                   help="project directory (default: .)")
+    p.add_argument(
+        "spirit", metavar="PATH", nargs="?", default=None, help="project directory (default: .)"
+    )
     _project(p, positional=True)
     _trust_yes(p)
 
@@ -392,76 +492,184 @@ def _cfg_untrust(p: argparse.ArgumentParser) -> None:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("new", "create a Spirit project that builds and runs as created",
-            "vudo new hello-spirit --template c", _cfg_new),
-    Command("build", "compile the project's source to target/<name>.wasm",
-            "vudo build --path hello-spirit --release", _cfg_build),
-    Command("run", "run a Spirit in a sandbox and print its results and receipt",
-            "vudo run examples/hello --fuel 1000000 -- 1 2", _cfg_run),
-    Command("test", "run every test_* export in its own fresh sandbox",
-            "vudo test --path hello-spirit greeting", _cfg_test),
+    Command(
+        "new",
+        "create a Spirit project that builds and runs as created",
+        "vudo new hello-spirit --template c",
+        _cfg_new,
+    ),
+    Command(
+        "build",
+        "compile the project's source to target/<name>.wasm",
+        "vudo build --path hello-spirit --release",
+        _cfg_build,
+    ),
+    Command(
+        "run",
+        "run a Spirit in a sandbox and print its results and receipt",
+        "vudo run examples/hello --fuel 1000000 -- 1 2",
+        _cfg_run,
+    ),
+    Command(
+        "test",
+        "run every test_* export in its own fresh sandbox",
+        "vudo test --path hello-spirit greeting",
+        _cfg_test,
+    ),
     Command("pack", "write dist/<name>-<version>.spirit", "vudo pack -o out.spirit", _cfg_pack),
-    Command("sign", "sign a package with your key, or --verify it",
-            "vudo sign --key ~/.vudo/keys/private.key   |   vudo sign --verify dist/x.spirit",
-            _cfg_sign),
-    Command("publish", "push a signed package to a registry",
-            "vudo publish dist/hello-spirit-0.1.0.spirit --registry team", _cfg_publish),
-    Command("summon", "install a .spirit package or a project directory",
-            "vudo summon ./dist/hello-spirit-0.1.0.spirit --yes", _cfg_summon),
-    Command("install", "resolve and install a Spirit and its dependencies from registries",
-            "vudo install hello-spirit@^0.1 --yes", _cfg_install),
-    Command("uninstall", "remove an installed Spirit", "vudo uninstall hello-spirit@0.1.0",
-            _cfg_name_version),
+    Command(
+        "sign",
+        "sign a package with your key, or --verify it",
+        "vudo sign --key ~/.vudo/keys/private.key   |   vudo sign --verify dist/x.spirit",
+        _cfg_sign,
+    ),
+    Command(
+        "publish",
+        "push a signed package to a registry",
+        "vudo publish dist/hello-spirit-0.1.0.spirit --registry team",
+        _cfg_publish,
+    ),
+    Command(
+        "summon",
+        "install a .spirit package or a project directory",
+        "vudo summon ./dist/hello-spirit-0.1.0.spirit --yes",
+        _cfg_summon,
+    ),
+    Command(
+        "install",
+        "resolve and install a Spirit and its dependencies from registries",
+        "vudo install hello-spirit@^0.1 --yes",
+        _cfg_install,
+    ),
+    Command(
+        "uninstall",
+        "remove an installed Spirit",
+        "vudo uninstall hello-spirit@0.1.0",
+        _cfg_name_version,
+    ),
     Command("list", "list installed Spirits", "vudo list --json", _cfg_list),
-    Command("search", "search installed Spirits (or --available ones in registries)",
-            "vudo search hello --capability actuator_log", _cfg_search),
-    Command("info", "show an installed Spirit, a .spirit file, or (--available) a Spirit in a "
-            "registry: manifest, signer, grants",
-            "vudo info hello-spirit   |   vudo info dist/hello-spirit-0.1.0.spirit   |   "
-            "vudo info hello-spirit --available", _cfg_info),
-    Command("verify", "check a package's signature and every file's digest",
-            "vudo verify dist/hello-spirit-0.1.0.spirit", _cfg_verify),
-    Command("upgrade", "upgrade installed Spirits, asking again if capabilities widen",
-            "vudo upgrade hello-spirit", _cfg_upgrade),
-    Command("yank", "mark a published version so resolution skips it (--undo to revert)",
-            "vudo yank hello-spirit@0.1.0 --registry team", _cfg_yank),
-    Command("registry", "add, list or remove named registries (~/.vudo/config.toml)",
-            "vudo registry add team oci://ghcr.io/my-org --default", _cfg_registry),
-    Command("login", "store credentials for an OCI registry (~/.vudo/credentials.toml)",
-            "vudo login team --username me --password-stdin < password.txt",
-            _cfg_login),
-    Command("logout", "forget the stored credentials for a registry", "vudo logout team",
-            _cfg_logout),
-    Command("repair", "check the local store deeply and fix what it can",
-            "vudo repair --json", _cfg_list),
-    Command("check", "lint manifest, dependencies, capabilities and package signature",
-            "vudo check --path hello-spirit", _cfg_check),
-    Command("tree", "show the resolved dependency graph and why each version was chosen",
-            "vudo tree --path app   |   vudo tree --json", _cfg_tree),
-    Command("why", "show which requirements pulled a dependency in",
-            "vudo why lib   |   vudo why lib --path app --json", _cfg_why),
-    Command("fmt", "format spirit.toml canonically (comments kept)", "vudo fmt --check",
-            _cfg_fmt),
+    Command(
+        "search",
+        "search installed Spirits (or --available ones in registries)",
+        "vudo search hello --capability actuator_log",
+        _cfg_search,
+    ),
+    Command(
+        "info",
+        "show an installed Spirit, a .spirit file, or (--available) a Spirit in a "
+        "registry: manifest, signer, grants",
+        "vudo info hello-spirit   |   vudo info dist/hello-spirit-0.1.0.spirit   |   "
+        "vudo info hello-spirit --available",
+        _cfg_info,
+    ),
+    Command(
+        "verify",
+        "check a package's signature and every file's digest",
+        "vudo verify dist/hello-spirit-0.1.0.spirit",
+        _cfg_verify,
+    ),
+    Command(
+        "upgrade",
+        "upgrade installed Spirits, asking again if capabilities widen",
+        "vudo upgrade hello-spirit",
+        _cfg_upgrade,
+    ),
+    Command(
+        "yank",
+        "mark a published version so resolution skips it (--undo to revert)",
+        "vudo yank hello-spirit@0.1.0 --registry team",
+        _cfg_yank,
+    ),
+    Command(
+        "registry",
+        "add, list or remove named registries (~/.vudo/config.toml)",
+        "vudo registry add team oci://ghcr.io/my-org --default",
+        _cfg_registry,
+    ),
+    Command(
+        "login",
+        "store credentials for an OCI registry (~/.vudo/credentials.toml)",
+        "vudo login team --username me --password-stdin < password.txt",
+        _cfg_login,
+    ),
+    Command(
+        "logout", "forget the stored credentials for a registry", "vudo logout team", _cfg_logout
+    ),
+    Command(
+        "repair",
+        "check the local store deeply and fix what it can",
+        "vudo repair --json",
+        _cfg_list,
+    ),
+    Command(
+        "check",
+        "lint manifest, dependencies, capabilities and package signature",
+        "vudo check --path hello-spirit",
+        _cfg_check,
+    ),
+    Command(
+        "tree",
+        "show the resolved dependency graph and why each version was chosen",
+        "vudo tree --path app   |   vudo tree --json",
+        _cfg_tree,
+    ),
+    Command(
+        "why",
+        "show which requirements pulled a dependency in",
+        "vudo why lib   |   vudo why lib --path app --json",
+        _cfg_why,
+    ),
+    Command("fmt", "format spirit.toml canonically (comments kept)", "vudo fmt --check", _cfg_fmt),
     Command("doc", "write Markdown and HTML documentation", "vudo doc -o site/", _cfg_doc),
-    Command("keys", "generate, show, rotate, export or import your key; trust signers",
-            "vudo keys rotate   |   vudo keys trust <64 hex>", _cfg_keys),
-    Command("grant", "grant a capability to an installed Spirit",
-            "vudo grant chat network_connect --scope 'domain:127.0.0.1:*' --expires 30d",
-            _cfg_grant),
-    Command("revoke", "revoke a capability from an installed Spirit",
-            "vudo revoke chat network_connect", _cfg_revoke),
-    Command("credit", "show Spirits' credit accounts and open reservations; fund a Spirit",
-            "vudo credit balance wallet   |   vudo credit deposit 1000   |   "
-            "vudo credit fund ./my-project 250   |   vudo credit history wallet --json",
-            _cfg_credit),
-    Command("trust", "trust a project folder to build and run (or --list the trusted ones)",
-            "vudo trust ./downloaded-spirit   |   vudo trust --list --json", _cfg_trust),
-    Command("untrust", "forget that a project folder is trusted",
-            "vudo untrust ./downloaded-spirit", _cfg_untrust),
-    Command("capabilities", "list the capabilities, what each allows and the calls needing it",
-            "vudo capabilities network_connect", _cfg_capabilities),
-    Command("cache", "show or clear the compiled-module cache (bounded, LRU)",
-            "vudo cache   |   vudo cache clear --json", _cfg_cache),
+    Command(
+        "keys",
+        "generate, show, rotate, export or import your key; trust signers",
+        "vudo keys rotate   |   vudo keys trust <64 hex>",
+        _cfg_keys,
+    ),
+    Command(
+        "grant",
+        "grant a capability to an installed Spirit",
+        "vudo grant chat network_connect --scope 'domain:127.0.0.1:*' --expires 30d",
+        _cfg_grant,
+    ),
+    Command(
+        "revoke",
+        "revoke a capability from an installed Spirit",
+        "vudo revoke chat network_connect",
+        _cfg_revoke,
+    ),
+    Command(
+        "credit",
+        "show Spirits' credit accounts and open reservations; fund a Spirit",
+        "vudo credit balance wallet   |   vudo credit deposit 1000   |   "
+        "vudo credit fund ./my-project 250   |   vudo credit history wallet --json",
+        _cfg_credit,
+    ),
+    Command(
+        "trust",
+        "trust a project folder to build and run (or --list the trusted ones)",
+        "vudo trust ./downloaded-spirit   |   vudo trust --list --json",
+        _cfg_trust,
+    ),
+    Command(
+        "untrust",
+        "forget that a project folder is trusted",
+        "vudo untrust ./downloaded-spirit",
+        _cfg_untrust,
+    ),
+    Command(
+        "capabilities",
+        "list the capabilities, what each allows and the calls needing it",
+        "vudo capabilities network_connect",
+        _cfg_capabilities,
+    ),
+    Command(
+        "cache",
+        "show or clear the compiled-module cache (bounded, LRU)",
+        "vudo cache   |   vudo cache clear --json",
+        _cfg_cache,
+    ),
     Command("dol", "hand off to the DOL toolchain (`dol` on PATH)", "vudo dol build", _cfg_dol),
     Command("tui", "open the interactive workbench", "vudo tui hello-spirit", _cfg_tui),
 )
@@ -483,7 +691,8 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
     if not 0 < value < float("inf"):  # rejects nan too: it would mean "never time out"
         raise argparse.ArgumentTypeError(
-            f"expected a positive, finite number of seconds, got {text!r}")
+            f"expected a positive, finite number of seconds, got {text!r}"
+        )
     from vudo.engine.config import MAX_TIMEOUT
 
     return min(value, MAX_TIMEOUT)  # 1e308 means "as long as vudo waits", not a crash
@@ -518,8 +727,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             help=cmd.help,
             description=cmd.help[0].upper() + cmd.help[1:] + ".",
             epilog=f"example:\n  {cmd.example}",
-            formatter_class=functools.partial(argparse.RawDescriptionHelpFormatter,
-                                              width=width),
+            formatter_class=functools.partial(argparse.RawDescriptionHelpFormatter, width=width),
         )
         if only is not None:
             cmd.configure(p)
@@ -592,9 +800,13 @@ def attach_signed_values(words: Sequence[str]) -> list[str]:
     out = list(words)
     for i in range(len(out) - 2, -1, -1):
         value = out[i + 1]
-        if out[i] in _SIGNED_VALUE_OPTIONS and len(value) > 1 and value[0] == "-" \
-                and value[1].isdigit():
-            out[i:i + 2] = [f"{out[i]}={value}"]
+        if (
+            out[i] in _SIGNED_VALUE_OPTIONS
+            and len(value) > 1
+            and value[0] == "-"
+            and value[1].isdigit()
+        ):
+            out[i : i + 2] = [f"{out[i]}={value}"]
     return out
 
 
@@ -646,8 +858,7 @@ def run_cli(argv: Sequence[str]) -> int:
         return report_error(err)
     except KeyboardInterrupt:
         sys.stderr.write("\n")
-        return report_error(Interrupted("interrupted",
-                                        hint="run the command again to finish"))
+        return report_error(Interrupted("interrupted", hint="run the command again to finish"))
     except BrokenPipeError:
         # stdout closed early (e.g. `vudo list | head`): not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -660,17 +871,22 @@ def run_cli(argv: Sequence[str]) -> int:
         # keeps such bytes as lone surrogates), reaching something that needs UTF-8.
         raw = os.fsencode(err.object)[:60] if isinstance(err.object, str) else b""
         text = raw.decode("utf-8", "backslashreplace")
-        return report_error(UsageError(
-            f'"{text}" is not valid UTF-8 text',
-            hint="names, keys and queries must be UTF-8; check the terminal or file name "
-            "encoding"))
+        return report_error(
+            UsageError(
+                f'"{text}" is not valid UTF-8 text',
+                hint="names, keys and queries must be UTF-8; check the terminal or file name "
+                "encoding",
+            )
+        )
     except OSError as err:
         return report_error(from_os_error(err))
     except Exception as err:
         if os.environ.get("VUDO_DEBUG"):
             raise
-        return report_error(VudoError(
-            f"internal error: {type(err).__name__}: {err}",
-            hint="this is a bug in vudo; run again with VUDO_DEBUG=1 for the traceback and "
-            "report it"))
-
+        return report_error(
+            VudoError(
+                f"internal error: {type(err).__name__}: {err}",
+                hint="this is a bug in vudo; run again with VUDO_DEBUG=1 for the traceback and "
+                "report it",
+            )
+        )

@@ -54,8 +54,10 @@ def _home() -> Path:
     home = vudo_home()
     if home.exists() and not home.is_dir():
         # Otherwise each command fails its own way ("Not a directory: .../registry").
-        raise VudoError(f"the vudo home {home} is not a directory",
-                        hint="point VUDO_HOME at a directory, or unset it to use ~/.vudo")
+        raise VudoError(
+            f"the vudo home {home} is not a directory",
+            hint="point VUDO_HOME at a directory, or unset it to use ~/.vudo",
+        )
     return home
 
 
@@ -65,15 +67,19 @@ def _home() -> Path:
 def cmd_new(args: argparse.Namespace) -> int:
     from vudo.project.new import new_project
 
-    created = new_project(args.name, template=args.template, parent=Path(args.path),
-                          home=_home())
+    created = new_project(args.name, template=args.template, parent=Path(args.path), home=_home())
     if args.json:
-        emit_json({
-            "name": created.name, "path": str(created.root), "template": created.template,
-            "author": created.author, "files": [str(f) for f in created.files],
-        })
+        emit_json(
+            {
+                "name": created.name,
+                "path": str(created.root),
+                "template": created.template,
+                "author": created.author,
+                "files": [str(f) for f in created.files],
+            }
+        )
         return 0
-    out(f"created {created.template} Spirit \"{created.name}\" in {created.root}")
+    out(f'created {created.template} Spirit "{created.name}" in {created.root}')
     out(f"author  {created.author}")
     out(f"next:   cd {created.root} && vudo build && vudo run && vudo test")
     return 0
@@ -86,35 +92,46 @@ def cmd_build(args: argparse.Namespace) -> int:
     ensure_trusted(Path(args.path), yes=args.yes)
     bar = ProgressLine()
     try:
-        result = build_project(Path(args.path), release=args.release, progress=bar,
-                               home=_home(), locked=args.locked)
+        result = build_project(
+            Path(args.path), release=args.release, progress=bar, home=_home(), locked=args.locked
+        )
     finally:
         bar.clear()
     for warning in result.warnings:
         note(f"warning: {warning.message} (hint: {warning.hint})")
     if args.json:
-        emit_json({
-            "name": result.name, "language": result.language, "wasm": str(result.wasm_path),
-            "size": result.size, "release": result.release, "seconds": round(result.seconds, 3),
-            "imports": [f"{m}.{n}" for m, n in result.info.imports],
-            "exports": [
-                {"name": n, "params": list(p), "results": list(r)}
-                for n, p, r in result.info.exports
-            ],
-            "warnings": [w.message for w in result.warnings],
-            "lockfile": str(result.lockfile) if result.lockfile else None,
-            "up_to_date": result.up_to_date,
-        })
+        emit_json(
+            {
+                "name": result.name,
+                "language": result.language,
+                "wasm": str(result.wasm_path),
+                "size": result.size,
+                "release": result.release,
+                "seconds": round(result.seconds, 3),
+                "imports": [f"{m}.{n}" for m, n in result.info.imports],
+                "exports": [
+                    {"name": n, "params": list(p), "results": list(r)}
+                    for n, p, r in result.info.exports
+                ],
+                "warnings": [w.message for w in result.warnings],
+                "lockfile": str(result.lockfile) if result.lockfile else None,
+                "up_to_date": result.up_to_date,
+            }
+        )
         return 0
     mode = "release" if result.release else "debug"
     if result.lockfile is not None:
         out(f"locked dependencies in {result.lockfile}")
     if result.up_to_date:
-        out(f"{result.wasm_path} is up to date ({mode}; nothing changed since it was built, "
-            f"checked in {result.seconds * 1000:.0f} ms)")
+        out(
+            f"{result.wasm_path} is up to date ({mode}; nothing changed since it was built, "
+            f"checked in {result.seconds * 1000:.0f} ms)"
+        )
         return 0
-    out(f"built {result.wasm_path} ({human_bytes(result.size)}, {result.language}, {mode}, "
-        f"{result.seconds:.2f}s)")
+    out(
+        f"built {result.wasm_path} ({human_bytes(result.size)}, {result.language}, {mode}, "
+        f"{result.seconds:.2f}s)"
+    )
     return 0
 
 
@@ -138,8 +155,10 @@ def cmd_dol(args: argparse.Namespace) -> int:
     try:
         return subprocess.call([exe, *words])
     except OSError as err:
-        raise VudoError(f"could not start the DOL toolchain at {exe}: {err.strerror or err}",
-                        hint="reinstall it with `cargo install dol`") from None
+        raise VudoError(
+            f"could not start the DOL toolchain at {exe}: {err.strerror or err}",
+            hint="reinstall it with `cargo install dol`",
+        ) from None
 
 
 # --------------------------------------------------------------------------- capabilities
@@ -153,22 +172,44 @@ def cmd_capabilities(args: argparse.Namespace) -> int:
             chosen = [parse_capability(args.name)]
     else:
         chosen = list(Capability)
-    rows = [(cap, [name for name, needs in ABI_IMPORTS.items() if needs is cap],
-             list(_SCOPES.get(cap.value, ("global", "sandboxed")))) for cap in chosen]
+    rows = [
+        (
+            cap,
+            [name for name, needs in ABI_IMPORTS.items() if needs is cap],
+            list(_SCOPES.get(cap.value, ("global", "sandboxed"))),
+        )
+        for cap in chosen
+    ]
     if args.json:
-        emit_json([{"name": cap.value, "allows": cap.description, "host_calls": calls,
-                    "scopes": scopes, "manifest": cap.manifest_grantable}
-                   for cap, calls, scopes in rows])
+        emit_json(
+            [
+                {
+                    "name": cap.value,
+                    "allows": cap.description,
+                    "host_calls": calls,
+                    "scopes": scopes,
+                    "manifest": cap.manifest_grantable,
+                }
+                for cap, calls, scopes in rows
+            ]
+        )
         return 0
     width = max(len(cap.value) for cap in chosen) + 2
     for cap, calls, scopes in rows:
         out(f"{cap.value:<{width}}{cap.description}")
-        out(" " * width + "calls: " + (", ".join(calls) or "none yet") + "; scopes: "
-            + ", ".join(scopes) + ("" if cap.manifest_grantable
-                                   else "; never asked for by a manifest"))
+        out(
+            " " * width
+            + "calls: "
+            + (", ".join(calls) or "none yet")
+            + "; scopes: "
+            + ", ".join(scopes)
+            + ("" if cap.manifest_grantable else "; never asked for by a manifest")
+        )
     if args.name is None:
-        out("grant one: `vudo grant NAME CAP [--scope SCOPE]`, or `vudo run --grant CAP[=SCOPE]`;"
-            " ask for one: capabilities = [...] in spirit.toml")
+        out(
+            "grant one: `vudo grant NAME CAP [--scope SCOPE]`, or `vudo run --grant CAP[=SCOPE]`;"
+            " ask for one: capabilities = [...] in spirit.toml"
+        )
     return 0
 
 
@@ -185,19 +226,24 @@ _SCOPES: dict[str, tuple[str, ...]] = {
 def cmd_tui(args: argparse.Namespace) -> int:
     path = Path(_target_word(args))
     if not path.is_dir():
-        raise NotFoundError(f"no project directory at {path}",
-                            hint="pass a Spirit project: `vudo tui --path DIR` "
-                            "(create one with `vudo new NAME`)")
+        raise NotFoundError(
+            f"no project directory at {path}",
+            hint="pass a Spirit project: `vudo tui --path DIR` (create one with `vudo new NAME`)",
+        )
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UsageError("vudo tui needs a terminal (stdin or stdout is not one)",
-                         hint="run it in a terminal; in scripts use the headless commands "
-                         "(`vudo run`, `vudo test`, `vudo build`)")
+        raise UsageError(
+            "vudo tui needs a terminal (stdin or stdout is not one)",
+            hint="run it in a terminal; in scripts use the headless commands "
+            "(`vudo run`, `vudo test`, `vudo build`)",
+        )
     try:
         from vudo.tui.app import run_tui
     except ModuleNotFoundError as err:
         if err.name and err.name.startswith("vudo"):
-            raise VudoError("the TUI is not part of this vudo build",
-                            hint="use the headless commands (`vudo --help`)") from err
+            raise VudoError(
+                "the TUI is not part of this vudo build",
+                hint="use the headless commands (`vudo --help`)",
+            ) from err
         raise
     from vudo.cli.trust import ensure_trusted
     from vudo.pkg import MANIFEST_FILENAMES
@@ -211,11 +257,14 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def _receipt_lines(receipt: Receipt) -> list[str]:
-    calls = ", ".join(
-        f"{cap} {c.get('allowed', 0)} allowed" + (f" {c['denied']} denied" if c.get("denied")
-                                                  else "")
-        for cap, c in sorted(receipt.host_calls.items())
-    ) or "none"
+    calls = (
+        ", ".join(
+            f"{cap} {c.get('allowed', 0)} allowed"
+            + (f" {c['denied']} denied" if c.get("denied") else "")
+            for cap, c in sorted(receipt.host_calls.items())
+        )
+        or "none"
+    )
     lines = [
         f"receipt   {receipt.module}.{receipt.function}: {receipt.outcome}"
         + (f" ({receipt.error})" if receipt.error else ""),
@@ -236,8 +285,13 @@ class _HostCallWatch:
     on (TTY only), each host call on stderr with ``-v``, and the denied calls, to say
     afterwards what would have allowed each one."""
 
-    def __init__(self, line: ProgressLine | None, *, verbose: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        line: ProgressLine | None,
+        *,
+        verbose: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.line = line
         self.verbose = verbose
         self.clock = clock
@@ -265,9 +319,10 @@ class _HostCallWatch:
             if self.verbose:
                 if self.line is not None:
                     self.line.clear()
-                note(f"host call  {event.function}({event.args}) -> {event.result}  "
-                     f"{'allowed' if event.allowed else 'DENIED'}"
-                     + (f" [{cap}]" if cap else ""))
+                note(
+                    f"host call  {event.function}({event.args}) -> {event.result}  "
+                    f"{'allowed' if event.allowed else 'DENIED'}" + (f" [{cap}]" if cap else "")
+                )
         if self.line is None:
             return
         now = self.clock()
@@ -275,11 +330,14 @@ class _HostCallWatch:
             return
         self.last = now
         share = f" ({100 * self.fuel / self.budget:.0f}%)" if self.budget else ""
-        self.line(f"running {now - self.started:5.1f}s  fuel {self.fuel:,}{share}  "
-                  f"host calls {self.calls:,} ({self.denied_count} denied)")
+        self.line(
+            f"running {now - self.started:5.1f}s  fuel {self.fuel:,}{share}  "
+            f"host calls {self.calls:,} ({self.denied_count} denied)"
+        )
 
-    def denial_notes(self, target: RunTarget, granted: Sequence[tuple[str, str]],
-                     withheld: Sequence[str] = ()) -> list[str]:
+    def denial_notes(
+        self, target: RunTarget, granted: Sequence[tuple[str, str]], withheld: Sequence[str] = ()
+    ) -> list[str]:
         """For each capability denied in this run: what was denied, and what allows it."""
         scopes = dict(granted)
         first: dict[str, tuple[str, str]] = {}
@@ -290,21 +348,27 @@ class _HostCallWatch:
             return []
         lines = ["note: host calls needing " + ", ".join(sorted(first)) + " were denied"]
         for cap, (function, detail) in sorted(first.items()):
-            lines.append(f"  {function}" + (f" ({detail})" if detail else "")
-                         + "; to allow it: "
-                         + _how_to_allow(target, cap, scopes.get(cap), detail, withheld))
+            lines.append(
+                f"  {function}"
+                + (f" ({detail})" if detail else "")
+                + "; to allow it: "
+                + _how_to_allow(target, cap, scopes.get(cap), detail, withheld)
+            )
         return lines
 
 
 _MAX_DENIALS_KEPT = 100
 
 #: The engine's reason for a call outside a grant's scope (vudo.engine.grants).
-_OUT_OF_SCOPE = re.compile(r"'(?P<target>[^'\n]{1,200})' is outside the grant's scope "
-                           r"(?P<scope>[^\s)]{1,200})")
+_OUT_OF_SCOPE = re.compile(
+    r"'(?P<target>[^'\n]{1,200})' is outside the grant's scope "
+    r"(?P<scope>[^\s)]{1,200})"
+)
 
 
-def _how_to_allow(target: RunTarget, cap: str, scope: str | None, detail: str,
-                  withheld: Sequence[str] = ()) -> str:
+def _how_to_allow(
+    target: RunTarget, cap: str, scope: str | None, detail: str, withheld: Sequence[str] = ()
+) -> str:
     """The exact command or manifest line that would let ``cap`` through next time."""
     if cap in {w.strip() for w in withheld}:
         return f"run without --deny {cap}"
@@ -322,7 +386,7 @@ def _how_to_allow(target: RunTarget, cap: str, scope: str | None, detail: str,
         return prefix + f"vudo grant {target.name} {cap}{scope_flag}"
     if target.kind == "project" and cap not in {c.value for c in target.asked_capabilities}:
         listed = ", ".join(f'"{c.value}"' for c in target.asked_capabilities)
-        line = f"capabilities = [{listed + ', ' if listed else ''}\"{cap}\"]"
+        line = f'capabilities = [{listed + ", " if listed else ""}"{cap}"]'
         return prefix + f"declare it in the project's manifest: {line}"
     return prefix + f"pass --grant {cap}" + (f"={wanted}" if wanted else "")
 
@@ -330,8 +394,10 @@ def _how_to_allow(target: RunTarget, cap: str, scope: str | None, detail: str,
 def _target_word(args: argparse.Namespace) -> str:
     """The run/tui target: the positional word or ``--path`` (one of them, default .)."""
     if args.spirit is not None and args.path is not None:
-        raise UsageError(f"both {args.spirit!r} and --path {args.path!r} name the Spirit",
-                         hint="pass one of them")
+        raise UsageError(
+            f"both {args.spirit!r} and --path {args.path!r} name the Spirit",
+            hint="pass one of them",
+        )
     if args.spirit is not None:
         return str(args.spirit)
     path = str(args.path or ".")
@@ -340,17 +406,22 @@ def _target_word(args: argparse.Namespace) -> str:
     return path if Path(path).is_absolute() or path.startswith(".") else f"./{path}"
 
 
-def _run_options(args: argparse.Namespace, *, function: str | None,
-                 words: tuple[str, ...] = ()) -> RunOptions:
+def _run_options(
+    args: argparse.Namespace, *, function: str | None, words: tuple[str, ...] = ()
+) -> RunOptions:
     """The run limits and grants ``run`` and ``test`` share (--fuel/--timeout/--memory,
     --grant/--deny); a malformed capability or scope is a usage error, as in every command."""
     from vudo.project.runner import RunOptions, parse_size
 
     _check_grant_words(args.grant, args.deny)
     return RunOptions(
-        function=function, args=words, fuel=args.fuel, timeout=args.timeout,
+        function=function,
+        args=words,
+        fuel=args.fuel,
+        timeout=args.timeout,
         memory=parse_size(args.memory) if args.memory else None,
-        grant=tuple(args.grant), deny=tuple(args.deny),
+        grant=tuple(args.grant),
+        deny=tuple(args.deny),
     )
 
 
@@ -390,11 +461,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         from vudo.cli.trust import gate
 
-        target = resolve_target(_target_word(args), cwd=Path.cwd(), home=home, progress=bar,
-                                trust=gate(args.yes))
+        target = resolve_target(
+            _target_word(args), cwd=Path.cwd(), home=home, progress=bar, trust=gate(args.yes)
+        )
         with _interrupts_terminate(control):
-            result = run_spirit(target, options, home=home, on_event=watch, control=control,
-                                notice=note)
+            result = run_spirit(
+                target, options, home=home, on_event=watch, control=control, notice=note
+            )
     finally:
         bar.clear()
     if target.built:
@@ -403,16 +476,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in watch.denial_notes(target, result.granted, args.deny):
             note(line)
     if args.json:
-        emit_json({
-            "spirit": target.label, "kind": target.kind,
-            "identity": {"kind": result.identity.kind, "key": result.identity.key},
-            "function": result.function,
-            "args": list(result.args), "results": result.receipt.to_dict()["results"],
-            "granted": [{"capability": c, "scope": s} for c, s in result.granted],
-            "not_granted": list(result.not_granted),
-            "receipt": result.receipt.to_dict(),
-            "error": None if result.error is None else error_json(result.error),
-        })
+        emit_json(
+            {
+                "spirit": target.label,
+                "kind": target.kind,
+                "identity": {"kind": result.identity.kind, "key": result.identity.key},
+                "function": result.function,
+                "args": list(result.args),
+                "results": result.receipt.to_dict()["results"],
+                "granted": [{"capability": c, "scope": s} for c, s in result.granted],
+                "not_granted": list(result.not_granted),
+                "receipt": result.receipt.to_dict(),
+                "error": None if result.error is None else error_json(result.error),
+            }
+        )
     else:
         if result.error is None:
             shown = " ".join(str(v) for v in result.results) if result.results else "(none)"
@@ -471,33 +548,58 @@ def cmd_test(args: argparse.Namespace) -> int:
             return
         status = "PASS" if case.passed else "FAIL"
         extra = f"  ({case.outcome}: {case.detail})" if not case.passed else ""
-        out(f"{status}  {case.name:<{width[0]}}  {case.fuel_used:>13,} fuel  "
-            f"{_duration(case.seconds):>9}{extra}")
+        out(
+            f"{status}  {case.name:<{width[0]}}  {case.fuel_used:>13,} fuel  "
+            f"{_duration(case.seconds):>9}{extra}"
+        )
 
     try:
         report = run_tests(
-            Path(args.path), home=_home(), filter=args.filter,
-            fuel=DEFAULT_TEST_FUEL, timeout=DEFAULT_TEST_TIMEOUT, progress=bar, on_case=show,
-            options=_run_options(args, function=None), on_plan=plan,
+            Path(args.path),
+            home=_home(),
+            filter=args.filter,
+            fuel=DEFAULT_TEST_FUEL,
+            timeout=DEFAULT_TEST_TIMEOUT,
+            progress=bar,
+            on_case=show,
+            options=_run_options(args, function=None),
+            on_plan=plan,
         )
     finally:
         bar.clear()
-    error = TestsFailed(f"{report.summary} in {report.name}",
-                        hint="see the FAIL lines above") if report.failed else None
+    error = (
+        TestsFailed(f"{report.summary} in {report.name}", hint="see the FAIL lines above")
+        if report.failed
+        else None
+    )
     if args.json:
-        emit_json({
-            "name": report.name, "passed": report.passed, "failed": report.failed,
-            "tests": [
-                {"name": c.name, "passed": c.passed, "outcome": c.outcome, "detail": c.detail,
-                 "results": list(c.results), "fuel_used": c.fuel_used,
-                 "seconds": round(c.seconds, 6), "logs": list(c.logs)}
-                for c in report.cases
-            ],
-        }, error=error)
+        emit_json(
+            {
+                "name": report.name,
+                "passed": report.passed,
+                "failed": report.failed,
+                "tests": [
+                    {
+                        "name": c.name,
+                        "passed": c.passed,
+                        "outcome": c.outcome,
+                        "detail": c.detail,
+                        "results": list(c.results),
+                        "fuel_used": c.fuel_used,
+                        "seconds": round(c.seconds, 6),
+                        "logs": list(c.logs),
+                    }
+                    for c in report.cases
+                ],
+            },
+            error=error,
+        )
     else:
         if not report.cases:
-            note("note: no test_* functions found" + (f" matching {args.filter!r}"
-                                                       if args.filter else ""))
+            note(
+                "note: no test_* functions found"
+                + (f" matching {args.filter!r}" if args.filter else "")
+            )
         out(report.summary)
     if error is not None:
         raise error
@@ -517,14 +619,23 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
     bar = ProgressLine()
     try:
-        result = pack_project(Path(args.path), output=Path(args.output) if args.output else None,
-                              progress=bar)
+        result = pack_project(
+            Path(args.path), output=Path(args.output) if args.output else None, progress=bar
+        )
     finally:
         bar.clear()
     if args.json:
-        emit_json({"path": str(result.path), "name": result.name, "version": result.version,
-                   "size": result.size, "built": result.built, "assets": list(result.assets),
-                   "signed": False})
+        emit_json(
+            {
+                "path": str(result.path),
+                "name": result.name,
+                "version": result.version,
+                "size": result.size,
+                "built": result.built,
+                "assets": list(result.assets),
+                "signed": False,
+            }
+        )
         return 0
     out(f"packed {result.path} ({human_bytes(result.size)}, unsigned)")
     out("next:   vudo sign")
@@ -538,19 +649,30 @@ def cmd_sign(args: argparse.Namespace) -> int:
         target = Path(args.package) if args.package else newest_package(Path(args.path))
         return _show_package(target, args, full=False)
     result = sign_project_package(
-        Path(args.package) if args.package else None, project_dir=Path(args.path),
-        home=_home(), key=Path(args.key) if args.key else None,
+        Path(args.package) if args.package else None,
+        project_dir=Path(args.path),
+        home=_home(),
+        key=Path(args.key) if args.key else None,
     )
     if args.json:
-        emit_json({"path": str(result.path), "signer": result.signer, "digest": result.digest,
-                   "author": result.author, "author_matches": result.author_matches})
+        emit_json(
+            {
+                "path": str(result.path),
+                "signer": result.signer,
+                "digest": result.digest,
+                "author": result.author,
+                "author_matches": result.author_matches,
+            }
+        )
         return 0
     out(f"signed {result.path}")
     out(f"signer  {result.signer}")
     out(f"digest  {show_digest(result.digest)}")
     if not result.author_matches:
-        out(f"note: the manifest's author ({result.author}) is not the signing key; "
-            "the package records the real signer")
+        out(
+            f"note: the manifest's author ({result.author}) is not the signing key; "
+            "the package records the real signer"
+        )
     return 0
 
 
@@ -568,23 +690,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     error = None
     if not report.ok:
         n = len(report.errors)
-        error = InvalidInputError(f"{n} problem{'s' if n != 1 else ''} found in {report.root}",
-                                  hint=report.errors[0].hint or "see the lines above")
+        error = InvalidInputError(
+            f"{n} problem{'s' if n != 1 else ''} found in {report.root}",
+            hint=report.errors[0].hint or "see the lines above",
+        )
     if args.json:
-        emit_json({"path": str(report.root), "name": report.name, "ok": report.ok,
-                   "checked": list(report.checked),
-                   "package": str(report.package) if report.package else None,
-                   "signer": report.signer,
-                   "problems": [{"area": p.area, "severity": p.severity, "message": p.message,
-                                 "hint": p.hint} for p in report.problems]}, error=error)
+        emit_json(
+            {
+                "path": str(report.root),
+                "name": report.name,
+                "ok": report.ok,
+                "checked": list(report.checked),
+                "package": str(report.package) if report.package else None,
+                "signer": report.signer,
+                "problems": [
+                    {"area": p.area, "severity": p.severity, "message": p.message, "hint": p.hint}
+                    for p in report.problems
+                ],
+            },
+            error=error,
+        )
     else:
         for p in report.problems:
             hint = f" (hint: {p.hint})" if p.hint else ""
             out(f"{p.severity}: [{p.area}] {p.message}{hint}")
         checked = ", ".join(report.checked)
         if report.ok:
-            out(f"ok: {report.name} ({checked}; {len(report.problems)} warning"
-                f"{'' if len(report.problems) == 1 else 's'})")
+            out(
+                f"ok: {report.name} ({checked}; {len(report.problems)} warning"
+                f"{'' if len(report.problems) == 1 else 's'})"
+            )
     if error is not None:
         raise error
     return 0
@@ -593,22 +728,34 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _resolved(args: argparse.Namespace) -> Any:
     from vudo.project.dependencies import resolve_project_dependencies
 
-    return resolve_project_dependencies(Path(args.path), home=_home(),
-                                        registries=args.registry)
+    return resolve_project_dependencies(Path(args.path), home=_home(), registries=args.registry)
 
 
 def cmd_tree(args: argparse.Namespace) -> int:
     res = _resolved(args)
     if args.json:
-        emit_json({
-            "root": res.root,
-            "dependencies": [{"name": w.dependency, "requirement": w.requirement}
-                             for w in res.wanted_by_dependent("")],
-            "packages": [{"name": c.name, "version": str(c.version), "source": c.source,
-                          "reason": res.reason(c.name),
-                          "dependencies": [{"name": w.dependency, "requirement": w.requirement}
-                                           for w in res.wanted_by_dependent(c.name)]}
-                         for c in res.values()]})
+        emit_json(
+            {
+                "root": res.root,
+                "dependencies": [
+                    {"name": w.dependency, "requirement": w.requirement}
+                    for w in res.wanted_by_dependent("")
+                ],
+                "packages": [
+                    {
+                        "name": c.name,
+                        "version": str(c.version),
+                        "source": c.source,
+                        "reason": res.reason(c.name),
+                        "dependencies": [
+                            {"name": w.dependency, "requirement": w.requirement}
+                            for w in res.wanted_by_dependent(c.name)
+                        ],
+                    }
+                    for c in res.values()
+                ],
+            }
+        )
         return 0
     out(res.root)
     for row in res.tree():
@@ -621,20 +768,33 @@ def cmd_tree(args: argparse.Namespace) -> int:
 def cmd_why(args: argparse.Namespace) -> int:
     res = _resolved(args)
     if args.name not in res:
-        raise NotFoundError(f'"{args.name}" is not a dependency of {res.root}',
-                            hint="`vudo tree` lists the packages it depends on")
+        raise NotFoundError(
+            f'"{args.name}" is not a dependency of {res.root}',
+            hint="`vudo tree` lists the packages it depends on",
+        )
     chosen = res[args.name]
 
     def label(name: str) -> str:
         return res.root if name == "" else f"{name} {res[name].version}"
 
-    required_by = [{"dependent": label(w.dependent), "requirement": w.requirement,
-                    "path": [label(n) for n in res.path_to(w.dependent)]}
-                   for w in res.wanted_by(args.name)]
+    required_by = [
+        {
+            "dependent": label(w.dependent),
+            "requirement": w.requirement,
+            "path": [label(n) for n in res.path_to(w.dependent)],
+        }
+        for w in res.wanted_by(args.name)
+    ]
     if args.json:
-        emit_json({"name": chosen.name, "version": str(chosen.version),
-                   "source": chosen.source, "reason": res.reason(chosen.name),
-                   "required_by": required_by})
+        emit_json(
+            {
+                "name": chosen.name,
+                "version": str(chosen.version),
+                "source": chosen.source,
+                "reason": res.reason(chosen.name),
+                "required_by": required_by,
+            }
+        )
         return 0
     out(f"{chosen.name} {chosen.version} ({res.reason(chosen.name)})")
     for r in required_by:
@@ -653,10 +813,15 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         # a file that would change (the diff says how).
         error = VudoError(f"{result.path} is not formatted", hint="run `vudo fmt`")
     if args.json:
-        emit_json({"path": str(result.path), "changed": result.changed,
-                   "written": result.changed and not args.check}
-                  | ({"diff": _manifest_diff(result)} if error is not None else {}),
-                  error=error)
+        emit_json(
+            {
+                "path": str(result.path),
+                "changed": result.changed,
+                "written": result.changed and not args.check,
+            }
+            | ({"diff": _manifest_diff(result)} if error is not None else {}),
+            error=error,
+        )
     elif error is not None:
         sys.stdout.write(printable(_manifest_diff(result)))
     elif args.check:
@@ -675,8 +840,7 @@ def _manifest_diff(result: FmtResult) -> str:
     before = result.path.read_text(encoding="utf-8").splitlines(keepends=True)
     after = result.formatted.splitlines(keepends=True)
     name = result.path.name
-    return "".join(difflib.unified_diff(before, after, f"{name} (current)",
-                                        f"{name} (formatted)"))
+    return "".join(difflib.unified_diff(before, after, f"{name} (current)", f"{name} (formatted)"))
 
 
 def cmd_doc(args: argparse.Namespace) -> int:
@@ -684,13 +848,19 @@ def cmd_doc(args: argparse.Namespace) -> int:
 
     bar = ProgressLine()
     try:
-        result = doc_project(Path(args.path), output=Path(args.output) if args.output else None,
-                             progress=bar)
+        result = doc_project(
+            Path(args.path), output=Path(args.output) if args.output else None, progress=bar
+        )
     finally:
         bar.clear()
     if args.json:
-        emit_json({"markdown": str(result.markdown), "html": str(result.html),
-                   "exports": list(result.exports)})
+        emit_json(
+            {
+                "markdown": str(result.markdown),
+                "html": str(result.html),
+                "exports": list(result.exports),
+            }
+        )
         return 0
     out(f"wrote {result.markdown}")
     out(f"wrote {result.html}")
@@ -745,11 +915,14 @@ def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecisi
             if cap not in denied_now and _ask(f"  grant {cap.value}? [y/N]: ") in ("y", "yes"):
                 granted.append((cap, "global"))
     else:
-        raise VudoError(f"cancelled: {request.name} was not installed",
-                        hint="run again and answer y, or pass --grant CAP")
+        raise VudoError(
+            f"cancelled: {request.name} was not installed",
+            hint="run again and answer y, or pass --grant CAP",
+        )
     chosen = {c for c, _ in granted}
-    return ConsentDecision(tuple(granted),
-                           tuple(c for c in request.capabilities if c not in chosen))
+    return ConsentDecision(
+        tuple(granted), tuple(c for c in request.capabilities if c not in chosen)
+    )
 
 
 def _installed_dict(s: InstalledSpirit) -> dict[str, Any]:
@@ -773,19 +946,28 @@ def cmd_summon(args: argparse.Namespace) -> int:
 
 def _render_install(result: SummonResult, args: argparse.Namespace) -> int:
     if args.json:
-        emit_json({"installed": _installed_dict(result.spirit),
-                   "already_installed": result.already_installed,
-                   "granted": [{"capability": c, "scope": s} for c, s in result.granted],
-                   "denied": list(result.denied), "notes": list(result.notes)})
+        emit_json(
+            {
+                "installed": _installed_dict(result.spirit),
+                "already_installed": result.already_installed,
+                "granted": [{"capability": c, "scope": s} for c, s in result.granted],
+                "denied": list(result.denied),
+                "notes": list(result.notes),
+            }
+        )
         return 0
     s = result.spirit
     verb = "already installed" if result.already_installed else "installed"
-    out(f"{verb} {s.name} {s.version} (signer {s.signer[:16]}..., "
-        f"{show_digest(s.digest, short=True)})")
+    out(
+        f"{verb} {s.name} {s.version} (signer {s.signer[:16]}..., "
+        f"{show_digest(s.digest, short=True)})"
+    )
     for note_line in result.notes:
         out(f"note: {note_line}")
-    out("granted: " + (", ".join(c if sc == "global" else f"{c}={sc}"
-                                 for c, sc in result.granted) or "nothing"))
+    out(
+        "granted: "
+        + (", ".join(c if sc == "global" else f"{c}={sc}" for c, sc in result.granted) or "nothing")
+    )
     if result.denied:
         out("denied:  " + ", ".join(result.denied))
     out(f"run it:  vudo run {s.name}")
@@ -806,8 +988,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         out("no Spirits installed (install one with `vudo summon FILE.spirit`)")
         return 0
     for line in table(
-        [(s.name, str(s.version), ", ".join(c.value for c in s.capabilities) or "-",
-          s.signer[:16]) for s in spirits],
+        [
+            (
+                s.name,
+                str(s.version),
+                ", ".join(c.value for c in s.capabilities) or "-",
+                s.signer[:16],
+            )
+            for s in spirits
+        ],
         ("NAME", "VERSION", "CAPABILITIES", "SIGNER"),
     ):
         out(line)
@@ -823,31 +1012,40 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.available:
         from vudo.project.registries import browse  # http and OCI clients: only for this
 
-        entries = browse(args.query, home=_home(), registries=args.registry,
-                         capability=args.capability)
+        entries = browse(
+            args.query, home=_home(), registries=args.registry, capability=args.capability
+        )
         if args.author:
-            entries = [e for e in entries if e.author.startswith(args.author.lower())
-                       or e.signer.startswith(args.author.lower())]
+            entries = [
+                e
+                for e in entries
+                if e.author.startswith(args.author.lower())
+                or e.signer.startswith(args.author.lower())
+            ]
         if args.json:
             emit_json([e.to_dict() for e in entries])
             return 0
         if not entries:
             out(f"no published Spirit matches {args.query!r}")
             return 0
-        for line in table([(e.name, e.version, e.installed_version or "-", e.description)
-                           for e in entries], ("NAME", "LATEST", "INSTALLED", "DESCRIPTION")):
+        for line in table(
+            [(e.name, e.version, e.installed_version or "-", e.description) for e in entries],
+            ("NAME", "LATEST", "INSTALLED", "DESCRIPTION"),
+        ):
             out(line)
         return 0
-    found = search_installed(args.query, home=_home(), capability=args.capability,
-                             author=args.author)
+    found = search_installed(
+        args.query, home=_home(), capability=args.capability, author=args.author
+    )
     if args.json:
         emit_json([_installed_dict(s) for s in found])
         return 0
     if not found:
         out(f"no installed Spirit matches {args.query!r}")
         return 0
-    for line in table([(s.name, str(s.version), s.description) for s in found],
-                      ("NAME", "VERSION", "DESCRIPTION")):
+    for line in table(
+        [(s.name, str(s.version), s.description) for s in found], ("NAME", "VERSION", "DESCRIPTION")
+    ):
         out(line)
     return 0
 
@@ -864,20 +1062,31 @@ def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
     verified = verify(target)
     m = verified.manifest
     facts: dict[str, Any] = {
-        "path": str(target), "valid": True, "name": m.name, "version": str(m.version),
-        "signer": verified.signer, "author": m.author,
-        "author_matches": verified.author_matches, "digest": verified.digest,
-        "files": [f.to_dict() for f in verified.files]}
+        "path": str(target),
+        "valid": True,
+        "name": m.name,
+        "version": str(m.version),
+        "signer": verified.signer,
+        "author": m.author,
+        "author_matches": verified.author_matches,
+        "digest": verified.digest,
+        "files": [f.to_dict() for f in verified.files],
+    }
     installed: list[str] = []
     if full:
         from vudo.project.installed import list_installed
 
         installed = [str(s.version) for s in list_installed(_home()) if s.name == m.name]
-        facts.update({"description": m.description, "license": m.license,
-                      "repository": m.repository,
-                      "capabilities": [c.value for c in m.capabilities],
-                      "dependencies": {d.name: d.to_value() for d in m.dependencies},
-                      "installed_versions": installed})
+        facts.update(
+            {
+                "description": m.description,
+                "license": m.license,
+                "repository": m.repository,
+                "capabilities": [c.value for c in m.capabilities],
+                "dependencies": {d.name: d.to_value() for d in m.dependencies},
+                "installed_versions": installed,
+            }
+        )
     if args.json:
         emit_json(facts)
         return 0
@@ -887,20 +1096,26 @@ def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
         if not verified.author_matches:
             out(f"note: the manifest's author is {m.author}, not the signer")
         return 0
-    out(f"{m.name} {m.version}  (package {target}: signature valid, "
-        + (f"installed: {', '.join(installed)})" if installed else "not installed)"))
+    out(
+        f"{m.name} {m.version}  (package {target}: signature valid, "
+        + (f"installed: {', '.join(installed)})" if installed else "not installed)")
+    )
     if m.description:
         out(f"  {m.description}")
     out(f"author        {m.author}")
-    out(f"signer        {verified.signer}" + ("" if verified.author_matches
-                                              else "  (not the author)"))
+    out(
+        f"signer        {verified.signer}"
+        + ("" if verified.author_matches else "  (not the author)")
+    )
     out(f"digest        {show_digest(verified.digest)}")
     out("capabilities  " + (", ".join(c.value for c in m.capabilities) or "none"))
     if m.dependencies:
         out("dependencies  " + ", ".join(f"{d.name} {d.to_value()}" for d in m.dependencies))
     out("files")
-    for line in table([(f.path, human_bytes(f.size), show_digest(f.sha256, short=True))
-                       for f in verified.files], ("  PATH", "SIZE", "SHA-256")):
+    for line in table(
+        [(f.path, human_bytes(f.size), show_digest(f.sha256, short=True)) for f in verified.files],
+        ("  PATH", "SIZE", "SHA-256"),
+    ):
         out(line if line.startswith("  ") else "  " + line)
     out(f"install it:   vudo summon {target}")
     return 0
@@ -921,29 +1136,43 @@ def _info_available(args: argparse.Namespace) -> int:
         wanted = parse_version(version)
         shown = next((e for e in info.versions if e.version == wanted), None) or shown
         if shown.version != wanted:
-            raise NotFoundError(f"{name} {wanted} is not in the registry {info.registry}",
-                                hint="published: " + ", ".join(
-                                    str(e.version) for e in info.versions))
+            raise NotFoundError(
+                f"{name} {wanted} is not in the registry {info.registry}",
+                hint="published: " + ", ".join(str(e.version) for e in info.versions),
+            )
     m = manifest_from_dict(shown.manifest, filename=f"{name}@{shown.version}")
-    versions = [{"version": str(e.version), "yanked": e.yanked, "digest": e.digest}
-                for e in info.versions]
+    versions = [
+        {"version": str(e.version), "yanked": e.yanked, "digest": e.digest} for e in info.versions
+    ]
     if args.json:
-        emit_json({"name": name, "version": str(shown.version), "registry": info.registry,
-                   "description": m.description, "author": m.author, "signer": shown.signer,
-                   "digest": shown.digest, "size": shown.size,
-                   "capabilities": [c.value for c in m.capabilities],
-                   "dependencies": {d.name: d.to_value() for d in m.dependencies},
-                   "versions": versions})
+        emit_json(
+            {
+                "name": name,
+                "version": str(shown.version),
+                "registry": info.registry,
+                "description": m.description,
+                "author": m.author,
+                "signer": shown.signer,
+                "digest": shown.digest,
+                "size": shown.size,
+                "capabilities": [c.value for c in m.capabilities],
+                "dependencies": {d.name: d.to_value() for d in m.dependencies},
+                "versions": versions,
+            }
+        )
         return 0
     out(f"{name} {shown.version}  (in {info.registry}, not installed)")
     if m.description:
         out(f"  {m.description}")
     out(f"author        {m.author}")
-    out(f"signer        {shown.signer}" + ("" if shown.signer == m.author else
-                                           "  (not the author)"))
+    out(
+        f"signer        {shown.signer}" + ("" if shown.signer == m.author else "  (not the author)")
+    )
     out(f"digest        {digest(shown.digest)}  ({human_bytes(shown.size)})")
-    out("versions      " + ", ".join(f"{v['version']}{' (yanked)' if v['yanked'] else ''}"
-                                     for v in versions))
+    out(
+        "versions      "
+        + ", ".join(f"{v['version']}{' (yanked)' if v['yanked'] else ''}" for v in versions)
+    )
     out("capabilities  " + (", ".join(c.value for c in m.capabilities) or "none"))
     if m.dependencies:
         out("depends on    " + ", ".join(f"{d.name} {d.requirement}" for d in m.dependencies))
@@ -957,18 +1186,27 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.available:
         return _info_available(args)
     if args.registry:
-        raise UsageError("--registry goes with --available",
-                         hint=f"vudo info {args.name} --available --registry NAME|URL")
+        raise UsageError(
+            "--registry goes with --available",
+            hint=f"vudo info {args.name} --available --registry NAME|URL",
+        )
     if args.name.endswith(".spirit") or "/" in args.name:
         return _show_package(Path(args.name), args, full=True)
     info = info_installed(args.name, home=_home())
     s, m = info.spirit, info.manifest
     grants = grant_rows(info.grants)
     if args.json:
-        emit_json({**_installed_dict(s), "license": m.license, "repository": m.repository,
-                   "versions": [str(v) for v in info.versions],
-                   "pinned_signer": info.pinned_signer, "grants": grants,
-                   "dependencies": {d.name: d.to_value() for d in m.dependencies}})
+        emit_json(
+            {
+                **_installed_dict(s),
+                "license": m.license,
+                "repository": m.repository,
+                "versions": [str(v) for v in info.versions],
+                "pinned_signer": info.pinned_signer,
+                "grants": grants,
+                "dependencies": {d.name: d.to_value() for d in m.dependencies},
+            }
+        )
         return 0
     out(f"{s.name} {s.version}")
     if s.description:
@@ -980,9 +1218,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     out("capabilities  " + (", ".join(c.value for c in s.capabilities) or "none"))
     for g in grants:
         exp = g["expires_at"]
-        out(f"  granted     {g['capability']} ({g['scope']})"
+        out(
+            f"  granted     {g['capability']} ({g['scope']})"
             + (f", expires {_when(exp)}" if exp else "")
-            + ("" if g["valid"] else f"  INVALID, ignored: {g['problem']}"))
+            + ("" if g["valid"] else f"  INVALID, ignored: {g['problem']}")
+        )
     return 0
 
 
@@ -999,8 +1239,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
     for line in warnings:
         note(f"warning: {line}; it will not run until that is installed again")
     if args.json:
-        emit_json({"removed": [_installed_dict(s) for s in removed],
-                   "broken_dependents": warnings})
+        emit_json({"removed": [_installed_dict(s) for s in removed], "broken_dependents": warnings})
         return 0
     for s in removed:
         out(f"uninstalled {s.name} {s.version}")
@@ -1014,8 +1253,9 @@ def cmd_grant(args: argparse.Namespace) -> int:
     if args.scope is not None:
         words.append(f"{args.capability.partition('=')[0]}={args.scope}")
     _check_grant_words(words)
-    grant = grant_capability(args.name, args.capability, home=_home(), scope=args.scope,
-                             expires=args.expires)
+    grant = grant_capability(
+        args.name, args.capability, home=_home(), scope=args.scope, expires=args.expires
+    )
     [row] = grant_rows([grant.to_dict()])
     if args.json:
         emit_json(row)
@@ -1064,9 +1304,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     if args.key is not None and args.action not in ("trust", "untrust", "import"):
         # `vudo keys show KEY` would otherwise show *your* key, as if it were KEY's.
-        raise UsageError(f"keys {args.action} takes no KEY argument (got {args.key!r})",
-                         hint="KEY is only for `vudo keys trust KEY`, `untrust KEY` and "
-                         "`import FILE`")
+        raise UsageError(
+            f"keys {args.action} takes no KEY argument (got {args.key!r})",
+            hint="KEY is only for `vudo keys trust KEY`, `untrust KEY` and `import FILE`",
+        )
     if args.output is not None and args.action != "export":
         raise UsageError(f"keys {args.action} takes no --output", hint="it is for `keys export`")
     home = _home()
@@ -1076,7 +1317,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             f"a key already exists in {keys}",
             hint="`vudo keys rotate` (or generate --force) replaces it: your grants are "
-            "re-signed by the new key and the old key is kept as a backup")
+            "re-signed by the new key and the old key is kept as a backup",
+        )
     if args.action in ("rotate", "import") or (args.action == "generate" and exists):
         return _replace_key(args, home)
     if args.action == "generate":
@@ -1089,8 +1331,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if args.action == "show":
         kp = load_keypair(keys / PRIVATE_KEY_FILE)  # NotFoundError with a hint
         if args.json:
-            emit_json({"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
-                       "private_key": str(keys / PRIVATE_KEY_FILE)})
+            emit_json(
+                {
+                    "public_key": kp.public_hex,
+                    "fingerprint": kp.fingerprint,
+                    "private_key": str(keys / PRIVATE_KEY_FILE),
+                }
+            )
         else:
             out(kp.public_hex)
             out(f"fingerprint  {kp.fingerprint}")
@@ -1101,8 +1348,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     if args.action == "trust":
         if not args.key:
-            raise UsageError("keys trust needs the signer's public key",
-                             hint="vudo keys trust <64 hex chars>")
+            raise UsageError(
+                "keys trust needs the signer's public key", hint="vudo keys trust <64 hex chars>"
+            )
         with open_store(home) as store:
             key = store.trust_key(args.key)
         if args.json:
@@ -1114,15 +1362,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
         from vudo.pkg.keys import parse_public_key
 
         if not args.key:
-            raise UsageError("keys untrust needs the signer's public key",
-                             hint="vudo keys untrust <64 hex chars> (`vudo keys list` shows "
-                             "the trusted ones)")
+            raise UsageError(
+                "keys untrust needs the signer's public key",
+                hint="vudo keys untrust <64 hex chars> (`vudo keys list` shows the trusted ones)",
+            )
         with _typed_by_user():
             key = parse_public_key(args.key)
         with open_store(home) as store:
             if not store.untrust_key(key):
-                raise NotFoundError(f"{key} is not a trusted signer",
-                                    hint="`vudo keys list` shows the trusted ones")
+                raise NotFoundError(
+                    f"{key} is not a trusted signer", hint="`vudo keys list` shows the trusted ones"
+                )
         if args.json:
             emit_json({"untrusted": key})
         else:
@@ -1140,23 +1390,33 @@ def cmd_keys(args: argparse.Namespace) -> int:
         for key in store.trusted_keys():
             rows.append({"key": key, "role": "trusted", "fingerprint": fingerprint(key)})
         for name, key in sorted(store.pins().items()):
-            rows.append({"key": key, "role": f"pinned for {name}",
-                         "fingerprint": fingerprint(key)})
+            rows.append({"key": key, "role": f"pinned for {name}", "fingerprint": fingerprint(key)})
     if args.json:
         emit_json(rows)
         return 0
     if not rows:
         out("no keys (create yours with `vudo keys generate`)")
-    for line in table([(r["fingerprint"], r["role"], r["key"]) for r in rows],
-                      ("FINGERPRINT", "ROLE", "KEY")):
+    for line in table(
+        [(r["fingerprint"], r["role"], r["key"]) for r in rows], ("FINGERPRINT", "ROLE", "KEY")
+    ):
         out(line)
     return 0
 
 
-def _show_key(verb: str, public: str, fp: str, private: Path,
-              args: argparse.Namespace, extra: dict[str, Any] | None = None) -> None:
-    info: dict[str, Any] = {"public_key": public, "fingerprint": fp,
-                            "private_key": str(private), **(extra or {})}
+def _show_key(
+    verb: str,
+    public: str,
+    fp: str,
+    private: Path,
+    args: argparse.Namespace,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    info: dict[str, Any] = {
+        "public_key": public,
+        "fingerprint": fp,
+        "private_key": str(private),
+        **(extra or {}),
+    }
     if args.json:
         emit_json(info)
         return
@@ -1181,13 +1441,17 @@ def _replace_key(args: argparse.Namespace, home: Path) -> int:
     new = None
     if args.action == "import":
         if not args.key:
-            raise UsageError("keys import needs the key file",
-                             hint="vudo keys import FILE (written by `vudo keys export -o FILE`)")
+            raise UsageError(
+                "keys import needs the key file",
+                hint="vudo keys import FILE (written by `vudo keys export -o FILE`)",
+            )
         source = Path(args.key)
         try:
             if source.stat().st_size > 1024:
-                raise InvalidInputError(f"{source} is not a vudo private key (too big)",
-                                        hint="pass the file `vudo keys export -o` wrote")
+                raise InvalidInputError(
+                    f"{source} is not a vudo private key (too big)",
+                    hint="pass the file `vudo keys export -o` wrote",
+                )
             text = source.read_text(encoding="ascii")
         except FileNotFoundError:
             raise NotFoundError(f"no key file at {source}", hint="check the path") from None
@@ -1201,15 +1465,31 @@ def _replace_key(args: argparse.Namespace, home: Path) -> int:
     rotation = rotate_key(home, new)
     count = sum(rotation.resigned.values())
     if args.json:
-        _show_key("rotated", rotation.new, fingerprint(rotation.new), keys / PRIVATE_KEY_FILE,
-                  args, {"old_public_key": rotation.old, "backup": str(rotation.backup),
-                         "resigned": rotation.resigned})
+        _show_key(
+            "rotated",
+            rotation.new,
+            fingerprint(rotation.new),
+            keys / PRIVATE_KEY_FILE,
+            args,
+            {
+                "old_public_key": rotation.old,
+                "backup": str(rotation.backup),
+                "resigned": rotation.resigned,
+            },
+        )
         return 0
-    _show_key("imported" if args.action == "import" else "rotated to", rotation.new,
-              fingerprint(rotation.new), keys / PRIVATE_KEY_FILE, args)
+    _show_key(
+        "imported" if args.action == "import" else "rotated to",
+        rotation.new,
+        fingerprint(rotation.new),
+        keys / PRIVATE_KEY_FILE,
+        args,
+    )
     out(f"old key      {rotation.old} (kept in {rotation.backup})")
-    out(f"re-signed    {count} grant{'s' if count != 1 else ''} of "
-        f"{len(rotation.resigned)} installed Spirit{'s' if len(rotation.resigned) != 1 else ''}")
+    out(
+        f"re-signed    {count} grant{'s' if count != 1 else ''} of "
+        f"{len(rotation.resigned)} installed Spirit{'s' if len(rotation.resigned) != 1 else ''}"
+    )
     load_keypair(keys)  # the new key reads back
     return 0
 
@@ -1224,22 +1504,24 @@ def _export_key(args: argparse.Namespace, kp: KeyPair) -> int:
         try:  # created exclusively, 0600 from the start: never over another file
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            raise InvalidInputError(f"{target} already exists",
-                                    hint="pick a new file name; an export never overwrites"
-                                    ) from None
+            raise InvalidInputError(
+                f"{target} already exists", hint="pick a new file name; an export never overwrites"
+            ) from None
         with os.fdopen(fd, "w", encoding="ascii") as f:
             f.write(seed + "\n")
         if args.json:
-            emit_json({"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
-                       "file": str(target)})
+            emit_json(
+                {"public_key": kp.public_hex, "fingerprint": kp.fingerprint, "file": str(target)}
+            )
         else:
             out(f"exported your private key to {target} (mode 0600)")
             out(f"import it elsewhere with `vudo keys import {target}`")
         return 0
     note("note: this is your private key; anyone who has it can sign as you")
     if args.json:
-        emit_json({"public_key": kp.public_hex, "fingerprint": kp.fingerprint,
-                   "private_key_hex": seed})
+        emit_json(
+            {"public_key": kp.public_hex, "fingerprint": kp.fingerprint, "private_key_hex": seed}
+        )
     else:
         out(seed)
     return 0
@@ -1248,8 +1530,9 @@ def _export_key(args: argparse.Namespace, kp: KeyPair) -> int:
 # --------------------------------------------------------------------------- registries
 
 
-def _consent_callback(args: argparse.Namespace) -> Callable[[ConsentRequest, bool],
-                                                             ConsentDecision]:
+def _consent_callback(
+    args: argparse.Namespace,
+) -> Callable[[ConsentRequest, bool], ConsentDecision]:
     """--grant/--deny choose for the named Spirit; dependencies need --yes or a terminal."""
 
     def consent(request: ConsentRequest, is_root: bool) -> ConsentDecision:
@@ -1267,16 +1550,29 @@ def cmd_install(args: argparse.Namespace) -> int:
     _check_grant_words(args.grant, args.deny)
     bar = ProgressLine()
     try:
-        results = install(args.name, home=_home(), consent=_consent_callback(args),
-                          registries=args.registry, trust_signer=args.trust_signer,
-                          progress=bar)
+        results = install(
+            args.name,
+            home=_home(),
+            consent=_consent_callback(args),
+            registries=args.registry,
+            trust_signer=args.trust_signer,
+            progress=bar,
+        )
     finally:
         bar.clear()
     if args.json:
-        emit_json([{"installed": _installed_dict(r.spirit),
+        emit_json(
+            [
+                {
+                    "installed": _installed_dict(r.spirit),
                     "already_installed": r.already_installed,
                     "granted": [{"capability": c, "scope": s} for c, s in r.granted],
-                    "denied": list(r.denied), "notes": list(r.notes)} for r in results])
+                    "denied": list(r.denied),
+                    "notes": list(r.notes),
+                }
+                for r in results
+            ]
+        )
         return 0
     for result in results:
         _render_install(result, argparse.Namespace(json=False))
@@ -1288,17 +1584,30 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     bar = ProgressLine()
     try:
-        result = publish(Path(args.package) if args.package else None,
-                         project_dir=Path(args.path), home=_home(), registry=args.registry,
-                         allow_new_signer=args.allow_new_signer, dry_run=args.dry_run,
-                         progress=bar)
+        result = publish(
+            Path(args.package) if args.package else None,
+            project_dir=Path(args.path),
+            home=_home(),
+            registry=args.registry,
+            allow_new_signer=args.allow_new_signer,
+            dry_run=args.dry_run,
+            progress=bar,
+        )
     finally:
         bar.clear()
     if args.json:
-        emit_json({"name": result.name, "version": result.version, "digest": result.digest,
-                   "signer": result.signer, "registry": result.registry,
-                   "path": str(result.path), "already_published": result.already_published,
-                   "dry_run": args.dry_run})
+        emit_json(
+            {
+                "name": result.name,
+                "version": result.version,
+                "digest": result.digest,
+                "signer": result.signer,
+                "registry": result.registry,
+                "path": str(result.path),
+                "already_published": result.already_published,
+                "dry_run": args.dry_run,
+            }
+        )
         return 0
     if args.dry_run:
         out(f"would publish {result.name} {result.version} to {result.registry}")
@@ -1322,8 +1631,11 @@ def cmd_yank(args: argparse.Namespace) -> int:
     if args.undo:
         out(f"un-yanked {args.name}" if changed else f"{args.name} was not yanked")
     else:
-        out(f"yanked {args.name} (installs skip it unless a lock names it)" if changed
-            else f"{args.name} was already yanked")
+        out(
+            f"yanked {args.name} (installs skip it unless a lock names it)"
+            if changed
+            else f"{args.name} was already yanked"
+        )
     return 0
 
 
@@ -1333,37 +1645,56 @@ def cmd_registry(args: argparse.Namespace) -> int:
     home = _home()
     if args.action == "list":
         if args.name or args.url or args.default or args.ca_file:
-            raise UsageError("registry list takes no arguments",
-                             hint="`vudo registry list [--json]`")
+            raise UsageError(
+                "registry list takes no arguments", hint="`vudo registry list [--json]`"
+            )
         config = load_config(home)
-        rows = [{"name": r.name, "url": r.url, "default": r.name == config.default,
-                 "ca_file": str(r.ca_file) if r.ca_file else None}
-                for r in config.registries]
+        rows = [
+            {
+                "name": r.name,
+                "url": r.url,
+                "default": r.name == config.default,
+                "ca_file": str(r.ca_file) if r.ca_file else None,
+            }
+            for r in config.registries
+        ]
         if args.json:
             emit_json(rows)
             return 0
         if not rows:
-            out("no registries configured; the default is the directory registry under "
-                f"{home} (add one with `vudo registry add NAME URL --default`)")
+            out(
+                "no registries configured; the default is the directory registry under "
+                f"{home} (add one with `vudo registry add NAME URL --default`)"
+            )
             return 0
-        for line in table([(str(r["name"]), str(r["url"]), "default" if r["default"] else "")
-                           for r in rows], ("NAME", "URL", "")):
+        for line in table(
+            [(str(r["name"]), str(r["url"]), "default" if r["default"] else "") for r in rows],
+            ("NAME", "URL", ""),
+        ):
             out(line)
         return 0
     if not args.name:
-        raise UsageError(f"registry {args.action} needs a NAME",
-                         hint="e.g. vudo registry add team oci://ghcr.io/my-org")
+        raise UsageError(
+            f"registry {args.action} needs a NAME",
+            hint="e.g. vudo registry add team oci://ghcr.io/my-org",
+        )
     if args.action == "add":
         if not args.url:
-            raise UsageError("registry add needs NAME and URL",
-                             hint="e.g. vudo registry add team oci://ghcr.io/my-org")
-        entry = add_registry(home, args.name, args.url, default=args.default,
-                             ca_file=Path(args.ca_file) if args.ca_file else None)
+            raise UsageError(
+                "registry add needs NAME and URL",
+                hint="e.g. vudo registry add team oci://ghcr.io/my-org",
+            )
+        entry = add_registry(
+            home,
+            args.name,
+            args.url,
+            default=args.default,
+            ca_file=Path(args.ca_file) if args.ca_file else None,
+        )
         if args.json:
             emit_json({"name": entry.name, "url": entry.url, "default": args.default})
         else:
-            out(f"added registry {entry.name} {entry.url}" +
-                (" (default)" if args.default else ""))
+            out(f"added registry {entry.name} {entry.url}" + (" (default)" if args.default else ""))
         return 0
     if args.url or args.default or args.ca_file:
         raise UsageError("registry remove takes only NAME", hint="vudo registry remove NAME")
@@ -1377,14 +1708,18 @@ def cmd_registry(args: argparse.Namespace) -> int:
 
 def _read_secret(what: str) -> str:
     if sys.stdin is None or sys.stdin.isatty():
-        raise UsageError(f"--{what}-stdin reads the {what} from standard input",
-                         hint=f"pipe it in: echo \"$SECRET\" | vudo login ... --{what}-stdin")
+        raise UsageError(
+            f"--{what}-stdin reads the {what} from standard input",
+            hint=f'pipe it in: echo "$SECRET" | vudo login ... --{what}-stdin',
+        )
     text = sys.stdin.read(64 * 1024 + 1)
     secret = text[:-1] if text.endswith("\n") else text
     secret = secret[:-1] if secret.endswith("\r") else secret
     if not secret or len(secret) > 64 * 1024 or "\n" in secret:
-        raise UsageError(f"standard input holds no usable {what} (empty, several lines or "
-                         "over 64 KiB)", hint=f"pipe exactly one {what} line")
+        raise UsageError(
+            f"standard input holds no usable {what} (empty, several lines or over 64 KiB)",
+            hint=f"pipe exactly one {what} line",
+        )
     return secret
 
 
@@ -1392,20 +1727,28 @@ def cmd_login(args: argparse.Namespace) -> int:
     from vudo.project.remote import login
 
     if args.password_stdin == args.token_stdin:
-        raise UsageError("login needs exactly one of --password-stdin and --token-stdin",
-                         hint="echo \"$PASSWORD\" | vudo login REGISTRY --username U "
-                         "--password-stdin")
+        raise UsageError(
+            "login needs exactly one of --password-stdin and --token-stdin",
+            hint='echo "$PASSWORD" | vudo login REGISTRY --username U --password-stdin',
+        )
     if args.password_stdin and not args.username:
-        raise UsageError("--password-stdin needs --username", hint="vudo login REGISTRY "
-                         "--username U --password-stdin")
+        raise UsageError(
+            "--password-stdin needs --username",
+            hint="vudo login REGISTRY --username U --password-stdin",
+        )
     if args.token_stdin and args.username:
-        raise UsageError("--token-stdin takes no --username",
-                         hint="vudo login REGISTRY --token-stdin")
+        raise UsageError(
+            "--token-stdin takes no --username", hint="vudo login REGISTRY --token-stdin"
+        )
     secret = _read_secret("password" if args.password_stdin else "token")
-    host = login(args.registry, home=_home(), username=args.username,
-                 password=secret if args.password_stdin else None,
-                 token=secret if args.token_stdin else None,
-                 ca_file=Path(args.ca_file) if args.ca_file else None)
+    host = login(
+        args.registry,
+        home=_home(),
+        username=args.username,
+        password=secret if args.password_stdin else None,
+        token=secret if args.token_stdin else None,
+        ca_file=Path(args.ca_file) if args.ca_file else None,
+    )
     if args.json:
         emit_json({"registry": host, "logged_in": True, "username": args.username})
     else:
@@ -1435,8 +1778,9 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 
     bar = ProgressLine()
     try:
-        outcomes = upgrade(args.name, home=_home(), consent=consent, registries=args.registry,
-                           progress=bar)
+        outcomes = upgrade(
+            args.name, home=_home(), consent=consent, registries=args.registry, progress=bar
+        )
     finally:
         bar.clear()
     pruned: list[InstalledSpirit] = []
@@ -1448,11 +1792,21 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     for line in kept:
         note(f"note: {line}")
     if args.json:
-        emit_json([{"name": o.name, "old": o.old_version, "new": o.new_version,
-                    "upgraded": o.upgraded, "added": list(o.added), "removed": list(o.removed),
+        emit_json(
+            [
+                {
+                    "name": o.name,
+                    "old": o.old_version,
+                    "new": o.new_version,
+                    "upgraded": o.upgraded,
+                    "added": list(o.added),
+                    "removed": list(o.removed),
                     "granted": [{"capability": c, "scope": s} for c, s in o.granted],
-                    "pruned": [str(p.version) for p in pruned if p.name == o.name]}
-                   for o in outcomes])
+                    "pruned": [str(p.version) for p in pruned if p.name == o.name],
+                }
+                for o in outcomes
+            ]
+        )
         return 0
     if not outcomes:
         out("no Spirits installed")
@@ -1479,20 +1833,29 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "clear":
         removed = cache.clear()
         if args.json:
-            emit_json({"removed": removed, "bytes": usage.bytes,
-                       "location": str(usage.location)})
+            emit_json({"removed": removed, "bytes": usage.bytes, "location": str(usage.location)})
         else:
-            out(f"removed {removed} compiled modules ({human_bytes(usage.bytes)}) "
-                f"from {usage.location}")
+            out(
+                f"removed {removed} compiled modules ({human_bytes(usage.bytes)}) "
+                f"from {usage.location}"
+            )
         return 0
     if args.json:
-        emit_json({"entries": usage.entries, "bytes": usage.bytes,
-                   "location": str(usage.location), "bound": usage.bound})
+        emit_json(
+            {
+                "entries": usage.entries,
+                "bytes": usage.bytes,
+                "location": str(usage.location),
+                "bound": usage.bound,
+            }
+        )
         return 0
     out(f"module cache  {usage.location}")
     out(f"entries       {usage.entries}")
-    out(f"size          {human_bytes(usage.bytes)} of {human_bytes(usage.bound)} "
-        "(least recently used modules are evicted beyond it)")
+    out(
+        f"size          {human_bytes(usage.bytes)} of {human_bytes(usage.bound)} "
+        "(least recently used modules are evicted beyond it)"
+    )
     return 0
 
 
@@ -1503,29 +1866,41 @@ def cmd_repair(args: argparse.Namespace) -> int:
     outcome = repair_store(_home())
     freed = release_dead_runs(home=_home())
     for r in freed:
-        note(f"released reservation #{r.id} ({r.amount:,} credits) of a run that ended "
-             f"(pid {r.pid or '?'})")
+        note(
+            f"released reservation #{r.id} ({r.amount:,} credits) of a run that ended "
+            f"(pid {r.pid or '?'})"
+        )
     if args.json:
-        emit_json({"rebuilt": outcome.rebuilt, "packages": outcome.packages,
-                   "released_reservations": [r.id for r in freed],
-                   "removed_orphans": outcome.removed_orphans,
-                   "removed_temp_files": outcome.removed_temp_files,
-                   "dropped": list(outcome.dropped_rows),
-                   "dropped_grants": list(outcome.dropped_grants)})
+        emit_json(
+            {
+                "rebuilt": outcome.rebuilt,
+                "packages": outcome.packages,
+                "released_reservations": [r.id for r in freed],
+                "removed_orphans": outcome.removed_orphans,
+                "removed_temp_files": outcome.removed_temp_files,
+                "dropped": list(outcome.dropped_rows),
+                "dropped_grants": list(outcome.dropped_grants),
+            }
+        )
         return 0
     if outcome.rebuilt:
         out(f"rebuilt the store index from the package files ({outcome.packages} packages)")
         return 0
-    fixed = (outcome.removed_orphans + outcome.removed_temp_files + len(outcome.dropped_rows)
-             + len(outcome.dropped_grants))
+    fixed = (
+        outcome.removed_orphans
+        + outcome.removed_temp_files
+        + len(outcome.dropped_rows)
+        + len(outcome.dropped_grants)
+    )
     if not fixed:
         out(f"the store is healthy ({outcome.packages} packages)")
         return 0
-    out(f"removed {outcome.removed_orphans} orphaned package files and "
-        f"{outcome.removed_temp_files} stale temp files")
+    out(
+        f"removed {outcome.removed_orphans} orphaned package files and "
+        f"{outcome.removed_temp_files} stale temp files"
+    )
     for row in outcome.dropped_rows:
         out(f"dropped {row} (its package file was missing or damaged)")
     for name in outcome.dropped_grants:
-        out(f"dropped the unreadable grants of {name} (grant them again: "
-            f"`vudo grant {name} CAP`)")
+        out(f"dropped the unreadable grants of {name} (grant them again: `vudo grant {name} CAP`)")
     return 0

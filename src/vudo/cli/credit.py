@@ -21,23 +21,45 @@ from vudo.errors import UsageError
 from vudo.home import vudo_home
 
 #: action -> (fewest words, most words, what they are)
-_TAKES = {"list": (0, 0, "no NAME or AMOUNT"), "balance": (0, 1, "at most one NAME"),
-          "history": (0, 1, "at most one NAME"), "deposit": (1, 1, "one AMOUNT"),
-          "fund": (2, 2, "a NAME and an AMOUNT")}
-_USAGE = {"list": "vudo credit", "balance": "vudo credit balance [NAME]",
-          "history": "vudo credit history [NAME]", "deposit": "vudo credit deposit AMOUNT",
-          "fund": "vudo credit fund NAME AMOUNT"}
+_TAKES = {
+    "list": (0, 0, "no NAME or AMOUNT"),
+    "balance": (0, 1, "at most one NAME"),
+    "history": (0, 1, "at most one NAME"),
+    "deposit": (1, 1, "one AMOUNT"),
+    "fund": (2, 2, "a NAME and an AMOUNT"),
+}
+_USAGE = {
+    "list": "vudo credit",
+    "balance": "vudo credit balance [NAME]",
+    "history": "vudo credit history [NAME]",
+    "deposit": "vudo credit deposit AMOUNT",
+    "fund": "vudo credit fund NAME AMOUNT",
+}
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", metavar="ACTION", nargs="?", default="list",
-                   choices=sorted(_TAKES),
-                   help="list (default): open reservations | balance [NAME] | history [NAME] "
-                   "| deposit AMOUNT | fund NAME AMOUNT")
-    p.add_argument("words", metavar="NAME/AMOUNT", nargs="*",
-                   help="an installed Spirit NAME (a path for a project), an AMOUNT of credits")
-    p.add_argument("--limit", metavar="N", type=int, default=50,
-                   help="history: show the latest N movements (default 50)")
+    p.add_argument(
+        "action",
+        metavar="ACTION",
+        nargs="?",
+        default="list",
+        choices=sorted(_TAKES),
+        help="list (default): open reservations | balance [NAME] | history [NAME] "
+        "| deposit AMOUNT | fund NAME AMOUNT",
+    )
+    p.add_argument(
+        "words",
+        metavar="NAME/AMOUNT",
+        nargs="*",
+        help="an installed Spirit NAME (a path for a project), an AMOUNT of credits",
+    )
+    p.add_argument(
+        "--limit",
+        metavar="N",
+        type=int,
+        default=50,
+        help="history: show the latest N movements (default 50)",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
 
 
@@ -53,25 +75,42 @@ def run(args: argparse.Namespace) -> int:
     low, high, what = _TAKES[args.action]
     words: list[str] = list(args.words)
     if not low <= len(words) <= high:
-        raise UsageError(f"credit {args.action} takes {what}, got {len(words)} "
-                         f"word{'s' if len(words) != 1 else ''}",
-                         hint=f"usage: {_USAGE[args.action]}")
+        raise UsageError(
+            f"credit {args.action} takes {what}, got {len(words)} "
+            f"word{'s' if len(words) != 1 else ''}",
+            hint=f"usage: {_USAGE[args.action]}",
+        )
     if args.limit <= 0:
-        raise UsageError(f"--limit must be positive, got {args.limit}",
-                         hint="pass how many movements to show, e.g. --limit 20")
+        raise UsageError(
+            f"--limit must be positive, got {args.limit}",
+            hint="pass how many movements to show, e.g. --limit 20",
+        )
     home, cwd = vudo_home(), Path.cwd()
     if args.action == "list":
         held = credit.open_reservations(home=home)
         if args.json:
-            emit_json([{"id": r.id, "account": r.account.hex(), "amount": r.amount,
-                        "owner": r.owner, "host": r.host, "pid": r.pid, "created": r.created}
-                       for r in held])
+            emit_json(
+                [
+                    {
+                        "id": r.id,
+                        "account": r.account.hex(),
+                        "amount": r.amount,
+                        "owner": r.owner,
+                        "host": r.host,
+                        "pid": r.pid,
+                        "created": r.created,
+                    }
+                    for r in held
+                ]
+            )
         elif not held:
             out("no open reservations")
         else:
             for r in held:
-                out(f"#{r.id:<6} {r.amount:>12,}  account {r.account.hex()[:16]}...  "
-                    f"run pid {r.pid} on {r.host}  since {_when(r.created)}")
+                out(
+                    f"#{r.id:<6} {r.amount:>12,}  account {r.account.hex()[:16]}...  "
+                    f"run pid {r.pid} on {r.host}  since {_when(r.created)}"
+                )
         return 0
     if args.action in ("balance", "history"):
         spec = words[0] if words else None
@@ -80,26 +119,47 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 emit_json(status.to_json())
             else:
-                out(f"{status.label}: {status.balance:,} credits ({status.available:,} "
+                out(
+                    f"{status.label}: {status.balance:,} credits ({status.available:,} "
                     f"available, {status.reserved:,} reserved)  account "
-                    f"{status.account.hex()[:16]}...")
+                    f"{status.account.hex()[:16]}..."
+                )
             return 0
         status, moves = credit.history(spec, cwd=cwd, home=home, limit=args.limit)
         if args.json:
-            emit_json({**status.to_json(), "movements": [
-                {"seq": m.seq, "at": m.at, "kind": m.kind, "amount": m.amount,
-                 "change": m.change, "from": None if m.src is None else m.src.hex(),
-                 "to": None if m.dst is None else m.dst.hex(), "reservation": m.reservation,
-                 "note": m.note, "signed": m.signed} for m in moves]})
+            emit_json(
+                {
+                    **status.to_json(),
+                    "movements": [
+                        {
+                            "seq": m.seq,
+                            "at": m.at,
+                            "kind": m.kind,
+                            "amount": m.amount,
+                            "change": m.change,
+                            "from": None if m.src is None else m.src.hex(),
+                            "to": None if m.dst is None else m.dst.hex(),
+                            "reservation": m.reservation,
+                            "note": m.note,
+                            "signed": m.signed,
+                        }
+                        for m in moves
+                    ],
+                }
+            )
             return 0
         if not moves:
             out(f"{status.label}: no movements yet")
             return 0
         for m in moves:
             other = m.dst if m.src == status.account else m.src
-            party = f"  {'to' if m.src == status.account else 'from'} {other.hex()[:16]}..." \
-                if other is not None and other != status.account and m.kind not in (
-                    "reserve", "release", "consume") else ""
+            party = (
+                f"  {'to' if m.src == status.account else 'from'} {other.hex()[:16]}..."
+                if other is not None
+                and other != status.account
+                and m.kind not in ("reserve", "release", "consume")
+                else ""
+            )
             extra = f"  #{m.reservation}" if m.reservation is not None else ""
             note = f"  ({m.note})" if m.note else ""
             out(f"{_when(m.at)}  {m.kind:<8} {m.change:>+14,}{party}{extra}{note}")

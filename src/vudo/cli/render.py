@@ -14,8 +14,18 @@ from typing import Any
 from vudo.display import human_bytes
 from vudo.errors import VudoError, printable
 
-__all__ = ["ProgressLine", "emit_error_json", "emit_json", "error_json", "human_bytes", "note",
-           "out", "set_quiet", "stderr_is_tty", "table"]
+__all__ = [
+    "ProgressLine",
+    "emit_error_json",
+    "emit_json",
+    "error_json",
+    "human_bytes",
+    "note",
+    "out",
+    "set_quiet",
+    "stderr_is_tty",
+    "table",
+]
 
 #: Per-process output state: ``-q`` (no notes or progress) and whether a JSON document
 #: already went to stdout (a failure after it is carried inside it, not printed twice).
@@ -49,14 +59,19 @@ def emit_json(value: Any, *, error: VudoError | None = None) -> None:
     if error is not None:  # a result that is also a failure (tests failed, check found...)
         value = {**value, "error": error_json(error)}
     _state["json_written"] = True
-    sys.stdout.write(json.dumps(_finite(value), indent=2, sort_keys=False, default=str,
-                                allow_nan=False) + "\n")
+    sys.stdout.write(
+        json.dumps(_finite(value), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n"
+    )
 
 
 def error_json(err: VudoError) -> dict[str, Any]:
     """An error's JSON form (DESIGN.md §4): title, message, hint, exit_code."""
-    return {"title": err.title, "message": err.message, "hint": err.hint,
-            "exit_code": err.exit_code}
+    return {
+        "title": err.title,
+        "message": err.message,
+        "hint": err.hint,
+        "exit_code": err.exit_code,
+    }
 
 
 def emit_error_json(err: VudoError) -> None:
@@ -86,8 +101,7 @@ class ProgressLine:
     """One overwritten status line on a terminal's stderr; silent when not a terminal."""
 
     def __init__(self, enabled: bool | None = None) -> None:
-        self.enabled = (stderr_is_tty() and not _state["quiet"]) if enabled is None \
-            else enabled
+        self.enabled = (stderr_is_tty() and not _state["quiet"]) if enabled is None else enabled
         self._width = 0
 
     def __call__(self, text: str) -> None:

@@ -16,8 +16,12 @@ from vudo.home import vudo_home
 
 def add_yes(p: argparse.ArgumentParser) -> None:
     """``--yes``: trust an untrusted project folder without asking."""
-    p.add_argument("--yes", "-y", action="store_true",
-                   help="trust the project folder without asking (if it is not trusted yet)")
+    p.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="trust the project folder without asking (if it is not trusted yet)",
+    )
 
 
 def gate(yes: bool) -> Callable[[Path], None]:
@@ -58,15 +62,18 @@ def ensure_trusted(root: Path, *, yes: bool) -> None:
         if not sys.stdin.isatty():
             raise UsageError(
                 f"{request.root} is not a trusted folder and stdin is not a terminal to ask",
-                hint="pass --yes to trust it, or run `vudo trust DIR` first")
+                hint="pass --yes to trust it, or run `vudo trust DIR` first",
+            )
         sys.stderr.write("trust this folder to build and run? [y/N]: ")
         sys.stderr.flush()
         answer = sys.stdin.readline()
         if not stderr_is_tty():
             sys.stderr.write("\n")
         if answer.strip().lower() not in ("y", "yes"):
-            raise VudoError(f"cancelled: {request.root} is not trusted",
-                            hint="run again and answer y, or `vudo trust DIR`")
+            raise VudoError(
+                f"cancelled: {request.root} is not trusted",
+                hint="run again and answer y, or `vudo trust DIR`",
+            )
     trust(request.root, home=home)
     note(f"trusted {request.root} (`vudo untrust {request.root}` forgets it)")
 
@@ -104,8 +111,10 @@ def run_trust(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(folder.to_json())
     else:
-        out(f"trusted {folder.path} with " + (", ".join(c.value for c in folder.capabilities)
-                                              or "no capabilities"))
+        out(
+            f"trusted {folder.path} with "
+            + (", ".join(c.value for c in folder.capabilities) or "no capabilities")
+        )
     return 0
 
 

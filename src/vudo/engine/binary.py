@@ -26,19 +26,40 @@ from vudo.errors import ModuleError
 
 #: Value types the wasmtime C API can describe, by their binary encoding; the names are
 #: the ones wasmtime-py prints (it calls externref "anyref").
-DESCRIBABLE = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x70: "funcref",
-               0x6F: "anyref"}
+DESCRIBABLE = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x70: "funcref", 0x6F: "anyref"}
 #: Every other value type this scanner knows, with a readable name for messages.
 _OTHER_VALTYPES = {
-    0x7B: "v128", 0x6E: "(ref null any)", 0x6D: "(ref null eq)", 0x6C: "(ref null i31)",
-    0x6B: "(ref null struct)", 0x6A: "(ref null array)", 0x71: "(ref null none)",
-    0x72: "(ref null noextern)", 0x73: "(ref null nofunc)", 0x69: "(ref null exn)",
-    0x74: "(ref null noexn)", 0x68: "(ref null cont)", 0x75: "(ref null nocont)",
+    0x7B: "v128",
+    0x6E: "(ref null any)",
+    0x6D: "(ref null eq)",
+    0x6C: "(ref null i31)",
+    0x6B: "(ref null struct)",
+    0x6A: "(ref null array)",
+    0x71: "(ref null none)",
+    0x72: "(ref null noextern)",
+    0x73: "(ref null nofunc)",
+    0x69: "(ref null exn)",
+    0x74: "(ref null noexn)",
+    0x68: "(ref null cont)",
+    0x75: "(ref null nocont)",
 }
 #: Abstract heap types (the byte of the negative s33 they are encoded as).
-_HEAP_TYPES = {0x70: "func", 0x6F: "extern", 0x6E: "any", 0x6D: "eq", 0x6C: "i31",
-               0x6B: "struct", 0x6A: "array", 0x71: "none", 0x72: "noextern",
-               0x73: "nofunc", 0x69: "exn", 0x74: "noexn", 0x68: "cont", 0x75: "nocont"}
+_HEAP_TYPES = {
+    0x70: "func",
+    0x6F: "extern",
+    0x6E: "any",
+    0x6D: "eq",
+    0x6C: "i31",
+    0x6B: "struct",
+    0x6A: "array",
+    0x71: "none",
+    0x72: "noextern",
+    0x73: "nofunc",
+    0x69: "exn",
+    0x74: "noexn",
+    0x68: "cont",
+    0x75: "nocont",
+}
 _KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
 _KNOWN_SECTIONS = frozenset(range(14))  # custom .. tag; anything newer fails closed
 
@@ -266,16 +287,18 @@ def scan(wasm: bytes, name: str = "spirit") -> ModuleShape:
             "WebAssembly proposals",
         ) from None
     for ext in (*shape.imports, *shape.exports):
-        bad = next((t for t in (*ext.params, *ext.results) if t not in _DESCRIBABLE_NAMES),
-                   None)
+        bad = next((t for t in (*ext.params, *ext.results) if t not in _DESCRIBABLE_NAMES), None)
         if bad is None:
             continue
         where = f'import "{ext.module}" "{ext.name}"' if ext.module else f'export "{ext.name}"'
-        role = {"func": "parameter or result", "tag": "parameter", "global": "value",
-                "table": "element type"}[ext.kind]
+        role = {
+            "func": "parameter or result",
+            "tag": "parameter",
+            "global": "value",
+            "table": "element type",
+        }[ext.kind]
         raise ModuleError(
-            f"{name}: {where} has a {bad} {role}, which vudo cannot pass across the host "
-            "boundary",
+            f"{name}: {where} has a {bad} {role}, which vudo cannot pass across the host boundary",
             hint="use i32, i64, f32 or f64 in imported and exported functions and globals "
             "(SIMD and typed references can stay inside the module)",
         )

@@ -107,8 +107,9 @@ class Limits(_LimitFields):
             for name, value in zip(limits._fields, limits, strict=True):
                 # wasmtime's store limiter takes i64s: a bigger value wraps (2**64 -> 0).
                 if not isinstance(value, int) or not 0 <= value <= I64_MAX:
-                    raise ValueError(f"limit {name} must be an int from 0 to {I64_MAX}, "
-                                     f"got {value!r}")
+                    raise ValueError(
+                        f"limit {name} must be an int from 0 to {I64_MAX}, got {value!r}"
+                    )
             return limits
 
 
@@ -159,12 +160,15 @@ class SandboxConfig(_ConfigFields):
         def __new__(cls, *args: Any, **kwargs: Any) -> SandboxConfig:
             config = super().__new__(cls, *args, **kwargs)
             if not isinstance(config.fuel, int) or not 0 < config.fuel <= MAX_FUEL:
-                raise ValueError(f"fuel must be a positive int up to {MAX_FUEL}, "
-                                 f"got {config.fuel!r}")
+                raise ValueError(
+                    f"fuel must be a positive int up to {MAX_FUEL}, got {config.fuel!r}"
+                )
             # NaN compares false both ways: it would silently mean "no timeout".
             if config.timeout is not None and not 0 < config.timeout <= MAX_TIMEOUT:
-                raise ValueError(f"timeout must be positive, finite seconds up to "
-                                 f"{MAX_TIMEOUT}, got {config.timeout!r}")
+                raise ValueError(
+                    f"timeout must be positive, finite seconds up to "
+                    f"{MAX_TIMEOUT}, got {config.timeout!r}"
+                )
             if not _is_key(config.identity):
                 raise ValueError(
                     f"identity must be a 64-hex Ed25519 public key, got {config.identity!r}"

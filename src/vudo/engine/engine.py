@@ -147,8 +147,7 @@ class ModuleCache:
     directory; eviction tolerates entries vanishing under it.
     """
 
-    def __init__(self, directory: Path, fingerprint: str,
-                 bound: int = DEFAULT_CACHE_BOUND) -> None:
+    def __init__(self, directory: Path, fingerprint: str, bound: int = DEFAULT_CACHE_BOUND) -> None:
         self.directory = directory
         self.fingerprint = fingerprint
         self.bound = bound
@@ -248,8 +247,9 @@ class ModuleCache:
     def usage(self) -> CacheUsage:
         """How many entries and bytes the cache holds, where, and its bound."""
         entries = self._entries()
-        return CacheUsage(len(entries), sum(size for _, size, _ in entries),
-                          self.directory, self.bound)
+        return CacheUsage(
+            len(entries), sum(size for _, size, _ in entries), self.directory, self.bound
+        )
 
     def clear(self) -> int:
         """Remove every entry (and leftover temporary file); how many entries."""
@@ -328,7 +328,8 @@ class Engine:
         self.compile_memory = compile_memory
         self.cache: ModuleCache | None = (
             ModuleCache(Path(cache_dir), self.fingerprint, cache_bound)
-            if cache_dir is not None else None
+            if cache_dir is not None
+            else None
         )
         self._compiled: dict[str, wasmtime.Module] = {}
         # digest -> (module, imports, exports) of modules that passed validation
@@ -369,8 +370,13 @@ class Engine:
 
     # -- loading -----------------------------------------------------------------------
 
-    def load(self, source: bytes | str | Path, *, name: str = "spirit",
-             compile_timeout: float | None = None) -> SpiritModule:
+    def load(
+        self,
+        source: bytes | str | Path,
+        *,
+        name: str = "spirit",
+        compile_timeout: float | None = None,
+    ) -> SpiritModule:
         """Compile and validate a Spirit: ``.wasm`` bytes, WAT text, or a path to either.
 
         A ``str`` is WAT source text (pass a :class:`~pathlib.Path` for a file). Loading
@@ -480,8 +486,9 @@ class Engine:
             else:
                 self.cache.misses += 1
         shape = describe(wasm, name)
-        small = (shape.functions <= IN_PROCESS_FUNCTIONS
-                 and shape.code_bytes <= IN_PROCESS_CODE_BYTES)
+        small = (
+            shape.functions <= IN_PROCESS_FUNCTIONS and shape.code_bytes <= IN_PROCESS_CODE_BYTES
+        )
         code: bytes | None = None
         try:
             if small:
@@ -504,12 +511,18 @@ class Engine:
 
         from vudo.engine import compiler
 
-        argv = [sys.executable, "-I", compiler.__file__, str(self.max_wasm_stack),
-                str(self.compile_memory)]
+        argv = [
+            sys.executable,
+            "-I",
+            compiler.__file__,
+            str(self.max_wasm_stack),
+            str(self.compile_memory),
+        ]
         try:
             # a day is "no limit" (--timeout 1e308 would overflow the wait)
-            child = subprocess.run(argv, input=wasm, capture_output=True,
-                                   timeout=min(timeout, 86_400.0), check=False)
+            child = subprocess.run(
+                argv, input=wasm, capture_output=True, timeout=min(timeout, 86_400.0), check=False
+            )
         except subprocess.TimeoutExpired:
             raise ResourceLimitExceeded(
                 f"{name}: compiling took longer than {timeout:g} s",
@@ -519,8 +532,9 @@ class Engine:
         if child.returncode == 0:
             return child.stdout
         if child.returncode == 3:
-            raise translate(wasmtime.WasmtimeError(child.stderr.decode("utf-8", "replace")),
-                            during="compile")
+            raise translate(
+                wasmtime.WasmtimeError(child.stderr.decode("utf-8", "replace")), during="compile"
+            )
         raise ResourceLimitExceeded(
             f"{name}: compiling needs more than {self.compile_memory} bytes of memory",
             hint="the module is too big to compile; split the Spirit or strip it",
@@ -654,5 +668,8 @@ def _validate_imports(shape: ModuleShape, name: str) -> tuple[str, ...]:
 def _validate_exports(shape: ModuleShape) -> tuple[ExportedFunc, ...]:
     """The exported functions. A module need not export memory (DESIGN.md §1): pure
     compute needs none, and a host call given a pointer then returns INVALID_MEMORY."""
-    return tuple(ExportedFunc(exp.name, exp.params, exp.results)
-                 for exp in shape.exports if exp.kind == "func")
+    return tuple(
+        ExportedFunc(exp.name, exp.params, exp.results)
+        for exp in shape.exports
+        if exp.kind == "func"
+    )

@@ -98,8 +98,10 @@ _OCTET_PATTERN = re.compile(r"\*|[0-9?]{1,3}")
 _GROUP_PATTERN = re.compile(r"\*|[0-9a-f]{1,4}")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4_LIKE = re.compile(r"[0-9.]+")
-_DOMAIN_HINT: Final = ('e.g. "domain:127.0.0.*:*", "domain:[::1]:8080" or '
-                       '"domain:*.example.com:443" (`*` is one label or one octet)')
+_DOMAIN_HINT: Final = (
+    'e.g. "domain:127.0.0.*:*", "domain:[::1]:8080" or '
+    '"domain:*.example.com:443" (`*` is one label or one octet)'
+)
 _SIGNATURE_BYTES: Final = 64
 _ZERO_SIGNATURE: Final = bytes(_SIGNATURE_BYTES)
 _SCOPE_HINT: Final = 'use "global", "sandboxed", "peer:<64 hex>" or "domain:<host>:<port>"'
@@ -135,11 +137,13 @@ def _name_regex(host: str, value: str) -> str:
         return ".+"  # the one pattern that matches every name, dots included
     labels = host.split(".")
     if len(host) > 253 or not all(_LABEL_PATTERN.fullmatch(label) for label in labels):
-        raise _bad_domain(value, f'"{host}" is not a host name pattern (labels of letters, '
-                                 "digits, - and _, at most 63 each, joined by single dots)")
+        raise _bad_domain(
+            value,
+            f'"{host}" is not a host name pattern (labels of letters, '
+            "digits, - and _, at most 63 each, joined by single dots)",
+        )
     return r"\.".join(
-        "".join("[^.]*" if ch == "*" else "[^.]" if ch == "?" else re.escape(ch)
-                for ch in label)
+        "".join("[^.]*" if ch == "*" else "[^.]" if ch == "?" else re.escape(ch) for ch in label)
         for label in labels
     )
 
@@ -147,8 +151,11 @@ def _name_regex(host: str, value: str) -> str:
 def _ipv4_regex(host: str, value: str) -> str:
     octets = host.split(".")
     if len(octets) != 4 or not all(_OCTET_PATTERN.fullmatch(o) for o in octets):
-        raise _bad_domain(value, f'"{host}" is not an IPv4 pattern (four octets, each a '
-                                 "number, * or digits with ?) nor a host name")
+        raise _bad_domain(
+            value,
+            f'"{host}" is not an IPv4 pattern (four octets, each a '
+            "number, * or digits with ?) nor a host name",
+        )
     # The regex matches canonical dotted quads only (no leading zeros), so a match alone
     # says the target is an IPv4 address in range.
     parts = []
@@ -162,8 +169,10 @@ def _ipv4_regex(host: str, value: str) -> str:
             first = "[1-9]" if lead == "?" and rest else "[0-9]" if lead == "?" else lead
             parts.append(first + rest.replace("?", "[0-9]"))
         elif int(octet) > 255 or (octet != "0" and octet.startswith("0")):
-            raise _bad_domain(value, f'octet "{octet}" is not a number from 0 to 255 '
-                                     "written without leading zeros")
+            raise _bad_domain(
+                value,
+                f'octet "{octet}" is not a number from 0 to 255 written without leading zeros',
+            )
         else:
             parts.append(octet)
     return r"\.".join(parts)
@@ -174,8 +183,10 @@ def _ipv6_regex(inner: str, value: str) -> str:
     if "*" in inner:
         groups = inner.split(":")
         if len(groups) != 8 or not all(_GROUP_PATTERN.fullmatch(g) for g in groups):
-            raise _bad_domain(value, "an IPv6 pattern with * writes all eight groups "
-                                     "(no ::), each a hex group or *")
+            raise _bad_domain(
+                value,
+                "an IPv6 pattern with * writes all eight groups (no ::), each a hex group or *",
+            )
         return ":".join("[0-9a-f]{4}" if g == "*" else g.zfill(4) for g in groups)
     try:
         if "%" in inner:
@@ -184,8 +195,7 @@ def _ipv6_regex(inner: str, value: str) -> str:
     except ValueError:
         raise _bad_domain(value, f'"[{inner}]" is not an IPv6 address (no zone ids)') from None
     if address.ipv4_mapped is not None:
-        raise _bad_domain(value, f"[{inner}] is an IPv4 address: write it as "
-                                 f"{address.ipv4_mapped}")
+        raise _bad_domain(value, f"[{inner}] is an IPv4 address: write it as {address.ipv4_mapped}")
     return re.escape(address.exploded)
 
 
@@ -333,8 +343,10 @@ def parse_grant_spec(text: str) -> tuple[Capability, str]:
     name, _, scope = text.partition("=")
     cap = parse_capability(name.strip())
     if cap is Capability.UNRESTRICTED:
-        raise UsageError('"unrestricted" cannot be granted from the command line',
-                         hint="grant the specific capabilities the Spirit needs")
+        raise UsageError(
+            '"unrestricted" cannot be granted from the command line',
+            hint="grant the specific capabilities the Spirit needs",
+        )
     return cap, str(Scope.parse(scope.strip() or "global"))
 
 

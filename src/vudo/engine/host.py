@@ -75,9 +75,9 @@ _memory_data = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_
 _memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p)(
     ("wasmtime_memory_data_size", _dll)
 )
-_get_fuel = ctypes.CFUNCTYPE(
-    ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64)
-)(("wasmtime_context_get_fuel", _dll))
+_get_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64))(
+    ("wasmtime_context_get_fuel", _dll)
+)
 _set_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
     ("wasmtime_context_set_fuel", _dll)
 )
@@ -216,8 +216,13 @@ class HostBridge:
         fuel: int,
     ) -> int:
         """Count and log one host call; returns ``result`` for the caller's convenience."""
-        key = capability.value if capability is not None else (
-            CREDIT_ACCOUNT_CALLS if function == "host_credit_account" else NETWORK_HANDLE_CALLS)
+        key = (
+            capability.value
+            if capability is not None
+            else (
+                CREDIT_ACCOUNT_CALLS if function == "host_credit_account" else NETWORK_HANDLE_CALLS
+            )
+        )
         counter = self.counters.get(key)
         if counter is None:
             counter = self.counters[key] = [0, 0]
@@ -232,8 +237,9 @@ class HostBridge:
             if note:
                 summary = f"{summary} ({note})" if summary else note
             self.events.emit(
-                HostCall(self.sandbox_id, function, capability, allowed, summary, result, fuel,
-                         at, note)
+                HostCall(
+                    self.sandbox_id, function, capability, allowed, summary, result, fuel, at, note
+                )
             )
         return result
 
@@ -260,8 +266,10 @@ class HostBridge:
         (only while nothing is bound, so later calls pay one ``is None`` test).
         """
         item: Any = ffi.wasmtime_extern_t()
-        if ffi._wasmtime_caller_export_get(caller, b"memory", 6, ctypes.byref(item)) \
-                and item.kind == _EXTERN_MEMORY:
+        if (
+            ffi._wasmtime_caller_export_get(caller, b"memory", 6, ctypes.byref(item))
+            and item.kind == _EXTERN_MEMORY
+        ):
             self._caller_memory = item
             self.memory_ref = ctypes.addressof(item.of.memory)
 
@@ -357,9 +365,7 @@ class HostBridge:
             self.payload_limit(ptr, length, self.limits.max_log_bytes, "log message")
         raw = self.read(ptr, length)
         if raw is None:
-            return self.record(
-                "host_log", cap, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel
-            )
+            return self.record("host_log", cap, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
         extra = length * self.byte_fuel
         self.charge(extra)
         try:
@@ -493,7 +499,9 @@ class HostBridge:
         if account is None:
             return self._bad_memory(name, Capability.ACTUATOR_CREDIT)
         return self._credit(
-            name, None, lambda view: int(getattr(view, query)(account)),
+            name,
+            None,
+            lambda view: int(getattr(view, query)(account)),
             f"acct={account.hex()[:12]}",
         )
 
@@ -526,7 +534,9 @@ class HostBridge:
         if account is None:
             return self._bad_memory("host_credit_reserve", Capability.ACTUATOR_CREDIT)
         return self._credit(
-            "host_credit_reserve", None, lambda view: int(view.reserve(account, amount)),
+            "host_credit_reserve",
+            None,
+            lambda view: int(view.reserve(account, amount)),
             f"amount={amount}",
         )
 
@@ -554,8 +564,7 @@ class HostBridge:
         address = self.writable(ptr, ACCOUNT_BYTES)
         if address is None:
             return self.record(name, None, True, f"ptr={ptr}", _BAD_MEMORY, fuel)
-        account = self.ledger.account if self.ledger is not None else credit_account(
-            self.identity)
+        account = self.ledger.account if self.ledger is not None else credit_account(self.identity)
         ctypes.memmove(address, account, ACCOUNT_BYTES)
         self.bytes_in += ACCOUNT_BYTES
         return self.record(name, None, True, f"acct={account.hex()[:12]}", _OK, fuel)
@@ -564,8 +573,9 @@ class HostBridge:
         fuel = self.call_fuel
         self.charge(fuel)
         allowed = self.check(cap)
-        return self.record(name, cap, allowed, "bad pointer", _BAD_MEMORY if allowed else _DENIED,
-                           fuel)
+        return self.record(
+            name, cap, allowed, "bad pointer", _BAD_MEMORY if allowed else _DENIED, fuel
+        )
 
     # -- network -----------------------------------------------------------------------
 
@@ -786,8 +796,15 @@ def define_imports(linker: wasmtime.Linker) -> None:
         ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
         raw_name = name.encode()
         err = ffi.wasmtime_linker_define_func_unchecked(
-            linker.ptr(), module, len(module), raw_name, len(raw_name), ty.ptr(),
-            TRAMPOLINES[name], None, _NULL_FINALIZER,
+            linker.ptr(),
+            module,
+            len(module),
+            raw_name,
+            len(raw_name),
+            ty.ptr(),
+            TRAMPOLINES[name],
+            None,
+            _NULL_FINALIZER,
         )
         if err:
             raise wasmtime.WasmtimeError._from_ptr(err)

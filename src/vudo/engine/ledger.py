@@ -61,8 +61,7 @@ from vudo.engine.identity import credit_account
 from vudo.engine.sqlite import Database
 from vudo.resources import Resource
 
-__all__ = ["MAX_AMOUNT", "CreditLedger", "LedgerView", "Movement", "Reservation",
-           "fund_message"]
+__all__ = ["MAX_AMOUNT", "CreditLedger", "LedgerView", "Movement", "Reservation", "fund_message"]
 
 #: The largest amount or balance: an i64, the ABI's amount type.
 MAX_AMOUNT: Final = I64_MAX
@@ -104,10 +103,12 @@ _ADDED_COLUMNS: Final = (
     ("journal", "signer", "BLOB"),
     ("journal", "signature", "BLOB"),
 )
-_SCHEMA = _SCHEMA.format(**{
-    f"{table}_columns": "".join(f", {c} {t}" for tb, c, t in _ADDED_COLUMNS if tb == table)
-    for table in ("reservations", "journal")
-})
+_SCHEMA = _SCHEMA.format(
+    **{
+        f"{table}_columns": "".join(f", {c} {t}" for tb, c, t in _ADDED_COLUMNS if tb == table)
+        for table in ("reservations", "journal")
+    }
+)
 
 #: The domain tag of a signed :meth:`CreditLedger.fund` movement.
 FUND_TAG: Final = b"vudo-credit-fund-v1\0"
@@ -200,7 +201,6 @@ def _run_alive(host: str | None, pid: int | None, started: str | None) -> bool:
     return now is not None and (not started or not now or now == started)
 
 
-
 def _check_account(account: bytes) -> bytes:
     if not isinstance(account, bytes) or len(account) != 32:
         raise HostCallError(
@@ -231,7 +231,10 @@ class CreditLedger(Resource):
     """Persistent balances and reservations. Close it (or use ``with``)."""
 
     def __init__(
-        self, path: Path | str, *, busy_timeout: float = 5.0,
+        self,
+        path: Path | str,
+        *,
+        busy_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Open or create the ledger and release the reservations of dead runs.
@@ -283,10 +286,26 @@ class CreditLedger(Resource):
                 ).rowcount
                 if not changed:
                     continue  # its run, or another opener, closed it meanwhile
-                self._journal(db, "release", bytes(account), None, int(amount), int(rid),
-                              note=f"run ended (pid {pid or '?'})")
-            released.append(Reservation(int(rid), bytes(account), int(amount), str(owner),
-                                        str(host or ""), int(pid or 0), created))
+                self._journal(
+                    db,
+                    "release",
+                    bytes(account),
+                    None,
+                    int(amount),
+                    int(rid),
+                    note=f"run ended (pid {pid or '?'})",
+                )
+            released.append(
+                Reservation(
+                    int(rid),
+                    bytes(account),
+                    int(amount),
+                    str(owner),
+                    str(host or ""),
+                    int(pid or 0),
+                    created,
+                )
+            )
         return released
 
     def close(self) -> None:
@@ -430,16 +449,17 @@ class CreditLedger(Resource):
         _check_account(dst)
         _check_amount(amount)
         try:
-            nacl.signing.VerifyKey(signer).verify(fund_message(signer, dst, amount, at),
-                                                  signature)
+            nacl.signing.VerifyKey(signer).verify(fund_message(signer, dst, amount, at), signature)
         except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
-            raise HostCallError(ErrorCode.CREDIT_ERROR,
-                                f"the funding signature does not verify: {exc}") from None
+            raise HostCallError(
+                ErrorCode.CREDIT_ERROR, f"the funding signature does not verify: {exc}"
+            ) from None
         src = credit_account(signer)
         with self._db.transaction("fund") as db:
             if db.execute("SELECT 1 FROM journal WHERE signature = ?", (signature,)).fetchone():
-                raise HostCallError(ErrorCode.CREDIT_ERROR,
-                                    "this signed funding was already applied")
+                raise HostCallError(
+                    ErrorCode.CREDIT_ERROR, "this signed funding was already applied"
+                )
             self._move(db, src, dst, amount)
             self._journal(db, "fund", src, dst, amount, signer=signer, signature=signature)
 
@@ -500,8 +520,10 @@ class CreditLedger(Resource):
                 "WHERE state = 'open' AND (? IS NULL OR owner = ?) ORDER BY id",
                 (owner, owner),
             ).fetchall()
-        return [Reservation(int(i), bytes(a), int(m), str(o), str(h or ""), int(p or 0), c)
-                for i, a, m, o, h, p, c in rows]
+        return [
+            Reservation(int(i), bytes(a), int(m), str(o), str(h or ""), int(p or 0), c)
+            for i, a, m, o, h, p, c in rows
+        ]
 
     def history(self, account: bytes, *, limit: int = 1000) -> list[Movement]:
         """The latest ``limit`` movements touching ``account``, oldest first."""
@@ -521,9 +543,20 @@ class CreditLedger(Resource):
                 change = -int(amount)
             elif kind in ("deposit", "transfer", "fund") and src_b != dst_b:
                 change = int(amount) if dst_b == account else -int(amount)
-            moves.append(Movement(int(seq), at, str(kind), src_b, dst_b, int(amount), change,
-                                  None if rid is None else int(rid), note,
-                                  signature is not None))
+            moves.append(
+                Movement(
+                    int(seq),
+                    at,
+                    str(kind),
+                    src_b,
+                    dst_b,
+                    int(amount),
+                    change,
+                    None if rid is None else int(rid),
+                    note,
+                    signature is not None,
+                )
+            )
         return moves
 
     def release_all(self, owner: str) -> int:

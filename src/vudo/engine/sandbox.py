@@ -163,10 +163,20 @@ class Sandbox:
         self._live_used = 0
         self._fuel_box = ctypes.c_uint64(0)
         self._fuel_ref = ctypes.byref(self._fuel_box)
-        self.checker = _NO_GRANTS if _denies_everything(config) else engine.checker(
-            (config.grants, config.identity, config.trusted_granters, config.revocations,
-             config.grant_clock, config.grant_refresh),
-            lambda: _make_checker(config),
+        self.checker = (
+            _NO_GRANTS
+            if _denies_everything(config)
+            else engine.checker(
+                (
+                    config.grants,
+                    config.identity,
+                    config.trusted_granters,
+                    config.revocations,
+                    config.grant_clock,
+                    config.grant_refresh,
+                ),
+                lambda: _make_checker(config),
+            )
         )
         self.network = _make_network(config, self.id)
         self.ledger = _make_ledger(config, self.id)
@@ -216,8 +226,7 @@ class Sandbox:
             self._state = new
         if self.events.active:
             self.events.emit(
-                StateChanged(self.id, old.value, new.value, time.monotonic() - self._origin,
-                             reason)
+                StateChanged(self.id, old.value, new.value, time.monotonic() - self._origin, reason)
             )
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -282,7 +291,10 @@ class Sandbox:
         raw = name.encode()
         item = ffi.wasmtime_extern_t()
         found = ffi._wasmtime_instance_export_get(
-            self._store._context(), ctypes.byref(self._instance._instance), raw, len(raw),
+            self._store._context(),
+            ctypes.byref(self._instance._instance),
+            raw,
+            len(raw),
             ctypes.byref(item),
         )
         return item if found else None
@@ -354,8 +366,9 @@ class Sandbox:
         self.bridge.interrupt = None
         self._last_results = ()
         self._finish_failed(
-            Terminated(f"interrupted ({type(interrupt).__name__})") if error is None
-            or not isinstance(error, Terminated) else error,
+            Terminated(f"interrupted ({type(interrupt).__name__})")
+            if error is None or not isinstance(error, Terminated)
+            else error,
             where,
         )
         raise interrupt
@@ -388,8 +401,10 @@ class Sandbox:
         way of saying "out of memory"); a guest that then traps or spins is reported as
         ResourceLimitExceeded naming the limit, not as a bug in the guest.
         """
-        if not isinstance(error, GuestTrap | TimeoutExceeded | FuelExhausted) or \
-                self._memory is None:
+        if (
+            not isinstance(error, GuestTrap | TimeoutExceeded | FuelExhausted)
+            or self._memory is None
+        ):
             return error
         limit = self.config.limits.memory_bytes
         if isinstance(error, FuelExhausted):
@@ -534,8 +549,10 @@ class Sandbox:
             if self._state in (S.FAILED, S.TERMINATED):
                 raise IllegalTransition(f"cannot refuel a {self._state} sandbox")
             if self._budget + amount > MAX_FUEL:
-                raise UsageError(f"refuel of {amount} would take the budget past {MAX_FUEL}",
-                                 hint="add less fuel")
+                raise UsageError(
+                    f"refuel of {amount} would take the budget past {MAX_FUEL}",
+                    hint="add less fuel",
+                )
             self._budget += amount
             if self._running:
                 # The store belongs to the run thread while a call is in progress (even
@@ -638,8 +655,9 @@ class Sandbox:
             fuel_used=self.fuel_used,
             wall_time=self._wall,
             peak_memory=self.bridge.peak_memory,
-            host_calls={k: {"allowed": v[0], "denied": v[1]}
-                        for k, v in self.bridge.counters.items()},
+            host_calls={
+                k: {"allowed": v[0], "denied": v[1]} for k, v in self.bridge.counters.items()
+            },
             bytes_in=self.bridge.bytes_in,
             bytes_out=self.bridge.bytes_out,
         )
@@ -767,16 +785,18 @@ def _coerce_args(function: str, params: tuple[str, ...], args: Sequence[Any]) ->
         if kind in _INT_RANGES:
             low, high = _INT_RANGES[kind]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise UsageError(f"argument {index + 1} of {function} must be an {kind}, "
-                                 f"got {value!r}")
+                raise UsageError(
+                    f"argument {index + 1} of {function} must be an {kind}, got {value!r}"
+                )
             bits = 32 if kind == "i32" else 64
             if value >= 2 ** (bits - 1):
                 value -= 2**bits
             values.append(value)
         elif kind in ("f32", "f64"):
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise UsageError(f"argument {index + 1} of {function} must be an {kind}, "
-                                 f"got {value!r}")
+                raise UsageError(
+                    f"argument {index + 1} of {function} must be an {kind}, got {value!r}"
+                )
             values.append(float(value))
         else:
             raise UsageError(f"{function} takes a {kind} parameter, which vudo cannot pass")
@@ -867,4 +887,3 @@ def _make_ledger(config: SandboxConfig, sandbox_id: str) -> Any:
 
     owner = f"{sandbox_id}/{secrets.token_hex(8)}"
     return LedgerView(ledger, credit_account(config.identity), owner)
-

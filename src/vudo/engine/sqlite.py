@@ -33,9 +33,7 @@ _DAMAGED = ("not a database", "malformed", "corrupt")  # sqlite3's words for a b
 
 
 @contextmanager
-def _sqlite_errors(
-    opening: str | None, failing: str, path: Path | None = None
-) -> Iterator[None]:
+def _sqlite_errors(opening: str | None, failing: str, path: Path | None = None) -> Iterator[None]:
     """Translate sqlite3 exceptions: ``opening`` names what was being opened (at
     ``path``), if that."""
     try:
@@ -106,9 +104,7 @@ class Database(Resource):
         failing = self.prefix + action
         with self._lock, _sqlite_errors(None, failing):
             if self._closed:
-                raise HostCallError(
-                    ErrorCode.STORAGE_ERROR, f"{failing}: {self.title} is closed"
-                )
+                raise HostCallError(ErrorCode.STORAGE_ERROR, f"{failing}: {self.title} is closed")
             yield self._db
 
     @contextmanager

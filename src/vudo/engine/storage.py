@@ -167,14 +167,16 @@ class KeyValueStore(Resource):
         with self._db.transaction("move namespace") as db:
             moved = db.execute(
                 "INSERT OR IGNORE INTO kv (namespace, key, value) "
-                "SELECT ?, key, value FROM kv WHERE namespace = ?", (new, old)
+                "SELECT ?, key, value FROM kv WHERE namespace = ?",
+                (new, old),
             ).rowcount
             db.execute("DELETE FROM kv WHERE namespace = ?", (old,))
             db.execute("DELETE FROM usage WHERE namespace IN (?, ?)", (old, new))
             db.execute(
                 "INSERT INTO usage (namespace, bytes) SELECT namespace, "
                 "SUM(length(key) + length(value)) FROM kv WHERE namespace = ? "
-                "GROUP BY namespace", (new,)
+                "GROUP BY namespace",
+                (new,),
             )
         return int(moved)
 

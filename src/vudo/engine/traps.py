@@ -131,12 +131,15 @@ def _limit_hint(message: str) -> str:
     """The hint for one limit: --memory helps only with linear memory."""
     lowered = message.lower()
     if "-byte limit" in lowered:  # a host call's payload (vudo.engine.host.payload_limit)
-        return ("one host call may carry at most that many bytes: split the data over "
-                "several calls")
+        return "one host call may carry at most that many bytes: split the data over several calls"
     if "table" in lowered:
         return "declare smaller tables in the module (table elements are limited)"
-    if ("instance" in lowered or "count of" in lowered or "count too high" in lowered
-            or "maximum number" in lowered):
+    if (
+        "instance" in lowered
+        or "count of" in lowered
+        or "count too high" in lowered
+        or "maximum number" in lowered
+    ):
         return "the module declares more instances, tables or memories than allowed"
     return _HINTS[ResourceLimitExceeded]
 
@@ -184,8 +187,9 @@ def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run
     if stop:
         cls: type[VudoError] = STOP_KINDS.get(stop.group(1), GuestTrap)
         message = stop.group(2).strip()
-        return cls(message, hint=_limit_hint(message) if cls is ResourceLimitExceeded
-                   else _HINTS.get(cls))
+        return cls(
+            message, hint=_limit_hint(message) if cls is ResourceLimitExceeded else _HINTS.get(cls)
+        )
     if isinstance(exc, wasmtime.Trap):
         code = exc.trap_code
         cls = TRAP_CODES.get(code, GuestTrap) if code is not None else GuestTrap
@@ -200,21 +204,25 @@ def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run
     if any(hint in lowered for hint in _LIMIT_HINTS):
         cause = _cause(text)
         if cause.lower().startswith("resource limit exceeded: "):
-            cause = cause[len("resource limit exceeded: "):]
-        return ResourceLimitExceeded(f"resource limit exceeded: {cause}",
-                                     hint=_limit_hint(cause))
+            cause = cause[len("resource limit exceeded: ") :]
+        return ResourceLimitExceeded(f"resource limit exceeded: {cause}", hint=_limit_hint(cause))
     if during == "parse":
-        return ModuleError(f"not a valid WebAssembly text module: {_first_line(text)}",
-                           hint="pass a .wasm file or valid .wat source")
+        return ModuleError(
+            f"not a valid WebAssembly text module: {_first_line(text)}",
+            hint="pass a .wasm file or valid .wat source",
+        )
     if during == "compile":
-        return ModuleError(f"not a valid WebAssembly module: {_cause(text)}",
-                           hint="check that the file is a .wasm or .wat Spirit")
+        return ModuleError(
+            f"not a valid WebAssembly module: {_cause(text)}",
+            hint="check that the file is a .wasm or .wat Spirit",
+        )
     if during == "instantiate" and "support is disabled" in text.lower():
         # e.g. shared memory: the module needs a feature this engine leaves off; that is
         # not a bug the Spirit hit while running.
-        return ModuleError(f"uses a WebAssembly feature vudo does not enable: {_cause(text)}",
-                           hint="build the Spirit without it (e.g. no threads or shared "
-                           "memory)")
+        return ModuleError(
+            f"uses a WebAssembly feature vudo does not enable: {_cause(text)}",
+            hint="build the Spirit without it (e.g. no threads or shared memory)",
+        )
     if during == "instantiate":
         return GuestTrap(f"instantiation failed: {_cause(text)}", hint=_HINTS[GuestTrap])
     return GuestTrap(f"guest trapped: {_cause(text)}", hint=_HINTS[GuestTrap])

@@ -145,8 +145,23 @@ def _local_header(name: bytes, crc: int, size: int) -> bytes:
 def _central_header(name: bytes, crc: int, size: int, offset: int) -> bytes:
     return (
         _CENTRAL.pack(
-            _CENTRAL_SIG, _MADE_BY, _VERSION, _FLAGS, 0, _DOS_TIME, _DOS_DATE, crc, size,
-            size, len(name), 0, 0, 0, 0, _MODE << 16, offset,
+            _CENTRAL_SIG,
+            _MADE_BY,
+            _VERSION,
+            _FLAGS,
+            0,
+            _DOS_TIME,
+            _DOS_DATE,
+            crc,
+            size,
+            size,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            _MODE << 16,
+            offset,
         )
         + name
     )
@@ -241,8 +256,14 @@ class ZipWriter:
         central_size = self.position - central_start
         self._write(
             _END.pack(
-                _END_SIG, 0, 0, len(self.entries), len(self.entries), central_size,
-                central_start, 0,
+                _END_SIG,
+                0,
+                0,
+                len(self.entries),
+                len(self.entries),
+                central_size,
+                central_start,
+                0,
             )
         )
 
@@ -335,8 +356,7 @@ class HashedStream(Resource):
             want = min(span_size, end - pos)
             filled = 0
             while filled < want:
-                got = os.preadv(self._fd, [span[filled : min(want, filled + CHUNK)]],
-                                pos + filled)
+                got = os.preadv(self._fd, [span[filled : min(want, filled + CHUNK)]], pos + filled)
                 if got <= 0:
                     raise VerificationError("package file is truncated", hint="get it again")
                 yield span[filled : filled + got]
@@ -384,8 +404,9 @@ def open_regular(path: Path, *, what: str = "package", hint: str | None = None) 
     except FileNotFoundError:
         raise NotFoundError(f"no {what} at {path}", hint=hint) from None
     except IsADirectoryError:
-        raise InvalidInputError(f"{path} is a directory, not a {what} file",
-                                hint=hint or "pass the file itself") from None
+        raise InvalidInputError(
+            f"{path} is a directory, not a {what} file", hint=hint or "pass the file itself"
+        ) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise InvalidInputError(f"{path} is not a regular file", hint=f"pass a {what} file")
@@ -444,8 +465,25 @@ class PackageReader(Resource):
             if pos + _CENTRAL.size > len(central):
                 raise _corrupt(path, "central directory truncated")
             fields = _CENTRAL.unpack_from(central, pos)
-            (csig, _made, _need, flags, method, _t, _d, crc, csize, usize, nlen, elen, clen,
-             _dstart, _iattr, eattr, offset) = fields
+            (
+                csig,
+                _made,
+                _need,
+                flags,
+                method,
+                _t,
+                _d,
+                crc,
+                csize,
+                usize,
+                nlen,
+                elen,
+                clen,
+                _dstart,
+                _iattr,
+                eattr,
+                offset,
+            ) = fields
             if csig != _CENTRAL_SIG:
                 raise _corrupt(path, "bad central directory entry")
             raw_name = central[pos + _CENTRAL.size : pos + _CENTRAL.size + nlen]
@@ -619,15 +657,19 @@ def _asset_entries(assets: Iterable[Path | tuple[str, Path]]) -> list[tuple[str,
     for name, src in entries:
         check_member_name(name)
         if src.is_symlink():
-            raise InvalidInputError(f"asset {src} is a symbolic link",
-                                    hint="copy the file in instead")
+            raise InvalidInputError(
+                f"asset {src} is a symbolic link", hint="copy the file in instead"
+            )
         if not src.is_file():
-            raise InvalidInputError(f"asset {src} is not a regular file",
-                                    hint="assets are plain files (and folders of them)")
+            raise InvalidInputError(
+                f"asset {src} is not a regular file",
+                hint="assets are plain files (and folders of them)",
+            )
     names = [n for n, _ in entries]
     if len(set(names)) != len(names):
-        raise InvalidInputError("two assets have the same name in the package",
-                                hint="rename one of them")
+        raise InvalidInputError(
+            "two assets have the same name in the package", hint="rename one of them"
+        )
     return sorted(entries)
 
 
@@ -678,8 +720,9 @@ def write_package(
     for name, src in ((MODULE_NAME, module_path), *assets):
         with contextlib.suppress(OSError):
             hint += _LOCAL.size + len(name.encode("utf-8")) + src.stat().st_size
-    return write_atomic_with(out_path, body, size_hint=hint, what="package file",
-                             hint=package_path_hint(out_path))
+    return write_atomic_with(
+        out_path, body, size_hint=hint, what="package file", hint=package_path_hint(out_path)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -707,16 +750,20 @@ def prepare_pack(
     except FileNotFoundError:
         raise NotFoundError(f"no manifest at {manifest_path}", hint="run `vudo new`") from None
     if len(manifest) > DEFAULT_LIMITS.max_manifest_size:
-        raise InvalidInputError(f"{manifest_path} is larger than 1 MiB",
-                                hint="a manifest holds metadata only; move long text to README.md")
+        raise InvalidInputError(
+            f"{manifest_path} is larger than 1 MiB",
+            hint="a manifest holds metadata only; move long text to README.md",
+        )
     try:
         text = manifest.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidInputError(f"{manifest_path} is not UTF-8 text",
-                                hint="save the manifest as UTF-8") from None
+        raise InvalidInputError(
+            f"{manifest_path} is not UTF-8 text", hint="save the manifest as UTF-8"
+        ) from None
     parse_manifest(text, filename=str(manifest_path))
-    return PackInputs(manifest_path.name, manifest, Path(module_path),
-                      tuple(_asset_entries(assets)))
+    return PackInputs(
+        manifest_path.name, manifest, Path(module_path), tuple(_asset_entries(assets))
+    )
 
 
 def pack(
@@ -732,8 +779,9 @@ def pack(
     under ``assets/<dirname>/``) or ``(name, path)`` pairs.
     """
     inputs = prepare_pack(manifest_path, module_path, assets)
-    return write_package(Path(out_path), inputs.manifest_name, inputs.manifest,
-                         inputs.module_path, inputs.assets)
+    return write_package(
+        Path(out_path), inputs.manifest_name, inputs.manifest, inputs.module_path, inputs.assets
+    )
 
 
 def extract(path: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[Path]:
@@ -749,9 +797,10 @@ def extract(path: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> l
         for m in reader.members:
             target = (root / m.name).resolve()
             if root not in target.parents:
-                raise VerificationError(f"unsafe package member {m.name!r}: escapes {dest}",
-                                        hint="refusing to extract this package; it was not "
-                                        "produced by `vudo pack`")
+                raise VerificationError(
+                    f"unsafe package member {m.name!r}: escapes {dest}",
+                    hint="refusing to extract this package; it was not produced by `vudo pack`",
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             try:

@@ -61,13 +61,15 @@ def _read_toml(path: Path, what: str) -> dict[str, object]:
     except FileNotFoundError:
         return {}
     if len(data) > MAX_CONFIG_BYTES:
-        raise InvalidInputError(f"{path} is over {MAX_CONFIG_BYTES} bytes",
-                                hint=f"fix or remove the {what}")
+        raise InvalidInputError(
+            f"{path} is over {MAX_CONFIG_BYTES} bytes", hint=f"fix or remove the {what}"
+        )
     try:
         doc = tomlkit.parse(data.decode("utf-8")).unwrap()
     except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
-        raise InvalidInputError(f"{path} is not valid TOML: {exc}",
-                                hint=f"fix or remove the {what}") from None
+        raise InvalidInputError(
+            f"{path} is not valid TOML: {exc}", hint=f"fix or remove the {what}"
+        ) from None
     return doc
 
 
@@ -78,8 +80,10 @@ def _write_private(path: Path, text: str, mode: int) -> None:
 
 def check_registry_name(name: str) -> str:
     if not _REGISTRY_NAME.fullmatch(name):
-        raise UsageError(f"invalid registry name {name!r}",
-                         hint="lowercase letters, digits, '-' and '_', starting with a letter")
+        raise UsageError(
+            f"invalid registry name {name!r}",
+            hint="lowercase letters, digits, '-' and '_', starting with a letter",
+        )
     return name
 
 
@@ -93,22 +97,31 @@ def load_config(home: Path) -> RegistryConfig:
     body = _read_toml(path, "configuration")
     table = body.get("registries", {})
     if not isinstance(table, dict):
-        raise InvalidInputError(f"{path}: [registries] is not a table",
-                                hint="see `vudo registry --help`")
+        raise InvalidInputError(
+            f"{path}: [registries] is not a table", hint="see `vudo registry --help`"
+        )
     found: list[NamedRegistry] = []
     for name, entry in table.items():
         url = entry.get("url") if isinstance(entry, dict) else None
         ca = entry.get("ca_file") if isinstance(entry, dict) else None
-        if not isinstance(url, str) or not _REGISTRY_NAME.fullmatch(str(name)) or \
-                (ca is not None and not isinstance(ca, str)):
-            raise InvalidInputError(f"{path}: registry {str(name)!r} is malformed",
-                                    hint="each [registries.NAME] needs url = \"...\"")
+        if (
+            not isinstance(url, str)
+            or not _REGISTRY_NAME.fullmatch(str(name))
+            or (ca is not None and not isinstance(ca, str))
+        ):
+            raise InvalidInputError(
+                f"{path}: registry {str(name)!r} is malformed",
+                hint='each [registries.NAME] needs url = "..."',
+            )
         found.append(NamedRegistry(str(name), url, Path(ca) if ca else None))
     default = body.get("default")
-    if default is not None and (not isinstance(default, str) or
-                                not any(r.name == default for r in found)):
-        raise InvalidInputError(f"{path}: default names no configured registry",
-                                hint="`vudo registry add NAME URL --default`")
+    if default is not None and (
+        not isinstance(default, str) or not any(r.name == default for r in found)
+    ):
+        raise InvalidInputError(
+            f"{path}: default names no configured registry",
+            hint="`vudo registry add NAME URL --default`",
+        )
     return RegistryConfig(tuple(found), default)
 
 
@@ -137,24 +150,31 @@ def validate_registry_url(url: str) -> str:
         _parse_url(url)
         return url
     if "://" in url:
-        raise InvalidInputError(f"unsupported registry URL {url}",
-                                hint="use oci://HOST/NAMESPACE, https://, file:// or a path")
+        raise InvalidInputError(
+            f"unsupported registry URL {url}",
+            hint="use oci://HOST/NAMESPACE, https://, file:// or a path",
+        )
     return str(Path(url).expanduser().resolve())
 
 
-def add_registry(home: Path, name: str, url: str, *, default: bool = False,
-                 ca_file: Path | None = None) -> NamedRegistry:
+def add_registry(
+    home: Path, name: str, url: str, *, default: bool = False, ca_file: Path | None = None
+) -> NamedRegistry:
     check_registry_name(name)
     config = load_config(home)
     if config.get(name) is not None:
-        raise UsageError(f"a registry named {name} is already configured",
-                         hint=f"remove it first (`vudo registry remove {name}`)")
+        raise UsageError(
+            f"a registry named {name} is already configured",
+            hint=f"remove it first (`vudo registry remove {name}`)",
+        )
     if ca_file is not None and not Path(ca_file).is_file():
         raise NotFoundError(f"CA file {ca_file} does not exist", hint="pass a PEM file")
-    entry = NamedRegistry(name, validate_registry_url(url),
-                          Path(ca_file).resolve() if ca_file else None)
-    _save_config(home, RegistryConfig((*config.registries, entry),
-                                      name if default else config.default))
+    entry = NamedRegistry(
+        name, validate_registry_url(url), Path(ca_file).resolve() if ca_file else None
+    )
+    _save_config(
+        home, RegistryConfig((*config.registries, entry), name if default else config.default)
+    )
     return entry
 
 
@@ -162,8 +182,7 @@ def remove_registry(home: Path, name: str) -> NamedRegistry:
     config = load_config(home)
     entry = config.get(name)
     if entry is None:
-        raise NotFoundError(f"no registry named {name} is configured",
-                            hint=_known(config))
+        raise NotFoundError(f"no registry named {name} is configured", hint=_known(config))
     rest = tuple(r for r in config.registries if r.name != name)
     _save_config(home, RegistryConfig(rest, None if config.default == name else config.default))
     return entry
@@ -201,8 +220,11 @@ def registry_host(spec: str, *, home: Path) -> str:
         return parse_oci_url(f"oci://{spec}").netloc  # a bare host[:port]
     entry = lookup_registry(home, spec) if "://" not in spec else NamedRegistry("", spec)
     if not entry.url.startswith("oci://"):
-        raise UsageError(f"{spec} is not an OCI registry", hint="only oci:// registries "
-                         "take a login; directory and static HTTP registries are public")
+        raise UsageError(
+            f"{spec} is not an OCI registry",
+            hint="only oci:// registries "
+            "take a login; directory and static HTTP registries are public",
+        )
     return parse_oci_url(entry.url).netloc
 
 
@@ -256,8 +278,9 @@ def _docker_credentials(host: str, docker_config: Path | None) -> Credentials | 
         encoded = value.get("auth")
         if isinstance(encoded, str):
             try:
-                user, sep, password = base64.b64decode(encoded, validate=True).decode(
-                    "utf-8").partition(":")
+                user, sep, password = (
+                    base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+                )
             except (binascii.Error, UnicodeDecodeError):
                 return None
             if sep:
@@ -268,8 +291,9 @@ def _docker_credentials(host: str, docker_config: Path | None) -> Credentials | 
     return None
 
 
-def credentials_for(home: Path, host: str, *,
-                    docker_config: Path | None = None) -> Credentials | None:
+def credentials_for(
+    home: Path, host: str, *, docker_config: Path | None = None
+) -> Credentials | None:
     """vudo's stored credentials for ``host``, else Docker's, else None (anonymous)."""
 
     body = _read_toml(Path(home) / CREDENTIALS_FILE, "credentials file")

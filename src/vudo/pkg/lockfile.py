@@ -46,8 +46,16 @@ class _Resolved(Protocol):
 
     def dependencies_of(self, name: str) -> tuple[str, ...]: ...
 
-__all__ = ["LOCK_FILENAME", "LOCK_VERSION", "LockedPackage", "Lockfile", "parse_lockfile",
-           "read_lockfile", "write_lockfile"]
+
+__all__ = [
+    "LOCK_FILENAME",
+    "LOCK_VERSION",
+    "LockedPackage",
+    "Lockfile",
+    "parse_lockfile",
+    "read_lockfile",
+    "write_lockfile",
+]
 
 LOCK_FILENAME = "spirit.lock"
 LOCK_VERSION = 1
@@ -66,8 +74,11 @@ class LockedPackage:
     dependencies: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "version": str(self.version),
-                               "source": self.source}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "version": str(self.version),
+            "source": self.source,
+        }
         if self.digest is not None:
             out["digest"] = self.digest
         if self.signer is not None:
@@ -93,10 +104,19 @@ class Lockfile:
 
     @classmethod
     def from_resolution(cls, resolution: _Resolved) -> Lockfile:
-        return cls(tuple(
-            LockedPackage(name=c.name, version=c.version, source=c.source, digest=c.digest,
-                          signer=c.signer, dependencies=resolution.dependencies_of(c.name))
-            for c in resolution.values()))
+        return cls(
+            tuple(
+                LockedPackage(
+                    name=c.name,
+                    version=c.version,
+                    source=c.source,
+                    digest=c.digest,
+                    signer=c.signer,
+                    dependencies=resolution.dependencies_of(c.name),
+                )
+                for c in resolution.values()
+            )
+        )
 
     def get(self, name: str) -> LockedPackage | None:
         for package in self.packages:
@@ -126,8 +146,9 @@ def _bad(filename: str, message: str) -> InvalidInputError:
     return InvalidInputError(f"invalid {filename}: {message}", hint=_HINT)
 
 
-def _string(entry: dict[str, Any], key: str, filename: str, index: int,
-            required: bool) -> str | None:
+def _string(
+    entry: dict[str, Any], key: str, filename: str, index: int, required: bool
+) -> str | None:
     if key not in entry:
         if required:
             raise _bad(filename, f'package #{index} has no "{key}"')
@@ -150,8 +171,10 @@ def parse_lockfile(text: str, *, filename: str = LOCK_FILENAME) -> Lockfile:
     version = data.get("version")
     if version != LOCK_VERSION:
         if isinstance(version, int) and not isinstance(version, bool) and version > 1:
-            raise InvalidInputError(f"{filename} has format version {version}; this vudo "
-                                    f"reads version {LOCK_VERSION}", hint="upgrade vudo")
+            raise InvalidInputError(
+                f"{filename} has format version {version}; this vudo reads version {LOCK_VERSION}",
+                hint="upgrade vudo",
+            )
         raise _bad(filename, f"version must be {LOCK_VERSION}")
     entries = data.get("package", [])
     if not isinstance(entries, list):
@@ -178,11 +201,16 @@ def parse_lockfile(text: str, *, filename: str = LOCK_FILENAME) -> Lockfile:
         if name in seen:
             raise _bad(filename, f"package {name} is locked twice")
         seen.add(name)
-        packages.append(LockedPackage(
-            name=name, version=version, source=source,
-            digest=_string(entry, "digest", filename, index, False),
-            signer=_string(entry, "signer", filename, index, False),
-            dependencies=tuple(deps)))
+        packages.append(
+            LockedPackage(
+                name=name,
+                version=version,
+                source=source,
+                digest=_string(entry, "digest", filename, index, False),
+                signer=_string(entry, "signer", filename, index, False),
+                dependencies=tuple(deps),
+            )
+        )
     return Lockfile(tuple(packages))
 
 
@@ -192,8 +220,9 @@ def read_lockfile(path: Path) -> Lockfile:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NotFoundError(f"{path} does not exist",
-                            hint="run without --locked to create it") from None
+        raise NotFoundError(
+            f"{path} does not exist", hint="run without --locked to create it"
+        ) from None
     except UnicodeDecodeError:
         raise _bad(str(path), "not UTF-8 text") from None
     except IsADirectoryError:
@@ -202,8 +231,9 @@ def read_lockfile(path: Path) -> Lockfile:
 
 
 def _not_a_file(path: Path) -> InvalidInputError:
-    return InvalidInputError(f"{path} is a directory, not a lock file",
-                             hint=f"remove it; vudo writes {path.name} there")
+    return InvalidInputError(
+        f"{path} is a directory, not a lock file", hint=f"remove it; vudo writes {path.name} there"
+    )
 
 
 def write_lockfile(path: Path, lock: Lockfile | Iterable[LockedPackage]) -> None:
@@ -211,5 +241,9 @@ def write_lockfile(path: Path, lock: Lockfile | Iterable[LockedPackage]) -> None
     if not isinstance(lock, Lockfile):
         lock = Lockfile(tuple(lock))
     path = Path(path)
-    write_atomic(path, lock.dumps().encode("utf-8"), what="lock file",
-                 hint=f"remove it; vudo writes {path.name} there")
+    write_atomic(
+        path,
+        lock.dumps().encode("utf-8"),
+        what="lock file",
+        hint=f"remove it; vudo writes {path.name} there",
+    )

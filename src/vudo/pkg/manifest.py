@@ -76,8 +76,17 @@ __all__ = [
 #: Looked up in this order by :func:`find_manifest`.
 
 #: Canonical order of the top-level keys (also the order ``vudo fmt`` writes).
-TOP_LEVEL_KEYS: tuple[str, ...] = ("name", "version", "author", "description", "license",
-                                   "repository", "capabilities", "dependencies", "pricing")
+TOP_LEVEL_KEYS: tuple[str, ...] = (
+    "name",
+    "version",
+    "author",
+    "description",
+    "license",
+    "repository",
+    "capabilities",
+    "dependencies",
+    "pricing",
+)
 VERSION_KEYS: tuple[str, ...] = ("major", "minor", "patch", "pre", "build")
 DEPENDENCY_KEYS: tuple[str, ...] = ("version", "path", "git", "rev", "registry", "optional")
 _SECTIONS = ("dependencies", "pricing")
@@ -177,7 +186,7 @@ def _scan_code(line: str) -> tuple[int, int, str | None]:
     while i < n:
         ch = line[i]
         if line.startswith('"""', i) or line.startswith("'''", i):
-            quote = line[i:i + 3]
+            quote = line[i : i + 3]
             end = line.find(quote, i + 3)
             if end < 0:
                 return depth, -1, quote
@@ -206,7 +215,8 @@ def _scan_code(line: str) -> tuple[int, int, str | None]:
 _BARE_OR_QUOTED = r'(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|\'[^\']*\')'
 _KEY_RE = re.compile(rf"^\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*=(.*)$")
 _HEADER_RE = re.compile(
-    rf"^\s*\[\[?\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*\]\]?\s*(?:#.*)?$")
+    rf"^\s*\[\[?\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*\]\]?\s*(?:#.*)?$"
+)
 _INLINE_KEY_RE = re.compile(rf"[{{,]\s*({_BARE_OR_QUOTED})\s*=")
 
 
@@ -336,9 +346,11 @@ def _load_toml_document(text: str, filename: str) -> tomlkit.TOMLDocument:
         line = getattr(exc, "line", None)
         col = getattr(exc, "col", None)
         where = f"{filename}:{line}:{col}" if line is not None else filename
-        raise ManifestError(f"malformed TOML at {where}: {_strip_position(str(exc))}",
-                            hint="check the TOML syntax on that line (quotes, brackets, "
-                                 "one `key = value` per line)") from None
+        raise ManifestError(
+            f"malformed TOML at {where}: {_strip_position(str(exc))}",
+            hint="check the TOML syntax on that line (quotes, brackets, "
+            "one `key = value` per line)",
+        ) from None
 
 
 class _DuplicateKey(Exception):
@@ -361,15 +373,19 @@ def _load_json(text: str, filename: str) -> Any:
     try:
         return json.loads(_without_bom(text), object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
-        raise ManifestError(f"malformed JSON at {filename}:{exc.lineno}:{exc.colno}: {exc.msg}",
-                            hint="check the JSON syntax on that line (commas, quotes, "
-                                 "braces)") from None
+        raise ManifestError(
+            f"malformed JSON at {filename}:{exc.lineno}:{exc.colno}: {exc.msg}",
+            hint="check the JSON syntax on that line (commas, quotes, braces)",
+        ) from None
     except _DuplicateKey as exc:
-        raise ManifestError(f'key "{exc.key}" appears twice in {filename}',
-                            hint="keep one of them") from None
+        raise ManifestError(
+            f'key "{exc.key}" appears twice in {filename}', hint="keep one of them"
+        ) from None
     except RecursionError:  # "[[[[..." deeper than the parser's stack
-        raise ManifestError(f"malformed JSON in {filename}: nested too deeply",
-                            hint="a manifest is a flat table of fields") from None
+        raise ManifestError(
+            f"malformed JSON in {filename}: nested too deeply",
+            hint="a manifest is a flat table of fields",
+        ) from None
 
 
 # ---------------------------------------------------------------- validation
@@ -412,10 +428,13 @@ def validate_name(name: str, *, what: str = "name") -> str:
     """
     if _NAME_RE.fullmatch(name):
         return name
-    fixed = re.sub(r"[^a-z0-9_-]+", "-", name[:4 * MAX_NAME_CHARS].lower()).strip("-_")
+    fixed = re.sub(r"[^a-z0-9_-]+", "-", name[: 4 * MAX_NAME_CHARS].lower()).strip("-_")
     fixed = re.sub(r"^[^a-z]+", "", fixed)[:MAX_NAME_CHARS]
-    hint = _NAME_HINT + (f' (e.g. "{fixed}")' if fixed and _NAME_RE.fullmatch(fixed)
-                         and len(name) <= MAX_NAME_CHARS else "")
+    hint = _NAME_HINT + (
+        f' (e.g. "{fixed}")'
+        if fixed and _NAME_RE.fullmatch(fixed) and len(name) <= MAX_NAME_CHARS
+        else ""
+    )
     raise InvalidInputError(f'invalid {what} "{shown_name(name)}"', hint=hint)
 
 
@@ -437,23 +456,30 @@ class _Validator:
         return ".".join(path)
 
     def wrong_type(self, path: tuple[str, ...], value: object, expected: str) -> ManifestError:
-        return self.fail(f'"{self._dotted(path)}" at {self.loc.where(path)} must be {expected}, '
-                         f"not {_type_name(value)}",
-                         hint=f"write {self._dotted(path)} as {expected}")
+        return self.fail(
+            f'"{self._dotted(path)}" at {self.loc.where(path)} must be {expected}, '
+            f"not {_type_name(value)}",
+            hint=f"write {self._dotted(path)} as {expected}",
+        )
 
-    def check_keys(self, table: Mapping[str, Any], allowed: tuple[str, ...],
-                   path: tuple[str, ...]) -> None:
+    def check_keys(
+        self, table: Mapping[str, Any], allowed: tuple[str, ...], path: tuple[str, ...]
+    ) -> None:
         for key in table:
             if key in allowed:
                 continue
             import difflib
 
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hint = (f'did you mean "{close[0]}"?' if close
-                    else "allowed keys here: " + ", ".join(allowed))
+            hint = (
+                f'did you mean "{close[0]}"?'
+                if close
+                else "allowed keys here: " + ", ".join(allowed)
+            )
             section = f" in [{self._dotted(path)}]" if path else ""
-            raise self.fail(f'unknown key "{key}"{section} at {self.loc.where((*path, key))}',
-                            hint=hint)
+            raise self.fail(
+                f'unknown key "{key}"{section} at {self.loc.where((*path, key))}', hint=hint
+            )
 
     def string(self, data: Mapping[str, Any], key: str, path: tuple[str, ...] = ()) -> str:
         value = data[key]
@@ -463,9 +489,11 @@ class _Validator:
         if control:
             # Shown in terminals by list/info/search: escape sequences and newlines in a
             # published manifest could restyle the screen or fake vudo's own output.
-            raise self.fail(f'"{self._dotted((*path, key))}" at {self.loc.where((*path, key))} '
-                            f"contains a control character (U+{ord(control.group()):04X})",
-                            hint="use plain text (newlines and tabs are fine)")
+            raise self.fail(
+                f'"{self._dotted((*path, key))}" at {self.loc.where((*path, key))} '
+                f"contains a control character (U+{ord(control.group()):04X})",
+                hint="use plain text (newlines and tabs are fine)",
+            )
         return value
 
     def optional_string(self, data: Mapping[str, Any], key: str) -> str | None:
@@ -475,14 +503,19 @@ class _Validator:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.wrong_type(path, value, "an integer")
         if value < minimum:
-            raise self.fail(f'"{self._dotted(path)}" at {self.loc.where(path)} must be at least '
-                            f"{minimum}, not {value}", hint=f"use a whole number >= {minimum}")
+            raise self.fail(
+                f'"{self._dotted(path)}" at {self.loc.where(path)} must be at least '
+                f"{minimum}, not {value}",
+                hint=f"use a whole number >= {minimum}",
+            )
         return value
 
     def manifest(self, data: object) -> Manifest:
         if not isinstance(data, dict):
-            raise self.fail(f"{self.loc.filename} must hold a table of keys, not "
-                            f"{_type_name(data)}", hint='start with name = "my-spirit"')
+            raise self.fail(
+                f"{self.loc.filename} must hold a table of keys, not {_type_name(data)}",
+                hint='start with name = "my-spirit"',
+            )
         self.check_keys(data, TOP_LEVEL_KEYS, ())
         for required in ("name", "version", "author"):
             if required not in data:
@@ -491,22 +524,30 @@ class _Validator:
                     "version": 'add version = "0.1.0"',
                     "author": 'add author = "<your public key: ~/.vudo/keys/public.key>"',
                 }
-                raise self.fail(f'missing required key "{required}" in {self.loc.filename}',
-                                hint=hints[required])
+                raise self.fail(
+                    f'missing required key "{required}" in {self.loc.filename}',
+                    hint=hints[required],
+                )
         name = self.string(data, "name")
         try:
             validate_name(name)
         except InvalidInputError as exc:
-            raise self.fail(f'invalid name "{shown_name(name)}" at {self.loc.where(("name",))}',
-                            hint=exc.hint) from None
+            raise self.fail(
+                f'invalid name "{shown_name(name)}" at {self.loc.where(("name",))}', hint=exc.hint
+            ) from None
         version = self.version(data["version"])
         author = self.string(data, "author")
         if not _HEX64_RE.fullmatch(author):
-            got = (f"{len(author)} characters" if len(author) != 64
-                   else "other characters than 0-9 and a-f")
-            raise self.fail(f'invalid author at {self.loc.where(("author",))}: expected 64 '
-                            f"lowercase hex characters (an Ed25519 public key), got {got}",
-                            hint="use the contents of ~/.vudo/keys/public.key")
+            got = (
+                f"{len(author)} characters"
+                if len(author) != 64
+                else "other characters than 0-9 and a-f"
+            )
+            raise self.fail(
+                f"invalid author at {self.loc.where(('author',))}: expected 64 "
+                f"lowercase hex characters (an Ed25519 public key), got {got}",
+                hint="use the contents of ~/.vudo/keys/public.key",
+            )
         description = self.string(data, "description") if "description" in data else ""
         return Manifest(
             name=name,
@@ -527,16 +568,19 @@ class _Validator:
             try:
                 return parse_version(value)
             except InvalidInputError as exc:
-                raise self.fail(f'invalid version "{value}" at {self.loc.where(path)}',
-                                hint=exc.hint) from None
+                raise self.fail(
+                    f'invalid version "{value}" at {self.loc.where(path)}', hint=exc.hint
+                ) from None
         if not isinstance(value, dict):
             raise self.wrong_type(path, value, expected)
         self.check_keys(value, VERSION_KEYS, path)
         numbers: list[int] = []
         for key in ("major", "minor", "patch"):
             if key not in value:
-                raise self.fail(f'version table at {self.loc.where(path)} is missing "{key}"',
-                                hint="write version = { major = 0, minor = 1, patch = 0 }")
+                raise self.fail(
+                    f'version table at {self.loc.where(path)} is missing "{key}"',
+                    hint="write version = { major = 0, minor = 1, patch = 0 }",
+                )
             numbers.append(self.non_negative_int(value[key], (*path, key)))
         text = ".".join(str(n) for n in numbers)
         for key, sep in (("pre", "-"), ("build", "+")):
@@ -545,37 +589,46 @@ class _Validator:
         try:
             return parse_version(text)
         except InvalidInputError as exc:
-            raise self.fail(f'invalid version {text} at {self.loc.where(path)}',
-                            hint=exc.hint) from None
+            raise self.fail(
+                f"invalid version {text} at {self.loc.where(path)}", hint=exc.hint
+            ) from None
 
     def capabilities(self, value: object) -> tuple[Capability, ...]:
         path = ("capabilities",)
         if not isinstance(value, list):
-            raise self.wrong_type(path, value, 'an array of capability names')
+            raise self.wrong_type(path, value, "an array of capability names")
         seen: list[Capability] = []
         names = [c.value for c in Capability if c.manifest_grantable]
         for item in value:
             if not isinstance(item, str):
-                raise self.fail(f"capabilities at {self.loc.where(path)} must be strings, "
-                                f"not {_type_name(item)}", hint=f"e.g. \"{names[0]}\"")
+                raise self.fail(
+                    f"capabilities at {self.loc.where(path)} must be strings, "
+                    f"not {_type_name(item)}",
+                    hint=f'e.g. "{names[0]}"',
+                )
             where = self.loc.where(path, value=item)
             if item == Capability.UNRESTRICTED.value:
-                raise self.fail(f'capability "unrestricted" at {where} cannot be requested by a '
-                                "manifest",
-                                hint="it is reserved for system Spirits; list the specific "
-                                     "capabilities the Spirit needs")
+                raise self.fail(
+                    f'capability "unrestricted" at {where} cannot be requested by a manifest',
+                    hint="it is reserved for system Spirits; list the specific "
+                    "capabilities the Spirit needs",
+                )
             try:
                 cap = Capability(item)
             except ValueError:
                 import difflib
 
                 close = difflib.get_close_matches(item, names, n=1, cutoff=0.5)
-                hint = (f'did you mean "{close[0]}"?' if close
-                        else "known capabilities: " + ", ".join(names))
+                hint = (
+                    f'did you mean "{close[0]}"?'
+                    if close
+                    else "known capabilities: " + ", ".join(names)
+                )
                 raise self.fail(f'unknown capability "{item}" at {where}', hint=hint) from None
             if cap in seen:
-                raise self.fail(f'capability "{item}" is listed twice at {where}',
-                                hint="remove the duplicate")
+                raise self.fail(
+                    f'capability "{item}" is listed twice at {where}', hint="remove the duplicate"
+                )
             seen.append(cap)
         return tuple(seen)
 
@@ -596,7 +649,7 @@ class _Validator:
         if isinstance(spec, str):
             return Dependency(name=name, requirement=self.requirement(spec, path))
         if not isinstance(spec, dict):
-            raise self.wrong_type(path, spec, 'a version requirement string or a table')
+            raise self.wrong_type(path, spec, "a version requirement string or a table")
         self.check_keys(spec, DEPENDENCY_KEYS, path)
         fields: dict[str, str | None] = {}
         for key in ("path", "git", "rev", "registry"):
@@ -605,42 +658,60 @@ class _Validator:
         if not isinstance(optional, bool):
             raise self.wrong_type((*path, "optional"), optional, "true or false")
         if fields["path"] is not None and fields["git"] is not None:
-            raise self.fail(f'dependency "{name}" at {where} has both path and git',
-                            hint="keep one source")
+            raise self.fail(
+                f'dependency "{name}" at {where} has both path and git', hint="keep one source"
+            )
         if fields["registry"] is not None and (fields["path"] or fields["git"]):
-            raise self.fail(f'dependency "{name}" at {where} has a registry and a path or git '
-                            "source", hint="keep one source")
+            raise self.fail(
+                f'dependency "{name}" at {where} has a registry and a path or git source',
+                hint="keep one source",
+            )
         if fields["git"] is not None and fields["rev"] is None:
-            raise self.fail(f'git dependency "{name}" at {where} has no rev',
-                            hint='pin it: add rev = "<commit, tag or branch>"')
+            raise self.fail(
+                f'git dependency "{name}" at {where} has no rev',
+                hint='pin it: add rev = "<commit, tag or branch>"',
+            )
         if fields["rev"] is not None and fields["git"] is None:
-            raise self.fail(f'dependency "{name}" at {where} has a rev but no git URL',
-                            hint='add git = "<repository URL>" or remove rev')
+            raise self.fail(
+                f'dependency "{name}" at {where} has a rev but no git URL',
+                hint='add git = "<repository URL>" or remove rev',
+            )
         if "version" in spec:
             requirement = self.requirement(self.string(spec, "version", path), (*path, "version"))
         elif fields["path"] is None and fields["git"] is None:
-            raise self.fail(f'dependency "{name}" at {where} needs a version, path or git',
-                            hint=f'e.g. {name} = "^1.0"')
+            raise self.fail(
+                f'dependency "{name}" at {where} needs a version, path or git',
+                hint=f'e.g. {name} = "^1.0"',
+            )
         else:
             requirement = ANY
-        return Dependency(name=name, requirement=requirement, path=fields["path"],
-                          git=fields["git"], rev=fields["rev"], registry=fields["registry"],
-                          optional=optional)
+        return Dependency(
+            name=name,
+            requirement=requirement,
+            path=fields["path"],
+            git=fields["git"],
+            rev=fields["rev"],
+            registry=fields["registry"],
+            optional=optional,
+        )
 
     def requirement(self, text: str, path: tuple[str, ...]) -> Requirement:
         try:
             return parse_requirement(text)
         except InvalidInputError as exc:
-            raise self.fail(f'invalid version requirement "{text}" at {self.loc.where(path)}',
-                            hint=exc.hint) from None
+            raise self.fail(
+                f'invalid version requirement "{text}" at {self.loc.where(path)}', hint=exc.hint
+            ) from None
 
     def pricing(self, value: object) -> Pricing:
         path = ("pricing",)
         if not isinstance(value, dict):
             raise self.wrong_type(path, value, "a table")
         self.check_keys(value, PRICING_KEYS, path)
-        numbers = {key: self.non_negative_int(v, (*path, key), 1 if key == "fuel_unit" else 0)
-                   for key, v in value.items()}
+        numbers = {
+            key: self.non_negative_int(v, (*path, key), 1 if key == "fuel_unit" else 0)
+            for key, v in value.items()
+        }
         return Pricing(**numbers)
 
 
@@ -704,14 +775,18 @@ def read_manifest_text(path: Path) -> str:
         if size > MAX_MANIFEST_BYTES:
             raise ManifestError(
                 f"{path} is {size} bytes, over the {MAX_MANIFEST_BYTES}-byte manifest limit",
-                hint="a manifest holds metadata only; move long text to README.md")
+                hint="a manifest holds metadata only; move long text to README.md",
+            )
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NotFoundError(f"manifest {path} does not exist",
-                            hint="run `vudo new <name>` to create a Spirit project") from None
+        raise NotFoundError(
+            f"manifest {path} does not exist",
+            hint="run `vudo new <name>` to create a Spirit project",
+        ) from None
     except UnicodeDecodeError as exc:
-        raise ManifestError(f"{path} is not UTF-8 text (byte {exc.start})",
-                            hint="save the manifest as UTF-8") from None
+        raise ManifestError(
+            f"{path} is not UTF-8 text (byte {exc.start})", hint="save the manifest as UTF-8"
+        ) from None
 
 
 def find_manifest(directory: Path) -> Path:
@@ -721,8 +796,10 @@ def find_manifest(directory: Path) -> Path:
         candidate = directory / name
         if candidate.is_file():
             return candidate
-    raise NotFoundError(f"no spirit.toml in {directory}",
-                        hint="run `vudo new <name>` to create a Spirit project, or cd into one")
+    raise NotFoundError(
+        f"no spirit.toml in {directory}",
+        hint="run `vudo new <name>` to create a Spirit project, or cd into one",
+    )
 
 
 def manifest_to_dict(manifest: Manifest, *, version_table: bool = False) -> dict[str, Any]:
@@ -733,9 +810,11 @@ def manifest_to_dict(manifest: Manifest, *, version_table: bool = False) -> dict
     """
     out: dict[str, Any] = {"name": manifest.name}
     if version_table:
-        table: dict[str, Any] = {"major": manifest.version.major,
-                                 "minor": manifest.version.minor,
-                                 "patch": manifest.version.patch}
+        table: dict[str, Any] = {
+            "major": manifest.version.major,
+            "minor": manifest.version.minor,
+            "patch": manifest.version.patch,
+        }
         if manifest.version.prerelease:
             table["pre"] = ".".join(manifest.version.prerelease)
         if manifest.version.build:
@@ -765,8 +844,9 @@ def canonical_manifest_bytes(manifest: Manifest) -> bytes:
     Two manifests that parse to the same value give the same bytes, whatever their
     formatting, comments or file type.
     """
-    return json.dumps(manifest_to_dict(manifest), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+    return json.dumps(
+        manifest_to_dict(manifest), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
 
 
 # ---------------------------------------------------------------- canonical formatting
@@ -813,8 +893,11 @@ def _render_value(value: Any, order: tuple[str, ...] = ()) -> str:
         if not value:
             return "{}"
         keys = sorted(value, key=lambda k: (order.index(k) if k in order else len(order), k))
-        return "{ " + ", ".join(f"{_render_key(k)} = {_render_value(value[k], order)}"
-                                for k in keys) + " }"
+        return (
+            "{ "
+            + ", ".join(f"{_render_key(k)} = {_render_value(value[k], order)}" for k in keys)
+            + " }"
+        )
     return str(tomlkit.item(value).as_string())
 
 
@@ -826,8 +909,9 @@ def _entry_order(section: str, key: str) -> tuple[int, str]:
     return (0, key)
 
 
-def _render_sections(sections: list[_Section], header: list[str] | None = None,
-                     footer: list[str] | None = None) -> str:
+def _render_sections(
+    sections: list[_Section], header: list[str] | None = None, footer: list[str] | None = None
+) -> str:
     out: list[str] = []
     if header:
         out.extend(header)
@@ -844,8 +928,7 @@ def _render_sections(sections: list[_Section], header: list[str] | None = None,
             out.append(f"{line}  {section.inline_comment}" if section.inline_comment else line)
         for entry in sorted(section.entries, key=lambda e: _entry_order(section.name, e.key)):
             out.extend(entry.comments)
-            value = entry.rendered or _render_value(entry.value,
-                                                    value_order.get(section.name, ()))
+            value = entry.rendered or _render_value(entry.value, value_order.get(section.name, ()))
             line = f"{_render_key(entry.key)} = {value}"
             out.append(f"{line}  {entry.inline_comment}" if entry.inline_comment else line)
         out.extend(section.trailing)
@@ -931,7 +1014,7 @@ def _split_at_blank(lines: list[tuple[str, bool]]) -> tuple[list[str], list[str]
     """Split collected (comment, blank-line-marker) items at the last blank line."""
     last_blank = max((i for i, (_, blank) in enumerate(lines) if blank), default=-1)
     before = [text for text, blank in lines[:last_blank] if not blank] if last_blank >= 0 else []
-    after = [text for text, blank in lines[last_blank + 1:] if not blank]
+    after = [text for text, blank in lines[last_blank + 1 :] if not blank]
     return before, after
 
 
@@ -946,8 +1029,9 @@ def _keep_trivia(item: Any, pending: list[tuple[str, bool]]) -> None:
         pending.extend([("", True)] * item.as_string().count("\n"))
 
 
-def _walk_body(body: Iterable[tuple[Any, Any]], entries: list[_TomlEntry],
-               pending: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+def _walk_body(
+    body: Iterable[tuple[Any, Any]], entries: list[_TomlEntry], pending: list[tuple[str, bool]]
+) -> list[tuple[str, bool]]:
     """Collect entries of one table body with the comments above them; return the comment
     lines left after the last entry."""
     from tomlkit.items import Table

@@ -57,6 +57,7 @@ def _load_httpx() -> None:
     global httpx
     import httpx
 
+
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY_BLOB = b"{}"
@@ -128,31 +129,37 @@ def parse_oci_url(url: str) -> OciLocation:
     """Parse ``oci://HOST[:PORT][/NAMESPACE]``; InvalidInputError naming what is wrong."""
     hint = "use oci://HOST[:PORT]/NAMESPACE, e.g. oci://ghcr.io/my-org"
     if any(ord(c) < 0x21 or c == "\x7f" for c in url):
-        raise InvalidInputError(f"invalid registry URL {url!r}: spaces or control characters",
-                                hint=hint)
+        raise InvalidInputError(
+            f"invalid registry URL {url!r}: spaces or control characters", hint=hint
+        )
     if not url.startswith("oci://"):
         raise InvalidInputError(f"not an oci:// registry URL: {url}", hint=hint)
-    rest = url[len("oci://"):]
+    rest = url[len("oci://") :]
     netloc, _, path = rest.partition("/")
     if "@" in netloc:
-        raise InvalidInputError(f"invalid registry URL {printable(url)}: credentials do not "
-                                "belong in the URL", hint="use `vudo login` for credentials")
+        raise InvalidInputError(
+            f"invalid registry URL {printable(url)}: credentials do not belong in the URL",
+            hint="use `vudo login` for credentials",
+        )
     if "?" in rest or "#" in rest:
-        raise InvalidInputError(f"invalid registry URL {url}: no query or fragment allowed",
-                                hint=hint)
+        raise InvalidInputError(
+            f"invalid registry URL {url}: no query or fragment allowed", hint=hint
+        )
     m = re.fullmatch(r"(\[[^\]]*\]|[^:]*)(?::([0-9]{1,5}))?", netloc)
     if not m or not m.group(1) or not _HOST_RE.fullmatch(m.group(1)):
         raise InvalidInputError(f"invalid registry URL {url}: bad host {netloc!r}", hint=hint)
     host = m.group(1).lower()
     port = int(m.group(2)) if m.group(2) else None
     if port is not None and not 0 < port < 65536:
-        raise InvalidInputError(f"invalid registry URL {url}: port {port} is out of range",
-                                hint=hint)
+        raise InvalidInputError(
+            f"invalid registry URL {url}: port {port} is out of range", hint=hint
+        )
     namespace = path.strip("/")
     if namespace and not _REPO_RE.fullmatch(namespace):
-        raise InvalidInputError(f"invalid registry URL {url}: namespace {namespace!r} is not "
-                                "a valid repository path", hint="lowercase letters, digits, "
-                                "'.', '_', '-' and '/' between components")
+        raise InvalidInputError(
+            f"invalid registry URL {url}: namespace {namespace!r} is not a valid repository path",
+            hint="lowercase letters, digits, '.', '_', '-' and '/' between components",
+        )
     netloc_norm = f"{host}:{port}" if port is not None else host
     normal = f"oci://{netloc_norm}/{namespace}" if namespace else f"oci://{netloc_norm}"
     return OciLocation(host, port, namespace, normal)
@@ -187,19 +194,29 @@ def translate_http_error(exc: BaseException, what: str) -> VudoError:
     if isinstance(exc, VudoError):
         return exc
     if isinstance(exc, httpx.TimeoutException):
-        return RegistryError(f"{what} timed out ({type(exc).__name__})",
-                             hint="the registry is slow or unreachable; try again later")
+        return RegistryError(
+            f"{what} timed out ({type(exc).__name__})",
+            hint="the registry is slow or unreachable; try again later",
+        )
     if isinstance(exc, httpx.ConnectError):
-        if isinstance(exc.__cause__, ssl.SSLError) or "SSL" in str(exc) or "certificate" in \
-                str(exc):
-            return RegistryError(f"{what}: TLS verification failed",
-                                 hint="the registry's certificate is not trusted; pass "
-                                 "--ca-file for a private CA")
-        return RegistryError(f"cannot connect for {what}",
-                             hint="check the registry URL and that the registry is running")
+        if (
+            isinstance(exc.__cause__, ssl.SSLError)
+            or "SSL" in str(exc)
+            or "certificate" in str(exc)
+        ):
+            return RegistryError(
+                f"{what}: TLS verification failed",
+                hint="the registry's certificate is not trusted; pass --ca-file for a private CA",
+            )
+        return RegistryError(
+            f"cannot connect for {what}",
+            hint="check the registry URL and that the registry is running",
+        )
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-        return RegistryError(f"{what}: the connection broke ({type(exc).__name__})",
-                             hint="the registry closed the connection; try again")
+        return RegistryError(
+            f"{what}: the connection broke ({type(exc).__name__})",
+            hint="the registry closed the connection; try again",
+        )
     if isinstance(exc, httpx.TooManyRedirects):
         return RegistryError(f"{what}: too many redirects", hint="check the registry URL")
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
@@ -215,20 +232,28 @@ def status_error(status: int, what: str, *, authenticated: bool) -> VudoError:
         return RegistryError(
             f"{what}: authentication failed (HTTP 401)",
             hint="log in with `vudo login REGISTRY --username U --password-stdin`"
-            if not authenticated else "check the user name and password (`vudo login`)")
+            if not authenticated
+            else "check the user name and password (`vudo login`)",
+        )
     if status == 403:
-        return RegistryError(f"{what}: access denied (HTTP 403)",
-                             hint="the account lacks permission for this repository")
+        return RegistryError(
+            f"{what}: access denied (HTTP 403)",
+            hint="the account lacks permission for this repository",
+        )
     if status == 404:
-        return NotFoundError(f"{what}: not found (HTTP 404)",
-                             hint="check the registry URL and the Spirit name and version")
+        return NotFoundError(
+            f"{what}: not found (HTTP 404)",
+            hint="check the registry URL and the Spirit name and version",
+        )
     if status == 429:
         return RegistryError(f"{what}: rate limited (HTTP 429)", hint="wait and try again")
     if status >= 500:
-        return RegistryError(f"{what}: registry error (HTTP {status})",
-                             hint="the registry failed; try again later")
-    return RegistryError(f"{what}: unexpected HTTP {status}",
-                         hint="the server may not be an OCI registry")
+        return RegistryError(
+            f"{what}: registry error (HTTP {status})", hint="the registry failed; try again later"
+        )
+    return RegistryError(
+        f"{what}: unexpected HTTP {status}", hint="the server may not be an OCI registry"
+    )
 
 
 class _Transient(RegistryError):
@@ -240,9 +265,10 @@ class _Transient(RegistryError):
 
 
 def _hostile(what: str, problem: str) -> VerificationError:
-    return VerificationError(f"{what}: {problem}",
-                             hint="the registry sent something that is not a valid response; "
-                             "refusing it")
+    return VerificationError(
+        f"{what}: {problem}",
+        hint="the registry sent something that is not a valid response; refusing it",
+    )
 
 
 def json_depth_ok(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -312,8 +338,11 @@ class Descriptor:
     artifact_type: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest,
-                               "size": self.size}
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
         if self.artifact_type:
             out["artifactType"] = self.artifact_type
         if self.annotations:
@@ -325,19 +354,27 @@ def parse_descriptor(value: Any, what: str, *, max_size: int) -> Descriptor:
     if not isinstance(value, dict):
         raise _hostile(what, "a descriptor is not an object")
     media, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
-    if not (isinstance(media, str) and len(media) <= 255 and isinstance(digest, str)
-            and _DIGEST_RE.fullmatch(digest) and isinstance(size, int)
-            and not isinstance(size, bool) and size >= 0):
+    if not (
+        isinstance(media, str)
+        and len(media) <= 255
+        and isinstance(digest, str)
+        and _DIGEST_RE.fullmatch(digest)
+        and isinstance(size, int)
+        and not isinstance(size, bool)
+        and size >= 0
+    ):
         raise _hostile(what, "a descriptor lacks a valid mediaType, sha256 digest or size")
     if size > max_size:
         raise _hostile(what, f"a blob of {size} bytes is over the {max_size}-byte limit")
     annotations = value.get("annotations") or {}
     if not isinstance(annotations, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
+    ):
         raise _hostile(what, "annotations are not a string map")
     artifact = value.get("artifactType")
-    return Descriptor(media, digest, size, annotations,
-                      artifact if isinstance(artifact, str) else None)
+    return Descriptor(
+        media, digest, size, annotations, artifact if isinstance(artifact, str) else None
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,16 +389,24 @@ class Manifest:
     annotations: Mapping[str, str]
 
 
-def build_manifest(*, artifact_type: str, layers: list[Descriptor],
-                   annotations: Mapping[str, str],
-                   subject: Descriptor | None = None) -> bytes:
+def build_manifest(
+    *,
+    artifact_type: str,
+    layers: list[Descriptor],
+    annotations: Mapping[str, str],
+    subject: Descriptor | None = None,
+) -> bytes:
     """An OCI 1.1 artifact manifest (config is the empty descriptor), canonical JSON."""
     body: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
         "artifactType": artifact_type,
-        "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": EMPTY_DIGEST, "size": 2,
-                   "data": base64.b64encode(EMPTY_BLOB).decode()},
+        "config": {
+            "mediaType": EMPTY_MEDIA_TYPE,
+            "digest": EMPTY_DIGEST,
+            "size": 2,
+            "data": base64.b64encode(EMPTY_BLOB).decode(),
+        },
         "layers": [d.to_dict() for d in layers],
         "annotations": dict(annotations),
     }
@@ -376,11 +421,19 @@ class OciClient(Resource):
     ``sleep`` and ``retries`` are parameters so tests can make backoff instant.
     """
 
-    def __init__(self, location: OciLocation, *, credentials: Credentials | None = None,
-                 ca_file: Path | None = None, connect_timeout: float = 10.0,
-                 read_timeout: float = 30.0, retries: int = 4, backoff: float = 0.25,
-                 sleep: Callable[[float], None] = time.sleep,
-                 chunk_size: int = DEFAULT_CHUNK) -> None:
+    def __init__(
+        self,
+        location: OciLocation,
+        *,
+        credentials: Credentials | None = None,
+        ca_file: Path | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        retries: int = 4,
+        backoff: float = 0.25,
+        sleep: Callable[[float], None] = time.sleep,
+        chunk_size: int = DEFAULT_CHUNK,
+    ) -> None:
         self.location = location
         self.credentials = credentials or Credentials()
         self.retries = retries
@@ -390,14 +443,16 @@ class OciClient(Resource):
         verify: ssl.SSLContext | bool = True
         if ca_file is not None:
             if not Path(ca_file).is_file():
-                raise NotFoundError(f"CA file {ca_file} does not exist",
-                                    hint="pass a PEM file with --ca-file")
+                raise NotFoundError(
+                    f"CA file {ca_file} does not exist", hint="pass a PEM file with --ca-file"
+                )
             try:
                 verify = ssl.create_default_context(cafile=str(ca_file))
             except (ssl.SSLError, OSError) as exc:
-                raise InvalidInputError(f"CA file {ca_file} is not a PEM certificate "
-                                        f"({type(exc).__name__})",
-                                        hint="pass a PEM file with --ca-file") from None
+                raise InvalidInputError(
+                    f"CA file {ca_file} is not a PEM certificate ({type(exc).__name__})",
+                    hint="pass a PEM file with --ca-file",
+                ) from None
         self._verify = verify
         self._timeouts = (connect_timeout, read_timeout)
         self._client: httpx.Client | None = None
@@ -414,10 +469,14 @@ class OciClient(Resource):
             if self._client is None:
                 _load_httpx()
                 self._client = httpx.Client(
-                    verify=self._verify, follow_redirects=True, max_redirects=5,
+                    verify=self._verify,
+                    follow_redirects=True,
+                    max_redirects=5,
                     timeout=httpx.Timeout(self._timeouts[1], connect=self._timeouts[0]),
-                    headers={"User-Agent": "vudo"}, trust_env=False,
-                    event_hooks={"request": [_plain_http_only_to_loopback]})
+                    headers={"User-Agent": "vudo"},
+                    trust_env=False,
+                    event_hooks={"request": [_plain_http_only_to_loopback]},
+                )
             return self._client
 
     def close(self) -> None:
@@ -450,8 +509,7 @@ class OciClient(Resource):
             return f"Bearer {self.credentials.token}"
         return None
 
-    def _authenticate(self, resp: httpx.Response, scope: str, what: str,
-                      sent: str | None) -> bool:
+    def _authenticate(self, resp: httpx.Response, scope: str, what: str, sent: str | None) -> bool:
         """React to a 401 to a request that carried ``sent`` (an Authorization value or
         None): learn the scheme, fetch a token; False when there is nothing new to try.
         Threads share the client, so another may have authenticated meanwhile."""
@@ -476,8 +534,11 @@ class OciClient(Resource):
         realm = params["realm"]
         parsed = urllib.parse.urlsplit(realm)
         host = parsed.hostname or ""
-        if parsed.scheme not in ("http", "https") or not host or \
-                (parsed.scheme == "http" and not is_loopback(host)):
+        if (
+            parsed.scheme not in ("http", "https")
+            or not host
+            or (parsed.scheme == "http" and not is_loopback(host))
+        ):
             raise _hostile(what, "the token realm is not an https URL")
         query = {"service": params.get("service", "")}
         if scope:
@@ -485,9 +546,15 @@ class OciClient(Resource):
         headers: dict[str, str] = {}
         try:
             if self.credentials.token and not self.credentials.username:
-                resp = self._http.post(realm, data={
-                    "grant_type": "refresh_token", "refresh_token": self.credentials.token,
-                    "client_id": "vudo", **query})
+                resp = self._http.post(
+                    realm,
+                    data={
+                        "grant_type": "refresh_token",
+                        "refresh_token": self.credentials.token,
+                        "client_id": "vudo",
+                        **query,
+                    },
+                )
             else:
                 basic = self.credentials.basic()
                 if basic:
@@ -497,12 +564,19 @@ class OciClient(Resource):
         except httpx.HTTPError as exc:
             raise translate_http_error(exc, f"token request for {what}") from None
         if resp.status_code != 200:
-            raise status_error(resp.status_code, f"token request for {what}",
-                               authenticated=bool(headers) or bool(self.credentials.token))
+            raise status_error(
+                resp.status_code,
+                f"token request for {what}",
+                authenticated=bool(headers) or bool(self.credentials.token),
+            )
         body = parse_json(data, f"token for {what}")
         token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token or len(token) > 64 * 1024 or \
-                any(ord(c) < 0x21 or ord(c) > 0x7E for c in token):
+        if (
+            not isinstance(token, str)
+            or not token
+            or len(token) > 64 * 1024
+            or any(ord(c) < 0x21 or ord(c) > 0x7E for c in token)
+        ):
             raise _hostile(f"token for {what}", "no usable token in the response")
         return token
 
@@ -523,17 +597,25 @@ class OciClient(Resource):
         return bytes(buf)
 
     def _retry_delay(self, resp: httpx.Response | None, attempt: int) -> float:
-        delay = self.backoff * 2.0 ** attempt
+        delay = self.backoff * 2.0**attempt
         if resp is not None:
             after = resp.headers.get("retry-after", "")
             if after.isdigit():
                 delay = max(delay, float(after))
         return min(delay, 10.0)
 
-    def send(self, method: str, url: str, *, scope: str, what: str,
-             headers: Mapping[str, str] | None = None,
-             body: Callable[[], bytes | Iterator[bytes]] | None = None,
-             ok: tuple[int, ...] = (200,), stream: bool = False) -> httpx.Response:
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        scope: str,
+        what: str,
+        headers: Mapping[str, str] | None = None,
+        body: Callable[[], bytes | Iterator[bytes]] | None = None,
+        ok: tuple[int, ...] = (200,),
+        stream: bool = False,
+    ) -> httpx.Response:
         """One request with authentication, retries (429, 5xx, broken connections) and
         status checking. ``body`` makes the request body anew for each attempt. A
         streamed response must be closed by the caller."""
@@ -552,10 +634,14 @@ class OciClient(Resource):
                 # A request that never reached the server is safe to repeat; one that
                 # broke part-way is repeated only if it is idempotent (an upload session
                 # is gone after a broken PATCH or PUT: upload_blob starts a new one).
-                retryable = isinstance(exc, httpx.ConnectError | httpx.PoolTimeout |
-                                       httpx.ConnectTimeout) or (
-                    method in ("GET", "HEAD") and isinstance(
-                        exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError))
+                retryable = isinstance(
+                    exc, httpx.ConnectError | httpx.PoolTimeout | httpx.ConnectTimeout
+                ) or (
+                    method in ("GET", "HEAD")
+                    and isinstance(
+                        exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError
+                    )
+                )
                 if retryable and attempt < self.retries:
                     self.sleep(self._retry_delay(None, attempt))
                     attempt += 1
@@ -568,18 +654,17 @@ class OciClient(Resource):
                 auth_tries += 1
                 if self._authenticate(resp, scope, what, auth):
                     continue
-                raise status_error(401, what, authenticated=auth is not None or
-                                   self._scheme is not None)
-            if (resp.status_code == 429 or resp.status_code >= 500) and \
-                    attempt < self.retries:
+                raise status_error(
+                    401, what, authenticated=auth is not None or self._scheme is not None
+                )
+            if (resp.status_code == 429 or resp.status_code >= 500) and attempt < self.retries:
                 resp.close()
                 self.sleep(self._retry_delay(resp, attempt))
                 attempt += 1
                 continue
             if resp.status_code not in ok:
                 resp.close()
-                raise status_error(resp.status_code, what,
-                                   authenticated=auth is not None)
+                raise status_error(resp.status_code, what, authenticated=auth is not None)
             if not stream and method == "HEAD":
                 resp.close()
             elif not stream:
@@ -597,13 +682,19 @@ class OciClient(Resource):
         """``GET /v2/``: that this is a registry and the credentials are accepted."""
         self.send("GET", self._url(""), scope="", what=f"login to {self.location.netloc}")
 
-    def get_manifest(self, repo: str, reference: str, *,
-                     accept: str = MANIFEST_MEDIA_TYPE) -> Manifest:
+    def get_manifest(
+        self, repo: str, reference: str, *, accept: str = MANIFEST_MEDIA_TYPE
+    ) -> Manifest:
         """The manifest ``repo:reference`` (tag or digest), bounded and digest-checked."""
         what = self.describe(repo, f"manifest {reference} of")
-        resp = self.send("GET", self._url(f"{repo}/manifests/{reference}"),
-                         scope=f"repository:{repo}:pull", what=what,
-                         headers={"Accept": accept}, stream=True)
+        resp = self.send(
+            "GET",
+            self._url(f"{repo}/manifests/{reference}"),
+            scope=f"repository:{repo}:pull",
+            what=what,
+            headers={"Accept": accept},
+            stream=True,
+        )
         try:
             raw = self._read_bounded(resp, MAX_MANIFEST_BYTES, what)
         except httpx.HTTPError as exc:
@@ -622,9 +713,13 @@ class OciClient(Resource):
         """The digest of ``repo:reference`` (HEAD), or None when there is no such tag."""
         what = self.describe(repo, f"manifest {reference} of")
         try:
-            resp = self.send("HEAD", self._url(f"{repo}/manifests/{reference}"),
-                             scope=f"repository:{repo}:pull", what=what,
-                             headers={"Accept": MANIFEST_MEDIA_TYPE})
+            resp = self.send(
+                "HEAD",
+                self._url(f"{repo}/manifests/{reference}"),
+                scope=f"repository:{repo}:pull",
+                what=what,
+                headers={"Accept": MANIFEST_MEDIA_TYPE},
+            )
         except NotFoundError:
             return None
         named = str(resp.headers.get("docker-content-digest", ""))
@@ -633,16 +728,22 @@ class OciClient(Resource):
             return self.get_manifest(repo, reference).digest
         return named
 
-    def fetch_blob(self, repo: str, desc: Descriptor, dest: Path, *,
-                   progress: Progress = _no_progress) -> None:
+    def fetch_blob(
+        self, repo: str, desc: Descriptor, dest: Path, *, progress: Progress = _no_progress
+    ) -> None:
         """Stream blob ``desc`` of ``repo`` into ``dest`` (created), checking its size and
         digest while it arrives; on any failure ``dest`` is removed."""
         what = self.describe(repo, f"blob {desc.digest[:19]} of")
         h = hashlib.sha256()
         done = 0
         try:
-            resp = self.send("GET", self._url(f"{repo}/blobs/{desc.digest}"),
-                             scope=f"repository:{repo}:pull", what=what, stream=True)
+            resp = self.send(
+                "GET",
+                self._url(f"{repo}/blobs/{desc.digest}"),
+                scope=f"repository:{repo}:pull",
+                what=what,
+                stream=True,
+            )
             try:
                 fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 try:
@@ -650,12 +751,13 @@ class OciClient(Resource):
                     for chunk in resp.iter_raw(1 << 20):
                         done += len(chunk)
                         if done > desc.size:
-                            raise _hostile(what, f"more than the {desc.size} bytes its "
-                                           "descriptor gives")
+                            raise _hostile(
+                                what, f"more than the {desc.size} bytes its descriptor gives"
+                            )
                         h.update(chunk)
                         view = memoryview(chunk)
                         while view:
-                            view = view[os.write(fd, view):]
+                            view = view[os.write(fd, view) :]
                         progress(done, desc.size)
                 finally:
                     os.close(fd)
@@ -664,9 +766,10 @@ class OciClient(Resource):
             if done != desc.size:
                 raise _hostile(what, f"{done} bytes arrived, the descriptor gives {desc.size}")
             if "sha256:" + h.hexdigest() != desc.digest:
-                raise VerificationError(f"{what} does not match its digest",
-                                        hint="the registry's copy is altered or damaged; "
-                                        "refusing it")
+                raise VerificationError(
+                    f"{what} does not match its digest",
+                    hint="the registry's copy is altered or damaged; refusing it",
+                )
         except httpx.HTTPError as exc:
             dest.unlink(missing_ok=True)
             raise translate_http_error(exc, what) from None
@@ -678,8 +781,7 @@ class OciClient(Resource):
         """Every tag of ``repo`` (empty when the repository does not exist)."""
         what = self.describe(repo, "tags of")
         try:
-            items = self._paged(f"{repo}/tags/list?n=1000", f"repository:{repo}:pull",
-                                what, "tags")
+            items = self._paged(f"{repo}/tags/list?n=1000", f"repository:{repo}:pull", what, "tags")
         except NotFoundError:
             return []
         return [t for t in items if _TAG_RE.fullmatch(t)]
@@ -687,8 +789,11 @@ class OciClient(Resource):
     def catalog(self) -> list[str]:
         """Every repository the registry lists (the ``_catalog`` extension)."""
         what = f"catalog of {self.location.netloc}"
-        return [r for r in self._paged("_catalog?n=1000", "registry:catalog:*", what,
-                                       "repositories") if _REPO_RE.fullmatch(r)]
+        return [
+            r
+            for r in self._paged("_catalog?n=1000", "registry:catalog:*", what, "repositories")
+            if _REPO_RE.fullmatch(r)
+        ]
 
     def _paged(self, first: str, scope: str, what: str, key: str) -> list[str]:
         out: list[str] = []
@@ -727,8 +832,12 @@ class OciClient(Resource):
     def blob_exists(self, repo: str, digest: str) -> bool:
         what = self.describe(repo, f"blob {digest[:19]} of")
         try:
-            self.send("HEAD", self._url(f"{repo}/blobs/{digest}"),
-                      scope=f"repository:{repo}:pull,push", what=what)
+            self.send(
+                "HEAD",
+                self._url(f"{repo}/blobs/{digest}"),
+                scope=f"repository:{repo}:pull,push",
+                what=what,
+            )
         except NotFoundError:
             return False
         return True
@@ -739,15 +848,22 @@ class OciClient(Resource):
             raise _hostile(what, "no Location for the upload")
         url = urllib.parse.urljoin(self.location.base + "/", loc)
         parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("http", "https") or \
-                (parsed.scheme == "http" and not is_loopback(parsed.hostname or "")):
+        if parsed.scheme not in ("http", "https") or (
+            parsed.scheme == "http" and not is_loopback(parsed.hostname or "")
+        ):
             raise _hostile(what, "the upload Location is not an https URL")
         return url
 
-    def upload_blob(self, repo: str, digest: str, size: int,
-                    read: Callable[[int, int], Iterator[bytes]], *,
-                    chunked: bool | None = None,
-                    progress: Progress = _no_progress) -> bool:
+    def upload_blob(
+        self,
+        repo: str,
+        digest: str,
+        size: int,
+        read: Callable[[int, int], Iterator[bytes]],
+        *,
+        chunked: bool | None = None,
+        progress: Progress = _no_progress,
+    ) -> bool:
         """Upload a blob unless the registry has it; True when bytes were sent.
 
         ``read(offset, length)`` yields the blob's bytes (called anew for each attempt).
@@ -772,12 +888,25 @@ class OciClient(Resource):
                     raise
                 self.sleep(self._retry_delay(None, attempts))
 
-    def _upload_once(self, repo: str, digest: str, size: int,
-                     read: Callable[[int, int], Iterator[bytes]], use_chunks: bool,
-                     scope: str, what: str, progress: Progress) -> None:
-        resp = self.send("POST", self._url(f"{repo}/blobs/uploads/"), scope=scope,
-                         what=what, ok=(202, 201),
-                         headers={"Content-Length": "0"})
+    def _upload_once(
+        self,
+        repo: str,
+        digest: str,
+        size: int,
+        read: Callable[[int, int], Iterator[bytes]],
+        use_chunks: bool,
+        scope: str,
+        what: str,
+        progress: Progress,
+    ) -> None:
+        resp = self.send(
+            "POST",
+            self._url(f"{repo}/blobs/uploads/"),
+            scope=scope,
+            what=what,
+            ok=(202, 201),
+            headers={"Content-Length": "0"},
+        )
         resp.close()
         session = self._location(resp, what)
         progress(0, size)
@@ -790,18 +919,27 @@ class OciClient(Resource):
                 def chunk_body(start: int = start, length: int = length) -> Iterator[bytes]:
                     return read(start, length)
 
-                resp = self.send("PATCH", session, scope=scope, what=what, ok=(202,),
-                                 headers={"Content-Type": "application/octet-stream",
-                                          "Content-Range": f"{start}-{start + length - 1}",
-                                          "Content-Length": str(length)},
-                                 body=chunk_body)
+                resp = self.send(
+                    "PATCH",
+                    session,
+                    scope=scope,
+                    what=what,
+                    ok=(202,),
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "Content-Range": f"{start}-{start + length - 1}",
+                        "Content-Length": str(length),
+                    },
+                    body=chunk_body,
+                )
                 resp.close()
                 session = self._location(resp, what)
                 offset += length
                 progress(offset, size)
             final = _with_query(session, digest=digest)
-            resp = self.send("PUT", final, scope=scope, what=what, ok=(201,),
-                             headers={"Content-Length": "0"})
+            resp = self.send(
+                "PUT", final, scope=scope, what=what, ok=(201,), headers={"Content-Length": "0"}
+            )
         else:
             sent = [0]
 
@@ -812,10 +950,15 @@ class OciClient(Resource):
                     progress(sent[0], size)
                     yield chunk
 
-            resp = self.send("PUT", _with_query(session, digest=digest), scope=scope,
-                             what=what, ok=(201,),
-                             headers={"Content-Type": "application/octet-stream",
-                                      "Content-Length": str(size)}, body=whole)
+            resp = self.send(
+                "PUT",
+                _with_query(session, digest=digest),
+                scope=scope,
+                what=what,
+                ok=(201,),
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                body=whole,
+            )
         resp.close()
         named = resp.headers.get("docker-content-digest")
         if named is not None and named != digest:
@@ -826,9 +969,15 @@ class OciClient(Resource):
         """Store manifest ``raw`` under ``reference``; its digest, cross-checked."""
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
         what = self.describe(repo, f"push of manifest {reference} to")
-        resp = self.send("PUT", self._url(f"{repo}/manifests/{reference}"),
-                         scope=f"repository:{repo}:pull,push", what=what, ok=(201,),
-                         headers={"Content-Type": MANIFEST_MEDIA_TYPE}, body=lambda: raw)
+        resp = self.send(
+            "PUT",
+            self._url(f"{repo}/manifests/{reference}"),
+            scope=f"repository:{repo}:pull,push",
+            what=what,
+            ok=(201,),
+            headers={"Content-Type": MANIFEST_MEDIA_TYPE},
+            body=lambda: raw,
+        )
         resp.close()
         named = resp.headers.get("docker-content-digest")
         if named is not None and named != digest:
@@ -837,9 +986,13 @@ class OciClient(Resource):
 
     def delete_manifest(self, repo: str, digest: str) -> None:
         what = self.describe(repo, f"delete of manifest {digest[:19]} in")
-        resp = self.send("DELETE", self._url(f"{repo}/manifests/{digest}"),
-                         scope=f"repository:{repo}:pull,push,delete", what=what,
-                         ok=(202, 200, 204))
+        resp = self.send(
+            "DELETE",
+            self._url(f"{repo}/manifests/{digest}"),
+            scope=f"repository:{repo}:pull,push,delete",
+            what=what,
+            ok=(202, 200, 204),
+        )
         resp.close()
 
 
@@ -847,8 +1000,10 @@ def _plain_http_only_to_loopback(request: httpx.Request) -> None:
     """Every request, redirects included: plain HTTP goes to loopback hosts only (a
     redirect from https to http elsewhere would send the next request in the clear)."""
     if request.url.scheme != "https" and not is_loopback(request.url.host):
-        raise RegistryError(f"refusing plain HTTP to {printable(request.url.host)[:100]}",
-                            hint="registries off this machine must use https")
+        raise RegistryError(
+            f"refusing plain HTTP to {printable(request.url.host)[:100]}",
+            hint="registries off this machine must use https",
+        )
 
 
 def _with_query(url: str, **params: str) -> str:
@@ -858,16 +1013,16 @@ def _with_query(url: str, **params: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
-def parse_manifest(raw: bytes, digest: str, what: str, *,
-                   max_layer: int = 1 << 40) -> Manifest:
+def parse_manifest(raw: bytes, digest: str, what: str, *, max_layer: int = 1 << 40) -> Manifest:
     """The fields vudo reads from an OCI image manifest; VerificationError if malformed."""
     body = parse_json(raw, what)
     if not isinstance(body, dict) or body.get("schemaVersion") != 2:
         raise _hostile(what, "not an OCI image manifest (schemaVersion is not 2)")
     media = body.get("mediaType")
     if media is not None and media != MANIFEST_MEDIA_TYPE:
-        raise _hostile(what, f"media type {printable(str(media))[:80]!r} is not an OCI "
-                       "image manifest")
+        raise _hostile(
+            what, f"media type {printable(str(media))[:80]!r} is not an OCI image manifest"
+        )
     config = parse_descriptor(body.get("config"), what, max_size=MAX_MANIFEST_BYTES)
     layers_value = body.get("layers")
     if not isinstance(layers_value, list) or len(layers_value) > 64:
@@ -875,11 +1030,13 @@ def parse_manifest(raw: bytes, digest: str, what: str, *,
     layers = tuple(parse_descriptor(d, what, max_size=max_layer) for d in layers_value)
     annotations = body.get("annotations") or {}
     if not isinstance(annotations, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
+    ):
         raise _hostile(what, "annotations are not a string map")
     artifact = body.get("artifactType")
-    return Manifest(raw, digest, artifact if isinstance(artifact, str) else None, config,
-                    layers, annotations)
+    return Manifest(
+        raw, digest, artifact if isinstance(artifact, str) else None, config, layers, annotations
+    )
 
 
 def file_reader(path: Path) -> Callable[[int, int], Iterator[bytes]]:
@@ -892,8 +1049,10 @@ def file_reader(path: Path) -> Callable[[int, int], Iterator[bytes]]:
             while left > 0:
                 chunk = f.read(min(1 << 20, left))
                 if not chunk:
-                    raise VerificationError(f"{path} shrank while it was uploaded",
-                                            hint="do not change the package while publishing")
+                    raise VerificationError(
+                        f"{path} shrank while it was uploaded",
+                        hint="do not change the package while publishing",
+                    )
                 left -= len(chunk)
                 yield chunk
 
@@ -902,7 +1061,7 @@ def file_reader(path: Path) -> Callable[[int, int], Iterator[bytes]]:
 
 def bytes_reader(data: bytes) -> Callable[[int, int], Iterator[bytes]]:
     def read(offset: int, length: int) -> Iterator[bytes]:
-        yield data[offset:offset + length]
+        yield data[offset : offset + length]
 
     return read
 

@@ -24,8 +24,13 @@ from vudo.errors import InvalidInputError
 
 __all__ = ["PRICING_KEYS", "Pricing", "count_host_calls", "price"]
 
-PRICING_KEYS: tuple[str, ...] = ("base_cost", "per_fuel_cost", "fuel_unit",
-                                 "per_host_call_cost", "per_byte_cost")
+PRICING_KEYS: tuple[str, ...] = (
+    "base_cost",
+    "per_fuel_cost",
+    "fuel_unit",
+    "per_host_call_cost",
+    "per_byte_cost",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +52,23 @@ class Pricing:
         return {key: getattr(self, key) for key in PRICING_KEYS}
 
 
-
 def _check(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInputError(f"{name} must be a non-negative integer, not {value!r}",
-                                hint="pass the counters from the run's receipt")
+        raise InvalidInputError(
+            f"{name} must be a non-negative integer, not {value!r}",
+            hint="pass the counters from the run's receipt",
+        )
     return value
 
 
-def price(pricing: Pricing | None, *, fuel_used: int, host_calls: int = 0, bytes_in: int = 0,
-          bytes_out: int = 0) -> int:
+def price(
+    pricing: Pricing | None,
+    *,
+    fuel_used: int,
+    host_calls: int = 0,
+    bytes_in: int = 0,
+    bytes_out: int = 0,
+) -> int:
     """The price in credits of a run with these counters (see the module doc)."""
     fuel_used = _check("fuel_used", fuel_used)
     host_calls = _check("host_calls", host_calls)
@@ -65,14 +77,17 @@ def price(pricing: Pricing | None, *, fuel_used: int, host_calls: int = 0, bytes
     if pricing is None:
         return 0
     fuel_units = -(-fuel_used // pricing.fuel_unit)  # ceiling division, integers only
-    return (pricing.base_cost
-            + fuel_units * pricing.per_fuel_cost
-            + host_calls * pricing.per_host_call_cost
-            + (bytes_in + bytes_out) * pricing.per_byte_cost)
+    return (
+        pricing.base_cost
+        + fuel_units * pricing.per_fuel_cost
+        + host_calls * pricing.per_host_call_cost
+        + (bytes_in + bytes_out) * pricing.per_byte_cost
+    )
 
 
-def count_host_calls(host_calls: Mapping[str, Mapping[str, int]], *,
-                     include_denied: bool = False) -> int:
+def count_host_calls(
+    host_calls: Mapping[str, Mapping[str, int]], *, include_denied: bool = False
+) -> int:
     """Total calls in a receipt's ``host_calls`` table (capability -> {allowed, denied})."""
     total = 0
     for counts in host_calls.values():

@@ -93,15 +93,23 @@ class Incompatibility:
     causes: tuple[Incompatibility, Incompatibility] | None = None
 
     @classmethod
-    def make(cls, terms: Iterable[Term], kind: str, payload: object = None,
-             causes: tuple[Incompatibility, Incompatibility] | None = None) -> Incompatibility:
+    def make(
+        cls,
+        terms: Iterable[Term],
+        kind: str,
+        payload: object = None,
+        causes: tuple[Incompatibility, Incompatibility] | None = None,
+    ) -> Incompatibility:
         """Merge terms of the same package; drop what always holds (a negative empty
         term) and, for derived ones, the root, which is always selected."""
         merged: dict[str, tuple[int, bool]] = {}
         for term in terms:
             old = merged.get(term.package)
-            merged[term.package] = ((term.mask, term.positive) if old is None
-                                    else _intersect(old[0], old[1], term.mask, term.positive))
+            merged[term.package] = (
+                (term.mask, term.positive)
+                if old is None
+                else _intersect(old[0], old[1], term.mask, term.positive)
+            )
         out = []
         for package, (mask, positive) in merged.items():
             if not positive and mask == 0:
@@ -113,8 +121,9 @@ class Incompatibility:
 
     def is_failure(self) -> bool:
         """True once it says the root itself cannot be selected (no solution)."""
-        return not self.terms or (len(self.terms) == 1 and self.terms[0].positive
-                                  and self.terms[0].package == ROOT)
+        return not self.terms or (
+            len(self.terms) == 1 and self.terms[0].positive and self.terms[0].package == ROOT
+        )
 
 
 class Provider(Protocol):
@@ -178,8 +187,13 @@ class _State:
 
 
 class _Solver:
-    def __init__(self, provider: Provider, clock: Callable[[], float], deadline: float | None,
-                 max_rounds: int | None) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        clock: Callable[[], float],
+        deadline: float | None,
+        max_rounds: int | None,
+    ) -> None:
         self.provider = provider
         self.clock = clock
         self.deadline = deadline
@@ -198,8 +212,9 @@ class _Solver:
 
     # -- partial solution -----------------------------------------------------
 
-    def _assign(self, package: str, mask: int, positive: bool,
-                cause: Incompatibility | None) -> None:
+    def _assign(
+        self, package: str, mask: int, positive: bool, cause: Incompatibility | None
+    ) -> None:
         state = self.states[package]
         assignment = _Assignment(package, mask, positive, self.level, len(self.trail), cause)
         self.trail.append(assignment)
@@ -232,8 +247,7 @@ class _Solver:
         self.level = level
         for package in touched:
             state = self.states[package]
-            state.mask, state.positive = (state.cumulative[-1] if state.cumulative
-                                          else (0, False))
+            state.mask, state.positive = state.cumulative[-1] if state.cumulative else (0, False)
             if state.positive and state.decided is None:
                 self.pending[package] = None
                 heapq.heappush(self.heap, (state.mask.bit_count(), self.seen[package], package))
@@ -247,8 +261,7 @@ class _Solver:
     def _satisfier(self, term: Term) -> _Assignment:
         """The earliest assignment after which ``term`` holds."""
         state = self.states[term.package]
-        for assignment, (mask, positive) in zip(state.assignments, state.cumulative,
-                                                strict=True):
+        for assignment, (mask, positive) in zip(state.assignments, state.cumulative, strict=True):
             if _subset(mask, positive, term.mask, term.positive):
                 return assignment
         raise AssertionError(f"{term} is not satisfied")  # pragma: no cover - solver bug
@@ -267,8 +280,11 @@ class _Solver:
         while next_package is not None:
             self._propagate(next_package)
             next_package = self._decide()
-        return {package: state.decided for package, state in self.states.items()
-                if state.decided is not None and package != ROOT}
+        return {
+            package: state.decided
+            for package, state in self.states.items()
+            if state.decided is not None and package != ROOT
+        }
 
     def _propagate(self, package: str) -> None:
         changed = [package]
@@ -309,8 +325,12 @@ class _Solver:
                         assert derived is not None, "a learned clause must propagate"
                         changed.append(derived)
                         break
-                    self._assign(unsatisfied.package, unsatisfied.mask,
-                                 not unsatisfied.positive, incompatibility)
+                    self._assign(
+                        unsatisfied.package,
+                        unsatisfied.mask,
+                        not unsatisfied.positive,
+                        incompatibility,
+                    )
                     changed.append(unsatisfied.package)
 
     def _propagate_one(self, incompatibility: Incompatibility) -> str | None:
@@ -327,8 +347,9 @@ class _Solver:
             unsatisfied = term
         if unsatisfied is None:
             return None
-        self._assign(unsatisfied.package, unsatisfied.mask, not unsatisfied.positive,
-                     incompatibility)
+        self._assign(
+            unsatisfied.package, unsatisfied.mask, not unsatisfied.positive, incompatibility
+        )
         return unsatisfied.package
 
     def _resolve_conflict(self, incompatibility: Incompatibility) -> Incompatibility:
@@ -352,12 +373,14 @@ class _Solver:
                     recent_term, recent, difference = term, satisfier, None
                     if satisfier.cause is not None:
                         # the part of the satisfier the term does not cover
-                        mask, positive = _intersect(satisfier.mask, satisfier.positive,
-                                                    term.mask, not term.positive)
+                        mask, positive = _intersect(
+                            satisfier.mask, satisfier.positive, term.mask, not term.positive
+                        )
                         if positive or mask:
                             difference = Term(term.package, mask, positive)
-                            previous_level = max(previous_level,
-                                                 self._satisfier(difference.inverse()).level)
+                            previous_level = max(
+                                previous_level, self._satisfier(difference.inverse()).level
+                            )
                 else:
                     previous_level = max(previous_level, satisfier.level)
             assert recent is not None and recent_term is not None
@@ -376,15 +399,17 @@ class _Solver:
             terms += [t for t in recent.cause.terms if t.package != recent.package]
             if difference is not None:
                 terms.append(difference.inverse())
-            incompatibility = Incompatibility.make(terms, "derived",
-                                                   causes=(incompatibility, recent.cause))
+            incompatibility = Incompatibility.make(
+                terms, "derived", causes=(incompatibility, recent.cause)
+            )
             new = True
 
     def _check_bounds(self) -> None:
         self.rounds += 1
         if self.max_rounds is not None and self.rounds > self.max_rounds:
-            raise SolveStopped(f"gave up after {self.max_rounds} rounds", self.max_rounds,
-                               self._busiest())
+            raise SolveStopped(
+                f"gave up after {self.max_rounds} rounds", self.max_rounds, self._busiest()
+            )
         if self.deadline is not None and self.rounds % 16 == 0 and self.clock() > self.deadline:
             raise SolveStopped("ran out of time", self.rounds, self._busiest())
 
@@ -430,20 +455,25 @@ class _Solver:
                     if name == best or not mask:
                         incompatibility = Incompatibility.make(
                             [Term(best, versions, True), Term(name, mask, False)],
-                            "dependency", payload)
+                            "dependency",
+                            payload,
+                        )
                     else:  # the common case, without make()'s merging
                         incompatibility = Incompatibility(
                             (Term(best, versions, True), Term(name, mask, False)),
-                            "dependency", payload)
+                            "dependency",
+                            payload,
+                        )
                     self.edges[key] = incompatibility
                     self.add(incompatibility)
-                if all(t.package == best or self._satisfies(t)
-                       for t in incompatibility.terms):
+                if all(t.package == best or self._satisfies(t) for t in incompatibility.terms):
                     wider = self.provider.widen(best, version, payload)
                     if wider != versions and incompatibility.terms[-1].package != best:
                         incompatibility = Incompatibility.make(
                             [Term(best, wider, True), *incompatibility.terms[1:]],
-                            "dependency", payload)
+                            "dependency",
+                            payload,
+                        )
                         self.add(incompatibility)
                         versions = wider
                     clash |= versions
@@ -458,8 +488,13 @@ class _Solver:
                 return best  # propagation finds the conflict and learns from it
 
 
-def solve(provider: Provider, *, clock: Callable[[], float] | None = None,
-          deadline: float | None = None, max_rounds: int | None = None) -> dict[str, int]:
+def solve(
+    provider: Provider,
+    *,
+    clock: Callable[[], float] | None = None,
+    deadline: float | None = None,
+    max_rounds: int | None = None,
+) -> dict[str, int]:
     """Pick one candidate (bit index) of every package the root needs, so that no
     incompatibility holds. Raises NoSolution, or SolveStopped when ``clock()`` passes
     ``deadline`` or more than ``max_rounds`` decisions were needed."""
@@ -505,9 +540,13 @@ def _statement(incompatibility: Incompatibility, namer: Namer) -> str:
     if not negatives:
         names = [namer.term(t) for t in positives]
         return f"{', '.join(names[:-1])} and {names[-1]} cannot be used together"
-    return "one of " + ", ".join(
-        namer.term(t) if t.positive else "not " + namer.term(t.inverse()) for t in terms
-    ) + " must be false"
+    return (
+        "one of "
+        + ", ".join(
+            namer.term(t) if t.positive else "not " + namer.term(t.inverse()) for t in terms
+        )
+        + " must be false"
+    )
 
 
 def explain(failure: Incompatibility, namer: Namer) -> list[str]:
@@ -553,8 +592,11 @@ def explain(failure: Incompatibility, namer: Namer) -> list[str]:
                 visit(todo)
                 write(node, f"and because {ref(done)}, {says}.", numbered)
             else:
-                simple = [c for c in (first, second)
-                          if c.causes is not None and not any(map(derived, c.causes))]
+                simple = [
+                    c
+                    for c in (first, second)
+                    if c.causes is not None and not any(map(derived, c.causes))
+                ]
                 if simple:
                     other = second if simple[0] is first else first
                     visit(other)
@@ -568,17 +610,22 @@ def explain(failure: Incompatibility, namer: Namer) -> list[str]:
             inner, outer = (first, second) if derived(first) else (second, first)
             if id(inner) in numbers:
                 write(node, f"because {ref(outer)} and {ref(inner)}, {says}.", numbered)
-            elif (inner.causes is not None and uses[id(inner)] == 1
-                  and sum(map(derived, inner.causes)) == 1):
+            elif (
+                inner.causes is not None
+                and uses[id(inner)] == 1
+                and sum(map(derived, inner.causes)) == 1
+            ):
                 deep = next(c for c in inner.causes if derived(c))
                 shallow = next(c for c in inner.causes if not derived(c))
                 if id(deep) not in numbers:
                     visit(deep)
-                    write(node, f"and because {ref(shallow)} and {ref(outer)}, {says}.",
-                          numbered)
+                    write(node, f"and because {ref(shallow)} and {ref(outer)}, {says}.", numbered)
                 else:
-                    write(node, f"because {ref(shallow)} and {ref(deep)} and {ref(outer)}, "
-                                f"{says}.", numbered)
+                    write(
+                        node,
+                        f"because {ref(shallow)} and {ref(deep)} and {ref(outer)}, {says}.",
+                        numbered,
+                    )
             else:
                 visit(inner)
                 write(node, f"and because {ref(outer)}, {says}.", numbered)

@@ -76,13 +76,20 @@ class PublishedVersion:
     yanked: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": str(self.version), "digest": self.digest, "signer": self.signer,
-                "size": self.size, "file": self.file, "manifest": self.manifest}
+        return {
+            "version": str(self.version),
+            "digest": self.digest,
+            "signer": self.signer,
+            "size": self.size,
+            "file": self.file,
+            "manifest": self.manifest,
+        }
 
     def candidate(self, source: str) -> Candidate:
         manifest = manifest_from_dict(self.manifest, filename=f"{self.name}@{self.version}")
-        return candidate_from_manifest(manifest, source=source, digest=self.digest,
-                                       signer=self.signer)
+        return candidate_from_manifest(
+            manifest, source=source, digest=self.digest, signer=self.signer
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +111,14 @@ def summarize(name: str, entries: Iterable[PublishedVersion]) -> SpiritSummary |
         return None
     newest = max(live, key=lambda e: e.version)
     m = manifest_from_dict(newest.manifest, filename=f"{name}@{newest.version}")
-    return SpiritSummary(name, str(newest.version), m.description,
-                         tuple(c.value for c in m.capabilities), newest.signer, m.author)
+    return SpiritSummary(
+        name,
+        str(newest.version),
+        m.description,
+        tuple(c.value for c in m.capabilities),
+        newest.signer,
+        m.author,
+    )
 
 
 def summaries(registry: Registry) -> list[SpiritSummary]:
@@ -138,12 +151,16 @@ def check_publishable(manifest: Manifest) -> None:
     if paths:
         raise InvalidInputError(
             f"{manifest.name} has path dependencies ({', '.join(paths)}), which nobody else "
-            "can install", hint="publish those first and depend on them by version")
+            "can install",
+            hint="publish those first and depend on them by version",
+        )
 
 
 def _bad_index(where: str, what: str) -> VerificationError:
-    return VerificationError(f"registry index {where} is malformed: {what}",
-                             hint="the registry is damaged; republish or repair it")
+    return VerificationError(
+        f"registry index {where} is malformed: {what}",
+        hint="the registry is damaged; republish or repair it",
+    )
 
 
 def _parse_index(data: bytes, name: str, where: str) -> list[PublishedVersion]:
@@ -167,9 +184,15 @@ def _parse_index(data: bytes, name: str, where: str) -> list[PublishedVersion]:
             raise _bad_index(where, f"entry lacks {exc}") from None
         except InvalidInputError as exc:
             raise _bad_index(where, exc.message) from None
-        if not (isinstance(digest, str) and _HEX64.fullmatch(digest) and isinstance(signer, str)
-                and _HEX64.fullmatch(signer) and isinstance(size, int) and isinstance(file, str)
-                and isinstance(manifest, dict)):
+        if not (
+            isinstance(digest, str)
+            and _HEX64.fullmatch(digest)
+            and isinstance(signer, str)
+            and _HEX64.fullmatch(signer)
+            and isinstance(size, int)
+            and isinstance(file, str)
+            and isinstance(manifest, dict)
+        ):
             raise _bad_index(where, f"bad entry for {version}")
         expected = f"packages/{name}/{name}-{version}.spirit"
         if file != expected:
@@ -180,20 +203,21 @@ def _parse_index(data: bytes, name: str, where: str) -> list[PublishedVersion]:
 
 def _index_bytes(name: str, entries: Iterable[PublishedVersion]) -> bytes:
     ordered = sorted(entries, key=lambda e: e.version)
-    body = {"format": REGISTRY_FORMAT, "name": name,
-            "versions": [e.to_dict() for e in ordered]}
+    body = {"format": REGISTRY_FORMAT, "name": name, "versions": [e.to_dict() for e in ordered]}
     return (json.dumps(body, indent=1, sort_keys=True) + "\n").encode()
 
 
-def _select(entries: list[PublishedVersion], name: str, version: Version | str,
-            where: str) -> PublishedVersion:
+def _select(
+    entries: list[PublishedVersion], name: str, version: Version | str, where: str
+) -> PublishedVersion:
     wanted = parse_version(str(version))
     for e in entries:
         if e.version == wanted:
             return e
     listed = ", ".join(str(e.version) for e in entries) or "none"
-    raise NotFoundError(f"{name} {wanted} is not in the registry {where}",
-                        hint=f"published versions: {listed}")
+    raise NotFoundError(
+        f"{name} {wanted} is not in the registry {where}", hint=f"published versions: {listed}"
+    )
 
 
 class DirectoryRegistry(Resource):
@@ -207,8 +231,10 @@ class DirectoryRegistry(Resource):
         self.path = Path(path)
         if not self.path.is_dir():
             if not create:
-                raise NotFoundError(f"registry directory {self.path} does not exist",
-                                    hint="check the --registry path, or create the directory")
+                raise NotFoundError(
+                    f"registry directory {self.path} does not exist",
+                    hint="check the --registry path, or create the directory",
+                )
             self.path.mkdir(parents=True, exist_ok=True)
         self.label = f"registry+{self.path.resolve().as_uri()}"
 
@@ -258,16 +284,20 @@ class DirectoryRegistry(Resource):
         entry = _select(self.entries(name), name, version, str(self.path))
         path = self.path / entry.file
         if not path.is_file():
-            raise NotFoundError(f"the registry lists {name} {entry.version} but "
-                                f"{path} is missing", hint="republish it")
+            raise NotFoundError(
+                f"the registry lists {name} {entry.version} but {path} is missing",
+                hint="republish it",
+            )
         if sha256_file(path) != entry.digest:
             raise VerificationError(
                 f"{path} does not match the digest in the registry index",
-                hint="the registry was modified; republish the package")
+                hint="the registry was modified; republish the package",
+            )
         return path
 
-    def publish(self, package: Path, *, allow_new_signer: bool = False,
-                dry_run: bool = False) -> PublishResult:
+    def publish(
+        self, package: Path, *, allow_new_signer: bool = False, dry_run: bool = False
+    ) -> PublishResult:
         """Verify ``package`` and add it to the registry (with ``dry_run``, only check
         that it could be).
 
@@ -286,47 +316,66 @@ class DirectoryRegistry(Resource):
             name = _check_name(m.name)
             check_publishable(m)
             with self._locked():
-                taken = [n for n in self.names()
-                         if n != name and canonical_name(n) == canonical_name(name)]
+                taken = [
+                    n
+                    for n in self.names()
+                    if n != name and canonical_name(n) == canonical_name(name)
+                ]
                 if taken:
                     raise InvalidInputError(
                         f'cannot publish "{name}": "{taken[0]}" is already published, and '
                         "names are compared without regard to case and to - versus _",
-                        hint=f'publish as "{taken[0]}" if it is yours, or choose another name')
+                        hint=f'publish as "{taken[0]}" if it is yours, or choose another name',
+                    )
                 entries = self.entries(name)
                 for e in entries:
                     if e.version == m.version:
                         if e.digest != digest:
                             raise InvalidInputError(
-                                f"{name} {m.version} is already published with different "
-                                "contents", hint="published versions are immutable; bump "
-                                "the version in spirit.toml and publish again")
-                        return PublishResult(name, e.version, digest, e.signer,
-                                             self.path / e.file, already_published=True)
+                                f"{name} {m.version} is already published with different contents",
+                                hint="published versions are immutable; bump "
+                                "the version in spirit.toml and publish again",
+                            )
+                        return PublishResult(
+                            name,
+                            e.version,
+                            digest,
+                            e.signer,
+                            self.path / e.file,
+                            already_published=True,
+                        )
                 signers = {e.signer for e in entries}
                 if signers and verified.signer not in signers and not allow_new_signer:
                     raise VerificationError(
                         f"{name} is published in this registry by another key",
                         hint="publish under a new name, or pass --allow-new-signer if the "
-                        "owner changed keys")
+                        "owner changed keys",
+                    )
                 rel = f"packages/{name}/{name}-{m.version}.spirit"
                 target = self.path / rel
                 if dry_run:
-                    return PublishResult(name, m.version, digest, verified.signer, target,
-                                         already_published=False)
+                    return PublishResult(
+                        name, m.version, digest, verified.signer, target, already_published=False
+                    )
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
                 manifest = json.loads(canonical_manifest_bytes(m))
-                entry = PublishedVersion(name, m.version, digest, verified.signer, size, rel,
-                                      manifest)
+                entry = PublishedVersion(
+                    name, m.version, digest, verified.signer, size, rel, manifest
+                )
                 index = self._index_path(name)
                 index.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(index, _index_bytes(name, [*entries, entry]), fsync=True)
                 names = sorted({*self.names(), name})
-                write_atomic(self.path / "index.json", (json.dumps(
-                    {"format": REGISTRY_FORMAT, "names": names}, indent=1) + "\n").encode())
-            return PublishResult(name, m.version, digest, verified.signer, target,
-                                 already_published=False)
+                write_atomic(
+                    self.path / "index.json",
+                    (
+                        json.dumps({"format": REGISTRY_FORMAT, "names": names}, indent=1) + "\n"
+                    ).encode(),
+                )
+            return PublishResult(
+                name, m.version, digest, verified.signer, target, already_published=False
+            )
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -334,7 +383,11 @@ class DirectoryRegistry(Resource):
 # ------------------------------------------------------------------ HTTP (read-only)
 
 _URLLIB_ERRORS: tuple[type[BaseException], ...] = (
-    urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError, OSError,
+    urllib.error.URLError,
+    http.client.HTTPException,
+    socket.timeout,
+    ConnectionError,
+    OSError,
 )
 
 
@@ -342,18 +395,25 @@ def translate_urllib_error(exc: BaseException, url: str) -> VudoError:
     """Map urllib / http.client / socket errors to vudo errors (the one HTTP boundary)."""
     if isinstance(exc, urllib.error.HTTPError):
         if exc.code == 404:
-            return NotFoundError(f"{url} not found (HTTP 404)",
-                                 hint="check the registry URL and the Spirit name")
-        return VudoError(f"registry request {url} failed: HTTP {exc.code} {exc.reason}",
-                         hint="the registry server reported an error; try again later")
+            return NotFoundError(
+                f"{url} not found (HTTP 404)", hint="check the registry URL and the Spirit name"
+            )
+        return VudoError(
+            f"registry request {url} failed: HTTP {exc.code} {exc.reason}",
+            hint="the registry server reported an error; try again later",
+        )
     if isinstance(exc, urllib.error.URLError):
-        return VudoError(f"cannot reach registry at {url}: {exc.reason}",
-                         hint="check the --registry URL and your network")
+        return VudoError(
+            f"cannot reach registry at {url}: {exc.reason}",
+            hint="check the --registry URL and your network",
+        )
     if isinstance(exc, socket.timeout | TimeoutError):
         return VudoError(f"registry request {url} timed out", hint="try again later")
     if isinstance(exc, http.client.HTTPException):
-        return VudoError(f"registry at {url} sent a bad HTTP response ({exc!r})",
-                         hint="the server is not a vudo registry, or the connection broke")
+        return VudoError(
+            f"registry at {url} sent a bad HTTP response ({exc!r})",
+            hint="the server is not a vudo registry, or the connection broke",
+        )
     return VudoError(f"registry request {url} failed: {exc}", hint="try again later")
 
 
@@ -367,8 +427,10 @@ class HttpRegistry(Resource):
     def __init__(self, url: str, *, cache_dir: Path, timeout: float = 30.0) -> None:
         parsed = _parse_url(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise InvalidInputError(f"not an http(s) registry URL: {url}",
-                                    hint="use http://host/path or a directory path")
+            raise InvalidInputError(
+                f"not an http(s) registry URL: {url}",
+                hint="use http://host/path or a directory path",
+            )
         self.url = url.rstrip("/") + "/"
         self.cache_dir = Path(cache_dir)
         self.timeout = timeout
@@ -386,8 +448,9 @@ class HttpRegistry(Resource):
         except _URLLIB_ERRORS as exc:
             raise translate_urllib_error(exc, url) from exc
         if len(data) > limit:
-            raise VerificationError(f"{url} is larger than {limit} bytes",
-                                    hint="refusing oversized registry responses")
+            raise VerificationError(
+                f"{url} is larger than {limit} bytes", hint="refusing oversized registry responses"
+            )
         return data
 
     def entries(self, name: str) -> list[PublishedVersion]:
@@ -431,15 +494,18 @@ class HttpRegistry(Resource):
                     if total > min(entry.size, MAX_PACKAGE_BYTES):
                         raise VerificationError(
                             f"{url} is larger than the {entry.size} bytes the index says",
-                            hint="the registry was modified; refusing the download")
+                            hint="the registry was modified; refusing the download",
+                        )
                     h.update(chunk)
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
             if h.hexdigest() != entry.digest:
-                raise VerificationError(f"{url} does not match the digest in the registry "
-                                        "index", hint="the registry or the connection "
-                                        "altered the package; try again or report it")
+                raise VerificationError(
+                    f"{url} does not match the digest in the registry index",
+                    hint="the registry or the connection "
+                    "altered the package; try again or report it",
+                )
             os.replace(tmp, target)
         except _URLLIB_ERRORS as exc:
             raise translate_urllib_error(exc, url) from exc
@@ -511,9 +577,18 @@ class OciRegistry(Resource):
     ``fresh_seconds``, a tag's manifest until the tag moves (versions are immutable).
     """
 
-    def __init__(self, url: str, *, cache_dir: Path, credentials: Any = None,
-                 ca_file: Path | None = None, fresh_seconds: float = CACHE_FRESH_SECONDS,
-                 clock: Any = None, progress: Any = None, **client_options: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        cache_dir: Path,
+        credentials: Any = None,
+        ca_file: Path | None = None,
+        fresh_seconds: float = CACHE_FRESH_SECONDS,
+        clock: Any = None,
+        progress: Any = None,
+        **client_options: Any,
+    ) -> None:
         import time
 
         from vudo.pkg.oci import parse_oci_url
@@ -525,8 +600,7 @@ class OciRegistry(Resource):
         self.fresh_seconds = fresh_seconds
         self.clock = clock or time.time
         self.progress = progress
-        self._client_options = {"credentials": credentials, "ca_file": ca_file,
-                                **client_options}
+        self._client_options = {"credentials": credentials, "ca_file": ca_file, **client_options}
         self._client: Any = None
         key = hashlib.sha256(self.url.encode()).hexdigest()[:24]
         self._cache_path = self.cache_dir / f"oci-{key}.json"
@@ -570,9 +644,17 @@ class OciRegistry(Resource):
             body = json.loads(self._summary_path.read_bytes())
             if body.get("url") != self.url or not self._fresh(body.get("at")):
                 return None
-            return [SpiritSummary(str(i["name"]), str(i["version"]), str(i["description"]),
-                                  tuple(str(c) for c in i["capabilities"]), str(i["signer"]),
-                                  str(i["author"])) for i in body["items"]]
+            return [
+                SpiritSummary(
+                    str(i["name"]),
+                    str(i["version"]),
+                    str(i["description"]),
+                    tuple(str(c) for c in i["capabilities"]),
+                    str(i["signer"]),
+                    str(i["author"]),
+                )
+                for i in body["items"]
+            ]
         except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
             return None
 
@@ -586,8 +668,11 @@ class OciRegistry(Resource):
                     cache = json.loads(self._cache_path.read_bytes())
             except (OSError, ValueError, RecursionError):
                 cache = None
-            if not (isinstance(cache, dict) and cache.get("url") == self.url
-                    and isinstance(cache.get("repos"), dict)):
+            if not (
+                isinstance(cache, dict)
+                and cache.get("url") == self.url
+                and isinstance(cache.get("repos"), dict)
+            ):
                 cache = {"url": self.url, "catalog": None, "repos": {}}
             self._cache = cache
         return self._cache
@@ -604,12 +689,20 @@ class OciRegistry(Resource):
         """Every Spirit name in the namespace (the catalog, cached)."""
         cache = self._load_cache()
         catalog = cache.get("catalog")
-        if isinstance(catalog, dict) and self._fresh(catalog.get("at")) and \
-                isinstance(catalog.get("names"), list):
+        if (
+            isinstance(catalog, dict)
+            and self._fresh(catalog.get("at"))
+            and isinstance(catalog.get("names"), list)
+        ):
             return [str(n) for n in catalog["names"]]
         prefix = f"{self.location.namespace}/" if self.location.namespace else ""
-        names = sorted({r[len(prefix):] for r in self.client.catalog()
-                        if r.startswith(prefix) and _is_name(r[len(prefix):])})
+        names = sorted(
+            {
+                r[len(prefix) :]
+                for r in self.client.catalog()
+                if r.startswith(prefix) and _is_name(r[len(prefix) :])
+            }
+        )
         cache["catalog"] = {"at": self.clock(), "names": names}
         self._dirty = True
         self._warm(names)
@@ -620,8 +713,9 @@ class OciRegistry(Resource):
         large registry is one round trip per name and tag; in parallel, not in series)."""
         from concurrent.futures import ThreadPoolExecutor
 
-        stale = [n for n in names if not self._fresh(
-            self._load_cache()["repos"].get(n, {}).get("at"))]
+        stale = [
+            n for n in names if not self._fresh(self._load_cache()["repos"].get(n, {}).get("at"))
+        ]
         if len(stale) < 2:
             return
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -647,9 +741,12 @@ class OciRegistry(Resource):
                 m = self.client.get_manifest(repo, tag)
             except NotFoundError:
                 continue  # deleted between the listing and now
-            manifests[tag] = {"digest": m.digest, "annotations": dict(m.annotations),
-                              "artifact_type": m.artifact_type,
-                              "layers": [d.to_dict() for d in m.layers]}
+            manifests[tag] = {
+                "digest": m.digest,
+                "annotations": dict(m.annotations),
+                "artifact_type": m.artifact_type,
+                "layers": [d.to_dict() for d in m.layers],
+            }
         entry = {"at": self.clock(), "tags": tags, "manifests": manifests}
         cache["repos"][name] = entry
         self._dirty = True
@@ -667,10 +764,21 @@ class OciRegistry(Resource):
             made = summarize(name, self.entries(name))
             if made is not None:
                 out.append(made)
-        self._summary = {"url": self.url, "at": self.clock(), "items": [
-            {"name": m.name, "version": m.version, "description": m.description,
-             "capabilities": list(m.capabilities), "signer": m.signer, "author": m.author}
-            for m in out]}
+        self._summary = {
+            "url": self.url,
+            "at": self.clock(),
+            "items": [
+                {
+                    "name": m.name,
+                    "version": m.version,
+                    "description": m.description,
+                    "capabilities": list(m.capabilities),
+                    "signer": m.signer,
+                    "author": m.author,
+                }
+                for m in out
+            ],
+        }
         return out
 
     def _repo_entry(self, name: str, *, fresh: bool) -> dict[str, Any]:
@@ -689,8 +797,7 @@ class OciRegistry(Resource):
             version = tag_version(tag)
             record = self._entry(name, version, m) if version is not None else None
             if record is not None:
-                out.append(dataclasses.replace(
-                    record, yanked=f"{YANK_TAG_PREFIX}{tag}" in tags))
+                out.append(dataclasses.replace(record, yanked=f"{YANK_TAG_PREFIX}{tag}" in tags))
         return sorted(out, key=lambda e: e.version)
 
     def _entry(self, name: str, version: Version, m: Any) -> PublishedVersion | None:
@@ -698,8 +805,11 @@ class OciRegistry(Resource):
             return None
         ann = m.get("annotations") or {}
         layers = m.get("layers") or []
-        if len(layers) != 1 or not isinstance(layers[0], dict) or \
-                layers[0].get("mediaType") != SPIRIT_LAYER_TYPE:
+        if (
+            len(layers) != 1
+            or not isinstance(layers[0], dict)
+            or layers[0].get("mediaType") != SPIRIT_LAYER_TYPE
+        ):
             return None
         digest = str(layers[0].get("digest", ""))
         signer = ann.get(ANN_SIGNER, "")
@@ -707,20 +817,34 @@ class OciRegistry(Resource):
             manifest = json.loads(ann.get(ANN_MANIFEST, ""))
         except (ValueError, RecursionError):
             return None
-        if not (digest.startswith("sha256:") and _HEX64.fullmatch(digest[7:])
-                and isinstance(signer, str) and _HEX64.fullmatch(signer)
-                and isinstance(manifest, dict) and manifest.get("name") == name
-                and ann.get(ANN_TITLE) == name and ann.get(ANN_VERSION) == str(version)):
+        if not (
+            digest.startswith("sha256:")
+            and _HEX64.fullmatch(digest[7:])
+            and isinstance(signer, str)
+            and _HEX64.fullmatch(signer)
+            and isinstance(manifest, dict)
+            and manifest.get("name") == name
+            and ann.get(ANN_TITLE) == name
+            and ann.get(ANN_VERSION) == str(version)
+        ):
             return None
-        return PublishedVersion(name, version, digest[7:], signer, int(layers[0].get("size", 0)),
-                             f"{self.location.netloc}/{self._repo(name)}:{version_tag(version)}",
-                             manifest)
+        return PublishedVersion(
+            name,
+            version,
+            digest[7:],
+            signer,
+            int(layers[0].get("size", 0)),
+            f"{self.location.netloc}/{self._repo(name)}:{version_tag(version)}",
+            manifest,
+        )
 
     def candidates(self, name: str) -> Iterable[Candidate]:
         """Every version here from fresh tags; yanked ones are flagged, and the resolver
         skips them unless a lock names them."""
-        return [dataclasses.replace(e.candidate(self.label), yanked=e.yanked)
-                for e in self.entries(name, fresh=True)]
+        return [
+            dataclasses.replace(e.candidate(self.label), yanked=e.yanked)
+            for e in self.entries(name, fresh=True)
+        ]
 
     def fetch(self, name: str, version: Version | str, *, yanked_ok: bool = True) -> Path:
         """Download version ``version`` of ``name`` (once) into the cache: the tag's
@@ -736,13 +860,14 @@ class OciRegistry(Resource):
         m = parse_manifest(m.raw, m.digest, ref, max_layer=MAX_PACKAGE_BYTES)
         if m.artifact_type != SPIRIT_ARTIFACT_TYPE:
             raise VerificationError(
-                f"{ref} is not a vudo Spirit (artifactType "
-                f"{str(m.artifact_type)[:80]!r})",
-                hint="the repository holds another kind of artifact; check the name")
+                f"{ref} is not a vudo Spirit (artifactType {str(m.artifact_type)[:80]!r})",
+                hint="the repository holds another kind of artifact; check the name",
+            )
         if len(m.layers) != 1 or m.layers[0].media_type != SPIRIT_LAYER_TYPE:
             raise VerificationError(
                 f"{ref} does not hold one {SPIRIT_LAYER_TYPE} layer",
-                hint="the artifact was not pushed by vudo; refusing it")
+                hint="the artifact was not pushed by vudo; refusing it",
+            )
         layer = m.layers[0]
         digest = layer.digest[7:]
         target = self.cache_dir / f"{digest}.spirit"
@@ -765,7 +890,8 @@ class OciRegistry(Resource):
         if verified.manifest.name != name or verified.manifest.version != version:
             raise VerificationError(
                 f"{ref} holds {verified.manifest.name} {verified.manifest.version}",
-                hint="the registry serves another package under this tag; refusing it")
+                hint="the registry serves another package under this tag; refusing it",
+            )
 
     # -- writing
 
@@ -783,18 +909,30 @@ class OciRegistry(Resource):
         name = _check_name(m.name)
         check_publishable(m)
         annotations = {
-            ANN_TITLE: name, ANN_VERSION: str(m.version),
+            ANN_TITLE: name,
+            ANN_VERSION: str(m.version),
             ANN_DESCRIPTION: m.description,
             ANN_CAPABILITIES: ",".join(c.value for c in m.capabilities),
             ANN_SIGNER: verified.signer,
             ANN_MANIFEST: canonical_manifest_bytes(m).decode(),
         }
         ref = f"{self.location.netloc}/{self._repo(name)}:{version_tag(m.version)}"
-        return (PublishPlan(name, m.version, ref, digest, Path(package).stat().st_size,
-                            verified.signer, annotations), verified)
+        return (
+            PublishPlan(
+                name,
+                m.version,
+                ref,
+                digest,
+                Path(package).stat().st_size,
+                verified.signer,
+                annotations,
+            ),
+            verified,
+        )
 
-    def publish(self, package: Path, *, allow_new_signer: bool = False,
-                dry_run: bool = False) -> PublishResult:
+    def publish(
+        self, package: Path, *, allow_new_signer: bool = False, dry_run: bool = False
+    ) -> PublishResult:
         """Push a signed package as an OCI artifact. Versions are immutable: the same
         bytes again are a no-op, other bytes are refused; a name published by another
         signer is refused unless ``allow_new_signer``."""
@@ -811,38 +949,51 @@ class OciRegistry(Resource):
         plan, verified = self.plan(package)
         repo = self._repo(plan.name)
         tag = version_tag(plan.version)
-        layer = Descriptor(SPIRIT_LAYER_TYPE, "sha256:" + plan.digest, plan.size,
-                           {ANN_TITLE: f"{plan.name}-{plan.version}.spirit"})
-        raw = build_manifest(artifact_type=SPIRIT_ARTIFACT_TYPE, layers=[layer],
-                             annotations=plan.annotations)
+        layer = Descriptor(
+            SPIRIT_LAYER_TYPE,
+            "sha256:" + plan.digest,
+            plan.size,
+            {ANN_TITLE: f"{plan.name}-{plan.version}.spirit"},
+        )
+        raw = build_manifest(
+            artifact_type=SPIRIT_ARTIFACT_TYPE, layers=[layer], annotations=plan.annotations
+        )
         manifest_digest = "sha256:" + hashlib.sha256(raw).hexdigest()
         existing = self.client.manifest_digest(repo, tag)
         if existing is not None:
             if existing != manifest_digest:
                 raise InvalidInputError(
-                    f"{plan.name} {plan.version} is already published with different "
-                    "contents", hint="published versions are immutable; bump the version "
-                    "in spirit.toml and publish again")
-            return PublishResult(plan.name, plan.version, plan.digest, plan.signer,
-                                 package, already_published=True)
+                    f"{plan.name} {plan.version} is already published with different contents",
+                    hint="published versions are immutable; bump the version "
+                    "in spirit.toml and publish again",
+                )
+            return PublishResult(
+                plan.name, plan.version, plan.digest, plan.signer, package, already_published=True
+            )
         others = {e.signer for e in self.entries(plan.name, fresh=True)}
         if others and plan.signer not in others and not allow_new_signer:
             raise VerificationError(
                 f"{plan.name} is published in this registry by another key",
                 hint="publish under a new name, or pass --allow-new-signer if the owner "
-                "changed keys")
+                "changed keys",
+            )
         if not dry_run:
-            self.client.upload_blob(repo, EMPTY_DIGEST, len(EMPTY_BLOB),
-                                    bytes_reader(EMPTY_BLOB))
-            self.client.upload_blob(repo, layer.digest, layer.size, file_reader(package),
-                                    progress=self.progress or _quiet)
+            self.client.upload_blob(repo, EMPTY_DIGEST, len(EMPTY_BLOB), bytes_reader(EMPTY_BLOB))
+            self.client.upload_blob(
+                repo,
+                layer.digest,
+                layer.size,
+                file_reader(package),
+                progress=self.progress or _quiet,
+            )
             self.client.put_manifest(repo, tag, raw)
             self._load_cache()["repos"].pop(plan.name, None)
             self._dirty = True
             self._forget_summary()
         del verified
-        return PublishResult(plan.name, plan.version, plan.digest, plan.signer, package,
-                             already_published=False)
+        return PublishResult(
+            plan.name, plan.version, plan.digest, plan.signer, package, already_published=False
+        )
 
     def yank(self, name: str, version: Version | str, *, undo: bool = False) -> bool:
         """Mark (or unmark) a published version as yanked; False if it already was (not)."""
@@ -853,8 +1004,10 @@ class OciRegistry(Resource):
         entry = next((e for e in entries if e.version == wanted), None)
         if entry is None:
             listed = ", ".join(str(e.version) for e in entries) or "none"
-            raise NotFoundError(f"{name} {wanted} is not in the registry {self.url}",
-                                hint=f"published versions: {listed}")
+            raise NotFoundError(
+                f"{name} {wanted} is not in the registry {self.url}",
+                hint=f"published versions: {listed}",
+            )
         repo = self._repo(name)
         tag = version_tag(wanted)
         yank_tag = f"{YANK_TAG_PREFIX}{tag}"
@@ -877,8 +1030,10 @@ class OciRegistry(Resource):
             artifact_type=YANK_ARTIFACT_TYPE,
             layers=[Descriptor("application/vnd.oci.empty.v1+json", EMPTY_DIGEST, 2)],
             annotations={ANN_TITLE: name, ANN_VERSION: str(wanted), "dev.vudo.yanked": "true"},
-            subject=Descriptor("application/vnd.oci.image.manifest.v1+json", subject.digest,
-                               len(subject.raw)))
+            subject=Descriptor(
+                "application/vnd.oci.image.manifest.v1+json", subject.digest, len(subject.raw)
+            ),
+        )
         self.client.put_manifest(repo, yank_tag, raw)
         return True
 
@@ -905,17 +1060,21 @@ def _parse_url(url: str) -> urllib.parse.ParseResult:
         parsed = urllib.parse.urlparse(url)
         parsed.port  # noqa: B018 -- raises ValueError for a port that is not 0..65535
     except ValueError as exc:
-        raise InvalidInputError(f"invalid registry URL {url}: {exc}",
-                                hint="use http://host[:port]/path or a directory path") from None
-    if any(ord(c) < 0x20 or c == "\x7f" or (c == " " and parsed.scheme != "file")
-           for c in url):
-        raise InvalidInputError(f"invalid registry URL {url!r}: spaces or control characters",
-                                hint="percent-encode them (%20)")
+        raise InvalidInputError(
+            f"invalid registry URL {url}: {exc}",
+            hint="use http://host[:port]/path or a directory path",
+        ) from None
+    if any(ord(c) < 0x20 or c == "\x7f" or (c == " " and parsed.scheme != "file") for c in url):
+        raise InvalidInputError(
+            f"invalid registry URL {url!r}: spaces or control characters",
+            hint="percent-encode them (%20)",
+        )
     return parsed
 
 
-def open_registry(location: str | Path, *, cache_dir: Path | None = None,
-                  create: bool = False, **oci_options: Any) -> Registry:
+def open_registry(
+    location: str | Path, *, cache_dir: Path | None = None, create: bool = False, **oci_options: Any
+) -> Registry:
     """A registry from a URL (``oci://``, ``http(s)://``, ``file://``) or a directory
     path; ``oci_options`` (credentials, ca_file, progress, ...) go to :class:`OciRegistry`."""
     text = str(location)
@@ -930,9 +1089,10 @@ def open_registry(location: str | Path, *, cache_dir: Path | None = None,
     if text.startswith("file://"):
         text = urllib.parse.unquote(_parse_url(text).path)
     elif "://" in text:
-        raise InvalidInputError(f"unsupported registry URL {text}",
-                                hint="use oci://, http://, https://, file:// or a "
-                                "directory path")
+        raise InvalidInputError(
+            f"unsupported registry URL {text}",
+            hint="use oci://, http://, https://, file:// or a directory path",
+        )
     return DirectoryRegistry(Path(text).expanduser(), create=create)
 
 
@@ -946,7 +1106,7 @@ def _copy_hashing(src: Path, dst: Path) -> tuple[str, int]:
             for chunk in stream_file(fd, 0, size, h.update):
                 view = chunk
                 while view:
-                    view = view[os.write(out, view):]
+                    view = view[os.write(out, view) :]
             os.fsync(out)
         finally:
             os.close(out)

@@ -67,8 +67,7 @@ from vudo.pkg.versions import Requirement, Version
 
 __all__ = ["Resolution", "TreeRow", "Wanted", "resolve"]
 
-_HINT = ("relax one of these requirements, or pick versions of the packages that need it "
-         "which agree")
+_HINT = "relax one of these requirements, or pick versions of the packages that need it which agree"
 
 
 def _describe(dep: Dependency) -> str:
@@ -79,7 +78,8 @@ def _describe(dep: Dependency) -> str:
         where = f"from git {dep.git} rev {dep.rev}"
     else:
         return f"{dep.name} {dep.requirement}" + (
-            f" from registry {dep.registry}" if dep.registry else "")
+            f" from registry {dep.registry}" if dep.registry else ""
+        )
     if dep.requirement.is_any:
         return f"{dep.name} {where}"
     return f"{dep.name} {dep.requirement} {where}"
@@ -220,16 +220,20 @@ class Resolution(Mapping[str, Candidate]):
         for w in self.wanted:
             by_parent.setdefault(w.dependent, []).append(w)
         stack: list[tuple[int, Wanted]] = [
-            (1, w) for w in sorted(by_parent.get("", ()), key=lambda w: w.dependency,
-                                   reverse=True)]
+            (1, w) for w in sorted(by_parent.get("", ()), key=lambda w: w.dependency, reverse=True)
+        ]
         while stack:
             depth, w = stack.pop()
             repeat = w.dependency in expanded
             rows.append(TreeRow(depth, w.dependency, w.requirement, repeat))
             if not repeat:
                 expanded.add(w.dependency)
-                stack.extend((depth + 1, child) for child in sorted(
-                    by_parent.get(w.dependency, ()), key=lambda c: c.dependency, reverse=True))
+                stack.extend(
+                    (depth + 1, child)
+                    for child in sorted(
+                        by_parent.get(w.dependency, ()), key=lambda c: c.dependency, reverse=True
+                    )
+                )
         return tuple(rows)
 
     def path_to(self, name: str) -> tuple[str, ...]:
@@ -288,25 +292,36 @@ class _Package:
     """Each decided candidate's dependency edges, as given to the solver."""
 
     def __post_init__(self) -> None:
-        self.releases = [None if c.version.prerelease else
-                         (c.version.major, c.version.minor, c.version.patch)
-                         for c in self.candidates]
+        self.releases = [
+            None if c.version.prerelease else (c.version.major, c.version.minor, c.version.patch)
+            for c in self.candidates
+        ]
         self.active = [None] * len(self.candidates)
         ascending = [r for r in reversed(self.releases) if r is not None]
-        if (len(ascending) == len(self.candidates) and all(o is None for o in self.origins)
-                and all(a < b for a, b in itertools.pairwise(ascending))):
+        if (
+            len(ascending) == len(self.candidates)
+            and all(o is None for o in self.origins)
+            and all(a < b for a, b in itertools.pairwise(ascending))
+        ):
             self.ascending = ascending
 
 
 class _Provider:
     """The vudo side of the solver: candidate lists, choices and dependency edges."""
 
-    def __init__(self, root: Candidate, root_dependencies: Sequence[Dependency],
-                 sources: Sequence[CandidateSource], registries: Mapping[str, CandidateSource],
-                 git: GitSource | None, root_dir: Path | None, with_optional: Collection[str],
-                 preferred: Mapping[str, tuple[Version, str]],
-                 direct: dict[str, dict[str, Candidate]],
-                 pools: dict[tuple[str, str | None], list[Candidate]]) -> None:
+    def __init__(
+        self,
+        root: Candidate,
+        root_dependencies: Sequence[Dependency],
+        sources: Sequence[CandidateSource],
+        registries: Mapping[str, CandidateSource],
+        git: GitSource | None,
+        root_dir: Path | None,
+        with_optional: Collection[str],
+        preferred: Mapping[str, tuple[Version, str]],
+        direct: dict[str, dict[str, Candidate]],
+        pools: dict[tuple[str, str | None], list[Candidate]],
+    ) -> None:
         self.root = root
         self.root_dependencies = root_dependencies
         self.sources = sources
@@ -346,19 +361,25 @@ class _Provider:
                 package = _Package(ROOT, [self.root], [""], 1)
             else:
                 entries: list[tuple[Candidate, str | None]] = [
-                    (c, "") for c in self.direct.get(name, {}).values()]
+                    (c, "") for c in self.direct.get(name, {}).values()
+                ]
                 registry_entries: list[tuple[Candidate, str | None]] = [
-                    (c, None) for c in self.pool(name, None)]
+                    (c, None) for c in self.pool(name, None)
+                ]
                 for registry in sorted(self.registries):
                     registry_entries += [(c, registry) for c in self.pool(name, registry)]
                 if self.registries:
                     registry_entries.sort(key=lambda e: _precedence(e[0]), reverse=True)
                 entries += registry_entries
                 preferred = self.preferred.get(name)
-                package = _Package(name, [c for c, _ in entries], [o for _, o in entries],
-                                   (1 << len(entries)) - 1)
-                package.yanked = sum(1 << i for i, (c, _) in enumerate(entries)
-                                     if c.yanked and (c.version, c.source) != preferred)
+                package = _Package(
+                    name, [c for c, _ in entries], [o for _, o in entries], (1 << len(entries)) - 1
+                )
+                package.yanked = sum(
+                    1 << i
+                    for i, (c, _) in enumerate(entries)
+                    if c.yanked and (c.version, c.source) != preferred
+                )
             self.packages[name] = package
         return package
 
@@ -366,9 +387,10 @@ class _Provider:
         assert dep.path is not None
         if base is None:
             raise InvalidInputError(
-                f"{parent} from {parent.source} has a path dependency \"{dep.name}\", which "
+                f'{parent} from {parent.source} has a path dependency "{dep.name}", which '
                 "only works in a local project",
-                hint="depend on a registry or git version instead")
+                hint="depend on a registry or git version instead",
+            )
         return (base / dep.path).resolve()
 
     def _direct_candidate(self, dep: Dependency, parent: Candidate) -> Candidate:
@@ -392,7 +414,9 @@ class _Provider:
                 if self.git is None:
                     raise InvalidInputError(
                         f'"{dep.name}" is a git dependency but no git cache was given to '
-                        "the resolver", hint="pass git=GitSource(cache_dir) to resolve()")
+                        "the resolver",
+                        hint="pass git=GitSource(cache_dir) to resolve()",
+                    )
                 label = self.git.source_label(dep.git, dep.rev)
                 known = self.direct.get(dep.name, {}).get(label)
                 if known is None:
@@ -400,7 +424,9 @@ class _Provider:
                     if known.name != dep.name:
                         raise InvalidInputError(
                             f'git dependency "{dep.name}" ({dep.git}) is a Spirit named '
-                            f'"{known.name}"', hint=f'rename the dependency to "{known.name}"')
+                            f'"{known.name}"',
+                            hint=f'rename the dependency to "{known.name}"',
+                        )
             self._label_cache[key] = label
             labels = self.direct.setdefault(dep.name, {})
             if label not in labels:
@@ -416,11 +442,12 @@ class _Provider:
             source = self._direct_candidate(dep, parent).source
         elif dep.registry is not None and dep.registry not in self.registries:
             known = ", ".join(sorted(self.registries)) or "none configured"
-            raise NotFoundError(f'unknown registry "{dep.registry}" (needed for {dep.name})',
-                                hint=f"known registries: {known}")
+            raise NotFoundError(
+                f'unknown registry "{dep.registry}" (needed for {dep.name})',
+                hint=f"known registries: {known}",
+            )
         package = self.package(dep.name)
-        key = (dep.requirement.terms, dep.requirement.prerelease_releases, source,
-               dep.registry)
+        key = (dep.requirement.terms, dep.requirement.prerelease_releases, source, dep.registry)
         mask = package.masks.get(key)
         if mask is None:
             mask = 0
@@ -440,12 +467,18 @@ class _Provider:
         return mask, package
 
     @staticmethod
-    def _scan_mask(package: _Package, requirement: Requirement, fast: _Bounds | None,
-                   source: str | None, registry: str | None) -> int:
+    def _scan_mask(
+        package: _Package,
+        requirement: Requirement,
+        fast: _Bounds | None,
+        source: str | None,
+        registry: str | None,
+    ) -> int:
         """The accepted candidates, one by one (path/git, prereleases, named registries)."""
         mask = 0
-        for i, (candidate, origin, release) in enumerate(zip(
-                package.candidates, package.origins, package.releases, strict=True)):
+        for i, (candidate, origin, release) in enumerate(
+            zip(package.candidates, package.origins, package.releases, strict=True)
+        ):
             if source is not None:
                 if candidate.source != source:
                     continue
@@ -454,15 +487,17 @@ class _Provider:
                     continue
             elif origin != "" and origin != registry:
                 continue
-            if (_within(fast, release) if fast is not None and release is not None
-                    else requirement.matches(candidate.version)):
+            if (
+                _within(fast, release)
+                if fast is not None and release is not None
+                else requirement.matches(candidate.version)
+            ):
                 mask |= 1 << i
         return mask
 
     def active(self, candidate: Candidate) -> list[Dependency]:
         """The dependencies that apply (optional ones only when asked for)."""
-        deps = (self.root_dependencies if candidate is self.root
-                else candidate.dependencies)
+        deps = self.root_dependencies if candidate is self.root else candidate.dependencies
         return [d for d in deps if not d.optional or d.name in self.with_optional]
 
     def _active(self, package: _Package, i: int) -> list[Dependency]:
@@ -512,9 +547,14 @@ class _Provider:
         optional_ok = name in self.with_optional
         for i, candidate in enumerate(package.candidates):
             for d in candidate.dependencies:
-                if (d.name == name and d.requirement.terms == terms and d.registry == registry
-                        and d.path is None and d.git is None
-                        and (not d.optional or optional_ok)):
+                if (
+                    d.name == name
+                    and d.requirement.terms == terms
+                    and d.registry == registry
+                    and d.path is None
+                    and d.git is None
+                    and (not d.optional or optional_ok)
+                ):
                     mask |= 1 << i
                     break
         return mask
@@ -562,8 +602,7 @@ class _Provider:
         dep, mask = _edge(incompatibility)
         parent = next((t for t in incompatibility.terms if t.positive), None)
         who = self.term(parent) if parent is not None else self.root_label
-        if parent is not None and parent.mask & (parent.mask - 1) and not who.startswith(
-                "every "):
+        if parent is not None and parent.mask & (parent.mask - 1) and not who.startswith("every "):
             who = "every " + who
         text = f"{who} depends on {_describe(dep)}"
         if mask:
@@ -586,9 +625,10 @@ def _edge(incompatibility: Incompatibility) -> tuple[Dependency, int]:
 # ---------------------------------------------------------------------- explanations
 
 
-def _short_form(failure: Incompatibility,
-                provider: _Provider) -> DependencyConflictError | NotFoundError | None:
-    """"cannot resolve b: a 1.2.0 needs b ^2, c 0.4.0 needs b <2" when every requirement
+def _short_form(
+    failure: Incompatibility, provider: _Provider
+) -> DependencyConflictError | NotFoundError | None:
+    """ "cannot resolve b: a 1.2.0 needs b ^2, c 0.4.0 needs b <2" when every requirement
     in the derivation comes from one exact version (or the root); else None."""
     edges: list[tuple[str, str, Dependency]] = []  # (who, target, dep)
     parents: set[str] = set()
@@ -610,7 +650,8 @@ def _short_form(failure: Incompatibility,
             parents.add(parent.package)
             who = provider.term(parent)
             involved[who] = provider.package(parent.package).candidates[
-                parent.mask.bit_length() - 1]
+                parent.mask.bit_length() - 1
+            ]
         else:
             return None
         edges.append((who, dep.name, dep))
@@ -638,22 +679,26 @@ def _short_form(failure: Incompatibility,
             parts.append(f"{text}, but no source has a package named {name}")
             continue
         if len(lines) == 1:
-            shown_all = [c for c, o in zip(package.candidates, package.origins, strict=True)
-                         if lines[0][1].kind != "registry" or o in ("", lines[0][1].registry)]
-            shown = ", ".join(str(c.version) + (" (yanked)" if c.yanked else "")
-                              for c in shown_all[:5])
+            shown_all = [
+                c
+                for c, o in zip(package.candidates, package.origins, strict=True)
+                if lines[0][1].kind != "registry" or o in ("", lines[0][1].registry)
+            ]
+            shown = ", ".join(
+                str(c.version) + (" (yanked)" if c.yanked else "") for c in shown_all[:5]
+            )
             more = f" and {len(shown_all) - 5} more" if len(shown_all) > 5 else ""
             text += f", but no version matches (available: {shown}{more})"
         parts.append(f"cannot resolve {name}: {text}")
     message = "; ".join(parts)
     if missing == len(targets):
-        return NotFoundError(message, hint="check the package name, or install or publish it "
-                                           "first")
+        return NotFoundError(message, hint="check the package name, or install or publish it first")
     return DependencyConflictError(message, hint=_HINT)
 
 
-def _explain(failure: Incompatibility,
-             provider: _Provider) -> DependencyConflictError | NotFoundError:
+def _explain(
+    failure: Incompatibility, provider: _Provider
+) -> DependencyConflictError | NotFoundError:
     short = _short_form(failure, provider)
     if short is not None:
         return short
@@ -664,8 +709,9 @@ def _explain(failure: Incompatibility,
 # ---------------------------------------------------------------------- results
 
 
-def _install_order(mapping: Mapping[str, Candidate],
-                   edges: Sequence[tuple[str, str]]) -> tuple[Candidate, ...]:
+def _install_order(
+    mapping: Mapping[str, Candidate], edges: Sequence[tuple[str, str]]
+) -> tuple[Candidate, ...]:
     children: dict[str, list[str]] = {}
     for parent, child in edges:
         children.setdefault(parent, []).append(child)
@@ -698,8 +744,9 @@ def _install_order(mapping: Mapping[str, Candidate],
     return tuple(mapping[name] for name in order)
 
 
-def _reasons(provider: _Provider, chosen: Mapping[str, int],
-             wanted: Sequence[tuple[str, int]]) -> tuple[tuple[str, str], ...]:
+def _reasons(
+    provider: _Provider, chosen: Mapping[str, int], wanted: Sequence[tuple[str, int]]
+) -> tuple[tuple[str, str], ...]:
     """Why each version: the newest that fits, the locked one, or which newer versions
     fit every requirement on the package but had dependencies that conflicted."""
     allowed: dict[str, int] = {}
@@ -718,10 +765,10 @@ def _reasons(provider: _Provider, chosen: Mapping[str, int],
         elif not newer:
             why = "newest that fits every requirement"
         else:
-            skipped = [str(package.candidates[i].version) for i in range(index)
-                       if (newer >> i) & 1]
-            shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more"
-                                               if len(skipped) > 3 else "")
+            skipped = [str(package.candidates[i].version) for i in range(index) if (newer >> i) & 1]
+            shown = ", ".join(skipped[:3]) + (
+                f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+            )
             why = f"newer {shown} fit the requirements but their dependencies conflict"
         out.append((name, why))
     return tuple(out)
@@ -751,14 +798,20 @@ def _lock_changes(lock: Lockfile, resolution: Resolution) -> list[str]:
     return changes
 
 
-def resolve(root: Manifest | Iterable[Dependency],
-            sources: CandidateSource | Sequence[CandidateSource] = (), *,
-            registries: Mapping[str, CandidateSource] | None = None,
-            git: GitSource | None = None, root_dir: Path | None = None,
-            with_optional: Collection[str] = (), locked: Lockfile | None = None,
-            prefer: Lockfile | None = None, timeout: float = 60.0,
-            max_rounds: int | None = None,
-            clock: Callable[[], float] = time.monotonic) -> Resolution:
+def resolve(
+    root: Manifest | Iterable[Dependency],
+    sources: CandidateSource | Sequence[CandidateSource] = (),
+    *,
+    registries: Mapping[str, CandidateSource] | None = None,
+    git: GitSource | None = None,
+    root_dir: Path | None = None,
+    with_optional: Collection[str] = (),
+    locked: Lockfile | None = None,
+    prefer: Lockfile | None = None,
+    timeout: float = 60.0,
+    max_rounds: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Resolution:
     """Resolve ``root``'s dependencies (a manifest, or dependencies named directly, e.g.
     by ``vudo install``).
 
@@ -783,14 +836,25 @@ def resolve(root: Manifest | Iterable[Dependency],
         root_candidate = Candidate("the request", Version("0.0.0"), (), "root")
     base = Path(root_dir) if root_dir is not None else None
     previous = locked if locked is not None else prefer
-    preferred = ({p.name: (p.version, p.source) for p in previous.packages}
-                 if previous is not None else {})
+    preferred = (
+        {p.name: (p.version, p.source) for p in previous.packages} if previous is not None else {}
+    )
     direct: dict[str, dict[str, Candidate]] = {}
     pools: dict[tuple[str, str | None], list[Candidate]] = {}
     deadline = clock() + timeout
     while True:
-        provider = _Provider(root_candidate, dependencies, tuple(sources), registries or {},
-                             git, base, with_optional, preferred, direct, pools)
+        provider = _Provider(
+            root_candidate,
+            dependencies,
+            tuple(sources),
+            registries or {},
+            git,
+            base,
+            with_optional,
+            preferred,
+            direct,
+            pools,
+        )
         provider.root_label = root_label
         try:
             chosen = solve(provider, clock=clock, deadline=deadline, max_rounds=max_rounds)
@@ -804,7 +868,8 @@ def resolve(root: Manifest | Iterable[Dependency],
                 f"dependency resolution {exc.reason} (after {exc.rounds} decisions; "
                 f"still in conflict: {names})",
                 hint="pin the versions of the packages named here more tightly, or give the "
-                     "resolver more time") from None
+                "resolver more time",
+            ) from None
         break
     mapping = {name: provider.package(name).candidates[i] for name, i in chosen.items()}
     edges: set[tuple[str, str]] = set()
@@ -816,13 +881,18 @@ def resolve(root: Manifest | Iterable[Dependency],
             wanted.append(Wanted(parent_name, dep.name, _describe(dep)))
             masks.append((dep.name, provider.dependency_mask(dep, parent)[0]))
     ordered_edges = tuple(sorted(edges))
-    resolution = Resolution(_install_order(mapping, ordered_edges), ordered_edges,
-                            tuple(sorted(wanted, key=lambda w: (w.dependent, w.dependency))),
-                            _reasons(provider, chosen, masks), root_label)
+    resolution = Resolution(
+        _install_order(mapping, ordered_edges),
+        ordered_edges,
+        tuple(sorted(wanted, key=lambda w: (w.dependent, w.dependency))),
+        _reasons(provider, chosen, masks),
+        root_label,
+    )
     if locked is not None:
         changes = _lock_changes(locked, resolution)
         if changes:
             raise DependencyConflictError(
                 "spirit.lock is out of date: " + "; ".join(changes),
-                hint="run without --locked to update spirit.lock")
+                hint="run without --locked to update spirit.lock",
+            )
     return resolution

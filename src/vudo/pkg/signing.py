@@ -49,8 +49,15 @@ ALGORITHM = "ed25519"
 _DOMAIN = b"vudo-spirit-signature/1\x00"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX128 = re.compile(r"[0-9a-f]{128}")
-_ENVELOPE_KEYS = {"format", "algorithm", "signer", "manifest_sha256", "files", "digest",
-                  "signature"}
+_ENVELOPE_KEYS = {
+    "format",
+    "algorithm",
+    "signer",
+    "manifest_sha256",
+    "files",
+    "digest",
+    "signature",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +117,7 @@ class Envelope:
         def bad(what: str) -> VerificationError:
             return VerificationError(
                 f"package signature envelope is malformed: {what}",
-                hint="the signature was damaged or forged; sign the package again with "
-                "`vudo sign`",
+                hint="the signature was damaged or forged; sign the package again with `vudo sign`",
             )
 
         try:
@@ -189,8 +195,10 @@ def _parse_signed_manifest(data: bytes, name: str) -> Manifest:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ManifestError(f"{name} in the package is not UTF-8 text",
-                            hint="the package was not produced by `vudo pack`") from None
+        raise ManifestError(
+            f"{name} in the package is not UTF-8 text",
+            hint="the package was not produced by `vudo pack`",
+        ) from None
     return parse_manifest(text, filename=name)
 
 
@@ -214,15 +222,20 @@ def sign_package(
                 with HashedStream(reader.fd, m.data_offset, m.size) as stream:
                     writer.add_stream(m.name, stream, m.size, expect_crc=m.crc)
                     files.append(FileDigest(m.name, m.size, stream.hexdigest()))
-            writer.add_bytes(SIGNATURE_NAME,
-                             _envelope(keypair, manifest_sha, tuple(files)).to_bytes())
+            writer.add_bytes(
+                SIGNATURE_NAME, _envelope(keypair, manifest_sha, tuple(files)).to_bytes()
+            )
             writer.finish()
 
-        write_atomic_with(path, body, size_hint=reader.content_members[-1].end,
-                          what="package file")
+        write_atomic_with(path, body, size_hint=reader.content_members[-1].end, what="package file")
     digest = package_digest(keypair.public_hex, manifest_sha, tuple(files))
-    return SignResult(path, keypair.public_hex, digest, manifest.author,
-                      manifest.author.lower() == keypair.public_hex)
+    return SignResult(
+        path,
+        keypair.public_hex,
+        digest,
+        manifest.author,
+        manifest.author.lower() == keypair.public_hex,
+    )
 
 
 def _envelope(keypair: KeyPair, manifest_sha: str, files: tuple[FileDigest, ...]) -> Envelope:
@@ -253,10 +266,21 @@ def pack_and_sign(
         envelopes.append(_envelope(keypair, manifest_sha, files))
         return SIGNATURE_NAME, envelopes[0].to_bytes()
 
-    path = write_package(Path(out_path), inputs.manifest_name, inputs.manifest,
-                         inputs.module_path, inputs.assets, trailer=trailer)
-    return SignResult(path, keypair.public_hex, envelopes[0].digest, manifest.author,
-                      manifest.author.lower() == keypair.public_hex)
+    path = write_package(
+        Path(out_path),
+        inputs.manifest_name,
+        inputs.manifest,
+        inputs.module_path,
+        inputs.assets,
+        trailer=trailer,
+    )
+    return SignResult(
+        path,
+        keypair.public_hex,
+        envelopes[0].digest,
+        manifest.author,
+        manifest.author.lower() == keypair.public_hex,
+    )
 
 
 def verify_package(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> VerifiedPackage:
@@ -280,7 +304,8 @@ def verify_package(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> Verifi
             # encoding, so not even a whitespace change in the package goes unnoticed.
             raise VerificationError(
                 f"{path.name}: signature envelope is not in canonical form (edited?)",
-                hint="do not install this package; get it again from its author")
+                hint="do not install this package; get it again from its author",
+            )
         contents: dict[str, bytes] = {}
         actual: list[FileDigest] = []
         for m in reader.content_members:
@@ -311,17 +336,22 @@ def verify_package(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> Verifi
                 hint="do not install this package; get it again from its author",
             )
     if [f.path for f in envelope.files] != [f.path for f in actual]:
-        raise VerificationError(f"{path.name}: members are not in the signed order",
-                                hint="the package was changed after signing; get it again")
+        raise VerificationError(
+            f"{path.name}: members are not in the signed order",
+            hint="the package was changed after signing; get it again",
+        )
     digest = package_digest(envelope.signer, envelope.manifest_sha256, tuple(actual))
     if digest != envelope.digest:
         raise VerificationError(
             f"{path.name}: signature envelope digest does not match its contents",
             hint="the envelope was edited; do not install this package",
         )
-    verify_signature(envelope.signer, _DOMAIN + bytes.fromhex(digest),
-                     bytes.fromhex(envelope.signature),
-                     context=f"verifying the signature of {path.name}")
+    verify_signature(
+        envelope.signer,
+        _DOMAIN + bytes.fromhex(digest),
+        bytes.fromhex(envelope.signature),
+        context=f"verifying the signature of {path.name}",
+    )
     manifest = _parse_signed_manifest(contents[manifest_name], manifest_name)
     if hashlib.sha256(canonical_manifest_bytes(manifest)).hexdigest() != envelope.manifest_sha256:
         raise VerificationError(

@@ -83,13 +83,24 @@ class CandidateSource(Protocol):
         ...
 
 
-def candidate_from_manifest(manifest: Manifest, *, source: str, digest: str | None = None,
-                            signer: str | None = None,
-                            location: Path | None = None) -> Candidate:
+def candidate_from_manifest(
+    manifest: Manifest,
+    *,
+    source: str,
+    digest: str | None = None,
+    signer: str | None = None,
+    location: Path | None = None,
+) -> Candidate:
     """The candidate a manifest describes (used by stores and registries too)."""
-    return Candidate(name=manifest.name, version=manifest.version,
-                     dependencies=manifest.dependencies, source=source, digest=digest,
-                     signer=signer, location=location)
+    return Candidate(
+        name=manifest.name,
+        version=manifest.version,
+        dependencies=manifest.dependencies,
+        source=source,
+        digest=digest,
+        signer=signer,
+        location=location,
+    )
 
 
 class MemorySource:
@@ -122,20 +133,25 @@ class PathSource:
 
     def candidate(self) -> Candidate:
         if not self.directory.is_dir():
-            raise NotFoundError(f"path dependency directory {self.directory} does not exist",
-                                hint="fix the path in [dependencies] (it is relative to the "
-                                     "manifest that names it)")
+            raise NotFoundError(
+                f"path dependency directory {self.directory} does not exist",
+                hint="fix the path in [dependencies] (it is relative to the "
+                "manifest that names it)",
+            )
         manifest = load_manifest(self.directory)
-        return candidate_from_manifest(manifest, source=self.label,
-                                       location=self.directory.resolve())
+        return candidate_from_manifest(
+            manifest, source=self.label, location=self.directory.resolve()
+        )
 
     def candidates(self, name: str) -> Iterable[Candidate]:
         candidate = self.candidate()
         if candidate.name != name:
             raise InvalidInputError(
                 f'path dependency "{name}" at {self.directory} is a Spirit named '
-                f'"{candidate.name}"', hint=f'rename the dependency to "{candidate.name}" or '
-                                            "point the path at the right directory")
+                f'"{candidate.name}"',
+                hint=f'rename the dependency to "{candidate.name}" or '
+                "point the path at the right directory",
+            )
         return (candidate,)
 
 
@@ -153,8 +169,14 @@ class GitSource:
     use so it follows the remote; a full commit id already present is not.
     """
 
-    def __init__(self, cache_dir: Path, *, git: str = "git",
-                 environ: Mapping[str, str] | None = None, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        cache_dir: Path,
+        *,
+        git: str = "git",
+        environ: Mapping[str, str] | None = None,
+        timeout: float = 120.0,
+    ) -> None:
         self.cache_dir = Path(cache_dir)
         self.git = git
         env = dict(os.environ if environ is None else environ)
@@ -166,20 +188,29 @@ class GitSource:
     def _run(self, args: list[str], *, what: str) -> bytes:
         """Run git; the one place its failures are translated."""
         try:
-            proc = subprocess.run([self.git, *args], capture_output=True, env=self.environ,
-                                  timeout=self.timeout, check=False)
+            proc = subprocess.run(
+                [self.git, *args],
+                capture_output=True,
+                env=self.environ,
+                timeout=self.timeout,
+                check=False,
+            )
         except FileNotFoundError:
-            raise NotFoundError(f"cannot {what}: the git executable was not found",
-                                hint="install git, or use a path or registry dependency") \
-                from None
+            raise NotFoundError(
+                f"cannot {what}: the git executable was not found",
+                hint="install git, or use a path or registry dependency",
+            ) from None
         except subprocess.TimeoutExpired:
-            raise NotFoundError(f"cannot {what}: git took longer than {self.timeout:.0f} s",
-                                hint="check the repository URL and your network") from None
+            raise NotFoundError(
+                f"cannot {what}: git took longer than {self.timeout:.0f} s",
+                hint="check the repository URL and your network",
+            ) from None
         if proc.returncode != 0:
             detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             last = detail[-1] if detail else f"git exited with {proc.returncode}"
-            raise NotFoundError(f"cannot {what}: {last}",
-                                hint="check the git URL and rev in [dependencies]")
+            raise NotFoundError(
+                f"cannot {what}: {last}", hint="check the git URL and rev in [dependencies]"
+            )
         return proc.stdout
 
     def _mirror(self, url: str) -> Path:
@@ -196,8 +227,10 @@ class GitSource:
             base.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix="clone-", dir=base))
             try:
-                self._run(["clone", "--bare", "--quiet", "--", url, str(tmp / "repo.git")],
-                          what=f"clone {url}")
+                self._run(
+                    ["clone", "--bare", "--quiet", "--", url, str(tmp / "repo.git")],
+                    what=f"clone {url}",
+                )
                 try:
                     (tmp / "repo.git").rename(repo)
                 except OSError:
@@ -206,12 +239,25 @@ class GitSource:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         elif not (_FULL_SHA.fullmatch(rev) and self._commit(repo, rev)):
-            self._run(["--git-dir", str(repo), "fetch", "--quiet", "--prune", "--tags",
-                       "origin", "+refs/heads/*:refs/heads/*"], what=f"fetch {url}")
+            self._run(
+                [
+                    "--git-dir",
+                    str(repo),
+                    "fetch",
+                    "--quiet",
+                    "--prune",
+                    "--tags",
+                    "origin",
+                    "+refs/heads/*:refs/heads/*",
+                ],
+                what=f"fetch {url}",
+            )
         commit = self._commit(repo, rev)
         if commit is None:
-            raise NotFoundError(f'git rev "{rev}" not found in {url}',
-                                hint="use an existing commit id, tag or branch")
+            raise NotFoundError(
+                f'git rev "{rev}" not found in {url}',
+                hint="use an existing commit id, tag or branch",
+            )
         self._resolved[key] = commit
         return commit
 
@@ -219,8 +265,10 @@ class GitSource:
         if rev.startswith("-"):
             return None
         try:
-            out = self._run(["--git-dir", str(repo), "rev-parse", "--verify", "--quiet",
-                             f"{rev}^{{commit}}"], what="resolve rev")
+            out = self._run(
+                ["--git-dir", str(repo), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+                what="resolve rev",
+            )
         except NotFoundError:
             return None
         return out.decode().strip() or None
@@ -231,8 +279,10 @@ class GitSource:
         base = self._mirror(url)
         target = base / commit
         if not target.is_dir():
-            data = self._run(["--git-dir", str(base / "repo.git"), "archive", "--format=tar",
-                              commit], what=f"export {commit[:12]} of {url}")
+            data = self._run(
+                ["--git-dir", str(base / "repo.git"), "archive", "--format=tar", commit],
+                what=f"export {commit[:12]} of {url}",
+            )
             tmp = Path(tempfile.mkdtemp(prefix="tree-", dir=base))
             try:
                 try:
@@ -241,8 +291,8 @@ class GitSource:
                 except tarfile.TarError as exc:  # e.g. a link pointing outside the tree
                     raise InvalidInputError(
                         f"git dependency {url} at {commit[:12]} has an unsafe file: {exc}",
-                        hint="vudo only uses repositories whose files stay inside the "
-                             "tree") from None
+                        hint="vudo only uses repositories whose files stay inside the tree",
+                    ) from None
                 try:
                     tmp.rename(target)
                 except OSError:
@@ -260,8 +310,8 @@ class GitSource:
         try:
             manifest = load_manifest(directory)
         except NotFoundError:
-            raise NotFoundError(f"no spirit.toml at the root of {url} at {rev}",
-                                hint="point the dependency at a repository holding a Spirit")\
-                from None
-        return candidate_from_manifest(manifest, source=f"git+{url}#{commit}",
-                                       location=directory)
+            raise NotFoundError(
+                f"no spirit.toml at the root of {url} at {rev}",
+                hint="point the dependency at a repository holding a Spirit",
+            ) from None
+        return candidate_from_manifest(manifest, source=f"git+{url}#{commit}", location=directory)

@@ -104,8 +104,14 @@ _SQLITE_ERRORS: dict[type[BaseException], tuple[type[VudoError], str]] = {
     sqlite3.Warning: (VudoError, "SQLite warning"),
     sqlite3.Error: (VudoError, "SQLite error"),
 }
-_DAMAGE_WORDS = ("malformed", "not a database", "no such table", "no such column",
-                 "disk image", "corrupt")
+_DAMAGE_WORDS = (
+    "malformed",
+    "not a database",
+    "no such table",
+    "no such column",
+    "disk image",
+    "corrupt",
+)
 
 
 def translate_sqlite_error(exc: BaseException, context: str) -> VudoError:
@@ -113,14 +119,19 @@ def translate_sqlite_error(exc: BaseException, context: str) -> VudoError:
     text = str(exc)
     lowered = text.lower()
     if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in lowered:
-        return DiskFullError(f"{context}: the disk is full ({text})",
-                             hint="free some space and run it again; the store is unchanged")
+        return DiskFullError(
+            f"{context}: the disk is full ({text})",
+            hint="free some space and run it again; the store is unchanged",
+        )
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in lowered or "busy" in lowered):
-        return StoreBusyError(f"{context}: the store is busy ({text})",
-                              hint="another vudo process is using the store; try again")
+        return StoreBusyError(
+            f"{context}: the store is busy ({text})",
+            hint="another vudo process is using the store; try again",
+        )
     if any(word in lowered for word in _DAMAGE_WORDS):
-        return StoreDamagedError(f"{context}: the store index is damaged ({text})",
-                                 hint=REPAIR_HINT)
+        return StoreDamagedError(
+            f"{context}: the store index is damaged ({text})", hint=REPAIR_HINT
+        )
     for cls in type(exc).__mro__:
         if cls in _SQLITE_ERRORS:
             err_cls, what = _SQLITE_ERRORS[cls]
@@ -205,7 +216,9 @@ _MIGRATIONS: tuple[str, ...] = (
         INSERT INTO spirits_fts (rowid, name, description)
         VALUES (new.rowid, new.name, new.description);
     END;
-    """ + "\n" + "REFRESH_ALL_SPIRITS",
+    """
+    + "\n"
+    + "REFRESH_ALL_SPIRITS",
     # v3: names are unique without regard to case and to "-" vs "_" (my_x and My-X are
     # one name): each row carries its canonical name (pkg.manifest.canonical_name, called
     # from SQL as vudo_canonical_name), indexed for the check install makes. Not a UNIQUE
@@ -223,21 +236,34 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
-_TABLES = ("schema_version", "packages", "package_caps", "spirits", "spirits_fts", "pins",
-           "trusted_keys", "grants")
+_TABLES = (
+    "schema_version",
+    "packages",
+    "package_caps",
+    "spirits",
+    "spirits_fts",
+    "pins",
+    "trusted_keys",
+    "grants",
+)
 
 # The description a name is searched by: that of its highest version (releases before
 # prereleases of the same major.minor.patch).
-_LATEST = ("SELECT name, description FROM (SELECT name, description, row_number() OVER ("
-           "PARTITION BY name ORDER BY major DESC, minor DESC, patch DESC, "
-           "(prerelease = '') DESC, installed_at DESC) AS k FROM packages {where}) "
-           "WHERE k = 1")
-_UPSERT_SPIRITS = ("INSERT INTO spirits (name, description) " + _LATEST + " "
-                   "ON CONFLICT (name) DO UPDATE SET description = excluded.description "
-                   "WHERE description != excluded.description")
+_LATEST = (
+    "SELECT name, description FROM (SELECT name, description, row_number() OVER ("
+    "PARTITION BY name ORDER BY major DESC, minor DESC, patch DESC, "
+    "(prerelease = '') DESC, installed_at DESC) AS k FROM packages {where}) "
+    "WHERE k = 1"
+)
+_UPSERT_SPIRITS = (
+    "INSERT INTO spirits (name, description) " + _LATEST + " "
+    "ON CONFLICT (name) DO UPDATE SET description = excluded.description "
+    "WHERE description != excluded.description"
+)
 
-_COLUMNS = ("id, name, version, digest, signer, author, description, capabilities, size, "
-            "installed_at")
+_COLUMNS = (
+    "id, name, version, digest, signer, author, description, capabilities, size, installed_at"
+)
 
 
 # ------------------------------------------------------------------ values
@@ -345,9 +371,14 @@ class StoreCheckReport:
 
     @property
     def ok(self) -> bool:
-        return (self.integrity == "ok" and not self.orphan_objects
-                and not self.stale_temp_files and not self.missing_objects
-                and not self.corrupt_objects and not self.damaged_grants)
+        return (
+            self.integrity == "ok"
+            and not self.orphan_objects
+            and not self.stale_temp_files
+            and not self.missing_objects
+            and not self.corrupt_objects
+            and not self.damaged_grants
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,8 +396,7 @@ class IndexEntry:
 class PackageSource(CandidateSource, Protocol):
     """A CandidateSource that can also hand over a package file (registries do)."""
 
-    def fetch(self, name: str, version: Version | str) -> Path:
-        ...
+    def fetch(self, name: str, version: Version | str) -> Path: ...
 
 
 @dataclass(slots=True)
@@ -395,14 +425,15 @@ def _as_requirement(requirement: Requirement | str | None) -> Requirement:
 def _hash_file_into(src: Path, dst_fd: int) -> tuple[str, int]:
     """Copy ``src`` to ``dst_fd`` hashing it in the same pass; return (sha256, size)."""
     h = hashlib.sha256()
-    fd = open_regular(src, what=".spirit package",
-                      hint="pass a .spirit file (build one with `vudo pack`)")
+    fd = open_regular(
+        src, what=".spirit package", hint="pass a .spirit file (build one with `vudo pack`)"
+    )
     try:
         size = os.fstat(fd).st_size
         for chunk in stream_file(fd, 0, size, h.update):
             view = chunk
             while view:
-                view = view[os.write(dst_fd, view):]
+                view = view[os.write(dst_fd, view) :]
     finally:
         os.close(fd)
     return h.hexdigest(), size
@@ -438,9 +469,15 @@ class LocalStore(Resource):
 
     source_label: ClassVar[str] = "installed"
 
-    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time,
-                 busy_timeout: float = 30.0, read_only: bool = False,
-                 _rebuilding: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = 30.0,
+        read_only: bool = False,
+        _rebuilding: bool = False,
+    ) -> None:
         """Open (creating or migrating) the store at ``root``.
 
         ``read_only`` opens the index with SQLite's ``mode=ro`` (for commands that only
@@ -468,8 +505,7 @@ class LocalStore(Resource):
                     conn.execute("PRAGMA journal_mode = WAL")
                     conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
-                conn.create_function("vudo_canonical_name", 1, canonical_name,
-                                     deterministic=True)
+                conn.create_function("vudo_canonical_name", 1, canonical_name, deterministic=True)
                 if read_only:
                     if self._schema_version(conn) != SCHEMA_VERSION:
                         raise _NeedsWrite
@@ -481,21 +517,24 @@ class LocalStore(Resource):
 
     def _connect(self, busy_timeout: float) -> sqlite3.Connection:
         if not self.read_only:
-            return sqlite3.connect(self.index_path, timeout=busy_timeout,
-                                   isolation_level=None, check_same_thread=False)
+            return sqlite3.connect(
+                self.index_path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
         uri = f"file:{urllib.parse.quote(str(self.index_path.absolute()))}?mode=ro"
         if not (os.access(self.root, os.W_OK) and os.access(self.index_path, os.W_OK)):
             # A WAL index needs its -shm file, which nobody can create in a directory that
             # cannot be written (a read-only mount): nothing can change the index there
             # either, so SQLite may read it as immutable.
             uri += "&immutable=1"
-        return sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None,
-                               check_same_thread=False)
+        return sqlite3.connect(
+            uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
 
     @staticmethod
     def _schema_version(conn: sqlite3.Connection) -> int | None:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                            "AND name = 'schema_version'").fetchone():
+        if not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone():
             return None
         row = conn.execute("SELECT version FROM schema_version").fetchone()
         return None if row is None else int(row[0])
@@ -543,8 +582,8 @@ class LocalStore(Resource):
                 row = conn.execute("SELECT version FROM schema_version").fetchone()
                 if row is None:
                     raise StoreDamagedError(
-                        f"store index {self.index_path} has no schema version",
-                        hint=REPAIR_HINT)
+                        f"store index {self.index_path} has no schema version", hint=REPAIR_HINT
+                    )
                 current = int(row[0])
             elif not allow_uninitialised_with_objects:
                 objects = self._object_files()
@@ -552,11 +591,14 @@ class LocalStore(Resource):
                     raise StoreDamagedError(
                         f"the store index {self.index_path} is missing or empty, but "
                         f"{len(objects)} package file(s) are in the store",
-                        hint=REPAIR_HINT)
+                        hint=REPAIR_HINT,
+                    )
             if current > SCHEMA_VERSION:
                 raise VudoError(
                     f"the store index was written by a newer vudo (schema {current}, "
-                    f"this vudo knows {SCHEMA_VERSION})", hint="upgrade vudo")
+                    f"this vudo knows {SCHEMA_VERSION})",
+                    hint="upgrade vudo",
+                )
             if not has_table:
                 conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
                 conn.execute("INSERT INTO schema_version VALUES (0)")
@@ -580,17 +622,33 @@ class LocalStore(Resource):
     # -- rows -----------------------------------------------------------------------------
 
     def _row(self, r: Sequence[Any]) -> _Row:
-        return _Row(id=r[0], name=r[1], version=_cached_version(r[2]), digest=r[3], signer=r[4],
-                    author=r[5], description=r[6], capabilities=r[7], size=r[8],
-                    installed_at=r[9])
+        return _Row(
+            id=r[0],
+            name=r[1],
+            version=_cached_version(r[2]),
+            digest=r[3],
+            signer=r[4],
+            author=r[5],
+            description=r[6],
+            capabilities=r[7],
+            size=r[8],
+            installed_at=r[9],
+        )
 
     def _spirit(self, row: _Row) -> InstalledSpirit:
         caps = tuple(Capability(c) for c in row.capabilities.split()) if row.capabilities else ()
-        return InstalledSpirit(name=row.name, version=row.version, digest=row.digest,
-                               signer=row.signer, author=row.author,
-                               description=row.description, capabilities=caps,
-                               path=self.object_path(row.digest), size=row.size,
-                               installed_at=row.installed_at)
+        return InstalledSpirit(
+            name=row.name,
+            version=row.version,
+            digest=row.digest,
+            signer=row.signer,
+            author=row.author,
+            description=row.description,
+            capabilities=caps,
+            path=self.object_path(row.digest),
+            size=row.size,
+            installed_at=row.installed_at,
+        )
 
     def _rows_for(self, conn: sqlite3.Connection, name: str) -> list[_Row]:
         cur = conn.execute(f"SELECT {_COLUMNS} FROM packages WHERE name = ?", (name,))
@@ -604,14 +662,30 @@ class LocalStore(Resource):
             "INSERT INTO packages (name, version, major, minor, patch, prerelease, digest, "
             "signer, author, description, capabilities, manifest, size, installed_at, "
             "canonical) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (m.name, str(m.version), m.version.major, m.version.minor, m.version.patch,
-             ".".join(m.version.prerelease), entry.digest, entry.signer, m.author.lower(),
-             m.description, " ".join(caps), canonical_manifest_bytes(m).decode("utf-8"),
-             entry.size, entry.installed_at, canonical_name(m.name)))
+            (
+                m.name,
+                str(m.version),
+                m.version.major,
+                m.version.minor,
+                m.version.patch,
+                ".".join(m.version.prerelease),
+                entry.digest,
+                entry.signer,
+                m.author.lower(),
+                m.description,
+                " ".join(caps),
+                canonical_manifest_bytes(m).decode("utf-8"),
+                entry.size,
+                entry.installed_at,
+                canonical_name(m.name),
+            ),
+        )
         package_id = cur.lastrowid
         assert package_id is not None
-        conn.executemany("INSERT INTO package_caps (capability, package_id) VALUES (?, ?)",
-                         [(c, package_id) for c in caps])
+        conn.executemany(
+            "INSERT INTO package_caps (capability, package_id) VALUES (?, ?)",
+            [(c, package_id) for c in caps],
+        )
         return package_id
 
     def bulk_index(self, entries: Iterable[IndexEntry]) -> int:
@@ -637,25 +711,35 @@ class LocalStore(Resource):
             validate_name(name, what="Spirit name")
         except InvalidInputError as exc:
             return exc
-        same = conn.execute("SELECT name FROM packages WHERE canonical = ? LIMIT 1",
-                            (canonical_name(name),)).fetchone()
+        same = conn.execute(
+            "SELECT name FROM packages WHERE canonical = ? LIMIT 1", (canonical_name(name),)
+        ).fetchone()
         if same is not None:
-            return NotFoundError(f'no installed Spirit named "{name}"',
-                                 hint=f'did you mean "{same[0]}"?')
-        names = [r[0] for r in conn.execute(
-            "SELECT name FROM spirits_fts WHERE spirits_fts MATCH ? LIMIT 500",
-            (_fts_phrase(name[:3]),)).fetchall()] if len(name) >= 3 else []
+            return NotFoundError(
+                f'no installed Spirit named "{name}"', hint=f'did you mean "{same[0]}"?'
+            )
+        names = (
+            [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM spirits_fts WHERE spirits_fts MATCH ? LIMIT 500",
+                    (_fts_phrase(name[:3]),),
+                ).fetchall()
+            ]
+            if len(name) >= 3
+            else []
+        )
         if not names:
-            names = [r[0] for r in conn.execute(
-                "SELECT name FROM spirits LIMIT 5000").fetchall()]
+            names = [r[0] for r in conn.execute("SELECT name FROM spirits LIMIT 5000").fetchall()]
         close = difflib.get_close_matches(name, names, n=1)
         hint = f'did you mean "{close[0]}"?' if close else "see `vudo list` or `vudo search`"
         return NotFoundError(f'no installed Spirit named "{name}"', hint=hint)
 
     # -- install ------------------------------------------------------------------------
 
-    def install(self, package: Path, *, policy: TrustPolicy | None = None,
-                registry: str = "") -> InstallResult:
+    def install(
+        self, package: Path, *, policy: TrustPolicy | None = None, registry: str = ""
+    ) -> InstallResult:
         """Verify ``package`` and add it to the store (atomic; idempotent if identical).
         ``registry`` (a registry URL) is remembered as where this version came from.
 
@@ -676,16 +760,27 @@ class LocalStore(Resource):
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _commit_install(self, tmp: Path, verified: VerifiedPackage, digest: str, size: int,
-                        policy: TrustPolicy, registry: str = "") -> InstallResult:
+    def _commit_install(
+        self,
+        tmp: Path,
+        verified: VerifiedPackage,
+        digest: str,
+        size: int,
+        policy: TrustPolicy,
+        registry: str = "",
+    ) -> InstallResult:
         m = verified.manifest
         with self._write(f"installing {m.name} {m.version}") as conn:
             if registry:
-                conn.execute("UPDATE packages SET registry = ? WHERE name = ? AND version = ? "
-                             "AND digest = ?", (registry, m.name, str(m.version), digest))
+                conn.execute(
+                    "UPDATE packages SET registry = ? WHERE name = ? AND version = ? "
+                    "AND digest = ?",
+                    (registry, m.name, str(m.version), digest),
+                )
             existing = conn.execute(
                 f"SELECT {_COLUMNS} FROM packages WHERE name = ? AND version = ?",
-                (m.name, str(m.version))).fetchone()
+                (m.name, str(m.version)),
+            ).fetchone()
             obj = self.object_path(digest)
             if existing is not None:
                 row = self._row(existing)
@@ -693,48 +788,70 @@ class LocalStore(Resource):
                     raise InvalidInputError(
                         f"{m.name} {m.version} is already installed with different contents",
                         hint=f"uninstall it first (`vudo uninstall {m.name}@{m.version}`), "
-                        "or publish the change as a new version")
+                        "or publish the change as a new version",
+                    )
                 if not obj.exists():
                     os.replace(tmp, obj)
-                return InstallResult(self._spirit(row), already_installed=True,
-                                     author_matches=verified.author_matches)
+                return InstallResult(
+                    self._spirit(row),
+                    already_installed=True,
+                    author_matches=verified.author_matches,
+                )
             clash = conn.execute(
                 "SELECT name, signer FROM packages WHERE canonical = ? AND name != ? LIMIT 1",
-                (canonical_name(m.name), m.name)).fetchone()
+                (canonical_name(m.name), m.name),
+            ).fetchone()
             if clash is not None:
                 raise InvalidInputError(
                     f'cannot install "{m.name}": "{clash[0]}" (signed by {clash[1][:16]}...) '
                     "is installed, and names are compared without regard to case and to - "
-                    "versus _", hint=f'uninstall "{clash[0]}" first if you mean to replace it')
-            pinned_row = conn.execute("SELECT signer FROM pins WHERE name = ?",
-                                      (m.name,)).fetchone()
+                    "versus _",
+                    hint=f'uninstall "{clash[0]}" first if you mean to replace it',
+                )
+            pinned_row = conn.execute(
+                "SELECT signer FROM pins WHERE name = ?", (m.name,)
+            ).fetchone()
             trusted = {r[0] for r in conn.execute("SELECT key FROM trusted_keys")}
             decision: TrustDecision = decide(
-                m.name, signer=verified.signer, author=m.author,
-                pinned=pinned_row[0] if pinned_row else None, trusted=trusted, policy=policy)
+                m.name,
+                signer=verified.signer,
+                author=m.author,
+                pinned=pinned_row[0] if pinned_row else None,
+                trusted=trusted,
+                policy=policy,
+            )
             if not obj.exists():
                 os.replace(tmp, obj)
                 _fsync_dir(self.objects_dir)
             now = self.clock()
             package_id = self._insert(conn, IndexEntry(m, digest, verified.signer, size, now))
             if registry:
-                conn.execute("UPDATE packages SET registry = ? WHERE id = ?",
-                             (registry, package_id))
+                conn.execute(
+                    "UPDATE packages SET registry = ? WHERE id = ?", (registry, package_id)
+                )
             _refresh_spirits(conn, {m.name})
             if decision.pin is not None:
                 conn.execute(
                     "INSERT INTO pins (name, signer, pinned_at) VALUES (?, ?, ?) "
                     "ON CONFLICT (name) DO UPDATE SET signer = excluded.signer, "
-                    "pinned_at = excluded.pinned_at", (m.name, decision.pin, now))
-            row = self._row(conn.execute(f"SELECT {_COLUMNS} FROM packages WHERE id = ?",
-                                         (package_id,)).fetchone())
-        return InstallResult(self._spirit(row), already_installed=False,
-                             author_matches=verified.author_matches, notes=decision.notes)
+                    "pinned_at = excluded.pinned_at",
+                    (m.name, decision.pin, now),
+                )
+            row = self._row(
+                conn.execute(
+                    f"SELECT {_COLUMNS} FROM packages WHERE id = ?", (package_id,)
+                ).fetchone()
+            )
+        return InstallResult(
+            self._spirit(row),
+            already_installed=False,
+            author_matches=verified.author_matches,
+            notes=decision.notes,
+        )
 
     # -- uninstall ----------------------------------------------------------------------
 
-    def uninstall(self, name: str, version: Version | str | None = None
-                  ) -> list[InstalledSpirit]:
+    def uninstall(self, name: str, version: Version | str | None = None) -> list[InstalledSpirit]:
         """Remove one version, or every version (and the grants) when ``version`` is None.
 
         The signer pin stays: reinstalling later still has to match it.
@@ -750,16 +867,18 @@ class LocalStore(Resource):
                 if not rows:
                     raise NotFoundError(
                         f"{name} {wanted} is not installed",
-                        hint="installed: " + ", ".join(
-                            str(r.version) for r in self._rows_for(conn, name)))
+                        hint="installed: "
+                        + ", ".join(str(r.version) for r in self._rows_for(conn, name)),
+                    )
             removed = [self._spirit(r) for r in rows]
             conn.executemany("DELETE FROM packages WHERE id = ?", [(r.id,) for r in rows])
             _refresh_spirits(conn, {name})
             if not conn.execute("SELECT 1 FROM packages WHERE name = ?", (name,)).fetchone():
                 conn.execute("DELETE FROM grants WHERE name = ?", (name,))
             for r in rows:
-                still = conn.execute("SELECT 1 FROM packages WHERE digest = ?",
-                                     (r.digest,)).fetchone()
+                still = conn.execute(
+                    "SELECT 1 FROM packages WHERE digest = ?", (r.digest,)
+                ).fetchone()
                 obj = self.object_path(r.digest)
                 if still is None and obj.exists():
                     target = self.tmp_dir / f"remove-{os.getpid()}-{uuid.uuid4().hex}.spirit"
@@ -781,16 +900,18 @@ class LocalStore(Resource):
         best = req.select(r.version for r in rows)
         if best is None:
             versions = ", ".join(str(v) for v in sorted(r.version for r in rows))
-            raise NotFoundError(f"no installed version of {name} matches {req}",
-                                hint=f"installed: {versions}")
+            raise NotFoundError(
+                f"no installed version of {name} matches {req}", hint=f"installed: {versions}"
+            )
         return self._spirit(next(r for r in rows if r.version == best))
 
     def origin(self, name: str) -> str | None:
         """The registry the highest installed version of ``name`` came from (None when it
         was installed from a file or project, or is not installed)."""
         with self._read(f"looking up {name}") as conn:
-            rows = conn.execute("SELECT version, registry FROM packages WHERE name = ?",
-                                (name,)).fetchall()
+            rows = conn.execute(
+                "SELECT version, registry FROM packages WHERE name = ?", (name,)
+            ).fetchall()
         if not rows:
             return None
         best = max(rows, key=lambda r: _cached_version(r[0]))
@@ -805,8 +926,10 @@ class LocalStore(Resource):
     def list(self) -> list[InstalledSpirit]:
         """Every installed version, by name then version."""
         with self._read("listing installed Spirits") as conn:
-            rows = [self._row(r) for r in conn.execute(
-                f"SELECT {_COLUMNS} FROM packages ORDER BY name").fetchall()]
+            rows = [
+                self._row(r)
+                for r in conn.execute(f"SELECT {_COLUMNS} FROM packages ORDER BY name").fetchall()
+            ]
         rows.sort(key=lambda r: (r.name, r.version))
         return [self._spirit(r) for r in rows]
 
@@ -816,8 +939,9 @@ class LocalStore(Resource):
 
     def manifest(self, name: str, version: Version | str) -> Manifest:
         with self._read(f"reading the manifest of {name}") as conn:
-            row = conn.execute("SELECT manifest FROM packages WHERE name = ? AND version = ?",
-                               (name, str(version))).fetchone()
+            row = conn.execute(
+                "SELECT manifest FROM packages WHERE name = ? AND version = ?", (name, str(version))
+            ).fetchone()
         if row is None:
             raise NotFoundError(f"{name} {version} is not installed", hint="see `vudo list`")
         return manifest_from_dict(json.loads(row[0]), filename=f"{name}@{version}")
@@ -834,18 +958,28 @@ class LocalStore(Resource):
             matches = [s for s in self.versions(name) if s.version == wanted]
             if not matches:
                 self.get(name)  # raises did-you-mean for an unknown name
-                raise NotFoundError(f"{name} {wanted} is not installed",
-                                    hint="installed: " + ", ".join(
-                                        str(s.version) for s in self.versions(name)))
+                raise NotFoundError(
+                    f"{name} {wanted} is not installed",
+                    hint="installed: " + ", ".join(str(s.version) for s in self.versions(name)),
+                )
             spirit = matches[0]
-        return SpiritInfo(spirit=spirit, manifest=self.manifest(name, spirit.version),
-                          versions=tuple(s.version for s in self.versions(name)),
-                          grants=tuple(self.grants_for(name)),
-                          pinned_signer=self.pinned_signer(name))
+        return SpiritInfo(
+            spirit=spirit,
+            manifest=self.manifest(name, spirit.version),
+            versions=tuple(s.version for s in self.versions(name)),
+            grants=tuple(self.grants_for(name)),
+            pinned_signer=self.pinned_signer(name),
+        )
 
-    def search(self, query: str = "", *, capability: Capability | str | None = None,
-               author: str | None = None, requirement: Requirement | str | None = None,
-               limit: int | None = 100) -> builtins.list[InstalledSpirit]:
+    def search(
+        self,
+        query: str = "",
+        *,
+        capability: Capability | str | None = None,
+        author: str | None = None,
+        requirement: Requirement | str | None = None,
+        limit: int | None = 100,
+    ) -> builtins.list[InstalledSpirit]:
         """Installed Spirits matching ``query``, best first, one (the highest matching
         version) per name.
 
@@ -857,8 +991,11 @@ class LocalStore(Resource):
         """
         q = check_query(query).strip().lower()
         req = _as_requirement(requirement)
-        cap = (capability if isinstance(capability, Capability) or capability is None
-               else parse_capability(capability))
+        cap = (
+            capability
+            if isinstance(capability, Capability) or capability is None
+            else parse_capability(capability)
+        )
         text: list[str] = []
         filters: list[str] = []
         params: dict[str, Any] = {"q": q, "n": len(q)}
@@ -866,33 +1003,41 @@ class LocalStore(Resource):
             text.append("s.rowid IN (SELECT rowid FROM spirits_fts WHERE spirits_fts MATCH :fts)")
             params["fts"] = _fts_phrase(q)
         elif q:
-            text.append("(s.name LIKE :like ESCAPE '\\' OR s.description LIKE :like "
-                        "ESCAPE '\\')")
-            params["like"] = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace(
-                "_", "\\_") + "%"
+            text.append("(s.name LIKE :like ESCAPE '\\' OR s.description LIKE :like ESCAPE '\\')")
+            params["like"] = (
+                "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
         if cap is not None:
-            filters.append("EXISTS (SELECT 1 FROM package_caps c WHERE c.capability = :cap "
-                           "AND c.package_id = p.id)")
+            filters.append(
+                "EXISTS (SELECT 1 FROM package_caps c WHERE c.capability = :cap "
+                "AND c.package_id = p.id)"
+            )
             params["cap"] = cap.value
         if author:
             key = author.strip().lower()
-            filters.append("(substr(p.author, 1, :alen) = :author OR "
-                           "substr(p.signer, 1, :alen) = :author)")
+            filters.append(
+                "(substr(p.author, 1, :alen) = :author OR substr(p.signer, 1, :alen) = :author)"
+            )
             params["author"] = key
             params["alen"] = len(key)
         version_filter = " AND ".join(filters) or "1"
-        where = " AND ".join([
-            *text,
-            *([f"EXISTS (SELECT 1 FROM packages p WHERE p.name = s.name AND {version_filter})"]
-              if filters else []),
-        ]) or "1"
-        rank = ("CASE WHEN s.name = :q THEN 0 WHEN substr(s.name, 1, :n) = :q THEN 1 "
-                "WHEN instr(s.name, :q) > 0 THEN 2 ELSE 3 END") if q else "0"
+        exists = f"EXISTS (SELECT 1 FROM packages p WHERE p.name = s.name AND {version_filter})"
+        where = " AND ".join([*text, *([exists] if filters else [])]) or "1"
+        rank = (
+            (
+                "CASE WHEN s.name = :q THEN 0 WHEN substr(s.name, 1, :n) = :q THEN 1 "
+                "WHEN instr(s.name, :q) > 0 THEN 2 ELSE 3 END"
+            )
+            if q
+            else "0"
+        )
         name_limit = "" if (limit is None or not req.is_any) else f"LIMIT {int(limit)}"
         with self._read(f"searching for {query!r}") as conn:
             ranked = conn.execute(
                 f"SELECT s.name, {rank} AS r FROM spirits s WHERE {where} "
-                f"ORDER BY r, s.name {name_limit}", params).fetchall()
+                f"ORDER BY r, s.name {name_limit}",
+                params,
+            ).fetchall()
             if not ranked:
                 return []
             ranks = {name: r for name, r in ranked}
@@ -908,12 +1053,14 @@ class LocalStore(Resource):
                     "PARTITION BY p.name ORDER BY p.major DESC, p.minor DESC, p.patch DESC"
                     ") AS k FROM packages p WHERE p.name IN (SELECT name FROM search_names) "
                     f"AND p.prerelease = '' AND {version_filter}) WHERE k = 1",
-                    params).fetchall()
+                    params,
+                ).fetchall()
             else:
                 raw = conn.execute(
                     f"SELECT {columns} FROM packages p WHERE "
                     f"p.name IN (SELECT name FROM search_names) AND {version_filter}",
-                    params).fetchall()
+                    params,
+                ).fetchall()
             conn.execute("DELETE FROM search_names")
         best: dict[str, _Row] = {}
         for row in (self._row(r) for r in raw):
@@ -933,14 +1080,20 @@ class LocalStore(Resource):
         """Installed versions of ``name`` as resolver candidates (CandidateSource)."""
         with self._read(f"listing versions of {name}") as conn:
             rows = conn.execute(
-                "SELECT manifest, digest, signer FROM packages WHERE name = ?",
-                (name,)).fetchall()
+                "SELECT manifest, digest, signer FROM packages WHERE name = ?", (name,)
+            ).fetchall()
         out: list[Candidate] = []
         for manifest_json, digest, signer in rows:
             manifest = manifest_from_dict(json.loads(manifest_json), filename=name)
-            out.append(candidate_from_manifest(manifest, source=f"registry+{self.source_label}",
-                                               digest=digest, signer=signer,
-                                               location=None))
+            out.append(
+                candidate_from_manifest(
+                    manifest,
+                    source=f"registry+{self.source_label}",
+                    digest=digest,
+                    signer=signer,
+                    location=None,
+                )
+            )
         return out
 
     def fetch(self, name: str, version: Version | str) -> Path:
@@ -949,15 +1102,17 @@ class LocalStore(Resource):
         for spirit in self.versions(name):
             if spirit.version == wanted:
                 if not spirit.path.exists():
-                    raise StoreDamagedError(f"package file of {spirit.spec} is missing",
-                                            hint=REPAIR_HINT)
+                    raise StoreDamagedError(
+                        f"package file of {spirit.spec} is missing", hint=REPAIR_HINT
+                    )
                 return spirit.path
         raise NotFoundError(f"{name} {wanted} is not installed", hint="see `vudo list`")
 
     # -- upgrade ------------------------------------------------------------------------
 
-    def plan_upgrade(self, name: str, source: PackageSource,
-                     requirement: Requirement | str | None = None) -> UpgradePlan | None:
+    def plan_upgrade(
+        self, name: str, source: PackageSource, requirement: Requirement | str | None = None
+    ) -> UpgradePlan | None:
         """The newest version of ``name`` in ``source`` that ``requirement`` allows and
         that is newer than the installed one, fetched and verified; None if up to date.
 
@@ -975,27 +1130,43 @@ class LocalStore(Resource):
         if verified.manifest.name != name or verified.manifest.version != best:
             raise VerificationError(
                 f"the registry served {verified.manifest.name} {verified.manifest.version} "
-                f"for {name} {best}", hint="the registry index is wrong or tampered with")
+                f"for {name} {best}",
+                hint="the registry index is wrong or tampered with",
+            )
         old_caps = set(current.capabilities)
         new_caps = set(verified.manifest.capabilities)
         return UpgradePlan(
-            name=name, current=current, package=package, verified=verified,
+            name=name,
+            current=current,
+            package=package,
+            verified=verified,
             added_capabilities=tuple(sorted(new_caps - old_caps, key=str)),
-            removed_capabilities=tuple(sorted(old_caps - new_caps, key=str)))
+            removed_capabilities=tuple(sorted(old_caps - new_caps, key=str)),
+        )
 
-    def upgrade(self, name: str, source: PackageSource,
-                requirement: Requirement | str | None = None, *,
-                policy: TrustPolicy | None = None) -> UpgradeResult:
+    def upgrade(
+        self,
+        name: str,
+        source: PackageSource,
+        requirement: Requirement | str | None = None,
+        *,
+        policy: TrustPolicy | None = None,
+    ) -> UpgradeResult:
         """Install the highest version ``requirement`` allows from ``source``."""
         plan = self.plan_upgrade(name, source, requirement)
         current = self.get(name)
         if plan is None:
             return UpgradeResult(name=name, old=current, new=current, upgraded=False)
         result = self.install(plan.package, policy=policy)
-        return UpgradeResult(name=name, old=plan.current, new=result.spirit, upgraded=True,
-                             added_capabilities=plan.added_capabilities,
-                             removed_capabilities=plan.removed_capabilities,
-                             notes=result.notes)
+        return UpgradeResult(
+            name=name,
+            old=plan.current,
+            new=result.spirit,
+            upgraded=True,
+            added_capabilities=plan.added_capabilities,
+            removed_capabilities=plan.removed_capabilities,
+            notes=result.notes,
+        )
 
     # -- grants -------------------------------------------------------------------------
 
@@ -1011,10 +1182,13 @@ class LocalStore(Resource):
             conn.execute(
                 "INSERT INTO grants (name, grants, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET grants = excluded.grants, "
-                "updated_at = excluded.updated_at", (name, text, self.clock()))
+                "updated_at = excluded.updated_at",
+                (name, text, self.clock()),
+            )
 
     def update_grants(
-        self, name: str,
+        self,
+        name: str,
         change: Callable[[builtins.list[dict[str, Any]]], Sequence[Mapping[str, Any]]],
     ) -> builtins.list[dict[str, Any]]:
         """Replace ``name``'s grants with ``change(current)`` in one write transaction,
@@ -1026,8 +1200,10 @@ class LocalStore(Resource):
             row = conn.execute("SELECT grants FROM grants WHERE name = ?", (name,)).fetchone()
             current = [] if row is None else _parse_grants(row[0])
             if current is None:
-                raise StoreDamagedError(f"the stored grants of {name} are unreadable",
-                                        hint="run `vudo repair` to drop them, then grant again")
+                raise StoreDamagedError(
+                    f"the stored grants of {name} are unreadable",
+                    hint="run `vudo repair` to drop them, then grant again",
+                )
             try:
                 new = [dict(g) for g in change(current)]
                 text = json.dumps(new, sort_keys=True)
@@ -1036,7 +1212,9 @@ class LocalStore(Resource):
             conn.execute(
                 "INSERT INTO grants (name, grants, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET grants = excluded.grants, "
-                "updated_at = excluded.updated_at", (name, text, self.clock()))
+                "updated_at = excluded.updated_at",
+                (name, text, self.clock()),
+            )
         return new
 
     def grants_for(self, name: str) -> builtins.list[dict[str, Any]]:
@@ -1047,8 +1225,10 @@ class LocalStore(Resource):
             return []
         value = _parse_grants(row[0])
         if value is None:
-            raise StoreDamagedError(f"the stored grants of {name} are unreadable",
-                                    hint="run `vudo repair` to drop them, then grant again")
+            raise StoreDamagedError(
+                f"the stored grants of {name} are unreadable",
+                hint="run `vudo repair` to drop them, then grant again",
+            )
         return value
 
     # -- trust --------------------------------------------------------------------------
@@ -1057,9 +1237,11 @@ class LocalStore(Resource):
         """Trust ``key`` as a signer for any name (``vudo keys trust``)."""
         key = parse_public_key(key)
         with self._write("trusting a key") as conn:
-            conn.execute("INSERT INTO trusted_keys (key, note, added_at) VALUES (?, ?, ?) "
-                         "ON CONFLICT (key) DO UPDATE SET note = excluded.note",
-                         (key, note, self.clock()))
+            conn.execute(
+                "INSERT INTO trusted_keys (key, note, added_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET note = excluded.note",
+                (key, note, self.clock()),
+            )
         return key
 
     def untrust_key(self, key: str) -> bool:
@@ -1090,21 +1272,31 @@ class LocalStore(Resource):
         """Compare the index with the files. ``deep`` re-hashes every object file."""
         with self._read("checking the store") as conn:
             integrity = str(conn.execute("PRAGMA quick_check").fetchone()[0])
-            present = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            present = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
             absent = sorted(set(_TABLES) - present)
             if absent:
                 integrity = f"missing tables: {', '.join(absent)}"
             rows = conn.execute("SELECT name, version, digest FROM packages").fetchall()
-            damaged_grants = tuple(sorted(
-                name for name, raw in conn.execute("SELECT name, grants FROM grants")
-                if _parse_grants(raw) is None)) if "grants" in present else ()
+            damaged_grants = (
+                tuple(
+                    sorted(
+                        name
+                        for name, raw in conn.execute("SELECT name, grants FROM grants")
+                        if _parse_grants(raw) is None
+                    )
+                )
+                if "grants" in present
+                else ()
+            )
         if integrity == "ok":
             try:
                 # the FTS index must agree with its content table
                 with self._read("checking the search index") as conn:
-                    conn.execute("INSERT INTO spirits_fts (spirits_fts, rank) "
-                                 "VALUES ('integrity-check', 1)")
+                    conn.execute(
+                        "INSERT INTO spirits_fts (spirits_fts, rank) VALUES ('integrity-check', 1)"
+                    )
             except StoreDamagedError as exc:
                 integrity = f"search index: {exc.message}"
         digests = {d for _, _, d in rows}
@@ -1118,10 +1310,15 @@ class LocalStore(Resource):
                 if path is not None and sha256_file(path) != d:
                     corrupt.append(f"{n}@{v}")
         stale = tuple(p for p in sorted(self.tmp_dir.iterdir()) if self._is_stale(p))
-        return StoreCheckReport(integrity=integrity, orphan_objects=orphans,
-                           stale_temp_files=stale, missing_objects=missing,
-                           corrupt_objects=tuple(corrupt), packages=len(rows),
-                           damaged_grants=damaged_grants)
+        return StoreCheckReport(
+            integrity=integrity,
+            orphan_objects=orphans,
+            stale_temp_files=stale,
+            missing_objects=missing,
+            corrupt_objects=tuple(corrupt),
+            packages=len(rows),
+            damaged_grants=damaged_grants,
+        )
 
     @staticmethod
     def _is_stale(path: Path) -> bool:
@@ -1161,8 +1358,9 @@ class LocalStore(Resource):
         return report
 
     @classmethod
-    def rebuild_index(cls, root: Path, *, clock: Callable[[], float] = time.time
-                      ) -> tuple[LocalStore, int]:
+    def rebuild_index(
+        cls, root: Path, *, clock: Callable[[], float] = time.time
+    ) -> tuple[LocalStore, int]:
         """Rebuild a missing or damaged index from the object files.
 
         The old index is moved aside (``index.sqlite3.damaged-<time>``); pins, trusted
@@ -1191,8 +1389,15 @@ class LocalStore(Resource):
                 if digest != obj.stem:
                     os.replace(obj, root / f"{obj.name}.damaged")
                     continue
-                entries.append(IndexEntry(verified.manifest, digest, verified.signer,
-                                          obj.stat().st_size, obj.stat().st_mtime))
+                entries.append(
+                    IndexEntry(
+                        verified.manifest,
+                        digest,
+                        verified.signer,
+                        obj.stat().st_size,
+                        obj.stat().st_mtime,
+                    )
+                )
             entries.sort(key=lambda e: (e.manifest.name, e.manifest.version))
             seen: set[tuple[str, str]] = set()
             unique = []
@@ -1206,13 +1411,19 @@ class LocalStore(Resource):
                 pins = dict(salvage.get("pins", []))
                 for e in unique:
                     pins.setdefault(e.manifest.name, e.signer)
-                conn.executemany("INSERT OR REPLACE INTO pins VALUES (?, ?, ?)",
-                                 [(n, s, clock()) for n, s in pins.items()])
-                conn.executemany("INSERT OR REPLACE INTO trusted_keys VALUES (?, ?, ?)",
-                                 salvage.get("trusted_keys", []))
+                conn.executemany(
+                    "INSERT OR REPLACE INTO pins VALUES (?, ?, ?)",
+                    [(n, s, clock()) for n, s in pins.items()],
+                )
+                conn.executemany(
+                    "INSERT OR REPLACE INTO trusted_keys VALUES (?, ?, ?)",
+                    salvage.get("trusted_keys", []),
+                )
                 names = {e.manifest.name for e in unique}
-                conn.executemany("INSERT OR REPLACE INTO grants VALUES (?, ?, ?)",
-                                 [g for g in salvage.get("grants", []) if g[0] in names])
+                conn.executemany(
+                    "INSERT OR REPLACE INTO grants VALUES (?, ?, ?)",
+                    [g for g in salvage.get("grants", []) if g[0] in names],
+                )
         except BaseException:
             store.close()
             raise
@@ -1236,7 +1447,9 @@ def check_query(query: str) -> str:
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidInputError(
             f"the search query is {len(query)} characters long; at most {MAX_QUERY_CHARS} "
-            "are allowed", hint="search for a word of the name or description")
+            "are allowed",
+            hint="search for a word of the name or description",
+        )
     return query
 
 
@@ -1297,9 +1510,11 @@ def _salvage(index: Path) -> dict[str, list[tuple[Any, ...]]]:
     except sqlite3.Error:
         return out
     try:
-        for table, sql in (("pins", "SELECT name, signer FROM pins"),
-                           ("trusted_keys", "SELECT key, note, added_at FROM trusted_keys"),
-                           ("grants", "SELECT name, grants, updated_at FROM grants")):
+        for table, sql in (
+            ("pins", "SELECT name, signer FROM pins"),
+            ("trusted_keys", "SELECT key, note, added_at FROM trusted_keys"),
+            ("grants", "SELECT name, grants, updated_at FROM grants"),
+        ):
             with contextlib.suppress(sqlite3.Error):
                 out[table] = [tuple(r) for r in conn.execute(sql).fetchall()]
     finally:

@@ -38,6 +38,7 @@ from vudo.errors import InvalidInputError
 if TYPE_CHECKING:
     from semantic_version import Version
 else:
+
     def __getattr__(name: str) -> Any:
         # semantic_version is imported on first use, not with this module: it imports
         # importlib.metadata (several ms), and reading a project on the `vudo run` path
@@ -52,6 +53,7 @@ def _version_class() -> Any:
 
     return Version
 
+
 __all__ = [
     "Comparator",
     "Requirement",
@@ -61,9 +63,7 @@ __all__ = [
 ]
 
 _VERSION_HINT = "versions look like 1.2.3 (major.minor.patch, optionally -prerelease or +build)"
-_REQUIREMENT_HINT = (
-    'requirements look like "^1.2", "~1.2.3", ">=1.2, <2", "=1.0.0", "1.2.3" or "*"'
-)
+_REQUIREMENT_HINT = 'requirements look like "^1.2", "~1.2.3", ">=1.2, <2", "=1.0.0", "1.2.3" or "*"'
 
 _IDENT = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
 _NUM = r"0|[1-9][0-9]*"
@@ -84,12 +84,14 @@ def parse_version(text: str) -> Version:
     ``1.2`` are requirements, not versions).
     """
     if not isinstance(text, str):
-        raise InvalidInputError(f"version must be a string, not {type(text).__name__}",
-                                hint=_VERSION_HINT)
+        raise InvalidInputError(
+            f"version must be a string, not {type(text).__name__}", hint=_VERSION_HINT
+        )
     candidate = text.strip()
     if candidate.startswith(("v", "V")) and candidate[1:2].isdigit():
-        raise InvalidInputError(f'invalid version "{text}"',
-                                hint=f'drop the leading "v": "{candidate[1:]}"')
+        raise InvalidInputError(
+            f'invalid version "{text}"', hint=f'drop the leading "v": "{candidate[1:]}"'
+        )
     try:
         return _version_class()(candidate)
     except ValueError as exc:
@@ -99,8 +101,12 @@ def parse_version(text: str) -> Version:
 def _release(version: Version) -> Version:
     """The version without build metadata (what SemVer 2 compares)."""
     if version.build:
-        return _version_class()(major=version.major, minor=version.minor, patch=version.patch,
-                       prerelease=version.prerelease)
+        return _version_class()(
+            major=version.major,
+            minor=version.minor,
+            patch=version.patch,
+            prerelease=version.prerelease,
+        )
     return version
 
 
@@ -132,9 +138,12 @@ class _Partial:
     pre: tuple[str, ...]
 
     def full(self) -> Version:
-        return _version_class()(major=self.major or 0, minor=self.minor or 0,
-                                patch=self.patch or 0,
-                       prerelease=self.pre or None)
+        return _version_class()(
+            major=self.major or 0,
+            minor=self.minor or 0,
+            patch=self.patch or 0,
+            prerelease=self.pre or None,
+        )
 
 
 def _v(major: int, minor: int, patch: int) -> Version:
@@ -144,8 +153,7 @@ def _v(major: int, minor: int, patch: int) -> Version:
 def _parse_partial(text: str, original: str) -> _Partial:
     match = _PARTIAL.fullmatch(text)
     if match is None:
-        raise InvalidInputError(f'invalid version requirement "{original}"',
-                                hint=_REQUIREMENT_HINT)
+        raise InvalidInputError(f'invalid version requirement "{original}"', hint=_REQUIREMENT_HINT)
     parts: list[int | None] = []
     wildcard_seen = False
     for key in ("major", "minor", "patch"):
@@ -154,15 +162,19 @@ def _parse_partial(text: str, original: str) -> _Partial:
             wildcard_seen = True
             parts.append(None)
         elif wildcard_seen:
-            raise InvalidInputError(f'invalid version requirement "{original}": a number '
-                                    "cannot follow a wildcard", hint=_REQUIREMENT_HINT)
+            raise InvalidInputError(
+                f'invalid version requirement "{original}": a number cannot follow a wildcard',
+                hint=_REQUIREMENT_HINT,
+            )
         else:
             parts.append(int(raw))
     pre = match.group("pre")
     if pre is not None and parts[2] is None:
         raise InvalidInputError(
             f'invalid version requirement "{original}": a prerelease needs a full '
-            "major.minor.patch version", hint=_REQUIREMENT_HINT)
+            "major.minor.patch version",
+            hint=_REQUIREMENT_HINT,
+        )
     return _Partial(parts[0], parts[1], parts[2], tuple(pre.split(".")) if pre else ())
 
 
@@ -193,8 +205,10 @@ def _compile(op: str, p: _Partial) -> tuple[Comparator, ...]:
         if p.minor is None:
             return (Comparator(">=", _v(major, 0, 0)), Comparator("<", _v(major + 1, 0, 0)))
         if p.patch is None:
-            return (Comparator(">=", _v(major, p.minor, 0)),
-                    Comparator("<", _v(major, p.minor + 1, 0)))
+            return (
+                Comparator(">=", _v(major, p.minor, 0)),
+                Comparator("<", _v(major, p.minor + 1, 0)),
+            )
         return (Comparator("==", p.full()),)
     if op == ">=":
         return (Comparator(">=", p.full()),)
@@ -265,31 +279,37 @@ def parse_requirement(text: str) -> Requirement:
     Raise InvalidInputError with a hint on anything malformed.
     """
     if not isinstance(text, str):
-        raise InvalidInputError(f"version requirement must be a string, not "
-                                f"{type(text).__name__}", hint=_REQUIREMENT_HINT)
+        raise InvalidInputError(
+            f"version requirement must be a string, not {type(text).__name__}",
+            hint=_REQUIREMENT_HINT,
+        )
     stripped = text.strip()
     if not stripped:
         raise InvalidInputError("empty version requirement", hint=_REQUIREMENT_HINT)
     if "||" in stripped:
-        raise InvalidInputError(f'invalid version requirement "{text}": "||" is not supported',
-                                hint='write one range, e.g. ">=1.2, <3"')
+        raise InvalidInputError(
+            f'invalid version requirement "{text}": "||" is not supported',
+            hint='write one range, e.g. ">=1.2, <3"',
+        )
     terms: list[str] = []
     comparators: list[Comparator] = []
     pre_releases: list[tuple[int, int, int]] = []
     for raw in stripped.split(","):
         term = raw.strip()
         if not term:
-            raise InvalidInputError(f'invalid version requirement "{text}": empty term',
-                                    hint=_REQUIREMENT_HINT)
+            raise InvalidInputError(
+                f'invalid version requirement "{text}": empty term', hint=_REQUIREMENT_HINT
+            )
         match = _TERM.fullmatch(term)
         if match is None:
-            raise InvalidInputError(f'invalid version requirement "{text}"',
-                                    hint=_REQUIREMENT_HINT)
+            raise InvalidInputError(f'invalid version requirement "{text}"', hint=_REQUIREMENT_HINT)
         op = match.group("op") or ""
         partial = _parse_partial(match.group("version"), text)
         if partial.major is None and op not in ("", "="):
-            raise InvalidInputError(f'invalid version requirement "{text}": "{op}*" means '
-                                    "nothing", hint='use "*" for any version')
+            raise InvalidInputError(
+                f'invalid version requirement "{text}": "{op}*" means nothing',
+                hint='use "*" for any version',
+            )
         if partial.major is None:
             if len(terms) == 0 and len(stripped.split(",")) == 1:
                 return ANY
@@ -302,5 +322,6 @@ def parse_requirement(text: str) -> Requirement:
             assert partial.minor is not None and partial.patch is not None
             pre_releases.append((partial.major, partial.minor, partial.patch))
         terms.append(f"{op}{match.group('version')}")
-    return Requirement(terms=tuple(terms), comparators=tuple(comparators),
-                       prerelease_releases=tuple(pre_releases))
+    return Requirement(
+        terms=tuple(terms), comparators=tuple(comparators), prerelease_releases=tuple(pre_releases)
+    )

@@ -94,13 +94,16 @@ def inspect_module(data: bytes, *, source: str | None = None) -> ModuleInfo:
         message = err.message
         where = f"{source}: " if source and not message.startswith(f"{source}: ") else ""
         if message.startswith("not a valid WebAssembly"):  # the source does not compile
-            raise BuildError(where + message,
-                             hint="fix the source and run `vudo build` again") from None
+            raise BuildError(
+                where + message, hint="fix the source and run `vudo build` again"
+            ) from None
         # valid wasm that does not fit the Spirit ABI (an import's signature, a boundary
         # type): invalid input, exactly as `vudo run` would say (exit 3)
         raise ModuleError(where + message, hint=err.hint) from None
-    return ModuleInfo(tuple((imp.module, imp.name) for imp in shape.imports),
-                      tuple((f.name, f.params, f.results) for f in exports))
+    return ModuleInfo(
+        tuple((imp.module, imp.name) for imp in shape.imports),
+        tuple((f.name, f.params, f.results) for f in exports),
+    )
 
 
 def lint_capabilities(
@@ -119,37 +122,51 @@ def lint_capabilities(
     problems: list[CapabilityProblem] = []
     for module, name in imports:
         if module != "vudo":
-            problems.append(CapabilityProblem(
-                f'the module imports "{module}"."{name}"; Spirits import only from "vudo"',
-                "remove the import, or use a vudo host function", True))
+            problems.append(
+                CapabilityProblem(
+                    f'the module imports "{module}"."{name}"; Spirits import only from "vudo"',
+                    "remove the import, or use a vudo host function",
+                    True,
+                )
+            )
             continue
         if name not in ABI_IMPORTS:
-            problems.append(CapabilityProblem(
-                f'the module imports unknown host function "{name}"',
-                "see the Spirit ABI for the host_* functions", True))
+            problems.append(
+                CapabilityProblem(
+                    f'the module imports unknown host function "{name}"',
+                    "see the Spirit ABI for the host_* functions",
+                    True,
+                )
+            )
             continue
         cap = ABI_IMPORTS[name]
         if cap is None:
             continue
         used.add(cap)
         if cap not in wanted:
-            problems.append(CapabilityProblem(
-                f'the module imports {name} but spirit.toml does not declare "{cap.value}"',
-                f'declare it in spirit.toml: capabilities = [{listed}{", " if listed else ""}'
-                f'"{cap.value}"], or stop importing {name}', True))
+            problems.append(
+                CapabilityProblem(
+                    f'the module imports {name} but spirit.toml does not declare "{cap.value}"',
+                    f"declare it in spirit.toml: capabilities = [{listed}{', ' if listed else ''}"
+                    f'"{cap.value}"], or stop importing {name}',
+                    True,
+                )
+            )
     for cap in sorted(wanted - used, key=lambda c: c.value):
-        problems.append(CapabilityProblem(
-            f'spirit.toml declares "{cap.value}" but the module imports no host function '
-            "that needs it",
-            f'remove "{cap.value}" so users are not asked for it', False))
+        problems.append(
+            CapabilityProblem(
+                f'spirit.toml declares "{cap.value}" but the module imports no host function '
+                "that needs it",
+                f'remove "{cap.value}" so users are not asked for it',
+                False,
+            )
+        )
     return problems
 
 
 def _run_compiler(argv: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> str:
     try:
-        proc = subprocess.run(
-            argv, cwd=cwd, env=env, capture_output=True, text=True, check=False
-        )
+        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     except FileNotFoundError as err:
         raise BuildError(f"compiler not found: {argv[0]}", hint="install it and retry") from err
     output = (proc.stdout + proc.stderr).strip()
@@ -194,8 +211,9 @@ def compile_wat(project: Project, out: Path) -> None:
     try:
         text = project.source.read_text(encoding="utf-8-sig")  # BOM: not WAT
     except UnicodeDecodeError as err:
-        raise CompileError(f"{rel}: not UTF-8 text (byte {err.start})", output="",
-                           hint="save the source as UTF-8") from None
+        raise CompileError(
+            f"{rel}: not UTF-8 text (byte {err.start})", output="", hint="save the source as UTF-8"
+        ) from None
     try:
         out.write_bytes(wasmtime.wat2wasm(text))
     except wasmtime.WasmtimeError as err:
@@ -204,7 +222,8 @@ def compile_wat(project: Project, out: Path) -> None:
         what = raw.splitlines()[0].strip()
         loc = f"{rel}:{where.group(1)}:{where.group(2)}" if where else str(rel)
         raise CompileError(
-            f"{loc}: {what}", output=raw.replace("<anon>", str(rel)),
+            f"{loc}: {what}",
+            output=raw.replace("<anon>", str(rel)),
             hint="fix the source and run `vudo build` again",
         ) from err
 
@@ -214,9 +233,22 @@ def compile_c(project: Project, out: Path, *, release: bool) -> None:
     rel = project.source.relative_to(project.root)
     opt = ["-O2", "-Wl,--strip-debug"] if release else ["-O1", "-g"]
     _run_compiler(
-        [sys.executable, "-m", "ziglang", "cc", "--target=wasm32-freestanding", "-nostdlib",
-         "-Wl,--no-entry", "-Wl,--export-dynamic", *opt, "-o", str(out), str(rel)],
-        cwd=project.root, env=_zig_env(project.root),
+        [
+            sys.executable,
+            "-m",
+            "ziglang",
+            "cc",
+            "--target=wasm32-freestanding",
+            "-nostdlib",
+            "-Wl,--no-entry",
+            "-Wl,--export-dynamic",
+            *opt,
+            "-o",
+            str(out),
+            str(rel),
+        ],
+        cwd=project.root,
+        env=_zig_env(project.root),
     )
 
 
@@ -225,16 +257,29 @@ def compile_zig(project: Project, out: Path, *, release: bool) -> None:
     rel = project.source.relative_to(project.root)
     opt = ["-O", "ReleaseSmall"] if release else ["-O", "Debug"]
     _run_compiler(
-        [sys.executable, "-m", "ziglang", "build-exe", "-target", "wasm32-freestanding",
-         "-fno-entry", "-rdynamic", *opt, f"-femit-bin={out}", str(rel)],
-        cwd=project.root, env=_zig_env(project.root),
+        [
+            sys.executable,
+            "-m",
+            "ziglang",
+            "build-exe",
+            "-target",
+            "wasm32-freestanding",
+            "-fno-entry",
+            "-rdynamic",
+            *opt,
+            f"-femit-bin={out}",
+            str(rel),
+        ],
+        cwd=project.root,
+        env=_zig_env(project.root),
     )
 
 
 def rust_target_installed(rustc: str) -> bool:
     """Whether the Rust toolchain has the wasm32 standard library."""
-    proc = subprocess.run([rustc, "--print", "sysroot"], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [rustc, "--print", "sysroot"], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         return False
     return (Path(proc.stdout.strip()) / "lib" / "rustlib" / RUST_TARGET).is_dir()
@@ -244,11 +289,15 @@ def compile_rust(project: Project, out: Path, *, release: bool) -> None:
     cargo = shutil.which("cargo")
     rustc = shutil.which("rustc")
     if cargo is None or rustc is None:
-        raise BuildError("Rust is not installed: cargo is not on PATH",
-                         hint="install Rust from https://rustup.rs, or use --template c|zig|wat")
+        raise BuildError(
+            "Rust is not installed: cargo is not on PATH",
+            hint="install Rust from https://rustup.rs, or use --template c|zig|wat",
+        )
     if not rust_target_installed(rustc):
-        raise BuildError(f"the Rust {RUST_TARGET} target is not installed",
-                         hint=f"run `rustup target add {RUST_TARGET}`, then `vudo build` again")
+        raise BuildError(
+            f"the Rust {RUST_TARGET} target is not installed",
+            hint=f"run `rustup target add {RUST_TARGET}`, then `vudo build` again",
+        )
     argv = [cargo, "build", "--quiet", "--target", RUST_TARGET]
     if release:
         argv.append("--release")
@@ -256,17 +305,27 @@ def compile_rust(project: Project, out: Path, *, release: bool) -> None:
     import tomllib  # lazy: only for Rust projects
 
     crate = tomllib.loads((project.root / "Cargo.toml").read_text("utf-8"))["package"]["name"]
-    built = (project.root / "target" / RUST_TARGET / ("release" if release else "debug")
-             / f"{crate.replace('-', '_')}.wasm")
+    built = (
+        project.root
+        / "target"
+        / RUST_TARGET
+        / ("release" if release else "debug")
+        / f"{crate.replace('-', '_')}.wasm"
+    )
     if not built.is_file():
-        raise BuildError(f"cargo did not produce {built}",
-                         hint='Cargo.toml needs crate-type = ["cdylib"]')
+        raise BuildError(
+            f"cargo did not produce {built}", hint='Cargo.toml needs crate-type = ["cdylib"]'
+        )
     shutil.copyfile(built, out)
 
 
 def build_project(
-    path: Path, *, release: bool = False, progress: Progress = no_progress,
-    home: Path | None = None, locked: bool = False,
+    path: Path,
+    *,
+    release: bool = False,
+    progress: Progress = no_progress,
+    home: Path | None = None,
+    locked: bool = False,
 ) -> BuildResult:
     """Compile the project at ``path``; BuildError (exit 7) when anything fails.
 
@@ -294,11 +353,17 @@ def build_project(
     previous = current_build(project.root, release=release)
     if previous is not None:
         return BuildResult(
-            root=project.root, name=project.name, language=project.language, wasm_path=out,
-            size=len(previous.data), release=release, seconds=time.perf_counter() - started,
+            root=project.root,
+            name=project.name,
+            language=project.language,
+            wasm_path=out,
+            size=len(previous.data),
+            release=release,
+            seconds=time.perf_counter() - started,
             info=ModuleInfo(previous.imports, previous.exports),
             warnings=tuple(CapabilityProblem(m, h, False) for m, h in previous.warnings),
-            lockfile=lockfile, up_to_date=True,
+            lockfile=lockfile,
+            up_to_date=True,
         )
     inputs = input_digest(project.root, release=release)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -328,12 +393,30 @@ def build_project(
     warnings = tuple(p for p in problems if not p.error)
     if inputs is not None:
         m = project.manifest
-        write_stamp(project.root, BuildStamp(
-            inputs, project.name, out, data, tuple(c.value for c in m.capabilities),
-            m.pricing.to_dict() if m.pricing is not None else None, info.imports,
-            info.exports, tuple((w.message, w.hint) for w in warnings)), release=release)
+        write_stamp(
+            project.root,
+            BuildStamp(
+                inputs,
+                project.name,
+                out,
+                data,
+                tuple(c.value for c in m.capabilities),
+                m.pricing.to_dict() if m.pricing is not None else None,
+                info.imports,
+                info.exports,
+                tuple((w.message, w.hint) for w in warnings),
+            ),
+            release=release,
+        )
     return BuildResult(
-        root=project.root, name=project.name, language=project.language, wasm_path=out,
-        size=len(data), release=release, seconds=time.perf_counter() - started, info=info,
-        warnings=warnings, lockfile=lockfile,
+        root=project.root,
+        name=project.name,
+        language=project.language,
+        wasm_path=out,
+        size=len(data),
+        release=release,
+        seconds=time.perf_counter() - started,
+        info=info,
+        warnings=warnings,
+        lockfile=lockfile,
     )

@@ -87,6 +87,8 @@ def decide_consent(
         granted = tuple((c, s) for c, s in chosen.items() if c not in denied)
         return ConsentDecision(granted, tuple(c for c in asked if c not in dict(granted)))
     if yes:
-        return ConsentDecision(tuple((c, "global") for c in asked if c not in denied),
-                               tuple(c for c in asked if c in denied))
+        return ConsentDecision(
+            tuple((c, "global") for c in asked if c not in denied),
+            tuple(c for c in asked if c in denied),
+        )
     return None

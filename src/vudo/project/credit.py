@@ -31,8 +31,18 @@ from vudo.home import data_dir
 from vudo.pkg.keys import ensure_keypair
 from vudo.pkg.store import open_store
 
-__all__ = ["CreditStatus", "balance", "deposit", "fund", "history", "open_ledger",
-           "open_reservations", "parse_amount", "release_dead_runs", "subject"]
+__all__ = [
+    "CreditStatus",
+    "balance",
+    "deposit",
+    "fund",
+    "history",
+    "open_ledger",
+    "open_reservations",
+    "parse_amount",
+    "release_dead_runs",
+    "subject",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +60,15 @@ class CreditStatus:
         return self.balance - self.available
 
     def to_json(self) -> dict[str, object]:
-        return {"spirit": self.label, "identity": self.identity.kind,
-                "identity_key": self.identity.key, "account": self.account.hex(),
-                "balance": self.balance, "available": self.available,
-                "reserved": self.reserved}
+        return {
+            "spirit": self.label,
+            "identity": self.identity.kind,
+            "identity_key": self.identity.key,
+            "account": self.account.hex(),
+            "balance": self.balance,
+            "available": self.available,
+            "reserved": self.reserved,
+        }
 
 
 def parse_amount(text: str) -> int:
@@ -61,11 +76,14 @@ def parse_amount(text: str) -> int:
     try:
         value = int(text.replace("_", ""), 10)
     except ValueError:
-        raise UsageError(f'invalid amount "{text}"',
-                         hint="pass a whole number of credits, e.g. 1000") from None
+        raise UsageError(
+            f'invalid amount "{text}"', hint="pass a whole number of credits, e.g. 1000"
+        ) from None
     if not 0 < value <= MAX_AMOUNT:
-        raise UsageError(f"amount must be 1..{MAX_AMOUNT}, got {text}",
-                         hint="pass a positive whole number of credits")
+        raise UsageError(
+            f"amount must be 1..{MAX_AMOUNT}, got {text}",
+            hint="pass a positive whole number of credits",
+        )
     return value
 
 
@@ -77,8 +95,10 @@ def open_ledger(home: Path) -> Iterator[CreditLedger]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise VudoError(f"cannot create the data directory {folder}: {exc.strerror or exc}",
-                        hint="set VUDO_HOME to a writable directory") from exc
+        raise VudoError(
+            f"cannot create the data directory {folder}: {exc.strerror or exc}",
+            hint="set VUDO_HOME to a writable directory",
+        ) from exc
     with CreditLedger(folder / LEDGER_FILE) as ledger:
         yield ledger
 
@@ -99,16 +119,21 @@ def subject(spec: str | None, *, cwd: Path, home: Path) -> tuple[str, SpiritIden
     if _looks_like_path(spec):
         path = Path(spec) if Path(spec).is_absolute() else cwd / spec
         if path.is_dir():
-            if not any((path / n).is_file()
-                       for n in ("spirit.toml", "manifest.toml", "manifest.json")):
-                raise NotFoundError(f"{spec} is not a Spirit project (no spirit.toml)",
-                                    hint="name a project directory, or an installed Spirit")
+            if not any(
+                (path / n).is_file() for n in ("spirit.toml", "manifest.toml", "manifest.json")
+            ):
+                raise NotFoundError(
+                    f"{spec} is not a Spirit project (no spirit.toml)",
+                    hint="name a project directory, or an installed Spirit",
+                )
             return spec, SpiritIdentity.project(path)
         if path.is_file() and path.suffix in (".wasm", ".wat"):
             return spec, SpiritIdentity.module(_module_bytes(path))
-        raise NotFoundError(f"no Spirit project or module at {spec}",
-                            hint="name a project directory, a .wasm/.wat file, or an "
-                            "installed Spirit (`vudo list`)")
+        raise NotFoundError(
+            f"no Spirit project or module at {spec}",
+            hint="name a project directory, a .wasm/.wat file, or an "
+            "installed Spirit (`vudo list`)",
+        )
 
     with open_store(home, read_only=True) as store:
         spirit = store.get(spec)
@@ -120,8 +145,9 @@ def balance(spec: str | None, *, cwd: Path, home: Path) -> CreditStatus:
     label, identity = subject(spec, cwd=cwd, home=home)
     account = identity.account
     with open_ledger(home) as ledger:
-        return CreditStatus(label, identity, account, ledger.balance(account),
-                            ledger.available(account))
+        return CreditStatus(
+            label, identity, account, ledger.balance(account), ledger.available(account)
+        )
 
 
 def deposit(amount: int, *, home: Path) -> CreditStatus:
@@ -130,12 +156,14 @@ def deposit(amount: int, *, home: Path) -> CreditStatus:
     account = identity.account
     with open_ledger(home) as ledger:
         _credit_errors(lambda: ledger.deposit(account, amount))
-        return CreditStatus(label, identity, account, ledger.balance(account),
-                            ledger.available(account))
+        return CreditStatus(
+            label, identity, account, ledger.balance(account), ledger.available(account)
+        )
 
 
-def fund(spec: str, amount: int, *, cwd: Path, home: Path,
-         clock: Callable[[], float] = time.time) -> CreditStatus:
+def fund(
+    spec: str, amount: int, *, cwd: Path, home: Path, clock: Callable[[], float] = time.time
+) -> CreditStatus:
     """Move ``amount`` from the user's account to ``spec``'s, signed with the user's key."""
 
     label, identity = subject(spec, cwd=cwd, home=home)
@@ -143,8 +171,11 @@ def fund(spec: str, amount: int, *, cwd: Path, home: Path,
     signer = kp.public_bytes
     dst = identity.account
     if dst == credit_account(signer):
-        raise UsageError("that is your own account", hint="fund a Spirit: `vudo credit fund "
-                         "NAME AMOUNT` with an installed NAME or a project path")
+        raise UsageError(
+            "that is your own account",
+            hint="fund a Spirit: `vudo credit fund "
+            "NAME AMOUNT` with an installed NAME or a project path",
+        )
     at = int(clock())
     signature = kp.signing_key.sign(fund_message(signer, dst, amount, at)).signature
     with open_ledger(home) as ledger:
@@ -152,8 +183,9 @@ def fund(spec: str, amount: int, *, cwd: Path, home: Path,
         return CreditStatus(label, identity, dst, ledger.balance(dst), ledger.available(dst))
 
 
-def history(spec: str | None, *, cwd: Path, home: Path,
-            limit: int = 1000) -> tuple[CreditStatus, list[Movement]]:
+def history(
+    spec: str | None, *, cwd: Path, home: Path, limit: int = 1000
+) -> tuple[CreditStatus, list[Movement]]:
     """The account of ``spec`` and its latest ``limit`` movements, oldest first."""
     status = balance(spec, cwd=cwd, home=home)
     with open_ledger(home) as ledger:
@@ -182,7 +214,11 @@ def _credit_errors(action: Callable[[], object]) -> None:
         action()
     except HostCallError as exc:
         if exc.code is ErrorCode.CREDIT_ERROR:
-            raise VudoError(exc.detail, hint="check `vudo credit balance`; add credit to "
-                            "your account with `vudo credit deposit AMOUNT`") from None
-        raise VudoError(f"the credit ledger failed: {exc.detail}",
-                        hint="run `vudo repair`, or check the disk") from None
+            raise VudoError(
+                exc.detail,
+                hint="check `vudo credit balance`; add credit to "
+                "your account with `vudo credit deposit AMOUNT`",
+            ) from None
+        raise VudoError(
+            f"the credit ledger failed: {exc.detail}", hint="run `vudo repair`, or check the disk"
+        ) from None

@@ -15,8 +15,9 @@ from vudo.pkg.store import open_store
 from vudo.project.registries import open_registries
 
 
-def resolve_project_dependencies(root: Path, *, home: Path, registries: Sequence[str] = (),
-                                 locked: bool = False) -> Resolution:
+def resolve_project_dependencies(
+    root: Path, *, home: Path, registries: Sequence[str] = (), locked: bool = False
+) -> Resolution:
     """Resolve the project's dependencies against the installed Spirits and the
     registries (``vudo check``); DependencyConflictError or NotFoundError if impossible.
     An existing ``spirit.lock`` is preferred, so a check does not drift from the lock;
@@ -28,16 +29,22 @@ def resolve_project_dependencies(root: Path, *, home: Path, registries: Sequence
     opened = open_registries(registries, home=home)
     try:
         with open_store(home) as store:
-            return resolve(manifest, [store, *opened], root_dir=root,
-                           git=GitSource(cache_dir(home) / "git"),
-                           locked=lock if locked else None, prefer=None if locked else lock)
+            return resolve(
+                manifest,
+                [store, *opened],
+                root_dir=root,
+                git=GitSource(cache_dir(home) / "git"),
+                locked=lock if locked else None,
+                prefer=None if locked else lock,
+            )
     finally:
         for registry in opened:
             registry.close()
 
 
-def lock_project(root: Path, *, home: Path, registries: Sequence[str] = (),
-                 locked: bool = False) -> Path | None:
+def lock_project(
+    root: Path, *, home: Path, registries: Sequence[str] = (), locked: bool = False
+) -> Path | None:
     """Resolve the project's dependencies and write ``spirit.lock`` (versions, digests,
     signer keys); None when the project has no dependencies (no lock is written). With
     ``locked``, the existing lock must already be exactly right (DependencyConflictError
@@ -45,8 +52,7 @@ def lock_project(root: Path, *, home: Path, registries: Sequence[str] = (),
     root = Path(root)
     if not load_manifest(root).dependencies:
         return None
-    resolution = resolve_project_dependencies(root, home=home, registries=registries,
-                                              locked=locked)
+    resolution = resolve_project_dependencies(root, home=home, registries=registries, locked=locked)
     path = root / LOCK_FILENAME
     if not locked:
         write_lockfile(path, Lockfile.from_resolution(resolution))

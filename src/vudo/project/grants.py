@@ -35,7 +35,11 @@ if TYPE_CHECKING:
 
 
 def sign_grants(
-    granted: Iterable[tuple[Capability, str]], *, home: Path, now: float, grantee: str,
+    granted: Iterable[tuple[Capability, str]],
+    *,
+    home: Path,
+    now: float,
+    grantee: str,
     expires_at: int | None = None,
 ) -> tuple[tuple[Grant, ...], str]:
     """One signed grant per (capability, scope), from the user's key to ``grantee`` (the
@@ -43,8 +47,14 @@ def sign_grants(
     (the granter to trust)."""
     kp = ensure_keypair(home)
     grants = tuple(
-        issue_grant(kp.signing_key, cap, Scope.parse(scope), grantee,
-                    issued_at=int(now), expires_at=expires_at)
+        issue_grant(
+            kp.signing_key,
+            cap,
+            Scope.parse(scope),
+            grantee,
+            issued_at=int(now),
+            expires_at=expires_at,
+        )
         for cap, scope in granted
     )
     return grants, kp.public_hex
@@ -77,10 +87,17 @@ def usable_grants(stored: Iterable[Grant], *, home: Path, grantee: str) -> tuple
             continue
         if kp is None:
             kp = ensure_keypair(home)
-        if grant.granter == kp.public_hex and grant.grantee == kp.public_hex \
-                and _verifies(grant):
-            usable.append(issue_grant(kp.signing_key, grant.capability, grant.scope, grantee,
-                                      issued_at=grant.issued_at, expires_at=grant.expires_at))
+        if grant.granter == kp.public_hex and grant.grantee == kp.public_hex and _verifies(grant):
+            usable.append(
+                issue_grant(
+                    kp.signing_key,
+                    grant.capability,
+                    grant.scope,
+                    grantee,
+                    issued_at=grant.issued_at,
+                    expires_at=grant.expires_at,
+                )
+            )
     return tuple(usable)
 
 
@@ -104,9 +121,11 @@ def parse_expiry(text: str, *, now: float) -> int:
     if match:
         amount = int(match.group(1))
         if amount <= 0:
-            raise UsageError(f'expiry "{text.strip()}" is not a positive duration',
-                             hint="a grant expires after a positive duration such as 30d "
-                             "or 12h; leave --expires out for a grant that does not expire")
+            raise UsageError(
+                f'expiry "{text.strip()}" is not a positive duration',
+                hint="a grant expires after a positive duration such as 30d "
+                "or 12h; leave --expires out for a grant that does not expire",
+            )
         seconds = int(now) + amount * _SECONDS[match.group(2)]
     else:
         try:
@@ -114,24 +133,31 @@ def parse_expiry(text: str, *, now: float) -> int:
         except ValueError:
             raise UsageError(
                 f'invalid expiry "{text}"',
-                hint="use a duration like 30d, 12h, 15m, or a date like 2027-01-31") from None
+                hint="use a duration like 30d, 12h, 15m, or a date like 2027-01-31",
+            ) from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = int(when.timestamp())
     if seconds <= now:
-        raise UsageError(f'expiry "{text}" is in the past',
-                         hint="pick a later time, e.g. 30d")
+        raise UsageError(f'expiry "{text}" is in the past', hint="pick a later time, e.g. 30d")
     if seconds > MAX_EXPIRY:
         # Later than any date can show (or a grant can carry): a bigger duration would
         # be stored and then break every command that prints the grant.
-        raise UsageError(f'expiry "{text}" is after 9999-12-31',
-                         hint="leave --expires out for a grant that does not expire")
+        raise UsageError(
+            f'expiry "{text}" is after 9999-12-31',
+            hint="leave --expires out for a grant that does not expire",
+        )
     return seconds
 
 
 def grant_capability(
-    name: str, capability: str, *, home: Path, scope: str | None = None,
-    expires: str | None = None, clock: Callable[[], float] = time.time,
+    name: str,
+    capability: str,
+    *,
+    home: Path,
+    scope: str | None = None,
+    expires: str | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Grant:
     """Grant (or replace the grant of) one capability to an installed Spirit.
 
@@ -144,8 +170,10 @@ def grant_capability(
     if scope is not None:
         _, given = parse_grant_spec(f"{cap.value}={scope}")
         if "=" in capability and given != written:
-            raise UsageError(f'"{capability}" and --scope {scope} name two different scopes',
-                             hint="give the scope once, after = or with --scope")
+            raise UsageError(
+                f'"{capability}" and --scope {scope} name two different scopes',
+                hint="give the scope once, after = or with --scope",
+            )
         written = given
     scope = written
     now = clock()
@@ -155,14 +183,24 @@ def grant_capability(
         if cap not in spirit.capabilities:
             raise InvalidInputError(
                 f'{name} does not ask for "{cap.value}"',
-                hint="it asks for: " + (", ".join(c.value for c in spirit.capabilities)
-                                        or "nothing"),
+                hint="it asks for: "
+                + (", ".join(c.value for c in spirit.capabilities) or "nothing"),
             )
-        [grant], _ = sign_grants([(cap, scope)], home=home, now=now, expires_at=expires_at,
-                                 grantee=installed_grantee(spirit.signer, spirit.name))
+        [grant], _ = sign_grants(
+            [(cap, scope)],
+            home=home,
+            now=now,
+            expires_at=expires_at,
+            grantee=installed_grantee(spirit.signer, spirit.name),
+        )
         # Read, replace and write in one transaction: concurrent grants all stay.
-        store.update_grants(name, lambda current: [
-            *(g for g in current if g.get("capability") != cap.value), grant.to_dict()])
+        store.update_grants(
+            name,
+            lambda current: [
+                *(g for g in current if g.get("capability") != cap.value),
+                grant.to_dict(),
+            ],
+        )
     return grant
 
 
@@ -178,8 +216,9 @@ def revoke_capability(name: str, capability: str, *, home: Path) -> int:
         kept = [g for g in current if g.get("capability") != cap.value]
         dropped = len(current) - len(kept)
         if not dropped:  # raising leaves the stored grants untouched
-            raise NotFoundError(f'{name} has no grant of "{cap.value}"',
-                                hint=f"see `vudo info {name}`")
+            raise NotFoundError(
+                f'{name} has no grant of "{cap.value}"', hint=f"see `vudo info {name}`"
+            )
         return kept
 
     with open_store(home) as store:
@@ -200,15 +239,19 @@ def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             verify_grant(Grant.from_dict(g))
         except VudoError as err:
             problem = err.message
-        rows.append({
-            "capability": g.get("capability"), "scope": g.get("scope"),
-            "granter": g.get("granter"),
-            # times as ISO 8601, as every JSON output shows them (the grant signs Unix
-            # seconds; a stored value that is not one shows as no time)
-            "issued_at": iso_time(issued) if isinstance(issued, int) else None,
-            "expires_at": iso_time(expires) if isinstance(expires, int) else None,
-            "valid": problem is None, "problem": problem,
-        })
+        rows.append(
+            {
+                "capability": g.get("capability"),
+                "scope": g.get("scope"),
+                "granter": g.get("granter"),
+                # times as ISO 8601, as every JSON output shows them (the grant signs Unix
+                # seconds; a stored value that is not one shows as no time)
+                "issued_at": iso_time(issued) if isinstance(issued, int) else None,
+                "expires_at": iso_time(expires) if isinstance(expires, int) else None,
+                "valid": problem is None,
+                "problem": problem,
+            }
+        )
     return rows
 
 
@@ -226,8 +269,9 @@ def _backup_dir(keys: Path) -> Path:
     return keys / "backups"
 
 
-def rotate_key(home: Path, new: KeyPair | None = None, *,
-               clock: Callable[[], float] = time.time) -> KeyRotation:
+def rotate_key(
+    home: Path, new: KeyPair | None = None, *, clock: Callable[[], float] = time.time
+) -> KeyRotation:
     """Replace the user's key with ``new`` (a fresh one by default) without voiding what
     the old one granted.
 
@@ -243,8 +287,9 @@ def rotate_key(home: Path, new: KeyPair | None = None, *,
 
     keys = keys_dir(home)
     if not (keys / PRIVATE_KEY_FILE).exists():
-        raise NotFoundError(f"no key to rotate in {keys}",
-                            hint="create your first key with `vudo keys generate`")
+        raise NotFoundError(
+            f"no key to rotate in {keys}", hint="create your first key with `vudo keys generate`"
+        )
     old = load_keypair(keys)
     new = new or generate_keypair()
     if new.public_hex == old.public_hex:
@@ -269,9 +314,16 @@ def rotate_key(home: Path, new: KeyPair | None = None, *,
                 if grant.granter not in mine:
                     out.append(stored)
                     continue
-                out.append(issue_grant(new.signing_key, grant.capability, grant.scope,
-                                       new.public_hex, issued_at=now,
-                                       expires_at=grant.expires_at).to_dict())
+                out.append(
+                    issue_grant(
+                        new.signing_key,
+                        grant.capability,
+                        grant.scope,
+                        new.public_hex,
+                        issued_at=now,
+                        expires_at=grant.expires_at,
+                    ).to_dict()
+                )
                 resigned[name] = resigned.get(name, 0) + 1
             return out
 

@@ -51,8 +51,9 @@ def user_policy(home: Path, *, trust_signer: bool = False) -> TrustPolicy:
     name was pinned to another key, and pin it.
     """
     own = ensure_keypair(home).public_hex
-    return TrustPolicy(trusted_keys=frozenset({own}), repin=trust_signer,
-                       allow_author_mismatch=trust_signer)
+    return TrustPolicy(
+        trusted_keys=frozenset({own}), repin=trust_signer, allow_author_mismatch=trust_signer
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +77,14 @@ class SummonResult:
 def _prepared(package: Path, built_from: Path | None = None) -> Prepared:
     verified = verify_package(package)
     m = verified.manifest
-    return Prepared(package, ConsentRequest(m.name, str(m.version), verified.signer,
-                                            m.author, tuple(m.capabilities)), built_from)
+    return Prepared(
+        package,
+        ConsentRequest(m.name, str(m.version), verified.signer, m.author, tuple(m.capabilities)),
+        built_from,
+    )
 
 
-def prepare_summon(
-    source: Path, *, home: Path, progress: Progress = no_progress
-) -> Prepared:
+def prepare_summon(source: Path, *, home: Path, progress: Progress = no_progress) -> Prepared:
     """Verify a ``.spirit`` file (or pack and sign a project directory) before consent."""
     src = Path(source)
     if src.is_dir():
@@ -92,34 +94,50 @@ def prepare_summon(
         sign_project_package(packed.path, project_dir=src, home=home)
         return _prepared(packed.path, built_from=src)
     if not src.is_file():
-        raise NotFoundError(f"no package or project at {source}",
-                            hint="pass a .spirit file or a project directory")
+        raise NotFoundError(
+            f"no package or project at {source}", hint="pass a .spirit file or a project directory"
+        )
     return _prepared(src)
 
 
 def install_prepared(
-    prepared: Prepared, decision: ConsentDecision, *, home: Path,
-    trust_signer: bool = False, clock: Callable[[], float] = time.time, registry: str = "",
+    prepared: Prepared,
+    decision: ConsentDecision,
+    *,
+    home: Path,
+    trust_signer: bool = False,
+    clock: Callable[[], float] = time.time,
+    registry: str = "",
 ) -> SummonResult:
     """Install a prepared package and store the grants the user consented to;
     ``registry`` is remembered as where it came from (for ``vudo upgrade``)."""
     policy = user_policy(home, trust_signer=trust_signer)
     with open_store(home) as store:
         result = store.install(prepared.package, policy=policy, registry=registry)
-        grants, _ = sign_grants(decision.granted, home=home, now=clock(),
-                                grantee=installed_grantee(result.spirit.signer,
-                                                          result.spirit.name))
+        grants, _ = sign_grants(
+            decision.granted,
+            home=home,
+            now=clock(),
+            grantee=installed_grantee(result.spirit.signer, result.spirit.name),
+        )
         store.save_grants(result.spirit.name, [g.to_dict() for g in grants])
     return SummonResult(
-        spirit=result.spirit, already_installed=result.already_installed,
+        spirit=result.spirit,
+        already_installed=result.already_installed,
         granted=tuple((c.value, s) for c, s in decision.granted),
-        denied=tuple(c.value for c in decision.denied), notes=tuple(result.notes),
+        denied=tuple(c.value for c in decision.denied),
+        notes=tuple(result.notes),
     )
 
 
 def install(
-    spec: str, *, home: Path, consent: Consent, registries: Sequence[str] = (),
-    trust_signer: bool = False, progress: Progress = no_progress,
+    spec: str,
+    *,
+    home: Path,
+    consent: Consent,
+    registries: Sequence[str] = (),
+    trust_signer: bool = False,
+    progress: Progress = no_progress,
     clock: Callable[[], float] = time.time,
 ) -> list[SummonResult]:
     """Resolve ``name[@req]`` and its dependencies in the registries and install them,
@@ -133,8 +151,12 @@ def install(
     try:
         source = RegistrySet(opened)
         progress(f"resolving {spec}")
-        resolution = resolve([dependency], source.registries, registries=named,
-                             git=GitSource(cache_dir(home) / "git"))
+        resolution = resolve(
+            [dependency],
+            source.registries,
+            registries=named,
+            git=GitSource(cache_dir(home) / "git"),
+        )
         plan: list[tuple[Prepared, ConsentDecision, str]] = []
         with open_store(home) as store:
             for candidate in resolution.values():
@@ -152,12 +174,17 @@ def install(
                 else:
                     pool = [r for r in named.values() if r.label == candidate.source]
                     path, registry = RegistrySet(pool or opened).fetch_from(
-                        candidate.name, candidate.version)
+                        candidate.name, candidate.version
+                    )
                     prepared = _prepared(path)
                     origin = registry_label(registry)
                 plan.append((prepared, consent(prepared.request, is_root), origin))
-        return [install_prepared(p, d, home=home, trust_signer=trust_signer, clock=clock,
-                                 registry=origin) for p, d, origin in plan]
+        return [
+            install_prepared(
+                p, d, home=home, trust_signer=trust_signer, clock=clock, registry=origin
+            )
+            for p, d, origin in plan
+        ]
     finally:
         for registry in [*opened, *named.values()]:
             registry.close()
@@ -175,8 +202,13 @@ class UpgradeOutcome:
 
 
 def upgrade(
-    name: str | None, *, home: Path, consent: Consent, registries: Sequence[str] = (),
-    trust_signer: bool = False, progress: Progress = no_progress,
+    name: str | None,
+    *,
+    home: Path,
+    consent: Consent,
+    registries: Sequence[str] = (),
+    trust_signer: bool = False,
+    progress: Progress = no_progress,
     clock: Callable[[], float] = time.time,
 ) -> list[UpgradeOutcome]:
     """Upgrade one installed Spirit (or all) to the newest version in the registries.
@@ -198,14 +230,18 @@ def upgrade(
                 source = default_source
                 if origin:
                     if origin not in origins:
-                        origins[origin] = open_spec(origin, home=home, progress=progress,
-                                                    label="downloading")
+                        origins[origin] = open_spec(
+                            origin, home=home, progress=progress, label="downloading"
+                        )
                     source = RegistrySet([origins[origin]])
                 plan = store.plan_upgrade(each, source)
                 current = store.get(each)
                 if plan is None:
-                    outcomes.append(UpgradeOutcome(each, str(current.version),
-                                                   str(current.version), False, (), (), ()))
+                    outcomes.append(
+                        UpgradeOutcome(
+                            each, str(current.version), str(current.version), False, (), (), ()
+                        )
+                    )
                     continue
                 new_caps = tuple(plan.verified.manifest.capabilities)
                 kept = [Grant.from_dict(g) for g in store.grants_for(each)]
@@ -213,25 +249,40 @@ def upgrade(
                 new_grants: tuple[Grant, ...] = ()
                 if plan.widens:
                     request = ConsentRequest(
-                        each, str(plan.version), plan.verified.signer,
-                        plan.verified.manifest.author, new_caps,
-                        previous=tuple(current.capabilities))
-                    narrowed = dataclasses.replace(request, capabilities=request.added,
-                                                   previous=None)
+                        each,
+                        str(plan.version),
+                        plan.verified.signer,
+                        plan.verified.manifest.author,
+                        new_caps,
+                        previous=tuple(current.capabilities),
+                    )
+                    narrowed = dataclasses.replace(
+                        request, capabilities=request.added, previous=None
+                    )
                     decision = consent(request, True)
                     new_grants, _ = sign_grants(
                         ((c, s) for c, s in decision.granted if c in narrowed.capabilities),
-                        home=home, now=clock(),
-                        grantee=installed_grantee(plan.verified.signer, each))
-                result = store.install(plan.package,
-                                       policy=user_policy(home, trust_signer=trust_signer),
-                                       registry=registry_label(source.registries[0]))
+                        home=home,
+                        now=clock(),
+                        grantee=installed_grantee(plan.verified.signer, each),
+                    )
+                result = store.install(
+                    plan.package,
+                    policy=user_policy(home, trust_signer=trust_signer),
+                    registry=registry_label(source.registries[0]),
+                )
                 store.save_grants(each, [g.to_dict() for g in [*kept, *new_grants]])
-                outcomes.append(UpgradeOutcome(
-                    each, str(current.version), str(result.spirit.version), True,
-                    tuple(c.value for c in plan.added_capabilities),
-                    tuple(c.value for c in plan.removed_capabilities),
-                    tuple((g.capability.value, str(g.scope)) for g in [*kept, *new_grants])))
+                outcomes.append(
+                    UpgradeOutcome(
+                        each,
+                        str(current.version),
+                        str(result.spirit.version),
+                        True,
+                        tuple(c.value for c in plan.added_capabilities),
+                        tuple(c.value for c in plan.removed_capabilities),
+                        tuple((g.capability.value, str(g.scope)) for g in [*kept, *new_grants]),
+                    )
+                )
     finally:
         for registry in [*opened, *origins.values()]:
             registry.close()
@@ -248,8 +299,7 @@ def dependents(store: LocalStore, name: str, removing: Iterable[Version]) -> lis
     """Installed Spirits whose dependency on ``name`` only the versions in ``removing``
     satisfy (what removing them would break), as ``"app 1.0.0 needs name ^1.2"``."""
     removing = set(removing)
-    remaining = [s.version for s in store.list() if s.name == name
-                 and s.version not in removing]
+    remaining = [s.version for s in store.list() if s.name == name and s.version not in removing]
     found: list[str] = []
     for other in store.list():
         if other.name == name:
@@ -258,7 +308,8 @@ def dependents(store: LocalStore, name: str, removing: Iterable[Version]) -> lis
         if dep is None or dep.optional:
             continue
         if any(dep.requirement.matches(v) for v in removing) and not any(
-                dep.requirement.matches(v) for v in remaining):
+            dep.requirement.matches(v) for v in remaining
+        ):
             found.append(f"{other.name} {other.version} needs {name} {dep.requirement}")
     return found
 
@@ -268,8 +319,11 @@ def uninstall_warnings(spec: str, *, home: Path) -> list[str]:
     removing, so the command can say so; nothing is refused)."""
     name, version = split_spec(spec)
     with open_store(home, read_only=True) as store:
-        versions = [s.version for s in store.list() if s.name == name
-                    and (version is None or str(s.version) == version)]
+        versions = [
+            s.version
+            for s in store.list()
+            if s.name == name and (version is None or str(s.version) == version)
+        ]
         return dependents(store, name, versions)
 
 
@@ -283,7 +337,7 @@ def prune(name: str | None, *, home: Path) -> tuple[list[InstalledSpirit], list[
         by_name: dict[str, list[InstalledSpirit]] = {}
         for s in store.list():
             by_name.setdefault(s.name, []).append(s)
-        for each in ([name] if name else sorted(by_name)):
+        for each in [name] if name else sorted(by_name):
             versions = sorted(by_name.get(each, []), key=lambda s: s.version)
             for old in versions[:-1]:
                 needed = dependents(store, each, [old.version])

@@ -140,11 +140,18 @@ def input_digest(root: Path, *, release: bool = False) -> str | None:
     if manifest is None or found is None:
         return None
     h = hashlib.sha256()
-    for part in (f"vudo {__version__}", f"profile {'release' if release else 'debug'}",
-                 _toolchain(found[0])):
+    for part in (
+        f"vudo {__version__}",
+        f"profile {'release' if release else 'debug'}",
+        _toolchain(found[0]),
+    ):
         h.update(part.encode() + b"\0")
-    for file in [manifest, root / "Cargo.toml", root / "spirit.lock",
-                 *sorted((root / "src").rglob("*"))]:
+    for file in [
+        manifest,
+        root / "Cargo.toml",
+        root / "spirit.lock",
+        *sorted((root / "src").rglob("*")),
+    ]:
         if file.is_file():
             h.update(str(file.relative_to(root)).encode() + b"\0")
             h.update(hashlib.sha256(file.read_bytes()).digest())
@@ -167,12 +174,16 @@ def current_build(root: Path, *, release: bool = False) -> BuildStamp | None:
         if stamp["wasm_sha256"] != hashlib.sha256(data).hexdigest():
             return None
         return BuildStamp(
-            stamp["inputs"], str(stamp["name"]), wasm, data,
+            stamp["inputs"],
+            str(stamp["name"]),
+            wasm,
+            data,
             tuple(str(c) for c in stamp["capabilities"]),
             {str(k): int(v) for k, v in stamp["pricing"].items()} if stamp["pricing"] else None,
             tuple((str(m), str(n)) for m, n in stamp["imports"]),
             tuple((str(n), tuple(p), tuple(r)) for n, p, r in stamp["exports"]),
-            tuple((str(m), str(h)) for m, h in stamp["warnings"]))
+            tuple((str(m), str(h)) for m, h in stamp["warnings"]),
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # no stamp, a damaged one, or no module: build
 
@@ -185,19 +196,23 @@ def write_stamp(root: Path, stamp: BuildStamp, *, release: bool = False) -> None
 
     from vudo.files import write_atomic_with  # lazy: only a build writes the stamp
 
-    text = json.dumps({
-        "inputs": stamp.inputs, "name": stamp.name,
-        "wasm_sha256": hashlib.sha256(stamp.data).hexdigest(),
-        "capabilities": list(stamp.capabilities), "pricing": stamp.pricing,
-        "imports": [list(i) for i in stamp.imports],
-        "exports": [[n, list(p), list(r)] for n, p, r in stamp.exports],
-        "warnings": [list(w) for w in stamp.warnings],
-    }).encode()
+    text = json.dumps(
+        {
+            "inputs": stamp.inputs,
+            "name": stamp.name,
+            "wasm_sha256": hashlib.sha256(stamp.data).hexdigest(),
+            "capabilities": list(stamp.capabilities),
+            "pricing": stamp.pricing,
+            "imports": [list(i) for i in stamp.imports],
+            "exports": [[n, list(p), list(r)] for n, p, r in stamp.exports],
+            "warnings": [list(w) for w in stamp.warnings],
+        }
+    ).encode()
 
     def body(fd: int) -> None:
         view = memoryview(text)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
 
     write_atomic_with(stamp_path(root, release=release), body)
 

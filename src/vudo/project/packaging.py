@@ -52,16 +52,21 @@ def pack_project(
     progress(f"packing {out.name}")
     written = pack(project.manifest_path, project.wasm_path, out, assets=assets)
     return PackResult(
-        path=written, name=project.name, version=project.version,
-        size=written.stat().st_size, built=built, assets=tuple(p.name for p in assets),
+        path=written,
+        name=project.name,
+        version=project.version,
+        size=written.stat().st_size,
+        built=built,
+        assets=tuple(p.name for p in assets),
     )
 
 
 def newest_package(project_dir: Path) -> Path:
     """The most recently written ``.spirit`` file in the project's ``dist/``."""
     dist = Path(project_dir).absolute() / "dist"
-    candidates = sorted(dist.glob("*.spirit"), key=lambda p: p.stat().st_mtime_ns) \
-        if dist.is_dir() else []
+    candidates = (
+        sorted(dist.glob("*.spirit"), key=lambda p: p.stat().st_mtime_ns) if dist.is_dir() else []
+    )
     if not candidates:
         raise NotFoundError(
             f"no package in {dist}", hint="run `vudo pack` first, or name the package"
@@ -100,8 +105,14 @@ class PublishOutcome:
 
 
 def publish(
-    package: Path | None, *, project_dir: Path, home: Path, registry: str | None = None,
-    allow_new_signer: bool = False, dry_run: bool = False, progress: Progress = no_progress,
+    package: Path | None,
+    *,
+    project_dir: Path,
+    home: Path,
+    registry: str | None = None,
+    allow_new_signer: bool = False,
+    dry_run: bool = False,
+    progress: Progress = no_progress,
 ) -> PublishOutcome:
     """Publish a signed package (default: newest in ``dist/``) to a registry: the one
     ``registry`` names (configured name, URL or path), else the configured default, else
@@ -113,10 +124,19 @@ def publish(
     reg = open_spec(registry, home=home, progress=progress, label="uploading")
     with reg:
         if isinstance(reg, HttpRegistry):
-            raise UsageError(f"cannot publish to {reg.url}: HTTP registries are read-only",
-                             hint="publish to the directory your web server serves "
-                             "(--registry /path/to/dir), or to an oci:// registry")
+            raise UsageError(
+                f"cannot publish to {reg.url}: HTTP registries are read-only",
+                hint="publish to the directory your web server serves "
+                "(--registry /path/to/dir), or to an oci:// registry",
+            )
         result = reg.publish(target, allow_new_signer=allow_new_signer, dry_run=dry_run)
         label = registry_label(reg)
-    return PublishOutcome(result.name, str(result.version), result.digest, result.signer,
-                          label, Path(result.path), result.already_published)
+    return PublishOutcome(
+        result.name,
+        str(result.version),
+        result.digest,
+        result.signer,
+        label,
+        Path(result.path),
+        result.already_published,
+    )

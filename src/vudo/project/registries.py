@@ -45,9 +45,13 @@ def local_registry(home: Path) -> DirectoryRegistry:
     return DirectoryRegistry(local_registry_dir(home), create=True)
 
 
-def transfer_progress(progress: Progress, label: str, *,
-                      clock: Callable[[], float] = time.monotonic,
-                      after: float = 1.0) -> Callable[[int, int], None]:
+def transfer_progress(
+    progress: Progress,
+    label: str,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    after: float = 1.0,
+) -> Callable[[int, int], None]:
     """A byte-count callback that reports through ``progress`` once a transfer has run
     longer than ``after`` seconds (short transfers show nothing)."""
     started: list[float] = []
@@ -62,29 +66,41 @@ def transfer_progress(progress: Progress, label: str, *,
         width = 24
         filled = min(width, done * width // total)
         rate = done / elapsed / 1e6 if elapsed > 0 else 0.0
-        progress(f"{label} [{'#' * filled}{'.' * (width - filled)}] "
-                 f"{done * 100 // total:3d}%  {done / 1e6:.1f}/{total / 1e6:.1f} MB  "
-                 f"{rate:.1f} MB/s")
+        progress(
+            f"{label} [{'#' * filled}{'.' * (width - filled)}] "
+            f"{done * 100 // total:3d}%  {done / 1e6:.1f}/{total / 1e6:.1f} MB  "
+            f"{rate:.1f} MB/s"
+        )
 
     return report
 
 
-def open_named(entry: NamedRegistry, *, home: Path, progress: Progress = no_progress,
-               create: bool = False, label: str = "transferring") -> Registry:
+def open_named(
+    entry: NamedRegistry,
+    *,
+    home: Path,
+    progress: Progress = no_progress,
+    create: bool = False,
+    label: str = "transferring",
+) -> Registry:
     """Open a registry entry (from config, or a bare URL/path) with what it needs:
     credentials and CA for OCI, the HTTP cache directory."""
     options: dict[str, Any] = {}
     if entry.url.startswith("oci://"):
         host = parse_oci_url(entry.url).netloc
-        options = {"credentials": credentials_for(home, host, docker_config=docker_config_path()),
-                   "ca_file": entry.ca_file,
-                   "progress": transfer_progress(progress, label)}
-    return open_registry(entry.url, cache_dir=cache_dir(home) / "registries", create=create,
-                         **options)
+        options = {
+            "credentials": credentials_for(home, host, docker_config=docker_config_path()),
+            "ca_file": entry.ca_file,
+            "progress": transfer_progress(progress, label),
+        }
+    return open_registry(
+        entry.url, cache_dir=cache_dir(home) / "registries", create=create, **options
+    )
 
 
-def open_spec(spec: str | None, *, home: Path, progress: Progress = no_progress,
-              label: str = "transferring") -> Registry:
+def open_spec(
+    spec: str | None, *, home: Path, progress: Progress = no_progress, label: str = "transferring"
+) -> Registry:
     """``--registry`` as given (name, URL or path), or the default when None: the
     configured one, else the built-in directory registry."""
     if spec is None:
@@ -95,8 +111,9 @@ def open_spec(spec: str | None, *, home: Path, progress: Progress = no_progress,
     return open_named(lookup_registry(home, spec), home=home, progress=progress, label=label)
 
 
-def open_registries(locations: Sequence[str], *, home: Path,
-                    progress: Progress = no_progress) -> list[Registry]:
+def open_registries(
+    locations: Sequence[str], *, home: Path, progress: Progress = no_progress
+) -> list[Registry]:
     """The registries named by ``--registry`` (configured names, URLs or paths), or the
     default one (``vudo registry add --default``, else the built-in directory registry
     under the home, created empty on first use) when none is named."""
@@ -105,8 +122,7 @@ def open_registries(locations: Sequence[str], *, home: Path,
     opened: list[Registry] = []
     try:
         for location in locations:
-            opened.append(open_spec(location, home=home, progress=progress,
-                                    label="downloading"))
+            opened.append(open_spec(location, home=home, progress=progress, label="downloading"))
     except BaseException:
         for registry in opened:
             registry.close()
@@ -116,8 +132,10 @@ def open_registries(locations: Sequence[str], *, home: Path,
 
 def named_registries(home: Path, progress: Progress = no_progress) -> dict[str, Registry]:
     """Every configured registry by name, for dependencies that say ``registry = "NAME"``."""
-    return {r.name: open_named(r, home=home, progress=progress, label="downloading")
-            for r in load_config(home).registries}
+    return {
+        r.name: open_named(r, home=home, progress=progress, label="downloading")
+        for r in load_config(home).registries
+    }
 
 
 class RegistrySet:
@@ -164,20 +182,29 @@ class BrowseEntry:
 
     @property
     def upgradable(self) -> bool:
-        return self.installed_version is not None and parse_version(
-            self.version) > parse_version(self.installed_version)
+        return self.installed_version is not None and parse_version(self.version) > parse_version(
+            self.installed_version
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "version": self.version, "description": self.description,
-            "capabilities": list(self.capabilities), "signer": self.signer,
-            "author": self.author, "registry": self.registry,
-            "installed_version": self.installed_version, "upgradable": self.upgradable,
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "capabilities": list(self.capabilities),
+            "signer": self.signer,
+            "author": self.author,
+            "registry": self.registry,
+            "installed_version": self.installed_version,
+            "upgradable": self.upgradable,
         }
 
 
 def browse(
-    query: str = "", *, home: Path, registries: Sequence[str] = (),
+    query: str = "",
+    *,
+    home: Path,
+    registries: Sequence[str] = (),
     capability: str | None = None,
 ) -> list[BrowseEntry]:
     """Spirits available in the registries whose name or description contains ``query``
@@ -195,14 +222,24 @@ def browse(
                 name = summary.name
                 if name in found:
                     continue
-                if needle and needle not in name.lower() and \
-                        needle not in summary.description.lower():
+                if (
+                    needle
+                    and needle not in name.lower()
+                    and needle not in summary.description.lower()
+                ):
                     continue
                 if cap is not None and cap not in summary.capabilities:
                     continue
-                found[name] = BrowseEntry(name, summary.version, summary.description,
-                                          summary.capabilities, summary.signer,
-                                          summary.author, label, installed.get(name))
+                found[name] = BrowseEntry(
+                    name,
+                    summary.version,
+                    summary.description,
+                    summary.capabilities,
+                    summary.signer,
+                    summary.author,
+                    label,
+                    installed.get(name),
+                )
     finally:
         for registry in opened:
             registry.close()

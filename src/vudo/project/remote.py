@@ -23,19 +23,25 @@ from vudo.project.registries import open_spec, registry_label
 # --------------------------------------------------------------------------- login
 
 
-def login(registry: str, *, home: Path, username: str | None = None,
-          password: str | None = None, token: str | None = None,
-          ca_file: Path | None = None) -> str:
+def login(
+    registry: str,
+    *,
+    home: Path,
+    username: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    ca_file: Path | None = None,
+) -> str:
     """Check the credentials against the registry, then store them (mode 0600) under its
     host; returns the host. Nothing is stored when the registry refuses them."""
     if token is None and (username is None or password is None):
-        raise UsageError("login needs --username with --password-stdin, or --token-stdin",
-                         hint="echo \"$TOKEN\" | vudo login REGISTRY --username me "
-                         "--password-stdin")
+        raise UsageError(
+            "login needs --username with --password-stdin, or --token-stdin",
+            hint='echo "$TOKEN" | vudo login REGISTRY --username me --password-stdin',
+        )
     host = registry_host(registry, home=home)
     named = load_config(home).get(registry) if "://" not in registry else None
-    url = named.url if named else (registry if registry.startswith("oci://")
-                                   else f"oci://{host}")
+    url = named.url if named else (registry if registry.startswith("oci://") else f"oci://{host}")
     ca = ca_file or (named.ca_file if named else None)
     creds = Credentials(token=token) if token is not None else Credentials(username, password)
     with OciClient(parse_oci_url(url), credentials=creds, ca_file=ca) as client:
@@ -56,12 +62,15 @@ def yank(spec: str, *, home: Path, registry: str | None = None, undo: bool = Fal
     """Mark ``NAME@VERSION`` yanked (or not, with ``undo``) in an OCI registry."""
     name, version = split_spec(spec)
     if version is None:
-        raise UsageError(f"yank needs an exact version: {name}@VERSION",
-                         hint=f"e.g. vudo yank {name}@1.0.0")
+        raise UsageError(
+            f"yank needs an exact version: {name}@VERSION", hint=f"e.g. vudo yank {name}@1.0.0"
+        )
     with open_spec(registry, home=home) as reg:
         if not isinstance(reg, OciRegistry):
-            raise UsageError(f"{registry_label(reg)} is not an OCI registry",
-                             hint="yank works on oci:// registries (--registry NAME|URL)")
+            raise UsageError(
+                f"{registry_label(reg)} is not an OCI registry",
+                hint="yank works on oci:// registries (--registry NAME|URL)",
+            )
         return reg.yank(name, version, undo=undo)
 
 
@@ -83,11 +92,14 @@ def info_available(name: str, *, home: Path, registry: str | None = None) -> Rem
     """``vudo info NAME --available``: every version a registry holds, with yanks."""
     validate_name(name, what="Spirit name")
     with open_spec(registry, home=home) as reg:
-        entries = reg.entries(name, fresh=True) if isinstance(reg, OciRegistry) else \
-            reg.entries(name)
+        entries = (
+            reg.entries(name, fresh=True) if isinstance(reg, OciRegistry) else reg.entries(name)
+        )
         if not entries:
-            raise NotFoundError(f"{name} is not in the registry {registry_label(reg)}",
-                                hint="see `vudo search --available`")
+            raise NotFoundError(
+                f"{name} is not in the registry {registry_label(reg)}",
+                hint="see `vudo search --available`",
+            )
         return RemoteInfo(name, registry_label(reg), tuple(entries))
 
 

@@ -34,7 +34,11 @@ def repair_store(home: Path) -> RepairOutcome:
         report = store.check(deep=True)
         if not report.ok:
             store.repair()
-        return RepairOutcome(False, report.packages, len(report.orphan_objects),
-                             len(report.stale_temp_files),
-                             (*report.missing_objects, *report.corrupt_objects),
-                             report.damaged_grants)
+        return RepairOutcome(
+            False,
+            report.packages,
+            len(report.orphan_objects),
+            len(report.stale_temp_files),
+            (*report.missing_objects, *report.corrupt_objects),
+            report.damaged_grants,
+        )

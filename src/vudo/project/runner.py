@@ -64,10 +64,17 @@ _SERVICE_PREFIXES = ("host_storage_", "host_credit_", "host_network_")
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _UNITS = {
-    "": 1, "b": 1,
-    "k": 1024, "kib": 1024, "kb": 1000,
-    "m": 1024**2, "mib": 1024**2, "mb": 1000**2,
-    "g": 1024**3, "gib": 1024**3, "gb": 1000**3,
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kib": 1024,
+    "kb": 1000,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "mb": 1000**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "gb": 1000**3,
 }
 
 
@@ -79,14 +86,17 @@ def parse_size(text: str) -> int:
         raise UsageError(f'invalid size "{text}"', hint="use a number with B, KiB, MiB or GiB")
     exact = float(match.group(1)) * _UNITS[unit]
     if exact != int(exact):
-        raise UsageError(f'size "{text}" is not a whole number of bytes',
-                         hint="a size without a unit is in bytes: write e.g. 512MiB or 1GiB")
+        raise UsageError(
+            f'size "{text}" is not a whole number of bytes',
+            hint="a size without a unit is in bytes: write e.g. 512MiB or 1GiB",
+        )
     size = int(exact)
     if size > I64_MAX:  # wasmtime's limiter takes an i64: 2**64 bytes would become 0
-        raise UsageError(f'size "{text}" is too large',
-                         hint="a wasm32 memory holds at most 4GiB; pass that or less")
+        raise UsageError(
+            f'size "{text}" is too large',
+            hint="a wasm32 memory holds at most 4GiB; pass that or less",
+        )
     return size
-
 
 
 class RunTarget(NamedTuple):
@@ -144,15 +154,16 @@ class RunResult(NamedTuple):
 
 
 def _looks_like_path(spec: str) -> bool:
-    return (
-        "/" in spec
-        or spec in (".", "..")
-        or spec.endswith((".wasm", ".wat", ".spirit"))
-    )
+    return "/" in spec or spec in (".", "..") or spec.endswith((".wasm", ".wat", ".spirit"))
 
 
 def resolve_target(
-    spec: str, *, cwd: Path, home: Path, progress: Progress = no_progress, build: bool = True,
+    spec: str,
+    *,
+    cwd: Path,
+    home: Path,
+    progress: Progress = no_progress,
+    build: bool = True,
     trust: Callable[[Path], None] | None = None,
 ) -> RunTarget:
     """Turn the ``SPIRIT`` argument into a :class:`RunTarget` (building a stale project).
@@ -169,8 +180,9 @@ def resolve_target(
 
         if not _looks_like_path(spec):
             validate_name(spec, what="Spirit name")
-        raise InvalidInputError(f'"{shown_name(spec)}" is not a usable path: {exc.strerror}',
-                                hint="pass a shorter path") from None
+        raise InvalidInputError(
+            f'"{shown_name(spec)}" is not a usable path: {exc.strerror}', hint="pass a shorter path"
+        ) from None
     if not _looks_like_path(spec):
         # A bare name means the installed Spirit, never a folder that happens to be here
         # (a `wallet/` checkout must not stand in for the installed `wallet`).
@@ -180,9 +192,10 @@ def resolve_target(
             if not (is_dir or is_file):
                 raise
         what = "project" if is_dir and _has_manifest(path) else "folder" if is_dir else "file"
-        raise NotFoundError(f'no Spirit named "{spec}" is installed',
-                            hint=f"to run the {what} {spec} here, name it as a path: "
-                            f"`vudo run ./{spec}`")
+        raise NotFoundError(
+            f'no Spirit named "{spec}" is installed',
+            hint=f"to run the {what} {spec} here, name it as a path: `vudo run ./{spec}`",
+        )
     if is_dir:
         return project_target(path, progress=progress, build=build, trust=trust)
     if is_file:
@@ -192,8 +205,13 @@ def resolve_target(
             # The manifest names its project (it is not WAT, as the module reader says).
             return project_target(path.parent, progress=progress, build=build, trust=trust)
         wasm = _module_bytes(path)
-        return RunTarget(kind="module", label=str(spec), name=_module_name(path), wasm=wasm,
-                         identity=_identity().module(wasm))
+        return RunTarget(
+            kind="module",
+            label=str(spec),
+            name=_module_name(path),
+            wasm=wasm,
+            identity=_identity().module(wasm),
+        )
     raise NotFoundError(
         f"no Spirit at {spec}",
         hint="pass a project directory, a .wasm/.wat file, a .spirit package, "
@@ -227,13 +245,16 @@ def _module_bytes(path: Path) -> bytes:
     if size > limit:
         raise ResourceLimitExceeded(
             f"{path} is {size} bytes, over the {limit}-byte limit for a module file",
-            hint="strip the module, or split the Spirit")
+            hint="strip the module, or split the Spirit",
+        )
     data = path.read_bytes()
     if data.startswith(b"\0asm"):
         return data
     if path.suffix == ".wasm":  # not WAT either: "fix the WAT source" would mislead
-        raise ModuleError(f"{path} is not a WebAssembly module (no \\0asm header)",
-                          hint="build the Spirit first, or pass its .wat source")
+        raise ModuleError(
+            f"{path} is not a WebAssembly module (no \\0asm header)",
+            hint="build the Spirit first, or pass its .wat source",
+        )
     try:
         text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
         return bytes(wasmtime.wat2wasm(text))
@@ -248,8 +269,9 @@ def _module_bytes(path: Path) -> bytes:
         raise InvalidInputError(loc + first, hint="fix the WAT source") from None
 
 
-def project_target(root: Path, *, progress: Progress, build: bool,
-                   trust: Callable[[Path], None] | None = None) -> RunTarget:
+def project_target(
+    root: Path, *, progress: Progress, build: bool, trust: Callable[[Path], None] | None = None
+) -> RunTarget:
     """A project, built first when its inputs changed since the last build; ``trust``
     (the workspace-trust gate) sees the folder before anything of it is built or run.
 
@@ -266,8 +288,9 @@ def project_target(root: Path, *, progress: Progress, build: bool,
     if stamp is None:
         project = open_project(root)
         if not build:
-            raise NotFoundError(f"{project.name} is not built",
-                                hint=f"run `vudo build --path {root}`")
+            raise NotFoundError(
+                f"{project.name} is not built", hint=f"run `vudo build --path {root}`"
+            )
         from vudo.project.build import build_project  # lazy: only when it must build
 
         progress(f"building {project.name}")
@@ -275,8 +298,9 @@ def project_target(root: Path, *, progress: Progress, build: bool,
         built = True
         stamp = current_build(root)
         if stamp is None:  # changed again while it built
-            raise NotFoundError(f"{project.name} changed while it was built",
-                                hint="run the command again")
+            raise NotFoundError(
+                f"{project.name} changed while it was built", hint="run the command again"
+            )
     caps = tuple(Capability(c) for c in stamp.capabilities)
     pricing = None
     if stamp.pricing is not None:
@@ -284,8 +308,14 @@ def project_target(root: Path, *, progress: Progress, build: bool,
 
         pricing = Pricing(**stamp.pricing)
     return RunTarget(
-        kind="project", label=str(root), name=stamp.name, wasm=stamp.data,
-        default_capabilities=caps, asked_capabilities=caps, built=built, pricing=pricing,
+        kind="project",
+        label=str(root),
+        name=stamp.name,
+        wasm=stamp.data,
+        default_capabilities=caps,
+        asked_capabilities=caps,
+        built=built,
+        pricing=pricing,
         identity=_identity().project(root),
     )
 
@@ -297,9 +327,14 @@ def package_target(path: Path) -> RunTarget:
     verified = verify_package(path)
     manifest = verified.manifest
     return RunTarget(
-        kind="package", label=str(path), name=manifest.name, wasm=verified.module,
-        manifest=manifest, asked_capabilities=tuple(manifest.capabilities),
-        signer=verified.signer, pricing=manifest.pricing,
+        kind="package",
+        label=str(path),
+        name=manifest.name,
+        wasm=verified.module,
+        manifest=manifest,
+        asked_capabilities=tuple(manifest.capabilities),
+        signer=verified.signer,
+        pricing=manifest.pricing,
         identity=_identity().installed(verified.signer, manifest.name),
     )
 
@@ -310,9 +345,14 @@ def installed_target(spec: str, *, home: Path) -> RunTarget:
 
     spirit = installed_spirit(spec, home=home)
     return RunTarget(
-        kind="installed", label=spec, name=spirit.manifest.name, wasm=spirit.module,
-        manifest=spirit.manifest, stored_grants=spirit.grants,
-        asked_capabilities=tuple(spirit.manifest.capabilities), signer=spirit.signer,
+        kind="installed",
+        label=spec,
+        name=spirit.manifest.name,
+        wasm=spirit.module,
+        manifest=spirit.manifest,
+        stored_grants=spirit.grants,
+        asked_capabilities=tuple(spirit.manifest.capabilities),
+        signer=spirit.signer,
         pricing=spirit.manifest.pricing,
         identity=_identity().installed(spirit.signer, spirit.manifest.name),
     )
@@ -342,7 +382,8 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
             f"{sig} takes {len(params)} argument{'s' if len(params) != 1 else ''}, "
             f"got {len(words)}",
             hint=f"pass them after --, e.g. `vudo run -f {function} -- {example}`".replace(
-                " -- `", "`"),
+                " -- `", "`"
+            ),
         )
     values: list[Any] = []
     for index, (ty, word) in enumerate(zip(params, words, strict=True), start=1):
@@ -392,9 +433,7 @@ def plan_grants(
         wanted.pop(cap, None)
     plan = sorted(wanted.items(), key=lambda kv: kv[0].value)
     stored = {g.capability for g in target.stored_grants if g.capability not in denied}
-    missing = [
-        c.value for c in target.asked_capabilities if c not in wanted and c not in stored
-    ]
+    missing = [c.value for c in target.asked_capabilities if c not in wanted and c not in stored]
     return plan, missing
 
 
@@ -499,8 +538,9 @@ def prepare_run(
         given = grants
 
         def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
-            return given + usable_grants((g for g in stored if g.capability not in denied),
-                                         home=home, grantee=identity.key)
+            return given + usable_grants(
+                (g for g in stored if g.capability not in denied), home=home, grantee=identity.key
+            )
 
         grants = usable(target.stored_grants)
         if target.kind == "installed":  # `vudo revoke` (another process) reaches the run
@@ -514,23 +554,33 @@ def prepare_run(
         migrate_storage(target, identity, services, home=home, notice=notice)
     limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
     kwargs: dict[str, Any] = {
-        "limits": limits, "grants": grants, "trusted_granters": trusted,
-        "identity": identity.key, "namespace": identity.namespace, "services": services,
-        "log_to_stderr": log_to_stderr, "grant_refresh": refresh,
+        "limits": limits,
+        "grants": grants,
+        "trusted_granters": trusted,
+        "identity": identity.key,
+        "namespace": identity.namespace,
+        "services": services,
+        "log_to_stderr": log_to_stderr,
+        "grant_refresh": refresh,
     }
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
     if options.timeout is not None:
         kwargs["timeout"] = options.timeout
     granted = tuple((c.value, s) for c, s in plan) + tuple(
-        (g.capability.value, str(g.scope)) for g in grants[len(plan):]
+        (g.capability.value, str(g.scope)) for g in grants[len(plan) :]
     )
-    return PreparedRun(module, function, tuple(args), SandboxConfig(**kwargs), granted,
-                       tuple(missing))
+    return PreparedRun(
+        module, function, tuple(args), SandboxConfig(**kwargs), granted, tuple(missing)
+    )
 
 
 def migrate_storage(
-    target: RunTarget, identity: SpiritIdentity, services: HostServices, *, home: Path,
+    target: RunTarget,
+    identity: SpiritIdentity,
+    services: HostServices,
+    *,
+    home: Path,
     notice: Callable[[str], None] = no_progress,
 ) -> int:
     """Move storage an older vudo kept under a Spirit's name to the identity it belonged to.
@@ -551,8 +601,10 @@ def migrate_storage(
         return 0
     moved = storage.move_namespace(old, identity.namespace)
     if moved:
-        notice(f"note: moved {moved} storage key{'s' if moved != 1 else ''} kept under the "
-               f"name {old!r} to {identity.describe()}")
+        notice(
+            f"note: moved {moved} storage key{'s' if moved != 1 else ''} kept under the "
+            f"name {old!r} to {identity.describe()}"
+        )
     return moved
 
 
@@ -597,8 +649,9 @@ class RunHandle:
         self._unsubscribe: Callable[[], None] | None = None
         try:
             # --timeout also bounds compiling (a cache miss of a big module)
-            module = self.engine.load(target.wasm, name=target.name,
-                                      compile_timeout=options.timeout)
+            module = self.engine.load(
+                target.wasm, name=target.name, compile_timeout=options.timeout
+            )
             opened: HostServices | None = None
             if needs_services(module):
                 if services is not None:
@@ -607,9 +660,16 @@ class RunHandle:
                     from vudo.engine.services import HostServices  # lazy: sqlite3 if used
 
                     opened = self._own_services = HostServices.open(data_dir(home))
-            self.prepared = prepare_run(target, options, engine=self.engine, home=home,
-                                        services=opened, log_to_stderr=log_to_stderr,
-                                        clock=clock, notice=notice)
+            self.prepared = prepare_run(
+                target,
+                options,
+                engine=self.engine,
+                home=home,
+                services=opened,
+                log_to_stderr=log_to_stderr,
+                clock=clock,
+                notice=notice,
+            )
             self.sandbox = Sandbox(self.engine, self.prepared.module, self.prepared.config)
             if on_event is not None:
                 self._unsubscribe = self.sandbox.subscribe(on_event)
@@ -653,17 +713,21 @@ class RunHandle:
     def call_again(self) -> RunResult:
         """Call the function (again, in the same sandbox: after a refuel, say)."""
         try:
-            results = tuple(self.sandbox.call(self.prepared.function,
-                                              list(self.prepared.args)))
+            results = tuple(self.sandbox.call(self.prepared.function, list(self.prepared.args)))
         except RuntimeFailure as err:
             return self._result((), err)
         return self._result(results, None)
 
     def _result(self, results: tuple[Any, ...], error: RuntimeFailure | None) -> RunResult:
         return RunResult(
-            target=self.target, function=self.prepared.function, args=self.prepared.args,
-            results=results, receipt=self.receipt(), granted=self.prepared.granted,
-            not_granted=self.prepared.not_granted, error=error,
+            target=self.target,
+            function=self.prepared.function,
+            args=self.prepared.args,
+            results=results,
+            receipt=self.receipt(),
+            granted=self.prepared.granted,
+            not_granted=self.prepared.not_granted,
+            error=error,
         )
 
     def receipt(self) -> Receipt:
@@ -677,7 +741,8 @@ class RunHandle:
         """Whether a call is in progress (running, or paused mid-call)."""
         state = str(self.sandbox.state)
         return state == "running" or (
-            state == "suspended" and self.sandbox.suspend_reason == "paused")
+            state == "suspended" and self.sandbox.suspend_reason == "paused"
+        )
 
     @property
     def out_of_fuel(self) -> bool:
@@ -732,8 +797,16 @@ def run_spirit(
     ``RunResult.error`` with the receipt of the run so far. Bad input (unknown function,
     wrong arguments, invalid module) raises before anything runs.
     """
-    with RunHandle(target, options, home=home, engine=engine, on_event=on_event,
-                   log_to_stderr=log_to_stderr, clock=clock, notice=notice) as handle:
+    with RunHandle(
+        target,
+        options,
+        home=home,
+        engine=engine,
+        on_event=on_event,
+        log_to_stderr=log_to_stderr,
+        clock=clock,
+        notice=notice,
+    ) as handle:
         if control is None:
             return handle.start()
         control.attach(handle.sandbox)
@@ -749,8 +822,12 @@ def priced(receipt: Receipt, pricing: Pricing | None) -> Receipt:
         return receipt
     from vudo.pkg.pricing import count_host_calls, price  # lazy: only with [pricing]
 
-    return receipt.with_price(price(
-        pricing, fuel_used=receipt.fuel_used,
-        host_calls=count_host_calls(receipt.host_calls),
-        bytes_in=receipt.bytes_in, bytes_out=receipt.bytes_out,
-    ))
+    return receipt.with_price(
+        price(
+            pricing,
+            fuel_used=receipt.fuel_used,
+            host_calls=count_host_calls(receipt.host_calls),
+            bytes_in=receipt.bytes_in,
+            bytes_out=receipt.bytes_out,
+        )
+    )

@@ -108,31 +108,61 @@ def run_tests(
 
             started = time.perf_counter()
             if func.params:
-                case = TestCase(func.name, False, "error",
-                                f"takes parameters ({', '.join(func.params)}); tests take none",
-                                (), 0, 0.0, ())
+                case = TestCase(
+                    func.name,
+                    False,
+                    "error",
+                    f"takes parameters ({', '.join(func.params)}); tests take none",
+                    (),
+                    0,
+                    0.0,
+                    (),
+                )
             else:
                 try:
                     result = run_spirit(
-                        target, base._replace(function=func.name, args=()),
-                        home=home, on_event=collect, clock=clock, engine=engine,
+                        target,
+                        base._replace(function=func.name, args=()),
+                        home=home,
+                        on_event=collect,
+                        clock=clock,
+                        engine=engine,
                         log_to_stderr=False,
                     )
                 except VudoError as err:
-                    case = TestCase(func.name, False, "error", err.message, (), 0,
-                                    time.perf_counter() - started, tuple(logs))
+                    case = TestCase(
+                        func.name,
+                        False,
+                        "error",
+                        err.message,
+                        (),
+                        0,
+                        time.perf_counter() - started,
+                        tuple(logs),
+                    )
                 else:
                     receipt = result.receipt
                     if result.error is not None:
                         passed, outcome, detail = False, receipt.outcome, result.error.message
-                    elif result.results and isinstance(result.results[0], int | float) \
-                            and result.results[0] != 0:
+                    elif (
+                        result.results
+                        and isinstance(result.results[0], int | float)
+                        and result.results[0] != 0
+                    ):
                         passed, outcome = False, "failed"
                         detail = f"returned {result.results[0]} (0 means pass)"
                     else:
                         passed, outcome, detail = True, "ok", ""
-                    case = TestCase(func.name, passed, outcome, detail, result.results,
-                                    receipt.fuel_used, receipt.wall_time, tuple(logs))
+                    case = TestCase(
+                        func.name,
+                        passed,
+                        outcome,
+                        detail,
+                        result.results,
+                        receipt.fuel_used,
+                        receipt.wall_time,
+                        tuple(logs),
+                    )
             cases.append(case)
             if on_case is not None:
                 on_case(case)

@@ -84,9 +84,7 @@ class CheckReport:
         return not self.errors
 
 
-def check_project(
-    path: Path, *, home: Path, progress: Progress = no_progress
-) -> CheckReport:
+def check_project(path: Path, *, home: Path, progress: Progress = no_progress) -> CheckReport:
     """Lint everything checkable without running the Spirit; collects every problem.
 
     Manifest validity and formatting, dependency resolution, the built module's imports
@@ -106,8 +104,9 @@ def check_project(
         return CheckReport(root, None, tuple(problems), tuple(checked), None, None)
     text = read_manifest_text(manifest_path)
     if format_manifest(text, filename=str(manifest_path)) != text:
-        problems.append(Problem("format", "warning", f"{manifest_path.name} is not formatted",
-                                "run `vudo fmt`"))
+        problems.append(
+            Problem("format", "warning", f"{manifest_path.name} is not formatted", "run `vudo fmt`")
+        )
     if manifest.dependencies:
         progress("resolving dependencies")
         checked.append("dependencies")
@@ -123,26 +122,44 @@ def check_project(
             problems.append(Problem("capabilities", "error", err.message, err.hint))
         else:
             for p in lint_capabilities(info.imports, manifest.capabilities):
-                problems.append(Problem("capabilities", "error" if p.error else "warning",
-                                        p.message, p.hint))
+                problems.append(
+                    Problem("capabilities", "error" if p.error else "warning", p.message, p.hint)
+                )
         try:
             if open_project(root).is_stale():
-                problems.append(Problem("capabilities", "warning",
-                                        f"{wasm.name} is older than the source",
-                                        "run `vudo build`"))
+                problems.append(
+                    Problem(
+                        "capabilities",
+                        "warning",
+                        f"{wasm.name} is older than the source",
+                        "run `vudo build`",
+                    )
+                )
         except VudoError:
             pass
     else:
-        problems.append(Problem("capabilities", "warning", "the module is not built yet",
-                                "run `vudo build` so its imports can be checked"))
+        problems.append(
+            Problem(
+                "capabilities",
+                "warning",
+                "the module is not built yet",
+                "run `vudo build` so its imports can be checked",
+            )
+        )
     package = root / "dist" / f"{manifest.name}-{manifest.version}.spirit"
     signer = None
     if package.is_file():
         checked.append("package")
         progress("verifying package")
         signer = _check_package(package, manifest.author, problems)
-    return CheckReport(root, manifest.name, tuple(problems), tuple(checked),
-                       package if package.is_file() else None, signer)
+    return CheckReport(
+        root,
+        manifest.name,
+        tuple(problems),
+        tuple(checked),
+        package if package.is_file() else None,
+        signer,
+    )
 
 
 def _check_package(package: Path, author: str, problems: list[Problem]) -> str | None:
@@ -153,8 +170,9 @@ def _check_package(package: Path, author: str, problems: list[Problem]) -> str |
         problems.append(Problem("package", "error", err.message, err.hint))
         return None
     if not signed:
-        problems.append(Problem("package", "warning", f"{package.name} is not signed",
-                                "run `vudo sign`"))
+        problems.append(
+            Problem("package", "warning", f"{package.name} is not signed", "run `vudo sign`")
+        )
         return None
     try:
         verified = verify_package(package)
@@ -162,11 +180,15 @@ def _check_package(package: Path, author: str, problems: list[Problem]) -> str |
         problems.append(Problem("package", "error", err.message, err.hint))
         return None
     if not verified.author_matches:
-        problems.append(Problem(
-            "package", "warning",
-            f"{package.name} is signed by {verified.signer[:16]}..., not by the manifest's "
-            f"author {author[:16]}...",
-            "fine if a team member signs; installers pin the real signer"))
+        problems.append(
+            Problem(
+                "package",
+                "warning",
+                f"{package.name} is signed by {verified.signer[:16]}..., not by the manifest's "
+                f"author {author[:16]}...",
+                "fine if a team member signs; installers pin the real signer",
+            )
+        )
     return verified.signer
 
 
@@ -245,8 +267,11 @@ def doc_project(
     html_path = out_dir / "index.html"
     page = markdown_to_html(markdown, title=f"{m.name} {m.version}")
     for target, text in ((md_path, markdown), (html_path, page)):
-        write_atomic_with(target, functools.partial(write_all, data=text.encode("utf-8")),
-                          what="documentation file")
+        write_atomic_with(
+            target,
+            functools.partial(write_all, data=text.encode("utf-8")),
+            what="documentation file",
+        )
     return DocResult(md_path, html_path, tuple(exported))
 
 
@@ -284,22 +309,23 @@ def markdown_to_html(markdown: str, *, title: str) -> str:
             while i < len(lines) and lines[i].startswith("|"):
                 cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
                 if not all(set(c) <= {"-", ":"} for c in cells):
-                    rows.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells)
-                                + "</tr>")
+                    rows.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
                 i += 1
             body.append("<table>" + "".join(rows) + "</table>")
             continue
         elif line.strip():
             para = [line]
-            while i + 1 < len(lines) and lines[i + 1].strip() and not re.match(
-                r"^(#|- |\||```)", lines[i + 1]
+            while (
+                i + 1 < len(lines)
+                and lines[i + 1].strip()
+                and not re.match(r"^(#|- |\||```)", lines[i + 1])
             ):
                 i += 1
                 para.append(lines[i])
             body.append(f"<p>{_inline(' '.join(para))}</p>")
         i += 1
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title></head>\n<body>\n"
         + "\n".join(body)
         + "\n</body></html>\n"

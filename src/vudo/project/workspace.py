@@ -38,8 +38,16 @@ from vudo.files import write_atomic
 from vudo.home import trusted_file
 from vudo.project.layout import current_build, open_project
 
-__all__ = ["TrustRequest", "TrustedFolder", "bundled_roots", "check_trust", "remember_created",
-           "trust", "trusted_folders", "untrust"]
+__all__ = [
+    "TrustRequest",
+    "TrustedFolder",
+    "bundled_roots",
+    "check_trust",
+    "remember_created",
+    "trust",
+    "trusted_folders",
+    "untrust",
+]
 
 #: Why a folder needs no question, or was trusted.
 CREATED, CONSENT = "created", "consent"
@@ -55,8 +63,12 @@ class TrustedFolder:
     trusted_at: int
 
     def to_json(self) -> dict[str, object]:
-        return {"path": str(self.path), "capabilities": [c.value for c in self.capabilities],
-                "reason": self.reason, "trusted_at": self.trusted_at}
+        return {
+            "path": str(self.path),
+            "capabilities": [c.value for c in self.capabilities],
+            "reason": self.reason,
+            "trusted_at": self.trusted_at,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +94,9 @@ class TrustRequest:
         if self.language == "c":
             return "building runs the C compiler on its sources: #embed can read any file you can"
         if self.language == "zig":
-            return ("building runs the Zig compiler on its sources: @embedFile can read "
-                    "files you can")
+            return (
+                "building runs the Zig compiler on its sources: @embedFile can read files you can"
+            )
         return "building compiles its WAT source (none of its code runs while building)"
 
 
@@ -112,8 +125,10 @@ def _locked(home: Path) -> Iterator[Path]:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield path
     except OSError as exc:
-        raise VudoError(f"cannot update {path}: {exc.strerror or exc}",
-                        hint="check that the vudo home is writable") from exc
+        raise VudoError(
+            f"cannot update {path}: {exc.strerror or exc}",
+            hint="check that the vudo home is writable",
+        ) from exc
 
 
 def _read(path: Path) -> list[TrustedFolder]:
@@ -122,15 +137,19 @@ def _read(path: Path) -> list[TrustedFolder]:
     except FileNotFoundError:
         return []
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidInputError(f"{path} is damaged: {exc}",
-                                hint="fix it by hand, or delete it to trust folders "
-                                "again from scratch") from None
+        raise InvalidInputError(
+            f"{path} is damaged: {exc}",
+            hint="fix it by hand, or delete it to trust folders again from scratch",
+        ) from None
     folders = []
     for entry in data.get("folder", []):
         try:
             caps = tuple(parse_capability(c) for c in entry.get("capabilities", []))
-            folders.append(TrustedFolder(Path(entry["path"]), caps, str(entry["reason"]),
-                                         int(entry.get("trusted_at", 0))))
+            folders.append(
+                TrustedFolder(
+                    Path(entry["path"]), caps, str(entry["reason"]), int(entry.get("trusted_at", 0))
+                )
+            )
         except (KeyError, TypeError, ValueError, VudoError):
             continue  # an entry that does not parse trusts nothing
     return folders
@@ -140,10 +159,14 @@ def _write(path: Path, folders: list[TrustedFolder]) -> None:
     lines = ["# Folders you trust vudo to build and run (`vudo trust` / `vudo untrust`).", ""]
     for f in sorted(folders, key=lambda f: str(f.path)):
         # JSON strings are TOML basic strings (escapes included).
-        lines += ["[[folder]]", f"path = {json.dumps(str(f.path))}",
-                  "capabilities = [" + ", ".join(json.dumps(c.value)
-                                                 for c in f.capabilities) + "]",
-                  f"reason = {json.dumps(f.reason)}", f"trusted_at = {f.trusted_at}", ""]
+        lines += [
+            "[[folder]]",
+            f"path = {json.dumps(str(f.path))}",
+            "capabilities = [" + ", ".join(json.dumps(c.value) for c in f.capabilities) + "]",
+            f"reason = {json.dumps(f.reason)}",
+            f"trusted_at = {f.trusted_at}",
+            "",
+        ]
     write_atomic(path, "\n".join(lines).encode("utf-8"), what="trust file")
 
 
@@ -183,8 +206,7 @@ def untrust(root: Path, *, home: Path) -> TrustedFolder:
         folders = _read(path)
         gone = [f for f in folders if f.path == real]
         if not gone:
-            raise NotFoundError(f"{root} is not a trusted folder",
-                                hint="see `vudo trust --list`")
+            raise NotFoundError(f"{root} is not a trusted folder", hint="see `vudo trust --list`")
         _write(path, [f for f in folders if f.path != real])
     return gone[0]
 
@@ -205,8 +227,9 @@ def check_trust(root: Path, *, home: Path) -> TrustRequest | None:
     if any(f.reason == CREATED for f in remembered):
         return None
     stamp = current_build(real) if remembered else None
-    if stamp is not None and any(set(stamp.capabilities) <= {c.value for c in f.capabilities}
-                                 for f in remembered):
+    if stamp is not None and any(
+        set(stamp.capabilities) <= {c.value for c in f.capabilities} for f in remembered
+    ):
         return None
     project = open_project(root)
     caps = tuple(project.manifest.capabilities)

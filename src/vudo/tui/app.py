@@ -544,8 +544,9 @@ class WorkbenchApp(App[int]):
         self._simple_task("sign", "signing…", lambda: self.session.sign(self._progress_from_thread))
 
     def action_check(self) -> None:
-        self._simple_task("check", "checking…",
-                          lambda: self.session.check(self._progress_from_thread))
+        self._simple_task(
+            "check", "checking…", lambda: self.session.check(self._progress_from_thread)
+        )
 
     def action_denied(self) -> None:
         log = self.query_one(HostCallLog)
@@ -663,8 +664,11 @@ class WorkbenchApp(App[int]):
         for spec in ACTIONS:
             yield SystemCommand(spec.label, spec.help, getattr(self, f"action_{spec.action}"))
         for key, label in VIEWS:
-            yield SystemCommand(f"Show {label}", f"Switch to the {label} view",
-                                lambda key=key: self.action_view(key))
+            yield SystemCommand(
+                f"Show {label}",
+                f"Switch to the {label} view",
+                lambda key=key: self.action_view(key),
+            )
 
     def on_unmount(self) -> None:
         self._exiting = True

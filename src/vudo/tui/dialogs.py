@@ -93,8 +93,9 @@ class ConsentScreen(ModalScreen[tuple[str, ...] | None]):
                         label += Content("  (new in this version)").stylize("$text-warning")
                     yield Checkbox(label, value=True, compact=True, id=f"cap-{cap}")
                     yield Static(capability_text(cap), classes="what")
-            yield Static("y accept · esc cancel · space toggles the focused capability",
-                         classes="what")
+            yield Static(
+                "y accept · esc cancel · space toggles the focused capability", classes="what"
+            )
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Accept", variant="primary", id="accept")
@@ -160,16 +161,28 @@ class RunDialog(ModalScreen[RunRequest | None]):
                 )
             with Horizontal(classes="field"):
                 yield Label("arguments")
-                yield still(Input(self.args, placeholder="separated by spaces", compact=True,
-                                  id="run-args"), self.app)
+                yield still(
+                    Input(
+                        self.args, placeholder="separated by spaces", compact=True, id="run-args"
+                    ),
+                    self.app,
+                )
             with Horizontal(classes="field"):
                 yield Label("fuel")
-                yield still(Input(str(self.fuel), compact=True, id="run-fuel", type="integer"),
-                            self.app)
+                yield still(
+                    Input(str(self.fuel), compact=True, id="run-fuel", type="integer"), self.app
+                )
             with Horizontal(classes="field"):
                 yield Label("deny")
-                yield still(Input(self.deny, placeholder="capabilities to deny (like --deny)",
-                                  compact=True, id="run-deny"), self.app)
+                yield still(
+                    Input(
+                        self.deny,
+                        placeholder="capabilities to deny (like --deny)",
+                        compact=True,
+                        id="run-deny",
+                    ),
+                    self.app,
+                )
             yield Static("", id="run-problem")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -215,8 +228,10 @@ class RefuelDialog(ModalScreen[int | None]):
             yield Label("Refuel", classes="title")
             with Horizontal(classes="field"):
                 yield Label("add fuel")
-                yield still(Input(str(self.amount), type="integer", compact=True,
-                                  id="refuel-amount"), self.app)
+                yield still(
+                    Input(str(self.amount), type="integer", compact=True, id="refuel-amount"),
+                    self.app,
+                )
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Refuel", variant="primary", id="refuel")

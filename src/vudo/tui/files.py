@@ -97,8 +97,11 @@ class FileTree(Tree[Path]):
                     continue
                 count += 1
                 if entry.is_dir():
-                    child = node.add(entry.name + "/", data=entry, expand=entry in expanded
-                                     or entry.name == "src")
+                    child = node.add(
+                        entry.name + "/",
+                        data=entry,
+                        expand=entry in expanded or entry.name == "src",
+                    )
                     add(child, entry)
                 else:
                     node.add_leaf(entry.name, data=entry)
@@ -170,9 +173,7 @@ class FileViewer(VerticalScroll):
         language = language_for(path)
         if tree_sitter_language(language):
             static.display = False
-            area = TextArea(
-                text, language=language, read_only=True, show_line_numbers=True
-            )
+            area = TextArea(text, language=language, read_only=True, show_line_numbers=True)
             self.mount(area)
             return
         static.display = True

@@ -120,9 +120,7 @@ class ErrorBanner(Static):
             self.remove_class("-shown")
             self.update("")
             return
-        text = Content(f"error: {problem.title}").stylize("bold") + Content(
-            f" — {problem.message}"
-        )
+        text = Content(f"error: {problem.title}").stylize("bold") + Content(f" — {problem.message}")
         if problem.hint:
             text += Content(f"\nhint: {problem.hint}").stylize("italic")
         text += Content("  (esc to dismiss)").stylize("$text-muted")

@@ -81,8 +81,9 @@ class RegistryBrowser(Vertical):
         self.border_title = "Registry"
 
     def compose(self) -> ComposeResult:
-        search = Input(placeholder="search Spirits (name, description)", compact=True,
-                       id="registry-search")
+        search = Input(
+            placeholder="search Spirits (name, description)", compact=True, id="registry-search"
+        )
         if not getattr(self.app, "cursor_blink", True):
             search.cursor_blink = False
         yield search
@@ -116,13 +117,18 @@ class RegistryBrowser(Vertical):
         table = self.query_one(DataTable)
         table.clear()
         for e in self.entries:
-            table.add_row(*(Text(cell, no_wrap=True, end="") for cell in (  # str is markup
-                e.name,
-                e.version,
-                ", ".join(e.installed) or "-",
-                ", ".join(e.capabilities) or "-",
-                short_key(e.signer) + (" ✓" if e.trusted else ""),
-            )))
+            table.add_row(
+                *(
+                    Text(cell, no_wrap=True, end="")
+                    for cell in (  # str is markup
+                        e.name,
+                        e.version,
+                        ", ".join(e.installed) or "-",
+                        ", ".join(e.capabilities) or "-",
+                        short_key(e.signer) + (" ✓" if e.trusted else ""),
+                    )
+                )
+            )
         if previous is not None:
             for i, e in enumerate(self.entries):
                 if e.name == previous.name:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 Sink = Callable[[Any], None]
 #: Shows the consent screen and blocks until answered: granted capability names, or None.
-Consent = Callable[[ConsentRow], 'tuple[str, ...] | None']
+Consent = Callable[[ConsentRow], "tuple[str, ...] | None"]
 
 WATCH_IGNORED_DIRS = frozenset({"target", "dist", ".git", "__pycache__", ".zig-cache", "zig-cache"})
 
@@ -198,11 +198,19 @@ class Session:
 
         self._close_sandbox()
         target = project_target(self.root, progress=_quiet, build=True)
-        options = RunOptions(function=request.function, args=request.args, fuel=request.fuel,
-                             deny=request.deny)
-        handle = RunHandle(target, options, home=self.home, engine=self.engine,
-                           services=self._services_for_run, on_event=sink,
-                           log_to_stderr=False, clock=self.clock)
+        options = RunOptions(
+            function=request.function, args=request.args, fuel=request.fuel, deny=request.deny
+        )
+        handle = RunHandle(
+            target,
+            options,
+            home=self.home,
+            engine=self.engine,
+            services=self._services_for_run,
+            on_event=sink,
+            log_to_stderr=False,
+            clock=self.clock,
+        )
         with self._lock:
             self._handle = handle
         self.not_granted = handle.prepared.not_granted
@@ -270,8 +278,9 @@ class Session:
                 detail = case.outcome if case.passed else f"{case.outcome} {case.detail}".strip()
                 on_case(case.name, case.passed, detail)
 
-        report = run_tests(self.root, home=self.home, progress=progress, on_case=case_done,
-                           clock=self.clock)
+        report = run_tests(
+            self.root, home=self.home, progress=progress, on_case=case_done, clock=self.clock
+        )
         if report.failed:
             failed = [c for c in report.cases if not c.passed]
             raise TestsFailed(
@@ -333,20 +342,28 @@ class Session:
         for e in browse(query, home=self.home):
             mine = installed.get(e.name, [])
             entries[e.name] = RegistryEntry(
-                name=e.name, version=e.version, description=e.description,
+                name=e.name,
+                version=e.version,
+                description=e.description,
                 installed=tuple(sorted(str(s.version) for s in mine)),
-                capabilities=tuple(e.capabilities), signer=e.signer,
-                trusted=e.signer in trusted, source=e.registry,
+                capabilities=tuple(e.capabilities),
+                signer=e.signer,
+                trusted=e.signer in trusted,
+                source=e.registry,
             )
         for name, spirits in installed.items():
             if name in entries:
                 continue
             newest = max(spirits, key=lambda s: s.version)
             entries[name] = RegistryEntry(
-                name=name, version=str(newest.version), description=newest.description,
+                name=name,
+                version=str(newest.version),
+                description=newest.description,
                 installed=tuple(sorted(str(s.version) for s in spirits)),
                 capabilities=tuple(c.value for c in newest.capabilities),
-                signer=newest.signer, trusted=newest.signer in trusted, source="",
+                signer=newest.signer,
+                trusted=newest.signer in trusted,
+                source="",
             )
         return sorted(entries.values(), key=lambda e: e.name)
 
@@ -362,17 +379,21 @@ class Session:
 
         def ask(request: Any, named: bool) -> Any:
             row = ConsentRow(
-                name=request.name, version=request.version, signer=request.signer,
+                name=request.name,
+                version=request.version,
+                signer=request.signer,
                 trusted=request.signer in installing.user_policy(self.home).trusted_keys,
                 capabilities=tuple(c.value for c in request.capabilities),
-                previous=None if request.previous is None
+                previous=None
+                if request.previous is None
                 else tuple(c.value for c in request.previous),
                 action=action,
             )
             granted = consent(row)
             if granted is None:
-                raise ConsentRefused(f"{action} of {request.name} cancelled",
-                                     hint="nothing was installed")
+                raise ConsentRefused(
+                    f"{action} of {request.name} cancelled", hint="nothing was installed"
+                )
             caps = request.capabilities
             return ConsentDecision(
                 tuple((c, "global") for c in caps if c.value in granted),
