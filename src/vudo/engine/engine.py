@@ -37,7 +37,7 @@ from vudo.engine.binary import ModuleShape, scan
 from vudo.engine.compiler import engine_config
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, DEFAULT_TIMEOUT
 from vudo.engine.signatures import IMPORT_SIGNATURES, format_signature
-from vudo.engine.traps import translate
+from vudo.engine.traps import parse_wat, translate
 from vudo.errors import InvalidInputError, ModuleError, NotFoundError, ResourceLimitExceeded
 from vudo.files import write_atomic
 
@@ -447,10 +447,7 @@ class Engine:
                 "not a WebAssembly module: neither wasm binary nor UTF-8 WAT text",
                 hint="pass a .wasm file or .wat source",
             ) from None
-        try:
-            return bytes(wasmtime.wat2wasm(text))
-        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-            raise translate(exc, during="parse") from None
+        return parse_wat(text, str(source) if isinstance(source, Path) else None)
 
     def _compile(
         self, wasm: bytes, digest: str, name: str, timeout: float

@@ -24,8 +24,7 @@ An index that was deleted or damaged while package files remain is detected on o
 rebuilds it by verifying every object file, salvaging pins, trusted keys and grants from
 the old index when it can still be read.
 
-sqlite3 exceptions are translated into the vudo error tree at one boundary
-(:func:`translate_sqlite_error`).
+sqlite3 exceptions become the store's errors at :func:`vudo.boundaries.sqlite_errors`.
 """
 
 from __future__ import annotations
@@ -48,10 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from vudo.boundaries import DatabaseBusyError, DatabaseDamagedError, sqlite_errors
 from vudo.capabilities import Capability, parse_capability
 from vudo.display import iso_time
 from vudo.errors import (
-    DiskFullError,
     InvalidInputError,
     NotFoundError,
     VerificationError,
@@ -78,13 +77,13 @@ SCHEMA_VERSION = 4
 REPAIR_HINT = "run `vudo repair` to rebuild it from the package files"
 
 
-class StoreDamagedError(VudoError):
+class StoreDamagedError(DatabaseDamagedError):
     """The store's index is missing, unreadable or inconsistent with its files."""
 
     title = "store damaged"
 
 
-class StoreBusyError(VudoError):
+class StoreBusyError(DatabaseBusyError):
     """Another process held the store's write lock for longer than the busy timeout."""
 
     title = "store busy"
@@ -92,60 +91,16 @@ class StoreBusyError(VudoError):
 
 # ------------------------------------------------------------------ sqlite boundary
 
-_SQLITE_ERRORS: dict[type[BaseException], tuple[type[VudoError], str]] = {
-    sqlite3.IntegrityError: (VudoError, "store index constraint failed"),
-    sqlite3.DataError: (VudoError, "store index rejected a value"),
-    sqlite3.OperationalError: (VudoError, "store index operation failed"),
-    sqlite3.InternalError: (StoreDamagedError, "SQLite internal error"),
-    sqlite3.ProgrammingError: (VudoError, "store index misused"),
-    sqlite3.NotSupportedError: (VudoError, "SQLite feature not supported"),
-    sqlite3.InterfaceError: (VudoError, "store index interface error"),
-    sqlite3.DatabaseError: (StoreDamagedError, "store index is damaged"),
-    sqlite3.Warning: (VudoError, "SQLite warning"),
-    sqlite3.Error: (VudoError, "SQLite error"),
-}
-_DAMAGE_WORDS = (
-    "malformed",
-    "not a database",
-    "no such table",
-    "no such column",
-    "disk image",
-    "corrupt",
-)
 
-
-def translate_sqlite_error(exc: BaseException, context: str) -> VudoError:
-    """Map a sqlite3 exception to a vudo error (the single sqlite3 boundary)."""
-    text = str(exc)
-    lowered = text.lower()
-    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in lowered:
-        return DiskFullError(
-            f"{context}: the disk is full ({text})",
-            hint="free some space and run it again; the store is unchanged",
-        )
-    if isinstance(exc, sqlite3.OperationalError) and ("locked" in lowered or "busy" in lowered):
-        return StoreBusyError(
-            f"{context}: the store is busy ({text})",
-            hint="another vudo process is using the store; try again",
-        )
-    if any(word in lowered for word in _DAMAGE_WORDS):
-        return StoreDamagedError(
-            f"{context}: the store index is damaged ({text})", hint=REPAIR_HINT
-        )
-    for cls in type(exc).__mro__:
-        if cls in _SQLITE_ERRORS:
-            err_cls, what = _SQLITE_ERRORS[cls]
-            hint = REPAIR_HINT if err_cls is StoreDamagedError else None
-            return err_cls(f"{context}: {what} ({text})", hint=hint)
-    return VudoError(f"{context}: {text}")
-
-
-@contextlib.contextmanager
-def _sqlite_errors(context: str) -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise translate_sqlite_error(exc, context) from exc
+def _sqlite_errors(context: str) -> contextlib.AbstractContextManager[None]:
+    """sqlite3 exceptions as the store's errors (:func:`vudo.boundaries.sqlite_errors`)."""
+    return sqlite_errors(
+        context,
+        what="the store index",
+        damaged=StoreDamagedError,
+        busy=StoreBusyError,
+        damaged_hint=REPAIR_HINT,
+    )
 
 
 # ------------------------------------------------------------------ schema
@@ -1506,8 +1461,9 @@ def _salvage(index: Path) -> dict[str, list[tuple[Any, ...]]]:
     if not index.exists():
         return out
     try:
-        conn = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
-    except sqlite3.Error:
+        with _sqlite_errors("salvaging the old index"):
+            conn = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+    except VudoError:
         return out
     try:
         for table, sql in (
@@ -1515,7 +1471,7 @@ def _salvage(index: Path) -> dict[str, list[tuple[Any, ...]]]:
             ("trusted_keys", "SELECT key, note, added_at FROM trusted_keys"),
             ("grants", "SELECT name, grants, updated_at FROM grants"),
         ):
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(VudoError), _sqlite_errors("salvaging the old index"):
                 out[table] = [tuple(r) for r in conn.execute(sql).fetchall()]
     finally:
         conn.close()
@@ -1556,5 +1512,4 @@ __all__ = [
     "UpgradeResult",
     "check_query",
     "open_store",
-    "translate_sqlite_error",
 ]
