@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vudo.capabilities import ABI_IMPORTS, Capability
+from vudo.capabilities import Capability
+from vudo.engine.abi import IMPORT_CAPABILITIES
 from vudo.engine.engine import check_module
 from vudo.engine.traps import WatError, parse_wat
 from vudo.errors import BuildError, ModuleError
@@ -130,7 +131,7 @@ def lint_capabilities(
                 )
             )
             continue
-        if name not in ABI_IMPORTS:
+        if name not in IMPORT_CAPABILITIES:
             problems.append(
                 CapabilityProblem(
                     f'the module imports unknown host function "{name}"',
@@ -139,7 +140,7 @@ def lint_capabilities(
                 )
             )
             continue
-        cap = ABI_IMPORTS[name]
+        cap = IMPORT_CAPABILITIES[name]
         if cap is None:
             continue
         used.add(cap)
