@@ -150,7 +150,7 @@ def test_every_sqlite3_exception_is_caught_and_mapped() -> None:
     classes = [getattr(sqlite3, name) for name in SQLITE_EXCEPTIONS]
     assert len(classes) >= 10
     for cls in classes:
-        assert cls in boundaries._SQLITE_ERRORS, f"sqlite3.{cls.__name__} has no translation"
+        assert cls in boundaries._sqlite_table(), f"sqlite3.{cls.__name__} has no translation"
         with pytest.raises(VudoError, match="doing"), sqlite_errors("doing"):
             raise cls("x")
 
@@ -221,3 +221,23 @@ def test_load_toml_reads_plain_values_and_ignores_a_bom() -> None:
     assert load_toml('\ufeffa = 1\n[b]\nc = ["x"]\n', "f") == {"a": 1, "b": {"c": ["x"]}}
     doc = parse_toml_document("# kept\na = 1 # too\n", "f")
     assert tomlkit.dumps(doc) == "# kept\na = 1 # too\n"
+
+
+def test_the_boundaries_module_loads_no_library_itself() -> None:
+    """The run path imports vudo.boundaries (through the grants): it must not pull in
+    sqlite3, nacl or tomlkit on its own."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vudo.boundaries\n"
+        "print(sorted(m for m in ('sqlite3', 'nacl', 'tomlkit') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(SRC)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert proc.stdout.strip() == "[]"

@@ -8,13 +8,13 @@ used by the engine alone: its boundary is :func:`vudo.engine.traps.translate` (W
 module catches these libraries' exceptions, and that each handler and table below
 covers every exception class the library defines (httpx's ``map_httpcore_exceptions`` is the model).
 
-Nothing third-party is imported at the top: a ``vudo run`` without grants never loads
-nacl, and reading a manifest that ``tomllib`` accepts never loads tomlkit.
+Nothing third-party (not even sqlite3) is imported at the top: a ``vudo run`` never
+loads sqlite3 for the grants module, one without grants never loads nacl, and reading a
+manifest that ``tomllib`` accepts never loads tomlkit.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -105,20 +105,25 @@ class DatabaseBusyError(VudoError):
     title = "database busy"
 
 
-#: Every exception class sqlite3 defines: (damaged?, what failed). A test checks it is
-#: complete; an unknown subclass falls back to its closest listed base through the MRO.
-_SQLITE_ERRORS: dict[type[BaseException], tuple[bool, str]] = {
-    sqlite3.IntegrityError: (False, "constraint failed"),
-    sqlite3.DataError: (False, "rejected a value"),
-    sqlite3.OperationalError: (False, "operation failed"),
-    sqlite3.InternalError: (True, "SQLite internal error"),
-    sqlite3.ProgrammingError: (False, "misused"),
-    sqlite3.NotSupportedError: (False, "SQLite feature not supported"),
-    sqlite3.InterfaceError: (False, "interface error"),
-    sqlite3.DatabaseError: (True, "is damaged"),
-    sqlite3.Warning: (False, "SQLite warning"),
-    sqlite3.Error: (False, "SQLite error"),
-}
+def _sqlite_table() -> dict[type[BaseException], tuple[bool, str]]:
+    """Every exception class sqlite3 defines: (damaged?, what failed). A test checks it
+    is complete; an unknown subclass falls back to its closest listed base (MRO)."""
+    import sqlite3
+
+    return {
+        sqlite3.IntegrityError: (False, "constraint failed"),
+        sqlite3.DataError: (False, "rejected a value"),
+        sqlite3.OperationalError: (False, "operation failed"),
+        sqlite3.InternalError: (True, "SQLite internal error"),
+        sqlite3.ProgrammingError: (False, "misused"),
+        sqlite3.NotSupportedError: (False, "SQLite feature not supported"),
+        sqlite3.InterfaceError: (False, "interface error"),
+        sqlite3.DatabaseError: (True, "is damaged"),
+        sqlite3.Warning: (False, "SQLite warning"),
+        sqlite3.Error: (False, "SQLite error"),
+    }
+
+
 #: sqlite3's words for a file that is not (or no longer) the database it should be.
 _DAMAGE_WORDS = (
     "malformed",
@@ -147,6 +152,8 @@ def translate_sqlite_error(
     damaged file ``damaged`` with ``damaged_hint`` (what to do depends on what the file
     holds: rebuild an index, restore a ledger); anything else a VudoError with ``hint``.
     """
+    import sqlite3
+
     text = str(exc)
     lowered = text.lower()
     if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in lowered:
@@ -161,9 +168,10 @@ def translate_sqlite_error(
         )
     if any(word in lowered for word in _DAMAGE_WORDS):
         return damaged(f"{context}: {what} is damaged ({text})", hint=damaged_hint)
+    table = _sqlite_table()
     for cls in type(exc).__mro__:
-        if cls in _SQLITE_ERRORS:
-            is_damage, failed = _SQLITE_ERRORS[cls]
+        if cls in table:
+            is_damage, failed = table[cls]
             if is_damage:
                 return damaged(f"{context}: {what} {failed} ({text})", hint=damaged_hint)
             return VudoError(f"{context}: {what}: {failed} ({text})", hint=hint)
@@ -179,6 +187,8 @@ def sqlite_errors(
 ) -> Iterator[None]:
     """Run the block; a sqlite3 exception leaves it as :func:`translate_sqlite_error`'s
     (keywords ``how``), or as ``into`` of that (the engine hands the guest a code)."""
+    import sqlite3  # the caller has loaded it: a dictionary lookup
+
     try:
         yield
     except (sqlite3.Error, sqlite3.Warning) as exc:  # Warning is not an Error subclass

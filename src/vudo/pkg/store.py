@@ -41,11 +41,10 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from vudo.boundaries import DatabaseBusyError, DatabaseDamagedError, sqlite_errors
 from vudo.capabilities import Capability, parse_capability
@@ -57,8 +56,6 @@ from vudo.errors import (
     VudoError,
 )
 from vudo.home import migrate_home, store_dir
-from vudo.pkg.archive import open_regular, sha256_file, stream_file
-from vudo.pkg.keys import parse_public_key
 from vudo.pkg.manifest import (
     Manifest,
     canonical_manifest_bytes,
@@ -66,11 +63,14 @@ from vudo.pkg.manifest import (
     manifest_from_dict,
     validate_name,
 )
-from vudo.pkg.signing import VerifiedPackage, verify_package
 from vudo.pkg.sources import Candidate, CandidateSource, candidate_from_manifest
-from vudo.pkg.trust import TrustDecision, TrustPolicy, decide
-from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, parse_version
+from vudo.pkg.versions import ANY, Requirement, parse_requirement, parse_version
 from vudo.resources import Resource
+
+if TYPE_CHECKING:  # list and search open no package: no nacl, no zip reader
+    from vudo.pkg.signing import VerifiedPackage
+    from vudo.pkg.trust import TrustDecision, TrustPolicy
+    from vudo.pkg.versions import Version
 
 INDEX_NAME = "index.sqlite3"
 SCHEMA_VERSION = 4
@@ -379,6 +379,8 @@ def _as_requirement(requirement: Requirement | str | None) -> Requirement:
 
 def _hash_file_into(src: Path, dst_fd: int) -> tuple[str, int]:
     """Copy ``src`` to ``dst_fd`` hashing it in the same pass; return (sha256, size)."""
+    from vudo.pkg.archive import open_regular, stream_file  # lazy: installs only
+
     h = hashlib.sha256()
     fd = open_regular(
         src, what=".spirit package", hint="pass a .spirit file (build one with `vudo pack`)"
@@ -701,8 +703,11 @@ class LocalStore(Resource):
         Raises VerificationError on a bad signature or a trust refusal, and
         InvalidInputError when the same name and version is installed with other bytes.
         """
+        from vudo.pkg.signing import verify_package  # lazy: nacl only when installing
+        from vudo.pkg.trust import TrustPolicy
+
         policy = policy or TrustPolicy()
-        tmp = self.tmp_dir / f"install-{os.getpid()}-{uuid.uuid4().hex}.partial"
+        tmp = self.tmp_dir / f"install-{os.getpid()}-{os.urandom(16).hex()}.partial"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             try:
@@ -767,6 +772,8 @@ class LocalStore(Resource):
                 "SELECT signer FROM pins WHERE name = ?", (m.name,)
             ).fetchone()
             trusted = {r[0] for r in conn.execute("SELECT key FROM trusted_keys")}
+            from vudo.pkg.trust import decide  # lazy: installs only
+
             decision: TrustDecision = decide(
                 m.name,
                 signer=verified.signer,
@@ -836,7 +843,7 @@ class LocalStore(Resource):
                 ).fetchone()
                 obj = self.object_path(r.digest)
                 if still is None and obj.exists():
-                    target = self.tmp_dir / f"remove-{os.getpid()}-{uuid.uuid4().hex}.spirit"
+                    target = self.tmp_dir / f"remove-{os.getpid()}-{os.urandom(16).hex()}.spirit"
                     os.replace(obj, target)
                     trash.append(target)
         for path in trash:
@@ -1081,6 +1088,8 @@ class LocalStore(Resource):
         if best is None:
             return None
         package = source.fetch(name, best)
+        from vudo.pkg.signing import verify_package  # lazy: nacl only when upgrading
+
         verified = verify_package(package)
         if verified.manifest.name != name or verified.manifest.version != best:
             raise VerificationError(
@@ -1190,6 +1199,8 @@ class LocalStore(Resource):
 
     def trust_key(self, key: str, note: str = "") -> str:
         """Trust ``key`` as a signer for any name (``vudo keys trust``)."""
+        from vudo.pkg.keys import parse_public_key  # lazy: nacl
+
         key = parse_public_key(key)
         with self._write("trusting a key") as conn:
             conn.execute(
@@ -1200,6 +1211,8 @@ class LocalStore(Resource):
         return key
 
     def untrust_key(self, key: str) -> bool:
+        from vudo.pkg.keys import parse_public_key  # lazy: nacl
+
         key = parse_public_key(key)
         with self._write("untrusting a key") as conn:
             return conn.execute("DELETE FROM trusted_keys WHERE key = ?", (key,)).rowcount > 0
@@ -1225,6 +1238,8 @@ class LocalStore(Resource):
 
     def check(self, *, deep: bool = False) -> StoreCheckReport:
         """Compare the index with the files. ``deep`` re-hashes every object file."""
+        from vudo.pkg.archive import sha256_file  # lazy: only a check re-hashes
+
         with self._read("checking the store") as conn:
             integrity = str(conn.execute("PRAGMA quick_check").fetchone()[0])
             present = {
@@ -1323,6 +1338,9 @@ class LocalStore(Resource):
         verified before it is indexed; files that fail are moved aside too. Returns the
         open store and how many packages were indexed.
         """
+        from vudo.pkg.archive import sha256_file  # lazy: nacl and the zip reader
+        from vudo.pkg.signing import verify_package
+
         root = Path(root)
         index = root / INDEX_NAME
         salvage = _salvage(index)
