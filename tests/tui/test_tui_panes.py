@@ -133,6 +133,37 @@ def test_lifecycle_lights_the_current_state() -> None:
     assert format_transition(t, show_times=False) == "+· Running (call main)"
 
 
+def test_lifecycle_history_shows_the_newest_batch() -> None:
+    """A history taller than its pane ends in view after the batch that grew it lands,
+    at the layout, not at a deferred scroll; a short one stays top-aligned."""
+    from textual.containers import VerticalScroll
+
+    pane = LifecyclePane(show_times=True)
+
+    def batch(start: int, count: int) -> list[Transition]:
+        return [
+            Transition("running", "suspended", i / 1000, f"step {i}")
+            for i in range(start, start + count)
+        ]
+
+    async def body(pilot: Any) -> None:
+        history = pane.query_one("#history", VerticalScroll)
+        pane.add(batch(0, 2))
+        await pilot.pause()
+        assert history.scroll_y == 0 and not history.is_anchored
+        pane.add(batch(2, 30))
+        pane.add(batch(32, 8))  # a second batch before any layout
+        await pilot.pause()
+        assert history.max_scroll_y > 0
+        assert history.scroll_y == history.max_scroll_y
+        pane.reset()
+        pane.add(batch(0, 1))
+        await pilot.pause()
+        assert history.scroll_y == 0 and not history.is_anchored
+
+    with_widget(pane, body)
+
+
 def test_fuel_gauge_rates_from_samples() -> None:
     gauge = FuelGauge(show_rate=True)
 
