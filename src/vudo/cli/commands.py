@@ -1861,6 +1861,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from vudo.pkg.keys import fingerprint
     from vudo.project.credit import release_dead_runs
     from vudo.project.repair import repair_store
 
@@ -1881,27 +1882,37 @@ def cmd_repair(args: argparse.Namespace) -> int:
                 "removed_temp_files": outcome.removed_temp_files,
                 "dropped": list(outcome.dropped_rows),
                 "dropped_grants": list(outcome.dropped_grants),
+                "resigned_grants": dict(outcome.resigned_grants),
+                "foreign_grants": [
+                    {**g._asdict(), "regrant": g.regrant} for g in outcome.foreign_grants
+                ],
             }
         )
         return 0
     if outcome.rebuilt:
         out(f"rebuilt the store index from the package files ({outcome.packages} packages)")
-        return 0
     fixed = (
         outcome.removed_orphans
         + outcome.removed_temp_files
         + len(outcome.dropped_rows)
         + len(outcome.dropped_grants)
     )
-    if not fixed:
-        out(f"the store is healthy ({outcome.packages} packages)")
-        return 0
-    out(
-        f"removed {outcome.removed_orphans} orphaned package files and "
-        f"{outcome.removed_temp_files} stale temp files"
-    )
+    if fixed:
+        out(
+            f"removed {outcome.removed_orphans} orphaned package files and "
+            f"{outcome.removed_temp_files} stale temp files"
+        )
     for row in outcome.dropped_rows:
         out(f"dropped {row} (its package file was missing or damaged)")
     for name in outcome.dropped_grants:
         out(f"dropped the unreadable grants of {name} (grant them again: `vudo grant {name} CAP`)")
+    for name, count in outcome.resigned_grants:
+        out(f"re-signed {count} grant(s) of {name} made by your earlier key with your current key")
+    for g in outcome.foreign_grants:
+        out(
+            f"the {g.capability} grant of {g.name} was made by key {fingerprint(g.granter)}, "
+            f"not yours, so runs ignore it; to give it with your key: `{g.regrant}`"
+        )
+    if not (outcome.rebuilt or fixed or outcome.resigned_grants or outcome.foreign_grants):
+        out(f"the store is healthy ({outcome.packages} packages)")
     return 0

@@ -35,8 +35,9 @@ from vudo.engine.abi import ABI, HOST_MODULE, format_signature
 from vudo.engine.binary import ModuleShape, scan
 from vudo.engine.compiler import engine_config
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, DEFAULT_TIMEOUT
-from vudo.engine.traps import translate
-from vudo.errors import ModuleError, NotFoundError, ResourceLimitExceeded
+from vudo.engine.traps import parse_wat, translate
+from vudo.errors import InvalidInputError, ModuleError, NotFoundError, ResourceLimitExceeded
+from vudo.files import write_atomic
 
 
 def _wasmtime_version() -> str:
@@ -133,7 +134,10 @@ DEFAULT_CACHE_BOUND = 256 * 1024 * 1024
 #: A leftover temporary file (a writer that was killed) older than this is removed.
 _STALE_TMP_SECONDS = 3600.0
 #: The names of the cache's own files: an entry's code and checksum, and their temp files.
-_CACHE_FILE = re.compile(r"[0-9a-f]{64}\.(cwasm|sha256)(\S*\.tmp)?")
+#: Temp files are :func:`vudo.files.write_atomic`'s ``.<name>.<pid>.<hex>.partial``.
+_CACHE_FILE = re.compile(
+    r"[0-9a-f]{64}\.(cwasm|sha256)|\.[0-9a-f]{64}\.(cwasm|sha256)\.\d+\.[0-9a-f]+\.partial"
+)
 
 
 class ModuleCache:
@@ -187,10 +191,10 @@ class ModuleCache:
         code_path, sum_path = self.paths(digest)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _atomic_write(sum_path, hashlib.sha256(code).hexdigest().encode())
-            _atomic_write(code_path, code)
+            write_atomic(sum_path, hashlib.sha256(code).hexdigest().encode())
+            write_atomic(code_path, code)
             self.evict(keep=code_path)
-        except OSError:
+        except (OSError, InvalidInputError):  # a full disk, or not a file at the path
             return
 
     def _entries(self) -> list[tuple[float, int, Path]]:
@@ -209,7 +213,7 @@ class ModuleCache:
         for entry in listing:
             with contextlib.suppress(OSError):
                 stat = entry.stat(follow_symlinks=False)
-                if entry.name.endswith(".tmp"):
+                if entry.name.endswith(".partial"):
                     if now - stat.st_mtime > _STALE_TMP_SECONDS:
                         os.unlink(entry.path)
                 elif entry.name.endswith(".cwasm") and entry.is_file(follow_symlinks=False):
@@ -262,19 +266,6 @@ class ModuleCache:
 
     def stats(self) -> CacheStats:
         return CacheStats(self.hits, self.misses, self.recompiled)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    import tempfile  # only on a cache miss: a warm run never writes
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Ticker:
@@ -454,10 +445,7 @@ class Engine:
                 "not a WebAssembly module: neither wasm binary nor UTF-8 WAT text",
                 hint="pass a .wasm file or .wat source",
             ) from None
-        try:
-            return bytes(wasmtime.wat2wasm(text))
-        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-            raise translate(exc, during="parse") from None
+        return parse_wat(text, str(source) if isinstance(source, Path) else None)
 
     def _compile(
         self, wasm: bytes, digest: str, name: str, timeout: float

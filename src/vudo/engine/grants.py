@@ -48,9 +48,9 @@ Scopes (``Scope.parse`` / ``str(scope)`` round-trip):
   up. So a name whose DNS answer points into your network (DNS rebinding) is denied, and
   the connection goes to exactly the address that was checked.
 
-Every nacl exception is translated in :func:`_nacl_errors`: a signature that does not
-match becomes :class:`~vudo.errors.VerificationError`, any other nacl failure (a key that
-is not a valid curve point, ...) :class:`~vudo.errors.InvalidInputError`.
+nacl exceptions are translated by :func:`vudo.boundaries.nacl_errors`: a signature that
+does not match becomes :class:`~vudo.errors.VerificationError`, a key that is not a valid
+curve point :class:`~vudo.errors.InvalidInputError`.
 """
 
 from __future__ import annotations
@@ -61,12 +61,12 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
+from vudo.boundaries import nacl_errors
 from vudo.capabilities import Capability, parse_capability
 from vudo.errors import InvalidInputError, UsageError, VerificationError, VudoError
 
@@ -503,7 +503,7 @@ def issue_grant(
         expires_at=expires_at,
         signature=_ZERO_SIGNATURE,
     )
-    with _nacl_errors("sign grant"):
+    with nacl_errors("sign grant"):
         signature = signing_key.sign(unsigned.canonical_bytes()).signature
     return Grant(
         capability=unsigned.capability,
@@ -516,20 +516,7 @@ def issue_grant(
     )
 
 
-@contextmanager
-def _nacl_errors(action: str) -> Iterator[None]:
-    """The one place nacl exceptions become vudo errors."""
-    import nacl.exceptions  # a run without grants never loads nacl
-
-    try:
-        yield
-    except nacl.exceptions.BadSignatureError:
-        raise VerificationError(
-            f"{action}: signature does not match the granter's key (forged or altered)",
-            hint="re-issue the grant with the granter's key",
-        ) from None
-    except nacl.exceptions.CryptoError as exc:
-        raise InvalidInputError(f"{action}: {exc}") from None
+_REISSUE = "forged or altered: re-issue the grant with the granter's key"
 
 
 def verify_grant(grant: Grant) -> None:
@@ -542,7 +529,7 @@ def verify_grant(grant: Grant) -> None:
         raise VerificationError("grant has a zero signature", hint="sign it with issue_grant")
     import nacl.signing
 
-    with _nacl_errors("verify grant"):
+    with nacl_errors("verify grant", mismatch_hint=_REISSUE):
         key = nacl.signing.VerifyKey(bytes.fromhex(grant.granter))
         key.verify(grant.canonical_bytes(), grant.signature)
 

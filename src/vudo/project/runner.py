@@ -31,12 +31,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import wasmtime
-
 from vudo.capabilities import Capability, parse_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import I64_MAX
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
+from vudo.engine.traps import parse_wat
 from vudo.errors import (
     InvalidInputError,
     ModuleError,
@@ -257,16 +256,11 @@ def _module_bytes(path: Path) -> bytes:
         )
     try:
         text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
-        return bytes(wasmtime.wat2wasm(text))
     except UnicodeDecodeError:
         raise InvalidInputError(
             f"{path} is neither a wasm binary nor WAT text", hint="pass a .wasm or .wat file"
         ) from None
-    except wasmtime.WasmtimeError as err:
-        first = str(err).strip().splitlines()[0]
-        where = re.search(r"--> [^:\n]*:(\d+):(\d+)", str(err))
-        loc = f"{path}:{where.group(1)}:{where.group(2)}: " if where else f"{path}: "
-        raise InvalidInputError(loc + first, hint="fix the WAT source") from None
+    return parse_wat(text, str(path))
 
 
 def project_target(
