@@ -75,7 +75,7 @@ def decide_consent(
         from vudo.engine.grants import parse_grant_spec  # lazy: only with --grant
 
         cap, scope = parse_grant_spec(spec)
-        if cap not in asked:
+        if not isinstance(cap, Capability) or cap not in asked:
             raise UsageError(
                 f'{request.name} does not ask for "{cap.value}"',
                 hint="it asks for: " + (", ".join(c.value for c in asked) or "nothing"),

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from vudo.capabilities import Capability, parse_capability
+from vudo.capabilities import AnyCapability, parse_capability
 from vudo.display import iso_time
 from vudo.engine.grants import Grant, Scope, issue_grant, parse_grant_spec, verify_grant
 from vudo.errors import InvalidInputError, NotFoundError, UsageError, VudoError
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 
 def sign_grants(
-    granted: Iterable[tuple[Capability, str]],
+    granted: Iterable[tuple[AnyCapability, str]],
     *,
     home: Path,
     now: float,

@@ -27,13 +27,13 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import wasmtime
 
-from vudo.capabilities import Capability, parse_capability
+from vudo.capabilities import AnyCapability, Capability, parse_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import I64_MAX
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
@@ -126,6 +126,10 @@ class RunOptions(NamedTuple):
     memory: int | None = None
     grant: tuple[str, ...] = ()  # "CAP" or "CAP=SCOPE"
     deny: tuple[str, ...] = ()
+    input: bytes = b""  # the call's input bytes (--input)
+    #: variables the run may read (--env K=V): giving any is the user's grant of
+    #: sensor_environment for this run, as --grant would be (--deny still withholds it)
+    env: tuple[tuple[str, str], ...] = ()
 
 
 _NO_OPTIONS = RunOptions()
@@ -142,6 +146,7 @@ class RunResult(NamedTuple):
     granted: tuple[tuple[str, str], ...]  # (capability, scope)
     not_granted: tuple[str, ...]  # asked for by the manifest but not granted this run
     error: RuntimeFailure | None = None
+    output: bytes = b""  # what the call wrote with host_output_write (unless streamed)
 
     @property
     def identity(self) -> SpiritIdentity:
@@ -420,15 +425,17 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
 
 def plan_grants(
     target: RunTarget, options: RunOptions
-) -> tuple[list[tuple[Capability, str]], list[str]]:
+) -> tuple[list[tuple[AnyCapability, str]], list[str]]:
     """Which (capability, scope) pairs this run gets, and which asked-for ones it does not."""
     denied = {parse_capability(d.strip()) for d in options.deny}
-    wanted: dict[Capability, str] = {c: "global" for c in target.default_capabilities}
+    wanted: dict[AnyCapability, str] = {c: "global" for c in target.default_capabilities}
     for spec in options.grant:
         from vudo.engine.grants import parse_grant_spec  # lazy: a run without grants skips it
 
         cap, scope = parse_grant_spec(spec)
         wanted[cap] = scope
+    if options.env and Capability.SENSOR_ENVIRONMENT not in wanted:
+        wanted[Capability.SENSOR_ENVIRONMENT] = "global"
     for cap in denied:
         wanted.pop(cap, None)
     plan = sorted(wanted.items(), key=lambda kv: kv[0].value)
@@ -509,10 +516,13 @@ def prepare_run(
     log_to_stderr: bool = True,
     clock: Callable[[], float] = time.time,
     notice: Callable[[str], None] = no_progress,
+    sinks: Mapping[str, Callable[[bytes], None]] | None = None,
 ) -> PreparedRun:
     """Load the module, pick the function, convert the arguments and sign the grants.
 
     ``notice`` gets one-off messages for the user (storage moved to the run's identity).
+    ``sinks`` maps an output stream to a callable given its bytes as the guest writes
+    them (:mod:`vudo.engine.runio`; ``vudo run`` streams ``"output"`` to stdout).
 
     For callers that drive the sandbox themselves (the TUI pauses and refuels it):
     ``Sandbox(engine, prepared.module, prepared.config)``, then ``instantiate()`` and
@@ -562,6 +572,9 @@ def prepare_run(
         "services": services,
         "log_to_stderr": log_to_stderr,
         "grant_refresh": refresh,
+        "input": options.input,
+        "env": dict(options.env),
+        "sinks": sinks,
     }
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
@@ -641,6 +654,7 @@ class RunHandle:
         log_to_stderr: bool = True,
         clock: Callable[[], float] = time.time,
         notice: Callable[[str], None] = no_progress,
+        sinks: Mapping[str, Callable[[bytes], None]] | None = None,
     ) -> None:
         self.target = target
         self._own_engine = engine is None
@@ -669,6 +683,7 @@ class RunHandle:
                 log_to_stderr=log_to_stderr,
                 clock=clock,
                 notice=notice,
+                sinks=sinks,
             )
             self.sandbox = Sandbox(self.engine, self.prepared.module, self.prepared.config)
             if on_event is not None:
@@ -728,6 +743,7 @@ class RunHandle:
             granted=self.prepared.granted,
             not_granted=self.prepared.not_granted,
             error=error,
+            output=self.sandbox.output(),
         )
 
     def receipt(self) -> Receipt:
@@ -790,6 +806,7 @@ def run_spirit(
     log_to_stderr: bool = True,
     control: RunControl | None = None,
     notice: Callable[[str], None] = no_progress,
+    sinks: Mapping[str, Callable[[bytes], None]] | None = None,
 ) -> RunResult:
     """Run one function of ``target`` in a fresh sandbox and return what happened.
 
@@ -806,6 +823,7 @@ def run_spirit(
         log_to_stderr=log_to_stderr,
         clock=clock,
         notice=notice,
+        sinks=sinks,
     ) as handle:
         if control is None:
             return handle.start()
