@@ -739,7 +739,12 @@ class GrantChecker:
             self._poll()
         entries = self._by_cap.get(capability)
         if entries is None:
-            return self._missing(capability)
+            # an application's own capability no grant names: unrestricted still covers it
+            if not isinstance(capability, CustomCapability):
+                return self._missing(capability)
+            entries = self._by_cap.get(Capability.UNRESTRICTED)
+            if entries is None:
+                return self._missing(capability)
         now = self._clock()
         revoked = self._revocations
         problem = ""

@@ -326,7 +326,7 @@ class Sandbox:
         export = self.module.export(function)
         values = _coerce_args(function, export.params, args)
         if input is not None:
-            _check_input(input, self.config.limits.max_input_bytes)
+            input = _check_input(input, self.config.limits.max_input_bytes)
         if not self._call_lock.acquire(blocking=False):
             raise IllegalTransition(
                 f"sandbox {self.id} is already running a call",

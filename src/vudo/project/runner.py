@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import wasmtime
 
-from vudo.capabilities import AnyCapability, Capability, parse_capability
+from vudo.capabilities import AnyCapability, Capability, parse_any_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import I64_MAX
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
@@ -130,6 +130,7 @@ class RunOptions(NamedTuple):
     #: variables the run may read (--env K=V): giving any is the user's grant of
     #: sensor_environment for this run, as --grant would be (--deny still withholds it)
     env: tuple[tuple[str, str], ...] = ()
+    limits: Limits | None = None  # the limits to start from (--memory then replaces one)
 
 
 _NO_OPTIONS = RunOptions()
@@ -427,7 +428,7 @@ def plan_grants(
     target: RunTarget, options: RunOptions
 ) -> tuple[list[tuple[AnyCapability, str]], list[str]]:
     """Which (capability, scope) pairs this run gets, and which asked-for ones it does not."""
-    denied = {parse_capability(d.strip()) for d in options.deny}
+    denied = {parse_any_capability(d.strip()) for d in options.deny}
     wanted: dict[AnyCapability, str] = {c: "global" for c in target.default_capabilities}
     for spec in options.grant:
         from vudo.engine.grants import parse_grant_spec  # lazy: a run without grants skips it
@@ -544,7 +545,7 @@ def prepare_run(
 
         grants, granter = sign_grants(plan, home=home, now=clock(), grantee=identity.key)
         trusted = (granter,)
-        denied = {parse_capability(d.strip()) for d in options.deny}
+        denied = {parse_any_capability(d.strip()) for d in options.deny}
         given = grants
 
         def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
@@ -562,7 +563,9 @@ def prepare_run(
             refresh = current
     if services is not None:
         migrate_storage(target, identity, services, home=home, notice=notice)
-    limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
+    limits = options.limits if options.limits is not None else Limits()
+    if options.memory is not None:
+        limits = limits._replace(memory_bytes=options.memory)
     kwargs: dict[str, Any] = {
         "limits": limits,
         "grants": grants,
