@@ -188,7 +188,7 @@ def test_bad_definitions_are_clear_errors(kwargs: dict[str, Any], message: str) 
 def test_defined_twice_and_after_linking_are_refused() -> None:
     host = HostFunctions()
     host.define("app", "f", lambda ctx: 0)
-    with pytest.raises(UsageError, match="host function app.f is already defined"):
+    with pytest.raises(UsageError, match=r"host function app\.f is already defined"):
         host.define("app", "f", lambda ctx: 1)
     with Engine(host_functions=host):
         pass

@@ -243,7 +243,7 @@ def test_notify_event_stderr_line_and_denial(engine: Engine) -> None:
         sb.instantiate()
         events: list[object] = []
         sb.subscribe(events.append)
-        sb.write_memory(0, "done\n\x1b[2Jerror: fake".encode())
+        sb.write_memory(0, b"done\n\x1b[2Jerror: fake")
         assert call(sb, "host_notify", 3, 0, 4) == 0
         assert call(sb, "host_notify", 2, 0, 20) == 0
         assert call(sb, "host_notify", 5, 0, 4) == E.INVALID_PARAMETER
