@@ -214,7 +214,9 @@ def load(
         own = engine = Engine(cache_dir=cache_dir(home), host_functions=host_functions)
     try:
         target = resolve_target(spec, cwd=cwd or Path.cwd(), home=home)
-        handle = RunHandle(target, options, home=home, engine=engine, log_to_stderr=log_to_stderr)
+        handle = RunHandle(
+            target, options, home=home, engine=engine, log_to_stderr=log_to_stderr, entry=False
+        )
     except BaseException:
         if own is not None:
             own.close()

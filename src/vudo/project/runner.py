@@ -518,12 +518,15 @@ def prepare_run(
     clock: Callable[[], float] = time.time,
     notice: Callable[[str], None] = no_progress,
     sinks: Mapping[str, Callable[[bytes], None]] | None = None,
+    entry: bool = True,
 ) -> PreparedRun:
     """Load the module, pick the function, convert the arguments and sign the grants.
 
     ``notice`` gets one-off messages for the user (storage moved to the run's identity).
     ``sinks`` maps an output stream to a callable given its bytes as the guest writes
     them (:mod:`vudo.engine.runio`; ``vudo run`` streams ``"output"`` to stdout).
+    ``entry=False`` picks no function (``function`` is ""): the caller calls what it
+    wants (the embedding API, :mod:`vudo.api`).
 
     For callers that drive the sandbox themselves (the TUI pauses and refuels it):
     ``Sandbox(engine, prepared.module, prepared.config)``, then ``instantiate()`` and
@@ -532,9 +535,11 @@ def prepare_run(
     Raises ModuleError, NotFoundError (unknown function) or UsageError (bad arguments).
     """
     module = engine.load(target.wasm, name=target.name)
-    function = options.function or module.entry_point()
-    exported = module.export(function)
-    args = convert_args(function, exported.params, options.args)
+    function, args = "", []
+    if entry:
+        function = options.function or module.entry_point()
+        exported = module.export(function)
+        args = convert_args(function, exported.params, options.args)
     plan, missing = plan_grants(target, options)
     identity = run_identity(target)
     grants: tuple[Grant, ...] = ()
@@ -658,6 +663,7 @@ class RunHandle:
         clock: Callable[[], float] = time.time,
         notice: Callable[[str], None] = no_progress,
         sinks: Mapping[str, Callable[[bytes], None]] | None = None,
+        entry: bool = True,
     ) -> None:
         self.target = target
         self._own_engine = engine is None
@@ -687,6 +693,7 @@ class RunHandle:
                 clock=clock,
                 notice=notice,
                 sinks=sinks,
+                entry=entry,
             )
             self.sandbox = Sandbox(self.engine, self.prepared.module, self.prepared.config)
             if on_event is not None:
