@@ -279,3 +279,22 @@ def test_io_calls_are_priced_per_call_and_byte(make: Make) -> None:
     sb2.call("upper", input=b"x" * 200)
     # 100 more bytes read and written, 10 fuel each, plus the loop's own instructions
     assert sb2.fuel_used - small >= 2 * 100 * 10
+
+
+def test_run_io_keeps_the_order_of_small_and_big_writes() -> None:
+    from vudo.engine.runio import RunIO
+
+    run = RunIO(max_output=1 << 20)
+    pieces = [b"a" * 10, b"b" * (70 * 1024), b"c", b"d" * 5, b"e" * (64 * 1024)]
+    for piece in pieces:
+        assert run.write("output", piece)
+    assert run.write("stderr", b"elsewhere")
+    assert run.output() == b"".join(pieces)
+    assert run.output() == b"".join(pieces)  # reading twice changes nothing
+    assert run.output("stderr") == b"elsewhere" and run.output("stdout") == b""
+    assert not run.write("output", b"x" * (1 << 20))  # past the call's budget: nothing
+    assert run.room() == (1 << 20) - sum(map(len, pieces)) - 9
+    run.start_call(b"new input")
+    assert run.output() == b"" and run.room() == 1 << 20
+    assert run.take(4) == b"new " and run.take(100) == b"input" and run.take(1) == b""
+    assert run.counts == {"output": sum(map(len, pieces)), "stderr": 9, "input": 9}
