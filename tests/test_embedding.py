@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -248,3 +249,91 @@ def test_the_readme_host_function_example_runs_verbatim(
         assert spirit.results == (6,)
         assert spirit.requested == ("x:myapp.lookup",)
         assert spirit.receipt().host_calls == {"x:myapp.lookup": {"allowed": 1, "denied": 0}}
+
+
+PLUGIN_SOURCE = r"""(module
+  (import "myapp" "lookup" (func $lookup (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "colour")
+  (func (export "main") (result i32) (call $lookup (i32.const 0) (i32.const 6))))
+"""
+
+
+def _vudo(home: Path, tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {"VUDO_HOME": str(home), "HOME": str(tmp_path), "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run(
+        [sys.executable, "-m", "vudo", *argv],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def test_a_plugin_project_builds_installs_with_consent_and_runs_in_its_app(
+    home: Path, tmp_path: Path
+) -> None:
+    """A Spirit declaring x:myapp.lookup may import from "myapp": it builds, its consent
+    shows the capability, the stored grant lets it call the application's function."""
+    done = _vudo(home, tmp_path, "new", "plugin")
+    assert done.returncode == 0, done.stderr
+    project = tmp_path / "plugin"
+    manifest = project / "spirit.toml"
+    text = re.sub(
+        r"capabilities = \[.*\]", 'capabilities = ["x:myapp.lookup"]', manifest.read_text()
+    )
+    manifest.write_text(text)
+    (project / "src" / "main.wat").write_text(PLUGIN_SOURCE)
+    done = _vudo(home, tmp_path, "build", "--path", str(project))
+    assert done.returncode == 0, done.stderr
+    done = _vudo(home, tmp_path, "check", "--path", str(project), "--json")
+    report = json.loads(done.stdout)
+    assert report["ok"] is True and report["problems"] == [], done.stdout
+    # `vudo run` has no application: the import is refused with the usual error (exit 3)
+    done = _vudo(home, tmp_path, "run", str(project))
+    assert (
+        done.returncode == 3 and 'import "myapp" "lookup" is not from module "vudo"' in done.stderr
+    )
+    for argv in (["pack", "--path", str(project)], ["sign", "--path", str(project)]):
+        done = _vudo(home, tmp_path, *argv)
+        assert done.returncode == 0, done.stderr
+    package = next((project / "dist").glob("*.spirit"))
+    asked = _vudo(home, tmp_path, "summon", str(package))  # no terminal: shown, then refused
+    assert asked.returncode != 0 and "x:myapp.lookup" in asked.stderr
+    done = _vudo(home, tmp_path, "summon", str(package), "--yes")
+    assert done.returncode == 0, done.stderr
+
+    host = vudo.HostFunctions()
+    seen: list[str] = []
+
+    @host.function("myapp", params=("i32", "i32"), capability="x:myapp.lookup")
+    def lookup(ctx: vudo.HostContext, ptr: int, length: int) -> int:
+        seen.append(ctx.read_text(ptr, length))
+        return 42
+
+    with vudo.load("plugin", host_functions=host) as spirit:
+        assert ("x:myapp.lookup", "global") in spirit.granted
+        spirit.call("main")
+        assert spirit.results == (42,) and seen == ["colour"]
+    done = _vudo(home, tmp_path, "revoke", "plugin", "x:myapp.lookup")
+    assert done.returncode == 0, done.stderr
+    host2 = vudo.HostFunctions()
+    host2.define(
+        "myapp", "lookup", lambda ctx, p, n: 42, params=("i32", "i32"), capability="x:myapp.lookup"
+    )
+    with vudo.load("plugin", host_functions=host2) as spirit:
+        spirit.call("main")
+        assert spirit.results == (ErrorCode.CAPABILITY_DENIED,)
+
+
+def test_importing_from_an_application_not_declared_is_a_build_error(
+    home: Path, tmp_path: Path
+) -> None:
+    assert _vudo(home, tmp_path, "new", "stray").returncode == 0
+    project = tmp_path / "stray"
+    (project / "src" / "main.wat").write_text(PLUGIN_SOURCE)
+    done = _vudo(home, tmp_path, "build", "--path", str(project))
+    assert done.returncode == 3, done.stderr
+    assert 'import "myapp" "lookup" is not from module "vudo"' in done.stderr

@@ -170,6 +170,7 @@ def test_import_with_the_wrong_signature_is_refused(custom_engine: Engine) -> No
         ({"capability": "x:lookup"}, "is not a custom capability name"),
         ({"capability": "x:My.App"}, "is not a custom capability name"),
         ({"capability": "unrestricted"}, "cannot be guarded by unrestricted"),
+        ({"capability": "x:other.lookup"}, 'custom capability "x:other.lookup" is not named after'),
         ({"fuel": -1}, "fuel must be a non-negative int"),
         ({"fuel": 1.5}, "fuel must be a non-negative int"),
     ],

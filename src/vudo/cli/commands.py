@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vudo.capabilities import parse_capability
+from vudo.capabilities import parse_any_capability, parse_capability
 from vudo.cli.render import (
     ProgressLine,
     emit_json,
@@ -474,7 +474,7 @@ def _check_grant_words(grant: Sequence[str], deny: Sequence[str] = ()) -> None:
         return
     with _typed_by_user():
         for word in deny:
-            parse_capability(word.strip())
+            parse_any_capability(word.strip())
         if grant:
             from vudo.engine.grants import parse_grant_spec  # lazy: only with --grant
 
@@ -992,7 +992,7 @@ def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecisi
             "not a terminal to ask for consent",
             hint="pass --yes to grant them all, or --grant CAP for each one you allow",
         )
-    denied_now = {parse_capability(d) for d in args.deny}
+    denied_now = {parse_any_capability(d) for d in args.deny}
     answer = _ask("grant these? [y]es, [n]o (cancel), [c]hoose each: ")
     if answer in ("y", "yes"):
         granted = [(c, "global") for c in request.capabilities if c not in denied_now]

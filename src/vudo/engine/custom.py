@@ -26,15 +26,19 @@ Rules, each checked when the function is defined (a :class:`~vudo.errors.UsageEr
 the embedder otherwise):
 
 * ``module`` is the application's own import module: lower-case letters, digits, ``_``
-  and ``-``, not ``vudo`` and not starting with ``wasi`` (those belong to the Spirit ABI
-  and WASI); ``name`` is an identifier; a (module, name) pair is defined once.
+  and ``-`` (at most 32), not ``vudo`` and not starting with ``wasi`` (those belong to
+  the Spirit ABI and WASI); ``name`` is an identifier; a (module, name) pair is defined
+  once.
 * parameters are ``i32``, ``i64``, ``f32`` or ``f64`` (at most 16); the one result is
   ``i32`` or ``i64``, so an error can reach the guest as an ABI error code.
 * ``capability`` is None (anyone may call it), a built-in capability name (not
-  ``unrestricted``), or a custom one: ``x:`` and two to four dot-separated lower-case
-  words (:data:`vudo.capabilities.CUSTOM_CAPABILITY`), e.g. ``x:myapp.lookup``. No
-  built-in name has a colon, so a custom capability can never collide with one. It is
-  granted like a built-in (a signed grant naming it; ``vudo.load(grants=[...])``).
+  ``unrestricted``), or a custom one: ``x:``, the module, then one to three more
+  dot-separated lower-case words (:data:`vudo.capabilities.CUSTOM_CAPABILITY`), e.g.
+  ``x:myapp.lookup``. No built-in name has a colon, so a custom capability can never
+  collide with one, and naming it after its module ties a plugin to its application: a
+  Spirit whose manifest declares ``x:myapp.lookup`` may import from module ``myapp``
+  (``vudo build`` lets it), and ``vudo install`` shows it at consent. It is granted like
+  a built-in (a signed grant naming it; ``vudo.load(grants=[...])``, ``vudo grant``).
 * ``fuel`` is the price of one call, a non-negative int.
 
 What the function may do: return an int (the guest's result; it must fit the result
@@ -55,7 +59,7 @@ from vudo.capabilities import AnyCapability, Capability, parse_any_capability
 from vudo.engine.abi import HOST_MODULE, ErrorCode, HostCallError
 from vudo.errors import InvalidInputError, UsageError
 
-_MODULE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+_MODULE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 PARAM_TYPES = ("i32", "i64", "f32", "f64")
 RESULT_TYPES = ("i32", "i64")
@@ -155,7 +159,13 @@ class HostFunctions:
             if cap is Capability.UNRESTRICTED:
                 raise UsageError(
                     f"{where}: cannot be guarded by unrestricted",
-                    hint='name a capability of its own, e.g. "x:myapp.lookup"',
+                    hint=f'name a capability of its own, e.g. "x:{module}.{name.lower()}"',
+                )
+            if not isinstance(cap, Capability) and not cap.startswith(f"x:{module}."):
+                raise UsageError(
+                    f'{where}: its custom capability "{cap}" is not named after its module',
+                    hint=f'name it "x:{module}.<word>": a plugin\'s manifest that declares '
+                    f'it may then import from "{module}"',
                 )
         fn = HostFunction(module, name, params, (result,), cap, fuel, func)
         self._functions[(module, name)] = fn

@@ -617,14 +617,20 @@ def describe(wasm: bytes, name: str = "spirit") -> ModuleShape:
 
 
 def check_module(
-    wasm: bytes, name: str = "spirit"
+    wasm: bytes, name: str = "spirit", *, foreign: frozenset[str] = frozenset()
 ) -> tuple[ModuleShape, tuple[str, ...], tuple[ExportedFunc, ...]]:
     """Everything ``Engine.load`` checks short of compiling: :func:`describe`, then the
     host imports against the ABI table (names and signatures). For ``vudo build`` and
     ``vudo check``, so a module they pass is one ``vudo run`` loads. Raises ModuleError.
+
+    ``foreign`` names import modules of the application a plugin is built for (its
+    manifest's ``x:APP.NAME`` capabilities): their functions are defined only when that
+    application embeds vudo (:mod:`vudo.engine.custom`), so here any plain function
+    import from them passes (named ``"APP.name"``); the engine that runs the Spirit checks
+    each against the application's definition.
     """
     shape = describe(wasm, name)
-    return shape, _validate_imports(shape, name), _validate_exports(shape)
+    return shape, _validate_imports(shape, name, foreign=foreign), _validate_exports(shape)
 
 
 _VALIDATOR: list[wasmtime.Engine] = []
@@ -638,7 +644,11 @@ def _validator() -> wasmtime.Engine:
 
 
 def _validate_imports(
-    shape: ModuleShape, name: str, custom: HostFunctions | None = None
+    shape: ModuleShape,
+    name: str,
+    custom: HostFunctions | None = None,
+    *,
+    foreign: frozenset[str] = frozenset(),
 ) -> tuple[str, ...]:
     """The module's host imports (``"<module>.<name>"`` for the application's own), after
     checking each against the ABI table or ``custom``; ModuleError otherwise."""
@@ -649,6 +659,10 @@ def _validate_imports(
         if defined is not None:
             _check_import_type(imp, name, where, (defined.params, defined.results))
             names.append(defined.label)
+            continue
+        if imp.module in foreign and imp.module != HOST_MODULE:
+            _check_import_type(imp, name, where, (imp.params, imp.results))
+            names.append(f"{imp.module}.{imp.name}")
             continue
         if imp.module != HOST_MODULE:
             raise ModuleError(

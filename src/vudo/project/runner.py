@@ -107,9 +107,9 @@ class RunTarget(NamedTuple):
     name: str
     wasm: bytes
     manifest: Manifest | None = None
-    default_capabilities: tuple[Capability, ...] = ()
+    default_capabilities: tuple[AnyCapability, ...] = ()
     stored_grants: tuple[Grant, ...] = ()
-    asked_capabilities: tuple[Capability, ...] = ()
+    asked_capabilities: tuple[AnyCapability, ...] = ()
     signer: str | None = None
     built: bool = False
     identity: SpiritIdentity | None = None  # None: the module's digest (see run_identity)
@@ -307,7 +307,7 @@ def project_target(
             raise NotFoundError(
                 f"{project.name} changed while it was built", hint="run the command again"
             )
-    caps = tuple(Capability(c) for c in stamp.capabilities)
+    caps = tuple(parse_any_capability(c) for c in stamp.capabilities)
     pricing = None
     if stamp.pricing is not None:
         from vudo.pkg.pricing import Pricing  # lazy: only with [pricing]
