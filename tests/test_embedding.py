@@ -337,3 +337,20 @@ def test_importing_from_an_application_not_declared_is_a_build_error(
     done = _vudo(home, tmp_path, "build", "--path", str(project))
     assert done.returncode == 3, done.stderr
     assert 'import "myapp" "lookup" is not from module "vudo"' in done.stderr
+
+
+def test_the_upper_example_script(home: Path, tmp_path: Path) -> None:
+    example = tmp_path / "upper"
+    shutil.copytree(REPO / "examples" / "upper", example, ignore=shutil.ignore_patterns("target"))
+    env = {"VUDO_HOME": str(home), "HOME": str(tmp_path), "PYTHONPATH": str(REPO / "src")}
+    for argv, want in (([], b"HELLO, SPIRITS\n\xff"), (["lower"], b"hello, spirits\n\xff")):
+        done = subprocess.run(
+            [sys.executable, str(example / "upper.py"), *argv],
+            input=b"Hello, Spirits\n\xff",
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == want
+        assert b"'input': 16, 'output': 16" in done.stderr
