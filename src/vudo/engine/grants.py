@@ -67,7 +67,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from vudo.boundaries import nacl_errors
-from vudo.capabilities import Capability, parse_capability
+from vudo.capabilities import (
+    AnyCapability,
+    Capability,
+    CustomCapability,
+    parse_any_capability,
+)
 from vudo.errors import InvalidInputError, UsageError, VerificationError, VudoError
 
 if TYPE_CHECKING:
@@ -335,13 +340,13 @@ class Scope:
         return False
 
 
-def parse_grant_spec(text: str) -> tuple[Capability, str]:
+def parse_grant_spec(text: str) -> tuple[AnyCapability, str]:
     """``CAP`` or ``CAP=SCOPE`` (``--grant``, ``vudo grant``) -> (capability, scope text,
     ``global`` by default). The scope is validated whole and normalised here, so every
     command that takes one refuses a bad scope alike (InvalidInputError, exit 3) before it
     does anything; ``unrestricted`` cannot be granted this way (UsageError)."""
     name, _, scope = text.partition("=")
-    cap = parse_capability(name.strip())
+    cap = parse_any_capability(name.strip())
     if cap is Capability.UNRESTRICTED:
         raise UsageError(
             '"unrestricted" cannot be granted from the command line',
@@ -363,7 +368,7 @@ class Grant:
     signature is checked when a :class:`GrantChecker` admits the grant.
     """
 
-    capability: Capability
+    capability: AnyCapability
     scope: Scope
     granter: str
     grantee: str
@@ -372,8 +377,8 @@ class Grant:
     signature: bytes
 
     def __post_init__(self) -> None:
-        if not isinstance(self.capability, Capability):
-            object.__setattr__(self, "capability", parse_capability(str(self.capability)))
+        if not isinstance(self.capability, Capability | CustomCapability):
+            object.__setattr__(self, "capability", parse_any_capability(str(self.capability)))
         if not isinstance(self.scope, Scope):
             raise InvalidInputError(f"grant scope must be a Scope, got {self.scope!r}")
         object.__setattr__(self, "granter", _check_key(self.granter, "grant granter"))
@@ -470,7 +475,7 @@ class Grant:
         except ValueError:
             raise InvalidInputError("grant signature is not valid hex") from None
         return cls(
-            capability=parse_capability(capability),
+            capability=parse_any_capability(capability),
             scope=Scope.parse(data["scope"]),
             granter=data["granter"],
             grantee=data["grantee"],
@@ -482,7 +487,7 @@ class Grant:
 
 def issue_grant(
     signing_key: nacl.signing.SigningKey,
-    capability: Capability,
+    capability: AnyCapability,
     scope: Scope,
     grantee: str,
     *,
@@ -666,13 +671,14 @@ class GrantChecker:
             else:
                 rejected.append((grant, known))
         unrestricted = tuple(a for a in admitted if a.grant.capability is Capability.UNRESTRICTED)
-        by_cap: dict[Capability, tuple[_Admitted, ...]] = {}
-        for cap in Capability:
-            own = tuple(a for a in admitted if a.grant.capability is cap)
+        by_cap: dict[AnyCapability, tuple[_Admitted, ...]] = {}
+        custom = {a.grant.capability for a in admitted} - set(Capability)
+        for cap in (*Capability, *sorted(custom)):
+            own = tuple(a for a in admitted if a.grant.capability == cap)
             entries = own if cap is Capability.UNRESTRICTED else own + unrestricted
             if entries:
                 by_cap[cap] = entries
-        rejected_reason: dict[Capability, str] = {}
+        rejected_reason: dict[AnyCapability, str] = {}
         for grant, reason in rejected:
             rejected_reason[grant.capability] = reason
         self._seen = kept
@@ -710,7 +716,7 @@ class GrantChecker:
             return f"invalid grant signature: {exc}"
         return None
 
-    def check(self, capability: Capability, target: str | None = None) -> Decision:
+    def check(self, capability: AnyCapability, target: str | None = None) -> Decision:
         """Whether a host call needing ``capability`` on ``target`` may go ahead now.
 
         For a network name this is the first of two checks: the connection must then pass
@@ -720,7 +726,12 @@ class GrantChecker:
             self._poll()
         entries = self._by_cap.get(capability)
         if entries is None:
-            return self._missing(capability)
+            # an application's own capability no grant names: unrestricted still covers it
+            if not isinstance(capability, CustomCapability):
+                return self._missing(capability)
+            entries = self._by_cap.get(Capability.UNRESTRICTED)
+            if entries is None:
+                return self._missing(capability)
         now = self._clock()
         revoked = self._revocations
         problem = ""
@@ -767,7 +778,7 @@ class GrantChecker:
                 problem += " (a name grant reaches public addresses only: grant the address too)"
         return Decision(False, problem)
 
-    def _invalid(self, entry: _Admitted, now: float, capability: Capability) -> str:
+    def _invalid(self, entry: _Admitted, now: float, capability: AnyCapability) -> str:
         """Why an admitted grant does not count right now ("" when it does); :meth:`check`
         has the same tests inlined."""
         expires = entry.expires_at
@@ -779,7 +790,7 @@ class GrantChecker:
             return f"grant for {capability} was revoked"
         return ""
 
-    def _missing(self, capability: Capability) -> Decision:
+    def _missing(self, capability: AnyCapability) -> Decision:
         if self._failure is not None:
             return Decision(False, f"no grant for {capability}: {self._failure}")
         reason = self._rejected_reason.get(capability) or self._rejected_reason.get(

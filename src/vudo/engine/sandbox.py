@@ -326,7 +326,7 @@ class Sandbox:
         export = self.module.export(function)
         values = _coerce_args(function, export.params, args)
         if input is not None:
-            _check_input(input, self.config.limits.max_input_bytes)
+            input = _check_input(input, self.config.limits.max_input_bytes)
         if not self._call_lock.acquire(blocking=False):
             raise IllegalTransition(
                 f"sandbox {self.id} is already running a call",
@@ -641,8 +641,11 @@ class Sandbox:
 
     def host_calls(self) -> list[HostCall]:
         """The recent host-call log (last 1024 calls), oldest first."""
+        custom = self.engine.host_functions
         return [
-            HostCall(self.id, name, _capability_of(name), allowed, "", result, fuel, at, reason)
+            HostCall(
+                self.id, name, _capability_of(name, custom), allowed, "", result, fuel, at, reason
+            )
             for at, name, allowed, result, fuel, reason in self.bridge.log
         ]
 
@@ -837,10 +840,16 @@ def _check_input(data: bytes, limit: int) -> bytes:
     return bytes(data)
 
 
-def _capability_of(name: str) -> Any:
+def _capability_of(name: str, custom: Any) -> Any:
+    """The capability a logged host call needed: the ABI table's, or for an application
+    host function (logged as ``module.name``) its definition's."""
     from vudo.engine.abi import IMPORT_CAPABILITIES
 
-    return IMPORT_CAPABILITIES.get(name)
+    if name in IMPORT_CAPABILITIES:
+        return IMPORT_CAPABILITIES[name]
+    module, _, function = name.partition(".")
+    defined = custom.get(module, function) if custom is not None else None
+    return defined.capability if defined is not None else None
 
 
 class _Denial(NamedTuple):

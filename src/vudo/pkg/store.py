@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from vudo.boundaries import DatabaseBusyError, DatabaseDamagedError, sqlite_errors
-from vudo.capabilities import Capability, parse_capability
+from vudo.capabilities import AnyCapability, Capability, parse_any_capability, parse_capability
 from vudo.display import iso_time
 from vudo.errors import (
     InvalidInputError,
@@ -235,7 +235,7 @@ class InstalledSpirit:
     signer: str
     author: str
     description: str
-    capabilities: tuple[Capability, ...]
+    capabilities: tuple[AnyCapability, ...]
     path: Path
     size: int
     installed_at: float
@@ -288,8 +288,8 @@ class UpgradePlan:
     current: InstalledSpirit
     package: Path
     verified: VerifiedPackage
-    added_capabilities: tuple[Capability, ...]
-    removed_capabilities: tuple[Capability, ...]
+    added_capabilities: tuple[AnyCapability, ...]
+    removed_capabilities: tuple[AnyCapability, ...]
 
     @property
     def version(self) -> Version:
@@ -307,8 +307,8 @@ class UpgradeResult:
     old: InstalledSpirit
     new: InstalledSpirit
     upgraded: bool
-    added_capabilities: tuple[Capability, ...] = ()
-    removed_capabilities: tuple[Capability, ...] = ()
+    added_capabilities: tuple[AnyCapability, ...] = ()
+    removed_capabilities: tuple[AnyCapability, ...] = ()
     notes: tuple[str, ...] = ()
 
 
@@ -593,7 +593,11 @@ class LocalStore(Resource):
         )
 
     def _spirit(self, row: _Row) -> InstalledSpirit:
-        caps = tuple(Capability(c) for c in row.capabilities.split()) if row.capabilities else ()
+        caps = (
+            tuple(parse_any_capability(c) for c in row.capabilities.split())
+            if row.capabilities
+            else ()
+        )
         return InstalledSpirit(
             name=row.name,
             version=row.version,
