@@ -87,6 +87,10 @@ ABI_IMPORTS: dict[str, Capability | None] = {
     "host_credit_consume": Capability.ACTUATOR_CREDIT,
     "host_credit_available": Capability.ACTUATOR_CREDIT,
     "host_credit_account": None,
+    "host_spirit_call": Capability.CROSS_SANDBOX_CALL,
+    "host_sandbox_spawn": Capability.SPAWN_SANDBOX,
+    "host_sandbox_call": None,
+    "host_sandbox_close": None,
 }
 
 

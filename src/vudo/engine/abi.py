@@ -30,6 +30,7 @@ class ErrorCode(IntEnum):
     INTERNAL_ERROR = -8
     NOT_FOUND = -9
     QUOTA_EXCEEDED = -10
+    CALL_FAILED = -11
 
 
 class HostCallError(Exception):
@@ -39,3 +40,13 @@ class HostCallError(Exception):
         super().__init__(f"{code.name}: {detail}" if detail else code.name)
         self.code = code
         self.detail = detail
+
+
+class StopGuest(Exception):
+    """Raised inside a host function to stop the guest (fuel, limit, terminated): the
+    engine must stop it, a code would not do (see :mod:`vudo.engine.host`)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from vudo.engine.abi import I64_MAX
 
@@ -73,6 +73,27 @@ TRANSITIONS: dict[SandboxState, frozenset[SandboxState]] = {
 }
 
 
+class Dependency(NamedTuple):
+    """A callee as a :attr:`SandboxConfig.dependencies` resolver hands it to the engine
+    (see :mod:`vudo.engine.compose`).
+
+    ``name`` is the dependency's name in the caller's manifest; ``wasm`` its verified
+    module bytes; ``config`` its own sandbox configuration (identity, grants, trusted
+    granters, namespace, services and its own ``dependencies``; the engine replaces fuel,
+    limits, timeout and log settings with the caller's); ``peer`` the key a
+    ``peer:<key>`` scope of the caller's grant must name (the package's signer).
+    """
+
+    name: str
+    wasm: bytes
+    config: SandboxConfig
+    peer: str
+
+
+#: A dependency name -> the callee; raises ``HostCallError`` (NOT_FOUND) when there is none.
+Resolver: TypeAlias = "Callable[[str], Dependency]"
+
+
 class _LimitFields(NamedTuple):
     memory_bytes: int = 64 * MiB
     table_elements: int = 10_000
@@ -85,6 +106,9 @@ class _LimitFields(NamedTuple):
     max_storage_key: int = 1024
     max_storage_value: int = 1 * MiB
     max_network_payload: int = 1 * MiB
+    max_call_input: int = 1 * MiB
+    max_call_depth: int = 4
+    max_callees: int = 16
 
 
 class Limits(_LimitFields):
@@ -96,6 +120,14 @@ class Limits(_LimitFields):
     compiling. The ``max_*`` payload limits bound a single host call: a guest that passes
     more is stopped with ResourceLimitExceeded naming the limit (it is a runaway, not a
     bad argument).
+
+    Spirits calling Spirits (:mod:`vudo.engine.compose`): ``max_call_depth`` bounds how
+    many callees deep a chain of calls may go (a top-level Spirit is depth 0),
+    ``max_callees`` how many callee sandboxes one sandbox may open over its life
+    (dependency sandboxes and spawned ones; the fan-out), ``max_call_input`` the input
+    bytes of one call. A callee runs under its caller's limits. The first two are refused
+    with QUOTA_EXCEEDED (the guest keeps running), the last stops the guest like the other
+    payload limits.
     """
 
     __slots__ = ()
@@ -129,6 +161,7 @@ class _ConfigFields(NamedTuple):
     min_log_level: int = 0
     grant_clock: Callable[[], float] | None = None
     grant_refresh: Callable[[], Iterable[Grant]] | None = None
+    dependencies: Resolver | None = None
 
 
 class SandboxConfig(_ConfigFields):
@@ -151,6 +184,9 @@ class SandboxConfig(_ConfigFields):
     store, so `vudo revoke` in another process reaches a running sandbox): the checker
     polls it at most every half second on the host-call path and swaps the answer in
     (see :class:`vudo.engine.grants.GrantChecker`); ``grants`` is the answer at start.
+    ``dependencies``, when given, resolves the names a Spirit may call with
+    ``host_spirit_call`` and ``host_sandbox_spawn`` (its manifest's dependencies, see
+    :mod:`vudo.engine.compose`); without it every such call is NOT_FOUND.
     """
 
     __slots__ = ()

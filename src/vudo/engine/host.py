@@ -43,7 +43,8 @@ from wasmtime import _bindings as ffi
 from wasmtime import _ffi as _wasmtime_ffi
 
 from vudo.capabilities import ABI_IMPORTS, Capability
-from vudo.engine.abi import HOST_MODULE, ErrorCode, HostCallError
+from vudo.engine.abi import HOST_MODULE, ErrorCode, HostCallError, StopGuest
+from vudo.engine.compose import Calls, dependency_name, export_name
 from vudo.engine.events import LEVEL_NAMES, EventStream, HostCall, LogMessage
 from vudo.engine.identity import credit_account
 from vudo.engine.signatures import IMPORT_SIGNATURES
@@ -95,15 +96,13 @@ _EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 NETWORK_HANDLE_CALLS = "network"
 #: Likewise for ``host_credit_account``, the one credit call that needs no capability.
 CREDIT_ACCOUNT_CALLS = "credit"
-
-
-class StopGuest(Exception):
-    """Raised inside a host function to stop the guest (fuel, limit, terminated)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+#: Likewise for ``host_sandbox_call``/``host_sandbox_close`` (on the Spirit's own handles).
+SANDBOX_HANDLE_CALLS = "sandbox"
+_UNCAPPED_KEYS = {
+    "host_credit_account": CREDIT_ACCOUNT_CALLS,
+    "host_sandbox_call": SANDBOX_HANDLE_CALLS,
+    "host_sandbox_close": SANDBOX_HANDLE_CALLS,
+}
 
 
 def trap_address(kind: str, message: str) -> int:
@@ -140,8 +139,13 @@ class HostBridge:
         network: Any = None,
         ledger: Any = None,
         stderr: TextIO | None = None,
+        depth: int = 0,
     ) -> None:
         self.sandbox_id = sandbox_id
+        #: How deep this sandbox is on a call chain (0: top level; see vudo.engine.compose).
+        self.depth = depth
+        #: The sandbox's callees (a vudo.engine.compose.Calls), when it has dependencies.
+        self.calls: Calls | None = None
         self.checker = checker
         self.events = events
         self.limits = limits
@@ -184,6 +188,11 @@ class HostBridge:
         self.record(name, ABI_IMPORTS.get(name), True, "", _INTERNAL, 0)
         return _INTERNAL
 
+    def fuel_left(self) -> int:
+        """The fuel left in the guest's store right now."""
+        _get_fuel(self.context, self._fuel_ref)
+        return int(self._fuel.value)
+
     def charge(self, amount: int) -> None:
         """Take ``amount`` fuel from the guest's store; stop the guest if there is not enough."""
         ctx = self.context
@@ -219,9 +228,7 @@ class HostBridge:
         key = (
             capability.value
             if capability is not None
-            else (
-                CREDIT_ACCOUNT_CALLS if function == "host_credit_account" else NETWORK_HANDLE_CALLS
-            )
+            else _UNCAPPED_KEYS.get(function, NETWORK_HANDLE_CALLS)
         )
         counter = self.counters.get(key)
         if counter is None:
@@ -238,7 +245,16 @@ class HostBridge:
                 summary = f"{summary} ({note})" if summary else note
             self.events.emit(
                 HostCall(
-                    self.sandbox_id, function, capability, allowed, summary, result, fuel, at, note
+                    self.sandbox_id,
+                    function,
+                    capability,
+                    allowed,
+                    summary,
+                    result,
+                    fuel,
+                    at,
+                    note,
+                    self.depth,
                 )
             )
         return result
@@ -719,6 +735,132 @@ class HostBridge:
             return self.refused(name, cap, f"len={length}", exc, fuel + extra)
         self.bytes_out += length
         return self.record(name, cap, True, f"len={length}", count, fuel + extra)
+
+    # -- Spirits calling Spirits (vudo.engine.compose) --------------------------------
+
+    def _call_name(self, ptr: int, length: int, what: str) -> str | int:
+        """A dependency name (``what="dependency"``) or an export name from guest memory,
+        validated whole; the error code to return otherwise."""
+        if (length & _U32) > 128:
+            self.note = f"{what} name of {length & _U32} bytes is too long"
+            return _BAD_PARAM
+        raw = self.read(ptr, length)
+        if raw is None:
+            return _BAD_MEMORY
+        try:
+            return dependency_name(raw) if what == "dependency" else export_name(raw)
+        except HostCallError as exc:
+            self.note = exc.detail
+            return int(exc.code)
+
+    def _call_payload(self, iptr: int, ilen: int, optr: int, ocap: int) -> bytes | int:
+        """The call's input bytes (the output range checked too), or the error code."""
+        self.payload_limit(iptr, ilen, self.limits.max_call_input, "call input")
+        data = self.read(iptr, ilen)
+        if data is None or self.writable(optr, ocap) is None:
+            return _BAD_MEMORY
+        self.charge(len(data) * self.byte_fuel)
+        return data
+
+    def _call_result(self, code: int, output: bytes, optr: int, ocap: int, sent: int) -> int:
+        """Copy min(len(output), ocap) bytes to ``optr``; the call's result."""
+        copied = min(len(output), ocap & _U32)
+        self.charge(copied * self.byte_fuel)
+        address = self.writable(optr, copied)
+        if address is None:
+            return _BAD_MEMORY
+        ctypes.memmove(address, output, copied)
+        self.bytes_in += copied
+        self.bytes_out += sent
+        return code if code < 0 else len(output)
+
+    def host_spirit_call(self, args: Any) -> int:
+        cap = Capability.CROSS_SANDBOX_CALL
+        name = "host_spirit_call"
+        nptr, nlen, fptr, flen, iptr, ilen, optr, ocap = (args[i].i32 for i in range(8))
+        fuel = self.call_fuel
+        self.charge(fuel)
+        dep_name = self._call_name(nptr, nlen, "dependency")
+        function = self._call_name(fptr, flen, "export")
+        if isinstance(dep_name, int) or isinstance(function, int):
+            code = dep_name if isinstance(dep_name, int) else function
+            assert isinstance(code, int)
+            return self.record(name, cap, True, "bad name", code, fuel)
+        summary = f"{dep_name}.{function} in={ilen & _U32}"
+        calls = self.calls
+        try:
+            if calls is None:
+                raise HostCallError(ErrorCode.NOT_FOUND, "this Spirit has no dependencies")
+            dep = calls.dependency(dep_name)
+        except HostCallError as exc:
+            return self.refused(name, cap, summary, exc, fuel)
+        if not self.check(cap, dep.peer):
+            return self.record(name, cap, False, summary, _DENIED, fuel)
+        data = self._call_payload(iptr, ilen, optr, ocap)
+        if isinstance(data, int):
+            return self.record(name, cap, True, summary, data, fuel)
+        try:
+            code, output = calls.spirit_call(dep_name, function, data)
+        except HostCallError as exc:
+            return self.refused(name, cap, summary, exc, fuel)
+        result = self._call_result(code, output, optr, ocap, len(data))
+        return self.record(name, cap, True, f"{summary} out={len(output)}", result, fuel)
+
+    def host_sandbox_spawn(self, args: Any) -> int:
+        cap = Capability.SPAWN_SANDBOX
+        name = "host_sandbox_spawn"
+        nptr, nlen = args[0].i32, args[1].i32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        dep_name = self._call_name(nptr, nlen, "dependency")
+        if isinstance(dep_name, int):
+            return self.record(name, cap, True, "bad name", dep_name, fuel)
+        calls = self.calls
+        try:
+            if calls is None:
+                raise HostCallError(ErrorCode.NOT_FOUND, "this Spirit has no dependencies")
+            dep = calls.dependency(dep_name)
+            if not self.check(cap, dep.peer):
+                return self.record(name, cap, False, dep_name, _DENIED, fuel)
+            handle = int(calls.spawn(dep_name))
+        except HostCallError as exc:
+            return self.refused(name, cap, dep_name, exc, fuel)
+        return self.record(name, cap, True, dep_name, handle, fuel)
+
+    def host_sandbox_call(self, args: Any) -> int:
+        name = "host_sandbox_call"
+        handle = args[0].i64
+        fptr, flen, iptr, ilen, optr, ocap = (args[i].i32 for i in range(1, 7))
+        fuel = self.call_fuel
+        self.charge(fuel)
+        function = self._call_name(fptr, flen, "export")
+        if isinstance(function, int):
+            return self.record(name, None, True, f"handle={handle}", function, fuel)
+        summary = f"handle={handle} {function} in={ilen & _U32}"
+        data = self._call_payload(iptr, ilen, optr, ocap)
+        if isinstance(data, int):
+            return self.record(name, None, True, summary, data, fuel)
+        try:
+            if self.calls is None:
+                raise HostCallError(ErrorCode.INVALID_PARAMETER, f"handle {handle} is not open")
+            code, output = self.calls.handle_call(handle, function, data)
+        except HostCallError as exc:
+            return self.refused(name, None, summary, exc, fuel)
+        result = self._call_result(code, output, optr, ocap, len(data))
+        return self.record(name, None, True, f"{summary} out={len(output)}", result, fuel)
+
+    def host_sandbox_close(self, args: Any) -> int:
+        name = "host_sandbox_close"
+        handle = args[0].i64
+        fuel = self.call_fuel
+        self.charge(fuel)
+        try:
+            if self.calls is None:
+                raise HostCallError(ErrorCode.INVALID_PARAMETER, f"handle {handle} is not open")
+            self.calls.close_handle(handle)
+        except HostCallError as exc:
+            return self.refused(name, None, f"handle={handle}", exc, fuel)
+        return self.record(name, None, True, f"handle={handle}", _OK, fuel)
 
 
 def _summ_key(key: bytes) -> str:

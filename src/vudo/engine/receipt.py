@@ -23,9 +23,16 @@ class Receipt(NamedTuple):
     ``host_calls`` maps a capability name to ``{"allowed": n, "denied": m}``; the network
     handle calls that need no capability of their own (``host_network_accept``, ``_send``,
     ``_recv``, ``_close``) are counted under ``"network"``, and ``host_credit_account``
-    (which needs none either) under ``"credit"``. ``bytes_out`` counts payload
+    (which needs none either) under ``"credit"``, ``host_sandbox_call`` and
+    ``host_sandbox_close`` (on the Spirit's own handles) under ``"sandbox"``.
+    ``bytes_out`` counts payload
     bytes the guest handed to the host (logs, writes, sends); ``bytes_in`` counts bytes the
     host copied into guest memory (random bytes, reads, receives).
+
+    ``calls`` are the receipts of the sandboxes this one called (``host_spirit_call``,
+    ``host_sandbox_spawn``; see :mod:`vudo.engine.compose`), each with its own host calls
+    and fuel, and its own ``calls``. The fuel they used is also in this receipt's
+    ``fuel_used`` (it came out of this sandbox's budget).
     """
 
     sandbox_id: str
@@ -43,6 +50,7 @@ class Receipt(NamedTuple):
     bytes_in: int
     bytes_out: int
     price: int | None = None
+    calls: tuple[Receipt, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -68,6 +76,7 @@ class Receipt(NamedTuple):
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "price": self.price,
+            "calls": [call.to_dict() for call in self.calls],
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:

@@ -45,6 +45,10 @@ IMPORT_SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "host_credit_consume": ((I64,), (I32,)),
     "host_credit_available": ((I32,), (I64,)),
     "host_credit_account": ((I32,), (I32,)),
+    "host_spirit_call": ((I32, I32, I32, I32, I32, I32, I32, I32), (I64,)),
+    "host_sandbox_spawn": ((I32, I32), (I64,)),
+    "host_sandbox_call": ((I64, I32, I32, I32, I32, I32, I32), (I64,)),
+    "host_sandbox_close": ((I64,), (I32,)),
 }
 
 
