@@ -117,8 +117,11 @@ class Node(Protocol):
     def fuel_used(self) -> int: ...
     def child(self, dep: Dependency, config: SandboxConfig, sandbox_id: str) -> Node: ...
     def instantiate(self) -> None: ...
-    def fund(self, amount: int) -> None: ...
-    def call_bytes(self, function: str, data: bytes) -> tuple[tuple[object, ...], bytes]: ...
+    @property
+    def call_fuel(self) -> int: ...
+    def call_bytes(
+        self, function: str, data: bytes, fuel: int
+    ) -> tuple[tuple[object, ...], bytes, int]: ...
     def receipt(self) -> Receipt: ...
     def close(self) -> None: ...
     def lineage_stopped(self) -> bool: ...
@@ -153,9 +156,9 @@ class Calls:
     """One sandbox's callees: its dependency sandboxes and spawned handles.
 
     Created by the sandbox when its config has a ``dependencies`` resolver; the host
-    functions in :mod:`vudo.engine.host` call :meth:`spirit_call`, :meth:`spawn`,
-    :meth:`handle_call` and :meth:`close_handle`; the sandbox calls :meth:`receipts` and
-    :meth:`close`.
+    functions in :mod:`vudo.engine.host` call :meth:`dependency`, :meth:`child_for`,
+    :meth:`spawn`, :meth:`handle`, :meth:`invoke` and :meth:`close_handle`; the sandbox
+    calls :meth:`receipts` and :meth:`close`.
     """
 
     def __init__(self, owner: Node, resolve: Resolver | None, chain: tuple[str, ...]) -> None:
@@ -167,6 +170,8 @@ class Calls:
         self._by_name: dict[str, Node] = {}
         self._handles: dict[int, Node] = {}
         self._children: list[Node] = []
+        #: (module, export) -> () when callable, else the (code, detail) to refuse with
+        self._shapes: dict[tuple[int, str], tuple[ErrorCode, str] | tuple[()]] = {}
 
     # -- resolving and opening -----------------------------------------------------------
 
@@ -235,21 +240,18 @@ class Calls:
 
     # -- calling -------------------------------------------------------------------------
 
-    def spirit_call(self, name: str, function: str, data: bytes) -> tuple[int, bytes]:
-        """``host_spirit_call``: call ``function`` of dependency ``name`` with ``data``.
-
-        Returns (callee's result code, output bytes); raises HostCallError for a refused
-        call and StopGuest when the caller itself must stop.
-        """
-        dep = self.dependency(name)
+    def child_for(self, name: str) -> Node:
+        """The sandbox ``host_spirit_call`` uses for dependency ``name``: the one opened by
+        an earlier call, unless that one failed; else a new one."""
         child = self._by_name.get(name)
         if child is not None and child.state not in _CALLABLE:
-            self._by_name.pop(name)
-            child.close()
+            del self._by_name[name]
             child = None
         if child is None:
-            child = self._by_name[name] = self._open(dep, f"{self.owner.id}/{name}")
-        return self._invoke(child, function, data)
+            child = self._by_name[name] = self._open(
+                self.dependency(name), f"{self.owner.id}/{name}"
+            )
+        return child
 
     def spawn(self, name: str) -> int:
         """``host_sandbox_spawn``: a new sandbox of dependency ``name``; its handle."""
@@ -258,55 +260,51 @@ class Calls:
         self._handles[handle] = self._open(dep, f"{self.owner.id}/{name}#{handle}")
         return handle
 
-    def _child(self, handle: int) -> Node:
+    def handle(self, handle: int) -> Node:
+        """The spawned sandbox ``handle``: INVALID_PARAMETER when it is not open in this
+        sandbox (never opened, closed, or another sandbox's), CALL_FAILED when it failed
+        in an earlier call (close it)."""
         child = self._handles.get(handle)
         if child is None:
             raise HostCallError(
                 ErrorCode.INVALID_PARAMETER, f"handle {handle} is not open in this sandbox"
             )
-        return child
-
-    def handle_call(self, handle: int, function: str, data: bytes) -> tuple[int, bytes]:
-        """``host_sandbox_call``: call ``function`` in the spawned sandbox ``handle``."""
-        child = self._child(handle)
         if child.state not in _CALLABLE:
             raise HostCallError(
-                _CALL_FAILED,
-                f"sandbox {handle} failed earlier ({child.receipt().outcome}); close it",
+                _CALL_FAILED, f"sandbox {handle} failed earlier ({child.receipt().outcome})"
             )
-        return self._invoke(child, function, data)
+        return child
 
     def close_handle(self, handle: int) -> None:
         """``host_sandbox_close``: close the spawned sandbox (its receipt stays nested)."""
-        self._child(handle)
-        self._handles.pop(handle).close()
+        child = self._handles.pop(handle, None)
+        if child is None:
+            raise HostCallError(
+                ErrorCode.INVALID_PARAMETER, f"handle {handle} is not open in this sandbox"
+            )
+        child.close()
 
-    def _invoke(self, child: Node, function: str, data: bytes) -> tuple[int, bytes]:
-        exports = {f.name: f for f in child.module.exports}
-        export = exports.get(function)
-        if export is None:
-            raise HostCallError(
-                ErrorCode.NOT_FOUND, f"{child.module.name} exports no function {function!r}"
-            )
-        if export.params or export.results not in ((), ("i32",)):
-            raise HostCallError(
-                ErrorCode.INVALID_PARAMETER,
-                f"{child.module.name}.{function} has the wrong shape for a call "
-                "(expected () -> () or () -> i32)",
-            )
-        before = child.fuel_used
-        child.fund(max(1, self.owner.bridge.fuel_left()))
+    def invoke(
+        self, child: Node, function: str, data: bytes, budget: int
+    ) -> tuple[int, bytes, int]:
+        """Call ``function`` of ``child`` with ``data`` and ``budget`` fuel (what the
+        caller has left): (the callee's code, its output, the fuel it used), which the
+        caller then charges. HostCallError for a refused or failed call; StopGuest when
+        the caller must stop too (its fuel or time ran out in the callee)."""
+        key = (id(child.module), function)
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shapes[key] = _shape(child.module, function)
+        if shape:
+            raise HostCallError(*shape)
         try:
-            results, output = child.call_bytes(function, data)
-        except HostCallError:
-            raise
+            results, output, used = child.call_bytes(function, data, max(1, budget))
         except Exception as exc:
-            self._settle(child, child.fuel_used - before)
+            self.owner.bridge.charge(child.call_fuel)
             raise _failed(child, exc) from None
-        self._settle(child, child.fuel_used - before)
         if results and isinstance(results[0], int) and results[0] < 0:
-            return int(results[0]), output
-        return 0, output
+            return int(results[0]), output, used
+        return 0, output, used
 
     # -- reporting and closing -----------------------------------------------------------
 
@@ -324,6 +322,20 @@ class Calls:
 
 _CALL_FAILED = ErrorCode.CALL_FAILED
 _CALLABLE = (SandboxState.READY, SandboxState.SUSPENDED)
+
+
+def _shape(module: _Module, function: str) -> tuple[ErrorCode, str] | tuple[()]:
+    """() when ``function`` is an export a call can reach, else the code and why not."""
+    for export in module.exports:
+        if export.name == function:
+            if export.params or export.results not in ((), ("i32",)):
+                return (
+                    ErrorCode.INVALID_PARAMETER,
+                    f"{module.name}.{function} has the wrong shape for a call "
+                    "(expected () -> () or () -> i32)",
+                )
+            return ()
+    return ErrorCode.NOT_FOUND, f"{module.name} exports no function {function!r}"
 
 
 def _failed(child: Node, exc: BaseException) -> BaseException:

@@ -168,6 +168,8 @@ class Sandbox:
         self._live_used = 0
         self._fuel_box = ctypes.c_uint64(0)
         self._fuel_ref = ctypes.byref(self._fuel_box)
+        #: The fuel the last :meth:`call_bytes` used.
+        self.call_fuel = 0
         self.checker = (
             _NO_GRANTS
             if _denies_everything(config)
@@ -365,11 +367,25 @@ class Sandbox:
         finally:
             self._call_lock.release()
 
-    def call_bytes(self, function: str, data: bytes) -> tuple[tuple[Any, ...], bytes]:
-        """Call ``function`` (no parameters) with ``data`` as the call's input; its
-        results and the output bytes it wrote (what a callee's caller receives)."""
-        results = self.call(function)
-        return tuple(results), b""
+    def call_bytes(
+        self, function: str, data: bytes, fuel: int
+    ) -> tuple[tuple[Any, ...], bytes, int]:
+        """Call ``function`` (no parameters) with ``data`` as its input and exactly
+        ``fuel`` fuel (a callee's call: its caller's remaining fuel): its results, the
+        output bytes it wrote and the fuel it used. Raises as :meth:`call` does;
+        :attr:`call_fuel` then says what the failed call used."""
+        ctx = self.bridge.context
+        fuel_ref = self._fuel_ref
+        with self._lock:
+            _get_fuel(ctx, fuel_ref)
+            self._budget += fuel - self._fuel_box.value  # used so far + fuel
+            _set_fuel(ctx, fuel)
+        try:
+            results = self.call(function)
+        finally:
+            _get_fuel(ctx, fuel_ref)
+            self.call_fuel = fuel - self._fuel_box.value
+        return tuple(results), b"", self.call_fuel
 
     def _reraise_interrupt(self, error: VudoError | None, where: str) -> None:
         """Re-raise a KeyboardInterrupt/SystemExit that a C callback had to swallow.
@@ -577,15 +593,6 @@ class Sandbox:
         """A sandbox for the callee ``dep`` of this one (see :mod:`vudo.engine.compose`)."""
         module = self.engine.load(dep.wasm, name=dep.name)
         return Sandbox(self.engine, module, config, sandbox_id=sandbox_id, parent=self)
-
-    def fund(self, amount: int) -> None:
-        """Give a callee ``amount`` fuel for its next call (its caller's remaining fuel):
-        the budget becomes what it used so far plus ``amount``."""
-        with self._lock:
-            if self._running or self._store is None:
-                raise IllegalTransition(f"sandbox {self.id} cannot be funded now")
-            self._budget = self.fuel_used + amount
-            self._store.set_fuel(amount)
 
     # -- control from other threads --------------------------------------------------
 
