@@ -34,16 +34,20 @@ CAPABILITY_DENIED (-1)    no ``cross_sandbox_call`` grant covering the callee's 
                           (``peer:<key>`` scopes name the signer), or no
                           ``spawn_sandbox`` grant for ``host_sandbox_spawn``
 INVALID_MEMORY (-2)       a pointer/length outside the caller's memory
-INVALID_PARAMETER (-3)    a malformed name, an export of the wrong shape, an input over
-                          the input limit, a handle not open in this sandbox
+INVALID_PARAMETER (-3)    a malformed name, an export of the wrong shape, a handle
+                          not open in this sandbox
 NOT_FOUND (-9)            not a dependency of the caller, not installed/locked, or no
                           such export
 QUOTA_EXCEEDED (-10)      the call depth (``Limits.max_call_depth``), the number of
                           callee sandboxes (``Limits.max_callees``) or a cycle (a Spirit
                           already on the call chain called again) was refused
-CALL_FAILED (-11)         the callee trapped, hit one of its limits, or wrote more
-                          output than the output limit; the caller keeps running
+CALL_FAILED (-11)         the callee trapped or hit one of its limits (its module
+                          failed to load); the caller keeps running
 ========================  ===========================================================
+
+The input is bounded by ``Limits.max_input_bytes`` (more stops the caller, like the other
+payload limits); the callee's output by ``Limits.max_output_bytes`` (a write past it is
+QUOTA_EXCEEDED to the callee, as in any call).
 
 Running out of fuel or time inside the callee is the caller's budget running out: the
 caller stops too (FuelExhausted / TimeoutExceeded), as it would have on its own.

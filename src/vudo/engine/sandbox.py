@@ -42,6 +42,7 @@ from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
 from vudo.engine.host import HostBridge, current_thread_state
 from vudo.engine.receipt import Receipt
+from vudo.engine.runio import OUTPUT, RunIO
 from vudo.engine.traps import Terminated, stop_message, translate
 from vudo.errors import (
     FuelExhausted,
@@ -187,6 +188,11 @@ class Sandbox:
         )
         self.network = _make_network(config, self.id)
         self.ledger = _make_ledger(config, self.id)
+        self.io = RunIO(
+            input=_check_input(config.input, limits.max_input_bytes),
+            max_output=limits.max_output_bytes,
+            sinks=config.sinks,
+        )
         self.bridge: HostBridge = HostBridge(
             sandbox_id=self.id,
             checker=self.checker,
@@ -207,6 +213,8 @@ class Sandbox:
             ledger=self.ledger,
             stderr=stderr,
             depth=0 if parent is None else parent.bridge.depth + 1,
+            io=self.io,
+            env=config.env,
         )
         if config.dependencies is not None:
             chain = parent.bridge.calls.chain if parent is not None and parent.bridge.calls else ()
@@ -314,8 +322,14 @@ class Sandbox:
 
     # -- calls ------------------------------------------------------------------------
 
-    def call(self, function: str, args: Sequence[Any] = ()) -> list[Any]:
+    def call(
+        self, function: str, args: Sequence[Any] = (), *, input: bytes | None = None
+    ) -> list[Any]:
         """Call an exported function; returns its results as a list.
+
+        ``input`` is the call's input bytes (``host_input_read``); None gives it the
+        config's ``input``. What the call writes with ``host_output_write`` is
+        :meth:`output` afterwards (or went to the config's sink for the stream).
 
         Allowed from Ready, and from Suspended when the sandbox ran out of fuel (after
         :meth:`refuel`). On a trap, timeout or limit the sandbox moves to Failed and the
@@ -324,6 +338,8 @@ class Sandbox:
         """
         export = self.module.export(function)
         values = _coerce_args(function, export.params, args)
+        if input is not None:
+            _check_input(input, self.config.limits.max_input_bytes)
         if not self._call_lock.acquire(blocking=False):
             raise IllegalTransition(
                 f"sandbox {self.id} is already running a call",
@@ -338,6 +354,7 @@ class Sandbox:
                     )
                 self._transition(S.RUNNING, f"call {function}")
                 self._suspend_reason = ""
+            self.io.start_call(input)
             func = self._funcs.get(function)
             if func is None:
                 func = self._funcs[function] = _fast_func(
@@ -381,11 +398,11 @@ class Sandbox:
             self._budget += fuel - self._fuel_box.value  # used so far + fuel
             _set_fuel(ctx, fuel)
         try:
-            results = self.call(function)
+            results = self.call(function, input=data)
         finally:
             _get_fuel(ctx, fuel_ref)
             self.call_fuel = fuel - self._fuel_box.value
-        return tuple(results), b"", self.call_fuel
+        return tuple(results), self.io.output(), self.call_fuel
 
     def _reraise_interrupt(self, error: VudoError | None, where: str) -> None:
         """Re-raise a KeyboardInterrupt/SystemExit that a C callback had to swallow.
@@ -709,6 +726,11 @@ class Sandbox:
             for at, name, allowed, result, fuel, reason in self.bridge.log
         ]
 
+    def output(self, stream: str = OUTPUT) -> bytes:
+        """The bytes the current (or last) call wrote to ``stream`` (``"output"``:
+        ``host_output_write``); empty for a stream that has a sink."""
+        return self.io.output(stream)
+
     def read_memory(self, ptr: int, length: int) -> bytes:
         data = self.bridge.read(ptr, length) if self._memory is not None else None
         if data is None:
@@ -741,6 +763,7 @@ class Sandbox:
             bytes_in=self.bridge.bytes_in,
             bytes_out=self.bridge.bytes_out,
             calls=self.bridge.calls.receipts() if self.bridge.calls is not None else (),
+            io=dict(self.io.counts),
         )
 
 
@@ -884,10 +907,21 @@ def _coerce_args(function: str, params: tuple[str, ...], args: Sequence[Any]) ->
     return values
 
 
-def _capability_of(name: str) -> Any:
-    from vudo.capabilities import ABI_IMPORTS
+def _check_input(data: bytes, limit: int) -> bytes:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise UsageError(f"a call's input must be bytes, got {type(data).__name__}")
+    if len(data) > limit:
+        raise ResourceLimitExceeded(
+            f"input of {len(data)} bytes is over the {limit}-byte input limit",
+            hint="give less input, or raise the input limit",
+        )
+    return bytes(data)
 
-    return ABI_IMPORTS.get(name)
+
+def _capability_of(name: str) -> Any:
+    from vudo.engine.abi import IMPORT_CAPABILITIES
+
+    return IMPORT_CAPABILITIES.get(name)
 
 
 class _Denial(NamedTuple):
