@@ -10,14 +10,16 @@ input, 8 of output). Printed, per call:
     (target: under 50 µs), and its ratio to
 (b) a checked host call in the same process (``host_time_now``: grant check, fuel,
     log row), the floor every host function pays;
-(c) a raw wasmtime-py call of the callee's export from Python (``Func.__call__``), what
-    an application pays to call the same function without vudo.
+(c) a raw wasmtime-py call from Python (``Func.__call__``) of a ``() -> i32`` export
+    that does nothing: the floor of entering wasm from Python, which a nested call pays
+    once for the callee.
 
 No assertions: the numbers are for the report.
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -60,22 +62,32 @@ CALLER = """
     (local.get $r)))
 """
 
-CALLEE = '(module (memory (export "memory") 1) (func (export "run") (result i32) i32.const 0))'
+CALLEE = """(module
+  (import "vudo" "host_input_read" (func $read (param i32 i32 i64) (result i32)))
+  (import "vudo" "host_output_write" (func $write (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "run") (result i32)
+    (drop (call $read (i32.const 0) (i32.const 8) (i64.const 0)))
+    (call $write (i32.const 0) (i32.const 8))))"""
+
+#: The baseline of (c): the same call shape with no I/O, called raw from Python.
+RAW_CALLEE = '(module (func (export "run") (result i32) i32.const 0))'
 
 GRANTER = nacl.signing.SigningKey(bytes([1]) * 32)
 CALLER_KEY = "a1" * 32
 CALLEE_KEY = "b2" * 32
 
 
-def best(fn: Callable[[], object], repeat: int, number: int) -> float:
-    """Seconds per call: the best of ``repeat`` runs of ``number`` calls."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
+def interleaved(contenders: list[Callable[[], object]], rounds: int) -> list[float]:
+    """Median seconds of one run of each contender, their rounds alternating so load
+    spikes on a shared machine hit all of them alike."""
+    times: list[list[float]] = [[] for _ in contenders]
+    for _ in range(rounds):
+        for fn, out in zip(contenders, times, strict=True):
+            start = time.perf_counter()
             fn()
-        times.append((time.perf_counter() - start) / number)
-    return min(times)
+            out.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -104,20 +116,26 @@ def main() -> None:
         )
         with Sandbox(engine, engine.load(CALLER, name="caller"), config) as sb:
             sb.instantiate()
-            assert sb.call("calls", [1]) == [0]  # instantiates the callee: not measured
-            n = 2_000
-            per_call = best(lambda: sb.call("calls", [n]), repeat=5, number=1) / n
-            per_now = best(lambda: sb.call("nows", [n]), repeat=5, number=1) / n
+            assert sb.call("calls", [1]) == [8]  # instantiates the callee: not measured
+            n = 500
+            store = wasmtime.Store(engine.wasm_engine)
+            store.set_fuel(10**15)
+            store.set_epoch_deadline(2**40)  # the engine ticks epochs; never interrupt this
+            module = wasmtime.Module(engine.wasm_engine, RAW_CALLEE)
+            run = wasmtime.Instance(store, module, []).exports(store)["run"]
+            assert isinstance(run, wasmtime.Func)
+
+            def raw_calls() -> None:
+                for _ in range(n):
+                    run(store)
+
+            spirit, now, raw = interleaved(
+                [lambda: sb.call("calls", [n]), lambda: sb.call("nows", [n]), raw_calls],
+                rounds=21,
+            )
+            per_call, per_now, raw = spirit / n, now / n, raw / n
             (child,) = sb.receipt().calls
             assert child.outcome == "ok"
-
-        store = wasmtime.Store(engine.wasm_engine)
-        store.set_fuel(10**15)
-        store.set_epoch_deadline(2**40)  # the engine ticks epochs; never interrupt this
-        instance = wasmtime.Instance(store, wasmtime.Module(engine.wasm_engine, callee_wasm), [])
-        run = instance.exports(store)["run"]
-        assert isinstance(run, wasmtime.Func)
-        raw = best(lambda: run(store), repeat=5, number=n)
 
     print(f"(a) host_spirit_call          {per_call * 1e6:8.2f} µs per call (target < 50 µs)")
     print(

@@ -15,7 +15,7 @@ from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import ErrorCode, HostCallError
 from vudo.engine.config import Dependency
 from vudo.engine.events import HostCall
-from vudo.errors import FuelExhausted, TimeoutExceeded
+from vudo.errors import FuelExhausted, ResourceLimitExceeded, TimeoutExceeded
 
 CALLER = "a1" * 32
 CALLEE = "b2" * 32
@@ -44,6 +44,37 @@ def caller_wat(dep: str = "callee", function: str = "run", ocap: int = 64) -> st
       (func (export "main") (result i64)
         (call $call (i32.const 0) (i32.const {len(dep)}) (i32.const 64) (i32.const {len(function)})
                     (i32.const 0) (i32.const 0) (i32.const 1024) (i32.const {ocap}))))"""
+
+
+CALLEE_UPPER = """(module
+  (import "vudo" "host_input_len" (func $ilen (result i64)))
+  (import "vudo" "host_input_read" (func $iread (param i32 i32 i64) (result i32)))
+  (import "vudo" "host_output_write" (func $owrite (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "run") (result i32) (local $n i32) (local $i i32) (local $c i32)
+    (local.set $n (i32.wrap_i64 (call $ilen)))
+    (drop (call $iread (i32.const 0) (local.get $n) (i64.const 0)))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $c (i32.load8_u (local.get $i)))
+      (if (i32.and (i32.ge_u (local.get $c) (i32.const 97)) (i32.le_u (local.get $c) (i32.const 122)))
+        (then (i32.store8 (local.get $i) (i32.sub (local.get $c) (i32.const 32)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (call $owrite (i32.const 0) (local.get $n))))"""
+
+
+def io_caller(text: str, ocap: int) -> str:
+    """main() -> i64: call callee.run with ``text`` as input, output to 1024 (``ocap``)."""
+    return f"""(module {SPIRIT_CALL}
+      (memory (export "memory") 1)
+      (data (i32.const 0) "callee")
+      (data (i32.const 64) "run")
+      (data (i32.const 128) "{text}")
+      (data (i32.const 1024) "{"." * 32}")
+      (func (export "main") (result i64)
+        (call $call (i32.const 0) (i32.const 6) (i32.const 64) (i32.const 3)
+                    (i32.const 128) (i32.const {len(text)}) (i32.const 1024) (i32.const {ocap}))))"""
 
 
 CALLEE_OK = f"""(module {LOG}
@@ -379,3 +410,41 @@ def test_closing_the_caller_closes_its_callees(run: Callable[..., Sandbox]) -> N
     child = sb.bridge.calls._children[0]
     sb.close()
     assert str(child.state) == "terminated"
+
+
+def test_bytes_in_and_out(run: Callable[..., Sandbox]) -> None:
+    deps = {"callee": (CALLEE_UPPER, callee_config(CALLEE), OTHER)}
+    sb = run(io_caller("Hello, vudo", 32), deps, CALL)
+    assert sb.call("main") == [11]  # the output's length
+    assert sb.read_memory(1024, 12) == b"HELLO, VUDO."
+    receipt = sb.receipt()
+    assert receipt.bytes_out == 11 and receipt.bytes_in == 11
+    (child,) = receipt.calls
+    assert child.io == {"input": 11, "output": 11}
+    assert child.host_calls == {"io": {"allowed": 3, "denied": 0}}
+
+
+def test_an_output_buffer_too_small_gets_the_full_length_and_a_prefix(
+    run: Callable[..., Sandbox],
+) -> None:
+    deps = {"callee": (CALLEE_UPPER, callee_config(CALLEE), OTHER)}
+    sb = run(io_caller("Hello, vudo", 4), deps, CALL)
+    assert sb.call("main") == [11]  # snprintf style: the full length...
+    assert sb.read_memory(1024, 6) == b"HELL.."  # ...and only ocap bytes copied
+    assert sb.receipt().bytes_in == 4
+
+
+def test_input_over_the_input_limit_stops_the_caller(run: Callable[..., Sandbox]) -> None:
+    deps = {"callee": (CALLEE_UPPER, callee_config(CALLEE), OTHER)}
+    sb = run(io_caller("Hello, vudo", 32), deps, CALL, limits=Limits(max_input_bytes=8))
+    with pytest.raises(ResourceLimitExceeded, match="call input of 11 bytes"):
+        sb.call("main")
+    assert [c.function for c in sb.receipt().calls] == ["(instantiate)"]  # never called
+
+
+def test_the_callee_output_is_bounded_by_the_output_limit(run: Callable[..., Sandbox]) -> None:
+    deps = {"callee": (CALLEE_UPPER, callee_config(CALLEE), OTHER)}
+    sb = run(io_caller("Hello, vudo", 32), deps, CALL, limits=Limits(max_output_bytes=8))
+    # the callee's write past the limit is QUOTA_EXCEEDED to it, which it returns
+    assert sb.call("main") == [ErrorCode.QUOTA_EXCEEDED]
+    assert sb.read_memory(1024, 1) == b"."

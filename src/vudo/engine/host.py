@@ -900,14 +900,17 @@ class HostBridge:
         args: Any,
         first: int,
         fuel: int,
+        base: int,
+        size: int,
     ) -> int:
         """Call ``function`` of the callee sandbox ``child`` with the input at
         ``args[first:first + 2]`` and the output buffer at ``args[first + 2:first + 4]``
-        (the shared end of host_spirit_call and host_sandbox_call)."""
+        (the shared end of host_spirit_call and host_sandbox_call). ``base`` and ``size``
+        are the caller's memory: it cannot change while its guest waits in this call."""
         iptr, ilen, optr, ocap = (args[i].i32 for i in range(first, first + 4))
         length = ilen & _U32
-        self.payload_limit(iptr, length, self.limits.max_input_bytes, "call input")
-        base, size = self.memory_bounds()
+        if length > self.limits.max_input_bytes:
+            self.payload_limit(iptr, length, self.limits.max_input_bytes, "call input")
         optr &= _U32
         ocap &= _U32
         data = self._span(base, size, iptr, length, length)
@@ -924,10 +927,7 @@ class HostBridge:
         extra += used + copied * self.byte_fuel
         self.charge(extra)
         if copied:
-            address = self.writable(optr, copied)
-            if address is None:  # the caller's memory did not change during the call
-                return self.record(name, cap, True, label, _BAD_MEMORY, fuel + extra)
-            ctypes.memmove(address, output, copied)
+            ctypes.memmove(base + optr, output, copied)
         self.bytes_in += copied
         self.bytes_out += length
         result = code if code < 0 else len(output)
@@ -960,7 +960,7 @@ class HostBridge:
             child = calls.child_for(dep_name)
         except HostCallError as exc:
             return self.refused(name, cap, label, exc, fuel)
-        return self._call_child(name, cap, label, child, function, args, 4, fuel)
+        return self._call_child(name, cap, label, child, function, args, 4, fuel, base, size)
 
     def host_sandbox_spawn(self, args: Any) -> int:
         cap = Capability.SPAWN_SANDBOX
@@ -1001,7 +1001,7 @@ class HostBridge:
             child = self.calls.handle(handle)
         except HostCallError as exc:
             return self.refused(name, None, label, exc, fuel)
-        return self._call_child(name, None, label, child, function, args, 3, fuel)
+        return self._call_child(name, None, label, child, function, args, 3, fuel, base, size)
 
     def host_sandbox_close(self, args: Any) -> int:
         name = "host_sandbox_close"

@@ -345,7 +345,8 @@ class Sandbox:
                 f"sandbox {self.id} is already running a call",
                 hint="wait for it to return, or terminate the sandbox",
             )
-        _catch_sigint()
+        if self.parent is None:  # a callee runs inside its caller's call, which did it
+            _catch_sigint()
         try:
             with self._lock:
                 if self._state is S.SUSPENDED and self._suspend_reason == "paused":
