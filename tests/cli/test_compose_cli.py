@@ -4,6 +4,9 @@ grants, and reported as a nested receipt (text and --json)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import Vudo
@@ -88,3 +91,39 @@ def test_a_name_not_in_the_manifest_is_not_found(vudo_cli: Vudo, tmp_path: Path)
     data = vudo_cli("run", "./caller", "--json").json()
     assert data["results"] == [-9]
     assert data["receipt"]["calls"] == []
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_the_titlecase_example_runs_from_python(
+    env: dict[str, str], tmp_path: Path, vudo_cli: Vudo
+) -> None:
+    """examples/titlecase/run.py: bytes in, bytes out, through its dependency lowercase."""
+    for name in ("lowercase", "titlecase"):
+        shutil.copytree(EXAMPLES / name, tmp_path / name, ignore=shutil.ignore_patterns("target"))
+    script = tmp_path / "titlecase" / "run.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "hELLO wORLD, from THE sPIRITS"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == b"Hello World, From The Spirits\n"
+    assert b"called lowercase" in done.stderr
+    assert b"io {'input': 29, 'output': 29}" in done.stderr
+    # set up once: the second run reads stdin and finds lowercase installed and locked
+    again = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        input=b"second TIME\n",
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.stdout == b"Second Time\n", again.stderr.decode()
+    # the receipt of a CLI run nests lowercase's under titlecase's
+    data = vudo_cli("run", str(tmp_path / "titlecase"), "--yes", "--json").json()
+    assert [c["module"] for c in data["receipt"]["calls"]] == ["lowercase"]

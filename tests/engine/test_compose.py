@@ -57,7 +57,7 @@ CALLEE_UPPER = """(module
     (block $done (loop $l
       (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
       (local.set $c (i32.load8_u (local.get $i)))
-      (if (i32.and (i32.ge_u (local.get $c) (i32.const 97)) (i32.le_u (local.get $c) (i32.const 122)))
+      (if (i32.lt_u (i32.sub (local.get $c) (i32.const 97)) (i32.const 26))
         (then (i32.store8 (local.get $i) (i32.sub (local.get $c) (i32.const 32)))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $l)))
@@ -74,7 +74,8 @@ def io_caller(text: str, ocap: int) -> str:
       (data (i32.const 1024) "{"." * 32}")
       (func (export "main") (result i64)
         (call $call (i32.const 0) (i32.const 6) (i32.const 64) (i32.const 3)
-                    (i32.const 128) (i32.const {len(text)}) (i32.const 1024) (i32.const {ocap}))))"""
+                    (i32.const 128) (i32.const {len(text)})
+                    (i32.const 1024) (i32.const {ocap}))))"""
 
 
 CALLEE_OK = f"""(module {LOG}
