@@ -303,3 +303,25 @@ def test_stored_calls_are_not_tracked_by_the_garbage_collector() -> None:
         assert log.row(-1) == call(99)
 
     with_widget(log, body)
+
+
+def test_nested_receipts_render_indented_under_their_caller() -> None:
+    from vudo.tui.hostlog import nested_function
+    from vudo.tui.receipt import render_calls
+
+    def row(module: str, outcome: str, calls: tuple[ReceiptRow, ...] = ()) -> ReceiptRow:
+        return ReceiptRow(
+            module, "ab" * 32, "main", outcome, None, (), 100, 10, 0.0, 0,
+            (("actuator_log", 1, 2),), 0, 0, None, None, calls,
+        )  # fmt: skip
+
+    leaf = row("leaf", "trap")
+    top = row("top", "ok", (row("middle", "ok", (leaf,)),))
+    lines = [line.plain for line in render_calls(top)]
+    assert lines == [
+        "      called  middle.main ok  fuel 10  actuator_log 1/2 denied",
+        "                leaf.main trap  fuel 10  actuator_log 1/2 denied",
+    ]
+    assert "called  middle.main" in render_receipt(top, show_times=False).plain
+    assert nested_function("host_log", 1) == "└ log"
+    assert nested_function("host_time_now", 2) == "  └ time_now"

@@ -29,7 +29,7 @@ from vudo.tui.buffer import EventBuffer
 from vudo.tui.dialogs import ConsentScreen, RefuelDialog, RunDialog, RunRequest
 from vudo.tui.files import FileTree, FileViewer
 from vudo.tui.fuel import FuelGauge
-from vudo.tui.hostlog import Call, HostCallLog
+from vudo.tui.hostlog import Call, HostCallLog, nested_function
 from vudo.tui.lifecycle import LifecyclePane
 from vudo.tui.receipt import ErrorBanner, ReceiptView, problem_from_error
 from vudo.tui.registry import RegistryBrowser
@@ -272,7 +272,8 @@ class WorkbenchApp(App[int]):
         kind = type(ev)
         if kind is HostCall:
             cap = ev.capability.value if ev.capability is not None else ""
-            self.events.push((0, ev.function, cap, ev.allowed, ev.args, ev.result, ev.fuel))
+            name = ev.function if not ev.depth else nested_function(ev.function, ev.depth)
+            self.events.push((0, name, cap, ev.allowed, ev.args, ev.result, ev.fuel))
         elif kind is FuelSample:
             self.events.push(("fuel", ev.used, ev.budget, ev.at))
         elif kind is StateChanged:
