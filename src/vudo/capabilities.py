@@ -90,6 +90,32 @@ ABI_IMPORTS: dict[str, Capability | None] = {
 }
 
 
+#: The WASI preview1 functions (module ``wasi_snapshot_preview1``) that reach outside the
+#: guest, and the capability each may need (DESIGN.md §1 "WASI preview1"); every other
+#: preview1 function needs none of its own (stdio, args, fds the guest already holds).
+#: ``path_open`` needs storage_read or storage_write depending on how it opens; a path
+#: call needs its capability with the scope ``path:<host dir>`` of its preopen.
+WASI_IMPORTS: dict[str, tuple[Capability, ...]] = {
+    "environ_get": (Capability.SENSOR_ENVIRONMENT,),
+    "environ_sizes_get": (Capability.SENSOR_ENVIRONMENT,),
+    "clock_time_get": (Capability.SENSOR_TIME,),
+    "clock_res_get": (Capability.SENSOR_TIME,),
+    "random_get": (Capability.SENSOR_RANDOM,),
+    "path_open": (Capability.STORAGE_READ, Capability.STORAGE_WRITE),
+    "path_filestat_get": (Capability.STORAGE_READ,),
+    "path_readlink": (Capability.STORAGE_READ,),
+    "fd_readdir": (Capability.STORAGE_READ,),
+    "path_create_directory": (Capability.STORAGE_WRITE,),
+    "path_filestat_set_times": (Capability.STORAGE_WRITE,),
+    "path_link": (Capability.STORAGE_WRITE,),
+    "path_symlink": (Capability.STORAGE_WRITE,),
+    "path_rename": (Capability.STORAGE_WRITE, Capability.STORAGE_DELETE),
+    "path_unlink_file": (Capability.STORAGE_DELETE,),
+    "path_remove_directory": (Capability.STORAGE_DELETE,),
+    "sock_accept": (Capability.NETWORK_LISTEN,),
+}
+
+
 def parse_capability(name: str) -> Capability:
     """Parse a capability name, or raise InvalidInputError naming the closest match."""
     try:

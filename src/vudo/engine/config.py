@@ -113,6 +113,19 @@ class Limits(_LimitFields):
             return limits
 
 
+class Preopen(NamedTuple):
+    """A host directory a WASI guest sees as ``guest`` (``--dir HOST[::GUEST]``).
+
+    ``host`` is an absolute, normalised path; every path call under it needs
+    storage_read/write/delete with scope ``path:<host>`` (or a global grant).
+    ``read_only`` refuses every change under it with EROFS, whatever the grants say.
+    """
+
+    host: str
+    guest: str
+    read_only: bool = False
+
+
 class _ConfigFields(NamedTuple):
     fuel: int = DEFAULT_FUEL
     limits: Limits = Limits()
@@ -129,6 +142,8 @@ class _ConfigFields(NamedTuple):
     min_log_level: int = 0
     grant_clock: Callable[[], float] | None = None
     grant_refresh: Callable[[], Iterable[Grant]] | None = None
+    argv: tuple[str, ...] = ()
+    preopens: tuple[Preopen, ...] = ()
 
 
 class SandboxConfig(_ConfigFields):
@@ -151,6 +166,8 @@ class SandboxConfig(_ConfigFields):
     store, so `vudo revoke` in another process reaches a running sandbox): the checker
     polls it at most every half second on the host-call path and swaps the answer in
     (see :class:`vudo.engine.grants.GrantChecker`); ``grants`` is the answer at start.
+    ``argv`` is a WASI program's argv (its name first) and ``preopens`` the host
+    directories it sees (:mod:`vudo.engine.wasi`).
     """
 
     __slots__ = ()

@@ -36,7 +36,12 @@ from vudo.engine.abi import HOST_MODULE
 from vudo.engine.binary import ModuleShape, scan
 from vudo.engine.compiler import engine_config
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, DEFAULT_TIMEOUT
-from vudo.engine.signatures import IMPORT_SIGNATURES, format_signature
+from vudo.engine.signatures import (
+    IMPORT_SIGNATURES,
+    WASI_MODULE,
+    WASI_SIGNATURES,
+    format_signature,
+)
 from vudo.engine.traps import translate
 from vudo.errors import ModuleError, NotFoundError, ResourceLimitExceeded
 
@@ -77,6 +82,9 @@ class ExportedFunc(NamedTuple):
     results: tuple[str, ...]
 
 
+WASI_PREFIX = WASI_MODULE + "."
+
+
 class SpiritModule(NamedTuple):
     """A compiled, validated Spirit module, ready to run in any number of sandboxes.
 
@@ -102,6 +110,11 @@ class SpiritModule(NamedTuple):
         raise NotFoundError(
             f'{self.name} exports no function "{name}"', hint=f"exported functions: {names}"
         )
+
+    @property
+    def uses_wasi(self) -> bool:
+        """Whether the module imports WASI preview1 (a WASI command or reactor)."""
+        return any(name.startswith(WASI_PREFIX) for name in self.imports)
 
     def entry_point(self) -> str:
         """The function ``vudo run`` calls by default: ``main``, else ``_start``."""
@@ -629,20 +642,34 @@ def _validator() -> wasmtime.Engine:
 
 
 def _validate_imports(shape: ModuleShape, name: str) -> tuple[str, ...]:
+    """The module's imports checked against the ABI and WASI preview1 tables (names and
+    signatures). Returns the ``vudo`` import names, and WASI ones as
+    ``wasi_snapshot_preview1.<name>``."""
     names: list[str] = []
     for imp in shape.imports:
         where = f'import "{imp.module}" "{imp.name}"'
-        if imp.module != HOST_MODULE:
+        if imp.module == WASI_MODULE:
+            table = WASI_SIGNATURES
+            if imp.name not in table:
+                raise ModuleError(
+                    f"{name}: {where} is not a WASI preview1 function",
+                    hint="vudo implements wasi_snapshot_preview1 as its witx defines it; "
+                    "see docs/wasi.md",
+                )
+        elif imp.module != HOST_MODULE:
             raise ModuleError(
-                f'{name}: {where} is not from module "{HOST_MODULE}"',
-                hint=f'Spirits import host functions only from "{HOST_MODULE}"',
+                f'{name}: {where} is not from module "{HOST_MODULE}" or "{WASI_MODULE}"',
+                hint=f'Spirits import host functions only from "{HOST_MODULE}" '
+                f'(or WASI preview1, "{WASI_MODULE}")',
             )
-        if imp.name not in ABI_IMPORTS:
+        elif imp.name not in ABI_IMPORTS:
             raise ModuleError(
                 f"{name}: unknown host function {where}",
                 hint="see DESIGN.md §1 for the host functions a Spirit may import",
             )
-        expected = IMPORT_SIGNATURES[imp.name]
+        else:
+            table = IMPORT_SIGNATURES
+        expected = table[imp.name]
         if imp.kind != "func":
             raise ModuleError(
                 f"{name}: {where} must be a function {format_signature(*expected)}",
@@ -661,7 +688,7 @@ def _validate_imports(shape: ModuleShape, name: str) -> tuple[str, ...]:
                 f"expected {format_signature(*expected)}",
                 hint="fix the import's declared type",
             )
-        names.append(imp.name)
+        names.append(imp.name if table is IMPORT_SIGNATURES else f"{WASI_MODULE}.{imp.name}")
     return tuple(names)
 
 

@@ -46,7 +46,7 @@ from vudo.capabilities import ABI_IMPORTS, Capability
 from vudo.engine.abi import HOST_MODULE, ErrorCode, HostCallError
 from vudo.engine.events import LEVEL_NAMES, EventStream, HostCall, LogMessage
 from vudo.engine.identity import credit_account
-from vudo.engine.signatures import IMPORT_SIGNATURES
+from vudo.engine.signatures import IMPORT_SIGNATURES, WASI_MODULE, WASI_SIGNATURES
 from vudo.engine.traps import stop_message
 from vudo.errors import printable
 
@@ -95,6 +95,8 @@ _EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 NETWORK_HANDLE_CALLS = "network"
 #: Likewise for ``host_credit_account``, the one credit call that needs no capability.
 CREDIT_ACCOUNT_CALLS = "credit"
+#: Likewise for the WASI calls that need none (stdio, args, fds the guest holds, exit).
+WASI_CALLS = "wasi"
 
 
 class StopGuest(Exception):
@@ -158,6 +160,9 @@ class HostBridge:
         self.ledger = ledger
         self.stderr = stderr
         self.context: int = 0
+        #: The sandbox's WASI world (:class:`vudo.engine.wasi.WasiState`), set by the
+        #: sandbox before instantiation.
+        self.wasi: Any = None
         self.memory_ref: Any = None
         self._caller_memory: Any = None  # keeps the extern bind_caller_memory points into
         self.counters: dict[str, list[int]] = {}
@@ -220,7 +225,11 @@ class HostBridge:
             capability.value
             if capability is not None
             else (
-                CREDIT_ACCOUNT_CALLS if function == "host_credit_account" else NETWORK_HANDLE_CALLS
+                WASI_CALLS
+                if function[:5] != "host_"
+                else CREDIT_ACCOUNT_CALLS
+                if function == "host_credit_account"
+                else NETWORK_HANDLE_CALLS
             )
         )
         counter = self.counters.get(key)
@@ -757,8 +766,7 @@ def current_thread_state() -> threading.local:
     return _CURRENT
 
 
-def _trampoline(name: str) -> Any:
-    impl = getattr(HostBridge, name)
+def _trampoline(name: str, impl: Callable[[HostBridge, Any], int]) -> Any:
     local = _CURRENT
     no_bridge = f"{name} called outside a vudo sandbox call"
 
@@ -786,25 +794,39 @@ def _trampoline(name: str) -> Any:
 
 
 #: One C callback per import, alive for the life of the process (linkers point at them).
-TRAMPOLINES: dict[str, Any] = {name: _trampoline(name) for name in IMPORT_SIGNATURES}
+TRAMPOLINES: dict[str, Any] = {
+    name: _trampoline(name, getattr(HostBridge, name)) for name in IMPORT_SIGNATURES
+}
+_WASI_TRAMPOLINES: dict[str, Any] = {}
 
 
 def define_imports(linker: wasmtime.Linker) -> None:
-    """Define every ABI import in ``linker`` (unchecked calls: raw arguments, no Val)."""
-    module = HOST_MODULE.encode()
-    for name, (params, results) in IMPORT_SIGNATURES.items():
-        ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
-        raw_name = name.encode()
-        err = ffi.wasmtime_linker_define_func_unchecked(
-            linker.ptr(),
-            module,
-            len(module),
-            raw_name,
-            len(raw_name),
-            ty.ptr(),
-            TRAMPOLINES[name],
-            None,
-            _NULL_FINALIZER,
-        )
-        if err:
-            raise wasmtime.WasmtimeError._from_ptr(err)
+    """Define every ABI import, and every WASI preview1 function, in ``linker``
+    (unchecked calls: raw arguments, no Val)."""
+    from vudo.engine import wasi  # lazy: wasi imports this module
+
+    if not _WASI_TRAMPOLINES:
+        for name in WASI_SIGNATURES:
+            _WASI_TRAMPOLINES[name] = _trampoline(name, wasi.host_function(name))
+    tables = (
+        (HOST_MODULE, IMPORT_SIGNATURES, TRAMPOLINES),
+        (WASI_MODULE, WASI_SIGNATURES, _WASI_TRAMPOLINES),
+    )
+    for module_name, signatures, callbacks in tables:
+        module = module_name.encode()
+        for name, (params, results) in signatures.items():
+            ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
+            raw_name = name.encode()
+            err = ffi.wasmtime_linker_define_func_unchecked(
+                linker.ptr(),
+                module,
+                len(module),
+                raw_name,
+                len(raw_name),
+                ty.ptr(),
+                callbacks[name],
+                None,
+                _NULL_FINALIZER,
+            )
+            if err:
+                raise wasmtime.WasmtimeError._from_ptr(err)

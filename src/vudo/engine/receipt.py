@@ -43,6 +43,8 @@ class Receipt(NamedTuple):
     bytes_in: int
     bytes_out: int
     price: int | None = None
+    #: A WASI program's ``proc_exit`` status (outcome ``"exit"``), else None.
+    exit_code: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -68,6 +70,7 @@ class Receipt(NamedTuple):
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "price": self.price,
+            "exit_code": self.exit_code,
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:

@@ -41,7 +41,7 @@ from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
 from vudo.engine.host import HostBridge, current_thread_state
 from vudo.engine.receipt import Receipt
-from vudo.engine.traps import Terminated, stop_message, translate
+from vudo.engine.traps import ProcessExit, Terminated, stop_message, translate
 from vudo.errors import (
     FuelExhausted,
     GuestTrap,
@@ -78,6 +78,7 @@ _set_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
 )
 
 _OUTCOMES: dict[type[VudoError], str] = {
+    ProcessExit: "exit",
     FuelExhausted: "fuel exhausted",
     TimeoutExceeded: "timeout",
     ResourceLimitExceeded: "limit",
@@ -163,6 +164,8 @@ class Sandbox:
         self._live_used = 0
         self._fuel_box = ctypes.c_uint64(0)
         self._fuel_ref = ctypes.byref(self._fuel_box)
+        self.stdout = bytearray()
+        self.stderr = bytearray()
         self.checker = (
             _NO_GRANTS
             if _denies_everything(config)
@@ -198,6 +201,26 @@ class Sandbox:
             ledger=self.ledger,
             stderr=stderr,
         )
+        #: What a WASI program's proc_exit passed (None: it has not called it).
+        self.exit_code: int | None = None
+        if module.uses_wasi:
+            self.bridge.wasi = self._wasi_state(config)
+
+    def _wasi_state(self, config: SandboxConfig) -> Any:
+        from vudo.engine.wasi import WasiState  # lazy: only WASI programs need it
+
+        return WasiState(
+            self.bridge,
+            argv=config.argv,
+            preopens=config.preopens,
+            write_output=self._write_output,
+            stop_requested=lambda: self._stop_request is not None,
+        )
+
+    def _write_output(self, fd: int, data: bytes) -> None:
+        """A WASI program's stdout (1) or stderr (2) bytes."""
+        stream = self.stdout if fd == 1 else self.stderr
+        stream += data
 
     def __repr__(self) -> str:
         return f"<Sandbox {self.id} {self._state.value} fuel {self.fuel_used}/{self._budget}>"
@@ -343,6 +366,8 @@ class Sandbox:
             finally:
                 self._end(started)
             self._reraise_interrupt(error, function)
+            if isinstance(error, ProcessExit):
+                return self._exited(error, function)
             if error is None:
                 self._last_results = _as_tuple(results, len(export.results))
                 self._last_outcome, self._last_error = "ok", None
@@ -353,6 +378,18 @@ class Sandbox:
             raise self._finish_failed(error, function)
         finally:
             self._call_lock.release()
+
+    def _exited(self, error: ProcessExit, function: str) -> list[Any]:
+        """A WASI proc_exit: outcome ``exit``; status 0 returns, any other is raised."""
+        self.exit_code = error.code
+        self._last_results = ()
+        self._last_outcome = "exit"
+        self._last_error = None if error.code == 0 else error.message
+        if not self._settle(S.READY, f"{function} exited with status {error.code}"):
+            raise self._terminated_error()
+        if error.code:
+            raise error
+        return []
 
     def _reraise_interrupt(self, error: VudoError | None, where: str) -> None:
         """Re-raise a KeyboardInterrupt/SystemExit that a C callback had to swallow.
@@ -585,6 +622,8 @@ class Sandbox:
         if not self._running and self._store is not None:
             self._used_at_close = self.fuel_used
             self._funcs.clear()
+            if self.bridge.wasi is not None:
+                self.bridge.wasi.close()
             self._instance = None
             self._memory = None
             self.bridge.memory_ref = None
@@ -660,6 +699,7 @@ class Sandbox:
             },
             bytes_in=self.bridge.bytes_in,
             bytes_out=self.bridge.bytes_out,
+            exit_code=self.exit_code,
         )
 
 
@@ -804,9 +844,11 @@ def _coerce_args(function: str, params: tuple[str, ...], args: Sequence[Any]) ->
 
 
 def _capability_of(name: str) -> Any:
-    from vudo.capabilities import ABI_IMPORTS
+    from vudo.capabilities import ABI_IMPORTS, WASI_IMPORTS
 
-    return ABI_IMPORTS.get(name)
+    if name in ABI_IMPORTS:
+        return ABI_IMPORTS[name]
+    return next(iter(WASI_IMPORTS.get(name, ())), None)
 
 
 class _Denial(NamedTuple):

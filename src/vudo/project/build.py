@@ -20,8 +20,9 @@ from pathlib import Path
 
 import wasmtime
 
-from vudo.capabilities import ABI_IMPORTS, Capability
+from vudo.capabilities import ABI_IMPORTS, WASI_IMPORTS, Capability
 from vudo.engine.engine import check_module
+from vudo.engine.signatures import WASI_MODULE, WASI_SIGNATURES
 from vudo.errors import BuildError, ModuleError
 from vudo.project.layout import (
     BuildStamp,
@@ -121,6 +122,30 @@ def lint_capabilities(
     used: set[Capability] = set()
     problems: list[CapabilityProblem] = []
     for module, name in imports:
+        if module == WASI_MODULE:
+            if name not in WASI_SIGNATURES:
+                problems.append(
+                    CapabilityProblem(
+                        f'the module imports unknown WASI preview1 function "{name}"',
+                        "vudo implements wasi_snapshot_preview1 as its witx defines it",
+                        True,
+                    )
+                )
+                continue
+            caps = WASI_IMPORTS.get(name, ())
+            used.update(caps)
+            if caps and not wanted.intersection(caps):
+                need = " or ".join(f'"{c.value}"' for c in caps)
+                problems.append(
+                    CapabilityProblem(
+                        f"the module imports WASI {name} but spirit.toml declares none of {need}",
+                        f"declare it in spirit.toml: capabilities = "
+                        f'[{listed}{", " if listed else ""}"{caps[0].value}"], '
+                        f"or stop using {name}",
+                        True,
+                    )
+                )
+            continue
         if module != "vudo":
             problems.append(
                 CapabilityProblem(
