@@ -31,18 +31,12 @@ from typing import Any, NamedTuple
 
 import wasmtime
 
-from vudo.capabilities import ABI_IMPORTS
-from vudo.engine.abi import HOST_MODULE
+from vudo.engine.abi import ABI, HOST_MODULE, format_signature
 from vudo.engine.binary import ModuleShape, scan
 from vudo.engine.compiler import engine_config
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, DEFAULT_TIMEOUT
-from vudo.engine.signatures import (
-    IMPORT_SIGNATURES,
-    WASI_MODULE,
-    WASI_SIGNATURES,
-    format_signature,
-)
 from vudo.engine.traps import translate
+from vudo.engine.wasi_abi import WASI_MODULE, WASI_SIGNATURES
 from vudo.errors import ModuleError, NotFoundError, ResourceLimitExceeded
 
 
@@ -560,9 +554,11 @@ class Engine:
             with self._lock:
                 if self._linker is None:
                     from vudo.engine.host import define_imports
+                    from vudo.engine.wasi import define_wasi
 
                     linker = wasmtime.Linker(self.wasm_engine)
                     define_imports(linker)
+                    define_wasi(linker)
                     self._linker = linker
                 try:
                     pre = self._linker.instantiate_pre(module.wasm_module)
@@ -662,13 +658,13 @@ def _validate_imports(shape: ModuleShape, name: str) -> tuple[str, ...]:
                 hint=f'Spirits import host functions only from "{HOST_MODULE}" '
                 f'(or WASI preview1, "{WASI_MODULE}")',
             )
-        elif imp.name not in ABI_IMPORTS:
+        elif imp.name not in ABI:
             raise ModuleError(
                 f"{name}: unknown host function {where}",
                 hint="see DESIGN.md §1 for the host functions a Spirit may import",
             )
         else:
-            table = IMPORT_SIGNATURES
+            table = {imp.name: (ABI[imp.name].params, ABI[imp.name].results)}
         expected = table[imp.name]
         if imp.kind != "func":
             raise ModuleError(
@@ -688,7 +684,7 @@ def _validate_imports(shape: ModuleShape, name: str) -> tuple[str, ...]:
                 f"expected {format_signature(*expected)}",
                 hint="fix the import's declared type",
             )
-        names.append(imp.name if table is IMPORT_SIGNATURES else f"{WASI_MODULE}.{imp.name}")
+        names.append(f"{WASI_MODULE}.{imp.name}" if table is WASI_SIGNATURES else imp.name)
     return tuple(names)
 
 

@@ -39,7 +39,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from vudo.capabilities import Capability
-from vudo.engine.host import StopGuest
+from vudo.engine.events import OutputWritten
+from vudo.engine.host import StopGuest, define_functions, make_trampoline
+from vudo.engine.wasi_abi import WASI_MODULE, WASI_SIGNATURES
 
 if TYPE_CHECKING:
     from vudo.engine.config import Preopen
@@ -265,9 +267,11 @@ class _Fd:
 class WasiState:
     """One sandbox's WASI world: argv, environment, stdio, preopens, fd table.
 
-    ``write_output(fd, data)`` receives the program's stdout (1) and stderr (2) bytes;
-    ``stdin`` is the bytes of its stdin (empty by default) or, for ``vudo run --stdin``,
-    a file descriptor to read from (waits are bounded by the run's deadline).
+    stdout and stderr are the ``"stdout"``/``"stderr"`` streams of the sandbox's
+    :class:`~vudo.engine.runio.RunIO` (bounded by the output limit: passing it stops the
+    run with ResourceLimitExceeded, since a program that ignores a failed write would
+    spin); stdin reads the call's input bytes, or, when ``stdin`` is a host file
+    descriptor (``vudo run --stdin``), streams from it (waits bounded by the deadline).
     """
 
     def __init__(
@@ -278,8 +282,7 @@ class WasiState:
         env: tuple[tuple[str, str], ...] = (),
         preopens: tuple[Preopen, ...] = (),
         sockets: tuple[socket.socket, ...] = (),
-        stdin: bytes | int = b"",
-        write_output: Callable[[int, bytes], None] | None = None,
+        stdin: int | None = None,
         interactive: bool = False,
         stop_requested: Callable[[], bool] | None = None,
     ) -> None:
@@ -287,8 +290,6 @@ class WasiState:
         self.argv = [a.encode() for a in argv]
         self.env = [f"{k}={v}".encode() for k, v in env]
         self.stdin = stdin
-        self.stdin_pos = 0
-        self.write_output = write_output
         self.interactive = interactive
         self.stop_requested = stop_requested
         self.exit_code: int | None = None
@@ -610,10 +611,16 @@ def sched_yield(w: W, a: Any) -> int:
 # -- fds -------------------------------------------------------------------------------
 
 
-def _output(w: W, fd: int, data: bytes) -> None:
-    sink = w.write_output
-    if sink is not None:
-        sink(fd, data)
+def _output(w: W, stream: str, data: bytes) -> None:
+    bridge = w.bridge
+    if not bridge.io.write(stream, data):
+        raise StopGuest(
+            "limit",
+            f"the program's output passed the {bridge.io.max_output}-byte output limit",
+        )
+    if bridge.events.active:
+        at = time.monotonic() - bridge.origin
+        bridge.events.emit(OutputWritten(bridge.sandbox_id, stream, data, at))
 
 
 def fd_write(w: W, a: Any) -> int:
@@ -635,7 +642,7 @@ def fd_write(w: W, a: Any) -> int:
             parts.append(ctypes.string_at(base + ptr, length))
         w.charge_bytes(total)
         data = parts[0] if len(parts) == 1 else b"".join(parts)
-        _output(w, 1 if kind == _STDOUT else 2, data)
+        _output(w, "stdout" if kind == _STDOUT else "stderr", data)
         bridge.bytes_out += total
         w.put_u32(a[3].i32, total)
         return SUCCESS
@@ -668,14 +675,15 @@ def _scatter(w: W, iovs: list[tuple[int, int]], data: bytes) -> None:
 
 def _read_stdin(w: W, want: int) -> bytes:
     source = w.stdin
-    if isinstance(source, bytes):
-        data = source[w.stdin_pos : w.stdin_pos + want]
-        w.stdin_pos += len(data)
-        return data
+    if source is None:
+        return w.bridge.io.take(want)
     while True:
         ready, _, _ = select.select([source], [], [], w.wait_slice(None))
         if ready:
-            return os.read(source, want)
+            data = os.read(source, want)
+            counts = w.bridge.io.counts
+            counts["input"] = counts.get("input", 0) + len(data)
+            return data
 
 
 def fd_read(w: W, a: Any) -> int:
@@ -1165,8 +1173,9 @@ def _fd_ready(w: W, entry: _Fd, reading: bool) -> int | None:
     kind = entry.kind
     if kind == _STDIN:
         source = w.stdin
-        if isinstance(source, bytes):
-            return len(source) - w.stdin_pos
+        if source is None:
+            io = w.bridge.io
+            return len(io.input) - io.cursor
         ready, _, _ = select.select([source], [], [], 0)
         return 1 if ready else None
     if kind in (_SOCKET, _LISTENER) and entry.sock is not None:
@@ -1412,6 +1421,21 @@ def host_function(name: str) -> Callable[[HostBridge, Any], int]:
             allowed = not exc.denied
         except OSError as exc:
             result = OS_TO_WASI.get(exc.errno or 0, EIO)
+        except (ValueError, OverflowError) as exc:  # e.g. an offset the OS cannot take
+            bridge.note = f"{type(exc).__name__}: {exc}"
+            result = EINVAL
         return bridge.record(name, w.cap, allowed, w.summary, result, fuel + w.extra)
 
     return call
+
+
+#: One C callback per WASI function, alive for the life of the process.
+_TRAMPOLINES: dict[str, Any] = {}
+
+
+def define_wasi(linker: Any) -> None:
+    """Define every WASI preview1 function in ``linker`` (beside the ``vudo`` imports)."""
+    if not _TRAMPOLINES:
+        for name in WASI_SIGNATURES:
+            _TRAMPOLINES[name] = make_trampoline(name, host_function(name))
+    define_functions(linker, WASI_MODULE, WASI_SIGNATURES, _TRAMPOLINES)

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import wasmtime
 
-from vudo.capabilities import ABI_IMPORTS, WASI_IMPORTS, Capability
+from vudo.capabilities import Capability
+from vudo.engine.abi import IMPORT_CAPABILITIES
 from vudo.engine.engine import check_module
-from vudo.engine.signatures import WASI_MODULE, WASI_SIGNATURES
+from vudo.engine.wasi_abi import WASI_CAPABILITIES, WASI_MODULE, WASI_SIGNATURES
 from vudo.errors import BuildError, ModuleError
 from vudo.project.layout import (
     BuildStamp,
@@ -132,7 +133,7 @@ def lint_capabilities(
                     )
                 )
                 continue
-            caps = WASI_IMPORTS.get(name, ())
+            caps = WASI_CAPABILITIES.get(name, ())
             used.update(caps)
             if caps and not wanted.intersection(caps):
                 need = " or ".join(f'"{c.value}"' for c in caps)
@@ -155,7 +156,7 @@ def lint_capabilities(
                 )
             )
             continue
-        if name not in ABI_IMPORTS:
+        if name not in IMPORT_CAPABILITIES:
             problems.append(
                 CapabilityProblem(
                     f'the module imports unknown host function "{name}"',
@@ -164,7 +165,7 @@ def lint_capabilities(
                 )
             )
             continue
-        cap = ABI_IMPORTS[name]
+        cap = IMPORT_CAPABILITIES[name]
         if cap is None:
             continue
         used.add(cap)

@@ -1,56 +1,18 @@
-"""The wasm types of every host import in the Spirit ABI (DESIGN.md §1).
+"""WASI preview1 (``wasi_snapshot_preview1``) as a table: every function's core wasm
+signature and the capabilities it may need (DESIGN.md §1 "WASI preview1").
 
-Pointers and lengths are i32 (wasm32 guests); handles, amounts, ids and counts are i64.
-The network handle calls vudo adds beside the table in DESIGN.md §1:
-
-=====================  ==============================  =======================================
-import                 signature                       meaning
-=====================  ==============================  =======================================
-host_network_accept    (listener i64) -> i64           wait for a connection on a listener
-                                                       (until the run's deadline); returns a
-                                                       connection handle
-host_network_send      (handle i64, ptr, len) -> i64   send bytes; returns how many were sent
-host_network_recv      (handle i64, ptr, cap) -> i64   receive up to cap bytes into ptr; returns
-                                                       how many (0 = peer closed)
-host_network_close     (handle i64) -> i32             close a connection or listener; 0
-=====================  ==============================  =======================================
-
-Every call returns a negative :class:`vudo.engine.abi.ErrorCode` on failure.
+The loader validates a module's WASI imports against :data:`WASI_SIGNATURES` (an unknown
+function or a wrong signature is a ModuleError at load), the linker defines exactly these
+functions (:mod:`vudo.engine.wasi` implements them) and ``vudo build`` lints them against
+the manifest's capabilities with :data:`WASI_CAPABILITIES`. A pure table, cheap to import.
 """
 
 from __future__ import annotations
 
+from vudo.capabilities import Capability
+
 I32 = "i32"
 I64 = "i64"
-
-#: import name -> (param types, result types)
-IMPORT_SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "host_time_now": ((), (I64,)),
-    "host_random_bytes": ((I32, I32), (I32,)),
-    "host_log": ((I32, I32, I32), (I32,)),
-    "host_storage_read": ((I32, I32, I32, I32), (I32,)),
-    "host_storage_write": ((I32, I32, I32, I32), (I32,)),
-    "host_storage_delete": ((I32, I32), (I32,)),
-    "host_network_connect": ((I32, I32), (I64,)),
-    "host_network_listen": ((I32,), (I64,)),
-    "host_network_accept": ((I64,), (I64,)),
-    "host_network_send": ((I64, I32, I32), (I64,)),
-    "host_network_recv": ((I64, I32, I32), (I64,)),
-    "host_network_close": ((I64,), (I32,)),
-    "host_network_broadcast": ((I32, I32), (I64,)),
-    "host_credit_balance": ((I32,), (I64,)),
-    "host_credit_transfer": ((I32, I32, I64), (I32,)),
-    "host_credit_reserve": ((I32, I64), (I64,)),
-    "host_credit_release": ((I64,), (I32,)),
-    "host_credit_consume": ((I64,), (I32,)),
-    "host_credit_available": ((I32,), (I64,)),
-    "host_credit_account": ((I32,), (I32,)),
-}
-
-
-def format_signature(params: tuple[str, ...], results: tuple[str, ...]) -> str:
-    return f"({', '.join(params)}) -> ({', '.join(results)})"
-
 
 #: Import module name of WASI preview1 (what wasi-libc, Rust's wasm32-wasip1 and Zig emit).
 WASI_MODULE = "wasi_snapshot_preview1"
@@ -110,4 +72,30 @@ WASI_SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sock_recv": ((I32, I32, I32, I32, I32, I32), _R),
     "sock_send": ((I32, I32, I32, I32, I32), _R),
     "sock_shutdown": (_P2, _R),
+}
+
+
+#: The WASI preview1 functions (module ``wasi_snapshot_preview1``) that reach outside the
+#: guest, and the capability each may need (DESIGN.md §1 "WASI preview1"); every other
+#: preview1 function needs none of its own (stdio, args, fds the guest already holds).
+#: ``path_open`` needs storage_read or storage_write depending on how it opens; a path
+#: call needs its capability with the scope ``path:<host dir>`` of its preopen.
+WASI_CAPABILITIES: dict[str, tuple[Capability, ...]] = {
+    "environ_get": (Capability.SENSOR_ENVIRONMENT,),
+    "environ_sizes_get": (Capability.SENSOR_ENVIRONMENT,),
+    "clock_time_get": (Capability.SENSOR_TIME,),
+    "clock_res_get": (Capability.SENSOR_TIME,),
+    "random_get": (Capability.SENSOR_RANDOM,),
+    "path_open": (Capability.STORAGE_READ, Capability.STORAGE_WRITE),
+    "path_filestat_get": (Capability.STORAGE_READ,),
+    "path_readlink": (Capability.STORAGE_READ,),
+    "fd_readdir": (Capability.STORAGE_READ,),
+    "path_create_directory": (Capability.STORAGE_WRITE,),
+    "path_filestat_set_times": (Capability.STORAGE_WRITE,),
+    "path_link": (Capability.STORAGE_WRITE,),
+    "path_symlink": (Capability.STORAGE_WRITE,),
+    "path_rename": (Capability.STORAGE_WRITE, Capability.STORAGE_DELETE),
+    "path_unlink_file": (Capability.STORAGE_DELETE,),
+    "path_remove_directory": (Capability.STORAGE_DELETE,),
+    "sock_accept": (Capability.NETWORK_LISTEN,),
 }
