@@ -156,6 +156,7 @@ class _ConfigFields(NamedTuple):
     preopens: tuple[Preopen, ...] = ()
     stdin_fd: int | None = None
     interactive: bool = False
+    listeners: tuple[Any, ...] = ()
     input: bytes = b""
     env: Mapping[str, str] = _NO_ENV
     sinks: Mapping[str, Callable[[bytes], None]] | None = None
@@ -185,7 +186,9 @@ class SandboxConfig(_ConfigFields):
     directories it sees (:mod:`vudo.engine.wasi`); its stdin is the call's ``input``
     unless ``stdin_fd`` names a host file descriptor to stream it from (``vudo run
     --stdin``: reads wait at most until the deadline); ``interactive`` makes its stdio
-    look like a terminal (wasi-libc then line-buffers stdout).
+    look like a terminal (wasi-libc then line-buffers stdout). ``listeners`` are
+    listening sockets handed to a WASI program as fds after its preopens (what
+    wasmtime's ``--tcplisten`` does); it accepts on them with network_listen.
 
     ``input`` is the bytes each call is given (``host_input_read``, WASI stdin) unless
     the call passes its own; ``env`` the variables ``host_env_get`` (and WASI's environ)

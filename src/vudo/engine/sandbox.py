@@ -220,6 +220,7 @@ class Sandbox:
             argv=config.argv,
             preopens=config.preopens,
             env=tuple(config.env.items()),
+            sockets=config.listeners,
             stdin=config.stdin_fd,
             interactive=config.interactive,
             stop_requested=lambda: self._stop_request is not None,

@@ -116,6 +116,7 @@ STOP_KINDS: dict[str, type[RuntimeFailure]] = {
     "limit": ResourceLimitExceeded,
     "terminated": Terminated,
     "exit": ProcessExit,
+    "trap": GuestTrap,
 }
 
 _STOP = re.compile(r"vudo-stop:(\w+):([^\n]*)")

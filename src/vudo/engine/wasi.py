@@ -295,6 +295,7 @@ class WasiState:
         self.exit_code: int | None = None
         # per-call bookkeeping the wrapper reads (capability, fuel beyond the call price)
         self.cap: Capability | None = None
+        self.denied = False  # a part of the call was refused (poll_oneoff's clock)
         self.extra = 0
         self.summary = ""
         self.fds: dict[int, _Fd] = {
@@ -591,11 +592,18 @@ def random_get(w: W, a: Any) -> int:
     return SUCCESS
 
 
+#: proc_exit statuses a program may end with; a larger one traps, as in wasmtime (126 and
+#: up mean "killed by a signal" and such to a POSIX shell).
+MAX_EXIT_STATUS = 125
+
+
 def proc_exit(w: W, a: Any) -> int:
     code = a[0].i32 & _U32
-    w.exit_code = code
     w.summary = f"code={code}"
     w.bridge.record("proc_exit", None, True, w.summary, code, w.bridge.call_fuel)
+    if code > MAX_EXIT_STATUS:
+        raise StopGuest("trap", f"proc_exit with invalid exit status {code} outside [0..126)")
+    w.exit_code = code
     raise StopGuest("exit", str(code))
 
 
@@ -1211,6 +1219,7 @@ def poll_oneoff(w: W, a: Any) -> int:
             if flags & SUBCLOCK_ABSTIME:
                 if not w.bridge.check(S.SENSOR_TIME):
                     w.cap = S.SENSOR_TIME
+                    w.denied = True
                     events.append(_event.pack(userdata, EACCES, tag, 0, 0))
                     continue
                 base = time.time_ns() if clock_or_fd == CLOCK_REALTIME else time.monotonic_ns()
@@ -1413,9 +1422,11 @@ def host_function(name: str) -> Callable[[HostBridge, Any], int]:
         w.cap = None
         w.extra = 0
         w.summary = ""
+        w.denied = False
         allowed = True
         try:
             result = body(w, args)
+            allowed = not w.denied
         except Errno as exc:
             result = exc.code
             allowed = not exc.denied
