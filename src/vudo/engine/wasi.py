@@ -40,7 +40,14 @@ from typing import TYPE_CHECKING, Any
 
 from vudo.capabilities import Capability
 from vudo.engine.events import OutputWritten
-from vudo.engine.host import StopGuest, define_functions, make_trampoline
+from vudo.engine.host import (
+    StopGuest,
+    _get_fuel,
+    _memory_size,
+    _set_fuel,
+    define_functions,
+    make_trampoline,
+)
 from vudo.engine.wasi_abi import WASI_MODULE, WASI_SIGNATURES
 
 if TYPE_CHECKING:
@@ -183,7 +190,9 @@ R_POLL_FD_READWRITE = 1 << 27
 R_SOCK_SHUTDOWN = 1 << 28
 R_SOCK_ACCEPT = 1 << 29
 RIGHTS_ALL = (1 << 30) - 1
-_WRITE_RIGHTS = R_FD_WRITE | R_FD_ALLOCATE | R_FD_FILESTAT_SET_SIZE | R_FD_DATASYNC | R_FD_SYNC
+#: The rights that make an open a write: wasi-libc's O_RDONLY asks for every right but
+#: these (it keeps FD_SYNC), so they, not FD_SYNC, decide storage_write.
+_WRITE_RIGHTS = R_FD_WRITE | R_FD_ALLOCATE | R_FD_FILESTAT_SET_SIZE | R_FD_DATASYNC
 _FILE_RIGHTS = RIGHTS_ALL & ~(R_SOCK_SHUTDOWN | R_SOCK_ACCEPT | R_FD_READDIR)
 _STDIO_RIGHTS = R_FD_READ | R_FD_WRITE | R_POLL_FD_READWRITE | R_FD_FDSTAT_SET_FLAGS
 _SOCK_RIGHTS = R_FD_READ | R_FD_WRITE | R_POLL_FD_READWRITE | R_SOCK_SHUTDOWN
@@ -297,6 +306,9 @@ class WasiState:
         self.cap: Capability | None = None
         self.denied = False  # a part of the call was refused (poll_oneoff's clock)
         self.extra = 0
+        self.budget = 0  # fuel left in the store during a call (written back at its end)
+        self._view = memoryview(b"")
+        self._size = -1
         self.summary = ""
         self.fds: dict[int, _Fd] = {
             0: _Fd(_STDIN, base=_STDIO_RIGHTS & ~R_FD_WRITE),
@@ -319,17 +331,40 @@ class WasiState:
 
     # -- memory -------------------------------------------------------------------------
 
-    def get(self, ptr: int, length: int) -> bytes:
-        data = self.bridge.read(ptr, length)
-        if data is None:
+    def view(self) -> memoryview:
+        """The guest's linear memory as a memoryview, rebuilt only when its size changes
+        (wasm memory never shrinks, and wasmtime moves it only when it grows). Reading
+        through it costs a fraction of ``ctypes.string_at``/``memmove`` per call."""
+        bridge = self.bridge
+        ref = bridge.memory_ref
+        if ref is None:
             raise Errno(EFAULT)
-        return data
+        size = _memory_size(bridge.context, ref)
+        if size != self._size:
+            base, size = bridge.memory_bounds()
+            if not base:
+                raise Errno(EFAULT)
+            self._view = memoryview((ctypes.c_ubyte * size).from_address(base)).cast("B")
+            self._size = size
+        return self._view
+
+    def writable(self, ptr: int, length: int) -> bool:
+        return (ptr & _U32) + (length & _U32) <= len(self.view())
+
+    def get(self, ptr: int, length: int) -> bytes:
+        ptr &= _U32
+        end = ptr + (length & _U32)
+        view = self.view()
+        if end > len(view):
+            raise Errno(EFAULT)
+        return bytes(view[ptr:end])
 
     def put(self, ptr: int, data: bytes) -> None:
-        address = self.bridge.writable(ptr, len(data))
-        if address is None:
+        ptr &= _U32
+        view = self.view()
+        if ptr + len(data) > len(view):
             raise Errno(EFAULT)
-        ctypes.memmove(address, data, len(data))
+        view[ptr : ptr + len(data)] = data
 
     def put_u32(self, ptr: int, value: int) -> None:
         self.put(ptr, _u32.pack(value & _U32))
@@ -355,9 +390,14 @@ class WasiState:
         return list(_iov.iter_unpack(raw))
 
     def charge_bytes(self, count: int) -> None:
+        """Charge ``count`` payload bytes against the fuel read when the call began (the
+        store's counter is written once, when the call ends: two FFI calls per call)."""
         extra = count * self.bridge.byte_fuel
         if extra:
-            self.bridge.charge(extra)
+            if extra > self.budget:
+                self.budget = 0
+                raise StopGuest("fuel", "fuel ran out in a host call")
+            self.budget -= extra
             self.extra += extra
 
     # -- checks -------------------------------------------------------------------------
@@ -584,7 +624,7 @@ def random_get(w: W, a: Any) -> int:
     ptr, length = a[0].i32 & _U32, a[1].i32 & _U32
     bridge = w.bridge
     bridge.payload_limit(ptr, length, bridge.limits.max_random_bytes, "random request")
-    if bridge.writable(ptr, length) is None:
+    if not w.writable(ptr, length):
         raise Errno(EFAULT)
     w.charge_bytes(length)
     w.put(ptr, bridge.random(length))
@@ -636,26 +676,39 @@ def fd_write(w: W, a: Any) -> int:
     entry = w.fds.get(number)
     if entry is None:
         return EBADF
-    iovs = w.iovecs(a[1].i32, a[2].i32)
     kind = entry.kind
     if kind in (_STDOUT, _STDERR):
+        # the hot path (printf): one look at memory, no per-field helpers
         bridge = w.bridge
-        base, size = bridge.memory_bounds()
-        total = 0
-        parts = []
-        for ptr, length in iovs:
-            if ptr + length > size:
+        view = w.view()
+        size = len(view)
+        iovs, count, where = a[1].i32 & _U32, a[2].i32 & _U32, a[3].i32 & _U32
+        if count > MAX_IOVS:
+            return EINVAL
+        if iovs + 8 * count > size or where + 4 > size:
+            return EFAULT
+        if count == 1:
+            ptr, total = _iov.unpack_from(view, iovs)
+            if ptr + total > size:
                 return EFAULT
-            total += length
-            parts.append(ctypes.string_at(base + ptr, length))
+            data = bytes(view[ptr : ptr + total])
+        else:
+            parts = []
+            total = 0
+            for ptr, length in _iov.iter_unpack(view[iovs : iovs + 8 * count]):
+                if ptr + length > size:
+                    return EFAULT
+                total += length
+                parts.append(view[ptr : ptr + length])
+            data = b"".join(parts)
         w.charge_bytes(total)
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
         _output(w, "stdout" if kind == _STDOUT else "stderr", data)
         bridge.bytes_out += total
-        w.put_u32(a[3].i32, total)
+        _u32.pack_into(view, where, total)
         return SUCCESS
     if kind == _STDIN:
         return EBADF
+    iovs = w.iovecs(a[1].i32, a[2].i32)
     w.rights(entry, R_FD_WRITE)
     data = b"".join(w.get(ptr, length) for ptr, length in iovs)
     w.charge_bytes(len(data))
@@ -699,7 +752,7 @@ def fd_read(w: W, a: Any) -> int:
     iovs = w.iovecs(a[1].i32, a[2].i32)
     want = sum(length for _, length in iovs)
     for ptr, length in iovs:
-        if w.bridge.writable(ptr, length) is None:
+        if not w.writable(ptr, length):
             return EFAULT
     kind = entry.kind
     if kind == _STDIN:
@@ -732,7 +785,7 @@ def fd_pread(w: W, a: Any) -> int:
     if offset < 0:
         return EINVAL
     for ptr, length in iovs:
-        if w.bridge.writable(ptr, length) is None:
+        if not w.writable(ptr, length):
             return EFAULT
     want = sum(length for _, length in iovs)
     data = os.pread(entry.osfd, min(want, 16 << 20), offset)
@@ -936,8 +989,7 @@ def fd_allocate(w: W, a: Any) -> int:
 
 def fd_sync(w: W, a: Any) -> int:
     entry = w.fd(a[0].i32)
-    if entry.kind == _FILE:
-        w.fs_need(S.STORAGE_WRITE, entry)
+    if entry.kind == _FILE:  # flushes what was written (and checked) already
         os.fsync(entry.osfd)
     elif entry.kind != _DIR:
         return EINVAL
@@ -1203,7 +1255,7 @@ def poll_oneoff(w: W, a: Any) -> int:
     if count > MAX_SUBSCRIPTIONS:
         return EINVAL
     raw = w.get(inp, 48 * count)
-    if w.bridge.writable(out, 32 * count) is None:
+    if not w.writable(out, 32 * count):
         return EFAULT
     subs = list(_subscription.iter_unpack(raw))
     now = time.monotonic()
@@ -1315,7 +1367,7 @@ def sock_recv(w: W, a: Any) -> int:
     iovs = w.iovecs(a[1].i32, a[2].i32)
     flags = a[3].i32
     for ptr, length in iovs:
-        if w.bridge.writable(ptr, length) is None:
+        if not w.writable(ptr, length):
             return EFAULT
     want = sum(length for _, length in iovs)
     data = _sock_recv(w, entry, min(want, w.bridge.limits.max_network_payload), flags)
@@ -1416,9 +1468,17 @@ def host_function(name: str) -> Callable[[HostBridge, Any], int]:
     def call(bridge: HostBridge, args: Any) -> int:
         w = bridge.wasi
         fuel = bridge.call_fuel
-        bridge.charge(fuel)
         if w is None:  # a sandbox built without WASI state (cannot happen via Sandbox)
+            bridge.charge(fuel)
             return bridge.record(name, None, True, "", ENOSYS, fuel)
+        context = bridge.context
+        box = bridge._fuel
+        _get_fuel(context, bridge._fuel_ref)
+        left = box.value
+        if left < fuel:
+            _set_fuel(context, 0)
+            raise StopGuest("fuel", "fuel ran out in a host call")
+        w.budget = left - fuel
         w.cap = None
         w.extra = 0
         w.summary = ""
@@ -1435,6 +1495,8 @@ def host_function(name: str) -> Callable[[HostBridge, Any], int]:
         except (ValueError, OverflowError) as exc:  # e.g. an offset the OS cannot take
             bridge.note = f"{type(exc).__name__}: {exc}"
             result = EINVAL
+        finally:
+            _set_fuel(context, w.budget)
         return bridge.record(name, w.cap, allowed, w.summary, result, fuel + w.extra)
 
     return call
