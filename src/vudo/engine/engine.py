@@ -37,6 +37,7 @@ from vudo.engine.compiler import engine_config
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, DEFAULT_TIMEOUT
 from vudo.engine.custom import HostFunctions
 from vudo.engine.traps import parse_wat, translate
+from vudo.engine.wasi_abi import WASI_MODULE, WASI_SIGNATURES
 from vudo.errors import InvalidInputError, ModuleError, NotFoundError, ResourceLimitExceeded
 from vudo.files import write_atomic
 
@@ -77,6 +78,9 @@ class ExportedFunc(NamedTuple):
     results: tuple[str, ...]
 
 
+WASI_PREFIX = WASI_MODULE + "."
+
+
 class SpiritModule(NamedTuple):
     """A compiled, validated Spirit module, ready to run in any number of sandboxes.
 
@@ -102,6 +106,11 @@ class SpiritModule(NamedTuple):
         raise NotFoundError(
             f'{self.name} exports no function "{name}"', hint=f"exported functions: {names}"
         )
+
+    @property
+    def uses_wasi(self) -> bool:
+        """Whether the module imports WASI preview1 (a WASI command or reactor)."""
+        return any(name.startswith(WASI_PREFIX) for name in self.imports)
 
     def entry_point(self) -> str:
         """The function ``vudo run`` calls by default: ``main``, else ``_start``."""
@@ -540,9 +549,11 @@ class Engine:
             with self._lock:
                 if self._linker is None:
                     from vudo.engine.host import define_imports
+                    from vudo.engine.wasi import define_wasi
 
                     linker = wasmtime.Linker(self.wasm_engine)
                     define_imports(linker)
+                    define_wasi(linker)
                     if self.host_functions is not None:
                         from vudo.engine.host import define_custom
 
@@ -638,8 +649,9 @@ def _validate_imports(
     *,
     foreign: frozenset[str] = frozenset(),
 ) -> tuple[str, ...]:
-    """The module's host imports (``"<module>.<name>"`` for the application's own), after
-    checking each against the ABI table or ``custom``; ModuleError otherwise."""
+    """The module's host imports, after checking each (name and signature) against the ABI
+    table, WASI preview1's (named ``wasi_snapshot_preview1.<name>``) or ``custom`` (the
+    application's own, named ``"<module>.<name>"``); ModuleError otherwise."""
     names: list[str] = []
     for imp in shape.imports:
         where = f'import "{imp.module}" "{imp.name}"'
@@ -648,14 +660,26 @@ def _validate_imports(
             _check_import_type(imp, name, where, (defined.params, defined.results))
             names.append(defined.label)
             continue
-        if imp.module in foreign and imp.module != HOST_MODULE:
+        if imp.module in foreign and imp.module not in (HOST_MODULE, WASI_MODULE):
             _check_import_type(imp, name, where, (imp.params, imp.results))
             names.append(f"{imp.module}.{imp.name}")
             continue
+        if imp.module == WASI_MODULE:
+            expected = WASI_SIGNATURES.get(imp.name)
+            if expected is None:
+                raise ModuleError(
+                    f"{name}: {where} is not a WASI preview1 function",
+                    hint="vudo implements wasi_snapshot_preview1 as its witx defines it; "
+                    "see docs/wasi.md",
+                )
+            _check_import_type(imp, name, where, expected)
+            names.append(f"{WASI_MODULE}.{imp.name}")
+            continue
         if imp.module != HOST_MODULE:
             raise ModuleError(
-                f'{name}: {where} is not from module "{HOST_MODULE}"',
-                hint=f'Spirits import host functions only from "{HOST_MODULE}"',
+                f'{name}: {where} is not from module "{HOST_MODULE}" or "{WASI_MODULE}"',
+                hint=f'Spirits import host functions only from "{HOST_MODULE}" '
+                f'(or WASI preview1, "{WASI_MODULE}")',
             )
         row = ABI.get(imp.name)
         if row is None:

@@ -56,6 +56,7 @@ from vudo.engine.events import (
 from vudo.engine.identity import credit_account
 from vudo.engine.runio import OUTPUT, RunIO
 from vudo.engine.traps import stop_message
+from vudo.engine.wasi_abi import WASI_SIGNATURES
 from vudo.errors import printable
 
 if TYPE_CHECKING:
@@ -102,6 +103,10 @@ _EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 
 #: The receipt's ``host_calls`` key of each host function (its row's ``counter``).
 _COUNTERS: dict[str, str] = {name: row.counter for name, row in ABI.items()}
+#: The receipt's ``host_calls`` key of the WASI calls that need no capability (stdio,
+#: args, fds the guest holds, exit); no capability is named "wasi".
+WASI_CALLS = "wasi"
+_COUNTERS.update(dict.fromkeys(WASI_SIGNATURES, WASI_CALLS))
 
 
 def trap_address(kind: str, message: str) -> int:
@@ -166,6 +171,9 @@ class HostBridge:
         self.io = io if io is not None else RunIO(max_output=limits.max_output_bytes)
         self.env: Mapping[str, str] = env if env is not None else {}
         self.context: int = 0
+        #: The sandbox's WASI world (:class:`vudo.engine.wasi.WasiState`), set by the
+        #: sandbox before instantiation.
+        self.wasi: Any = None
         self.memory_ref: Any = None
         self._caller_memory: Any = None  # keeps the extern bind_caller_memory points into
         self._context: HostContext | None = None  # for the application's host functions
@@ -1087,8 +1095,8 @@ def current_thread_state() -> threading.local:
     return _CURRENT
 
 
-def _trampoline(name: str) -> Any:
-    impl = getattr(HostBridge, name)
+def make_trampoline(name: str, impl: Callable[[HostBridge, Any], int]) -> Any:
+    """The C callback of one import: finds this thread's bridge, calls ``impl``."""
     local = _CURRENT
     no_bridge = f"{name} called outside a vudo sandbox call"
 
@@ -1116,16 +1124,26 @@ def _trampoline(name: str) -> Any:
 
 
 #: One C callback per import, alive for the life of the process (linkers point at them).
-TRAMPOLINES: dict[str, Any] = {name: _trampoline(name) for name in ABI}
+TRAMPOLINES: dict[str, Any] = {
+    name: make_trampoline(name, getattr(HostBridge, name)) for name in ABI
+}
+
+Signatures = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
 
 def define_imports(linker: wasmtime.Linker) -> None:
     """Define every ABI import in ``linker`` (unchecked calls: raw arguments, no Val)."""
-    module = HOST_MODULE.encode()
-    for name, row in ABI.items():
-        ty = wasmtime.FuncType(
-            [_valtype(p) for p in row.params], [_valtype(r) for r in row.results]
-        )
+    signatures = {name: (row.params, row.results) for name, row in ABI.items()}
+    define_functions(linker, HOST_MODULE, signatures, TRAMPOLINES)
+
+
+def define_functions(
+    linker: wasmtime.Linker, module_name: str, signatures: Signatures, callbacks: dict[str, Any]
+) -> None:
+    """Define ``module_name``'s functions (name -> signature) with their trampolines."""
+    module = module_name.encode()
+    for name, (params, results) in signatures.items():
+        ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
         raw_name = name.encode()
         err = ffi.wasmtime_linker_define_func_unchecked(
             linker.ptr(),
@@ -1134,7 +1152,7 @@ def define_imports(linker: wasmtime.Linker) -> None:
             raw_name,
             len(raw_name),
             ty.ptr(),
-            TRAMPOLINES[name],
+            callbacks[name],
             None,
             _NULL_FINALIZER,
         )

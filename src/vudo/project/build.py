@@ -23,6 +23,7 @@ from vudo.capabilities import AnyCapability, CustomCapability
 from vudo.engine.abi import IMPORT_CAPABILITIES
 from vudo.engine.engine import check_module
 from vudo.engine.traps import WatError, parse_wat
+from vudo.engine.wasi_abi import WASI_CAPABILITIES, WASI_MODULE, WASI_SIGNATURES
 from vudo.errors import BuildError, ModuleError
 from vudo.project.layout import (
     BuildStamp,
@@ -140,10 +141,35 @@ def lint_capabilities(
         if module in apps:  # the application's own host function: its x:APP.* guard it
             used.update(c for c in declared if c.value.startswith(f"x:{module}."))
             continue
+        if module == WASI_MODULE:
+            if name not in WASI_SIGNATURES:
+                problems.append(
+                    CapabilityProblem(
+                        f'the module imports unknown WASI preview1 function "{name}"',
+                        "vudo implements wasi_snapshot_preview1 as its witx defines it",
+                        True,
+                    )
+                )
+                continue
+            caps = WASI_CAPABILITIES.get(name, ())
+            used.update(caps)
+            if caps and not wanted.intersection(caps):
+                need = " or ".join(f'"{c.value}"' for c in caps)
+                problems.append(
+                    CapabilityProblem(
+                        f"the module imports WASI {name} but spirit.toml declares none of {need}",
+                        f"declare it in spirit.toml: capabilities = "
+                        f'[{listed}{", " if listed else ""}"{caps[0].value}"], '
+                        f"or stop using {name}",
+                        True,
+                    )
+                )
+            continue
         if module != "vudo":
             problems.append(
                 CapabilityProblem(
-                    f'the module imports "{module}"."{name}"; Spirits import only from "vudo"',
+                    f'the module imports "{module}"."{name}"; Spirits import only from "vudo" '
+                    f'and "{WASI_MODULE}"',
                     "remove the import, or use a vudo host function (a plugin of the "
                     f'application "{module}" declares its capability "x:{module}.NAME")',
                     True,
