@@ -43,7 +43,13 @@ from typing import Any
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
 from vudo.files import write_atomic
-from vudo.pkg.archive import open_regular, sha256_file, stream_file
+from vudo.pkg.archive import (
+    MemberDigests,
+    digest_package,
+    open_regular,
+    sha256_file,
+    stream_file,
+)
 from vudo.pkg.manifest import (
     Manifest,
     canonical_manifest_bytes,
@@ -51,7 +57,7 @@ from vudo.pkg.manifest import (
     manifest_from_dict,
     validate_name,
 )
-from vudo.pkg.signing import verify_package
+from vudo.pkg.signing import CheckedPackage, check_package, verify_package
 from vudo.pkg.sources import Candidate, candidate_from_manifest
 from vudo.pkg.versions import Version, parse_version
 from vudo.resources import Resource
@@ -877,34 +883,37 @@ class OciRegistry(Resource):
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_dir / f".{digest}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
         try:
-            self.client.fetch_blob(repo, layer, tmp, progress=self.progress or _quiet)
-            self._check_package(tmp, name, wanted, ref)
+            # One pass: the layer is hashed, and its members hashed and CRC-checked, as
+            # it arrives; checking the signature then reads only headers.
+            members = MemberDigests()
+            self.client.fetch_blob(
+                repo, layer, tmp, progress=self.progress or _quiet, sink=members.update
+            )
+            self._check_package(tmp, name, wanted, ref, streamed=members)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
         return target
 
     @staticmethod
-    def _check_package(path: Path, name: str, version: Version, ref: str) -> None:
-        verified = verify_package(path)
-        if verified.manifest.name != name or verified.manifest.version != version:
+    def _check_package(
+        path: Path, name: str, version: Version, ref: str, *, streamed: MemberDigests | None = None
+    ) -> CheckedPackage:
+        checked = check_package(path, streamed=streamed)
+        if checked.manifest.name != name or checked.manifest.version != version:
             raise VerificationError(
-                f"{ref} holds {verified.manifest.name} {verified.manifest.version}",
+                f"{ref} holds {checked.manifest.name} {checked.manifest.version}",
                 hint="the registry serves another package under this tag; refusing it",
             )
+        return checked
 
     # -- writing
 
-    def plan(self, package: Path) -> tuple[PublishPlan, Any]:
+    def plan(self, package: Path) -> tuple[PublishPlan, CheckedPackage]:
         """Verify ``package`` and say what publishing it pushes (nothing is sent)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        # The layer digest and the signature check each read the whole package: on two
-        # threads (hashlib and file reads release the GIL) the second read is nearly free.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            hashing = pool.submit(sha256_file, Path(package))
-            verified = verify_package(package)
-            digest = hashing.result()
+        # One read of the package: the layer digest and every member's digest.
+        digest, size, members = digest_package(Path(package))
+        verified = check_package(Path(package), streamed=members)
         m = verified.manifest
         name = _check_name(m.name)
         check_publishable(m)
@@ -923,7 +932,7 @@ class OciRegistry(Resource):
                 m.version,
                 ref,
                 digest,
-                Path(package).stat().st_size,
+                size,
                 verified.signer,
                 annotations,
             ),
@@ -936,6 +945,8 @@ class OciRegistry(Resource):
         """Push a signed package as an OCI artifact. Versions are immutable: the same
         bytes again are a no-op, other bytes are refused; a name published by another
         signer is refused unless ``allow_new_signer``."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from vudo.pkg.oci import (
             EMPTY_BLOB,
             EMPTY_DIGEST,
@@ -946,7 +957,11 @@ class OciRegistry(Resource):
         )
 
         package = Path(package)
-        plan, verified = self.plan(package)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Loading the CA store (~40 ms) overlaps reading and checking the package.
+            warming = pool.submit(self.client.warm)
+            plan, verified = self.plan(package)
+            warming.result()
         repo = self._repo(plan.name)
         tag = version_tag(plan.version)
         layer = Descriptor(
