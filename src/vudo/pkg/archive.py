@@ -489,17 +489,26 @@ class MemberDigests:
         self._offset += _LOCAL.size + self._name_len + self._size
 
 
-def digest_package(path: Path) -> tuple[str, int, MemberDigests]:
+def digest_package(
+    path: Path, *, into: int | None = None, hint: str = "run `vudo pack` and `vudo sign`"
+) -> tuple[str, int, MemberDigests]:
     """The SHA-256 hex and size of a whole package file and its members' digests, from
-    one read (the whole-file hash on a helper thread): what publishing works out before
-    it uploads, so checking the signature afterwards need not read the data again."""
-    fd = open_regular(path, what=".spirit package", hint="run `vudo pack` and `vudo sign`")
+    one read (the whole-file hash on a helper thread), every byte also written to the
+    file descriptor ``into`` when given (a private copy).
+
+    Publishing works this out before it uploads, and installing while it copies a
+    package into the store, so checking the signature afterwards
+    (:func:`vudo.pkg.signing.check_package` with ``streamed``) reads no data again."""
+    fd = open_regular(path, what=".spirit package", hint=hint)
     try:
         size = os.fstat(fd).st_size
         members = MemberDigests()
         with HashedStream(fd, 0, size) as stream:
             for chunk in stream:
                 members.update(chunk)
+                view = chunk
+                while into is not None and view:
+                    view = view[os.write(into, view) :]
             sha = stream.hexdigest()
     finally:
         os.close(fd)

@@ -46,9 +46,7 @@ from vudo.files import write_atomic
 from vudo.pkg.archive import (
     MemberDigests,
     digest_package,
-    open_regular,
     sha256_file,
-    stream_file,
 )
 from vudo.pkg.manifest import (
     Manifest,
@@ -57,7 +55,7 @@ from vudo.pkg.manifest import (
     manifest_from_dict,
     validate_name,
 )
-from vudo.pkg.signing import CheckedPackage, check_package, verify_package
+from vudo.pkg.signing import CheckedPackage, check_package
 from vudo.pkg.sources import Candidate, candidate_from_manifest
 from vudo.pkg.versions import Version, parse_version
 from vudo.resources import Resource
@@ -316,8 +314,13 @@ class DirectoryRegistry(Resource):
         tmp_dir.mkdir(exist_ok=True)
         tmp = tmp_dir / f"publish-{os.getpid()}-{uuid.uuid4().hex}.partial"
         try:
-            digest, size = _copy_hashing(package, tmp)
-            verified = verify_package(tmp)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                digest, size, members = digest_package(package, into=fd)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            verified = check_package(tmp, streamed=members)
             m = verified.manifest
             name = _check_name(m.name)
             check_publishable(m)
@@ -852,10 +855,15 @@ class OciRegistry(Resource):
             for e in self.entries(name, fresh=True)
         ]
 
-    def fetch(self, name: str, version: Version | str, *, yanked_ok: bool = True) -> Path:
+    def fetch(self, name: str, version: Version | str) -> Path:
         """Download version ``version`` of ``name`` (once) into the cache: the tag's
         manifest must be a vudo artifact, the layer must match its digest and the package
         its signature and name before the path is returned."""
+        return self.fetch_checked(name, version)[0]
+
+    def fetch_checked(self, name: str, version: Version | str) -> tuple[Path, CheckedPackage]:
+        """:meth:`fetch`, and the package's checked signature (so installing does not
+        check it again)."""
         from vudo.pkg.oci import parse_manifest
 
         wanted = parse_version(str(version))
@@ -877,9 +885,10 @@ class OciRegistry(Resource):
         layer = m.layers[0]
         digest = layer.digest[7:]
         target = self.cache_dir / f"{digest}.spirit"
-        if target.is_file() and sha256_file(target) == digest:
-            self._check_package(target, name, wanted, ref)
-            return target
+        if target.is_file():
+            cached, _, members = digest_package(target)
+            if cached == digest:
+                return target, self._check_package(target, name, wanted, ref, streamed=members)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_dir / f".{digest}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
         try:
@@ -889,11 +898,11 @@ class OciRegistry(Resource):
             self.client.fetch_blob(
                 repo, layer, tmp, progress=self.progress or _quiet, sink=members.update
             )
-            self._check_package(tmp, name, wanted, ref, streamed=members)
+            checked = self._check_package(tmp, name, wanted, ref, streamed=members)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        return target
+        return target, dataclasses.replace(checked, path=target)
 
     @staticmethod
     def _check_package(
@@ -1109,25 +1118,6 @@ def open_registry(
             hint="use oci://, http://, https://, file:// or a directory path",
         )
     return DirectoryRegistry(Path(text).expanduser(), create=create)
-
-
-def _copy_hashing(src: Path, dst: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    fd = open_regular(src, what=".spirit package", hint="run `vudo pack` and `vudo sign`")
-    try:
-        size = os.fstat(fd).st_size
-        out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            for chunk in stream_file(fd, 0, size, h.update):
-                view = chunk
-                while view:
-                    view = view[os.write(out, view) :]
-            os.fsync(out)
-        finally:
-            os.close(out)
-    finally:
-        os.close(fd)
-    return h.hexdigest(), size
 
 
 __all__ = [

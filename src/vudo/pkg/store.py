@@ -35,7 +35,6 @@ import contextlib
 import dataclasses
 import difflib
 import functools
-import hashlib
 import json
 import os
 import sqlite3
@@ -58,7 +57,7 @@ from vudo.errors import (
     VudoError,
 )
 from vudo.home import migrate_home, store_dir
-from vudo.pkg.archive import open_regular, sha256_file, stream_file
+from vudo.pkg.archive import digest_package, sha256_file
 from vudo.pkg.keys import parse_public_key
 from vudo.pkg.manifest import (
     Manifest,
@@ -67,7 +66,7 @@ from vudo.pkg.manifest import (
     manifest_from_dict,
     validate_name,
 )
-from vudo.pkg.signing import VerifiedPackage, verify_package
+from vudo.pkg.signing import CheckedPackage, check_package
 from vudo.pkg.sources import Candidate, CandidateSource, candidate_from_manifest
 from vudo.pkg.trust import TrustDecision, TrustPolicy, decide
 from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, parse_version
@@ -332,7 +331,7 @@ class UpgradePlan:
     name: str
     current: InstalledSpirit
     package: Path
-    verified: VerifiedPackage
+    verified: CheckedPackage
     added_capabilities: tuple[Capability, ...]
     removed_capabilities: tuple[Capability, ...]
 
@@ -420,23 +419,6 @@ def _as_requirement(requirement: Requirement | str | None) -> Requirement:
     if isinstance(requirement, Requirement):
         return requirement
     return parse_requirement(requirement)
-
-
-def _hash_file_into(src: Path, dst_fd: int) -> tuple[str, int]:
-    """Copy ``src`` to ``dst_fd`` hashing it in the same pass; return (sha256, size)."""
-    h = hashlib.sha256()
-    fd = open_regular(
-        src, what=".spirit package", hint="pass a .spirit file (build one with `vudo pack`)"
-    )
-    try:
-        size = os.fstat(fd).st_size
-        for chunk in stream_file(fd, 0, size, h.update):
-            view = chunk
-            while view:
-                view = view[os.write(dst_fd, view) :]
-    finally:
-        os.close(fd)
-    return h.hexdigest(), size
 
 
 def _pid_alive(pid: int) -> bool:
@@ -751,11 +733,15 @@ class LocalStore(Resource):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             try:
-                digest, size = _hash_file_into(Path(package), fd)
+                # One read: the copy, its digest and its members' digests, so checking
+                # the copy's signature reads only its headers.
+                digest, size, members = digest_package(
+                    Path(package), into=fd, hint="pass a .spirit file (build one with `vudo pack`)"
+                )
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            verified = verify_package(tmp)
+            verified = check_package(tmp, streamed=members)
             return self._commit_install(tmp, verified, digest, size, policy, registry)
         finally:
             tmp.unlink(missing_ok=True)
@@ -763,7 +749,7 @@ class LocalStore(Resource):
     def _commit_install(
         self,
         tmp: Path,
-        verified: VerifiedPackage,
+        verified: CheckedPackage,
         digest: str,
         size: int,
         policy: TrustPolicy,
@@ -1126,7 +1112,7 @@ class LocalStore(Resource):
         if best is None:
             return None
         package = source.fetch(name, best)
-        verified = verify_package(package)
+        verified = check_package(package)
         if verified.manifest.name != name or verified.manifest.version != best:
             raise VerificationError(
                 f"the registry served {verified.manifest.name} {verified.manifest.version} "
@@ -1381,8 +1367,8 @@ class LocalStore(Resource):
             entries: list[IndexEntry] = []
             for obj in store._object_files():
                 try:
-                    verified = verify_package(obj)
-                    digest = sha256_file(obj)
+                    digest, _, members = digest_package(obj)
+                    verified = check_package(obj, streamed=members)
                 except VudoError:
                     os.replace(obj, root / f"{obj.name}.damaged")
                     continue
