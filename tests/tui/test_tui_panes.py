@@ -109,6 +109,7 @@ def test_host_call_log_counts_filters_and_trims() -> None:
         assert len(header_text(width)) == width
         assert sum(column_widths(width)) + 6 == width
         assert len(" ".join(call_cells(as_call(7, call(3)), width))) == width
+    assert column_widths(66)[4] >= 12  # squeezed columns leave the arguments room
 
 
 def test_lifecycle_lights_the_current_state() -> None:

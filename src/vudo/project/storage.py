@@ -21,7 +21,15 @@ from vudo.engine.storage import KeyValueStore
 from vudo.errors import InvalidInputError, NotFoundError, VudoError
 from vudo.home import data_dir
 
-__all__ = ["StoredEntry", "delete_key", "entries", "open_storage", "parse_key", "show_key"]
+__all__ = [
+    "StoredEntry",
+    "delete_key",
+    "entries",
+    "open_storage",
+    "parse_key",
+    "read_value",
+    "show_key",
+]
 
 #: Values longer than this are cut when listed (``get`` shows them whole).
 PREVIEW_BYTES = 256
@@ -69,6 +77,14 @@ def entries(
             shown = value if preview is None else value[:preview]
             out.append(StoredEntry(key, shown, len(value)))
         return out
+    except HostCallError as exc:
+        raise _errors(exc) from exc
+
+
+def read_value(store: KeyValueStore, identity: SpiritIdentity, key: bytes) -> bytes | None:
+    """The whole value stored under ``key`` in ``identity``'s namespace (None if absent)."""
+    try:
+        return store.read(identity.namespace, key)
     except HostCallError as exc:
         raise _errors(exc) from exc
 

@@ -47,6 +47,7 @@ from vudo.tui.hostlog import Call, HostCallLog, call_json
 from vudo.tui.lifecycle import LifecyclePane
 from vudo.tui.lists import one_line
 from vudo.tui.output import OutputLog, output_text
+from vudo.tui.panes import PANES, Pane
 from vudo.tui.receipt import ErrorBanner, ReceiptView, problem_from_error, receipt_json
 from vudo.tui.registry import RegistryBrowser
 from vudo.tui.rows import ConsentRow, ProblemRow, ReceiptRow, RegistryEntry, Transition
@@ -67,28 +68,6 @@ VIEWS: tuple[tuple[str, str], ...] = (
 LEFT_VIEWS = ("project", "storage", "registry")
 WIDE = 140  # columns from which the run panes sit beside the project or registry
 FLUSH_INTERVAL = 0.05
-
-
-@dataclass(frozen=True, slots=True)
-class Pane:
-    """A focusable pane: its number key, its widget, the widget that takes focus, its view."""
-
-    number: int
-    id: str
-    focus: str  # selector of the widget to focus within the pane
-    view: str
-    title: str
-
-
-PANES: tuple[Pane, ...] = (
-    Pane(1, "tree", "#tree", "project", "Files"),
-    Pane(2, "viewer", "#viewer", "project", "Source"),
-    Pane(3, "hostlog", "#calls", "run", "Host calls"),
-    Pane(4, "output", "#output-table", "log", "Log"),
-    Pane(5, "receipt", "#receipt", "receipt", "Receipt"),
-    Pane(6, "storage", "#storage-table", "storage", "Storage"),
-    Pane(7, "registry", "#registry-table", "registry", "Registry"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,13 +125,13 @@ class Workbench(Screen[None]):
     Workbench #runcol { width: 1fr; }
     Workbench #project FileTree { width: 28; }
     Workbench #monitor { height: 10; }
-    Workbench #monitor LifecyclePane { width: 1fr; }
+    Workbench #monitor LifecyclePane { width: 2fr; min-width: 38; }
     Workbench #monitor FuelGauge { width: 1fr; }
     Workbench #bottom { height: 1fr; }
     Workbench #bottom OutputLog, Workbench #bottom ReceiptView { width: 1fr; }
     Workbench.-wide #bottom { height: 14; }
     Workbench.-wide #bottom ReceiptView { width: 50; }
-    Workbench.-wide #project FileTree { width: 32; }
+    Workbench.-wide #project FileTree { width: 26; }
     Workbench .pane {
         border: round $primary-muted; border-title-color: $text-muted;
     }
@@ -1110,10 +1089,11 @@ class WorkbenchApp(App[int]):
         self.session.close()
 
 
-def run_tui(path: Path, *, home: Path | None = None) -> int:
-    """Open the workbench on the project at ``path``; returns the process exit code."""
+def run_tui(path: Path, *, home: Path | None = None, watch: bool = False) -> int:
+    """Open the workbench on the project at ``path`` (with hot reload on when ``watch``);
+    returns the process exit code."""
     from vudo.home import vudo_home
 
-    app = WorkbenchApp(path.resolve(), home=home or vudo_home(), freeze_gc=True)
+    app = WorkbenchApp(path.resolve(), home=home or vudo_home(), freeze_gc=True, hot_reload=watch)
     result = app.run()
     return int(result or 0)

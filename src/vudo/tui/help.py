@@ -4,15 +4,13 @@ would allow a denied call."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.content import Content
 
 from vudo.errors import printable
 from vudo.tui.hostlog import Call, result_text
-
-if TYPE_CHECKING:
-    from vudo.tui.app import Pane
+from vudo.tui.panes import PANES, Pane
 
 #: Keys the help lists in their own line rather than one by one.
 _GROUPED = frozenset({"1", "2", "3", "4", "5", "6", "7", "tab", "shift+tab"})
@@ -29,8 +27,6 @@ def help_text(app: Any, pane: Pane | None) -> Content:
     """Every binding of the focused pane (and the widgets inside it) and of the app."""
     from textual.app import App
     from textual.screen import Screen
-
-    from vudo.tui.app import PANES
 
     pane_keys: list[tuple[str, str]] = []
     app_keys: list[tuple[str, str]] = []

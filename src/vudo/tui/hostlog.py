@@ -62,14 +62,17 @@ COLUMNS: tuple[tuple[str, int, bool], ...] = (
     ("result", 10, False),
     ("fuel", 6, True),
 )
-MIN_ARGS = 10
-ARGS = 4
+#: The same columns squeezed, for a table narrower than :data:`COMPACT_BELOW` cells.
+COMPACT = (5, 9, 12, 6, 0, 9, 5)
+COMPACT_BELOW = 80
+MIN_ARGS = 8
 
 
 def column_widths(width: int) -> list[int]:
     """Each column's width for a table ``width`` cells wide (args take the rest)."""
-    fixed = sum(w for _, w, _ in COLUMNS) + len(COLUMNS) - 1
-    return [w if w else max(width - fixed, MIN_ARGS) for _, w, _ in COLUMNS]
+    widths = [w for _, w, _ in COLUMNS] if width >= COMPACT_BELOW else list(COMPACT)
+    fixed = sum(widths) + len(widths) - 1
+    return [w if w else max(width - fixed, MIN_ARGS) for w in widths]
 
 
 def header_text(width: int) -> str:
@@ -189,7 +192,7 @@ class HostCallLog(Vertical):
         Binding("enter", "app.call_detail", "Details"),
         Binding("slash", "app.filter", "Search"),
         Binding("y", "app.copy_call", "Copy"),
-        Binding("ctrl+s", "app.export_calls", "Export"),
+        Binding("ctrl+s", "app.export_calls", "Export (JSON lines)", show=False),
         Binding("d", "app.denied", "Denied only", show=False),
     ]
 
@@ -302,7 +305,8 @@ class HostCallLog(Vertical):
             denied = sum(1 for c in self.table.items if not c[3])
             text = f"{self.shown:,} of {self.total:,} · {denied:,} denied"
         else:
-            text = f"{self.total:,} calls · {self.denied:,} denied"
+            calls = "call" if self.total == 1 else "calls"
+            text = f"{self.total:,} {calls} · {self.denied:,} denied"
         self.query_one("#log-count", Static).update(text, layout=False)
 
     def set_filter(

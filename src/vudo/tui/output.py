@@ -183,7 +183,7 @@ class OutputLog(Vertical):
         if self.search_text:
             text = f"{self.shown:,} of {self.total:,} lines"
         elif self.total:
-            text = f"{self.total:,} lines"
+            text = f"{self.total:,} line" + ("" if self.total == 1 else "s")
         else:
             text = "no output yet"
         self.query_one("#output-count", Static).update(text, layout=False)

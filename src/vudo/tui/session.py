@@ -307,8 +307,9 @@ class Session:
 
     def storage_value(self, key: bytes) -> bytes | None:
         """One whole stored value (the pane shows previews)."""
-        services = self._services_for_run()
-        return services.storage.read(self.identity().namespace, key)
+        from vudo.project.storage import read_value
+
+        return read_value(self._services_for_run().storage, self.identity(), key)
 
     def delete_key(self, key: bytes) -> bool:
         from vudo.project.storage import delete_key
