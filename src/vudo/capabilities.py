@@ -3,7 +3,8 @@
 A capability is the right to make one kind of host call. Manifests declare them, grants
 carry them, the engine checks them on every host call. This module holds only the names
 and what each allows, so the engine and the package core can both import it without
-importing each other.
+importing each other. Which host function needs which capability is the ABI table's to
+say (:data:`vudo.engine.abi.ABI`).
 """
 
 from __future__ import annotations
@@ -59,34 +60,6 @@ DESCRIPTIONS: dict[Capability, str] = {
     Capability.ACTUATOR_NOTIFY: "send notifications to the user",
     Capability.ACTUATOR_CREDIT: "read balances and move credit for the account it runs as",
     Capability.UNRESTRICTED: "everything (system Spirits only; never granted by a manifest)",
-}
-
-#: Every host import of the Spirit ABI (module "vudo") and the capability it needs
-#: (DESIGN.md §1). The handle operations (accept, send, recv, close) need none of their
-#: own: only a sandbox granted connect or listen can hold a handle, and a handle works only
-#: in the sandbox that opened it. ``host_credit_account`` needs none either: it only tells
-#: the Spirit its own account number.
-ABI_IMPORTS: dict[str, Capability | None] = {
-    "host_time_now": Capability.SENSOR_TIME,
-    "host_random_bytes": Capability.SENSOR_RANDOM,
-    "host_log": Capability.ACTUATOR_LOG,
-    "host_storage_read": Capability.STORAGE_READ,
-    "host_storage_write": Capability.STORAGE_WRITE,
-    "host_storage_delete": Capability.STORAGE_DELETE,
-    "host_network_connect": Capability.NETWORK_CONNECT,
-    "host_network_listen": Capability.NETWORK_LISTEN,
-    "host_network_accept": None,
-    "host_network_send": None,
-    "host_network_recv": None,
-    "host_network_close": None,
-    "host_network_broadcast": Capability.NETWORK_BROADCAST,
-    "host_credit_balance": Capability.ACTUATOR_CREDIT,
-    "host_credit_transfer": Capability.ACTUATOR_CREDIT,
-    "host_credit_reserve": Capability.ACTUATOR_CREDIT,
-    "host_credit_release": Capability.ACTUATOR_CREDIT,
-    "host_credit_consume": Capability.ACTUATOR_CREDIT,
-    "host_credit_available": Capability.ACTUATOR_CREDIT,
-    "host_credit_account": None,
 }
 
 

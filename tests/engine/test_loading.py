@@ -108,14 +108,15 @@ def test_non_function_import(engine: Engine) -> None:
 
 
 def test_every_abi_import_links(engine: Engine) -> None:
-    from vudo.engine.signatures import IMPORT_SIGNATURES
+    from vudo.engine.abi import ABI
 
     imports = " ".join(
-        f'(import "vudo" "{name}" (func (param {" ".join(p)}) (result {" ".join(r)})))'
-        for name, (p, r) in IMPORT_SIGNATURES.items()
+        f'(import "vudo" "{name}" (func (param {" ".join(r.params)}) '
+        f"(result {' '.join(r.results)})))"
+        for name, r in ABI.items()
     )
     module = engine.load(spirit('(func (export "main"))', imports))
-    assert set(module.imports) == set(IMPORT_SIGNATURES)
+    assert set(module.imports) == set(ABI)
     with Sandbox(engine, module, config()) as sb:
         sb.instantiate()
         assert sb.call("main") == []

@@ -165,7 +165,8 @@ def cmd_dol(args: argparse.Namespace) -> int:
 
 
 def cmd_capabilities(args: argparse.Namespace) -> int:
-    from vudo.capabilities import ABI_IMPORTS, Capability
+    from vudo.capabilities import Capability
+    from vudo.engine.abi import host_calls_of
 
     if args.name is not None:
         with _typed_by_user():
@@ -175,7 +176,7 @@ def cmd_capabilities(args: argparse.Namespace) -> int:
     rows = [
         (
             cap,
-            [name for name, needs in ABI_IMPORTS.items() if needs is cap],
+            host_calls_of(cap),
             list(_SCOPES.get(cap.value, ("global", "sandboxed"))),
         )
         for cap in chosen

@@ -11,8 +11,9 @@ than the guest takes to run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from vudo.engine.abi import I64_MAX
@@ -85,6 +86,9 @@ class _LimitFields(NamedTuple):
     max_storage_key: int = 1024
     max_storage_value: int = 1 * MiB
     max_network_payload: int = 1 * MiB
+    max_input_bytes: int = 16 * MiB
+    max_output_bytes: int = 16 * MiB
+    max_notify_bytes: int = 4 * 1024
 
 
 class Limits(_LimitFields):
@@ -95,7 +99,10 @@ class Limits(_LimitFields):
     either way the run stops with ResourceLimitExceeded. ``module_size`` is checked before
     compiling. The ``max_*`` payload limits bound a single host call: a guest that passes
     more is stopped with ResourceLimitExceeded naming the limit (it is a runaway, not a
-    bad argument).
+    bad argument). ``max_input_bytes`` bounds the bytes a call is given (more is
+    ResourceLimitExceeded before anything runs); ``max_output_bytes`` bounds what one call
+    writes to all its output streams together: a write past it writes nothing and
+    returns QUOTA_EXCEEDED to the guest (see :mod:`vudo.engine.runio`).
     """
 
     __slots__ = ()
@@ -111,6 +118,9 @@ class Limits(_LimitFields):
                         f"limit {name} must be an int from 0 to {I64_MAX}, got {value!r}"
                     )
             return limits
+
+
+_NO_ENV: Mapping[str, str] = MappingProxyType({})
 
 
 class _ConfigFields(NamedTuple):
@@ -129,6 +139,9 @@ class _ConfigFields(NamedTuple):
     min_log_level: int = 0
     grant_clock: Callable[[], float] | None = None
     grant_refresh: Callable[[], Iterable[Grant]] | None = None
+    input: bytes = b""
+    env: Mapping[str, str] = _NO_ENV
+    sinks: Mapping[str, Callable[[bytes], None]] | None = None
 
 
 class SandboxConfig(_ConfigFields):
@@ -151,6 +164,13 @@ class SandboxConfig(_ConfigFields):
     store, so `vudo revoke` in another process reaches a running sandbox): the checker
     polls it at most every half second on the host-call path and swaps the answer in
     (see :class:`vudo.engine.grants.GrantChecker`); ``grants`` is the answer at start.
+
+    ``input`` is the bytes each call is given (``host_input_read``, WASI stdin) unless
+    the call passes its own; ``env`` the variables ``host_env_get`` (and WASI's environ)
+    may read, with ``sensor_environment``: only these, never the host's environment.
+    Names are non-empty and hold no ``=`` or NUL, values no NUL. ``sinks`` maps an
+    output stream (``"output"``; WASI adds ``"stdout"``, ``"stderr"``) to a callable
+    given its bytes as they are written (see :mod:`vudo.engine.runio`).
     """
 
     __slots__ = ()
@@ -176,7 +196,23 @@ class SandboxConfig(_ConfigFields):
             for name in ("host_call_fuel", "host_byte_fuel"):
                 if getattr(config, name) < 0:
                     raise ValueError(f"{name} must not be negative")
+            if not isinstance(config.input, bytes):
+                raise ValueError(f"input must be bytes, got {type(config.input).__name__}")
+            if config.env:
+                config = config._replace(env=MappingProxyType(check_env(config.env)))
             return config
+
+
+def check_env(env: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``env`` after checking every name and value (ValueError otherwise)."""
+    checked: dict[str, str] = {}
+    for name, value in env.items():
+        if not isinstance(name, str) or not name or "=" in name or "\0" in name:
+            raise ValueError(f"environment variable name {name!r} is empty or has = or NUL")
+        if not isinstance(value, str) or "\0" in value:
+            raise ValueError(f"environment variable {name} must be a string without NUL")
+        checked[name] = value
+    return checked
 
 
 def _is_key(text: str) -> bool:

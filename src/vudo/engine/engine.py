@@ -31,12 +31,10 @@ from typing import Any, NamedTuple
 
 import wasmtime
 
-from vudo.capabilities import ABI_IMPORTS
-from vudo.engine.abi import HOST_MODULE
+from vudo.engine.abi import ABI, HOST_MODULE, format_signature
 from vudo.engine.binary import ModuleShape, scan
 from vudo.engine.compiler import engine_config
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, DEFAULT_TIMEOUT
-from vudo.engine.signatures import IMPORT_SIGNATURES, format_signature
 from vudo.engine.traps import translate
 from vudo.errors import ModuleError, NotFoundError, ResourceLimitExceeded
 
@@ -637,12 +635,13 @@ def _validate_imports(shape: ModuleShape, name: str) -> tuple[str, ...]:
                 f'{name}: {where} is not from module "{HOST_MODULE}"',
                 hint=f'Spirits import host functions only from "{HOST_MODULE}"',
             )
-        if imp.name not in ABI_IMPORTS:
+        row = ABI.get(imp.name)
+        if row is None:
             raise ModuleError(
                 f"{name}: unknown host function {where}",
                 hint="see DESIGN.md §1 for the host functions a Spirit may import",
             )
-        expected = IMPORT_SIGNATURES[imp.name]
+        expected = (row.params, row.results)
         if imp.kind != "func":
             raise ModuleError(
                 f"{name}: {where} must be a function {format_signature(*expected)}",

@@ -1,8 +1,7 @@
 """The host functions of the Spirit ABI: glue between guest memory and the services.
 
-Every import in DESIGN.md §1 (plus the network handle calls in
-:mod:`vudo.engine.signatures`) is implemented here as a method of :class:`HostBridge`,
-one bridge per sandbox. Each call, in this order:
+Every row of the ABI table (:data:`vudo.engine.abi.ABI`) is implemented here as a method
+of :class:`HostBridge` of the same name, one bridge per sandbox. Each call, in this order:
 
 1. charges fuel for the call (``host_call_fuel``), so even a denied call costs something;
 2. checks the capability with the sandbox's :class:`~vudo.engine.grants.GrantChecker`
@@ -42,15 +41,24 @@ import wasmtime
 from wasmtime import _bindings as ffi
 from wasmtime import _ffi as _wasmtime_ffi
 
-from vudo.capabilities import ABI_IMPORTS, Capability
-from vudo.engine.abi import HOST_MODULE, ErrorCode, HostCallError
-from vudo.engine.events import LEVEL_NAMES, EventStream, HostCall, LogMessage
+from vudo.capabilities import Capability
+from vudo.engine.abi import ABI, HOST_MODULE, ErrorCode, HostCallError
+from vudo.engine.events import (
+    LEVEL_NAMES,
+    EventStream,
+    HostCall,
+    LogMessage,
+    Notification,
+    OutputWritten,
+)
 from vudo.engine.identity import credit_account
-from vudo.engine.signatures import IMPORT_SIGNATURES
+from vudo.engine.runio import OUTPUT, RunIO
 from vudo.engine.traps import stop_message
 from vudo.errors import printable
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from vudo.engine.config import Limits
 
 _OK = int(ErrorCode.OK)
@@ -62,6 +70,7 @@ _STORAGE_ERROR = int(ErrorCode.STORAGE_ERROR)
 _CREDIT_ERROR = int(ErrorCode.CREDIT_ERROR)
 _INTERNAL = int(ErrorCode.INTERNAL_ERROR)
 _NOT_FOUND = int(ErrorCode.NOT_FOUND)
+_QUOTA = int(ErrorCode.QUOTA_EXCEEDED)
 
 _U32 = 0xFFFFFFFF
 ACCOUNT_BYTES = 32
@@ -89,12 +98,8 @@ _NULL_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 _EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 
 
-#: The receipt's ``host_calls`` key for the calls that need no capability of their own
-#: (host_network_accept/send/recv/close, see ABI_IMPORTS): no capability is named just
-#: "network", so the key cannot collide with one.
-NETWORK_HANDLE_CALLS = "network"
-#: Likewise for ``host_credit_account``, the one credit call that needs no capability.
-CREDIT_ACCOUNT_CALLS = "credit"
+#: The receipt's ``host_calls`` key of each host function (its row's ``counter``).
+_COUNTERS: dict[str, str] = {name: row.counter for name, row in ABI.items()}
 
 
 class StopGuest(Exception):
@@ -140,6 +145,8 @@ class HostBridge:
         network: Any = None,
         ledger: Any = None,
         stderr: TextIO | None = None,
+        io: RunIO | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.sandbox_id = sandbox_id
         self.checker = checker
@@ -157,6 +164,8 @@ class HostBridge:
         self.network = network
         self.ledger = ledger
         self.stderr = stderr
+        self.io = io if io is not None else RunIO(max_output=limits.max_output_bytes)
+        self.env: Mapping[str, str] = env if env is not None else {}
         self.context: int = 0
         self.memory_ref: Any = None
         self._caller_memory: Any = None  # keeps the extern bind_caller_memory points into
@@ -181,7 +190,8 @@ class HostBridge:
     def _internal_error(self, name: str, exc: Exception) -> int:
         """A bug or unexpected service failure: INTERNAL_ERROR to the guest, logged."""
         self.note = f"internal error: {exc}"
-        self.record(name, ABI_IMPORTS.get(name), True, "", _INTERNAL, 0)
+        row = ABI.get(name)
+        self.record(name, row.capability if row is not None else None, True, "", _INTERNAL, 0)
         return _INTERNAL
 
     def charge(self, amount: int) -> None:
@@ -216,13 +226,7 @@ class HostBridge:
         fuel: int,
     ) -> int:
         """Count and log one host call; returns ``result`` for the caller's convenience."""
-        key = (
-            capability.value
-            if capability is not None
-            else (
-                CREDIT_ACCOUNT_CALLS if function == "host_credit_account" else NETWORK_HANDLE_CALLS
-            )
-        )
+        key = capability.value if capability is not None else _COUNTERS[function]
         counter = self.counters.get(key)
         if counter is None:
             counter = self.counters[key] = [0, 0]
@@ -380,16 +384,135 @@ class HostBridge:
             if self.events.active:
                 self.events.emit(LogMessage(self.sandbox_id, level, message, at))
             if self.log_to_stderr:
-                stream = self.stderr if self.stderr is not None else sys.stderr
-                # Escaped (vudo.errors.printable), and one line: a guest's escape
-                # sequences must not recolour, retitle or clear the terminal, and a
-                # newline must not print a line that looks like vudo's own ("error: ...").
-                # Events keep the text as sent.
-                line = printable(message.replace("\n", "\\n").replace("\r", "\\r"))
-                stream.write(f"[{LEVEL_NAMES[level]}] {line}\n")
+                self._say(LEVEL_NAMES[level], message)
         return self.record(
             "host_log", cap, True, lambda: f"level={level} len={length}", _OK, fuel + extra
         )
+
+    def _say(self, tag: str, message: str) -> None:
+        """One escaped line on stderr (``log_to_stderr``): a guest's escape sequences must
+        not recolour, retitle or clear the terminal, and a newline must not print a line
+        that looks like vudo's own ("error: ..."). Events keep the text as sent."""
+        stream = self.stderr if self.stderr is not None else sys.stderr
+        line = printable(message.replace("\n", "\\n").replace("\r", "\\r"))
+        stream.write(f"[{tag}] {line}\n")
+
+    # -- plugin I/O: input, output, environment, notifications --------------------------
+
+    def host_input_len(self, args: Any) -> int:
+        fuel = self.call_fuel
+        self.charge(fuel)
+        return self.record("host_input_len", None, True, "", len(self.io.input), fuel)
+
+    def host_input_read(self, args: Any) -> int:
+        name = "host_input_read"
+        ptr = args[0].i32 & _U32
+        length = args[1].i32 & _U32
+        offset = args[2].i64
+        fuel = self.call_fuel
+        self.charge(fuel)
+        summary = f"len={length} offset={offset}"
+        if offset < 0:
+            return self.record(name, None, True, summary, _BAD_PARAM, fuel)
+        if self.writable(ptr, length) is None:
+            return self.record(name, None, True, f"ptr={ptr} {summary}", _BAD_MEMORY, fuel)
+        io = self.io
+        copied = max(0, min(length, len(io.input) - offset))
+        extra = copied * self.byte_fuel
+        self.charge(extra)
+        if copied:
+            address = self.writable(ptr, copied)
+            if address is None:  # the guest's memory cannot shrink; kept for safety
+                return self.record(name, None, True, summary, _BAD_MEMORY, fuel)
+            ctypes.memmove(address, io.read(offset, copied), copied)
+            self.bytes_in += copied
+        return self.record(name, None, True, summary, copied, fuel + extra)
+
+    def host_output_write(self, args: Any) -> int:
+        name = "host_output_write"
+        ptr = args[0].i32 & _U32
+        length = args[1].i32 & _U32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        io = self.io
+        base, size = self.memory_bounds()
+        if ptr + length > size or not base:
+            return self.record(name, None, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
+        if length > io.room():
+            self.note = f"over the {io.max_output}-byte output limit"
+            return self.record(name, None, True, f"len={length}", _QUOTA, fuel)
+        extra = length * self.byte_fuel
+        self.charge(extra)
+        data = ctypes.string_at(base + ptr, length)
+        io.write(OUTPUT, data)
+        self.bytes_out += length
+        if self.events.active:
+            at = time.monotonic() - self.origin
+            self.events.emit(OutputWritten(self.sandbox_id, OUTPUT, data, at))
+        return self.record(name, None, True, lambda: f"len={length}", _OK, fuel + extra)
+
+    def host_env_get(self, args: Any) -> int:
+        cap = Capability.SENSOR_ENVIRONMENT
+        name = "host_env_get"
+        kptr, klen, vptr, vcap = (args[i].i32 & _U32 for i in range(4))
+        fuel = self.call_fuel
+        self.charge(fuel)
+        if not self.check(cap):
+            return self.record(name, cap, False, f"klen={klen}", _DENIED, fuel)
+        self.payload_limit(kptr, klen, self.limits.max_storage_key, "environment variable name")
+        raw = self.read(kptr, klen)
+        if raw is None or self.writable(vptr, vcap) is None:
+            return self.record(name, cap, True, f"klen={klen}", _BAD_MEMORY, fuel)
+        try:
+            key = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return self.record(name, cap, True, f"klen={klen} invalid UTF-8", _BAD_PARAM, fuel)
+        summary = f"name={key[:32]!r}"
+        value = self.env.get(key)
+        if value is None:
+            return self.record(name, cap, True, summary, _NOT_FOUND, fuel)
+        encoded = value.encode("utf-8")
+        copied = min(len(encoded), vcap)
+        extra = (klen + copied) * self.byte_fuel
+        self.charge(extra)
+        address = self.writable(vptr, copied)
+        if address is None:
+            return self.record(name, cap, True, summary, _BAD_MEMORY, fuel)
+        ctypes.memmove(address, encoded, copied)
+        self.bytes_in += copied
+        self.bytes_out += klen
+        return self.record(name, cap, True, summary, len(encoded), fuel + extra)
+
+    def host_notify(self, args: Any) -> int:
+        cap = Capability.ACTUATOR_NOTIFY
+        name = "host_notify"
+        level = args[0].i32
+        ptr = args[1].i32 & _U32
+        length = args[2].i32 & _U32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        summary = f"level={level} len={length}"
+        if not self.check(cap):
+            return self.record(name, cap, False, summary, _DENIED, fuel)
+        if level < 0 or level > 4:
+            return self.record(name, cap, True, summary, _BAD_PARAM, fuel)
+        self.payload_limit(ptr, length, self.limits.max_notify_bytes, "notification")
+        raw = self.read(ptr, length)
+        if raw is None:
+            return self.record(name, cap, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
+        extra = length * self.byte_fuel
+        self.charge(extra)
+        try:
+            message = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return self.record(name, cap, True, f"{summary} invalid UTF-8", _BAD_PARAM, fuel)
+        self.bytes_out += length
+        if self.events.active:
+            at = time.monotonic() - self.origin
+            self.events.emit(Notification(self.sandbox_id, level, message, at))
+        if self.log_to_stderr:
+            self._say(f"notify {LEVEL_NAMES[level]}", message)
+        return self.record(name, cap, True, summary, _OK, fuel + extra)
 
     # -- storage -----------------------------------------------------------------------
 
@@ -786,14 +909,16 @@ def _trampoline(name: str) -> Any:
 
 
 #: One C callback per import, alive for the life of the process (linkers point at them).
-TRAMPOLINES: dict[str, Any] = {name: _trampoline(name) for name in IMPORT_SIGNATURES}
+TRAMPOLINES: dict[str, Any] = {name: _trampoline(name) for name in ABI}
 
 
 def define_imports(linker: wasmtime.Linker) -> None:
     """Define every ABI import in ``linker`` (unchecked calls: raw arguments, no Val)."""
     module = HOST_MODULE.encode()
-    for name, (params, results) in IMPORT_SIGNATURES.items():
-        ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
+    for name, row in ABI.items():
+        ty = wasmtime.FuncType(
+            [_valtype(p) for p in row.params], [_valtype(r) for r in row.results]
+        )
         raw_name = name.encode()
         err = ffi.wasmtime_linker_define_func_unchecked(
             linker.ptr(),

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
+
+_NO_IO: Mapping[str, int] = MappingProxyType({})
 
 
 class Receipt(NamedTuple):
@@ -23,9 +26,12 @@ class Receipt(NamedTuple):
     ``host_calls`` maps a capability name to ``{"allowed": n, "denied": m}``; the network
     handle calls that need no capability of their own (``host_network_accept``, ``_send``,
     ``_recv``, ``_close``) are counted under ``"network"``, and ``host_credit_account``
-    (which needs none either) under ``"credit"``. ``bytes_out`` counts payload
+    (which needs none either) under ``"credit"``, the plugin I/O calls (``host_input_*``,
+    ``host_output_write``) under ``"io"``. ``bytes_out`` counts payload
     bytes the guest handed to the host (logs, writes, sends); ``bytes_in`` counts bytes the
-    host copied into guest memory (random bytes, reads, receives).
+    host copied into guest memory (random bytes, reads, receives). ``io`` breaks the
+    call's own streams out: ``"input"`` the input bytes the guest read, and each output
+    stream (``"output"``, WASI's ``"stdout"``/``"stderr"``) the bytes written to it.
     """
 
     sandbox_id: str
@@ -43,6 +49,7 @@ class Receipt(NamedTuple):
     bytes_in: int
     bytes_out: int
     price: int | None = None
+    io: Mapping[str, int] = _NO_IO
 
     @property
     def ok(self) -> bool:
@@ -68,6 +75,7 @@ class Receipt(NamedTuple):
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "price": self.price,
+            "io": dict(sorted(self.io.items())),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:

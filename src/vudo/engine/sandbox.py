@@ -41,6 +41,7 @@ from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
 from vudo.engine.host import HostBridge, current_thread_state
 from vudo.engine.receipt import Receipt
+from vudo.engine.runio import OUTPUT, RunIO
 from vudo.engine.traps import Terminated, stop_message, translate
 from vudo.errors import (
     FuelExhausted,
@@ -180,6 +181,11 @@ class Sandbox:
         )
         self.network = _make_network(config, self.id)
         self.ledger = _make_ledger(config, self.id)
+        self.io = RunIO(
+            input=_check_input(config.input, limits.max_input_bytes),
+            max_output=limits.max_output_bytes,
+            sinks=config.sinks,
+        )
         self.bridge = HostBridge(
             sandbox_id=self.id,
             checker=self.checker,
@@ -197,6 +203,8 @@ class Sandbox:
             network=self.network,
             ledger=self.ledger,
             stderr=stderr,
+            io=self.io,
+            env=config.env,
         )
 
     def __repr__(self) -> str:
@@ -301,8 +309,14 @@ class Sandbox:
 
     # -- calls ------------------------------------------------------------------------
 
-    def call(self, function: str, args: Sequence[Any] = ()) -> list[Any]:
+    def call(
+        self, function: str, args: Sequence[Any] = (), *, input: bytes | None = None
+    ) -> list[Any]:
         """Call an exported function; returns its results as a list.
+
+        ``input`` is the call's input bytes (``host_input_read``); None gives it the
+        config's ``input``. What the call writes with ``host_output_write`` is
+        :meth:`output` afterwards (or went to the config's sink for the stream).
 
         Allowed from Ready, and from Suspended when the sandbox ran out of fuel (after
         :meth:`refuel`). On a trap, timeout or limit the sandbox moves to Failed and the
@@ -311,6 +325,8 @@ class Sandbox:
         """
         export = self.module.export(function)
         values = _coerce_args(function, export.params, args)
+        if input is not None:
+            _check_input(input, self.config.limits.max_input_bytes)
         if not self._call_lock.acquire(blocking=False):
             raise IllegalTransition(
                 f"sandbox {self.id} is already running a call",
@@ -325,6 +341,7 @@ class Sandbox:
                     )
                 self._transition(S.RUNNING, f"call {function}")
                 self._suspend_reason = ""
+            self.io.start_call(input)
             func = self._funcs.get(function)
             if func is None:
                 func = self._funcs[function] = _fast_func(
@@ -629,6 +646,11 @@ class Sandbox:
             for at, name, allowed, result, fuel, reason in self.bridge.log
         ]
 
+    def output(self, stream: str = OUTPUT) -> bytes:
+        """The bytes the current (or last) call wrote to ``stream`` (``"output"``:
+        ``host_output_write``); empty for a stream that has a sink."""
+        return self.io.output(stream)
+
     def read_memory(self, ptr: int, length: int) -> bytes:
         data = self.bridge.read(ptr, length) if self._memory is not None else None
         if data is None:
@@ -660,6 +682,7 @@ class Sandbox:
             },
             bytes_in=self.bridge.bytes_in,
             bytes_out=self.bridge.bytes_out,
+            io=dict(self.io.counts),
         )
 
 
@@ -803,10 +826,21 @@ def _coerce_args(function: str, params: tuple[str, ...], args: Sequence[Any]) ->
     return values
 
 
-def _capability_of(name: str) -> Any:
-    from vudo.capabilities import ABI_IMPORTS
+def _check_input(data: bytes, limit: int) -> bytes:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise UsageError(f"a call's input must be bytes, got {type(data).__name__}")
+    if len(data) > limit:
+        raise ResourceLimitExceeded(
+            f"input of {len(data)} bytes is over the {limit}-byte input limit",
+            hint="give less input, or raise the input limit",
+        )
+    return bytes(data)
 
-    return ABI_IMPORTS.get(name)
+
+def _capability_of(name: str) -> Any:
+    from vudo.engine.abi import IMPORT_CAPABILITIES
+
+    return IMPORT_CAPABILITIES.get(name)
 
 
 class _Denial(NamedTuple):

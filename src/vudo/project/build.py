@@ -20,7 +20,8 @@ from pathlib import Path
 
 import wasmtime
 
-from vudo.capabilities import ABI_IMPORTS, Capability
+from vudo.capabilities import Capability
+from vudo.engine.abi import IMPORT_CAPABILITIES
 from vudo.engine.engine import check_module
 from vudo.errors import BuildError, ModuleError
 from vudo.project.layout import (
@@ -130,7 +131,7 @@ def lint_capabilities(
                 )
             )
             continue
-        if name not in ABI_IMPORTS:
+        if name not in IMPORT_CAPABILITIES:
             problems.append(
                 CapabilityProblem(
                     f'the module imports unknown host function "{name}"',
@@ -139,7 +140,7 @@ def lint_capabilities(
                 )
             )
             continue
-        cap = ABI_IMPORTS[name]
+        cap = IMPORT_CAPABILITIES[name]
         if cap is None:
             continue
         used.add(cap)
