@@ -251,7 +251,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
     if any((path / n).is_file() for n in MANIFEST_FILENAMES):
         ensure_trusted(path, yes=args.yes)  # a project: ask before it is built
-    return int(run_tui(path) or 0)
+    return int(run_tui(path, watch=args.watch) or 0)
 
 
 # --------------------------------------------------------------------------- run / test
@@ -1406,6 +1406,12 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_credit(args: argparse.Namespace) -> int:
     from vudo.cli.credit import run
+
+    return run(args)
+
+
+def cmd_storage(args: argparse.Namespace) -> int:
+    from vudo.cli.storage import run
 
     return run(args)
 
