@@ -40,6 +40,22 @@ class Terminated(RuntimeFailure):
     title = "terminated"
 
 
+class ProcessExit(RuntimeFailure):
+    """A WASI program called ``proc_exit(code)``: the run ended on purpose.
+
+    Not a failure of the sandbox: the run's outcome is ``"exit"`` and ``vudo run``
+    exits with ``code`` (a program's own status passes through, as with the wasmtime
+    CLI). Only a non-zero code is raised to the caller; ``proc_exit(0)`` returns.
+    """
+
+    title = "exited"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.code = int(message) if message.isdigit() else 1
+        super().__init__(f"the program exited with status {self.code}", hint=hint)
+        self.exit_code = self.code  # type: ignore[misc]  # the program's own status
+
+
 #: Every wasmtime trap code and the error it becomes. Anything the guest did wrong is a
 #: GuestTrap; running out of fuel, being interrupted and asking for an impossible
 #: allocation are budget and limit failures.
@@ -102,6 +118,8 @@ STOP_KINDS: dict[str, type[RuntimeFailure]] = {
     "fuel": FuelExhausted,
     "limit": ResourceLimitExceeded,
     "terminated": Terminated,
+    "exit": ProcessExit,
+    "trap": GuestTrap,
 }
 
 _STOP = re.compile(r"vudo-stop:(\w+):([^\n]*)")

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vudo.boundaries import load_toml, parse_toml_document, without_bom
-from vudo.capabilities import Capability
+from vudo.capabilities import AnyCapability, Capability, CustomCapability
 from vudo.errors import InvalidInputError, ManifestError, NotFoundError
 from vudo.pkg import MANIFEST_FILENAMES
 from vudo.pkg.pricing import PRICING_KEYS, Pricing
@@ -154,7 +154,7 @@ class Manifest:
     description: str = ""
     license: str | None = None
     repository: str | None = None
-    capabilities: tuple[Capability, ...] = ()
+    capabilities: tuple[AnyCapability, ...] = ()
     dependencies: tuple[Dependency, ...] = ()
     pricing: Pricing | None = None
 
@@ -561,11 +561,11 @@ class _Validator:
                 f"invalid version {text} at {self.loc.where(path)}", hint=exc.hint
             ) from None
 
-    def capabilities(self, value: object) -> tuple[Capability, ...]:
+    def capabilities(self, value: object) -> tuple[AnyCapability, ...]:
         path = ("capabilities",)
         if not isinstance(value, list):
             raise self.wrong_type(path, value, "an array of capability names")
-        seen: list[Capability] = []
+        seen: list[AnyCapability] = []
         names = [c.value for c in Capability if c.manifest_grantable]
         for item in value:
             if not isinstance(item, str):
@@ -582,7 +582,11 @@ class _Validator:
                     "capabilities the Spirit needs",
                 )
             try:
-                cap = Capability(item)
+                # an application's own capability (x:APP.NAME), guarding host functions the
+                # application APP defines when it embeds vudo (vudo.engine.custom)
+                cap = CustomCapability(item) if item.startswith("x:") else Capability(item)
+            except InvalidInputError as exc:
+                raise self.fail(f"{exc.message} at {where}", hint=exc.hint) from None
             except ValueError:
                 import difflib
 

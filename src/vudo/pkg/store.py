@@ -34,7 +34,6 @@ import contextlib
 import dataclasses
 import difflib
 import functools
-import hashlib
 import json
 import os
 import sqlite3
@@ -47,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from vudo.boundaries import DatabaseBusyError, DatabaseDamagedError, sqlite_errors
-from vudo.capabilities import Capability, parse_capability
+from vudo.capabilities import AnyCapability, Capability, parse_any_capability, parse_capability
 from vudo.display import iso_time
 from vudo.errors import (
     InvalidInputError,
@@ -68,7 +67,7 @@ from vudo.pkg.versions import ANY, Requirement, parse_requirement, parse_version
 from vudo.resources import Resource
 
 if TYPE_CHECKING:  # list and search open no package: no nacl, no zip reader
-    from vudo.pkg.signing import VerifiedPackage
+    from vudo.pkg.signing import CheckedPackage
     from vudo.pkg.trust import TrustDecision, TrustPolicy
     from vudo.pkg.versions import Version
 
@@ -235,7 +234,7 @@ class InstalledSpirit:
     signer: str
     author: str
     description: str
-    capabilities: tuple[Capability, ...]
+    capabilities: tuple[AnyCapability, ...]
     path: Path
     size: int
     installed_at: float
@@ -287,9 +286,9 @@ class UpgradePlan:
     name: str
     current: InstalledSpirit
     package: Path
-    verified: VerifiedPackage
-    added_capabilities: tuple[Capability, ...]
-    removed_capabilities: tuple[Capability, ...]
+    verified: CheckedPackage
+    added_capabilities: tuple[AnyCapability, ...]
+    removed_capabilities: tuple[AnyCapability, ...]
 
     @property
     def version(self) -> Version:
@@ -307,8 +306,8 @@ class UpgradeResult:
     old: InstalledSpirit
     new: InstalledSpirit
     upgraded: bool
-    added_capabilities: tuple[Capability, ...] = ()
-    removed_capabilities: tuple[Capability, ...] = ()
+    added_capabilities: tuple[AnyCapability, ...] = ()
+    removed_capabilities: tuple[AnyCapability, ...] = ()
     notes: tuple[str, ...] = ()
 
 
@@ -375,25 +374,6 @@ def _as_requirement(requirement: Requirement | str | None) -> Requirement:
     if isinstance(requirement, Requirement):
         return requirement
     return parse_requirement(requirement)
-
-
-def _hash_file_into(src: Path, dst_fd: int) -> tuple[str, int]:
-    """Copy ``src`` to ``dst_fd`` hashing it in the same pass; return (sha256, size)."""
-    from vudo.pkg.archive import open_regular, stream_file  # lazy: installs only
-
-    h = hashlib.sha256()
-    fd = open_regular(
-        src, what=".spirit package", hint="pass a .spirit file (build one with `vudo pack`)"
-    )
-    try:
-        size = os.fstat(fd).st_size
-        for chunk in stream_file(fd, 0, size, h.update):
-            view = chunk
-            while view:
-                view = view[os.write(dst_fd, view) :]
-    finally:
-        os.close(fd)
-    return h.hexdigest(), size
 
 
 def _pid_alive(pid: int) -> bool:
@@ -593,7 +573,11 @@ class LocalStore(Resource):
         )
 
     def _spirit(self, row: _Row) -> InstalledSpirit:
-        caps = tuple(Capability(c) for c in row.capabilities.split()) if row.capabilities else ()
+        caps = (
+            tuple(parse_any_capability(c) for c in row.capabilities.split())
+            if row.capabilities
+            else ()
+        )
         return InstalledSpirit(
             name=row.name,
             version=row.version,
@@ -703,7 +687,8 @@ class LocalStore(Resource):
         Raises VerificationError on a bad signature or a trust refusal, and
         InvalidInputError when the same name and version is installed with other bytes.
         """
-        from vudo.pkg.signing import verify_package  # lazy: nacl only when installing
+        from vudo.pkg.archive import digest_package  # lazy: the zip reader, installs only
+        from vudo.pkg.signing import check_package  # lazy: nacl only when installing
         from vudo.pkg.trust import TrustPolicy
 
         policy = policy or TrustPolicy()
@@ -711,11 +696,15 @@ class LocalStore(Resource):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             try:
-                digest, size = _hash_file_into(Path(package), fd)
+                # One read: the copy, its digest and its members' digests, so checking
+                # the copy's signature reads only its headers.
+                digest, size, members = digest_package(
+                    Path(package), into=fd, hint="pass a .spirit file (build one with `vudo pack`)"
+                )
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            verified = verify_package(tmp)
+            verified = check_package(tmp, streamed=members)
             return self._commit_install(tmp, verified, digest, size, policy, registry)
         finally:
             tmp.unlink(missing_ok=True)
@@ -723,7 +712,7 @@ class LocalStore(Resource):
     def _commit_install(
         self,
         tmp: Path,
-        verified: VerifiedPackage,
+        verified: CheckedPackage,
         digest: str,
         size: int,
         policy: TrustPolicy,
@@ -1088,9 +1077,9 @@ class LocalStore(Resource):
         if best is None:
             return None
         package = source.fetch(name, best)
-        from vudo.pkg.signing import verify_package  # lazy: nacl only when upgrading
+        from vudo.pkg.signing import check_package  # lazy: nacl only when upgrading
 
-        verified = verify_package(package)
+        verified = check_package(package)
         if verified.manifest.name != name or verified.manifest.version != best:
             raise VerificationError(
                 f"the registry served {verified.manifest.name} {verified.manifest.version} "
@@ -1338,8 +1327,8 @@ class LocalStore(Resource):
         verified before it is indexed; files that fail are moved aside too. Returns the
         open store and how many packages were indexed.
         """
-        from vudo.pkg.archive import sha256_file  # lazy: nacl and the zip reader
-        from vudo.pkg.signing import verify_package
+        from vudo.pkg.archive import digest_package  # lazy: nacl and the zip reader
+        from vudo.pkg.signing import check_package
 
         root = Path(root)
         index = root / INDEX_NAME
@@ -1354,8 +1343,8 @@ class LocalStore(Resource):
             entries: list[IndexEntry] = []
             for obj in store._object_files():
                 try:
-                    verified = verify_package(obj)
-                    digest = sha256_file(obj)
+                    digest, _, members = digest_package(obj)
+                    verified = check_package(obj, streamed=members)
                 except VudoError:
                     os.replace(obj, root / f"{obj.name}.damaged")
                     continue

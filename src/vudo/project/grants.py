@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from vudo.capabilities import Capability, parse_capability
+from vudo.capabilities import AnyCapability, parse_any_capability
 from vudo.display import iso_time
 from vudo.engine.grants import Grant, Scope, issue_grant, parse_grant_spec, verify_grant
 from vudo.errors import InvalidInputError, NotFoundError, UsageError, VudoError
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 
 def sign_grants(
-    granted: Iterable[tuple[Capability, str]],
+    granted: Iterable[tuple[AnyCapability, str]],
     *,
     home: Path,
     now: float,
@@ -209,7 +209,7 @@ def revoke_capability(name: str, capability: str, *, home: Path) -> int:
     """Drop every stored grant of ``capability`` for ``name``; returns how many."""
     from vudo.pkg.store import open_store  # lazy: runs import this module; no sqlite3 there
 
-    cap = parse_capability(capability)
+    cap = parse_any_capability(capability)
     dropped = 0
 
     def without(current: list[dict[str, Any]]) -> list[dict[str, Any]]:

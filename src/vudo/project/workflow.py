@@ -155,7 +155,7 @@ def check_project(path: Path, *, home: Path, progress: Progress = no_progress) -
     if wasm.is_file():
         checked.append("capabilities")
         try:
-            info = inspect_module(wasm.read_bytes())
+            info = inspect_module(wasm.read_bytes(), capabilities=manifest.capabilities)
         except VudoError as err:
             problems.append(Problem("capabilities", "error", err.message, err.hint))
         else:
@@ -269,7 +269,9 @@ def doc_project(
     project = open_project(path)
     if project.is_stale():
         build_project(project.root, progress=progress)
-    info = inspect_module(project.wasm_path.read_bytes())
+    info = inspect_module(
+        project.wasm_path.read_bytes(), capabilities=project.manifest.capabilities
+    )
     m = project.manifest
     lines = [f"# {m.name} {m.version}", ""]
     if m.description:
