@@ -30,14 +30,13 @@ from _common import sized
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from semantic_version import Version  # noqa: E402
-
 from vudo.capabilities import Capability  # noqa: E402
 from vudo.pkg.archive import pack  # noqa: E402
 from vudo.pkg.keys import KeyPair, generate_keypair  # noqa: E402
 from vudo.pkg.manifest import Manifest  # noqa: E402
 from vudo.pkg.signing import pack_and_sign, sign_package, verify_package  # noqa: E402
 from vudo.pkg.store import IndexEntry, LocalStore  # noqa: E402
+from vudo.pkg.versions import Version  # noqa: E402
 
 WORDS = [
     "telemetry",

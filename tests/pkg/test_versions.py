@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from vudo.errors import InvalidInputError
@@ -173,3 +175,53 @@ def test_non_string_input_is_refused() -> None:
         parse_version(123)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
         parse_requirement(None)  # type: ignore[arg-type]
+
+
+def test_version_precedence_follows_semver_2() -> None:
+    # the chain from semver.org section 11, then releases, then build metadata ignored
+    chain = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.0.1",
+        "1.1.0",
+        "2.0.0",
+        "10.0.0",
+    ]
+    versions = [Version(v) for v in chain]
+    assert sorted(reversed(versions)) == versions
+    for low, high in itertools.pairwise(versions):
+        assert low < high and high > low and low <= high and low != high
+    assert not Version("1.0.0+a") < Version("1.0.0+b")
+    assert not Version("1.0.0+a") > Version("1.0.0+b")
+    assert Version("1.0.0+a") != Version("1.0.0+b") and Version("1.0.0") <= Version("1.0.0+b")
+    assert Version("1.2.3-rc.1+b.2") == Version("1.2.3-rc.1+b.2")
+    assert hash(Version("1.2.3+b")) == hash(Version("1.2.3+b"))
+
+
+def test_version_parts_text_and_immutability() -> None:
+    v = Version("1.2.3-rc.1+build.5")
+    assert (v.major, v.minor, v.patch, v.prerelease, v.build) == (
+        1,
+        2,
+        3,
+        ("rc", "1"),
+        ("build", "5"),
+    )
+    assert str(v) == "1.2.3-rc.1+build.5" and repr(v) == "Version('1.2.3-rc.1+build.5')"
+    assert Version(major=1, minor=2, patch=3, prerelease=("rc",)) == Version("1.2.3-rc")
+    with pytest.raises(AttributeError):
+        v.major = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "text", ["01.2.3", "1.2", "1.0.0-01", "v1.0.0", "1.0.0-", "1.0.0+", "1.0.0-a..b", "-1.0.0"]
+)
+def test_version_refuses_what_semver_refuses(text: str) -> None:
+    with pytest.raises(ValueError):
+        Version(text)

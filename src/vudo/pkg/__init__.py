@@ -2,7 +2,7 @@
 packages, the local store and registries.
 
 Only constants live here, so that code on the run path can name them without importing
-the manifest parser (tomlkit, semantic_version).
+the manifest parser.
 """
 
 #: The files a project's manifest may be, in the order they are looked for.

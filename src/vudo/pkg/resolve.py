@@ -87,10 +87,7 @@ def _describe(dep: Dependency) -> str:
 
 def _precedence(c: Candidate) -> tuple[object, ...]:
     """SemVer precedence (build metadata ignored); cheap for releases, the common case."""
-    v = c.version
-    if not v.prerelease:
-        return (v.major, v.minor, v.patch, 1, ())
-    return (v.major, v.minor, v.patch, 0, v.precedence_key[3])
+    return c.version.precedence_key
 
 
 _Bounds = tuple[tuple[str, tuple[int, int, int]], ...]

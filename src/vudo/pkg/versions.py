@@ -1,7 +1,9 @@
 """Versions and version requirements (SemVer 2, Cargo-style requirements).
 
-Every version vudo handles is a :class:`semantic_version.Version`; this module parses them
-and the requirement strings found in manifests (``b = "^1.2"``) and on the command line
+Every version vudo handles is a :class:`Version` (SemVer 2, defined here: the
+``semantic_version`` package this replaced imports ``importlib.metadata`` when loaded,
+which cost ``vudo search`` more than its query); this module parses versions and the
+requirement strings found in manifests (``b = "^1.2"``) and on the command line
 (``vudo install b@">=1.2, <2"``).
 
 Requirement syntax, one or more comma-joined terms that must all hold:
@@ -29,29 +31,134 @@ Build metadata (``+build5``) is kept on versions but ignored when comparing, per
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vudo.errors import InvalidInputError
 
-if TYPE_CHECKING:
-    from semantic_version import Version
-else:
-
-    def __getattr__(name: str) -> Any:
-        # semantic_version is imported on first use, not with this module: it imports
-        # importlib.metadata (several ms), and reading a project on the `vudo run` path
-        # needs no Version objects (vudo.project.layout reads its last build's facts).
-        if name == "Version":
-            return _version_class()
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+_NUMERIC = re.compile(r"0|[1-9][0-9]*")
+_IDENTIFIER = re.compile(r"[0-9A-Za-z-]+")
+_FULL = re.compile(
+    r"(?P<major>0|[1-9][0-9]*)\.(?P<minor>0|[1-9][0-9]*)\.(?P<patch>0|[1-9][0-9]*)"
+    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+)
 
 
-def _version_class() -> Any:
-    from semantic_version import Version
+class Version:
+    """A SemVer 2 version: ``major.minor.patch[-prerelease][+build]``, immutable.
 
-    return Version
+    Ordering is SemVer precedence: numbers, then a prerelease below its release, its
+    identifiers compared one by one (numeric ones as numbers and below alphanumeric
+    ones, a longer list above its prefix). Build metadata is ignored when ordering but
+    kept by equality and hashing (``1.0.0+a`` is neither below, above nor equal to
+    ``1.0.0+b``), as ``semantic_version`` did.
+    """
+
+    __slots__ = ("_key", "build", "major", "minor", "patch", "prerelease")
+
+    major: int
+    minor: int
+    patch: int
+    prerelease: tuple[str, ...]
+    build: tuple[str, ...]
+    _key: tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
+
+    def __init__(
+        self,
+        version_string: str | None = None,
+        *,
+        major: int | None = None,
+        minor: int | None = None,
+        patch: int | None = None,
+        prerelease: Iterable[str] | None = None,
+        build: Iterable[str] | None = None,
+    ) -> None:
+        if version_string is not None:
+            m = _FULL.fullmatch(version_string)
+            if m is None:
+                raise ValueError(f"Invalid version string: {version_string!r}")
+            major, minor, patch = int(m["major"]), int(m["minor"]), int(m["patch"])
+            prerelease = m["pre"].split(".") if m["pre"] else ()
+            build = m["build"].split(".") if m["build"] else ()
+        if major is None or minor is None or patch is None:
+            raise ValueError("a version needs major, minor and patch")
+        pre, meta = tuple(prerelease or ()), tuple(build or ())
+        for part in pre:
+            if not _IDENTIFIER.fullmatch(part) or (part.isdigit() and not _NUMERIC.fullmatch(part)):
+                raise ValueError(f"Invalid prerelease identifier {part!r}")
+        for part in meta:
+            if not _IDENTIFIER.fullmatch(part):
+                raise ValueError(f"Invalid build identifier {part!r}")
+        if min(major, minor, patch) < 0:
+            raise ValueError("version numbers cannot be negative")
+        setattr_ = object.__setattr__
+        setattr_(self, "major", int(major))
+        setattr_(self, "minor", int(minor))
+        setattr_(self, "patch", int(patch))
+        setattr_(self, "prerelease", pre)
+        setattr_(self, "build", meta)
+        ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre)
+        setattr_(self, "_key", (int(major), int(minor), int(patch), 0 if pre else 1, ids))
+
+    @property
+    def precedence_key(self) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]:
+        """What ordering compares: the numbers, release above prerelease, identifiers."""
+        return self._key
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Version is immutable")
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.major, self.minor, self.patch, self.prerelease, self.build))
+
+    def __str__(self) -> str:
+        text = f"{self.major}.{self.minor}.{self.patch}"
+        if self.prerelease:
+            text += "-" + ".".join(self.prerelease)
+        if self.build:
+            text += "+" + ".".join(self.build)
+        return text
+
+    def __repr__(self) -> str:
+        return f"Version({str(self)!r})"
+
+    def __hash__(self) -> int:
+        return hash((self.major, self.minor, self.patch, self.prerelease, self.build))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self._key == other._key and self.build == other.build
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return not self == other
+
+    def __lt__(self, other: Version) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return bool(self._key < other._key)
+
+    def __le__(self, other: Version) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return bool(self._key <= other._key)
+
+    def __gt__(self, other: Version) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return bool(self._key > other._key)
+
+    def __ge__(self, other: Version) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return bool(self._key >= other._key)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Version, (str(self),))
 
 
 __all__ = [
@@ -93,7 +200,7 @@ def parse_version(text: str) -> Version:
             f'invalid version "{text}"', hint=f'drop the leading "v": "{candidate[1:]}"'
         )
     try:
-        return _version_class()(candidate)
+        return Version(candidate)
     except ValueError as exc:
         raise InvalidInputError(f'invalid version "{text}": {exc}', hint=_VERSION_HINT) from None
 
@@ -101,7 +208,7 @@ def parse_version(text: str) -> Version:
 def _release(version: Version) -> Version:
     """The version without build metadata (what SemVer 2 compares)."""
     if version.build:
-        return _version_class()(
+        return Version(
             major=version.major,
             minor=version.minor,
             patch=version.patch,
@@ -138,7 +245,7 @@ class _Partial:
     pre: tuple[str, ...]
 
     def full(self) -> Version:
-        return _version_class()(
+        return Version(
             major=self.major or 0,
             minor=self.minor or 0,
             patch=self.patch or 0,
@@ -147,7 +254,7 @@ class _Partial:
 
 
 def _v(major: int, minor: int, patch: int) -> Version:
-    return _version_class()(major=major, minor=minor, patch=patch)
+    return Version(major=major, minor=minor, patch=patch)
 
 
 def _parse_partial(text: str, original: str) -> _Partial:

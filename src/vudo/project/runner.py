@@ -250,7 +250,7 @@ def project_target(
 
     What the build checked (the manifest's name, capabilities and pricing) comes from its
     stamp, so an up-to-date project runs without parsing its manifest: that parse (and
-    tomlkit, semantic_version) would cost more than the run itself.
+    tomlkit) would cost more than the run itself.
     """
     from vudo.project.layout import current_build  # lazy: only for project runs
 
