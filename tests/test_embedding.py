@@ -167,7 +167,7 @@ def test_bad_load_arguments(plugin: Path, home: Path, tmp_path: Path) -> None:
         vudo.load(plugin, grants=["sensor_tme"])
     with pytest.raises(UsageError, match="not both"):
         vudo.load(plugin, host_functions=vudo.HostFunctions(), engine=object())  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="environment variable"):
+    with pytest.raises(UsageError, match="environment variable"):
         vudo.load(plugin, env={"A=B": "c"})
 
 

@@ -45,6 +45,7 @@ from typing import Any
 
 from vudo.capabilities import AnyCapability
 from vudo.engine import Engine, Limits
+from vudo.engine.config import check_env
 from vudo.engine.custom import HostFunctions
 from vudo.engine.events import Event
 from vudo.engine.receipt import Receipt
@@ -200,12 +201,16 @@ def load(
             "pass host_functions or an engine, not both",
             hint="create the engine with Engine(host_functions=...)",
         )
+    try:
+        variables = check_env(env or {})
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="pass env as a mapping of names to strings") from None
     options = RunOptions(
         fuel=fuel,
         timeout=timeout,
         grant=tuple(grants),
         deny=tuple(deny),
-        env=tuple((env or {}).items()),
+        env=tuple(variables.items()),
         limits=limits,
     )
     _check_words(options.grant, options.deny)
