@@ -667,7 +667,9 @@ def _validate_imports(
         if imp.module != HOST_MODULE:
             raise ModuleError(
                 f'{name}: {where} is not from module "{HOST_MODULE}"',
-                hint=f'Spirits import host functions only from "{HOST_MODULE}"',
+                hint=f'Spirits import host functions from "{HOST_MODULE}"; a plugin of an '
+                "application runs inside it, which defines its host functions "
+                "(vudo.HostFunctions)",
             )
         row = ABI.get(imp.name)
         if row is None:
