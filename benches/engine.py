@@ -33,6 +33,7 @@ import wasmtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from _common import sized
 from vudo.capabilities import Capability
 from vudo.engine import Engine, Sandbox, SandboxConfig
 from vudo.engine.grants import Scope, issue_grant
@@ -75,6 +76,8 @@ WAT = """
   %s
 )
 """
+#: Rounds each paired measurement takes (the median is reported).
+REPEAT = sized(7, 1)
 # Extra functions so compilation takes measurable time (for the cache comparison).
 FILLER = "\n".join(
     f'(func (export "f{i}") (param i32) (result i32) '
@@ -211,10 +214,10 @@ def main() -> None:
 
     for fn in (ours_start, raw_start):
         fn()
-    report("(a) warm start + first call", *paired(ours_start, raw_start, 21, 100))
+    report("(a) warm start + first call", *paired(ours_start, raw_start, REPEAT * 3, sized(100, 2)))
 
     # (b) host-call round trip
-    n = 20_000
+    n = sized(20_000, 200)
     sb = Sandbox(engine, module, CONFIG._replace(fuel=10**15))
     sb.instantiate()
 
@@ -238,10 +241,10 @@ def main() -> None:
     inst2 = linker2.instantiate(store2, raw_module)
     logmany2 = inst2.exports(store2)["logmany"]
     assert isinstance(logmany2, wasmtime.Func)
-    ours_calls, bare = paired(lambda: sb.call("logmany", [n]), lambda: logmany(store, n), 7, 1)
+    ours_calls, bare = paired(lambda: sb.call("logmany", [n]), lambda: logmany(store, n), REPEAT, 1)
     assert sb.receipt().host_calls["actuator_log"]["allowed"] >= n
     ours_calls2, bare_read = paired(
-        lambda: sb.call("logmany", [n]), lambda: logmany2(store2, n), 7, 1
+        lambda: sb.call("logmany", [n]), lambda: logmany2(store2, n), REPEAT, 1
     )
     ours_calls, bare, ours_calls2, bare_read = (
         x / n for x in (ours_calls, bare, ours_calls2, bare_read)
@@ -252,10 +255,10 @@ def main() -> None:
     )
 
     # (c) compute, fuel on vs off
-    iters = 5_000_000
+    iters = sized(5_000_000, 1_000)
     compute = inst.exports(store)["compute"]
     assert isinstance(compute, wasmtime.Func)
-    on, off = paired(lambda: sb.call("compute", [iters]), lambda: compute(store, iters), 7, 1)
+    on, off = paired(lambda: sb.call("compute", [iters]), lambda: compute(store, iters), REPEAT, 1)
     report(
         f"(c) compute: mul chain, {iters:,} iters",
         on,
@@ -264,7 +267,7 @@ def main() -> None:
         names=("fuel on", "fuel off"),
     )
     for label, name, arg in (
-        ("(c) compute: recursive fib(27)", "fib", 27),
+        ("(c) compute: recursive fib(27)", "fib", sized(27, 5)),
         ("(c) compute: load/store loop, 5M iters", "sum", iters),
     ):
         raw_func = inst.exports(store)[name]
@@ -272,7 +275,7 @@ def main() -> None:
         on, off = paired(
             lambda name=name, arg=arg: sb.call(name, [arg]),
             lambda raw_func=raw_func, arg=arg: raw_func(store, arg),
-            7,
+            REPEAT,
             1,
         )
         report(label, on, off, unit="ms", names=("fuel on", "fuel off"))
@@ -304,7 +307,7 @@ def main() -> None:
 
         report(
             "(d) new engine + load + run (304 funcs)",
-            *paired(cold, warm, 5, 2),
+            *paired(cold, warm, sized(5, 1), sized(2, 1)),
             unit="ms",
             names=("cold", "warm"),
         )

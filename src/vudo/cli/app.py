@@ -483,11 +483,22 @@ def _cfg_credit(p: argparse.ArgumentParser) -> None:
     configure(p)
 
 
+def _cfg_storage(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.storage import configure
+
+    configure(p)
+
+
 def _cfg_tui(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "spirit", metavar="PATH", nargs="?", default=None, help="project directory (default: .)"
     )
     _project(p, positional=True)
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="start with hot reload on: rebuild and rerun when a source changes",
+    )
     _trust_yes(p)
 
 
@@ -670,6 +681,13 @@ COMMANDS: tuple[Command, ...] = (
         "vudo credit balance wallet   |   vudo credit deposit 1000   |   "
         "vudo credit fund ./my-project 250   |   vudo credit history wallet --json",
         _cfg_credit,
+    ),
+    Command(
+        "storage",
+        "list, read or delete a Spirit's stored keys (what its runs saved)",
+        "vudo storage list ./my-project   |   vudo storage get kv-counter count --json   |   "
+        "vudo storage delete kv-counter count --yes",
+        _cfg_storage,
     ),
     Command(
         "trust",

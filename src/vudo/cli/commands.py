@@ -251,7 +251,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
     if any((path / n).is_file() for n in MANIFEST_FILENAMES):
         ensure_trusted(path, yes=args.yes)  # a project: ask before it is built
-    return int(run_tui(path) or 0)
+    return int(run_tui(path, watch=args.watch) or 0)
 
 
 # --------------------------------------------------------------------------- run / test
@@ -281,7 +281,35 @@ def _receipt_lines(receipt: Receipt) -> list[str]:
     lines.append(f"  digest      {show_digest(receipt.digest, short=True)}")
     if receipt.price is not None:
         lines.append(f"  price       {receipt.price:,}")
+    lines.extend(_nested_call_lines(receipt, "  "))
     return lines
+
+
+def _nested_call_lines(receipt: Receipt, indent: str) -> list[str]:
+    """The Spirits ``receipt``'s sandbox called (host_spirit_call, host_sandbox_spawn),
+    each indented under its caller with its own fuel and host calls."""
+    lines: list[str] = []
+    for call in receipt.calls:
+        counts = (
+            ", ".join(
+                f"{cap} {c.get('allowed', 0)}"
+                + (f"/{c['denied']} denied" if c.get("denied") else "")
+                for cap, c in sorted(call.host_calls.items())
+            )
+            or "no host calls"
+        )
+        lines.append(
+            f"{indent}called      {call.module}.{call.function}: {call.outcome}"
+            + (f" ({call.error})" if call.error else "")
+            + f"; fuel {call.fuel_used:,}; {counts}"
+        )
+        lines.extend(_nested_call_lines(call, indent + "  "))
+    return lines
+
+
+def _callee_name(sandbox_id: str) -> str:
+    """The dependency name in a callee's sandbox id (``caller-1/lowercase#3``)."""
+    return sandbox_id.rpartition("/")[2].partition("#")[0]
 
 
 class _HostCallWatch:
@@ -306,6 +334,8 @@ class _HostCallWatch:
         self.calls = 0
         self.denied: list[tuple[str, str | None, str]] = []  # function, capability, detail
         self.denied_count = 0
+        #: (dependency, capability) denied to a Spirit this one called: its own grants
+        self.callee_denied: dict[tuple[str, str], None] = {}
 
     def __call__(self, event: Event) -> None:
         from vudo.engine.events import FuelSample, HostCall
@@ -316,15 +346,20 @@ class _HostCallWatch:
             self.calls += 1
             cap = event.capability.value if event.capability is not None else None
             detail = getattr(event, "reason", None) or event.args
+            depth = getattr(event, "depth", 0)
             if not event.allowed:
                 self.denied_count += 1
-                if len(self.denied) < _MAX_DENIALS_KEPT:  # a guest can make millions
+                if depth:  # a callee's own grants decided: the caller's cannot help
+                    if cap is not None and len(self.callee_denied) < _MAX_DENIALS_KEPT:
+                        self.callee_denied[(_callee_name(event.sandbox_id), cap)] = None
+                elif len(self.denied) < _MAX_DENIALS_KEPT:  # a guest can make millions
                     self.denied.append((event.function, cap, detail[:200]))
             if self.verbose:
                 if self.line is not None:
                     self.line.clear()
+                where = f"{'  ' * depth}[{_callee_name(event.sandbox_id)}] " if depth else ""
                 note(
-                    f"host call  {event.function}({event.args}) -> {event.result}  "
+                    f"host call  {where}{event.function}({event.args}) -> {event.result}  "
                     f"{'allowed' if event.allowed else 'DENIED'}" + (f" [{cap}]" if cap else "")
                 )
         if self.line is None:
@@ -348,9 +383,14 @@ class _HostCallWatch:
         for function, cap, detail in self.denied:
             if cap is not None and cap not in first:
                 first[cap] = (function, detail)
+        lines = [
+            f"note: {name}, which this Spirit called, was denied {cap} (its own grant; to "
+            f"allow it: `vudo grant {name} {cap}`)"
+            for name, cap in self.callee_denied
+        ]
         if not first:
-            return []
-        lines = ["note: host calls needing " + ", ".join(sorted(first)) + " were denied"]
+            return lines
+        lines.append("note: host calls needing " + ", ".join(sorted(first)) + " were denied")
         for cap, (function, detail) in sorted(first.items()):
             lines.append(
                 f"  {function}"
@@ -1370,6 +1410,12 @@ def cmd_credit(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_storage(args: argparse.Namespace) -> int:
+    from vudo.cli.storage import run
+
+    return run(args)
+
+
 def cmd_trust(args: argparse.Namespace) -> int:
     from vudo.cli.trust import run_trust
 
@@ -1947,6 +1993,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from vudo.pkg.keys import fingerprint
     from vudo.project.credit import release_dead_runs
     from vudo.project.repair import repair_store
 
@@ -1967,27 +2014,37 @@ def cmd_repair(args: argparse.Namespace) -> int:
                 "removed_temp_files": outcome.removed_temp_files,
                 "dropped": list(outcome.dropped_rows),
                 "dropped_grants": list(outcome.dropped_grants),
+                "resigned_grants": dict(outcome.resigned_grants),
+                "foreign_grants": [
+                    {**g._asdict(), "regrant": g.regrant} for g in outcome.foreign_grants
+                ],
             }
         )
         return 0
     if outcome.rebuilt:
         out(f"rebuilt the store index from the package files ({outcome.packages} packages)")
-        return 0
     fixed = (
         outcome.removed_orphans
         + outcome.removed_temp_files
         + len(outcome.dropped_rows)
         + len(outcome.dropped_grants)
     )
-    if not fixed:
-        out(f"the store is healthy ({outcome.packages} packages)")
-        return 0
-    out(
-        f"removed {outcome.removed_orphans} orphaned package files and "
-        f"{outcome.removed_temp_files} stale temp files"
-    )
+    if fixed:
+        out(
+            f"removed {outcome.removed_orphans} orphaned package files and "
+            f"{outcome.removed_temp_files} stale temp files"
+        )
     for row in outcome.dropped_rows:
         out(f"dropped {row} (its package file was missing or damaged)")
     for name in outcome.dropped_grants:
         out(f"dropped the unreadable grants of {name} (grant them again: `vudo grant {name} CAP`)")
+    for name, count in outcome.resigned_grants:
+        out(f"re-signed {count} grant(s) of {name} made by your earlier key with your current key")
+    for g in outcome.foreign_grants:
+        out(
+            f"the {g.capability} grant of {g.name} was made by key {fingerprint(g.granter)}, "
+            f"not yours, so runs ignore it; to give it with your key: `{g.regrant}`"
+        )
+    if not (outcome.rebuilt or fixed or outcome.resigned_grants or outcome.foreign_grants):
+        out(f"the store is healthy ({outcome.packages} packages)")
     return 0

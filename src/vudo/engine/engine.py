@@ -36,8 +36,10 @@ from vudo.engine.binary import ModuleShape, scan
 from vudo.engine.compiler import engine_config
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, DEFAULT_TIMEOUT
 from vudo.engine.custom import HostFunctions
-from vudo.engine.traps import translate
-from vudo.errors import ModuleError, NotFoundError, ResourceLimitExceeded
+from vudo.engine.traps import parse_wat, translate
+from vudo.engine.wasi_abi import WASI_MODULE, WASI_SIGNATURES
+from vudo.errors import InvalidInputError, ModuleError, NotFoundError, ResourceLimitExceeded
+from vudo.files import write_atomic
 
 
 def _wasmtime_version() -> str:
@@ -76,6 +78,9 @@ class ExportedFunc(NamedTuple):
     results: tuple[str, ...]
 
 
+WASI_PREFIX = WASI_MODULE + "."
+
+
 class SpiritModule(NamedTuple):
     """A compiled, validated Spirit module, ready to run in any number of sandboxes.
 
@@ -101,6 +106,11 @@ class SpiritModule(NamedTuple):
         raise NotFoundError(
             f'{self.name} exports no function "{name}"', hint=f"exported functions: {names}"
         )
+
+    @property
+    def uses_wasi(self) -> bool:
+        """Whether the module imports WASI preview1 (a WASI command or reactor)."""
+        return any(name.startswith(WASI_PREFIX) for name in self.imports)
 
     def entry_point(self) -> str:
         """The function ``vudo run`` calls by default: ``main``, else ``_start``."""
@@ -134,7 +144,10 @@ DEFAULT_CACHE_BOUND = 256 * 1024 * 1024
 #: A leftover temporary file (a writer that was killed) older than this is removed.
 _STALE_TMP_SECONDS = 3600.0
 #: The names of the cache's own files: an entry's code and checksum, and their temp files.
-_CACHE_FILE = re.compile(r"[0-9a-f]{64}\.(cwasm|sha256)(\S*\.tmp)?")
+#: Temp files are :func:`vudo.files.write_atomic`'s ``.<name>.<pid>.<hex>.partial``.
+_CACHE_FILE = re.compile(
+    r"[0-9a-f]{64}\.(cwasm|sha256)|\.[0-9a-f]{64}\.(cwasm|sha256)\.\d+\.[0-9a-f]+\.partial"
+)
 
 
 class ModuleCache:
@@ -188,10 +201,10 @@ class ModuleCache:
         code_path, sum_path = self.paths(digest)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _atomic_write(sum_path, hashlib.sha256(code).hexdigest().encode())
-            _atomic_write(code_path, code)
+            write_atomic(sum_path, hashlib.sha256(code).hexdigest().encode())
+            write_atomic(code_path, code)
             self.evict(keep=code_path)
-        except OSError:
+        except (OSError, InvalidInputError):  # a full disk, or not a file at the path
             return
 
     def _entries(self) -> list[tuple[float, int, Path]]:
@@ -210,7 +223,7 @@ class ModuleCache:
         for entry in listing:
             with contextlib.suppress(OSError):
                 stat = entry.stat(follow_symlinks=False)
-                if entry.name.endswith(".tmp"):
+                if entry.name.endswith(".partial"):
                     if now - stat.st_mtime > _STALE_TMP_SECONDS:
                         os.unlink(entry.path)
                 elif entry.name.endswith(".cwasm") and entry.is_file(follow_symlinks=False):
@@ -263,19 +276,6 @@ class ModuleCache:
 
     def stats(self) -> CacheStats:
         return CacheStats(self.hits, self.misses, self.recompiled)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    import tempfile  # only on a cache miss: a warm run never writes
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Ticker:
@@ -461,10 +461,7 @@ class Engine:
                 "not a WebAssembly module: neither wasm binary nor UTF-8 WAT text",
                 hint="pass a .wasm file or .wat source",
             ) from None
-        try:
-            return bytes(wasmtime.wat2wasm(text))
-        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-            raise translate(exc, during="parse") from None
+        return parse_wat(text, str(source) if isinstance(source, Path) else None)
 
     def _compile(
         self, wasm: bytes, digest: str, name: str, timeout: float
@@ -552,9 +549,11 @@ class Engine:
             with self._lock:
                 if self._linker is None:
                     from vudo.engine.host import define_imports
+                    from vudo.engine.wasi import define_wasi
 
                     linker = wasmtime.Linker(self.wasm_engine)
                     define_imports(linker)
+                    define_wasi(linker)
                     if self.host_functions is not None:
                         from vudo.engine.host import define_custom
 
@@ -650,8 +649,9 @@ def _validate_imports(
     *,
     foreign: frozenset[str] = frozenset(),
 ) -> tuple[str, ...]:
-    """The module's host imports (``"<module>.<name>"`` for the application's own), after
-    checking each against the ABI table or ``custom``; ModuleError otherwise."""
+    """The module's host imports, after checking each (name and signature) against the ABI
+    table, WASI preview1's (named ``wasi_snapshot_preview1.<name>``) or ``custom`` (the
+    application's own, named ``"<module>.<name>"``); ModuleError otherwise."""
     names: list[str] = []
     for imp in shape.imports:
         where = f'import "{imp.module}" "{imp.name}"'
@@ -660,16 +660,27 @@ def _validate_imports(
             _check_import_type(imp, name, where, (defined.params, defined.results))
             names.append(defined.label)
             continue
-        if imp.module in foreign and imp.module != HOST_MODULE:
+        if imp.module in foreign and imp.module not in (HOST_MODULE, WASI_MODULE):
             _check_import_type(imp, name, where, (imp.params, imp.results))
             names.append(f"{imp.module}.{imp.name}")
             continue
+        if imp.module == WASI_MODULE:
+            expected = WASI_SIGNATURES.get(imp.name)
+            if expected is None:
+                raise ModuleError(
+                    f"{name}: {where} is not a WASI preview1 function",
+                    hint="vudo implements wasi_snapshot_preview1 as its witx defines it; "
+                    "see docs/wasi.md",
+                )
+            _check_import_type(imp, name, where, expected)
+            names.append(f"{WASI_MODULE}.{imp.name}")
+            continue
         if imp.module != HOST_MODULE:
             raise ModuleError(
-                f'{name}: {where} is not from module "{HOST_MODULE}"',
-                hint=f'Spirits import host functions from "{HOST_MODULE}"; a plugin of an '
-                "application runs inside it, which defines its host functions "
-                "(vudo.HostFunctions)",
+                f'{name}: {where} is not from module "{HOST_MODULE}" or "{WASI_MODULE}"',
+                hint=f'Spirits import host functions only from "{HOST_MODULE}" '
+                f'(or WASI preview1, "{WASI_MODULE}"); a plugin of an application runs '
+                "inside it, which defines its host functions (vudo.HostFunctions)",
             )
         row = ABI.get(imp.name)
         if row is None:

@@ -46,6 +46,9 @@ class HostCall(NamedTuple):
     scope mismatch it names both the target and the grant's scope, e.g. ``'localhost:80'
     resolved to 127.0.0.1, outside the grant's scope domain:*:*``), "" otherwise; the
     event's ``args`` also ends with it in parentheses, for renderers that show one column.
+    ``depth`` is 0 for the sandbox's own calls and n for those of a Spirit it called n
+    levels down (``host_spirit_call``; their ``sandbox_id`` is the callee's), which come
+    to the top-level sandbox's subscribers right after the call that made them.
     """
 
     sandbox_id: str
@@ -57,6 +60,7 @@ class HostCall(NamedTuple):
     fuel: int
     at: float
     reason: str = ""
+    depth: int = 0
 
 
 class FuelSample(NamedTuple):

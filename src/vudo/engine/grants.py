@@ -20,6 +20,8 @@ Scopes (``Scope.parse`` / ``str(scope)`` round-trip):
   (a network address, a peer key) is denied.
 - ``peer:<64 hex>``: only the target equal to that Ed25519 public key (e.g. a credit
   transfer destination, a cross-sandbox call).
+- ``path:<host dir>``: a WASI preopen (``--dir``) at that absolute, normalised host
+  directory or below it (storage_read/write/delete for files, :mod:`vudo.engine.wasi`).
 - ``domain:<host-pattern>:<port-pattern>``: network targets ``"host:port"`` (as normalised
   by :func:`vudo.engine.network.normalize_address`, which turns every numeric spelling the
   C library accepts, ``127.1``, ``2130706433``, ``0x7f.1``, into the address it stands for).
@@ -48,25 +50,26 @@ Scopes (``Scope.parse`` / ``str(scope)`` round-trip):
   up. So a name whose DNS answer points into your network (DNS rebinding) is denied, and
   the connection goes to exactly the address that was checked.
 
-Every nacl exception is translated in :func:`_nacl_errors`: a signature that does not
-match becomes :class:`~vudo.errors.VerificationError`, any other nacl failure (a key that
-is not a valid curve point, ...) :class:`~vudo.errors.InvalidInputError`.
+nacl exceptions are translated by :func:`vudo.boundaries.nacl_errors`: a signature that
+does not match becomes :class:`~vudo.errors.VerificationError`, a key that is not a valid
+curve point :class:`~vudo.errors.InvalidInputError`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import posixpath
 import re
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
+from vudo.boundaries import nacl_errors
 from vudo.capabilities import (
     AnyCapability,
     Capability,
@@ -109,7 +112,31 @@ _DOMAIN_HINT: Final = (
 )
 _SIGNATURE_BYTES: Final = 64
 _ZERO_SIGNATURE: Final = bytes(_SIGNATURE_BYTES)
-_SCOPE_HINT: Final = 'use "global", "sandboxed", "peer:<64 hex>" or "domain:<host>:<port>"'
+_SCOPE_HINT: Final = (
+    'use "global", "sandboxed", "peer:<64 hex>", "domain:<host>:<port>" or "path:<host dir>"'
+)
+_PATH_HINT: Final = 'e.g. "path:/home/me/data": an absolute, normalised host directory'
+#: Longest ``path:`` scope value (PATH_MAX).
+MAX_SCOPE_PATH = 4096
+
+
+def _check_path(value: object) -> str:
+    """A ``path:`` scope's host directory, validated whole: absolute, normalised (no
+    ``.``/``..``/``//``/trailing ``/`` except the root itself), printable, at most PATH_MAX."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"path scope needs a directory, got {value!r}", hint=_PATH_HINT)
+    shown = value if len(value) <= 80 else value[:64] + "..."
+    if (
+        len(value) > MAX_SCOPE_PATH
+        or not value.startswith("/")
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+        or posixpath.normpath(value) != value
+        or value.startswith("//")
+    ):
+        raise InvalidInputError(
+            f'path scope "{shown}" is not an absolute, normalised directory', hint=_PATH_HINT
+        )
+    return value
 
 
 def _check_key(value: object, what: str) -> str:
@@ -127,6 +154,7 @@ class ScopeKind(StrEnum):
     SANDBOXED = "sandboxed"
     PEER = "peer"
     DOMAIN = "domain"
+    PATH = "path"
 
 
 #: What a domain host pattern (and a target host) is: a name, an IPv4 or an IPv6 address.
@@ -243,6 +271,8 @@ class Scope:
                 raise InvalidInputError(f'scope "{kind}" takes no value', hint=_SCOPE_HINT)
         elif kind is ScopeKind.PEER:
             object.__setattr__(self, "value", _check_key(self.value, "peer scope"))
+        elif kind is ScopeKind.PATH:
+            object.__setattr__(self, "value", _check_path(self.value))
         else:
             host, port = self._split_domain(self.value)
             family, regex = _domain_host(host, str(self.value))
@@ -284,6 +314,8 @@ class Scope:
             return cls(ScopeKind(kind))
         if sep and kind in (ScopeKind.PEER, ScopeKind.DOMAIN):
             return cls(ScopeKind(kind), rest)
+        if sep and kind == ScopeKind.PATH:  # the path is taken as written, not stripped
+            return cls(ScopeKind.PATH, text.partition(":")[2])
         raise InvalidInputError(f'invalid grant scope "{text}"', hint=_SCOPE_HINT)
 
     @classmethod
@@ -302,6 +334,10 @@ class Scope:
     def domain(cls, pattern: str) -> Scope:
         return cls(ScopeKind.DOMAIN, pattern)
 
+    @classmethod
+    def path(cls, directory: str) -> Scope:
+        return cls(ScopeKind.PATH, directory)
+
     def __str__(self) -> str:
         return self.kind.value if self.value is None else f"{self.kind.value}:{self.value}"
 
@@ -317,6 +353,10 @@ class Scope:
             return kind is ScopeKind.SANDBOXED
         if kind is ScopeKind.PEER:
             return target.lower() == self.value
+        if kind is ScopeKind.PATH:
+            # a WASI preopen's host directory: this one, or one below it
+            value = str(self.value)
+            return target == value or target.startswith(value.rstrip("/") + "/")
         if kind is ScopeKind.DOMAIN:
             host, sep, port = target.lower().rpartition(":")
             if not sep or (self._port != "*" and port != self._port):
@@ -508,7 +548,7 @@ def issue_grant(
         expires_at=expires_at,
         signature=_ZERO_SIGNATURE,
     )
-    with _nacl_errors("sign grant"):
+    with nacl_errors("sign grant"):
         signature = signing_key.sign(unsigned.canonical_bytes()).signature
     return Grant(
         capability=unsigned.capability,
@@ -521,20 +561,7 @@ def issue_grant(
     )
 
 
-@contextmanager
-def _nacl_errors(action: str) -> Iterator[None]:
-    """The one place nacl exceptions become vudo errors."""
-    import nacl.exceptions  # a run without grants never loads nacl
-
-    try:
-        yield
-    except nacl.exceptions.BadSignatureError:
-        raise VerificationError(
-            f"{action}: signature does not match the granter's key (forged or altered)",
-            hint="re-issue the grant with the granter's key",
-        ) from None
-    except nacl.exceptions.CryptoError as exc:
-        raise InvalidInputError(f"{action}: {exc}") from None
+_REISSUE = "forged or altered: re-issue the grant with the granter's key"
 
 
 def verify_grant(grant: Grant) -> None:
@@ -547,7 +574,7 @@ def verify_grant(grant: Grant) -> None:
         raise VerificationError("grant has a zero signature", hint="sign it with issue_grant")
     import nacl.signing
 
-    with _nacl_errors("verify grant"):
+    with nacl_errors("verify grant", mismatch_hint=_REISSUE):
         key = nacl.signing.VerifyKey(bytes.fromhex(grant.granter))
         key.verify(grant.canonical_bytes(), grant.signature)
 

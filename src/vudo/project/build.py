@@ -1,9 +1,10 @@
 """``vudo build``: compile a project's source to ``target/<name>.wasm``, really.
 
-WAT goes through ``wasmtime.wat2wasm``; C and Zig through the ``ziglang`` wheel (a
-dependency, so a fresh machine can build); Rust through cargo when the wasm32 target is
-installed. After compiling, the module's imports are checked against the manifest's
-capabilities, so a Spirit cannot quietly depend on a capability it never asked for.
+WAT goes through the engine (``vudo.engine.traps.parse_wat``); C and Zig through the
+``ziglang`` wheel (a dependency, so a fresh machine can build); Rust through cargo when
+the wasm32 target is installed. After compiling, the module's imports are checked
+against the manifest's capabilities, so a Spirit cannot quietly depend on a capability it
+never asked for.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import wasmtime
-
 from vudo.capabilities import AnyCapability, CustomCapability
 from vudo.engine.abi import IMPORT_CAPABILITIES
 from vudo.engine.engine import check_module
+from vudo.engine.traps import WatError, parse_wat
+from vudo.engine.wasi_abi import WASI_CAPABILITIES, WASI_MODULE, WASI_SIGNATURES
 from vudo.errors import BuildError, ModuleError
 from vudo.project.layout import (
     BuildStamp,
@@ -140,10 +141,35 @@ def lint_capabilities(
         if module in apps:  # the application's own host function: its x:APP.* guard it
             used.update(c for c in declared if c.value.startswith(f"x:{module}."))
             continue
+        if module == WASI_MODULE:
+            if name not in WASI_SIGNATURES:
+                problems.append(
+                    CapabilityProblem(
+                        f'the module imports unknown WASI preview1 function "{name}"',
+                        "vudo implements wasi_snapshot_preview1 as its witx defines it",
+                        True,
+                    )
+                )
+                continue
+            caps = WASI_CAPABILITIES.get(name, ())
+            used.update(caps)
+            if caps and not wanted.intersection(caps):
+                need = " or ".join(f'"{c.value}"' for c in caps)
+                problems.append(
+                    CapabilityProblem(
+                        f"the module imports WASI {name} but spirit.toml declares none of {need}",
+                        f"declare it in spirit.toml: capabilities = "
+                        f'[{listed}{", " if listed else ""}"{caps[0].value}"], '
+                        f"or stop using {name}",
+                        True,
+                    )
+                )
+            continue
         if module != "vudo":
             problems.append(
                 CapabilityProblem(
-                    f'the module imports "{module}"."{name}"; Spirits import only from "vudo"',
+                    f'the module imports "{module}"."{name}"; Spirits import only from "vudo" '
+                    f'and "{WASI_MODULE}"',
                     "remove the import, or use a vudo host function (a plugin of the "
                     f'application "{module}" declares its capability "x:{module}.NAME")',
                     True,
@@ -235,17 +261,12 @@ def compile_wat(project: Project, out: Path) -> None:
             f"{rel}: not UTF-8 text (byte {err.start})", output="", hint="save the source as UTF-8"
         ) from None
     try:
-        out.write_bytes(wasmtime.wat2wasm(text))
-    except wasmtime.WasmtimeError as err:
-        raw = str(err)
-        where = re.search(r"--> [^:\n]*:(\d+):(\d+)", raw)
-        what = raw.splitlines()[0].strip()
-        loc = f"{rel}:{where.group(1)}:{where.group(2)}" if where else str(rel)
+        wasm = parse_wat(text, str(rel))
+    except WatError as err:
         raise CompileError(
-            f"{loc}: {what}",
-            output=raw.replace("<anon>", str(rel)),
-            hint="fix the source and run `vudo build` again",
+            err.message, output=err.output, hint="fix the source and run `vudo build` again"
         ) from err
+    out.write_bytes(wasm)
 
 
 def compile_c(project: Project, out: Path, *, release: bool) -> None:

@@ -31,12 +31,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import wasmtime
-
 from vudo.capabilities import AnyCapability, Capability, parse_any_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import I64_MAX
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
+from vudo.engine.traps import parse_wat
 from vudo.errors import (
     InvalidInputError,
     ModuleError,
@@ -47,6 +46,7 @@ from vudo.errors import (
     VudoError,
 )
 from vudo.home import cache_dir, data_dir
+from vudo.project.compose import DependencyResolver, installed_resolver, project_resolver
 from vudo.project.layout import Progress, no_progress, open_project
 
 if TYPE_CHECKING:
@@ -263,16 +263,11 @@ def _module_bytes(path: Path) -> bytes:
         )
     try:
         text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
-        return bytes(wasmtime.wat2wasm(text))
     except UnicodeDecodeError:
         raise InvalidInputError(
             f"{path} is neither a wasm binary nor WAT text", hint="pass a .wasm or .wat file"
         ) from None
-    except wasmtime.WasmtimeError as err:
-        first = str(err).strip().splitlines()[0]
-        where = re.search(r"--> [^:\n]*:(\d+):(\d+)", str(err))
-        loc = f"{path}:{where.group(1)}:{where.group(2)}: " if where else f"{path}: "
-        raise InvalidInputError(loc + first, hint="fix the WAT source") from None
+    return parse_wat(text, str(path))
 
 
 def project_target(
@@ -519,8 +514,13 @@ def prepare_run(
     notice: Callable[[str], None] = no_progress,
     sinks: Mapping[str, Callable[[bytes], None]] | None = None,
     entry: bool = True,
+    open_services: Callable[[], HostServices | None] | None = None,
 ) -> PreparedRun:
     """Load the module, pick the function, convert the arguments and sign the grants.
+
+    The Spirit's dependencies (``host_spirit_call``) resolve through
+    :mod:`vudo.project.compose`; ``open_services`` gives a callee that needs storage,
+    credit or network the host services (default: ``services``).
 
     ``notice`` gets one-off messages for the user (storage moved to the run's identity).
     ``sinks`` maps an output stream to a callable given its bytes as the guest writes
@@ -571,7 +571,14 @@ def prepare_run(
     limits = options.limits if options.limits is not None else Limits()
     if options.memory is not None:
         limits = limits._replace(memory_bytes=options.memory)
+    dependencies = _dependencies(
+        target,
+        engine=engine,
+        home=home,
+        services=open_services if open_services is not None else lambda: services,
+    )
     kwargs: dict[str, Any] = {
+        "dependencies": dependencies,
         "limits": limits,
         "grants": grants,
         "trusted_granters": trusted,
@@ -594,6 +601,22 @@ def prepare_run(
     return PreparedRun(
         module, function, tuple(args), SandboxConfig(**kwargs), granted, tuple(missing)
     )
+
+
+def _dependencies(
+    target: RunTarget,
+    *,
+    engine: Engine,
+    home: Path,
+    services: Callable[[], HostServices | None],
+) -> DependencyResolver | None:
+    """What ``target``'s ``host_spirit_call`` may reach: its manifest's dependencies (a
+    project's pinned by its lock); None for a loose module, which has no manifest."""
+    if target.kind == "project":
+        return project_resolver(Path(target.label), engine=engine, home=home, services=services)
+    if target.manifest is not None:
+        return installed_resolver(target.manifest, engine=engine, home=home, services=services)
+    return None
 
 
 def migrate_storage(
@@ -666,6 +689,7 @@ class RunHandle:
         entry: bool = True,
     ) -> None:
         self.target = target
+        self._home = home
         self._own_engine = engine is None
         self.engine = Engine(cache_dir=cache_dir(home)) if engine is None else engine
         self._own_services: HostServices | None = None
@@ -694,6 +718,7 @@ class RunHandle:
                 notice=notice,
                 sinks=sinks,
                 entry=entry,
+                open_services=lambda: self._callee_services(opened, services),
             )
             self.sandbox = Sandbox(self.engine, self.prepared.module, self.prepared.config)
             if on_event is not None:
@@ -716,6 +741,21 @@ class RunHandle:
         if sandbox is not None:
             sandbox.close()
         self._release()
+
+    def _callee_services(
+        self, opened: HostServices | None, given: Callable[[], HostServices] | None
+    ) -> HostServices:
+        """The host services for a callee that needs them (opened on first need when the
+        caller itself did not; closed with the handle)."""
+        if opened is not None:
+            return opened
+        if self._own_services is None:
+            if given is not None:
+                return given()
+            from vudo.engine.services import HostServices  # lazy: sqlite3 if used
+
+            self._own_services = HostServices.open(data_dir(self._home))
+        return self._own_services
 
     def _release(self) -> None:
         if self._own_services is not None:
