@@ -146,6 +146,11 @@ class Spirit:
         return tuple(caps)
 
     @property
+    def limits(self) -> Limits:
+        """The limits it runs under (input and output sizes among them)."""
+        return self.sandbox.config.limits
+
+    @property
     def exports(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.sandbox.module.exports)
 
