@@ -472,13 +472,21 @@ def _run_options(
 
 
 def _input_bytes(source: str | None) -> bytes:
-    """``--input FILE`` (``-``: all of stdin) as bytes; a missing file is exit 5."""
+    """``--input FILE`` (``-``: all of stdin) as bytes; a missing file is exit 5. At most
+    the input limit is read (one byte more tells it was passed: exit 13, before the
+    Spirit runs), so a huge file or an endless pipe never fills the host's memory."""
+    from vudo.engine.config import Limits
+    from vudo.errors import ResourceLimitExceeded
+
     if source is None:
         return b""
-    if source == "-":
-        return sys.stdin.buffer.read()
+    limit = Limits().max_input_bytes
     try:
-        return Path(source).read_bytes()
+        if source == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(source, "rb") as handle:
+                data = handle.read(limit + 1)
     except FileNotFoundError:
         raise NotFoundError(
             f"no input file {source}", hint="pass an existing file, or - for stdin"
@@ -487,6 +495,12 @@ def _input_bytes(source: str | None) -> bytes:
         raise UsageError(
             f"cannot read input file {source}: {exc.strerror}", hint="pass a readable file"
         ) from None
+    if len(data) > limit:
+        raise ResourceLimitExceeded(
+            f"input of more than {limit} bytes is over the {limit}-byte input limit",
+            hint="give the Spirit less input",
+        )
+    return data
 
 
 def _env_word(word: str) -> tuple[str, str]:
