@@ -137,7 +137,7 @@ def bytes_round_trip(engine: Engine) -> None:
     memory = inst.exports(store)["memory"]
     raw_echo = inst.exports(store)["raw_echo"]
     assert isinstance(memory, wasmtime.Memory) and isinstance(raw_echo, wasmtime.Func)
-    for size, number in ((1024, 2_000), (1024 * 1024, 20)):
+    for size, number in ((1024, sized(2_000, 2)), (1024 * 1024, sized(20, 1))):
         data = bytes(range(256)) * (size // 256)
 
         def ours(data: bytes = data) -> bytes:
@@ -152,7 +152,7 @@ def bytes_round_trip(engine: Engine) -> None:
         assert ours() == data and raw() == data
         label = f"(e) bytes round trip, {size // 1024 if size < 1024 * 1024 else 1} "
         label += "KiB" if size < 1024 * 1024 else "MiB"
-        report(label, *paired(ours, raw, 15, number), names=("vudo", "by hand"))
+        report(label, *paired(ours, raw, sized(15, 1), number), names=("vudo", "by hand"))
     sb.close()
 
 
@@ -180,7 +180,7 @@ def application_host_function() -> None:
     )
     wasm = bytes(wasmtime.wat2wasm(CUSTOM_WAT))
     grant = issue_grant(KEY, CustomCapability("x:myapp.add"), Scope.global_(), ME_HEX, issued_at=1)
-    n = 20_000
+    n = sized(20_000, 100)
     with Engine(host_functions=host) as engine:
         sb = Sandbox(engine, engine.load(wasm), CONFIG._replace(grants=(grant,), fuel=10**15))
         sb.instantiate()
@@ -192,7 +192,7 @@ def application_host_function() -> None:
         many = linker.instantiate(store, wasmtime.Module(raw_engine, wasm)).exports(store)["many"]
         assert isinstance(many, wasmtime.Func)
         assert sb.call("many", [3]) == [2] and many(store, 3) == 2
-        ours, raw = paired(lambda: sb.call("many", [n]), lambda: many(store, n), 7, 1)
+        ours, raw = paired(lambda: sb.call("many", [n]), lambda: many(store, n), REPEAT, 1)
         assert sb.receipt().host_calls["x:myapp.add"]["denied"] == 0
         report(
             "(f) application host function round trip", ours / n, raw / n, names=("vudo", "bare fn")
