@@ -30,6 +30,7 @@ from vudo.errors import VudoError
 
 if TYPE_CHECKING:
     from vudo.engine import Engine
+    from vudo.engine.grants import Grant
     from vudo.engine.services import HostServices
     from vudo.pkg.lockfile import Lockfile
     from vudo.pkg.manifest import Manifest
@@ -75,11 +76,8 @@ class DependencyResolver:
             raise HostCallError(ErrorCode.NOT_FOUND, f"{name}: {exc.message}") from None
 
     def _resolve(self, name: str) -> Dependency:
-        # lazy: nacl and sqlite3 only when a call resolves
-        from vudo.pkg.signing import verify_package
-
-        # lazy: as above
-        from vudo.pkg.store import open_store
+        from vudo.pkg.signing import verify_package  # lazy: nacl, when a call resolves
+        from vudo.pkg.store import open_store  # lazy: sqlite3, when a call resolves
 
         if self._manifest is None:
             self._manifest = self._manifest_of()
@@ -120,27 +118,26 @@ class DependencyResolver:
         signer: str,
         stored: list[dict[str, object]],
     ) -> Dependency:
-        # lazy: nacl only when a call resolves
-        from vudo.engine.identity import SpiritIdentity
-
-        # lazy: as above
-        from vudo.project.grants import usable_grants
-
-        # lazy: as above
-        from vudo.project.installed import readable_grants
+        from vudo.engine.identity import SpiritIdentity  # lazy: nacl, when a call resolves
+        from vudo.pkg.keys import ensure_keypair  # lazy: as above
+        from vudo.project.grants import usable_grants  # lazy: as above
+        from vudo.project.installed import readable_grants, stored_grants  # lazy: as above
 
         identity = SpiritIdentity.installed(signer, manifest.name)
-        grants = usable_grants(readable_grants(stored), home=self.home, grantee=identity.key)
-        trusted: tuple[str, ...] = ()
-        if grants:
-            from vudo.pkg.keys import ensure_keypair  # lazy: only with stored grants
+        home = self.home
+        grants = usable_grants(readable_grants(stored), home=home, grantee=identity.key)
 
-            trusted = (ensure_keypair(self.home).public_hex,)
+        def current() -> tuple[Grant, ...]:  # `vudo revoke` in another process reaches it
+            return usable_grants(
+                stored_grants(manifest.name, home=home), home=home, grantee=identity.key
+            )
+
         module = self.engine.load(wasm, name=manifest.name)
         needs = any(i.startswith(_SERVICE_PREFIXES) for i in module.imports)
         config = SandboxConfig(
             grants=grants,
-            trusted_granters=trusted,
+            trusted_granters=(ensure_keypair(home).public_hex,),
+            grant_refresh=current,
             identity=identity.key,
             namespace=identity.namespace,
             services=self.services() if needs else None,
@@ -166,8 +163,7 @@ def project_resolver(
         return load_manifest(root)
 
     def lock() -> Lockfile:
-        # lazy: only when a call resolves
-        from vudo.pkg.lockfile import LOCK_FILENAME, Lockfile, read_lockfile
+        from vudo.pkg.lockfile import LOCK_FILENAME, Lockfile, read_lockfile  # lazy: on a call
 
         path = root / LOCK_FILENAME
         return read_lockfile(path) if path.is_file() else Lockfile()
