@@ -250,6 +250,7 @@ class Calls:
         child = self._by_name.get(name)
         if child is not None and child.state not in _CALLABLE:
             del self._by_name[name]
+            child.close()  # its receipt stays nested
             child = None
         if child is None:
             child = self._by_name[name] = self._open(
