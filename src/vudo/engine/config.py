@@ -151,6 +151,19 @@ class Limits(_LimitFields):
             return limits
 
 
+class Preopen(NamedTuple):
+    """A host directory a WASI guest sees as ``guest`` (``--dir HOST[::GUEST]``).
+
+    ``host`` is an absolute, normalised path; every path call under it needs
+    storage_read/write/delete with scope ``path:<host>`` (or a global grant).
+    ``read_only`` refuses every change under it with EROFS, whatever the grants say.
+    """
+
+    host: str
+    guest: str
+    read_only: bool = False
+
+
 _NO_ENV: Mapping[str, str] = MappingProxyType({})
 
 
@@ -170,6 +183,11 @@ class _ConfigFields(NamedTuple):
     min_log_level: int = 0
     grant_clock: Callable[[], float] | None = None
     grant_refresh: Callable[[], Iterable[Grant]] | None = None
+    argv: tuple[str, ...] = ()
+    preopens: tuple[Preopen, ...] = ()
+    stdin_fd: int | None = None
+    interactive: bool = False
+    listeners: tuple[Any, ...] = ()
     input: bytes = b""
     env: Mapping[str, str] = _NO_ENV
     sinks: Mapping[str, Callable[[bytes], None]] | None = None
@@ -196,6 +214,13 @@ class SandboxConfig(_ConfigFields):
     store, so `vudo revoke` in another process reaches a running sandbox): the checker
     polls it at most every half second on the host-call path and swaps the answer in
     (see :class:`vudo.engine.grants.GrantChecker`); ``grants`` is the answer at start.
+    ``argv`` is a WASI program's argv (its name first) and ``preopens`` the host
+    directories it sees (:mod:`vudo.engine.wasi`); its stdin is the call's ``input``
+    unless ``stdin_fd`` names a host file descriptor to stream it from (``vudo run
+    --stdin``: reads wait at most until the deadline); ``interactive`` makes its stdio
+    look like a terminal (wasi-libc then line-buffers stdout). ``listeners`` are
+    listening sockets handed to a WASI program as fds after its preopens (what
+    wasmtime's ``--tcplisten`` does); it accepts on them with network_listen.
 
     ``input`` is the bytes each call is given (``host_input_read``, WASI stdin) unless
     the call passes its own; ``env`` the variables ``host_env_get`` (and WASI's environ)

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import NamedTuple, TypeAlias
 
-from vudo.capabilities import Capability
+from vudo.capabilities import AnyCapability
 
 
 class StateChanged(NamedTuple):
@@ -53,7 +53,7 @@ class HostCall(NamedTuple):
 
     sandbox_id: str
     function: str
-    capability: Capability | None
+    capability: AnyCapability | None
     allowed: bool
     args: str
     result: int

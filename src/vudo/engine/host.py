@@ -34,16 +34,17 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import wasmtime
 from wasmtime import _bindings as ffi
 from wasmtime import _ffi as _wasmtime_ffi
 
-from vudo.capabilities import Capability
+from vudo.capabilities import AnyCapability, Capability
 from vudo.engine.abi import ABI, HOST_MODULE, ErrorCode, HostCallError, StopGuest
 from vudo.engine.compose import Calls, dependency_name, export_name
+from vudo.engine.custom import NO_CAPABILITY_COUNTER, HostContext, HostFunction, fits
 from vudo.engine.events import (
     LEVEL_NAMES,
     EventStream,
@@ -55,6 +56,7 @@ from vudo.engine.events import (
 from vudo.engine.identity import credit_account
 from vudo.engine.runio import OUTPUT, RunIO
 from vudo.engine.traps import stop_message
+from vudo.engine.wasi_abi import WASI_SIGNATURES
 from vudo.errors import printable
 
 if TYPE_CHECKING:
@@ -101,6 +103,10 @@ _EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 
 #: The receipt's ``host_calls`` key of each host function (its row's ``counter``).
 _COUNTERS: dict[str, str] = {name: row.counter for name, row in ABI.items()}
+#: The receipt's ``host_calls`` key of the WASI calls that need no capability (stdio,
+#: args, fds the guest holds, exit); no capability is named "wasi".
+WASI_CALLS = "wasi"
+_COUNTERS.update(dict.fromkeys(WASI_SIGNATURES, WASI_CALLS))
 
 
 def trap_address(kind: str, message: str) -> int:
@@ -165,8 +171,12 @@ class HostBridge:
         self.io = io if io is not None else RunIO(max_output=limits.max_output_bytes)
         self.env: Mapping[str, str] = env if env is not None else {}
         self.context: int = 0
+        #: The sandbox's WASI world (:class:`vudo.engine.wasi.WasiState`), set by the
+        #: sandbox before instantiation.
+        self.wasi: Any = None
         self.memory_ref: Any = None
         self._caller_memory: Any = None  # keeps the extern bind_caller_memory points into
+        self._context: HostContext | None = None  # for the application's host functions
         self.counters: dict[str, list[int]] = {}
         self.bytes_in = 0
         self.bytes_out = 0
@@ -207,7 +217,7 @@ class HostBridge:
             raise StopGuest("fuel", "fuel ran out in a host call")
         _set_fuel(ctx, left - amount)
 
-    def check(self, capability: Capability, target: str | None = None) -> bool:
+    def check(self, capability: AnyCapability, target: str | None = None) -> bool:
         """Ask the grant checker; a denial's reason goes into the next host-call event."""
         checker = self.checker
         if checker is None:
@@ -222,14 +232,18 @@ class HostBridge:
     def record(
         self,
         function: str,
-        capability: Capability | None,
+        capability: AnyCapability | None,
         allowed: bool,
         args: str | Callable[[], str],
         result: int,
         fuel: int,
     ) -> int:
         """Count and log one host call; returns ``result`` for the caller's convenience."""
-        key = capability.value if capability is not None else _COUNTERS[function]
+        key = (
+            capability.value
+            if capability is not None
+            else _COUNTERS.get(function, NO_CAPABILITY_COUNTER)
+        )
         counter = self.counters.get(key)
         if counter is None:
             counter = self.counters[key] = [0, 0]
@@ -262,7 +276,7 @@ class HostBridge:
     def refused(
         self,
         function: str,
-        capability: Capability | None,
+        capability: AnyCapability | None,
         args: str,
         exc: HostCallError,
         fuel: int,
@@ -525,6 +539,34 @@ class HostBridge:
         if self.log_to_stderr:
             self._say(f"notify {LEVEL_NAMES[level]}", message)
         return self.record(name, cap, True, summary, _OK, fuel + extra)
+
+    # -- the application's own host functions (vudo.engine.custom) --------------------
+
+    def call_custom(self, fn: HostFunction, values: list[Any]) -> int:
+        """One call of an application's host function: charged, checked, called, recorded."""
+        label = fn.label
+        cap = fn.capability
+        fuel = fn.fuel
+        self.charge(fuel)
+        if cap is not None and not self.check(cap):
+            return self.record(label, cap, False, "", _DENIED, fuel)
+        ctx = self._context
+        if ctx is None:
+            ctx = self._context = HostContext(self)
+        ctx.fuel = 0
+        try:
+            result = fn.func(ctx, *values)
+        except HostCallError as exc:
+            return self.refused(label, cap, "", exc, fuel + ctx.fuel)
+        except StopGuest:
+            raise
+        except Exception as exc:  # the application's bug: the guest gets a code, we go on
+            self.note = f"{type(exc).__name__} in {label}: {str(exc)[:200]}"
+            return self.record(label, cap, True, "", _INTERNAL, fuel + ctx.fuel)
+        if not fits(result, fn.results[0]):
+            self.note = f"{label} returned {str(result)[:40]}, not an {fn.results[0]}"
+            return self.record(label, cap, True, "", _INTERNAL, fuel + ctx.fuel)
+        return self.record(label, cap, True, "", result, fuel + ctx.fuel)
 
     # -- storage -----------------------------------------------------------------------
 
@@ -1053,8 +1095,8 @@ def current_thread_state() -> threading.local:
     return _CURRENT
 
 
-def _trampoline(name: str) -> Any:
-    impl = getattr(HostBridge, name)
+def make_trampoline(name: str, impl: Callable[[HostBridge, Any], int]) -> Any:
+    """The C callback of one import: finds this thread's bridge, calls ``impl``."""
     local = _CURRENT
     no_bridge = f"{name} called outside a vudo sandbox call"
 
@@ -1082,16 +1124,26 @@ def _trampoline(name: str) -> Any:
 
 
 #: One C callback per import, alive for the life of the process (linkers point at them).
-TRAMPOLINES: dict[str, Any] = {name: _trampoline(name) for name in ABI}
+TRAMPOLINES: dict[str, Any] = {
+    name: make_trampoline(name, getattr(HostBridge, name)) for name in ABI
+}
+
+Signatures = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
 
 def define_imports(linker: wasmtime.Linker) -> None:
     """Define every ABI import in ``linker`` (unchecked calls: raw arguments, no Val)."""
-    module = HOST_MODULE.encode()
-    for name, row in ABI.items():
-        ty = wasmtime.FuncType(
-            [_valtype(p) for p in row.params], [_valtype(r) for r in row.results]
-        )
+    signatures = {name: (row.params, row.results) for name, row in ABI.items()}
+    define_functions(linker, HOST_MODULE, signatures, TRAMPOLINES)
+
+
+def define_functions(
+    linker: wasmtime.Linker, module_name: str, signatures: Signatures, callbacks: dict[str, Any]
+) -> None:
+    """Define ``module_name``'s functions (name -> signature) with their trampolines."""
+    module = module_name.encode()
+    for name, (params, results) in signatures.items():
+        ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
         raw_name = name.encode()
         err = ffi.wasmtime_linker_define_func_unchecked(
             linker.ptr(),
@@ -1100,9 +1152,69 @@ def define_imports(linker: wasmtime.Linker) -> None:
             raw_name,
             len(raw_name),
             ty.ptr(),
-            TRAMPOLINES[name],
+            callbacks[name],
             None,
             _NULL_FINALIZER,
         )
         if err:
             raise wasmtime.WasmtimeError._from_ptr(err)
+
+
+def _custom_trampoline(fn: HostFunction) -> Any:
+    """The C callback of one application host function (see :func:`_trampoline`)."""
+    local = _CURRENT
+    fields = fn.params
+    count = len(fields)
+    no_bridge = f"{fn.label} called outside a vudo sandbox call"
+
+    def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
+        bridge = getattr(local, "bridge", None)
+        if bridge is None:
+            return trap_address("terminated", no_bridge)
+        try:
+            if bridge.memory_ref is None:
+                bridge.bind_caller_memory(caller)
+            values = [getattr(args[i], fields[i]) for i in range(count)]
+            args[0].i64 = bridge.call_custom(fn, values)
+        except StopGuest as stop:
+            return trap_address(stop.kind, stop.message)
+        except Exception as exc:
+            bridge.note = f"internal error: {exc}"
+            args[0].i64 = bridge.record(fn.label, fn.capability, True, "", _INTERNAL, 0)
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop, re-raise later
+            bridge.interrupt = exc
+            return trap_address("terminated", f"interrupted ({type(exc).__name__})")
+        return 0
+
+    return ffi.wasmtime_func_unchecked_callback_t(raw)
+
+
+_FLOAT_VALTYPES = {"f32": wasmtime.ValType.f32, "f64": wasmtime.ValType.f64}
+
+
+def define_custom(linker: wasmtime.Linker, functions: Iterable[HostFunction]) -> list[Any]:
+    """Define the application's host functions in ``linker``; returns their C callbacks,
+    which the caller keeps alive as long as the linker (and anything linked by it)."""
+    keep: list[Any] = []
+    for fn in functions:
+        ty = wasmtime.FuncType(
+            [(_VALTYPES.get(p) or _FLOAT_VALTYPES[p])() for p in fn.params],
+            [_valtype(r) for r in fn.results],
+        )
+        callback = _custom_trampoline(fn)
+        keep.append(callback)
+        module, name = fn.module.encode(), fn.name.encode()
+        err = ffi.wasmtime_linker_define_func_unchecked(
+            linker.ptr(),
+            module,
+            len(module),
+            name,
+            len(name),
+            ty.ptr(),
+            callback,
+            None,
+            _NULL_FINALIZER,
+        )
+        if err:
+            raise wasmtime.WasmtimeError._from_ptr(err)
+    return keep

@@ -55,6 +55,8 @@ class Receipt(NamedTuple):
     bytes_in: int
     bytes_out: int
     price: int | None = None
+    #: A WASI program's ``proc_exit`` status (outcome ``"exit"``), else None.
+    exit_code: int | None = None
     io: Mapping[str, int] = _NO_IO
     calls: tuple[Receipt, ...] = ()
 
@@ -82,6 +84,7 @@ class Receipt(NamedTuple):
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "price": self.price,
+            "exit_code": self.exit_code,
             "io": dict(sorted(self.io.items())),
             "calls": [call.to_dict() for call in self.calls],
         }

@@ -43,7 +43,7 @@ from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateCh
 from vudo.engine.host import HostBridge, current_thread_state
 from vudo.engine.receipt import Receipt
 from vudo.engine.runio import OUTPUT, RunIO
-from vudo.engine.traps import Terminated, stop_message, translate
+from vudo.engine.traps import ProcessExit, Terminated, stop_message, translate
 from vudo.errors import (
     FuelExhausted,
     GuestTrap,
@@ -80,6 +80,7 @@ _set_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
 )
 
 _OUTCOMES: dict[type[VudoError], str] = {
+    ProcessExit: "exit",
     FuelExhausted: "fuel exhausted",
     TimeoutExceeded: "timeout",
     ResourceLimitExceeded: "limit",
@@ -219,6 +220,24 @@ class Sandbox:
         if config.dependencies is not None:
             chain = parent.bridge.calls.chain if parent is not None and parent.bridge.calls else ()
             self.bridge.calls = Calls(self, config.dependencies, chain)
+        #: What a WASI program's proc_exit passed (None: it has not called it).
+        self.exit_code: int | None = None
+        if module.uses_wasi:
+            self.bridge.wasi = self._wasi_state(config)
+
+    def _wasi_state(self, config: SandboxConfig) -> Any:
+        from vudo.engine.wasi import WasiState  # lazy: only WASI programs need it
+
+        return WasiState(
+            self.bridge,
+            argv=config.argv,
+            preopens=config.preopens,
+            env=tuple(config.env.items()),
+            sockets=config.listeners,
+            stdin=config.stdin_fd,
+            interactive=config.interactive,
+            stop_requested=lambda: self._stop_request is not None,
+        )
 
     def __repr__(self) -> str:
         return f"<Sandbox {self.id} {self._state.value} fuel {self.fuel_used}/{self._budget}>"
@@ -339,7 +358,7 @@ class Sandbox:
         export = self.module.export(function)
         values = _coerce_args(function, export.params, args)
         if input is not None:
-            _check_input(input, self.config.limits.max_input_bytes)
+            input = _check_input(input, self.config.limits.max_input_bytes)
         if not self._call_lock.acquire(blocking=False):
             raise IllegalTransition(
                 f"sandbox {self.id} is already running a call",
@@ -374,6 +393,8 @@ class Sandbox:
             finally:
                 self._end(started)
             self._reraise_interrupt(error, function)
+            if isinstance(error, ProcessExit):
+                return self._exited(error, function)
             if error is None:
                 self._last_results = _as_tuple(results, len(export.results))
                 self._last_outcome, self._last_error = "ok", None
@@ -404,6 +425,18 @@ class Sandbox:
             _get_fuel(ctx, fuel_ref)
             self.call_fuel = fuel - self._fuel_box.value
         return tuple(results), self.io.output(), self.call_fuel
+
+    def _exited(self, error: ProcessExit, function: str) -> list[Any]:
+        """A WASI proc_exit: outcome ``exit``; status 0 returns, any other is raised."""
+        self.exit_code = error.code
+        self._last_results = ()
+        self._last_outcome = "exit"
+        self._last_error = None if error.code == 0 else error.message
+        if not self._settle(S.READY, f"{function} exited with status {error.code}"):
+            raise self._terminated_error()
+        if error.code:
+            raise error
+        return []
 
     def _reraise_interrupt(self, error: VudoError | None, where: str) -> None:
         """Re-raise a KeyboardInterrupt/SystemExit that a C callback had to swallow.
@@ -680,6 +713,8 @@ class Sandbox:
         if not self._running and self._store is not None:
             self._used_at_close = self.fuel_used
             self._funcs.clear()
+            if self.bridge.wasi is not None:
+                self.bridge.wasi.close()
             self._instance = None
             self._memory = None
             self.bridge.memory_ref = None
@@ -719,10 +754,20 @@ class Sandbox:
 
     def host_calls(self) -> list[HostCall]:
         """The recent host-call log (last 1024 calls), oldest first."""
+        custom = self.engine.host_functions
         depth = self.bridge.depth
         return [
             HostCall(
-                self.id, name, _capability_of(name), allowed, "", result, fuel, at, reason, depth
+                self.id,
+                name,
+                _capability_of(name, custom),
+                allowed,
+                "",
+                result,
+                fuel,
+                at,
+                reason,
+                depth,
             )
             for at, name, allowed, result, fuel, reason in self.bridge.log
         ]
@@ -764,6 +809,7 @@ class Sandbox:
             bytes_in=self.bridge.bytes_in,
             bytes_out=self.bridge.bytes_out,
             calls=self.bridge.calls.receipts() if self.bridge.calls is not None else (),
+            exit_code=self.exit_code,
             io=dict(self.io.counts),
         )
 
@@ -919,10 +965,19 @@ def _check_input(data: bytes, limit: int) -> bytes:
     return bytes(data)
 
 
-def _capability_of(name: str) -> Any:
+def _capability_of(name: str, custom: Any) -> Any:
+    """The capability a logged host call needed: the ABI table's, or for an application
+    host function (logged as ``module.name``) its definition's."""
     from vudo.engine.abi import IMPORT_CAPABILITIES
+    from vudo.engine.wasi_abi import WASI_CAPABILITIES
 
-    return IMPORT_CAPABILITIES.get(name)
+    if name in IMPORT_CAPABILITIES:
+        return IMPORT_CAPABILITIES[name]
+    if name in WASI_CAPABILITIES:  # WASI calls are logged by their bare preview1 names
+        return WASI_CAPABILITIES[name][0]
+    module, _, function = name.partition(".")
+    defined = custom.get(module, function) if custom is not None else None
+    return defined.capability if defined is not None else None
 
 
 class _Denial(NamedTuple):

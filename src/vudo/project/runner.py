@@ -27,16 +27,15 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import wasmtime
-
-from vudo.capabilities import Capability, parse_capability
+from vudo.capabilities import AnyCapability, Capability, parse_any_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import I64_MAX
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
+from vudo.engine.traps import parse_wat
 from vudo.errors import (
     InvalidInputError,
     ModuleError,
@@ -108,9 +107,9 @@ class RunTarget(NamedTuple):
     name: str
     wasm: bytes
     manifest: Manifest | None = None
-    default_capabilities: tuple[Capability, ...] = ()
+    default_capabilities: tuple[AnyCapability, ...] = ()
     stored_grants: tuple[Grant, ...] = ()
-    asked_capabilities: tuple[Capability, ...] = ()
+    asked_capabilities: tuple[AnyCapability, ...] = ()
     signer: str | None = None
     built: bool = False
     identity: SpiritIdentity | None = None  # None: the module's digest (see run_identity)
@@ -127,6 +126,11 @@ class RunOptions(NamedTuple):
     memory: int | None = None
     grant: tuple[str, ...] = ()  # "CAP" or "CAP=SCOPE"
     deny: tuple[str, ...] = ()
+    input: bytes = b""  # the call's input bytes (--input)
+    #: variables the run may read (--env K=V): giving any is the user's grant of
+    #: sensor_environment for this run, as --grant would be (--deny still withholds it)
+    env: tuple[tuple[str, str], ...] = ()
+    limits: Limits | None = None  # the limits to start from (--memory then replaces one)
 
 
 _NO_OPTIONS = RunOptions()
@@ -143,6 +147,7 @@ class RunResult(NamedTuple):
     granted: tuple[tuple[str, str], ...]  # (capability, scope)
     not_granted: tuple[str, ...]  # asked for by the manifest but not granted this run
     error: RuntimeFailure | None = None
+    output: bytes = b""  # what the call wrote with host_output_write (unless streamed)
 
     @property
     def identity(self) -> SpiritIdentity:
@@ -258,16 +263,11 @@ def _module_bytes(path: Path) -> bytes:
         )
     try:
         text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
-        return bytes(wasmtime.wat2wasm(text))
     except UnicodeDecodeError:
         raise InvalidInputError(
             f"{path} is neither a wasm binary nor WAT text", hint="pass a .wasm or .wat file"
         ) from None
-    except wasmtime.WasmtimeError as err:
-        first = str(err).strip().splitlines()[0]
-        where = re.search(r"--> [^:\n]*:(\d+):(\d+)", str(err))
-        loc = f"{path}:{where.group(1)}:{where.group(2)}: " if where else f"{path}: "
-        raise InvalidInputError(loc + first, hint="fix the WAT source") from None
+    return parse_wat(text, str(path))
 
 
 def project_target(
@@ -302,7 +302,7 @@ def project_target(
             raise NotFoundError(
                 f"{project.name} changed while it was built", hint="run the command again"
             )
-    caps = tuple(Capability(c) for c in stamp.capabilities)
+    caps = tuple(parse_any_capability(c) for c in stamp.capabilities)
     pricing = None
     if stamp.pricing is not None:
         from vudo.pkg.pricing import Pricing  # lazy: only with [pricing]
@@ -421,15 +421,17 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
 
 def plan_grants(
     target: RunTarget, options: RunOptions
-) -> tuple[list[tuple[Capability, str]], list[str]]:
+) -> tuple[list[tuple[AnyCapability, str]], list[str]]:
     """Which (capability, scope) pairs this run gets, and which asked-for ones it does not."""
-    denied = {parse_capability(d.strip()) for d in options.deny}
-    wanted: dict[Capability, str] = {c: "global" for c in target.default_capabilities}
+    denied = {parse_any_capability(d.strip()) for d in options.deny}
+    wanted: dict[AnyCapability, str] = {c: "global" for c in target.default_capabilities}
     for spec in options.grant:
         from vudo.engine.grants import parse_grant_spec  # lazy: a run without grants skips it
 
         cap, scope = parse_grant_spec(spec)
         wanted[cap] = scope
+    if options.env and Capability.SENSOR_ENVIRONMENT not in wanted:
+        wanted[Capability.SENSOR_ENVIRONMENT] = "global"
     for cap in denied:
         wanted.pop(cap, None)
     plan = sorted(wanted.items(), key=lambda kv: kv[0].value)
@@ -510,6 +512,8 @@ def prepare_run(
     log_to_stderr: bool = True,
     clock: Callable[[], float] = time.time,
     notice: Callable[[str], None] = no_progress,
+    sinks: Mapping[str, Callable[[bytes], None]] | None = None,
+    entry: bool = True,
     open_services: Callable[[], HostServices | None] | None = None,
 ) -> PreparedRun:
     """Load the module, pick the function, convert the arguments and sign the grants.
@@ -519,6 +523,10 @@ def prepare_run(
     credit or network the host services (default: ``services``).
 
     ``notice`` gets one-off messages for the user (storage moved to the run's identity).
+    ``sinks`` maps an output stream to a callable given its bytes as the guest writes
+    them (:mod:`vudo.engine.runio`; ``vudo run`` streams ``"output"`` to stdout).
+    ``entry=False`` picks no function (``function`` is ""): the caller calls what it
+    wants (the embedding API, :mod:`vudo.api`).
 
     For callers that drive the sandbox themselves (the TUI pauses and refuels it):
     ``Sandbox(engine, prepared.module, prepared.config)``, then ``instantiate()`` and
@@ -527,9 +535,11 @@ def prepare_run(
     Raises ModuleError, NotFoundError (unknown function) or UsageError (bad arguments).
     """
     module = engine.load(target.wasm, name=target.name)
-    function = options.function or module.entry_point()
-    exported = module.export(function)
-    args = convert_args(function, exported.params, options.args)
+    function, args = "", []
+    if entry:
+        function = options.function or module.entry_point()
+        exported = module.export(function)
+        args = convert_args(function, exported.params, options.args)
     plan, missing = plan_grants(target, options)
     identity = run_identity(target)
     grants: tuple[Grant, ...] = ()
@@ -540,7 +550,7 @@ def prepare_run(
 
         grants, granter = sign_grants(plan, home=home, now=clock(), grantee=identity.key)
         trusted = (granter,)
-        denied = {parse_capability(d.strip()) for d in options.deny}
+        denied = {parse_any_capability(d.strip()) for d in options.deny}
         given = grants
 
         def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
@@ -558,7 +568,9 @@ def prepare_run(
             refresh = current
     if services is not None:
         migrate_storage(target, identity, services, home=home, notice=notice)
-    limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
+    limits = options.limits if options.limits is not None else Limits()
+    if options.memory is not None:
+        limits = limits._replace(memory_bytes=options.memory)
     dependencies = _dependencies(
         target,
         engine=engine,
@@ -575,6 +587,9 @@ def prepare_run(
         "services": services,
         "log_to_stderr": log_to_stderr,
         "grant_refresh": refresh,
+        "input": options.input,
+        "env": dict(options.env),
+        "sinks": sinks,
     }
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
@@ -670,6 +685,8 @@ class RunHandle:
         log_to_stderr: bool = True,
         clock: Callable[[], float] = time.time,
         notice: Callable[[str], None] = no_progress,
+        sinks: Mapping[str, Callable[[bytes], None]] | None = None,
+        entry: bool = True,
     ) -> None:
         self.target = target
         self._home = home
@@ -699,6 +716,8 @@ class RunHandle:
                 log_to_stderr=log_to_stderr,
                 clock=clock,
                 notice=notice,
+                sinks=sinks,
+                entry=entry,
                 open_services=lambda: self._callee_services(opened, services),
             )
             self.sandbox = Sandbox(self.engine, self.prepared.module, self.prepared.config)
@@ -774,6 +793,7 @@ class RunHandle:
             granted=self.prepared.granted,
             not_granted=self.prepared.not_granted,
             error=error,
+            output=self.sandbox.output(),
         )
 
     def receipt(self) -> Receipt:
@@ -836,6 +856,7 @@ def run_spirit(
     log_to_stderr: bool = True,
     control: RunControl | None = None,
     notice: Callable[[str], None] = no_progress,
+    sinks: Mapping[str, Callable[[bytes], None]] | None = None,
 ) -> RunResult:
     """Run one function of ``target`` in a fresh sandbox and return what happened.
 
@@ -852,6 +873,7 @@ def run_spirit(
         log_to_stderr=log_to_stderr,
         clock=clock,
         notice=notice,
+        sinks=sinks,
     ) as handle:
         if control is None:
             return handle.start()
