@@ -30,6 +30,7 @@ import wasmtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from _common import sized
 from vudo.capabilities import Capability
 from vudo.engine import Engine, Sandbox, SandboxConfig
 from vudo.engine.abi import ErrorCode, HostCallError
@@ -117,7 +118,7 @@ def main() -> None:
         with Sandbox(engine, engine.load(CALLER, name="caller"), config) as sb:
             sb.instantiate()
             assert sb.call("calls", [1]) == [8]  # instantiates the callee: not measured
-            n = 500
+            n = sized(500, 5)
             store = wasmtime.Store(engine.wasm_engine)
             store.set_fuel(10**15)
             store.set_epoch_deadline(2**40)  # the engine ticks epochs; never interrupt this
@@ -131,7 +132,7 @@ def main() -> None:
 
             spirit, now, raw = interleaved(
                 [lambda: sb.call("calls", [n]), lambda: sb.call("nows", [n]), raw_calls],
-                rounds=21,
+                rounds=sized(21, 2),
             )
             per_call, per_now, raw = spirit / n, now / n, raw / n
             (child,) = sb.receipt().calls
