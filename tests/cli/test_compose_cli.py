@@ -91,6 +91,9 @@ def test_a_name_not_in_the_manifest_is_not_found(vudo_cli: Vudo, tmp_path: Path)
     data = vudo_cli("run", "./caller", "--json").json()
     assert data["results"] == [-9]
     assert data["receipt"]["calls"] == []
+    done = vudo_cli("run", "./caller")
+    assert "result: -9" in done.stdout
+    assert "note: host_spirit_call: hello is not a dependency in" in done.stderr
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
