@@ -130,3 +130,21 @@ def test_the_titlecase_example_runs_from_python(
     # the receipt of a CLI run nests lowercase's under titlecase's
     data = vudo_cli("run", str(tmp_path / "titlecase"), "--yes", "--json").json()
     assert [c["module"] for c in data["receipt"]["calls"]] == ["lowercase"]
+
+
+def test_an_installed_caller_and_a_missing_locked_dependency(
+    vudo_cli: Vudo, tmp_path: Path
+) -> None:
+    _setup(vudo_cli, tmp_path)
+    # installed, the caller reaches its dependency by its manifest's requirement, and runs
+    # as its own installed identity
+    assert vudo_cli("summon", "./caller", "--yes").code == 0
+    data = vudo_cli("run", "caller", "--json").json()
+    assert data["kind"] == "installed" and data["results"] == [0]
+    assert [c["module"] for c in data["receipt"]["calls"]] == ["lowercase"]
+    # the package the lock pins is gone: NOT_FOUND, and the note says why
+    gone = vudo_cli("uninstall", "lowercase")
+    assert gone.code == 0, gone.stderr
+    done = vudo_cli("run", "./caller")
+    assert "result: -9" in done.stdout, done.stderr
+    assert "note: host_spirit_call: lowercase:" in done.stderr
