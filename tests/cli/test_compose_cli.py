@@ -48,7 +48,9 @@ def _project(vudo_cli: Vudo, tmp_path: Path, name: str, wat: str, caps: str) -> 
 
 
 def _setup(vudo_cli: Vudo, tmp_path: Path, dep: str = "lowercase") -> Path:
-    _project(vudo_cli, tmp_path, "lowercase", CALLEE, '"actuator_log"')
+    callee = _project(vudo_cli, tmp_path, "lowercase", CALLEE, '"actuator_log"')
+    with (callee / "spirit.toml").open("a") as fh:
+        fh.write("\n[pricing]\nbase_cost = 100\n")
     assert vudo_cli("summon", "./lowercase", "--yes").code == 0
     root = _project(vudo_cli, tmp_path, "caller", caller(dep), '"cross_sandbox_call"')
     with (root / "spirit.toml").open("a") as fh:
@@ -72,6 +74,7 @@ def test_a_project_calls_its_locked_dependency(vudo_cli: Vudo, tmp_path: Path) -
     (child,) = data["receipt"]["calls"]
     assert child["module"] == "lowercase" and child["outcome"] == "ok"
     assert child["host_calls"] == {"actuator_log": {"allowed": 1, "denied": 0}}
+    assert child["price"] == 100  # under lowercase's own [pricing]
     assert data["receipt"]["host_calls"] == {"cross_sandbox_call": {"allowed": 1, "denied": 0}}
 
     # the callee's grants are its own: revoking its log leaves the caller's alone, and the

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from vudo.engine.services import HostServices
     from vudo.pkg.lockfile import Lockfile
     from vudo.pkg.manifest import Manifest
+    from vudo.pkg.pricing import Pricing
 
 #: Host functions whose callees need the persistent services (as runner.needs_services).
 _SERVICE_PREFIXES = ("host_storage_", "host_credit_", "host_network_")
@@ -45,7 +46,9 @@ class DependencyResolver:
     ``manifest`` and ``lock`` are read on the first call only (a run that calls nothing
     parses nothing): ``lock`` is None for an installed Spirit, whose dependencies are
     matched against the store by requirement. ``services`` opens (or returns) the host
-    services when a callee's module needs them.
+    services when a callee's module needs them. ``prices`` collects, by module digest, the
+    [pricing] of every callee resolved (shared with the callees' own resolvers), so the
+    nested receipts can be priced like the top one (:func:`vudo.project.runner.priced`).
     """
 
     def __init__(
@@ -57,8 +60,10 @@ class DependencyResolver:
         engine: Engine,
         home: Path,
         services: Callable[[], HostServices | None],
+        prices: dict[str, Pricing] | None = None,
     ) -> None:
         self.label = label
+        self.prices: dict[str, Pricing] = prices if prices is not None else {}
         self._manifest_of = manifest
         self._lock_of = lock
         self.engine = engine
@@ -133,6 +138,8 @@ class DependencyResolver:
             )
 
         module = self.engine.load(wasm, name=manifest.name)
+        if manifest.pricing is not None:
+            self.prices[module.digest] = manifest.pricing
         needs = any(i.startswith(_SERVICE_PREFIXES) for i in module.imports)
         config = SandboxConfig(
             grants=grants,
@@ -142,7 +149,11 @@ class DependencyResolver:
             namespace=identity.namespace,
             services=self.services() if needs else None,
             dependencies=installed_resolver(
-                manifest, engine=self.engine, home=self.home, services=self.services
+                manifest,
+                engine=self.engine,
+                home=self.home,
+                services=self.services,
+                prices=self.prices,
             ),
         )
         return Dependency(name, wasm, config, signer)
@@ -179,6 +190,7 @@ def installed_resolver(
     engine: Engine,
     home: Path,
     services: Callable[[], HostServices | None],
+    prices: dict[str, Pricing] | None = None,
 ) -> DependencyResolver | None:
     """The resolver of an installed Spirit (or a ``.spirit`` file): its manifest's
     requirements against the store; None when it declares no dependencies."""
@@ -191,4 +203,5 @@ def installed_resolver(
         engine=engine,
         home=home,
         services=services,
+        prices=prices,
     )
