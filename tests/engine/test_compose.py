@@ -508,3 +508,25 @@ def test_pausing_the_caller_pauses_its_running_callee(run: Callable[..., Sandbox
     worker.join(timeout=5)
     assert not worker.is_alive()
     assert isinstance(failure[0], Terminated)
+
+
+@pytest.mark.parametrize(
+    ("nptr", "nlen", "code"),
+    [
+        (0, 65, ErrorCode.INVALID_PARAMETER),  # longer than any dependency name
+        (0, -1, ErrorCode.INVALID_PARAMETER),  # 4 GiB
+        (65_530, 10, ErrorCode.INVALID_MEMORY),  # runs off the end of memory
+        (0, 0, ErrorCode.INVALID_PARAMETER),  # empty
+    ],
+)
+def test_hostile_name_ranges_are_codes(
+    run: Callable[..., Sandbox], nptr: int, nlen: int, code: ErrorCode
+) -> None:
+    deps = {"callee": (CALLEE_OK, callee_config(CALLEE), OTHER)}
+    wat = caller_wat().replace(
+        "(call $call (i32.const 0) (i32.const 6)",
+        f"(call $call (i32.const {nptr}) (i32.const {nlen})",
+    )
+    sb = run(wat, deps, CALL)
+    assert sb.call("main") == [code]
+    assert sb.receipt().calls == ()

@@ -903,11 +903,11 @@ class HostBridge:
     # once per call, names are parsed once per distinct spelling, and the fuel of the
     # payload and of the callee is charged in one step after the call.
 
-    def _call_name(self, raw: bytes | None, what: str) -> str | int:
+    def _call_name(self, raw: bytes | int, what: str) -> str | int:
         """A dependency name (``what="dependency"``) or an export name, validated whole
-        (and remembered); the error code to return otherwise."""
-        if raw is None:
-            return _BAD_MEMORY
+        (and remembered); the error code to return otherwise (``raw`` may be one)."""
+        if isinstance(raw, int):
+            return raw
         known = self._names.get((what, raw))
         if known is not None:
             return known
@@ -921,15 +921,16 @@ class HostBridge:
         self._names[(what, raw)] = name
         return name
 
-    def _span(self, base: int, size: int, ptr: int, length: int, limit: int) -> bytes | None:
-        """Guest bytes [ptr, ptr+length) of a memory at ``base`` of ``size`` bytes, None
-        when out of range or longer than ``limit``."""
+    def _span(self, base: int, size: int, ptr: int, length: int, limit: int) -> bytes | int:
+        """Guest bytes [ptr, ptr+length) of a memory at ``base`` of ``size`` bytes;
+        INVALID_PARAMETER when longer than ``limit``, INVALID_MEMORY when out of range."""
         ptr &= _U32
         length &= _U32
-        if length > limit or ptr + length > size or not base:
-            if length > limit:
-                self.note = f"{length} bytes is over the {limit}-byte name limit"
-            return None
+        if length > limit:
+            self.note = f"{length} bytes is over the {limit}-byte limit"
+            return _BAD_PARAM
+        if ptr + length > size or not base:
+            return _BAD_MEMORY
         return ctypes.string_at(base + ptr, length)
 
     def _call_child(
@@ -956,7 +957,7 @@ class HostBridge:
         optr &= _U32
         ocap &= _U32
         data = self._span(base, size, iptr, length, length)
-        if data is None or optr + ocap > size:
+        if isinstance(data, int) or optr + ocap > size:
             return self.record(name, cap, True, label, _BAD_MEMORY, fuel)
         extra = length * self.byte_fuel
         calls = self.calls
