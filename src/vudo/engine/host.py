@@ -933,23 +933,13 @@ class HostBridge:
             return _BAD_MEMORY
         return ctypes.string_at(base + ptr, length)
 
-    def _call_child(
-        self,
-        name: str,
-        cap: Capability | None,
-        label: str,
-        child: Any,
-        function: str,
-        args: Any,
-        first: int,
-        fuel: int,
-        base: int,
-        size: int,
-    ) -> int:
-        """Call ``function`` of the callee sandbox ``child`` with the input at
-        ``args[first:first + 2]`` and the output buffer at ``args[first + 2:first + 4]``
-        (the shared end of host_spirit_call and host_sandbox_call). ``base`` and ``size``
-        are the caller's memory: it cannot change while its guest waits in this call."""
+    def _call_payload(
+        self, args: Any, first: int, base: int, size: int
+    ) -> tuple[bytes, int, int] | int:
+        """The input bytes at ``args[first:first + 2]`` and the output buffer at
+        ``args[first + 2:first + 4]`` of host_spirit_call/host_sandbox_call, checked
+        before any callee is touched: (input, optr, ocap), or the error code. Input over
+        the input limit stops the guest (a payload limit)."""
         iptr, ilen, optr, ocap = (args[i].i32 for i in range(first, first + 4))
         length = ilen & _U32
         if length > self.limits.max_input_bytes:
@@ -958,7 +948,25 @@ class HostBridge:
         ocap &= _U32
         data = self._span(base, size, iptr, length, length)
         if isinstance(data, int) or optr + ocap > size:
-            return self.record(name, cap, True, label, _BAD_MEMORY, fuel)
+            return _BAD_MEMORY
+        return data, optr, ocap
+
+    def _call_child(
+        self,
+        name: str,
+        cap: Capability | None,
+        label: str,
+        child: Any,
+        function: str,
+        payload: tuple[bytes, int, int],
+        fuel: int,
+        base: int,
+    ) -> int:
+        """Call ``function`` of the callee sandbox ``child`` with the checked ``payload``
+        (the shared end of host_spirit_call and host_sandbox_call). ``base`` is the
+        caller's memory: it cannot move while its guest waits in this call."""
+        data, optr, ocap = payload
+        length = len(data)
         extra = length * self.byte_fuel
         calls = self.calls
         assert calls is not None
@@ -1000,10 +1008,13 @@ class HostBridge:
             dep = calls.dependency(dep_name)
             if not self.check(cap, dep.peer):
                 return self.record(name, cap, False, label, _DENIED, fuel)
+            payload = self._call_payload(args, 4, base, size)
+            if isinstance(payload, int):
+                return self.record(name, cap, True, label, payload, fuel)
             child = calls.child_for(dep_name)
         except HostCallError as exc:
             return self.refused(name, cap, label, exc, fuel)
-        return self._call_child(name, cap, label, child, function, args, 4, fuel, base, size)
+        return self._call_child(name, cap, label, child, function, payload, fuel, base)
 
     def host_sandbox_spawn(self, args: Any) -> int:
         cap = Capability.SPAWN_SANDBOX
@@ -1044,7 +1055,10 @@ class HostBridge:
             child = self.calls.handle(handle)
         except HostCallError as exc:
             return self.refused(name, None, label, exc, fuel)
-        return self._call_child(name, None, label, child, function, args, 3, fuel, base, size)
+        payload = self._call_payload(args, 3, base, size)
+        if isinstance(payload, int):
+            return self.record(name, None, True, label, payload, fuel)
+        return self._call_child(name, None, label, child, function, payload, fuel, base)
 
     def host_sandbox_close(self, args: Any) -> int:
         name = "host_sandbox_close"
