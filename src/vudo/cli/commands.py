@@ -307,6 +307,10 @@ def _nested_call_lines(receipt: Receipt, indent: str) -> list[str]:
     return lines
 
 
+#: The host calls that reach a dependency; a refusal's reason is worth a note after the run.
+_DEPENDENCY_CALLS = frozenset({"host_spirit_call", "host_sandbox_spawn", "host_sandbox_call"})
+
+
 def _callee_name(sandbox_id: str) -> str:
     """The dependency name in a callee's sandbox id (``caller-1/lowercase#3``)."""
     return sandbox_id.rpartition("/")[2].partition("#")[0]
@@ -336,6 +340,8 @@ class _HostCallWatch:
         self.denied_count = 0
         #: (dependency, capability) denied to a Spirit this one called: its own grants
         self.callee_denied: dict[tuple[str, str], None] = {}
+        #: why a call to a dependency was refused (not locked, not installed, a cycle...)
+        self.refused_calls: dict[str, None] = {}
 
     def __call__(self, event: Event) -> None:
         from vudo.engine.events import FuelSample, HostCall
@@ -354,6 +360,13 @@ class _HostCallWatch:
                         self.callee_denied[(_callee_name(event.sandbox_id), cap)] = None
                 elif len(self.denied) < _MAX_DENIALS_KEPT:  # a guest can make millions
                     self.denied.append((event.function, cap, detail[:200]))
+            elif (
+                event.result < 0
+                and event.function in _DEPENDENCY_CALLS
+                and event.reason
+                and len(self.refused_calls) < _MAX_DENIALS_KEPT
+            ):
+                self.refused_calls[f"{event.function}: {event.reason[:200]}"] = None
             if self.verbose:
                 if self.line is not None:
                     self.line.clear()
@@ -383,7 +396,8 @@ class _HostCallWatch:
         for function, cap, detail in self.denied:
             if cap is not None and cap not in first:
                 first[cap] = (function, detail)
-        lines = [
+        lines = [f"note: {refusal}" for refusal in self.refused_calls]
+        lines += [
             f"note: {name}, which this Spirit called, was denied {cap} (its own grant; to "
             f"allow it: `vudo grant {name} {cap}`)"
             for name, cap in self.callee_denied

@@ -797,8 +797,11 @@ class RunHandle:
         )
 
     def receipt(self) -> Receipt:
-        """The receipt so far, priced under the manifest's [pricing]."""
-        return priced(self.sandbox.receipt(), self.target.pricing)
+        """The receipt so far, priced under the manifest's [pricing] (and each nested
+        receipt under its Spirit's)."""
+        resolver = self.prepared.config.dependencies
+        prices = resolver.prices if isinstance(resolver, DependencyResolver) else None
+        return priced(self.sandbox.receipt(), self.target.pricing, prices)
 
     # -- control (safe from another thread while a call runs) ------------------------
 
@@ -884,8 +887,16 @@ def run_spirit(
             control.detach()
 
 
-def priced(receipt: Receipt, pricing: Pricing | None) -> Receipt:
-    """The receipt with its price under the manifest's [pricing] (unchanged without one)."""
+def priced(
+    receipt: Receipt, pricing: Pricing | None, prices: Mapping[str, Pricing] | None = None
+) -> Receipt:
+    """The receipt with its price under the manifest's [pricing] (unchanged without one);
+    the receipts nested in it (the Spirits it called) under theirs, from ``prices`` by
+    module digest."""
+    if prices and receipt.calls:
+        receipt = receipt._replace(
+            calls=tuple(priced(c, prices.get(c.digest), prices) for c in receipt.calls)
+        )
     if pricing is None:
         return receipt
     from vudo.pkg.pricing import count_host_calls, price  # lazy: only with [pricing]
