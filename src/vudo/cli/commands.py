@@ -67,7 +67,13 @@ def _home() -> Path:
 def cmd_new(args: argparse.Namespace) -> int:
     from vudo.project.new import new_project
 
-    created = new_project(args.name, template=args.template, parent=Path(args.path), home=_home())
+    created = new_project(
+        args.name,
+        template=args.template,
+        target=getattr(args, "target", "wasi"),
+        parent=Path(args.path),
+        home=_home(),
+    )
     if args.json:
         emit_json(
             {
@@ -81,7 +87,9 @@ def cmd_new(args: argparse.Namespace) -> int:
         return 0
     out(f'created {created.template} Spirit "{created.name}" in {created.root}')
     out(f"author  {created.author}")
-    out(f"next:   cd {created.root} && vudo build && vudo run && vudo test")
+    wasi = created.template != "wat" and getattr(args, "target", "wasi") == "wasi"
+    then = "vudo build && vudo run -- ARGS" if wasi else "vudo build && vudo run && vudo test"
+    out(f"next:   cd {created.root} && {then}")
     return 0
 
 
@@ -412,9 +420,12 @@ def _run_options(
 ) -> RunOptions:
     """The run limits and grants ``run`` and ``test`` share (--fuel/--timeout/--memory,
     --grant/--deny); a malformed capability or scope is a usage error, as in every command."""
-    from vudo.project.runner import RunOptions, parse_size
+    from vudo.project.runner import RunOptions, parse_dir_spec, parse_size
 
     _check_grant_words(args.grant, args.deny)
+    dirs = tuple(parse_dir_spec(w) for w in getattr(args, "dir", ())) + tuple(
+        parse_dir_spec(w, read_only=True) for w in getattr(args, "ro_dir", ())
+    )
     return RunOptions(
         function=function,
         args=words,
@@ -423,6 +434,9 @@ def _run_options(
         memory=parse_size(args.memory) if args.memory else None,
         grant=tuple(args.grant),
         deny=tuple(args.deny),
+        dirs=dirs,
+        stdin_fd=sys.stdin.fileno() if getattr(args, "stdin", False) else None,
+        interactive=sys.stdout.isatty(),
     )
 
 
@@ -459,6 +473,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = _run_options(args, function=args.function, words=tuple(args.guest_args))
     control = RunControl()
     watch = _HostCallWatch(bar if bar.enabled else None, verbose=args.verbose and not args.json)
+    streams = {
+        "stdout": _StdStream(bar, sys.stdout),
+        "stderr": _StdStream(bar, sys.stderr),
+    }
     try:
         from vudo.cli.trust import gate
 
@@ -467,7 +485,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         with _interrupts_terminate(control):
             result = run_spirit(
-                target, options, home=home, on_event=watch, control=control, notice=note
+                target,
+                options,
+                home=home,
+                on_event=watch,
+                control=control,
+                notice=note,
+                # --json carries a WASI program's stdout/stderr in the document
+                sinks=None if args.json else streams,
             )
     finally:
         bar.clear()
@@ -489,8 +514,21 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "not_granted": list(result.not_granted),
                 "receipt": result.receipt.to_dict(),
                 "error": None if result.error is None else error_json(result.error),
+                **(
+                    {
+                        "stdout": result.stdout.decode("utf-8", "replace"),
+                        "stderr": result.stderr.decode("utf-8", "replace"),
+                        "exit_code": result.receipt.exit_code,
+                    }
+                    if result.wasi
+                    else {}
+                ),
             }
         )
+    elif result.wasi:
+        # stdout is the program's: vudo's own result line and receipt are remarks (stderr)
+        for line in _receipt_lines(result.receipt):
+            note(line)
     else:
         if result.error is None:
             shown = " ".join(str(v) for v in result.results) if result.results else "(none)"
@@ -500,9 +538,30 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out(line)
     if control.reason == "interrupted":
         raise KeyboardInterrupt
+    from vudo.engine.traps import ProcessExit  # the engine is loaded by now
+
+    if isinstance(result.error, ProcessExit):
+        return result.error.code  # the WASI program's own exit status passes through
     if result.error is not None:
         raise result.error
     return 0
+
+
+class _StdStream:
+    """The sink of a WASI program's stdout or stderr: its bytes go to vudo's own stream
+    exactly as written (binary, unescaped, as with the wasmtime CLI) and are flushed at
+    once, so a prompt shows before the program reads. The progress line is cleared first.
+    """
+
+    def __init__(self, bar: ProgressLine, stream: Any) -> None:
+        self.bar = bar
+        self.stream = stream
+
+    def __call__(self, data: bytes) -> None:
+        self.bar.clear()
+        self.stream.flush()
+        self.stream.buffer.write(data)
+        self.stream.buffer.flush()
 
 
 @contextlib.contextmanager

@@ -24,10 +24,11 @@ module is imported by every ``vudo run``.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -36,7 +37,7 @@ import wasmtime
 from vudo.capabilities import Capability, parse_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import I64_MAX
-from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
+from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, Preopen
 from vudo.errors import (
     InvalidInputError,
     ModuleError,
@@ -126,6 +127,12 @@ class RunOptions(NamedTuple):
     memory: int | None = None
     grant: tuple[str, ...] = ()  # "CAP" or "CAP=SCOPE"
     deny: tuple[str, ...] = ()
+    #: WASI preopens (--dir/--ro-dir, see :func:`parse_dir_spec`): each is the user's
+    #: grant of storage_read (and, unless read-only, storage_write and storage_delete)
+    #: with scope ``path:<host dir>`` for this run
+    dirs: tuple[Preopen, ...] = ()
+    stdin_fd: int | None = None  # --stdin: a WASI program's stdin streams from this fd
+    interactive: bool = False  # stdio is a terminal (wasi-libc line-buffers stdout)
 
 
 _NO_OPTIONS = RunOptions()
@@ -142,6 +149,9 @@ class RunResult(NamedTuple):
     granted: tuple[tuple[str, str], ...]  # (capability, scope)
     not_granted: tuple[str, ...]  # asked for by the manifest but not granted this run
     error: RuntimeFailure | None = None
+    wasi: bool = False  # a WASI program (its stdout/stderr, exit status)
+    stdout: bytes = b""  # what a WASI program wrote to its stdout (unless streamed)
+    stderr: bytes = b""
 
     @property
     def identity(self) -> SpiritIdentity:
@@ -418,6 +428,35 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
 # --------------------------------------------------------------------------- grants
 
 
+def parse_dir_spec(word: str, *, read_only: bool = False) -> Preopen:
+    """``HOST[::GUEST]`` (the wasmtime CLI's ``--dir`` syntax) as a preopen: HOST must be
+    an existing directory (UsageError otherwise: the user typed it); GUEST, the name the
+    program sees, defaults to HOST as written (``--dir .`` is "." in the guest too)."""
+    host, sep, guest = word.partition("::")
+    if not host or (sep and not guest) or "\0" in word:
+        raise UsageError(
+            f"--dir {word!r}: expected HOST[::GUEST]",
+            hint="e.g. --dir ./data or --dir ./data::/data",
+        )
+    path = Path(host)
+    if not path.exists():
+        raise UsageError(f"--dir {host}: no such directory", hint="pass an existing directory")
+    if not path.is_dir():
+        raise UsageError(f"--dir {host}: not a directory", hint="pass a directory, not a file")
+    return Preopen(os.path.realpath(path), guest if sep else host, read_only)
+
+
+def _dir_grants(options: RunOptions, denied: set[Any]) -> list[tuple[Any, str]]:
+    """The path-scoped storage grants ``--dir``/``--ro-dir`` stand for (less --deny)."""
+    wanted: list[tuple[Any, str]] = []
+    for opened in options.dirs:
+        caps = [Capability.STORAGE_READ]
+        if not opened.read_only:
+            caps += [Capability.STORAGE_WRITE, Capability.STORAGE_DELETE]
+        wanted += [(c, f"path:{opened.host}") for c in caps if c not in denied]
+    return wanted
+
+
 def plan_grants(
     target: RunTarget, options: RunOptions
 ) -> tuple[list[tuple[Capability, str]], list[str]]:
@@ -509,10 +548,14 @@ def prepare_run(
     log_to_stderr: bool = True,
     clock: Callable[[], float] = time.time,
     notice: Callable[[str], None] = no_progress,
+    sinks: Mapping[str, Callable[[bytes], None]] | None = None,
 ) -> PreparedRun:
     """Load the module, pick the function, convert the arguments and sign the grants.
 
     ``notice`` gets one-off messages for the user (storage moved to the run's identity).
+    ``sinks`` maps an output stream to a callable given its bytes as the guest writes
+    them (:mod:`vudo.engine.runio`; ``vudo run`` streams a WASI program's ``"stdout"``
+    and ``"stderr"`` to its own).
 
     For callers that drive the sandbox themselves (the TUI pauses and refuels it):
     ``Sandbox(engine, prepared.module, prepared.config)``, then ``instantiate()`` and
@@ -523,8 +566,15 @@ def prepare_run(
     module = engine.load(target.wasm, name=target.name)
     function = options.function or module.entry_point()
     exported = module.export(function)
-    args = convert_args(function, exported.params, options.args)
+    argv: tuple[str, ...] = ()
+    if module.uses_wasi and function == "_start":
+        # a WASI command: the words after -- are its argv (its name first), not parameters
+        argv, args = (target.name, *options.args), []
+    else:
+        args = convert_args(function, exported.params, options.args)
     plan, missing = plan_grants(target, options)
+    if options.dirs:
+        plan = plan + _dir_grants(options, {parse_capability(d.strip()) for d in options.deny})
     identity = run_identity(target)
     grants: tuple[Grant, ...] = ()
     trusted: tuple[str, ...] = ()
@@ -562,7 +612,13 @@ def prepare_run(
         "services": services,
         "log_to_stderr": log_to_stderr,
         "grant_refresh": refresh,
+        "argv": argv,
+        "preopens": options.dirs,
+        "stdin_fd": options.stdin_fd,
+        "interactive": options.interactive,
     }
+    if sinks is not None:
+        kwargs["sinks"] = sinks
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
     if options.timeout is not None:
@@ -641,6 +697,7 @@ class RunHandle:
         log_to_stderr: bool = True,
         clock: Callable[[], float] = time.time,
         notice: Callable[[str], None] = no_progress,
+        sinks: Mapping[str, Callable[[bytes], None]] | None = None,
     ) -> None:
         self.target = target
         self._own_engine = engine is None
@@ -669,6 +726,7 @@ class RunHandle:
                 log_to_stderr=log_to_stderr,
                 clock=clock,
                 notice=notice,
+                sinks=sinks,
             )
             self.sandbox = Sandbox(self.engine, self.prepared.module, self.prepared.config)
             if on_event is not None:
@@ -728,6 +786,9 @@ class RunHandle:
             granted=self.prepared.granted,
             not_granted=self.prepared.not_granted,
             error=error,
+            wasi=self.prepared.module.uses_wasi,
+            stdout=self.sandbox.output("stdout"),
+            stderr=self.sandbox.output("stderr"),
         )
 
     def receipt(self) -> Receipt:
@@ -790,6 +851,7 @@ def run_spirit(
     log_to_stderr: bool = True,
     control: RunControl | None = None,
     notice: Callable[[str], None] = no_progress,
+    sinks: Mapping[str, Callable[[bytes], None]] | None = None,
 ) -> RunResult:
     """Run one function of ``target`` in a fresh sandbox and return what happened.
 
@@ -806,6 +868,7 @@ def run_spirit(
         log_to_stderr=log_to_stderr,
         clock=clock,
         notice=notice,
+        sinks=sinks,
     ) as handle:
         if control is None:
             return handle.start()
