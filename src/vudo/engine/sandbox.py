@@ -36,7 +36,8 @@ from wasmtime import _bindings as ffi
 from wasmtime import _ffi as _wasmtime_ffi
 
 from vudo.engine.abi import HostCallError
-from vudo.engine.config import MAX_FUEL, TRANSITIONS, SandboxConfig, SandboxState
+from vudo.engine.compose import Calls
+from vudo.engine.config import MAX_FUEL, TRANSITIONS, Dependency, SandboxConfig, SandboxState
 from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
 from vudo.engine.host import HostBridge, current_thread_state
@@ -125,8 +126,12 @@ class Sandbox:
         *,
         sandbox_id: str | None = None,
         stderr: TextIO | None = None,
+        parent: Sandbox | None = None,
     ) -> None:
         self.engine = engine
+        #: The sandbox whose Spirit called this one (host_spirit_call, host_sandbox_spawn);
+        #: None for a top-level sandbox. See :mod:`vudo.engine.compose`.
+        self.parent = parent
         self.module = module
         self.config = config = config if config is not None else SandboxConfig()
         self.id = sandbox_id or f"{module.name}-{next(_ids)}"
@@ -165,6 +170,8 @@ class Sandbox:
         self._live_used = 0
         self._fuel_box = ctypes.c_uint64(0)
         self._fuel_ref = ctypes.byref(self._fuel_box)
+        #: The fuel the last :meth:`call_bytes` used.
+        self.call_fuel = 0
         self.checker = (
             _NO_GRANTS
             if _denies_everything(config)
@@ -187,10 +194,12 @@ class Sandbox:
             max_output=limits.max_output_bytes,
             sinks=config.sinks,
         )
-        self.bridge = HostBridge(
+        self.bridge: HostBridge = HostBridge(
             sandbox_id=self.id,
             checker=self.checker,
-            events=self.events,
+            # A callee's host calls and logs go to its caller's subscribers (the top-level
+            # sandbox's, through the chain); its lifecycle events stay its own.
+            events=parent.bridge.events if parent is not None else self.events,
             limits=limits,
             services=config.services,
             identity=config.identity,
@@ -204,9 +213,13 @@ class Sandbox:
             network=self.network,
             ledger=self.ledger,
             stderr=stderr,
+            depth=0 if parent is None else parent.bridge.depth + 1,
             io=self.io,
             env=config.env,
         )
+        if config.dependencies is not None:
+            chain = parent.bridge.calls.chain if parent is not None and parent.bridge.calls else ()
+            self.bridge.calls = Calls(self, config.dependencies, chain)
         #: What a WASI program's proc_exit passed (None: it has not called it).
         self.exit_code: int | None = None
         if module.uses_wasi:
@@ -345,13 +358,14 @@ class Sandbox:
         export = self.module.export(function)
         values = _coerce_args(function, export.params, args)
         if input is not None:
-            _check_input(input, self.config.limits.max_input_bytes)
+            input = _check_input(input, self.config.limits.max_input_bytes)
         if not self._call_lock.acquire(blocking=False):
             raise IllegalTransition(
                 f"sandbox {self.id} is already running a call",
                 hint="wait for it to return, or terminate the sandbox",
             )
-        _catch_sigint()
+        if self.parent is None:  # a callee runs inside its caller's call, which did it
+            _catch_sigint()
         try:
             with self._lock:
                 if self._state is S.SUSPENDED and self._suspend_reason == "paused":
@@ -391,6 +405,26 @@ class Sandbox:
             raise self._finish_failed(error, function)
         finally:
             self._call_lock.release()
+
+    def call_bytes(
+        self, function: str, data: bytes, fuel: int
+    ) -> tuple[tuple[Any, ...], bytes, int]:
+        """Call ``function`` (no parameters) with ``data`` as its input and exactly
+        ``fuel`` fuel (a callee's call: its caller's remaining fuel): its results, the
+        output bytes it wrote and the fuel it used. Raises as :meth:`call` does;
+        :attr:`call_fuel` then says what the failed call used."""
+        ctx = self.bridge.context
+        fuel_ref = self._fuel_ref
+        with self._lock:
+            _get_fuel(ctx, fuel_ref)
+            self._budget += fuel - self._fuel_box.value  # used so far + fuel
+            _set_fuel(ctx, fuel)
+        try:
+            results = self.call(function, input=data)
+        finally:
+            _get_fuel(ctx, fuel_ref)
+            self.call_fuel = fuel - self._fuel_box.value
+        return tuple(results), self.io.output(), self.call_fuel
 
     def _exited(self, error: ProcessExit, function: str) -> list[Any]:
         """A WASI proc_exit: outcome ``exit``; status 0 returns, any other is raised."""
@@ -477,7 +511,10 @@ class Sandbox:
 
     def _begin(self) -> None:
         config = self.config
-        self._deadline = time.monotonic() + config.timeout if config.timeout else None
+        if self.parent is not None:  # a callee runs within its caller's deadline
+            self._deadline = self.parent._deadline
+        else:
+            self._deadline = time.monotonic() + config.timeout if config.timeout else None
         _get_fuel(self.bridge.context, self._fuel_ref)
         self._live_used = self._budget - self._fuel_box.value
         self._running = True
@@ -531,7 +568,9 @@ class Sandbox:
                 message = f"interrupted ({type(interrupt).__name__})"
                 return int(_error_new(stop_message("terminated", message)) or 0)
             stop = self._stop_request
-            if stop is None and not self._gate.is_set():
+            if self.parent is not None:
+                stop = self._lineage_control(stop)
+            elif stop is None and not self._gate.is_set():
                 paused_at = time.monotonic()
                 self._gate.wait()
                 if self._deadline is not None:
@@ -569,6 +608,42 @@ class Sandbox:
         delta[0] = 1
         kind[0] = 0
         return 0
+
+    def _lineage_control(self, stop: str | None) -> str | None:
+        """For a callee: its callers' pause and stop apply to it too (the monitor tick).
+
+        Waits while any sandbox up the chain is paused (extending every deadline on the
+        chain by the pause) and returns the first stop request found, if any.
+        """
+        chain: list[Sandbox] = []
+        node: Sandbox | None = self
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        for node in chain:
+            if stop is None and not node._gate.is_set():
+                paused_at = time.monotonic()
+                node._gate.wait()
+                paused = time.monotonic() - paused_at
+                for other in chain:
+                    if other._deadline is not None:
+                        other._deadline += paused
+            stop = stop or node._stop_request
+        return stop
+
+    def lineage_stopped(self) -> bool:
+        """Whether a caller up the chain was terminated (so this callee was stopped for it)."""
+        node = self.parent
+        while node is not None:
+            if node._stop_request is not None:
+                return True
+            node = node.parent
+        return False
+
+    def child(self, dep: Dependency, config: SandboxConfig, sandbox_id: str) -> Sandbox:
+        """A sandbox for the callee ``dep`` of this one (see :mod:`vudo.engine.compose`)."""
+        module = self.engine.load(dep.wasm, name=dep.name)
+        return Sandbox(self.engine, module, config, sandbox_id=sandbox_id, parent=self)
 
     # -- control from other threads --------------------------------------------------
 
@@ -632,6 +707,9 @@ class Sandbox:
         """Terminate (if not yet) and release the store once no call is running."""
         if self._state is not S.TERMINATED:
             self.terminate("closed")
+        calls = self.bridge.calls
+        if calls is not None:
+            calls.close()
         if not self._running and self._store is not None:
             self._used_at_close = self.fuel_used
             self._funcs.clear()
@@ -676,8 +754,21 @@ class Sandbox:
 
     def host_calls(self) -> list[HostCall]:
         """The recent host-call log (last 1024 calls), oldest first."""
+        custom = self.engine.host_functions
+        depth = self.bridge.depth
         return [
-            HostCall(self.id, name, _capability_of(name), allowed, "", result, fuel, at, reason)
+            HostCall(
+                self.id,
+                name,
+                _capability_of(name, custom),
+                allowed,
+                "",
+                result,
+                fuel,
+                at,
+                reason,
+                depth,
+            )
             for at, name, allowed, result, fuel, reason in self.bridge.log
         ]
 
@@ -717,6 +808,7 @@ class Sandbox:
             },
             bytes_in=self.bridge.bytes_in,
             bytes_out=self.bridge.bytes_out,
+            calls=self.bridge.calls.receipts() if self.bridge.calls is not None else (),
             exit_code=self.exit_code,
             io=dict(self.io.counts),
         )
@@ -873,13 +965,19 @@ def _check_input(data: bytes, limit: int) -> bytes:
     return bytes(data)
 
 
-def _capability_of(name: str) -> Any:
+def _capability_of(name: str, custom: Any) -> Any:
+    """The capability a logged host call needed: the ABI table's, or for an application
+    host function (logged as ``module.name``) its definition's."""
     from vudo.engine.abi import IMPORT_CAPABILITIES
     from vudo.engine.wasi_abi import WASI_CAPABILITIES
 
     if name in IMPORT_CAPABILITIES:
         return IMPORT_CAPABILITIES[name]
-    return next(iter(WASI_CAPABILITIES.get(name, ())), None)
+    if name in WASI_CAPABILITIES:  # WASI calls are logged by their bare preview1 names
+        return WASI_CAPABILITIES[name][0]
+    module, _, function = name.partition(".")
+    defined = custom.get(module, function) if custom is not None else None
+    return defined.capability if defined is not None else None
 
 
 class _Denial(NamedTuple):

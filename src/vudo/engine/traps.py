@@ -7,6 +7,9 @@ host functions return to stop a guest). :func:`translate` maps both; every ``Tra
 member has an entry in :data:`TRAP_CODES` (a test checks the table is complete, so a new
 wasmtime trap code cannot slip through unmapped).
 
+WAT text is parsed here too (:func:`parse_wat`), so no other layer handles wasmtime's
+exceptions: ``vudo run FILE.wat``, ``vudo build`` and ``Engine.load`` all go through it.
+
 Our own stops are tagged: the engine stops a guest by returning an error whose message
 starts with ``vudo-stop:<kind>:`` (see :func:`stop_message`), and :func:`translate` turns
 the kind back into the right error class with our message, not wasmtime's backtrace.
@@ -244,3 +247,37 @@ def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run
     if during == "instantiate":
         return GuestTrap(f"instantiation failed: {_cause(text)}", hint=_HINTS[GuestTrap])
     return GuestTrap(f"guest trapped: {_cause(text)}", hint=_HINTS[GuestTrap])
+
+
+class WatError(ModuleError):
+    """WAT source wasmtime could not parse. ``output`` is wasmtime's whole message (the
+    offending line with a caret under it), for ``vudo build`` to show in full."""
+
+    def __init__(self, message: str, *, output: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.output = output
+
+
+_WAT_AT = re.compile(r"--> [^:\n]*:(\d+):(\d+)")
+
+
+def parse_wat(text: str, filename: str | None = None) -> bytes:
+    """WAT text to a wasm binary; :class:`WatError` naming ``filename:line:col`` and
+    keeping wasmtime's message (one ``error:``, not two), or, for text that came from no
+    file, saying it is not a valid text module."""
+    try:
+        return bytes(wasmtime.wat2wasm(text))
+    except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+        raw = str(exc)
+        first = _first_line(raw)
+        if filename is None:
+            raise WatError(
+                f"not a valid WebAssembly text module: {first}",
+                output=raw,
+                hint="pass a .wasm file or valid .wat source",
+            ) from None
+        where = _WAT_AT.search(raw)
+        loc = f"{filename}:{where.group(1)}:{where.group(2)}" if where else filename
+        raise WatError(
+            f"{loc}: {first}", output=raw.replace("<anon>", filename), hint="fix the WAT source"
+        ) from None

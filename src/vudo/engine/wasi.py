@@ -39,9 +39,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from vudo.capabilities import Capability
+from vudo.engine.abi import StopGuest
 from vudo.engine.events import OutputWritten
 from vudo.engine.host import (
-    StopGuest,
     _get_fuel,
     _memory_size,
     _set_fuel,
