@@ -9,6 +9,7 @@ flooding the host-call log cannot freeze the screen.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -265,10 +266,8 @@ class WorkbenchApp(App[int]):
     def on_resize(self, event: events.Resize) -> None:
         # The event's size is the new one (``self.size`` can still be the old one here,
         # which made the layout follow one resize late).
-        try:
+        with contextlib.suppress(NoMatches):  # a resize while the app closes: nothing to lay out
             self._apply_layout(event.size.width)
-        except NoMatches:  # a resize while the app closes: nothing left to lay out
-            pass
 
     def _apply_layout(self, width: int) -> None:
         self.wide = width >= WIDE
