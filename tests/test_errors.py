@@ -42,9 +42,9 @@ def test_printable_escapes_bidi_zero_width_and_other_invisible_characters() -> N
         "\U000e0041tag \u2028ls\u2029 \x85nel \ue000pua \x1b[2J"
     )
     shown = printable(hostile)
-    for char in (
-        "\u202e\u202c\u2066\u2069\u200b\u200f\u2060\ufeff\U000e0041\u2028\u2029\x85\ue000\x1b"
-    ):
+    for (
+        char
+    ) in "\u202e\u202c\u2066\u2069\u200b\u200f\u2060\ufeff\U000e0041\u2028\u2029\x85\ue000\x1b":
         assert char not in shown
     assert "\\u202e" in shown and "\\U000e0041" in shown and "\\x1b[2J" in shown
     # Text people write stays as written: accents, CJK, emoji, tab and newline.

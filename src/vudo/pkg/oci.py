@@ -26,6 +26,7 @@ import base64
 import hashlib
 import json
 import os
+import queue
 import re
 import ssl
 import threading
@@ -70,6 +71,9 @@ MAX_LIST_PAGES = 1000
 # (every request is a round trip and, on htpasswd registries, a bcrypt check; a retry
 # starts a new session either way, so smaller chunks would buy nothing).
 DEFAULT_CHUNK = 128 * 1024 * 1024
+# Blobs from this size are hashed on a helper thread while they download.
+PIPELINE_MIN = 4 * 1024 * 1024
+_PENDING = 16  # chunks (of up to 1 MiB) waiting for the hashing thread
 
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _REPO_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
@@ -415,6 +419,59 @@ def build_manifest(
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
+class _Digester(Resource):
+    """SHA-256 of a download, and ``sink`` over its chunks, on a helper thread while the
+    caller receives and writes (hashlib and zlib release the GIL on large buffers, so on
+    a second core checking costs the transfer almost nothing). At most
+    :data:`_PENDING` chunks wait, bounding memory; small blobs are hashed inline."""
+
+    def __init__(self, sink: Callable[[bytes], object] | None, *, threaded: bool) -> None:
+        self._sha = hashlib.sha256()
+        self._sink = sink
+        self._failure: list[BaseException] = []
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._queue = queue.Queue(_PENDING)
+            self._thread = threading.Thread(target=self._run, name="vudo-digest", daemon=True)
+            self._thread.start()
+
+    def _take(self, chunk: bytes) -> None:
+        self._sha.update(chunk)
+        if self._sink is not None:
+            self._sink(chunk)
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            if not self._failure:
+                try:
+                    self._take(chunk)
+                except BaseException as exc:  # reported by hexdigest()
+                    self._failure.append(exc)
+
+    def put(self, chunk: bytes) -> None:
+        if self._failure:
+            raise self._failure[0]
+        if self._queue is None:
+            self._take(chunk)
+        else:
+            self._queue.put(chunk)
+
+    def hexdigest(self) -> str:
+        """The digest of every chunk put (and any exception ``sink`` raised)."""
+        self.close()
+        if self._failure:
+            raise self._failure[0]
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+
 class OciClient(Resource):
     """One registry host: pooled connections, authentication, retries, bounded reads.
 
@@ -478,6 +535,10 @@ class OciClient(Resource):
                     event_hooks={"request": [_plain_http_only_to_loopback]},
                 )
             return self._client
+
+    def warm(self) -> None:
+        """Make the pooled client now (publish does it beside hashing the package)."""
+        self._http  # noqa: B018 -- the property makes the client
 
     def close(self) -> None:
         with self._client_lock:
@@ -729,12 +790,19 @@ class OciClient(Resource):
         return named
 
     def fetch_blob(
-        self, repo: str, desc: Descriptor, dest: Path, *, progress: Progress = _no_progress
+        self,
+        repo: str,
+        desc: Descriptor,
+        dest: Path,
+        *,
+        progress: Progress = _no_progress,
+        sink: Callable[[bytes], object] | None = None,
     ) -> None:
         """Stream blob ``desc`` of ``repo`` into ``dest`` (created), checking its size and
-        digest while it arrives; on any failure ``dest`` is removed."""
+        digest while it arrives; on any failure ``dest`` is removed. ``sink`` sees every
+        chunk, in order, as it is hashed (a package's members are checked in the same
+        pass); an exception from it fails the download."""
         what = self.describe(repo, f"blob {desc.digest[:19]} of")
-        h = hashlib.sha256()
         done = 0
         try:
             resp = self.send(
@@ -746,26 +814,28 @@ class OciClient(Resource):
             )
             try:
                 fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                try:
-                    progress(0, desc.size)
-                    for chunk in resp.iter_raw(1 << 20):
-                        done += len(chunk)
-                        if done > desc.size:
-                            raise _hostile(
-                                what, f"more than the {desc.size} bytes its descriptor gives"
-                            )
-                        h.update(chunk)
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(fd, view) :]
-                        progress(done, desc.size)
-                finally:
-                    os.close(fd)
+                with _Digester(sink, threaded=desc.size >= PIPELINE_MIN) as digester:
+                    try:
+                        progress(0, desc.size)
+                        for chunk in resp.iter_raw(1 << 20):
+                            done += len(chunk)
+                            if done > desc.size:
+                                raise _hostile(
+                                    what, f"more than the {desc.size} bytes its descriptor gives"
+                                )
+                            digester.put(chunk)
+                            view = memoryview(chunk)
+                            while view:
+                                view = view[os.write(fd, view) :]
+                            progress(done, desc.size)
+                    finally:
+                        os.close(fd)
+                    digest = digester.hexdigest()
             finally:
                 resp.close()
             if done != desc.size:
                 raise _hostile(what, f"{done} bytes arrived, the descriptor gives {desc.size}")
-            if "sha256:" + h.hexdigest() != desc.digest:
+            if "sha256:" + digest != desc.digest:
                 raise VerificationError(
                     f"{what} does not match its digest",
                     hint="the registry's copy is altered or damaged; refusing it",
