@@ -71,6 +71,8 @@ MAX_LIST_PAGES = 1000
 # (every request is a round trip and, on htpasswd registries, a bcrypt check; a retry
 # starts a new session either way, so smaller chunks would buy nothing).
 DEFAULT_CHUNK = 128 * 1024 * 1024
+# Connections kept open to one registry (a cold search fetches this many at a time).
+POOL_CONNECTIONS = 16
 # Blobs from this size are hashed on a helper thread while they download.
 PIPELINE_MIN = 4 * 1024 * 1024
 _PENDING = 16  # chunks (of up to 1 MiB) waiting for the hashing thread
@@ -532,6 +534,10 @@ class OciClient(Resource):
                     timeout=httpx.Timeout(self._timeouts[1], connect=self._timeouts[0]),
                     headers={"User-Agent": "vudo"},
                     trust_env=False,
+                    limits=httpx.Limits(
+                        max_connections=POOL_CONNECTIONS,
+                        max_keepalive_connections=POOL_CONNECTIONS,
+                    ),
                     event_hooks={"request": [_plain_http_only_to_loopback]},
                 )
             return self._client
