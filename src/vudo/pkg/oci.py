@@ -477,7 +477,8 @@ class _Digester(Resource):
 class OciClient(Resource):
     """One registry host: pooled connections, authentication, retries, bounded reads.
 
-    ``sleep`` and ``retries`` are parameters so tests can make backoff instant.
+    ``sleep`` and ``retries`` are parameters so tests can make backoff instant, ``monotonic``
+    so they can let a Bearer token expire.
     """
 
     def __init__(
@@ -491,6 +492,7 @@ class OciClient(Resource):
         retries: int = 4,
         backoff: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         chunk_size: int = DEFAULT_CHUNK,
     ) -> None:
         self.location = location
@@ -517,7 +519,8 @@ class OciClient(Resource):
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
         self._scheme: str | None = None  # "basic" or "bearer" once challenged
-        self._tokens: dict[str, str] = {}
+        self._clock = monotonic
+        self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, expires at)
         self._bearer_params: dict[str, str] = {}
 
     @property
@@ -567,11 +570,16 @@ class OciClient(Resource):
 
     # -- authentication
 
-    def _auth_header(self, scope: str) -> str | None:
+    def _auth_header(self, scope: str, what: str) -> str | None:
         if self._scheme == "basic":
             return self.credentials.basic()
         if self._scheme == "bearer":
-            return f"Bearer {self._tokens[scope]}" if scope in self._tokens else None
+            held = self._tokens.get(scope)
+            if held is not None and self._clock() >= held[1]:
+                # Expired by the token server's own ``expires_in``: a new one now, rather
+                # than a request (perhaps a large upload) refused with 401 first.
+                held = self._tokens[scope] = self._fetch_token(self._bearer_params, scope, what)
+            return f"Bearer {held[0]}" if held is not None else None
         if self._scheme is None and self.credentials.token and not self.credentials.username:
             return f"Bearer {self.credentials.token}"
         return None
@@ -591,13 +599,16 @@ class OciClient(Resource):
             self._scheme = "bearer"
             self._bearer_params = params
             current = self._tokens.get(scope)
-            if current is not None and sent != f"Bearer {current}":
+            if current is not None and sent != f"Bearer {current[0]}":
                 return True
+            # No token yet, or the one sent was refused (expired early, revoked): the
+            # caller allows this once more before the 401 stands.
             self._tokens[scope] = self._fetch_token(params, scope, what)
             return True
         return False
 
-    def _fetch_token(self, params: Mapping[str, str], scope: str, what: str) -> str:
+    def _fetch_token(self, params: Mapping[str, str], scope: str, what: str) -> tuple[str, float]:
+        """A token for ``scope`` from the challenge's realm, and when to stop using it."""
         realm = params["realm"]
         parsed = urllib.parse.urlsplit(realm)
         host = parsed.hostname or ""
@@ -645,7 +656,13 @@ class OciClient(Resource):
             or any(ord(c) < 0x21 or ord(c) > 0x7E for c in token)
         ):
             raise _hostile(f"token for {what}", "no usable token in the response")
-        return token
+        # The Docker token spec: expires_in seconds, 60 when absent. Renewed a little
+        # early, so a token does not lapse between being sent and being checked.
+        lifetime = body.get("expires_in")
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float):
+            lifetime = 60
+        lifetime = min(max(float(lifetime), 1.0), 86400.0)
+        return token, self._clock() + lifetime - min(10.0, lifetime / 4)
 
     # -- requests
 
@@ -690,7 +707,7 @@ class OciClient(Resource):
         auth_tries = 0
         while True:
             hdrs = dict(headers or {})
-            auth = self._auth_header(scope)
+            auth = self._auth_header(scope, what)
             if auth:
                 hdrs["Authorization"] = auth
             content = body() if body is not None else None
