@@ -526,7 +526,10 @@ def test_oversized_layer_is_refused_before_download(
     assert srv.hits == 1  # type: ignore[attr-defined]  # the blob was never asked for
 
 
-def test_a_slow_drip_server_is_bounded_by_the_read_timeout(tmp_path: Path) -> None:
+@pytest.mark.parametrize("gap", [0.7, 0.1])
+def test_a_slow_drip_server_is_bounded_by_the_read_timeout(tmp_path: Path, gap: float) -> None:
+    """A byte every ``gap`` seconds: over the read timeout, one wait times out; under it,
+    the body's average rate does (else a drip could hold the transfer open for days)."""
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(4)
@@ -545,7 +548,7 @@ def test_a_slow_drip_server_is_bounded_by_the_read_timeout(tmp_path: Path) -> No
                     conn.sendall(b"{")
                 except OSError:
                     break
-                time.sleep(0.7)
+                time.sleep(gap)
             conn.close()
 
     threading.Thread(target=drip, daemon=True).start()

@@ -71,6 +71,8 @@ MAX_LIST_PAGES = 1000
 # (every request is a round trip and, on htpasswd registries, a bcrypt check; a retry
 # starts a new session either way, so smaller chunks would buy nothing).
 DEFAULT_CHUNK = 128 * 1024 * 1024
+# A body slower than this on average (after the read timeout) is abandoned.
+MIN_RATE = 16 * 1024
 # Connections kept open to one registry (a cold search fetches this many at a time).
 POOL_CONNECTIONS = 16
 # Blobs from this size are hashed on a helper thread while they download.
@@ -489,6 +491,7 @@ class OciClient(Resource):
         ca_file: Path | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
+        min_rate: int = MIN_RATE,
         retries: int = 4,
         backoff: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
@@ -516,6 +519,7 @@ class OciClient(Resource):
                 ) from None
         self._verify = verify
         self._timeouts = (connect_timeout, read_timeout)
+        self.min_rate = min_rate
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
         self._scheme: str | None = None  # "basic" or "bearer" once challenged
@@ -666,19 +670,39 @@ class OciClient(Resource):
 
     # -- requests
 
-    @staticmethod
-    def _read_bounded(resp: httpx.Response, limit: int, what: str) -> bytes:
+    def _read_bounded(self, resp: httpx.Response, limit: int, what: str) -> bytes:
         declared = resp.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             resp.close()
             raise _hostile(what, f"{declared} bytes is over the {limit}-byte limit")
         buf = bytearray()
+        pace = self._pace(what)
         for chunk in resp.iter_bytes():
             buf += chunk
             if len(buf) > limit:
                 resp.close()
                 raise _hostile(what, f"over the {limit}-byte limit")
+            pace(len(buf))
         return bytes(buf)
+
+    def _pace(self, what: str) -> Callable[[int], None]:
+        """A check that a response body keeps arriving at ``min_rate`` bytes a second on
+        average once ``read_timeout`` has passed (curl's --speed-limit): the read timeout
+        bounds each wait, this bounds the whole body, so a server dripping a byte just
+        inside the read timeout cannot hold a transfer open for days."""
+        started = self._clock()
+        grace, rate = self._timeouts[1], self.min_rate
+
+        def check(done: int) -> None:
+            elapsed = self._clock() - started
+            if elapsed > grace and done < (elapsed - grace) * rate:
+                raise RegistryError(
+                    f"{what} timed out: {done} bytes in {elapsed:.0f} s, under "
+                    f"{rate // 1024} KiB/s",
+                    hint="the registry is too slow or stalling; try again later",
+                )
+
+        return check
 
     def _retry_delay(self, resp: httpx.Response | None, attempt: int) -> float:
         delay = self.backoff * 2.0**attempt
@@ -840,7 +864,8 @@ class OciClient(Resource):
                 with _Digester(sink, threaded=desc.size >= PIPELINE_MIN) as digester:
                     try:
                         progress(0, desc.size)
-                        for chunk in resp.iter_raw(1 << 20):
+                        pace = self._pace(what)
+                        for chunk in resp.iter_raw():
                             done += len(chunk)
                             if done > desc.size:
                                 raise _hostile(
@@ -851,6 +876,7 @@ class OciClient(Resource):
                             while view:
                                 view = view[os.write(fd, view) :]
                             progress(done, desc.size)
+                            pace(done)
                     finally:
                         os.close(fd)
                     digest = digester.hexdigest()
