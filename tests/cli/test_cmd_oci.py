@@ -270,3 +270,41 @@ def test_transfer_progress_shows_only_after_a_second() -> None:
     now[0] = 2.0
     report(50, 100)
     assert len(lines) == 1 and lines[0].startswith("uploading [") and " 50%" in lines[0]
+
+
+def test_a_published_spirit_with_a_git_dependency_installs(
+    vudo_cli: Vudo,
+    vudo_second: Vudo,
+    env: dict[str, str],
+    tmp_path: Path,
+    oci_server: OciServer,
+    oci_ns: str,
+) -> None:
+    """Published Spirits may depend on git (not path) sources: a second user installs
+    one by name, and its git dependency is fetched, packed and signed there and
+    installed with it (install said "pass git=GitSource(cache_dir) to resolve()")."""
+    import subprocess
+
+    _setup(vudo_cli, oci_server, oci_ns)
+    assert vudo_cli("new", "gitlib").code == 0
+    git = ["git", "-c", "user.email=qa@example.com", "-c", "user.name=qa"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
+        subprocess.run([*git, *args], cwd=tmp_path / "gitlib", env=env, check=True)
+    assert vudo_cli("new", "gitapp").code == 0
+    manifest = tmp_path / "gitapp" / "spirit.toml"
+    manifest.write_text(
+        manifest.read_text() + "\n[dependencies]\n"
+        f'gitlib = {{ git = "file://{tmp_path / "gitlib"}", rev = "HEAD" }}\n'
+    )
+    r = _release(vudo_cli, tmp_path / "gitapp")
+    assert r.code == 0, r.stderr
+
+    _setup(vudo_second, oci_server, oci_ns)
+    r = vudo_second("install", "gitapp", "--yes", "--json")
+    assert r.code == 0, r.stderr
+    assert sorted(e["installed"]["name"] for e in r.json()) == ["gitapp", "gitlib"]
+    r = vudo_second("list", "--json")
+    assert r.code == 0, r.stderr
+    assert sorted(s["name"] for s in r.json()) == ["gitapp", "gitlib"]
+    r = vudo_second("run", "gitapp", "-q")
+    assert r.code == 0, r.stderr
