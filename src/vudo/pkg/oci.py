@@ -908,11 +908,16 @@ class OciClient(Resource):
     def catalog(self) -> list[str]:
         """Every repository the registry lists (the ``_catalog`` extension)."""
         what = f"catalog of {self.location.netloc}"
-        return [
-            r
-            for r in self._paged("_catalog?n=1000", "registry:catalog:*", what, "repositories")
-            if _REPO_RE.fullmatch(r)
-        ]
+        try:
+            listed = self._paged("_catalog?n=1000", "registry:catalog:*", what, "repositories")
+        except NotFoundError:
+            # An optional part of the spec that GHCR and Docker Hub, for two, leave out.
+            raise NotFoundError(
+                f"{self.location.netloc} does not list its repositories (no _catalog API)",
+                hint="search --available needs a registry that lists them; "
+                "`vudo info NAME --available` and `vudo install NAME` still work",
+            ) from None
+        return [r for r in listed if _REPO_RE.fullmatch(r)]
 
     def _paged(self, first: str, scope: str, what: str, key: str) -> list[str]:
         out: list[str] = []
