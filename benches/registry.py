@@ -34,6 +34,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from _common import sized
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
@@ -115,13 +117,13 @@ def bare_pull(base: str, repo: str, digest: str, dest: Path, auth: tuple[str, st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 MB package, 100 Spirits")
-    parser.add_argument("--runs", type=int, default=3, help="transfers timed (best of)")
+    parser.add_argument("--runs", type=int, default=sized(3, 1), help="transfers timed (best of)")
     parser.add_argument(
         "--only", choices=["transfers", "search"], help="run one half of the benchmark"
     )
     args = parser.parse_args()
-    megabytes = 10 if args.quick else 100
-    spirits = 100 if args.quick else 1000
+    megabytes = 10 if args.quick else sized(100, 1)
+    spirits = 100 if args.quick else sized(1000, 10)
 
     with tempfile.TemporaryDirectory(prefix="vudo-bench-registry-") as tmp:
         work = Path(tmp)
@@ -206,7 +208,7 @@ def main() -> int:
             cold = time.perf_counter() - started
             assert len(found) == spirits, len(found)
             warm = []
-            for _ in range(5):
+            for _ in range(sized(5, 1)):
                 started = time.perf_counter()
                 found = browse("weather", home=home, registries=[server.url("many")])
                 warm.append(time.perf_counter() - started)
@@ -223,7 +225,7 @@ def main() -> int:
             }
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             procs = []
-            for _ in range(4):  # the first run compiles vudo's bytecode: not counted
+            for _ in range(sized(4, 2)):  # the first run compiles vudo's bytecode: not counted
                 started = time.perf_counter()
                 subprocess.run(
                     [

@@ -24,8 +24,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import sized
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+
 
 PACED_WAT = """\
 (module
@@ -51,7 +54,7 @@ PACED_WAT = """\
 """
 
 TARGET_RATE = 10_000.0
-PRESSES = 120
+PRESSES = sized(120, 8)
 
 
 def setup(tmp: Path) -> tuple[Path, Path]:
@@ -92,12 +95,12 @@ def headless_rate(root: Path, home: Path, n: int, spin: int) -> float:
 def calibrate(root: Path, home: Path) -> tuple[int, float]:
     """The spin count that gives about TARGET_RATE host calls a second on this machine."""
     low, high = 0, 200_000
-    spin, rate = 0, headless_rate(root, home, 20_000, 0)
+    spin, rate = 0, headless_rate(root, home, sized(20_000, 500), 0)
     if rate <= TARGET_RATE:
         return 0, rate
-    for _ in range(12):
+    for _ in range(sized(12, 1)):
         spin = (low + high) // 2
-        rate = headless_rate(root, home, 5_000, spin)
+        rate = headless_rate(root, home, sized(5_000, 500), spin)
         if abs(rate - TARGET_RATE) / TARGET_RATE < 0.1:
             break
         if rate > TARGET_RATE:
@@ -228,7 +231,7 @@ def calibrate_inapp(root: Path, home: Path, high: int) -> tuple[int, float]:
     (the UI thread shares the GIL, so a Spirit runs slower there than headless)."""
     low = 0
     spin, rate = high, inapp_rate(root, home, high)
-    for _ in range(6):
+    for _ in range(sized(6, 0)):
         if abs(rate - TARGET_RATE) / TARGET_RATE < 0.15:
             break
         if rate > TARGET_RATE:
@@ -244,7 +247,7 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[18]
 
 
-def pane_throughput(root: Path, home: Path, events: int = 200_000) -> float:
+def pane_throughput(root: Path, home: Path, events: int = sized(200_000, 1_000)) -> float:
     """Events per second through the buffer into the host-call log pane (flush_events),
     one frame drawn per 500-event batch (what 50 ms of a 10k/s Spirit produces)."""
     from vudo.capabilities import Capability
@@ -287,7 +290,7 @@ def pane_throughput(root: Path, home: Path, events: int = 200_000) -> float:
 
 
 def engine_production_rate(root: Path, home: Path) -> float:
-    return headless_rate(root, home, 50_000, 0)
+    return headless_rate(root, home, sized(50_000, 500), 0)
 
 
 def main() -> int:
@@ -318,7 +321,7 @@ def main() -> int:
 
         produced = engine_production_rate(root, home)
         pane = pane_throughput(root, home)
-        live = inapp_rate(root, home, 0, 3.0, freeze_gc=False)
+        live = inapp_rate(root, home, 0, sized(3.0, 0.2), freeze_gc=False)
         print(f"host-call log pane throughput: {pane:,.0f} events/s (buffer -> pane -> frame)")
         print(f"  engine production, flooding Spirit, no UI: {produced:,.0f} calls/s")
         print(

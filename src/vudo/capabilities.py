@@ -3,12 +3,15 @@
 A capability is the right to make one kind of host call. Manifests declare them, grants
 carry them, the engine checks them on every host call. This module holds only the names
 and what each allows, so the engine and the package core can both import it without
-importing each other.
+importing each other. Which host function needs which capability is the ABI table's to
+say (:data:`vudo.engine.abi.ABI`).
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+from typing import TypeAlias
 
 from vudo.errors import InvalidInputError
 
@@ -61,33 +64,58 @@ DESCRIPTIONS: dict[Capability, str] = {
     Capability.UNRESTRICTED: "everything (system Spirits only; never granted by a manifest)",
 }
 
-#: Every host import of the Spirit ABI (module "vudo") and the capability it needs
-#: (DESIGN.md §1). The handle operations (accept, send, recv, close) need none of their
-#: own: only a sandbox granted connect or listen can hold a handle, and a handle works only
-#: in the sandbox that opened it. ``host_credit_account`` needs none either: it only tells
-#: the Spirit its own account number.
-ABI_IMPORTS: dict[str, Capability | None] = {
-    "host_time_now": Capability.SENSOR_TIME,
-    "host_random_bytes": Capability.SENSOR_RANDOM,
-    "host_log": Capability.ACTUATOR_LOG,
-    "host_storage_read": Capability.STORAGE_READ,
-    "host_storage_write": Capability.STORAGE_WRITE,
-    "host_storage_delete": Capability.STORAGE_DELETE,
-    "host_network_connect": Capability.NETWORK_CONNECT,
-    "host_network_listen": Capability.NETWORK_LISTEN,
-    "host_network_accept": None,
-    "host_network_send": None,
-    "host_network_recv": None,
-    "host_network_close": None,
-    "host_network_broadcast": Capability.NETWORK_BROADCAST,
-    "host_credit_balance": Capability.ACTUATOR_CREDIT,
-    "host_credit_transfer": Capability.ACTUATOR_CREDIT,
-    "host_credit_reserve": Capability.ACTUATOR_CREDIT,
-    "host_credit_release": Capability.ACTUATOR_CREDIT,
-    "host_credit_consume": Capability.ACTUATOR_CREDIT,
-    "host_credit_available": Capability.ACTUATOR_CREDIT,
-    "host_credit_account": None,
-}
+
+#: An application's own capability (guarding a host function it registered from Python,
+#: :mod:`vudo.engine.custom`): ``x:`` then two to four dot-separated lower-case words,
+#: e.g. ``x:myapp.lookup``. No built-in name has a colon, so the two can never collide.
+CUSTOM_CAPABILITY = re.compile(r"x:[a-z][a-z0-9_-]{0,31}(?:\.[a-z][a-z0-9_-]{0,31}){1,3}")
+CUSTOM_CAPABILITY_MAX = 64
+
+
+class CustomCapability(str):
+    """A custom capability name (``x:app.name``), checked whole when made.
+
+    It answers ``value``, ``description`` and ``manifest_grantable`` like a
+    :class:`Capability`, so grants, checks, logs and receipts treat both alike.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, name: str) -> CustomCapability:
+        if (
+            not isinstance(name, str)
+            or len(name) > CUSTOM_CAPABILITY_MAX
+            or not CUSTOM_CAPABILITY.fullmatch(name)
+        ):
+            shown = name if isinstance(name, str) and len(name) <= 80 else f"{str(name)[:64]}..."
+            raise InvalidInputError(
+                f'"{shown}" is not a custom capability name',
+                hint='custom capabilities are "x:" and two to four dot-separated lower-case '
+                'words, e.g. "x:myapp.lookup"',
+            )
+        return super().__new__(cls, name)
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    @property
+    def description(self) -> str:
+        return "call the application's host functions guarded by this capability"
+
+    @property
+    def manifest_grantable(self) -> bool:
+        return True
+
+
+AnyCapability: TypeAlias = Capability | CustomCapability
+
+
+def parse_any_capability(name: str) -> AnyCapability:
+    """A built-in capability, or a custom one (``x:...``); InvalidInputError otherwise."""
+    if isinstance(name, str) and name.startswith("x:"):
+        return CustomCapability(name)
+    return parse_capability(name)
 
 
 def parse_capability(name: str) -> Capability:

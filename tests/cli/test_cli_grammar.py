@@ -54,6 +54,7 @@ FAILING: dict[str, tuple[tuple[str, ...], int]] = {
     "login": (("no-such-registry", "--password-stdin"), 2),
     "logout": (("no-such-registry",), 5),
     "credit": (("bogus",), 2),
+    "storage": (("get", "no-such-spirit", "key"), 5),
     "trust": (("nowhere",), 5),
     "untrust": (("nowhere",), 5),
 }

@@ -17,11 +17,11 @@ from engine_helpers import GRANTER, IDENTITY, OTHER, config, grant
 
 from vudo.capabilities import Capability as C
 from vudo.engine import Engine, HostCall, LogMessage, Sandbox, SandboxConfig
+from vudo.engine.abi import ABI
 from vudo.engine.abi import ErrorCode as E
 from vudo.engine.config import Limits
 from vudo.engine.identity import credit_account
 from vudo.engine.services import HostServices
-from vudo.engine.signatures import IMPORT_SIGNATURES
 from vudo.engine.storage import StorageQuota
 from vudo.errors import FuelExhausted, ResourceLimitExceeded
 
@@ -31,15 +31,15 @@ NOW = 1_700_000_000_123_456_789
 
 def _forwarders() -> str:
     parts = []
-    for name, (params, results) in IMPORT_SIGNATURES.items():
-        p = " ".join(params)
-        r = " ".join(results)
+    for name, row in ABI.items():
+        p = " ".join(row.params)
+        r = " ".join(row.results)
         parts.append(f'(import "vudo" "{name}" (func ${name} (param {p}) (result {r})))')
     parts.append('(memory (export "memory") 1)')
-    for name, (params, results) in IMPORT_SIGNATURES.items():
-        p = " ".join(params)
-        r = " ".join(results)
-        gets = " ".join(f"(local.get {i})" for i in range(len(params)))
+    for name, row in ABI.items():
+        p = " ".join(row.params)
+        r = " ".join(row.results)
+        gets = " ".join(f"(local.get {i})" for i in range(len(row.params)))
         parts.append(f'(func (export "f_{name}") (param {p}) (result {r}) (call ${name} {gets}))')
     return "(module " + "\n".join(parts) + ")"
 

@@ -24,10 +24,9 @@ from hypothesis import strategies as st
 
 from vudo.capabilities import Capability
 from vudo.engine import Engine, Sandbox
-from vudo.engine.abi import ErrorCode
+from vudo.engine.abi import ABI, ErrorCode
 from vudo.engine.config import Limits
 from vudo.engine.services import HostServices
-from vudo.engine.signatures import IMPORT_SIGNATURES
 from vudo.errors import ResourceLimitExceeded
 
 CODES = frozenset(int(code) for code in ErrorCode)
@@ -48,7 +47,7 @@ STRATEGY = {"i32": I32, "i64": I64}
 
 
 def _forwarder(name: str) -> str:
-    params, results = IMPORT_SIGNATURES[name]
+    params, results = ABI[name].params, ABI[name].results
     p, r = " ".join(params), " ".join(results)
     gets = " ".join(f"(local.get {i})" for i in range(len(params)))
     # Memory holds some plausible inputs: a loopback address, a 32-byte account, UTF-8.
@@ -88,11 +87,11 @@ LIMITS = Limits(
 
 
 @pytest.mark.parametrize("granted", [True, False], ids=["granted", "denied"])
-@pytest.mark.parametrize("name", sorted(IMPORT_SIGNATURES))
+@pytest.mark.parametrize("name", sorted(ABI))
 def test_host_function_returns_only_documented_results(
     engine: Engine, services: HostServices, name: str, granted: bool
 ) -> None:
-    params, _ = IMPORT_SIGNATURES[name]
+    params = ABI[name].params
     module = engine.load(_forwarder(name), name=name)
     cfg = config(
         *_grants() if granted else (),
@@ -127,12 +126,12 @@ def test_host_function_returns_only_documented_results(
 
 
 def _needs_no_grant(name: str) -> bool:
-    from vudo.capabilities import ABI_IMPORTS
-
-    return ABI_IMPORTS[name] is None
+    return ABI[name].capability is None
 
 
 def test_the_property_covers_every_host_import(tmp_path: Path) -> None:
-    from vudo.capabilities import ABI_IMPORTS
+    """Every row of the ABI table has its HostBridge method, linked under its name."""
+    from vudo.engine.host import TRAMPOLINES, HostBridge
 
-    assert set(ABI_IMPORTS) == set(IMPORT_SIGNATURES)
+    assert set(TRAMPOLINES) == set(ABI)
+    assert all(callable(getattr(HostBridge, name, None)) for name in ABI)

@@ -18,10 +18,9 @@ import pytest
 from engine_helpers import config
 
 import vudo
-from vudo.capabilities import ABI_IMPORTS, Capability
+from vudo.capabilities import Capability
 from vudo.engine import Engine, Sandbox
-from vudo.engine.abi import ErrorCode
-from vudo.engine.signatures import IMPORT_SIGNATURES
+from vudo.engine.abi import ABI, ErrorCode
 
 SRC = str(Path(vudo.__file__).resolve().parent.parent)
 
@@ -98,9 +97,9 @@ def test_vudo_run_runs_them(tmp_path: Path, wat: str, args: list[str], out: list
 def _pointer_params(name: str) -> list[int]:
     """Arguments for a host call: every i32 a plausible pointer or length (32), a log
     level that is valid (2), every i64 a small handle or amount (1)."""
-    params = IMPORT_SIGNATURES[name][0]
+    params = ABI[name].params
     args = [32 if p == "i32" else 1 for p in params]
-    if name == "host_log":
+    if name in ("host_log", "host_notify"):
         args[0] = 2
     return args
 
@@ -108,19 +107,21 @@ def _pointer_params(name: str) -> list[int]:
 # Host functions that take no guest pointer, so never answer INVALID_MEMORY.
 NO_POINTER = {
     "host_time_now",
+    "host_input_len",
     "host_network_listen",
     "host_network_accept",
     "host_network_close",
     "host_credit_release",
     "host_credit_consume",
+    "host_sandbox_close",
 }
 
 
-@pytest.mark.parametrize("name", sorted(set(ABI_IMPORTS) - NO_POINTER))
+@pytest.mark.parametrize("name", sorted(set(ABI) - NO_POINTER))
 def test_pointer_taking_host_call_without_memory_is_invalid_memory(
     engine: Engine, name: str
 ) -> None:
-    params, results = IMPORT_SIGNATURES[name]
+    params, results = ABI[name].params, ABI[name].results
     args = " ".join(f"({p}.const {a})" for p, a in zip(params, _pointer_params(name), strict=True))
     ret = results[0]
     wat = (

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Checkbox, Input, Select
+from textual.widgets import Checkbox, Input, Select, Static
 from tui_helpers import (
     KV_WAT,
     make_app,
@@ -21,7 +21,7 @@ from tui_helpers import (
 )
 
 from vudo.pkg.keys import KeyPair
-from vudo.tui.dialogs import ConsentScreen, RefuelDialog, RunDialog
+from vudo.tui.dialogs import ConfirmDialog, ConsentScreen, RefuelDialog, RunDialog
 from vudo.tui.files import FileViewer
 from vudo.tui.fuel import FuelGauge
 from vudo.tui.hostlog import HostCallLog
@@ -43,6 +43,7 @@ async def choose_run(
     await wait_until(pilot, lambda: isinstance(app.screen, RunDialog))
     dialog = app.screen
     dialog.query_one("#run-function", Select).value = function
+    await pilot.pause()  # a new function clears the arguments: fill them in after
     dialog.query_one("#run-args", Input).value = args
     if fuel is not None:
         dialog.query_one("#run-fuel", Input).value = str(fuel)
@@ -101,12 +102,16 @@ def test_run_with_arguments(project: Path, home: Path) -> None:
             await settle(pilot)
             receipt = app.query_one(ReceiptView).receipt
             assert receipt is not None and receipt.results == (42,)
-            # wrong arguments: the CLI's usage error, shown, no crash
-            await choose_run(pilot, "add", "2")
-            await settle(pilot)
-            assert app.problem is not None
-            assert app.problem.title == "usage error"
-            assert "takes 2 arguments" in app.problem.message
+            # wrong arguments: the CLI's usage error, shown in the dialog, which stays open
+            await pilot.press("r")
+            await wait_until(pilot, lambda: isinstance(app.screen, RunDialog))
+            await pilot.press("backspace", "backspace", "backspace", "enter")
+            await pilot.pause()
+            assert isinstance(app.screen, RunDialog)
+            problem = str(app.screen.query_one("#run-problem", Static).render())
+            assert "takes 2 arguments" in problem, problem
+            await pilot.press("escape")
+            assert not isinstance(app.screen, RunDialog) and app.problem is None
 
     run(scenario())
 
@@ -301,13 +306,23 @@ def test_test_pack_sign_check_actions(project: Path, home: Path) -> None:
             assert app.problem is None, app.problem
             assert app.status_text == "1 passed, 0 failed"
             assert app.test_cases == [("test_add", True, "ok")]
-            assert app.query_one(ReceiptView).border_title == "Tests"
-            await pilot.press("k")
+            assert app.query_one(ReceiptView).border_title == "5 Tests"
+            # pack and sign write files: each asks first, and n leaves everything as it was
+            await pilot.press("P")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("n")
+            await settle(pilot)
+            assert not (project / "dist").exists() and app.status_text == "cancelled"
+            await pilot.press("P")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")
             await settle(pilot)
             assert app.problem is None, app.problem
             assert (project / "dist" / "hello-spirit-0.1.0.spirit").is_file()
             assert app.status_text.startswith("packed dist/hello-spirit-0.1.0.spirit")
-            await pilot.press("g")
+            await pilot.press("S")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("enter")
             await settle(pilot)
             assert app.problem is None, app.problem
             assert app.status_text.startswith("signed dist/hello-spirit-0.1.0.spirit")
@@ -430,8 +445,15 @@ def test_registry_install_with_consent_then_uninstall(
             assert grants == ["storage_read"]
             kv = next(e for e in browser.entries if e.name == "kv-counter")
             assert kv.installed == ("0.1.0",)
-            # uninstall needs no consent
+            # uninstall asks first: esc keeps it, y removes it
             await pilot.press("u")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("escape")
+            await settle(pilot)
+            assert ("kv-counter", "0.1.0") in list_installed(home)
+            await pilot.press("u")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")
             await settle(pilot)
             assert app.status_text.startswith("uninstalled kv-counter")
             assert list_installed(home) == [("hello-spirit", "0.1.0")]
@@ -661,5 +683,76 @@ def test_receipt_shows_the_running_spirits_own_balance(
             assert (
                 "1,234 credits (its own account)" in render_receipt(receipt, show_times=False).plain
             )
+
+    run(scenario())
+
+
+CALLEE_WAT = """(module
+  (import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "from the callee")
+  (func (export "main") (result i32)
+    (drop (call $log (i32.const 2) (i32.const 0) (i32.const 15)))
+    (i32.const 0)))
+"""
+
+CALLER_WAT = """(module
+  (import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "vudo" "host_spirit_call"
+    (func $call (param i32 i32 i32 i32 i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "echoer")
+  (data (i32.const 16) "main")
+  (data (i32.const 32) "calling")
+  (func (export "main") (result i64)
+    (drop (call $log (i32.const 2) (i32.const 32) (i32.const 7)))
+    (call $call (i32.const 0) (i32.const 6) (i32.const 16) (i32.const 4)
+                (i32.const 0) (i32.const 0) (i32.const 64) (i32.const 0))))
+"""
+
+
+def test_nested_calls_show_indented_in_the_log_and_the_receipt(
+    tmp_path: Path, home: Path, keypair: KeyPair
+) -> None:
+    from tui_helpers import summon
+
+    from vudo.project.dependencies import lock_project
+    from vudo.tui.receipt import render_receipt
+
+    callee = write_project(
+        tmp_path / "echoer", author=keypair.public_hex, wat=CALLEE_WAT, name="echoer"
+    )
+    summon(callee, home)
+    caller = write_project(
+        tmp_path / "caller",
+        author=keypair.public_hex,
+        wat=CALLER_WAT,
+        name="caller",
+        capabilities=("actuator_log", "cross_sandbox_call"),
+    )
+    with (caller / "spirit.toml").open("a") as fh:
+        fh.write('\n[dependencies]\nechoer = "^0.1"\n')
+    assert lock_project(caller, home=home) is not None
+
+    async def scenario() -> None:
+        app = make_app(caller, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "main")
+            await settle(pilot)
+            receipt = app.query_one(ReceiptView).receipt
+            assert receipt is not None and receipt.results == (0,)
+            (called,) = receipt.calls
+            assert (called.module, called.outcome) == ("echoer", "ok")
+            assert called.host_calls == (("actuator_log", 1, 0),)
+            text = render_receipt(receipt, show_times=False).plain
+            assert "called  echoer.main ok" in text
+            log = app.query_one(HostCallLog)
+            # the callee's log call comes right before the call that made it, indented
+            assert [log.row(i).function for i in range(len(log.rows))] == [
+                "host_log",
+                "└ log",
+                "host_spirit_call",
+            ]
 
     run(scenario())

@@ -15,7 +15,14 @@ from vudo.errors import BuildError
 from vudo.tui.buffer import EventBuffer
 from vudo.tui.files import FileTree, FileViewer, language_for, numbered, read_for_view
 from vudo.tui.fuel import FuelGauge, human
-from vudo.tui.hostlog import HostCallLog, header_text, result_text, row_cells
+from vudo.tui.hostlog import (
+    HostCallLog,
+    as_call,
+    call_cells,
+    column_widths,
+    header_text,
+    result_text,
+)
 from vudo.tui.lifecycle import LifecyclePane, format_transition, render_diagram
 from vudo.tui.receipt import ErrorBanner, ReceiptView, problem_from_error, render_receipt
 from vudo.tui.registry import RegistryBrowser, short_key
@@ -87,7 +94,7 @@ def test_host_call_log_counts_filters_and_trims() -> None:
 
     with_widget(log, body)
     assert result_text(-1) == "-1 denied" and result_text(-99) == "-99" and result_text(5) == "5"
-    cells = row_cells(7, call(3, allowed=False))
+    cells = call_cells(as_call(7, call(3, allowed=False)), 100)
     assert [c.strip() for c in cells] == [
         "7",
         "log",
@@ -97,7 +104,12 @@ def test_host_call_log_counts_filters_and_trims() -> None:
         "-1 denied",
         "1000",
     ]
-    assert len(header_text()) == sum(len(c) for c in cells) + len(cells) - 1
+    # the columns fill the width they are given: the arguments take the rest
+    for width in (76, 100, 158):
+        assert len(header_text(width)) == width
+        assert sum(column_widths(width)) + 6 == width
+        assert len(" ".join(call_cells(as_call(7, call(3)), width))) == width
+    assert column_widths(66)[4] >= 12  # squeezed columns leave the arguments room
 
 
 def test_lifecycle_lights_the_current_state() -> None:
@@ -131,6 +143,37 @@ def test_lifecycle_lights_the_current_state() -> None:
     t = Transition("ready", "running", 1.23456, "call main")
     assert format_transition(t, show_times=True) == "+1.235s Running (call main)"
     assert format_transition(t, show_times=False) == "+· Running (call main)"
+
+
+def test_lifecycle_history_shows_the_newest_batch() -> None:
+    """A history taller than its pane ends in view after the batch that grew it lands,
+    at the layout, not at a deferred scroll; a short one stays top-aligned."""
+    from textual.containers import VerticalScroll
+
+    pane = LifecyclePane(show_times=True)
+
+    def batch(start: int, count: int) -> list[Transition]:
+        return [
+            Transition("running", "suspended", i / 1000, f"step {i}")
+            for i in range(start, start + count)
+        ]
+
+    async def body(pilot: Any) -> None:
+        history = pane.query_one("#history", VerticalScroll)
+        pane.add(batch(0, 2))
+        await pilot.pause()
+        assert history.scroll_y == 0 and not history.is_anchored
+        pane.add(batch(2, 30))
+        pane.add(batch(32, 8))  # a second batch before any layout
+        await pilot.pause()
+        assert history.max_scroll_y > 0
+        assert history.scroll_y == history.max_scroll_y
+        pane.reset()
+        pane.add(batch(0, 1))
+        await pilot.pause()
+        assert history.scroll_y == 0 and not history.is_anchored
+
+    with_widget(pane, body)
 
 
 def test_fuel_gauge_rates_from_samples() -> None:
@@ -255,7 +298,7 @@ def test_files_tree_and_viewer(tmp_path: Path) -> None:
             assert labels == ["src/", "big.wat", "spirit.toml"]  # dirs first, .git hidden
             viewer.show(root / "src" / "main.zig")
             assert viewer.text == "pub fn main() void {}\n"
-            assert viewer.border_title == "src/main.zig"
+            assert viewer.border_title == "2 src/main.zig"
 
     asyncio.run(scenario())
 
@@ -272,3 +315,25 @@ def test_stored_calls_are_not_tracked_by_the_garbage_collector() -> None:
         assert log.row(-1) == call(99)
 
     with_widget(log, body)
+
+
+def test_nested_receipts_render_indented_under_their_caller() -> None:
+    from vudo.tui.hostlog import nested_function
+    from vudo.tui.receipt import render_calls
+
+    def row(module: str, outcome: str, calls: tuple[ReceiptRow, ...] = ()) -> ReceiptRow:
+        return ReceiptRow(
+            module, "ab" * 32, "main", outcome, None, (), 100, 10, 0.0, 0,
+            (("actuator_log", 1, 2),), 0, 0, None, None, calls,
+        )  # fmt: skip
+
+    leaf = row("leaf", "trap")
+    top = row("top", "ok", (row("middle", "ok", (leaf,)),))
+    lines = [line.plain for line in render_calls(top)]
+    assert lines == [
+        "      called  middle.main ok  fuel 10  actuator_log 1/2 denied",
+        "                leaf.main trap  fuel 10  actuator_log 1/2 denied",
+    ]
+    assert "called  middle.main" in render_receipt(top, show_times=False).plain
+    assert nested_function("host_log", 1) == "└ log"
+    assert nested_function("host_time_now", 2) == "  └ time_now"

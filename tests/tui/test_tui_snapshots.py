@@ -26,6 +26,7 @@ async def run_function(pilot: Any, function: str, deny: str = "") -> None:
     await pilot.press("r")
     await wait_until(pilot, lambda: isinstance(app.screen, RunDialog))
     app.screen.query_one("#run-function", Select).value = function
+    await pilot.pause()
     app.screen.query_one("#run-deny", Input).value = deny
     await pilot.pause()
     app.screen.query_one("#run-args", Input).focus()

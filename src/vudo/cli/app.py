@@ -118,6 +118,23 @@ def _grants(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _guest_io(p: argparse.ArgumentParser) -> None:
+    """What a run gives the guest besides arguments: its input bytes and variables."""
+    p.add_argument(
+        "--input",
+        metavar="FILE",
+        help="the call's input bytes (host_input_read), from FILE or - for stdin",
+    )
+    p.add_argument(
+        "--env",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="a variable the Spirit may read (repeatable); grants sensor_environment for "
+        "this run. The host's own environment is never passed",
+    )
+
+
 def _consent(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--yes", "-y", action="store_true", help="grant every capability the Spirit asks for"
@@ -192,6 +209,7 @@ def _cfg_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--function", "-f", metavar="NAME", help="function to call (default: main)")
     _limits(p)
     _grants(p)
+    _guest_io(p)
     _trust_yes(p)
     _json(p)
 
@@ -465,11 +483,22 @@ def _cfg_credit(p: argparse.ArgumentParser) -> None:
     configure(p)
 
 
+def _cfg_storage(p: argparse.ArgumentParser) -> None:
+    from vudo.cli.storage import configure
+
+    configure(p)
+
+
 def _cfg_tui(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "spirit", metavar="PATH", nargs="?", default=None, help="project directory (default: .)"
     )
     _project(p, positional=True)
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="start with hot reload on: rebuild and rerun when a source changes",
+    )
     _trust_yes(p)
 
 
@@ -507,7 +536,14 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "run",
         "run a Spirit in a sandbox and print its results and receipt",
-        "vudo run examples/hello --fuel 1000000 -- 1 2",
+        "vudo run examples/hello --fuel 1000000 -- 1 2\n"
+        "  vudo run examples/upper --input notes.txt > NOTES.txt   (output bytes to stdout)\n"
+        "  cat notes.txt | vudo run examples/upper --input - -q | wc -c\n"
+        "  vudo run examples/upper --input notes.txt --env CASE=lower --json\n"
+        "When the Spirit writes output (host_output_write), or --input is given, stdout\n"
+        "carries only the output bytes, exactly as written, and the result line and receipt\n"
+        'go to stderr (-q drops them); --json puts the output in the JSON ("output": text\n'
+        'if UTF-8, else base64, per "output_encoding").',
         _cfg_run,
     ),
     Command(
@@ -645,6 +681,13 @@ COMMANDS: tuple[Command, ...] = (
         "vudo credit balance wallet   |   vudo credit deposit 1000   |   "
         "vudo credit fund ./my-project 250   |   vudo credit history wallet --json",
         _cfg_credit,
+    ),
+    Command(
+        "storage",
+        "list, read or delete a Spirit's stored keys (what its runs saved)",
+        "vudo storage list ./my-project   |   vudo storage get kv-counter count --json   |   "
+        "vudo storage delete kv-counter count --yes",
+        _cfg_storage,
     ),
     Command(
         "trust",

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vudo.capabilities import parse_capability
+from vudo.capabilities import parse_any_capability, parse_capability
 from vudo.cli.render import (
     ProgressLine,
     emit_json,
@@ -165,7 +165,8 @@ def cmd_dol(args: argparse.Namespace) -> int:
 
 
 def cmd_capabilities(args: argparse.Namespace) -> int:
-    from vudo.capabilities import ABI_IMPORTS, Capability
+    from vudo.capabilities import Capability
+    from vudo.engine.abi import host_calls_of
 
     if args.name is not None:
         with _typed_by_user():
@@ -175,7 +176,7 @@ def cmd_capabilities(args: argparse.Namespace) -> int:
     rows = [
         (
             cap,
-            [name for name, needs in ABI_IMPORTS.items() if needs is cap],
+            host_calls_of(cap),
             list(_SCOPES.get(cap.value, ("global", "sandboxed"))),
         )
         for cap in chosen
@@ -250,7 +251,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
     if any((path / n).is_file() for n in MANIFEST_FILENAMES):
         ensure_trusted(path, yes=args.yes)  # a project: ask before it is built
-    return int(run_tui(path) or 0)
+    return int(run_tui(path, watch=args.watch) or 0)
 
 
 # --------------------------------------------------------------------------- run / test
@@ -273,11 +274,42 @@ def _receipt_lines(receipt: Receipt) -> list[str]:
         f"  memory      {human_bytes(receipt.peak_memory)} peak",
         f"  host calls  {calls}",
         f"  bytes       {receipt.bytes_out:,} out, {receipt.bytes_in:,} in",
-        f"  digest      {show_digest(receipt.digest, short=True)}",
     ]
+    if receipt.io:
+        streams = ", ".join(f"{name} {count:,}" for name, count in sorted(receipt.io.items()))
+        lines.append(f"  i/o         {streams}")
+    lines.append(f"  digest      {show_digest(receipt.digest, short=True)}")
     if receipt.price is not None:
         lines.append(f"  price       {receipt.price:,}")
+    lines.extend(_nested_call_lines(receipt, "  "))
     return lines
+
+
+def _nested_call_lines(receipt: Receipt, indent: str) -> list[str]:
+    """The Spirits ``receipt``'s sandbox called (host_spirit_call, host_sandbox_spawn),
+    each indented under its caller with its own fuel and host calls."""
+    lines: list[str] = []
+    for call in receipt.calls:
+        counts = (
+            ", ".join(
+                f"{cap} {c.get('allowed', 0)}"
+                + (f"/{c['denied']} denied" if c.get("denied") else "")
+                for cap, c in sorted(call.host_calls.items())
+            )
+            or "no host calls"
+        )
+        lines.append(
+            f"{indent}called      {call.module}.{call.function}: {call.outcome}"
+            + (f" ({call.error})" if call.error else "")
+            + f"; fuel {call.fuel_used:,}; {counts}"
+        )
+        lines.extend(_nested_call_lines(call, indent + "  "))
+    return lines
+
+
+def _callee_name(sandbox_id: str) -> str:
+    """The dependency name in a callee's sandbox id (``caller-1/lowercase#3``)."""
+    return sandbox_id.rpartition("/")[2].partition("#")[0]
 
 
 class _HostCallWatch:
@@ -302,6 +334,8 @@ class _HostCallWatch:
         self.calls = 0
         self.denied: list[tuple[str, str | None, str]] = []  # function, capability, detail
         self.denied_count = 0
+        #: (dependency, capability) denied to a Spirit this one called: its own grants
+        self.callee_denied: dict[tuple[str, str], None] = {}
 
     def __call__(self, event: Event) -> None:
         from vudo.engine.events import FuelSample, HostCall
@@ -312,15 +346,20 @@ class _HostCallWatch:
             self.calls += 1
             cap = event.capability.value if event.capability is not None else None
             detail = getattr(event, "reason", None) or event.args
+            depth = getattr(event, "depth", 0)
             if not event.allowed:
                 self.denied_count += 1
-                if len(self.denied) < _MAX_DENIALS_KEPT:  # a guest can make millions
+                if depth:  # a callee's own grants decided: the caller's cannot help
+                    if cap is not None and len(self.callee_denied) < _MAX_DENIALS_KEPT:
+                        self.callee_denied[(_callee_name(event.sandbox_id), cap)] = None
+                elif len(self.denied) < _MAX_DENIALS_KEPT:  # a guest can make millions
                     self.denied.append((event.function, cap, detail[:200]))
             if self.verbose:
                 if self.line is not None:
                     self.line.clear()
+                where = f"{'  ' * depth}[{_callee_name(event.sandbox_id)}] " if depth else ""
                 note(
-                    f"host call  {event.function}({event.args}) -> {event.result}  "
+                    f"host call  {where}{event.function}({event.args}) -> {event.result}  "
                     f"{'allowed' if event.allowed else 'DENIED'}" + (f" [{cap}]" if cap else "")
                 )
         if self.line is None:
@@ -344,9 +383,14 @@ class _HostCallWatch:
         for function, cap, detail in self.denied:
             if cap is not None and cap not in first:
                 first[cap] = (function, detail)
+        lines = [
+            f"note: {name}, which this Spirit called, was denied {cap} (its own grant; to "
+            f"allow it: `vudo grant {name} {cap}`)"
+            for name, cap in self.callee_denied
+        ]
         if not first:
-            return []
-        lines = ["note: host calls needing " + ", ".join(sorted(first)) + " were denied"]
+            return lines
+        lines.append("note: host calls needing " + ", ".join(sorted(first)) + " were denied")
         for cap, (function, detail) in sorted(first.items()):
             lines.append(
                 f"  {function}"
@@ -422,7 +466,44 @@ def _run_options(
         memory=parse_size(args.memory) if args.memory else None,
         grant=tuple(args.grant),
         deny=tuple(args.deny),
+        input=_input_bytes(getattr(args, "input", None)),
+        env=tuple(_env_word(word) for word in getattr(args, "env", ())),
     )
+
+
+def _input_bytes(source: str | None) -> bytes:
+    """``--input FILE`` (``-``: all of stdin) as bytes; a missing file is exit 5."""
+    if source is None:
+        return b""
+    if source == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(source).read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"no input file {source}", hint="pass an existing file, or - for stdin"
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read input file {source}: {exc.strerror}", hint="pass a readable file"
+        ) from None
+
+
+def _env_word(word: str) -> tuple[str, str]:
+    """``--env NAME=VALUE`` as (name, value); usage error (exit 2) otherwise."""
+    from vudo.engine.config import check_env
+
+    name, eq, value = word.partition("=")
+    if not eq:
+        raise UsageError(
+            f"--env {word}: expected NAME=VALUE",
+            hint="give the value too (the host's environment is never passed to a Spirit)",
+        )
+    try:
+        check_env({name: value})
+    except ValueError as exc:
+        raise UsageError(f"--env {word}: {exc}", hint="use NAME=VALUE") from None
+    return name, value
 
 
 def _check_grant_words(grant: Sequence[str], deny: Sequence[str] = ()) -> None:
@@ -433,7 +514,7 @@ def _check_grant_words(grant: Sequence[str], deny: Sequence[str] = ()) -> None:
         return
     with _typed_by_user():
         for word in deny:
-            parse_capability(word.strip())
+            parse_any_capability(word.strip())
         if grant:
             from vudo.engine.grants import parse_grant_spec  # lazy: only with --grant
 
@@ -458,6 +539,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = _run_options(args, function=args.function, words=tuple(args.guest_args))
     control = RunControl()
     watch = _HostCallWatch(bar if bar.enabled else None, verbose=args.verbose and not args.json)
+    stream = _OutputStream(bar)
     try:
         from vudo.cli.trust import gate
 
@@ -466,7 +548,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         with _interrupts_terminate(control):
             result = run_spirit(
-                target, options, home=home, on_event=watch, control=control, notice=note
+                target,
+                options,
+                home=home,
+                on_event=watch,
+                control=control,
+                notice=note,
+                # --json carries the output in the document; otherwise it streams
+                sinks=None if args.json else {"output": stream},
             )
     finally:
         bar.clear()
@@ -476,6 +565,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in watch.denial_notes(target, result.granted, args.deny):
             note(line)
     if args.json:
+        text, encoding = _output_json(result.output)
         emit_json(
             {
                 "spirit": target.label,
@@ -484,12 +574,21 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "function": result.function,
                 "args": list(result.args),
                 "results": result.receipt.to_dict()["results"],
+                "output": text,
+                "output_encoding": encoding,
                 "granted": [{"capability": c, "scope": s} for c, s in result.granted],
                 "not_granted": list(result.not_granted),
                 "receipt": result.receipt.to_dict(),
                 "error": None if result.error is None else error_json(result.error),
             }
         )
+    elif stream.written or args.input is not None:
+        # stdout is the Spirit's output: the result line and receipt are remarks (stderr)
+        if result.error is None:
+            shown = " ".join(str(v) for v in result.results) if result.results else "(none)"
+            note(f"result: {shown}")
+        for line in _receipt_lines(result.receipt):
+            note(line)
     else:
         if result.error is None:
             shown = " ".join(str(v) for v in result.results) if result.results else "(none)"
@@ -502,6 +601,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.error is not None:
         raise result.error
     return 0
+
+
+class _OutputStream:
+    """The sink of a run's ``"output"`` stream: the bytes go to stdout exactly as the
+    Spirit writes them (binary, unescaped: they are the data, as in `cat`), flushed at
+    once so `vudo run` streams in a pipe. The progress line is cleared first."""
+
+    def __init__(self, bar: ProgressLine) -> None:
+        self.bar = bar
+        self.written = 0
+
+    def __call__(self, data: bytes) -> None:
+        if not self.written:
+            self.bar.clear()
+        self.written += len(data)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+
+def _output_json(data: bytes) -> tuple[str, str]:
+    """The output for ``--json``: (text, "utf-8") when it decodes, else base64."""
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        import base64
+
+        return base64.b64encode(data).decode("ascii"), "base64"
 
 
 @contextlib.contextmanager
@@ -905,7 +1032,7 @@ def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecisi
             "not a terminal to ask for consent",
             hint="pass --yes to grant them all, or --grant CAP for each one you allow",
         )
-    denied_now = {parse_capability(d) for d in args.deny}
+    denied_now = {parse_any_capability(d) for d in args.deny}
     answer = _ask("grant these? [y]es, [n]o (cancel), [c]hoose each: ")
     if answer in ("y", "yes"):
         granted = [(c, "global") for c in request.capabilities if c not in denied_now]
@@ -1279,6 +1406,12 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_credit(args: argparse.Namespace) -> int:
     from vudo.cli.credit import run
+
+    return run(args)
+
+
+def cmd_storage(args: argparse.Namespace) -> int:
+    from vudo.cli.storage import run
 
     return run(args)
 
@@ -1860,6 +1993,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from vudo.pkg.keys import fingerprint
     from vudo.project.credit import release_dead_runs
     from vudo.project.repair import repair_store
 
@@ -1880,27 +2014,37 @@ def cmd_repair(args: argparse.Namespace) -> int:
                 "removed_temp_files": outcome.removed_temp_files,
                 "dropped": list(outcome.dropped_rows),
                 "dropped_grants": list(outcome.dropped_grants),
+                "resigned_grants": dict(outcome.resigned_grants),
+                "foreign_grants": [
+                    {**g._asdict(), "regrant": g.regrant} for g in outcome.foreign_grants
+                ],
             }
         )
         return 0
     if outcome.rebuilt:
         out(f"rebuilt the store index from the package files ({outcome.packages} packages)")
-        return 0
     fixed = (
         outcome.removed_orphans
         + outcome.removed_temp_files
         + len(outcome.dropped_rows)
         + len(outcome.dropped_grants)
     )
-    if not fixed:
-        out(f"the store is healthy ({outcome.packages} packages)")
-        return 0
-    out(
-        f"removed {outcome.removed_orphans} orphaned package files and "
-        f"{outcome.removed_temp_files} stale temp files"
-    )
+    if fixed:
+        out(
+            f"removed {outcome.removed_orphans} orphaned package files and "
+            f"{outcome.removed_temp_files} stale temp files"
+        )
     for row in outcome.dropped_rows:
         out(f"dropped {row} (its package file was missing or damaged)")
     for name in outcome.dropped_grants:
         out(f"dropped the unreadable grants of {name} (grant them again: `vudo grant {name} CAP`)")
+    for name, count in outcome.resigned_grants:
+        out(f"re-signed {count} grant(s) of {name} made by your earlier key with your current key")
+    for g in outcome.foreign_grants:
+        out(
+            f"the {g.capability} grant of {g.name} was made by key {fingerprint(g.granter)}, "
+            f"not yours, so runs ignore it; to give it with your key: `{g.regrant}`"
+        )
+    if not (outcome.rebuilt or fixed or outcome.resigned_grants or outcome.foreign_grants):
+        out(f"the store is healthy ({outcome.packages} packages)")
     return 0

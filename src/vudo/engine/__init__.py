@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vudo.engine.config import DEFAULT_FUEL, Limits, SandboxConfig, SandboxState
     from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
-    from vudo.engine.events import Event, FuelSample, HostCall, LogMessage, StateChanged
+    from vudo.engine.events import (
+        Event,
+        FuelSample,
+        HostCall,
+        LogMessage,
+        Notification,
+        OutputWritten,
+        StateChanged,
+    )
     from vudo.engine.receipt import Receipt
     from vudo.engine.sandbox import IllegalTransition, Sandbox
     from vudo.engine.traps import Terminated
@@ -49,6 +57,8 @@ _EXPORTS: dict[str, str] = {
     "FuelSample": "vudo.engine.events",
     "HostCall": "vudo.engine.events",
     "LogMessage": "vudo.engine.events",
+    "Notification": "vudo.engine.events",
+    "OutputWritten": "vudo.engine.events",
     "StateChanged": "vudo.engine.events",
     "Receipt": "vudo.engine.receipt",
     "IllegalTransition": "vudo.engine.sandbox",
@@ -66,6 +76,8 @@ __all__ = [
     "IllegalTransition",
     "Limits",
     "LogMessage",
+    "Notification",
+    "OutputWritten",
     "Receipt",
     "Sandbox",
     "SandboxConfig",

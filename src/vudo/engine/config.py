@@ -11,9 +11,10 @@ than the guest takes to run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from vudo.engine.abi import I64_MAX
 
@@ -73,6 +74,27 @@ TRANSITIONS: dict[SandboxState, frozenset[SandboxState]] = {
 }
 
 
+class Dependency(NamedTuple):
+    """A callee as a :attr:`SandboxConfig.dependencies` resolver hands it to the engine
+    (see :mod:`vudo.engine.compose`).
+
+    ``name`` is the dependency's name in the caller's manifest; ``wasm`` its verified
+    module bytes; ``config`` its own sandbox configuration (identity, grants, trusted
+    granters, namespace, services and its own ``dependencies``; the engine replaces fuel,
+    limits, timeout and log settings with the caller's); ``peer`` the key a
+    ``peer:<key>`` scope of the caller's grant must name (the package's signer).
+    """
+
+    name: str
+    wasm: bytes
+    config: SandboxConfig
+    peer: str
+
+
+#: A dependency name -> the callee; raises ``HostCallError`` (NOT_FOUND) when there is none.
+Resolver: TypeAlias = "Callable[[str], Dependency]"
+
+
 class _LimitFields(NamedTuple):
     memory_bytes: int = 64 * MiB
     table_elements: int = 10_000
@@ -85,6 +107,11 @@ class _LimitFields(NamedTuple):
     max_storage_key: int = 1024
     max_storage_value: int = 1 * MiB
     max_network_payload: int = 1 * MiB
+    max_call_depth: int = 4
+    max_callees: int = 16
+    max_input_bytes: int = 16 * MiB
+    max_output_bytes: int = 16 * MiB
+    max_notify_bytes: int = 4 * 1024
 
 
 class Limits(_LimitFields):
@@ -95,7 +122,18 @@ class Limits(_LimitFields):
     either way the run stops with ResourceLimitExceeded. ``module_size`` is checked before
     compiling. The ``max_*`` payload limits bound a single host call: a guest that passes
     more is stopped with ResourceLimitExceeded naming the limit (it is a runaway, not a
-    bad argument).
+    bad argument). ``max_input_bytes`` bounds the bytes a call is given (more is
+    ResourceLimitExceeded before anything runs); ``max_output_bytes`` bounds what one call
+    writes to all its output streams together: a write past it writes nothing and
+    returns QUOTA_EXCEEDED to the guest (see :mod:`vudo.engine.runio`).
+
+    Spirits calling Spirits (:mod:`vudo.engine.compose`): ``max_call_depth`` bounds how
+    many callees deep a chain of calls may go (a top-level Spirit is depth 0),
+    ``max_callees`` how many callee sandboxes one sandbox may open over its life
+    (dependency sandboxes and spawned ones; the fan-out); both are refused with
+    QUOTA_EXCEEDED (the guest keeps running). A callee runs under its caller's limits, so
+    a call's input is bounded by ``max_input_bytes`` and its output by
+    ``max_output_bytes`` as any call's.
     """
 
     __slots__ = ()
@@ -111,6 +149,22 @@ class Limits(_LimitFields):
                         f"limit {name} must be an int from 0 to {I64_MAX}, got {value!r}"
                     )
             return limits
+
+
+class Preopen(NamedTuple):
+    """A host directory a WASI guest sees as ``guest`` (``--dir HOST[::GUEST]``).
+
+    ``host`` is an absolute, normalised path; every path call under it needs
+    storage_read/write/delete with scope ``path:<host>`` (or a global grant).
+    ``read_only`` refuses every change under it with EROFS, whatever the grants say.
+    """
+
+    host: str
+    guest: str
+    read_only: bool = False
+
+
+_NO_ENV: Mapping[str, str] = MappingProxyType({})
 
 
 class _ConfigFields(NamedTuple):
@@ -129,6 +183,15 @@ class _ConfigFields(NamedTuple):
     min_log_level: int = 0
     grant_clock: Callable[[], float] | None = None
     grant_refresh: Callable[[], Iterable[Grant]] | None = None
+    argv: tuple[str, ...] = ()
+    preopens: tuple[Preopen, ...] = ()
+    stdin_fd: int | None = None
+    interactive: bool = False
+    listeners: tuple[Any, ...] = ()
+    input: bytes = b""
+    env: Mapping[str, str] = _NO_ENV
+    sinks: Mapping[str, Callable[[bytes], None]] | None = None
+    dependencies: Resolver | None = None
 
 
 class SandboxConfig(_ConfigFields):
@@ -151,6 +214,23 @@ class SandboxConfig(_ConfigFields):
     store, so `vudo revoke` in another process reaches a running sandbox): the checker
     polls it at most every half second on the host-call path and swaps the answer in
     (see :class:`vudo.engine.grants.GrantChecker`); ``grants`` is the answer at start.
+    ``argv`` is a WASI program's argv (its name first) and ``preopens`` the host
+    directories it sees (:mod:`vudo.engine.wasi`); its stdin is the call's ``input``
+    unless ``stdin_fd`` names a host file descriptor to stream it from (``vudo run
+    --stdin``: reads wait at most until the deadline); ``interactive`` makes its stdio
+    look like a terminal (wasi-libc then line-buffers stdout). ``listeners`` are
+    listening sockets handed to a WASI program as fds after its preopens (what
+    wasmtime's ``--tcplisten`` does); it accepts on them with network_listen.
+
+    ``input`` is the bytes each call is given (``host_input_read``, WASI stdin) unless
+    the call passes its own; ``env`` the variables ``host_env_get`` (and WASI's environ)
+    may read, with ``sensor_environment``: only these, never the host's environment.
+    Names are non-empty and hold no ``=`` or NUL, values no NUL. ``sinks`` maps an
+    output stream (``"output"``; WASI adds ``"stdout"``, ``"stderr"``) to a callable
+    given its bytes as they are written (see :mod:`vudo.engine.runio`).
+    ``dependencies``, when given, resolves the names a Spirit may call with
+    ``host_spirit_call`` and ``host_sandbox_spawn`` (its manifest's dependencies, see
+    :mod:`vudo.engine.compose`); without it every such call is NOT_FOUND.
     """
 
     __slots__ = ()
@@ -176,7 +256,23 @@ class SandboxConfig(_ConfigFields):
             for name in ("host_call_fuel", "host_byte_fuel"):
                 if getattr(config, name) < 0:
                     raise ValueError(f"{name} must not be negative")
+            if not isinstance(config.input, bytes):
+                raise ValueError(f"input must be bytes, got {type(config.input).__name__}")
+            if config.env:
+                config = config._replace(env=MappingProxyType(check_env(config.env)))
             return config
+
+
+def check_env(env: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``env`` after checking every name and value (ValueError otherwise)."""
+    checked: dict[str, str] = {}
+    for name, value in env.items():
+        if not isinstance(name, str) or not name or "=" in name or "\0" in name:
+            raise ValueError(f"environment variable name {name!r} is empty or has = or NUL")
+        if not isinstance(value, str) or "\0" in value:
+            raise ValueError(f"environment variable {name} must be a string without NUL")
+        checked[name] = value
+    return checked
 
 
 def _is_key(text: str) -> bool:

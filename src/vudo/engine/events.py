@@ -3,7 +3,8 @@
 The CLI prints these, the TUI draws them, tests assert on them. Every lifecycle change is a
 :class:`StateChanged`, every host call (allowed or denied) a :class:`HostCall`, the live
 monitor emits a :class:`FuelSample` about every 10 ms while the guest runs, and each
-``host_log`` call a :class:`LogMessage`.
+``host_log`` call a :class:`LogMessage`, each ``host_notify`` a :class:`Notification`, each
+write to an output stream an :class:`OutputWritten`.
 
 Callbacks run on the thread that produced the event: the run thread for host calls and
 lifecycle changes, the monitor's epoch callback for fuel samples (which is also the run
@@ -23,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import NamedTuple, TypeAlias
 
-from vudo.capabilities import Capability
+from vudo.capabilities import AnyCapability
 
 
 class StateChanged(NamedTuple):
@@ -45,17 +46,21 @@ class HostCall(NamedTuple):
     scope mismatch it names both the target and the grant's scope, e.g. ``'localhost:80'
     resolved to 127.0.0.1, outside the grant's scope domain:*:*``), "" otherwise; the
     event's ``args`` also ends with it in parentheses, for renderers that show one column.
+    ``depth`` is 0 for the sandbox's own calls and n for those of a Spirit it called n
+    levels down (``host_spirit_call``; their ``sandbox_id`` is the callee's), which come
+    to the top-level sandbox's subscribers right after the call that made them.
     """
 
     sandbox_id: str
     function: str
-    capability: Capability | None
+    capability: AnyCapability | None
     allowed: bool
     args: str
     result: int
     fuel: int
     at: float
     reason: str = ""
+    depth: int = 0
 
 
 class FuelSample(NamedTuple):
@@ -76,7 +81,28 @@ class LogMessage(NamedTuple):
     at: float
 
 
-Event: TypeAlias = StateChanged | HostCall | FuelSample | LogMessage
+class Notification(NamedTuple):
+    """A notification for the user the guest sent with ``host_notify`` (level 0 trace ..
+    4 error): the TUI shows a toast, the CLI a line on stderr."""
+
+    sandbox_id: str
+    level: int
+    message: str
+    at: float
+
+
+class OutputWritten(NamedTuple):
+    """Bytes the guest wrote to one of its output streams (``"output"`` for
+    ``host_output_write``; WASI's ``"stdout"``/``"stderr"``), as written. Only built when
+    someone subscribes."""
+
+    sandbox_id: str
+    stream: str
+    data: bytes
+    at: float
+
+
+Event: TypeAlias = StateChanged | HostCall | FuelSample | LogMessage | Notification | OutputWritten
 Subscriber: TypeAlias = Callable[[Event], None]
 
 LEVEL_NAMES: tuple[str, ...] = ("trace", "debug", "info", "warn", "error")

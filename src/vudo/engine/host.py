@@ -1,8 +1,7 @@
 """The host functions of the Spirit ABI: glue between guest memory and the services.
 
-Every import in DESIGN.md §1 (plus the network handle calls in
-:mod:`vudo.engine.signatures`) is implemented here as a method of :class:`HostBridge`,
-one bridge per sandbox. Each call, in this order:
+Every row of the ABI table (:data:`vudo.engine.abi.ABI`) is implemented here as a method
+of :class:`HostBridge` of the same name, one bridge per sandbox. Each call, in this order:
 
 1. charges fuel for the call (``host_call_fuel``), so even a denied call costs something;
 2. checks the capability with the sandbox's :class:`~vudo.engine.grants.GrantChecker`
@@ -35,22 +34,34 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import wasmtime
 from wasmtime import _bindings as ffi
 from wasmtime import _ffi as _wasmtime_ffi
 
-from vudo.capabilities import ABI_IMPORTS, Capability
-from vudo.engine.abi import HOST_MODULE, ErrorCode, HostCallError
-from vudo.engine.events import LEVEL_NAMES, EventStream, HostCall, LogMessage
+from vudo.capabilities import AnyCapability, Capability
+from vudo.engine.abi import ABI, HOST_MODULE, ErrorCode, HostCallError, StopGuest
+from vudo.engine.compose import Calls, dependency_name, export_name
+from vudo.engine.custom import NO_CAPABILITY_COUNTER, HostContext, HostFunction, fits
+from vudo.engine.events import (
+    LEVEL_NAMES,
+    EventStream,
+    HostCall,
+    LogMessage,
+    Notification,
+    OutputWritten,
+)
 from vudo.engine.identity import credit_account
-from vudo.engine.signatures import IMPORT_SIGNATURES
+from vudo.engine.runio import OUTPUT, RunIO
 from vudo.engine.traps import stop_message
+from vudo.engine.wasi_abi import WASI_SIGNATURES
 from vudo.errors import printable
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from vudo.engine.config import Limits
 
 _OK = int(ErrorCode.OK)
@@ -62,6 +73,7 @@ _STORAGE_ERROR = int(ErrorCode.STORAGE_ERROR)
 _CREDIT_ERROR = int(ErrorCode.CREDIT_ERROR)
 _INTERNAL = int(ErrorCode.INTERNAL_ERROR)
 _NOT_FOUND = int(ErrorCode.NOT_FOUND)
+_QUOTA = int(ErrorCode.QUOTA_EXCEEDED)
 
 _U32 = 0xFFFFFFFF
 ACCOUNT_BYTES = 32
@@ -89,21 +101,12 @@ _NULL_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 _EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 
 
-#: The receipt's ``host_calls`` key for the calls that need no capability of their own
-#: (host_network_accept/send/recv/close, see ABI_IMPORTS): no capability is named just
-#: "network", so the key cannot collide with one.
-NETWORK_HANDLE_CALLS = "network"
-#: Likewise for ``host_credit_account``, the one credit call that needs no capability.
-CREDIT_ACCOUNT_CALLS = "credit"
-
-
-class StopGuest(Exception):
-    """Raised inside a host function to stop the guest (fuel, limit, terminated)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+#: The receipt's ``host_calls`` key of each host function (its row's ``counter``).
+_COUNTERS: dict[str, str] = {name: row.counter for name, row in ABI.items()}
+#: The receipt's ``host_calls`` key of the WASI calls that need no capability (stdio,
+#: args, fds the guest holds, exit); no capability is named "wasi".
+WASI_CALLS = "wasi"
+_COUNTERS.update(dict.fromkeys(WASI_SIGNATURES, WASI_CALLS))
 
 
 def trap_address(kind: str, message: str) -> int:
@@ -140,8 +143,16 @@ class HostBridge:
         network: Any = None,
         ledger: Any = None,
         stderr: TextIO | None = None,
+        depth: int = 0,
+        io: RunIO | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.sandbox_id = sandbox_id
+        #: How deep this sandbox is on a call chain (0: top level; see vudo.engine.compose).
+        self.depth = depth
+        #: The sandbox's callees (a vudo.engine.compose.Calls), when it has dependencies.
+        self.calls: Calls | None = None
+        self._names: dict[tuple[str, bytes], str] = {}
         self.checker = checker
         self.events = events
         self.limits = limits
@@ -157,9 +168,15 @@ class HostBridge:
         self.network = network
         self.ledger = ledger
         self.stderr = stderr
+        self.io = io if io is not None else RunIO(max_output=limits.max_output_bytes)
+        self.env: Mapping[str, str] = env if env is not None else {}
         self.context: int = 0
+        #: The sandbox's WASI world (:class:`vudo.engine.wasi.WasiState`), set by the
+        #: sandbox before instantiation.
+        self.wasi: Any = None
         self.memory_ref: Any = None
         self._caller_memory: Any = None  # keeps the extern bind_caller_memory points into
+        self._context: HostContext | None = None  # for the application's host functions
         self.counters: dict[str, list[int]] = {}
         self.bytes_in = 0
         self.bytes_out = 0
@@ -181,8 +198,14 @@ class HostBridge:
     def _internal_error(self, name: str, exc: Exception) -> int:
         """A bug or unexpected service failure: INTERNAL_ERROR to the guest, logged."""
         self.note = f"internal error: {exc}"
-        self.record(name, ABI_IMPORTS.get(name), True, "", _INTERNAL, 0)
+        row = ABI.get(name)
+        self.record(name, row.capability if row is not None else None, True, "", _INTERNAL, 0)
         return _INTERNAL
+
+    def fuel_left(self) -> int:
+        """The fuel left in the guest's store right now."""
+        _get_fuel(self.context, self._fuel_ref)
+        return int(self._fuel.value)
 
     def charge(self, amount: int) -> None:
         """Take ``amount`` fuel from the guest's store; stop the guest if there is not enough."""
@@ -194,7 +217,7 @@ class HostBridge:
             raise StopGuest("fuel", "fuel ran out in a host call")
         _set_fuel(ctx, left - amount)
 
-    def check(self, capability: Capability, target: str | None = None) -> bool:
+    def check(self, capability: AnyCapability, target: str | None = None) -> bool:
         """Ask the grant checker; a denial's reason goes into the next host-call event."""
         checker = self.checker
         if checker is None:
@@ -209,7 +232,7 @@ class HostBridge:
     def record(
         self,
         function: str,
-        capability: Capability | None,
+        capability: AnyCapability | None,
         allowed: bool,
         args: str | Callable[[], str],
         result: int,
@@ -219,9 +242,7 @@ class HostBridge:
         key = (
             capability.value
             if capability is not None
-            else (
-                CREDIT_ACCOUNT_CALLS if function == "host_credit_account" else NETWORK_HANDLE_CALLS
-            )
+            else _COUNTERS.get(function, NO_CAPABILITY_COUNTER)
         )
         counter = self.counters.get(key)
         if counter is None:
@@ -238,7 +259,16 @@ class HostBridge:
                 summary = f"{summary} ({note})" if summary else note
             self.events.emit(
                 HostCall(
-                    self.sandbox_id, function, capability, allowed, summary, result, fuel, at, note
+                    self.sandbox_id,
+                    function,
+                    capability,
+                    allowed,
+                    summary,
+                    result,
+                    fuel,
+                    at,
+                    note,
+                    self.depth,
                 )
             )
         return result
@@ -246,7 +276,7 @@ class HostBridge:
     def refused(
         self,
         function: str,
-        capability: Capability | None,
+        capability: AnyCapability | None,
         args: str,
         exc: HostCallError,
         fuel: int,
@@ -380,16 +410,163 @@ class HostBridge:
             if self.events.active:
                 self.events.emit(LogMessage(self.sandbox_id, level, message, at))
             if self.log_to_stderr:
-                stream = self.stderr if self.stderr is not None else sys.stderr
-                # Escaped (vudo.errors.printable), and one line: a guest's escape
-                # sequences must not recolour, retitle or clear the terminal, and a
-                # newline must not print a line that looks like vudo's own ("error: ...").
-                # Events keep the text as sent.
-                line = printable(message.replace("\n", "\\n").replace("\r", "\\r"))
-                stream.write(f"[{LEVEL_NAMES[level]}] {line}\n")
+                self._say(LEVEL_NAMES[level], message)
         return self.record(
             "host_log", cap, True, lambda: f"level={level} len={length}", _OK, fuel + extra
         )
+
+    def _say(self, tag: str, message: str) -> None:
+        """One escaped line on stderr (``log_to_stderr``): a guest's escape sequences must
+        not recolour, retitle or clear the terminal, and a newline must not print a line
+        that looks like vudo's own ("error: ..."). Events keep the text as sent."""
+        stream = self.stderr if self.stderr is not None else sys.stderr
+        line = printable(message.replace("\n", "\\n").replace("\r", "\\r"))
+        stream.write(f"[{tag}] {line}\n")
+
+    # -- plugin I/O: input, output, environment, notifications --------------------------
+
+    def host_input_len(self, args: Any) -> int:
+        fuel = self.call_fuel
+        self.charge(fuel)
+        return self.record("host_input_len", None, True, "", len(self.io.input), fuel)
+
+    def host_input_read(self, args: Any) -> int:
+        name = "host_input_read"
+        ptr = args[0].i32 & _U32
+        length = args[1].i32 & _U32
+        offset = args[2].i64
+        fuel = self.call_fuel
+        self.charge(fuel)
+        summary = f"len={length} offset={offset}"
+        if offset < 0:
+            return self.record(name, None, True, summary, _BAD_PARAM, fuel)
+        if self.writable(ptr, length) is None:
+            return self.record(name, None, True, f"ptr={ptr} {summary}", _BAD_MEMORY, fuel)
+        io = self.io
+        copied = max(0, min(length, len(io.input) - offset))
+        extra = copied * self.byte_fuel
+        self.charge(extra)
+        if copied:
+            address = self.writable(ptr, copied)
+            if address is None:  # the guest's memory cannot shrink; kept for safety
+                return self.record(name, None, True, summary, _BAD_MEMORY, fuel)
+            ctypes.memmove(address, io.read(offset, copied), copied)
+            self.bytes_in += copied
+        return self.record(name, None, True, summary, copied, fuel + extra)
+
+    def host_output_write(self, args: Any) -> int:
+        name = "host_output_write"
+        ptr = args[0].i32 & _U32
+        length = args[1].i32 & _U32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        io = self.io
+        base, size = self.memory_bounds()
+        if ptr + length > size or not base:
+            return self.record(name, None, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
+        if length > io.room():
+            self.note = f"over the {io.max_output}-byte output limit"
+            return self.record(name, None, True, f"len={length}", _QUOTA, fuel)
+        extra = length * self.byte_fuel
+        self.charge(extra)
+        data = ctypes.string_at(base + ptr, length)
+        io.write(OUTPUT, data)
+        self.bytes_out += length
+        if self.events.active:
+            at = time.monotonic() - self.origin
+            self.events.emit(OutputWritten(self.sandbox_id, OUTPUT, data, at))
+        return self.record(name, None, True, lambda: f"len={length}", _OK, fuel + extra)
+
+    def host_env_get(self, args: Any) -> int:
+        cap = Capability.SENSOR_ENVIRONMENT
+        name = "host_env_get"
+        kptr, klen, vptr, vcap = (args[i].i32 & _U32 for i in range(4))
+        fuel = self.call_fuel
+        self.charge(fuel)
+        if not self.check(cap):
+            return self.record(name, cap, False, f"klen={klen}", _DENIED, fuel)
+        self.payload_limit(kptr, klen, self.limits.max_storage_key, "environment variable name")
+        raw = self.read(kptr, klen)
+        if raw is None or self.writable(vptr, vcap) is None:
+            return self.record(name, cap, True, f"klen={klen}", _BAD_MEMORY, fuel)
+        try:
+            key = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return self.record(name, cap, True, f"klen={klen} invalid UTF-8", _BAD_PARAM, fuel)
+        summary = f"name={key[:32]!r}"
+        value = self.env.get(key)
+        if value is None:
+            return self.record(name, cap, True, summary, _NOT_FOUND, fuel)
+        encoded = value.encode("utf-8")
+        copied = min(len(encoded), vcap)
+        extra = (klen + copied) * self.byte_fuel
+        self.charge(extra)
+        address = self.writable(vptr, copied)
+        if address is None:
+            return self.record(name, cap, True, summary, _BAD_MEMORY, fuel)
+        ctypes.memmove(address, encoded, copied)
+        self.bytes_in += copied
+        self.bytes_out += klen
+        return self.record(name, cap, True, summary, len(encoded), fuel + extra)
+
+    def host_notify(self, args: Any) -> int:
+        cap = Capability.ACTUATOR_NOTIFY
+        name = "host_notify"
+        level = args[0].i32
+        ptr = args[1].i32 & _U32
+        length = args[2].i32 & _U32
+        fuel = self.call_fuel
+        self.charge(fuel)
+        summary = f"level={level} len={length}"
+        if not self.check(cap):
+            return self.record(name, cap, False, summary, _DENIED, fuel)
+        if level < 0 or level > 4:
+            return self.record(name, cap, True, summary, _BAD_PARAM, fuel)
+        self.payload_limit(ptr, length, self.limits.max_notify_bytes, "notification")
+        raw = self.read(ptr, length)
+        if raw is None:
+            return self.record(name, cap, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
+        extra = length * self.byte_fuel
+        self.charge(extra)
+        try:
+            message = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return self.record(name, cap, True, f"{summary} invalid UTF-8", _BAD_PARAM, fuel)
+        self.bytes_out += length
+        if self.events.active:
+            at = time.monotonic() - self.origin
+            self.events.emit(Notification(self.sandbox_id, level, message, at))
+        if self.log_to_stderr:
+            self._say(f"notify {LEVEL_NAMES[level]}", message)
+        return self.record(name, cap, True, summary, _OK, fuel + extra)
+
+    # -- the application's own host functions (vudo.engine.custom) --------------------
+
+    def call_custom(self, fn: HostFunction, values: list[Any]) -> int:
+        """One call of an application's host function: charged, checked, called, recorded."""
+        label = fn.label
+        cap = fn.capability
+        fuel = fn.fuel
+        self.charge(fuel)
+        if cap is not None and not self.check(cap):
+            return self.record(label, cap, False, "", _DENIED, fuel)
+        ctx = self._context
+        if ctx is None:
+            ctx = self._context = HostContext(self)
+        ctx.fuel = 0
+        try:
+            result = fn.func(ctx, *values)
+        except HostCallError as exc:
+            return self.refused(label, cap, "", exc, fuel + ctx.fuel)
+        except StopGuest:
+            raise
+        except Exception as exc:  # the application's bug: the guest gets a code, we go on
+            self.note = f"{type(exc).__name__} in {label}: {str(exc)[:200]}"
+            return self.record(label, cap, True, "", _INTERNAL, fuel + ctx.fuel)
+        if not fits(result, fn.results[0]):
+            self.note = f"{label} returned {str(result)[:40]}, not an {fn.results[0]}"
+            return self.record(label, cap, True, "", _INTERNAL, fuel + ctx.fuel)
+        return self.record(label, cap, True, "", result, fuel + ctx.fuel)
 
     # -- storage -----------------------------------------------------------------------
 
@@ -720,6 +897,167 @@ class HostBridge:
         self.bytes_out += length
         return self.record(name, cap, True, f"len={length}", count, fuel + extra)
 
+    # -- Spirits calling Spirits (vudo.engine.compose) --------------------------------
+    #
+    # On the hot path of a composed Spirit (benches/compose.py): guest memory is looked up
+    # once per call, names are parsed once per distinct spelling, and the fuel of the
+    # payload and of the callee is charged in one step after the call.
+
+    def _call_name(self, raw: bytes | None, what: str) -> str | int:
+        """A dependency name (``what="dependency"``) or an export name, validated whole
+        (and remembered); the error code to return otherwise."""
+        if raw is None:
+            return _BAD_MEMORY
+        known = self._names.get((what, raw))
+        if known is not None:
+            return known
+        try:
+            name = dependency_name(raw) if what == "dependency" else export_name(raw)
+        except HostCallError as exc:
+            self.note = exc.detail
+            return int(exc.code)
+        if len(self._names) >= 64:
+            self._names.clear()
+        self._names[(what, raw)] = name
+        return name
+
+    def _span(self, base: int, size: int, ptr: int, length: int, limit: int) -> bytes | None:
+        """Guest bytes [ptr, ptr+length) of a memory at ``base`` of ``size`` bytes, None
+        when out of range or longer than ``limit``."""
+        ptr &= _U32
+        length &= _U32
+        if length > limit or ptr + length > size or not base:
+            if length > limit:
+                self.note = f"{length} bytes is over the {limit}-byte name limit"
+            return None
+        return ctypes.string_at(base + ptr, length)
+
+    def _call_child(
+        self,
+        name: str,
+        cap: Capability | None,
+        label: str,
+        child: Any,
+        function: str,
+        args: Any,
+        first: int,
+        fuel: int,
+        base: int,
+        size: int,
+    ) -> int:
+        """Call ``function`` of the callee sandbox ``child`` with the input at
+        ``args[first:first + 2]`` and the output buffer at ``args[first + 2:first + 4]``
+        (the shared end of host_spirit_call and host_sandbox_call). ``base`` and ``size``
+        are the caller's memory: it cannot change while its guest waits in this call."""
+        iptr, ilen, optr, ocap = (args[i].i32 for i in range(first, first + 4))
+        length = ilen & _U32
+        if length > self.limits.max_input_bytes:
+            self.payload_limit(iptr, length, self.limits.max_input_bytes, "call input")
+        optr &= _U32
+        ocap &= _U32
+        data = self._span(base, size, iptr, length, length)
+        if data is None or optr + ocap > size:
+            return self.record(name, cap, True, label, _BAD_MEMORY, fuel)
+        extra = length * self.byte_fuel
+        calls = self.calls
+        assert calls is not None
+        try:
+            code, output, used = calls.invoke(child, function, data, self.fuel_left() - extra)
+        except HostCallError as exc:
+            return self.refused(name, cap, label, exc, fuel)
+        copied = min(len(output), ocap)
+        extra += used + copied * self.byte_fuel
+        self.charge(extra)
+        if copied:
+            ctypes.memmove(base + optr, output, copied)
+        self.bytes_in += copied
+        self.bytes_out += length
+        result = code if code < 0 else len(output)
+        return self.record(
+            name, cap, True, lambda: f"{label} in={length} out={len(output)}", result, fuel + extra
+        )
+
+    def host_spirit_call(self, args: Any) -> int:
+        cap = Capability.CROSS_SANDBOX_CALL
+        name = "host_spirit_call"
+        fuel = self.call_fuel
+        self.charge(fuel)
+        base, size = self.memory_bounds()
+        dep_name = self._call_name(
+            self._span(base, size, args[0].i32, args[1].i32, 64), "dependency"
+        )
+        function = self._call_name(self._span(base, size, args[2].i32, args[3].i32, 128), "export")
+        if isinstance(dep_name, int) or isinstance(function, int):
+            code = dep_name if isinstance(dep_name, int) else function
+            assert isinstance(code, int)
+            return self.record(name, cap, True, "bad name", code, fuel)
+        label = f"{dep_name}.{function}"
+        calls = self.calls
+        try:
+            if calls is None:
+                raise HostCallError(ErrorCode.NOT_FOUND, "this Spirit has no dependencies")
+            dep = calls.dependency(dep_name)
+            if not self.check(cap, dep.peer):
+                return self.record(name, cap, False, label, _DENIED, fuel)
+            child = calls.child_for(dep_name)
+        except HostCallError as exc:
+            return self.refused(name, cap, label, exc, fuel)
+        return self._call_child(name, cap, label, child, function, args, 4, fuel, base, size)
+
+    def host_sandbox_spawn(self, args: Any) -> int:
+        cap = Capability.SPAWN_SANDBOX
+        name = "host_sandbox_spawn"
+        fuel = self.call_fuel
+        self.charge(fuel)
+        base, size = self.memory_bounds()
+        dep_name = self._call_name(
+            self._span(base, size, args[0].i32, args[1].i32, 64), "dependency"
+        )
+        if isinstance(dep_name, int):
+            return self.record(name, cap, True, "bad name", dep_name, fuel)
+        calls = self.calls
+        try:
+            if calls is None:
+                raise HostCallError(ErrorCode.NOT_FOUND, "this Spirit has no dependencies")
+            dep = calls.dependency(dep_name)
+            if not self.check(cap, dep.peer):
+                return self.record(name, cap, False, dep_name, _DENIED, fuel)
+            handle = int(calls.spawn(dep_name))
+        except HostCallError as exc:
+            return self.refused(name, cap, dep_name, exc, fuel)
+        return self.record(name, cap, True, dep_name, handle, fuel)
+
+    def host_sandbox_call(self, args: Any) -> int:
+        name = "host_sandbox_call"
+        handle = args[0].i64
+        fuel = self.call_fuel
+        self.charge(fuel)
+        base, size = self.memory_bounds()
+        function = self._call_name(self._span(base, size, args[1].i32, args[2].i32, 128), "export")
+        if isinstance(function, int):
+            return self.record(name, None, True, f"handle={handle}", function, fuel)
+        label = f"handle={handle} {function}"
+        try:
+            if self.calls is None:
+                raise HostCallError(ErrorCode.INVALID_PARAMETER, f"handle {handle} is not open")
+            child = self.calls.handle(handle)
+        except HostCallError as exc:
+            return self.refused(name, None, label, exc, fuel)
+        return self._call_child(name, None, label, child, function, args, 3, fuel, base, size)
+
+    def host_sandbox_close(self, args: Any) -> int:
+        name = "host_sandbox_close"
+        handle = args[0].i64
+        fuel = self.call_fuel
+        self.charge(fuel)
+        try:
+            if self.calls is None:
+                raise HostCallError(ErrorCode.INVALID_PARAMETER, f"handle {handle} is not open")
+            self.calls.close_handle(handle)
+        except HostCallError as exc:
+            return self.refused(name, None, f"handle={handle}", exc, fuel)
+        return self.record(name, None, True, f"handle={handle}", _OK, fuel)
+
 
 def _summ_key(key: bytes) -> str:
     text = key[:32].decode("utf-8", "replace")
@@ -757,8 +1095,8 @@ def current_thread_state() -> threading.local:
     return _CURRENT
 
 
-def _trampoline(name: str) -> Any:
-    impl = getattr(HostBridge, name)
+def make_trampoline(name: str, impl: Callable[[HostBridge, Any], int]) -> Any:
+    """The C callback of one import: finds this thread's bridge, calls ``impl``."""
     local = _CURRENT
     no_bridge = f"{name} called outside a vudo sandbox call"
 
@@ -786,13 +1124,25 @@ def _trampoline(name: str) -> Any:
 
 
 #: One C callback per import, alive for the life of the process (linkers point at them).
-TRAMPOLINES: dict[str, Any] = {name: _trampoline(name) for name in IMPORT_SIGNATURES}
+TRAMPOLINES: dict[str, Any] = {
+    name: make_trampoline(name, getattr(HostBridge, name)) for name in ABI
+}
+
+Signatures = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
 
 def define_imports(linker: wasmtime.Linker) -> None:
     """Define every ABI import in ``linker`` (unchecked calls: raw arguments, no Val)."""
-    module = HOST_MODULE.encode()
-    for name, (params, results) in IMPORT_SIGNATURES.items():
+    signatures = {name: (row.params, row.results) for name, row in ABI.items()}
+    define_functions(linker, HOST_MODULE, signatures, TRAMPOLINES)
+
+
+def define_functions(
+    linker: wasmtime.Linker, module_name: str, signatures: Signatures, callbacks: dict[str, Any]
+) -> None:
+    """Define ``module_name``'s functions (name -> signature) with their trampolines."""
+    module = module_name.encode()
+    for name, (params, results) in signatures.items():
         ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
         raw_name = name.encode()
         err = ffi.wasmtime_linker_define_func_unchecked(
@@ -802,9 +1152,69 @@ def define_imports(linker: wasmtime.Linker) -> None:
             raw_name,
             len(raw_name),
             ty.ptr(),
-            TRAMPOLINES[name],
+            callbacks[name],
             None,
             _NULL_FINALIZER,
         )
         if err:
             raise wasmtime.WasmtimeError._from_ptr(err)
+
+
+def _custom_trampoline(fn: HostFunction) -> Any:
+    """The C callback of one application host function (see :func:`_trampoline`)."""
+    local = _CURRENT
+    fields = fn.params
+    count = len(fields)
+    no_bridge = f"{fn.label} called outside a vudo sandbox call"
+
+    def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
+        bridge = getattr(local, "bridge", None)
+        if bridge is None:
+            return trap_address("terminated", no_bridge)
+        try:
+            if bridge.memory_ref is None:
+                bridge.bind_caller_memory(caller)
+            values = [getattr(args[i], fields[i]) for i in range(count)]
+            args[0].i64 = bridge.call_custom(fn, values)
+        except StopGuest as stop:
+            return trap_address(stop.kind, stop.message)
+        except Exception as exc:
+            bridge.note = f"internal error: {exc}"
+            args[0].i64 = bridge.record(fn.label, fn.capability, True, "", _INTERNAL, 0)
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop, re-raise later
+            bridge.interrupt = exc
+            return trap_address("terminated", f"interrupted ({type(exc).__name__})")
+        return 0
+
+    return ffi.wasmtime_func_unchecked_callback_t(raw)
+
+
+_FLOAT_VALTYPES = {"f32": wasmtime.ValType.f32, "f64": wasmtime.ValType.f64}
+
+
+def define_custom(linker: wasmtime.Linker, functions: Iterable[HostFunction]) -> list[Any]:
+    """Define the application's host functions in ``linker``; returns their C callbacks,
+    which the caller keeps alive as long as the linker (and anything linked by it)."""
+    keep: list[Any] = []
+    for fn in functions:
+        ty = wasmtime.FuncType(
+            [(_VALTYPES.get(p) or _FLOAT_VALTYPES[p])() for p in fn.params],
+            [_valtype(r) for r in fn.results],
+        )
+        callback = _custom_trampoline(fn)
+        keep.append(callback)
+        module, name = fn.module.encode(), fn.name.encode()
+        err = ffi.wasmtime_linker_define_func_unchecked(
+            linker.ptr(),
+            module,
+            len(module),
+            name,
+            len(name),
+            ty.ptr(),
+            callback,
+            None,
+            _NULL_FINALIZER,
+        )
+        if err:
+            raise wasmtime.WasmtimeError._from_ptr(err)
+    return keep

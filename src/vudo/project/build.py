@@ -1,9 +1,10 @@
 """``vudo build``: compile a project's source to ``target/<name>.wasm``, really.
 
-WAT goes through ``wasmtime.wat2wasm``; C and Zig through the ``ziglang`` wheel (a
-dependency, so a fresh machine can build); Rust through cargo when the wasm32 target is
-installed. After compiling, the module's imports are checked against the manifest's
-capabilities, so a Spirit cannot quietly depend on a capability it never asked for.
+WAT goes through the engine (``vudo.engine.traps.parse_wat``); C and Zig through the
+``ziglang`` wheel (a dependency, so a fresh machine can build); Rust through cargo when
+the wasm32 target is installed. After compiling, the module's imports are checked
+against the manifest's capabilities, so a Spirit cannot quietly depend on a capability it
+never asked for.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import wasmtime
-
-from vudo.capabilities import ABI_IMPORTS, Capability
+from vudo.capabilities import AnyCapability, CustomCapability
+from vudo.engine.abi import IMPORT_CAPABILITIES
 from vudo.engine.engine import check_module
+from vudo.engine.traps import WatError, parse_wat
+from vudo.engine.wasi_abi import WASI_CAPABILITIES, WASI_MODULE, WASI_SIGNATURES
 from vudo.errors import BuildError, ModuleError
 from vudo.project.layout import (
     BuildStamp,
@@ -81,15 +83,21 @@ class BuildResult:
     up_to_date: bool = False  # nothing changed since the last build: nothing was compiled
 
 
-def inspect_module(data: bytes, *, source: str | None = None) -> ModuleInfo:
+def inspect_module(
+    data: bytes, *, source: str | None = None, capabilities: Iterable[AnyCapability] = ()
+) -> ModuleInfo:
     """Imports and exported functions of a wasm binary, through the checks
     ``Engine.load`` makes (:func:`vudo.engine.engine.check_module`: validation, the
     boundary-type guard, host import names and signatures from the ABI table), without
     compiling: a module that builds also loads. Otherwise BuildError (exit 7) when the
     binary is not valid wasm, ModuleError (exit 3) when it does not fit the ABI, naming
-    ``source`` (the file it was built from) and keeping the engine's message."""
+    ``source`` (the file it was built from) and keeping the engine's message.
+    ``capabilities`` (the manifest's) admit imports from the applications its custom
+    capabilities name (:func:`plugin_modules`)."""
     try:
-        shape, _, exports = check_module(data, source or "the module")
+        shape, _, exports = check_module(
+            data, source or "the module", foreign=plugin_modules(capabilities)
+        )
     except ModuleError as err:
         message = err.message
         where = f"{source}: " if source and not message.startswith(f"{source}: ") else ""
@@ -106,8 +114,16 @@ def inspect_module(data: bytes, *, source: str | None = None) -> ModuleInfo:
     )
 
 
+def plugin_modules(capabilities: Iterable[AnyCapability]) -> frozenset[str]:
+    """The applications a Spirit is a plugin of: ``APP`` of each ``x:APP.NAME`` it
+    declares. It may import that application's host functions (module ``APP``)."""
+    return frozenset(
+        cap.value[2:].split(".", 1)[0] for cap in capabilities if isinstance(cap, CustomCapability)
+    )
+
+
 def lint_capabilities(
-    imports: Iterable[tuple[str, str]], declared: Iterable[Capability]
+    imports: Iterable[tuple[str, str]], declared: Iterable[AnyCapability]
 ) -> list[CapabilityProblem]:
     """Compare a module's host imports with the manifest's capabilities.
 
@@ -118,19 +134,49 @@ def lint_capabilities(
     declared = tuple(declared)
     wanted = set(declared)
     listed = ", ".join(f'"{c.value}"' for c in declared)
-    used: set[Capability] = set()
+    used: set[AnyCapability] = set()
     problems: list[CapabilityProblem] = []
+    apps = plugin_modules(declared)
     for module, name in imports:
+        if module in apps:  # the application's own host function: its x:APP.* guard it
+            used.update(c for c in declared if c.value.startswith(f"x:{module}."))
+            continue
+        if module == WASI_MODULE:
+            if name not in WASI_SIGNATURES:
+                problems.append(
+                    CapabilityProblem(
+                        f'the module imports unknown WASI preview1 function "{name}"',
+                        "vudo implements wasi_snapshot_preview1 as its witx defines it",
+                        True,
+                    )
+                )
+                continue
+            caps = WASI_CAPABILITIES.get(name, ())
+            used.update(caps)
+            if caps and not wanted.intersection(caps):
+                need = " or ".join(f'"{c.value}"' for c in caps)
+                problems.append(
+                    CapabilityProblem(
+                        f"the module imports WASI {name} but spirit.toml declares none of {need}",
+                        f"declare it in spirit.toml: capabilities = "
+                        f'[{listed}{", " if listed else ""}"{caps[0].value}"], '
+                        f"or stop using {name}",
+                        True,
+                    )
+                )
+            continue
         if module != "vudo":
             problems.append(
                 CapabilityProblem(
-                    f'the module imports "{module}"."{name}"; Spirits import only from "vudo"',
-                    "remove the import, or use a vudo host function",
+                    f'the module imports "{module}"."{name}"; Spirits import only from "vudo" '
+                    f'and "{WASI_MODULE}"',
+                    "remove the import, or use a vudo host function (a plugin of the "
+                    f'application "{module}" declares its capability "x:{module}.NAME")',
                     True,
                 )
             )
             continue
-        if name not in ABI_IMPORTS:
+        if name not in IMPORT_CAPABILITIES:
             problems.append(
                 CapabilityProblem(
                     f'the module imports unknown host function "{name}"',
@@ -139,7 +185,7 @@ def lint_capabilities(
                 )
             )
             continue
-        cap = ABI_IMPORTS[name]
+        cap: AnyCapability | None = IMPORT_CAPABILITIES[name]
         if cap is None:
             continue
         used.add(cap)
@@ -215,17 +261,12 @@ def compile_wat(project: Project, out: Path) -> None:
             f"{rel}: not UTF-8 text (byte {err.start})", output="", hint="save the source as UTF-8"
         ) from None
     try:
-        out.write_bytes(wasmtime.wat2wasm(text))
-    except wasmtime.WasmtimeError as err:
-        raw = str(err)
-        where = re.search(r"--> [^:\n]*:(\d+):(\d+)", raw)
-        what = raw.splitlines()[0].strip()
-        loc = f"{rel}:{where.group(1)}:{where.group(2)}" if where else str(rel)
+        wasm = parse_wat(text, str(rel))
+    except WatError as err:
         raise CompileError(
-            f"{loc}: {what}",
-            output=raw.replace("<anon>", str(rel)),
-            hint="fix the source and run `vudo build` again",
+            err.message, output=err.output, hint="fix the source and run `vudo build` again"
         ) from err
+    out.write_bytes(wasm)
 
 
 def compile_c(project: Project, out: Path, *, release: bool) -> None:
@@ -380,7 +421,11 @@ def build_project(
         else:
             compile_rust(project, tmp, release=release)
         data = tmp.read_bytes()
-        info = inspect_module(data, source=str(project.source.relative_to(project.root)))
+        info = inspect_module(
+            data,
+            source=str(project.source.relative_to(project.root)),
+            capabilities=project.manifest.capabilities,
+        )
         progress("checking imports against capabilities")
         problems = lint_capabilities(info.imports, project.manifest.capabilities)
         errors = [p for p in problems if p.error]

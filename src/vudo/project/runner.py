@@ -27,16 +27,15 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import wasmtime
-
-from vudo.capabilities import Capability, parse_capability
+from vudo.capabilities import AnyCapability, Capability, parse_any_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import I64_MAX
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
+from vudo.engine.traps import parse_wat
 from vudo.errors import (
     InvalidInputError,
     ModuleError,
@@ -47,6 +46,7 @@ from vudo.errors import (
     VudoError,
 )
 from vudo.home import cache_dir, data_dir
+from vudo.project.compose import DependencyResolver, installed_resolver, project_resolver
 from vudo.project.layout import Progress, no_progress, open_project
 
 if TYPE_CHECKING:
@@ -107,9 +107,9 @@ class RunTarget(NamedTuple):
     name: str
     wasm: bytes
     manifest: Manifest | None = None
-    default_capabilities: tuple[Capability, ...] = ()
+    default_capabilities: tuple[AnyCapability, ...] = ()
     stored_grants: tuple[Grant, ...] = ()
-    asked_capabilities: tuple[Capability, ...] = ()
+    asked_capabilities: tuple[AnyCapability, ...] = ()
     signer: str | None = None
     built: bool = False
     identity: SpiritIdentity | None = None  # None: the module's digest (see run_identity)
@@ -126,6 +126,11 @@ class RunOptions(NamedTuple):
     memory: int | None = None
     grant: tuple[str, ...] = ()  # "CAP" or "CAP=SCOPE"
     deny: tuple[str, ...] = ()
+    input: bytes = b""  # the call's input bytes (--input)
+    #: variables the run may read (--env K=V): giving any is the user's grant of
+    #: sensor_environment for this run, as --grant would be (--deny still withholds it)
+    env: tuple[tuple[str, str], ...] = ()
+    limits: Limits | None = None  # the limits to start from (--memory then replaces one)
 
 
 _NO_OPTIONS = RunOptions()
@@ -142,6 +147,7 @@ class RunResult(NamedTuple):
     granted: tuple[tuple[str, str], ...]  # (capability, scope)
     not_granted: tuple[str, ...]  # asked for by the manifest but not granted this run
     error: RuntimeFailure | None = None
+    output: bytes = b""  # what the call wrote with host_output_write (unless streamed)
 
     @property
     def identity(self) -> SpiritIdentity:
@@ -257,16 +263,11 @@ def _module_bytes(path: Path) -> bytes:
         )
     try:
         text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
-        return bytes(wasmtime.wat2wasm(text))
     except UnicodeDecodeError:
         raise InvalidInputError(
             f"{path} is neither a wasm binary nor WAT text", hint="pass a .wasm or .wat file"
         ) from None
-    except wasmtime.WasmtimeError as err:
-        first = str(err).strip().splitlines()[0]
-        where = re.search(r"--> [^:\n]*:(\d+):(\d+)", str(err))
-        loc = f"{path}:{where.group(1)}:{where.group(2)}: " if where else f"{path}: "
-        raise InvalidInputError(loc + first, hint="fix the WAT source") from None
+    return parse_wat(text, str(path))
 
 
 def project_target(
@@ -301,7 +302,7 @@ def project_target(
             raise NotFoundError(
                 f"{project.name} changed while it was built", hint="run the command again"
             )
-    caps = tuple(Capability(c) for c in stamp.capabilities)
+    caps = tuple(parse_any_capability(c) for c in stamp.capabilities)
     pricing = None
     if stamp.pricing is not None:
         from vudo.pkg.pricing import Pricing  # lazy: only with [pricing]
@@ -420,15 +421,17 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
 
 def plan_grants(
     target: RunTarget, options: RunOptions
-) -> tuple[list[tuple[Capability, str]], list[str]]:
+) -> tuple[list[tuple[AnyCapability, str]], list[str]]:
     """Which (capability, scope) pairs this run gets, and which asked-for ones it does not."""
-    denied = {parse_capability(d.strip()) for d in options.deny}
-    wanted: dict[Capability, str] = {c: "global" for c in target.default_capabilities}
+    denied = {parse_any_capability(d.strip()) for d in options.deny}
+    wanted: dict[AnyCapability, str] = {c: "global" for c in target.default_capabilities}
     for spec in options.grant:
         from vudo.engine.grants import parse_grant_spec  # lazy: a run without grants skips it
 
         cap, scope = parse_grant_spec(spec)
         wanted[cap] = scope
+    if options.env and Capability.SENSOR_ENVIRONMENT not in wanted:
+        wanted[Capability.SENSOR_ENVIRONMENT] = "global"
     for cap in denied:
         wanted.pop(cap, None)
     plan = sorted(wanted.items(), key=lambda kv: kv[0].value)
@@ -509,10 +512,21 @@ def prepare_run(
     log_to_stderr: bool = True,
     clock: Callable[[], float] = time.time,
     notice: Callable[[str], None] = no_progress,
+    sinks: Mapping[str, Callable[[bytes], None]] | None = None,
+    entry: bool = True,
+    open_services: Callable[[], HostServices | None] | None = None,
 ) -> PreparedRun:
     """Load the module, pick the function, convert the arguments and sign the grants.
 
+    The Spirit's dependencies (``host_spirit_call``) resolve through
+    :mod:`vudo.project.compose`; ``open_services`` gives a callee that needs storage,
+    credit or network the host services (default: ``services``).
+
     ``notice`` gets one-off messages for the user (storage moved to the run's identity).
+    ``sinks`` maps an output stream to a callable given its bytes as the guest writes
+    them (:mod:`vudo.engine.runio`; ``vudo run`` streams ``"output"`` to stdout).
+    ``entry=False`` picks no function (``function`` is ""): the caller calls what it
+    wants (the embedding API, :mod:`vudo.api`).
 
     For callers that drive the sandbox themselves (the TUI pauses and refuels it):
     ``Sandbox(engine, prepared.module, prepared.config)``, then ``instantiate()`` and
@@ -521,9 +535,11 @@ def prepare_run(
     Raises ModuleError, NotFoundError (unknown function) or UsageError (bad arguments).
     """
     module = engine.load(target.wasm, name=target.name)
-    function = options.function or module.entry_point()
-    exported = module.export(function)
-    args = convert_args(function, exported.params, options.args)
+    function, args = "", []
+    if entry:
+        function = options.function or module.entry_point()
+        exported = module.export(function)
+        args = convert_args(function, exported.params, options.args)
     plan, missing = plan_grants(target, options)
     identity = run_identity(target)
     grants: tuple[Grant, ...] = ()
@@ -534,7 +550,7 @@ def prepare_run(
 
         grants, granter = sign_grants(plan, home=home, now=clock(), grantee=identity.key)
         trusted = (granter,)
-        denied = {parse_capability(d.strip()) for d in options.deny}
+        denied = {parse_any_capability(d.strip()) for d in options.deny}
         given = grants
 
         def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
@@ -552,8 +568,17 @@ def prepare_run(
             refresh = current
     if services is not None:
         migrate_storage(target, identity, services, home=home, notice=notice)
-    limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
+    limits = options.limits if options.limits is not None else Limits()
+    if options.memory is not None:
+        limits = limits._replace(memory_bytes=options.memory)
+    dependencies = _dependencies(
+        target,
+        engine=engine,
+        home=home,
+        services=open_services if open_services is not None else lambda: services,
+    )
     kwargs: dict[str, Any] = {
+        "dependencies": dependencies,
         "limits": limits,
         "grants": grants,
         "trusted_granters": trusted,
@@ -562,6 +587,9 @@ def prepare_run(
         "services": services,
         "log_to_stderr": log_to_stderr,
         "grant_refresh": refresh,
+        "input": options.input,
+        "env": dict(options.env),
+        "sinks": sinks,
     }
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
@@ -573,6 +601,22 @@ def prepare_run(
     return PreparedRun(
         module, function, tuple(args), SandboxConfig(**kwargs), granted, tuple(missing)
     )
+
+
+def _dependencies(
+    target: RunTarget,
+    *,
+    engine: Engine,
+    home: Path,
+    services: Callable[[], HostServices | None],
+) -> DependencyResolver | None:
+    """What ``target``'s ``host_spirit_call`` may reach: its manifest's dependencies (a
+    project's pinned by its lock); None for a loose module, which has no manifest."""
+    if target.kind == "project":
+        return project_resolver(Path(target.label), engine=engine, home=home, services=services)
+    if target.manifest is not None:
+        return installed_resolver(target.manifest, engine=engine, home=home, services=services)
+    return None
 
 
 def migrate_storage(
@@ -641,8 +685,11 @@ class RunHandle:
         log_to_stderr: bool = True,
         clock: Callable[[], float] = time.time,
         notice: Callable[[str], None] = no_progress,
+        sinks: Mapping[str, Callable[[bytes], None]] | None = None,
+        entry: bool = True,
     ) -> None:
         self.target = target
+        self._home = home
         self._own_engine = engine is None
         self.engine = Engine(cache_dir=cache_dir(home)) if engine is None else engine
         self._own_services: HostServices | None = None
@@ -669,6 +716,9 @@ class RunHandle:
                 log_to_stderr=log_to_stderr,
                 clock=clock,
                 notice=notice,
+                sinks=sinks,
+                entry=entry,
+                open_services=lambda: self._callee_services(opened, services),
             )
             self.sandbox = Sandbox(self.engine, self.prepared.module, self.prepared.config)
             if on_event is not None:
@@ -691,6 +741,21 @@ class RunHandle:
         if sandbox is not None:
             sandbox.close()
         self._release()
+
+    def _callee_services(
+        self, opened: HostServices | None, given: Callable[[], HostServices] | None
+    ) -> HostServices:
+        """The host services for a callee that needs them (opened on first need when the
+        caller itself did not; closed with the handle)."""
+        if opened is not None:
+            return opened
+        if self._own_services is None:
+            if given is not None:
+                return given()
+            from vudo.engine.services import HostServices  # lazy: sqlite3 if used
+
+            self._own_services = HostServices.open(data_dir(self._home))
+        return self._own_services
 
     def _release(self) -> None:
         if self._own_services is not None:
@@ -728,6 +793,7 @@ class RunHandle:
             granted=self.prepared.granted,
             not_granted=self.prepared.not_granted,
             error=error,
+            output=self.sandbox.output(),
         )
 
     def receipt(self) -> Receipt:
@@ -790,6 +856,7 @@ def run_spirit(
     log_to_stderr: bool = True,
     control: RunControl | None = None,
     notice: Callable[[str], None] = no_progress,
+    sinks: Mapping[str, Callable[[bytes], None]] | None = None,
 ) -> RunResult:
     """Run one function of ``target`` in a fresh sandbox and return what happened.
 
@@ -806,6 +873,7 @@ def run_spirit(
         log_to_stderr=log_to_stderr,
         clock=clock,
         notice=notice,
+        sinks=sinks,
     ) as handle:
         if control is None:
             return handle.start()

@@ -117,7 +117,7 @@ def check_project(path: Path, *, home: Path, progress: Progress = no_progress) -
     if wasm.is_file():
         checked.append("capabilities")
         try:
-            info = inspect_module(wasm.read_bytes())
+            info = inspect_module(wasm.read_bytes(), capabilities=manifest.capabilities)
         except VudoError as err:
             problems.append(Problem("capabilities", "error", err.message, err.hint))
         else:
@@ -224,7 +224,9 @@ def doc_project(
     project = open_project(path)
     if project.is_stale():
         build_project(project.root, progress=progress)
-    info = inspect_module(project.wasm_path.read_bytes())
+    info = inspect_module(
+        project.wasm_path.read_bytes(), capabilities=project.manifest.capabilities
+    )
     m = project.manifest
     lines = [f"# {m.name} {m.version}", ""]
     if m.description:
@@ -275,58 +277,15 @@ def doc_project(
     return DocResult(md_path, html_path, tuple(exported))
 
 
-def _inline(text: str) -> str:
-    escaped = html.escape(text, quote=False)
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-
-
 def markdown_to_html(markdown: str, *, title: str) -> str:
-    """The Markdown subset ``vudo doc`` writes: headings, lists, tables, code, paragraphs."""
-    body: list[str] = []
-    lines = markdown.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("```"):
-            block = []
-            i += 1
-            while i < len(lines) and not lines[i].startswith("```"):
-                block.append(lines[i])
-                i += 1
-            body.append("<pre><code>" + html.escape("\n".join(block)) + "</code></pre>")
-        elif m := re.match(r"^(#{1,6}) (.*)$", line):
-            level = len(m.group(1))
-            body.append(f"<h{level}>{_inline(m.group(2))}</h{level}>")
-        elif line.startswith("- "):
-            items = []
-            while i < len(lines) and lines[i].startswith("- "):
-                items.append(f"<li>{_inline(lines[i][2:])}</li>")
-                i += 1
-            body.append("<ul>" + "".join(items) + "</ul>")
-            continue
-        elif line.startswith("|"):
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
-                if not all(set(c) <= {"-", ":"} for c in cells):
-                    rows.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
-                i += 1
-            body.append("<table>" + "".join(rows) + "</table>")
-            continue
-        elif line.strip():
-            para = [line]
-            while (
-                i + 1 < len(lines)
-                and lines[i + 1].strip()
-                and not re.match(r"^(#|- |\||```)", lines[i + 1])
-            ):
-                i += 1
-                para.append(lines[i])
-            body.append(f"<p>{_inline(' '.join(para))}</p>")
-        i += 1
+    """``vudo doc``'s Markdown as a standalone HTML page, rendered by markdown-it-py
+    (CommonMark plus tables). Raw HTML in the text is escaped, not passed through: export
+    names and descriptions come from the Spirit's author, and the page must not run
+    their markup; markdown-it-py also refuses ``javascript:`` and similar link targets."""
+    from markdown_it import MarkdownIt  # lazy: only `vudo doc` renders HTML
+
+    body: str = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title></head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
+        f"<title>{html.escape(title)}</title></head>\n<body>\n" + body + "</body></html>\n"
     )

@@ -9,6 +9,9 @@ flooding the host-call log cannot freeze the screen.
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -16,32 +19,53 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual import events, on, work
+from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, Tab, Tabs
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Input, Static, Tab, Tabs
 
-from vudo.errors import printable
+from vudo.errors import VudoError, printable
+from vudo.project.storage import StoredEntry, show_key
 from vudo.tui.buffer import EventBuffer
-from vudo.tui.dialogs import ConsentScreen, RefuelDialog, RunDialog, RunRequest
+from vudo.tui.dialogs import (
+    ConfirmDialog,
+    ConsentScreen,
+    Export,
+    RefuelDialog,
+    RunDialog,
+    RunRequest,
+    TextScreen,
+)
 from vudo.tui.files import FileTree, FileViewer
 from vudo.tui.fuel import FuelGauge
-from vudo.tui.hostlog import Call, HostCallLog
+from vudo.tui.help import allow_line, call_detail, help_text
+from vudo.tui.hostlog import Call, HostCallLog, call_json, nested_function
 from vudo.tui.lifecycle import LifecyclePane
-from vudo.tui.receipt import ErrorBanner, ReceiptView, problem_from_error
+from vudo.tui.lists import one_line
+from vudo.tui.output import OutputLog, output_text
+from vudo.tui.panes import PANES, Pane
+from vudo.tui.receipt import ErrorBanner, ReceiptView, problem_from_error, receipt_json
 from vudo.tui.registry import RegistryBrowser
-from vudo.tui.rows import ConsentRow, ProblemRow, RegistryEntry, Transition
+from vudo.tui.rows import ConsentRow, ProblemRow, ReceiptRow, RegistryEntry, Transition
 from vudo.tui.session import RunOutcome, Session
+from vudo.tui.storage import StoragePane, show_value
 
+#: The views the tab bar switches between (one at a time below :data:`WIDE` columns).
 VIEWS: tuple[tuple[str, str], ...] = (
     ("project", "Project"),
     ("run", "Run"),
+    ("log", "Log"),
     ("receipt", "Receipt"),
+    ("storage", "Storage"),
     ("registry", "Registry"),
 )
+#: Views that take the left half in the wide layout (the run, log and receipt are always
+#: on the right there, so their tabs would do nothing and are hidden).
+LEFT_VIEWS = ("project", "storage", "registry")
 WIDE = 140  # columns from which the run panes sit beside the project or registry
 FLUSH_INTERVAL = 0.05
 
@@ -59,34 +83,61 @@ class ActionSpec:
 
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("b", "build", "Build", "Compile the project (vudo build)"),
-    ActionSpec("r", "run", "Run", "Choose a function and arguments and run it (vudo run)"),
-    ActionSpec("p", "pause", "Pause", "Suspend or resume the running Spirit"),
-    ActionSpec("x", "stop", "Stop", "Terminate the running Spirit at once"),
-    ActionSpec("f", "refuel", "Refuel", "Add fuel to a suspended Spirit and continue"),
-    ActionSpec("t", "test", "Test", "Run every test_* export (vudo test)"),
-    ActionSpec("k", "pack", "Pack", "Write dist/<name>-<version>.spirit (vudo pack)"),
-    ActionSpec("g", "sign", "Sign", "Sign the newest package with your key (vudo sign)"),
-    ActionSpec("c", "check", "Check", "Lint manifest, capabilities and package (vudo check)"),
-    ActionSpec("h", "hot_reload", "Reload", "Toggle hot reload: rebuild and rerun on change"),
-    ActionSpec("slash", "search", "Search", "Search the registry", show=False),
-    ActionSpec("d", "denied", "Denied", "Show only denied host calls (toggle)", show=False),
+    ActionSpec("r", "run", "Run", "Choose a function, arguments and limits and run it (vudo run)"),
+    ActionSpec("p", "pause", "Pause", "Suspend or resume the running Spirit", show=False),
+    ActionSpec("x", "stop", "Stop", "Terminate the running Spirit at once", show=False),
+    ActionSpec(
+        "f", "refuel", "Refuel", "Add fuel to a Spirit that ran out; it continues", show=False
+    ),
+    ActionSpec("t", "test", "Test", "Run every test_* export (vudo test)", show=False),
+    ActionSpec("c", "check", "Check", "Lint manifest, capabilities and package", show=False),
+    ActionSpec("P", "pack", "Pack…", "Write dist/<name>-<version>.spirit (asks first)", show=False),
+    ActionSpec(
+        "S", "sign", "Sign…", "Sign the newest package with your key (asks first)", show=False
+    ),
+    ActionSpec(
+        "h", "hot_reload", "Reload", "Toggle hot reload: rebuild and rerun on change", show=False
+    ),
+    ActionSpec(
+        "o", "goto_error", "Error line", "Show the line a build error points at", show=False
+    ),
+    ActionSpec("question_mark,f1", "help", "Help", "Every key of the focused pane and the app"),
 )
+
+
+def shown(widget: Widget) -> bool:
+    """Whether ``widget`` and every container around it are displayed."""
+    return all(node.display for node in widget.ancestors_with_self if isinstance(node, Widget))
 
 
 class Workbench(Screen[None]):
     """The one main screen: tabs on top, views below, error banner above the footer."""
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "app.cycle_pane(1)", "Next pane", show=False),
+        Binding("shift+tab", "app.cycle_pane(-1)", "Previous pane", show=False),
+    ]
+
     DEFAULT_CSS = """
     Workbench #status { height: 1; padding: 0 1; background: $boost; color: $text-muted; }
     Workbench #body { height: 1fr; }
-    Workbench #project, Workbench #registry-view, Workbench #runcol { width: 1fr; }
-    Workbench #project FileTree { width: 28; border: round $primary-muted; }
+    Workbench #project, Workbench #registry-view, Workbench #storage-view { width: 1fr; }
+    Workbench #runcol { width: 1fr; }
+    Workbench #project FileTree { width: 28; }
     Workbench #monitor { height: 10; }
-    Workbench.-wide #receipt { height: 17; }
-    Workbench #monitor LifecyclePane { width: 1fr; }
+    Workbench #monitor LifecyclePane { width: 2fr; min-width: 38; }
     Workbench #monitor FuelGauge { width: 1fr; }
-    Workbench.-wide #monitor { height: 13; }
-    Workbench.-wide #project FileTree { width: 32; }
+    Workbench #bottom { height: 1fr; }
+    Workbench #bottom OutputLog, Workbench #bottom ReceiptView { width: 1fr; }
+    Workbench.-wide #bottom { height: 14; }
+    Workbench.-wide #bottom ReceiptView { width: 50; }
+    Workbench.-wide #project FileTree { width: 26; }
+    Workbench .pane {
+        border: round $primary-muted; border-title-color: $text-muted;
+    }
+    Workbench .pane:focus-within {
+        border: heavy $accent; border-title-color: $accent; border-title-style: bold reverse;
+    }
     """
 
 
@@ -97,12 +148,13 @@ class WorkbenchApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(a.key, a.action, a.label, show=a.show) for a in ACTIONS),
-        Binding("1", "view('project')", "Project", show=False),
-        Binding("2", "view('run')", "Run view", show=False),
-        Binding("3", "view('receipt')", "Receipt", show=False),
-        Binding("4", "view('registry')", "Registry", show=False),
-        Binding("escape", "dismiss_error", "Dismiss error", show=False),
-        Binding("q", "quit", "Quit", show=False),
+        *(
+            Binding(str(p.number), f"pane({p.number})", f"Go to {p.title}", show=False)
+            for p in PANES
+        ),
+        Binding("slash", "filter", "Filter the focused list", show=False),
+        Binding("escape", "escape", "Leave the input / dismiss the error", show=False),
+        Binding("q", "quit", "Quit"),
     ]
 
     def __init__(
@@ -129,16 +181,17 @@ class WorkbenchApp(App[int]):
         self.events: EventBuffer[Any] = EventBuffer()
         self.hot_reload = hot_reload
         self.view = "project"
+        self.left = "project"  # what the wide layout shows on the left
         self.wide = False
         self.last_request: RunRequest | None = None
         self.test_cases: list[tuple[str, bool, str]] = []
         self.problem: ProblemRow | None = None
         self.status_text = ""
         self.busy: str | None = None  # name of the running task (build, run, test, ...)
+        self._stop_asked = False  # the user pressed x: the run's end is not an error
         self._watch_stop = threading.Event()
         self._exiting = False
         self._reload_pending = False
-        self._last_log_shown = 0.0
         self.reloads = 0
         self.flushes = 0
 
@@ -155,6 +208,8 @@ class WorkbenchApp(App[int]):
             with Horizontal(id="project"):
                 yield FileTree(self.root_path, id="tree")
                 yield FileViewer(self.root_path, id="viewer")
+            with Vertical(id="storage-view"):
+                yield StoragePane(id="storage")
             with Vertical(id="registry-view"):
                 yield RegistryBrowser(id="registry")
             with Vertical(id="runcol"):
@@ -163,14 +218,22 @@ class WorkbenchApp(App[int]):
                         yield LifecyclePane(show_times=self.show_times, id="lifecycle")
                         yield FuelGauge(show_rate=self.show_times, id="fuel")
                     yield HostCallLog(id="hostlog")
-                yield ReceiptView(show_times=self.show_times, id="receipt")
+                with Horizontal(id="bottom"):
+                    yield OutputLog(show_times=self.show_times, id="output")
+                    yield ReceiptView(show_times=self.show_times, id="receipt")
         yield ErrorBanner(id="error")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = self.root_path.name
+        self.query_one(Tabs).can_focus = False  # numbers and tab move between panes
+        for pane in PANES:
+            widget = self.query_one(f"#{pane.id}")
+            widget.add_class("pane")
+            if pane.id != "viewer":  # the viewer's title names its file
+                widget.border_title = f"{pane.number} {pane.title}"
         self.set_interval(FLUSH_INTERVAL, self.flush_events, name="flush")
-        self._apply_layout()
+        self._apply_layout(self.size.width)
         self.query_one(FileTree).focus()
         try:
             project = self.session.open_project()
@@ -178,7 +241,7 @@ class WorkbenchApp(App[int]):
             self.show_error(exc)
         else:
             self.sub_title = project.name
-            self.set_status(f"{project.language} project · press b to build, r to run")
+            self.set_status(f"{project.language} project · b builds, r runs, ? lists every key")
             self.query_one(FileViewer).show(project.source)
         self.search_registry("")
         if self.hot_reload:
@@ -196,41 +259,125 @@ class WorkbenchApp(App[int]):
         gc.collect()
         gc.freeze()
 
-    def on_resize(self) -> None:
-        self._apply_layout()
+    def on_resize(self, event: events.Resize) -> None:
+        # The event's size is the new one (``self.size`` can still be the old one here,
+        # which made the layout follow one resize late).
+        self._apply_layout(event.size.width)
 
-    def _apply_layout(self) -> None:
-        self.wide = self.size.width >= WIDE
-        self.screen.set_class(self.wide, "-wide")
-        left = "registry" if self.view == "registry" else "project"
+    def _apply_layout(self, width: int) -> None:
+        self.wide = width >= WIDE
+        self.default_screen.set_class(self.wide, "-wide")
+        tabs = self.query_one(Tabs)
+        if self.view in LEFT_VIEWS:
+            self.left = self.view
         if self.wide:
-            show = {left, "runcol", "run", "receipt"}
-        elif self.view in ("run", "receipt"):
-            show = {"runcol", self.view}
+            show = {self.left, "runcol", "run", "bottom", "output", "receipt"}
+        elif self.view == "run":
+            show = {"runcol", "run"}
+        elif self.view in ("log", "receipt"):
+            show = {"runcol", "bottom", "output" if self.view == "log" else "receipt"}
         else:
             show = {self.view}
-        self.query_one("#project").display = "project" in show
-        self.query_one("#registry-view").display = "registry" in show
-        self.query_one("#runcol").display = "runcol" in show
-        self.query_one("#run").display = "run" in show
-        self.query_one("#receipt").display = "receipt" in show
+        for key in ("run", "log", "receipt"):
+            tab_id = f"tab-{key}"
+            if self.wide:
+                tabs.hide(tab_id)
+            else:
+                tabs.show(tab_id)
+        tabs.active = f"tab-{self.left if self.wide else self.view}"
+        for widget_id, key in (
+            ("#project", "project"),
+            ("#storage-view", "storage"),
+            ("#registry-view", "registry"),
+            ("#runcol", "runcol"),
+            ("#run", "run"),
+            ("#bottom", "bottom"),
+            ("#output", "output"),
+            ("#receipt", "receipt"),
+        ):
+            self.query_one(widget_id).display = key in show
 
     @on(Tabs.TabActivated, "#views")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
         key = (event.tab.id or "tab-project").removeprefix("tab-")
-        if key != self.view:
-            self.view = key
-            self._apply_layout()
+        if key != (self.left if self.wide else self.view):
+            self.action_view(key)
 
     def action_view(self, key: str) -> None:
-        """Switch views. Focus goes to the tab bar (always visible), so switching does not
-        move focus between panes and rebuild the footer on every key."""
+        """Show view ``key`` and focus its first pane."""
         self.view = key
-        tabs = self.query_one(Tabs)
-        tabs.active = f"tab-{key}"
-        self._apply_layout()
-        if not isinstance(self.focused, Tabs) and self.screen is self.query_one(Tabs).screen:
-            tabs.focus()
+        self._apply_layout(self.size.width)
+        if key == "storage":
+            self.refresh_storage()
+        pane = next((p for p in PANES if p.view == key), None)
+        if pane is not None and self.screen is self.default_screen:
+            self.query_one(pane.focus).focus()
+
+    def visible_panes(self) -> list[Pane]:
+        return [p for p in PANES if shown(self.query_one(f"#{p.id}"))]
+
+    def current_pane(self) -> Pane | None:
+        """The pane holding the focus, if any."""
+        focused = self.focused
+        if focused is None:
+            return None
+        ids = {p.id: p for p in PANES}
+        for node in (focused, *focused.ancestors):
+            pane = ids.get(getattr(node, "id", None) or "")
+            if pane is not None:
+                return pane
+        return None
+
+    def action_pane(self, number: int) -> None:
+        """Jump to pane ``number`` (showing its view first)."""
+        pane = next(p for p in PANES if p.number == number)
+        if not shown(self.query_one(f"#{pane.id}")):
+            self.view = pane.view
+            self._apply_layout(self.size.width)
+        if pane.view == "storage":
+            self.refresh_storage()
+        self.query_one(pane.focus).focus()
+
+    def action_cycle_pane(self, step: int) -> None:
+        """Tab / shift+tab: the next (previous) pane on screen."""
+        visible = self.visible_panes()
+        if not visible:
+            return
+        current = self.current_pane()
+        index = visible.index(current) if current in visible else -step if step > 0 else 0
+        self.query_one(visible[(index + step) % len(visible)].focus).focus()
+
+    def action_filter(self) -> None:
+        """``/``: filter the focused list (the registry search when none is focused)."""
+        pane = self.current_pane()
+        if pane is not None and pane.id == "hostlog":
+            self.query_one(HostCallLog).open_search()
+        elif pane is not None and pane.id == "output":
+            self.query_one(OutputLog).open_search()
+        else:
+            self.action_pane(7)
+            self.query_one("#registry-search").focus()
+
+    def action_escape(self) -> None:
+        """Esc leaves an input for its pane's list; otherwise it dismisses the error."""
+        focused = self.focused
+        if isinstance(focused, Input):
+            pane = self.current_pane()
+            if pane is not None and pane.id == "hostlog":
+                self.query_one(HostCallLog).close_search()
+            elif pane is not None and pane.id == "output":
+                self.query_one(OutputLog).close_search()
+            elif pane is not None:
+                self.query_one(pane.focus).focus()
+            else:
+                self.set_focus(None)
+            return
+        self.action_dismiss_error()
+
+    def action_help(self) -> None:
+        """``?``/F1: every binding of the focused pane and the app."""
+        pane = self.current_pane()
+        self.push_screen(TextScreen("Keys", help_text(self, pane)))
 
     # -- status and errors -------------------------------------------------------------
 
@@ -251,6 +398,20 @@ class WorkbenchApp(App[int]):
         self.problem = None
         self.query_one(ErrorBanner).show_problem(None)
 
+    def action_goto_error(self) -> None:
+        """``o``: show the file and line a build error points at."""
+        location = self.problem.location if self.problem is not None else None
+        if location is None:
+            self.notify("no error with a source line to show", severity="information")
+            return
+        rel, line, _col = location
+        path = (self.root_path / rel).resolve()
+        if not path.is_relative_to(self.root_path.resolve()) or not path.is_file():
+            self.notify(f"{printable(rel)} is not a file of this project", severity="warning")
+            return
+        self.action_pane(2)
+        self.query_one(FileViewer).show(path, line=line)
+
     # -- the event pump ----------------------------------------------------------------
 
     def flush_events(self) -> None:
@@ -267,18 +428,20 @@ class WorkbenchApp(App[int]):
         values and buffer it. Nothing else happens on the run thread; flat tuples are not
         tracked by the garbage collector, so a flood waiting for the next flush does not
         make full collections (which would freeze the UI) more frequent."""
-        from vudo.engine.events import FuelSample, HostCall, LogMessage, StateChanged
+        from vudo.engine.events import LEVEL_NAMES, FuelSample, HostCall, LogMessage, StateChanged
 
         kind = type(ev)
         if kind is HostCall:
             cap = ev.capability.value if ev.capability is not None else ""
-            self.events.push((0, ev.function, cap, ev.allowed, ev.args, ev.result, ev.fuel))
+            name = ev.function if not ev.depth else nested_function(ev.function, ev.depth)
+            self.events.push((0, name, cap, ev.allowed, ev.args, ev.result, ev.fuel, ev.reason))
         elif kind is FuelSample:
             self.events.push(("fuel", ev.used, ev.budget, ev.at))
         elif kind is StateChanged:
             self.events.push(("state", ev.old, ev.new, ev.at, ev.reason))
         elif kind is LogMessage:
-            self.events.push(("log", ev.message))
+            level = LEVEL_NAMES[ev.level] if 0 <= ev.level < len(LEVEL_NAMES) else str(ev.level)
+            self.events.push(("out", "log", level, ev.at, ev.message))
 
     def _flush_events(self) -> None:
         items = self.events.drain()
@@ -288,7 +451,7 @@ class WorkbenchApp(App[int]):
         transitions: list[Transition] = []
         calls: list[Call] = []
         readings: list[tuple[int, int, float]] = []
-        last_log: str | None = None
+        output: list[tuple[str, str, float, str]] = []
         for item in items:
             tag = item[0]
             if tag == 0:
@@ -297,18 +460,16 @@ class WorkbenchApp(App[int]):
                 readings.append(item[1:])
             elif tag == "state":
                 transitions.append(Transition(*item[1:]))
-            elif tag == "log":
-                last_log = item[1]
+            elif tag == "out":
+                output.append(item[1:])
         if transitions:
             self.query_one(LifecyclePane).add(transitions)
         if readings:
             self.query_one(FuelGauge).sample(readings)
         if calls:
             self.query_one(HostCallLog).add_calls(calls)
-        now = time.monotonic()
-        if last_log is not None and now - self._last_log_shown >= 0.25:
-            self._last_log_shown = now  # a flooding Spirit repaints the status 4x a second
-            self.set_status(f"spirit says: {printable(' '.join(last_log[:120].split()))}")
+        if output:
+            self.query_one(OutputLog).add(output)
 
     # -- files -------------------------------------------------------------------------
 
@@ -364,6 +525,10 @@ class WorkbenchApp(App[int]):
 
     def _built(self, result: Any, then_run: bool) -> None:
         self.action_dismiss_error()
+        viewer = self.query_one(FileViewer)
+        if viewer.mark is not None:
+            viewer.mark = None
+            viewer.reload()
         self.query_one(FileTree).reload_tree()
         warnings = "".join(f" · warning: {w.message}" for w in result.warnings[:1])
         self.set_status(f"built target/{result.wasm_path.name} ({result.size:,} bytes){warnings}")
@@ -390,19 +555,13 @@ class WorkbenchApp(App[int]):
             return
         self._post(self._ask_run, functions, default)
 
-    def _ask_run(self, functions: list[tuple[str, str]], default: str | None) -> None:
+    def _ask_run(self, functions: list[Export], default: str | None) -> None:
         self._end()
         self.set_status("choose what to run")
         last = self.last_request
-        if last is not None and any(name == last.function for name, _ in functions):
+        if last is not None and any(name == last.function for name, _, _ in functions):
             default = last.function
-        dialog = RunDialog(
-            functions,
-            default=default,
-            args=" ".join(last.args) if last else "",
-            fuel=last.fuel if last else self.session.default_fuel,
-            deny=" ".join(last.deny) if last else "",
-        )
+        dialog = RunDialog(functions, default=default, last=last, fuel=self.session.default_fuel)
         self.push_screen(dialog, self._run_chosen)
 
     def _run_chosen(self, request: RunRequest | None) -> None:
@@ -418,10 +577,13 @@ class WorkbenchApp(App[int]):
         if not again:
             self.query_one(LifecyclePane).reset()
             self.query_one(HostCallLog).clear()
+            self.query_one(OutputLog).clear()
             self.query_one(FuelGauge).reset(request.fuel)
+        self._stop_asked = False
+        self.refresh_bindings()
         self.action_dismiss_error()
-        self.set_status(f"running {request.function}…")
-        if not self.wide and self.view not in ("run",):
+        self.set_status(f"running {request.function}… · p pauses, x stops")
+        if not self.wide and self.view not in ("run", "log"):
             self.action_view("run")
         self._run_worker(request, again)
 
@@ -440,17 +602,22 @@ class WorkbenchApp(App[int]):
     def _ran(self, outcome: RunOutcome) -> None:
         self.flush_events()
         self._end()
+        self.refresh_bindings()
         receipt = outcome.receipt
         if receipt is not None:
             self.query_one(ReceiptView).show(receipt)
             self.query_one(FuelGauge).set_used(receipt.fuel_used, receipt.fuel_budget)
-        if outcome.error is not None:
+        stopped = self._stop_asked and receipt is not None and receipt.outcome == "terminated"
+        if outcome.error is not None and not stopped:
             self.show_error(outcome.error)
         if outcome.suspended:
-            self.set_status("out of fuel: suspended · f to refuel and continue, x to stop")
+            self.set_status("out of fuel: suspended · f refuels and continues, x stops")
+        elif stopped and receipt is not None:
+            self.set_status(f"{receipt.function} stopped (you pressed x)")
         elif receipt is not None:
             results = ", ".join(str(v) for v in receipt.results) or "no results"
             self.set_status(f"{receipt.function} → {receipt.outcome} ({results})")
+        self.refresh_storage()
 
     def action_pause(self) -> None:
         try:
@@ -467,15 +634,17 @@ class WorkbenchApp(App[int]):
         self.flush_events()
 
     def action_stop(self) -> None:
+        self._stop_asked = True
         try:
             stopped = self.session.terminate()
         except Exception as exc:
             self.show_error(exc)
             return
         if not stopped:
+            self._stop_asked = False
             self.notify("nothing to stop", severity="information")
         else:
-            self.set_status("terminated")
+            self.set_status("stopping…")
         self.flush_events()
 
     def action_refuel(self) -> None:
@@ -537,11 +706,34 @@ class WorkbenchApp(App[int]):
     def _show_tests(self, cases: list[tuple[str, bool, str]]) -> None:
         self.query_one(ReceiptView).show_tests(cases)
 
+    def confirm(self, question: str, detail: str, then: Callable[[], None]) -> None:
+        """Ask before an action that changes files, the store or the registry."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+            else:
+                self.set_status("cancelled")
+
+        self.push_screen(ConfirmDialog(question, detail), answered)
+
     def action_pack(self) -> None:
-        self._simple_task("pack", "packing…", lambda: self.session.pack(self._progress_from_thread))
+        self.confirm(
+            "Pack the project?",
+            "writes dist/<name>-<version>.spirit (replacing one of the same version)",
+            lambda: self._simple_task(
+                "pack", "packing…", lambda: self.session.pack(self._progress_from_thread)
+            ),
+        )
 
     def action_sign(self) -> None:
-        self._simple_task("sign", "signing…", lambda: self.session.sign(self._progress_from_thread))
+        self.confirm(
+            "Sign the newest package?",
+            "writes its signature with your key",
+            lambda: self._simple_task(
+                "sign", "signing…", lambda: self.session.sign(self._progress_from_thread)
+            ),
+        )
 
     def action_check(self) -> None:
         self._simple_task(
@@ -551,6 +743,211 @@ class WorkbenchApp(App[int]):
     def action_denied(self) -> None:
         log = self.query_one(HostCallLog)
         log.set_filter(log.capability_filter, denied_only=not log.denied_only)
+
+    # host calls, log, receipt: details, copy, export -----------------------------------
+
+    def action_call_detail(self) -> None:
+        """Enter on a host call: its arguments, result, reason and fuel, and for a denied
+        call what would allow it."""
+        call = self.query_one(HostCallLog).selected
+        if call is None:
+            self.notify("no host call selected", severity="information")
+            return
+        body = call_detail(call, self.allow_hint(call))
+        self.push_screen(TextScreen(f"Host call #{call[0]}", body, copy_text=call_json(call)))
+
+    def allow_hint(self, call: Call) -> str | None:
+        """What would allow a denied call, for the project the workbench runs."""
+        if call[3]:
+            return None
+        cap = call[2]
+        if not cap:
+            return None
+        request = self.last_request
+        if request is not None and cap in request.deny:
+            return f"it was denied in the run dialog: remove {cap} from its deny field (r)"
+        return allow_line(cap, call[7], self.session.manifest_capabilities())
+
+    def action_copy_call(self) -> None:
+        call = self.query_one(HostCallLog).selected
+        if call is None:
+            self.notify("no host call selected", severity="information")
+            return
+        self.copy_to_clipboard(call_json(call))
+        self.notify(f"copied host call #{call[0]} (JSON)")
+
+    def action_export_calls(self) -> None:
+        """ctrl+s on the host calls: every shown call as JSON lines in target/."""
+        log = self.query_one(HostCallLog)
+        calls = list(log.table.items)
+        if not calls:
+            self.notify("no host calls to export", severity="information")
+            return
+        path = self.root_path / "target" / "host-calls.jsonl"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(call_json(c) + "\n" for c in calls), encoding="utf-8")
+        except OSError as exc:
+            self.show_error(VudoError(f"cannot write {path.name}: {exc.strerror or exc}"))
+            return
+        self.set_status(f"exported {len(calls):,} host calls to target/{path.name}")
+
+    def action_output_detail(self) -> None:
+        entry = self.query_one(OutputLog).selected
+        if entry is None:
+            self.notify("no log line selected", severity="information")
+            return
+        text = output_text(entry, show_times=self.show_times)
+        self.push_screen(
+            TextScreen(f"Log line {entry[0]}", Content(printable(text)), copy_text=entry[4])
+        )
+
+    def action_copy_output(self, all_lines: bool = False) -> None:
+        log = self.query_one(OutputLog)
+        if all_lines:
+            lines = [output_text(e, show_times=self.show_times) for e in log.table.items]
+            if not lines:
+                self.notify("the log is empty", severity="information")
+                return
+            self.copy_to_clipboard("\n".join(lines) + "\n")
+            self.notify(f"copied {len(lines):,} log lines")
+            return
+        entry = log.selected
+        if entry is None:
+            self.notify("no log line selected", severity="information")
+            return
+        self.copy_to_clipboard(entry[4])
+        self.notify(f"copied log line {entry[0]}")
+
+    def _receipt(self) -> ReceiptRow | None:
+        receipt = self.query_one(ReceiptView).receipt
+        if receipt is None:
+            self.notify("no receipt yet: run the Spirit (r)", severity="information")
+        return receipt
+
+    def action_copy_receipt(self) -> None:
+        receipt = self._receipt()
+        if receipt is not None:
+            self.copy_to_clipboard(receipt_json(receipt))
+            self.notify(f"copied the receipt (digest {receipt.digest})")
+
+    def action_save_receipt(self) -> None:
+        receipt = self._receipt()
+        if receipt is None:
+            return
+        path = self.root_path / "target" / "receipt.json"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(receipt_json(receipt) + "\n", encoding="utf-8")
+        except OSError as exc:
+            self.show_error(VudoError(f"cannot write {path.name}: {exc.strerror or exc}"))
+            return
+        self.set_status(f"saved the receipt to target/{path.name}")
+
+    # storage -------------------------------------------------------------------------
+
+    def refresh_storage(self) -> None:
+        """Read the project Spirit's storage and balance again (after a run, on showing)."""
+        if self.session.has_storage():
+            self._storage_worker()
+
+    @work(thread=True, group="storage", exclusive=True, name="storage")
+    def _storage_worker(self) -> None:
+        try:
+            rows, balance = self.session.storage()
+        except Exception as exc:
+            self._post(self.show_error, exc)
+            return
+        self._post(self._show_storage, rows, balance)
+
+    def _show_storage(self, rows: list[Any], balance: int | None) -> None:
+        self.query_one(StoragePane).show(self.sub_title or "this Spirit", rows, balance)
+
+    def action_storage_detail(self) -> None:
+        entry = self.query_one(StoragePane).selected
+        if entry is None:
+            self.notify("no key selected", severity="information")
+            return
+        try:
+            value = self.session.storage_value(entry.key)
+        except Exception as exc:
+            self.show_error(exc)
+            return
+        if value is None:
+            self.notify("that key is gone", severity="warning")
+            self.refresh_storage()
+            return
+        full = StoredEntry(entry.key, value, len(value))
+        body = Content(f"key   {printable(show_key(entry.key))}\nsize  {len(value):,} bytes\n\n")
+        body += Content(printable(show_value(full)))
+        self.push_screen(TextScreen("Stored value", body, copy_text=show_value(full)))
+
+    def action_delete_key(self) -> None:
+        entry = self.query_one(StoragePane).selected
+        if entry is None:
+            self.notify("no key selected", severity="information")
+            return
+        if self.session.live:
+            self.notify("a run is going: stop it (x) first", severity="warning")
+            return
+        shown = one_line(show_key(entry.key))
+
+        def delete() -> None:
+            try:
+                gone = self.session.delete_key(entry.key)
+            except Exception as exc:
+                self.show_error(exc)
+                return
+            self.set_status(f"deleted {shown}" if gone else f"{shown} was already gone")
+            self.refresh_storage()
+
+        self.confirm(f"Delete the key {shown}?", "the Spirit's stored value is lost", delete)
+
+    # editor --------------------------------------------------------------------------
+
+    def action_edit(self) -> None:
+        """``e``: open the viewed file in $EDITOR (at the marked line), then come back."""
+        viewer = self.query_one(FileViewer)
+        path = viewer.path
+        tree = self.query_one(FileTree)
+        if self.focused is tree and tree.cursor_node is not None:
+            node_path = tree.cursor_node.data
+            if node_path is not None and node_path.is_file():
+                path = node_path
+        if path is None:
+            self.notify("no file to edit: choose one in the file tree", severity="information")
+            return
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        try:
+            command = [*shlex.split(editor)]
+        except ValueError:
+            self.show_error(VudoError("$EDITOR cannot be read", hint="set EDITOR=vim, or nano"))
+            return
+        if viewer.mark is not None and path == viewer.path:
+            command.append(f"+{viewer.mark}")
+        command.append(str(path))
+        try:
+            with self.suspend():
+                code = subprocess.call(command)
+        except SuspendNotSupported:  # no terminal to lend (tests, textual-web)
+            code = subprocess.call(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            self.show_error(
+                VudoError(
+                    f"cannot start the editor {command[0]!r}: {exc.strerror or exc}",
+                    hint="set EDITOR to an editor on your PATH",
+                )
+            )
+            return
+        self.refresh()
+        viewer.show(path, line=viewer.mark if path == viewer.path else None)
+        self.query_one(FileTree).reload_tree()
+        self.set_status(f"back from {command[0]}" + (f" (exit {code})" if code else ""))
 
     # registry -------------------------------------------------------------------------
 
@@ -578,9 +975,18 @@ class WorkbenchApp(App[int]):
 
     @on(RegistryBrowser.Act)
     def _registry_act(self, event: RegistryBrowser.Act) -> None:
-        if self._begin(event.action):
-            self.set_status(f"{event.action} {event.entry.name}…")
-            self._registry_worker(event.action, event.entry)
+        action, entry = event.action, event.entry
+
+        def go() -> None:
+            if self._begin(action):
+                self.set_status(f"{action} {entry.name}…")
+                self._registry_worker(action, entry)
+
+        if action == "uninstall":
+            versions = ", ".join(entry.installed) or "nothing installed"
+            self.confirm(f"Uninstall {entry.name}?", f"removes {versions} and its grants", go)
+        else:
+            go()  # install and upgrade ask on the consent screen
 
     def ask_consent(self, request: ConsentRow) -> tuple[str, ...] | None:
         """From a worker thread: show the consent screen and wait for the answer."""
@@ -642,6 +1048,10 @@ class WorkbenchApp(App[int]):
         self.reloads += 1
         self.set_status(f"changed: {', '.join(changed[:3])} · rebuilding")
         self.query_one(FileTree).reload_tree()
+        viewer = self.query_one(FileViewer)
+        if viewer.path is not None and self.session._rel(viewer.path) in changed:
+            viewer.mark = None
+            viewer.reload()
         if not self._reload_pending:
             self._reload_pending = True
             self._reload_when_idle()
@@ -662,7 +1072,9 @@ class WorkbenchApp(App[int]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for spec in ACTIONS:
-            yield SystemCommand(spec.label, spec.help, getattr(self, f"action_{spec.action}"))
+            yield SystemCommand(
+                spec.label.rstrip("…"), spec.help, getattr(self, f"action_{spec.action}")
+            )
         for key, label in VIEWS:
             yield SystemCommand(
                 f"Show {label}",
@@ -676,10 +1088,11 @@ class WorkbenchApp(App[int]):
         self.session.close()
 
 
-def run_tui(path: Path, *, home: Path | None = None) -> int:
-    """Open the workbench on the project at ``path``; returns the process exit code."""
+def run_tui(path: Path, *, home: Path | None = None, watch: bool = False) -> int:
+    """Open the workbench on the project at ``path`` (with hot reload on when ``watch``);
+    returns the process exit code."""
     from vudo.home import vudo_home
 
-    app = WorkbenchApp(path.resolve(), home=home or vudo_home(), freeze_gc=True)
+    app = WorkbenchApp(path.resolve(), home=home or vudo_home(), freeze_gc=True, hot_reload=watch)
     result = app.run()
     return int(result or 0)

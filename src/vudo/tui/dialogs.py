@@ -18,8 +18,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from vudo.capabilities import Capability
-from vudo.engine.config import DEFAULT_FUEL, parse_fuel
+from vudo.engine.config import DEFAULT_FUEL, DEFAULT_TIMEOUT, MAX_FUEL, MAX_TIMEOUT, parse_fuel
 from vudo.tui.registry import short_key
 from vudo.tui.rows import ConsentRow
 
@@ -46,9 +45,12 @@ def still(widget: Input, app: object) -> Input:
 
 
 def capability_text(name: str) -> str:
+    from vudo.capabilities import parse_any_capability
+    from vudo.errors import InvalidInputError
+
     try:
-        return Capability(name).description
-    except ValueError:
+        return parse_any_capability(name).description
+    except InvalidInputError:
         return "unknown capability"
 
 
@@ -119,36 +121,74 @@ class RunRequest:
     args: tuple[str, ...]
     fuel: int
     deny: tuple[str, ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+    memory: int | None = None  # bytes; None: the engine's default
+    grant: tuple[str, ...] = ()  # "CAP" or "CAP=SCOPE", like --grant
+    memory_text: str = ""  # as typed (shown again next time)
+
+
+#: (name, signature, parameter types) of one exported function.
+Export = tuple[str, str, tuple[str, ...]]
+
+
+def check_request(request: RunRequest, params: tuple[str, ...]) -> str | None:
+    """What is wrong with ``request`` (one line), or None: the checks the run itself makes
+    (arguments against the signature, capability names, grant scopes), made while the
+    dialog is still open so a typo is fixed in place."""
+    from vudo.capabilities import parse_capability
+    from vudo.engine.grants import parse_grant_spec
+    from vudo.errors import VudoError
+    from vudo.project.runner import convert_args
+
+    try:
+        convert_args(request.function, params, request.args)
+        for name in request.deny:
+            parse_capability(name)
+        for spec in request.grant:
+            parse_grant_spec(spec)
+    except VudoError as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        return f"{exc.message}{hint}"
+    return None
 
 
 class RunDialog(ModalScreen[RunRequest | None]):
-    """Choose the exported function, its arguments and the fuel budget."""
+    """Choose the exported function, its arguments, fuel, timeout, memory and grants."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="RunDialog")
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="RunDialog")
+        + """
+    RunDialog .field { margin-bottom: 0; }
+    RunDialog #run-problem { color: $text-error; height: auto; margin-top: 1; }
+    RunDialog .what { color: $text-muted; }
+    """
+    )
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(
         self,
-        functions: list[tuple[str, str]],
+        functions: list[Export],
         *,
         default: str | None,
-        args: str = "",
+        last: RunRequest | None = None,
         fuel: int = DEFAULT_FUEL,
-        deny: str = "",
     ) -> None:
         super().__init__()
-        self.functions = functions  # (name, signature)
+        self.functions = functions
         self.default = default
-        self.args = args
-        self.fuel = fuel
-        self.deny = deny
+        self.last = last
+        self.fuel = last.fuel if last else fuel
+
+    def _input(self, value: str, id: str, placeholder: str = "") -> Input:
+        return still(Input(value, placeholder=placeholder, compact=True, id=id), self.app)
 
     def compose(self) -> ComposeResult:
+        last = self.last
         with Vertical():
             yield Label("Run", classes="title")
             # Export names come from the module: plain text, never markup.
-            options = [(Content(f"{name} {sig}"), name) for name, sig in self.functions]
+            options = [(Content(f"{name} {sig}"), name) for name, sig, _ in self.functions]
             with Horizontal(classes="field"):
                 yield Label("function")
                 yield Select(
@@ -159,31 +199,46 @@ class RunDialog(ModalScreen[RunRequest | None]):
                     compact=True,
                     id="run-function",
                 )
-            with Horizontal(classes="field"):
-                yield Label("arguments")
-                yield still(
-                    Input(
-                        self.args, placeholder="separated by spaces", compact=True, id="run-args"
-                    ),
-                    self.app,
-                )
-            with Horizontal(classes="field"):
-                yield Label("fuel")
-                yield still(
-                    Input(str(self.fuel), compact=True, id="run-fuel", type="integer"), self.app
-                )
-            with Horizontal(classes="field"):
-                yield Label("deny")
-                yield still(
-                    Input(
-                        self.deny,
-                        placeholder="capabilities to deny (like --deny)",
-                        compact=True,
-                        id="run-deny",
-                    ),
-                    self.app,
-                )
+            same = last is not None and last.function == self.default
+            fields = (
+                (
+                    "arguments",
+                    " ".join(last.args) if same and last else "",
+                    "run-args",
+                    "separated by spaces",
+                ),
+                ("fuel", str(self.fuel), "run-fuel", "units"),
+                (
+                    "timeout",
+                    f"{last.timeout:g}" if last else f"{DEFAULT_TIMEOUT:g}",
+                    "run-timeout",
+                    "seconds",
+                ),
+                (
+                    "memory",
+                    last.memory_text if last else "",
+                    "run-memory",
+                    "linear memory limit, e.g. 64MiB (default 64MiB)",
+                ),
+                (
+                    "grant",
+                    " ".join(last.grant) if last else "",
+                    "run-grant",
+                    "extra capabilities: CAP or CAP=SCOPE",
+                ),
+                (
+                    "deny",
+                    " ".join(last.deny) if last else "",
+                    "run-deny",
+                    "capabilities to withhold this run",
+                ),
+            )
+            for label, value, id, placeholder in fields:
+                with Horizontal(classes="field"):
+                    yield Label(label)
+                    yield self._input(value, id, placeholder)
             yield Static("", id="run-problem")
+            yield Static("enter runs · esc cancels · tab moves between fields", classes="what")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Run", variant="primary", id="run")
@@ -191,21 +246,67 @@ class RunDialog(ModalScreen[RunRequest | None]):
     def on_mount(self) -> None:
         self.query_one("#run-args", Input).focus()
 
+    def problem(self, text: str) -> None:
+        self.query_one("#run-problem", Static).update(Content(text))
+
+    @on(Select.Changed, "#run-function")
+    def _function_changed(self, event: Select.Changed) -> None:
+        """Another function takes other arguments: the old ones would not fit it."""
+        if event.value != self.default:
+            self.default = None if event.value is Select.NULL else str(event.value)
+            self.query_one("#run-args", Input).value = ""
+            self.problem("")
+
+    def request(self) -> RunRequest | str:
+        """The request the form describes, or what is wrong with it."""
+        select: Select[str] = self.query_one("#run-function", Select)
+        if select.value is Select.NULL:
+            return "choose a function"
+
+        def value(id: str) -> str:
+            return self.query_one(f"#{id}", Input).value.strip()
+
+        try:
+            fuel = parse_fuel(value("run-fuel"))
+        except ValueError:
+            return f"fuel must be a whole number from 1 to {MAX_FUEL:,}"
+        try:
+            timeout = float(value("run-timeout"))
+        except ValueError:
+            timeout = -1.0
+        if not 0 < timeout <= MAX_TIMEOUT:
+            return "timeout must be a positive number of seconds"
+        memory: int | None = None
+        memory_text = value("run-memory")
+        if memory_text:
+            from vudo.errors import VudoError
+            from vudo.project.runner import parse_size
+
+            try:
+                memory = parse_size(memory_text)
+            except VudoError as exc:
+                return f"memory: {exc.message} ({exc.hint})"
+        request = RunRequest(
+            function=str(select.value),
+            args=tuple(value("run-args").split()),
+            fuel=fuel,
+            deny=tuple(value("run-deny").replace(",", " ").split()),
+            timeout=timeout,
+            memory=memory,
+            grant=tuple(value("run-grant").replace(",", " ").split()),
+            memory_text=memory_text,
+        )
+        params = next((p for n, _, p in self.functions if n == request.function), ())
+        return check_request(request, params) or request
+
     @on(Input.Submitted)
     @on(Button.Pressed, "#run")
     def _submit(self) -> None:
-        select: Select[str] = self.query_one("#run-function", Select)
-        if select.value is Select.NULL:
-            self.query_one("#run-problem", Static).update("choose a function")
+        request = self.request()
+        if isinstance(request, str):
+            self.problem(request)
             return
-        try:
-            fuel = parse_fuel(self.query_one("#run-fuel", Input).value)
-        except ValueError:
-            self.query_one("#run-problem", Static).update("fuel must be a positive number")
-            return
-        args = tuple(self.query_one("#run-args", Input).value.split())
-        deny = tuple(self.query_one("#run-deny", Input).value.replace(",", " ").split())
-        self.dismiss(RunRequest(str(select.value), args, fuel, deny))
+        self.dismiss(request)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -247,3 +348,88 @@ class RefuelDialog(ModalScreen[int | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Ask before an action that changes files, the store or the registry: y or enter
+    confirms, n or esc cancels."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmDialog")
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y,enter", "confirm", "Yes"),
+        Binding("n,escape", "cancel", "No"),
+    ]
+
+    def __init__(self, question: str, detail: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Content(self.question), classes="title")
+            if self.detail:
+                yield Static(Content(self.detail))
+            yield Static("y confirm · n or esc cancel", classes="what")
+            with Horizontal(classes="buttons"):
+                yield Button("No", id="cancel")
+                yield Button("Yes", variant="primary", id="confirm")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm", Button).focus()
+
+    @on(Button.Pressed, "#confirm")
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class TextScreen(ModalScreen[None]):
+    """A scrollable page of plain text (a host call's details, the keymap); ``y`` copies
+    ``copy_text`` when given."""
+
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="TextScreen")
+        + """
+    TextScreen > Vertical { width: 100; }
+    TextScreen VerticalScroll { height: auto; max-height: 40; }
+    TextScreen .what { color: $text-muted; }
+    """
+    )
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,enter", "close", "Close"),
+        Binding("y", "copy", "Copy"),
+        Binding("down,j", "scroll('down')", "Down", show=False),
+        Binding("up,k", "scroll('up')", "Up", show=False),
+    ]
+
+    def __init__(self, title: str, body: Content, *, copy_text: str | None = None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.copy_text = copy_text
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Content(self.title_text), classes="title")
+            with VerticalScroll(id="text-scroll"):
+                yield Static(self.body, id="text-body")
+            hint = "y copy · esc close" if self.copy_text is not None else "esc close"
+            yield Static(hint, classes="what")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_scroll(self, direction: str) -> None:
+        scroll = self.query_one("#text-scroll", VerticalScroll)
+        scroll.scroll_relative(y=1 if direction == "down" else -1, animate=False)
+
+    def action_copy(self) -> None:
+        if self.copy_text is not None:
+            self.app.copy_to_clipboard(self.copy_text)
+            self.notify("copied")

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text, TextType
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.highlight import highlight
@@ -61,6 +63,14 @@ class FileTree(Tree[Path]):
 
     MAX_ENTRIES = 2000
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "first", "First", show=False),
+        Binding("G", "last", "Last", show=False),
+        Binding("e", "app.edit", "Edit"),
+    ]
+
     @dataclass
     class FileSelected(Message):
         path: Path
@@ -70,6 +80,13 @@ class FileTree(Tree[Path]):
         self.root_path = root
         self.show_root = True
         self.guide_depth = 2
+        self.border_title = "1 Files"
+
+    def action_first(self) -> None:
+        self.cursor_line = 0
+
+    def action_last(self) -> None:
+        self.cursor_line = max(self.last_line, 0)
 
     def process_label(self, label: TextType) -> Text:
         """File names are plain text (Tree reads a str label as markup, and a project
@@ -141,8 +158,16 @@ def read_for_view(path: Path, root: Path) -> tuple[str, str | None, str | None]:
 class FileViewer(VerticalScroll):
     """Read-only source view with line numbers and syntax highlighting."""
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "scroll_down", "Down", show=False),
+        Binding("k", "scroll_up", "Up", show=False),
+        Binding("g", "scroll_home", "Top", show=False),
+        Binding("G", "scroll_end", "Bottom", show=False),
+        Binding("e", "app.edit", "Edit"),
+    ]
+
     DEFAULT_CSS = """
-    FileViewer { height: 1fr; border: round $primary-muted; }
+    FileViewer { height: 1fr; }
     FileViewer TextArea { height: auto; border: none; }
     FileViewer #viewer-text { width: auto; }
     """
@@ -152,17 +177,20 @@ class FileViewer(VerticalScroll):
         self.root = root
         self.path: Path | None = None
         self.text: str | None = None
-        self.border_title = "Viewer"
+        self.mark: int | None = None  # a line to point at (a build error's)
+        self.border_title = "2 Source"
 
     def compose(self) -> ComposeResult:
         yield Static("select a file", id="viewer-text")
 
-    def show(self, path: Path) -> None:
-        """Show ``path`` (any failure becomes a notice in the viewer, never an exception)."""
+    def show(self, path: Path, *, line: int | None = None) -> None:
+        """Show ``path`` (any failure becomes a notice in the viewer, never an exception),
+        with ``line`` marked and scrolled into view when given."""
         self.path = path
+        self.mark = line
         title, text, notice = read_for_view(path, self.root)
         self.text = text
-        self.border_title = Content(title)  # a file name: plain text, never markup
+        self.border_title = Content(f"2 {title}")  # a file name: plain text, never markup
         for area in self.query(TextArea):
             area.remove()
         static = self.query_one("#viewer-text", Static)
@@ -175,18 +203,38 @@ class FileViewer(VerticalScroll):
             static.display = False
             area = TextArea(text, language=language, read_only=True, show_line_numbers=True)
             self.mount(area)
+            if line is not None:
+                area.cursor_location = (line - 1, 0)
             return
         static.display = True
-        static.update(numbered(highlight(text, language=language or "text", path=str(path))))
-        self.scroll_home(animate=False)
+        static.update(
+            numbered(highlight(text, language=language or "text", path=str(path)), mark=line)
+        )
+        if line is None:
+            self.scroll_home(animate=False)
+        else:
+            self.call_after_refresh(self.scroll_to, y=max(line - 3, 0), animate=False)
+
+    def reload(self) -> None:
+        """Show the current file again (it changed on disk), keeping the mark."""
+        if self.path is not None:
+            y = self.scroll_y
+            self.show(self.path, line=self.mark)
+            if self.mark is None:
+                self.call_after_refresh(self.scroll_to, y=y, animate=False)
 
 
-def numbered(content: Content) -> Content:
-    """Prefix each line with a dim line number."""
+def numbered(content: Content, *, mark: int | None = None) -> Content:
+    """Prefix each line with a dim line number; line ``mark`` gets a red ``▶``."""
     lines = content.split("\n")
     width = len(str(len(lines)))
     out = [
-        Content(f"{i:>{width}} ").stylize("$text-muted") + line
+        (
+            Content(f"{i:>{width}}▶").stylize("bold $text-error")
+            if i == mark
+            else Content(f"{i:>{width}} ").stylize("$text-muted")
+        )
+        + line
         for i, line in enumerate(lines, start=1)
     ]
     return Content("\n").join(out)

@@ -9,21 +9,19 @@ keeps the newest :attr:`HostCallLog.MAX_KEPT` calls; the counts cover every call
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from typing import ClassVar
 
-from rich.segment import Segment
-from rich.style import Style
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.geometry import Size
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
-from textual.widgets import Checkbox, Select, Static
+from textual.widgets import Checkbox, Input, Select, Static
 
 from vudo.capabilities import Capability
 from vudo.engine.abi import ErrorCode
+from vudo.tui.lists import LineList, fit, one_line
 from vudo.tui.rows import CallRow
 
 ALL = "all"
@@ -40,7 +38,14 @@ SHORT_CODES: dict[ErrorCode, str] = {
     ErrorCode.INTERNAL_ERROR: "internal",
     ErrorCode.NOT_FOUND: "not found",
     ErrorCode.QUOTA_EXCEEDED: "quota",
+    ErrorCode.CALL_FAILED: "failed",
 }
+
+
+def nested_function(function: str, depth: int) -> str:
+    """The function column of a call made by a Spirit another one called, ``depth``
+    levels down: indented under the call that made it (``└ log``)."""
+    return "  " * (depth - 1) + "└ " + function.removeprefix("host_")
 
 
 def result_text(result: int) -> str:
@@ -53,168 +58,150 @@ def result_text(result: int) -> str:
     return str(result)
 
 
-#: (heading, width, right-aligned) of each column; the widths add up to 75 cells.
+#: (heading, width, right-aligned) of each column; ``args`` (width 0) takes what is left
+#: of the terminal's width, at least :data:`MIN_ARGS` cells.
 COLUMNS: tuple[tuple[str, int, bool], ...] = (
     ("#", 6, True),
     ("function", 14, False),
     ("capability", 13, False),
     ("", 6, False),
-    ("args", 15, False),
+    ("args", 0, False),
     ("result", 10, False),
-    ("fuel", 5, True),
+    ("fuel", 6, True),
 )
+#: The same columns squeezed, for a table narrower than :data:`COMPACT_BELOW` cells.
+COMPACT = (5, 9, 12, 6, 0, 9, 5)
+COMPACT_BELOW = 80
+MIN_ARGS = 8
 
 
-def _cell(text: str, width: int, right: bool) -> str:
-    text = text if len(text) <= width else text[: width - 1] + "…"
-    return text.rjust(width) if right else text.ljust(width)
+def column_widths(width: int) -> list[int]:
+    """Each column's width for a table ``width`` cells wide (args take the rest)."""
+    widths = [w for _, w, _ in COLUMNS] if width >= COMPACT_BELOW else list(COMPACT)
+    fixed = sum(widths) + len(widths) - 1
+    return [w if w else max(width - fixed, MIN_ARGS) for w in widths]
 
 
-def header_text() -> str:
-    return " ".join(_cell(h, w, r) for h, w, r in COLUMNS)
+def header_text(width: int) -> str:
+    return " ".join(
+        fit(h, w, right=r) for (h, _, r), w in zip(COLUMNS, column_widths(width), strict=True)
+    )
 
 
-#: One stored call: (number, function, capability, allowed, args, result, fuel). A tuple of
-#: plain values, so the garbage collector stops tracking it: a log of 100,000 calls adds
-#: nothing to each collection (dataclass rows would make every full collection walk them all,
-#: tens of milliseconds of frozen UI during a flood).
-Call = tuple[int, str, str, bool, str, int, int]
+#: One stored call: (number, function, capability, allowed, args, result, fuel, reason). A
+#: tuple of plain values, so the garbage collector stops tracking it: a log of 100,000 calls
+#: adds nothing to each collection (dataclass rows would make every full collection walk
+#: them all, tens of milliseconds of frozen UI during a flood).
+Call = tuple[int, str, str, bool, str, int, int, str]
 
 
 def as_call(n: int, row: CallRow) -> Call:
-    return (n, row.function, row.capability, row.allowed, row.args, row.result, row.fuel)
+    return (
+        n,
+        row.function,
+        row.capability,
+        row.allowed,
+        row.args,
+        row.result,
+        row.fuel,
+        row.reason,
+    )
 
 
 def as_row(call: Call) -> CallRow:
-    _, function, capability, allowed, args, result, fuel = call
-    return CallRow(function, capability, allowed, args, result, fuel)
+    _, function, capability, allowed, args, result, fuel, reason = call
+    return CallRow(function, capability, allowed, args, result, fuel, reason)
 
 
-def row_cells(n: int, row: CallRow) -> list[str]:
-    return call_cells(as_call(n, row))
-
-
-def call_cells(call: Call) -> list[str]:
-    n, function, capability, allowed, args, result, fuel = call
-    values = (
+def call_values(call: Call) -> tuple[str, ...]:
+    n, function, capability, allowed, args, result, fuel, _ = call
+    return (
         str(n),
         function.removeprefix("host_"),
         capability or "-",
         "allow" if allowed else "DENIED",
-        args,
+        one_line(args),
         result_text(result),
         str(fuel),
     )
-    return [_cell(v, w, r) for v, (_, w, r) in zip(values, COLUMNS, strict=True)]
 
 
-class CallTable(ScrollView, can_focus=True):
+def call_cells(call: Call, width: int) -> list[str]:
+    values = call_values(call)
+    widths = column_widths(width)
+    return [fit(v, w, right=r) for v, w, (_, _, r) in zip(values, widths, COLUMNS, strict=True)]
+
+
+def call_json(call: Call) -> str:
+    """One call as a JSON line (the export and copy format)."""
+    n, function, capability, allowed, args, result, fuel, reason = call
+    return json.dumps(
+        {
+            "n": n,
+            "function": function,
+            "capability": capability or None,
+            "allowed": allowed,
+            "args": args,
+            "result": result,
+            "result_name": result_text(result),
+            "fuel": fuel,
+            "reason": reason,
+        },
+        ensure_ascii=True,
+    )
+
+
+class CallTable(LineList[Call]):
     """Rows of host calls drawn on demand (only the visible ones), following the tail."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *LineList.COMPONENT_CLASSES,
         "calltable--allowed",
         "calltable--denied",
-        "calltable--odd",
     }
     DEFAULT_CSS = """
-    CallTable { height: 1fr; }
     CallTable > .calltable--allowed { color: $text-success; }
     CallTable > .calltable--denied { color: $text-error; text-style: bold; }
-    CallTable > .calltable--odd { background: $boost; }
     """
 
-    WIDTH = sum(w for _, w, _ in COLUMNS) + len(COLUMNS) - 1
+    def key(self, item: Call) -> object:
+        return item[0]
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.items: list[Call] = []
-        self._styles: tuple[Style, Style, Style, Style] | None = None
-        self._lines: dict[int, Strip] = {}
-
-    def notify_style_update(self) -> None:
-        """The theme or CSS changed: recompute the row styles and drawn lines."""
-        super().notify_style_update()
-        self._styles = None
-        self._lines.clear()
-
-    def _row_styles(self) -> tuple[Style, Style, Style, Style]:
-        if self._styles is None:
-            base = self.rich_style
-            odd = base + self.get_component_rich_style("calltable--odd")
-            self._styles = (
-                base,
-                odd,
-                self.get_component_rich_style("calltable--allowed"),
-                self.get_component_rich_style("calltable--denied"),
-            )
-        return self._styles
-
-    @property
-    def row_count(self) -> int:
-        return len(self.items)
-
-    def set_items(self, items: list[Call]) -> None:
-        self.items = items
-        self._lines.clear()
-        self._resize(follow=True)
-
-    def extend(self, items: list[Call]) -> None:
-        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
-        self.items.extend(items)
-        self._resize(follow=follow)
-
-    def _resize(self, *, follow: bool) -> None:
-        """Grow the scrollable area. Once the scrollbar is showing, growing it needs no
-        layout of the screen (a full layout per 50 ms batch would cost more than the rows)."""
-        size = Size(self.WIDTH, len(self.items))
-        overflowing = self.virtual_size.height > self.size.height
-        if overflowing and size.height > self.size.height and self.show_vertical_scrollbar:
-            self.set_reactive(ScrollView.virtual_size, size)
-            self._scroll_update(size)
-        else:
-            self.virtual_size = size
-        if follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
-        self.refresh()
-
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
-        width = self.size.width
-        base, odd, allowed, denied = self._row_styles()
-        if index >= len(self.items):
-            return Strip.blank(width, base)
-        call = self.items[index]
-        n, allowed_call = call[0], call[3]
-        strip = self._lines.get(n)
-        style = odd if index % 2 else base
-        if strip is None:
-            segments: list[Segment] = []
-            for i, text in enumerate(call_cells(call)):
-                if i:
-                    segments.append(Segment(" ", style))
-                verdict = allowed if allowed_call else denied
-                segments.append(Segment(text, style + verdict if i == 3 else style))
-            strip = Strip(segments, self.WIDTH)
-            if len(self._lines) > 512:
-                self._lines.clear()
-            self._lines[n] = strip
-        return strip.crop_extend(scroll_x, scroll_x + width, style)
+    def cells(self, item: Call, width: int) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for i, text in enumerate(call_cells(item, width)):
+            if i:
+                out.append((" ", ""))
+            if i == 3:
+                out.append((text, "calltable--allowed" if item[3] else "calltable--denied"))
+            else:
+                out.append((text, ""))
+        return out
 
 
 class HostCallLog(Vertical):
-    """Host calls with a capability filter and a denied-only switch."""
+    """Host calls with a capability filter, a denied-only switch and a text search."""
 
     DEFAULT_CSS = """
-    HostCallLog { height: 1fr; border: round $primary-muted; }
+    HostCallLog { height: 1fr; }
     HostCallLog #log-filters { height: 1; }
-    HostCallLog #cap-filter { width: 28; }
+    HostCallLog #cap-filter { width: 24; }
     HostCallLog #denied-only { width: auto; }
+    HostCallLog #log-search { width: 1fr; display: none; }
+    HostCallLog #log-search.-shown { display: block; }
     HostCallLog #log-count { width: 1fr; content-align: right middle; color: $text-muted; }
     HostCallLog #calls-header { height: 1; color: $text-muted; text-style: bold; }
     """
 
     MAX_KEPT = 100_000
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "app.call_detail", "Details"),
+        Binding("slash", "app.filter", "Search"),
+        Binding("y", "app.copy_call", "Copy"),
+        Binding("ctrl+s", "app.export_calls", "Export (JSON lines)", show=False),
+        Binding("d", "app.denied", "Denied only", show=False),
+    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -223,6 +210,7 @@ class HostCallLog(Vertical):
         self.denied = 0
         self.capability_filter: str = ALL
         self.denied_only = False
+        self.search_text = ""
         self.border_title = "Host calls"
 
     def compose(self) -> ComposeResult:
@@ -236,26 +224,51 @@ class HostCallLog(Vertical):
                 id="cap-filter",
             )
             yield Checkbox("denied only", compact=True, id="denied-only")
+            search = Input(placeholder="search calls", compact=True, id="log-search")
+            if not getattr(self.app, "cursor_blink", True):
+                search.cursor_blink = False
+            yield search
             yield Static("", id="log-count")
-        yield Static(header_text(), id="calls-header")
+        yield Static("", id="calls-header")
         yield CallTable(id="calls")
 
     def on_mount(self) -> None:
         self._update_count()
 
+    def on_resize(self) -> None:
+        self.query_one("#calls-header", Static).update(header_text(self.table.size.width))
+
+    @property
+    def table(self) -> CallTable:
+        return self.query_one(CallTable)
+
     @property
     def shown(self) -> int:
         """How many rows the table holds under the current filter."""
-        return self.query_one(CallTable).row_count
+        return self.table.row_count
+
+    @property
+    def filtered(self) -> bool:
+        return self.denied_only or self.capability_filter != ALL or bool(self.search_text)
 
     def matches(self, call: Call) -> bool:
         if self.denied_only and call[3]:
             return False
-        return self.capability_filter == ALL or call[2] == self.capability_filter
+        if self.capability_filter != ALL and call[2] != self.capability_filter:
+            return False
+        if self.search_text:
+            needle = self.search_text.lower()
+            return any(needle in v.lower() for v in (call[1], call[2], call[4], call[7]))
+        return True
 
     def row(self, index: int) -> CallRow:
         """The ``index``-th kept call (negative counts from the newest)."""
         return as_row(self.rows[index])
+
+    @property
+    def selected(self) -> Call | None:
+        """The call under the table's cursor."""
+        return self.table.current
 
     def clear(self) -> None:
         """Start a fresh log (a new run)."""
@@ -263,14 +276,13 @@ class HostCallLog(Vertical):
         self.total = 0
         self.denied = 0
         if self.is_mounted:
-            self.query_one(CallTable).set_items([])
+            self.table.follow = True
+            self.table.set_items([])
             self._update_count()
 
     def add(self, batch: list[CallRow]) -> None:
         """Append one batch of calls given as rows (see :meth:`add_calls`)."""
-        self.add_calls(
-            [(0, r.function, r.capability, r.allowed, r.args, r.result, r.fuel) for r in batch]
-        )
+        self.add_calls([as_call(0, r) for r in batch])
 
     def add_calls(self, batch: list[Call]) -> None:
         """Append one batch; numbers are assigned here. The table is touched once."""
@@ -283,28 +295,37 @@ class HostCallLog(Vertical):
         self.denied += sum(1 for c in batch if not c[3])
         if not self.is_mounted:
             return
-        table = self.query_one(CallTable)
-        shown = [c for c in numbered if self.matches(c)]
+        table = self.table
+        shown = [c for c in numbered if self.matches(c)] if self.filtered else numbered
         if shown:
             table.extend(shown)
-            if table.row_count > self.MAX_KEPT:
-                del table.items[: table.row_count - self.MAX_KEPT]
-                table.set_items(table.items)
+            table.trim(self.MAX_KEPT)
         self._update_count()
 
     def _rebuild(self) -> None:
         shown = [c for c in self.rows if self.matches(c)]
-        self.query_one(CallTable).set_items(shown)
+        self.table.set_items(shown)
+        self._update_count()
 
     def _update_count(self) -> None:
-        text = f"{self.total:,} calls · {self.denied:,} denied"
+        if self.filtered:
+            denied = sum(1 for c in self.table.items if not c[3])
+            text = f"{self.shown:,} of {self.total:,} · {denied:,} denied"
+        else:
+            calls = "call" if self.total == 1 else "calls"
+            text = f"{self.total:,} {calls} · {self.denied:,} denied"
         self.query_one("#log-count", Static).update(text, layout=False)
 
-    def set_filter(self, capability: str = ALL, *, denied_only: bool | None = None) -> None:
-        """Show only one capability (or ``"all"``), optionally only denied calls."""
+    def set_filter(
+        self, capability: str = ALL, *, denied_only: bool | None = None, search: str | None = None
+    ) -> None:
+        """Show only one capability (or ``"all"``), optionally only denied calls, optionally
+        only calls whose function, capability, arguments or reason contain ``search``."""
         self.capability_filter = capability
         if denied_only is not None:
             self.denied_only = denied_only
+        if search is not None:
+            self.search_text = search
         if self.is_mounted:
             select: Select[str] = self.query_one("#cap-filter", Select)
             wanted = Select.NULL if capability == ALL else capability
@@ -314,6 +335,29 @@ class HostCallLog(Vertical):
             if box.value != self.denied_only:
                 box.value = self.denied_only
             self._rebuild()
+
+    def open_search(self) -> None:
+        """Show the search box and focus it (``/``)."""
+        box = self.query_one("#log-search", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    def close_search(self) -> None:
+        """Leave the search box (Esc): the filter stays while it has text."""
+        box = self.query_one("#log-search", Input)
+        box.set_class(bool(box.value), "-shown")
+        self.table.focus()
+
+    @on(Input.Changed, "#log-search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.search_text = event.value
+        self._rebuild()
+
+    @on(Input.Submitted, "#log-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.close_search()
 
     @on(Select.Changed, "#cap-filter")
     def _cap_changed(self, event: Select.Changed) -> None:

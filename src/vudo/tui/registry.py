@@ -43,16 +43,27 @@ def render_detail(entry: RegistryEntry | None) -> Content:
             Content(f"signer {short_key(entry.signer)} (") + trust + Content(")"),
             Content(f"installed: {installed}"),
             Content(f"capabilities: {caps}"),
-            Content("i install · u uninstall · U upgrade").stylize("$text-muted"),
+            Content("i install · U upgrade · u uninstall (asks first)").stylize("$text-muted"),
         ]
     )
+
+
+class RegistryTable(DataTable[str]):
+    """The results: movement keys only (j/k/g/G as in every list)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "scroll_top", "First", show=False),
+        Binding("G", "scroll_bottom", "Last", show=False),
+    ]
 
 
 class RegistryBrowser(Vertical):
     """Search box, results table and the selected Spirit's details."""
 
     DEFAULT_CSS = """
-    RegistryBrowser { height: 1fr; border: round $primary-muted; }
+    RegistryBrowser { height: 1fr; }
     RegistryBrowser #registry-search { height: 1; margin-bottom: 0; }
     RegistryBrowser DataTable { height: 1fr; }
     RegistryBrowser #registry-detail { height: auto; max-height: 6; padding: 0 1; }
@@ -60,8 +71,8 @@ class RegistryBrowser(Vertical):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("i", "install", "Install"),
-        Binding("u", "uninstall", "Uninstall"),
         Binding("U", "upgrade", "Upgrade"),
+        Binding("u", "uninstall", "Uninstall…"),
     ]
 
     @dataclass
@@ -78,7 +89,7 @@ class RegistryBrowser(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.entries: list[RegistryEntry] = []
-        self.border_title = "Registry"
+        self.border_title = "7 Registry"
 
     def compose(self) -> ComposeResult:
         search = Input(
@@ -87,7 +98,7 @@ class RegistryBrowser(Vertical):
         if not getattr(self.app, "cursor_blink", True):
             search.cursor_blink = False
         yield search
-        table: DataTable[str] = DataTable(cursor_type="row", id="registry-table")
+        table: DataTable[str] = RegistryTable(cursor_type="row", id="registry-table")
         yield table
         yield Static(render_detail(None), id="registry-detail")
 

@@ -29,6 +29,7 @@ class CallRow:
     args: str
     result: int
     fuel: int
+    reason: str = ""  # why a call was denied or refused ("" otherwise)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,8 @@ class ReceiptRow:
     price: int | None
     #: The running Spirit's own credit balance, when its run has the ledger open.
     balance: int | None = None
+    #: The Spirits it called (host_spirit_call, host_sandbox_spawn), each its own receipt.
+    calls: tuple[ReceiptRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +94,7 @@ class ProblemRow:
     title: str
     message: str
     hint: str | None = None
+    #: The tool's whole diagnostic (a compiler's, with its source line and caret).
+    detail: str | None = None
+    #: Where the diagnostic points: (project-relative path, line, column).
+    location: tuple[str, int, int] | None = None

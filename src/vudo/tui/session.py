@@ -82,6 +82,7 @@ def receipt_row(receipt: Any, balance: int | None = None) -> ReceiptRow:
         bytes_out=receipt.bytes_out,
         price=receipt.price,
         balance=balance,
+        calls=tuple(receipt_row(call) for call in getattr(receipt, "calls", ())),
     )
 
 
@@ -138,16 +139,20 @@ class Session:
             self._engine = Engine(cache_dir(self.home))
         return self._engine
 
-    def functions(self, progress: Progress = _quiet) -> tuple[list[tuple[str, str]], str | None]:
-        """Exported functions as ``(name, signature)`` and the default entry point
-        (building first when the sources are newer than the module)."""
+    def functions(
+        self, progress: Progress = _quiet
+    ) -> tuple[list[tuple[str, str, tuple[str, ...]]], str | None]:
+        """Exported functions as ``(name, signature, parameter types)`` and the default
+        entry point (building first when the sources are newer than the module)."""
         from vudo.project.runner import project_target
 
         target = project_target(self.root, progress=progress, build=True)
         progress("loading module")
         module = self.engine.load(target.wasm, name=target.name)
-        funcs = [(f.name, format_signature(f.params, f.results)) for f in module.exports]
-        names = {name for name, _ in funcs}
+        funcs = [
+            (f.name, format_signature(f.params, f.results), tuple(f.params)) for f in module.exports
+        ]
+        names = {name for name, _, _ in funcs}
         default = next((n for n in ("main", "_start") if n in names), None)
         return funcs, default
 
@@ -199,7 +204,13 @@ class Session:
         self._close_sandbox()
         target = project_target(self.root, progress=_quiet, build=True)
         options = RunOptions(
-            function=request.function, args=request.args, fuel=request.fuel, deny=request.deny
+            function=request.function,
+            args=request.args,
+            fuel=request.fuel,
+            timeout=request.timeout,
+            memory=request.memory,
+            grant=request.grant,
+            deny=request.deny,
         )
         handle = RunHandle(
             target,
@@ -255,6 +266,56 @@ class Session:
         if handle is None:
             raise VudoError("nothing to refuel", hint="run the Spirit first (r)")
         return handle.refuel(amount)
+
+    def manifest_capabilities(self) -> tuple[str, ...] | None:
+        """The capabilities the project's manifest declares (None if it cannot be read)."""
+        try:
+            project = self.open_project()
+        except VudoError:
+            return None
+        return tuple(c.value for c in project.manifest.capabilities)
+
+    # -- storage and credit ------------------------------------------------------------------
+
+    def has_storage(self) -> bool:
+        """Whether any Spirit has stored anything (the pane then reads it)."""
+        from vudo.engine.services import STORAGE_FILE
+        from vudo.home import data_dir
+
+        return self._services is not None or (data_dir(self.home) / STORAGE_FILE).is_file()
+
+    def identity(self) -> Any:
+        """The identity the project's runs have (their storage namespace and account)."""
+        from vudo.engine.identity import SpiritIdentity
+
+        return SpiritIdentity.project(self.root)
+
+    def storage(self) -> tuple[list[Any], int | None]:
+        """The project Spirit's stored entries (previews) and its credit balance (None
+        when its account has never been used)."""
+        from vudo.project.storage import entries
+
+        services = self._services_for_run()
+        identity = self.identity()
+        rows = entries(services.storage, identity)
+        from vudo.engine.abi import HostCallError
+
+        try:
+            balance: int | None = int(services.ledger.balance(identity.account))
+        except HostCallError:  # the ledger refused: show no balance
+            balance = None
+        return rows, balance
+
+    def storage_value(self, key: bytes) -> bytes | None:
+        """One whole stored value (the pane shows previews)."""
+        from vudo.project.storage import read_value
+
+        return read_value(self._services_for_run().storage, self.identity(), key)
+
+    def delete_key(self, key: bytes) -> bool:
+        from vudo.project.storage import delete_key
+
+        return delete_key(self._services_for_run().storage, self.identity(), key)
 
     def _close_sandbox(self) -> None:
         with self._lock:

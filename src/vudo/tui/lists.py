@@ -1,0 +1,225 @@
+"""One list widget for every long, fast-growing list in the workbench (host calls, Spirit output).
+
+:class:`LineList` draws with Textual's line API: each frame renders only the rows on
+screen, so a batch of a thousand new rows costs the same as one. It owns the cursor
+(``j``/``k``/``g``/``G``, arrows, page keys; movement never triggers an action), following
+the tail until the user moves up, and an optional text filter (``/``). Subclasses say how
+an item becomes cells (:meth:`LineList.cells`) and what text a filter searches
+(:meth:`LineList.haystack`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar, Generic, TypeVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from vudo.errors import printable
+
+T = TypeVar("T")
+
+#: Bindings every list shares: movement only (vim keys as in lazygit and k9s).
+MOVE_BINDINGS: list[BindingType] = [
+    Binding("down,j", "cursor_down", "Down", show=False),
+    Binding("up,k", "cursor_up", "Up", show=False),
+    Binding("home,g", "first", "First", show=False),
+    Binding("end,G", "last", "Last (follow)", show=False),
+    Binding("pagedown", "page_down_rows", "Page down", show=False),
+    Binding("pageup", "page_up_rows", "Page up", show=False),
+]
+
+
+class LineList(ScrollView, Generic[T], can_focus=True):
+    """A cursor over ``items`` (the rows the current filter lets through)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = MOVE_BINDINGS
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"linelist--odd", "linelist--cursor"}
+    DEFAULT_CSS = """
+    LineList { height: 1fr; }
+    LineList > .linelist--odd { background: $boost; }
+    LineList > .linelist--cursor { background: $block-cursor-blurred-background; }
+    LineList:focus > .linelist--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.items: list[T] = []
+        self.cursor = -1  # -1: no rows
+        self.follow = True  # the cursor sits on the newest row as rows arrive
+        self._styles: tuple[Style, Style, Style] | None = None
+        self._lines: dict[object, Strip] = {}
+        self._components: dict[str, Style] = {}
+        self._width = 0
+
+    # -- what subclasses say -------------------------------------------------------------
+
+    def cells(self, item: T, width: int) -> list[tuple[str, str]]:
+        """``(text, component class or "")`` pieces of one row, ``width`` cells wide."""
+        raise NotImplementedError
+
+    def key(self, item: T) -> object:
+        """A stable key of ``item`` for the drawn-line cache."""
+        return id(item)
+
+    # -- rows ------------------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self.items)
+
+    @property
+    def current(self) -> T | None:
+        if 0 <= self.cursor < len(self.items):
+            return self.items[self.cursor]
+        return None
+
+    def set_items(self, items: list[T]) -> None:
+        self.items = items
+        self._lines.clear()
+        self.cursor = len(items) - 1 if self.follow or self.cursor >= len(items) else self.cursor
+        self._resize()
+
+    def extend(self, items: Sequence[T]) -> None:
+        self.items.extend(items)
+        if self.follow:
+            self.cursor = len(self.items) - 1
+        self._resize()
+
+    def trim(self, keep: int) -> None:
+        """Drop the oldest rows beyond ``keep``."""
+        extra = len(self.items) - keep
+        if extra > 0:
+            del self.items[:extra]
+            self.cursor = max(self.cursor - extra, 0 if self.items else -1)
+            self._lines.clear()
+            self._resize()
+
+    def _resize(self) -> None:
+        """Grow the scrollable area. Once the scrollbar shows, growing it needs no layout
+        of the screen (a full layout per 50 ms batch would cost more than the rows)."""
+        size = Size(max(self.size.width, 1), len(self.items))
+        overflowing = self.virtual_size.height > self.size.height
+        if overflowing and size.height > self.size.height and self.show_vertical_scrollbar:
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    # -- cursor ----------------------------------------------------------------------------
+
+    def move_to(self, index: int) -> None:
+        if not self.items:
+            self.cursor = -1
+            return
+        self.cursor = max(0, min(index, len(self.items) - 1))
+        self.follow = self.cursor == len(self.items) - 1
+        self.scroll_to_region(
+            Region(0, self.cursor, 1, 1), animate=False, immediate=True, force=True
+        )
+        self.refresh()
+
+    def action_cursor_down(self) -> None:
+        self.move_to(self.cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self.move_to(self.cursor - 1)
+
+    def action_first(self) -> None:
+        self.move_to(0)
+
+    def action_last(self) -> None:
+        self.move_to(len(self.items) - 1)
+
+    def action_page_down_rows(self) -> None:
+        self.move_to(self.cursor + max(self.size.height - 1, 1))
+
+    def action_page_up_rows(self) -> None:
+        self.move_to(self.cursor - max(self.size.height - 1, 1))
+
+    # -- drawing ---------------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        """The theme or CSS changed: recompute the row styles and drawn lines."""
+        super().notify_style_update()
+        self._styles = None
+        self._components.clear()
+        self._lines.clear()
+
+    def on_resize(self) -> None:
+        self._lines.clear()
+        self._resize()
+
+    def _component(self, name: str) -> Style:
+        style = self._components.get(name)
+        if style is None:
+            style = self._components[name] = self.get_component_rich_style(name, partial=True)
+        return style
+
+    def _row_styles(self) -> tuple[Style, Style, Style]:
+        if self._styles is None:
+            base = self.rich_style
+            self._styles = (
+                base,
+                base + self.get_component_rich_style("linelist--odd"),
+                base + self.get_component_rich_style("linelist--cursor"),
+            )
+        return self._styles
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.size.width
+        base, odd, cursor = self._row_styles()
+        if index >= len(self.items):
+            return Strip.blank(width, base)
+        item = self.items[index]
+        if index == self.cursor:
+            return self._draw(item, width, cursor, cache=False).crop_extend(
+                scroll_x, scroll_x + width, cursor
+            )
+        style = odd if index % 2 else base
+        return self._draw(item, width, style, cache=True).crop_extend(
+            scroll_x, scroll_x + width, style
+        )
+
+    def _draw(self, item: T, width: int, style: Style, *, cache: bool) -> Strip:
+        key = (self.key(item), style is self._row_styles()[1])
+        if cache and width == self._width and (strip := self._lines.get(key)) is not None:
+            return strip
+        if width != self._width:
+            self._lines.clear()
+            self._width = width
+        segments = [
+            Segment(text, style + self._component(cls) if cls else style)
+            for text, cls in self.cells(item, width)
+        ]
+        strip = Strip(segments)
+        if cache:
+            if len(self._lines) > 512:
+                self._lines.clear()
+            self._lines[key] = strip
+        return strip
+
+
+def one_line(text: str) -> str:
+    """Untrusted ``text`` escaped for the terminal and kept on one row."""
+    return printable(text).replace("\n", "↵").replace("\t", " ")
+
+
+def fit(text: str, width: int, *, right: bool = False) -> str:
+    """``text`` cut (with an ellipsis) or padded to exactly ``width`` cells."""
+    if width <= 0:
+        return ""
+    text = text if len(text) <= width else text[: width - 1] + "…"
+    return text.rjust(width) if right else text.ljust(width)
