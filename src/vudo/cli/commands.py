@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from vudo.project.consent import ConsentDecision, ConsentRequest
     from vudo.project.installing import SummonResult
     from vudo.project.runner import RunControl, RunOptions, RunTarget
-    from vudo.project.workflow import FmtResult
 
 
 def _home() -> Path:
@@ -75,15 +74,7 @@ def cmd_new(args: argparse.Namespace) -> int:
         home=_home(),
     )
     if args.json:
-        emit_json(
-            {
-                "name": created.name,
-                "path": str(created.root),
-                "template": created.template,
-                "author": created.author,
-                "files": [str(f) for f in created.files],
-            }
-        )
+        emit_json(created)
         return 0
     out(f'created {created.template} Spirit "{created.name}" in {created.root}')
     out(f"author  {created.author}")
@@ -108,24 +99,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         note(f"warning: {warning.message} (hint: {warning.hint})")
     if args.json:
-        emit_json(
-            {
-                "name": result.name,
-                "language": result.language,
-                "wasm": str(result.wasm_path),
-                "size": result.size,
-                "release": result.release,
-                "seconds": round(result.seconds, 3),
-                "imports": [f"{m}.{n}" for m, n in result.info.imports],
-                "exports": [
-                    {"name": n, "params": list(p), "results": list(r)}
-                    for n, p, r in result.info.exports
-                ],
-                "warnings": [w.message for w in result.warnings],
-                "lockfile": str(result.lockfile) if result.lockfile else None,
-                "up_to_date": result.up_to_date,
-            }
-        )
+        emit_json(result)
         return 0
     mode = "release" if result.release else "debug"
     if result.lockfile is not None:
@@ -776,27 +750,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         else None
     )
     if args.json:
-        emit_json(
-            {
-                "name": report.name,
-                "passed": report.passed,
-                "failed": report.failed,
-                "tests": [
-                    {
-                        "name": c.name,
-                        "passed": c.passed,
-                        "outcome": c.outcome,
-                        "detail": c.detail,
-                        "results": list(c.results),
-                        "fuel_used": c.fuel_used,
-                        "seconds": round(c.seconds, 6),
-                        "logs": list(c.logs),
-                    }
-                    for c in report.cases
-                ],
-            },
-            error=error,
-        )
+        emit_json(report, error=error)
     else:
         if not report.cases:
             note(
@@ -828,17 +782,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
     finally:
         bar.clear()
     if args.json:
-        emit_json(
-            {
-                "path": str(result.path),
-                "name": result.name,
-                "version": result.version,
-                "size": result.size,
-                "built": result.built,
-                "assets": list(result.assets),
-                "signed": False,
-            }
-        )
+        emit_json(result)
         return 0
     out(f"packed {result.path} ({human_bytes(result.size)}, unsigned)")
     out("next:   vudo sign")
@@ -858,15 +802,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
         key=Path(args.key) if args.key else None,
     )
     if args.json:
-        emit_json(
-            {
-                "path": str(result.path),
-                "signer": result.signer,
-                "digest": result.digest,
-                "author": result.author,
-                "author_matches": result.author_matches,
-            }
-        )
+        emit_json(result)
         return 0
     out(f"signed {result.path}")
     out(f"signer  {result.signer}")
@@ -898,21 +834,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             hint=report.errors[0].hint or "see the lines above",
         )
     if args.json:
-        emit_json(
-            {
-                "path": str(report.root),
-                "name": report.name,
-                "ok": report.ok,
-                "checked": list(report.checked),
-                "package": str(report.package) if report.package else None,
-                "signer": report.signer,
-                "problems": [
-                    {"area": p.area, "severity": p.severity, "message": p.message, "hint": p.hint}
-                    for p in report.problems
-                ],
-            },
-            error=error,
-        )
+        emit_json(report, error=error)
     else:
         for p in report.problems:
             hint = f" (hint: {p.hint})" if p.hint else ""
@@ -1016,17 +938,9 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         # a file that would change (the diff says how).
         error = VudoError(f"{result.path} is not formatted", hint="run `vudo fmt`")
     if args.json:
-        emit_json(
-            {
-                "path": str(result.path),
-                "changed": result.changed,
-                "written": result.changed and not args.check,
-            }
-            | ({"diff": _manifest_diff(result)} if error is not None else {}),
-            error=error,
-        )
+        emit_json(result, error=error)
     elif error is not None:
-        sys.stdout.write(printable(_manifest_diff(result)))
+        sys.stdout.write(printable(result.diff()))
     elif args.check:
         out(f"{result.path} is formatted")
     else:
@@ -1034,16 +948,6 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     if error is not None:
         raise error
     return 0
-
-
-def _manifest_diff(result: FmtResult) -> str:
-    """A unified diff from the manifest as it is to how ``vudo fmt`` would write it."""
-    import difflib
-
-    before = result.path.read_text(encoding="utf-8").splitlines(keepends=True)
-    after = result.formatted.splitlines(keepends=True)
-    name = result.path.name
-    return "".join(difflib.unified_diff(before, after, f"{name} (current)", f"{name} (formatted)"))
 
 
 def cmd_doc(args: argparse.Namespace) -> int:
@@ -1057,13 +961,7 @@ def cmd_doc(args: argparse.Namespace) -> int:
     finally:
         bar.clear()
     if args.json:
-        emit_json(
-            {
-                "markdown": str(result.markdown),
-                "html": str(result.html),
-                "exports": list(result.exports),
-            }
-        )
+        emit_json(result)
         return 0
     out(f"wrote {result.markdown}")
     out(f"wrote {result.html}")
@@ -1128,10 +1026,6 @@ def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecisi
     )
 
 
-def _installed_dict(s: InstalledSpirit) -> dict[str, Any]:
-    return s.to_dict()
-
-
 def cmd_summon(args: argparse.Namespace) -> int:
     from vudo.project.installing import install_prepared, prepare_summon
 
@@ -1149,15 +1043,7 @@ def cmd_summon(args: argparse.Namespace) -> int:
 
 def _render_install(result: SummonResult, args: argparse.Namespace) -> int:
     if args.json:
-        emit_json(
-            {
-                "installed": _installed_dict(result.spirit),
-                "already_installed": result.already_installed,
-                "granted": [{"capability": c, "scope": s} for c, s in result.granted],
-                "denied": list(result.denied),
-                "notes": list(result.notes),
-            }
-        )
+        emit_json(result)
         return 0
     s = result.spirit
     verb = "already installed" if result.already_installed else "installed"
@@ -1185,7 +1071,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     spirits = list_installed(_home())
     if args.json:
-        emit_json([_installed_dict(s) for s in spirits])
+        emit_json(spirits)
         return 0
     if not spirits:
         out("no Spirits installed (install one with `vudo summon FILE.spirit`)")
@@ -1226,7 +1112,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                 or e.signer.startswith(args.author.lower())
             ]
         if args.json:
-            emit_json([e.to_dict() for e in entries])
+            emit_json(entries)
             return 0
         if not entries:
             out(f"no published Spirit matches {args.query!r}")
@@ -1241,7 +1127,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         args.query, home=_home(), capability=args.capability, author=args.author
     )
     if args.json:
-        emit_json([_installed_dict(s) for s in found])
+        emit_json(found)
         return 0
     if not found:
         out(f"no installed Spirit matches {args.query!r}")
@@ -1401,7 +1287,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(
             {
-                **_installed_dict(s),
+                **s.to_json(),
                 "license": m.license,
                 "repository": m.repository,
                 "versions": [str(v) for v in info.versions],
@@ -1442,7 +1328,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
     for line in warnings:
         note(f"warning: {line}; it will not run until that is installed again")
     if args.json:
-        emit_json({"removed": [_installed_dict(s) for s in removed], "broken_dependents": warnings})
+        emit_json({"removed": [s.to_json() for s in removed], "broken_dependents": warnings})
         return 0
     for s in removed:
         out(f"uninstalled {s.name} {s.version}")
@@ -1773,7 +1659,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         emit_json(
             [
                 {
-                    "installed": _installed_dict(r.spirit),
+                    "installed": r.spirit.to_json(),
                     "already_installed": r.already_installed,
                     "granted": [{"capability": c, "scope": s} for c, s in r.granted],
                     "denied": list(r.denied),
@@ -2070,32 +1956,16 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     from vudo.pkg.keys import fingerprint
-    from vudo.project.credit import release_dead_runs
-    from vudo.project.repair import repair_store
+    from vudo.project.repair import repair
 
-    outcome = repair_store(_home())
-    freed = release_dead_runs(home=_home())
-    for r in freed:
+    outcome = repair(_home())
+    for r in outcome.released:
         note(
             f"released reservation #{r.id} ({r.amount:,} credits) of a run that ended "
             f"(pid {r.pid or '?'})"
         )
     if args.json:
-        emit_json(
-            {
-                "rebuilt": outcome.rebuilt,
-                "packages": outcome.packages,
-                "released_reservations": [r.id for r in freed],
-                "removed_orphans": outcome.removed_orphans,
-                "removed_temp_files": outcome.removed_temp_files,
-                "dropped": list(outcome.dropped_rows),
-                "dropped_grants": list(outcome.dropped_grants),
-                "resigned_grants": dict(outcome.resigned_grants),
-                "foreign_grants": [
-                    {**g._asdict(), "regrant": g.regrant} for g in outcome.foreign_grants
-                ],
-            }
-        )
+        emit_json(outcome)
         return 0
     if outcome.rebuilt:
         out(f"rebuilt the store index from the package files ({outcome.packages} packages)")
