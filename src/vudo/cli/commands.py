@@ -66,13 +66,21 @@ def _home() -> Path:
 def cmd_new(args: argparse.Namespace) -> int:
     from vudo.project.new import new_project
 
-    created = new_project(args.name, template=args.template, parent=Path(args.path), home=_home())
+    created = new_project(
+        args.name,
+        template=args.template,
+        target=getattr(args, "target", "wasi"),
+        parent=Path(args.path),
+        home=_home(),
+    )
     if args.json:
         emit_json(created)
         return 0
     out(f'created {created.template} Spirit "{created.name}" in {created.root}')
     out(f"author  {created.author}")
-    out(f"next:   cd {created.root} && vudo build && vudo run && vudo test")
+    wasi = created.template != "wat" and getattr(args, "target", "wasi") == "wasi"
+    then = "vudo build && vudo run -- ARGS" if wasi else "vudo build && vudo run && vudo test"
+    out(f"next:   cd {created.root} && {then}")
     return 0
 
 
@@ -281,6 +289,10 @@ def _nested_call_lines(receipt: Receipt, indent: str) -> list[str]:
     return lines
 
 
+#: The host calls that reach a dependency; a refusal's reason is worth a note after the run.
+_DEPENDENCY_CALLS = frozenset({"host_spirit_call", "host_sandbox_spawn", "host_sandbox_call"})
+
+
 def _callee_name(sandbox_id: str) -> str:
     """The dependency name in a callee's sandbox id (``caller-1/lowercase#3``)."""
     return sandbox_id.rpartition("/")[2].partition("#")[0]
@@ -310,6 +322,8 @@ class _HostCallWatch:
         self.denied_count = 0
         #: (dependency, capability) denied to a Spirit this one called: its own grants
         self.callee_denied: dict[tuple[str, str], None] = {}
+        #: why a call to a dependency was refused (not locked, not installed, a cycle...)
+        self.refused_calls: dict[str, None] = {}
 
     def __call__(self, event: Event) -> None:
         from vudo.engine.events import FuelSample, HostCall
@@ -328,6 +342,13 @@ class _HostCallWatch:
                         self.callee_denied[(_callee_name(event.sandbox_id), cap)] = None
                 elif len(self.denied) < _MAX_DENIALS_KEPT:  # a guest can make millions
                     self.denied.append((event.function, cap, detail[:200]))
+            elif (
+                event.result < 0
+                and event.function in _DEPENDENCY_CALLS
+                and event.reason
+                and len(self.refused_calls) < _MAX_DENIALS_KEPT
+            ):
+                self.refused_calls[f"{event.function}: {event.reason[:200]}"] = None
             if self.verbose:
                 if self.line is not None:
                     self.line.clear()
@@ -357,7 +378,8 @@ class _HostCallWatch:
         for function, cap, detail in self.denied:
             if cap is not None and cap not in first:
                 first[cap] = (function, detail)
-        lines = [
+        lines = [f"note: {refusal}" for refusal in self.refused_calls]
+        lines += [
             f"note: {name}, which this Spirit called, was denied {cap} (its own grant; to "
             f"allow it: `vudo grant {name} {cap}`)"
             for name, cap in self.callee_denied
@@ -429,9 +451,18 @@ def _run_options(
 ) -> RunOptions:
     """The run limits and grants ``run`` and ``test`` share (--fuel/--timeout/--memory,
     --grant/--deny); a malformed capability or scope is a usage error, as in every command."""
-    from vudo.project.runner import RunOptions, parse_size
+    from vudo.project.runner import RunOptions, parse_dir_spec, parse_size
 
     _check_grant_words(args.grant, args.deny)
+    dirs = tuple(parse_dir_spec(w) for w in getattr(args, "dir", ())) + tuple(
+        parse_dir_spec(w, read_only=True) for w in getattr(args, "ro_dir", ())
+    )
+    stdin = getattr(args, "stdin", False)
+    if stdin and getattr(args, "input", None) is not None:
+        raise UsageError(
+            "--stdin and --input both say what the program reads",
+            hint="pass --stdin to stream this terminal's stdin, or --input FILE (- for stdin)",
+        )
     return RunOptions(
         function=function,
         args=words,
@@ -442,17 +473,28 @@ def _run_options(
         deny=tuple(args.deny),
         input=_input_bytes(getattr(args, "input", None)),
         env=tuple(_env_word(word) for word in getattr(args, "env", ())),
+        dirs=dirs,
+        stdin_fd=sys.stdin.fileno() if stdin else None,
+        interactive=sys.stdout.isatty(),
     )
 
 
 def _input_bytes(source: str | None) -> bytes:
-    """``--input FILE`` (``-``: all of stdin) as bytes; a missing file is exit 5."""
+    """``--input FILE`` (``-``: all of stdin) as bytes; a missing file is exit 5. At most
+    the input limit is read (one byte more tells it was passed: exit 13, before the
+    Spirit runs), so a huge file or an endless pipe never fills the host's memory."""
+    from vudo.engine.config import Limits
+    from vudo.errors import ResourceLimitExceeded
+
     if source is None:
         return b""
-    if source == "-":
-        return sys.stdin.buffer.read()
+    limit = Limits().max_input_bytes
     try:
-        return Path(source).read_bytes()
+        if source == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(source, "rb") as handle:
+                data = handle.read(limit + 1)
     except FileNotFoundError:
         raise NotFoundError(
             f"no input file {source}", hint="pass an existing file, or - for stdin"
@@ -461,6 +503,12 @@ def _input_bytes(source: str | None) -> bytes:
         raise UsageError(
             f"cannot read input file {source}: {exc.strerror}", hint="pass a readable file"
         ) from None
+    if len(data) > limit:
+        raise ResourceLimitExceeded(
+            f"input of more than {limit} bytes is over the {limit}-byte input limit",
+            hint="give the Spirit less input",
+        )
+    return data
 
 
 def _env_word(word: str) -> tuple[str, str]:
@@ -513,7 +561,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = _run_options(args, function=args.function, words=tuple(args.guest_args))
     control = RunControl()
     watch = _HostCallWatch(bar if bar.enabled else None, verbose=args.verbose and not args.json)
-    stream = _OutputStream(bar)
+    stream = _OutputStream(bar)  # host_output_write's bytes, and a WASI program's stdout
+    sinks = {"output": stream, "stdout": stream, "stderr": _OutputStream(bar, sys.stderr)}
     try:
         from vudo.cli.trust import gate
 
@@ -529,7 +578,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 control=control,
                 notice=note,
                 # --json carries the output in the document; otherwise it streams
-                sinks=None if args.json else {"output": stream},
+                sinks=None if args.json else sinks,
             )
     finally:
         bar.clear()
@@ -554,8 +603,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "not_granted": list(result.not_granted),
                 "receipt": result.receipt.to_dict(),
                 "error": None if result.error is None else error_json(result.error),
+                **(_wasi_json(result) if result.wasi else {}),
             }
         )
+    elif result.wasi:
+        # stdout is the program's: vudo's own receipt is a remark (stderr)
+        for line in _receipt_lines(result.receipt):
+            note(line)
     elif stream.written or args.input is not None:
         # stdout is the Spirit's output: the result line and receipt are remarks (stderr)
         if result.error is None:
@@ -572,27 +626,35 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out(line)
     if control.reason == "interrupted":
         raise KeyboardInterrupt
+    from vudo.engine.traps import ProcessExit  # the engine is loaded by now
+
+    if isinstance(result.error, ProcessExit):
+        return result.error.code  # the WASI program's own exit status passes through
     if result.error is not None:
         raise result.error
     return 0
 
 
 class _OutputStream:
-    """The sink of a run's ``"output"`` stream: the bytes go to stdout exactly as the
-    Spirit writes them (binary, unescaped: they are the data, as in `cat`), flushed at
-    once so `vudo run` streams in a pipe. The progress line is cleared first."""
+    """The sink of a run's ``"output"`` stream and a WASI program's ``"stdout"`` (or, given
+    ``sys.stderr``, its ``"stderr"``): the bytes go to vudo's own stream exactly as the
+    Spirit writes them (binary, unescaped: they are the data, as in `cat` and the wasmtime
+    CLI), flushed at once so `vudo run` streams in a pipe and a prompt shows before the
+    program reads. The progress line is cleared first."""
 
-    def __init__(self, bar: ProgressLine) -> None:
+    def __init__(self, bar: ProgressLine, stream: Any = None) -> None:
         self.bar = bar
+        self.stream = stream
         self.written = 0
 
     def __call__(self, data: bytes) -> None:
         if not self.written:
             self.bar.clear()
         self.written += len(data)
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        stream = self.stream if self.stream is not None else sys.stdout
+        stream.flush()
+        stream.buffer.write(data)
+        stream.buffer.flush()
 
 
 def _output_json(data: bytes) -> tuple[str, str]:
@@ -603,6 +665,20 @@ def _output_json(data: bytes) -> tuple[str, str]:
         import base64
 
         return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def _wasi_json(result: Any) -> dict[str, Any]:
+    """A WASI program's streams and exit status for ``--json`` (text, or base64 per
+    ``*_encoding`` as for the output)."""
+    out_text, out_encoding = _output_json(result.stdout)
+    err_text, err_encoding = _output_json(result.stderr)
+    return {
+        "stdout": out_text,
+        "stdout_encoding": out_encoding,
+        "stderr": err_text,
+        "stderr_encoding": err_encoding,
+        "exit_code": result.receipt.exit_code,
+    }
 
 
 @contextlib.contextmanager

@@ -690,7 +690,8 @@ def _validate_imports(
             raise ModuleError(
                 f'{name}: {where} is not from module "{HOST_MODULE}" or "{WASI_MODULE}"',
                 hint=f'Spirits import host functions only from "{HOST_MODULE}" '
-                f'(or WASI preview1, "{WASI_MODULE}")',
+                f'(or WASI preview1, "{WASI_MODULE}"); a plugin of an application runs '
+                "inside it, which defines its host functions (vudo.HostFunctions)",
             )
         row = ABI.get(imp.name)
         if row is None:

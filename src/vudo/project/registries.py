@@ -63,14 +63,16 @@ def transfer_progress(
     """A byte-count callback that reports through ``progress`` once a transfer has run
     longer than ``after`` seconds (short transfers show nothing)."""
     started: list[float] = []
+    shown = [0.0]
 
     def report(done: int, total: int) -> None:
         now = clock()
         if not started:
             started.append(now)
         elapsed = now - started[0]
-        if elapsed < after or total <= 0:
-            return
+        if elapsed < after or total <= 0 or (now - shown[0] < 0.1 and done < total):
+            return  # quiet for the first second, then at most ten lines a second
+        shown[0] = now
         width = 24
         filled = min(width, done * width // total)
         rate = done / elapsed / 1e6 if elapsed > 0 else 0.0
