@@ -28,13 +28,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from vudo.errors import InvalidInputError, NotFoundError
 from vudo.pkg.manifest import Dependency, Manifest, load_manifest
-
-if TYPE_CHECKING:  # semantic_version loads on first use (vudo search needs no resolver)
-    from vudo.pkg.versions import Version
+from vudo.pkg.versions import Version
 
 __all__ = [
     "Candidate",
