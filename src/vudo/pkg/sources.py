@@ -22,7 +22,6 @@ The ``git`` executable is the one boundary here for git: its failures become
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -211,6 +210,8 @@ class GitSource:
         return proc.stdout
 
     def _mirror(self, url: str) -> Path:
+        import hashlib  # lazy: only git dependencies need it
+
         return self.cache_dir / hashlib.sha256(url.encode()).hexdigest()[:16]
 
     def resolve_rev(self, url: str, rev: str) -> str:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
-import difflib
 import functools
 import json
 import os
@@ -672,6 +671,8 @@ class LocalStore(Resource):
         )
         if not names:
             names = [r[0] for r in conn.execute("SELECT name FROM spirits LIMIT 5000").fetchall()]
+        import difflib  # lazy: only a name that is not installed needs suggestions
+
         close = difflib.get_close_matches(name, names, n=1)
         hint = f'did you mean "{close[0]}"?' if close else "see `vudo list` or `vudo search`"
         return NotFoundError(f'no installed Spirit named "{name}"', hint=hint)
