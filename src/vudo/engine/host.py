@@ -171,6 +171,10 @@ class HostBridge:
         self.io = io if io is not None else RunIO(max_output=limits.max_output_bytes)
         self.env: Mapping[str, str] = env if env is not None else {}
         self.context: int = 0
+        #: Fuel in the store that is not the guest's (a live call's hidden reserve).
+        self.fuel_floor = 0
+        #: Set during a live call: charges fuel itself, waiting for a refuel if short.
+        self.fuel_hook: Callable[[int], None] | None = None
         #: The sandbox's WASI world (:class:`vudo.engine.wasi.WasiState`), set by the
         #: sandbox before instantiation.
         self.wasi: Any = None
@@ -205,10 +209,15 @@ class HostBridge:
     def fuel_left(self) -> int:
         """The fuel left in the guest's store right now."""
         _get_fuel(self.context, self._fuel_ref)
-        return int(self._fuel.value)
+        return max(int(self._fuel.value) - self.fuel_floor, 0)
 
     def charge(self, amount: int) -> None:
-        """Take ``amount`` fuel from the guest's store; stop the guest if there is not enough."""
+        """Take ``amount`` fuel from the guest's store; stop the guest if there is not enough
+        (in a live call, wait for a refuel instead)."""
+        hook = self.fuel_hook
+        if hook is not None:
+            hook(amount)
+            return
         ctx = self.context
         _get_fuel(ctx, self._fuel_ref)
         left = self._fuel.value
