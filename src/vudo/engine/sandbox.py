@@ -24,6 +24,7 @@ the sandbox is paused by :meth:`suspend` from another thread, returning when
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # C-level getsignal: no enum per call
 import contextlib
 import ctypes
 import itertools
@@ -73,6 +74,9 @@ _EpochCallback = ctypes.CFUNCTYPE(
 _set_epoch_callback = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, _EpochCallback, ctypes.c_void_p, ctypes.c_void_p
 )(("wasmtime_store_epoch_deadline_callback", _DLL))
+_set_epoch_deadline = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)(
+    ("wasmtime_context_set_epoch_deadline", _DLL)
+)
 _error_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error_new", _DLL))
 _get_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64))(
     ("wasmtime_context_get_fuel", _DLL)
@@ -169,6 +173,7 @@ class Sandbox:
         self._last_results: tuple[Any, ...] = ()
         self._used_at_close = 0
         self._pending_fuel = 0
+        self._exports: dict[str, ExportedFunc] = {}
         self._live = False  # calls run as live calls (config.live, after instantiation)
         self._hidden = 0  # fuel in the store that is not the guest's (a live call's reserve)
         self._last_sample = 0.0
@@ -369,8 +374,10 @@ class Sandbox:
         error is raised; on fuel exhaustion it moves to Suspended and FuelExhausted is
         raised. The receipt is updated either way.
         """
-        export = self.module.export(function)
-        values = _coerce_args(function, export.params, args)
+        export = self._exports.get(function)
+        if export is None:
+            export = self._exports[function] = self.module.export(function)
+        values = _coerce_args(function, export.params, args) if args or export.params else []
         if input is not None:
             input = _check_input(input, self.config.limits.max_input_bytes)
         if not self._call_lock.acquire(blocking=False):
@@ -539,8 +546,7 @@ class Sandbox:
         self._outer = (getattr(state, "bridge", None), getattr(state, "sandbox", None))
         state.bridge = self.bridge
         state.sandbox = self
-        assert self._store is not None
-        self._store.set_epoch_deadline(1)
+        _set_epoch_deadline(self.bridge.context, 1)
 
     def _end(self, started: float) -> None:
         # Restore whatever ran on this thread before (a subscriber may drive another
@@ -1089,12 +1095,17 @@ def _catch_sigint() -> None:
     like the default (raises KeyboardInterrupt); inside one it flags the sandbox, the
     monitor stops the guest at its next tick and the call re-raises KeyboardInterrupt.
     A handler someone else installed (the CLI's) is left alone.
+
+    Called on every call, so it asks ``_signal`` directly: ``signal.getsignal`` turns
+    the answer into an enum, about 3 µs a call.
     """
-    if (
-        signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        and threading.current_thread() is threading.main_thread()
-    ):
+    if _getsignal(_SIGINT) is signal.default_int_handler and threading.get_ident() == _MAIN_THREAD:
         signal.signal(signal.SIGINT, _on_sigint)
+
+
+_getsignal = _signal.getsignal
+_SIGINT = int(signal.SIGINT)
+_MAIN_THREAD = threading.main_thread().ident
 
 
 def _address(pointer: Any) -> int:
