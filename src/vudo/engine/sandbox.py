@@ -912,7 +912,8 @@ class Sandbox:
         While a call runs this is the monitor's latest sample (the store belongs to the
         run thread). wasmtime keeps the fuel counter of a loop that makes no calls in a
         register, so for such a loop the sample, and the count after a timeout stops it,
-        lag behind what was really burnt; running out of fuel is always exact.
+        lag behind what was really burnt, except in a live call (``config.live``), whose
+        samples are exact at every slice; running out of fuel is always exact.
         """
         if self._running:
             return self._live_used
