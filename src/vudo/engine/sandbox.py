@@ -322,7 +322,7 @@ class Sandbox:
         _catch_sigint()
         self._begin()
         try:
-            self._instance = pre.instantiate(store)
+            self._instance = _instantiate(pre, store)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             error = translate(exc, during="instantiate")
         finally:
@@ -1022,6 +1022,22 @@ _VAL_KINDS = {"i32": 0, "i64": 1, "f32": 2, "f64": 3}
 FUEL_SLICE = 1 << 22
 #: The least time between two fuel samples of a live call's slices (the epoch ticker's).
 EPOCH_SAMPLE = 0.01
+
+
+def _instantiate(pre: wasmtime.InstancePre, store: wasmtime.Store) -> wasmtime.Instance:
+    """``pre.instantiate(store)`` without wasmtime-py's per-call context manager (it
+    exists for exceptions raised by wasmtime-py's own host functions; ours are unchecked
+    trampolines that never let one through)."""
+    instance = ffi.wasmtime_instance_t()
+    trap = _TRAP_POINTER()
+    error = ffi._wasmtime_instance_pre_instantiate(
+        pre.ptr(), store._context(), ctypes.byref(instance), ctypes.byref(trap)
+    )
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+    if trap:
+        raise wasmtime.Trap._from_ptr(trap)
+    return wasmtime.Instance._from_raw(instance)
 
 
 def _check(error: int | None) -> None:
