@@ -228,18 +228,33 @@ class HostBridge:
             raise StopGuest("fuel", "fuel ran out in a host call")
         _set_fuel(ctx, left - amount)
 
-    def charge_more(self, charged: int, amount: int) -> None:
-        """Take ``amount`` more, right after :meth:`charge` took ``charged`` in the same
-        host call: nothing ran in between, so the fuel it read is still the store's."""
+    def hold(self, amount: int) -> int:
+        """:meth:`charge` in two halves, for a host call that may charge twice: stop the
+        guest unless ``amount`` is there, and return what is left after it, written back
+        by :meth:`commit` (with any second charge) on every way out: one read and one
+        write of the store's fuel per call. -1 in a live call (its hook charged)."""
         hook = self.fuel_hook
         if hook is not None:
             hook(amount)
-            return
-        left = self._fuel.value - charged
-        if left < amount:
+            return -1
+        _get_fuel(self.context, self._fuel_ref)
+        left = self._fuel.value - amount
+        if left < 0:
             _set_fuel(self.context, 0)
             raise StopGuest("fuel", "fuel ran out in a host call")
-        _set_fuel(self.context, left - amount)
+        return left
+
+    def commit(self, left: int, more: int = 0) -> None:
+        """Write back what :meth:`hold` left, less ``more`` (stop the guest if short)."""
+        if left < 0:
+            hook = self.fuel_hook
+            if more and hook is not None:
+                hook(more)
+            return
+        if left < more:
+            _set_fuel(self.context, 0)
+            raise StopGuest("fuel", "fuel ran out in a host call")
+        _set_fuel(self.context, left - more)
 
     def check(self, capability: AnyCapability, target: str | None = None) -> bool:
         """Ask the grant checker; a denial's reason goes into the next host-call event."""
@@ -422,21 +437,26 @@ class HostBridge:
         ptr = args[1].i32 & _U32
         length = args[2].i32 & _U32
         fuel = self.call_fuel
-        self.charge(fuel)
+        left = self.hold(fuel)  # every way out commits it
         if not self.check(cap):
+            self.commit(left)
             return self.record("host_log", cap, False, f"level={level} len={length}", _DENIED, fuel)
         if level < 0 or level > 4:
+            self.commit(left)
             return self.record(
                 "host_log", cap, True, f"level={level} len={length}", _BAD_PARAM, fuel
             )
         if length > self.limits.max_log_bytes:
+            self.commit(left)
             self.payload_limit(ptr, length, self.limits.max_log_bytes, "log message")
+            left = self.hold(0)
         address = self._address(ptr, length)
         if address is None:
+            self.commit(left)
             return self.record("host_log", cap, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
         raw = ctypes.string_at(address, length)
         extra = length * self.byte_fuel
-        self.charge_more(fuel, extra)
+        self.commit(left, extra)
         try:
             message = raw.decode("utf-8")
         except UnicodeDecodeError:
