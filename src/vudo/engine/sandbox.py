@@ -174,6 +174,7 @@ class Sandbox:
         self._used_at_close = 0
         self._pending_fuel = 0
         self._exports: dict[str, ExportedFunc] = {}
+        self._interval = 0  # a live store's fuel yield interval, as last set
         self._live = False  # calls run as live calls (config.live, after instantiation)
         self._hidden = 0  # fuel in the store that is not the guest's (a live call's reserve)
         self._last_sample = 0.0
@@ -340,6 +341,7 @@ class Sandbox:
             raise self._finish_failed(error, "instantiate")
         if self.config.live and self.parent is None:
             _check(_yield_interval(self.bridge.context, FUEL_SLICE))
+            self._interval = FUEL_SLICE
             self._live = True
         if not self._settle(S.READY, "instantiated"):
             raise self._terminated_error()
@@ -732,8 +734,10 @@ class Sandbox:
     def _slice(self, ctx: Any, store_fuel: int) -> None:
         """Give the guest its next slice: the store holds ``store_fuel`` (budget left plus
         the hidden reserve); the slice ends at FUEL_SLICE or at the budget, if sooner."""
-        left = store_fuel - FUEL_SLICE
-        _check(_yield_interval(ctx, max(1, min(FUEL_SLICE, left))))
+        interval = max(1, min(FUEL_SLICE, store_fuel - FUEL_SLICE))
+        if interval != self._interval:  # the common case (a full slice) needs no call
+            _check(_yield_interval(ctx, interval))
+            self._interval = interval
         _set_fuel(ctx, store_fuel)
 
     def _on_slice(self, ctx: Any) -> None:
