@@ -23,8 +23,9 @@ The callee runs in a sandbox of its own (a *child* of the caller's sandbox):
 Callee export shape: no parameters, and no result or one ``i32`` (``() -> ()`` or
 ``() -> i32``). The call's input bytes are read with ``host_input_len``/``host_input_read``
 and its output written with ``host_output_write``, exactly as when an application calls the
-Spirit with bytes (``vudo.load(...).call``; a WASI callee's stdout is not its output). A negative ``i32`` result is the callee's own error code and is passed to
-the caller as the call's result; any other result value is ignored.
+Spirit with bytes (``vudo.load(...).call``; a WASI callee's stdout is not its output). A
+negative ``i32`` result is the callee's own error code and is passed to the caller as the
+call's result; any other result value is ignored.
 
 Results of ``host_spirit_call`` and ``host_sandbox_call``: the full length of the callee's
 output (``min(len, ocap)`` bytes are copied to ``optr``, snprintf style), or a negative code:

@@ -571,12 +571,12 @@ def prepare_run(
     limits = options.limits if options.limits is not None else Limits()
     if options.memory is not None:
         limits = limits._replace(memory_bytes=options.memory)
-    dependencies = _dependencies(
-        target,
-        engine=engine,
-        home=home,
-        services=open_services if open_services is not None else lambda: services,
-    )
+    opener = open_services if open_services is not None else lambda: services
+
+    def callee_services(module: SpiritModule) -> HostServices | None:
+        return opener() if needs_services(module) else None
+
+    dependencies = _dependencies(target, engine=engine, home=home, services=callee_services)
     kwargs: dict[str, Any] = {
         "dependencies": dependencies,
         "limits": limits,
@@ -608,7 +608,7 @@ def _dependencies(
     *,
     engine: Engine,
     home: Path,
-    services: Callable[[], HostServices | None],
+    services: Callable[[SpiritModule], HostServices | None],
 ) -> DependencyResolver | None:
     """What ``target``'s ``host_spirit_call`` may reach: its manifest's dependencies (a
     project's pinned by its lock); None for a loose module, which has no manifest."""
