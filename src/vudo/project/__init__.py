@@ -8,7 +8,7 @@ Project (``vudo.project.layout``, ``.new``, ``.build``, ``.testing``, ``.workflo
 
     open_project(path) -> Project(root, manifest_path, manifest, language, source;
                                   .name .version .wasm_path .package_path .is_stale())
-    new_project(name, *, template="wat", parent, home) -> NewProject
+    new_project(name, *, template="wat", target="wasi", parent, home) -> NewProject
     build_project(path, *, release=False, progress, home=None, locked=False) -> BuildResult(
                   wasm_path, size, info: ModuleInfo(imports, exports), warnings, lockfile)
                   # with home: dependencies resolved and spirit.lock written first
