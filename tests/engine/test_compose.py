@@ -567,3 +567,26 @@ def test_the_callee_has_its_own_storage(run: Callable[..., Sandbox], tmp_path: P
         assert services.storage.read(CALLER, b"k") == b"caller"
         assert services.storage.read(CALLEE, b"k") == b"callee"
         sb.close()
+
+
+CALLEE_WORK = """(module
+  (func (export "run") (result i32) (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))
+    (i32.const 0)))"""
+
+
+def test_out_of_fuel_in_the_callee_then_refuel_and_call_again(
+    run: Callable[..., Sandbox],
+) -> None:
+    deps = {"callee": (CALLEE_WORK, callee_config(CALLEE), OTHER)}
+    sb = run(caller_wat(), deps, CALL, fuel=100_000)
+    with pytest.raises(FuelExhausted):
+        sb.call("main")
+    assert sb.suspend_reason == "out of fuel"
+    sb.refuel(10_000_000)
+    assert sb.call("main") == [0]  # the same callee sandbox, funded again, finishes
+    (child,) = sb.receipt().calls
+    assert child.outcome == "ok"
+    assert sb.fuel_used > child.fuel_used > 100_000
