@@ -96,6 +96,34 @@ def test_stdin_is_empty_unless_asked_for(
     assert (code, out) == (0, b"piped\x00in\nread 8 bytes\n")
 
 
+def test_env_and_input(env: dict[str, str], tmp_path: Path, conform: Path) -> None:
+    code, out, _ = run_bytes(
+        env, tmp_path, str(conform), "--env", "FOO=bar baz", "--env", "E=", "-q", "--", "env"
+    )
+    assert code == 0
+    assert out == b"count=2\nFOO=bar baz\nE=\nFOO=bar baz\n"
+    os_env = run_bytes(env, tmp_path, str(conform), "-q", "--", "env")[1]
+    assert os_env == b"count=0\nFOO=(unset)\n"  # never the host's environment
+    (tmp_path / "in.bin").write_bytes(b"from a file\x00")
+    code, out, _ = run_bytes(env, tmp_path, str(conform), "--input", "in.bin", "-q", "--", "stdin")
+    assert (code, out) == (0, b"from a file\x00\nread 12 bytes\n")
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (("--env", "FOO"), "expected NAME=VALUE"),
+        (("--stdin", "--input", "-"), "--stdin and --input"),
+    ],
+)
+def test_bad_io_flags_are_usage_errors(
+    vudo_cli: Vudo, conform: Path, words: tuple[str, ...], message: str
+) -> None:
+    r = vudo_cli("run", str(conform), *words, "--", "env")
+    assert r.code == 2
+    assert message in r.error_line
+
+
 def test_blocked_on_stdin_ends_at_the_timeout(
     env: dict[str, str], tmp_path: Path, conform: Path
 ) -> None:
