@@ -195,6 +195,30 @@ def test_ro_dir_refuses_changes(env: dict[str, str], tmp_path: Path, conform: Pa
     assert sorted(p.name for p in data.iterdir()) == ["keep.txt"]
 
 
+def test_a_path_grant_maps_its_directory(
+    env: dict[str, str], tmp_path: Path, conform: Path
+) -> None:
+    """How an installed Spirit gets a directory: a stored (here: --grant) path: grant for
+    storage is a preopen under its host path; read-only without storage_write."""
+    data = _files(tmp_path).resolve()
+    _, out, _ = run_bytes(
+        env,
+        tmp_path,
+        str(conform),
+        "--grant",
+        f"storage_read=path:{data}",
+        "-q",
+        "--",
+        "files",
+        str(data),
+    )
+    assert b"mkdir: Read-only file system" in out
+    grants = [f"--grant=storage_{c}=path:{data}" for c in ("read", "write", "delete")]
+    code, out, err = run_bytes(env, tmp_path, str(conform), *grants, "-q", "--", "files", str(data))
+    assert code == 0, err
+    assert b"rmdir: ok" in out
+
+
 def test_no_dir_no_files(env: dict[str, str], tmp_path: Path, conform: Path) -> None:
     _files(tmp_path)
     code, out, _ = run_bytes(env, tmp_path, str(conform), "--", "files", "/data")
@@ -339,3 +363,55 @@ def test_template_wc_matches_native(vudo_cli: Vudo, env: dict[str, str], tmp_pat
     )
     code, out, _ = run_bytes(env, root, "--stdin", "-q", stdin=b"one two\nthree\n")
     assert (code, out) == (0, piped.stdout)
+
+
+COUNTER_C = r"""#include <stdio.h>
+int main(void) {
+    int n = 0;
+    FILE *f = fopen("/data/count.txt", "r");
+    if (f) { fscanf(f, "%d", &n); fclose(f); }
+    n++;
+    f = fopen("/data/count.txt", "w");
+    if (!f) { perror("open"); return 1; }
+    fprintf(f, "%d\n", n);
+    fclose(f);
+    printf("run %d\n", n);
+    return 0;
+}
+"""
+
+
+@pytest.mark.slow
+def test_manifest_directories_are_the_spirits_own(
+    vudo_cli: Vudo, env: dict[str, str], tmp_path: Path, home: Path
+) -> None:
+    """`directories = ["data"]`: a directory per identity under the store, preopened as
+    /data, kept between runs, shown at consent; the installed Spirit (another identity)
+    gets its own."""
+    env["ZIG_GLOBAL_CACHE_DIR"] = str(Path.home() / ".cache" / "zig")
+    assert vudo_cli("new", "counter", "--template", "c").code == 0
+    root = tmp_path / "counter"
+    (root / "src" / "main.c").write_text(COUNTER_C)
+    manifest = root / "spirit.toml"
+    manifest.write_text(
+        manifest.read_text().replace(
+            'capabilities = ["storage_read"]',
+            'capabilities = ["storage_read", "storage_write"]\ndirectories = ["data"]',
+        )
+    )
+    assert vudo_cli("build", cwd=root, timeout=900).code == 0
+    assert vudo_cli("run", "-q", cwd=root).stdout == "run 1\n"
+    assert vudo_cli("run", "-q", cwd=root).stdout == "run 2\n"
+    made = list((home / "data" / "wasi").glob("*/data/count.txt"))
+    assert [p.read_text() for p in made] == ["2\n"]
+    r = vudo_cli("summon", str(root))  # no terminal to answer on: shown, then refused
+    assert r.code == 2
+    assert "directories of its own (WASI, under ~/.vudo/data/wasi/): /data" in r.stderr
+    r = vudo_cli("summon", str(root), "--yes")
+    assert r.code == 0, r.stderr
+    assert vudo_cli("run", "counter", "-q", cwd=tmp_path).stdout == "run 1\n"
+    assert len(list((home / "data" / "wasi").glob("*/data/count.txt"))) == 2
+    bad = manifest.read_text().replace('directories = ["data"]', 'directories = ["../up"]')
+    manifest.write_text(bad)
+    r = vudo_cli("build", cwd=root)
+    assert r.code == 3 and 'directory "../up"' in r.error_line

@@ -1062,6 +1062,9 @@ def _show_request(request: ConsentRequest) -> None:
         note(f" {mark} {cap.value:<20} {cap.description}")
     for cap in request.removed:
         note(f" - {cap.value:<20} (no longer asked for)")
+    if request.directories:
+        names = ", ".join(f"/{d}" for d in request.directories)
+        note(f"   and directories of its own (WASI, under ~/.vudo/data/wasi/): {names}")
 
 
 def _ask(question: str) -> str:
