@@ -536,6 +536,7 @@ ANN_CAPABILITIES = "dev.vudo.spirit.capabilities"
 ANN_SIGNER = "dev.vudo.spirit.signer"
 ANN_MANIFEST = "dev.vudo.spirit.manifest"
 CACHE_FRESH_SECONDS = 300.0
+FETCH_WORKERS = 16  # concurrent requests of a cold search (oci.POOL_CONNECTIONS kept alive)
 MAX_CACHE_BYTES = 256 * 1024 * 1024
 
 
@@ -718,8 +719,10 @@ class OciRegistry(Resource):
         return names
 
     def _warm(self, names: list[str]) -> None:
-        """Refresh stale names' tags and manifests a few at a time (a cold search of a
-        large registry is one round trip per name and tag; in parallel, not in series)."""
+        """Refresh stale names' tags and manifests :data:`FETCH_WORKERS` at a time over the
+        client's pooled connections: a cold search of a large registry is a round trip per
+        name and per new tag, so in series it would take the registry's latency that many
+        times over."""
         from concurrent.futures import ThreadPoolExecutor
 
         stale = [
@@ -727,7 +730,7 @@ class OciRegistry(Resource):
         ]
         if len(stale) < 2:
             return
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
             for future in [pool.submit(self._fetch_repo, n) for n in stale]:
                 future.result()
 

@@ -29,7 +29,7 @@ Running (``vudo.project.runner``)::
     prepare_run(target, options, *, engine, home, services=None) -> PreparedRun(module,
                function, args, config, granted, not_granted)  # to drive a Sandbox
                yourself: Sandbox(engine, p.module, p.config); instantiate(); call(...)
-    needs_services(module) -> bool; priced(receipt, pricing) -> Receipt
+    needs_services(module) -> bool; priced(receipt, pricing, prices=None) -> Receipt
     convert_args(function, params, words) -> list; RunControl().terminate(reason)
     RunHandle(target, options, *, home, engine=None, services=None, on_event=None)
         .start() .call_again() -> RunResult; .toggle_pause() .refuel(n) .stop(reason)

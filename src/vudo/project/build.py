@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vudo.capabilities import AnyCapability, CustomCapability
 from vudo.engine.abi import IMPORT_CAPABILITIES
@@ -83,6 +84,23 @@ class BuildResult:
     warnings: tuple[CapabilityProblem, ...]
     lockfile: Path | None = None
     up_to_date: bool = False  # nothing changed since the last build: nothing was compiled
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "language": self.language,
+            "wasm": str(self.wasm_path),
+            "size": self.size,
+            "release": self.release,
+            "seconds": round(self.seconds, 3),
+            "imports": [f"{m}.{n}" for m, n in self.info.imports],
+            "exports": [
+                {"name": n, "params": list(p), "results": list(r)} for n, p, r in self.info.exports
+            ],
+            "warnings": [w.message for w in self.warnings],
+            "lockfile": str(self.lockfile) if self.lockfile else None,
+            "up_to_date": self.up_to_date,
+        }
 
 
 def inspect_module(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 from vudo.errors import InvalidInputError, UsageError, from_os_error
 from vudo.pkg.keys import ensure_keypair
@@ -37,6 +38,15 @@ class NewProject:
     template: str
     author: str
     files: tuple[Path, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": str(self.root),
+            "template": self.template,
+            "author": self.author,
+            "files": [str(f) for f in self.files],
+        }
 
 
 def validate_name(name: str) -> str:

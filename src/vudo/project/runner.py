@@ -35,13 +35,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from vudo.capabilities import AnyCapability, Capability, parse_any_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import I64_MAX
-from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, Preopen
-from vudo.engine.traps import parse_wat
+from vudo.engine.config import Preopen
+from vudo.engine.engine import wasm_bytes
 from vudo.errors import (
     InvalidInputError,
-    ModuleError,
     NotFoundError,
-    ResourceLimitExceeded,
     RuntimeFailure,
     UsageError,
     VudoError,
@@ -222,7 +220,7 @@ def resolve_target(
         if path.name in ("spirit.toml", "manifest.toml", "manifest.json"):
             # The manifest names its project (it is not WAT, as the module reader says).
             return project_target(path.parent, progress=progress, build=build, trust=trust)
-        wasm = _module_bytes(path)
+        wasm = wasm_bytes(path)
         return RunTarget(
             kind="module",
             label=str(spec),
@@ -255,31 +253,6 @@ def _has_manifest(path: Path) -> bool:
 def _module_name(path: Path) -> str:
     stem = re.sub(r"[^a-z0-9_-]+", "-", path.stem.lower()).strip("-")
     return stem or "spirit"
-
-
-def _module_bytes(path: Path) -> bytes:
-    # The engine's own checks, before reading: WAT may be ~4x its binary.
-    size, limit = path.stat().st_size, 4 * DEFAULT_MAX_MODULE_SIZE
-    if size > limit:
-        raise ResourceLimitExceeded(
-            f"{path} is {size} bytes, over the {limit}-byte limit for a module file",
-            hint="strip the module, or split the Spirit",
-        )
-    data = path.read_bytes()
-    if data.startswith(b"\0asm"):
-        return data
-    if path.suffix == ".wasm":  # not WAT either: "fix the WAT source" would mislead
-        raise ModuleError(
-            f"{path} is not a WebAssembly module (no \\0asm header)",
-            hint="build the Spirit first, or pass its .wat source",
-        )
-    try:
-        text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
-    except UnicodeDecodeError:
-        raise InvalidInputError(
-            f"{path} is neither a wasm binary nor WAT text", hint="pass a .wasm or .wat file"
-        ) from None
-    return parse_wat(text, str(path))
 
 
 def project_target(
@@ -902,8 +875,11 @@ class RunHandle:
         )
 
     def receipt(self) -> Receipt:
-        """The receipt so far, priced under the manifest's [pricing]."""
-        return priced(self.sandbox.receipt(), self.target.pricing)
+        """The receipt so far, priced under the manifest's [pricing] (and each nested
+        receipt under its Spirit's)."""
+        resolver = self.prepared.config.dependencies
+        prices = resolver.prices if isinstance(resolver, DependencyResolver) else None
+        return priced(self.sandbox.receipt(), self.target.pricing, prices)
 
     # -- control (safe from another thread while a call runs) ------------------------
 
@@ -989,8 +965,16 @@ def run_spirit(
             control.detach()
 
 
-def priced(receipt: Receipt, pricing: Pricing | None) -> Receipt:
-    """The receipt with its price under the manifest's [pricing] (unchanged without one)."""
+def priced(
+    receipt: Receipt, pricing: Pricing | None, prices: Mapping[str, Pricing] | None = None
+) -> Receipt:
+    """The receipt with its price under the manifest's [pricing] (unchanged without one);
+    the receipts nested in it (the Spirits it called) under theirs, from ``prices`` by
+    module digest."""
+    if prices and receipt.calls:
+        receipt = receipt._replace(
+            calls=tuple(priced(c, prices.get(c.digest), prices) for c in receipt.calls)
+        )
     if pricing is None:
         return receipt
     from vudo.pkg.pricing import count_host_calls, price  # lazy: only with [pricing]
