@@ -593,6 +593,8 @@ def prepare_run(
     module = engine.load(target.wasm, name=target.name)
     function, args = "", []
     argv: tuple[str, ...] = ()
+    if module.uses_wasi and not entry:  # the embedding API: Spirit.run calls _start
+        argv = (target.name, *options.args)
     if entry:
         function = options.function or module.entry_point()
         exported = module.export(function)
