@@ -415,3 +415,27 @@ def test_manifest_directories_are_the_spirits_own(
     manifest.write_text(bad)
     r = vudo_cli("build", cwd=root)
     assert r.code == 3 and 'directory "../up"' in r.error_line
+
+
+def test_build_lints_wasi_imports(vudo_cli: Vudo, tmp_path: Path) -> None:
+    assert vudo_cli("new", "lint").code == 0
+    root = tmp_path / "lint"
+    (root / "src" / "main.wat").write_text(
+        f'(module (import "{WASI}" "path_open"'
+        " (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))"
+        f' (import "{WASI}" "fd_write" (func (param i32 i32 i32 i32) (result i32)))'
+        ' (memory (export "memory") 1) (func (export "_start")))'
+    )
+    r = vudo_cli("build", cwd=root)
+    assert r.code == 0, r.stderr
+    assert (
+        "warning: the module imports WASI path_open but spirit.toml declares none of "
+        '"storage_read" or "storage_write"'
+    ) in r.stderr
+    assert "fd_write" not in r.stderr  # stdio needs no capability
+    (root / "src" / "main.wat").write_text(
+        f'(module (import "{WASI}" "fd_teleport" (func)) (func (export "_start")))'
+    )
+    r = vudo_cli("build", cwd=root)
+    assert r.code == 3
+    assert "not a WASI preview1 function" in r.error_line
