@@ -87,7 +87,14 @@ def _prepared(verified: CheckedPackage, built_from: Path | None = None) -> Prepa
     m = verified.manifest
     return Prepared(
         verified.path,
-        ConsentRequest(m.name, str(m.version), verified.signer, m.author, tuple(m.capabilities)),
+        ConsentRequest(
+            m.name,
+            str(m.version),
+            verified.signer,
+            m.author,
+            tuple(m.capabilities),
+            directories=m.directories,
+        ),
         built_from,
     )
 
@@ -263,6 +270,7 @@ def upgrade(
                         plan.verified.manifest.author,
                         new_caps,
                         previous=tuple(current.capabilities),
+                        directories=plan.verified.manifest.directories,
                     )
                     narrowed = dataclasses.replace(
                         request, capabilities=request.added, previous=None
