@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import sized
+
 ROOT = Path(__file__).resolve().parent.parent
 HELLO = ROOT / "examples" / "hello" / "src" / "main.wat"
 
@@ -114,7 +116,7 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=sized(15, 1))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
@@ -183,7 +185,7 @@ def main() -> int:
             subprocess.run(
                 breakdown, env=env, check=True, capture_output=True, text=True
             ).stdout.split()
-            for _ in range(7)
+            for _ in range(sized(7, 1))
         ]
         names = [
             "vudo.cli import",

@@ -9,7 +9,15 @@ Run: ``python benches/engine.py``. Prints, each as "vudo vs raw" with the ratio:
 (c) compute with fuel metering on vs off;
 (d) cold start (empty disk cache: compile) vs warm start (disk cache hit), fresh engine.
     The module has more than 4 KiB of code, so the cold start compiles in a child process
-    (the compile budget, about 0.15 s of process start-up); the warm start does not.
+    (the compile budget, about 0.15 s of process start-up); the warm start does not;
+(e) bytes round trip, 1 KiB and 1 MiB: ``Sandbox.call(input=...)`` + ``output()``, the
+    guest reading its input with host_input_len/host_input_read and writing it back with
+    host_output_write (three checked, logged, fuel-charged host calls), vs copying the
+    same bytes into guest memory with wasmtime-py's ``Memory.write``, calling an export
+    with (ptr, len) and copying them out with ``Memory.read`` (target: at most 1.5x);
+(f) an application host function (vudo.HostFunctions: fuel charge, custom capability
+    check against a signed grant, host-call log, receipt count) called 20,000 times from
+    the guest vs the same Python function given to wasmtime-py's ``define_func``.
 
 No assertions: the numbers are for the report.
 """
@@ -28,6 +36,7 @@ import wasmtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from _common import sized
 from vudo.capabilities import Capability
 from vudo.engine import Engine, Sandbox, SandboxConfig
 from vudo.engine.grants import Scope, issue_grant
@@ -70,6 +79,8 @@ WAT = """
   %s
 )
 """
+#: Rounds each paired measurement takes (the median is reported).
+REPEAT = sized(7, 1)
 # Extra functions so compilation takes measurable time (for the cache comparison).
 FILLER = "\n".join(
     f'(func (export "f{i}") (param i32) (result i32) '
@@ -90,6 +101,103 @@ CONFIG = SandboxConfig(
     log_to_stderr=False,
 )
 LOG_TYPE = wasmtime.FuncType([wasmtime.ValType.i32()] * 3, [wasmtime.ValType.i32()])
+
+
+ECHO_WAT = """
+(module
+  (import "vudo" "host_input_len" (func $len (result i64)))
+  (import "vudo" "host_input_read" (func $read (param i32 i32 i64) (result i32)))
+  (import "vudo" "host_output_write" (func $write (param i32 i32) (result i32)))
+  (memory (export "memory") 20)
+  (func (export "echo") (result i32) (local $n i32)
+    (local.set $n (call $read (i32.const 1024) (i32.wrap_i64 (call $len)) (i64.const 0)))
+    (call $write (i32.const 1024) (local.get $n)))
+  (func (export "raw_echo") (param $ptr i32) (param $len i32) (result i32) (local.get $len)))
+"""
+
+
+def bytes_round_trip(engine: Engine) -> None:
+    """(e): see the module doc."""
+    wasm = bytes(wasmtime.wat2wasm(ECHO_WAT))
+    module = engine.load(wasm, name="echo")
+    sb = Sandbox(engine, module, CONFIG._replace(fuel=10**15))
+    sb.instantiate()
+    raw_engine = wasmtime.Engine()
+    store = wasmtime.Store(raw_engine)
+    linker = wasmtime.Linker(raw_engine)
+    i64 = wasmtime.FuncType([], [wasmtime.ValType.i64()])
+    read = wasmtime.FuncType(
+        [wasmtime.ValType.i32()] * 2 + [wasmtime.ValType.i64()], [wasmtime.ValType.i32()]
+    )
+    write = wasmtime.FuncType([wasmtime.ValType.i32()] * 2, [wasmtime.ValType.i32()])
+    linker.define_func("vudo", "host_input_len", i64, lambda: 0)
+    linker.define_func("vudo", "host_input_read", read, lambda p, n, o: 0)
+    linker.define_func("vudo", "host_output_write", write, lambda p, n: 0)
+    inst = linker.instantiate(store, wasmtime.Module(raw_engine, wasm))
+    memory = inst.exports(store)["memory"]
+    raw_echo = inst.exports(store)["raw_echo"]
+    assert isinstance(memory, wasmtime.Memory) and isinstance(raw_echo, wasmtime.Func)
+    for size, number in ((1024, sized(2_000, 2)), (1024 * 1024, sized(20, 1))):
+        data = bytes(range(256)) * (size // 256)
+
+        def ours(data: bytes = data) -> bytes:
+            sb.call("echo", input=data)
+            return sb.output()
+
+        def raw(data: bytes = data) -> bytes:
+            memory.write(store, data, 1024)
+            length = raw_echo(store, 1024, len(data))
+            return memory.read(store, 1024, 1024 + length)
+
+        assert ours() == data and raw() == data
+        label = f"(e) bytes round trip, {size // 1024 if size < 1024 * 1024 else 1} "
+        label += "KiB" if size < 1024 * 1024 else "MiB"
+        report(label, *paired(ours, raw, sized(15, 1), number), names=("vudo", "by hand"))
+    sb.close()
+
+
+CUSTOM_WAT = """
+(module
+  (import "myapp" "add" (func $add (param i32 i32) (result i32)))
+  (func (export "many") (param $n i32) (result i32) (local $r i32)
+    (block $b (loop $l
+      (br_if $b (i32.eqz (local.get $n)))
+      (local.set $r (call $add (local.get $n) (i32.const 1)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $r)))
+"""
+
+
+def application_host_function() -> None:
+    """(f): see the module doc."""
+    from vudo.capabilities import CustomCapability
+    from vudo.engine.custom import HostFunctions
+
+    host = HostFunctions()
+    host.define(
+        "myapp", "add", lambda ctx, a, b: a + b, params=("i32", "i32"), capability="x:myapp.add"
+    )
+    wasm = bytes(wasmtime.wat2wasm(CUSTOM_WAT))
+    grant = issue_grant(KEY, CustomCapability("x:myapp.add"), Scope.global_(), ME_HEX, issued_at=1)
+    n = sized(20_000, 100)
+    with Engine(host_functions=host) as engine:
+        sb = Sandbox(engine, engine.load(wasm), CONFIG._replace(grants=(grant,), fuel=10**15))
+        sb.instantiate()
+        raw_engine = wasmtime.Engine()
+        store = wasmtime.Store(raw_engine)
+        linker = wasmtime.Linker(raw_engine)
+        add_type = wasmtime.FuncType([wasmtime.ValType.i32()] * 2, [wasmtime.ValType.i32()])
+        linker.define_func("myapp", "add", add_type, lambda a, b: a + b)
+        many = linker.instantiate(store, wasmtime.Module(raw_engine, wasm)).exports(store)["many"]
+        assert isinstance(many, wasmtime.Func)
+        assert sb.call("many", [3]) == [2] and many(store, 3) == 2
+        ours, raw = paired(lambda: sb.call("many", [n]), lambda: many(store, n), REPEAT, 1)
+        assert sb.receipt().host_calls["x:myapp.add"]["denied"] == 0
+        report(
+            "(f) application host function round trip", ours / n, raw / n, names=("vudo", "bare fn")
+        )
+        sb.close()
 
 
 def best(fn: Callable[[], object], repeat: int, number: int) -> float:
@@ -153,10 +261,10 @@ def main() -> None:
 
     for fn in (ours_start, raw_start):
         fn()
-    report("(a) warm start + first call", *paired(ours_start, raw_start, 21, 100))
+    report("(a) warm start + first call", *paired(ours_start, raw_start, REPEAT * 3, sized(100, 2)))
 
     # (b) host-call round trip
-    n = 20_000
+    n = sized(20_000, 200)
     sb = Sandbox(engine, module, CONFIG._replace(fuel=10**15))
     sb.instantiate()
 
@@ -180,10 +288,10 @@ def main() -> None:
     inst2 = linker2.instantiate(store2, raw_module)
     logmany2 = inst2.exports(store2)["logmany"]
     assert isinstance(logmany2, wasmtime.Func)
-    ours_calls, bare = paired(lambda: sb.call("logmany", [n]), lambda: logmany(store, n), 7, 1)
+    ours_calls, bare = paired(lambda: sb.call("logmany", [n]), lambda: logmany(store, n), REPEAT, 1)
     assert sb.receipt().host_calls["actuator_log"]["allowed"] >= n
     ours_calls2, bare_read = paired(
-        lambda: sb.call("logmany", [n]), lambda: logmany2(store2, n), 7, 1
+        lambda: sb.call("logmany", [n]), lambda: logmany2(store2, n), REPEAT, 1
     )
     ours_calls, bare, ours_calls2, bare_read = (
         x / n for x in (ours_calls, bare, ours_calls2, bare_read)
@@ -194,10 +302,10 @@ def main() -> None:
     )
 
     # (c) compute, fuel on vs off
-    iters = 5_000_000
+    iters = sized(5_000_000, 1_000)
     compute = inst.exports(store)["compute"]
     assert isinstance(compute, wasmtime.Func)
-    on, off = paired(lambda: sb.call("compute", [iters]), lambda: compute(store, iters), 7, 1)
+    on, off = paired(lambda: sb.call("compute", [iters]), lambda: compute(store, iters), REPEAT, 1)
     report(
         f"(c) compute: mul chain, {iters:,} iters",
         on,
@@ -206,7 +314,7 @@ def main() -> None:
         names=("fuel on", "fuel off"),
     )
     for label, name, arg in (
-        ("(c) compute: recursive fib(27)", "fib", 27),
+        ("(c) compute: recursive fib(27)", "fib", sized(27, 5)),
         ("(c) compute: load/store loop, 5M iters", "sum", iters),
     ):
         raw_func = inst.exports(store)[name]
@@ -214,7 +322,7 @@ def main() -> None:
         on, off = paired(
             lambda name=name, arg=arg: sb.call(name, [arg]),
             lambda raw_func=raw_func, arg=arg: raw_func(store, arg),
-            7,
+            REPEAT,
             1,
         )
         report(label, on, off, unit="ms", names=("fuel on", "fuel off"))
@@ -246,11 +354,14 @@ def main() -> None:
 
         report(
             "(d) new engine + load + run (304 funcs)",
-            *paired(cold, warm, 5, 2),
+            *paired(cold, warm, sized(5, 1), sized(2, 1)),
             unit="ms",
             names=("cold", "warm"),
         )
+
+    bytes_round_trip(engine)
     engine.close()
+    application_host_function()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from _common import sized
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 sys.path.insert(0, str(SRC))
@@ -229,7 +231,7 @@ def bad(outcome: Outcome) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=200, help="modules to generate")
+    parser.add_argument("--count", type=int, default=sized(200, 3), help="modules to generate")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--keep", type=Path, default=Path("fuzz-failures"), help="where to copy modules that failed"

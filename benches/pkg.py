@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _common import sized
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -71,6 +73,9 @@ WORDS = [
 ]
 CAPS = [c for c in Capability if c is not Capability.UNRESTRICTED]
 VERSIONS_PER_NAME = 10
+#: Sizes of the local store measured (Spirit versions), and searches timed at each.
+STORE_SIZES = sized((1_000, 10_000, 100_000), (100, 200, 300))
+RUNS = sized(25, 1)
 
 
 def median_ms(fn: Callable[[], object], runs: int) -> float:
@@ -139,7 +144,7 @@ def bench_store(tmp: Path) -> None:
     results: dict[int, dict[str, float]] = {}
     with LocalStore(tmp / "store") as store:
         filled = 0
-        for size_index, target in enumerate((1_000, 10_000, 100_000)):
+        for size_index, target in enumerate(STORE_SIZES):
             t = time.perf_counter()
             while filled < target:
                 step = min(20_000, target - filled)
@@ -148,13 +153,13 @@ def bench_store(tmp: Path) -> None:
             fill = time.perf_counter() - t
             probe = f"spirit-{(target // VERSIONS_PER_NAME) // 2:06d}"
             row = {
-                "exact": median_ms(lambda p=probe: store.search(p), 25),
-                "prefix": median_ms(lambda p=probe: store.search(p[:-1]), 25),
-                "substr": median_ms(lambda p=probe: store.search(p[-5:]), 25),
-                "descr": median_ms(lambda: store.search("auction"), 25),
-                "+cap": median_ms(lambda: store.search("auction", capability="sensor_time"), 25),
-                "broad": median_ms(lambda: store.search("spirit", limit=20), 5),
-                "get": median_ms(lambda p=probe: store.get(p, "^1.3"), 50),
+                "exact": median_ms(lambda p=probe: store.search(p), RUNS),
+                "prefix": median_ms(lambda p=probe: store.search(p[:-1]), RUNS),
+                "substr": median_ms(lambda p=probe: store.search(p[-5:]), RUNS),
+                "descr": median_ms(lambda: store.search("auction"), RUNS),
+                "+cap": median_ms(lambda: store.search("auction", capability="sensor_time"), RUNS),
+                "broad": median_ms(lambda: store.search("spirit", limit=20), sized(5, 1)),
+                "get": median_ms(lambda p=probe: store.get(p, "^1.3"), sized(50, 1)),
             }
             batch = packages[size_index * 8 : (size_index + 1) * 8]
             installs = []
@@ -172,7 +177,7 @@ def bench_store(tmp: Path) -> None:
                 )
                 + f" {row['install']:>8.2f}"
             )
-    small, big = results[1_000], results[100_000]
+    small, big = results[STORE_SIZES[0]], results[STORE_SIZES[-1]]
     print(
         "growth 1,000 -> 100,000 versions (store grew 100x): "
         + ", ".join(
@@ -197,8 +202,8 @@ def stream_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def bench_throughput(tmp: Path, runs: int = 12) -> None:
-    size = 100 * 1024 * 1024
+def bench_throughput(tmp: Path, runs: int = sized(12, 1)) -> None:
+    size = sized(100, 1) * 1024 * 1024
     kp = generate_keypair()
     src = tmp / "big"
     src.mkdir()

@@ -39,6 +39,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from _common import sized
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from vudo.errors import VudoError
@@ -232,11 +234,11 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--packages", type=int, default=1000)
-    parser.add_argument("--versions", type=int, default=20)
+    parser.add_argument("--packages", type=int, default=sized(1000, 40))
+    parser.add_argument("--versions", type=int, default=sized(20, 4))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--algorithm", choices=("pubgrub", "resolvelib"), default="pubgrub")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=sized(3, 1))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(args.packages, args.versions, args.repeats, args.seed, args.algorithm)

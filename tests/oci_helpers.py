@@ -193,6 +193,9 @@ class TokenFront:
         self.tokens: dict[str, str] = {}  # token -> scope
         self.refresh_token = "refresh-" + secrets.token_hex(8)
         self.token_requests: list[str] = []
+        self.expires_in: int | None = None  # sent with each token when set
+        self.refuse_tokens = False  # every token is refused (as if revoked at once)
+        self.challenges = 0  # 401s sent to registry requests
         front = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -233,9 +236,10 @@ class TokenFront:
                     return
                 token = secrets.token_hex(16)
                 front.tokens[token] = scope
-                self._send(
-                    200, json.dumps({"token": token}).encode(), {"Content-Type": "application/json"}
-                )
+                body: dict[str, object] = {"token": token}
+                if front.expires_in is not None:
+                    body["expires_in"] = front.expires_in
+                self._send(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
             def _any(self) -> None:
                 import http.client
@@ -245,7 +249,8 @@ class TokenFront:
                     return
                 auth = self.headers.get("Authorization", "")
                 token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
-                if token not in front.tokens:
+                if token not in front.tokens or front.refuse_tokens:
+                    front.challenges += 1
                     if self.headers.get("Content-Length"):
                         self.rfile.read(int(self.headers["Content-Length"]))
                     realm = f"http://127.0.0.1:{front.port}/token"

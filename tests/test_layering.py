@@ -1,6 +1,6 @@
 """Import contracts, checked by parsing every module under src/vudo with ast.
 
-* core (engine, pkg, errors, capabilities, home, files, resources) never imports
+* core (engine, pkg, errors, boundaries, capabilities, home, files, resources) never imports
   vudo.project, vudo.cli or vudo.tui;
 * engine and pkg never import each other (shared values live in capabilities.py and
   errors.py);
@@ -26,6 +26,7 @@ CORE = (
     "vudo.engine",
     "vudo.pkg",
     "vudo.errors",
+    "vudo.boundaries",
     "vudo.capabilities",
     "vudo.home",
     "vudo.files",

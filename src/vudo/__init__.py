@@ -1,8 +1,11 @@
 """vudo: run untrusted WebAssembly Spirits in capability-checked, metered sandboxes.
 
-The engine lives in :mod:`vudo.engine`, the package manager in :mod:`vudo.pkg`, the
-developer workflow in :mod:`vudo.project`. ``import vudo`` stays light: it never imports
-textual, and the heavier submodules load when first used.
+Embedding: ``vudo.load(...)`` returns a :class:`vudo.api.Spirit` to call with bytes in
+and bytes out, ``vudo.HostFunctions`` defines the application's own host functions
+(:mod:`vudo.api`, :mod:`vudo.engine.custom`). The engine lives in :mod:`vudo.engine`,
+the package manager in :mod:`vudo.pkg`, the developer workflow in :mod:`vudo.project`.
+``import vudo`` stays light: it never imports textual, and the heavier submodules load
+when first used.
 
 Value style: values are frozen, slotted dataclasses, with one exception: the modules a
 plain ``vudo run`` imports (``vudo.engine.config``, ``.events``, ``.receipt``,
@@ -14,9 +17,42 @@ checks that a run keeps ``dataclasses`` out.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from vudo.capabilities import Capability
 from vudo.errors import VudoError
 
+if TYPE_CHECKING:
+    from vudo.api import Spirit, load
+    from vudo.engine.custom import HostContext, HostFunctions
+
 __version__ = "0.1.0"
 
-__all__ = ["Capability", "VudoError", "__version__"]
+__all__ = [
+    "Capability",
+    "HostContext",
+    "HostFunctions",
+    "Spirit",
+    "VudoError",
+    "__version__",
+    "load",
+]
+
+#: The embedding API (vudo.api), loaded on first use so ``import vudo`` stays light.
+_LAZY = {
+    "load": "vudo.api",
+    "Spirit": "vudo.api",
+    "HostFunctions": "vudo.engine.custom",
+    "HostContext": "vudo.engine.custom",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vudo' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -9,7 +9,9 @@ say (:data:`vudo.engine.abi.ABI`).
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+from typing import TypeAlias
 
 from vudo.errors import InvalidInputError
 
@@ -55,12 +57,65 @@ DESCRIPTIONS: dict[Capability, str] = {
     Capability.CROSS_SANDBOX_CALL: "call functions in other sandboxes",
     Capability.SENSOR_TIME: "read the current time",
     Capability.SENSOR_RANDOM: "read random bytes from the operating system",
-    Capability.SENSOR_ENVIRONMENT: "read environment information",
+    Capability.SENSOR_ENVIRONMENT: "read the variables given to the run, never the host's own",
     Capability.ACTUATOR_LOG: "write log messages",
     Capability.ACTUATOR_NOTIFY: "send notifications to the user",
     Capability.ACTUATOR_CREDIT: "read balances and move credit for the account it runs as",
     Capability.UNRESTRICTED: "everything (system Spirits only; never granted by a manifest)",
 }
+
+
+#: An application's own capability (guarding a host function it registered from Python,
+#: :mod:`vudo.engine.custom`): ``x:`` then two to four dot-separated lower-case words,
+#: e.g. ``x:myapp.lookup``. No built-in name has a colon, so the two can never collide.
+CUSTOM_CAPABILITY = re.compile(r"x:[a-z][a-z0-9_-]{0,31}(?:\.[a-z][a-z0-9_-]{0,31}){1,3}")
+CUSTOM_CAPABILITY_MAX = 64
+
+
+class CustomCapability(str):
+    """A custom capability name (``x:app.name``), checked whole when made.
+
+    It answers ``value``, ``description`` and ``manifest_grantable`` like a
+    :class:`Capability`, so grants, checks, logs and receipts treat both alike.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, name: str) -> CustomCapability:
+        if (
+            not isinstance(name, str)
+            or len(name) > CUSTOM_CAPABILITY_MAX
+            or not CUSTOM_CAPABILITY.fullmatch(name)
+        ):
+            shown = name if isinstance(name, str) and len(name) <= 80 else f"{str(name)[:64]}..."
+            raise InvalidInputError(
+                f'"{shown}" is not a custom capability name',
+                hint='custom capabilities are "x:" and two to four dot-separated lower-case '
+                'words, e.g. "x:myapp.lookup"',
+            )
+        return super().__new__(cls, name)
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    @property
+    def description(self) -> str:
+        return "call the application's host functions guarded by this capability"
+
+    @property
+    def manifest_grantable(self) -> bool:
+        return True
+
+
+AnyCapability: TypeAlias = Capability | CustomCapability
+
+
+def parse_any_capability(name: str) -> AnyCapability:
+    """A built-in capability, or a custom one (``x:...``); InvalidInputError otherwise."""
+    if isinstance(name, str) and name.startswith("x:"):
+        return CustomCapability(name)
+    return parse_capability(name)
 
 
 def parse_capability(name: str) -> Capability:

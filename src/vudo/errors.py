@@ -2,8 +2,9 @@
 
 Every failure a user can cause ends as a :class:`VudoError` subclass. Each class carries
 the process exit code the command line uses (DESIGN.md §4) and a short title the CLI and
-the TUI show. Third-party exceptions (wasmtime, nacl, tomlkit, sqlite3) are translated
-into this tree at one boundary each, close to where the library is called.
+the TUI show. Third-party exceptions are translated into this tree at one boundary each:
+wasmtime in :mod:`vudo.engine.traps`, nacl, sqlite3 and tomlkit in :mod:`vudo.boundaries`
+(``tests/test_boundaries.py`` keeps it that way).
 
 Raise with a message that says what went wrong and, where one helps, a ``hint`` that says
 what to do about it::

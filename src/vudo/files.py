@@ -2,7 +2,8 @@
 
 A reader (another process, or the next command after a crash) sees the old file or the
 new one, never half of either; a failure or an interrupt removes the temp file. Packages,
-signatures, registry indexes, keys, lock files and ``vudo fmt`` all write through here.
+signatures, registry indexes, keys, lock files, the compiled-module cache and ``vudo fmt``
+all write through here.
 """
 
 from __future__ import annotations

@@ -169,3 +169,54 @@ def test_trust_signer_does_what_its_hints_say(
         )
         assert r.code == 0, r.stderr
         assert json.dumps(r.json()).count("pinned demo") == 1
+
+
+def _replace_key_by_hand(vudo_cli: Vudo, env: dict[str, str], home: Path, tmp_path: Path) -> None:
+    """What a user does without `vudo keys rotate`: another key's files over their own."""
+    import shutil
+
+    with other_home(env, tmp_path / "elsewhere") as elsewhere:
+        assert vudo_cli("keys", "generate").code == 0
+    for name in ("private.key", "public.key"):
+        shutil.copy2(elsewhere / "keys" / name, home / "keys" / name)
+
+
+def test_repair_resigns_grants_made_by_a_backed_up_earlier_key(
+    vudo_cli: Vudo, env: dict[str, str], home: Path, tmp_path: Path, installed: Path
+) -> None:
+    import shutil
+
+    backup = home / "keys" / "backups" / "by-hand"
+    backup.mkdir(parents=True)
+    for name in ("private.key", "public.key"):
+        shutil.copy2(home / "keys" / name, backup / name)
+    _replace_key_by_hand(vudo_cli, env, home, tmp_path)
+    assert _calls(vudo_cli, installed)["sensor_time"] == {"allowed": 0, "denied": 1}
+    r = vudo_cli("repair", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["resigned_grants"] == {"demo": 2} and r.json()["foreign_grants"] == []
+    assert _calls(vudo_cli, installed)["sensor_time"] == {"allowed": 1, "denied": 0}
+    assert "the store is healthy" in vudo_cli("repair").stdout  # nothing left to do
+
+
+def test_repair_reports_grants_made_by_a_key_that_is_not_yours(
+    vudo_cli: Vudo, env: dict[str, str], home: Path, tmp_path: Path, installed: Path
+) -> None:
+    _replace_key_by_hand(vudo_cli, env, home, tmp_path)
+    r = vudo_cli("repair")
+    assert r.code == 0, r.stderr
+    assert "the sensor_time grant of demo was made by key" in r.stdout
+    assert "not yours, so runs ignore it" in r.stdout
+    assert "`vudo grant demo sensor_time`" in r.stdout
+    foreign = vudo_cli("repair", "--json").json()["foreign_grants"]
+    assert sorted(g["regrant"] for g in foreign) == [
+        "vudo grant demo actuator_log",
+        "vudo grant demo sensor_time",
+    ]
+    # the grants are left as they were (repair never launders consent), and doing what
+    # it says gives the consent with the user's key
+    assert _calls(vudo_cli, installed)["sensor_time"] == {"allowed": 0, "denied": 1}
+    assert vudo_cli(*foreign[0]["regrant"].split()[1:]).code == 0
+    assert vudo_cli(*foreign[1]["regrant"].split()[1:]).code == 0
+    assert _calls(vudo_cli, installed)["sensor_time"] == {"allowed": 1, "denied": 0}
+    assert "the store is healthy" in vudo_cli("repair").stdout

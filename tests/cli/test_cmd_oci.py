@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from oci_helpers import REGISTRY_PASSWORD, REGISTRY_USER, OciServer
 
 Vudo = Callable[..., Any]
@@ -270,3 +272,154 @@ def test_transfer_progress_shows_only_after_a_second() -> None:
     now[0] = 2.0
     report(50, 100)
     assert len(lines) == 1 and lines[0].startswith("uploading [") and " 50%" in lines[0]
+
+
+def test_a_published_spirit_with_a_git_dependency_installs(
+    vudo_cli: Vudo,
+    vudo_second: Vudo,
+    env: dict[str, str],
+    tmp_path: Path,
+    oci_server: OciServer,
+    oci_ns: str,
+) -> None:
+    """Published Spirits may depend on git (not path) sources: a second user installs
+    one by name, and its git dependency is fetched, packed and signed there and
+    installed with it (install said "pass git=GitSource(cache_dir) to resolve()")."""
+    import subprocess
+
+    _setup(vudo_cli, oci_server, oci_ns)
+    assert vudo_cli("new", "gitlib").code == 0
+    git = ["git", "-c", "user.email=qa@example.com", "-c", "user.name=qa"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
+        subprocess.run([*git, *args], cwd=tmp_path / "gitlib", env=env, check=True)
+    assert vudo_cli("new", "gitapp").code == 0
+    manifest = tmp_path / "gitapp" / "spirit.toml"
+    manifest.write_text(
+        manifest.read_text() + "\n[dependencies]\n"
+        f'gitlib = {{ git = "file://{tmp_path / "gitlib"}", rev = "HEAD" }}\n'
+    )
+    r = _release(vudo_cli, tmp_path / "gitapp")
+    assert r.code == 0, r.stderr
+
+    _setup(vudo_second, oci_server, oci_ns)
+    r = vudo_second("install", "gitapp", "--yes", "--json")
+    assert r.code == 0, r.stderr
+    assert sorted(e["installed"]["name"] for e in r.json()) == ["gitapp", "gitlib"]
+    r = vudo_second("list", "--json")
+    assert r.code == 0, r.stderr
+    assert sorted(s["name"] for s in r.json()) == ["gitapp", "gitlib"]
+    r = vudo_second("run", "gitapp", "-q")
+    assert r.code == 0, r.stderr
+
+
+def _hostile_registry(scenario: str) -> Any:
+    """A loopback server answering every request the way ``scenario`` says: an HTTP
+    status, or tags listing 1.0.0 whose manifest is another kind of artifact, has a
+    layer of the wrong media type, or is larger than any manifest may be."""
+    import hashlib
+    import http.server
+    import threading
+
+    from vudo.pkg.oci import Descriptor, build_manifest
+
+    layer = b"not a spirit"
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    manifests = {
+        "not-vudo": build_manifest(
+            artifact_type="application/vnd.example.image",
+            layers=[Descriptor("application/octet-stream", digest, len(layer))],
+            annotations={},
+        ),
+        "wrong-layer": build_manifest(
+            artifact_type="application/vnd.vudo.spirit.v1",
+            layers=[Descriptor("application/x-tar", digest, len(layer))],
+            annotations={},
+        ),
+        "oversized": b'{"pad": "' + b"x" * (5 * 1024 * 1024) + b'"}',
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if scenario.isdigit():
+                self._reply(int(scenario), b"{}", {"WWW-Authenticate": 'Basic realm="r"'})
+            elif self.path.startswith("/v2/_catalog"):
+                self._reply(200, json.dumps({"repositories": ["ns/victim"]}).encode(), {})
+            elif self.path.startswith("/v2/ns/victim/tags/list"):
+                self._reply(200, json.dumps({"name": "ns/victim", "tags": ["1.0.0"]}).encode(), {})
+            elif self.path == "/v2/ns/victim/manifests/1.0.0":
+                self._reply(
+                    200,
+                    manifests[scenario],
+                    {"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+                )
+            elif self.path == f"/v2/ns/victim/blobs/{digest}":
+                self._reply(200, layer, {})
+            else:
+                self._reply(404, b"{}", {})
+
+        do_HEAD = do_GET
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize(
+    ("scenario", "code", "search_code", "words"),
+    [
+        ("401", 1, 1, "authentication failed"),
+        ("403", 1, 1, "access denied"),
+        ("404", 5, 5, "victim"),
+        ("429", 1, 1, "rate limited"),
+        ("500", 1, 1, "registry error"),
+        ("not-vudo", 5, 0, "victim"),
+        ("wrong-layer", 5, 0, "victim"),
+        ("oversized", 4, 4, "limit"),
+    ],
+)
+def test_a_hostile_registry_gets_one_line_errors_and_installs_nothing(
+    vudo_cli: Vudo, home: Path, scenario: str, code: int, search_code: int, words: str
+) -> None:
+    """Each bad answer is one `error:` line with a hint and its exit code, through
+    install, info --available and search --available; nothing is installed and the
+    stored password never shows (a foreign artifact is no Spirit: not found, not listed)."""
+    from vudo.pkg.config import save_credentials
+    from vudo.pkg.oci import Credentials
+
+    server = _hostile_registry(scenario)
+    try:
+        host = f"127.0.0.1:{server.server_address[1]}"
+        save_credentials(home, host, Credentials("someone", "Hostile-Pa55-XYZ"))
+        for args, expected in (
+            (["install", "victim", "--yes"], code),
+            (["info", "victim", "--available"], code),
+            (["search", "--available", "--json"], search_code),
+        ):
+            r = vudo_cli(*args, "--registry", f"oci://{host}/ns")
+            assert "Hostile-Pa55-XYZ" not in r.stdout + r.stderr
+            assert r.code == expected, (args, r.stderr)
+            if expected == 0:
+                assert r.json() == []
+                continue
+            assert r.stderr.count("error:") == 1 and "hint:" in r.error_line, r.stderr
+            if args[0] != "search":
+                assert words in r.error_line, r.error_line
+            elif scenario == "404":  # GHCR and Docker Hub have no catalog either
+                assert "no _catalog API" in r.error_line, r.error_line
+        assert vudo_cli("list", "--json").json() == []
+    finally:
+        server.shutdown()
+        server.server_close()

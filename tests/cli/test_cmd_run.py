@@ -72,12 +72,15 @@ def test_run_json_shape(vudo_cli: Vudo, project: Path) -> None:
         "function",
         "args",
         "results",
+        "output",
+        "output_encoding",
         "granted",
         "not_granted",
         "receipt",
         "error",
     }
     assert data["kind"] == "project" and data["results"] == [25] and data["error"] is None
+    assert data["output"] == "" and data["output_encoding"] == "utf-8"
     assert data["identity"]["kind"] == "project" and len(data["identity"]["key"]) == 64
     assert {"capability": "actuator_log", "scope": "global"} in data["granted"]
     receipt = data["receipt"]

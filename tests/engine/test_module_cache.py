@@ -51,7 +51,7 @@ def test_clear_removes_only_the_caches_own_files(tmp_path: Path) -> None:
     (tmp_path / "git").mkdir()  # the git dependency cache lives beside the modules
     (tmp_path / "git" / "repo").write_text("x")
     (tmp_path / "notes.txt").write_text("mine")
-    stale = tmp_path / (("a" * 64) + ".cwasmXYZ.tmp")
+    stale = tmp_path / ("." + "a" * 64 + ".cwasm.123.abcd.partial")
     stale.write_bytes(b"torn")
     assert ModuleCache(tmp_path, "").clear() == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["git", "notes.txt"]
@@ -61,9 +61,9 @@ def test_stale_temp_files_and_orphan_checksums_are_swept(tmp_path: Path) -> None
     with Engine(cache_dir=tmp_path) as engine:
         engine.load(_module(1))
     old = time.time() - 7200
-    torn = tmp_path / (("b" * 64) + ".cwasmQ1.tmp")
+    torn = tmp_path / ("." + "b" * 64 + ".cwasm.123.ab12.partial")
     orphan = tmp_path / (("c" * 64) + ".sha256")
-    fresh = tmp_path / (("d" * 64) + ".cwasmQ2.tmp")  # a writer may still be busy
+    fresh = tmp_path / ("." + "d" * 64 + ".cwasm.456.cd34.partial")  # a writer may still be busy
     for path in (torn, orphan, fresh):
         path.write_bytes(b"x")
     for path in (torn, orphan):

@@ -113,6 +113,7 @@ NO_POINTER = {
     "host_network_close",
     "host_credit_release",
     "host_credit_consume",
+    "host_sandbox_close",
 }
 
 

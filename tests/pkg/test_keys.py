@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 
-import nacl.exceptions
 import pytest
 
-from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
+from vudo.errors import InvalidInputError, NotFoundError, VerificationError
 from vudo.pkg import keys
 from vudo.pkg.keys import (
     ensure_keypair,
@@ -18,7 +16,6 @@ from vudo.pkg.keys import (
     load_keypair,
     load_public_key,
     save_keypair,
-    translate_nacl_error,
     verify_signature,
 )
 
@@ -116,20 +113,3 @@ def test_signatures_verify_and_forgeries_fail() -> None:
         verify_signature(kp.public_hex, b"message", bytes(64), context="test")
     with pytest.raises(VerificationError):
         verify_signature(kp.public_hex, b"message", sig[:63], context="test")
-
-
-def test_nacl_error_mapping_is_complete() -> None:
-    classes = [
-        cls
-        for _, cls in inspect.getmembers(nacl.exceptions, inspect.isclass)
-        if issubclass(cls, nacl.exceptions.CryptoError)
-    ]
-    assert classes
-    for cls in classes:
-        assert cls in keys._NACL_ERRORS, f"{cls.__name__} has no translation"
-        err = translate_nacl_error(cls("boom"), "doing it")
-        assert isinstance(err, VudoError)
-        assert "doing it" in err.message
-    assert isinstance(
-        translate_nacl_error(nacl.exceptions.BadSignatureError("x"), "c"), VerificationError
-    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vudo.capabilities import Capability
+from vudo.capabilities import Capability, CustomCapability
 from vudo.errors import ManifestError, NotFoundError
 from vudo.pkg.manifest import (
     Dependency,
@@ -292,6 +292,18 @@ def test_unrestricted_is_refused() -> None:
     err = error_of(minimal(capabilities='["unrestricted"]'))
     assert 'capability "unrestricted" at spirit.toml:4' in str(err)
     assert err.hint is not None and "system Spirits" in err.hint
+
+
+def test_custom_capabilities_of_an_application() -> None:
+    """A plugin asks for its application's capabilities (x:APP.NAME), checked whole."""
+    manifest = parse_manifest(minimal(capabilities='["sensor_time", "x:myapp.lookup"]'))
+    assert [c.value for c in manifest.capabilities] == ["sensor_time", "x:myapp.lookup"]
+    assert isinstance(manifest.capabilities[1], CustomCapability)
+    err = error_of(minimal(capabilities='["x:MyApp"]'))
+    assert str(err) == '"x:MyApp" is not a custom capability name at spirit.toml:4'
+    assert err.hint is not None and "x:myapp.lookup" in err.hint
+    dup = error_of(minimal(capabilities='["x:myapp.lookup", "x:myapp.lookup"]'))
+    assert "listed twice" in str(dup)
 
 
 def test_duplicate_capability_and_non_string() -> None:

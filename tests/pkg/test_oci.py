@@ -526,7 +526,10 @@ def test_oversized_layer_is_refused_before_download(
     assert srv.hits == 1  # type: ignore[attr-defined]  # the blob was never asked for
 
 
-def test_a_slow_drip_server_is_bounded_by_the_read_timeout(tmp_path: Path) -> None:
+@pytest.mark.parametrize("gap", [0.7, 0.1])
+def test_a_slow_drip_server_is_bounded_by_the_read_timeout(tmp_path: Path, gap: float) -> None:
+    """A byte every ``gap`` seconds: over the read timeout, one wait times out; under it,
+    the body's average rate does (else a drip could hold the transfer open for days)."""
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(4)
@@ -545,7 +548,7 @@ def test_a_slow_drip_server_is_bounded_by_the_read_timeout(tmp_path: Path) -> No
                     conn.sendall(b"{")
                 except OSError:
                     break
-                time.sleep(0.7)
+                time.sleep(gap)
             conn.close()
 
     threading.Thread(target=drip, daemon=True).start()
@@ -699,3 +702,43 @@ def test_a_redirect_to_plain_http_elsewhere_is_refused(
         pytest.raises(RegistryError, match="refusing plain HTTP"),
     ):
         reg.fetch("x", "1.0.0")
+
+
+def test_an_expired_bearer_token_is_renewed_once(
+    token_front: TokenFront, oci_ns: str, tmp_path: Path
+) -> None:
+    """A token the server no longer honours is renewed after one 401; one past its
+    ``expires_in`` is renewed before it is sent; a server refusing every token ends in
+    one 401 error after a bounded number of tries, not a loop."""
+    now = [1000.0]
+    token_front.expires_in = 300
+    pkg = make_package(tmp_path, "renewed", "1.0.0")
+    with OciRegistry(
+        token_front.url(oci_ns), cache_dir=tmp_path / "t", credentials=creds(), sleep=no_sleep
+    ) as reg:
+        reg.publish(pkg)
+    repo = f"{oci_ns}/renewed"
+    scope = f"repository:{repo}:pull"
+    with OciClient(
+        parse_oci_url(token_front.url(oci_ns)),
+        credentials=creds(),
+        sleep=no_sleep,
+        monotonic=lambda: now[0],
+    ) as client:
+        base = token_front.token_requests.count(scope)
+        assert client.list_tags(repo) == ["1.0.0"]
+        assert token_front.token_requests.count(scope) == base + 1
+        token_front.tokens.clear()  # the server forgot (or revoked) every token
+        challenges = token_front.challenges
+        assert client.list_tags(repo) == ["1.0.0"]
+        assert token_front.token_requests.count(scope) == base + 2
+        assert token_front.challenges == challenges + 1
+        now[0] += 299  # past expires_in less the early-renewal margin
+        assert client.list_tags(repo) == ["1.0.0"]
+        assert token_front.token_requests.count(scope) == base + 3
+        assert token_front.challenges == challenges + 1  # renewed without a 401 first
+        token_front.refuse_tokens = True
+        with pytest.raises(RegistryError, match="HTTP 401") as info:
+            client.list_tags(repo)
+        assert token_front.token_requests.count(scope) <= base + 5
+        assert REGISTRY_PASSWORD not in info.value.one_line()

@@ -9,9 +9,9 @@ import pytest
 
 from vudo.errors import VerificationError
 from vudo.files import write_atomic_with
-from vudo.pkg.archive import SIGNATURE_NAME, PackageReader, ZipWriter, pack
+from vudo.pkg.archive import SIGNATURE_NAME, MemberDigests, PackageReader, ZipWriter, pack
 from vudo.pkg.keys import KeyPair, generate_keypair
-from vudo.pkg.signing import Envelope, sign_package, verify_package
+from vudo.pkg.signing import Envelope, check_package, sign_package, verify_package
 
 MODULE = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 16
 
@@ -331,3 +331,41 @@ def test_crc_edited_in_both_headers_is_refused(tmp_path: Path) -> None:
     out.write_bytes(original.replace(struct.pack("<I", crc), struct.pack("<I", crc ^ 0x5A5A5A5A)))
     with pytest.raises(VerificationError, match="CRC"):
         verify_package(out)
+
+
+def _streamed(data: bytes, step: int) -> MemberDigests:
+    digests = MemberDigests()
+    for at in range(0, len(data), step):
+        digests.update(data[at : at + step])
+    return digests
+
+
+@pytest.mark.parametrize("step", [1, 29, 4096, 1 << 20])
+def test_check_with_streamed_digests_matches_full_verification(tmp_path: Path, step: int) -> None:
+    """A download's member digests (any chunking) let the signature be checked without
+    reading member data again, with the same result as verify_package."""
+    package = make_package(tmp_path)
+    full = verify_package(package)
+    checked = check_package(package, streamed=_streamed(package.read_bytes(), step))
+    assert (checked.digest, checked.signer, checked.files, checked.manifest) == (
+        full.digest,
+        full.signer,
+        full.files,
+        full.manifest,
+    )
+    assert check_package(package) == checked  # and without streamed digests: read once
+
+
+def test_streamed_digests_of_other_bytes_are_refused(tmp_path: Path) -> None:
+    """The digests must come from the bytes of the file (a module byte changed on the
+    way, or in the file and the stream alike, is refused; the caller's part is that the
+    file is the private one it wrote from that stream)."""
+    package = make_package(tmp_path)
+    good = package.read_bytes()
+    at = good.index(MODULE) + 100
+    bad = good[:at] + bytes([good[at] ^ 1]) + good[at + 1 :]
+    with pytest.raises(VerificationError, match="differ from its directory"):
+        check_package(package, streamed=_streamed(bad, 4096))
+    package.write_bytes(bad)
+    with pytest.raises(VerificationError):
+        check_package(package, streamed=_streamed(bad, 4096))

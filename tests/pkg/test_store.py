@@ -20,7 +20,7 @@ from vudo.pkg import store as store_module
 from vudo.pkg.archive import pack
 from vudo.pkg.keys import KeyPair, generate_keypair
 from vudo.pkg.signing import sign_package
-from vudo.pkg.store import LocalStore, StoreBusyError, StoreDamagedError, translate_sqlite_error
+from vudo.pkg.store import LocalStore, StoreDamagedError
 
 MODULE = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 4
 
@@ -294,34 +294,6 @@ def test_check_and_repair_orphans_and_missing_objects(tmp_path: Path, store: Loc
     store.repair()
     assert store.check().ok
     assert [s.spec for s in store.list()] == [spirit.spec]
-
-
-def test_sqlite_error_mapping_is_complete() -> None:
-    classes = [
-        sqlite3.Error,
-        sqlite3.Warning,
-        sqlite3.InterfaceError,
-        sqlite3.DatabaseError,
-        sqlite3.DataError,
-        sqlite3.OperationalError,
-        sqlite3.IntegrityError,
-        sqlite3.InternalError,
-        sqlite3.ProgrammingError,
-        sqlite3.NotSupportedError,
-    ]
-    found = {
-        c
-        for c in vars(sqlite3).values()
-        if isinstance(c, type) and issubclass(c, BaseException) and c.__module__ == "sqlite3"
-    }
-    assert found <= set(classes) | {sqlite3.Warning}
-    for cls in classes:
-        assert cls in store_module._SQLITE_ERRORS
-        assert isinstance(translate_sqlite_error(cls("x"), "doing"), VudoError)
-    busy = translate_sqlite_error(sqlite3.OperationalError("database is locked"), "x")
-    assert isinstance(busy, StoreBusyError)
-    damaged = translate_sqlite_error(sqlite3.DatabaseError("file is not a database"), "x")
-    assert isinstance(damaged, StoreDamagedError) and damaged.hint
 
 
 def _install_worker(root: str, packages: list[str]) -> int:

@@ -128,11 +128,23 @@ def test_markdown_to_html_escapes_and_structures(tmp_path: Path) -> None:
         "```\n<code>\n```\npara\nline",
         title="t",
     )
-    assert "<h1>T &lt;x&gt;</h1>" in page
-    assert "<li><code>a()</code> item</li>" in page
-    assert "<tr><td>a</td><td>b</td></tr>" in page and "---" not in page
-    assert "<pre><code>&lt;code&gt;</code></pre>" in page
-    assert "<p>para line</p>" in page
+    flat = page.replace("\n", "")
+    assert "<h1>T &lt;x&gt;</h1>" in flat
+    assert "<li><code>a()</code> item</li>" in flat
+    assert "<tr><th>k</th><th>v</th></tr>" in flat and "<tr><td>a</td><td>b</td></tr>" in flat
+    assert "---" not in page
+    assert "<pre><code>&lt;code&gt;</code></pre>" in flat
+    assert "<p>paraline</p>" in flat
+
+
+def test_markdown_to_html_never_passes_the_authors_markup_through() -> None:
+    page = markdown_to_html(
+        '<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror="y">',
+        title="<b>t</b>",
+    )
+    assert "<script>" not in page and "<img" not in page and "<b>" not in page
+    assert 'href="javascript:' not in page
+    assert "&lt;script&gt;" in page
 
 
 @pytest.mark.parametrize("mode", [0o600, 0o640, 0o664])

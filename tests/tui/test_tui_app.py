@@ -691,3 +691,96 @@ def test_receipt_shows_the_running_spirits_own_balance(
             )
 
     run(scenario())
+
+
+CALLEE_WAT = """(module
+  (import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "from the callee")
+  (func (export "main") (result i32)
+    (drop (call $log (i32.const 2) (i32.const 0) (i32.const 15)))
+    (i32.const 0)))
+"""
+
+CALLER_WAT = """(module
+  (import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "vudo" "host_spirit_call"
+    (func $call (param i32 i32 i32 i32 i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "echoer")
+  (data (i32.const 16) "main")
+  (data (i32.const 32) "calling")
+  (func (export "main") (result i64)
+    (drop (call $log (i32.const 2) (i32.const 32) (i32.const 7)))
+    (call $call (i32.const 0) (i32.const 6) (i32.const 16) (i32.const 4)
+                (i32.const 0) (i32.const 0) (i32.const 64) (i32.const 0))))
+"""
+
+
+def test_nested_calls_show_indented_in_the_log_and_the_receipt(
+    tmp_path: Path, home: Path, keypair: KeyPair
+) -> None:
+    from tui_helpers import summon
+
+    from vudo.project.dependencies import lock_project
+    from vudo.tui.receipt import render_receipt
+
+    callee = write_project(
+        tmp_path / "echoer", author=keypair.public_hex, wat=CALLEE_WAT, name="echoer"
+    )
+    summon(callee, home)
+    caller = write_project(
+        tmp_path / "caller",
+        author=keypair.public_hex,
+        wat=CALLER_WAT,
+        name="caller",
+        capabilities=("actuator_log", "cross_sandbox_call"),
+    )
+    with (caller / "spirit.toml").open("a") as fh:
+        fh.write('\n[dependencies]\nechoer = "^0.1"\n')
+    assert lock_project(caller, home=home) is not None
+
+    async def scenario() -> None:
+        app = make_app(caller, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "main")
+            await settle(pilot)
+            receipt = app.query_one(ReceiptView).receipt
+            assert receipt is not None and receipt.results == (0,)
+            (called,) = receipt.calls
+            assert (called.module, called.outcome) == ("echoer", "ok")
+            assert called.host_calls == (("actuator_log", 1, 0),)
+            text = render_receipt(receipt, show_times=False).plain
+            assert "called  echoer.main ok" in text
+            log = app.query_one(HostCallLog)
+            # the callee's log call comes right before the call that made it, indented
+            assert [log.row(i).function for i in range(len(log.rows))] == [
+                "host_log",
+                "└ log",
+                "host_spirit_call",
+            ]
+
+
+def test_q_quits_at_once_during_a_compute_bound_run(project: Path, home: Path) -> None:
+    """q stops the spinning Spirit as the app shuts down, so the run worker (which the
+    process waits for at exit) returns at once; it used to spin on for ~15 s."""
+    import time
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "spin", fuel=10**15)
+            await wait_until(pilot, lambda: app.session.live)
+            sandbox = app.session._sandbox
+            assert sandbox is not None
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            await pilot.press("q")
+        while sandbox.in_call:
+            assert time.monotonic() - started < 2.0, "the guest kept running after q"
+            await asyncio.sleep(0.01)
+        assert sandbox.state.value == "terminated"
+
+    run(scenario())

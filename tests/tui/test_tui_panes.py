@@ -145,6 +145,37 @@ def test_lifecycle_lights_the_current_state() -> None:
     assert format_transition(t, show_times=False) == "+· Running (call main)"
 
 
+def test_lifecycle_history_shows_the_newest_batch() -> None:
+    """A history taller than its pane ends in view after the batch that grew it lands,
+    at the layout, not at a deferred scroll; a short one stays top-aligned."""
+    from textual.containers import VerticalScroll
+
+    pane = LifecyclePane(show_times=True)
+
+    def batch(start: int, count: int) -> list[Transition]:
+        return [
+            Transition("running", "suspended", i / 1000, f"step {i}")
+            for i in range(start, start + count)
+        ]
+
+    async def body(pilot: Any) -> None:
+        history = pane.query_one("#history", VerticalScroll)
+        pane.add(batch(0, 2))
+        await pilot.pause()
+        assert history.scroll_y == 0 and not history.is_anchored
+        pane.add(batch(2, 30))
+        pane.add(batch(32, 8))  # a second batch before any layout
+        await pilot.pause()
+        assert history.max_scroll_y > 0
+        assert history.scroll_y == history.max_scroll_y
+        pane.reset()
+        pane.add(batch(0, 1))
+        await pilot.pause()
+        assert history.scroll_y == 0 and not history.is_anchored
+
+    with_widget(pane, body)
+
+
 def test_fuel_gauge_rates_from_samples() -> None:
     gauge = FuelGauge(show_rate=True)
 
@@ -284,3 +315,25 @@ def test_stored_calls_are_not_tracked_by_the_garbage_collector() -> None:
         assert log.row(-1) == call(99)
 
     with_widget(log, body)
+
+
+def test_nested_receipts_render_indented_under_their_caller() -> None:
+    from vudo.tui.hostlog import nested_function
+    from vudo.tui.receipt import render_calls
+
+    def row(module: str, outcome: str, calls: tuple[ReceiptRow, ...] = ()) -> ReceiptRow:
+        return ReceiptRow(
+            module, "ab" * 32, "main", outcome, None, (), 100, 10, 0.0, 0,
+            (("actuator_log", 1, 2),), 0, 0, None, None, calls,
+        )  # fmt: skip
+
+    leaf = row("leaf", "trap")
+    top = row("top", "ok", (row("middle", "ok", (leaf,)),))
+    lines = [line.plain for line in render_calls(top)]
+    assert lines == [
+        "      called  middle.main ok  fuel 10  actuator_log 1/2 denied",
+        "                leaf.main trap  fuel 10  actuator_log 1/2 denied",
+    ]
+    assert "called  middle.main" in render_receipt(top, show_times=False).plain
+    assert nested_function("host_log", 1) == "└ log"
+    assert nested_function("host_time_now", 2) == "  └ time_now"

@@ -78,9 +78,13 @@ async def settle(pilot: Any, *, skip: tuple[str, ...] = ("watch",)) -> None:
         if workers:
             await app.workers.wait_for_complete(workers)
         await pilot.pause()
-    for _ in range(2):  # a batch pushed while the first flush was drawing lands in the second
+    # Drain until a flush finds nothing left: a batch pushed while one was drawing lands in
+    # the next. (The lifecycle history is anchored, so what lands is also in view.)
+    while True:
         app.flush_events()
         await pilot.pause()
+        if not len(app.events):
+            break
 
 
 async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vudo.capabilities import parse_capability
+from vudo.capabilities import parse_any_capability, parse_capability
 from vudo.cli.render import (
     ProgressLine,
     emit_json,
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from vudo.project.consent import ConsentDecision, ConsentRequest
     from vudo.project.installing import SummonResult
     from vudo.project.runner import RunControl, RunOptions, RunTarget
-    from vudo.project.workflow import FmtResult
 
 
 def _home() -> Path:
@@ -67,21 +66,21 @@ def _home() -> Path:
 def cmd_new(args: argparse.Namespace) -> int:
     from vudo.project.new import new_project
 
-    created = new_project(args.name, template=args.template, parent=Path(args.path), home=_home())
+    created = new_project(
+        args.name,
+        template=args.template,
+        target=getattr(args, "target", "wasi"),
+        parent=Path(args.path),
+        home=_home(),
+    )
     if args.json:
-        emit_json(
-            {
-                "name": created.name,
-                "path": str(created.root),
-                "template": created.template,
-                "author": created.author,
-                "files": [str(f) for f in created.files],
-            }
-        )
+        emit_json(created)
         return 0
     out(f'created {created.template} Spirit "{created.name}" in {created.root}')
     out(f"author  {created.author}")
-    out(f"next:   cd {created.root} && vudo build && vudo run && vudo test")
+    wasi = created.template != "wat" and getattr(args, "target", "wasi") == "wasi"
+    then = "vudo build && vudo run -- ARGS" if wasi else "vudo build && vudo run && vudo test"
+    out(f"next:   cd {created.root} && {then}")
     return 0
 
 
@@ -100,24 +99,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         note(f"warning: {warning.message} (hint: {warning.hint})")
     if args.json:
-        emit_json(
-            {
-                "name": result.name,
-                "language": result.language,
-                "wasm": str(result.wasm_path),
-                "size": result.size,
-                "release": result.release,
-                "seconds": round(result.seconds, 3),
-                "imports": [f"{m}.{n}" for m, n in result.info.imports],
-                "exports": [
-                    {"name": n, "params": list(p), "results": list(r)}
-                    for n, p, r in result.info.exports
-                ],
-                "warnings": [w.message for w in result.warnings],
-                "lockfile": str(result.lockfile) if result.lockfile else None,
-                "up_to_date": result.up_to_date,
-            }
-        )
+        emit_json(result)
         return 0
     mode = "release" if result.release else "debug"
     if result.lockfile is not None:
@@ -274,11 +256,46 @@ def _receipt_lines(receipt: Receipt) -> list[str]:
         f"  memory      {human_bytes(receipt.peak_memory)} peak",
         f"  host calls  {calls}",
         f"  bytes       {receipt.bytes_out:,} out, {receipt.bytes_in:,} in",
-        f"  digest      {show_digest(receipt.digest, short=True)}",
     ]
+    if receipt.io:
+        streams = ", ".join(f"{name} {count:,}" for name, count in sorted(receipt.io.items()))
+        lines.append(f"  i/o         {streams}")
+    lines.append(f"  digest      {show_digest(receipt.digest, short=True)}")
     if receipt.price is not None:
         lines.append(f"  price       {receipt.price:,}")
+    lines.extend(_nested_call_lines(receipt, "  "))
     return lines
+
+
+def _nested_call_lines(receipt: Receipt, indent: str) -> list[str]:
+    """The Spirits ``receipt``'s sandbox called (host_spirit_call, host_sandbox_spawn),
+    each indented under its caller with its own fuel and host calls."""
+    lines: list[str] = []
+    for call in receipt.calls:
+        counts = (
+            ", ".join(
+                f"{cap} {c.get('allowed', 0)}"
+                + (f"/{c['denied']} denied" if c.get("denied") else "")
+                for cap, c in sorted(call.host_calls.items())
+            )
+            or "no host calls"
+        )
+        lines.append(
+            f"{indent}called      {call.module}.{call.function}: {call.outcome}"
+            + (f" ({call.error})" if call.error else "")
+            + f"; fuel {call.fuel_used:,}; {counts}"
+        )
+        lines.extend(_nested_call_lines(call, indent + "  "))
+    return lines
+
+
+#: The host calls that reach a dependency; a refusal's reason is worth a note after the run.
+_DEPENDENCY_CALLS = frozenset({"host_spirit_call", "host_sandbox_spawn", "host_sandbox_call"})
+
+
+def _callee_name(sandbox_id: str) -> str:
+    """The dependency name in a callee's sandbox id (``caller-1/lowercase#3``)."""
+    return sandbox_id.rpartition("/")[2].partition("#")[0]
 
 
 class _HostCallWatch:
@@ -303,6 +320,10 @@ class _HostCallWatch:
         self.calls = 0
         self.denied: list[tuple[str, str | None, str]] = []  # function, capability, detail
         self.denied_count = 0
+        #: (dependency, capability) denied to a Spirit this one called: its own grants
+        self.callee_denied: dict[tuple[str, str], None] = {}
+        #: why a call to a dependency was refused (not locked, not installed, a cycle...)
+        self.refused_calls: dict[str, None] = {}
 
     def __call__(self, event: Event) -> None:
         from vudo.engine.events import FuelSample, HostCall
@@ -313,15 +334,27 @@ class _HostCallWatch:
             self.calls += 1
             cap = event.capability.value if event.capability is not None else None
             detail = getattr(event, "reason", None) or event.args
+            depth = getattr(event, "depth", 0)
             if not event.allowed:
                 self.denied_count += 1
-                if len(self.denied) < _MAX_DENIALS_KEPT:  # a guest can make millions
+                if depth:  # a callee's own grants decided: the caller's cannot help
+                    if cap is not None and len(self.callee_denied) < _MAX_DENIALS_KEPT:
+                        self.callee_denied[(_callee_name(event.sandbox_id), cap)] = None
+                elif len(self.denied) < _MAX_DENIALS_KEPT:  # a guest can make millions
                     self.denied.append((event.function, cap, detail[:200]))
+            elif (
+                event.result < 0
+                and event.function in _DEPENDENCY_CALLS
+                and event.reason
+                and len(self.refused_calls) < _MAX_DENIALS_KEPT
+            ):
+                self.refused_calls[f"{event.function}: {event.reason[:200]}"] = None
             if self.verbose:
                 if self.line is not None:
                     self.line.clear()
+                where = f"{'  ' * depth}[{_callee_name(event.sandbox_id)}] " if depth else ""
                 note(
-                    f"host call  {event.function}({event.args}) -> {event.result}  "
+                    f"host call  {where}{event.function}({event.args}) -> {event.result}  "
                     f"{'allowed' if event.allowed else 'DENIED'}" + (f" [{cap}]" if cap else "")
                 )
         if self.line is None:
@@ -345,9 +378,15 @@ class _HostCallWatch:
         for function, cap, detail in self.denied:
             if cap is not None and cap not in first:
                 first[cap] = (function, detail)
+        lines = [f"note: {refusal}" for refusal in self.refused_calls]
+        lines += [
+            f"note: {name}, which this Spirit called, was denied {cap} (its own grant; to "
+            f"allow it: `vudo grant {name} {cap}`)"
+            for name, cap in self.callee_denied
+        ]
         if not first:
-            return []
-        lines = ["note: host calls needing " + ", ".join(sorted(first)) + " were denied"]
+            return lines
+        lines.append("note: host calls needing " + ", ".join(sorted(first)) + " were denied")
         for cap, (function, detail) in sorted(first.items()):
             lines.append(
                 f"  {function}"
@@ -412,9 +451,18 @@ def _run_options(
 ) -> RunOptions:
     """The run limits and grants ``run`` and ``test`` share (--fuel/--timeout/--memory,
     --grant/--deny); a malformed capability or scope is a usage error, as in every command."""
-    from vudo.project.runner import RunOptions, parse_size
+    from vudo.project.runner import RunOptions, parse_dir_spec, parse_size
 
     _check_grant_words(args.grant, args.deny)
+    dirs = tuple(parse_dir_spec(w) for w in getattr(args, "dir", ())) + tuple(
+        parse_dir_spec(w, read_only=True) for w in getattr(args, "ro_dir", ())
+    )
+    stdin = getattr(args, "stdin", False)
+    if stdin and getattr(args, "input", None) is not None:
+        raise UsageError(
+            "--stdin and --input both say what the program reads",
+            hint="pass --stdin to stream this terminal's stdin, or --input FILE (- for stdin)",
+        )
     return RunOptions(
         function=function,
         args=words,
@@ -423,7 +471,61 @@ def _run_options(
         memory=parse_size(args.memory) if args.memory else None,
         grant=tuple(args.grant),
         deny=tuple(args.deny),
+        input=_input_bytes(getattr(args, "input", None)),
+        env=tuple(_env_word(word) for word in getattr(args, "env", ())),
+        dirs=dirs,
+        stdin_fd=sys.stdin.fileno() if stdin else None,
+        interactive=sys.stdout.isatty(),
     )
+
+
+def _input_bytes(source: str | None) -> bytes:
+    """``--input FILE`` (``-``: all of stdin) as bytes; a missing file is exit 5. At most
+    the input limit is read (one byte more tells it was passed: exit 13, before the
+    Spirit runs), so a huge file or an endless pipe never fills the host's memory."""
+    from vudo.engine.config import Limits
+    from vudo.errors import ResourceLimitExceeded
+
+    if source is None:
+        return b""
+    limit = Limits().max_input_bytes
+    try:
+        if source == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(source, "rb") as handle:
+                data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"no input file {source}", hint="pass an existing file, or - for stdin"
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read input file {source}: {exc.strerror}", hint="pass a readable file"
+        ) from None
+    if len(data) > limit:
+        raise ResourceLimitExceeded(
+            f"input of more than {limit} bytes is over the {limit}-byte input limit",
+            hint="give the Spirit less input",
+        )
+    return data
+
+
+def _env_word(word: str) -> tuple[str, str]:
+    """``--env NAME=VALUE`` as (name, value); usage error (exit 2) otherwise."""
+    from vudo.engine.config import check_env
+
+    name, eq, value = word.partition("=")
+    if not eq:
+        raise UsageError(
+            f"--env {word}: expected NAME=VALUE",
+            hint="give the value too (the host's environment is never passed to a Spirit)",
+        )
+    try:
+        check_env({name: value})
+    except ValueError as exc:
+        raise UsageError(f"--env {word}: {exc}", hint="use NAME=VALUE") from None
+    return name, value
 
 
 def _check_grant_words(grant: Sequence[str], deny: Sequence[str] = ()) -> None:
@@ -434,7 +536,7 @@ def _check_grant_words(grant: Sequence[str], deny: Sequence[str] = ()) -> None:
         return
     with _typed_by_user():
         for word in deny:
-            parse_capability(word.strip())
+            parse_any_capability(word.strip())
         if grant:
             from vudo.engine.grants import parse_grant_spec  # lazy: only with --grant
 
@@ -459,6 +561,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = _run_options(args, function=args.function, words=tuple(args.guest_args))
     control = RunControl()
     watch = _HostCallWatch(bar if bar.enabled else None, verbose=args.verbose and not args.json)
+    stream = _OutputStream(bar)  # host_output_write's bytes, and a WASI program's stdout
+    sinks = {"output": stream, "stdout": stream, "stderr": _OutputStream(bar, sys.stderr)}
     try:
         from vudo.cli.trust import gate
 
@@ -467,7 +571,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         with _interrupts_terminate(control):
             result = run_spirit(
-                target, options, home=home, on_event=watch, control=control, notice=note
+                target,
+                options,
+                home=home,
+                on_event=watch,
+                control=control,
+                notice=note,
+                # --json carries the output in the document; otherwise it streams
+                sinks=None if args.json else sinks,
             )
     finally:
         bar.clear()
@@ -477,6 +588,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in watch.denial_notes(target, result.granted, args.deny):
             note(line)
     if args.json:
+        text, encoding = _output_json(result.output)
         emit_json(
             {
                 "spirit": target.label,
@@ -485,12 +597,26 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "function": result.function,
                 "args": list(result.args),
                 "results": result.receipt.to_dict()["results"],
+                "output": text,
+                "output_encoding": encoding,
                 "granted": [{"capability": c, "scope": s} for c, s in result.granted],
                 "not_granted": list(result.not_granted),
                 "receipt": result.receipt.to_dict(),
                 "error": None if result.error is None else error_json(result.error),
+                **(_wasi_json(result) if result.wasi else {}),
             }
         )
+    elif result.wasi:
+        # stdout is the program's: vudo's own receipt is a remark (stderr)
+        for line in _receipt_lines(result.receipt):
+            note(line)
+    elif stream.written or args.input is not None:
+        # stdout is the Spirit's output: the result line and receipt are remarks (stderr)
+        if result.error is None:
+            shown = " ".join(str(v) for v in result.results) if result.results else "(none)"
+            note(f"result: {shown}")
+        for line in _receipt_lines(result.receipt):
+            note(line)
     else:
         if result.error is None:
             shown = " ".join(str(v) for v in result.results) if result.results else "(none)"
@@ -500,9 +626,59 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out(line)
     if control.reason == "interrupted":
         raise KeyboardInterrupt
+    from vudo.engine.traps import ProcessExit  # the engine is loaded by now
+
+    if isinstance(result.error, ProcessExit):
+        return result.error.code  # the WASI program's own exit status passes through
     if result.error is not None:
         raise result.error
     return 0
+
+
+class _OutputStream:
+    """The sink of a run's ``"output"`` stream and a WASI program's ``"stdout"`` (or, given
+    ``sys.stderr``, its ``"stderr"``): the bytes go to vudo's own stream exactly as the
+    Spirit writes them (binary, unescaped: they are the data, as in `cat` and the wasmtime
+    CLI), flushed at once so `vudo run` streams in a pipe and a prompt shows before the
+    program reads. The progress line is cleared first."""
+
+    def __init__(self, bar: ProgressLine, stream: Any = None) -> None:
+        self.bar = bar
+        self.stream = stream
+        self.written = 0
+
+    def __call__(self, data: bytes) -> None:
+        if not self.written:
+            self.bar.clear()
+        self.written += len(data)
+        stream = self.stream if self.stream is not None else sys.stdout
+        stream.flush()
+        stream.buffer.write(data)
+        stream.buffer.flush()
+
+
+def _output_json(data: bytes) -> tuple[str, str]:
+    """The output for ``--json``: (text, "utf-8") when it decodes, else base64."""
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        import base64
+
+        return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def _wasi_json(result: Any) -> dict[str, Any]:
+    """A WASI program's streams and exit status for ``--json`` (text, or base64 per
+    ``*_encoding`` as for the output)."""
+    out_text, out_encoding = _output_json(result.stdout)
+    err_text, err_encoding = _output_json(result.stderr)
+    return {
+        "stdout": out_text,
+        "stdout_encoding": out_encoding,
+        "stderr": err_text,
+        "stderr_encoding": err_encoding,
+        "exit_code": result.receipt.exit_code,
+    }
 
 
 @contextlib.contextmanager
@@ -574,27 +750,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         else None
     )
     if args.json:
-        emit_json(
-            {
-                "name": report.name,
-                "passed": report.passed,
-                "failed": report.failed,
-                "tests": [
-                    {
-                        "name": c.name,
-                        "passed": c.passed,
-                        "outcome": c.outcome,
-                        "detail": c.detail,
-                        "results": list(c.results),
-                        "fuel_used": c.fuel_used,
-                        "seconds": round(c.seconds, 6),
-                        "logs": list(c.logs),
-                    }
-                    for c in report.cases
-                ],
-            },
-            error=error,
-        )
+        emit_json(report, error=error)
     else:
         if not report.cases:
             note(
@@ -626,17 +782,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
     finally:
         bar.clear()
     if args.json:
-        emit_json(
-            {
-                "path": str(result.path),
-                "name": result.name,
-                "version": result.version,
-                "size": result.size,
-                "built": result.built,
-                "assets": list(result.assets),
-                "signed": False,
-            }
-        )
+        emit_json(result)
         return 0
     out(f"packed {result.path} ({human_bytes(result.size)}, unsigned)")
     out("next:   vudo sign")
@@ -656,15 +802,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
         key=Path(args.key) if args.key else None,
     )
     if args.json:
-        emit_json(
-            {
-                "path": str(result.path),
-                "signer": result.signer,
-                "digest": result.digest,
-                "author": result.author,
-                "author_matches": result.author_matches,
-            }
-        )
+        emit_json(result)
         return 0
     out(f"signed {result.path}")
     out(f"signer  {result.signer}")
@@ -696,21 +834,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             hint=report.errors[0].hint or "see the lines above",
         )
     if args.json:
-        emit_json(
-            {
-                "path": str(report.root),
-                "name": report.name,
-                "ok": report.ok,
-                "checked": list(report.checked),
-                "package": str(report.package) if report.package else None,
-                "signer": report.signer,
-                "problems": [
-                    {"area": p.area, "severity": p.severity, "message": p.message, "hint": p.hint}
-                    for p in report.problems
-                ],
-            },
-            error=error,
-        )
+        emit_json(report, error=error)
     else:
         for p in report.problems:
             hint = f" (hint: {p.hint})" if p.hint else ""
@@ -814,17 +938,9 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         # a file that would change (the diff says how).
         error = VudoError(f"{result.path} is not formatted", hint="run `vudo fmt`")
     if args.json:
-        emit_json(
-            {
-                "path": str(result.path),
-                "changed": result.changed,
-                "written": result.changed and not args.check,
-            }
-            | ({"diff": _manifest_diff(result)} if error is not None else {}),
-            error=error,
-        )
+        emit_json(result, error=error)
     elif error is not None:
-        sys.stdout.write(printable(_manifest_diff(result)))
+        sys.stdout.write(printable(result.diff()))
     elif args.check:
         out(f"{result.path} is formatted")
     else:
@@ -832,16 +948,6 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     if error is not None:
         raise error
     return 0
-
-
-def _manifest_diff(result: FmtResult) -> str:
-    """A unified diff from the manifest as it is to how ``vudo fmt`` would write it."""
-    import difflib
-
-    before = result.path.read_text(encoding="utf-8").splitlines(keepends=True)
-    after = result.formatted.splitlines(keepends=True)
-    name = result.path.name
-    return "".join(difflib.unified_diff(before, after, f"{name} (current)", f"{name} (formatted)"))
 
 
 def cmd_doc(args: argparse.Namespace) -> int:
@@ -855,13 +961,7 @@ def cmd_doc(args: argparse.Namespace) -> int:
     finally:
         bar.clear()
     if args.json:
-        emit_json(
-            {
-                "markdown": str(result.markdown),
-                "html": str(result.html),
-                "exports": list(result.exports),
-            }
-        )
+        emit_json(result)
         return 0
     out(f"wrote {result.markdown}")
     out(f"wrote {result.html}")
@@ -906,7 +1006,7 @@ def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecisi
             "not a terminal to ask for consent",
             hint="pass --yes to grant them all, or --grant CAP for each one you allow",
         )
-    denied_now = {parse_capability(d) for d in args.deny}
+    denied_now = {parse_any_capability(d) for d in args.deny}
     answer = _ask("grant these? [y]es, [n]o (cancel), [c]hoose each: ")
     if answer in ("y", "yes"):
         granted = [(c, "global") for c in request.capabilities if c not in denied_now]
@@ -926,10 +1026,6 @@ def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecisi
     )
 
 
-def _installed_dict(s: InstalledSpirit) -> dict[str, Any]:
-    return s.to_dict()
-
-
 def cmd_summon(args: argparse.Namespace) -> int:
     from vudo.project.installing import install_prepared, prepare_summon
 
@@ -947,15 +1043,7 @@ def cmd_summon(args: argparse.Namespace) -> int:
 
 def _render_install(result: SummonResult, args: argparse.Namespace) -> int:
     if args.json:
-        emit_json(
-            {
-                "installed": _installed_dict(result.spirit),
-                "already_installed": result.already_installed,
-                "granted": [{"capability": c, "scope": s} for c, s in result.granted],
-                "denied": list(result.denied),
-                "notes": list(result.notes),
-            }
-        )
+        emit_json(result)
         return 0
     s = result.spirit
     verb = "already installed" if result.already_installed else "installed"
@@ -983,7 +1071,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     spirits = list_installed(_home())
     if args.json:
-        emit_json([_installed_dict(s) for s in spirits])
+        emit_json(spirits)
         return 0
     if not spirits:
         out("no Spirits installed (install one with `vudo summon FILE.spirit`)")
@@ -1024,7 +1112,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                 or e.signer.startswith(args.author.lower())
             ]
         if args.json:
-            emit_json([e.to_dict() for e in entries])
+            emit_json(entries)
             return 0
         if not entries:
             out(f"no published Spirit matches {args.query!r}")
@@ -1039,7 +1127,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         args.query, home=_home(), capability=args.capability, author=args.author
     )
     if args.json:
-        emit_json([_installed_dict(s) for s in found])
+        emit_json(found)
         return 0
     if not found:
         out(f"no installed Spirit matches {args.query!r}")
@@ -1199,7 +1287,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(
             {
-                **_installed_dict(s),
+                **s.to_json(),
                 "license": m.license,
                 "repository": m.repository,
                 "versions": [str(v) for v in info.versions],
@@ -1240,7 +1328,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
     for line in warnings:
         note(f"warning: {line}; it will not run until that is installed again")
     if args.json:
-        emit_json({"removed": [_installed_dict(s) for s in removed], "broken_dependents": warnings})
+        emit_json({"removed": [s.to_json() for s in removed], "broken_dependents": warnings})
         return 0
     for s in removed:
         out(f"uninstalled {s.name} {s.version}")
@@ -1571,7 +1659,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         emit_json(
             [
                 {
-                    "installed": _installed_dict(r.spirit),
+                    "installed": r.spirit.to_json(),
                     "already_installed": r.already_installed,
                     "granted": [{"capability": c, "scope": s} for c, s in r.granted],
                     "denied": list(r.denied),
@@ -1867,47 +1955,42 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    from vudo.project.credit import release_dead_runs
-    from vudo.project.repair import repair_store
+    from vudo.pkg.keys import fingerprint
+    from vudo.project.repair import repair
 
-    outcome = repair_store(_home())
-    freed = release_dead_runs(home=_home())
-    for r in freed:
+    outcome = repair(_home())
+    for r in outcome.released:
         note(
             f"released reservation #{r.id} ({r.amount:,} credits) of a run that ended "
             f"(pid {r.pid or '?'})"
         )
     if args.json:
-        emit_json(
-            {
-                "rebuilt": outcome.rebuilt,
-                "packages": outcome.packages,
-                "released_reservations": [r.id for r in freed],
-                "removed_orphans": outcome.removed_orphans,
-                "removed_temp_files": outcome.removed_temp_files,
-                "dropped": list(outcome.dropped_rows),
-                "dropped_grants": list(outcome.dropped_grants),
-            }
-        )
+        emit_json(outcome)
         return 0
     if outcome.rebuilt:
         out(f"rebuilt the store index from the package files ({outcome.packages} packages)")
-        return 0
     fixed = (
         outcome.removed_orphans
         + outcome.removed_temp_files
         + len(outcome.dropped_rows)
         + len(outcome.dropped_grants)
     )
-    if not fixed:
-        out(f"the store is healthy ({outcome.packages} packages)")
-        return 0
-    out(
-        f"removed {outcome.removed_orphans} orphaned package files and "
-        f"{outcome.removed_temp_files} stale temp files"
-    )
+    if fixed:
+        out(
+            f"removed {outcome.removed_orphans} orphaned package files and "
+            f"{outcome.removed_temp_files} stale temp files"
+        )
     for row in outcome.dropped_rows:
         out(f"dropped {row} (its package file was missing or damaged)")
     for name in outcome.dropped_grants:
         out(f"dropped the unreadable grants of {name} (grant them again: `vudo grant {name} CAP`)")
+    for name, count in outcome.resigned_grants:
+        out(f"re-signed {count} grant(s) of {name} made by your earlier key with your current key")
+    for g in outcome.foreign_grants:
+        out(
+            f"the {g.capability} grant of {g.name} was made by key {fingerprint(g.granter)}, "
+            f"not yours, so runs ignore it; to give it with your key: `{g.regrant}`"
+        )
+    if not (outcome.rebuilt or fixed or outcome.resigned_grants or outcome.foreign_grants):
+        out(f"the store is healthy ({outcome.packages} packages)")
     return 0

@@ -47,6 +47,7 @@ class ErrorCode(IntEnum):
     INTERNAL_ERROR = -8
     NOT_FOUND = -9
     QUOTA_EXCEEDED = -10
+    CALL_FAILED = -11
 
 
 class HostCallError(Exception):
@@ -56,6 +57,16 @@ class HostCallError(Exception):
         super().__init__(f"{code.name}: {detail}" if detail else code.name)
         self.code = code
         self.detail = detail
+
+
+class StopGuest(Exception):
+    """Raised inside a host function to stop the guest (fuel, limit, terminated): the
+    engine must stop it, a code would not do (see :mod:`vudo.engine.host`)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
 
 
 class HostImport(NamedTuple):
@@ -267,8 +278,49 @@ ABI: dict[str, HostImport] = {
             "(level, ptr, len): a notification for the user (TUI toast, CLI line on "
             "stderr, library event); level 0 trace .. 4 error",
         ),
-        # -- composition (issue 12, part 2): host_spirit_call (cross_sandbox_call) and
-        #    the spawn_sandbox calls go here, with their HostBridge methods.
+        # -- composition (vudo.engine.compose): a Spirit calls the Spirits its manifest
+        #    depends on, each in a sandbox of its own with its own identity and grants.
+        #    Results: the callee's full output length (min(len, ocap) bytes copied to
+        #    optr, snprintf style), or a code: NOT_FOUND (not a dependency, no such
+        #    export), INVALID_PARAMETER (wrong export shape, bad name, handle not open
+        #    here), QUOTA_EXCEEDED (depth, fan-out or a cycle), CALL_FAILED (the callee
+        #    trapped or hit a limit), or the callee's own negative i32 result.
+        _row(
+            "host_spirit_call",
+            (I32, I32, I32, I32, I32, I32, I32, I32),
+            I64,
+            C.CROSS_SANDBOX_CALL,
+            "(nptr, nlen, fptr, flen, iptr, ilen, optr, ocap): call export f (() -> () or "
+            "() -> i32, bytes through host_input_*/host_output_write) of dependency n (from "
+            "this Spirit's manifest and lock) in its own sandbox, with its own identity and "
+            "grants; peer:<key> scopes name the callee's signer; fuel and time from the "
+            "caller's budget; the output's full length",
+        ),
+        _row(
+            "host_sandbox_spawn",
+            (I32, I32),
+            I64,
+            C.SPAWN_SANDBOX,
+            "(nptr, nlen): start a sandbox of dependency n (as host_spirit_call would); a "
+            "handle, valid only in this sandbox, closed with it",
+        ),
+        _row(
+            "host_sandbox_call",
+            (I64, I32, I32, I32, I32, I32, I32),
+            I64,
+            None,
+            "(handle, fptr, flen, iptr, ilen, optr, ocap): call export f of the spawned "
+            "sandbox (its state kept between calls); as host_spirit_call",
+            "sandbox",
+        ),
+        _row(
+            "host_sandbox_close",
+            (I64,),
+            I32,
+            None,
+            "(handle): close a spawned sandbox (its receipt stays nested); 0",
+            "sandbox",
+        ),
     )
 }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from vudo.engine.abi import I64_MAX
 
@@ -74,6 +74,27 @@ TRANSITIONS: dict[SandboxState, frozenset[SandboxState]] = {
 }
 
 
+class Dependency(NamedTuple):
+    """A callee as a :attr:`SandboxConfig.dependencies` resolver hands it to the engine
+    (see :mod:`vudo.engine.compose`).
+
+    ``name`` is the dependency's name in the caller's manifest; ``wasm`` its verified
+    module bytes; ``config`` its own sandbox configuration (identity, grants, trusted
+    granters, namespace, services and its own ``dependencies``; the engine replaces fuel,
+    limits, timeout and log settings with the caller's); ``peer`` the key a
+    ``peer:<key>`` scope of the caller's grant must name (the package's signer).
+    """
+
+    name: str
+    wasm: bytes
+    config: SandboxConfig
+    peer: str
+
+
+#: A dependency name -> the callee; raises ``HostCallError`` (NOT_FOUND) when there is none.
+Resolver: TypeAlias = "Callable[[str], Dependency]"
+
+
 class _LimitFields(NamedTuple):
     memory_bytes: int = 64 * MiB
     table_elements: int = 10_000
@@ -86,6 +107,8 @@ class _LimitFields(NamedTuple):
     max_storage_key: int = 1024
     max_storage_value: int = 1 * MiB
     max_network_payload: int = 1 * MiB
+    max_call_depth: int = 4
+    max_callees: int = 16
     max_input_bytes: int = 16 * MiB
     max_output_bytes: int = 16 * MiB
     max_notify_bytes: int = 4 * 1024
@@ -103,6 +126,14 @@ class Limits(_LimitFields):
     ResourceLimitExceeded before anything runs); ``max_output_bytes`` bounds what one call
     writes to all its output streams together: a write past it writes nothing and
     returns QUOTA_EXCEEDED to the guest (see :mod:`vudo.engine.runio`).
+
+    Spirits calling Spirits (:mod:`vudo.engine.compose`): ``max_call_depth`` bounds how
+    many callees deep a chain of calls may go (a top-level Spirit is depth 0),
+    ``max_callees`` how many callee sandboxes one sandbox may open over its life
+    (dependency sandboxes and spawned ones; the fan-out); both are refused with
+    QUOTA_EXCEEDED (the guest keeps running). A callee runs under its caller's limits, so
+    a call's input is bounded by ``max_input_bytes`` and its output by
+    ``max_output_bytes`` as any call's.
     """
 
     __slots__ = ()
@@ -118,6 +149,19 @@ class Limits(_LimitFields):
                         f"limit {name} must be an int from 0 to {I64_MAX}, got {value!r}"
                     )
             return limits
+
+
+class Preopen(NamedTuple):
+    """A host directory a WASI guest sees as ``guest`` (``--dir HOST[::GUEST]``).
+
+    ``host`` is an absolute, normalised path; every path call under it needs
+    storage_read/write/delete with scope ``path:<host>`` (or a global grant).
+    ``read_only`` refuses every change under it with EROFS, whatever the grants say.
+    """
+
+    host: str
+    guest: str
+    read_only: bool = False
 
 
 _NO_ENV: Mapping[str, str] = MappingProxyType({})
@@ -139,9 +183,15 @@ class _ConfigFields(NamedTuple):
     min_log_level: int = 0
     grant_clock: Callable[[], float] | None = None
     grant_refresh: Callable[[], Iterable[Grant]] | None = None
+    argv: tuple[str, ...] = ()
+    preopens: tuple[Preopen, ...] = ()
+    stdin_fd: int | None = None
+    interactive: bool = False
+    listeners: tuple[Any, ...] = ()
     input: bytes = b""
     env: Mapping[str, str] = _NO_ENV
     sinks: Mapping[str, Callable[[bytes], None]] | None = None
+    dependencies: Resolver | None = None
 
 
 class SandboxConfig(_ConfigFields):
@@ -164,6 +214,13 @@ class SandboxConfig(_ConfigFields):
     store, so `vudo revoke` in another process reaches a running sandbox): the checker
     polls it at most every half second on the host-call path and swaps the answer in
     (see :class:`vudo.engine.grants.GrantChecker`); ``grants`` is the answer at start.
+    ``argv`` is a WASI program's argv (its name first) and ``preopens`` the host
+    directories it sees (:mod:`vudo.engine.wasi`); its stdin is the call's ``input``
+    unless ``stdin_fd`` names a host file descriptor to stream it from (``vudo run
+    --stdin``: reads wait at most until the deadline); ``interactive`` makes its stdio
+    look like a terminal (wasi-libc then line-buffers stdout). ``listeners`` are
+    listening sockets handed to a WASI program as fds after its preopens (what
+    wasmtime's ``--tcplisten`` does); it accepts on them with network_listen.
 
     ``input`` is the bytes each call is given (``host_input_read``, WASI stdin) unless
     the call passes its own; ``env`` the variables ``host_env_get`` (and WASI's environ)
@@ -171,6 +228,9 @@ class SandboxConfig(_ConfigFields):
     Names are non-empty and hold no ``=`` or NUL, values no NUL. ``sinks`` maps an
     output stream (``"output"``; WASI adds ``"stdout"``, ``"stderr"``) to a callable
     given its bytes as they are written (see :mod:`vudo.engine.runio`).
+    ``dependencies``, when given, resolves the names a Spirit may call with
+    ``host_spirit_call`` and ``host_sandbox_spawn`` (its manifest's dependencies, see
+    :mod:`vudo.engine.compose`); without it every such call is NOT_FOUND.
     """
 
     __slots__ = ()

@@ -35,8 +35,11 @@ from vudo.engine.abi import ABI, HOST_MODULE, format_signature
 from vudo.engine.binary import ModuleShape, scan
 from vudo.engine.compiler import engine_config
 from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE, DEFAULT_TIMEOUT
-from vudo.engine.traps import translate
-from vudo.errors import ModuleError, NotFoundError, ResourceLimitExceeded
+from vudo.engine.custom import HostFunctions
+from vudo.engine.traps import parse_wat, translate
+from vudo.engine.wasi_abi import WASI_MODULE, WASI_SIGNATURES
+from vudo.errors import InvalidInputError, ModuleError, NotFoundError, ResourceLimitExceeded
+from vudo.files import write_atomic
 
 
 def _wasmtime_version() -> str:
@@ -75,6 +78,9 @@ class ExportedFunc(NamedTuple):
     results: tuple[str, ...]
 
 
+WASI_PREFIX = WASI_MODULE + "."
+
+
 class SpiritModule(NamedTuple):
     """A compiled, validated Spirit module, ready to run in any number of sandboxes.
 
@@ -100,6 +106,11 @@ class SpiritModule(NamedTuple):
         raise NotFoundError(
             f'{self.name} exports no function "{name}"', hint=f"exported functions: {names}"
         )
+
+    @property
+    def uses_wasi(self) -> bool:
+        """Whether the module imports WASI preview1 (a WASI command or reactor)."""
+        return any(name.startswith(WASI_PREFIX) for name in self.imports)
 
     def entry_point(self) -> str:
         """The function ``vudo run`` calls by default: ``main``, else ``_start``."""
@@ -133,7 +144,10 @@ DEFAULT_CACHE_BOUND = 256 * 1024 * 1024
 #: A leftover temporary file (a writer that was killed) older than this is removed.
 _STALE_TMP_SECONDS = 3600.0
 #: The names of the cache's own files: an entry's code and checksum, and their temp files.
-_CACHE_FILE = re.compile(r"[0-9a-f]{64}\.(cwasm|sha256)(\S*\.tmp)?")
+#: Temp files are :func:`vudo.files.write_atomic`'s ``.<name>.<pid>.<hex>.partial``.
+_CACHE_FILE = re.compile(
+    r"[0-9a-f]{64}\.(cwasm|sha256)|\.[0-9a-f]{64}\.(cwasm|sha256)\.\d+\.[0-9a-f]+\.partial"
+)
 
 
 class ModuleCache:
@@ -187,10 +201,10 @@ class ModuleCache:
         code_path, sum_path = self.paths(digest)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _atomic_write(sum_path, hashlib.sha256(code).hexdigest().encode())
-            _atomic_write(code_path, code)
+            write_atomic(sum_path, hashlib.sha256(code).hexdigest().encode())
+            write_atomic(code_path, code)
             self.evict(keep=code_path)
-        except OSError:
+        except (OSError, InvalidInputError):  # a full disk, or not a file at the path
             return
 
     def _entries(self) -> list[tuple[float, int, Path]]:
@@ -209,7 +223,7 @@ class ModuleCache:
         for entry in listing:
             with contextlib.suppress(OSError):
                 stat = entry.stat(follow_symlinks=False)
-                if entry.name.endswith(".tmp"):
+                if entry.name.endswith(".partial"):
                     if now - stat.st_mtime > _STALE_TMP_SECONDS:
                         os.unlink(entry.path)
                 elif entry.name.endswith(".cwasm") and entry.is_file(follow_symlinks=False):
@@ -264,19 +278,6 @@ class ModuleCache:
         return CacheStats(self.hits, self.misses, self.recompiled)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    import tempfile  # only on a cache miss: a warm run never writes
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class _Ticker:
     """Increments the engine's epoch every ``interval`` seconds on a daemon thread."""
 
@@ -316,8 +317,14 @@ class Engine:
         compile_timeout: float = DEFAULT_TIMEOUT,
         compile_memory: int = DEFAULT_COMPILE_MEMORY,
         cache_bound: int = DEFAULT_CACHE_BOUND,
+        host_functions: HostFunctions | None = None,
     ) -> None:
         self.max_wasm_stack = max_wasm_stack
+        #: the application's own host functions (closed to new definitions from now on)
+        self.host_functions = host_functions
+        if host_functions is not None:
+            host_functions.close()
+        self._custom_callbacks: list[Any] = []
         self.fingerprint = f"fuel=1;epoch=1;stack={max_wasm_stack}"
         self.wasm_engine = wasmtime.Engine(engine_config(max_wasm_stack))
         self.max_module_size = max_module_size
@@ -407,7 +414,7 @@ class Engine:
             module, cache, shape = self._compile(wasm, digest, name, timeout)
             if shape is None:
                 shape = scan(wasm, name)
-            imports = _validate_imports(shape, name)
+            imports = _validate_imports(shape, name, self.host_functions)
             exports = _validate_exports(shape)
             self._validated[digest] = (module, imports, exports)
             _bound(self._validated)
@@ -422,42 +429,7 @@ class Engine:
         )
 
     def _wasm_bytes(self, source: bytes | str | Path) -> bytes:
-        if isinstance(source, Path):
-            try:
-                size = source.stat().st_size
-            except OSError:
-                raise NotFoundError(
-                    f"no such module file: {source}", hint="check the path"
-                ) from None
-            # Refuse before reading a huge file into memory (WAT may be ~4x its binary).
-            if size > 4 * self.max_module_size:
-                raise ResourceLimitExceeded(
-                    f"{source} is {size} bytes, over the module size limit",
-                    hint="raise the module size limit or strip the module",
-                )
-            data = source.read_bytes()
-        elif isinstance(source, str):
-            data = source.encode()
-        else:
-            data = bytes(source)
-        if data.startswith(WASM_MAGIC):
-            return data
-        if isinstance(source, Path) and source.suffix == ".wasm":
-            raise ModuleError(
-                f"{source} is not a WebAssembly module (no \\0asm header)",
-                hint="build the Spirit first, or pass its .wat source",
-            )
-        try:
-            text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
-        except UnicodeDecodeError:
-            raise ModuleError(
-                "not a WebAssembly module: neither wasm binary nor UTF-8 WAT text",
-                hint="pass a .wasm file or .wat source",
-            ) from None
-        try:
-            return bytes(wasmtime.wat2wasm(text))
-        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-            raise translate(exc, during="parse") from None
+        return wasm_bytes(source, max_module_size=self.max_module_size)
 
     def _compile(
         self, wasm: bytes, digest: str, name: str, timeout: float
@@ -545,9 +517,15 @@ class Engine:
             with self._lock:
                 if self._linker is None:
                     from vudo.engine.host import define_imports
+                    from vudo.engine.wasi import define_wasi
 
                     linker = wasmtime.Linker(self.wasm_engine)
                     define_imports(linker)
+                    define_wasi(linker)
+                    if self.host_functions is not None:
+                        from vudo.engine.host import define_custom
+
+                        self._custom_callbacks = define_custom(linker, self.host_functions)
                     self._linker = linker
                 try:
                     pre = self._linker.instantiate_pre(module.wasm_module)
@@ -584,6 +562,49 @@ def _bound(table: dict[str, Any]) -> None:
         del table[next(iter(table))]
 
 
+def wasm_bytes(
+    source: bytes | str | Path, *, max_module_size: int = DEFAULT_MAX_MODULE_SIZE
+) -> bytes:
+    """A wasm binary from a binary, WAT text, or a ``.wasm``/``.wat`` file: the one reader
+    of module files (``Engine.load``, ``vudo run FILE``, a module's identity). A file is
+    refused before it is read when it is over 4x ``max_module_size`` (WAT may be ~4x its
+    binary); a ``.wasm`` without the header is not taken for WAT; WAT goes through
+    :func:`vudo.engine.traps.parse_wat`. NotFoundError, ResourceLimitExceeded or
+    ModuleError otherwise."""
+    if isinstance(source, Path):
+        try:
+            size = source.stat().st_size
+        except OSError:
+            raise NotFoundError(f"no such module file: {source}", hint="check the path") from None
+        if size > 4 * max_module_size:
+            raise ResourceLimitExceeded(
+                f"{source} is {size} bytes, over the {4 * max_module_size}-byte limit for a "
+                "module file",
+                hint="raise the module size limit, strip the module, or split the Spirit",
+            )
+        data = source.read_bytes()
+    elif isinstance(source, str):
+        data = source.encode()
+    else:
+        data = bytes(source)
+    if data.startswith(WASM_MAGIC):
+        return data
+    if isinstance(source, Path) and source.suffix == ".wasm":
+        raise ModuleError(
+            f"{source} is not a WebAssembly module (no \\0asm header)",
+            hint="build the Spirit first, or pass its .wat source",
+        )
+    try:
+        text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
+    except UnicodeDecodeError:
+        where = f"{source}: " if isinstance(source, Path) else ""
+        raise ModuleError(
+            f"{where}not a WebAssembly module: neither wasm binary nor UTF-8 WAT text",
+            hint="pass a .wasm file or .wat source",
+        ) from None
+    return parse_wat(text, str(source) if isinstance(source, Path) else None)
+
+
 def validate(wasm: bytes) -> None:
     """wasmtime's validation of a wasm binary (linear time, no code generation);
     ModuleError naming what is wrong."""
@@ -606,14 +627,20 @@ def describe(wasm: bytes, name: str = "spirit") -> ModuleShape:
 
 
 def check_module(
-    wasm: bytes, name: str = "spirit"
+    wasm: bytes, name: str = "spirit", *, foreign: frozenset[str] = frozenset()
 ) -> tuple[ModuleShape, tuple[str, ...], tuple[ExportedFunc, ...]]:
     """Everything ``Engine.load`` checks short of compiling: :func:`describe`, then the
     host imports against the ABI table (names and signatures). For ``vudo build`` and
     ``vudo check``, so a module they pass is one ``vudo run`` loads. Raises ModuleError.
+
+    ``foreign`` names import modules of the application a plugin is built for (its
+    manifest's ``x:APP.NAME`` capabilities): their functions are defined only when that
+    application embeds vudo (:mod:`vudo.engine.custom`), so here any plain function
+    import from them passes (named ``"APP.name"``); the engine that runs the Spirit checks
+    each against the application's definition.
     """
     shape = describe(wasm, name)
-    return shape, _validate_imports(shape, name), _validate_exports(shape)
+    return shape, _validate_imports(shape, name, foreign=foreign), _validate_exports(shape)
 
 
 _VALIDATOR: list[wasmtime.Engine] = []
@@ -626,14 +653,45 @@ def _validator() -> wasmtime.Engine:
     return _VALIDATOR[0]
 
 
-def _validate_imports(shape: ModuleShape, name: str) -> tuple[str, ...]:
+def _validate_imports(
+    shape: ModuleShape,
+    name: str,
+    custom: HostFunctions | None = None,
+    *,
+    foreign: frozenset[str] = frozenset(),
+) -> tuple[str, ...]:
+    """The module's host imports, after checking each (name and signature) against the ABI
+    table, WASI preview1's (named ``wasi_snapshot_preview1.<name>``) or ``custom`` (the
+    application's own, named ``"<module>.<name>"``); ModuleError otherwise."""
     names: list[str] = []
     for imp in shape.imports:
         where = f'import "{imp.module}" "{imp.name}"'
+        defined = custom.get(imp.module, imp.name) if custom is not None else None
+        if defined is not None:
+            _check_import_type(imp, name, where, (defined.params, defined.results))
+            names.append(defined.label)
+            continue
+        if imp.module in foreign and imp.module not in (HOST_MODULE, WASI_MODULE):
+            _check_import_type(imp, name, where, (imp.params, imp.results))
+            names.append(f"{imp.module}.{imp.name}")
+            continue
+        if imp.module == WASI_MODULE:
+            expected = WASI_SIGNATURES.get(imp.name)
+            if expected is None:
+                raise ModuleError(
+                    f"{name}: {where} is not a WASI preview1 function",
+                    hint="vudo implements wasi_snapshot_preview1 as its witx defines it; "
+                    "see docs/wasi.md",
+                )
+            _check_import_type(imp, name, where, expected)
+            names.append(f"{WASI_MODULE}.{imp.name}")
+            continue
         if imp.module != HOST_MODULE:
             raise ModuleError(
-                f'{name}: {where} is not from module "{HOST_MODULE}"',
-                hint=f'Spirits import host functions only from "{HOST_MODULE}"',
+                f'{name}: {where} is not from module "{HOST_MODULE}" or "{WASI_MODULE}"',
+                hint=f'Spirits import host functions only from "{HOST_MODULE}" '
+                f'(or WASI preview1, "{WASI_MODULE}"); a plugin of an application runs '
+                "inside it, which defines its host functions (vudo.HostFunctions)",
             )
         row = ABI.get(imp.name)
         if row is None:
@@ -641,27 +699,33 @@ def _validate_imports(shape: ModuleShape, name: str) -> tuple[str, ...]:
                 f"{name}: unknown host function {where}",
                 hint="see DESIGN.md §1 for the host functions a Spirit may import",
             )
-        expected = (row.params, row.results)
-        if imp.kind != "func":
-            raise ModuleError(
-                f"{name}: {where} must be a function {format_signature(*expected)}",
-                hint="import it as a function",
-            )
-        got = (imp.params, imp.results)
-        if not imp.plain:
-            raise ModuleError(
-                f"{name}: {where} is declared with a non-final or recursive (rec group) "
-                "type, which no host function has",
-                hint=f"declare it as a plain function type {format_signature(*expected)}",
-            )
-        if got != expected:
-            raise ModuleError(
-                f"{name}: {where} has signature {format_signature(*got)}, "
-                f"expected {format_signature(*expected)}",
-                hint="fix the import's declared type",
-            )
+        _check_import_type(imp, name, where, (row.params, row.results))
         names.append(imp.name)
     return tuple(names)
+
+
+def _check_import_type(
+    imp: Any, name: str, where: str, expected: tuple[tuple[str, ...], tuple[str, ...]]
+) -> None:
+    """ModuleError unless the import is a plain function of the ``expected`` type."""
+    if imp.kind != "func":
+        raise ModuleError(
+            f"{name}: {where} must be a function {format_signature(*expected)}",
+            hint="import it as a function",
+        )
+    got = (imp.params, imp.results)
+    if not imp.plain:
+        raise ModuleError(
+            f"{name}: {where} is declared with a non-final or recursive (rec group) "
+            "type, which no host function has",
+            hint=f"declare it as a plain function type {format_signature(*expected)}",
+        )
+    if got != expected:
+        raise ModuleError(
+            f"{name}: {where} has signature {format_signature(*got)}, "
+            f"expected {format_signature(*expected)}",
+            hint="fix the import's declared type",
+        )
 
 
 def _validate_exports(shape: ModuleShape) -> tuple[ExportedFunc, ...]:

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import NamedTuple, TypeAlias
 
-from vudo.capabilities import Capability
+from vudo.capabilities import AnyCapability
 
 
 class StateChanged(NamedTuple):
@@ -46,17 +46,21 @@ class HostCall(NamedTuple):
     scope mismatch it names both the target and the grant's scope, e.g. ``'localhost:80'
     resolved to 127.0.0.1, outside the grant's scope domain:*:*``), "" otherwise; the
     event's ``args`` also ends with it in parentheses, for renderers that show one column.
+    ``depth`` is 0 for the sandbox's own calls and n for those of a Spirit it called n
+    levels down (``host_spirit_call``; their ``sandbox_id`` is the callee's), which come
+    to the top-level sandbox's subscribers right after the call that made them.
     """
 
     sandbox_id: str
     function: str
-    capability: Capability | None
+    capability: AnyCapability | None
     allowed: bool
     args: str
     result: int
     fuel: int
     at: float
     reason: str = ""
+    depth: int = 0
 
 
 class FuelSample(NamedTuple):

@@ -20,6 +20,8 @@ Scopes (``Scope.parse`` / ``str(scope)`` round-trip):
   (a network address, a peer key) is denied.
 - ``peer:<64 hex>``: only the target equal to that Ed25519 public key (e.g. a credit
   transfer destination, a cross-sandbox call).
+- ``path:<host dir>``: a WASI preopen (``--dir``) at that absolute, normalised host
+  directory or below it (storage_read/write/delete for files, :mod:`vudo.engine.wasi`).
 - ``domain:<host-pattern>:<port-pattern>``: network targets ``"host:port"`` (as normalised
   by :func:`vudo.engine.network.normalize_address`, which turns every numeric spelling the
   C library accepts, ``127.1``, ``2130706433``, ``0x7f.1``, into the address it stands for).
@@ -48,26 +50,32 @@ Scopes (``Scope.parse`` / ``str(scope)`` round-trip):
   up. So a name whose DNS answer points into your network (DNS rebinding) is denied, and
   the connection goes to exactly the address that was checked.
 
-Every nacl exception is translated in :func:`_nacl_errors`: a signature that does not
-match becomes :class:`~vudo.errors.VerificationError`, any other nacl failure (a key that
-is not a valid curve point, ...) :class:`~vudo.errors.InvalidInputError`.
+nacl exceptions are translated by :func:`vudo.boundaries.nacl_errors`: a signature that
+does not match becomes :class:`~vudo.errors.VerificationError`, a key that is not a valid
+curve point :class:`~vudo.errors.InvalidInputError`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import posixpath
 import re
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
-from vudo.capabilities import Capability, parse_capability
+from vudo.boundaries import nacl_errors
+from vudo.capabilities import (
+    AnyCapability,
+    Capability,
+    CustomCapability,
+    parse_any_capability,
+)
 from vudo.errors import InvalidInputError, UsageError, VerificationError, VudoError
 
 if TYPE_CHECKING:
@@ -104,7 +112,31 @@ _DOMAIN_HINT: Final = (
 )
 _SIGNATURE_BYTES: Final = 64
 _ZERO_SIGNATURE: Final = bytes(_SIGNATURE_BYTES)
-_SCOPE_HINT: Final = 'use "global", "sandboxed", "peer:<64 hex>" or "domain:<host>:<port>"'
+_SCOPE_HINT: Final = (
+    'use "global", "sandboxed", "peer:<64 hex>", "domain:<host>:<port>" or "path:<host dir>"'
+)
+_PATH_HINT: Final = 'e.g. "path:/home/me/data": an absolute, normalised host directory'
+#: Longest ``path:`` scope value (PATH_MAX).
+MAX_SCOPE_PATH = 4096
+
+
+def _check_path(value: object) -> str:
+    """A ``path:`` scope's host directory, validated whole: absolute, normalised (no
+    ``.``/``..``/``//``/trailing ``/`` except the root itself), printable, at most PATH_MAX."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"path scope needs a directory, got {value!r}", hint=_PATH_HINT)
+    shown = value if len(value) <= 80 else value[:64] + "..."
+    if (
+        len(value) > MAX_SCOPE_PATH
+        or not value.startswith("/")
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+        or posixpath.normpath(value) != value
+        or value.startswith("//")
+    ):
+        raise InvalidInputError(
+            f'path scope "{shown}" is not an absolute, normalised directory', hint=_PATH_HINT
+        )
+    return value
 
 
 def _check_key(value: object, what: str) -> str:
@@ -122,6 +154,7 @@ class ScopeKind(StrEnum):
     SANDBOXED = "sandboxed"
     PEER = "peer"
     DOMAIN = "domain"
+    PATH = "path"
 
 
 #: What a domain host pattern (and a target host) is: a name, an IPv4 or an IPv6 address.
@@ -238,6 +271,8 @@ class Scope:
                 raise InvalidInputError(f'scope "{kind}" takes no value', hint=_SCOPE_HINT)
         elif kind is ScopeKind.PEER:
             object.__setattr__(self, "value", _check_key(self.value, "peer scope"))
+        elif kind is ScopeKind.PATH:
+            object.__setattr__(self, "value", _check_path(self.value))
         else:
             host, port = self._split_domain(self.value)
             family, regex = _domain_host(host, str(self.value))
@@ -279,6 +314,8 @@ class Scope:
             return cls(ScopeKind(kind))
         if sep and kind in (ScopeKind.PEER, ScopeKind.DOMAIN):
             return cls(ScopeKind(kind), rest)
+        if sep and kind == ScopeKind.PATH:  # the path is taken as written, not stripped
+            return cls(ScopeKind.PATH, text.partition(":")[2])
         raise InvalidInputError(f'invalid grant scope "{text}"', hint=_SCOPE_HINT)
 
     @classmethod
@@ -297,6 +334,10 @@ class Scope:
     def domain(cls, pattern: str) -> Scope:
         return cls(ScopeKind.DOMAIN, pattern)
 
+    @classmethod
+    def path(cls, directory: str) -> Scope:
+        return cls(ScopeKind.PATH, directory)
+
     def __str__(self) -> str:
         return self.kind.value if self.value is None else f"{self.kind.value}:{self.value}"
 
@@ -312,6 +353,10 @@ class Scope:
             return kind is ScopeKind.SANDBOXED
         if kind is ScopeKind.PEER:
             return target.lower() == self.value
+        if kind is ScopeKind.PATH:
+            # a WASI preopen's host directory: this one, or one below it
+            value = str(self.value)
+            return target == value or target.startswith(value.rstrip("/") + "/")
         if kind is ScopeKind.DOMAIN:
             host, sep, port = target.lower().rpartition(":")
             if not sep or (self._port != "*" and port != self._port):
@@ -335,13 +380,13 @@ class Scope:
         return False
 
 
-def parse_grant_spec(text: str) -> tuple[Capability, str]:
+def parse_grant_spec(text: str) -> tuple[AnyCapability, str]:
     """``CAP`` or ``CAP=SCOPE`` (``--grant``, ``vudo grant``) -> (capability, scope text,
     ``global`` by default). The scope is validated whole and normalised here, so every
     command that takes one refuses a bad scope alike (InvalidInputError, exit 3) before it
     does anything; ``unrestricted`` cannot be granted this way (UsageError)."""
     name, _, scope = text.partition("=")
-    cap = parse_capability(name.strip())
+    cap = parse_any_capability(name.strip())
     if cap is Capability.UNRESTRICTED:
         raise UsageError(
             '"unrestricted" cannot be granted from the command line',
@@ -363,7 +408,7 @@ class Grant:
     signature is checked when a :class:`GrantChecker` admits the grant.
     """
 
-    capability: Capability
+    capability: AnyCapability
     scope: Scope
     granter: str
     grantee: str
@@ -372,8 +417,8 @@ class Grant:
     signature: bytes
 
     def __post_init__(self) -> None:
-        if not isinstance(self.capability, Capability):
-            object.__setattr__(self, "capability", parse_capability(str(self.capability)))
+        if not isinstance(self.capability, Capability | CustomCapability):
+            object.__setattr__(self, "capability", parse_any_capability(str(self.capability)))
         if not isinstance(self.scope, Scope):
             raise InvalidInputError(f"grant scope must be a Scope, got {self.scope!r}")
         object.__setattr__(self, "granter", _check_key(self.granter, "grant granter"))
@@ -470,7 +515,7 @@ class Grant:
         except ValueError:
             raise InvalidInputError("grant signature is not valid hex") from None
         return cls(
-            capability=parse_capability(capability),
+            capability=parse_any_capability(capability),
             scope=Scope.parse(data["scope"]),
             granter=data["granter"],
             grantee=data["grantee"],
@@ -482,7 +527,7 @@ class Grant:
 
 def issue_grant(
     signing_key: nacl.signing.SigningKey,
-    capability: Capability,
+    capability: AnyCapability,
     scope: Scope,
     grantee: str,
     *,
@@ -503,7 +548,7 @@ def issue_grant(
         expires_at=expires_at,
         signature=_ZERO_SIGNATURE,
     )
-    with _nacl_errors("sign grant"):
+    with nacl_errors("sign grant"):
         signature = signing_key.sign(unsigned.canonical_bytes()).signature
     return Grant(
         capability=unsigned.capability,
@@ -516,20 +561,7 @@ def issue_grant(
     )
 
 
-@contextmanager
-def _nacl_errors(action: str) -> Iterator[None]:
-    """The one place nacl exceptions become vudo errors."""
-    import nacl.exceptions  # a run without grants never loads nacl
-
-    try:
-        yield
-    except nacl.exceptions.BadSignatureError:
-        raise VerificationError(
-            f"{action}: signature does not match the granter's key (forged or altered)",
-            hint="re-issue the grant with the granter's key",
-        ) from None
-    except nacl.exceptions.CryptoError as exc:
-        raise InvalidInputError(f"{action}: {exc}") from None
+_REISSUE = "forged or altered: re-issue the grant with the granter's key"
 
 
 def verify_grant(grant: Grant) -> None:
@@ -542,7 +574,7 @@ def verify_grant(grant: Grant) -> None:
         raise VerificationError("grant has a zero signature", hint="sign it with issue_grant")
     import nacl.signing
 
-    with _nacl_errors("verify grant"):
+    with nacl_errors("verify grant", mismatch_hint=_REISSUE):
         key = nacl.signing.VerifyKey(bytes.fromhex(grant.granter))
         key.verify(grant.canonical_bytes(), grant.signature)
 
@@ -679,13 +711,14 @@ class GrantChecker:
             else:
                 rejected.append((grant, known))
         unrestricted = tuple(a for a in admitted if a.grant.capability is Capability.UNRESTRICTED)
-        by_cap: dict[Capability, tuple[_Admitted, ...]] = {}
-        for cap in Capability:
-            own = tuple(a for a in admitted if a.grant.capability is cap)
+        by_cap: dict[AnyCapability, tuple[_Admitted, ...]] = {}
+        custom = {a.grant.capability for a in admitted} - set(Capability)
+        for cap in (*Capability, *sorted(custom)):
+            own = tuple(a for a in admitted if a.grant.capability == cap)
             entries = own if cap is Capability.UNRESTRICTED else own + unrestricted
             if entries:
                 by_cap[cap] = entries
-        rejected_reason: dict[Capability, str] = {}
+        rejected_reason: dict[AnyCapability, str] = {}
         for grant, reason in rejected:
             rejected_reason[grant.capability] = reason
         self._seen = kept
@@ -723,7 +756,7 @@ class GrantChecker:
             return f"invalid grant signature: {exc}"
         return None
 
-    def check(self, capability: Capability, target: str | None = None) -> Decision:
+    def check(self, capability: AnyCapability, target: str | None = None) -> Decision:
         """Whether a host call needing ``capability`` on ``target`` may go ahead now.
 
         For a network name this is the first of two checks: the connection must then pass
@@ -733,7 +766,12 @@ class GrantChecker:
             self._poll()
         entries = self._by_cap.get(capability)
         if entries is None:
-            return self._missing(capability)
+            # an application's own capability no grant names: unrestricted still covers it
+            if not isinstance(capability, CustomCapability):
+                return self._missing(capability)
+            entries = self._by_cap.get(Capability.UNRESTRICTED)
+            if entries is None:
+                return self._missing(capability)
         now = self._clock()
         revoked = self._revocations
         problem = ""
@@ -780,7 +818,7 @@ class GrantChecker:
                 problem += " (a name grant reaches public addresses only: grant the address too)"
         return Decision(False, problem)
 
-    def _invalid(self, entry: _Admitted, now: float, capability: Capability) -> str:
+    def _invalid(self, entry: _Admitted, now: float, capability: AnyCapability) -> str:
         """Why an admitted grant does not count right now ("" when it does); :meth:`check`
         has the same tests inlined."""
         expires = entry.expires_at
@@ -792,7 +830,7 @@ class GrantChecker:
             return f"grant for {capability} was revoked"
         return ""
 
-    def _missing(self, capability: Capability) -> Decision:
+    def _missing(self, capability: AnyCapability) -> Decision:
         if self._failure is not None:
             return Decision(False, f"no grant for {capability}: {self._failure}")
         reason = self._rejected_reason.get(capability) or self._rejected_reason.get(

@@ -34,15 +34,17 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import wasmtime
 from wasmtime import _bindings as ffi
 from wasmtime import _ffi as _wasmtime_ffi
 
-from vudo.capabilities import Capability
-from vudo.engine.abi import ABI, HOST_MODULE, ErrorCode, HostCallError
+from vudo.capabilities import AnyCapability, Capability
+from vudo.engine.abi import ABI, HOST_MODULE, ErrorCode, HostCallError, StopGuest
+from vudo.engine.compose import Calls, dependency_name, export_name
+from vudo.engine.custom import NO_CAPABILITY_COUNTER, HostContext, HostFunction, fits
 from vudo.engine.events import (
     LEVEL_NAMES,
     EventStream,
@@ -54,6 +56,7 @@ from vudo.engine.events import (
 from vudo.engine.identity import credit_account
 from vudo.engine.runio import OUTPUT, RunIO
 from vudo.engine.traps import stop_message
+from vudo.engine.wasi_abi import WASI_SIGNATURES
 from vudo.errors import printable
 
 if TYPE_CHECKING:
@@ -100,15 +103,10 @@ _EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 
 #: The receipt's ``host_calls`` key of each host function (its row's ``counter``).
 _COUNTERS: dict[str, str] = {name: row.counter for name, row in ABI.items()}
-
-
-class StopGuest(Exception):
-    """Raised inside a host function to stop the guest (fuel, limit, terminated)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+#: The receipt's ``host_calls`` key of the WASI calls that need no capability (stdio,
+#: args, fds the guest holds, exit); no capability is named "wasi".
+WASI_CALLS = "wasi"
+_COUNTERS.update(dict.fromkeys(WASI_SIGNATURES, WASI_CALLS))
 
 
 def trap_address(kind: str, message: str) -> int:
@@ -145,10 +143,16 @@ class HostBridge:
         network: Any = None,
         ledger: Any = None,
         stderr: TextIO | None = None,
+        depth: int = 0,
         io: RunIO | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.sandbox_id = sandbox_id
+        #: How deep this sandbox is on a call chain (0: top level; see vudo.engine.compose).
+        self.depth = depth
+        #: The sandbox's callees (a vudo.engine.compose.Calls), when it has dependencies.
+        self.calls: Calls | None = None
+        self._names: dict[tuple[str, bytes], str] = {}
         self.checker = checker
         self.events = events
         self.limits = limits
@@ -167,8 +171,12 @@ class HostBridge:
         self.io = io if io is not None else RunIO(max_output=limits.max_output_bytes)
         self.env: Mapping[str, str] = env if env is not None else {}
         self.context: int = 0
+        #: The sandbox's WASI world (:class:`vudo.engine.wasi.WasiState`), set by the
+        #: sandbox before instantiation.
+        self.wasi: Any = None
         self.memory_ref: Any = None
         self._caller_memory: Any = None  # keeps the extern bind_caller_memory points into
+        self._context: HostContext | None = None  # for the application's host functions
         self.counters: dict[str, list[int]] = {}
         self.bytes_in = 0
         self.bytes_out = 0
@@ -194,6 +202,11 @@ class HostBridge:
         self.record(name, row.capability if row is not None else None, True, "", _INTERNAL, 0)
         return _INTERNAL
 
+    def fuel_left(self) -> int:
+        """The fuel left in the guest's store right now."""
+        _get_fuel(self.context, self._fuel_ref)
+        return int(self._fuel.value)
+
     def charge(self, amount: int) -> None:
         """Take ``amount`` fuel from the guest's store; stop the guest if there is not enough."""
         ctx = self.context
@@ -204,7 +217,7 @@ class HostBridge:
             raise StopGuest("fuel", "fuel ran out in a host call")
         _set_fuel(ctx, left - amount)
 
-    def check(self, capability: Capability, target: str | None = None) -> bool:
+    def check(self, capability: AnyCapability, target: str | None = None) -> bool:
         """Ask the grant checker; a denial's reason goes into the next host-call event."""
         checker = self.checker
         if checker is None:
@@ -219,14 +232,18 @@ class HostBridge:
     def record(
         self,
         function: str,
-        capability: Capability | None,
+        capability: AnyCapability | None,
         allowed: bool,
         args: str | Callable[[], str],
         result: int,
         fuel: int,
     ) -> int:
         """Count and log one host call; returns ``result`` for the caller's convenience."""
-        key = capability.value if capability is not None else _COUNTERS[function]
+        key = (
+            capability.value
+            if capability is not None
+            else _COUNTERS.get(function, NO_CAPABILITY_COUNTER)
+        )
         counter = self.counters.get(key)
         if counter is None:
             counter = self.counters[key] = [0, 0]
@@ -242,7 +259,16 @@ class HostBridge:
                 summary = f"{summary} ({note})" if summary else note
             self.events.emit(
                 HostCall(
-                    self.sandbox_id, function, capability, allowed, summary, result, fuel, at, note
+                    self.sandbox_id,
+                    function,
+                    capability,
+                    allowed,
+                    summary,
+                    result,
+                    fuel,
+                    at,
+                    note,
+                    self.depth,
                 )
             )
         return result
@@ -250,7 +276,7 @@ class HostBridge:
     def refused(
         self,
         function: str,
-        capability: Capability | None,
+        capability: AnyCapability | None,
         args: str,
         exc: HostCallError,
         fuel: int,
@@ -513,6 +539,34 @@ class HostBridge:
         if self.log_to_stderr:
             self._say(f"notify {LEVEL_NAMES[level]}", message)
         return self.record(name, cap, True, summary, _OK, fuel + extra)
+
+    # -- the application's own host functions (vudo.engine.custom) --------------------
+
+    def call_custom(self, fn: HostFunction, values: list[Any]) -> int:
+        """One call of an application's host function: charged, checked, called, recorded."""
+        label = fn.label
+        cap = fn.capability
+        fuel = fn.fuel
+        self.charge(fuel)
+        if cap is not None and not self.check(cap):
+            return self.record(label, cap, False, "", _DENIED, fuel)
+        ctx = self._context
+        if ctx is None:
+            ctx = self._context = HostContext(self)
+        ctx.fuel = 0
+        try:
+            result = fn.func(ctx, *values)
+        except HostCallError as exc:
+            return self.refused(label, cap, "", exc, fuel + ctx.fuel)
+        except StopGuest:
+            raise
+        except Exception as exc:  # the application's bug: the guest gets a code, we go on
+            self.note = f"{type(exc).__name__} in {label}: {str(exc)[:200]}"
+            return self.record(label, cap, True, "", _INTERNAL, fuel + ctx.fuel)
+        if not fits(result, fn.results[0]):
+            self.note = f"{label} returned {str(result)[:40]}, not an {fn.results[0]}"
+            return self.record(label, cap, True, "", _INTERNAL, fuel + ctx.fuel)
+        return self.record(label, cap, True, "", result, fuel + ctx.fuel)
 
     # -- storage -----------------------------------------------------------------------
 
@@ -843,6 +897,182 @@ class HostBridge:
         self.bytes_out += length
         return self.record(name, cap, True, f"len={length}", count, fuel + extra)
 
+    # -- Spirits calling Spirits (vudo.engine.compose) --------------------------------
+    #
+    # On the hot path of a composed Spirit (benches/compose.py): guest memory is looked up
+    # once per call, names are parsed once per distinct spelling, and the fuel of the
+    # payload and of the callee is charged in one step after the call.
+
+    def _call_name(self, raw: bytes | int, what: str) -> str | int:
+        """A dependency name (``what="dependency"``) or an export name, validated whole
+        (and remembered); the error code to return otherwise (``raw`` may be one)."""
+        if isinstance(raw, int):
+            return raw
+        known = self._names.get((what, raw))
+        if known is not None:
+            return known
+        try:
+            name = dependency_name(raw) if what == "dependency" else export_name(raw)
+        except HostCallError as exc:
+            self.note = exc.detail
+            return int(exc.code)
+        if len(self._names) >= 64:
+            self._names.clear()
+        self._names[(what, raw)] = name
+        return name
+
+    def _span(self, base: int, size: int, ptr: int, length: int, limit: int) -> bytes | int:
+        """Guest bytes [ptr, ptr+length) of a memory at ``base`` of ``size`` bytes;
+        INVALID_PARAMETER when longer than ``limit``, INVALID_MEMORY when out of range."""
+        ptr &= _U32
+        length &= _U32
+        if length > limit:
+            self.note = f"{length} bytes is over the {limit}-byte limit"
+            return _BAD_PARAM
+        if ptr + length > size or not base:
+            return _BAD_MEMORY
+        return ctypes.string_at(base + ptr, length)
+
+    def _call_payload(
+        self, args: Any, first: int, base: int, size: int
+    ) -> tuple[bytes, int, int] | int:
+        """The input bytes at ``args[first:first + 2]`` and the output buffer at
+        ``args[first + 2:first + 4]`` of host_spirit_call/host_sandbox_call, checked
+        before any callee is touched: (input, optr, ocap), or the error code. Input over
+        the input limit stops the guest (a payload limit)."""
+        iptr, ilen, optr, ocap = (args[i].i32 for i in range(first, first + 4))
+        length = ilen & _U32
+        if length > self.limits.max_input_bytes:
+            self.payload_limit(iptr, length, self.limits.max_input_bytes, "call input")
+        optr &= _U32
+        ocap &= _U32
+        data = self._span(base, size, iptr, length, length)
+        if isinstance(data, int) or optr + ocap > size:
+            return _BAD_MEMORY
+        return data, optr, ocap
+
+    def _call_child(
+        self,
+        name: str,
+        cap: Capability | None,
+        label: str,
+        child: Any,
+        function: str,
+        payload: tuple[bytes, int, int],
+        fuel: int,
+        base: int,
+    ) -> int:
+        """Call ``function`` of the callee sandbox ``child`` with the checked ``payload``
+        (the shared end of host_spirit_call and host_sandbox_call). ``base`` is the
+        caller's memory: it cannot move while its guest waits in this call."""
+        data, optr, ocap = payload
+        length = len(data)
+        extra = length * self.byte_fuel
+        calls = self.calls
+        assert calls is not None
+        try:
+            code, output, used = calls.invoke(child, function, data, self.fuel_left() - extra)
+        except HostCallError as exc:
+            return self.refused(name, cap, label, exc, fuel)
+        copied = min(len(output), ocap)
+        extra += used + copied * self.byte_fuel
+        self.charge(extra)
+        if copied:
+            ctypes.memmove(base + optr, output, copied)
+        self.bytes_in += copied
+        self.bytes_out += length
+        result = code if code < 0 else len(output)
+        return self.record(
+            name, cap, True, lambda: f"{label} in={length} out={len(output)}", result, fuel + extra
+        )
+
+    def host_spirit_call(self, args: Any) -> int:
+        cap = Capability.CROSS_SANDBOX_CALL
+        name = "host_spirit_call"
+        fuel = self.call_fuel
+        self.charge(fuel)
+        base, size = self.memory_bounds()
+        dep_name = self._call_name(
+            self._span(base, size, args[0].i32, args[1].i32, 64), "dependency"
+        )
+        function = self._call_name(self._span(base, size, args[2].i32, args[3].i32, 128), "export")
+        if isinstance(dep_name, int) or isinstance(function, int):
+            code = dep_name if isinstance(dep_name, int) else function
+            assert isinstance(code, int)
+            return self.record(name, cap, True, "bad name", code, fuel)
+        label = f"{dep_name}.{function}"
+        calls = self.calls
+        try:
+            if calls is None:
+                raise HostCallError(ErrorCode.NOT_FOUND, "this Spirit has no dependencies")
+            dep = calls.dependency(dep_name)
+            if not self.check(cap, dep.peer):
+                return self.record(name, cap, False, label, _DENIED, fuel)
+            payload = self._call_payload(args, 4, base, size)
+            if isinstance(payload, int):
+                return self.record(name, cap, True, label, payload, fuel)
+            child = calls.child_for(dep_name)
+        except HostCallError as exc:
+            return self.refused(name, cap, label, exc, fuel)
+        return self._call_child(name, cap, label, child, function, payload, fuel, base)
+
+    def host_sandbox_spawn(self, args: Any) -> int:
+        cap = Capability.SPAWN_SANDBOX
+        name = "host_sandbox_spawn"
+        fuel = self.call_fuel
+        self.charge(fuel)
+        base, size = self.memory_bounds()
+        dep_name = self._call_name(
+            self._span(base, size, args[0].i32, args[1].i32, 64), "dependency"
+        )
+        if isinstance(dep_name, int):
+            return self.record(name, cap, True, "bad name", dep_name, fuel)
+        calls = self.calls
+        try:
+            if calls is None:
+                raise HostCallError(ErrorCode.NOT_FOUND, "this Spirit has no dependencies")
+            dep = calls.dependency(dep_name)
+            if not self.check(cap, dep.peer):
+                return self.record(name, cap, False, dep_name, _DENIED, fuel)
+            handle = int(calls.spawn(dep_name))
+        except HostCallError as exc:
+            return self.refused(name, cap, dep_name, exc, fuel)
+        return self.record(name, cap, True, dep_name, handle, fuel)
+
+    def host_sandbox_call(self, args: Any) -> int:
+        name = "host_sandbox_call"
+        handle = args[0].i64
+        fuel = self.call_fuel
+        self.charge(fuel)
+        base, size = self.memory_bounds()
+        function = self._call_name(self._span(base, size, args[1].i32, args[2].i32, 128), "export")
+        if isinstance(function, int):
+            return self.record(name, None, True, f"handle={handle}", function, fuel)
+        label = f"handle={handle} {function}"
+        try:
+            if self.calls is None:
+                raise HostCallError(ErrorCode.INVALID_PARAMETER, f"handle {handle} is not open")
+            child = self.calls.handle(handle)
+        except HostCallError as exc:
+            return self.refused(name, None, label, exc, fuel)
+        payload = self._call_payload(args, 3, base, size)
+        if isinstance(payload, int):
+            return self.record(name, None, True, label, payload, fuel)
+        return self._call_child(name, None, label, child, function, payload, fuel, base)
+
+    def host_sandbox_close(self, args: Any) -> int:
+        name = "host_sandbox_close"
+        handle = args[0].i64
+        fuel = self.call_fuel
+        self.charge(fuel)
+        try:
+            if self.calls is None:
+                raise HostCallError(ErrorCode.INVALID_PARAMETER, f"handle {handle} is not open")
+            self.calls.close_handle(handle)
+        except HostCallError as exc:
+            return self.refused(name, None, f"handle={handle}", exc, fuel)
+        return self.record(name, None, True, f"handle={handle}", _OK, fuel)
+
 
 def _summ_key(key: bytes) -> str:
     text = key[:32].decode("utf-8", "replace")
@@ -880,8 +1110,8 @@ def current_thread_state() -> threading.local:
     return _CURRENT
 
 
-def _trampoline(name: str) -> Any:
-    impl = getattr(HostBridge, name)
+def make_trampoline(name: str, impl: Callable[[HostBridge, Any], int]) -> Any:
+    """The C callback of one import: finds this thread's bridge, calls ``impl``."""
     local = _CURRENT
     no_bridge = f"{name} called outside a vudo sandbox call"
 
@@ -909,16 +1139,26 @@ def _trampoline(name: str) -> Any:
 
 
 #: One C callback per import, alive for the life of the process (linkers point at them).
-TRAMPOLINES: dict[str, Any] = {name: _trampoline(name) for name in ABI}
+TRAMPOLINES: dict[str, Any] = {
+    name: make_trampoline(name, getattr(HostBridge, name)) for name in ABI
+}
+
+Signatures = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
 
 def define_imports(linker: wasmtime.Linker) -> None:
     """Define every ABI import in ``linker`` (unchecked calls: raw arguments, no Val)."""
-    module = HOST_MODULE.encode()
-    for name, row in ABI.items():
-        ty = wasmtime.FuncType(
-            [_valtype(p) for p in row.params], [_valtype(r) for r in row.results]
-        )
+    signatures = {name: (row.params, row.results) for name, row in ABI.items()}
+    define_functions(linker, HOST_MODULE, signatures, TRAMPOLINES)
+
+
+def define_functions(
+    linker: wasmtime.Linker, module_name: str, signatures: Signatures, callbacks: dict[str, Any]
+) -> None:
+    """Define ``module_name``'s functions (name -> signature) with their trampolines."""
+    module = module_name.encode()
+    for name, (params, results) in signatures.items():
+        ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
         raw_name = name.encode()
         err = ffi.wasmtime_linker_define_func_unchecked(
             linker.ptr(),
@@ -927,9 +1167,69 @@ def define_imports(linker: wasmtime.Linker) -> None:
             raw_name,
             len(raw_name),
             ty.ptr(),
-            TRAMPOLINES[name],
+            callbacks[name],
             None,
             _NULL_FINALIZER,
         )
         if err:
             raise wasmtime.WasmtimeError._from_ptr(err)
+
+
+def _custom_trampoline(fn: HostFunction) -> Any:
+    """The C callback of one application host function (see :func:`_trampoline`)."""
+    local = _CURRENT
+    fields = fn.params
+    count = len(fields)
+    no_bridge = f"{fn.label} called outside a vudo sandbox call"
+
+    def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
+        bridge = getattr(local, "bridge", None)
+        if bridge is None:
+            return trap_address("terminated", no_bridge)
+        try:
+            if bridge.memory_ref is None:
+                bridge.bind_caller_memory(caller)
+            values = [getattr(args[i], fields[i]) for i in range(count)]
+            args[0].i64 = bridge.call_custom(fn, values)
+        except StopGuest as stop:
+            return trap_address(stop.kind, stop.message)
+        except Exception as exc:
+            bridge.note = f"internal error: {exc}"
+            args[0].i64 = bridge.record(fn.label, fn.capability, True, "", _INTERNAL, 0)
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop, re-raise later
+            bridge.interrupt = exc
+            return trap_address("terminated", f"interrupted ({type(exc).__name__})")
+        return 0
+
+    return ffi.wasmtime_func_unchecked_callback_t(raw)
+
+
+_FLOAT_VALTYPES = {"f32": wasmtime.ValType.f32, "f64": wasmtime.ValType.f64}
+
+
+def define_custom(linker: wasmtime.Linker, functions: Iterable[HostFunction]) -> list[Any]:
+    """Define the application's host functions in ``linker``; returns their C callbacks,
+    which the caller keeps alive as long as the linker (and anything linked by it)."""
+    keep: list[Any] = []
+    for fn in functions:
+        ty = wasmtime.FuncType(
+            [(_VALTYPES.get(p) or _FLOAT_VALTYPES[p])() for p in fn.params],
+            [_valtype(r) for r in fn.results],
+        )
+        callback = _custom_trampoline(fn)
+        keep.append(callback)
+        module, name = fn.module.encode(), fn.name.encode()
+        err = ffi.wasmtime_linker_define_func_unchecked(
+            linker.ptr(),
+            module,
+            len(module),
+            name,
+            len(name),
+            ty.ptr(),
+            callback,
+            None,
+            _NULL_FINALIZER,
+        )
+        if err:
+            raise wasmtime.WasmtimeError._from_ptr(err)
+    return keep

@@ -56,9 +56,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from vudo.boundaries import nacl_errors
 from vudo.engine.abi import I64_MAX, ErrorCode, HostCallError
 from vudo.engine.identity import credit_account
 from vudo.engine.sqlite import Database
+from vudo.errors import VudoError
 from vudo.resources import Resource
 
 __all__ = ["MAX_AMOUNT", "CreditLedger", "LedgerView", "Movement", "Reservation", "fund_message"]
@@ -443,17 +445,16 @@ class CreditLedger(Resource):
         ``signature`` is the key's Ed25519 signature over :func:`fund_message`; the
         journal keeps both. A bad signature is CREDIT_ERROR and moves nothing.
         """
-        import nacl.exceptions  # lazy: only funding needs signatures
-        import nacl.signing
+        import nacl.signing  # lazy: only funding needs signatures
 
         _check_account(dst)
         _check_amount(amount)
         try:
-            nacl.signing.VerifyKey(signer).verify(fund_message(signer, dst, amount, at), signature)
-        except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
-            raise HostCallError(
-                ErrorCode.CREDIT_ERROR, f"the funding signature does not verify: {exc}"
-            ) from None
+            with nacl_errors("the funding signature does not verify"):
+                key = nacl.signing.VerifyKey(signer)
+                key.verify(fund_message(signer, dst, amount, at), signature)
+        except VudoError as exc:
+            raise HostCallError(ErrorCode.CREDIT_ERROR, exc.message) from None
         src = credit_account(signer)
         with self._db.transaction("fund") as db:
             if db.execute("SELECT 1 FROM journal WHERE signature = ?", (signature,)).fetchone():

@@ -27,11 +27,17 @@ class Receipt(NamedTuple):
     handle calls that need no capability of their own (``host_network_accept``, ``_send``,
     ``_recv``, ``_close``) are counted under ``"network"``, and ``host_credit_account``
     (which needs none either) under ``"credit"``, the plugin I/O calls (``host_input_*``,
-    ``host_output_write``) under ``"io"``. ``bytes_out`` counts payload
+    ``host_output_write``) under ``"io"``, ``host_sandbox_call`` and ``host_sandbox_close``
+    (on the Spirit's own handles) under ``"sandbox"``. ``bytes_out`` counts payload
     bytes the guest handed to the host (logs, writes, sends); ``bytes_in`` counts bytes the
     host copied into guest memory (random bytes, reads, receives). ``io`` breaks the
     call's own streams out: ``"input"`` the input bytes the guest read, and each output
     stream (``"output"``, WASI's ``"stdout"``/``"stderr"``) the bytes written to it.
+
+    ``calls`` are the receipts of the sandboxes this one called (``host_spirit_call``,
+    ``host_sandbox_spawn``; see :mod:`vudo.engine.compose`), each with its own host calls
+    and fuel, and its own ``calls``. The fuel they used is also in this receipt's
+    ``fuel_used`` (it came out of this sandbox's budget).
     """
 
     sandbox_id: str
@@ -49,7 +55,10 @@ class Receipt(NamedTuple):
     bytes_in: int
     bytes_out: int
     price: int | None = None
+    #: A WASI program's ``proc_exit`` status (outcome ``"exit"``), else None.
+    exit_code: int | None = None
     io: Mapping[str, int] = _NO_IO
+    calls: tuple[Receipt, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -75,7 +84,9 @@ class Receipt(NamedTuple):
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "price": self.price,
+            "exit_code": self.exit_code,
             "io": dict(sorted(self.io.items())),
+            "calls": [call.to_dict() for call in self.calls],
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:

@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping
 
 #: The stream ``host_output_write`` appends to.
 OUTPUT = "output"
+#: A write at least this big is kept as its own chunk (not copied again).
+_BIG_WRITE = 64 * 1024
 
 Sink = Callable[[bytes], None]
 
@@ -49,7 +51,7 @@ class RunIO:
         self.cursor = 0
         self.max_output = max_output
         self.sinks: dict[str, Sink] = dict(sinks) if sinks else {}
-        self._buffers: dict[str, bytearray] = {}
+        self._buffers: dict[str, list[bytes | bytearray]] = {}
         #: bytes written (all streams) during the current call, against ``max_output``
         self.written = 0
         #: ``{"input": read, "<stream>": written}``, over the sandbox's life
@@ -101,14 +103,25 @@ class RunIO:
         if sink is not None:
             sink(bytes(data))
             return True
-        buffer = self._buffers.get(stream)
-        if buffer is None:
-            self._buffers[stream] = bytearray(data)
+        # Chunks, joined once when read: one big write (the common case) is never copied,
+        # and small writes gather in one bytearray (a chunk each would cost ~50 bytes of
+        # object per written byte to a guest writing a byte at a time).
+        chunks = self._buffers.get(stream)
+        if chunks is None:
+            chunks = self._buffers[stream] = []
+        if size >= _BIG_WRITE:
+            chunks.append(bytes(data))
+        elif chunks and isinstance(chunks[-1], bytearray):
+            chunks[-1] += data
         else:
-            buffer += data
+            chunks.append(bytearray(data))
         return True
 
     def output(self, stream: str = OUTPUT) -> bytes:
         """The bytes written to ``stream`` during the current (or last) call."""
-        buffer = self._buffers.get(stream)
-        return bytes(buffer) if buffer is not None else b""
+        chunks = self._buffers.get(stream)
+        if not chunks:
+            return b""
+        if len(chunks) > 1 or isinstance(chunks[0], bytearray):
+            chunks[:] = [b"".join(chunks)]
+        return bytes(chunks[0])

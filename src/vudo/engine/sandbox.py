@@ -36,13 +36,14 @@ from wasmtime import _bindings as ffi
 from wasmtime import _ffi as _wasmtime_ffi
 
 from vudo.engine.abi import HostCallError
-from vudo.engine.config import MAX_FUEL, TRANSITIONS, SandboxConfig, SandboxState
+from vudo.engine.compose import Calls
+from vudo.engine.config import MAX_FUEL, TRANSITIONS, Dependency, SandboxConfig, SandboxState
 from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
 from vudo.engine.host import HostBridge, current_thread_state
 from vudo.engine.receipt import Receipt
 from vudo.engine.runio import OUTPUT, RunIO
-from vudo.engine.traps import Terminated, stop_message, translate
+from vudo.engine.traps import ProcessExit, Terminated, stop_message, translate
 from vudo.errors import (
     FuelExhausted,
     GuestTrap,
@@ -79,6 +80,7 @@ _set_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
 )
 
 _OUTCOMES: dict[type[VudoError], str] = {
+    ProcessExit: "exit",
     FuelExhausted: "fuel exhausted",
     TimeoutExceeded: "timeout",
     ResourceLimitExceeded: "limit",
@@ -124,8 +126,12 @@ class Sandbox:
         *,
         sandbox_id: str | None = None,
         stderr: TextIO | None = None,
+        parent: Sandbox | None = None,
     ) -> None:
         self.engine = engine
+        #: The sandbox whose Spirit called this one (host_spirit_call, host_sandbox_spawn);
+        #: None for a top-level sandbox. See :mod:`vudo.engine.compose`.
+        self.parent = parent
         self.module = module
         self.config = config = config if config is not None else SandboxConfig()
         self.id = sandbox_id or f"{module.name}-{next(_ids)}"
@@ -164,6 +170,8 @@ class Sandbox:
         self._live_used = 0
         self._fuel_box = ctypes.c_uint64(0)
         self._fuel_ref = ctypes.byref(self._fuel_box)
+        #: The fuel the last :meth:`call_bytes` used.
+        self.call_fuel = 0
         self.checker = (
             _NO_GRANTS
             if _denies_everything(config)
@@ -186,10 +194,12 @@ class Sandbox:
             max_output=limits.max_output_bytes,
             sinks=config.sinks,
         )
-        self.bridge = HostBridge(
+        self.bridge: HostBridge = HostBridge(
             sandbox_id=self.id,
             checker=self.checker,
-            events=self.events,
+            # A callee's host calls and logs go to its caller's subscribers (the top-level
+            # sandbox's, through the chain); its lifecycle events stay its own.
+            events=parent.bridge.events if parent is not None else self.events,
             limits=limits,
             services=config.services,
             identity=config.identity,
@@ -203,8 +213,30 @@ class Sandbox:
             network=self.network,
             ledger=self.ledger,
             stderr=stderr,
+            depth=0 if parent is None else parent.bridge.depth + 1,
             io=self.io,
             env=config.env,
+        )
+        if config.dependencies is not None:
+            chain = parent.bridge.calls.chain if parent is not None and parent.bridge.calls else ()
+            self.bridge.calls = Calls(self, config.dependencies, chain)
+        #: What a WASI program's proc_exit passed (None: it has not called it).
+        self.exit_code: int | None = None
+        if module.uses_wasi:
+            self.bridge.wasi = self._wasi_state(config)
+
+    def _wasi_state(self, config: SandboxConfig) -> Any:
+        from vudo.engine.wasi import WasiState  # lazy: only WASI programs need it
+
+        return WasiState(
+            self.bridge,
+            argv=config.argv,
+            preopens=config.preopens,
+            env=tuple(config.env.items()),
+            sockets=config.listeners,
+            stdin=config.stdin_fd,
+            interactive=config.interactive,
+            stop_requested=lambda: self._stop_request is not None,
         )
 
     def __repr__(self) -> str:
@@ -215,6 +247,12 @@ class Sandbox:
     @property
     def state(self) -> SandboxState:
         return self._state
+
+    @property
+    def in_call(self) -> bool:
+        """Whether a call (or instantiation) is in progress on the run thread: running,
+        paused, or waiting for fuel in the middle of it."""
+        return self._running
 
     @property
     def suspend_reason(self) -> str:
@@ -326,13 +364,14 @@ class Sandbox:
         export = self.module.export(function)
         values = _coerce_args(function, export.params, args)
         if input is not None:
-            _check_input(input, self.config.limits.max_input_bytes)
+            input = _check_input(input, self.config.limits.max_input_bytes)
         if not self._call_lock.acquire(blocking=False):
             raise IllegalTransition(
                 f"sandbox {self.id} is already running a call",
                 hint="wait for it to return, or terminate the sandbox",
             )
-        _catch_sigint()
+        if self.parent is None:  # a callee runs inside its caller's call, which did it
+            _catch_sigint()
         try:
             with self._lock:
                 if self._state is S.SUSPENDED and self._suspend_reason == "paused":
@@ -360,6 +399,8 @@ class Sandbox:
             finally:
                 self._end(started)
             self._reraise_interrupt(error, function)
+            if isinstance(error, ProcessExit):
+                return self._exited(error, function)
             if error is None:
                 self._last_results = _as_tuple(results, len(export.results))
                 self._last_outcome, self._last_error = "ok", None
@@ -370,6 +411,38 @@ class Sandbox:
             raise self._finish_failed(error, function)
         finally:
             self._call_lock.release()
+
+    def call_bytes(
+        self, function: str, data: bytes, fuel: int
+    ) -> tuple[tuple[Any, ...], bytes, int]:
+        """Call ``function`` (no parameters) with ``data`` as its input and exactly
+        ``fuel`` fuel (a callee's call: its caller's remaining fuel): its results, the
+        output bytes it wrote and the fuel it used. Raises as :meth:`call` does;
+        :attr:`call_fuel` then says what the failed call used."""
+        ctx = self.bridge.context
+        fuel_ref = self._fuel_ref
+        with self._lock:
+            _get_fuel(ctx, fuel_ref)
+            self._budget += fuel - self._fuel_box.value  # used so far + fuel
+            _set_fuel(ctx, fuel)
+        try:
+            results = self.call(function, input=data)
+        finally:
+            _get_fuel(ctx, fuel_ref)
+            self.call_fuel = fuel - self._fuel_box.value
+        return tuple(results), self.io.output(), self.call_fuel
+
+    def _exited(self, error: ProcessExit, function: str) -> list[Any]:
+        """A WASI proc_exit: outcome ``exit``; status 0 returns, any other is raised."""
+        self.exit_code = error.code
+        self._last_results = ()
+        self._last_outcome = "exit"
+        self._last_error = None if error.code == 0 else error.message
+        if not self._settle(S.READY, f"{function} exited with status {error.code}"):
+            raise self._terminated_error()
+        if error.code:
+            raise error
+        return []
 
     def _reraise_interrupt(self, error: VudoError | None, where: str) -> None:
         """Re-raise a KeyboardInterrupt/SystemExit that a C callback had to swallow.
@@ -444,7 +517,10 @@ class Sandbox:
 
     def _begin(self) -> None:
         config = self.config
-        self._deadline = time.monotonic() + config.timeout if config.timeout else None
+        if self.parent is not None:  # a callee runs within its caller's deadline
+            self._deadline = self.parent._deadline
+        else:
+            self._deadline = time.monotonic() + config.timeout if config.timeout else None
         _get_fuel(self.bridge.context, self._fuel_ref)
         self._live_used = self._budget - self._fuel_box.value
         self._running = True
@@ -498,7 +574,9 @@ class Sandbox:
                 message = f"interrupted ({type(interrupt).__name__})"
                 return int(_error_new(stop_message("terminated", message)) or 0)
             stop = self._stop_request
-            if stop is None and not self._gate.is_set():
+            if self.parent is not None:
+                stop = self._lineage_control(stop)
+            elif stop is None and not self._gate.is_set():
                 paused_at = time.monotonic()
                 self._gate.wait()
                 if self._deadline is not None:
@@ -537,6 +615,42 @@ class Sandbox:
         kind[0] = 0
         return 0
 
+    def _lineage_control(self, stop: str | None) -> str | None:
+        """For a callee: its callers' pause and stop apply to it too (the monitor tick).
+
+        Waits while any sandbox up the chain is paused (extending every deadline on the
+        chain by the pause) and returns the first stop request found, if any.
+        """
+        chain: list[Sandbox] = []
+        node: Sandbox | None = self
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        for node in chain:
+            if stop is None and not node._gate.is_set():
+                paused_at = time.monotonic()
+                node._gate.wait()
+                paused = time.monotonic() - paused_at
+                for other in chain:
+                    if other._deadline is not None:
+                        other._deadline += paused
+            stop = stop or node._stop_request
+        return stop
+
+    def lineage_stopped(self) -> bool:
+        """Whether a caller up the chain was terminated (so this callee was stopped for it)."""
+        node = self.parent
+        while node is not None:
+            if node._stop_request is not None:
+                return True
+            node = node.parent
+        return False
+
+    def child(self, dep: Dependency, config: SandboxConfig, sandbox_id: str) -> Sandbox:
+        """A sandbox for the callee ``dep`` of this one (see :mod:`vudo.engine.compose`)."""
+        module = self.engine.load(dep.wasm, name=dep.name)
+        return Sandbox(self.engine, module, config, sandbox_id=sandbox_id, parent=self)
+
     # -- control from other threads --------------------------------------------------
 
     def suspend(self) -> None:
@@ -545,6 +659,16 @@ class Sandbox:
             self._transition(S.SUSPENDED, "suspended")
             self._suspend_reason = "paused"
             self._gate.clear()
+        self._interrupt_now()
+
+    def _interrupt_now(self) -> None:
+        """Make a running guest reach the monitor at its next loop or call, not the next
+        tick: the epoch moves now (for every store of the engine, which costs the others
+        one extra monitor call). Without it a stop would wait for the ticker, and a
+        closing engine may stop the ticker first (quitting the workbench during a
+        compute-bound run then waited for the guest's fuel or timeout, ~15 s)."""
+        if self._running:
+            self.engine.wasm_engine.increment_epoch()
 
     def resume(self) -> None:
         """Continue a paused call. A sandbox out of fuel is resumed by refuel() + call()."""
@@ -589,6 +713,7 @@ class Sandbox:
             self._transition(S.TERMINATED, reason)
             self._stop_request = reason
             self._gate.set()
+        self._interrupt_now()
         if self.network is not None:
             self.network.close_all()
         if self.ledger is not None:
@@ -599,9 +724,14 @@ class Sandbox:
         """Terminate (if not yet) and release the store once no call is running."""
         if self._state is not S.TERMINATED:
             self.terminate("closed")
+        calls = self.bridge.calls
+        if calls is not None:
+            calls.close()
         if not self._running and self._store is not None:
             self._used_at_close = self.fuel_used
             self._funcs.clear()
+            if self.bridge.wasi is not None:
+                self.bridge.wasi.close()
             self._instance = None
             self._memory = None
             self.bridge.memory_ref = None
@@ -641,8 +771,21 @@ class Sandbox:
 
     def host_calls(self) -> list[HostCall]:
         """The recent host-call log (last 1024 calls), oldest first."""
+        custom = self.engine.host_functions
+        depth = self.bridge.depth
         return [
-            HostCall(self.id, name, _capability_of(name), allowed, "", result, fuel, at, reason)
+            HostCall(
+                self.id,
+                name,
+                _capability_of(name, custom),
+                allowed,
+                "",
+                result,
+                fuel,
+                at,
+                reason,
+                depth,
+            )
             for at, name, allowed, result, fuel, reason in self.bridge.log
         ]
 
@@ -682,6 +825,8 @@ class Sandbox:
             },
             bytes_in=self.bridge.bytes_in,
             bytes_out=self.bridge.bytes_out,
+            calls=self.bridge.calls.receipts() if self.bridge.calls is not None else (),
+            exit_code=self.exit_code,
             io=dict(self.io.counts),
         )
 
@@ -837,10 +982,19 @@ def _check_input(data: bytes, limit: int) -> bytes:
     return bytes(data)
 
 
-def _capability_of(name: str) -> Any:
+def _capability_of(name: str, custom: Any) -> Any:
+    """The capability a logged host call needed: the ABI table's, or for an application
+    host function (logged as ``module.name``) its definition's."""
     from vudo.engine.abi import IMPORT_CAPABILITIES
+    from vudo.engine.wasi_abi import WASI_CAPABILITIES
 
-    return IMPORT_CAPABILITIES.get(name)
+    if name in IMPORT_CAPABILITIES:
+        return IMPORT_CAPABILITIES[name]
+    if name in WASI_CAPABILITIES:  # WASI calls are logged by their bare preview1 names
+        return WASI_CAPABILITIES[name][0]
+    module, _, function = name.partition(".")
+    defined = custom.get(module, function) if custom is not None else None
+    return defined.capability if defined is not None else None
 
 
 class _Denial(NamedTuple):

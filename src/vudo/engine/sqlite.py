@@ -5,13 +5,11 @@ calls come from a sandbox's run thread while the CLI or TUI may read from anothe
 every operation is one short statement or one ``BEGIN IMMEDIATE`` transaction, so other
 processes using the same file never see half a change.
 
-This is the engine's one boundary for ``sqlite3`` exceptions (:func:`_sqlite_errors`):
-failing to open the file is a :class:`vudo.errors.VudoError` with a hint; any failure
-afterwards (a lock held too long, a closed database, a full disk) is
-``HostCallError(STORAGE_ERROR)``, which the host functions hand to the guest as a code.
-Catching ``sqlite3.Error``, the root of every exception the module raises, makes the
-mapping complete by construction. (The package store, :mod:`vudo.pkg.store`, has its own
-boundary: it maps into the package errors, not into host-call codes.)
+``sqlite3`` exceptions are translated by :func:`vudo.boundaries.sqlite_errors` (the one
+sqlite3 boundary, which the package store uses too): failing to open the file is a
+:class:`vudo.errors.VudoError` with a hint; any failure afterwards (a lock held too long,
+a closed database, a full disk) is ``HostCallError(STORAGE_ERROR)``, which the host
+functions hand to the guest as a code.
 """
 
 from __future__ import annotations
@@ -19,40 +17,32 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Literal
 
+from vudo.boundaries import sqlite_errors
 from vudo.engine.abi import ErrorCode, HostCallError
 from vudo.errors import VudoError
 from vudo.resources import Resource
 
 __all__ = ["Database"]
 
-_DAMAGED = ("not a database", "malformed", "corrupt")  # sqlite3's words for a bad file
+
+def _open_errors(title: str, path: Path) -> AbstractContextManager[None]:
+    """Failing to open the file: a VudoError with a hint (never recreated silently: it
+    holds every Spirit's data, or credits)."""
+    return sqlite_errors(
+        f"cannot open {title} {path}",
+        what=title,
+        damaged_hint="restore it from a backup, or move it aside to start empty "
+        "(what it held is lost)",
+        hint="check that the data directory exists and is writable",
+    )
 
 
-@contextmanager
-def _sqlite_errors(opening: str | None, failing: str, path: Path | None = None) -> Iterator[None]:
-    """Translate sqlite3 exceptions: ``opening`` names what was being opened (at
-    ``path``), if that."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        if opening is not None:
-            where = f" {path}" if path is not None else ""
-            if any(word in str(exc).lower() for word in _DAMAGED):
-                # Never recreated silently: it holds every Spirit's data (or credits).
-                raise VudoError(
-                    f"{opening}{where} is damaged: {exc}",
-                    hint="restore it from a backup, or move it aside to start empty "
-                    "(what it held is lost)",
-                ) from exc
-            raise VudoError(
-                f"cannot open {opening}{where}: {exc}",
-                hint="check that the data directory exists and is writable",
-            ) from exc
-        raise HostCallError(ErrorCode.STORAGE_ERROR, f"{failing} failed: {exc}") from exc
+def _as_storage_error(err: VudoError) -> HostCallError:
+    return HostCallError(ErrorCode.STORAGE_ERROR, err.message)
 
 
 class Database(Resource):
@@ -79,7 +69,7 @@ class Database(Resource):
         self.prefix = prefix
         self._lock = threading.Lock()
         self._closed = False
-        with _sqlite_errors(title, "open", path):
+        with _open_errors(title, path):
             self._db = sqlite3.connect(
                 path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
@@ -102,7 +92,10 @@ class Database(Resource):
     def locked(self, action: str) -> Iterator[sqlite3.Connection]:
         """The connection, held alone, for reads (autocommit: one statement at a time)."""
         failing = self.prefix + action
-        with self._lock, _sqlite_errors(None, failing):
+        with (
+            self._lock,
+            sqlite_errors(f"{failing} failed", what=self.title, into=_as_storage_error),
+        ):
             if self._closed:
                 raise HostCallError(ErrorCode.STORAGE_ERROR, f"{failing}: {self.title} is closed")
             yield self._db

@@ -7,6 +7,9 @@ host functions return to stop a guest). :func:`translate` maps both; every ``Tra
 member has an entry in :data:`TRAP_CODES` (a test checks the table is complete, so a new
 wasmtime trap code cannot slip through unmapped).
 
+WAT text is parsed here too (:func:`parse_wat`), so no other layer handles wasmtime's
+exceptions: ``vudo run FILE.wat``, ``vudo build`` and ``Engine.load`` all go through it.
+
 Our own stops are tagged: the engine stops a guest by returning an error whose message
 starts with ``vudo-stop:<kind>:`` (see :func:`stop_message`), and :func:`translate` turns
 the kind back into the right error class with our message, not wasmtime's backtrace.
@@ -35,6 +38,22 @@ class Terminated(RuntimeFailure):
     """The sandbox was terminated (from another thread, or by its owner) during a call."""
 
     title = "terminated"
+
+
+class ProcessExit(RuntimeFailure):
+    """A WASI program called ``proc_exit(code)``: the run ended on purpose.
+
+    Not a failure of the sandbox: the run's outcome is ``"exit"`` and ``vudo run``
+    exits with ``code`` (a program's own status passes through, as with the wasmtime
+    CLI). Only a non-zero code is raised to the caller; ``proc_exit(0)`` returns.
+    """
+
+    title = "exited"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.code = int(message) if message.isdigit() else 1
+        super().__init__(f"the program exited with status {self.code}", hint=hint)
+        self.exit_code = self.code  # type: ignore[misc]  # the program's own status
 
 
 #: Every wasmtime trap code and the error it becomes. Anything the guest did wrong is a
@@ -99,6 +118,8 @@ STOP_KINDS: dict[str, type[RuntimeFailure]] = {
     "fuel": FuelExhausted,
     "limit": ResourceLimitExceeded,
     "terminated": Terminated,
+    "exit": ProcessExit,
+    "trap": GuestTrap,
 }
 
 _STOP = re.compile(r"vudo-stop:(\w+):([^\n]*)")
@@ -226,3 +247,37 @@ def translate(exc: wasmtime.Trap | wasmtime.WasmtimeError, *, during: str = "run
     if during == "instantiate":
         return GuestTrap(f"instantiation failed: {_cause(text)}", hint=_HINTS[GuestTrap])
     return GuestTrap(f"guest trapped: {_cause(text)}", hint=_HINTS[GuestTrap])
+
+
+class WatError(ModuleError):
+    """WAT source wasmtime could not parse. ``output`` is wasmtime's whole message (the
+    offending line with a caret under it), for ``vudo build`` to show in full."""
+
+    def __init__(self, message: str, *, output: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.output = output
+
+
+_WAT_AT = re.compile(r"--> [^:\n]*:(\d+):(\d+)")
+
+
+def parse_wat(text: str, filename: str | None = None) -> bytes:
+    """WAT text to a wasm binary; :class:`WatError` naming ``filename:line:col`` and
+    keeping wasmtime's message (one ``error:``, not two), or, for text that came from no
+    file, saying it is not a valid text module."""
+    try:
+        return bytes(wasmtime.wat2wasm(text))
+    except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+        raw = str(exc)
+        first = _first_line(raw)
+        if filename is None:
+            raise WatError(
+                f"not a valid WebAssembly text module: {first}",
+                output=raw,
+                hint="pass a .wasm file or valid .wat source",
+            ) from None
+        where = _WAT_AT.search(raw)
+        loc = f"{filename}:{where.group(1)}:{where.group(2)}" if where else filename
+        raise WatError(
+            f"{loc}: {first}", output=raw.replace("<anon>", filename), hint="fix the WAT source"
+        ) from None

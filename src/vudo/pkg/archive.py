@@ -396,6 +396,125 @@ class HashedStream(Resource):
         self._stop()
 
 
+@dataclass(frozen=True, slots=True)
+class StreamedMember:
+    """A member as :class:`MemberDigests` saw it go past: where its local header was,
+    its size, and the CRC-32 and SHA-256 of its data."""
+
+    name: str
+    header_offset: int
+    size: int
+    crc: int
+    sha256: str
+
+
+class MemberDigests:
+    """CRC-32 and SHA-256 of every member of a package, worked out from the package's
+    bytes as they arrive in order (a download), so verifying it afterwards needs only its
+    headers read again, not its data (:func:`vudo.pkg.signing.check_package`).
+
+    It follows the canonical layout (local headers with sizes, then data, member after
+    member, then the central directory) and stops at the first thing that is not a local
+    header. It validates nothing itself: what it saw is compared, member by member, with
+    what :class:`PackageReader` parses from the finished file, and any difference refuses
+    the package. Feed it every byte exactly once, in order, with :meth:`update`.
+    """
+
+    def __init__(self, limits: ArchiveLimits = DEFAULT_LIMITS) -> None:
+        self._max_members = limits.max_members
+        self._head = bytearray()
+        self._need = _LOCAL.size  # header bytes wanted before the next step
+        self._offset = 0  # where the current (or next) member's local header starts
+        self._name = ""
+        self._name_len = 0
+        self._size = 0
+        self._left = 0  # data bytes of the current member still to come
+        self._crc = 0
+        self._sha = hashlib.sha256()
+        self._stopped = False
+        self.members: list[StreamedMember] = []
+
+    def update(self, chunk: bytes | memoryview) -> None:
+        view = memoryview(chunk)
+        i, n = 0, len(view)
+        while i < n and not self._stopped:
+            if self._left:
+                take = min(self._left, n - i)
+                part = view[i : i + take]
+                self._crc = zlib.crc32(part, self._crc)
+                self._sha.update(part)
+                self._left -= take
+                i += take
+                if not self._left:
+                    self._end_member()
+                continue
+            take = min(self._need - len(self._head), n - i)
+            self._head += view[i : i + take]
+            i += take
+            if len(self._head) == self._need:
+                self._header()
+
+    def _header(self) -> None:
+        if len(self._head) == _LOCAL.size:
+            fields = _LOCAL.unpack(self._head)
+            sig, size, name_len, extra_len = fields[0], fields[7], fields[9], fields[10]
+            if (
+                sig != _LOCAL_SIG
+                or extra_len
+                or not name_len
+                or len(self.members) >= self._max_members
+            ):
+                self._stopped = True  # the central directory (or not canonical)
+                return
+            self._size, self._name_len = size, name_len
+            self._need = _LOCAL.size + name_len
+            return
+        try:
+            self._name = bytes(self._head[_LOCAL.size :]).decode("utf-8")
+        except UnicodeDecodeError:
+            self._stopped = True
+            return
+        self._head.clear()
+        self._need = _LOCAL.size
+        self._left = self._size
+        self._crc = 0
+        self._sha = hashlib.sha256()
+        if not self._left:
+            self._end_member()
+
+    def _end_member(self) -> None:
+        self.members.append(
+            StreamedMember(self._name, self._offset, self._size, self._crc, self._sha.hexdigest())
+        )
+        self._offset += _LOCAL.size + self._name_len + self._size
+
+
+def digest_package(
+    path: Path, *, into: int | None = None, hint: str = "run `vudo pack` and `vudo sign`"
+) -> tuple[str, int, MemberDigests]:
+    """The SHA-256 hex and size of a whole package file and its members' digests, from
+    one read (the whole-file hash on a helper thread), every byte also written to the
+    file descriptor ``into`` when given (a private copy).
+
+    Publishing works this out before it uploads, and installing while it copies a
+    package into the store, so checking the signature afterwards
+    (:func:`vudo.pkg.signing.check_package` with ``streamed``) reads no data again."""
+    fd = open_regular(path, what=".spirit package", hint=hint)
+    try:
+        size = os.fstat(fd).st_size
+        members = MemberDigests()
+        with HashedStream(fd, 0, size) as stream:
+            for chunk in stream:
+                members.update(chunk)
+                view = chunk
+                while into is not None and view:
+                    view = view[os.write(into, view) :]
+            sha = stream.hexdigest()
+    finally:
+        os.close(fd)
+    return sha, size, members
+
+
 def open_regular(path: Path, *, what: str = "package", hint: str | None = None) -> int:
     """Open an existing regular file read-only; refuse directories, FIFOs and devices
     (a FIFO would block a read forever, a device could stream without end)."""
@@ -604,20 +723,29 @@ class PackageReader(Resource):
         comparison catches a CRC edited in one header but not in both, so only checking
         the data against it keeps every byte of a signed package covered.
         """
-        m = self.member(name)
         # The chunks are collected (and CRC-checked) while a helper thread hashes them
         # (HashedStream), so the copy out of the page cache overlaps the hash;
         # BytesIO.getvalue() hands its buffer over without another copy.
         collected = io.BytesIO()
+        sha = self._hash(name, collected.write)
+        return collected.getvalue(), sha
+
+    def hash_member(self, name: str) -> str:
+        """A member's SHA-256 hex (CRC-32 checked too), without keeping its bytes."""
+        return self._hash(name, None)
+
+    def _hash(self, name: str, keep: Callable[[memoryview], object] | None) -> str:
+        m = self.member(name)
         crc = 0
         with HashedStream(self._fd, m.data_offset, m.size) as stream:
             for chunk in stream:
                 crc = zlib.crc32(chunk, crc)
-                collected.write(chunk)
+                if keep is not None:
+                    keep(chunk)
             sha = stream.hexdigest()
         if crc != m.crc:
             raise _corrupt(self.path, f"{name} fails its CRC check")
-        return collected.getvalue(), sha
+        return sha
 
     @property
     def fd(self) -> int:

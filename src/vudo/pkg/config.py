@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tomlkit
-import tomlkit.exceptions
 
+from vudo.boundaries import load_toml
 from vudo.errors import InvalidInputError, NotFoundError, UsageError
 from vudo.files import write_atomic
 from vudo.pkg.oci import Credentials, parse_oci_url
@@ -65,12 +65,12 @@ def _read_toml(path: Path, what: str) -> dict[str, object]:
             f"{path} is over {MAX_CONFIG_BYTES} bytes", hint=f"fix or remove the {what}"
         )
     try:
-        doc = tomlkit.parse(data.decode("utf-8")).unwrap()
-    except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise InvalidInputError(
-            f"{path} is not valid TOML: {exc}", hint=f"fix or remove the {what}"
+            f"{path} is not UTF-8 text: {exc}", hint=f"fix or remove the {what}"
         ) from None
-    return doc
+    return load_toml(text, str(path), hint=f"fix or remove the {what}")
 
 
 def _write_private(path: Path, text: str, mode: int) -> None:

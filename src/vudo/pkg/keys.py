@@ -5,8 +5,7 @@ A user's key pair lives in ``<home>/keys/`` (``private.key``, mode 0600, and
 The public key in hex (64 chars) is what manifests name as ``author`` and what the store
 pins for trust on first use.
 
-This module is also the one place where PyNaCl's exceptions are translated into the vudo
-error tree (:func:`translate_nacl_error`); :mod:`vudo.pkg.signing` goes through it.
+PyNaCl's exceptions become vudo errors at :func:`vudo.boundaries.nacl_errors`.
 """
 
 from __future__ import annotations
@@ -15,65 +14,20 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import nacl.exceptions
 import nacl.signing
 
-from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
+from vudo.boundaries import nacl_errors
+from vudo.errors import InvalidInputError, NotFoundError, VerificationError
 from vudo.files import write_atomic
 
 PRIVATE_KEY_FILE = "private.key"
 PUBLIC_KEY_FILE = "public.key"
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-
-# The translation table for every exception class PyNaCl defines. A test checks that it
-# covers all of ``nacl.exceptions``; an unknown subclass falls back to its closest listed
-# base through the MRO.
-_NACL_ERRORS: dict[type[BaseException], tuple[type[VudoError], str]] = {
-    nacl.exceptions.BadSignatureError: (VerificationError, "signature does not match"),
-    nacl.exceptions.InvalidkeyError: (InvalidInputError, "invalid key"),
-    nacl.exceptions.CryptPrefixError: (InvalidInputError, "invalid key prefix"),
-    nacl.exceptions.ValueError: (InvalidInputError, "invalid cryptographic input"),
-    nacl.exceptions.TypeError: (InvalidInputError, "invalid cryptographic input type"),
-    nacl.exceptions.AssertionError: (VudoError, "cryptographic self-check failed"),
-    nacl.exceptions.UnavailableError: (VudoError, "cryptographic primitive unavailable"),
-    nacl.exceptions.RuntimeError: (VudoError, "cryptographic runtime error"),
-    nacl.exceptions.CryptoError: (VudoError, "cryptographic error"),
-}
-
-
-def translate_nacl_error(exc: BaseException, context: str) -> VudoError:
-    """Map a PyNaCl exception to the vudo error a user should see.
-
-    ``context`` says what was being done ("verifying package signature"). Call this from
-    an ``except nacl.exceptions.CryptoError`` block and raise the result ``from`` it.
-    """
-    for cls in type(exc).__mro__:
-        if cls in _NACL_ERRORS:
-            err_cls, what = _NACL_ERRORS[cls]
-            detail = str(exc).strip()
-            message = f"{context}: {what}" + (f" ({detail})" if detail else "")
-            hint = (
-                "the data or the key was changed; get the package again from its source"
-                if err_cls is VerificationError
-                else None
-            )
-            return err_cls(message, hint=hint)
-    return VudoError(f"{context}: {exc}")
-
-
-@contextmanager
-def nacl_errors(context: str) -> Iterator[None]:
-    """Context manager form of :func:`translate_nacl_error` (the single nacl boundary)."""
-    try:
-        yield
-    except nacl.exceptions.CryptoError as exc:
-        raise translate_nacl_error(exc, context) from exc
 
 
 def fingerprint(public_hex: str) -> str:

@@ -16,7 +16,8 @@ in a fixed order, unset fields left out)::
 
 ``dependencies`` lists the names the package's resolved dependencies (so a lock can be
 read back as a graph). A malformed lock, or one from a newer vudo (``version`` other
-than 1), is an :class:`InvalidInputError`; tomlkit's exceptions are translated here.
+than 1), is an :class:`InvalidInputError`; malformed TOML is translated by
+:func:`vudo.boundaries.load_toml`.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import tomlkit
-from tomlkit.exceptions import TOMLKitError
 
+from vudo.boundaries import load_toml
 from vudo.errors import InvalidInputError, NotFoundError
 from vudo.files import write_atomic
 from vudo.pkg.versions import Version, parse_version
@@ -161,10 +162,7 @@ def _string(
 
 def parse_lockfile(text: str, *, filename: str = LOCK_FILENAME) -> Lockfile:
     """Parse lock text; InvalidInputError (with a hint to regenerate) on anything wrong."""
-    try:
-        data = tomlkit.parse(text).unwrap()
-    except TOMLKitError as exc:
-        raise _bad(filename, f"malformed TOML ({exc})") from None
+    data = load_toml(text, filename, hint=_HINT)
     unknown = sorted(set(data) - {"version", "package"})
     if unknown:
         raise _bad(filename, f'unknown key "{unknown[0]}"')

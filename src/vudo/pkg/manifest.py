@@ -9,8 +9,8 @@ wrong type names the field, the line and the expected type.
 TOML is parsed with the standard library's tomllib (tomlkit, which ``vudo fmt`` needs to
 keep comments, costs several times as much to import, and reading a manifest is on the
 ``vudo run`` path); a text tomllib refuses is parsed again by tomlkit, whose messages
-name the line and column. JSON uses the standard library. Their exceptions are translated
-into :class:`ManifestError` here and nowhere else (:func:`_load_toml`, :func:`_load_json`).
+name the line and column. JSON uses the standard library. Their exceptions become
+:class:`ManifestError` at :mod:`vudo.boundaries` (TOML) and :func:`_load_json`.
 
 Format (DESIGN.md §3)::
 
@@ -44,7 +44,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vudo.capabilities import Capability
+from vudo.boundaries import load_toml, parse_toml_document, without_bom
+from vudo.capabilities import AnyCapability, Capability, CustomCapability
 from vudo.errors import InvalidInputError, ManifestError, NotFoundError
 from vudo.pkg import MANIFEST_FILENAMES
 from vudo.pkg.pricing import PRICING_KEYS, Pricing
@@ -153,7 +154,7 @@ class Manifest:
     description: str = ""
     license: str | None = None
     repository: str | None = None
-    capabilities: tuple[Capability, ...] = ()
+    capabilities: tuple[AnyCapability, ...] = ()
     dependencies: tuple[Dependency, ...] = ()
     pricing: Pricing | None = None
 
@@ -309,48 +310,15 @@ class _Locator:
 # ---------------------------------------------------------------- parsing boundaries
 
 
-def _strip_position(message: str) -> str:
-    message = re.sub(r"\s*at line \d+ col \d+\s*$", "", message).rstrip(".")
-    # tomlkit reports running out of text as a NUL character it never saw.
-    return message.replace("Unexpected character: '\\x00'", "unexpected end of file")
-
-
-def _without_bom(text: str) -> str:
-    """``text`` without a leading UTF-8 byte order mark, which editors on Windows add
-    and neither TOML nor JSON allows (tomlkit calls it an "Empty key")."""
-    return text.removeprefix("\ufeff")
-
-
 def _load_toml(text: str, filename: str) -> dict[str, Any]:
-    """Parse TOML into plain values; the one place the TOML parsers' exceptions become
-    ManifestError. tomllib first (cheap to import); what it refuses, tomlkit parses
-    again for a message with the line and column (and, should the two parsers ever
-    disagree, tomlkit's reading wins, as it always did)."""
-    import tomllib
-
-    try:
-        return tomllib.loads(_without_bom(text))
-    except tomllib.TOMLDecodeError:
-        pass
-    return _plain(_load_toml_document(text, filename).unwrap())  # type: ignore[no-any-return]
+    """Parse TOML into plain values (:func:`vudo.boundaries.load_toml`: tomllib first,
+    tomlkit for the message with line and column); malformed text is ManifestError."""
+    return _plain(load_toml(text, filename, error=ManifestError))  # type: ignore[no-any-return]
 
 
 def _load_toml_document(text: str, filename: str) -> tomlkit.TOMLDocument:
     """Parse TOML with tomlkit (its comments and layout kept, for ``vudo fmt``)."""
-    import tomlkit
-    from tomlkit.exceptions import TOMLKitError
-
-    try:
-        return tomlkit.parse(_without_bom(text))
-    except TOMLKitError as exc:
-        line = getattr(exc, "line", None)
-        col = getattr(exc, "col", None)
-        where = f"{filename}:{line}:{col}" if line is not None else filename
-        raise ManifestError(
-            f"malformed TOML at {where}: {_strip_position(str(exc))}",
-            hint="check the TOML syntax on that line (quotes, brackets, "
-            "one `key = value` per line)",
-        ) from None
+    return parse_toml_document(text, filename, error=ManifestError)
 
 
 class _DuplicateKey(Exception):
@@ -371,7 +339,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _load_json(text: str, filename: str) -> Any:
     """Parse JSON; the one place json's exceptions become ManifestError."""
     try:
-        return json.loads(_without_bom(text), object_pairs_hook=_no_duplicates)
+        return json.loads(without_bom(text), object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise ManifestError(
             f"malformed JSON at {filename}:{exc.lineno}:{exc.colno}: {exc.msg}",
@@ -593,11 +561,11 @@ class _Validator:
                 f"invalid version {text} at {self.loc.where(path)}", hint=exc.hint
             ) from None
 
-    def capabilities(self, value: object) -> tuple[Capability, ...]:
+    def capabilities(self, value: object) -> tuple[AnyCapability, ...]:
         path = ("capabilities",)
         if not isinstance(value, list):
             raise self.wrong_type(path, value, "an array of capability names")
-        seen: list[Capability] = []
+        seen: list[AnyCapability] = []
         names = [c.value for c in Capability if c.manifest_grantable]
         for item in value:
             if not isinstance(item, str):
@@ -614,7 +582,11 @@ class _Validator:
                     "capabilities the Spirit needs",
                 )
             try:
-                cap = Capability(item)
+                # an application's own capability (x:APP.NAME), guarding host functions the
+                # application APP defines when it embeds vudo (vudo.engine.custom)
+                cap = CustomCapability(item) if item.startswith("x:") else Capability(item)
+            except InvalidInputError as exc:
+                raise self.fail(f"{exc.message} at {where}", hint=exc.hint) from None
             except ValueError:
                 import difflib
 
@@ -961,9 +933,6 @@ def _render_commented_array(text: str) -> str | None:
     """A multi-line array with comments inside, one element per line, each comment kept
     beside the element it was written next to; None if the layout is too unusual (an
     element spanning lines), in which case the comments move above the key instead."""
-    import tomlkit
-    from tomlkit.exceptions import TOMLKitError
-
     lines = text.splitlines()
     if len(lines) < 2:
         return None
@@ -982,8 +951,8 @@ def _render_commented_array(text: str) -> str | None:
             code = code[:-1]
         code = code.strip().rstrip(",").strip()
         try:
-            elements = tomlkit.parse(f"x = [{code}]\n").unwrap()["x"] if code else []
-        except TOMLKitError:
+            elements = parse_toml_document(f"x = [{code}]\n", "").unwrap()["x"] if code else []
+        except InvalidInputError:
             return None
         rendered = [f"    {_render_value(_plain(e))}," for e in elements]
         if comment and rendered:

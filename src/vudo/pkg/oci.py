@@ -26,6 +26,7 @@ import base64
 import hashlib
 import json
 import os
+import queue
 import re
 import ssl
 import threading
@@ -70,6 +71,13 @@ MAX_LIST_PAGES = 1000
 # (every request is a round trip and, on htpasswd registries, a bcrypt check; a retry
 # starts a new session either way, so smaller chunks would buy nothing).
 DEFAULT_CHUNK = 128 * 1024 * 1024
+# A body slower than this on average (after the read timeout) is abandoned.
+MIN_RATE = 16 * 1024
+# Connections kept open to one registry (a cold search fetches this many at a time).
+POOL_CONNECTIONS = 16
+# Blobs from this size are hashed on a helper thread while they download.
+PIPELINE_MIN = 4 * 1024 * 1024
+_PENDING = 16  # chunks (of up to 1 MiB) waiting for the hashing thread
 
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _REPO_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
@@ -415,10 +423,64 @@ def build_manifest(
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
+class _Digester(Resource):
+    """SHA-256 of a download, and ``sink`` over its chunks, on a helper thread while the
+    caller receives and writes (hashlib and zlib release the GIL on large buffers, so on
+    a second core checking costs the transfer almost nothing). At most
+    :data:`_PENDING` chunks wait, bounding memory; small blobs are hashed inline."""
+
+    def __init__(self, sink: Callable[[bytes], object] | None, *, threaded: bool) -> None:
+        self._sha = hashlib.sha256()
+        self._sink = sink
+        self._failure: list[BaseException] = []
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._queue = queue.Queue(_PENDING)
+            self._thread = threading.Thread(target=self._run, name="vudo-digest", daemon=True)
+            self._thread.start()
+
+    def _take(self, chunk: bytes) -> None:
+        self._sha.update(chunk)
+        if self._sink is not None:
+            self._sink(chunk)
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            if not self._failure:
+                try:
+                    self._take(chunk)
+                except BaseException as exc:  # reported by hexdigest()
+                    self._failure.append(exc)
+
+    def put(self, chunk: bytes) -> None:
+        if self._failure:
+            raise self._failure[0]
+        if self._queue is None:
+            self._take(chunk)
+        else:
+            self._queue.put(chunk)
+
+    def hexdigest(self) -> str:
+        """The digest of every chunk put (and any exception ``sink`` raised)."""
+        self.close()
+        if self._failure:
+            raise self._failure[0]
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+
 class OciClient(Resource):
     """One registry host: pooled connections, authentication, retries, bounded reads.
 
-    ``sleep`` and ``retries`` are parameters so tests can make backoff instant.
+    ``sleep`` and ``retries`` are parameters so tests can make backoff instant, ``monotonic``
+    so they can let a Bearer token expire.
     """
 
     def __init__(
@@ -429,9 +491,11 @@ class OciClient(Resource):
         ca_file: Path | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
+        min_rate: int = MIN_RATE,
         retries: int = 4,
         backoff: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         chunk_size: int = DEFAULT_CHUNK,
     ) -> None:
         self.location = location
@@ -455,10 +519,12 @@ class OciClient(Resource):
                 ) from None
         self._verify = verify
         self._timeouts = (connect_timeout, read_timeout)
+        self.min_rate = min_rate
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
         self._scheme: str | None = None  # "basic" or "bearer" once challenged
-        self._tokens: dict[str, str] = {}
+        self._clock = monotonic
+        self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, expires at)
         self._bearer_params: dict[str, str] = {}
 
     @property
@@ -475,9 +541,17 @@ class OciClient(Resource):
                     timeout=httpx.Timeout(self._timeouts[1], connect=self._timeouts[0]),
                     headers={"User-Agent": "vudo"},
                     trust_env=False,
+                    limits=httpx.Limits(
+                        max_connections=POOL_CONNECTIONS,
+                        max_keepalive_connections=POOL_CONNECTIONS,
+                    ),
                     event_hooks={"request": [_plain_http_only_to_loopback]},
                 )
             return self._client
+
+    def warm(self) -> None:
+        """Make the pooled client now (publish does it beside hashing the package)."""
+        self._http  # noqa: B018 -- the property makes the client
 
     def close(self) -> None:
         with self._client_lock:
@@ -500,11 +574,16 @@ class OciClient(Resource):
 
     # -- authentication
 
-    def _auth_header(self, scope: str) -> str | None:
+    def _auth_header(self, scope: str, what: str) -> str | None:
         if self._scheme == "basic":
             return self.credentials.basic()
         if self._scheme == "bearer":
-            return f"Bearer {self._tokens[scope]}" if scope in self._tokens else None
+            held = self._tokens.get(scope)
+            if held is not None and self._clock() >= held[1]:
+                # Expired by the token server's own ``expires_in``: a new one now, rather
+                # than a request (perhaps a large upload) refused with 401 first.
+                held = self._tokens[scope] = self._fetch_token(self._bearer_params, scope, what)
+            return f"Bearer {held[0]}" if held is not None else None
         if self._scheme is None and self.credentials.token and not self.credentials.username:
             return f"Bearer {self.credentials.token}"
         return None
@@ -524,13 +603,16 @@ class OciClient(Resource):
             self._scheme = "bearer"
             self._bearer_params = params
             current = self._tokens.get(scope)
-            if current is not None and sent != f"Bearer {current}":
+            if current is not None and sent != f"Bearer {current[0]}":
                 return True
+            # No token yet, or the one sent was refused (expired early, revoked): the
+            # caller allows this once more before the 401 stands.
             self._tokens[scope] = self._fetch_token(params, scope, what)
             return True
         return False
 
-    def _fetch_token(self, params: Mapping[str, str], scope: str, what: str) -> str:
+    def _fetch_token(self, params: Mapping[str, str], scope: str, what: str) -> tuple[str, float]:
+        """A token for ``scope`` from the challenge's realm, and when to stop using it."""
         realm = params["realm"]
         parsed = urllib.parse.urlsplit(realm)
         host = parsed.hostname or ""
@@ -578,23 +660,49 @@ class OciClient(Resource):
             or any(ord(c) < 0x21 or ord(c) > 0x7E for c in token)
         ):
             raise _hostile(f"token for {what}", "no usable token in the response")
-        return token
+        # The Docker token spec: expires_in seconds, 60 when absent. Renewed a little
+        # early, so a token does not lapse between being sent and being checked.
+        lifetime = body.get("expires_in")
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float):
+            lifetime = 60
+        lifetime = min(max(float(lifetime), 1.0), 86400.0)
+        return token, self._clock() + lifetime - min(10.0, lifetime / 4)
 
     # -- requests
 
-    @staticmethod
-    def _read_bounded(resp: httpx.Response, limit: int, what: str) -> bytes:
+    def _read_bounded(self, resp: httpx.Response, limit: int, what: str) -> bytes:
         declared = resp.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             resp.close()
             raise _hostile(what, f"{declared} bytes is over the {limit}-byte limit")
         buf = bytearray()
+        pace = self._pace(what)
         for chunk in resp.iter_bytes():
             buf += chunk
             if len(buf) > limit:
                 resp.close()
                 raise _hostile(what, f"over the {limit}-byte limit")
+            pace(len(buf))
         return bytes(buf)
+
+    def _pace(self, what: str) -> Callable[[int], None]:
+        """A check that a response body keeps arriving at ``min_rate`` bytes a second on
+        average once ``read_timeout`` has passed (curl's --speed-limit): the read timeout
+        bounds each wait, this bounds the whole body, so a server dripping a byte just
+        inside the read timeout cannot hold a transfer open for days."""
+        started = self._clock()
+        grace, rate = self._timeouts[1], self.min_rate
+
+        def check(done: int) -> None:
+            elapsed = self._clock() - started
+            if elapsed > grace and done < (elapsed - grace) * rate:
+                raise RegistryError(
+                    f"{what} timed out: {done} bytes in {elapsed:.0f} s, under "
+                    f"{rate // 1024} KiB/s",
+                    hint="the registry is too slow or stalling; try again later",
+                )
+
+        return check
 
     def _retry_delay(self, resp: httpx.Response | None, attempt: int) -> float:
         delay = self.backoff * 2.0**attempt
@@ -623,7 +731,7 @@ class OciClient(Resource):
         auth_tries = 0
         while True:
             hdrs = dict(headers or {})
-            auth = self._auth_header(scope)
+            auth = self._auth_header(scope, what)
             if auth:
                 hdrs["Authorization"] = auth
             content = body() if body is not None else None
@@ -729,12 +837,19 @@ class OciClient(Resource):
         return named
 
     def fetch_blob(
-        self, repo: str, desc: Descriptor, dest: Path, *, progress: Progress = _no_progress
+        self,
+        repo: str,
+        desc: Descriptor,
+        dest: Path,
+        *,
+        progress: Progress = _no_progress,
+        sink: Callable[[bytes], object] | None = None,
     ) -> None:
         """Stream blob ``desc`` of ``repo`` into ``dest`` (created), checking its size and
-        digest while it arrives; on any failure ``dest`` is removed."""
+        digest while it arrives; on any failure ``dest`` is removed. ``sink`` sees every
+        chunk, in order, as it is hashed (a package's members are checked in the same
+        pass); an exception from it fails the download."""
         what = self.describe(repo, f"blob {desc.digest[:19]} of")
-        h = hashlib.sha256()
         done = 0
         try:
             resp = self.send(
@@ -746,26 +861,30 @@ class OciClient(Resource):
             )
             try:
                 fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                try:
-                    progress(0, desc.size)
-                    for chunk in resp.iter_raw(1 << 20):
-                        done += len(chunk)
-                        if done > desc.size:
-                            raise _hostile(
-                                what, f"more than the {desc.size} bytes its descriptor gives"
-                            )
-                        h.update(chunk)
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(fd, view) :]
-                        progress(done, desc.size)
-                finally:
-                    os.close(fd)
+                with _Digester(sink, threaded=desc.size >= PIPELINE_MIN) as digester:
+                    try:
+                        progress(0, desc.size)
+                        pace = self._pace(what)
+                        for chunk in resp.iter_raw():
+                            done += len(chunk)
+                            if done > desc.size:
+                                raise _hostile(
+                                    what, f"more than the {desc.size} bytes its descriptor gives"
+                                )
+                            digester.put(chunk)
+                            view = memoryview(chunk)
+                            while view:
+                                view = view[os.write(fd, view) :]
+                            progress(done, desc.size)
+                            pace(done)
+                    finally:
+                        os.close(fd)
+                    digest = digester.hexdigest()
             finally:
                 resp.close()
             if done != desc.size:
                 raise _hostile(what, f"{done} bytes arrived, the descriptor gives {desc.size}")
-            if "sha256:" + h.hexdigest() != desc.digest:
+            if "sha256:" + digest != desc.digest:
                 raise VerificationError(
                     f"{what} does not match its digest",
                     hint="the registry's copy is altered or damaged; refusing it",
@@ -789,11 +908,16 @@ class OciClient(Resource):
     def catalog(self) -> list[str]:
         """Every repository the registry lists (the ``_catalog`` extension)."""
         what = f"catalog of {self.location.netloc}"
-        return [
-            r
-            for r in self._paged("_catalog?n=1000", "registry:catalog:*", what, "repositories")
-            if _REPO_RE.fullmatch(r)
-        ]
+        try:
+            listed = self._paged("_catalog?n=1000", "registry:catalog:*", what, "repositories")
+        except NotFoundError:
+            # An optional part of the spec that GHCR and Docker Hub, for two, leave out.
+            raise NotFoundError(
+                f"{self.location.netloc} does not list its repositories (no _catalog API)",
+                hint="search --available needs a registry that lists them; "
+                "`vudo info NAME --available` and `vudo install NAME` still work",
+            ) from None
+        return [r for r in listed if _REPO_RE.fullmatch(r)]
 
     def _paged(self, first: str, scope: str, what: str, key: str) -> list[str]:
         out: list[str] = []

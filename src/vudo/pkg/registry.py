@@ -43,7 +43,11 @@ from typing import Any
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
 from vudo.files import write_atomic
-from vudo.pkg.archive import open_regular, sha256_file, stream_file
+from vudo.pkg.archive import (
+    MemberDigests,
+    digest_package,
+    sha256_file,
+)
 from vudo.pkg.manifest import (
     Manifest,
     canonical_manifest_bytes,
@@ -51,7 +55,7 @@ from vudo.pkg.manifest import (
     manifest_from_dict,
     validate_name,
 )
-from vudo.pkg.signing import verify_package
+from vudo.pkg.signing import CheckedPackage, check_package
 from vudo.pkg.sources import Candidate, candidate_from_manifest
 from vudo.pkg.versions import Version, parse_version
 from vudo.resources import Resource
@@ -310,8 +314,13 @@ class DirectoryRegistry(Resource):
         tmp_dir.mkdir(exist_ok=True)
         tmp = tmp_dir / f"publish-{os.getpid()}-{uuid.uuid4().hex}.partial"
         try:
-            digest, size = _copy_hashing(package, tmp)
-            verified = verify_package(tmp)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                digest, size, members = digest_package(package, into=fd)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            verified = check_package(tmp, streamed=members)
             m = verified.manifest
             name = _check_name(m.name)
             check_publishable(m)
@@ -527,6 +536,7 @@ ANN_CAPABILITIES = "dev.vudo.spirit.capabilities"
 ANN_SIGNER = "dev.vudo.spirit.signer"
 ANN_MANIFEST = "dev.vudo.spirit.manifest"
 CACHE_FRESH_SECONDS = 300.0
+FETCH_WORKERS = 16  # concurrent requests of a cold search (oci.POOL_CONNECTIONS kept alive)
 MAX_CACHE_BYTES = 256 * 1024 * 1024
 
 
@@ -709,8 +719,10 @@ class OciRegistry(Resource):
         return names
 
     def _warm(self, names: list[str]) -> None:
-        """Refresh stale names' tags and manifests a few at a time (a cold search of a
-        large registry is one round trip per name and tag; in parallel, not in series)."""
+        """Refresh stale names' tags and manifests :data:`FETCH_WORKERS` at a time over the
+        client's pooled connections: a cold search of a large registry is a round trip per
+        name and per new tag, so in series it would take the registry's latency that many
+        times over."""
         from concurrent.futures import ThreadPoolExecutor
 
         stale = [
@@ -718,7 +730,7 @@ class OciRegistry(Resource):
         ]
         if len(stale) < 2:
             return
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
             for future in [pool.submit(self._fetch_repo, n) for n in stale]:
                 future.result()
 
@@ -846,10 +858,15 @@ class OciRegistry(Resource):
             for e in self.entries(name, fresh=True)
         ]
 
-    def fetch(self, name: str, version: Version | str, *, yanked_ok: bool = True) -> Path:
+    def fetch(self, name: str, version: Version | str) -> Path:
         """Download version ``version`` of ``name`` (once) into the cache: the tag's
         manifest must be a vudo artifact, the layer must match its digest and the package
         its signature and name before the path is returned."""
+        return self.fetch_checked(name, version)[0]
+
+    def fetch_checked(self, name: str, version: Version | str) -> tuple[Path, CheckedPackage]:
+        """:meth:`fetch`, and the package's checked signature (so installing does not
+        check it again)."""
         from vudo.pkg.oci import parse_manifest
 
         wanted = parse_version(str(version))
@@ -871,40 +888,44 @@ class OciRegistry(Resource):
         layer = m.layers[0]
         digest = layer.digest[7:]
         target = self.cache_dir / f"{digest}.spirit"
-        if target.is_file() and sha256_file(target) == digest:
-            self._check_package(target, name, wanted, ref)
-            return target
+        if target.is_file():
+            cached, _, members = digest_package(target)
+            if cached == digest:
+                return target, self._check_package(target, name, wanted, ref, streamed=members)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_dir / f".{digest}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
         try:
-            self.client.fetch_blob(repo, layer, tmp, progress=self.progress or _quiet)
-            self._check_package(tmp, name, wanted, ref)
+            # One pass: the layer is hashed, and its members hashed and CRC-checked, as
+            # it arrives; checking the signature then reads only headers.
+            members = MemberDigests()
+            self.client.fetch_blob(
+                repo, layer, tmp, progress=self.progress or _quiet, sink=members.update
+            )
+            checked = self._check_package(tmp, name, wanted, ref, streamed=members)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        return target
+        return target, dataclasses.replace(checked, path=target)
 
     @staticmethod
-    def _check_package(path: Path, name: str, version: Version, ref: str) -> None:
-        verified = verify_package(path)
-        if verified.manifest.name != name or verified.manifest.version != version:
+    def _check_package(
+        path: Path, name: str, version: Version, ref: str, *, streamed: MemberDigests | None = None
+    ) -> CheckedPackage:
+        checked = check_package(path, streamed=streamed)
+        if checked.manifest.name != name or checked.manifest.version != version:
             raise VerificationError(
-                f"{ref} holds {verified.manifest.name} {verified.manifest.version}",
+                f"{ref} holds {checked.manifest.name} {checked.manifest.version}",
                 hint="the registry serves another package under this tag; refusing it",
             )
+        return checked
 
     # -- writing
 
-    def plan(self, package: Path) -> tuple[PublishPlan, Any]:
+    def plan(self, package: Path) -> tuple[PublishPlan, CheckedPackage]:
         """Verify ``package`` and say what publishing it pushes (nothing is sent)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        # The layer digest and the signature check each read the whole package: on two
-        # threads (hashlib and file reads release the GIL) the second read is nearly free.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            hashing = pool.submit(sha256_file, Path(package))
-            verified = verify_package(package)
-            digest = hashing.result()
+        # One read of the package: the layer digest and every member's digest.
+        digest, size, members = digest_package(Path(package))
+        verified = check_package(Path(package), streamed=members)
         m = verified.manifest
         name = _check_name(m.name)
         check_publishable(m)
@@ -923,7 +944,7 @@ class OciRegistry(Resource):
                 m.version,
                 ref,
                 digest,
-                Path(package).stat().st_size,
+                size,
                 verified.signer,
                 annotations,
             ),
@@ -936,6 +957,8 @@ class OciRegistry(Resource):
         """Push a signed package as an OCI artifact. Versions are immutable: the same
         bytes again are a no-op, other bytes are refused; a name published by another
         signer is refused unless ``allow_new_signer``."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from vudo.pkg.oci import (
             EMPTY_BLOB,
             EMPTY_DIGEST,
@@ -946,7 +969,11 @@ class OciRegistry(Resource):
         )
 
         package = Path(package)
-        plan, verified = self.plan(package)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Loading the CA store (~40 ms) overlaps reading and checking the package.
+            warming = pool.submit(self.client.warm)
+            plan, verified = self.plan(package)
+            warming.result()
         repo = self._repo(plan.name)
         tag = version_tag(plan.version)
         layer = Descriptor(
@@ -1094,25 +1121,6 @@ def open_registry(
             hint="use oci://, http://, https://, file:// or a directory path",
         )
     return DirectoryRegistry(Path(text).expanduser(), create=create)
-
-
-def _copy_hashing(src: Path, dst: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    fd = open_regular(src, what=".spirit package", hint="run `vudo pack` and `vudo sign`")
-    try:
-        size = os.fstat(fd).st_size
-        out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            for chunk in stream_file(fd, 0, size, h.update):
-                view = chunk
-                while view:
-                    view = view[os.write(out, view) :]
-            os.fsync(out)
-        finally:
-            os.close(out)
-    finally:
-        os.close(fd)
-    return h.hexdigest(), size
 
 
 __all__ = [

@@ -36,6 +36,7 @@ from vudo.pkg.archive import (
     SIGNATURE_NAME,
     ArchiveLimits,
     HashedStream,
+    MemberDigests,
     PackageReader,
     ZipWriter,
     prepare_pack,
@@ -171,16 +172,24 @@ class SignResult:
     author: str
     author_matches: bool
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "signer": self.signer,
+            "digest": self.digest,
+            "author": self.author,
+            "author_matches": self.author_matches,
+        }
+
 
 @dataclass(frozen=True, slots=True)
-class VerifiedPackage:
-    """A package whose every byte the signature covers has been checked."""
+class CheckedPackage:
+    """A package whose every byte the signature covers has been checked, without its
+    contents kept in memory (what installing and publishing need)."""
 
     path: Path
     manifest: Manifest
     manifest_bytes: bytes
-    module: bytes
-    assets: Mapping[str, bytes]
     signer: str
     digest: str
     author_matches: bool
@@ -189,6 +198,14 @@ class VerifiedPackage:
     @property
     def size(self) -> int:
         return sum(f.size for f in self.files)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPackage(CheckedPackage):
+    """A checked package with its contents (what running it needs)."""
+
+    module: bytes
+    assets: Mapping[str, bytes]
 
 
 def _parse_signed_manifest(data: bytes, name: str) -> Manifest:
@@ -289,7 +306,43 @@ def verify_package(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> Verifi
     Raises VerificationError if it is unsigned, if the envelope is malformed, truncated,
     zeroed or forged, or if any member was changed, added or removed after signing.
     """
-    path = Path(path)
+    contents: dict[str, bytes] = {}
+    checked = _check(Path(path), limits, contents=contents)
+    module = contents.pop(MODULE_NAME)
+    del contents[checked.files[0].path]  # the manifest (always the first member)
+    return VerifiedPackage(
+        path=checked.path,
+        manifest=checked.manifest,
+        manifest_bytes=checked.manifest_bytes,
+        signer=checked.signer,
+        digest=checked.digest,
+        author_matches=checked.author_matches,
+        files=checked.files,
+        module=module,
+        assets=contents,
+    )
+
+
+def check_package(
+    path: Path, limits: ArchiveLimits = DEFAULT_LIMITS, *, streamed: MemberDigests | None = None
+) -> CheckedPackage:
+    """Verify a signed package as :func:`verify_package` does, without keeping its
+    contents. With ``streamed`` (the member digests of this very file, worked out while
+    this process wrote it: a download), member data is not read again, only the headers
+    and the small manifest and envelope; every member must be exactly where, and as
+    large and with the CRC-32, the archive says, or the package is refused.
+    """
+    return _check(Path(path), limits, streamed=streamed)
+
+
+def _check(
+    path: Path,
+    limits: ArchiveLimits,
+    *,
+    streamed: MemberDigests | None = None,
+    contents: dict[str, bytes] | None = None,
+) -> CheckedPackage:
+    """The one verification: ``contents`` (when given) receives every member's bytes."""
     with PackageReader(path, limits) as reader:
         sig_member = reader.signature_member
         if sig_member is None:
@@ -306,13 +359,28 @@ def verify_package(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> Verifi
                 f"{path.name}: signature envelope is not in canonical form (edited?)",
                 hint="do not install this package; get it again from its author",
             )
-        contents: dict[str, bytes] = {}
+        seen: dict[str, str] = {}
+        if streamed is not None:
+            if [(s.name, s.header_offset, s.size, s.crc) for s in streamed.members] != [
+                (m.name, m.header_offset, m.size, m.crc) for m in reader.members
+            ]:
+                raise VerificationError(
+                    f"{path.name}: the members read while it arrived differ from its "
+                    "directory (or fail their CRC check)",
+                    hint="the package is damaged or was tampered with; get it again",
+                )
+            seen = {s.name: s.sha256 for s in streamed.members}
         actual: list[FileDigest] = []
         for m in reader.content_members:
-            data, sha = reader.read_hashed(m.name)
-            contents[m.name] = data
+            if m.name in seen:
+                sha = seen[m.name]
+            elif contents is not None:
+                contents[m.name], sha = reader.read_hashed(m.name)
+            else:
+                sha = reader.hash_member(m.name)
             actual.append(FileDigest(m.name, m.size, sha))
         manifest_name = reader.manifest_member.name
+        manifest_raw = contents[manifest_name] if contents else reader.read(manifest_name)
     signed = {f.path: f for f in envelope.files}
     present = {f.path: f for f in actual}
     for name in present:
@@ -352,20 +420,21 @@ def verify_package(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> Verifi
         bytes.fromhex(envelope.signature),
         context=f"verifying the signature of {path.name}",
     )
-    manifest = _parse_signed_manifest(contents[manifest_name], manifest_name)
+    if hashlib.sha256(manifest_raw).hexdigest() != present[manifest_name].sha256:
+        raise VerificationError(
+            f"{path.name}: the manifest changed while it was verified",
+            hint="do not change the package while vudo reads it",
+        )
+    manifest = _parse_signed_manifest(manifest_raw, manifest_name)
     if hashlib.sha256(canonical_manifest_bytes(manifest)).hexdigest() != envelope.manifest_sha256:
         raise VerificationError(
             f"{path.name}: the manifest does not match the signed manifest digest",
             hint="the package was signed by a different vudo version or tampered with",
         )
-    module = contents.pop(MODULE_NAME)
-    manifest_bytes = contents.pop(manifest_name)
-    return VerifiedPackage(
+    return CheckedPackage(
         path=path,
         manifest=manifest,
-        manifest_bytes=manifest_bytes,
-        module=module,
-        assets=contents,
+        manifest_bytes=manifest_raw,
         signer=envelope.signer,
         digest=digest,
         author_matches=manifest.author.lower() == envelope.signer,

@@ -23,21 +23,18 @@ The ``git`` executable is the one boundary here for git: its failures become
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
-import shutil
-import subprocess
-import tarfile
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from vudo.errors import InvalidInputError, NotFoundError
 from vudo.pkg.manifest import Dependency, Manifest, load_manifest
-from vudo.pkg.versions import Version
+
+if TYPE_CHECKING:  # semantic_version loads on first use (vudo search needs no resolver)
+    from vudo.pkg.versions import Version
 
 __all__ = [
     "Candidate",
@@ -187,6 +184,8 @@ class GitSource:
 
     def _run(self, args: list[str], *, what: str) -> bytes:
         """Run git; the one place its failures are translated."""
+        import subprocess  # lazy: only git dependencies run a process
+
         try:
             proc = subprocess.run(
                 [self.git, *args],
@@ -224,6 +223,9 @@ class GitSource:
         base = self._mirror(url)
         repo = base / "repo.git"
         if not repo.is_dir():
+            import shutil  # lazy: only a first clone needs them
+            import tempfile
+
             base.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix="clone-", dir=base))
             try:
@@ -279,6 +281,11 @@ class GitSource:
         base = self._mirror(url)
         target = base / commit
         if not target.is_dir():
+            import io  # lazy: only exporting a git tree needs them
+            import shutil
+            import tarfile
+            import tempfile
+
             data = self._run(
                 ["--git-dir", str(base / "repo.git"), "archive", "--format=tar", commit],
                 what=f"export {commit[:12]} of {url}",

@@ -24,8 +24,7 @@ An index that was deleted or damaged while package files remain is detected on o
 rebuilds it by verifying every object file, salvaging pins, trusted keys and grants from
 the old index when it can still be read.
 
-sqlite3 exceptions are translated into the vudo error tree at one boundary
-(:func:`translate_sqlite_error`).
+sqlite3 exceptions become the store's errors at :func:`vudo.boundaries.sqlite_errors`.
 """
 
 from __future__ import annotations
@@ -35,31 +34,27 @@ import contextlib
 import dataclasses
 import difflib
 import functools
-import hashlib
 import json
 import os
 import sqlite3
 import threading
 import time
 import urllib.parse
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from vudo.capabilities import Capability, parse_capability
+from vudo.boundaries import DatabaseBusyError, DatabaseDamagedError, sqlite_errors
+from vudo.capabilities import AnyCapability, Capability, parse_any_capability, parse_capability
 from vudo.display import iso_time
 from vudo.errors import (
-    DiskFullError,
     InvalidInputError,
     NotFoundError,
     VerificationError,
     VudoError,
 )
 from vudo.home import migrate_home, store_dir
-from vudo.pkg.archive import open_regular, sha256_file, stream_file
-from vudo.pkg.keys import parse_public_key
 from vudo.pkg.manifest import (
     Manifest,
     canonical_manifest_bytes,
@@ -67,24 +62,27 @@ from vudo.pkg.manifest import (
     manifest_from_dict,
     validate_name,
 )
-from vudo.pkg.signing import VerifiedPackage, verify_package
 from vudo.pkg.sources import Candidate, CandidateSource, candidate_from_manifest
-from vudo.pkg.trust import TrustDecision, TrustPolicy, decide
-from vudo.pkg.versions import ANY, Requirement, Version, parse_requirement, parse_version
+from vudo.pkg.versions import ANY, Requirement, parse_requirement, parse_version
 from vudo.resources import Resource
+
+if TYPE_CHECKING:  # list and search open no package: no nacl, no zip reader
+    from vudo.pkg.signing import CheckedPackage
+    from vudo.pkg.trust import TrustDecision, TrustPolicy
+    from vudo.pkg.versions import Version
 
 INDEX_NAME = "index.sqlite3"
 SCHEMA_VERSION = 4
 REPAIR_HINT = "run `vudo repair` to rebuild it from the package files"
 
 
-class StoreDamagedError(VudoError):
+class StoreDamagedError(DatabaseDamagedError):
     """The store's index is missing, unreadable or inconsistent with its files."""
 
     title = "store damaged"
 
 
-class StoreBusyError(VudoError):
+class StoreBusyError(DatabaseBusyError):
     """Another process held the store's write lock for longer than the busy timeout."""
 
     title = "store busy"
@@ -92,60 +90,16 @@ class StoreBusyError(VudoError):
 
 # ------------------------------------------------------------------ sqlite boundary
 
-_SQLITE_ERRORS: dict[type[BaseException], tuple[type[VudoError], str]] = {
-    sqlite3.IntegrityError: (VudoError, "store index constraint failed"),
-    sqlite3.DataError: (VudoError, "store index rejected a value"),
-    sqlite3.OperationalError: (VudoError, "store index operation failed"),
-    sqlite3.InternalError: (StoreDamagedError, "SQLite internal error"),
-    sqlite3.ProgrammingError: (VudoError, "store index misused"),
-    sqlite3.NotSupportedError: (VudoError, "SQLite feature not supported"),
-    sqlite3.InterfaceError: (VudoError, "store index interface error"),
-    sqlite3.DatabaseError: (StoreDamagedError, "store index is damaged"),
-    sqlite3.Warning: (VudoError, "SQLite warning"),
-    sqlite3.Error: (VudoError, "SQLite error"),
-}
-_DAMAGE_WORDS = (
-    "malformed",
-    "not a database",
-    "no such table",
-    "no such column",
-    "disk image",
-    "corrupt",
-)
 
-
-def translate_sqlite_error(exc: BaseException, context: str) -> VudoError:
-    """Map a sqlite3 exception to a vudo error (the single sqlite3 boundary)."""
-    text = str(exc)
-    lowered = text.lower()
-    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in lowered:
-        return DiskFullError(
-            f"{context}: the disk is full ({text})",
-            hint="free some space and run it again; the store is unchanged",
-        )
-    if isinstance(exc, sqlite3.OperationalError) and ("locked" in lowered or "busy" in lowered):
-        return StoreBusyError(
-            f"{context}: the store is busy ({text})",
-            hint="another vudo process is using the store; try again",
-        )
-    if any(word in lowered for word in _DAMAGE_WORDS):
-        return StoreDamagedError(
-            f"{context}: the store index is damaged ({text})", hint=REPAIR_HINT
-        )
-    for cls in type(exc).__mro__:
-        if cls in _SQLITE_ERRORS:
-            err_cls, what = _SQLITE_ERRORS[cls]
-            hint = REPAIR_HINT if err_cls is StoreDamagedError else None
-            return err_cls(f"{context}: {what} ({text})", hint=hint)
-    return VudoError(f"{context}: {text}")
-
-
-@contextlib.contextmanager
-def _sqlite_errors(context: str) -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise translate_sqlite_error(exc, context) from exc
+def _sqlite_errors(context: str) -> contextlib.AbstractContextManager[None]:
+    """sqlite3 exceptions as the store's errors (:func:`vudo.boundaries.sqlite_errors`)."""
+    return sqlite_errors(
+        context,
+        what="the store index",
+        damaged=StoreDamagedError,
+        busy=StoreBusyError,
+        damaged_hint=REPAIR_HINT,
+    )
 
 
 # ------------------------------------------------------------------ schema
@@ -280,7 +234,7 @@ class InstalledSpirit:
     signer: str
     author: str
     description: str
-    capabilities: tuple[Capability, ...]
+    capabilities: tuple[AnyCapability, ...]
     path: Path
     size: int
     installed_at: float
@@ -289,7 +243,7 @@ class InstalledSpirit:
     def spec(self) -> str:
         return f"{self.name}@{self.version}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": str(self.version),
@@ -332,9 +286,9 @@ class UpgradePlan:
     name: str
     current: InstalledSpirit
     package: Path
-    verified: VerifiedPackage
-    added_capabilities: tuple[Capability, ...]
-    removed_capabilities: tuple[Capability, ...]
+    verified: CheckedPackage
+    added_capabilities: tuple[AnyCapability, ...]
+    removed_capabilities: tuple[AnyCapability, ...]
 
     @property
     def version(self) -> Version:
@@ -352,8 +306,8 @@ class UpgradeResult:
     old: InstalledSpirit
     new: InstalledSpirit
     upgraded: bool
-    added_capabilities: tuple[Capability, ...] = ()
-    removed_capabilities: tuple[Capability, ...] = ()
+    added_capabilities: tuple[AnyCapability, ...] = ()
+    removed_capabilities: tuple[AnyCapability, ...] = ()
     notes: tuple[str, ...] = ()
 
 
@@ -420,23 +374,6 @@ def _as_requirement(requirement: Requirement | str | None) -> Requirement:
     if isinstance(requirement, Requirement):
         return requirement
     return parse_requirement(requirement)
-
-
-def _hash_file_into(src: Path, dst_fd: int) -> tuple[str, int]:
-    """Copy ``src`` to ``dst_fd`` hashing it in the same pass; return (sha256, size)."""
-    h = hashlib.sha256()
-    fd = open_regular(
-        src, what=".spirit package", hint="pass a .spirit file (build one with `vudo pack`)"
-    )
-    try:
-        size = os.fstat(fd).st_size
-        for chunk in stream_file(fd, 0, size, h.update):
-            view = chunk
-            while view:
-                view = view[os.write(dst_fd, view) :]
-    finally:
-        os.close(fd)
-    return h.hexdigest(), size
 
 
 def _pid_alive(pid: int) -> bool:
@@ -636,7 +573,11 @@ class LocalStore(Resource):
         )
 
     def _spirit(self, row: _Row) -> InstalledSpirit:
-        caps = tuple(Capability(c) for c in row.capabilities.split()) if row.capabilities else ()
+        caps = (
+            tuple(parse_any_capability(c) for c in row.capabilities.split())
+            if row.capabilities
+            else ()
+        )
         return InstalledSpirit(
             name=row.name,
             version=row.version,
@@ -746,16 +687,24 @@ class LocalStore(Resource):
         Raises VerificationError on a bad signature or a trust refusal, and
         InvalidInputError when the same name and version is installed with other bytes.
         """
+        from vudo.pkg.archive import digest_package  # lazy: the zip reader, installs only
+        from vudo.pkg.signing import check_package  # lazy: nacl only when installing
+        from vudo.pkg.trust import TrustPolicy
+
         policy = policy or TrustPolicy()
-        tmp = self.tmp_dir / f"install-{os.getpid()}-{uuid.uuid4().hex}.partial"
+        tmp = self.tmp_dir / f"install-{os.getpid()}-{os.urandom(16).hex()}.partial"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             try:
-                digest, size = _hash_file_into(Path(package), fd)
+                # One read: the copy, its digest and its members' digests, so checking
+                # the copy's signature reads only its headers.
+                digest, size, members = digest_package(
+                    Path(package), into=fd, hint="pass a .spirit file (build one with `vudo pack`)"
+                )
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            verified = verify_package(tmp)
+            verified = check_package(tmp, streamed=members)
             return self._commit_install(tmp, verified, digest, size, policy, registry)
         finally:
             tmp.unlink(missing_ok=True)
@@ -763,7 +712,7 @@ class LocalStore(Resource):
     def _commit_install(
         self,
         tmp: Path,
-        verified: VerifiedPackage,
+        verified: CheckedPackage,
         digest: str,
         size: int,
         policy: TrustPolicy,
@@ -812,6 +761,8 @@ class LocalStore(Resource):
                 "SELECT signer FROM pins WHERE name = ?", (m.name,)
             ).fetchone()
             trusted = {r[0] for r in conn.execute("SELECT key FROM trusted_keys")}
+            from vudo.pkg.trust import decide  # lazy: installs only
+
             decision: TrustDecision = decide(
                 m.name,
                 signer=verified.signer,
@@ -881,7 +832,7 @@ class LocalStore(Resource):
                 ).fetchone()
                 obj = self.object_path(r.digest)
                 if still is None and obj.exists():
-                    target = self.tmp_dir / f"remove-{os.getpid()}-{uuid.uuid4().hex}.spirit"
+                    target = self.tmp_dir / f"remove-{os.getpid()}-{os.urandom(16).hex()}.spirit"
                     os.replace(obj, target)
                     trash.append(target)
         for path in trash:
@@ -1126,7 +1077,9 @@ class LocalStore(Resource):
         if best is None:
             return None
         package = source.fetch(name, best)
-        verified = verify_package(package)
+        from vudo.pkg.signing import check_package  # lazy: nacl only when upgrading
+
+        verified = check_package(package)
         if verified.manifest.name != name or verified.manifest.version != best:
             raise VerificationError(
                 f"the registry served {verified.manifest.name} {verified.manifest.version} "
@@ -1235,6 +1188,8 @@ class LocalStore(Resource):
 
     def trust_key(self, key: str, note: str = "") -> str:
         """Trust ``key`` as a signer for any name (``vudo keys trust``)."""
+        from vudo.pkg.keys import parse_public_key  # lazy: nacl
+
         key = parse_public_key(key)
         with self._write("trusting a key") as conn:
             conn.execute(
@@ -1245,6 +1200,8 @@ class LocalStore(Resource):
         return key
 
     def untrust_key(self, key: str) -> bool:
+        from vudo.pkg.keys import parse_public_key  # lazy: nacl
+
         key = parse_public_key(key)
         with self._write("untrusting a key") as conn:
             return conn.execute("DELETE FROM trusted_keys WHERE key = ?", (key,)).rowcount > 0
@@ -1270,6 +1227,8 @@ class LocalStore(Resource):
 
     def check(self, *, deep: bool = False) -> StoreCheckReport:
         """Compare the index with the files. ``deep`` re-hashes every object file."""
+        from vudo.pkg.archive import sha256_file  # lazy: only a check re-hashes
+
         with self._read("checking the store") as conn:
             integrity = str(conn.execute("PRAGMA quick_check").fetchone()[0])
             present = {
@@ -1368,6 +1327,9 @@ class LocalStore(Resource):
         verified before it is indexed; files that fail are moved aside too. Returns the
         open store and how many packages were indexed.
         """
+        from vudo.pkg.archive import digest_package  # lazy: nacl and the zip reader
+        from vudo.pkg.signing import check_package
+
         root = Path(root)
         index = root / INDEX_NAME
         salvage = _salvage(index)
@@ -1381,8 +1343,8 @@ class LocalStore(Resource):
             entries: list[IndexEntry] = []
             for obj in store._object_files():
                 try:
-                    verified = verify_package(obj)
-                    digest = sha256_file(obj)
+                    digest, _, members = digest_package(obj)
+                    verified = check_package(obj, streamed=members)
                 except VudoError:
                     os.replace(obj, root / f"{obj.name}.damaged")
                     continue
@@ -1506,8 +1468,9 @@ def _salvage(index: Path) -> dict[str, list[tuple[Any, ...]]]:
     if not index.exists():
         return out
     try:
-        conn = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
-    except sqlite3.Error:
+        with _sqlite_errors("salvaging the old index"):
+            conn = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+    except VudoError:
         return out
     try:
         for table, sql in (
@@ -1515,7 +1478,7 @@ def _salvage(index: Path) -> dict[str, list[tuple[Any, ...]]]:
             ("trusted_keys", "SELECT key, note, added_at FROM trusted_keys"),
             ("grants", "SELECT name, grants, updated_at FROM grants"),
         ):
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(VudoError), _sqlite_errors("salvaging the old index"):
                 out[table] = [tuple(r) for r in conn.execute(sql).fetchall()]
     finally:
         conn.close()
@@ -1556,5 +1519,4 @@ __all__ = [
     "UpgradeResult",
     "check_query",
     "open_store",
-    "translate_sqlite_error",
 ]

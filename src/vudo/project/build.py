@@ -1,9 +1,10 @@
 """``vudo build``: compile a project's source to ``target/<name>.wasm``, really.
 
-WAT goes through ``wasmtime.wat2wasm``; C and Zig through the ``ziglang`` wheel (a
-dependency, so a fresh machine can build); Rust through cargo when the wasm32 target is
-installed. After compiling, the module's imports are checked against the manifest's
-capabilities, so a Spirit cannot quietly depend on a capability it never asked for.
+WAT goes through the engine (``vudo.engine.traps.parse_wat``); C and Zig through the
+``ziglang`` wheel (a dependency, so a fresh machine can build); Rust through cargo when
+the wasm32 target is installed. After compiling, the module's imports are checked
+against the manifest's capabilities, so a Spirit cannot quietly depend on a capability it
+never asked for.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import wasmtime
-
-from vudo.capabilities import Capability
+from vudo.capabilities import AnyCapability, CustomCapability
 from vudo.engine.abi import IMPORT_CAPABILITIES
 from vudo.engine.engine import check_module
+from vudo.engine.traps import WatError, parse_wat
+from vudo.engine.wasi_abi import WASI_CAPABILITIES, WASI_MODULE, WASI_SIGNATURES
 from vudo.errors import BuildError, ModuleError
 from vudo.project.layout import (
     BuildStamp,
@@ -38,6 +40,8 @@ from vudo.project.layout import (
 )
 
 RUST_TARGET = "wasm32-unknown-unknown"
+#: A Rust WASI command (``vudo new --template rust``, a ``src/main.rs`` binary crate).
+RUST_WASI_TARGET = "wasm32-wasip1"
 
 
 class CompileError(BuildError):
@@ -81,16 +85,39 @@ class BuildResult:
     lockfile: Path | None = None
     up_to_date: bool = False  # nothing changed since the last build: nothing was compiled
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "language": self.language,
+            "wasm": str(self.wasm_path),
+            "size": self.size,
+            "release": self.release,
+            "seconds": round(self.seconds, 3),
+            "imports": [f"{m}.{n}" for m, n in self.info.imports],
+            "exports": [
+                {"name": n, "params": list(p), "results": list(r)} for n, p, r in self.info.exports
+            ],
+            "warnings": [w.message for w in self.warnings],
+            "lockfile": str(self.lockfile) if self.lockfile else None,
+            "up_to_date": self.up_to_date,
+        }
 
-def inspect_module(data: bytes, *, source: str | None = None) -> ModuleInfo:
+
+def inspect_module(
+    data: bytes, *, source: str | None = None, capabilities: Iterable[AnyCapability] = ()
+) -> ModuleInfo:
     """Imports and exported functions of a wasm binary, through the checks
     ``Engine.load`` makes (:func:`vudo.engine.engine.check_module`: validation, the
     boundary-type guard, host import names and signatures from the ABI table), without
     compiling: a module that builds also loads. Otherwise BuildError (exit 7) when the
     binary is not valid wasm, ModuleError (exit 3) when it does not fit the ABI, naming
-    ``source`` (the file it was built from) and keeping the engine's message."""
+    ``source`` (the file it was built from) and keeping the engine's message.
+    ``capabilities`` (the manifest's) admit imports from the applications its custom
+    capabilities name (:func:`plugin_modules`)."""
     try:
-        shape, _, exports = check_module(data, source or "the module")
+        shape, _, exports = check_module(
+            data, source or "the module", foreign=plugin_modules(capabilities)
+        )
     except ModuleError as err:
         message = err.message
         where = f"{source}: " if source and not message.startswith(f"{source}: ") else ""
@@ -107,8 +134,16 @@ def inspect_module(data: bytes, *, source: str | None = None) -> ModuleInfo:
     )
 
 
+def plugin_modules(capabilities: Iterable[AnyCapability]) -> frozenset[str]:
+    """The applications a Spirit is a plugin of: ``APP`` of each ``x:APP.NAME`` it
+    declares. It may import that application's host functions (module ``APP``)."""
+    return frozenset(
+        cap.value[2:].split(".", 1)[0] for cap in capabilities if isinstance(cap, CustomCapability)
+    )
+
+
 def lint_capabilities(
-    imports: Iterable[tuple[str, str]], declared: Iterable[Capability]
+    imports: Iterable[tuple[str, str]], declared: Iterable[AnyCapability]
 ) -> list[CapabilityProblem]:
     """Compare a module's host imports with the manifest's capabilities.
 
@@ -119,14 +154,47 @@ def lint_capabilities(
     declared = tuple(declared)
     wanted = set(declared)
     listed = ", ".join(f'"{c.value}"' for c in declared)
-    used: set[Capability] = set()
+    used: set[AnyCapability] = set()
     problems: list[CapabilityProblem] = []
+    apps = plugin_modules(declared)
     for module, name in imports:
+        if module in apps:  # the application's own host function: its x:APP.* guard it
+            used.update(c for c in declared if c.value.startswith(f"x:{module}."))
+            continue
+        if module == WASI_MODULE:
+            if name not in WASI_SIGNATURES:
+                problems.append(
+                    CapabilityProblem(
+                        f'the module imports unknown WASI preview1 function "{name}"',
+                        "vudo implements wasi_snapshot_preview1 as its witx defines it",
+                        True,
+                    )
+                )
+                continue
+            caps = WASI_CAPABILITIES.get(name, ())
+            used.update(caps)
+            if caps and not wanted.intersection(caps):
+                # a warning, not an error: standard libraries link functions a program
+                # may never call (Zig's debug panic handler opens files); a call made
+                # without the grant is denied at run time (EACCES) all the same
+                need = " or ".join(f'"{c.value}"' for c in caps)
+                problems.append(
+                    CapabilityProblem(
+                        f"the module imports WASI {name} but spirit.toml declares none of {need}",
+                        f"declare it in spirit.toml: capabilities = "
+                        f'[{listed}{", " if listed else ""}"{caps[0].value}"] if the program '
+                        "uses it (its calls are denied otherwise)",
+                        False,
+                    )
+                )
+            continue
         if module != "vudo":
             problems.append(
                 CapabilityProblem(
-                    f'the module imports "{module}"."{name}"; Spirits import only from "vudo"',
-                    "remove the import, or use a vudo host function",
+                    f'the module imports "{module}"."{name}"; Spirits import only from "vudo" '
+                    f'and "{WASI_MODULE}"',
+                    "remove the import, or use a vudo host function (a plugin of the "
+                    f'application "{module}" declares its capability "x:{module}.NAME")',
                     True,
                 )
             )
@@ -140,7 +208,7 @@ def lint_capabilities(
                 )
             )
             continue
-        cap = IMPORT_CAPABILITIES[name]
+        cap: AnyCapability | None = IMPORT_CAPABILITIES[name]
         if cap is None:
             continue
         used.add(cap)
@@ -216,38 +284,50 @@ def compile_wat(project: Project, out: Path) -> None:
             f"{rel}: not UTF-8 text (byte {err.start})", output="", hint="save the source as UTF-8"
         ) from None
     try:
-        out.write_bytes(wasmtime.wat2wasm(text))
-    except wasmtime.WasmtimeError as err:
-        raw = str(err)
-        where = re.search(r"--> [^:\n]*:(\d+):(\d+)", raw)
-        what = raw.splitlines()[0].strip()
-        loc = f"{rel}:{where.group(1)}:{where.group(2)}" if where else str(rel)
+        wasm = parse_wat(text, str(rel))
+    except WatError as err:
         raise CompileError(
-            f"{loc}: {what}",
-            output=raw.replace("<anon>", str(rel)),
-            hint="fix the source and run `vudo build` again",
+            err.message, output=err.output, hint="fix the source and run `vudo build` again"
         ) from err
+    out.write_bytes(wasm)
+
+
+#: A C source with a hosted ``main`` (``int main(`` at the start of a line) is a WASI
+#: command; a Zig source with ``pub fn main`` likewise. Anything else is a freestanding
+#: Spirit that exports its functions (``vudo new --target freestanding``).
+_C_HOSTED_MAIN = re.compile(r"^\s*int\s+main\s*\(", re.MULTILINE)
+_ZIG_PUB_MAIN = re.compile(r"^\s*pub\s+fn\s+main\s*\(", re.MULTILINE)
+
+
+def is_wasi_source(project: Project) -> bool:
+    """Whether the project builds a WASI command (see :data:`_C_HOSTED_MAIN`)."""
+    if project.language == "rust":
+        return project.source.name == "main.rs"
+    if project.language not in ("c", "zig"):
+        return False
+    try:
+        text = project.source.read_text("utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool((_C_HOSTED_MAIN if project.language == "c" else _ZIG_PUB_MAIN).search(text))
 
 
 def compile_c(project: Project, out: Path, *, release: bool) -> None:
     _require_ziglang()
     rel = project.source.relative_to(project.root)
     opt = ["-O2", "-Wl,--strip-debug"] if release else ["-O1", "-g"]
-    _run_compiler(
-        [
-            sys.executable,
-            "-m",
-            "ziglang",
-            "cc",
+    if is_wasi_source(project):
+        # a WASI command: wasi-libc (inside the ziglang wheel) and its _start
+        target = ["--target=wasm32-wasi"]
+    else:
+        target = [
             "--target=wasm32-freestanding",
             "-nostdlib",
             "-Wl,--no-entry",
             "-Wl,--export-dynamic",
-            *opt,
-            "-o",
-            str(out),
-            str(rel),
-        ],
+        ]
+    _run_compiler(
+        [sys.executable, "-m", "ziglang", "cc", *target, *opt, "-o", str(out), str(rel)],
         cwd=project.root,
         env=_zig_env(project.root),
     )
@@ -264,9 +344,11 @@ def compile_zig(project: Project, out: Path, *, release: bool) -> None:
             "ziglang",
             "build-exe",
             "-target",
-            "wasm32-freestanding",
-            "-fno-entry",
-            "-rdynamic",
+            *(
+                ["wasm32-wasi"]
+                if is_wasi_source(project)
+                else ["wasm32-freestanding", "-fno-entry", "-rdynamic"]
+            ),
             *opt,
             f"-femit-bin={out}",
             str(rel),
@@ -276,14 +358,14 @@ def compile_zig(project: Project, out: Path, *, release: bool) -> None:
     )
 
 
-def rust_target_installed(rustc: str) -> bool:
-    """Whether the Rust toolchain has the wasm32 standard library."""
+def rust_target_installed(rustc: str, target: str = "wasm32-unknown-unknown") -> bool:
+    """Whether the Rust toolchain has the standard library for ``target``."""
     proc = subprocess.run(
         [rustc, "--print", "sysroot"], capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         return False
-    return (Path(proc.stdout.strip()) / "lib" / "rustlib" / RUST_TARGET).is_dir()
+    return (Path(proc.stdout.strip()) / "lib" / "rustlib" / target).is_dir()
 
 
 def compile_rust(project: Project, out: Path, *, release: bool) -> None:
@@ -294,12 +376,13 @@ def compile_rust(project: Project, out: Path, *, release: bool) -> None:
             "Rust is not installed: cargo is not on PATH",
             hint="install Rust from https://rustup.rs, or use --template c|zig|wat",
         )
-    if not rust_target_installed(rustc):
+    rust_target = RUST_WASI_TARGET if is_wasi_source(project) else RUST_TARGET
+    if not rust_target_installed(rustc, rust_target):
         raise BuildError(
-            f"the Rust {RUST_TARGET} target is not installed",
-            hint=f"run `rustup target add {RUST_TARGET}`, then `vudo build` again",
+            f"the Rust {rust_target} target is not installed",
+            hint=f"run `rustup target add {rust_target}`, then `vudo build` again",
         )
-    argv = [cargo, "build", "--quiet", "--target", RUST_TARGET]
+    argv = [cargo, "build", "--quiet", "--target", rust_target]
     if release:
         argv.append("--release")
     _run_compiler(argv, cwd=project.root)
@@ -309,13 +392,14 @@ def compile_rust(project: Project, out: Path, *, release: bool) -> None:
     built = (
         project.root
         / "target"
-        / RUST_TARGET
+        / rust_target
         / ("release" if release else "debug")
         / f"{crate.replace('-', '_')}.wasm"
     )
     if not built.is_file():
         raise BuildError(
-            f"cargo did not produce {built}", hint='Cargo.toml needs crate-type = ["cdylib"]'
+            f"cargo did not produce {built}",
+            hint='Cargo.toml needs crate-type = ["cdylib"] (or a [[bin]] for src/main.rs)',
         )
     shutil.copyfile(built, out)
 
@@ -381,7 +465,11 @@ def build_project(
         else:
             compile_rust(project, tmp, release=release)
         data = tmp.read_bytes()
-        info = inspect_module(data, source=str(project.source.relative_to(project.root)))
+        info = inspect_module(
+            data,
+            source=str(project.source.relative_to(project.root)),
+            capabilities=project.manifest.capabilities,
+        )
         progress("checking imports against capabilities")
         problems = lint_capabilities(info.imports, project.manifest.capabilities)
         errors = [p for p in problems if p.error]

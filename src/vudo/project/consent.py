@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from vudo.capabilities import Capability, parse_capability
+from vudo.capabilities import AnyCapability, parse_any_capability
 from vudo.errors import UsageError
 
 
@@ -23,17 +23,17 @@ class ConsentRequest:
     version: str
     signer: str
     author: str
-    capabilities: tuple[Capability, ...]
-    previous: tuple[Capability, ...] | None = None  # installed version's, on upgrade
+    capabilities: tuple[AnyCapability, ...]
+    previous: tuple[AnyCapability, ...] | None = None  # installed version's, on upgrade
 
     @property
-    def added(self) -> tuple[Capability, ...]:
+    def added(self) -> tuple[AnyCapability, ...]:
         if self.previous is None:
             return self.capabilities
         return tuple(c for c in self.capabilities if c not in self.previous)
 
     @property
-    def removed(self) -> tuple[Capability, ...]:
+    def removed(self) -> tuple[AnyCapability, ...]:
         if self.previous is None:
             return ()
         return tuple(c for c in self.previous if c not in self.capabilities)
@@ -47,8 +47,8 @@ class ConsentRequest:
 class ConsentDecision:
     """Which asked-for capabilities are granted (with scope) and which are denied."""
 
-    granted: tuple[tuple[Capability, str], ...]
-    denied: tuple[Capability, ...]
+    granted: tuple[tuple[AnyCapability, str], ...]
+    denied: tuple[AnyCapability, ...]
 
 
 Consent = Callable[[ConsentRequest, bool], ConsentDecision]
@@ -69,8 +69,8 @@ def decide_consent(
     of a capability the Spirit did not ask for is an error: consent is to its request.
     """
     asked = request.capabilities
-    denied = {parse_capability(d.strip()) for d in deny}
-    chosen: dict[Capability, str] = {}
+    denied = {parse_any_capability(d.strip()) for d in deny}
+    chosen: dict[AnyCapability, str] = {}
     for spec in grant:
         from vudo.engine.grants import parse_grant_spec  # lazy: only with --grant
 

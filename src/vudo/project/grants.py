@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from vudo.capabilities import Capability, parse_capability
+from vudo.capabilities import AnyCapability, parse_any_capability
 from vudo.display import iso_time
 from vudo.engine.grants import Grant, Scope, issue_grant, parse_grant_spec, verify_grant
 from vudo.errors import InvalidInputError, NotFoundError, UsageError, VudoError
@@ -32,10 +32,11 @@ from vudo.pkg.keys import (
 
 if TYPE_CHECKING:
     from vudo.pkg.keys import KeyPair
+    from vudo.pkg.store import LocalStore
 
 
 def sign_grants(
-    granted: Iterable[tuple[Capability, str]],
+    granted: Iterable[tuple[AnyCapability, str]],
     *,
     home: Path,
     now: float,
@@ -208,7 +209,7 @@ def revoke_capability(name: str, capability: str, *, home: Path) -> int:
     """Drop every stored grant of ``capability`` for ``name``; returns how many."""
     from vudo.pkg.store import open_store  # lazy: runs import this module; no sqlite3 there
 
-    cap = parse_capability(capability)
+    cap = parse_any_capability(capability)
     dropped = 0
 
     def without(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -296,10 +297,25 @@ def rotate_key(
         raise InvalidInputError("that is already your key", hint="`vudo keys show` shows it")
     backup = _backup_dir(keys) / old.fingerprint.replace(":", "")
     save_keypair(old, backup)  # an existing identical backup is kept as is
-    mine = {old.public_hex}
-    for kept in sorted(_backup_dir(keys).glob("*/" + PRIVATE_KEY_FILE)):
-        mine.add(load_keypair(kept).public_hex)
-    now = int(clock())
+    mine = {old.public_hex, *_backed_up_keys(keys)}
+    with open_store(home) as store:
+        resigned = _resign_grants(store, mine, new, now=int(clock()))
+    save_keypair(new, keys, overwrite=True)
+    return KeyRotation(old.public_hex, new.public_hex, backup, resigned)
+
+
+def _backed_up_keys(keys: Path) -> set[str]:
+    """The public keys of this user's earlier keys (kept by :func:`rotate_key`)."""
+    return {
+        load_keypair(kept).public_hex
+        for kept in sorted(_backup_dir(keys).glob("*/" + PRIVATE_KEY_FILE))
+    }
+
+
+def _resign_grants(store: LocalStore, mine: set[str], new: KeyPair, *, now: int) -> dict[str, int]:
+    """Re-issue every stored grant made by one of the keys ``mine`` with ``new``, to
+    ``new`` (same capability, scope and expiry), each Spirit in one write transaction;
+    how many per Spirit. Grants by other keys and unreadable ones are left as they are."""
     resigned: dict[str, int] = {}
 
     def resign(name: str) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
@@ -311,7 +327,7 @@ def rotate_key(
                 except VudoError:
                     out.append(stored)  # unreadable: `vudo repair` reports it
                     continue
-                if grant.granter not in mine:
+                if grant.granter not in mine or grant.granter == new.public_hex:
                     out.append(stored)
                     continue
                 out.append(
@@ -329,9 +345,67 @@ def rotate_key(
 
         return change
 
-    with open_store(home) as store:
-        for name in sorted({s.name for s in store.list()}):
-            if store.grants_for(name):
-                store.update_grants(name, resign(name))
-    save_keypair(new, keys, overwrite=True)
-    return KeyRotation(old.public_hex, new.public_hex, backup, resigned)
+    for name in sorted({s.name for s in store.list()}):
+        if store.grants_for(name):
+            store.update_grants(name, resign(name))
+    return resigned
+
+
+class ForeignGrant(NamedTuple):
+    """A stored grant made by a key that is not the user's: runs ignore it."""
+
+    name: str
+    capability: str
+    scope: str
+    granter: str
+
+    @property
+    def regrant(self) -> str:
+        """The command that gives the same consent with the user's key."""
+        scope = "" if self.scope == "global" else f" --scope {self.scope}"
+        return f"vudo grant {self.name} {self.capability}{scope}"
+
+
+class GrantCheck(NamedTuple):
+    """What :func:`check_grants` found and fixed."""
+
+    resigned: dict[str, int]  # made by an earlier key of the user's: re-signed
+    foreign: tuple[ForeignGrant, ...]  # made by a key that is not the user's: reported
+
+
+def check_grants(
+    store: LocalStore, home: Path, *, clock: Callable[[], float] = time.time
+) -> GrantCheck:
+    """Check that the stored grants were made by the user's current key (``vudo repair``).
+
+    A run honours only grants the current key made. Grants by one of the user's earlier
+    keys (kept under ``keys/backups/`` by ``vudo keys rotate``; a rotation interrupted
+    between the store and the key file leaves them) are re-signed with the current key,
+    as the rotation would have. Grants by any other key (a key file replaced by hand, a
+    store copied from another user) are reported with the ``vudo grant`` command that
+    gives the same consent: re-signing them would launder consent the user never gave.
+    Unreadable grants are :meth:`LocalStore.check`'s to report. No key yet: nothing to
+    check (no grant can have been made by it).
+    """
+    keys = keys_dir(home)
+    if not (keys / PRIVATE_KEY_FILE).exists():
+        return GrantCheck({}, ())
+    current = load_keypair(keys)
+    earlier = _backed_up_keys(keys) - {current.public_hex}
+    resigned = _resign_grants(store, earlier, current, now=int(clock())) if earlier else {}
+    foreign: list[ForeignGrant] = []
+    for name in sorted({s.name for s in store.list()}):
+        try:
+            stored = store.grants_for(name)
+        except VudoError:
+            continue  # unreadable: the store check drops them
+        for raw in stored:
+            try:
+                grant = Grant.from_dict(raw)
+            except VudoError:
+                continue
+            if grant.granter != current.public_hex:
+                foreign.append(
+                    ForeignGrant(name, grant.capability.value, str(grant.scope), grant.granter)
+                )
+    return GrantCheck(resigned, tuple(foreign))

@@ -69,7 +69,7 @@ def installed_spirit(spec: str, *, home: Path) -> LoadedSpirit:
     from vudo.pkg.signing import verify_package  # lazy: nacl only when loading a Spirit
 
     verified = verify_package(spirit.path)
-    grants = tuple(_readable_grants(stored))
+    grants = tuple(readable_grants(stored))
     return LoadedSpirit(verified.manifest, verified.module, verified.signer, grants, spirit)
 
 
@@ -77,10 +77,10 @@ def stored_grants(name: str, *, home: Path) -> tuple[Grant, ...]:
     """The grants stored for installed Spirit ``name`` right now (none once uninstalled):
     what a running sandbox re-reads so that `vudo revoke` reaches it."""
     with open_store(home, read_only=True) as store:
-        return tuple(_readable_grants(store.grants_for(name)))
+        return tuple(readable_grants(store.grants_for(name)))
 
 
-def _readable_grants(stored: Iterable[dict[str, Any]]) -> Iterator[Grant]:
+def readable_grants(stored: Iterable[dict[str, Any]]) -> Iterator[Grant]:
     """The stored grants that parse. A malformed one is skipped, as the sandbox skips a
     forged one: it grants nothing either way, and `vudo info` shows it as INVALID."""
     from vudo.engine.grants import Grant  # lazy: list/search/info never parse grants

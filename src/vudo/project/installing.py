@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vudo.engine.grants import Grant
 from vudo.errors import NotFoundError
@@ -21,7 +21,7 @@ from vudo.pkg.keys import ensure_keypair
 from vudo.pkg.manifest import Dependency
 from vudo.pkg.registry import Registry
 from vudo.pkg.resolve import resolve
-from vudo.pkg.signing import verify_package
+from vudo.pkg.signing import CheckedPackage, check_package
 from vudo.pkg.sources import GitSource
 from vudo.pkg.store import InstalledSpirit, LocalStore, open_store
 from vudo.pkg.trust import TrustPolicy
@@ -73,12 +73,20 @@ class SummonResult:
     denied: tuple[str, ...]
     notes: tuple[str, ...]
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "installed": self.spirit.to_json(),
+            "already_installed": self.already_installed,
+            "granted": [{"capability": c, "scope": s} for c, s in self.granted],
+            "denied": list(self.denied),
+            "notes": list(self.notes),
+        }
 
-def _prepared(package: Path, built_from: Path | None = None) -> Prepared:
-    verified = verify_package(package)
+
+def _prepared(verified: CheckedPackage, built_from: Path | None = None) -> Prepared:
     m = verified.manifest
     return Prepared(
-        package,
+        verified.path,
         ConsentRequest(m.name, str(m.version), verified.signer, m.author, tuple(m.capabilities)),
         built_from,
     )
@@ -92,12 +100,12 @@ def prepare_summon(source: Path, *, home: Path, progress: Progress = no_progress
         packed = pack_project(src, progress=progress)
         progress("signing with your key")
         sign_project_package(packed.path, project_dir=src, home=home)
-        return _prepared(packed.path, built_from=src)
+        return _prepared(check_package(packed.path), built_from=src)
     if not src.is_file():
         raise NotFoundError(
             f"no package or project at {source}", hint="pass a .spirit file or a project directory"
         )
-    return _prepared(src)
+    return _prepared(check_package(src))
 
 
 def install_prepared(
@@ -173,10 +181,10 @@ def install(
                     prepared = prepare_summon(candidate.location, home=home, progress=progress)
                 else:
                     pool = [r for r in named.values() if r.label == candidate.source]
-                    path, registry = RegistrySet(pool or opened).fetch_from(
+                    _, checked, registry = RegistrySet(pool or opened).fetch_from(
                         candidate.name, candidate.version
                     )
-                    prepared = _prepared(path)
+                    prepared = _prepared(checked)
                     origin = registry_label(registry)
                 plan.append((prepared, consent(prepared.request, is_root), origin))
         return [

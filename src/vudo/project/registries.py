@@ -27,7 +27,15 @@ from vudo.pkg.config import (
     lookup_registry,
 )
 from vudo.pkg.oci import parse_oci_url
-from vudo.pkg.registry import DirectoryRegistry, Registry, open_registry, summaries
+from vudo.pkg.registry import (
+    DirectoryRegistry,
+    OciRegistry,
+    Registry,
+    SpiritSummary,
+    open_registry,
+    summaries,
+)
+from vudo.pkg.signing import CheckedPackage, check_package
 from vudo.pkg.sources import Candidate
 from vudo.pkg.store import check_query, open_store
 from vudo.pkg.versions import Version, parse_version
@@ -55,14 +63,16 @@ def transfer_progress(
     """A byte-count callback that reports through ``progress`` once a transfer has run
     longer than ``after`` seconds (short transfers show nothing)."""
     started: list[float] = []
+    shown = [0.0]
 
     def report(done: int, total: int) -> None:
         now = clock()
         if not started:
             started.append(now)
         elapsed = now - started[0]
-        if elapsed < after or total <= 0:
-            return
+        if elapsed < after or total <= 0 or (now - shown[0] < 0.1 and done < total):
+            return  # quiet for the first second, then at most ten lines a second
+        shown[0] = now
         width = 24
         filled = min(width, done * width // total)
         rate = done / elapsed / 1e6 if elapsed > 0 else 0.0
@@ -157,28 +167,38 @@ class RegistrySet:
     def fetch(self, name: str, version: Version | str) -> Path:
         return self.fetch_from(name, version)[0]
 
-    def fetch_from(self, name: str, version: Version | str) -> tuple[Path, Registry]:
-        """The package file and the registry it came from."""
+    def fetch_from(
+        self, name: str, version: Version | str
+    ) -> tuple[Path, CheckedPackage, Registry]:
+        """The package file, its checked signature, and the registry it came from (an
+        OCI registry checks a package as it downloads it; the others' are read once)."""
         if isinstance(version, str):
             version = parse_version(version)
         for registry in self.registries:
             if any(c.version == version for c in registry.candidates(name)):
-                return Path(registry.fetch(name, version)), registry
+                if isinstance(registry, OciRegistry):
+                    path, checked = registry.fetch_checked(name, version)
+                else:
+                    path = Path(registry.fetch(name, version))
+                    checked = check_package(path)
+                return path, checked, registry
         raise NotFoundError(f"no registry has {name} {version}", hint="check --registry")
 
 
 @dataclass(frozen=True, slots=True)
-class BrowseEntry:
-    """The newest published version of a Spirit, and whether (which) one is installed."""
+class BrowseEntry(SpiritSummary):
+    """A registry's summary of a Spirit (its newest version), where it was found, and
+    which version, if any, is installed."""
 
-    name: str
-    version: str
-    description: str
-    capabilities: tuple[str, ...]
-    signer: str
-    author: str
     registry: str
     installed_version: str | None
+
+    @classmethod
+    def of(
+        cls, summary: SpiritSummary, *, registry: str, installed_version: str | None
+    ) -> BrowseEntry:
+        fields = {f: getattr(summary, f) for f in SpiritSummary.__dataclass_fields__}
+        return cls(**fields, registry=registry, installed_version=installed_version)
 
     @property
     def upgradable(self) -> bool:
@@ -186,7 +206,7 @@ class BrowseEntry:
             self.installed_version
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
@@ -230,15 +250,8 @@ def browse(
                     continue
                 if cap is not None and cap not in summary.capabilities:
                     continue
-                found[name] = BrowseEntry(
-                    name,
-                    summary.version,
-                    summary.description,
-                    summary.capabilities,
-                    summary.signer,
-                    summary.author,
-                    label,
-                    installed.get(name),
+                found[name] = BrowseEntry.of(
+                    summary, registry=label, installed_version=installed.get(name)
                 )
     finally:
         for registry in opened:

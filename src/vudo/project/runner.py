@@ -24,29 +24,28 @@ module is imported by every ``vudo run``.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import wasmtime
-
-from vudo.capabilities import Capability, parse_capability
+from vudo.capabilities import AnyCapability, Capability, parse_any_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import I64_MAX
-from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
+from vudo.engine.config import Preopen
+from vudo.engine.engine import wasm_bytes
 from vudo.errors import (
     InvalidInputError,
-    ModuleError,
     NotFoundError,
-    ResourceLimitExceeded,
     RuntimeFailure,
     UsageError,
     VudoError,
 )
 from vudo.home import cache_dir, data_dir
+from vudo.project.compose import DependencyResolver, installed_resolver, project_resolver
 from vudo.project.layout import Progress, no_progress, open_project
 
 if TYPE_CHECKING:
@@ -107,9 +106,9 @@ class RunTarget(NamedTuple):
     name: str
     wasm: bytes
     manifest: Manifest | None = None
-    default_capabilities: tuple[Capability, ...] = ()
+    default_capabilities: tuple[AnyCapability, ...] = ()
     stored_grants: tuple[Grant, ...] = ()
-    asked_capabilities: tuple[Capability, ...] = ()
+    asked_capabilities: tuple[AnyCapability, ...] = ()
     signer: str | None = None
     built: bool = False
     identity: SpiritIdentity | None = None  # None: the module's digest (see run_identity)
@@ -126,6 +125,17 @@ class RunOptions(NamedTuple):
     memory: int | None = None
     grant: tuple[str, ...] = ()  # "CAP" or "CAP=SCOPE"
     deny: tuple[str, ...] = ()
+    input: bytes = b""  # the call's input bytes (--input)
+    #: variables the run may read (--env K=V): giving any is the user's grant of
+    #: sensor_environment for this run, as --grant would be (--deny still withholds it)
+    env: tuple[tuple[str, str], ...] = ()
+    limits: Limits | None = None  # the limits to start from (--memory then replaces one)
+    #: WASI preopens (--dir/--ro-dir, see :func:`parse_dir_spec`): each is the user's
+    #: grant of storage_read (and, unless read-only, storage_write and storage_delete)
+    #: with scope ``path:<host dir>`` for this run
+    dirs: tuple[Preopen, ...] = ()
+    stdin_fd: int | None = None  # --stdin: a WASI program's stdin streams from this fd
+    interactive: bool = False  # stdio is a terminal (wasi-libc line-buffers stdout)
 
 
 _NO_OPTIONS = RunOptions()
@@ -142,6 +152,10 @@ class RunResult(NamedTuple):
     granted: tuple[tuple[str, str], ...]  # (capability, scope)
     not_granted: tuple[str, ...]  # asked for by the manifest but not granted this run
     error: RuntimeFailure | None = None
+    output: bytes = b""  # what the call wrote with host_output_write (unless streamed)
+    wasi: bool = False  # a WASI program (its stdout/stderr, exit status)
+    stdout: bytes = b""  # what a WASI program wrote to its stdout (unless streamed)
+    stderr: bytes = b""
 
     @property
     def identity(self) -> SpiritIdentity:
@@ -204,7 +218,7 @@ def resolve_target(
         if path.name in ("spirit.toml", "manifest.toml", "manifest.json"):
             # The manifest names its project (it is not WAT, as the module reader says).
             return project_target(path.parent, progress=progress, build=build, trust=trust)
-        wasm = _module_bytes(path)
+        wasm = wasm_bytes(path)
         return RunTarget(
             kind="module",
             label=str(spec),
@@ -239,36 +253,6 @@ def _module_name(path: Path) -> str:
     return stem or "spirit"
 
 
-def _module_bytes(path: Path) -> bytes:
-    # The engine's own checks, before reading: WAT may be ~4x its binary.
-    size, limit = path.stat().st_size, 4 * DEFAULT_MAX_MODULE_SIZE
-    if size > limit:
-        raise ResourceLimitExceeded(
-            f"{path} is {size} bytes, over the {limit}-byte limit for a module file",
-            hint="strip the module, or split the Spirit",
-        )
-    data = path.read_bytes()
-    if data.startswith(b"\0asm"):
-        return data
-    if path.suffix == ".wasm":  # not WAT either: "fix the WAT source" would mislead
-        raise ModuleError(
-            f"{path} is not a WebAssembly module (no \\0asm header)",
-            hint="build the Spirit first, or pass its .wat source",
-        )
-    try:
-        text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
-        return bytes(wasmtime.wat2wasm(text))
-    except UnicodeDecodeError:
-        raise InvalidInputError(
-            f"{path} is neither a wasm binary nor WAT text", hint="pass a .wasm or .wat file"
-        ) from None
-    except wasmtime.WasmtimeError as err:
-        first = str(err).strip().splitlines()[0]
-        where = re.search(r"--> [^:\n]*:(\d+):(\d+)", str(err))
-        loc = f"{path}:{where.group(1)}:{where.group(2)}: " if where else f"{path}: "
-        raise InvalidInputError(loc + first, hint="fix the WAT source") from None
-
-
 def project_target(
     root: Path, *, progress: Progress, build: bool, trust: Callable[[Path], None] | None = None
 ) -> RunTarget:
@@ -301,7 +285,7 @@ def project_target(
             raise NotFoundError(
                 f"{project.name} changed while it was built", hint="run the command again"
             )
-    caps = tuple(Capability(c) for c in stamp.capabilities)
+    caps = tuple(parse_any_capability(c) for c in stamp.capabilities)
     pricing = None
     if stamp.pricing is not None:
         from vudo.pkg.pricing import Pricing  # lazy: only with [pricing]
@@ -418,17 +402,48 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
 # --------------------------------------------------------------------------- grants
 
 
+def parse_dir_spec(word: str, *, read_only: bool = False) -> Preopen:
+    """``HOST[::GUEST]`` (the wasmtime CLI's ``--dir`` syntax) as a preopen: HOST must be
+    an existing directory (UsageError otherwise: the user typed it); GUEST, the name the
+    program sees, defaults to HOST as written (``--dir .`` is "." in the guest too)."""
+    host, sep, guest = word.partition("::")
+    if not host or (sep and not guest) or "\0" in word:
+        raise UsageError(
+            f"--dir {word!r}: expected HOST[::GUEST]",
+            hint="e.g. --dir ./data or --dir ./data::/data",
+        )
+    path = Path(host)
+    if not path.exists():
+        raise UsageError(f"--dir {host}: no such directory", hint="pass an existing directory")
+    if not path.is_dir():
+        raise UsageError(f"--dir {host}: not a directory", hint="pass a directory, not a file")
+    return Preopen(os.path.realpath(path), guest if sep else host, read_only)
+
+
+def _dir_grants(options: RunOptions, denied: set[Any]) -> list[tuple[Any, str]]:
+    """The path-scoped storage grants ``--dir``/``--ro-dir`` stand for (less --deny)."""
+    wanted: list[tuple[Any, str]] = []
+    for opened in options.dirs:
+        caps = [Capability.STORAGE_READ]
+        if not opened.read_only:
+            caps += [Capability.STORAGE_WRITE, Capability.STORAGE_DELETE]
+        wanted += [(c, f"path:{opened.host}") for c in caps if c not in denied]
+    return wanted
+
+
 def plan_grants(
     target: RunTarget, options: RunOptions
-) -> tuple[list[tuple[Capability, str]], list[str]]:
+) -> tuple[list[tuple[AnyCapability, str]], list[str]]:
     """Which (capability, scope) pairs this run gets, and which asked-for ones it does not."""
-    denied = {parse_capability(d.strip()) for d in options.deny}
-    wanted: dict[Capability, str] = {c: "global" for c in target.default_capabilities}
+    denied = {parse_any_capability(d.strip()) for d in options.deny}
+    wanted: dict[AnyCapability, str] = {c: "global" for c in target.default_capabilities}
     for spec in options.grant:
         from vudo.engine.grants import parse_grant_spec  # lazy: a run without grants skips it
 
         cap, scope = parse_grant_spec(spec)
         wanted[cap] = scope
+    if options.env and Capability.SENSOR_ENVIRONMENT not in wanted:
+        wanted[Capability.SENSOR_ENVIRONMENT] = "global"
     for cap in denied:
         wanted.pop(cap, None)
     plan = sorted(wanted.items(), key=lambda kv: kv[0].value)
@@ -509,10 +524,22 @@ def prepare_run(
     log_to_stderr: bool = True,
     clock: Callable[[], float] = time.time,
     notice: Callable[[str], None] = no_progress,
+    sinks: Mapping[str, Callable[[bytes], None]] | None = None,
+    entry: bool = True,
+    open_services: Callable[[], HostServices | None] | None = None,
 ) -> PreparedRun:
     """Load the module, pick the function, convert the arguments and sign the grants.
 
+    The Spirit's dependencies (``host_spirit_call``) resolve through
+    :mod:`vudo.project.compose`; ``open_services`` gives a callee that needs storage,
+    credit or network the host services (default: ``services``).
+
     ``notice`` gets one-off messages for the user (storage moved to the run's identity).
+    ``sinks`` maps an output stream to a callable given its bytes as the guest writes
+    them (:mod:`vudo.engine.runio`; ``vudo run`` streams ``"output"`` and a WASI
+    program's ``"stdout"`` to stdout, its ``"stderr"`` to stderr).
+    ``entry=False`` picks no function (``function`` is ""): the caller calls what it
+    wants (the embedding API, :mod:`vudo.api`).
 
     For callers that drive the sandbox themselves (the TUI pauses and refuels it):
     ``Sandbox(engine, prepared.module, prepared.config)``, then ``instantiate()`` and
@@ -521,10 +548,21 @@ def prepare_run(
     Raises ModuleError, NotFoundError (unknown function) or UsageError (bad arguments).
     """
     module = engine.load(target.wasm, name=target.name)
-    function = options.function or module.entry_point()
-    exported = module.export(function)
-    args = convert_args(function, exported.params, options.args)
+    function, args = "", []
+    argv: tuple[str, ...] = ()
+    if entry:
+        function = options.function or module.entry_point()
+        exported = module.export(function)
+        if module.uses_wasi and function == "_start":
+            # a WASI command: the words after -- are its argv (its name first), not
+            # parameters
+            argv = (target.name, *options.args)
+        else:
+            args = convert_args(function, exported.params, options.args)
     plan, missing = plan_grants(target, options)
+    if options.dirs:
+        denied = {parse_any_capability(d.strip()) for d in options.deny}
+        plan = plan + _dir_grants(options, denied)
     identity = run_identity(target)
     grants: tuple[Grant, ...] = ()
     trusted: tuple[str, ...] = ()
@@ -534,7 +572,7 @@ def prepare_run(
 
         grants, granter = sign_grants(plan, home=home, now=clock(), grantee=identity.key)
         trusted = (granter,)
-        denied = {parse_capability(d.strip()) for d in options.deny}
+        denied = {parse_any_capability(d.strip()) for d in options.deny}
         given = grants
 
         def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
@@ -552,8 +590,17 @@ def prepare_run(
             refresh = current
     if services is not None:
         migrate_storage(target, identity, services, home=home, notice=notice)
-    limits = Limits() if options.memory is None else Limits(memory_bytes=options.memory)
+    limits = options.limits if options.limits is not None else Limits()
+    if options.memory is not None:
+        limits = limits._replace(memory_bytes=options.memory)
+    dependencies = _dependencies(
+        target,
+        engine=engine,
+        home=home,
+        services=open_services if open_services is not None else lambda: services,
+    )
     kwargs: dict[str, Any] = {
+        "dependencies": dependencies,
         "limits": limits,
         "grants": grants,
         "trusted_granters": trusted,
@@ -562,6 +609,13 @@ def prepare_run(
         "services": services,
         "log_to_stderr": log_to_stderr,
         "grant_refresh": refresh,
+        "input": options.input,
+        "env": dict(options.env),
+        "sinks": sinks,
+        "argv": argv,
+        "preopens": options.dirs,
+        "stdin_fd": options.stdin_fd,
+        "interactive": options.interactive,
     }
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
@@ -573,6 +627,22 @@ def prepare_run(
     return PreparedRun(
         module, function, tuple(args), SandboxConfig(**kwargs), granted, tuple(missing)
     )
+
+
+def _dependencies(
+    target: RunTarget,
+    *,
+    engine: Engine,
+    home: Path,
+    services: Callable[[], HostServices | None],
+) -> DependencyResolver | None:
+    """What ``target``'s ``host_spirit_call`` may reach: its manifest's dependencies (a
+    project's pinned by its lock); None for a loose module, which has no manifest."""
+    if target.kind == "project":
+        return project_resolver(Path(target.label), engine=engine, home=home, services=services)
+    if target.manifest is not None:
+        return installed_resolver(target.manifest, engine=engine, home=home, services=services)
+    return None
 
 
 def migrate_storage(
@@ -641,8 +711,11 @@ class RunHandle:
         log_to_stderr: bool = True,
         clock: Callable[[], float] = time.time,
         notice: Callable[[str], None] = no_progress,
+        sinks: Mapping[str, Callable[[bytes], None]] | None = None,
+        entry: bool = True,
     ) -> None:
         self.target = target
+        self._home = home
         self._own_engine = engine is None
         self.engine = Engine(cache_dir=cache_dir(home)) if engine is None else engine
         self._own_services: HostServices | None = None
@@ -669,6 +742,9 @@ class RunHandle:
                 log_to_stderr=log_to_stderr,
                 clock=clock,
                 notice=notice,
+                sinks=sinks,
+                entry=entry,
+                open_services=lambda: self._callee_services(opened, services),
             )
             self.sandbox = Sandbox(self.engine, self.prepared.module, self.prepared.config)
             if on_event is not None:
@@ -691,6 +767,21 @@ class RunHandle:
         if sandbox is not None:
             sandbox.close()
         self._release()
+
+    def _callee_services(
+        self, opened: HostServices | None, given: Callable[[], HostServices] | None
+    ) -> HostServices:
+        """The host services for a callee that needs them (opened on first need when the
+        caller itself did not; closed with the handle)."""
+        if opened is not None:
+            return opened
+        if self._own_services is None:
+            if given is not None:
+                return given()
+            from vudo.engine.services import HostServices  # lazy: sqlite3 if used
+
+            self._own_services = HostServices.open(data_dir(self._home))
+        return self._own_services
 
     def _release(self) -> None:
         if self._own_services is not None:
@@ -728,11 +819,18 @@ class RunHandle:
             granted=self.prepared.granted,
             not_granted=self.prepared.not_granted,
             error=error,
+            output=self.sandbox.output(),
+            wasi=self.prepared.module.uses_wasi,
+            stdout=self.sandbox.output("stdout"),
+            stderr=self.sandbox.output("stderr"),
         )
 
     def receipt(self) -> Receipt:
-        """The receipt so far, priced under the manifest's [pricing]."""
-        return priced(self.sandbox.receipt(), self.target.pricing)
+        """The receipt so far, priced under the manifest's [pricing] (and each nested
+        receipt under its Spirit's)."""
+        resolver = self.prepared.config.dependencies
+        prices = resolver.prices if isinstance(resolver, DependencyResolver) else None
+        return priced(self.sandbox.receipt(), self.target.pricing, prices)
 
     # -- control (safe from another thread while a call runs) ------------------------
 
@@ -790,6 +888,7 @@ def run_spirit(
     log_to_stderr: bool = True,
     control: RunControl | None = None,
     notice: Callable[[str], None] = no_progress,
+    sinks: Mapping[str, Callable[[bytes], None]] | None = None,
 ) -> RunResult:
     """Run one function of ``target`` in a fresh sandbox and return what happened.
 
@@ -806,6 +905,7 @@ def run_spirit(
         log_to_stderr=log_to_stderr,
         clock=clock,
         notice=notice,
+        sinks=sinks,
     ) as handle:
         if control is None:
             return handle.start()
@@ -816,8 +916,16 @@ def run_spirit(
             control.detach()
 
 
-def priced(receipt: Receipt, pricing: Pricing | None) -> Receipt:
-    """The receipt with its price under the manifest's [pricing] (unchanged without one)."""
+def priced(
+    receipt: Receipt, pricing: Pricing | None, prices: Mapping[str, Pricing] | None = None
+) -> Receipt:
+    """The receipt with its price under the manifest's [pricing] (unchanged without one);
+    the receipts nested in it (the Spirits it called) under theirs, from ``prices`` by
+    module digest."""
+    if prices and receipt.calls:
+        receipt = receipt._replace(
+            calls=tuple(priced(c, prices.get(c.digest), prices) for c in receipt.calls)
+        )
     if pricing is None:
         return receipt
     from vudo.pkg.pricing import count_host_calls, price  # lazy: only with [pricing]

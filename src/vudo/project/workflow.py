@@ -13,6 +13,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vudo.errors import VudoError
 from vudo.files import write_all, write_atomic_with
@@ -31,6 +32,24 @@ class FmtResult:
     path: Path
     changed: bool
     formatted: str
+    written: bool = False  # changed, and not only checked: the file was rewritten
+
+    def diff(self) -> str:
+        """A unified diff from the manifest as it is on disk to ``formatted``."""
+        import difflib
+
+        before = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        after = self.formatted.splitlines(keepends=True)
+        name = self.path.name
+        return "".join(
+            difflib.unified_diff(before, after, f"{name} (current)", f"{name} (formatted)")
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        pending = self.changed and not self.written
+        return {"path": str(self.path), "changed": self.changed, "written": self.written} | (
+            {"diff": self.diff()} if pending else {}
+        )
 
 
 def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
@@ -50,7 +69,7 @@ def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
             write_all(fd, data)
 
         write_atomic_with(manifest_path, body, what="manifest")
-    return FmtResult(manifest_path, changed, formatted)
+    return FmtResult(manifest_path, changed, formatted, written=changed and not check)
 
 
 # --------------------------------------------------------------------------- check
@@ -64,6 +83,14 @@ class Problem:
     severity: str  # "error" | "warning"
     message: str
     hint: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "area": self.area,
+            "severity": self.severity,
+            "message": self.message,
+            "hint": self.hint,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +109,17 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.root),
+            "name": self.name,
+            "ok": self.ok,
+            "checked": list(self.checked),
+            "package": str(self.package) if self.package else None,
+            "signer": self.signer,
+            "problems": [p.to_json() for p in self.problems],
+        }
 
 
 def check_project(path: Path, *, home: Path, progress: Progress = no_progress) -> CheckReport:
@@ -117,7 +155,7 @@ def check_project(path: Path, *, home: Path, progress: Progress = no_progress) -
     if wasm.is_file():
         checked.append("capabilities")
         try:
-            info = inspect_module(wasm.read_bytes())
+            info = inspect_module(wasm.read_bytes(), capabilities=manifest.capabilities)
         except VudoError as err:
             problems.append(Problem("capabilities", "error", err.message, err.hint))
         else:
@@ -211,6 +249,13 @@ class DocResult:
     html: Path
     exports: tuple[str, ...]
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "markdown": str(self.markdown),
+            "html": str(self.html),
+            "exports": list(self.exports),
+        }
+
 
 def doc_project(
     path: Path, *, output: Path | None = None, progress: Progress = no_progress
@@ -224,7 +269,9 @@ def doc_project(
     project = open_project(path)
     if project.is_stale():
         build_project(project.root, progress=progress)
-    info = inspect_module(project.wasm_path.read_bytes())
+    info = inspect_module(
+        project.wasm_path.read_bytes(), capabilities=project.manifest.capabilities
+    )
     m = project.manifest
     lines = [f"# {m.name} {m.version}", ""]
     if m.description:
@@ -275,58 +322,15 @@ def doc_project(
     return DocResult(md_path, html_path, tuple(exported))
 
 
-def _inline(text: str) -> str:
-    escaped = html.escape(text, quote=False)
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-
-
 def markdown_to_html(markdown: str, *, title: str) -> str:
-    """The Markdown subset ``vudo doc`` writes: headings, lists, tables, code, paragraphs."""
-    body: list[str] = []
-    lines = markdown.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("```"):
-            block = []
-            i += 1
-            while i < len(lines) and not lines[i].startswith("```"):
-                block.append(lines[i])
-                i += 1
-            body.append("<pre><code>" + html.escape("\n".join(block)) + "</code></pre>")
-        elif m := re.match(r"^(#{1,6}) (.*)$", line):
-            level = len(m.group(1))
-            body.append(f"<h{level}>{_inline(m.group(2))}</h{level}>")
-        elif line.startswith("- "):
-            items = []
-            while i < len(lines) and lines[i].startswith("- "):
-                items.append(f"<li>{_inline(lines[i][2:])}</li>")
-                i += 1
-            body.append("<ul>" + "".join(items) + "</ul>")
-            continue
-        elif line.startswith("|"):
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
-                if not all(set(c) <= {"-", ":"} for c in cells):
-                    rows.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
-                i += 1
-            body.append("<table>" + "".join(rows) + "</table>")
-            continue
-        elif line.strip():
-            para = [line]
-            while (
-                i + 1 < len(lines)
-                and lines[i + 1].strip()
-                and not re.match(r"^(#|- |\||```)", lines[i + 1])
-            ):
-                i += 1
-                para.append(lines[i])
-            body.append(f"<p>{_inline(' '.join(para))}</p>")
-        i += 1
+    """``vudo doc``'s Markdown as a standalone HTML page, rendered by markdown-it-py
+    (CommonMark plus tables). Raw HTML in the text is escaped, not passed through: export
+    names and descriptions come from the Spirit's author, and the page must not run
+    their markup; markdown-it-py also refuses ``javascript:`` and similar link targets."""
+    from markdown_it import MarkdownIt  # lazy: only `vudo doc` renders HTML
+
+    body: str = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title></head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
+        f"<title>{html.escape(title)}</title></head>\n<body>\n" + body + "</body></html>\n"
     )

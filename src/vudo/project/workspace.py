@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import vudo
-from vudo.capabilities import Capability, parse_capability
+from vudo.capabilities import AnyCapability, parse_capability
 from vudo.errors import InvalidInputError, NotFoundError, VudoError
 from vudo.files import write_atomic
 from vudo.home import trusted_file
@@ -58,7 +58,7 @@ class TrustedFolder:
     """One remembered folder: its real path, the capabilities trusted, and why."""
 
     path: Path
-    capabilities: tuple[Capability, ...]
+    capabilities: tuple[AnyCapability, ...]
     reason: str
     trusted_at: int
 
@@ -79,11 +79,11 @@ class TrustRequest:
     root: Path
     name: str
     language: str
-    capabilities: tuple[Capability, ...]
-    previous: tuple[Capability, ...] | None = None
+    capabilities: tuple[AnyCapability, ...]
+    previous: tuple[AnyCapability, ...] | None = None
 
     @property
-    def added(self) -> tuple[Capability, ...]:
+    def added(self) -> tuple[AnyCapability, ...]:
         before = set(self.previous or ())
         return tuple(c for c in self.capabilities if c not in before)
 
@@ -170,7 +170,7 @@ def _write(path: Path, folders: list[TrustedFolder]) -> None:
     write_atomic(path, "\n".join(lines).encode("utf-8"), what="trust file")
 
 
-def _record(home: Path, root: Path, caps: tuple[Capability, ...], reason: str) -> TrustedFolder:
+def _record(home: Path, root: Path, caps: tuple[AnyCapability, ...], reason: str) -> TrustedFolder:
     real = _real(root)
     try:
         str(real).encode("utf-8")
@@ -233,7 +233,7 @@ def check_trust(root: Path, *, home: Path) -> TrustRequest | None:
         return None
     project = open_project(root)
     caps = tuple(project.manifest.capabilities)
-    previous: tuple[Capability, ...] | None = None
+    previous: tuple[AnyCapability, ...] | None = None
     for folder in remembered:
         if set(caps) <= set(folder.capabilities):
             return None

@@ -13,6 +13,7 @@ import contextlib
 import os
 import shlex
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -46,7 +47,7 @@ from vudo.tui.dialogs import (
 from vudo.tui.files import FileTree, FileViewer
 from vudo.tui.fuel import FuelGauge
 from vudo.tui.help import allow_line, call_detail, help_text
-from vudo.tui.hostlog import Call, HostCallLog, call_json
+from vudo.tui.hostlog import Call, HostCallLog, call_json, nested_function
 from vudo.tui.lifecycle import LifecyclePane
 from vudo.tui.lists import one_line
 from vudo.tui.output import OutputLog, output_text
@@ -447,9 +448,8 @@ class WorkbenchApp(App[int]):
         kind = type(ev)
         if kind is HostCall:
             cap = ev.capability.value if ev.capability is not None else ""
-            self.events.push(
-                (0, ev.function, cap, ev.allowed, ev.args, ev.result, ev.fuel, ev.reason)
-            )
+            name = ev.function if not ev.depth else nested_function(ev.function, ev.depth)
+            self.events.push((0, name, cap, ev.allowed, ev.args, ev.result, ev.fuel, ev.reason))
         elif kind is FuelSample:
             self.events.push(("fuel", ev.used, ev.budget, ev.at))
         elif kind is StateChanged:
@@ -1113,17 +1113,35 @@ class WorkbenchApp(App[int]):
                 lambda key=key: self.action_view(key),
             )
 
+    async def action_quit(self) -> None:
+        """Quit at once: stop a running Spirit first (it stops at its next loop or call),
+        so shutting down never waits for a compute-bound guest or a run worker."""
+        self._exiting = True
+        self._watch_stop.set()
+        self.session.terminate()
+        self.exit()
+
     def on_unmount(self) -> None:
         self._exiting = True
         self._watch_stop.set()
         self.session.close()
 
 
-def run_tui(path: Path, *, home: Path | None = None, watch: bool = False) -> int:
+def run_tui(
+    path: Path, *, home: Path | None = None, watch: bool = False, fast_exit: bool = True
+) -> int:
     """Open the workbench on the project at ``path`` (with hot reload on when ``watch``);
-    returns the process exit code."""
+    returns the process exit code (with ``fast_exit``, exits the process with it)."""
     from vudo.home import vudo_home
 
     app = WorkbenchApp(path.resolve(), home=home or vudo_home(), freeze_gc=True, hot_reload=watch)
     result = app.run()
-    return int(result or 0)
+    code = app.return_code or int(result or 0)
+    if fast_exit:
+        # Everything holding state (the sandbox, storage, the engine) was closed when the
+        # app unmounted; skip tearing down a large, GC-frozen interpreter heap (up to ~1 s
+        # on a busy machine), so `q` ends the process at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

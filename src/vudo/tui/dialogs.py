@@ -18,7 +18,6 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from vudo.capabilities import Capability
 from vudo.engine.config import DEFAULT_FUEL, DEFAULT_TIMEOUT, MAX_FUEL, MAX_TIMEOUT, parse_fuel
 from vudo.tui.registry import short_key
 from vudo.tui.rows import ConsentRow
@@ -46,9 +45,12 @@ def still(widget: Input, app: object) -> Input:
 
 
 def capability_text(name: str) -> str:
+    from vudo.capabilities import parse_any_capability
+    from vudo.errors import InvalidInputError
+
     try:
-        return Capability(name).description
-    except ValueError:
+        return parse_any_capability(name).description
+    except InvalidInputError:
         return "unknown capability"
 
 

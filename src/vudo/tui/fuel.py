@@ -103,12 +103,15 @@ class FuelGauge(Vertical):
         self._refresh()
 
     def set_used(self, used: int, budget: int) -> None:
-        """The exact final figures (from the receipt), without a rate reading."""
+        """The exact final figures (from the receipt), without a rate reading.
+
+        Drawn in full, sparkline included: the throttle must not leave the last readings
+        of a run off the screen (what is shown after a run would depend on timing)."""
         self.used = used
         self.budget = budget
-        self._refresh()
+        self._refresh(final=True)
 
-    def _refresh(self) -> None:
+    def _refresh(self, *, final: bool = False) -> None:
         if not self.is_mounted:
             return
         budget = max(self.budget, 1)
@@ -117,7 +120,7 @@ class FuelGauge(Vertical):
         self.query_one(FuelBar).set(min(self.used, budget), self.budget)
         spark = self.query_one(Sparkline)
         now = time.monotonic()
-        if self.show_rate and self.rates and now - self._drawn_rates < 0.2:
+        if not final and self.show_rate and self.rates and now - self._drawn_rates < 0.2:
             return  # the sparkline moves at most 5 times a second
         self._drawn_rates = now
         if self.show_rate and self.rates:

@@ -38,7 +38,14 @@ SHORT_CODES: dict[ErrorCode, str] = {
     ErrorCode.INTERNAL_ERROR: "internal",
     ErrorCode.NOT_FOUND: "not found",
     ErrorCode.QUOTA_EXCEEDED: "quota",
+    ErrorCode.CALL_FAILED: "failed",
 }
+
+
+def nested_function(function: str, depth: int) -> str:
+    """The function column of a call made by a Spirit another one called, ``depth``
+    levels down: indented under the call that made it (``└ log``)."""
+    return "  " * (depth - 1) + "└ " + function.removeprefix("host_")
 
 
 def result_text(result: int) -> str:

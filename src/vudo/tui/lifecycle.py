@@ -106,4 +106,25 @@ class LifecyclePane(Vertical):
         self.query_one("#diagram", Static).update(render_diagram(self.state))
         text = "\n".join(format_transition(t, show_times=self.show_times) for t in self.history)
         self.query_one("#history-text", Static).update(text or "no run yet")
-        self.query_one("#history", VerticalScroll).scroll_end(animate=False)
+        self._follow()
+
+    def _follow(self) -> None:
+        """Keep the newest transition in view, decided at layout time.
+
+        A history taller than its pane is anchored: the compositor scrolls it to the end
+        whenever it lays it out, so the last batch is always in view (a deferred
+        ``scroll_end()`` could land before the layout that grew the text and leave it
+        below the fold, a flaky after-run screen). A shorter one is not anchored, since
+        textual would align it to the bottom.
+        """
+        history = self.query_one("#history", VerticalScroll)
+        height = history.size.height
+        if height and len(self.history) > height:
+            if not history.is_anchored:
+                history.anchor()
+        elif history.is_anchored:
+            history.anchor(False)
+            history.scroll_home(animate=False, immediate=True)
+
+    def on_resize(self) -> None:
+        self._follow()

@@ -141,7 +141,31 @@ def render_receipt(r: ReceiptRow, *, show_times: bool) -> Content:
     else:
         lines.append(line("host calls", "none"))
     lines.append(line("digest", digest(r.digest, short=True)))
+    lines.extend(render_calls(r))
     return Content("\n").join(lines)
+
+
+def render_calls(r: ReceiptRow, depth: int = 1) -> list[Content]:
+    """The Spirits ``r``'s run called, one line each, indented under their caller (and
+    their own callees under them): outcome, fuel and host calls of each."""
+    lines: list[Content] = []
+    for call in r.calls:
+        style = "$text-success" if call.outcome == "ok" else "$text-error"
+        counts = ", ".join(
+            f"{cap} {allowed}" + (f"/{denied} denied" if denied else "")
+            for cap, allowed, denied in call.host_calls
+        )
+        label = Content(f"{'called':>12}  " if depth == 1 else " " * 14).stylize("$text-muted")
+        lines.append(
+            label
+            + Content("  " * (depth - 1) + f"{call.module}.{call.function} ")
+            + Content(call.outcome).stylize(style)
+            + Content(f"  fuel {call.fuel_used:,}" + (f"  {counts}" if counts else "")).stylize(
+                "$text-muted"
+            )
+        )
+        lines.extend(render_calls(call, depth + 1))
+    return lines
 
 
 class ReceiptView(VerticalScroll):

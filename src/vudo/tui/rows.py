@@ -52,6 +52,8 @@ class ReceiptRow:
     price: int | None
     #: The running Spirit's own credit balance, when its run has the ledger open.
     balance: int | None = None
+    #: The Spirits it called (host_spirit_call, host_sandbox_spawn), each its own receipt.
+    calls: tuple[ReceiptRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,7 @@ def receipt_row(receipt: Any, balance: int | None = None) -> ReceiptRow:
         bytes_out=receipt.bytes_out,
         price=receipt.price,
         balance=balance,
+        calls=tuple(receipt_row(call) for call in getattr(receipt, "calls", ())),
     )
 
 

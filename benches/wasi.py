@@ -1,0 +1,118 @@
+"""WASI benchmarks: vudo's preview1 (Python, every call checked, charged and logged)
+against raw wasmtime-py's own WASI (``Linker.define_wasi``), same module, same process.
+
+Run: ``python benches/wasi.py``. Builds ``benches/wasi_bench.c`` with the ziglang wheel
+(``wasm32-wasi``, cached under ~/.cache/vudo-tests), then prints, each as "vudo vs raw"
+with the ratio:
+
+(a) 100,000 ``fd_write`` calls of 6 bytes to stdout (wasmtime: to a file; vudo: the
+    stdout stream, buffered by RunIO);
+(b) 10,000 small file reads in a preopened directory (open + read + close each; vudo with
+    a ``path:`` grant for storage_read).
+
+Also (c) the same module with wasmtime's WASI but vudo's fuel metering engine config,
+to separate the cost of metering from the cost of the Python host functions.
+No assertions: the numbers are for the report (target: at most 2x).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import wasmtime
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests" / "engine"))
+
+from engine_helpers import config, grant  # noqa: E402  (test helpers: keys and grants)
+
+from _common import sized  # noqa: E402
+from vudo.capabilities import Capability  # noqa: E402
+from vudo.engine import Engine, Limits, Sandbox  # noqa: E402
+from vudo.engine.config import Preopen  # noqa: E402
+
+WRITES = sized(100_000, 100)
+READS = sized(10_000, 10)
+
+
+def build() -> Path:
+    sys.path.insert(0, str(ROOT / "tests" / "engine"))
+    from wasi_helpers import build_c
+
+    return build_c(Path(__file__).with_name("wasi_bench.c"))
+
+
+def raw(wasm: Path, argv: list[str], data: Path, *, fuel: bool = False) -> float:
+    cfg = wasmtime.Config()
+    if fuel:
+        cfg.consume_fuel = True
+    engine = wasmtime.Engine(cfg)
+    module = wasmtime.Module.from_file(engine, str(wasm))
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        store = wasmtime.Store(engine)
+        if fuel:
+            store.set_fuel(10**12)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = argv
+        wasi.stdout_file = str(Path(tmp) / "out")
+        wasi.preopen_dir(str(data), "/data")
+        store.set_wasi(wasi)
+        start = linker.instantiate(store, module).exports(store)["_start"]
+        assert isinstance(start, wasmtime.Func)
+        try:
+            start(store)
+        except wasmtime.ExitTrap as exc:
+            assert exc.code == 0
+        return time.perf_counter() - started
+
+
+def ours(engine: Engine, wasm: Path, argv: list[str], data: Path) -> float:
+    module = engine.load(wasm)
+    cfg = config(
+        grant(Capability.STORAGE_READ, f"path:{data}"),
+        argv=tuple(argv),
+        preopens=(Preopen(str(data), "/data"),),
+        fuel=10**12,
+        timeout=600.0,
+        limits=Limits(max_output_bytes=64 << 20),
+    )
+    started = time.perf_counter()
+    with Sandbox(engine, module, cfg) as sandbox:
+        sandbox.instantiate()
+        sandbox.call("_start")
+        assert sandbox.exit_code in (None, 0)
+    return time.perf_counter() - started
+
+
+def best(run: object, repeat: int = sized(3, 1)) -> float:
+    return min(run() for _ in range(repeat))  # type: ignore[operator]
+
+
+def main() -> None:
+    wasm = build()
+    with tempfile.TemporaryDirectory() as tmp, Engine() as engine:
+        data = Path(tmp)
+        (data / "small.txt").write_text("a small file of a few dozen bytes, read again\n")
+        engine.load(wasm)  # compile once: the comparison is of running, not compiling
+        for label, argv in (
+            (f"(a) {WRITES:,} fd_write to stdout", ["b", "write", str(WRITES)]),
+            (f"(b) {READS:,} small file reads", ["b", "read", str(READS)]),
+        ):
+            base = best(lambda a=argv: raw(wasm, a, data))
+            metered = best(lambda a=argv: raw(wasm, a, data, fuel=True))
+            mine = best(lambda a=argv: ours(engine, wasm, a, data))
+            print(
+                f"{label}: vudo {mine * 1000:.0f} ms vs raw {base * 1000:.0f} ms "
+                f"= {mine / base:.2f}x  (raw with fuel metering {metered * 1000:.0f} ms)"
+            )
+
+
+if __name__ == "__main__":
+    main()
