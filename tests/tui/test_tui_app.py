@@ -156,6 +156,8 @@ def test_stop_interrupts_an_infinite_loop(project: Path, home: Path) -> None:
             receipt = app.query_one(ReceiptView).receipt
             assert receipt is not None and receipt.outcome == "terminated"
             assert app.query_one(LifecyclePane).state == "terminated"
+            # a stop the user asked for is not an error
+            assert app.problem is None and "stopped" in app.status_text
 
     run(scenario())
 
@@ -201,6 +203,7 @@ def test_out_of_fuel_then_refuel_continues(project: Path, home: Path) -> None:
             await settle(pilot)
             assert app.session.out_of_fuel
             assert app.problem is not None and app.problem.title == "fuel exhausted"
+            assert app.problem.hint is not None and "--fuel" not in app.problem.hint
             assert app.query_one(LifecyclePane).state == "suspended"
             await pilot.press("f")
             await wait_until(pilot, lambda: isinstance(app.screen, RefuelDialog))
@@ -268,6 +271,7 @@ def test_trap_is_shown_with_receipt(project: Path, home: Path) -> None:
             await choose_run(pilot, "main")
             await settle(pilot)
             assert app.problem is not None and app.problem.title == "guest trapped"
+            assert not app.problem.message.startswith("guest trapped")  # said once
             receipt = app.query_one(ReceiptView).receipt
             assert receipt is not None and receipt.outcome == "trap"
             assert app.query_one(LifecyclePane).state == "failed"
@@ -372,6 +376,8 @@ def test_hot_reload_rebuilds_and_reruns_after_edit(project: Path, home: Path) ->
 
             await wait_until(pilot, rerun_done, timeout=15)
             assert app.reloads >= 1
+            viewer = app.query_one(FileViewer)  # the viewer shows the new source
+            assert viewer.text is not None and "(i32.const 7)" in viewer.text
             await pilot.press("h")
             assert not app.hot_reload
 
