@@ -188,23 +188,31 @@ def test_suspend_and_resume_a_live_run(project: Path, home: Path) -> None:
             await pilot.press("x")
             await wait_until(pilot, lambda: app.busy is None, timeout=5)
             states = [t.new for t in app.query_one(LifecyclePane).history]
-            assert states[-4:] == ["running", "suspended", "running", "terminated"]
+            assert states[-4:] == ["running", "suspended", "running", "terminated"], app.query_one(
+                LifecyclePane
+            ).history
             assert app.query_one(ReceiptView).receipt.outcome == "terminated"  # type: ignore[union-attr]
 
     run(scenario())
 
 
 def test_out_of_fuel_then_refuel_continues(project: Path, home: Path) -> None:
+    """The workbench's runs are live: out of fuel, the call waits where it stopped, and
+    the refuel continues it, so each of chatty's 50 host calls happens exactly once."""
+
     async def scenario() -> None:
         app = make_app(project, home)
         async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot)
+            await settle(pilot, skip=("watch", "run"))
             await choose_run(pilot, "chatty", "50", fuel=20_000)
-            await settle(pilot)
-            assert app.session.out_of_fuel
-            assert app.problem is not None and app.problem.title == "fuel exhausted"
-            assert app.problem.hint is not None and "--fuel" not in app.problem.hint
+            await wait_until(pilot, lambda: app.session.out_of_fuel)
+            await pilot.pause()
+            assert app.session.live  # suspended in the middle of the call
+            assert app.problem is None
+            assert "out of fuel" in app.status_text
             assert app.query_one(LifecyclePane).state == "suspended"
+            done = app.query_one(HostCallLog).total
+            assert 0 < done < 50
             await pilot.press("f")
             await wait_until(pilot, lambda: isinstance(app.screen, RefuelDialog))
             app.screen.query_one(Input).value = "10000000"
@@ -213,6 +221,9 @@ def test_out_of_fuel_then_refuel_continues(project: Path, home: Path) -> None:
             await settle(pilot)
             receipt = app.query_one(ReceiptView).receipt
             assert receipt is not None and receipt.outcome == "ok"
+            assert receipt.results == (50,)
+            assert dict((c, a) for c, a, _ in receipt.host_calls)["actuator_log"] == 50
+            assert app.query_one(HostCallLog).total == 50
             assert app.query_one(LifecyclePane).state == "ready"
 
     run(scenario())

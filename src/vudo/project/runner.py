@@ -138,6 +138,8 @@ class RunOptions(NamedTuple):
     dirs: tuple[Preopen, ...] = ()
     stdin_fd: int | None = None  # --stdin: a WASI program's stdin streams from this fd
     interactive: bool = False  # stdio is a terminal (wasi-libc line-buffers stdout)
+    #: live fuel and refuel-and-continue (the workbench; see SandboxConfig.live)
+    live: bool = False
 
 
 _NO_OPTIONS = RunOptions()
@@ -670,6 +672,8 @@ def prepare_run(
     }
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
+    if options.live:
+        kwargs["live"] = True
     if options.timeout is not None:
         kwargs["timeout"] = options.timeout
     granted = tuple((c.value, s) for c, s in plan) + tuple(
@@ -887,15 +891,14 @@ class RunHandle:
 
     @property
     def live(self) -> bool:
-        """Whether a call is in progress (running, or paused mid-call)."""
-        state = str(self.sandbox.state)
-        return state == "running" or (
-            state == "suspended" and self.sandbox.suspend_reason == "paused"
-        )
+        """Whether a call is in progress (running, paused, or a live call waiting for
+        fuel mid-call)."""
+        return self.sandbox.in_call
 
     @property
     def out_of_fuel(self) -> bool:
-        """Suspended because the fuel ran out: refuel, then :meth:`call_again`."""
+        """Suspended because the fuel ran out: refuel (a live call then continues by
+        itself; otherwise :meth:`call_again`)."""
         return self.sandbox.suspend_reason == "out of fuel"
 
     @property
@@ -914,8 +917,9 @@ class RunHandle:
         return None
 
     def refuel(self, amount: int) -> bool:
-        """Add fuel; True when the caller should :meth:`call_again` (it had run out)."""
-        again = self.out_of_fuel
+        """Add fuel; True when the caller should :meth:`call_again` (it had run out and
+        its call ended; a live call waiting for fuel continues by itself)."""
+        again = self.out_of_fuel and not self.sandbox.in_call
         self.sandbox.refuel(amount)
         return again
 

@@ -484,6 +484,11 @@ class WorkbenchApp(App[int]):
                 output.append(item[1:])
         if transitions:
             self.query_one(LifecyclePane).add(transitions)
+            last = transitions[-1]
+            if last.new == "suspended" and last.reason.startswith("out of fuel"):
+                # a live call waits in place for fuel (its worker is still in the call)
+                self.set_status("out of fuel: suspended · f refuels and continues, x stops")
+                self.refresh_bindings()
         if readings:
             self.query_one(FuelGauge).sample(readings)
         if calls:
