@@ -244,6 +244,26 @@ def test_search_listing_is_cached_with_a_freshness_bound(
         assert [str(e.version) for e in later.entries("cached-a")] == ["1.0.0", "2.0.0"]
 
 
+def test_a_cold_search_reads_one_manifest_per_spirit(
+    oci_server: OciServer, oci_ns: str, registry: OciRegistry, tmp_path: Path
+) -> None:
+    """A search needs each Spirit's newest live version, so a cold one fetches that
+    version's manifest (and, past a yanked one, the next), not every version's;
+    resolution then fetches the rest."""
+    for version in ("1.0.0", "1.1.0", "2.0.0"):
+        registry.publish(make_package(tmp_path, "many-versions", version))
+    registry.publish(make_package(tmp_path, "one-version", "1.0.0"))
+    registry.yank("many-versions", "2.0.0")
+    with other_home(oci_server, oci_ns, tmp_path) as reader:
+        found = {s.name: s.version for s in reader.summaries()}
+        assert found == {"many-versions": "1.1.0", "one-version": "1.0.0"}
+        cached = reader._load_cache()["repos"]["many-versions"]
+        assert sorted(cached["manifests"]) == ["1.1.0", "2.0.0"] and not cached["complete"]
+        versions = [(str(e.version), e.yanked) for e in reader.entries("many-versions")]
+        assert versions == [("1.0.0", False), ("1.1.0", False), ("2.0.0", True)]
+        assert reader._load_cache()["repos"]["many-versions"]["complete"]
+
+
 # ------------------------------------------------------------------ hostile and broken
 
 
