@@ -289,6 +289,67 @@ def pane_throughput(root: Path, home: Path, events: int = sized(200_000, 1_000))
     return result["rate"]
 
 
+QUIT_CHILD = """
+import asyncio, os, sys, time
+sys.path.insert(0, {src!r})
+from pathlib import Path
+from textual.widgets import Input, Select
+from vudo.tui.app import WorkbenchApp
+from vudo.tui.dialogs import RunDialog
+
+async def pilot_main(pilot):
+    app = pilot.app
+    if not {compute!r}:
+        await asyncio.sleep(0.5)
+        while any(w.is_running for w in app.workers):  # start-up searches done
+            await asyncio.sleep(0.01)
+        print("q", time.monotonic(), flush=True)
+        await pilot.press("q")
+        return
+    await pilot.press("r")
+    while not isinstance(app.screen, RunDialog):
+        await asyncio.sleep(0.01)
+    await pilot.pause()
+    await pilot.pause()
+    app.screen.query_one("#run-function", Select).value = "paced"
+    app.screen.query_one("#run-args", Input).value = "1 2000000000"
+    app.screen.query_one("#run-fuel", Input).value = str(10**17)
+    await pilot.pause()
+    app.screen.query_one("#run-args", Input).focus()
+    await pilot.press("enter")
+    while not app.session.live:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.5)  # compute-bound: one host call, then billions of iterations
+    print("q", time.monotonic(), flush=True)
+    await pilot.press("q")
+
+app = WorkbenchApp(Path({root!r}), home=Path({home!r}), freeze_gc=True)
+app.run(headless=True, auto_pilot=pilot_main)
+# what run_tui does after the app returns
+sys.stdout.flush()
+os._exit(0)
+"""
+
+
+def quit_time(root: Path, home: Path, *, compute: bool) -> float:
+    """Seconds from pressing ``q`` to the exit of a ``vudo tui`` process whose Spirit is
+    in a pure-compute loop (``compute``) or that is idle (the baseline). The process is
+    headless; the clock is the system's monotonic one, shared by parent and child."""
+    import subprocess
+
+    code = QUIT_CHILD.format(src=str(ROOT / "src"), root=str(root), home=str(home), compute=compute)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline().split()
+    if not line or line[0] != "q":
+        child.kill()
+        raise RuntimeError(f"the workbench did not start the run: {child.communicate()[1]}")
+    child.wait(timeout=120)
+    return time.monotonic() - float(line[1])
+
+
 def engine_production_rate(root: Path, home: Path) -> float:
     return headless_rate(root, home, sized(50_000, 500), 0)
 
@@ -296,6 +357,20 @@ def engine_production_rate(root: Path, home: Path) -> float:
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root, home = setup(Path(tmp))
+        idles = [quit_time(root, home, compute=False) for _ in range(5)]
+        quits = [quit_time(root, home, compute=True) for _ in range(5)]
+        print(
+            f"q to process exit, idle app:                 median"
+            f" {statistics.median(idles):.3f} s  worst {max(idles):.3f} s of 5"
+        )
+        print(
+            f"q to process exit during a compute-bound run: median"
+            f" {statistics.median(quits):.3f} s  worst {max(quits):.3f} s of 5"
+            f"  (ratio to idle median {statistics.median(quits) / statistics.median(idles):.2f}x;"
+            f" target < 1 s: {'met' if max(quits) < 1.0 else 'NOT met'})"
+        )
+        if "--quit-only" in sys.argv:
+            return 0
         spin, rate = calibrate(root, home)
         print(f"calibration: spin={spin} gives {rate:,.0f} host calls/s headless")
 

@@ -30,12 +30,13 @@ sys.path.insert(0, str(ROOT / "tests" / "engine"))
 
 from engine_helpers import config, grant  # noqa: E402  (test helpers: keys and grants)
 
+from _common import sized  # noqa: E402
 from vudo.capabilities import Capability  # noqa: E402
 from vudo.engine import Engine, Limits, Sandbox  # noqa: E402
 from vudo.engine.config import Preopen  # noqa: E402
 
-WRITES = 100_000
-READS = 10_000
+WRITES = sized(100_000, 100)
+READS = sized(10_000, 10)
 
 
 def build() -> Path:
@@ -90,7 +91,7 @@ def ours(engine: Engine, wasm: Path, argv: list[str], data: Path) -> float:
     return time.perf_counter() - started
 
 
-def best(run: object, repeat: int = 3) -> float:
+def best(run: object, repeat: int = sized(3, 1)) -> float:
     return min(run() for _ in range(repeat))  # type: ignore[operator]
 
 

@@ -151,6 +151,7 @@ def test_failures_raise_and_fuel_can_be_added(plugin: Path, home: Path) -> None:
 
 def test_limits(plugin: Path, home: Path) -> None:
     with vudo.load(plugin, limits=Limits(max_input_bytes=4, max_output_bytes=2)) as s:
+        assert s.limits.max_input_bytes == 4 and s.limits.memory_bytes == Limits().memory_bytes
         with pytest.raises(ResourceLimitExceeded, match="input limit"):
             s.call("reverse", b"12345")
         assert s.call("reverse", b"1234") == b""  # output past its limit: refused
@@ -167,7 +168,7 @@ def test_bad_load_arguments(plugin: Path, home: Path, tmp_path: Path) -> None:
         vudo.load(plugin, grants=["sensor_tme"])
     with pytest.raises(UsageError, match="not both"):
         vudo.load(plugin, host_functions=vudo.HostFunctions(), engine=object())  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="environment variable"):
+    with pytest.raises(UsageError, match="environment variable"):
         vudo.load(plugin, env={"A=B": "c"})
 
 

@@ -23,13 +23,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vudo.home import vudo_home
-from vudo.project.runner import RunHandle, RunOptions, resolve_target
+import vudo
 
 HERE = Path(__file__).resolve().parent
 
 
-def vudo(*argv: str) -> None:
+def vudo_cli(*argv: str) -> None:
     """Run one ``vudo`` command (setup), failing loudly with its own error line."""
     done = subprocess.run(
         [sys.executable, "-m", "vudo", *argv], capture_output=True, text=True, check=False
@@ -40,21 +39,18 @@ def vudo(*argv: str) -> None:
 
 def setup() -> None:
     if not (HERE / "spirit.lock").is_file():
-        vudo("summon", str(HERE.parent / "lowercase"), "--yes")
-        vudo("build", "--path", str(HERE), "--yes")
+        vudo_cli("summon", str(HERE.parent / "lowercase"), "--yes")
+        vudo_cli("build", "--path", str(HERE), "--yes")
 
 
 def titlecase(text: bytes) -> tuple[bytes, str]:
     """``text`` in Title Case, and a one-line account of who did what."""
-    home = vudo_home()
-    target = resolve_target(str(HERE), cwd=HERE, home=home)
-    with RunHandle(target, RunOptions(function="main"), home=home) as run:
-        run.sandbox.instantiate()
-        (code,) = run.sandbox.call("main", input=text)
+    with vudo.load(HERE) as spirit:
+        output = spirit.call("main", text)
+        (code,) = spirit.results
         if code < 0:
             raise SystemExit(f"titlecase failed with code {code}")
-        output = run.sandbox.output()
-        receipt = run.receipt()
+        receipt = spirit.receipt()
     (called,) = receipt.calls
     account = (
         f"{receipt.module}: {receipt.fuel_used:,} fuel, {dict(receipt.host_calls)}; "

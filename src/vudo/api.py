@@ -45,6 +45,7 @@ from typing import Any
 
 from vudo.capabilities import AnyCapability
 from vudo.engine import Engine, Limits
+from vudo.engine.config import check_env
 from vudo.engine.custom import HostFunctions
 from vudo.engine.events import Event
 from vudo.engine.receipt import Receipt
@@ -145,6 +146,11 @@ class Spirit:
         return tuple(caps)
 
     @property
+    def limits(self) -> Limits:
+        """The limits it runs under (input and output sizes among them)."""
+        return self.sandbox.config.limits
+
+    @property
     def exports(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.sandbox.module.exports)
 
@@ -200,12 +206,16 @@ def load(
             "pass host_functions or an engine, not both",
             hint="create the engine with Engine(host_functions=...)",
         )
+    try:
+        variables = check_env(env or {})
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="pass env as a mapping of names to strings") from None
     options = RunOptions(
         fuel=fuel,
         timeout=timeout,
         grant=tuple(grants),
         deny=tuple(deny),
-        env=tuple((env or {}).items()),
+        env=tuple(variables.items()),
         limits=limits,
     )
     _check_words(options.grant, options.deny)

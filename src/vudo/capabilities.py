@@ -57,7 +57,7 @@ DESCRIPTIONS: dict[Capability, str] = {
     Capability.CROSS_SANDBOX_CALL: "call functions in other sandboxes",
     Capability.SENSOR_TIME: "read the current time",
     Capability.SENSOR_RANDOM: "read random bytes from the operating system",
-    Capability.SENSOR_ENVIRONMENT: "read environment information",
+    Capability.SENSOR_ENVIRONMENT: "read the variables given to the run, never the host's own",
     Capability.ACTUATOR_LOG: "write log messages",
     Capability.ACTUATOR_NOTIFY: "send notifications to the user",
     Capability.ACTUATOR_CREDIT: "read balances and move credit for the account it runs as",

@@ -101,7 +101,7 @@ def test_build_invalid_manifest_exits_3(vudo_cli: Vudo, project: Path) -> None:
 def test_build_c_and_zig_templates_build_run_and_test(
     vudo_cli: Vudo, tmp_path: Path, template: str
 ) -> None:
-    assert vudo_cli("new", "native", "--template", template).code == 0
+    assert vudo_cli("new", "native", "--template", template, "--target", "freestanding").code == 0
     root = tmp_path / "native"
     r = vudo_cli("build", "--release", cwd=root)
     assert r.code == 0, r.stderr
@@ -119,7 +119,7 @@ def test_build_c_and_zig_templates_build_run_and_test(
 
 @pytest.mark.slow
 def test_build_c_compiler_error_shows_file_and_line(vudo_cli: Vudo, tmp_path: Path) -> None:
-    assert vudo_cli("new", "broken", "--template", "c").code == 0
+    assert vudo_cli("new", "broken", "--template", "c", "--target", "freestanding").code == 0
     root = tmp_path / "broken"
     _rewrite(root / "src" / "main.c", "return a + b;", "return a + undefined_thing;")
     r = vudo_cli("build", cwd=root)
@@ -131,7 +131,7 @@ def test_build_c_compiler_error_shows_file_and_line(vudo_cli: Vudo, tmp_path: Pa
 def test_build_rust_without_wasm_target_says_how_to_fix(
     vudo_cli: Vudo, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    assert vudo_cli("new", "rusty", "--template", "rust").code == 0
+    assert vudo_cli("new", "rusty", "--template", "rust", "--target", "freestanding").code == 0
     root = tmp_path / "rusty"
     assert (root / "Cargo.toml").is_file() and (root / "src" / "lib.rs").is_file()
     # With no cargo on PATH the message says how to get Rust.
@@ -295,7 +295,7 @@ def test_build_rust_with_the_toolchain_on_path(vudo_cli: Vudo, tmp_path: Path) -
     cargo, rustc = shutil.which("cargo"), shutil.which("rustc")
     if cargo is None or rustc is None:
         pytest.skip("no Rust toolchain on this machine (the no-cargo case is tested above)")
-    assert vudo_cli("new", "rusty", "--template", "rust").code == 0
+    assert vudo_cli("new", "rusty", "--template", "rust", "--target", "freestanding").code == 0
     r = vudo_cli("build", cwd=tmp_path / "rusty", timeout=600)
     if rust_target_installed(rustc):
         assert r.code == 0, r.stderr

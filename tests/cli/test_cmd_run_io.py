@@ -152,6 +152,13 @@ def test_input_over_the_limit_is_exit_13(env: dict[str, str], echo: Path) -> Non
     assert b"over the 16777216-byte input limit" in done.stderr
 
 
+def test_an_endless_input_is_read_only_up_to_the_limit(vudo_cli: Vudo, echo: Path) -> None:
+    r = vudo_cli("run", str(echo), "--input", "/dev/zero")  # never ends: bounded read
+    assert r.code == 13 and "input limit" in r.error_line
+    r = vudo_cli("run", str(echo), "--input", str(echo.parent))  # a directory
+    assert r.code == 2 and "cannot read input file" in r.error_line
+
+
 def test_run_help_shows_the_io_examples(vudo_cli: Vudo) -> None:
     r = vudo_cli("run", "--help")
     assert "--input FILE" in r.stdout and "--env NAME=VALUE" in r.stdout

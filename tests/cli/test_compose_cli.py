@@ -48,7 +48,9 @@ def _project(vudo_cli: Vudo, tmp_path: Path, name: str, wat: str, caps: str) -> 
 
 
 def _setup(vudo_cli: Vudo, tmp_path: Path, dep: str = "lowercase") -> Path:
-    _project(vudo_cli, tmp_path, "lowercase", CALLEE, '"actuator_log"')
+    callee = _project(vudo_cli, tmp_path, "lowercase", CALLEE, '"actuator_log"')
+    with (callee / "spirit.toml").open("a") as fh:
+        fh.write("\n[pricing]\nbase_cost = 100\n")
     assert vudo_cli("summon", "./lowercase", "--yes").code == 0
     root = _project(vudo_cli, tmp_path, "caller", caller(dep), '"cross_sandbox_call"')
     with (root / "spirit.toml").open("a") as fh:
@@ -72,6 +74,7 @@ def test_a_project_calls_its_locked_dependency(vudo_cli: Vudo, tmp_path: Path) -
     (child,) = data["receipt"]["calls"]
     assert child["module"] == "lowercase" and child["outcome"] == "ok"
     assert child["host_calls"] == {"actuator_log": {"allowed": 1, "denied": 0}}
+    assert child["price"] == 100  # under lowercase's own [pricing]
     assert data["receipt"]["host_calls"] == {"cross_sandbox_call": {"allowed": 1, "denied": 0}}
 
     # the callee's grants are its own: revoking its log leaves the caller's alone, and the
@@ -91,6 +94,9 @@ def test_a_name_not_in_the_manifest_is_not_found(vudo_cli: Vudo, tmp_path: Path)
     data = vudo_cli("run", "./caller", "--json").json()
     assert data["results"] == [-9]
     assert data["receipt"]["calls"] == []
+    done = vudo_cli("run", "./caller")
+    assert "result: -9" in done.stdout
+    assert "note: host_spirit_call: hello is not a dependency in" in done.stderr
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -127,3 +133,21 @@ def test_the_titlecase_example_runs_from_python(
     # the receipt of a CLI run nests lowercase's under titlecase's
     data = vudo_cli("run", str(tmp_path / "titlecase"), "--yes", "--json").json()
     assert [c["module"] for c in data["receipt"]["calls"]] == ["lowercase"]
+
+
+def test_an_installed_caller_and_a_missing_locked_dependency(
+    vudo_cli: Vudo, tmp_path: Path
+) -> None:
+    _setup(vudo_cli, tmp_path)
+    # installed, the caller reaches its dependency by its manifest's requirement, and runs
+    # as its own installed identity
+    assert vudo_cli("summon", "./caller", "--yes").code == 0
+    data = vudo_cli("run", "caller", "--json").json()
+    assert data["kind"] == "installed" and data["results"] == [0]
+    assert [c["module"] for c in data["receipt"]["calls"]] == ["lowercase"]
+    # the package the lock pins is gone: NOT_FOUND, and the note says why
+    gone = vudo_cli("uninstall", "lowercase")
+    assert gone.code == 0, gone.stderr
+    done = vudo_cli("run", "./caller")
+    assert "result: -9" in done.stdout, done.stderr
+    assert "note: host_spirit_call: lowercase:" in done.stderr

@@ -3,6 +3,8 @@ wasmtime with a resolver that stands in for the project layer's (vudo.engine.com
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,6 +17,7 @@ from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import ErrorCode, HostCallError
 from vudo.engine.config import Dependency
 from vudo.engine.events import HostCall
+from vudo.engine.traps import Terminated
 from vudo.errors import FuelExhausted, ResourceLimitExceeded, TimeoutExceeded
 
 CALLER = "a1" * 32
@@ -285,7 +288,9 @@ def test_no_dependencies_means_not_found(engine: Engine) -> None:
 def test_bad_pointers_are_invalid_memory(run: Callable[..., Sandbox]) -> None:
     deps = {"callee": (CALLEE_OK, callee_config(CALLEE), OTHER)}
     wat = caller_wat().replace("(i32.const 1024)", "(i32.const 65530)")  # output past memory
-    assert run(wat, deps, CALL).call("main") == [ErrorCode.INVALID_MEMORY]
+    sb = run(wat, deps, CALL)
+    assert sb.call("main") == [ErrorCode.INVALID_MEMORY]
+    assert sb.receipt().calls == ()  # checked before the callee is started
     wat = caller_wat().replace("(i32.const 0) (i32.const 6)", "(i32.const 65534) (i32.const 6)")
     assert run(wat, deps, CALL).call("main") == [ErrorCode.INVALID_MEMORY]
 
@@ -440,7 +445,7 @@ def test_input_over_the_input_limit_stops_the_caller(run: Callable[..., Sandbox]
     sb = run(io_caller("Hello, vudo", 32), deps, CALL, limits=Limits(max_input_bytes=8))
     with pytest.raises(ResourceLimitExceeded, match="call input of 11 bytes"):
         sb.call("main")
-    assert [c.function for c in sb.receipt().calls] == ["(instantiate)"]  # never called
+    assert sb.receipt().calls == ()  # checked before the callee is started
 
 
 def test_the_callee_output_is_bounded_by_the_output_limit(run: Callable[..., Sandbox]) -> None:
@@ -449,3 +454,81 @@ def test_the_callee_output_is_bounded_by_the_output_limit(run: Callable[..., San
     # the callee's write past the limit is QUOTA_EXCEEDED to it, which it returns
     assert sb.call("main") == [ErrorCode.QUOTA_EXCEEDED]
     assert sb.read_memory(1024, 1) == b"."
+
+
+def test_terminating_the_caller_stops_its_running_callee(run: Callable[..., Sandbox]) -> None:
+    deps = {"callee": (CALLEE_SPIN, callee_config(CALLEE), OTHER)}
+    sb = run(caller_wat(), deps, CALL, fuel=10**15, timeout=30.0)
+    stopper = threading.Timer(0.3, sb.terminate, args=("stop it",))
+    stopper.start()
+    started = time.monotonic()
+    with pytest.raises(Terminated):
+        sb.call("main")
+    assert time.monotonic() - started < 5.0
+    stopper.join()
+    assert sb.receipt().outcome == "terminated"
+    sb.close()
+    assert str(sb.bridge.calls._children[0].state) == "terminated"  # type: ignore[union-attr]
+
+
+CALLEE_BUSY = """(module
+  (import "vudo" "host_input_len" (func $ilen (result i64)))
+  (func (export "run") (result i32) (loop $l (drop (call $ilen)) (br $l)) i32.const 0))"""
+
+
+def test_pausing_the_caller_pauses_its_running_callee(run: Callable[..., Sandbox]) -> None:
+    # a loop making calls, so the monitor's fuel samples are exact
+    deps = {"callee": (CALLEE_BUSY, callee_config(CALLEE), OTHER)}
+    sb = run(caller_wat(), deps, CALL, fuel=10**15, timeout=30.0)
+    failure: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            sb.call("main")
+        except BaseException as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=drive)
+    worker.start()
+    time.sleep(0.2)
+    sb.suspend()
+    child = sb.bridge.calls._children[0]  # type: ignore[union-attr]
+    deadline = time.monotonic() + 10
+    while True:  # the callee's monitor sees the pause at its next tick: then nothing burns
+        before = child.fuel_used
+        time.sleep(0.2)
+        if child.fuel_used == before or time.monotonic() > deadline:
+            break
+    assert child.fuel_used == before
+    time.sleep(0.2)
+    assert child.fuel_used == before  # still paused
+    sb.resume()
+    while child.fuel_used == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert child.fuel_used > before  # running again
+    sb.terminate()
+    worker.join(timeout=5)
+    assert not worker.is_alive()
+    assert isinstance(failure[0], Terminated)
+
+
+@pytest.mark.parametrize(
+    ("nptr", "nlen", "code"),
+    [
+        (0, 65, ErrorCode.INVALID_PARAMETER),  # longer than any dependency name
+        (0, -1, ErrorCode.INVALID_PARAMETER),  # 4 GiB
+        (65_530, 10, ErrorCode.INVALID_MEMORY),  # runs off the end of memory
+        (0, 0, ErrorCode.INVALID_PARAMETER),  # empty
+    ],
+)
+def test_hostile_name_ranges_are_codes(
+    run: Callable[..., Sandbox], nptr: int, nlen: int, code: ErrorCode
+) -> None:
+    deps = {"callee": (CALLEE_OK, callee_config(CALLEE), OTHER)}
+    wat = caller_wat().replace(
+        "(call $call (i32.const 0) (i32.const 6)",
+        f"(call $call (i32.const {nptr}) (i32.const {nlen})",
+    )
+    sb = run(wat, deps, CALL)
+    assert sb.call("main") == [code]
+    assert sb.receipt().calls == ()

@@ -242,3 +242,21 @@ def test_custom_grants_sign_round_trip_and_check() -> None:
     assert not checker.check(CustomCapability("x:myapp.other")).allowed
     assert not checker.check(C.SENSOR_TIME).allowed
     assert parse_grant_spec(f"{LOOKUP}=global") == (LOOKUP, "global")
+
+
+def test_calling_back_into_the_same_sandbox_is_internal_error() -> None:
+    host = HostFunctions()
+    box: list[Sandbox] = []
+    host.define("app", "again", lambda ctx: box[0].call("main")[0])
+    wat = (
+        '(module (import "app" "again" (func $a (result i32))) '
+        '(func (export "main") (result i32) (call $a)))'
+    )
+    with Engine(host_functions=host) as engine:
+        sb = Sandbox(engine, engine.load(wat), config())
+        with sb:
+            box.append(sb)
+            sb.instantiate()
+            assert sb.call("main") == [E.INTERNAL_ERROR]
+            assert "already running a call" in sb.host_calls()[-1].reason
+            assert sb.state == "ready"

@@ -258,6 +258,27 @@ def test_terminate_a_running_call_from_another_thread(make: Make) -> None:
     assert sb.receipt().outcome == "terminated"
 
 
+def test_terminate_reaches_a_spinning_guest_without_the_ticker() -> None:
+    """terminate() moves the epoch itself: the guest stops even when the engine's ticker is
+    stopped right after (closing the workbench closes the engine at once)."""
+    from vudo.engine import Engine
+
+    engine = Engine()
+    sb = Sandbox(engine, engine.load(WAT, name="t"), config(timeout=None))
+    sb.instantiate()
+    thread, outcome = run_in_thread(sb, "spin")
+    wait_for(lambda: sb.state is S.RUNNING)
+    time.sleep(0.03)
+    started = time.monotonic()
+    sb.terminate()
+    engine.close()  # no more ticks from here on
+    thread.join(3)
+    assert not thread.is_alive(), "the guest kept spinning"
+    assert isinstance(outcome[0], Terminated)
+    assert time.monotonic() - started < 1.0
+    sb.close()
+
+
 def test_terminate_while_suspended(make: Make) -> None:
     sb = make(WAT, config(timeout=5.0))
     thread, outcome = run_in_thread(sb, "spin")

@@ -75,6 +75,17 @@ def test_family_allowed_and_denied(make: Make, name: str, cap: C, call: str) -> 
     assert rows(allowed, name) == [(True, 0)]
 
 
+def test_no_variables_need_no_grant(make: Make) -> None:
+    wat = module(
+        ("environ_sizes_get",),
+        '(func (export "t") (result i32) (call $environ_sizes_get (i32.const 0) (i32.const 4)))',
+    )
+    sb = make(wat, config())
+    assert errno_of(sb) == 0
+    assert sb.read_memory(0, 8) == bytes(8)
+    assert rows(sb, "environ_sizes_get") == [(True, 0)]
+
+
 def test_environ_gives_only_the_given_variables(make: Make) -> None:
     os.environ["VUDO_WASI_HOST_SECRET"] = "leak"
     try:

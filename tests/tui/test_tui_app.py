@@ -755,4 +755,26 @@ def test_nested_calls_show_indented_in_the_log_and_the_receipt(
                 "host_spirit_call",
             ]
 
+
+def test_q_quits_at_once_during_a_compute_bound_run(project: Path, home: Path) -> None:
+    """q stops the spinning Spirit as the app shuts down, so the run worker (which the
+    process waits for at exit) returns at once; it used to spin on for ~15 s."""
+    import time
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await choose_run(pilot, "spin", fuel=10**15)
+            await wait_until(pilot, lambda: app.session.live)
+            sandbox = app.session._sandbox
+            assert sandbox is not None
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            await pilot.press("q")
+        while sandbox.in_call:
+            assert time.monotonic() - started < 2.0, "the guest kept running after q"
+            await asyncio.sleep(0.01)
+        assert sandbox.state.value == "terminated"
+
     run(scenario())

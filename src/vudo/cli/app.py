@@ -135,6 +135,31 @@ def _guest_io(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _wasi(p: argparse.ArgumentParser) -> None:
+    """What a WASI program (one importing wasi_snapshot_preview1) is given besides argv."""
+    p.add_argument(
+        "--dir",
+        metavar="HOST[::GUEST]",
+        action="append",
+        default=[],
+        help="preopen a host directory read-write for a WASI program (repeatable; GUEST "
+        "defaults to HOST): the user's grant of storage_read/write/delete on path:HOST",
+    )
+    p.add_argument(
+        "--ro-dir",
+        metavar="HOST[::GUEST]",
+        action="append",
+        default=[],
+        help="preopen a host directory read-only (storage_read on path:HOST; changes EROFS)",
+    )
+    p.add_argument(
+        "--stdin",
+        action="store_true",
+        help="stream this terminal's (or pipe's) stdin to a WASI program (default: empty; "
+        "a read waits at most until --timeout)",
+    )
+
+
 def _consent(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--yes", "-y", action="store_true", help="grant every capability the Spirit asks for"
@@ -177,6 +202,14 @@ def _cfg_new(p: argparse.ArgumentParser) -> None:
         help="source language: wat (default), c, zig or rust",
     )
     p.add_argument(
+        "--target",
+        default="wasi",
+        choices=("wasi", "freestanding"),
+        help="c/zig/rust: wasi (default), a program using the standard library "
+        "(printf, std.debug.print, println!), or freestanding, a Spirit importing only "
+        "vudo's host functions",
+    )
+    p.add_argument(
         "--path",
         metavar="DIR",
         default=".",
@@ -206,10 +239,13 @@ def _cfg_run(p: argparse.ArgumentParser) -> None:
         help="project dir (default .), .wasm/.wat file, .spirit package or installed NAME[@REQ]",
     )
     _project(p, positional=True)
-    p.add_argument("--function", "-f", metavar="NAME", help="function to call (default: main)")
+    p.add_argument(
+        "--function", "-f", metavar="NAME", help="function to call (default: main, else _start)"
+    )
     _limits(p)
     _grants(p)
     _guest_io(p)
+    _wasi(p)
     _trust_yes(p)
     _json(p)
 
@@ -543,7 +579,12 @@ COMMANDS: tuple[Command, ...] = (
         "When the Spirit writes output (host_output_write), or --input is given, stdout\n"
         "carries only the output bytes, exactly as written, and the result line and receipt\n"
         'go to stderr (-q drops them); --json puts the output in the JSON ("output": text\n'
-        'if UTF-8, else base64, per "output_encoding").',
+        'if UTF-8, else base64, per "output_encoding").'
+        "\n"
+        "  vudo run wc.wasm --ro-dir ./texts::/texts -- /texts/a.txt   (a WASI command)\n"
+        "A WASI command (it imports wasi_snapshot_preview1 and exports _start) gets the\n"
+        "words after -- as argv; its stdout and stderr are written here as it writes them,\n"
+        "the receipt goes to stderr (-q drops it), and vudo exits with its proc_exit status.",
         _cfg_run,
     ),
     Command(

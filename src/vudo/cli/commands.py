@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from vudo.project.consent import ConsentDecision, ConsentRequest
     from vudo.project.installing import SummonResult
     from vudo.project.runner import RunControl, RunOptions, RunTarget
-    from vudo.project.workflow import FmtResult
 
 
 def _home() -> Path:
@@ -67,21 +66,21 @@ def _home() -> Path:
 def cmd_new(args: argparse.Namespace) -> int:
     from vudo.project.new import new_project
 
-    created = new_project(args.name, template=args.template, parent=Path(args.path), home=_home())
+    created = new_project(
+        args.name,
+        template=args.template,
+        target=getattr(args, "target", "wasi"),
+        parent=Path(args.path),
+        home=_home(),
+    )
     if args.json:
-        emit_json(
-            {
-                "name": created.name,
-                "path": str(created.root),
-                "template": created.template,
-                "author": created.author,
-                "files": [str(f) for f in created.files],
-            }
-        )
+        emit_json(created)
         return 0
     out(f'created {created.template} Spirit "{created.name}" in {created.root}')
     out(f"author  {created.author}")
-    out(f"next:   cd {created.root} && vudo build && vudo run && vudo test")
+    wasi = created.template != "wat" and getattr(args, "target", "wasi") == "wasi"
+    then = "vudo build && vudo run -- ARGS" if wasi else "vudo build && vudo run && vudo test"
+    out(f"next:   cd {created.root} && {then}")
     return 0
 
 
@@ -100,24 +99,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         note(f"warning: {warning.message} (hint: {warning.hint})")
     if args.json:
-        emit_json(
-            {
-                "name": result.name,
-                "language": result.language,
-                "wasm": str(result.wasm_path),
-                "size": result.size,
-                "release": result.release,
-                "seconds": round(result.seconds, 3),
-                "imports": [f"{m}.{n}" for m, n in result.info.imports],
-                "exports": [
-                    {"name": n, "params": list(p), "results": list(r)}
-                    for n, p, r in result.info.exports
-                ],
-                "warnings": [w.message for w in result.warnings],
-                "lockfile": str(result.lockfile) if result.lockfile else None,
-                "up_to_date": result.up_to_date,
-            }
-        )
+        emit_json(result)
         return 0
     mode = "release" if result.release else "debug"
     if result.lockfile is not None:
@@ -307,6 +289,10 @@ def _nested_call_lines(receipt: Receipt, indent: str) -> list[str]:
     return lines
 
 
+#: The host calls that reach a dependency; a refusal's reason is worth a note after the run.
+_DEPENDENCY_CALLS = frozenset({"host_spirit_call", "host_sandbox_spawn", "host_sandbox_call"})
+
+
 def _callee_name(sandbox_id: str) -> str:
     """The dependency name in a callee's sandbox id (``caller-1/lowercase#3``)."""
     return sandbox_id.rpartition("/")[2].partition("#")[0]
@@ -336,6 +322,8 @@ class _HostCallWatch:
         self.denied_count = 0
         #: (dependency, capability) denied to a Spirit this one called: its own grants
         self.callee_denied: dict[tuple[str, str], None] = {}
+        #: why a call to a dependency was refused (not locked, not installed, a cycle...)
+        self.refused_calls: dict[str, None] = {}
 
     def __call__(self, event: Event) -> None:
         from vudo.engine.events import FuelSample, HostCall
@@ -354,6 +342,13 @@ class _HostCallWatch:
                         self.callee_denied[(_callee_name(event.sandbox_id), cap)] = None
                 elif len(self.denied) < _MAX_DENIALS_KEPT:  # a guest can make millions
                     self.denied.append((event.function, cap, detail[:200]))
+            elif (
+                event.result < 0
+                and event.function in _DEPENDENCY_CALLS
+                and event.reason
+                and len(self.refused_calls) < _MAX_DENIALS_KEPT
+            ):
+                self.refused_calls[f"{event.function}: {event.reason[:200]}"] = None
             if self.verbose:
                 if self.line is not None:
                     self.line.clear()
@@ -383,7 +378,8 @@ class _HostCallWatch:
         for function, cap, detail in self.denied:
             if cap is not None and cap not in first:
                 first[cap] = (function, detail)
-        lines = [
+        lines = [f"note: {refusal}" for refusal in self.refused_calls]
+        lines += [
             f"note: {name}, which this Spirit called, was denied {cap} (its own grant; to "
             f"allow it: `vudo grant {name} {cap}`)"
             for name, cap in self.callee_denied
@@ -455,9 +451,18 @@ def _run_options(
 ) -> RunOptions:
     """The run limits and grants ``run`` and ``test`` share (--fuel/--timeout/--memory,
     --grant/--deny); a malformed capability or scope is a usage error, as in every command."""
-    from vudo.project.runner import RunOptions, parse_size
+    from vudo.project.runner import RunOptions, parse_dir_spec, parse_size
 
     _check_grant_words(args.grant, args.deny)
+    dirs = tuple(parse_dir_spec(w) for w in getattr(args, "dir", ())) + tuple(
+        parse_dir_spec(w, read_only=True) for w in getattr(args, "ro_dir", ())
+    )
+    stdin = getattr(args, "stdin", False)
+    if stdin and getattr(args, "input", None) is not None:
+        raise UsageError(
+            "--stdin and --input both say what the program reads",
+            hint="pass --stdin to stream this terminal's stdin, or --input FILE (- for stdin)",
+        )
     return RunOptions(
         function=function,
         args=words,
@@ -468,17 +473,28 @@ def _run_options(
         deny=tuple(args.deny),
         input=_input_bytes(getattr(args, "input", None)),
         env=tuple(_env_word(word) for word in getattr(args, "env", ())),
+        dirs=dirs,
+        stdin_fd=sys.stdin.fileno() if stdin else None,
+        interactive=sys.stdout.isatty(),
     )
 
 
 def _input_bytes(source: str | None) -> bytes:
-    """``--input FILE`` (``-``: all of stdin) as bytes; a missing file is exit 5."""
+    """``--input FILE`` (``-``: all of stdin) as bytes; a missing file is exit 5. At most
+    the input limit is read (one byte more tells it was passed: exit 13, before the
+    Spirit runs), so a huge file or an endless pipe never fills the host's memory."""
+    from vudo.engine.config import Limits
+    from vudo.errors import ResourceLimitExceeded
+
     if source is None:
         return b""
-    if source == "-":
-        return sys.stdin.buffer.read()
+    limit = Limits().max_input_bytes
     try:
-        return Path(source).read_bytes()
+        if source == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(source, "rb") as handle:
+                data = handle.read(limit + 1)
     except FileNotFoundError:
         raise NotFoundError(
             f"no input file {source}", hint="pass an existing file, or - for stdin"
@@ -487,6 +503,12 @@ def _input_bytes(source: str | None) -> bytes:
         raise UsageError(
             f"cannot read input file {source}: {exc.strerror}", hint="pass a readable file"
         ) from None
+    if len(data) > limit:
+        raise ResourceLimitExceeded(
+            f"input of more than {limit} bytes is over the {limit}-byte input limit",
+            hint="give the Spirit less input",
+        )
+    return data
 
 
 def _env_word(word: str) -> tuple[str, str]:
@@ -539,7 +561,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = _run_options(args, function=args.function, words=tuple(args.guest_args))
     control = RunControl()
     watch = _HostCallWatch(bar if bar.enabled else None, verbose=args.verbose and not args.json)
-    stream = _OutputStream(bar)
+    stream = _OutputStream(bar)  # host_output_write's bytes, and a WASI program's stdout
+    sinks = {"output": stream, "stdout": stream, "stderr": _OutputStream(bar, sys.stderr)}
     try:
         from vudo.cli.trust import gate
 
@@ -555,7 +578,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 control=control,
                 notice=note,
                 # --json carries the output in the document; otherwise it streams
-                sinks=None if args.json else {"output": stream},
+                sinks=None if args.json else sinks,
             )
     finally:
         bar.clear()
@@ -580,8 +603,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "not_granted": list(result.not_granted),
                 "receipt": result.receipt.to_dict(),
                 "error": None if result.error is None else error_json(result.error),
+                **(_wasi_json(result) if result.wasi else {}),
             }
         )
+    elif result.wasi:
+        # stdout is the program's: vudo's own receipt is a remark (stderr)
+        for line in _receipt_lines(result.receipt):
+            note(line)
     elif stream.written or args.input is not None:
         # stdout is the Spirit's output: the result line and receipt are remarks (stderr)
         if result.error is None:
@@ -598,27 +626,35 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out(line)
     if control.reason == "interrupted":
         raise KeyboardInterrupt
+    from vudo.engine.traps import ProcessExit  # the engine is loaded by now
+
+    if isinstance(result.error, ProcessExit):
+        return result.error.code  # the WASI program's own exit status passes through
     if result.error is not None:
         raise result.error
     return 0
 
 
 class _OutputStream:
-    """The sink of a run's ``"output"`` stream: the bytes go to stdout exactly as the
-    Spirit writes them (binary, unescaped: they are the data, as in `cat`), flushed at
-    once so `vudo run` streams in a pipe. The progress line is cleared first."""
+    """The sink of a run's ``"output"`` stream and a WASI program's ``"stdout"`` (or, given
+    ``sys.stderr``, its ``"stderr"``): the bytes go to vudo's own stream exactly as the
+    Spirit writes them (binary, unescaped: they are the data, as in `cat` and the wasmtime
+    CLI), flushed at once so `vudo run` streams in a pipe and a prompt shows before the
+    program reads. The progress line is cleared first."""
 
-    def __init__(self, bar: ProgressLine) -> None:
+    def __init__(self, bar: ProgressLine, stream: Any = None) -> None:
         self.bar = bar
+        self.stream = stream
         self.written = 0
 
     def __call__(self, data: bytes) -> None:
         if not self.written:
             self.bar.clear()
         self.written += len(data)
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        stream = self.stream if self.stream is not None else sys.stdout
+        stream.flush()
+        stream.buffer.write(data)
+        stream.buffer.flush()
 
 
 def _output_json(data: bytes) -> tuple[str, str]:
@@ -629,6 +665,20 @@ def _output_json(data: bytes) -> tuple[str, str]:
         import base64
 
         return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def _wasi_json(result: Any) -> dict[str, Any]:
+    """A WASI program's streams and exit status for ``--json`` (text, or base64 per
+    ``*_encoding`` as for the output)."""
+    out_text, out_encoding = _output_json(result.stdout)
+    err_text, err_encoding = _output_json(result.stderr)
+    return {
+        "stdout": out_text,
+        "stdout_encoding": out_encoding,
+        "stderr": err_text,
+        "stderr_encoding": err_encoding,
+        "exit_code": result.receipt.exit_code,
+    }
 
 
 @contextlib.contextmanager
@@ -700,27 +750,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         else None
     )
     if args.json:
-        emit_json(
-            {
-                "name": report.name,
-                "passed": report.passed,
-                "failed": report.failed,
-                "tests": [
-                    {
-                        "name": c.name,
-                        "passed": c.passed,
-                        "outcome": c.outcome,
-                        "detail": c.detail,
-                        "results": list(c.results),
-                        "fuel_used": c.fuel_used,
-                        "seconds": round(c.seconds, 6),
-                        "logs": list(c.logs),
-                    }
-                    for c in report.cases
-                ],
-            },
-            error=error,
-        )
+        emit_json(report, error=error)
     else:
         if not report.cases:
             note(
@@ -752,17 +782,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
     finally:
         bar.clear()
     if args.json:
-        emit_json(
-            {
-                "path": str(result.path),
-                "name": result.name,
-                "version": result.version,
-                "size": result.size,
-                "built": result.built,
-                "assets": list(result.assets),
-                "signed": False,
-            }
-        )
+        emit_json(result)
         return 0
     out(f"packed {result.path} ({human_bytes(result.size)}, unsigned)")
     out("next:   vudo sign")
@@ -782,15 +802,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
         key=Path(args.key) if args.key else None,
     )
     if args.json:
-        emit_json(
-            {
-                "path": str(result.path),
-                "signer": result.signer,
-                "digest": result.digest,
-                "author": result.author,
-                "author_matches": result.author_matches,
-            }
-        )
+        emit_json(result)
         return 0
     out(f"signed {result.path}")
     out(f"signer  {result.signer}")
@@ -822,21 +834,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             hint=report.errors[0].hint or "see the lines above",
         )
     if args.json:
-        emit_json(
-            {
-                "path": str(report.root),
-                "name": report.name,
-                "ok": report.ok,
-                "checked": list(report.checked),
-                "package": str(report.package) if report.package else None,
-                "signer": report.signer,
-                "problems": [
-                    {"area": p.area, "severity": p.severity, "message": p.message, "hint": p.hint}
-                    for p in report.problems
-                ],
-            },
-            error=error,
-        )
+        emit_json(report, error=error)
     else:
         for p in report.problems:
             hint = f" (hint: {p.hint})" if p.hint else ""
@@ -940,17 +938,9 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         # a file that would change (the diff says how).
         error = VudoError(f"{result.path} is not formatted", hint="run `vudo fmt`")
     if args.json:
-        emit_json(
-            {
-                "path": str(result.path),
-                "changed": result.changed,
-                "written": result.changed and not args.check,
-            }
-            | ({"diff": _manifest_diff(result)} if error is not None else {}),
-            error=error,
-        )
+        emit_json(result, error=error)
     elif error is not None:
-        sys.stdout.write(printable(_manifest_diff(result)))
+        sys.stdout.write(printable(result.diff()))
     elif args.check:
         out(f"{result.path} is formatted")
     else:
@@ -958,16 +948,6 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     if error is not None:
         raise error
     return 0
-
-
-def _manifest_diff(result: FmtResult) -> str:
-    """A unified diff from the manifest as it is to how ``vudo fmt`` would write it."""
-    import difflib
-
-    before = result.path.read_text(encoding="utf-8").splitlines(keepends=True)
-    after = result.formatted.splitlines(keepends=True)
-    name = result.path.name
-    return "".join(difflib.unified_diff(before, after, f"{name} (current)", f"{name} (formatted)"))
 
 
 def cmd_doc(args: argparse.Namespace) -> int:
@@ -981,13 +961,7 @@ def cmd_doc(args: argparse.Namespace) -> int:
     finally:
         bar.clear()
     if args.json:
-        emit_json(
-            {
-                "markdown": str(result.markdown),
-                "html": str(result.html),
-                "exports": list(result.exports),
-            }
-        )
+        emit_json(result)
         return 0
     out(f"wrote {result.markdown}")
     out(f"wrote {result.html}")
@@ -1052,10 +1026,6 @@ def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecisi
     )
 
 
-def _installed_dict(s: InstalledSpirit) -> dict[str, Any]:
-    return s.to_dict()
-
-
 def cmd_summon(args: argparse.Namespace) -> int:
     from vudo.project.installing import install_prepared, prepare_summon
 
@@ -1073,15 +1043,7 @@ def cmd_summon(args: argparse.Namespace) -> int:
 
 def _render_install(result: SummonResult, args: argparse.Namespace) -> int:
     if args.json:
-        emit_json(
-            {
-                "installed": _installed_dict(result.spirit),
-                "already_installed": result.already_installed,
-                "granted": [{"capability": c, "scope": s} for c, s in result.granted],
-                "denied": list(result.denied),
-                "notes": list(result.notes),
-            }
-        )
+        emit_json(result)
         return 0
     s = result.spirit
     verb = "already installed" if result.already_installed else "installed"
@@ -1109,7 +1071,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     spirits = list_installed(_home())
     if args.json:
-        emit_json([_installed_dict(s) for s in spirits])
+        emit_json(spirits)
         return 0
     if not spirits:
         out("no Spirits installed (install one with `vudo summon FILE.spirit`)")
@@ -1150,7 +1112,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                 or e.signer.startswith(args.author.lower())
             ]
         if args.json:
-            emit_json([e.to_dict() for e in entries])
+            emit_json(entries)
             return 0
         if not entries:
             out(f"no published Spirit matches {args.query!r}")
@@ -1165,7 +1127,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         args.query, home=_home(), capability=args.capability, author=args.author
     )
     if args.json:
-        emit_json([_installed_dict(s) for s in found])
+        emit_json(found)
         return 0
     if not found:
         out(f"no installed Spirit matches {args.query!r}")
@@ -1325,7 +1287,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(
             {
-                **_installed_dict(s),
+                **s.to_json(),
                 "license": m.license,
                 "repository": m.repository,
                 "versions": [str(v) for v in info.versions],
@@ -1366,7 +1328,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
     for line in warnings:
         note(f"warning: {line}; it will not run until that is installed again")
     if args.json:
-        emit_json({"removed": [_installed_dict(s) for s in removed], "broken_dependents": warnings})
+        emit_json({"removed": [s.to_json() for s in removed], "broken_dependents": warnings})
         return 0
     for s in removed:
         out(f"uninstalled {s.name} {s.version}")
@@ -1697,7 +1659,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         emit_json(
             [
                 {
-                    "installed": _installed_dict(r.spirit),
+                    "installed": r.spirit.to_json(),
                     "already_installed": r.already_installed,
                     "granted": [{"capability": c, "scope": s} for c, s in r.granted],
                     "denied": list(r.denied),
@@ -1994,32 +1956,16 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     from vudo.pkg.keys import fingerprint
-    from vudo.project.credit import release_dead_runs
-    from vudo.project.repair import repair_store
+    from vudo.project.repair import repair
 
-    outcome = repair_store(_home())
-    freed = release_dead_runs(home=_home())
-    for r in freed:
+    outcome = repair(_home())
+    for r in outcome.released:
         note(
             f"released reservation #{r.id} ({r.amount:,} credits) of a run that ended "
             f"(pid {r.pid or '?'})"
         )
     if args.json:
-        emit_json(
-            {
-                "rebuilt": outcome.rebuilt,
-                "packages": outcome.packages,
-                "released_reservations": [r.id for r in freed],
-                "removed_orphans": outcome.removed_orphans,
-                "removed_temp_files": outcome.removed_temp_files,
-                "dropped": list(outcome.dropped_rows),
-                "dropped_grants": list(outcome.dropped_grants),
-                "resigned_grants": dict(outcome.resigned_grants),
-                "foreign_grants": [
-                    {**g._asdict(), "regrant": g.regrant} for g in outcome.foreign_grants
-                ],
-            }
-        )
+        emit_json(outcome)
         return 0
     if outcome.rebuilt:
         out(f"rebuilt the store index from the package files ({outcome.packages} packages)")

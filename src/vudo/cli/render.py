@@ -56,12 +56,22 @@ def emit_json(value: Any, *, error: VudoError | None = None) -> None:
     write them (:meth:`vudo.engine.Receipt.to_dict`)."""
     import json
 
+    value = _json_form(value)
     if error is not None:  # a result that is also a failure (tests failed, check found...)
         value = {**value, "error": error_json(error)}
     _state["json_written"] = True
     sys.stdout.write(
         json.dumps(_finite(value), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n"
     )
+
+
+def _json_form(value: Any) -> Any:
+    """A result's JSON form (:class:`vudo.display.JsonResult`), lists of them too."""
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, list | tuple):
+        return [_json_form(v) for v in value]
+    return value
 
 
 def error_json(err: VudoError) -> dict[str, Any]:

@@ -74,8 +74,9 @@ from vudo.errors import FuelExhausted, TimeoutExceeded, VudoError
 if TYPE_CHECKING:
     from vudo.engine.receipt import Receipt
 
-#: A dependency name as manifests spell them (vudo.pkg.manifest), checked whole.
-DEPENDENCY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+#: A dependency name as manifests spell them (vudo.pkg.manifest's name rule; the engine
+#: does not import pkg), checked whole.
+DEPENDENCY_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 #: An export name a guest may ask for (ASCII, bounded; anything else cannot be exported
 #: by a module the engine accepted anyway).
 EXPORT_NAME = re.compile(r"[A-Za-z_.$][A-Za-z0-9_.$-]{0,127}")
@@ -250,6 +251,7 @@ class Calls:
         child = self._by_name.get(name)
         if child is not None and child.state not in _CALLABLE:
             del self._by_name[name]
+            child.close()  # its receipt stays nested
             child = None
         if child is None:
             child = self._by_name[name] = self._open(

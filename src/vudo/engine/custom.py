@@ -46,6 +46,11 @@ type), raise :class:`vudo.engine.abi.HostCallError` to return that error code, o
 :class:`HostContext` to read and write guest memory (out of range: ``INVALID_MEMORY``).
 Any other exception is a bug of the application, not the guest's fault: the guest gets
 ``INTERNAL_ERROR``, the host-call log notes the exception, and the host keeps running.
+
+The function runs on the guest's thread, inside the call: the wall-clock timeout and
+``terminate()`` take effect when it returns, so it should be quick (do slow work
+elsewhere and let the guest poll), and it must not call back into the same sandbox
+(that is an IllegalTransition, so the guest would get ``INTERNAL_ERROR``).
 """
 
 from __future__ import annotations

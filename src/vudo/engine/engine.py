@@ -429,39 +429,7 @@ class Engine:
         )
 
     def _wasm_bytes(self, source: bytes | str | Path) -> bytes:
-        if isinstance(source, Path):
-            try:
-                size = source.stat().st_size
-            except OSError:
-                raise NotFoundError(
-                    f"no such module file: {source}", hint="check the path"
-                ) from None
-            # Refuse before reading a huge file into memory (WAT may be ~4x its binary).
-            if size > 4 * self.max_module_size:
-                raise ResourceLimitExceeded(
-                    f"{source} is {size} bytes, over the module size limit",
-                    hint="raise the module size limit or strip the module",
-                )
-            data = source.read_bytes()
-        elif isinstance(source, str):
-            data = source.encode()
-        else:
-            data = bytes(source)
-        if data.startswith(WASM_MAGIC):
-            return data
-        if isinstance(source, Path) and source.suffix == ".wasm":
-            raise ModuleError(
-                f"{source} is not a WebAssembly module (no \\0asm header)",
-                hint="build the Spirit first, or pass its .wat source",
-            )
-        try:
-            text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
-        except UnicodeDecodeError:
-            raise ModuleError(
-                "not a WebAssembly module: neither wasm binary nor UTF-8 WAT text",
-                hint="pass a .wasm file or .wat source",
-            ) from None
-        return parse_wat(text, str(source) if isinstance(source, Path) else None)
+        return wasm_bytes(source, max_module_size=self.max_module_size)
 
     def _compile(
         self, wasm: bytes, digest: str, name: str, timeout: float
@@ -594,6 +562,49 @@ def _bound(table: dict[str, Any]) -> None:
         del table[next(iter(table))]
 
 
+def wasm_bytes(
+    source: bytes | str | Path, *, max_module_size: int = DEFAULT_MAX_MODULE_SIZE
+) -> bytes:
+    """A wasm binary from a binary, WAT text, or a ``.wasm``/``.wat`` file: the one reader
+    of module files (``Engine.load``, ``vudo run FILE``, a module's identity). A file is
+    refused before it is read when it is over 4x ``max_module_size`` (WAT may be ~4x its
+    binary); a ``.wasm`` without the header is not taken for WAT; WAT goes through
+    :func:`vudo.engine.traps.parse_wat`. NotFoundError, ResourceLimitExceeded or
+    ModuleError otherwise."""
+    if isinstance(source, Path):
+        try:
+            size = source.stat().st_size
+        except OSError:
+            raise NotFoundError(f"no such module file: {source}", hint="check the path") from None
+        if size > 4 * max_module_size:
+            raise ResourceLimitExceeded(
+                f"{source} is {size} bytes, over the {4 * max_module_size}-byte limit for a "
+                "module file",
+                hint="raise the module size limit, strip the module, or split the Spirit",
+            )
+        data = source.read_bytes()
+    elif isinstance(source, str):
+        data = source.encode()
+    else:
+        data = bytes(source)
+    if data.startswith(WASM_MAGIC):
+        return data
+    if isinstance(source, Path) and source.suffix == ".wasm":
+        raise ModuleError(
+            f"{source} is not a WebAssembly module (no \\0asm header)",
+            hint="build the Spirit first, or pass its .wat source",
+        )
+    try:
+        text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
+    except UnicodeDecodeError:
+        where = f"{source}: " if isinstance(source, Path) else ""
+        raise ModuleError(
+            f"{where}not a WebAssembly module: neither wasm binary nor UTF-8 WAT text",
+            hint="pass a .wasm file or .wat source",
+        ) from None
+    return parse_wat(text, str(source) if isinstance(source, Path) else None)
+
+
 def validate(wasm: bytes) -> None:
     """wasmtime's validation of a wasm binary (linear time, no code generation);
     ModuleError naming what is wrong."""
@@ -679,7 +690,8 @@ def _validate_imports(
             raise ModuleError(
                 f'{name}: {where} is not from module "{HOST_MODULE}" or "{WASI_MODULE}"',
                 hint=f'Spirits import host functions only from "{HOST_MODULE}" '
-                f'(or WASI preview1, "{WASI_MODULE}")',
+                f'(or WASI preview1, "{WASI_MODULE}"); a plugin of an application runs '
+                "inside it, which defines its host functions (vudo.HostFunctions)",
             )
         row = ABI.get(imp.name)
         if row is None:

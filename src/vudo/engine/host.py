@@ -903,11 +903,11 @@ class HostBridge:
     # once per call, names are parsed once per distinct spelling, and the fuel of the
     # payload and of the callee is charged in one step after the call.
 
-    def _call_name(self, raw: bytes | None, what: str) -> str | int:
+    def _call_name(self, raw: bytes | int, what: str) -> str | int:
         """A dependency name (``what="dependency"``) or an export name, validated whole
-        (and remembered); the error code to return otherwise."""
-        if raw is None:
-            return _BAD_MEMORY
+        (and remembered); the error code to return otherwise (``raw`` may be one)."""
+        if isinstance(raw, int):
+            return raw
         known = self._names.get((what, raw))
         if known is not None:
             return known
@@ -921,16 +921,35 @@ class HostBridge:
         self._names[(what, raw)] = name
         return name
 
-    def _span(self, base: int, size: int, ptr: int, length: int, limit: int) -> bytes | None:
-        """Guest bytes [ptr, ptr+length) of a memory at ``base`` of ``size`` bytes, None
-        when out of range or longer than ``limit``."""
+    def _span(self, base: int, size: int, ptr: int, length: int, limit: int) -> bytes | int:
+        """Guest bytes [ptr, ptr+length) of a memory at ``base`` of ``size`` bytes;
+        INVALID_PARAMETER when longer than ``limit``, INVALID_MEMORY when out of range."""
         ptr &= _U32
         length &= _U32
-        if length > limit or ptr + length > size or not base:
-            if length > limit:
-                self.note = f"{length} bytes is over the {limit}-byte name limit"
-            return None
+        if length > limit:
+            self.note = f"{length} bytes is over the {limit}-byte limit"
+            return _BAD_PARAM
+        if ptr + length > size or not base:
+            return _BAD_MEMORY
         return ctypes.string_at(base + ptr, length)
+
+    def _call_payload(
+        self, args: Any, first: int, base: int, size: int
+    ) -> tuple[bytes, int, int] | int:
+        """The input bytes at ``args[first:first + 2]`` and the output buffer at
+        ``args[first + 2:first + 4]`` of host_spirit_call/host_sandbox_call, checked
+        before any callee is touched: (input, optr, ocap), or the error code. Input over
+        the input limit stops the guest (a payload limit)."""
+        iptr, ilen, optr, ocap = (args[i].i32 for i in range(first, first + 4))
+        length = ilen & _U32
+        if length > self.limits.max_input_bytes:
+            self.payload_limit(iptr, length, self.limits.max_input_bytes, "call input")
+        optr &= _U32
+        ocap &= _U32
+        data = self._span(base, size, iptr, length, length)
+        if isinstance(data, int) or optr + ocap > size:
+            return _BAD_MEMORY
+        return data, optr, ocap
 
     def _call_child(
         self,
@@ -939,25 +958,15 @@ class HostBridge:
         label: str,
         child: Any,
         function: str,
-        args: Any,
-        first: int,
+        payload: tuple[bytes, int, int],
         fuel: int,
         base: int,
-        size: int,
     ) -> int:
-        """Call ``function`` of the callee sandbox ``child`` with the input at
-        ``args[first:first + 2]`` and the output buffer at ``args[first + 2:first + 4]``
-        (the shared end of host_spirit_call and host_sandbox_call). ``base`` and ``size``
-        are the caller's memory: it cannot change while its guest waits in this call."""
-        iptr, ilen, optr, ocap = (args[i].i32 for i in range(first, first + 4))
-        length = ilen & _U32
-        if length > self.limits.max_input_bytes:
-            self.payload_limit(iptr, length, self.limits.max_input_bytes, "call input")
-        optr &= _U32
-        ocap &= _U32
-        data = self._span(base, size, iptr, length, length)
-        if data is None or optr + ocap > size:
-            return self.record(name, cap, True, label, _BAD_MEMORY, fuel)
+        """Call ``function`` of the callee sandbox ``child`` with the checked ``payload``
+        (the shared end of host_spirit_call and host_sandbox_call). ``base`` is the
+        caller's memory: it cannot move while its guest waits in this call."""
+        data, optr, ocap = payload
+        length = len(data)
         extra = length * self.byte_fuel
         calls = self.calls
         assert calls is not None
@@ -999,10 +1008,13 @@ class HostBridge:
             dep = calls.dependency(dep_name)
             if not self.check(cap, dep.peer):
                 return self.record(name, cap, False, label, _DENIED, fuel)
+            payload = self._call_payload(args, 4, base, size)
+            if isinstance(payload, int):
+                return self.record(name, cap, True, label, payload, fuel)
             child = calls.child_for(dep_name)
         except HostCallError as exc:
             return self.refused(name, cap, label, exc, fuel)
-        return self._call_child(name, cap, label, child, function, args, 4, fuel, base, size)
+        return self._call_child(name, cap, label, child, function, payload, fuel, base)
 
     def host_sandbox_spawn(self, args: Any) -> int:
         cap = Capability.SPAWN_SANDBOX
@@ -1043,7 +1055,10 @@ class HostBridge:
             child = self.calls.handle(handle)
         except HostCallError as exc:
             return self.refused(name, None, label, exc, fuel)
-        return self._call_child(name, None, label, child, function, args, 3, fuel, base, size)
+        payload = self._call_payload(args, 3, base, size)
+        if isinstance(payload, int):
+            return self.record(name, None, True, label, payload, fuel)
+        return self._call_child(name, None, label, child, function, payload, fuel, base)
 
     def host_sandbox_close(self, args: Any) -> int:
         name = "host_sandbox_close"

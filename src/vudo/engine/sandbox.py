@@ -249,6 +249,12 @@ class Sandbox:
         return self._state
 
     @property
+    def in_call(self) -> bool:
+        """Whether a call (or instantiation) is in progress on the run thread: running,
+        paused, or waiting for fuel in the middle of it."""
+        return self._running
+
+    @property
     def suspend_reason(self) -> str:
         """Why the sandbox is Suspended: ``"paused"`` (resume()) or ``"out of fuel"``
         (refuel() then call again); empty in any other state."""
@@ -653,6 +659,16 @@ class Sandbox:
             self._transition(S.SUSPENDED, "suspended")
             self._suspend_reason = "paused"
             self._gate.clear()
+        self._interrupt_now()
+
+    def _interrupt_now(self) -> None:
+        """Make a running guest reach the monitor at its next loop or call, not the next
+        tick: the epoch moves now (for every store of the engine, which costs the others
+        one extra monitor call). Without it a stop would wait for the ticker, and a
+        closing engine may stop the ticker first (quitting the workbench during a
+        compute-bound run then waited for the guest's fuel or timeout, ~15 s)."""
+        if self._running:
+            self.engine.wasm_engine.increment_epoch()
 
     def resume(self) -> None:
         """Continue a paused call. A sandbox out of fuel is resumed by refuel() + call()."""
@@ -697,6 +713,7 @@ class Sandbox:
             self._transition(S.TERMINATED, reason)
             self._stop_request = reason
             self._gate.set()
+        self._interrupt_now()
         if self.network is not None:
             self.network.close_all()
         if self.ledger is not None:

@@ -19,7 +19,7 @@ from vudo.engine.storage import KeyValueStore, StorageQuota
 from vudo.errors import VudoError
 from vudo.resources import Resource
 
-__all__ = ["LEDGER_FILE", "STORAGE_FILE", "HostServices"]
+__all__ = ["LEDGER_FILE", "STORAGE_FILE", "HostServices", "make_data_dir"]
 
 STORAGE_FILE = "storage.sqlite"
 LEDGER_FILE = "ledger.sqlite"
@@ -47,14 +47,7 @@ class HostServices(Resource):
         bind_host: str = "127.0.0.1",
     ) -> HostServices:
         """Open (creating if needed) ``data_dir/storage.sqlite`` and ``ledger.sqlite``."""
-        data_dir = Path(data_dir)
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise VudoError(
-                f"cannot create the data directory {data_dir}: {exc.strerror or exc}",
-                hint="set VUDO_HOME to a writable directory",
-            ) from exc
+        data_dir = make_data_dir(Path(data_dir))
         storage = KeyValueStore(data_dir / STORAGE_FILE, quota=storage_quota)
         try:
             ledger = CreditLedger(data_dir / LEDGER_FILE)
@@ -78,3 +71,15 @@ class HostServices(Resource):
                 self.ledger.close()
             finally:
                 self.storage.close()
+
+
+def make_data_dir(data_dir: Path) -> Path:
+    """Create the folder the storage and ledger files live in; VudoError if it cannot be."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VudoError(
+            f"cannot create the data directory {data_dir}: {exc.strerror or exc}",
+            hint="set VUDO_HOME to a writable directory",
+        ) from exc
+    return data_dir

@@ -578,14 +578,19 @@ def args_get(w: W, a: Any) -> int:
 
 
 def environ_sizes_get(w: W, a: Any) -> int:
-    w.need(S.SENSOR_ENVIRONMENT)
+    # With no variables given there is nothing to read: report none without asking for
+    # the grant (wasi-libc reads the environment at start-up of any program that links
+    # getenv, and exits 71 if that is refused).
+    if w.env:
+        w.need(S.SENSOR_ENVIRONMENT)
     w.put_u32(a[0].i32, len(w.env))
     w.put_u32(a[1].i32, sum(len(x) + 1 for x in w.env))
     return SUCCESS
 
 
 def environ_get(w: W, a: Any) -> int:
-    w.need(S.SENSOR_ENVIRONMENT)
+    if w.env:
+        w.need(S.SENSOR_ENVIRONMENT)
     w.bridge.bytes_in += sum(len(x) + 1 for x in w.env)
     return _vector(w, w.env, a[0].i32, a[1].i32)
 

@@ -172,6 +172,15 @@ class SignResult:
     author: str
     author_matches: bool
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "signer": self.signer,
+            "digest": self.digest,
+            "author": self.author,
+            "author_matches": self.author_matches,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class CheckedPackage:

@@ -243,7 +243,7 @@ class InstalledSpirit:
     def spec(self) -> str:
         return f"{self.name}@{self.version}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": str(self.version),

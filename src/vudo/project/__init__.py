@@ -8,7 +8,7 @@ Project (``vudo.project.layout``, ``.new``, ``.build``, ``.testing``, ``.workflo
 
     open_project(path) -> Project(root, manifest_path, manifest, language, source;
                                   .name .version .wasm_path .package_path .is_stale())
-    new_project(name, *, template="wat", parent, home) -> NewProject
+    new_project(name, *, template="wat", target="wasi", parent, home) -> NewProject
     build_project(path, *, release=False, progress, home=None, locked=False) -> BuildResult(
                   wasm_path, size, info: ModuleInfo(imports, exports), warnings, lockfile)
                   # with home: dependencies resolved and spirit.lock written first
@@ -29,7 +29,7 @@ Running (``vudo.project.runner``)::
     prepare_run(target, options, *, engine, home, services=None) -> PreparedRun(module,
                function, args, config, granted, not_granted)  # to drive a Sandbox
                yourself: Sandbox(engine, p.module, p.config); instantiate(); call(...)
-    needs_services(module) -> bool; priced(receipt, pricing) -> Receipt
+    needs_services(module) -> bool; priced(receipt, pricing, prices=None) -> Receipt
     convert_args(function, params, words) -> list; RunControl().terminate(reason)
     RunHandle(target, options, *, home, engine=None, services=None, on_event=None)
         .start() .call_again() -> RunResult; .toggle_pause() .refuel(n) .stop(reason)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vudo.capabilities import AnyCapability, CustomCapability
 from vudo.engine.abi import IMPORT_CAPABILITIES
@@ -39,6 +40,8 @@ from vudo.project.layout import (
 )
 
 RUST_TARGET = "wasm32-unknown-unknown"
+#: A Rust WASI command (``vudo new --template rust``, a ``src/main.rs`` binary crate).
+RUST_WASI_TARGET = "wasm32-wasip1"
 
 
 class CompileError(BuildError):
@@ -81,6 +84,23 @@ class BuildResult:
     warnings: tuple[CapabilityProblem, ...]
     lockfile: Path | None = None
     up_to_date: bool = False  # nothing changed since the last build: nothing was compiled
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "language": self.language,
+            "wasm": str(self.wasm_path),
+            "size": self.size,
+            "release": self.release,
+            "seconds": round(self.seconds, 3),
+            "imports": [f"{m}.{n}" for m, n in self.info.imports],
+            "exports": [
+                {"name": n, "params": list(p), "results": list(r)} for n, p, r in self.info.exports
+            ],
+            "warnings": [w.message for w in self.warnings],
+            "lockfile": str(self.lockfile) if self.lockfile else None,
+            "up_to_date": self.up_to_date,
+        }
 
 
 def inspect_module(
@@ -154,14 +174,17 @@ def lint_capabilities(
             caps = WASI_CAPABILITIES.get(name, ())
             used.update(caps)
             if caps and not wanted.intersection(caps):
+                # a warning, not an error: standard libraries link functions a program
+                # may never call (Zig's debug panic handler opens files); a call made
+                # without the grant is denied at run time (EACCES) all the same
                 need = " or ".join(f'"{c.value}"' for c in caps)
                 problems.append(
                     CapabilityProblem(
                         f"the module imports WASI {name} but spirit.toml declares none of {need}",
                         f"declare it in spirit.toml: capabilities = "
-                        f'[{listed}{", " if listed else ""}"{caps[0].value}"], '
-                        f"or stop using {name}",
-                        True,
+                        f'[{listed}{", " if listed else ""}"{caps[0].value}"] if the program '
+                        "uses it (its calls are denied otherwise)",
+                        False,
                     )
                 )
             continue
@@ -269,25 +292,42 @@ def compile_wat(project: Project, out: Path) -> None:
     out.write_bytes(wasm)
 
 
+#: A C source with a hosted ``main`` (``int main(`` at the start of a line) is a WASI
+#: command; a Zig source with ``pub fn main`` likewise. Anything else is a freestanding
+#: Spirit that exports its functions (``vudo new --target freestanding``).
+_C_HOSTED_MAIN = re.compile(r"^\s*int\s+main\s*\(", re.MULTILINE)
+_ZIG_PUB_MAIN = re.compile(r"^\s*pub\s+fn\s+main\s*\(", re.MULTILINE)
+
+
+def is_wasi_source(project: Project) -> bool:
+    """Whether the project builds a WASI command (see :data:`_C_HOSTED_MAIN`)."""
+    if project.language == "rust":
+        return project.source.name == "main.rs"
+    if project.language not in ("c", "zig"):
+        return False
+    try:
+        text = project.source.read_text("utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool((_C_HOSTED_MAIN if project.language == "c" else _ZIG_PUB_MAIN).search(text))
+
+
 def compile_c(project: Project, out: Path, *, release: bool) -> None:
     _require_ziglang()
     rel = project.source.relative_to(project.root)
     opt = ["-O2", "-Wl,--strip-debug"] if release else ["-O1", "-g"]
-    _run_compiler(
-        [
-            sys.executable,
-            "-m",
-            "ziglang",
-            "cc",
+    if is_wasi_source(project):
+        # a WASI command: wasi-libc (inside the ziglang wheel) and its _start
+        target = ["--target=wasm32-wasi"]
+    else:
+        target = [
             "--target=wasm32-freestanding",
             "-nostdlib",
             "-Wl,--no-entry",
             "-Wl,--export-dynamic",
-            *opt,
-            "-o",
-            str(out),
-            str(rel),
-        ],
+        ]
+    _run_compiler(
+        [sys.executable, "-m", "ziglang", "cc", *target, *opt, "-o", str(out), str(rel)],
         cwd=project.root,
         env=_zig_env(project.root),
     )
@@ -304,9 +344,11 @@ def compile_zig(project: Project, out: Path, *, release: bool) -> None:
             "ziglang",
             "build-exe",
             "-target",
-            "wasm32-freestanding",
-            "-fno-entry",
-            "-rdynamic",
+            *(
+                ["wasm32-wasi"]
+                if is_wasi_source(project)
+                else ["wasm32-freestanding", "-fno-entry", "-rdynamic"]
+            ),
             *opt,
             f"-femit-bin={out}",
             str(rel),
@@ -316,14 +358,14 @@ def compile_zig(project: Project, out: Path, *, release: bool) -> None:
     )
 
 
-def rust_target_installed(rustc: str) -> bool:
-    """Whether the Rust toolchain has the wasm32 standard library."""
+def rust_target_installed(rustc: str, target: str = "wasm32-unknown-unknown") -> bool:
+    """Whether the Rust toolchain has the standard library for ``target``."""
     proc = subprocess.run(
         [rustc, "--print", "sysroot"], capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         return False
-    return (Path(proc.stdout.strip()) / "lib" / "rustlib" / RUST_TARGET).is_dir()
+    return (Path(proc.stdout.strip()) / "lib" / "rustlib" / target).is_dir()
 
 
 def compile_rust(project: Project, out: Path, *, release: bool) -> None:
@@ -334,12 +376,13 @@ def compile_rust(project: Project, out: Path, *, release: bool) -> None:
             "Rust is not installed: cargo is not on PATH",
             hint="install Rust from https://rustup.rs, or use --template c|zig|wat",
         )
-    if not rust_target_installed(rustc):
+    rust_target = RUST_WASI_TARGET if is_wasi_source(project) else RUST_TARGET
+    if not rust_target_installed(rustc, rust_target):
         raise BuildError(
-            f"the Rust {RUST_TARGET} target is not installed",
-            hint=f"run `rustup target add {RUST_TARGET}`, then `vudo build` again",
+            f"the Rust {rust_target} target is not installed",
+            hint=f"run `rustup target add {rust_target}`, then `vudo build` again",
         )
-    argv = [cargo, "build", "--quiet", "--target", RUST_TARGET]
+    argv = [cargo, "build", "--quiet", "--target", rust_target]
     if release:
         argv.append("--release")
     _run_compiler(argv, cwd=project.root)
@@ -349,13 +392,14 @@ def compile_rust(project: Project, out: Path, *, release: bool) -> None:
     built = (
         project.root
         / "target"
-        / RUST_TARGET
+        / rust_target
         / ("release" if release else "debug")
         / f"{crate.replace('-', '_')}.wasm"
     )
     if not built.is_file():
         raise BuildError(
-            f"cargo did not produce {built}", hint='Cargo.toml needs crate-type = ["cdylib"]'
+            f"cargo did not produce {built}",
+            hint='Cargo.toml needs crate-type = ["cdylib"] (or a [[bin]] for src/main.rs)',
         )
     shutil.copyfile(built, out)
 

@@ -30,9 +30,11 @@ from vudo.errors import VudoError
 
 if TYPE_CHECKING:
     from vudo.engine import Engine
+    from vudo.engine.grants import Grant
     from vudo.engine.services import HostServices
     from vudo.pkg.lockfile import Lockfile
     from vudo.pkg.manifest import Manifest
+    from vudo.pkg.pricing import Pricing
 
 #: Host functions whose callees need the persistent services (as runner.needs_services).
 _SERVICE_PREFIXES = ("host_storage_", "host_credit_", "host_network_")
@@ -44,7 +46,9 @@ class DependencyResolver:
     ``manifest`` and ``lock`` are read on the first call only (a run that calls nothing
     parses nothing): ``lock`` is None for an installed Spirit, whose dependencies are
     matched against the store by requirement. ``services`` opens (or returns) the host
-    services when a callee's module needs them.
+    services when a callee's module needs them. ``prices`` collects, by module digest, the
+    [pricing] of every callee resolved (shared with the callees' own resolvers), so the
+    nested receipts can be priced like the top one (:func:`vudo.project.runner.priced`).
     """
 
     def __init__(
@@ -56,8 +60,10 @@ class DependencyResolver:
         engine: Engine,
         home: Path,
         services: Callable[[], HostServices | None],
+        prices: dict[str, Pricing] | None = None,
     ) -> None:
         self.label = label
+        self.prices: dict[str, Pricing] = prices if prices is not None else {}
         self._manifest_of = manifest
         self._lock_of = lock
         self.engine = engine
@@ -75,11 +81,8 @@ class DependencyResolver:
             raise HostCallError(ErrorCode.NOT_FOUND, f"{name}: {exc.message}") from None
 
     def _resolve(self, name: str) -> Dependency:
-        # lazy: nacl and sqlite3 only when a call resolves
-        from vudo.pkg.signing import verify_package
-
-        # lazy: as above
-        from vudo.pkg.store import open_store
+        from vudo.pkg.signing import verify_package  # lazy: nacl, when a call resolves
+        from vudo.pkg.store import open_store  # lazy: sqlite3, when a call resolves
 
         if self._manifest is None:
             self._manifest = self._manifest_of()
@@ -120,32 +123,37 @@ class DependencyResolver:
         signer: str,
         stored: list[dict[str, object]],
     ) -> Dependency:
-        # lazy: nacl only when a call resolves
-        from vudo.engine.identity import SpiritIdentity
-
-        # lazy: as above
-        from vudo.project.grants import usable_grants
-
-        # lazy: as above
-        from vudo.project.installed import readable_grants
+        from vudo.engine.identity import SpiritIdentity  # lazy: nacl, when a call resolves
+        from vudo.pkg.keys import ensure_keypair  # lazy: as above
+        from vudo.project.grants import usable_grants  # lazy: as above
+        from vudo.project.installed import readable_grants, stored_grants  # lazy: as above
 
         identity = SpiritIdentity.installed(signer, manifest.name)
-        grants = usable_grants(readable_grants(stored), home=self.home, grantee=identity.key)
-        trusted: tuple[str, ...] = ()
-        if grants:
-            from vudo.pkg.keys import ensure_keypair  # lazy: only with stored grants
+        home = self.home
+        grants = usable_grants(readable_grants(stored), home=home, grantee=identity.key)
 
-            trusted = (ensure_keypair(self.home).public_hex,)
+        def current() -> tuple[Grant, ...]:  # `vudo revoke` in another process reaches it
+            return usable_grants(
+                stored_grants(manifest.name, home=home), home=home, grantee=identity.key
+            )
+
         module = self.engine.load(wasm, name=manifest.name)
+        if manifest.pricing is not None:
+            self.prices[module.digest] = manifest.pricing
         needs = any(i.startswith(_SERVICE_PREFIXES) for i in module.imports)
         config = SandboxConfig(
             grants=grants,
-            trusted_granters=trusted,
+            trusted_granters=(ensure_keypair(home).public_hex,),
+            grant_refresh=current,
             identity=identity.key,
             namespace=identity.namespace,
             services=self.services() if needs else None,
             dependencies=installed_resolver(
-                manifest, engine=self.engine, home=self.home, services=self.services
+                manifest,
+                engine=self.engine,
+                home=self.home,
+                services=self.services,
+                prices=self.prices,
             ),
         )
         return Dependency(name, wasm, config, signer)
@@ -166,8 +174,7 @@ def project_resolver(
         return load_manifest(root)
 
     def lock() -> Lockfile:
-        # lazy: only when a call resolves
-        from vudo.pkg.lockfile import LOCK_FILENAME, Lockfile, read_lockfile
+        from vudo.pkg.lockfile import LOCK_FILENAME, Lockfile, read_lockfile  # lazy: on a call
 
         path = root / LOCK_FILENAME
         return read_lockfile(path) if path.is_file() else Lockfile()
@@ -183,6 +190,7 @@ def installed_resolver(
     engine: Engine,
     home: Path,
     services: Callable[[], HostServices | None],
+    prices: dict[str, Pricing] | None = None,
 ) -> DependencyResolver | None:
     """The resolver of an installed Spirit (or a ``.spirit`` file): its manifest's
     requirements against the store; None when it declares no dependencies."""
@@ -195,4 +203,5 @@ def installed_resolver(
         engine=engine,
         home=home,
         services=services,
+        prices=prices,
     )

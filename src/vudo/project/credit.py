@@ -25,7 +25,7 @@ from pathlib import Path
 from vudo.engine.abi import ErrorCode, HostCallError
 from vudo.engine.identity import SpiritIdentity, credit_account
 from vudo.engine.ledger import MAX_AMOUNT, CreditLedger, Movement, Reservation, fund_message
-from vudo.engine.services import LEDGER_FILE
+from vudo.engine.services import LEDGER_FILE, make_data_dir
 from vudo.errors import NotFoundError, UsageError, VudoError
 from vudo.home import data_dir
 from vudo.pkg.keys import ensure_keypair
@@ -91,15 +91,7 @@ def parse_amount(text: str) -> int:
 def open_ledger(home: Path) -> Iterator[CreditLedger]:
     """The user's ledger (``<home>/data/ledger.sqlite``), dead runs' reservations released."""
 
-    folder = data_dir(home)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise VudoError(
-            f"cannot create the data directory {folder}: {exc.strerror or exc}",
-            hint="set VUDO_HOME to a writable directory",
-        ) from exc
-    with CreditLedger(folder / LEDGER_FILE) as ledger:
+    with CreditLedger(make_data_dir(data_dir(home)) / LEDGER_FILE) as ledger:
         yield ledger
 
 
@@ -113,8 +105,9 @@ def subject(spec: str | None, *, cwd: Path, home: Path) -> tuple[str, SpiritIden
     a bare name an installed Spirit (a bare name never means a folder)."""
     if spec is None:
         return _user(home)
-    # lazy: the runner imports wasmtime, which a credit account needs only for a file
-    from vudo.project.runner import _looks_like_path, _module_bytes
+    # lazy: the engine imports wasmtime, which a credit account needs only for a file
+    from vudo.engine.engine import wasm_bytes
+    from vudo.project.runner import _looks_like_path  # lazy: as above
 
     if _looks_like_path(spec):
         path = Path(spec) if Path(spec).is_absolute() else cwd / spec
@@ -128,7 +121,7 @@ def subject(spec: str | None, *, cwd: Path, home: Path) -> tuple[str, SpiritIden
                 )
             return spec, SpiritIdentity.project(path)
         if path.is_file() and path.suffix in (".wasm", ".wat"):
-            return spec, SpiritIdentity.module(_module_bytes(path))
+            return spec, SpiritIdentity.module(wasm_bytes(path))
         raise NotFoundError(
             f"no Spirit project or module at {spec}",
             hint="name a project directory, a .wasm/.wat file, or an "

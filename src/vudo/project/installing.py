@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vudo.engine.grants import Grant
 from vudo.errors import NotFoundError
@@ -72,6 +72,15 @@ class SummonResult:
     granted: tuple[tuple[str, str], ...]
     denied: tuple[str, ...]
     notes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "installed": self.spirit.to_json(),
+            "already_installed": self.already_installed,
+            "granted": [{"capability": c, "scope": s} for c, s in self.granted],
+            "denied": list(self.denied),
+            "notes": list(self.notes),
+        }
 
 
 def _prepared(verified: CheckedPackage, built_from: Path | None = None) -> Prepared:

@@ -217,12 +217,18 @@ def write_stamp(root: Path, stamp: BuildStamp, *, release: bool = False) -> None
     write_atomic_with(stamp_path(root, release=release), body)
 
 
+#: A Rust WASI command's source (``vudo new --template rust``): a binary crate.
+RUST_BIN_SOURCE = "src/main.rs"
+
+
 def detect_language(root: Path) -> tuple[str, Path] | None:
     """The project's source language and file, or None when it has no known source."""
     for language, rel in SOURCES.items():
         candidate = root / rel
         if candidate.is_file():
             return language, candidate
+    if (root / RUST_BIN_SOURCE).is_file():
+        return "rust", root / RUST_BIN_SOURCE
     return None
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 from vudo.errors import InvalidInputError, UsageError, from_os_error
 from vudo.pkg.keys import ensure_keypair
@@ -18,6 +19,10 @@ from vudo.pkg.manifest import MAX_NAME_CHARS
 from vudo.project.layout import SOURCES
 
 TEMPLATES: tuple[str, ...] = ("wat", "c", "zig", "rust")
+#: What a template builds: ``wasi`` (a WASI command using the language's standard
+#: library: printf, std.debug.print, println!) or ``freestanding`` (a Spirit that imports
+#: only vudo's host functions and exports main). WAT is always freestanding.
+TARGETS: tuple[str, ...] = ("wasi", "freestanding")
 
 # Stricter than a package name (pkg.manifest.validate_name): a new project also gets no
 # doubled or trailing "-"/"_". Always fullmatch ("$" lets a trailing newline through).
@@ -33,6 +38,15 @@ class NewProject:
     template: str
     author: str
     files: tuple[Path, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": str(self.root),
+            "template": self.template,
+            "author": self.author,
+            "files": [str(f) for f in self.files],
+        }
 
 
 def validate_name(name: str) -> str:
@@ -58,12 +72,15 @@ def validate_name(name: str) -> str:
     return name
 
 
-def _template_root(template: str) -> Traversable:
+def _template_root(template: str, target: str = "wasi") -> Traversable:
     if template not in TEMPLATES:
         raise UsageError(
             f'unknown template "{template}"', hint="choose one of: " + ", ".join(TEMPLATES)
         )
-    return resources.files("vudo.project").joinpath("templates", template)
+    if target not in TARGETS:
+        raise UsageError(f'unknown target "{target}"', hint="choose one of: " + ", ".join(TARGETS))
+    folder = template if template == "wat" or target == "wasi" else f"{template}-{target}"
+    return resources.files("vudo.project").joinpath("templates", folder)
 
 
 def _walk(node: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
@@ -85,18 +102,20 @@ def render_template(text: str, values: dict[str, str]) -> str:
     return text
 
 
-def new_project(name: str, *, template: str = "wat", parent: Path, home: Path) -> NewProject:
-    """Create ``parent/name`` from a template.
+def new_project(
+    name: str, *, template: str = "wat", target: str = "wasi", parent: Path, home: Path
+) -> NewProject:
+    """Create ``parent/name`` from a template (``target``: see :data:`TARGETS`).
 
     The user's key pair under ``home/keys`` is created if there is none, and its public key
     becomes the manifest's ``author``. Refuses to write into an existing path.
     """
     validate_name(name)
-    root_template = _template_root(template)
-    target = (Path(parent) / name).absolute()
-    if target.exists():
+    root_template = _template_root(template, target)
+    where = (Path(parent) / name).absolute()
+    if where.exists():
         raise InvalidInputError(
-            f"{target} already exists", hint="choose another name, or --path another directory"
+            f"{where} already exists", hint="choose another name, or --path another directory"
         )
     if not Path(parent).is_dir():
         raise InvalidInputError(
@@ -108,21 +127,21 @@ def new_project(name: str, *, template: str = "wat", parent: Path, home: Path) -
         "name": name,
         "author": author,
         "crate": name.replace("-", "_"),
-        "source": SOURCES[template],
+        "source": "src/main.rs" if template == "rust" and target == "wasi" else SOURCES[template],
     }
     written: list[Path] = []
     try:
-        target.mkdir()
+        where.mkdir()
         for rel, node in _walk(root_template):
-            dest = target / rel
+            dest = where / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(render_template(node.read_text(encoding="utf-8"), values), "utf-8")
             written.append(dest)
-        (target / ".gitignore").write_text("target/\ndist/\ndoc/\n", encoding="utf-8")
-        written.append(target / ".gitignore")
+        (where / ".gitignore").write_text("target/\ndist/\ndoc/\n", encoding="utf-8")
+        written.append(where / ".gitignore")
     except OSError as err:
-        raise from_os_error(err, f"cannot create {target}") from err
+        raise from_os_error(err, f"cannot create {where}") from err
     from vudo.project.workspace import remember_created  # lazy: only `vudo new` records
 
-    remember_created(target, home=home)  # made here by the user: trusted to build and run
-    return NewProject(target, name, template, author, tuple(written))
+    remember_created(where, home=home)  # made here by the user: trusted to build and run
+    return NewProject(where, name, template, author, tuple(written))

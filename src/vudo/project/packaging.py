@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vudo.errors import NotFoundError, UsageError
 from vudo.pkg.archive import pack
@@ -33,6 +34,17 @@ class PackResult:
     size: int
     built: bool
     assets: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "name": self.name,
+            "version": self.version,
+            "size": self.size,
+            "built": self.built,
+            "assets": list(self.assets),
+            "signed": False,
+        }
 
 
 def pack_project(

@@ -31,6 +31,7 @@ from vudo.pkg.registry import (
     DirectoryRegistry,
     OciRegistry,
     Registry,
+    SpiritSummary,
     open_registry,
     summaries,
 )
@@ -185,17 +186,19 @@ class RegistrySet:
 
 
 @dataclass(frozen=True, slots=True)
-class BrowseEntry:
-    """The newest published version of a Spirit, and whether (which) one is installed."""
+class BrowseEntry(SpiritSummary):
+    """A registry's summary of a Spirit (its newest version), where it was found, and
+    which version, if any, is installed."""
 
-    name: str
-    version: str
-    description: str
-    capabilities: tuple[str, ...]
-    signer: str
-    author: str
     registry: str
     installed_version: str | None
+
+    @classmethod
+    def of(
+        cls, summary: SpiritSummary, *, registry: str, installed_version: str | None
+    ) -> BrowseEntry:
+        fields = {f: getattr(summary, f) for f in SpiritSummary.__dataclass_fields__}
+        return cls(**fields, registry=registry, installed_version=installed_version)
 
     @property
     def upgradable(self) -> bool:
@@ -203,7 +206,7 @@ class BrowseEntry:
             self.installed_version
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
@@ -247,15 +250,8 @@ def browse(
                     continue
                 if cap is not None and cap not in summary.capabilities:
                     continue
-                found[name] = BrowseEntry(
-                    name,
-                    summary.version,
-                    summary.description,
-                    summary.capabilities,
-                    summary.signer,
-                    summary.author,
-                    label,
-                    installed.get(name),
+                found[name] = BrowseEntry.of(
+                    summary, registry=label, installed_version=installed.get(name)
                 )
     finally:
         for registry in opened:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vudo.home import store_dir
 from vudo.pkg.store import LocalStore, StoreDamagedError, open_store
 from vudo.project.grants import ForeignGrant, check_grants
+
+if TYPE_CHECKING:
+    from vudo.engine.ledger import Reservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +27,30 @@ class RepairOutcome:
     dropped_grants: tuple[str, ...] = ()  # names whose stored grants were unreadable
     resigned_grants: tuple[tuple[str, int], ...] = ()  # (name, count) by an earlier key
     foreign_grants: tuple[ForeignGrant, ...] = ()  # by a key that is not the user's
+    released: tuple[Reservation, ...] = ()  # credit held by runs that were killed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rebuilt": self.rebuilt,
+            "packages": self.packages,
+            "released_reservations": [r.id for r in self.released],
+            "removed_orphans": self.removed_orphans,
+            "removed_temp_files": self.removed_temp_files,
+            "dropped": list(self.dropped_rows),
+            "dropped_grants": list(self.dropped_grants),
+            "resigned_grants": dict(self.resigned_grants),
+            "foreign_grants": [{**g._asdict(), "regrant": g.regrant} for g in self.foreign_grants],
+        }
+
+
+def repair(home: Path) -> RepairOutcome:
+    """``vudo repair``: :func:`repair_store`, then release the credit reservations of
+    runs that were killed (:func:`vudo.project.credit.release_dead_runs`)."""
+    from vudo.project.credit import release_dead_runs  # lazy: the ledger only here
+
+    outcome = repair_store(home)
+    released = tuple(release_dead_runs(home=home))
+    return dataclasses.replace(outcome, released=released)
 
 
 def repair_store(home: Path) -> RepairOutcome:

@@ -24,6 +24,7 @@ module is imported by every ``vudo run``.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 import time
@@ -34,13 +35,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from vudo.capabilities import AnyCapability, Capability, parse_any_capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import I64_MAX
-from vudo.engine.config import DEFAULT_MAX_MODULE_SIZE
-from vudo.engine.traps import parse_wat
+from vudo.engine.config import Preopen
+from vudo.engine.engine import wasm_bytes
 from vudo.errors import (
     InvalidInputError,
-    ModuleError,
     NotFoundError,
-    ResourceLimitExceeded,
     RuntimeFailure,
     UsageError,
     VudoError,
@@ -131,6 +130,12 @@ class RunOptions(NamedTuple):
     #: sensor_environment for this run, as --grant would be (--deny still withholds it)
     env: tuple[tuple[str, str], ...] = ()
     limits: Limits | None = None  # the limits to start from (--memory then replaces one)
+    #: WASI preopens (--dir/--ro-dir, see :func:`parse_dir_spec`): each is the user's
+    #: grant of storage_read (and, unless read-only, storage_write and storage_delete)
+    #: with scope ``path:<host dir>`` for this run
+    dirs: tuple[Preopen, ...] = ()
+    stdin_fd: int | None = None  # --stdin: a WASI program's stdin streams from this fd
+    interactive: bool = False  # stdio is a terminal (wasi-libc line-buffers stdout)
 
 
 _NO_OPTIONS = RunOptions()
@@ -148,6 +153,9 @@ class RunResult(NamedTuple):
     not_granted: tuple[str, ...]  # asked for by the manifest but not granted this run
     error: RuntimeFailure | None = None
     output: bytes = b""  # what the call wrote with host_output_write (unless streamed)
+    wasi: bool = False  # a WASI program (its stdout/stderr, exit status)
+    stdout: bytes = b""  # what a WASI program wrote to its stdout (unless streamed)
+    stderr: bytes = b""
 
     @property
     def identity(self) -> SpiritIdentity:
@@ -210,7 +218,7 @@ def resolve_target(
         if path.name in ("spirit.toml", "manifest.toml", "manifest.json"):
             # The manifest names its project (it is not WAT, as the module reader says).
             return project_target(path.parent, progress=progress, build=build, trust=trust)
-        wasm = _module_bytes(path)
+        wasm = wasm_bytes(path)
         return RunTarget(
             kind="module",
             label=str(spec),
@@ -243,31 +251,6 @@ def _has_manifest(path: Path) -> bool:
 def _module_name(path: Path) -> str:
     stem = re.sub(r"[^a-z0-9_-]+", "-", path.stem.lower()).strip("-")
     return stem or "spirit"
-
-
-def _module_bytes(path: Path) -> bytes:
-    # The engine's own checks, before reading: WAT may be ~4x its binary.
-    size, limit = path.stat().st_size, 4 * DEFAULT_MAX_MODULE_SIZE
-    if size > limit:
-        raise ResourceLimitExceeded(
-            f"{path} is {size} bytes, over the {limit}-byte limit for a module file",
-            hint="strip the module, or split the Spirit",
-        )
-    data = path.read_bytes()
-    if data.startswith(b"\0asm"):
-        return data
-    if path.suffix == ".wasm":  # not WAT either: "fix the WAT source" would mislead
-        raise ModuleError(
-            f"{path} is not a WebAssembly module (no \\0asm header)",
-            hint="build the Spirit first, or pass its .wat source",
-        )
-    try:
-        text = data.decode("utf-8-sig")  # an editor's BOM is not WAT
-    except UnicodeDecodeError:
-        raise InvalidInputError(
-            f"{path} is neither a wasm binary nor WAT text", hint="pass a .wasm or .wat file"
-        ) from None
-    return parse_wat(text, str(path))
 
 
 def project_target(
@@ -419,6 +402,35 @@ def convert_args(function: str, params: Sequence[str], words: Sequence[str]) -> 
 # --------------------------------------------------------------------------- grants
 
 
+def parse_dir_spec(word: str, *, read_only: bool = False) -> Preopen:
+    """``HOST[::GUEST]`` (the wasmtime CLI's ``--dir`` syntax) as a preopen: HOST must be
+    an existing directory (UsageError otherwise: the user typed it); GUEST, the name the
+    program sees, defaults to HOST as written (``--dir .`` is "." in the guest too)."""
+    host, sep, guest = word.partition("::")
+    if not host or (sep and not guest) or "\0" in word:
+        raise UsageError(
+            f"--dir {word!r}: expected HOST[::GUEST]",
+            hint="e.g. --dir ./data or --dir ./data::/data",
+        )
+    path = Path(host)
+    if not path.exists():
+        raise UsageError(f"--dir {host}: no such directory", hint="pass an existing directory")
+    if not path.is_dir():
+        raise UsageError(f"--dir {host}: not a directory", hint="pass a directory, not a file")
+    return Preopen(os.path.realpath(path), guest if sep else host, read_only)
+
+
+def _dir_grants(options: RunOptions, denied: set[Any]) -> list[tuple[Any, str]]:
+    """The path-scoped storage grants ``--dir``/``--ro-dir`` stand for (less --deny)."""
+    wanted: list[tuple[Any, str]] = []
+    for opened in options.dirs:
+        caps = [Capability.STORAGE_READ]
+        if not opened.read_only:
+            caps += [Capability.STORAGE_WRITE, Capability.STORAGE_DELETE]
+        wanted += [(c, f"path:{opened.host}") for c in caps if c not in denied]
+    return wanted
+
+
 def plan_grants(
     target: RunTarget, options: RunOptions
 ) -> tuple[list[tuple[AnyCapability, str]], list[str]]:
@@ -524,7 +536,8 @@ def prepare_run(
 
     ``notice`` gets one-off messages for the user (storage moved to the run's identity).
     ``sinks`` maps an output stream to a callable given its bytes as the guest writes
-    them (:mod:`vudo.engine.runio`; ``vudo run`` streams ``"output"`` to stdout).
+    them (:mod:`vudo.engine.runio`; ``vudo run`` streams ``"output"`` and a WASI
+    program's ``"stdout"`` to stdout, its ``"stderr"`` to stderr).
     ``entry=False`` picks no function (``function`` is ""): the caller calls what it
     wants (the embedding API, :mod:`vudo.api`).
 
@@ -536,11 +549,20 @@ def prepare_run(
     """
     module = engine.load(target.wasm, name=target.name)
     function, args = "", []
+    argv: tuple[str, ...] = ()
     if entry:
         function = options.function or module.entry_point()
         exported = module.export(function)
-        args = convert_args(function, exported.params, options.args)
+        if module.uses_wasi and function == "_start":
+            # a WASI command: the words after -- are its argv (its name first), not
+            # parameters
+            argv = (target.name, *options.args)
+        else:
+            args = convert_args(function, exported.params, options.args)
     plan, missing = plan_grants(target, options)
+    if options.dirs:
+        denied = {parse_any_capability(d.strip()) for d in options.deny}
+        plan = plan + _dir_grants(options, denied)
     identity = run_identity(target)
     grants: tuple[Grant, ...] = ()
     trusted: tuple[str, ...] = ()
@@ -590,6 +612,10 @@ def prepare_run(
         "input": options.input,
         "env": dict(options.env),
         "sinks": sinks,
+        "argv": argv,
+        "preopens": options.dirs,
+        "stdin_fd": options.stdin_fd,
+        "interactive": options.interactive,
     }
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
@@ -794,11 +820,17 @@ class RunHandle:
             not_granted=self.prepared.not_granted,
             error=error,
             output=self.sandbox.output(),
+            wasi=self.prepared.module.uses_wasi,
+            stdout=self.sandbox.output("stdout"),
+            stderr=self.sandbox.output("stderr"),
         )
 
     def receipt(self) -> Receipt:
-        """The receipt so far, priced under the manifest's [pricing]."""
-        return priced(self.sandbox.receipt(), self.target.pricing)
+        """The receipt so far, priced under the manifest's [pricing] (and each nested
+        receipt under its Spirit's)."""
+        resolver = self.prepared.config.dependencies
+        prices = resolver.prices if isinstance(resolver, DependencyResolver) else None
+        return priced(self.sandbox.receipt(), self.target.pricing, prices)
 
     # -- control (safe from another thread while a call runs) ------------------------
 
@@ -884,8 +916,16 @@ def run_spirit(
             control.detach()
 
 
-def priced(receipt: Receipt, pricing: Pricing | None) -> Receipt:
-    """The receipt with its price under the manifest's [pricing] (unchanged without one)."""
+def priced(
+    receipt: Receipt, pricing: Pricing | None, prices: Mapping[str, Pricing] | None = None
+) -> Receipt:
+    """The receipt with its price under the manifest's [pricing] (unchanged without one);
+    the receipts nested in it (the Spirits it called) under theirs, from ``prices`` by
+    module digest."""
+    if prices and receipt.calls:
+        receipt = receipt._replace(
+            calls=tuple(priced(c, prices.get(c.digest), prices) for c in receipt.calls)
+        )
     if pricing is None:
         return receipt
     from vudo.pkg.pricing import count_host_calls, price  # lazy: only with [pricing]

@@ -41,6 +41,18 @@ class TestCase:
     seconds: float
     logs: tuple[str, ...]
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "results": list(self.results),
+            "fuel_used": self.fuel_used,
+            "seconds": round(self.seconds, 6),
+            "logs": list(self.logs),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class TestReport:
@@ -62,6 +74,14 @@ class TestReport:
     @property
     def summary(self) -> str:
         return f"{self.passed} passed, {self.failed} failed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "failed": self.failed,
+            "tests": [c.to_json() for c in self.cases],
+        }
 
 
 def run_tests(

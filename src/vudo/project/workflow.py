@@ -13,6 +13,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vudo.errors import VudoError
 from vudo.files import write_all, write_atomic_with
@@ -31,6 +32,24 @@ class FmtResult:
     path: Path
     changed: bool
     formatted: str
+    written: bool = False  # changed, and not only checked: the file was rewritten
+
+    def diff(self) -> str:
+        """A unified diff from the manifest as it is on disk to ``formatted``."""
+        import difflib
+
+        before = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        after = self.formatted.splitlines(keepends=True)
+        name = self.path.name
+        return "".join(
+            difflib.unified_diff(before, after, f"{name} (current)", f"{name} (formatted)")
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        pending = self.changed and not self.written
+        return {"path": str(self.path), "changed": self.changed, "written": self.written} | (
+            {"diff": self.diff()} if pending else {}
+        )
 
 
 def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
@@ -50,7 +69,7 @@ def fmt_project(path: Path, *, check: bool = False) -> FmtResult:
             write_all(fd, data)
 
         write_atomic_with(manifest_path, body, what="manifest")
-    return FmtResult(manifest_path, changed, formatted)
+    return FmtResult(manifest_path, changed, formatted, written=changed and not check)
 
 
 # --------------------------------------------------------------------------- check
@@ -64,6 +83,14 @@ class Problem:
     severity: str  # "error" | "warning"
     message: str
     hint: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "area": self.area,
+            "severity": self.severity,
+            "message": self.message,
+            "hint": self.hint,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +109,17 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.root),
+            "name": self.name,
+            "ok": self.ok,
+            "checked": list(self.checked),
+            "package": str(self.package) if self.package else None,
+            "signer": self.signer,
+            "problems": [p.to_json() for p in self.problems],
+        }
 
 
 def check_project(path: Path, *, home: Path, progress: Progress = no_progress) -> CheckReport:
@@ -210,6 +248,13 @@ class DocResult:
     markdown: Path
     html: Path
     exports: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "markdown": str(self.markdown),
+            "html": str(self.html),
+            "exports": list(self.exports),
+        }
 
 
 def doc_project(

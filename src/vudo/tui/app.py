@@ -9,9 +9,11 @@ flooding the host-call log cannot freeze the screen.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +26,8 @@ from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Static, Tab, Tabs
@@ -68,6 +72,7 @@ VIEWS: tuple[tuple[str, str], ...] = (
 LEFT_VIEWS = ("project", "storage", "registry")
 WIDE = 140  # columns from which the run panes sit beside the project or registry
 FLUSH_INTERVAL = 0.05
+SEVERITY: dict[str, SeverityLevel] = {"warn": "warning", "error": "error"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +267,8 @@ class WorkbenchApp(App[int]):
     def on_resize(self, event: events.Resize) -> None:
         # The event's size is the new one (``self.size`` can still be the old one here,
         # which made the layout follow one resize late).
-        self._apply_layout(event.size.width)
+        with contextlib.suppress(NoMatches):  # a resize while the app closes: nothing to lay out
+            self._apply_layout(event.size.width)
 
     def _apply_layout(self, width: int) -> None:
         self.wide = width >= WIDE
@@ -278,13 +284,14 @@ class WorkbenchApp(App[int]):
             show = {"runcol", "bottom", "output" if self.view == "log" else "receipt"}
         else:
             show = {self.view}
+        # Activate first: hiding the active tab would make Tabs activate another one.
+        tabs.active = f"tab-{self.left if self.wide else self.view}"
         for key in ("run", "log", "receipt"):
             tab_id = f"tab-{key}"
             if self.wide:
                 tabs.hide(tab_id)
             else:
                 tabs.show(tab_id)
-        tabs.active = f"tab-{self.left if self.wide else self.view}"
         for widget_id, key in (
             ("#project", "project"),
             ("#storage-view", "storage"),
@@ -300,7 +307,7 @@ class WorkbenchApp(App[int]):
     @on(Tabs.TabActivated, "#views")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
         key = (event.tab.id or "tab-project").removeprefix("tab-")
-        if key != (self.left if self.wide else self.view):
+        if key != (self.left if self.wide else self.view) and not self._exiting:
             self.action_view(key)
 
     def action_view(self, key: str) -> None:
@@ -428,7 +435,15 @@ class WorkbenchApp(App[int]):
         values and buffer it. Nothing else happens on the run thread; flat tuples are not
         tracked by the garbage collector, so a flood waiting for the next flush does not
         make full collections (which would freeze the UI) more frequent."""
-        from vudo.engine.events import LEVEL_NAMES, FuelSample, HostCall, LogMessage, StateChanged
+        from vudo.engine.events import (
+            LEVEL_NAMES,
+            FuelSample,
+            HostCall,
+            LogMessage,
+            Notification,
+            OutputWritten,
+            StateChanged,
+        )
 
         kind = type(ev)
         if kind is HostCall:
@@ -439,9 +454,14 @@ class WorkbenchApp(App[int]):
             self.events.push(("fuel", ev.used, ev.budget, ev.at))
         elif kind is StateChanged:
             self.events.push(("state", ev.old, ev.new, ev.at, ev.reason))
-        elif kind is LogMessage:
+        elif kind is LogMessage or kind is Notification:
             level = LEVEL_NAMES[ev.level] if 0 <= ev.level < len(LEVEL_NAMES) else str(ev.level)
-            self.events.push(("out", "log", level, ev.at, ev.message))
+            source = "log" if kind is LogMessage else "notify"
+            self.events.push(("out", source, level, ev.at, ev.message))
+        elif kind is OutputWritten:
+            text = ev.data.decode("utf-8", errors="replace")
+            for line in text.splitlines() or [""]:
+                self.events.push(("out", ev.stream, "", ev.at, line))
 
     def _flush_events(self) -> None:
         items = self.events.drain()
@@ -470,6 +490,17 @@ class WorkbenchApp(App[int]):
             self.query_one(HostCallLog).add_calls(calls)
         if output:
             self.query_one(OutputLog).add(output)
+            notes = [o for o in output if o[0] == "notify"]
+            if notes:  # one toast per batch: a Spirit notifying in a loop cannot bury the UI
+                _, level, _, text = notes[-1]
+                more = f" (+{len(notes) - 1} more in the log)" if len(notes) > 1 else ""
+                severity = SEVERITY.get(level, "information")
+                self.notify(
+                    printable(text[:200]) + more,
+                    title="the Spirit says",
+                    severity=severity,
+                    markup=False,
+                )
 
     # -- files -------------------------------------------------------------------------
 
@@ -1082,17 +1113,35 @@ class WorkbenchApp(App[int]):
                 lambda key=key: self.action_view(key),
             )
 
+    async def action_quit(self) -> None:
+        """Quit at once: stop a running Spirit first (it stops at its next loop or call),
+        so shutting down never waits for a compute-bound guest or a run worker."""
+        self._exiting = True
+        self._watch_stop.set()
+        self.session.terminate()
+        self.exit()
+
     def on_unmount(self) -> None:
         self._exiting = True
         self._watch_stop.set()
         self.session.close()
 
 
-def run_tui(path: Path, *, home: Path | None = None, watch: bool = False) -> int:
+def run_tui(
+    path: Path, *, home: Path | None = None, watch: bool = False, fast_exit: bool = True
+) -> int:
     """Open the workbench on the project at ``path`` (with hot reload on when ``watch``);
-    returns the process exit code."""
+    returns the process exit code (with ``fast_exit``, exits the process with it)."""
     from vudo.home import vudo_home
 
     app = WorkbenchApp(path.resolve(), home=home or vudo_home(), freeze_gc=True, hot_reload=watch)
     result = app.run()
-    return int(result or 0)
+    code = app.return_code or int(result or 0)
+    if fast_exit:
+        # Everything holding state (the sandbox, storage, the engine) was closed when the
+        # app unmounted; skip tearing down a large, GC-frozen interpreter heap (up to ~1 s
+        # on a busy machine), so `q` ends the process at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

@@ -61,12 +61,12 @@ def help_text(app: Any, pane: Pane | None) -> Content:
 
 
 def allow_line(capability: str, reason: str, granted: tuple[str, ...] | None) -> str:
-    """What would allow a call denied for ``capability``, for a project run."""
-    if granted is not None and capability not in granted:
-        wanted = json.dumps([*granted, capability])
-        return f"declare it in spirit.toml: capabilities = {wanted}"
+    """What would allow a call denied for ``capability`` in a project run (``granted``:
+    what its manifest declares, None when unreadable)."""
     if reason:
-        return f"widen the grant's scope in the run dialog's grant field (r): {reason}"
+        return f"{reason}: widen the grant in the run dialog's grant field ({capability}=SCOPE)"
+    if granted is not None and capability not in granted:
+        return f"declare it in spirit.toml: capabilities = {json.dumps([*granted, capability])}"
     return f"grant {capability} in the run dialog's grant field (r)"
 
 

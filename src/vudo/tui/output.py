@@ -1,7 +1,8 @@
 """The Spirit's own output: every ``host_log`` message, kept after the run.
 
 One entry type for everything a Spirit says (:data:`Output`): a ``source`` (``log`` for
-``host_log``; WASI ``stdout``/``stderr`` and ``notify`` events land here the same way), a
+``host_log``, ``notify`` for ``host_notify``, the stream name for what it writes with
+``host_output_write`` or WASI ``stdout``/``stderr``, one entry per line), a
 level, the time since its sandbox started, and the text exactly as the Spirit wrote it.
 The text is untrusted: it is escaped when drawn (:func:`vudo.tui.lists.one_line`), never
 read as markup. Entries are plain tuples (not tracked by the garbage collector), drawn by
