@@ -553,6 +553,18 @@ def tag_version(tag: str) -> Version | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Fetched:
+    """A package a registry handed over, with its checked signature. ``sha256`` is set
+    for a download into vudo's cache that was checked in the same pass: a private file
+    the store may take over (:meth:`vudo.pkg.store.LocalStore.adopt`) rather than copy;
+    None for a registry's own file, which must stay where it is."""
+
+    path: Path
+    checked: CheckedPackage
+    sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PublishPlan:
     """What ``vudo publish`` pushes (or, with ``--dry-run``, would push)."""
 
@@ -891,9 +903,9 @@ class OciRegistry(Resource):
         """Download version ``version`` of ``name`` (once) into the cache: the tag's
         manifest must be a vudo artifact, the layer must match its digest and the package
         its signature and name before the path is returned."""
-        return self.fetch_checked(name, version)[0]
+        return self.fetch_checked(name, version).path
 
-    def fetch_checked(self, name: str, version: Version | str) -> tuple[Path, CheckedPackage]:
+    def fetch_checked(self, name: str, version: Version | str) -> Fetched:
         """:meth:`fetch`, and the package's checked signature (so installing does not
         check it again)."""
         from vudo.pkg.oci import parse_manifest
@@ -920,7 +932,8 @@ class OciRegistry(Resource):
         if target.is_file():
             cached, _, members = digest_package(target)
             if cached == digest:
-                return target, self._check_package(target, name, wanted, ref, streamed=members)
+                checked = self._check_package(target, name, wanted, ref, streamed=members)
+                return Fetched(target, checked, digest)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_dir / f".{digest}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
         try:
@@ -934,7 +947,7 @@ class OciRegistry(Resource):
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        return target, dataclasses.replace(checked, path=target)
+        return Fetched(target, dataclasses.replace(checked, path=target), digest)
 
     @staticmethod
     def _check_package(
@@ -1155,6 +1168,7 @@ def open_registry(
 __all__ = [
     "REGISTRY_FORMAT",
     "DirectoryRegistry",
+    "Fetched",
     "HttpRegistry",
     "OciRegistry",
     "PublishPlan",
