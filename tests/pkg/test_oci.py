@@ -191,6 +191,8 @@ def test_a_checked_download_is_moved_into_the_store_not_copied(
             assert os.stat(spirit.path).st_ino == inode  # moved, not copied
             assert stat.S_IMODE(os.stat(spirit.path).st_mode) == 0o644
             assert spirit.path.read_bytes() == pkg.read_bytes()
+            with pytest.raises(NotFoundError, match="is gone"):  # another vudo took it
+                store.adopt(fetched.path, fetched.checked, sha)
             # fetched again (downloaded again: the cache gave its copy away), adopting
             # an identical version is a no-op
             again = reader.fetch_checked("moved", "1.0.0")

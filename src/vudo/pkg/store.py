@@ -730,6 +730,11 @@ class LocalStore(Resource):
         tmp = self.tmp_dir / f"install-{os.getpid()}-{os.urandom(16).hex()}.partial"
         try:
             os.replace(download, tmp)
+        except FileNotFoundError:
+            raise NotFoundError(
+                f"the download {download.name} is gone (another vudo installed it meanwhile)",
+                hint="run the command again",
+            ) from None
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
