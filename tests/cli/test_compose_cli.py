@@ -7,9 +7,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from conftest import Vudo
+#: The ``vudo_cli`` fixture (tests/cli/conftest.py): runs vudo in a subprocess.
+Vudo = Callable[..., Any]
+
 
 CALLEE = """(module
   (import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))

@@ -9,14 +9,17 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import Vudo
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from wasi_helpers import PROGRAMS, build_c
+
+#: The ``vudo_cli`` fixture (tests/cli/conftest.py): runs vudo in a subprocess.
+Vudo = Callable[..., Any]
 
 WASI = "wasi_snapshot_preview1"
 
