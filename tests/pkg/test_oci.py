@@ -228,6 +228,33 @@ def test_a_download_on_another_filesystem_is_copied_and_checked(
         shutil.rmtree(cache)
 
 
+def test_unsigned_or_altered_packages_are_refused_before_anything_is_sent(
+    registry: OciRegistry, tmp_path: Path
+) -> None:
+    """Publishing requires a signature over every byte: an unsigned package, or a
+    signed one changed after signing, is refused and the registry never hears of it."""
+    from vudo.pkg.archive import pack
+
+    root = tmp_path / "unsigned"
+    root.mkdir()
+    (root / "spirit.toml").write_text(
+        f'name = "unsigned"\nversion = "1.0.0"\nauthor = "{keypair(1).public_hex}"\n'
+    )
+    (root / "module.wasm").write_bytes(b"\x00asm\x01\x00\x00\x00")
+    unsigned = pack(root / "spirit.toml", root / "module.wasm", root / "unsigned-1.0.0.spirit")
+    with pytest.raises(VerificationError, match="not signed"):
+        registry.publish(unsigned)
+    signed = make_package(tmp_path, "altered", "1.0.0", module=b"m" * 1000)
+    data = bytearray(signed.read_bytes())
+    data[data.index(b"m" * 1000) + 10] ^= 1
+    signed.write_bytes(bytes(data))
+    with pytest.raises(VerificationError):
+        registry.publish(signed)
+    with OciClient(registry.location, credentials=creds()) as client:
+        repos = client.catalog()
+    assert not any(r.endswith(("/unsigned", "/altered")) for r in repos)
+
+
 def test_versions_are_immutable_and_signers_pinned(registry: OciRegistry, tmp_path: Path) -> None:
     registry.publish(make_package(tmp_path, "imm", "1.0.0"))
     with pytest.raises(InvalidInputError, match="already published with different"):
