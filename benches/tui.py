@@ -121,7 +121,7 @@ async def start_paced(pilot: Any, spin: int) -> None:
     while not isinstance(app.screen, RunDialog):
         await asyncio.sleep(0.01)
     app.screen.query_one("#run-function", Select).value = "paced"
-    await pilot.pause()  # a new function clears the arguments: set them after
+    await pilot.pause()  # a new function clears the arguments: fill them in after
     app.screen.query_one("#run-args", Input).value = f"2000000000 {spin}"
     app.screen.query_one("#run-fuel", Input).value = str(10**17)
     await pilot.pause()
@@ -165,8 +165,8 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
         layouts: list[float] = [0.0]
         apply_layout = app._apply_layout
 
-        def timed_layout() -> None:
-            apply_layout()
+        def timed_layout(width: int) -> None:
+            apply_layout(width)
             layouts.append(time.perf_counter())
 
         app._apply_layout = timed_layout  # type: ignore[method-assign]
@@ -176,8 +176,10 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
             await asyncio.sleep(0.5)
         log = app.query_one("#hostlog")
         start_calls, start_time = log.total, time.perf_counter()
-        views = {"1": "project", "2": "run", "3": "receipt", "4": "registry"}
-        keys = ["2", "3", "1", "2"]
+        # number keys jump to panes: 1 files (project view), 3 host calls (run view),
+        # 5 receipt, 7 registry
+        views = {"1": "project", "3": "run", "5": "receipt", "7": "registry"}
+        keys = ["3", "5", "1", "3"]
         for i in range(PRESSES):
             key = keys[i % len(keys)]
             if app.view == views[key]:

@@ -80,8 +80,8 @@ def test_signing_a_symlinked_package_is_refused(tmp_path: Path) -> None:
 def test_a_full_disk_under_the_store_index_says_so() -> None:
     import sqlite3
 
+    from vudo.boundaries import translate_sqlite_error
     from vudo.errors import DiskFullError
-    from vudo.pkg.store import translate_sqlite_error
 
     err = translate_sqlite_error(
         sqlite3.OperationalError("database or disk is full"), "installing x 1.0.0"

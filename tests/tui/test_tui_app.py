@@ -156,6 +156,8 @@ def test_stop_interrupts_an_infinite_loop(project: Path, home: Path) -> None:
             receipt = app.query_one(ReceiptView).receipt
             assert receipt is not None and receipt.outcome == "terminated"
             assert app.query_one(LifecyclePane).state == "terminated"
+            # a stop the user asked for is not an error
+            assert app.problem is None and "stopped" in app.status_text
 
     run(scenario())
 
@@ -280,6 +282,7 @@ def test_trap_is_shown_with_receipt(project: Path, home: Path) -> None:
             await choose_run(pilot, "main")
             await settle(pilot)
             assert app.problem is not None and app.problem.title == "guest trapped"
+            assert not app.problem.message.startswith("guest trapped")  # said once
             receipt = app.query_one(ReceiptView).receipt
             assert receipt is not None and receipt.outcome == "trap"
             assert app.query_one(LifecyclePane).state == "failed"
@@ -384,6 +387,8 @@ def test_hot_reload_rebuilds_and_reruns_after_edit(project: Path, home: Path) ->
 
             await wait_until(pilot, rerun_done, timeout=15)
             assert app.reloads >= 1
+            viewer = app.query_one(FileViewer)  # the viewer shows the new source
+            assert viewer.text is not None and "(i32.const 7)" in viewer.text
             await pilot.press("h")
             assert not app.hot_reload
 
