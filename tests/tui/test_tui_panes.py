@@ -89,6 +89,8 @@ def test_host_call_log_counts_filters_and_trims() -> None:
         assert log.shown == 10
         log.add([call(99, allowed=False), call(100)])
         assert log.shown == 11  # new rows obey the filter
+        count = str(log.query_one("#log-count").render())
+        assert count == "11 of 33 · 11 denied", count  # the count follows the filter
         log.clear()
         assert log.total == 0 and log.shown == 0
 
