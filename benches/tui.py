@@ -118,8 +118,8 @@ async def start_paced(pilot: Any, spin: int) -> None:
 
     app = pilot.app
     await pilot.press("r")
-    while not isinstance(app.screen, RunDialog):
-        await asyncio.sleep(0.01)
+    while not isinstance(app.screen, RunDialog) or not app.screen.query("#run-args"):
+        await asyncio.sleep(0.01)  # pushed, then composed: wait for its fields
     app.screen.query_one("#run-function", Select).value = "paced"
     await pilot.pause()  # a new function clears the arguments: fill them in after
     app.screen.query_one("#run-args", Input).value = f"2000000000 {spin}"

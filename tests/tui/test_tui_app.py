@@ -420,7 +420,7 @@ def test_palette_lists_every_action(project: Path, home: Path) -> None:
 
 async def open_registry_on(pilot: Any, name: str) -> RegistryBrowser:
     app = pilot.app
-    await pilot.press("4")
+    await pilot.press("7")
     await settle(pilot)
     browser = app.query_one(RegistryBrowser)
     table = browser.query_one("#registry-table")

@@ -77,7 +77,7 @@ def test_registry_browser(
 
     async def before(pilot: Any) -> None:
         await settle(pilot)
-        await pilot.press("4")
+        await pilot.press("7")
         await settle(pilot)
         browser = pilot.app.query_one(RegistryBrowser)
         assert [e.name for e in browser.entries] == ["hello-spirit", "kv-counter"]
@@ -99,7 +99,7 @@ def test_consent_screen(
     async def before(pilot: Any) -> None:
         app = pilot.app
         await settle(pilot)
-        await pilot.press("4")
+        await pilot.press("7")
         await settle(pilot)
         browser = app.query_one(RegistryBrowser)
         table = browser.query_one("#registry-table")
