@@ -19,6 +19,15 @@ Run: ``python benches/engine.py``. Prints, each as "vudo vs raw" with the ratio:
     check against a signed grant, host-call log, receipt count) called 20,000 times from
     the guest vs the same Python function given to wasmtime-py's ``define_func``.
 
+(f) a Python -> guest call with no payload: ``Sandbox.call`` vs wasmtime-py's
+    ``Func.__call__`` on the same export (target: at most 1.0x);
+(g) the checked, logged host_log round trip vs the floor: the same import defined with
+    wasmtime's unchecked API (``wasmtime_linker_define_func_unchecked``, raw arguments)
+    doing the same work, reading and decoding the message from guest memory (target: at
+    most 4x);
+(h) live calls (``SandboxConfig.live``, the workbench's runs: fuel samples during pure
+    compute, refuel-and-continue) vs plain calls: a compute loop and a host-call loop.
+
 No assertions: the numbers are for the report.
 """
 
@@ -30,6 +39,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nacl.signing
 import wasmtime
@@ -39,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _common import sized
 from vudo.capabilities import Capability
 from vudo.engine import Engine, Sandbox, SandboxConfig
+from vudo.engine.engine import SpiritModule
 from vudo.engine.grants import Scope, issue_grant
 
 WAT = """
@@ -360,8 +371,87 @@ def main() -> None:
         )
 
     bytes_round_trip(engine)
+    call_and_host_floor(engine, module, raw_engine, raw_module)
+    live_vs_plain(engine, module)
     engine.close()
     application_host_function()
+
+
+def call_and_host_floor(
+    engine: Engine, module: SpiritModule, raw_engine: wasmtime.Engine, raw_module: wasmtime.Module
+) -> None:
+    """(f) and (g)."""
+    import ctypes
+
+    from wasmtime import _bindings as ffi
+
+    sb = Sandbox(engine, module, CONFIG._replace(fuel=10**15))
+    sb.instantiate()
+    store = wasmtime.Store(raw_engine)
+    linker = wasmtime.Linker(raw_engine)
+
+    memory_box: list[int] = [0]  # the memory is never grown here: its base stays put
+
+    def floor(env: int, caller: int, args: Any, nargs: int) -> int:
+        # the same work as host_log's: read the message out of guest memory, decode it
+        ptr, length = args[1].i32, args[2].i32
+        ctypes.string_at(memory_box[0] + ptr, length).decode()
+        args[0].i64 = 0
+        return 0
+
+    callback = ffi.wasmtime_func_unchecked_callback_t(floor)
+    ty = LOG_TYPE
+    err = ffi.wasmtime_linker_define_func_unchecked(
+        linker.ptr(), b"vudo", 4, b"host_log", 8, ty.ptr(), callback, None,
+        ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p)),
+    )  # fmt: skip
+    assert not err
+    inst = linker.instantiate(store, raw_module)
+    memory = inst.exports(store)["memory"]
+    assert isinstance(memory, wasmtime.Memory)
+    memory_box[0] = ctypes.cast(memory.data_ptr(store), ctypes.c_void_p).value or 0
+    main = inst.exports(store)["main"]
+    logmany = inst.exports(store)["logmany"]
+    assert isinstance(main, wasmtime.Func) and isinstance(logmany, wasmtime.Func)
+
+    ours, raw = paired(lambda: sb.call("main"), lambda: main(store), REPEAT * 3, sized(5000, 5))
+    report("(f) call, no payload", ours, raw, names=("vudo", "Func()"))
+
+    n = sized(20_000, 200)
+    ours, raw = paired(lambda: sb.call("logmany", [n]), lambda: logmany(store, n), REPEAT, 1)
+    report(
+        "(g) host call vs unchecked floor, same work", ours / n, raw / n, names=("vudo", "floor")
+    )
+    sb.close()
+    callback.keep = True  # type: ignore[attr-defined]
+
+
+def live_vs_plain(engine: Engine, module: SpiritModule) -> None:
+    """(h): what a live call costs over a plain one."""
+    plain = Sandbox(engine, module, CONFIG._replace(fuel=10**15))
+    live = Sandbox(engine, module, CONFIG._replace(fuel=10**15, live=True))
+    plain.instantiate()
+    live.instantiate()
+    iters = sized(5_000_000, 1_000)
+    report(
+        f"(h) compute: mul chain, {iters:,} iters",
+        *paired(
+            lambda: live.call("compute", [iters]), lambda: plain.call("compute", [iters]), REPEAT, 1
+        ),
+        unit="ms",
+        names=("live", "plain"),
+    )
+    n = sized(20_000, 200)
+    ours, raw = paired(
+        lambda: live.call("logmany", [n]), lambda: plain.call("logmany", [n]), REPEAT, 1
+    )
+    report("(h) host call: host_log round trip", ours / n, raw / n, names=("live", "plain"))
+    ours, raw = paired(
+        lambda: live.call("main"), lambda: plain.call("main"), REPEAT * 3, sized(2000, 5)
+    )
+    report("(h) call, no payload", ours, raw, names=("live", "plain"))
+    live.close()
+    plain.close()
 
 
 if __name__ == "__main__":

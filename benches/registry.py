@@ -10,11 +10,11 @@ then measures:
 * pull: ``OciRegistry.fetch`` into an empty cache (manifest, streamed download with the
   layer and every member hashed as it arrives, then the signature checked from those
   digests) against a bare httpx streamed GET of the blob into a file; same ratio;
-* install: the whole ``vudo install NAME@=V`` into a fresh home (resolution, the pull,
-  the store's private copy checked in the same read, the index, signed grants), for
-  reference against the same bare GET;
+* install: the whole ``vudo install NAME@=V`` into a fresh home (resolution, the pull
+  checked as it arrives, the file moved into the store and synced, the index, signed
+  grants), for reference against the same bare GET;
 * search: ``browse`` (what ``vudo search --available`` runs) over a registry holding
-  1,000 Spirits: cold (catalog, 1,000 tag lists and manifests, fetched 8 at a time) and
+  1,000 Spirits: cold (catalog, 1,000 tag lists and manifests, fetched 16 at a time) and
   warm (the local cache within its freshness bound; target under 300 ms), plus the
   whole ``vudo search --available`` process, warm, for reference.
 

@@ -51,7 +51,13 @@ from vudo.engine.events import Event
 from vudo.engine.receipt import Receipt
 from vudo.errors import UsageError
 from vudo.home import cache_dir, vudo_home
-from vudo.project.runner import RunHandle, RunOptions, RunTarget, resolve_target
+from vudo.project.runner import (
+    RunHandle,
+    RunOptions,
+    RunTarget,
+    parse_dir_spec,
+    resolve_target,
+)
 
 __all__ = ["Spirit", "load"]
 
@@ -86,6 +92,27 @@ class Spirit:
             )
         self.results = tuple(self.sandbox.call(function, list(args), input=data))
         return self.sandbox.output()
+
+    def run(self, input: bytes | str | None = None) -> bytes:
+        """Run a WASI command (``_start``) with ``input`` as its stdin; returns what it
+        wrote to stdout (:attr:`stderr` and :attr:`exit_code` say the rest). A non-zero
+        ``proc_exit`` status is :class:`vudo.engine.traps.ProcessExit` (``.code``)."""
+        self.call("_start", input)
+        return self.stdout
+
+    @property
+    def stdout(self) -> bytes:
+        """What a WASI program wrote to its stdout in the last call."""
+        return self.sandbox.output("stdout")
+
+    @property
+    def stderr(self) -> bytes:
+        return self.sandbox.output("stderr")
+
+    @property
+    def exit_code(self) -> int | None:
+        """A WASI program's ``proc_exit`` status (None: it has not called it)."""
+        return self.sandbox.exit_code
 
     def call_json(self, function: str = "main", value: Any = None, *args: int | float) -> Any:
         """:meth:`call` with ``value`` as JSON input; the output parsed as JSON (None when
@@ -190,12 +217,18 @@ def load(
     home: Path | None = None,
     log_to_stderr: bool = False,
     cwd: Path | None = None,
+    args: Sequence[str] = (),
+    dirs: Iterable[str] = (),
+    ro_dirs: Iterable[str] = (),
 ) -> Spirit:
     """Load and instantiate a Spirit (see the module doc); the caller closes it.
 
     ``engine``: share one across many Spirits (its ``host_functions`` then apply and
     ``host_functions`` here must be None); otherwise one is made (and closed with the
     Spirit) on the home's module cache. ``limits`` replaces the default limits.
+    For a WASI program: ``args`` are its argv after its name, ``dirs``/``ro_dirs`` the
+    directories it may use (``HOST[::GUEST]``, as ``vudo run --dir``/``--ro-dir``:
+    each the grant of storage on ``path:HOST``); :meth:`Spirit.run` runs it.
     ``log_to_stderr`` copies the guest's logs and notifications to stderr (off: they are
     events only).
     """
@@ -211,12 +244,15 @@ def load(
     except ValueError as exc:
         raise UsageError(str(exc), hint="pass env as a mapping of names to strings") from None
     options = RunOptions(
+        args=tuple(args),
         fuel=fuel,
         timeout=timeout,
         grant=tuple(grants),
         deny=tuple(deny),
         env=tuple(variables.items()),
         limits=limits,
+        dirs=tuple(parse_dir_spec(d) for d in dirs)
+        + tuple(parse_dir_spec(d, read_only=True) for d in ro_dirs),
     )
     _check_words(options.grant, options.deny)
     own = None

@@ -33,6 +33,7 @@ def test_capabilities_lists_what_each_allows(vudo_cli: Vudo) -> None:
             "name": "sensor_time",
             "allows": "read the current time",
             "host_calls": ["host_time_now"],
+            "wasi_calls": ["clock_time_get", "clock_res_get"],
             "scopes": ["global", "sandboxed"],
             "manifest": True,
         }

@@ -7,11 +7,15 @@ import base64
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import Vudo
+#: The ``vudo_cli`` fixture (tests/cli/conftest.py): runs vudo in a subprocess.
+Vudo = Callable[..., Any]
+
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,9 +7,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from conftest import Vudo
+#: The ``vudo_cli`` fixture (tests/cli/conftest.py): runs vudo in a subprocess.
+Vudo = Callable[..., Any]
+
 
 CALLEE = """(module
   (import "vudo" "host_log" (func $log (param i32 i32 i32) (result i32)))
@@ -151,3 +155,13 @@ def test_an_installed_caller_and_a_missing_locked_dependency(
     done = vudo_cli("run", "./caller")
     assert "result: -9" in done.stdout, done.stderr
     assert "note: host_spirit_call: lowercase:" in done.stderr
+
+
+def test_check_warns_when_calls_can_reach_nothing(vudo_cli: Vudo, tmp_path: Path) -> None:
+    _project(vudo_cli, tmp_path, "lonely", caller("lowercase"), '"cross_sandbox_call"')
+    assert vudo_cli("build", "--path", "lonely", "--yes").code == 0
+    done = vudo_cli("check", "--path", "lonely")
+    assert done.code == 0
+    assert "imports host_spirit_call but spirit.toml has no [dependencies]" in done.stderr + (
+        done.stdout
+    )

@@ -9,14 +9,17 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import Vudo
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from wasi_helpers import PROGRAMS, build_c
+
+#: The ``vudo_cli`` fixture (tests/cli/conftest.py): runs vudo in a subprocess.
+Vudo = Callable[..., Any]
 
 WASI = "wasi_snapshot_preview1"
 
@@ -96,6 +99,34 @@ def test_stdin_is_empty_unless_asked_for(
     assert (code, out) == (0, b"piped\x00in\nread 8 bytes\n")
 
 
+def test_env_and_input(env: dict[str, str], tmp_path: Path, conform: Path) -> None:
+    code, out, _ = run_bytes(
+        env, tmp_path, str(conform), "--env", "FOO=bar baz", "--env", "E=", "-q", "--", "env"
+    )
+    assert code == 0
+    assert out == b"count=2\nFOO=bar baz\nE=\nFOO=bar baz\n"
+    os_env = run_bytes(env, tmp_path, str(conform), "-q", "--", "env")[1]
+    assert os_env == b"count=0\nFOO=(unset)\n"  # never the host's environment
+    (tmp_path / "in.bin").write_bytes(b"from a file\x00")
+    code, out, _ = run_bytes(env, tmp_path, str(conform), "--input", "in.bin", "-q", "--", "stdin")
+    assert (code, out) == (0, b"from a file\x00\nread 12 bytes\n")
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (("--env", "FOO"), "expected NAME=VALUE"),
+        (("--stdin", "--input", "-"), "--stdin and --input"),
+    ],
+)
+def test_bad_io_flags_are_usage_errors(
+    vudo_cli: Vudo, conform: Path, words: tuple[str, ...], message: str
+) -> None:
+    r = vudo_cli("run", str(conform), *words, "--", "env")
+    assert r.code == 2
+    assert message in r.error_line
+
+
 def test_blocked_on_stdin_ends_at_the_timeout(
     env: dict[str, str], tmp_path: Path, conform: Path
 ) -> None:
@@ -165,6 +196,30 @@ def test_ro_dir_refuses_changes(env: dict[str, str], tmp_path: Path, conform: Pa
     )
     assert b"mkdir: Read-only file system" in out
     assert sorted(p.name for p in data.iterdir()) == ["keep.txt"]
+
+
+def test_a_path_grant_maps_its_directory(
+    env: dict[str, str], tmp_path: Path, conform: Path
+) -> None:
+    """How an installed Spirit gets a directory: a stored (here: --grant) path: grant for
+    storage is a preopen under its host path; read-only without storage_write."""
+    data = _files(tmp_path).resolve()
+    _, out, _ = run_bytes(
+        env,
+        tmp_path,
+        str(conform),
+        "--grant",
+        f"storage_read=path:{data}",
+        "-q",
+        "--",
+        "files",
+        str(data),
+    )
+    assert b"mkdir: Read-only file system" in out
+    grants = [f"--grant=storage_{c}=path:{data}" for c in ("read", "write", "delete")]
+    code, out, err = run_bytes(env, tmp_path, str(conform), *grants, "-q", "--", "files", str(data))
+    assert code == 0, err
+    assert b"rmdir: ok" in out
 
 
 def test_no_dir_no_files(env: dict[str, str], tmp_path: Path, conform: Path) -> None:
@@ -311,3 +366,79 @@ def test_template_wc_matches_native(vudo_cli: Vudo, env: dict[str, str], tmp_pat
     )
     code, out, _ = run_bytes(env, root, "--stdin", "-q", stdin=b"one two\nthree\n")
     assert (code, out) == (0, piped.stdout)
+
+
+COUNTER_C = r"""#include <stdio.h>
+int main(void) {
+    int n = 0;
+    FILE *f = fopen("/data/count.txt", "r");
+    if (f) { fscanf(f, "%d", &n); fclose(f); }
+    n++;
+    f = fopen("/data/count.txt", "w");
+    if (!f) { perror("open"); return 1; }
+    fprintf(f, "%d\n", n);
+    fclose(f);
+    printf("run %d\n", n);
+    return 0;
+}
+"""
+
+
+@pytest.mark.slow
+def test_manifest_directories_are_the_spirits_own(
+    vudo_cli: Vudo, env: dict[str, str], tmp_path: Path, home: Path
+) -> None:
+    """`directories = ["data"]`: a directory per identity under the store, preopened as
+    /data, kept between runs, shown at consent; the installed Spirit (another identity)
+    gets its own."""
+    env["ZIG_GLOBAL_CACHE_DIR"] = str(Path.home() / ".cache" / "zig")
+    assert vudo_cli("new", "counter", "--template", "c").code == 0
+    root = tmp_path / "counter"
+    (root / "src" / "main.c").write_text(COUNTER_C)
+    manifest = root / "spirit.toml"
+    manifest.write_text(
+        manifest.read_text().replace(
+            'capabilities = ["storage_read"]',
+            'capabilities = ["storage_read", "storage_write"]\ndirectories = ["data"]',
+        )
+    )
+    assert vudo_cli("build", cwd=root, timeout=900).code == 0
+    assert vudo_cli("run", "-q", cwd=root).stdout == "run 1\n"
+    assert vudo_cli("run", "-q", cwd=root).stdout == "run 2\n"
+    made = list((home / "data" / "wasi").glob("*/data/count.txt"))
+    assert [p.read_text() for p in made] == ["2\n"]
+    r = vudo_cli("summon", str(root))  # no terminal to answer on: shown, then refused
+    assert r.code == 2
+    assert "directories of its own (WASI, under ~/.vudo/data/wasi/): /data" in r.stderr
+    r = vudo_cli("summon", str(root), "--yes")
+    assert r.code == 0, r.stderr
+    assert vudo_cli("run", "counter", "-q", cwd=tmp_path).stdout == "run 1\n"
+    assert len(list((home / "data" / "wasi").glob("*/data/count.txt"))) == 2
+    bad = manifest.read_text().replace('directories = ["data"]', 'directories = ["../up"]')
+    manifest.write_text(bad)
+    r = vudo_cli("build", cwd=root)
+    assert r.code == 3 and 'directory "../up"' in r.error_line
+
+
+def test_build_lints_wasi_imports(vudo_cli: Vudo, tmp_path: Path) -> None:
+    assert vudo_cli("new", "lint").code == 0
+    root = tmp_path / "lint"
+    (root / "src" / "main.wat").write_text(
+        f'(module (import "{WASI}" "path_open"'
+        " (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))"
+        f' (import "{WASI}" "fd_write" (func (param i32 i32 i32 i32) (result i32)))'
+        ' (memory (export "memory") 1) (func (export "_start")))'
+    )
+    r = vudo_cli("build", cwd=root)
+    assert r.code == 0, r.stderr
+    assert (
+        "warning: the module imports WASI path_open but spirit.toml declares none of "
+        '"storage_read" or "storage_write"'
+    ) in r.stderr
+    assert "fd_write" not in r.stderr  # stdio needs no capability
+    (root / "src" / "main.wat").write_text(
+        f'(module (import "{WASI}" "fd_teleport" (func)) (func (export "_start")))'
+    )
+    r = vudo_cli("build", cwd=root)
+    assert r.code == 3
+    assert "not a WASI preview1 function" in r.error_line

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import ErrorCode, HostCallError
 from vudo.engine.config import Dependency
 from vudo.engine.events import HostCall
+from vudo.engine.services import HostServices
 from vudo.engine.traps import Terminated
 from vudo.errors import FuelExhausted, ResourceLimitExceeded, TimeoutExceeded
 
@@ -532,3 +534,59 @@ def test_hostile_name_ranges_are_codes(
     sb = run(wat, deps, CALL)
     assert sb.call("main") == [code]
     assert sb.receipt().calls == ()
+
+
+WRITE = '(import "vudo" "host_storage_write" (func $write (param i32 i32 i32 i32) (result i32)))'
+
+CALLEE_STORES = f"""(module {WRITE}
+  (memory (export "memory") 1)
+  (data (i32.const 0) "k")
+  (data (i32.const 8) "callee")
+  (func (export "run") (result i32)
+    (call $write (i32.const 0) (i32.const 1) (i32.const 8) (i32.const 6))))"""
+
+CALLER_STORES = f"""(module {SPIRIT_CALL} {WRITE}
+  (memory (export "memory") 1)
+  (data (i32.const 0) "callee")
+  (data (i32.const 64) "run")
+  (data (i32.const 96) "k")
+  (data (i32.const 104) "caller")
+  (func (export "main") (result i64)
+    (drop (call $write (i32.const 96) (i32.const 1) (i32.const 104) (i32.const 6)))
+    (call $call (i32.const 0) (i32.const 6) (i32.const 64) (i32.const 3)
+                (i32.const 0) (i32.const 0) (i32.const 1024) (i32.const 0))))"""
+
+
+def test_the_callee_has_its_own_storage(run: Callable[..., Sandbox], tmp_path: Path) -> None:
+    with HostServices.open(tmp_path / "data") as services:
+        callee = callee_config(CALLEE, Capability.STORAGE_WRITE, services=services)
+        deps = {"callee": (CALLEE_STORES, callee, OTHER)}
+        sb = run(CALLER_STORES, deps, CALL, Capability.STORAGE_WRITE, services=services)
+        assert sb.call("main") == [0]
+        # the same key, each in its own identity's namespace
+        assert services.storage.read(CALLER, b"k") == b"caller"
+        assert services.storage.read(CALLEE, b"k") == b"callee"
+        sb.close()
+
+
+CALLEE_WORK = """(module
+  (func (export "run") (result i32) (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))
+    (i32.const 0)))"""
+
+
+def test_out_of_fuel_in_the_callee_then_refuel_and_call_again(
+    run: Callable[..., Sandbox],
+) -> None:
+    deps = {"callee": (CALLEE_WORK, callee_config(CALLEE), OTHER)}
+    sb = run(caller_wat(), deps, CALL, fuel=100_000)
+    with pytest.raises(FuelExhausted):
+        sb.call("main")
+    assert sb.suspend_reason == "out of fuel"
+    sb.refuel(10_000_000)
+    assert sb.call("main") == [0]  # the same callee sandbox, funded again, finishes
+    (child,) = sb.receipt().calls
+    assert child.outcome == "ok"
+    assert sb.fuel_used > child.fuel_used > 100_000

@@ -457,6 +457,22 @@ def test_guest_cannot_plant_an_escaping_symlink(make: Make, world: tuple[Path, P
     assert f.open("rel") == ENOTCAPABLE
 
 
+def test_a_renamed_directory_fd_cannot_be_turned_into_an_escape(
+    make: Make, world: tuple[Path, Path]
+) -> None:
+    """Open sub/ as a directory fd, rename it away, plant sub -> .. in its place: paths
+    under the fd are resolved again from the preopen's root, so the link is refused."""
+    a, _ = world
+    (a / "sub").mkdir()
+    f = fs(make, [Preopen(str(a), "/data")], C.STORAGE_READ, C.STORAGE_WRITE, C.STORAGE_DELETE)
+    assert f.open("sub", rights=READ | (1 << 13) | (1 << 14)) == 0  # PATH_OPEN, READDIR
+    subfd = int.from_bytes(f.sb.read_memory(200, 4), "little")
+    assert f.call("rename", 3, "sub", 3, "moved") == 0
+    assert f.call("symlink", "..", 3, "sub") == 0
+    assert f.open("secret.txt", fd=subfd) == ENOTCAPABLE
+    assert f.open("../secret.txt", fd=subfd) == ENOTCAPABLE
+
+
 def test_links_and_renames_across_preopens_refused(make: Make, world: tuple[Path, Path]) -> None:
     a, b = world
     f = fs(

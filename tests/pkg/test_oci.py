@@ -170,6 +170,91 @@ def test_publish_from_one_home_install_from_another(
     assert ann["dev.vudo.spirit.signer"] == keypair(1).public_hex
 
 
+def test_a_checked_download_is_moved_into_the_store_not_copied(
+    registry: OciRegistry, oci_server: OciServer, oci_ns: str, tmp_path: Path
+) -> None:
+    """The pull checked the package as it arrived: the store takes the file over (one
+    write of the bytes in all), and what it installs is exactly what was published."""
+    import os
+    import stat
+
+    pkg = make_package(tmp_path, "moved", "1.0.0")
+    registry.publish(pkg)
+    sha = hashlib.sha256(pkg.read_bytes()).hexdigest()
+    with other_home(oci_server, oci_ns, tmp_path) as reader:
+        fetched = reader.fetch_checked("moved", "1.0.0")
+        assert fetched.sha256 == sha and fetched.checked.signer == keypair(1).public_hex
+        inode = os.stat(fetched.path).st_ino
+        with LocalStore(tmp_path / "store-m") as store:
+            spirit = store.adopt(fetched.path, fetched.checked, sha).spirit
+            assert spirit.digest == sha and not fetched.path.exists()
+            assert os.stat(spirit.path).st_ino == inode  # moved, not copied
+            assert stat.S_IMODE(os.stat(spirit.path).st_mode) == 0o644
+            assert spirit.path.read_bytes() == pkg.read_bytes()
+            with pytest.raises(NotFoundError, match="is gone"):  # another vudo took it
+                store.adopt(fetched.path, fetched.checked, sha)
+            # fetched again (downloaded again: the cache gave its copy away), adopting
+            # an identical version is a no-op
+            again = reader.fetch_checked("moved", "1.0.0")
+            assert store.adopt(again.path, again.checked, sha).already_installed
+
+
+def test_a_download_on_another_filesystem_is_copied_and_checked(
+    registry: OciRegistry, oci_server: OciServer, oci_ns: str, tmp_path: Path
+) -> None:
+    """A cache on another filesystem than the store (here tmpfs /dev/shm): the file
+    cannot be moved, so the store copies and checks it as any install does."""
+    import os
+    import shutil
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem (tmpfs /dev/shm) beside the temp directory")
+    pkg = make_package(tmp_path, "crossfs", "1.0.0")
+    registry.publish(pkg)
+    cache = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        with OciRegistry(
+            oci_server.url(oci_ns), cache_dir=cache, credentials=creds(), sleep=no_sleep
+        ) as reader:
+            fetched = reader.fetch_checked("crossfs", "1.0.0")
+            assert fetched.sha256 is not None
+            with LocalStore(tmp_path / "store-x") as store:
+                spirit = store.adopt(fetched.path, fetched.checked, fetched.sha256).spirit
+            assert spirit.path.read_bytes() == pkg.read_bytes()
+            assert fetched.path.exists()  # copied, the cache keeps its file
+    finally:
+        shutil.rmtree(cache)
+
+
+def test_unsigned_or_altered_packages_are_refused_before_anything_is_sent(
+    registry: OciRegistry, tmp_path: Path
+) -> None:
+    """Publishing requires a signature over every byte: an unsigned package, or a
+    signed one changed after signing, is refused and the registry never hears of it."""
+    from vudo.pkg.archive import pack
+
+    root = tmp_path / "unsigned"
+    root.mkdir()
+    (root / "spirit.toml").write_text(
+        f'name = "unsigned"\nversion = "1.0.0"\nauthor = "{keypair(1).public_hex}"\n'
+    )
+    (root / "module.wasm").write_bytes(b"\x00asm\x01\x00\x00\x00")
+    unsigned = pack(root / "spirit.toml", root / "module.wasm", root / "unsigned-1.0.0.spirit")
+    with pytest.raises(VerificationError, match="not signed"):
+        registry.publish(unsigned)
+    signed = make_package(tmp_path, "altered", "1.0.0", module=b"m" * 1000)
+    data = bytearray(signed.read_bytes())
+    data[data.index(b"m" * 1000) + 10] ^= 1
+    signed.write_bytes(bytes(data))
+    with pytest.raises(VerificationError):
+        registry.publish(signed)
+    with OciClient(registry.location, credentials=creds()) as client:
+        repos = client.catalog()
+    assert not any(r.endswith(("/unsigned", "/altered")) for r in repos)
+
+
 def test_versions_are_immutable_and_signers_pinned(registry: OciRegistry, tmp_path: Path) -> None:
     registry.publish(make_package(tmp_path, "imm", "1.0.0"))
     with pytest.raises(InvalidInputError, match="already published with different"):
@@ -242,6 +327,26 @@ def test_search_listing_is_cached_with_a_freshness_bound(
     with other_home(oci_server, oci_ns, tmp_path, clock=lambda: now[0]) as later:
         assert later.names() == ["cached-a", "cached-b"]
         assert [str(e.version) for e in later.entries("cached-a")] == ["1.0.0", "2.0.0"]
+
+
+def test_a_cold_search_reads_one_manifest_per_spirit(
+    oci_server: OciServer, oci_ns: str, registry: OciRegistry, tmp_path: Path
+) -> None:
+    """A search needs each Spirit's newest live version, so a cold one fetches that
+    version's manifest (and, past a yanked one, the next), not every version's;
+    resolution then fetches the rest."""
+    for version in ("1.0.0", "1.1.0", "2.0.0"):
+        registry.publish(make_package(tmp_path, "many-versions", version))
+    registry.publish(make_package(tmp_path, "one-version", "1.0.0"))
+    registry.yank("many-versions", "2.0.0")
+    with other_home(oci_server, oci_ns, tmp_path) as reader:
+        found = {s.name: s.version for s in reader.summaries()}
+        assert found == {"many-versions": "1.1.0", "one-version": "1.0.0"}
+        cached = reader._load_cache()["repos"]["many-versions"]
+        assert sorted(cached["manifests"]) == ["1.1.0", "2.0.0"] and not cached["complete"]
+        versions = [(str(e.version), e.yanked) for e in reader.entries("many-versions")]
+        assert versions == [("1.0.0", False), ("1.1.0", False), ("2.0.0", True)]
+        assert reader._load_cache()["repos"]["many-versions"]["complete"]
 
 
 # ------------------------------------------------------------------ hostile and broken

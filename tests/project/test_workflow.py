@@ -240,3 +240,35 @@ def test_run_handle_bad_function_raises_and_releases(tmp_path: Path, home: Path)
     target = resolve_target(str(path), cwd=tmp_path, home=home)
     with pytest.raises(NotFoundError):
         RunHandle(target, RunOptions(function="nope"), home=home, log_to_stderr=False)
+
+
+def test_run_handle_live_refuel_continues_the_same_call(tmp_path: Path, home: Path) -> None:
+    """With RunOptions(live=True) (the workbench), out of fuel the call waits in place:
+    refuel() says there is nothing to call again, and the one call returns."""
+    import threading
+    import time
+
+    path = tmp_path / "count.wat"
+    path.write_text(COUNT_WAT)
+    target = resolve_target(str(path), cwd=tmp_path, home=home)
+    with RunHandle(
+        target,
+        RunOptions(function="count", args=("3000000",), fuel=1_000_000, live=True),
+        home=home,
+        log_to_stderr=False,
+    ) as handle:
+        results: list[object] = []
+        runner = threading.Thread(target=lambda: results.append(handle.start()), daemon=True)
+        runner.start()
+        refuels = 0
+        while runner.is_alive():
+            if handle.out_of_fuel:
+                assert handle.live and handle.can_refuel
+                assert handle.refuel(5_000_000) is False  # the call continues by itself
+                refuels += 1
+            time.sleep(0.002)
+        (result,) = results
+        assert isinstance(result, RunResult) and result.ok
+        assert result.results == (3000000,)
+        assert refuels >= 1
+        assert result.receipt.outcome == "ok"

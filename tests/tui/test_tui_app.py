@@ -156,6 +156,8 @@ def test_stop_interrupts_an_infinite_loop(project: Path, home: Path) -> None:
             receipt = app.query_one(ReceiptView).receipt
             assert receipt is not None and receipt.outcome == "terminated"
             assert app.query_one(LifecyclePane).state == "terminated"
+            # a stop the user asked for is not an error
+            assert app.problem is None and "stopped" in app.status_text
 
     run(scenario())
 
@@ -186,22 +188,31 @@ def test_suspend_and_resume_a_live_run(project: Path, home: Path) -> None:
             await pilot.press("x")
             await wait_until(pilot, lambda: app.busy is None, timeout=5)
             states = [t.new for t in app.query_one(LifecyclePane).history]
-            assert states[-4:] == ["running", "suspended", "running", "terminated"]
+            assert states[-4:] == ["running", "suspended", "running", "terminated"], app.query_one(
+                LifecyclePane
+            ).history
             assert app.query_one(ReceiptView).receipt.outcome == "terminated"  # type: ignore[union-attr]
 
     run(scenario())
 
 
 def test_out_of_fuel_then_refuel_continues(project: Path, home: Path) -> None:
+    """The workbench's runs are live: out of fuel, the call waits where it stopped, and
+    the refuel continues it, so each of chatty's 50 host calls happens exactly once."""
+
     async def scenario() -> None:
         app = make_app(project, home)
         async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot)
+            await settle(pilot, skip=("watch", "run"))
             await choose_run(pilot, "chatty", "50", fuel=20_000)
-            await settle(pilot)
-            assert app.session.out_of_fuel
-            assert app.problem is not None and app.problem.title == "fuel exhausted"
+            await wait_until(pilot, lambda: app.session.out_of_fuel)
+            await pilot.pause()
+            assert app.session.live  # suspended in the middle of the call
+            assert app.problem is None
+            assert "out of fuel" in app.status_text
             assert app.query_one(LifecyclePane).state == "suspended"
+            done = app.query_one(HostCallLog).total
+            assert 0 < done < 50
             await pilot.press("f")
             await wait_until(pilot, lambda: isinstance(app.screen, RefuelDialog))
             app.screen.query_one(Input).value = "10000000"
@@ -210,6 +221,9 @@ def test_out_of_fuel_then_refuel_continues(project: Path, home: Path) -> None:
             await settle(pilot)
             receipt = app.query_one(ReceiptView).receipt
             assert receipt is not None and receipt.outcome == "ok"
+            assert receipt.results == (50,)
+            assert dict((c, a) for c, a, _ in receipt.host_calls)["actuator_log"] == 50
+            assert app.query_one(HostCallLog).total == 50
             assert app.query_one(LifecyclePane).state == "ready"
 
     run(scenario())
@@ -268,6 +282,7 @@ def test_trap_is_shown_with_receipt(project: Path, home: Path) -> None:
             await choose_run(pilot, "main")
             await settle(pilot)
             assert app.problem is not None and app.problem.title == "guest trapped"
+            assert not app.problem.message.startswith("guest trapped")  # said once
             receipt = app.query_one(ReceiptView).receipt
             assert receipt is not None and receipt.outcome == "trap"
             assert app.query_one(LifecyclePane).state == "failed"
@@ -372,6 +387,8 @@ def test_hot_reload_rebuilds_and_reruns_after_edit(project: Path, home: Path) ->
 
             await wait_until(pilot, rerun_done, timeout=15)
             assert app.reloads >= 1
+            viewer = app.query_one(FileViewer)  # the viewer shows the new source
+            assert viewer.text is not None and "(i32.const 7)" in viewer.text
             await pilot.press("h")
             assert not app.hot_reload
 
@@ -403,7 +420,7 @@ def test_palette_lists_every_action(project: Path, home: Path) -> None:
 
 async def open_registry_on(pilot: Any, name: str) -> RegistryBrowser:
     app = pilot.app
-    await pilot.press("4")
+    await pilot.press("7")
     await settle(pilot)
     browser = app.query_one(RegistryBrowser)
     table = browser.query_one("#registry-table")

@@ -420,3 +420,23 @@ def test_messages_are_for_the_workbench(project: Path, home: Path) -> None:
             assert saved == copied
 
     run(scenario())
+
+
+def test_vudo_tui_watch_starts_with_hot_reload_on(project: Path, home: Path) -> None:
+    from vudo.cli.app import build_parser
+
+    args = build_parser("tui").parse_args(["tui", str(project), "--watch"])
+    assert args.watch is True
+    assert build_parser("tui").parse_args(["tui"]).watch is False
+
+    async def scenario() -> None:
+        app = make_app(project, home, hot_reload=True)  # what run_tui(watch=True) builds
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert app.hot_reload and "hot reload on" in str(
+                app.query_one("#status", Static).render()
+            )
+            await keys(pilot, "h")
+            assert not app.hot_reload
+
+    run(scenario())

@@ -89,6 +89,8 @@ def test_host_call_log_counts_filters_and_trims() -> None:
         assert log.shown == 10
         log.add([call(99, allowed=False), call(100)])
         assert log.shown == 11  # new rows obey the filter
+        count = str(log.query_one("#log-count").render())
+        assert count == "11 of 33 · 11 denied", count  # the count follows the filter
         log.clear()
         assert log.total == 0 and log.shown == 0
 
@@ -337,3 +339,25 @@ def test_nested_receipts_render_indented_under_their_caller() -> None:
     assert "called  middle.main" in render_receipt(top, show_times=False).plain
     assert nested_function("host_log", 1) == "└ log"
     assert nested_function("host_time_now", 2) == "  └ time_now"
+
+
+def test_workbench_hints_name_keys_not_flags_and_denied_calls_say_what_allows_them() -> None:
+    from vudo.errors import FuelExhausted, NotFoundError, ResourceLimitExceeded, TimeoutExceeded
+    from vudo.project.storage import parse_key, show_key
+    from vudo.tui.help import allow_line
+    from vudo.tui.receipt import workbench_hint
+
+    assert "refuel (f)" in (workbench_hint(FuelExhausted("all fuel used", hint="--fuel")) or "")
+    assert "run dialog" in (workbench_hint(TimeoutExceeded("late", hint="raise --timeout")) or "")
+    limit = ResourceLimitExceeded("memory", hint="raise the memory limit (--memory) or less")
+    assert workbench_hint(limit) == "raise the memory in the run dialog (r) or less"
+    missing = NotFoundError("x", hint="pass --path DIR, or create one with `vudo new NAME`")
+    assert "--" not in (workbench_hint(missing) or "")
+    problem = problem_from_error(TimeoutExceeded("timeout: interrupted"))
+    assert problem.message == "interrupted"  # the title is not repeated
+    assert allow_line("sensor_time", "", ("actuator_log",)) == (
+        'declare it in spirit.toml: capabilities = ["actuator_log", "sensor_time"]'
+    )
+    assert "domain:*:*" in allow_line("network_connect", "outside domain:*:*", ("network_connect",))
+    for key in (b"count", b"\x01\xff", b"hex:tricky", b"tab\there"):
+        assert parse_key(show_key(key)) == key

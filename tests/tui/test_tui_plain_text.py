@@ -12,6 +12,7 @@ from tui_helpers import make_app, settle, wait_until, write_project
 
 from vudo.pkg.keys import KeyPair
 from vudo.tui.dialogs import RunDialog
+from vudo.tui.output import OutputLog, OutputTable
 
 PAYLOAD = "[@click=app.quit]x[/] [bold red]RED"
 EXPORT = "[@click=app.quit]go"
@@ -58,17 +59,26 @@ def test_a_log_line_and_an_export_name_are_not_markup(tmp_path: Path, keypair: K
             await pilot.pause()
             await pilot.press("enter")
             await wait_until(pilot, lambda: not isinstance(app.screen, RunDialog), timeout=30)
-            await wait_until(pilot, lambda: "spirit says" in app.status_text, timeout=30)
-            status = app.query_one("#status", Static)
-            plain, styles = _plain(status)
-            assert PAYLOAD in plain, plain  # shown as written, brackets and all
-            assert not any("click" in s or "red" in s for s in styles), styles
-            await pilot.click("#status", offset=(len("spirit says: ") + 18, 0))
+            log = app.query_one(OutputLog)
+            await wait_until(pilot, lambda: log.total >= 1, timeout=30)
+            await pilot.press("4")  # the log pane
+            await pilot.pause()
+            table = log.table
+            line = list(table.render_line(0))
+            text = "".join(seg.text for seg in line)
+            offset = text.index(PAYLOAD) + 3 if PAYLOAD in text else 0
+            await pilot.click(OutputTable, offset=(offset, 0))
             await asyncio.sleep(0.1)
             await pilot.pause()
-            assert app.is_running and app.return_code is None  # no planted quit
-            await pilot.press("x")
+            running = app.is_running and app.return_code is None
+            await pilot.press("x")  # stop the spinning Spirit before any assertion
             await settle(pilot)
+            assert running  # no planted quit
+            assert PAYLOAD in text, text  # shown as written, brackets and all
+            for seg in line:
+                style = str(seg.style)
+                assert "click" not in str(seg.style.meta if seg.style else ""), seg
+                assert "red" not in style, seg
 
     asyncio.run(scenario())
 
@@ -91,7 +101,7 @@ def test_a_file_name_in_the_viewer_title_is_not_markup(tmp_path: Path, keypair: 
             labels = [n.label.plain for n in tree._walk(tree.root)]
             assert hostile.name in labels, labels
             title: Any = viewer._border_title
-            assert title.plain == hostile.name, title.plain
+            assert title.plain == f"2 {hostile.name}", title.plain
             assert not any("click" in str(s.style) for s in title.spans)
 
     asyncio.run(scenario())

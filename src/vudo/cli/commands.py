@@ -149,6 +149,7 @@ def cmd_dol(args: argparse.Namespace) -> int:
 def cmd_capabilities(args: argparse.Namespace) -> int:
     from vudo.capabilities import Capability
     from vudo.engine.abi import host_calls_of
+    from vudo.engine.wasi_abi import WASI_CAPABILITIES
 
     if args.name is not None:
         with _typed_by_user():
@@ -160,6 +161,7 @@ def cmd_capabilities(args: argparse.Namespace) -> int:
             cap,
             host_calls_of(cap),
             list(_SCOPES.get(cap.value, ("global", "sandboxed"))),
+            [name for name, caps in WASI_CAPABILITIES.items() if cap in caps],
         )
         for cap in chosen
     ]
@@ -170,15 +172,16 @@ def cmd_capabilities(args: argparse.Namespace) -> int:
                     "name": cap.value,
                     "allows": cap.description,
                     "host_calls": calls,
+                    "wasi_calls": wasi,
                     "scopes": scopes,
                     "manifest": cap.manifest_grantable,
                 }
-                for cap, calls, scopes in rows
+                for cap, calls, scopes, wasi in rows
             ]
         )
         return 0
     width = max(len(cap.value) for cap in chosen) + 2
-    for cap, calls, scopes in rows:
+    for cap, calls, scopes, wasi in rows:
         out(f"{cap.value:<{width}}{cap.description}")
         out(
             " " * width
@@ -188,6 +191,8 @@ def cmd_capabilities(args: argparse.Namespace) -> int:
             + ", ".join(scopes)
             + ("" if cap.manifest_grantable else "; never asked for by a manifest")
         )
+        if wasi:
+            out(" " * width + "WASI: " + ", ".join(wasi))
     if args.name is None:
         out(
             "grant one: `vudo grant NAME CAP [--scope SCOPE]`, or `vudo run --grant CAP[=SCOPE]`;"
@@ -203,6 +208,10 @@ _SCOPES: dict[str, tuple[str, ...]] = {
     "network_connect": ("global", "domain:<host>:<port>"),
     "network_listen": ("global", "domain:127.0.0.1:<port>"),
     "actuator_credit": ("global", "sandboxed", "peer:<key> (transfers to that account)"),
+    **dict.fromkeys(
+        ("storage_read", "storage_write", "storage_delete"),
+        ("global", "sandboxed", "path:<host dir> (WASI files under a preopen)"),
+    ),
 }
 
 
@@ -979,6 +988,9 @@ def _show_request(request: ConsentRequest) -> None:
         note(f" {mark} {cap.value:<20} {cap.description}")
     for cap in request.removed:
         note(f" - {cap.value:<20} (no longer asked for)")
+    if request.directories:
+        names = ", ".join(f"/{d}" for d in request.directories)
+        note(f"   and directories of its own (WASI, under ~/.vudo/data/wasi/): {names}")
 
 
 def _ask(question: str) -> str:

@@ -18,6 +18,9 @@ allocation), which the engine reports as the memory budget.
 from __future__ import annotations
 
 import wasmtime
+from wasmtime import _bindings as ffi
+
+ASYNC_STACK_SIZE = 16 * 1024 * 1024
 
 
 def engine_config(max_wasm_stack: int) -> wasmtime.Config:
@@ -26,6 +29,10 @@ def engine_config(max_wasm_stack: int) -> wasmtime.Config:
     config.consume_fuel = True
     config.epoch_interruption = True
     config.max_wasm_stack = max_wasm_stack
+    # Live calls (SandboxConfig.live) run on a fiber of this size: the guest's wasm stack
+    # plus the Python frames of host functions and of callees' sandboxes it reaches.
+    # Reserved, not committed, and no part of the compiled code (the cache key is unchanged).
+    ffi.wasmtime_config_async_stack_size_set(config.ptr(), ASYNC_STACK_SIZE)
     return config
 
 

@@ -23,8 +23,9 @@ The callee runs in a sandbox of its own (a *child* of the caller's sandbox):
 Callee export shape: no parameters, and no result or one ``i32`` (``() -> ()`` or
 ``() -> i32``). The call's input bytes are read with ``host_input_len``/``host_input_read``
 and its output written with ``host_output_write``, exactly as when an application calls the
-Spirit with bytes. A negative ``i32`` result is the callee's own error code and is passed to
-the caller as the call's result; any other result value is ignored.
+Spirit with bytes (``vudo.load(...).call``; a WASI callee's stdout is not its output). A
+negative ``i32`` result is the callee's own error code and is passed to the caller as the
+call's result; any other result value is ignored.
 
 Results of ``host_spirit_call`` and ``host_sandbox_call``: the full length of the callee's
 output (``min(len, ocap)`` bytes are copied to ``optr``, snprintf style), or a negative code:
@@ -41,8 +42,8 @@ NOT_FOUND (-9)            not a dependency of the caller, not installed/locked, 
 QUOTA_EXCEEDED (-10)      the call depth (``Limits.max_call_depth``), the number of
                           callee sandboxes (``Limits.max_callees``) or a cycle (a Spirit
                           already on the call chain called again) was refused
-CALL_FAILED (-11)         the callee trapped or hit one of its limits (its module
-                          failed to load); the caller keeps running
+CALL_FAILED (-11)         the callee trapped, hit one of its limits, or its module
+                          could not be loaded; the caller keeps running
 ========================  ===========================================================
 
 The input is bounded by ``Limits.max_input_bytes`` (more stops the caller, like the other

@@ -192,6 +192,7 @@ class _ConfigFields(NamedTuple):
     env: Mapping[str, str] = _NO_ENV
     sinks: Mapping[str, Callable[[bytes], None]] | None = None
     dependencies: Resolver | None = None
+    live: bool = False
 
 
 class SandboxConfig(_ConfigFields):
@@ -231,6 +232,15 @@ class SandboxConfig(_ConfigFields):
     ``dependencies``, when given, resolves the names a Spirit may call with
     ``host_spirit_call`` and ``host_sandbox_spawn`` (its manifest's dependencies, see
     :mod:`vudo.engine.compose`); without it every such call is NOT_FOUND.
+
+    ``live`` (the workbench) runs each call so the run thread gets control back every
+    :data:`~vudo.engine.sandbox.FUEL_SLICE` units of fuel: fuel samples then move while
+    the guest computes without calling the host, and running out of fuel suspends the
+    call in place: :meth:`~vudo.engine.sandbox.Sandbox.refuel` continues the same call
+    where it stopped (side effects happen once), instead of raising FuelExhausted for a
+    call that restarts. A live call blocks until refuelled or terminated. Without it
+    (``vudo run``, embedders) calls are plain wasmtime calls: the fastest path, and
+    running out of fuel is wasmtime's exact trap.
     """
 
     __slots__ = ()

@@ -171,10 +171,16 @@ class HostBridge:
         self.io = io if io is not None else RunIO(max_output=limits.max_output_bytes)
         self.env: Mapping[str, str] = env if env is not None else {}
         self.context: int = 0
+        #: Fuel in the store that is not the guest's (a live call's hidden reserve).
+        self.fuel_floor = 0
+        #: Set during a live call: charges fuel itself, waiting for a refuel if short.
+        self.fuel_hook: Callable[[int], None] | None = None
         #: The sandbox's WASI world (:class:`vudo.engine.wasi.WasiState`), set by the
         #: sandbox before instantiation.
         self.wasi: Any = None
         self.memory_ref: Any = None
+        #: The guest memory's size when last asked (it only grows): see _address.
+        self.known_size = 0
         self._caller_memory: Any = None  # keeps the extern bind_caller_memory points into
         self._context: HostContext | None = None  # for the application's host functions
         self.counters: dict[str, list[int]] = {}
@@ -205,10 +211,15 @@ class HostBridge:
     def fuel_left(self) -> int:
         """The fuel left in the guest's store right now."""
         _get_fuel(self.context, self._fuel_ref)
-        return int(self._fuel.value)
+        return max(int(self._fuel.value) - self.fuel_floor, 0)
 
     def charge(self, amount: int) -> None:
-        """Take ``amount`` fuel from the guest's store; stop the guest if there is not enough."""
+        """Take ``amount`` fuel from the guest's store; stop the guest if there is not enough
+        (in a live call, wait for a refuel instead)."""
+        hook = self.fuel_hook
+        if hook is not None:
+            hook(amount)
+            return
         ctx = self.context
         _get_fuel(ctx, self._fuel_ref)
         left = self._fuel.value
@@ -216,6 +227,34 @@ class HostBridge:
             _set_fuel(ctx, 0)
             raise StopGuest("fuel", "fuel ran out in a host call")
         _set_fuel(ctx, left - amount)
+
+    def hold(self, amount: int) -> int:
+        """:meth:`charge` in two halves, for a host call that may charge twice: stop the
+        guest unless ``amount`` is there, and return what is left after it, written back
+        by :meth:`commit` (with any second charge) on every way out: one read and one
+        write of the store's fuel per call. -1 in a live call (its hook charged)."""
+        hook = self.fuel_hook
+        if hook is not None:
+            hook(amount)
+            return -1
+        _get_fuel(self.context, self._fuel_ref)
+        left = self._fuel.value - amount
+        if left < 0:
+            _set_fuel(self.context, 0)
+            raise StopGuest("fuel", "fuel ran out in a host call")
+        return left
+
+    def commit(self, left: int, more: int = 0) -> None:
+        """Write back what :meth:`hold` left, less ``more`` (stop the guest if short)."""
+        if left < 0:
+            hook = self.fuel_hook
+            if more and hook is not None:
+                hook(more)
+            return
+        if left < more:
+            _set_fuel(self.context, 0)
+            raise StopGuest("fuel", "fuel ran out in a host call")
+        _set_fuel(self.context, left - more)
 
     def check(self, capability: AnyCapability, target: str | None = None) -> bool:
         """Ask the grant checker; a denial's reason goes into the next host-call event."""
@@ -239,14 +278,18 @@ class HostBridge:
         fuel: int,
     ) -> int:
         """Count and log one host call; returns ``result`` for the caller's convenience."""
-        key = (
-            capability.value
-            if capability is not None
-            else _COUNTERS.get(function, NO_CAPABILITY_COUNTER)
-        )
-        counter = self.counters.get(key)
+        # A capability is a str equal to its value, so it finds its counter's key without
+        # the (slow) enum ``.value``; only the first call of each kind builds the key.
+        counter = self.counters.get(capability) if capability is not None else None
         if counter is None:
-            counter = self.counters[key] = [0, 0]
+            key = (
+                capability.value
+                if capability is not None
+                else _COUNTERS.get(function, NO_CAPABILITY_COUNTER)
+            )
+            counter = self.counters.get(key)
+            if counter is None:
+                counter = self.counters[key] = [0, 0]
         counter[0 if allowed else 1] += 1
         at = time.monotonic() - self.origin
         note = self.note
@@ -302,6 +345,7 @@ class HostBridge:
         ):
             self._caller_memory = item
             self.memory_ref = ctypes.addressof(item.of.memory)
+            self.known_size = 0
 
     def memory_bounds(self) -> tuple[int, int]:
         """(base address, size in bytes) of the guest's linear memory right now."""
@@ -310,27 +354,36 @@ class HostBridge:
             return 0, 0
         ctx = self.context
         size = _memory_size(ctx, ref)
+        self.known_size = size
         if size > self.peak_memory:
             self.peak_memory = size
         return int(_memory_data(ctx, ref) or 0), size
 
+    def _address(self, ptr: int, length: int) -> int | None:
+        """Host address of guest range [ptr, ptr+length) (already masked), or None.
+
+        Linear memory never shrinks, so a range inside the size last seen is inside now:
+        only a range past it asks for the size again. The base is asked every time (a
+        grown memory may have moved).
+        """
+        ref = self.memory_ref
+        if ref is None:
+            return None
+        end = ptr + length
+        if end > self.known_size and end > self.memory_bounds()[1]:
+            return None
+        base = _memory_data(self.context, ref)
+        return base + ptr if base else None
+
     def read(self, ptr: int, length: int) -> bytes | None:
         """Guest bytes [ptr, ptr+length), or None when out of range."""
-        ptr &= _U32
         length &= _U32
-        base, size = self.memory_bounds()
-        if ptr + length > size or not base:
-            return None
-        return ctypes.string_at(base + ptr, length)
+        address = self._address(ptr & _U32, length)
+        return None if address is None else ctypes.string_at(address, length)
 
     def writable(self, ptr: int, length: int) -> int | None:
         """Host address of guest range [ptr, ptr+length), or None when out of range."""
-        ptr &= _U32
-        length &= _U32
-        base, size = self.memory_bounds()
-        if ptr + length > size or not base:
-            return None
-        return base + ptr
+        return self._address(ptr & _U32, length & _U32)
 
     def payload_limit(self, ptr: int, length: int, limit: int, what: str) -> None:
         """Stop the guest when the in-bounds payload [ptr, ptr+length) is over ``limit``.
@@ -384,20 +437,26 @@ class HostBridge:
         ptr = args[1].i32 & _U32
         length = args[2].i32 & _U32
         fuel = self.call_fuel
-        self.charge(fuel)
+        left = self.hold(fuel)  # every way out commits it
         if not self.check(cap):
+            self.commit(left)
             return self.record("host_log", cap, False, f"level={level} len={length}", _DENIED, fuel)
         if level < 0 or level > 4:
+            self.commit(left)
             return self.record(
                 "host_log", cap, True, f"level={level} len={length}", _BAD_PARAM, fuel
             )
         if length > self.limits.max_log_bytes:
+            self.commit(left)
             self.payload_limit(ptr, length, self.limits.max_log_bytes, "log message")
-        raw = self.read(ptr, length)
-        if raw is None:
+            left = self.hold(0)
+        address = self._address(ptr, length)
+        if address is None:
+            self.commit(left)
             return self.record("host_log", cap, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
+        raw = ctypes.string_at(address, length)
         extra = length * self.byte_fuel
-        self.charge(extra)
+        self.commit(left, extra)
         try:
             message = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -406,8 +465,8 @@ class HostBridge:
             )
         self.bytes_out += length
         if level >= self.min_log_level:
-            at = time.monotonic() - self.origin
             if self.events.active:
+                at = time.monotonic() - self.origin
                 self.events.emit(LogMessage(self.sandbox_id, level, message, at))
             if self.log_to_stderr:
                 self._say(LEVEL_NAMES[level], message)

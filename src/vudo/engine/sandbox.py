@@ -10,7 +10,9 @@ Lifecycle (DESIGN.md §2; :data:`vudo.engine.config.TRANSITIONS` is the whole ta
 Every transition is a :class:`~vudo.engine.events.StateChanged` event; an illegal one
 raises :class:`IllegalTransition`. A trap, timeout or limit moves the sandbox to Failed;
 running out of fuel moves it to Suspended with memory and globals intact, so the owner can
-``refuel(n)`` and call again (the call restarts from the function's entry).
+``refuel(n)`` and call again (the call restarts from the function's entry). A live
+sandbox (``SandboxConfig.live``, the workbench) instead waits in the middle of the call,
+and ``refuel(n)`` continues it where it stopped (see :meth:`Sandbox._call_live`).
 
 The live monitor is the store's epoch-deadline callback. The engine's ticker bumps the
 epoch every ~10 ms; while the guest runs, each tick calls :meth:`Sandbox._on_epoch` on the
@@ -22,6 +24,7 @@ the sandbox is paused by :meth:`suspend` from another thread, returning when
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # C-level getsignal: no enum per call
 import contextlib
 import ctypes
 import itertools
@@ -35,7 +38,7 @@ import wasmtime
 from wasmtime import _bindings as ffi
 from wasmtime import _ffi as _wasmtime_ffi
 
-from vudo.engine.abi import HostCallError
+from vudo.engine.abi import HostCallError, StopGuest
 from vudo.engine.compose import Calls
 from vudo.engine.config import MAX_FUEL, TRANSITIONS, Dependency, SandboxConfig, SandboxState
 from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
@@ -71,6 +74,9 @@ _EpochCallback = ctypes.CFUNCTYPE(
 _set_epoch_callback = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, _EpochCallback, ctypes.c_void_p, ctypes.c_void_p
 )(("wasmtime_store_epoch_deadline_callback", _DLL))
+_set_epoch_deadline = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)(
+    ("wasmtime_context_set_epoch_deadline", _DLL)
+)
 _error_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error_new", _DLL))
 _get_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64))(
     ("wasmtime_context_get_fuel", _DLL)
@@ -167,6 +173,11 @@ class Sandbox:
         self._last_results: tuple[Any, ...] = ()
         self._used_at_close = 0
         self._pending_fuel = 0
+        self._exports: dict[str, ExportedFunc] = {}
+        self._interval = 0  # a live store's fuel yield interval, as last set
+        self._live = False  # calls run as live calls (config.live, after instantiation)
+        self._hidden = 0  # fuel in the store that is not the guest's (a live call's reserve)
+        self._last_sample = 0.0
         self._live_used = 0
         self._fuel_box = ctypes.c_uint64(0)
         self._fuel_ref = ctypes.byref(self._fuel_box)
@@ -312,7 +323,7 @@ class Sandbox:
         _catch_sigint()
         self._begin()
         try:
-            self._instance = pre.instantiate(store)
+            self._instance = _instantiate(pre, store)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             error = translate(exc, during="instantiate")
         finally:
@@ -328,6 +339,10 @@ class Sandbox:
         self._reraise_interrupt(error, "instantiate")
         if error is not None:
             raise self._finish_failed(error, "instantiate")
+        if self.config.live and self.parent is None:
+            _check(_yield_interval(self.bridge.context, FUEL_SLICE))
+            self._interval = FUEL_SLICE
+            self._live = True
         if not self._settle(S.READY, "instantiated"):
             raise self._terminated_error()
 
@@ -361,8 +376,10 @@ class Sandbox:
         error is raised; on fuel exhaustion it moves to Suspended and FuelExhausted is
         raised. The receipt is updated either way.
         """
-        export = self.module.export(function)
-        values = _coerce_args(function, export.params, args)
+        export = self._exports.get(function)
+        if export is None:
+            export = self._exports[function] = self.module.export(function)
+        values = _coerce_args(function, export.params, args) if args or export.params else []
         if input is not None:
             input = _check_input(input, self.config.limits.max_input_bytes)
         if not self._call_lock.acquire(blocking=False):
@@ -393,7 +410,10 @@ class Sandbox:
             results: Any = None
             self._begin()
             try:
-                results = func(self._store, *values)
+                if self._live:
+                    results = self._call_live(function, export, values)
+                else:
+                    results = func(self._store, *values)
             except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
                 error = translate(exc)
             finally:
@@ -528,8 +548,7 @@ class Sandbox:
         self._outer = (getattr(state, "bridge", None), getattr(state, "sandbox", None))
         state.bridge = self.bridge
         state.sandbox = self
-        assert self._store is not None
-        self._store.set_epoch_deadline(1)
+        _set_epoch_deadline(self.bridge.context, 1)
 
     def _end(self, started: float) -> None:
         # Restore whatever ran on this thread before (a subscriber may drive another
@@ -595,12 +614,14 @@ class Sandbox:
             if self._memory is not None:
                 self.bridge.memory_bounds()
             _get_fuel(context, self._fuel_ref)
-            if self._pending_fuel:
+            if self._pending_fuel and not self._hidden:  # a live call takes it at its slices
                 with self._lock:
                     pending, self._pending_fuel = self._pending_fuel, 0
                 _set_fuel(context, self._fuel_box.value + pending)
                 _get_fuel(context, self._fuel_ref)
-            self._live_used = used = self._budget - self._fuel_box.value
+            used = self._budget + self._hidden - self._fuel_box.value
+            self._live_used = used = max(self._live_used, min(used, self._budget))
+            self._last_sample = time.monotonic()
             if self.events.active:
                 self.events.emit(
                     FuelSample(self.id, used, self._budget, time.monotonic() - self._origin)
@@ -651,6 +672,140 @@ class Sandbox:
         module = self.engine.load(dep.wasm, name=dep.name)
         return Sandbox(self.engine, module, config, sandbox_id=sandbox_id, parent=self)
 
+    # -- live calls (config.live) ----------------------------------------------------
+
+    def _call_live(self, function: str, export: ExportedFunc, values: list[Any]) -> Any:
+        """Call ``function`` as a wasmtime async call that yields every FUEL_SLICE fuel.
+
+        wasmtime keeps a running guest's fuel counter in a register and writes it back
+        only at calls, returns and the out-of-fuel check, so an epoch callback cannot read
+        it during a loop that never calls out. A store with a fuel yield interval runs
+        calls on a fiber that comes back to this thread at the out-of-fuel check every
+        slice, with the counter written back: here the fuel is exact, a sample is taken,
+        and when the budget is spent the call waits for refuel() instead of trapping.
+        The store holds a hidden reserve beyond the budget (the guest never gets it: the
+        slice is cut so that it ends at the budget) so wasmtime never traps first.
+        """
+        params = export.params
+        kinds = export.results
+        if not all(k in _VAL_KINDS for k in params + kinds):
+            raise UsageError(
+                f"{function} has parameters or results a live call cannot pass",
+                hint="run it without live fuel",
+            )
+        assert self._store is not None
+        ctx = self.bridge.context
+        item = self._export_raw(function)
+        args = (ffi.wasmtime_val_t * max(len(params), 1))()
+        for index, (kind, value) in enumerate(zip(params, values, strict=True)):
+            args[index].kind = _VAL_KINDS[kind]  # type: ignore[assignment]
+            setattr(args[index].of, kind, value)
+        out = (ffi.wasmtime_val_t * max(len(kinds), 1))()
+        trap = _TRAP_POINTER()
+        error = _ERROR_POINTER()
+        self._hidden = FUEL_SLICE
+        self.bridge.fuel_floor = FUEL_SLICE
+        self.bridge.fuel_hook = self._live_charge
+        _get_fuel(ctx, self._fuel_ref)
+        self._slice(ctx, self._fuel_box.value + FUEL_SLICE)
+        future = _call_async(
+            self._store._context(), ctypes.byref(item.of.func), args, len(params), out, len(kinds),
+            ctypes.byref(trap), ctypes.byref(error),
+        )  # fmt: skip
+        try:
+            while not _poll(future):
+                self._on_slice(ctx)
+        finally:
+            _future_delete(future)
+            self.bridge.fuel_hook = None
+            self.bridge.fuel_floor = 0
+            _get_fuel(ctx, self._fuel_ref)
+            _set_fuel(ctx, max(self._fuel_box.value - FUEL_SLICE, 0))
+            self._hidden = 0
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
+        if trap:
+            raise wasmtime.Trap._from_ptr(trap)
+        if not kinds:
+            return None
+        found = [getattr(out[i].of, kind) for i, kind in enumerate(kinds)]
+        return found[0] if len(found) == 1 else found
+
+    def _slice(self, ctx: Any, store_fuel: int) -> None:
+        """Give the guest its next slice: the store holds ``store_fuel`` (budget left plus
+        the hidden reserve); the slice ends at FUEL_SLICE or at the budget, if sooner."""
+        interval = max(1, min(FUEL_SLICE, store_fuel - FUEL_SLICE))
+        if interval != self._interval:  # the common case (a full slice) needs no call
+            _check(_yield_interval(ctx, interval))
+            self._interval = interval
+        _set_fuel(ctx, store_fuel)
+
+    def _on_slice(self, ctx: Any) -> None:
+        """The guest used a slice (run thread, outside wasm): take pending fuel, sample,
+        and wait for a refuel when the budget is spent. Never raises."""
+        try:
+            _get_fuel(ctx, self._fuel_ref)
+            store_fuel = self._fuel_box.value
+            if self._budget + FUEL_SLICE - store_fuel >= self._budget:
+                self._wait_for_fuel()
+            if self._pending_fuel:
+                with self._lock:
+                    pending, self._pending_fuel = self._pending_fuel, 0
+                store_fuel += pending
+            if self._stop_request is not None or self.bridge.interrupt is not None:
+                # the monitor ends the call at its next check: reach it now, and give the
+                # guest only what it needs to get there (the hidden reserve)
+                self.engine.wasm_engine.increment_epoch()
+                store_fuel = max(store_fuel, FUEL_SLICE)
+            self._slice(ctx, store_fuel)
+            used = min(self._budget + FUEL_SLICE - store_fuel, self._budget)
+            self._live_used = used = max(used, self._live_used)
+            now = time.monotonic()
+            if self.events.active and now - self._last_sample >= EPOCH_SAMPLE:
+                self._last_sample = now
+                self.events.emit(FuelSample(self.id, used, self._budget, now - self._origin))
+        except Exception:
+            self.events.errors += 1
+
+    def _wait_for_fuel(self) -> None:
+        """Out of fuel in a live call: Suspended ("out of fuel") until refuel() or
+        terminate(); the time waited does not count against the timeout."""
+        waited_from = time.monotonic()
+        while True:
+            with self._lock:
+                if self._stop_request is not None or self._pending_fuel:
+                    return
+                if self._state is S.RUNNING:
+                    self._live_used = self._budget
+                    self._transition(S.SUSPENDED, f"out of fuel in {self._last_function}")
+                    self._suspend_reason = "out of fuel"
+                    self._gate.clear()
+                    break
+            self._gate.wait()  # paused at this moment: out of fuel once resumed
+        self._gate.wait()
+        if self._deadline is not None:
+            self._deadline += time.monotonic() - waited_from
+
+    def _live_charge(self, amount: int) -> None:
+        """A host call's fuel in a live call (on the run thread, inside the host call): the
+        budget's, never the hidden reserve; short, it waits for a refuel. The next slice
+        is cut to the budget left after the charge."""
+        ctx = self.bridge.context
+        while True:
+            _get_fuel(ctx, self._fuel_ref)
+            store_fuel = self._fuel_box.value
+            if self._pending_fuel:
+                with self._lock:
+                    pending, self._pending_fuel = self._pending_fuel, 0
+                store_fuel += pending
+            if store_fuel - FUEL_SLICE >= amount:
+                break
+            _set_fuel(ctx, store_fuel)
+            if self._stop_request is not None:
+                raise StopGuest("terminated", self._stop_request)
+            self._wait_for_fuel()
+        self._slice(ctx, store_fuel - amount)
+
     # -- control from other threads --------------------------------------------------
 
     def suspend(self) -> None:
@@ -676,7 +831,7 @@ class Sandbox:
             if self._state is S.SUSPENDED and self._suspend_reason == "out of fuel":
                 raise IllegalTransition(
                     f"sandbox {self.id} is suspended because it ran out of fuel",
-                    hint="refuel(n), then call the function again",
+                    hint="refuel(n): a live call then continues; otherwise call the function again",
                 )
             self._transition(S.RUNNING, "resumed")
             self._suspend_reason = ""
@@ -697,8 +852,13 @@ class Sandbox:
             self._budget += amount
             if self._running:
                 # The store belongs to the run thread while a call is in progress (even
-                # a paused one): the monitor adds this fuel there, at its next tick.
+                # a paused one): the monitor adds this fuel there, at its next tick (a
+                # live call at its next slice, or now if it is waiting for fuel).
                 self._pending_fuel += amount
+                if self._state is S.SUSPENDED and self._suspend_reason == "out of fuel":
+                    self._transition(S.RUNNING, f"refuelled {amount}")
+                    self._suspend_reason = ""
+                    self._gate.set()
             elif self._store is not None:
                 self._store.set_fuel(self._store.get_fuel() + amount)
 
@@ -756,7 +916,8 @@ class Sandbox:
         While a call runs this is the monitor's latest sample (the store belongs to the
         run thread). wasmtime keeps the fuel counter of a loop that makes no calls in a
         register, so for such a loop the sample, and the count after a timeout stops it,
-        lag behind what was really burnt; running out of fuel is always exact.
+        lag behind what was really burnt, except in a live call (``config.live``), whose
+        samples are exact at every slice; running out of fuel is always exact.
         """
         if self._running:
             return self._live_used
@@ -851,6 +1012,41 @@ class _CallPlan:
 _PLANS: dict[tuple[str, str], _CallPlan | None] = {}
 _TRAP_POINTER = ctypes.POINTER(ffi.wasm_trap_t)
 _call_unchecked = ffi._wasmtime_func_call_unchecked
+_ERROR_POINTER = ctypes.POINTER(ffi.wasmtime_error_t)
+_call_async = ffi._wasmtime_func_call_async
+_poll = ffi._wasmtime_call_future_poll
+_future_delete = ffi._wasmtime_call_future_delete
+_yield_interval = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
+    ("wasmtime_context_fuel_async_yield_interval", _DLL)
+)
+#: wasmtime_val_t kinds of the values a live call passes.
+_VAL_KINDS = {"i32": 0, "i64": 1, "f32": 2, "f64": 3}
+#: A live call comes back to the run thread every this many fuel units (about 2 ms of
+#: pure compute on this project's machines); also the size of its hidden reserve.
+FUEL_SLICE = 1 << 22
+#: The least time between two fuel samples of a live call's slices (the epoch ticker's).
+EPOCH_SAMPLE = 0.01
+
+
+def _instantiate(pre: wasmtime.InstancePre, store: wasmtime.Store) -> wasmtime.Instance:
+    """``pre.instantiate(store)`` without wasmtime-py's per-call context manager (it
+    exists for exceptions raised by wasmtime-py's own host functions; ours are unchecked
+    trampolines that never let one through)."""
+    instance = ffi.wasmtime_instance_t()
+    trap = _TRAP_POINTER()
+    error = ffi._wasmtime_instance_pre_instantiate(
+        pre.ptr(), store._context(), ctypes.byref(instance), ctypes.byref(trap)
+    )
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+    if trap:
+        raise wasmtime.Trap._from_ptr(trap)
+    return wasmtime.Instance._from_raw(instance)
+
+
+def _check(error: int | None) -> None:
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, _ERROR_POINTER))
 
 
 def _plan(module: SpiritModule, export: ExportedFunc) -> _CallPlan | None:
@@ -920,12 +1116,17 @@ def _catch_sigint() -> None:
     like the default (raises KeyboardInterrupt); inside one it flags the sandbox, the
     monitor stops the guest at its next tick and the call re-raises KeyboardInterrupt.
     A handler someone else installed (the CLI's) is left alone.
+
+    Called on every call, so it asks ``_signal`` directly: ``signal.getsignal`` turns
+    the answer into an enum, about 3 µs a call.
     """
-    if (
-        signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        and threading.current_thread() is threading.main_thread()
-    ):
+    if _getsignal(_SIGINT) is signal.default_int_handler and threading.get_ident() == _MAIN_THREAD:
         signal.signal(signal.SIGINT, _on_sigint)
+
+
+_getsignal = _signal.getsignal
+_SIGINT = int(signal.SIGINT)
+_MAIN_THREAD = threading.main_thread().ident
 
 
 def _address(pointer: Any) -> int:

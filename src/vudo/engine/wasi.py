@@ -436,7 +436,9 @@ class WasiState:
     def resolve(self, entry: _Fd, path: str, follow: bool) -> tuple[str, tuple[str, ...]]:
         """(host path, components under the preopen) of ``path`` relative to ``entry``.
 
-        Raises ENOTCAPABLE for anything that would leave the preopen.
+        Raises ENOTCAPABLE for anything that would leave the preopen. The walk starts at
+        the preopen's root and re-checks the directory fd's own components too: the guest
+        may have renamed that directory since and put a symbolic link in its place.
         """
         if not path:
             raise Errno(ENOENT)
@@ -446,9 +448,9 @@ class WasiState:
             raise Errno(ENOTCAPABLE)
         assert entry.preopen is not None
         root = entry.preopen.host
-        stack = list(entry.rel)
+        stack: list[str] = []
         trailing = path.endswith("/")
-        pending = [p for p in reversed(path.split("/")) if p not in ("", ".")]
+        pending = [p for p in reversed([*entry.rel, *path.split("/")]) if p not in ("", ".")]
         links = 0
         while pending:
             part = pending.pop()
@@ -921,7 +923,7 @@ def fd_filestat_get(w: W, a: Any) -> int:
         info = os.fstat(entry.osfd)
     elif kind == _DIR:
         w.fs_need(S.STORAGE_READ, entry)
-        info = os.stat(entry.host)
+        info = os.stat(entry.osfd if entry.osfd >= 0 else entry.host)
     else:
         filetype = FT_STREAM if kind in (_SOCKET, _LISTENER) else FT_CHAR
         w.put(a[1].i32, _FILESTAT.pack(0, 0, filetype, 1, 0, 0, 0, 0))
@@ -964,7 +966,7 @@ def fd_filestat_set_times(w: W, a: Any) -> int:
     if entry.kind not in (_FILE, _DIR):
         return EBADF
     w.fs_need(S.STORAGE_WRITE, entry)
-    target: int | str = entry.osfd if entry.kind == _FILE else entry.host
+    target: int | str = entry.osfd if entry.osfd >= 0 else entry.host
     times = _times(a[1].i64, a[2].i64, a[3].i32, os.stat(target))
     os.utime(target, ns=times)
     return SUCCESS
@@ -1034,8 +1036,9 @@ def fd_readdir(w: W, a: Any) -> int:
     if cookie < 0:
         return EINVAL
     if cookie == 0 or entry.entries is None:
-        listing = [(b".", os.stat(entry.host).st_ino, FT_DIR), (b"..", 0, FT_DIR)]
-        with os.scandir(entry.host) as it:
+        where: int | str = entry.osfd if entry.osfd >= 0 else entry.host
+        listing = [(b".", os.stat(where).st_ino, FT_DIR), (b"..", 0, FT_DIR)]
+        with os.scandir(where) as it:
             for item in it:
                 try:
                     kind = _filetype(item.stat(follow_symlinks=False).st_mode)
@@ -1111,13 +1114,15 @@ def path_open(w: W, a: Any) -> int:
         raise
     assert entry.preopen is not None
     if stat.S_ISDIR(os.fstat(osfd).st_mode):
-        os.close(osfd)
+        # keep the directory itself open: fd_readdir/filestat act on it, not on a name
+        # the guest could later point elsewhere
         opened = _Fd(
             _DIR,
             preopen=entry.preopen,
             rel=rel,
             base=base & entry.inheriting,
             inheriting=inheriting & entry.inheriting,
+            osfd=osfd,
         )
     else:
         if oflags & O_DIRECTORY:

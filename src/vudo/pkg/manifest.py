@@ -85,9 +85,13 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "license",
     "repository",
     "capabilities",
+    "directories",
     "dependencies",
     "pricing",
 )
+#: A ``directories`` entry: one plain name (a WASI program's own data directory).
+_DIRECTORY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+MAX_DIRECTORIES = 16
 VERSION_KEYS: tuple[str, ...] = ("major", "minor", "patch", "pre", "build")
 DEPENDENCY_KEYS: tuple[str, ...] = ("version", "path", "git", "rev", "registry", "optional")
 _SECTIONS = ("dependencies", "pricing")
@@ -157,6 +161,9 @@ class Manifest:
     capabilities: tuple[AnyCapability, ...] = ()
     dependencies: tuple[Dependency, ...] = ()
     pricing: Pricing | None = None
+    #: WASI data directories the Spirit wants (plain names): each is a directory of its
+    #: own under the store, preopened as ``/<name>`` (see docs/wasi.md)
+    directories: tuple[str, ...] = ()
 
     def dependency(self, name: str) -> Dependency | None:
         for dep in self.dependencies:
@@ -525,6 +532,7 @@ class _Validator:
             license=self.optional_string(data, "license"),
             repository=self.optional_string(data, "repository"),
             capabilities=self.capabilities(data.get("capabilities", [])),
+            directories=self.directories(data.get("directories", [])),
             dependencies=self.dependencies(data.get("dependencies", {})),
             pricing=self.pricing(data["pricing"]) if "pricing" in data else None,
         )
@@ -560,6 +568,32 @@ class _Validator:
             raise self.fail(
                 f"invalid version {text} at {self.loc.where(path)}", hint=exc.hint
             ) from None
+
+    def directories(self, value: object) -> tuple[str, ...]:
+        path = ("directories",)
+        if not isinstance(value, list):
+            raise self.wrong_type(path, value, "an array of directory names")
+        if len(value) > MAX_DIRECTORIES:
+            raise self.fail(
+                f"{len(value)} directories at {self.loc.where(path)}; at most "
+                f"{MAX_DIRECTORIES} are allowed",
+                hint="keep the data in fewer directories",
+            )
+        seen: list[str] = []
+        for item in value:
+            if not isinstance(item, str) or not _DIRECTORY_RE.fullmatch(item):
+                shown = item if isinstance(item, str) and len(item) <= 64 else _type_name(item)
+                raise self.fail(
+                    f'directory "{shown}" at {self.loc.where(path)} is not a plain name',
+                    hint='lowercase letters, digits, - and _, e.g. directories = ["data"]',
+                )
+            if item in seen:
+                raise self.fail(
+                    f'directory "{item}" is listed twice at {self.loc.where(path)}',
+                    hint="remove the duplicate",
+                )
+            seen.append(item)
+        return tuple(seen)
 
     def capabilities(self, value: object) -> tuple[AnyCapability, ...]:
         path = ("capabilities",)
@@ -803,6 +837,8 @@ def manifest_to_dict(manifest: Manifest, *, version_table: bool = False) -> dict
         out["repository"] = manifest.repository
     if manifest.capabilities:
         out["capabilities"] = [c.value for c in manifest.capabilities]
+    if manifest.directories:
+        out["directories"] = list(manifest.directories)
     if manifest.dependencies:
         out["dependencies"] = {d.name: d.to_value() for d in manifest.dependencies}
     if manifest.pricing is not None:

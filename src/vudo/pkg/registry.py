@@ -553,6 +553,18 @@ def tag_version(tag: str) -> Version | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Fetched:
+    """A package a registry handed over, with its checked signature. ``sha256`` is set
+    for a download into vudo's cache that was checked in the same pass: a private file
+    the store may take over (:meth:`vudo.pkg.store.LocalStore.adopt`) rather than copy;
+    None for a registry's own file, which must stay where it is."""
+
+    path: Path
+    checked: CheckedPackage
+    sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PublishPlan:
     """What ``vudo publish`` pushes (or, with ``--dry-run``, would push)."""
 
@@ -731,38 +743,59 @@ class OciRegistry(Resource):
         if len(stale) < 2:
             return
         with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
-            for future in [pool.submit(self._fetch_repo, n) for n in stale]:
+            for future in [pool.submit(self._fetch_repo, n, newest_only=True) for n in stale]:
                 future.result()
 
-    def _fetch_repo(self, name: str) -> dict[str, Any]:
-        """Fetch the tags of ``name`` and any manifest not cached under the same tag."""
+    def _fetch_repo(self, name: str, *, newest_only: bool = False) -> dict[str, Any]:
+        """Fetch the tags of ``name`` and any manifest not cached under the same tag;
+        with ``newest_only`` (a search), only down to the newest version not yanked that
+        is a vudo artifact (one manifest, not one per version): the entry is then marked
+        incomplete and resolution fetches the rest when it asks."""
         cache = self._load_cache()
         old = cache["repos"].get(name)
         old_manifests = old.get("manifests", {}) if isinstance(old, dict) else {}
         repo = self._repo(name)
         tags = self.client.list_tags(repo)
         manifests: dict[str, Any] = {}
-        for tag in tags:
-            if tag.startswith(YANK_TAG_PREFIX) or tag_version(tag) is None:
-                continue
+        parsed = [(tag_version(t), t) for t in tags if not t.startswith(YANK_TAG_PREFIX)]
+        versions = sorted(((v, t) for v, t in parsed if v is not None), reverse=True)
+        complete, live = True, False
+        for version, tag in versions:  # newest first
+            if newest_only and live:
+                complete = False  # the newest live version is known: enough for a search
+                break
             cached = old_manifests.get(tag) if isinstance(old_manifests, dict) else None
             if isinstance(cached, dict):
                 manifests[tag] = cached
-                continue
-            try:
-                m = self.client.get_manifest(repo, tag)
-            except NotFoundError:
-                continue  # deleted between the listing and now
-            manifests[tag] = {
-                "digest": m.digest,
-                "annotations": dict(m.annotations),
-                "artifact_type": m.artifact_type,
-                "layers": [d.to_dict() for d in m.layers],
-            }
-        entry = {"at": self.clock(), "tags": tags, "manifests": manifests}
+            else:
+                record = self._fetch_manifest(repo, tag)
+                if record is None:
+                    continue  # deleted between the listing and now
+                manifests[tag] = record
+            live = f"{YANK_TAG_PREFIX}{tag}" not in tags and (
+                self._entry(name, version, manifests[tag]) is not None
+            )
+        if not complete and isinstance(old_manifests, dict):
+            for tag, cached in old_manifests.items():
+                if tag in tags and tag not in manifests and isinstance(cached, dict):
+                    manifests[tag] = cached
+        entry = {"at": self.clock(), "tags": tags, "manifests": manifests, "complete": complete}
         cache["repos"][name] = entry
         self._dirty = True
         return entry
+
+    def _fetch_manifest(self, repo: str, tag: str) -> dict[str, Any] | None:
+        """What the cache keeps of one tag's manifest (None if the tag is gone)."""
+        try:
+            m = self.client.get_manifest(repo, tag)
+        except NotFoundError:
+            return None
+        return {
+            "digest": m.digest,
+            "annotations": dict(m.annotations),
+            "artifact_type": m.artifact_type,
+            "layers": [d.to_dict() for d in m.layers],
+        }
 
     def summaries(self) -> list[SpiritSummary]:
         """Every Spirit here, newest version each: from a small summary file while it is
@@ -773,7 +806,7 @@ class OciRegistry(Resource):
             return cached
         out: list[SpiritSummary] = []
         for name in self.names():
-            made = summarize(name, self.entries(name))
+            made = summarize(name, self.entries(name, complete=False))
             if made is not None:
                 out.append(made)
         self._summary = {
@@ -793,16 +826,24 @@ class OciRegistry(Resource):
         }
         return out
 
-    def _repo_entry(self, name: str, *, fresh: bool) -> dict[str, Any]:
+    def _repo_entry(self, name: str, *, fresh: bool, complete: bool = True) -> dict[str, Any]:
         entry = self._load_cache()["repos"].get(name)
-        if fresh or not isinstance(entry, dict) or not self._fresh(entry.get("at")):
-            entry = self._fetch_repo(name)
+        if (
+            fresh
+            or not isinstance(entry, dict)
+            or not self._fresh(entry.get("at"))
+            or (complete and entry.get("complete") is False)
+        ):
+            entry = self._fetch_repo(name, newest_only=not complete)
         return entry  # type: ignore[no-any-return]
 
-    def entries(self, name: str, *, fresh: bool = False) -> list[PublishedVersion]:
+    def entries(
+        self, name: str, *, fresh: bool = False, complete: bool = True
+    ) -> list[PublishedVersion]:
         """Every vudo version of ``name`` here, lowest first (yanked ones flagged);
-        tags that are not vudo artifacts are left out."""
-        entry = self._repo_entry(name, fresh=fresh)
+        tags that are not vudo artifacts are left out. With ``complete`` False (a
+        search), versions below the newest live one may be missing."""
+        entry = self._repo_entry(name, fresh=fresh, complete=complete)
         tags = set(entry.get("tags") or [])
         out: list[PublishedVersion] = []
         for tag, m in (entry.get("manifests") or {}).items():
@@ -862,9 +903,9 @@ class OciRegistry(Resource):
         """Download version ``version`` of ``name`` (once) into the cache: the tag's
         manifest must be a vudo artifact, the layer must match its digest and the package
         its signature and name before the path is returned."""
-        return self.fetch_checked(name, version)[0]
+        return self.fetch_checked(name, version).path
 
-    def fetch_checked(self, name: str, version: Version | str) -> tuple[Path, CheckedPackage]:
+    def fetch_checked(self, name: str, version: Version | str) -> Fetched:
         """:meth:`fetch`, and the package's checked signature (so installing does not
         check it again)."""
         from vudo.pkg.oci import parse_manifest
@@ -891,7 +932,8 @@ class OciRegistry(Resource):
         if target.is_file():
             cached, _, members = digest_package(target)
             if cached == digest:
-                return target, self._check_package(target, name, wanted, ref, streamed=members)
+                checked = self._check_package(target, name, wanted, ref, streamed=members)
+                return Fetched(target, checked, digest)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_dir / f".{digest}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
         try:
@@ -905,7 +947,7 @@ class OciRegistry(Resource):
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        return target, dataclasses.replace(checked, path=target)
+        return Fetched(target, dataclasses.replace(checked, path=target), digest)
 
     @staticmethod
     def _check_package(
@@ -1126,6 +1168,7 @@ def open_registry(
 __all__ = [
     "REGISTRY_FORMAT",
     "DirectoryRegistry",
+    "Fetched",
     "HttpRegistry",
     "OciRegistry",
     "PublishPlan",

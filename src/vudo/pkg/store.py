@@ -32,6 +32,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import errno
 import functools
 import json
 import os
@@ -707,6 +708,47 @@ class LocalStore(Resource):
                 os.close(fd)
             verified = check_package(tmp, streamed=members)
             return self._commit_install(tmp, verified, digest, size, policy, registry)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def adopt(
+        self,
+        download: Path,
+        checked: CheckedPackage,
+        digest: str,
+        *,
+        policy: TrustPolicy | None = None,
+        registry: str = "",
+    ) -> InstallResult:
+        """Install a package this process downloaded and checked as it arrived
+        (``checked``; ``digest`` is the file's SHA-256, which the download verified) by
+        moving the file into the store, not copying and checking it again: the download
+        was already a private file written once. On another filesystem it is copied and
+        checked as :meth:`install` does."""
+        from vudo.pkg.trust import TrustPolicy
+
+        policy = policy or TrustPolicy()
+        tmp = self.tmp_dir / f"install-{os.getpid()}-{os.urandom(16).hex()}.partial"
+        try:
+            os.replace(download, tmp)
+        except FileNotFoundError:
+            raise NotFoundError(
+                f"the download {download.name} is gone (another vudo installed it meanwhile)",
+                hint="run the command again",
+            ) from None
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            return self.install(download, policy=policy, registry=registry)
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                os.fchmod(fd, 0o644)  # as install's copies (the download was 0600)
+                os.fsync(fd)  # downloads are not synced; store objects are
+            finally:
+                os.close(fd)
+            return self._commit_install(tmp, checked, digest, size, policy, registry)
         finally:
             tmp.unlink(missing_ok=True)
 

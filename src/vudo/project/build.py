@@ -494,6 +494,7 @@ def build_project(
                 info.imports,
                 info.exports,
                 tuple((w.message, w.hint) for w in warnings),
+                m.directories,
             ),
             release=release,
         )

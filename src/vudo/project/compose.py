@@ -29,15 +29,12 @@ from vudo.engine.config import Dependency, SandboxConfig
 from vudo.errors import VudoError
 
 if TYPE_CHECKING:
-    from vudo.engine import Engine
+    from vudo.engine import Engine, SpiritModule
     from vudo.engine.grants import Grant
     from vudo.engine.services import HostServices
     from vudo.pkg.lockfile import Lockfile
     from vudo.pkg.manifest import Manifest
     from vudo.pkg.pricing import Pricing
-
-#: Host functions whose callees need the persistent services (as runner.needs_services).
-_SERVICE_PREFIXES = ("host_storage_", "host_credit_", "host_network_")
 
 
 class DependencyResolver:
@@ -45,8 +42,8 @@ class DependencyResolver:
 
     ``manifest`` and ``lock`` are read on the first call only (a run that calls nothing
     parses nothing): ``lock`` is None for an installed Spirit, whose dependencies are
-    matched against the store by requirement. ``services`` opens (or returns) the host
-    services when a callee's module needs them. ``prices`` collects, by module digest, the
+    matched against the store by requirement. ``services`` gives a callee's module the
+    host services it needs (None when it needs none). ``prices`` collects, by module digest, the
     [pricing] of every callee resolved (shared with the callees' own resolvers), so the
     nested receipts can be priced like the top one (:func:`vudo.project.runner.priced`).
     """
@@ -59,7 +56,7 @@ class DependencyResolver:
         *,
         engine: Engine,
         home: Path,
-        services: Callable[[], HostServices | None],
+        services: Callable[[SpiritModule], HostServices | None],
         prices: dict[str, Pricing] | None = None,
     ) -> None:
         self.label = label
@@ -140,14 +137,13 @@ class DependencyResolver:
         module = self.engine.load(wasm, name=manifest.name)
         if manifest.pricing is not None:
             self.prices[module.digest] = manifest.pricing
-        needs = any(i.startswith(_SERVICE_PREFIXES) for i in module.imports)
         config = SandboxConfig(
             grants=grants,
             trusted_granters=(ensure_keypair(home).public_hex,),
             grant_refresh=current,
             identity=identity.key,
             namespace=identity.namespace,
-            services=self.services() if needs else None,
+            services=self.services(module),
             dependencies=installed_resolver(
                 manifest,
                 engine=self.engine,
@@ -164,7 +160,7 @@ def project_resolver(
     *,
     engine: Engine,
     home: Path,
-    services: Callable[[], HostServices | None],
+    services: Callable[[SpiritModule], HostServices | None],
 ) -> DependencyResolver:
     """The resolver of a project run: its manifest, pinned by its ``spirit.lock``."""
 
@@ -189,7 +185,7 @@ def installed_resolver(
     *,
     engine: Engine,
     home: Path,
-    services: Callable[[], HostServices | None],
+    services: Callable[[SpiritModule], HostServices | None],
     prices: dict[str, Pricing] | None = None,
 ) -> DependencyResolver | None:
     """The resolver of an installed Spirit (or a ``.spirit`` file): its manifest's

@@ -25,6 +25,8 @@ class ConsentRequest:
     author: str
     capabilities: tuple[AnyCapability, ...]
     previous: tuple[AnyCapability, ...] | None = None  # installed version's, on upgrade
+    #: WASI data directories of its own it wants (the manifest's ``directories``)
+    directories: tuple[str, ...] = ()
 
     @property
     def added(self) -> tuple[AnyCapability, ...]:

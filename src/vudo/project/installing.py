@@ -19,7 +19,7 @@ from vudo.errors import NotFoundError
 from vudo.home import cache_dir
 from vudo.pkg.keys import ensure_keypair
 from vudo.pkg.manifest import Dependency
-from vudo.pkg.registry import Registry
+from vudo.pkg.registry import Fetched, Registry
 from vudo.pkg.resolve import resolve
 from vudo.pkg.signing import CheckedPackage, check_package
 from vudo.pkg.sources import GitSource
@@ -63,6 +63,7 @@ class Prepared:
     package: Path
     request: ConsentRequest
     built_from: Path | None  # project directory it was packed from, if any
+    fetched: Fetched | None = None  # a registry download the store may take over
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +84,22 @@ class SummonResult:
         }
 
 
-def _prepared(verified: CheckedPackage, built_from: Path | None = None) -> Prepared:
+def _prepared(
+    verified: CheckedPackage, built_from: Path | None = None, fetched: Fetched | None = None
+) -> Prepared:
     m = verified.manifest
     return Prepared(
         verified.path,
-        ConsentRequest(m.name, str(m.version), verified.signer, m.author, tuple(m.capabilities)),
+        ConsentRequest(
+            m.name,
+            str(m.version),
+            verified.signer,
+            m.author,
+            tuple(m.capabilities),
+            directories=m.directories,
+        ),
         built_from,
+        fetched,
     )
 
 
@@ -121,7 +132,13 @@ def install_prepared(
     ``registry`` is remembered as where it came from (for ``vudo upgrade``)."""
     policy = user_policy(home, trust_signer=trust_signer)
     with open_store(home) as store:
-        result = store.install(prepared.package, policy=policy, registry=registry)
+        fetched = prepared.fetched
+        if fetched is not None and fetched.sha256 is not None:
+            result = store.adopt(
+                fetched.path, fetched.checked, fetched.sha256, policy=policy, registry=registry
+            )
+        else:
+            result = store.install(prepared.package, policy=policy, registry=registry)
         grants, _ = sign_grants(
             decision.granted,
             home=home,
@@ -181,10 +198,10 @@ def install(
                     prepared = prepare_summon(candidate.location, home=home, progress=progress)
                 else:
                     pool = [r for r in named.values() if r.label == candidate.source]
-                    _, checked, registry = RegistrySet(pool or opened).fetch_from(
+                    fetched, registry = RegistrySet(pool or opened).fetch_from(
                         candidate.name, candidate.version
                     )
-                    prepared = _prepared(checked)
+                    prepared = _prepared(fetched.checked, fetched=fetched)
                     origin = registry_label(registry)
                 plan.append((prepared, consent(prepared.request, is_root), origin))
         return [
@@ -263,6 +280,7 @@ def upgrade(
                         plan.verified.manifest.author,
                         new_caps,
                         previous=tuple(current.capabilities),
+                        directories=plan.verified.manifest.directories,
                     )
                     narrowed = dataclasses.replace(
                         request, capabilities=request.added, previous=None

@@ -95,6 +95,7 @@ class BuildStamp(NamedTuple):
     imports: tuple[tuple[str, str], ...]
     exports: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]
     warnings: tuple[tuple[str, str], ...]
+    directories: tuple[str, ...] = ()  # the manifest's WASI data directories
 
 
 def stamp_path(root: Path, *, release: bool = False) -> Path:
@@ -183,6 +184,7 @@ def current_build(root: Path, *, release: bool = False) -> BuildStamp | None:
             tuple((str(m), str(n)) for m, n in stamp["imports"]),
             tuple((str(n), tuple(p), tuple(r)) for n, p, r in stamp["exports"]),
             tuple((str(m), str(h)) for m, h in stamp["warnings"]),
+            tuple(str(d) for d in stamp.get("directories", ())),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # no stamp, a damaged one, or no module: build
@@ -206,6 +208,7 @@ def write_stamp(root: Path, stamp: BuildStamp, *, release: bool = False) -> None
             "imports": [list(i) for i in stamp.imports],
             "exports": [[n, list(p), list(r)] for n, p, r in stamp.exports],
             "warnings": [list(w) for w in stamp.warnings],
+            "directories": list(stamp.directories),
         }
     ).encode()
 

@@ -29,13 +29,14 @@ from vudo.pkg.config import (
 from vudo.pkg.oci import parse_oci_url
 from vudo.pkg.registry import (
     DirectoryRegistry,
+    Fetched,
     OciRegistry,
     Registry,
     SpiritSummary,
     open_registry,
     summaries,
 )
-from vudo.pkg.signing import CheckedPackage, check_package
+from vudo.pkg.signing import check_package
 from vudo.pkg.sources import Candidate
 from vudo.pkg.store import check_query, open_store
 from vudo.pkg.versions import Version, parse_version
@@ -165,23 +166,19 @@ class RegistrySet:
         return out
 
     def fetch(self, name: str, version: Version | str) -> Path:
-        return self.fetch_from(name, version)[0]
+        return self.fetch_from(name, version)[0].path
 
-    def fetch_from(
-        self, name: str, version: Version | str
-    ) -> tuple[Path, CheckedPackage, Registry]:
-        """The package file, its checked signature, and the registry it came from (an
-        OCI registry checks a package as it downloads it; the others' are read once)."""
+    def fetch_from(self, name: str, version: Version | str) -> tuple[Fetched, Registry]:
+        """The package, checked, and the registry it came from (an OCI registry checks a
+        package as it downloads it; the others' are read once)."""
         if isinstance(version, str):
             version = parse_version(version)
         for registry in self.registries:
             if any(c.version == version for c in registry.candidates(name)):
                 if isinstance(registry, OciRegistry):
-                    path, checked = registry.fetch_checked(name, version)
-                else:
-                    path = Path(registry.fetch(name, version))
-                    checked = check_package(path)
-                return path, checked, registry
+                    return registry.fetch_checked(name, version), registry
+                path = Path(registry.fetch(name, version))
+                return Fetched(path, check_package(path)), registry
         raise NotFoundError(f"no registry has {name} {version}", hint="check --registry")
 
 

@@ -43,6 +43,7 @@ from vudo.errors import (
     RuntimeFailure,
     UsageError,
     VudoError,
+    from_os_error,
 )
 from vudo.home import cache_dir, data_dir
 from vudo.project.compose import DependencyResolver, installed_resolver, project_resolver
@@ -113,6 +114,7 @@ class RunTarget(NamedTuple):
     built: bool = False
     identity: SpiritIdentity | None = None  # None: the module's digest (see run_identity)
     pricing: Pricing | None = None  # what a run costs (the manifest's [pricing])
+    directories: tuple[str, ...] = ()  # the manifest's WASI data directories
 
 
 class RunOptions(NamedTuple):
@@ -136,6 +138,8 @@ class RunOptions(NamedTuple):
     dirs: tuple[Preopen, ...] = ()
     stdin_fd: int | None = None  # --stdin: a WASI program's stdin streams from this fd
     interactive: bool = False  # stdio is a terminal (wasi-libc line-buffers stdout)
+    #: live fuel and refuel-and-continue (the workbench; see SandboxConfig.live)
+    live: bool = False
 
 
 _NO_OPTIONS = RunOptions()
@@ -301,6 +305,7 @@ def project_target(
         built=built,
         pricing=pricing,
         identity=_identity().project(root),
+        directories=stamp.directories,
     )
 
 
@@ -320,6 +325,7 @@ def package_target(path: Path) -> RunTarget:
         signer=verified.signer,
         pricing=manifest.pricing,
         identity=_identity().installed(verified.signer, manifest.name),
+        directories=manifest.directories,
     )
 
 
@@ -339,6 +345,7 @@ def installed_target(spec: str, *, home: Path) -> RunTarget:
         signer=spirit.signer,
         pricing=spirit.manifest.pricing,
         identity=_identity().installed(spirit.signer, spirit.manifest.name),
+        directories=spirit.manifest.directories,
     )
 
 
@@ -429,6 +436,44 @@ def _dir_grants(options: RunOptions, denied: set[Any]) -> list[tuple[Any, str]]:
             caps += [Capability.STORAGE_WRITE, Capability.STORAGE_DELETE]
         wanted += [(c, f"path:{opened.host}") for c in caps if c not in denied]
     return wanted
+
+
+_STORAGE = ("storage_read", "storage_write", "storage_delete")
+
+
+def _own_dirs(target: RunTarget, identity: str, home: Path) -> tuple[Preopen, ...]:
+    """The manifest's ``directories``: each a directory of the Spirit's own identity under
+    ``<home>/data/wasi/<identity>/``, made on first use, preopened as ``/<name>``. Using
+    it still needs the Spirit's storage grants (the manifest declares them; the user
+    consented at install)."""
+    made: list[Preopen] = []
+    for name in target.directories:
+        path = data_dir(home) / "wasi" / identity / name
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise from_os_error(err, f"cannot create {path}") from err
+        made.append(Preopen(str(path), "/" + name))
+    return tuple(made)
+
+
+def _granted_dirs(grants: Iterable[Grant], given: tuple[Preopen, ...]) -> tuple[Preopen, ...]:
+    """Preopens for the ``path:`` storage grants a run holds beyond ``--dir``: how an
+    installed Spirit gets a directory (``vudo grant NAME storage_read --scope path:/dir``).
+    The guest sees the directory under its host path (as ``--dir HOST`` would show it);
+    read-only unless storage_write is granted for it too. A directory that no longer
+    exists is left out (its calls then find nothing)."""
+    scoped: dict[str, set[str]] = {}
+    for g in grants:
+        scope = str(g.scope)
+        if scope.startswith("path:") and g.capability.value in _STORAGE:
+            scoped.setdefault(scope[5:], set()).add(g.capability.value)
+    have = {p.host for p in given}
+    return tuple(
+        Preopen(host, host, "storage_write" not in caps)
+        for host, caps in sorted(scoped.items())
+        if host not in have and os.path.isdir(host)
+    )
 
 
 def plan_grants(
@@ -550,6 +595,8 @@ def prepare_run(
     module = engine.load(target.wasm, name=target.name)
     function, args = "", []
     argv: tuple[str, ...] = ()
+    if module.uses_wasi and not entry:  # the embedding API: Spirit.run calls _start
+        argv = (target.name, *options.args)
     if entry:
         function = options.function or module.entry_point()
         exported = module.export(function)
@@ -593,12 +640,12 @@ def prepare_run(
     limits = options.limits if options.limits is not None else Limits()
     if options.memory is not None:
         limits = limits._replace(memory_bytes=options.memory)
-    dependencies = _dependencies(
-        target,
-        engine=engine,
-        home=home,
-        services=open_services if open_services is not None else lambda: services,
-    )
+    opener = open_services if open_services is not None else lambda: services
+
+    def callee_services(module: SpiritModule) -> HostServices | None:
+        return opener() if needs_services(module) else None
+
+    dependencies = _dependencies(target, engine=engine, home=home, services=callee_services)
     kwargs: dict[str, Any] = {
         "dependencies": dependencies,
         "limits": limits,
@@ -613,12 +660,20 @@ def prepare_run(
         "env": dict(options.env),
         "sinks": sinks,
         "argv": argv,
-        "preopens": options.dirs,
+        "preopens": (
+            options.dirs
+            + _own_dirs(target, identity.key, home)
+            + _granted_dirs(grants, options.dirs)
+            if module.uses_wasi
+            else options.dirs
+        ),
         "stdin_fd": options.stdin_fd,
         "interactive": options.interactive,
     }
     if options.fuel is not None:
         kwargs["fuel"] = options.fuel
+    if options.live:
+        kwargs["live"] = True
     if options.timeout is not None:
         kwargs["timeout"] = options.timeout
     granted = tuple((c.value, s) for c, s in plan) + tuple(
@@ -634,7 +689,7 @@ def _dependencies(
     *,
     engine: Engine,
     home: Path,
-    services: Callable[[], HostServices | None],
+    services: Callable[[SpiritModule], HostServices | None],
 ) -> DependencyResolver | None:
     """What ``target``'s ``host_spirit_call`` may reach: its manifest's dependencies (a
     project's pinned by its lock); None for a loose module, which has no manifest."""
@@ -836,15 +891,14 @@ class RunHandle:
 
     @property
     def live(self) -> bool:
-        """Whether a call is in progress (running, or paused mid-call)."""
-        state = str(self.sandbox.state)
-        return state == "running" or (
-            state == "suspended" and self.sandbox.suspend_reason == "paused"
-        )
+        """Whether a call is in progress (running, paused, or a live call waiting for
+        fuel mid-call)."""
+        return self.sandbox.in_call
 
     @property
     def out_of_fuel(self) -> bool:
-        """Suspended because the fuel ran out: refuel, then :meth:`call_again`."""
+        """Suspended because the fuel ran out: refuel (a live call then continues by
+        itself; otherwise :meth:`call_again`)."""
         return self.sandbox.suspend_reason == "out of fuel"
 
     @property
@@ -863,8 +917,9 @@ class RunHandle:
         return None
 
     def refuel(self, amount: int) -> bool:
-        """Add fuel; True when the caller should :meth:`call_again` (it had run out)."""
-        again = self.out_of_fuel
+        """Add fuel; True when the caller should :meth:`call_again` (it had run out and
+        its call ended; a live call waiting for fuel continues by itself)."""
+        again = self.out_of_fuel and not self.sandbox.in_call
         self.sandbox.refuel(amount)
         return again
 

@@ -163,6 +163,7 @@ def check_project(path: Path, *, home: Path, progress: Progress = no_progress) -
                 problems.append(
                     Problem("capabilities", "error" if p.error else "warning", p.message, p.hint)
                 )
+            problems.extend(_check_composition(info.imports, bool(manifest.dependencies), root))
         try:
             if open_project(root).is_stale():
                 problems.append(
@@ -198,6 +199,41 @@ def check_project(path: Path, *, home: Path, progress: Progress = no_progress) -
         package if package.is_file() else None,
         signer,
     )
+
+
+#: The imports that reach another Spirit (vudo.engine.compose): only a dependency, locked.
+_DEPENDENCY_CALLS = ("host_spirit_call", "host_sandbox_spawn")
+
+
+def _check_composition(
+    imports: tuple[tuple[str, str], ...], has_dependencies: bool, root: Path
+) -> list[Problem]:
+    """A module that calls other Spirits reaches only the locked dependencies of its
+    manifest: say so when there are none, or no ``spirit.lock`` pins them yet."""
+    calls = sorted({name for module, name in imports if module == "vudo"} & set(_DEPENDENCY_CALLS))
+    if not calls:
+        return []
+    if not has_dependencies:
+        return [
+            Problem(
+                "dependencies",
+                "warning",
+                f"the module imports {', '.join(calls)} but spirit.toml has no [dependencies]: "
+                "every such call will be NOT_FOUND",
+                "list the Spirits it calls under [dependencies]",
+            )
+        ]
+    if not (root / "spirit.lock").is_file():
+        return [
+            Problem(
+                "dependencies",
+                "warning",
+                f"the module imports {', '.join(calls)} but there is no spirit.lock: a call "
+                "reaches only the dependencies the lock pins",
+                "run `vudo build` (it writes spirit.lock)",
+            )
+        ]
+    return []
 
 
 def _check_package(package: Path, author: str, problems: list[Problem]) -> str | None:

@@ -5,8 +5,8 @@ lazily, so textual loads only when the workbench opens. The panes are plain widg
 by plain data (:mod:`vudo.tui.rows`); :mod:`vudo.tui.session` is the one place that calls
 the core (engine, package store, project workflow).
 
-Keys (also in the footer and the command palette, ctrl+p): b build, r run (choose the
-function, arguments, fuel and capabilities to deny), p pause/resume, x stop, f refuel,
-t test, k pack, g sign, c check, h hot reload on/off, d denied-only log filter, / search
-the registry (i install, u uninstall, U upgrade), 1-4 switch views, q quit.
+Keys: ``?``/F1 lists them for the focused pane; ``docs/tui.md`` is the keymap. Seven
+numbered panes (1 files, 2 source, 3 host calls, 4 log, 5 receipt, 6 storage, 7 registry),
+tab/shift+tab cycle them; j/k/g/G move in lists and never act; actions that change files,
+the store or the registry ask first or sit behind a modifier.
 """

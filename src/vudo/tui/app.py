@@ -188,6 +188,7 @@ class WorkbenchApp(App[int]):
         self.view = "project"
         self.left = "project"  # what the wide layout shows on the left
         self.wide = False
+        self._tabs_wide: bool | None = None  # whether the tab bar is set for the wide layout
         self.last_request: RunRequest | None = None
         self.test_cases: list[tuple[str, bool, str]] = []
         self.problem: ProblemRow | None = None
@@ -286,12 +287,10 @@ class WorkbenchApp(App[int]):
             show = {self.view}
         # Activate first: hiding the active tab would make Tabs activate another one.
         tabs.active = f"tab-{self.left if self.wide else self.view}"
-        for key in ("run", "log", "receipt"):
-            tab_id = f"tab-{key}"
-            if self.wide:
-                tabs.hide(tab_id)
-            else:
-                tabs.show(tab_id)
+        if self._tabs_wide is not self.wide:  # showing a shown tab still re-lays the bar
+            self._tabs_wide = self.wide
+            for key in ("run", "log", "receipt"):
+                (tabs.hide if self.wide else tabs.show)(f"tab-{key}")
         for widget_id, key in (
             ("#project", "project"),
             ("#storage-view", "storage"),
@@ -302,7 +301,9 @@ class WorkbenchApp(App[int]):
             ("#output", "output"),
             ("#receipt", "receipt"),
         ):
-            self.query_one(widget_id).display = key in show
+            widget = self.query_one(widget_id)
+            if widget.display != (key in show):
+                widget.display = key in show
 
     @on(Tabs.TabActivated, "#views")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -484,6 +485,11 @@ class WorkbenchApp(App[int]):
                 output.append(item[1:])
         if transitions:
             self.query_one(LifecyclePane).add(transitions)
+            last = transitions[-1]
+            if last.new == "suspended" and last.reason.startswith("out of fuel"):
+                # a live call waits in place for fuel (its worker is still in the call)
+                self.set_status("out of fuel: suspended · f refuels and continues, x stops")
+                self.refresh_bindings()
         if readings:
             self.query_one(FuelGauge).sample(readings)
         if calls:

@@ -396,7 +396,7 @@ class TextScreen(ModalScreen[None]):
         DIALOG_CSS.format(name="TextScreen")
         + """
     TextScreen > Vertical { width: 100; }
-    TextScreen VerticalScroll { height: auto; max-height: 40; }
+    TextScreen VerticalScroll { height: auto; max-height: 80vh; }
     TextScreen .what { color: $text-muted; }
     """
     )
@@ -419,7 +419,11 @@ class TextScreen(ModalScreen[None]):
             yield Label(Content(self.title_text), classes="title")
             with VerticalScroll(id="text-scroll"):
                 yield Static(self.body, id="text-body")
-            hint = "y copy · esc close" if self.copy_text is not None else "esc close"
+            hint = (
+                "j/k scroll · y copy · esc close"
+                if self.copy_text is not None
+                else "j/k scroll · esc close"
+            )
             yield Static(hint, classes="what")
 
     def action_close(self) -> None:

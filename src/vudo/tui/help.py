@@ -14,41 +14,38 @@ from vudo.tui.panes import PANES, Pane
 
 #: Keys the help lists in their own line rather than one by one.
 _GROUPED = frozenset({"1", "2", "3", "4", "5", "6", "7", "tab", "shift+tab"})
-
-
-def _key_name(app: Any, key: str) -> str:
-    try:
-        return str(app.get_key_display_by_key(key))
-    except Exception:
-        return key
+#: Inherited scrolling keys every scrollable widget has (not worth a line each).
+_NOISE = frozenset({"left", "right", "ctrl+pageup", "ctrl+pagedown", "super+c"})
 
 
 def help_text(app: Any, pane: Pane | None) -> Content:
-    """Every binding of the focused pane (and the widgets inside it) and of the app."""
+    """Every binding of the focused pane (and the widgets inside it) and of the app, one
+    line per action (``↑ k  Up``)."""
     from textual.app import App
     from textual.screen import Screen
 
-    pane_keys: list[tuple[str, str]] = []
-    app_keys: list[tuple[str, str]] = []
-    seen: set[str] = set()
+    pane_keys: dict[str, list[str]] = {}
+    app_keys: dict[str, list[str]] = {}
     for key, active in app.screen.active_bindings.items():
         binding = active.binding
-        if key in _GROUPED or not binding.description or key in seen:
+        if key in _GROUPED or key in _NOISE or not binding.description:
             continue
-        seen.add(key)
-        shown = binding.key_display or _key_name(app, key)
         target = app_keys if isinstance(active.node, App | Screen) else pane_keys
-        target.append((shown, binding.description))
+        shown = binding.key_display or app.get_key_display(binding)
+        keys = target.setdefault(binding.description, [])
+        if shown not in keys:
+            keys.append(shown)
 
-    def section(title: str, rows: list[tuple[str, str]]) -> list[Content]:
+    def section(title: str, rows: dict[str, list[str]]) -> list[Content]:
         out = [Content(title).stylize("bold $accent")]
-        width = max((len(k) for k, _ in rows), default=0)
-        out += [Content(f"  {k:<{width}}  ").stylize("bold") + Content(d) for k, d in rows]
+        pairs = [(" ".join(keys), what) for what, keys in rows.items()]
+        width = max((len(k) for k, _ in pairs), default=0)
+        out += [Content(f"  {k:<{width}}  ").stylize("bold") + Content(d) for k, d in pairs]
         return out
 
     lines: list[Content] = []
     title = f"{pane.number} {pane.title}" if pane is not None else "no pane focused"
-    lines += section(f"Focused pane: {title}", pane_keys or [("", "(no keys of its own)")])
+    lines += section(f"Focused pane: {title}", pane_keys or {"(no keys of its own)": [""]})
     lines.append(Content(""))
     lines += section("Workbench", app_keys)
     lines.append(Content(""))

@@ -208,6 +208,7 @@ class HostCallLog(Vertical):
         self.rows: deque[Call] = deque(maxlen=self.MAX_KEPT)
         self.total = 0
         self.denied = 0
+        self.shown_denied = 0  # denied calls among the rows the filter shows
         self.capability_filter: str = ALL
         self.denied_only = False
         self.search_text = ""
@@ -275,6 +276,7 @@ class HostCallLog(Vertical):
         self.rows.clear()
         self.total = 0
         self.denied = 0
+        self.shown_denied = 0
         if self.is_mounted:
             self.table.follow = True
             self.table.set_items([])
@@ -298,19 +300,22 @@ class HostCallLog(Vertical):
         table = self.table
         shown = [c for c in numbered if self.matches(c)] if self.filtered else numbered
         if shown:
+            self.shown_denied += sum(1 for c in shown if not c[3])
             table.extend(shown)
-            table.trim(self.MAX_KEPT)
+            if table.row_count > self.MAX_KEPT:
+                table.trim(self.MAX_KEPT)
+                self.shown_denied = sum(1 for c in table.items if not c[3])
         self._update_count()
 
     def _rebuild(self) -> None:
         shown = [c for c in self.rows if self.matches(c)]
+        self.shown_denied = sum(1 for c in shown if not c[3])
         self.table.set_items(shown)
         self._update_count()
 
     def _update_count(self) -> None:
         if self.filtered:
-            denied = sum(1 for c in self.table.items if not c[3])
-            text = f"{self.shown:,} of {self.total:,} · {denied:,} denied"
+            text = f"{self.shown:,} of {self.total:,} · {self.shown_denied:,} denied"
         else:
             calls = "call" if self.total == 1 else "calls"
             text = f"{self.total:,} {calls} · {self.denied:,} denied"

@@ -109,7 +109,7 @@ class OutputLog(Vertical):
         Binding("enter", "app.output_detail", "Line"),
         Binding("slash", "app.filter", "Search"),
         Binding("y", "app.copy_output", "Copy"),
-        Binding("Y", "app.copy_output(True)", "Copy all"),
+        Binding("Y", "app.copy_output(True)", "Copy all", show=False),
     ]
 
     def __init__(self, *, show_times: bool = True, id: str | None = None) -> None:

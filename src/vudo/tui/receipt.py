@@ -90,27 +90,28 @@ def problem_from_error(error: BaseException) -> ProblemRow:
 
 def receipt_json(r: ReceiptRow) -> str:
     """The receipt as JSON, with the module's full digest (``y`` copies it, ctrl+s saves it)."""
-    return json.dumps(
-        {
-            "module": r.module,
-            "digest": r.digest,
-            "function": r.function,
-            "outcome": r.outcome,
-            "error": r.error,
-            "results": [v if isinstance(v, int | float | str) else repr(v) for v in r.results],
-            "fuel_budget": r.fuel_budget,
-            "fuel_used": r.fuel_used,
-            "wall_time": r.wall_time,
-            "peak_memory": r.peak_memory,
-            "host_calls": {cap: {"allowed": a, "denied": d} for cap, a, d in r.host_calls},
-            "bytes_in": r.bytes_in,
-            "bytes_out": r.bytes_out,
-            "price": r.price,
-            "balance": r.balance,
-        },
-        indent=2,
-        ensure_ascii=True,
-    )
+    return json.dumps(receipt_dict(r), indent=2, ensure_ascii=True)
+
+
+def receipt_dict(r: ReceiptRow) -> dict[str, object]:
+    return {
+        "module": r.module,
+        "digest": r.digest,
+        "function": r.function,
+        "outcome": r.outcome,
+        "error": r.error,
+        "results": [v if isinstance(v, int | float | str) else repr(v) for v in r.results],
+        "fuel_budget": r.fuel_budget,
+        "fuel_used": r.fuel_used,
+        "wall_time": r.wall_time,
+        "peak_memory": r.peak_memory,
+        "host_calls": {cap: {"allowed": a, "denied": d} for cap, a, d in r.host_calls},
+        "bytes_in": r.bytes_in,
+        "bytes_out": r.bytes_out,
+        "price": r.price,
+        "balance": r.balance,
+        "calls": [receipt_dict(call) for call in r.calls],
+    }
 
 
 def render_receipt(r: ReceiptRow, *, show_times: bool) -> Content:

@@ -211,6 +211,7 @@ class Session:
             memory=request.memory,
             grant=request.grant,
             deny=request.deny,
+            live=True,  # the fuel gauge moves in pure compute; refuel continues the call
         )
         handle = RunHandle(
             target,
