@@ -342,7 +342,9 @@ class Engine:
             str, tuple[wasmtime.Module, tuple[str, ...], tuple[ExportedFunc, ...]]
         ] = {}
         self._lock = threading.Lock()
-        self._linker: wasmtime.Linker | None = None
+        #: One linker per import set: with WASI preview1 (for modules that import it) and
+        #: without (a plain Spirit's run does not load the WASI module).
+        self._linkers: dict[bool, wasmtime.Linker] = {}
         self._pre: dict[str, wasmtime.InstancePre] = {}
         self._checkers: dict[tuple[object, ...], object] = {}
         self._ticker: _Ticker | None = None
@@ -515,25 +517,31 @@ class Engine:
         pre = self._pre.get(module.digest)
         if pre is None:
             with self._lock:
-                if self._linker is None:
-                    from vudo.engine.host import define_imports
-                    from vudo.engine.wasi import define_wasi
-
-                    linker = wasmtime.Linker(self.wasm_engine)
-                    define_imports(linker)
-                    define_wasi(linker)
-                    if self.host_functions is not None:
-                        from vudo.engine.host import define_custom
-
-                        self._custom_callbacks = define_custom(linker, self.host_functions)
-                    self._linker = linker
+                linker = self._linkers.get(module.uses_wasi)
+                if linker is None:
+                    linker = self._linkers[module.uses_wasi] = self._link(module.uses_wasi)
                 try:
-                    pre = self._linker.instantiate_pre(module.wasm_module)
+                    pre = linker.instantiate_pre(module.wasm_module)
                 except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
                     raise translate(exc, during="instantiate") from None
                 self._pre[module.digest] = pre
                 _bound(self._pre)
         return pre
+
+    def _link(self, wasi: bool) -> wasmtime.Linker:
+        """A linker with the ABI's host functions, the application's, and (``wasi``)
+        WASI preview1's."""
+        from vudo.engine.host import define_custom, define_imports
+
+        linker = wasmtime.Linker(self.wasm_engine)
+        define_imports(linker)
+        if wasi:
+            from vudo.engine.wasi import define_wasi  # lazy: only WASI programs need it
+
+            define_wasi(linker)
+        if self.host_functions is not None:
+            self._custom_callbacks.extend(define_custom(linker, self.host_functions))
+        return linker
 
     def checker(self, key: tuple[object, ...], build: Callable[[], object]) -> object:
         """A grant checker shared by sandboxes with identical grant inputs.
