@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,8 @@ BENCH = Path(__file__).resolve().parents[2] / "benches" / "fuzz_modules.py"
 
 
 def _fuzz_tool() -> ModuleType:
+    if str(BENCH.parent) not in sys.path:  # the bench imports its sibling benches/_common.py
+        sys.path.insert(0, str(BENCH.parent))
     spec = importlib.util.spec_from_file_location("fuzz_modules", BENCH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

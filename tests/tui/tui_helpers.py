@@ -87,7 +87,7 @@ async def settle(pilot: Any, *, skip: tuple[str, ...] = ("watch",)) -> None:
             break
 
 
-async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
