@@ -38,7 +38,7 @@ from _common import sized
 from vudo.capabilities import Capability
 from vudo.engine import Engine, Sandbox, SandboxConfig
 from vudo.engine.abi import ErrorCode, HostCallError
-from vudo.engine.config import Dependency
+from vudo.engine.config import Callee
 from vudo.engine.grants import Scope, issue_grant
 
 CALLER = """
@@ -107,10 +107,10 @@ def main() -> None:
         callee_wasm = bytes(wasmtime.wat2wasm(CALLEE))
         callee_config = SandboxConfig(identity=CALLEE_KEY, log_to_stderr=False)
 
-        def resolve(name: str) -> Dependency:
+        def resolve(name: str) -> Callee:
             if name != "callee":
                 raise HostCallError(ErrorCode.NOT_FOUND, name)
-            return Dependency(name, callee_wasm, callee_config, CALLEE_KEY)
+            return Callee(name, callee_wasm, callee_config, CALLEE_KEY)
 
         config = SandboxConfig(
             fuel=10**15,

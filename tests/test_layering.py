@@ -228,3 +228,16 @@ def test_a_plain_run_keeps_dataclasses_out(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == []
+
+
+def test_no_two_classes_share_a_name() -> None:
+    """A class name means one thing across src/vudo (issue 9): two ``Manifest``s or two
+    ``Dependency``s with different meanings are how imports pick the wrong one."""
+    where: dict[str, list[str]] = {}
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                where.setdefault(node.name, []).append(name)
+    twice = {cls: mods for cls, mods in where.items() if len(mods) > 1}
+    assert not twice, twice

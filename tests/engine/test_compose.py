@@ -16,7 +16,7 @@ from engine_helpers import GRANTER_HEX, OTHER, grant
 from vudo.capabilities import Capability
 from vudo.engine import Engine, Limits, Sandbox, SandboxConfig
 from vudo.engine.abi import ErrorCode, HostCallError
-from vudo.engine.config import Dependency
+from vudo.engine.config import Callee
 from vudo.engine.events import HostCall
 from vudo.engine.services import HostServices
 from vudo.engine.traps import Terminated
@@ -133,14 +133,14 @@ def callee_config(identity: str, *caps: Capability, **kwargs: Any) -> SandboxCon
 
 def resolver(
     engine: Engine, table: dict[str, tuple[str, SandboxConfig, str]]
-) -> Callable[[str], Dependency]:
+) -> Callable[[str], Callee]:
     """name -> (wat, config, peer key); anything else is NOT_FOUND, as the project's is."""
 
-    def resolve(name: str) -> Dependency:
+    def resolve(name: str) -> Callee:
         if name not in table:
             raise HostCallError(ErrorCode.NOT_FOUND, f"{name} is not a dependency")
         wat, cfg, peer = table[name]
-        return Dependency(name, _wasm(wat), cfg, peer)
+        return Callee(name, _wasm(wat), cfg, peer)
 
     return resolve
 

@@ -4,7 +4,7 @@ A Spirit calls an export of one of its *dependencies* (DESIGN.md §1): a name fr
 manifest's ``[dependencies]``, pinned by its lock. The engine never looks a name up
 itself: the sandbox's :attr:`~vudo.engine.config.SandboxConfig.dependencies` callback
 (built by the project layer, :mod:`vudo.project.compose`) turns a name into a
-:class:`Dependency` (the verified module, the callee's own identity, grants and storage)
+:class:`Callee` (the verified module, the callee's own identity, grants and storage)
 or raises ``HostCallError(NOT_FOUND)``. A name the guest passes that is not in its
 manifest is therefore NOT_FOUND, never a store lookup by a name the guest chose.
 
@@ -68,7 +68,7 @@ import re
 from typing import TYPE_CHECKING, Protocol
 
 from vudo.engine.abi import ErrorCode, HostCallError, StopGuest
-from vudo.engine.config import Dependency, Resolver, SandboxConfig, SandboxState
+from vudo.engine.config import Callee, Resolver, SandboxConfig, SandboxState
 from vudo.engine.traps import Terminated
 from vudo.errors import FuelExhausted, TimeoutExceeded, VudoError
 
@@ -121,7 +121,7 @@ class Node(Protocol):
     def state(self) -> SandboxState: ...
     @property
     def fuel_used(self) -> int: ...
-    def child(self, dep: Dependency, config: SandboxConfig, sandbox_id: str) -> Node: ...
+    def child(self, dep: Callee, config: SandboxConfig, sandbox_id: str) -> Node: ...
     def instantiate(self) -> None: ...
     @property
     def call_fuel(self) -> int: ...
@@ -172,7 +172,7 @@ class Calls:
         self.resolve = resolve
         #: identities on the call chain from the top-level sandbox down to this one
         self.chain: tuple[str, ...] = (*chain, owner.config.identity)
-        self._resolved: dict[str, Dependency] = {}
+        self._resolved: dict[str, Callee] = {}
         self._by_name: dict[str, Node] = {}
         self._handles: dict[int, Node] = {}
         self._children: list[Node] = []
@@ -181,7 +181,7 @@ class Calls:
 
     # -- resolving and opening -----------------------------------------------------------
 
-    def dependency(self, name: str) -> Dependency:
+    def dependency(self, name: str) -> Callee:
         """The resolved dependency ``name`` (cached); HostCallError(NOT_FOUND) if none."""
         found = self._resolved.get(name)
         if found is None:
@@ -197,7 +197,7 @@ class Calls:
             self._resolved[name] = found
         return found
 
-    def _open(self, dep: Dependency, sandbox_id: str) -> Node:
+    def _open(self, dep: Callee, sandbox_id: str) -> Node:
         """A new, instantiated child sandbox for ``dep``, or HostCallError (quota, failure)."""
         owner = self.owner
         limits = owner.config.limits
@@ -362,4 +362,4 @@ def _failed(child: Node, exc: BaseException) -> BaseException:
     return HostCallError(_CALL_FAILED, f"{child.id} failed: {message}")
 
 
-__all__ = ["Calls", "Dependency", "Node", "Resolver", "dependency_name", "export_name"]
+__all__ = ["Callee", "Calls", "Node", "Resolver", "dependency_name", "export_name"]

@@ -74,7 +74,7 @@ TRANSITIONS: dict[SandboxState, frozenset[SandboxState]] = {
 }
 
 
-class Dependency(NamedTuple):
+class Callee(NamedTuple):
     """A callee as a :attr:`SandboxConfig.dependencies` resolver hands it to the engine
     (see :mod:`vudo.engine.compose`).
 
@@ -92,7 +92,7 @@ class Dependency(NamedTuple):
 
 
 #: A dependency name -> the callee; raises ``HostCallError`` (NOT_FOUND) when there is none.
-Resolver: TypeAlias = "Callable[[str], Dependency]"
+Resolver: TypeAlias = "Callable[[str], Callee]"
 
 
 class _LimitFields(NamedTuple):

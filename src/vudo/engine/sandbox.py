@@ -40,7 +40,7 @@ from wasmtime import _ffi as _wasmtime_ffi
 
 from vudo.engine.abi import HostCallError, StopGuest
 from vudo.engine.compose import Calls
-from vudo.engine.config import MAX_FUEL, TRANSITIONS, Dependency, SandboxConfig, SandboxState
+from vudo.engine.config import MAX_FUEL, TRANSITIONS, Callee, SandboxConfig, SandboxState
 from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
 from vudo.engine.host import HostBridge, current_thread_state
@@ -667,7 +667,7 @@ class Sandbox:
             node = node.parent
         return False
 
-    def child(self, dep: Dependency, config: SandboxConfig, sandbox_id: str) -> Sandbox:
+    def child(self, dep: Callee, config: SandboxConfig, sandbox_id: str) -> Sandbox:
         """A sandbox for the callee ``dep`` of this one (see :mod:`vudo.engine.compose`)."""
         module = self.engine.load(dep.wasm, name=dep.name)
         return Sandbox(self.engine, module, config, sandbox_id=sandbox_id, parent=self)

@@ -386,7 +386,7 @@ def parse_descriptor(value: Any, what: str, *, max_size: int) -> Descriptor:
 
 
 @dataclass(frozen=True, slots=True)
-class Manifest:
+class ImageManifest:
     """An image manifest as fetched: its raw bytes, digest and parsed fields."""
 
     raw: bytes
@@ -792,7 +792,7 @@ class OciClient(Resource):
 
     def get_manifest(
         self, repo: str, reference: str, *, accept: str = MANIFEST_MEDIA_TYPE
-    ) -> Manifest:
+    ) -> ImageManifest:
         """The manifest ``repo:reference`` (tag or digest), bounded and digest-checked."""
         what = self.describe(repo, f"manifest {reference} of")
         resp = self.send(
@@ -815,7 +815,7 @@ class OciClient(Resource):
             raise _hostile(what, "Docker-Content-Digest does not match the manifest's bytes")
         if reference.startswith("sha256:") and reference != digest:
             raise _hostile(what, "the manifest does not match the digest asked for")
-        return parse_manifest(raw, digest, what)
+        return parse_image_manifest(raw, digest, what)
 
     def manifest_digest(self, repo: str, reference: str) -> str | None:
         """The digest of ``repo:reference`` (HEAD), or None when there is no such tag."""
@@ -1137,7 +1137,9 @@ def _with_query(url: str, **params: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
-def parse_manifest(raw: bytes, digest: str, what: str, *, max_layer: int = 1 << 40) -> Manifest:
+def parse_image_manifest(
+    raw: bytes, digest: str, what: str, *, max_layer: int = 1 << 40
+) -> ImageManifest:
     """The fields vudo reads from an OCI image manifest; VerificationError if malformed."""
     body = parse_json(raw, what)
     if not isinstance(body, dict) or body.get("schemaVersion") != 2:
@@ -1158,7 +1160,7 @@ def parse_manifest(raw: bytes, digest: str, what: str, *, max_layer: int = 1 << 
     ):
         raise _hostile(what, "annotations are not a string map")
     artifact = body.get("artifactType")
-    return Manifest(
+    return ImageManifest(
         raw, digest, artifact if isinstance(artifact, str) else None, config, layers, annotations
     )
 
@@ -1196,7 +1198,7 @@ __all__ = [
     "MAX_MANIFEST_BYTES",
     "Credentials",
     "Descriptor",
-    "Manifest",
+    "ImageManifest",
     "OciClient",
     "OciLocation",
     "build_manifest",
@@ -1204,8 +1206,8 @@ __all__ = [
     "file_reader",
     "is_loopback",
     "parse_challenge",
+    "parse_image_manifest",
     "parse_json",
-    "parse_manifest",
     "parse_oci_url",
     "status_error",
     "translate_http_error",

@@ -908,14 +908,14 @@ class OciRegistry(Resource):
     def fetch_checked(self, name: str, version: Version | str) -> Fetched:
         """:meth:`fetch`, and the package's checked signature (so installing does not
         check it again)."""
-        from vudo.pkg.oci import parse_manifest
+        from vudo.pkg.oci import parse_image_manifest
 
         wanted = parse_version(str(version))
         repo = self._repo(name)
         tag = version_tag(wanted)
         ref = f"{self.location.netloc}/{repo}:{tag}"
         m = self.client.get_manifest(repo, tag)
-        m = parse_manifest(m.raw, m.digest, ref, max_layer=MAX_PACKAGE_BYTES)
+        m = parse_image_manifest(m.raw, m.digest, ref, max_layer=MAX_PACKAGE_BYTES)
         if m.artifact_type != SPIRIT_ARTIFACT_TYPE:
             raise VerificationError(
                 f"{ref} is not a vudo Spirit (artifactType {str(m.artifact_type)[:80]!r})",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vudo.engine.abi import ErrorCode, HostCallError
-from vudo.engine.config import Dependency, SandboxConfig
+from vudo.engine.config import Callee, SandboxConfig
 from vudo.errors import VudoError
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class DependencyResolver:
         self._manifest: Manifest | None = None
         self._lock: Lockfile | None = None
 
-    def __call__(self, name: str) -> Dependency:
+    def __call__(self, name: str) -> Callee:
         try:
             return self._resolve(name)
         except HostCallError:
@@ -77,7 +77,7 @@ class DependencyResolver:
         except VudoError as exc:  # a damaged package, an unreadable lock: the callee's problem
             raise HostCallError(ErrorCode.NOT_FOUND, f"{name}: {exc.message}") from None
 
-    def _resolve(self, name: str) -> Dependency:
+    def _resolve(self, name: str) -> Callee:
         from vudo.pkg.signing import verify_package  # lazy: nacl, when a call resolves
         from vudo.pkg.store import open_store  # lazy: sqlite3, when a call resolves
 
@@ -119,7 +119,7 @@ class DependencyResolver:
         wasm: bytes,
         signer: str,
         stored: list[dict[str, object]],
-    ) -> Dependency:
+    ) -> Callee:
         from vudo.engine.identity import SpiritIdentity  # lazy: nacl, when a call resolves
         from vudo.pkg.keys import ensure_keypair  # lazy: as above
         from vudo.project.grants import usable_grants  # lazy: as above
@@ -152,7 +152,7 @@ class DependencyResolver:
                 prices=self.prices,
             ),
         )
-        return Dependency(name, wasm, config, signer)
+        return Callee(name, wasm, config, signer)
 
 
 def project_resolver(
