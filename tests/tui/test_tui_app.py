@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Checkbox, Input, Select, Static
+from textual.widgets import Checkbox, Input, Static
 from tui_helpers import (
     KV_WAT,
+    choose_run,
     make_app,
     publish_project,
     settle,
@@ -32,26 +33,6 @@ from vudo.tui.registry import RegistryBrowser
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
-
-
-async def choose_run(
-    pilot: Any, function: str, args: str = "", fuel: int | None = None, deny: str = ""
-) -> None:
-    """Press r, fill the run dialog, submit."""
-    app = pilot.app
-    await pilot.press("r")
-    await wait_until(pilot, lambda: isinstance(app.screen, RunDialog))
-    dialog = app.screen
-    dialog.query_one("#run-function", Select).value = function
-    await pilot.pause()  # a new function clears the arguments: fill them in after
-    dialog.query_one("#run-args", Input).value = args
-    if fuel is not None:
-        dialog.query_one("#run-fuel", Input).value = str(fuel)
-    dialog.query_one("#run-deny", Input).value = deny
-    await pilot.pause()
-    dialog.query_one("#run-args", Input).focus()
-    await pilot.press("enter")
-    await wait_until(pilot, lambda: not isinstance(app.screen, RunDialog))
 
 
 def test_opens_project_and_shows_source(project: Path, home: Path) -> None:

@@ -87,6 +87,30 @@ async def settle(pilot: Any, *, skip: tuple[str, ...] = ("watch",)) -> None:
             break
 
 
+async def choose_run(
+    pilot: Any, function: str, args: str = "", fuel: int | None = None, deny: str = ""
+) -> None:
+    """Press r, fill the run dialog, submit."""
+    from textual.widgets import Input, Select
+
+    from vudo.tui.dialogs import RunDialog
+
+    app = pilot.app
+    await pilot.press("r")
+    await wait_until(pilot, lambda: isinstance(app.screen, RunDialog))
+    dialog = app.screen
+    dialog.query_one("#run-function", Select).value = function
+    await pilot.pause()  # a new function clears the arguments: fill them in after
+    dialog.query_one("#run-args", Input).value = args
+    if fuel is not None:
+        dialog.query_one("#run-fuel", Input).value = str(fuel)
+    dialog.query_one("#run-deny", Input).value = deny
+    await pilot.pause()
+    dialog.query_one("#run-args", Input).focus()
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: not isinstance(app.screen, RunDialog))
+
+
 async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
