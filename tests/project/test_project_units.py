@@ -185,3 +185,25 @@ def test_parse_fuel(text: str, value: int) -> None:
 def test_parse_fuel_rejects(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_fuel(text)
+
+
+def test_lint_groups_undeclared_wasi_functions_by_capability() -> None:
+    """A standard library links many functions it may never call: one warning per
+    capability asked for, naming its functions, not one per function."""
+    wasi = "wasi_snapshot_preview1"
+    problems = lint_capabilities(
+        [
+            (wasi, "clock_time_get"),
+            (wasi, "fd_write"),
+            (wasi, "clock_res_get"),
+            (wasi, "random_get"),
+            (wasi, "environ_get"),
+        ],
+        [Capability.SENSOR_ENVIRONMENT],
+    )
+    assert not any(p.error for p in problems)
+    assert [p.message for p in problems] == [
+        "the module imports WASI clock_time_get, clock_res_get but spirit.toml declares none "
+        'of "sensor_time"',
+        'the module imports WASI random_get but spirit.toml declares none of "sensor_random"',
+    ]

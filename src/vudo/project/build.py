@@ -157,6 +157,7 @@ def lint_capabilities(
     used: set[AnyCapability] = set()
     problems: list[CapabilityProblem] = []
     apps = plugin_modules(declared)
+    undeclared_wasi: dict[tuple[AnyCapability, ...], list[str]] = {}  # caps -> functions
     for module, name in imports:
         if module in apps:  # the application's own host function: its x:APP.* guard it
             used.update(c for c in declared if c.value.startswith(f"x:{module}."))
@@ -174,19 +175,7 @@ def lint_capabilities(
             caps = WASI_CAPABILITIES.get(name, ())
             used.update(caps)
             if caps and not wanted.intersection(caps):
-                # a warning, not an error: standard libraries link functions a program
-                # may never call (Zig's debug panic handler opens files); a call made
-                # without the grant is denied at run time (EACCES) all the same
-                need = " or ".join(f'"{c.value}"' for c in caps)
-                problems.append(
-                    CapabilityProblem(
-                        f"the module imports WASI {name} but spirit.toml declares none of {need}",
-                        f"declare it in spirit.toml: capabilities = "
-                        f'[{listed}{", " if listed else ""}"{caps[0].value}"] if the program '
-                        "uses it (its calls are denied otherwise)",
-                        False,
-                    )
-                )
+                undeclared_wasi.setdefault(caps, []).append(name)
             continue
         if module != "vudo":
             problems.append(
@@ -221,6 +210,21 @@ def lint_capabilities(
                     True,
                 )
             )
+    # Warnings, not errors: standard libraries link functions a program may never call
+    # (Zig's debug panic handler opens files); a call made without the grant is denied at
+    # run time (EACCES) all the same. One line per capability asked for, not per function.
+    for caps, names in undeclared_wasi.items():
+        need = " or ".join(f'"{c.value}"' for c in caps)
+        problems.append(
+            CapabilityProblem(
+                f"the module imports WASI {', '.join(names)} but spirit.toml declares none "
+                f"of {need}",
+                f"declare it in spirit.toml: capabilities = "
+                f'[{listed}{", " if listed else ""}"{caps[0].value}"] if the program '
+                "uses it (its calls are denied otherwise)",
+                False,
+            )
+        )
     for cap in sorted(wanted - used, key=lambda c: c.value):
         problems.append(
             CapabilityProblem(
