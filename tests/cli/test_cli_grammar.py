@@ -94,7 +94,11 @@ def test_every_json_command_has_a_specific_failing_case() -> None:
             {"--path"},
             ["build", "run", "test", "pack", "check", "fmt", "doc", "tui", "sign", "publish"],
         ),
-        ({"--fuel", "--timeout", "--memory", "--grant", "--deny"}, ["run", "test"]),
+        (
+            {"--fuel", "--timeout", "--memory", "--grant", "--deny", "--env", "--input"}
+            | {"--dir", "--ro-dir"},
+            ["run", "test"],
+        ),
         ({"--grant", "--deny", "--yes", "--trust-signer"}, ["summon", "install"]),
         ({"--registry"}, ["install", "publish", "search", "upgrade"]),
         ({"-q", "--quiet", "-v", "--verbose"}, [c.name for c in COMMANDS if c.name != "dol"]),
@@ -238,3 +242,43 @@ def test_a_scope_that_does_not_cover_the_target_is_named(vudo_cli: Vudo, tmp_pat
     assert r.code == 0, r.stderr
     assert "the grant's scope domain:example.com:* does not cover 127.0.0.1:9" in r.stderr
     assert "pass --grant network_connect=domain:127.0.0.1:9" in r.stderr
+
+
+def test_test_takes_the_variables_and_directories_run_takes(
+    vudo_cli: Vudo, project: Path, tmp_path: Path
+) -> None:
+    """``vudo test --env K=V --dir D`` gives every test what ``vudo run`` would: a test that
+    reads a variable, and one that opens the preopened directory, pass only with them."""
+    wasi = "wasi_snapshot_preview1"
+    (project / "src" / "main.wat").write_text(
+        f"""(module
+  (import "vudo" "host_env_get" (func $env (param i32 i32 i32 i32) (result i32)))
+  (import "{wasi}" "fd_prestat_get" (func $prestat (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "MODE")
+  (func (export "test_env") (result i32)
+    (i32.ne (call $env (i32.const 0) (i32.const 4) (i32.const 16) (i32.const 8)) (i32.const 4)))
+  (func (export "test_dir") (result i32)
+    (call $prestat (i32.const 3) (i32.const 32))))
+"""
+    )
+    (project / "spirit.toml").write_text(
+        (project / "spirit.toml")
+        .read_text()
+        .replace('["sensor_time", "actuator_log"]', '["sensor_environment"]')
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    r = vudo_cli("test", "--json", cwd=project)
+    assert r.code == 14, r.stdout + r.stderr
+    assert {t["name"]: t["passed"] for t in r.json()["tests"]} == {
+        "test_env": False,
+        "test_dir": False,
+    }
+    r = vudo_cli("test", "--env", "MODE=fast", "--ro-dir", str(data), "--json", cwd=project)
+    assert r.code == 0, r.stdout + r.stderr
+    assert r.json()["passed"] == 2
+    r = vudo_cli("test", "--env", "MODE", cwd=project)
+    assert r.code == 2 and "NAME=VALUE" in r.error_line
+    r = vudo_cli("test", "--dir", str(tmp_path / "nowhere"), cwd=project)
+    assert r.code == 2

@@ -135,8 +135,8 @@ def _guest_io(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _wasi(p: argparse.ArgumentParser) -> None:
-    """What a WASI program (one importing wasi_snapshot_preview1) is given besides argv."""
+def _preopens(p: argparse.ArgumentParser) -> None:
+    """The directories a WASI program sees: the user's grant of them for this run."""
     p.add_argument(
         "--dir",
         metavar="HOST[::GUEST]",
@@ -152,6 +152,11 @@ def _wasi(p: argparse.ArgumentParser) -> None:
         default=[],
         help="preopen a host directory read-only (storage_read on path:HOST; changes EROFS)",
     )
+
+
+def _wasi(p: argparse.ArgumentParser) -> None:
+    """What a WASI program (one importing wasi_snapshot_preview1) is given besides argv."""
+    _preopens(p)
     p.add_argument(
         "--stdin",
         action="store_true",
@@ -255,6 +260,8 @@ def _cfg_test(p: argparse.ArgumentParser) -> None:
     p.add_argument("filter", metavar="FILTER", nargs="?", help="run only tests containing this")
     _limits(p, per="test")
     _grants(p)
+    _guest_io(p)  # each test gets the same input bytes and variables
+    _preopens(p)
     _trust_yes(p)
     _json(p)
 
@@ -590,7 +597,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "test",
         "run every test_* export in its own fresh sandbox",
-        "vudo test --path hello-spirit greeting",
+        "vudo test --path hello-spirit greeting\n"
+        "  vudo test --env MODE=fast --ro-dir ./fixtures::/fixtures --fuel 10_000_000",
         _cfg_test,
     ),
     Command("pack", "write dist/<name>-<version>.spirit", "vudo pack -o out.spirit", _cfg_pack),
