@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vudo.capabilities import AnyCapability, CustomCapability
+from vudo.capabilities import AnyCapability, Capability, CustomCapability
 from vudo.engine.abi import IMPORT_CAPABILITIES
 from vudo.engine.engine import check_module
 from vudo.engine.traps import WatError, parse_wat
@@ -157,7 +157,7 @@ def lint_capabilities(
     used: set[AnyCapability] = set()
     problems: list[CapabilityProblem] = []
     apps = plugin_modules(declared)
-    undeclared_wasi: dict[tuple[AnyCapability, ...], list[str]] = {}  # caps -> functions
+    undeclared_wasi: dict[tuple[Capability, ...], list[str]] = {}  # caps -> functions
     for module, name in imports:
         if module in apps:  # the application's own host function: its x:APP.* guard it
             used.update(c for c in declared if c.value.startswith(f"x:{module}."))
@@ -213,14 +213,14 @@ def lint_capabilities(
     # Warnings, not errors: standard libraries link functions a program may never call
     # (Zig's debug panic handler opens files); a call made without the grant is denied at
     # run time (EACCES) all the same. One line per capability asked for, not per function.
-    for caps, names in undeclared_wasi.items():
-        need = " or ".join(f'"{c.value}"' for c in caps)
+    for needed, names in undeclared_wasi.items():
+        need = " or ".join(f'"{c.value}"' for c in needed)
         problems.append(
             CapabilityProblem(
                 f"the module imports WASI {', '.join(names)} but spirit.toml declares none "
                 f"of {need}",
                 f"declare it in spirit.toml: capabilities = "
-                f'[{listed}{", " if listed else ""}"{caps[0].value}"] if the program '
+                f'[{listed}{", " if listed else ""}"{needed[0].value}"] if the program '
                 "uses it (its calls are denied otherwise)",
                 False,
             )
