@@ -392,6 +392,57 @@ def test_layout_follows_each_resize_and_the_call_table_always_has_rows(
     run(scenario())
 
 
+CLOCK_WAT = """\
+(module
+  (import "wasi_snapshot_preview1" "clock_time_get"
+    (func $clock (param i32 i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "main") (result i32)
+    (call $clock (i32.const 0) (i64.const 1) (i32.const 8))))
+"""
+
+
+def test_the_run_dialogs_grant_field_grants_for_that_run(
+    tmp_path: Path, home: Path, keypair: KeyPair
+) -> None:
+    """The manifest asks for nothing; the grant field gives sensor_time to one run only."""
+    project = write_project(
+        tmp_path / "clock",
+        author=keypair.public_hex,
+        wat=CLOCK_WAT,
+        capabilities=(),
+        name="clock",
+    )
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await run_from_dialog(pilot)
+            receipt = app.query_one(ReceiptView).receipt
+            assert receipt is not None and receipt.results == (2,)  # EACCES
+            assert app.query_one(HostCallLog).denied == 1
+            await run_from_dialog(pilot, (4, "sensor_time"))
+            receipt = app.query_one(ReceiptView).receipt
+            assert receipt is not None and receipt.results == (0,)
+            assert app.last_request is not None
+            assert app.last_request.grant == ("sensor_time",)
+            # the field is kept for the next run; a typo is named in the dialog
+            await keys(pilot, "r")
+            await wait_until(pilot, lambda: isinstance(app.screen, RunDialog))
+            grant = app.screen.query_one("#run-grant", Input)
+            assert grant.value == "sensor_time"
+            grant.focus()
+            await keys(pilot, "ctrl+a", "ctrl+k")
+            await type_text(pilot, "sensor_tme")
+            await keys(pilot, "enter")
+            assert isinstance(app.screen, RunDialog)
+            assert 'did you mean "sensor_time"' in problem_text(app)
+            await keys(pilot, "escape")
+
+    run(scenario())
+
+
 def test_messages_are_for_the_workbench(project: Path, home: Path) -> None:
     async def scenario() -> None:
         app = make_app(project, home)
