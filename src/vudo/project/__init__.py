@@ -50,7 +50,8 @@ Installing (``vudo.project.installing``; consent in ``.consent``)::
     install_prepared(prepared, decision, *, home, trust_signer=False) -> SummonResult
     install(spec, *, home, consent: (request, is_root) -> ConsentDecision, registries=())
     upgrade(name | None, *, home, consent, registries=()) -> list[UpgradeOutcome]
-    uninstall(spec, *, home) -> list[InstalledSpirit]; user_policy(home) -> TrustPolicy
+    uninstall(spec, *, home) -> Uninstalled(removed, broken_dependents)
+    user_policy(home) -> TrustPolicy
 
 What is installed (``vudo.project.installed``)::
 

@@ -114,6 +114,19 @@ class PublishOutcome:
     registry: str
     path: Path
     already_published: bool
+    dry_run: bool = False  # checked only: nothing was written
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "signer": self.signer,
+            "registry": self.registry,
+            "path": str(self.path),
+            "already_published": self.already_published,
+            "dry_run": self.dry_run,
+        }
 
 
 def publish(
@@ -151,4 +164,5 @@ def publish(
         label,
         Path(result.path),
         result.already_published,
+        dry_run,
     )

@@ -23,6 +23,28 @@ from vudo.project.registries import open_spec, registry_label
 # --------------------------------------------------------------------------- login
 
 
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """A login that the registry accepted: its host and the user name (never the secret)."""
+
+    registry: str
+    username: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"registry": self.registry, "logged_in": True, "username": self.username}
+
+
+@dataclass(frozen=True, slots=True)
+class LogoutResult:
+    """A logout: the registry host, and whether credentials were stored for it."""
+
+    registry: str
+    removed: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {"registry": self.registry, "removed": self.removed}
+
+
 def login(
     registry: str,
     *,
@@ -31,9 +53,9 @@ def login(
     password: str | None = None,
     token: str | None = None,
     ca_file: Path | None = None,
-) -> str:
+) -> LoginResult:
     """Check the credentials against the registry, then store them (mode 0600) under its
-    host; returns the host. Nothing is stored when the registry refuses them."""
+    host. Nothing is stored when the registry refuses them."""
     if token is None and (username is None or password is None):
         raise UsageError(
             "login needs --username with --password-stdin, or --token-stdin",
@@ -47,18 +69,32 @@ def login(
     with OciClient(parse_oci_url(url), credentials=creds, ca_file=ca) as client:
         client.ping()
     save_credentials(home, host, creds)
-    return host
+    return LoginResult(host, username)
 
 
-def logout(registry: str, *, home: Path) -> tuple[str, bool]:
+def logout(registry: str, *, home: Path) -> LogoutResult:
+    """Forget the stored credentials of the registry's host."""
     host = registry_host(registry, home=home)
-    return host, remove_credentials(home, host)
+    return LogoutResult(host, remove_credentials(home, host))
 
 
 # --------------------------------------------------------------------------- yank / info
 
 
-def yank(spec: str, *, home: Path, registry: str | None = None, undo: bool = False) -> bool:
+@dataclass(frozen=True, slots=True)
+class YankResult:
+    """A yank (or its undo): the ``NAME@VERSION`` named, whether it is now yanked, and
+    whether that changed anything."""
+
+    spirit: str
+    yanked: bool
+    changed: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {"spirit": self.spirit, "yanked": self.yanked, "changed": self.changed}
+
+
+def yank(spec: str, *, home: Path, registry: str | None = None, undo: bool = False) -> YankResult:
     """Mark ``NAME@VERSION`` yanked (or not, with ``undo``) in an OCI registry."""
     name, version = split_spec(spec)
     if version is None:
@@ -71,7 +107,7 @@ def yank(spec: str, *, home: Path, registry: str | None = None, undo: bool = Fal
                 f"{registry_label(reg)} is not an OCI registry",
                 hint="yank works on oci:// registries (--registry NAME|URL)",
             )
-        return reg.yank(name, version, undo=undo)
+        return YankResult(spec, not undo, reg.yank(name, version, undo=undo))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +140,10 @@ def info_available(name: str, *, home: Path, registry: str | None = None) -> Rem
 
 
 __all__ = [
+    "LoginResult",
+    "LogoutResult",
     "RemoteInfo",
+    "YankResult",
     "info_available",
     "login",
     "logout",

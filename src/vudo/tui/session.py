@@ -435,7 +435,7 @@ class Session:
         from vudo.project.consent import ConsentDecision
 
         if action == "uninstall":
-            removed = installing.uninstall(entry.name, home=self.home)
+            removed = installing.uninstall(entry.name, home=self.home).removed
             versions = ", ".join(str(s.version) for s in removed)
             return f"uninstalled {entry.name} {versions}".strip()
 
