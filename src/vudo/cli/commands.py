@@ -1037,36 +1037,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
     """A package file, verified before anything is shown (`verify`, `sign --verify`, and
     `info FILE.spirit` with ``full``: manifest, files and whether it is installed)."""
-    from vudo.project.packaging import verify
+    from vudo.project.packaging import inspect_package
 
-    verified = verify(target)
-    m = verified.manifest
-    facts: dict[str, Any] = {
-        "path": str(target),
-        "valid": True,
-        "name": m.name,
-        "version": str(m.version),
-        "signer": verified.signer,
-        "author": m.author,
-        "author_matches": verified.author_matches,
-        "digest": verified.digest,
-        "files": [f.to_dict() for f in verified.files],
-    }
-    installed: list[str] = []
-    if full:
-        from vudo.project.installed import list_installed
-
-        installed = [str(s.version) for s in list_installed(_home()) if s.name == m.name]
-        facts.update(
-            {
-                "description": m.description,
-                "license": m.license,
-                "repository": m.repository,
-                "capabilities": [c.value for c in m.capabilities],
-                "dependencies": {d.name: d.to_value() for d in m.dependencies},
-                "installed_versions": installed,
-            }
-        )
+    facts = inspect_package(target, home=_home() if full else None)
+    verified, m = facts.verified, facts.verified.manifest
+    installed = facts.installed_versions or ()
     if args.json:
         emit_json(facts)
         return 0
@@ -1103,45 +1078,16 @@ def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
 
 def _info_available(args: argparse.Namespace) -> int:
     from vudo.display import digest
-    from vudo.pkg.manifest import manifest_from_dict
     from vudo.project.installed import split_spec
     from vudo.project.remote import info_available
 
     name, version = split_spec(args.name)
-    info = info_available(name, home=_home(), registry=args.registry)
-    shown = info.newest
-    if version is not None:
-        from vudo.pkg.versions import parse_version
-
-        wanted = parse_version(version)
-        shown = next((e for e in info.versions if e.version == wanted), None) or shown
-        if shown.version != wanted:
-            raise NotFoundError(
-                f"{name} {wanted} is not in the registry {info.registry}",
-                hint="published: " + ", ".join(str(e.version) for e in info.versions),
-            )
-    m = manifest_from_dict(shown.manifest, filename=f"{name}@{shown.version}")
-    versions = [
-        {"version": str(e.version), "yanked": e.yanked, "digest": e.digest} for e in info.versions
-    ]
+    available = info_available(name, home=_home(), registry=args.registry).describe(version)
     if args.json:
-        emit_json(
-            {
-                "name": name,
-                "version": str(shown.version),
-                "registry": info.registry,
-                "description": m.description,
-                "author": m.author,
-                "signer": shown.signer,
-                "digest": shown.digest,
-                "size": shown.size,
-                "capabilities": [c.value for c in m.capabilities],
-                "dependencies": {d.name: d.to_value() for d in m.dependencies},
-                "versions": versions,
-            }
-        )
+        emit_json(available)
         return 0
-    out(f"{name} {shown.version}  (in {info.registry}, not installed)")
+    m, shown = available.manifest, available.shown
+    out(f"{name} {shown.version}  (in {available.remote.registry}, not installed)")
     if m.description:
         out(f"  {m.description}")
     out(f"author        {m.author}")
@@ -1151,7 +1097,9 @@ def _info_available(args: argparse.Namespace) -> int:
     out(f"digest        {digest(shown.digest)}  ({human_bytes(shown.size)})")
     out(
         "versions      "
-        + ", ".join(f"{v['version']}{' (yanked)' if v['yanked'] else ''}" for v in versions)
+        + ", ".join(
+            f"{e.version}{' (yanked)' if e.yanked else ''}" for e in available.remote.versions
+        )
     )
     out("capabilities  " + (", ".join(c.value for c in m.capabilities) or "none"))
     if m.dependencies:
@@ -1160,7 +1108,6 @@ def _info_available(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from vudo.project.grants import grant_rows
     from vudo.project.installed import info_installed
 
     if args.available:
@@ -1172,36 +1119,25 @@ def cmd_info(args: argparse.Namespace) -> int:
         )
     if args.name.endswith(".spirit") or "/" in args.name:
         return _show_package(Path(args.name), args, full=True)
-    info = info_installed(args.name, home=_home())
-    s, m = info.spirit, info.manifest
-    grants = grant_rows(info.grants)
+    details = info_installed(args.name, home=_home())
     if args.json:
-        emit_json(
-            {
-                **s.to_json(),
-                "license": m.license,
-                "repository": m.repository,
-                "versions": [str(v) for v in info.versions],
-                "pinned_signer": info.pinned_signer,
-                "grants": grants,
-                "dependencies": {d.name: d.to_value() for d in m.dependencies},
-            }
-        )
+        emit_json(details)
         return 0
+    s = details.info.spirit
     out(f"{s.name} {s.version}")
     if s.description:
         out(f"  {s.description}")
     out(f"author        {s.author}")
     out(f"signer        {s.signer}" + ("" if s.signer == s.author else "  (not the author)"))
     out(f"digest        {show_digest(s.digest)}")
-    out(f"versions      {', '.join(str(v) for v in info.versions)}")
+    out(f"versions      {', '.join(str(v) for v in details.info.versions)}")
     out("capabilities  " + (", ".join(c.value for c in s.capabilities) or "none"))
-    for g in grants:
-        exp = g["expires_at"]
+    for g in details.grants:
+        exp = g.expires_at
         out(
-            f"  granted     {g['capability']} ({g['scope']})"
+            f"  granted     {g.capability} ({g.scope})"
             + (f", expires {_when(exp)}" if exp else "")
-            + ("" if g["valid"] else f"  INVALID, ignored: {g['problem']}")
+            + ("" if g.valid else f"  INVALID, ignored: {g.problem}")
         )
     return 0
 
@@ -1239,7 +1175,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(row)
         return 0
-    exp = f", expires {_when(row['expires_at'])}" if row["expires_at"] else ""
+    exp = f", expires {_when(row.expires_at)}" if row.expires_at else ""
     out(f"granted {grant.capability.value} ({grant.scope}) to {args.name}{exp}")
     return 0
 
@@ -1548,26 +1484,20 @@ def cmd_registry(args: argparse.Namespace) -> int:
                 "registry list takes no arguments", hint="`vudo registry list [--json]`"
             )
         config = load_config(home)
-        rows = [
-            {
-                "name": r.name,
-                "url": r.url,
-                "default": r.name == config.default,
-                "ca_file": str(r.ca_file) if r.ca_file else None,
-            }
-            for r in config.registries
-        ]
         if args.json:
-            emit_json(rows)
+            emit_json(config)
             return 0
-        if not rows:
+        if not config.registries:
             out(
                 "no registries configured; the default is the directory registry under "
                 f"{home} (add one with `vudo registry add NAME URL --default`)"
             )
             return 0
         for line in table(
-            [(str(r["name"]), str(r["url"]), "default" if r["default"] else "") for r in rows],
+            [
+                (r.name, r.url, "default" if r.name == config.default else "")
+                for r in config.registries
+            ],
             ("NAME", "URL", ""),
         ):
             out(line)
@@ -1583,7 +1513,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
                 "registry add needs NAME and URL",
                 hint="e.g. vudo registry add team oci://ghcr.io/my-org",
             )
-        entry = add_registry(
+        added = add_registry(
             home,
             args.name,
             args.url,
@@ -1591,17 +1521,18 @@ def cmd_registry(args: argparse.Namespace) -> int:
             ca_file=Path(args.ca_file) if args.ca_file else None,
         )
         if args.json:
-            emit_json({"name": entry.name, "url": entry.url, "default": args.default})
+            emit_json(added)
         else:
+            entry = added.entry
             out(f"added registry {entry.name} {entry.url}" + (" (default)" if args.default else ""))
         return 0
     if args.url or args.default or args.ca_file:
         raise UsageError("registry remove takes only NAME", hint="vudo registry remove NAME")
-    entry = remove_registry(home, args.name)
+    removed = remove_registry(home, args.name)
     if args.json:
-        emit_json({"name": entry.name, "url": entry.url, "removed": True})
+        emit_json(removed)
     else:
-        out(f"removed registry {entry.name} ({entry.url})")
+        out(f"removed registry {removed.entry.name} ({removed.entry.url})")
     return 0
 
 

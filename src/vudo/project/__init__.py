@@ -56,13 +56,14 @@ Installing (``vudo.project.installing``; consent in ``.consent``)::
 What is installed (``vudo.project.installed``)::
 
     list_installed(home), search_installed(query, *, home, capability, author),
-    info_installed(spec, *, home), installed_spirit(spec, *, home) -> LoadedSpirit(
-    manifest, module, signer, grants, installed); split_spec("name@req")
+    info_installed(spec, *, home) -> InstalledInfo(info, grants),
+    installed_spirit(spec, *, home) -> LoadedSpirit(manifest, module, signer, grants,
+    installed); split_spec("name@req")
 
 Grants (``vudo.project.grants``)::
 
     grant_capability(name, cap, *, home, scope, expires), revoke_capability(name, cap, *,
-    home), grant_rows(stored) -> display rows; sign_grants(pairs, *, home, now) ->
+    home) -> Revoked, grant_rows(stored) -> GrantRow rows; sign_grants(pairs, *, home, now) ->
     (grants, user key); parse_expiry(text, *, now)
 
 Dependencies (``vudo.project.dependencies``)::

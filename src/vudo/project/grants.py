@@ -292,7 +292,24 @@ def revoke_capability(name: str, capability: str, *, home: Path) -> Revoked:
     return Revoked(name, capability, dropped)
 
 
-def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+class GrantRow(NamedTuple):
+    """A stored grant as shown (``vudo info``, ``vudo grant``): checked, so one the
+    sandbox would refuse is never shown as given (``valid`` False, ``problem`` says why);
+    times as ISO 8601, as every JSON output shows them."""
+
+    capability: Any
+    scope: Any
+    granter: Any
+    issued_at: str | None
+    expires_at: str | None
+    valid: bool
+    problem: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+def grant_rows(grants: Iterable[dict[str, Any]]) -> list[GrantRow]:
     """Stored grants as display rows (capability, scope, expiry, granter), each checked:
     ``valid`` is False, with the reason in ``problem``, for a grant the sandbox would
     refuse (malformed, or its signature does not hold), so it is never shown as given."""
@@ -305,17 +322,16 @@ def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         except VudoError as err:
             problem = err.message
         rows.append(
-            {
-                "capability": g.get("capability"),
-                "scope": g.get("scope"),
-                "granter": g.get("granter"),
-                # times as ISO 8601, as every JSON output shows them (the grant signs Unix
-                # seconds; a stored value that is not one shows as no time)
-                "issued_at": iso_time(issued) if isinstance(issued, int) else None,
-                "expires_at": iso_time(expires) if isinstance(expires, int) else None,
-                "valid": problem is None,
-                "problem": problem,
-            }
+            GrantRow(
+                g.get("capability"),
+                g.get("scope"),
+                g.get("granter"),
+                # the grant signs Unix seconds; a stored value that is not one shows as no time
+                iso_time(issued) if isinstance(issued, int) else None,
+                iso_time(expires) if isinstance(expires, int) else None,
+                problem is None,
+                problem,
+            )
         )
     return rows
 

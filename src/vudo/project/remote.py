@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vudo.errors import NotFoundError, UsageError
 from vudo.pkg.config import load_config, registry_host, remove_credentials, save_credentials
-from vudo.pkg.manifest import validate_name
+from vudo.pkg.manifest import Manifest, manifest_from_dict, validate_name
 from vudo.pkg.oci import Credentials, OciClient, parse_oci_url
 from vudo.pkg.registry import OciRegistry, PublishedVersion
+from vudo.pkg.versions import parse_version
 from vudo.project.installed import split_spec
 from vudo.project.registries import open_spec, registry_label
 
@@ -123,6 +125,51 @@ class RemoteInfo:
         live = [e for e in self.versions if not e.yanked] or list(self.versions)
         return max(live, key=lambda e: e.version)
 
+    def describe(self, version: str | None = None) -> AvailableSpirit:
+        """One version (default: the newest not yanked) with its manifest read;
+        NotFoundError when the registry does not hold ``version``."""
+        shown = self.newest
+        if version is not None:
+            wanted = parse_version(version)
+            found = next((e for e in self.versions if e.version == wanted), None)
+            if found is None:
+                raise NotFoundError(
+                    f"{self.name} {wanted} is not in the registry {self.registry}",
+                    hint="published: " + ", ".join(str(e.version) for e in self.versions),
+                )
+            shown = found
+        manifest = manifest_from_dict(shown.manifest, filename=f"{self.name}@{shown.version}")
+        return AvailableSpirit(self, shown, manifest)
+
+
+@dataclass(frozen=True, slots=True)
+class AvailableSpirit:
+    """``vudo info NAME[@VERSION] --available``: one published version, its manifest,
+    and every version the registry holds (with yanks)."""
+
+    remote: RemoteInfo
+    shown: PublishedVersion
+    manifest: Manifest
+
+    def to_json(self) -> dict[str, Any]:
+        m, shown = self.manifest, self.shown
+        return {
+            "name": self.remote.name,
+            "version": str(shown.version),
+            "registry": self.remote.registry,
+            "description": m.description,
+            "author": m.author,
+            "signer": shown.signer,
+            "digest": shown.digest,
+            "size": shown.size,
+            "capabilities": [c.value for c in m.capabilities],
+            "dependencies": {d.name: d.to_value() for d in m.dependencies},
+            "versions": [
+                {"version": str(e.version), "yanked": e.yanked, "digest": e.digest}
+                for e in self.remote.versions
+            ],
+        }
+
 
 def info_available(name: str, *, home: Path, registry: str | None = None) -> RemoteInfo:
     """``vudo info NAME --available``: every version a registry holds, with yanks."""
@@ -140,6 +187,7 @@ def info_available(name: str, *, home: Path, registry: str | None = None) -> Rem
 
 
 __all__ = [
+    "AvailableSpirit",
     "LoginResult",
     "LogoutResult",
     "RemoteInfo",
