@@ -1,8 +1,8 @@
 """One JSON protocol: every result type the CLI prints with --json has ``to_json()``
 (vudo.display.JsonResult), and vudo.cli.render.emit_json calls it.
 
-The commands still building a dict by hand are listed in ``HAND_BUILT``: the list may
-only shrink (a new command, or a changed one, passes a result object instead).
+No command hands emit_json a dict or list it builds itself: it passes the result object
+(or a list of them).
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ import pytest
 
 from vudo.cli.render import _json_form
 
-COMMANDS = Path(__file__).resolve().parent.parent / "src" / "vudo" / "cli" / "commands.py"
+CLI = Path(__file__).resolve().parent.parent / "src" / "vudo" / "cli"
+#: The JSON mechanism itself (it writes the error document): every other CLI module only
+#: hands it results.
+MECHANISM = CLI / "render.py"
 
 #: (module, class) of every result type a command hands to emit_json.
 RESULT_TYPES = [
@@ -34,29 +37,41 @@ RESULT_TYPES = [
     ("vudo.project.registries", "BrowseEntry"),
     ("vudo.project.repair", "RepairOutcome"),
     ("vudo.project.workspace", "TrustedFolder"),
+    ("vudo.project.runner", "RunResult"),
+    ("vudo.project.packaging", "PublishOutcome"),
+    ("vudo.project.remote", "LoginResult"),
+    ("vudo.project.remote", "LogoutResult"),
+    ("vudo.project.remote", "YankResult"),
+    ("vudo.project.grants", "Revoked"),
+    ("vudo.engine.engine", "CacheUsage"),
+    ("vudo.engine.engine", "CacheCleared"),
+    ("vudo.project.installing", "Uninstalled"),
+    ("vudo.project.installing", "UpgradeOutcome"),
+    ("vudo.errors", "VudoError"),
+    ("vudo.pkg.resolve", "Resolution"),
+    ("vudo.pkg.resolve", "WhyChosen"),
+    ("vudo.pkg.resolve", "RequiredBy"),
+    ("vudo.project.grants", "CapabilityInfo"),
+    ("vudo.pkg.keys", "KeyFile"),
+    ("vudo.pkg.keys", "KeyExport"),
+    ("vudo.project.grants", "KeyRotation"),
+    ("vudo.project.grants", "KnownKey"),
+    ("vudo.project.grants", "SignerTrust"),
+    ("vudo.project.grants", "GrantRow"),
+    ("vudo.project.installed", "InstalledInfo"),
+    ("vudo.project.remote", "AvailableSpirit"),
+    ("vudo.pkg.config", "RegistryConfig"),
+    ("vudo.pkg.config", "RegistryAdded"),
+    ("vudo.pkg.config", "RegistryRemoved"),
+    ("vudo.project.packaging", "PackageFacts"),
+    ("vudo.project.storage", "StoredEntry"),
+    ("vudo.project.storage", "StoredValue"),
+    ("vudo.project.storage", "KeyDeleted"),
+    ("vudo.project.credit", "CreditStatus"),
+    ("vudo.project.credit", "CreditHistory"),
+    ("vudo.engine.ledger", "Reservation"),
+    ("vudo.engine.ledger", "Movement"),
 ]
-
-#: Commands that still pass emit_json a dict or list they build themselves.
-HAND_BUILT = {
-    "_export_key",
-    "_info_available",
-    "cmd_cache",
-    "cmd_capabilities",
-    "cmd_info",
-    "cmd_install",
-    "cmd_keys",
-    "cmd_login",
-    "cmd_logout",
-    "cmd_publish",
-    "cmd_registry",
-    "cmd_revoke",
-    "cmd_run",
-    "cmd_tree",
-    "cmd_uninstall",
-    "cmd_upgrade",
-    "cmd_why",
-    "cmd_yank",
-}
 
 
 @pytest.mark.parametrize("module,name", RESULT_TYPES)
@@ -65,29 +80,54 @@ def test_each_result_type_knows_its_json_form(module: str, name: str) -> None:
     assert callable(getattr(cls, "to_json", None)), f"{name} has no to_json()"
 
 
+def _is_dict_form(value: ast.expr | None) -> bool:
+    """A dict literal or comprehension, or a list of them: a JSON form built by hand (a
+    list of result objects, filtered or not, is not)."""
+    if isinstance(value, ast.Dict | ast.DictComp):
+        return True
+    if isinstance(value, ast.ListComp):
+        return isinstance(value.elt, ast.Dict)
+    return isinstance(value, ast.List) and any(isinstance(e, ast.Dict) for e in value.elts)
+
+
 def _hand_built() -> set[str]:
-    tree = ast.parse(COMMANDS.read_text(encoding="utf-8"))
+    """``module:function`` of every emit_json call given something built on the spot: a
+    literal, a comprehension, a call (``x.to_json()`` too: emit_json calls it), or a name
+    bound to a dict (or a list of dicts) in the same function."""
     found: set[str] = set()
-    for func in tree.body:
-        if not isinstance(func, ast.FunctionDef):
+    for path in sorted(CLI.glob("*.py")):
+        if path == MECHANISM:
             continue
-        for node in ast.walk(func):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id == "emit_json"
-                and node.args
-                and not isinstance(node.args[0], ast.Name | ast.Attribute)
-            ):
-                found.add(func.name)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for func in tree.body:
+            if not isinstance(func, ast.FunctionDef):
+                continue
+            literal_names = {
+                target.id
+                for node in ast.walk(func)
+                if isinstance(node, ast.Assign | ast.AnnAssign) and _is_dict_form(node.value)
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                if isinstance(target, ast.Name)
+            }
+            for node in ast.walk(func):
+                if not (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id == "emit_json"
+                    and node.args
+                ):
+                    continue
+                arg = node.args[0]
+                if not isinstance(arg, ast.Name | ast.Attribute) or (
+                    isinstance(arg, ast.Name) and arg.id in literal_names
+                ):
+                    found.add(f"{path.stem}:{func.name}")
     return found
 
 
-def test_no_new_hand_built_json_in_commands() -> None:
+def test_no_command_builds_its_json_by_hand() -> None:
     found = _hand_built()
-    assert found <= HAND_BUILT, f"build these with a result type's to_json(): {found - HAND_BUILT}"
-    # keep the list honest: a command that was converted leaves it
-    assert not HAND_BUILT - found, HAND_BUILT - found
+    assert not found, f"build these with a result type's to_json(): {sorted(found)}"
 
 
 def test_emit_json_calls_to_json_on_results_and_lists_of_them() -> None:

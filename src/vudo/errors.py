@@ -73,6 +73,15 @@ class VudoError(Exception):
             return f"error: {text} (hint: {printable(' '.join(self.hint.split()))})"
         return f"error: {text}"
 
+    def to_json(self) -> dict[str, object]:
+        """The error's JSON form (DESIGN.md §4): title, message, hint, exit_code."""
+        return {
+            "title": self.title,
+            "message": self.message,
+            "hint": self.hint,
+            "exit_code": self.exit_code,
+        }
+
 
 class DiskFullError(VudoError):
     """A write failed because the disk (or the user's quota) is full."""

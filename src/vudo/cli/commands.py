@@ -21,7 +21,6 @@ from vudo.capabilities import parse_any_capability, parse_capability
 from vudo.cli.render import (
     ProgressLine,
     emit_json,
-    error_json,
     human_bytes,
     note,
     out,
@@ -42,9 +41,11 @@ from vudo.home import vudo_home
 if TYPE_CHECKING:
     from vudo.engine.events import Event
     from vudo.engine.receipt import Receipt
-    from vudo.pkg.keys import KeyPair
+    from vudo.pkg.keys import KeyFile, KeyPair
+    from vudo.pkg.resolve import Resolution
     from vudo.pkg.store import InstalledSpirit
     from vudo.project.consent import ConsentDecision, ConsentRequest
+    from vudo.project.grants import KeyRotation
     from vudo.project.installing import SummonResult
     from vudo.project.runner import RunControl, RunOptions, RunTarget
 
@@ -148,71 +149,37 @@ def cmd_dol(args: argparse.Namespace) -> int:
 
 def cmd_capabilities(args: argparse.Namespace) -> int:
     from vudo.capabilities import Capability
-    from vudo.engine.abi import host_calls_of
-    from vudo.engine.wasi_abi import WASI_CAPABILITIES
+    from vudo.project.grants import capability_info
 
     if args.name is not None:
         with _typed_by_user():
             chosen = [parse_capability(args.name)]
     else:
         chosen = list(Capability)
-    rows = [
-        (
-            cap,
-            host_calls_of(cap),
-            list(_SCOPES.get(cap.value, ("global", "sandboxed"))),
-            [name for name, caps in WASI_CAPABILITIES.items() if cap in caps],
-        )
-        for cap in chosen
-    ]
+    infos = capability_info(chosen)
     if args.json:
-        emit_json(
-            [
-                {
-                    "name": cap.value,
-                    "allows": cap.description,
-                    "host_calls": calls,
-                    "wasi_calls": wasi,
-                    "scopes": scopes,
-                    "manifest": cap.manifest_grantable,
-                }
-                for cap, calls, scopes, wasi in rows
-            ]
-        )
+        emit_json(infos)
         return 0
     width = max(len(cap.value) for cap in chosen) + 2
-    for cap, calls, scopes, wasi in rows:
+    for info in infos:
+        cap = info.capability
         out(f"{cap.value:<{width}}{cap.description}")
         out(
             " " * width
             + "calls: "
-            + (", ".join(calls) or "none yet")
+            + (", ".join(info.host_calls) or "none yet")
             + "; scopes: "
-            + ", ".join(scopes)
+            + ", ".join(info.scopes)
             + ("" if cap.manifest_grantable else "; never asked for by a manifest")
         )
-        if wasi:
-            out(" " * width + "WASI: " + ", ".join(wasi))
+        if info.wasi_calls:
+            out(" " * width + "WASI: " + ", ".join(info.wasi_calls))
     if args.name is None:
         out(
             "grant one: `vudo grant NAME CAP [--scope SCOPE]`, or `vudo run --grant CAP[=SCOPE]`;"
             " ask for one: capabilities = [...] in spirit.toml"
         )
     return 0
-
-
-#: The scopes each capability's calls can be narrowed to (vudo.engine.grants checks them
-#: on every call): a call with an outside target (an address, a payee) matches a domain or
-#: peer scope; one without matches "sandboxed". Every capability takes "global".
-_SCOPES: dict[str, tuple[str, ...]] = {
-    "network_connect": ("global", "domain:<host>:<port>"),
-    "network_listen": ("global", "domain:127.0.0.1:<port>"),
-    "actuator_credit": ("global", "sandboxed", "peer:<key> (transfers to that account)"),
-    **dict.fromkeys(
-        ("storage_read", "storage_write", "storage_delete"),
-        ("global", "sandboxed", "path:<host dir> (WASI files under a preopen)"),
-    ),
-}
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -597,24 +564,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in watch.denial_notes(target, result.granted, args.deny):
             note(line)
     if args.json:
-        text, encoding = _output_json(result.output)
-        emit_json(
-            {
-                "spirit": target.label,
-                "kind": target.kind,
-                "identity": {"kind": result.identity.kind, "key": result.identity.key},
-                "function": result.function,
-                "args": list(result.args),
-                "results": result.receipt.to_dict()["results"],
-                "output": text,
-                "output_encoding": encoding,
-                "granted": [{"capability": c, "scope": s} for c, s in result.granted],
-                "not_granted": list(result.not_granted),
-                "receipt": result.receipt.to_dict(),
-                "error": None if result.error is None else error_json(result.error),
-                **(_wasi_json(result) if result.wasi else {}),
-            }
-        )
+        emit_json(result)
     elif result.wasi:
         # stdout is the program's: vudo's own receipt is a remark (stderr)
         for line in _receipt_lines(result.receipt):
@@ -664,30 +614,6 @@ class _OutputStream:
         stream.flush()
         stream.buffer.write(data)
         stream.buffer.flush()
-
-
-def _output_json(data: bytes) -> tuple[str, str]:
-    """The output for ``--json``: (text, "utf-8") when it decodes, else base64."""
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        import base64
-
-        return base64.b64encode(data).decode("ascii"), "base64"
-
-
-def _wasi_json(result: Any) -> dict[str, Any]:
-    """A WASI program's streams and exit status for ``--json`` (text, or base64 per
-    ``*_encoding`` as for the output)."""
-    out_text, out_encoding = _output_json(result.stdout)
-    err_text, err_encoding = _output_json(result.stderr)
-    return {
-        "stdout": out_text,
-        "stdout_encoding": out_encoding,
-        "stderr": err_text,
-        "stderr_encoding": err_encoding,
-        "exit_code": result.receipt.exit_code,
-    }
 
 
 @contextlib.contextmanager
@@ -859,7 +785,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolved(args: argparse.Namespace) -> Any:
+def _resolved(args: argparse.Namespace) -> Resolution:
     from vudo.project.dependencies import resolve_project_dependencies
 
     return resolve_project_dependencies(Path(args.path), home=_home(), registries=args.registry)
@@ -868,28 +794,7 @@ def _resolved(args: argparse.Namespace) -> Any:
 def cmd_tree(args: argparse.Namespace) -> int:
     res = _resolved(args)
     if args.json:
-        emit_json(
-            {
-                "root": res.root,
-                "dependencies": [
-                    {"name": w.dependency, "requirement": w.requirement}
-                    for w in res.wanted_by_dependent("")
-                ],
-                "packages": [
-                    {
-                        "name": c.name,
-                        "version": str(c.version),
-                        "source": c.source,
-                        "reason": res.reason(c.name),
-                        "dependencies": [
-                            {"name": w.dependency, "requirement": w.requirement}
-                            for w in res.wanted_by_dependent(c.name)
-                        ],
-                    }
-                    for c in res.values()
-                ],
-            }
-        )
+        emit_json(res)
         return 0
     out(res.root)
     for row in res.tree():
@@ -900,40 +805,14 @@ def cmd_tree(args: argparse.Namespace) -> int:
 
 
 def cmd_why(args: argparse.Namespace) -> int:
-    res = _resolved(args)
-    if args.name not in res:
-        raise NotFoundError(
-            f'"{args.name}" is not a dependency of {res.root}',
-            hint="`vudo tree` lists the packages it depends on",
-        )
-    chosen = res[args.name]
-
-    def label(name: str) -> str:
-        return res.root if name == "" else f"{name} {res[name].version}"
-
-    required_by = [
-        {
-            "dependent": label(w.dependent),
-            "requirement": w.requirement,
-            "path": [label(n) for n in res.path_to(w.dependent)],
-        }
-        for w in res.wanted_by(args.name)
-    ]
+    chosen = _resolved(args).why(args.name)
     if args.json:
-        emit_json(
-            {
-                "name": chosen.name,
-                "version": str(chosen.version),
-                "source": chosen.source,
-                "reason": res.reason(chosen.name),
-                "required_by": required_by,
-            }
-        )
+        emit_json(chosen)
         return 0
-    out(f"{chosen.name} {chosen.version} ({res.reason(chosen.name)})")
-    for r in required_by:
-        via = f" (via {' > '.join(r['path'])})" if len(r["path"]) > 1 else ""
-        out(f"  {r['dependent']} needs {r['requirement']}{via}")
+    out(f"{chosen.name} {chosen.version} ({chosen.reason})")
+    for r in chosen.required_by:
+        via = f" (via {' > '.join(r.path)})" if len(r.path) > 1 else ""
+        out(f"  {r.dependent} needs {r.requirement}{via}")
     return 0
 
 
@@ -1158,36 +1037,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
     """A package file, verified before anything is shown (`verify`, `sign --verify`, and
     `info FILE.spirit` with ``full``: manifest, files and whether it is installed)."""
-    from vudo.project.packaging import verify
+    from vudo.project.packaging import inspect_package
 
-    verified = verify(target)
-    m = verified.manifest
-    facts: dict[str, Any] = {
-        "path": str(target),
-        "valid": True,
-        "name": m.name,
-        "version": str(m.version),
-        "signer": verified.signer,
-        "author": m.author,
-        "author_matches": verified.author_matches,
-        "digest": verified.digest,
-        "files": [f.to_dict() for f in verified.files],
-    }
-    installed: list[str] = []
-    if full:
-        from vudo.project.installed import list_installed
-
-        installed = [str(s.version) for s in list_installed(_home()) if s.name == m.name]
-        facts.update(
-            {
-                "description": m.description,
-                "license": m.license,
-                "repository": m.repository,
-                "capabilities": [c.value for c in m.capabilities],
-                "dependencies": {d.name: d.to_value() for d in m.dependencies},
-                "installed_versions": installed,
-            }
-        )
+    facts = inspect_package(target, home=_home() if full else None)
+    verified, m = facts.verified, facts.verified.manifest
+    installed = facts.installed_versions or ()
     if args.json:
         emit_json(facts)
         return 0
@@ -1224,45 +1078,16 @@ def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
 
 def _info_available(args: argparse.Namespace) -> int:
     from vudo.display import digest
-    from vudo.pkg.manifest import manifest_from_dict
     from vudo.project.installed import split_spec
     from vudo.project.remote import info_available
 
     name, version = split_spec(args.name)
-    info = info_available(name, home=_home(), registry=args.registry)
-    shown = info.newest
-    if version is not None:
-        from vudo.pkg.versions import parse_version
-
-        wanted = parse_version(version)
-        shown = next((e for e in info.versions if e.version == wanted), None) or shown
-        if shown.version != wanted:
-            raise NotFoundError(
-                f"{name} {wanted} is not in the registry {info.registry}",
-                hint="published: " + ", ".join(str(e.version) for e in info.versions),
-            )
-    m = manifest_from_dict(shown.manifest, filename=f"{name}@{shown.version}")
-    versions = [
-        {"version": str(e.version), "yanked": e.yanked, "digest": e.digest} for e in info.versions
-    ]
+    available = info_available(name, home=_home(), registry=args.registry).describe(version)
     if args.json:
-        emit_json(
-            {
-                "name": name,
-                "version": str(shown.version),
-                "registry": info.registry,
-                "description": m.description,
-                "author": m.author,
-                "signer": shown.signer,
-                "digest": shown.digest,
-                "size": shown.size,
-                "capabilities": [c.value for c in m.capabilities],
-                "dependencies": {d.name: d.to_value() for d in m.dependencies},
-                "versions": versions,
-            }
-        )
+        emit_json(available)
         return 0
-    out(f"{name} {shown.version}  (in {info.registry}, not installed)")
+    m, shown = available.manifest, available.shown
+    out(f"{name} {shown.version}  (in {available.remote.registry}, not installed)")
     if m.description:
         out(f"  {m.description}")
     out(f"author        {m.author}")
@@ -1272,7 +1097,9 @@ def _info_available(args: argparse.Namespace) -> int:
     out(f"digest        {digest(shown.digest)}  ({human_bytes(shown.size)})")
     out(
         "versions      "
-        + ", ".join(f"{v['version']}{' (yanked)' if v['yanked'] else ''}" for v in versions)
+        + ", ".join(
+            f"{e.version}{' (yanked)' if e.yanked else ''}" for e in available.remote.versions
+        )
     )
     out("capabilities  " + (", ".join(c.value for c in m.capabilities) or "none"))
     if m.dependencies:
@@ -1281,7 +1108,6 @@ def _info_available(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from vudo.project.grants import grant_rows
     from vudo.project.installed import info_installed
 
     if args.available:
@@ -1293,36 +1119,25 @@ def cmd_info(args: argparse.Namespace) -> int:
         )
     if args.name.endswith(".spirit") or "/" in args.name:
         return _show_package(Path(args.name), args, full=True)
-    info = info_installed(args.name, home=_home())
-    s, m = info.spirit, info.manifest
-    grants = grant_rows(info.grants)
+    details = info_installed(args.name, home=_home())
     if args.json:
-        emit_json(
-            {
-                **s.to_json(),
-                "license": m.license,
-                "repository": m.repository,
-                "versions": [str(v) for v in info.versions],
-                "pinned_signer": info.pinned_signer,
-                "grants": grants,
-                "dependencies": {d.name: d.to_value() for d in m.dependencies},
-            }
-        )
+        emit_json(details)
         return 0
+    s = details.info.spirit
     out(f"{s.name} {s.version}")
     if s.description:
         out(f"  {s.description}")
     out(f"author        {s.author}")
     out(f"signer        {s.signer}" + ("" if s.signer == s.author else "  (not the author)"))
     out(f"digest        {show_digest(s.digest)}")
-    out(f"versions      {', '.join(str(v) for v in info.versions)}")
+    out(f"versions      {', '.join(str(v) for v in details.info.versions)}")
     out("capabilities  " + (", ".join(c.value for c in s.capabilities) or "none"))
-    for g in grants:
-        exp = g["expires_at"]
+    for g in details.grants:
+        exp = g.expires_at
         out(
-            f"  granted     {g['capability']} ({g['scope']})"
+            f"  granted     {g.capability} ({g.scope})"
             + (f", expires {_when(exp)}" if exp else "")
-            + ("" if g["valid"] else f"  INVALID, ignored: {g['problem']}")
+            + ("" if g.valid else f"  INVALID, ignored: {g.problem}")
         )
     return 0
 
@@ -1333,16 +1148,15 @@ def _when(iso: str) -> str:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    from vudo.project.installing import uninstall, uninstall_warnings
+    from vudo.project.installing import uninstall
 
-    warnings = uninstall_warnings(args.name, home=_home())
-    removed = uninstall(args.name, home=_home())
-    for line in warnings:
+    result = uninstall(args.name, home=_home())
+    for line in result.broken_dependents:
         note(f"warning: {line}; it will not run until that is installed again")
     if args.json:
-        emit_json({"removed": [s.to_json() for s in removed], "broken_dependents": warnings})
+        emit_json(result)
         return 0
-    for s in removed:
+    for s in result.removed:
         out(f"uninstalled {s.name} {s.version}")
     return 0
 
@@ -1361,7 +1175,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(row)
         return 0
-    exp = f", expires {_when(row['expires_at'])}" if row["expires_at"] else ""
+    exp = f", expires {_when(row.expires_at)}" if row.expires_at else ""
     out(f"granted {grant.capability.value} ({grant.scope}) to {args.name}{exp}")
     return 0
 
@@ -1370,9 +1184,9 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     from vudo.project.grants import revoke_capability
 
     _check_grant_words([], [args.capability])
-    count = revoke_capability(args.name, args.capability, home=_home())
+    revoked = revoke_capability(args.name, args.capability, home=_home())
     if args.json:
-        emit_json({"name": args.name, "capability": args.capability, "revoked": count})
+        emit_json(revoked)
         return 0
     out(f"revoked {args.capability} from {args.name}")
     return 0
@@ -1407,7 +1221,7 @@ def cmd_untrust(args: argparse.Namespace) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from vudo.home import keys_dir
-    from vudo.pkg.keys import PRIVATE_KEY_FILE, load_keypair
+    from vudo.pkg.keys import PRIVATE_KEY_FILE, KeyFile, load_keypair
 
     if args.key is not None and args.action not in ("trust", "untrust", "import"):
         # `vudo keys show KEY` would otherwise show *your* key, as if it were KEY's.
@@ -1432,41 +1246,35 @@ def cmd_keys(args: argparse.Namespace) -> int:
         from vudo.pkg.keys import generate_keypair, save_keypair
 
         kp = generate_keypair()
-        save_keypair(kp, keys)
-        _show_key("generated", kp.public_hex, kp.fingerprint, keys / PRIVATE_KEY_FILE, args)
+        _show_key("generated", KeyFile(kp.public_hex, save_keypair(kp, keys)), args)
         return 0
     if args.action == "show":
         kp = load_keypair(keys / PRIVATE_KEY_FILE)  # NotFoundError with a hint
         if args.json:
-            emit_json(
-                {
-                    "public_key": kp.public_hex,
-                    "fingerprint": kp.fingerprint,
-                    "private_key": str(keys / PRIVATE_KEY_FILE),
-                }
-            )
+            shown = KeyFile(kp.public_hex, keys / PRIVATE_KEY_FILE)
+            emit_json(shown)
         else:
             out(kp.public_hex)
             out(f"fingerprint  {kp.fingerprint}")
         return 0
     if args.action == "export":
         return _export_key(args, load_keypair(keys / PRIVATE_KEY_FILE))
-    from vudo.pkg.store import open_store
-
     if args.action == "trust":
+        from vudo.project.grants import trust_signer
+
         if not args.key:
             raise UsageError(
                 "keys trust needs the signer's public key", hint="vudo keys trust <64 hex chars>"
             )
-        with open_store(home) as store:
-            key = store.trust_key(args.key)
+        trusted = trust_signer(home, args.key)
         if args.json:
-            emit_json({"trusted": key})
+            emit_json(trusted)
         else:
-            out(f"trusted signer {key}")
+            out(f"trusted signer {trusted.key}")
         return 0
     if args.action == "untrust":
         from vudo.pkg.keys import parse_public_key
+        from vudo.project.grants import untrust_signer
 
         if not args.key:
             raise UsageError(
@@ -1475,61 +1283,35 @@ def cmd_keys(args: argparse.Namespace) -> int:
             )
         with _typed_by_user():
             key = parse_public_key(args.key)
-        with open_store(home) as store:
-            if not store.untrust_key(key):
-                raise NotFoundError(
-                    f"{key} is not a trusted signer", hint="`vudo keys list` shows the trusted ones"
-                )
+        untrusted = untrust_signer(home, key)
         if args.json:
-            emit_json({"untrusted": key})
+            emit_json(untrusted)
         else:
             out(f"no longer trusted: signer {key} (Spirits pinned to it stay installed)")
         return 0
     # list: the user's own key and the signer keys the store trusts or pins
+    from vudo.project.grants import known_keys
 
-    rows: list[dict[str, str]] = []
-    if (keys / PRIVATE_KEY_FILE).exists():
-        kp = load_keypair(keys / PRIVATE_KEY_FILE)
-        rows.append({"key": kp.public_hex, "role": "yours", "fingerprint": kp.fingerprint})
-    from vudo.pkg.keys import fingerprint
-
-    with open_store(home) as store:
-        for key in store.trusted_keys():
-            rows.append({"key": key, "role": "trusted", "fingerprint": fingerprint(key)})
-        for name, key in sorted(store.pins().items()):
-            rows.append({"key": key, "role": f"pinned for {name}", "fingerprint": fingerprint(key)})
+    rows = known_keys(home)
     if args.json:
         emit_json(rows)
         return 0
     if not rows:
         out("no keys (create yours with `vudo keys generate`)")
     for line in table(
-        [(r["fingerprint"], r["role"], r["key"]) for r in rows], ("FINGERPRINT", "ROLE", "KEY")
+        [(r.fingerprint, r.role, r.key) for r in rows], ("FINGERPRINT", "ROLE", "KEY")
     ):
         out(line)
     return 0
 
 
-def _show_key(
-    verb: str,
-    public: str,
-    fp: str,
-    private: Path,
-    args: argparse.Namespace,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    info: dict[str, Any] = {
-        "public_key": public,
-        "fingerprint": fp,
-        "private_key": str(private),
-        **(extra or {}),
-    }
+def _show_key(verb: str, key: KeyFile | KeyRotation, args: argparse.Namespace) -> None:
     if args.json:
-        emit_json(info)
+        emit_json(key)
         return
-    out(f"{verb} {private}")
-    out(f"public key   {public}")
-    out(f"fingerprint  {fp}")
+    out(f"{verb} {key.private_key}")
+    out(f"public key   {key.public_key}")
+    out(f"fingerprint  {key.fingerprint}")
 
 
 def _replace_key(args: argparse.Namespace, home: Path) -> int:
@@ -1537,7 +1319,7 @@ def _replace_key(args: argparse.Namespace, home: Path) -> int:
     from vudo.home import keys_dir
     from vudo.pkg.keys import (
         PRIVATE_KEY_FILE,
-        fingerprint,
+        KeyFile,
         keypair_from_seed_hex,
         load_keypair,
         save_keypair,
@@ -1566,32 +1348,13 @@ def _replace_key(args: argparse.Namespace, home: Path) -> int:
             text = ""
         new = keypair_from_seed_hex(text, source=str(source))
         if not (keys / PRIVATE_KEY_FILE).exists():
-            save_keypair(new, keys)
-            _show_key("imported", new.public_hex, new.fingerprint, keys / PRIVATE_KEY_FILE, args)
+            _show_key("imported", KeyFile(new.public_hex, save_keypair(new, keys)), args)
             return 0
     rotation = rotate_key(home, new)
-    count = sum(rotation.resigned.values())
+    _show_key("imported" if args.action == "import" else "rotated to", rotation, args)
     if args.json:
-        _show_key(
-            "rotated",
-            rotation.new,
-            fingerprint(rotation.new),
-            keys / PRIVATE_KEY_FILE,
-            args,
-            {
-                "old_public_key": rotation.old,
-                "backup": str(rotation.backup),
-                "resigned": rotation.resigned,
-            },
-        )
         return 0
-    _show_key(
-        "imported" if args.action == "import" else "rotated to",
-        rotation.new,
-        fingerprint(rotation.new),
-        keys / PRIVATE_KEY_FILE,
-        args,
-    )
+    count = sum(rotation.resigned.values())
     out(f"old key      {rotation.old} (kept in {rotation.backup})")
     out(
         f"re-signed    {count} grant{'s' if count != 1 else ''} of "
@@ -1603,34 +1366,21 @@ def _replace_key(args: argparse.Namespace, home: Path) -> int:
 
 def _export_key(args: argparse.Namespace, kp: KeyPair) -> int:
     """The private key's one-line hex seed (the format of ``keys/private.key``)."""
-    import os
+    from vudo.pkg.keys import export_keypair
 
-    seed = bytes(kp.signing_key).hex()
-    if args.output is not None:
-        target = Path(args.output)
-        try:  # created exclusively, 0600 from the start: never over another file
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise InvalidInputError(
-                f"{target} already exists", hint="pick a new file name; an export never overwrites"
-            ) from None
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(seed + "\n")
+    exported = export_keypair(kp, Path(args.output) if args.output is not None else None)
+    if exported.file is not None:
         if args.json:
-            emit_json(
-                {"public_key": kp.public_hex, "fingerprint": kp.fingerprint, "file": str(target)}
-            )
+            emit_json(exported)
         else:
-            out(f"exported your private key to {target} (mode 0600)")
-            out(f"import it elsewhere with `vudo keys import {target}`")
+            out(f"exported your private key to {exported.file} (mode 0600)")
+            out(f"import it elsewhere with `vudo keys import {exported.file}`")
         return 0
     note("note: this is your private key; anyone who has it can sign as you")
     if args.json:
-        emit_json(
-            {"public_key": kp.public_hex, "fingerprint": kp.fingerprint, "private_key_hex": seed}
-        )
+        emit_json(exported)
     else:
-        out(seed)
+        out(str(exported.seed_hex))
     return 0
 
 
@@ -1668,18 +1418,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     finally:
         bar.clear()
     if args.json:
-        emit_json(
-            [
-                {
-                    "installed": r.spirit.to_json(),
-                    "already_installed": r.already_installed,
-                    "granted": [{"capability": c, "scope": s} for c, s in r.granted],
-                    "denied": list(r.denied),
-                    "notes": list(r.notes),
-                }
-                for r in results
-            ]
-        )
+        emit_json(results)
         return 0
     for result in results:
         _render_install(result, argparse.Namespace(json=False))
@@ -1703,18 +1442,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     finally:
         bar.clear()
     if args.json:
-        emit_json(
-            {
-                "name": result.name,
-                "version": result.version,
-                "digest": result.digest,
-                "signer": result.signer,
-                "registry": result.registry,
-                "path": str(result.path),
-                "already_published": result.already_published,
-                "dry_run": args.dry_run,
-            }
-        )
+        emit_json(result)
         return 0
     if args.dry_run:
         out(f"would publish {result.name} {result.version} to {result.registry}")
@@ -1731,16 +1459,16 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_yank(args: argparse.Namespace) -> int:
     from vudo.project.remote import yank
 
-    changed = yank(args.name, home=_home(), registry=args.registry, undo=args.undo)
+    result = yank(args.name, home=_home(), registry=args.registry, undo=args.undo)
     if args.json:
-        emit_json({"spirit": args.name, "yanked": not args.undo, "changed": changed})
+        emit_json(result)
         return 0
     if args.undo:
-        out(f"un-yanked {args.name}" if changed else f"{args.name} was not yanked")
+        out(f"un-yanked {args.name}" if result.changed else f"{args.name} was not yanked")
     else:
         out(
             f"yanked {args.name} (installs skip it unless a lock names it)"
-            if changed
+            if result.changed
             else f"{args.name} was already yanked"
         )
     return 0
@@ -1756,26 +1484,20 @@ def cmd_registry(args: argparse.Namespace) -> int:
                 "registry list takes no arguments", hint="`vudo registry list [--json]`"
             )
         config = load_config(home)
-        rows = [
-            {
-                "name": r.name,
-                "url": r.url,
-                "default": r.name == config.default,
-                "ca_file": str(r.ca_file) if r.ca_file else None,
-            }
-            for r in config.registries
-        ]
         if args.json:
-            emit_json(rows)
+            emit_json(config)
             return 0
-        if not rows:
+        if not config.registries:
             out(
                 "no registries configured; the default is the directory registry under "
                 f"{home} (add one with `vudo registry add NAME URL --default`)"
             )
             return 0
         for line in table(
-            [(str(r["name"]), str(r["url"]), "default" if r["default"] else "") for r in rows],
+            [
+                (r.name, r.url, "default" if r.name == config.default else "")
+                for r in config.registries
+            ],
             ("NAME", "URL", ""),
         ):
             out(line)
@@ -1791,7 +1513,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
                 "registry add needs NAME and URL",
                 hint="e.g. vudo registry add team oci://ghcr.io/my-org",
             )
-        entry = add_registry(
+        added = add_registry(
             home,
             args.name,
             args.url,
@@ -1799,17 +1521,18 @@ def cmd_registry(args: argparse.Namespace) -> int:
             ca_file=Path(args.ca_file) if args.ca_file else None,
         )
         if args.json:
-            emit_json({"name": entry.name, "url": entry.url, "default": args.default})
+            emit_json(added)
         else:
+            entry = added.entry
             out(f"added registry {entry.name} {entry.url}" + (" (default)" if args.default else ""))
         return 0
     if args.url or args.default or args.ca_file:
         raise UsageError("registry remove takes only NAME", hint="vudo registry remove NAME")
-    entry = remove_registry(home, args.name)
+    removed = remove_registry(home, args.name)
     if args.json:
-        emit_json({"name": entry.name, "url": entry.url, "removed": True})
+        emit_json(removed)
     else:
-        out(f"removed registry {entry.name} ({entry.url})")
+        out(f"removed registry {removed.entry.name} ({removed.entry.url})")
     return 0
 
 
@@ -1848,7 +1571,7 @@ def cmd_login(args: argparse.Namespace) -> int:
             "--token-stdin takes no --username", hint="vudo login REGISTRY --token-stdin"
         )
     secret = _read_secret("password" if args.password_stdin else "token")
-    host = login(
+    result = login(
         args.registry,
         home=_home(),
         username=args.username,
@@ -1857,20 +1580,22 @@ def cmd_login(args: argparse.Namespace) -> int:
         ca_file=Path(args.ca_file) if args.ca_file else None,
     )
     if args.json:
-        emit_json({"registry": host, "logged_in": True, "username": args.username})
+        emit_json(result)
     else:
-        out(f"logged in to {host}" + (f" as {args.username}" if args.username else ""))
+        out(f"logged in to {result.registry}" + (f" as {args.username}" if args.username else ""))
     return 0
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
     from vudo.project.remote import logout
 
-    host, removed = logout(args.registry, home=_home())
+    result = logout(args.registry, home=_home())
     if args.json:
-        emit_json({"registry": host, "removed": removed})
+        emit_json(result)
+    elif result.removed:
+        out(f"logged out of {result.registry}")
     else:
-        out(f"logged out of {host}" if removed else f"no stored credentials for {host}")
+        out(f"no stored credentials for {result.registry}")
     return 0
 
 
@@ -1896,24 +1621,11 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
         from vudo.project.installing import prune
 
         pruned, kept = prune(args.name, home=_home())
+        outcomes = [o.with_pruned(pruned) for o in outcomes]
     for line in kept:
         note(f"note: {line}")
     if args.json:
-        emit_json(
-            [
-                {
-                    "name": o.name,
-                    "old": o.old_version,
-                    "new": o.new_version,
-                    "upgraded": o.upgraded,
-                    "added": list(o.added),
-                    "removed": list(o.removed),
-                    "granted": [{"capability": c, "scope": s} for c, s in o.granted],
-                    "pruned": [str(p.version) for p in pruned if p.name == o.name],
-                }
-                for o in outcomes
-            ]
-        )
+        emit_json(outcomes)
         return 0
     if not outcomes:
         out("no Spirits installed")
@@ -1932,30 +1644,23 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from vudo.engine.engine import ModuleCache
+    from vudo.engine.engine import CacheCleared, ModuleCache
     from vudo.home import cache_dir
 
     cache = ModuleCache(cache_dir(_home()), fingerprint="")
     usage = cache.usage()
     if args.action == "clear":
-        removed = cache.clear()
+        cleared = CacheCleared(cache.clear(), usage)
         if args.json:
-            emit_json({"removed": removed, "bytes": usage.bytes, "location": str(usage.location)})
+            emit_json(cleared)
         else:
             out(
-                f"removed {removed} compiled modules ({human_bytes(usage.bytes)}) "
+                f"removed {cleared.removed} compiled modules ({human_bytes(usage.bytes)}) "
                 f"from {usage.location}"
             )
         return 0
     if args.json:
-        emit_json(
-            {
-                "entries": usage.entries,
-                "bytes": usage.bytes,
-                "location": str(usage.location),
-                "bound": usage.bound,
-            }
-        )
+        emit_json(usage)
         return 0
     out(f"module cache  {usage.location}")
     out(f"entries       {usage.entries}")

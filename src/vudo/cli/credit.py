@@ -89,20 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         held = credit.open_reservations(home=home)
         if args.json:
-            emit_json(
-                [
-                    {
-                        "id": r.id,
-                        "account": r.account.hex(),
-                        "amount": r.amount,
-                        "owner": r.owner,
-                        "host": r.host,
-                        "pid": r.pid,
-                        "created": r.created,
-                    }
-                    for r in held
-                ]
-            )
+            emit_json(held)
         elif not held:
             out("no open reservations")
         else:
@@ -117,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "balance":
             status = credit.balance(spec, cwd=cwd, home=home)
             if args.json:
-                emit_json(status.to_json())
+                emit_json(status)
             else:
                 out(
                     f"{status.label}: {status.balance:,} credits ({status.available:,} "
@@ -125,28 +112,10 @@ def run(args: argparse.Namespace) -> int:
                     f"{status.account.hex()[:16]}..."
                 )
             return 0
-        status, moves = credit.history(spec, cwd=cwd, home=home, limit=args.limit)
+        found = credit.history(spec, cwd=cwd, home=home, limit=args.limit)
+        status, moves = found
         if args.json:
-            emit_json(
-                {
-                    **status.to_json(),
-                    "movements": [
-                        {
-                            "seq": m.seq,
-                            "at": m.at,
-                            "kind": m.kind,
-                            "amount": m.amount,
-                            "change": m.change,
-                            "from": None if m.src is None else m.src.hex(),
-                            "to": None if m.dst is None else m.dst.hex(),
-                            "reservation": m.reservation,
-                            "note": m.note,
-                            "signed": m.signed,
-                        }
-                        for m in moves
-                    ],
-                }
-            )
+            emit_json(found)
             return 0
         if not moves:
             out(f"{status.label}: no movements yet")
@@ -168,14 +137,14 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "deposit":
         status = credit.deposit(credit.parse_amount(words[0]), home=home)
         if args.json:
-            emit_json(status.to_json())
+            emit_json(status)
         else:
             out(f"your account now holds {status.balance:,} credits")
         return 0
     amount = credit.parse_amount(words[1])
     status = credit.fund(words[0], amount, cwd=cwd, home=home)
     if args.json:
-        emit_json(status.to_json())
+        emit_json(status)
     else:
         out(f"funded {status.label} with {amount:,} credits (balance {status.balance:,})")
     return 0

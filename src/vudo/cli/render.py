@@ -18,7 +18,6 @@ __all__ = [
     "ProgressLine",
     "emit_error_json",
     "emit_json",
-    "error_json",
     "human_bytes",
     "note",
     "out",
@@ -58,7 +57,7 @@ def emit_json(value: Any, *, error: VudoError | None = None) -> None:
 
     value = _json_form(value)
     if error is not None:  # a result that is also a failure (tests failed, check found...)
-        value = {**value, "error": error_json(error)}
+        value = {**value, "error": error.to_json()}
     _state["json_written"] = True
     sys.stdout.write(
         json.dumps(_finite(value), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n"
@@ -74,20 +73,10 @@ def _json_form(value: Any) -> Any:
     return value
 
 
-def error_json(err: VudoError) -> dict[str, Any]:
-    """An error's JSON form (DESIGN.md §4): title, message, hint, exit_code."""
-    return {
-        "title": err.title,
-        "message": err.message,
-        "hint": err.hint,
-        "exit_code": err.exit_code,
-    }
-
-
 def emit_error_json(err: VudoError) -> None:
     """``{"error": {...}}`` on stdout, unless the command's own document carried it."""
     if not _state["json_written"]:
-        emit_json({"error": error_json(err)})
+        emit_json({"error": err.to_json()})
 
 
 def _finite(value: Any) -> Any:

@@ -45,13 +45,6 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
 
 
-def _value_text(value: bytes) -> str:
-    try:
-        return printable(value.decode("utf-8"))
-    except UnicodeDecodeError:
-        return "hex:" + value.hex()
-
-
 def run(args: argparse.Namespace) -> int:
     from vudo.project.credit import subject
     from vudo.project.storage import (
@@ -61,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         parse_key,
         read_value,
         show_key,
+        value_text,
     )
 
     low, high, what, usage = _TAKES[args.action]
@@ -88,16 +82,7 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "list":
             rows = entries(store, identity)
             if args.json:
-                emit_json(
-                    [
-                        {
-                            "key": show_key(e.key),
-                            "size": e.size,
-                            "preview": _value_text(e.value),
-                        }
-                        for e in rows
-                    ]
-                )
+                emit_json(rows)
             elif not rows:
                 out(f"{printable(label)} has stored nothing")
             else:
@@ -105,29 +90,31 @@ def run(args: argparse.Namespace) -> int:
                     cut = "..." if len(e.value) < e.size else ""
                     out(
                         f"{printable(show_key(e.key))}  {e.size:,} bytes  "
-                        f"{_value_text(e.value[:60])}{cut}"
+                        f"{value_text(e.value[:60])}{cut}"
                     )
             return 0
         if args.action == "get":
             from vudo.errors import NotFoundError
 
-            value = read_value(store, identity, key)
-            if value is None:
+            stored = read_value(store, identity, key)
+            if stored is None:
                 raise NotFoundError(
                     f"{printable(label)} has no key {printable(show_key(key))}",
                     hint=f"`vudo storage list {label}` shows its keys",
                 )
             if args.raw:
-                sys.stdout.buffer.write(value)
+                sys.stdout.buffer.write(stored.value)
                 sys.stdout.flush()
             elif args.json:
-                emit_json({"key": show_key(key), "size": len(value), "value": _value_text(value)})
+                emit_json(stored)
             else:
-                out(_value_text(value))
+                out(value_text(stored.value))
             return 0
-        gone = delete_key(store, identity, key)
+        deleted = delete_key(store, identity, key)
     if args.json:
-        emit_json({"key": show_key(key), "deleted": gone})
+        emit_json(deleted)
+    elif deleted.deleted:
+        out(f"deleted {printable(show_key(key))}")
     else:
-        out(f"deleted {printable(show_key(key))}" if gone else "no such key: nothing deleted")
+        out("no such key: nothing deleted")
     return 0

@@ -98,7 +98,7 @@ def run_trust(args: argparse.Namespace) -> int:
             raise UsageError("--list takes no DIR", hint="`vudo trust --list` or `vudo trust DIR`")
         folders = trusted_folders(home)
         if args.json:
-            emit_json([f.to_json() for f in folders])
+            emit_json(folders)
         elif not folders:
             out("no trusted folders")
         for f in folders if not args.json else ():
@@ -109,7 +109,7 @@ def run_trust(args: argparse.Namespace) -> int:
         return 0
     folder = trust(Path(args.dir), home=home)
     if args.json:
-        emit_json(folder.to_json())
+        emit_json(folder)
     else:
         out(
             f"trusted {folder.path} with "
@@ -123,7 +123,7 @@ def run_untrust(args: argparse.Namespace) -> int:
 
     folder = untrust(Path(args.dir), home=vudo_home())
     if args.json:
-        emit_json(folder.to_json())
+        emit_json(folder)
     else:
         out(f"untrusted {folder.path}")
     return 0

@@ -138,6 +138,28 @@ class CacheUsage(NamedTuple):
     location: Path
     bound: int
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entries": self.entries,
+            "bytes": self.bytes,
+            "location": str(self.location),
+            "bound": self.bound,
+        }
+
+
+class CacheCleared(NamedTuple):
+    """What ``vudo cache clear`` removed: how many entries, and the usage before."""
+
+    removed: int
+    before: CacheUsage
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "removed": self.removed,
+            "bytes": self.before.bytes,
+            "location": str(self.before.location),
+        }
+
 
 #: The disk cache's default size bound; least recently used entries go first beyond it.
 DEFAULT_CACHE_BOUND = 256 * 1024 * 1024

@@ -54,7 +54,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from vudo.boundaries import nacl_errors
 from vudo.engine.abi import I64_MAX, ErrorCode, HostCallError
@@ -134,6 +134,17 @@ class Reservation:
     pid: int
     created: float | None
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "account": self.account.hex(),
+            "amount": self.amount,
+            "owner": self.owner,
+            "host": self.host,
+            "pid": self.pid,
+            "created": self.created,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Movement:
@@ -152,6 +163,20 @@ class Movement:
     reservation: int | None
     note: str | None
     signed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "kind": self.kind,
+            "amount": self.amount,
+            "change": self.change,
+            "from": None if self.src is None else self.src.hex(),
+            "to": None if self.dst is None else self.dst.hex(),
+            "reservation": self.reservation,
+            "note": self.note,
+            "signed": self.signed,
+        }
 
 
 # -- runs ------------------------------------------------------------------------------

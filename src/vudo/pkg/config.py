@@ -24,6 +24,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tomlkit
 
@@ -52,6 +53,39 @@ class RegistryConfig:
 
     def get(self, name: str) -> NamedRegistry | None:
         return next((r for r in self.registries if r.name == name), None)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """``vudo registry list --json``: each named registry, and which is the default."""
+        return [
+            {
+                "name": r.name,
+                "url": r.url,
+                "default": r.name == self.default,
+                "ca_file": str(r.ca_file) if r.ca_file else None,
+            }
+            for r in self.registries
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryAdded:
+    """What :func:`add_registry` configured, and whether it became the default."""
+
+    entry: NamedRegistry
+    default: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.entry.name, "url": self.entry.url, "default": self.default}
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRemoved:
+    """What :func:`remove_registry` took out of the configuration."""
+
+    entry: NamedRegistry
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.entry.name, "url": self.entry.url, "removed": True}
 
 
 def _read_toml(path: Path, what: str) -> dict[str, object]:
@@ -159,7 +193,7 @@ def validate_registry_url(url: str) -> str:
 
 def add_registry(
     home: Path, name: str, url: str, *, default: bool = False, ca_file: Path | None = None
-) -> NamedRegistry:
+) -> RegistryAdded:
     check_registry_name(name)
     config = load_config(home)
     if config.get(name) is not None:
@@ -175,17 +209,17 @@ def add_registry(
     _save_config(
         home, RegistryConfig((*config.registries, entry), name if default else config.default)
     )
-    return entry
+    return RegistryAdded(entry, default)
 
 
-def remove_registry(home: Path, name: str) -> NamedRegistry:
+def remove_registry(home: Path, name: str) -> RegistryRemoved:
     config = load_config(home)
     entry = config.get(name)
     if entry is None:
         raise NotFoundError(f"no registry named {name} is configured", hint=_known(config))
     rest = tuple(r for r in config.registries if r.name != name)
     _save_config(home, RegistryConfig(rest, None if config.default == name else config.default))
-    return entry
+    return RegistryRemoved(entry)
 
 
 def _known(config: RegistryConfig) -> str:
@@ -322,7 +356,9 @@ def docker_config_path(environ: dict[str, str] | None = None) -> Path:
 
 __all__ = [
     "NamedRegistry",
+    "RegistryAdded",
     "RegistryConfig",
+    "RegistryRemoved",
     "add_registry",
     "credentials_for",
     "default_registry",

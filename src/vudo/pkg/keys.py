@@ -17,6 +17,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nacl.signing
 
@@ -59,6 +60,60 @@ class KeyPair:
         """The 64-byte detached Ed25519 signature of ``message``."""
         with nacl_errors("signing"):
             return bytes(self.signing_key.sign(message).signature)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFile:
+    """A key pair where it is kept (``vudo keys show``, ``generate``, ``import``): the
+    public key, its fingerprint and the private key's file, never the key itself."""
+
+    public_key: str
+    private_key: Path
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "public_key": self.public_key,
+            "fingerprint": self.fingerprint,
+            "private_key": str(self.private_key),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KeyExport:
+    """``vudo keys export``: the private key's hex seed written to ``file``, or, without
+    one, the seed itself (the point of exporting to stdout)."""
+
+    public_key: str
+    file: Path | None
+    seed_hex: str | None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key)
+
+    def to_json(self) -> dict[str, Any]:
+        head = {"public_key": self.public_key, "fingerprint": self.fingerprint}
+        if self.file is not None:
+            return {**head, "file": str(self.file)}
+        return {**head, "private_key_hex": self.seed_hex}
+
+
+def export_keypair(kp: KeyPair, target: Path | None = None) -> KeyExport:
+    """The private key's one-line hex seed (the format of ``keys/private.key``): written
+    to ``target`` (created exclusively, mode 0600 from the start: never over another
+    file), or returned when there is no ``target``."""
+    seed = bytes(kp.signing_key).hex()
+    if target is None:
+        return KeyExport(kp.public_hex, None, seed)
+    if not _create_exclusive(target, (seed + "\n").encode("ascii"), 0o600):
+        raise InvalidInputError(
+            f"{target} already exists", hint="pick a new file name; an export never overwrites"
+        )
+    return KeyExport(kp.public_hex, target, None)
 
 
 def generate_keypair(random: Callable[[int], bytes] = os.urandom) -> KeyPair:

@@ -48,6 +48,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vudo.errors import DependencyConflictError, InvalidInputError, NotFoundError
 from vudo.pkg.lockfile import Lockfile
@@ -65,7 +66,7 @@ from vudo.pkg.pubgrub import (
 from vudo.pkg.sources import Candidate, CandidateSource, GitSource, PathSource
 from vudo.pkg.versions import Requirement, Version
 
-__all__ = ["Resolution", "TreeRow", "Wanted", "resolve"]
+__all__ = ["RequiredBy", "Resolution", "TreeRow", "Wanted", "WhyChosen", "resolve"]
 
 _HINT = "relax one of these requirements, or pick versions of the packages that need it which agree"
 
@@ -169,6 +170,44 @@ class TreeRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RequiredBy:
+    """One reason a package is in a resolution: ``dependent`` (``app 0.1.0``) needs it
+    as ``requirement``, reached from the root along ``path`` (labels, root first)."""
+
+    dependent: str
+    requirement: str
+    path: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dependent": self.dependent,
+            "requirement": self.requirement,
+            "path": list(self.path),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WhyChosen:
+    """``vudo why NAME``: the version chosen, why, and who requires it
+    (:meth:`Resolution.why`)."""
+
+    name: str
+    version: Version
+    source: str
+    reason: str
+    required_by: tuple[RequiredBy, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": str(self.version),
+            "source": self.source,
+            "reason": self.reason,
+            "required_by": [r.to_json() for r in self.required_by],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Resolution(Mapping[str, Candidate]):
     """The chosen candidates, name -> Candidate, iterated in install order (every package
     after its dependencies; ties broken by name so the order is stable)."""
@@ -254,6 +293,58 @@ class Resolution(Mapping[str, Candidate]):
         """Why ``name`` is at its version (newest that fits, locked, or what ruled out
         the newer ones)."""
         return dict(self.reasons).get(name, "")
+
+    def label(self, name: str) -> str:
+        """How a package reads in a chain: ``name version``, the root as :attr:`root`."""
+        return self.root if name == "" else f"{name} {self[name].version}"
+
+    def why(self, name: str) -> WhyChosen:
+        """Why ``name`` is in this resolution (NotFoundError when it is not)."""
+        if name not in self:
+            raise NotFoundError(
+                f'"{name}" is not a dependency of {self.root}',
+                hint="`vudo tree` lists the packages it depends on",
+            )
+        chosen = self[name]
+        return WhyChosen(
+            chosen.name,
+            chosen.version,
+            chosen.source,
+            self.reason(chosen.name),
+            tuple(
+                RequiredBy(
+                    self.label(w.dependent),
+                    w.requirement,
+                    tuple(self.label(n) for n in self.path_to(w.dependent)),
+                )
+                for w in self.wanted_by(name)
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """``vudo tree --json``: the root's requirements, then each package chosen with
+        its source, the reason for its version, and its own requirements."""
+
+        def requirements(dependent: str) -> list[dict[str, str]]:
+            return [
+                {"name": w.dependency, "requirement": w.requirement}
+                for w in self.wanted_by_dependent(dependent)
+            ]
+
+        return {
+            "root": self.root,
+            "dependencies": requirements(""),
+            "packages": [
+                {
+                    "name": c.name,
+                    "version": str(c.version),
+                    "source": c.source,
+                    "reason": self.reason(c.name),
+                    "dependencies": requirements(c.name),
+                }
+                for c in self.values()
+            ],
+        }
 
 
 # ---------------------------------------------------------------------- the provider

@@ -50,18 +50,20 @@ Installing (``vudo.project.installing``; consent in ``.consent``)::
     install_prepared(prepared, decision, *, home, trust_signer=False) -> SummonResult
     install(spec, *, home, consent: (request, is_root) -> ConsentDecision, registries=())
     upgrade(name | None, *, home, consent, registries=()) -> list[UpgradeOutcome]
-    uninstall(spec, *, home) -> list[InstalledSpirit]; user_policy(home) -> TrustPolicy
+    uninstall(spec, *, home) -> Uninstalled(removed, broken_dependents)
+    user_policy(home) -> TrustPolicy
 
 What is installed (``vudo.project.installed``)::
 
     list_installed(home), search_installed(query, *, home, capability, author),
-    info_installed(spec, *, home), installed_spirit(spec, *, home) -> LoadedSpirit(
-    manifest, module, signer, grants, installed); split_spec("name@req")
+    info_installed(spec, *, home) -> InstalledInfo(info, grants),
+    installed_spirit(spec, *, home) -> LoadedSpirit(manifest, module, signer, grants,
+    installed); split_spec("name@req")
 
 Grants (``vudo.project.grants``)::
 
     grant_capability(name, cap, *, home, scope, expires), revoke_capability(name, cap, *,
-    home), grant_rows(stored) -> display rows; sign_grants(pairs, *, home, now) ->
+    home) -> Revoked, grant_rows(stored) -> GrantRow rows; sign_grants(pairs, *, home, now) ->
     (grants, user key); parse_expiry(text, *, now)
 
 Dependencies (``vudo.project.dependencies``)::

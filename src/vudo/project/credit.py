@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from vudo.engine.abi import ErrorCode, HostCallError
 from vudo.engine.identity import SpiritIdentity, credit_account
@@ -32,6 +33,7 @@ from vudo.pkg.keys import ensure_keypair
 from vudo.pkg.store import open_store
 
 __all__ = [
+    "CreditHistory",
     "CreditStatus",
     "balance",
     "deposit",
@@ -176,13 +178,21 @@ def fund(
         return CreditStatus(label, identity, dst, ledger.balance(dst), ledger.available(dst))
 
 
-def history(
-    spec: str | None, *, cwd: Path, home: Path, limit: int = 1000
-) -> tuple[CreditStatus, list[Movement]]:
+class CreditHistory(NamedTuple):
+    """``vudo credit history``: the account, and its movements oldest first."""
+
+    status: CreditStatus
+    movements: list[Movement]
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.status.to_json(), "movements": [m.to_json() for m in self.movements]}
+
+
+def history(spec: str | None, *, cwd: Path, home: Path, limit: int = 1000) -> CreditHistory:
     """The account of ``spec`` and its latest ``limit`` movements, oldest first."""
     status = balance(spec, cwd=cwd, home=home)
     with open_ledger(home) as ledger:
-        return status, ledger.history(status.account, limit=limit)
+        return CreditHistory(status, ledger.history(status.account, limit=limit))
 
 
 def open_reservations(*, home: Path) -> list[Reservation]:

@@ -17,14 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from vudo.capabilities import AnyCapability, parse_any_capability
+from vudo.capabilities import AnyCapability, Capability, parse_any_capability
 from vudo.display import iso_time
 from vudo.engine.grants import Grant, Scope, issue_grant, parse_grant_spec, verify_grant
 from vudo.errors import InvalidInputError, NotFoundError, UsageError, VudoError
 from vudo.home import keys_dir
 from vudo.pkg.keys import (
     PRIVATE_KEY_FILE,
+    KeyFile,
     ensure_keypair,
+    fingerprint,
     generate_keypair,
     load_keypair,
     save_keypair,
@@ -205,8 +207,70 @@ def grant_capability(
     return grant
 
 
-def revoke_capability(name: str, capability: str, *, home: Path) -> int:
-    """Drop every stored grant of ``capability`` for ``name``; returns how many."""
+#: The scopes each capability's calls can be narrowed to (vudo.engine.grants checks them
+#: on every call): a call with an outside target (an address, a payee) matches a domain or
+#: peer scope; one without matches "sandboxed". Every capability takes "global".
+_SCOPES: dict[str, tuple[str, ...]] = {
+    "network_connect": ("global", "domain:<host>:<port>"),
+    "network_listen": ("global", "domain:127.0.0.1:<port>"),
+    "actuator_credit": ("global", "sandboxed", "peer:<key> (transfers to that account)"),
+    **dict.fromkeys(
+        ("storage_read", "storage_write", "storage_delete"),
+        ("global", "sandboxed", "path:<host dir> (WASI files under a preopen)"),
+    ),
+}
+
+
+class CapabilityInfo(NamedTuple):
+    """What a capability allows (``vudo capabilities``): the host calls and WASI calls
+    it guards, the scopes a grant of it can take, and whether a manifest may ask for it."""
+
+    capability: Capability
+    host_calls: tuple[str, ...]
+    scopes: tuple[str, ...]
+    wasi_calls: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.capability.value,
+            "allows": self.capability.description,
+            "host_calls": list(self.host_calls),
+            "wasi_calls": list(self.wasi_calls),
+            "scopes": list(self.scopes),
+            "manifest": self.capability.manifest_grantable,
+        }
+
+
+def capability_info(capabilities: Iterable[Capability]) -> list[CapabilityInfo]:
+    """:class:`CapabilityInfo` of each capability, in the order given."""
+    from vudo.engine.abi import host_calls_of  # lazy: the ABI tables only for this listing
+    from vudo.engine.wasi_abi import WASI_CAPABILITIES  # lazy: as above
+
+    return [
+        CapabilityInfo(
+            cap,
+            tuple(host_calls_of(cap)),
+            _SCOPES.get(cap.value, ("global", "sandboxed")),
+            tuple(name for name, caps in WASI_CAPABILITIES.items() if cap in caps),
+        )
+        for cap in capabilities
+    ]
+
+
+class Revoked(NamedTuple):
+    """What :func:`revoke_capability` dropped: the Spirit, the capability as named, and
+    how many stored grants of it."""
+
+    name: str
+    capability: str
+    revoked: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "capability": self.capability, "revoked": self.revoked}
+
+
+def revoke_capability(name: str, capability: str, *, home: Path) -> Revoked:
+    """Drop every stored grant of ``capability`` for ``name``."""
     from vudo.pkg.store import open_store  # lazy: runs import this module; no sqlite3 there
 
     cap = parse_any_capability(capability)
@@ -225,10 +289,27 @@ def revoke_capability(name: str, capability: str, *, home: Path) -> int:
     with open_store(home) as store:
         store.get(name)
         store.update_grants(name, without)
-    return dropped
+    return Revoked(name, capability, dropped)
 
 
-def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+class GrantRow(NamedTuple):
+    """A stored grant as shown (``vudo info``, ``vudo grant``): checked, so one the
+    sandbox would refuse is never shown as given (``valid`` False, ``problem`` says why);
+    times as ISO 8601, as every JSON output shows them."""
+
+    capability: Any
+    scope: Any
+    granter: Any
+    issued_at: str | None
+    expires_at: str | None
+    valid: bool
+    problem: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+def grant_rows(grants: Iterable[dict[str, Any]]) -> list[GrantRow]:
     """Stored grants as display rows (capability, scope, expiry, granter), each checked:
     ``valid`` is False, with the reason in ``problem``, for a grant the sandbox would
     refuse (malformed, or its signature does not hold), so it is never shown as given."""
@@ -241,17 +322,16 @@ def grant_rows(grants: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         except VudoError as err:
             problem = err.message
         rows.append(
-            {
-                "capability": g.get("capability"),
-                "scope": g.get("scope"),
-                "granter": g.get("granter"),
-                # times as ISO 8601, as every JSON output shows them (the grant signs Unix
-                # seconds; a stored value that is not one shows as no time)
-                "issued_at": iso_time(issued) if isinstance(issued, int) else None,
-                "expires_at": iso_time(expires) if isinstance(expires, int) else None,
-                "valid": problem is None,
-                "problem": problem,
-            }
+            GrantRow(
+                g.get("capability"),
+                g.get("scope"),
+                g.get("granter"),
+                # the grant signs Unix seconds; a stored value that is not one shows as no time
+                iso_time(issued) if isinstance(issued, int) else None,
+                iso_time(expires) if isinstance(expires, int) else None,
+                problem is None,
+                problem,
+            )
         )
     return rows
 
@@ -264,6 +344,83 @@ class KeyRotation(NamedTuple):
     new: str
     backup: Path
     resigned: dict[str, int]
+    private_key: Path  # where the new key now is
+
+    @property
+    def public_key(self) -> str:
+        return self.new
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.new)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **KeyFile(self.new, self.private_key).to_json(),
+            "old_public_key": self.old,
+            "backup": str(self.backup),
+            "resigned": self.resigned,
+        }
+
+
+class KnownKey(NamedTuple):
+    """A key ``vudo keys list`` shows: the user's own, a trusted signer, or a signer a
+    Spirit name is pinned to (``role`` says which)."""
+
+    key: str
+    role: str
+    fingerprint: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "role": self.role, "fingerprint": self.fingerprint}
+
+
+def known_keys(home: Path) -> list[KnownKey]:
+    """The user's own key, then the signer keys the store trusts, then those it pins."""
+    from vudo.pkg.store import open_store  # lazy: runs import this module; no sqlite3 there
+
+    rows: list[KnownKey] = []
+    private = keys_dir(home) / PRIVATE_KEY_FILE
+    if private.exists():
+        kp = load_keypair(private)
+        rows.append(KnownKey(kp.public_hex, "yours", kp.fingerprint))
+    with open_store(home) as store:
+        for key in store.trusted_keys():
+            rows.append(KnownKey(key, "trusted", fingerprint(key)))
+        for name, key in sorted(store.pins().items()):
+            rows.append(KnownKey(key, f"pinned for {name}", fingerprint(key)))
+    return rows
+
+
+class SignerTrust(NamedTuple):
+    """``vudo keys trust`` / ``untrust``: the signer key, and whether it is now trusted."""
+
+    key: str
+    trusted: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"trusted" if self.trusted else "untrusted": self.key}
+
+
+def trust_signer(home: Path, key: str) -> SignerTrust:
+    """Trust ``key`` as a signer for any name."""
+    from vudo.pkg.store import open_store  # lazy: runs import this module; no sqlite3 there
+
+    with open_store(home) as store:
+        return SignerTrust(store.trust_key(key), True)
+
+
+def untrust_signer(home: Path, key: str) -> SignerTrust:
+    """Stop trusting ``key`` (NotFoundError when it was not trusted); Spirits pinned to it
+    stay installed."""
+    from vudo.pkg.store import open_store  # lazy: runs import this module; no sqlite3 there
+
+    with open_store(home) as store:
+        if not store.untrust_key(key):
+            raise NotFoundError(
+                f"{key} is not a trusted signer", hint="`vudo keys list` shows the trusted ones"
+            )
+    return SignerTrust(key, False)
 
 
 def _backup_dir(keys: Path) -> Path:
@@ -300,8 +457,8 @@ def rotate_key(
     mine = {old.public_hex, *_backed_up_keys(keys)}
     with open_store(home) as store:
         resigned = _resign_grants(store, mine, new, now=int(clock()))
-    save_keypair(new, keys, overwrite=True)
-    return KeyRotation(old.public_hex, new.public_hex, backup, resigned)
+    private = save_keypair(new, keys, overwrite=True)
+    return KeyRotation(old.public_hex, new.public_hex, backup, resigned, private)
 
 
 def _backed_up_keys(keys: Path) -> set[str]:

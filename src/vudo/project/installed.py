@@ -18,6 +18,7 @@ from vudo.pkg.store import InstalledSpirit, SpiritInfo, open_store
 if TYPE_CHECKING:  # list, search and info need neither nacl nor the grants module
     from vudo.engine.grants import Grant
     from vudo.pkg.manifest import Manifest
+    from vudo.project.grants import GrantRow
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -43,10 +44,34 @@ def search_installed(
         return store.search(query, capability=cap, author=author)
 
 
-def info_installed(spec: str, *, home: Path) -> SpiritInfo:
+@dataclass(frozen=True, slots=True)
+class InstalledInfo:
+    """``vudo info NAME``: what the store knows of an installed version, with its stored
+    grants checked (:func:`vudo.project.grants.grant_rows`)."""
+
+    info: SpiritInfo
+    grants: tuple[GrantRow, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.info.manifest
+        return {
+            **self.info.spirit.to_json(),
+            "license": m.license,
+            "repository": m.repository,
+            "versions": [str(v) for v in self.info.versions],
+            "pinned_signer": self.info.pinned_signer,
+            "grants": [g.to_json() for g in self.grants],
+            "dependencies": {d.name: d.to_value() for d in m.dependencies},
+        }
+
+
+def info_installed(spec: str, *, home: Path) -> InstalledInfo:
+    from vudo.project.grants import grant_rows  # lazy: nacl only to check the grants shown
+
     name, version = split_spec(spec)
     with open_store(home, read_only=True) as store:
-        return store.info(name, version)
+        info = store.info(name, version)
+    return InstalledInfo(info, tuple(grant_rows(info.grants)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,6 +224,24 @@ class UpgradeOutcome:
     added: tuple[str, ...]
     removed: tuple[str, ...]
     granted: tuple[tuple[str, str], ...]
+    pruned: tuple[str, ...] = ()  # older versions :func:`prune` removed afterwards
+
+    def with_pruned(self, removed: Iterable[InstalledSpirit]) -> UpgradeOutcome:
+        """This outcome with the versions of its Spirit among ``removed`` (:func:`prune`)."""
+        versions = tuple(str(s.version) for s in removed if s.name == self.name)
+        return dataclasses.replace(self, pruned=versions)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "old": self.old_version,
+            "new": self.new_version,
+            "upgraded": self.upgraded,
+            "added": list(self.added),
+            "removed": list(self.removed),
+            "granted": [{"capability": c, "scope": s} for c, s in self.granted],
+            "pruned": list(self.pruned),
+        }
 
 
 def upgrade(
@@ -315,10 +333,32 @@ def upgrade(
     return outcomes
 
 
-def uninstall(spec: str, *, home: Path) -> list[InstalledSpirit]:
+@dataclass(frozen=True, slots=True)
+class Uninstalled:
+    """What :func:`uninstall` removed, and the installed Spirits it left without a
+    dependency they need (``"app 1.0.0 needs name ^1.2"``: said, never refused)."""
+
+    removed: tuple[InstalledSpirit, ...]
+    broken_dependents: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "removed": [s.to_json() for s in self.removed],
+            "broken_dependents": list(self.broken_dependents),
+        }
+
+
+def uninstall(spec: str, *, home: Path) -> Uninstalled:
+    """Remove ``NAME`` (every version) or ``NAME@VERSION`` from the store."""
     name, version = split_spec(spec)
     with open_store(home) as store:
-        return store.uninstall(name, version)
+        versions = [
+            s.version
+            for s in store.list()
+            if s.name == name and (version is None or str(s.version) == version)
+        ]
+        broken = dependents(store, name, versions)
+        return Uninstalled(tuple(store.uninstall(name, version)), tuple(broken))
 
 
 def dependents(store: LocalStore, name: str, removing: Iterable[Version]) -> list[str]:
@@ -338,19 +378,6 @@ def dependents(store: LocalStore, name: str, removing: Iterable[Version]) -> lis
         ):
             found.append(f"{other.name} {other.version} needs {name} {dep.requirement}")
     return found
-
-
-def uninstall_warnings(spec: str, *, home: Path) -> list[str]:
-    """What ``uninstall(spec)`` would leave without a dependency it needs (asked before
-    removing, so the command can say so; nothing is refused)."""
-    name, version = split_spec(spec)
-    with open_store(home, read_only=True) as store:
-        versions = [
-            s.version
-            for s in store.list()
-            if s.name == name and (version is None or str(s.version) == version)
-        ]
-        return dependents(store, name, versions)
 
 
 def prune(name: str | None, *, home: Path) -> tuple[list[InstalledSpirit], list[str]]:

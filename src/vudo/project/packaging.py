@@ -18,7 +18,13 @@ from vudo.errors import NotFoundError, UsageError
 from vudo.pkg.archive import pack
 from vudo.pkg.keys import ensure_keypair, load_keypair
 from vudo.pkg.registry import HttpRegistry
-from vudo.pkg.signing import SignResult, VerifiedPackage, sign_package, verify_package
+from vudo.pkg.signing import (
+    CheckedPackage,
+    SignResult,
+    VerifiedPackage,
+    sign_package,
+    verify_package,
+)
 from vudo.project.build import build_project
 from vudo.project.layout import Progress, no_progress, open_project
 from vudo.project.registries import open_spec, registry_label
@@ -106,6 +112,55 @@ def verify(package: Path) -> VerifiedPackage:
 
 
 @dataclass(frozen=True, slots=True)
+class PackageFacts:
+    """A package file, verified (``vudo verify``, ``sign --verify``); with
+    ``installed_versions`` (``vudo info FILE.spirit``) its manifest too, and which
+    versions of its name are installed."""
+
+    path: Path
+    verified: CheckedPackage
+    installed_versions: tuple[str, ...] | None = None  # None: not looked up
+
+    def to_json(self) -> dict[str, Any]:
+        v, m = self.verified, self.verified.manifest
+        facts: dict[str, Any] = {
+            "path": str(self.path),
+            "valid": True,
+            "name": m.name,
+            "version": str(m.version),
+            "signer": v.signer,
+            "author": m.author,
+            "author_matches": v.author_matches,
+            "digest": v.digest,
+            "files": [f.to_dict() for f in v.files],
+        }
+        if self.installed_versions is None:
+            return facts
+        return {
+            **facts,
+            "description": m.description,
+            "license": m.license,
+            "repository": m.repository,
+            "capabilities": [c.value for c in m.capabilities],
+            "dependencies": {d.name: d.to_value() for d in m.dependencies},
+            "installed_versions": list(self.installed_versions),
+        }
+
+
+def inspect_package(package: Path, *, home: Path | None = None) -> PackageFacts:
+    """:func:`verify` the package; given ``home``, also find the installed versions of
+    its name."""
+    verified = verify(package)
+    if home is None:
+        return PackageFacts(Path(package), verified)
+    from vudo.project.installed import list_installed  # lazy: the store only for info
+
+    name = verified.manifest.name
+    installed = tuple(str(s.version) for s in list_installed(home) if s.name == name)
+    return PackageFacts(Path(package), verified, installed)
+
+
+@dataclass(frozen=True, slots=True)
 class PublishOutcome:
     name: str
     version: str
@@ -114,6 +169,19 @@ class PublishOutcome:
     registry: str
     path: Path
     already_published: bool
+    dry_run: bool = False  # checked only: nothing was written
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "signer": self.signer,
+            "registry": self.registry,
+            "path": str(self.path),
+            "already_published": self.already_published,
+            "dry_run": self.dry_run,
+        }
 
 
 def publish(
@@ -151,4 +219,5 @@ def publish(
         label,
         Path(result.path),
         result.already_published,
+        dry_run,
     )

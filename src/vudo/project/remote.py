@@ -11,16 +11,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vudo.errors import NotFoundError, UsageError
 from vudo.pkg.config import load_config, registry_host, remove_credentials, save_credentials
-from vudo.pkg.manifest import validate_name
+from vudo.pkg.manifest import Manifest, manifest_from_dict, validate_name
 from vudo.pkg.oci import Credentials, OciClient, parse_oci_url
 from vudo.pkg.registry import OciRegistry, PublishedVersion
+from vudo.pkg.versions import parse_version
 from vudo.project.installed import split_spec
 from vudo.project.registries import open_spec, registry_label
 
 # --------------------------------------------------------------------------- login
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """A login that the registry accepted: its host and the user name (never the secret)."""
+
+    registry: str
+    username: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"registry": self.registry, "logged_in": True, "username": self.username}
+
+
+@dataclass(frozen=True, slots=True)
+class LogoutResult:
+    """A logout: the registry host, and whether credentials were stored for it."""
+
+    registry: str
+    removed: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {"registry": self.registry, "removed": self.removed}
 
 
 def login(
@@ -31,9 +55,9 @@ def login(
     password: str | None = None,
     token: str | None = None,
     ca_file: Path | None = None,
-) -> str:
+) -> LoginResult:
     """Check the credentials against the registry, then store them (mode 0600) under its
-    host; returns the host. Nothing is stored when the registry refuses them."""
+    host. Nothing is stored when the registry refuses them."""
     if token is None and (username is None or password is None):
         raise UsageError(
             "login needs --username with --password-stdin, or --token-stdin",
@@ -47,18 +71,32 @@ def login(
     with OciClient(parse_oci_url(url), credentials=creds, ca_file=ca) as client:
         client.ping()
     save_credentials(home, host, creds)
-    return host
+    return LoginResult(host, username)
 
 
-def logout(registry: str, *, home: Path) -> tuple[str, bool]:
+def logout(registry: str, *, home: Path) -> LogoutResult:
+    """Forget the stored credentials of the registry's host."""
     host = registry_host(registry, home=home)
-    return host, remove_credentials(home, host)
+    return LogoutResult(host, remove_credentials(home, host))
 
 
 # --------------------------------------------------------------------------- yank / info
 
 
-def yank(spec: str, *, home: Path, registry: str | None = None, undo: bool = False) -> bool:
+@dataclass(frozen=True, slots=True)
+class YankResult:
+    """A yank (or its undo): the ``NAME@VERSION`` named, whether it is now yanked, and
+    whether that changed anything."""
+
+    spirit: str
+    yanked: bool
+    changed: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {"spirit": self.spirit, "yanked": self.yanked, "changed": self.changed}
+
+
+def yank(spec: str, *, home: Path, registry: str | None = None, undo: bool = False) -> YankResult:
     """Mark ``NAME@VERSION`` yanked (or not, with ``undo``) in an OCI registry."""
     name, version = split_spec(spec)
     if version is None:
@@ -71,7 +109,7 @@ def yank(spec: str, *, home: Path, registry: str | None = None, undo: bool = Fal
                 f"{registry_label(reg)} is not an OCI registry",
                 hint="yank works on oci:// registries (--registry NAME|URL)",
             )
-        return reg.yank(name, version, undo=undo)
+        return YankResult(spec, not undo, reg.yank(name, version, undo=undo))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +124,51 @@ class RemoteInfo:
     def newest(self) -> PublishedVersion:
         live = [e for e in self.versions if not e.yanked] or list(self.versions)
         return max(live, key=lambda e: e.version)
+
+    def describe(self, version: str | None = None) -> AvailableSpirit:
+        """One version (default: the newest not yanked) with its manifest read;
+        NotFoundError when the registry does not hold ``version``."""
+        shown = self.newest
+        if version is not None:
+            wanted = parse_version(version)
+            found = next((e for e in self.versions if e.version == wanted), None)
+            if found is None:
+                raise NotFoundError(
+                    f"{self.name} {wanted} is not in the registry {self.registry}",
+                    hint="published: " + ", ".join(str(e.version) for e in self.versions),
+                )
+            shown = found
+        manifest = manifest_from_dict(shown.manifest, filename=f"{self.name}@{shown.version}")
+        return AvailableSpirit(self, shown, manifest)
+
+
+@dataclass(frozen=True, slots=True)
+class AvailableSpirit:
+    """``vudo info NAME[@VERSION] --available``: one published version, its manifest,
+    and every version the registry holds (with yanks)."""
+
+    remote: RemoteInfo
+    shown: PublishedVersion
+    manifest: Manifest
+
+    def to_json(self) -> dict[str, Any]:
+        m, shown = self.manifest, self.shown
+        return {
+            "name": self.remote.name,
+            "version": str(shown.version),
+            "registry": self.remote.registry,
+            "description": m.description,
+            "author": m.author,
+            "signer": shown.signer,
+            "digest": shown.digest,
+            "size": shown.size,
+            "capabilities": [c.value for c in m.capabilities],
+            "dependencies": {d.name: d.to_value() for d in m.dependencies},
+            "versions": [
+                {"version": str(e.version), "yanked": e.yanked, "digest": e.digest}
+                for e in self.remote.versions
+            ],
+        }
 
 
 def info_available(name: str, *, home: Path, registry: str | None = None) -> RemoteInfo:
@@ -104,7 +187,11 @@ def info_available(name: str, *, home: Path, registry: str | None = None) -> Rem
 
 
 __all__ = [
+    "AvailableSpirit",
+    "LoginResult",
+    "LogoutResult",
     "RemoteInfo",
+    "YankResult",
     "info_available",
     "login",
     "logout",

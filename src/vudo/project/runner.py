@@ -170,6 +170,48 @@ class RunResult(NamedTuple):
     def ok(self) -> bool:
         return self.error is None
 
+    def to_json(self) -> dict[str, Any]:
+        """``vudo run --json``: what ran, as whom, its results and output (text, or base64
+        per ``output_encoding``), the grants, the receipt and the failure, if any; a WASI
+        program adds its streams and exit status."""
+        receipt = self.receipt.to_dict()
+        text, encoding = _output_json(self.output)
+        doc: dict[str, Any] = {
+            "spirit": self.target.label,
+            "kind": self.target.kind,
+            "identity": {"kind": self.identity.kind, "key": self.identity.key},
+            "function": self.function,
+            "args": list(self.args),
+            "results": receipt["results"],
+            "output": text,
+            "output_encoding": encoding,
+            "granted": [{"capability": c, "scope": s} for c, s in self.granted],
+            "not_granted": list(self.not_granted),
+            "receipt": receipt,
+            "error": None if self.error is None else self.error.to_json(),
+        }
+        if self.wasi:
+            out_text, out_encoding = _output_json(self.stdout)
+            err_text, err_encoding = _output_json(self.stderr)
+            doc.update(
+                stdout=out_text,
+                stdout_encoding=out_encoding,
+                stderr=err_text,
+                stderr_encoding=err_encoding,
+                exit_code=self.receipt.exit_code,
+            )
+        return doc
+
+
+def _output_json(data: bytes) -> tuple[str, str]:
+    """Bytes for JSON: (text, "utf-8") when they decode, else (base64, "base64")."""
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        import base64
+
+        return base64.b64encode(data).decode("ascii"), "base64"
+
 
 def _looks_like_path(spec: str) -> bool:
     return "/" in spec or spec in (".", "..") or spec.endswith((".wasm", ".wat", ".spirit"))

@@ -13,22 +13,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vudo.engine.abi import HostCallError
 from vudo.engine.identity import SpiritIdentity
 from vudo.engine.services import STORAGE_FILE
 from vudo.engine.storage import KeyValueStore
-from vudo.errors import InvalidInputError, NotFoundError, VudoError
+from vudo.errors import InvalidInputError, NotFoundError, VudoError, printable
 from vudo.home import data_dir
 
 __all__ = [
+    "KeyDeleted",
     "StoredEntry",
+    "StoredValue",
     "delete_key",
     "entries",
     "open_storage",
     "parse_key",
     "read_value",
     "show_key",
+    "value_text",
 ]
 
 #: Values longer than this are cut when listed (``get`` shows them whole).
@@ -42,6 +46,31 @@ class StoredEntry:
     key: bytes
     value: bytes
     size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": show_key(self.key), "size": self.size, "preview": value_text(self.value)}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """One whole value (``vudo storage get``)."""
+
+    key: bytes
+    value: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": show_key(self.key), "size": len(self.value), "value": value_text(self.value)}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyDeleted:
+    """``vudo storage delete``: the key, and whether it was there to delete."""
+
+    key: bytes
+    deleted: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": show_key(self.key), "deleted": self.deleted}
 
 
 @contextmanager
@@ -81,20 +110,29 @@ def entries(
         raise _errors(exc) from exc
 
 
-def read_value(store: KeyValueStore, identity: SpiritIdentity, key: bytes) -> bytes | None:
+def read_value(store: KeyValueStore, identity: SpiritIdentity, key: bytes) -> StoredValue | None:
     """The whole value stored under ``key`` in ``identity``'s namespace (None if absent)."""
     try:
-        return store.read(identity.namespace, key)
+        value = store.read(identity.namespace, key)
     except HostCallError as exc:
         raise _errors(exc) from exc
+    return None if value is None else StoredValue(key, value)
 
 
-def delete_key(store: KeyValueStore, identity: SpiritIdentity, key: bytes) -> bool:
-    """Remove ``key`` from ``identity``'s namespace; False when it was not there."""
+def delete_key(store: KeyValueStore, identity: SpiritIdentity, key: bytes) -> KeyDeleted:
+    """Remove ``key`` from ``identity``'s namespace (``deleted`` False: it was not there)."""
     try:
-        return store.delete(identity.namespace, key)
+        return KeyDeleted(key, store.delete(identity.namespace, key))
     except HostCallError as exc:
         raise _errors(exc) from exc
+
+
+def value_text(value: bytes) -> str:
+    """A value as text: its UTF-8 (control characters escaped), else ``hex:...``."""
+    try:
+        return printable(value.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "hex:" + value.hex()
 
 
 def show_key(key: bytes) -> str:

@@ -311,12 +311,13 @@ class Session:
         """One whole stored value (the pane shows previews)."""
         from vudo.project.storage import read_value
 
-        return read_value(self._services_for_run().storage, self.identity(), key)
+        stored = read_value(self._services_for_run().storage, self.identity(), key)
+        return None if stored is None else stored.value
 
     def delete_key(self, key: bytes) -> bool:
         from vudo.project.storage import delete_key
 
-        return delete_key(self._services_for_run().storage, self.identity(), key)
+        return delete_key(self._services_for_run().storage, self.identity(), key).deleted
 
     def _close_sandbox(self) -> None:
         with self._lock:
@@ -435,7 +436,7 @@ class Session:
         from vudo.project.consent import ConsentDecision
 
         if action == "uninstall":
-            removed = installing.uninstall(entry.name, home=self.home)
+            removed = installing.uninstall(entry.name, home=self.home).removed
             versions = ", ".join(str(s.version) for s in removed)
             return f"uninstalled {entry.name} {versions}".strip()
 
