@@ -34,6 +34,10 @@ I64_MAX = 2**63 - 1
 I32 = "i32"
 I64 = "i64"
 
+#: The Python ints an i32/i64 argument or result may be: signed or unsigned readings of
+#: the same bits.
+INT_RANGES = {I32: (-(2**31), 2**32 - 1), I64: (-(2**63), 2**64 - 1)}
+
 
 class ErrorCode(IntEnum):
     OK = 0

@@ -61,7 +61,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from vudo.capabilities import AnyCapability, Capability, parse_any_capability
-from vudo.engine.abi import HOST_MODULE, ErrorCode, HostCallError
+from vudo.engine.abi import HOST_MODULE, INT_RANGES, ErrorCode, HostCallError
 from vudo.errors import InvalidInputError, UsageError
 
 _MODULE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -71,8 +71,6 @@ RESULT_TYPES = ("i32", "i64")
 MAX_PARAMS = 16
 #: Receipt key of the calls to custom host functions that need no capability.
 NO_CAPABILITY_COUNTER = "custom"
-
-_RANGES = {"i32": (-(2**31), 2**32 - 1), "i64": (-(2**63), 2**64 - 1)}
 
 
 class HostFunction(NamedTuple):
@@ -289,5 +287,5 @@ def fits(result: Any, kind: str) -> bool:
     """Whether a Python function's return value is an int the result type can carry."""
     if isinstance(result, bool) or not isinstance(result, int):
         return False
-    low, high = _RANGES[kind]
+    low, high = INT_RANGES[kind]
     return low <= result <= high

@@ -38,7 +38,7 @@ import wasmtime
 from wasmtime import _bindings as ffi
 from wasmtime import _ffi as _wasmtime_ffi
 
-from vudo.engine.abi import HostCallError, StopGuest
+from vudo.engine.abi import INT_RANGES, HostCallError, StopGuest
 from vudo.engine.compose import Calls
 from vudo.engine.config import MAX_FUEL, TRANSITIONS, Callee, SandboxConfig, SandboxState
 from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
@@ -93,8 +93,6 @@ _OUTCOMES: dict[type[VudoError], str] = {
     Terminated: "terminated",
     GuestTrap: "trap",
 }
-
-_INT_RANGES = {"i32": (-(2**31), 2**32 - 1), "i64": (-(2**63), 2**64 - 1)}
 
 
 def _epoch(context: int, data: int, delta: Any, kind: Any) -> int:
@@ -1151,8 +1149,8 @@ def _coerce_args(function: str, params: tuple[str, ...], args: Sequence[Any]) ->
         )
     values: list[Any] = []
     for index, (kind, value) in enumerate(zip(params, args, strict=True)):
-        if kind in _INT_RANGES:
-            low, high = _INT_RANGES[kind]
+        if kind in INT_RANGES:
+            low, high = INT_RANGES[kind]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise UsageError(
                     f"argument {index + 1} of {function} must be an {kind}, got {value!r}"
