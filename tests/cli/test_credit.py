@@ -4,6 +4,7 @@ runs killed with kill -9, and `vudo repair` releasing them, all through real sub
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,6 +67,10 @@ def test_deposit_fund_balance_history_and_a_run_spending_its_own_account(
         ("transfer", -5),
     ]
     assert history["movements"][0]["signed"] is True
+    # times in JSON are ISO 8601 in UTC, as in every other command
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", m["at"]) for m in history["movements"]
+    )
     text = vudo_cli("credit", "history", "spender.wat").stdout
     assert "fund" in text and "+100" in text and "balance 65" in text
     assert (

@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from vudo.boundaries import nacl_errors
+from vudo.display import iso_time
 from vudo.engine.abi import I64_MAX, ErrorCode, HostCallError
 from vudo.engine.identity import credit_account
 from vudo.engine.sqlite import Database
@@ -142,7 +143,7 @@ class Reservation:
             "owner": self.owner,
             "host": self.host,
             "pid": self.pid,
-            "created": self.created,
+            "created": iso_time(self.created),
         }
 
 
@@ -167,7 +168,7 @@ class Movement:
     def to_json(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
-            "at": self.at,
+            "at": iso_time(self.at),
             "kind": self.kind,
             "amount": self.amount,
             "change": self.change,
