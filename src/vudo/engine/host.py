@@ -87,7 +87,10 @@ _memory_data = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_
 _memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p)(
     ("wasmtime_memory_data_size", _dll)
 )
-_get_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64))(
+# The out-parameter is a plain pointer (a ``byref`` or an address), not
+# ``POINTER(c_uint64)``: ctypes converts that type-checked argument at twice the cost, and
+# the fuel is read on every host call.
+_get_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
     ("wasmtime_context_get_fuel", _dll)
 )
 _set_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
@@ -280,16 +283,14 @@ class HostBridge:
         """Count and log one host call; returns ``result`` for the caller's convenience."""
         # A capability is a str equal to its value, so it finds its counter's key without
         # the (slow) enum ``.value``; only the first call of each kind builds the key.
-        counter = self.counters.get(capability) if capability is not None else None
+        key = (
+            capability if capability is not None else _COUNTERS.get(function, NO_CAPABILITY_COUNTER)
+        )
+        counter = self.counters.get(key)
         if counter is None:
-            key = (
-                capability.value
-                if capability is not None
-                else _COUNTERS.get(function, NO_CAPABILITY_COUNTER)
-            )
-            counter = self.counters.get(key)
-            if counter is None:
-                counter = self.counters[key] = [0, 0]
+            if capability is not None:
+                key = capability.value
+            counter = self.counters[key] = [0, 0]
         counter[0 if allowed else 1] += 1
         at = time.monotonic() - self.origin
         note = self.note

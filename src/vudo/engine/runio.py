@@ -88,7 +88,7 @@ class RunIO:
         """How many more bytes this call may write (all streams together)."""
         return self.max_output - self.written
 
-    def write(self, stream: str, data: bytes) -> bool:
+    def write(self, stream: str, data: bytes | memoryview) -> bool:
         """Append ``data`` to ``stream`` (or hand it to the stream's sink).
 
         False, with nothing written, when it would take this call past ``max_output``.

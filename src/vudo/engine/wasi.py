@@ -43,7 +43,6 @@ from vudo.engine.abi import StopGuest
 from vudo.engine.events import OutputWritten
 from vudo.engine.host import (
     _get_fuel,
-    _memory_size,
     _set_fuel,
     define_functions,
     make_trampoline,
@@ -308,7 +307,6 @@ class WasiState:
         self.extra = 0
         self.budget = 0  # fuel left in the store during a call (written back at its end)
         self._view = memoryview(b"")
-        self._size = -1
         self.summary = ""
         self.fds: dict[int, _Fd] = {
             0: _Fd(_STDIN, base=_STDIO_RIGHTS & ~R_FD_WRITE),
@@ -331,40 +329,43 @@ class WasiState:
 
     # -- memory -------------------------------------------------------------------------
 
-    def view(self) -> memoryview:
-        """The guest's linear memory as a memoryview, rebuilt only when its size changes
-        (wasm memory never shrinks, and wasmtime moves it only when it grows). Reading
-        through it costs a fraction of ``ctypes.string_at``/``memmove`` per call."""
-        bridge = self.bridge
-        ref = bridge.memory_ref
-        if ref is None:
-            raise Errno(EFAULT)
-        size = _memory_size(bridge.context, ref)
-        if size != self._size:
-            base, size = bridge.memory_bounds()
-            if not base:
+    def view(self, end: int = 0) -> memoryview:
+        """The guest's linear memory as a memoryview that covers [0, end), or EFAULT.
+
+        The engine's memory does not move (``memory_may_move`` off, see
+        :mod:`vudo.engine.compiler`) and never shrinks, so one view stays valid for the
+        life of the instance: it is rebuilt only when a range passes its end (the memory
+        may have grown since). Most calls touch no FFI here, and reading through the view
+        costs a fraction of ``ctypes.string_at``/``memmove``."""
+        view = self._view
+        if end > len(view):
+            view = self._remap()
+            if end > len(view):
                 raise Errno(EFAULT)
+        return view
+
+    def _remap(self) -> memoryview:
+        """A fresh view of the whole memory as it is now (it may have grown)."""
+        base, size = self.bridge.memory_bounds()
+        if not base:
+            raise Errno(EFAULT)
+        if size != len(self._view):
             self._view = memoryview((ctypes.c_ubyte * size).from_address(base)).cast("B")
-            self._size = size
         return self._view
 
     def writable(self, ptr: int, length: int) -> bool:
-        return (ptr & _U32) + (length & _U32) <= len(self.view())
+        end = (ptr & _U32) + (length & _U32)
+        return end <= len(self._view) or end <= len(self._remap())
 
     def get(self, ptr: int, length: int) -> bytes:
         ptr &= _U32
         end = ptr + (length & _U32)
-        view = self.view()
-        if end > len(view):
-            raise Errno(EFAULT)
-        return bytes(view[ptr:end])
+        return bytes(self.view(end)[ptr:end])
 
     def put(self, ptr: int, data: bytes) -> None:
         ptr &= _U32
-        view = self.view()
-        if ptr + len(data) > len(view):
-            raise Errno(EFAULT)
-        view[ptr : ptr + len(data)] = data
+        end = ptr + len(data)
+        self.view(end)[ptr:end] = data
 
     def put_u32(self, ptr: int, value: int) -> None:
         self.put(ptr, _u32.pack(value & _U32))
@@ -666,16 +667,17 @@ def sched_yield(w: W, a: Any) -> int:
 # -- fds -------------------------------------------------------------------------------
 
 
-def _output(w: W, stream: str, data: bytes) -> None:
+def _output(w: W, stream: str, data: bytes | memoryview) -> None:
     bridge = w.bridge
     if not bridge.io.write(stream, data):
         raise StopGuest(
             "limit",
             f"the program's output passed the {bridge.io.max_output}-byte output limit",
         )
+    bridge.bytes_out += len(data)
     if bridge.events.active:
         at = time.monotonic() - bridge.origin
-        bridge.events.emit(OutputWritten(bridge.sandbox_id, stream, data, at))
+        bridge.events.emit(OutputWritten(bridge.sandbox_id, stream, bytes(data), at))
 
 
 def fd_write(w: W, a: Any) -> int:
@@ -685,32 +687,31 @@ def fd_write(w: W, a: Any) -> int:
         return EBADF
     kind = entry.kind
     if kind in (_STDOUT, _STDERR):
-        # the hot path (printf): one look at memory, no per-field helpers
-        bridge = w.bridge
-        view = w.view()
-        size = len(view)
+        # the hot path (printf, write(1, ...)): one look at memory, no per-field helpers,
+        # and the bytes go from guest memory to the stream's buffer in one copy
         iovs, count, where = a[1].i32 & _U32, a[2].i32 & _U32, a[3].i32 & _U32
         if count > MAX_IOVS:
             return EINVAL
-        if iovs + 8 * count > size or where + 4 > size:
-            return EFAULT
+        view = w.view(max(iovs + 8 * count, where + 4))
+        data: bytes | memoryview
         if count == 1:
             ptr, total = _iov.unpack_from(view, iovs)
-            if ptr + total > size:
-                return EFAULT
-            data = bytes(view[ptr : ptr + total])
+            end = ptr + total
+            if end > len(view):
+                view = w.view(end)
+            data = view[ptr:end]
         else:
             parts = []
             total = 0
             for ptr, length in _iov.iter_unpack(view[iovs : iovs + 8 * count]):
-                if ptr + length > size:
-                    return EFAULT
+                end = ptr + length
+                if end > len(view):
+                    view = w.view(end)
                 total += length
-                parts.append(view[ptr : ptr + length])
+                parts.append(view[ptr:end])
             data = b"".join(parts)
         w.charge_bytes(total)
         _output(w, "stdout" if kind == _STDOUT else "stderr", data)
-        bridge.bytes_out += total
         _u32.pack_into(view, where, total)
         return SUCCESS
     if kind == _STDIN:
