@@ -96,6 +96,14 @@ _get_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
 _set_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
     ("wasmtime_context_set_fuel", _dll)
 )
+# The store's fuel is read and written on every host call. These two take ctypes
+# arguments made once per sandbox (the context as a ``c_void_p``, the ``c_uint64`` box
+# by reference to read into and by value to write from): no per-call conversion, a third
+# cheaper than the prototypes above. Both return an error only without fuel metering.
+_fuel_read = _dll["wasmtime_context_get_fuel"]
+_fuel_read.restype = None
+_fuel_write = _dll["wasmtime_context_set_fuel"]
+_fuel_write.restype = None
 _trap_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)(
     ("wasmtime_trap_new", _dll)
 )
@@ -174,6 +182,8 @@ class HostBridge:
         self.io = io if io is not None else RunIO(max_output=limits.max_output_bytes)
         self.env: Mapping[str, str] = env if env is not None else {}
         self.context: int = 0
+        #: The same address as a ctypes argument, for the per-call fuel calls.
+        self.context_arg = ctypes.c_void_p(0)
         #: Fuel in the store that is not the guest's (a live call's hidden reserve).
         self.fuel_floor = 0
         #: Set during a live call: charges fuel itself, waiting for a refuel if short.
@@ -211,6 +221,11 @@ class HostBridge:
         self.record(name, row.capability if row is not None else None, True, "", _INTERNAL, 0)
         return _INTERNAL
 
+    def bind_context(self, address: int) -> None:
+        """Use the store context at ``address`` (the sandbox's, once it has a store)."""
+        self.context = address
+        self.context_arg = ctypes.c_void_p(address)
+
     def fuel_left(self) -> int:
         """The fuel left in the guest's store right now."""
         _get_fuel(self.context, self._fuel_ref)
@@ -223,13 +238,14 @@ class HostBridge:
         if hook is not None:
             hook(amount)
             return
-        ctx = self.context
-        _get_fuel(ctx, self._fuel_ref)
-        left = self._fuel.value
-        if left < amount:
-            _set_fuel(ctx, 0)
+        box = self._fuel
+        _fuel_read(self.context_arg, self._fuel_ref)
+        if box.value < amount:
+            box.value = 0
+            _fuel_write(self.context_arg, box)
             raise StopGuest("fuel", "fuel ran out in a host call")
-        _set_fuel(ctx, left - amount)
+        box.value -= amount
+        _fuel_write(self.context_arg, box)
 
     def hold(self, amount: int) -> int:
         """:meth:`charge` in two halves, for a host call that may charge twice: stop the
@@ -240,7 +256,7 @@ class HostBridge:
         if hook is not None:
             hook(amount)
             return -1
-        _get_fuel(self.context, self._fuel_ref)
+        _fuel_read(self.context_arg, self._fuel_ref)
         left = self._fuel.value - amount
         if left < 0:
             _set_fuel(self.context, 0)
@@ -257,7 +273,9 @@ class HostBridge:
         if left < more:
             _set_fuel(self.context, 0)
             raise StopGuest("fuel", "fuel ran out in a host call")
-        _set_fuel(self.context, left - more)
+        box = self._fuel
+        box.value = left - more
+        _fuel_write(self.context_arg, box)
 
     def check(self, capability: AnyCapability, target: str | None = None) -> bool:
         """Ask the grant checker; a denial's reason goes into the next host-call event."""

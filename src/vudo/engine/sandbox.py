@@ -306,7 +306,7 @@ class Sandbox:
         store.set_fuel(self._budget)
         self._store = store
         _set_epoch_callback(_address(store.ptr()), _EPOCH_TRAMPOLINE, None, None)
-        self.bridge.context = _address(store._context())
+        self.bridge.bind_context(_address(store._context()))
         engine.ensure_ticker()
         started = time.monotonic()
         error: VudoError | None = None

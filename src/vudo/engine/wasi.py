@@ -42,8 +42,8 @@ from vudo.capabilities import Capability
 from vudo.engine.abi import StopGuest
 from vudo.engine.events import OutputWritten
 from vudo.engine.host import (
-    _get_fuel,
-    _set_fuel,
+    _fuel_read,
+    _fuel_write,
     define_functions,
     make_trampoline,
 )
@@ -667,19 +667,6 @@ def sched_yield(w: W, a: Any) -> int:
 # -- fds -------------------------------------------------------------------------------
 
 
-def _output(w: W, stream: str, data: bytes | memoryview) -> None:
-    bridge = w.bridge
-    if not bridge.io.write(stream, data):
-        raise StopGuest(
-            "limit",
-            f"the program's output passed the {bridge.io.max_output}-byte output limit",
-        )
-    bridge.bytes_out += len(data)
-    if bridge.events.active:
-        at = time.monotonic() - bridge.origin
-        bridge.events.emit(OutputWritten(bridge.sandbox_id, stream, bytes(data), at))
-
-
 def fd_write(w: W, a: Any) -> int:
     number = a[0].i32
     entry = w.fds.get(number)
@@ -711,7 +698,17 @@ def fd_write(w: W, a: Any) -> int:
                 parts.append(view[ptr:end])
             data = b"".join(parts)
         w.charge_bytes(total)
-        _output(w, "stdout" if kind == _STDOUT else "stderr", data)
+        bridge = w.bridge
+        stream = "stdout" if kind == _STDOUT else "stderr"
+        if not bridge.io.write(stream, data):
+            raise StopGuest(
+                "limit",
+                f"the program's output passed the {bridge.io.max_output}-byte output limit",
+            )
+        bridge.bytes_out += total
+        if bridge.events.active:
+            at = time.monotonic() - bridge.origin
+            bridge.events.emit(OutputWritten(bridge.sandbox_id, stream, bytes(data), at))
         _u32.pack_into(view, where, total)
         return SUCCESS
     if kind == _STDIN:
@@ -1482,12 +1479,13 @@ def host_function(name: str) -> Callable[[HostBridge, Any], int]:
         if w is None:  # a sandbox built without WASI state (cannot happen via Sandbox)
             bridge.charge(fuel)
             return bridge.record(name, None, True, "", ENOSYS, fuel)
-        context = bridge.context
+        context = bridge.context_arg
         box = bridge._fuel
-        _get_fuel(context, bridge._fuel_ref)
+        _fuel_read(context, bridge._fuel_ref)
         left = box.value
         if left < fuel:
-            _set_fuel(context, 0)
+            box.value = 0
+            _fuel_write(context, box)
             raise StopGuest("fuel", "fuel ran out in a host call")
         w.budget = left - fuel
         w.cap = None
@@ -1507,7 +1505,8 @@ def host_function(name: str) -> Callable[[HostBridge, Any], int]:
             bridge.note = f"{type(exc).__name__}: {exc}"
             result = EINVAL
         finally:
-            _set_fuel(context, w.budget)
+            box.value = w.budget
+            _fuel_write(context, box)
         return bridge.record(name, w.cap, allowed, w.summary, result, fuel + w.extra)
 
     return call
