@@ -29,6 +29,7 @@ It does so by returning a wasm trap tagged with :func:`vudo.engine.traps.stop_me
 from __future__ import annotations
 
 import ctypes
+import operator
 import os
 import sys
 import threading
@@ -359,7 +360,12 @@ class HostBridge:
         """
         item: Any = ffi.wasmtime_extern_t()
         if (
-            ffi._wasmtime_caller_export_get(caller, b"memory", 6, ctypes.byref(item))
+            ffi._wasmtime_caller_export_get(
+                ctypes.cast(caller, ctypes.POINTER(ffi.wasmtime_caller_t)),
+                b"memory",
+                6,
+                ctypes.byref(item),
+            )
             and item.kind == _EXTERN_MEMORY
         ):
             self._caller_memory = item
@@ -433,8 +439,8 @@ class HostBridge:
     def host_random_bytes(self, args: Any) -> int:
         cap = Capability.SENSOR_RANDOM
         name = "host_random_bytes"
-        ptr = args[0].i32 & _U32
-        length = args[1].i32 & _U32
+        ptr = args[0] & _U32
+        length = args[1] & _U32
         fuel = self.call_fuel
         self.charge(fuel)
         if not self.check(cap):
@@ -452,9 +458,9 @@ class HostBridge:
 
     def host_log(self, args: Any) -> int:
         cap = Capability.ACTUATOR_LOG
-        level = args[0].i32
-        ptr = args[1].i32 & _U32
-        length = args[2].i32 & _U32
+        level = args[0]
+        ptr = args[1] & _U32
+        length = args[2] & _U32
         fuel = self.call_fuel
         left = self.hold(fuel)  # every way out commits it
         if not self.check(cap):
@@ -510,9 +516,9 @@ class HostBridge:
 
     def host_input_read(self, args: Any) -> int:
         name = "host_input_read"
-        ptr = args[0].i32 & _U32
-        length = args[1].i32 & _U32
-        offset = args[2].i64
+        ptr = args[0] & _U32
+        length = args[1] & _U32
+        offset = args[2]
         fuel = self.call_fuel
         self.charge(fuel)
         summary = f"len={length} offset={offset}"
@@ -534,8 +540,8 @@ class HostBridge:
 
     def host_output_write(self, args: Any) -> int:
         name = "host_output_write"
-        ptr = args[0].i32 & _U32
-        length = args[1].i32 & _U32
+        ptr = args[0] & _U32
+        length = args[1] & _U32
         fuel = self.call_fuel
         self.charge(fuel)
         io = self.io
@@ -558,7 +564,7 @@ class HostBridge:
     def host_env_get(self, args: Any) -> int:
         cap = Capability.SENSOR_ENVIRONMENT
         name = "host_env_get"
-        kptr, klen, vptr, vcap = (args[i].i32 & _U32 for i in range(4))
+        kptr, klen, vptr, vcap = (args[i] & _U32 for i in range(4))
         fuel = self.call_fuel
         self.charge(fuel)
         if not self.check(cap):
@@ -590,9 +596,9 @@ class HostBridge:
     def host_notify(self, args: Any) -> int:
         cap = Capability.ACTUATOR_NOTIFY
         name = "host_notify"
-        level = args[0].i32
-        ptr = args[1].i32 & _U32
-        length = args[2].i32 & _U32
+        level = args[0]
+        ptr = args[1] & _U32
+        length = args[2] & _U32
         fuel = self.call_fuel
         self.charge(fuel)
         summary = f"level={level} len={length}"
@@ -655,7 +661,7 @@ class HostBridge:
     def host_storage_read(self, args: Any) -> int:
         cap = Capability.STORAGE_READ
         name = "host_storage_read"
-        kptr, klen, vptr, vcap = (args[i].i32 for i in range(4))
+        kptr, klen, vptr, vcap = (args[i] for i in range(4))
         fuel = self.call_fuel
         self.charge(fuel)
         if not self.check(cap):
@@ -684,7 +690,7 @@ class HostBridge:
     def host_storage_write(self, args: Any) -> int:
         cap = Capability.STORAGE_WRITE
         name = "host_storage_write"
-        kptr, klen, vptr, vlen = (args[i].i32 for i in range(4))
+        kptr, klen, vptr, vlen = (args[i] for i in range(4))
         fuel = self.call_fuel
         self.charge(fuel)
         if not self.check(cap):
@@ -708,7 +714,7 @@ class HostBridge:
     def host_storage_delete(self, args: Any) -> int:
         cap = Capability.STORAGE_DELETE
         name = "host_storage_delete"
-        kptr, klen = args[0].i32, args[1].i32
+        kptr, klen = args[0], args[1]
         fuel = self.call_fuel
         self.charge(fuel)
         if not self.check(cap):
@@ -761,15 +767,15 @@ class HostBridge:
         )
 
     def host_credit_balance(self, args: Any) -> int:
-        return self._account_query("balance", args[0].i32)
+        return self._account_query("balance", args[0])
 
     def host_credit_available(self, args: Any) -> int:
-        return self._account_query("available", args[0].i32)
+        return self._account_query("available", args[0])
 
     def host_credit_transfer(self, args: Any) -> int:
-        source = self._account(args[0].i32)
-        dest = self._account(args[1].i32)
-        amount = args[2].i64
+        source = self._account(args[0])
+        dest = self._account(args[1])
+        amount = args[2]
         if source is None or dest is None:
             return self._bad_memory("host_credit_transfer", Capability.ACTUATOR_CREDIT)
 
@@ -784,8 +790,8 @@ class HostBridge:
         )
 
     def host_credit_reserve(self, args: Any) -> int:
-        account = self._account(args[0].i32)
-        amount = args[1].i64
+        account = self._account(args[0])
+        amount = args[1]
         if account is None:
             return self._bad_memory("host_credit_reserve", Capability.ACTUATOR_CREDIT)
         return self._credit(
@@ -805,15 +811,15 @@ class HostBridge:
         return self._credit(f"host_credit_{how}", None, close, f"id={rid}")
 
     def host_credit_release(self, args: Any) -> int:
-        return self._close_reservation("release", args[0].i64)
+        return self._close_reservation("release", args[0])
 
     def host_credit_consume(self, args: Any) -> int:
-        return self._close_reservation("consume", args[0].i64)
+        return self._close_reservation("consume", args[0])
 
     def host_credit_account(self, args: Any) -> int:
         """Write the sandbox's own 32-byte account (no capability: it is its own number)."""
         name = "host_credit_account"
-        ptr = args[0].i32 & _U32
+        ptr = args[0] & _U32
         fuel = self.call_fuel
         self.charge(fuel)
         address = self.writable(ptr, ACCOUNT_BYTES)
@@ -846,7 +852,7 @@ class HostBridge:
     def host_network_connect(self, args: Any) -> int:
         cap = Capability.NETWORK_CONNECT
         name = "host_network_connect"
-        aptr, alen = args[0].i32, args[1].i32
+        aptr, alen = args[0], args[1]
         fuel = self.call_fuel
         self.charge(fuel)
         if (alen & _U32) > 255:
@@ -880,7 +886,7 @@ class HostBridge:
     def host_network_listen(self, args: Any) -> int:
         cap = Capability.NETWORK_LISTEN
         name = "host_network_listen"
-        port = args[0].i32
+        port = args[0]
         fuel = self.call_fuel
         self.charge(fuel)
         if not 0 <= port <= 65535:
@@ -895,7 +901,7 @@ class HostBridge:
 
     def host_network_accept(self, args: Any) -> int:
         name = "host_network_accept"
-        handle = args[0].i64
+        handle = args[0]
         fuel = self.call_fuel
         self.charge(fuel)
         try:
@@ -906,7 +912,7 @@ class HostBridge:
 
     def host_network_send(self, args: Any) -> int:
         name = "host_network_send"
-        handle, ptr, length = args[0].i64, args[1].i32, args[2].i32 & _U32
+        handle, ptr, length = args[0], args[1], args[2] & _U32
         fuel = self.call_fuel
         self.charge(fuel)
         self.payload_limit(ptr, length, self.limits.max_network_payload, "network send")
@@ -924,7 +930,7 @@ class HostBridge:
 
     def host_network_recv(self, args: Any) -> int:
         name = "host_network_recv"
-        handle, ptr, cap_bytes = args[0].i64, args[1].i32, args[2].i32 & _U32
+        handle, ptr, cap_bytes = args[0], args[1], args[2] & _U32
         fuel = self.call_fuel
         self.charge(fuel)
         self.payload_limit(ptr, cap_bytes, self.limits.max_network_payload, "network receive")
@@ -945,7 +951,7 @@ class HostBridge:
 
     def host_network_close(self, args: Any) -> int:
         name = "host_network_close"
-        handle = args[0].i64
+        handle = args[0]
         fuel = self.call_fuel
         self.charge(fuel)
         try:
@@ -957,7 +963,7 @@ class HostBridge:
     def host_network_broadcast(self, args: Any) -> int:
         cap = Capability.NETWORK_BROADCAST
         name = "host_network_broadcast"
-        ptr, length = args[0].i32, args[1].i32 & _U32
+        ptr, length = args[0], args[1] & _U32
         fuel = self.call_fuel
         self.charge(fuel)
         if not self.check(cap):
@@ -1018,7 +1024,7 @@ class HostBridge:
         ``args[first + 2:first + 4]`` of host_spirit_call/host_sandbox_call, checked
         before any callee is touched: (input, optr, ocap), or the error code. Input over
         the input limit stops the guest (a payload limit)."""
-        iptr, ilen, optr, ocap = (args[i].i32 for i in range(first, first + 4))
+        iptr, ilen, optr, ocap = (args[i] for i in range(first, first + 4))
         length = ilen & _U32
         if length > self.limits.max_input_bytes:
             self.payload_limit(iptr, length, self.limits.max_input_bytes, "call input")
@@ -1070,10 +1076,8 @@ class HostBridge:
         fuel = self.call_fuel
         self.charge(fuel)
         base, size = self.memory_bounds()
-        dep_name = self._call_name(
-            self._span(base, size, args[0].i32, args[1].i32, 64), "dependency"
-        )
-        function = self._call_name(self._span(base, size, args[2].i32, args[3].i32, 128), "export")
+        dep_name = self._call_name(self._span(base, size, args[0], args[1], 64), "dependency")
+        function = self._call_name(self._span(base, size, args[2], args[3], 128), "export")
         if isinstance(dep_name, int) or isinstance(function, int):
             code = dep_name if isinstance(dep_name, int) else function
             assert isinstance(code, int)
@@ -1100,9 +1104,7 @@ class HostBridge:
         fuel = self.call_fuel
         self.charge(fuel)
         base, size = self.memory_bounds()
-        dep_name = self._call_name(
-            self._span(base, size, args[0].i32, args[1].i32, 64), "dependency"
-        )
+        dep_name = self._call_name(self._span(base, size, args[0], args[1], 64), "dependency")
         if isinstance(dep_name, int):
             return self.record(name, cap, True, "bad name", dep_name, fuel)
         calls = self.calls
@@ -1119,11 +1121,11 @@ class HostBridge:
 
     def host_sandbox_call(self, args: Any) -> int:
         name = "host_sandbox_call"
-        handle = args[0].i64
+        handle = args[0]
         fuel = self.call_fuel
         self.charge(fuel)
         base, size = self.memory_bounds()
-        function = self._call_name(self._span(base, size, args[1].i32, args[2].i32, 128), "export")
+        function = self._call_name(self._span(base, size, args[1], args[2], 128), "export")
         if isinstance(function, int):
             return self.record(name, None, True, f"handle={handle}", function, fuel)
         label = f"handle={handle} {function}"
@@ -1140,7 +1142,7 @@ class HostBridge:
 
     def host_sandbox_close(self, args: Any) -> int:
         name = "host_sandbox_close"
-        handle = args[0].i64
+        handle = args[0]
         fuel = self.call_fuel
         self.charge(fuel)
         try:
@@ -1188,37 +1190,74 @@ def current_thread_state() -> threading.local:
     return _CURRENT
 
 
-def make_trampoline(name: str, impl: Callable[[HostBridge, Any], int]) -> Any:
-    """The C callback of one import: finds this thread's bridge, calls ``impl``."""
+#: The C type of our trampolines: wasmtime's unchecked callback, with the raw argument
+#: array seen as 32-bit words. Each raw value is a 16-byte little-endian slot, so an
+#: import's argument k starts at word 4k: an i32 is that word as a plain (signed) int,
+#: an i64 is it and the next one. Indexing a ``POINTER(c_int32)`` yields ints, where
+#: ``args[k]`` on ``wasmtime_val_raw_t`` builds a ctypes union per argument (a
+#: third of a host call's cost for a four-argument import). The caller is a bare
+#: address for the same reason.
+_RawCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_int32),
+    ctypes.c_size_t,
+)
+
+
+def argument_reader(params: tuple[str, ...]) -> Callable[[Any], tuple[int, ...]]:
+    """The arguments of an import with parameter types ``params`` (i32/i64), read from
+    its raw argument words as a tuple of ints, signed as in wasm."""
+    if any(kind not in ("i32", "i64") for kind in params):
+        raise ValueError(f"no raw argument reader for parameter types {params}")
+    words = tuple(4 * k for k in range(len(params)))
+    if "i64" not in params:
+        if len(params) > 1:
+            return operator.itemgetter(*words)  # one C call for the whole tuple
+        return lambda raw: tuple(raw[w] for w in words)
+    wide = tuple(zip(words, (kind == "i64" for kind in params), strict=True))
+    return lambda raw: tuple(
+        (raw[w + 1] << 32) | (raw[w] & _U32) if is64 else raw[w] for w, is64 in wide
+    )
+
+
+def make_trampoline(
+    name: str, params: tuple[str, ...], impl: Callable[[HostBridge, Any], int]
+) -> Any:
+    """The C callback of one import: finds this thread's bridge, calls ``impl`` with the
+    arguments as a tuple of ints (see :func:`argument_reader`)."""
     local = _CURRENT
     no_bridge = f"{name} called outside a vudo sandbox call"
+    read = argument_reader(params)
 
-    # Every import has one result, an i32 or an i64. Both are written as ``.i64``:
-    # wasmtime keeps raw values little-endian, so an i32 is the low half of the slot and
-    # the guest reads the same 32 bits (negative error codes included) either way.
-    def raw(env: Any, caller: Any, args: Any, nargs: int) -> int:
+    # Every import has one result, an i32 or an i64. Both are written as 64 bits (words
+    # 0 and 1): the guest reads the low 32 bits of an i32 result, negative codes included.
+    def raw(env: Any, caller: int, args: Any, nargs: int) -> int:
         bridge = getattr(local, "bridge", None)
         if bridge is None:
             return trap_address("terminated", no_bridge)
         try:
             if bridge.memory_ref is None:  # a start function: instantiation not done yet
                 bridge.bind_caller_memory(caller)
-            args[0].i64 = impl(bridge, args)
+            result = impl(bridge, read(args))
         except StopGuest as stop:
             return trap_address(stop.kind, stop.message)
         except Exception as exc:
-            args[0].i64 = bridge._internal_error(name, exc)
+            result = bridge._internal_error(name, exc)
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop, re-raise later
             bridge.interrupt = exc
             return trap_address("terminated", f"interrupted ({type(exc).__name__})")
+        args[0] = result  # ctypes keeps the low 32 bits of each
+        args[1] = result >> 32
         return 0
 
-    return ffi.wasmtime_func_unchecked_callback_t(raw)
+    return ctypes.cast(_RawCallback(raw), ffi.wasmtime_func_unchecked_callback_t)
 
 
 #: One C callback per import, alive for the life of the process (linkers point at them).
 TRAMPOLINES: dict[str, Any] = {
-    name: make_trampoline(name, getattr(HostBridge, name)) for name in ABI
+    name: make_trampoline(name, row.params, getattr(HostBridge, name)) for name, row in ABI.items()
 }
 
 Signatures = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]

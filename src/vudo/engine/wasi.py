@@ -555,8 +555,8 @@ S = Capability
 
 
 def args_sizes_get(w: W, a: Any) -> int:
-    w.put_u32(a[0].i32, len(w.argv))
-    w.put_u32(a[1].i32, sum(len(x) + 1 for x in w.argv))
+    w.put_u32(a[0], len(w.argv))
+    w.put_u32(a[1], sum(len(x) + 1 for x in w.argv))
     return SUCCESS
 
 
@@ -577,7 +577,7 @@ def _vector(w: W, items: list[bytes], ptrs: int, buf: int) -> int:
 
 
 def args_get(w: W, a: Any) -> int:
-    return _vector(w, w.argv, a[0].i32, a[1].i32)
+    return _vector(w, w.argv, a[0], a[1])
 
 
 def environ_sizes_get(w: W, a: Any) -> int:
@@ -586,8 +586,8 @@ def environ_sizes_get(w: W, a: Any) -> int:
     # getenv, and exits 71 if that is refused).
     if w.env:
         w.need(S.SENSOR_ENVIRONMENT)
-    w.put_u32(a[0].i32, len(w.env))
-    w.put_u32(a[1].i32, sum(len(x) + 1 for x in w.env))
+    w.put_u32(a[0], len(w.env))
+    w.put_u32(a[1], sum(len(x) + 1 for x in w.env))
     return SUCCESS
 
 
@@ -595,7 +595,7 @@ def environ_get(w: W, a: Any) -> int:
     if w.env:
         w.need(S.SENSOR_ENVIRONMENT)
     w.bridge.bytes_in += sum(len(x) + 1 for x in w.env)
-    return _vector(w, w.env, a[0].i32, a[1].i32)
+    return _vector(w, w.env, a[0], a[1])
 
 
 def _clock_id(clock: int) -> None:
@@ -604,15 +604,15 @@ def _clock_id(clock: int) -> None:
 
 
 def clock_res_get(w: W, a: Any) -> int:
-    clock = a[0].i32
+    clock = a[0]
     _clock_id(clock)
     w.need(S.SENSOR_TIME)
-    w.put_u64(a[1].i32, 1_000 if clock == CLOCK_REALTIME else 1)
+    w.put_u64(a[1], 1_000 if clock == CLOCK_REALTIME else 1)
     return SUCCESS
 
 
 def clock_time_get(w: W, a: Any) -> int:
-    clock = a[0].i32
+    clock = a[0]
     _clock_id(clock)
     w.need(S.SENSOR_TIME)
     if clock == CLOCK_REALTIME:
@@ -623,13 +623,13 @@ def clock_time_get(w: W, a: Any) -> int:
         now = time.process_time_ns()
     else:
         now = time.thread_time_ns()
-    w.put_u64(a[2].i32, now)
+    w.put_u64(a[2], now)
     return SUCCESS
 
 
 def random_get(w: W, a: Any) -> int:
     w.need(S.SENSOR_RANDOM)
-    ptr, length = a[0].i32 & _U32, a[1].i32 & _U32
+    ptr, length = a[0] & _U32, a[1] & _U32
     bridge = w.bridge
     bridge.payload_limit(ptr, length, bridge.limits.max_random_bytes, "random request")
     if not w.writable(ptr, length):
@@ -646,7 +646,7 @@ MAX_EXIT_STATUS = 125
 
 
 def proc_exit(w: W, a: Any) -> int:
-    code = a[0].i32 & _U32
+    code = a[0] & _U32
     w.summary = f"code={code}"
     w.bridge.record("proc_exit", None, True, w.summary, code, w.bridge.call_fuel)
     if code > MAX_EXIT_STATUS:
@@ -668,7 +668,7 @@ def sched_yield(w: W, a: Any) -> int:
 
 
 def fd_write(w: W, a: Any) -> int:
-    number = a[0].i32
+    number = a[0]
     entry = w.fds.get(number)
     if entry is None:
         return EBADF
@@ -676,7 +676,7 @@ def fd_write(w: W, a: Any) -> int:
     if kind in (_STDOUT, _STDERR):
         # the hot path (printf, write(1, ...)): one look at memory, no per-field helpers,
         # and the bytes go from guest memory to the stream's buffer in one copy
-        iovs, count, where = a[1].i32 & _U32, a[2].i32 & _U32, a[3].i32 & _U32
+        iovs, count, where = a[1] & _U32, a[2] & _U32, a[3] & _U32
         if count > MAX_IOVS:
             return EINVAL
         view = w.view(max(iovs + 8 * count, where + 4))
@@ -713,7 +713,7 @@ def fd_write(w: W, a: Any) -> int:
         return SUCCESS
     if kind == _STDIN:
         return EBADF
-    iovs = w.iovecs(a[1].i32, a[2].i32)
+    iovs = w.iovecs(a[1], a[2])
     w.rights(entry, R_FD_WRITE)
     data = b"".join(w.get(ptr, length) for ptr, length in iovs)
     w.charge_bytes(len(data))
@@ -725,7 +725,7 @@ def fd_write(w: W, a: Any) -> int:
     else:
         return EBADF
     w.bridge.bytes_out += written
-    w.put_u32(a[3].i32, written)
+    w.put_u32(a[3], written)
     return SUCCESS
 
 
@@ -753,8 +753,8 @@ def _read_stdin(w: W, want: int) -> bytes:
 
 
 def fd_read(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
-    iovs = w.iovecs(a[1].i32, a[2].i32)
+    entry = w.fd(a[0])
+    iovs = w.iovecs(a[1], a[2])
     want = sum(length for _, length in iovs)
     for ptr, length in iovs:
         if not w.writable(ptr, length):
@@ -775,14 +775,14 @@ def fd_read(w: W, a: Any) -> int:
     w.charge_bytes(len(data))
     _scatter(w, iovs, data)
     w.bridge.bytes_in += len(data)
-    w.put_u32(a[3].i32, len(data))
+    w.put_u32(a[3], len(data))
     return SUCCESS
 
 
 def fd_pread(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
-    iovs = w.iovecs(a[1].i32, a[2].i32)
-    offset = a[3].i64
+    entry = w.fd(a[0])
+    iovs = w.iovecs(a[1], a[2])
+    offset = a[3]
     if entry.kind != _FILE:
         return ESPIPE if entry.kind != _DIR else EISDIR
     w.rights(entry, R_FD_READ | R_FD_SEEK)
@@ -797,14 +797,14 @@ def fd_pread(w: W, a: Any) -> int:
     w.charge_bytes(len(data))
     _scatter(w, iovs, data)
     w.bridge.bytes_in += len(data)
-    w.put_u32(a[4].i32, len(data))
+    w.put_u32(a[4], len(data))
     return SUCCESS
 
 
 def fd_pwrite(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
-    iovs = w.iovecs(a[1].i32, a[2].i32)
-    offset = a[3].i64
+    entry = w.fd(a[0])
+    iovs = w.iovecs(a[1], a[2])
+    offset = a[3]
     if entry.kind != _FILE:
         return ESPIPE if entry.kind != _DIR else EISDIR
     w.rights(entry, R_FD_WRITE | R_FD_SEEK)
@@ -815,34 +815,34 @@ def fd_pwrite(w: W, a: Any) -> int:
     w.charge_bytes(len(data))
     written = os.pwrite(entry.osfd, data, offset)
     w.bridge.bytes_out += written
-    w.put_u32(a[4].i32, written)
+    w.put_u32(a[4], written)
     return SUCCESS
 
 
 def fd_seek(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
-    offset, whence = a[1].i64, a[2].i32
+    entry = w.fd(a[0])
+    offset, whence = a[1], a[2]
     if entry.kind != _FILE:
         return ESPIPE if entry.kind != _DIR else EBADF
     if whence not in (0, 1, 2):
         return EINVAL
     w.rights(entry, R_FD_TELL if (whence == 1 and offset == 0) else R_FD_SEEK)
     position = os.lseek(entry.osfd, offset, whence)
-    w.put_u64(a[3].i32, position)
+    w.put_u64(a[3], position)
     return SUCCESS
 
 
 def fd_tell(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     if entry.kind != _FILE:
         return ESPIPE if entry.kind != _DIR else EBADF
     w.rights(entry, R_FD_TELL)
-    w.put_u64(a[1].i32, os.lseek(entry.osfd, 0, os.SEEK_CUR))
+    w.put_u64(a[1], os.lseek(entry.osfd, 0, os.SEEK_CUR))
     return SUCCESS
 
 
 def fd_close(w: W, a: Any) -> int:
-    number = a[0].i32
+    number = a[0]
     entry = w.fd(number)
     if entry.osfd >= 0:
         os.close(entry.osfd)
@@ -854,7 +854,7 @@ def fd_close(w: W, a: Any) -> int:
 
 
 def fd_renumber(w: W, a: Any) -> int:
-    source, target = a[0].i32, a[1].i32
+    source, target = a[0], a[1]
     entry = w.fd(source)
     old = w.fd(target)
     if source == target:
@@ -867,7 +867,7 @@ def fd_renumber(w: W, a: Any) -> int:
 
 
 def fd_fdstat_get(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     kind = entry.kind
     flags = 0
     if kind in (_STDIN, _STDOUT, _STDERR):
@@ -879,13 +879,13 @@ def fd_fdstat_get(w: W, a: Any) -> int:
         flags = FDFLAG_APPEND if entry.append else 0
     else:
         filetype = FT_STREAM
-    w.put(a[1].i32, _fdstat.pack(filetype, flags, entry.base, entry.inheriting))
+    w.put(a[1], _fdstat.pack(filetype, flags, entry.base, entry.inheriting))
     return SUCCESS
 
 
 def fd_fdstat_set_flags(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
-    flags = a[1].i32
+    entry = w.fd(a[0])
+    flags = a[1]
     if entry.kind != _FILE:
         return SUCCESS if flags & ~FDFLAG_NONBLOCK == 0 else ENOTSUP
     if flags & ~(FDFLAG_APPEND | FDFLAG_NONBLOCK):
@@ -905,8 +905,8 @@ def fd_fdstat_set_flags(w: W, a: Any) -> int:
 
 
 def fd_fdstat_set_rights(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
-    base, inheriting = a[1].i64 & RIGHTS_ALL, a[2].i64 & RIGHTS_ALL
+    entry = w.fd(a[0])
+    base, inheriting = a[1] & RIGHTS_ALL, a[2] & RIGHTS_ALL
     if base & ~entry.base or inheriting & ~entry.inheriting:
         return ENOTCAPABLE
     entry.base, entry.inheriting = base, inheriting
@@ -914,7 +914,7 @@ def fd_fdstat_set_rights(w: W, a: Any) -> int:
 
 
 def fd_filestat_get(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     kind = entry.kind
     if kind == _FILE:
         w.fs_need(S.STORAGE_READ, entry)
@@ -924,9 +924,9 @@ def fd_filestat_get(w: W, a: Any) -> int:
         info = os.stat(entry.osfd if entry.osfd >= 0 else entry.host)
     else:
         filetype = FT_STREAM if kind in (_SOCKET, _LISTENER) else FT_CHAR
-        w.put(a[1].i32, _FILESTAT.pack(0, 0, filetype, 1, 0, 0, 0, 0))
+        w.put(a[1], _FILESTAT.pack(0, 0, filetype, 1, 0, 0, 0, 0))
         return SUCCESS
-    w.put(a[1].i32, _filestat(info))
+    w.put(a[1], _filestat(info))
     return SUCCESS
 
 
@@ -938,8 +938,8 @@ def _file(w: W, number: int) -> _Fd:
 
 
 def fd_filestat_set_size(w: W, a: Any) -> int:
-    entry = _file(w, a[0].i32)
-    size = a[1].i64
+    entry = _file(w, a[0])
+    size = a[1]
     w.rights(entry, R_FD_FILESTAT_SET_SIZE)
     w.fs_need(S.STORAGE_WRITE, entry)
     if size < 0:
@@ -960,29 +960,29 @@ def _times(atim: int, mtim: int, flags: int, current: os.stat_result) -> tuple[i
 
 
 def fd_filestat_set_times(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     if entry.kind not in (_FILE, _DIR):
         return EBADF
     w.fs_need(S.STORAGE_WRITE, entry)
     target: int | str = entry.osfd if entry.osfd >= 0 else entry.host
-    times = _times(a[1].i64, a[2].i64, a[3].i32, os.stat(target))
+    times = _times(a[1], a[2], a[3], os.stat(target))
     os.utime(target, ns=times)
     return SUCCESS
 
 
 def fd_advise(w: W, a: Any) -> int:
-    entry = _file(w, a[0].i32)
-    if not 0 <= a[3].i32 <= 5:
+    entry = _file(w, a[0])
+    if not 0 <= a[3] <= 5:
         return EINVAL
-    if a[1].i64 < 0 or a[2].i64 < 0:
+    if a[1] < 0 or a[2] < 0:
         return EINVAL
     del entry
     return SUCCESS
 
 
 def fd_allocate(w: W, a: Any) -> int:
-    entry = _file(w, a[0].i32)
-    offset, length = a[1].i64, a[2].i64
+    entry = _file(w, a[0])
+    offset, length = a[1], a[2]
     w.rights(entry, R_FD_ALLOCATE)
     w.fs_need(S.STORAGE_WRITE, entry)
     if offset < 0 or length <= 0:
@@ -993,7 +993,7 @@ def fd_allocate(w: W, a: Any) -> int:
 
 
 def fd_sync(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     if entry.kind == _FILE:  # flushes what was written (and checked) already
         os.fsync(entry.osfd)
     elif entry.kind != _DIR:
@@ -1006,29 +1006,29 @@ def fd_datasync(w: W, a: Any) -> int:
 
 
 def fd_prestat_get(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     if entry.kind != _DIR or entry.rel or entry.preopen is None:
         return EBADF
     name = entry.preopen.guest.encode()
-    w.put(a[1].i32, struct.pack("<B3xI", 0, len(name)))
+    w.put(a[1], struct.pack("<B3xI", 0, len(name)))
     return SUCCESS
 
 
 def fd_prestat_dir_name(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     if entry.kind != _DIR or entry.rel or entry.preopen is None:
         return EBADF
     name = entry.preopen.guest.encode()
-    length = a[2].i32 & _U32
+    length = a[2] & _U32
     if length < len(name):
         return ENAMETOOLONG
-    w.put(a[1].i32, name)
+    w.put(a[1], name)
     return SUCCESS
 
 
 def fd_readdir(w: W, a: Any) -> int:
-    entry = w.dir_fd(a[0].i32)
-    buf, size, cookie = a[1].i32 & _U32, a[2].i32 & _U32, a[3].i64
+    entry = w.dir_fd(a[0])
+    buf, size, cookie = a[1] & _U32, a[2] & _U32, a[3]
     w.rights(entry, R_FD_READDIR)
     w.fs_need(S.STORAGE_READ, entry)
     if cookie < 0:
@@ -1056,7 +1056,7 @@ def fd_readdir(w: W, a: Any) -> int:
     w.charge_bytes(len(data))
     w.put(buf, data)
     w.bridge.bytes_in += len(data)
-    w.put_u32(a[4].i32, len(data))
+    w.put_u32(a[4], len(data))
     return SUCCESS
 
 
@@ -1074,10 +1074,10 @@ def _path(
 
 
 def path_open(w: W, a: Any) -> int:
-    dirfd, lookup = a[0].i32, a[1].i32
-    oflags, base, inheriting, fdflags = a[4].i32, a[5].i64, a[6].i64, a[7].i32
+    dirfd, lookup = a[0], a[1]
+    oflags, base, inheriting, fdflags = a[4], a[5], a[6], a[7]
     follow = bool(lookup & LOOKUP_SYMLINK_FOLLOW)
-    entry, host, rel = _path(w, dirfd, a[2].i32, a[3].i32, follow)
+    entry, host, rel = _path(w, dirfd, a[2], a[3], follow)
     if oflags & ~15 or fdflags & ~31:
         return EINVAL
     base &= RIGHTS_ALL
@@ -1136,36 +1136,36 @@ def path_open(w: W, a: Any) -> int:
         )
         opened.append = bool(fdflags & FDFLAG_APPEND)
     number = w.new_fd(opened)
-    w.put_u32(a[8].i32, number)
+    w.put_u32(a[8], number)
     return SUCCESS
 
 
 def path_filestat_get(w: W, a: Any) -> int:
-    follow = bool(a[1].i32 & LOOKUP_SYMLINK_FOLLOW)
-    entry, host, _ = _path(w, a[0].i32, a[2].i32, a[3].i32, follow)
+    follow = bool(a[1] & LOOKUP_SYMLINK_FOLLOW)
+    entry, host, _ = _path(w, a[0], a[2], a[3], follow)
     w.fs_need(S.STORAGE_READ, entry)
-    w.put(a[4].i32, _filestat(os.lstat(host)))
+    w.put(a[4], _filestat(os.lstat(host)))
     return SUCCESS
 
 
 def path_filestat_set_times(w: W, a: Any) -> int:
-    follow = bool(a[1].i32 & LOOKUP_SYMLINK_FOLLOW)
-    entry, host, _ = _path(w, a[0].i32, a[2].i32, a[3].i32, follow)
+    follow = bool(a[1] & LOOKUP_SYMLINK_FOLLOW)
+    entry, host, _ = _path(w, a[0], a[2], a[3], follow)
     w.fs_need(S.STORAGE_WRITE, entry)
-    times = _times(a[4].i64, a[5].i64, a[6].i32, os.lstat(host))
+    times = _times(a[4], a[5], a[6], os.lstat(host))
     os.utime(host, ns=times, follow_symlinks=False)
     return SUCCESS
 
 
 def path_create_directory(w: W, a: Any) -> int:
-    entry, host, _ = _path(w, a[0].i32, a[1].i32, a[2].i32, False)
+    entry, host, _ = _path(w, a[0], a[1], a[2], False)
     w.fs_need(S.STORAGE_WRITE, entry)
     os.mkdir(host)
     return SUCCESS
 
 
 def path_remove_directory(w: W, a: Any) -> int:
-    entry, host, rel = _path(w, a[0].i32, a[1].i32, a[2].i32, False)
+    entry, host, rel = _path(w, a[0], a[1], a[2], False)
     w.fs_need(S.STORAGE_DELETE, entry)
     if not rel:
         return EBUSY_OR_INVAL
@@ -1177,7 +1177,7 @@ EBUSY_OR_INVAL = 10  # EBUSY: the preopen itself cannot be removed
 
 
 def path_unlink_file(w: W, a: Any) -> int:
-    entry, host, _ = _path(w, a[0].i32, a[1].i32, a[2].i32, False)
+    entry, host, _ = _path(w, a[0], a[1], a[2], False)
     w.fs_need(S.STORAGE_DELETE, entry)
     if host.endswith("/"):
         return ENOTDIR if not os.path.isdir(host) else EISDIR
@@ -1188,19 +1188,19 @@ def path_unlink_file(w: W, a: Any) -> int:
 
 
 def path_readlink(w: W, a: Any) -> int:
-    entry, host, _ = _path(w, a[0].i32, a[1].i32, a[2].i32, False)
+    entry, host, _ = _path(w, a[0], a[1], a[2], False)
     w.fs_need(S.STORAGE_READ, entry)
     target = os.fsencode(os.readlink(host))
-    size = a[4].i32 & _U32
+    size = a[4] & _U32
     data = target[:size]
-    w.put(a[3].i32, data)
-    w.put_u32(a[5].i32, len(data))
+    w.put(a[3], data)
+    w.put_u32(a[5], len(data))
     return SUCCESS
 
 
 def path_symlink(w: W, a: Any) -> int:
-    target = w.string(a[0].i32, a[1].i32)
-    entry, host, _ = _path(w, a[2].i32, a[3].i32, a[4].i32, False)
+    target = w.string(a[0], a[1])
+    entry, host, _ = _path(w, a[2], a[3], a[4], False)
     w.fs_need(S.STORAGE_WRITE, entry)
     if target.startswith("/") or "\0" in target:
         return ENOTCAPABLE
@@ -1209,9 +1209,9 @@ def path_symlink(w: W, a: Any) -> int:
 
 
 def path_link(w: W, a: Any) -> int:
-    follow = bool(a[1].i32 & LOOKUP_SYMLINK_FOLLOW)
-    source, old, _ = _path(w, a[0].i32, a[2].i32, a[3].i32, follow)
-    target, new, _ = _path(w, a[4].i32, a[5].i32, a[6].i32, False)
+    follow = bool(a[1] & LOOKUP_SYMLINK_FOLLOW)
+    source, old, _ = _path(w, a[0], a[2], a[3], follow)
+    target, new, _ = _path(w, a[4], a[5], a[6], False)
     w.fs_need(S.STORAGE_READ, source)
     w.fs_need(S.STORAGE_WRITE, target)
     if source.preopen != target.preopen:
@@ -1221,8 +1221,8 @@ def path_link(w: W, a: Any) -> int:
 
 
 def path_rename(w: W, a: Any) -> int:
-    source, old, old_rel = _path(w, a[0].i32, a[1].i32, a[2].i32, False)
-    target, new, new_rel = _path(w, a[3].i32, a[4].i32, a[5].i32, False)
+    source, old, old_rel = _path(w, a[0], a[1], a[2], False)
+    target, new, new_rel = _path(w, a[3], a[4], a[5], False)
     w.fs_need(S.STORAGE_DELETE, source)
     w.fs_need(S.STORAGE_WRITE, target)
     if source.preopen != target.preopen:
@@ -1257,7 +1257,7 @@ def _fd_ready(w: W, entry: _Fd, reading: bool) -> int | None:
 
 
 def poll_oneoff(w: W, a: Any) -> int:
-    inp, out, count = a[0].i32 & _U32, a[1].i32 & _U32, a[2].i32 & _U32
+    inp, out, count = a[0] & _U32, a[1] & _U32, a[2] & _U32
     if count == 0:
         return EINVAL
     if count > MAX_SUBSCRIPTIONS:
@@ -1310,7 +1310,7 @@ def poll_oneoff(w: W, a: Any) -> int:
         time.sleep(pause)
     events = events[:count]
     w.put(out, b"".join(events))
-    w.put_u32(a[3].i32, len(events))
+    w.put_u32(a[3], len(events))
     return SUCCESS
 
 
@@ -1330,8 +1330,8 @@ def _listener_target(sock: socket.socket) -> str:
 
 
 def sock_accept(w: W, a: Any) -> int:
-    entry = _sock(w, a[0].i32)
-    flags = a[1].i32
+    entry = _sock(w, a[0])
+    flags = a[1]
     if entry.kind != _LISTENER or entry.sock is None:
         return EINVAL
     if flags & ~FDFLAG_NONBLOCK:
@@ -1347,7 +1347,7 @@ def sock_accept(w: W, a: Any) -> int:
     conn, _ = listener.accept()
     conn.setblocking(False)
     number = w.new_fd(_Fd(_SOCKET, sock=conn, base=_SOCK_RIGHTS))
-    w.put_u32(a[2].i32, number)
+    w.put_u32(a[2], number)
     return SUCCESS
 
 
@@ -1371,9 +1371,9 @@ def _sock_recv(w: W, entry: _Fd, size: int, flags: int) -> bytes:
 
 
 def sock_recv(w: W, a: Any) -> int:
-    entry = _sock(w, a[0].i32)
-    iovs = w.iovecs(a[1].i32, a[2].i32)
-    flags = a[3].i32
+    entry = _sock(w, a[0])
+    iovs = w.iovecs(a[1], a[2])
+    flags = a[3]
     for ptr, length in iovs:
         if not w.writable(ptr, length):
             return EFAULT
@@ -1382,14 +1382,14 @@ def sock_recv(w: W, a: Any) -> int:
     w.charge_bytes(len(data))
     _scatter(w, iovs, data)
     w.bridge.bytes_in += len(data)
-    w.put_u32(a[4].i32, len(data))
-    w.put(a[5].i32, b"\0\0")
+    w.put_u32(a[4], len(data))
+    w.put(a[5], b"\0\0")
     return SUCCESS
 
 
 def sock_send(w: W, a: Any) -> int:
-    entry = _sock(w, a[0].i32)
-    iovs = w.iovecs(a[1].i32, a[2].i32)
+    entry = _sock(w, a[0])
+    iovs = w.iovecs(a[1], a[2])
     if entry.kind != _SOCKET:
         return ENOTCONN
     data = b"".join(w.get(ptr, length) for ptr, length in iovs)
@@ -1397,13 +1397,13 @@ def sock_send(w: W, a: Any) -> int:
     w.charge_bytes(len(data))
     sent = _sock_send(w, entry, data)
     w.bridge.bytes_out += sent
-    w.put_u32(a[4].i32, sent)
+    w.put_u32(a[4], sent)
     return SUCCESS
 
 
 def sock_shutdown(w: W, a: Any) -> int:
-    entry = _sock(w, a[0].i32)
-    how = a[1].i32
+    entry = _sock(w, a[0])
+    how = a[1]
     if entry.kind != _SOCKET or entry.sock is None:
         return ENOTCONN
     if how not in (1, 2, 3):
@@ -1520,5 +1520,7 @@ def define_wasi(linker: Any) -> None:
     """Define every WASI preview1 function in ``linker`` (beside the ``vudo`` imports)."""
     if not _TRAMPOLINES:
         for name in WASI_SIGNATURES:
-            _TRAMPOLINES[name] = make_trampoline(name, host_function(name))
+            _TRAMPOLINES[name] = make_trampoline(
+                name, WASI_SIGNATURES[name][0], host_function(name)
+            )
     define_functions(linker, WASI_MODULE, WASI_SIGNATURES, _TRAMPOLINES)
