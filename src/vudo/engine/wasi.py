@@ -201,6 +201,7 @@ EVENT_CLOCK, EVENT_FD_READ, EVENT_FD_WRITE = range(3)
 SUBCLOCK_ABSTIME = 1
 
 _STDIN, _STDOUT, _STDERR, _DIR, _FILE, _LISTENER, _SOCKET = range(7)
+_STREAMS = {_STDOUT: "stdout", _STDERR: "stderr"}
 
 #: Longest path a guest may pass (PATH_MAX), and symlinks followed in one resolution.
 MAX_PATH = 4096
@@ -246,6 +247,7 @@ class _Fd:
         "preopen",
         "rel",
         "sock",
+        "stream",
     )
 
     def __init__(
@@ -260,6 +262,8 @@ class _Fd:
         sock: socket.socket | None = None,
     ) -> None:
         self.kind = kind
+        #: the RunIO stream an fd_write goes to (stdout and stderr), else ""
+        self.stream = _STREAMS.get(kind, "")
         self.preopen = preopen
         self.rel = rel
         self.host = preopen.host + "".join("/" + p for p in rel) if preopen is not None else ""
@@ -281,6 +285,24 @@ class WasiState:
     spin); stdin reads the call's input bytes, or, when ``stdin`` is a host file
     descriptor (``vudo run --stdin``), streams from it (waits bounded by the deadline).
     """
+
+    __slots__ = (
+        "_view",
+        "argv",
+        "bridge",
+        "budget",
+        "byte_fuel",
+        "cap",
+        "denied",
+        "env",
+        "exit_code",
+        "extra",
+        "fds",
+        "interactive",
+        "stdin",
+        "stop_requested",
+        "summary",
+    )
 
     def __init__(
         self,
@@ -306,6 +328,7 @@ class WasiState:
         self.denied = False  # a part of the call was refused (poll_oneoff's clock)
         self.extra = 0
         self.budget = 0  # fuel left in the store during a call (written back at its end)
+        self.byte_fuel = bridge.byte_fuel
         self._view = memoryview(b"")
         self.summary = ""
         self.fds: dict[int, _Fd] = {
@@ -393,7 +416,7 @@ class WasiState:
     def charge_bytes(self, count: int) -> None:
         """Charge ``count`` payload bytes against the fuel read when the call began (the
         store's counter is written once, when the call ends: two FFI calls per call)."""
-        extra = count * self.bridge.byte_fuel
+        extra = count * self.byte_fuel
         if extra:
             if extra > self.budget:
                 self.budget = 0
@@ -672,8 +695,8 @@ def fd_write(w: W, a: Any) -> int:
     entry = w.fds.get(number)
     if entry is None:
         return EBADF
-    kind = entry.kind
-    if kind in (_STDOUT, _STDERR):
+    stream = entry.stream
+    if stream:
         # the hot path (printf, write(1, ...)): one look at memory, no per-field helpers,
         # and the bytes go from guest memory to the stream's buffer in one copy
         iovs, count, where = a[1] & _U32, a[2] & _U32, a[3] & _U32
@@ -699,7 +722,6 @@ def fd_write(w: W, a: Any) -> int:
             data = b"".join(parts)
         w.charge_bytes(total)
         bridge = w.bridge
-        stream = "stdout" if kind == _STDOUT else "stderr"
         if not bridge.io.write(stream, data):
             raise StopGuest(
                 "limit",
@@ -711,6 +733,7 @@ def fd_write(w: W, a: Any) -> int:
             bridge.events.emit(OutputWritten(bridge.sandbox_id, stream, bytes(data), at))
         _u32.pack_into(view, where, total)
         return SUCCESS
+    kind = entry.kind
     if kind == _STDIN:
         return EBADF
     iovs = w.iovecs(a[1], a[2])
