@@ -1218,7 +1218,7 @@ def argument_reader(params: tuple[str, ...]) -> Callable[[Any], tuple[int, ...]]
         return lambda raw: tuple(raw[w] for w in words)
     wide = tuple(zip(words, (kind == "i64" for kind in params), strict=True))
     return lambda raw: tuple(
-        (raw[w + 1] << 32) | (raw[w] & _U32) if is64 else raw[w] for w, is64 in wide
+        [(raw[w + 1] << 32) | (raw[w] & _U32) if is64 else raw[w] for w, is64 in wide]
     )
 
 
