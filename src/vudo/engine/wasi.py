@@ -296,7 +296,6 @@ class WasiState:
         "denied",
         "env",
         "exit_code",
-        "extra",
         "fds",
         "interactive",
         "stdin",
@@ -326,8 +325,9 @@ class WasiState:
         # per-call bookkeeping the wrapper reads (capability, fuel beyond the call price)
         self.cap: Capability | None = None
         self.denied = False  # a part of the call was refused (poll_oneoff's clock)
-        self.extra = 0
-        self.budget = 0  # fuel left in the store during a call (written back at its end)
+        #: fuel left in the store during a call, written back at its end (what the call
+        #: charged beyond its price is what it took from this)
+        self.budget = 0
         self.byte_fuel = bridge.byte_fuel
         self._view = memoryview(b"")
         self.summary = ""
@@ -422,7 +422,6 @@ class WasiState:
                 self.budget = 0
                 raise StopGuest("fuel", "fuel ran out in a host call")
             self.budget -= extra
-            self.extra += extra
 
     # -- checks -------------------------------------------------------------------------
 
@@ -1510,9 +1509,8 @@ def host_function(name: str) -> Callable[[HostBridge, Any], int]:
             box.value = 0
             _fuel_write(context, box)
             raise StopGuest("fuel", "fuel ran out in a host call")
-        w.budget = left - fuel
+        budget = w.budget = left - fuel
         w.cap = None
-        w.extra = 0
         w.summary = ""
         w.denied = False
         allowed = True
@@ -1530,7 +1528,8 @@ def host_function(name: str) -> Callable[[HostBridge, Any], int]:
         finally:
             box.value = w.budget
             _fuel_write(context, box)
-        return bridge.record(name, w.cap, allowed, w.summary, result, fuel + w.extra)
+        charged = fuel + budget - w.budget
+        return bridge.record(name, w.cap, allowed, w.summary, result, charged)
 
     return call
 
