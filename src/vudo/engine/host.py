@@ -1242,15 +1242,17 @@ def make_trampoline(
             if bridge.memory_ref is None:  # a start function: instantiation not done yet
                 bridge.bind_caller_memory(caller)
             result = impl(bridge, read(args))
+            args[0] = result  # ctypes keeps the low 32 bits of each
+            args[1] = result >> 32
         except StopGuest as stop:
             return trap_address(stop.kind, stop.message)
         except Exception as exc:
             result = bridge._internal_error(name, exc)
+            args[0] = result
+            args[1] = result >> 32
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop, re-raise later
             bridge.interrupt = exc
             return trap_address("terminated", f"interrupted ({type(exc).__name__})")
-        args[0] = result  # ctypes keeps the low 32 bits of each
-        args[1] = result >> 32
         return 0
 
     return ctypes.cast(_RawCallback(raw), ffi.wasmtime_func_unchecked_callback_t)
