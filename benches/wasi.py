@@ -23,6 +23,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import wasmtime
@@ -49,7 +50,8 @@ def build() -> Path:
     return build_c(Path(__file__).with_name("wasi_bench.c"))
 
 
-def raw(wasm: Path, argv: list[str], data: Path, *, fuel: bool = False) -> float:
+def raw(wasm: Path, argv: list[str], data: Path, *, fuel: bool = False) -> tuple[float, bytes]:
+    """wasmtime's own WASI: (seconds, what the program wrote to stdout)."""
     cfg = wasmtime.Config()
     if fuel:
         cfg.consume_fuel = True
@@ -73,10 +75,12 @@ def raw(wasm: Path, argv: list[str], data: Path, *, fuel: bool = False) -> float
             start(store)
         except wasmtime.ExitTrap as exc:
             assert exc.code == 0
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        return elapsed, (Path(tmp) / "out").read_bytes()
 
 
-def ours(engine: Engine, wasm: Path, argv: list[str], data: Path) -> float:
+def ours(engine: Engine, wasm: Path, argv: list[str], data: Path) -> tuple[float, bytes]:
+    """vudo's WASI: (seconds, what the program wrote to stdout)."""
     module = engine.load(wasm)
     cfg = config(
         grant(Capability.STORAGE_READ, f"path:{data}"),
@@ -91,11 +95,15 @@ def ours(engine: Engine, wasm: Path, argv: list[str], data: Path) -> float:
         sandbox.instantiate()
         sandbox.call("_start")
         assert sandbox.exit_code in (None, 0)
-    return time.perf_counter() - started
+        out = sandbox.output("stdout")
+    return time.perf_counter() - started, out
 
 
-def best(run: object, repeat: int = sized(3, 1)) -> float:
-    return min(run() for _ in range(repeat))  # type: ignore[operator]
+def best(run: Callable[[], tuple[float, bytes]], repeat: int = sized(3, 1)) -> tuple[float, bytes]:
+    """The fastest of ``repeat`` runs, and the output (the same every time)."""
+    runs = [run() for _ in range(repeat)]
+    assert len({out for _, out in runs}) == 1
+    return min(elapsed for elapsed, _ in runs), runs[0][1]
 
 
 def main() -> None:
@@ -109,9 +117,11 @@ def main() -> None:
             (f"(b) {READS:,} small file reads", ["b", "read", str(READS)]),
             (f"(c) {WRITES:,} printf lines (stdio)", ["b", "printf", str(WRITES)]),
         ):
-            base = best(lambda a=argv: raw(wasm, a, data))
-            metered = best(lambda a=argv: raw(wasm, a, data, fuel=True))
-            mine = best(lambda a=argv: ours(engine, wasm, a, data))
+            base, expected = best(lambda a=argv: raw(wasm, a, data))
+            metered, _ = best(lambda a=argv: raw(wasm, a, data, fuel=True))
+            mine, out = best(lambda a=argv: ours(engine, wasm, a, data))
+            # the same work on both sides: the same bytes on stdout
+            assert out == expected, (label, len(out), len(expected))
             print(
                 f"{label}: vudo {mine * 1000:.0f} ms vs raw {base * 1000:.0f} ms "
                 f"= {mine / base:.2f}x  (raw with fuel metering {metered * 1000:.0f} ms)"

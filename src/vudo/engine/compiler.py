@@ -24,11 +24,16 @@ ASYNC_STACK_SIZE = 16 * 1024 * 1024
 
 
 def engine_config(max_wasm_stack: int) -> wasmtime.Config:
-    """The one wasmtime configuration: fuel metering and epoch interruption on."""
+    """The one wasmtime configuration: fuel metering and epoch interruption on, memory
+    that does not move."""
     config = wasmtime.Config()
     config.consume_fuel = True
     config.epoch_interruption = True
     config.max_wasm_stack = max_wasm_stack
+    # Linear memory stays where it was first mapped (it grows in place, within the 4 GiB
+    # reservation of a 32-bit memory): host functions keep one view of it for the life
+    # of the instance instead of asking wasmtime for its address on every call.
+    config.memory_may_move = False
     # Live calls (SandboxConfig.live) run on a fiber of this size: the guest's wasm stack
     # plus the Python frames of host functions and of callees' sandboxes it reaches.
     # Reserved, not committed, and no part of the compiled code (the cache key is unchanged).

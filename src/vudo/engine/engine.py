@@ -347,7 +347,7 @@ class Engine:
         if host_functions is not None:
             host_functions.close()
         self._custom_callbacks: list[Any] = []
-        self.fingerprint = f"fuel=1;epoch=1;stack={max_wasm_stack}"
+        self.fingerprint = f"fuel=1;epoch=1;move=0;stack={max_wasm_stack}"
         self.wasm_engine = wasmtime.Engine(engine_config(max_wasm_stack))
         self.max_module_size = max_module_size
         self.epoch_interval = epoch_interval

@@ -115,21 +115,21 @@ class EventStream:
     sandbox nobody watches pays nothing for events.
     """
 
-    __slots__ = ("_lock", "_subscribers", "errors")
+    __slots__ = ("_lock", "_subscribers", "active", "errors")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribers: tuple[Subscriber, ...] = ()
+        #: Anyone subscribed? A plain attribute (kept with the list), not a property:
+        #: every host call reads it.
+        self.active = False
         self.errors = 0
-
-    @property
-    def active(self) -> bool:
-        return bool(self._subscribers)
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Add ``callback``; returns a function that removes it again (idempotent)."""
         with self._lock:
             self._subscribers = (*self._subscribers, callback)
+            self.active = True
 
         def unsubscribe() -> None:
             self.unsubscribe(callback)
@@ -142,6 +142,7 @@ class EventStream:
             if callback in subs:
                 subs.remove(callback)
             self._subscribers = tuple(subs)
+            self.active = bool(subs)
 
     def emit(self, event: Event) -> None:
         for callback in self._subscribers:

@@ -38,7 +38,16 @@ Sink = Callable[[bytes], None]
 class RunIO:
     """The input, output streams and byte counts of one sandbox (see the module doc)."""
 
-    __slots__ = ("_buffers", "counts", "cursor", "input", "max_output", "sinks", "written")
+    __slots__ = (
+        "_buffers",
+        "_tails",
+        "counts",
+        "cursor",
+        "input",
+        "max_output",
+        "sinks",
+        "written",
+    )
 
     def __init__(
         self,
@@ -52,6 +61,8 @@ class RunIO:
         self.max_output = max_output
         self.sinks: dict[str, Sink] = dict(sinks) if sinks else {}
         self._buffers: dict[str, list[bytes | bytearray]] = {}
+        #: each buffered stream's last chunk while it is a bytearray small writes extend
+        self._tails: dict[str, bytearray] = {}
         #: bytes written (all streams) during the current call, against ``max_output``
         self.written = 0
         #: ``{"input": read, "<stream>": written}``, over the sandbox's life
@@ -65,6 +76,7 @@ class RunIO:
         self.cursor = 0
         if self.written or self._buffers:
             self._buffers = {}
+            self._tails = {}
             self.written = 0
 
     # -- input ---------------------------------------------------------------------
@@ -88,7 +100,7 @@ class RunIO:
         """How many more bytes this call may write (all streams together)."""
         return self.max_output - self.written
 
-    def write(self, stream: str, data: bytes) -> bool:
+    def write(self, stream: str, data: bytes | memoryview) -> bool:
         """Append ``data`` to ``stream`` (or hand it to the stream's sink).
 
         False, with nothing written, when it would take this call past ``max_output``.
@@ -98,23 +110,29 @@ class RunIO:
         if size > self.max_output - self.written:
             return False
         self.written += size
-        self.counts[stream] = self.counts.get(stream, 0) + size
+        counts = self.counts
+        counts[stream] = counts.get(stream, 0) + size
+        # Small writes gather in the stream's open bytearray (a chunk each would cost ~50
+        # bytes of object per written byte to a guest writing a byte at a time): the
+        # common case, one lookup and one append.
+        tail = self._tails.get(stream)
+        if tail is not None and size < _BIG_WRITE:
+            tail += data
+            return True
         sink = self.sinks.get(stream)
         if sink is not None:
             sink(bytes(data))
             return True
-        # Chunks, joined once when read: one big write (the common case) is never copied,
-        # and small writes gather in one bytearray (a chunk each would cost ~50 bytes of
-        # object per written byte to a guest writing a byte at a time).
+        # Chunks, joined once when read: one big write is never copied again.
         chunks = self._buffers.get(stream)
         if chunks is None:
             chunks = self._buffers[stream] = []
         if size >= _BIG_WRITE:
             chunks.append(bytes(data))
-        elif chunks and isinstance(chunks[-1], bytearray):
-            chunks[-1] += data
+            self._tails.pop(stream, None)
         else:
-            chunks.append(bytearray(data))
+            tail = self._tails[stream] = bytearray(data)
+            chunks.append(tail)
         return True
 
     def output(self, stream: str = OUTPUT) -> bytes:
@@ -124,4 +142,5 @@ class RunIO:
             return b""
         if len(chunks) > 1 or isinstance(chunks[0], bytearray):
             chunks[:] = [b"".join(chunks)]
+            self._tails.pop(stream, None)
         return bytes(chunks[0])

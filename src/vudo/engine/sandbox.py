@@ -43,7 +43,7 @@ from vudo.engine.compose import Calls
 from vudo.engine.config import MAX_FUEL, TRANSITIONS, Callee, SandboxConfig, SandboxState
 from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
-from vudo.engine.host import HostBridge, current_thread_state
+from vudo.engine.host import HostBridge, _get_fuel, _set_fuel, current_thread_state
 from vudo.engine.receipt import Receipt
 from vudo.engine.runio import OUTPUT, RunIO
 from vudo.engine.traps import ProcessExit, Terminated, stop_message, translate
@@ -78,12 +78,6 @@ _set_epoch_deadline = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)(
     ("wasmtime_context_set_epoch_deadline", _DLL)
 )
 _error_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error_new", _DLL))
-_get_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64))(
-    ("wasmtime_context_get_fuel", _DLL)
-)
-_set_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
-    ("wasmtime_context_set_fuel", _DLL)
-)
 
 _OUTCOMES: dict[type[VudoError], str] = {
     ProcessExit: "exit",
@@ -310,7 +304,7 @@ class Sandbox:
         store.set_fuel(self._budget)
         self._store = store
         _set_epoch_callback(_address(store.ptr()), _EPOCH_TRAMPOLINE, None, None)
-        self.bridge.context = _address(store._context())
+        self.bridge.bind_context(_address(store._context()))
         engine.ensure_ticker()
         started = time.monotonic()
         error: VudoError | None = None

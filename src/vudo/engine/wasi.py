@@ -13,7 +13,7 @@ wrapper (they need the calling instance's memory), so shadowing can only *replac
 function, not check-then-delegate; the functions left to wasmtime are neither logged,
 charged nor checked per call, output cannot be bounded, a blocked read ignores the
 timeout, and there is no storage_read/write/delete split. Measured on this machine
-(``benches/wasi.py``), a Python ``fd_write`` costs about 4-6x wasmtime's own.
+(``benches/wasi.py``), a Python ``fd_write`` costs about 2.5x wasmtime's own (CPU time).
 
 Filesystem: nothing exists for the guest but its preopens (:class:`Preopen`). A path is
 resolved here, component by component, inside its preopen: an absolute path, a ``..``
@@ -42,9 +42,8 @@ from vudo.capabilities import Capability
 from vudo.engine.abi import StopGuest
 from vudo.engine.events import OutputWritten
 from vudo.engine.host import (
-    _get_fuel,
-    _memory_size,
-    _set_fuel,
+    _fuel_read,
+    _fuel_write,
     define_functions,
     make_trampoline,
 )
@@ -202,6 +201,7 @@ EVENT_CLOCK, EVENT_FD_READ, EVENT_FD_WRITE = range(3)
 SUBCLOCK_ABSTIME = 1
 
 _STDIN, _STDOUT, _STDERR, _DIR, _FILE, _LISTENER, _SOCKET = range(7)
+_STREAMS = {_STDOUT: "stdout", _STDERR: "stderr"}
 
 #: Longest path a guest may pass (PATH_MAX), and symlinks followed in one resolution.
 MAX_PATH = 4096
@@ -247,6 +247,7 @@ class _Fd:
         "preopen",
         "rel",
         "sock",
+        "stream",
     )
 
     def __init__(
@@ -261,6 +262,8 @@ class _Fd:
         sock: socket.socket | None = None,
     ) -> None:
         self.kind = kind
+        #: the RunIO stream an fd_write goes to (stdout and stderr), else ""
+        self.stream = _STREAMS.get(kind, "")
         self.preopen = preopen
         self.rel = rel
         self.host = preopen.host + "".join("/" + p for p in rel) if preopen is not None else ""
@@ -282,6 +285,23 @@ class WasiState:
     spin); stdin reads the call's input bytes, or, when ``stdin`` is a host file
     descriptor (``vudo run --stdin``), streams from it (waits bounded by the deadline).
     """
+
+    __slots__ = (
+        "_view",
+        "argv",
+        "bridge",
+        "budget",
+        "byte_fuel",
+        "cap",
+        "denied",
+        "env",
+        "exit_code",
+        "fds",
+        "interactive",
+        "stdin",
+        "stop_requested",
+        "summary",
+    )
 
     def __init__(
         self,
@@ -305,10 +325,11 @@ class WasiState:
         # per-call bookkeeping the wrapper reads (capability, fuel beyond the call price)
         self.cap: Capability | None = None
         self.denied = False  # a part of the call was refused (poll_oneoff's clock)
-        self.extra = 0
-        self.budget = 0  # fuel left in the store during a call (written back at its end)
+        #: fuel left in the store during a call, written back at its end (what the call
+        #: charged beyond its price is what it took from this)
+        self.budget = 0
+        self.byte_fuel = bridge.byte_fuel
         self._view = memoryview(b"")
-        self._size = -1
         self.summary = ""
         self.fds: dict[int, _Fd] = {
             0: _Fd(_STDIN, base=_STDIO_RIGHTS & ~R_FD_WRITE),
@@ -331,40 +352,43 @@ class WasiState:
 
     # -- memory -------------------------------------------------------------------------
 
-    def view(self) -> memoryview:
-        """The guest's linear memory as a memoryview, rebuilt only when its size changes
-        (wasm memory never shrinks, and wasmtime moves it only when it grows). Reading
-        through it costs a fraction of ``ctypes.string_at``/``memmove`` per call."""
-        bridge = self.bridge
-        ref = bridge.memory_ref
-        if ref is None:
-            raise Errno(EFAULT)
-        size = _memory_size(bridge.context, ref)
-        if size != self._size:
-            base, size = bridge.memory_bounds()
-            if not base:
+    def view(self, end: int = 0) -> memoryview:
+        """The guest's linear memory as a memoryview that covers [0, end), or EFAULT.
+
+        The engine's memory does not move (``memory_may_move`` off, see
+        :mod:`vudo.engine.compiler`) and never shrinks, so one view stays valid for the
+        life of the instance: it is rebuilt only when a range passes its end (the memory
+        may have grown since). Most calls touch no FFI here, and reading through the view
+        costs a fraction of ``ctypes.string_at``/``memmove``."""
+        view = self._view
+        if end > len(view):
+            view = self._remap()
+            if end > len(view):
                 raise Errno(EFAULT)
+        return view
+
+    def _remap(self) -> memoryview:
+        """A fresh view of the whole memory as it is now (it may have grown)."""
+        base, size = self.bridge.memory_bounds()
+        if not base:
+            raise Errno(EFAULT)
+        if size != len(self._view):
             self._view = memoryview((ctypes.c_ubyte * size).from_address(base)).cast("B")
-            self._size = size
         return self._view
 
     def writable(self, ptr: int, length: int) -> bool:
-        return (ptr & _U32) + (length & _U32) <= len(self.view())
+        end = (ptr & _U32) + (length & _U32)
+        return end <= len(self._view) or end <= len(self._remap())
 
     def get(self, ptr: int, length: int) -> bytes:
         ptr &= _U32
         end = ptr + (length & _U32)
-        view = self.view()
-        if end > len(view):
-            raise Errno(EFAULT)
-        return bytes(view[ptr:end])
+        return bytes(self.view(end)[ptr:end])
 
     def put(self, ptr: int, data: bytes) -> None:
         ptr &= _U32
-        view = self.view()
-        if ptr + len(data) > len(view):
-            raise Errno(EFAULT)
-        view[ptr : ptr + len(data)] = data
+        end = ptr + len(data)
+        self.view(end)[ptr:end] = data
 
     def put_u32(self, ptr: int, value: int) -> None:
         self.put(ptr, _u32.pack(value & _U32))
@@ -392,13 +416,12 @@ class WasiState:
     def charge_bytes(self, count: int) -> None:
         """Charge ``count`` payload bytes against the fuel read when the call began (the
         store's counter is written once, when the call ends: two FFI calls per call)."""
-        extra = count * self.bridge.byte_fuel
+        extra = count * self.byte_fuel
         if extra:
             if extra > self.budget:
                 self.budget = 0
                 raise StopGuest("fuel", "fuel ran out in a host call")
             self.budget -= extra
-            self.extra += extra
 
     # -- checks -------------------------------------------------------------------------
 
@@ -554,8 +577,8 @@ S = Capability
 
 
 def args_sizes_get(w: W, a: Any) -> int:
-    w.put_u32(a[0].i32, len(w.argv))
-    w.put_u32(a[1].i32, sum(len(x) + 1 for x in w.argv))
+    w.put_u32(a[0], len(w.argv))
+    w.put_u32(a[1], sum(len(x) + 1 for x in w.argv))
     return SUCCESS
 
 
@@ -576,7 +599,7 @@ def _vector(w: W, items: list[bytes], ptrs: int, buf: int) -> int:
 
 
 def args_get(w: W, a: Any) -> int:
-    return _vector(w, w.argv, a[0].i32, a[1].i32)
+    return _vector(w, w.argv, a[0], a[1])
 
 
 def environ_sizes_get(w: W, a: Any) -> int:
@@ -585,8 +608,8 @@ def environ_sizes_get(w: W, a: Any) -> int:
     # getenv, and exits 71 if that is refused).
     if w.env:
         w.need(S.SENSOR_ENVIRONMENT)
-    w.put_u32(a[0].i32, len(w.env))
-    w.put_u32(a[1].i32, sum(len(x) + 1 for x in w.env))
+    w.put_u32(a[0], len(w.env))
+    w.put_u32(a[1], sum(len(x) + 1 for x in w.env))
     return SUCCESS
 
 
@@ -594,7 +617,7 @@ def environ_get(w: W, a: Any) -> int:
     if w.env:
         w.need(S.SENSOR_ENVIRONMENT)
     w.bridge.bytes_in += sum(len(x) + 1 for x in w.env)
-    return _vector(w, w.env, a[0].i32, a[1].i32)
+    return _vector(w, w.env, a[0], a[1])
 
 
 def _clock_id(clock: int) -> None:
@@ -603,15 +626,15 @@ def _clock_id(clock: int) -> None:
 
 
 def clock_res_get(w: W, a: Any) -> int:
-    clock = a[0].i32
+    clock = a[0]
     _clock_id(clock)
     w.need(S.SENSOR_TIME)
-    w.put_u64(a[1].i32, 1_000 if clock == CLOCK_REALTIME else 1)
+    w.put_u64(a[1], 1_000 if clock == CLOCK_REALTIME else 1)
     return SUCCESS
 
 
 def clock_time_get(w: W, a: Any) -> int:
-    clock = a[0].i32
+    clock = a[0]
     _clock_id(clock)
     w.need(S.SENSOR_TIME)
     if clock == CLOCK_REALTIME:
@@ -622,13 +645,13 @@ def clock_time_get(w: W, a: Any) -> int:
         now = time.process_time_ns()
     else:
         now = time.thread_time_ns()
-    w.put_u64(a[2].i32, now)
+    w.put_u64(a[2], now)
     return SUCCESS
 
 
 def random_get(w: W, a: Any) -> int:
     w.need(S.SENSOR_RANDOM)
-    ptr, length = a[0].i32 & _U32, a[1].i32 & _U32
+    ptr, length = a[0] & _U32, a[1] & _U32
     bridge = w.bridge
     bridge.payload_limit(ptr, length, bridge.limits.max_random_bytes, "random request")
     if not w.writable(ptr, length):
@@ -645,7 +668,7 @@ MAX_EXIT_STATUS = 125
 
 
 def proc_exit(w: W, a: Any) -> int:
-    code = a[0].i32 & _U32
+    code = a[0] & _U32
     w.summary = f"code={code}"
     w.bridge.record("proc_exit", None, True, w.summary, code, w.bridge.call_fuel)
     if code > MAX_EXIT_STATUS:
@@ -666,56 +689,53 @@ def sched_yield(w: W, a: Any) -> int:
 # -- fds -------------------------------------------------------------------------------
 
 
-def _output(w: W, stream: str, data: bytes) -> None:
-    bridge = w.bridge
-    if not bridge.io.write(stream, data):
-        raise StopGuest(
-            "limit",
-            f"the program's output passed the {bridge.io.max_output}-byte output limit",
-        )
-    if bridge.events.active:
-        at = time.monotonic() - bridge.origin
-        bridge.events.emit(OutputWritten(bridge.sandbox_id, stream, data, at))
-
-
 def fd_write(w: W, a: Any) -> int:
-    number = a[0].i32
+    number = a[0]
     entry = w.fds.get(number)
     if entry is None:
         return EBADF
-    kind = entry.kind
-    if kind in (_STDOUT, _STDERR):
-        # the hot path (printf): one look at memory, no per-field helpers
-        bridge = w.bridge
-        view = w.view()
-        size = len(view)
-        iovs, count, where = a[1].i32 & _U32, a[2].i32 & _U32, a[3].i32 & _U32
+    stream = entry.stream
+    if stream:
+        # the hot path (printf, write(1, ...)): one look at memory, no per-field helpers,
+        # and the bytes go from guest memory to the stream's buffer in one copy
+        iovs, count, where = a[1] & _U32, a[2] & _U32, a[3] & _U32
         if count > MAX_IOVS:
             return EINVAL
-        if iovs + 8 * count > size or where + 4 > size:
-            return EFAULT
+        view = w.view(max(iovs + 8 * count, where + 4))
+        data: bytes | memoryview
         if count == 1:
             ptr, total = _iov.unpack_from(view, iovs)
-            if ptr + total > size:
-                return EFAULT
-            data = bytes(view[ptr : ptr + total])
+            end = ptr + total
+            if end > len(view):
+                view = w.view(end)
+            data = view[ptr:end]
         else:
             parts = []
             total = 0
             for ptr, length in _iov.iter_unpack(view[iovs : iovs + 8 * count]):
-                if ptr + length > size:
-                    return EFAULT
+                end = ptr + length
+                if end > len(view):
+                    view = w.view(end)
                 total += length
-                parts.append(view[ptr : ptr + length])
+                parts.append(view[ptr:end])
             data = b"".join(parts)
         w.charge_bytes(total)
-        _output(w, "stdout" if kind == _STDOUT else "stderr", data)
+        bridge = w.bridge
+        if not bridge.io.write(stream, data):
+            raise StopGuest(
+                "limit",
+                f"the program's output passed the {bridge.io.max_output}-byte output limit",
+            )
         bridge.bytes_out += total
+        if bridge.events.active:
+            at = time.monotonic() - bridge.origin
+            bridge.events.emit(OutputWritten(bridge.sandbox_id, stream, bytes(data), at))
         _u32.pack_into(view, where, total)
         return SUCCESS
+    kind = entry.kind
     if kind == _STDIN:
         return EBADF
-    iovs = w.iovecs(a[1].i32, a[2].i32)
+    iovs = w.iovecs(a[1], a[2])
     w.rights(entry, R_FD_WRITE)
     data = b"".join(w.get(ptr, length) for ptr, length in iovs)
     w.charge_bytes(len(data))
@@ -727,7 +747,7 @@ def fd_write(w: W, a: Any) -> int:
     else:
         return EBADF
     w.bridge.bytes_out += written
-    w.put_u32(a[3].i32, written)
+    w.put_u32(a[3], written)
     return SUCCESS
 
 
@@ -755,8 +775,8 @@ def _read_stdin(w: W, want: int) -> bytes:
 
 
 def fd_read(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
-    iovs = w.iovecs(a[1].i32, a[2].i32)
+    entry = w.fd(a[0])
+    iovs = w.iovecs(a[1], a[2])
     want = sum(length for _, length in iovs)
     for ptr, length in iovs:
         if not w.writable(ptr, length):
@@ -777,14 +797,14 @@ def fd_read(w: W, a: Any) -> int:
     w.charge_bytes(len(data))
     _scatter(w, iovs, data)
     w.bridge.bytes_in += len(data)
-    w.put_u32(a[3].i32, len(data))
+    w.put_u32(a[3], len(data))
     return SUCCESS
 
 
 def fd_pread(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
-    iovs = w.iovecs(a[1].i32, a[2].i32)
-    offset = a[3].i64
+    entry = w.fd(a[0])
+    iovs = w.iovecs(a[1], a[2])
+    offset = a[3]
     if entry.kind != _FILE:
         return ESPIPE if entry.kind != _DIR else EISDIR
     w.rights(entry, R_FD_READ | R_FD_SEEK)
@@ -799,14 +819,14 @@ def fd_pread(w: W, a: Any) -> int:
     w.charge_bytes(len(data))
     _scatter(w, iovs, data)
     w.bridge.bytes_in += len(data)
-    w.put_u32(a[4].i32, len(data))
+    w.put_u32(a[4], len(data))
     return SUCCESS
 
 
 def fd_pwrite(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
-    iovs = w.iovecs(a[1].i32, a[2].i32)
-    offset = a[3].i64
+    entry = w.fd(a[0])
+    iovs = w.iovecs(a[1], a[2])
+    offset = a[3]
     if entry.kind != _FILE:
         return ESPIPE if entry.kind != _DIR else EISDIR
     w.rights(entry, R_FD_WRITE | R_FD_SEEK)
@@ -817,34 +837,34 @@ def fd_pwrite(w: W, a: Any) -> int:
     w.charge_bytes(len(data))
     written = os.pwrite(entry.osfd, data, offset)
     w.bridge.bytes_out += written
-    w.put_u32(a[4].i32, written)
+    w.put_u32(a[4], written)
     return SUCCESS
 
 
 def fd_seek(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
-    offset, whence = a[1].i64, a[2].i32
+    entry = w.fd(a[0])
+    offset, whence = a[1], a[2]
     if entry.kind != _FILE:
         return ESPIPE if entry.kind != _DIR else EBADF
     if whence not in (0, 1, 2):
         return EINVAL
     w.rights(entry, R_FD_TELL if (whence == 1 and offset == 0) else R_FD_SEEK)
     position = os.lseek(entry.osfd, offset, whence)
-    w.put_u64(a[3].i32, position)
+    w.put_u64(a[3], position)
     return SUCCESS
 
 
 def fd_tell(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     if entry.kind != _FILE:
         return ESPIPE if entry.kind != _DIR else EBADF
     w.rights(entry, R_FD_TELL)
-    w.put_u64(a[1].i32, os.lseek(entry.osfd, 0, os.SEEK_CUR))
+    w.put_u64(a[1], os.lseek(entry.osfd, 0, os.SEEK_CUR))
     return SUCCESS
 
 
 def fd_close(w: W, a: Any) -> int:
-    number = a[0].i32
+    number = a[0]
     entry = w.fd(number)
     if entry.osfd >= 0:
         os.close(entry.osfd)
@@ -856,7 +876,7 @@ def fd_close(w: W, a: Any) -> int:
 
 
 def fd_renumber(w: W, a: Any) -> int:
-    source, target = a[0].i32, a[1].i32
+    source, target = a[0], a[1]
     entry = w.fd(source)
     old = w.fd(target)
     if source == target:
@@ -869,7 +889,7 @@ def fd_renumber(w: W, a: Any) -> int:
 
 
 def fd_fdstat_get(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     kind = entry.kind
     flags = 0
     if kind in (_STDIN, _STDOUT, _STDERR):
@@ -881,13 +901,13 @@ def fd_fdstat_get(w: W, a: Any) -> int:
         flags = FDFLAG_APPEND if entry.append else 0
     else:
         filetype = FT_STREAM
-    w.put(a[1].i32, _fdstat.pack(filetype, flags, entry.base, entry.inheriting))
+    w.put(a[1], _fdstat.pack(filetype, flags, entry.base, entry.inheriting))
     return SUCCESS
 
 
 def fd_fdstat_set_flags(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
-    flags = a[1].i32
+    entry = w.fd(a[0])
+    flags = a[1]
     if entry.kind != _FILE:
         return SUCCESS if flags & ~FDFLAG_NONBLOCK == 0 else ENOTSUP
     if flags & ~(FDFLAG_APPEND | FDFLAG_NONBLOCK):
@@ -907,8 +927,8 @@ def fd_fdstat_set_flags(w: W, a: Any) -> int:
 
 
 def fd_fdstat_set_rights(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
-    base, inheriting = a[1].i64 & RIGHTS_ALL, a[2].i64 & RIGHTS_ALL
+    entry = w.fd(a[0])
+    base, inheriting = a[1] & RIGHTS_ALL, a[2] & RIGHTS_ALL
     if base & ~entry.base or inheriting & ~entry.inheriting:
         return ENOTCAPABLE
     entry.base, entry.inheriting = base, inheriting
@@ -916,7 +936,7 @@ def fd_fdstat_set_rights(w: W, a: Any) -> int:
 
 
 def fd_filestat_get(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     kind = entry.kind
     if kind == _FILE:
         w.fs_need(S.STORAGE_READ, entry)
@@ -926,9 +946,9 @@ def fd_filestat_get(w: W, a: Any) -> int:
         info = os.stat(entry.osfd if entry.osfd >= 0 else entry.host)
     else:
         filetype = FT_STREAM if kind in (_SOCKET, _LISTENER) else FT_CHAR
-        w.put(a[1].i32, _FILESTAT.pack(0, 0, filetype, 1, 0, 0, 0, 0))
+        w.put(a[1], _FILESTAT.pack(0, 0, filetype, 1, 0, 0, 0, 0))
         return SUCCESS
-    w.put(a[1].i32, _filestat(info))
+    w.put(a[1], _filestat(info))
     return SUCCESS
 
 
@@ -940,8 +960,8 @@ def _file(w: W, number: int) -> _Fd:
 
 
 def fd_filestat_set_size(w: W, a: Any) -> int:
-    entry = _file(w, a[0].i32)
-    size = a[1].i64
+    entry = _file(w, a[0])
+    size = a[1]
     w.rights(entry, R_FD_FILESTAT_SET_SIZE)
     w.fs_need(S.STORAGE_WRITE, entry)
     if size < 0:
@@ -962,29 +982,29 @@ def _times(atim: int, mtim: int, flags: int, current: os.stat_result) -> tuple[i
 
 
 def fd_filestat_set_times(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     if entry.kind not in (_FILE, _DIR):
         return EBADF
     w.fs_need(S.STORAGE_WRITE, entry)
     target: int | str = entry.osfd if entry.osfd >= 0 else entry.host
-    times = _times(a[1].i64, a[2].i64, a[3].i32, os.stat(target))
+    times = _times(a[1], a[2], a[3], os.stat(target))
     os.utime(target, ns=times)
     return SUCCESS
 
 
 def fd_advise(w: W, a: Any) -> int:
-    entry = _file(w, a[0].i32)
-    if not 0 <= a[3].i32 <= 5:
+    entry = _file(w, a[0])
+    if not 0 <= a[3] <= 5:
         return EINVAL
-    if a[1].i64 < 0 or a[2].i64 < 0:
+    if a[1] < 0 or a[2] < 0:
         return EINVAL
     del entry
     return SUCCESS
 
 
 def fd_allocate(w: W, a: Any) -> int:
-    entry = _file(w, a[0].i32)
-    offset, length = a[1].i64, a[2].i64
+    entry = _file(w, a[0])
+    offset, length = a[1], a[2]
     w.rights(entry, R_FD_ALLOCATE)
     w.fs_need(S.STORAGE_WRITE, entry)
     if offset < 0 or length <= 0:
@@ -995,7 +1015,7 @@ def fd_allocate(w: W, a: Any) -> int:
 
 
 def fd_sync(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     if entry.kind == _FILE:  # flushes what was written (and checked) already
         os.fsync(entry.osfd)
     elif entry.kind != _DIR:
@@ -1008,29 +1028,29 @@ def fd_datasync(w: W, a: Any) -> int:
 
 
 def fd_prestat_get(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     if entry.kind != _DIR or entry.rel or entry.preopen is None:
         return EBADF
     name = entry.preopen.guest.encode()
-    w.put(a[1].i32, struct.pack("<B3xI", 0, len(name)))
+    w.put(a[1], struct.pack("<B3xI", 0, len(name)))
     return SUCCESS
 
 
 def fd_prestat_dir_name(w: W, a: Any) -> int:
-    entry = w.fd(a[0].i32)
+    entry = w.fd(a[0])
     if entry.kind != _DIR or entry.rel or entry.preopen is None:
         return EBADF
     name = entry.preopen.guest.encode()
-    length = a[2].i32 & _U32
+    length = a[2] & _U32
     if length < len(name):
         return ENAMETOOLONG
-    w.put(a[1].i32, name)
+    w.put(a[1], name)
     return SUCCESS
 
 
 def fd_readdir(w: W, a: Any) -> int:
-    entry = w.dir_fd(a[0].i32)
-    buf, size, cookie = a[1].i32 & _U32, a[2].i32 & _U32, a[3].i64
+    entry = w.dir_fd(a[0])
+    buf, size, cookie = a[1] & _U32, a[2] & _U32, a[3]
     w.rights(entry, R_FD_READDIR)
     w.fs_need(S.STORAGE_READ, entry)
     if cookie < 0:
@@ -1058,7 +1078,7 @@ def fd_readdir(w: W, a: Any) -> int:
     w.charge_bytes(len(data))
     w.put(buf, data)
     w.bridge.bytes_in += len(data)
-    w.put_u32(a[4].i32, len(data))
+    w.put_u32(a[4], len(data))
     return SUCCESS
 
 
@@ -1076,10 +1096,10 @@ def _path(
 
 
 def path_open(w: W, a: Any) -> int:
-    dirfd, lookup = a[0].i32, a[1].i32
-    oflags, base, inheriting, fdflags = a[4].i32, a[5].i64, a[6].i64, a[7].i32
+    dirfd, lookup = a[0], a[1]
+    oflags, base, inheriting, fdflags = a[4], a[5], a[6], a[7]
     follow = bool(lookup & LOOKUP_SYMLINK_FOLLOW)
-    entry, host, rel = _path(w, dirfd, a[2].i32, a[3].i32, follow)
+    entry, host, rel = _path(w, dirfd, a[2], a[3], follow)
     if oflags & ~15 or fdflags & ~31:
         return EINVAL
     base &= RIGHTS_ALL
@@ -1138,36 +1158,36 @@ def path_open(w: W, a: Any) -> int:
         )
         opened.append = bool(fdflags & FDFLAG_APPEND)
     number = w.new_fd(opened)
-    w.put_u32(a[8].i32, number)
+    w.put_u32(a[8], number)
     return SUCCESS
 
 
 def path_filestat_get(w: W, a: Any) -> int:
-    follow = bool(a[1].i32 & LOOKUP_SYMLINK_FOLLOW)
-    entry, host, _ = _path(w, a[0].i32, a[2].i32, a[3].i32, follow)
+    follow = bool(a[1] & LOOKUP_SYMLINK_FOLLOW)
+    entry, host, _ = _path(w, a[0], a[2], a[3], follow)
     w.fs_need(S.STORAGE_READ, entry)
-    w.put(a[4].i32, _filestat(os.lstat(host)))
+    w.put(a[4], _filestat(os.lstat(host)))
     return SUCCESS
 
 
 def path_filestat_set_times(w: W, a: Any) -> int:
-    follow = bool(a[1].i32 & LOOKUP_SYMLINK_FOLLOW)
-    entry, host, _ = _path(w, a[0].i32, a[2].i32, a[3].i32, follow)
+    follow = bool(a[1] & LOOKUP_SYMLINK_FOLLOW)
+    entry, host, _ = _path(w, a[0], a[2], a[3], follow)
     w.fs_need(S.STORAGE_WRITE, entry)
-    times = _times(a[4].i64, a[5].i64, a[6].i32, os.lstat(host))
+    times = _times(a[4], a[5], a[6], os.lstat(host))
     os.utime(host, ns=times, follow_symlinks=False)
     return SUCCESS
 
 
 def path_create_directory(w: W, a: Any) -> int:
-    entry, host, _ = _path(w, a[0].i32, a[1].i32, a[2].i32, False)
+    entry, host, _ = _path(w, a[0], a[1], a[2], False)
     w.fs_need(S.STORAGE_WRITE, entry)
     os.mkdir(host)
     return SUCCESS
 
 
 def path_remove_directory(w: W, a: Any) -> int:
-    entry, host, rel = _path(w, a[0].i32, a[1].i32, a[2].i32, False)
+    entry, host, rel = _path(w, a[0], a[1], a[2], False)
     w.fs_need(S.STORAGE_DELETE, entry)
     if not rel:
         return EBUSY_OR_INVAL
@@ -1179,7 +1199,7 @@ EBUSY_OR_INVAL = 10  # EBUSY: the preopen itself cannot be removed
 
 
 def path_unlink_file(w: W, a: Any) -> int:
-    entry, host, _ = _path(w, a[0].i32, a[1].i32, a[2].i32, False)
+    entry, host, _ = _path(w, a[0], a[1], a[2], False)
     w.fs_need(S.STORAGE_DELETE, entry)
     if host.endswith("/"):
         return ENOTDIR if not os.path.isdir(host) else EISDIR
@@ -1190,19 +1210,19 @@ def path_unlink_file(w: W, a: Any) -> int:
 
 
 def path_readlink(w: W, a: Any) -> int:
-    entry, host, _ = _path(w, a[0].i32, a[1].i32, a[2].i32, False)
+    entry, host, _ = _path(w, a[0], a[1], a[2], False)
     w.fs_need(S.STORAGE_READ, entry)
     target = os.fsencode(os.readlink(host))
-    size = a[4].i32 & _U32
+    size = a[4] & _U32
     data = target[:size]
-    w.put(a[3].i32, data)
-    w.put_u32(a[5].i32, len(data))
+    w.put(a[3], data)
+    w.put_u32(a[5], len(data))
     return SUCCESS
 
 
 def path_symlink(w: W, a: Any) -> int:
-    target = w.string(a[0].i32, a[1].i32)
-    entry, host, _ = _path(w, a[2].i32, a[3].i32, a[4].i32, False)
+    target = w.string(a[0], a[1])
+    entry, host, _ = _path(w, a[2], a[3], a[4], False)
     w.fs_need(S.STORAGE_WRITE, entry)
     if target.startswith("/") or "\0" in target:
         return ENOTCAPABLE
@@ -1211,9 +1231,9 @@ def path_symlink(w: W, a: Any) -> int:
 
 
 def path_link(w: W, a: Any) -> int:
-    follow = bool(a[1].i32 & LOOKUP_SYMLINK_FOLLOW)
-    source, old, _ = _path(w, a[0].i32, a[2].i32, a[3].i32, follow)
-    target, new, _ = _path(w, a[4].i32, a[5].i32, a[6].i32, False)
+    follow = bool(a[1] & LOOKUP_SYMLINK_FOLLOW)
+    source, old, _ = _path(w, a[0], a[2], a[3], follow)
+    target, new, _ = _path(w, a[4], a[5], a[6], False)
     w.fs_need(S.STORAGE_READ, source)
     w.fs_need(S.STORAGE_WRITE, target)
     if source.preopen != target.preopen:
@@ -1223,8 +1243,8 @@ def path_link(w: W, a: Any) -> int:
 
 
 def path_rename(w: W, a: Any) -> int:
-    source, old, old_rel = _path(w, a[0].i32, a[1].i32, a[2].i32, False)
-    target, new, new_rel = _path(w, a[3].i32, a[4].i32, a[5].i32, False)
+    source, old, old_rel = _path(w, a[0], a[1], a[2], False)
+    target, new, new_rel = _path(w, a[3], a[4], a[5], False)
     w.fs_need(S.STORAGE_DELETE, source)
     w.fs_need(S.STORAGE_WRITE, target)
     if source.preopen != target.preopen:
@@ -1259,7 +1279,7 @@ def _fd_ready(w: W, entry: _Fd, reading: bool) -> int | None:
 
 
 def poll_oneoff(w: W, a: Any) -> int:
-    inp, out, count = a[0].i32 & _U32, a[1].i32 & _U32, a[2].i32 & _U32
+    inp, out, count = a[0] & _U32, a[1] & _U32, a[2] & _U32
     if count == 0:
         return EINVAL
     if count > MAX_SUBSCRIPTIONS:
@@ -1312,7 +1332,7 @@ def poll_oneoff(w: W, a: Any) -> int:
         time.sleep(pause)
     events = events[:count]
     w.put(out, b"".join(events))
-    w.put_u32(a[3].i32, len(events))
+    w.put_u32(a[3], len(events))
     return SUCCESS
 
 
@@ -1332,8 +1352,8 @@ def _listener_target(sock: socket.socket) -> str:
 
 
 def sock_accept(w: W, a: Any) -> int:
-    entry = _sock(w, a[0].i32)
-    flags = a[1].i32
+    entry = _sock(w, a[0])
+    flags = a[1]
     if entry.kind != _LISTENER or entry.sock is None:
         return EINVAL
     if flags & ~FDFLAG_NONBLOCK:
@@ -1349,7 +1369,7 @@ def sock_accept(w: W, a: Any) -> int:
     conn, _ = listener.accept()
     conn.setblocking(False)
     number = w.new_fd(_Fd(_SOCKET, sock=conn, base=_SOCK_RIGHTS))
-    w.put_u32(a[2].i32, number)
+    w.put_u32(a[2], number)
     return SUCCESS
 
 
@@ -1373,9 +1393,9 @@ def _sock_recv(w: W, entry: _Fd, size: int, flags: int) -> bytes:
 
 
 def sock_recv(w: W, a: Any) -> int:
-    entry = _sock(w, a[0].i32)
-    iovs = w.iovecs(a[1].i32, a[2].i32)
-    flags = a[3].i32
+    entry = _sock(w, a[0])
+    iovs = w.iovecs(a[1], a[2])
+    flags = a[3]
     for ptr, length in iovs:
         if not w.writable(ptr, length):
             return EFAULT
@@ -1384,14 +1404,14 @@ def sock_recv(w: W, a: Any) -> int:
     w.charge_bytes(len(data))
     _scatter(w, iovs, data)
     w.bridge.bytes_in += len(data)
-    w.put_u32(a[4].i32, len(data))
-    w.put(a[5].i32, b"\0\0")
+    w.put_u32(a[4], len(data))
+    w.put(a[5], b"\0\0")
     return SUCCESS
 
 
 def sock_send(w: W, a: Any) -> int:
-    entry = _sock(w, a[0].i32)
-    iovs = w.iovecs(a[1].i32, a[2].i32)
+    entry = _sock(w, a[0])
+    iovs = w.iovecs(a[1], a[2])
     if entry.kind != _SOCKET:
         return ENOTCONN
     data = b"".join(w.get(ptr, length) for ptr, length in iovs)
@@ -1399,13 +1419,13 @@ def sock_send(w: W, a: Any) -> int:
     w.charge_bytes(len(data))
     sent = _sock_send(w, entry, data)
     w.bridge.bytes_out += sent
-    w.put_u32(a[4].i32, sent)
+    w.put_u32(a[4], sent)
     return SUCCESS
 
 
 def sock_shutdown(w: W, a: Any) -> int:
-    entry = _sock(w, a[0].i32)
-    how = a[1].i32
+    entry = _sock(w, a[0])
+    how = a[1]
     if entry.kind != _SOCKET or entry.sock is None:
         return ENOTCONN
     if how not in (1, 2, 3):
@@ -1481,16 +1501,16 @@ def host_function(name: str) -> Callable[[HostBridge, Any], int]:
         if w is None:  # a sandbox built without WASI state (cannot happen via Sandbox)
             bridge.charge(fuel)
             return bridge.record(name, None, True, "", ENOSYS, fuel)
-        context = bridge.context
+        context = bridge.context_arg
         box = bridge._fuel
-        _get_fuel(context, bridge._fuel_ref)
+        _fuel_read(context, bridge._fuel_ref)
         left = box.value
         if left < fuel:
-            _set_fuel(context, 0)
+            box.value = 0
+            _fuel_write(context, box)
             raise StopGuest("fuel", "fuel ran out in a host call")
-        w.budget = left - fuel
+        budget = w.budget = left - fuel
         w.cap = None
-        w.extra = 0
         w.summary = ""
         w.denied = False
         allowed = True
@@ -1506,8 +1526,10 @@ def host_function(name: str) -> Callable[[HostBridge, Any], int]:
             bridge.note = f"{type(exc).__name__}: {exc}"
             result = EINVAL
         finally:
-            _set_fuel(context, w.budget)
-        return bridge.record(name, w.cap, allowed, w.summary, result, fuel + w.extra)
+            box.value = w.budget
+            _fuel_write(context, box)
+        charged = fuel + budget - w.budget
+        return bridge.record(name, w.cap, allowed, w.summary, result, charged)
 
     return call
 
@@ -1520,5 +1542,7 @@ def define_wasi(linker: Any) -> None:
     """Define every WASI preview1 function in ``linker`` (beside the ``vudo`` imports)."""
     if not _TRAMPOLINES:
         for name in WASI_SIGNATURES:
-            _TRAMPOLINES[name] = make_trampoline(name, host_function(name))
+            _TRAMPOLINES[name] = make_trampoline(
+                name, WASI_SIGNATURES[name][0], host_function(name)
+            )
     define_functions(linker, WASI_MODULE, WASI_SIGNATURES, _TRAMPOLINES)
