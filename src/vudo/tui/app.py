@@ -26,15 +26,17 @@ from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.css.model import RuleSet
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, Static, Tab, Tabs
+from textual.widgets import Header, Input, Static, Tab, Tabs
 
 from vudo.errors import VudoError, printable
 from vudo.project.storage import StoredEntry, show_key
 from vudo.tui.buffer import EventBuffer
+from vudo.tui.chrome import KeyFooter, ViewTabs
 from vudo.tui.dialogs import (
     ConfirmDialog,
     ConsentScreen,
@@ -145,6 +147,48 @@ class Workbench(Screen[None]):
     }
     """
 
+    def _update_focus_styles(
+        self, focused: Widget | None = None, blurred: Widget | None = None
+    ) -> None:
+        """Restyle what a focus change restyles: the panes that gain or lose the focus.
+
+        Textual restyles every widget inside such a pane (a style pass over a few dozen
+        widgets, the largest part of a number key's cost before its frame), in case a
+        rule styles them by their pane's focus. No rule here does: while every
+        ``:focus-within`` rule only draws the border of the widget it names, restyling
+        those widgets is the same. Any other rule gets Textual's full restyle."""
+        if not focus_within_is_local(self.app.stylesheet.rules):
+            super()._update_focus_styles(focused, blurred)
+            return
+        nodes = {
+            node
+            for widget in (focused, blurred)
+            if widget is not None
+            for node in widget.ancestors_with_self
+            if node._has_focus_within
+        }
+        if nodes:
+            self.app.stylesheet.update_nodes(nodes, animate=True)
+
+
+#: Style properties of a widget that none inside it takes from it.
+OWN_STYLES = ("border", "auto_border", "outline")
+
+
+def focus_within_is_local(rules: Iterable[RuleSet]) -> bool:
+    """Whether every ``:focus-within`` rule styles only the widget it names and only its
+    frame (border, outline): then a focus change restyles those widgets, not what is in
+    them."""
+    for rule in rules:
+        if "focus-within" not in rule.pseudo_classes:
+            continue
+        for selectors in rule.selector_set:
+            if any("focus-within" in s.pseudo_classes for s in selectors.selectors[:-1]):
+                return False
+        if not all(name.startswith(OWN_STYLES) for name in rule.styles.get_rules()):
+            return False
+    return True
+
 
 class WorkbenchApp(App[int]):
     """``vudo tui``: the Spirit developer's workbench."""
@@ -208,7 +252,7 @@ class WorkbenchApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
-        yield Tabs(*(Tab(label, id=f"tab-{key}") for key, label in VIEWS), id="views")
+        yield ViewTabs(*(Tab(label, id=f"tab-{key}") for key, label in VIEWS), id="views")
         yield Static("", id="status")
         with Horizontal(id="body"):
             with Horizontal(id="project"):
@@ -228,7 +272,7 @@ class WorkbenchApp(App[int]):
                     yield OutputLog(show_times=self.show_times, id="output")
                     yield ReceiptView(show_times=self.show_times, id="receipt")
         yield ErrorBanner(id="error")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.root_path.name
