@@ -51,7 +51,7 @@ from vudo.tui.fuel import FuelGauge
 from vudo.tui.help import allow_line, call_detail, help_text
 from vudo.tui.hostlog import Call, HostCallLog, call_json, nested_function
 from vudo.tui.lifecycle import LifecyclePane
-from vudo.tui.lists import one_line
+from vudo.tui.lists import LineList, one_line
 from vudo.tui.output import OutputLog, output_text
 from vudo.tui.panes import PANES, Pane
 from vudo.tui.receipt import ErrorBanner, ReceiptView, problem_from_error, receipt_json
@@ -335,6 +335,7 @@ class WorkbenchApp(App[int]):
             self._tabs_wide = self.wide
             for key in ("run", "log", "receipt"):
                 (tabs.hide if self.wide else tabs.show)(f"tab-{key}")
+        changed = False
         for widget_id, key in (
             ("#project", "project"),
             ("#storage-view", "storage"),
@@ -348,6 +349,12 @@ class WorkbenchApp(App[int]):
             widget = self.query_one(widget_id)
             if widget.display != (key in show):
                 widget.display = key in show
+                changed = True
+        if changed:  # what changed while hidden: into the frame that shows it
+            self.query_one(HostCallLog).catch_up()
+            self.query_one(OutputLog).catch_up()
+            for rows in self.query(LineList):
+                rows.catch_up()
 
     @on(Tabs.TabActivated, "#views")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
