@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Tabs
 from textual.widgets._footer import FooterKey
+from textual.widgets._tabs import Underline
 
 __all__ = ["KeyFooter", "ViewTabs"]
 
@@ -24,6 +25,14 @@ class ViewTabs(Tabs):
     """The tab bar, its underline moving without animation."""
 
     def _highlight_active(self, animate: bool = True) -> None:
+        # Textual moves the underline after the next frame (an extra frame per switch);
+        # the tabs do not move, so where they were last laid out is where it goes now.
+        underline = self.query_one(Underline)
+        for tab in self.query("#tabs-list > Tab.-active"):
+            region = tab.virtual_region.shrink(tab.styles.gutter)
+            if region:
+                underline.show_highlight = True
+                underline.highlight_start, underline.highlight_end = region.column_span
         super()._highlight_active(animate=False)
 
 
@@ -76,6 +85,12 @@ class KeyFooter(Footer):
                 tip = str(b.tooltip or b.description)
                 palette = (b.key, display(b), b.description, b.action, not enabled, tip)
         return keys, palette
+
+    def sync_now(self) -> None:
+        """Show the focused widget's keys now (after a focus change), once the footer
+        has its first keys (until then Textual's own first compose does it)."""
+        if self._bindings_ready and self.app.app_focus:
+            self.sync_keys()
 
     def sync_keys(self) -> None:
         """Show the current bindings, changing as few widgets as possible."""
