@@ -29,6 +29,7 @@ from textual.content import Content
 from textual.css.model import RuleSet
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
+from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header, Input, Static, Tab, Tabs
@@ -119,6 +120,11 @@ def shown(widget: Widget) -> bool:
 
 class Workbench(Screen[None]):
     """The one main screen: tabs on top, views below, error banner above the footer."""
+
+    #: Textual repaints the whole screen when the focus moves, a second full pass in the
+    #: frame that lays out a pane switch; the widgets whose look follows the focus (the
+    #: focused and blurred ones, their panes' borders) repaint themselves.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("tab", "app.cycle_pane(1)", "Next pane", show=False),
