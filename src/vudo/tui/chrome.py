@@ -87,13 +87,17 @@ class KeyFooter(Footer):
         return keys, palette
 
     def sync_now(self) -> None:
-        """Show the focused widget's keys now (after a focus change), once the footer
-        has its first keys (until then Textual's own first compose does it)."""
+        """Show the focused widget's keys now (after a focus change) when the keys it has
+        suffice; anything else (the first keys at start-up, more keys than ever before)
+        is left to the bindings signal, after the next frame, as Textual does it (a
+        recompose started from inside the focus change at start-up kept the screen
+        re-laying itself forever)."""
         if self._bindings_ready and self.app.app_focus:
-            self.sync_keys()
+            self.sync_keys(in_place=True)
 
-    def sync_keys(self) -> None:
-        """Show the current bindings, changing as few widgets as possible."""
+    def sync_keys(self, *, in_place: bool = False) -> None:
+        """Show the current bindings, changing as few widgets as possible; with
+        ``in_place``, only when the keys it has suffice (no recompose, no mount)."""
         if not self.is_attached or self._pruning:
             return
         wanted = self.wanted()
@@ -108,9 +112,12 @@ class KeyFooter(Footer):
             or keys[len(body) :] != tail
             or len(tail) != (wanted[1] is not None)
         ):
-            self.refresh(recompose=True)  # the first keys, or key groups: as Textual does
+            if not in_place:  # the first keys, or key groups: as Textual does
+                self.call_next(self.recompose)
             return
         specs, palette = wanted
+        if in_place and len(specs) > len(body):
+            return
         # Align the keys at the end: the app's keys (build, run, help, quit) come last on
         # every pane and stay in the widgets showing them; spare keys wait, hidden, first.
         spare = max(len(body) - len(specs), 0)
