@@ -776,3 +776,46 @@ def test_q_quits_at_once_during_a_compute_bound_run(project: Path, home: Path) -
         assert sandbox.state.value == "terminated"
 
     run(scenario())
+
+
+HEADLESS_CHILD = """
+import sys, time
+from pathlib import Path
+from vudo.tui.app import WorkbenchApp
+
+async def pilot_main(pilot):
+    await pilot.pause(0.5)
+    while any(w.is_running for w in pilot.app.workers):  # start-up searches done
+        await pilot.pause(0.01)
+    for key in "3517":  # pane switches: the footer and tabs follow the focus in place
+        await pilot.press(key)
+        await pilot.pause(0.05)
+    print("ready", pilot.app.view, flush=True)
+    await pilot.press("q")
+
+app = WorkbenchApp(Path(sys.argv[1]), home=Path(sys.argv[2]), freeze_gc=True)
+app.run(headless=True, auto_pilot=pilot_main)
+"""
+
+
+def test_the_workbench_starts_switches_panes_and_quits_under_app_run(
+    project: Path, home: Path
+) -> None:
+    """``vudo tui``'s own loop (``App.run``, not ``run_test``): a footer recompose started
+    from inside the start-up focus change once kept the screen re-laying itself forever
+    here, a hang the ``run_test`` tests did not show."""
+    import os
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-c", HEADLESS_CHILD, str(project), str(home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ready", "registry"], (done.stdout, done.stderr[-2000:])

@@ -26,15 +26,18 @@ from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.css.model import RuleSet
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
+from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, Static, Tab, Tabs
+from textual.widgets import Header, Input, Static, Tab, Tabs
 
 from vudo.errors import VudoError, printable
 from vudo.project.storage import StoredEntry, show_key
 from vudo.tui.buffer import EventBuffer
+from vudo.tui.chrome import KeyFooter, ViewTabs
 from vudo.tui.dialogs import (
     ConfirmDialog,
     ConsentScreen,
@@ -49,7 +52,7 @@ from vudo.tui.fuel import FuelGauge
 from vudo.tui.help import allow_line, call_detail, help_text
 from vudo.tui.hostlog import Call, HostCallLog, call_json, nested_function
 from vudo.tui.lifecycle import LifecyclePane
-from vudo.tui.lists import one_line
+from vudo.tui.lists import LineList, one_line
 from vudo.tui.output import OutputLog, output_text
 from vudo.tui.panes import PANES, Pane
 from vudo.tui.receipt import ErrorBanner, ReceiptView, problem_from_error, receipt_json
@@ -118,6 +121,11 @@ def shown(widget: Widget) -> bool:
 class Workbench(Screen[None]):
     """The one main screen: tabs on top, views below, error banner above the footer."""
 
+    #: Textual repaints the whole screen when the focus moves, a second full pass in the
+    #: frame that lays out a pane switch; the widgets whose look follows the focus (the
+    #: focused and blurred ones, their panes' borders) repaint themselves.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("tab", "app.cycle_pane(1)", "Next pane", show=False),
         Binding("shift+tab", "app.cycle_pane(-1)", "Previous pane", show=False),
@@ -144,6 +152,58 @@ class Workbench(Screen[None]):
         border: heavy $accent; border-title-color: $accent; border-title-style: bold reverse;
     }
     """
+
+    def set_focus(
+        self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False
+    ) -> None:
+        """Focus ``widget``; the footer shows the new pane's keys in the same frame
+        (Textual updates the bindings after the next frame and the footer after the one
+        after: two more frames per pane switch, each one a layout)."""
+        super().set_focus(widget, scroll_visible, from_app_focus)
+        for footer in self.query_children(KeyFooter):
+            footer.sync_now()
+
+    def _update_focus_styles(
+        self, focused: Widget | None = None, blurred: Widget | None = None
+    ) -> None:
+        """Restyle what a focus change restyles: the panes that gain or lose the focus.
+
+        Textual restyles every widget inside such a pane (a style pass over a few dozen
+        widgets, the largest part of a number key's cost before its frame), in case a
+        rule styles them by their pane's focus. No rule here does: while every
+        ``:focus-within`` rule only draws the border of the widget it names, restyling
+        those widgets is the same. Any other rule gets Textual's full restyle."""
+        if not focus_within_is_local(self.app.stylesheet.rules):
+            super()._update_focus_styles(focused, blurred)
+            return
+        nodes = {
+            node
+            for widget in (focused, blurred)
+            if widget is not None
+            for node in widget.ancestors_with_self
+            if node._has_focus_within
+        }
+        if nodes:
+            self.app.stylesheet.update_nodes(nodes, animate=True)
+
+
+#: Style properties of a widget that none inside it takes from it.
+OWN_STYLES = ("border", "auto_border", "outline")
+
+
+def focus_within_is_local(rules: Iterable[RuleSet]) -> bool:
+    """Whether every ``:focus-within`` rule styles only the widget it names and only its
+    frame (border, outline): then a focus change restyles those widgets, not what is in
+    them."""
+    for rule in rules:
+        if "focus-within" not in rule.pseudo_classes:
+            continue
+        for selectors in rule.selector_set:
+            if any("focus-within" in s.pseudo_classes for s in selectors.selectors[:-1]):
+                return False
+        if not all(name.startswith(OWN_STYLES) for name in rule.styles.get_rules()):
+            return False
+    return True
 
 
 class WorkbenchApp(App[int]):
@@ -208,7 +268,7 @@ class WorkbenchApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
-        yield Tabs(*(Tab(label, id=f"tab-{key}") for key, label in VIEWS), id="views")
+        yield ViewTabs(*(Tab(label, id=f"tab-{key}") for key, label in VIEWS), id="views")
         yield Static("", id="status")
         with Horizontal(id="body"):
             with Horizontal(id="project"):
@@ -228,7 +288,7 @@ class WorkbenchApp(App[int]):
                     yield OutputLog(show_times=self.show_times, id="output")
                     yield ReceiptView(show_times=self.show_times, id="receipt")
         yield ErrorBanner(id="error")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.root_path.name
@@ -291,6 +351,7 @@ class WorkbenchApp(App[int]):
             self._tabs_wide = self.wide
             for key in ("run", "log", "receipt"):
                 (tabs.hide if self.wide else tabs.show)(f"tab-{key}")
+        changed = False
         for widget_id, key in (
             ("#project", "project"),
             ("#storage-view", "storage"),
@@ -304,6 +365,12 @@ class WorkbenchApp(App[int]):
             widget = self.query_one(widget_id)
             if widget.display != (key in show):
                 widget.display = key in show
+                changed = True
+        if changed:  # what changed while hidden: into the frame that shows it
+            self.query_one(HostCallLog).catch_up()
+            self.query_one(OutputLog).catch_up()
+            for rows in self.query(LineList):
+                rows.catch_up()
 
     @on(Tabs.TabActivated, "#views")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:

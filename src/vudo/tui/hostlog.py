@@ -21,7 +21,7 @@ from textual.widgets import Checkbox, Input, Select, Static
 
 from vudo.capabilities import Capability
 from vudo.engine.abi import ErrorCode
-from vudo.tui.lists import LineList, fit, one_line
+from vudo.tui.lists import LineList, displayed, fit, one_line
 from vudo.tui.rows import CallRow
 
 ALL = "all"
@@ -213,6 +213,7 @@ class HostCallLog(Vertical):
         self.denied_only = False
         self.search_text = ""
         self.border_title = "Host calls"
+        self._count_stale = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="log-filters"):
@@ -235,6 +236,16 @@ class HostCallLog(Vertical):
 
     def on_mount(self) -> None:
         self._update_count()
+
+    def catch_up(self) -> None:
+        """Show what changed while another view hid this pane (the app calls this as it
+        shows the pane, before that frame; the Show event does it a frame later)."""
+        if self._count_stale and displayed(self):
+            self._update_count()
+        self.table.catch_up()
+
+    def on_show(self) -> None:
+        self.catch_up()
 
     def on_resize(self) -> None:
         self.query_one("#calls-header", Static).update(header_text(self.table.size.width))
@@ -314,6 +325,10 @@ class HostCallLog(Vertical):
         self._update_count()
 
     def _update_count(self) -> None:
+        if not displayed(self):
+            self._count_stale = True  # see catch_up
+            return
+        self._count_stale = False
         if self.filtered:
             text = f"{self.shown:,} of {self.total:,} · {self.shown_denied:,} denied"
         else:

@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 from vudo.errors import printable
 
@@ -58,6 +59,7 @@ class LineList(ScrollView, Generic[T], can_focus=True):
         self._lines: dict[object, Strip] = {}
         self._components: dict[str, Style] = {}
         self._width = 0
+        self._stale = False  # rows came while hidden: not yet laid out or drawn
 
     # -- what subclasses say -------------------------------------------------------------
 
@@ -104,7 +106,17 @@ class LineList(ScrollView, Generic[T], can_focus=True):
 
     def _resize(self) -> None:
         """Grow the scrollable area. Once the scrollbar shows, growing it needs no layout
-        of the screen (a full layout per 50 ms batch would cost more than the rows)."""
+        of the screen (a full layout per 50 ms batch would cost more than the rows).
+
+        A list another view hides is not touched at all (its rows are kept): laying out,
+        scrolling or repainting a hidden widget still costs a layout or a rebuild of the
+        compositor's map every batch (a Spirit's output filling the hidden log pane laid
+        out the whole screen 20 times a second). :meth:`catch_up` brings it up to date
+        when its view is shown, before the frame that shows it."""
+        if not displayed(self):
+            self._stale = True
+            return
+        self._stale = False
         size = Size(max(self.size.width, 1), len(self.items))
         overflowing = self.virtual_size.height > self.size.height
         if overflowing and size.height > self.size.height and self.show_vertical_scrollbar:
@@ -115,6 +127,16 @@ class LineList(ScrollView, Generic[T], can_focus=True):
         if self.follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
+
+    def catch_up(self) -> None:
+        """Lay out and draw the rows that came while the list was hidden (the app calls
+        this as it shows the list's view; showing it by other means catches up on the
+        Show event, a frame later)."""
+        if self._stale and displayed(self):
+            self._resize()
+
+    def on_show(self) -> None:
+        self.catch_up()
 
     # -- cursor ----------------------------------------------------------------------------
 
@@ -210,6 +232,13 @@ class LineList(ScrollView, Generic[T], can_focus=True):
                 self._lines.clear()
             self._lines[key] = strip
         return strip
+
+
+def displayed(widget: Widget) -> bool:
+    """Whether ``widget`` and every container around it are displayed (a widget another
+    view hides is best left alone: repainting it still costs the next frame a rebuild of
+    the compositor's map, laying it out a layout of the screen)."""
+    return all(node.display for node in widget.ancestors_with_self)
 
 
 def one_line(text: str) -> str:

@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
-from vudo.tui.lists import LineList, fit, one_line
+from vudo.tui.lists import LineList, displayed, fit, one_line
 
 #: (number, source, level, at, text).
 Output = tuple[int, str, str, float, str]
@@ -119,6 +119,7 @@ class OutputLog(Vertical):
         self.total = 0
         self.search_text = ""
         self.border_title = "Log"
+        self._count_stale = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="output-bar"):
@@ -131,6 +132,16 @@ class OutputLog(Vertical):
 
     def on_mount(self) -> None:
         self._update_count()
+
+    def catch_up(self) -> None:
+        """Show what changed while another view hid this pane (the app calls this as it
+        shows the pane, before that frame; the Show event does it a frame later)."""
+        if self._count_stale and displayed(self):
+            self._update_count()
+        self.table.catch_up()
+
+    def on_show(self) -> None:
+        self.catch_up()
 
     @property
     def table(self) -> OutputTable:
@@ -181,6 +192,10 @@ class OutputLog(Vertical):
         self._update_count()
 
     def _update_count(self) -> None:
+        if not displayed(self):
+            self._count_stale = True  # see catch_up
+            return
+        self._count_stale = False
         if self.search_text:
             text = f"{self.shown:,} of {self.total:,} lines"
         elif self.total:
