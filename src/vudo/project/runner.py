@@ -657,17 +657,20 @@ def prepare_run(
     trusted: tuple[str, ...] = ()
     refresh: Callable[[], tuple[Grant, ...]] | None = None
     if plan or target.stored_grants:
-        from vudo.project.grants import sign_grants, usable_grants  # lazy: nacl only with grants
+        from vudo.project.grant_cache import run_grants  # lazy: nacl only with grants
 
-        grants, granter = sign_grants(plan, home=home, now=clock(), grantee=identity.key)
+        grants, granter = run_grants(plan, home=home, now=clock(), grantee=identity.key)
         trusted = (granter,)
         denied = {parse_any_capability(d.strip()) for d in options.deny}
         given = grants
 
         def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
-            return given + usable_grants(
-                (g for g in stored if g.capability not in denied), home=home, grantee=identity.key
-            )
+            kept = tuple(g for g in stored if g.capability not in denied)
+            if not kept:
+                return given
+            from vudo.project.grants import usable_grants  # lazy: the key only for stored grants
+
+            return given + usable_grants(kept, home=home, grantee=identity.key)
 
         grants = usable(target.stored_grants)
         if target.kind == "installed":  # `vudo revoke` (another process) reaches the run
