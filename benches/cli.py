@@ -103,7 +103,7 @@ IMPORTS = """
 import io, contextlib, sys
 from vudo.cli.app import run_cli
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-    run_cli(["run", {path!r}])
+    run_cli({argv!r})
 print(*sorted(m for m in {heavy!r} if m in sys.modules))
 """
 
@@ -199,8 +199,12 @@ def main() -> int:
             "breakdown (ms): "
             + ", ".join(f"{n} {m:.1f}" for n, m in zip(names, medians, strict=True))
         )
-        for label, target in (("a plain run", HELLO), ("a project run", project)):
-            imports = [sys.executable, "-c", IMPORTS.format(path=str(target), heavy=HEAVY)]
+        for label, argv in (
+            ("a plain run", ["run", str(HELLO)]),
+            ("a project run", ["run", str(project)]),
+            ("vudo search", ["search", "hello"]),
+        ):
+            imports = [sys.executable, "-c", IMPORTS.format(argv=argv, heavy=HEAVY)]
             heavy = subprocess.run(
                 imports, env=env, check=True, capture_output=True, text=True
             ).stdout.split()

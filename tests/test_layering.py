@@ -230,6 +230,62 @@ def test_a_plain_run_keeps_dataclasses_out(tmp_path: Path) -> None:
     assert proc.stdout.split() == []
 
 
+#: What the start-up of `vudo run DIR` (a trusted, built project) and of `vudo search` no
+#: longer pays for (benches/cli.py measures both against their targets): the store and
+#: manifest machinery, dataclasses (inspect), and PyNaCl's signing module (a project run
+#: re-uses its signed grants and verifies them with nacl.bindings alone).
+LEAN_PROBE = """
+import contextlib, io, sys
+from vudo.cli.app import run_cli
+with contextlib.redirect_stdout(io.StringIO()):
+    assert run_cli(sys.argv[1:]) == 0
+print(" ".join(m for m in ("dataclasses", "inspect", "tomlkit", "textual", "nacl.signing",
+                           "vudo.pkg.keys", "vudo.pkg.store", "vudo.pkg.manifest",
+                           "vudo.pkg.versions", "vudo.project.grants", "vudo.project.build")
+               if m in sys.modules))
+"""
+
+
+def _vudo(argv: list[str], env: dict[str, str], code: str | None = None) -> str:
+    head = [sys.executable, "-c", code] if code else [sys.executable, "-m", "vudo"]
+    proc = subprocess.run(
+        [*head, *argv], env=env, capture_output=True, text=True, check=False, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _lean_env(tmp_path: Path) -> dict[str, str]:
+    return dict(
+        os.environ,
+        VUDO_HOME=str(tmp_path / "home"),
+        PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+
+
+def test_a_project_run_stays_lean(tmp_path: Path) -> None:
+    """`vudo run DIR` of a trusted project built before (the README's quick start, run a
+    second time) imports no dataclasses, no store, and no nacl signer: its grants come
+    signed from the grant cache and are verified."""
+    import shutil
+
+    project = tmp_path / "hello"
+    shutil.copytree(
+        SRC.parent / "examples" / "hello", project, ignore=shutil.ignore_patterns("target", "dist")
+    )
+    env = _lean_env(tmp_path)
+    _vudo(["trust", str(project)], env)
+    _vudo(["run", str(project)], env)  # builds, signs the run's grants and keeps them
+    assert _vudo(["run", str(project)], env, LEAN_PROBE).split() == []
+
+
+def test_search_reads_the_index_alone(tmp_path: Path) -> None:
+    """`vudo search` queries the store's index with sqlite3 (vudo.pkg.index) alone."""
+    env = _lean_env(tmp_path)
+    _vudo(["search", "hello"], env)  # the first one creates the store
+    assert _vudo(["search", "hello"], env, LEAN_PROBE).split() == []
+
+
 def test_no_two_classes_share_a_name() -> None:
     """A class name means one thing across src/vudo (issue 9): two ``Manifest``s or two
     ``Dependency``s with different meanings are how imports pick the wrong one."""

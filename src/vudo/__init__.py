@@ -8,11 +8,14 @@ the package manager in :mod:`vudo.pkg`, the developer workflow in :mod:`vudo.pro
 when first used.
 
 Value style: values are frozen, slotted dataclasses, with one exception: the modules a
-plain ``vudo run`` imports (``vudo.engine.config``, ``.events``, ``.receipt``,
-``vudo.project.layout``, ``vudo.project.runner``) use :class:`typing.NamedTuple`, which is
-as immutable and slotted but costs nothing to import, where ``dataclasses`` (it imports
-``inspect``) costs more than a small guest takes to run. ``tests/test_layering.py``
-checks that a run keeps ``dataclasses`` out.
+``vudo run`` of a module or of a project, or a ``vudo search``, imports
+(``vudo.engine.config``, ``.events``, ``.receipt``, ``.grants``, ``vudo.project.layout``,
+``.runner``, ``.workspace``, ``.installed``, ``vudo.pkg.pricing``, ``vudo.pkg.index``)
+use :class:`typing.NamedTuple` (or, for a value that checks its fields, a small slotted
+class, :class:`vudo.engine.grants.Grant`), which is as immutable and slotted but costs
+nothing to import, where ``dataclasses`` (it imports ``inspect``) costs more than a small
+guest takes to run. ``tests/test_layering.py`` checks that those commands keep
+``dataclasses`` out.
 """
 
 from __future__ import annotations

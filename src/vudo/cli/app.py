@@ -17,7 +17,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
-from vudo.engine.config import parse_fuel
 from vudo.errors import Interrupted, UsageError, VudoError, from_os_error, printable
 
 PROG = "vudo"
@@ -770,6 +769,10 @@ _NAMES = frozenset(cmd.name for cmd in COMMANDS)
 
 
 def _fuel(text: str) -> int:
+    # the engine's config module (and its ABI tables) only when --fuel is given: `vudo
+    # search` and the other commands that run no guest never load it
+    from vudo.engine.config import parse_fuel
+
     try:
         return parse_fuel(text)
     except ValueError as err:

@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -621,6 +620,7 @@ def _interrupts_terminate(control: RunControl) -> Iterator[None]:
     """While a guest runs, Ctrl-C terminates the sandbox (the guest is inside wasm, where
     Python cannot raise KeyboardInterrupt); the receipt is still printed, then exit 130."""
     import signal
+    import threading  # (here: `vudo search` and the other quick commands never need it)
 
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -18,7 +18,9 @@ The per-function limits are counted here too (defined functions and code bytes),
 engine can decide how to compile a module before compiling it.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: typing.NamedTuple compiles every field
+# annotation that is a string (~40 us each), and this module is on every ``vudo run``
+# path (see vudo.engine.config).
 
 from typing import NamedTuple
 

@@ -9,7 +9,10 @@ both, and the ``dataclasses`` module alone (it imports ``inspect``) costs more t
 than the guest takes to run.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: typing.NamedTuple compiles every field
+# annotation that is a string (~40 us each, ~250 fields on a run's path), and this module
+# is imported by every ``vudo run``. Annotations naming a later or TYPE_CHECKING-only
+# class are quoted.
 
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
@@ -87,7 +90,7 @@ class Callee(NamedTuple):
 
     name: str
     wasm: bytes
-    config: SandboxConfig
+    config: "SandboxConfig"
     peer: str
 
 
@@ -140,7 +143,7 @@ class Limits(_LimitFields):
 
     if not TYPE_CHECKING:  # type checkers see the fields' own typed constructor
 
-        def __new__(cls, *args: Any, **kwargs: Any) -> Limits:
+        def __new__(cls, *args: Any, **kwargs: Any) -> "Limits":
             limits = super().__new__(cls, *args, **kwargs)
             for name, value in zip(limits._fields, limits, strict=True):
                 # wasmtime's store limiter takes i64s: a bigger value wraps (2**64 -> 0).
@@ -171,18 +174,18 @@ class _ConfigFields(NamedTuple):
     fuel: int = DEFAULT_FUEL
     limits: Limits = Limits()
     timeout: float | None = DEFAULT_TIMEOUT
-    grants: tuple[Grant, ...] = ()
+    grants: "tuple[Grant, ...]" = ()
     trusted_granters: tuple[str, ...] = ()
     identity: str = "00" * 32
     namespace: str = ""
-    services: HostServices | None = None
-    revocations: RevocationList | None = None
+    services: "HostServices | None" = None
+    revocations: "RevocationList | None" = None
     host_call_fuel: int = 1_000
     host_byte_fuel: int = 1
     log_to_stderr: bool = True
     min_log_level: int = 0
     grant_clock: Callable[[], float] | None = None
-    grant_refresh: Callable[[], Iterable[Grant]] | None = None
+    grant_refresh: "Callable[[], Iterable[Grant]] | None" = None
     argv: tuple[str, ...] = ()
     preopens: tuple[Preopen, ...] = ()
     stdin_fd: int | None = None
@@ -191,7 +194,7 @@ class _ConfigFields(NamedTuple):
     input: bytes = b""
     env: Mapping[str, str] = _NO_ENV
     sinks: Mapping[str, Callable[[bytes], None]] | None = None
-    dependencies: Resolver | None = None
+    dependencies: "Resolver | None" = None
     live: bool = False
 
 
@@ -247,7 +250,7 @@ class SandboxConfig(_ConfigFields):
 
     if not TYPE_CHECKING:  # type checkers see the fields' own typed constructor
 
-        def __new__(cls, *args: Any, **kwargs: Any) -> SandboxConfig:
+        def __new__(cls, *args: Any, **kwargs: Any) -> "SandboxConfig":
             config = super().__new__(cls, *args, **kwargs)
             if not isinstance(config.fuel, int) or not 0 < config.fuel <= MAX_FUEL:
                 raise ValueError(

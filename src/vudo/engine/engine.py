@@ -17,7 +17,10 @@ The module values (:class:`SpiritModule`, :class:`ExportedFunc`, :class:`CacheSt
 module, and a NamedTuple is several times cheaper to define than a frozen dataclass.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: typing.NamedTuple compiles every field
+# annotation that is a string (~40 us each), and this module is on every ``vudo run``
+# path (see vudo.engine.config). Annotations naming a later or TYPE_CHECKING-only class
+# are quoted.
 
 import contextlib
 import hashlib
@@ -391,7 +394,7 @@ class Engine:
             self._finalizer()
         self._ticker = None
 
-    def __enter__(self) -> Engine:
+    def __enter__(self) -> "Engine":
         return self
 
     def __exit__(self, *exc: object) -> None:

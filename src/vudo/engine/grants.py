@@ -65,9 +65,8 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, NoReturn
 
 from vudo.boundaries import nacl_errors
 from vudo.capabilities import (
@@ -250,36 +249,75 @@ def _name_may_reach(scope: Scope, address: ipaddress.IPv4Address | ipaddress.IPv
     return address.is_global
 
 
-@dataclass(frozen=True, slots=True)
-class Scope:
+class _Frozen:
+    """Immutable, slotted values without ``dataclasses``: a run admits its grants on every
+    start, and the ``dataclasses`` module (it imports ``inspect``) costs more to import than
+    a small guest takes to run (see the :mod:`vudo` package docstring). Subclasses set
+    their slots with ``object.__setattr__`` in ``__init__``, list the compared fields in
+    ``_fields`` and get equality, hashing and a repr over those."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, _Frozen)
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({fields})"
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+
+class Scope(_Frozen):
     """Where a grant applies. Build with :meth:`parse` or the ``global_``/... helpers."""
 
+    __slots__ = ("_family", "_host", "_port", "kind", "value")
+    _fields = ("kind", "value")
     kind: ScopeKind
-    value: str | None = None
-    _host: re.Pattern[str] | None = field(default=None, compare=False, repr=False, hash=False)
-    _port: str | None = field(default=None, compare=False, repr=False, hash=False)
-    _family: str | None = field(default=None, compare=False, repr=False, hash=False)
+    value: str | None
+    _host: re.Pattern[str] | None
+    _port: str | None
+    _family: str | None
 
-    def __post_init__(self) -> None:
+    def __init__(self, kind: ScopeKind | str, value: str | None = None) -> None:
         try:
-            kind = ScopeKind(self.kind)
+            checked = ScopeKind(kind)
         except ValueError:
-            raise InvalidInputError(f"unknown scope kind {self.kind!r}", hint=_SCOPE_HINT) from None
-        object.__setattr__(self, "kind", kind)
-        if kind in (ScopeKind.GLOBAL, ScopeKind.SANDBOXED):
-            if self.value is not None:
-                raise InvalidInputError(f'scope "{kind}" takes no value', hint=_SCOPE_HINT)
-        elif kind is ScopeKind.PEER:
-            object.__setattr__(self, "value", _check_key(self.value, "peer scope"))
-        elif kind is ScopeKind.PATH:
-            object.__setattr__(self, "value", _check_path(self.value))
+            raise InvalidInputError(f"unknown scope kind {kind!r}", hint=_SCOPE_HINT) from None
+        host_regex: re.Pattern[str] | None = None
+        port: str | None = None
+        family: str | None = None
+        if checked in (ScopeKind.GLOBAL, ScopeKind.SANDBOXED):
+            if value is not None:
+                raise InvalidInputError(f'scope "{checked}" takes no value', hint=_SCOPE_HINT)
+        elif checked is ScopeKind.PEER:
+            value = _check_key(value, "peer scope")
+        elif checked is ScopeKind.PATH:
+            value = _check_path(value)
         else:
-            host, port = self._split_domain(self.value)
-            family, regex = _domain_host(host, str(self.value))
-            object.__setattr__(self, "value", f"{host}:{port}")
-            object.__setattr__(self, "_host", regex)
-            object.__setattr__(self, "_port", port)
-            object.__setattr__(self, "_family", family)
+            host, port = self._split_domain(value)
+            family, host_regex = _domain_host(host, str(value))
+            value = f"{host}:{port}"
+        setattr_ = object.__setattr__
+        setattr_(self, "kind", checked)
+        setattr_(self, "value", value)
+        setattr_(self, "_host", host_regex)
+        setattr_(self, "_port", port)
+        setattr_(self, "_family", family)
 
     @staticmethod
     def _split_domain(value: object) -> tuple[str, str]:
@@ -400,14 +438,31 @@ def _field(text: str) -> bytes:
     return struct.pack(">I", len(data)) + data
 
 
-@dataclass(frozen=True, slots=True)
-class Grant:
+class Grant(_Frozen):
     """A signed capability grant. Construct with :func:`issue_grant` or :meth:`from_dict`.
 
     Constructing one directly validates the field formats but not the signature: the
     signature is checked when a :class:`GrantChecker` admits the grant.
     """
 
+    __slots__ = (
+        "capability",
+        "expires_at",
+        "grantee",
+        "granter",
+        "issued_at",
+        "scope",
+        "signature",
+    )
+    _fields = (
+        "capability",
+        "scope",
+        "granter",
+        "grantee",
+        "issued_at",
+        "expires_at",
+        "signature",
+    )
     capability: AnyCapability
     scope: Scope
     granter: str
@@ -416,31 +471,45 @@ class Grant:
     expires_at: int | None
     signature: bytes
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.capability, Capability | CustomCapability):
-            object.__setattr__(self, "capability", parse_any_capability(str(self.capability)))
-        if not isinstance(self.scope, Scope):
-            raise InvalidInputError(f"grant scope must be a Scope, got {self.scope!r}")
-        object.__setattr__(self, "granter", _check_key(self.granter, "grant granter"))
-        object.__setattr__(self, "grantee", _check_key(self.grantee, "grant grantee"))
-        if type(self.issued_at) is not int or self.issued_at < 0:
+    def __init__(
+        self,
+        capability: AnyCapability,
+        scope: Scope,
+        granter: str,
+        grantee: str,
+        issued_at: int,
+        expires_at: int | None,
+        signature: bytes,
+    ) -> None:
+        if not isinstance(capability, Capability | CustomCapability):
+            capability = parse_any_capability(str(capability))
+        if not isinstance(scope, Scope):
+            raise InvalidInputError(f"grant scope must be a Scope, got {scope!r}")
+        granter = _check_key(granter, "grant granter")
+        grantee = _check_key(grantee, "grant grantee")
+        if type(issued_at) is not int or issued_at < 0:
             raise InvalidInputError(
-                f"grant issued_at must be Unix seconds (a non-negative integer), "
-                f"got {self.issued_at!r}"
+                f"grant issued_at must be Unix seconds (a non-negative integer), got {issued_at!r}"
             )
-        if self.expires_at is not None and (
-            type(self.expires_at) is not int or self.expires_at <= self.issued_at
-        ):
+        if expires_at is not None and (type(expires_at) is not int or expires_at <= issued_at):
             raise InvalidInputError(
-                f"grant expires_at must be an integer after issued_at ({self.issued_at}), "
-                f"got {self.expires_at!r}",
+                f"grant expires_at must be an integer after issued_at ({issued_at}), "
+                f"got {expires_at!r}",
                 hint="leave it out for a grant that does not expire",
             )
-        if not isinstance(self.signature, bytes) or len(self.signature) != _SIGNATURE_BYTES:
+        if not isinstance(signature, bytes) or len(signature) != _SIGNATURE_BYTES:
             raise InvalidInputError(
                 f"grant signature must be {_SIGNATURE_BYTES} bytes",
                 hint="re-issue the grant with `issue_grant`",
             )
+        setattr_ = object.__setattr__
+        setattr_(self, "capability", capability)
+        setattr_(self, "scope", scope)
+        setattr_(self, "granter", granter)
+        setattr_(self, "grantee", grantee)
+        setattr_(self, "issued_at", issued_at)
+        setattr_(self, "expires_at", expires_at)
+        setattr_(self, "signature", signature)
 
     def canonical_bytes(self) -> bytes:
         """The exact bytes the granter signs: every field except the signature.
@@ -572,11 +641,14 @@ def verify_grant(grant: Grant) -> None:
     """
     if grant.signature == _ZERO_SIGNATURE:
         raise VerificationError("grant has a zero signature", hint="sign it with issue_grant")
-    import nacl.signing
+    # nacl's bindings alone (nacl.signing's VerifyKey.verify calls exactly this): a run
+    # verifies its grants on every start, and nacl.signing costs several ms more to import
+    import nacl.bindings
 
     with nacl_errors("verify grant", mismatch_hint=_REISSUE):
-        key = nacl.signing.VerifyKey(bytes.fromhex(grant.granter))
-        key.verify(grant.canonical_bytes(), grant.signature)
+        nacl.bindings.crypto_sign_open(
+            grant.signature + grant.canonical_bytes(), bytes.fromhex(grant.granter)
+        )
 
 
 class RevocationList:
@@ -622,8 +694,7 @@ class RevocationList:
         return self._ids
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The answer to one capability check; ``reason`` is logged with the host call."""
 
     allowed: bool

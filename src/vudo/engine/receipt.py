@@ -10,7 +10,10 @@ every ``vudo run`` imports this module, and a NamedTuple is several times cheape
 define than a frozen dataclass.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: typing.NamedTuple compiles every field
+# annotation that is a string (~40 us each, ~250 fields on a run's path), and this module
+# is imported by every ``vudo run``. Annotations naming a later or TYPE_CHECKING-only
+# class are quoted.
 
 import math
 from collections.abc import Mapping
@@ -58,13 +61,13 @@ class Receipt(NamedTuple):
     #: A WASI program's ``proc_exit`` status (outcome ``"exit"``), else None.
     exit_code: int | None = None
     io: Mapping[str, int] = _NO_IO
-    calls: tuple[Receipt, ...] = ()
+    calls: "tuple[Receipt, ...]" = ()
 
     @property
     def ok(self) -> bool:
         return self.outcome == "ok"
 
-    def with_price(self, price: int) -> Receipt:
+    def with_price(self, price: int) -> "Receipt":
         return self._replace(price=price)
 
     def to_dict(self) -> dict[str, Any]:

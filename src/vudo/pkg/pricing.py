@@ -18,7 +18,7 @@ a receipt's per-capability table. A Spirit without ``[pricing]`` is free (price 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from vudo.errors import InvalidInputError
 
@@ -33,13 +33,15 @@ PRICING_KEYS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Pricing:
+class Pricing(NamedTuple):
     """What one run of the Spirit costs, in integer credits (the manifest's ``[pricing]``).
 
     ``per_fuel_cost`` is charged per ``fuel_unit`` units of fuel (default 1), so a
     Spirit can price in e.g. credits per million fuel without fractions;
     ``per_byte_cost`` applies to bytes in plus bytes out.
+
+    A NamedTuple, not a frozen dataclass: a project run with ``[pricing]`` builds one
+    from its build stamp (see the :mod:`vudo` package docstring).
     """
 
     base_cost: int = 0

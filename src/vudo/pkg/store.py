@@ -39,15 +39,12 @@ import os
 import sqlite3
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from vudo.boundaries import DatabaseBusyError, DatabaseDamagedError, sqlite_errors
 from vudo.capabilities import AnyCapability, Capability, parse_any_capability, parse_capability
-from vudo.display import iso_time
 from vudo.errors import (
     InvalidInputError,
     NotFoundError,
@@ -55,6 +52,23 @@ from vudo.errors import (
     VudoError,
 )
 from vudo.home import migrate_home, store_dir
+from vudo.pkg.index import (
+    COLUMNS,
+    INDEX_NAME,
+    MAX_QUERY_CHARS,
+    REPAIR_HINT,
+    SCHEMA_VERSION,
+    IndexedSpirit,
+    StoreBusyError,
+    StoreDamagedError,
+    check_query,
+    connect,
+    fts_phrase,
+    object_path,
+    schema_version,
+    search_rows,
+)
+from vudo.pkg.index import store_errors as _sqlite_errors
 from vudo.pkg.manifest import (
     Manifest,
     canonical_manifest_bytes,
@@ -71,38 +85,8 @@ if TYPE_CHECKING:  # list and search open no package: no nacl, no zip reader
     from vudo.pkg.trust import TrustDecision, TrustPolicy
     from vudo.pkg.versions import Version
 
-INDEX_NAME = "index.sqlite3"
-SCHEMA_VERSION = 4
-REPAIR_HINT = "run `vudo repair` to rebuild it from the package files"
-
-
-class StoreDamagedError(DatabaseDamagedError):
-    """The store's index is missing, unreadable or inconsistent with its files."""
-
-    title = "store damaged"
-
-
-class StoreBusyError(DatabaseBusyError):
-    """Another process held the store's write lock for longer than the busy timeout."""
-
-    title = "store busy"
-
-
-# ------------------------------------------------------------------ sqlite boundary
-
-
-def _sqlite_errors(context: str) -> contextlib.AbstractContextManager[None]:
-    """sqlite3 exceptions as the store's errors (:func:`vudo.boundaries.sqlite_errors`)."""
-    return sqlite_errors(
-        context,
-        what="the store index",
-        damaged=StoreDamagedError,
-        busy=StoreBusyError,
-        damaged_hint=REPAIR_HINT,
-    )
-
-
 # ------------------------------------------------------------------ schema
+# (the file name, schema version, connection and read queries: vudo.pkg.index)
 
 _MIGRATIONS: tuple[str, ...] = (
     """
@@ -215,10 +199,6 @@ _UPSERT_SPIRITS = (
     "WHERE description != excluded.description"
 )
 
-_COLUMNS = (
-    "id, name, version, digest, signer, author, description, capabilities, size, installed_at"
-)
-
 
 # ------------------------------------------------------------------ values
 
@@ -244,18 +224,19 @@ class InstalledSpirit:
         return f"{self.name}@{self.version}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": str(self.version),
-            "digest": self.digest,
-            "signer": self.signer,
-            "author": self.author,
-            "description": self.description,
-            "capabilities": [c.value for c in self.capabilities],
-            "path": str(self.path),
-            "size": self.size,
-            "installed_at": iso_time(self.installed_at),  # JSON times are ISO 8601
-        }
+        """The JSON of :meth:`IndexedSpirit.to_json` (what ``vudo search`` prints)."""
+        return IndexedSpirit(
+            self.name,
+            str(self.version),
+            self.digest,
+            self.signer,
+            self.author,
+            self.description,
+            tuple(c.value for c in self.capabilities),
+            self.path,
+            self.size,
+            self.installed_at,
+        ).to_json()
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,47 +415,18 @@ class LocalStore(Resource):
                 d.mkdir(parents=True, exist_ok=True)
         self._conn: sqlite3.Connection | None = None
         with _sqlite_errors(f"opening the store index {self.index_path}"):
-            conn = self._connect(busy_timeout)
+            conn = connect(self.root, read_only=read_only, busy_timeout=busy_timeout)
             self._conn = conn
             try:
-                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-                if not read_only:  # (not query_only: search writes a TEMP table)
-                    conn.execute("PRAGMA journal_mode = WAL")
-                    conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute("PRAGMA foreign_keys = ON")
                 conn.create_function("vudo_canonical_name", 1, canonical_name, deterministic=True)
                 if read_only:
-                    if self._schema_version(conn) != SCHEMA_VERSION:
+                    if schema_version(conn) != SCHEMA_VERSION:
                         raise _NeedsWrite
                 else:
                     self._migrate(allow_uninitialised_with_objects=_rebuilding)
             except BaseException:
                 self.close()
                 raise
-
-    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
-        if not self.read_only:
-            return sqlite3.connect(
-                self.index_path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        uri = f"file:{urllib.parse.quote(str(self.index_path.absolute()))}?mode=ro"
-        if not (os.access(self.root, os.W_OK) and os.access(self.index_path, os.W_OK)):
-            # A WAL index needs its -shm file, which nobody can create in a directory that
-            # cannot be written (a read-only mount): nothing can change the index there
-            # either, so SQLite may read it as immutable.
-            uri += "&immutable=1"
-        return sqlite3.connect(
-            uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-
-    @staticmethod
-    def _schema_version(conn: sqlite3.Connection) -> int | None:
-        if not conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone():
-            return None
-        row = conn.execute("SELECT version FROM schema_version").fetchone()
-        return None if row is None else int(row[0])
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -508,7 +460,7 @@ class LocalStore(Resource):
     def _migrate(self, *, allow_uninitialised_with_objects: bool) -> None:
         # Fast path without the write lock: an up-to-date index needs nothing, so a
         # `vudo list` never waits behind another process's install.
-        if self._schema_version(self.conn) == SCHEMA_VERSION:
+        if schema_version(self.conn) == SCHEMA_VERSION:
             return
         with self._write(f"opening the store index {self.index_path}") as conn:
             has_table = conn.execute(
@@ -554,7 +506,7 @@ class LocalStore(Resource):
                 self._conn = None
 
     def object_path(self, digest: str) -> Path:
-        return self.objects_dir / f"{digest}.spirit"
+        return object_path(self.root, digest)
 
     # -- rows -----------------------------------------------------------------------------
 
@@ -592,7 +544,7 @@ class LocalStore(Resource):
         )
 
     def _rows_for(self, conn: sqlite3.Connection, name: str) -> list[_Row]:
-        cur = conn.execute(f"SELECT {_COLUMNS} FROM packages WHERE name = ?", (name,))
+        cur = conn.execute(f"SELECT {COLUMNS} FROM packages WHERE name = ?", (name,))
         return [self._row(r) for r in cur.fetchall()]
 
     @staticmethod
@@ -664,7 +616,7 @@ class LocalStore(Resource):
                 r[0]
                 for r in conn.execute(
                     "SELECT name FROM spirits_fts WHERE spirits_fts MATCH ? LIMIT 500",
-                    (_fts_phrase(name[:3]),),
+                    (fts_phrase(name[:3]),),
                 ).fetchall()
             ]
             if len(name) >= 3
@@ -770,7 +722,7 @@ class LocalStore(Resource):
                     (registry, m.name, str(m.version), digest),
                 )
             existing = conn.execute(
-                f"SELECT {_COLUMNS} FROM packages WHERE name = ? AND version = ?",
+                f"SELECT {COLUMNS} FROM packages WHERE name = ? AND version = ?",
                 (m.name, str(m.version)),
             ).fetchone()
             obj = self.object_path(digest)
@@ -833,7 +785,7 @@ class LocalStore(Resource):
                 )
             row = self._row(
                 conn.execute(
-                    f"SELECT {_COLUMNS} FROM packages WHERE id = ?", (package_id,)
+                    f"SELECT {COLUMNS} FROM packages WHERE id = ?", (package_id,)
                 ).fetchone()
             )
         return InstallResult(
@@ -922,7 +874,7 @@ class LocalStore(Resource):
         with self._read("listing installed Spirits") as conn:
             rows = [
                 self._row(r)
-                for r in conn.execute(f"SELECT {_COLUMNS} FROM packages ORDER BY name").fetchall()
+                for r in conn.execute(f"SELECT {COLUMNS} FROM packages ORDER BY name").fetchall()
             ]
         rows.sort(key=lambda r: (r.name, r.version))
         return [self._spirit(r) for r in rows]
@@ -983,79 +935,22 @@ class LocalStore(Resource):
         Substring matching uses the FTS5 trigram index, so cost follows the number of
         hits, not the size of the store.
         """
-        q = check_query(query).strip().lower()
+        check_query(query)
         req = _as_requirement(requirement)
         cap = (
             capability
             if isinstance(capability, Capability) or capability is None
             else parse_capability(capability)
         )
-        text: list[str] = []
-        filters: list[str] = []
-        params: dict[str, Any] = {"q": q, "n": len(q)}
-        if q and len(q) >= 3:
-            text.append("s.rowid IN (SELECT rowid FROM spirits_fts WHERE spirits_fts MATCH :fts)")
-            params["fts"] = _fts_phrase(q)
-        elif q:
-            text.append("(s.name LIKE :like ESCAPE '\\' OR s.description LIKE :like ESCAPE '\\')")
-            params["like"] = (
-                "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            )
-        if cap is not None:
-            filters.append(
-                "EXISTS (SELECT 1 FROM package_caps c WHERE c.capability = :cap "
-                "AND c.package_id = p.id)"
-            )
-            params["cap"] = cap.value
-        if author:
-            key = author.strip().lower()
-            filters.append(
-                "(substr(p.author, 1, :alen) = :author OR substr(p.signer, 1, :alen) = :author)"
-            )
-            params["author"] = key
-            params["alen"] = len(key)
-        version_filter = " AND ".join(filters) or "1"
-        exists = f"EXISTS (SELECT 1 FROM packages p WHERE p.name = s.name AND {version_filter})"
-        where = " AND ".join([*text, *([exists] if filters else [])]) or "1"
-        rank = (
-            (
-                "CASE WHEN s.name = :q THEN 0 WHEN substr(s.name, 1, :n) = :q THEN 1 "
-                "WHEN instr(s.name, :q) > 0 THEN 2 ELSE 3 END"
-            )
-            if q
-            else "0"
-        )
-        name_limit = "" if (limit is None or not req.is_any) else f"LIMIT {int(limit)}"
         with self._read(f"searching for {query!r}") as conn:
-            ranked = conn.execute(
-                f"SELECT s.name, {rank} AS r FROM spirits s WHERE {where} "
-                f"ORDER BY r, s.name {name_limit}",
-                params,
-            ).fetchall()
-            if not ranked:
-                return []
-            ranks = {name: r for name, r in ranked}
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS search_names (name TEXT PRIMARY KEY)")
-            conn.execute("DELETE FROM search_names")
-            conn.executemany("INSERT INTO search_names VALUES (?)", [(n,) for n in ranks])
-            columns = _COLUMNS.replace("id,", "p.id,", 1)
-            if req.is_any:
-                # The highest release per name, chosen in SQL (a bare requirement never
-                # matches prereleases, so major/minor/patch order is the SemVer order).
-                raw = conn.execute(
-                    f"SELECT {_COLUMNS} FROM (SELECT {columns}, row_number() OVER ("
-                    "PARTITION BY p.name ORDER BY p.major DESC, p.minor DESC, p.patch DESC"
-                    ") AS k FROM packages p WHERE p.name IN (SELECT name FROM search_names) "
-                    f"AND p.prerelease = '' AND {version_filter}) WHERE k = 1",
-                    params,
-                ).fetchall()
-            else:
-                raw = conn.execute(
-                    f"SELECT {columns} FROM packages p WHERE "
-                    f"p.name IN (SELECT name FROM search_names) AND {version_filter}",
-                    params,
-                ).fetchall()
-            conn.execute("DELETE FROM search_names")
+            raw, ranks = search_rows(
+                conn,
+                query,
+                capability=None if cap is None else cap.value,
+                author=author,
+                every_version=not req.is_any,
+                limit=limit,
+            )
         best: dict[str, _Row] = {}
         for row in (self._row(r) for r in raw):
             if not req.matches(row.version):
@@ -1443,21 +1338,6 @@ def _looks_like_version(text: str) -> bool:
     return True
 
 
-#: Longest search query: far beyond any name (64) or useful phrase, short of a paste of a file.
-MAX_QUERY_CHARS = 256
-
-
-def check_query(query: str) -> str:
-    """``query`` if it can be searched for, else InvalidInputError (exit 3)."""
-    if len(query) > MAX_QUERY_CHARS:
-        raise InvalidInputError(
-            f"the search query is {len(query)} characters long; at most {MAX_QUERY_CHARS} "
-            "are allowed",
-            hint="search for a word of the name or description",
-        )
-    return query
-
-
 def _refresh_spirits(conn: sqlite3.Connection, names: set[str] | None) -> None:
     """Bring the per-name search rows in line with ``packages`` (all names if None)."""
     if names is None:
@@ -1488,10 +1368,6 @@ def _split_sql(script: str) -> list[str]:
     if buf.strip():
         statements.append(buf.strip())
     return statements
-
-
-def _fts_phrase(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
 
 
 def _parse_grants(text: Any) -> list[dict[str, Any]] | None:

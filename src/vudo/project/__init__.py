@@ -55,7 +55,8 @@ Installing (``vudo.project.installing``; consent in ``.consent``)::
 
 What is installed (``vudo.project.installed``)::
 
-    list_installed(home), search_installed(query, *, home, capability, author),
+    list_installed(home), search_installed(query, *, home, capability, author) ->
+    IndexedSpirit rows (the index read with sqlite3 alone),
     info_installed(spec, *, home) -> InstalledInfo(info, grants),
     installed_spirit(spec, *, home) -> LoadedSpirit(manifest, module, signer, grants,
     installed); split_spec("name@req")
@@ -64,7 +65,8 @@ Grants (``vudo.project.grants``)::
 
     grant_capability(name, cap, *, home, scope, expires), revoke_capability(name, cap, *,
     home) -> Revoked, grant_rows(stored) -> GrantRow rows; sign_grants(pairs, *, home, now) ->
-    (grants, user key); parse_expiry(text, *, now)
+    (grants, user key); parse_expiry(text, *, now); a run's grants:
+    ``vudo.project.grant_cache.run_grants`` (sign_grants, kept for the next run)
 
 Dependencies (``vudo.project.dependencies``)::
 

@@ -2,22 +2,30 @@
 
 ``vudo list``, ``vudo search``, ``vudo info`` and ``vudo run NAME`` read the store
 through these; installing and removing is :mod:`vudo.project.installing`.
+
+``vudo search`` reads the index through :mod:`vudo.pkg.index` alone (sqlite3, no manifest
+or version parser), so this module imports the store only inside the functions that open
+it, and its values are NamedTuples: a search process is over in a few tens of ms, and the
+store's imports (``dataclasses`` among them) would more than double that.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from vudo.capabilities import parse_capability
 from vudo.errors import UsageError, VudoError
-from vudo.pkg.store import InstalledSpirit, SpiritInfo, open_store
+from vudo.home import migrate_home, store_dir
+from vudo.pkg.index import IndexedSpirit, open_current, search_rows, store_errors
 
 if TYPE_CHECKING:  # list, search and info need neither nacl nor the grants module
+    import sqlite3
+
     from vudo.engine.grants import Grant
     from vudo.pkg.manifest import Manifest
+    from vudo.pkg.store import InstalledSpirit, SpiritInfo
     from vudo.project.grants import GrantRow
 
 
@@ -32,20 +40,45 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 
 def list_installed(home: Path) -> list[InstalledSpirit]:
     """Read-only (these commands work on a store the user cannot write)."""
+    from vudo.pkg.store import open_store  # lazy: search reads the index without it
+
     with open_store(home, read_only=True) as store:
         return store.list()
 
 
 def search_installed(
     query: str, *, home: Path, capability: str | None = None, author: str | None = None
-) -> list[InstalledSpirit]:
+) -> list[IndexedSpirit]:
+    """The installed Spirits matching ``query``, best first, the highest release of each
+    (:meth:`LocalStore.search <vudo.pkg.store.LocalStore.search>`'s ranking and filters),
+    read from the index as it records them. The index is opened read-only when it is up
+    to date; a missing or older one is first made or migrated by the store, as any
+    read-only open of the store does."""
     cap = parse_capability(capability) if capability else None
-    with open_store(home, read_only=True) as store:
-        return store.search(query, capability=cap, author=author)
+    migrate_home(home)
+    root = store_dir(home)
+
+    def found(conn: sqlite3.Connection) -> list[IndexedSpirit]:
+        with store_errors(f"searching for {query!r}"):
+            raw, ranks = search_rows(
+                conn, query, capability=None if cap is None else cap.value, author=author
+            )
+        raw.sort(key=lambda r: (ranks[r[1]], r[1]))
+        return [IndexedSpirit.from_row(root, r) for r in raw]
+
+    conn = open_current(root)
+    if conn is None:
+        from vudo.pkg.store import open_store  # lazy: only to create or migrate the index
+
+        with open_store(home, read_only=True) as store:
+            return found(store.conn)
+    try:
+        return found(conn)
+    finally:
+        conn.close()
 
 
-@dataclass(frozen=True, slots=True)
-class InstalledInfo:
+class InstalledInfo(NamedTuple):
     """``vudo info NAME``: what the store knows of an installed version, with its stored
     grants checked (:func:`vudo.project.grants.grant_rows`)."""
 
@@ -66,6 +99,7 @@ class InstalledInfo:
 
 
 def info_installed(spec: str, *, home: Path) -> InstalledInfo:
+    from vudo.pkg.store import open_store  # lazy: search reads the index without it
     from vudo.project.grants import grant_rows  # lazy: nacl only to check the grants shown
 
     name, version = split_spec(spec)
@@ -74,8 +108,7 @@ def info_installed(spec: str, *, home: Path) -> InstalledInfo:
     return InstalledInfo(info, tuple(grant_rows(info.grants)))
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedSpirit:
+class LoadedSpirit(NamedTuple):
     """An installed Spirit, re-verified, with the grants stored for it."""
 
     manifest: Manifest
@@ -87,6 +120,8 @@ class LoadedSpirit:
 
 def installed_spirit(spec: str, *, home: Path) -> LoadedSpirit:
     """Load ``name[@requirement]`` from the store; its package is verified again."""
+    from vudo.pkg.store import open_store  # lazy: search reads the index without it
+
     name, req = split_spec(spec)
     with open_store(home) as store:
         spirit = store.get(name, req)
@@ -101,6 +136,8 @@ def installed_spirit(spec: str, *, home: Path) -> LoadedSpirit:
 def stored_grants(name: str, *, home: Path) -> tuple[Grant, ...]:
     """The grants stored for installed Spirit ``name`` right now (none once uninstalled):
     what a running sandbox re-reads so that `vudo revoke` reaches it."""
+    from vudo.pkg.store import open_store  # lazy: search reads the index without it
+
     with open_store(home, read_only=True) as store:
         return tuple(readable_grants(store.grants_for(name)))
 

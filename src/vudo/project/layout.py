@@ -12,7 +12,10 @@ language decides how ``vudo build`` compiles it::
 Every workflow function takes the project directory explicitly; none reads the cwd.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: typing.NamedTuple compiles every field
+# annotation that is a string (~40 us each), and this module is on every ``vudo run``
+# path (see vudo.engine.config). Annotations naming a later or TYPE_CHECKING-only class
+# are quoted.
 
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +51,7 @@ class Project(NamedTuple):
 
     root: Path
     manifest_path: Path
-    manifest: Manifest
+    manifest: "Manifest"
     language: str
     source: Path
 

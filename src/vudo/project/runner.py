@@ -21,7 +21,10 @@ they are just as immutable and slotted, but several times cheaper to define, and
 module is imported by every ``vudo run``.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: typing.NamedTuple compiles every field
+# annotation that is a string (~40 us each), and this module is on every ``vudo run``
+# path (see vudo.engine.config). Annotations naming a later or TYPE_CHECKING-only class
+# are quoted.
 
 import contextlib
 import os
@@ -106,14 +109,14 @@ class RunTarget(NamedTuple):
     label: str
     name: str
     wasm: bytes
-    manifest: Manifest | None = None
+    manifest: "Manifest | None" = None
     default_capabilities: tuple[AnyCapability, ...] = ()
-    stored_grants: tuple[Grant, ...] = ()
+    stored_grants: "tuple[Grant, ...]" = ()
     asked_capabilities: tuple[AnyCapability, ...] = ()
     signer: str | None = None
     built: bool = False
-    identity: SpiritIdentity | None = None  # None: the module's digest (see run_identity)
-    pricing: Pricing | None = None  # what a run costs (the manifest's [pricing])
+    identity: "SpiritIdentity | None" = None  # None: the module's digest (see run_identity)
+    pricing: "Pricing | None" = None  # what a run costs (the manifest's [pricing])
     directories: tuple[str, ...] = ()  # the manifest's WASI data directories
 
 
@@ -152,7 +155,7 @@ class RunResult(NamedTuple):
     function: str
     args: tuple[Any, ...]
     results: tuple[Any, ...]
-    receipt: Receipt
+    receipt: "Receipt"
     granted: tuple[tuple[str, str], ...]  # (capability, scope)
     not_granted: tuple[str, ...]  # asked for by the manifest but not granted this run
     error: RuntimeFailure | None = None
@@ -162,7 +165,7 @@ class RunResult(NamedTuple):
     stderr: bytes = b""
 
     @property
-    def identity(self) -> SpiritIdentity:
+    def identity(self) -> "SpiritIdentity":
         """Who the run was: its storage, account and grants all belong to this identity."""
         return run_identity(self.target)
 
@@ -279,13 +282,13 @@ def resolve_target(
     )
 
 
-def _identity() -> type[SpiritIdentity]:
+def _identity() -> "type[SpiritIdentity]":
     from vudo.engine.identity import SpiritIdentity  # lazy: nacl only when one is made
 
     return SpiritIdentity
 
 
-def run_identity(target: RunTarget) -> SpiritIdentity:
+def run_identity(target: RunTarget) -> "SpiritIdentity":
     """The identity ``target`` runs as: its own, else (a hand-made target) its module's."""
     return target.identity if target.identity is not None else _identity().module(target.wasm)
 
@@ -499,7 +502,7 @@ def _own_dirs(target: RunTarget, identity: str, home: Path) -> tuple[Preopen, ..
     return tuple(made)
 
 
-def _granted_dirs(grants: Iterable[Grant], given: tuple[Preopen, ...]) -> tuple[Preopen, ...]:
+def _granted_dirs(grants: "Iterable[Grant]", given: tuple[Preopen, ...]) -> tuple[Preopen, ...]:
     """Preopens for the ``path:`` storage grants a run holds beyond ``--dir``: how an
     installed Spirit gets a directory (``vudo grant NAME storage_read --scope path:/dir``).
     The guest sees the directory under its host path (as ``--dir HOST`` would show it);
@@ -588,7 +591,7 @@ class RunControl:
 class PreparedRun(NamedTuple):
     """Everything needed to create the sandbox for one run (see :func:`prepare_run`)."""
 
-    module: SpiritModule
+    module: "SpiritModule"
     function: str
     args: tuple[Any, ...]
     config: SandboxConfig
@@ -596,7 +599,7 @@ class PreparedRun(NamedTuple):
     not_granted: tuple[str, ...]
 
 
-def needs_services(module: SpiritModule) -> bool:
+def needs_services(module: "SpiritModule") -> bool:
     """Whether the module imports storage, credit or network host functions."""
     return any(name.startswith(_SERVICE_PREFIXES) for name in module.imports)
 
@@ -607,13 +610,13 @@ def prepare_run(
     *,
     engine: Engine,
     home: Path,
-    services: HostServices | None = None,
+    services: "HostServices | None" = None,
     log_to_stderr: bool = True,
     clock: Callable[[], float] = time.time,
     notice: Callable[[str], None] = no_progress,
     sinks: Mapping[str, Callable[[bytes], None]] | None = None,
     entry: bool = True,
-    open_services: Callable[[], HostServices | None] | None = None,
+    open_services: "Callable[[], HostServices | None] | None" = None,
 ) -> PreparedRun:
     """Load the module, pick the function, convert the arguments and sign the grants.
 
@@ -657,23 +660,26 @@ def prepare_run(
     trusted: tuple[str, ...] = ()
     refresh: Callable[[], tuple[Grant, ...]] | None = None
     if plan or target.stored_grants:
-        from vudo.project.grants import sign_grants, usable_grants  # lazy: nacl only with grants
+        from vudo.project.grant_cache import run_grants  # lazy: nacl only with grants
 
-        grants, granter = sign_grants(plan, home=home, now=clock(), grantee=identity.key)
+        grants, granter = run_grants(plan, home=home, now=clock(), grantee=identity.key)
         trusted = (granter,)
         denied = {parse_any_capability(d.strip()) for d in options.deny}
         given = grants
 
-        def usable(stored: Iterable[Grant]) -> tuple[Grant, ...]:
-            return given + usable_grants(
-                (g for g in stored if g.capability not in denied), home=home, grantee=identity.key
-            )
+        def usable(stored: "Iterable[Grant]") -> "tuple[Grant, ...]":
+            kept = tuple(g for g in stored if g.capability not in denied)
+            if not kept:
+                return given
+            from vudo.project.grants import usable_grants  # lazy: the key only for stored grants
+
+            return given + usable_grants(kept, home=home, grantee=identity.key)
 
         grants = usable(target.stored_grants)
         if target.kind == "installed":  # `vudo revoke` (another process) reaches the run
             from vudo.project.installed import stored_grants  # lazy: sqlite3 only for NAME runs
 
-            def current() -> tuple[Grant, ...]:
+            def current() -> "tuple[Grant, ...]":
                 return usable(stored_grants(target.name, home=home))
 
             refresh = current
@@ -684,7 +690,7 @@ def prepare_run(
         limits = limits._replace(memory_bytes=options.memory)
     opener = open_services if open_services is not None else lambda: services
 
-    def callee_services(module: SpiritModule) -> HostServices | None:
+    def callee_services(module: "SpiritModule") -> "HostServices | None":
         return opener() if needs_services(module) else None
 
     dependencies = _dependencies(target, engine=engine, home=home, services=callee_services)
@@ -731,7 +737,7 @@ def _dependencies(
     *,
     engine: Engine,
     home: Path,
-    services: Callable[[SpiritModule], HostServices | None],
+    services: "Callable[[SpiritModule], HostServices | None]",
 ) -> DependencyResolver | None:
     """What ``target``'s ``host_spirit_call`` may reach: its manifest's dependencies (a
     project's pinned by its lock); None for a loose module, which has no manifest."""
@@ -744,8 +750,8 @@ def _dependencies(
 
 def migrate_storage(
     target: RunTarget,
-    identity: SpiritIdentity,
-    services: HostServices,
+    identity: "SpiritIdentity",
+    services: "HostServices",
     *,
     home: Path,
     notice: Callable[[str], None] = no_progress,
@@ -803,8 +809,8 @@ class RunHandle:
         *,
         home: Path,
         engine: Engine | None = None,
-        services: Callable[[], HostServices] | None = None,
-        on_event: Callable[[Event], None] | None = None,
+        services: "Callable[[], HostServices] | None" = None,
+        on_event: "Callable[[Event], None] | None" = None,
         log_to_stderr: bool = True,
         clock: Callable[[], float] = time.time,
         notice: Callable[[str], None] = no_progress,
@@ -827,9 +833,9 @@ class RunHandle:
                 if services is not None:
                     opened = services()
                 else:
-                    from vudo.engine.services import HostServices  # lazy: sqlite3 if used
+                    from vudo.engine import services as host  # lazy: sqlite3 if used
 
-                    opened = self._own_services = HostServices.open(data_dir(home))
+                    opened = self._own_services = host.HostServices.open(data_dir(home))
             self.prepared = prepare_run(
                 target,
                 options,
@@ -850,7 +856,7 @@ class RunHandle:
             self._release()
             raise
 
-    def __enter__(self) -> RunHandle:
+    def __enter__(self) -> "RunHandle":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -866,8 +872,8 @@ class RunHandle:
         self._release()
 
     def _callee_services(
-        self, opened: HostServices | None, given: Callable[[], HostServices] | None
-    ) -> HostServices:
+        self, opened: "HostServices | None", given: "Callable[[], HostServices] | None"
+    ) -> "HostServices":
         """The host services for a callee that needs them (opened on first need when the
         caller itself did not; closed with the handle)."""
         if opened is not None:
@@ -875,9 +881,9 @@ class RunHandle:
         if self._own_services is None:
             if given is not None:
                 return given()
-            from vudo.engine.services import HostServices  # lazy: sqlite3 if used
+            from vudo.engine import services as host  # lazy: sqlite3 if used
 
-            self._own_services = HostServices.open(data_dir(self._home))
+            self._own_services = host.HostServices.open(data_dir(self._home))
         return self._own_services
 
     def _release(self) -> None:
@@ -922,7 +928,7 @@ class RunHandle:
             stderr=self.sandbox.output("stderr"),
         )
 
-    def receipt(self) -> Receipt:
+    def receipt(self) -> "Receipt":
         """The receipt so far, priced under the manifest's [pricing] (and each nested
         receipt under its Spirit's)."""
         resolver = self.prepared.config.dependencies
@@ -979,7 +985,7 @@ def run_spirit(
     options: RunOptions = _NO_OPTIONS,
     *,
     home: Path,
-    on_event: Callable[[Event], None] | None = None,
+    on_event: "Callable[[Event], None] | None" = None,
     clock: Callable[[], float] = time.time,
     engine: Engine | None = None,
     log_to_stderr: bool = True,
@@ -1014,8 +1020,8 @@ def run_spirit(
 
 
 def priced(
-    receipt: Receipt, pricing: Pricing | None, prices: Mapping[str, Pricing] | None = None
-) -> Receipt:
+    receipt: "Receipt", pricing: "Pricing | None", prices: "Mapping[str, Pricing] | None" = None
+) -> "Receipt":
     """The receipt with its price under the manifest's [pricing] (unchanged without one);
     the receipts nested in it (the Spirits it called) under theirs, from ``prices`` by
     module digest."""

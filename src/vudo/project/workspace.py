@@ -18,9 +18,14 @@ Trusted without asking:
 
 :func:`check_trust` is the one question (trusted, or what to ask); :func:`trust` and
 :func:`untrust` remember and forget (``vudo trust DIR`` / ``vudo untrust DIR``).
+
+The check runs before every ``vudo run DIR``: its values are NamedTuples, not frozen
+dataclasses (see the :mod:`vudo` package docstring).
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: typing.NamedTuple compiles every field
+# annotation that is a string (~40 us each), and this module is on every ``vudo run``
+# path (see vudo.engine.config).
 
 import contextlib
 import fcntl
@@ -28,8 +33,8 @@ import json
 import time
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import vudo
 from vudo.capabilities import AnyCapability, parse_capability
@@ -53,8 +58,7 @@ __all__ = [
 CREATED, CONSENT = "created", "consent"
 
 
-@dataclass(frozen=True, slots=True)
-class TrustedFolder:
+class TrustedFolder(NamedTuple):
     """One remembered folder: its real path, the capabilities trusted, and why."""
 
     path: Path
@@ -71,8 +75,7 @@ class TrustedFolder:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class TrustRequest:
+class TrustRequest(NamedTuple):
     """What a folder asks before it may be built or run. ``previous`` is the set trusted
     before, when the manifest now asks for more (a widened set)."""
 
