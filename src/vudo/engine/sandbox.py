@@ -410,7 +410,8 @@ class Sandbox:
                 error = translate(exc)
             finally:
                 self._end(started)
-            self._reraise_interrupt(error, function)
+            if self.bridge.interrupt is not None:
+                self._reraise_interrupt(error, function)
             if isinstance(error, ProcessExit):
                 return self._exited(error, function)
             if error is None:
@@ -438,11 +439,12 @@ class Sandbox:
             self._budget += fuel - self._fuel_box.value  # used so far + fuel
             _set_fuel(ctx, fuel)
         try:
-            results = self.call(function, input=data)
+            self.call(function, input=data)
         finally:
             _get_fuel(ctx, fuel_ref)
             self.call_fuel = fuel - self._fuel_box.value
-        return tuple(results), self.io.output(), self.call_fuel
+        # what call() returned, as the tuple it keeps for the receipt
+        return self._last_results, self.io.output(), self.call_fuel
 
     def _exited(self, error: ProcessExit, function: str) -> list[Any]:
         """A WASI proc_exit: outcome ``exit``; status 0 returns, any other is raised."""
@@ -1003,7 +1005,16 @@ class _CallPlan:
 
 _PLANS: dict[tuple[str, str], _CallPlan | None] = {}
 _TRAP_POINTER = ctypes.POINTER(ffi.wasm_trap_t)
-_call_unchecked = ffi._wasmtime_func_call_unchecked
+# wasmtime_func_call_unchecked with every pointer as a plain address: wasmtime-py's
+# prototype type-checks four pointer arguments and allocates its pointer result per call.
+_call_unchecked = ctypes.CFUNCTYPE(
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+)(("wasmtime_func_call_unchecked", _DLL))
 _ERROR_POINTER = ctypes.POINTER(ffi.wasmtime_error_t)
 _call_async = ffi._wasmtime_func_call_async
 _poll = ffi._wasmtime_call_future_poll
@@ -1065,26 +1076,32 @@ def _fast_func(item: Any, plan: _CallPlan | None) -> Callable[..., Any]:
     results = plan.results
     buffer = plan.buffer_type()
     size = len(buffer)
-    func_ref = ctypes.byref(item.of.func)
+    buffer_address = ctypes.addressof(buffer)
+    func_address = ctypes.addressof(item.of.func)
+    trap = ctypes.c_void_p()
+    trap_address = ctypes.addressof(trap)
     call_unchecked = _call_unchecked
-    trap_type = _TRAP_POINTER
+    # (store, its context's address): the funcs are per sandbox, so one store in practice
+    bound: list[Any] = [None, 0]
 
     def call(store: wasmtime.Store, *values: Any) -> Any:
         for index, field in enumerate(params):
             setattr(buffer[index], field, values[index])
-        trap = trap_type()
-        error = call_unchecked(store._context(), func_ref, buffer, size, ctypes.byref(trap))
+        if store is not bound[0]:
+            bound[:] = [store, _address(store._context())]
+        trap.value = None
+        error = call_unchecked(bound[1], func_address, buffer_address, size, trap_address)
         if error:
-            raise wasmtime.WasmtimeError._from_ptr(error)
-        if trap:
-            raise wasmtime.Trap._from_ptr(trap)
+            raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, _ERROR_POINTER))
+        if trap.value:
+            raise wasmtime.Trap._from_ptr(ctypes.cast(trap.value, _TRAP_POINTER))
         if not results:
             return None
         if len(results) == 1:
             return getattr(buffer[0], results[0])
         return [getattr(buffer[index], field) for index, field in enumerate(results)]
 
-    # keep the extern struct alive as long as the caller (func_ref points into it)
+    # keep the extern struct alive as long as the caller (func_address points into it)
     call.item = item  # type: ignore[attr-defined]
     return call
 
