@@ -230,8 +230,8 @@ class HostBridge:
 
     def fuel_left(self) -> int:
         """The fuel left in the guest's store right now."""
-        _get_fuel(self.context, self._fuel_ref)
-        return max(int(self._fuel.value) - self.fuel_floor, 0)
+        _fuel_read(self.context_arg, self._fuel_ref)
+        return max(self._fuel.value - self.fuel_floor, 0)
 
     def charge(self, amount: int) -> None:
         """Take ``amount`` fuel from the guest's store; stop the guest if there is not enough

@@ -43,7 +43,14 @@ from vudo.engine.compose import Calls
 from vudo.engine.config import MAX_FUEL, TRANSITIONS, Callee, SandboxConfig, SandboxState
 from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
-from vudo.engine.host import HostBridge, _get_fuel, _set_fuel, current_thread_state
+from vudo.engine.host import (
+    HostBridge,
+    _fuel_read,
+    _fuel_write,
+    _get_fuel,
+    _set_fuel,
+    current_thread_state,
+)
 from vudo.engine.receipt import Receipt
 from vudo.engine.runio import OUTPUT, RunIO
 from vudo.engine.traps import ProcessExit, Terminated, stop_message, translate
@@ -100,6 +107,10 @@ def _epoch(context: int, data: int, delta: Any, kind: Any) -> int:
 
 
 _EPOCH_TRAMPOLINE = _EpochCallback(_epoch)
+
+#: :data:`TRANSITIONS` as (from, to) pairs of member ids: the members are singletons,
+#: and an int pair hashes in C where a StrEnum member hashes in Python (twice a check).
+_LEGAL = frozenset((id(old), id(new)) for old, news in TRANSITIONS.items() for new in news)
 
 
 class IllegalTransition(VudoError):
@@ -266,7 +277,7 @@ class Sandbox:
     def _transition(self, new: SandboxState, reason: str) -> None:
         with self._lock:
             old = self._state
-            if new not in TRANSITIONS[old]:
+            if (id(old), id(new)) not in _LEGAL:
                 raise IllegalTransition(
                     f"sandbox {self.id}: cannot go from {old} to {new} ({reason})",
                     hint=f"from {old} the sandbox can go to "
@@ -432,17 +443,19 @@ class Sandbox:
         ``fuel`` fuel (a callee's call: its caller's remaining fuel): its results, the
         output bytes it wrote and the fuel it used. Raises as :meth:`call` does;
         :attr:`call_fuel` then says what the failed call used."""
-        ctx = self.bridge.context
+        ctx = self.bridge.context_arg
+        box = self._fuel_box
         fuel_ref = self._fuel_ref
         with self._lock:
-            _get_fuel(ctx, fuel_ref)
-            self._budget += fuel - self._fuel_box.value  # used so far + fuel
-            _set_fuel(ctx, fuel)
+            _fuel_read(ctx, fuel_ref)
+            self._budget += fuel - box.value  # used so far + fuel
+            box.value = fuel
+            _fuel_write(ctx, box)
         try:
             self.call(function, input=data)
         finally:
-            _get_fuel(ctx, fuel_ref)
-            self.call_fuel = fuel - self._fuel_box.value
+            _fuel_read(ctx, fuel_ref)
+            self.call_fuel = fuel - box.value
         # what call() returned, as the tuple it keeps for the receipt
         return self._last_results, self.io.output(), self.call_fuel
 
@@ -535,7 +548,7 @@ class Sandbox:
             self._deadline = self.parent._deadline
         else:
             self._deadline = time.monotonic() + config.timeout if config.timeout else None
-        _get_fuel(self.bridge.context, self._fuel_ref)
+        _fuel_read(self.bridge.context_arg, self._fuel_ref)
         self._live_used = self._budget - self._fuel_box.value
         self._running = True
         state = self._thread_state
