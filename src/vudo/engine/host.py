@@ -548,8 +548,8 @@ class HostBridge:
         fuel = self.call_fuel
         left = self.hold(fuel)  # one read and one write of the store's fuel
         io = self.io
-        base, size = self.memory_bounds()
-        if ptr + length > size or not base:
+        address = self._address(ptr, length)  # asks the size only past the last one seen
+        if address is None:
             self.commit(left)
             return self.record(name, None, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
         if length > io.room():
@@ -558,7 +558,7 @@ class HostBridge:
             return self.record(name, None, True, f"len={length}", _QUOTA, fuel)
         extra = length * self.byte_fuel
         self.commit(left, extra)
-        data = ctypes.string_at(base + ptr, length)
+        data = ctypes.string_at(address, length)
         io.write(OUTPUT, data)
         self.bytes_out += length
         if self.events.active:
