@@ -230,8 +230,8 @@ class HostBridge:
 
     def fuel_left(self) -> int:
         """The fuel left in the guest's store right now."""
-        _get_fuel(self.context, self._fuel_ref)
-        return max(int(self._fuel.value) - self.fuel_floor, 0)
+        _fuel_read(self.context_arg, self._fuel_ref)
+        return max(self._fuel.value - self.fuel_floor, 0)
 
     def charge(self, amount: int) -> None:
         """Take ``amount`` fuel from the guest's store; stop the guest if there is not enough
@@ -521,22 +521,24 @@ class HostBridge:
         length = args[1] & _U32
         offset = args[2]
         fuel = self.call_fuel
-        self.charge(fuel)
-        summary = f"len={length} offset={offset}"
+        left = self.hold(fuel)  # one read and one write of the store's fuel
         if offset < 0:
-            return self.record(name, None, True, summary, _BAD_PARAM, fuel)
-        if self.writable(ptr, length) is None:
-            return self.record(name, None, True, f"ptr={ptr} {summary}", _BAD_MEMORY, fuel)
+            self.commit(left)
+            return self.record(name, None, True, f"len={length} offset={offset}", _BAD_PARAM, fuel)
+        address = self.writable(ptr, length)
+        if address is None:
+            self.commit(left)
+            summary = f"ptr={ptr} len={length} offset={offset}"
+            return self.record(name, None, True, summary, _BAD_MEMORY, fuel)
         io = self.io
         copied = max(0, min(length, len(io.input) - offset))
         extra = copied * self.byte_fuel
-        self.charge(extra)
-        if copied:
-            address = self.writable(ptr, copied)
-            if address is None:  # the guest's memory cannot shrink; kept for safety
-                return self.record(name, None, True, summary, _BAD_MEMORY, fuel)
+        self.commit(left, extra)
+        if copied:  # [ptr, ptr+copied) is inside [ptr, ptr+length), checked above
             ctypes.memmove(address, io.read(offset, copied), copied)
             self.bytes_in += copied
+        # the summary is only read by an event (record): none is built when nobody listens
+        summary = f"len={length} offset={offset}" if self.events.active else ""
         return self.record(name, None, True, summary, copied, fuel + extra)
 
     def host_output_write(self, args: Any) -> int:
@@ -544,23 +546,26 @@ class HostBridge:
         ptr = args[0] & _U32
         length = args[1] & _U32
         fuel = self.call_fuel
-        self.charge(fuel)
+        left = self.hold(fuel)  # one read and one write of the store's fuel
         io = self.io
-        base, size = self.memory_bounds()
-        if ptr + length > size or not base:
+        address = self._address(ptr, length)  # asks the size only past the last one seen
+        if address is None:
+            self.commit(left)
             return self.record(name, None, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
         if length > io.room():
+            self.commit(left)
             self.note = f"over the {io.max_output}-byte output limit"
             return self.record(name, None, True, f"len={length}", _QUOTA, fuel)
         extra = length * self.byte_fuel
-        self.charge(extra)
-        data = ctypes.string_at(base + ptr, length)
+        self.commit(left, extra)
+        data = ctypes.string_at(address, length)
         io.write(OUTPUT, data)
         self.bytes_out += length
         if self.events.active:
             at = time.monotonic() - self.origin
             self.events.emit(OutputWritten(self.sandbox_id, OUTPUT, data, at))
-        return self.record(name, None, True, lambda: f"len={length}", _OK, fuel + extra)
+            return self.record(name, None, True, f"len={length}", _OK, fuel + extra)
+        return self.record(name, None, True, "", _OK, fuel + extra)
 
     def host_env_get(self, args: Any) -> int:
         cap = Capability.SENSOR_ENVIRONMENT
@@ -1025,7 +1030,7 @@ class HostBridge:
         ``args[first + 2:first + 4]`` of host_spirit_call/host_sandbox_call, checked
         before any callee is touched: (input, optr, ocap), or the error code. Input over
         the input limit stops the guest (a payload limit)."""
-        iptr, ilen, optr, ocap = (args[i] for i in range(first, first + 4))
+        iptr, ilen, optr, ocap = args[first : first + 4]
         length = ilen & _U32
         if length > self.limits.max_input_bytes:
             self.payload_limit(iptr, length, self.limits.max_input_bytes, "call input")
@@ -1067,9 +1072,9 @@ class HostBridge:
         self.bytes_in += copied
         self.bytes_out += length
         result = code if code < 0 else len(output)
-        return self.record(
-            name, cap, True, lambda: f"{label} in={length} out={len(output)}", result, fuel + extra
-        )
+        # the summary is only read by an event (record): none is built when nobody listens
+        summary = f"{label} in={length} out={len(output)}" if self.events.active else ""
+        return self.record(name, cap, True, summary, result, fuel + extra)
 
     def host_spirit_call(self, args: Any) -> int:
         cap = Capability.CROSS_SANDBOX_CALL

@@ -43,7 +43,14 @@ from vudo.engine.compose import Calls
 from vudo.engine.config import MAX_FUEL, TRANSITIONS, Callee, SandboxConfig, SandboxState
 from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
-from vudo.engine.host import HostBridge, _get_fuel, _set_fuel, current_thread_state
+from vudo.engine.host import (
+    HostBridge,
+    _fuel_read,
+    _fuel_write,
+    _get_fuel,
+    _set_fuel,
+    current_thread_state,
+)
 from vudo.engine.receipt import Receipt
 from vudo.engine.runio import OUTPUT, RunIO
 from vudo.engine.traps import ProcessExit, Terminated, stop_message, translate
@@ -60,6 +67,9 @@ if TYPE_CHECKING:
     from vudo.capabilities import Capability
 
 S = SandboxState
+# The states a call goes through, as plain module globals: an attribute of an Enum class
+# is a slow lookup in Python 3.11 (about 0.1 µs), and a call reads several.
+_READY, _RUNNING, _SUSPENDED, _TERMINATED = S.READY, S.RUNNING, S.SUSPENDED, S.TERMINATED
 _EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 _DLL: Any = ffi.__dict__["dll"]
 _ids = itertools.count(1)
@@ -100,6 +110,10 @@ def _epoch(context: int, data: int, delta: Any, kind: Any) -> int:
 
 
 _EPOCH_TRAMPOLINE = _EpochCallback(_epoch)
+
+#: :data:`TRANSITIONS` as (from, to) pairs of member ids: the members are singletons,
+#: and an int pair hashes in C where a StrEnum member hashes in Python (twice a check).
+_LEGAL = frozenset((id(old), id(new)) for old, news in TRANSITIONS.items() for new in news)
 
 
 class IllegalTransition(VudoError):
@@ -266,7 +280,7 @@ class Sandbox:
     def _transition(self, new: SandboxState, reason: str) -> None:
         with self._lock:
             old = self._state
-            if new not in TRANSITIONS[old]:
+            if (id(old), id(new)) not in _LEGAL:
                 raise IllegalTransition(
                     f"sandbox {self.id}: cannot go from {old} to {new} ({reason})",
                     hint=f"from {old} the sandbox can go to "
@@ -383,11 +397,11 @@ class Sandbox:
             _catch_sigint()
         try:
             with self._lock:
-                if self._state is S.SUSPENDED and self._suspend_reason == "paused":
+                if self._state is _SUSPENDED and self._suspend_reason == "paused":
                     raise IllegalTransition(
                         f"sandbox {self.id} is paused", hint="resume() it first"
                     )
-                self._transition(S.RUNNING, f"call {function}")
+                self._transition(_RUNNING, f"call {function}")
                 self._suspend_reason = ""
             self.io.start_call(input)
             func = self._funcs.get(function)
@@ -410,13 +424,14 @@ class Sandbox:
                 error = translate(exc)
             finally:
                 self._end(started)
-            self._reraise_interrupt(error, function)
+            if self.bridge.interrupt is not None:
+                self._reraise_interrupt(error, function)
             if isinstance(error, ProcessExit):
                 return self._exited(error, function)
             if error is None:
                 self._last_results = _as_tuple(results, len(export.results))
                 self._last_outcome, self._last_error = "ok", None
-                if not self._settle(S.READY, f"{function} returned"):
+                if not self._settle(_READY, f"{function} returned"):
                     raise self._terminated_error()
                 return list(self._last_results)
             self._last_results = ()
@@ -431,18 +446,21 @@ class Sandbox:
         ``fuel`` fuel (a callee's call: its caller's remaining fuel): its results, the
         output bytes it wrote and the fuel it used. Raises as :meth:`call` does;
         :attr:`call_fuel` then says what the failed call used."""
-        ctx = self.bridge.context
+        ctx = self.bridge.context_arg
+        box = self._fuel_box
         fuel_ref = self._fuel_ref
         with self._lock:
-            _get_fuel(ctx, fuel_ref)
-            self._budget += fuel - self._fuel_box.value  # used so far + fuel
-            _set_fuel(ctx, fuel)
+            _fuel_read(ctx, fuel_ref)
+            self._budget += fuel - box.value  # used so far + fuel
+            box.value = fuel
+            _fuel_write(ctx, box)
         try:
-            results = self.call(function, input=data)
+            self.call(function, input=data)
         finally:
-            _get_fuel(ctx, fuel_ref)
-            self.call_fuel = fuel - self._fuel_box.value
-        return tuple(results), self.io.output(), self.call_fuel
+            _fuel_read(ctx, fuel_ref)
+            self.call_fuel = fuel - box.value
+        # what call() returned, as the tuple it keeps for the receipt
+        return self._last_results, self.io.output(), self.call_fuel
 
     def _exited(self, error: ProcessExit, function: str) -> list[Any]:
         """A WASI proc_exit: outcome ``exit``; status 0 returns, any other is raised."""
@@ -533,7 +551,7 @@ class Sandbox:
             self._deadline = self.parent._deadline
         else:
             self._deadline = time.monotonic() + config.timeout if config.timeout else None
-        _get_fuel(self.bridge.context, self._fuel_ref)
+        _fuel_read(self.bridge.context_arg, self._fuel_ref)
         self._live_used = self._budget - self._fuel_box.value
         self._running = True
         state = self._thread_state
@@ -569,7 +587,7 @@ class Sandbox:
             if not self._gate.is_set():
                 self._gate.wait()
             with self._lock:
-                if self._state is S.TERMINATED:
+                if self._state is _TERMINATED:
                     return False
                 if self._gate.is_set():
                     self._transition(new, reason)
@@ -1003,7 +1021,16 @@ class _CallPlan:
 
 _PLANS: dict[tuple[str, str], _CallPlan | None] = {}
 _TRAP_POINTER = ctypes.POINTER(ffi.wasm_trap_t)
-_call_unchecked = ffi._wasmtime_func_call_unchecked
+# wasmtime_func_call_unchecked with every pointer as a plain address: wasmtime-py's
+# prototype type-checks four pointer arguments and allocates its pointer result per call.
+_call_unchecked = ctypes.CFUNCTYPE(
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+)(("wasmtime_func_call_unchecked", _DLL))
 _ERROR_POINTER = ctypes.POINTER(ffi.wasmtime_error_t)
 _call_async = ffi._wasmtime_func_call_async
 _poll = ffi._wasmtime_call_future_poll
@@ -1065,26 +1092,32 @@ def _fast_func(item: Any, plan: _CallPlan | None) -> Callable[..., Any]:
     results = plan.results
     buffer = plan.buffer_type()
     size = len(buffer)
-    func_ref = ctypes.byref(item.of.func)
+    buffer_address = ctypes.addressof(buffer)
+    func_address = ctypes.addressof(item.of.func)
+    trap = ctypes.c_void_p()
+    trap_address = ctypes.addressof(trap)
     call_unchecked = _call_unchecked
-    trap_type = _TRAP_POINTER
+    # (store, its context's address): the funcs are per sandbox, so one store in practice
+    bound: list[Any] = [None, 0]
 
     def call(store: wasmtime.Store, *values: Any) -> Any:
         for index, field in enumerate(params):
             setattr(buffer[index], field, values[index])
-        trap = trap_type()
-        error = call_unchecked(store._context(), func_ref, buffer, size, ctypes.byref(trap))
+        if store is not bound[0]:
+            bound[:] = [store, _address(store._context())]
+        trap.value = None
+        error = call_unchecked(bound[1], func_address, buffer_address, size, trap_address)
         if error:
-            raise wasmtime.WasmtimeError._from_ptr(error)
-        if trap:
-            raise wasmtime.Trap._from_ptr(trap)
+            raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, _ERROR_POINTER))
+        if trap.value:
+            raise wasmtime.Trap._from_ptr(ctypes.cast(trap.value, _TRAP_POINTER))
         if not results:
             return None
         if len(results) == 1:
             return getattr(buffer[0], results[0])
         return [getattr(buffer[index], field) for index, field in enumerate(results)]
 
-    # keep the extern struct alive as long as the caller (func_ref points into it)
+    # keep the extern struct alive as long as the caller (func_address points into it)
     call.item = item  # type: ignore[attr-defined]
     return call
 
