@@ -15,6 +15,7 @@ manifest that ``tomllib`` accepts never loads tomlkit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -203,8 +204,6 @@ _TOML_HINT = "check the TOML syntax on that line (quotes, brackets, one `key = v
 
 
 def _strip_position(message: str) -> str:
-    import re
-
     message = re.sub(r"\s*at line \d+ col \d+\s*$", "", message).rstrip(".")
     # tomlkit reports running out of text as a NUL character it never saw.
     return message.replace("Unexpected character: '\\x00'", "unexpected end of file")

@@ -23,7 +23,9 @@ import contextlib
 import hashlib
 import os
 import re
+import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +33,7 @@ from typing import Any, NamedTuple
 
 import wasmtime
 
+from vudo.engine import compiler
 from vudo.engine.abi import ABI, HOST_MODULE, format_signature
 from vudo.engine.binary import ModuleShape, scan
 from vudo.engine.compiler import engine_config
@@ -239,7 +242,6 @@ class ModuleCache:
         except OSError:
             return entries
         sums = {e.name[:64]: e for e in listing if e.name.endswith(".sha256")}
-        import time
 
         now = time.time()
         for entry in listing:
@@ -501,9 +503,6 @@ class Engine:
     def _compile_in_child(self, wasm: bytes, name: str, timeout: float) -> bytes:
         """Serialized code compiled by a child process within the compile budget."""
         import subprocess
-        import sys
-
-        from vudo.engine import compiler
 
         argv = [
             sys.executable,

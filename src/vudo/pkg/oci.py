@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
 import queue
@@ -97,8 +98,6 @@ def _no_progress(done: int, total: int) -> None:
 def is_loopback(host: str) -> bool:
     """True for localhost names and loopback addresses (the only hosts spoken to in
     plain HTTP)."""
-    import ipaddress
-
     bare = host.strip("[]").lower()
     if bare in _LOOPBACK_NAMES:
         return True

@@ -22,6 +22,7 @@ The ``git`` executable is the one boundary here for git: its failures become
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -280,7 +281,6 @@ class GitSource:
         base = self._mirror(url)
         target = base / commit
         if not target.is_dir():
-            import io  # lazy: only exporting a git tree needs them
             import shutil
             import tarfile
             import tempfile

@@ -19,13 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vudo.engine.abi import HostCallError
 from vudo.engine.config import DEFAULT_FUEL
-from vudo.errors import FuelExhausted, VudoError
+from vudo.engine.identity import SpiritIdentity
+from vudo.engine.services import STORAGE_FILE, HostServices
+from vudo.errors import FuelExhausted, InvalidInputError, TestsFailed, VudoError
+from vudo.home import cache_dir, data_dir
+from vudo.project.storage import delete_key, entries, read_value
 from vudo.tui.rows import ConsentRow, ReceiptRow, RegistryEntry
 
 if TYPE_CHECKING:
     from vudo.engine import Engine, Sandbox
-    from vudo.engine.services import HostServices
     from vudo.project.build import BuildResult
     from vudo.project.layout import Project
     from vudo.project.runner import RunHandle, RunResult
@@ -88,8 +92,6 @@ def receipt_row(receipt: Any, balance: int | None = None) -> ReceiptRow:
 
 def _balance(sandbox: Any) -> int | None:
     """The sandbox's own account balance, if its run has the ledger open (else None)."""
-    from vudo.engine.abi import HostCallError
-
     view = sandbox.ledger
     if view is None:
         return None
@@ -134,7 +136,6 @@ class Session:
     def engine(self) -> Engine:
         if self._engine is None:
             from vudo.engine import Engine
-            from vudo.home import cache_dir
 
             self._engine = Engine(cache_dir(self.home))
         return self._engine
@@ -183,9 +184,6 @@ class Session:
     def _services_for_run(self) -> HostServices:
         """One HostServices for the whole session, so storage survives reloads and reruns."""
         if self._services is None:
-            from vudo.engine.services import HostServices
-            from vudo.home import data_dir
-
             clock = self.clock
             self._services = HostServices.open(
                 data_dir(self.home), clock=lambda: int(clock() * 1_000_000_000)
@@ -280,26 +278,18 @@ class Session:
 
     def has_storage(self) -> bool:
         """Whether any Spirit has stored anything (the pane then reads it)."""
-        from vudo.engine.services import STORAGE_FILE
-        from vudo.home import data_dir
-
         return self._services is not None or (data_dir(self.home) / STORAGE_FILE).is_file()
 
     def identity(self) -> Any:
         """The identity the project's runs have (their storage namespace and account)."""
-        from vudo.engine.identity import SpiritIdentity
-
         return SpiritIdentity.project(self.root)
 
     def storage(self) -> tuple[list[Any], int | None]:
         """The project Spirit's stored entries (previews) and its credit balance (None
         when its account has never been used)."""
-        from vudo.project.storage import entries
-
         services = self._services_for_run()
         identity = self.identity()
         rows = entries(services.storage, identity)
-        from vudo.engine.abi import HostCallError
 
         try:
             balance: int | None = int(services.ledger.balance(identity.account))
@@ -309,14 +299,10 @@ class Session:
 
     def storage_value(self, key: bytes) -> bytes | None:
         """One whole stored value (the pane shows previews)."""
-        from vudo.project.storage import read_value
-
         stored = read_value(self._services_for_run().storage, self.identity(), key)
         return None if stored is None else stored.value
 
     def delete_key(self, key: bytes) -> bool:
-        from vudo.project.storage import delete_key
-
         return delete_key(self._services_for_run().storage, self.identity(), key).deleted
 
     def _close_sandbox(self) -> None:
@@ -333,7 +319,6 @@ class Session:
         """``vudo test``: every test_* export in its own sandbox; TestsFailed on failure.
 
         ``on_case(name, passed, detail)`` is called as each test finishes (worker thread)."""
-        from vudo.errors import TestsFailed
         from vudo.project.testing import run_tests
 
         def case_done(case: Any) -> None:
@@ -370,7 +355,6 @@ class Session:
 
     def check(self, progress: Progress = _quiet) -> str:
         """``vudo check``: every problem; the first error is raised as InvalidInputError."""
-        from vudo.errors import InvalidInputError
         from vudo.project.workflow import check_project
 
         report = check_project(self.root, home=self.home, progress=progress)
