@@ -44,7 +44,7 @@ def engine_config(max_wasm_stack: int) -> wasmtime.Config:
 
 
 def main(argv: list[str]) -> int:
-    import resource
+    import resource  # lazy: only the compile child sets limits, and resource is Unix-only
 
     max_wasm_stack, memory = int(argv[0]), int(argv[1])
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))

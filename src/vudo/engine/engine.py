@@ -54,6 +54,7 @@ def _wasmtime_version() -> str:
     site = Path(wasmtime.__file__).resolve().parent.parent
     for info in site.glob("wasmtime-*.dist-info"):
         return info.name.removeprefix("wasmtime-").removesuffix(".dist-info")
+    # lazy: importlib.metadata costs ~15-28 ms per `vudo run`
     from importlib.metadata import version
 
     return version("wasmtime")
@@ -502,7 +503,7 @@ class Engine:
 
     def _compile_in_child(self, wasm: bytes, name: str, timeout: float) -> bytes:
         """Serialized code compiled by a child process within the compile budget."""
-        import subprocess
+        import subprocess  # lazy: subprocess (~6 ms) only when a cache miss compiles in a child
 
         argv = [
             sys.executable,
@@ -552,6 +553,7 @@ class Engine:
     def _link(self, wasi: bool) -> wasmtime.Linker:
         """A linker with the ABI's host functions, the application's, and (``wasi``)
         WASI preview1's."""
+        # lazy: engine.host (~25 ms) only to instantiate; load/inspect skip it
         from vudo.engine.host import define_custom, define_imports
 
         linker = wasmtime.Linker(self.wasm_engine)

@@ -57,7 +57,7 @@ def _load_httpx() -> None:
     search answered from the cache, or parsing a URL, never needs it. The functions that
     name httpx run only once a client exists (or an httpx exception is in flight)."""
     global httpx
-    import httpx
+    import httpx  # lazy: httpx (~150 ms) only once a request is made
 
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"

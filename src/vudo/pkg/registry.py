@@ -742,6 +742,7 @@ class OciRegistry(Resource):
         client's pooled connections: a cold search of a large registry is a round trip per
         name and per new tag, so in series it would take the registry's latency that many
         times over."""
+        # lazy: the pool (~7 ms) only for parallel fetches
         from concurrent.futures import ThreadPoolExecutor
 
         stale = [
@@ -1004,6 +1005,7 @@ class OciRegistry(Resource):
         """Push a signed package as an OCI artifact. Versions are immutable: the same
         bytes again are a no-op, other bytes are refused; a name published by another
         signer is refused unless ``allow_new_signer``."""
+        # lazy: the pool (~7 ms) only for parallel fetches
         from concurrent.futures import ThreadPoolExecutor
 
         package = Path(package)

@@ -503,7 +503,7 @@ class WorkbenchApp(App[int]):
         values and buffer it. Nothing else happens on the run thread; flat tuples are not
         tracked by the garbage collector, so a flood waiting for the next flush does not
         make full collections (which would freeze the UI) more frequent."""
-        from vudo.engine.events import (
+        from vudo.engine.events import (  # lazy: engine.events (~3 ms) only once a run sends events
             LEVEL_NAMES,
             FuelSample,
             HostCall,

@@ -134,8 +134,9 @@ def check_request(request: RunRequest, params: tuple[str, ...]) -> str | None:
     """What is wrong with ``request`` (one line), or None: the checks the run itself makes
     (arguments against the signature, capability names, grant scopes), made while the
     dialog is still open so a typo is fixed in place."""
+    # lazy: engine.grants (~10 ms) only when a run is asked for
     from vudo.engine.grants import parse_grant_spec
-    from vudo.project.runner import convert_args
+    from vudo.project.runner import convert_args  # lazy: ~190 ms, as above
 
     try:
         convert_args(request.function, params, request.args)
@@ -276,6 +277,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         memory: int | None = None
         memory_text = value("run-memory")
         if memory_text:
+            # lazy: project.runner (~190 ms) only when a run is asked for
             from vudo.project.runner import parse_size
 
             try:

@@ -25,6 +25,7 @@ from vudo.engine.identity import SpiritIdentity
 from vudo.engine.services import STORAGE_FILE, HostServices
 from vudo.errors import FuelExhausted, InvalidInputError, TestsFailed, VudoError
 from vudo.home import cache_dir, data_dir
+from vudo.project.layout import open_project
 from vudo.project.storage import delete_key, entries, read_value
 from vudo.tui.rows import ConsentRow, ReceiptRow, RegistryEntry
 
@@ -123,18 +124,17 @@ class Session:
     # -- project -----------------------------------------------------------------------
 
     def open_project(self) -> Project:
-        from vudo.project.layout import open_project
-
         return open_project(self.root)
 
     def build(self, progress: Progress = _quiet) -> BuildResult:
-        from vudo.project.build import build_project
+        from vudo.project.build import build_project  # lazy: project.build (~100 ms) only to build
 
         return build_project(self.root, progress=progress)
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            # lazy: engine.engine and wasmtime (~90 ms) only to load a module
             from vudo.engine import Engine
 
             self._engine = Engine(cache_dir(self.home))
@@ -145,6 +145,7 @@ class Session:
     ) -> tuple[list[tuple[str, str, tuple[str, ...]]], str | None]:
         """Exported functions as ``(name, signature, parameter types)`` and the default
         entry point (building first when the sources are newer than the module)."""
+        # lazy: project.runner (~190 ms) only to list or run functions
         from vudo.project.runner import project_target
 
         target = project_target(self.root, progress=progress, build=True)
@@ -197,6 +198,7 @@ class Session:
         manifest's capabilities are granted, minus ``request.deny``, signed with the
         user's key; the session's engine and host services are shared between runs.
         """
+        # lazy: project.runner (~190 ms) only to run
         from vudo.project.runner import RunHandle, RunOptions, project_target
 
         self._close_sandbox()
@@ -319,7 +321,7 @@ class Session:
         """``vudo test``: every test_* export in its own sandbox; TestsFailed on failure.
 
         ``on_case(name, passed, detail)`` is called as each test finishes (worker thread)."""
-        from vudo.project.testing import run_tests
+        from vudo.project.testing import run_tests  # lazy: project.testing (~190 ms) only for `t`
 
         def case_done(case: Any) -> None:
             if on_case is not None:
@@ -338,14 +340,15 @@ class Session:
         return report.summary
 
     def pack(self, progress: Progress = _quiet) -> str:
+        # lazy: project.packaging (~500 ms) only to pack
         from vudo.project.packaging import pack_project
 
         result = pack_project(self.root, progress=progress)
         return f"packed {self._rel(result.path)} ({result.size:,} bytes)"
 
     def sign(self, progress: Progress = _quiet) -> str:
-        from vudo.pkg.keys import fingerprint
-        from vudo.project.packaging import newest_package, sign_project_package
+        from vudo.pkg.keys import fingerprint  # lazy: pkg.keys and nacl (~20 ms) only to sign
+        from vudo.project.packaging import newest_package, sign_project_package  # lazy: ~500 ms
 
         package = newest_package(self.root)
         result = sign_project_package(package, project_dir=self.root, home=self.home)
@@ -355,6 +358,7 @@ class Session:
 
     def check(self, progress: Progress = _quiet) -> str:
         """``vudo check``: every problem; the first error is raised as InvalidInputError."""
+        # lazy: project.workflow (~120 ms) only for check
         from vudo.project.workflow import check_project
 
         report = check_project(self.root, home=self.home, progress=progress)
@@ -377,9 +381,10 @@ class Session:
 
     def search(self, query: str) -> list[RegistryEntry]:
         """Registry Spirits matching ``query`` plus installed ones the registry lacks."""
-        from vudo.project.installed import search_installed
-        from vudo.project.installing import user_policy
-        from vudo.project.registries import browse
+        # lazy: the store and registries (~300 ms) load in the start-up search worker
+        from vudo.project.installed import search_installed  # lazy: as above
+        from vudo.project.installing import user_policy  # lazy: as above
+        from vudo.project.registries import browse  # lazy: as above
 
         trusted = user_policy(self.home).trusted_keys
         installed: dict[str, list[Any]] = {}
@@ -416,8 +421,9 @@ class Session:
 
     def registry_action(self, action: str, entry: RegistryEntry, consent: Consent) -> str:
         """install / uninstall / upgrade ``entry``; ``consent`` answers each request."""
+        # lazy: project.installing (~300 ms) only to (un)install
         from vudo.project import installing
-        from vudo.project.consent import ConsentDecision
+        from vudo.project.consent import ConsentDecision  # lazy: as above
 
         if action == "uninstall":
             removed = installing.uninstall(entry.name, home=self.home).removed
@@ -461,7 +467,7 @@ class Session:
 
     def watch(self, stop: threading.Event) -> Iterator[set[str]]:
         """Yield the project-relative paths of changed sources until ``stop`` is set."""
-        from watchfiles import watch
+        from watchfiles import watch  # lazy: watchfiles (~5 ms) only with hot reload (--watch)
 
         def wanted(_change: object, path: str) -> bool:
             try:
