@@ -6,8 +6,9 @@
   errors.py);
 * nothing but the CLI imports the TUI, and only inside a function (lazily);
 * no import cycles, counting imports inside functions and ``if TYPE_CHECKING:`` blocks;
-* a function-level import says why it is not at the top (``# lazy: <reason>``) in
-  vudo.project, where the cycle they used to hide lived.
+* a function-level import says why it is not at the top (``# lazy: <reason>``): any
+  import (vudo, standard library or third-party) outside :data:`NOT_YET_SAYING_WHY`, and
+  vudo imports in vudo.project, where the cycle they used to hide lived.
 """
 
 from __future__ import annotations
@@ -139,13 +140,89 @@ def test_no_import_cycles() -> None:
     assert cycles == []
 
 
-def test_function_level_imports_in_project_say_why() -> None:
+# Modules whose function-level imports are not yet all checked for a reason (issue 9):
+# other branches were editing them when the rule grew from vudo.project to every import.
+# Each entry is a module or a package (with its submodules); delete it once its imports
+# say why (``# lazy: <reason>``) or move to the top.
+NOT_YET_SAYING_WHY = (
+    "vudo",  # the package's __init__ only (an exact name: see not_yet_saying_why)
+    "vudo.__main__",
+    "vudo.cli",  # every module of the package
+    "vudo.engine.compose",
+    "vudo.engine.grants",
+    "vudo.engine.host",
+    "vudo.engine.sandbox",
+    "vudo.pkg.index",
+    "vudo.pkg.pricing",
+    "vudo.pkg.store",
+    "vudo.project",  # standard-library and third-party imports; its vudo imports are checked
+)
+
+
+def not_yet_saying_why(name: str) -> bool:
+    return name in NOT_YET_SAYING_WHY or any(
+        within(name, prefix) for prefix in NOT_YET_SAYING_WHY if prefix != "vudo"
+    )
+
+
+def function_level_imports(name: str, path: Path) -> list[Import]:
+    """Every import inside a function of ``path``, of any module (``if TYPE_CHECKING:``
+    blocks sit at module level, so they are not counted)."""
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    found: list[Import] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            if in_function and isinstance(child, ast.Import | ast.ImportFrom):
+                here = lines[child.lineno - 1]
+                before = lines[child.lineno - 2] if child.lineno > 1 else ""
+                lazy = "# lazy:" in here or before.strip().startswith("# lazy:")
+                targets = (
+                    [a.name for a in child.names]
+                    if isinstance(child, ast.Import)
+                    else ["." * child.level + (child.module or "")]
+                )
+                found.extend(Import(name, t, child.lineno, True, lazy) for t in targets)
+            visit(child, inner)
+
+    visit(ast.parse(source), False)
+    return found
+
+
+def test_function_level_imports_say_why() -> None:
+    """A function-level import keeps start-up fast (or breaks a cycle) and says so; an
+    import that saves nothing goes to the top of its module (issue 9)."""
     silent = [
+        f"{i.importer}:{i.line} imports {i.imported}"
+        for name, path in MODULES.items()
+        if not not_yet_saying_why(name)
+        for i in function_level_imports(name, path)
+        if not i.lazy_reason
+    ]
+    silent += [  # the older rule, kept while vudo.project is in NOT_YET_SAYING_WHY
         f"{i.importer}:{i.line} imports {i.imported}"
         for i in ALL
         if within(i.importer, "vudo.project") and i.in_function and not i.lazy_reason
     ]
     assert silent == []
+
+
+def test_the_reason_check_sees_every_kind_of_import() -> None:
+    """The check above is only as good as its parser: stdlib, third-party and vudo
+    imports inside functions are all found, and the covered modules are most of vudo."""
+    found = {
+        (i.importer, i.imported)
+        for name in ("vudo.boundaries", "vudo.tui.session", "vudo.pkg.oci")
+        for i in function_level_imports(name, MODULES[name])
+    }
+    assert ("vudo.boundaries", "sqlite3") in found  # standard library
+    assert ("vudo.pkg.oci", "httpx") in found  # third-party
+    assert ("vudo.tui.session", "vudo.project.runner") in found  # vudo
+    assert not_yet_saying_why("vudo") and not_yet_saying_why("vudo.cli.commands")
+    assert not not_yet_saying_why("vudo.engine.engine")
+    assert not not_yet_saying_why("vudo.tui.app")
 
 
 def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:

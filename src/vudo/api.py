@@ -43,13 +43,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vudo.capabilities import AnyCapability
+from vudo.capabilities import AnyCapability, parse_any_capability
 from vudo.engine import Engine, Limits
 from vudo.engine.config import check_env
 from vudo.engine.custom import HostFunctions
 from vudo.engine.events import Event
 from vudo.engine.receipt import Receipt
-from vudo.errors import UsageError
+from vudo.errors import InvalidInputError, UsageError
 from vudo.home import cache_dir, vudo_home
 from vudo.project.runner import (
     RunHandle,
@@ -123,8 +123,6 @@ class Spirit:
         try:
             return json.loads(output)
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError alike
-            from vudo.errors import InvalidInputError
-
             raise InvalidInputError(
                 f"{function} wrote output that is not JSON: {exc}",
                 hint="use call() for the raw bytes",
@@ -278,7 +276,7 @@ def load(
 
 def _check_words(grant: Sequence[str], deny: Sequence[str]) -> None:
     """Every grant and deny word parses before anything is loaded (InvalidInputError)."""
-    from vudo.capabilities import parse_any_capability
+    # lazy: engine.grants (~20 ms) on open(), not on `import vudo.api`
     from vudo.engine.grants import parse_grant_spec
 
     for word in grant:

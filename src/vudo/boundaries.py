@@ -15,6 +15,7 @@ manifest that ``tomllib`` accepts never loads tomlkit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ __all__ = [
 def _nacl_table() -> dict[type[BaseException], tuple[type[VudoError], str]]:
     """Every exception class PyNaCl defines; an unknown subclass falls back to its
     closest listed base through the MRO."""
+    # lazy: nacl only where keys are used; a test keeps this module free of it
     import nacl.exceptions as e
 
     return {
@@ -82,6 +84,7 @@ def translate_nacl_error(
 @contextmanager
 def nacl_errors(context: str, *, mismatch_hint: str = _MISMATCH_HINT) -> Iterator[None]:
     """Run the block; a PyNaCl exception leaves it as :func:`translate_nacl_error`'s."""
+    # lazy: nacl only where keys are used; a test keeps this module free of it
     import nacl.exceptions
 
     try:
@@ -108,7 +111,7 @@ class DatabaseBusyError(VudoError):
 def _sqlite_table() -> dict[type[BaseException], tuple[bool, str]]:
     """Every exception class sqlite3 defines: (damaged?, what failed). A test checks it
     is complete; an unknown subclass falls back to its closest listed base (MRO)."""
-    import sqlite3
+    import sqlite3  # lazy: sqlite3 (~3 ms) only for database callers (a test checks it)
 
     return {
         sqlite3.IntegrityError: (False, "constraint failed"),
@@ -152,7 +155,7 @@ def translate_sqlite_error(
     damaged file ``damaged`` with ``damaged_hint`` (what to do depends on what the file
     holds: rebuild an index, restore a ledger); anything else a VudoError with ``hint``.
     """
-    import sqlite3
+    import sqlite3  # lazy: sqlite3 (~3 ms) only for database callers (a test checks it)
 
     text = str(exc)
     lowered = text.lower()
@@ -187,7 +190,7 @@ def sqlite_errors(
 ) -> Iterator[None]:
     """Run the block; a sqlite3 exception leaves it as :func:`translate_sqlite_error`'s
     (keywords ``how``), or as ``into`` of that (the engine hands the guest a code)."""
-    import sqlite3  # the caller has loaded it: a dictionary lookup
+    import sqlite3  # lazy: kept out of this module (a test); callers have it loaded
 
     try:
         yield
@@ -203,8 +206,6 @@ _TOML_HINT = "check the TOML syntax on that line (quotes, brackets, one `key = v
 
 
 def _strip_position(message: str) -> str:
-    import re
-
     message = re.sub(r"\s*at line \d+ col \d+\s*$", "", message).rstrip(".")
     # tomlkit reports running out of text as a NUL character it never saw.
     return message.replace("Unexpected character: '\\x00'", "unexpected end of file")
@@ -227,8 +228,8 @@ def parse_toml_document(
     edit a file); malformed text is ``error`` naming ``filename:line:col``. Every
     exception tomlkit defines derives from ``TOMLKitError`` (a test checks), so one
     handler covers them all."""
-    import tomlkit
-    from tomlkit.exceptions import TOMLKitError
+    import tomlkit  # lazy: tomlkit (~20 ms) only for writers that keep a file's layout
+    from tomlkit.exceptions import TOMLKitError  # lazy: as above
 
     try:
         return tomlkit.parse(without_bom(text))
@@ -251,7 +252,7 @@ def load_toml(
     import, on the ``vudo run`` path); what it refuses, tomlkit parses again for a
     message with the line and column (and, should the two parsers ever disagree,
     tomlkit's reading wins)."""
-    import tomllib
+    import tomllib  # lazy: tomllib (~5 ms) is off a plain .wat run; only TOML readers need it
 
     try:
         return tomllib.loads(without_bom(text))

@@ -44,7 +44,7 @@ def iso_time(seconds: float | None) -> str | None:
     time no calendar can show is given as its number."""
     if seconds is None:
         return None
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime  # lazy: datetime (~3 ms) stays off the plain `vudo run` path
 
     try:
         return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

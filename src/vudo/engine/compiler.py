@@ -17,6 +17,8 @@ allocation), which the engine reports as the memory budget.
 
 from __future__ import annotations
 
+import sys
+
 import wasmtime
 from wasmtime import _bindings as ffi
 
@@ -42,8 +44,7 @@ def engine_config(max_wasm_stack: int) -> wasmtime.Config:
 
 
 def main(argv: list[str]) -> int:
-    import resource
-    import sys
+    import resource  # lazy: only the compile child sets limits, and resource is Unix-only
 
     max_wasm_stack, memory = int(argv[0]), int(argv[1])
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -61,6 +62,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main(sys.argv[1:]))

@@ -26,7 +26,9 @@ import contextlib
 import hashlib
 import os
 import re
+import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +36,7 @@ from typing import Any, NamedTuple
 
 import wasmtime
 
+from vudo.engine import compiler
 from vudo.engine.abi import ABI, HOST_MODULE, format_signature
 from vudo.engine.binary import ModuleShape, scan
 from vudo.engine.compiler import engine_config
@@ -54,6 +57,7 @@ def _wasmtime_version() -> str:
     site = Path(wasmtime.__file__).resolve().parent.parent
     for info in site.glob("wasmtime-*.dist-info"):
         return info.name.removeprefix("wasmtime-").removesuffix(".dist-info")
+    # lazy: importlib.metadata costs ~15-28 ms per `vudo run`
     from importlib.metadata import version
 
     return version("wasmtime")
@@ -242,7 +246,6 @@ class ModuleCache:
         except OSError:
             return entries
         sums = {e.name[:64]: e for e in listing if e.name.endswith(".sha256")}
-        import time
 
         now = time.time()
         for entry in listing:
@@ -503,10 +506,7 @@ class Engine:
 
     def _compile_in_child(self, wasm: bytes, name: str, timeout: float) -> bytes:
         """Serialized code compiled by a child process within the compile budget."""
-        import subprocess
-        import sys
-
-        from vudo.engine import compiler
+        import subprocess  # lazy: subprocess (~6 ms) only when a cache miss compiles in a child
 
         argv = [
             sys.executable,
@@ -556,6 +556,7 @@ class Engine:
     def _link(self, wasi: bool) -> wasmtime.Linker:
         """A linker with the ABI's host functions, the application's, and (``wasi``)
         WASI preview1's."""
+        # lazy: engine.host (~25 ms) only to instantiate; load/inspect skip it
         from vudo.engine.host import define_custom, define_imports
 
         linker = wasmtime.Linker(self.wasm_engine)

@@ -93,7 +93,7 @@ class Receipt(NamedTuple):
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        import json  # the CLI's plain output never needs it
+        import json  # lazy: json (~2 ms) stays off a plain run; only a JSON receipt needs it
 
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 

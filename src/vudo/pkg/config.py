@@ -176,6 +176,7 @@ def _save_config(home: Path, config: RegistryConfig) -> None:
 
 def validate_registry_url(url: str) -> str:
     """A URL ``vudo registry add`` accepts (oci://, http(s)://, file:// or a path)."""
+    # lazy: pkg.registry costs ~120 ms; only `registry add` checks URLs
     from vudo.pkg.registry import _parse_url
 
     if url.startswith("oci://"):

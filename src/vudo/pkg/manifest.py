@@ -443,7 +443,7 @@ class _Validator:
         for key in table:
             if key in allowed:
                 continue
-            import difflib
+            import difflib  # lazy: difflib only for a misspelt key's hint
 
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             hint = (
@@ -622,7 +622,7 @@ class _Validator:
             except InvalidInputError as exc:
                 raise self.fail(f"{exc.message} at {where}", hint=exc.hint) from None
             except ValueError:
-                import difflib
+                import difflib  # lazy: difflib only for a misspelt key's hint
 
                 close = difflib.get_close_matches(item, names, n=1, cutoff=0.5)
                 hint = (
@@ -887,7 +887,7 @@ def _render_key(key: str) -> str:
 
 
 def _render_value(value: Any, order: tuple[str, ...] = ()) -> str:
-    import tomlkit
+    import tomlkit  # lazy: tomlkit (~10 ms) only to render TOML, never to read a manifest
 
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -1002,7 +1002,7 @@ def _render_commented_array(text: str) -> str | None:
 
 def _value_entry(key: str, item: Any, comments: list[str]) -> _TomlEntry:
     """An entry for a plain key = value item, keeping comments written inside it."""
-    from tomlkit.items import Array
+    from tomlkit.items import Array  # lazy: tomlkit (~10 ms) only for `vudo fmt`
 
     text = item.as_string()
     inside = _comments_inside(text)
@@ -1026,7 +1026,7 @@ def _split_at_blank(lines: list[tuple[str, bool]]) -> tuple[list[str], list[str]
 def _keep_trivia(item: Any, pending: list[tuple[str, bool]]) -> None:
     """Add a keyless body item to ``pending``: a comment as ``(text, False)``, each
     blank line as ``("", True)``, so it can move with the entry that follows."""
-    from tomlkit.items import Comment, Whitespace
+    from tomlkit.items import Comment, Whitespace  # lazy: tomlkit (~10 ms) only for `vudo fmt`
 
     if isinstance(item, Comment):
         pending.append((item.as_string().strip(), False))
@@ -1039,7 +1039,7 @@ def _walk_body(
 ) -> list[tuple[str, bool]]:
     """Collect entries of one table body with the comments above them; return the comment
     lines left after the last entry."""
-    from tomlkit.items import Table
+    from tomlkit.items import Table  # lazy: tomlkit (~10 ms) only for `vudo fmt`
 
     for key, item in body:
         if key is None:
@@ -1091,7 +1091,7 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
         data = _load_json(text, filename)
         ordered = {k: data[k] for k in sorted(data, key=lambda k: _entry_order("", k))}
         return json.dumps(ordered, indent=2, ensure_ascii=False) + "\n"
-    from tomlkit.items import Table
+    from tomlkit.items import Table  # lazy: tomlkit (~10 ms) only for `vudo fmt`
 
     doc = _load_toml_document(text, filename)
     root = _Section("")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
 import queue
@@ -56,7 +57,7 @@ def _load_httpx() -> None:
     search answered from the cache, or parsing a URL, never needs it. The functions that
     name httpx run only once a client exists (or an httpx exception is in flight)."""
     global httpx
-    import httpx
+    import httpx  # lazy: httpx (~150 ms) only once a request is made
 
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -97,8 +98,6 @@ def _no_progress(done: int, total: int) -> None:
 def is_loopback(host: str) -> bool:
     """True for localhost names and loopback addresses (the only hosts spoken to in
     plain HTTP)."""
-    import ipaddress
-
     bare = host.strip("[]").lower()
     if bare in _LOOPBACK_NAMES:
         return True

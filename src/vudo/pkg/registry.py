@@ -32,6 +32,7 @@ import json
 import os
 import re
 import socket
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -54,6 +55,17 @@ from vudo.pkg.manifest import (
     canonical_name,
     manifest_from_dict,
     validate_name,
+)
+from vudo.pkg.oci import (
+    EMPTY_BLOB,
+    EMPTY_DIGEST,
+    Descriptor,
+    OciClient,
+    build_manifest,
+    bytes_reader,
+    file_reader,
+    parse_image_manifest,
+    parse_oci_url,
 )
 from vudo.pkg.signing import CheckedPackage, check_package
 from vudo.pkg.sources import Candidate, candidate_from_manifest
@@ -611,9 +623,6 @@ class OciRegistry(Resource):
         progress: Any = None,
         **client_options: Any,
     ) -> None:
-        import time
-
-        from vudo.pkg.oci import parse_oci_url
 
         self.location = parse_oci_url(url)
         self.url = self.location.url
@@ -635,8 +644,6 @@ class OciRegistry(Resource):
     def client(self) -> Any:
         """The protocol client (:class:`vudo.pkg.oci.OciClient`), made on first use."""
         if self._client is None:
-            from vudo.pkg.oci import OciClient
-
             self._client = OciClient(self.location, **self._client_options)
         return self._client
 
@@ -735,6 +742,7 @@ class OciRegistry(Resource):
         client's pooled connections: a cold search of a large registry is a round trip per
         name and per new tag, so in series it would take the registry's latency that many
         times over."""
+        # lazy: the pool (~7 ms) only for parallel fetches
         from concurrent.futures import ThreadPoolExecutor
 
         stale = [
@@ -908,8 +916,6 @@ class OciRegistry(Resource):
     def fetch_checked(self, name: str, version: Version | str) -> Fetched:
         """:meth:`fetch`, and the package's checked signature (so installing does not
         check it again)."""
-        from vudo.pkg.oci import parse_image_manifest
-
         wanted = parse_version(str(version))
         repo = self._repo(name)
         tag = version_tag(wanted)
@@ -999,16 +1005,8 @@ class OciRegistry(Resource):
         """Push a signed package as an OCI artifact. Versions are immutable: the same
         bytes again are a no-op, other bytes are refused; a name published by another
         signer is refused unless ``allow_new_signer``."""
+        # lazy: the pool (~7 ms) only for parallel fetches
         from concurrent.futures import ThreadPoolExecutor
-
-        from vudo.pkg.oci import (
-            EMPTY_BLOB,
-            EMPTY_DIGEST,
-            Descriptor,
-            build_manifest,
-            bytes_reader,
-            file_reader,
-        )
 
         package = Path(package)
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -1066,8 +1064,6 @@ class OciRegistry(Resource):
 
     def yank(self, name: str, version: Version | str, *, undo: bool = False) -> bool:
         """Mark (or unmark) a published version as yanked; False if it already was (not)."""
-        from vudo.pkg.oci import EMPTY_DIGEST, Descriptor, build_manifest
-
         wanted = parse_version(str(version))
         entries = self.entries(name, fresh=True)
         entry = next((e for e in entries if e.version == wanted), None)

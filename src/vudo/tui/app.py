@@ -10,6 +10,7 @@ flooding the host-call log cannot freeze the screen.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import shlex
 import subprocess
@@ -35,6 +36,7 @@ from textual.widget import Widget
 from textual.widgets import Header, Input, Static, Tab, Tabs
 
 from vudo.errors import VudoError, printable
+from vudo.home import vudo_home
 from vudo.project.storage import StoredEntry, show_key
 from vudo.tui.buffer import EventBuffer
 from vudo.tui.chrome import KeyFooter, ViewTabs
@@ -320,8 +322,6 @@ class WorkbenchApp(App[int]):
         out of the collector's reach: they live as long as the process, and leaving them
         in makes every full collection during a host-call flood a long UI stall. For the
         ``vudo tui`` process only (tests keep the default)."""
-        import gc
-
         gc.collect()
         gc.freeze()
 
@@ -503,7 +503,7 @@ class WorkbenchApp(App[int]):
         values and buffer it. Nothing else happens on the run thread; flat tuples are not
         tracked by the garbage collector, so a flood waiting for the next flush does not
         make full collections (which would freeze the UI) more frequent."""
-        from vudo.engine.events import (
+        from vudo.engine.events import (  # lazy: engine.events (~3 ms) only once a run sends events
             LEVEL_NAMES,
             FuelSample,
             HostCall,
@@ -1205,8 +1205,6 @@ def run_tui(
 ) -> int:
     """Open the workbench on the project at ``path`` (with hot reload on when ``watch``);
     returns the process exit code (with ``fast_exit``, exits the process with it)."""
-    from vudo.home import vudo_home
-
     app = WorkbenchApp(path.resolve(), home=home or vudo_home(), freeze_gc=True, hot_reload=watch)
     result = app.run()
     code = app.return_code or int(result or 0)

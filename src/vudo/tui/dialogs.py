@@ -18,7 +18,9 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from vudo.capabilities import parse_any_capability, parse_capability
 from vudo.engine.config import DEFAULT_FUEL, DEFAULT_TIMEOUT, MAX_FUEL, MAX_TIMEOUT, parse_fuel
+from vudo.errors import InvalidInputError, VudoError
 from vudo.tui.registry import short_key
 from vudo.tui.rows import ConsentRow
 
@@ -45,9 +47,6 @@ def still(widget: Input, app: object) -> Input:
 
 
 def capability_text(name: str) -> str:
-    from vudo.capabilities import parse_any_capability
-    from vudo.errors import InvalidInputError
-
     try:
         return parse_any_capability(name).description
     except InvalidInputError:
@@ -135,10 +134,9 @@ def check_request(request: RunRequest, params: tuple[str, ...]) -> str | None:
     """What is wrong with ``request`` (one line), or None: the checks the run itself makes
     (arguments against the signature, capability names, grant scopes), made while the
     dialog is still open so a typo is fixed in place."""
-    from vudo.capabilities import parse_capability
+    # lazy: engine.grants (~10 ms) only when a run is asked for
     from vudo.engine.grants import parse_grant_spec
-    from vudo.errors import VudoError
-    from vudo.project.runner import convert_args
+    from vudo.project.runner import convert_args  # lazy: ~190 ms, as above
 
     try:
         convert_args(request.function, params, request.args)
@@ -279,7 +277,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         memory: int | None = None
         memory_text = value("run-memory")
         if memory_text:
-            from vudo.errors import VudoError
+            # lazy: project.runner (~190 ms) only when a run is asked for
             from vudo.project.runner import parse_size
 
             try:

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from rich.text import Text, TextType
 from textual import on
+from textual._tree_sitter import get_language
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -48,7 +49,6 @@ def tree_sitter_language(language: str | None) -> bool:
     """Whether TextArea can highlight ``language`` (a tree-sitter grammar is installed)."""
     if language is None:
         return False
-    from textual._tree_sitter import get_language
 
     return get_language(language) is not None
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from textual.app import App
 from textual.content import Content
+from textual.screen import Screen
 
 from vudo.errors import printable
 from vudo.tui.hostlog import Call, result_text
@@ -21,9 +23,6 @@ _NOISE = frozenset({"left", "right", "ctrl+pageup", "ctrl+pagedown", "super+c"})
 def help_text(app: Any, pane: Pane | None) -> Content:
     """Every binding of the focused pane (and the widgets inside it) and of the app, one
     line per action (``↑ k  Up``)."""
-    from textual.app import App
-    from textual.screen import Screen
-
     pane_keys: dict[str, list[str]] = {}
     app_keys: dict[str, list[str]] = {}
     for key, active in app.screen.active_bindings.items():

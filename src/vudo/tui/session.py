@@ -19,13 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vudo.engine.abi import HostCallError
 from vudo.engine.config import DEFAULT_FUEL
-from vudo.errors import FuelExhausted, VudoError
+from vudo.engine.identity import SpiritIdentity
+from vudo.engine.services import STORAGE_FILE, HostServices
+from vudo.errors import FuelExhausted, InvalidInputError, TestsFailed, VudoError
+from vudo.home import cache_dir, data_dir
+from vudo.project.layout import open_project
+from vudo.project.storage import delete_key, entries, read_value
 from vudo.tui.rows import ConsentRow, ReceiptRow, RegistryEntry
 
 if TYPE_CHECKING:
     from vudo.engine import Engine, Sandbox
-    from vudo.engine.services import HostServices
     from vudo.project.build import BuildResult
     from vudo.project.layout import Project
     from vudo.project.runner import RunHandle, RunResult
@@ -88,8 +93,6 @@ def receipt_row(receipt: Any, balance: int | None = None) -> ReceiptRow:
 
 def _balance(sandbox: Any) -> int | None:
     """The sandbox's own account balance, if its run has the ledger open (else None)."""
-    from vudo.engine.abi import HostCallError
-
     view = sandbox.ledger
     if view is None:
         return None
@@ -121,20 +124,18 @@ class Session:
     # -- project -----------------------------------------------------------------------
 
     def open_project(self) -> Project:
-        from vudo.project.layout import open_project
-
         return open_project(self.root)
 
     def build(self, progress: Progress = _quiet) -> BuildResult:
-        from vudo.project.build import build_project
+        from vudo.project.build import build_project  # lazy: project.build (~100 ms) only to build
 
         return build_project(self.root, progress=progress)
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            # lazy: engine.engine and wasmtime (~90 ms) only to load a module
             from vudo.engine import Engine
-            from vudo.home import cache_dir
 
             self._engine = Engine(cache_dir(self.home))
         return self._engine
@@ -144,6 +145,7 @@ class Session:
     ) -> tuple[list[tuple[str, str, tuple[str, ...]]], str | None]:
         """Exported functions as ``(name, signature, parameter types)`` and the default
         entry point (building first when the sources are newer than the module)."""
+        # lazy: project.runner (~190 ms) only to list or run functions
         from vudo.project.runner import project_target
 
         target = project_target(self.root, progress=progress, build=True)
@@ -183,9 +185,6 @@ class Session:
     def _services_for_run(self) -> HostServices:
         """One HostServices for the whole session, so storage survives reloads and reruns."""
         if self._services is None:
-            from vudo.engine.services import HostServices
-            from vudo.home import data_dir
-
             clock = self.clock
             self._services = HostServices.open(
                 data_dir(self.home), clock=lambda: int(clock() * 1_000_000_000)
@@ -199,6 +198,7 @@ class Session:
         manifest's capabilities are granted, minus ``request.deny``, signed with the
         user's key; the session's engine and host services are shared between runs.
         """
+        # lazy: project.runner (~190 ms) only to run
         from vudo.project.runner import RunHandle, RunOptions, project_target
 
         self._close_sandbox()
@@ -280,26 +280,18 @@ class Session:
 
     def has_storage(self) -> bool:
         """Whether any Spirit has stored anything (the pane then reads it)."""
-        from vudo.engine.services import STORAGE_FILE
-        from vudo.home import data_dir
-
         return self._services is not None or (data_dir(self.home) / STORAGE_FILE).is_file()
 
     def identity(self) -> Any:
         """The identity the project's runs have (their storage namespace and account)."""
-        from vudo.engine.identity import SpiritIdentity
-
         return SpiritIdentity.project(self.root)
 
     def storage(self) -> tuple[list[Any], int | None]:
         """The project Spirit's stored entries (previews) and its credit balance (None
         when its account has never been used)."""
-        from vudo.project.storage import entries
-
         services = self._services_for_run()
         identity = self.identity()
         rows = entries(services.storage, identity)
-        from vudo.engine.abi import HostCallError
 
         try:
             balance: int | None = int(services.ledger.balance(identity.account))
@@ -309,14 +301,10 @@ class Session:
 
     def storage_value(self, key: bytes) -> bytes | None:
         """One whole stored value (the pane shows previews)."""
-        from vudo.project.storage import read_value
-
         stored = read_value(self._services_for_run().storage, self.identity(), key)
         return None if stored is None else stored.value
 
     def delete_key(self, key: bytes) -> bool:
-        from vudo.project.storage import delete_key
-
         return delete_key(self._services_for_run().storage, self.identity(), key).deleted
 
     def _close_sandbox(self) -> None:
@@ -333,8 +321,7 @@ class Session:
         """``vudo test``: every test_* export in its own sandbox; TestsFailed on failure.
 
         ``on_case(name, passed, detail)`` is called as each test finishes (worker thread)."""
-        from vudo.errors import TestsFailed
-        from vudo.project.testing import run_tests
+        from vudo.project.testing import run_tests  # lazy: project.testing (~190 ms) only for `t`
 
         def case_done(case: Any) -> None:
             if on_case is not None:
@@ -353,14 +340,15 @@ class Session:
         return report.summary
 
     def pack(self, progress: Progress = _quiet) -> str:
+        # lazy: project.packaging (~500 ms) only to pack
         from vudo.project.packaging import pack_project
 
         result = pack_project(self.root, progress=progress)
         return f"packed {self._rel(result.path)} ({result.size:,} bytes)"
 
     def sign(self, progress: Progress = _quiet) -> str:
-        from vudo.pkg.keys import fingerprint
-        from vudo.project.packaging import newest_package, sign_project_package
+        from vudo.pkg.keys import fingerprint  # lazy: pkg.keys and nacl (~20 ms) only to sign
+        from vudo.project.packaging import newest_package, sign_project_package  # lazy: ~500 ms
 
         package = newest_package(self.root)
         result = sign_project_package(package, project_dir=self.root, home=self.home)
@@ -370,7 +358,7 @@ class Session:
 
     def check(self, progress: Progress = _quiet) -> str:
         """``vudo check``: every problem; the first error is raised as InvalidInputError."""
-        from vudo.errors import InvalidInputError
+        # lazy: project.workflow (~120 ms) only for check
         from vudo.project.workflow import check_project
 
         report = check_project(self.root, home=self.home, progress=progress)
@@ -393,9 +381,10 @@ class Session:
 
     def search(self, query: str) -> list[RegistryEntry]:
         """Registry Spirits matching ``query`` plus installed ones the registry lacks."""
-        from vudo.project.installed import search_installed
-        from vudo.project.installing import user_policy
-        from vudo.project.registries import browse
+        # lazy: the store and registries (~300 ms) load in the start-up search worker
+        from vudo.project.installed import search_installed  # lazy: as above
+        from vudo.project.installing import user_policy  # lazy: as above
+        from vudo.project.registries import browse  # lazy: as above
 
         trusted = user_policy(self.home).trusted_keys
         installed: dict[str, list[Any]] = {}
@@ -432,8 +421,9 @@ class Session:
 
     def registry_action(self, action: str, entry: RegistryEntry, consent: Consent) -> str:
         """install / uninstall / upgrade ``entry``; ``consent`` answers each request."""
+        # lazy: project.installing (~300 ms) only to (un)install
         from vudo.project import installing
-        from vudo.project.consent import ConsentDecision
+        from vudo.project.consent import ConsentDecision  # lazy: as above
 
         if action == "uninstall":
             removed = installing.uninstall(entry.name, home=self.home).removed
@@ -477,7 +467,7 @@ class Session:
 
     def watch(self, stop: threading.Event) -> Iterator[set[str]]:
         """Yield the project-relative paths of changed sources until ``stop`` is set."""
-        from watchfiles import watch
+        from watchfiles import watch  # lazy: watchfiles (~5 ms) only with hot reload (--watch)
 
         def wanted(_change: object, path: str) -> bool:
             try:
