@@ -7,8 +7,7 @@
 * nothing but the CLI imports the TUI, and only inside a function (lazily);
 * no import cycles, counting imports inside functions and ``if TYPE_CHECKING:`` blocks;
 * a function-level import says why it is not at the top (``# lazy: <reason>``): any
-  import (vudo, standard library or third-party) outside :data:`NOT_YET_SAYING_WHY`, and
-  vudo imports in vudo.project, where the cycle they used to hide lived.
+  import (vudo, standard library or third-party) in any module.
 """
 
 from __future__ import annotations
@@ -140,31 +139,6 @@ def test_no_import_cycles() -> None:
     assert cycles == []
 
 
-# Modules whose function-level imports are not yet all checked for a reason (issue 9):
-# other branches were editing them when the rule grew from vudo.project to every import.
-# Each entry is a module or a package (with its submodules); delete it once its imports
-# say why (``# lazy: <reason>``) or move to the top.
-NOT_YET_SAYING_WHY = (
-    "vudo",  # the package's __init__ only (an exact name: see not_yet_saying_why)
-    "vudo.__main__",
-    "vudo.cli",  # every module of the package
-    "vudo.engine.compose",
-    "vudo.engine.grants",
-    "vudo.engine.host",
-    "vudo.engine.sandbox",
-    "vudo.pkg.index",
-    "vudo.pkg.pricing",
-    "vudo.pkg.store",
-    "vudo.project",  # standard-library and third-party imports; its vudo imports are checked
-)
-
-
-def not_yet_saying_why(name: str) -> bool:
-    return name in NOT_YET_SAYING_WHY or any(
-        within(name, prefix) for prefix in NOT_YET_SAYING_WHY if prefix != "vudo"
-    )
-
-
 def function_level_imports(name: str, path: Path) -> list[Import]:
     """Every import inside a function of ``path``, of any module (``if TYPE_CHECKING:``
     blocks sit at module level, so they are not counted)."""
@@ -197,32 +171,24 @@ def test_function_level_imports_say_why() -> None:
     silent = [
         f"{i.importer}:{i.line} imports {i.imported}"
         for name, path in MODULES.items()
-        if not not_yet_saying_why(name)
         for i in function_level_imports(name, path)
         if not i.lazy_reason
-    ]
-    silent += [  # the older rule, kept while vudo.project is in NOT_YET_SAYING_WHY
-        f"{i.importer}:{i.line} imports {i.imported}"
-        for i in ALL
-        if within(i.importer, "vudo.project") and i.in_function and not i.lazy_reason
     ]
     assert silent == []
 
 
 def test_the_reason_check_sees_every_kind_of_import() -> None:
     """The check above is only as good as its parser: stdlib, third-party and vudo
-    imports inside functions are all found, and the covered modules are most of vudo."""
+    imports inside functions are all found, in the CLI too."""
     found = {
         (i.importer, i.imported)
-        for name in ("vudo.boundaries", "vudo.tui.session", "vudo.pkg.oci")
+        for name in ("vudo.boundaries", "vudo.tui.session", "vudo.pkg.oci", "vudo.cli.commands")
         for i in function_level_imports(name, MODULES[name])
     }
     assert ("vudo.boundaries", "sqlite3") in found  # standard library
     assert ("vudo.pkg.oci", "httpx") in found  # third-party
     assert ("vudo.tui.session", "vudo.project.runner") in found  # vudo
-    assert not_yet_saying_why("vudo") and not_yet_saying_why("vudo.cli.commands")
-    assert not not_yet_saying_why("vudo.engine.engine")
-    assert not not_yet_saying_why("vudo.tui.app")
+    assert ("vudo.cli.commands", "vudo.tui.app") in found  # inside a try, in the CLI
 
 
 def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -20,6 +20,7 @@ guest takes to run. ``tests/test_layering.py`` checks that those commands keep
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from vudo.capabilities import Capability
@@ -54,8 +55,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'vudo' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

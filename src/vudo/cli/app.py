@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
+from vudo import __version__
 from vudo.errors import Interrupted, UsageError, VudoError, from_os_error, printable
 
 PROG = "vudo"
@@ -520,12 +521,14 @@ def _cfg_cache(p: argparse.ArgumentParser) -> None:
 
 
 def _cfg_credit(p: argparse.ArgumentParser) -> None:
+    # lazy: cli.credit (~10 ms) only to build `vudo credit`'s parser
     from vudo.cli.credit import configure
 
     configure(p)
 
 
 def _cfg_storage(p: argparse.ArgumentParser) -> None:
+    # lazy: cli.storage (~10 ms) only to build `vudo storage`'s parser
     from vudo.cli.storage import configure
 
     configure(p)
@@ -545,18 +548,21 @@ def _cfg_tui(p: argparse.ArgumentParser) -> None:
 
 
 def _trust_yes(p: argparse.ArgumentParser) -> None:
+    # lazy: cli.trust (~15 ms) only for the commands that take --yes
     from vudo.cli.trust import add_yes
 
     add_yes(p)
 
 
 def _cfg_trust(p: argparse.ArgumentParser) -> None:
+    # lazy: cli.trust (~15 ms) only to build `vudo trust`'s parser
     from vudo.cli.trust import configure_trust
 
     configure_trust(p)
 
 
 def _cfg_untrust(p: argparse.ArgumentParser) -> None:
+    # lazy: cli.trust (~15 ms) only to build `vudo untrust`'s parser
     from vudo.cli.trust import configure_untrust
 
     configure_untrust(p)
@@ -771,6 +777,7 @@ _NAMES = frozenset(cmd.name for cmd in COMMANDS)
 def _fuel(text: str) -> int:
     # the engine's config module (and its ABI tables) only when --fuel is given: `vudo
     # search` and the other commands that run no guest never load it
+    # lazy: engine.config (~8 ms) only when --fuel is given
     from vudo.engine.config import parse_fuel
 
     try:
@@ -788,6 +795,7 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected a positive, finite number of seconds, got {text!r}"
         )
+    # lazy: engine.config (~8 ms) only when --timeout is given
     from vudo.engine.config import MAX_TIMEOUT
 
     return min(value, MAX_TIMEOUT)  # 1e308 means "as long as vudo waits", not a crash
@@ -864,8 +872,6 @@ def _chosen_command(words: Sequence[str]) -> str | None:
 
 
 def _version() -> str:
-    from vudo import __version__
-
     return __version__
 
 
@@ -915,6 +921,7 @@ def report_error(err: VudoError) -> int:
     """Print ``err`` as its one ``error:`` line (and as JSON in JSON mode); its exit code."""
     sys.stdout.flush()
     if _json_mode:
+        # lazy: cli.render (~4 ms) only to print an error as JSON
         from vudo.cli.render import emit_error_json
 
         emit_error_json(err)
@@ -940,8 +947,9 @@ def run_cli(argv: Sequence[str]) -> int:
             parser.print_help()
             return 2
         args.guest_args = guest
+        # lazy: the handlers (~40 ms) after parsing, never for --help or a usage error
         from vudo.cli import commands
-        from vudo.cli.render import set_quiet
+        from vudo.cli.render import set_quiet  # lazy: cli.render (~4 ms) likewise after parsing
 
         set_quiet(args.quiet)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vudo.capabilities import parse_any_capability, parse_capability
+from vudo.capabilities import Capability, parse_any_capability, parse_capability
 from vudo.cli.render import (
     ProgressLine,
     emit_json,
@@ -30,12 +30,13 @@ from vudo.display import digest as show_digest
 from vudo.errors import (
     InvalidInputError,
     NotFoundError,
+    ResourceLimitExceeded,
     TestsFailed,
     UsageError,
     VudoError,
     printable,
 )
-from vudo.home import vudo_home
+from vudo.home import cache_dir, keys_dir, vudo_home
 
 if TYPE_CHECKING:
     from vudo.engine.events import Event
@@ -64,7 +65,7 @@ def _home() -> Path:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from vudo.project.new import new_project
+    from vudo.project.new import new_project  # lazy: project.new (~110 ms) only for `vudo new`
 
     created = new_project(
         args.name,
@@ -85,8 +86,9 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    # lazy: cli.trust (~15 ms) only for commands that run project code
     from vudo.cli.trust import ensure_trusted
-    from vudo.project.build import build_project
+    from vudo.project.build import build_project  # lazy: project.build (~95 ms) only to build
 
     ensure_trusted(Path(args.path), yes=args.yes)
     bar = ProgressLine()
@@ -121,8 +123,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_dol(args: argparse.Namespace) -> int:
-    import shutil
-    import subprocess
+    import shutil  # lazy: shutil (~4 ms) only for `vudo dol`
+    import subprocess  # lazy: subprocess (~7 ms) only for `vudo dol`
 
     exe = shutil.which("dol")
     if exe is None:
@@ -147,7 +149,7 @@ def cmd_dol(args: argparse.Namespace) -> int:
 
 
 def cmd_capabilities(args: argparse.Namespace) -> int:
-    from vudo.capabilities import Capability
+    # lazy: project.grants (~50 ms) only for `vudo capabilities`
     from vudo.project.grants import capability_info
 
     if args.name is not None:
@@ -195,7 +197,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
             "(`vudo run`, `vudo test`, `vudo build`)",
         )
     try:
-        from vudo.tui.app import run_tui
+        from vudo.tui.app import run_tui  # lazy: textual and the TUI (~500 ms) only for `vudo tui`
     except ModuleNotFoundError as err:
         if err.name and err.name.startswith("vudo"):
             raise VudoError(
@@ -203,8 +205,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
                 hint="use the headless commands (`vudo --help`)",
             ) from err
         raise
+    # lazy: cli.trust (~15 ms) only for commands that run project code
     from vudo.cli.trust import ensure_trusted
-    from vudo.pkg import MANIFEST_FILENAMES
+    from vudo.pkg import MANIFEST_FILENAMES  # lazy: the package core only for `vudo tui`
 
     if any((path / n).is_file() for n in MANIFEST_FILENAMES):
         ensure_trusted(path, yes=args.yes)  # a project: ask before it is built
@@ -301,6 +304,7 @@ class _HostCallWatch:
         self.refused_calls: dict[str, None] = {}
 
     def __call__(self, event: Event) -> None:
+        # lazy: engine.events (~6 ms) only once a run sends events
         from vudo.engine.events import FuelSample, HostCall
 
         if isinstance(event, FuelSample):
@@ -426,6 +430,7 @@ def _run_options(
 ) -> RunOptions:
     """The run limits and grants ``run`` and ``test`` share (--fuel/--timeout/--memory,
     --grant/--deny); a malformed capability or scope is a usage error, as in every command."""
+    # lazy: project.runner (~150 ms) only for commands that run a guest
     from vudo.project.runner import RunOptions, parse_dir_spec, parse_size
 
     _check_grant_words(args.grant, args.deny)
@@ -458,8 +463,7 @@ def _input_bytes(source: str | None) -> bytes:
     """``--input FILE`` (``-``: all of stdin) as bytes; a missing file is exit 5. At most
     the input limit is read (one byte more tells it was passed: exit 13, before the
     Spirit runs), so a huge file or an endless pipe never fills the host's memory."""
-    from vudo.engine.config import Limits
-    from vudo.errors import ResourceLimitExceeded
+    from vudo.engine.config import Limits  # lazy: engine.config (~5 ms) only when --input is given
 
     if source is None:
         return b""
@@ -488,7 +492,7 @@ def _input_bytes(source: str | None) -> bytes:
 
 def _env_word(word: str) -> tuple[str, str]:
     """``--env NAME=VALUE`` as (name, value); usage error (exit 2) otherwise."""
-    from vudo.engine.config import check_env
+    from vudo.engine.config import check_env  # lazy: engine.config (~5 ms) only when --env is given
 
     name, eq, value = word.partition("=")
     if not eq:
@@ -529,6 +533,7 @@ def _typed_by_user() -> Iterator[None]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # lazy: project.runner (~150 ms) only to run
     from vudo.project.runner import RunControl, resolve_target, run_spirit
 
     home = _home()
@@ -539,7 +544,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     stream = _OutputStream(bar)  # host_output_write's bytes, and a WASI program's stdout
     sinks = {"output": stream, "stdout": stream, "stderr": _OutputStream(bar, sys.stderr)}
     try:
-        from vudo.cli.trust import gate
+        from vudo.cli.trust import gate  # lazy: cli.trust (~15 ms) only to run
 
         target = resolve_target(
             _target_word(args), cwd=Path.cwd(), home=home, progress=bar, trust=gate(args.yes)
@@ -584,7 +589,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out(line)
     if control.reason == "interrupted":
         raise KeyboardInterrupt
-    from vudo.engine.traps import ProcessExit  # the engine is loaded by now
+    # lazy: engine.traps (~30 ms) off the quick commands; a run has loaded it by now
+    from vudo.engine.traps import ProcessExit
 
     if isinstance(result.error, ProcessExit):
         return result.error.code  # the WASI program's own exit status passes through
@@ -619,8 +625,8 @@ class _OutputStream:
 def _interrupts_terminate(control: RunControl) -> Iterator[None]:
     """While a guest runs, Ctrl-C terminates the sandbox (the guest is inside wasm, where
     Python cannot raise KeyboardInterrupt); the receipt is still printed, then exit 130."""
-    import signal
-    import threading  # (here: `vudo search` and the other quick commands never need it)
+    import signal  # lazy: signal only while a guest runs
+    import threading  # lazy: not for `vudo search` and the other quick commands
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -639,7 +645,9 @@ def _interrupts_terminate(control: RunControl) -> Iterator[None]:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from vudo.cli.trust import ensure_trusted
+    from vudo.cli.trust import ensure_trusted  # lazy: cli.trust (~15 ms) only for `vudo test`
+
+    # lazy: project.testing (~150 ms) only for `vudo test`
     from vudo.project.testing import (
         DEFAULT_TEST_FUEL,
         DEFAULT_TEST_TIMEOUT,
@@ -707,6 +715,7 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
+    # lazy: project.packaging (~260 ms) only to pack
     from vudo.project.packaging import pack_project
 
     bar = ProgressLine()
@@ -725,6 +734,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
+    # lazy: project.packaging (~260 ms) only to sign
     from vudo.project.packaging import newest_package, sign_project_package
 
     if args.verify:
@@ -754,6 +764,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    # lazy: project.workflow (~90 ms) only for `vudo check`
     from vudo.project.workflow import check_project
 
     bar = ProgressLine()
@@ -786,6 +797,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _resolved(args: argparse.Namespace) -> Resolution:
+    # lazy: project.dependencies (~230 ms) only to resolve a project's dependencies
     from vudo.project.dependencies import resolve_project_dependencies
 
     return resolve_project_dependencies(Path(args.path), home=_home(), registries=args.registry)
@@ -817,6 +829,7 @@ def cmd_why(args: argparse.Namespace) -> int:
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
+    # lazy: project.workflow (~90 ms) only for `vudo fmt`
     from vudo.project.workflow import fmt_project
 
     result = fmt_project(Path(args.path), check=args.check)
@@ -839,6 +852,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 
 def cmd_doc(args: argparse.Namespace) -> int:
+    # lazy: project.workflow (~90 ms) only for `vudo doc`
     from vudo.project.workflow import doc_project
 
     bar = ProgressLine()
@@ -885,6 +899,7 @@ def _ask(question: str) -> str:
 
 def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecision:
     """The user's decision: from the flags, else asked on the terminal, else refused."""
+    # lazy: project.consent (~20 ms) only when a command asks for consent
     from vudo.project.consent import ConsentDecision, decide_consent
 
     decision = decide_consent(request, yes=args.yes, grant=args.grant, deny=args.deny)
@@ -918,6 +933,7 @@ def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecisi
 
 
 def cmd_summon(args: argparse.Namespace) -> int:
+    # lazy: project.installing (~320 ms) only for `vudo summon`
     from vudo.project.installing import install_prepared, prepare_summon
 
     _check_grant_words(args.grant, args.deny)
@@ -958,6 +974,7 @@ def _render_install(result: SummonResult, args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    # lazy: project.installed (~10 ms) only for `vudo list`
     from vudo.project.installed import list_installed
 
     spirits = list_installed(_home())
@@ -984,13 +1001,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    # lazy: project.installed (~10 ms) only for `vudo search`
     from vudo.project.installed import search_installed
 
     if args.capability is not None:
         with _typed_by_user():
             parse_capability(args.capability)
     if args.available:
-        from vudo.project.registries import browse  # http and OCI clients: only for this
+        # lazy: project.registries, http and OCI clients (~200 ms) only with --available
+        from vudo.project.registries import browse
 
         entries = browse(
             args.query, home=_home(), registries=args.registry, capability=args.capability
@@ -1037,6 +1056,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
     """A package file, verified before anything is shown (`verify`, `sign --verify`, and
     `info FILE.spirit` with ``full``: manifest, files and whether it is installed)."""
+    # lazy: project.packaging (~260 ms) only to show a package file
     from vudo.project.packaging import inspect_package
 
     facts = inspect_package(target, home=_home() if full else None)
@@ -1077,8 +1097,10 @@ def _show_package(target: Path, args: argparse.Namespace, *, full: bool) -> int:
 
 
 def _info_available(args: argparse.Namespace) -> int:
-    from vudo.display import digest
+    # lazy: project.installed (~10 ms) only for `vudo info`
     from vudo.project.installed import split_spec
+
+    # lazy: project.remote (~190 ms) only for a package not installed
     from vudo.project.remote import info_available
 
     name, version = split_spec(args.name)
@@ -1094,7 +1116,7 @@ def _info_available(args: argparse.Namespace) -> int:
     out(
         f"signer        {shown.signer}" + ("" if shown.signer == m.author else "  (not the author)")
     )
-    out(f"digest        {digest(shown.digest)}  ({human_bytes(shown.size)})")
+    out(f"digest        {show_digest(shown.digest)}  ({human_bytes(shown.size)})")
     out(
         "versions      "
         + ", ".join(
@@ -1108,6 +1130,7 @@ def _info_available(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    # lazy: project.installed (~10 ms) only for `vudo info`
     from vudo.project.installed import info_installed
 
     if args.available:
@@ -1148,6 +1171,7 @@ def _when(iso: str) -> str:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
+    # lazy: project.installing (~320 ms) only for `vudo uninstall`
     from vudo.project.installing import uninstall
 
     result = uninstall(args.name, home=_home())
@@ -1162,6 +1186,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
+    # lazy: project.grants (~50 ms) only for `vudo grant`
     from vudo.project.grants import grant_capability, grant_rows
 
     words = [args.capability]  # CAP or CAP=SCOPE; --scope is checked as CAP=SCOPE too
@@ -1181,6 +1206,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
+    # lazy: project.grants (~50 ms) only for `vudo revoke`
     from vudo.project.grants import revoke_capability
 
     _check_grant_words([], [args.capability])
@@ -1193,25 +1219,25 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_credit(args: argparse.Namespace) -> int:
-    from vudo.cli.credit import run
+    from vudo.cli.credit import run  # lazy: cli.credit (~10 ms) only for `vudo credit`
 
     return run(args)
 
 
 def cmd_storage(args: argparse.Namespace) -> int:
-    from vudo.cli.storage import run
+    from vudo.cli.storage import run  # lazy: cli.storage (~15 ms) only for `vudo storage`
 
     return run(args)
 
 
 def cmd_trust(args: argparse.Namespace) -> int:
-    from vudo.cli.trust import run_trust
+    from vudo.cli.trust import run_trust  # lazy: cli.trust (~15 ms) only for `vudo trust`
 
     return run_trust(args)
 
 
 def cmd_untrust(args: argparse.Namespace) -> int:
-    from vudo.cli.trust import run_untrust
+    from vudo.cli.trust import run_untrust  # lazy: cli.trust (~15 ms) only for `vudo untrust`
 
     return run_untrust(args)
 
@@ -1220,7 +1246,7 @@ def cmd_untrust(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from vudo.home import keys_dir
+    # lazy: pkg.keys and nacl (~30 ms) only for `vudo keys`
     from vudo.pkg.keys import PRIVATE_KEY_FILE, KeyFile, load_keypair
 
     if args.key is not None and args.action not in ("trust", "untrust", "import"):
@@ -1243,6 +1269,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if args.action in ("rotate", "import") or (args.action == "generate" and exists):
         return _replace_key(args, home)
     if args.action == "generate":
+        # lazy: pkg.keys and nacl (~30 ms) only for `vudo keys`
         from vudo.pkg.keys import generate_keypair, save_keypair
 
         kp = generate_keypair()
@@ -1260,6 +1287,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if args.action == "export":
         return _export_key(args, load_keypair(keys / PRIVATE_KEY_FILE))
     if args.action == "trust":
+        # lazy: project.grants (~50 ms) only to trust a signer
         from vudo.project.grants import trust_signer
 
         if not args.key:
@@ -1273,7 +1301,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
             out(f"trusted signer {trusted.key}")
         return 0
     if args.action == "untrust":
+        # lazy: pkg.keys and nacl (~30 ms) only for `vudo keys`
         from vudo.pkg.keys import parse_public_key
+
+        # lazy: project.grants (~50 ms) only to untrust a signer
         from vudo.project.grants import untrust_signer
 
         if not args.key:
@@ -1290,6 +1321,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             out(f"no longer trusted: signer {key} (Spirits pinned to it stay installed)")
         return 0
     # list: the user's own key and the signer keys the store trusts or pins
+    # lazy: project.grants (~50 ms) only to list known keys
     from vudo.project.grants import known_keys
 
     rows = known_keys(home)
@@ -1316,7 +1348,7 @@ def _show_key(verb: str, key: KeyFile | KeyRotation, args: argparse.Namespace) -
 
 def _replace_key(args: argparse.Namespace, home: Path) -> int:
     """rotate, import over an existing key, generate --force: one rotation."""
-    from vudo.home import keys_dir
+    # lazy: pkg.keys and nacl (~30 ms) only to replace a key
     from vudo.pkg.keys import (
         PRIVATE_KEY_FILE,
         KeyFile,
@@ -1324,7 +1356,7 @@ def _replace_key(args: argparse.Namespace, home: Path) -> int:
         load_keypair,
         save_keypair,
     )
-    from vudo.project.grants import rotate_key
+    from vudo.project.grants import rotate_key  # lazy: project.grants (~50 ms) only to rotate a key
 
     keys = keys_dir(home)
     new = None
@@ -1366,6 +1398,7 @@ def _replace_key(args: argparse.Namespace, home: Path) -> int:
 
 def _export_key(args: argparse.Namespace, kp: KeyPair) -> int:
     """The private key's one-line hex seed (the format of ``keys/private.key``)."""
+    # lazy: pkg.keys and nacl (~30 ms) only to export a key
     from vudo.pkg.keys import export_keypair
 
     exported = export_keypair(kp, Path(args.output) if args.output is not None else None)
@@ -1402,6 +1435,7 @@ def _consent_callback(
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    # lazy: project.installing (~320 ms) only for `vudo install`
     from vudo.project.installing import install
 
     _check_grant_words(args.grant, args.deny)
@@ -1426,7 +1460,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from vudo.project.packaging import publish
+    from vudo.project.packaging import publish  # lazy: project.packaging (~260 ms) only to publish
 
     bar = ProgressLine()
     try:
@@ -1457,7 +1491,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_yank(args: argparse.Namespace) -> int:
-    from vudo.project.remote import yank
+    from vudo.project.remote import yank  # lazy: project.remote (~190 ms) only for `vudo yank`
 
     result = yank(args.name, home=_home(), registry=args.registry, undo=args.undo)
     if args.json:
@@ -1475,6 +1509,7 @@ def cmd_yank(args: argparse.Namespace) -> int:
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
+    # lazy: pkg.config (~90 ms) only for `vudo registry`
     from vudo.pkg.config import add_registry, load_config, remove_registry
 
     home = _home()
@@ -1554,7 +1589,7 @@ def _read_secret(what: str) -> str:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    from vudo.project.remote import login
+    from vudo.project.remote import login  # lazy: project.remote (~190 ms) only for `vudo login`
 
     if args.password_stdin == args.token_stdin:
         raise UsageError(
@@ -1587,7 +1622,7 @@ def cmd_login(args: argparse.Namespace) -> int:
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
-    from vudo.project.remote import logout
+    from vudo.project.remote import logout  # lazy: project.remote (~190 ms) only for `vudo logout`
 
     result = logout(args.registry, home=_home())
     if args.json:
@@ -1600,6 +1635,7 @@ def cmd_logout(args: argparse.Namespace) -> int:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
+    # lazy: project.installing (~320 ms) only for `vudo upgrade`
     from vudo.project.installing import upgrade
 
     consent_args = argparse.Namespace(yes=args.yes, grant=[], deny=[])
@@ -1618,6 +1654,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     pruned: list[InstalledSpirit] = []
     kept: list[str] = []
     if args.prune:
+        # lazy: project.installing (~320 ms) only with --prune
         from vudo.project.installing import prune
 
         pruned, kept = prune(args.name, home=_home())
@@ -1644,8 +1681,8 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    # lazy: engine.engine and wasmtime (~90 ms) only for `vudo cache`
     from vudo.engine.engine import CacheCleared, ModuleCache
-    from vudo.home import cache_dir
 
     cache = ModuleCache(cache_dir(_home()), fingerprint="")
     usage = cache.usage()
@@ -1672,8 +1709,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    from vudo.pkg.keys import fingerprint
-    from vudo.project.repair import repair
+    from vudo.pkg.keys import fingerprint  # lazy: pkg.keys and nacl (~30 ms) only for `vudo repair`
+    from vudo.project.repair import repair  # lazy: project.repair (~140 ms) only for `vudo repair`
 
     outcome = repair(_home())
     for r in outcome.released:

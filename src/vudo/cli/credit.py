@@ -70,7 +70,7 @@ def _when(at: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vudo.project import credit
+    from vudo.project import credit  # lazy: project.credit (~170 ms) only when `vudo credit` runs
 
     low, high, what = _TAKES[args.action]
     words: list[str] = list(args.words)

@@ -53,7 +53,7 @@ def emit_json(value: Any, *, error: VudoError | None = None) -> None:
     no number for (``json`` would print ``NaN``, which jq and browsers reject), so
     non-finite floats are written as the strings "nan", "inf" and "-inf", as receipts
     write them (:meth:`vudo.engine.Receipt.to_dict`)."""
-    import json
+    import json  # lazy: json (~2 ms) stays off a plain run; only --json output needs it
 
     value = _json_form(value)
     if error is not None:  # a result that is also a failure (tests failed, check found...)

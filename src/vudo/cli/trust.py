@@ -40,6 +40,7 @@ def _say(line: str) -> None:
 
 def ensure_trusted(root: Path, *, yes: bool) -> None:
     """Return if ``root`` is trusted (or the user trusts it now); raise otherwise."""
+    # lazy: project.workspace (~25 ms) only when a folder's trust is checked
     from vudo.project.workspace import check_trust, trust
 
     home = vudo_home()
@@ -90,6 +91,7 @@ def configure_untrust(p: argparse.ArgumentParser) -> None:
 
 
 def run_trust(args: argparse.Namespace) -> int:
+    # lazy: project.workspace (~25 ms) only for `vudo trust`
     from vudo.project.workspace import trust, trusted_folders
 
     home = vudo_home()
@@ -119,6 +121,7 @@ def run_trust(args: argparse.Namespace) -> int:
 
 
 def run_untrust(args: argparse.Namespace) -> int:
+    # lazy: project.workspace (~25 ms) only for `vudo untrust`
     from vudo.project.workspace import untrust
 
     folder = untrust(Path(args.dir), home=vudo_home())

@@ -1167,6 +1167,7 @@ def _summ_key(key: bytes) -> str:
 
 def _normalize_address() -> Callable[[str], str] | None:
     try:
+        # lazy: engine.network (socket, ipaddress; ~30 ms) only once a guest names an address
         from vudo.engine.network import normalize_address
     except ImportError:
         return None

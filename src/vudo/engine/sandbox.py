@@ -38,7 +38,7 @@ import wasmtime
 from wasmtime import _bindings as ffi
 from wasmtime import _ffi as _wasmtime_ffi
 
-from vudo.engine.abi import INT_RANGES, HostCallError, StopGuest
+from vudo.engine.abi import IMPORT_CAPABILITIES, INT_RANGES, HostCallError, StopGuest
 from vudo.engine.compose import Calls
 from vudo.engine.config import MAX_FUEL, TRANSITIONS, Callee, SandboxConfig, SandboxState
 from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
@@ -51,9 +51,11 @@ from vudo.engine.host import (
     _set_fuel,
     current_thread_state,
 )
+from vudo.engine.identity import credit_account
 from vudo.engine.receipt import Receipt
 from vudo.engine.runio import OUTPUT, RunIO
 from vudo.engine.traps import ProcessExit, Terminated, stop_message, translate
+from vudo.engine.wasi_abi import WASI_CAPABILITIES
 from vudo.errors import (
     FuelExhausted,
     GuestTrap,
@@ -1211,9 +1213,6 @@ def _check_input(data: bytes, limit: int) -> bytes:
 def _capability_of(name: str, custom: Any) -> Any:
     """The capability a logged host call needed: the ABI table's, or for an application
     host function (logged as ``module.name``) its definition's."""
-    from vudo.engine.abi import IMPORT_CAPABILITIES
-    from vudo.engine.wasi_abi import WASI_CAPABILITIES
-
     if name in IMPORT_CAPABILITIES:
         return IMPORT_CAPABILITIES[name]
     if name in WASI_CAPABILITIES:  # WASI calls are logged by their bare preview1 names
@@ -1261,6 +1260,7 @@ def _denies_everything(config: SandboxConfig) -> bool:
 
 
 def _make_checker(config: SandboxConfig) -> Any:
+    # lazy: engine.grants (~20 ms) only for runs that carry grants
     from vudo.engine.grants import GrantChecker
 
     kwargs: dict[str, Any] = {
@@ -1294,9 +1294,9 @@ def _make_ledger(config: SandboxConfig, sandbox_id: str) -> Any:
     ledger = getattr(services, "ledger", None) if services is not None else None
     if ledger is None:
         return None
-    import secrets  # only runs with a ledger need an owner id
+    import secrets  # lazy: secrets (~9 ms, hashlib) only for runs with a ledger (an owner id)
 
-    from vudo.engine.identity import credit_account
+    # lazy: engine.ledger (~45 ms) only for runs with a ledger
     from vudo.engine.ledger import LedgerView
 
     owner = f"{sandbox_id}/{secrets.token_hex(8)}"

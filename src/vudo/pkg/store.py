@@ -643,6 +643,8 @@ class LocalStore(Resource):
         """
         from vudo.pkg.archive import digest_package  # lazy: the zip reader, installs only
         from vudo.pkg.signing import check_package  # lazy: nacl only when installing
+
+        # lazy: pkg.trust and nacl (~20 ms) only when installing
         from vudo.pkg.trust import TrustPolicy
 
         policy = policy or TrustPolicy()
@@ -677,6 +679,7 @@ class LocalStore(Resource):
         moving the file into the store, not copying and checking it again: the download
         was already a private file written once. On another filesystem it is copied and
         checked as :meth:`install` does."""
+        # lazy: pkg.trust and nacl (~20 ms) only when adopting a download
         from vudo.pkg.trust import TrustPolicy
 
         policy = policy or TrustPolicy()
@@ -1266,6 +1269,8 @@ class LocalStore(Resource):
         open store and how many packages were indexed.
         """
         from vudo.pkg.archive import digest_package  # lazy: nacl and the zip reader
+
+        # lazy: pkg.signing and nacl (~20 ms) only to rebuild the index
         from vudo.pkg.signing import check_package
 
         root = Path(root)

@@ -17,6 +17,7 @@ Every workflow function takes the project directory explicitly; none reads the c
 # path (see vudo.engine.config). Annotations naming a later or TYPE_CHECKING-only class
 # are quoted.
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -113,10 +114,10 @@ def wasm_path(root: Path, name: str, *, release: bool = False) -> Path:
 def _toolchain(language: str) -> str:
     """Which compiler builds ``language``: its location and install time (a new version
     is a new install), found without importing or running it."""
-    import importlib.util
+    import importlib.util  # lazy: importlib.util (~1 ms) only when a build stamp is checked
 
     if language == "rust":
-        import shutil
+        import shutil  # lazy: shutil (~3 ms) only for Rust projects (to find rustc)
 
         exe = shutil.which("rustc")
         where = Path(exe) if exe else None
@@ -165,8 +166,8 @@ def input_digest(root: Path, *, release: bool = False) -> str | None:
 def current_build(root: Path, *, release: bool = False) -> BuildStamp | None:
     """The last build of this profile, if its inputs are unchanged and its module is
     still the one it wrote; None otherwise (then build)."""
-    import hashlib
-    import json
+    import hashlib  # lazy: hashlib (~3 ms) only when a build stamp is checked
+    import json  # lazy: json (~2 ms) only when a build stamp is read
 
     root = Path(root).absolute()
     try:
@@ -195,9 +196,8 @@ def current_build(root: Path, *, release: bool = False) -> BuildStamp | None:
 
 def write_stamp(root: Path, stamp: BuildStamp, *, release: bool = False) -> None:
     """Record a finished build (atomically: a torn stamp would only mean a rebuild)."""
-    import hashlib
-    import json
-    import os
+    import hashlib  # lazy: hashlib (~3 ms): only a build writes the stamp
+    import json  # lazy: json (~2 ms): only a build writes the stamp
 
     from vudo.files import write_atomic_with  # lazy: only a build writes the stamp
 

@@ -211,7 +211,7 @@ def _output_json(data: bytes) -> tuple[str, str]:
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        import base64
+        import base64  # lazy: base64 (~1 ms) only for output that is not UTF-8
 
         return base64.b64encode(data).decode("ascii"), "base64"
 

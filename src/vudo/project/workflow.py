@@ -36,7 +36,7 @@ class FmtResult:
 
     def diff(self) -> str:
         """A unified diff from the manifest as it is on disk to ``formatted``."""
-        import difflib
+        import difflib  # lazy: difflib (~1.5 ms) only to show a manifest's diff
 
         before = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
         after = self.formatted.splitlines(keepends=True)
