@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from vudo.display import human_bytes
+from vudo.display import JsonResult, human_bytes
 from vudo.errors import VudoError, printable
 
 __all__ = [
@@ -48,19 +48,22 @@ def note(line: str) -> None:
     sys.stderr.write(printable(line) + "\n")
 
 
-def emit_json(value: Any, *, error: VudoError | None = None) -> None:
+def emit_json(
+    value: JsonResult | Sequence[JsonResult] | dict[str, Any], *, error: VudoError | None = None
+) -> None:
     """Print ``value`` as strict JSON: a guest can return NaN or infinity, which JSON has
     no number for (``json`` would print ``NaN``, which jq and browsers reject), so
     non-finite floats are written as the strings "nan", "inf" and "-inf", as receipts
     write them (:meth:`vudo.engine.Receipt.to_dict`)."""
     import json  # lazy: json (~2 ms) stays off a plain run; only --json output needs it
 
-    value = _json_form(value)
+    document = _json_form(value)
     if error is not None:  # a result that is also a failure (tests failed, check found...)
-        value = {**value, "error": error.to_json()}
+        document = {**document, "error": error.to_json()}
     _state["json_written"] = True
     sys.stdout.write(
-        json.dumps(_finite(value), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n"
+        json.dumps(_finite(document), indent=2, sort_keys=False, default=str, allow_nan=False)
+        + "\n"
     )
 
 

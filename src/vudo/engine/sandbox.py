@@ -938,10 +938,6 @@ class Sandbox:
             return self._used_at_close
         return self._budget - store.get_fuel()
 
-    @property
-    def fuel_remaining(self) -> int:
-        return self._budget - self.fuel_used
-
     def host_calls(self) -> list[HostCall]:
         """The recent host-call log (last 1024 calls), oldest first."""
         custom = self.engine.host_functions

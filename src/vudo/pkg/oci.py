@@ -186,9 +186,6 @@ class Credentials:
         raw = f"{self.username}:{self.password}".encode()
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
-    def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.password, self.token) if s)
-
 
 # ------------------------------------------------------------------ errors (the boundary)
 
@@ -565,11 +562,6 @@ class OciClient(Resource):
 
     def describe(self, repo: str, what: str) -> str:
         return f"{what} {self.location.netloc}/{repo}"
-
-    def _scrub(self, text: str) -> str:
-        for secret in self.credentials.secrets():
-            text = text.replace(secret, "***")
-        return text
 
     # -- authentication
 

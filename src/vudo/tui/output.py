@@ -11,7 +11,6 @@ the line API, so a Spirit logging ten thousand lines a second costs one redraw p
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from typing import ClassVar
 
@@ -34,15 +33,6 @@ LEVEL_CLASSES = {
     "error": "output--error",
     "stderr": "output--warn",
 }
-
-
-def output_json(entry: Output) -> str:
-    """One entry as a JSON line (the copy format)."""
-    n, source, level, at, text = entry
-    return json.dumps(
-        {"n": n, "source": source, "level": level, "at": round(at, 6), "text": text},
-        ensure_ascii=True,
-    )
 
 
 def output_text(entry: Output, *, show_times: bool) -> str:
@@ -154,10 +144,6 @@ class OutputLog(Vertical):
     @property
     def selected(self) -> Output | None:
         return self.table.current
-
-    def texts(self) -> list[str]:
-        """The text of every kept entry, oldest first."""
-        return [e[4] for e in self.entries]
 
     def matches(self, entry: Output) -> bool:
         needle = self.search_text.lower()
