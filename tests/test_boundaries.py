@@ -33,6 +33,7 @@ from vudo.boundaries import (
     sqlite_errors,
     translate_nacl_error,
     translate_sqlite_error,
+    verify_signature,
 )
 from vudo.errors import InvalidInputError, ManifestError, VerificationError, VudoError
 
@@ -241,3 +242,31 @@ def test_the_boundaries_module_loads_no_library_itself() -> None:
         check=True,
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_verify_signature_agrees_with_nacl_signing() -> None:
+    """The signature check every run makes (through nacl._sodium, not nacl.bindings)
+    accepts exactly what nacl.signing accepts."""
+    key = nacl.signing.SigningKey(bytes(range(32)))
+    other = nacl.signing.SigningKey(bytes(range(1, 33)))
+    public = bytes(key.verify_key)
+    message = b"grant: actuator_log"
+    signature = key.sign(message).signature
+    verify_signature(signature, message, public, context="check")  # holds
+    nacl.signing.VerifyKey(public).verify(message, signature)
+    tampered = [
+        (signature, message + b"!", public),  # the message changed
+        (bytes([signature[0] ^ 1]) + signature[1:], message, public),  # the signature
+        (signature, message, bytes(other.verify_key)),  # another key
+        (other.sign(message).signature, message, public),  # another signer
+        (bytes(64), message, public),  # zero
+    ]
+    for sig, msg, pub in tampered:
+        with pytest.raises(nacl.exceptions.BadSignatureError):
+            nacl.signing.VerifyKey(pub).verify(msg, sig)
+        with pytest.raises(VerificationError, match="check: signature does not match"):
+            verify_signature(sig, msg, pub, context="check")
+    with pytest.raises(InvalidInputError, match="public key must be 32 bytes"):
+        verify_signature(signature, message, public[:31], context="check")
+    with pytest.raises(VerificationError, match="signature must be 64 bytes"):
+        verify_signature(signature[:63], message, public, context="check")

@@ -34,6 +34,7 @@ __all__ = [
     "sqlite_errors",
     "translate_nacl_error",
     "translate_sqlite_error",
+    "verify_signature",
     "without_bom",
 ]
 
@@ -91,6 +92,39 @@ def nacl_errors(context: str, *, mismatch_hint: str = _MISMATCH_HINT) -> Iterato
         yield
     except nacl.exceptions.CryptoError as exc:
         raise translate_nacl_error(exc, context, mismatch_hint=mismatch_hint) from exc
+
+
+def verify_signature(
+    signature: bytes,
+    message: bytes,
+    public_key: bytes,
+    *,
+    context: str,
+    mismatch_hint: str = _MISMATCH_HINT,
+) -> None:
+    """Raise VerificationError unless ``public_key`` made the Ed25519 ``signature`` of
+    ``message`` (InvalidInputError for a key or signature of the wrong length).
+
+    libsodium's ``crypto_sign_open``, called through PyNaCl's own cffi module
+    (``nacl._sodium``, what ``nacl.bindings`` and ``nacl.signing`` wrap): a run verifies
+    its grants on every start, and importing ``nacl.bindings`` loads every binding module
+    (~7 ms) where ``nacl._sodium`` costs under 1 ms.
+    """
+    with nacl_errors(context, mismatch_hint=mismatch_hint):
+        import nacl.exceptions  # lazy: nacl only where signatures are checked
+        from nacl._sodium import ffi, lib  # lazy: likewise (see above for why not bindings)
+
+        if len(public_key) != 32:
+            raise nacl.exceptions.ValueError("the public key must be 32 bytes")
+        if len(signature) != 64:
+            raise nacl.exceptions.BadSignatureError("the signature must be 64 bytes")
+        if ffi.init_once(lib.sodium_init, "libsodium") == -1:  # the tag nacl.bindings uses
+            raise nacl.exceptions.RuntimeError("could not initialize libsodium")
+        signed = signature + message  # crypto_sign_open, as nacl.bindings calls it
+        opened = ffi.new("unsigned char[]", len(signed))
+        opened_len = ffi.new("unsigned long long *")
+        if lib.crypto_sign_open(opened, opened_len, signed, len(signed), public_key) != 0:
+            raise nacl.exceptions.BadSignatureError("Signature was forged or corrupt")
 
 
 # --------------------------------------------------------------------------- sqlite3

@@ -50,7 +50,13 @@ def cache_dir(home: Path) -> Path:
 
 def trusted_file(home: Path) -> Path:
     """Project folders the user trusts to build and run (``vudo trust``)."""
-    return home / "trusted.toml"
+    return Path(home) / "trusted.json"
+
+
+def old_trusted_file(home: Path) -> Path:
+    """Where older homes listed the trusted folders, as TOML: read while
+    :func:`trusted_file` does not exist yet, removed once it is written."""
+    return Path(home) / "trusted.toml"
 
 
 def data_dir(home: Path) -> Path:

@@ -4,6 +4,7 @@ again when the set widens, and managed with `vudo trust` / `vudo untrust`."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -153,7 +154,7 @@ def test_what_is_trusted_without_asking(vudo_cli: Vudo, tmp_path: Path, home: Pa
     )
     assert vudo_cli("run", "./made-here", "-q").code == 0
     assert vudo_cli("trust", "--list", "--json").json()[0]["reason"] == "created"
-    assert (home / "trusted.toml").is_file()
+    assert (home / "trusted.json").is_file()
     # a copy of a bundled example elsewhere is someone else's folder
     shutil.copytree(
         REPO / "examples" / "hello",
@@ -176,3 +177,29 @@ def test_the_bundled_examples_are_trusted_on_a_fresh_home(tmp_path: Path) -> Non
     )
     request = check_trust(copy, home=tmp_path / "fresh")
     assert request is not None and request.name == "hello" and request.previous is None
+
+
+def test_an_older_homes_trusted_toml_is_read_then_replaced(
+    vudo_cli: Vudo, tmp_path: Path, home: Path
+) -> None:
+    """Homes before trusted.json listed the folders in trusted.toml: they stay trusted,
+    and the first change writes trusted.json and removes the TOML file."""
+    root = foreign(tmp_path)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "trusted.toml").write_text(
+        "# Folders you trust vudo to build and run.\n\n[[folder]]\n"
+        f"path = {json.dumps(str(root.resolve()))}\n"
+        'capabilities = ["sensor_time"]\nreason = "consent"\ntrusted_at = 1700000000\n'
+    )
+    assert vudo_cli("run", str(root), "-q").stdout.strip() == "7"  # trusted, as before
+    listed = vudo_cli("trust", "--list", "--json").json()
+    assert [(e["path"], e["trusted_at"]) for e in listed] == [(str(root.resolve()), 1700000000)]
+    other = foreign(tmp_path / "other")
+    assert vudo_cli("trust", str(other)).code == 0
+    assert not (home / "trusted.toml").exists()
+    paths = {e["path"] for e in vudo_cli("trust", "--list", "--json").json()}
+    assert paths == {str(root.resolve()), str(other.resolve())}
+    # a damaged file is an error that names it, never an empty trust list
+    (home / "trusted.json").write_text('{"folder": [')
+    r = vudo_cli("run", str(root))
+    assert r.code == 3 and "trusted.json is damaged" in r.error_line

@@ -625,7 +625,7 @@ class _OutputStream:
 def _interrupts_terminate(control: RunControl) -> Iterator[None]:
     """While a guest runs, Ctrl-C terminates the sandbox (the guest is inside wasm, where
     Python cannot raise KeyboardInterrupt); the receipt is still printed, then exit 130."""
-    import signal  # lazy: signal only while a guest runs
+    import _signal  # type: ignore[import-not-found]  # lazy: only while a guest runs; C core, no enums
     import threading  # lazy: not for `vudo search` and the other quick commands
 
     if threading.current_thread() is not threading.main_thread():
@@ -637,11 +637,11 @@ def _interrupts_terminate(control: RunControl) -> Iterator[None]:
             raise KeyboardInterrupt
         control.terminate("interrupted")
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = _signal.signal(_signal.SIGINT, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        _signal.signal(_signal.SIGINT, previous)
 
 
 def cmd_test(args: argparse.Namespace) -> int:

@@ -23,7 +23,6 @@ module, and a NamedTuple is several times cheaper to define than a frozen datacl
 # are quoted.
 
 import contextlib
-import hashlib
 import os
 import re
 import sys
@@ -46,6 +45,7 @@ from vudo.engine.traps import parse_wat, translate
 from vudo.engine.wasi_abi import WASI_MODULE, WASI_SIGNATURES
 from vudo.errors import InvalidInputError, ModuleError, NotFoundError, ResourceLimitExceeded
 from vudo.files import write_atomic
+from vudo.hashing import sha256
 
 
 def _wasmtime_version() -> str:
@@ -198,7 +198,7 @@ class ModuleCache:
 
     def key(self, digest: str) -> str:
         material = f"{digest}|wasmtime-{WASMTIME_VERSION}|{self.fingerprint}"
-        return hashlib.sha256(material.encode()).hexdigest()
+        return sha256(material.encode()).hexdigest()
 
     def paths(self, digest: str) -> tuple[Path, Path]:
         key = self.key(digest)
@@ -212,7 +212,7 @@ class ModuleCache:
             expected = sum_path.read_text().strip()
         except OSError:
             return None, False
-        if hashlib.sha256(code).hexdigest() != expected:
+        if sha256(code).hexdigest() != expected:
             return None, True
         try:
             module = wasmtime.Module.deserialize(engine, code)
@@ -230,7 +230,7 @@ class ModuleCache:
         code_path, sum_path = self.paths(digest)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            write_atomic(sum_path, hashlib.sha256(code).hexdigest().encode())
+            write_atomic(sum_path, sha256(code).hexdigest().encode())
             write_atomic(code_path, code)
             self.evict(keep=code_path)
         except (OSError, InvalidInputError):  # a full disk, or not a file at the path
@@ -434,7 +434,7 @@ class Engine:
                 f"module is {len(wasm)} bytes, over the {self.max_module_size}-byte limit",
                 hint="raise the module size limit or strip the module",
             )
-        digest = hashlib.sha256(wasm).hexdigest()
+        digest = sha256(wasm).hexdigest()
         known = self._validated.get(digest)
         if known is not None:
             module, imports, exports = known

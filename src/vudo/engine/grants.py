@@ -57,7 +57,6 @@ curve point :class:`~vudo.errors.InvalidInputError`.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import posixpath
 import re
@@ -68,7 +67,7 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, NoReturn
 
-from vudo.boundaries import nacl_errors
+from vudo.boundaries import nacl_errors, verify_signature
 from vudo.capabilities import (
     AnyCapability,
     Capability,
@@ -76,6 +75,7 @@ from vudo.capabilities import (
     parse_any_capability,
 )
 from vudo.errors import InvalidInputError, UsageError, VerificationError, VudoError
+from vudo.hashing import sha256
 
 if TYPE_CHECKING:
     import nacl.signing
@@ -537,7 +537,7 @@ class Grant(_Frozen):
     @property
     def grant_id(self) -> str:
         """SHA-256 hex of :meth:`canonical_bytes`: what a :class:`RevocationList` holds."""
-        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+        return sha256(self.canonical_bytes()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; :meth:`from_dict` reads it back."""
@@ -641,14 +641,13 @@ def verify_grant(grant: Grant) -> None:
     """
     if grant.signature == _ZERO_SIGNATURE:
         raise VerificationError("grant has a zero signature", hint="sign it with issue_grant")
-    # nacl's bindings alone (nacl.signing's VerifyKey.verify calls exactly this): a run
-    # verifies its grants on every start, and nacl.signing costs several ms more to import
-    import nacl.bindings  # lazy: nacl.bindings (~6 ms) only once a grant is verified
-
-    with nacl_errors("verify grant", mismatch_hint=_REISSUE):
-        nacl.bindings.crypto_sign_open(
-            grant.signature + grant.canonical_bytes(), bytes.fromhex(grant.granter)
-        )
+    verify_signature(
+        grant.signature,
+        grant.canonical_bytes(),
+        bytes.fromhex(grant.granter),
+        context="verify grant",
+        mismatch_hint=_REISSUE,
+    )
 
 
 class RevocationList:

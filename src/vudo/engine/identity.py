@@ -28,10 +28,11 @@ The values are :class:`~typing.NamedTuple` records (like :mod:`vudo.engine.confi
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Final, Literal, NamedTuple
+
+from vudo.hashing import sha256
 
 __all__ = ["ACCOUNT_TAG", "IDENTITY_TAG", "SpiritIdentity", "credit_account"]
 
@@ -51,7 +52,7 @@ def credit_account(identity: str | bytes) -> bytes:
     raw = bytes.fromhex(identity) if isinstance(identity, str) else bytes(identity)
     if len(raw) != 32:
         raise ValueError(f"an identity is 32 bytes, got {len(raw)}")
-    return hashlib.sha256(ACCOUNT_TAG + raw).digest()
+    return sha256(ACCOUNT_TAG + raw).digest()
 
 
 class SpiritIdentity(NamedTuple):
@@ -69,7 +70,7 @@ class SpiritIdentity(NamedTuple):
     @classmethod
     def _derive(cls, kind: Kind, subject: str) -> SpiritIdentity:
         data = IDENTITY_TAG + kind.encode() + b"\0" + os.fsencode(subject)
-        return cls(kind, subject, hashlib.sha256(data).hexdigest())
+        return cls(kind, subject, sha256(data).hexdigest())
 
     @classmethod
     def installed(cls, signer: str, name: str) -> SpiritIdentity:
@@ -86,7 +87,7 @@ class SpiritIdentity(NamedTuple):
     @classmethod
     def module(cls, wasm: bytes) -> SpiritIdentity:
         """A loose module file: bound to the SHA-256 of its wasm bytes."""
-        return cls._derive("module", "sha256:" + hashlib.sha256(wasm).hexdigest())
+        return cls._derive("module", "sha256:" + sha256(wasm).hexdigest())
 
     @classmethod
     def of_key(cls, key: str) -> SpiritIdentity:

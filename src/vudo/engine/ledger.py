@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from vudo.boundaries import nacl_errors
+from vudo.boundaries import verify_signature
 from vudo.display import iso_time
 from vudo.engine.abi import I64_MAX, ErrorCode, HostCallError
 from vudo.engine.identity import credit_account
@@ -471,14 +471,15 @@ class CreditLedger(Resource):
         ``signature`` is the key's Ed25519 signature over :func:`fund_message`; the
         journal keeps both. A bad signature is CREDIT_ERROR and moves nothing.
         """
-        import nacl.signing  # lazy: only funding needs signatures
-
         _check_account(dst)
         _check_amount(amount)
         try:
-            with nacl_errors("the funding signature does not verify"):
-                key = nacl.signing.VerifyKey(signer)
-                key.verify(fund_message(signer, dst, amount, at), signature)
+            verify_signature(
+                signature,
+                fund_message(signer, dst, amount, at),
+                signer,
+                context="the funding signature does not verify",
+            )
         except VudoError as exc:
             raise HostCallError(ErrorCode.CREDIT_ERROR, exc.message) from None
         src = credit_account(signer)

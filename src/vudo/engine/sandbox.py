@@ -24,11 +24,10 @@ the sandbox is paused by :meth:`suspend` from another thread, returning when
 
 from __future__ import annotations
 
-import _signal  # type: ignore[import-not-found]  # C-level getsignal: no enum per call
+import _signal  # type: ignore[import-not-found]  # signal's C core: signal.py costs ~2 ms
 import contextlib
 import ctypes
 import itertools
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -1126,7 +1125,7 @@ def _on_sigint(signum: int, frame: Any) -> None:
     if bridge is not None:
         bridge.interrupt = KeyboardInterrupt()
         return
-    signal.default_int_handler(signum, frame)
+    _signal.default_int_handler(signum, frame)
 
 
 def _catch_sigint() -> None:
@@ -1143,12 +1142,13 @@ def _catch_sigint() -> None:
     Called on every call, so it asks ``_signal`` directly: ``signal.getsignal`` turns
     the answer into an enum, about 3 µs a call.
     """
-    if _getsignal(_SIGINT) is signal.default_int_handler and threading.get_ident() == _MAIN_THREAD:
-        signal.signal(signal.SIGINT, _on_sigint)
+    if _getsignal(_SIGINT) is _DEFAULT_INT and threading.get_ident() == _MAIN_THREAD:
+        _signal.signal(_SIGINT, _on_sigint)
 
 
 _getsignal = _signal.getsignal
-_SIGINT = int(signal.SIGINT)
+_SIGINT: int = _signal.SIGINT
+_DEFAULT_INT = _signal.default_int_handler
 _MAIN_THREAD = threading.main_thread().ident
 
 

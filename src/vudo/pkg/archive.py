@@ -27,7 +27,6 @@ verifying), :class:`HashedStream` runs the hash on a second thread over the same
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import queue
@@ -41,6 +40,7 @@ from pathlib import Path
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError
 from vudo.files import write_atomic_with
+from vudo.hashing import sha256
 from vudo.pkg.manifest import parse_manifest
 from vudo.resources import Resource
 
@@ -295,7 +295,7 @@ def stream_file(
 
 def sha256_file(path: Path) -> str:
     """SHA-256 hex of a whole file, read in one streaming pass (store and registry checks)."""
-    h = hashlib.sha256()
+    h = sha256(stream=True)
     fd = os.open(path, os.O_RDONLY)
     try:
         for chunk in stream_file(fd, 0, os.fstat(fd).st_size):
@@ -331,7 +331,7 @@ class HashedStream(Resource):
         self._fd = fd
         self._offset = offset
         self._size = size
-        self._sha = hashlib.sha256()
+        self._sha = sha256(stream=True)
         self._finished = False
         self._thread: threading.Thread | None = None
         self._spans: list[memoryview] = []
@@ -430,7 +430,7 @@ class MemberDigests:
         self._size = 0
         self._left = 0  # data bytes of the current member still to come
         self._crc = 0
-        self._sha = hashlib.sha256()
+        self._sha = sha256(stream=True)
         self._stopped = False
         self.members: list[StreamedMember] = []
 
@@ -478,7 +478,7 @@ class MemberDigests:
         self._need = _LOCAL.size
         self._left = self._size
         self._crc = 0
-        self._sha = hashlib.sha256()
+        self._sha = sha256(stream=True)
         if not self._left:
             self._end_member()
 
@@ -826,7 +826,7 @@ def write_package(
     def body(fd: int) -> None:
         writer = ZipWriter(fd)
         writer.add_bytes(manifest_name, manifest)
-        digests = [(manifest_name, len(manifest), hashlib.sha256(manifest).hexdigest())]
+        digests = [(manifest_name, len(manifest), sha256(manifest).hexdigest())]
         for name, src in ((MODULE_NAME, module_path), *assets):
             src_fd = open_regular(src, what="file", hint="run `vudo build` first")
             try:

@@ -10,7 +10,6 @@ PyNaCl's exceptions become vudo errors at :func:`vudo.boundaries.nacl_errors`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -21,9 +20,11 @@ from typing import Any
 
 import nacl.signing
 
+from vudo import boundaries
 from vudo.boundaries import nacl_errors
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError
 from vudo.files import write_atomic
+from vudo.hashing import sha256
 
 PRIVATE_KEY_FILE = "private.key"
 PUBLIC_KEY_FILE = "public.key"
@@ -33,7 +34,7 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 def fingerprint(public_hex: str) -> str:
     """Short, human-comparable name of a public key: 16 hex of its SHA-256, in groups of 4."""
-    digest = hashlib.sha256(bytes.fromhex(public_hex)).hexdigest()[:16]
+    digest = sha256(bytes.fromhex(public_hex)).hexdigest()[:16]
     return ":".join(digest[i : i + 4] for i in range(0, 16, 4))
 
 
@@ -285,5 +286,4 @@ def verify_signature(public_hex: str, message: bytes, signature: bytes, *, conte
             f"{context}: malformed or zero signature",
             hint="the package was not signed properly; sign it again with `vudo sign`",
         )
-    with nacl_errors(context):
-        nacl.signing.VerifyKey(bytes.fromhex(public_hex)).verify(message, signature)
+    boundaries.verify_signature(signature, message, bytes.fromhex(public_hex), context=context)

@@ -23,7 +23,6 @@ boundary for this module); HTTP statuses in :func:`status_error`.
 from __future__ import annotations
 
 import base64
-import hashlib
 import ipaddress
 import json
 import os
@@ -46,6 +45,7 @@ from vudo.errors import (
     VudoError,
     printable,
 )
+from vudo.hashing import sha256
 from vudo.resources import Resource
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def _load_httpx() -> None:
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY_BLOB = b"{}"
-EMPTY_DIGEST = "sha256:" + hashlib.sha256(EMPTY_BLOB).hexdigest()
+EMPTY_DIGEST = "sha256:" + sha256(EMPTY_BLOB).hexdigest()
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_JSON_DEPTH = 32
 MAX_TOKEN_BYTES = 1024 * 1024
@@ -426,7 +426,7 @@ class _Digester(Resource):
     :data:`_PENDING` chunks wait, bounding memory; small blobs are hashed inline."""
 
     def __init__(self, sink: Callable[[bytes], object] | None, *, threaded: bool) -> None:
-        self._sha = hashlib.sha256()
+        self._sha = sha256(stream=True)
         self._sink = sink
         self._failure: list[BaseException] = []
         self._queue: queue.Queue[bytes | None] | None = None
@@ -800,7 +800,7 @@ class OciClient(Resource):
             raise translate_http_error(exc, what) from None
         finally:
             resp.close()
-        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        digest = "sha256:" + sha256(raw).hexdigest()
         named = resp.headers.get("docker-content-digest")
         if named is not None and named != digest:
             raise _hostile(what, "Docker-Content-Digest does not match the manifest's bytes")
@@ -1082,7 +1082,7 @@ class OciClient(Resource):
 
     def put_manifest(self, repo: str, reference: str, raw: bytes) -> str:
         """Store manifest ``raw`` under ``reference``; its digest, cross-checked."""
-        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        digest = "sha256:" + sha256(raw).hexdigest()
         what = self.describe(repo, f"push of manifest {reference} to")
         resp = self.send(
             "PUT",

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import http.client
 import json
 import os
@@ -44,6 +43,7 @@ from typing import Any
 
 from vudo.errors import InvalidInputError, NotFoundError, VerificationError, VudoError
 from vudo.files import write_atomic
+from vudo.hashing import sha256
 from vudo.pkg.archive import (
     MemberDigests,
     digest_package,
@@ -506,7 +506,7 @@ class HttpRegistry(Resource):
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         url = urllib.parse.urljoin(self.url, entry.file)
         tmp = self.cache_dir / f".{entry.digest}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
-        h = hashlib.sha256()
+        h = sha256(stream=True)
         total = 0
         try:
             with self._opener.open(url, timeout=self.timeout) as resp, open(tmp, "wb") as out:
@@ -633,7 +633,7 @@ class OciRegistry(Resource):
         self.progress = progress
         self._client_options = {"credentials": credentials, "ca_file": ca_file, **client_options}
         self._client: Any = None
-        key = hashlib.sha256(self.url.encode()).hexdigest()[:24]
+        key = sha256(self.url.encode()).hexdigest()[:24]
         self._cache_path = self.cache_dir / f"oci-{key}.json"
         self._summary_path = self.cache_dir / f"oci-{key}-summary.json"
         self._cache: dict[str, Any] | None = None
@@ -1025,7 +1025,7 @@ class OciRegistry(Resource):
         raw = build_manifest(
             artifact_type=SPIRIT_ARTIFACT_TYPE, layers=[layer], annotations=plan.annotations
         )
-        manifest_digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        manifest_digest = "sha256:" + sha256(raw).hexdigest()
         existing = self.client.manifest_digest(repo, tag)
         if existing is not None:
             if existing != manifest_digest:

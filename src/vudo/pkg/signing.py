@@ -20,7 +20,6 @@ Install-time policy about that lives in :mod:`vudo.pkg.trust`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +29,7 @@ from typing import Any
 
 from vudo.errors import ManifestError, VerificationError
 from vudo.files import write_atomic_with
+from vudo.hashing import sha256
 from vudo.pkg.archive import (
     DEFAULT_LIMITS,
     MODULE_NAME,
@@ -86,7 +86,7 @@ def package_digest(signer: str, manifest_sha256: str, files: tuple[FileDigest, .
         "manifest_sha256": manifest_sha256,
         "signer": signer,
     }
-    return hashlib.sha256(_canonical_json(statement)).hexdigest()
+    return sha256(_canonical_json(statement)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +228,7 @@ def sign_package(
         manifest_member = reader.manifest_member
         manifest_bytes = reader.read(manifest_member.name)
         manifest = _parse_signed_manifest(manifest_bytes, manifest_member.name)
-        manifest_sha = hashlib.sha256(canonical_manifest_bytes(manifest)).hexdigest()
+        manifest_sha = sha256(canonical_manifest_bytes(manifest)).hexdigest()
         files: list[FileDigest] = []
 
         def body(fd: int) -> None:
@@ -275,7 +275,7 @@ def pack_and_sign(
     """
     inputs = prepare_pack(manifest_path, module_path, assets)
     manifest = _parse_signed_manifest(inputs.manifest, inputs.manifest_name)
-    manifest_sha = hashlib.sha256(canonical_manifest_bytes(manifest)).hexdigest()
+    manifest_sha = sha256(canonical_manifest_bytes(manifest)).hexdigest()
     envelopes: list[Envelope] = []
 
     def trailer(digests: Sequence[tuple[str, int, str]]) -> tuple[str, bytes]:
@@ -420,13 +420,13 @@ def _check(
         bytes.fromhex(envelope.signature),
         context=f"verifying the signature of {path.name}",
     )
-    if hashlib.sha256(manifest_raw).hexdigest() != present[manifest_name].sha256:
+    if sha256(manifest_raw).hexdigest() != present[manifest_name].sha256:
         raise VerificationError(
             f"{path.name}: the manifest changed while it was verified",
             hint="do not change the package while vudo reads it",
         )
     manifest = _parse_signed_manifest(manifest_raw, manifest_name)
-    if hashlib.sha256(canonical_manifest_bytes(manifest)).hexdigest() != envelope.manifest_sha256:
+    if sha256(canonical_manifest_bytes(manifest)).hexdigest() != envelope.manifest_sha256:
         raise VerificationError(
             f"{path.name}: the manifest does not match the signed manifest digest",
             hint="the package was signed by a different vudo version or tampered with",

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from vudo.errors import InvalidInputError, NotFoundError
+from vudo.hashing import sha256
 from vudo.pkg.manifest import Dependency, Manifest, load_manifest
 from vudo.pkg.versions import Version
 
@@ -211,9 +212,8 @@ class GitSource:
         return proc.stdout
 
     def _mirror(self, url: str) -> Path:
-        import hashlib  # lazy: only git dependencies need it
 
-        return self.cache_dir / hashlib.sha256(url.encode()).hexdigest()[:16]
+        return self.cache_dir / sha256(url.encode()).hexdigest()[:16]
 
     def resolve_rev(self, url: str, rev: str) -> str:
         """The full commit id ``rev`` names in ``url`` (fetching as needed)."""

@@ -23,7 +23,6 @@ grant is the plan itself. Only grants without expiry are kept (a run's grants ha
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +31,7 @@ from vudo.capabilities import AnyCapability
 from vudo.engine.grants import Grant, Scope, verify_grant
 from vudo.errors import VudoError
 from vudo.files import write_atomic
+from vudo.hashing import sha256
 from vudo.home import cache_dir, keys_dir
 
 __all__ = ["run_grants"]
@@ -84,7 +84,7 @@ def _entry(
             *(f"{cap.value}={scope}" for cap, scope in plan),
         ]
     )
-    name = hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
+    name = sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
     return cache_dir(home) / "grants" / name, public
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from vudo.errors import NotFoundError
+from vudo.hashing import sha256
 
 if TYPE_CHECKING:
     from vudo.pkg.manifest import Manifest
@@ -135,7 +136,6 @@ def _toolchain(language: str) -> str:
 def input_digest(root: Path, *, release: bool = False) -> str | None:
     """One digest of everything a build's output depends on: the sources, manifest,
     lock, toolchain, profile and vudo version; None when ``root`` is no project."""
-    import hashlib  # lazy: the digest is taken only when a build is checked
 
     from vudo import __version__  # lazy: as above
     from vudo.pkg import MANIFEST_FILENAMES  # lazy: not for .wat runs
@@ -144,7 +144,7 @@ def input_digest(root: Path, *, release: bool = False) -> str | None:
     found = detect_language(root)
     if manifest is None or found is None:
         return None
-    h = hashlib.sha256()
+    h = sha256()  # small parts only: names and the digests of files
     for part in (
         f"vudo {__version__}",
         f"profile {'release' if release else 'debug'}",
@@ -159,14 +159,13 @@ def input_digest(root: Path, *, release: bool = False) -> str | None:
     ]:
         if file.is_file():
             h.update(str(file.relative_to(root)).encode() + b"\0")
-            h.update(hashlib.sha256(file.read_bytes()).digest())
+            h.update(sha256(file.read_bytes()).digest())
     return h.hexdigest()
 
 
 def current_build(root: Path, *, release: bool = False) -> BuildStamp | None:
     """The last build of this profile, if its inputs are unchanged and its module is
     still the one it wrote; None otherwise (then build)."""
-    import hashlib  # lazy: hashlib (~3 ms) only when a build stamp is checked
     import json  # lazy: json (~2 ms) only when a build stamp is read
 
     root = Path(root).absolute()
@@ -176,7 +175,7 @@ def current_build(root: Path, *, release: bool = False) -> BuildStamp | None:
             return None
         wasm = wasm_path(root, stamp["name"], release=release)
         data = wasm.read_bytes()
-        if stamp["wasm_sha256"] != hashlib.sha256(data).hexdigest():
+        if stamp["wasm_sha256"] != sha256(data).hexdigest():
             return None
         return BuildStamp(
             stamp["inputs"],
@@ -196,7 +195,6 @@ def current_build(root: Path, *, release: bool = False) -> BuildStamp | None:
 
 def write_stamp(root: Path, stamp: BuildStamp, *, release: bool = False) -> None:
     """Record a finished build (atomically: a torn stamp would only mean a rebuild)."""
-    import hashlib  # lazy: hashlib (~3 ms): only a build writes the stamp
     import json  # lazy: json (~2 ms): only a build writes the stamp
 
     from vudo.files import write_atomic_with  # lazy: only a build writes the stamp
@@ -205,7 +203,7 @@ def write_stamp(root: Path, stamp: BuildStamp, *, release: bool = False) -> None
         {
             "inputs": stamp.inputs,
             "name": stamp.name,
-            "wasm_sha256": hashlib.sha256(stamp.data).hexdigest(),
+            "wasm_sha256": sha256(stamp.data).hexdigest(),
             "capabilities": list(stamp.capabilities),
             "pricing": stamp.pricing,
             "imports": [list(i) for i in stamp.imports],

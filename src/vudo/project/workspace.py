@@ -4,7 +4,7 @@ Building a project runs a compiler on its sources (C ``#embed`` can read any fil
 can, cargo runs ``build.rs``), and running it grants the capabilities its manifest declares.
 So, as an editor's workspace trust does, ``vudo run DIR``, ``vudo test``, ``vudo build`` and
 ``vudo tui`` ask once per folder before doing either, and remember the answer per real path
-and capability set in ``<home>/trusted.toml``; a manifest that later asks for more
+and capability set in ``<home>/trusted.json``; a manifest that later asks for more
 (a wider set) is asked about again.
 
 Trusted without asking:
@@ -31,7 +31,6 @@ import contextlib
 import fcntl
 import json
 import time
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -40,7 +39,7 @@ import vudo
 from vudo.capabilities import AnyCapability, parse_capability
 from vudo.errors import InvalidInputError, NotFoundError, VudoError
 from vudo.files import write_atomic
-from vudo.home import trusted_file
+from vudo.home import old_trusted_file, trusted_file
 from vudo.project.layout import current_build, open_project
 
 __all__ = [
@@ -135,11 +134,16 @@ def _locked(home: Path) -> Iterator[Path]:
 
 
 def _read(path: Path) -> list[TrustedFolder]:
+    """The folders listed in ``path`` (``trusted.json``), or in an older home's
+    ``trusted.toml`` while there is no ``trusted.json`` yet."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            data = _read_old(old_trusted_file(path.parent))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:  # JSON and TOML decode errors are ValueErrors
         raise InvalidInputError(
             f"{path} is damaged: {exc}",
             hint="fix it by hand, or delete it to trust folders again from scratch",
@@ -153,24 +157,35 @@ def _read(path: Path) -> list[TrustedFolder]:
                     Path(entry["path"]), caps, str(entry["reason"]), int(entry.get("trusted_at", 0))
                 )
             )
-        except (KeyError, TypeError, ValueError, VudoError):
+        except (AttributeError, KeyError, TypeError, ValueError, VudoError):
             continue  # an entry that does not parse trusts nothing
     return folders
 
 
+def _read_old(path: Path) -> dict[str, object]:
+    """An older home's ``trusted.toml`` (the same entries, as ``[[folder]]`` tables)."""
+    import tomllib  # lazy: tomllib (~5 ms) only for a home not yet moved to JSON
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
+
+
 def _write(path: Path, folders: list[TrustedFolder]) -> None:
-    lines = ["# Folders you trust vudo to build and run (`vudo trust` / `vudo untrust`).", ""]
-    for f in sorted(folders, key=lambda f: str(f.path)):
-        # JSON strings are TOML basic strings (escapes included).
-        lines += [
-            "[[folder]]",
-            f"path = {json.dumps(str(f.path))}",
-            "capabilities = [" + ", ".join(json.dumps(c.value) for c in f.capabilities) + "]",
-            f"reason = {json.dumps(f.reason)}",
-            f"trusted_at = {f.trusted_at}",
-            "",
-        ]
-    write_atomic(path, "\n".join(lines).encode("utf-8"), what="trust file")
+    document = {
+        "about": "Folders you trust vudo to build and run (`vudo trust` / `vudo untrust`).",
+        "folder": [f.to_json() for f in sorted(folders, key=lambda f: str(f.path))],
+    }
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(path, text.encode("utf-8"), what="trust file")
+    old = old_trusted_file(path.parent)
+    old.unlink(missing_ok=True)
+    old.with_name(old.name + ".lock").unlink(missing_ok=True)
 
 
 def _record(home: Path, root: Path, caps: tuple[AnyCapability, ...], reason: str) -> TrustedFolder:
