@@ -44,8 +44,23 @@ def local_registry_dir(home: Path) -> Path:
 
 
 def cache_dir(home: Path) -> Path:
-    """Compiled-module cache."""
+    """Compiled-module cache (and, below it, the other caches)."""
     return Path(home) / "cache"
+
+
+def grant_cache_dir(home: Path) -> Path:
+    """Signed grants kept for repeat runs (:mod:`vudo.project.grant_cache`)."""
+    return cache_dir(home) / "grants"
+
+
+def git_cache_dir(home: Path) -> Path:
+    """Checkouts of git dependencies."""
+    return cache_dir(home) / "git"
+
+
+def download_cache_dir(home: Path) -> Path:
+    """Packages and indexes downloaded from HTTP and OCI registries."""
+    return cache_dir(home) / "registries"
 
 
 def trusted_file(home: Path) -> Path:

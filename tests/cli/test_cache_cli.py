@@ -30,3 +30,34 @@ def test_cache_bad_action_is_a_usage_error(vudo_cli: Vudo) -> None:
     result = vudo_cli("cache", "purge")
     assert result.code == 2
     assert "invalid choice" in result.error_line and "(hint: " in result.error_line
+
+
+def test_cache_shows_and_clears_every_part(vudo_cli: Vudo, home: Path, tmp_path: Path) -> None:
+    """Signed run grants, git checkouts and registry downloads are caches too: `vudo
+    cache` lists each with its entries and bytes, `vudo cache clear` empties them all,
+    and a repeat run signs its grants again."""
+    wat = tmp_path / "timed.wat"
+    wat.write_text(
+        '(module (import "vudo" "host_time_now" (func $now (result i64)))'
+        ' (func (export "main") (result i32) (drop (call $now)) (i32.const 3)))'
+    )
+    assert vudo_cli("run", str(wat), "--grant", "sensor_time", "-q").code == 0
+    for name in ("git", "registries"):
+        (home / "cache" / name / "some-entry").mkdir(parents=True)
+        (home / "cache" / name / "some-entry" / "blob").write_bytes(b"x" * 1000)
+    parts = {p["name"]: p for p in vudo_cli("cache", "--json").json()["parts"]}
+    assert set(parts) == {"signed grants", "git checkouts", "registry downloads"}
+    assert parts["signed grants"]["entries"] == 1 and parts["signed grants"]["bytes"] > 0
+    assert parts["git checkouts"]["entries"] == 1 and parts["git checkouts"]["bytes"] == 1000
+    assert parts["registry downloads"]["location"] == str(home / "cache" / "registries")
+    text = vudo_cli("cache").stdout
+    assert "signed grants:" in text and "git checkouts:" in text
+    cleared = vudo_cli("cache", "clear", "--json").json()
+    assert cleared["removed"] == 1 and len(cleared["parts"]) == 3
+    after = vudo_cli("cache", "--json").json()
+    assert after["entries"] == 0 and all(p["entries"] == 0 for p in after["parts"])
+    assert not (home / "cache" / "git").exists()
+    # the next run compiles and signs again, and keeps them again
+    assert vudo_cli("run", str(wat), "--grant", "sensor_time", "-q").stdout.strip() == "3"
+    again = {p["name"]: p["entries"] for p in vudo_cli("cache", "--json").json()["parts"]}
+    assert again["signed grants"] == 1

@@ -515,7 +515,8 @@ def _cfg_cache(p: argparse.ArgumentParser) -> None:
         nargs="?",
         choices=["show", "clear"],
         default="show",
-        help="show (default): entries, size, location, bound | clear: remove every compiled module",
+        help="show (default): what each cache holds | clear: empty them all (compiled "
+        "modules, signed run grants, git checkouts, registry downloads)",
     )
     _json(p)
 
@@ -763,7 +764,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "cache",
-        "show or clear the compiled-module cache (bounded, LRU)",
+        "show or clear the caches (compiled modules, run grants, git checkouts, downloads)",
         "vudo cache   |   vudo cache clear --json",
         _cfg_cache,
     ),

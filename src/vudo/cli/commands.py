@@ -36,7 +36,7 @@ from vudo.errors import (
     VudoError,
     printable,
 )
-from vudo.home import cache_dir, keys_dir, vudo_home
+from vudo.home import keys_dir, vudo_home
 
 if TYPE_CHECKING:
     from vudo.engine.events import Event
@@ -1681,30 +1681,36 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    # lazy: engine.engine and wasmtime (~90 ms) only for `vudo cache`
-    from vudo.engine.engine import CacheCleared, ModuleCache
+    # lazy: project.caches, engine.engine and wasmtime (~90 ms) only for `vudo cache`
+    from vudo.project.caches import cache_report, clear_caches
 
-    cache = ModuleCache(cache_dir(_home()), fingerprint="")
-    usage = cache.usage()
     if args.action == "clear":
-        cleared = CacheCleared(cache.clear(), usage)
+        cleared = clear_caches(_home())
         if args.json:
             emit_json(cleared)
-        else:
-            out(
-                f"removed {cleared.removed} compiled modules ({human_bytes(usage.bytes)}) "
-                f"from {usage.location}"
-            )
+            return 0
+        out(
+            f"removed {cleared.removed} compiled modules ({human_bytes(cleared.modules.bytes)}) "
+            f"from {cleared.modules.location}"
+        )
+        for part in cleared.parts:
+            if part.entries:
+                out(f"removed {part.name} ({part.entries}, {human_bytes(part.bytes)})")
         return 0
+    report = cache_report(_home())
     if args.json:
-        emit_json(usage)
+        emit_json(report)
         return 0
+    usage = report.modules
     out(f"module cache  {usage.location}")
     out(f"entries       {usage.entries}")
     out(
         f"size          {human_bytes(usage.bytes)} of {human_bytes(usage.bound)} "
         "(least recently used modules are evicted beyond it)"
     )
+    for part in report.parts:
+        size = human_bytes(part.bytes)
+        out(f"{part.name + ':':<21} {part.entries:>5}  {size:>10}  {part.location}")
     return 0
 
 

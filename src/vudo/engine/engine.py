@@ -154,20 +154,6 @@ class CacheUsage(NamedTuple):
         }
 
 
-class CacheCleared(NamedTuple):
-    """What ``vudo cache clear`` removed: how many entries, and the usage before."""
-
-    removed: int
-    before: CacheUsage
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "removed": self.removed,
-            "bytes": self.before.bytes,
-            "location": str(self.before.location),
-        }
-
-
 #: The disk cache's default size bound; least recently used entries go first beyond it.
 DEFAULT_CACHE_BOUND = 256 * 1024 * 1024
 #: A leftover temporary file (a writer that was killed) older than this is removed.

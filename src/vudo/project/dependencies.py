@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from vudo.home import cache_dir
+from vudo.home import git_cache_dir
 from vudo.pkg.lockfile import LOCK_FILENAME, Lockfile, read_lockfile, write_lockfile
 from vudo.pkg.manifest import load_manifest
 from vudo.pkg.resolve import Resolution, resolve
@@ -33,7 +33,7 @@ def resolve_project_dependencies(
                 manifest,
                 [store, *opened],
                 root_dir=root,
-                git=GitSource(cache_dir(home) / "git"),
+                git=GitSource(git_cache_dir(home)),
                 locked=lock if locked else None,
                 prefer=None if locked else lock,
             )

@@ -32,7 +32,7 @@ from vudo.engine.grants import Grant, Scope, verify_grant
 from vudo.errors import VudoError
 from vudo.files import write_atomic
 from vudo.hashing import sha256
-from vudo.home import cache_dir, keys_dir
+from vudo.home import grant_cache_dir, keys_dir
 
 __all__ = ["run_grants"]
 
@@ -85,7 +85,7 @@ def _entry(
         ]
     )
     name = sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
-    return cache_dir(home) / "grants" / name, public
+    return grant_cache_dir(home) / name, public
 
 
 def _read(

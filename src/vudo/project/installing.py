@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from vudo.engine.grants import Grant
 from vudo.errors import NotFoundError
-from vudo.home import cache_dir
+from vudo.home import git_cache_dir
 from vudo.pkg.keys import ensure_keypair
 from vudo.pkg.manifest import Dependency
 from vudo.pkg.registry import Fetched, Registry
@@ -180,7 +180,7 @@ def install(
             [dependency],
             source.registries,
             registries=named,
-            git=GitSource(cache_dir(home) / "git"),
+            git=GitSource(git_cache_dir(home)),
         )
         plan: list[tuple[Prepared, ConsentDecision, str]] = []
         with open_store(home) as store:

@@ -17,7 +17,7 @@ from typing import Any
 
 from vudo.capabilities import parse_capability
 from vudo.errors import NotFoundError
-from vudo.home import cache_dir, local_registry_dir, migrate_home
+from vudo.home import download_cache_dir, local_registry_dir, migrate_home
 from vudo.pkg.config import (
     NamedRegistry,
     credentials_for,
@@ -104,9 +104,7 @@ def open_named(
             "ca_file": entry.ca_file,
             "progress": transfer_progress(progress, label),
         }
-    return open_registry(
-        entry.url, cache_dir=cache_dir(home) / "registries", create=create, **options
-    )
+    return open_registry(entry.url, cache_dir=download_cache_dir(home), create=create, **options)
 
 
 def open_spec(
