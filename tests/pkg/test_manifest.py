@@ -496,3 +496,31 @@ def test_format_keeps_end_comment_with_its_section() -> None:
     assert out.endswith("[dependencies]\n# nothing yet\n")
     out = format_manifest(EDGE_CASES[5])
     assert out.startswith("# top\nname") and out.endswith('"\n\n# footer\n')
+
+
+def test_format_merges_the_lines_of_a_dotted_key() -> None:
+    # each line used to become an entry of its own: version = { major = 1 }, then
+    # version = { minor = 0 }: a key defined twice, a manifest that no longer parsed
+    text = (
+        f'name = "x"\nversion.major = 1\nversion.minor = 0 # m\nversion.patch = 0\n'
+        f'author = "{AUTHOR}"\n[dependencies]\nb.version = "1"\nb.optional = true\n'
+    )
+    out = format_manifest(text)
+    assert parse_manifest(out) == parse_manifest(text) and format_manifest(out) == out
+    assert "# m\nversion = { major = 1, minor = 0, patch = 0 }\n" in out
+    assert 'b = { version = "1", optional = true }' in out
+
+
+def test_format_reads_crlf_in_a_multi_line_string_as_tomllib_does() -> None:
+    # tomlkit kept the "\r", written back as an escape the manifest then refused
+    text = (minimal() + 'description = """two\nlines"""\n').replace("\n", "\r\n")
+    out = format_manifest(text)
+    assert 'description = "two\\nlines"' in out
+    assert parse_manifest(out) == parse_manifest(text)
+
+
+def test_format_keeps_a_comment_under_an_inline_section_with_it() -> None:
+    # it used to land above [pricing] on the first run and move again on the second
+    out = format_manifest(minimal() + "pricing = { base_cost = 1 }\n# about pricing\n")
+    assert out.endswith("[pricing]\nbase_cost = 1\n# about pricing\n")
+    assert format_manifest(out) == out

@@ -889,24 +889,12 @@ def _render_key(key: str) -> str:
 def _render_value(value: Any, order: tuple[str, ...] = ()) -> str:
     import tomlkit  # lazy: tomlkit (~10 ms) only to render TOML, never to read a manifest
 
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return str(tomlkit.item(value).as_string())
-    if isinstance(value, list):
-        return "[" + ", ".join(_render_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        if not value:
-            return "{}"
+        # tomlkit would write {a = 1}, in insertion order (and a dict as a [table])
         keys = sorted(value, key=lambda k: (order.index(k) if k in order else len(order), k))
-        return (
-            "{ "
-            + ", ".join(f"{_render_key(k)} = {_render_value(value[k], order)}" for k in keys)
-            + " }"
-        )
-    return str(tomlkit.item(value).as_string())
+        pairs = ", ".join(f"{_render_key(k)} = {_render_value(value[k], order)}" for k in keys)
+        return f"{{ {pairs} }}" if pairs else "{}"
+    return str(tomlkit.item(value).as_string())  # strings, integers, booleans, arrays
 
 
 def _entry_order(section: str, key: str) -> tuple[int, str]:
@@ -1015,6 +1003,20 @@ def _value_entry(key: str, item: Any, comments: list[str]) -> _TomlEntry:
     return _TomlEntry(key, _plain(item.unwrap()), comments, inline, rendered)
 
 
+def _add_entry(entries: list[_TomlEntry], entry: _TomlEntry) -> None:
+    """Add ``entry`` to ``entries``; the lines of one dotted key (version.major = 1 then
+    version.minor = 0) merge into one entry, their comments above it (written as one
+    entry each, the key would be defined twice)."""
+    known = next((e for e in entries if e.key == entry.key), None)
+    if known is None:
+        entries.append(entry)
+        return
+    known.value = known.value | entry.value  # TOML defines a key twice only as tables
+    known.comments += entry.comments
+    if entry.inline_comment:
+        known.comments.append(entry.inline_comment)
+
+
 def _split_at_blank(lines: list[tuple[str, bool]]) -> tuple[list[str], list[str]]:
     """Split collected (comment, blank-line-marker) items at the last blank line."""
     last_blank = max((i for i, (_, blank) in enumerate(lines) if blank), default=-1)
@@ -1058,9 +1060,9 @@ def _walk_body(
                 if sub.inline_comment:
                     comments.append(sub.inline_comment)
             comments.extend(text for text, blank in rest if not blank)
-            entries.append(_TomlEntry(key.key, _plain(item.unwrap()), comments))
+            _add_entry(entries, _TomlEntry(key.key, _plain(item.unwrap()), comments))
             continue
-        entries.append(_value_entry(key.key, item, comments))
+        _add_entry(entries, _value_entry(key.key, item, comments))
     return pending
 
 
@@ -1093,7 +1095,9 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
         return json.dumps(ordered, indent=2, ensure_ascii=False) + "\n"
     from tomlkit.items import Table  # lazy: tomlkit (~10 ms) only for `vudo fmt`
 
-    doc = _load_toml_document(text, filename)
+    # tomllib reads a CRLF inside a multi-line string as "\n", tomlkit keeps the "\r" (which,
+    # written back escaped, the manifest would refuse as a control character)
+    doc = _load_toml_document(text.replace("\r\n", "\n"), filename)
     root = _Section("")
     by_name: dict[str, _Section] = {name: _Section(name, present=False) for name in _SECTIONS}
     pending: list[tuple[str, bool]] = []
@@ -1112,22 +1116,14 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
                 header, after = after, []
             pending = [(text, False) for text in after]
             seen_entry = True
-        if isinstance(item, Table) and not item.is_super_table() and key.key in by_name:
-            section = by_name[key.key]
-            section.comments.extend(text for text, blank in pending if not blank)
-            if item.trivia.comment:
-                section.inline_comment = item.trivia.comment.strip()
-            section.present = True
-            rest = _walk_body(item.value.body, section.entries, [])
-            stay, carry = _split_at_blank(rest)
-            section.trailing.extend(stay)
-            blank = [("", True)] if any(b for _, b in rest) else []
-            pending = blank + [(text, False) for text in carry]
-            last = section
-        elif isinstance(item, Table) and key.key in by_name:
-            # a super table: [dependencies.c] without [dependencies]
+        if isinstance(item, Table) and key.key in by_name:
             section = by_name[key.key]
             section.present = True
+            if not item.is_super_table():  # [dependencies], not [dependencies.c] alone
+                section.comments.extend(text for text, blank in pending if not blank)
+                pending = []
+                if item.trivia.comment:
+                    section.inline_comment = item.trivia.comment.strip()
             rest = _walk_body(item.value.body, section.entries, pending)
             stay, carry = _split_at_blank(rest)
             section.trailing.extend(stay)
@@ -1145,10 +1141,11 @@ def format_manifest(text: str, *, filename: str = "spirit.toml") -> str:
                 section.present = True
                 section.comments.extend(comments)
                 for sub_key, sub_value in value.items():
-                    section.entries.append(_TomlEntry(sub_key, sub_value, [], inline))
+                    _add_entry(section.entries, _TomlEntry(sub_key, sub_value, [], inline))
                     inline = ""
+                last = section  # so comments right under it stay with it
             else:
-                root.entries.append(entry)
+                _add_entry(root.entries, entry)
     # comments at the end of the file: right under the last entry they stay with its
     # section; after a blank line they are a footer
     footer = [text for text, blank in pending if not blank]
