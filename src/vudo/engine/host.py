@@ -131,7 +131,8 @@ def trap_address(kind: str, message: str) -> int:
 class HostBridge:
     """Per-sandbox state every host function needs, and the functions themselves.
 
-    The sandbox sets :attr:`context` and :attr:`memory_ref` after instantiation. The
+    The sandbox binds its context and memory (:meth:`bind_context`, :meth:`bind_memory`)
+    at instantiation. The
     ``counters`` dict maps capability name (``"network"`` for the network handle calls,
     which need no capability of their own) to a two-item list ``[allowed, denied]``; the
     receipt reads it.
@@ -193,7 +194,10 @@ class HostBridge:
         #: The sandbox's WASI world (:class:`vudo.engine.wasi.WasiState`), set by the
         #: sandbox before instantiation.
         self.wasi: Any = None
+        #: The address of the guest memory's ``wasmtime_memory_t`` (None: no memory).
         self.memory_ref: Any = None
+        #: Its base address: asked once, as the memory never moves (see bind_memory).
+        self.memory_base = 0
         #: The guest memory's size when last asked (it only grows): see _address.
         self.known_size = 0
         self._caller_memory: Any = None  # keeps the extern bind_caller_memory points into
@@ -370,35 +374,52 @@ class HostBridge:
             and item.kind == _EXTERN_MEMORY
         ):
             self._caller_memory = item
-            self.memory_ref = ctypes.addressof(item.of.memory)
-            self.known_size = 0
+            self.bind_memory(ctypes.addressof(item.of.memory))
+
+    def bind_memory(self, ref: int | None) -> None:
+        """Use the guest memory whose ``wasmtime_memory_t`` is at ``ref`` (None: none).
+
+        Its base address is asked here, once: the engine's memory never moves (it grows
+        in place, ``memory_may_move`` off, see :mod:`vudo.engine.compiler`), so every
+        host call reads guest memory with no FFI call for the address.
+        """
+        self.memory_ref = ref
+        self.known_size = 0
+        self.memory_base = 0 if ref is None else int(_memory_data(self.context, ref) or 0)
+        if ref is not None:
+            self.memory_size()
 
     def memory_bounds(self) -> tuple[int, int]:
         """(base address, size in bytes) of the guest's linear memory right now."""
+        if self.memory_ref is None:
+            return 0, 0
+        return self.memory_base, self.memory_size()
+
+    def memory_size(self) -> int:
+        """The guest's linear memory size in bytes right now (0 without one), noted as
+        the size last seen and, past it, the peak."""
         ref = self.memory_ref
         if ref is None:
-            return 0, 0
-        ctx = self.context
-        size = _memory_size(ctx, ref)
+            return 0
+        size: int = _memory_size(self.context, ref)
         self.known_size = size
         if size > self.peak_memory:
             self.peak_memory = size
-        return int(_memory_data(ctx, ref) or 0), size
+        return size
 
     def _address(self, ptr: int, length: int) -> int | None:
         """Host address of guest range [ptr, ptr+length) (already masked), or None.
 
         Linear memory never shrinks, so a range inside the size last seen is inside now:
-        only a range past it asks for the size again. The base is asked every time (a
-        grown memory may have moved).
+        only a range past it asks for the size again; it never moves (see
+        :meth:`bind_memory`).
         """
-        ref = self.memory_ref
-        if ref is None:
+        if self.memory_ref is None:
             return None
         end = ptr + length
-        if end > self.known_size and end > self.memory_bounds()[1]:
+        if end > self.known_size and end > self.memory_size():
             return None
-        base = _memory_data(self.context, ref)
+        base = self.memory_base
         return base + ptr if base else None
 
     def read(self, ptr: int, length: int) -> bytes | None:
@@ -418,7 +439,7 @@ class HostBridge:
         the bounds check, which returns INVALID_MEMORY (a length of -1 is 4 GiB here).
         """
         length &= _U32
-        if length > limit and (ptr & _U32) + length <= self.memory_bounds()[1]:
+        if length > limit and (ptr & _U32) + length <= self.memory_size():
             raise StopGuest("limit", f"{what} of {length} bytes is over the {limit}-byte limit")
 
     def _service(self, name: str, code: int) -> Any:
@@ -1060,13 +1081,17 @@ class HostBridge:
         extra = length * self.byte_fuel
         calls = self.calls
         assert calls is not None
+        # The caller's fuel now: nothing else takes from it while its guest waits here
+        # (the callee runs on its own store), so the call's whole cost is one write back.
+        left = self.hold(0)
+        budget = (left if left >= 0 else self.fuel_left()) - extra
         try:
-            code, output, used = calls.invoke(child, function, data, self.fuel_left() - extra)
-        except HostCallError as exc:
+            code, output, used = calls.invoke(child, function, data, budget)
+        except HostCallError as exc:  # invoke charged what the callee used
             return self.refused(name, cap, label, exc, fuel)
         copied = min(len(output), ocap)
         extra += used + copied * self.byte_fuel
-        self.charge(extra)
+        self.commit(left, extra)
         if copied:
             ctypes.memmove(base + optr, output, copied)
         self.bytes_in += copied

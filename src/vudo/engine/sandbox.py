@@ -117,6 +117,10 @@ _EPOCH_TRAMPOLINE = _EpochCallback(_epoch)
 #: and an int pair hashes in C where a StrEnum member hashes in Python (twice a check).
 _LEGAL = frozenset((id(old), id(new)) for old, news in TRANSITIONS.items() for new in news)
 
+#: The gate of every sandbox not yet paused: set, and never cleared (see _close_gate).
+_OPEN = threading.Event()
+_OPEN.set()
+
 
 class IllegalTransition(VudoError):
     """A lifecycle operation that the sandbox's current state does not allow."""
@@ -160,8 +164,7 @@ class Sandbox:
         self._origin = time.monotonic()
         self._lock = threading.RLock()
         self._call_lock = threading.Lock()
-        self._gate = threading.Event()
-        self._gate.set()
+        self._gate = _OPEN  # see _close_gate
         self._state = S.CREATED
         self._suspend_reason = ""
         self._stop_request: str | None = None
@@ -280,15 +283,16 @@ class Sandbox:
         return self._suspend_reason if self._state is S.SUSPENDED else ""
 
     def _transition(self, new: SandboxState, reason: str) -> None:
-        with self._lock:
-            old = self._state
-            if (id(old), id(new)) not in _LEGAL:
-                raise IllegalTransition(
-                    f"sandbox {self.id}: cannot go from {old} to {new} ({reason})",
-                    hint=f"from {old} the sandbox can go to "
-                    + (", ".join(sorted(TRANSITIONS[old])) or "nothing (final)"),
-                )
-            self._state = new
+        """Move to ``new``; the caller holds ``self._lock`` (every caller checks or sets
+        more state under it)."""
+        old = self._state
+        if (id(old), id(new)) not in _LEGAL:
+            raise IllegalTransition(
+                f"sandbox {self.id}: cannot go from {old} to {new} ({reason})",
+                hint=f"from {old} the sandbox can go to "
+                + (", ".join(sorted(TRANSITIONS[old])) or "nothing (final)"),
+            )
+        self._state = new
         if self.events.active:
             self.events.emit(
                 StateChanged(self.id, old.value, new.value, time.monotonic() - self._origin, reason)
@@ -306,7 +310,8 @@ class Sandbox:
         A trap, timeout or limit during instantiation moves the sandbox to Failed and
         raises the matching error.
         """
-        self._transition(S.INITIALIZING, "instantiate")
+        with self._lock:
+            self._transition(S.INITIALIZING, "instantiate")
         engine = self.engine
         limits = self.config.limits
         store = wasmtime.Store(engine.wasm_engine)
@@ -317,10 +322,10 @@ class Sandbox:
             tables=limits.tables,
             memories=limits.memories,
         )
-        store.set_fuel(self._budget)
         self._store = store
         _set_epoch_callback(_address(store.ptr()), _EPOCH_TRAMPOLINE, None, None)
         self.bridge.bind_context(_address(store._context()))
+        _check(_set_fuel(self.bridge.context, self._budget))
         engine.ensure_ticker()
         started = time.monotonic()
         error: VudoError | None = None
@@ -329,7 +334,8 @@ class Sandbox:
         except VudoError as exc:
             raise self._finish_failed(exc, "instantiate") from None
         _catch_sigint()
-        self._begin()
+        with self._lock:
+            self._begin()
         try:
             self._instance = _instantiate(pre, store)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
@@ -341,8 +347,7 @@ class Sandbox:
             if item is not None and item.kind == _EXTERN_MEMORY:
                 memory = wasmtime.Memory._from_raw(item.of.memory)
                 self._memory = memory
-                self.bridge.memory_ref = ctypes.addressof(memory._memory)
-                self.bridge.memory_bounds()
+                self.bridge.bind_memory(ctypes.addressof(memory._memory))
         self._last_function = "(instantiate)"
         self._reraise_interrupt(error, "instantiate")
         if error is not None:
@@ -384,62 +389,13 @@ class Sandbox:
         error is raised; on fuel exhaustion it moves to Suspended and FuelExhausted is
         raised. The receipt is updated either way.
         """
-        export = self._exports.get(function)
-        if export is None:
-            export = self._exports[function] = self.module.export(function)
+        export = self._export(function)
         values = _coerce_args(function, export.params, args) if args or export.params else []
         if input is not None:
             input = _check_input(input, self.config.limits.max_input_bytes)
-        if not self._call_lock.acquire(blocking=False):
-            raise IllegalTransition(
-                f"sandbox {self.id} is already running a call",
-                hint="wait for it to return, or terminate the sandbox",
-            )
         if self.parent is None:  # a callee runs inside its caller's call, which did it
             _catch_sigint()
-        try:
-            with self._lock:
-                if self._state is _SUSPENDED and self._suspend_reason == "paused":
-                    raise IllegalTransition(
-                        f"sandbox {self.id} is paused", hint="resume() it first"
-                    )
-                self._transition(_RUNNING, f"call {function}")
-                self._suspend_reason = ""
-            self.io.start_call(input)
-            func = self._funcs.get(function)
-            if func is None:
-                func = self._funcs[function] = _fast_func(
-                    self._export_raw(function), _plan(self.module, export)
-                )
-            assert self._store is not None
-            self._last_function = function
-            started = time.monotonic()
-            error: VudoError | None = None
-            results: Any = None
-            self._begin()
-            try:
-                if self._live:
-                    results = self._call_live(function, export, values)
-                else:
-                    results = func(self._store, *values)
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-                error = translate(exc)
-            finally:
-                self._end(started)
-            if self.bridge.interrupt is not None:
-                self._reraise_interrupt(error, function)
-            if isinstance(error, ProcessExit):
-                return self._exited(error, function)
-            if error is None:
-                self._last_results = _as_tuple(results, len(export.results))
-                self._last_outcome, self._last_error = "ok", None
-                if not self._settle(_READY, f"{function} returned"):
-                    raise self._terminated_error()
-                return list(self._last_results)
-            self._last_results = ()
-            raise self._finish_failed(error, function)
-        finally:
-            self._call_lock.release()
+        return list(self._call(function, export, values, input, None))
 
     def call_bytes(
         self, function: str, data: bytes, fuel: int
@@ -448,21 +404,81 @@ class Sandbox:
         ``fuel`` fuel (a callee's call: its caller's remaining fuel): its results, the
         output bytes it wrote and the fuel it used. Raises as :meth:`call` does;
         :attr:`call_fuel` then says what the failed call used."""
-        ctx = self.bridge.context_arg
-        box = self._fuel_box
-        fuel_ref = self._fuel_ref
-        with self._lock:
-            _fuel_read(ctx, fuel_ref)
-            self._budget += fuel - box.value  # used so far + fuel
-            box.value = fuel
-            _fuel_write(ctx, box)
+        self.call_fuel = 0  # a call refused before it starts uses none
+        results = self._call(
+            function,
+            self._export(function),
+            (),
+            _check_input(data, self.config.limits.max_input_bytes),
+            fuel,
+        )
+        return results, self.io.output(), self.call_fuel
+
+    def _export(self, function: str) -> ExportedFunc:
+        export = self._exports.get(function)
+        if export is None:
+            export = self._exports[function] = self.module.export(function)
+        return export
+
+    def _call(
+        self,
+        function: str,
+        export: ExportedFunc,
+        values: Sequence[Any],
+        input: bytes | None,
+        fuel: int | None,
+    ) -> tuple[Any, ...]:
+        """The one call path of :meth:`call` and :meth:`call_bytes` (checked arguments):
+        the results as the tuple the receipt keeps. ``fuel`` (a callee's call) replaces
+        the store's fuel for the call, and :attr:`call_fuel` says what it used."""
+        if not self._call_lock.acquire(blocking=False):
+            raise IllegalTransition(
+                f"sandbox {self.id} is already running a call",
+                hint="wait for it to return, or terminate the sandbox",
+            )
         try:
-            self.call(function, input=data)
+            with self._lock:
+                if self._state is _SUSPENDED and self._suspend_reason == "paused":
+                    raise IllegalTransition(
+                        f"sandbox {self.id} is paused", hint="resume() it first"
+                    )
+                self._transition(_RUNNING, f"call {function}")
+                self._suspend_reason = ""
+                self._begin(fuel)
+            started = time.monotonic()
+            error: VudoError | None = None
+            results: Any = None
+            try:
+                self.io.start_call(input)
+                func = self._funcs.get(function)
+                if func is None:
+                    func = self._funcs[function] = _fast_func(
+                        self._export_raw(function), _plan(self.module, export)
+                    )
+                assert self._store is not None
+                self._last_function = function
+                if self._live:
+                    results = self._call_live(function, export, values)
+                else:
+                    results = func(self._store, *values)
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+                error = translate(exc)
+            finally:
+                self._end(started, fuel)
+            if self.bridge.interrupt is not None:
+                self._reraise_interrupt(error, function)
+            if isinstance(error, ProcessExit):
+                return tuple(self._exited(error, function))
+            if error is None:
+                self._last_results = _as_tuple(results, len(export.results))
+                self._last_outcome, self._last_error = "ok", None
+                if not self._settle(_READY, f"{function} returned"):
+                    raise self._terminated_error()
+                return self._last_results
+            self._last_results = ()
+            raise self._finish_failed(error, function)
         finally:
-            _fuel_read(ctx, fuel_ref)
-            self.call_fuel = fuel - box.value
-        # what call() returned, as the tuple it keeps for the receipt
-        return self._last_results, self.io.output(), self.call_fuel
+            self._call_lock.release()
 
     def _exited(self, error: ProcessExit, function: str) -> list[Any]:
         """A WASI proc_exit: outcome ``exit``; status 0 returns, any other is raised."""
@@ -547,14 +563,22 @@ class Sandbox:
             )
         return error
 
-    def _begin(self) -> None:
+    def _begin(self, fuel: int | None = None) -> None:
+        """Start running a guest (a call, or instantiation), with ``self._lock`` held (a
+        refuel() from another thread then waits until the call is marked running).
+        ``fuel``, for a callee's call, replaces the fuel left in the store."""
         config = self.config
         if self.parent is not None:  # a callee runs within its caller's deadline
             self._deadline = self.parent._deadline
         else:
             self._deadline = time.monotonic() + config.timeout if config.timeout else None
+        box = self._fuel_box
         _fuel_read(self.bridge.context_arg, self._fuel_ref)
-        self._live_used = self._budget - self._fuel_box.value
+        if fuel is not None:
+            self._budget += fuel - box.value  # used so far + fuel
+            box.value = fuel
+            _fuel_write(self.bridge.context_arg, box)
+        self._live_used = self._budget - box.value
         self._running = True
         state = self._thread_state
         self._outer = (getattr(state, "bridge", None), getattr(state, "sandbox", None))
@@ -562,7 +586,9 @@ class Sandbox:
         state.sandbox = self
         _set_epoch_deadline(self.bridge.context, 1)
 
-    def _end(self, started: float) -> None:
+    def _end(self, started: float, fuel: int | None = None) -> None:
+        """Stop running a guest; for a callee's call (``fuel`` given, as to
+        :meth:`_begin`) :attr:`call_fuel` is then what it used of it."""
         # Restore whatever ran on this thread before (a subscriber may drive another
         # sandbox from inside a host call of this one).
         self._thread_state.bridge, self._thread_state.sandbox = self._outer
@@ -572,10 +598,13 @@ class Sandbox:
             if store is not None and pending:
                 store.set_fuel(store.get_fuel() + pending)
             self._running = False
+        if fuel is not None:
+            _fuel_read(self.bridge.context_arg, self._fuel_ref)
+            self.call_fuel = fuel - self._fuel_box.value
         self._deadline = None
         self._wall += time.monotonic() - started
         if self._memory is not None:
-            self.bridge.memory_bounds()
+            self.bridge.memory_size()
 
     def _settle(self, new: SandboxState, reason: str, *, suspend_reason: str = "") -> bool:
         """End a call or instantiation in state ``new``; False if it was terminated.
@@ -624,7 +653,7 @@ class Sandbox:
                     or 0
                 )
             if self._memory is not None:
-                self.bridge.memory_bounds()
+                self.bridge.memory_size()
             _get_fuel(context, self._fuel_ref)
             if self._pending_fuel and not self._hidden:  # a live call takes it at its slices
                 with self._lock:
@@ -686,7 +715,7 @@ class Sandbox:
 
     # -- live calls (config.live) ----------------------------------------------------
 
-    def _call_live(self, function: str, export: ExportedFunc, values: list[Any]) -> Any:
+    def _call_live(self, function: str, export: ExportedFunc, values: Sequence[Any]) -> Any:
         """Call ``function`` as a wasmtime async call that yields every FUEL_SLICE fuel.
 
         wasmtime keeps a running guest's fuel counter in a register and writes it back
@@ -791,7 +820,7 @@ class Sandbox:
                     self._live_used = self._budget
                     self._transition(S.SUSPENDED, f"out of fuel in {self._last_function}")
                     self._suspend_reason = "out of fuel"
-                    self._gate.clear()
+                    self._close_gate()
                     break
             self._gate.wait()  # paused at this moment: out of fuel once resumed
         self._gate.wait()
@@ -825,8 +854,18 @@ class Sandbox:
         with self._lock:
             self._transition(S.SUSPENDED, "suspended")
             self._suspend_reason = "paused"
-            self._gate.clear()
+            self._close_gate()
         self._interrupt_now()
+
+    def _close_gate(self) -> None:
+        """Close the gate the run thread waits at while the sandbox is paused or out of
+        fuel (``self._lock`` held). A sandbox starts with the shared, always open
+        :data:`_OPEN` and gets an Event of its own the first time its gate closes: most
+        sandboxes never pause, and an Event costs more than a small guest's first call."""
+        if self._gate is _OPEN:
+            self._gate = threading.Event()
+        else:
+            self._gate.clear()
 
     def _interrupt_now(self) -> None:
         """Make a running guest reach the monitor at its next loop or call, not the next
@@ -906,7 +945,7 @@ class Sandbox:
                 self.bridge.wasi.close()
             self._instance = None
             self._memory = None
-            self.bridge.memory_ref = None
+            self.bridge.bind_memory(None)
             self._store = None
 
     def __enter__(self) -> Sandbox:
@@ -1157,7 +1196,8 @@ _MAIN_THREAD = threading.main_thread().ident
 
 
 def _address(pointer: Any) -> int:
-    return int(ctypes.cast(pointer, ctypes.c_void_p).value or 0)
+    """The address a non-null ctypes pointer holds (without ``ctypes.cast``, ~1 µs)."""
+    return ctypes.addressof(pointer.contents)
 
 
 def _as_tuple(results: Any, count: int) -> tuple[Any, ...]:
