@@ -90,6 +90,19 @@ _set_epoch_deadline = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)(
     ("wasmtime_context_set_epoch_deadline", _DLL)
 )
 _error_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error_new", _DLL))
+# wasmtime-py's Store.set_limits and instance export lookup, with plain addresses for
+# pointers: its prototypes type-check each pointer argument (instantiation pays both).
+_store_limiter = ctypes.CFUNCTYPE(None, ctypes.c_void_p, *[ctypes.c_int64] * 5)(
+    ("wasmtime_store_limiter", _DLL)
+)
+_export_get = ctypes.CFUNCTYPE(
+    ctypes.c_bool,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_char_p,
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+)(("wasmtime_instance_export_get", _DLL))
 
 _OUTCOMES: dict[type[VudoError], str] = {
     ProcessExit: "exit",
@@ -172,7 +185,8 @@ class Sandbox:
         self._budget = config.fuel
         self._store: wasmtime.Store | None = None
         self._instance: wasmtime.Instance | None = None
-        self._memory: wasmtime.Memory | None = None
+        #: The memory export, a ``wasmtime_extern_t`` (the bridge points into it).
+        self._memory: Any = None
         self._funcs: dict[str, Callable[..., Any]] = {}
         self._thread_state = current_thread_state()
         self._outer: tuple[Any, Any] = (None, None)
@@ -315,15 +329,17 @@ class Sandbox:
         engine = self.engine
         limits = self.config.limits
         store = wasmtime.Store(engine.wasm_engine)
-        store.set_limits(
-            memory_size=limits.memory_bytes,
-            table_elements=limits.table_elements,
-            instances=limits.instances,
-            tables=limits.tables,
-            memories=limits.memories,
-        )
         self._store = store
-        _set_epoch_callback(_address(store.ptr()), _EPOCH_TRAMPOLINE, None, None)
+        address = _address(store.ptr())
+        _store_limiter(
+            address,
+            limits.memory_bytes,
+            limits.table_elements,
+            limits.instances,
+            limits.tables,
+            limits.memories,
+        )
+        _set_epoch_callback(address, _EPOCH_TRAMPOLINE, None, None)
         self.bridge.bind_context(_address(store._context()))
         _check(_set_fuel(self.bridge.context, self._budget))
         engine.ensure_ticker()
@@ -345,9 +361,8 @@ class Sandbox:
         if error is None:
             item = self._export_raw("memory")
             if item is not None and item.kind == _EXTERN_MEMORY:
-                memory = wasmtime.Memory._from_raw(item.of.memory)
-                self._memory = memory
-                self.bridge.bind_memory(ctypes.addressof(memory._memory))
+                self._memory = item
+                self.bridge.bind_memory(ctypes.addressof(item.of.memory))
         self._last_function = "(instantiate)"
         self._reraise_interrupt(error, "instantiate")
         if error is not None:
@@ -361,15 +376,15 @@ class Sandbox:
 
     def _export_raw(self, name: str) -> Any:
         """The instance's export ``name`` as a raw ``wasmtime_extern_t`` (None if absent)."""
-        assert self._store is not None and self._instance is not None
+        assert self._instance is not None
         raw = name.encode()
         item = ffi.wasmtime_extern_t()
-        found = ffi._wasmtime_instance_export_get(
-            self._store._context(),
-            ctypes.byref(self._instance._instance),
+        found = _export_get(
+            self.bridge.context,
+            ctypes.addressof(self._instance._instance),
             raw,
             len(raw),
-            ctypes.byref(item),
+            ctypes.addressof(item),
         )
         return item if found else None
 
@@ -867,6 +882,11 @@ class Sandbox:
         else:
             self._gate.clear()
 
+    def _open_gate(self) -> None:
+        """Open the gate (``self._lock`` held), waking the run thread if it waits there."""
+        if self._gate is not _OPEN:  # the shared gate is open already
+            self._gate.set()
+
     def _interrupt_now(self) -> None:
         """Make a running guest reach the monitor at its next loop or call, not the next
         tick: the epoch moves now (for every store of the engine, which costs the others
@@ -886,7 +906,7 @@ class Sandbox:
                 )
             self._transition(S.RUNNING, "resumed")
             self._suspend_reason = ""
-            self._gate.set()
+            self._open_gate()
 
     def refuel(self, amount: int) -> None:
         """Add ``amount`` fuel to the budget (any state but Failed and Terminated)."""
@@ -909,7 +929,7 @@ class Sandbox:
                 if self._state is S.SUSPENDED and self._suspend_reason == "out of fuel":
                     self._transition(S.RUNNING, f"refuelled {amount}")
                     self._suspend_reason = ""
-                    self._gate.set()
+                    self._open_gate()
             elif self._store is not None:
                 self._store.set_fuel(self._store.get_fuel() + amount)
 
@@ -923,7 +943,7 @@ class Sandbox:
         with self._lock:
             self._transition(S.TERMINATED, reason)
             self._stop_request = reason
-            self._gate.set()
+            self._open_gate()
         self._interrupt_now()
         if self.network is not None:
             self.network.close_all()
@@ -972,10 +992,11 @@ class Sandbox:
         """
         if self._running:
             return self._live_used
-        store = self._store
-        if store is None:
+        if self._store is None:
             return self._used_at_close
-        return self._budget - store.get_fuel()
+        left = ctypes.c_uint64()  # its own box: any thread may ask
+        _check(_get_fuel(self.bridge.context, ctypes.byref(left)))
+        return self._budget - left.value
 
     @property
     def fuel_remaining(self) -> int:
