@@ -83,19 +83,20 @@ _EpochCallback = ctypes.CFUNCTYPE(
     ctypes.POINTER(ctypes.c_uint64),
     ctypes.POINTER(ctypes.c_uint8),
 )
-_set_epoch_callback = ctypes.CFUNCTYPE(
+# The short FFI calls keep the GIL (PYFUNCTYPE): see the note in vudo.engine.host.
+_set_epoch_callback = ctypes.PYFUNCTYPE(
     None, ctypes.c_void_p, _EpochCallback, ctypes.c_void_p, ctypes.c_void_p
 )(("wasmtime_store_epoch_deadline_callback", _DLL))
-_set_epoch_deadline = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)(
+_set_epoch_deadline = ctypes.PYFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)(
     ("wasmtime_context_set_epoch_deadline", _DLL)
 )
-_error_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error_new", _DLL))
+_error_new = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error_new", _DLL))
 # wasmtime-py's Store.set_limits and instance export lookup, with plain addresses for
 # pointers: its prototypes type-check each pointer argument (instantiation pays both).
-_store_limiter = ctypes.CFUNCTYPE(None, ctypes.c_void_p, *[ctypes.c_int64] * 5)(
+_store_limiter = ctypes.PYFUNCTYPE(None, ctypes.c_void_p, *[ctypes.c_int64] * 5)(
     ("wasmtime_store_limiter", _DLL)
 )
-_export_get = ctypes.CFUNCTYPE(
+_export_get = ctypes.PYFUNCTYPE(
     ctypes.c_bool,
     ctypes.c_void_p,
     ctypes.c_void_p,
@@ -1085,6 +1086,7 @@ _PLANS: dict[tuple[str, str], _CallPlan | None] = {}
 _TRAP_POINTER = ctypes.POINTER(ffi.wasm_trap_t)
 # wasmtime_func_call_unchecked with every pointer as a plain address: wasmtime-py's
 # prototype type-checks four pointer arguments and allocates its pointer result per call.
+# It runs wasm, so it releases the GIL (CFUNCTYPE).
 _call_unchecked = ctypes.CFUNCTYPE(
     ctypes.c_void_p,
     ctypes.c_void_p,
@@ -1097,7 +1099,7 @@ _ERROR_POINTER = ctypes.POINTER(ffi.wasmtime_error_t)
 _call_async = ffi._wasmtime_func_call_async
 _poll = ffi._wasmtime_call_future_poll
 _future_delete = ffi._wasmtime_call_future_delete
-_yield_interval = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
+_yield_interval = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
     ("wasmtime_context_fuel_async_yield_interval", _DLL)
 )
 #: wasmtime_val_t kinds of the values a live call passes.
