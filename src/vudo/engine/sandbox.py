@@ -185,7 +185,8 @@ class Sandbox:
         self._deadline: float | None = None
         self._budget = config.fuel
         self._store: wasmtime.Store | None = None
-        self._instance: wasmtime.Instance | None = None
+        #: The instance, a raw ``wasmtime_instance_t``.
+        self._instance: Any = None
         #: The memory export, a ``wasmtime_extern_t`` (the bridge points into it).
         self._memory: Any = None
         self._funcs: dict[str, Callable[..., Any]] = {}
@@ -354,7 +355,7 @@ class Sandbox:
         with self._lock:
             self._begin()
         try:
-            self._instance = _instantiate(pre, store)
+            self._instance = _instantiate(pre, self.bridge.context)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             error = translate(exc, during="instantiate")
         finally:
@@ -382,7 +383,7 @@ class Sandbox:
         item = ffi.wasmtime_extern_t()
         found = _export_get(
             self.bridge.context,
-            ctypes.addressof(self._instance._instance),
+            ctypes.addressof(self._instance),
             raw,
             len(raw),
             ctypes.addressof(item),
@@ -1096,6 +1097,10 @@ _call_unchecked = ctypes.CFUNCTYPE(
     ctypes.c_void_p,
 )(("wasmtime_func_call_unchecked", _DLL))
 _ERROR_POINTER = ctypes.POINTER(ffi.wasmtime_error_t)
+# wasmtime_instance_pre_instantiate, the same way (it runs the start function: CFUNCTYPE).
+_pre_instantiate = ctypes.CFUNCTYPE(
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
+)(("wasmtime_instance_pre_instantiate", _DLL))
 _call_async = ffi._wasmtime_func_call_async
 _poll = ffi._wasmtime_call_future_poll
 _future_delete = ffi._wasmtime_call_future_delete
@@ -1111,20 +1116,21 @@ FUEL_SLICE = 1 << 22
 EPOCH_SAMPLE = 0.01
 
 
-def _instantiate(pre: wasmtime.InstancePre, store: wasmtime.Store) -> wasmtime.Instance:
-    """``pre.instantiate(store)`` without wasmtime-py's per-call context manager (it
-    exists for exceptions raised by wasmtime-py's own host functions; ours are unchecked
-    trampolines that never let one through)."""
+def _instantiate(pre: wasmtime.InstancePre, context: int) -> Any:
+    """``pre.instantiate(store)`` (``context``: the store's) as the raw
+    ``wasmtime_instance_t``, without wasmtime-py's per-call context manager (it exists
+    for exceptions raised by wasmtime-py's own host functions; ours are unchecked
+    trampolines that never let one through) or its ``Instance`` object."""
     instance = ffi.wasmtime_instance_t()
-    trap = _TRAP_POINTER()
-    error = ffi._wasmtime_instance_pre_instantiate(
-        pre.ptr(), store._context(), ctypes.byref(instance), ctypes.byref(trap)
+    trap = ctypes.c_void_p()
+    _check(
+        _pre_instantiate(
+            _address(pre.ptr()), context, ctypes.addressof(instance), ctypes.addressof(trap)
+        )
     )
-    if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)
-    if trap:
-        raise wasmtime.Trap._from_ptr(trap)
-    return wasmtime.Instance._from_raw(instance)
+    if trap.value:
+        raise wasmtime.Trap._from_ptr(ctypes.cast(trap.value, _TRAP_POINTER))
+    return instance
 
 
 def _check(error: int | None) -> None:
