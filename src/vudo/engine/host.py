@@ -397,9 +397,8 @@ class HostBridge:
             self.memory_size()
 
     def memory_bounds(self) -> tuple[int, int]:
-        """(base address, size in bytes) of the guest's linear memory right now."""
-        if self.memory_ref is None:
-            return 0, 0
+        """(base address, size in bytes) of the guest's linear memory right now; (0, 0)
+        without one."""
         return self.memory_base, self.memory_size()
 
     def memory_size(self) -> int:
@@ -553,7 +552,7 @@ class HostBridge:
         if offset < 0:
             self.commit(left)
             return self.record(name, None, True, f"len={length} offset={offset}", _BAD_PARAM, fuel)
-        address = self.writable(ptr, length)
+        address = self._address(ptr, length)
         if address is None:
             self.commit(left)
             summary = f"ptr={ptr} len={length} offset={offset}"

@@ -48,6 +48,7 @@ from vudo.engine.host import (
     _fuel_read,
     _fuel_write,
     _get_fuel,
+    _pydll,
     _set_fuel,
     current_thread_state,
 )
@@ -87,9 +88,10 @@ _EpochCallback = ctypes.CFUNCTYPE(
 _set_epoch_callback = ctypes.PYFUNCTYPE(
     None, ctypes.c_void_p, _EpochCallback, ctypes.c_void_p, ctypes.c_void_p
 )(("wasmtime_store_epoch_deadline_callback", _DLL))
-_set_epoch_deadline = ctypes.PYFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)(
-    ("wasmtime_context_set_epoch_deadline", _DLL)
-)
+# Set on every call: with ctypes arguments made once (the bridge's context, one tick).
+_set_epoch_deadline = _pydll["wasmtime_context_set_epoch_deadline"]
+_set_epoch_deadline.restype = None
+_ONE_TICK = ctypes.c_uint64(1)
 _error_new = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error_new", _DLL))
 # wasmtime-py's Store.set_limits and instance export lookup, with plain addresses for
 # pointers: its prototypes type-check each pointer argument (instantiation pays both).
@@ -601,7 +603,7 @@ class Sandbox:
         self._outer = (getattr(state, "bridge", None), getattr(state, "sandbox", None))
         state.bridge = self.bridge
         state.sandbox = self
-        _set_epoch_deadline(self.bridge.context, 1)
+        _set_epoch_deadline(self.bridge.context_arg, _ONE_TICK)
 
     def _end(self, started: float, fuel: int | None = None) -> None:
         """Stop running a guest; for a callee's call (``fuel`` given, as to
@@ -632,12 +634,14 @@ class Sandbox:
         either lands before (and is waited out) or finds the sandbox no longer running.
         """
         while True:
-            if not self._gate.is_set():
-                self._gate.wait()
+            gate = self._gate
+            if gate is not _OPEN and not gate.is_set():
+                gate.wait()
             with self._lock:
                 if self._state is _TERMINATED:
                     return False
-                if self._gate.is_set():
+                gate = self._gate
+                if gate is _OPEN or gate.is_set():
                     self._transition(new, reason)
                     self._suspend_reason = suspend_reason
                     return True
