@@ -19,7 +19,7 @@ of :class:`HostBridge` of the same name, one bridge per sandbox. Each call, in t
 Speed matters: a host call is on the guest's hot path. The bridge is linked with
 wasmtime's *unchecked* function API (raw argument words read into a tuple of ints, no
 ``Val`` marshalling: see :func:`make_trampoline`), reads memory through a raw data
-pointer and ``ctypes.string_at``, and charges fuel with two direct FFI calls whose
+pointer and :data:`_bytes_at`, and charges fuel with two direct FFI calls whose
 ctypes arguments are made once per sandbox. See ``benches/engine.py`` for the numbers.
 
 A host function stops the guest (instead of returning a code) only when the *engine*
@@ -113,6 +113,11 @@ _fuel_read = _pydll["wasmtime_context_get_fuel"]
 _fuel_read.restype = None
 _fuel_write = _pydll["wasmtime_context_set_fuel"]
 _fuel_write.restype = None
+#: ``ctypes.string_at(address, length)`` without its Python wrapper (one frame less per
+#: guest read): the bytes at a (non-null) host address, copied into a new ``bytes``.
+_bytes_at = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(
+    ("PyBytes_FromStringAndSize", ctypes.pythonapi)
+)
 _trap_new = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)(
     ("wasmtime_trap_new", _dll)
 )
@@ -432,7 +437,7 @@ class HostBridge:
         """Guest bytes [ptr, ptr+length), or None when out of range."""
         length &= _U32
         address = self._address(ptr & _U32, length)
-        return None if address is None else ctypes.string_at(address, length)
+        return None if address is None else _bytes_at(address, length)
 
     def writable(self, ptr: int, length: int) -> int | None:
         """Host address of guest range [ptr, ptr+length), or None when out of range."""
@@ -507,7 +512,7 @@ class HostBridge:
         if address is None:
             self.commit(left)
             return self.record("host_log", cap, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
-        raw = ctypes.string_at(address, length)
+        raw = _bytes_at(address, length)
         extra = length * self.byte_fuel
         self.commit(left, extra)
         try:
@@ -585,7 +590,7 @@ class HostBridge:
             return self.record(name, None, True, f"len={length}", _QUOTA, fuel)
         extra = length * self.byte_fuel
         self.commit(left, extra)
-        data = ctypes.string_at(address, length)
+        data = _bytes_at(address, length)
         io.write(OUTPUT, data)
         self.bytes_out += length
         if self.events.active:
@@ -1048,7 +1053,8 @@ class HostBridge:
             return _BAD_PARAM
         if ptr + length > size or not base:
             return _BAD_MEMORY
-        return ctypes.string_at(base + ptr, length)
+        data: bytes = _bytes_at(base + ptr, length)
+        return data
 
     def _call_payload(
         self, args: Any, first: int, base: int, size: int
