@@ -144,10 +144,9 @@ class HostBridge:
     """Per-sandbox state every host function needs, and the functions themselves.
 
     The sandbox binds its context and memory (:meth:`bind_context`, :meth:`bind_memory`)
-    at instantiation. The
-    ``counters`` dict maps capability name (``"network"`` for the network handle calls,
-    which need no capability of their own) to a two-item list ``[allowed, denied]``; the
-    receipt reads it.
+    at instantiation. The ``counters`` dict maps capability name (``"network"`` for the
+    network handle calls, which need no capability of their own) to a two-item list
+    ``[allowed, denied]``; the receipt reads it.
     """
 
     def __init__(
@@ -422,8 +421,8 @@ class HostBridge:
         """Host address of guest range [ptr, ptr+length) (already masked), or None.
 
         Linear memory never shrinks, so a range inside the size last seen is inside now:
-        only a range past it asks for the size again; it never moves (see
-        :meth:`bind_memory`).
+        only a range past it asks for the size again. Nor does it move: the base is the
+        one :meth:`bind_memory` asked for.
         """
         if self.memory_ref is None:
             return None
