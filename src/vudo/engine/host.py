@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import wasmtime
@@ -1249,27 +1249,36 @@ _RawCallback = ctypes.CFUNCTYPE(
 )
 
 
-def argument_reader(params: tuple[str, ...]) -> Callable[[Any], tuple[int, ...]]:
+def argument_reader(params: tuple[str, ...]) -> Callable[[Any], Sequence[int]]:
     """The arguments of an import with parameter types ``params`` (i32/i64), read from
-    its raw argument words as a tuple of ints, signed as in wasm."""
+    its raw argument words as a sequence of ints, signed as in wasm."""
     if any(kind not in ("i32", "i64") for kind in params):
         raise ValueError(f"no raw argument reader for parameter types {params}")
     words = tuple(4 * k for k in range(len(params)))
-    if "i64" not in params:
-        if len(params) > 1:
-            return operator.itemgetter(*words)  # one C call for the whole tuple
-        return lambda raw: tuple(raw[w] for w in words)
-    wide = tuple(zip(words, (kind == "i64" for kind in params), strict=True))
-    return lambda raw: tuple(
-        [(raw[w + 1] << 32) | (raw[w] & _U32) if is64 else raw[w] for w, is64 in wide]
+    low: Callable[[Any], Sequence[int]] = (
+        operator.itemgetter(*words)  # one C call for the whole tuple
+        if len(words) > 1
+        else lambda raw: tuple(raw[w] for w in words)
     )
+    # an i64 argument is its low word (read by ``low`` as if an i32) and the next one
+    wide = tuple((k, 4 * k + 1) for k, kind in enumerate(params) if kind == "i64")
+    if not wide:
+        return low
+
+    def read(raw: Any) -> list[int]:
+        values = list(low(raw))
+        for k, high in wide:
+            values[k] = (raw[high] << 32) | (values[k] & _U32)
+        return values
+
+    return read
 
 
 def make_trampoline(
     name: str, params: tuple[str, ...], impl: Callable[[HostBridge, Any], int]
 ) -> Any:
     """The C callback of one import: finds this thread's bridge, calls ``impl`` with the
-    arguments as a tuple of ints (see :func:`argument_reader`)."""
+    arguments as a sequence of ints (see :func:`argument_reader`)."""
     local = _CURRENT
     no_bridge = f"{name} called outside a vudo sandbox call"
     read = argument_reader(params)
