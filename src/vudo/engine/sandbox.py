@@ -1272,8 +1272,13 @@ def _coerce_args(function: str, params: tuple[str, ...], args: Sequence[Any]) ->
     return values
 
 
+#: Built once: ``X | Y`` in an isinstance call builds the union on every call (~0.2 µs),
+#: and every call checks its input.
+_BYTES_LIKE = bytes | bytearray | memoryview
+
+
 def _check_input(data: bytes, limit: int) -> bytes:
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, _BYTES_LIKE):
         raise UsageError(f"a call's input must be bytes, got {type(data).__name__}")
     if len(data) > limit:
         raise ResourceLimitExceeded(
