@@ -147,7 +147,56 @@ class HostBridge:
     at instantiation. The ``counters`` dict maps capability name (``"network"`` for the
     network handle calls, which need no capability of their own) to a two-item list
     ``[allowed, denied]``; the receipt reads it.
+
+    Slotted: a bridge has more attributes than CPython 3.11 keeps inline in an instance
+    (30), past which every bridge would build a dict of its own at creation and each
+    attribute read on the host-call path would go through it.
     """
+
+    __slots__ = (
+        "_caller_memory",
+        "_context",
+        "_fuel",
+        "_fuel_ref",
+        "_names",
+        "byte_fuel",
+        "bytes_in",
+        "bytes_out",
+        "call_fuel",
+        "calls",
+        "checker",
+        "clock",
+        "context",
+        "context_arg",
+        "counters",
+        "deadline",
+        "depth",
+        "env",
+        "events",
+        "fuel_floor",
+        "fuel_hook",
+        "identity",
+        "interrupt",
+        "io",
+        "known_size",
+        "ledger",
+        "limits",
+        "log",
+        "log_to_stderr",
+        "memory_base",
+        "memory_ref",
+        "min_log_level",
+        "namespace",
+        "network",
+        "note",
+        "origin",
+        "peak_memory",
+        "random",
+        "sandbox_id",
+        "services",
+        "stderr",
+        "wasi",
+    )
 
     def __init__(
         self,

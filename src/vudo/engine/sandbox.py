@@ -150,7 +150,57 @@ class Sandbox:
     Use it as a context manager (or call :meth:`close`): leaving terminates the sandbox and
     frees its store and its network handles. ``sandbox_id`` defaults to
     ``"<module name>-<n>"`` with a process-wide counter (deterministic for tests).
+
+    Slotted, like :class:`~vudo.engine.host.HostBridge` (more attributes than CPython
+    3.11 keeps inline in an instance).
     """
+
+    __slots__ = (
+        "_budget",
+        "_call_lock",
+        "_deadline",
+        "_exports",
+        "_fuel_box",
+        "_fuel_ref",
+        "_funcs",
+        "_gate",
+        "_hidden",
+        "_instance",
+        "_interval",
+        "_last_error",
+        "_last_function",
+        "_last_outcome",
+        "_last_results",
+        "_last_sample",
+        "_live",
+        "_live_used",
+        "_lock",
+        "_memory",
+        "_origin",
+        "_outer",
+        "_pending_fuel",
+        "_running",
+        "_state",
+        "_stop_request",
+        "_store",
+        "_suspend_reason",
+        "_thread_state",
+        "_used_at_close",
+        "_wall",
+        "bridge",
+        "call_fuel",
+        "checker",
+        "config",
+        "engine",
+        "events",
+        "exit_code",
+        "id",
+        "io",
+        "ledger",
+        "module",
+        "network",
+        "parent",
+    )
 
     def __init__(
         self,
