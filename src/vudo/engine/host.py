@@ -83,42 +83,40 @@ ACCOUNT_BYTES = 32
 # Private FFI prototypes with pointer-sized integer results (wasmtime-py's own wrappers
 # return ctypes pointers, which cost an allocation and an addressof per call).
 #
-# Every prototype here, and the sandbox's short ones, is made with PYFUNCTYPE (or from
-# the library opened as a PyDLL): the call keeps the GIL. These functions return at once
-# and never call back; releasing and retaking the GIL around each would cost about a
-# quarter of the call. A call that runs wasm (a call, an instantiation) releases it, so
-# the epoch ticker thread keeps running.
+# They release the GIL (CFUNCTYPE, CDLL), although keeping it would make each call about
+# a quarter cheaper: while a guest runs, its host calls are where another Python thread
+# (the workbench's UI, which watches the run) gets its turn. Kept through them, the UI
+# thread fell far behind a live run (tests/tui: a suspend/resume run then timed out).
 _dll: Any = ffi.__dict__["dll"]
-_pydll = ctypes.PyDLL(_dll._name, handle=_dll._handle)
-_memory_data = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
+_memory_data = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
     ("wasmtime_memory_data", _dll)
 )
-_memory_size = ctypes.PYFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p)(
+_memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p)(
     ("wasmtime_memory_data_size", _dll)
 )
 # The out-parameter is a plain pointer (a ``byref`` or an address), not
 # ``POINTER(c_uint64)``: ctypes converts that type-checked argument at twice the cost, and
 # the fuel is read on every host call.
-_get_fuel = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
+_get_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
     ("wasmtime_context_get_fuel", _dll)
 )
-_set_fuel = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
+_set_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
     ("wasmtime_context_set_fuel", _dll)
 )
 # The store's fuel is read and written on every host call. These two take ctypes
 # arguments made once per sandbox (the context as a ``c_void_p``, the ``c_uint64`` box
 # by reference to read into and by value to write from): no per-call conversion, a third
 # cheaper than the prototypes above. Both return an error only without fuel metering.
-_fuel_read = _pydll["wasmtime_context_get_fuel"]
+_fuel_read = _dll["wasmtime_context_get_fuel"]
 _fuel_read.restype = None
-_fuel_write = _pydll["wasmtime_context_set_fuel"]
+_fuel_write = _dll["wasmtime_context_set_fuel"]
 _fuel_write.restype = None
 #: ``ctypes.string_at(address, length)`` without its Python wrapper (one frame less per
 #: guest read): the bytes at a (non-null) host address, copied into a new ``bytes``.
 _bytes_at = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(
     ("PyBytes_FromStringAndSize", ctypes.pythonapi)
 )
-_trap_new = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)(
+_trap_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)(
     ("wasmtime_trap_new", _dll)
 )
 
