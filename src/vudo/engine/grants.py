@@ -254,10 +254,12 @@ class _Frozen:
     start, and the ``dataclasses`` module (it imports ``inspect``) costs more to import than
     a small guest takes to run (see the :mod:`vudo` package docstring). Subclasses set
     their slots with ``object.__setattr__`` in ``__init__``, list the compared fields in
-    ``_fields`` and get equality, hashing and a repr over those."""
+    ``_fields`` and get equality, hashing and a repr over those. The hash is computed
+    once (an engine looks its grant checkers up by the grants, per sandbox)."""
 
-    __slots__ = ()
+    __slots__ = ("_hash",)
     _fields: tuple[str, ...] = ()
+    _hash: int
 
     def _key(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)
@@ -269,7 +271,12 @@ class _Frozen:
         return self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        try:
+            return self._hash
+        except AttributeError:
+            found = hash(self._key())
+            object.__setattr__(self, "_hash", found)
+            return found
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
@@ -706,7 +713,7 @@ class Decision(NamedTuple):
 class _Admitted:
     """A grant that passed admission, flattened for the per-call check."""
 
-    __slots__ = ("allows", "expires_at", "grant", "grant_id", "issued_at", "scope")
+    __slots__ = ("allows", "everywhere", "expires_at", "grant", "grant_id", "issued_at", "scope")
 
     def __init__(self, grant: Grant) -> None:
         self.grant = grant
@@ -715,6 +722,8 @@ class _Admitted:
         self.expires_at = grant.expires_at
         self.scope = grant.scope
         self.allows = grant.scope.allows
+        #: a global scope allows every target: the check skips the call to ``allows``
+        self.everywhere = grant.scope.kind is ScopeKind.GLOBAL
 
 
 _ALLOWED: Final = Decision(True, "granted")
@@ -843,7 +852,7 @@ class GrantChecker:
             if entries is None:
                 return self._missing(capability)
         now = self._clock()
-        revoked = self._revocations
+        revoked = self._revocations.ids()  # the frozenset: no __contains__ call per entry
         problem = ""
         for entry in entries:  # _invalid inlined: this loop is on every host call
             expires = entry.expires_at
@@ -853,7 +862,7 @@ class GrantChecker:
                 problem = f"grant for {capability} is not valid before {entry.issued_at}"
             elif entry.grant_id in revoked:
                 problem = f"grant for {capability} was revoked"
-            elif not entry.allows(target):
+            elif not entry.everywhere and not entry.allows(target):
                 problem = f"{target!r} is outside the grant's scope {entry.scope}"
             else:
                 return _ALLOWED

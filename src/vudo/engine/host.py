@@ -19,7 +19,7 @@ of :class:`HostBridge` of the same name, one bridge per sandbox. Each call, in t
 Speed matters: a host call is on the guest's hot path. The bridge is linked with
 wasmtime's *unchecked* function API (raw argument words read into a tuple of ints, no
 ``Val`` marshalling: see :func:`make_trampoline`), reads memory through a raw data
-pointer and ``ctypes.string_at``, and charges fuel with two direct FFI calls whose
+pointer and :data:`_bytes_at`, and charges fuel with two direct FFI calls whose
 ctypes arguments are made once per sandbox. See ``benches/engine.py`` for the numbers.
 
 A host function stops the guest (instead of returning a code) only when the *engine*
@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import wasmtime
@@ -82,6 +82,11 @@ ACCOUNT_BYTES = 32
 
 # Private FFI prototypes with pointer-sized integer results (wasmtime-py's own wrappers
 # return ctypes pointers, which cost an allocation and an addressof per call).
+#
+# They release the GIL (CFUNCTYPE, CDLL), although keeping it would make each call about
+# a quarter cheaper: while a guest runs, its host calls are where another Python thread
+# (the workbench's UI, which watches the run) gets its turn. Kept through them, the UI
+# thread fell far behind a live run (tests/tui: a suspend/resume run then timed out).
 _dll: Any = ffi.__dict__["dll"]
 _memory_data = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
     ("wasmtime_memory_data", _dll)
@@ -106,6 +111,11 @@ _fuel_read = _dll["wasmtime_context_get_fuel"]
 _fuel_read.restype = None
 _fuel_write = _dll["wasmtime_context_set_fuel"]
 _fuel_write.restype = None
+#: ``ctypes.string_at(address, length)`` without its Python wrapper (one frame less per
+#: guest read): the bytes at a (non-null) host address, copied into a new ``bytes``.
+_bytes_at = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(
+    ("PyBytes_FromStringAndSize", ctypes.pythonapi)
+)
 _trap_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)(
     ("wasmtime_trap_new", _dll)
 )
@@ -131,11 +141,60 @@ def trap_address(kind: str, message: str) -> int:
 class HostBridge:
     """Per-sandbox state every host function needs, and the functions themselves.
 
-    The sandbox sets :attr:`context` and :attr:`memory_ref` after instantiation. The
-    ``counters`` dict maps capability name (``"network"`` for the network handle calls,
-    which need no capability of their own) to a two-item list ``[allowed, denied]``; the
-    receipt reads it.
+    The sandbox binds its context and memory (:meth:`bind_context`, :meth:`bind_memory`)
+    at instantiation. The ``counters`` dict maps capability name (``"network"`` for the
+    network handle calls, which need no capability of their own) to a two-item list
+    ``[allowed, denied]``; the receipt reads it.
+
+    Slotted: a bridge has more attributes than CPython 3.11 keeps inline in an instance
+    (30), past which every bridge would build a dict of its own at creation and each
+    attribute read on the host-call path would go through it.
     """
+
+    __slots__ = (
+        "_caller_memory",
+        "_context",
+        "_fuel",
+        "_fuel_ref",
+        "_names",
+        "byte_fuel",
+        "bytes_in",
+        "bytes_out",
+        "call_fuel",
+        "calls",
+        "checker",
+        "clock",
+        "context",
+        "context_arg",
+        "counters",
+        "deadline",
+        "depth",
+        "env",
+        "events",
+        "fuel_floor",
+        "fuel_hook",
+        "identity",
+        "interrupt",
+        "io",
+        "known_size",
+        "ledger",
+        "limits",
+        "log",
+        "log_to_stderr",
+        "memory_base",
+        "memory_ref",
+        "min_log_level",
+        "namespace",
+        "network",
+        "note",
+        "origin",
+        "peak_memory",
+        "random",
+        "sandbox_id",
+        "services",
+        "stderr",
+        "wasi",
+    )
 
     def __init__(
         self,
@@ -193,7 +252,10 @@ class HostBridge:
         #: The sandbox's WASI world (:class:`vudo.engine.wasi.WasiState`), set by the
         #: sandbox before instantiation.
         self.wasi: Any = None
+        #: The address of the guest memory's ``wasmtime_memory_t`` (None: no memory).
         self.memory_ref: Any = None
+        #: Its base address: asked once, as the memory never moves (see bind_memory).
+        self.memory_base = 0
         #: The guest memory's size when last asked (it only grows): see _address.
         self.known_size = 0
         self._caller_memory: Any = None  # keeps the extern bind_caller_memory points into
@@ -370,42 +432,58 @@ class HostBridge:
             and item.kind == _EXTERN_MEMORY
         ):
             self._caller_memory = item
-            self.memory_ref = ctypes.addressof(item.of.memory)
-            self.known_size = 0
+            self.bind_memory(ctypes.addressof(item.of.memory))
+
+    def bind_memory(self, ref: int | None) -> None:
+        """Use the guest memory whose ``wasmtime_memory_t`` is at ``ref`` (None: none).
+
+        Its base address is asked here, once: the engine's memory never moves (it grows
+        in place, ``memory_may_move`` off, see :mod:`vudo.engine.compiler`), so every
+        host call reads guest memory with no FFI call for the address.
+        """
+        self.memory_ref = ref
+        self.known_size = 0
+        self.memory_base = 0 if ref is None else int(_memory_data(self.context, ref) or 0)
+        if ref is not None:
+            self.memory_size()
 
     def memory_bounds(self) -> tuple[int, int]:
-        """(base address, size in bytes) of the guest's linear memory right now."""
+        """(base address, size in bytes) of the guest's linear memory right now; (0, 0)
+        without one."""
+        return self.memory_base, self.memory_size()
+
+    def memory_size(self) -> int:
+        """The guest's linear memory size in bytes right now (0 without one), noted as
+        the size last seen and, past it, the peak."""
         ref = self.memory_ref
         if ref is None:
-            return 0, 0
-        ctx = self.context
-        size = _memory_size(ctx, ref)
+            return 0
+        size: int = _memory_size(self.context, ref)
         self.known_size = size
         if size > self.peak_memory:
             self.peak_memory = size
-        return int(_memory_data(ctx, ref) or 0), size
+        return size
 
     def _address(self, ptr: int, length: int) -> int | None:
         """Host address of guest range [ptr, ptr+length) (already masked), or None.
 
         Linear memory never shrinks, so a range inside the size last seen is inside now:
-        only a range past it asks for the size again. The base is asked every time (a
-        grown memory may have moved).
+        only a range past it asks for the size again. Nor does it move: the base is the
+        one :meth:`bind_memory` asked for.
         """
-        ref = self.memory_ref
-        if ref is None:
+        if self.memory_ref is None:
             return None
         end = ptr + length
-        if end > self.known_size and end > self.memory_bounds()[1]:
+        if end > self.known_size and end > self.memory_size():
             return None
-        base = _memory_data(self.context, ref)
+        base = self.memory_base
         return base + ptr if base else None
 
     def read(self, ptr: int, length: int) -> bytes | None:
         """Guest bytes [ptr, ptr+length), or None when out of range."""
         length &= _U32
         address = self._address(ptr & _U32, length)
-        return None if address is None else ctypes.string_at(address, length)
+        return None if address is None else _bytes_at(address, length)
 
     def writable(self, ptr: int, length: int) -> int | None:
         """Host address of guest range [ptr, ptr+length), or None when out of range."""
@@ -418,7 +496,7 @@ class HostBridge:
         the bounds check, which returns INVALID_MEMORY (a length of -1 is 4 GiB here).
         """
         length &= _U32
-        if length > limit and (ptr & _U32) + length <= self.memory_bounds()[1]:
+        if length > limit and (ptr & _U32) + length <= self.memory_size():
             raise StopGuest("limit", f"{what} of {length} bytes is over the {limit}-byte limit")
 
     def _service(self, name: str, code: int) -> Any:
@@ -480,7 +558,7 @@ class HostBridge:
         if address is None:
             self.commit(left)
             return self.record("host_log", cap, True, f"ptr={ptr} len={length}", _BAD_MEMORY, fuel)
-        raw = ctypes.string_at(address, length)
+        raw = _bytes_at(address, length)
         extra = length * self.byte_fuel
         self.commit(left, extra)
         try:
@@ -525,7 +603,7 @@ class HostBridge:
         if offset < 0:
             self.commit(left)
             return self.record(name, None, True, f"len={length} offset={offset}", _BAD_PARAM, fuel)
-        address = self.writable(ptr, length)
+        address = self._address(ptr, length)
         if address is None:
             self.commit(left)
             summary = f"ptr={ptr} len={length} offset={offset}"
@@ -558,7 +636,7 @@ class HostBridge:
             return self.record(name, None, True, f"len={length}", _QUOTA, fuel)
         extra = length * self.byte_fuel
         self.commit(left, extra)
-        data = ctypes.string_at(address, length)
+        data = _bytes_at(address, length)
         io.write(OUTPUT, data)
         self.bytes_out += length
         if self.events.active:
@@ -1021,7 +1099,8 @@ class HostBridge:
             return _BAD_PARAM
         if ptr + length > size or not base:
             return _BAD_MEMORY
-        return ctypes.string_at(base + ptr, length)
+        data: bytes = _bytes_at(base + ptr, length)
+        return data
 
     def _call_payload(
         self, args: Any, first: int, base: int, size: int
@@ -1060,13 +1139,17 @@ class HostBridge:
         extra = length * self.byte_fuel
         calls = self.calls
         assert calls is not None
+        # The caller's fuel now: nothing else takes from it while its guest waits here
+        # (the callee runs on its own store), so the call's whole cost is one write back.
+        left = self.hold(0)
+        budget = (left if left >= 0 else self.fuel_left()) - extra
         try:
-            code, output, used = calls.invoke(child, function, data, self.fuel_left() - extra)
-        except HostCallError as exc:
+            code, output, used = calls.invoke(child, function, data, budget)
+        except HostCallError as exc:  # invoke charged what the callee used
             return self.refused(name, cap, label, exc, fuel)
         copied = min(len(output), ocap)
         extra += used + copied * self.byte_fuel
-        self.charge(extra)
+        self.commit(left, extra)
         if copied:
             ctypes.memmove(base + optr, output, copied)
         self.bytes_in += copied
@@ -1213,27 +1296,36 @@ _RawCallback = ctypes.CFUNCTYPE(
 )
 
 
-def argument_reader(params: tuple[str, ...]) -> Callable[[Any], tuple[int, ...]]:
+def argument_reader(params: tuple[str, ...]) -> Callable[[Any], Sequence[int]]:
     """The arguments of an import with parameter types ``params`` (i32/i64), read from
-    its raw argument words as a tuple of ints, signed as in wasm."""
+    its raw argument words as a sequence of ints, signed as in wasm."""
     if any(kind not in ("i32", "i64") for kind in params):
         raise ValueError(f"no raw argument reader for parameter types {params}")
     words = tuple(4 * k for k in range(len(params)))
-    if "i64" not in params:
-        if len(params) > 1:
-            return operator.itemgetter(*words)  # one C call for the whole tuple
-        return lambda raw: tuple(raw[w] for w in words)
-    wide = tuple(zip(words, (kind == "i64" for kind in params), strict=True))
-    return lambda raw: tuple(
-        [(raw[w + 1] << 32) | (raw[w] & _U32) if is64 else raw[w] for w, is64 in wide]
+    low: Callable[[Any], Sequence[int]] = (
+        operator.itemgetter(*words)  # one C call for the whole tuple
+        if len(words) > 1
+        else lambda raw: tuple(raw[w] for w in words)
     )
+    # an i64 argument is its low word (read by ``low`` as if an i32) and the next one
+    wide = tuple((k, 4 * k + 1) for k, kind in enumerate(params) if kind == "i64")
+    if not wide:
+        return low
+
+    def read(raw: Any) -> list[int]:
+        values = list(low(raw))
+        for k, high in wide:
+            values[k] = (raw[high] << 32) | (values[k] & _U32)
+        return values
+
+    return read
 
 
 def make_trampoline(
     name: str, params: tuple[str, ...], impl: Callable[[HostBridge, Any], int]
 ) -> Any:
     """The C callback of one import: finds this thread's bridge, calls ``impl`` with the
-    arguments as a tuple of ints (see :func:`argument_reader`)."""
+    arguments as a sequence of ints (see :func:`argument_reader`)."""
     local = _CURRENT
     no_bridge = f"{name} called outside a vudo sandbox call"
     read = argument_reader(params)

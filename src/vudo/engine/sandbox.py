@@ -82,13 +82,31 @@ _EpochCallback = ctypes.CFUNCTYPE(
     ctypes.POINTER(ctypes.c_uint64),
     ctypes.POINTER(ctypes.c_uint8),
 )
-_set_epoch_callback = ctypes.CFUNCTYPE(
+# The FFI calls a call or an instantiation makes once (not the host calls': see the note
+# in vudo.engine.host) keep the GIL (PYFUNCTYPE, PyDLL): they return at once and never
+# call back, and releasing and retaking the GIL costs about a quarter of such a call.
+_PYDLL = ctypes.PyDLL(_DLL._name, handle=_DLL._handle)
+_set_epoch_callback = ctypes.PYFUNCTYPE(
     None, ctypes.c_void_p, _EpochCallback, ctypes.c_void_p, ctypes.c_void_p
 )(("wasmtime_store_epoch_deadline_callback", _DLL))
-_set_epoch_deadline = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)(
-    ("wasmtime_context_set_epoch_deadline", _DLL)
+# Set on every call: with ctypes arguments made once (the bridge's context, one tick).
+_set_epoch_deadline = _PYDLL["wasmtime_context_set_epoch_deadline"]
+_set_epoch_deadline.restype = None
+_ONE_TICK = ctypes.c_uint64(1)
+_error_new = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error_new", _DLL))
+# wasmtime-py's Store.set_limits and instance export lookup, with plain addresses for
+# pointers: its prototypes type-check each pointer argument (instantiation pays both).
+_store_limiter = ctypes.PYFUNCTYPE(None, ctypes.c_void_p, *[ctypes.c_int64] * 5)(
+    ("wasmtime_store_limiter", _DLL)
 )
-_error_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error_new", _DLL))
+_export_get = ctypes.PYFUNCTYPE(
+    ctypes.c_bool,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_char_p,
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+)(("wasmtime_instance_export_get", _DLL))
 
 _OUTCOMES: dict[type[VudoError], str] = {
     ProcessExit: "exit",
@@ -116,6 +134,10 @@ _EPOCH_TRAMPOLINE = _EpochCallback(_epoch)
 #: and an int pair hashes in C where a StrEnum member hashes in Python (twice a check).
 _LEGAL = frozenset((id(old), id(new)) for old, news in TRANSITIONS.items() for new in news)
 
+#: The gate of every sandbox not yet paused: set, and never cleared (see _close_gate).
+_OPEN = threading.Event()
+_OPEN.set()
+
 
 class IllegalTransition(VudoError):
     """A lifecycle operation that the sandbox's current state does not allow."""
@@ -129,7 +151,57 @@ class Sandbox:
     Use it as a context manager (or call :meth:`close`): leaving terminates the sandbox and
     frees its store and its network handles. ``sandbox_id`` defaults to
     ``"<module name>-<n>"`` with a process-wide counter (deterministic for tests).
+
+    Slotted, like :class:`~vudo.engine.host.HostBridge` (more attributes than CPython
+    3.11 keeps inline in an instance).
     """
+
+    __slots__ = (
+        "_budget",
+        "_call_lock",
+        "_deadline",
+        "_exports",
+        "_fuel_box",
+        "_fuel_ref",
+        "_funcs",
+        "_gate",
+        "_hidden",
+        "_instance",
+        "_interval",
+        "_last_error",
+        "_last_function",
+        "_last_outcome",
+        "_last_results",
+        "_last_sample",
+        "_live",
+        "_live_used",
+        "_lock",
+        "_memory",
+        "_origin",
+        "_outer",
+        "_pending_fuel",
+        "_running",
+        "_state",
+        "_stop_request",
+        "_store",
+        "_suspend_reason",
+        "_thread_state",
+        "_used_at_close",
+        "_wall",
+        "bridge",
+        "call_fuel",
+        "checker",
+        "config",
+        "engine",
+        "events",
+        "exit_code",
+        "id",
+        "io",
+        "ledger",
+        "module",
+        "network",
+        "parent",
+    )
 
     def __init__(
         self,
@@ -159,16 +231,17 @@ class Sandbox:
         self._origin = time.monotonic()
         self._lock = threading.RLock()
         self._call_lock = threading.Lock()
-        self._gate = threading.Event()
-        self._gate.set()
+        self._gate = _OPEN  # see _close_gate
         self._state = S.CREATED
         self._suspend_reason = ""
         self._stop_request: str | None = None
         self._deadline: float | None = None
         self._budget = config.fuel
         self._store: wasmtime.Store | None = None
-        self._instance: wasmtime.Instance | None = None
-        self._memory: wasmtime.Memory | None = None
+        #: The instance, a raw ``wasmtime_instance_t``.
+        self._instance: Any = None
+        #: The memory export, a ``wasmtime_extern_t`` (the bridge points into it).
+        self._memory: Any = None
         self._funcs: dict[str, Callable[..., Any]] = {}
         self._thread_state = current_thread_state()
         self._outer: tuple[Any, Any] = (None, None)
@@ -279,15 +352,16 @@ class Sandbox:
         return self._suspend_reason if self._state is S.SUSPENDED else ""
 
     def _transition(self, new: SandboxState, reason: str) -> None:
-        with self._lock:
-            old = self._state
-            if (id(old), id(new)) not in _LEGAL:
-                raise IllegalTransition(
-                    f"sandbox {self.id}: cannot go from {old} to {new} ({reason})",
-                    hint=f"from {old} the sandbox can go to "
-                    + (", ".join(sorted(TRANSITIONS[old])) or "nothing (final)"),
-                )
-            self._state = new
+        """Move to ``new``; the caller holds ``self._lock`` (every caller checks or sets
+        more state under it)."""
+        old = self._state
+        if (id(old), id(new)) not in _LEGAL:
+            raise IllegalTransition(
+                f"sandbox {self.id}: cannot go from {old} to {new} ({reason})",
+                hint=f"from {old} the sandbox can go to "
+                + (", ".join(sorted(TRANSITIONS[old])) or "nothing (final)"),
+            )
+        self._state = new
         if self.events.active:
             self.events.emit(
                 StateChanged(self.id, old.value, new.value, time.monotonic() - self._origin, reason)
@@ -305,21 +379,24 @@ class Sandbox:
         A trap, timeout or limit during instantiation moves the sandbox to Failed and
         raises the matching error.
         """
-        self._transition(S.INITIALIZING, "instantiate")
+        with self._lock:
+            self._transition(S.INITIALIZING, "instantiate")
         engine = self.engine
         limits = self.config.limits
         store = wasmtime.Store(engine.wasm_engine)
-        store.set_limits(
-            memory_size=limits.memory_bytes,
-            table_elements=limits.table_elements,
-            instances=limits.instances,
-            tables=limits.tables,
-            memories=limits.memories,
-        )
-        store.set_fuel(self._budget)
         self._store = store
-        _set_epoch_callback(_address(store.ptr()), _EPOCH_TRAMPOLINE, None, None)
+        address = _address(store.ptr())
+        _store_limiter(
+            address,
+            limits.memory_bytes,
+            limits.table_elements,
+            limits.instances,
+            limits.tables,
+            limits.memories,
+        )
+        _set_epoch_callback(address, _EPOCH_TRAMPOLINE, None, None)
         self.bridge.bind_context(_address(store._context()))
+        _check(_set_fuel(self.bridge.context, self._budget))
         engine.ensure_ticker()
         started = time.monotonic()
         error: VudoError | None = None
@@ -328,9 +405,10 @@ class Sandbox:
         except VudoError as exc:
             raise self._finish_failed(exc, "instantiate") from None
         _catch_sigint()
-        self._begin()
+        with self._lock:
+            self._begin()
         try:
-            self._instance = _instantiate(pre, store)
+            self._instance = _instantiate(pre, self.bridge.context)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             error = translate(exc, during="instantiate")
         finally:
@@ -338,10 +416,8 @@ class Sandbox:
         if error is None:
             item = self._export_raw("memory")
             if item is not None and item.kind == _EXTERN_MEMORY:
-                memory = wasmtime.Memory._from_raw(item.of.memory)
-                self._memory = memory
-                self.bridge.memory_ref = ctypes.addressof(memory._memory)
-                self.bridge.memory_bounds()
+                self._memory = item
+                self.bridge.bind_memory(ctypes.addressof(item.of.memory))
         self._last_function = "(instantiate)"
         self._reraise_interrupt(error, "instantiate")
         if error is not None:
@@ -355,15 +431,15 @@ class Sandbox:
 
     def _export_raw(self, name: str) -> Any:
         """The instance's export ``name`` as a raw ``wasmtime_extern_t`` (None if absent)."""
-        assert self._store is not None and self._instance is not None
+        assert self._instance is not None
         raw = name.encode()
         item = ffi.wasmtime_extern_t()
-        found = ffi._wasmtime_instance_export_get(
-            self._store._context(),
-            ctypes.byref(self._instance._instance),
+        found = _export_get(
+            self.bridge.context,
+            ctypes.addressof(self._instance),
             raw,
             len(raw),
-            ctypes.byref(item),
+            ctypes.addressof(item),
         )
         return item if found else None
 
@@ -383,62 +459,13 @@ class Sandbox:
         error is raised; on fuel exhaustion it moves to Suspended and FuelExhausted is
         raised. The receipt is updated either way.
         """
-        export = self._exports.get(function)
-        if export is None:
-            export = self._exports[function] = self.module.export(function)
+        export = self._export(function)
         values = _coerce_args(function, export.params, args) if args or export.params else []
         if input is not None:
             input = _check_input(input, self.config.limits.max_input_bytes)
-        if not self._call_lock.acquire(blocking=False):
-            raise IllegalTransition(
-                f"sandbox {self.id} is already running a call",
-                hint="wait for it to return, or terminate the sandbox",
-            )
         if self.parent is None:  # a callee runs inside its caller's call, which did it
             _catch_sigint()
-        try:
-            with self._lock:
-                if self._state is _SUSPENDED and self._suspend_reason == "paused":
-                    raise IllegalTransition(
-                        f"sandbox {self.id} is paused", hint="resume() it first"
-                    )
-                self._transition(_RUNNING, f"call {function}")
-                self._suspend_reason = ""
-            self.io.start_call(input)
-            func = self._funcs.get(function)
-            if func is None:
-                func = self._funcs[function] = _fast_func(
-                    self._export_raw(function), _plan(self.module, export)
-                )
-            assert self._store is not None
-            self._last_function = function
-            started = time.monotonic()
-            error: VudoError | None = None
-            results: Any = None
-            self._begin()
-            try:
-                if self._live:
-                    results = self._call_live(function, export, values)
-                else:
-                    results = func(self._store, *values)
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-                error = translate(exc)
-            finally:
-                self._end(started)
-            if self.bridge.interrupt is not None:
-                self._reraise_interrupt(error, function)
-            if isinstance(error, ProcessExit):
-                return self._exited(error, function)
-            if error is None:
-                self._last_results = _as_tuple(results, len(export.results))
-                self._last_outcome, self._last_error = "ok", None
-                if not self._settle(_READY, f"{function} returned"):
-                    raise self._terminated_error()
-                return list(self._last_results)
-            self._last_results = ()
-            raise self._finish_failed(error, function)
-        finally:
-            self._call_lock.release()
+        return list(self._call(function, export, values, input, None))
 
     def call_bytes(
         self, function: str, data: bytes, fuel: int
@@ -447,21 +474,81 @@ class Sandbox:
         ``fuel`` fuel (a callee's call: its caller's remaining fuel): its results, the
         output bytes it wrote and the fuel it used. Raises as :meth:`call` does;
         :attr:`call_fuel` then says what the failed call used."""
-        ctx = self.bridge.context_arg
-        box = self._fuel_box
-        fuel_ref = self._fuel_ref
-        with self._lock:
-            _fuel_read(ctx, fuel_ref)
-            self._budget += fuel - box.value  # used so far + fuel
-            box.value = fuel
-            _fuel_write(ctx, box)
+        self.call_fuel = 0  # a call refused before it starts uses none
+        results = self._call(
+            function,
+            self._export(function),
+            (),
+            _check_input(data, self.config.limits.max_input_bytes),
+            fuel,
+        )
+        return results, self.io.output(), self.call_fuel
+
+    def _export(self, function: str) -> ExportedFunc:
+        export = self._exports.get(function)
+        if export is None:
+            export = self._exports[function] = self.module.export(function)
+        return export
+
+    def _call(
+        self,
+        function: str,
+        export: ExportedFunc,
+        values: Sequence[Any],
+        input: bytes | None,
+        fuel: int | None,
+    ) -> tuple[Any, ...]:
+        """The one call path of :meth:`call` and :meth:`call_bytes` (checked arguments):
+        the results as the tuple the receipt keeps. ``fuel`` (a callee's call) replaces
+        the store's fuel for the call, and :attr:`call_fuel` says what it used."""
+        if not self._call_lock.acquire(blocking=False):
+            raise IllegalTransition(
+                f"sandbox {self.id} is already running a call",
+                hint="wait for it to return, or terminate the sandbox",
+            )
         try:
-            self.call(function, input=data)
+            with self._lock:
+                if self._state is _SUSPENDED and self._suspend_reason == "paused":
+                    raise IllegalTransition(
+                        f"sandbox {self.id} is paused", hint="resume() it first"
+                    )
+                self._transition(_RUNNING, f"call {function}")
+                self._suspend_reason = ""
+                self._begin(fuel)
+            started = time.monotonic()
+            error: VudoError | None = None
+            results: Any = None
+            try:
+                self.io.start_call(input)
+                func = self._funcs.get(function)
+                if func is None:
+                    func = self._funcs[function] = _fast_func(
+                        self._export_raw(function), _plan(self.module, export)
+                    )
+                assert self._store is not None
+                self._last_function = function
+                if self._live:
+                    results = self._call_live(function, export, values)
+                else:
+                    results = func(self._store, *values)
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+                error = translate(exc)
+            finally:
+                self._end(started, fuel)
+            if self.bridge.interrupt is not None:
+                self._reraise_interrupt(error, function)
+            if isinstance(error, ProcessExit):
+                return tuple(self._exited(error, function))
+            if error is None:
+                self._last_results = _as_tuple(results, len(export.results))
+                self._last_outcome, self._last_error = "ok", None
+                if not self._settle(_READY, f"{function} returned"):
+                    raise self._terminated_error()
+                return self._last_results
+            self._last_results = ()
+            raise self._finish_failed(error, function)
         finally:
-            _fuel_read(ctx, fuel_ref)
-            self.call_fuel = fuel - box.value
-        # what call() returned, as the tuple it keeps for the receipt
-        return self._last_results, self.io.output(), self.call_fuel
+            self._call_lock.release()
 
     def _exited(self, error: ProcessExit, function: str) -> list[Any]:
         """A WASI proc_exit: outcome ``exit``; status 0 returns, any other is raised."""
@@ -546,22 +633,32 @@ class Sandbox:
             )
         return error
 
-    def _begin(self) -> None:
+    def _begin(self, fuel: int | None = None) -> None:
+        """Start running a guest (a call, or instantiation), with ``self._lock`` held (a
+        refuel() from another thread then waits until the call is marked running).
+        ``fuel``, for a callee's call, replaces the fuel left in the store."""
         config = self.config
         if self.parent is not None:  # a callee runs within its caller's deadline
             self._deadline = self.parent._deadline
         else:
             self._deadline = time.monotonic() + config.timeout if config.timeout else None
+        box = self._fuel_box
         _fuel_read(self.bridge.context_arg, self._fuel_ref)
-        self._live_used = self._budget - self._fuel_box.value
+        if fuel is not None:
+            self._budget += fuel - box.value  # used so far + fuel
+            box.value = fuel
+            _fuel_write(self.bridge.context_arg, box)
+        self._live_used = self._budget - box.value
         self._running = True
         state = self._thread_state
         self._outer = (getattr(state, "bridge", None), getattr(state, "sandbox", None))
         state.bridge = self.bridge
         state.sandbox = self
-        _set_epoch_deadline(self.bridge.context, 1)
+        _set_epoch_deadline(self.bridge.context_arg, _ONE_TICK)
 
-    def _end(self, started: float) -> None:
+    def _end(self, started: float, fuel: int | None = None) -> None:
+        """Stop running a guest; for a callee's call (``fuel`` given, as to
+        :meth:`_begin`) :attr:`call_fuel` is then what it used of it."""
         # Restore whatever ran on this thread before (a subscriber may drive another
         # sandbox from inside a host call of this one).
         self._thread_state.bridge, self._thread_state.sandbox = self._outer
@@ -571,10 +668,13 @@ class Sandbox:
             if store is not None and pending:
                 store.set_fuel(store.get_fuel() + pending)
             self._running = False
+        if fuel is not None:
+            _fuel_read(self.bridge.context_arg, self._fuel_ref)
+            self.call_fuel = fuel - self._fuel_box.value
         self._deadline = None
         self._wall += time.monotonic() - started
         if self._memory is not None:
-            self.bridge.memory_bounds()
+            self.bridge.memory_size()
 
     def _settle(self, new: SandboxState, reason: str, *, suspend_reason: str = "") -> bool:
         """End a call or instantiation in state ``new``; False if it was terminated.
@@ -585,12 +685,14 @@ class Sandbox:
         either lands before (and is waited out) or finds the sandbox no longer running.
         """
         while True:
-            if not self._gate.is_set():
-                self._gate.wait()
+            gate = self._gate
+            if gate is not _OPEN and not gate.is_set():
+                gate.wait()
             with self._lock:
                 if self._state is _TERMINATED:
                     return False
-                if self._gate.is_set():
+                gate = self._gate
+                if gate is _OPEN or gate.is_set():
                     self._transition(new, reason)
                     self._suspend_reason = suspend_reason
                     return True
@@ -623,7 +725,7 @@ class Sandbox:
                     or 0
                 )
             if self._memory is not None:
-                self.bridge.memory_bounds()
+                self.bridge.memory_size()
             _get_fuel(context, self._fuel_ref)
             if self._pending_fuel and not self._hidden:  # a live call takes it at its slices
                 with self._lock:
@@ -685,7 +787,7 @@ class Sandbox:
 
     # -- live calls (config.live) ----------------------------------------------------
 
-    def _call_live(self, function: str, export: ExportedFunc, values: list[Any]) -> Any:
+    def _call_live(self, function: str, export: ExportedFunc, values: Sequence[Any]) -> Any:
         """Call ``function`` as a wasmtime async call that yields every FUEL_SLICE fuel.
 
         wasmtime keeps a running guest's fuel counter in a register and writes it back
@@ -790,7 +892,7 @@ class Sandbox:
                     self._live_used = self._budget
                     self._transition(S.SUSPENDED, f"out of fuel in {self._last_function}")
                     self._suspend_reason = "out of fuel"
-                    self._gate.clear()
+                    self._close_gate()
                     break
             self._gate.wait()  # paused at this moment: out of fuel once resumed
         self._gate.wait()
@@ -824,8 +926,23 @@ class Sandbox:
         with self._lock:
             self._transition(S.SUSPENDED, "suspended")
             self._suspend_reason = "paused"
-            self._gate.clear()
+            self._close_gate()
         self._interrupt_now()
+
+    def _close_gate(self) -> None:
+        """Close the gate the run thread waits at while the sandbox is paused or out of
+        fuel (``self._lock`` held). A sandbox starts with the shared, always open
+        :data:`_OPEN` and gets an Event of its own the first time its gate closes: most
+        sandboxes never pause, and an Event costs more than a small guest's first call."""
+        if self._gate is _OPEN:
+            self._gate = threading.Event()
+        else:
+            self._gate.clear()
+
+    def _open_gate(self) -> None:
+        """Open the gate (``self._lock`` held), waking the run thread if it waits there."""
+        if self._gate is not _OPEN:  # the shared gate is open already
+            self._gate.set()
 
     def _interrupt_now(self) -> None:
         """Make a running guest reach the monitor at its next loop or call, not the next
@@ -846,7 +963,7 @@ class Sandbox:
                 )
             self._transition(S.RUNNING, "resumed")
             self._suspend_reason = ""
-            self._gate.set()
+            self._open_gate()
 
     def refuel(self, amount: int) -> None:
         """Add ``amount`` fuel to the budget (any state but Failed and Terminated)."""
@@ -869,7 +986,7 @@ class Sandbox:
                 if self._state is S.SUSPENDED and self._suspend_reason == "out of fuel":
                     self._transition(S.RUNNING, f"refuelled {amount}")
                     self._suspend_reason = ""
-                    self._gate.set()
+                    self._open_gate()
             elif self._store is not None:
                 self._store.set_fuel(self._store.get_fuel() + amount)
 
@@ -883,7 +1000,7 @@ class Sandbox:
         with self._lock:
             self._transition(S.TERMINATED, reason)
             self._stop_request = reason
-            self._gate.set()
+            self._open_gate()
         self._interrupt_now()
         if self.network is not None:
             self.network.close_all()
@@ -905,7 +1022,7 @@ class Sandbox:
                 self.bridge.wasi.close()
             self._instance = None
             self._memory = None
-            self.bridge.memory_ref = None
+            self.bridge.bind_memory(None)
             self._store = None
 
     def __enter__(self) -> Sandbox:
@@ -932,10 +1049,11 @@ class Sandbox:
         """
         if self._running:
             return self._live_used
-        store = self._store
-        if store is None:
+        if self._store is None:
             return self._used_at_close
-        return self._budget - store.get_fuel()
+        left = ctypes.c_uint64()  # its own box: any thread may ask
+        _check(_get_fuel(self.bridge.context, ctypes.byref(left)))
+        return self._budget - left.value
 
     def host_calls(self) -> list[HostCall]:
         """The recent host-call log (last 1024 calls), oldest first."""
@@ -1020,6 +1138,7 @@ _PLANS: dict[tuple[str, str], _CallPlan | None] = {}
 _TRAP_POINTER = ctypes.POINTER(ffi.wasm_trap_t)
 # wasmtime_func_call_unchecked with every pointer as a plain address: wasmtime-py's
 # prototype type-checks four pointer arguments and allocates its pointer result per call.
+# It runs wasm, so it releases the GIL (CFUNCTYPE).
 _call_unchecked = ctypes.CFUNCTYPE(
     ctypes.c_void_p,
     ctypes.c_void_p,
@@ -1029,10 +1148,14 @@ _call_unchecked = ctypes.CFUNCTYPE(
     ctypes.c_void_p,
 )(("wasmtime_func_call_unchecked", _DLL))
 _ERROR_POINTER = ctypes.POINTER(ffi.wasmtime_error_t)
+# wasmtime_instance_pre_instantiate, the same way (it runs the start function: CFUNCTYPE).
+_pre_instantiate = ctypes.CFUNCTYPE(
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
+)(("wasmtime_instance_pre_instantiate", _DLL))
 _call_async = ffi._wasmtime_func_call_async
 _poll = ffi._wasmtime_call_future_poll
 _future_delete = ffi._wasmtime_call_future_delete
-_yield_interval = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
+_yield_interval = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
     ("wasmtime_context_fuel_async_yield_interval", _DLL)
 )
 #: wasmtime_val_t kinds of the values a live call passes.
@@ -1044,20 +1167,21 @@ FUEL_SLICE = 1 << 22
 EPOCH_SAMPLE = 0.01
 
 
-def _instantiate(pre: wasmtime.InstancePre, store: wasmtime.Store) -> wasmtime.Instance:
-    """``pre.instantiate(store)`` without wasmtime-py's per-call context manager (it
-    exists for exceptions raised by wasmtime-py's own host functions; ours are unchecked
-    trampolines that never let one through)."""
+def _instantiate(pre: wasmtime.InstancePre, context: int) -> Any:
+    """``pre.instantiate(store)`` (``context``: the store's) as the raw
+    ``wasmtime_instance_t``, without wasmtime-py's per-call context manager (it exists
+    for exceptions raised by wasmtime-py's own host functions; ours are unchecked
+    trampolines that never let one through) or its ``Instance`` object."""
     instance = ffi.wasmtime_instance_t()
-    trap = _TRAP_POINTER()
-    error = ffi._wasmtime_instance_pre_instantiate(
-        pre.ptr(), store._context(), ctypes.byref(instance), ctypes.byref(trap)
+    trap = ctypes.c_void_p()
+    _check(
+        _pre_instantiate(
+            _address(pre.ptr()), context, ctypes.addressof(instance), ctypes.addressof(trap)
+        )
     )
-    if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)
-    if trap:
-        raise wasmtime.Trap._from_ptr(trap)
-    return wasmtime.Instance._from_raw(instance)
+    if trap.value:
+        raise wasmtime.Trap._from_ptr(ctypes.cast(trap.value, _TRAP_POINTER))
+    return instance
 
 
 def _check(error: int | None) -> None:
@@ -1153,7 +1277,8 @@ _MAIN_THREAD = threading.main_thread().ident
 
 
 def _address(pointer: Any) -> int:
-    return int(ctypes.cast(pointer, ctypes.c_void_p).value or 0)
+    """The address a non-null ctypes pointer holds (without ``ctypes.cast``, ~1 µs)."""
+    return ctypes.addressof(pointer.contents)
 
 
 def _as_tuple(results: Any, count: int) -> tuple[Any, ...]:
@@ -1195,8 +1320,13 @@ def _coerce_args(function: str, params: tuple[str, ...], args: Sequence[Any]) ->
     return values
 
 
+#: Built once: ``X | Y`` in an isinstance call builds the union on every call (~0.2 µs),
+#: and every call checks its input.
+_BYTES_LIKE = bytes | bytearray | memoryview
+
+
 def _check_input(data: bytes, limit: int) -> bytes:
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, _BYTES_LIKE):
         raise UsageError(f"a call's input must be bytes, got {type(data).__name__}")
     if len(data) > limit:
         raise ResourceLimitExceeded(
