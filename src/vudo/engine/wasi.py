@@ -13,7 +13,7 @@ wrapper (they need the calling instance's memory), so shadowing can only *replac
 function, not check-then-delegate; the functions left to wasmtime are neither logged,
 charged nor checked per call, output cannot be bounded, a blocked read ignores the
 timeout, and there is no storage_read/write/delete split. Measured on this machine
-(``benches/wasi.py``), a Python ``fd_write`` costs about 2.5x wasmtime's own (CPU time).
+(``benches/wasi.py``), a Python ``fd_write`` costs about 2x wasmtime's own (CPU time).
 
 Filesystem: nothing exists for the guest but its preopens (:class:`Preopen`). A path is
 resolved here, component by component, inside its preopen: an absolute path, a ``..``
