@@ -19,7 +19,7 @@ from vudo.engine import Engine, Limits, Sandbox
 from vudo.engine.config import Preopen
 from vudo.engine.traps import ProcessExit
 from vudo.engine.wasi_abi import WASI_SIGNATURES
-from vudo.errors import ModuleError, ResourceLimitExceeded, TimeoutExceeded
+from vudo.errors import FuelExhausted, ModuleError, ResourceLimitExceeded, TimeoutExceeded
 
 EACCES, EBADF, EROFS, EXDEV, ENOTCAPABLE, EINVAL, ENOENT = 2, 8, 69, 75, 76, 28, 44
 
@@ -159,6 +159,75 @@ def test_stdout_sink_streams(make: Make) -> None:
     errno_of(sb, "t", 1, 13)
     errno_of(sb, "t", 1, 5)
     assert got == [b"hello, world\n", b"hello"]
+
+
+# Both functions store the same two iovecs (the message, then an empty one) and write
+# ``count`` of them: one iovec takes fd_write's short path, two its general one, with the
+# same wasm instructions (the same wasm fuel) either way.
+WRITE_IOVECS = module(
+    ("fd_write",),
+    "(func $w (param i32 i32) (result i32)"
+    " (i32.store (i32.const 0) (i32.const 100)) (i32.store (i32.const 4) (i32.const 13))"
+    " (i32.store (i32.const 8) (i32.const 100)) (i32.store (i32.const 12) (i32.const 0))"
+    " (call $fd_write (local.get 0) (i32.const 0) (local.get 1) (i32.const 16)))"
+    '(func (export "t") (param i32 i32) (result i32) (call $w (local.get 0) (local.get 1)))'
+    '(func (export "spin") (param i32) (loop $l (drop (call $w (i32.const 1) (local.get 0)))'
+    " (br $l)))",
+    '(data (i32.const 100) "hello, world\\n")',
+)
+
+
+def _write_effects(make: Make, count: int) -> tuple[Any, ...]:
+    sb = make(WRITE_IOVECS, config())
+    seen: list[Any] = []
+    results = []
+    for fd in (1, 2, 1, 2):
+        if len(results) == 2:
+            sb.subscribe(seen.append)
+        errno = errno_of(sb, "t", fd, count)
+        results.append((errno, sb.output("stdout"), sb.output("stderr")))
+    events = [
+        (type(e).__name__, getattr(e, "stream", ""), getattr(e, "data", b""))
+        if type(e).__name__ == "OutputWritten"
+        else (e.function, e.capability, e.allowed, e.args, e.result, e.fuel, e.reason)
+        for e in seen
+        if type(e).__name__ in ("OutputWritten", "HostCall")
+    ]
+    receipt = sb.receipt()
+    return (
+        results,
+        sb.read_memory(16, 4),
+        sb.fuel_used,
+        [(c.function, c.allowed, c.result, c.fuel, c.reason) for c in sb.host_calls()],
+        receipt.host_calls,
+        receipt.bytes_out,
+        receipt.io,
+        events,
+    )
+
+
+def test_fd_write_short_path_has_the_general_paths_effects(make: Make) -> None:
+    """One iovec to a buffered stdout/stderr takes fd_write's short path; a second, empty
+    iovec sends the same write down the general path: the same results, bytes, fuel, log
+    rows, receipt counts and events either way."""
+    short, general = _write_effects(make, 1), _write_effects(make, 2)
+    assert short == general
+    line = b"hello, world\n"
+    assert short[0] == [(0, line, b""), (0, b"", line)] * 2
+    assert short[1] == (13).to_bytes(4, "little")
+    assert [row[:3] for row in short[3]] == [("fd_write", True, 0)] * 4
+    assert len(short[7]) == 4  # an OutputWritten and a HostCall for each of the last two
+
+
+def test_fd_write_short_path_runs_out_of_fuel_where_the_general_one_does(make: Make) -> None:
+    stops = []
+    for count in (1, 2):
+        sb = make(WRITE_IOVECS, config(fuel=200_000))
+        with pytest.raises(FuelExhausted):
+            sb.call("spin", [count])
+        stops.append((len(sb.output("stdout")), sb.fuel_used, len(sb.host_calls())))
+    assert stops[0] == stops[1]
+    assert stops[0][0] > 0
 
 
 def test_bad_iovec_is_efault(make: Make) -> None:

@@ -107,9 +107,13 @@ _set_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
 # arguments made once per sandbox (the context as a ``c_void_p``, the ``c_uint64`` box
 # by reference to read into and by value to write from): no per-call conversion, a third
 # cheaper than the prototypes above. Both return an error only without fuel metering.
-_fuel_read = _dll["wasmtime_context_get_fuel"]
+# They only read or store a counter, so they are called through a ``PyDLL`` view of the
+# same library, which keeps the GIL: releasing and taking it back around a call that
+# short cost more than the call itself.
+_dll_with_gil = ctypes.PyDLL(_dll._name, handle=_dll._handle)
+_fuel_read = _dll_with_gil["wasmtime_context_get_fuel"]
 _fuel_read.restype = None
-_fuel_write = _dll["wasmtime_context_set_fuel"]
+_fuel_write = _dll_with_gil["wasmtime_context_set_fuel"]
 _fuel_write.restype = None
 #: ``ctypes.string_at(address, length)`` without its Python wrapper (one frame less per
 #: guest read): the bytes at a (non-null) host address, copied into a new ``bytes``.
@@ -120,6 +124,7 @@ _trap_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)(
     ("wasmtime_trap_new", _dll)
 )
 
+_monotonic = time.monotonic
 _NULL_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 _EXTERN_MEMORY: int = _wasmtime_ffi.__dict__["WASMTIME_EXTERN_MEMORY"].value
 
@@ -374,7 +379,7 @@ class HostBridge:
                 key = capability.value
             counter = self.counters[key] = [0, 0]
         counter[0 if allowed else 1] += 1
-        at = time.monotonic() - self.origin
+        at = _monotonic() - self.origin
         note = self.note
         if note:
             self.note = ""

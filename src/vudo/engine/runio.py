@@ -107,18 +107,20 @@ class RunIO:
         A sink's exception propagates (the host function turns it into INTERNAL_ERROR).
         """
         size = len(data)
-        if size > self.max_output - self.written:
+        written = self.written + size
+        if written > self.max_output:
             return False
-        self.written += size
+        self.written = written
         counts = self.counts
-        counts[stream] = counts.get(stream, 0) + size
         # Small writes gather in the stream's open bytearray (a chunk each would cost ~50
         # bytes of object per written byte to a guest writing a byte at a time): the
-        # common case, one lookup and one append.
+        # common case, one lookup and one append (a stream with a tail has a count).
         tail = self._tails.get(stream)
         if tail is not None and size < _BIG_WRITE:
             tail += data
+            counts[stream] += size
             return True
+        counts[stream] = counts.get(stream, 0) + size
         sink = self.sinks.get(stream)
         if sink is not None:
             sink(bytes(data))
