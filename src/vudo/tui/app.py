@@ -492,7 +492,11 @@ class WorkbenchApp(App[int]):
     def flush_events(self) -> None:
         """Drain the buffer the run thread fills and update each pane once.
 
-        Runs on a timer: a failure here is shown, never allowed to stop the app."""
+        Runs on a timer: a failure here is shown, never allowed to stop the app. Once
+        the app shuts down it does nothing: the panes are gone before the timer stops (a
+        run's last state change, sent as the session closes, would find no pane)."""
+        if not self.is_running:
+            return
         try:
             self._flush_events()
         except Exception as exc:

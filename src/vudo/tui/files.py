@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text, TextType
-from textual import on
+from textual import events, on
 from textual._tree_sitter import get_language
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.content import Content
 from textual.highlight import highlight
 from textual.message import Message
@@ -81,6 +82,15 @@ class FileTree(Tree[Path]):
         self.show_root = True
         self.guide_depth = 2
         self.border_title = "1 Files"
+        self._resized_to = Size(0, 0)
+
+    def _on_resize(self, event: events.Resize) -> None:
+        """A tree shown again gets a Resize of the size it had; Tree's own handler would
+        drop every drawn line and lay out the screen (a second frame after each switch
+        to the project view), so it runs only for a new size."""
+        if event.size == self._resized_to:
+            event.prevent_default()
+        self._resized_to = event.size
 
     def action_first(self) -> None:
         self.cursor_line = 0
