@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -352,25 +353,26 @@ class WorkbenchApp(App[int]):
             for key in ("run", "log", "receipt"):
                 (tabs.hide if self.wide else tabs.show)(f"tab-{key}")
         changed = False
-        for widget_id, key in (
-            ("#project", "project"),
-            ("#storage-view", "storage"),
-            ("#registry-view", "registry"),
-            ("#runcol", "runcol"),
-            ("#run", "run"),
-            ("#bottom", "bottom"),
-            ("#output", "output"),
-            ("#receipt", "receipt"),
-        ):
-            widget = self.query_one(widget_id)
+        for widget, key in self._view_parts:
             if widget.display != (key in show):
                 widget.display = key in show
                 changed = True
         if changed:  # what changed while hidden: into the frame that shows it
-            self.query_one(HostCallLog).catch_up()
-            self.query_one(OutputLog).catch_up()
-            for rows in self.query(LineList):
-                rows.catch_up()
+            for pane in self._catching_up:
+                pane.catch_up()
+
+    @cached_property
+    def _view_parts(self) -> list[tuple[Widget, str]]:
+        """The containers the views show and hide, each with the key that shows it
+        (found once: a lookup walks the whole DOM, and each key press lays out)."""
+        keys = ("project", "storage", "registry", "runcol", "run", "bottom", "output", "receipt")
+        ids = {"storage": "storage-view", "registry": "registry-view"}
+        return [(self.query_one(f"#{ids.get(key, key)}"), key) for key in keys]
+
+    @cached_property
+    def _catching_up(self) -> list[HostCallLog | OutputLog | LineList[Any]]:
+        """What keeps rows that came while it was hidden for when it is shown."""
+        return [self.query_one(HostCallLog), self.query_one(OutputLog), *self.query(LineList)]
 
     @on(Tabs.TabActivated, "#views")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:

@@ -18,8 +18,8 @@ from textual._tree_sitter import get_language
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.geometry import Size
 from textual.content import Content
+from textual.geometry import Size
 from textual.highlight import highlight
 from textual.message import Message
 from textual.widgets import Static, TextArea, Tree
