@@ -18,9 +18,11 @@ Run: ``python benches/tui.py`` (from the repository, with ``src`` importable).
 from __future__ import annotations
 
 import asyncio
+import queue
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -138,17 +140,46 @@ async def stop_run(app: Any) -> None:
         await asyncio.sleep(0.01)
 
 
+class Terminal:
+    """Keys typed at a terminal. Textual's terminal driver reads them on an input thread
+    of its own, which takes the GIL to turn the bytes into a key event and hands it to the
+    app's loop; so does this, at a set moment: a key's latency starts when it arrives, and
+    includes the waits for the GIL that a Spirit's run thread causes."""
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.keys: queue.Queue[tuple[str, float] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._type, name="terminal", daemon=True)
+        self.thread.start()
+
+    def press(self, key: str, delay: float = 0.002) -> float:
+        """Type ``key`` ``delay`` seconds from now; returns the moment it arrives."""
+        at = time.perf_counter() + delay
+        self.keys.put((key, at))
+        return at
+
+    def _type(self) -> None:
+        from textual import events  # lazy: like every textual import here, in the runs using it
+
+        while (item := self.keys.get()) is not None:
+            key, at = item
+            time.sleep(max(at - time.perf_counter(), 0.0))
+            self.driver.send_message(events.Key(key, key))
+
+    def close(self) -> None:
+        self.keys.put(None)
+        self.thread.join()
+
+
 async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[list[float], Any]:
     """Keypress-to-frame latency of PRESSES view switches; with ``spin`` set, while
     paced() runs in the worker.
 
-    A key event goes to the driver exactly as a terminal's would; the time stops when the
-    first frame after the app has switched to the key's view is ready to write: composed,
-    and turned into the escape sequences a terminal driver would write (Textual's
-    headless driver skips that step, so the bench does it).
+    A key arrives as a terminal's would (:class:`Terminal`); the time stops when the first
+    frame after the app has switched to the key's view is ready to write: composed, and
+    turned into the escape sequences a terminal driver would write (Textual's headless
+    driver skips that step, so the bench does it).
     """
-    from textual import events
-
     from vudo.tui.app import WorkbenchApp
 
     app = WorkbenchApp(root, home=home, show_times=True, freeze_gc=True)  # as run_tui
@@ -179,6 +210,7 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
         if spin is not None:
             await start_paced(pilot, spin)
             await asyncio.sleep(0.5)
+        terminal = Terminal(app._driver)
         log = app.query_one("#hostlog")
         start_calls, start_time = log.total, time.perf_counter()
         # number keys jump to panes: 1 files (project view), 3 host calls (run view),
@@ -189,8 +221,7 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
             key = keys[i % len(keys)]
             if app.view == views[key]:
                 continue
-            started = time.perf_counter()
-            app._driver.send_message(events.Key(key, key))  # type: ignore[union-attr]
+            started = terminal.press(key)
             while app.view != views[key]:
                 await asyncio.sleep(0.0005)
             changed_at = layouts[-1]
@@ -202,6 +233,7 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
             first = next(t for t in frames[-5:] if t >= changed_at)
             samples.append(first - started)
             await asyncio.sleep(0.02)
+        terminal.close()
         app.flush_events()
         stats["calls_per_s"] = (log.total - start_calls) / (time.perf_counter() - start_time)
         if spin is not None:
