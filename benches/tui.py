@@ -186,6 +186,7 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
     samples: list[float] = []
     stats: dict[str, Any] = {}
     frames: list[float] = []
+    framed = asyncio.Event()  # set by each frame: the bench waits for frames, never polls
     async with app.run_test(size=(120, 40)) as pilot:
         original = app._display
 
@@ -196,6 +197,7 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
                 # frame is on screen once its bytes exist.
                 renderable.render_segments(app.console)
                 frames.append(time.perf_counter())
+                framed.set()
 
         app._display = display  # type: ignore[method-assign]
         layouts: list[float] = [0.0]
@@ -222,14 +224,15 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
             if app.view == views[key]:
                 continue
             started = terminal.press(key)
-            while app.view != views[key]:
-                await asyncio.sleep(0.0005)
+            # Woken by frames only (polling would keep the UI thread busy and hold the
+            # GIL the terminal thread needs to deliver the key).
+            while app.view != views[key] or frames[-1] < layouts[-1]:
+                framed.clear()
+                try:
+                    await asyncio.wait_for(framed.wait(), 2.0)
+                except TimeoutError:
+                    raise RuntimeError("no frame after the view changed") from None
             changed_at = layouts[-1]
-            deadline = time.perf_counter() + 2.0
-            while not any(t >= changed_at for t in frames[-5:]):
-                if time.perf_counter() > deadline:
-                    raise RuntimeError("no frame after the view changed")
-                await asyncio.sleep(0.0005)
             first = next(t for t in frames[-5:] if t >= changed_at)
             samples.append(first - started)
             await asyncio.sleep(0.02)
