@@ -18,9 +18,11 @@ Run: ``python benches/tui.py`` (from the repository, with ``src`` importable).
 from __future__ import annotations
 
 import asyncio
+import queue
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -138,23 +140,53 @@ async def stop_run(app: Any) -> None:
         await asyncio.sleep(0.01)
 
 
+class Terminal:
+    """Keys typed at a terminal. Textual's terminal driver reads them on an input thread
+    of its own, which takes the GIL to turn the bytes into a key event and hands it to the
+    app's loop; so does this, at a set moment: a key's latency starts when it arrives, and
+    includes the waits for the GIL that a Spirit's run thread causes."""
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.keys: queue.Queue[tuple[str, float] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._type, name="terminal", daemon=True)
+        self.thread.start()
+
+    def press(self, key: str, delay: float = 0.002) -> float:
+        """Type ``key`` ``delay`` seconds from now; returns the moment it arrives."""
+        at = time.perf_counter() + delay
+        self.keys.put((key, at))
+        return at
+
+    def _type(self) -> None:
+        from textual import events  # lazy: like every textual import here, in the runs using it
+
+        while (item := self.keys.get()) is not None:
+            key, at = item
+            time.sleep(max(at - time.perf_counter(), 0.0))
+            self.driver.send_message(events.Key(key, key))
+
+    def close(self) -> None:
+        self.keys.put(None)
+        self.thread.join()
+
+
 async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[list[float], Any]:
     """Keypress-to-frame latency of PRESSES view switches; with ``spin`` set, while
     paced() runs in the worker.
 
-    A key event goes to the driver exactly as a terminal's would; the time stops when the
-    first frame after the app has switched to the key's view is ready to write: composed,
-    and turned into the escape sequences a terminal driver would write (Textual's
-    headless driver skips that step, so the bench does it).
+    A key arrives as a terminal's would (:class:`Terminal`); the time stops when the first
+    frame after the app has switched to the key's view is ready to write: composed, and
+    turned into the escape sequences a terminal driver would write (Textual's headless
+    driver skips that step, so the bench does it).
     """
-    from textual import events
-
     from vudo.tui.app import WorkbenchApp
 
     app = WorkbenchApp(root, home=home, show_times=True, freeze_gc=True)  # as run_tui
     samples: list[float] = []
     stats: dict[str, Any] = {}
     frames: list[float] = []
+    framed = asyncio.Event()  # set by each frame: the bench waits for frames, never polls
     async with app.run_test(size=(120, 40)) as pilot:
         original = app._display
 
@@ -165,6 +197,7 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
                 # frame is on screen once its bytes exist.
                 renderable.render_segments(app.console)
                 frames.append(time.perf_counter())
+                framed.set()
 
         app._display = display  # type: ignore[method-assign]
         layouts: list[float] = [0.0]
@@ -179,6 +212,7 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
         if spin is not None:
             await start_paced(pilot, spin)
             await asyncio.sleep(0.5)
+        terminal = Terminal(app._driver)
         log = app.query_one("#hostlog")
         start_calls, start_time = log.total, time.perf_counter()
         # number keys jump to panes: 1 files (project view), 3 host calls (run view),
@@ -189,19 +223,20 @@ async def measure_latency(root: Path, home: Path, spin: int | None) -> tuple[lis
             key = keys[i % len(keys)]
             if app.view == views[key]:
                 continue
-            started = time.perf_counter()
-            app._driver.send_message(events.Key(key, key))  # type: ignore[union-attr]
-            while app.view != views[key]:
-                await asyncio.sleep(0.0005)
+            started = terminal.press(key)
+            # Woken by frames only (polling would keep the UI thread busy and hold the
+            # GIL the terminal thread needs to deliver the key).
+            while app.view != views[key] or frames[-1] < layouts[-1]:
+                framed.clear()
+                try:
+                    await asyncio.wait_for(framed.wait(), 2.0)
+                except TimeoutError:
+                    raise RuntimeError("no frame after the view changed") from None
             changed_at = layouts[-1]
-            deadline = time.perf_counter() + 2.0
-            while not any(t >= changed_at for t in frames[-5:]):
-                if time.perf_counter() > deadline:
-                    raise RuntimeError("no frame after the view changed")
-                await asyncio.sleep(0.0005)
             first = next(t for t in frames[-5:] if t >= changed_at)
             samples.append(first - started)
             await asyncio.sleep(0.02)
+        terminal.close()
         app.flush_events()
         stats["calls_per_s"] = (log.total - start_calls) / (time.perf_counter() - start_time)
         if spin is not None:

@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text, TextType
-from textual import on
+from textual import events, on
 from textual._tree_sitter import get_language
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.geometry import Region, Size
 from textual.highlight import highlight
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import Static, TextArea, Tree
 from textual.widgets.tree import TreeNode
 
@@ -81,6 +83,30 @@ class FileTree(Tree[Path]):
         self.show_root = True
         self.guide_depth = 2
         self.border_title = "1 Files"
+        self._resized_to = Size(0, 0)
+        self._blank: Strip | None = None
+
+    def _on_resize(self, event: events.Resize) -> None:
+        """A tree shown again gets a Resize of the size it had; Tree's own handler would
+        drop every drawn line and lay out the screen (a second frame after each switch
+        to the project view), so it runs only for a new size."""
+        if event.size == self._resized_to:
+            event.prevent_default()
+        self._resized_to = event.size
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._blank = None  # the size or style may have changed since the last frame
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        """Tree works its size and style out again for every line, each a walk up the
+        DOM, and a project's tree is mostly the blank below its last node: that line is
+        drawn once per frame, as Tree draws it."""
+        if y + self.scroll_offset.y <= self.last_line:
+            return super().render_line(y)
+        if self._blank is None:
+            self._blank = Strip.blank(self.size.width, self.rich_style)
+        return self._blank
 
     def action_first(self) -> None:
         self.cursor_line = 0

@@ -214,6 +214,7 @@ class HostCallLog(Vertical):
         self.search_text = ""
         self.border_title = "Host calls"
         self._count_stale = False
+        self._header = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="log-filters"):
@@ -248,7 +249,14 @@ class HostCallLog(Vertical):
         self.catch_up()
 
     def on_resize(self) -> None:
-        self.query_one("#calls-header", Static).update(header_text(self.table.size.width))
+        """Size the column headings to the table. A pane shown again gets a Resize of the
+        same size: the headings stay (an update that lays out the screen would cost a
+        second frame after every switch to the run view)."""
+        header = self.query_one("#calls-header", Static)
+        text = header_text(self.table.size.width)
+        if text != self._header:
+            self._header = text
+            header.update(text, layout=False)  # one row high whatever it says
 
     @property
     def table(self) -> CallTable:

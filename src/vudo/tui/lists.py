@@ -59,6 +59,7 @@ class LineList(ScrollView, Generic[T], can_focus=True):
         self._lines: dict[object, Strip] = {}
         self._components: dict[str, Style] = {}
         self._width = 0
+        self._drawn_size = Size(0, 0)  # the size the last Resize event gave
         self._stale = False  # rows came while hidden: not yet laid out or drawn
 
     # -- what subclasses say -------------------------------------------------------------
@@ -179,8 +180,11 @@ class LineList(ScrollView, Generic[T], can_focus=True):
         self._lines.clear()
 
     def on_resize(self) -> None:
-        self._lines.clear()
-        self._resize()
+        # A list shown again gets a Resize of the size it had: its drawn lines still fit.
+        if self.size != self._drawn_size:
+            self._drawn_size = self.size
+            self._lines.clear()
+            self._resize()
 
     def _component(self, name: str) -> Style:
         style = self._components.get(name)
