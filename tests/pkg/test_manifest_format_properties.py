@@ -79,7 +79,7 @@ def generated_manifest(r: random.Random) -> tuple[str, int]:
     subs = [n for n in names if n not in plain]
     body: list[str] = []
     for n in plain:
-        body += w.above() + [f'{n}{w.eq()}"^1.{r.randint(0, 9)}"{w.after()}']
+        body += [*w.above(), f'{n}{w.eq()}"^1.{r.randint(0, 9)}"{w.after()}']
     if plain or r.random() < 0.3:
         tables.append([*w.above(), f"[dependencies]{w.after()}", *body])
     for n in subs:
