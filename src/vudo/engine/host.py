@@ -85,9 +85,13 @@ ACCOUNT_BYTES = 32
 #
 # They release the GIL (CFUNCTYPE, CDLL), although keeping it would make each call about
 # a quarter cheaper: while a guest runs, its host calls are where another Python thread
-# (the workbench's UI, which watches the run) gets its turn. Kept through them, the UI
-# thread fell far behind a live run (tests/tui: a suspend/resume run then timed out).
+# (the workbench's UI, which watches the run) gets its turn. Kept through all of them,
+# the UI thread fell far behind a live run (tests/tui: a suspend/resume run then timed
+# out). The fuel read and write below are the exception: they keep it.
 _dll: Any = ffi.__dict__["dll"]
+#: The same library through ``PyDLL``: calls keep the GIL. For FFI calls that return at
+#: once and never call back (the sandbox's once-per-call ones, the fuel counter's).
+DLL_WITH_GIL = ctypes.PyDLL(_dll._name, handle=_dll._handle)
 _memory_data = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
     ("wasmtime_memory_data", _dll)
 )
@@ -110,10 +114,9 @@ _set_fuel = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
 # They only read or store a counter, so they are called through a ``PyDLL`` view of the
 # same library, which keeps the GIL: releasing and taking it back around a call that
 # short cost more than the call itself.
-_dll_with_gil = ctypes.PyDLL(_dll._name, handle=_dll._handle)
-_fuel_read = _dll_with_gil["wasmtime_context_get_fuel"]
+_fuel_read = DLL_WITH_GIL["wasmtime_context_get_fuel"]
 _fuel_read.restype = None
-_fuel_write = _dll_with_gil["wasmtime_context_set_fuel"]
+_fuel_write = DLL_WITH_GIL["wasmtime_context_set_fuel"]
 _fuel_write.restype = None
 #: ``ctypes.string_at(address, length)`` without its Python wrapper (one frame less per
 #: guest read): the bytes at a (non-null) host address, copied into a new ``bytes``.

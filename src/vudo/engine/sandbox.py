@@ -43,6 +43,7 @@ from vudo.engine.config import MAX_FUEL, TRANSITIONS, Callee, SandboxConfig, San
 from vudo.engine.engine import Engine, ExportedFunc, SpiritModule
 from vudo.engine.events import Event, EventStream, FuelSample, HostCall, StateChanged
 from vudo.engine.host import (
+    DLL_WITH_GIL,
     HostBridge,
     _fuel_read,
     _fuel_write,
@@ -85,12 +86,11 @@ _EpochCallback = ctypes.CFUNCTYPE(
 # The FFI calls a call or an instantiation makes once (not the host calls': see the note
 # in vudo.engine.host) keep the GIL (PYFUNCTYPE, PyDLL): they return at once and never
 # call back, and releasing and retaking the GIL costs about a quarter of such a call.
-_PYDLL = ctypes.PyDLL(_DLL._name, handle=_DLL._handle)
 _set_epoch_callback = ctypes.PYFUNCTYPE(
     None, ctypes.c_void_p, _EpochCallback, ctypes.c_void_p, ctypes.c_void_p
 )(("wasmtime_store_epoch_deadline_callback", _DLL))
 # Set on every call: with ctypes arguments made once (the bridge's context, one tick).
-_set_epoch_deadline = _PYDLL["wasmtime_context_set_epoch_deadline"]
+_set_epoch_deadline = DLL_WITH_GIL["wasmtime_context_set_epoch_deadline"]
 _set_epoch_deadline.restype = None
 _ONE_TICK = ctypes.c_uint64(1)
 _error_new = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error_new", _DLL))
