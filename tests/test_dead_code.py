@@ -23,6 +23,7 @@ CALLED_BY_NAME = [
     # Textual: actions, message handlers, widget hooks and class-level configuration
     "action_*",
     "on_*",
+    "_on_*",
     "compose",
     "render_line",
     "get_default_screen",
