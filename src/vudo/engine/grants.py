@@ -563,15 +563,7 @@ class Grant(_Frozen):
         """Validate and read a dict written by :meth:`to_dict` (InvalidInputError if bad)."""
         if not isinstance(data, Mapping):
             raise InvalidInputError(f"a grant must be a JSON object, got {type(data).__name__}")
-        fields = (
-            "capability",
-            "scope",
-            "granter",
-            "grantee",
-            "issued_at",
-            "expires_at",
-            "signature",
-        )
+        fields = cls._fields
         unknown = sorted(set(data) - set(fields))
         if unknown:
             raise InvalidInputError(

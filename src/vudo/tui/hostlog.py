@@ -16,12 +16,12 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Checkbox, Input, Select, Static
+from textual.containers import Horizontal
+from textual.widgets import Checkbox, Select, Static
 
 from vudo.capabilities import Capability
 from vudo.engine.abi import ErrorCode
-from vudo.tui.lists import LineList, displayed, fit, one_line
+from vudo.tui.lists import LineList, SearchablePane, fit, one_line
 from vudo.tui.rows import CallRow
 
 ALL = "all"
@@ -179,7 +179,7 @@ class CallTable(LineList[Call]):
         return out
 
 
-class HostCallLog(Vertical):
+class HostCallLog(SearchablePane):
     """Host calls with a capability filter, a denied-only switch and a text search."""
 
     DEFAULT_CSS = """
@@ -194,6 +194,8 @@ class HostCallLog(Vertical):
     """
 
     MAX_KEPT = 100_000
+    SEARCH_ID = "log-search"
+    COUNT_ID = "log-count"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "app.call_detail", "Details"),
@@ -211,9 +213,7 @@ class HostCallLog(Vertical):
         self.shown_denied = 0  # denied calls among the rows the filter shows
         self.capability_filter: str = ALL
         self.denied_only = False
-        self.search_text = ""
         self.border_title = "Host calls"
-        self._count_stale = False
         self._header = ""
 
     def compose(self) -> ComposeResult:
@@ -227,26 +227,10 @@ class HostCallLog(Vertical):
                 id="cap-filter",
             )
             yield Checkbox("denied only", compact=True, id="denied-only")
-            search = Input(placeholder="search calls", compact=True, id="log-search")
-            if not getattr(self.app, "cursor_blink", True):
-                search.cursor_blink = False
-            yield search
+            yield self.search_box("search calls")
             yield Static("", id="log-count")
         yield Static("", id="calls-header")
         yield CallTable(id="calls")
-
-    def on_mount(self) -> None:
-        self._update_count()
-
-    def catch_up(self) -> None:
-        """Show what changed while another view hid this pane (the app calls this as it
-        shows the pane, before that frame; the Show event does it a frame later)."""
-        if self._count_stale and displayed(self):
-            self._update_count()
-        self.table.catch_up()
-
-    def on_show(self) -> None:
-        self.catch_up()
 
     def on_resize(self) -> None:
         """Size the column headings to the table. A pane shown again gets a Resize of the
@@ -332,17 +316,11 @@ class HostCallLog(Vertical):
         self.table.set_items(shown)
         self._update_count()
 
-    def _update_count(self) -> None:
-        if not displayed(self):
-            self._count_stale = True  # see catch_up
-            return
-        self._count_stale = False
+    def count_text(self) -> str:
         if self.filtered:
-            text = f"{self.shown:,} of {self.total:,} · {self.shown_denied:,} denied"
-        else:
-            calls = "call" if self.total == 1 else "calls"
-            text = f"{self.total:,} {calls} · {self.denied:,} denied"
-        self.query_one("#log-count", Static).update(text, layout=False)
+            return f"{self.shown:,} of {self.total:,} · {self.shown_denied:,} denied"
+        calls = "call" if self.total == 1 else "calls"
+        return f"{self.total:,} {calls} · {self.denied:,} denied"
 
     def set_filter(
         self, capability: str = ALL, *, denied_only: bool | None = None, search: str | None = None
@@ -363,29 +341,6 @@ class HostCallLog(Vertical):
             if box.value != self.denied_only:
                 box.value = self.denied_only
             self._rebuild()
-
-    def open_search(self) -> None:
-        """Show the search box and focus it (``/``)."""
-        box = self.query_one("#log-search", Input)
-        box.add_class("-shown")
-        box.focus()
-
-    def close_search(self) -> None:
-        """Leave the search box (Esc): the filter stays while it has text."""
-        box = self.query_one("#log-search", Input)
-        box.set_class(bool(box.value), "-shown")
-        self.table.focus()
-
-    @on(Input.Changed, "#log-search")
-    def _search_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.search_text = event.value
-        self._rebuild()
-
-    @on(Input.Submitted, "#log-search")
-    def _search_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.close_search()
 
     @on(Select.Changed, "#cap-filter")
     def _cap_changed(self, event: Select.Changed) -> None:

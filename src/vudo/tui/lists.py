@@ -10,16 +10,18 @@ an item becomes cells (:meth:`LineList.cells`) and what text a filter searches
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Generic, TypeVar
 
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
+from textual.containers import Vertical
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
+from textual.widgets import Input, Static
 
 from vudo.errors import printable
 
@@ -64,9 +66,9 @@ class LineList(ScrollView, Generic[T], can_focus=True):
 
     # -- what subclasses say -------------------------------------------------------------
 
-    def cells(self, item: T, width: int) -> list[tuple[str, str]]:
-        """``(text, component class or "")`` pieces of one row, ``width`` cells wide."""
-        raise NotImplementedError
+    #: ``(text, component class or "")`` pieces of one row, ``width`` cells wide: each
+    #: subclass defines it as a method (``cells(self, item, width)``).
+    cells: Callable[[T, int], list[tuple[str, str]]]
 
     def key(self, item: T) -> object:
         """A stable key of ``item`` for the drawn-line cache."""
@@ -236,6 +238,81 @@ class LineList(ScrollView, Generic[T], can_focus=True):
                 self._lines.clear()
             self._lines[key] = strip
         return strip
+
+
+class SearchablePane(Vertical):
+    """A pane over one :class:`LineList` with a search box (``/``) and a count line.
+
+    While another view hides the pane, rows still arrive but the count is not redrawn:
+    :meth:`catch_up` does that as the pane is shown. Subclasses name the two widgets
+    (``SEARCH_ID``, ``COUNT_ID``), say what the count reads (:meth:`count_text`) and
+    refill the list from what they keep (:meth:`_rebuild`)."""
+
+    SEARCH_ID: ClassVar[str]
+    COUNT_ID: ClassVar[str]
+    #: What the count line says now (a method of each subclass).
+    count_text: Callable[[], str]
+    #: Refill the list with the kept rows the filters let through (likewise).
+    _rebuild: Callable[[], None]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.search_text = ""
+        self._count_stale = False
+
+    def _list(self) -> LineList[object]:
+        return self.query_one(LineList)
+
+    def search_box(self, placeholder: str) -> Input:
+        """The search box, hidden until ``/`` (it keeps still when the app asks for no
+        cursor blink, as the snapshots do)."""
+        box = Input(placeholder=placeholder, compact=True, id=self.SEARCH_ID)
+        if not getattr(self.app, "cursor_blink", True):
+            box.cursor_blink = False
+        return box
+
+    def on_mount(self) -> None:
+        self._update_count()
+
+    def catch_up(self) -> None:
+        """Show what changed while another view hid this pane (the app calls this as it
+        shows the pane, before that frame; the Show event does it a frame later)."""
+        if self._count_stale and displayed(self):
+            self._update_count()
+        self._list().catch_up()
+
+    def on_show(self) -> None:
+        self.catch_up()
+
+    def _update_count(self) -> None:
+        if not displayed(self):
+            self._count_stale = True  # see catch_up
+            return
+        self._count_stale = False
+        self.query_one(f"#{self.COUNT_ID}", Static).update(self.count_text(), layout=False)
+
+    def open_search(self) -> None:
+        """Show the search box and focus it (``/``)."""
+        box = self.query_one(f"#{self.SEARCH_ID}", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    def close_search(self) -> None:
+        """Leave the search box (Esc): the filter stays while it has text."""
+        box = self.query_one(f"#{self.SEARCH_ID}", Input)
+        box.set_class(bool(box.value), "-shown")
+        self._list().focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == self.SEARCH_ID:
+            event.stop()
+            self.search_text = event.value
+            self._rebuild()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == self.SEARCH_ID:
+            event.stop()
+            self.close_search()
 
 
 def displayed(widget: Widget) -> bool:

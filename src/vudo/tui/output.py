@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections import deque
 from typing import ClassVar
 
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, Static
+from textual.containers import Horizontal
+from textual.widgets import Static
 
-from vudo.tui.lists import LineList, displayed, fit, one_line
+from vudo.tui.lists import LineList, SearchablePane, fit, one_line
 
 #: (number, source, level, at, text).
 Output = tuple[int, str, str, float, str]
@@ -81,7 +80,7 @@ class OutputTable(LineList[Output]):
         ]
 
 
-class OutputLog(Vertical):
+class OutputLog(SearchablePane):
     """The log pane: the Spirit's output with a search box (``/``)."""
 
     DEFAULT_CSS = """
@@ -94,6 +93,8 @@ class OutputLog(Vertical):
     """
 
     MAX_KEPT = 50_000
+    SEARCH_ID = "output-search"
+    COUNT_ID = "output-count"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "app.output_detail", "Line"),
@@ -107,31 +108,13 @@ class OutputLog(Vertical):
         self.show_times = show_times
         self.entries: deque[Output] = deque(maxlen=self.MAX_KEPT)
         self.total = 0
-        self.search_text = ""
         self.border_title = "Log"
-        self._count_stale = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="output-bar"):
-            search = Input(placeholder="search the log", compact=True, id="output-search")
-            if not getattr(self.app, "cursor_blink", True):
-                search.cursor_blink = False
-            yield search
+            yield self.search_box("search the log")
             yield Static("", id="output-count")
         yield OutputTable(show_times=self.show_times, id="output-table")
-
-    def on_mount(self) -> None:
-        self._update_count()
-
-    def catch_up(self) -> None:
-        """Show what changed while another view hid this pane (the app calls this as it
-        shows the pane, before that frame; the Show event does it a frame later)."""
-        if self._count_stale and displayed(self):
-            self._update_count()
-        self.table.catch_up()
-
-    def on_show(self) -> None:
-        self.catch_up()
 
     @property
     def table(self) -> OutputTable:
@@ -177,36 +160,9 @@ class OutputLog(Vertical):
         self.table.set_items([e for e in self.entries if self.matches(e)])
         self._update_count()
 
-    def _update_count(self) -> None:
-        if not displayed(self):
-            self._count_stale = True  # see catch_up
-            return
-        self._count_stale = False
+    def count_text(self) -> str:
         if self.search_text:
-            text = f"{self.shown:,} of {self.total:,} lines"
-        elif self.total:
-            text = f"{self.total:,} line" + ("" if self.total == 1 else "s")
-        else:
-            text = "no output yet"
-        self.query_one("#output-count", Static).update(text, layout=False)
-
-    def open_search(self) -> None:
-        box = self.query_one("#output-search", Input)
-        box.add_class("-shown")
-        box.focus()
-
-    def close_search(self) -> None:
-        box = self.query_one("#output-search", Input)
-        box.set_class(bool(box.value), "-shown")
-        self.table.focus()
-
-    @on(Input.Changed, "#output-search")
-    def _search_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.search_text = event.value
-        self._rebuild()
-
-    @on(Input.Submitted, "#output-search")
-    def _search_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.close_search()
+            return f"{self.shown:,} of {self.total:,} lines"
+        if self.total:
+            return f"{self.total:,} line" + ("" if self.total == 1 else "s")
+        return "no output yet"
