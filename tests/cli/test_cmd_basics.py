@@ -62,6 +62,25 @@ def test_help_does_not_import_textual_or_wasmtime(env: dict[str, str]) -> None:
     assert proc.stderr == "[]"
 
 
+def test_only_the_command_line_sets_the_collector_policy(env: dict[str, str]) -> None:
+    """`vudo` (main) collects in big batches and freezes what lives to exit; `import vudo`
+    and `run_cli`, which embedders and tests call, leave the collector as they found it."""
+    code = (
+        "import gc, sys\n"
+        "default = gc.get_threshold()\n"
+        "import vudo, vudo.cli\n"
+        "from vudo.cli.app import run_cli\n"
+        "run_cli(['capabilities'])\n"
+        "untouched = gc.get_threshold() == default and gc.get_freeze_count() == 0\n"
+        "rc = vudo.cli.main(['capabilities'])\n"
+        "sys.stderr.write(repr((untouched, rc, gc.get_threshold(), gc.get_freeze_count() > 0)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert proc.stderr == repr((True, 0, (100_000, 10, 10), True))
+
+
 def test_new_creates_a_project_with_the_users_key_as_author(
     vudo_cli: Vudo, tmp_path: Path, home: Path
 ) -> None:
