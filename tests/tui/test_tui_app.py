@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Static
 from tui_helpers import (
     KV_WAT,
@@ -819,3 +820,48 @@ def test_the_workbench_starts_switches_panes_and_quits_under_app_run(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["ready", "registry"], (done.stdout, done.stderr[-2000:])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_layout_containers_draw_nothing_and_every_pane_draws(
+    project: Path, home: Path, size: tuple[int, int]
+) -> None:
+    """The containers that arrange the panes are left out of the frame (Textual renders a
+    container's every line under its children; the snapshots show the screen is the same),
+    while every pane and what is inside it is drawn, in both layouts."""
+
+    from vudo.tui.app import shown as on_screen
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            for key in "1357":
+                await pilot.press(key)
+                await settle(pilot)
+                drawn = app.screen._compositor.visible_widgets
+                layouts = list(app.screen.query(".layout"))
+                assert len(layouts) == 8
+                assert not any(w in drawn for w in layouts)
+                shown = [w for w in app.screen.query(".layout > *") if on_screen(w)]
+                assert shown and all(w in drawn for w in shown if "layout" not in w.classes)
+                assert isinstance(app.focused, Widget) and app.focused in drawn
+
+    run(scenario())
+
+
+def test_the_workbench_ticks_at_120_frames_unless_the_user_set_a_rate(tmp_path: Path) -> None:
+    """Textual reads TEXTUAL_FPS once, when it is imported: importing vudo.tui first sets
+    it, so a key's frame waits at most 8.3 ms for the tick, and a rate the user set wins."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import vudo.tui, textual.constants as c; print(c.MAX_FPS)"
+    env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
+    default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    chosen = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "TEXTUAL_FPS": "30"}, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert (default.stdout, chosen.stdout) == ("120\n", "30\n"), (default.stderr, chosen.stderr)

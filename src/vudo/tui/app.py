@@ -154,6 +154,8 @@ class Workbench(Screen[None]):
     Workbench.-wide #bottom { height: 14; }
     Workbench.-wide #bottom ReceiptView { width: 50; }
     Workbench.-wide #project FileTree { width: 26; }
+    Workbench .layout, Workbench .layout > .layout { visibility: hidden; }
+    Workbench .layout > * { visibility: visible; }
     Workbench .pane {
         border: round $primary-muted; border-title-color: $text-muted;
     }
@@ -279,21 +281,21 @@ class WorkbenchApp(App[int]):
         yield Header(show_clock=False, icon="◆")
         yield ViewTabs(*(Tab(label, id=f"tab-{key}") for key, label in VIEWS), id="views")
         yield Static("", id="status")
-        with Horizontal(id="body"):
-            with Horizontal(id="project"):
+        with Horizontal(id="body", classes="layout"):
+            with Horizontal(id="project", classes="layout"):
                 yield FileTree(self.root_path, id="tree")
                 yield FileViewer(self.root_path, id="viewer")
-            with Vertical(id="storage-view"):
+            with Vertical(id="storage-view", classes="layout"):
                 yield StoragePane(id="storage")
-            with Vertical(id="registry-view"):
+            with Vertical(id="registry-view", classes="layout"):
                 yield RegistryBrowser(id="registry")
-            with Vertical(id="runcol"):
-                with Vertical(id="run"):
-                    with Horizontal(id="monitor"):
+            with Vertical(id="runcol", classes="layout"):
+                with Vertical(id="run", classes="layout"):
+                    with Horizontal(id="monitor", classes="layout"):
                         yield LifecyclePane(show_times=self.show_times, id="lifecycle")
                         yield FuelGauge(show_rate=self.show_times, id="fuel")
                     yield HostCallLog(id="hostlog")
-                with Horizontal(id="bottom"):
+                with Horizontal(id="bottom", classes="layout"):
                     yield OutputLog(show_times=self.show_times, id="output")
                     yield ReceiptView(show_times=self.show_times, id="receipt")
         yield ErrorBanner(id="error")
