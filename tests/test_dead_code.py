@@ -27,10 +27,11 @@ CALLED_BY_NAME = [
     "compose",
     "render_line",
     "get_default_screen",
-    "bindings_changed",
     "DEFAULT_CSS",
     "BINDINGS",
     "TITLE",
+    "ALLOW_SELECT",
+    "notify_style_update",
     # Textual widget attributes we set and Textual reads
     "border_title",
     "can_focus",

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from textual.widgets import Input, Static
-from textual.widgets._footer import FooterKey
 from tui_helpers import KV_WAT, make_app, settle, wait_until, write_project
 
 from vudo.pkg.keys import KeyPair
+from vudo.tui.chrome import KeyFooter
 from vudo.tui.dialogs import ConfirmDialog, RunDialog, TextScreen
 from vudo.tui.files import FileTree, FileViewer
 from vudo.tui.hostlog import CallTable, HostCallLog
@@ -154,11 +154,50 @@ def test_footer_fits_80_columns_on_every_pane(project: Path, home: Path) -> None
             for pane in PANES:
                 await keys(pilot, str(pane.number))
                 await settle(pilot)
-                shown = [k for k in app.screen.query(FooterKey) if k.display]
+                shown = app.screen.query_one(KeyFooter).items
                 assert shown, pane
-                assert max(k.region.right for k in shown) <= 80, pane
+                assert max(k.end for k in shown) <= 80, pane
                 labels = {k.description for k in shown}
                 assert {"Run", "Help", "Quit"} <= labels, (pane, labels)
+
+    run(scenario())
+
+
+def test_footer_keys_follow_the_focus_and_act_on_a_click(project: Path, home: Path) -> None:
+    """The footer is one widget drawn like Textual's: its keys change with the focused
+    pane, a click on a key presses it, and a key under the pointer is highlighted and
+    shows its tooltip."""
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            footer = app.screen.query_one(KeyFooter)
+            on_files = [k.description for k in footer.items]
+            assert on_files[0] == "Edit" and on_files[-1] == "palette"  # e: the file tree's
+            await keys(pilot, "3")
+            await settle(pilot)
+            on_calls = [k.description for k in footer.items]
+            assert "Edit" not in on_calls and {"Run", "Help", "Quit"} <= set(on_calls)
+            help_key = next(k for k in footer.items if k.description == "Help")
+            await pilot.hover(KeyFooter, offset=(help_key.start + 1, 0))
+            await settle(pilot)
+            assert footer._hover == help_key
+            line, first = footer.render_line(0), footer.items[0]
+
+            def background(x: int) -> object:
+                return next(iter(line.crop(x, x + 1))).style.bgcolor
+
+            # highlighted: the other keys keep the footer's background
+            assert background(help_key.start) != background(first.start)
+            await pilot.click(KeyFooter, offset=(help_key.start + 1, 0))
+            await settle(pilot)
+            assert isinstance(app.screen, TextScreen)  # the help screen, as `?` opens it
+            await keys(pilot, "escape")
+            dark = footer.render_line(0)
+            app.theme = "textual-light"  # the footer's styles follow the theme
+            await settle(pilot)
+            assert list(footer.render_line(0)) != list(dark)
 
     run(scenario())
 

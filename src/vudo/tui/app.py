@@ -168,8 +168,8 @@ class Workbench(Screen[None]):
         self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False
     ) -> None:
         """Focus ``widget``; the footer shows the new pane's keys in the same frame
-        (Textual updates the bindings after the next frame and the footer after the one
-        after: two more frames per pane switch, each one a layout)."""
+        (Textual signals the new bindings after the next frame: one more frame per pane
+        switch)."""
         super().set_focus(widget, scroll_visible, from_app_focus)
         for footer in self.query_children(KeyFooter):
             footer.sync_now()

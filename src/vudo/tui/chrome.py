@@ -1,21 +1,25 @@
 """The workbench's frame around the panes: the view tab bar and the key footer.
 
-Both are Textual's own widgets, changed only in what a key press costs (issue 14: a
-number key must reach the screen in well under 50 ms, with a Spirit flooding the host-call
-log). Textual's :class:`~textual.widgets.Footer` recomposes on every focus change (removes
-every key and mounts new ones: a style pass, mount and layout for each, about a third of
-a pane switch) and :class:`~textual.widgets.Tabs` slides its underline for 0.3 s (a frame
-every 16 ms, which a key pressed meanwhile queues behind). Here the footer changes the
-keys it has in place and the underline jumps; what they show once settled is the same.
+Both are changed only in what a key press costs (issue 14: a number key must reach the
+screen in well under 50 ms, with a Spirit flooding the host-call log), and look as
+Textual's own. Textual's :class:`~textual.widgets.Tabs` slides its underline for 0.3 s (a
+frame every tick, which a key pressed meanwhile queues behind): here it jumps. Textual's
+:class:`~textual.widgets.Footer` is a container of one widget per key, each restyled and
+laid out again when the focused pane's keys change: here the footer is one widget.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar, NamedTuple
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Footer, Tabs
-from textual.widgets._footer import FooterKey
+from textual.widgets import Tabs
 from textual.widgets._tabs import Underline
 
 __all__ = ["KeyFooter", "ViewTabs"]
@@ -36,130 +40,199 @@ class ViewTabs(Tabs):
         super()._highlight_active(animate=False)
 
 
-PALETTE = "-command-palette"
-
-#: A footer key: key, key display, description, action, disabled, tooltip.
-KeySpec = tuple[str, str, str, str, bool, str]
-
-
-def _spec(key: FooterKey) -> KeySpec:
-    return (key.key, key.key_display, key.description, key.action, key._disabled,
-            str(key.tooltip or ""))  # fmt: skip
+#: A footer key: key, key display, description, disabled, tooltip.
+KeySpec = tuple[str, str, str, bool, str]
+#: What the footer shows: the keys, and the command palette's key (None: no palette).
+FooterKeys = tuple[tuple[KeySpec, ...], KeySpec | None]
 
 
-class KeyFooter(Footer):
-    """The footer, brought up to date in place when the focused pane's keys change.
+class FooterStyles(NamedTuple):
+    """The footer's rich styles, worked out once per style change."""
 
-    It shows what :class:`Footer` composes (one key per action, the command palette's
-    on the right), but changes the text of the keys it has, shows or hides spare ones
-    (a pane with fewer keys hides the rest), and mounts keys only when it never had so
-    many. Binding groups (none here) recompose as Textual does.
+    plain: Style
+    key: Style
+    description: Style
+    hover: Style
+    separator: Style
+
+
+class FooterItem(NamedTuple):
+    """One key the footer shows, and the columns it takes."""
+
+    key: str
+    display: str
+    description: str
+    disabled: bool
+    tooltip: str
+    start: int
+    end: int
+
+
+class KeyFooter(Widget, can_focus=False):
+    """The focused pane's keys, and the command palette's on the right, in one line.
+
+    It looks like Textual's :class:`~textual.widgets.Footer` (the snapshots are the same)
+    and acts like it: a click presses the key (a disabled key rings the bell), a key
+    under the pointer is highlighted and shows its tooltip. It is one widget instead of
+    a container of one widget per key: when the focus moves to another pane, Footer
+    restyles and lays out each key whose text changed, and a key whose width changed lays
+    the whole screen out again after the frame (a second layout on every number key).
+    Keys that do not fit before the palette's are cut off.
     """
 
-    def bindings_changed(self, screen: Screen[object]) -> None:
-        self._bindings_ready = True
-        if not screen.app.app_focus:
-            return
-        if self.is_attached and screen is self.screen:
-            self.call_after_refresh(self.sync_keys)
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "footer-key--key",
+        "footer-key--description",
+        "footer-key--hover",
+        "footer-key--separator",
+    }
+    DEFAULT_CSS = """
+    KeyFooter {
+        dock: bottom;
+        height: 1;
+        color: $footer-foreground;
+        background: $footer-background;
+        .footer-key--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        .footer-key--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+        .footer-key--hover { color: $footer-key-foreground; background: $block-hover-background; }
+        .footer-key--separator { color: $foreground 20%; }
+    }
+    """
 
-    def wanted(self) -> tuple[list[KeySpec], KeySpec | None] | None:
-        """The keys to show and the command palette's (``None``: key groups)."""
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: tuple[FooterItem, ...] = ()
+        self._wanted: FooterKeys | None = None
+        self._hover: FooterItem | None = None
+        self._styles: FooterStyles | None = None
+
+    def notify_style_update(self) -> None:
+        """The theme or the CSS changed: work the styles out again (once, not per key)."""
+        self._styles = None
+        super().notify_style_update()
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen: Screen[object]) -> None:
+        if screen is self.screen:
+            self.sync_now()
+
+    def sync_now(self) -> None:
+        """Show the keys the focused widget offers now (called on every focus change, so
+        the keys change in the frame that shows the new pane)."""
+        wanted = self.wanted()
+        if wanted != self._wanted:
+            self._wanted = wanted
+            self._hover = None
+            self.refresh()
+
+    def wanted(self) -> FooterKeys:
+        """The keys to show (one per action, in binding order) and the palette's."""
         active = self.screen.active_bindings
         firsts: dict[str, tuple[Binding, bool, str]] = {}
         for _node, binding, enabled, tooltip in active.values():
             if binding.show:
                 firsts.setdefault(binding.action, (binding, enabled, tooltip))
-        if any(binding.group is not None for binding, _, _ in firsts.values()):
-            return None
         display = self.app.get_key_display
-        keys = [
-            (b.key, display(b), b.description, b.action, not enabled, tooltip or "")
+        keys = tuple(
+            (b.key, display(b), b.description, not enabled, tooltip or "")
             for b, enabled, tooltip in firsts.values()
-        ]
+        )
         palette: KeySpec | None = None
-        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+        if self.app.ENABLE_COMMAND_PALETTE:
             found = active.get(self.app.COMMAND_PALETTE_BINDING)
             if found is not None:
                 _node, b, enabled, _tooltip = found
                 tip = str(b.tooltip or b.description)
-                palette = (b.key, display(b), b.description, b.action, not enabled, tip)
+                palette = (b.key, display(b), b.description, not enabled, tip)
         return keys, palette
 
-    def sync_now(self) -> None:
-        """Show the focused widget's keys now (after a focus change) when the keys it has
-        suffice; anything else (the first keys at start-up, more keys than ever before)
-        is left to the bindings signal, after the next frame, as Textual does it (a
-        recompose started from inside the focus change at start-up kept the screen
-        re-laying itself forever)."""
-        if self._bindings_ready and self.app.app_focus:
-            self.sync_keys(in_place=True)
+    def render_line(self, y: int) -> Strip:
+        """The footer's one line, built as segments: the same line through Textual's
+        ``render`` (text to content to strip) cost ten times as much, on every key."""
+        if self._wanted is None:
+            self._wanted = self.wanted()
+        keys, palette = self._wanted
+        width = self.size.width
+        if self._styles is None:
+            self._styles = FooterStyles(
+                self.rich_style,
+                self.get_component_rich_style("footer-key--key"),
+                self.get_component_rich_style("footer-key--description"),
+                self.get_component_rich_style("footer-key--hover"),
+                self.get_component_rich_style("footer-key--separator"),
+            )
+        plain, key_style, description_style, hover, separator = self._styles
+        lit = Style(bgcolor=hover.bgcolor)  # Textual resolves the parts' transparent
+        # backgrounds against the key's, which the pointer changes
 
-    def sync_keys(self, *, in_place: bool = False) -> None:
-        """Show the current bindings, changing as few widgets as possible; with
-        ``in_place``, only when the keys it has suffice (no recompose, no mount)."""
-        if not self.is_attached or self._pruning:
-            return
-        wanted = self.wanted()
-        children = list(self.children)
-        keys = [w for w in children if isinstance(w, FooterKey)]
-        body = [k for k in keys if PALETTE not in k.classes]
-        tail = [k for k in keys if PALETTE in k.classes]
-        if (
-            wanted is None
-            or not keys
-            or len(keys) != len(children)
-            or keys[len(body) :] != tail
-            or len(tail) != (wanted[1] is not None)
-        ):
-            if not in_place:  # the first keys, or key groups: as Textual does
-                self.call_next(self.recompose)
-            return
-        specs, palette = wanted
-        if in_place and len(specs) > len(body):
-            return
-        # Align the keys at the end: the app's keys (build, run, help, quit) come last on
-        # every pane and stay in the widgets showing them; spare keys wait, hidden, first.
-        spare = max(len(body) - len(specs), 0)
-        changed = False
-        for key in body[:spare]:
-            if key.display:
-                key.display = False
-                changed = True
-        for key, spec in zip(body[spare:], specs[len(specs) - len(body) + spare :], strict=True):
-            changed |= self._set_key(key, spec)
+        def parts(item: FooterItem, *texts: tuple[str, Style]) -> list[Segment]:
+            base, over = (hover, lit) if item == self._hover else (plain, Style())
+            if item.disabled:
+                over += Style(dim=True)
+            return [Segment(text, base + style + over) for text, style in texts]
+
+        tail: list[tuple[str, Style]] = []
+        if palette is not None:  # docked right: a separator, the key, its name, a space
+            _name, shown, description, _disabled, _tip = palette
+            tail = [("▏", separator), (shown, key_style), (" " + description, description_style)]
+        room = max(width - sum(len(text) for text, _ in tail) - (palette is not None), 0)
+        segments: list[Segment] = []
+        items: list[FooterItem] = []
+        column = 0
+        for name, shown, description, disabled, tip in keys:
+            texts = [(f" {shown} ", key_style), (f"{description} ", description_style)]
+            end = column + len(shown) + len(description) + 3
+            if end > room:
+                break
+            item = FooterItem(name, shown, description, disabled, tip, column, end)
+            segments += parts(item, *texts)
+            items.append(item)
+            column = end
+        blank = Style(bgcolor=plain.bgcolor)  # the footer's, between the keys and the palette's
+        if column < room:
+            segments.append(Segment(" " * (room - column), blank))
         if palette is not None:
-            changed |= self._set_key(tail[0], palette)
-        if len(specs) > len(body):
-            changed = True
-            with self._context():  # data_bind binds to the widget whose context it runs in
-                extra: list[Widget] = [
-                    FooterKey(
-                        name, shown, description, action, disabled=disabled, tooltip=tip
-                    ).data_bind(compact=Footer.compact)
-                    for name, shown, description, action, disabled, tip in specs[
-                        : len(specs) - len(body)
-                    ]
-                ]
-            if body:
-                self.mount_all(extra, before=body[0])
-            elif tail:
-                self.mount_all(extra, before=tail[0])
-            else:
-                self.mount_all(extra)
-        if changed:
-            self.refresh(layout=True)
+            item = FooterItem(*palette, room, width)
+            segments += parts(item, *tail)
+            segments.append(Segment(" ", blank))  # its padding
+            items.append(item)
+        self.items = tuple(items)
+        return Strip(segments).adjust_cell_length(width, plain)
 
-    @staticmethod
-    def _set_key(key: FooterKey, spec: KeySpec) -> bool:
-        """Make ``key`` show ``spec``; whether anything changed."""
-        changed = not key.display
-        key.display = True
-        if _spec(key) != spec:
-            changed = True
-            key.key, key.key_display, key.description, key.action, disabled, tip = spec
-            key._disabled = disabled
-            key.set_class(disabled, "-disabled")
-            key.tooltip = tip or None
-            key.refresh(layout=True)  # its width follows its text
-        return changed
+    def item_at(self, x: int) -> FooterItem | None:
+        return next((i for i in self.items if i.start <= x < i.end), None)
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        item = self.item_at(event.x)
+        if item != self._hover:
+            self._hover = item
+            self.tooltip = item.tooltip if item is not None and item.tooltip else None
+            self.refresh()
+
+    def on_leave(self, event: events.Leave) -> None:
+        if self._hover is not None:
+            self._hover = None
+            self.tooltip = None
+            self.refresh()
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        item = self.item_at(event.x)
+        if item is None:
+            return
+        if item.disabled:
+            self.app.bell()
+        else:
+            self.app.simulate_key(item.key)
