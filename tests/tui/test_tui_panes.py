@@ -361,3 +361,31 @@ def test_workbench_hints_name_keys_not_flags_and_denied_calls_say_what_allows_th
     assert "domain:*:*" in allow_line("network_connect", "outside domain:*:*", ("network_connect",))
     for key in (b"count", b"\x01\xff", b"hex:tricky", b"tab\there"):
         assert parse_key(show_key(key)) == key
+
+
+def test_a_call_table_shown_again_never_grows_a_sideways_scrollbar(
+    project: Path, home: Path
+) -> None:
+    """Rows are cut to the table's width: the table scrolls up and down only. (It used to
+    show a horizontal scrollbar each time its view came back, the rows' width counting
+    the vertical scrollbar's cells, and lay the screen out a second time for it.)"""
+    from tui_helpers import make_app, settle
+
+    from vudo.tui.hostlog import CallTable
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            log, table = app.query_one(HostCallLog), app.query_one(CallTable)
+            for batch in range(3):
+                await pilot.press("1")  # the project view: the table is hidden
+                await settle(pilot)
+                log.add([call(batch * 100 + i) for i in range(100)])
+                await pilot.press("3")
+                await settle(pilot)
+                assert table.show_vertical_scrollbar
+                assert not table.show_horizontal_scrollbar, batch
+                assert table.virtual_size.height == (batch + 1) * 100
+
+    asyncio.run(scenario())

@@ -39,12 +39,17 @@ MOVE_BINDINGS: list[BindingType] = [
 
 
 class LineList(ScrollView, Generic[T], can_focus=True):
-    """A cursor over ``items`` (the rows the current filter lets through)."""
+    """A cursor over ``items`` (the rows the current filter lets through).
+
+    Rows are cut to the list's width, so it never scrolls sideways (``overflow-x:
+    hidden``): with a horizontal scrollbar allowed, the rows' width counted the vertical
+    scrollbar's cells, and the list laid the screen out twice each time its view showed.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = MOVE_BINDINGS
     COMPONENT_CLASSES: ClassVar[set[str]] = {"linelist--odd", "linelist--cursor"}
     DEFAULT_CSS = """
-    LineList { height: 1fr; }
+    LineList { height: 1fr; overflow-x: hidden; }
     LineList > .linelist--odd { background: $boost; }
     LineList > .linelist--cursor { background: $block-cursor-blurred-background; }
     LineList:focus > .linelist--cursor {
