@@ -183,7 +183,9 @@ class Workbench(Screen[None]):
         widgets, the largest part of a number key's cost before its frame), in case a
         rule styles them by their pane's focus. No rule here does: while every
         ``:focus-within`` rule only draws the border of the widget it names, restyling
-        those widgets is the same. Any other rule gets Textual's full restyle."""
+        those widgets is the same. A pane that is itself the widget gaining or losing the
+        focus (the file tree) is left to its Focus or Blur event, which restyles it anyway
+        (the tree's is a 3 ms pass). Any other rule gets Textual's full restyle."""
         if not focus_within_is_local(self.app.stylesheet.rules):
             super()._update_focus_styles(focused, blurred)
             return
@@ -192,7 +194,7 @@ class Workbench(Screen[None]):
             for widget in (focused, blurred)
             if widget is not None
             for node in widget.ancestors_with_self
-            if node._has_focus_within
+            if node._has_focus_within and node is not widget
         }
         if nodes:
             self.app.stylesheet.update_nodes(nodes, animate=True)
