@@ -333,8 +333,10 @@ def pane_throughput(root: Path, home: Path, events: int = sized(200_000, 1_000))
 
 
 QUIT_CHILD = """
-import asyncio, os, sys, time
+import asyncio, gc, os, sys, time
 sys.path.insert(0, {src!r})
+from vudo.cli import GC_THRESHOLDS
+gc.set_threshold(*GC_THRESHOLDS)
 from pathlib import Path
 from textual.widgets import Input, Select
 from vudo.tui.app import WorkbenchApp
@@ -410,6 +412,11 @@ def engine_production_rate(root: Path, home: Path) -> float:
 
 
 def main() -> int:
+    import gc
+
+    from vudo.cli import GC_THRESHOLDS
+
+    gc.set_threshold(*GC_THRESHOLDS)  # what `vudo tui` runs with (vudo.cli.main sets it)
     with tempfile.TemporaryDirectory() as tmp:
         root, home = setup(Path(tmp))
         rounds = sized(5, 1)
