@@ -102,6 +102,41 @@ def test_focus_is_unmistakable_and_keys_move_between_panes(project: Path, home: 
     run(scenario())
 
 
+def test_moving_the_focus_redraws_the_panes_frames_not_what_is_inside(
+    project: Path, home: Path
+) -> None:
+    """In the wide layout the host-call log and the log pane are both on screen: moving
+    the focus from one to the other changes their borders and titles (the focused one's
+    title reversed in its border's colour) and redraws nothing inside them."""
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            await keys(pilot, "3")
+            await settle(pilot)
+            calls, output = app.query_one(HostCallLog), app.query_one(OutputLog)
+            header = app.query_one("#calls-header")
+            drawn: list[int] = []
+            draw = header.render_line
+
+            def counting(y: int) -> Any:
+                drawn.append(y)
+                return draw(y)
+
+            header.render_line = counting
+            title = calls._get_title_style_information(calls.background_colors[1])
+            assert title[2].reverse and title[0] == calls.styles.border_top[1]
+            await keys(pilot, "4")
+            await settle(pilot)
+            assert border(output) == "heavy" and border(calls) == "round"
+            title = calls._get_title_style_information(calls.background_colors[1])
+            assert not title[2].reverse
+            assert drawn == []  # the header inside the pane that lost the focus: not redrawn
+
+    run(scenario())
+
+
 def test_help_lists_the_focused_panes_keys_and_the_apps(project: Path, home: Path) -> None:
     async def scenario() -> None:
         app = make_app(project, home)

@@ -160,7 +160,7 @@ class Workbench(Screen[None]):
         border: round $primary-muted; border-title-color: $text-muted;
     }
     Workbench .pane:focus-within {
-        border: heavy $accent; border-title-color: $accent; border-title-style: bold reverse;
+        border: heavy $accent;  /* and its title in that colour, reversed: PaneTitle */
     }
     """
 

@@ -24,6 +24,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from vudo.errors import printable
+from vudo.tui.panes import PaneTitle
 
 T = TypeVar("T")
 
@@ -245,7 +246,7 @@ class LineList(ScrollView, Generic[T], can_focus=True):
         return strip
 
 
-class SearchablePane(Vertical):
+class SearchablePane(Vertical, PaneTitle):
     """A pane over one :class:`LineList` with a search box (``/``) and a count line.
 
     While another view hides the pane, rows still arrive but the count is not redrawn:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from textual.color import Color
+from textual.style import Style
+from textual.widget import Widget
+
 
 @dataclass(frozen=True, slots=True)
 class Pane:
@@ -26,3 +30,24 @@ PANES: tuple[Pane, ...] = (
     Pane(6, "storage", "#storage-table", "storage", "Storage"),
     Pane(7, "registry", "#registry-table", "registry", "Registry"),
 )
+
+
+class PaneTitle(Widget):
+    """A second base of every pane widget (second: Textual takes a widget's CSS type,
+    default CSS and component classes from its first base). While the focus is in the
+    pane, its title takes its border's colour, bold and reversed (the app's CSS gives the
+    focused pane a heavy accent border).
+
+    Not ``border-title-color``/``border-title-style`` rules on ``:focus-within``: when
+    either property changes, Textual redraws every widget inside the pane (it refreshes
+    the children of a widget whose colours change), so each number key redrew the pane
+    it left and the pane it entered whole; a border change redraws the border only.
+    """
+
+    FOCUSED_TITLE = Style(bold=True, reverse=True)
+
+    def _get_title_style_information(self, background: Color) -> tuple[Color, Color, Style]:
+        color, title_background, style = super()._get_title_style_information(background)
+        if self.has_focus_within:
+            return self.styles.border_top[1], title_background, style + self.FOCUSED_TITLE
+        return color, title_background, style

@@ -24,6 +24,7 @@ from vudo.errors import (
     VudoError,
     printable,
 )
+from vudo.tui.panes import PaneTitle
 from vudo.tui.rows import ProblemRow, ReceiptRow
 
 #: Hints written for the workbench, by error class: the CLI's say "--fuel" and "--path",
@@ -169,7 +170,7 @@ def render_calls(r: ReceiptRow, depth: int = 1) -> list[Content]:
     return lines
 
 
-class ReceiptView(VerticalScroll):
+class ReceiptView(VerticalScroll, PaneTitle):
     """The receipt of the last finished run."""
 
     DEFAULT_CSS = """

@@ -19,6 +19,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
+from vudo.tui.panes import PaneTitle
 from vudo.tui.rows import RegistryEntry
 
 
@@ -59,7 +60,7 @@ class RegistryTable(DataTable[str]):
     ]
 
 
-class RegistryBrowser(Vertical):
+class RegistryBrowser(Vertical, PaneTitle):
     """Search box, results table and the selected Spirit's details."""
 
     DEFAULT_CSS = """

@@ -17,6 +17,7 @@ from textual.widgets import Static
 
 from vudo.project.storage import StoredEntry, show_key
 from vudo.tui.lists import LineList, fit, one_line
+from vudo.tui.panes import PaneTitle
 
 
 def show_value(entry: StoredEntry) -> str:
@@ -48,7 +49,7 @@ class StorageTable(LineList[StoredEntry]):
         ]
 
 
-class StoragePane(Vertical):
+class StoragePane(Vertical, PaneTitle):
     """Keys, sizes and values of the last run's Spirit, with its credit balance."""
 
     DEFAULT_CSS = """
