@@ -15,7 +15,7 @@ from textual.widgets import Input, Static
 from tui_helpers import KV_WAT, make_app, settle, wait_until, write_project
 
 from vudo.pkg.keys import KeyPair
-from vudo.tui.chrome import KeyFooter
+from vudo.tui.chrome import KeyFooter, ViewTabs
 from vudo.tui.dialogs import ConfirmDialog, RunDialog, TextScreen
 from vudo.tui.files import FileTree, FileViewer
 from vudo.tui.hostlog import CallTable, HostCallLog
@@ -237,6 +237,41 @@ def test_footer_keys_follow_the_focus_and_act_on_a_click(project: Path, home: Pa
     run(scenario())
 
 
+def test_the_tab_bar_switches_views_on_a_click_and_lights_the_tab_under_the_pointer(
+    project: Path, home: Path
+) -> None:
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            tabs = app.query_one(ViewTabs)
+            spans = {key: (start, end) for key, _label, start, end in tabs.shown}
+            assert list(spans) == ["project", "run", "log", "receipt", "storage", "registry"]
+            assert tabs.active == "project"
+
+            def color(x: int) -> object:
+                return next(iter(tabs.render_line(0).crop(x, x + 1))).style.color
+
+            label = spans["registry"][0] + 1
+            idle = color(label)
+            await pilot.hover(ViewTabs, offset=(label, 0))
+            await settle(pilot)
+            assert color(label) != idle and color(label) == color(spans["project"][0] + 1)
+            await pilot.click(ViewTabs, offset=(label, 1))  # the underline row counts too
+            await settle(pilot)
+            assert app.view == "registry" and tabs.active == "registry"
+            assert app.current_pane() == PANES[6]
+            await keys(pilot, "1")  # a view switched by key moves the bar without a message
+            await settle(pilot)
+            assert tabs.active == "project" and app.view == "project"
+            dark = tabs.render_line(1)
+            app.theme = "textual-light"  # the bar's styles follow the theme
+            await settle(pilot)
+            assert list(tabs.render_line(1)) != list(dark)
+
+    run(scenario())
+
+
 def test_log_pane_keeps_every_message_searchable_and_copyable(project: Path, home: Path) -> None:
     async def scenario() -> None:
         app = make_app(project, home)
@@ -449,12 +484,13 @@ def test_layout_follows_each_resize_and_the_call_table_always_has_rows(
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
             await run_from_dialog(pilot)
-            tabs = app.query_one("#views")
+            tabs = app.query_one(ViewTabs)
             for size, wide in (((160, 48), True), ((100, 30), False), ((140, 40), True)):
                 await pilot.resize_terminal(*size)
                 await pilot.pause()
                 assert app.wide is wide, size  # at once, not one resize late
-                assert tabs.query_one("#tab-run").display is not wide  # no idle tabs
+                shown = [key for key, *_ in tabs.shown]
+                assert ("run" not in shown) is wide, size  # no idle tabs
             for size in ((80, 24), (100, 30), (140, 40), (160, 48), (200, 60)):
                 await pilot.resize_terminal(*size)
                 await keys(pilot, "3")

@@ -34,7 +34,7 @@ from textual.notifications import SeverityLevel
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Header, Input, Static, Tab, Tabs
+from textual.widgets import Header, Input, Static
 
 from vudo.errors import VudoError, printable
 from vudo.home import vudo_home
@@ -261,7 +261,6 @@ class WorkbenchApp(App[int]):
         self.view = "project"
         self.left = "project"  # what the wide layout shows on the left
         self.wide = False
-        self._tabs_wide: bool | None = None  # whether the tab bar is set for the wide layout
         self.last_request: RunRequest | None = None
         self.test_cases: list[tuple[str, bool, str]] = []
         self.problem: ProblemRow | None = None
@@ -281,7 +280,7 @@ class WorkbenchApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
-        yield ViewTabs(*(Tab(label, id=f"tab-{key}") for key, label in VIEWS), id="views")
+        yield ViewTabs(VIEWS, id="views")
         yield Static("", id="status")
         with Horizontal(id="body", classes="layout"):
             with Horizontal(id="project", classes="layout"):
@@ -305,7 +304,6 @@ class WorkbenchApp(App[int]):
 
     def on_mount(self) -> None:
         self.sub_title = self.root_path.name
-        self.query_one(Tabs).can_focus = False  # numbers and tab move between panes
         for pane in PANES:
             widget = self.query_one(f"#{pane.id}")
             widget.add_class("pane")
@@ -345,7 +343,7 @@ class WorkbenchApp(App[int]):
     def _apply_layout(self, width: int) -> None:
         self.wide = width >= WIDE
         self.default_screen.set_class(self.wide, "-wide")
-        tabs = self.query_one(Tabs)
+        tabs = self.query_one(ViewTabs)
         if self.view in LEFT_VIEWS:
             self.left = self.view
         if self.wide:
@@ -356,12 +354,8 @@ class WorkbenchApp(App[int]):
             show = {"runcol", "bottom", "output" if self.view == "log" else "receipt"}
         else:
             show = {self.view}
-        # Activate first: hiding the active tab would make Tabs activate another one.
-        tabs.active = f"tab-{self.left if self.wide else self.view}"
-        if self._tabs_wide is not self.wide:  # showing a shown tab still re-lays the bar
-            self._tabs_wide = self.wide
-            for key in ("run", "log", "receipt"):
-                (tabs.hide if self.wide else tabs.show)(f"tab-{key}")
+        tabs.active = self.left if self.wide else self.view
+        tabs.set_hidden(("run", "log", "receipt") if self.wide else ())
         changed = False
         for widget, key in self._view_parts:
             if widget.display != (key in show):
@@ -384,11 +378,10 @@ class WorkbenchApp(App[int]):
         """What keeps rows that came while it was hidden for when it is shown."""
         return [self.query_one(HostCallLog), self.query_one(OutputLog), *self.query(LineList)]
 
-    @on(Tabs.TabActivated, "#views")
-    def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        key = (event.tab.id or "tab-project").removeprefix("tab-")
-        if key != (self.left if self.wide else self.view) and not self._exiting:
-            self.action_view(key)
+    @on(ViewTabs.Activated)
+    def _tab_activated(self, event: ViewTabs.Activated) -> None:
+        if not self._exiting:
+            self.action_view(event.key)
 
     def action_view(self, key: str) -> None:
         """Show view ``key`` and focus its first pane."""

@@ -1,43 +1,167 @@
 """The workbench's frame around the panes: the view tab bar and the key footer.
 
-Both are changed only in what a key press costs (issue 14: a number key must reach the
-screen in well under 50 ms, with a Spirit flooding the host-call log), and look as
-Textual's own. Textual's :class:`~textual.widgets.Tabs` slides its underline for 0.3 s (a
-frame every tick, which a key pressed meanwhile queues behind): here it jumps. Textual's
-:class:`~textual.widgets.Footer` is a container of one widget per key, each restyled and
-laid out again when the focused pane's keys change: here the footer is one widget.
+Both look like Textual's own :class:`~textual.widgets.Tabs` and
+:class:`~textual.widgets.Footer` (the snapshots are byte for byte the same) and act like
+them for the pointer, but each is one widget that draws its lines as segments. Textual's
+are containers of one widget per tab or key: a number key restyled, laid out and drew
+each tab and key that changed, and the footer's keys laid the screen out a second time
+when their widths changed (issue 14: a number key must reach the screen in under 50 ms
+with a Spirit flooding the host-call log). The underline jumps; Textual's slides for
+0.3 s, a frame every tick that a key pressed meanwhile queued behind.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import ClassVar, NamedTuple
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Tabs
-from textual.widgets._tabs import Underline
 
 __all__ = ["KeyFooter", "ViewTabs"]
 
 
-class ViewTabs(Tabs):
-    """The tab bar, its underline moving without animation."""
+class ViewTabs(Widget, can_focus=False):
+    """The view tab bar: the labels in one row and the underline below, in one widget.
 
-    def _highlight_active(self, animate: bool = True) -> None:
-        # Textual moves the underline after the next frame (an extra frame per switch);
-        # the tabs do not move, so where they were last laid out is where it goes now.
-        underline = self.query_one(Underline)
-        for tab in self.query("#tabs-list > Tab.-active"):
-            region = tab.virtual_region.shrink(tab.styles.gutter)
-            if region:
-                underline.show_highlight = True
-                underline.highlight_start, underline.highlight_end = region.column_span
-        super()._highlight_active(animate=False)
+    It looks like Textual's :class:`~textual.widgets.Tabs` (the snapshots are the same)
+    and acts like it for the pointer: a label under it lights up, a click on it posts
+    :class:`ViewTabs.Activated`. Setting :attr:`active` from code posts nothing (the app
+    sets it as it switches views). Number keys and tab move between panes, so the bar
+    never takes the focus. One widget instead of a container, a row of tabs and an
+    underline: a view switch restyled the two tabs that changed and drew four widgets.
+    """
+
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "viewtabs--tab",
+        "viewtabs--active",
+        "viewtabs--hover",
+        "underline--bar",
+    }
+    DEFAULT_CSS = """
+    ViewTabs {
+        width: 100%;
+        height: 2;
+        .viewtabs--tab { color: $foreground 50%; }
+        .viewtabs--active { color: $foreground; }
+        .viewtabs--hover { color: $foreground; }
+        .underline--bar { color: $block-cursor-background; background: $foreground 10%; }
+        &:ansi {
+            .viewtabs--tab { text-style: dim; }
+            .viewtabs--active { text-style: not dim bold; }
+            .underline--bar { color: $block-cursor-background; background: $border-blurred; }
+        }
+    }
+    """
+
+    class Activated(Message):
+        """The user clicked the tab of view ``key``."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    def __init__(self, views: Sequence[tuple[str, str]], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.views = tuple(views)  # (key, label), in order
+        self._active = views[0][0]
+        self.hidden: frozenset[str] = frozenset()
+        self._hover: str | None = None
+        self._styles: tuple[Style, Style, Style, Style, Style, Style] | None = None
+
+    @property
+    def active(self) -> str:
+        return self._active
+
+    @active.setter
+    def active(self, key: str) -> None:
+        if key != self._active:
+            self._active = key
+            self.refresh()
+
+    def set_hidden(self, keys: Iterable[str]) -> None:
+        """Show every tab but those of ``keys``."""
+        hidden = frozenset(keys)
+        if hidden != self.hidden:
+            self.hidden = hidden
+            self._hover = None
+            self.refresh()
+
+    @property
+    def shown(self) -> list[tuple[str, str, int, int]]:
+        """``(key, label, start, end)`` of each tab shown, ``end`` past its padding."""
+        spans, x = [], 0
+        for key, label in self.views:
+            if key not in self.hidden:
+                spans.append((key, label, x, x + len(label) + 2))
+                x += len(label) + 2
+        return spans
+
+    def notify_style_update(self) -> None:
+        """The theme or the CSS changed: work the styles out again (once, not per view)."""
+        self._styles = None
+        super().notify_style_update()
+
+    def render_line(self, y: int) -> Strip:
+        if self._styles is None:
+            plain = self.rich_style
+            bar = self.get_component_rich_style("underline--bar")
+            self._styles = (
+                plain,
+                plain + self.get_component_rich_style("viewtabs--tab"),
+                plain + self.get_component_rich_style("viewtabs--active"),
+                plain + self.get_component_rich_style("viewtabs--hover"),
+                Style(color=bar.color, bgcolor=plain.bgcolor),  # the active tab's stretch
+                Style(color=bar.bgcolor, bgcolor=plain.bgcolor),  # the rest of the bar
+            )
+        plain, tab, active, hover, lit, dim = self._styles
+        width = self.size.width
+        shown = self.shown
+        if y == 0:
+            pad = Segment(" ", Style(bgcolor=plain.bgcolor))  # a tab's padding, as Tab's
+            segments: list[Segment] = []
+            for key, label, _start, _end in shown:
+                style = active if key == self._active else hover if key == self._hover else tab
+                segments += [pad, Segment(label, style), pad]
+            return Strip(segments).adjust_cell_length(width, pad.style)
+        # The underline, as Textual's Bar draws it: half bars where the highlight starts
+        # and ends, under the active tab's label (not its padding).
+        span = next(((s + 1, e - 1) for k, _l, s, e in shown if k == self._active), None)
+        if span is None:
+            return Strip([Segment("━" * width, dim)], width)
+        start, end = span
+        segments = [Segment("━" * (start - 1), dim)] if start > 1 else []
+        segments += [Segment("╸", dim), Segment("━" * (end - start), lit)]
+        if end < width:
+            segments += [Segment("╺", dim), Segment("━" * (width - end - 1), dim)]
+        return Strip([s for s in segments if s.text]).adjust_cell_length(width, plain)
+
+    def tab_at(self, x: int) -> str | None:
+        return next((k for k, _l, s, e in self.shown if s <= x < e), None)
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        key = self.tab_at(event.x)
+        if key != self._hover:
+            self._hover = key
+            self.refresh()
+
+    def on_leave(self, event: events.Leave) -> None:
+        if self._hover is not None:
+            self._hover = None
+            self.refresh()
+
+    def on_click(self, event: events.Click) -> None:
+        key = self.tab_at(event.x)
+        if key is not None and key != self._active:
+            self.active = key
+            self.post_message(self.Activated(key))
 
 
 #: A footer key: key, key display, description, disabled, tooltip.
