@@ -48,6 +48,14 @@ def test_usage_error_is_one_line_exit_2(vudo_cli: Vudo) -> None:
     assert r.code == 2 and "invalid choice" in r.error_line
 
 
+def child_reports(code: str, env: dict[str, str]) -> str:
+    """What a fresh Python running ``code`` writes to stderr (it must exit 0)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return proc.stderr
+
+
 def test_help_does_not_import_textual_or_wasmtime(env: dict[str, str]) -> None:
     code = (
         "import sys\n"
@@ -56,10 +64,7 @@ def test_help_does_not_import_textual_or_wasmtime(env: dict[str, str]) -> None:
         "bad = [m for m in ('textual', 'wasmtime') if m in sys.modules]\n"
         "sys.stderr.write(repr(bad))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    assert proc.stderr == "[]"
+    assert child_reports(code, env) == "[]"
 
 
 def test_only_the_command_line_sets_the_collector_policy(env: dict[str, str]) -> None:
@@ -75,10 +80,7 @@ def test_only_the_command_line_sets_the_collector_policy(env: dict[str, str]) ->
         "rc = vudo.cli.main(['capabilities'])\n"
         "sys.stderr.write(repr((untouched, rc, gc.get_threshold(), gc.get_freeze_count() > 0)))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    assert proc.stderr == repr((True, 0, (100_000, 10, 10), True))
+    assert child_reports(code, env) == repr((True, 0, (100_000, 10, 10), True))
 
 
 def test_new_creates_a_project_with_the_users_key_as_author(

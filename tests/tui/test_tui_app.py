@@ -4,6 +4,9 @@ real files in a temp dir."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -805,10 +808,6 @@ def test_the_workbench_starts_switches_panes_and_quits_under_app_run(
     """``vudo tui``'s own loop (``App.run``, not ``run_test``): a footer recompose started
     from inside the start-up focus change once kept the screen re-laying itself forever
     here, a hang the ``run_test`` tests did not show."""
-    import os
-    import subprocess
-    import sys
-
     src = str(Path(__file__).resolve().parents[2] / "src")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
@@ -850,18 +849,14 @@ def test_layout_containers_draw_nothing_and_every_pane_draws(
     run(scenario())
 
 
-def test_the_workbench_ticks_at_120_frames_unless_the_user_set_a_rate(tmp_path: Path) -> None:
+def test_the_workbench_ticks_at_120_frames_unless_the_user_set_a_rate() -> None:
     """Textual reads TEXTUAL_FPS once, when it is imported: importing vudo.tui first sets
     it, so a key's frame waits at most 8.3 ms for the tick, and a rate the user set wins."""
-    import os
-    import subprocess
-    import sys
-
     code = "import vudo.tui, textual.constants as c; print(c.MAX_FPS)"
     env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
-    default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    chosen = subprocess.run(
-        [sys.executable, "-c", code], env={**env, "TEXTUAL_FPS": "30"}, capture_output=True,
-        text=True,
-    )  # fmt: skip
-    assert (default.stdout, chosen.stdout) == ("120\n", "30\n"), (default.stderr, chosen.stderr)
+
+    def frame_rate(env: dict[str, str]) -> str:
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        return proc.stdout or proc.stderr
+
+    assert (frame_rate(env), frame_rate({**env, "TEXTUAL_FPS": "30"})) == ("120\n", "30\n")

@@ -12,8 +12,8 @@ with a Spirit flooding the host-call log). The underline jumps; Textual's slides
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import ClassVar, NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import ClassVar, Generic, NamedTuple, TypeVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -27,18 +27,68 @@ from textual.widget import Widget
 __all__ = ["KeyFooter", "ViewTabs"]
 
 
-class ViewTabs(Widget, can_focus=False):
+#: A part of a bar the pointer can be on (a tab's key, a footer key).
+P = TypeVar("P")
+#: A bar's rich styles, worked out from its CSS.
+S = TypeVar("S")
+
+
+class PointerBar(Widget, Generic[P, S], can_focus=False):
+    """A bar drawn as segments (the tab bar, the key footer): the part of it under the
+    pointer, lit until the pointer leaves, and its rich styles, worked out once per style
+    change instead of once per frame. Number keys and tab move between panes, so a bar
+    never takes the focus."""
+
+    ALLOW_SELECT = False
+
+    #: The part at column ``x``, if any (each subclass defines it as a method).
+    part_at: Callable[[int], P | None]
+    #: The bar's styles from its CSS (likewise).
+    make_styles: Callable[[], S]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._hover: P | None = None
+        self._styles: S | None = None
+
+    def bar_styles(self) -> S:
+        if self._styles is None:
+            self._styles = self.make_styles()
+        return self._styles
+
+    def notify_style_update(self) -> None:
+        """The theme or the CSS changed: work the styles out again."""
+        self._styles = None
+        super().notify_style_update()
+
+    def hover(self, part: P | None) -> None:
+        """Light ``part`` (None: nothing) and draw the bar again if that changed."""
+        if part != self._hover:
+            self._hover = part
+            self.refresh()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        self.hover(self.part_at(event.x))
+
+    def on_leave(self, event: events.Leave) -> None:
+        self.hover(None)
+
+
+#: The tab bar's styles: plain, a tab, the active tab, a tab under the pointer, the
+#: underline under the active tab, the rest of the underline.
+TabStyles = tuple[Style, Style, Style, Style, Style, Style]
+
+
+class ViewTabs(PointerBar[str, TabStyles]):
     """The view tab bar: the labels in one row and the underline below, in one widget.
 
     It looks like Textual's :class:`~textual.widgets.Tabs` (the snapshots are the same)
     and acts like it for the pointer: a label under it lights up, a click on it posts
     :class:`ViewTabs.Activated`. Setting :attr:`active` from code posts nothing (the app
-    sets it as it switches views). Number keys and tab move between panes, so the bar
-    never takes the focus. One widget instead of a container, a row of tabs and an
-    underline: a view switch restyled the two tabs that changed and drew four widgets.
+    sets it as it switches views). One widget instead of a container, a row of tabs and
+    an underline: a view switch restyled the two tabs that changed and drew four widgets.
     """
 
-    ALLOW_SELECT = False
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "viewtabs--tab",
         "viewtabs--active",
@@ -73,8 +123,6 @@ class ViewTabs(Widget, can_focus=False):
         self.views = tuple(views)  # (key, label), in order
         self._active = views[0][0]
         self.hidden: frozenset[str] = frozenset()
-        self._hover: str | None = None
-        self._styles: tuple[Style, Style, Style, Style, Style, Style] | None = None
 
     @property
     def active(self) -> str:
@@ -104,24 +152,20 @@ class ViewTabs(Widget, can_focus=False):
                 x += len(label) + 2
         return spans
 
-    def notify_style_update(self) -> None:
-        """The theme or the CSS changed: work the styles out again (once, not per view)."""
-        self._styles = None
-        super().notify_style_update()
+    def make_styles(self) -> TabStyles:
+        plain = self.rich_style
+        bar = self.get_component_rich_style("underline--bar")
+        return (
+            plain,
+            plain + self.get_component_rich_style("viewtabs--tab"),
+            plain + self.get_component_rich_style("viewtabs--active"),
+            plain + self.get_component_rich_style("viewtabs--hover"),
+            Style(color=bar.color, bgcolor=plain.bgcolor),
+            Style(color=bar.bgcolor, bgcolor=plain.bgcolor),
+        )
 
     def render_line(self, y: int) -> Strip:
-        if self._styles is None:
-            plain = self.rich_style
-            bar = self.get_component_rich_style("underline--bar")
-            self._styles = (
-                plain,
-                plain + self.get_component_rich_style("viewtabs--tab"),
-                plain + self.get_component_rich_style("viewtabs--active"),
-                plain + self.get_component_rich_style("viewtabs--hover"),
-                Style(color=bar.color, bgcolor=plain.bgcolor),  # the active tab's stretch
-                Style(color=bar.bgcolor, bgcolor=plain.bgcolor),  # the rest of the bar
-            )
-        plain, tab, active, hover, lit, dim = self._styles
+        plain, tab, active, hover, lit, dim = self.bar_styles()
         width = self.size.width
         shown = self.shown
         if y == 0:
@@ -143,22 +187,11 @@ class ViewTabs(Widget, can_focus=False):
             segments += [Segment("╺", dim), Segment("━" * (width - end - 1), dim)]
         return Strip([s for s in segments if s.text]).adjust_cell_length(width, plain)
 
-    def tab_at(self, x: int) -> str | None:
+    def part_at(self, x: int) -> str | None:
         return next((k for k, _l, s, e in self.shown if s <= x < e), None)
 
-    def on_mouse_move(self, event: events.MouseMove) -> None:
-        key = self.tab_at(event.x)
-        if key != self._hover:
-            self._hover = key
-            self.refresh()
-
-    def on_leave(self, event: events.Leave) -> None:
-        if self._hover is not None:
-            self._hover = None
-            self.refresh()
-
     def on_click(self, event: events.Click) -> None:
-        key = self.tab_at(event.x)
+        key = self.part_at(event.x)
         if key is not None and key != self._active:
             self.active = key
             self.post_message(self.Activated(key))
@@ -192,7 +225,7 @@ class FooterItem(NamedTuple):
     end: int
 
 
-class KeyFooter(Widget, can_focus=False):
+class KeyFooter(PointerBar[FooterItem, FooterStyles]):
     """The focused pane's keys, and the command palette's on the right, in one line.
 
     It looks like Textual's :class:`~textual.widgets.Footer` (the snapshots are the same)
@@ -204,7 +237,6 @@ class KeyFooter(Widget, can_focus=False):
     Keys that do not fit before the palette's are cut off.
     """
 
-    ALLOW_SELECT = False
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "footer-key--key",
         "footer-key--description",
@@ -235,13 +267,6 @@ class KeyFooter(Widget, can_focus=False):
         super().__init__()
         self.items: tuple[FooterItem, ...] = ()
         self._wanted: FooterKeys | None = None
-        self._hover: FooterItem | None = None
-        self._styles: FooterStyles | None = None
-
-    def notify_style_update(self) -> None:
-        """The theme or the CSS changed: work the styles out again (once, not per key)."""
-        self._styles = None
-        super().notify_style_update()
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -283,6 +308,15 @@ class KeyFooter(Widget, can_focus=False):
                 palette = (b.key, display(b), b.description, not enabled, tip)
         return keys, palette
 
+    def make_styles(self) -> FooterStyles:
+        return FooterStyles(
+            self.rich_style,
+            self.get_component_rich_style("footer-key--key"),
+            self.get_component_rich_style("footer-key--description"),
+            self.get_component_rich_style("footer-key--hover"),
+            self.get_component_rich_style("footer-key--separator"),
+        )
+
     def render_line(self, y: int) -> Strip:
         """The footer's one line, built as segments: the same line through Textual's
         ``render`` (text to content to strip) cost ten times as much, on every key."""
@@ -290,15 +324,7 @@ class KeyFooter(Widget, can_focus=False):
             self._wanted = self.wanted()
         keys, palette = self._wanted
         width = self.size.width
-        if self._styles is None:
-            self._styles = FooterStyles(
-                self.rich_style,
-                self.get_component_rich_style("footer-key--key"),
-                self.get_component_rich_style("footer-key--description"),
-                self.get_component_rich_style("footer-key--hover"),
-                self.get_component_rich_style("footer-key--separator"),
-            )
-        plain, key_style, description_style, hover, separator = self._styles
+        plain, key_style, description_style, hover, separator = self.bar_styles()
         lit = Style(bgcolor=hover.bgcolor)  # Textual resolves the parts' transparent
         # backgrounds against the key's, which the pointer changes
 
@@ -336,24 +362,17 @@ class KeyFooter(Widget, can_focus=False):
         self.items = tuple(items)
         return Strip(segments).adjust_cell_length(width, plain)
 
-    def item_at(self, x: int) -> FooterItem | None:
+    def part_at(self, x: int) -> FooterItem | None:
         return next((i for i in self.items if i.start <= x < i.end), None)
 
-    def on_mouse_move(self, event: events.MouseMove) -> None:
-        item = self.item_at(event.x)
-        if item != self._hover:
-            self._hover = item
-            self.tooltip = item.tooltip if item is not None and item.tooltip else None
-            self.refresh()
-
-    def on_leave(self, event: events.Leave) -> None:
-        if self._hover is not None:
-            self._hover = None
-            self.tooltip = None
-            self.refresh()
+    def hover(self, part: FooterItem | None) -> None:
+        """Light ``part`` and show its tooltip."""
+        if part != self._hover:
+            self.tooltip = part.tooltip if part is not None and part.tooltip else None
+        super().hover(part)
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
-        item = self.item_at(event.x)
+        item = self.part_at(event.x)
         if item is None:
             return
         if item.disabled:
