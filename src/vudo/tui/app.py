@@ -326,11 +326,19 @@ class WorkbenchApp(App[int]):
         if self.freeze_gc:
             self.call_after_refresh(self._freeze_gc)
 
+    @work(thread=True, group="gc", name="gc")
     def _freeze_gc(self) -> None:
-        """Move everything alive after start-up (textual, the widgets, wasmtime, modules)
-        out of the collector's reach: they live as long as the process, and leaving them
-        in makes every full collection during a host-call flood a long UI stall. For the
-        ``vudo tui`` process only (tests keep the default)."""
+        """Move what lives as long as the process out of the collector's reach (the
+        ``vudo tui`` process only; tests keep the default): textual, the widgets, and the
+        modules that a build, a run and the registry browser load, wasmtime's bindings
+        above all. Those are loaded here first, on a worker thread, so that they are
+        frozen too: loaded later, by the first run, they were some 20,000 objects that
+        every full collection walked during a host-call flood (a UI stall each time)."""
+        import vudo.engine.events  # what a run sends the UI
+        import vudo.project.build
+        import vudo.project.registries
+        import vudo.project.runner  # noqa: F401
+
         gc.collect()
         gc.freeze()
 

@@ -25,6 +25,7 @@ from textual.widgets import Input, Static
 
 from vudo.errors import printable
 from vudo.tui.panes import PaneTitle
+from vudo.tui.scrollbars import LineScrollbars
 
 T = TypeVar("T")
 
@@ -39,7 +40,7 @@ MOVE_BINDINGS: list[BindingType] = [
 ]
 
 
-class LineList(ScrollView, Generic[T], can_focus=True):
+class LineList(ScrollView, LineScrollbars, Generic[T], can_focus=True):
     """A cursor over ``items`` (the rows the current filter lets through).
 
     Rows are cut to the list's width, so it never scrolls sideways (``overflow-x:
@@ -219,31 +220,43 @@ class LineList(ScrollView, Generic[T], can_focus=True):
             return Strip.blank(width, base)
         item = self.items[index]
         if index == self.cursor:
-            return self._draw(item, width, cursor, cache=False).crop_extend(
-                scroll_x, scroll_x + width, cursor
-            )
-        style = odd if index % 2 else base
-        return self._draw(item, width, style, cache=True).crop_extend(
-            scroll_x, scroll_x + width, style
-        )
+            strip = self._draw(item, width, cursor, cache=False)
+        else:
+            strip = self._draw(item, width, odd if index % 2 else base, cache=True)
+        # Rows are drawn exactly ``width`` cells wide and the list never scrolls sideways,
+        # so the drawn strip is the line (no second strip per row and frame).
+        return strip if not scroll_x else strip.crop(scroll_x, scroll_x + width)
 
     def _draw(self, item: T, width: int, style: Style, *, cache: bool) -> Strip:
+        """``item``'s row, exactly ``width`` cells wide. Neighbouring pieces of the same
+        class become one segment: fewer segments make every later step of the frame
+        (Textual's line filters, the terminal's escape codes) cheaper."""
         key = (self.key(item), style is self._row_styles()[1])
         if cache and width == self._width and (strip := self._lines.get(key)) is not None:
             return strip
         if width != self._width:
             self._lines.clear()
             self._width = width
-        segments = [
-            Segment(text, style + self._component(cls) if cls else style)
-            for text, cls in self.cells(item, width)
-        ]
-        strip = Strip(segments)
+        segments: list[Segment] = []
+        texts: list[str] = []
+        current = ""
+        for text, cls in self.cells(item, width):
+            if cls != current and texts:
+                segments.append(self._segment(texts, current, style))
+                texts = []
+            current = cls
+            texts.append(text)
+        if texts:
+            segments.append(self._segment(texts, current, style))
+        strip = Strip(segments).crop_extend(0, width, style)
         if cache:
             if len(self._lines) > 512:
                 self._lines.clear()
             self._lines[key] = strip
         return strip
+
+    def _segment(self, texts: list[str], cls: str, style: Style) -> Segment:
+        return Segment("".join(texts), style + self._component(cls) if cls else style)
 
 
 class SearchablePane(Vertical, PaneTitle):

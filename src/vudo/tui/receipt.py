@@ -26,6 +26,7 @@ from vudo.errors import (
 )
 from vudo.tui.panes import PaneTitle
 from vudo.tui.rows import ProblemRow, ReceiptRow
+from vudo.tui.scrollbars import LineScrollbars
 
 #: Hints written for the workbench, by error class: the CLI's say "--fuel" and "--path",
 #: which mean nothing here.
@@ -170,7 +171,7 @@ def render_calls(r: ReceiptRow, depth: int = 1) -> list[Content]:
     return lines
 
 
-class ReceiptView(VerticalScroll, PaneTitle):
+class ReceiptView(VerticalScroll, PaneTitle, LineScrollbars):
     """The receipt of the last finished run."""
 
     DEFAULT_CSS = """

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Input, Static
 
 from vudo.tui.panes import PaneTitle
 from vudo.tui.rows import RegistryEntry
+from vudo.tui.scrollbars import LineScrollbars
 
 
 def short_key(key: str) -> str:
@@ -49,7 +50,7 @@ def render_detail(entry: RegistryEntry | None) -> Content:
     )
 
 
-class RegistryTable(DataTable[str]):
+class RegistryTable(DataTable[str], LineScrollbars):
     """The results: movement keys only (j/k/g/G as in every list)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

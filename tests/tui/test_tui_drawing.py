@@ -1,0 +1,193 @@
+"""Widgets that draw Textual's picture themselves, as lines made once per change: the
+scrollbars, the burn-rate graph and the rows of every list. Each must look the same as
+what it replaces, cell for cell."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from textual.app import App, ComposeResult
+from textual.containers import HorizontalScroll
+from textual.geometry import Region
+from textual.renderables.sparkline import Sparkline
+from textual.scrollbar import ScrollBar
+from textual.widgets import Input, Select, Static
+
+from vudo.tui.fuel import RateGraph
+from vudo.tui.hostlog import CallTable, HostCallLog, as_call
+from vudo.tui.rows import CallRow
+from vudo.tui.scrollbars import LineScrollBar, LineScrollbars, LineVerticalScroll
+
+
+class Sideways(HorizontalScroll, LineScrollbars):
+    pass
+
+
+class Scrolling(App[None]):
+    CSS = """
+    Sideways { height: 6; scrollbar-size-horizontal: 2; }
+    Sideways Static { width: 400; }
+    LineVerticalScroll { height: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with LineVerticalScroll(id="down"):
+            yield Static("\n".join(f"line {i}" for i in range(100)))
+        with Sideways(id="across"):
+            yield Static("x" * 400)
+
+
+def textuals_picture(bar: ScrollBar) -> list[list[Any]]:
+    """What Textual's own ScrollBar draws in ``bar``'s place (its render, through Rich)."""
+    bar._render_content()
+    return [list(line) for line in bar._render_cache.lines]
+
+
+def test_line_scrollbars_draw_what_textuals_scrollbar_draws() -> None:
+    async def scenario() -> None:
+        app = Scrolling()
+        async with app.run_test(size=(60, 30)) as pilot:
+            await pilot.pause()
+            for wid, axis in (("#down", "y"), ("#across", "x")):
+                widget = app.query_one(wid)
+                bar = widget.vertical_scrollbar if axis == "y" else widget.horizontal_scrollbar
+                assert isinstance(bar, LineScrollBar) and bar.display
+                for position in (0, 3, 17, 55, 1000):
+                    widget.scroll_to(**{axis: position}, animate=False)
+                    await pilot.pause()
+                    for hover in (False, True):  # the thumb lights under the pointer
+                        bar.mouse_over = hover
+                        mine = bar.render_lines(Region(0, 0, *bar.size))
+                        assert len(mine) == bar.size.height
+                        drawn = [list(bar.render_line(y)) for y in range(bar.size.height)]
+                        assert drawn == textuals_picture(bar), (wid, position, hover)
+
+    asyncio.run(scenario())
+
+
+def test_every_scrolling_widget_of_the_workbench_has_line_scrollbars(
+    project: Path, home: Path
+) -> None:
+    """A pane written with Textual's VerticalScroll (or a widget without the mixin) would
+    draw its scrollbar through Rich again: 2.5 ms a frame for each."""
+    from tui_helpers import make_app, settle
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            scrolling = [
+                w
+                for w in app.screen.walk_children(with_self=False)
+                if w.styles.overflow_y in ("auto", "scroll")
+                and not isinstance(w, Input)  # one row: it scrolls sideways with no bar
+                and not any(isinstance(a, Select) for a in w.ancestors)  # Textual's own
+            ]
+            assert {type(w).__name__ for w in scrolling} >= {
+                "FileTree",
+                "FileViewer",
+                "CallTable",
+                "OutputTable",
+                "ReceiptView",
+                "LineVerticalScroll",
+            }
+            assert [w for w in scrolling if not isinstance(w, LineScrollbars)] == []
+
+    asyncio.run(scenario())
+
+
+def sparkline_text(data: list[float], width: int, height: int) -> list[str]:
+    console = Console(width=width, height=height)
+    spark = Sparkline(data, width=width, height=height)
+    lines = console.render_lines(spark, console.options, pad=True)
+    return ["".join(segment.text for segment in line) for line in lines]
+
+
+class Graph(App[None]):
+    CSS = "RateGraph { height: 3; width: 37; }"
+
+    def compose(self) -> ComposeResult:
+        yield RateGraph()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [],
+        [5.0],
+        [3.0, 3.0, 3.0],
+        [float(i) for i in range(12)],
+        [float(i % 7) for i in range(120)],
+        [random.Random(7).random() * 1e6 for _ in range(90)],
+    ],
+    ids=["empty", "one", "flat", "rising-few", "saw-many", "random"],
+)
+def test_the_rate_graph_draws_textuals_sparkline(data: list[float]) -> None:
+    """The same bars as Textual's Sparkline for the same readings (more readings than
+    columns, fewer, one, none), in as few segments as there are runs of equal columns."""
+
+    async def scenario() -> None:
+        app = Graph()
+        async with app.run_test(size=(40, 5)) as pilot:
+            graph = app.query_one(RateGraph)
+            graph.set_data(data)
+            await pilot.pause()
+            width, height = graph.size
+            lines = [graph.render_line(y) for y in range(height)]
+            drawn = ["".join(s.text for s in line).ljust(width) for line in lines]
+            assert drawn == [t.ljust(width) for t in sparkline_text(data, width, height)]
+            for line in lines:
+                segments = list(line)
+                assert all(a.style != b.style for a, b in itertools.pairwise(segments))
+
+    asyncio.run(scenario())
+
+
+def test_the_rate_graph_follows_the_theme() -> None:
+    async def scenario() -> None:
+        app = Graph()
+        async with app.run_test(size=(40, 5)) as pilot:
+            graph = app.query_one(RateGraph)
+            graph.set_data([1.0, 5.0, 2.0])
+            await pilot.pause()
+            before = list(graph.render_line(2))
+            app.theme = "textual-light"
+            await pilot.pause()
+            after = list(graph.render_line(2))
+            assert [s.text for s in before] == [s.text for s in after]
+            assert [s.style for s in before] != [s.style for s in after]
+
+    asyncio.run(scenario())
+
+
+class Calls(App[None]):
+    def compose(self) -> ComposeResult:
+        yield HostCallLog()
+
+
+def test_a_list_row_is_one_segment_per_style() -> None:
+    """A host-call row: the columns before the verdict, the verdict in its colour, the
+    rest; exactly as wide as the table (Textual's filters and the terminal's escape codes
+    then work per segment, not per column)."""
+
+    async def scenario() -> None:
+        app = Calls()
+        async with app.run_test(size=(100, 12)) as pilot:
+            log = app.query_one(HostCallLog)
+            rows = [CallRow("host_log", "log", i % 2 == 0, "len=3", 0, 9) for i in range(4)]
+            log.add_calls([as_call(0, r) for r in rows])
+            await pilot.pause()
+            table = app.query_one(CallTable)
+            for y in range(4):
+                line = list(table.render_line(y))
+                assert [s.text.strip() for s in line][1] == ("allow" if y % 2 == 0 else "DENIED")
+                assert len(line) == 3
+                assert sum(len(s.text) for s in line) == table.size.width
+
+    asyncio.run(scenario())
