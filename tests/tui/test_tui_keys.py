@@ -23,6 +23,7 @@ from vudo.tui.output import OutputLog, OutputTable
 from vudo.tui.panes import PANES
 from vudo.tui.receipt import ReceiptView
 from vudo.tui.storage import StoragePane, StorageTable
+from vudo.tui.textline import TextLine
 
 
 def run(coro: Any) -> Any:
@@ -392,7 +393,7 @@ def test_host_call_detail_says_what_would_allow_a_denied_call(project: Path, hom
             await keys(pilot, "slash")
             await type_text(pilot, "nothing-like-this")
             assert log.shown == 0
-            assert "0 of 1" in str(log.query_one("#log-count", Static).render())
+            assert "0 of 1" in str(log.query_one("#log-count", TextLine).render())
 
     run(scenario())
 

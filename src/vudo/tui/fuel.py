@@ -23,7 +23,8 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Static
+
+from vudo.tui.textline import TextLine
 
 
 def human(n: float) -> str:
@@ -35,7 +36,9 @@ def human(n: float) -> str:
 
 
 class FuelBar(Widget):
-    """A plain used/budget bar: no animation, so a screenshot shows exactly the value."""
+    """A plain used/budget bar: no animation, so a screenshot shows exactly the value.
+    Drawn again only when what it shows changes (the cells filled, the percentage): most
+    batches of a run move neither."""
 
     DEFAULT_CSS = "FuelBar { height: 1; }"
 
@@ -45,18 +48,24 @@ class FuelBar(Widget):
         self.budget = 0
 
     def set(self, used: int, budget: int) -> None:
+        shown = self._shown()
         self.used, self.budget = used, budget
-        self.refresh()
+        if self._shown() != shown:
+            self.refresh()
 
-    def render(self) -> Content:
+    def _shown(self) -> tuple[int, int, str, str]:
+        """The cells filled, the cells in all, their colour, the percentage."""
         width = max(self.size.width - 5, 1)
         fraction = min(self.used / self.budget, 1.0) if self.budget else 0.0
-        filled = round(fraction * width)
         style = "$error" if fraction >= 0.9 else "$warning" if fraction >= 0.6 else "$success"
+        return round(fraction * width), width, style, f"{fraction * 100:4.0f}%"
+
+    def render(self) -> Content:
+        filled, width, style, percent = self._shown()
         return (
             Content("█" * filled).stylize(style)
             + Content("░" * (width - filled)).stylize("$text-muted")
-            + Content(f"{fraction * 100:4.0f}%")
+            + Content(percent)
         )
 
 
@@ -158,9 +167,9 @@ class FuelGauge(Vertical):
         self.border_title = "Fuel"
 
     def compose(self) -> ComposeResult:
-        yield Static("no run yet", id="fuel-text")
+        yield TextLine("no run yet", id="fuel-text")
         yield FuelBar(id="fuel-bar")
-        yield Static("", id="rate-text")
+        yield TextLine(id="rate-text")
         yield RateGraph(id="rate")
 
     def reset(self, budget: int) -> None:
@@ -200,18 +209,17 @@ class FuelGauge(Vertical):
             return
         budget = max(self.budget, 1)
         text = f"{self.used:,} / {self.budget:,}" if self.budget else "no run yet"
-        self.query_one("#fuel-text", Static).update(text, layout=False)
+        self.query_one("#fuel-text", TextLine).update(text)
         self.query_one(FuelBar).set(min(self.used, budget), self.budget)
         graph = self.query_one(RateGraph)
         now = time.monotonic()
         if not final and self.show_rate and self.rates and now - self._drawn_rates < 0.2:
             return  # the sparkline moves at most 5 times a second
         self._drawn_rates = now
+        rate = self.query_one("#rate-text", TextLine)
         if self.show_rate and self.rates:
-            self.query_one("#rate-text", Static).update(
-                f"burn {human(self.rates[-1])}/s  peak {human(max(self.rates))}/s", layout=False
-            )
+            rate.update(f"burn {human(self.rates[-1])}/s  peak {human(max(self.rates))}/s")
             graph.set_data(list(self.rates))
         else:
-            self.query_one("#rate-text", Static).update("", layout=False)
+            rate.update("")
             graph.set_data([])

@@ -17,12 +17,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Checkbox, Select, Static
+from textual.widgets import Checkbox, Select
 
 from vudo.capabilities import Capability
 from vudo.engine.abi import ErrorCode
 from vudo.tui.lists import LineList, SearchablePane, fit, one_line
 from vudo.tui.rows import CallRow
+from vudo.tui.textline import TextLine
 
 ALL = "all"
 
@@ -228,19 +229,19 @@ class HostCallLog(SearchablePane):
             )
             yield Checkbox("denied only", compact=True, id="denied-only")
             yield self.search_box("search calls")
-            yield Static("", id="log-count")
-        yield Static("", id="calls-header")
+            yield TextLine(id="log-count")
+        yield TextLine(id="calls-header")
         yield CallTable(id="calls")
 
     def on_resize(self) -> None:
         """Size the column headings to the table. A pane shown again gets a Resize of the
         same size: the headings stay (an update that lays out the screen would cost a
         second frame after every switch to the run view)."""
-        header = self.query_one("#calls-header", Static)
+        header = self.query_one("#calls-header", TextLine)
         text = header_text(self.table.size.width)
         if text != self._header:
             self._header = text
-            header.update(text, layout=False)  # one row high whatever it says
+            header.update(text)
 
     @property
     def table(self) -> CallTable:

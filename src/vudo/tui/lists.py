@@ -21,11 +21,12 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from vudo.errors import printable
 from vudo.tui.panes import PaneTitle
 from vudo.tui.scrollbars import LineScrollbars
+from vudo.tui.textline import TextLine
 
 T = TypeVar("T")
 
@@ -308,7 +309,7 @@ class SearchablePane(Vertical, PaneTitle):
             self._count_stale = True  # see catch_up
             return
         self._count_stale = False
-        self.query_one(f"#{self.COUNT_ID}", Static).update(self.count_text(), layout=False)
+        self.query_one(f"#{self.COUNT_ID}", TextLine).update(self.count_text())
 
     def open_search(self) -> None:
         """Show the search box and focus it (``/``)."""

@@ -17,9 +17,9 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Static
 
 from vudo.tui.lists import LineList, SearchablePane, fit, one_line
+from vudo.tui.textline import TextLine
 
 #: (number, source, level, at, text).
 Output = tuple[int, str, str, float, str]
@@ -113,7 +113,7 @@ class OutputLog(SearchablePane):
     def compose(self) -> ComposeResult:
         with Horizontal(id="output-bar"):
             yield self.search_box("search the log")
-            yield Static("", id="output-count")
+            yield TextLine(id="output-count")
         yield OutputTable(show_times=self.show_times, id="output-table")
 
     @property
