@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from functools import cache
 from typing import ClassVar
 
 from textual import on
@@ -76,11 +77,12 @@ COMPACT_BELOW = 80
 MIN_ARGS = 8
 
 
-def column_widths(width: int) -> list[int]:
+@cache
+def column_widths(width: int) -> tuple[int, ...]:
     """Each column's width for a table ``width`` cells wide (args take the rest)."""
     widths = [w for _, w, _ in COLUMNS] if width >= COMPACT_BELOW else list(COMPACT)
     fixed = sum(widths) + len(widths) - 1
-    return [w if w else max(width - fixed, MIN_ARGS) for w in widths]
+    return tuple(w if w else max(width - fixed, MIN_ARGS) for w in widths)
 
 
 def header_text(width: int) -> str:
@@ -169,15 +171,14 @@ class CallTable(LineList[Call]):
         return item[0]
 
     def cells(self, item: Call, width: int) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
-        for i, text in enumerate(call_cells(item, width)):
-            if i:
-                out.append((" ", ""))
-            if i == 3:
-                out.append((text, "calltable--allowed" if item[3] else "calltable--denied"))
-            else:
-                out.append((text, ""))
-        return out
+        """The columns before the verdict, the verdict in its colour, the rest."""
+        columns = call_cells(item, width)
+        verdict = "calltable--allowed" if item[3] else "calltable--denied"
+        return [
+            (" ".join(columns[:3]) + " ", ""),
+            (columns[3], verdict),
+            (" " + " ".join(columns[4:]), ""),
+        ]
 
 
 class HostCallLog(SearchablePane):

@@ -249,7 +249,9 @@ class LineList(ScrollView, LineScrollbars, Generic[T], can_focus=True):
             texts.append(text)
         if texts:
             segments.append(self._segment(texts, current, style))
-        strip = Strip(segments).crop_extend(0, width, style)
+        strip = Strip(segments)
+        if strip.cell_length != width:  # cut or padded (a row of wide characters)
+            strip = strip.crop_extend(0, width, style)
         if cache:
             if len(self._lines) > 512:
                 self._lines.clear()
