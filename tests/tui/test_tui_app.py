@@ -835,7 +835,7 @@ def test_layout_containers_draw_nothing_and_every_pane_draws(
     container's every line under its children; the snapshots show the screen is the same),
     while every pane and what is inside it is drawn, in both layouts."""
 
-    from vudo.tui.app import shown as on_screen
+    from vudo.tui.panes import displayed as on_screen
 
     async def scenario() -> None:
         app = make_app(project, home)

@@ -20,7 +20,7 @@ from vudo.tui.dialogs import ConfirmDialog, RunDialog, TextScreen
 from vudo.tui.files import FileTree, FileViewer
 from vudo.tui.hostlog import CallTable, HostCallLog
 from vudo.tui.output import OutputLog, OutputTable
-from vudo.tui.panes import PANES
+from vudo.tui.panes import PANES, displayed
 from vudo.tui.receipt import ReceiptView
 from vudo.tui.storage import StoragePane, StorageTable
 from vudo.tui.textline import TextLine
@@ -604,5 +604,45 @@ def test_vudo_tui_watch_starts_with_hot_reload_on(project: Path, home: Path) -> 
             )
             await keys(pilot, "h")
             assert not app.hot_reload
+
+    run(scenario())
+
+
+def test_a_widget_the_key_hides_is_restyled_for_its_blur_when_shown_again(
+    project: Path, home: Path
+) -> None:
+    """A number key hides the file tree as it moves the focus away: Textual would restyle
+    the hidden tree for its blur in that key's time (2-3 ms, of about 25). It is restyled
+    as its view comes back, before that frame, whether the focus comes with it (key 1)
+    or not (the wide layout shows it beside the run panes)."""
+
+    def current(tree: FileTree) -> Any:
+        """The tree's cursor style now; the same after a fresh restyle if not stale."""
+        before = tree.get_component_rich_style("tree--cursor")
+        tree.update_node_styles()
+        assert tree.get_component_rich_style("tree--cursor") == before
+        return before
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            await keys(pilot, "1")
+            await settle(pilot)
+            tree = app.query_one(FileTree)
+            focused = current(tree)
+            restyles: list[bool] = []
+            restyle = tree.update_node_styles
+            tree.update_node_styles = lambda *a: restyles.append(tree.has_focus) or restyle(*a)
+            await keys(pilot, "3")
+            await settle(pilot)
+            assert restyles == [] and not displayed(tree)
+            await pilot.resize_terminal(160, 48)  # the wide layout shows the tree again
+            await settle(pilot)
+            assert restyles == [False] and app.focused is app.query_one(CallTable)
+            assert current(tree) != focused  # the blurred cursor colour
+            await keys(pilot, "1")
+            await settle(pilot)
+            assert restyles[-1] is True and current(tree) == focused
 
     run(scenario())

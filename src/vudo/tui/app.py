@@ -57,7 +57,7 @@ from vudo.tui.hostlog import Call, HostCallLog, call_json, nested_function
 from vudo.tui.lifecycle import LifecyclePane
 from vudo.tui.lists import LineList, one_line
 from vudo.tui.output import OutputLog, output_text
-from vudo.tui.panes import PANES, Pane
+from vudo.tui.panes import PANES, FocusStyleWhenShown, Pane, displayed
 from vudo.tui.receipt import ErrorBanner, ReceiptView, problem_from_error, receipt_json
 from vudo.tui.registry import RegistryBrowser
 from vudo.tui.rows import ConsentRow, ProblemRow, ReceiptRow, RegistryEntry, Transition
@@ -120,11 +120,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("question_mark,f1", "help", "Help", "Every key of the focused pane and the app"),
 )
-
-
-def shown(widget: Widget) -> bool:
-    """Whether ``widget`` and every container around it are displayed."""
-    return all(node.display for node in widget.ancestors_with_self if isinstance(node, Widget))
 
 
 class Workbench(Screen[None]):
@@ -372,6 +367,8 @@ class WorkbenchApp(App[int]):
         if changed:  # what changed while hidden: into the frame that shows it
             for pane in self._catching_up:
                 pane.catch_up()
+            for widget in self._focus_widgets:
+                widget.restyle_if_stale()
 
     @cached_property
     def _view_parts(self) -> list[tuple[Widget, str]]:
@@ -385,6 +382,11 @@ class WorkbenchApp(App[int]):
     def _catching_up(self) -> list[HostCallLog | OutputLog | LineList[Any]]:
         """What keeps rows that came while it was hidden for when it is shown."""
         return [self.query_one(HostCallLog), self.query_one(OutputLog), *self.query(LineList)]
+
+    @cached_property
+    def _focus_widgets(self) -> list[FocusStyleWhenShown]:
+        """The widgets that take the panes' focus (restyled late if hidden meanwhile)."""
+        return list(self.query(FocusStyleWhenShown))
 
     @on(ViewTabs.Activated)
     def _tab_activated(self, event: ViewTabs.Activated) -> None:
@@ -402,7 +404,7 @@ class WorkbenchApp(App[int]):
             self.query_one(pane.focus).focus()
 
     def visible_panes(self) -> list[Pane]:
-        return [p for p in PANES if shown(self.query_one(f"#{p.id}"))]
+        return [p for p in PANES if displayed(self.query_one(f"#{p.id}"))]
 
     def current_pane(self) -> Pane | None:
         """The pane holding the focus, if any."""
@@ -419,7 +421,7 @@ class WorkbenchApp(App[int]):
     def action_pane(self, number: int) -> None:
         """Jump to pane ``number`` (showing its view first)."""
         pane = next(p for p in PANES if p.number == number)
-        if not shown(self.query_one(f"#{pane.id}")):
+        if not displayed(self.query_one(f"#{pane.id}")):
             self.view = pane.view
             self._apply_layout(self.size.width)
         if pane.view == "storage":

@@ -20,11 +20,10 @@ from textual.containers import Vertical
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widget import Widget
 from textual.widgets import Input
 
 from vudo.errors import printable
-from vudo.tui.panes import PaneTitle
+from vudo.tui.panes import FocusStyleWhenShown, PaneTitle, displayed
 from vudo.tui.scrollbars import LineScrollbars
 from vudo.tui.textline import TextLine
 
@@ -41,7 +40,7 @@ MOVE_BINDINGS: list[BindingType] = [
 ]
 
 
-class LineList(ScrollView, LineScrollbars, Generic[T], can_focus=True):
+class LineList(ScrollView, LineScrollbars, FocusStyleWhenShown, Generic[T], can_focus=True):
     """A cursor over ``items`` (the rows the current filter lets through).
 
     Rows are cut to the list's width, so it never scrolls sideways (``overflow-x:
@@ -335,13 +334,6 @@ class SearchablePane(Vertical, PaneTitle):
         if event.input.id == self.SEARCH_ID:
             event.stop()
             self.close_search()
-
-
-def displayed(widget: Widget) -> bool:
-    """Whether ``widget`` and every container around it are displayed (a widget another
-    view hides is best left alone: repainting it still costs the next frame a rebuild of
-    the compositor's map, laying it out a layout of the screen)."""
-    return all(node.display for node in widget.ancestors_with_self)
 
 
 def one_line(text: str) -> str:

@@ -19,7 +19,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-from vudo.tui.panes import PaneTitle
+from vudo.tui.panes import FocusStyleWhenShown, PaneTitle
 from vudo.tui.rows import RegistryEntry
 from vudo.tui.scrollbars import LineScrollbars
 
@@ -50,7 +50,7 @@ def render_detail(entry: RegistryEntry | None) -> Content:
     )
 
 
-class RegistryTable(DataTable[str], LineScrollbars):
+class RegistryTable(DataTable[str], LineScrollbars, FocusStyleWhenShown):
     """The results: movement keys only (j/k/g/G as in every list)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
