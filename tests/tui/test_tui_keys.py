@@ -614,7 +614,7 @@ def test_a_widget_the_key_hides_is_restyled_for_its_blur_when_shown_again(
     """A number key hides the file tree as it moves the focus away: Textual would restyle
     the hidden tree for its blur in that key's time (2-3 ms, of about 25). It is restyled
     as its view comes back, before that frame, whether the focus comes with it (key 1)
-    or not (the wide layout shows it beside the run panes)."""
+    or not (the wide layout shows it beside the run panes). So is a pane's border."""
 
     def current(tree: FileTree) -> Any:
         """The tree's cursor style now; the same after a fresh restyle if not stale."""
@@ -644,5 +644,14 @@ def test_a_widget_the_key_hides_is_restyled_for_its_blur_when_shown_again(
             await keys(pilot, "1")
             await settle(pilot)
             assert restyles[-1] is True and current(tree) == focused
+            # A pane the focus leaves as its view hides keeps its heavy border until shown.
+            await pilot.resize_terminal(100, 30)
+            await keys(pilot, "3", "1")
+            await settle(pilot)
+            calls = app.query_one(HostCallLog)
+            assert not displayed(calls) and border(calls) == "heavy"
+            await pilot.resize_terminal(160, 48)
+            await settle(pilot)
+            assert border(calls) == "round" and app.focused is tree
 
     run(scenario())

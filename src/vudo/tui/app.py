@@ -159,6 +159,10 @@ class Workbench(Screen[None]):
     }
     """
 
+    #: The stylesheet's rules when they were last found to style by ``:focus-within``
+    #: only the frame of the widget named (see :meth:`_update_focus_styles`).
+    _local_rules: list[RuleSet] | None = None
+
     def set_focus(
         self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False
     ) -> None:
@@ -180,17 +184,24 @@ class Workbench(Screen[None]):
         ``:focus-within`` rule only draws the border of the widget it names, restyling
         those widgets is the same. A pane that is itself the widget gaining or losing the
         focus (the file tree) is left to its Focus or Blur event, which restyles it anyway
-        (the tree's is a 3 ms pass). Any other rule gets Textual's full restyle."""
-        if not focus_within_is_local(self.app.stylesheet.rules):
+        (the tree's is a 3 ms pass), and a pane the key hides is restyled when it is
+        shown again (:class:`FocusStyleWhenShown`). Any other rule gets Textual's full
+        restyle."""
+        rules = self.app.stylesheet.rules
+        if self._local_rules is not rules:  # a new stylesheet (checked once per parse)
+            self._local_rules = rules if focus_within_is_local(rules) else None
+        if self._local_rules is None:
             super()._update_focus_styles(focused, blurred)
             return
-        nodes = {
-            node
-            for widget in (focused, blurred)
-            if widget is not None
-            for node in widget.ancestors_with_self
-            if node._has_focus_within and node is not widget
-        }
+        nodes = set()
+        for widget in (focused, blurred):
+            for node in widget.ancestors_with_self if widget is not None else ():
+                if not node._has_focus_within or node is widget:
+                    continue
+                if isinstance(node, FocusStyleWhenShown) and not displayed(node):
+                    node.restyle_when_shown()  # a pane the key hid: restyled as it shows
+                else:
+                    nodes.add(node)
         if nodes:
             self.app.stylesheet.update_nodes(nodes, animate=True)
 

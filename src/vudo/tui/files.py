@@ -26,7 +26,7 @@ from textual.strip import Strip
 from textual.widgets import Static, TextArea, Tree
 from textual.widgets.tree import TreeNode
 
-from vudo.tui.panes import FocusStyleWhenShown, PaneTitle
+from vudo.tui.panes import PaneTitle
 from vudo.tui.scrollbars import LineScrollbars
 
 LANGUAGES: dict[str, str] = {
@@ -58,7 +58,7 @@ def tree_sitter_language(language: str | None) -> bool:
     return get_language(language) is not None
 
 
-class FileTree(Tree[Path], PaneTitle, LineScrollbars, FocusStyleWhenShown):
+class FileTree(Tree[Path], PaneTitle, LineScrollbars):
     """The project directory, without VCS and compiler caches.
 
     Loaded synchronously (projects are small; at most :attr:`MAX_ENTRIES` entries), so
@@ -184,7 +184,7 @@ def read_for_view(path: Path, root: Path) -> tuple[str, str | None, str | None]:
     return title, data.decode("utf-8", errors="replace"), None
 
 
-class FileViewer(VerticalScroll, PaneTitle, LineScrollbars, FocusStyleWhenShown):
+class FileViewer(VerticalScroll, PaneTitle, LineScrollbars):
     """Read-only source view with line numbers and syntax highlighting."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -24,7 +24,7 @@ from vudo.errors import (
     VudoError,
     printable,
 )
-from vudo.tui.panes import FocusStyleWhenShown, PaneTitle
+from vudo.tui.panes import PaneTitle
 from vudo.tui.rows import ProblemRow, ReceiptRow
 from vudo.tui.scrollbars import LineScrollbars
 
@@ -171,7 +171,7 @@ def render_calls(r: ReceiptRow, depth: int = 1) -> list[Content]:
     return lines
 
 
-class ReceiptView(VerticalScroll, PaneTitle, LineScrollbars, FocusStyleWhenShown):
+class ReceiptView(VerticalScroll, PaneTitle, LineScrollbars):
     """The receipt of the last finished run."""
 
     DEFAULT_CSS = """
