@@ -389,3 +389,29 @@ def test_a_call_table_shown_again_never_grows_a_sideways_scrollbar(
                 assert table.virtual_size.height == (batch + 1) * 100
 
     asyncio.run(scenario())
+
+
+def test_the_fuel_gauge_draws_readings_that_came_while_hidden_as_it_is_shown(
+    project: Path, home: Path
+) -> None:
+    """A widget redrawn while another view hides it costs the next frame a rebuild of the
+    compositor's map: the gauge keeps the readings and draws them as its view returns."""
+    from tui_helpers import make_app, settle
+
+    from vudo.tui.textline import TextLine
+
+    async def scenario() -> None:
+        app = make_app(project, home)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            gauge, text = app.query_one(FuelGauge), app.query_one("#fuel-text", TextLine)
+            gauge.reset(1_000_000)
+            await pilot.press("1")  # the project view: the gauge is hidden
+            await settle(pilot)
+            drawn = text.text
+            gauge.sample([(250_000, 1_000_000, 0.0), (500_000, 1_000_000, 0.5)])
+            assert text.text == drawn and gauge.used == 500_000
+            await pilot.press("3")  # drawn as the run view shows, before its frame
+            assert text.text == "500,000 / 1,000,000"
+
+    asyncio.run(scenario())

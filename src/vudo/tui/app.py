@@ -390,9 +390,14 @@ class WorkbenchApp(App[int]):
         return [(self.query_one(f"#{ids.get(key, key)}"), key) for key in keys]
 
     @cached_property
-    def _catching_up(self) -> list[HostCallLog | OutputLog | LineList[Any]]:
-        """What keeps rows that came while it was hidden for when it is shown."""
-        return [self.query_one(HostCallLog), self.query_one(OutputLog), *self.query(LineList)]
+    def _catching_up(self) -> list[HostCallLog | OutputLog | FuelGauge | LineList[Any]]:
+        """What keeps what came while it was hidden for when it is shown."""
+        return [
+            self.query_one(HostCallLog),
+            self.query_one(OutputLog),
+            self.query_one(FuelGauge),
+            *self.query(LineList),
+        ]
 
     @cached_property
     def _focus_widgets(self) -> list[FocusStyleWhenShown]:

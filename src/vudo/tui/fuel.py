@@ -24,6 +24,7 @@ from textual.content import Content
 from textual.strip import Strip
 from textual.widget import Widget
 
+from vudo.tui.panes import displayed
 from vudo.tui.textline import TextLine
 
 
@@ -164,6 +165,7 @@ class FuelGauge(Vertical):
         self.rates: deque[float] = deque(maxlen=self.RATE_POINTS)
         self._last: tuple[int, float] | None = None
         self._drawn_rates = 0.0
+        self._stale = False  # readings came while hidden: not yet drawn
         self.border_title = "Fuel"
 
     def compose(self) -> ComposeResult:
@@ -204,9 +206,23 @@ class FuelGauge(Vertical):
         self.budget = budget
         self._refresh(final=True)
 
+    def catch_up(self) -> None:
+        """Draw the readings that came while another view hid the gauge (the app calls
+        this as it shows the gauge, before that frame; the Show event does it a frame
+        later)."""
+        if self._stale and displayed(self):
+            self._refresh(final=True)
+
+    def on_show(self) -> None:
+        self.catch_up()
+
     def _refresh(self, *, final: bool = False) -> None:
         if not self.is_mounted:
             return
+        if not displayed(self):  # a hidden widget redrawn costs the frame a map rebuild
+            self._stale = True
+            return
+        self._stale = False
         budget = max(self.budget, 1)
         text = f"{self.used:,} / {self.budget:,}" if self.budget else "no run yet"
         self.query_one("#fuel-text", TextLine).update(text)
