@@ -1,109 +1,27 @@
 """Widgets that draw Textual's picture themselves, as lines made once per change: the
-scrollbars, the burn-rate graph, one-row texts and the rows of every list. Each must look
-the same as what it replaces, cell for cell."""
+burn-rate graph, one-row texts and the rows of every list. Each must look the same as
+what it replaces, cell for cell."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import random
-from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.console import Console
 from rich.style import Style
 from textual.app import App, ComposeResult
-from textual.containers import HorizontalScroll
 from textual.content import Content
 from textual.geometry import Region
 from textual.renderables.sparkline import Sparkline
-from textual.scrollbar import ScrollBar
 from textual.strip import Strip
-from textual.widgets import Input, Select, Static
+from textual.widgets import Static
 
 from vudo.tui.fuel import FuelBar, RateGraph
 from vudo.tui.hostlog import CallTable, HostCallLog, as_call
 from vudo.tui.rows import CallRow
-from vudo.tui.scrollbars import LineScrollBar, LineScrollbars, LineVerticalScroll
 from vudo.tui.textline import TextLine
-
-
-class Sideways(HorizontalScroll, LineScrollbars):
-    pass
-
-
-class Scrolling(App[None]):
-    CSS = """
-    Sideways { height: 6; scrollbar-size-horizontal: 2; }
-    Sideways Static { width: 400; }
-    LineVerticalScroll { height: 1fr; }
-    """
-
-    def compose(self) -> ComposeResult:
-        with LineVerticalScroll(id="down"):
-            yield Static("\n".join(f"line {i}" for i in range(100)))
-        with Sideways(id="across"):
-            yield Static("x" * 400)
-
-
-def textuals_picture(bar: ScrollBar) -> list[list[Any]]:
-    """What Textual's own ScrollBar draws in ``bar``'s place (its render, through Rich)."""
-    bar._render_content()
-    return [list(line) for line in bar._render_cache.lines]
-
-
-def test_line_scrollbars_draw_what_textuals_scrollbar_draws() -> None:
-    async def scenario() -> None:
-        app = Scrolling()
-        async with app.run_test(size=(60, 30)) as pilot:
-            await pilot.pause()
-            for wid, axis in (("#down", "y"), ("#across", "x")):
-                widget = app.query_one(wid)
-                bar = widget.vertical_scrollbar if axis == "y" else widget.horizontal_scrollbar
-                assert isinstance(bar, LineScrollBar) and bar.display
-                for position in (0, 3, 17, 55, 1000):
-                    widget.scroll_to(**{axis: position}, animate=False)
-                    await pilot.pause()
-                    for hover in (False, True):  # the thumb lights under the pointer
-                        bar.mouse_over = hover
-                        mine = bar.render_lines(Region(0, 0, *bar.size))
-                        assert len(mine) == bar.size.height
-                        drawn = [list(bar.render_line(y)) for y in range(bar.size.height)]
-                        assert drawn == textuals_picture(bar), (wid, position, hover)
-
-    asyncio.run(scenario())
-
-
-def test_every_scrolling_widget_of_the_workbench_has_line_scrollbars(
-    project: Path, home: Path
-) -> None:
-    """A pane written with Textual's VerticalScroll (or a widget without the mixin) would
-    draw its scrollbar through Rich again: 2.5 ms a frame for each."""
-    from tui_helpers import make_app, settle
-
-    async def scenario() -> None:
-        app = make_app(project, home)
-        async with app.run_test(size=(160, 48)) as pilot:
-            await settle(pilot)
-            scrolling = [
-                w
-                for w in app.screen.walk_children(with_self=False)
-                if w.styles.overflow_y in ("auto", "scroll")
-                and not isinstance(w, Input)  # one row: it scrolls sideways with no bar
-                and not any(isinstance(a, Select) for a in w.ancestors)  # Textual's own
-            ]
-            assert {type(w).__name__ for w in scrolling} >= {
-                "FileTree",
-                "FileViewer",
-                "CallTable",
-                "OutputTable",
-                "ReceiptView",
-                "LineVerticalScroll",
-            }
-            assert [w for w in scrolling if not isinstance(w, LineScrollbars)] == []
-
-    asyncio.run(scenario())
 
 
 def sparkline_text(data: list[float], width: int, height: int) -> list[str]:

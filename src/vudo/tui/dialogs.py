@@ -23,7 +23,6 @@ from vudo.engine.config import DEFAULT_FUEL, DEFAULT_TIMEOUT, MAX_FUEL, MAX_TIME
 from vudo.errors import InvalidInputError, VudoError
 from vudo.tui.registry import short_key
 from vudo.tui.rows import ConsentRow
-from vudo.tui.scrollbars import LineVerticalScroll
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -87,7 +86,7 @@ class ConsentScreen(ModalScreen[tuple[str, ...] | None]):
                 yield Static("It asks for these capabilities (uncheck to deny):")
             else:
                 yield Static("It asks for no capabilities.")
-            with LineVerticalScroll():
+            with VerticalScroll():
                 for cap in r.capabilities:
                     widens = r.previous is not None and cap not in r.previous
                     label = Content(cap)
@@ -416,7 +415,7 @@ class TextScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Content(self.title_text), classes="title")
-            with LineVerticalScroll(id="text-scroll"):
+            with VerticalScroll(id="text-scroll"):
                 yield Static(self.body, id="text-body")
             hint = (
                 "j/k scroll · y copy · esc close"

@@ -27,7 +27,6 @@ from textual.widgets import Static, TextArea, Tree
 from textual.widgets.tree import TreeNode
 
 from vudo.tui.panes import PaneTitle
-from vudo.tui.scrollbars import LineScrollbars
 
 LANGUAGES: dict[str, str] = {
     ".wat": "wat",
@@ -58,7 +57,7 @@ def tree_sitter_language(language: str | None) -> bool:
     return get_language(language) is not None
 
 
-class FileTree(Tree[Path], PaneTitle, LineScrollbars):
+class FileTree(Tree[Path], PaneTitle):
     """The project directory, without VCS and compiler caches.
 
     Loaded synchronously (projects are small; at most :attr:`MAX_ENTRIES` entries), so
@@ -184,7 +183,7 @@ def read_for_view(path: Path, root: Path) -> tuple[str, str | None, str | None]:
     return title, data.decode("utf-8", errors="replace"), None
 
 
-class FileViewer(VerticalScroll, PaneTitle, LineScrollbars):
+class FileViewer(VerticalScroll, PaneTitle):
     """Read-only source view with line numbers and syntax highlighting."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -13,7 +13,6 @@ from textual.content import Content
 from textual.widgets import Static
 
 from vudo.tui.rows import Transition
-from vudo.tui.scrollbars import LineVerticalScroll
 
 # The diagram, one template per line; {state} marks are replaced by styled names.
 _DIAGRAM: tuple[str, ...] = (
@@ -83,7 +82,7 @@ class LifecyclePane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(render_diagram(None), id="diagram")
-        with LineVerticalScroll(id="history"):
+        with VerticalScroll(id="history"):
             yield Static("no run yet", id="history-text")
 
     def reset(self) -> None:

@@ -24,7 +24,6 @@ from textual.widgets import Input
 
 from vudo.errors import printable
 from vudo.tui.panes import FocusStyleWhenShown, PaneTitle, displayed
-from vudo.tui.scrollbars import LineScrollbars
 from vudo.tui.textline import TextLine
 
 T = TypeVar("T")
@@ -40,7 +39,7 @@ MOVE_BINDINGS: list[BindingType] = [
 ]
 
 
-class LineList(ScrollView, LineScrollbars, FocusStyleWhenShown, Generic[T], can_focus=True):
+class LineList(ScrollView, FocusStyleWhenShown, Generic[T], can_focus=True):
     """A cursor over ``items`` (the rows the current filter lets through).
 
     Rows are cut to the list's width, so it never scrolls sideways (``overflow-x:

@@ -26,7 +26,6 @@ from vudo.errors import (
 )
 from vudo.tui.panes import PaneTitle
 from vudo.tui.rows import ProblemRow, ReceiptRow
-from vudo.tui.scrollbars import LineScrollbars
 
 #: Hints written for the workbench, by error class: the CLI's say "--fuel" and "--path",
 #: which mean nothing here.
@@ -171,7 +170,7 @@ def render_calls(r: ReceiptRow, depth: int = 1) -> list[Content]:
     return lines
 
 
-class ReceiptView(VerticalScroll, PaneTitle, LineScrollbars):
+class ReceiptView(VerticalScroll, PaneTitle):
     """The receipt of the last finished run."""
 
     DEFAULT_CSS = """

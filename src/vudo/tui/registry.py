@@ -21,7 +21,6 @@ from textual.widgets import DataTable, Input, Static
 
 from vudo.tui.panes import FocusStyleWhenShown, PaneTitle
 from vudo.tui.rows import RegistryEntry
-from vudo.tui.scrollbars import LineScrollbars
 
 
 def short_key(key: str) -> str:
@@ -50,7 +49,7 @@ def render_detail(entry: RegistryEntry | None) -> Content:
     )
 
 
-class RegistryTable(DataTable[str], LineScrollbars, FocusStyleWhenShown):
+class RegistryTable(DataTable[str], FocusStyleWhenShown):
     """The results: movement keys only (j/k/g/G as in every list)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
