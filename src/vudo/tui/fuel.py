@@ -71,9 +71,10 @@ class FuelBar(Widget):
 
 
 class RateGraph(Widget):
-    """Readings as bars (``▁▂▃▄▅▆▇█``, as many rows high as the widget), coloured from
-    the lowest reading's colour to the highest's by height. Each column is the highest reading of
-    its share of the data, as in Textual's ``Sparkline``; no data draws a flat line."""
+    """Readings as bars (``▁▂▃▄▅▆▇█``, as many rows high as the widget), coloured by
+    height from the lowest reading's colour to the highest's. Each column is the highest
+    reading of its share of the data, as in Textual's ``Sparkline``; no data draws a flat
+    line."""
 
     BARS = "▁▂▃▄▅▆▇█"
     COMPONENT_CLASSES: ClassVar[set[str]] = {"rategraph--min", "rategraph--max"}
