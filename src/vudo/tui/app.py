@@ -340,10 +340,11 @@ class WorkbenchApp(App[int]):
         above all. Those are loaded here first, on a worker thread, so that they are
         frozen too: loaded later, by the first run, they were some 20,000 objects that
         every full collection walked during a host-call flood (a UI stall each time)."""
-        import vudo.engine.events  # what a run sends the UI
-        import vudo.project.build
-        import vudo.project.registries
-        import vudo.project.runner  # noqa: F401
+        # lazy: each loaded here, off the UI thread, so that the freeze below covers it
+        import vudo.engine.events  # lazy: as above (the events a run sends)
+        import vudo.project.build  # lazy: as above (a build)
+        import vudo.project.registries  # lazy: as above (the registry browser)
+        import vudo.project.runner  # noqa: F401  # lazy: as above (a run)
 
         gc.collect()
         gc.freeze()
