@@ -22,10 +22,11 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.strip import Strip
+from textual.style import Style as VisualStyle
 from textual.widget import Widget
 
 from vudo.tui.panes import displayed
-from vudo.tui.textline import TextLine
+from vudo.tui.textline import CachedLines, TextLine
 
 
 def human(n: float) -> str:
@@ -70,7 +71,7 @@ class FuelBar(Widget):
         )
 
 
-class RateGraph(Widget):
+class RateGraph(CachedLines):
     """Readings as bars (``▁▂▃▄▅▆▇█``, as many rows high as the widget), coloured by
     height from the lowest reading's colour to the highest's. Each column is the highest
     reading of its share of the data, as in Textual's ``Sparkline``; no data draws a flat
@@ -87,32 +88,19 @@ class RateGraph(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.data: list[float] = []
-        self._lines: list[Strip] = []
-        self._drawn: tuple[object, ...] | None = None  # what the lines were made for
 
     def set_data(self, data: list[float]) -> None:
         self.data = data
-        self._drawn = None
-        self.refresh()
-
-    def notify_style_update(self) -> None:
-        self._drawn = None
-        super().notify_style_update()
-
-    def render_line(self, y: int) -> Strip:
-        if self._drawn != (self.size, self.visual_style):
-            self._drawn = (self.size, self.visual_style)
-            self._lines = self._draw()
-        return self._lines[y] if 0 <= y < len(self._lines) else Strip([])
+        self.redraw()
 
     @classmethod
     def _bar(cls, above: int) -> str:
         """The glyph of a column ``above`` levels above the bottom of its row."""
         return " " if above < 0 else "█" if above >= len(cls.BARS) else cls.BARS[above]
 
-    def _draw(self) -> list[Strip]:
+    def draw_lines(self, style: VisualStyle) -> list[Strip]:
         width, height = self.size
-        base = self.visual_style.rich_style
+        base = style.rich_style
         _, background = self.background_colors
         low = background + self.get_component_styles("rategraph--min").color
         high = background + self.get_component_styles("rategraph--max").color

@@ -11,6 +11,8 @@ an item becomes cells (:meth:`LineList.cells`) and what text a filter searches
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import ClassVar, Generic, TypeVar
 
 from rich.segment import Segment
@@ -211,20 +213,17 @@ class LineList(ScrollView, FocusStyleWhenShown, Generic[T], can_focus=True):
         return self._styles
 
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
+        index = self.scroll_offset.y + y
         width = self.size.width
         base, odd, cursor = self._row_styles()
         if index >= len(self.items):
             return Strip.blank(width, base)
         item = self.items[index]
-        if index == self.cursor:
-            strip = self._draw(item, width, cursor, cache=False)
-        else:
-            strip = self._draw(item, width, odd if index % 2 else base, cache=True)
         # Rows are drawn exactly ``width`` cells wide and the list never scrolls sideways,
         # so the drawn strip is the line (no second strip per row and frame).
-        return strip if not scroll_x else strip.crop(scroll_x, scroll_x + width)
+        if index == self.cursor:
+            return self._draw(item, width, cursor, cache=False)
+        return self._draw(item, width, odd if index % 2 else base, cache=True)
 
     def _draw(self, item: T, width: int, style: Style, *, cache: bool) -> Strip:
         """``item``'s row, exactly ``width`` cells wide. Neighbouring pieces of the same
@@ -236,18 +235,10 @@ class LineList(ScrollView, FocusStyleWhenShown, Generic[T], can_focus=True):
         if width != self._width:
             self._lines.clear()
             self._width = width
-        segments: list[Segment] = []
-        texts: list[str] = []
-        current = ""
-        for text, cls in self.cells(item, width):
-            if cls != current and texts:
-                segments.append(self._segment(texts, current, style))
-                texts = []
-            current = cls
-            texts.append(text)
-        if texts:
-            segments.append(self._segment(texts, current, style))
-        strip = Strip(segments)
+        strip = Strip(
+            Segment("".join(text for text, _ in run), style + self._component(c) if c else style)
+            for c, run in groupby(self.cells(item, width), key=itemgetter(1))
+        )
         if strip.cell_length != width:  # cut or padded (a row of wide characters)
             strip = strip.crop_extend(0, width, style)
         if cache:
@@ -255,9 +246,6 @@ class LineList(ScrollView, FocusStyleWhenShown, Generic[T], can_focus=True):
                 self._lines.clear()
             self._lines[key] = strip
         return strip
-
-    def _segment(self, texts: list[str], cls: str, style: Style) -> Segment:
-        return Segment("".join(texts), style + self._component(cls) if cls else style)
 
 
 class SearchablePane(Vertical, PaneTitle):
