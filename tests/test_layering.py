@@ -340,3 +340,26 @@ def test_no_two_classes_share_a_name() -> None:
                 where.setdefault(node.name, []).append(name)
     twice = {cls: mods for cls, mods in where.items() if len(mods) > 1}
     assert not twice, twice
+
+
+#: What `vudo search` and `vudo --help` (which never load wasmtime, and so never typing
+#: through it) keep out: `typing` itself (~4 ms of a ~50 ms search, see the vudo package
+#: docstring). The modules they import spell TYPE_CHECKING as a constant of their own.
+NO_TYPING_PROBE = """
+import contextlib, io, sys
+from vudo.cli import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exit:  # --help
+        code = exit.code
+assert code == 0 and out.getvalue(), code
+print("imported:", *(m for m in ("typing", "dataclasses") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("argv", [["search", "hello"], ["search", "--json", "hello"], ["--help"]])
+def test_short_commands_never_import_typing(tmp_path: Path, argv: list[str]) -> None:
+    env = _lean_env(tmp_path)
+    _vudo(["search", "hello"], env)  # the first one creates the store
+    assert _vudo(argv, env, NO_TYPING_PROBE).split() == ["imported:"]

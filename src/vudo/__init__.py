@@ -10,23 +10,31 @@ when first used.
 Value style: values are frozen, slotted dataclasses, with one exception: the modules a
 ``vudo run`` of a module or of a project, or a ``vudo search``, imports
 (``vudo.engine.config``, ``.events``, ``.receipt``, ``.grants``, ``vudo.project.layout``,
-``.runner``, ``.workspace``, ``.installed``, ``vudo.pkg.pricing``, ``vudo.pkg.index``)
-use :class:`typing.NamedTuple` (or, for a value that checks its fields, a small slotted
-class, :class:`vudo.engine.grants.Grant`), which is as immutable and slotted but costs
-nothing to import, where ``dataclasses`` (it imports ``inspect``) costs more than a small
-guest takes to run. ``tests/test_layering.py`` checks that those commands keep
-``dataclasses`` out.
+``.runner``, ``.workspace``, ``.installed``, ``vudo.pkg.pricing``, ``vudo.pkg.index``,
+``vudo.cli.app``) make their records named tuples (or, for a value that checks its fields,
+a small slotted class, :class:`vudo.engine.grants.Grant`), which are as immutable and
+slotted but cost nothing to define, where ``dataclasses`` (it imports ``inspect``) costs
+more than a small guest takes to run. A run has imported ``typing`` with wasmtime, so the
+run path writes them as :class:`typing.NamedTuple` classes; the modules ``vudo search``
+and every command's start import (``vudo.cli.app``, ``vudo.pkg.index``,
+``vudo.project.installed``) never import ``typing`` (:data:`TYPE_CHECKING` below), and
+write the same class with :func:`collections.namedtuple`, the field types under
+``if TYPE_CHECKING:``. ``tests/test_layering.py`` checks that those commands keep
+``dataclasses`` out, and ``vudo search`` and ``vudo --help`` ``typing`` too.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 from vudo.capabilities import Capability
 from vudo.errors import VudoError
 
+#: ``typing.TYPE_CHECKING`` without importing ``typing`` (~4 ms, which ``vudo search`` and
+#: ``vudo --help`` would otherwise pay): type checkers read any constant of this name as
+#: true. The modules those commands import spell it so, and keep ``typing`` under it.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from vudo.api import Spirit, load
     from vudo.engine.custom import HostContext, HostFunctions
 
@@ -55,6 +63,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'vudo' has no attribute {name!r}")
+    import importlib  # lazy: only the embedding API's first use needs it
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -18,11 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
 
 from vudo.errors import DiskFullError, InvalidInputError, VerificationError, VudoError
 
+TYPE_CHECKING = False  # typing's constant, without importing typing (see vudo/__init__)
 if TYPE_CHECKING:
+    from typing import Any
+
     import tomlkit
 
 __all__ = [

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import TypeAlias
 
 from vudo.errors import InvalidInputError
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (see vudo/__init__)
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
 
 class Capability(StrEnum):

@@ -7,15 +7,17 @@ in UTC. Kept free of imports so the run path can use it.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+TYPE_CHECKING = False  # typing's constant, without importing typing (see vudo/__init__)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
 
+    class JsonResult(Protocol):
+        """A result the CLI prints with ``--json``: it knows its own JSON form (JSON-ready
+        values: str, int, float, bool, None, lists and dicts of them; times ISO 8601,
+        paths as strings). ``vudo.cli.render.emit_json`` calls it; commands build no
+        dicts."""
 
-class JsonResult(Protocol):
-    """A result the CLI prints with ``--json``: it knows its own JSON form (JSON-ready
-    values: str, int, float, bool, None, lists and dicts of them; times ISO 8601, paths
-    as strings). ``vudo.cli.render.emit_json`` calls it; commands build no dicts."""
-
-    def to_json(self) -> Any: ...
+        def to_json(self) -> Any: ...
 
 
 #: Hex digits a shortened digest keeps (48 bits: enough to tell packages apart by eye).

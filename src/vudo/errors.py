@@ -19,7 +19,10 @@ import errno
 import os
 import re
 import unicodedata
-from typing import ClassVar
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (see vudo/__init__)
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 # Text vudo prints may come from a hostile module or package (export names, manifest
 # fields, log lines, registry names): its control characters are shown escaped, so it

@@ -14,11 +14,15 @@ import argparse
 import functools
 import os
 import sys
+from collections import namedtuple
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, NoReturn
 
 from vudo import __version__
 from vudo.errors import Interrupted, UsageError, VudoError, from_os_error, printable
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (see vudo/__init__)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 PROG = "vudo"
 
@@ -31,17 +35,19 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(report_error(err))
 
 
-class Command(NamedTuple):
+class Command(namedtuple("Command", "name help example configure")):
     """One sub-command: its name, one-line help, an example for ``--help``, its options.
 
-    A NamedTuple, not a frozen dataclass: this module is imported on every ``vudo`` start,
-    and a frozen dataclass costs several times as much to define.
+    A :func:`collections.namedtuple`, as every record on the short commands' path is (see
+    the :mod:`vudo` package docstring): this module is imported on every ``vudo`` start.
     """
 
-    name: str
-    help: str
-    example: str
-    configure: Callable[[argparse.ArgumentParser], None]
+    __slots__ = ()
+    if TYPE_CHECKING:
+        name: str
+        help: str
+        example: str
+        configure: Callable[[argparse.ArgumentParser], None]
 
 
 # One function per flag group: a flag that means the same thing in two commands is

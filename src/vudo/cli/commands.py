@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from vudo.capabilities import Capability, parse_any_capability, parse_capability
 from vudo.cli.render import (
@@ -38,7 +37,10 @@ from vudo.errors import (
 )
 from vudo.home import keys_dir, vudo_home
 
+TYPE_CHECKING = False  # typing's constant, without importing typing (see vudo/__init__)
 if TYPE_CHECKING:
+    from typing import Any
+
     from vudo.engine.events import Event
     from vudo.engine.receipt import Receipt
     from vudo.pkg.keys import KeyFile, KeyPair

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from vudo.display import JsonResult, human_bytes
+from vudo.display import human_bytes
 from vudo.errors import VudoError, printable
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (see vudo/__init__)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from vudo.display import JsonResult
 
 __all__ = [
     "ProgressLine",

@@ -6,7 +6,7 @@ columns and the search query) lives here, and the store uses it too, so there is
 of each. This module imports sqlite3 and vudo's error tree only: a ``vudo search``
 process would otherwise spend several times longer importing the store's manifest and
 version parsers (and ``dataclasses``) than querying the index. Its values are
-:class:`typing.NamedTuple` records, like those of the other modules a short command
+:func:`collections.namedtuple` records, like those of the other modules a short command
 imports (see the :mod:`vudo` package docstring).
 """
 
@@ -16,12 +16,16 @@ import contextlib
 import os
 import sqlite3
 import urllib.parse
+from collections import namedtuple
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from vudo.boundaries import DatabaseBusyError, DatabaseDamagedError, sqlite_errors
 from vudo.errors import InvalidInputError
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (see vudo/__init__)
+if TYPE_CHECKING:
+    from typing import Any
 
 INDEX_NAME = "index.sqlite3"
 SCHEMA_VERSION = 4
@@ -119,21 +123,28 @@ def open_current(root: Path) -> sqlite3.Connection | None:
     return None
 
 
-class IndexedSpirit(NamedTuple):
+class IndexedSpirit(
+    namedtuple(
+        "IndexedSpirit",
+        "name version digest signer author description capabilities path size installed_at",
+    )
+):
     """One installed version as the index records it, read without parsing it: the
     version and capabilities as the index spells them (:class:`~vudo.pkg.store.
     InstalledSpirit` is the parsed form; both print the same JSON)."""
 
-    name: str
-    version: str
-    digest: str
-    signer: str
-    author: str
-    description: str
-    capabilities: tuple[str, ...]
-    path: Path
-    size: int
-    installed_at: float
+    __slots__ = ()
+    if TYPE_CHECKING:
+        name: str
+        version: str
+        digest: str
+        signer: str
+        author: str
+        description: str
+        capabilities: tuple[str, ...]
+        path: Path
+        size: int
+        installed_at: float
 
     @property
     def spec(self) -> str:

@@ -5,23 +5,26 @@ through these; installing and removing is :mod:`vudo.project.installing`.
 
 ``vudo search`` reads the index through :mod:`vudo.pkg.index` alone (sqlite3, no manifest
 or version parser), so this module imports the store only inside the functions that open
-it, and its values are NamedTuples: a search process is over in a few tens of ms, and the
-store's imports (``dataclasses`` among them) would more than double that.
+it, and its values are :func:`collections.namedtuple` records (see the :mod:`vudo`
+package docstring): a search process is over in a few tens of ms, and the store's imports
+(``dataclasses`` among them) would more than double that.
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from vudo.capabilities import parse_capability
 from vudo.errors import UsageError, VudoError
 from vudo.home import migrate_home, store_dir
 from vudo.pkg.index import IndexedSpirit, open_current, search_rows, store_errors
 
+TYPE_CHECKING = False  # typing's constant, without importing typing (see vudo/__init__)
 if TYPE_CHECKING:  # list, search and info need neither nacl nor the grants module
     import sqlite3
+    from typing import Any
 
     from vudo.engine.grants import Grant
     from vudo.pkg.manifest import Manifest
@@ -78,12 +81,14 @@ def search_installed(
         conn.close()
 
 
-class InstalledInfo(NamedTuple):
+class InstalledInfo(namedtuple("InstalledInfo", "info grants")):
     """``vudo info NAME``: what the store knows of an installed version, with its stored
     grants checked (:func:`vudo.project.grants.grant_rows`)."""
 
-    info: SpiritInfo
-    grants: tuple[GrantRow, ...]
+    __slots__ = ()
+    if TYPE_CHECKING:
+        info: SpiritInfo
+        grants: tuple[GrantRow, ...]
 
     def to_json(self) -> dict[str, Any]:
         m = self.info.manifest
@@ -108,14 +113,16 @@ def info_installed(spec: str, *, home: Path) -> InstalledInfo:
     return InstalledInfo(info, tuple(grant_rows(info.grants)))
 
 
-class LoadedSpirit(NamedTuple):
+class LoadedSpirit(namedtuple("LoadedSpirit", "manifest module signer grants installed")):
     """An installed Spirit, re-verified, with the grants stored for it."""
 
-    manifest: Manifest
-    module: bytes
-    signer: str
-    grants: tuple[Grant, ...]
-    installed: InstalledSpirit
+    __slots__ = ()
+    if TYPE_CHECKING:
+        manifest: Manifest
+        module: bytes
+        signer: str
+        grants: tuple[Grant, ...]
+        installed: InstalledSpirit
 
 
 def installed_spirit(spec: str, *, home: Path) -> LoadedSpirit:
