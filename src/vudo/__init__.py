@@ -25,7 +25,6 @@ write the same class with :func:`collections.namedtuple`, the field types under
 
 from __future__ import annotations
 
-from vudo.capabilities import Capability
 from vudo.errors import VudoError
 
 #: ``typing.TYPE_CHECKING`` without importing ``typing`` (~4 ms, which ``vudo search`` and
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from vudo.api import Spirit, load
+    from vudo.capabilities import Capability
     from vudo.engine.custom import HostContext, HostFunctions
 
 __version__ = "0.1.0"
@@ -50,8 +50,10 @@ __all__ = [
     "load",
 ]
 
-#: The embedding API (vudo.api), loaded on first use so ``import vudo`` stays light.
+#: The embedding API (vudo.api) and the capability names, loaded on first use so
+#: ``import vudo`` (which every ``vudo`` command does) stays light.
 _LAZY = {
+    "Capability": "vudo.capabilities",
     "load": "vudo.api",
     "Spirit": "vudo.api",
     "HostFunctions": "vudo.engine.custom",

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from vudo.capabilities import Capability, parse_any_capability, parse_capability
 from vudo.cli.render import (
     ProgressLine,
     emit_json,
@@ -151,6 +150,11 @@ def cmd_dol(args: argparse.Namespace) -> int:
 
 
 def cmd_capabilities(args: argparse.Namespace) -> int:
+    # The capability names (~1 ms) load where a command takes a capability, as throughout
+    # this module: `vudo search` without --capability never loads them.
+    # lazy: only for `vudo capabilities`
+    from vudo.capabilities import Capability, parse_capability
+
     # lazy: project.grants (~50 ms) only for `vudo capabilities`
     from vudo.project.grants import capability_info
 
@@ -515,6 +519,8 @@ def _check_grant_words(grant: Sequence[str], deny: Sequence[str] = ()) -> None:
     the same mistake inside a manifest or package stays invalid input (exit 3)."""
     if not grant and not deny:
         return
+    from vudo.capabilities import parse_any_capability  # lazy: only with --grant/--deny
+
     with _typed_by_user():
         for word in deny:
             parse_any_capability(word.strip())
@@ -914,6 +920,8 @@ def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecisi
             "not a terminal to ask for consent",
             hint="pass --yes to grant them all, or --grant CAP for each one you allow",
         )
+    from vudo.capabilities import parse_any_capability  # lazy: only to ask for consent
+
     denied_now = {parse_any_capability(d) for d in args.deny}
     answer = _ask("grant these? [y]es, [n]o (cancel), [c]hoose each: ")
     if answer in ("y", "yes"):
@@ -1007,6 +1015,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from vudo.project.installed import search_installed
 
     if args.capability is not None:
+        from vudo.capabilities import parse_capability  # lazy: only with --capability
+
         with _typed_by_user():
             parse_capability(args.capability)
     if args.available:

@@ -16,7 +16,6 @@ from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from vudo.capabilities import parse_capability
 from vudo.errors import UsageError, VudoError
 from vudo.home import migrate_home, store_dir
 from vudo.pkg.index import IndexedSpirit, open_current, search_rows, store_errors
@@ -57,7 +56,11 @@ def search_installed(
     read from the index as it records them. The index is opened read-only when it is up
     to date; a missing or older one is first made or migrated by the store, as any
     read-only open of the store does."""
-    cap = parse_capability(capability) if capability else None
+    cap = None
+    if capability:
+        from vudo.capabilities import parse_capability  # lazy: only with --capability
+
+        cap = parse_capability(capability)
     migrate_home(home)
     root = store_dir(home)
 
