@@ -150,9 +150,7 @@ def cmd_dol(args: argparse.Namespace) -> int:
 
 
 def cmd_capabilities(args: argparse.Namespace) -> int:
-    # The capability names (~1 ms) load where a command takes a capability, as throughout
-    # this module: `vudo search` without --capability never loads them.
-    # lazy: only for `vudo capabilities`
+    # lazy: the capability names (~1 ms) load only where a command takes a capability
     from vudo.capabilities import Capability, parse_capability
 
     # lazy: project.grants (~50 ms) only for `vudo capabilities`
@@ -519,7 +517,7 @@ def _check_grant_words(grant: Sequence[str], deny: Sequence[str] = ()) -> None:
     the same mistake inside a manifest or package stays invalid input (exit 3)."""
     if not grant and not deny:
         return
-    from vudo.capabilities import parse_any_capability  # lazy: only with --grant/--deny
+    from vudo.capabilities import parse_any_capability  # lazy: as in cmd_capabilities
 
     with _typed_by_user():
         for word in deny:
@@ -920,7 +918,7 @@ def _consent(request: ConsentRequest, args: argparse.Namespace) -> ConsentDecisi
             "not a terminal to ask for consent",
             hint="pass --yes to grant them all, or --grant CAP for each one you allow",
         )
-    from vudo.capabilities import parse_any_capability  # lazy: only to ask for consent
+    from vudo.capabilities import parse_any_capability  # lazy: as in cmd_capabilities
 
     denied_now = {parse_any_capability(d) for d in args.deny}
     answer = _ask("grant these? [y]es, [n]o (cancel), [c]hoose each: ")
@@ -1015,7 +1013,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from vudo.project.installed import search_installed
 
     if args.capability is not None:
-        from vudo.capabilities import parse_capability  # lazy: only with --capability
+        from vudo.capabilities import parse_capability  # lazy: as in cmd_capabilities
 
         with _typed_by_user():
             parse_capability(args.capability)
