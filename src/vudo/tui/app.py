@@ -195,7 +195,9 @@ class Workbench(Screen[None]):
             return
         nodes = set()
         for widget in (focused, blurred):
-            for node in widget.ancestors_with_self if widget is not None else ():
+            if widget is None:
+                continue
+            for node in widget.ancestors_with_self:
                 if not node._has_focus_within or node is widget:
                     continue
                 if isinstance(node, FocusStyleWhenShown) and not displayed(node):

@@ -216,11 +216,11 @@ class FuelGauge(Vertical):
         text = f"{self.used:,} / {self.budget:,}" if self.budget else "no run yet"
         self.query_one("#fuel-text", TextLine).update(text)
         self.query_one(FuelBar).set(min(self.used, budget), self.budget)
-        graph = self.query_one(RateGraph)
         now = time.monotonic()
         if not final and self.show_rate and self.rates and now - self._drawn_rates < 0.2:
             return  # the sparkline moves at most 5 times a second
         self._drawn_rates = now
+        graph = self.query_one(RateGraph)
         rate = self.query_one("#rate-text", TextLine)
         if self.show_rate and self.rates:
             rate.update(f"burn {human(self.rates[-1])}/s  peak {human(max(self.rates))}/s")
